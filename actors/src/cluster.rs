@@ -1,0 +1,101 @@
+//! Where the node actors of each tenant and environment can be found, and how
+//! a cluster's health follows from its nodes'.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Addr;
+use chrono::{DateTime, TimeZone, Utc};
+use parking_lot::RwLock;
+use uuid::Uuid;
+
+use crate::domain::{Environment, TenantId};
+use crate::node::NodeActor;
+
+/// One node as the rest of the system sees it. The address changes when the
+/// node's supervisor restarts it; the heartbeat is written by the node itself.
+pub struct NodeEntry {
+    pub tenant_id: TenantId,
+    pub node_id: Uuid,
+    pub hostname: String,
+    pub environment: Environment,
+    addr: RwLock<Option<Addr<NodeActor>>>,
+    last_heartbeat_ms: AtomicI64,
+}
+
+impl NodeEntry {
+    pub fn new(tenant_id: TenantId, node_id: Uuid, hostname: String, environment: Environment) -> Self {
+        NodeEntry {
+            tenant_id,
+            node_id,
+            hostname,
+            environment,
+            addr: RwLock::new(None),
+            last_heartbeat_ms: AtomicI64::new(0),
+        }
+    }
+
+    pub fn addr(&self) -> Option<Addr<NodeActor>> {
+        self.addr.read().clone().filter(|a| a.connected())
+    }
+
+    pub(crate) fn set_addr(&self, addr: Addr<NodeActor>) {
+        *self.addr.write() = Some(addr);
+    }
+
+    pub(crate) fn beat(&self) {
+        self.last_heartbeat_ms.store(Utc::now().timestamp_millis(), Ordering::Relaxed);
+    }
+
+    pub fn last_heartbeat(&self) -> Option<DateTime<Utc>> {
+        match self.last_heartbeat_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Utc.timestamp_millis_opt(ms).single(),
+        }
+    }
+
+    pub fn heartbeat_fresh(&self, timeout: Duration) -> bool {
+        self.last_heartbeat()
+            .is_some_and(|t| Utc::now().signed_duration_since(t).to_std().unwrap_or_default() <= timeout)
+    }
+}
+
+/// The nodes of one environment, sorted by hostname.
+pub type ClusterNodes = Arc<Vec<Arc<NodeEntry>>>;
+
+#[derive(Default)]
+pub struct ClusterDirectory {
+    clusters: RwLock<HashMap<(TenantId, Environment), ClusterNodes>>,
+}
+
+impl ClusterDirectory {
+    pub fn insert(&self, tenant: TenantId, env: Environment, mut nodes: Vec<Arc<NodeEntry>>) {
+        nodes.sort_by(|a, b| a.hostname.cmp(&b.hostname));
+        self.clusters.write().insert((tenant, env), Arc::new(nodes));
+    }
+
+    pub fn nodes(&self, tenant: TenantId, env: Environment) -> ClusterNodes {
+        self.clusters.read().get(&(tenant, env)).cloned().unwrap_or_default()
+    }
+}
+
+/// A cluster is healthy when no node is unhealthy or at least 80 % are healthy.
+pub fn cluster_is_healthy(healthy: usize, total: usize) -> bool {
+    healthy == total || healthy * 5 >= total * 4
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cluster_is_healthy;
+
+    #[test]
+    fn eighty_percent_rule() {
+        assert!(cluster_is_healthy(0, 0));
+        assert!(cluster_is_healthy(16, 20));
+        assert!(!cluster_is_healthy(15, 20));
+        assert!(cluster_is_healthy(3, 3));
+        assert!(!cluster_is_healthy(2, 3));
+    }
+}

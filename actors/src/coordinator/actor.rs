@@ -1,0 +1,331 @@
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use parking_lot::RwLock;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::stages::event;
+use super::Checkpoint;
+use crate::cluster::ClusterDirectory;
+use crate::domain::{RunRecord, RunStatus, TenantId};
+use crate::error::CoreError;
+use crate::settings::PipelineSettings;
+use crate::simulation::FaultPlan;
+use crate::store::{RunEvent, SharedStore, StoreError};
+use crate::supervision::{ActorKind, ChildSpec, ExitGuard, StartChild, Supervisor};
+
+/// What every coordinator needs, shared by all of them.
+pub struct CoordinatorDeps {
+    pub store: SharedStore,
+    pub clusters: Arc<ClusterDirectory>,
+    pub pipeline: PipelineSettings,
+    /// Fault knobs in metadata are honoured only while simulation is enabled.
+    pub simulation: bool,
+    pub heartbeat_timeout: Duration,
+    pub runs: Arc<RunDirectory>,
+    pub supervisor: Addr<Supervisor>,
+}
+
+/// The live coordinators, by run.
+#[derive(Default)]
+pub struct RunDirectory {
+    live: RwLock<HashMap<Uuid, Addr<Coordinator>>>,
+}
+
+impl RunDirectory {
+    pub fn get(&self, id: Uuid) -> Option<Addr<Coordinator>> {
+        self.live.read().get(&id).filter(|a| a.connected()).cloned()
+    }
+    fn insert(&self, id: Uuid, addr: Addr<Coordinator>) {
+        self.live.write().insert(id, addr);
+    }
+    fn remove(&self, id: Uuid) {
+        self.live.write().remove(&id);
+    }
+    pub fn len(&self) -> usize {
+        self.live.read().values().filter(|a| a.connected()).count()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+pub struct Coordinator {
+    pub(super) run: RunRecord,
+    pub(super) deps: Arc<CoordinatorDeps>,
+    pub(super) faults: FaultPlan,
+    pending_events: Vec<RunEvent>,
+    saving: bool,
+    dirty: bool,
+    /// Node requests are in flight.
+    pub(super) busy: bool,
+    /// A wait (bake, health-check delay, smoke-test poll) is armed.
+    pub(super) timer: Option<SpawnHandle>,
+    pub(super) abort_requested: bool,
+    /// Skip the next wait of this run.
+    pub(super) promote_requested: bool,
+    _guard: ExitGuard,
+}
+
+/// Registers the coordinator of a stored run with the supervisor. Every
+/// incarnation, the first included, reads the run from the store and resumes
+/// at its checkpoint. After too many crashes the supervisor escalates: a last
+/// incarnation restores every node the run changed and ends it Failed.
+pub fn spawn_coordinator(deps: Arc<CoordinatorDeps>, tenant: TenantId, id: Uuid) {
+    spawn_child(deps, tenant, id, None);
+}
+
+fn spawn_child(deps: Arc<CoordinatorDeps>, tenant: TenantId, id: Uuid, unwind_reason: Option<String>) {
+    let child_id = match unwind_reason {
+        None => format!("run:{id}"),
+        Some(_) => format!("run:{id}:unwind"),
+    };
+    let start_deps = deps.clone();
+    let reason = unwind_reason.clone();
+    let start = Arc::new(move |guard: ExitGuard| {
+        let deps = start_deps.clone();
+        let reason = reason.clone();
+        actix::spawn(async move {
+            let mut backoff = Duration::from_millis(50);
+            let run = loop {
+                match deps.store.get_run(tenant, id).await {
+                    Ok(Some(run)) => break run,
+                    Ok(None) => {
+                        tracing::error!(%id, "run vanished from the store; its coordinator stops");
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(%id, error = %e, "cannot load run; retrying");
+                        actix::clock::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                    }
+                }
+            };
+            let addr = Coordinator::new(run, deps.clone(), reason, guard).start();
+            deps.runs.insert(id, addr);
+        });
+    });
+    let on_escalate = unwind_reason.is_none().then(|| {
+        let deps = deps.clone();
+        Arc::new(move |reason: String| {
+            let why = format!("coordinator kept crashing ({reason}); rolled back what the run changed");
+            spawn_child(deps.clone(), tenant, id, Some(why));
+        }) as Arc<dyn Fn(String) + Send + Sync>
+    });
+    deps.supervisor.do_send(StartChild(ChildSpec { id: child_id, kind: ActorKind::Coordinator, start, on_escalate }));
+}
+
+impl Coordinator {
+    fn new(mut run: RunRecord, deps: Arc<CoordinatorDeps>, unwind_reason: Option<String>, guard: ExitGuard) -> Self {
+        let faults = if deps.simulation {
+            FaultPlan::parse(&run.request.metadata).unwrap_or_default()
+        } else {
+            FaultPlan::default()
+        };
+        let mut pending_events = Vec::new();
+        if let Some(message) = unwind_reason {
+            if !matches!(run.checkpoint, Checkpoint::Done) {
+                run.checkpoint = Checkpoint::Unwinding { status: RunStatus::Failed, message: message.clone() };
+                pending_events.push(event(&run, "CoordinatorEscalated", message, json!({})));
+            }
+        }
+        Coordinator {
+            run,
+            deps,
+            faults,
+            pending_events,
+            saving: false,
+            dirty: false,
+            busy: false,
+            timer: None,
+            abort_requested: false,
+            promote_requested: false,
+            _guard: guard,
+        }
+    }
+
+    /// Saves the run with its new events, retrying while the store is down,
+    /// then takes the next step.
+    pub(super) fn commit(&mut self, events: impl IntoIterator<Item = RunEvent>, ctx: &mut Context<Self>) {
+        self.pending_events.extend(events);
+        if self.saving {
+            self.dirty = true;
+            return;
+        }
+        self.saving = true;
+        self.run.revision += 1;
+        let snapshot = self.run.clone();
+        let events = std::mem::take(&mut self.pending_events);
+        let store = self.deps.store.clone();
+        let save = async move {
+            let mut backoff = Duration::from_millis(50);
+            loop {
+                match store.save_run(&snapshot, &events).await {
+                    Err(StoreError::Unavailable(e)) => {
+                        tracing::warn!(run = %snapshot.execution_id, error = %e, ?backoff, "store unavailable; retrying checkpoint");
+                        actix::clock::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                    other => return other,
+                }
+            }
+        };
+        ctx.spawn(save.into_actor(self).map(|saved, act, ctx| {
+            act.saving = false;
+            match saved {
+                Ok(()) if act.dirty => {
+                    act.dirty = false;
+                    act.commit([], ctx);
+                }
+                Ok(()) => act.advance(ctx),
+                Err(e) => {
+                    // Someone newer owns the run (or it is gone): stand down.
+                    tracing::error!(run = %act.run.execution_id, error = %e, "checkpoint refused; coordinator stops");
+                    ctx.stop();
+                }
+            }
+        }));
+    }
+
+    pub(super) fn idle(&self) -> bool {
+        !self.busy && !self.saving && self.timer.is_none()
+    }
+
+    fn cancel_timer(&mut self, ctx: &mut Context<Self>) {
+        if let Some(handle) = self.timer.take() {
+            ctx.cancel_future(handle);
+        }
+    }
+}
+
+impl Actor for Coordinator {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        tracing::info!(run = %self.run.execution_id, checkpoint = ?self.run.checkpoint, "coordinator started");
+        if self.pending_events.is_empty() {
+            self.advance(ctx);
+        } else {
+            self.commit([], ctx);
+        }
+    }
+
+    fn stopped(&mut self, _ctx: &mut Self::Context) {
+        self.deps.runs.remove(self.run.execution_id);
+    }
+}
+
+/// The newest state of the run, fresher than the store between checkpoints.
+#[derive(Message)]
+#[rtype(result = "RunRecord")]
+pub struct GetRun;
+
+impl Handler<GetRun> for Coordinator {
+    type Result = MessageResult<GetRun>;
+    fn handle(&mut self, _: GetRun, _ctx: &mut Self::Context) -> Self::Result {
+        MessageResult(self.run.clone())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Pause,
+    Resume,
+    Promote,
+    Abort,
+}
+
+impl Verb {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Pause => "pause",
+            Verb::Resume => "resume",
+            Verb::Promote => "promote",
+            Verb::Abort => "abort",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct VerbReply {
+    pub status: RunStatus,
+    pub message: String,
+}
+
+impl Message for Verb {
+    type Result = Result<VerbReply, CoreError>;
+}
+
+impl Handler<Verb> for Coordinator {
+    type Result = Result<VerbReply, CoreError>;
+
+    fn handle(&mut self, verb: Verb, ctx: &mut Self::Context) -> Self::Result {
+        let status = self.run.status;
+        let refuse = |why: &str| {
+            Err(CoreError::WrongState {
+                message: format!("cannot {} a deployment that is {}: {why}", verb.as_str(), status.as_str()),
+                status,
+            })
+        };
+        if !status.is_active() || matches!(self.run.checkpoint, Checkpoint::Done) {
+            return refuse("it has finished");
+        }
+        let restoring = self.run.checkpoint.is_restoring();
+        let reply = |status: RunStatus, message: &str| Ok(VerbReply { status, message: message.to_string() });
+        match verb {
+            Verb::Abort => {
+                if self.abort_requested || restoring {
+                    self.abort_requested = true;
+                    return reply(status, "abort already under way; nodes are being restored");
+                }
+                self.abort_requested = true;
+                let ev = event(&self.run, "VerbAccepted", "abort requested", json!({ "verb": "abort" }));
+                if self.timer.is_some() {
+                    self.cancel_timer(ctx);
+                }
+                self.commit([ev], ctx);
+                reply(status, "abort accepted: the run stops and restores every node it changed")
+            }
+            _ if restoring => refuse("it is restoring nodes"),
+            _ if self.abort_requested => refuse("an abort is under way"),
+            Verb::Pause => match status {
+                RunStatus::Paused => reply(status, "already paused"),
+                RunStatus::Running => {
+                    self.run.status = RunStatus::Paused;
+                    let ev = event(&self.run, "DeploymentStatusChanged", "paused", json!({ "status": "Paused" }));
+                    self.commit([ev], ctx);
+                    reply(RunStatus::Paused, "paused: the run holds after the step in progress")
+                }
+                _ => refuse("only a running deployment can be paused"),
+            },
+            Verb::Resume => match status {
+                RunStatus::Running => reply(status, "already running"),
+                RunStatus::Paused => {
+                    self.run.status = RunStatus::Running;
+                    let ev = event(&self.run, "DeploymentStatusChanged", "resumed", json!({ "status": "Running" }));
+                    self.commit([ev], ctx);
+                    reply(RunStatus::Running, "resumed")
+                }
+                _ => refuse("only a paused deployment can be resumed"),
+            },
+            Verb::Promote => match status {
+                RunStatus::Running => {
+                    let ev = event(&self.run, "VerbAccepted", "promote requested", json!({ "verb": "promote" }));
+                    if self.skip_wait(ctx) {
+                        self.commit([ev], ctx);
+                        reply(status, "promoted: the current wait was skipped")
+                    } else {
+                        self.promote_requested = true;
+                        self.commit([ev], ctx);
+                        reply(status, "promote noted: the next wait will be skipped")
+                    }
+                }
+                RunStatus::Paused => refuse("pause takes precedence over promote; resume first"),
+                _ => refuse("only a running deployment can be promoted"),
+            },
+        }
+    }
+}

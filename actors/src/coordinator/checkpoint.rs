@@ -1,0 +1,50 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::{Environment, NodeMetrics, RunStatus};
+
+/// Where a run stands; saved with the run after every step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "phase", rename_all = "camelCase")]
+pub enum Checkpoint {
+    SecurityScan,
+    Deploy {
+        environment: Environment,
+        step: DeployStep,
+        /// Canary only: each node's metrics before the first step.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        baseline: Vec<(Uuid, NodeMetrics)>,
+    },
+    Validation,
+    /// A stage failed: restore the nodes it changed, then end the run Failed.
+    Restoring { environment: Environment, message: String },
+    /// Restore every node the run changed, then end with `status`. Used by
+    /// abort (Cancelled) and by escalation after repeated crashes (Failed).
+    Unwinding { status: RunStatus, message: String },
+    /// A finished run's rollback on request: restore, then RolledBack.
+    ManualRollback,
+    Done,
+}
+
+impl Checkpoint {
+    /// Whether the run is already putting nodes back, so that another
+    /// restoring request has nothing to add.
+    pub fn is_restoring(&self) -> bool {
+        matches!(self, Checkpoint::Restoring { .. } | Checkpoint::Unwinding { .. } | Checkpoint::ManualRollback)
+    }
+}
+
+/// The step inside one environment's strategy. `wave` indexes the strategy's
+/// waves: all nodes (Direct), a batch (Rolling) or a canary step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "camelCase")]
+pub enum DeployStep {
+    CaptureBaseline,
+    Load { wave: usize },
+    Wait { wave: usize, until: DateTime<Utc> },
+    Check { wave: usize },
+    LoadStandby,
+    SmokeTest { deadline: DateTime<Utc> },
+    Switch,
+}

@@ -1,0 +1,15 @@
+//! One coordinator actor per run. It holds a conversation with the node
+//! actors (load, switch, health, restore), moves through the pipeline as a
+//! state machine driven by messages and timers, and checkpoints every step so
+//! that a restarted incarnation resumes where the last one stopped.
+
+mod actor;
+mod checkpoint;
+mod node_calls;
+pub mod plan;
+mod stages;
+mod steps;
+
+pub use stages::planned_stages;
+pub use actor::{spawn_coordinator, Coordinator, CoordinatorDeps, GetRun, RunDirectory, Verb, VerbReply};
+pub use checkpoint::{Checkpoint, DeployStep};

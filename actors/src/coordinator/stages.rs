@@ -1,0 +1,76 @@
+//! Bookkeeping of a run's stages and events.
+
+use chrono::Utc;
+use serde_json::json;
+
+use crate::domain::{deploy_stage_name, RunRecord, RunStatus, Stage, StageStatus, SECURITY_SCAN_STAGE, VALIDATION_STAGE};
+use crate::store::RunEvent;
+
+/// The stages a run will go through, all Pending at the start.
+pub fn planned_stages(run: &RunRecord) -> Vec<Stage> {
+    let mut stages = vec![Stage::pending(SECURITY_SCAN_STAGE)];
+    for env in run.request.target_environment.path() {
+        let mut stage = Stage::pending(deploy_stage_name(env));
+        stage.environment = Some(env);
+        stage.strategy = Some(run.request.strategy_for(env));
+        stages.push(stage);
+    }
+    stages.push(Stage::pending(VALIDATION_STAGE));
+    stages
+}
+
+pub fn event(run: &RunRecord, kind: &str, message: impl Into<String>, data: serde_json::Value) -> RunEvent {
+    RunEvent {
+        tenant_id: run.tenant_id,
+        execution_id: run.execution_id,
+        at: Utc::now(),
+        kind: kind.to_string(),
+        message: message.into(),
+        data,
+    }
+}
+
+/// Marks a stage Running (once) and returns the event for it.
+pub fn start_stage(run: &mut RunRecord, name: &str) -> Option<RunEvent> {
+    let stage = run.stage_mut(name)?;
+    if stage.status != StageStatus::Pending {
+        return None;
+    }
+    stage.status = StageStatus::Running;
+    stage.start_time = Some(Utc::now());
+    let data = json!({ "stage": name });
+    Some(event(run, "StageStarted", format!("{name} started"), data))
+}
+
+pub fn finish_stage(run: &mut RunRecord, name: &str, status: StageStatus, message: impl Into<String>) -> Option<RunEvent> {
+    let message = message.into();
+    let stage = run.stage_mut(name)?;
+    stage.status = status;
+    if stage.start_time.is_none() {
+        stage.start_time = Some(Utc::now());
+    }
+    stage.end_time = Some(Utc::now());
+    stage.message = message.clone();
+    let data = json!({ "stage": name, "status": status.as_str(), "message": message });
+    Some(event(run, "StageCompleted", format!("{name}: {}", status.as_str()), data))
+}
+
+/// Ends the run: stages never reached become Skipped.
+pub fn finish_run(run: &mut RunRecord, status: RunStatus, message: impl Into<String>) -> RunEvent {
+    let message = message.into();
+    for stage in &mut run.stages {
+        if stage.status == StageStatus::Pending {
+            stage.status = StageStatus::Skipped;
+        }
+    }
+    run.status = status;
+    run.message = message.clone();
+    run.finished_at = Some(Utc::now());
+    let kind = match status {
+        RunStatus::Succeeded => "DeploymentCompleted",
+        RunStatus::RolledBack => "DeploymentRolledBack",
+        RunStatus::Cancelled => "DeploymentCancelled",
+        _ => "DeploymentFailed",
+    };
+    event(run, kind, message, json!({ "status": status.as_str() }))
+}

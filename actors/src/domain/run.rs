@@ -1,0 +1,199 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{DeploymentRequest, Environment, ModuleSlots, Strategy, TenantId};
+use crate::coordinator::Checkpoint;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RunStatus {
+    Running,
+    PendingApproval,
+    Paused,
+    Succeeded,
+    Failed,
+    RolledBack,
+    Cancelled,
+}
+
+impl RunStatus {
+    pub const ALL: [RunStatus; 7] = [
+        RunStatus::Running,
+        RunStatus::PendingApproval,
+        RunStatus::Paused,
+        RunStatus::Succeeded,
+        RunStatus::Failed,
+        RunStatus::RolledBack,
+        RunStatus::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "Running",
+            RunStatus::PendingApproval => "PendingApproval",
+            RunStatus::Paused => "Paused",
+            RunStatus::Succeeded => "Succeeded",
+            RunStatus::Failed => "Failed",
+            RunStatus::RolledBack => "RolledBack",
+            RunStatus::Cancelled => "Cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RunStatus> {
+        Self::ALL.into_iter().find(|v| v.as_str().eq_ignore_ascii_case(s))
+    }
+
+    /// A run in one of these states still owns its module's deployment slot.
+    pub fn is_active(self) -> bool {
+        matches!(self, RunStatus::Running | RunStatus::PendingApproval | RunStatus::Paused)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StageStatus {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Skipped,
+    WaitingForApproval,
+    RolledBack,
+}
+
+impl StageStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StageStatus::Pending => "Pending",
+            StageStatus::Running => "Running",
+            StageStatus::Succeeded => "Succeeded",
+            StageStatus::Failed => "Failed",
+            StageStatus::Skipped => "Skipped",
+            StageStatus::WaitingForApproval => "WaitingForApproval",
+            StageStatus::RolledBack => "RolledBack",
+        }
+    }
+}
+
+pub const SECURITY_SCAN_STAGE: &str = "Security Scan";
+pub const VALIDATION_STAGE: &str = "Validation";
+
+pub fn deploy_stage_name(env: Environment) -> String {
+    format!("Deploy to {env}")
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stage {
+    pub name: String,
+    pub status: StageStatus,
+    pub environment: Option<Environment>,
+    pub strategy: Option<Strategy>,
+    pub start_time: Option<DateTime<Utc>>,
+    pub end_time: Option<DateTime<Utc>>,
+    pub nodes_deployed: Option<u32>,
+    pub nodes_failed: Option<u32>,
+    pub message: String,
+}
+
+impl Stage {
+    pub fn pending(name: impl Into<String>) -> Stage {
+        Stage {
+            name: name.into(),
+            status: StageStatus::Pending,
+            environment: None,
+            strategy: None,
+            start_time: None,
+            end_time: None,
+            nodes_deployed: None,
+            nodes_failed: None,
+            message: String::new(),
+        }
+    }
+}
+
+/// A node this run changed, with its module state from before the change, so
+/// that an automatic or manual rollback puts back exactly what was there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeChange {
+    pub node_id: Uuid,
+    pub hostname: String,
+    pub environment: Environment,
+    pub before: ModuleSlots,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RollbackState {
+    pub rollback_id: Uuid,
+    pub status: String,
+    pub nodes_affected: u32,
+    pub requested_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub message: String,
+}
+
+impl RollbackState {
+    pub const IN_PROGRESS: &'static str = "InProgress";
+    pub const COMPLETED: &'static str = "Completed";
+    pub const FAILED: &'static str = "Failed";
+
+    pub fn in_progress(&self) -> bool {
+        self.status == Self::IN_PROGRESS
+    }
+}
+
+/// Everything known about one run; the coordinator checkpoints it after every step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunRecord {
+    pub tenant_id: TenantId,
+    pub execution_id: Uuid,
+    pub request: DeploymentRequest,
+    pub status: RunStatus,
+    pub stages: Vec<Stage>,
+    pub checkpoint: Checkpoint,
+    pub changes: Vec<NodeChange>,
+    pub trace_id: String,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub message: String,
+    pub rollback: Option<RollbackState>,
+    /// Incremented on every save; lets a store reject a stale writer.
+    pub revision: u64,
+}
+
+impl RunRecord {
+    /// True while the run, or a manual rollback of it, may still change nodes.
+    pub fn holds_module(&self) -> bool {
+        self.status.is_active() || self.rollback.as_ref().is_some_and(RollbackState::in_progress)
+    }
+
+    pub fn summary(&self) -> RunSummary {
+        RunSummary {
+            execution_id: self.execution_id,
+            module_name: self.request.module_name.clone(),
+            version: self.request.version.clone(),
+            target_environment: self.request.target_environment,
+            status: self.status,
+            created_at: self.created_at,
+            finished_at: self.finished_at,
+        }
+    }
+
+    pub fn stage_mut(&mut self, name: &str) -> Option<&mut Stage> {
+        self.stages.iter_mut().find(|s| s.name == name)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunSummary {
+    pub execution_id: Uuid,
+    pub module_name: String,
+    pub version: String,
+    pub target_environment: Environment,
+    pub status: RunStatus,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}

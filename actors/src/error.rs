@@ -1,0 +1,34 @@
+use uuid::Uuid;
+
+use crate::domain::RunStatus;
+use crate::store::StoreError;
+
+/// What the orchestration core can refuse or fail with. The HTTP adapter maps
+/// each variant to a status code in one place.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("validation failed")]
+    Validation(Vec<String>),
+    #[error("module '{module}' already has an active deployment {execution_id}")]
+    ModuleBusy { module: String, execution_id: Uuid },
+    /// The request does not apply to the run in its current state.
+    #[error("{message}")]
+    WrongState { message: String, status: RunStatus },
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for CoreError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::ModuleBusy { module, execution_id } => CoreError::ModuleBusy { module, execution_id },
+            StoreError::Unavailable(m) => CoreError::Unavailable(m),
+            StoreError::NotFound(m) => CoreError::NotFound(m),
+            other => CoreError::Internal(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! The orchestration core of HotSwap.
+//!
+//! Everything here is free of HTTP and SQL: the domain types, the node and
+//! coordinator actors, the deployment strategies, our own supervision, and the
+//! store traits that the adapters in the root crate implement.
+
+pub mod cluster;
+pub mod coordinator;
+pub mod domain;
+pub mod error;
+pub mod node;
+pub mod orchestrator;
+pub mod settings;
+pub mod simulation;
+pub mod store;
+pub mod supervision;
+
+pub use error::CoreError;
+pub use orchestrator::Orchestrator;

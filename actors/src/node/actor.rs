@@ -1,0 +1,217 @@
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use actix::prelude::*;
+
+use super::messages::*;
+use crate::cluster::NodeEntry;
+use crate::domain::{ModuleSlots, NodeHealth, NodeMetrics};
+use crate::settings::SimulationSettings;
+use crate::simulation::{baseline_metrics, LoadFault};
+use crate::store::SharedStore;
+use crate::supervision::{ActorKind, ChildSpec, ExitGuard, StartChild, Supervisor};
+
+pub struct NodeActor {
+    entry: Arc<NodeEntry>,
+    store: SharedStore,
+    settings: Arc<SimulationSettings>,
+    modules: BTreeMap<String, ModuleSlots>,
+    _guard: ExitGuard,
+}
+
+/// Registers a node with its supervisor, which starts it now and again after
+/// every panic. Each incarnation reloads its module state from the store.
+pub fn spawn_node(
+    supervisor: &Addr<Supervisor>,
+    entry: Arc<NodeEntry>,
+    store: SharedStore,
+    settings: Arc<SimulationSettings>,
+) {
+    let id = format!("node:{}", entry.hostname);
+    let start_entry = entry.clone();
+    let start = Arc::new(move |guard: ExitGuard| {
+        let actor = NodeActor {
+            entry: start_entry.clone(),
+            store: store.clone(),
+            settings: settings.clone(),
+            modules: BTreeMap::new(),
+            _guard: guard,
+        };
+        let addr = actor.start();
+        start_entry.set_addr(addr);
+    });
+    supervisor.do_send(StartChild(ChildSpec { id, kind: ActorKind::Node, start, on_escalate: None }));
+}
+
+impl NodeActor {
+    fn tick(&self) -> u64 {
+        let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
+        secs / self.settings.metrics_sample_interval.as_secs().max(1)
+    }
+
+    /// Metrics as the node reports them, with the faults of the versions it serves.
+    fn metrics(&self, standby_of: Option<&str>) -> (NodeMetrics, bool) {
+        let mut metrics = baseline_metrics(&self.entry.hostname, self.tick());
+        let mut unhealthy = false;
+        for (module, slots) in &self.modules {
+            let serving = if standby_of == Some(module.as_str()) { &slots.standby } else { &slots.active };
+            if let Some(slot) = serving {
+                metrics = slot.faults.apply(metrics);
+                unhealthy |= slot.faults.unhealthy;
+            }
+        }
+        (metrics, unhealthy)
+    }
+
+    /// Persists the new slots first and adopts them only once the store has them.
+    fn persist(&mut self, module: String, slots: ModuleSlots) -> ResponseActFuture<Self, Result<ModuleSlots, String>> {
+        let store = self.store.clone();
+        let (tenant, node_id) = (self.entry.tenant_id, self.entry.node_id);
+        let to_save = slots.clone();
+        let module_key = module.clone();
+        Box::pin(
+            async move { store.set_module_slots(tenant, node_id, &module_key, &to_save).await }
+                .into_actor(self)
+                .map(move |saved, act, _ctx| match saved {
+                    Ok(()) => {
+                        act.entry.beat();
+                        if slots.is_empty() {
+                            act.modules.remove(&module);
+                        } else {
+                            act.modules.insert(module, slots.clone());
+                        }
+                        Ok(slots)
+                    }
+                    Err(e) => Err(format!("could not record the change: {e}")),
+                }),
+        )
+    }
+}
+
+impl Actor for NodeActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        // No message is handled until the module state is back from the store.
+        let store = self.store.clone();
+        let (tenant, node_id) = (self.entry.tenant_id, self.entry.node_id);
+        ctx.wait(async move { store.get_node(tenant, node_id).await }.into_actor(self).map(|loaded, act, ctx| {
+            match loaded {
+                Ok(Some(record)) => act.modules = record.modules,
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(node = %act.entry.hostname, error = %e, "cannot load node state; stopping");
+                    ctx.stop();
+                }
+            }
+        }));
+        self.entry.beat();
+        ctx.run_interval(self.settings.heartbeat_interval, |act, _| act.entry.beat());
+    }
+}
+
+impl Handler<LoadVersion> for NodeActor {
+    type Result = AtomicResponse<Self, Result<ModuleSlots, String>>;
+
+    fn handle(&mut self, msg: LoadVersion, _ctx: &mut Self::Context) -> Self::Result {
+        match msg.fault {
+            LoadFault::Panic => panic!(
+                "node {} crashed while loading {} {} (simulated)",
+                self.entry.hostname, msg.module, msg.slot.version
+            ),
+            LoadFault::Fail => {
+                let err = format!("{} failed to load {} {} (simulated)", self.entry.hostname, msg.module, msg.slot.version);
+                return AtomicResponse::new(Box::pin(fut::ready(Err(err))));
+            }
+            LoadFault::None => {}
+        }
+        let current = self.modules.get(&msg.module).cloned().unwrap_or_default();
+        let already = match msg.target {
+            LoadTarget::Active => current.active.as_ref() == Some(&msg.slot),
+            LoadTarget::Standby => current.standby.as_ref() == Some(&msg.slot),
+        };
+        if already {
+            return AtomicResponse::new(Box::pin(fut::ready(Ok(current))));
+        }
+        let mut next = current.clone();
+        match msg.target {
+            LoadTarget::Active => {
+                next.previous = current.active;
+                next.active = Some(msg.slot);
+            }
+            LoadTarget::Standby => next.standby = Some(msg.slot),
+        }
+        AtomicResponse::new(self.persist(msg.module, next))
+    }
+}
+
+impl Handler<SwitchToStandby> for NodeActor {
+    type Result = AtomicResponse<Self, Result<ModuleSlots, String>>;
+
+    fn handle(&mut self, msg: SwitchToStandby, _ctx: &mut Self::Context) -> Self::Result {
+        let current = self.modules.get(&msg.module).cloned().unwrap_or_default();
+        if current.active_version() == Some(msg.expected_version.as_str()) {
+            return AtomicResponse::new(Box::pin(fut::ready(Ok(current))));
+        }
+        match &current.standby {
+            Some(standby) if standby.version == msg.expected_version => {
+                let next = ModuleSlots {
+                    active: current.standby.clone(),
+                    previous: current.active.clone(),
+                    standby: current.active.clone(),
+                };
+                AtomicResponse::new(self.persist(msg.module, next))
+            }
+            _ => {
+                let err = format!("{} has no standby {} {} to switch to", self.entry.hostname, msg.module, msg.expected_version);
+                AtomicResponse::new(Box::pin(fut::ready(Err(err))))
+            }
+        }
+    }
+}
+
+impl Handler<RestoreModule> for NodeActor {
+    type Result = AtomicResponse<Self, Result<(), String>>;
+
+    fn handle(&mut self, msg: RestoreModule, _ctx: &mut Self::Context) -> Self::Result {
+        if self.modules.get(&msg.module).cloned().unwrap_or_default() == msg.slots {
+            return AtomicResponse::new(Box::pin(fut::ready(Ok(()))));
+        }
+        AtomicResponse::new(Box::pin(self.persist(msg.module, msg.slots).map(|r, _, _| r.map(|_| ()))))
+    }
+}
+
+impl Handler<CheckHealth> for NodeActor {
+    type Result = MessageResult<CheckHealth>;
+
+    fn handle(&mut self, msg: CheckHealth, _ctx: &mut Self::Context) -> Self::Result {
+        let (metrics, unhealthy) = self.metrics(msg.standby_of.as_deref());
+        MessageResult(NodeHealth::evaluate(metrics, unhealthy))
+    }
+}
+
+impl Handler<Snapshot> for NodeActor {
+    type Result = MessageResult<Snapshot>;
+
+    fn handle(&mut self, _: Snapshot, _ctx: &mut Self::Context) -> Self::Result {
+        let (metrics, unhealthy) = self.metrics(None);
+        MessageResult(NodeSnapshot {
+            node_id: self.entry.node_id,
+            hostname: self.entry.hostname.clone(),
+            environment: self.entry.environment,
+            modules: self.modules.clone(),
+            metrics,
+            health: NodeHealth::evaluate(metrics, unhealthy),
+            last_heartbeat: self.entry.last_heartbeat(),
+        })
+    }
+}
+
+impl Handler<Crash> for NodeActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Crash, _ctx: &mut Self::Context) {
+        panic!("node {} crashed on request", self.entry.hostname);
+    }
+}

@@ -1,0 +1,73 @@
+use std::collections::BTreeMap;
+
+use actix::Message;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::domain::{Environment, ModuleSlots, NodeHealth, NodeMetrics, VersionSlot};
+use crate::simulation::LoadFault;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadTarget {
+    /// Replace the serving version; the old one becomes `previous`.
+    Active,
+    /// Load into the blue-green standby slot; serving is untouched.
+    Standby,
+}
+
+/// Load a version. Loading the version a slot already holds changes nothing,
+/// so a resumed coordinator can repeat the request safely.
+#[derive(Message)]
+#[rtype(result = "Result<ModuleSlots, String>")]
+pub struct LoadVersion {
+    pub module: String,
+    pub slot: VersionSlot,
+    pub target: LoadTarget,
+    pub fault: LoadFault,
+}
+
+/// Make the standby slot serve and keep the old active version in standby.
+#[derive(Message)]
+#[rtype(result = "Result<ModuleSlots, String>")]
+pub struct SwitchToStandby {
+    pub module: String,
+    pub expected_version: String,
+}
+
+/// Put a module's slots back exactly as they were.
+#[derive(Message)]
+#[rtype(result = "Result<(), String>")]
+pub struct RestoreModule {
+    pub module: String,
+    pub slots: ModuleSlots,
+}
+
+/// Health of the node. With `standby_of`, health as it would be if the
+/// standby slot of that module were serving (the blue-green smoke test).
+#[derive(Message)]
+#[rtype(result = "NodeHealth")]
+pub struct CheckHealth {
+    pub standby_of: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeSnapshot {
+    pub node_id: Uuid,
+    pub hostname: String,
+    pub environment: Environment,
+    pub modules: BTreeMap<String, ModuleSlots>,
+    pub metrics: NodeMetrics,
+    pub health: NodeHealth,
+    pub last_heartbeat: Option<DateTime<Utc>>,
+}
+
+#[derive(Message)]
+#[rtype(result = "NodeSnapshot")]
+pub struct Snapshot;
+
+/// Makes the actor panic; lets tests and operators see supervision at work.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Crash;

@@ -1,0 +1,511 @@
+//! The one entry point the adapters use: start the actor system's parts,
+//! create and steer runs, and read clusters.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::cluster::{cluster_is_healthy, ClusterDirectory, NodeEntry};
+use crate::coordinator::{plan, spawn_coordinator, Checkpoint, CoordinatorDeps, GetRun, RunDirectory, Verb, VerbReply};
+use crate::domain::{
+    DeploymentRequest, Environment, NodeMetrics, NodeRecord, RollbackState, RunRecord, RunStatus, RunSummary, TenantId,
+    DEFAULT_TENANT,
+};
+use crate::error::CoreError;
+use crate::node::{spawn_node, NodeSnapshot, Snapshot};
+use crate::settings::{validate_canary_steps, PipelineSettings, SimulationSettings, SupervisionSettings};
+use crate::simulation::FaultPlan;
+use crate::store::{ClusterSample, Page, RunEvent, RunFilter, SharedStore};
+use crate::supervision::{install_panic_hook, ActorKind, GetTree, Supervisor, SupervisorSnapshot};
+
+#[derive(Debug, Clone, Default)]
+pub struct CoreSettings {
+    pub pipeline: PipelineSettings,
+    pub simulation: SimulationSettings,
+    pub supervision: SupervisionSettings,
+    /// Record cluster metric samples on `simulation.metrics_sample_interval`.
+    pub sample_metrics: bool,
+}
+
+#[derive(Clone)]
+pub struct Orchestrator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: SharedStore,
+    clusters: Arc<ClusterDirectory>,
+    runs: Arc<RunDirectory>,
+    deps: Arc<CoordinatorDeps>,
+    node_supervisor: Addr<Supervisor>,
+    run_supervisor: Addr<Supervisor>,
+    settings: CoreSettings,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterSummary {
+    pub environment: Environment,
+    pub total_nodes: usize,
+    pub healthy_nodes: usize,
+    pub is_healthy: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeView {
+    pub node_id: Uuid,
+    pub hostname: String,
+    pub status: &'static str,
+    pub is_healthy: bool,
+    pub last_heartbeat: Option<DateTime<Utc>>,
+    pub metrics: Option<NodeMetrics>,
+    pub modules: BTreeMap<String, String>,
+    pub health_messages: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterDetail {
+    pub summary: ClusterSummary,
+    pub metrics: NodeMetrics,
+    pub nodes: Vec<NodeView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricsPoint {
+    pub timestamp: DateTime<Utc>,
+    pub metrics: NodeMetrics,
+    pub samples: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct RollbackAccepted {
+    pub rollback_id: Uuid,
+    pub nodes_affected: u32,
+}
+
+impl Orchestrator {
+    /// Starts supervisors, the simulated clusters (when enabled) and the
+    /// coordinators of every run that was in flight when the process stopped.
+    /// Must run inside the actix System.
+    pub async fn start(store: SharedStore, settings: CoreSettings) -> Result<Orchestrator, CoreError> {
+        install_panic_hook();
+        let sup = &settings.supervision;
+        let node_supervisor = Supervisor::new("nodes", [(ActorKind::Node, sup.node.clone())]).start();
+        let run_supervisor = Supervisor::new("deployments", [(ActorKind::Coordinator, sup.coordinator.clone())]).start();
+        let clusters = Arc::new(ClusterDirectory::default());
+        let runs = Arc::new(RunDirectory::default());
+        let deps = Arc::new(CoordinatorDeps {
+            store: store.clone(),
+            clusters: clusters.clone(),
+            pipeline: settings.pipeline.clone(),
+            simulation: settings.simulation.enabled,
+            heartbeat_timeout: settings.simulation.heartbeat_timeout,
+            runs: runs.clone(),
+            supervisor: run_supervisor.clone(),
+        });
+        let orchestrator = Orchestrator {
+            inner: Arc::new(Inner { store, clusters, runs, deps, node_supervisor, run_supervisor, settings }),
+        };
+        if orchestrator.inner.settings.simulation.enabled {
+            orchestrator.provision_clusters(DEFAULT_TENANT).await?;
+            if orchestrator.inner.settings.sample_metrics {
+                MetricsSampler { orchestrator: orchestrator.clone() }.start();
+            }
+        }
+        orchestrator.resume_runs().await?;
+        Ok(orchestrator)
+    }
+
+    /// Creates a tenant's simulated clusters with the configured sizes. Node
+    /// ids derive from tenant and hostname, so a restarted process finds the
+    /// same nodes, with their module state, in the store.
+    pub async fn provision_clusters(&self, tenant: TenantId) -> Result<(), CoreError> {
+        let sim = Arc::new(self.inner.settings.simulation.clone());
+        for env in Environment::ALL {
+            let mut entries = Vec::new();
+            for i in 1..=sim.nodes.get(env) {
+                let hostname = format!("{}-node-{i:02}", env.slug());
+                let node_id = Uuid::new_v5(&tenant, hostname.as_bytes());
+                let record = NodeRecord {
+                    tenant_id: tenant,
+                    node_id,
+                    hostname: hostname.clone(),
+                    environment: env,
+                    modules: BTreeMap::new(),
+                    updated_at: Utc::now(),
+                };
+                self.inner.store.register_node(&record).await?;
+                entries.push(Arc::new(NodeEntry::new(tenant, node_id, hostname, env)));
+            }
+            for entry in &entries {
+                spawn_node(&self.inner.node_supervisor, entry.clone(), self.inner.store.clone(), sim.clone());
+            }
+            self.inner.clusters.insert(tenant, env, entries);
+        }
+        // The supervisor handles messages in order: once it answers, every node has started.
+        self.inner.node_supervisor.send(GetTree).await.map_err(|e| CoreError::Internal(e.to_string()))?;
+        Ok(())
+    }
+
+    async fn resume_runs(&self) -> Result<(), CoreError> {
+        let runs = self.inner.store.runs_in_flight().await?;
+        for run in runs {
+            tracing::info!(run = %run.execution_id, checkpoint = ?run.checkpoint, "resuming run after restart");
+            spawn_coordinator(self.inner.deps.clone(), run.tenant_id, run.execution_id);
+        }
+        Ok(())
+    }
+
+    pub fn store(&self) -> &SharedStore {
+        &self.inner.store
+    }
+
+    pub fn settings(&self) -> &CoreSettings {
+        &self.inner.settings
+    }
+
+    /// Checks what only the core knows how to check; the adapter has already
+    /// validated the shape of the request.
+    pub fn check_request(&self, request: &DeploymentRequest) -> Result<(), CoreError> {
+        let mut errors = Vec::new();
+        if self.inner.settings.simulation.enabled {
+            if let Err(e) = FaultPlan::parse(&request.metadata) {
+                errors.extend(e);
+            }
+        }
+        if let Some(steps) = &request.canary_steps {
+            if let Err(e) = validate_canary_steps(steps) {
+                errors.push(format!("canarySteps {e}"));
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(CoreError::Validation(errors))
+        }
+    }
+
+    pub async fn create_deployment(&self, tenant: TenantId, request: DeploymentRequest) -> Result<RunRecord, CoreError> {
+        self.check_request(&request)?;
+        let execution_id = Uuid::new_v4();
+        let mut run = RunRecord {
+            tenant_id: tenant,
+            execution_id,
+            request,
+            status: RunStatus::Running,
+            stages: Vec::new(),
+            checkpoint: Checkpoint::SecurityScan,
+            changes: Vec::new(),
+            trace_id: execution_id.simple().to_string(),
+            created_at: Utc::now(),
+            finished_at: None,
+            message: String::new(),
+            rollback: None,
+            revision: 1,
+        };
+        run.stages = crate::coordinator::planned_stages(&run);
+        let created = RunEvent {
+            tenant_id: tenant,
+            execution_id,
+            at: run.created_at,
+            kind: "DeploymentCreated".into(),
+            message: format!("{} {} to {}", run.request.module_name, run.request.version, run.request.target_environment),
+            data: serde_json::json!({ "requester": run.request.requester_email }),
+        };
+        self.inner.store.create_run(&run, &[created]).await?;
+        spawn_coordinator(self.inner.deps.clone(), tenant, execution_id);
+        Ok(run)
+    }
+
+    /// The newest state of a run: from its coordinator while it lives, else the store.
+    pub async fn get_run(&self, tenant: TenantId, id: Uuid) -> Result<RunRecord, CoreError> {
+        if let Some(addr) = self.inner.runs.get(id) {
+            if let Ok(run) = addr.send(GetRun).timeout(Duration::from_secs(2)).await {
+                if run.tenant_id == tenant {
+                    return Ok(run);
+                }
+            }
+        }
+        self.inner
+            .store
+            .get_run(tenant, id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("Deployment execution {id} not found")))
+    }
+
+    pub async fn list_runs(&self, tenant: TenantId, filter: &RunFilter) -> Result<Page<RunSummary>, CoreError> {
+        Ok(self.inner.store.list_runs(tenant, filter).await?)
+    }
+
+    pub async fn run_events(&self, tenant: TenantId, id: Uuid) -> Result<Vec<RunEvent>, CoreError> {
+        self.get_run(tenant, id).await?;
+        Ok(self.inner.store.run_events(tenant, id).await?)
+    }
+
+    pub async fn apply_verb(&self, tenant: TenantId, id: Uuid, verb: Verb) -> Result<VerbReply, CoreError> {
+        let run = self.get_run(tenant, id).await?;
+        match self.inner.runs.get(id) {
+            Some(addr) => addr
+                .send(verb)
+                .timeout(Duration::from_secs(5))
+                .await
+                .map_err(|_| CoreError::Unavailable("the deployment's coordinator is restarting; try again".into()))?,
+            None if run.status.is_active() => {
+                Err(CoreError::Unavailable("the deployment's coordinator is restarting; try again".into()))
+            }
+            None => Err(CoreError::WrongState {
+                message: format!("cannot {} a deployment that is {}", verb.as_str(), run.status.as_str()),
+                status: run.status,
+            }),
+        }
+    }
+
+    /// Rolls a finished run back: every node it changed that still runs its
+    /// version goes back to what it had before, in every environment.
+    pub async fn rollback(&self, tenant: TenantId, id: Uuid) -> Result<RollbackAccepted, CoreError> {
+        let mut run = self.get_run(tenant, id).await?;
+        let refuse = |message: &str, status| Err(CoreError::WrongState { message: message.into(), status });
+        if run.status.is_active() {
+            return refuse("Cannot rollback a deployment that is still in progress", run.status);
+        }
+        if run.rollback.as_ref().is_some_and(RollbackState::in_progress) {
+            return refuse("A rollback of this deployment is already in progress", run.status);
+        }
+        if matches!(run.status, RunStatus::RolledBack | RunStatus::Cancelled) {
+            return refuse("This deployment has already been rolled back", run.status);
+        }
+        let ids: Vec<_> = run.changes.iter().map(|c| c.node_id).collect();
+        let current = self.inner.store.module_slots(tenant, &ids, &run.request.module_name).await?;
+        let affected = current.iter().filter(|s| s.active_version() == Some(run.request.version.as_str())).count() as u32;
+        let rollback_id = Uuid::new_v4();
+        run.rollback = Some(RollbackState {
+            rollback_id,
+            status: RollbackState::IN_PROGRESS.into(),
+            nodes_affected: affected,
+            requested_at: Utc::now(),
+            finished_at: None,
+            message: String::new(),
+        });
+        run.checkpoint = Checkpoint::ManualRollback;
+        run.revision += 1;
+        let event = RunEvent {
+            tenant_id: tenant,
+            execution_id: id,
+            at: Utc::now(),
+            kind: "RollbackRequested".into(),
+            message: format!("rollback {rollback_id} of {affected} nodes requested"),
+            data: serde_json::json!({ "rollbackId": rollback_id, "nodesAffected": affected }),
+        };
+        self.inner.store.save_run(&run, &[event]).await.map_err(|e| match e {
+            crate::store::StoreError::Stale(_) => CoreError::WrongState {
+                message: "the deployment changed while the rollback was requested; try again".into(),
+                status: run.status,
+            },
+            other => other.into(),
+        })?;
+        spawn_coordinator(self.inner.deps.clone(), tenant, id);
+        Ok(RollbackAccepted { rollback_id, nodes_affected: affected })
+    }
+
+    async fn snapshots(&self, tenant: TenantId, env: Environment) -> Vec<(Arc<NodeEntry>, Option<NodeSnapshot>)> {
+        let nodes: Vec<_> = self.inner.clusters.nodes(tenant, env).iter().cloned().collect();
+        let timeout = self.inner.settings.pipeline.node_request_timeout.min(Duration::from_secs(2));
+        let answers = futures::future::join_all(nodes.iter().map(|n| {
+            let addr = n.addr();
+            async move {
+                match addr {
+                    Some(a) => a.send(Snapshot).timeout(timeout).await.ok(),
+                    None => None,
+                }
+            }
+        }))
+        .await;
+        nodes.into_iter().zip(answers).collect()
+    }
+
+    pub async fn cluster(&self, tenant: TenantId, env: Environment) -> ClusterDetail {
+        let timeout = self.inner.settings.simulation.heartbeat_timeout;
+        let mut views = Vec::new();
+        let mut metrics = Vec::new();
+        for (entry, snap) in self.snapshots(tenant, env).await {
+            let fresh = entry.heartbeat_fresh(timeout);
+            let view = match snap {
+                Some(s) => {
+                    let healthy = s.health.healthy && fresh;
+                    let mut messages = s.health.reasons.clone();
+                    if !fresh {
+                        messages.push("heartbeat is older than the timeout".into());
+                    }
+                    metrics.push(s.metrics);
+                    NodeView {
+                        node_id: s.node_id,
+                        hostname: s.hostname,
+                        status: if healthy { "Running" } else { "Degraded" },
+                        is_healthy: healthy,
+                        last_heartbeat: entry.last_heartbeat(),
+                        metrics: Some(s.metrics),
+                        modules: s
+                            .modules
+                            .iter()
+                            .filter_map(|(m, slots)| slots.active_version().map(|v| (m.clone(), v.to_string())))
+                            .collect(),
+                        health_messages: messages,
+                    }
+                }
+                None => NodeView {
+                    node_id: entry.node_id,
+                    hostname: entry.hostname.clone(),
+                    status: "Failed",
+                    is_healthy: false,
+                    last_heartbeat: entry.last_heartbeat(),
+                    metrics: None,
+                    modules: BTreeMap::new(),
+                    health_messages: vec!["node actor is not responding".into()],
+                },
+            };
+            views.push(view);
+        }
+        let healthy = views.iter().filter(|v| v.is_healthy).count();
+        ClusterDetail {
+            summary: ClusterSummary {
+                environment: env,
+                total_nodes: views.len(),
+                healthy_nodes: healthy,
+                is_healthy: cluster_is_healthy(healthy, views.len()),
+            },
+            metrics: NodeMetrics::average(&metrics).unwrap_or_default(),
+            nodes: views,
+        }
+    }
+
+    pub async fn clusters(&self, tenant: TenantId) -> Vec<ClusterSummary> {
+        let mut out = Vec::new();
+        for env in Environment::ALL {
+            out.push(self.cluster(tenant, env).await.summary);
+        }
+        out
+    }
+
+    /// Recorded samples in `[from, to]`, averaged into buckets of `interval`.
+    pub async fn cluster_metrics(
+        &self,
+        tenant: TenantId,
+        env: Environment,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        interval: Duration,
+    ) -> Result<Vec<MetricsPoint>, CoreError> {
+        let samples = self.inner.store.samples(tenant, env, from, to).await?;
+        let width = interval.as_millis().max(1) as i64;
+        let mut buckets: BTreeMap<i64, Vec<NodeMetrics>> = BTreeMap::new();
+        for s in samples {
+            let offset = (s.at - from).num_milliseconds() / width;
+            buckets.entry(offset).or_default().push(s.metrics);
+        }
+        Ok(buckets
+            .into_iter()
+            .filter_map(|(offset, ms)| {
+                let avg = NodeMetrics::average(&ms)?;
+                let per_node = NodeMetrics { requests_per_second: avg.requests_per_second / ms.len() as f64, ..avg };
+                Some(MetricsPoint {
+                    timestamp: from + chrono::Duration::milliseconds(offset * width),
+                    metrics: per_node,
+                    samples: ms.len(),
+                })
+            })
+            .collect())
+    }
+
+    pub async fn record_samples(&self, tenant: TenantId) -> Result<(), CoreError> {
+        for env in Environment::ALL {
+            let detail = self.cluster(tenant, env).await;
+            if detail.summary.total_nodes == 0 {
+                continue;
+            }
+            let sample = ClusterSample {
+                tenant_id: tenant,
+                environment: env,
+                at: Utc::now(),
+                metrics: detail.metrics,
+                healthy_nodes: detail.summary.healthy_nodes as u32,
+                total_nodes: detail.summary.total_nodes as u32,
+            };
+            self.inner.store.record_sample(&sample, self.inner.settings.simulation.metrics_retention).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn supervision(&self) -> Vec<SupervisorSnapshot> {
+        let mut out = Vec::new();
+        for sup in [&self.inner.node_supervisor, &self.inner.run_supervisor] {
+            if let Ok(tree) = sup.send(GetTree).await {
+                out.push(tree);
+            }
+        }
+        out
+    }
+
+    pub fn live_runs(&self) -> usize {
+        self.inner.runs.len()
+    }
+
+    pub fn node(&self, tenant: TenantId, hostname: &str) -> Option<Arc<NodeEntry>> {
+        Environment::ALL
+            .into_iter()
+            .flat_map(|e| self.inner.clusters.nodes(tenant, e).iter().cloned().collect::<Vec<_>>())
+            .find(|n| n.hostname == hostname)
+    }
+
+    /// Rough estimate of how long a run to `target` takes with the configured waits.
+    pub fn estimated_duration(&self, request: &DeploymentRequest) -> Duration {
+        let p = &self.inner.settings.pipeline;
+        let steps = request.canary_steps.clone().unwrap_or_else(|| p.canary_steps.clone());
+        request
+            .target_environment
+            .path()
+            .into_iter()
+            .map(|env| {
+                let nodes = self.inner.clusters.nodes(DEFAULT_TENANT, env).len().max(1);
+                let waves = plan::waves(request.strategy_for(env), nodes, p.rolling_batch_size, &steps).len() as u32;
+                match request.strategy_for(env) {
+                    crate::domain::Strategy::Direct => Duration::from_secs(1),
+                    crate::domain::Strategy::Rolling => p.rolling_health_check_delay * waves,
+                    crate::domain::Strategy::BlueGreen => p.bluegreen_smoke_test_interval,
+                    crate::domain::Strategy::Canary => p.canary_bake_time * waves,
+                }
+            })
+            .sum()
+    }
+}
+
+/// Records each cluster's average metrics on an interval, for the metrics history API.
+struct MetricsSampler {
+    orchestrator: Orchestrator,
+}
+
+impl Actor for MetricsSampler {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let every = self.orchestrator.inner.settings.simulation.metrics_sample_interval;
+        ctx.run_interval(every, |act, ctx| {
+            let orchestrator = act.orchestrator.clone();
+            ctx.spawn(
+                async move {
+                    if let Err(e) = orchestrator.record_samples(DEFAULT_TENANT).await {
+                        tracing::warn!(error = %e, "could not record cluster metrics");
+                    }
+                }
+                .into_actor(act),
+            );
+        });
+    }
+}

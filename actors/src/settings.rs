@@ -1,0 +1,171 @@
+//! Settings the core reads. The root crate loads them from configuration files
+//! and environment variables; here they are plain, already validated values.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::domain::Environment;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSettings {
+    pub rolling_batch_size: usize,
+    #[serde(with = "humantime_serde")]
+    pub rolling_health_check_delay: Duration,
+    #[serde(with = "humantime_serde")]
+    pub bluegreen_smoke_test_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub bluegreen_smoke_test_interval: Duration,
+    pub canary_steps: Vec<u32>,
+    #[serde(with = "humantime_serde")]
+    pub canary_bake_time: Duration,
+    #[serde(with = "humantime_serde")]
+    pub node_request_timeout: Duration,
+    pub restore_attempts: u32,
+    #[serde(with = "humantime_serde")]
+    pub restore_retry_delay: Duration,
+}
+
+impl Default for PipelineSettings {
+    fn default() -> Self {
+        PipelineSettings {
+            rolling_batch_size: 2,
+            rolling_health_check_delay: Duration::from_secs(30),
+            bluegreen_smoke_test_timeout: Duration::from_secs(300),
+            bluegreen_smoke_test_interval: Duration::from_secs(5),
+            canary_steps: vec![10, 30, 50, 100],
+            canary_bake_time: Duration::from_secs(900),
+            node_request_timeout: Duration::from_secs(10),
+            restore_attempts: 5,
+            restore_retry_delay: Duration::from_millis(200),
+        }
+    }
+}
+
+impl PipelineSettings {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.rolling_batch_size == 0 {
+            return Err("pipeline.rolling_batch_size must be at least 1".into());
+        }
+        validate_canary_steps(&self.canary_steps).map_err(|e| format!("pipeline.canary_steps {e}"))?;
+        if self.node_request_timeout.is_zero() {
+            return Err("pipeline.node_request_timeout must be above zero".into());
+        }
+        if self.bluegreen_smoke_test_interval.is_zero() {
+            return Err("pipeline.bluegreen_smoke_test_interval must be above zero".into());
+        }
+        Ok(())
+    }
+}
+
+/// Steps rise strictly, lie in 1..=100 and end at 100, so every canary ends
+/// with the whole environment on the new version.
+pub fn validate_canary_steps(steps: &[u32]) -> Result<(), String> {
+    if steps.is_empty() || steps.len() > 10 {
+        return Err("must hold between 1 and 10 steps".into());
+    }
+    if steps.iter().any(|s| *s == 0 || *s > 100) {
+        return Err("must be percentages between 1 and 100".into());
+    }
+    if steps.windows(2).any(|w| w[0] >= w[1]) {
+        return Err("must rise strictly".into());
+    }
+    if steps.last() != Some(&100) {
+        return Err("must end at 100".into());
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeCounts {
+    pub development: usize,
+    pub qa: usize,
+    pub staging: usize,
+    pub production: usize,
+}
+
+impl NodeCounts {
+    pub fn get(&self, env: Environment) -> usize {
+        match env {
+            Environment::Development => self.development,
+            Environment::Qa => self.qa,
+            Environment::Staging => self.staging,
+            Environment::Production => self.production,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimulationSettings {
+    pub enabled: bool,
+    pub nodes: NodeCounts,
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_interval: Duration,
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub metrics_sample_interval: Duration,
+    /// How many cluster samples each environment keeps.
+    pub metrics_retention: usize,
+}
+
+impl Default for SimulationSettings {
+    fn default() -> Self {
+        SimulationSettings {
+            enabled: true,
+            nodes: NodeCounts { development: 3, qa: 5, staging: 10, production: 20 },
+            heartbeat_interval: Duration::from_secs(10),
+            heartbeat_timeout: Duration::from_secs(30),
+            metrics_sample_interval: Duration::from_secs(10),
+            metrics_retention: 8640,
+        }
+    }
+}
+
+impl SimulationSettings {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.heartbeat_interval.is_zero() || self.metrics_sample_interval.is_zero() {
+            return Err("simulation.heartbeat_interval and metrics_sample_interval must be above zero".into());
+        }
+        if self.heartbeat_timeout <= self.heartbeat_interval {
+            return Err("simulation.heartbeat_timeout must be longer than simulation.heartbeat_interval".into());
+        }
+        Ok(())
+    }
+}
+
+/// How hard a supervisor tries before it gives a child up: at most
+/// `max_restarts` within `within`, waiting `backoff` (doubling up to
+/// `max_backoff`) before each restart.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestartPolicy {
+    pub max_restarts: u32,
+    #[serde(with = "humantime_serde")]
+    pub within: Duration,
+    #[serde(with = "humantime_serde")]
+    pub backoff: Duration,
+    #[serde(with = "humantime_serde")]
+    pub max_backoff: Duration,
+}
+
+impl Default for RestartPolicy {
+    fn default() -> Self {
+        RestartPolicy {
+            max_restarts: 5,
+            within: Duration::from_secs(60),
+            backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupervisionSettings {
+    pub node: RestartPolicy,
+    pub coordinator: RestartPolicy,
+}

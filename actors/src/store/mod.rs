@@ -1,0 +1,123 @@
+//! The storage contract of the core. The in-memory implementation lives here;
+//! the PostgreSQL one lives with the other adapters in the root crate.
+
+mod memory;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::{Environment, ModuleSlots, NodeMetrics, NodeRecord, RunRecord, RunStatus, RunSummary, TenantId};
+
+pub use memory::MemoryStore;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    #[error("module '{module}' already has an active run {execution_id}")]
+    ModuleBusy { module: String, execution_id: Uuid },
+    #[error("{0}")]
+    NotFound(String),
+    /// A writer tried to save an older revision than the one stored.
+    #[error("stale write: {0}")]
+    Stale(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Something that happened to a run, kept beside it in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunEvent {
+    pub tenant_id: TenantId,
+    pub execution_id: Uuid,
+    pub at: DateTime<Utc>,
+    pub kind: String,
+    pub message: String,
+    pub data: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    pub status: Option<RunStatus>,
+    pub module_name: Option<String>,
+    pub environment: Option<Environment>,
+    /// 1-based.
+    pub page: u32,
+    pub page_size: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+}
+
+/// Average metrics of one environment's nodes at one moment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterSample {
+    pub tenant_id: TenantId,
+    pub environment: Environment,
+    pub at: DateTime<Utc>,
+    pub metrics: NodeMetrics,
+    pub healthy_nodes: u32,
+    pub total_nodes: u32,
+}
+
+#[async_trait]
+pub trait RunStore: Send + Sync {
+    /// Stores a new run, unless a run of the same module in the same tenant
+    /// still holds the module; that check and the insert are one atomic step.
+    async fn create_run(&self, run: &RunRecord, events: &[RunEvent]) -> StoreResult<()>;
+    /// Replaces a run with a newer revision together with the events that
+    /// describe the change, atomically.
+    async fn save_run(&self, run: &RunRecord, events: &[RunEvent]) -> StoreResult<()>;
+    async fn get_run(&self, tenant: TenantId, execution_id: Uuid) -> StoreResult<Option<RunRecord>>;
+    /// Newest first.
+    async fn list_runs(&self, tenant: TenantId, filter: &RunFilter) -> StoreResult<Page<RunSummary>>;
+    /// Runs of every tenant that still hold their module; read once at start-up
+    /// so that their coordinators can resume.
+    async fn runs_in_flight(&self) -> StoreResult<Vec<RunRecord>>;
+    async fn run_events(&self, tenant: TenantId, execution_id: Uuid) -> StoreResult<Vec<RunEvent>>;
+}
+
+#[async_trait]
+pub trait NodeStore: Send + Sync {
+    /// Registers a node; an existing record keeps its module state.
+    async fn register_node(&self, node: &NodeRecord) -> StoreResult<NodeRecord>;
+    async fn get_node(&self, tenant: TenantId, node_id: Uuid) -> StoreResult<Option<NodeRecord>>;
+    async fn set_module_slots(&self, tenant: TenantId, node_id: Uuid, module: &str, slots: &ModuleSlots) -> StoreResult<()>;
+    /// The slots of `module` on each of `node_ids`, in the same order.
+    async fn module_slots(&self, tenant: TenantId, node_ids: &[Uuid], module: &str) -> StoreResult<Vec<ModuleSlots>>;
+    async fn nodes_in(&self, tenant: TenantId, environment: Environment) -> StoreResult<Vec<NodeRecord>>;
+}
+
+#[async_trait]
+pub trait MetricsStore: Send + Sync {
+    /// Keeps at most `retain` samples per tenant and environment.
+    async fn record_sample(&self, sample: &ClusterSample, retain: usize) -> StoreResult<()>;
+    /// Samples in `[from, to]`, oldest first.
+    async fn samples(
+        &self,
+        tenant: TenantId,
+        environment: Environment,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<ClusterSample>>;
+}
+
+#[async_trait]
+pub trait Store: RunStore + NodeStore + MetricsStore {
+    /// Cheap round trip used by readiness checks.
+    async fn ping(&self) -> StoreResult<()>;
+    fn backend(&self) -> &'static str;
+}
+
+pub type SharedStore = Arc<dyn Store>;

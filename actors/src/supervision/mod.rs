@@ -1,0 +1,18 @@
+//! Supervision that survives panics, in the manner of OTP.
+//!
+//! actix's own `Supervisor` restarts an actor only when it stops and never
+//! after a panic. Here every supervised actor holds an [`ExitGuard`]; when the
+//! actor is dropped, normally or while unwinding from a panic, the guard tells
+//! its [`Supervisor`], which restarts a fresh actor from the child's start
+//! function (the actor reloads its state from the store) within the kind's
+//! restart intensity, and escalates once that is exhausted.
+
+mod guard;
+mod panic_note;
+mod supervisor;
+
+pub use guard::ExitGuard;
+pub use panic_note::install_panic_hook;
+pub use supervisor::{
+    ActorKind, ChildSnapshot, ChildSpec, ChildState, GetTree, StartChild, StopChild, Supervisor, SupervisorSnapshot,
+};
