@@ -1,4 +1,9 @@
 //! HotSwap's adapters around the orchestration core in `hotswap-actors`:
 //! configuration, the HTTP API, the store back-ends and the command line.
 
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod startup;
 pub mod store;
+pub mod telemetry;

@@ -453,6 +453,23 @@ impl Orchestrator {
         out
     }
 
+    /// Makes a supervised actor panic: `node:{hostname}` or `run:{executionId}`.
+    /// Returns false when no such live actor exists.
+    pub fn crash(&self, tenant: TenantId, child_id: &str) -> bool {
+        if let Some(hostname) = child_id.strip_prefix("node:") {
+            if let Some(addr) = self.node(tenant, hostname).and_then(|n| n.addr()) {
+                addr.do_send(crate::node::Crash);
+                return true;
+            }
+        } else if let Some(id) = child_id.strip_prefix("run:").and_then(|id| Uuid::parse_str(id).ok()) {
+            if let Some(addr) = self.inner.runs.get(id) {
+                addr.do_send(crate::coordinator::CrashCoordinator);
+                return true;
+            }
+        }
+        false
+    }
+
     pub fn live_runs(&self) -> usize {
         self.inner.runs.len()
     }

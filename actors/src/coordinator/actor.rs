@@ -329,3 +329,15 @@ impl Handler<Verb> for Coordinator {
         }
     }
 }
+
+/// Makes the coordinator panic; lets tests and operators see supervision at work.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CrashCoordinator;
+
+impl Handler<CrashCoordinator> for Coordinator {
+    type Result = ();
+    fn handle(&mut self, _: CrashCoordinator, _ctx: &mut Self::Context) {
+        panic!("coordinator of run {} crashed on request", self.run.execution_id);
+    }
+}

@@ -11,5 +11,5 @@ mod stages;
 mod steps;
 
 pub use stages::planned_stages;
-pub use actor::{spawn_coordinator, Coordinator, CoordinatorDeps, GetRun, RunDirectory, Verb, VerbReply};
+pub use actor::{spawn_coordinator, Coordinator, CoordinatorDeps, CrashCoordinator, GetRun, RunDirectory, Verb, VerbReply};
 pub use checkpoint::{Checkpoint, DeployStep};

@@ -1,0 +1,212 @@
+//! /api/v1/clusters: the simulated (or registered) clusters and their nodes.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use hotswap_actors::domain::{Environment, NodeMetrics};
+use hotswap_actors::orchestrator::NodeView;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::error::ApiError;
+use super::tenant::Tenant;
+use super::AppState;
+
+/// Bounds the work one metrics query can ask for.
+const MAX_POINTS: i64 = 10_000;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api/v1/clusters")
+            .route("", web::get().to(list))
+            .route("/{environment}", web::get().to(detail))
+            .route("/{environment}/metrics", web::get().to(metrics)),
+    );
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ClusterMetricsView {
+    avg_cpu_usage: f64,
+    avg_memory_usage: f64,
+    avg_latency: f64,
+    error_rate: f64,
+    requests_per_second: f64,
+}
+
+impl From<NodeMetrics> for ClusterMetricsView {
+    fn from(m: NodeMetrics) -> Self {
+        ClusterMetricsView {
+            avg_cpu_usage: m.cpu_usage,
+            avg_memory_usage: m.memory_usage,
+            avg_latency: m.latency_ms,
+            error_rate: m.error_rate,
+            requests_per_second: m.requests_per_second,
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct NodeMetricsView {
+    cpu_usage: f64,
+    memory_usage: f64,
+    latency: f64,
+    error_rate: f64,
+    requests_per_second: f64,
+}
+
+impl From<NodeMetrics> for NodeMetricsView {
+    fn from(m: NodeMetrics) -> Self {
+        NodeMetricsView {
+            cpu_usage: m.cpu_usage,
+            memory_usage: m.memory_usage,
+            latency: m.latency_ms,
+            error_rate: m.error_rate,
+            requests_per_second: m.requests_per_second,
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct NodeItem {
+    node_id: Uuid,
+    hostname: String,
+    status: &'static str,
+    is_healthy: bool,
+    last_heartbeat: Option<DateTime<Utc>>,
+    metrics: Option<NodeMetricsView>,
+    modules: BTreeMap<String, String>,
+    health_messages: Vec<String>,
+}
+
+impl From<NodeView> for NodeItem {
+    fn from(n: NodeView) -> Self {
+        NodeItem {
+            node_id: n.node_id,
+            hostname: n.hostname,
+            status: n.status,
+            is_healthy: n.is_healthy,
+            last_heartbeat: n.last_heartbeat,
+            metrics: n.metrics.map(NodeMetricsView::from),
+            modules: n.modules,
+            health_messages: n.health_messages,
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ClusterView {
+    environment: Environment,
+    total_nodes: usize,
+    healthy_nodes: usize,
+    unhealthy_nodes: usize,
+    is_healthy: bool,
+    metrics: ClusterMetricsView,
+    nodes: Vec<NodeItem>,
+}
+
+fn parse_environment(raw: &str) -> Result<Environment, ApiError> {
+    raw.parse().map_err(|_| ApiError::NotFound(format!("Environment '{raw}' not found")))
+}
+
+async fn list(state: web::Data<AppState>, tenant: Tenant) -> HttpResponse {
+    HttpResponse::Ok().json(state.orchestrator.clusters(tenant.0).await)
+}
+
+async fn detail(state: web::Data<AppState>, tenant: Tenant, env: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let env = parse_environment(&env)?;
+    let c = state.orchestrator.cluster(tenant.0, env).await;
+    Ok(HttpResponse::Ok().json(ClusterView {
+        environment: env,
+        total_nodes: c.summary.total_nodes,
+        healthy_nodes: c.summary.healthy_nodes,
+        unhealthy_nodes: c.summary.total_nodes - c.summary.healthy_nodes,
+        is_healthy: c.summary.is_healthy,
+        metrics: c.metrics.into(),
+        nodes: c.nodes.into_iter().map(NodeItem::from).collect(),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetricsQuery {
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    interval: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MetricsPointView {
+    timestamp: DateTime<Utc>,
+    cpu_usage: f64,
+    memory_usage: f64,
+    latency: f64,
+    error_rate: f64,
+    requests_per_second: f64,
+    samples: usize,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MetricsSeries {
+    environment: Environment,
+    interval: String,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    data_points: Vec<MetricsPointView>,
+}
+
+async fn metrics(
+    state: web::Data<AppState>,
+    tenant: Tenant,
+    env: web::Path<String>,
+    query: web::Query<MetricsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    // The original answered 400 here, unlike the cluster detail's 404; kept.
+    let env: Environment = env.parse().map_err(|e: hotswap_actors::domain::UnknownEnvironment| ApiError::BadRequest(e.to_string()))?;
+    let q = query.into_inner();
+    let to = q.to.unwrap_or_else(Utc::now);
+    let from = q.from.unwrap_or(to - chrono::Duration::hours(1));
+    let interval_text = q.interval.unwrap_or_else(|| "5m".to_string());
+    let mut errors = Vec::new();
+    let interval = match humantime::parse_duration(&interval_text) {
+        Ok(d) if d >= Duration::from_secs(1) => d,
+        _ => {
+            errors.push(format!("interval '{interval_text}' must be a duration of at least 1s, such as 30s or 5m"));
+            Duration::from_secs(300)
+        }
+    };
+    if from >= to {
+        errors.push("from must be earlier than to".to_string());
+    } else if (to - from).num_milliseconds() / (interval.as_millis().max(1) as i64) > MAX_POINTS {
+        errors.push(format!("the range holds more than {MAX_POINTS} intervals; widen the interval"));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let points = state.orchestrator.cluster_metrics(tenant.0, env, from, to, interval).await?;
+    Ok(HttpResponse::Ok().json(MetricsSeries {
+        environment: env,
+        interval: interval_text,
+        from,
+        to,
+        data_points: points
+            .into_iter()
+            .map(|p| MetricsPointView {
+                timestamp: p.timestamp,
+                cpu_usage: p.metrics.cpu_usage,
+                memory_usage: p.metrics.memory_usage,
+                latency: p.metrics.latency_ms,
+                error_rate: p.metrics.error_rate,
+                requests_per_second: p.metrics.requests_per_second,
+                samples: p.samples,
+            })
+            .collect(),
+    }))
+}

@@ -1,0 +1,301 @@
+//! Request and response bodies of /api/v1/deployments, in the original's camelCase.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Utc};
+use hotswap_actors::domain::{DeploymentRequest, Environment, RunRecord, RunSummary, Stage, Strategy};
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+use validator::{Validate, ValidationError, ValidationErrors};
+
+use super::error::ApiError;
+use super::format::timespan;
+
+static MODULE_NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$").expect("valid regex"));
+static EMAIL: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+\.[a-zA-Z]{2,}$").expect("valid regex"));
+
+const MAX_METADATA_ENTRIES: usize = 50;
+const MAX_METADATA_KEY: usize = 100;
+const MAX_METADATA_VALUE: usize = 500;
+
+/// Every field is optional here so that missing ones are reported together
+/// with the invalid ones, in one 400.
+#[derive(Debug, Deserialize, Validate)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateDeploymentBody {
+    #[validate(
+        required(message = "moduleName is required"),
+        regex(path = *MODULE_NAME, message = "moduleName must be 3-64 lowercase letters, digits or hyphens, starting and ending with a letter or digit")
+    )]
+    pub module_name: Option<String>,
+    #[validate(required(message = "version is required"), custom(function = "semantic_version"))]
+    pub version: Option<String>,
+    #[validate(required(message = "targetEnvironment is required"), custom(function = "known_environment"))]
+    pub target_environment: Option<String>,
+    #[validate(
+        required(message = "requesterEmail is required"),
+        regex(path = *EMAIL, message = "requesterEmail must be a valid email address")
+    )]
+    pub requester_email: Option<String>,
+    #[validate(length(max = 1000, message = "description must be at most 1000 characters"))]
+    pub description: Option<String>,
+    pub require_approval: Option<bool>,
+    #[validate(custom(function = "metadata_rules"))]
+    pub metadata: Option<BTreeMap<String, String>>,
+    #[validate(custom(function = "known_strategy"))]
+    pub strategy: Option<String>,
+    pub canary_steps: Option<Vec<u32>>,
+}
+
+fn invalid(message: String) -> ValidationError {
+    ValidationError::new("invalid").with_message(message.into())
+}
+
+fn semantic_version(v: &str) -> Result<(), ValidationError> {
+    semver::Version::parse(v)
+        .map(|_| ())
+        .map_err(|_| invalid(format!("version '{v}' is not a semantic version such as 1.2.3 or 1.0.0-beta.1")))
+}
+
+fn known_environment(v: &str) -> Result<(), ValidationError> {
+    v.parse::<Environment>().map(|_| ()).map_err(|e| invalid(format!("targetEnvironment: {e}")))
+}
+
+fn known_strategy(v: &str) -> Result<(), ValidationError> {
+    Strategy::parse(v)
+        .map(|_| ())
+        .ok_or_else(|| invalid(format!("strategy '{v}' is not one of Direct, Rolling, BlueGreen, Canary")))
+}
+
+fn metadata_rules(m: &BTreeMap<String, String>) -> Result<(), ValidationError> {
+    if m.len() > MAX_METADATA_ENTRIES {
+        return Err(invalid(format!("metadata may hold at most {MAX_METADATA_ENTRIES} entries")));
+    }
+    for (k, v) in m {
+        if k.trim().is_empty() {
+            return Err(invalid("metadata keys must not be blank".into()));
+        }
+        if k.chars().count() > MAX_METADATA_KEY {
+            return Err(invalid(format!("metadata key '{}…' is longer than {MAX_METADATA_KEY} characters", truncate(k))));
+        }
+        if v.chars().count() > MAX_METADATA_VALUE {
+            return Err(invalid(format!("metadata value of '{}' is longer than {MAX_METADATA_VALUE} characters", truncate(k))));
+        }
+    }
+    Ok(())
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(20).collect()
+}
+
+/// Flattens validator's errors into messages, in field order.
+fn messages(errors: &ValidationErrors) -> Vec<String> {
+    let mut fields: Vec<_> = errors.field_errors().into_iter().collect();
+    fields.sort_by(|a, b| a.0.cmp(&b.0));
+    fields
+        .into_iter()
+        .flat_map(|(field, errs)| {
+            errs.iter()
+                .map(move |e| e.message.as_ref().map(|m| m.to_string()).unwrap_or_else(|| format!("{field} is invalid")))
+        })
+        .collect()
+}
+
+impl CreateDeploymentBody {
+    pub fn into_request(self) -> Result<DeploymentRequest, ApiError> {
+        self.validate().map_err(|e| ApiError::validation(messages(&e)))?;
+        // validate() guarantees every required field is present and parses.
+        let (Some(module_name), Some(version), Some(env), Some(requester_email)) =
+            (self.module_name, self.version, self.target_environment, self.requester_email)
+        else {
+            return Err(ApiError::BadRequest("required fields are missing".into()));
+        };
+        Ok(DeploymentRequest {
+            module_name,
+            version,
+            target_environment: env.parse().map_err(|e: hotswap_actors::domain::UnknownEnvironment| ApiError::BadRequest(e.to_string()))?,
+            requester_email,
+            description: self.description,
+            require_approval: self.require_approval.unwrap_or(false),
+            metadata: self.metadata.unwrap_or_default(),
+            strategy: self.strategy.as_deref().and_then(Strategy::parse),
+            canary_steps: self.canary_steps,
+        })
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Links {
+    #[serde(rename = "self")]
+    pub self_link: String,
+    pub trace: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentAccepted {
+    pub execution_id: Uuid,
+    pub status: &'static str,
+    pub start_time: DateTime<Utc>,
+    pub estimated_duration: String,
+    pub trace_id: String,
+    pub links: Links,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StageView {
+    pub name: String,
+    pub status: &'static str,
+    pub environment: Option<Environment>,
+    pub strategy: Option<Strategy>,
+    pub start_time: Option<DateTime<Utc>>,
+    pub end_time: Option<DateTime<Utc>>,
+    pub duration: String,
+    pub nodes_deployed: Option<u32>,
+    pub nodes_failed: Option<u32>,
+    pub message: String,
+}
+
+impl From<&Stage> for StageView {
+    fn from(s: &Stage) -> Self {
+        let duration = match (s.start_time, s.end_time) {
+            (Some(start), Some(end)) => end - start,
+            (Some(start), None) => Utc::now() - start,
+            _ => chrono::Duration::zero(),
+        };
+        StageView {
+            name: s.name.clone(),
+            status: s.status.as_str(),
+            environment: s.environment,
+            strategy: s.strategy,
+            start_time: s.start_time,
+            end_time: s.end_time,
+            duration: timespan(duration),
+            nodes_deployed: s.nodes_deployed,
+            nodes_failed: s.nodes_failed,
+            message: s.message.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RollbackView {
+    pub rollback_id: Uuid,
+    pub status: String,
+    pub nodes_affected: u32,
+    pub requested_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentView {
+    pub execution_id: Uuid,
+    pub module_name: String,
+    pub version: String,
+    pub target_environment: Environment,
+    pub requester_email: String,
+    pub description: Option<String>,
+    pub require_approval: bool,
+    pub metadata: BTreeMap<String, String>,
+    pub status: &'static str,
+    pub message: String,
+    pub start_time: DateTime<Utc>,
+    pub end_time: Option<DateTime<Utc>>,
+    pub duration: String,
+    pub stages: Vec<StageView>,
+    pub rollback: Option<RollbackView>,
+    pub trace_id: String,
+}
+
+impl From<&RunRecord> for DeploymentView {
+    fn from(r: &RunRecord) -> Self {
+        DeploymentView {
+            execution_id: r.execution_id,
+            module_name: r.request.module_name.clone(),
+            version: r.request.version.clone(),
+            target_environment: r.request.target_environment,
+            requester_email: r.request.requester_email.clone(),
+            description: r.request.description.clone(),
+            require_approval: r.request.require_approval,
+            metadata: r.request.metadata.clone(),
+            status: r.status.as_str(),
+            message: r.message.clone(),
+            start_time: r.created_at,
+            end_time: r.finished_at,
+            duration: timespan(r.finished_at.unwrap_or_else(Utc::now) - r.created_at),
+            stages: r.stages.iter().map(StageView::from).collect(),
+            rollback: r.rollback.as_ref().map(|rb| RollbackView {
+                rollback_id: rb.rollback_id,
+                status: rb.status.clone(),
+                nodes_affected: rb.nodes_affected,
+                requested_at: rb.requested_at,
+                finished_at: rb.finished_at,
+                message: rb.message.clone(),
+            }),
+            trace_id: r.trace_id.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentSummaryView {
+    pub execution_id: Uuid,
+    pub module_name: String,
+    pub version: String,
+    pub target_environment: Environment,
+    pub status: &'static str,
+    pub start_time: DateTime<Utc>,
+    pub end_time: Option<DateTime<Utc>>,
+    pub duration: String,
+}
+
+impl From<&RunSummary> for DeploymentSummaryView {
+    fn from(s: &RunSummary) -> Self {
+        DeploymentSummaryView {
+            execution_id: s.execution_id,
+            module_name: s.module_name.clone(),
+            version: s.version.clone(),
+            target_environment: s.target_environment,
+            status: s.status.as_str(),
+            start_time: s.created_at,
+            end_time: s.finished_at,
+            duration: timespan(s.finished_at.unwrap_or_else(Utc::now) - s.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ListQuery {
+    pub page: Option<u32>,
+    pub page_size: Option<u32>,
+    pub status: Option<String>,
+    pub module_name: Option<String>,
+    pub environment: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerbResponse {
+    pub execution_id: Uuid,
+    pub status: &'static str,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RollbackAcceptedView {
+    pub rollback_id: Uuid,
+    pub status: &'static str,
+    pub nodes_affected: u32,
+}

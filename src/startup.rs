@@ -1,0 +1,92 @@
+//! Builds the running service from settings: store, orchestrator, HTTP server.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{from_fn, NormalizePath, TrailingSlash};
+use actix_web::{web, App, HttpServer};
+use hotswap_actors::orchestrator::CoreSettings;
+use hotswap_actors::store::{MemoryStore, SharedStore};
+use hotswap_actors::Orchestrator;
+use tracing_actix_web::TracingLogger;
+
+use crate::config::{Settings, StoreBackend};
+use crate::http::{self, trace::assign_trace_id, AppState};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("{0}")]
+    Config(String),
+    #[error("store: {0}")]
+    Store(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+    #[error("{0}")]
+    Core(#[from] hotswap_actors::CoreError),
+}
+
+pub struct Application {
+    server: Server,
+    addr: SocketAddr,
+    pub orchestrator: Orchestrator,
+}
+
+impl Application {
+    /// Opens the store, starts the orchestration core and binds the HTTP
+    /// server; nothing is served until `run` is awaited. Must run inside the
+    /// actix System.
+    pub async fn build(settings: Settings) -> Result<Application, StartupError> {
+        let store = open_store(&settings).await?;
+        let core = CoreSettings {
+            pipeline: settings.pipeline.clone(),
+            simulation: settings.simulation.clone(),
+            supervision: settings.supervision.clone(),
+            sample_metrics: true,
+        };
+        let orchestrator = Orchestrator::start(store, core).await?;
+        let listener = TcpListener::bind(&settings.server.bind)
+            .map_err(|source| StartupError::Bind { addr: settings.server.bind.clone(), source })?;
+        let addr = listener.local_addr().map_err(|source| StartupError::Bind { addr: settings.server.bind.clone(), source })?;
+        let state = web::Data::new(AppState { orchestrator: orchestrator.clone(), trace_url: settings.server.trace_url.clone() });
+        let json_limit = settings.server.json_limit;
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(NormalizePath::new(TrailingSlash::Trim))
+                .wrap(from_fn(assign_trace_id))
+                .wrap(TracingLogger::default())
+                .configure(http::configure(json_limit))
+        })
+        .client_request_timeout(settings.server.client_request_timeout)
+        .shutdown_timeout(5);
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        let server = server
+            .listen(listener)
+            .map_err(|source| StartupError::Bind { addr: settings.server.bind.clone(), source })?
+            .run();
+        tracing::info!(%addr, profile = %settings.profile, store = ?settings.store.backend, "HotSwap is serving");
+        Ok(Application { server, addr, orchestrator })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    pub async fn run(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+async fn open_store(settings: &Settings) -> Result<SharedStore, StartupError> {
+    match settings.store.backend {
+        StoreBackend::Memory => Ok(Arc::new(MemoryStore::new())),
+        StoreBackend::Postgres => Err(StartupError::Config("store.backend = \"postgres\" is not available in this build yet".into())),
+    }
+}
