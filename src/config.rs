@@ -142,13 +142,18 @@ impl Settings {
         self.pipeline.validate().map_err(ConfigError)?;
         self.simulation.validate().map_err(ConfigError)?;
         if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
-            return Err(ConfigError(format!("server.bind '{}' is not an address such as 127.0.0.1:8080", self.server.bind)));
+            return Err(ConfigError(format!(
+                "server.bind '{}' is not an address such as 127.0.0.1:8080",
+                self.server.bind
+            )));
         }
         if self.server.json_limit == 0 {
             return Err(ConfigError("server.json_limit must be above zero".into()));
         }
         if self.store.backend == StoreBackend::Postgres && self.store.url.trim().is_empty() {
-            return Err(ConfigError("store.url is required when store.backend = \"postgres\" (HOTSWAP__STORE__URL)".into()));
+            return Err(ConfigError(
+                "store.url is required when store.backend = \"postgres\" (HOTSWAP__STORE__URL)".into(),
+            ));
         }
         if self.store.pool.max_size == 0 {
             return Err(ConfigError("store.pool.max_size must be at least 1".into()));

@@ -47,8 +47,13 @@ impl Application {
         let orchestrator = Orchestrator::start(store, core).await?;
         let listener = TcpListener::bind(&settings.server.bind)
             .map_err(|source| StartupError::Bind { addr: settings.server.bind.clone(), source })?;
-        let addr = listener.local_addr().map_err(|source| StartupError::Bind { addr: settings.server.bind.clone(), source })?;
-        let state = web::Data::new(AppState { orchestrator: orchestrator.clone(), trace_url: settings.server.trace_url.clone() });
+        let addr = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind { addr: settings.server.bind.clone(), source })?;
+        let state = web::Data::new(AppState {
+            orchestrator: orchestrator.clone(),
+            trace_url: settings.server.trace_url.clone(),
+        });
         let json_limit = settings.server.json_limit;
         let mut server = HttpServer::new(move || {
             App::new()
@@ -87,6 +92,8 @@ impl Application {
 async fn open_store(settings: &Settings) -> Result<SharedStore, StartupError> {
     match settings.store.backend {
         StoreBackend::Memory => Ok(Arc::new(MemoryStore::new())),
-        StoreBackend::Postgres => Err(StartupError::Config("store.backend = \"postgres\" is not available in this build yet".into())),
+        StoreBackend::Postgres => {
+            Err(StartupError::Config("store.backend = \"postgres\" is not available in this build yet".into()))
+        }
     }
 }

@@ -99,7 +99,8 @@ impl Orchestrator {
         install_panic_hook();
         let sup = &settings.supervision;
         let node_supervisor = Supervisor::new("nodes", [(ActorKind::Node, sup.node.clone())]).start();
-        let run_supervisor = Supervisor::new("deployments", [(ActorKind::Coordinator, sup.coordinator.clone())]).start();
+        let run_supervisor =
+            Supervisor::new("deployments", [(ActorKind::Coordinator, sup.coordinator.clone())]).start();
         let clusters = Arc::new(ClusterDirectory::default());
         let runs = Arc::new(RunDirectory::default());
         let deps = Arc::new(CoordinatorDeps {
@@ -193,7 +194,11 @@ impl Orchestrator {
         }
     }
 
-    pub async fn create_deployment(&self, tenant: TenantId, request: DeploymentRequest) -> Result<RunRecord, CoreError> {
+    pub async fn create_deployment(
+        &self,
+        tenant: TenantId,
+        request: DeploymentRequest,
+    ) -> Result<RunRecord, CoreError> {
         self.check_request(&request)?;
         let execution_id = Uuid::new_v4();
         let mut run = RunRecord {
@@ -217,7 +222,10 @@ impl Orchestrator {
             execution_id,
             at: run.created_at,
             kind: "DeploymentCreated".into(),
-            message: format!("{} {} to {}", run.request.module_name, run.request.version, run.request.target_environment),
+            message: format!(
+                "{} {} to {}",
+                run.request.module_name, run.request.version, run.request.target_environment
+            ),
             data: serde_json::json!({ "requester": run.request.requester_email }),
         };
         self.inner.store.create_run(&run, &[created]).await?;
@@ -253,11 +261,11 @@ impl Orchestrator {
     pub async fn apply_verb(&self, tenant: TenantId, id: Uuid, verb: Verb) -> Result<VerbReply, CoreError> {
         let run = self.get_run(tenant, id).await?;
         match self.inner.runs.get(id) {
-            Some(addr) => addr
-                .send(verb)
-                .timeout(Duration::from_secs(5))
-                .await
-                .map_err(|_| CoreError::Unavailable("the deployment's coordinator is restarting; try again".into()))?,
+            Some(addr) => {
+                addr.send(verb).timeout(Duration::from_secs(5)).await.map_err(|_| {
+                    CoreError::Unavailable("the deployment's coordinator is restarting; try again".into())
+                })?
+            }
             None if run.status.is_active() => {
                 Err(CoreError::Unavailable("the deployment's coordinator is restarting; try again".into()))
             }
@@ -284,7 +292,8 @@ impl Orchestrator {
         }
         let ids: Vec<_> = run.changes.iter().map(|c| c.node_id).collect();
         let current = self.inner.store.module_slots(tenant, &ids, &run.request.module_name).await?;
-        let affected = current.iter().filter(|s| s.active_version() == Some(run.request.version.as_str())).count() as u32;
+        let affected =
+            current.iter().filter(|s| s.active_version() == Some(run.request.version.as_str())).count() as u32;
         let rollback_id = Uuid::new_v4();
         run.rollback = Some(RollbackState {
             rollback_id,

@@ -214,12 +214,9 @@ mod tests {
 
     #[test]
     fn scoped_knobs_override_global_ones_only_in_their_environment() {
-        let plan = FaultPlan::parse(&meta(&[
-            ("simulateErrorRate", "2"),
-            ("simulateErrorRate@QA", "9"),
-            ("owner", "team-a"),
-        ]))
-        .unwrap();
+        let plan =
+            FaultPlan::parse(&meta(&[("simulateErrorRate", "2"), ("simulateErrorRate@QA", "9"), ("owner", "team-a")]))
+                .unwrap();
         assert_eq!(plan.for_env(Environment::Development).version.error_rate, Some(2.0));
         assert_eq!(plan.for_env(Environment::Qa).version.error_rate, Some(9.0));
     }

@@ -169,7 +169,8 @@ async fn metrics(
     query: web::Query<MetricsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     // The original answered 400 here, unlike the cluster detail's 404; kept.
-    let env: Environment = env.parse().map_err(|e: hotswap_actors::domain::UnknownEnvironment| ApiError::BadRequest(e.to_string()))?;
+    let env: Environment =
+        env.parse().map_err(|e: hotswap_actors::domain::UnknownEnvironment| ApiError::BadRequest(e.to_string()))?;
     let q = query.into_inner();
     let to = q.to.unwrap_or_else(Utc::now);
     let from = q.from.unwrap_or(to - chrono::Duration::hours(1));

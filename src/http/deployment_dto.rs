@@ -13,7 +13,8 @@ use validator::{Validate, ValidationError, ValidationErrors};
 use super::error::ApiError;
 use super::format::timespan;
 
-static MODULE_NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$").expect("valid regex"));
+static MODULE_NAME: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$").expect("valid regex"));
 static EMAIL: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+\.[a-zA-Z]{2,}$").expect("valid regex"));
 
@@ -79,10 +80,16 @@ fn metadata_rules(m: &BTreeMap<String, String>) -> Result<(), ValidationError> {
             return Err(invalid("metadata keys must not be blank".into()));
         }
         if k.chars().count() > MAX_METADATA_KEY {
-            return Err(invalid(format!("metadata key '{}…' is longer than {MAX_METADATA_KEY} characters", truncate(k))));
+            return Err(invalid(format!(
+                "metadata key '{}…' is longer than {MAX_METADATA_KEY} characters",
+                truncate(k)
+            )));
         }
         if v.chars().count() > MAX_METADATA_VALUE {
-            return Err(invalid(format!("metadata value of '{}' is longer than {MAX_METADATA_VALUE} characters", truncate(k))));
+            return Err(invalid(format!(
+                "metadata value of '{}' is longer than {MAX_METADATA_VALUE} characters",
+                truncate(k)
+            )));
         }
     }
     Ok(())
@@ -99,8 +106,9 @@ fn messages(errors: &ValidationErrors) -> Vec<String> {
     fields
         .into_iter()
         .flat_map(|(field, errs)| {
-            errs.iter()
-                .map(move |e| e.message.as_ref().map(|m| m.to_string()).unwrap_or_else(|| format!("{field} is invalid")))
+            errs.iter().map(move |e| {
+                e.message.as_ref().map(|m| m.to_string()).unwrap_or_else(|| format!("{field} is invalid"))
+            })
         })
         .collect()
 }
@@ -117,7 +125,9 @@ impl CreateDeploymentBody {
         Ok(DeploymentRequest {
             module_name,
             version,
-            target_environment: env.parse().map_err(|e: hotswap_actors::domain::UnknownEnvironment| ApiError::BadRequest(e.to_string()))?,
+            target_environment: env
+                .parse()
+                .map_err(|e: hotswap_actors::domain::UnknownEnvironment| ApiError::BadRequest(e.to_string()))?,
             requester_email,
             description: self.description,
             require_approval: self.require_approval.unwrap_or(false),

@@ -53,7 +53,11 @@ async fn create(
     }))
 }
 
-async fn list(state: web::Data<AppState>, tenant: Tenant, query: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+async fn list(
+    state: web::Data<AppState>,
+    tenant: Tenant,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
     let mut errors = Vec::new();
     let page = q.page.unwrap_or(1);
@@ -101,7 +105,11 @@ async fn events(state: web::Data<AppState>, tenant: Tenant, id: web::Path<String
 async fn apply(state: web::Data<AppState>, tenant: Tenant, id: &str, verb: Verb) -> Result<HttpResponse, ApiError> {
     let id = execution_id(id)?;
     let reply = state.orchestrator.apply_verb(tenant.0, id, verb).await?;
-    Ok(HttpResponse::Accepted().json(VerbResponse { execution_id: id, status: reply.status.as_str(), message: reply.message }))
+    Ok(HttpResponse::Accepted().json(VerbResponse {
+        execution_id: id,
+        status: reply.status.as_str(),
+        message: reply.message,
+    }))
 }
 
 async fn pause(state: web::Data<AppState>, tenant: Tenant, id: web::Path<String>) -> Result<HttpResponse, ApiError> {

@@ -46,7 +46,9 @@ fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
         JsonPayloadError::Overflow { limit } | JsonPayloadError::OverflowKnownLength { limit, .. } => {
             ApiError::PayloadTooLarge(format!("the JSON body is larger than {limit} bytes"))
         }
-        JsonPayloadError::Deserialize(e) => ApiError::BadRequest(format!("the JSON body is malformed or has the wrong shape: {e}")),
+        JsonPayloadError::Deserialize(e) => {
+            ApiError::BadRequest(format!("the JSON body is malformed or has the wrong shape: {e}"))
+        }
         other => ApiError::BadRequest(format!("the JSON body could not be read: {other}")),
     };
     api.into()

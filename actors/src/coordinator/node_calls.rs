@@ -40,7 +40,11 @@ where
 }
 
 /// Like [`ask_all`] for messages that cannot fail on the node side.
-pub async fn ask_all_infallible<M, R, F>(nodes: Vec<Arc<NodeEntry>>, timeout: Duration, make: F) -> Vec<Result<R, String>>
+pub async fn ask_all_infallible<M, R, F>(
+    nodes: Vec<Arc<NodeEntry>>,
+    timeout: Duration,
+    make: F,
+) -> Vec<Result<R, String>>
 where
     M: Message<Result = R> + Send + 'static,
     R: Send + 'static,
@@ -85,7 +89,9 @@ pub async fn restore_all(
         let nodes: Vec<_> = remaining.iter().map(|(n, _)| n.clone()).collect();
         let slots: std::collections::HashMap<uuid::Uuid, crate::domain::ModuleSlots> =
             remaining.iter().map(|(n, s)| (n.node_id, s.clone())).collect();
-        let results = ask_all(nodes, timeout, |n| RestoreModule { module: module.clone(), slots: slots[&n.node_id].clone() }).await;
+        let results =
+            ask_all(nodes, timeout, |n| RestoreModule { module: module.clone(), slots: slots[&n.node_id].clone() })
+                .await;
         failures.clear();
         let mut retry = Vec::new();
         for ((node, slots), result) in remaining.into_iter().zip(results) {

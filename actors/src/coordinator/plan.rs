@@ -11,11 +11,11 @@ pub fn waves(strategy: Strategy, nodes: usize, batch_size: usize, canary_steps: 
         return Vec::new();
     }
     match strategy {
-        Strategy::Direct | Strategy::BlueGreen => vec![0..nodes],
-        Strategy::Rolling => (0..nodes)
-            .step_by(batch_size.max(1))
-            .map(|start| start..(start + batch_size.max(1)).min(nodes))
-            .collect(),
+        // One wave holding every node.
+        Strategy::Direct | Strategy::BlueGreen => std::iter::once(0..nodes).collect(),
+        Strategy::Rolling => {
+            (0..nodes).step_by(batch_size.max(1)).map(|start| start..(start + batch_size.max(1)).min(nodes)).collect()
+        }
         Strategy::Canary => {
             let mut out = Vec::new();
             let mut done = 0;
@@ -51,9 +51,8 @@ pub fn canary_regression(baseline: &NodeMetrics, now: &NodeMetrics) -> Option<St
     ];
     checks.into_iter().find_map(|(name, unit, base, current, floor, limit)| {
         let r = rise(base, current, floor);
-        (r > limit).then(|| {
-            format!("{name} rose from {base:.2}{unit} to {current:.2}{unit} (+{r:.1}%, limit +{limit:.0}%)")
-        })
+        (r > limit)
+            .then(|| format!("{name} rose from {base:.2}{unit} to {current:.2}{unit} (+{r:.1}%, limit +{limit:.0}%)"))
     })
 }
 
@@ -81,7 +80,13 @@ mod tests {
 
     #[test]
     fn regression_thresholds_and_zero_baselines() {
-        let base = NodeMetrics { cpu_usage: 40.0, memory_usage: 50.0, latency_ms: 100.0, error_rate: 0.5, requests_per_second: 10.0 };
+        let base = NodeMetrics {
+            cpu_usage: 40.0,
+            memory_usage: 50.0,
+            latency_ms: 100.0,
+            error_rate: 0.5,
+            requests_per_second: 10.0,
+        };
         assert_eq!(canary_regression(&base, &base), None);
         let worse = NodeMetrics { error_rate: 0.8, ..base };
         assert!(canary_regression(&base, &worse).unwrap().starts_with("error rate rose from 0.50% to 0.80%"));

@@ -3,7 +3,9 @@
 use chrono::Utc;
 use serde_json::json;
 
-use crate::domain::{deploy_stage_name, RunRecord, RunStatus, Stage, StageStatus, SECURITY_SCAN_STAGE, VALIDATION_STAGE};
+use crate::domain::{
+    deploy_stage_name, RunRecord, RunStatus, Stage, StageStatus, SECURITY_SCAN_STAGE, VALIDATION_STAGE,
+};
 use crate::store::RunEvent;
 
 /// The stages a run will go through, all Pending at the start.
@@ -42,7 +44,12 @@ pub fn start_stage(run: &mut RunRecord, name: &str) -> Option<RunEvent> {
     Some(event(run, "StageStarted", format!("{name} started"), data))
 }
 
-pub fn finish_stage(run: &mut RunRecord, name: &str, status: StageStatus, message: impl Into<String>) -> Option<RunEvent> {
+pub fn finish_stage(
+    run: &mut RunRecord,
+    name: &str,
+    status: StageStatus,
+    message: impl Into<String>,
+) -> Option<RunEvent> {
     let message = message.into();
     let stage = run.stage_mut(name)?;
     stage.status = status;

@@ -16,8 +16,8 @@ use super::stages::{event, finish_run, finish_stage, start_stage};
 use super::{Checkpoint, DeployStep};
 use crate::cluster::NodeEntry;
 use crate::domain::{
-    deploy_stage_name, Environment, NodeChange, NodeMetrics, RollbackState, RunStatus, StageStatus, Strategy, VersionSlot,
-    SECURITY_SCAN_STAGE, VALIDATION_STAGE,
+    deploy_stage_name, Environment, NodeChange, NodeMetrics, RollbackState, RunStatus, StageStatus, Strategy,
+    VersionSlot, SECURITY_SCAN_STAGE, VALIDATION_STAGE,
 };
 use crate::node::{CheckHealth, LoadTarget, LoadVersion, Snapshot, SwitchToStandby};
 use crate::simulation::LoadFault;
@@ -258,7 +258,8 @@ impl Coordinator {
     }
 
     fn progress_event(&self, env: Environment) -> crate::store::RunEvent {
-        let total: u32 = self.run.request.target_environment.path().iter().map(|e| self.env_nodes(*e).len() as u32).sum();
+        let total: u32 =
+            self.run.request.target_environment.path().iter().map(|e| self.env_nodes(*e).len() as u32).sum();
         let done: u32 = self.run.stages.iter().filter_map(|s| s.nodes_deployed).sum();
         let percent = if total == 0 { 0.0 } else { f64::from(done) * 100.0 / f64::from(total) };
         event(
@@ -285,7 +286,9 @@ impl Coordinator {
     fn capture_baseline(&mut self, env: Environment, ctx: &mut Ctx) {
         let nodes = self.env_nodes(env);
         self.busy = true;
-        let calls = ask_all_infallible(nodes.clone(), self.deps.pipeline.node_request_timeout, |_| CheckHealth { standby_of: None });
+        let calls = ask_all_infallible(nodes.clone(), self.deps.pipeline.node_request_timeout, |_| CheckHealth {
+            standby_of: None,
+        });
         ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
             act.busy = false;
             let mut baseline = Vec::new();
@@ -300,7 +303,8 @@ impl Coordinator {
                 let message = format!("Canary baseline could not be captured: {}", missing.join("; "));
                 act.run.checkpoint = Checkpoint::Restoring { environment: env, message };
             } else {
-                act.run.checkpoint = Checkpoint::Deploy { environment: env, step: DeployStep::Load { wave: 0 }, baseline };
+                act.run.checkpoint =
+                    Checkpoint::Deploy { environment: env, step: DeployStep::Load { wave: 0 }, baseline };
             }
             act.commit([], ctx);
         }));
@@ -319,7 +323,9 @@ impl Coordinator {
             _ => nodes[range].to_vec(),
         };
         self.busy = true;
-        let calls = ask_all_infallible(checked.clone(), self.deps.pipeline.node_request_timeout, |_| CheckHealth { standby_of: None });
+        let calls = ask_all_infallible(checked.clone(), self.deps.pipeline.node_request_timeout, |_| CheckHealth {
+            standby_of: None,
+        });
         let label = wave_label(strategy, wave, waves.len());
         let steps = self.run.request.canary_steps.clone().unwrap_or_else(|| self.deps.pipeline.canary_steps.clone());
         ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
@@ -334,7 +340,9 @@ impl Coordinator {
                 }
             }
             if problems.is_empty() && strategy == Strategy::Canary {
-                let Checkpoint::Deploy { baseline, .. } = &act.run.checkpoint else { unreachable!("checking a deploy step") };
+                let Checkpoint::Deploy { baseline, .. } = &act.run.checkpoint else {
+                    unreachable!("checking a deploy step")
+                };
                 let ids: HashSet<_> = now.iter().map(|(id, _)| *id).collect();
                 let before = NodeMetrics::average(baseline.iter().filter(|(id, _)| ids.contains(id)).map(|(_, m)| m));
                 let after = NodeMetrics::average(now.iter().map(|(_, m)| m));
@@ -355,7 +363,12 @@ impl Coordinator {
             }
             if wave + 1 < waves.len() {
                 act.set_step(DeployStep::Load { wave: wave + 1 });
-                let ev = event(&act.run, "WaveCompleted", format!("{label} passed"), json!({ "environment": env.as_str(), "wave": wave }));
+                let ev = event(
+                    &act.run,
+                    "WaveCompleted",
+                    format!("{label} passed"),
+                    json!({ "environment": env.as_str(), "wave": wave }),
+                );
                 act.commit([ev], ctx);
             } else {
                 act.stage_succeeded(env, ctx);
@@ -424,7 +437,8 @@ impl Coordinator {
                 act.set_step(DeployStep::Switch);
                 act.commit([], ctx);
             } else if Utc::now() >= deadline {
-                let message = format!("Smoke test failed; traffic stays on the serving version: {}", problems.join("; "));
+                let message =
+                    format!("Smoke test failed; traffic stays on the serving version: {}", problems.join("; "));
                 act.run.checkpoint = Checkpoint::Restoring { environment: env, message };
                 act.commit([], ctx);
             } else {
@@ -552,7 +566,8 @@ impl Coordinator {
         }
         self.busy = true;
         let p = &self.deps.pipeline;
-        let work = restore_all(targets, self.module(), p.node_request_timeout, p.restore_attempts, p.restore_retry_delay);
+        let work =
+            restore_all(targets, self.module(), p.node_request_timeout, p.restore_attempts, p.restore_retry_delay);
         ctx.spawn(work.into_actor(self).map(move |failures, act, ctx| {
             act.busy = false;
             done(act, failures, ctx);
@@ -569,14 +584,23 @@ impl Coordinator {
                 (StageStatus::Failed, format!("{message}. Could not restore: {}", describe(&failures)))
             };
             let mut events: Vec<_> = finish_stage(&mut act.run, &stage, status, stage_message).into_iter().collect();
-            events.push(event(&act.run, "DeploymentRolledBack", format!("{env} restored"), json!({ "environment": env.as_str() })));
+            events.push(event(
+                &act.run,
+                "DeploymentRolledBack",
+                format!("{env} restored"),
+                json!({ "environment": env.as_str() }),
+            ));
             if act.abort_requested {
                 act.run.checkpoint = Checkpoint::Unwinding {
                     status: RunStatus::Cancelled,
                     message: "Aborted by operator; every node this run changed was restored".into(),
                 };
             } else {
-                events.push(finish_run(&mut act.run, RunStatus::Failed, format!("Pipeline failed at {stage} stage: {message}")));
+                events.push(finish_run(
+                    &mut act.run,
+                    RunStatus::Failed,
+                    format!("Pipeline failed at {stage} stage: {message}"),
+                ));
                 act.run.checkpoint = Checkpoint::Done;
             }
             act.commit(events, ctx);
@@ -587,7 +611,8 @@ impl Coordinator {
         let changes = self.run.changes.clone();
         self.restore(changes, ctx, move |act, failures, ctx| {
             for stage in act.run.stages.iter_mut() {
-                let touched = stage.environment.is_some() && matches!(stage.status, StageStatus::Running | StageStatus::Succeeded);
+                let touched = stage.environment.is_some()
+                    && matches!(stage.status, StageStatus::Running | StageStatus::Succeeded);
                 if touched {
                     stage.status = StageStatus::RolledBack;
                     stage.end_time = Some(Utc::now());
@@ -597,7 +622,11 @@ impl Coordinator {
                     stage.end_time = Some(Utc::now());
                 }
             }
-            let message = if failures.is_empty() { message.clone() } else { format!("{message}. Could not restore: {}", describe(&failures)) };
+            let message = if failures.is_empty() {
+                message.clone()
+            } else {
+                format!("{message}. Could not restore: {}", describe(&failures))
+            };
             let end = finish_run(&mut act.run, status, message);
             act.run.checkpoint = Checkpoint::Done;
             act.commit([end], ctx);
@@ -638,7 +667,10 @@ impl Coordinator {
         self.restore(changes, ctx, move |act, failures, ctx| {
             let now = Utc::now();
             let (rb_status, message) = if failures.is_empty() {
-                (RollbackState::COMPLETED, "Rolled back by request: every node this run changed runs its previous version".to_string())
+                (
+                    RollbackState::COMPLETED,
+                    "Rolled back by request: every node this run changed runs its previous version".to_string(),
+                )
             } else {
                 (RollbackState::FAILED, format!("Rollback incomplete. Could not restore: {}", describe(&failures)))
             };

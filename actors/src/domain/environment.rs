@@ -20,12 +20,8 @@ pub enum Environment {
 pub struct UnknownEnvironment(pub String);
 
 impl Environment {
-    pub const ALL: [Environment; 4] = [
-        Environment::Development,
-        Environment::Qa,
-        Environment::Staging,
-        Environment::Production,
-    ];
+    pub const ALL: [Environment; 4] =
+        [Environment::Development, Environment::Qa, Environment::Staging, Environment::Production];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -88,9 +84,6 @@ mod tests {
         assert_eq!("qa".parse::<Environment>().unwrap(), Environment::Qa);
         assert_eq!("PRODUCTION".parse::<Environment>().unwrap(), Environment::Production);
         assert!("prod".parse::<Environment>().is_err());
-        assert_eq!(
-            Environment::Staging.path(),
-            vec![Environment::Development, Environment::Qa, Environment::Staging]
-        );
+        assert_eq!(Environment::Staging.path(), vec![Environment::Development, Environment::Qa, Environment::Staging]);
     }
 }

@@ -71,9 +71,8 @@ impl NodeActor {
         let to_save = slots.clone();
         let module_key = module.clone();
         Box::pin(
-            async move { store.set_module_slots(tenant, node_id, &module_key, &to_save).await }
-                .into_actor(self)
-                .map(move |saved, act, _ctx| match saved {
+            async move { store.set_module_slots(tenant, node_id, &module_key, &to_save).await }.into_actor(self).map(
+                move |saved, act, _ctx| match saved {
                     Ok(()) => {
                         act.entry.beat();
                         if slots.is_empty() {
@@ -84,7 +83,8 @@ impl NodeActor {
                         Ok(slots)
                     }
                     Err(e) => Err(format!("could not record the change: {e}")),
-                }),
+                },
+            ),
         )
     }
 }
@@ -121,7 +121,8 @@ impl Handler<LoadVersion> for NodeActor {
                 self.entry.hostname, msg.module, msg.slot.version
             ),
             LoadFault::Fail => {
-                let err = format!("{} failed to load {} {} (simulated)", self.entry.hostname, msg.module, msg.slot.version);
+                let err =
+                    format!("{} failed to load {} {} (simulated)", self.entry.hostname, msg.module, msg.slot.version);
                 return AtomicResponse::new(Box::pin(fut::ready(Err(err))));
             }
             LoadFault::None => {}
@@ -164,7 +165,10 @@ impl Handler<SwitchToStandby> for NodeActor {
                 AtomicResponse::new(self.persist(msg.module, next))
             }
             _ => {
-                let err = format!("{} has no standby {} {} to switch to", self.entry.hostname, msg.module, msg.expected_version);
+                let err = format!(
+                    "{} has no standby {} {} to switch to",
+                    self.entry.hostname, msg.module, msg.expected_version
+                );
                 AtomicResponse::new(Box::pin(fut::ready(Err(err))))
             }
         }

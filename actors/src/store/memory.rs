@@ -109,7 +109,13 @@ impl NodeStore for MemoryStore {
         Ok(self.nodes.read().get(&(tenant, node_id)).cloned())
     }
 
-    async fn set_module_slots(&self, tenant: TenantId, node_id: Uuid, module: &str, slots: &ModuleSlots) -> StoreResult<()> {
+    async fn set_module_slots(
+        &self,
+        tenant: TenantId,
+        node_id: Uuid,
+        module: &str,
+        slots: &ModuleSlots,
+    ) -> StoreResult<()> {
         let mut nodes = self.nodes.write();
         let node = nodes
             .get_mut(&(tenant, node_id))

@@ -93,7 +93,13 @@ pub trait NodeStore: Send + Sync {
     /// Registers a node; an existing record keeps its module state.
     async fn register_node(&self, node: &NodeRecord) -> StoreResult<NodeRecord>;
     async fn get_node(&self, tenant: TenantId, node_id: Uuid) -> StoreResult<Option<NodeRecord>>;
-    async fn set_module_slots(&self, tenant: TenantId, node_id: Uuid, module: &str, slots: &ModuleSlots) -> StoreResult<()>;
+    async fn set_module_slots(
+        &self,
+        tenant: TenantId,
+        node_id: Uuid,
+        module: &str,
+        slots: &ModuleSlots,
+    ) -> StoreResult<()>;
     /// The slots of `module` on each of `node_ids`, in the same order.
     async fn module_slots(&self, tenant: TenantId, node_ids: &[Uuid], module: &str) -> StoreResult<Vec<ModuleSlots>>;
     async fn nodes_in(&self, tenant: TenantId, environment: Environment) -> StoreResult<Vec<NodeRecord>>;

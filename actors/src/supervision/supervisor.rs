@@ -250,4 +250,3 @@ impl Handler<GetTree> for Supervisor {
         })
     }
 }
-

@@ -1,0 +1,123 @@
+//! Request validation, listing and the JSON error shape of /api/v1/deployments.
+
+use awc::http::StatusCode;
+use serde_json::json;
+
+use crate::support::spawn_app;
+
+#[actix_web::test]
+async fn every_validation_error_is_reported_in_one_400() {
+    let app = spawn_app(&[]).await;
+    let long = "x".repeat(1001);
+    let body = json!({
+        "moduleName": "Bad_Name",
+        "version": "1.0",
+        "targetEnvironment": "moon",
+        "requesterEmail": "not-an-email",
+        "description": long,
+        "metadata": { " ": "x", "simulateDeployFailure": "7" },
+        "strategy": "yolo",
+        "canarySteps": [50, 10],
+    });
+    let (status, reply) = app.post("/api/v1/deployments", &body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+    assert_eq!(reply["error"], "Validation Failed");
+    let details = reply["details"].as_array().unwrap();
+    assert_eq!(details.len(), 7, "{reply:#}");
+    assert!(reply["traceId"].is_string());
+
+    let (status, reply) = app.post("/api/v1/deployments", &json!({})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply["details"].as_array().unwrap().len(), 4, "four required fields: {reply}");
+
+    // Knob values are checked too, once the shape is right.
+    let knobs = json!({ "moduleName": "kmod-a", "version": "1.0.0", "targetEnvironment": "QA", "requesterEmail": "a@b.io",
+        "metadata": { "simulateDeployFailure": "7", "simulateCpu@Nowhere": "5" }, "canarySteps": [50, 10] });
+    let (status, reply) = app.post("/api/v1/deployments", &knobs).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+    assert_eq!(reply["details"].as_array().unwrap().len(), 3, "{reply:#}");
+}
+
+#[actix_web::test]
+async fn pre_release_versions_and_case_insensitive_environments_are_accepted() {
+    let app = spawn_app(&[]).await;
+    let id = app.deploy("kmod-a", "1.0.0-beta.1", "development", json!({ "description": "first beta" })).await;
+    let run = app.finished(&id).await;
+    assert_eq!(run["status"], "Succeeded");
+    assert_eq!(run["version"], "1.0.0-beta.1");
+    assert_eq!(run["targetEnvironment"], "Development");
+    assert_eq!(run["description"], "first beta");
+}
+
+#[actix_web::test]
+async fn accepted_runs_answer_with_location_and_links() {
+    let app = spawn_app(&[]).await;
+    let body = json!({ "moduleName": "kmod-a", "version": "1.0.0", "targetEnvironment": "Staging", "requesterEmail": "a@b.io" });
+    let (status, reply) = app.post("/api/v1/deployments", &body).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let id = reply["executionId"].as_str().unwrap();
+    assert_eq!(reply["status"], "Running");
+    assert_eq!(reply["links"]["self"], format!("/api/v1/deployments/{id}"));
+    assert!(reply["estimatedDuration"].as_str().unwrap().starts_with("PT"));
+    assert_eq!(reply["traceId"].as_str().unwrap().len(), 32);
+    let run = app.get(&format!("/api/v1/deployments/{id}")).await.1;
+    let names: Vec<_> =
+        run["stages"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap().to_string()).collect();
+    assert_eq!(names, ["Security Scan", "Deploy to Development", "Deploy to QA", "Deploy to Staging", "Validation"]);
+}
+
+#[actix_web::test]
+async fn malformed_bodies_get_their_4xx_never_a_500() {
+    let app = spawn_app(&[]).await;
+    let (status, reply) = app.post_raw("/api/v1/deployments", "application/json", b"{\"moduleName\": ".to_vec()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+    assert_eq!(reply["error"], "Bad Request");
+    let (status, reply) = app.post_raw("/api/v1/deployments", "text/plain", b"hello".to_vec()).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{reply}");
+    let (status, _) = app.post_raw("/api/v1/deployments", "application/json", b"{\"version\": 5}".to_vec()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = app.post_raw("/api/v1/deployments", "application/json", b"{\"surprise\": true}".to_vec()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "unknown fields are refused");
+    let big = format!("{{\"description\": \"{}\"}}", "y".repeat(2 << 20));
+    let (status, reply) = app.post_raw("/api/v1/deployments", "application/json", big.into_bytes()).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{reply}");
+    let (status, reply) = app.get("/api/v1/nowhere").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(reply["error"], "Not Found");
+    let (status, _) = app.get(&format!("/api/v1/deployments/{}", uuid::Uuid::new_v4())).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = app.get("/api/v1/deployments/12345").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[actix_web::test]
+async fn listing_is_newest_first_with_filters_and_pages() {
+    let app = spawn_app(&[]).await;
+    let mut ids = Vec::new();
+    for (i, module) in ["kmod-a", "kmod-b", "kmod-c"].iter().enumerate() {
+        let id = app.deploy(module, &format!("1.0.{i}"), "Development", json!({})).await;
+        app.finished(&id).await;
+        ids.push(id);
+    }
+    let failing =
+        app.deploy("kmod-d", "1.0.0", "Development", json!({ "metadata": { "simulateUnhealthy": "true" } })).await;
+    app.finished(&failing).await;
+
+    let (status, all) = app.get("/api/v1/deployments").await;
+    assert_eq!(status, StatusCode::OK);
+    let listed: Vec<_> =
+        all.as_array().unwrap().iter().map(|r| r["executionId"].as_str().unwrap().to_string()).collect();
+    assert_eq!(listed, [failing.clone(), ids[2].clone(), ids[1].clone(), ids[0].clone()]);
+
+    let (_, page) = app.get("/api/v1/deployments?page=2&pageSize=3").await;
+    assert_eq!(page.as_array().unwrap().len(), 1);
+    assert_eq!(page[0]["executionId"], ids[0].as_str());
+    let (_, failed) = app.get("/api/v1/deployments?status=Failed").await;
+    assert_eq!(failed.as_array().unwrap().len(), 1);
+    assert_eq!(failed[0]["executionId"], failing.as_str());
+    let (_, by_module) = app.get("/api/v1/deployments?moduleName=kmod-b&environment=development").await;
+    assert_eq!(by_module.as_array().unwrap().len(), 1);
+    let (status, reply) = app.get("/api/v1/deployments?pageSize=1000&status=Bogus").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply["details"].as_array().unwrap().len(), 2);
+}

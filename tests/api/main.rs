@@ -1,0 +1,10 @@
+//! End-to-end tests of the HTTP API against a server started on port 0 with
+//! the test profile (every wait at or under one second).
+
+mod support;
+
+mod clusters;
+mod deployments;
+mod strategies;
+mod supervision;
+mod verbs;

@@ -1,0 +1,222 @@
+//! Each strategy on its success, failure and rollback paths; node versions
+//! after every run are part of what is asserted.
+
+use hotswap_actors::domain::Environment::{self, *};
+use serde_json::json;
+
+use crate::support::{spawn_app, stage};
+
+const M: &str = "kmod-net";
+
+#[actix_web::test]
+async fn direct_deploys_every_development_node() {
+    let app = spawn_app(&[]).await;
+    let id = app.deploy(M, "1.0.0", "Development", json!({})).await;
+    let run = app.finished(&id).await;
+    assert_eq!(run["status"], "Succeeded", "{run:#}");
+    let dev = stage(&run, "Deploy to Development");
+    assert_eq!(dev["strategy"], "Direct");
+    assert_eq!(dev["nodesDeployed"], 3);
+    assert_eq!(stage(&run, "Validation")["status"], "Succeeded");
+    app.assert_all_active(Development, M, Some("1.0.0")).await;
+    app.assert_all_active(Qa, M, None).await;
+    // The replaced version is kept as previous.
+    app.deploy_ok(M, "1.1.0", "Development").await;
+    for (_, slots) in app.slots(Development, M).await {
+        assert_eq!(slots.previous.map(|p| p.version).as_deref(), Some("1.0.0"));
+    }
+}
+
+#[actix_web::test]
+async fn direct_failure_restores_every_node_that_took_the_version() {
+    let app = spawn_app(&[]).await;
+    app.deploy_ok(M, "1.0.0", "Development").await;
+    let id = app
+        .deploy(M, "2.0.0", "Development", json!({ "metadata": { "simulateFailNodes": "development-node-02" } }))
+        .await;
+    let run = app.finished(&id).await;
+    assert_eq!(run["status"], "Failed");
+    let dev = stage(&run, "Deploy to Development");
+    assert_eq!(dev["status"], "RolledBack", "{run:#}");
+    assert_eq!(dev["nodesFailed"], 1);
+    assert!(dev["message"].as_str().unwrap().contains("development-node-02"));
+    assert_eq!(stage(&run, "Validation")["status"], "Skipped");
+    app.assert_all_active(Development, M, Some("1.0.0")).await;
+}
+
+#[actix_web::test]
+async fn rolling_failure_restores_the_successful_nodes_of_the_failing_batch_too() {
+    let app = spawn_app(&[]).await;
+    app.deploy_ok(M, "1.0.0", "QA").await;
+    // Batches of two in hostname order: (01,02) (03,04) (05); 04 fails in the second.
+    let id = app.deploy(M, "2.0.0", "QA", json!({ "metadata": { "simulateFailNodes@QA": "qa-node-04" } })).await;
+    let run = app.finished(&id).await;
+    assert_eq!(run["status"], "Failed");
+    let qa = stage(&run, "Deploy to QA");
+    assert_eq!(qa["status"], "RolledBack", "{run:#}");
+    assert!(qa["message"].as_str().unwrap().contains("batch 2 of 3"), "{qa}");
+    app.assert_all_active(Qa, M, Some("1.0.0")).await;
+    // Environments before the failing one keep the new version.
+    assert_eq!(stage(&run, "Deploy to Development")["status"], "Succeeded");
+    app.assert_all_active(Development, M, Some("2.0.0")).await;
+}
+
+#[actix_web::test]
+async fn rolling_health_check_failure_rolls_the_stage_back() {
+    let app = spawn_app(&[]).await;
+    let id = app.deploy(M, "2.0.0", "QA", json!({ "metadata": { "simulateUnhealthy@QA": "true" } })).await;
+    let run = app.finished(&id).await;
+    let qa = stage(&run, "Deploy to QA");
+    assert_eq!(qa["status"], "RolledBack", "{run:#}");
+    assert!(qa["message"].as_str().unwrap().starts_with("Health check after batch 1 of 3 failed"), "{qa}");
+    app.assert_all_active(Qa, M, None).await;
+}
+
+#[actix_web::test]
+async fn rolling_checks_the_last_batch_as_well() {
+    // One batch holding every node is also the last, and it is still checked.
+    let app = spawn_app(&[("HOTSWAP__PIPELINE__ROLLING_BATCH_SIZE", "5")]).await;
+    let id = app.deploy(M, "2.0.0", "QA", json!({ "metadata": { "simulateErrorRate@QA": "9" } })).await;
+    let run = app.finished(&id).await;
+    let qa = stage(&run, "Deploy to QA");
+    assert_eq!(qa["status"], "RolledBack", "{run:#}");
+    assert!(qa["message"].as_str().unwrap().contains("batch 1 of 1"), "{qa}");
+    app.assert_all_active(Qa, M, None).await;
+}
+
+#[actix_web::test]
+async fn blue_green_switches_all_nodes_and_keeps_the_old_version_in_standby() {
+    let app = spawn_app(&[]).await;
+    app.deploy_ok(M, "1.0.0", "Staging").await;
+    app.deploy_ok(M, "2.0.0", "Staging").await;
+    for (host, slots) in app.slots(Staging, M).await {
+        assert_eq!(slots.active.as_ref().map(|v| v.version.as_str()), Some("2.0.0"), "{host}");
+        assert_eq!(slots.standby.as_ref().map(|v| v.version.as_str()), Some("1.0.0"), "{host}: instant switch-back");
+    }
+}
+
+#[actix_web::test]
+async fn blue_green_load_failure_changes_no_active_version() {
+    let app = spawn_app(&[]).await;
+    app.deploy_ok(M, "1.0.0", "Staging").await;
+    let before = app.slots(Staging, M).await;
+    let id = app
+        .deploy(M, "2.0.0", "Staging", json!({ "metadata": { "simulateFailNodes@Staging": "staging-node-03" } }))
+        .await;
+    let run = app.finished(&id).await;
+    assert_eq!(stage(&run, "Deploy to Staging")["status"], "RolledBack", "{run:#}");
+    assert_eq!(app.slots(Staging, M).await, before, "slots are exactly as before");
+}
+
+#[actix_web::test]
+async fn blue_green_smoke_test_failure_keeps_traffic_on_the_serving_version() {
+    let app = spawn_app(&[]).await;
+    app.deploy_ok(M, "1.0.0", "Staging").await;
+    let before = app.slots(Staging, M).await;
+    let id = app.deploy(M, "2.0.0", "Staging", json!({ "metadata": { "simulateErrorRate@Staging": "25" } })).await;
+    let run = app.finished(&id).await;
+    let st = stage(&run, "Deploy to Staging");
+    assert_eq!(st["status"], "RolledBack", "{run:#}");
+    assert!(st["message"].as_str().unwrap().starts_with("Smoke test failed"), "{st}");
+    assert_eq!(app.slots(Staging, M).await, before);
+}
+
+#[actix_web::test]
+async fn canary_reaches_every_production_node() {
+    let app = spawn_app(&[]).await;
+    let id = app.deploy(M, "3.1.4", "Production", json!({})).await;
+    let run = app.finished(&id).await;
+    assert_eq!(run["status"], "Succeeded", "{run:#}");
+    for env in Environment::ALL {
+        app.assert_all_active(env, M, Some("3.1.4")).await;
+    }
+    let events = app.get(&format!("/api/v1/deployments/{id}/events")).await.1;
+    let waves = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "WaveCompleted" && e["data"]["environment"] == "Production")
+        .count();
+    // Steps 10, 30, 50 pass as waves; the 100 % step passes as the stage's completion.
+    assert_eq!(waves, 3, "{events:#}");
+}
+
+#[actix_web::test]
+async fn canary_regression_restores_every_canary_node_and_names_the_metric() {
+    let app = spawn_app(&[]).await;
+    app.deploy_ok(M, "1.0.0", "Production").await;
+    let id =
+        app.deploy(M, "2.0.0", "Production", json!({ "metadata": { "simulateLatencyMs@Production": "900" } })).await;
+    let run = app.finished(&id).await;
+    assert_eq!(run["status"], "Failed");
+    let prod = stage(&run, "Deploy to Production");
+    assert_eq!(prod["status"], "RolledBack", "{run:#}");
+    let message = prod["message"].as_str().unwrap();
+    assert!(message.contains("latency rose from") && message.contains("to 900.00 ms"), "{message}");
+    app.assert_all_active(Production, M, Some("1.0.0")).await;
+    app.assert_all_active(Staging, M, Some("2.0.0")).await;
+}
+
+#[actix_web::test]
+async fn canary_analyses_the_last_step_too() {
+    let app = spawn_app(&[]).await;
+    app.deploy_ok(M, "1.0.0", "Production").await;
+    // A single 100 % step: only the final analysis can catch the regression.
+    let id = app
+        .deploy(
+            M,
+            "2.0.0",
+            "Production",
+            json!({ "canarySteps": [100], "metadata": { "simulateErrorRate@Production": "3" } }),
+        )
+        .await;
+    let run = app.finished(&id).await;
+    let prod = stage(&run, "Deploy to Production");
+    assert_eq!(prod["status"], "RolledBack", "{run:#}");
+    assert!(prod["message"].as_str().unwrap().contains("error rate rose from"), "{prod}");
+    app.assert_all_active(Production, M, Some("1.0.0")).await;
+}
+
+#[actix_web::test]
+async fn canary_failing_wave_restores_its_successful_nodes() {
+    let app = spawn_app(&[]).await;
+    app.deploy_ok(M, "1.0.0", "Production").await;
+    // Second wave (nodes 03..06) includes a failing node.
+    let id = app
+        .deploy(
+            M,
+            "2.0.0",
+            "Production",
+            json!({ "metadata": { "simulateFailNodes@Production": "production-node-05" } }),
+        )
+        .await;
+    let run = app.finished(&id).await;
+    let prod = stage(&run, "Deploy to Production");
+    assert_eq!(prod["status"], "RolledBack", "{run:#}");
+    assert!(prod["message"].as_str().unwrap().contains("step 2 of 4"), "{prod}");
+    app.assert_all_active(Production, M, Some("1.0.0")).await;
+}
+
+#[actix_web::test]
+async fn deploy_failure_fraction_fails_the_first_nodes_by_hostname() {
+    let app = spawn_app(&[]).await;
+    let id = app.deploy(M, "1.0.0", "QA", json!({ "metadata": { "simulateDeployFailure@QA": "0.2" } })).await;
+    let run = app.finished(&id).await;
+    let qa = stage(&run, "Deploy to QA");
+    assert_eq!(qa["status"], "RolledBack");
+    assert!(qa["message"].as_str().unwrap().contains("qa-node-01 failed to load"), "{qa}");
+    assert!(qa["message"].as_str().unwrap().contains("batch 1 of 3"), "{qa}");
+    app.assert_all_active(Qa, M, None).await;
+    app.assert_all_active(Development, M, Some("1.0.0")).await;
+}
+
+#[actix_web::test]
+async fn strategy_override_applies_to_the_target_environment() {
+    let app = spawn_app(&[]).await;
+    let id = app.deploy(M, "1.0.0", "QA", json!({ "strategy": "Canary", "canarySteps": [40, 100] })).await;
+    let run = app.finished(&id).await;
+    assert_eq!(run["status"], "Succeeded", "{run:#}");
+    assert_eq!(stage(&run, "Deploy to Development")["strategy"], "Direct");
+    assert_eq!(stage(&run, "Deploy to QA")["strategy"], "Canary");
+    app.assert_all_active(Qa, M, Some("1.0.0")).await;
+}

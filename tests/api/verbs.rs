@@ -1,0 +1,159 @@
+//! Operator verbs, their precedence, manual rollback and the one-run-per-module rule.
+
+use awc::http::StatusCode;
+use hotswap_actors::domain::Environment::*;
+use serde_json::json;
+
+use crate::support::{spawn_app, stage};
+
+const M: &str = "kmod-io";
+
+/// A canary bake long enough that the run is certainly waiting while verbs arrive.
+const LONG_BAKE: [(&str, &str); 1] = [("HOTSWAP__PIPELINE__CANARY_BAKE_TIME", "60s")];
+
+fn baking(run: &serde_json::Value) -> bool {
+    stage(run, "Deploy to Production")["status"] == "Running"
+        && stage(run, "Deploy to Production")["nodesDeployed"].as_u64().unwrap_or(0) >= 2
+}
+
+#[actix_web::test]
+async fn pause_resume_and_promote_steer_a_canary() {
+    let app = spawn_app(&LONG_BAKE).await;
+    let id = app.deploy(M, "1.0.0", "Production", json!({})).await;
+    app.wait_for(&id, baking).await;
+    let verb = |v: &'static str| format!("/api/v1/deployments/{id}/{v}");
+
+    let (status, body) = app.post(&verb("pause"), &json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["status"], "Paused");
+    // Repeating a verb is harmless.
+    assert_eq!(app.post(&verb("pause"), &json!({})).await.0, StatusCode::ACCEPTED);
+    // Pause wins over promote.
+    let (status, body) = app.post(&verb("promote"), &json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["currentStatus"], "Paused");
+    assert_eq!(app.get(&format!("/api/v1/deployments/{id}")).await.1["status"], "Paused");
+
+    assert_eq!(app.post(&verb("resume"), &json!({})).await.1["status"], "Running");
+    // Each promote skips the current 60 s bake; four steps, four promotes.
+    let mut promotes = 0;
+    let run = loop {
+        let (_, run) = app.get(&format!("/api/v1/deployments/{id}")).await;
+        if run["status"] != "Running" || promotes > 50 {
+            break run;
+        }
+        let (status, _) = app.post(&verb("promote"), &json!({})).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        promotes += 1;
+        app.wait_for(&id, |r| r["status"] != "Running" || stage(r, "Deploy to Production")["status"] == "Running")
+            .await;
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(30)).await;
+    };
+    assert_eq!(run["status"], "Succeeded", "{run:#}");
+    app.assert_all_active(Production, M, Some("1.0.0")).await;
+    // Verbs on a finished run do not apply.
+    let (status, body) = app.post(&verb("pause"), &json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["currentStatus"], "Succeeded");
+}
+
+#[actix_web::test]
+async fn abort_wins_over_pause_and_restores_everything_the_run_changed() {
+    let app = spawn_app(&LONG_BAKE).await;
+    app.deploy_ok(M, "1.0.0", "Staging").await;
+    let id = app.deploy(M, "2.0.0", "Production", json!({})).await;
+    app.wait_for(&id, baking).await;
+    assert_eq!(app.post(&format!("/api/v1/deployments/{id}/pause"), &json!({})).await.0, StatusCode::ACCEPTED);
+    let (status, body) = app.post(&format!("/api/v1/deployments/{id}/abort"), &json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let run = app.finished(&id).await;
+    assert_eq!(run["status"], "Cancelled", "{run:#}");
+    assert_eq!(stage(&run, "Deploy to Production")["status"], "RolledBack");
+    assert_eq!(stage(&run, "Deploy to Development")["status"], "RolledBack");
+    for env in [Development, Qa, Staging] {
+        app.assert_all_active(env, M, Some("1.0.0")).await;
+    }
+    app.assert_all_active(Production, M, None).await;
+    // A cancelled run has nothing left to roll back.
+    assert_eq!(app.post(&format!("/api/v1/deployments/{id}/rollback"), &json!({})).await.0, StatusCode::CONFLICT);
+}
+
+#[actix_web::test]
+async fn manual_rollback_restores_every_environment_the_run_touched() {
+    let app = spawn_app(&[]).await;
+    app.deploy_ok(M, "1.0.0", "QA").await;
+    let id = app.deploy(M, "2.0.0", "QA", json!({})).await;
+    assert_eq!(app.finished(&id).await["status"], "Succeeded");
+    let (status, body) = app.post(&format!("/api/v1/deployments/{id}/rollback"), &json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["status"], "InProgress");
+    assert_eq!(body["nodesAffected"], 8, "3 Development + 5 QA nodes");
+    assert!(body["rollbackId"].is_string());
+    let run = app.finished(&id).await;
+    assert_eq!(run["status"], "RolledBack", "{run:#}");
+    assert_eq!(run["rollback"]["status"], "Completed");
+    app.assert_all_active(Development, M, Some("1.0.0")).await;
+    app.assert_all_active(Qa, M, Some("1.0.0")).await;
+    app.assert_all_active(Production, M, None).await;
+    let (status, _) = app.post(&format!("/api/v1/deployments/{id}/rollback"), &json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "already rolled back");
+}
+
+#[actix_web::test]
+async fn rollback_leaves_nodes_a_later_run_changed() {
+    let app = spawn_app(&[]).await;
+    let first = app.deploy(M, "1.0.0", "QA", json!({})).await;
+    app.finished(&first).await;
+    app.deploy_ok(M, "2.0.0", "Development").await;
+    let (status, body) = app.post(&format!("/api/v1/deployments/{first}/rollback"), &json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(body["nodesAffected"], 5, "only the QA nodes still run 1.0.0");
+    app.finished(&first).await;
+    app.assert_all_active(Development, M, Some("2.0.0")).await;
+    app.assert_all_active(Qa, M, None).await;
+}
+
+#[actix_web::test]
+async fn rollback_and_verbs_refuse_what_does_not_apply() {
+    let app = spawn_app(&LONG_BAKE).await;
+    let id = app.deploy(M, "1.0.0", "Production", json!({})).await;
+    app.wait_for(&id, baking).await;
+    let (status, body) = app.post(&format!("/api/v1/deployments/{id}/rollback"), &json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"], "Conflict");
+    assert_eq!(body["currentStatus"], "Running");
+    assert!(body["traceId"].as_str().is_some_and(|t| t.len() == 32));
+    let (status, _) = app.post(&format!("/api/v1/deployments/{id}/resume"), &json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "resume of a running run is a harmless repeat");
+    let unknown = uuid::Uuid::new_v4();
+    for path in [
+        format!("/api/v1/deployments/{unknown}/rollback"),
+        format!("/api/v1/deployments/{unknown}/abort"),
+        "/api/v1/deployments/not-a-uuid/pause".to_string(),
+    ] {
+        let (status, body) = app.post(&path, &json!({})).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
+        assert_eq!(body["error"], "Not Found");
+    }
+    app.post(&format!("/api/v1/deployments/{id}/abort"), &json!({})).await;
+    assert_eq!(app.finished(&id).await["status"], "Cancelled");
+}
+
+#[actix_web::test]
+async fn one_active_run_per_module() {
+    let app = spawn_app(&LONG_BAKE).await;
+    let first = app.deploy(M, "1.0.0", "Production", json!({})).await;
+    let body =
+        json!({ "moduleName": M, "version": "1.0.1", "targetEnvironment": "QA", "requesterEmail": "dev@example.com" });
+    let (status, reply) = app.post("/api/v1/deployments", &body).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{reply}");
+    assert_eq!(reply["activeExecutionId"], first.as_str());
+    assert!(reply["message"].as_str().unwrap().contains(&first));
+    // Another module proceeds in parallel.
+    let other = app.deploy("kmod-fs", "1.0.0", "Development", json!({})).await;
+    assert_eq!(app.finished(&other).await["status"], "Succeeded");
+    app.post(&format!("/api/v1/deployments/{first}/abort"), &json!({})).await;
+    app.finished(&first).await;
+    // Once the first run has ended the module is free again.
+    app.deploy(M, "1.0.1", "Development", json!({})).await;
+}
