@@ -208,7 +208,7 @@ impl Orchestrator {
             status: RunStatus::Running,
             stages: Vec::new(),
             checkpoint: Checkpoint::SecurityScan,
-            changes: Vec::new(),
+            changes: Arc::default(),
             trace_id: execution_id.simple().to_string(),
             created_at: Utc::now(),
             finished_at: None,

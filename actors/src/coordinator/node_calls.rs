@@ -21,7 +21,10 @@ where
     <NodeActor as actix::Actor>::Context: ToEnvelope<NodeActor, M>,
     F: Fn(&NodeEntry) -> M,
 {
-    join_all(nodes.iter().map(|node| {
+    // Unconstrained: with tokio's per-task budget spent, each of thousands of
+    // pending answers would wake its task again and be polled for nothing,
+    // turning a fan-out quadratic.
+    tokio::task::unconstrained(join_all(nodes.iter().map(|node| {
         let msg = make(node);
         let addr = node.addr();
         let hostname = node.hostname.clone();
@@ -35,7 +38,7 @@ where
                 Err(MailboxError::Closed) => Err(format!("{hostname} stopped while handling the request")),
             }
         }
-    }))
+    })))
     .await
 }
 
@@ -52,7 +55,10 @@ where
     <NodeActor as actix::Actor>::Context: ToEnvelope<NodeActor, M>,
     F: Fn(&NodeEntry) -> M,
 {
-    join_all(nodes.iter().map(|node| {
+    // Unconstrained: with tokio's per-task budget spent, each of thousands of
+    // pending answers would wake its task again and be polled for nothing,
+    // turning a fan-out quadratic.
+    tokio::task::unconstrained(join_all(nodes.iter().map(|node| {
         let msg = make(node);
         let addr = node.addr();
         let hostname = node.hostname.clone();
@@ -65,7 +71,7 @@ where
                 MailboxError::Closed => format!("{hostname} stopped while handling the request"),
             })
         }
-    }))
+    })))
     .await
 }
 

@@ -19,7 +19,7 @@ use crate::domain::{
     deploy_stage_name, Environment, NodeChange, NodeMetrics, RollbackState, RunStatus, StageStatus, Strategy,
     VersionSlot, SECURITY_SCAN_STAGE, VALIDATION_STAGE,
 };
-use crate::node::{CheckHealth, LoadTarget, LoadVersion, Snapshot, SwitchToStandby};
+use crate::node::{CheckHealth, LoadTarget, LoadVersion, SwitchToStandby, VerifyModule};
 use crate::simulation::LoadFault;
 
 type Ctx = Context<Coordinator>;
@@ -162,11 +162,8 @@ impl Coordinator {
             act.busy = false;
             match slots {
                 Ok(slots) => {
-                    act.run.changes.extend(missing.iter().zip(slots).map(|(n, before)| NodeChange {
-                        node_id: n.node_id,
-                        hostname: n.hostname.clone(),
-                        environment: env,
-                        before,
+                    Arc::make_mut(&mut act.run.changes).extend(missing.iter().zip(slots).map(|(n, before)| {
+                        NodeChange { node_id: n.node_id, hostname: n.hostname.clone(), environment: env, before }
                     }));
                     act.commit([], ctx);
                 }
@@ -512,27 +509,22 @@ impl Coordinator {
         let env = self.run.request.target_environment;
         let nodes = self.env_nodes(env);
         self.busy = true;
-        let calls = ask_all_infallible(nodes.clone(), self.deps.pipeline.node_request_timeout, |_| Snapshot);
         let (module, version) = (self.module(), self.run.request.version.clone());
+        let expected = version.clone();
+        let calls = ask_all(nodes.clone(), self.deps.pipeline.node_request_timeout, move |_| VerifyModule {
+            module: module.clone(),
+            version: expected.clone(),
+        });
         let heartbeat_timeout = self.deps.heartbeat_timeout;
         ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
             act.busy = false;
-            let mut problems = Vec::new();
-            for (node, r) in nodes.iter().zip(results) {
-                match r {
-                    Ok(s) => {
-                        let running = s.modules.get(&module).and_then(|m| m.active_version()).unwrap_or("nothing");
-                        if running != version {
-                            problems.push(format!("{} runs {running}", node.hostname));
-                        } else if !s.health.healthy {
-                            problems.push(format!("{} unhealthy: {}", node.hostname, s.health.reasons.join(", ")));
-                        } else if !node.heartbeat_fresh(heartbeat_timeout) {
-                            problems.push(format!("{} has no recent heartbeat", node.hostname));
-                        }
-                    }
-                    Err(e) => problems.push(e),
-                }
-            }
+            let mut problems: Vec<String> = results.into_iter().filter_map(Result::err).collect();
+            problems.extend(
+                nodes
+                    .iter()
+                    .filter(|n| !n.heartbeat_fresh(heartbeat_timeout))
+                    .map(|n| format!("{} has no recent heartbeat", n.hostname)),
+            );
             if problems.is_empty() {
                 let message = format!("All {} {env} nodes are healthy and run {version}", nodes.len());
                 let done = finish_stage(&mut act.run, VALIDATION_STAGE, StageStatus::Succeeded, message);
@@ -608,7 +600,7 @@ impl Coordinator {
     }
 
     fn unwind(&mut self, status: RunStatus, message: String, ctx: &mut Ctx) {
-        let changes = self.run.changes.clone();
+        let changes = self.run.changes.as_ref().clone();
         self.restore(changes, ctx, move |act, failures, ctx| {
             for stage in act.run.stages.iter_mut() {
                 let touched = stage.environment.is_some()

@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -153,7 +155,8 @@ pub struct RunRecord {
     pub status: RunStatus,
     pub stages: Vec<Stage>,
     pub checkpoint: Checkpoint,
-    pub changes: Vec<NodeChange>,
+    /// Shared so that checkpoints do not copy thousands of entries each time.
+    pub changes: Arc<Vec<NodeChange>>,
     pub trace_id: String,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,

@@ -65,26 +65,26 @@ impl NodeActor {
     }
 
     /// Persists the new slots first and adopts them only once the store has them.
-    fn persist(&mut self, module: String, slots: ModuleSlots) -> ResponseActFuture<Self, Result<ModuleSlots, String>> {
+    fn persist(&mut self, module: String, slots: ModuleSlots) -> ResponseActFuture<Self, Result<(), String>> {
         let store = self.store.clone();
         let (tenant, node_id) = (self.entry.tenant_id, self.entry.node_id);
-        let to_save = slots.clone();
         let module_key = module.clone();
+        let slots_to_save = slots.clone();
         Box::pin(
-            async move { store.set_module_slots(tenant, node_id, &module_key, &to_save).await }.into_actor(self).map(
-                move |saved, act, _ctx| match saved {
+            async move { store.set_module_slots(tenant, node_id, &module_key, &slots_to_save).await }
+                .into_actor(self)
+                .map(move |saved, act, _ctx| match saved {
                     Ok(()) => {
                         act.entry.beat();
                         if slots.is_empty() {
                             act.modules.remove(&module);
                         } else {
-                            act.modules.insert(module, slots.clone());
+                            act.modules.insert(module, slots);
                         }
-                        Ok(slots)
+                        Ok(())
                     }
                     Err(e) => Err(format!("could not record the change: {e}")),
-                },
-            ),
+                }),
         )
     }
 }
@@ -112,7 +112,7 @@ impl Actor for NodeActor {
 }
 
 impl Handler<LoadVersion> for NodeActor {
-    type Result = AtomicResponse<Self, Result<ModuleSlots, String>>;
+    type Result = AtomicResponse<Self, Result<(), String>>;
 
     fn handle(&mut self, msg: LoadVersion, _ctx: &mut Self::Context) -> Self::Result {
         match msg.fault {
@@ -133,7 +133,7 @@ impl Handler<LoadVersion> for NodeActor {
             LoadTarget::Standby => current.standby.as_ref() == Some(&msg.slot),
         };
         if already {
-            return AtomicResponse::new(Box::pin(fut::ready(Ok(current))));
+            return AtomicResponse::new(Box::pin(fut::ready(Ok(()))));
         }
         let mut next = current.clone();
         match msg.target {
@@ -148,12 +148,12 @@ impl Handler<LoadVersion> for NodeActor {
 }
 
 impl Handler<SwitchToStandby> for NodeActor {
-    type Result = AtomicResponse<Self, Result<ModuleSlots, String>>;
+    type Result = AtomicResponse<Self, Result<(), String>>;
 
     fn handle(&mut self, msg: SwitchToStandby, _ctx: &mut Self::Context) -> Self::Result {
         let current = self.modules.get(&msg.module).cloned().unwrap_or_default();
         if current.active_version() == Some(msg.expected_version.as_str()) {
-            return AtomicResponse::new(Box::pin(fut::ready(Ok(current))));
+            return AtomicResponse::new(Box::pin(fut::ready(Ok(()))));
         }
         match &current.standby {
             Some(standby) if standby.version == msg.expected_version => {
@@ -182,7 +182,7 @@ impl Handler<RestoreModule> for NodeActor {
         if self.modules.get(&msg.module).cloned().unwrap_or_default() == msg.slots {
             return AtomicResponse::new(Box::pin(fut::ready(Ok(()))));
         }
-        AtomicResponse::new(Box::pin(self.persist(msg.module, msg.slots).map(|r, _, _| r.map(|_| ()))))
+        AtomicResponse::new(self.persist(msg.module, msg.slots))
     }
 }
 
@@ -192,6 +192,24 @@ impl Handler<CheckHealth> for NodeActor {
     fn handle(&mut self, msg: CheckHealth, _ctx: &mut Self::Context) -> Self::Result {
         let (metrics, unhealthy) = self.metrics(msg.standby_of.as_deref());
         MessageResult(NodeHealth::evaluate(metrics, unhealthy))
+    }
+}
+
+impl Handler<VerifyModule> for NodeActor {
+    type Result = Result<(), String>;
+
+    fn handle(&mut self, msg: VerifyModule, _ctx: &mut Self::Context) -> Self::Result {
+        let running = self.modules.get(&msg.module).and_then(ModuleSlots::active_version);
+        if running != Some(msg.version.as_str()) {
+            return Err(format!("{} runs {}", self.entry.hostname, running.unwrap_or("nothing")));
+        }
+        let (metrics, unhealthy) = self.metrics(None);
+        let health = NodeHealth::evaluate(metrics, unhealthy);
+        if health.healthy {
+            Ok(())
+        } else {
+            Err(format!("{} unhealthy: {}", self.entry.hostname, health.reasons.join(", ")))
+        }
     }
 }
 

@@ -19,7 +19,7 @@ pub enum LoadTarget {
 /// Load a version. Loading the version a slot already holds changes nothing,
 /// so a resumed coordinator can repeat the request safely.
 #[derive(Message)]
-#[rtype(result = "Result<ModuleSlots, String>")]
+#[rtype(result = "Result<(), String>")]
 pub struct LoadVersion {
     pub module: String,
     pub slot: VersionSlot,
@@ -29,7 +29,7 @@ pub struct LoadVersion {
 
 /// Make the standby slot serve and keep the old active version in standby.
 #[derive(Message)]
-#[rtype(result = "Result<ModuleSlots, String>")]
+#[rtype(result = "Result<(), String>")]
 pub struct SwitchToStandby {
     pub module: String,
     pub expected_version: String,
@@ -49,6 +49,15 @@ pub struct RestoreModule {
 #[rtype(result = "NodeHealth")]
 pub struct CheckHealth {
     pub standby_of: Option<String>,
+}
+
+/// Succeeds when the node serves `version` of `module` and is healthy;
+/// otherwise says what is wrong.
+#[derive(Message)]
+#[rtype(result = "Result<(), String>")]
+pub struct VerifyModule {
+    pub module: String,
+    pub version: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
