@@ -26,12 +26,7 @@ pub struct NodeEntry {
 }
 
 impl NodeEntry {
-    pub fn new(
-        tenant_id: TenantId,
-        node_id: Uuid,
-        hostname: String,
-        environment: Environment,
-    ) -> Self {
+    pub fn new(tenant_id: TenantId, node_id: Uuid, hostname: String, environment: Environment) -> Self {
         NodeEntry {
             tenant_id,
             node_id,
@@ -51,8 +46,7 @@ impl NodeEntry {
     }
 
     pub(crate) fn beat(&self) {
-        self.last_heartbeat_ms
-            .store(Utc::now().timestamp_millis(), Ordering::Relaxed);
+        self.last_heartbeat_ms.store(Utc::now().timestamp_millis(), Ordering::Relaxed);
     }
 
     pub fn last_heartbeat(&self) -> Option<DateTime<Utc>> {
@@ -63,13 +57,8 @@ impl NodeEntry {
     }
 
     pub fn heartbeat_fresh(&self, timeout: Duration) -> bool {
-        self.last_heartbeat().is_some_and(|t| {
-            Utc::now()
-                .signed_duration_since(t)
-                .to_std()
-                .unwrap_or_default()
-                <= timeout
-        })
+        self.last_heartbeat()
+            .is_some_and(|t| Utc::now().signed_duration_since(t).to_std().unwrap_or_default() <= timeout)
     }
 }
 
@@ -88,11 +77,7 @@ impl ClusterDirectory {
     }
 
     pub fn nodes(&self, tenant: TenantId, env: Environment) -> ClusterNodes {
-        self.clusters
-            .read()
-            .get(&(tenant, env))
-            .cloned()
-            .unwrap_or_default()
+        self.clusters.read().get(&(tenant, env)).cloned().unwrap_or_default()
     }
 }
 

@@ -25,13 +25,7 @@ pub enum CoreError {
 impl From<StoreError> for CoreError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::ModuleBusy {
-                module,
-                execution_id,
-            } => CoreError::ModuleBusy {
-                module,
-                execution_id,
-            },
+            StoreError::ModuleBusy { module, execution_id } => CoreError::ModuleBusy { module, execution_id },
             StoreError::Unavailable(m) => CoreError::Unavailable(m),
             StoreError::NotFound(m) => CoreError::NotFound(m),
             other => CoreError::Internal(other.to_string()),

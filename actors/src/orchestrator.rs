@@ -11,18 +11,14 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::cluster::{cluster_is_healthy, ClusterDirectory, NodeEntry};
-use crate::coordinator::{
-    plan, spawn_coordinator, Checkpoint, CoordinatorDeps, GetRun, RunDirectory, Verb, VerbReply,
-};
+use crate::coordinator::{plan, spawn_coordinator, Checkpoint, CoordinatorDeps, GetRun, RunDirectory, Verb, VerbReply};
 use crate::domain::{
-    DeploymentRequest, Environment, NodeMetrics, NodeRecord, RollbackState, RunRecord, RunStatus,
-    RunSummary, TenantId, DEFAULT_TENANT,
+    DeploymentRequest, Environment, NodeMetrics, NodeRecord, RollbackState, RunRecord, RunStatus, RunSummary, TenantId,
+    DEFAULT_TENANT,
 };
 use crate::error::CoreError;
 use crate::node::{spawn_node, NodeSnapshot, Snapshot};
-use crate::settings::{
-    validate_canary_steps, PipelineSettings, SimulationSettings, SupervisionSettings,
-};
+use crate::settings::{validate_canary_steps, PipelineSettings, SimulationSettings, SupervisionSettings};
 use crate::simulation::FaultPlan;
 use crate::store::{ClusterSample, Page, RunEvent, RunFilter, SharedStore};
 use crate::supervision::{install_panic_hook, ActorKind, GetTree, Supervisor, SupervisorSnapshot};
@@ -99,19 +95,11 @@ impl Orchestrator {
     /// Starts supervisors, the simulated clusters (when enabled) and the
     /// coordinators of every run that was in flight when the process stopped.
     /// Must run inside the actix System.
-    pub async fn start(
-        store: SharedStore,
-        settings: CoreSettings,
-    ) -> Result<Orchestrator, CoreError> {
+    pub async fn start(store: SharedStore, settings: CoreSettings) -> Result<Orchestrator, CoreError> {
         install_panic_hook();
         let sup = &settings.supervision;
-        let node_supervisor =
-            Supervisor::new("nodes", [(ActorKind::Node, sup.node.clone())]).start();
-        let run_supervisor = Supervisor::new(
-            "deployments",
-            [(ActorKind::Coordinator, sup.coordinator.clone())],
-        )
-        .start();
+        let node_supervisor = Supervisor::new("nodes", [(ActorKind::Node, sup.node.clone())]).start();
+        let run_supervisor = Supervisor::new("deployments", [(ActorKind::Coordinator, sup.coordinator.clone())]).start();
         let clusters = Arc::new(ClusterDirectory::default());
         let runs = Arc::new(RunDirectory::default());
         let deps = Arc::new(CoordinatorDeps {
@@ -124,23 +112,12 @@ impl Orchestrator {
             supervisor: run_supervisor.clone(),
         });
         let orchestrator = Orchestrator {
-            inner: Arc::new(Inner {
-                store,
-                clusters,
-                runs,
-                deps,
-                node_supervisor,
-                run_supervisor,
-                settings,
-            }),
+            inner: Arc::new(Inner { store, clusters, runs, deps, node_supervisor, run_supervisor, settings }),
         };
         if orchestrator.inner.settings.simulation.enabled {
             orchestrator.provision_clusters(DEFAULT_TENANT).await?;
             if orchestrator.inner.settings.sample_metrics {
-                MetricsSampler {
-                    orchestrator: orchestrator.clone(),
-                }
-                .start();
+                MetricsSampler { orchestrator: orchestrator.clone() }.start();
             }
         }
         orchestrator.resume_runs().await?;
@@ -169,21 +146,12 @@ impl Orchestrator {
                 entries.push(Arc::new(NodeEntry::new(tenant, node_id, hostname, env)));
             }
             for entry in &entries {
-                spawn_node(
-                    &self.inner.node_supervisor,
-                    entry.clone(),
-                    self.inner.store.clone(),
-                    sim.clone(),
-                );
+                spawn_node(&self.inner.node_supervisor, entry.clone(), self.inner.store.clone(), sim.clone());
             }
             self.inner.clusters.insert(tenant, env, entries);
         }
         // The supervisor handles messages in order: once it answers, every node has started.
-        self.inner
-            .node_supervisor
-            .send(GetTree)
-            .await
-            .map_err(|e| CoreError::Internal(e.to_string()))?;
+        self.inner.node_supervisor.send(GetTree).await.map_err(|e| CoreError::Internal(e.to_string()))?;
         Ok(())
     }
 
@@ -225,11 +193,7 @@ impl Orchestrator {
         }
     }
 
-    pub async fn create_deployment(
-        &self,
-        tenant: TenantId,
-        request: DeploymentRequest,
-    ) -> Result<RunRecord, CoreError> {
+    pub async fn create_deployment(&self, tenant: TenantId, request: DeploymentRequest) -> Result<RunRecord, CoreError> {
         self.check_request(&request)?;
         let execution_id = Uuid::new_v4();
         let mut run = RunRecord {
@@ -253,10 +217,7 @@ impl Orchestrator {
             execution_id,
             at: run.created_at,
             kind: "DeploymentCreated".into(),
-            message: format!(
-                "{} {} to {}",
-                run.request.module_name, run.request.version, run.request.target_environment
-            ),
+            message: format!("{} {} to {}", run.request.module_name, run.request.version, run.request.target_environment),
             data: serde_json::json!({ "requester": run.request.requester_email }),
         };
         self.inner.store.create_run(&run, &[created]).await?;
@@ -280,11 +241,7 @@ impl Orchestrator {
             .ok_or_else(|| CoreError::NotFound(format!("Deployment execution {id} not found")))
     }
 
-    pub async fn list_runs(
-        &self,
-        tenant: TenantId,
-        filter: &RunFilter,
-    ) -> Result<Page<RunSummary>, CoreError> {
+    pub async fn list_runs(&self, tenant: TenantId, filter: &RunFilter) -> Result<Page<RunSummary>, CoreError> {
         Ok(self.inner.store.list_runs(tenant, filter).await?)
     }
 
@@ -293,32 +250,19 @@ impl Orchestrator {
         Ok(self.inner.store.run_events(tenant, id).await?)
     }
 
-    pub async fn apply_verb(
-        &self,
-        tenant: TenantId,
-        id: Uuid,
-        verb: Verb,
-    ) -> Result<VerbReply, CoreError> {
+    pub async fn apply_verb(&self, tenant: TenantId, id: Uuid, verb: Verb) -> Result<VerbReply, CoreError> {
         let run = self.get_run(tenant, id).await?;
         match self.inner.runs.get(id) {
             Some(addr) => addr
                 .send(verb)
                 .timeout(Duration::from_secs(5))
                 .await
-                .map_err(|_| {
-                    CoreError::Unavailable(
-                        "the deployment's coordinator is restarting; try again".into(),
-                    )
-                })?,
-            None if run.status.is_active() => Err(CoreError::Unavailable(
-                "the deployment's coordinator is restarting; try again".into(),
-            )),
+                .map_err(|_| CoreError::Unavailable("the deployment's coordinator is restarting; try again".into()))?,
+            None if run.status.is_active() => {
+                Err(CoreError::Unavailable("the deployment's coordinator is restarting; try again".into()))
+            }
             None => Err(CoreError::WrongState {
-                message: format!(
-                    "cannot {} a deployment that is {}",
-                    verb.as_str(),
-                    run.status.as_str()
-                ),
+                message: format!("cannot {} a deployment that is {}", verb.as_str(), run.status.as_str()),
                 status: run.status,
             }),
         }
@@ -326,47 +270,21 @@ impl Orchestrator {
 
     /// Rolls a finished run back: every node it changed that still runs its
     /// version goes back to what it had before, in every environment.
-    pub async fn rollback(
-        &self,
-        tenant: TenantId,
-        id: Uuid,
-    ) -> Result<RollbackAccepted, CoreError> {
+    pub async fn rollback(&self, tenant: TenantId, id: Uuid) -> Result<RollbackAccepted, CoreError> {
         let mut run = self.get_run(tenant, id).await?;
-        let refuse = |message: &str, status| {
-            Err(CoreError::WrongState {
-                message: message.into(),
-                status,
-            })
-        };
+        let refuse = |message: &str, status| Err(CoreError::WrongState { message: message.into(), status });
         if run.status.is_active() {
-            return refuse(
-                "Cannot rollback a deployment that is still in progress",
-                run.status,
-            );
+            return refuse("Cannot rollback a deployment that is still in progress", run.status);
         }
-        if run
-            .rollback
-            .as_ref()
-            .is_some_and(RollbackState::in_progress)
-        {
-            return refuse(
-                "A rollback of this deployment is already in progress",
-                run.status,
-            );
+        if run.rollback.as_ref().is_some_and(RollbackState::in_progress) {
+            return refuse("A rollback of this deployment is already in progress", run.status);
         }
         if matches!(run.status, RunStatus::RolledBack | RunStatus::Cancelled) {
             return refuse("This deployment has already been rolled back", run.status);
         }
         let ids: Vec<_> = run.changes.iter().map(|c| c.node_id).collect();
-        let current = self
-            .inner
-            .store
-            .module_slots(tenant, &ids, &run.request.module_name)
-            .await?;
-        let affected = current
-            .iter()
-            .filter(|s| s.active_version() == Some(run.request.version.as_str()))
-            .count() as u32;
+        let current = self.inner.store.module_slots(tenant, &ids, &run.request.module_name).await?;
+        let affected = current.iter().filter(|s| s.active_version() == Some(run.request.version.as_str())).count() as u32;
         let rollback_id = Uuid::new_v4();
         run.rollback = Some(RollbackState {
             rollback_id,
@@ -386,43 +304,20 @@ impl Orchestrator {
             message: format!("rollback {rollback_id} of {affected} nodes requested"),
             data: serde_json::json!({ "rollbackId": rollback_id, "nodesAffected": affected }),
         };
-        self.inner
-            .store
-            .save_run(&run, &[event])
-            .await
-            .map_err(|e| match e {
-                crate::store::StoreError::Stale(_) => CoreError::WrongState {
-                    message: "the deployment changed while the rollback was requested; try again"
-                        .into(),
-                    status: run.status,
-                },
-                other => other.into(),
-            })?;
+        self.inner.store.save_run(&run, &[event]).await.map_err(|e| match e {
+            crate::store::StoreError::Stale(_) => CoreError::WrongState {
+                message: "the deployment changed while the rollback was requested; try again".into(),
+                status: run.status,
+            },
+            other => other.into(),
+        })?;
         spawn_coordinator(self.inner.deps.clone(), tenant, id);
-        Ok(RollbackAccepted {
-            rollback_id,
-            nodes_affected: affected,
-        })
+        Ok(RollbackAccepted { rollback_id, nodes_affected: affected })
     }
 
-    async fn snapshots(
-        &self,
-        tenant: TenantId,
-        env: Environment,
-    ) -> Vec<(Arc<NodeEntry>, Option<NodeSnapshot>)> {
-        let nodes: Vec<_> = self
-            .inner
-            .clusters
-            .nodes(tenant, env)
-            .iter()
-            .cloned()
-            .collect();
-        let timeout = self
-            .inner
-            .settings
-            .pipeline
-            .node_request_timeout
-            .min(Duration::from_secs(2));
+    async fn snapshots(&self, tenant: TenantId, env: Environment) -> Vec<(Arc<NodeEntry>, Option<NodeSnapshot>)> {
+        let nodes: Vec<_> = self.inner.clusters.nodes(tenant, env).iter().cloned().collect();
+        let timeout = self.inner.settings.pipeline.node_request_timeout.min(Duration::from_secs(2));
         let answers = futures::future::join_all(nodes.iter().map(|n| {
             let addr = n.addr();
             async move {
@@ -460,9 +355,7 @@ impl Orchestrator {
                         modules: s
                             .modules
                             .iter()
-                            .filter_map(|(m, slots)| {
-                                slots.active_version().map(|v| (m.clone(), v.to_string()))
-                            })
+                            .filter_map(|(m, slots)| slots.active_version().map(|v| (m.clone(), v.to_string())))
                             .collect(),
                         health_messages: messages,
                     }
@@ -521,10 +414,7 @@ impl Orchestrator {
             .into_iter()
             .filter_map(|(offset, ms)| {
                 let avg = NodeMetrics::average(&ms)?;
-                let per_node = NodeMetrics {
-                    requests_per_second: avg.requests_per_second / ms.len() as f64,
-                    ..avg
-                };
+                let per_node = NodeMetrics { requests_per_second: avg.requests_per_second / ms.len() as f64, ..avg };
                 Some(MetricsPoint {
                     timestamp: from + chrono::Duration::milliseconds(offset * width),
                     metrics: per_node,
@@ -548,10 +438,7 @@ impl Orchestrator {
                 healthy_nodes: detail.summary.healthy_nodes as u32,
                 total_nodes: detail.summary.total_nodes as u32,
             };
-            self.inner
-                .store
-                .record_sample(&sample, self.inner.settings.simulation.metrics_retention)
-                .await?;
+            self.inner.store.record_sample(&sample, self.inner.settings.simulation.metrics_retention).await?;
         }
         Ok(())
     }
@@ -573,37 +460,21 @@ impl Orchestrator {
     pub fn node(&self, tenant: TenantId, hostname: &str) -> Option<Arc<NodeEntry>> {
         Environment::ALL
             .into_iter()
-            .flat_map(|e| {
-                self.inner
-                    .clusters
-                    .nodes(tenant, e)
-                    .iter()
-                    .cloned()
-                    .collect::<Vec<_>>()
-            })
+            .flat_map(|e| self.inner.clusters.nodes(tenant, e).iter().cloned().collect::<Vec<_>>())
             .find(|n| n.hostname == hostname)
     }
 
     /// Rough estimate of how long a run to `target` takes with the configured waits.
     pub fn estimated_duration(&self, request: &DeploymentRequest) -> Duration {
         let p = &self.inner.settings.pipeline;
-        let steps = request
-            .canary_steps
-            .clone()
-            .unwrap_or_else(|| p.canary_steps.clone());
+        let steps = request.canary_steps.clone().unwrap_or_else(|| p.canary_steps.clone());
         request
             .target_environment
             .path()
             .into_iter()
             .map(|env| {
                 let nodes = self.inner.clusters.nodes(DEFAULT_TENANT, env).len().max(1);
-                let waves = plan::waves(
-                    request.strategy_for(env),
-                    nodes,
-                    p.rolling_batch_size,
-                    &steps,
-                )
-                .len() as u32;
+                let waves = plan::waves(request.strategy_for(env), nodes, p.rolling_batch_size, &steps).len() as u32;
                 match request.strategy_for(env) {
                     crate::domain::Strategy::Direct => Duration::from_secs(1),
                     crate::domain::Strategy::Rolling => p.rolling_health_check_delay * waves,
@@ -624,12 +495,7 @@ impl Actor for MetricsSampler {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        let every = self
-            .orchestrator
-            .inner
-            .settings
-            .simulation
-            .metrics_sample_interval;
+        let every = self.orchestrator.inner.settings.simulation.metrics_sample_interval;
         ctx.run_interval(every, |act, ctx| {
             let orchestrator = act.orchestrator.clone();
             ctx.spawn(

@@ -48,8 +48,7 @@ impl PipelineSettings {
         if self.rolling_batch_size == 0 {
             return Err("pipeline.rolling_batch_size must be at least 1".into());
         }
-        validate_canary_steps(&self.canary_steps)
-            .map_err(|e| format!("pipeline.canary_steps {e}"))?;
+        validate_canary_steps(&self.canary_steps).map_err(|e| format!("pipeline.canary_steps {e}"))?;
         if self.node_request_timeout.is_zero() {
             return Err("pipeline.node_request_timeout must be above zero".into());
         }
@@ -117,12 +116,7 @@ impl Default for SimulationSettings {
     fn default() -> Self {
         SimulationSettings {
             enabled: true,
-            nodes: NodeCounts {
-                development: 3,
-                qa: 5,
-                staging: 10,
-                production: 20,
-            },
+            nodes: NodeCounts { development: 3, qa: 5, staging: 10, production: 20 },
             heartbeat_interval: Duration::from_secs(10),
             heartbeat_timeout: Duration::from_secs(30),
             metrics_sample_interval: Duration::from_secs(10),
@@ -134,16 +128,10 @@ impl Default for SimulationSettings {
 impl SimulationSettings {
     pub fn validate(&self) -> Result<(), String> {
         if self.heartbeat_interval.is_zero() || self.metrics_sample_interval.is_zero() {
-            return Err(
-                "simulation.heartbeat_interval and metrics_sample_interval must be above zero"
-                    .into(),
-            );
+            return Err("simulation.heartbeat_interval and metrics_sample_interval must be above zero".into());
         }
         if self.heartbeat_timeout <= self.heartbeat_interval {
-            return Err(
-                "simulation.heartbeat_timeout must be longer than simulation.heartbeat_interval"
-                    .into(),
-            );
+            return Err("simulation.heartbeat_timeout must be longer than simulation.heartbeat_interval".into());
         }
         Ok(())
     }

@@ -124,10 +124,7 @@ impl FaultPlan {
                 }
                 Some(env) => match env.parse::<Environment>() {
                     Ok(env) => {
-                        plan.scoped
-                            .entry(env)
-                            .or_default()
-                            .insert(name.to_string(), value.clone());
+                        plan.scoped.entry(env).or_default().insert(name.to_string(), value.clone());
                     }
                     Err(e) => errors.push(format!("metadata '{key}': {e}")),
                 },
@@ -151,20 +148,13 @@ impl FaultPlan {
             panic: number("simulatePanic").unwrap_or(0.0),
             fail_nodes: knobs
                 .get("simulateFailNodes")
-                .map(|v| {
-                    v.split(',')
-                        .map(|h| h.trim().to_string())
-                        .filter(|h| !h.is_empty())
-                        .collect()
-                })
+                .map(|v| v.split(',').map(|h| h.trim().to_string()).filter(|h| !h.is_empty()).collect())
                 .unwrap_or_default(),
             version: VersionFaults {
                 error_rate: number("simulateErrorRate"),
                 latency_ms: number("simulateLatencyMs"),
                 cpu: number("simulateCpu"),
-                unhealthy: knobs
-                    .get("simulateUnhealthy")
-                    .is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
+                unhealthy: knobs.get("simulateUnhealthy").is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
             },
         }
     }
@@ -211,9 +201,7 @@ pub fn baseline_metrics(hostname: &str, tick: u64) -> NodeMetrics {
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3)
-    })
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3))
 }
 
 #[cfg(test)]
@@ -221,10 +209,7 @@ mod tests {
     use super::*;
 
     fn meta(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -235,10 +220,7 @@ mod tests {
             ("owner", "team-a"),
         ]))
         .unwrap();
-        assert_eq!(
-            plan.for_env(Environment::Development).version.error_rate,
-            Some(2.0)
-        );
+        assert_eq!(plan.for_env(Environment::Development).version.error_rate, Some(2.0));
         assert_eq!(plan.for_env(Environment::Qa).version.error_rate, Some(9.0));
     }
 
@@ -258,28 +240,13 @@ mod tests {
         let plan = FaultPlan::parse(&meta(&[("simulateDeployFailure", "0.3")])).unwrap();
         let hosts: Vec<String> = (1..=5).map(|i| format!("qa-node-{i:02}")).collect();
         let faults = plan.for_env(Environment::Qa).load_faults(&hosts);
-        assert_eq!(
-            faults,
-            vec![
-                LoadFault::Fail,
-                LoadFault::Fail,
-                LoadFault::None,
-                LoadFault::None,
-                LoadFault::None
-            ]
-        );
+        assert_eq!(faults, vec![LoadFault::Fail, LoadFault::Fail, LoadFault::None, LoadFault::None, LoadFault::None]);
     }
 
     #[test]
     fn baseline_is_stable_per_host_and_differs_between_hosts() {
-        assert_eq!(
-            baseline_metrics("qa-node-01", 5),
-            baseline_metrics("qa-node-01", 5)
-        );
-        assert_ne!(
-            baseline_metrics("qa-node-01", 5),
-            baseline_metrics("qa-node-02", 5)
-        );
+        assert_eq!(baseline_metrics("qa-node-01", 5), baseline_metrics("qa-node-01", 5));
+        assert_ne!(baseline_metrics("qa-node-01", 5), baseline_metrics("qa-node-02", 5));
         let m = baseline_metrics("production-node-07", 3);
         assert!(m.cpu_usage < 90.0 && m.error_rate < 5.0);
     }

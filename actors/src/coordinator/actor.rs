@@ -78,12 +78,7 @@ pub fn spawn_coordinator(deps: Arc<CoordinatorDeps>, tenant: TenantId, id: Uuid)
     spawn_child(deps, tenant, id, None);
 }
 
-fn spawn_child(
-    deps: Arc<CoordinatorDeps>,
-    tenant: TenantId,
-    id: Uuid,
-    unwind_reason: Option<String>,
-) {
+fn spawn_child(deps: Arc<CoordinatorDeps>, tenant: TenantId, id: Uuid, unwind_reason: Option<String>) {
     let child_id = match unwind_reason {
         None => format!("run:{id}"),
         Some(_) => format!("run:{id}:unwind"),
@@ -116,26 +111,15 @@ fn spawn_child(
     let on_escalate = unwind_reason.is_none().then(|| {
         let deps = deps.clone();
         Arc::new(move |reason: String| {
-            let why =
-                format!("coordinator kept crashing ({reason}); rolled back what the run changed");
+            let why = format!("coordinator kept crashing ({reason}); rolled back what the run changed");
             spawn_child(deps.clone(), tenant, id, Some(why));
         }) as Arc<dyn Fn(String) + Send + Sync>
     });
-    deps.supervisor.do_send(StartChild(ChildSpec {
-        id: child_id,
-        kind: ActorKind::Coordinator,
-        start,
-        on_escalate,
-    }));
+    deps.supervisor.do_send(StartChild(ChildSpec { id: child_id, kind: ActorKind::Coordinator, start, on_escalate }));
 }
 
 impl Coordinator {
-    fn new(
-        mut run: RunRecord,
-        deps: Arc<CoordinatorDeps>,
-        unwind_reason: Option<String>,
-        guard: ExitGuard,
-    ) -> Self {
+    fn new(mut run: RunRecord, deps: Arc<CoordinatorDeps>, unwind_reason: Option<String>, guard: ExitGuard) -> Self {
         let faults = if deps.simulation {
             FaultPlan::parse(&run.request.metadata).unwrap_or_default()
         } else {
@@ -144,10 +128,7 @@ impl Coordinator {
         let mut pending_events = Vec::new();
         if let Some(message) = unwind_reason {
             if !matches!(run.checkpoint, Checkpoint::Done) {
-                run.checkpoint = Checkpoint::Unwinding {
-                    status: RunStatus::Failed,
-                    message: message.clone(),
-                };
+                run.checkpoint = Checkpoint::Unwinding { status: RunStatus::Failed, message: message.clone() };
                 pending_events.push(event(&run, "CoordinatorEscalated", message, json!({})));
             }
         }
@@ -168,11 +149,7 @@ impl Coordinator {
 
     /// Saves the run with its new events, retrying while the store is down,
     /// then takes the next step.
-    pub(super) fn commit(
-        &mut self,
-        events: impl IntoIterator<Item = RunEvent>,
-        ctx: &mut Context<Self>,
-    ) {
+    pub(super) fn commit(&mut self, events: impl IntoIterator<Item = RunEvent>, ctx: &mut Context<Self>) {
         self.pending_events.extend(events);
         if self.saving {
             self.dirty = true;
@@ -289,11 +266,7 @@ impl Handler<Verb> for Coordinator {
         let status = self.run.status;
         let refuse = |why: &str| {
             Err(CoreError::WrongState {
-                message: format!(
-                    "cannot {} a deployment that is {}: {why}",
-                    verb.as_str(),
-                    status.as_str()
-                ),
+                message: format!("cannot {} a deployment that is {}: {why}", verb.as_str(), status.as_str()),
                 status,
             })
         };
@@ -301,12 +274,7 @@ impl Handler<Verb> for Coordinator {
             return refuse("it has finished");
         }
         let restoring = self.run.checkpoint.is_restoring();
-        let reply = |status: RunStatus, message: &str| {
-            Ok(VerbReply {
-                status,
-                message: message.to_string(),
-            })
-        };
+        let reply = |status: RunStatus, message: &str| Ok(VerbReply { status, message: message.to_string() });
         match verb {
             Verb::Abort => {
                 if self.abort_requested || restoring {
@@ -314,20 +282,12 @@ impl Handler<Verb> for Coordinator {
                     return reply(status, "abort already under way; nodes are being restored");
                 }
                 self.abort_requested = true;
-                let ev = event(
-                    &self.run,
-                    "VerbAccepted",
-                    "abort requested",
-                    json!({ "verb": "abort" }),
-                );
+                let ev = event(&self.run, "VerbAccepted", "abort requested", json!({ "verb": "abort" }));
                 if self.timer.is_some() {
                     self.cancel_timer(ctx);
                 }
                 self.commit([ev], ctx);
-                reply(
-                    status,
-                    "abort accepted: the run stops and restores every node it changed",
-                )
+                reply(status, "abort accepted: the run stops and restores every node it changed")
             }
             _ if restoring => refuse("it is restoring nodes"),
             _ if self.abort_requested => refuse("an abort is under way"),
@@ -335,17 +295,9 @@ impl Handler<Verb> for Coordinator {
                 RunStatus::Paused => reply(status, "already paused"),
                 RunStatus::Running => {
                     self.run.status = RunStatus::Paused;
-                    let ev = event(
-                        &self.run,
-                        "DeploymentStatusChanged",
-                        "paused",
-                        json!({ "status": "Paused" }),
-                    );
+                    let ev = event(&self.run, "DeploymentStatusChanged", "paused", json!({ "status": "Paused" }));
                     self.commit([ev], ctx);
-                    reply(
-                        RunStatus::Paused,
-                        "paused: the run holds after the step in progress",
-                    )
+                    reply(RunStatus::Paused, "paused: the run holds after the step in progress")
                 }
                 _ => refuse("only a running deployment can be paused"),
             },
@@ -353,12 +305,7 @@ impl Handler<Verb> for Coordinator {
                 RunStatus::Running => reply(status, "already running"),
                 RunStatus::Paused => {
                     self.run.status = RunStatus::Running;
-                    let ev = event(
-                        &self.run,
-                        "DeploymentStatusChanged",
-                        "resumed",
-                        json!({ "status": "Running" }),
-                    );
+                    let ev = event(&self.run, "DeploymentStatusChanged", "resumed", json!({ "status": "Running" }));
                     self.commit([ev], ctx);
                     reply(RunStatus::Running, "resumed")
                 }
@@ -366,12 +313,7 @@ impl Handler<Verb> for Coordinator {
             },
             Verb::Promote => match status {
                 RunStatus::Running => {
-                    let ev = event(
-                        &self.run,
-                        "VerbAccepted",
-                        "promote requested",
-                        json!({ "verb": "promote" }),
-                    );
+                    let ev = event(&self.run, "VerbAccepted", "promote requested", json!({ "verb": "promote" }));
                     if self.skip_wait(ctx) {
                         self.commit([ev], ctx);
                         reply(status, "promoted: the current wait was skipped")

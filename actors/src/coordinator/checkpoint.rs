@@ -18,16 +18,10 @@ pub enum Checkpoint {
     },
     Validation,
     /// A stage failed: restore the nodes it changed, then end the run Failed.
-    Restoring {
-        environment: Environment,
-        message: String,
-    },
+    Restoring { environment: Environment, message: String },
     /// Restore every node the run changed, then end with `status`. Used by
     /// abort (Cancelled) and by escalation after repeated crashes (Failed).
-    Unwinding {
-        status: RunStatus,
-        message: String,
-    },
+    Unwinding { status: RunStatus, message: String },
     /// A finished run's rollback on request: restore, then RolledBack.
     ManualRollback,
     Done,
@@ -37,12 +31,7 @@ impl Checkpoint {
     /// Whether the run is already putting nodes back, so that another
     /// restoring request has nothing to add.
     pub fn is_restoring(&self) -> bool {
-        matches!(
-            self,
-            Checkpoint::Restoring { .. }
-                | Checkpoint::Unwinding { .. }
-                | Checkpoint::ManualRollback
-        )
+        matches!(self, Checkpoint::Restoring { .. } | Checkpoint::Unwinding { .. } | Checkpoint::ManualRollback)
     }
 }
 

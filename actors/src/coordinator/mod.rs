@@ -10,8 +10,6 @@ pub mod plan;
 mod stages;
 mod steps;
 
-pub use actor::{
-    spawn_coordinator, Coordinator, CoordinatorDeps, GetRun, RunDirectory, Verb, VerbReply,
-};
-pub use checkpoint::{Checkpoint, DeployStep};
 pub use stages::planned_stages;
+pub use actor::{spawn_coordinator, Coordinator, CoordinatorDeps, GetRun, RunDirectory, Verb, VerbReply};
+pub use checkpoint::{Checkpoint, DeployStep};

@@ -13,11 +13,7 @@ use crate::node::NodeActor;
 /// Sends one message to each node and gathers the answers in node order. A
 /// node that is down, times out or dies while handling the message (a panic)
 /// answers with an error describing that.
-pub async fn ask_all<M, R, F>(
-    nodes: Vec<Arc<NodeEntry>>,
-    timeout: Duration,
-    make: F,
-) -> Vec<Result<R, String>>
+pub async fn ask_all<M, R, F>(nodes: Vec<Arc<NodeEntry>>, timeout: Duration, make: F) -> Vec<Result<R, String>>
 where
     M: Message<Result = Result<R, String>> + Send + 'static,
     R: Send + 'static,
@@ -35,12 +31,8 @@ where
             };
             match addr.send(msg).timeout(timeout).await {
                 Ok(answer) => answer,
-                Err(MailboxError::Timeout) => {
-                    Err(format!("{hostname} did not answer within {timeout:?}"))
-                }
-                Err(MailboxError::Closed) => {
-                    Err(format!("{hostname} stopped while handling the request"))
-                }
+                Err(MailboxError::Timeout) => Err(format!("{hostname} did not answer within {timeout:?}")),
+                Err(MailboxError::Closed) => Err(format!("{hostname} stopped while handling the request")),
             }
         }
     }))
@@ -48,11 +40,7 @@ where
 }
 
 /// Like [`ask_all`] for messages that cannot fail on the node side.
-pub async fn ask_all_infallible<M, R, F>(
-    nodes: Vec<Arc<NodeEntry>>,
-    timeout: Duration,
-    make: F,
-) -> Vec<Result<R, String>>
+pub async fn ask_all_infallible<M, R, F>(nodes: Vec<Arc<NodeEntry>>, timeout: Duration, make: F) -> Vec<Result<R, String>>
 where
     M: Message<Result = R> + Send + 'static,
     R: Send + 'static,
@@ -95,15 +83,9 @@ pub async fn restore_all(
             actix::clock::sleep(retry_delay * attempt).await;
         }
         let nodes: Vec<_> = remaining.iter().map(|(n, _)| n.clone()).collect();
-        let slots: std::collections::HashMap<uuid::Uuid, crate::domain::ModuleSlots> = remaining
-            .iter()
-            .map(|(n, s)| (n.node_id, s.clone()))
-            .collect();
-        let results = ask_all(nodes, timeout, |n| RestoreModule {
-            module: module.clone(),
-            slots: slots[&n.node_id].clone(),
-        })
-        .await;
+        let slots: std::collections::HashMap<uuid::Uuid, crate::domain::ModuleSlots> =
+            remaining.iter().map(|(n, s)| (n.node_id, s.clone())).collect();
+        let results = ask_all(nodes, timeout, |n| RestoreModule { module: module.clone(), slots: slots[&n.node_id].clone() }).await;
         failures.clear();
         let mut retry = Vec::new();
         for ((node, slots), result) in remaining.into_iter().zip(results) {

@@ -6,12 +6,7 @@ use std::ops::Range;
 use crate::domain::{NodeMetrics, Strategy};
 
 /// The index ranges of the hostname-sorted nodes that each wave adds.
-pub fn waves(
-    strategy: Strategy,
-    nodes: usize,
-    batch_size: usize,
-    canary_steps: &[u32],
-) -> Vec<Range<usize>> {
+pub fn waves(strategy: Strategy, nodes: usize, batch_size: usize, canary_steps: &[u32]) -> Vec<Range<usize>> {
     if nodes == 0 {
         return Vec::new();
     }
@@ -49,31 +44,10 @@ fn rise(base: f64, now: f64, floor: f64) -> f64 {
 /// Returns a message naming the metric and both values on a regression.
 pub fn canary_regression(baseline: &NodeMetrics, now: &NodeMetrics) -> Option<String> {
     let checks = [
-        (
-            "error rate",
-            "%",
-            baseline.error_rate,
-            now.error_rate,
-            0.1,
-            50.0,
-        ),
-        (
-            "latency",
-            " ms",
-            baseline.latency_ms,
-            now.latency_ms,
-            1.0,
-            100.0,
-        ),
+        ("error rate", "%", baseline.error_rate, now.error_rate, 0.1, 50.0),
+        ("latency", " ms", baseline.latency_ms, now.latency_ms, 1.0, 100.0),
         ("CPU", "%", baseline.cpu_usage, now.cpu_usage, 1.0, 30.0),
-        (
-            "memory",
-            "%",
-            baseline.memory_usage,
-            now.memory_usage,
-            1.0,
-            30.0,
-        ),
+        ("memory", "%", baseline.memory_usage, now.memory_usage, 1.0, 30.0),
     ];
     checks.into_iter().find_map(|(name, unit, base, current, floor, limit)| {
         let r = rise(base, current, floor);
@@ -93,14 +67,8 @@ mod tests {
 
     #[test]
     fn canary_steps_round_up_and_reach_every_node() {
-        assert_eq!(
-            counts(&waves(Strategy::Canary, 20, 2, &[10, 30, 50, 100])),
-            vec![2, 6, 10, 20]
-        );
-        assert_eq!(
-            counts(&waves(Strategy::Canary, 3, 2, &[10, 30, 50, 100])),
-            vec![1, 2, 3]
-        );
+        assert_eq!(counts(&waves(Strategy::Canary, 20, 2, &[10, 30, 50, 100])), vec![2, 6, 10, 20]);
+        assert_eq!(counts(&waves(Strategy::Canary, 3, 2, &[10, 30, 50, 100])), vec![1, 2, 3]);
         assert_eq!(counts(&waves(Strategy::Canary, 1, 2, &[10, 100])), vec![1]);
     }
 
@@ -113,44 +81,15 @@ mod tests {
 
     #[test]
     fn regression_thresholds_and_zero_baselines() {
-        let base = NodeMetrics {
-            cpu_usage: 40.0,
-            memory_usage: 50.0,
-            latency_ms: 100.0,
-            error_rate: 0.5,
-            requests_per_second: 10.0,
-        };
+        let base = NodeMetrics { cpu_usage: 40.0, memory_usage: 50.0, latency_ms: 100.0, error_rate: 0.5, requests_per_second: 10.0 };
         assert_eq!(canary_regression(&base, &base), None);
-        let worse = NodeMetrics {
-            error_rate: 0.8,
-            ..base
-        };
-        assert!(canary_regression(&base, &worse)
-            .unwrap()
-            .starts_with("error rate rose from 0.50% to 0.80%"));
-        let slower = NodeMetrics {
-            latency_ms: 201.0,
-            ..base
-        };
-        assert!(canary_regression(&base, &slower)
-            .unwrap()
-            .starts_with("latency"));
+        let worse = NodeMetrics { error_rate: 0.8, ..base };
+        assert!(canary_regression(&base, &worse).unwrap().starts_with("error rate rose from 0.50% to 0.80%"));
+        let slower = NodeMetrics { latency_ms: 201.0, ..base };
+        assert!(canary_regression(&base, &slower).unwrap().starts_with("latency"));
         let zero = NodeMetrics::default();
-        let msg = canary_regression(
-            &zero,
-            &NodeMetrics {
-                error_rate: 0.04,
-                ..zero
-            },
-        );
+        let msg = canary_regression(&zero, &NodeMetrics { error_rate: 0.04, ..zero });
         assert_eq!(msg, None, "0 -> 0.04 stays under the 0.1 floor's +50%");
-        assert!(canary_regression(
-            &zero,
-            &NodeMetrics {
-                cpu_usage: 5.0,
-                ..zero
-            }
-        )
-        .is_some());
+        assert!(canary_regression(&zero, &NodeMetrics { cpu_usage: 5.0, ..zero }).is_some());
     }
 }

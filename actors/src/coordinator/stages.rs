@@ -3,10 +3,7 @@
 use chrono::Utc;
 use serde_json::json;
 
-use crate::domain::{
-    deploy_stage_name, RunRecord, RunStatus, Stage, StageStatus, SECURITY_SCAN_STAGE,
-    VALIDATION_STAGE,
-};
+use crate::domain::{deploy_stage_name, RunRecord, RunStatus, Stage, StageStatus, SECURITY_SCAN_STAGE, VALIDATION_STAGE};
 use crate::store::RunEvent;
 
 /// The stages a run will go through, all Pending at the start.
@@ -22,12 +19,7 @@ pub fn planned_stages(run: &RunRecord) -> Vec<Stage> {
     stages
 }
 
-pub fn event(
-    run: &RunRecord,
-    kind: &str,
-    message: impl Into<String>,
-    data: serde_json::Value,
-) -> RunEvent {
+pub fn event(run: &RunRecord, kind: &str, message: impl Into<String>, data: serde_json::Value) -> RunEvent {
     RunEvent {
         tenant_id: run.tenant_id,
         execution_id: run.execution_id,
@@ -50,12 +42,7 @@ pub fn start_stage(run: &mut RunRecord, name: &str) -> Option<RunEvent> {
     Some(event(run, "StageStarted", format!("{name} started"), data))
 }
 
-pub fn finish_stage(
-    run: &mut RunRecord,
-    name: &str,
-    status: StageStatus,
-    message: impl Into<String>,
-) -> Option<RunEvent> {
+pub fn finish_stage(run: &mut RunRecord, name: &str, status: StageStatus, message: impl Into<String>) -> Option<RunEvent> {
     let message = message.into();
     let stage = run.stage_mut(name)?;
     stage.status = status;
@@ -65,12 +52,7 @@ pub fn finish_stage(
     stage.end_time = Some(Utc::now());
     stage.message = message.clone();
     let data = json!({ "stage": name, "status": status.as_str(), "message": message });
-    Some(event(
-        run,
-        "StageCompleted",
-        format!("{name}: {}", status.as_str()),
-        data,
-    ))
+    Some(event(run, "StageCompleted", format!("{name}: {}", status.as_str()), data))
 }
 
 /// Ends the run: stages never reached become Skipped.

@@ -16,8 +16,8 @@ use super::stages::{event, finish_run, finish_stage, start_stage};
 use super::{Checkpoint, DeployStep};
 use crate::cluster::NodeEntry;
 use crate::domain::{
-    deploy_stage_name, Environment, NodeChange, NodeMetrics, RollbackState, RunStatus, StageStatus,
-    Strategy, VersionSlot, SECURITY_SCAN_STAGE, VALIDATION_STAGE,
+    deploy_stage_name, Environment, NodeChange, NodeMetrics, RollbackState, RunStatus, StageStatus, Strategy, VersionSlot,
+    SECURITY_SCAN_STAGE, VALIDATION_STAGE,
 };
 use crate::node::{CheckHealth, LoadTarget, LoadVersion, Snapshot, SwitchToStandby};
 use crate::simulation::LoadFault;
@@ -32,10 +32,7 @@ impl Coordinator {
         let checkpoint = self.run.checkpoint.clone();
         match checkpoint {
             Checkpoint::Done => ctx.stop(),
-            Checkpoint::Restoring {
-                environment,
-                message,
-            } => self.restore_stage(environment, message, ctx),
+            Checkpoint::Restoring { environment, message } => self.restore_stage(environment, message, ctx),
             Checkpoint::Unwinding { status, message } => self.unwind(status, message, ctx),
             Checkpoint::ManualRollback => self.manual_rollback(ctx),
             _ if self.abort_requested => {
@@ -47,26 +44,18 @@ impl Coordinator {
             }
             _ if self.run.status == RunStatus::Paused => {}
             Checkpoint::SecurityScan => self.security_scan(ctx),
-            Checkpoint::Deploy {
-                environment, step, ..
-            } => self.deploy_step(environment, step, ctx),
+            Checkpoint::Deploy { environment, step, .. } => self.deploy_step(environment, step, ctx),
             Checkpoint::Validation => self.validate(ctx),
         }
     }
 
     /// Skips an armed bake or health-check wait; false when none is armed.
     pub(super) fn skip_wait(&mut self, ctx: &mut Ctx) -> bool {
-        let Checkpoint::Deploy {
-            step: DeployStep::Wait { wave, .. },
-            ..
-        } = &self.run.checkpoint
-        else {
+        let Checkpoint::Deploy { step: DeployStep::Wait { wave, .. }, .. } = &self.run.checkpoint else {
             return false;
         };
         let wave = *wave;
-        let Some(handle) = self.timer.take() else {
-            return false;
-        };
+        let Some(handle) = self.timer.take() else { return false };
         ctx.cancel_future(handle);
         self.set_step(DeployStep::Check { wave });
         true
@@ -79,12 +68,7 @@ impl Coordinator {
     }
 
     fn env_nodes(&self, env: Environment) -> Vec<Arc<NodeEntry>> {
-        self.deps
-            .clusters
-            .nodes(self.run.tenant_id, env)
-            .iter()
-            .cloned()
-            .collect()
+        self.deps.clusters.nodes(self.run.tenant_id, env).iter().cloned().collect()
     }
 
     fn module(&self) -> String {
@@ -92,18 +76,8 @@ impl Coordinator {
     }
 
     fn env_waves(&self, env: Environment, nodes: usize) -> Vec<std::ops::Range<usize>> {
-        let steps = self
-            .run
-            .request
-            .canary_steps
-            .clone()
-            .unwrap_or_else(|| self.deps.pipeline.canary_steps.clone());
-        waves(
-            self.run.request.strategy_for(env),
-            nodes,
-            self.deps.pipeline.rolling_batch_size,
-            &steps,
-        )
+        let steps = self.run.request.canary_steps.clone().unwrap_or_else(|| self.deps.pipeline.canary_steps.clone());
+        waves(self.run.request.strategy_for(env), nodes, self.deps.pipeline.rolling_batch_size, &steps)
     }
 
     // ---- Security Scan ---------------------------------------------------
@@ -113,25 +87,15 @@ impl Coordinator {
         let mut problems = Vec::new();
         let mut checked = Vec::new();
         if semver::Version::parse(&self.run.request.version).is_err() {
-            problems.push(format!(
-                "version '{}' is not semantic",
-                self.run.request.version
-            ));
+            problems.push(format!("version '{}' is not semantic", self.run.request.version));
         }
         for env in self.run.request.target_environment.path() {
             let nodes = self.env_nodes(env);
-            let unreachable: Vec<_> = nodes
-                .iter()
-                .filter(|n| n.addr().is_none())
-                .map(|n| n.hostname.clone())
-                .collect();
+            let unreachable: Vec<_> = nodes.iter().filter(|n| n.addr().is_none()).map(|n| n.hostname.clone()).collect();
             if nodes.is_empty() {
                 problems.push(format!("no nodes available in the {env} cluster"));
             } else if !unreachable.is_empty() {
-                problems.push(format!(
-                    "{env} nodes not reachable: {}",
-                    unreachable.join(", ")
-                ));
+                problems.push(format!("{env} nodes not reachable: {}", unreachable.join(", ")));
             }
             checked.push(format!("{env}: {} nodes", nodes.len()));
         }
@@ -141,22 +105,12 @@ impl Coordinator {
                 "Checked the version, the fault plan and every target cluster ({}). Module signatures are not verified: no module registry is configured.",
                 checked.join(", ")
             );
-            let done = finish_stage(
-                &mut self.run,
-                SECURITY_SCAN_STAGE,
-                StageStatus::Succeeded,
-                message,
-            );
+            let done = finish_stage(&mut self.run, SECURITY_SCAN_STAGE, StageStatus::Succeeded, message);
             self.run.checkpoint = self.first_step(Environment::Development);
             self.commit(events.chain(done), ctx);
         } else {
             let message = format!("Security scan failed: {}", problems.join("; "));
-            let done = finish_stage(
-                &mut self.run,
-                SECURITY_SCAN_STAGE,
-                StageStatus::Failed,
-                message.clone(),
-            );
+            let done = finish_stage(&mut self.run, SECURITY_SCAN_STAGE, StageStatus::Failed, message.clone());
             let end = finish_run(&mut self.run, RunStatus::Failed, message);
             self.run.checkpoint = Checkpoint::Done;
             self.commit(events.chain(done).chain([end]), ctx);
@@ -169,11 +123,7 @@ impl Coordinator {
             Strategy::BlueGreen => DeployStep::LoadStandby,
             Strategy::Direct | Strategy::Rolling => DeployStep::Load { wave: 0 },
         };
-        Checkpoint::Deploy {
-            environment: env,
-            step,
-            baseline: Vec::new(),
-        }
+        Checkpoint::Deploy { environment: env, step, baseline: Vec::new() }
     }
 
     // ---- Deploy stages ------------------------------------------------------
@@ -197,18 +147,9 @@ impl Coordinator {
 
     /// Records the slots of `nodes` that this run has not changed yet, before
     /// any of them changes. Returns false when nothing was left to record.
-    fn record_changes(
-        &mut self,
-        env: Environment,
-        nodes: &[Arc<NodeEntry>],
-        ctx: &mut Ctx,
-    ) -> bool {
+    fn record_changes(&mut self, env: Environment, nodes: &[Arc<NodeEntry>], ctx: &mut Ctx) -> bool {
         let known: HashSet<_> = self.run.changes.iter().map(|c| c.node_id).collect();
-        let missing: Vec<_> = nodes
-            .iter()
-            .filter(|n| !known.contains(&n.node_id))
-            .cloned()
-            .collect();
+        let missing: Vec<_> = nodes.iter().filter(|n| !known.contains(&n.node_id)).cloned().collect();
         if missing.is_empty() {
             return false;
         }
@@ -239,28 +180,17 @@ impl Coordinator {
     }
 
     fn retry_later(&mut self, ctx: &mut Ctx) {
-        let delay = self
-            .deps
-            .pipeline
-            .restore_retry_delay
-            .max(std::time::Duration::from_millis(50));
+        let delay = self.deps.pipeline.restore_retry_delay.max(std::time::Duration::from_millis(50));
         self.timer = Some(ctx.run_later(delay, |act, ctx| {
             act.timer = None;
             act.advance(ctx);
         }));
     }
 
-    fn load_faults(
-        &self,
-        env: Environment,
-        nodes: &[Arc<NodeEntry>],
-    ) -> (Vec<LoadFault>, VersionSlot) {
+    fn load_faults(&self, env: Environment, nodes: &[Arc<NodeEntry>]) -> (Vec<LoadFault>, VersionSlot) {
         let env_faults = self.faults.for_env(env);
         let hostnames: Vec<String> = nodes.iter().map(|n| n.hostname.clone()).collect();
-        let slot = VersionSlot {
-            version: self.run.request.version.clone(),
-            faults: env_faults.version.clone(),
-        };
+        let slot = VersionSlot { version: self.run.request.version.clone(), faults: env_faults.version.clone() };
         (env_faults.load_faults(&hostnames), slot)
     }
 
@@ -278,11 +208,8 @@ impl Coordinator {
         let wave_faults: Vec<LoadFault> = faults[range].to_vec();
         let module = self.module();
         let timeout = self.deps.pipeline.node_request_timeout;
-        let by_id: std::collections::HashMap<_, _> = members
-            .iter()
-            .zip(wave_faults)
-            .map(|(n, f)| (n.node_id, f))
-            .collect();
+        let by_id: std::collections::HashMap<_, _> =
+            members.iter().zip(wave_faults).map(|(n, f)| (n.node_id, f)).collect();
         self.busy = true;
         let calls = ask_all(members.clone(), timeout, move |n| LoadVersion {
             module: module.clone(),
@@ -304,16 +231,8 @@ impl Coordinator {
                     members.len(),
                     failures.join("; ")
                 );
-                events.push(event(
-                    &act.run,
-                    "NodesFailed",
-                    message.clone(),
-                    json!({ "failed": failures.len() }),
-                ));
-                act.run.checkpoint = Checkpoint::Restoring {
-                    environment: env,
-                    message,
-                };
+                events.push(event(&act.run, "NodesFailed", message.clone(), json!({ "failed": failures.len() })));
+                act.run.checkpoint = Checkpoint::Restoring { environment: env, message };
             } else if strategy == Strategy::Direct {
                 return act.stage_succeeded_with(env, events, ctx);
             } else {
@@ -331,11 +250,7 @@ impl Coordinator {
     /// Updates the stage's node counts after a wave.
     fn count_nodes(&mut self, env: Environment, wave: usize, failed: usize) {
         let nodes = self.env_nodes(env).len();
-        let done = self
-            .env_waves(env, nodes)
-            .get(wave)
-            .map(|r| r.end)
-            .unwrap_or(nodes);
+        let done = self.env_waves(env, nodes).get(wave).map(|r| r.end).unwrap_or(nodes);
         if let Some(stage) = self.run.stage_mut(&deploy_stage_name(env)) {
             stage.nodes_deployed = Some((done - failed.min(done)) as u32);
             stage.nodes_failed = Some(failed as u32);
@@ -343,25 +258,9 @@ impl Coordinator {
     }
 
     fn progress_event(&self, env: Environment) -> crate::store::RunEvent {
-        let total: u32 = self
-            .run
-            .request
-            .target_environment
-            .path()
-            .iter()
-            .map(|e| self.env_nodes(*e).len() as u32)
-            .sum();
-        let done: u32 = self
-            .run
-            .stages
-            .iter()
-            .filter_map(|s| s.nodes_deployed)
-            .sum();
-        let percent = if total == 0 {
-            0.0
-        } else {
-            f64::from(done) * 100.0 / f64::from(total)
-        };
+        let total: u32 = self.run.request.target_environment.path().iter().map(|e| self.env_nodes(*e).len() as u32).sum();
+        let done: u32 = self.run.stages.iter().filter_map(|s| s.nodes_deployed).sum();
+        let percent = if total == 0 { 0.0 } else { f64::from(done) * 100.0 / f64::from(total) };
         event(
             &self.run,
             "DeploymentProgress",
@@ -386,11 +285,7 @@ impl Coordinator {
     fn capture_baseline(&mut self, env: Environment, ctx: &mut Ctx) {
         let nodes = self.env_nodes(env);
         self.busy = true;
-        let calls = ask_all_infallible(
-            nodes.clone(),
-            self.deps.pipeline.node_request_timeout,
-            |_| CheckHealth { standby_of: None },
-        );
+        let calls = ask_all_infallible(nodes.clone(), self.deps.pipeline.node_request_timeout, |_| CheckHealth { standby_of: None });
         ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
             act.busy = false;
             let mut baseline = Vec::new();
@@ -402,20 +297,10 @@ impl Coordinator {
                 }
             }
             if !missing.is_empty() {
-                let message = format!(
-                    "Canary baseline could not be captured: {}",
-                    missing.join("; ")
-                );
-                act.run.checkpoint = Checkpoint::Restoring {
-                    environment: env,
-                    message,
-                };
+                let message = format!("Canary baseline could not be captured: {}", missing.join("; "));
+                act.run.checkpoint = Checkpoint::Restoring { environment: env, message };
             } else {
-                act.run.checkpoint = Checkpoint::Deploy {
-                    environment: env,
-                    step: DeployStep::Load { wave: 0 },
-                    baseline,
-                };
+                act.run.checkpoint = Checkpoint::Deploy { environment: env, step: DeployStep::Load { wave: 0 }, baseline };
             }
             act.commit([], ctx);
         }));
@@ -434,18 +319,9 @@ impl Coordinator {
             _ => nodes[range].to_vec(),
         };
         self.busy = true;
-        let calls = ask_all_infallible(
-            checked.clone(),
-            self.deps.pipeline.node_request_timeout,
-            |_| CheckHealth { standby_of: None },
-        );
+        let calls = ask_all_infallible(checked.clone(), self.deps.pipeline.node_request_timeout, |_| CheckHealth { standby_of: None });
         let label = wave_label(strategy, wave, waves.len());
-        let steps = self
-            .run
-            .request
-            .canary_steps
-            .clone()
-            .unwrap_or_else(|| self.deps.pipeline.canary_steps.clone());
+        let steps = self.run.request.canary_steps.clone().unwrap_or_else(|| self.deps.pipeline.canary_steps.clone());
         ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
             act.busy = false;
             let mut problems = Vec::new();
@@ -453,32 +329,19 @@ impl Coordinator {
             for (node, r) in checked.iter().zip(results) {
                 match r {
                     Ok(h) if h.healthy => now.push((node.node_id, h.metrics)),
-                    Ok(h) => problems.push(format!(
-                        "{} unhealthy: {}",
-                        node.hostname,
-                        h.reasons.join(", ")
-                    )),
+                    Ok(h) => problems.push(format!("{} unhealthy: {}", node.hostname, h.reasons.join(", "))),
                     Err(e) => problems.push(e),
                 }
             }
             if problems.is_empty() && strategy == Strategy::Canary {
-                let Checkpoint::Deploy { baseline, .. } = &act.run.checkpoint else {
-                    unreachable!("checking a deploy step")
-                };
+                let Checkpoint::Deploy { baseline, .. } = &act.run.checkpoint else { unreachable!("checking a deploy step") };
                 let ids: HashSet<_> = now.iter().map(|(id, _)| *id).collect();
-                let before = NodeMetrics::average(
-                    baseline
-                        .iter()
-                        .filter(|(id, _)| ids.contains(id))
-                        .map(|(_, m)| m),
-                );
+                let before = NodeMetrics::average(baseline.iter().filter(|(id, _)| ids.contains(id)).map(|(_, m)| m));
                 let after = NodeMetrics::average(now.iter().map(|(_, m)| m));
                 if let (Some(before), Some(after)) = (before, after) {
                     if let Some(regression) = canary_regression(&before, &after) {
                         let percent = steps.get(wave).copied().unwrap_or(100);
-                        problems.push(format!(
-                            "canary analysis at {percent}% failed: {regression}"
-                        ));
+                        problems.push(format!("canary analysis at {percent}% failed: {regression}"));
                     }
                 }
             }
@@ -487,20 +350,12 @@ impl Coordinator {
                     Strategy::Canary => format!("Canary {label} failed: {}", problems.join("; ")),
                     _ => format!("Health check after {label} failed: {}", problems.join("; ")),
                 };
-                act.run.checkpoint = Checkpoint::Restoring {
-                    environment: env,
-                    message,
-                };
+                act.run.checkpoint = Checkpoint::Restoring { environment: env, message };
                 return act.commit([], ctx);
             }
             if wave + 1 < waves.len() {
                 act.set_step(DeployStep::Load { wave: wave + 1 });
-                let ev = event(
-                    &act.run,
-                    "WaveCompleted",
-                    format!("{label} passed"),
-                    json!({ "environment": env.as_str(), "wave": wave }),
-                );
+                let ev = event(&act.run, "WaveCompleted", format!("{label} passed"), json!({ "environment": env.as_str(), "wave": wave }));
                 act.commit([ev], ctx);
             } else {
                 act.stage_succeeded(env, ctx);
@@ -515,22 +370,14 @@ impl Coordinator {
         }
         let (faults, slot) = self.load_faults(env, &nodes);
         let module = self.module();
-        let by_id: std::collections::HashMap<_, _> = nodes
-            .iter()
-            .zip(faults)
-            .map(|(n, f)| (n.node_id, f))
-            .collect();
+        let by_id: std::collections::HashMap<_, _> = nodes.iter().zip(faults).map(|(n, f)| (n.node_id, f)).collect();
         self.busy = true;
-        let calls = ask_all(
-            nodes.clone(),
-            self.deps.pipeline.node_request_timeout,
-            move |n| LoadVersion {
-                module: module.clone(),
-                slot: slot.clone(),
-                target: LoadTarget::Standby,
-                fault: by_id[&n.node_id],
-            },
-        );
+        let calls = ask_all(nodes.clone(), self.deps.pipeline.node_request_timeout, move |n| LoadVersion {
+            module: module.clone(),
+            slot: slot.clone(),
+            target: LoadTarget::Standby,
+            fault: by_id[&n.node_id],
+        });
         let smoke_timeout = self.deps.pipeline.bluegreen_smoke_test_timeout;
         ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
             act.busy = false;
@@ -558,13 +405,9 @@ impl Coordinator {
         let nodes = self.env_nodes(env);
         let module = self.module();
         self.busy = true;
-        let calls = ask_all_infallible(
-            nodes.clone(),
-            self.deps.pipeline.node_request_timeout,
-            move |_| CheckHealth {
-                standby_of: Some(module.clone()),
-            },
-        );
+        let calls = ask_all_infallible(nodes.clone(), self.deps.pipeline.node_request_timeout, move |_| CheckHealth {
+            standby_of: Some(module.clone()),
+        });
         let interval = self.deps.pipeline.bluegreen_smoke_test_interval;
         ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
             act.busy = false;
@@ -573,11 +416,7 @@ impl Coordinator {
                 .zip(results)
                 .filter_map(|(n, r)| match r {
                     Ok(h) if h.healthy => None,
-                    Ok(h) => Some(format!(
-                        "{} unhealthy on standby: {}",
-                        n.hostname,
-                        h.reasons.join(", ")
-                    )),
+                    Ok(h) => Some(format!("{} unhealthy on standby: {}", n.hostname, h.reasons.join(", "))),
                     Err(e) => Some(e),
                 })
                 .collect();
@@ -585,14 +424,8 @@ impl Coordinator {
                 act.set_step(DeployStep::Switch);
                 act.commit([], ctx);
             } else if Utc::now() >= deadline {
-                let message = format!(
-                    "Smoke test failed; traffic stays on the serving version: {}",
-                    problems.join("; ")
-                );
-                act.run.checkpoint = Checkpoint::Restoring {
-                    environment: env,
-                    message,
-                };
+                let message = format!("Smoke test failed; traffic stays on the serving version: {}", problems.join("; "));
+                act.run.checkpoint = Checkpoint::Restoring { environment: env, message };
                 act.commit([], ctx);
             } else {
                 act.timer = Some(ctx.run_later(interval, |act, ctx| {
@@ -608,14 +441,10 @@ impl Coordinator {
         let module = self.module();
         let version = self.run.request.version.clone();
         self.busy = true;
-        let calls = ask_all(
-            nodes.clone(),
-            self.deps.pipeline.node_request_timeout,
-            move |_| SwitchToStandby {
-                module: module.clone(),
-                expected_version: version.clone(),
-            },
-        );
+        let calls = ask_all(nodes.clone(), self.deps.pipeline.node_request_timeout, move |_| SwitchToStandby {
+            module: module.clone(),
+            expected_version: version.clone(),
+        });
         ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
             act.busy = false;
             let failures: Vec<String> = results.into_iter().filter_map(Result::err).collect();
@@ -643,12 +472,7 @@ impl Coordinator {
         self.stage_succeeded_with(env, Vec::new(), ctx)
     }
 
-    fn stage_succeeded_with(
-        &mut self,
-        env: Environment,
-        mut events: Vec<crate::store::RunEvent>,
-        ctx: &mut Ctx,
-    ) {
+    fn stage_succeeded_with(&mut self, env: Environment, mut events: Vec<crate::store::RunEvent>, ctx: &mut Ctx) {
         let nodes = self.env_nodes(env).len();
         let strategy = self.run.request.strategy_for(env);
         if let Some(stage) = self.run.stage_mut(&deploy_stage_name(env)) {
@@ -656,19 +480,8 @@ impl Coordinator {
             stage.nodes_failed.get_or_insert(0);
         }
         let message = format!("Deployed to all {nodes} nodes with the {strategy} strategy");
-        events.extend(finish_stage(
-            &mut self.run,
-            &deploy_stage_name(env),
-            StageStatus::Succeeded,
-            message,
-        ));
-        let next = self
-            .run
-            .request
-            .target_environment
-            .path()
-            .into_iter()
-            .find(|e| *e > env);
+        events.extend(finish_stage(&mut self.run, &deploy_stage_name(env), StageStatus::Succeeded, message));
+        let next = self.run.request.target_environment.path().into_iter().find(|e| *e > env);
         self.run.checkpoint = match next {
             Some(next) => self.first_step(next),
             None => Checkpoint::Validation,
@@ -685,11 +498,7 @@ impl Coordinator {
         let env = self.run.request.target_environment;
         let nodes = self.env_nodes(env);
         self.busy = true;
-        let calls = ask_all_infallible(
-            nodes.clone(),
-            self.deps.pipeline.node_request_timeout,
-            |_| Snapshot,
-        );
+        let calls = ask_all_infallible(nodes.clone(), self.deps.pipeline.node_request_timeout, |_| Snapshot);
         let (module, version) = (self.module(), self.run.request.version.clone());
         let heartbeat_timeout = self.deps.heartbeat_timeout;
         ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
@@ -698,19 +507,11 @@ impl Coordinator {
             for (node, r) in nodes.iter().zip(results) {
                 match r {
                     Ok(s) => {
-                        let running = s
-                            .modules
-                            .get(&module)
-                            .and_then(|m| m.active_version())
-                            .unwrap_or("nothing");
+                        let running = s.modules.get(&module).and_then(|m| m.active_version()).unwrap_or("nothing");
                         if running != version {
                             problems.push(format!("{} runs {running}", node.hostname));
                         } else if !s.health.healthy {
-                            problems.push(format!(
-                                "{} unhealthy: {}",
-                                node.hostname,
-                                s.health.reasons.join(", ")
-                            ));
+                            problems.push(format!("{} unhealthy: {}", node.hostname, s.health.reasons.join(", ")));
                         } else if !node.heartbeat_fresh(heartbeat_timeout) {
                             problems.push(format!("{} has no recent heartbeat", node.hostname));
                         }
@@ -719,35 +520,15 @@ impl Coordinator {
                 }
             }
             if problems.is_empty() {
-                let message = format!(
-                    "All {} {env} nodes are healthy and run {version}",
-                    nodes.len()
-                );
-                let done = finish_stage(
-                    &mut act.run,
-                    VALIDATION_STAGE,
-                    StageStatus::Succeeded,
-                    message,
-                );
-                let end = finish_run(
-                    &mut act.run,
-                    RunStatus::Succeeded,
-                    "Pipeline completed successfully",
-                );
+                let message = format!("All {} {env} nodes are healthy and run {version}", nodes.len());
+                let done = finish_stage(&mut act.run, VALIDATION_STAGE, StageStatus::Succeeded, message);
+                let end = finish_run(&mut act.run, RunStatus::Succeeded, "Pipeline completed successfully");
                 act.run.checkpoint = Checkpoint::Done;
                 act.commit(done.into_iter().chain([end]), ctx);
             } else {
                 let message = format!("Validation failed: {}", problems.join("; "));
-                let done = finish_stage(
-                    &mut act.run,
-                    VALIDATION_STAGE,
-                    StageStatus::Failed,
-                    message.clone(),
-                );
-                act.run.checkpoint = Checkpoint::Restoring {
-                    environment: env,
-                    message,
-                };
+                let done = finish_stage(&mut act.run, VALIDATION_STAGE, StageStatus::Failed, message.clone());
+                act.run.checkpoint = Checkpoint::Restoring { environment: env, message };
                 act.commit(done, ctx);
             }
         }));
@@ -771,13 +552,7 @@ impl Coordinator {
         }
         self.busy = true;
         let p = &self.deps.pipeline;
-        let work = restore_all(
-            targets,
-            self.module(),
-            p.node_request_timeout,
-            p.restore_attempts,
-            p.restore_retry_delay,
-        );
+        let work = restore_all(targets, self.module(), p.node_request_timeout, p.restore_attempts, p.restore_retry_delay);
         ctx.spawn(work.into_actor(self).map(move |failures, act, ctx| {
             act.busy = false;
             done(act, failures, ctx);
@@ -785,46 +560,23 @@ impl Coordinator {
     }
 
     fn restore_stage(&mut self, env: Environment, message: String, ctx: &mut Ctx) {
-        let changes: Vec<_> = self
-            .run
-            .changes
-            .iter()
-            .filter(|c| c.environment == env)
-            .cloned()
-            .collect();
+        let changes: Vec<_> = self.run.changes.iter().filter(|c| c.environment == env).cloned().collect();
         self.restore(changes, ctx, move |act, failures, ctx| {
             let stage = deploy_stage_name(env);
             let (status, stage_message) = if failures.is_empty() {
-                (
-                    StageStatus::RolledBack,
-                    format!("{message}. Rolled back every node this stage changed."),
-                )
+                (StageStatus::RolledBack, format!("{message}. Rolled back every node this stage changed."))
             } else {
-                (
-                    StageStatus::Failed,
-                    format!("{message}. Could not restore: {}", describe(&failures)),
-                )
+                (StageStatus::Failed, format!("{message}. Could not restore: {}", describe(&failures)))
             };
-            let mut events: Vec<_> = finish_stage(&mut act.run, &stage, status, stage_message)
-                .into_iter()
-                .collect();
-            events.push(event(
-                &act.run,
-                "DeploymentRolledBack",
-                format!("{env} restored"),
-                json!({ "environment": env.as_str() }),
-            ));
+            let mut events: Vec<_> = finish_stage(&mut act.run, &stage, status, stage_message).into_iter().collect();
+            events.push(event(&act.run, "DeploymentRolledBack", format!("{env} restored"), json!({ "environment": env.as_str() })));
             if act.abort_requested {
                 act.run.checkpoint = Checkpoint::Unwinding {
                     status: RunStatus::Cancelled,
                     message: "Aborted by operator; every node this run changed was restored".into(),
                 };
             } else {
-                events.push(finish_run(
-                    &mut act.run,
-                    RunStatus::Failed,
-                    format!("Pipeline failed at {stage} stage: {message}"),
-                ));
+                events.push(finish_run(&mut act.run, RunStatus::Failed, format!("Pipeline failed at {stage} stage: {message}")));
                 act.run.checkpoint = Checkpoint::Done;
             }
             act.commit(events, ctx);
@@ -835,8 +587,7 @@ impl Coordinator {
         let changes = self.run.changes.clone();
         self.restore(changes, ctx, move |act, failures, ctx| {
             for stage in act.run.stages.iter_mut() {
-                let touched = stage.environment.is_some()
-                    && matches!(stage.status, StageStatus::Running | StageStatus::Succeeded);
+                let touched = stage.environment.is_some() && matches!(stage.status, StageStatus::Running | StageStatus::Succeeded);
                 if touched {
                     stage.status = StageStatus::RolledBack;
                     stage.end_time = Some(Utc::now());
@@ -846,11 +597,7 @@ impl Coordinator {
                     stage.end_time = Some(Utc::now());
                 }
             }
-            let message = if failures.is_empty() {
-                message.clone()
-            } else {
-                format!("{message}. Could not restore: {}", describe(&failures))
-            };
+            let message = if failures.is_empty() { message.clone() } else { format!("{message}. Could not restore: {}", describe(&failures)) };
             let end = finish_run(&mut act.run, status, message);
             act.run.checkpoint = Checkpoint::Done;
             act.commit([end], ctx);
@@ -891,19 +638,9 @@ impl Coordinator {
         self.restore(changes, ctx, move |act, failures, ctx| {
             let now = Utc::now();
             let (rb_status, message) = if failures.is_empty() {
-                (
-                    RollbackState::COMPLETED,
-                    "Rolled back by request: every node this run changed runs its previous version"
-                        .to_string(),
-                )
+                (RollbackState::COMPLETED, "Rolled back by request: every node this run changed runs its previous version".to_string())
             } else {
-                (
-                    RollbackState::FAILED,
-                    format!(
-                        "Rollback incomplete. Could not restore: {}",
-                        describe(&failures)
-                    ),
-                )
+                (RollbackState::FAILED, format!("Rollback incomplete. Could not restore: {}", describe(&failures)))
             };
             if let Some(rb) = act.run.rollback.as_mut() {
                 rb.status = rb_status.to_string();
@@ -915,12 +652,7 @@ impl Coordinator {
                 act.run.status = RunStatus::RolledBack;
                 act.run.message = message.clone();
                 act.run.finished_at = Some(now);
-                events.push(event(
-                    &act.run,
-                    "DeploymentRolledBack",
-                    message,
-                    json!({ "status": "RolledBack" }),
-                ));
+                events.push(event(&act.run, "DeploymentRolledBack", message, json!({ "status": "RolledBack" })));
             } else {
                 events.push(event(&act.run, "RollbackFailed", message, json!({})));
             }
@@ -939,9 +671,5 @@ fn wave_label(strategy: Strategy, wave: usize, waves: usize) -> String {
 }
 
 fn describe(failures: &[(String, String)]) -> String {
-    failures
-        .iter()
-        .map(|(host, e)| format!("{host} ({e})"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    failures.iter().map(|(host, e)| format!("{host} ({e})")).collect::<Vec<_>>().join(", ")
 }

@@ -86,18 +86,11 @@ mod tests {
     #[test]
     fn parses_case_insensitively_and_orders_the_path() {
         assert_eq!("qa".parse::<Environment>().unwrap(), Environment::Qa);
-        assert_eq!(
-            "PRODUCTION".parse::<Environment>().unwrap(),
-            Environment::Production
-        );
+        assert_eq!("PRODUCTION".parse::<Environment>().unwrap(), Environment::Production);
         assert!("prod".parse::<Environment>().is_err());
         assert_eq!(
             Environment::Staging.path(),
-            vec![
-                Environment::Development,
-                Environment::Qa,
-                Environment::Staging
-            ]
+            vec![Environment::Development, Environment::Qa, Environment::Staging]
         );
     }
 }

@@ -10,7 +10,7 @@ pub use environment::{Environment, UnknownEnvironment};
 pub use node::{ModuleSlots, NodeHealth, NodeMetrics, NodeRecord, VersionSlot};
 pub use request::{DeploymentRequest, Strategy};
 pub use run::{
-    deploy_stage_name, NodeChange, RollbackState, RunRecord, RunStatus, RunSummary, Stage,
-    StageStatus, SECURITY_SCAN_STAGE, VALIDATION_STAGE,
+    deploy_stage_name, NodeChange, RollbackState, RunRecord, RunStatus, RunSummary, Stage, StageStatus,
+    SECURITY_SCAN_STAGE, VALIDATION_STAGE,
 };
 pub use tenant::{TenantId, DEFAULT_TENANT};

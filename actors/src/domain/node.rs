@@ -19,10 +19,7 @@ pub struct VersionSlot {
 
 impl VersionSlot {
     pub fn plain(version: impl Into<String>) -> Self {
-        VersionSlot {
-            version: version.into(),
-            faults: VersionFaults::default(),
-        }
+        VersionSlot { version: version.into(), faults: VersionFaults::default() }
     }
 }
 
@@ -111,24 +108,14 @@ impl NodeHealth {
             reasons.push(format!("CPU {:.1}% above {CPU_LIMIT}%", metrics.cpu_usage));
         }
         if metrics.memory_usage > MEMORY_LIMIT {
-            reasons.push(format!(
-                "memory {:.1}% above {MEMORY_LIMIT}%",
-                metrics.memory_usage
-            ));
+            reasons.push(format!("memory {:.1}% above {MEMORY_LIMIT}%", metrics.memory_usage));
         }
         if metrics.error_rate > ERROR_RATE_LIMIT {
-            reasons.push(format!(
-                "error rate {:.2}% above {ERROR_RATE_LIMIT}%",
-                metrics.error_rate
-            ));
+            reasons.push(format!("error rate {:.2}% above {ERROR_RATE_LIMIT}%", metrics.error_rate));
         }
         if forced_unhealthy {
             reasons.push("health check failed (simulated)".to_string());
         }
-        NodeHealth {
-            healthy: reasons.is_empty(),
-            reasons,
-            metrics,
-        }
+        NodeHealth { healthy: reasons.is_empty(), reasons, metrics }
     }
 }

@@ -24,17 +24,9 @@ impl Strategy {
     }
 
     pub fn parse(s: &str) -> Option<Strategy> {
-        [
-            Strategy::Direct,
-            Strategy::Rolling,
-            Strategy::BlueGreen,
-            Strategy::Canary,
-        ]
-        .into_iter()
-        .find(|k| {
-            k.as_str().eq_ignore_ascii_case(s)
-                || (s.eq_ignore_ascii_case("blue-green") && *k == Strategy::BlueGreen)
-        })
+        [Strategy::Direct, Strategy::Rolling, Strategy::BlueGreen, Strategy::Canary]
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(s) || (s.eq_ignore_ascii_case("blue-green") && *k == Strategy::BlueGreen))
     }
 }
 

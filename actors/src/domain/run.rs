@@ -40,17 +40,12 @@ impl RunStatus {
     }
 
     pub fn parse(s: &str) -> Option<RunStatus> {
-        Self::ALL
-            .into_iter()
-            .find(|v| v.as_str().eq_ignore_ascii_case(s))
+        Self::ALL.into_iter().find(|v| v.as_str().eq_ignore_ascii_case(s))
     }
 
     /// A run in one of these states still owns its module's deployment slot.
     pub fn is_active(self) -> bool {
-        matches!(
-            self,
-            RunStatus::Running | RunStatus::PendingApproval | RunStatus::Paused
-        )
+        matches!(self, RunStatus::Running | RunStatus::PendingApproval | RunStatus::Paused)
     }
 }
 
@@ -171,11 +166,7 @@ pub struct RunRecord {
 impl RunRecord {
     /// True while the run, or a manual rollback of it, may still change nodes.
     pub fn holds_module(&self) -> bool {
-        self.status.is_active()
-            || self
-                .rollback
-                .as_ref()
-                .is_some_and(RollbackState::in_progress)
+        self.status.is_active() || self.rollback.as_ref().is_some_and(RollbackState::in_progress)
     }
 
     pub fn summary(&self) -> RunSummary {

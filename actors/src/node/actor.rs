@@ -41,20 +41,12 @@ pub fn spawn_node(
         let addr = actor.start();
         start_entry.set_addr(addr);
     });
-    supervisor.do_send(StartChild(ChildSpec {
-        id,
-        kind: ActorKind::Node,
-        start,
-        on_escalate: None,
-    }));
+    supervisor.do_send(StartChild(ChildSpec { id, kind: ActorKind::Node, start, on_escalate: None }));
 }
 
 impl NodeActor {
     fn tick(&self) -> u64 {
-        let secs = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or_default();
+        let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
         secs / self.settings.metrics_sample_interval.as_secs().max(1)
     }
 
@@ -63,11 +55,7 @@ impl NodeActor {
         let mut metrics = baseline_metrics(&self.entry.hostname, self.tick());
         let mut unhealthy = false;
         for (module, slots) in &self.modules {
-            let serving = if standby_of == Some(module.as_str()) {
-                &slots.standby
-            } else {
-                &slots.active
-            };
+            let serving = if standby_of == Some(module.as_str()) { &slots.standby } else { &slots.active };
             if let Some(slot) = serving {
                 metrics = slot.faults.apply(metrics);
                 unhealthy |= slot.faults.unhealthy;
@@ -77,34 +65,26 @@ impl NodeActor {
     }
 
     /// Persists the new slots first and adopts them only once the store has them.
-    fn persist(
-        &mut self,
-        module: String,
-        slots: ModuleSlots,
-    ) -> ResponseActFuture<Self, Result<ModuleSlots, String>> {
+    fn persist(&mut self, module: String, slots: ModuleSlots) -> ResponseActFuture<Self, Result<ModuleSlots, String>> {
         let store = self.store.clone();
         let (tenant, node_id) = (self.entry.tenant_id, self.entry.node_id);
         let to_save = slots.clone();
         let module_key = module.clone();
         Box::pin(
-            async move {
-                store
-                    .set_module_slots(tenant, node_id, &module_key, &to_save)
-                    .await
-            }
-            .into_actor(self)
-            .map(move |saved, act, _ctx| match saved {
-                Ok(()) => {
-                    act.entry.beat();
-                    if slots.is_empty() {
-                        act.modules.remove(&module);
-                    } else {
-                        act.modules.insert(module, slots.clone());
+            async move { store.set_module_slots(tenant, node_id, &module_key, &to_save).await }
+                .into_actor(self)
+                .map(move |saved, act, _ctx| match saved {
+                    Ok(()) => {
+                        act.entry.beat();
+                        if slots.is_empty() {
+                            act.modules.remove(&module);
+                        } else {
+                            act.modules.insert(module, slots.clone());
+                        }
+                        Ok(slots)
                     }
-                    Ok(slots)
-                }
-                Err(e) => Err(format!("could not record the change: {e}")),
-            }),
+                    Err(e) => Err(format!("could not record the change: {e}")),
+                }),
         )
     }
 }
@@ -141,10 +121,7 @@ impl Handler<LoadVersion> for NodeActor {
                 self.entry.hostname, msg.module, msg.slot.version
             ),
             LoadFault::Fail => {
-                let err = format!(
-                    "{} failed to load {} {} (simulated)",
-                    self.entry.hostname, msg.module, msg.slot.version
-                );
+                let err = format!("{} failed to load {} {} (simulated)", self.entry.hostname, msg.module, msg.slot.version);
                 return AtomicResponse::new(Box::pin(fut::ready(Err(err))));
             }
             LoadFault::None => {}
@@ -187,10 +164,7 @@ impl Handler<SwitchToStandby> for NodeActor {
                 AtomicResponse::new(self.persist(msg.module, next))
             }
             _ => {
-                let err = format!(
-                    "{} has no standby {} {} to switch to",
-                    self.entry.hostname, msg.module, msg.expected_version
-                );
+                let err = format!("{} has no standby {} {} to switch to", self.entry.hostname, msg.module, msg.expected_version);
                 AtomicResponse::new(Box::pin(fut::ready(Err(err))))
             }
         }
@@ -204,10 +178,7 @@ impl Handler<RestoreModule> for NodeActor {
         if self.modules.get(&msg.module).cloned().unwrap_or_default() == msg.slots {
             return AtomicResponse::new(Box::pin(fut::ready(Ok(()))));
         }
-        AtomicResponse::new(Box::pin(
-            self.persist(msg.module, msg.slots)
-                .map(|r, _, _| r.map(|_| ())),
-        ))
+        AtomicResponse::new(Box::pin(self.persist(msg.module, msg.slots).map(|r, _, _| r.map(|_| ()))))
     }
 }
 

@@ -6,6 +6,5 @@ mod messages;
 
 pub use actor::{spawn_node, NodeActor};
 pub use messages::{
-    CheckHealth, Crash, LoadTarget, LoadVersion, NodeSnapshot, RestoreModule, Snapshot,
-    SwitchToStandby,
+    CheckHealth, Crash, LoadTarget, LoadVersion, NodeSnapshot, RestoreModule, Snapshot, SwitchToStandby,
 };

@@ -28,9 +28,7 @@ impl MemoryStore {
         }
         let mut all = self.events.write();
         for e in events {
-            all.entry((e.tenant_id, e.execution_id))
-                .or_default()
-                .push(e.clone());
+            all.entry((e.tenant_id, e.execution_id)).or_default().push(e.clone());
         }
     }
 }
@@ -40,9 +38,7 @@ impl RunStore for MemoryStore {
     async fn create_run(&self, run: &RunRecord, events: &[RunEvent]) -> StoreResult<()> {
         let mut runs = self.runs.write();
         if let Some(busy) = runs.values().find(|r| {
-            r.tenant_id == run.tenant_id
-                && r.request.module_name == run.request.module_name
-                && r.holds_module()
+            r.tenant_id == run.tenant_id && r.request.module_name == run.request.module_name && r.holds_module()
         }) {
             return Err(StoreError::ModuleBusy {
                 module: run.request.module_name.clone(),
@@ -58,10 +54,7 @@ impl RunStore for MemoryStore {
     async fn save_run(&self, run: &RunRecord, events: &[RunEvent]) -> StoreResult<()> {
         let mut runs = self.runs.write();
         let Some(stored) = runs.get_mut(&(run.tenant_id, run.execution_id)) else {
-            return Err(StoreError::NotFound(format!(
-                "deployment {} not found",
-                run.execution_id
-            )));
+            return Err(StoreError::NotFound(format!("deployment {} not found", run.execution_id)));
         };
         if stored.revision >= run.revision {
             return Err(StoreError::Stale(format!(
@@ -75,69 +68,33 @@ impl RunStore for MemoryStore {
         Ok(())
     }
 
-    async fn get_run(
-        &self,
-        tenant: TenantId,
-        execution_id: Uuid,
-    ) -> StoreResult<Option<RunRecord>> {
+    async fn get_run(&self, tenant: TenantId, execution_id: Uuid) -> StoreResult<Option<RunRecord>> {
         Ok(self.runs.read().get(&(tenant, execution_id)).cloned())
     }
 
-    async fn list_runs(
-        &self,
-        tenant: TenantId,
-        filter: &RunFilter,
-    ) -> StoreResult<Page<RunSummary>> {
+    async fn list_runs(&self, tenant: TenantId, filter: &RunFilter) -> StoreResult<Page<RunSummary>> {
         let runs = self.runs.read();
         let mut matching: Vec<RunSummary> = runs
             .values()
             .filter(|r| r.tenant_id == tenant)
             .filter(|r| filter.status.is_none_or(|s| r.status == s))
-            .filter(|r| {
-                filter
-                    .module_name
-                    .as_deref()
-                    .is_none_or(|m| r.request.module_name == m)
-            })
-            .filter(|r| {
-                filter
-                    .environment
-                    .is_none_or(|e| r.request.target_environment == e)
-            })
+            .filter(|r| filter.module_name.as_deref().is_none_or(|m| r.request.module_name == m))
+            .filter(|r| filter.environment.is_none_or(|e| r.request.target_environment == e))
             .map(RunRecord::summary)
             .collect();
-        matching.sort_by(|a, b| {
-            b.created_at
-                .cmp(&a.created_at)
-                .then(b.execution_id.cmp(&a.execution_id))
-        });
+        matching.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.execution_id.cmp(&a.execution_id)));
         let total = matching.len() as u64;
         let skip = (filter.page.max(1) as usize - 1) * filter.page_size as usize;
-        let items = matching
-            .into_iter()
-            .skip(skip)
-            .take(filter.page_size as usize)
-            .collect();
+        let items = matching.into_iter().skip(skip).take(filter.page_size as usize).collect();
         Ok(Page { items, total })
     }
 
     async fn runs_in_flight(&self) -> StoreResult<Vec<RunRecord>> {
-        Ok(self
-            .runs
-            .read()
-            .values()
-            .filter(|r| r.holds_module())
-            .cloned()
-            .collect())
+        Ok(self.runs.read().values().filter(|r| r.holds_module()).cloned().collect())
     }
 
     async fn run_events(&self, tenant: TenantId, execution_id: Uuid) -> StoreResult<Vec<RunEvent>> {
-        Ok(self
-            .events
-            .read()
-            .get(&(tenant, execution_id))
-            .cloned()
-            .unwrap_or_default())
+        Ok(self.events.read().get(&(tenant, execution_id)).cloned().unwrap_or_default())
     }
 }
 
@@ -145,23 +102,14 @@ impl RunStore for MemoryStore {
 impl NodeStore for MemoryStore {
     async fn register_node(&self, node: &NodeRecord) -> StoreResult<NodeRecord> {
         let mut nodes = self.nodes.write();
-        Ok(nodes
-            .entry((node.tenant_id, node.node_id))
-            .or_insert_with(|| node.clone())
-            .clone())
+        Ok(nodes.entry((node.tenant_id, node.node_id)).or_insert_with(|| node.clone()).clone())
     }
 
     async fn get_node(&self, tenant: TenantId, node_id: Uuid) -> StoreResult<Option<NodeRecord>> {
         Ok(self.nodes.read().get(&(tenant, node_id)).cloned())
     }
 
-    async fn set_module_slots(
-        &self,
-        tenant: TenantId,
-        node_id: Uuid,
-        module: &str,
-        slots: &ModuleSlots,
-    ) -> StoreResult<()> {
+    async fn set_module_slots(&self, tenant: TenantId, node_id: Uuid, module: &str, slots: &ModuleSlots) -> StoreResult<()> {
         let mut nodes = self.nodes.write();
         let node = nodes
             .get_mut(&(tenant, node_id))
@@ -175,29 +123,15 @@ impl NodeStore for MemoryStore {
         Ok(())
     }
 
-    async fn module_slots(
-        &self,
-        tenant: TenantId,
-        node_ids: &[Uuid],
-        module: &str,
-    ) -> StoreResult<Vec<ModuleSlots>> {
+    async fn module_slots(&self, tenant: TenantId, node_ids: &[Uuid], module: &str) -> StoreResult<Vec<ModuleSlots>> {
         let nodes = self.nodes.read();
         Ok(node_ids
             .iter()
-            .map(|id| {
-                nodes
-                    .get(&(tenant, *id))
-                    .and_then(|n| n.modules.get(module).cloned())
-                    .unwrap_or_default()
-            })
+            .map(|id| nodes.get(&(tenant, *id)).and_then(|n| n.modules.get(module).cloned()).unwrap_or_default())
             .collect())
     }
 
-    async fn nodes_in(
-        &self,
-        tenant: TenantId,
-        environment: Environment,
-    ) -> StoreResult<Vec<NodeRecord>> {
+    async fn nodes_in(&self, tenant: TenantId, environment: Environment) -> StoreResult<Vec<NodeRecord>> {
         let mut found: Vec<NodeRecord> = self
             .nodes
             .read()
@@ -214,9 +148,7 @@ impl NodeStore for MemoryStore {
 impl MetricsStore for MemoryStore {
     async fn record_sample(&self, sample: &ClusterSample, retain: usize) -> StoreResult<()> {
         let mut all = self.samples.write();
-        let series = all
-            .entry((sample.tenant_id, sample.environment))
-            .or_default();
+        let series = all.entry((sample.tenant_id, sample.environment)).or_default();
         series.push_back(sample.clone());
         while series.len() > retain.max(1) {
             series.pop_front();
@@ -235,12 +167,7 @@ impl MetricsStore for MemoryStore {
             .samples
             .read()
             .get(&(tenant, environment))
-            .map(|s| {
-                s.iter()
-                    .filter(|x| x.at >= from && x.at <= to)
-                    .cloned()
-                    .collect()
-            })
+            .map(|s| s.iter().filter(|x| x.at >= from && x.at <= to).cloned().collect())
             .unwrap_or_default())
     }
 }

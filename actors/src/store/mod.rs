@@ -10,9 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::domain::{
-    Environment, ModuleSlots, NodeMetrics, NodeRecord, RunRecord, RunStatus, RunSummary, TenantId,
-};
+use crate::domain::{Environment, ModuleSlots, NodeMetrics, NodeRecord, RunRecord, RunStatus, RunSummary, TenantId};
 
 pub use memory::MemoryStore;
 
@@ -81,14 +79,9 @@ pub trait RunStore: Send + Sync {
     /// Replaces a run with a newer revision together with the events that
     /// describe the change, atomically.
     async fn save_run(&self, run: &RunRecord, events: &[RunEvent]) -> StoreResult<()>;
-    async fn get_run(&self, tenant: TenantId, execution_id: Uuid)
-        -> StoreResult<Option<RunRecord>>;
+    async fn get_run(&self, tenant: TenantId, execution_id: Uuid) -> StoreResult<Option<RunRecord>>;
     /// Newest first.
-    async fn list_runs(
-        &self,
-        tenant: TenantId,
-        filter: &RunFilter,
-    ) -> StoreResult<Page<RunSummary>>;
+    async fn list_runs(&self, tenant: TenantId, filter: &RunFilter) -> StoreResult<Page<RunSummary>>;
     /// Runs of every tenant that still hold their module; read once at start-up
     /// so that their coordinators can resume.
     async fn runs_in_flight(&self) -> StoreResult<Vec<RunRecord>>;
@@ -100,25 +93,10 @@ pub trait NodeStore: Send + Sync {
     /// Registers a node; an existing record keeps its module state.
     async fn register_node(&self, node: &NodeRecord) -> StoreResult<NodeRecord>;
     async fn get_node(&self, tenant: TenantId, node_id: Uuid) -> StoreResult<Option<NodeRecord>>;
-    async fn set_module_slots(
-        &self,
-        tenant: TenantId,
-        node_id: Uuid,
-        module: &str,
-        slots: &ModuleSlots,
-    ) -> StoreResult<()>;
+    async fn set_module_slots(&self, tenant: TenantId, node_id: Uuid, module: &str, slots: &ModuleSlots) -> StoreResult<()>;
     /// The slots of `module` on each of `node_ids`, in the same order.
-    async fn module_slots(
-        &self,
-        tenant: TenantId,
-        node_ids: &[Uuid],
-        module: &str,
-    ) -> StoreResult<Vec<ModuleSlots>>;
-    async fn nodes_in(
-        &self,
-        tenant: TenantId,
-        environment: Environment,
-    ) -> StoreResult<Vec<NodeRecord>>;
+    async fn module_slots(&self, tenant: TenantId, node_ids: &[Uuid], module: &str) -> StoreResult<Vec<ModuleSlots>>;
+    async fn nodes_in(&self, tenant: TenantId, environment: Environment) -> StoreResult<Vec<NodeRecord>>;
 }
 
 #[async_trait]

@@ -12,11 +12,7 @@ pub struct ExitGuard {
 
 impl ExitGuard {
     pub(super) fn new(supervisor: Addr<Supervisor>, child_id: String, generation: u64) -> Self {
-        ExitGuard {
-            supervisor,
-            child_id,
-            generation,
-        }
+        ExitGuard { supervisor, child_id, generation }
     }
 
     pub fn child_id(&self) -> &str {

@@ -14,6 +14,5 @@ mod supervisor;
 pub use guard::ExitGuard;
 pub use panic_note::install_panic_hook;
 pub use supervisor::{
-    ActorKind, ChildSnapshot, ChildSpec, ChildState, GetTree, StartChild, StopChild, Supervisor,
-    SupervisorSnapshot,
+    ActorKind, ChildSnapshot, ChildSpec, ChildState, GetTree, StartChild, StopChild, Supervisor, SupervisorSnapshot,
 };

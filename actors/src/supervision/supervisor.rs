@@ -63,16 +63,10 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
-    pub fn new(
-        name: impl Into<String>,
-        policies: impl IntoIterator<Item = (ActorKind, RestartPolicy)>,
-    ) -> Self {
+    pub fn new(name: impl Into<String>, policies: impl IntoIterator<Item = (ActorKind, RestartPolicy)>) -> Self {
         Supervisor {
             name: name.into(),
-            policies: policies
-                .into_iter()
-                .map(|(k, p)| (k.to_string(), p))
-                .collect(),
+            policies: policies.into_iter().map(|(k, p)| (k.to_string(), p)).collect(),
             children: BTreeMap::new(),
             total_restarts: 0,
             total_escalations: 0,
@@ -80,16 +74,11 @@ impl Supervisor {
     }
 
     fn policy(&self, kind: ActorKind) -> RestartPolicy {
-        self.policies
-            .get(&kind.to_string())
-            .cloned()
-            .unwrap_or_default()
+        self.policies.get(&kind.to_string()).cloned().unwrap_or_default()
     }
 
     fn launch(&mut self, id: &str, ctx: &mut Context<Self>) {
-        let Some(child) = self.children.get_mut(id) else {
-            return;
-        };
+        let Some(child) = self.children.get_mut(id) else { return };
         child.generation += 1;
         child.state = ChildState::Running;
         child.started_at = Utc::now();
@@ -147,9 +136,7 @@ impl Handler<ChildExited> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, msg: ChildExited, ctx: &mut Self::Context) {
-        let Some(child) = self.children.get(&msg.child_id) else {
-            return;
-        };
+        let Some(child) = self.children.get(&msg.child_id) else { return };
         // A late notice from an incarnation that was already replaced.
         if child.generation != msg.generation || child.state != ChildState::Running {
             return;
@@ -161,17 +148,10 @@ impl Handler<ChildExited> for Supervisor {
         }
         let policy = self.policy(child.kind);
         let reason = msg.reason.unwrap_or_else(|| "panicked".to_string());
-        let child = self
-            .children
-            .get_mut(&msg.child_id)
-            .expect("looked up above");
+        let child = self.children.get_mut(&msg.child_id).expect("looked up above");
         child.last_failure = Some((reason.clone(), Utc::now()));
         let now = Instant::now();
-        while child
-            .recent_restarts
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > policy.within)
-        {
+        while child.recent_restarts.front().is_some_and(|t| now.duration_since(*t) > policy.within) {
             child.recent_restarts.pop_front();
         }
         if child.recent_restarts.len() as u32 >= policy.max_restarts {
@@ -270,3 +250,4 @@ impl Handler<GetTree> for Supervisor {
         })
     }
 }
+

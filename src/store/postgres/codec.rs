@@ -10,34 +10,23 @@ use serde::Serialize;
 /// nanoseconds below it, so that values come back exactly as written.
 pub(super) fn split_time(t: DateTime<Utc>) -> (DateTime<Utc>, i16) {
     let below_micro = t.timestamp_subsec_nanos() % 1_000;
-    (
-        t - TimeDelta::nanoseconds(i64::from(below_micro)),
-        below_micro as i16,
-    )
+    (t - TimeDelta::nanoseconds(i64::from(below_micro)), below_micro as i16)
 }
 
 pub(super) fn join_time(t: DateTime<Utc>, nanos: i16) -> DateTime<Utc> {
     t + TimeDelta::nanoseconds(i64::from(nanos))
 }
 
-pub(super) fn to_json<T: Serialize>(
-    value: &T,
-    what: &str,
-) -> Result<serde_json::Value, StoreError> {
+pub(super) fn to_json<T: Serialize>(value: &T, what: &str) -> Result<serde_json::Value, StoreError> {
     serde_json::to_value(value).map_err(|e| StoreError::Other(format!("cannot encode {what}: {e}")))
 }
 
-pub(super) fn from_json<T: DeserializeOwned>(
-    value: serde_json::Value,
-    what: &str,
-) -> Result<T, StoreError> {
-    serde_json::from_value(value)
-        .map_err(|e| StoreError::Other(format!("stored {what} does not decode: {e}")))
+pub(super) fn from_json<T: DeserializeOwned>(value: serde_json::Value, what: &str) -> Result<T, StoreError> {
+    serde_json::from_value(value).map_err(|e| StoreError::Other(format!("stored {what} does not decode: {e}")))
 }
 
 pub(super) fn environment(s: &str) -> Result<Environment, StoreError> {
-    s.parse()
-        .map_err(|_| StoreError::Other(format!("stored environment '{s}' is unknown")))
+    s.parse().map_err(|_| StoreError::Other(format!("stored environment '{s}' is unknown")))
 }
 
 pub(super) fn status(s: &str) -> Result<RunStatus, StoreError> {
@@ -48,8 +37,7 @@ pub(super) fn status(s: &str) -> Result<RunStatus, StoreError> {
 }
 
 pub(super) fn revision(r: u64) -> Result<i64, StoreError> {
-    i64::try_from(r)
-        .map_err(|_| StoreError::Other(format!("revision {r} is beyond what the database stores")))
+    i64::try_from(r).map_err(|_| StoreError::Other(format!("revision {r} is beyond what the database stores")))
 }
 
 pub(super) fn count(n: u32) -> i64 {

@@ -81,20 +81,18 @@ impl Redactor {
         use deadpool::managed::PoolError as P;
         use diesel_async::pooled_connection::PoolError as Backend;
         match e {
-            P::Timeout(kind) => StoreError::Unavailable(format!(
-                "no database connection available ({kind:?} timed out)"
-            )),
+            P::Timeout(kind) => {
+                StoreError::Unavailable(format!("no database connection available ({kind:?} timed out)"))
+            }
             P::Closed => StoreError::Unavailable("the database pool is closed".into()),
             P::Backend(Backend::ConnectionError(e)) => self.connection(&e),
-            P::Backend(Backend::QueryError(e)) => StoreError::Unavailable(self.scrub(format!(
-                "a pooled database connection failed its check: {e}"
-            ))),
-            P::PostCreateHook(e) => StoreError::Unavailable(
-                self.scrub(format!("setting up a database connection failed: {e}")),
-            ),
-            P::NoRuntimeSpecified => {
-                StoreError::Other("the database pool has no runtime for its timeouts".into())
+            P::Backend(Backend::QueryError(e)) => {
+                StoreError::Unavailable(self.scrub(format!("a pooled database connection failed its check: {e}")))
             }
+            P::PostCreateHook(e) => {
+                StoreError::Unavailable(self.scrub(format!("setting up a database connection failed: {e}")))
+            }
+            P::NoRuntimeSpecified => StoreError::Other("the database pool has no runtime for its timeouts".into()),
         }
     }
 
@@ -108,9 +106,7 @@ impl Redactor {
     /// state by the failure, which makes any error a connectivity one.
     pub(super) fn db(&self, e: DbError, broken: bool) -> StoreError {
         if broken || is_connectivity(&e) {
-            return StoreError::Unavailable(
-                self.scrub(format!("the database connection failed: {e}")),
-            );
+            return StoreError::Unavailable(self.scrub(format!("the database connection failed: {e}")));
         }
         StoreError::Other(self.scrub(format!("database error: {e}")))
     }
@@ -125,10 +121,7 @@ impl Redactor {
 
 pub(super) fn is_connectivity(e: &DbError) -> bool {
     match e {
-        DbError::DatabaseError(
-            DatabaseErrorKind::UnableToSendCommand | DatabaseErrorKind::ClosedConnection,
-            _,
-        ) => true,
+        DbError::DatabaseError(DatabaseErrorKind::UnableToSendCommand | DatabaseErrorKind::ClosedConnection, _) => true,
         // A standby that was promoted away from, or a primary demoted under us.
         DbError::DatabaseError(DatabaseErrorKind::ReadOnlyTransaction, _) => true,
         DbError::DatabaseError(_, info) => {
@@ -144,17 +137,12 @@ pub(super) fn is_connectivity(e: &DbError) -> bool {
 /// The password of a `postgres://user:password@host/db` URL or of a
 /// `key=value` connection string.
 fn url_password(url: &str) -> Option<&str> {
-    if let Some(rest) = url
-        .strip_prefix("postgres://")
-        .or_else(|| url.strip_prefix("postgresql://"))
-    {
+    if let Some(rest) = url.strip_prefix("postgres://").or_else(|| url.strip_prefix("postgresql://")) {
         let authority = rest.split(['/', '?']).next().unwrap_or("");
         let userinfo = authority.rsplit_once('@')?.0;
         return userinfo.split_once(':').map(|(_, p)| p);
     }
-    url.split_whitespace()
-        .find_map(|kv| kv.strip_prefix("password="))
-        .map(|p| p.trim_matches('\''))
+    url.split_whitespace().find_map(|kv| kv.strip_prefix("password=")).map(|p| p.trim_matches('\''))
 }
 
 fn percent_decode(s: &str) -> String {
@@ -184,23 +172,15 @@ mod tests {
 
     #[test]
     fn finds_passwords_in_both_url_forms() {
-        assert_eq!(
-            url_password("postgres://u:s3cr%40t@h:5432/db?x=1"),
-            Some("s3cr%40t")
-        );
+        assert_eq!(url_password("postgres://u:s3cr%40t@h:5432/db?x=1"), Some("s3cr%40t"));
         assert_eq!(url_password("postgresql://u@h/db"), None);
-        assert_eq!(
-            url_password("host=h user=u password=hunter2 dbname=d"),
-            Some("hunter2")
-        );
+        assert_eq!(url_password("host=h user=u password=hunter2 dbname=d"), Some("hunter2"));
     }
 
     #[test]
     fn scrubs_encoded_and_decoded_passwords() {
         let r = Redactor::for_url("postgres://u:s3cr%40t@h/db");
         assert_eq!(r.scrub("bad s3cr@t and s3cr%40t"), "bad *** and ***");
-        assert!(!r
-            .scrub("connecting to postgres://u:s3cr%40t@h/db failed")
-            .contains("s3cr"));
+        assert!(!r.scrub("connecting to postgres://u:s3cr%40t@h/db failed").contains("s3cr"));
     }
 }

@@ -65,11 +65,7 @@ impl MetricsStore for PgStore {
             total_nodes: codec::count(sample.total_nodes),
         };
         let keep = i64::try_from(retain.max(1)).unwrap_or(i64::MAX);
-        let series = format!(
-            "cluster_samples/{}/{}",
-            sample.tenant_id,
-            sample.environment.as_str()
-        );
+        let series = format!("cluster_samples/{}/{}", sample.tenant_id, sample.environment.as_str());
         let mut pooled = self.conn().await?;
         let conn: &mut AsyncPgConnection = &mut pooled;
         conn.transaction::<_, Failure, _>(async |conn| {
@@ -79,10 +75,7 @@ impl MetricsStore for PgStore {
                 .bind::<Text, _>(&series)
                 .execute(conn)
                 .await?;
-            diesel::insert_into(cluster_samples::table)
-                .values(&row)
-                .execute(conn)
-                .await?;
+            diesel::insert_into(cluster_samples::table).values(&row).execute(conn).await?;
             let oldest_kept_beyond: Option<i64> = cluster_samples::table
                 .filter(cluster_samples::tenant_id.eq(sample.tenant_id))
                 .filter(cluster_samples::environment.eq(row.environment))
@@ -124,16 +117,8 @@ impl MetricsStore for PgStore {
             // The microsecond bounds use the index; the nanosecond ones make
             // the range exact at both ends.
             .filter(cluster_samples::at.between(from_at, to_at))
-            .filter(
-                cluster_samples::at
-                    .gt(from_at)
-                    .or(cluster_samples::at_nanos.ge(from_nanos)),
-            )
-            .filter(
-                cluster_samples::at
-                    .lt(to_at)
-                    .or(cluster_samples::at_nanos.le(to_nanos)),
-            )
+            .filter(cluster_samples::at.gt(from_at).or(cluster_samples::at_nanos.ge(from_nanos)))
+            .filter(cluster_samples::at.lt(to_at).or(cluster_samples::at_nanos.le(to_nanos)))
             // Insertion order, the order the in-memory store keeps.
             .order(cluster_samples::id)
             .select(StoredSample::as_select())

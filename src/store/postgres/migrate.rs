@@ -55,10 +55,7 @@ pub async fn status(url: &str) -> Result<Vec<(String, bool)>, StoreError> {
     with_harness(url, |h| {
         let applied = h.applied_migrations()?;
         let known = MigrationSource::<Pg>::migrations(&MIGRATIONS)?;
-        Ok(known
-            .iter()
-            .map(|m| (m.name().to_string(), applied.contains(&m.name().version())))
-            .collect())
+        Ok(known.iter().map(|m| (m.name().to_string(), applied.contains(&m.name().version()))).collect())
     })
     .await
 }
@@ -98,8 +95,7 @@ where
             let _ = tx.send(run_job(&url, job));
         })
         .map_err(|e| StoreError::Other(format!("cannot start the migration thread: {e}")))?;
-    rx.await
-        .map_err(|_| StoreError::Other("the migration thread panicked".into()))?
+    rx.await.map_err(|_| StoreError::Other("the migration thread panicked".into()))?
 }
 
 fn run_job<T, F>(url: &str, job: F) -> Result<T, StoreError>
@@ -116,9 +112,8 @@ where
     // Entered, not blocked on: the harness picks this runtime up and blocks
     // on it itself, while its worker drives the connection.
     let _entered = runtime.enter();
-    let mut conn = runtime
-        .block_on(super::pool::establish(url, CONNECT_TIMEOUT))
-        .map_err(|e| redactor.connection(&e))?;
+    let mut conn =
+        runtime.block_on(super::pool::establish(url, CONNECT_TIMEOUT)).map_err(|e| redactor.connection(&e))?;
     runtime
         .block_on(
             diesel::sql_query("SELECT pg_advisory_lock($1)")
@@ -138,9 +133,7 @@ fn classify(redactor: &Redactor, e: Box<dyn Error + Send + Sync>) -> StoreError 
     // A failing migration arrives wrapped; its cause may be a lost connection.
     let mut cause: Option<&(dyn Error + 'static)> = Some(e.as_ref());
     while let Some(c) = cause {
-        if c.downcast_ref::<diesel::result::Error>()
-            .is_some_and(is_connectivity)
-        {
+        if c.downcast_ref::<diesel::result::Error>().is_some_and(is_connectivity) {
             return StoreError::Unavailable(message);
         }
         cause = c.source();

@@ -34,10 +34,7 @@ impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The URL stays out of debug output: it may hold a password.
         let status = self.pool.status();
-        f.debug_struct("PgStore")
-            .field("max_size", &status.max_size)
-            .field("size", &status.size)
-            .finish()
+        f.debug_struct("PgStore").field("max_size", &status.max_size).field("size", &status.size).finish()
     }
 }
 

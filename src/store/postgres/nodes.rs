@@ -68,9 +68,7 @@ fn assemble(rows: Vec<NodeWithModule>) -> StoreResult<Vec<NodeRecord>> {
             });
         }
         if let (Some((name, slots)), Some(record)) = (module, found.last_mut()) {
-            record
-                .modules
-                .insert(name, codec::from_json(slots, "module slots")?);
+            record.modules.insert(name, codec::from_json(slots, "module slots")?);
         }
     }
     Ok(found)
@@ -82,15 +80,11 @@ macro_rules! nodes_with_modules {
     ($tenant:expr) => {
         nodes::table
             .left_join(
-                node_modules::table.on(node_modules::tenant_id
-                    .eq(nodes::tenant_id)
-                    .and(node_modules::node_id.eq(nodes::node_id))),
+                node_modules::table
+                    .on(node_modules::tenant_id.eq(nodes::tenant_id).and(node_modules::node_id.eq(nodes::node_id))),
             )
             .filter(nodes::tenant_id.eq($tenant))
-            .select((
-                StoredNode::as_select(),
-                (node_modules::module_name, node_modules::slots).nullable(),
-            ))
+            .select((StoredNode::as_select(), (node_modules::module_name, node_modules::slots).nullable()))
             .order((nodes::hostname, nodes::node_id))
     };
 }
@@ -100,10 +94,7 @@ async fn load_node(
     tenant: TenantId,
     node_id: Uuid,
 ) -> Result<Option<NodeRecord>, Failure> {
-    let rows: Vec<NodeWithModule> = nodes_with_modules!(tenant)
-        .filter(nodes::node_id.eq(node_id))
-        .load(conn)
-        .await?;
+    let rows: Vec<NodeWithModule> = nodes_with_modules!(tenant).filter(nodes::node_id.eq(node_id)).load(conn).await?;
     Ok(assemble(rows)?.pop())
 }
 
@@ -142,20 +133,14 @@ impl NodeStore for PgStore {
                 .await?;
             if inserted == 1 {
                 for chunk in modules.chunks(MODULE_CHUNK) {
-                    diesel::insert_into(node_modules::table)
-                        .values(chunk)
-                        .execute(conn)
-                        .await?;
+                    diesel::insert_into(node_modules::table).values(chunk).execute(conn).await?;
                 }
                 return Ok(node.clone());
             }
             // Known already: it keeps its state, as the in-memory store does.
             load_node(conn, node.tenant_id, node.node_id)
                 .await?
-                .ok_or_else(|| {
-                    StoreError::Other(format!("node {} vanished while registering", node.node_id))
-                        .into()
-                })
+                .ok_or_else(|| StoreError::Other(format!("node {} vanished while registering", node.node_id)).into())
         })
         .await
         .map_err(|f| self.failure(conn, f))
@@ -165,9 +150,7 @@ impl NodeStore for PgStore {
         let mut pooled = self.conn().await?;
         let conn: &mut AsyncPgConnection = &mut pooled;
         // One statement, so the node and its modules come from one snapshot.
-        load_node(conn, tenant, node_id)
-            .await
-            .map_err(|f| self.failure(conn, f))
+        load_node(conn, tenant, node_id).await.map_err(|f| self.failure(conn, f))
     }
 
     async fn set_module_slots(
@@ -184,32 +167,18 @@ impl NodeStore for PgStore {
         conn.transaction::<_, Failure, _>(async |conn| {
             // Touching the node first locks it, and tells whether it exists.
             let touched = diesel::update(nodes::table.find((tenant, node_id)))
-                .set((
-                    nodes::updated_at.eq(updated_at),
-                    nodes::updated_at_nanos.eq(updated_at_nanos),
-                ))
+                .set((nodes::updated_at.eq(updated_at), nodes::updated_at_nanos.eq(updated_at_nanos)))
                 .execute(conn)
                 .await?;
             if touched == 0 {
                 return Err(StoreError::NotFound(format!("node {node_id} not found")).into());
             }
             if slots.is_empty() {
-                diesel::delete(node_modules::table.find((tenant, node_id, module)))
-                    .execute(conn)
-                    .await?;
+                diesel::delete(node_modules::table.find((tenant, node_id, module))).execute(conn).await?;
             } else {
                 diesel::insert_into(node_modules::table)
-                    .values(ModuleRow {
-                        tenant_id: tenant,
-                        node_id,
-                        module_name: module,
-                        slots: value,
-                    })
-                    .on_conflict((
-                        node_modules::tenant_id,
-                        node_modules::node_id,
-                        node_modules::module_name,
-                    ))
+                    .values(ModuleRow { tenant_id: tenant, node_id, module_name: module, slots: value })
+                    .on_conflict((node_modules::tenant_id, node_modules::node_id, node_modules::module_name))
                     .do_update()
                     .set(node_modules::slots.eq(excluded(node_modules::slots)))
                     .execute(conn)
@@ -221,12 +190,7 @@ impl NodeStore for PgStore {
         .map_err(|f| self.failure(conn, f))
     }
 
-    async fn module_slots(
-        &self,
-        tenant: TenantId,
-        node_ids: &[Uuid],
-        module: &str,
-    ) -> StoreResult<Vec<ModuleSlots>> {
+    async fn module_slots(&self, tenant: TenantId, node_ids: &[Uuid], module: &str) -> StoreResult<Vec<ModuleSlots>> {
         if node_ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -244,24 +208,15 @@ impl NodeStore for PgStore {
         for (id, slots) in rows {
             by_node.insert(id, codec::from_json(slots, "module slots")?);
         }
-        Ok(node_ids
-            .iter()
-            .map(|id| by_node.get(id).cloned().unwrap_or_default())
-            .collect())
+        Ok(node_ids.iter().map(|id| by_node.get(id).cloned().unwrap_or_default()).collect())
     }
 
-    async fn nodes_in(
-        &self,
-        tenant: TenantId,
-        environment: Environment,
-    ) -> StoreResult<Vec<NodeRecord>> {
+    async fn nodes_in(&self, tenant: TenantId, environment: Environment) -> StoreResult<Vec<NodeRecord>> {
         let mut pooled = self.conn().await?;
         let conn: &mut AsyncPgConnection = &mut pooled;
         // hostname is COLLATE "C": byte order, as the in-memory store sorts.
-        let rows: Result<Vec<NodeWithModule>, _> = nodes_with_modules!(tenant)
-            .filter(nodes::environment.eq(environment.as_str()))
-            .load(conn)
-            .await;
+        let rows: Result<Vec<NodeWithModule>, _> =
+            nodes_with_modules!(tenant).filter(nodes::environment.eq(environment.as_str())).load(conn).await;
         match rows {
             Ok(rows) => assemble(rows),
             Err(e) => Err(self.db_error(conn, e)),

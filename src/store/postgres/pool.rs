@@ -41,16 +41,12 @@ impl Default for PgPoolSettings {
 }
 
 /// Establishes one connection, giving up after `timeout`.
-pub(super) async fn establish(
-    url: &str,
-    timeout: Duration,
-) -> Result<AsyncPgConnection, ConnectionError> {
+pub(super) async fn establish(url: &str, timeout: Duration) -> Result<AsyncPgConnection, ConnectionError> {
     match tokio::time::timeout(timeout, AsyncPgConnection::establish(url)).await {
         Ok(result) => result,
-        Err(_) => Err(ConnectionError::BadConnection(format!(
-            "no connection within {}",
-            humantime::format_duration(timeout)
-        ))),
+        Err(_) => {
+            Err(ConnectionError::BadConnection(format!("no connection within {}", humantime::format_duration(timeout))))
+        }
     }
 }
 

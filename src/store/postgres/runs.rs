@@ -139,9 +139,7 @@ impl StoredSummary {
             target_environment: codec::environment(&self.target_environment)?,
             status: codec::status(&self.status)?,
             created_at: join_time(self.created_at, self.created_at_nanos),
-            finished_at: self
-                .finished_at
-                .map(|f| join_time(f, self.finished_at_nanos.unwrap_or(0))),
+            finished_at: self.finished_at.map(|f| join_time(f, self.finished_at_nanos.unwrap_or(0))),
         })
     }
 }
@@ -151,10 +149,7 @@ fn violates(e: &DbError, constraint: &str) -> bool {
 }
 
 fn busy(run: &RunRecord, holder: Uuid) -> StoreError {
-    StoreError::ModuleBusy {
-        module: run.request.module_name.clone(),
-        execution_id: holder,
-    }
+    StoreError::ModuleBusy { module: run.request.module_name.clone(), execution_id: holder }
 }
 
 /// The run of `module` that holds it in `tenant`, other than `except`.
@@ -178,10 +173,7 @@ async fn holder_of(
 
 async fn insert_events(conn: &mut AsyncPgConnection, events: &[EventRow<'_>]) -> QueryResult<()> {
     for chunk in events.chunks(EVENT_CHUNK) {
-        diesel::insert_into(run_events::table)
-            .values(chunk)
-            .execute(conn)
-            .await?;
+        diesel::insert_into(run_events::table).values(chunk).execute(conn).await?;
     }
     Ok(())
 }
@@ -229,15 +221,10 @@ impl RunStore for PgStore {
                 .transaction::<_, Failure, _>(async |conn| {
                     // Refused while another run holds the module, whether or
                     // not this one would hold it: the in-memory store's rule.
-                    if let Some(holder) =
-                        holder_of(conn, run.tenant_id, &run.request.module_name, None).await?
-                    {
+                    if let Some(holder) = holder_of(conn, run.tenant_id, &run.request.module_name, None).await? {
                         return Err(busy(run, holder).into());
                     }
-                    diesel::insert_into(runs::table)
-                        .values(&row)
-                        .execute(conn)
-                        .await?;
+                    diesel::insert_into(runs::table).values(&row).execute(conn).await?;
                     insert_events(conn, &event_rows).await?;
                     Ok(())
                 })
@@ -245,25 +232,17 @@ impl RunStore for PgStore {
             match result {
                 Ok(()) => return Ok(()),
                 // A concurrent create took the module after our check.
-                Err(Failure::Db(e)) if violates(&e, HOLDER_INDEX) => {
-                    match self.name_holder(conn, run, None).await? {
-                        Some(busy) => return Err(busy),
-                        None => continue,
-                    }
-                }
+                Err(Failure::Db(e)) if violates(&e, HOLDER_INDEX) => match self.name_holder(conn, run, None).await? {
+                    Some(busy) => return Err(busy),
+                    None => continue,
+                },
                 Err(Failure::Db(e)) if violates(&e, RUNS_PKEY) => {
-                    return Err(StoreError::Other(format!(
-                        "deployment {} already exists",
-                        run.execution_id
-                    )));
+                    return Err(StoreError::Other(format!("deployment {} already exists", run.execution_id)));
                 }
                 Err(f) => return Err(self.failure(conn, f)),
             }
         }
-        Err(StoreError::Unavailable(format!(
-            "module '{}' kept changing hands; try again",
-            run.request.module_name
-        )))
+        Err(StoreError::Unavailable(format!("module '{}' kept changing hands; try again", run.request.module_name)))
     }
 
     async fn save_run(&self, run: &RunRecord, events: &[RunEvent]) -> StoreResult<()> {
@@ -277,26 +256,15 @@ impl RunStore for PgStore {
                     let key = (run.tenant_id, run.execution_id);
                     // Only a newer revision replaces the stored one; the row
                     // lock makes concurrent writers take turns.
-                    let updated = diesel::update(
-                        runs::table
-                            .find(key)
-                            .filter(runs::revision.lt(row.revision)),
-                    )
-                    .set((&row, runs::saved_at.eq(diesel::dsl::now)))
-                    .execute(conn)
-                    .await?;
+                    let updated = diesel::update(runs::table.find(key).filter(runs::revision.lt(row.revision)))
+                        .set((&row, runs::saved_at.eq(diesel::dsl::now)))
+                        .execute(conn)
+                        .await?;
                     if updated == 0 {
-                        let stored: Option<i64> = runs::table
-                            .find(key)
-                            .select(runs::revision)
-                            .first(conn)
-                            .await
-                            .optional()?;
+                        let stored: Option<i64> =
+                            runs::table.find(key).select(runs::revision).first(conn).await.optional()?;
                         return Err(match stored {
-                            None => StoreError::NotFound(format!(
-                                "deployment {} not found",
-                                run.execution_id
-                            )),
+                            None => StoreError::NotFound(format!("deployment {} not found", run.execution_id)),
                             Some(stored) => StoreError::Stale(format!(
                                 "deployment {} is at revision {stored}, not saving revision {}",
                                 run.execution_id, run.revision
@@ -321,17 +289,10 @@ impl RunStore for PgStore {
                 Err(f) => return Err(self.failure(conn, f)),
             }
         }
-        Err(StoreError::Unavailable(format!(
-            "module '{}' kept changing hands; try again",
-            run.request.module_name
-        )))
+        Err(StoreError::Unavailable(format!("module '{}' kept changing hands; try again", run.request.module_name)))
     }
 
-    async fn get_run(
-        &self,
-        tenant: TenantId,
-        execution_id: Uuid,
-    ) -> StoreResult<Option<RunRecord>> {
+    async fn get_run(&self, tenant: TenantId, execution_id: Uuid) -> StoreResult<Option<RunRecord>> {
         let mut conn = self.conn().await?;
         let found = runs::table
             .find((tenant, execution_id))
@@ -346,11 +307,7 @@ impl RunStore for PgStore {
         }
     }
 
-    async fn list_runs(
-        &self,
-        tenant: TenantId,
-        filter: &RunFilter,
-    ) -> StoreResult<Page<RunSummary>> {
+    async fn list_runs(&self, tenant: TenantId, filter: &RunFilter) -> StoreResult<Page<RunSummary>> {
         let page_size = i64::from(filter.page_size);
         let offset = i64::from(filter.page.max(1) - 1) * page_size;
         let mut pooled = self.conn().await?;
@@ -364,11 +321,7 @@ impl RunStore for PgStore {
                 let total: i64 = filtered(tenant, filter).count().get_result(conn).await?;
                 let rows: Vec<StoredSummary> = filtered(tenant, filter)
                     .select(StoredSummary::as_select())
-                    .order((
-                        runs::created_at.desc(),
-                        runs::created_at_nanos.desc(),
-                        runs::execution_id.desc(),
-                    ))
+                    .order((runs::created_at.desc(), runs::created_at_nanos.desc(), runs::execution_id.desc()))
                     .limit(page_size)
                     .offset(offset)
                     .load(conn)
@@ -377,14 +330,8 @@ impl RunStore for PgStore {
             })
             .await;
         let (total, rows) = result.map_err(|e| self.db_error(conn, e))?;
-        let items = rows
-            .into_iter()
-            .map(StoredSummary::decode)
-            .collect::<StoreResult<_>>()?;
-        Ok(Page {
-            items,
-            total: total as u64,
-        })
+        let items = rows.into_iter().map(StoredSummary::decode).collect::<StoreResult<_>>()?;
+        Ok(Page { items, total: total as u64 })
     }
 
     async fn runs_in_flight(&self) -> StoreResult<Vec<RunRecord>> {
@@ -392,20 +339,12 @@ impl RunStore for PgStore {
         // The one query across tenants: start-up recovery resumes them all.
         let records = runs::table
             .filter(runs::holds_module.eq(true))
-            .order((
-                runs::tenant_id,
-                runs::created_at,
-                runs::created_at_nanos,
-                runs::execution_id,
-            ))
+            .order((runs::tenant_id, runs::created_at, runs::created_at_nanos, runs::execution_id))
             .select(runs::record)
             .load::<serde_json::Value>(&mut *conn)
             .await;
         match records {
-            Ok(records) => records
-                .into_iter()
-                .map(|r| codec::from_json(r, "deployment"))
-                .collect(),
+            Ok(records) => records.into_iter().map(|r| codec::from_json(r, "deployment")).collect(),
             Err(e) => Err(self.db_error(&mut conn, e)),
         }
     }
