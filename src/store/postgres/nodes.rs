@@ -89,6 +89,21 @@ macro_rules! nodes_with_modules {
     };
 }
 
+/// The slots of `module` on whichever of `node_ids` have it: one array
+/// parameter, `node_id = ANY($n)`, however many nodes are asked about.
+fn slots_of<'a>(
+    tenant: TenantId,
+    node_ids: &'a [Uuid],
+    module: &'a str,
+) -> node_modules::BoxedQuery<'a, Pg, (diesel::sql_types::Uuid, diesel::sql_types::Jsonb)> {
+    node_modules::table
+        .filter(node_modules::tenant_id.eq(tenant))
+        .filter(node_modules::module_name.eq(module))
+        .filter(node_modules::node_id.eq_any(node_ids))
+        .select((node_modules::node_id, node_modules::slots))
+        .into_boxed()
+}
+
 async fn load_node(
     conn: &mut AsyncPgConnection,
     tenant: TenantId,
@@ -195,14 +210,7 @@ impl NodeStore for PgStore {
             return Ok(Vec::new());
         }
         let mut conn = self.conn().await?;
-        // One array parameter, `node_id = ANY($3)`, however many nodes.
-        let rows = node_modules::table
-            .filter(node_modules::tenant_id.eq(tenant))
-            .filter(node_modules::module_name.eq(module))
-            .filter(node_modules::node_id.eq_any(node_ids))
-            .select((node_modules::node_id, node_modules::slots))
-            .load::<(Uuid, serde_json::Value)>(&mut *conn)
-            .await;
+        let rows = slots_of(tenant, node_ids, module).load::<(Uuid, serde_json::Value)>(&mut *conn).await;
         let rows = rows.map_err(|e| self.db_error(&mut conn, e))?;
         let mut by_node: HashMap<Uuid, ModuleSlots> = HashMap::with_capacity(rows.len());
         for (id, slots) in rows {
@@ -221,5 +229,18 @@ impl NodeStore for PgStore {
             Ok(rows) => assemble(rows),
             Err(e) => Err(self.db_error(conn, e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_slots_sends_the_ids_as_one_array() {
+        let ids = vec![Uuid::new_v4(); 5_000];
+        let sql = diesel::debug_query::<Pg, _>(&slots_of(Uuid::nil(), &ids, "m")).to_string();
+        assert!(sql.contains("\"node_id\" = ANY($3)"), "{sql}");
+        assert!(!sql.contains("$4"), "{sql}");
     }
 }
