@@ -443,6 +443,9 @@ async fn list_runs_order_filters_paging(store: SharedStore) {
     let beyond = store.list_runs(t, &filter(9, 3)).await.unwrap();
     assert!(beyond.items.is_empty());
     assert_eq!(beyond.total, 8);
+    let farthest = store.list_runs(t, &filter(u32::MAX, u32::MAX)).await.unwrap();
+    assert!(farthest.items.is_empty());
+    assert_eq!(farthest.total, 8);
     let none = store.list_runs(t, &filter(1, 0)).await.unwrap();
     assert!(none.items.is_empty());
     assert_eq!(none.total, 8);
@@ -809,6 +812,26 @@ mod postgres_only {
             }
         }
         assert!(matches!(store.ping().await, Err(StoreError::Unavailable(_))));
+    }
+
+    /// What a server restart does to pooled connections: the pool notices
+    /// on reuse and replaces them, so callers see no error at all.
+    #[actix::test]
+    async fn terminated_connections_are_replaced() {
+        let Some(db) = support::TestDb::migrated("postgres_only::terminated_connections_are_replaced").await else {
+            return;
+        };
+        let store = db.store().await;
+        let r = run(tenant(), "kmod-restart", at(0, 0), RunStatus::Running);
+        store.create_run(&r, &[]).await.unwrap();
+        db.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .await;
+        for _ in 0..3 {
+            assert_eq!(store.get_run(r.tenant_id, r.execution_id).await.unwrap(), Some(r.clone()));
+        }
     }
 
     #[actix::test]

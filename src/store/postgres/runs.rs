@@ -309,7 +309,8 @@ impl RunStore for PgStore {
 
     async fn list_runs(&self, tenant: TenantId, filter: &RunFilter) -> StoreResult<Page<RunSummary>> {
         let page_size = i64::from(filter.page_size);
-        let offset = i64::from(filter.page.max(1) - 1) * page_size;
+        // Saturating: the far pages of u32 × u32 overflow i64, and are empty anyway.
+        let offset = i64::from(filter.page.max(1) - 1).saturating_mul(page_size);
         let mut pooled = self.conn().await?;
         let conn: &mut AsyncPgConnection = &mut pooled;
         // One snapshot for the count and the page, as the memory store's read lock gives.
