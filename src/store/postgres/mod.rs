@@ -1,0 +1,82 @@
+//! The PostgreSQL store: the same contract as the core's in-memory store,
+//! kept in a database so that runs survive restarts and replicas share them.
+//!
+//! Files by job: `pool` (connections), `migrate` (schema), `runs`, `nodes`
+//! and `metrics` (the three store traits), `errors` (failure mapping),
+//! `codec` (column conversions) and `schema` (diesel's table definitions).
+
+mod codec;
+mod errors;
+mod metrics;
+pub mod migrate;
+mod nodes;
+mod pool;
+mod runs;
+pub mod schema;
+
+use async_trait::async_trait;
+use diesel_async::pooled_connection::PoolableConnection;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use hotswap_actors::store::{Store, StoreError, StoreResult};
+
+use errors::{Failure, Redactor};
+pub use pool::PgPoolSettings;
+use pool::{PgConn, PgPool};
+
+/// A store in PostgreSQL, sharing a pool of connections.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    redactor: Redactor,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL stays out of debug output: it may hold a password.
+        let status = self.pool.status();
+        f.debug_struct("PgStore").field("max_size", &status.max_size).field("size", &status.size).finish()
+    }
+}
+
+impl PgStore {
+    /// Builds the pool and makes one round trip, so that a wrong URL or an
+    /// unreachable server shows at start-up. Does not run migrations: see
+    /// [`migrate::run_pending`].
+    pub async fn connect(url: &str, settings: &PgPoolSettings) -> Result<PgStore, StoreError> {
+        let redactor = Redactor::for_url(url);
+        let pool = pool::build(url, settings).map_err(|e| StoreError::Other(redactor.scrub(e)))?;
+        let store = PgStore { pool, redactor };
+        store.ping().await?;
+        Ok(store)
+    }
+
+    async fn conn(&self) -> StoreResult<PgConn> {
+        self.pool.get().await.map_err(|e| self.redactor.pool(e))
+    }
+
+    /// Maps a database error seen on `conn`.
+    fn db_error(&self, conn: &mut AsyncPgConnection, e: diesel::result::Error) -> StoreError {
+        let broken = conn.is_broken();
+        self.redactor.db(e, broken)
+    }
+
+    fn failure(&self, conn: &mut AsyncPgConnection, f: Failure) -> StoreError {
+        let broken = matches!(f, Failure::Db(_)) && conn.is_broken();
+        self.redactor.failure(f, broken)
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn ping(&self) -> StoreResult<()> {
+        let mut conn = self.conn().await?;
+        match diesel::sql_query("SELECT 1").execute(&mut *conn).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.db_error(&mut conn, e)),
+        }
+    }
+
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+}

@@ -1,0 +1,74 @@
+//! The connection pool: deadpool over diesel-async connections.
+
+use std::time::Duration;
+
+use diesel::ConnectionError;
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use serde::Deserialize;
+
+pub(super) type PgPool = Pool<AsyncPgConnection>;
+pub(super) type PgConn = Object<AsyncPgConnection>;
+pub(super) type PoolError = diesel_async::pooled_connection::deadpool::PoolError;
+
+/// How the store's connection pool behaves.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PgPoolSettings {
+    /// Most connections open at once.
+    pub max_size: usize,
+    /// Longest wait for a new connection to be established.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Longest wait for a free connection when all are in use.
+    #[serde(with = "humantime_serde")]
+    pub wait_timeout: Duration,
+    /// Longest wait for the health check of a connection being reused.
+    #[serde(with = "humantime_serde")]
+    pub recycle_timeout: Duration,
+}
+
+impl Default for PgPoolSettings {
+    fn default() -> Self {
+        PgPoolSettings {
+            max_size: 16,
+            connect_timeout: Duration::from_secs(5),
+            wait_timeout: Duration::from_secs(5),
+            recycle_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Establishes one connection, giving up after `timeout`.
+pub(super) async fn establish(url: &str, timeout: Duration) -> Result<AsyncPgConnection, ConnectionError> {
+    match tokio::time::timeout(timeout, AsyncPgConnection::establish(url)).await {
+        Ok(result) => result,
+        Err(_) => {
+            Err(ConnectionError::BadConnection(format!("no connection within {}", humantime::format_duration(timeout))))
+        }
+    }
+}
+
+/// Builds the pool; no connection is opened until one is needed.
+pub(super) fn build(url: &str, settings: &PgPoolSettings) -> Result<PgPool, String> {
+    if settings.max_size == 0 {
+        return Err("the pool's max_size must be at least 1".into());
+    }
+    let connect_timeout = settings.connect_timeout;
+    let mut config = ManagerConfig::<AsyncPgConnection>::default();
+    config.custom_setup = Box::new(move |url| {
+        let url = url.to_owned();
+        Box::pin(async move { establish(&url, connect_timeout).await })
+    });
+    let manager = AsyncDieselConnectionManager::new_with_config(url, config);
+    Pool::builder(manager)
+        .max_size(settings.max_size)
+        .wait_timeout(Some(settings.wait_timeout))
+        .create_timeout(Some(settings.connect_timeout))
+        .recycle_timeout(Some(settings.recycle_timeout))
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
+        // The builder's errors name no URL, but say nothing more than needed.
+        .map_err(|e| format!("cannot build the database pool: {e}"))
+}

@@ -1,0 +1,367 @@
+//! Runs and their events.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DbError};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use hotswap_actors::domain::{RunRecord, RunSummary, TenantId};
+use hotswap_actors::store::{Page, RunEvent, RunFilter, RunStore, StoreError, StoreResult};
+use uuid::Uuid;
+
+use super::codec::{self, join_time, split_time};
+use super::errors::Failure;
+use super::schema::{run_events, runs};
+use super::PgStore;
+
+/// The partial unique index that lets one run per tenant hold a module.
+const HOLDER_INDEX: &str = "runs_one_holder_per_module";
+const RUNS_PKEY: &str = "runs_pkey";
+/// Rows per INSERT, well under PostgreSQL's 65535 bind parameters.
+const EVENT_CHUNK: usize = 1_000;
+/// How often a write that lost the module lock to a run which finished
+/// before we could name it is tried again.
+const LOCK_ATTEMPTS: usize = 5;
+
+#[derive(Insertable, AsChangeset)]
+#[diesel(table_name = runs, primary_key(tenant_id, execution_id), treat_none_as_null = true)]
+struct RunRow<'a> {
+    tenant_id: Uuid,
+    execution_id: Uuid,
+    module_name: &'a str,
+    version: &'a str,
+    target_environment: &'static str,
+    status: &'static str,
+    created_at: DateTime<Utc>,
+    created_at_nanos: i16,
+    finished_at: Option<DateTime<Utc>>,
+    finished_at_nanos: Option<i16>,
+    revision: i64,
+    holds_module: bool,
+    record: serde_json::Value,
+}
+
+impl<'a> RunRow<'a> {
+    fn new(run: &'a RunRecord) -> StoreResult<Self> {
+        let (created_at, created_at_nanos) = split_time(run.created_at);
+        let finished = run.finished_at.map(split_time);
+        Ok(RunRow {
+            tenant_id: run.tenant_id,
+            execution_id: run.execution_id,
+            module_name: &run.request.module_name,
+            version: &run.request.version,
+            target_environment: run.request.target_environment.as_str(),
+            status: run.status.as_str(),
+            created_at,
+            created_at_nanos,
+            finished_at: finished.map(|f| f.0),
+            finished_at_nanos: finished.map(|f| f.1),
+            revision: codec::revision(run.revision)?,
+            holds_module: run.holds_module(),
+            record: codec::to_json(run, "the deployment")?,
+        })
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = run_events)]
+struct EventRow<'a> {
+    tenant_id: Uuid,
+    execution_id: Uuid,
+    at: DateTime<Utc>,
+    at_nanos: i16,
+    kind: &'a str,
+    message: &'a str,
+    data: &'a serde_json::Value,
+}
+
+impl<'a> EventRow<'a> {
+    fn new(e: &'a RunEvent) -> Self {
+        let (at, at_nanos) = split_time(e.at);
+        EventRow {
+            tenant_id: e.tenant_id,
+            execution_id: e.execution_id,
+            at,
+            at_nanos,
+            kind: &e.kind,
+            message: &e.message,
+            data: &e.data,
+        }
+    }
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = run_events, check_for_backend(Pg))]
+struct StoredEvent {
+    tenant_id: Uuid,
+    execution_id: Uuid,
+    at: DateTime<Utc>,
+    at_nanos: i16,
+    kind: String,
+    message: String,
+    data: serde_json::Value,
+}
+
+impl From<StoredEvent> for RunEvent {
+    fn from(e: StoredEvent) -> Self {
+        RunEvent {
+            tenant_id: e.tenant_id,
+            execution_id: e.execution_id,
+            at: join_time(e.at, e.at_nanos),
+            kind: e.kind,
+            message: e.message,
+            data: e.data,
+        }
+    }
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = runs, check_for_backend(Pg))]
+struct StoredSummary {
+    execution_id: Uuid,
+    module_name: String,
+    version: String,
+    target_environment: String,
+    status: String,
+    created_at: DateTime<Utc>,
+    created_at_nanos: i16,
+    finished_at: Option<DateTime<Utc>>,
+    finished_at_nanos: Option<i16>,
+}
+
+impl StoredSummary {
+    fn decode(self) -> StoreResult<RunSummary> {
+        Ok(RunSummary {
+            execution_id: self.execution_id,
+            module_name: self.module_name,
+            version: self.version,
+            target_environment: codec::environment(&self.target_environment)?,
+            status: codec::status(&self.status)?,
+            created_at: join_time(self.created_at, self.created_at_nanos),
+            finished_at: self.finished_at.map(|f| join_time(f, self.finished_at_nanos.unwrap_or(0))),
+        })
+    }
+}
+
+fn violates(e: &DbError, constraint: &str) -> bool {
+    matches!(e, DbError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) if info.constraint_name() == Some(constraint))
+}
+
+fn busy(run: &RunRecord, holder: Uuid) -> StoreError {
+    StoreError::ModuleBusy { module: run.request.module_name.clone(), execution_id: holder }
+}
+
+/// The run of `module` that holds it in `tenant`, other than `except`.
+async fn holder_of(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    module: &str,
+    except: Option<Uuid>,
+) -> QueryResult<Option<Uuid>> {
+    let mut query = runs::table
+        .filter(runs::tenant_id.eq(tenant))
+        .filter(runs::module_name.eq(module))
+        .filter(runs::holds_module.eq(true))
+        .select(runs::execution_id)
+        .into_boxed();
+    if let Some(id) = except {
+        query = query.filter(runs::execution_id.ne(id));
+    }
+    query.first(conn).await.optional()
+}
+
+async fn insert_events(conn: &mut AsyncPgConnection, events: &[EventRow<'_>]) -> QueryResult<()> {
+    for chunk in events.chunks(EVENT_CHUNK) {
+        diesel::insert_into(run_events::table).values(chunk).execute(conn).await?;
+    }
+    Ok(())
+}
+
+/// The runs of `tenant` that `filter` keeps, before ordering and paging.
+fn filtered<'a>(tenant: TenantId, filter: &'a RunFilter) -> runs::BoxedQuery<'a, Pg> {
+    let mut query = runs::table.filter(runs::tenant_id.eq(tenant)).into_boxed();
+    if let Some(status) = filter.status {
+        query = query.filter(runs::status.eq(status.as_str()));
+    }
+    if let Some(module) = filter.module_name.as_deref() {
+        query = query.filter(runs::module_name.eq(module));
+    }
+    if let Some(env) = filter.environment {
+        query = query.filter(runs::target_environment.eq(env.as_str()));
+    }
+    query
+}
+
+impl PgStore {
+    /// Turns a lost race for the module lock into `ModuleBusy`, or into
+    /// `None` when the holder finished before it could be named.
+    async fn name_holder(
+        &self,
+        conn: &mut AsyncPgConnection,
+        run: &RunRecord,
+        except: Option<Uuid>,
+    ) -> StoreResult<Option<StoreError>> {
+        match holder_of(conn, run.tenant_id, &run.request.module_name, except).await {
+            Ok(holder) => Ok(holder.map(|h| busy(run, h))),
+            Err(e) => Err(self.db_error(conn, e)),
+        }
+    }
+}
+
+#[async_trait]
+impl RunStore for PgStore {
+    async fn create_run(&self, run: &RunRecord, events: &[RunEvent]) -> StoreResult<()> {
+        let row = RunRow::new(run)?;
+        let event_rows: Vec<EventRow> = events.iter().map(EventRow::new).collect();
+        let mut pooled = self.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut pooled;
+        for _ in 0..LOCK_ATTEMPTS {
+            let result = conn
+                .transaction::<_, Failure, _>(async |conn| {
+                    // Refused while another run holds the module, whether or
+                    // not this one would hold it: the in-memory store's rule.
+                    if let Some(holder) = holder_of(conn, run.tenant_id, &run.request.module_name, None).await? {
+                        return Err(busy(run, holder).into());
+                    }
+                    diesel::insert_into(runs::table).values(&row).execute(conn).await?;
+                    insert_events(conn, &event_rows).await?;
+                    Ok(())
+                })
+                .await;
+            match result {
+                Ok(()) => return Ok(()),
+                // A concurrent create took the module after our check.
+                Err(Failure::Db(e)) if violates(&e, HOLDER_INDEX) => match self.name_holder(conn, run, None).await? {
+                    Some(busy) => return Err(busy),
+                    None => continue,
+                },
+                Err(Failure::Db(e)) if violates(&e, RUNS_PKEY) => {
+                    return Err(StoreError::Other(format!("deployment {} already exists", run.execution_id)));
+                }
+                Err(f) => return Err(self.failure(conn, f)),
+            }
+        }
+        Err(StoreError::Unavailable(format!("module '{}' kept changing hands; try again", run.request.module_name)))
+    }
+
+    async fn save_run(&self, run: &RunRecord, events: &[RunEvent]) -> StoreResult<()> {
+        let row = RunRow::new(run)?;
+        let event_rows: Vec<EventRow> = events.iter().map(EventRow::new).collect();
+        let mut pooled = self.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut pooled;
+        for _ in 0..LOCK_ATTEMPTS {
+            let result = conn
+                .transaction::<_, Failure, _>(async |conn| {
+                    let key = (run.tenant_id, run.execution_id);
+                    // Only a newer revision replaces the stored one; the row
+                    // lock makes concurrent writers take turns.
+                    let updated = diesel::update(runs::table.find(key).filter(runs::revision.lt(row.revision)))
+                        .set((&row, runs::saved_at.eq(diesel::dsl::now)))
+                        .execute(conn)
+                        .await?;
+                    if updated == 0 {
+                        let stored: Option<i64> =
+                            runs::table.find(key).select(runs::revision).first(conn).await.optional()?;
+                        return Err(match stored {
+                            None => StoreError::NotFound(format!("deployment {} not found", run.execution_id)),
+                            Some(stored) => StoreError::Stale(format!(
+                                "deployment {} is at revision {stored}, not saving revision {}",
+                                run.execution_id, run.revision
+                            )),
+                        }
+                        .into());
+                    }
+                    insert_events(conn, &event_rows).await?;
+                    Ok(())
+                })
+                .await;
+            match result {
+                Ok(()) => return Ok(()),
+                // The run would hold its module (a manual rollback) while
+                // another run holds it.
+                Err(Failure::Db(e)) if violates(&e, HOLDER_INDEX) => {
+                    match self.name_holder(conn, run, Some(run.execution_id)).await? {
+                        Some(busy) => return Err(busy),
+                        None => continue,
+                    }
+                }
+                Err(f) => return Err(self.failure(conn, f)),
+            }
+        }
+        Err(StoreError::Unavailable(format!("module '{}' kept changing hands; try again", run.request.module_name)))
+    }
+
+    async fn get_run(&self, tenant: TenantId, execution_id: Uuid) -> StoreResult<Option<RunRecord>> {
+        let mut conn = self.conn().await?;
+        let found = runs::table
+            .find((tenant, execution_id))
+            .select(runs::record)
+            .first::<serde_json::Value>(&mut *conn)
+            .await
+            .optional();
+        match found {
+            Ok(Some(record)) => codec::from_json(record, "deployment").map(Some),
+            Ok(None) => Ok(None),
+            Err(e) => Err(self.db_error(&mut conn, e)),
+        }
+    }
+
+    async fn list_runs(&self, tenant: TenantId, filter: &RunFilter) -> StoreResult<Page<RunSummary>> {
+        let page_size = i64::from(filter.page_size);
+        // Saturating: the far pages of u32 × u32 overflow i64, and are empty anyway.
+        let offset = i64::from(filter.page.max(1) - 1).saturating_mul(page_size);
+        let mut pooled = self.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut pooled;
+        // One snapshot for the count and the page, as the memory store's read lock gives.
+        let result = conn
+            .build_transaction()
+            .repeatable_read()
+            .read_only()
+            .run::<_, DbError, _>(async |conn| {
+                let total: i64 = filtered(tenant, filter).count().get_result(conn).await?;
+                let rows: Vec<StoredSummary> = filtered(tenant, filter)
+                    .select(StoredSummary::as_select())
+                    .order((runs::created_at.desc(), runs::created_at_nanos.desc(), runs::execution_id.desc()))
+                    .limit(page_size)
+                    .offset(offset)
+                    .load(conn)
+                    .await?;
+                Ok((total, rows))
+            })
+            .await;
+        let (total, rows) = result.map_err(|e| self.db_error(conn, e))?;
+        let items = rows.into_iter().map(StoredSummary::decode).collect::<StoreResult<_>>()?;
+        Ok(Page { items, total: total as u64 })
+    }
+
+    async fn runs_in_flight(&self) -> StoreResult<Vec<RunRecord>> {
+        let mut conn = self.conn().await?;
+        // The one query across tenants: start-up recovery resumes them all.
+        let records = runs::table
+            .filter(runs::holds_module.eq(true))
+            .order((runs::tenant_id, runs::created_at, runs::created_at_nanos, runs::execution_id))
+            .select(runs::record)
+            .load::<serde_json::Value>(&mut *conn)
+            .await;
+        match records {
+            Ok(records) => records.into_iter().map(|r| codec::from_json(r, "deployment")).collect(),
+            Err(e) => Err(self.db_error(&mut conn, e)),
+        }
+    }
+
+    async fn run_events(&self, tenant: TenantId, execution_id: Uuid) -> StoreResult<Vec<RunEvent>> {
+        let mut conn = self.conn().await?;
+        let events = run_events::table
+            .filter(run_events::tenant_id.eq(tenant))
+            .filter(run_events::execution_id.eq(execution_id))
+            .order(run_events::id)
+            .select(StoredEvent::as_select())
+            .load(&mut *conn)
+            .await;
+        match events {
+            Ok(events) => Ok(events.into_iter().map(RunEvent::from).collect()),
+            Err(e) => Err(self.db_error(&mut conn, e)),
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! The embedded migrations apply, revert one by one to nothing, and apply
+//! again, on a fresh database, from inside an actix System (whose runtime is
+//! single-threaded, as the server's is).
+
+mod support;
+
+use diesel::sql_types::Text;
+use diesel::QueryableByName;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use hotswap::store::postgres::migrate;
+
+#[derive(QueryableByName)]
+struct TableName {
+    #[diesel(sql_type = Text)]
+    table_name: String,
+}
+
+/// Our tables in the public schema, sorted; diesel's bookkeeping table aside.
+async fn tables(url: &str) -> Vec<String> {
+    let mut conn = AsyncPgConnection::establish(url).await.unwrap();
+    let rows: Vec<TableName> = diesel::sql_query(
+        "SELECT table_name::text AS table_name FROM information_schema.tables \
+         WHERE table_schema = 'public' AND table_name <> '__diesel_schema_migrations' ORDER BY table_name",
+    )
+    .load(&mut conn)
+    .await
+    .unwrap();
+    rows.into_iter().map(|r| r.table_name).collect()
+}
+
+#[actix::test]
+async fn migrations_apply_revert_to_zero_and_apply_again() {
+    let Some(db) = support::TestDb::create("migrations::migrations_apply_revert_to_zero_and_apply_again").await else {
+        return;
+    };
+    let known = migrate::known();
+    assert!(known.len() >= 2, "{known:?}");
+    assert!(migrate::status(&db.url).await.unwrap().iter().all(|(_, applied)| !applied));
+    assert!(tables(&db.url).await.is_empty());
+
+    let applied = migrate::run_pending(&db.url).await.unwrap();
+    assert_eq!(applied, known);
+    let status = migrate::status(&db.url).await.unwrap();
+    assert_eq!(status, known.iter().map(|n| (n.clone(), true)).collect::<Vec<_>>());
+    let full = tables(&db.url).await;
+    for table in ["runs", "run_events", "nodes", "node_modules", "cluster_samples", "users", "tenants", "audit_log"] {
+        assert!(full.iter().any(|t| t == table), "{table} missing from {full:?}");
+    }
+    // Nothing left to apply.
+    assert!(migrate::run_pending(&db.url).await.unwrap().is_empty());
+
+    // Newest first, one at a time, down to nothing.
+    for (i, name) in known.iter().enumerate().rev() {
+        assert_eq!(migrate::revert_last(&db.url).await.unwrap().as_deref(), Some(name.as_str()));
+        let status = migrate::status(&db.url).await.unwrap();
+        let expected: Vec<(String, bool)> = known.iter().enumerate().map(|(j, n)| (n.clone(), j < i)).collect();
+        assert_eq!(status, expected);
+    }
+    assert_eq!(migrate::revert_last(&db.url).await.unwrap(), None);
+    assert!(tables(&db.url).await.is_empty(), "down migrations leave tables behind");
+
+    assert_eq!(migrate::run_pending(&db.url).await.unwrap(), known);
+    assert_eq!(tables(&db.url).await, full);
+}
+
+#[actix::test]
+async fn concurrent_runs_apply_each_migration_once() {
+    let Some(db) = support::TestDb::create("migrations::concurrent_runs_apply_each_migration_once").await else {
+        return;
+    };
+    let (a, b) = futures::join!(migrate::run_pending(&db.url), migrate::run_pending(&db.url));
+    let mut all = a.unwrap();
+    all.extend(b.unwrap());
+    assert_eq!(all, migrate::known(), "the migration lock lets one runner apply everything");
+}
+
+#[actix::test]
+async fn migrating_an_unreachable_server_is_unavailable() {
+    match migrate::run_pending("postgres://hotswap:pw-s3cr3t@127.0.0.1:1/hotswap").await {
+        Err(hotswap_actors::store::StoreError::Unavailable(m)) => assert!(!m.contains("pw-s3cr3t"), "{m}"),
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+}
