@@ -15,4 +15,19 @@ pub enum Command {
     Serve,
     /// Print the effective configuration (secrets hidden) and exit.
     Config,
+    /// Manage the PostgreSQL schema at store.url.
+    Migrate {
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateAction {
+    /// Apply every pending migration.
+    Run,
+    /// Revert the most recently applied migration.
+    Revert,
+    /// List the migrations and whether each is applied.
+    Status,
 }

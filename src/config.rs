@@ -8,6 +8,8 @@ use std::time::Duration;
 use hotswap_actors::settings::{PipelineSettings, SimulationSettings, SupervisionSettings};
 use serde::Deserialize;
 
+use crate::store::postgres::PgPoolSettings;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
@@ -54,24 +56,12 @@ pub enum StoreBackend {
     Postgres,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PoolSettings {
-    pub max_size: usize,
-    #[serde(with = "humantime_serde")]
-    pub connect_timeout: Duration,
-    #[serde(with = "humantime_serde")]
-    pub wait_timeout: Duration,
-    #[serde(with = "humantime_serde")]
-    pub recycle_timeout: Duration,
-}
-
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSettings {
     pub backend: StoreBackend,
     pub url: String,
-    pub pool: PoolSettings,
+    pub pool: PgPoolSettings,
 }
 
 // The URL may carry a password: never print it.

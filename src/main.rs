@@ -1,7 +1,8 @@
 use clap::Parser;
-use hotswap::cli::{Cli, Command};
+use hotswap::cli::{Cli, Command, MigrateAction};
 use hotswap::config::Settings;
 use hotswap::startup::Application;
+use hotswap::store::postgres::migrate;
 use hotswap::telemetry;
 
 // glibc's malloc consolidates its free lists on every large allocation,
@@ -26,6 +27,7 @@ async fn main() -> std::process::ExitCode {
             println!("{settings:#?}");
             Ok(())
         }
+        Command::Migrate { action } => migrations(&settings, action).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -34,6 +36,34 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+async fn migrations(settings: &Settings, action: MigrateAction) -> Result<(), Box<dyn std::error::Error>> {
+    let url = settings.store.url.trim();
+    if url.is_empty() {
+        return Err("store.url is not set (HOTSWAP__STORE__URL)".into());
+    }
+    match action {
+        MigrateAction::Run => {
+            let applied = migrate::run_pending(url).await?;
+            if applied.is_empty() {
+                println!("no pending migrations");
+            }
+            for name in applied {
+                println!("applied {name}");
+            }
+        }
+        MigrateAction::Revert => match migrate::revert_last(url).await? {
+            Some(name) => println!("reverted {name}"),
+            None => println!("no migration to revert"),
+        },
+        MigrateAction::Status => {
+            for (name, applied) in migrate::status(url).await? {
+                println!("{} {name}", if applied { "[applied]" } else { "[pending]" });
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {

@@ -2,17 +2,19 @@
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, NormalizePath, TrailingSlash};
 use actix_web::{web, App, HttpServer};
 use hotswap_actors::orchestrator::CoreSettings;
-use hotswap_actors::store::{MemoryStore, SharedStore};
+use hotswap_actors::store::{MemoryStore, SharedStore, StoreError};
 use hotswap_actors::Orchestrator;
 use tracing_actix_web::TracingLogger;
 
 use crate::config::{Settings, StoreBackend};
 use crate::http::{self, trace::assign_trace_id, AppState};
+use crate::store::postgres::{migrate, PgStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -89,11 +91,37 @@ impl Application {
     }
 }
 
+/// How long start-up waits for PostgreSQL to accept connections.
+const DATABASE_WAIT: Duration = Duration::from_secs(30);
+
+/// Opens the configured store. PostgreSQL is migrated before anything is
+/// served; start-up waits a while for a database that is still starting.
 async fn open_store(settings: &Settings) -> Result<SharedStore, StartupError> {
     match settings.store.backend {
         StoreBackend::Memory => Ok(Arc::new(MemoryStore::new())),
         StoreBackend::Postgres => {
-            Err(StartupError::Config("store.backend = \"postgres\" is not available in this build yet".into()))
+            let url = &settings.store.url;
+            let deadline = Instant::now() + DATABASE_WAIT;
+            let mut delay = Duration::from_millis(200);
+            loop {
+                match migrate::run_pending(url).await {
+                    Ok(applied) => {
+                        for name in applied {
+                            tracing::info!(migration = %name, "applied migration");
+                        }
+                        break;
+                    }
+                    Err(StoreError::Unavailable(e)) if Instant::now() < deadline => {
+                        tracing::warn!(error = %e, ?delay, "PostgreSQL is not reachable yet; retrying");
+                        actix_web::rt::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(5));
+                    }
+                    Err(e) => return Err(StartupError::Store(format!("migrations failed: {e}"))),
+                }
+            }
+            let store =
+                PgStore::connect(url, &settings.store.pool).await.map_err(|e| StartupError::Store(e.to_string()))?;
+            Ok(Arc::new(store))
         }
     }
 }

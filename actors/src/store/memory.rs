@@ -53,6 +53,19 @@ impl RunStore for MemoryStore {
 
     async fn save_run(&self, run: &RunRecord, events: &[RunEvent]) -> StoreResult<()> {
         let mut runs = self.runs.write();
+        if run.holds_module() {
+            if let Some(busy) = runs.values().find(|r| {
+                r.tenant_id == run.tenant_id
+                    && r.execution_id != run.execution_id
+                    && r.request.module_name == run.request.module_name
+                    && r.holds_module()
+            }) {
+                return Err(StoreError::ModuleBusy {
+                    module: run.request.module_name.clone(),
+                    execution_id: busy.execution_id,
+                });
+            }
+        }
         let Some(stored) = runs.get_mut(&(run.tenant_id, run.execution_id)) else {
             return Err(StoreError::NotFound(format!("deployment {} not found", run.execution_id)));
         };
