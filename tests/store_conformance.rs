@@ -119,12 +119,12 @@ fn run(tenant: TenantId, module: &str, created_at: DateTime<Utc>, status: RunSta
             step: DeployStep::Wait { wave: 2, until: created_at + TimeDelta::nanoseconds(987_654_321_123) },
             baseline: vec![(Uuid::new_v4(), metrics(1.0)), (Uuid::new_v4(), metrics(7.0))],
         },
-        changes: vec![NodeChange {
+        changes: std::sync::Arc::new(vec![NodeChange {
             node_id: Uuid::new_v4(),
             hostname: "dev-01.example".into(),
             environment: Environment::Development,
             before: slots("1.2.2"),
-        }],
+        }]),
         trace_id: execution_id.simple().to_string(),
         created_at,
         finished_at: (!status.is_active()).then(|| created_at + TimeDelta::nanoseconds(60_000_000_001)),
@@ -231,7 +231,7 @@ async fn create_get_save_round_trip(store: SharedStore) {
     next.stages[1].status = StageStatus::WaitingForApproval;
     next.stages[1].end_time = Some(at(20, 5));
     next.checkpoint = Checkpoint::Restoring { environment: Environment::Qa, message: "restore".into() };
-    next.changes.push(NodeChange {
+    std::sync::Arc::make_mut(&mut next.changes).push(NodeChange {
         node_id: Uuid::new_v4(),
         hostname: "qa-02".into(),
         environment: Environment::Qa,
@@ -661,8 +661,8 @@ async fn hostile_strings_round_trip(store: SharedStore) {
         r.request.metadata.insert(s.to_string(), s.to_string());
         r.stages[0].name = s.to_string();
         r.stages[0].message = s.to_string();
-        r.changes[0].hostname = s.to_string();
-        r.changes[0].before.active = Some(slot(s));
+        std::sync::Arc::make_mut(&mut r.changes)[0].hostname = s.to_string();
+        std::sync::Arc::make_mut(&mut r.changes)[0].before.active = Some(slot(s));
         r.trace_id = s.to_string();
         r.message = s.to_string();
         r.checkpoint = Checkpoint::Unwinding { status: RunStatus::Cancelled, message: s.to_string() };

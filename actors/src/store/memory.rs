@@ -53,6 +53,9 @@ impl RunStore for MemoryStore {
 
     async fn save_run(&self, run: &RunRecord, events: &[RunEvent]) -> StoreResult<()> {
         let mut runs = self.runs.write();
+        if !runs.contains_key(&(run.tenant_id, run.execution_id)) {
+            return Err(StoreError::NotFound(format!("deployment {} not found", run.execution_id)));
+        }
         if run.holds_module() {
             if let Some(busy) = runs.values().find(|r| {
                 r.tenant_id == run.tenant_id
