@@ -74,7 +74,7 @@ fn settings(nodes: usize) -> CoreSettings {
         heartbeat_timeout: Duration::from_secs(120),
         ..SimulationSettings::default()
     };
-    CoreSettings { pipeline, simulation, supervision: Default::default(), sample_metrics: false }
+    CoreSettings { pipeline, simulation, sample_metrics: false, ..Default::default() }
 }
 
 async fn deploy_once(orchestrator: &Orchestrator, version: String) -> Duration {

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use hotswap_actors::settings::{PipelineSettings, SimulationSettings, SupervisionSettings};
+use hotswap_actors::settings::{PipelineSettings, RecoverySettings, SimulationSettings, SupervisionSettings};
 use serde::Deserialize;
 
 use crate::store::postgres::PgPoolSettings;
@@ -22,6 +22,7 @@ pub struct Settings {
     pub pipeline: PipelineSettings,
     pub simulation: SimulationSettings,
     pub supervision: SupervisionSettings,
+    pub recovery: RecoverySettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -44,6 +44,7 @@ impl Application {
             pipeline: settings.pipeline.clone(),
             simulation: settings.simulation.clone(),
             supervision: settings.supervision.clone(),
+            recovery: settings.recovery.clone(),
             sample_metrics: true,
         };
         let orchestrator = Orchestrator::start(store, core).await?;

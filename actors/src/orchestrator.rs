@@ -18,7 +18,9 @@ use crate::domain::{
 };
 use crate::error::CoreError;
 use crate::node::{spawn_node, NodeSnapshot, Snapshot};
-use crate::settings::{validate_canary_steps, PipelineSettings, SimulationSettings, SupervisionSettings};
+use crate::settings::{
+    validate_canary_steps, InFlightPolicy, PipelineSettings, RecoverySettings, SimulationSettings, SupervisionSettings,
+};
 use crate::simulation::FaultPlan;
 use crate::store::{ClusterSample, Page, RunEvent, RunFilter, SharedStore};
 use crate::supervision::{install_panic_hook, ActorKind, GetTree, Supervisor, SupervisorSnapshot};
@@ -28,6 +30,7 @@ pub struct CoreSettings {
     pub pipeline: PipelineSettings,
     pub simulation: SimulationSettings,
     pub supervision: SupervisionSettings,
+    pub recovery: RecoverySettings,
     /// Record cluster metric samples on `simulation.metrics_sample_interval`.
     pub sample_metrics: bool,
 }
@@ -156,10 +159,23 @@ impl Orchestrator {
         Ok(())
     }
 
+    /// Gives every run that was in flight a coordinator again. With the
+    /// rollback policy, runs still deploying are first turned into unwinding
+    /// runs; runs already restoring nodes finish doing so either way.
     async fn resume_runs(&self) -> Result<(), CoreError> {
         let runs = self.inner.store.runs_in_flight().await?;
-        for run in runs {
-            tracing::info!(run = %run.execution_id, checkpoint = ?run.checkpoint, "resuming run after restart");
+        for mut run in runs {
+            let policy = self.inner.settings.recovery.in_flight;
+            if policy == InFlightPolicy::Rollback && !run.checkpoint.is_restoring() {
+                run.checkpoint = Checkpoint::Unwinding {
+                    status: RunStatus::Failed,
+                    message: "Interrupted by a restart; every node the run changed was restored (recovery.in_flight = rollback)"
+                        .into(),
+                };
+                run.revision += 1;
+                self.inner.store.save_run(&run, &[]).await?;
+            }
+            tracing::info!(run = %run.execution_id, checkpoint = ?run.checkpoint, ?policy, "picking up run after restart");
             spawn_coordinator(self.inner.deps.clone(), run.tenant_id, run.execution_id);
         }
         Ok(())

@@ -169,3 +169,20 @@ pub struct SupervisionSettings {
     pub node: RestartPolicy,
     pub coordinator: RestartPolicy,
 }
+
+/// What start-up does with runs that were in flight when the process stopped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InFlightPolicy {
+    /// Pick each run up at its last checkpoint and carry on.
+    #[default]
+    Resume,
+    /// Restore every node each run changed and end it Failed.
+    Rollback,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecoverySettings {
+    pub in_flight: InFlightPolicy,
+}

@@ -67,6 +67,8 @@ pub struct Coordinator {
     pub(super) abort_requested: bool,
     /// Skip the next wait of this run.
     pub(super) promote_requested: bool,
+    /// Pause before repeating a step that met a store outage.
+    pub(super) store_backoff: Duration,
     _guard: ExitGuard,
 }
 
@@ -143,6 +145,7 @@ impl Coordinator {
             timer: None,
             abort_requested: false,
             promote_requested: false,
+            store_backoff: Duration::ZERO,
             _guard: guard,
         }
     }
@@ -175,6 +178,9 @@ impl Coordinator {
         };
         ctx.spawn(save.into_actor(self).map(|saved, act, ctx| {
             act.saving = false;
+            if saved.is_ok() {
+                act.store_backoff = Duration::ZERO;
+            }
             match saved {
                 Ok(()) if act.dirty => {
                     act.dirty = false;

@@ -10,7 +10,7 @@ use chrono::Utc;
 use serde_json::json;
 
 use super::actor::Coordinator;
-use super::node_calls::{ask_all, ask_all_infallible, restore_all};
+use super::node_calls::{ask_all, ask_all_infallible, failures, restore_all};
 use super::plan::{canary_regression, waves};
 use super::stages::{event, finish_run, finish_stage, start_stage};
 use super::{Checkpoint, DeployStep};
@@ -184,6 +184,20 @@ impl Coordinator {
         }));
     }
 
+    /// Nodes could not record a change because the store is down: repeat the
+    /// step (nodes treat a repeated request as done) after a growing pause.
+    fn wait_for_store(&mut self, errors: &[String], ctx: &mut Ctx) {
+        self.store_backoff =
+            (self.store_backoff * 2).clamp(std::time::Duration::from_millis(50), std::time::Duration::from_secs(5));
+        tracing::warn!(run = %self.run.execution_id, nodes = errors.len(), backoff = ?self.store_backoff,
+            first = %errors[0], "store unavailable; the step is repeated once it is back");
+        let delay = self.store_backoff;
+        self.timer = Some(ctx.run_later(delay, |act, ctx| {
+            act.timer = None;
+            act.advance(ctx);
+        }));
+    }
+
     fn load_faults(&self, env: Environment, nodes: &[Arc<NodeEntry>]) -> (Vec<LoadFault>, VersionSlot) {
         let env_faults = self.faults.for_env(env);
         let hostnames: Vec<String> = nodes.iter().map(|n| n.hostname.clone()).collect();
@@ -216,7 +230,10 @@ impl Coordinator {
         });
         ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
             act.busy = false;
-            let failures: Vec<String> = results.into_iter().filter_map(Result::err).collect();
+            let (failures, store_down) = failures(results);
+            if !store_down.is_empty() {
+                return act.wait_for_store(&store_down, ctx);
+            }
             act.count_nodes(env, wave, failures.len());
             let strategy = act.run.request.strategy_for(env);
             let label = wave_label(strategy, wave, waves.len());
@@ -293,7 +310,7 @@ impl Coordinator {
             for (node, r) in nodes.iter().zip(results) {
                 match r {
                     Ok(h) => baseline.push((node.node_id, h.metrics)),
-                    Err(e) => missing.push(e),
+                    Err(e) => missing.push(e.to_string()),
                 }
             }
             if !missing.is_empty() {
@@ -333,7 +350,7 @@ impl Coordinator {
                 match r {
                     Ok(h) if h.healthy => now.push((node.node_id, h.metrics)),
                     Ok(h) => problems.push(format!("{} unhealthy: {}", node.hostname, h.reasons.join(", "))),
-                    Err(e) => problems.push(e),
+                    Err(e) => problems.push(e.to_string()),
                 }
             }
             if problems.is_empty() && strategy == Strategy::Canary {
@@ -391,7 +408,10 @@ impl Coordinator {
         let smoke_timeout = self.deps.pipeline.bluegreen_smoke_test_timeout;
         ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
             act.busy = false;
-            let failures: Vec<String> = results.into_iter().filter_map(Result::err).collect();
+            let (failures, store_down) = failures(results);
+            if !store_down.is_empty() {
+                return act.wait_for_store(&store_down, ctx);
+            }
             if failures.is_empty() {
                 let deadline = Utc::now() + chrono::Duration::from_std(smoke_timeout).unwrap_or_default();
                 act.set_step(DeployStep::SmokeTest { deadline });
@@ -427,7 +447,7 @@ impl Coordinator {
                 .filter_map(|(n, r)| match r {
                     Ok(h) if h.healthy => None,
                     Ok(h) => Some(format!("{} unhealthy on standby: {}", n.hostname, h.reasons.join(", "))),
-                    Err(e) => Some(e),
+                    Err(e) => Some(e.to_string()),
                 })
                 .collect();
             if problems.is_empty() {
@@ -458,7 +478,10 @@ impl Coordinator {
         });
         ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
             act.busy = false;
-            let failures: Vec<String> = results.into_iter().filter_map(Result::err).collect();
+            let (failures, store_down) = failures(results);
+            if !store_down.is_empty() {
+                return act.wait_for_store(&store_down, ctx);
+            }
             if let Some(stage) = act.run.stage_mut(&deploy_stage_name(env)) {
                 stage.nodes_deployed = Some((nodes.len() - failures.len()) as u32);
                 stage.nodes_failed = Some(failures.len() as u32);
@@ -518,7 +541,8 @@ impl Coordinator {
         let heartbeat_timeout = self.deps.heartbeat_timeout;
         ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
             act.busy = false;
-            let mut problems: Vec<String> = results.into_iter().filter_map(Result::err).collect();
+            let mut problems: Vec<String> =
+                results.into_iter().filter_map(|r| r.err().map(|e| e.to_string())).collect();
             problems.extend(
                 nodes
                     .iter()

@@ -9,7 +9,7 @@ use crate::cluster::NodeEntry;
 use crate::domain::{ModuleSlots, NodeHealth, NodeMetrics};
 use crate::settings::SimulationSettings;
 use crate::simulation::{baseline_metrics, LoadFault};
-use crate::store::SharedStore;
+use crate::store::{SharedStore, StoreError};
 use crate::supervision::{ActorKind, ChildSpec, ExitGuard, StartChild, Supervisor};
 
 pub struct NodeActor {
@@ -65,7 +65,7 @@ impl NodeActor {
     }
 
     /// Persists the new slots first and adopts them only once the store has them.
-    fn persist(&mut self, module: String, slots: ModuleSlots) -> ResponseActFuture<Self, Result<(), String>> {
+    fn persist(&mut self, module: String, slots: ModuleSlots) -> ResponseActFuture<Self, Result<(), NodeError>> {
         let store = self.store.clone();
         let (tenant, node_id) = (self.entry.tenant_id, self.entry.node_id);
         let module_key = module.clone();
@@ -83,7 +83,13 @@ impl NodeActor {
                         }
                         Ok(())
                     }
-                    Err(e) => Err(format!("could not record the change: {e}")),
+                    Err(StoreError::Unavailable(e)) => Err(NodeError::StoreUnavailable(format!(
+                        "{} could not record the change: {e}",
+                        act.entry.hostname
+                    ))),
+                    Err(e) => {
+                        Err(NodeError::Failed(format!("{} could not record the change: {e}", act.entry.hostname)))
+                    }
                 }),
         )
     }
@@ -93,17 +99,29 @@ impl Actor for NodeActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        // No message is handled until the module state is back from the store.
+        // No message is handled until the module state is back from the store;
+        // while the store is down the node keeps trying rather than start empty.
         let store = self.store.clone();
-        let (tenant, node_id) = (self.entry.tenant_id, self.entry.node_id);
-        ctx.wait(async move { store.get_node(tenant, node_id).await }.into_actor(self).map(|loaded, act, ctx| {
-            match loaded {
-                Ok(Some(record)) => act.modules = record.modules,
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::error!(node = %act.entry.hostname, error = %e, "cannot load node state; stopping");
-                    ctx.stop();
+        let (tenant, node_id, hostname) = (self.entry.tenant_id, self.entry.node_id, self.entry.hostname.clone());
+        let load = async move {
+            let mut delay = std::time::Duration::from_millis(50);
+            loop {
+                match store.get_node(tenant, node_id).await {
+                    Err(StoreError::Unavailable(e)) => {
+                        tracing::warn!(node = %hostname, error = %e, "store unavailable; retrying node state");
+                        actix::clock::sleep(delay).await;
+                        delay = (delay * 2).min(std::time::Duration::from_secs(5));
+                    }
+                    other => return other,
                 }
+            }
+        };
+        ctx.wait(load.into_actor(self).map(|loaded, act, ctx| match loaded {
+            Ok(Some(record)) => act.modules = record.modules,
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(node = %act.entry.hostname, error = %e, "cannot load node state; stopping");
+                ctx.stop();
             }
         }));
         self.entry.beat();
@@ -112,7 +130,7 @@ impl Actor for NodeActor {
 }
 
 impl Handler<LoadVersion> for NodeActor {
-    type Result = AtomicResponse<Self, Result<(), String>>;
+    type Result = AtomicResponse<Self, Result<(), NodeError>>;
 
     fn handle(&mut self, msg: LoadVersion, _ctx: &mut Self::Context) -> Self::Result {
         match msg.fault {
@@ -123,7 +141,7 @@ impl Handler<LoadVersion> for NodeActor {
             LoadFault::Fail => {
                 let err =
                     format!("{} failed to load {} {} (simulated)", self.entry.hostname, msg.module, msg.slot.version);
-                return AtomicResponse::new(Box::pin(fut::ready(Err(err))));
+                return AtomicResponse::new(Box::pin(fut::ready(Err(NodeError::Failed(err)))));
             }
             LoadFault::None => {}
         }
@@ -148,7 +166,7 @@ impl Handler<LoadVersion> for NodeActor {
 }
 
 impl Handler<SwitchToStandby> for NodeActor {
-    type Result = AtomicResponse<Self, Result<(), String>>;
+    type Result = AtomicResponse<Self, Result<(), NodeError>>;
 
     fn handle(&mut self, msg: SwitchToStandby, _ctx: &mut Self::Context) -> Self::Result {
         let current = self.modules.get(&msg.module).cloned().unwrap_or_default();
@@ -169,14 +187,14 @@ impl Handler<SwitchToStandby> for NodeActor {
                     "{} has no standby {} {} to switch to",
                     self.entry.hostname, msg.module, msg.expected_version
                 );
-                AtomicResponse::new(Box::pin(fut::ready(Err(err))))
+                AtomicResponse::new(Box::pin(fut::ready(Err(NodeError::Failed(err)))))
             }
         }
     }
 }
 
 impl Handler<RestoreModule> for NodeActor {
-    type Result = AtomicResponse<Self, Result<(), String>>;
+    type Result = AtomicResponse<Self, Result<(), NodeError>>;
 
     fn handle(&mut self, msg: RestoreModule, _ctx: &mut Self::Context) -> Self::Result {
         if self.modules.get(&msg.module).cloned().unwrap_or_default() == msg.slots {
@@ -196,19 +214,19 @@ impl Handler<CheckHealth> for NodeActor {
 }
 
 impl Handler<VerifyModule> for NodeActor {
-    type Result = Result<(), String>;
+    type Result = Result<(), NodeError>;
 
     fn handle(&mut self, msg: VerifyModule, _ctx: &mut Self::Context) -> Self::Result {
         let running = self.modules.get(&msg.module).and_then(ModuleSlots::active_version);
         if running != Some(msg.version.as_str()) {
-            return Err(format!("{} runs {}", self.entry.hostname, running.unwrap_or("nothing")));
+            return Err(NodeError::Failed(format!("{} runs {}", self.entry.hostname, running.unwrap_or("nothing"))));
         }
         let (metrics, unhealthy) = self.metrics(None);
         let health = NodeHealth::evaluate(metrics, unhealthy);
         if health.healthy {
             Ok(())
         } else {
-            Err(format!("{} unhealthy: {}", self.entry.hostname, health.reasons.join(", ")))
+            Err(NodeError::Failed(format!("{} unhealthy: {}", self.entry.hostname, health.reasons.join(", "))))
         }
     }
 }

@@ -8,6 +8,18 @@ use uuid::Uuid;
 use crate::domain::{Environment, ModuleSlots, NodeHealth, NodeMetrics, VersionSlot};
 use crate::simulation::LoadFault;
 
+/// Why a node could not do what it was asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NodeError {
+    /// The node refused or failed; the strategy treats the node as failed.
+    #[error("{0}")]
+    Failed(String),
+    /// The node could not record the change because the store is down; the
+    /// request is worth repeating once the store is back.
+    #[error("{0}")]
+    StoreUnavailable(String),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoadTarget {
     /// Replace the serving version; the old one becomes `previous`.
@@ -19,7 +31,7 @@ pub enum LoadTarget {
 /// Load a version. Loading the version a slot already holds changes nothing,
 /// so a resumed coordinator can repeat the request safely.
 #[derive(Message)]
-#[rtype(result = "Result<(), String>")]
+#[rtype(result = "Result<(), NodeError>")]
 pub struct LoadVersion {
     pub module: String,
     pub slot: VersionSlot,
@@ -29,7 +41,7 @@ pub struct LoadVersion {
 
 /// Make the standby slot serve and keep the old active version in standby.
 #[derive(Message)]
-#[rtype(result = "Result<(), String>")]
+#[rtype(result = "Result<(), NodeError>")]
 pub struct SwitchToStandby {
     pub module: String,
     pub expected_version: String,
@@ -37,7 +49,7 @@ pub struct SwitchToStandby {
 
 /// Put a module's slots back exactly as they were.
 #[derive(Message)]
-#[rtype(result = "Result<(), String>")]
+#[rtype(result = "Result<(), NodeError>")]
 pub struct RestoreModule {
     pub module: String,
     pub slots: ModuleSlots,
@@ -54,7 +66,7 @@ pub struct CheckHealth {
 /// Succeeds when the node serves `version` of `module` and is healthy;
 /// otherwise says what is wrong.
 #[derive(Message)]
-#[rtype(result = "Result<(), String>")]
+#[rtype(result = "Result<(), NodeError>")]
 pub struct VerifyModule {
     pub module: String,
     pub version: String,
