@@ -254,7 +254,7 @@ impl Orchestrator {
         if let Some(addr) = self.inner.runs.get(id) {
             if let Ok(run) = addr.send(GetRun).timeout(Duration::from_secs(2)).await {
                 if run.tenant_id == tenant {
-                    return Ok(run);
+                    return Ok(RunRecord::clone(&run));
                 }
             }
         }

@@ -32,7 +32,7 @@ async fn pause_resume_and_promote_steer_a_canary() {
     let (status, body) = app.post(&verb("promote"), &json!({})).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["currentStatus"], "Paused");
-    assert_eq!(app.get(&format!("/api/v1/deployments/{id}")).await.1["status"], "Paused");
+    app.wait_for(&id, |r| r["status"] == "Paused").await;
 
     assert_eq!(app.post(&verb("resume"), &json!({})).await.1["status"], "Running");
     // Each promote skips the current 60 s bake; four steps, four promotes.

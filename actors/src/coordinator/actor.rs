@@ -55,6 +55,9 @@ impl RunDirectory {
 
 pub struct Coordinator {
     pub(super) run: RunRecord,
+    /// The run as last saved: what readers see, so that nobody acts on a
+    /// state the store does not have yet.
+    saved: Arc<RunRecord>,
     pub(super) deps: Arc<CoordinatorDeps>,
     pub(super) faults: FaultPlan,
     pending_events: Vec<RunEvent>,
@@ -135,6 +138,7 @@ impl Coordinator {
             }
         }
         Coordinator {
+            saved: Arc::new(run.clone()),
             run,
             deps,
             faults,
@@ -160,15 +164,16 @@ impl Coordinator {
         }
         self.saving = true;
         self.run.revision += 1;
-        let snapshot = self.run.clone();
+        let snapshot = Arc::new(self.run.clone());
+        let saving = snapshot.clone();
         let events = std::mem::take(&mut self.pending_events);
         let store = self.deps.store.clone();
         let save = async move {
             let mut backoff = Duration::from_millis(50);
             loop {
-                match store.save_run(&snapshot, &events).await {
+                match store.save_run(&saving, &events).await {
                     Err(StoreError::Unavailable(e)) => {
-                        tracing::warn!(run = %snapshot.execution_id, error = %e, ?backoff, "store unavailable; retrying checkpoint");
+                        tracing::warn!(run = %saving.execution_id, error = %e, ?backoff, "store unavailable; retrying checkpoint");
                         actix::clock::sleep(backoff).await;
                         backoff = (backoff * 2).min(Duration::from_secs(5));
                     }
@@ -176,10 +181,11 @@ impl Coordinator {
                 }
             }
         };
-        ctx.spawn(save.into_actor(self).map(|saved, act, ctx| {
+        ctx.spawn(save.into_actor(self).map(move |saved, act, ctx| {
             act.saving = false;
             if saved.is_ok() {
                 act.store_backoff = Duration::ZERO;
+                act.saved = snapshot;
             }
             match saved {
                 Ok(()) if act.dirty => {
@@ -224,15 +230,15 @@ impl Actor for Coordinator {
     }
 }
 
-/// The newest state of the run, fresher than the store between checkpoints.
+/// The run as last saved, without a store round trip.
 #[derive(Message)]
-#[rtype(result = "RunRecord")]
+#[rtype(result = "Arc<RunRecord>")]
 pub struct GetRun;
 
 impl Handler<GetRun> for Coordinator {
     type Result = MessageResult<GetRun>;
     fn handle(&mut self, _: GetRun, _ctx: &mut Self::Context) -> Self::Result {
-        MessageResult(self.run.clone())
+        MessageResult(self.saved.clone())
     }
 }
 

@@ -1,0 +1,10 @@
+//! Durability on PostgreSQL with the real binary: a run survives SIGKILL of
+//! the process, and a database outage gives 503s, never 500s, and loses no
+//! acknowledged deployment.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod outage;
+mod process;
+mod restart;

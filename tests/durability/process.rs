@@ -1,0 +1,118 @@
+//! Starting and killing the real `hotswap` binary, and talking to it.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use awc::http::StatusCode;
+use serde_json::Value;
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// One `hotswap serve` process with the test profile and extra variables.
+pub struct Server {
+    child: Option<Child>,
+    pub base: String,
+    log: PathBuf,
+    client: awc::Client,
+}
+
+impl Server {
+    pub async fn start(port: u16, vars: &[(&str, String)], log: PathBuf) -> Server {
+        let log_file = std::fs::OpenOptions::new().create(true).append(true).open(&log).expect("log file");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hotswap"));
+        cmd.arg("serve")
+            .env("HOTSWAP_ENV", "test")
+            .env("HOTSWAP_CONFIG_DIR", PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config"))
+            .env("HOTSWAP__SERVER__BIND", format!("127.0.0.1:{port}"))
+            .env("HOTSWAP__LOGGING__LEVEL", "info")
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().expect("log handle"))
+            .stderr(log_file);
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("hotswap starts");
+        let server = Server {
+            child: Some(child),
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+            client: awc::Client::builder().timeout(Duration::from_secs(10)).finish(),
+        };
+        server.wait_ready().await;
+        server
+    }
+
+    async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(res) = self.client.get(format!("{}/health/ready", self.base)).send().await {
+                if res.status() == StatusCode::OK {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "server never became ready; log:\n{}", self.log_text());
+            actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// SIGKILL: no shutdown hook, no flush; only what was committed survives.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("SIGKILL delivered");
+            child.wait().expect("child reaped");
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub async fn get(&self, path: &str) -> Result<(StatusCode, Value), String> {
+        let mut res = self.client.get(format!("{}{path}", self.base)).send().await.map_err(|e| e.to_string())?;
+        let body = res.body().limit(16 << 20).await.map_err(|e| e.to_string())?;
+        Ok((res.status(), serde_json::from_slice(&body).unwrap_or(Value::Null)))
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Result<(StatusCode, Value), String> {
+        let mut res =
+            self.client.post(format!("{}{path}", self.base)).send_json(body).await.map_err(|e| e.to_string())?;
+        let body = res.body().limit(16 << 20).await.map_err(|e| e.to_string())?;
+        Ok((res.status(), serde_json::from_slice(&body).unwrap_or(Value::Null)))
+    }
+
+    /// Polls a run until it has ended, for at most `limit`.
+    pub async fn finished(&self, id: &str, limit: Duration) -> Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Ok((StatusCode::OK, run)) = self.get(&format!("/api/v1/deployments/{id}")).await {
+                if !matches!(run["status"].as_str(), Some("Running" | "PendingApproval" | "Paused")) {
+                    return run;
+                }
+                assert!(Instant::now() < deadline, "run {id} never ended: {run:#}\nlog:\n{}", self.log_text());
+            }
+            assert!(Instant::now() < deadline, "run {id} unreadable\nlog:\n{}", self.log_text());
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The active version of `module` on each node of `environment`.
+    pub async fn versions(&self, environment: &str, module: &str) -> Vec<Option<String>> {
+        let (_, cluster) = self.get(&format!("/api/v1/clusters/{environment}")).await.expect("cluster read");
+        cluster["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .map(|n| n["modules"][module].as_str().map(str::to_string))
+            .collect()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
