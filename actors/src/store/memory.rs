@@ -9,9 +9,39 @@ use super::*;
 
 /// The embedded store: everything in process memory, lost on exit. It is the
 /// default so that a fresh checkout runs without a database.
+/// Runs with an index of which run holds each module, so that the
+/// one-run-per-module check does not scan every run.
+#[derive(Default)]
+struct Runs {
+    by_id: HashMap<(TenantId, Uuid), RunRecord>,
+    holders: HashMap<(TenantId, String), Uuid>,
+}
+
+impl Runs {
+    /// The run other than `except` that holds the module of `run`, if any.
+    fn holder(&self, run: &RunRecord) -> Option<Uuid> {
+        self.holders
+            .get(&(run.tenant_id, run.request.module_name.clone()))
+            .copied()
+            .filter(|id| *id != run.execution_id)
+    }
+
+    fn put(&mut self, run: &RunRecord) {
+        let key = (run.tenant_id, run.request.module_name.clone());
+        if run.holds_module() {
+            self.holders.insert(key, run.execution_id);
+        } else if self.holders.get(&key) == Some(&run.execution_id) {
+            self.holders.remove(&key);
+        }
+        self.by_id.insert((run.tenant_id, run.execution_id), run.clone());
+    }
+}
+
+/// The embedded store: everything in process memory, lost on exit. It is the
+/// default so that a fresh checkout runs without a database.
 #[derive(Default)]
 pub struct MemoryStore {
-    runs: RwLock<HashMap<(TenantId, Uuid), RunRecord>>,
+    runs: RwLock<Runs>,
     events: RwLock<HashMap<(TenantId, Uuid), Vec<RunEvent>>>,
     nodes: RwLock<HashMap<(TenantId, Uuid), NodeRecord>>,
     samples: RwLock<HashMap<(TenantId, Environment), VecDeque<ClusterSample>>>,
@@ -37,15 +67,11 @@ impl MemoryStore {
 impl RunStore for MemoryStore {
     async fn create_run(&self, run: &RunRecord, events: &[RunEvent]) -> StoreResult<()> {
         let mut runs = self.runs.write();
-        if let Some(busy) = runs.values().find(|r| {
-            r.tenant_id == run.tenant_id && r.request.module_name == run.request.module_name && r.holds_module()
-        }) {
-            return Err(StoreError::ModuleBusy {
-                module: run.request.module_name.clone(),
-                execution_id: busy.execution_id,
-            });
+        // Refused even for a run that would not hold the module itself.
+        if let Some(holder) = runs.holder(run) {
+            return Err(StoreError::ModuleBusy { module: run.request.module_name.clone(), execution_id: holder });
         }
-        runs.insert((run.tenant_id, run.execution_id), run.clone());
+        runs.put(run);
         drop(runs);
         self.push_events(events);
         Ok(())
@@ -53,23 +79,7 @@ impl RunStore for MemoryStore {
 
     async fn save_run(&self, run: &RunRecord, events: &[RunEvent]) -> StoreResult<()> {
         let mut runs = self.runs.write();
-        if !runs.contains_key(&(run.tenant_id, run.execution_id)) {
-            return Err(StoreError::NotFound(format!("deployment {} not found", run.execution_id)));
-        }
-        if run.holds_module() {
-            if let Some(busy) = runs.values().find(|r| {
-                r.tenant_id == run.tenant_id
-                    && r.execution_id != run.execution_id
-                    && r.request.module_name == run.request.module_name
-                    && r.holds_module()
-            }) {
-                return Err(StoreError::ModuleBusy {
-                    module: run.request.module_name.clone(),
-                    execution_id: busy.execution_id,
-                });
-            }
-        }
-        let Some(stored) = runs.get_mut(&(run.tenant_id, run.execution_id)) else {
+        let Some(stored) = runs.by_id.get(&(run.tenant_id, run.execution_id)) else {
             return Err(StoreError::NotFound(format!("deployment {} not found", run.execution_id)));
         };
         if stored.revision >= run.revision {
@@ -78,19 +88,23 @@ impl RunStore for MemoryStore {
                 run.execution_id, stored.revision, run.revision
             )));
         }
-        *stored = run.clone();
+        if let Some(holder) = runs.holder(run).filter(|_| run.holds_module()) {
+            return Err(StoreError::ModuleBusy { module: run.request.module_name.clone(), execution_id: holder });
+        }
+        runs.put(run);
         drop(runs);
         self.push_events(events);
         Ok(())
     }
 
     async fn get_run(&self, tenant: TenantId, execution_id: Uuid) -> StoreResult<Option<RunRecord>> {
-        Ok(self.runs.read().get(&(tenant, execution_id)).cloned())
+        Ok(self.runs.read().by_id.get(&(tenant, execution_id)).cloned())
     }
 
     async fn list_runs(&self, tenant: TenantId, filter: &RunFilter) -> StoreResult<Page<RunSummary>> {
         let runs = self.runs.read();
         let mut matching: Vec<RunSummary> = runs
+            .by_id
             .values()
             .filter(|r| r.tenant_id == tenant)
             .filter(|r| filter.status.is_none_or(|s| r.status == s))
@@ -106,7 +120,7 @@ impl RunStore for MemoryStore {
     }
 
     async fn runs_in_flight(&self) -> StoreResult<Vec<RunRecord>> {
-        Ok(self.runs.read().values().filter(|r| r.holds_module()).cloned().collect())
+        Ok(self.runs.read().by_id.values().filter(|r| r.holds_module()).cloned().collect())
     }
 
     async fn run_events(&self, tenant: TenantId, execution_id: Uuid) -> StoreResult<Vec<RunEvent>> {
