@@ -202,6 +202,11 @@ impl Coordinator {
         }));
     }
 
+    /// Keeps an event to be saved with the next checkpoint.
+    pub(super) fn note(&mut self, event: RunEvent) {
+        self.pending_events.push(event);
+    }
+
     pub(super) fn idle(&self) -> bool {
         !self.busy && !self.saving && self.timer.is_none()
     }

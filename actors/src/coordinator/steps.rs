@@ -129,10 +129,10 @@ impl Coordinator {
     // ---- Deploy stages ------------------------------------------------------
 
     fn deploy_step(&mut self, env: Environment, step: DeployStep, ctx: &mut Ctx) {
-        let stage = deploy_stage_name(env);
-        if let Some(ev) = start_stage(&mut self.run, &stage) {
-            self.commit([ev], ctx);
-            return;
+        // A stage's start is saved with its first step's checkpoint: one write fewer,
+        // and a crash before it only means the stage starts again.
+        if let Some(ev) = start_stage(&mut self.run, &deploy_stage_name(env)) {
+            self.note(ev);
         }
         match step {
             DeployStep::CaptureBaseline => self.capture_baseline(env, ctx),
@@ -527,7 +527,7 @@ impl Coordinator {
 
     fn validate(&mut self, ctx: &mut Ctx) {
         if let Some(ev) = start_stage(&mut self.run, VALIDATION_STAGE) {
-            return self.commit([ev], ctx);
+            self.note(ev);
         }
         let env = self.run.request.target_environment;
         let nodes = self.env_nodes(env);

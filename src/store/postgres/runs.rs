@@ -221,8 +221,12 @@ impl RunStore for PgStore {
                 .transaction::<_, Failure, _>(async |conn| {
                     // Refused while another run holds the module, whether or
                     // not this one would hold it: the in-memory store's rule.
-                    if let Some(holder) = holder_of(conn, run.tenant_id, &run.request.module_name, None).await? {
-                        return Err(busy(run, holder).into());
+                    // A holding run is refused by the unique index on insert,
+                    // which saves the query on the common path.
+                    if !run.holds_module() {
+                        if let Some(holder) = holder_of(conn, run.tenant_id, &run.request.module_name, None).await? {
+                            return Err(busy(run, holder).into());
+                        }
                     }
                     diesel::insert_into(runs::table).values(&row).execute(conn).await?;
                     insert_events(conn, &event_rows).await?;
