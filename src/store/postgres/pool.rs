@@ -57,10 +57,8 @@ pub(super) fn build(url: &str, settings: &PgPoolSettings) -> Result<PgPool, Stri
     }
     let connect_timeout = settings.connect_timeout;
     let mut config = ManagerConfig::<AsyncPgConnection>::default();
-    // Fast: reuse a connection unless it is known to be broken. The default
-    // ("verified") costs a round trip on every checkout; a connection that
-    // died since fails its next query, maps to 503, and is then replaced.
-    config.recycling_method = diesel_async::pooled_connection::RecyclingMethod::Fast;
+    // The default recycling ("verified") checks a connection on checkout, so a
+    // server restart is invisible to callers; "fast" measured no faster here.
     config.custom_setup = Box::new(move |url| {
         let url = url.to_owned();
         Box::pin(async move { establish(&url, connect_timeout).await })
