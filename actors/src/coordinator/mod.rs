@@ -4,11 +4,9 @@
 //! that a restarted incarnation resumes where the last one stopped.
 
 mod actor;
-mod blue_green;
 mod checkpoint;
 mod node_calls;
 pub mod plan;
-mod restore;
 mod stages;
 mod steps;
 

@@ -10,16 +10,16 @@ use chrono::Utc;
 use serde_json::json;
 
 use super::actor::Coordinator;
-use super::node_calls::{ask_all, ask_all_infallible, failures};
+use super::node_calls::{ask_all, ask_all_infallible, failures, restore_all};
 use super::plan::{canary_regression, waves};
 use super::stages::{event, finish_run, finish_stage, start_stage};
 use super::{Checkpoint, DeployStep};
 use crate::cluster::NodeEntry;
 use crate::domain::{
-    deploy_stage_name, Environment, NodeChange, NodeMetrics, RunStatus, StageStatus, Strategy, VersionSlot,
-    SECURITY_SCAN_STAGE, VALIDATION_STAGE,
+    deploy_stage_name, Environment, NodeChange, NodeMetrics, RollbackState, RunStatus, StageStatus, Strategy,
+    VersionSlot, SECURITY_SCAN_STAGE, VALIDATION_STAGE,
 };
-use crate::node::{CheckHealth, LoadTarget, LoadVersion, VerifyModule};
+use crate::node::{CheckHealth, LoadTarget, LoadVersion, SwitchToStandby, VerifyModule};
 use crate::simulation::LoadFault;
 
 type Ctx = Context<Coordinator>;
@@ -61,17 +61,17 @@ impl Coordinator {
         true
     }
 
-    pub(super) fn set_step(&mut self, next: DeployStep) {
+    fn set_step(&mut self, next: DeployStep) {
         if let Checkpoint::Deploy { step, .. } = &mut self.run.checkpoint {
             *step = next;
         }
     }
 
-    pub(super) fn env_nodes(&self, env: Environment) -> Vec<Arc<NodeEntry>> {
+    fn env_nodes(&self, env: Environment) -> Vec<Arc<NodeEntry>> {
         self.deps.clusters.nodes(self.run.tenant_id, env).iter().cloned().collect()
     }
 
-    pub(super) fn module(&self) -> String {
+    fn module(&self) -> String {
         self.run.request.module_name.clone()
     }
 
@@ -147,7 +147,7 @@ impl Coordinator {
 
     /// Records the slots of `nodes` that this run has not changed yet, before
     /// any of them changes. Returns false when nothing was left to record.
-    pub(super) fn record_changes(&mut self, env: Environment, nodes: &[Arc<NodeEntry>], ctx: &mut Ctx) -> bool {
+    fn record_changes(&mut self, env: Environment, nodes: &[Arc<NodeEntry>], ctx: &mut Ctx) -> bool {
         let known: HashSet<_> = self.run.changes.iter().map(|c| c.node_id).collect();
         let missing: Vec<_> = nodes.iter().filter(|n| !known.contains(&n.node_id)).cloned().collect();
         if missing.is_empty() {
@@ -176,7 +176,7 @@ impl Coordinator {
         true
     }
 
-    pub(super) fn retry_later(&mut self, ctx: &mut Ctx) {
+    fn retry_later(&mut self, ctx: &mut Ctx) {
         let delay = self.deps.pipeline.restore_retry_delay.max(std::time::Duration::from_millis(50));
         self.timer = Some(ctx.run_later(delay, |act, ctx| {
             act.timer = None;
@@ -186,7 +186,7 @@ impl Coordinator {
 
     /// Nodes could not record a change because the store is down: repeat the
     /// step (nodes treat a repeated request as done) after a growing pause.
-    pub(super) fn wait_for_store(&mut self, errors: &[String], ctx: &mut Ctx) {
+    fn wait_for_store(&mut self, errors: &[String], ctx: &mut Ctx) {
         self.store_backoff =
             (self.store_backoff * 2).clamp(std::time::Duration::from_millis(50), std::time::Duration::from_secs(5));
         tracing::warn!(run = %self.run.execution_id, nodes = errors.len(), backoff = ?self.store_backoff,
@@ -198,7 +198,7 @@ impl Coordinator {
         }));
     }
 
-    pub(super) fn load_faults(&self, env: Environment, nodes: &[Arc<NodeEntry>]) -> (Vec<LoadFault>, VersionSlot) {
+    fn load_faults(&self, env: Environment, nodes: &[Arc<NodeEntry>]) -> (Vec<LoadFault>, VersionSlot) {
         let env_faults = self.faults.for_env(env);
         let hostnames: Vec<String> = nodes.iter().map(|n| n.hostname.clone()).collect();
         let slot = VersionSlot { version: self.run.request.version.clone(), faults: env_faults.version.clone() };
@@ -271,7 +271,7 @@ impl Coordinator {
         }
     }
 
-    pub(super) fn progress_event(&self, env: Environment) -> crate::store::RunEvent {
+    fn progress_event(&self, env: Environment) -> crate::store::RunEvent {
         let total: u32 =
             self.run.request.target_environment.path().iter().map(|e| self.env_nodes(*e).len() as u32).sum();
         let done: u32 = self.run.stages.iter().filter_map(|s| s.nodes_deployed).sum();
@@ -390,16 +390,123 @@ impl Coordinator {
         }));
     }
 
+    fn load_standby(&mut self, env: Environment, ctx: &mut Ctx) {
+        let nodes = self.env_nodes(env);
+        if self.record_changes(env, &nodes, ctx) {
+            return;
+        }
+        let (faults, slot) = self.load_faults(env, &nodes);
+        let module = self.module();
+        let by_id: std::collections::HashMap<_, _> = nodes.iter().zip(faults).map(|(n, f)| (n.node_id, f)).collect();
+        self.busy = true;
+        let calls = ask_all(nodes.clone(), self.deps.pipeline.node_request_timeout, move |n| LoadVersion {
+            module: module.clone(),
+            slot: slot.clone(),
+            target: LoadTarget::Standby,
+            fault: by_id[&n.node_id],
+        });
+        let smoke_timeout = self.deps.pipeline.bluegreen_smoke_test_timeout;
+        ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
+            act.busy = false;
+            let (failures, store_down) = failures(results);
+            if !store_down.is_empty() {
+                return act.wait_for_store(&store_down, ctx);
+            }
+            if failures.is_empty() {
+                let deadline = Utc::now() + chrono::Duration::from_std(smoke_timeout).unwrap_or_default();
+                act.set_step(DeployStep::SmokeTest { deadline });
+            } else {
+                if let Some(stage) = act.run.stage_mut(&deploy_stage_name(env)) {
+                    stage.nodes_failed = Some(failures.len() as u32);
+                }
+                let message = format!(
+                    "Loading the standby slot failed on {} of {} nodes; no serving version changed: {}",
+                    failures.len(),
+                    nodes.len(),
+                    failures.join("; ")
+                );
+                act.run.checkpoint = Checkpoint::Restoring { environment: env, message };
+            }
+            act.commit([], ctx);
+        }));
+    }
+
+    fn smoke_test(&mut self, env: Environment, deadline: chrono::DateTime<Utc>, ctx: &mut Ctx) {
+        let nodes = self.env_nodes(env);
+        let module = self.module();
+        self.busy = true;
+        let calls = ask_all_infallible(nodes.clone(), self.deps.pipeline.node_request_timeout, move |_| CheckHealth {
+            standby_of: Some(module.clone()),
+        });
+        let interval = self.deps.pipeline.bluegreen_smoke_test_interval;
+        ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
+            act.busy = false;
+            let problems: Vec<String> = nodes
+                .iter()
+                .zip(results)
+                .filter_map(|(n, r)| match r {
+                    Ok(h) if h.healthy => None,
+                    Ok(h) => Some(format!("{} unhealthy on standby: {}", n.hostname, h.reasons.join(", "))),
+                    Err(e) => Some(e.to_string()),
+                })
+                .collect();
+            if problems.is_empty() {
+                act.set_step(DeployStep::Switch);
+                act.commit([], ctx);
+            } else if Utc::now() >= deadline {
+                let message =
+                    format!("Smoke test failed; traffic stays on the serving version: {}", problems.join("; "));
+                act.run.checkpoint = Checkpoint::Restoring { environment: env, message };
+                act.commit([], ctx);
+            } else {
+                act.timer = Some(ctx.run_later(interval, |act, ctx| {
+                    act.timer = None;
+                    act.advance(ctx);
+                }));
+            }
+        }));
+    }
+
+    fn switch(&mut self, env: Environment, ctx: &mut Ctx) {
+        let nodes = self.env_nodes(env);
+        let module = self.module();
+        let version = self.run.request.version.clone();
+        self.busy = true;
+        let calls = ask_all(nodes.clone(), self.deps.pipeline.node_request_timeout, move |_| SwitchToStandby {
+            module: module.clone(),
+            expected_version: version.clone(),
+        });
+        ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
+            act.busy = false;
+            let (failures, store_down) = failures(results);
+            if !store_down.is_empty() {
+                return act.wait_for_store(&store_down, ctx);
+            }
+            if let Some(stage) = act.run.stage_mut(&deploy_stage_name(env)) {
+                stage.nodes_deployed = Some((nodes.len() - failures.len()) as u32);
+                stage.nodes_failed = Some(failures.len() as u32);
+            }
+            if failures.is_empty() {
+                let ev = act.progress_event(env);
+                act.stage_succeeded_with(env, vec![ev], ctx);
+            } else {
+                let message = format!(
+                    "Switching to the standby slot failed on {} of {} nodes; all nodes switched back: {}",
+                    failures.len(),
+                    nodes.len(),
+                    failures.join("; ")
+                );
+                act.run.checkpoint = Checkpoint::Restoring { environment: env, message };
+                act.commit([], ctx);
+            }
+        }));
+    }
+
     fn stage_succeeded(&mut self, env: Environment, ctx: &mut Ctx) {
         self.stage_succeeded_with(env, Vec::new(), ctx)
     }
 
-    pub(super) fn stage_succeeded_with(
-        &mut self,
-        env: Environment,
-        mut events: Vec<crate::store::RunEvent>,
-        ctx: &mut Ctx,
-    ) {
+    fn stage_succeeded_with(&mut self, env: Environment, mut events: Vec<crate::store::RunEvent>, ctx: &mut Ctx) {
         let nodes = self.env_nodes(env).len();
         let strategy = self.run.request.strategy_for(env);
         if let Some(stage) = self.run.stage_mut(&deploy_stage_name(env)) {
@@ -456,12 +563,161 @@ impl Coordinator {
             }
         }));
     }
+
+    // ---- Restoring ------------------------------------------------------------
+
+    /// Restores `changes`, then calls `done` with the nodes that could not be restored.
+    fn restore<F>(&mut self, changes: Vec<NodeChange>, ctx: &mut Ctx, done: F)
+    where
+        F: FnOnce(&mut Coordinator, Vec<(String, String)>, &mut Ctx) + 'static,
+    {
+        let mut targets = Vec::new();
+        for env in Environment::ALL {
+            let nodes = self.env_nodes(env);
+            for change in changes.iter().filter(|c| c.environment == env) {
+                if let Some(node) = nodes.iter().find(|n| n.node_id == change.node_id) {
+                    targets.push((node.clone(), change.before.clone()));
+                }
+            }
+        }
+        self.busy = true;
+        let p = &self.deps.pipeline;
+        let work =
+            restore_all(targets, self.module(), p.node_request_timeout, p.restore_attempts, p.restore_retry_delay);
+        ctx.spawn(work.into_actor(self).map(move |failures, act, ctx| {
+            act.busy = false;
+            done(act, failures, ctx);
+        }));
+    }
+
+    fn restore_stage(&mut self, env: Environment, message: String, ctx: &mut Ctx) {
+        let changes: Vec<_> = self.run.changes.iter().filter(|c| c.environment == env).cloned().collect();
+        self.restore(changes, ctx, move |act, failures, ctx| {
+            let stage = deploy_stage_name(env);
+            let (status, stage_message) = if failures.is_empty() {
+                (StageStatus::RolledBack, format!("{message}. Rolled back every node this stage changed."))
+            } else {
+                (StageStatus::Failed, format!("{message}. Could not restore: {}", describe(&failures)))
+            };
+            let mut events: Vec<_> = finish_stage(&mut act.run, &stage, status, stage_message).into_iter().collect();
+            events.push(event(
+                &act.run,
+                "DeploymentRolledBack",
+                format!("{env} restored"),
+                json!({ "environment": env.as_str() }),
+            ));
+            if act.abort_requested {
+                act.run.checkpoint = Checkpoint::Unwinding {
+                    status: RunStatus::Cancelled,
+                    message: "Aborted by operator; every node this run changed was restored".into(),
+                };
+            } else {
+                events.push(finish_run(
+                    &mut act.run,
+                    RunStatus::Failed,
+                    format!("Pipeline failed at {stage} stage: {message}"),
+                ));
+                act.run.checkpoint = Checkpoint::Done;
+            }
+            act.commit(events, ctx);
+        });
+    }
+
+    fn unwind(&mut self, status: RunStatus, message: String, ctx: &mut Ctx) {
+        let changes = self.run.changes.as_ref().clone();
+        self.restore(changes, ctx, move |act, failures, ctx| {
+            for stage in act.run.stages.iter_mut() {
+                let touched = stage.environment.is_some()
+                    && matches!(stage.status, StageStatus::Running | StageStatus::Succeeded);
+                if touched {
+                    stage.status = StageStatus::RolledBack;
+                    stage.end_time = Some(Utc::now());
+                    stage.message = format!("Rolled back: {message}");
+                } else if stage.status == StageStatus::Running {
+                    stage.status = StageStatus::Failed;
+                    stage.end_time = Some(Utc::now());
+                }
+            }
+            let message = if failures.is_empty() {
+                message.clone()
+            } else {
+                format!("{message}. Could not restore: {}", describe(&failures))
+            };
+            let end = finish_run(&mut act.run, status, message);
+            act.run.checkpoint = Checkpoint::Done;
+            act.commit([end], ctx);
+        });
+    }
+
+    /// Restores the nodes that still run this run's version; a node that a
+    /// later run has changed since is left alone.
+    fn manual_rollback(&mut self, ctx: &mut Ctx) {
+        self.busy = true;
+        let store = self.deps.store.clone();
+        let ids: Vec<_> = self.run.changes.iter().map(|c| c.node_id).collect();
+        let (tenant, module) = (self.run.tenant_id, self.module());
+        let read = async move { store.module_slots(tenant, &ids, &module).await };
+        ctx.spawn(read.into_actor(self).map(|current, act, ctx| {
+            act.busy = false;
+            let current = match current {
+                Ok(current) => current,
+                Err(e) => {
+                    tracing::warn!(run = %act.run.execution_id, error = %e, "cannot read node state; retrying");
+                    return act.retry_later(ctx);
+                }
+            };
+            let version = act.run.request.version.as_str();
+            let changes: Vec<_> = act
+                .run
+                .changes
+                .iter()
+                .zip(current)
+                .filter(|(_, now)| now.active_version() == Some(version))
+                .map(|(c, _)| c.clone())
+                .collect();
+            act.finish_manual_rollback(changes, ctx);
+        }));
+    }
+
+    fn finish_manual_rollback(&mut self, changes: Vec<NodeChange>, ctx: &mut Ctx) {
+        self.restore(changes, ctx, move |act, failures, ctx| {
+            let now = Utc::now();
+            let (rb_status, message) = if failures.is_empty() {
+                (
+                    RollbackState::COMPLETED,
+                    "Rolled back by request: every node this run changed runs its previous version".to_string(),
+                )
+            } else {
+                (RollbackState::FAILED, format!("Rollback incomplete. Could not restore: {}", describe(&failures)))
+            };
+            if let Some(rb) = act.run.rollback.as_mut() {
+                rb.status = rb_status.to_string();
+                rb.finished_at = Some(now);
+                rb.message = message.clone();
+            }
+            let mut events = Vec::new();
+            if failures.is_empty() {
+                act.run.status = RunStatus::RolledBack;
+                act.run.message = message.clone();
+                act.run.finished_at = Some(now);
+                events.push(event(&act.run, "DeploymentRolledBack", message, json!({ "status": "RolledBack" })));
+            } else {
+                events.push(event(&act.run, "RollbackFailed", message, json!({})));
+            }
+            act.run.checkpoint = Checkpoint::Done;
+            act.commit(events, ctx);
+        });
+    }
 }
 
-pub(super) fn wave_label(strategy: Strategy, wave: usize, waves: usize) -> String {
+fn wave_label(strategy: Strategy, wave: usize, waves: usize) -> String {
     match strategy {
         Strategy::Rolling => format!("batch {} of {waves}", wave + 1),
         Strategy::Canary => format!("step {} of {waves}", wave + 1),
         _ => "the deployment".to_string(),
     }
+}
+
+fn describe(failures: &[(String, String)]) -> String {
+    failures.iter().map(|(host, e)| format!("{host} ({e})")).collect::<Vec<_>>().join(", ")
 }
