@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use hotswap_actors::domain::{DeploymentRequest, Environment, RunRecord, RunSummary, Stage, Strategy};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use validator::{Validate, ValidationError, ValidationErrors};
 
@@ -24,7 +25,7 @@ const MAX_METADATA_VALUE: usize = 500;
 
 /// Every field is optional here so that missing ones are reported together
 /// with the invalid ones, in one 400.
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateDeploymentBody {
     #[validate(
@@ -138,7 +139,7 @@ impl CreateDeploymentBody {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Links {
     #[serde(rename = "self")]
@@ -146,7 +147,7 @@ pub struct Links {
     pub trace: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeploymentAccepted {
     pub execution_id: Uuid,
@@ -157,12 +158,14 @@ pub struct DeploymentAccepted {
     pub links: Links,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StageView {
     pub name: String,
     pub status: &'static str,
+    #[schema(value_type = Option<EnvironmentName>)]
     pub environment: Option<Environment>,
+    #[schema(value_type = Option<StrategyName>)]
     pub strategy: Option<Strategy>,
     pub start_time: Option<DateTime<Utc>>,
     pub end_time: Option<DateTime<Utc>>,
@@ -194,7 +197,7 @@ impl From<&Stage> for StageView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RollbackView {
     pub rollback_id: Uuid,
@@ -205,12 +208,13 @@ pub struct RollbackView {
     pub message: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeploymentView {
     pub execution_id: Uuid,
     pub module_name: String,
     pub version: String,
+    #[schema(value_type = EnvironmentName)]
     pub target_environment: Environment,
     pub requester_email: String,
     pub description: Option<String>,
@@ -256,12 +260,13 @@ impl From<&RunRecord> for DeploymentView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeploymentSummaryView {
     pub execution_id: Uuid,
     pub module_name: String,
     pub version: String,
+    #[schema(value_type = EnvironmentName)]
     pub target_environment: Environment,
     pub status: &'static str,
     pub start_time: DateTime<Utc>,
@@ -284,7 +289,8 @@ impl From<&RunSummary> for DeploymentSummaryView {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ListQuery {
     pub page: Option<u32>,
@@ -294,7 +300,7 @@ pub struct ListQuery {
     pub environment: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VerbResponse {
     pub execution_id: Uuid,
@@ -302,10 +308,44 @@ pub struct VerbResponse {
     pub message: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RollbackAcceptedView {
     pub rollback_id: Uuid,
     pub status: &'static str,
     pub nodes_affected: u32,
+}
+
+/// An environment, in promotion order.
+#[derive(ToSchema)]
+#[allow(dead_code, clippy::upper_case_acronyms)] // Only describes the strings in the document.
+pub enum EnvironmentName {
+    Development,
+    QA,
+    Staging,
+    Production,
+}
+
+/// A deployment strategy.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Only describes the strings in the document.
+pub enum StrategyName {
+    Direct,
+    Rolling,
+    BlueGreen,
+    Canary,
+}
+
+/// Something that happened to a run.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // Describes the store's RunEvent as the API renders it.
+pub struct RunEventView {
+    pub tenant_id: Uuid,
+    pub execution_id: Uuid,
+    pub at: DateTime<Utc>,
+    pub kind: String,
+    pub message: String,
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
 }

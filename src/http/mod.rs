@@ -1,13 +1,15 @@
 //! The HTTP API: routes, request limits and the JSON error shape.
 
+mod auth;
 mod clusters;
 mod deployment_dto;
-mod deployments;
+pub mod deployments;
 pub mod error;
 mod format;
 mod health;
-mod tenant;
+pub mod openapi;
 pub mod trace;
+mod users;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -27,16 +29,31 @@ impl AppState {
     }
 }
 
-/// Registers every route and the extractor settings on an `App`.
-pub fn configure(json_limit: usize) -> impl FnOnce(&mut web::ServiceConfig) {
+/// What `configure` needs from the settings.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteOptions {
+    pub json_limit: usize,
+    pub api_docs: bool,
+    pub swagger_ui: bool,
+}
+
+/// Registers every route and the extractor settings on an `App`. Each route
+/// declares the role it needs beside it (`RequireRole`); the authentication
+/// middleware keeps every path but the public ones behind a token.
+pub fn configure(options: RouteOptions) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
-        cfg.app_data(web::JsonConfig::default().limit(json_limit).error_handler(json_error))
+        cfg.app_data(web::JsonConfig::default().limit(options.json_limit).error_handler(json_error))
             .app_data(web::QueryConfig::default().error_handler(query_error))
             .app_data(web::PathConfig::default().error_handler(path_error))
             .configure(health::routes)
+            .configure(auth::routes)
+            .configure(users::routes)
             .configure(deployments::routes)
-            .configure(clusters::routes)
-            .default_service(web::to(unmatched));
+            .configure(clusters::routes);
+        if options.api_docs {
+            cfg.configure(openapi::routes(options.swagger_ui));
+        }
+        cfg.default_service(web::to(unmatched));
     }
 }
 
