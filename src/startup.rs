@@ -92,13 +92,14 @@ impl Application {
             if let Some(limits) = &limits {
                 app = app.app_data(limits.clone());
             }
-            // Outermost last: logging, trace id, security headers, CORS, path
-            // normalisation, authentication, then rate limits per user.
+            // Outermost last: logging, trace id, path normalisation (which must
+            // see the request before anything holds a copy of it), security
+            // headers, CORS, authentication, then rate limits per user.
             app.wrap(from_fn(rate_limit::limit))
                 .wrap(from_fn(authenticate))
-                .wrap(NormalizePath::new(TrailingSlash::Trim))
                 .wrap(cors(&cors_settings))
                 .wrap(from_fn(security_headers))
+                .wrap(NormalizePath::new(TrailingSlash::Trim))
                 .wrap(from_fn(assign_trace_id))
                 .wrap(TracingLogger::default())
                 .configure(http::configure(options))

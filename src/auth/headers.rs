@@ -57,12 +57,9 @@ pub async fn security_headers(
     };
     let https = config.proxies.is_https(&req, config.tls);
     let docs = req.path() == "/swagger-ui" || req.path().starts_with("/swagger-ui/");
-    let http_req = req.request().clone();
-    // An error from further in becomes its response here, so that it gets the headers too.
-    let mut res = match next.call(req).await {
-        Ok(res) => res.map_into_boxed_body(),
-        Err(e) => ServiceResponse::from_err(e, http_req),
-    };
+    // The layers inside answer errors as responses (routing would panic if
+    // this held a copy of the request to build one from).
+    let mut res = next.call(req).await?.map_into_boxed_body();
     let headers = res.headers_mut();
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
