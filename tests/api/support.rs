@@ -113,9 +113,23 @@ impl TestApp {
 
     /// Any request; `body` is sent as JSON.
     pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        self.request_with(method, path, &[], body).await
+    }
+
+    /// Any request with extra headers; `body` is sent as JSON.
+    pub async fn request_with(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Reply {
         let mut req = self.client.request(method, format!("{}{path}", self.base));
         if let Some(token) = &self.token {
             req = req.insert_header(("authorization", format!("Bearer {token}")));
+        }
+        for (name, value) in headers {
+            req = req.insert_header((*name, *value));
         }
         let sent = match body {
             Some(b) => req.send_json(&b).await,
