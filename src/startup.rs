@@ -212,8 +212,8 @@ fn spawn_sweeps(store: SharedStore, limits: Option<web::Data<RateLimits>>) {
 const DATABASE_WAIT: Duration = Duration::from_secs(30);
 
 /// Opens the configured store. PostgreSQL is migrated before anything is
-/// served; start-up waits a while for a database that is still starting.
-async fn open_store(settings: &Settings) -> Result<SharedStore, StartupError> {
+/// served (or, for `hotswap user`, written); start-up waits a while for a database that is still starting.
+pub async fn open_store(settings: &Settings) -> Result<SharedStore, StartupError> {
     match settings.store.backend {
         StoreBackend::Memory => Ok(Arc::new(MemoryStore::new())),
         StoreBackend::Postgres => {

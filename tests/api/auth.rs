@@ -332,3 +332,51 @@ async fn admins_manage_users_and_changes_apply_at_once() {
     let deployer = app.as_user(DEPLOYER).await;
     assert_eq!(deployer.get("/api/v1/users").await.0, StatusCode::FORBIDDEN);
 }
+
+#[actix_web::test]
+async fn the_command_line_bootstraps_a_user_who_can_log_in() {
+    let Some(db) = crate::db::TestDb::create("api::the_command_line_bootstraps_a_user_who_can_log_in").await else {
+        return;
+    };
+    let url = db.url.clone();
+    let run = move |password: &'static str, username: &'static str| {
+        let url = url.clone();
+        actix_web::web::block(move || {
+            use std::io::Write;
+            let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hotswap"))
+                .args(["user", "create", "--username", username, "--email", "ops@example.com"])
+                .args(["--role", "Admin,Viewer", "--full-name", "Ops Person"])
+                .env("HOTSWAP_ENV", "test")
+                .env("HOTSWAP_CONFIG_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/config"))
+                .env("HOTSWAP__STORE__BACKEND", "postgres")
+                .env("HOTSWAP__STORE__URL", &url)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("hotswap runs");
+            child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
+            child.wait_with_output().unwrap()
+        })
+    };
+    let short = run("too-short", "ops-person").await.unwrap();
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 12 characters"), "{short:?}");
+    let made = run("a-bootstrap-password", "ops-person").await.unwrap();
+    assert!(made.status.success(), "{made:?}");
+    assert!(String::from_utf8_lossy(&made.stdout).contains("created user ops-person"), "{made:?}");
+    // The password never shows in what the command prints.
+    assert!(!String::from_utf8_lossy(&made.stdout).contains("a-bootstrap-password"));
+
+    let overrides = [
+        ("HOTSWAP__STORE__BACKEND", "postgres"),
+        ("HOTSWAP__STORE__URL", db.url.as_str()),
+        ("HOTSWAP__AUTH__DEMO_USERS", "false"),
+    ];
+    let app = spawn_anonymous(&overrides).await;
+    let ops = app.as_user(("ops-person", "a-bootstrap-password")).await;
+    let (_, me) = ops.get(ME).await;
+    assert_eq!(me["roles"], json!(["Admin", "Viewer"]));
+    assert_eq!(me["fullName"], "Ops Person");
+    assert_eq!(ops.get("/api/v1/users").await.0, StatusCode::OK);
+}
