@@ -27,9 +27,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LoginBody {
-    #[schema(example = "deployer")]
+    #[schema(required, example = "deployer", pattern = "\\S")]
     pub username: Option<String>,
-    #[schema(value_type = Option<String>, format = Password, example = "Deploy123!")]
+    #[schema(required, value_type = Option<String>, format = Password, example = "Deploy123!", min_length = 1)]
     pub password: Option<Password>,
 }
 

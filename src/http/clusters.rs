@@ -193,6 +193,7 @@ struct MetricsQuery {
     /// End of the range (RFC 3339); default now.
     to: Option<DateTime<Utc>>,
     /// Bucket width such as 30s or 5m (at least 1s); default 5m.
+    #[param(pattern = "^[1-9][0-9]{0,2}[mh]$")]
     interval: Option<String>,
 }
 

@@ -32,15 +32,25 @@ pub struct CreateDeploymentBody {
         required(message = "moduleName is required"),
         regex(path = *MODULE_NAME, message = "moduleName must be 3-64 lowercase letters, digits or hyphens, starting and ending with a letter or digit")
     )]
+    #[schema(required, pattern = "^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$", example = "netfilter-ext")]
     pub module_name: Option<String>,
+    /// A semantic version such as 1.2.3 or 1.0.0-beta.1.
     #[validate(required(message = "version is required"), custom(function = "semantic_version"))]
+    #[schema(
+        required,
+        pattern = "^(0|[1-9][0-9]{0,8})\\.(0|[1-9][0-9]{0,8})\\.(0|[1-9][0-9]{0,8})$",
+        example = "1.4.0"
+    )]
     pub version: Option<String>,
+    /// Development, QA, Staging or Production, in any case.
     #[validate(required(message = "targetEnvironment is required"), custom(function = "known_environment"))]
+    #[schema(required, example = "QA")]
     pub target_environment: Option<String>,
     #[validate(
         required(message = "requesterEmail is required"),
         regex(path = *EMAIL, message = "requesterEmail must be a valid email address")
     )]
+    #[schema(required, pattern = "^[a-z0-9._+-]{1,20}@[a-z0-9-]{1,20}\\.[a-z]{2,6}$", example = "me@example.com")]
     pub requester_email: Option<String>,
     #[validate(length(max = 1000, message = "description must be at most 1000 characters"))]
     pub description: Option<String>,
@@ -49,6 +59,8 @@ pub struct CreateDeploymentBody {
     pub metadata: Option<BTreeMap<String, String>>,
     #[validate(custom(function = "known_strategy"))]
     pub strategy: Option<String>,
+    /// Rising percentages ending at 100, such as [10, 50, 100].
+    #[schema(min_items = 1, max_items = 10)]
     pub canary_steps: Option<Vec<u32>>,
 }
 
@@ -293,10 +305,18 @@ impl From<&RunSummary> for DeploymentSummaryView {
 #[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ListQuery {
+    /// 1-based; default 1.
+    #[param(minimum = 1)]
     pub page: Option<u32>,
+    /// At most 100; default 50.
+    #[param(minimum = 1, maximum = 100)]
     pub page_size: Option<u32>,
+    /// A run status such as Running or Succeeded, in any case.
+    #[param(pattern = "^(Running|PendingApproval|Paused|Succeeded|Failed|RolledBack|Cancelled)$")]
     pub status: Option<String>,
     pub module_name: Option<String>,
+    /// Development, QA, Staging or Production, in any case.
+    #[param(pattern = "^(Development|QA|Staging|Production)$")]
     pub environment: Option<String>,
 }
 

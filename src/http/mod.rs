@@ -79,7 +79,30 @@ fn path_error(err: PathError, _req: &HttpRequest) -> actix_web::Error {
     ApiError::NotFound(format!("no such resource: {err}")).into()
 }
 
-/// Unknown paths and methods get the JSON error shape too.
-async fn unmatched(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())))
+/// Unknown paths get 404 and known paths with another method 405 with
+/// Allow, both in the JSON error shape.
+async fn unmatched(req: HttpRequest) -> HttpResponse {
+    use actix_web::ResponseError;
+    let Some(allow) = openapi::allowed_methods(req.path()) else {
+        return ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())).error_response();
+    };
+    let mut res = ApiError::MethodNotAllowed(format!("{} {} is not supported; use {allow}", req.method(), req.path()))
+        .error_response();
+    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(allow) {
+        res.headers_mut().insert(actix_web::http::header::ALLOW, value);
+    }
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn allowed_methods_come_from_the_document() {
+        use super::openapi::allowed_methods;
+        assert_eq!(allowed_methods("/health"), Some("GET"));
+        assert_eq!(allowed_methods("/api/v1/users"), Some("GET, POST"));
+        assert_eq!(allowed_methods("/api/v1/deployments/abc/pause"), Some("POST"));
+        assert_eq!(allowed_methods("/api/v1/deployments//pause"), None);
+        assert_eq!(allowed_methods("/api/v1/nowhere"), None);
+    }
 }

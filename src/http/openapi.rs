@@ -77,6 +77,37 @@ impl Modify for BearerScheme {
 static DOCUMENT: LazyLock<String> =
     LazyLock::new(|| ApiDoc::openapi().to_pretty_json().unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")));
 
+/// Each documented path as segments (`None` for a `{parameter}`) with the
+/// methods it answers, as an Allow header value.
+static ROUTES: LazyLock<Vec<(Vec<Option<String>>, String)>> = LazyLock::new(|| {
+    let doc: serde_json::Value = serde_json::from_str(&DOCUMENT).unwrap_or_default();
+    let Some(paths) = doc["paths"].as_object() else { return Vec::new() };
+    paths
+        .iter()
+        .map(|(path, item)| {
+            let segments =
+                path.split('/').map(|s| (!(s.starts_with('{') && s.ends_with('}'))).then(|| s.to_string())).collect();
+            let methods: Vec<String> =
+                item.as_object().map(|ops| ops.keys().map(|m| m.to_ascii_uppercase()).collect()).unwrap_or_default();
+            (segments, methods.join(", "))
+        })
+        .collect()
+});
+
+/// The methods a documented path answers (for 405 and its Allow header), or
+/// `None` when no route has that path.
+pub fn allowed_methods(path: &str) -> Option<&'static str> {
+    let wanted: Vec<&str> = path.split('/').collect();
+    ROUTES.iter().find_map(|(segments, allow)| {
+        let same = segments.len() == wanted.len()
+            && segments.iter().zip(&wanted).all(|(s, w)| match s {
+                Some(fixed) => fixed == w,
+                None => !w.is_empty(),
+            });
+        same.then_some(allow.as_str())
+    })
+}
+
 async fn document() -> HttpResponse {
     HttpResponse::Ok().content_type("application/json").body(DOCUMENT.as_str())
 }

@@ -32,15 +32,16 @@ fn user_id(raw: &str) -> Result<Uuid, ApiError> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateUserBody {
-    #[schema(example = "jdoe")]
+    #[schema(example = "jdoe", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$")]
     pub username: String,
-    #[schema(example = "jdoe@example.com")]
+    #[schema(example = "jdoe@example.com", pattern = "^[a-z0-9._+-]{1,20}@[a-z0-9-]{1,20}\\.[a-z]{2,6}$")]
     pub email: String,
+    #[schema(max_length = 200)]
     pub full_name: Option<String>,
     /// At least 12 characters (auth.min_password_length), at most 72 bytes.
-    #[schema(value_type = String, format = Password)]
+    #[schema(value_type = String, format = Password, min_length = 12, max_length = 72, pattern = "^[ -~]{12,72}$")]
     pub password: Password,
-    #[schema(value_type = Vec<RoleName>)]
+    #[schema(value_type = Vec<RoleName>, min_items = 1)]
     pub roles: Vec<String>,
     /// Defaults to the caller's tenant; another one needs an Admin of the default tenant.
     pub tenant_id: Option<Uuid>,
@@ -49,14 +50,15 @@ pub struct CreateUserBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RolesBody {
-    #[schema(value_type = Vec<RoleName>)]
+    #[schema(value_type = Vec<RoleName>, min_items = 1)]
     pub roles: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PasswordBody {
-    #[schema(value_type = String, format = Password)]
+    /// At least 12 characters (auth.min_password_length), at most 72 bytes.
+    #[schema(value_type = String, format = Password, min_length = 12, max_length = 72, pattern = "^[ -~]{12,72}$")]
     pub password: Password,
 }
 
