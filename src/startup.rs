@@ -135,7 +135,7 @@ impl Application {
 
 /// CORS from the settings. Same-origin requests always pass (browsers send
 /// Origin on them too); other origins need to be listed.
-fn cors(settings: &CorsSettings) -> Cors {
+pub fn cors(settings: &CorsSettings) -> Cors {
     let mut cors = Cors::default()
         .allowed_origin_fn(|origin, req| {
             let host = req.headers.get(actix_web::http::header::HOST).and_then(|h| h.to_str().ok());

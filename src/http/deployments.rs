@@ -146,7 +146,17 @@ pub async fn list(
     )
 )]
 pub async fn get(state: web::Data<AppState>, tenant: Tenant, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let run = state.orchestrator.get_run(tenant.0, execution_id(&id)?).await?;
+    run_view(&state, tenant.0, &id).await
+}
+
+/// The body of `get` without its extractors: the auth benchmark serves it
+/// bare to measure what authentication, tenancy and rate limits cost.
+pub async fn run_view(
+    state: &AppState,
+    tenant: hotswap_actors::domain::TenantId,
+    raw_id: &str,
+) -> Result<HttpResponse, ApiError> {
+    let run = state.orchestrator.get_run(tenant, execution_id(raw_id)?).await?;
     Ok(HttpResponse::Ok().json(DeploymentView::from(&run)))
 }
 
