@@ -15,11 +15,15 @@ trap 'kill $SERVER 2>/dev/null || true; psql "$ADMIN_URL" -qc "DROP DATABASE IF 
 DB_URL="${ADMIN_URL%/*}/$DB"
 
 run() { # backend
-  HOTSWAP_ENV=production HOTSWAP__STORE__BACKEND="$1" HOTSWAP__STORE__URL="$DB_URL" \
-    HOTSWAP__SIMULATION__ENABLED=true HOTSWAP__SERVER__BIND=127.0.0.1:$PORT HOTSWAP__LOGGING__LEVEL=error \
+  # Development profile for its demo users; rate limits off so that wrk measures the service.
+  HOTSWAP_ENV=development HOTSWAP__STORE__BACKEND="$1" HOTSWAP__STORE__URL="$DB_URL" \
+    HOTSWAP__RATE_LIMIT__ENABLED=false HOTSWAP__SERVER__BIND=127.0.0.1:$PORT HOTSWAP__LOGGING__LEVEL=error \
     ./target/release/hotswap serve > "/tmp/hotswap-bench-$1.log" 2>&1 &
   SERVER=$!
   for _ in $(seq 1 100); do curl -fs "127.0.0.1:$PORT/health/ready" >/dev/null && break; sleep 0.2; done
+  HOTSWAP_TOKEN=$(curl -fs -X POST "127.0.0.1:$PORT/api/v1/authentication/login" -H 'content-type: application/json' \
+    -d '{"username":"admin","password":"Admin123!"}' | sed -E 's/.*"token":"([^"]+)".*/\1/')
+  export HOTSWAP_TOKEN
   printf '%-9s ' "$1"
   wrk -t2 -c"$CONNECTIONS" -d"$DURATION" -s scripts/create.lua "http://127.0.0.1:$PORT" | tail -n1
   kill $SERVER; wait $SERVER 2>/dev/null || true

@@ -20,6 +20,31 @@ pub enum Command {
         #[command(subcommand)]
         action: MigrateAction,
     },
+    /// Manage users in the configured store (PostgreSQL).
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserAction {
+    /// Create a user; the password is read from a prompt, or from the first
+    /// line of standard input when that is not a terminal.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
+        /// Admin, Deployer or Viewer; repeat the flag or separate with commas.
+        #[arg(long = "role", required = true, value_delimiter = ',')]
+        roles: Vec<String>,
+        /// The tenant's id; the default tenant when left out.
+        #[arg(long)]
+        tenant: Option<uuid::Uuid>,
+        #[arg(long)]
+        full_name: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

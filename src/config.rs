@@ -23,6 +23,12 @@ pub struct Settings {
     pub simulation: SimulationSettings,
     pub supervision: SupervisionSettings,
     pub recovery: RecoverySettings,
+    pub auth: AuthSettings,
+    pub rate_limit: RateLimitSettings,
+    pub cors: CorsSettings,
+    pub security_headers: SecurityHeaderSettings,
+    pub metrics: MetricsSettings,
+    pub api_docs: ApiDocsSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -34,6 +40,130 @@ pub struct ServerSettings {
     #[serde(with = "humantime_serde")]
     pub client_request_timeout: Duration,
     pub trace_url: String,
+    pub tls: TlsSettings,
+}
+
+/// HTTPS: both files set turns TLS on for server.bind.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    /// PEM certificate chain, leaf first.
+    pub cert_file: String,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: String,
+}
+
+impl TlsSettings {
+    pub fn enabled(&self) -> bool {
+        !self.cert_file.trim().is_empty() || !self.key_file.trim().is_empty()
+    }
+}
+
+/// A string that never shows in `Debug` output.
+#[derive(Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "<redacted>" })
+    }
+}
+
+/// Secrets that shipped in a file somewhere, and so protect nothing.
+pub const KNOWN_DEFAULT_SECRETS: [&str; 2] = [
+    "hotswap-development-only-jwt-secret-change-me-0123456789",
+    "DistributedKernelSecretKey-ChangeInProduction-MinimumLength32Characters",
+];
+
+/// The shortest JWT secret accepted, in bytes (HS256 wants 256 bits).
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+/// The most clock leeway token checks may allow.
+pub const MAX_TOKEN_LEEWAY: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    pub jwt_secret: Secret,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    #[serde(with = "humantime_serde")]
+    pub token_lifetime: Duration,
+    #[serde(with = "humantime_serde")]
+    pub token_leeway: Duration,
+    pub bcrypt_cost: u32,
+    pub max_failed_logins: u32,
+    #[serde(with = "humantime_serde")]
+    pub lockout_duration: Duration,
+    pub min_password_length: usize,
+    pub demo_users: bool,
+}
+
+/// Requests per minute per client for each endpoint group; 0 lifts a
+/// group's limit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    pub enabled: bool,
+    pub global: u32,
+    pub login: u32,
+    pub deployments: u32,
+    pub clusters: u32,
+    pub approvals: u32,
+    /// Peers whose X-Forwarded-For and X-Forwarded-Proto headers are believed:
+    /// addresses such as 10.0.0.7 or networks such as 10.0.0.0/8.
+    pub trusted_proxies: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorsSettings {
+    /// Origins such as https://ops.example.com; "*" allows any (never with credentials).
+    pub allowed_origins: Vec<String>,
+    pub allowed_methods: Vec<String>,
+    pub allowed_headers: Vec<String>,
+    pub allow_credentials: bool,
+    #[serde(with = "humantime_serde")]
+    pub max_age: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityHeaderSettings {
+    pub content_security_policy: String,
+    pub referrer_policy: String,
+    pub permissions_policy: String,
+    /// Sent only over TLS, ours or a trusted proxy's (X-Forwarded-Proto: https).
+    pub strict_transport_security: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// "" serves /metrics on server.bind, behind a token; an address serves it
+    /// there instead, without a token (keep that address private).
+    pub bind: String,
+    /// The role a token needs for /metrics on server.bind.
+    pub role: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiDocsSettings {
+    /// Serve the OpenAPI document at /api-docs/openapi.json, without a token.
+    pub enabled: bool,
+    /// Serve Swagger UI at /swagger-ui/ (needs `enabled`).
+    pub swagger_ui: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -81,7 +211,13 @@ impl std::fmt::Debug for StoreSettings {
 pub struct ConfigError(pub String);
 
 /// Keys whose environment-variable form is a comma-separated list.
-const LIST_KEYS: [&str; 1] = ["pipeline.canary_steps"];
+const LIST_KEYS: [&str; 5] = [
+    "pipeline.canary_steps",
+    "rate_limit.trusted_proxies",
+    "cors.allowed_origins",
+    "cors.allowed_methods",
+    "cors.allowed_headers",
+];
 
 impl Settings {
     /// Loads the profile named by HOTSWAP_ENV (default "development") from
@@ -148,6 +284,72 @@ impl Settings {
         }
         if self.store.pool.max_size == 0 {
             return Err(ConfigError("store.pool.max_size must be at least 1".into()));
+        }
+        self.validate_security()
+    }
+
+    fn validate_security(&self) -> Result<(), ConfigError> {
+        let auth = &self.auth;
+        let secret = auth.jwt_secret.expose();
+        if secret.len() < MIN_JWT_SECRET_BYTES {
+            return Err(ConfigError(format!(
+                "auth.jwt_secret must be at least {MIN_JWT_SECRET_BYTES} bytes (HOTSWAP__AUTH__JWT_SECRET)"
+            )));
+        }
+        if self.is_production() {
+            if KNOWN_DEFAULT_SECRETS.contains(&secret) {
+                return Err(ConfigError(
+                    "auth.jwt_secret is a published default; set a secret of your own (HOTSWAP__AUTH__JWT_SECRET)"
+                        .into(),
+                ));
+            }
+            if auth.demo_users {
+                return Err(ConfigError("auth.demo_users must be false in production".into()));
+            }
+        }
+        if auth.token_leeway > MAX_TOKEN_LEEWAY {
+            return Err(ConfigError(format!("auth.token_leeway must be at most {}s", MAX_TOKEN_LEEWAY.as_secs())));
+        }
+        if auth.token_lifetime < Duration::from_secs(1) {
+            return Err(ConfigError("auth.token_lifetime must be at least 1s".into()));
+        }
+        if !(4..=31).contains(&auth.bcrypt_cost) {
+            return Err(ConfigError("auth.bcrypt_cost must be between 4 and 31".into()));
+        }
+        if auth.max_failed_logins == 0 {
+            return Err(ConfigError("auth.max_failed_logins must be at least 1".into()));
+        }
+        if auth.jwt_issuer.trim().is_empty() || auth.jwt_audience.trim().is_empty() {
+            return Err(ConfigError("auth.jwt_issuer and auth.jwt_audience must not be empty".into()));
+        }
+        if auth.min_password_length < 8 {
+            return Err(ConfigError("auth.min_password_length must be at least 8".into()));
+        }
+        for proxy in &self.rate_limit.trusted_proxies {
+            if crate::auth::client::IpNet::parse(proxy).is_none() {
+                return Err(ConfigError(format!(
+                    "rate_limit.trusted_proxies: '{proxy}' is not an address or network such as 10.0.0.0/8"
+                )));
+            }
+        }
+        if self.cors.allow_credentials && self.cors.allowed_origins.iter().any(|o| o == "*") {
+            return Err(ConfigError(
+                "cors.allowed_origins may not hold \"*\" while cors.allow_credentials is true".into(),
+            ));
+        }
+        if self.server.tls.enabled()
+            && (self.server.tls.cert_file.trim().is_empty() || self.server.tls.key_file.trim().is_empty())
+        {
+            return Err(ConfigError("server.tls needs both cert_file and key_file".into()));
+        }
+        if !self.metrics.bind.trim().is_empty() && self.metrics.bind.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ConfigError(format!(
+                "metrics.bind '{}' is not an address such as 127.0.0.1:9090",
+                self.metrics.bind
+            )));
+        }
+        if self.metrics.role.parse::<hotswap_actors::domain::Role>().is_err() {
+            return Err(ConfigError(format!("metrics.role '{}' is not Admin, Deployer or Viewer", self.metrics.role)));
         }
         Ok(())
     }
@@ -219,12 +421,52 @@ mod tests {
         assert!(e.to_string().contains("no_such_key"), "{e}");
     }
 
+    const PROD_SECRET: (&str, &str) = ("HOTSWAP__AUTH__JWT_SECRET", "a-production-secret-of-at-least-32-bytes!");
+    const PROD_URL: (&str, &str) = ("HOTSWAP__STORE__URL", "postgres://u:secret@db/hotswap");
+
     #[test]
     fn production_requires_a_database_url() {
-        let e = load("production", &[]).unwrap_err();
+        let e = load("production", &[PROD_SECRET]).unwrap_err();
         assert!(e.to_string().contains("store.url"), "{e}");
-        let p = load("production", &[("HOTSWAP__STORE__URL", "postgres://u:secret@db/hotswap")]).unwrap();
+        let p = load("production", &[PROD_URL, PROD_SECRET]).unwrap();
         assert!(!p.simulation.enabled);
         assert!(!format!("{:?}", p.store).contains("secret"));
+    }
+
+    #[test]
+    fn production_refuses_weak_secrets_and_demo_users() {
+        let e = load("production", &[PROD_URL]).unwrap_err();
+        assert!(e.to_string().contains("auth.jwt_secret"), "{e}");
+        for weak in KNOWN_DEFAULT_SECRETS.into_iter().chain(["short-secret"]) {
+            let e = load("production", &[PROD_URL, ("HOTSWAP__AUTH__JWT_SECRET", weak)]).unwrap_err();
+            assert!(e.to_string().contains("auth.jwt_secret"), "{e}");
+        }
+        let e = load("production", &[PROD_URL, PROD_SECRET, ("HOTSWAP__AUTH__DEMO_USERS", "true")]).unwrap_err();
+        assert!(e.to_string().contains("auth.demo_users"), "{e}");
+        let p = load("production", &[PROD_URL, PROD_SECRET]).unwrap();
+        assert!(!p.auth.demo_users);
+        assert!(p.cors.allowed_origins.is_empty());
+        assert!(!p.api_docs.swagger_ui);
+        assert_eq!(p.auth.bcrypt_cost, 12);
+        // Secrets stay out of `hotswap config`.
+        assert!(!format!("{p:?}").contains(PROD_SECRET.1));
+    }
+
+    #[test]
+    fn profiles_set_the_security_defaults() {
+        let dev = load("development", &[]).unwrap();
+        assert!(dev.auth.demo_users);
+        assert_eq!(dev.rate_limit.deployments, 100);
+        assert!(dev.api_docs.swagger_ui);
+        let test = load("test", &[]).unwrap();
+        assert!(test.auth.demo_users);
+        assert_eq!(test.auth.bcrypt_cost, 4);
+        assert!(!test.rate_limit.enabled);
+        let e = load("test", &[("HOTSWAP__AUTH__TOKEN_LEEWAY", "5m")]).unwrap_err();
+        assert!(e.to_string().contains("auth.token_leeway"), "{e}");
+        let e = load("test", &[("HOTSWAP__RATE_LIMIT__TRUSTED_PROXIES", "10.0.0.1,nowhere")]).unwrap_err();
+        assert!(e.to_string().contains("rate_limit.trusted_proxies"), "{e}");
+        let ok = load("test", &[("HOTSWAP__RATE_LIMIT__TRUSTED_PROXIES", "10.0.0.1,192.168.0.0/16,::1")]).unwrap();
+        assert_eq!(ok.rate_limit.trusted_proxies.len(), 3);
     }
 }

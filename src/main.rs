@@ -1,6 +1,12 @@
 use clap::Parser;
-use hotswap::cli::{Cli, Command, MigrateAction};
+use std::io::{BufRead, IsTerminal};
+
+use hotswap::auth::password::Password;
+use hotswap::auth::users::NewUser;
+use hotswap::auth::AuthState;
+use hotswap::cli::{Cli, Command, MigrateAction, UserAction};
 use hotswap::config::Settings;
+use hotswap::config::StoreBackend;
 use hotswap::startup::Application;
 use hotswap::store::postgres::migrate;
 use hotswap::telemetry;
@@ -28,6 +34,7 @@ async fn main() -> std::process::ExitCode {
             Ok(())
         }
         Command::Migrate { action } => migrations(&settings, action).await,
+        Command::User { action } => users(&settings, action).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -64,6 +71,47 @@ async fn migrations(settings: &Settings, action: MigrateAction) -> Result<(), Bo
         }
     }
     Ok(())
+}
+
+async fn users(settings: &Settings, action: UserAction) -> Result<(), Box<dyn std::error::Error>> {
+    let UserAction::Create { username, email, roles, tenant, full_name } = action;
+    if settings.store.backend == StoreBackend::Memory {
+        return Err("store.backend is \"memory\": a user created here would vanish on exit; \
+                    set HOTSWAP__STORE__BACKEND=postgres and HOTSWAP__STORE__URL"
+            .into());
+    }
+    let password = read_password()?;
+    let store = hotswap::startup::open_store(settings).await?;
+    let auth = AuthState::new(&settings.auth, store).await?;
+    let new = NewUser { username, email, full_name, password, roles, tenant_id: tenant };
+    let user = auth.create_user(None, new).await.map_err(|e| match e {
+        hotswap::auth::users::UserError::Validation(details) => details.join("; "),
+        other => other.to_string(),
+    })?;
+    let roles: Vec<&str> = user.roles.iter().map(|r| r.as_str()).collect();
+    println!(
+        "created user {} ({}) in tenant {} with roles {}",
+        user.username,
+        user.id,
+        user.tenant_id,
+        roles.join(", ")
+    );
+    Ok(())
+}
+
+/// From a prompt (asked twice) on a terminal, else the first line of standard input.
+fn read_password() -> Result<Password, Box<dyn std::error::Error>> {
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        let again = rpassword::prompt_password("Repeat the password: ")?;
+        if first != again {
+            return Err("the passwords differ".into());
+        }
+        return Ok(Password::new(first));
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(Password::new(line.trim_end_matches(['\r', '\n'])))
 }
 
 async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {

@@ -4,6 +4,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use actix_cors::Cors;
 use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, NormalizePath, TrailingSlash};
 use actix_web::{web, App, HttpServer};
@@ -12,9 +13,17 @@ use hotswap_actors::store::{MemoryStore, SharedStore, StoreError};
 use hotswap_actors::Orchestrator;
 use tracing_actix_web::TracingLogger;
 
-use crate::config::{Settings, StoreBackend};
-use crate::http::{self, trace::assign_trace_id, AppState};
+use crate::auth::client::TrustedProxies;
+use crate::auth::headers::{security_headers, SecurityHeaders};
+use crate::auth::rate_limit::{self, RateLimits};
+use crate::auth::{authenticate, AuthState};
+use crate::config::{CorsSettings, Settings, StoreBackend, TlsSettings};
+use crate::http::{self, trace::assign_trace_id, AppState, RouteOptions};
 use crate::store::postgres::{migrate, PgStore};
+
+/// How often idle rate-limit windows and expired token revocations are dropped.
+const RATE_LIMIT_SWEEP: Duration = Duration::from_secs(60);
+const REVOCATION_SWEEP: Duration = Duration::from_secs(600);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -26,6 +35,10 @@ pub enum StartupError {
     Bind { addr: String, source: std::io::Error },
     #[error("{0}")]
     Core(#[from] hotswap_actors::CoreError),
+    #[error("auth: {0}")]
+    Auth(String),
+    #[error("server.tls: {0}")]
+    Tls(String),
 }
 
 pub struct Application {
@@ -40,6 +53,18 @@ impl Application {
     /// actix System.
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
         let store = open_store(&settings).await?;
+        let auth = AuthState::new(&settings.auth, store.clone()).await.map_err(StartupError::Auth)?;
+        if settings.auth.demo_users {
+            auth.seed_demo_users().await.map_err(|e| StartupError::Auth(format!("seeding demo users: {e}")))?;
+        }
+        let auth = web::Data::new(auth);
+        let proxies = TrustedProxies::new(&settings.rate_limit.trusted_proxies);
+        let tls = settings.server.tls.enabled().then(|| load_tls(&settings.server.tls)).transpose()?;
+        let headers = SecurityHeaders::new(&settings.security_headers, tls.is_some(), proxies)
+            .map(web::Data::new)
+            .map_err(StartupError::Config)?;
+        let limits = RateLimits::new(&settings.rate_limit).map(web::Data::new);
+        spawn_sweeps(store.clone(), limits.clone());
         let core = CoreSettings {
             pipeline: settings.pipeline.clone(),
             simulation: settings.simulation.clone(),
@@ -57,25 +82,42 @@ impl Application {
             orchestrator: orchestrator.clone(),
             trace_url: settings.server.trace_url.clone(),
         });
-        let json_limit = settings.server.json_limit;
+        let options = RouteOptions {
+            json_limit: settings.server.json_limit,
+            api_docs: settings.api_docs.enabled,
+            swagger_ui: settings.api_docs.enabled && settings.api_docs.swagger_ui,
+        };
+        let cors_settings = settings.cors.clone();
         let mut server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
+            let mut app = App::new().app_data(state.clone()).app_data(auth.clone()).app_data(headers.clone());
+            if let Some(limits) = &limits {
+                app = app.app_data(limits.clone());
+            }
+            // Outermost last: logging, trace id, path normalisation (which must
+            // see the request before anything holds a copy of it), security
+            // headers, CORS, authentication, then rate limits per user.
+            app.wrap(from_fn(rate_limit::limit))
+                .wrap(from_fn(authenticate))
+                .wrap(cors(&cors_settings))
+                .wrap(from_fn(security_headers))
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
                 .wrap(from_fn(assign_trace_id))
                 .wrap(TracingLogger::default())
-                .configure(http::configure(json_limit))
+                .configure(http::configure(options))
         })
         .client_request_timeout(settings.server.client_request_timeout)
         .shutdown_timeout(5);
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }
-        let server = server
-            .listen(listener)
-            .map_err(|source| StartupError::Bind { addr: settings.server.bind.clone(), source })?
-            .run();
-        tracing::info!(%addr, profile = %settings.profile, store = ?settings.store.backend, "HotSwap is serving");
+        let bind_error = |source| StartupError::Bind { addr: settings.server.bind.clone(), source };
+        let https = tls.is_some();
+        let server = match tls {
+            Some(config) => server.listen_rustls_0_23(listener, config).map_err(bind_error)?,
+            None => server.listen(listener).map_err(bind_error)?,
+        }
+        .run();
+        tracing::info!(%addr, https, profile = %settings.profile, store = ?settings.store.backend, "HotSwap is serving");
         Ok(Application { server, addr, orchestrator })
     }
 
@@ -92,12 +134,87 @@ impl Application {
     }
 }
 
+/// CORS from the settings. Same-origin requests always pass (browsers send
+/// Origin on them too); other origins need to be listed.
+pub fn cors(settings: &CorsSettings) -> Cors {
+    let mut cors = Cors::default()
+        .allowed_origin_fn(|origin, req| {
+            let host = req.headers.get(actix_web::http::header::HOST).and_then(|h| h.to_str().ok());
+            let origin = origin.to_str().unwrap_or_default();
+            host.is_some_and(|h| origin.split_once("://").is_some_and(|(_, rest)| rest == h))
+        })
+        .allowed_methods(settings.allowed_methods.iter().map(String::as_str))
+        .allowed_headers(settings.allowed_headers.iter().map(String::as_str))
+        .expose_headers([
+            "X-Trace-Id",
+            "X-Total-Count",
+            "X-RateLimit-Limit",
+            "X-RateLimit-Remaining",
+            "X-RateLimit-Reset",
+            "Retry-After",
+            "Location",
+        ])
+        .max_age(Some(settings.max_age.as_secs() as usize));
+    for origin in &settings.allowed_origins {
+        cors = if origin == "*" { cors.allow_any_origin() } else { cors.allowed_origin(origin) };
+    }
+    if settings.allow_credentials {
+        cors = cors.supports_credentials();
+    }
+    cors
+}
+
+/// The rustls configuration from the PEM files named in the settings.
+fn load_tls(tls: &TlsSettings) -> Result<rustls::ServerConfig, StartupError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(&tls.cert_file)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| StartupError::Tls(format!("cannot read certificates from {}: {e}", tls.cert_file)))?;
+    if certs.is_empty() {
+        return Err(StartupError::Tls(format!("{} holds no certificate", tls.cert_file)));
+    }
+    // The key's contents never reach the message.
+    let key = PrivateKeyDer::from_pem_file(&tls.key_file)
+        .map_err(|e| StartupError::Tls(format!("cannot read a private key from {}: {e}", tls.key_file)))?;
+    rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StartupError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| StartupError::Tls(format!("the certificate and key do not form a usable pair: {e}")))
+}
+
+/// Background sweeps: idle rate-limit windows, expired token revocations.
+fn spawn_sweeps(store: SharedStore, limits: Option<web::Data<RateLimits>>) {
+    if let Some(limits) = limits {
+        actix_web::rt::spawn(async move {
+            let mut tick = actix_web::rt::time::interval(RATE_LIMIT_SWEEP);
+            loop {
+                tick.tick().await;
+                limits.forget_idle();
+            }
+        });
+    }
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(REVOCATION_SWEEP);
+        loop {
+            tick.tick().await;
+            match store.purge_expired_tokens(chrono::Utc::now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(purged = n, "forgot expired token revocations"),
+                Err(e) => tracing::warn!(error = %e, "purging expired token revocations failed"),
+            }
+        }
+    });
+}
+
 /// How long start-up waits for PostgreSQL to accept connections.
 const DATABASE_WAIT: Duration = Duration::from_secs(30);
 
 /// Opens the configured store. PostgreSQL is migrated before anything is
-/// served; start-up waits a while for a database that is still starting.
-async fn open_store(settings: &Settings) -> Result<SharedStore, StartupError> {
+/// served (or, for `hotswap user`, written); start-up waits a while for a database that is still starting.
+pub async fn open_store(settings: &Settings) -> Result<SharedStore, StartupError> {
     match settings.store.backend {
         StoreBackend::Memory => Ok(Arc::new(MemoryStore::new())),
         StoreBackend::Postgres => {

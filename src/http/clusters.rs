@@ -6,13 +6,15 @@ use std::time::Duration;
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use hotswap_actors::domain::{Environment, NodeMetrics};
-use hotswap_actors::orchestrator::NodeView;
+use hotswap_actors::orchestrator::{ClusterSummary, NodeView};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::error::ApiError;
-use super::tenant::Tenant;
+use super::deployment_dto::EnvironmentName;
+use super::error::{ApiError, ErrorBody};
 use super::AppState;
+use crate::auth::{RequireRole, Tenant};
 
 /// Bounds the work one metrics query can ask for.
 const MAX_POINTS: i64 = 10_000;
@@ -20,13 +22,13 @@ const MAX_POINTS: i64 = 10_000;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api/v1/clusters")
-            .route("", web::get().to(list))
-            .route("/{environment}", web::get().to(detail))
-            .route("/{environment}/metrics", web::get().to(metrics)),
+            .route("", web::get().to(list).wrap(RequireRole::VIEWER))
+            .route("/{environment}", web::get().to(detail).wrap(RequireRole::VIEWER))
+            .route("/{environment}/metrics", web::get().to(metrics).wrap(RequireRole::VIEWER)),
     );
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ClusterMetricsView {
     avg_cpu_usage: f64,
@@ -48,7 +50,7 @@ impl From<NodeMetrics> for ClusterMetricsView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct NodeMetricsView {
     cpu_usage: f64,
@@ -70,7 +72,7 @@ impl From<NodeMetrics> for NodeMetricsView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct NodeItem {
     node_id: Uuid,
@@ -98,9 +100,10 @@ impl From<NodeView> for NodeItem {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ClusterView {
+    #[schema(value_type = EnvironmentName)]
     environment: Environment,
     total_nodes: usize,
     healthy_nodes: usize,
@@ -110,14 +113,63 @@ struct ClusterView {
     nodes: Vec<NodeItem>,
 }
 
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct ClusterSummaryView {
+    #[schema(value_type = EnvironmentName)]
+    environment: Environment,
+    total_nodes: usize,
+    healthy_nodes: usize,
+    is_healthy: bool,
+}
+
+impl From<ClusterSummary> for ClusterSummaryView {
+    fn from(c: ClusterSummary) -> Self {
+        ClusterSummaryView {
+            environment: c.environment,
+            total_nodes: c.total_nodes,
+            healthy_nodes: c.healthy_nodes,
+            is_healthy: c.is_healthy,
+        }
+    }
+}
+
 fn parse_environment(raw: &str) -> Result<Environment, ApiError> {
     raw.parse().map_err(|_| ApiError::NotFound(format!("Environment '{raw}' not found")))
 }
 
+/// Every environment's cluster, in promotion order. Clusters are simulated
+/// for the default tenant; another tenant sees empty ones.
+#[utoipa::path(
+    get,
+    path = "/api/v1/clusters",
+    tag = "clusters",
+    responses(
+        (status = 200, description = "The clusters", body = Vec<ClusterSummaryView>),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Needs the Viewer role", body = ErrorBody),
+        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+    )
+)]
 async fn list(state: web::Data<AppState>, tenant: Tenant) -> HttpResponse {
-    HttpResponse::Ok().json(state.orchestrator.clusters(tenant.0).await)
+    let clusters = state.orchestrator.clusters(tenant.0).await;
+    HttpResponse::Ok().json(clusters.into_iter().map(ClusterSummaryView::from).collect::<Vec<_>>())
 }
 
+/// One environment's cluster with its nodes and their module versions.
+#[utoipa::path(
+    get,
+    path = "/api/v1/clusters/{environment}",
+    tag = "clusters",
+    params(("environment" = String, Path, description = "Development, QA, Staging or Production (any case)")),
+    responses(
+        (status = 200, description = "The cluster", body = ClusterView),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Needs the Viewer role", body = ErrorBody),
+        (status = 404, description = "No such environment", body = ErrorBody),
+        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+    )
+)]
 async fn detail(state: web::Data<AppState>, tenant: Tenant, env: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let env = parse_environment(&env)?;
     let c = state.orchestrator.cluster(tenant.0, env).await;
@@ -132,15 +184,20 @@ async fn detail(state: web::Data<AppState>, tenant: Tenant, env: web::Path<Strin
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct MetricsQuery {
+    /// Start of the range (RFC 3339); default an hour before `to`.
     from: Option<DateTime<Utc>>,
+    /// End of the range (RFC 3339); default now.
     to: Option<DateTime<Utc>>,
+    /// Bucket width such as 30s or 5m (at least 1s); default 5m.
+    #[param(pattern = "^[1-9][0-9]{0,2}[mh]$")]
     interval: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct MetricsPointView {
     timestamp: DateTime<Utc>,
@@ -152,9 +209,10 @@ struct MetricsPointView {
     samples: usize,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct MetricsSeries {
+    #[schema(value_type = EnvironmentName)]
     environment: Environment,
     interval: String,
     from: DateTime<Utc>,
@@ -162,6 +220,24 @@ struct MetricsSeries {
     data_points: Vec<MetricsPointView>,
 }
 
+/// Recorded cluster metrics in `[from, to]`, averaged per interval.
+#[utoipa::path(
+    get,
+    path = "/api/v1/clusters/{environment}/metrics",
+    tag = "clusters",
+    params(
+        ("environment" = String, Path, description = "Development, QA, Staging or Production (any case)"),
+        MetricsQuery,
+    ),
+    responses(
+        (status = 200, description = "The series", body = MetricsSeries),
+        (status = 400, description = "Unknown environment, or an invalid range or interval", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Needs the Viewer role", body = ErrorBody),
+        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    )
+)]
 async fn metrics(
     state: web::Data<AppState>,
     tenant: Tenant,

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use hotswap_actors::domain::{DeploymentRequest, Environment, RunRecord, RunSummary, Stage, Strategy};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use validator::{Validate, ValidationError, ValidationErrors};
 
@@ -24,22 +25,32 @@ const MAX_METADATA_VALUE: usize = 500;
 
 /// Every field is optional here so that missing ones are reported together
 /// with the invalid ones, in one 400.
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateDeploymentBody {
     #[validate(
         required(message = "moduleName is required"),
         regex(path = *MODULE_NAME, message = "moduleName must be 3-64 lowercase letters, digits or hyphens, starting and ending with a letter or digit")
     )]
+    #[schema(required, pattern = "^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$", example = "netfilter-ext")]
     pub module_name: Option<String>,
+    /// A semantic version such as 1.2.3 or 1.0.0-beta.1.
     #[validate(required(message = "version is required"), custom(function = "semantic_version"))]
+    #[schema(
+        required,
+        pattern = "^(0|[1-9][0-9]{0,8})\\.(0|[1-9][0-9]{0,8})\\.(0|[1-9][0-9]{0,8})$",
+        example = "1.4.0"
+    )]
     pub version: Option<String>,
+    /// Development, QA, Staging or Production, in any case.
     #[validate(required(message = "targetEnvironment is required"), custom(function = "known_environment"))]
+    #[schema(required, example = "QA")]
     pub target_environment: Option<String>,
     #[validate(
         required(message = "requesterEmail is required"),
         regex(path = *EMAIL, message = "requesterEmail must be a valid email address")
     )]
+    #[schema(required, pattern = "^[a-z0-9._+-]{1,20}@[a-z0-9-]{1,20}\\.[a-z]{2,6}$", example = "me@example.com")]
     pub requester_email: Option<String>,
     #[validate(length(max = 1000, message = "description must be at most 1000 characters"))]
     pub description: Option<String>,
@@ -48,6 +59,8 @@ pub struct CreateDeploymentBody {
     pub metadata: Option<BTreeMap<String, String>>,
     #[validate(custom(function = "known_strategy"))]
     pub strategy: Option<String>,
+    /// Rising percentages ending at 100, such as [10, 50, 100].
+    #[schema(min_items = 1, max_items = 10)]
     pub canary_steps: Option<Vec<u32>>,
 }
 
@@ -138,7 +151,7 @@ impl CreateDeploymentBody {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Links {
     #[serde(rename = "self")]
@@ -146,7 +159,7 @@ pub struct Links {
     pub trace: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeploymentAccepted {
     pub execution_id: Uuid,
@@ -157,12 +170,14 @@ pub struct DeploymentAccepted {
     pub links: Links,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StageView {
     pub name: String,
     pub status: &'static str,
+    #[schema(value_type = Option<EnvironmentName>)]
     pub environment: Option<Environment>,
+    #[schema(value_type = Option<StrategyName>)]
     pub strategy: Option<Strategy>,
     pub start_time: Option<DateTime<Utc>>,
     pub end_time: Option<DateTime<Utc>>,
@@ -194,7 +209,7 @@ impl From<&Stage> for StageView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RollbackView {
     pub rollback_id: Uuid,
@@ -205,12 +220,13 @@ pub struct RollbackView {
     pub message: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeploymentView {
     pub execution_id: Uuid,
     pub module_name: String,
     pub version: String,
+    #[schema(value_type = EnvironmentName)]
     pub target_environment: Environment,
     pub requester_email: String,
     pub description: Option<String>,
@@ -256,12 +272,13 @@ impl From<&RunRecord> for DeploymentView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeploymentSummaryView {
     pub execution_id: Uuid,
     pub module_name: String,
     pub version: String,
+    #[schema(value_type = EnvironmentName)]
     pub target_environment: Environment,
     pub status: &'static str,
     pub start_time: DateTime<Utc>,
@@ -284,17 +301,26 @@ impl From<&RunSummary> for DeploymentSummaryView {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ListQuery {
+    /// 1-based; default 1.
+    #[param(minimum = 1)]
     pub page: Option<u32>,
+    /// At most 100; default 50.
+    #[param(minimum = 1, maximum = 100)]
     pub page_size: Option<u32>,
+    /// A run status such as Running or Succeeded, in any case.
+    #[param(pattern = "^(Running|PendingApproval|Paused|Succeeded|Failed|RolledBack|Cancelled)$")]
     pub status: Option<String>,
     pub module_name: Option<String>,
+    /// Development, QA, Staging or Production, in any case.
+    #[param(pattern = "^(Development|QA|Staging|Production)$")]
     pub environment: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VerbResponse {
     pub execution_id: Uuid,
@@ -302,10 +328,44 @@ pub struct VerbResponse {
     pub message: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RollbackAcceptedView {
     pub rollback_id: Uuid,
     pub status: &'static str,
     pub nodes_affected: u32,
+}
+
+/// An environment, in promotion order.
+#[derive(ToSchema)]
+#[allow(dead_code, clippy::upper_case_acronyms)] // Only describes the strings in the document.
+pub enum EnvironmentName {
+    Development,
+    QA,
+    Staging,
+    Production,
+}
+
+/// A deployment strategy.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Only describes the strings in the document.
+pub enum StrategyName {
+    Direct,
+    Rolling,
+    BlueGreen,
+    Canary,
+}
+
+/// Something that happened to a run.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // Describes the store's RunEvent as the API renders it.
+pub struct RunEventView {
+    pub tenant_id: Uuid,
+    pub execution_id: Uuid,
+    pub at: DateTime<Utc>,
+    pub kind: String,
+    pub message: String,
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
 }

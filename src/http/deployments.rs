@@ -7,25 +7,25 @@ use hotswap_actors::store::RunFilter;
 use uuid::Uuid;
 
 use super::deployment_dto::*;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::format::iso8601;
-use super::tenant::Tenant;
 use super::AppState;
+use crate::auth::{RequireRole, Tenant};
 
 const MAX_PAGE_SIZE: u32 = 100;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api/v1/deployments")
-            .route("", web::post().to(create))
-            .route("", web::get().to(list))
-            .route("/{id}", web::get().to(get))
-            .route("/{id}/events", web::get().to(events))
-            .route("/{id}/pause", web::post().to(pause))
-            .route("/{id}/resume", web::post().to(resume))
-            .route("/{id}/promote", web::post().to(promote))
-            .route("/{id}/abort", web::post().to(abort))
-            .route("/{id}/rollback", web::post().to(rollback)),
+            .route("", web::post().to(create).wrap(RequireRole::DEPLOYER))
+            .route("", web::get().to(list).wrap(RequireRole::VIEWER))
+            .route("/{id}", web::get().to(get).wrap(RequireRole::VIEWER))
+            .route("/{id}/events", web::get().to(events).wrap(RequireRole::VIEWER))
+            .route("/{id}/pause", web::post().to(pause).wrap(RequireRole::DEPLOYER))
+            .route("/{id}/resume", web::post().to(resume).wrap(RequireRole::DEPLOYER))
+            .route("/{id}/promote", web::post().to(promote).wrap(RequireRole::DEPLOYER))
+            .route("/{id}/abort", web::post().to(abort).wrap(RequireRole::DEPLOYER))
+            .route("/{id}/rollback", web::post().to(rollback).wrap(RequireRole::DEPLOYER)),
     );
 }
 
@@ -34,7 +34,26 @@ fn execution_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::NotFound(format!("Deployment execution {raw} not found")))
 }
 
-async fn create(
+/// Start a run that promotes a module version up to the target environment.
+#[utoipa::path(
+    post,
+    path = "/api/v1/deployments",
+    tag = "deployments",
+    request_body = CreateDeploymentBody,
+    responses(
+        (status = 202, description = "The run is accepted and running", body = DeploymentAccepted,
+            headers(("Location" = String, description = "The run's URL"))),
+        (status = 400, description = "Invalid fields, all reported together, or a malformed body", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Needs the Deployer role", body = ErrorBody),
+        (status = 409, description = "Another run of the module is active (activeExecutionId)", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    )
+)]
+pub async fn create(
     state: web::Data<AppState>,
     tenant: Tenant,
     body: web::Json<CreateDeploymentBody>,
@@ -53,7 +72,26 @@ async fn create(
     }))
 }
 
-async fn list(
+/// Runs of the caller's tenant, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/deployments",
+    tag = "deployments",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of runs", body = Vec<DeploymentSummaryView>, headers(
+            ("X-Total-Count" = u64, description = "Runs matching the filters"),
+            ("X-Page" = u32, description = "The page"),
+            ("X-Page-Size" = u32, description = "The page size"),
+        )),
+        (status = 400, description = "Invalid filters or paging", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Needs the Viewer role", body = ErrorBody),
+        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    )
+)]
+pub async fn list(
     state: web::Data<AppState>,
     tenant: Tenant,
     query: web::Query<ListQuery>,
@@ -92,12 +130,56 @@ async fn list(
         .json(items))
 }
 
-async fn get(state: web::Data<AppState>, tenant: Tenant, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let run = state.orchestrator.get_run(tenant.0, execution_id(&id)?).await?;
+/// A run with its stages.
+#[utoipa::path(
+    get,
+    path = "/api/v1/deployments/{id}",
+    tag = "deployments",
+    params(("id" = String, Path, description = "The run's executionId")),
+    responses(
+        (status = 200, description = "The run", body = DeploymentView),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Needs the Viewer role", body = ErrorBody),
+        (status = 404, description = "No such run in the caller's tenant", body = ErrorBody),
+        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    )
+)]
+pub async fn get(state: web::Data<AppState>, tenant: Tenant, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    run_view(&state, tenant.0, &id).await
+}
+
+/// The body of `get` without its extractors: the auth benchmark serves it
+/// bare to measure what authentication, tenancy and rate limits cost.
+pub async fn run_view(
+    state: &AppState,
+    tenant: hotswap_actors::domain::TenantId,
+    raw_id: &str,
+) -> Result<HttpResponse, ApiError> {
+    let run = state.orchestrator.get_run(tenant, execution_id(raw_id)?).await?;
     Ok(HttpResponse::Ok().json(DeploymentView::from(&run)))
 }
 
-async fn events(state: web::Data<AppState>, tenant: Tenant, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+/// What happened to a run, in order.
+#[utoipa::path(
+    get,
+    path = "/api/v1/deployments/{id}/events",
+    tag = "deployments",
+    params(("id" = String, Path, description = "The run's executionId")),
+    responses(
+        (status = 200, description = "The run's events", body = Vec<RunEventView>),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Needs the Viewer role", body = ErrorBody),
+        (status = 404, description = "No such run in the caller's tenant", body = ErrorBody),
+        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    )
+)]
+pub async fn events(
+    state: web::Data<AppState>,
+    tenant: Tenant,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let events = state.orchestrator.run_events(tenant.0, execution_id(&id)?).await?;
     Ok(HttpResponse::Ok().json(events))
 }
@@ -112,23 +194,123 @@ async fn apply(state: web::Data<AppState>, tenant: Tenant, id: &str, verb: Verb)
     }))
 }
 
-async fn pause(state: web::Data<AppState>, tenant: Tenant, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+/// Pause a running run at its next step.
+#[utoipa::path(
+    post,
+    path = "/api/v1/deployments/{id}/pause",
+    tag = "deployments",
+    params(("id" = String, Path, description = "The run's executionId")),
+    responses(
+        (status = 202, description = "Applied (repeating it is harmless)", body = VerbResponse),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Needs the Deployer role", body = ErrorBody),
+        (status = 404, description = "No such run in the caller's tenant", body = ErrorBody),
+        (status = 409, description = "Does not apply to the run now (currentStatus)", body = ErrorBody),
+        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    )
+)]
+pub async fn pause(
+    state: web::Data<AppState>,
+    tenant: Tenant,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     apply(state, tenant, &id, Verb::Pause).await
 }
 
-async fn resume(state: web::Data<AppState>, tenant: Tenant, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+/// Resume a paused run.
+#[utoipa::path(
+    post,
+    path = "/api/v1/deployments/{id}/resume",
+    tag = "deployments",
+    params(("id" = String, Path, description = "The run's executionId")),
+    responses(
+        (status = 202, description = "Applied (repeating it is harmless)", body = VerbResponse),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Needs the Deployer role", body = ErrorBody),
+        (status = 404, description = "No such run in the caller's tenant", body = ErrorBody),
+        (status = 409, description = "Does not apply to the run now (currentStatus)", body = ErrorBody),
+        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    )
+)]
+pub async fn resume(
+    state: web::Data<AppState>,
+    tenant: Tenant,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     apply(state, tenant, &id, Verb::Resume).await
 }
 
-async fn promote(state: web::Data<AppState>, tenant: Tenant, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+/// Skip the current wait (bake time, health-check delay) and go on.
+#[utoipa::path(
+    post,
+    path = "/api/v1/deployments/{id}/promote",
+    tag = "deployments",
+    params(("id" = String, Path, description = "The run's executionId")),
+    responses(
+        (status = 202, description = "Applied (repeating it is harmless)", body = VerbResponse),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Needs the Deployer role", body = ErrorBody),
+        (status = 404, description = "No such run in the caller's tenant", body = ErrorBody),
+        (status = 409, description = "Does not apply to the run now (currentStatus)", body = ErrorBody),
+        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    )
+)]
+pub async fn promote(
+    state: web::Data<AppState>,
+    tenant: Tenant,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     apply(state, tenant, &id, Verb::Promote).await
 }
 
-async fn abort(state: web::Data<AppState>, tenant: Tenant, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+/// Stop a run and put back every node it changed.
+#[utoipa::path(
+    post,
+    path = "/api/v1/deployments/{id}/abort",
+    tag = "deployments",
+    params(("id" = String, Path, description = "The run's executionId")),
+    responses(
+        (status = 202, description = "Applied (repeating it is harmless)", body = VerbResponse),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Needs the Deployer role", body = ErrorBody),
+        (status = 404, description = "No such run in the caller's tenant", body = ErrorBody),
+        (status = 409, description = "Does not apply to the run now (currentStatus)", body = ErrorBody),
+        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    )
+)]
+pub async fn abort(
+    state: web::Data<AppState>,
+    tenant: Tenant,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     apply(state, tenant, &id, Verb::Abort).await
 }
 
-async fn rollback(state: web::Data<AppState>, tenant: Tenant, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+/// Roll a finished run back: restore every node it changed that still runs its version.
+#[utoipa::path(
+    post,
+    path = "/api/v1/deployments/{id}/rollback",
+    tag = "deployments",
+    params(("id" = String, Path, description = "The run's executionId")),
+    responses(
+        (status = 202, description = "The rollback is running", body = RollbackAcceptedView),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Needs the Deployer role", body = ErrorBody),
+        (status = 404, description = "No such run in the caller's tenant", body = ErrorBody),
+        (status = 409, description = "The run is still active, or another run holds the module", body = ErrorBody),
+        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    )
+)]
+pub async fn rollback(
+    state: web::Data<AppState>,
+    tenant: Tenant,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let accepted = state.orchestrator.rollback(tenant.0, execution_id(&id)?).await?;
     Ok(HttpResponse::Accepted().json(RollbackAcceptedView {
         rollback_id: accepted.rollback_id,

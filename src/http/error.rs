@@ -1,12 +1,14 @@
 //! The one error type of the HTTP API and its mapping to status codes. Every
 //! error body has the same shape: `{error, message, details?, traceId}`.
 
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use hotswap_actors::CoreError;
 use serde_json::{json, Map, Value};
 
 use super::trace::current_trace_id;
+use crate::auth::users::{UserError, INVALID_CREDENTIALS};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -14,6 +16,12 @@ pub enum ApiError {
     Validation { message: String, details: Vec<String> },
     #[error("{0}")]
     BadRequest(String),
+    /// No valid token (or, at login, wrong credentials).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A valid token whose user lacks the role.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -24,6 +32,8 @@ pub enum ApiError {
     PayloadTooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    #[error("Too many requests. Please retry after {retry_after} seconds.")]
+    TooManyRequests { retry_after: u64, headers: Vec<(HeaderName, HeaderValue)> },
     #[error("{0}")]
     Unavailable(String),
     #[error("{0}")]
@@ -43,11 +53,14 @@ impl ApiError {
         match self {
             ApiError::Validation { .. } => "Validation Failed",
             ApiError::BadRequest(_) => "Bad Request",
+            ApiError::Unauthorized(_) => "Unauthorized",
+            ApiError::Forbidden(_) => "Forbidden",
             ApiError::NotFound(_) => "Not Found",
             ApiError::MethodNotAllowed(_) => "Method Not Allowed",
             ApiError::Conflict { .. } => "Conflict",
             ApiError::PayloadTooLarge(_) => "Payload Too Large",
             ApiError::UnsupportedMediaType(_) => "Unsupported Media Type",
+            ApiError::TooManyRequests { .. } => "Rate limit exceeded",
             ApiError::Unavailable(_) => "Service Unavailable",
             ApiError::Internal(_) => "Internal Server Error",
         }
@@ -58,11 +71,14 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::Validation { .. } | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -85,12 +101,27 @@ impl ResponseError for ApiError {
                 body.insert("details".into(), json!(details));
             }
             ApiError::Conflict { extra, .. } => body.extend(extra.clone()),
+            ApiError::TooManyRequests { retry_after, .. } => {
+                body.insert("retryAfter".into(), json!(retry_after));
+            }
             _ => {}
         }
         body.insert("traceId".into(), json!(current_trace_id()));
         let mut response = HttpResponse::build(self.status_code());
-        if matches!(self, ApiError::Unavailable(_)) {
-            response.insert_header(("Retry-After", "5"));
+        match self {
+            ApiError::Unavailable(_) => {
+                response.insert_header(("Retry-After", "5"));
+            }
+            ApiError::Unauthorized(_) => {
+                response.insert_header(("WWW-Authenticate", "Bearer"));
+            }
+            ApiError::TooManyRequests { retry_after, headers } => {
+                response.insert_header(("Retry-After", retry_after.to_string()));
+                for (name, value) in headers {
+                    response.insert_header((name.clone(), value.clone()));
+                }
+            }
+            _ => {}
         }
         response.json(Value::Object(body))
     }
@@ -118,4 +149,42 @@ impl From<CoreError> for ApiError {
             CoreError::Internal(m) => ApiError::Internal(m),
         }
     }
+}
+
+impl From<UserError> for ApiError {
+    fn from(e: UserError) -> Self {
+        match e {
+            UserError::Validation(details) => ApiError::validation(details),
+            UserError::InvalidCredentials => ApiError::Unauthorized(INVALID_CREDENTIALS.into()),
+            UserError::NotFound(m) => ApiError::NotFound(m),
+            UserError::Conflict(message) => ApiError::Conflict { message, extra: Map::new() },
+            UserError::Forbidden(m) => ApiError::Forbidden(m),
+            UserError::Unavailable(m) => ApiError::Unavailable(m),
+            UserError::Internal(m) => ApiError::Internal(m),
+        }
+    }
+}
+
+/// The shape of every error body, for the OpenAPI document.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // Describes the JSON built in `error_response`.
+pub struct ErrorBody {
+    /// A short title such as "Not Found" or "Validation Failed".
+    pub error: String,
+    pub message: String,
+    /// Every validation message, for 400 "Validation Failed".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<Vec<String>>,
+    /// The id to quote when reporting a problem; also in the X-Trace-Id header.
+    pub trace_id: String,
+    /// 409 on creating a run: the run that holds the module.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active_execution_id: Option<uuid::Uuid>,
+    /// 409 on a verb: the run's status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_status: Option<String>,
+    /// 429: seconds to wait, as in Retry-After.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
 }

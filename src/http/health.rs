@@ -9,11 +9,50 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/health", web::get().to(live)).route("/health/ready", web::get().to(ready));
 }
 
+/// Readiness answer body.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // Describes the JSON built below.
+pub struct ReadyBody {
+    /// Ready or NotReady.
+    pub status: String,
+    pub store: StoreStatus,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct StoreStatus {
+    /// memory or postgres.
+    pub backend: String,
+    /// Up or Down.
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// Liveness: answers while the process serves.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "health",
+    security(()),
+    responses((status = 200, description = "Alive", body = String, content_type = "text/plain", example = "Healthy"))
+)]
 async fn live() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain; charset=utf-8").body("Healthy")
 }
 
-/// Ready when the store answers; 503 while it does not.
+/// Readiness: ready when the store answers; 503 while it does not.
+#[utoipa::path(
+    get,
+    path = "/health/ready",
+    tag = "health",
+    security(()),
+    responses(
+        (status = 200, description = "Ready", body = ReadyBody),
+        (status = 503, description = "The store does not answer", body = ReadyBody),
+    )
+)]
 async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let store = state.orchestrator.store();
     match store.ping().await {

@@ -1,13 +1,15 @@
 //! The HTTP API: routes, request limits and the JSON error shape.
 
+mod auth;
 mod clusters;
 mod deployment_dto;
-mod deployments;
+pub mod deployments;
 pub mod error;
 mod format;
 mod health;
-mod tenant;
+pub mod openapi;
 pub mod trace;
+mod users;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -27,16 +29,31 @@ impl AppState {
     }
 }
 
-/// Registers every route and the extractor settings on an `App`.
-pub fn configure(json_limit: usize) -> impl FnOnce(&mut web::ServiceConfig) {
+/// What `configure` needs from the settings.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteOptions {
+    pub json_limit: usize,
+    pub api_docs: bool,
+    pub swagger_ui: bool,
+}
+
+/// Registers every route and the extractor settings on an `App`. Each route
+/// declares the role it needs beside it (`RequireRole`); the authentication
+/// middleware keeps every path but the public ones behind a token.
+pub fn configure(options: RouteOptions) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
-        cfg.app_data(web::JsonConfig::default().limit(json_limit).error_handler(json_error))
+        cfg.app_data(web::JsonConfig::default().limit(options.json_limit).error_handler(json_error))
             .app_data(web::QueryConfig::default().error_handler(query_error))
             .app_data(web::PathConfig::default().error_handler(path_error))
             .configure(health::routes)
+            .configure(auth::routes)
+            .configure(users::routes)
             .configure(deployments::routes)
-            .configure(clusters::routes)
-            .default_service(web::to(unmatched));
+            .configure(clusters::routes);
+        if options.api_docs {
+            cfg.configure(openapi::routes(options.swagger_ui));
+        }
+        cfg.default_service(web::to(unmatched));
     }
 }
 
@@ -62,7 +79,30 @@ fn path_error(err: PathError, _req: &HttpRequest) -> actix_web::Error {
     ApiError::NotFound(format!("no such resource: {err}")).into()
 }
 
-/// Unknown paths and methods get the JSON error shape too.
-async fn unmatched(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())))
+/// Unknown paths get 404 and known paths with another method 405 with
+/// Allow, both in the JSON error shape.
+async fn unmatched(req: HttpRequest) -> HttpResponse {
+    use actix_web::ResponseError;
+    let Some(allow) = openapi::allowed_methods(req.path()) else {
+        return ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())).error_response();
+    };
+    let mut res = ApiError::MethodNotAllowed(format!("{} {} is not supported; use {allow}", req.method(), req.path()))
+        .error_response();
+    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(allow) {
+        res.headers_mut().insert(actix_web::http::header::ALLOW, value);
+    }
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn allowed_methods_come_from_the_document() {
+        use super::openapi::allowed_methods;
+        assert_eq!(allowed_methods("/health"), Some("GET"));
+        assert_eq!(allowed_methods("/api/v1/users"), Some("GET, POST"));
+        assert_eq!(allowed_methods("/api/v1/deployments/abc/pause"), Some("POST"));
+        assert_eq!(allowed_methods("/api/v1/deployments//pause"), None);
+        assert_eq!(allowed_methods("/api/v1/nowhere"), None);
+    }
 }

@@ -1,7 +1,13 @@
 //! End-to-end tests of the HTTP API against a server started on port 0 with
 //! the test profile (every wait at or under one second).
 
+#[path = "../support/mod.rs"]
+mod db;
 mod support;
+
+mod auth;
+mod authz_matrix;
+mod security;
 
 mod clusters;
 mod deployments;

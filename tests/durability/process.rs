@@ -18,6 +18,8 @@ pub struct Server {
     pub base: String,
     log: PathBuf,
     client: awc::Client,
+    /// The demo admin's bearer token, sent with every request.
+    token: String,
 }
 
 impl Server {
@@ -41,9 +43,25 @@ impl Server {
             base: format!("http://127.0.0.1:{port}"),
             log,
             client: awc::Client::builder().timeout(Duration::from_secs(10)).finish(),
+            token: String::new(),
         };
+        let mut server = server;
         server.wait_ready().await;
+        server.token = server.login().await;
         server
+    }
+
+    async fn login(&self) -> String {
+        let body = serde_json::json!({ "username": "admin", "password": "Admin123!" });
+        let mut res = self
+            .client
+            .post(format!("{}/api/v1/authentication/login", self.base))
+            .send_json(&body)
+            .await
+            .expect("login request");
+        let reply: Value = res.json().await.expect("login reply");
+        assert_eq!(res.status(), StatusCode::OK, "{reply}");
+        reply["token"].as_str().expect("token").to_string()
     }
 
     async fn wait_ready(&self) {
@@ -72,14 +90,25 @@ impl Server {
     }
 
     pub async fn get(&self, path: &str) -> Result<(StatusCode, Value), String> {
-        let mut res = self.client.get(format!("{}{path}", self.base)).send().await.map_err(|e| e.to_string())?;
+        let mut res = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
         let body = res.body().limit(16 << 20).await.map_err(|e| e.to_string())?;
         Ok((res.status(), serde_json::from_slice(&body).unwrap_or(Value::Null)))
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> Result<(StatusCode, Value), String> {
-        let mut res =
-            self.client.post(format!("{}{path}", self.base)).send_json(body).await.map_err(|e| e.to_string())?;
+        let mut res = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send_json(body)
+            .await
+            .map_err(|e| e.to_string())?;
         let body = res.body().limit(16 << 20).await.map_err(|e| e.to_string())?;
         Ok((res.status(), serde_json::from_slice(&body).unwrap_or(Value::Null)))
     }

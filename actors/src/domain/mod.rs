@@ -1,10 +1,11 @@
-//! Plain data: what a run, a stage, a node and a tenant are.
+//! Plain data: what a run, a stage, a node, a tenant and a user are.
 
 mod environment;
 mod node;
 mod request;
 mod run;
 mod tenant;
+mod user;
 
 pub use environment::{Environment, UnknownEnvironment};
 pub use node::{ModuleSlots, NodeHealth, NodeMetrics, NodeRecord, VersionSlot};
@@ -14,3 +15,4 @@ pub use run::{
     SECURITY_SCAN_STAGE, VALIDATION_STAGE,
 };
 pub use tenant::{TenantId, DEFAULT_TENANT};
+pub use user::{LockoutPolicy, Role, UnknownRole, UserRecord};

@@ -45,6 +45,24 @@ pub struct MemoryStore {
     events: RwLock<HashMap<(TenantId, Uuid), Vec<RunEvent>>>,
     nodes: RwLock<HashMap<(TenantId, Uuid), NodeRecord>>,
     samples: RwLock<HashMap<(TenantId, Environment), VecDeque<ClusterSample>>>,
+    users: RwLock<HashMap<(TenantId, Uuid), UserRecord>>,
+    revoked: RwLock<HashMap<(TenantId, String), DateTime<Utc>>>,
+}
+
+/// The uniqueness rules PostgreSQL's indexes enforce: a username across
+/// tenants, an email address within its tenant, both ignoring case.
+fn check_unique(users: &HashMap<(TenantId, Uuid), UserRecord>, user: &UserRecord) -> StoreResult<()> {
+    let username = user.username.to_lowercase();
+    let email = user.email.to_lowercase();
+    for other in users.values().filter(|u| !(u.tenant_id == user.tenant_id && u.id == user.id)) {
+        if other.username.to_lowercase() == username {
+            return Err(StoreError::Conflict(format!("username '{}' is taken", user.username)));
+        }
+        if other.tenant_id == user.tenant_id && other.email.to_lowercase() == email {
+            return Err(StoreError::Conflict(format!("email '{}' is taken", user.email)));
+        }
+    }
+    Ok(())
 }
 
 impl MemoryStore {
@@ -205,6 +223,92 @@ impl MetricsStore for MemoryStore {
             .get(&(tenant, environment))
             .map(|s| s.iter().filter(|x| x.at >= from && x.at <= to).cloned().collect())
             .unwrap_or_default())
+    }
+}
+
+#[async_trait]
+impl UserStore for MemoryStore {
+    async fn create_user(&self, user: &UserRecord) -> StoreResult<()> {
+        let mut users = self.users.write();
+        if users.values().any(|u| u.id == user.id) {
+            return Err(StoreError::Conflict(format!("user {} exists", user.id)));
+        }
+        check_unique(&users, user)?;
+        users.insert((user.tenant_id, user.id), user.clone());
+        Ok(())
+    }
+
+    async fn get_user(&self, tenant: TenantId, id: Uuid) -> StoreResult<Option<UserRecord>> {
+        Ok(self.users.read().get(&(tenant, id)).cloned())
+    }
+
+    async fn find_user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>> {
+        let wanted = username.to_lowercase();
+        Ok(self.users.read().values().find(|u| u.username.to_lowercase() == wanted).cloned())
+    }
+
+    async fn list_users(&self, tenant: TenantId) -> StoreResult<Vec<UserRecord>> {
+        let mut found: Vec<UserRecord> =
+            self.users.read().values().filter(|u| u.tenant_id == tenant).cloned().collect();
+        found.sort_by_cached_key(|u| (u.username.to_lowercase(), u.id));
+        Ok(found)
+    }
+
+    async fn update_user(&self, user: &UserRecord) -> StoreResult<()> {
+        let mut users = self.users.write();
+        if !users.contains_key(&(user.tenant_id, user.id)) {
+            return Err(StoreError::NotFound(format!("user {} not found", user.id)));
+        }
+        check_unique(&users, user)?;
+        users.insert((user.tenant_id, user.id), user.clone());
+        Ok(())
+    }
+
+    async fn record_failed_login(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        now: DateTime<Utc>,
+        policy: &LockoutPolicy,
+    ) -> StoreResult<Option<UserRecord>> {
+        let mut users = self.users.write();
+        Ok(users.get_mut(&(tenant, id)).map(|u| {
+            u.register_failed_login(now, policy);
+            u.clone()
+        }))
+    }
+
+    async fn record_successful_login(&self, tenant: TenantId, id: Uuid, now: DateTime<Utc>) -> StoreResult<()> {
+        if let Some(u) = self.users.write().get_mut(&(tenant, id)) {
+            u.register_successful_login(now);
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl RevokedTokenStore for MemoryStore {
+    async fn revoke_token(&self, tenant: TenantId, jti: &str, expires_at: DateTime<Utc>) -> StoreResult<()> {
+        let mut revoked = self.revoked.write();
+        let until = revoked.entry((tenant, jti.to_string())).or_insert(expires_at);
+        *until = (*until).max(expires_at);
+        Ok(())
+    }
+
+    async fn is_token_revoked(&self, tenant: TenantId, jti: &str) -> StoreResult<bool> {
+        let revoked = self.revoked.read();
+        // Skips building a key in the common case of no revocations at all.
+        if revoked.is_empty() {
+            return Ok(false);
+        }
+        Ok(revoked.contains_key(&(tenant, jti.to_string())))
+    }
+
+    async fn purge_expired_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        let mut revoked = self.revoked.write();
+        let before = revoked.len();
+        revoked.retain(|_, until| *until >= now);
+        Ok((before - revoked.len()) as u64)
     }
 }
 

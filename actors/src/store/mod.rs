@@ -10,7 +10,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::domain::{Environment, ModuleSlots, NodeMetrics, NodeRecord, RunRecord, RunStatus, RunSummary, TenantId};
+use crate::domain::{
+    Environment, LockoutPolicy, ModuleSlots, NodeMetrics, NodeRecord, RunRecord, RunStatus, RunSummary, TenantId,
+    UserRecord,
+};
 
 pub use memory::MemoryStore;
 
@@ -22,6 +25,9 @@ pub enum StoreError {
     ModuleBusy { module: String, execution_id: Uuid },
     #[error("{0}")]
     NotFound(String),
+    /// A unique value (a username, a tenant's email address) is taken.
+    #[error("{0}")]
+    Conflict(String),
     /// A writer tried to save an older revision than the one stored.
     #[error("stale write: {0}")]
     Stale(String),
@@ -119,8 +125,49 @@ pub trait MetricsStore: Send + Sync {
     ) -> StoreResult<Vec<ClusterSample>>;
 }
 
+/// Users, by tenant. Every method takes the tenant and filters on it, except
+/// `find_user_by_username`: login knows no tenant yet, so usernames are
+/// unique across tenants (ignoring case) and the lookup spans them all.
 #[async_trait]
-pub trait Store: RunStore + NodeStore + MetricsStore {
+pub trait UserStore: Send + Sync {
+    /// Stores a new user; `Conflict` when the username (in any tenant, any
+    /// case) or the email address (in the tenant, any case) is taken.
+    async fn create_user(&self, user: &UserRecord) -> StoreResult<()>;
+    async fn get_user(&self, tenant: TenantId, id: Uuid) -> StoreResult<Option<UserRecord>>;
+    /// Case-insensitive, across tenants (see above).
+    async fn find_user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>>;
+    /// Sorted by username, ignoring case.
+    async fn list_users(&self, tenant: TenantId) -> StoreResult<Vec<UserRecord>>;
+    /// Replaces the stored user (same tenant and id); `NotFound` when there is
+    /// none, `Conflict` when the new username or email is taken.
+    async fn update_user(&self, user: &UserRecord) -> StoreResult<()>;
+    /// Counts a bad password atomically (see
+    /// [`UserRecord::register_failed_login`]) and returns the user as stored
+    /// afterwards, or `None` when there is no such user.
+    async fn record_failed_login(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        now: DateTime<Utc>,
+        policy: &LockoutPolicy,
+    ) -> StoreResult<Option<UserRecord>>;
+    /// Clears the failure count and the lockout, and notes the login time.
+    async fn record_successful_login(&self, tenant: TenantId, id: Uuid, now: DateTime<Utc>) -> StoreResult<()>;
+}
+
+/// Tokens that were logged out before they expired, by their `jti`.
+#[async_trait]
+pub trait RevokedTokenStore: Send + Sync {
+    /// Revokes `jti` until `expires_at`; revoking it again is harmless.
+    async fn revoke_token(&self, tenant: TenantId, jti: &str, expires_at: DateTime<Utc>) -> StoreResult<()>;
+    async fn is_token_revoked(&self, tenant: TenantId, jti: &str) -> StoreResult<bool>;
+    /// Forgets revocations of tokens that expired before `now`, in every
+    /// tenant (an expired token is refused anyway); returns how many.
+    async fn purge_expired_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait Store: RunStore + NodeStore + MetricsStore + UserStore + RevokedTokenStore {
     /// Cheap round trip used by readiness checks.
     async fn ping(&self) -> StoreResult<()>;
     fn backend(&self) -> &'static str;

@@ -1,8 +1,9 @@
 //! The PostgreSQL store: the same contract as the core's in-memory store,
 //! kept in a database so that runs survive restarts and replicas share them.
 //!
-//! Files by job: `pool` (connections), `migrate` (schema), `runs`, `nodes`
-//! and `metrics` (the three store traits), `errors` (failure mapping),
+//! Files by job: `pool` (connections), `migrate` (schema), `runs`, `nodes`,
+//! `metrics` and `users` (users and revoked tokens) for the store traits,
+//! `errors` (failure mapping),
 //! `codec` (column conversions) and `schema` (diesel's table definitions).
 
 mod codec;
@@ -13,6 +14,7 @@ mod nodes;
 mod pool;
 mod runs;
 pub mod schema;
+mod users;
 
 use async_trait::async_trait;
 use diesel_async::pooled_connection::PoolableConnection;

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Property-based API testing: runs schemathesis against the OpenAPI document of
+# a server started here, authenticated as the demo admin. Fails on any 5xx and
+# on any response the document does not describe (status, content type,
+# headers, body). Not part of CI (.ci/run): it takes minutes.
+#
+#   pip install schemathesis     # once
+#   scripts/schemathesis.sh      # extra arguments go to `st run`, e.g. --max-examples 20
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PORT="${SCHEMATHESIS_PORT:-18089}"
+BASE="http://127.0.0.1:${PORT}"
+CHECKS="${SCHEMATHESIS_CHECKS:-not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance}"
+
+command -v st >/dev/null || { echo "schemathesis is not installed: pip install schemathesis" >&2; exit 2; }
+cargo build --quiet --bin hotswap
+
+# Development profile (demo users, simulated clusters), rate limits off so the
+# fuzzer is not throttled, and cheap password hashes so its logins are fast.
+export HOTSWAP_ENV=development
+export HOTSWAP__SERVER__BIND="127.0.0.1:${PORT}"
+export HOTSWAP__RATE_LIMIT__ENABLED=false
+export HOTSWAP__AUTH__BCRYPT_COST=4
+export HOTSWAP__LOGGING__LEVEL=warn
+./target/debug/hotswap serve > target/schemathesis-server.log 2>&1 &
+SERVER=$!
+trap 'kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true' EXIT
+
+for _ in $(seq 1 100); do
+  curl -fsS "${BASE}/health" >/dev/null 2>&1 && break
+  kill -0 "$SERVER" 2>/dev/null || { echo "the server stopped; see target/schemathesis-server.log" >&2; exit 1; }
+  sleep 0.1
+done
+
+TOKEN=$(curl -fsS -X POST "${BASE}/api/v1/authentication/login" -H 'content-type: application/json' \
+  -d '{"username":"admin","password":"Admin123!"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+
+# A run that stays active (a canary in Production bakes for 15 minutes in this
+# profile), so that the verbs have something to act on, and a user to change.
+api() { curl -fsS -H "Authorization: Bearer ${TOKEN}" -H 'content-type: application/json' "$@"; }
+json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
+export HOTSWAP_RUN_ID=$(api -X POST "${BASE}/api/v1/deployments" \
+  -d '{"moduleName":"fuzz-target","version":"1.0.0","targetEnvironment":"Production","requesterEmail":"fuzz@example.com"}' \
+  | json_field executionId)
+export HOTSWAP_USER_ID=$(api -X POST "${BASE}/api/v1/users" \
+  -d '{"username":"fuzz-subject","email":"fuzz@example.com","password":"fuzz-subject-password","roles":["Viewer"]}' \
+  | json_field id)
+echo "run ${HOTSWAP_RUN_ID}, user ${HOTSWAP_USER_ID}"
+
+# Logging out would revoke the token every other request uses; the API tests cover it.
+st --config-file scripts/schemathesis.toml run "${BASE}/api-docs/openapi.json" \
+  --header "Authorization: Bearer ${TOKEN}" \
+  --checks "$CHECKS" \
+  --exclude-path /api/v1/authentication/logout \
+  --workers 2 \
+  "$@"

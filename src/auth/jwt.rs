@@ -1,0 +1,230 @@
+//! API tokens: HS256 JWTs with the configured secret, issuer and audience.
+//!
+//! Verification pins the algorithm to HS256 (so `alg: none` and every other
+//! algorithm are refused), and checks the signature, `exp`, `nbf`, `iss` and
+//! `aud` with the configured leeway (at most 30 s, enforced by the settings).
+
+use chrono::{DateTime, Utc};
+use hotswap_actors::domain::{Role, TenantId, UserRecord};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::config::AuthSettings;
+
+/// The claims of an API token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user's id.
+    pub sub: Uuid,
+    pub username: String,
+    pub email: String,
+    pub roles: Vec<Role>,
+    pub tenant_id: TenantId,
+    /// The token's own id: logout revokes it.
+    pub jti: String,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    pub iss: String,
+    pub aud: String,
+}
+
+impl Claims {
+    pub fn expires_at(&self) -> DateTime<Utc> {
+        DateTime::from_timestamp(self.exp, 0).unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+}
+
+/// Why a token was refused; each becomes a 401 with this text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is not valid yet")]
+    NotYetValid,
+    #[error("the token was issued for another service")]
+    WrongIssuerOrAudience,
+    #[error("the token's signature or algorithm is not accepted")]
+    BadSignature,
+    #[error("the token is malformed")]
+    Malformed,
+    #[error("the token has been revoked")]
+    Revoked,
+    #[error("the token's user no longer exists or is disabled")]
+    UnknownUser,
+    /// The store could not say whether the token is still good (503, not 401).
+    #[error("the store is unavailable")]
+    Unavailable,
+}
+
+pub struct IssuedToken {
+    pub token: String,
+    pub claims: Claims,
+}
+
+/// Issues and verifies tokens. Holds the keys; `Debug` shows neither.
+pub struct TokenService {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    issuer: String,
+    audience: String,
+    lifetime: chrono::Duration,
+}
+
+impl std::fmt::Debug for TokenService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenService").field("issuer", &self.issuer).field("audience", &self.audience).finish()
+    }
+}
+
+impl TokenService {
+    pub fn new(settings: &AuthSettings) -> Result<TokenService, String> {
+        let secret = settings.jwt_secret.expose().as_bytes();
+        let encoding = EncodingKey::from_secret(secret).map_err(|e| format!("auth.jwt_secret: {e}"))?;
+        let decoding = DecodingKey::from_secret(secret).map_err(|e| format!("auth.jwt_secret: {e}"))?;
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.algorithms = vec![Algorithm::HS256];
+        validation.leeway = settings.token_leeway.as_secs();
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.validate_aud = true;
+        validation.set_issuer(&[&settings.jwt_issuer]);
+        validation.set_audience(&[&settings.jwt_audience]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
+        Ok(TokenService {
+            encoding,
+            decoding,
+            validation,
+            issuer: settings.jwt_issuer.clone(),
+            audience: settings.jwt_audience.clone(),
+            lifetime: chrono::Duration::from_std(settings.token_lifetime).map_err(|e| e.to_string())?,
+        })
+    }
+
+    /// A fresh token for `user`, valid from now for the configured lifetime.
+    pub fn issue(&self, user: &UserRecord, now: DateTime<Utc>) -> Result<IssuedToken, String> {
+        let iat = now.timestamp();
+        let claims = Claims {
+            sub: user.id,
+            username: user.username.clone(),
+            email: user.email.clone(),
+            roles: user.roles.clone(),
+            tenant_id: user.tenant_id,
+            jti: Uuid::new_v4().to_string(),
+            iat,
+            nbf: iat,
+            exp: (now + self.lifetime).timestamp(),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+        };
+        let token = self.sign(&claims)?;
+        Ok(IssuedToken { token, claims })
+    }
+
+    /// Signs arbitrary claims with the service's key (tests forge tokens with it).
+    pub fn sign(&self, claims: &Claims) -> Result<String, String> {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding).map_err(|e| e.to_string())
+    }
+
+    /// Checks signature, algorithm, lifetime, issuer and audience. Revocation
+    /// needs the store: see [`super::principal`].
+    pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        match jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation) {
+            Ok(data) => Ok(data.claims),
+            Err(e) => Err(match e.kind() {
+                ErrorKind::ExpiredSignature => TokenError::Expired,
+                ErrorKind::ImmatureSignature => TokenError::NotYetValid,
+                ErrorKind::InvalidIssuer | ErrorKind::InvalidAudience => TokenError::WrongIssuerOrAudience,
+                ErrorKind::InvalidSignature | ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+                    TokenError::BadSignature
+                }
+                _ => TokenError::Malformed,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::Secret;
+
+    fn settings(secret: &str) -> AuthSettings {
+        AuthSettings {
+            jwt_secret: Secret::new(secret),
+            jwt_issuer: "HotSwap".into(),
+            jwt_audience: "HotSwapApi".into(),
+            token_lifetime: Duration::from_secs(3600),
+            token_leeway: Duration::from_secs(30),
+            bcrypt_cost: 4,
+            max_failed_logins: 5,
+            lockout_duration: Duration::from_secs(900),
+            min_password_length: 12,
+            demo_users: false,
+        }
+    }
+
+    fn user() -> UserRecord {
+        UserRecord {
+            id: Uuid::new_v4(),
+            tenant_id: Uuid::new_v4(),
+            username: "ops".into(),
+            email: "ops@example.com".into(),
+            full_name: String::new(),
+            password_hash: String::new(),
+            roles: vec![Role::Deployer],
+            is_active: true,
+            failed_login_attempts: 0,
+            lockout_end: None,
+            created_at: Utc::now(),
+            last_login_at: None,
+        }
+    }
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn issued_tokens_verify_and_carry_the_claims() {
+        let service = TokenService::new(&settings(SECRET)).unwrap();
+        let u = user();
+        let issued = service.issue(&u, Utc::now()).unwrap();
+        let claims = service.verify(&issued.token).unwrap();
+        assert_eq!(claims, issued.claims);
+        assert_eq!((claims.sub, claims.tenant_id, claims.roles), (u.id, u.tenant_id, vec![Role::Deployer]));
+        assert!(!format!("{service:?}").contains(SECRET));
+    }
+
+    #[test]
+    fn leeway_applies_to_expiry_but_no_further() {
+        let service = TokenService::new(&settings(SECRET)).unwrap();
+        let mut claims = service.issue(&user(), Utc::now()).unwrap().claims;
+        claims.exp = Utc::now().timestamp() - 10;
+        assert!(service.verify(&service.sign(&claims).unwrap()).is_ok(), "within the leeway");
+        claims.exp = Utc::now().timestamp() - 60;
+        assert_eq!(service.verify(&service.sign(&claims).unwrap()), Err(TokenError::Expired));
+        let mut early = service.issue(&user(), Utc::now()).unwrap().claims;
+        early.nbf = Utc::now().timestamp() + 120;
+        assert_eq!(service.verify(&service.sign(&early).unwrap()), Err(TokenError::NotYetValid));
+    }
+
+    #[test]
+    fn other_keys_issuers_and_audiences_are_refused() {
+        let service = TokenService::new(&settings(SECRET)).unwrap();
+        let other = TokenService::new(&settings("another-secret-of-thirty-two-bytes")).unwrap();
+        let token = other.issue(&user(), Utc::now()).unwrap().token;
+        assert_eq!(service.verify(&token), Err(TokenError::BadSignature));
+        let mut claims = service.issue(&user(), Utc::now()).unwrap().claims;
+        claims.iss = "someone-else".into();
+        assert_eq!(service.verify(&service.sign(&claims).unwrap()), Err(TokenError::WrongIssuerOrAudience));
+        claims.iss = "HotSwap".into();
+        claims.aud = "another-api".into();
+        assert_eq!(service.verify(&service.sign(&claims).unwrap()), Err(TokenError::WrongIssuerOrAudience));
+        assert_eq!(service.verify("not.a.token"), Err(TokenError::Malformed));
+        assert_eq!(service.verify(""), Err(TokenError::Malformed));
+    }
+}

@@ -1,0 +1,81 @@
+//! Identity and API security: tokens, passwords, users, the authentication
+//! middleware and role guard, rate limits and security headers.
+//!
+//! - `jwt`: issuing and verifying HS256 tokens
+//! - `password`: bcrypt on the blocking pool, with a dummy hash for unknown users
+//! - `principal`: the authentication middleware, `Caller`/`Tenant` extractors, `RequireRole`
+//! - `users`: login, demo users and user management over the store
+//! - `rate_limit`: per-group windows keyed by user or client address
+//! - `client`: client addresses behind trusted proxies
+//! - `headers`: security headers on every response
+
+pub mod client;
+pub mod headers;
+pub mod jwt;
+pub mod password;
+pub mod principal;
+pub mod rate_limit;
+pub mod users;
+
+use hotswap_actors::domain::LockoutPolicy;
+use hotswap_actors::store::{SharedStore, StoreError};
+
+use crate::config::AuthSettings;
+use jwt::{TokenError, TokenService};
+use password::PasswordHasher;
+pub use principal::{authenticate, metrics_guard, Caller, Principal, RequireRole, Tenant};
+
+/// What authentication and user management need, shared by every worker.
+pub struct AuthState {
+    pub tokens: TokenService,
+    pub passwords: PasswordHasher,
+    pub store: SharedStore,
+    pub settings: AuthSettings,
+}
+
+impl std::fmt::Debug for AuthState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthState").field("tokens", &self.tokens).field("passwords", &self.passwords).finish()
+    }
+}
+
+impl AuthState {
+    pub async fn new(settings: &AuthSettings, store: SharedStore) -> Result<AuthState, String> {
+        Ok(AuthState {
+            tokens: TokenService::new(settings)?,
+            passwords: PasswordHasher::new(settings.bcrypt_cost).await.map_err(|e| e.to_string())?,
+            store,
+            settings: settings.clone(),
+        })
+    }
+
+    pub fn lockout_policy(&self) -> LockoutPolicy {
+        LockoutPolicy { max_failed_attempts: self.settings.max_failed_logins, duration: self.settings.lockout_duration }
+    }
+
+    /// A bearer token as the caller it names: signature, lifetime, issuer and
+    /// audience, then not revoked, then a user that exists and is active.
+    pub async fn authenticate(&self, token: &str) -> Result<Principal, TokenError> {
+        let claims = self.tokens.verify(token)?;
+        let store_down = |e: StoreError| {
+            tracing::warn!(error = %e, "cannot check a token against the store");
+            TokenError::Unavailable
+        };
+        if self.store.is_token_revoked(claims.tenant_id, &claims.jti).await.map_err(store_down)? {
+            return Err(TokenError::Revoked);
+        }
+        let user = self.store.get_user(claims.tenant_id, claims.sub).await.map_err(store_down)?;
+        let Some(user) = user.filter(|u| u.is_active) else {
+            return Err(TokenError::UnknownUser);
+        };
+        Ok(Principal {
+            user_id: user.id,
+            tenant_id: user.tenant_id,
+            username: user.username,
+            email: user.email,
+            roles: user.roles,
+            expires_at: claims.expires_at(),
+            jti: claims.jti,
+        })
+    }
+}

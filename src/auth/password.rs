@@ -1,0 +1,90 @@
+//! Password hashing with bcrypt. Hashing and checking take a deliberate
+//! while (cost 12 is about a quarter of a second), so both run on the
+//! blocking thread pool, never on an HTTP worker.
+
+/// A password as typed: `Debug` never shows it.
+#[derive(Clone, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Password(String);
+
+impl Password {
+    pub fn new(value: impl Into<String>) -> Password {
+        Password(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("password hashing failed: {0}")]
+pub struct HashError(String);
+
+pub struct PasswordHasher {
+    cost: u32,
+    /// A hash of a random password at the same cost: unknown usernames are
+    /// checked against it, so that they take as long as known ones.
+    dummy: String,
+}
+
+impl std::fmt::Debug for PasswordHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordHasher").field("cost", &self.cost).finish()
+    }
+}
+
+impl PasswordHasher {
+    pub async fn new(cost: u32) -> Result<PasswordHasher, HashError> {
+        let random = Password::new(uuid::Uuid::new_v4().to_string());
+        let dummy = hash_with(cost, random).await?;
+        Ok(PasswordHasher { cost, dummy })
+    }
+
+    pub async fn hash(&self, password: &Password) -> Result<String, HashError> {
+        hash_with(self.cost, password.clone()).await
+    }
+
+    /// Whether `password` matches `hash`. A malformed stored hash matches nothing.
+    pub async fn verify(&self, password: &Password, hash: &str) -> bool {
+        let (password, hash) = (password.clone(), hash.to_string());
+        actix_web::web::block(move || bcrypt::verify(password.expose(), &hash).unwrap_or(false)).await.unwrap_or(false)
+    }
+
+    /// Spends the time a real check would, and always fails.
+    pub async fn verify_dummy(&self, password: &Password) -> bool {
+        let _ = self.verify(password, &self.dummy).await;
+        false
+    }
+}
+
+async fn hash_with(cost: u32, password: Password) -> Result<String, HashError> {
+    actix_web::web::block(move || bcrypt::hash(password.expose(), cost))
+        .await
+        .map_err(|e| HashError(e.to_string()))?
+        .map_err(|e| HashError(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[actix_web::test]
+    async fn hashes_verify_and_stay_secret() {
+        let hasher = PasswordHasher::new(4).await.unwrap();
+        let pw = Password::new("correct horse battery staple");
+        let hash = hasher.hash(&pw).await.unwrap();
+        assert!(hash.starts_with("$2b$04$"), "{hash}");
+        assert!(hasher.verify(&pw, &hash).await);
+        assert!(!hasher.verify(&Password::new("wrong"), &hash).await);
+        assert!(!hasher.verify(&pw, "not a hash").await);
+        assert!(!hasher.verify_dummy(&pw).await);
+        assert!(!format!("{pw:?} {hasher:?}").contains("horse"));
+    }
+}

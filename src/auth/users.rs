@@ -1,0 +1,330 @@
+//! Login, the demo users, and user management over the store.
+
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Utc};
+use hotswap_actors::domain::{Role, TenantId, UserRecord, DEFAULT_TENANT};
+use hotswap_actors::store::StoreError;
+use regex::Regex;
+use uuid::Uuid;
+
+use super::jwt::IssuedToken;
+use super::password::Password;
+use super::{AuthState, Principal};
+
+/// The one answer to every failed login, whatever the reason.
+pub const INVALID_CREDENTIALS: &str = "Invalid username or password";
+
+/// bcrypt reads at most this many bytes of a password; longer ones are
+/// refused rather than silently cut.
+pub const MAX_PASSWORD_BYTES: usize = 72;
+
+static USERNAME: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$").expect("valid regex"));
+static EMAIL: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+\.[a-zA-Z]{2,}$").expect("valid regex"));
+
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    #[error("validation failed")]
+    Validation(Vec<String>),
+    #[error("{INVALID_CREDENTIALS}")]
+    InvalidCredentials,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for UserError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(m) => UserError::Conflict(m),
+            StoreError::NotFound(m) => UserError::NotFound(m),
+            StoreError::Unavailable(m) => UserError::Unavailable(m),
+            other => UserError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// A demo account, seeded when `auth.demo_users` is on.
+pub struct DemoUser {
+    pub id: Uuid,
+    pub username: &'static str,
+    pub password: &'static str,
+    pub email: &'static str,
+    pub full_name: &'static str,
+    pub roles: &'static [Role],
+    pub description: &'static str,
+}
+
+pub const DEMO_USERS: [DemoUser; 3] = [
+    DemoUser {
+        id: Uuid::from_u128(1),
+        username: "admin",
+        password: "Admin123!",
+        email: "admin@example.com",
+        full_name: "System Administrator",
+        roles: &[Role::Admin, Role::Deployer, Role::Viewer],
+        description: "Everything: deployments, approvals, users and administration",
+    },
+    DemoUser {
+        id: Uuid::from_u128(2),
+        username: "deployer",
+        password: "Deploy123!",
+        email: "deployer@example.com",
+        full_name: "Deployment Engineer",
+        roles: &[Role::Deployer, Role::Viewer],
+        description: "Creates, steers and rolls back deployments; reads everything else",
+    },
+    DemoUser {
+        id: Uuid::from_u128(3),
+        username: "viewer",
+        password: "Viewer123!",
+        email: "viewer@example.com",
+        full_name: "Read-Only User",
+        roles: &[Role::Viewer],
+        description: "Reads deployments and clusters",
+    },
+];
+
+/// What a new user is made of, as the API or the command line gives it.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: String,
+    pub email: String,
+    pub full_name: Option<String>,
+    pub password: Password,
+    pub roles: Vec<String>,
+    pub tenant_id: Option<TenantId>,
+}
+
+fn check_username(username: &str, errors: &mut Vec<String>) {
+    if !USERNAME.is_match(username) {
+        errors.push(
+            "username must be 3-64 letters, digits, dots, underscores or hyphens, starting with a letter or digit"
+                .into(),
+        );
+    }
+}
+
+fn parse_roles(raw: &[String], errors: &mut Vec<String>) -> Vec<Role> {
+    if raw.is_empty() {
+        errors.push("roles must name at least one of Admin, Deployer, Viewer".into());
+    }
+    let mut roles = Vec::new();
+    for r in raw {
+        match r.parse::<Role>() {
+            Ok(role) if !roles.contains(&role) => roles.push(role),
+            Ok(_) => {}
+            Err(e) => errors.push(format!("roles: {e}")),
+        }
+    }
+    roles
+}
+
+impl AuthState {
+    fn check_password(&self, password: &Password, errors: &mut Vec<String>) {
+        let min = self.settings.min_password_length;
+        let pw = password.expose();
+        if pw.chars().count() < min {
+            errors.push(format!("password must be at least {min} characters"));
+        }
+        if pw.len() > MAX_PASSWORD_BYTES {
+            errors.push(format!("password must be at most {MAX_PASSWORD_BYTES} bytes"));
+        }
+    }
+
+    /// Checks a username and password. Every failure, an unknown user, a bad
+    /// password, a disabled or locked account, answers the same and takes
+    /// as long: unknown users are checked against a dummy hash.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &Password,
+        now: DateTime<Utc>,
+    ) -> Result<(UserRecord, IssuedToken), UserError> {
+        let Some(mut user) = self.store.find_user_by_username(username).await? else {
+            self.passwords.verify_dummy(password).await;
+            // Not the name itself: people type their password into the wrong field.
+            tracing::info!("login refused: no such user");
+            return Err(UserError::InvalidCredentials);
+        };
+        let matches = self.passwords.verify(password, &user.password_hash).await;
+        if !user.is_active || user.is_locked(now) {
+            tracing::info!(user = %user.id, active = user.is_active, "login refused: account disabled or locked");
+            return Err(UserError::InvalidCredentials);
+        }
+        if !matches {
+            let after = self.store.record_failed_login(user.tenant_id, user.id, now, &self.lockout_policy()).await?;
+            let locked = after.as_ref().is_some_and(|u| u.is_locked(now));
+            tracing::info!(user = %user.id, locked, "login refused: wrong password");
+            return Err(UserError::InvalidCredentials);
+        }
+        self.store.record_successful_login(user.tenant_id, user.id, now).await?;
+        user.register_successful_login(now);
+        let token = self.tokens.issue(&user, now).map_err(UserError::Internal)?;
+        tracing::info!(user = %user.id, tenant = %user.tenant_id, "login succeeded");
+        Ok((user, token))
+    }
+
+    /// Revokes the caller's token until it would have expired.
+    pub async fn logout(&self, principal: &Principal) -> Result<(), UserError> {
+        self.store.revoke_token(principal.tenant_id, &principal.jti, principal.expires_at).await?;
+        tracing::info!(user = %principal.user_id, "logged out");
+        Ok(())
+    }
+
+    /// Creates the demo users that do not exist yet (an existing one keeps
+    /// whatever was changed about it).
+    pub async fn seed_demo_users(&self) -> Result<(), UserError> {
+        for demo in &DEMO_USERS {
+            if self.store.find_user_by_username(demo.username).await?.is_some() {
+                continue;
+            }
+            let hash = self
+                .passwords
+                .hash(&Password::new(demo.password))
+                .await
+                .map_err(|e| UserError::Internal(e.to_string()))?;
+            let user = UserRecord {
+                id: demo.id,
+                tenant_id: DEFAULT_TENANT,
+                username: demo.username.into(),
+                email: demo.email.into(),
+                full_name: demo.full_name.into(),
+                password_hash: hash,
+                roles: demo.roles.to_vec(),
+                is_active: true,
+                failed_login_attempts: 0,
+                lockout_end: None,
+                created_at: Utc::now(),
+                last_login_at: None,
+            };
+            match self.store.create_user(&user).await {
+                // Another replica seeded it first.
+                Ok(()) | Err(StoreError::Conflict(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        tracing::warn!("demo users are enabled (auth.demo_users); never use them in production");
+        Ok(())
+    }
+
+    /// Creates a user. `tenant_id` defaults to the creator's tenant; naming
+    /// another one is for administrators of the default (operator) tenant.
+    /// `creator` is `None` on the command line.
+    pub async fn create_user(&self, creator: Option<&Principal>, new: NewUser) -> Result<UserRecord, UserError> {
+        let tenant = match (new.tenant_id, creator) {
+            (Some(t), Some(c)) if t != c.tenant_id && c.tenant_id != DEFAULT_TENANT => {
+                return Err(UserError::Forbidden(
+                    "only administrators of the default tenant create users elsewhere".into(),
+                ))
+            }
+            (Some(t), _) => t,
+            (None, Some(c)) => c.tenant_id,
+            (None, None) => DEFAULT_TENANT,
+        };
+        let mut errors = Vec::new();
+        let username = new.username.trim().to_string();
+        check_username(&username, &mut errors);
+        let email = new.email.trim().to_string();
+        if !EMAIL.is_match(&email) || email.len() > 254 {
+            errors.push("email must be a valid email address".into());
+        }
+        let full_name = new.full_name.unwrap_or_default().trim().to_string();
+        if full_name.chars().count() > 200 {
+            errors.push("fullName must be at most 200 characters".into());
+        }
+        self.check_password(&new.password, &mut errors);
+        let roles = parse_roles(&new.roles, &mut errors);
+        if !errors.is_empty() {
+            return Err(UserError::Validation(errors));
+        }
+        let hash = self.passwords.hash(&new.password).await.map_err(|e| UserError::Internal(e.to_string()))?;
+        let user = UserRecord {
+            id: Uuid::new_v4(),
+            tenant_id: tenant,
+            username,
+            email,
+            full_name,
+            password_hash: hash,
+            roles,
+            is_active: true,
+            failed_login_attempts: 0,
+            lockout_end: None,
+            created_at: Utc::now(),
+            last_login_at: None,
+        };
+        self.store.create_user(&user).await?;
+        tracing::info!(user = %user.id, tenant = %tenant, by = ?creator.map(|c| c.user_id), "user created");
+        Ok(user)
+    }
+
+    pub async fn list_users(&self, tenant: TenantId) -> Result<Vec<UserRecord>, UserError> {
+        Ok(self.store.list_users(tenant).await?)
+    }
+
+    pub async fn get_user(&self, tenant: TenantId, id: Uuid) -> Result<UserRecord, UserError> {
+        self.store.get_user(tenant, id).await?.ok_or_else(|| UserError::NotFound(format!("User {id} not found")))
+    }
+
+    async fn change(
+        &self,
+        actor: &Principal,
+        id: Uuid,
+        what: &str,
+        apply: impl FnOnce(&mut UserRecord),
+    ) -> Result<UserRecord, UserError> {
+        let mut user = self.get_user(actor.tenant_id, id).await?;
+        apply(&mut user);
+        self.store.update_user(&user).await?;
+        tracing::info!(user = %id, by = %actor.user_id, change = what, "user changed");
+        Ok(user)
+    }
+
+    /// Enables or disables a user; a disabled user's tokens stop working at once.
+    pub async fn set_active(&self, actor: &Principal, id: Uuid, active: bool) -> Result<UserRecord, UserError> {
+        if !active && id == actor.user_id {
+            return Err(UserError::Conflict("you cannot disable your own account".into()));
+        }
+        self.change(actor, id, if active { "enabled" } else { "disabled" }, |u| u.is_active = active).await
+    }
+
+    pub async fn set_roles(&self, actor: &Principal, id: Uuid, raw: &[String]) -> Result<UserRecord, UserError> {
+        let mut errors = Vec::new();
+        let roles = parse_roles(raw, &mut errors);
+        if !errors.is_empty() {
+            return Err(UserError::Validation(errors));
+        }
+        if id == actor.user_id && !roles.iter().any(|r| r.grants(Role::Admin)) {
+            return Err(UserError::Conflict("you cannot remove your own Admin role".into()));
+        }
+        self.change(actor, id, "roles", |u| u.roles = roles).await
+    }
+
+    /// Sets a new password and lifts any lockout.
+    pub async fn reset_password(&self, actor: &Principal, id: Uuid, password: &Password) -> Result<(), UserError> {
+        let mut errors = Vec::new();
+        self.check_password(password, &mut errors);
+        if !errors.is_empty() {
+            return Err(UserError::Validation(errors));
+        }
+        // 404 before the (slow) hash when the user is not in the tenant.
+        self.get_user(actor.tenant_id, id).await?;
+        let hash = self.passwords.hash(password).await.map_err(|e| UserError::Internal(e.to_string()))?;
+        self.change(actor, id, "password", |u| {
+            u.password_hash = hash;
+            u.failed_login_attempts = 0;
+            u.lockout_end = None;
+        })
+        .await
+        .map(|_| ())
+    }
+}

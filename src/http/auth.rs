@@ -1,0 +1,218 @@
+//! /api/v1/authentication: log in, who am I, log out, demo credentials.
+
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use hotswap_actors::domain::{Role, UserRecord};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::error::{ApiError, ErrorBody};
+use crate::auth::password::Password;
+use crate::auth::rate_limit::{too_many, Decision, RateLimits};
+use crate::auth::users::DEMO_USERS;
+use crate::auth::{AuthState, Caller, RequireRole};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api/v1/authentication")
+            .route("/login", web::post().to(login))
+            .route("/me", web::get().to(me).wrap(RequireRole::VIEWER))
+            .route("/logout", web::post().to(logout).wrap(RequireRole::VIEWER))
+            .route("/demo-credentials", web::get().to(demo_credentials)),
+    );
+}
+
+/// Both fields are optional here so that a missing one gets the same 400 as a blank one.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LoginBody {
+    #[schema(required, example = "deployer", pattern = "\\S")]
+    pub username: Option<String>,
+    #[schema(required, value_type = Option<String>, format = Password, example = "Deploy123!", min_length = 1)]
+    pub password: Option<Password>,
+}
+
+/// A user as the API shows it: never the password hash.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserInfo {
+    pub id: Uuid,
+    pub username: String,
+    pub email: String,
+    pub full_name: String,
+    #[schema(value_type = Vec<RoleName>)]
+    pub roles: Vec<&'static str>,
+    pub tenant_id: Uuid,
+    pub is_active: bool,
+    pub created_at: DateTime<Utc>,
+    pub last_login_at: Option<DateTime<Utc>>,
+}
+
+/// One of the three roles.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Only describes the strings in the document.
+pub enum RoleName {
+    Admin,
+    Deployer,
+    Viewer,
+}
+
+impl From<&UserRecord> for UserInfo {
+    fn from(u: &UserRecord) -> Self {
+        UserInfo {
+            id: u.id,
+            username: u.username.clone(),
+            email: u.email.clone(),
+            full_name: u.full_name.clone(),
+            roles: u.roles.iter().copied().map(Role::as_str).collect(),
+            tenant_id: u.tenant_id,
+            is_active: u.is_active,
+            created_at: u.created_at,
+            last_login_at: u.last_login_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LoginResponse {
+    /// A bearer token for the Authorization header.
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    pub user: UserInfo,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DemoCredential {
+    pub username: &'static str,
+    pub password: &'static str,
+    #[schema(value_type = Vec<RoleName>)]
+    pub roles: Vec<&'static str>,
+    pub description: &'static str,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DemoCredentials {
+    pub message: &'static str,
+    pub users: Vec<DemoCredential>,
+}
+
+/// Log in with a username and password.
+///
+/// Every failure answers 401 with the same message, whether the user exists or
+/// not. Five bad passwords in a row lock the account for 15 minutes
+/// (configurable); during the lockout the answer is the same 401.
+#[utoipa::path(
+    post,
+    path = "/api/v1/authentication/login",
+    tag = "authentication",
+    request_body = LoginBody,
+    security(()),
+    responses(
+        (status = 200, description = "Logged in", body = LoginResponse),
+        (status = 400, description = "Username or password blank, or a malformed body", body = ErrorBody),
+        (status = 401, description = "Invalid username or password", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this address or for this username", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    )
+)]
+pub async fn login(
+    req: HttpRequest,
+    auth: web::Data<AuthState>,
+    body: web::Json<LoginBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let username = body.username.as_deref().map(str::trim).unwrap_or_default();
+    let password = body.password.filter(|p| !p.expose().is_empty());
+    let (false, Some(password)) = (username.is_empty(), password) else {
+        return Err(ApiError::BadRequest("Username and password are required".into()));
+    };
+    if let Some(limits) = req.app_data::<web::Data<RateLimits>>() {
+        let by_address = req.extensions().get::<Decision>().copied();
+        if let Some(decision) = limits.check_login_username(username, by_address) {
+            if decision.retry_after.is_some() {
+                return Err(too_many(decision));
+            }
+            req.extensions_mut().insert(decision);
+        }
+    }
+    let (user, issued) = auth.login(username, &password, Utc::now()).await?;
+    Ok(HttpResponse::Ok().json(LoginResponse {
+        token: issued.token,
+        expires_at: issued.claims.expires_at(),
+        user: UserInfo::from(&user),
+    }))
+}
+
+/// The user the token belongs to, as stored now.
+#[utoipa::path(
+    get,
+    path = "/api/v1/authentication/me",
+    tag = "authentication",
+    responses(
+        (status = 200, description = "The caller", body = UserInfo),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    )
+)]
+pub async fn me(auth: web::Data<AuthState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    let user = auth
+        .get_user(caller.0.tenant_id, caller.0.user_id)
+        .await
+        .map_err(|_| ApiError::Unauthorized("User not found".into()))?;
+    Ok(HttpResponse::Ok().json(UserInfo::from(&user)))
+}
+
+/// Revokes the token used for this request until it would have expired.
+#[utoipa::path(
+    post,
+    path = "/api/v1/authentication/logout",
+    tag = "authentication",
+    responses(
+        (status = 204, description = "The token is revoked"),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    )
+)]
+pub async fn logout(auth: web::Data<AuthState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    auth.logout(&caller.0).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The demo users and their passwords, where demo users are enabled
+/// (development and test); 404 everywhere else.
+#[utoipa::path(
+    get,
+    path = "/api/v1/authentication/demo-credentials",
+    tag = "authentication",
+    security(()),
+    responses(
+        (status = 200, description = "The demo users", body = DemoCredentials),
+        (status = 404, description = "Demo users are not enabled here", body = ErrorBody),
+        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+    )
+)]
+pub async fn demo_credentials(auth: web::Data<AuthState>) -> Result<HttpResponse, ApiError> {
+    if !auth.settings.demo_users {
+        return Err(ApiError::NotFound("no route for GET /api/v1/authentication/demo-credentials".into()));
+    }
+    Ok(HttpResponse::Ok().json(DemoCredentials {
+        message: "Demo users for development and testing only; they do not exist in production",
+        users: DEMO_USERS
+            .iter()
+            .map(|d| DemoCredential {
+                username: d.username,
+                password: d.password,
+                roles: d.roles.iter().copied().map(Role::as_str).collect(),
+                description: d.description,
+            })
+            .collect(),
+    }))
+}

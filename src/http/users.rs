@@ -1,0 +1,248 @@
+//! /api/v1/users: user management for Admins, within their tenant.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::auth::{RoleName, UserInfo};
+use super::error::{ApiError, ErrorBody};
+use crate::auth::password::Password;
+use crate::auth::users::NewUser;
+use crate::auth::{AuthState, Caller, RequireRole};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api/v1/users")
+            .route("", web::post().to(create).wrap(RequireRole::ADMIN))
+            .route("", web::get().to(list).wrap(RequireRole::ADMIN))
+            .route("/{id}", web::get().to(get).wrap(RequireRole::ADMIN))
+            .route("/{id}/disable", web::post().to(disable).wrap(RequireRole::ADMIN))
+            .route("/{id}/enable", web::post().to(enable).wrap(RequireRole::ADMIN))
+            .route("/{id}/roles", web::put().to(set_roles).wrap(RequireRole::ADMIN))
+            .route("/{id}/password", web::post().to(reset_password).wrap(RequireRole::ADMIN)),
+    );
+}
+
+/// An id that does not parse cannot name a user: 404 like any unknown id.
+fn user_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::NotFound(format!("User {raw} not found")))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateUserBody {
+    #[schema(example = "jdoe", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$")]
+    pub username: String,
+    #[schema(example = "jdoe@example.com", pattern = "^[a-z0-9._+-]{1,20}@[a-z0-9-]{1,20}\\.[a-z]{2,6}$")]
+    pub email: String,
+    #[schema(max_length = 200)]
+    pub full_name: Option<String>,
+    /// At least 12 characters (auth.min_password_length), at most 72 bytes.
+    #[schema(value_type = String, format = Password, min_length = 12, max_length = 72, pattern = "^[ -~]{12,72}$")]
+    pub password: Password,
+    #[schema(value_type = Vec<RoleName>, min_items = 1)]
+    pub roles: Vec<String>,
+    /// Defaults to the caller's tenant; another one needs an Admin of the default tenant.
+    pub tenant_id: Option<Uuid>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RolesBody {
+    #[schema(value_type = Vec<RoleName>, min_items = 1)]
+    pub roles: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PasswordBody {
+    /// At least 12 characters (auth.min_password_length), at most 72 bytes.
+    #[schema(value_type = String, format = Password, min_length = 12, max_length = 72, pattern = "^[ -~]{12,72}$")]
+    pub password: Password,
+}
+
+/// Create a user.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users",
+    tag = "users",
+    request_body = CreateUserBody,
+    responses(
+        (status = 201, description = "Created", body = UserInfo,
+            headers(("Location" = String, description = "The new user's URL"))),
+        (status = 400, description = "Invalid fields, all reported together", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Not an Admin, or another tenant named without the right", body = ErrorBody),
+        (status = 409, description = "Username or email taken", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    )
+)]
+pub async fn create(
+    auth: web::Data<AuthState>,
+    caller: Caller,
+    body: web::Json<CreateUserBody>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.into_inner();
+    let new = NewUser {
+        username: b.username,
+        email: b.email,
+        full_name: b.full_name,
+        password: b.password,
+        roles: b.roles,
+        tenant_id: b.tenant_id,
+    };
+    let user = auth.create_user(Some(&caller.0), new).await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/api/v1/users/{}", user.id)))
+        .json(UserInfo::from(&user)))
+}
+
+/// The users of the caller's tenant, by username.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users",
+    tag = "users",
+    responses(
+        (status = 200, description = "Users", body = Vec<UserInfo>),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Not an Admin", body = ErrorBody),
+        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    )
+)]
+pub async fn list(auth: web::Data<AuthState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    let users = auth.list_users(caller.0.tenant_id).await?;
+    Ok(HttpResponse::Ok().json(users.iter().map(UserInfo::from).collect::<Vec<_>>()))
+}
+
+/// One user of the caller's tenant.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{id}",
+    tag = "users",
+    params(("id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "The user", body = UserInfo),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Not an Admin", body = ErrorBody),
+        (status = 404, description = "No such user in the caller's tenant", body = ErrorBody),
+        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    )
+)]
+pub async fn get(auth: web::Data<AuthState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let user = auth.get_user(caller.0.tenant_id, user_id(&id)?).await?;
+    Ok(HttpResponse::Ok().json(UserInfo::from(&user)))
+}
+
+/// Disable a user: logins fail and existing tokens stop working.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/{id}/disable",
+    tag = "users",
+    params(("id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "The user, disabled", body = UserInfo),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Not an Admin", body = ErrorBody),
+        (status = 404, description = "No such user in the caller's tenant", body = ErrorBody),
+        (status = 409, description = "The caller's own account", body = ErrorBody),
+        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    )
+)]
+pub async fn disable(
+    auth: web::Data<AuthState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let user = auth.set_active(&caller.0, user_id(&id)?, false).await?;
+    Ok(HttpResponse::Ok().json(UserInfo::from(&user)))
+}
+
+/// Enable a disabled user again.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/{id}/enable",
+    tag = "users",
+    params(("id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "The user, enabled", body = UserInfo),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Not an Admin", body = ErrorBody),
+        (status = 404, description = "No such user in the caller's tenant", body = ErrorBody),
+        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    )
+)]
+pub async fn enable(
+    auth: web::Data<AuthState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let user = auth.set_active(&caller.0, user_id(&id)?, true).await?;
+    Ok(HttpResponse::Ok().json(UserInfo::from(&user)))
+}
+
+/// Replace a user's roles; they apply to the user's existing tokens at once.
+#[utoipa::path(
+    put,
+    path = "/api/v1/users/{id}/roles",
+    tag = "users",
+    params(("id" = String, Path, description = "The user's id")),
+    request_body = RolesBody,
+    responses(
+        (status = 200, description = "The user with the new roles", body = UserInfo),
+        (status = 400, description = "Unknown or no roles, or a malformed body", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Not an Admin", body = ErrorBody),
+        (status = 404, description = "No such user in the caller's tenant", body = ErrorBody),
+        (status = 409, description = "Removing the caller's own Admin role", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    )
+)]
+pub async fn set_roles(
+    auth: web::Data<AuthState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Json<RolesBody>,
+) -> Result<HttpResponse, ApiError> {
+    let user = auth.set_roles(&caller.0, user_id(&id)?, &body.roles).await?;
+    Ok(HttpResponse::Ok().json(UserInfo::from(&user)))
+}
+
+/// Set a new password for a user; lifts a lockout.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/{id}/password",
+    tag = "users",
+    params(("id" = String, Path, description = "The user's id")),
+    request_body = PasswordBody,
+    responses(
+        (status = 204, description = "The password is changed"),
+        (status = 400, description = "Password too short or too long, or a malformed body", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Not an Admin", body = ErrorBody),
+        (status = 404, description = "No such user in the caller's tenant", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    )
+)]
+pub async fn reset_password(
+    auth: web::Data<AuthState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Json<PasswordBody>,
+) -> Result<HttpResponse, ApiError> {
+    auth.reset_password(&caller.0, user_id(&id)?, &body.password).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

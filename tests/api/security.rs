@@ -1,0 +1,336 @@
+//! Transport and abuse: security headers, TLS, body limits, strict bodies,
+//! rate limits, CORS and the OpenAPI document.
+
+use std::process::Command;
+
+use awc::http::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::support::{spawn_anonymous, spawn_app, Reply, TestApp, DEPLOYER};
+
+fn assert_security_headers(r: &Reply, what: &str) {
+    assert_eq!(r.header("x-content-type-options"), Some("nosniff"), "{what}");
+    assert_eq!(r.header("x-frame-options"), Some("DENY"), "{what}");
+    assert_eq!(r.header("referrer-policy"), Some("no-referrer"), "{what}");
+    assert!(r.header("permissions-policy").is_some_and(|p| p.contains("camera=()")), "{what}");
+    let csp = r.header("content-security-policy").unwrap_or_default();
+    assert!(csp.contains("default-src 'none'") && !csp.contains("unsafe-inline"), "{what}: {csp}");
+    assert!(r.header("server").is_none(), "{what}: no Server header");
+    assert!(r.header("x-trace-id").is_some(), "{what}");
+}
+
+#[actix_web::test]
+async fn every_response_carries_the_security_headers_and_no_hsts_over_plain_http() {
+    let app = spawn_app(&[]).await;
+    let big = vec![b'x'; 2 << 20];
+    let replies = [
+        ("health", app.anonymous().call(Method::GET, "/health", None).await),
+        ("200", app.call(Method::GET, "/api/v1/clusters", None).await),
+        ("401", app.anonymous().call(Method::GET, "/api/v1/clusters", None).await),
+        ("403", app.as_user(("viewer", "Viewer123!")).await.call(Method::GET, "/api/v1/users", None).await),
+        ("404", app.call(Method::GET, "/api/v1/nowhere", None).await),
+        ("413", app.call_raw(Method::POST, "/api/v1/deployments", "application/json", big).await),
+        ("login 400", app.anonymous().call(Method::POST, "/api/v1/authentication/login", Some(json!({}))).await),
+    ];
+    for (what, r) in &replies {
+        assert_security_headers(r, what);
+        assert!(r.header("strict-transport-security").is_none(), "{what}: no HSTS over plain HTTP");
+    }
+    // HSTS when a trusted proxy declares TLS, and only then.
+    let behind = spawn_app(&[("HOTSWAP__RATE_LIMIT__TRUSTED_PROXIES", "127.0.0.1")]).await;
+    let r = behind.anonymous().call_with(Method::GET, "/health", &[("x-forwarded-proto", "https")]).await;
+    assert!(r.header("strict-transport-security").is_some_and(|h| h.starts_with("max-age=")), "{:?}", r.headers);
+    let r = app.anonymous().call_with(Method::GET, "/health", &[("x-forwarded-proto", "https")]).await;
+    assert!(r.header("strict-transport-security").is_none(), "an untrusted peer declares nothing");
+}
+
+#[actix_web::test]
+async fn oversize_and_strict_bodies_get_json_4xx() {
+    let app = spawn_app(&[]).await;
+    let big = format!("{{\"username\": \"{}\", \"password\": \"x\"}}", "y".repeat(2 << 20));
+    let r = app
+        .anonymous()
+        .call_raw(Method::POST, "/api/v1/authentication/login", "application/json", big.into_bytes())
+        .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text);
+    assert_eq!(r.body["error"], "Payload Too Large");
+    assert!(r.body["traceId"].is_string());
+    let big = format!("{{\"roles\": [\"{}\"]}}", "y".repeat(2 << 20));
+    let r = app
+        .call_raw(
+            Method::PUT,
+            &format!("/api/v1/users/{}/roles", uuid::Uuid::new_v4()),
+            "application/json",
+            big.into_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text);
+
+    let deploy =
+        json!({ "moduleName": "kmod-a", "version": "1.0.0", "targetEnvironment": "QA", "requesterEmail": "a@b.io" });
+    let strict: [(&str, Value); 4] = [
+        ("/api/v1/deployments", {
+            let mut d = deploy.clone();
+            d["priority"] = json!("high");
+            d
+        }),
+        ("/api/v1/deployments", {
+            let mut d = deploy.clone();
+            d["requireApproval"] = json!("yes");
+            d
+        }),
+        ("/api/v1/deployments", {
+            let mut d = deploy.clone();
+            d["canarySteps"] = json!([-5]);
+            d
+        }),
+        ("/api/v1/deployments", {
+            let mut d = deploy;
+            d["metadata"] = json!({ "k": 5 });
+            d
+        }),
+    ];
+    for (path, body) in strict {
+        let r = app.call(Method::POST, path, Some(body.clone())).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {}", r.text);
+        assert_eq!(r.body["error"], "Bad Request");
+    }
+    let r = app
+        .call(Method::PUT, &format!("/api/v1/users/{}/roles", uuid::Uuid::new_v4()), Some(json!({ "roles": [1] })))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    let r = app.call(Method::GET, "/api/v1/deployments?page=abc", None).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    let r = app.call(Method::GET, "/api/v1/deployments?unknown=1", None).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+}
+
+#[actix_web::test]
+async fn rate_limits_per_group_per_user_with_headers_and_429() {
+    let app = spawn_app(&[
+        ("HOTSWAP__RATE_LIMIT__ENABLED", "true"),
+        ("HOTSWAP__RATE_LIMIT__DEPLOYMENTS", "3"),
+        ("HOTSWAP__RATE_LIMIT__CLUSTERS", "5"),
+        ("HOTSWAP__RATE_LIMIT__GLOBAL", "100"),
+    ])
+    .await;
+    let mut remaining = Vec::new();
+    for _ in 0..3 {
+        let r = app.call(Method::GET, "/api/v1/deployments", None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(r.header("x-ratelimit-limit"), Some("3"));
+        let reset: u64 = r.header("x-ratelimit-reset").unwrap().parse().unwrap();
+        assert!(reset >= chrono::Utc::now().timestamp() as u64, "reset is a unix time");
+        remaining.push(r.header("x-ratelimit-remaining").unwrap().to_string());
+    }
+    assert_eq!(remaining, ["2", "1", "0"]);
+    let r = app.call(Method::GET, "/api/v1/deployments", None).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.body["error"], "Rate limit exceeded");
+    let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=20).contains(&retry), "{retry}");
+    assert_eq!(r.body["retryAfter"], retry);
+    assert!(r.body["traceId"].is_string());
+    assert_eq!(r.header("x-ratelimit-remaining"), Some("0"));
+    assert_security_headers(&r, "429");
+
+    // Other groups have windows of their own; so does every other user.
+    let r = app.call(Method::GET, "/api/v1/clusters", None).await;
+    assert_eq!((r.status, r.header("x-ratelimit-limit")), (StatusCode::OK, Some("5")));
+    let r = app.call(Method::GET, "/api/v1/authentication/me", None).await;
+    assert_eq!((r.status, r.header("x-ratelimit-limit")), (StatusCode::OK, Some("100")));
+    let deployer = app.as_user(DEPLOYER).await;
+    assert_eq!(deployer.get("/api/v1/deployments").await.0, StatusCode::OK);
+    // Health is never limited.
+    let r = app.anonymous().call(Method::GET, "/health", None).await;
+    assert!(r.header("x-ratelimit-limit").is_none());
+}
+
+#[actix_web::test]
+async fn login_is_limited_per_address_and_per_username_behind_trusted_proxies_only() {
+    let app = spawn_anonymous(&[
+        ("HOTSWAP__RATE_LIMIT__ENABLED", "true"),
+        ("HOTSWAP__RATE_LIMIT__LOGIN", "2"),
+        ("HOTSWAP__RATE_LIMIT__TRUSTED_PROXIES", "127.0.0.1"),
+    ])
+    .await;
+    let attempt = |from: &'static str, username: &'static str| {
+        let app = app.clone();
+        async move {
+            app.call_with_body(
+                Method::POST,
+                "/api/v1/authentication/login",
+                &[("x-forwarded-for", from)],
+                json!({ "username": username, "password": "wrong" }),
+            )
+            .await
+            .status
+        }
+    };
+    // Per address: a third attempt from 198.51.100.1 is refused, whatever the name.
+    assert_eq!(attempt("198.51.100.1", "alice").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(attempt("198.51.100.1", "bob").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(attempt("198.51.100.1", "carol").await, StatusCode::TOO_MANY_REQUESTS);
+    // Per username: a name tried twice is refused from a fresh address too.
+    assert_eq!(attempt("198.51.100.2", "alice").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(attempt("198.51.100.3", "ALICE").await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(attempt("198.51.100.4", "dave").await, StatusCode::UNAUTHORIZED);
+
+    // Without trusted proxies X-Forwarded-For is ignored: every "address" is the peer's.
+    let plain = spawn_anonymous(&[("HOTSWAP__RATE_LIMIT__ENABLED", "true"), ("HOTSWAP__RATE_LIMIT__LOGIN", "2")]).await;
+    let mut statuses = Vec::new();
+    for (i, from) in ["203.0.113.1", "203.0.113.2", "203.0.113.3"].into_iter().enumerate() {
+        let r = plain
+            .call_with_body(
+                Method::POST,
+                "/api/v1/authentication/login",
+                &[("x-forwarded-for", from)],
+                json!({ "username": format!("user{i}"), "password": "wrong" }),
+            )
+            .await;
+        statuses.push(r.status);
+    }
+    assert_eq!(statuses, [StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS]);
+}
+
+#[actix_web::test]
+async fn cors_allows_only_configured_origins() {
+    let app = spawn_anonymous(&[("HOTSWAP__CORS__ALLOWED_ORIGINS", "https://ops.example.com")]).await;
+    let preflight = |origin: &'static str| {
+        let app = app.clone();
+        async move {
+            app.call_with(
+                Method::OPTIONS,
+                "/api/v1/deployments",
+                &[("origin", origin), ("access-control-request-method", "POST")],
+            )
+            .await
+        }
+    };
+    let ok = preflight("https://ops.example.com").await;
+    assert_eq!(ok.header("access-control-allow-origin"), Some("https://ops.example.com"), "{:?}", ok.headers);
+    let refused = preflight("https://evil.example.com").await;
+    assert!(refused.header("access-control-allow-origin").is_none(), "{:?}", refused.headers);
+    // Nothing is allowed by default.
+    let default = spawn_anonymous(&[]).await;
+    let r = default
+        .call_with(
+            Method::OPTIONS,
+            "/api/v1/deployments",
+            &[("origin", "http://localhost:3000"), ("access-control-request-method", "GET")],
+        )
+        .await;
+    assert!(r.header("access-control-allow-origin").is_none(), "{:?}", r.headers);
+}
+
+#[actix_web::test]
+async fn the_openapi_document_covers_every_route_with_the_bearer_scheme() {
+    let app = spawn_anonymous(&[]).await;
+    let (status, doc) = app.get("/api-docs/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    let paths = doc["paths"].as_object().unwrap();
+    for path in [
+        "/health",
+        "/health/ready",
+        "/api/v1/authentication/login",
+        "/api/v1/authentication/me",
+        "/api/v1/authentication/logout",
+        "/api/v1/authentication/demo-credentials",
+        "/api/v1/users",
+        "/api/v1/users/{id}",
+        "/api/v1/users/{id}/disable",
+        "/api/v1/users/{id}/enable",
+        "/api/v1/users/{id}/roles",
+        "/api/v1/users/{id}/password",
+        "/api/v1/deployments",
+        "/api/v1/deployments/{id}",
+        "/api/v1/deployments/{id}/events",
+        "/api/v1/deployments/{id}/pause",
+        "/api/v1/deployments/{id}/resume",
+        "/api/v1/deployments/{id}/promote",
+        "/api/v1/deployments/{id}/abort",
+        "/api/v1/deployments/{id}/rollback",
+        "/api/v1/clusters",
+        "/api/v1/clusters/{environment}",
+        "/api/v1/clusters/{environment}/metrics",
+    ] {
+        assert!(paths.contains_key(path), "{path} is documented");
+    }
+    assert_eq!(paths.len(), 23);
+    // Public operations say so; the others need the bearer token and document 401.
+    assert_eq!(doc["paths"]["/api/v1/authentication/login"]["post"]["security"], json!([{}]));
+    assert_eq!(doc["security"], json!([{ "bearer": [] }]));
+    assert!(doc["paths"]["/api/v1/deployments/{id}"]["get"]["responses"]["401"].is_object());
+    assert!(doc["paths"]["/api/v1/users"]["post"]["responses"]["403"].is_object());
+    // Without docs it is not served.
+    let off = spawn_anonymous(&[("HOTSWAP__API_DOCS__ENABLED", "false")]).await;
+    assert_eq!(off.get("/api-docs/openapi.json").await.0, StatusCode::NOT_FOUND);
+}
+
+/// TLS from configured files: HTTPS answers, with HSTS.
+#[actix_web::test]
+async fn tls_serves_https_with_hsts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl runs");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let app = spawn_anonymous(&[
+        ("HOTSWAP__SERVER__TLS__CERT_FILE", cert.to_str().unwrap()),
+        ("HOTSWAP__SERVER__TLS__KEY_FILE", key.to_str().unwrap()),
+    ])
+    .await;
+    let url = app.base.replace("http://", "https://") + "/health";
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let port = addr.rsplit(':').next().unwrap().to_string();
+    // curl runs blocking; keep the server's runtime free to answer.
+    let out = actix_web::web::block(move || {
+        Command::new("curl")
+            .args(["-s", "-i", "--cacert"])
+            .arg(&cert)
+            .args(["--resolve", &format!("localhost:{port}:127.0.0.1")])
+            .arg(url.replace("127.0.0.1", "localhost"))
+            .output()
+    })
+    .await
+    .unwrap()
+    .expect("curl runs");
+    let text = String::from_utf8_lossy(&out.stdout).to_lowercase();
+    assert!(
+        text.starts_with("http/2 200") || text.starts_with("http/1.1 200"),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("strict-transport-security: max-age="), "{text}");
+    assert!(text.contains("x-content-type-options: nosniff"), "{text}");
+    // Broken files stop start-up with a message naming the setting.
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config");
+    let mut vars = vec![
+        ("HOTSWAP__SERVER__TLS__CERT_FILE".to_string(), "/nonexistent/cert.pem".to_string()),
+        ("HOTSWAP__SERVER__TLS__KEY_FILE".to_string(), "/nonexistent/key.pem".to_string()),
+    ];
+    vars.push(("HOTSWAP__SERVER__BIND".into(), "127.0.0.1:0".into()));
+    let settings = hotswap::config::Settings::load_from(&dir, "test", vars).unwrap();
+    let err = hotswap::startup::Application::build(settings).await.err().expect("refused");
+    assert!(err.to_string().contains("server.tls"), "{err}");
+}
+
+impl TestApp {
+    /// A request with extra headers and no body.
+    pub async fn call_with(&self, method: Method, path: &str, headers: &[(&str, &str)]) -> Reply {
+        self.request_with(method, path, headers, None).await
+    }
+
+    /// A request with extra headers and a JSON body.
+    pub async fn call_with_body(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Value) -> Reply {
+        self.request_with(method, path, headers, Some(body)).await
+    }
+}
