@@ -73,8 +73,11 @@ pub struct IssuedToken {
 /// holding the whole token: a hit needs the very same token, byte for byte.
 /// Lifetimes are checked again on every hit.
 struct Verified {
-    by_signature: RwLock<HashMap<Box<str>, (Box<str>, Arc<Claims>)>>,
+    by_signature: RwLock<HashMap<Box<str>, Remembered>>,
 }
+
+/// The whole token and its claims.
+type Remembered = (Box<str>, Arc<Claims>);
 
 /// The most tokens remembered; past that, expired ones are dropped, or all.
 const VERIFIED_CAPACITY: usize = 10_000;
