@@ -4,10 +4,14 @@
 //! algorithm are refused), and checks the signature, `exp`, `nbf`, `iss` and
 //! `aud` with the configured leeway (at most 30 s, enforced by the settings).
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use hotswap_actors::domain::{Role, TenantId, UserRecord};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -64,6 +68,41 @@ pub struct IssuedToken {
     pub claims: Claims,
 }
 
+/// Tokens verified recently, so that a client's every request does not
+/// repeat the HMAC and the JSON decoding. Keyed by the signature segment,
+/// holding the whole token: a hit needs the very same token, byte for byte.
+/// Lifetimes are checked again on every hit.
+struct Verified {
+    by_signature: RwLock<HashMap<Box<str>, Remembered>>,
+}
+
+/// The whole token and its claims.
+type Remembered = (Box<str>, Arc<Claims>);
+
+/// The most tokens remembered; past that, expired ones are dropped, or all.
+const VERIFIED_CAPACITY: usize = 10_000;
+
+impl Verified {
+    fn get(&self, token: &str) -> Option<Arc<Claims>> {
+        let signature = token.rsplit('.').next()?;
+        let map = self.by_signature.read();
+        let (full, claims) = map.get(signature)?;
+        (full.as_ref() == token).then(|| claims.clone())
+    }
+
+    fn insert(&self, token: &str, claims: Arc<Claims>, now: i64) {
+        let Some(signature) = token.rsplit('.').next() else { return };
+        let mut map = self.by_signature.write();
+        if map.len() >= VERIFIED_CAPACITY {
+            map.retain(|_, (_, c)| c.exp > now);
+            if map.len() >= VERIFIED_CAPACITY {
+                map.clear();
+            }
+        }
+        map.insert(signature.into(), (token.into(), claims));
+    }
+}
+
 /// Issues and verifies tokens. Holds the keys; `Debug` shows neither.
 pub struct TokenService {
     encoding: EncodingKey,
@@ -72,6 +111,8 @@ pub struct TokenService {
     issuer: String,
     audience: String,
     lifetime: chrono::Duration,
+    leeway: i64,
+    verified: Verified,
 }
 
 impl std::fmt::Debug for TokenService {
@@ -101,6 +142,8 @@ impl TokenService {
             issuer: settings.jwt_issuer.clone(),
             audience: settings.jwt_audience.clone(),
             lifetime: chrono::Duration::from_std(settings.token_lifetime).map_err(|e| e.to_string())?,
+            leeway: settings.token_leeway.as_secs() as i64,
+            verified: Verified { by_signature: RwLock::new(HashMap::new()) },
         })
     }
 
@@ -131,9 +174,23 @@ impl TokenService {
 
     /// Checks signature, algorithm, lifetime, issuer and audience. Revocation
     /// needs the store: see [`super::principal`].
-    pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+    pub fn verify(&self, token: &str) -> Result<Arc<Claims>, TokenError> {
+        let now = Utc::now().timestamp();
+        if let Some(claims) = self.verified.get(token) {
+            if now > claims.exp.saturating_add(self.leeway) {
+                return Err(TokenError::Expired);
+            }
+            if now < claims.nbf.saturating_sub(self.leeway) {
+                return Err(TokenError::NotYetValid);
+            }
+            return Ok(claims);
+        }
         match jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation) {
-            Ok(data) => Ok(data.claims),
+            Ok(data) => {
+                let claims = Arc::new(data.claims);
+                self.verified.insert(token, claims.clone(), now);
+                Ok(claims)
+            }
             Err(e) => Err(match e.kind() {
                 ErrorKind::ExpiredSignature => TokenError::Expired,
                 ErrorKind::ImmatureSignature => TokenError::NotYetValid,
@@ -194,8 +251,10 @@ mod tests {
         let u = user();
         let issued = service.issue(&u, Utc::now()).unwrap();
         let claims = service.verify(&issued.token).unwrap();
-        assert_eq!(claims, issued.claims);
-        assert_eq!((claims.sub, claims.tenant_id, claims.roles), (u.id, u.tenant_id, vec![Role::Deployer]));
+        assert_eq!(*claims, issued.claims);
+        // Again, from the cache of verified tokens.
+        assert_eq!(*service.verify(&issued.token).unwrap(), issued.claims);
+        assert_eq!((claims.sub, claims.tenant_id, claims.roles.clone()), (u.id, u.tenant_id, vec![Role::Deployer]));
         assert!(!format!("{service:?}").contains(SECRET));
     }
 
@@ -210,6 +269,24 @@ mod tests {
         let mut early = service.issue(&user(), Utc::now()).unwrap().claims;
         early.nbf = Utc::now().timestamp() + 120;
         assert_eq!(service.verify(&service.sign(&early).unwrap()), Err(TokenError::NotYetValid));
+    }
+
+    #[test]
+    fn remembered_tokens_still_expire_and_must_match_exactly() {
+        let mut s = settings(SECRET);
+        s.token_leeway = Duration::ZERO;
+        let service = TokenService::new(&s).unwrap();
+        let mut claims = service.issue(&user(), Utc::now()).unwrap().claims;
+        claims.exp = Utc::now().timestamp() + 1;
+        let token = service.sign(&claims).unwrap();
+        assert!(service.verify(&token).is_ok());
+        // The same signature after another payload is not a hit.
+        let mut parts: Vec<&str> = token.split('.').collect();
+        let other = service.issue(&user(), Utc::now()).unwrap().token;
+        parts[1] = other.split('.').nth(1).unwrap();
+        assert_eq!(service.verify(&parts.join(".")), Err(TokenError::BadSignature));
+        std::thread::sleep(Duration::from_millis(2100));
+        assert_eq!(service.verify(&token), Err(TokenError::Expired));
     }
 
     #[test]

@@ -75,7 +75,7 @@ impl AuthState {
             email: user.email,
             roles: user.roles,
             expires_at: claims.expires_at(),
-            jti: claims.jti,
+            jti: claims.jti.clone(),
         })
     }
 }

@@ -117,6 +117,13 @@ pub fn routes(swagger_ui: bool) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.route(DOCUMENT_PATH, web::get().to(document));
         if swagger_ui {
+            // /swagger-ui/ arrives here as /swagger-ui (trailing slashes are trimmed).
+            cfg.route(
+                "/swagger-ui",
+                web::get().to(|| async {
+                    HttpResponse::Found().insert_header(("Location", "/swagger-ui/index.html")).finish()
+                }),
+            );
             cfg.service(
                 utoipa_swagger_ui::SwaggerUi::new("/swagger-ui/{_:.*}")
                     .config(utoipa_swagger_ui::Config::new([DOCUMENT_PATH])),

@@ -264,6 +264,12 @@ async fn the_openapi_document_covers_every_route_with_the_bearer_scheme() {
     assert_eq!(doc["security"], json!([{ "bearer": [] }]));
     assert!(doc["paths"]["/api/v1/deployments/{id}"]["get"]["responses"]["401"].is_object());
     assert!(doc["paths"]["/api/v1/users"]["post"]["responses"]["403"].is_object());
+    // Swagger UI only where configured (development).
+    let dev = spawn_anonymous(&[("HOTSWAP__API_DOCS__SWAGGER_UI", "true")]).await;
+    let r = dev.call(Method::GET, "/swagger-ui/index.html", None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.header("content-security-policy").unwrap().contains("script-src 'self'"));
+    assert_eq!(app.get("/swagger-ui/index.html").await.0, StatusCode::NOT_FOUND);
     // Without docs it is not served.
     let off = spawn_anonymous(&[("HOTSWAP__API_DOCS__ENABLED", "false")]).await;
     assert_eq!(off.get("/api-docs/openapi.json").await.0, StatusCode::NOT_FOUND);
@@ -333,4 +339,46 @@ impl TestApp {
     pub async fn call_with_body(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Value) -> Reply {
         self.request_with(method, path, headers, Some(body)).await
     }
+}
+
+/// The guard another layer wraps /metrics with: a token with `metrics.role`.
+#[actix_web::test]
+async fn the_metrics_guard_needs_a_token_with_the_configured_role() {
+    use std::sync::Arc;
+
+    use actix_web::middleware::from_fn;
+    use actix_web::{test, web, App, HttpResponse};
+    use hotswap::auth::password::Password;
+    use hotswap::auth::{authenticate, metrics_guard, AuthState};
+
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config");
+    let vars = [("HOTSWAP__METRICS__ROLE".to_string(), "Admin".to_string())];
+    let settings = hotswap::config::Settings::load_from(&dir, "test", vars).unwrap();
+    let store: hotswap_actors::store::SharedStore = Arc::new(hotswap_actors::store::MemoryStore::new());
+    let auth = AuthState::new(&settings.auth, store).await.unwrap();
+    auth.seed_demo_users().await.unwrap();
+    let now = chrono::Utc::now();
+    let viewer = auth.login("viewer", &Password::new("Viewer123!"), now).await.unwrap().1.token;
+    let admin = auth.login("admin", &Password::new("Admin123!"), now).await.unwrap().1.token;
+    let app = test::init_service(
+        App::new()
+            .app_data(web::Data::new(auth))
+            .route("/metrics", web::get().to(|| async { HttpResponse::Ok().body("# metrics") }))
+            .route("/health", web::get().to(|| async { HttpResponse::Ok().body("Healthy") }))
+            .wrap(metrics_guard(&settings.metrics))
+            .wrap(from_fn(authenticate)),
+    )
+    .await;
+    let call = |path: &'static str, token: Option<String>| {
+        let mut req = test::TestRequest::get().uri(path);
+        if let Some(t) = token {
+            req = req.insert_header(("authorization", format!("Bearer {t}")));
+        }
+        req.to_request()
+    };
+    assert_eq!(test::call_service(&app, call("/metrics", None)).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(test::call_service(&app, call("/metrics", Some(viewer))).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(test::call_service(&app, call("/metrics", Some(admin))).await.status(), StatusCode::OK);
+    // Other paths are not its business.
+    assert_eq!(test::call_service(&app, call("/health", None)).await.status(), StatusCode::OK);
 }
