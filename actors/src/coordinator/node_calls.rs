@@ -6,6 +6,7 @@ use std::time::Duration;
 use actix::dev::ToEnvelope;
 use actix::{Handler, MailboxError, Message};
 use futures::future::join_all;
+use tracing::Instrument;
 
 use crate::cluster::NodeEntry;
 use crate::node::NodeActor;
@@ -13,7 +14,12 @@ use crate::node::NodeActor;
 /// Sends one message to each node and gathers the answers in node order. A
 /// node that is down, times out or dies while handling the message (a panic)
 /// answers with an error describing that.
-pub async fn ask_all<M, R, F>(nodes: Vec<Arc<NodeEntry>>, timeout: Duration, make: F) -> Vec<Result<R, String>>
+pub async fn ask_all<M, R, F>(
+    nodes: Vec<Arc<NodeEntry>>,
+    timeout: Duration,
+    parent: tracing::Span,
+    make: F,
+) -> Vec<Result<R, String>>
 where
     M: Message<Result = Result<R, String>> + Send + 'static,
     R: Send + 'static,
@@ -28,16 +34,24 @@ where
         let msg = make(node);
         let addr = node.addr();
         let hostname = node.hostname.clone();
+        let span = node_span::<M>(&parent, node);
+        let pending = node.track_request();
         async move {
+            let _pending = pending;
             let Some(addr) = addr else {
                 return Err(format!("{hostname} is not reachable"));
             };
-            match addr.send(msg).timeout(timeout).await {
+            let answer = match addr.send(msg).timeout(timeout).await {
                 Ok(answer) => answer,
                 Err(MailboxError::Timeout) => Err(format!("{hostname} did not answer within {timeout:?}")),
                 Err(MailboxError::Closed) => Err(format!("{hostname} stopped while handling the request")),
+            };
+            if let Err(e) = &answer {
+                tracing::warn!(error = %e, "node call failed");
             }
+            answer
         }
+        .instrument(span)
     })))
     .await
 }
@@ -46,6 +60,7 @@ where
 pub async fn ask_all_infallible<M, R, F>(
     nodes: Vec<Arc<NodeEntry>>,
     timeout: Duration,
+    parent: tracing::Span,
     make: F,
 ) -> Vec<Result<R, String>>
 where
@@ -62,7 +77,10 @@ where
         let msg = make(node);
         let addr = node.addr();
         let hostname = node.hostname.clone();
+        let span = node_span::<M>(&parent, node);
+        let pending = node.track_request();
         async move {
+            let _pending = pending;
             let Some(addr) = addr else {
                 return Err(format!("{hostname} is not reachable"));
             };
@@ -71,8 +89,22 @@ where
                 MailboxError::Closed => format!("{hostname} stopped while handling the request"),
             })
         }
+        .instrument(span)
     })))
     .await
+}
+
+/// The span of one request to one node, a child of the stage's span.
+fn node_span<M>(parent: &tracing::Span, node: &NodeEntry) -> tracing::Span {
+    let message = std::any::type_name::<M>().rsplit("::").next().unwrap_or("message");
+    tracing::info_span!(
+        parent: parent,
+        "node.call",
+        otel.name = %format_args!("node {message}"),
+        node.id = %node.node_id,
+        node.hostname = %node.hostname,
+        message,
+    )
 }
 
 /// Restores each node's module slots, retrying nodes that are down (for
@@ -84,6 +116,7 @@ pub async fn restore_all(
     timeout: Duration,
     attempts: u32,
     retry_delay: Duration,
+    parent: tracing::Span,
 ) -> Vec<(String, String)> {
     use crate::node::RestoreModule;
     let mut remaining = targets;
@@ -95,9 +128,11 @@ pub async fn restore_all(
         let nodes: Vec<_> = remaining.iter().map(|(n, _)| n.clone()).collect();
         let slots: std::collections::HashMap<uuid::Uuid, crate::domain::ModuleSlots> =
             remaining.iter().map(|(n, s)| (n.node_id, s.clone())).collect();
-        let results =
-            ask_all(nodes, timeout, |n| RestoreModule { module: module.clone(), slots: slots[&n.node_id].clone() })
-                .await;
+        let results = ask_all(nodes, timeout, parent.clone(), |n| RestoreModule {
+            module: module.clone(),
+            slots: slots[&n.node_id].clone(),
+        })
+        .await;
         failures.clear();
         let mut retry = Vec::new();
         for ((node, slots), result) in remaining.into_iter().zip(results) {
