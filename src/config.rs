@@ -22,6 +22,46 @@ pub struct Settings {
     pub pipeline: PipelineSettings,
     pub simulation: SimulationSettings,
     pub supervision: SupervisionSettings,
+    pub websocket: WebsocketSettings,
+    pub telemetry: TelemetrySettings,
+    pub metrics: MetricsSettings,
+}
+
+/// Live updates: /api/v1/ws and the SignalR hub at /hubs/deployment.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebsocketSettings {
+    #[serde(with = "humantime_serde")]
+    pub ping_interval: Duration,
+    #[serde(with = "humantime_serde")]
+    pub client_timeout: Duration,
+    pub send_buffer: usize,
+    pub max_message_bytes: usize,
+    pub max_invalid_messages: u32,
+    pub max_subscriptions: usize,
+    #[serde(with = "humantime_serde")]
+    pub signalr_keep_alive: Duration,
+    #[serde(with = "humantime_serde")]
+    pub signalr_client_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub signalr_negotiate_ttl: Duration,
+}
+
+/// Traces: OpenTelemetry export over OTLP/HTTP.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetrySettings {
+    pub otlp_endpoint: String,
+    pub service_name: String,
+    pub level: String,
+    pub sample_ratio: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    pub enabled: bool,
+    pub path: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -147,6 +187,38 @@ impl Settings {
         }
         if self.store.pool.max_size == 0 {
             return Err(ConfigError("store.pool.max_size must be at least 1".into()));
+        }
+        let ws = &self.websocket;
+        if ws.ping_interval.is_zero() || ws.client_timeout <= ws.ping_interval {
+            return Err(ConfigError(
+                "websocket.ping_interval must be above zero and websocket.client_timeout longer than it".into(),
+            ));
+        }
+        if ws.signalr_keep_alive.is_zero() || ws.signalr_client_timeout <= ws.signalr_keep_alive {
+            return Err(ConfigError(
+                "websocket.signalr_keep_alive must be above zero and websocket.signalr_client_timeout longer than it"
+                    .into(),
+            ));
+        }
+        if ws.send_buffer == 0 || ws.max_subscriptions == 0 || ws.max_invalid_messages == 0 {
+            return Err(ConfigError(
+                "websocket.send_buffer, max_subscriptions and max_invalid_messages must be at least 1".into(),
+            ));
+        }
+        if ws.max_message_bytes < 64 {
+            return Err(ConfigError("websocket.max_message_bytes must be at least 64".into()));
+        }
+        if !(0.0..=1.0).contains(&self.telemetry.sample_ratio) {
+            return Err(ConfigError("telemetry.sample_ratio must lie between 0 and 1".into()));
+        }
+        let endpoint = self.telemetry.otlp_endpoint.trim();
+        if !endpoint.is_empty() && !endpoint.starts_with("http://") && !endpoint.starts_with("https://") {
+            return Err(ConfigError(format!(
+                "telemetry.otlp_endpoint '{endpoint}' must be an http:// or https:// URL such as http://127.0.0.1:4318"
+            )));
+        }
+        if !self.metrics.path.starts_with('/') {
+            return Err(ConfigError(format!("metrics.path '{}' must start with /", self.metrics.path)));
         }
         Ok(())
     }

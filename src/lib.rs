@@ -4,6 +4,8 @@
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod live;
+pub mod metrics;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -20,7 +20,7 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    telemetry::init(&settings.logging);
+    let telemetry = telemetry::init(&settings.logging, &settings.telemetry);
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings).await,
         Command::Config => {
@@ -29,6 +29,8 @@ async fn main() -> std::process::ExitCode {
         }
         Command::Migrate { action } => migrations(&settings, action).await,
     };
+    // Export the spans still buffered before the process ends.
+    drop(telemetry);
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

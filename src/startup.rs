@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::dev::Server;
-use actix_web::middleware::{from_fn, NormalizePath, TrailingSlash};
+use actix_web::middleware::{from_fn, Condition, NormalizePath, TrailingSlash};
 use actix_web::{web, App, HttpServer};
+use hotswap_actors::hooks::CoreHooks;
 use hotswap_actors::orchestrator::CoreSettings;
 use hotswap_actors::store::{MemoryStore, SharedStore, StoreError};
 use hotswap_actors::Orchestrator;
@@ -14,7 +15,10 @@ use tracing_actix_web::TracingLogger;
 
 use crate::config::{Settings, StoreBackend};
 use crate::http::{self, trace::assign_trace_id, AppState};
+use crate::live::LiveState;
+use crate::metrics::{Metrics, PoolProbe, PoolUse};
 use crate::store::postgres::{migrate, PgStore};
+use crate::telemetry::OtelSpans;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -32,6 +36,7 @@ pub struct Application {
     server: Server,
     addr: SocketAddr,
     pub orchestrator: Orchestrator,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Application {
@@ -39,14 +44,20 @@ impl Application {
     /// server; nothing is served until `run` is awaited. Must run inside the
     /// actix System.
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
-        let store = open_store(&settings).await?;
+        let (store, pool) = open_store(&settings).await?;
         let core = CoreSettings {
             pipeline: settings.pipeline.clone(),
             simulation: settings.simulation.clone(),
             supervision: settings.supervision.clone(),
             sample_metrics: true,
         };
-        let orchestrator = Orchestrator::start(store, core).await?;
+        let metrics = Metrics::new();
+        let hooks = CoreHooks { observer: metrics.clone(), spans: Arc::new(OtelSpans) };
+        let orchestrator = Orchestrator::start_with(store, core, hooks).await?;
+        metrics.watch(orchestrator.clone(), pool);
+        let prometheus = metrics.http_middleware(&settings.metrics.path);
+        let serve_metrics = settings.metrics.enabled;
+        let live = web::Data::new(LiveState::new(settings.websocket.clone(), metrics.clone()));
         let listener = TcpListener::bind(&settings.server.bind)
             .map_err(|source| StartupError::Bind { addr: settings.server.bind.clone(), source })?;
         let addr = listener
@@ -60,7 +71,9 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .app_data(live.clone())
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
+                .wrap(Condition::new(serve_metrics, prometheus.clone()))
                 .wrap(from_fn(assign_trace_id))
                 .wrap(TracingLogger::default())
                 .configure(http::configure(json_limit))
@@ -75,7 +88,7 @@ impl Application {
             .map_err(|source| StartupError::Bind { addr: settings.server.bind.clone(), source })?
             .run();
         tracing::info!(%addr, profile = %settings.profile, store = ?settings.store.backend, "HotSwap is serving");
-        Ok(Application { server, addr, orchestrator })
+        Ok(Application { server, addr, orchestrator, metrics })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -96,9 +109,9 @@ const DATABASE_WAIT: Duration = Duration::from_secs(30);
 
 /// Opens the configured store. PostgreSQL is migrated before anything is
 /// served; start-up waits a while for a database that is still starting.
-async fn open_store(settings: &Settings) -> Result<SharedStore, StartupError> {
+async fn open_store(settings: &Settings) -> Result<(SharedStore, Option<PoolProbe>), StartupError> {
     match settings.store.backend {
-        StoreBackend::Memory => Ok(Arc::new(MemoryStore::new())),
+        StoreBackend::Memory => Ok((Arc::new(MemoryStore::new()), None)),
         StoreBackend::Postgres => {
             let url = &settings.store.url;
             let deadline = Instant::now() + DATABASE_WAIT;
@@ -121,7 +134,12 @@ async fn open_store(settings: &Settings) -> Result<SharedStore, StartupError> {
             }
             let store =
                 PgStore::connect(url, &settings.store.pool).await.map_err(|e| StartupError::Store(e.to_string()))?;
-            Ok(Arc::new(store))
+            let probed = store.clone();
+            let probe: PoolProbe = Arc::new(move || {
+                let (max, open, in_use) = probed.pool_use();
+                PoolUse { max, open, in_use }
+            });
+            Ok((Arc::new(store), Some(probe)))
         }
     }
 }

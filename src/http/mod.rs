@@ -1,12 +1,13 @@
 //! The HTTP API: routes, request limits and the JSON error shape.
 
+mod admin;
 mod clusters;
 mod deployment_dto;
 mod deployments;
 pub mod error;
 mod format;
 mod health;
-mod tenant;
+pub mod tenant;
 pub mod trace;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
@@ -36,6 +37,8 @@ pub fn configure(json_limit: usize) -> impl FnOnce(&mut web::ServiceConfig) {
             .configure(health::routes)
             .configure(deployments::routes)
             .configure(clusters::routes)
+            .configure(admin::routes)
+            .configure(crate::live::routes)
             .default_service(web::to(unmatched));
     }
 }

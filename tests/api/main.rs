@@ -2,9 +2,14 @@
 //! the test profile (every wait at or under one second).
 
 mod support;
+mod ws_support;
 
+mod admin;
 mod clusters;
 mod deployments;
+mod live;
+mod metrics;
+mod signalr;
 mod strategies;
 mod supervision;
 mod verbs;

@@ -35,6 +35,12 @@ impl TestApp {
         (res.status(), serde_json::from_slice(&body).unwrap_or(Value::Null))
     }
 
+    pub async fn get_text(&self, path: &str) -> String {
+        let mut res = self.client.get(format!("{}{path}", self.base)).send().await.expect("request sent");
+        let body = res.body().limit(64 << 20).await.expect("body read");
+        String::from_utf8(body.to_vec()).expect("UTF-8 body")
+    }
+
     pub async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
         let mut res = self.client.post(format!("{}{path}", self.base)).send_json(body).await.expect("request sent");
         let body = res.body().limit(64 << 20).await.expect("body read");

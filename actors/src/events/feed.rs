@@ -40,6 +40,15 @@ pub fn open_feed(tenant: TenantId, capacity: usize, stats: Arc<BusStats>) -> (Su
     (subscribe, Feed { id, rx, shared, stats })
 }
 
+#[derive(Clone)]
+pub struct FeedStatus(Arc<FeedShared>);
+
+impl FeedStatus {
+    pub fn overflowed(&self) -> bool {
+        self.0.overflowed.load(Ordering::Acquire)
+    }
+}
+
 /// A stream of the events of the runs a subscriber watches, in the order
 /// they were published (and so, per run, in the order they happened).
 pub struct Feed {
@@ -57,6 +66,11 @@ impl Feed {
     /// True once the bus has cut this feed off for falling behind.
     pub fn overflowed(&self) -> bool {
         self.shared.overflowed.load(Ordering::Acquire)
+    }
+
+    /// A handle that still tells about the feed once the stream is handed on.
+    pub fn status(&self) -> FeedStatus {
+        FeedStatus(self.shared.clone())
     }
 
     /// Why the stream ended (meaningful once it has).

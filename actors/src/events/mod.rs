@@ -8,4 +8,4 @@ mod bus;
 mod feed;
 
 pub use bus::{BusEvent, BusStats, EventBus, Publish, Subscribe, Topic, Unsubscribe, Unwatch, Watch};
-pub use feed::{open_feed, Feed, FeedEnd, SubscriberId};
+pub use feed::{open_feed, Feed, FeedEnd, FeedStatus, SubscriberId};
