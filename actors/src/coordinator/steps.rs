@@ -29,6 +29,10 @@ impl Coordinator {
         if !self.idle() {
             return;
         }
+        // Every step runs in its stage's span, which also opens the span of
+        // a stage that asks no node anything.
+        let span = self.step_span();
+        let _entered = span.enter();
         let checkpoint = self.run.checkpoint.clone();
         match checkpoint {
             Checkpoint::Done => ctx.stop(),
