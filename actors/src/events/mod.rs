@@ -9,3 +9,6 @@ mod feed;
 
 pub use bus::{BusEvent, BusStats, EventBus, Publish, Subscribe, Topic, Unsubscribe, Unwatch, Watch};
 pub use feed::{open_feed, Feed, FeedEnd, FeedStatus, SubscriberId};
+
+#[cfg(test)]
+mod tests;
