@@ -29,6 +29,38 @@ pub struct Settings {
     pub security_headers: SecurityHeaderSettings,
     pub metrics: MetricsSettings,
     pub api_docs: ApiDocsSettings,
+    pub websocket: WebsocketSettings,
+    pub telemetry: TelemetrySettings,
+}
+
+/// Live updates: /api/v1/ws and the SignalR hub at /hubs/deployment.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebsocketSettings {
+    #[serde(with = "humantime_serde")]
+    pub ping_interval: Duration,
+    #[serde(with = "humantime_serde")]
+    pub client_timeout: Duration,
+    pub send_buffer: usize,
+    pub max_message_bytes: usize,
+    pub max_invalid_messages: u32,
+    pub max_subscriptions: usize,
+    #[serde(with = "humantime_serde")]
+    pub signalr_keep_alive: Duration,
+    #[serde(with = "humantime_serde")]
+    pub signalr_client_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub signalr_negotiate_ttl: Duration,
+}
+
+/// Traces: OpenTelemetry export over OTLP/HTTP.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetrySettings {
+    pub otlp_endpoint: String,
+    pub service_name: String,
+    pub level: String,
+    pub sample_ratio: f64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -155,6 +187,10 @@ pub struct MetricsSettings {
     pub bind: String,
     /// The role a token needs for /metrics on server.bind.
     pub role: String,
+    /// Serve Prometheus metrics at all.
+    pub enabled: bool,
+    /// Where they are served; the role guard covers "/metrics".
+    pub path: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -350,6 +386,38 @@ impl Settings {
         }
         if self.metrics.role.parse::<hotswap_actors::domain::Role>().is_err() {
             return Err(ConfigError(format!("metrics.role '{}' is not Admin, Deployer or Viewer", self.metrics.role)));
+        }
+        let ws = &self.websocket;
+        if ws.ping_interval.is_zero() || ws.client_timeout <= ws.ping_interval {
+            return Err(ConfigError(
+                "websocket.ping_interval must be above zero and websocket.client_timeout longer than it".into(),
+            ));
+        }
+        if ws.signalr_keep_alive.is_zero() || ws.signalr_client_timeout <= ws.signalr_keep_alive {
+            return Err(ConfigError(
+                "websocket.signalr_keep_alive must be above zero and websocket.signalr_client_timeout longer than it"
+                    .into(),
+            ));
+        }
+        if ws.send_buffer == 0 || ws.max_subscriptions == 0 || ws.max_invalid_messages == 0 {
+            return Err(ConfigError(
+                "websocket.send_buffer, max_subscriptions and max_invalid_messages must be at least 1".into(),
+            ));
+        }
+        if ws.max_message_bytes < 64 {
+            return Err(ConfigError("websocket.max_message_bytes must be at least 64".into()));
+        }
+        if !(0.0..=1.0).contains(&self.telemetry.sample_ratio) {
+            return Err(ConfigError("telemetry.sample_ratio must lie between 0 and 1".into()));
+        }
+        let endpoint = self.telemetry.otlp_endpoint.trim();
+        if !endpoint.is_empty() && !endpoint.starts_with("http://") && !endpoint.starts_with("https://") {
+            return Err(ConfigError(format!(
+                "telemetry.otlp_endpoint '{endpoint}' must be an http:// or https:// URL such as http://127.0.0.1:4318"
+            )));
+        }
+        if !self.metrics.path.starts_with('/') {
+            return Err(ConfigError(format!("metrics.path '{}' must start with /", self.metrics.path)));
         }
         Ok(())
     }

@@ -5,6 +5,8 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod live;
+pub mod metrics;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

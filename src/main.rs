@@ -26,7 +26,7 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    telemetry::init(&settings.logging);
+    let telemetry = telemetry::init(&settings.logging, &settings.telemetry);
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings).await,
         Command::Config => {
@@ -36,6 +36,8 @@ async fn main() -> std::process::ExitCode {
         Command::Migrate { action } => migrations(&settings, action).await,
         Command::User { action } => users(&settings, action).await,
     };
+    // Export the spans still buffered before the process ends.
+    drop(telemetry);
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -81,7 +83,7 @@ async fn users(settings: &Settings, action: UserAction) -> Result<(), Box<dyn st
             .into());
     }
     let password = read_password()?;
-    let store = hotswap::startup::open_store(settings).await?;
+    let (store, _pool) = hotswap::startup::open_store(settings).await?;
     let auth = AuthState::new(&settings.auth, store).await?;
     let new = NewUser { username, email, full_name, password, roles, tenant_id: tenant };
     let user = auth.create_user(None, new).await.map_err(|e| match e {

@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 
 use actix_cors::Cors;
 use actix_web::dev::Server;
-use actix_web::middleware::{from_fn, NormalizePath, TrailingSlash};
+use actix_web::middleware::{from_fn, Condition, NormalizePath, TrailingSlash};
 use actix_web::{web, App, HttpServer};
+use hotswap_actors::hooks::CoreHooks;
 use hotswap_actors::orchestrator::CoreSettings;
 use hotswap_actors::store::{MemoryStore, SharedStore, StoreError};
 use hotswap_actors::Orchestrator;
@@ -16,10 +17,13 @@ use tracing_actix_web::TracingLogger;
 use crate::auth::client::TrustedProxies;
 use crate::auth::headers::{security_headers, SecurityHeaders};
 use crate::auth::rate_limit::{self, RateLimits};
-use crate::auth::{authenticate, AuthState};
+use crate::auth::{authenticate, metrics_guard, AuthState};
 use crate::config::{CorsSettings, Settings, StoreBackend, TlsSettings};
 use crate::http::{self, trace::assign_trace_id, AppState, RouteOptions};
+use crate::live::LiveState;
+use crate::metrics::{Metrics, PoolProbe, PoolUse};
 use crate::store::postgres::{migrate, PgStore};
+use crate::telemetry::OtelSpans;
 
 /// How often idle rate-limit windows and expired token revocations are dropped.
 const RATE_LIMIT_SWEEP: Duration = Duration::from_secs(60);
@@ -45,6 +49,7 @@ pub struct Application {
     server: Server,
     addr: SocketAddr,
     pub orchestrator: Orchestrator,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Application {
@@ -52,7 +57,7 @@ impl Application {
     /// server; nothing is served until `run` is awaited. Must run inside the
     /// actix System.
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
-        let store = open_store(&settings).await?;
+        let (store, pool) = open_store(&settings).await?;
         let auth = AuthState::new(&settings.auth, store.clone()).await.map_err(StartupError::Auth)?;
         if settings.auth.demo_users {
             auth.seed_demo_users().await.map_err(|e| StartupError::Auth(format!("seeding demo users: {e}")))?;
@@ -72,7 +77,13 @@ impl Application {
             recovery: settings.recovery.clone(),
             sample_metrics: true,
         };
-        let orchestrator = Orchestrator::start(store, core).await?;
+        let metrics = Metrics::new();
+        let hooks = CoreHooks { observer: metrics.clone(), spans: Arc::new(OtelSpans) };
+        let orchestrator = Orchestrator::start_with(store, core, hooks).await?;
+        metrics.watch(orchestrator.clone(), pool);
+        let prometheus = metrics.http_middleware(&settings.metrics.path);
+        let serve_metrics = settings.metrics.enabled;
+        let live = web::Data::new(LiveState::new(settings.websocket.clone(), metrics.clone()));
         let listener = TcpListener::bind(&settings.server.bind)
             .map_err(|source| StartupError::Bind { addr: settings.server.bind.clone(), source })?;
         let addr = listener
@@ -88,15 +99,23 @@ impl Application {
             swagger_ui: settings.api_docs.enabled && settings.api_docs.swagger_ui,
         };
         let cors_settings = settings.cors.clone();
+        let metrics_settings = settings.metrics.clone();
         let mut server = HttpServer::new(move || {
-            let mut app = App::new().app_data(state.clone()).app_data(auth.clone()).app_data(headers.clone());
+            let mut app = App::new()
+                .app_data(state.clone())
+                .app_data(auth.clone())
+                .app_data(headers.clone())
+                .app_data(live.clone());
             if let Some(limits) = &limits {
                 app = app.app_data(limits.clone());
             }
             // Outermost last: logging, trace id, path normalisation (which must
             // see the request before anything holds a copy of it), security
-            // headers, CORS, authentication, then rate limits per user.
-            app.wrap(from_fn(rate_limit::limit))
+            // headers, CORS, authentication, rate limits per user, then the
+            // /metrics role guard and the Prometheus middleware that serves it.
+            app.wrap(Condition::new(serve_metrics, prometheus.clone()))
+                .wrap(metrics_guard(&metrics_settings))
+                .wrap(from_fn(rate_limit::limit))
                 .wrap(from_fn(authenticate))
                 .wrap(cors(&cors_settings))
                 .wrap(from_fn(security_headers))
@@ -118,7 +137,7 @@ impl Application {
         }
         .run();
         tracing::info!(%addr, https, profile = %settings.profile, store = ?settings.store.backend, "HotSwap is serving");
-        Ok(Application { server, addr, orchestrator })
+        Ok(Application { server, addr, orchestrator, metrics })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -214,9 +233,9 @@ const DATABASE_WAIT: Duration = Duration::from_secs(30);
 
 /// Opens the configured store. PostgreSQL is migrated before anything is
 /// served (or, for `hotswap user`, written); start-up waits a while for a database that is still starting.
-pub async fn open_store(settings: &Settings) -> Result<SharedStore, StartupError> {
+pub async fn open_store(settings: &Settings) -> Result<(SharedStore, Option<PoolProbe>), StartupError> {
     match settings.store.backend {
-        StoreBackend::Memory => Ok(Arc::new(MemoryStore::new())),
+        StoreBackend::Memory => Ok((Arc::new(MemoryStore::new()), None)),
         StoreBackend::Postgres => {
             let url = &settings.store.url;
             let deadline = Instant::now() + DATABASE_WAIT;
@@ -239,7 +258,12 @@ pub async fn open_store(settings: &Settings) -> Result<SharedStore, StartupError
             }
             let store =
                 PgStore::connect(url, &settings.store.pool).await.map_err(|e| StartupError::Store(e.to_string()))?;
-            Ok(Arc::new(store))
+            let probed = store.clone();
+            let probe: PoolProbe = Arc::new(move || {
+                let (max, open, in_use) = probed.pool_use();
+                PoolUse { max, open, in_use }
+            });
+            Ok((Arc::new(store), Some(probe)))
         }
     }
 }

@@ -1,15 +1,158 @@
-//! Logging set-up: readable lines in development, JSON in production; RUST_LOG overrides the level.
+//! Logs and traces. Logs: readable lines in development, JSON in production;
+//! RUST_LOG overrides `[logging] level`. Traces: every span goes through
+//! OpenTelemetry (filtered by `[telemetry] level`), so trace ids are real
+//! W3C ids everywhere; with `[telemetry] otlp_endpoint` set they are exported
+//! over OTLP/HTTP.
 
-use tracing_subscriber::EnvFilter;
+use std::collections::HashMap;
 
-use crate::config::{LogFormat, LoggingSettings};
+use hotswap_actors::hooks::SpanContext;
+use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
+use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use opentelemetry_sdk::Resource;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, Registry};
 
-pub fn init(settings: &LoggingSettings) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    // A second init (tests start several servers) is harmless.
-    let _ = match settings.format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Pretty => builder.compact().try_init(),
+use crate::config::{LogFormat, LoggingSettings, TelemetrySettings};
+
+/// Keeps the tracer provider; dropping it flushes spans not exported yet.
+pub struct TelemetryGuard {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl TelemetryGuard {
+    /// Exports every finished span now.
+    pub fn flush(&self) {
+        if let Some(p) = &self.provider {
+            let _ = p.force_flush();
+        }
+    }
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Some(p) = self.provider.take() {
+            let _ = p.shutdown();
+        }
+    }
+}
+
+/// The tracer provider: ids for every span, export only with an endpoint.
+pub fn tracer_provider(settings: &TelemetrySettings) -> Result<SdkTracerProvider, String> {
+    let mut builder = SdkTracerProvider::builder()
+        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(settings.sample_ratio))))
+        .with_resource(Resource::builder().with_service_name(settings.service_name.clone()).build());
+    let endpoint = settings.otlp_endpoint.trim().trim_end_matches('/');
+    if !endpoint.is_empty() {
+        let url = if endpoint.ends_with("/v1/traces") { endpoint.to_string() } else { format!("{endpoint}/v1/traces") };
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_endpoint(url)
+            .build()
+            .map_err(|e| format!("telemetry.otlp_endpoint: cannot build the OTLP exporter: {e}"))?;
+        builder = builder.with_batch_exporter(exporter);
+    }
+    Ok(builder.build())
+}
+
+/// The OpenTelemetry layer, for spans at or above `[telemetry] level`.
+pub fn otel_layer<S>(provider: &SdkTracerProvider, settings: &TelemetrySettings) -> impl Layer<S> + Send + Sync
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a> + Send + Sync,
+{
+    let tracer = provider.tracer("hotswap");
+    tracing_opentelemetry::layer().with_tracer(tracer).with_filter(EnvFilter::new(&settings.level))
+}
+
+/// Installs logging and tracing for the process. A second call (tests start
+/// several servers) changes nothing.
+pub fn init(logging: &LoggingSettings, telemetry: &TelemetrySettings) -> TelemetryGuard {
+    let provider = match tracer_provider(telemetry) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("hotswap: {e}; traces are not exported");
+            tracer_provider(&TelemetrySettings { otlp_endpoint: String::new(), ..telemetry.clone() })
+                .expect("a provider without exporter builds")
+        }
     };
+    opentelemetry::global::set_text_map_propagator(TextMapCompositePropagator::new(vec![Box::new(
+        TraceContextPropagator::new(),
+    )]));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&logging.level));
+    let fmt: Box<dyn Layer<Registry> + Send + Sync> = match logging.format {
+        LogFormat::Json => tracing_subscriber::fmt::layer().json().flatten_event(true).with_filter(filter).boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer().compact().with_filter(filter).boxed(),
+    };
+    let installed = tracing_subscriber::registry().with(fmt).with(otel_layer(&provider, telemetry)).try_init();
+    TelemetryGuard { provider: installed.is_ok().then_some(provider) }
+}
+
+/// The W3C trace id of a span, when it is traced.
+pub fn trace_id_of(span: &tracing::Span) -> Option<String> {
+    let cx = span.context();
+    let sc = cx.span().span_context().clone();
+    sc.is_valid().then(|| sc.trace_id().to_string())
+}
+
+/// The core's view of trace context, backed by OpenTelemetry.
+pub struct OtelSpans;
+
+impl SpanContext for OtelSpans {
+    fn context_of(&self, span: &tracing::Span) -> Option<(String, String)> {
+        let cx = span.context();
+        let sc = cx.span().span_context().clone();
+        if !sc.is_valid() {
+            return None;
+        }
+        let mut carrier = HashMap::new();
+        TraceContextPropagator::new().inject_context(&cx, &mut carrier);
+        Some((sc.trace_id().to_string(), carrier.remove("traceparent")?))
+    }
+
+    fn adopt(&self, span: &tracing::Span, traceparent: &str) {
+        let carrier = HashMap::from([("traceparent".to_string(), traceparent.to_string())]);
+        let parent = TraceContextPropagator::new().extract(&carrier);
+        if parent.span().span_context().is_valid() {
+            let _ = span.set_parent(parent);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> TelemetrySettings {
+        TelemetrySettings {
+            otlp_endpoint: String::new(),
+            service_name: "hotswap-test".into(),
+            level: "info".into(),
+            sample_ratio: 1.0,
+        }
+    }
+
+    #[test]
+    fn spans_have_real_trace_ids_and_can_be_continued() {
+        let provider = tracer_provider(&settings()).unwrap();
+        let subscriber = tracing_subscriber::registry().with(otel_layer(&provider, &settings()));
+        tracing::subscriber::with_default(subscriber, || {
+            let root = tracing::info_span!("root");
+            let (trace_id, parent) = OtelSpans.context_of(&root).expect("traced");
+            assert_eq!(trace_id.len(), 32);
+            assert_ne!(trace_id, "0".repeat(32));
+            assert!(parent.starts_with(&format!("00-{trace_id}-")), "{parent}");
+            let later = tracing::info_span!(parent: None, "later");
+            OtelSpans.adopt(&later, &parent);
+            assert_eq!(trace_id_of(&later).as_deref(), Some(trace_id.as_str()));
+            let child = tracing::info_span!(parent: &later, "child");
+            assert_eq!(trace_id_of(&child), Some(trace_id));
+        });
+        // Without a subscriber nothing is traced.
+        assert_eq!(OtelSpans.context_of(&tracing::info_span!("untraced")), None);
+    }
 }

@@ -127,6 +127,7 @@ fn run(tenant: TenantId, module: &str, created_at: DateTime<Utc>, status: RunSta
             before: slots("1.2.2"),
         }]),
         trace_id: execution_id.simple().to_string(),
+        trace_parent: String::new(),
         created_at,
         finished_at: (!status.is_active()).then(|| created_at + TimeDelta::nanoseconds(60_000_000_001)),
         message: String::new(),

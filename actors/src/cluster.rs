@@ -2,7 +2,7 @@
 //! a cluster's health follows from its nodes'.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +23,17 @@ pub struct NodeEntry {
     pub environment: Environment,
     addr: RwLock<Option<Addr<NodeActor>>>,
     last_heartbeat_ms: AtomicI64,
+    /// Requests sent to the node and not answered yet: its mailbox backlog.
+    pending: Arc<AtomicUsize>,
+}
+
+/// Counts one request as pending until dropped.
+pub(crate) struct PendingRequest(Arc<AtomicUsize>);
+
+impl Drop for PendingRequest {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl NodeEntry {
@@ -34,7 +45,18 @@ impl NodeEntry {
             environment,
             addr: RwLock::new(None),
             last_heartbeat_ms: AtomicI64::new(0),
+            pending: Arc::default(),
         }
+    }
+
+    pub(crate) fn track_request(&self) -> PendingRequest {
+        self.pending.fetch_add(1, Ordering::Relaxed);
+        PendingRequest(self.pending.clone())
+    }
+
+    /// Requests waiting for the node or being handled by it.
+    pub fn backlog(&self) -> usize {
+        self.pending.load(Ordering::Relaxed)
     }
 
     pub fn addr(&self) -> Option<Addr<NodeActor>> {
@@ -78,6 +100,11 @@ impl ClusterDirectory {
 
     pub fn nodes(&self, tenant: TenantId, env: Environment) -> ClusterNodes {
         self.clusters.read().get(&(tenant, env)).cloned().unwrap_or_default()
+    }
+
+    /// Every cluster of every tenant.
+    pub fn all(&self) -> Vec<ClusterNodes> {
+        self.clusters.read().values().cloned().collect()
     }
 }
 

@@ -16,6 +16,9 @@ pub enum CoreError {
     /// The request does not apply to the run in its current state.
     #[error("{message}")]
     WrongState { message: String, status: RunStatus },
+    /// The request conflicts with the state of something other than a run.
+    #[error("{0}")]
+    Refused(String),
     #[error("{0}")]
     Unavailable(String),
     #[error("{0}")]

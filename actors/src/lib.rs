@@ -8,6 +8,8 @@ pub mod cluster;
 pub mod coordinator;
 pub mod domain;
 pub mod error;
+pub mod events;
+pub mod hooks;
 pub mod node;
 pub mod orchestrator;
 pub mod settings;

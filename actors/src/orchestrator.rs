@@ -17,13 +17,18 @@ use crate::domain::{
     DEFAULT_TENANT,
 };
 use crate::error::CoreError;
+use crate::events::{BusStats, EventBus, Publish};
+use crate::hooks::CoreHooks;
 use crate::node::{spawn_node, NodeSnapshot, Snapshot};
 use crate::settings::{
     validate_canary_steps, InFlightPolicy, PipelineSettings, RecoverySettings, SimulationSettings, SupervisionSettings,
 };
 use crate::simulation::FaultPlan;
 use crate::store::{ClusterSample, Page, RunEvent, RunFilter, SharedStore};
-use crate::supervision::{install_panic_hook, ActorKind, GetTree, Supervisor, SupervisorSnapshot};
+use crate::supervision::{
+    install_panic_hook, ActorKind, ChildAction, ChildSnapshot, ControlChild, ControlError, GetTree, Supervisor,
+    SupervisorSnapshot,
+};
 
 #[derive(Debug, Clone, Default)]
 pub struct CoreSettings {
@@ -47,6 +52,9 @@ struct Inner {
     deps: Arc<CoordinatorDeps>,
     node_supervisor: Addr<Supervisor>,
     run_supervisor: Addr<Supervisor>,
+    bus: Addr<EventBus>,
+    bus_stats: Arc<BusStats>,
+    hooks: CoreHooks,
     settings: CoreSettings,
 }
 
@@ -99,11 +107,25 @@ impl Orchestrator {
     /// coordinators of every run that was in flight when the process stopped.
     /// Must run inside the actix System.
     pub async fn start(store: SharedStore, settings: CoreSettings) -> Result<Orchestrator, CoreError> {
+        Self::start_with(store, settings, CoreHooks::default()).await
+    }
+
+    /// Like [`Orchestrator::start`], with the adapters' observer and span context.
+    pub async fn start_with(
+        store: SharedStore,
+        settings: CoreSettings,
+        hooks: CoreHooks,
+    ) -> Result<Orchestrator, CoreError> {
         install_panic_hook();
         let sup = &settings.supervision;
-        let node_supervisor = Supervisor::new("nodes", [(ActorKind::Node, sup.node.clone())]).start();
-        let run_supervisor =
-            Supervisor::new("deployments", [(ActorKind::Coordinator, sup.coordinator.clone())]).start();
+        let node_supervisor = Supervisor::new("nodes", [(ActorKind::Node, sup.node.clone())])
+            .with_observer(hooks.observer.clone())
+            .start();
+        let run_supervisor = Supervisor::new("deployments", [(ActorKind::Coordinator, sup.coordinator.clone())])
+            .with_observer(hooks.observer.clone())
+            .start();
+        let bus_stats = Arc::new(BusStats::default());
+        let bus = EventBus::new(bus_stats.clone()).start();
         let clusters = Arc::new(ClusterDirectory::default());
         let runs = Arc::new(RunDirectory::default());
         let deps = Arc::new(CoordinatorDeps {
@@ -114,9 +136,23 @@ impl Orchestrator {
             heartbeat_timeout: settings.simulation.heartbeat_timeout,
             runs: runs.clone(),
             supervisor: run_supervisor.clone(),
+            bus: bus.clone(),
+            bus_stats: bus_stats.clone(),
+            hooks: hooks.clone(),
         });
         let orchestrator = Orchestrator {
-            inner: Arc::new(Inner { store, clusters, runs, deps, node_supervisor, run_supervisor, settings }),
+            inner: Arc::new(Inner {
+                store,
+                clusters,
+                runs,
+                deps,
+                node_supervisor,
+                run_supervisor,
+                bus,
+                bus_stats,
+                hooks,
+                settings,
+            }),
         };
         if orchestrator.inner.settings.simulation.enabled {
             orchestrator.provision_clusters(DEFAULT_TENANT).await?;
@@ -217,6 +253,22 @@ impl Orchestrator {
     ) -> Result<RunRecord, CoreError> {
         self.check_request(&request)?;
         let execution_id = Uuid::new_v4();
+        // The span the run is created in: a child of the caller's (the HTTP
+        // request's); every coordinator incarnation's span continues it.
+        let span = tracing::info_span!(
+            "deployment.create",
+            execution_id = %execution_id,
+            module.name = %request.module_name,
+            module.version = %request.version,
+            environment = %request.target_environment,
+        );
+        let (trace_id, trace_parent) = self
+            .inner
+            .hooks
+            .spans
+            .context_of(&span)
+            .unwrap_or_else(|| (execution_id.simple().to_string(), String::new()));
+        let _entered = span.enter();
         let mut run = RunRecord {
             tenant_id: tenant,
             execution_id,
@@ -225,7 +277,8 @@ impl Orchestrator {
             stages: Vec::new(),
             checkpoint: Checkpoint::SecurityScan,
             changes: Arc::default(),
-            trace_id: execution_id.simple().to_string(),
+            trace_id,
+            trace_parent,
             created_at: Utc::now(),
             finished_at: None,
             message: String::new(),
@@ -244,7 +297,10 @@ impl Orchestrator {
             ),
             data: serde_json::json!({ "requester": run.request.requester_email }),
         };
-        self.inner.store.create_run(&run, &[created]).await?;
+        self.inner.store.create_run(&run, std::slice::from_ref(&created)).await?;
+        crate::coordinator::observe(self.inner.hooks.observer.as_ref(), &run, std::slice::from_ref(&created));
+        // Published before the coordinator starts, so it comes first.
+        self.inner.bus.do_send(Publish { run: Arc::new(run.clone()), events: vec![created] });
         spawn_coordinator(self.inner.deps.clone(), tenant, execution_id);
         Ok(run)
     }
@@ -329,13 +385,14 @@ impl Orchestrator {
             message: format!("rollback {rollback_id} of {affected} nodes requested"),
             data: serde_json::json!({ "rollbackId": rollback_id, "nodesAffected": affected }),
         };
-        self.inner.store.save_run(&run, &[event]).await.map_err(|e| match e {
+        self.inner.store.save_run(&run, std::slice::from_ref(&event)).await.map_err(|e| match e {
             crate::store::StoreError::Stale(_) => CoreError::WrongState {
                 message: "the deployment changed while the rollback was requested; try again".into(),
                 status: run.status,
             },
             other => other.into(),
         })?;
+        self.inner.bus.do_send(Publish { run: Arc::new(run), events: vec![event] });
         spawn_coordinator(self.inner.deps.clone(), tenant, id);
         Ok(RollbackAccepted { rollback_id, nodes_affected: affected })
     }
@@ -476,6 +533,52 @@ impl Orchestrator {
             }
         }
         out
+    }
+
+    /// One supervised actor of the tenant, by id (`node:{hostname}`, `run:{executionId}`).
+    pub async fn supervised(&self, tenant: TenantId, child_id: &str) -> Option<ChildSnapshot> {
+        self.supervision()
+            .await
+            .into_iter()
+            .flat_map(|s| s.children)
+            .find(|c| c.id == child_id && c.tenant_id.is_none_or(|t| t == tenant))
+    }
+
+    /// Restarts or stops a supervised actor of the tenant on an operator's request.
+    pub async fn control(
+        &self,
+        tenant: TenantId,
+        child_id: &str,
+        action: ChildAction,
+    ) -> Result<ChildSnapshot, CoreError> {
+        let Some(child) = self.supervised(tenant, child_id).await else {
+            return Err(CoreError::NotFound(format!("no supervised actor {child_id}")));
+        };
+        let supervisor = match child.kind {
+            ActorKind::Node => &self.inner.node_supervisor,
+            ActorKind::Coordinator => &self.inner.run_supervisor,
+        };
+        let msg = ControlChild { id: child_id.to_string(), action };
+        match supervisor.send(msg).await.map_err(|e| CoreError::Internal(e.to_string()))? {
+            Ok(snapshot) => Ok(snapshot),
+            Err(ControlError::NotFound(m)) => Err(CoreError::NotFound(format!("no supervised actor {m}"))),
+            Err(ControlError::Refused(message)) => Err(CoreError::Refused(message)),
+            Err(ControlError::Busy(m)) => Err(CoreError::Unavailable(m)),
+        }
+    }
+
+    /// The event bus runs publish to; adapters subscribe to it.
+    pub fn bus(&self) -> &Addr<EventBus> {
+        &self.inner.bus
+    }
+
+    pub fn bus_stats(&self) -> &Arc<BusStats> {
+        &self.inner.bus_stats
+    }
+
+    /// Requests waiting for node actors, over every cluster.
+    pub fn node_backlog(&self) -> usize {
+        self.inner.clusters.all().iter().flat_map(|c| c.iter()).map(|n| n.backlog()).sum()
     }
 
     /// Makes a supervised actor panic: `node:{hostname}` or `run:{executionId}`.

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::Environment;
 
@@ -140,7 +140,7 @@ impl SimulationSettings {
 /// How hard a supervisor tries before it gives a child up: at most
 /// `max_restarts` within `within`, waiting `backoff` (doubling up to
 /// `max_backoff`) before each restart.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RestartPolicy {
     pub max_restarts: u32,

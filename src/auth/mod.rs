@@ -23,7 +23,7 @@ use hotswap_actors::store::{SharedStore, StoreError};
 use crate::config::AuthSettings;
 use jwt::{TokenError, TokenService};
 use password::PasswordHasher;
-pub use principal::{authenticate, metrics_guard, Caller, Principal, RequireRole, Tenant};
+pub use principal::{authenticate, metrics_guard, principal_of, Caller, Principal, RequireRole, Tenant};
 
 /// What authentication and user management need, shared by every worker.
 pub struct AuthState {

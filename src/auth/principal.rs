@@ -66,11 +66,24 @@ pub fn is_public(method: &Method, path: &str) -> bool {
     }
 }
 
-/// The token of an `Authorization: Bearer <token>` header.
-fn bearer(req: &ServiceRequest) -> Option<&str> {
-    let value = req.headers().get(actix_web::http::header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.trim().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+/// The token of an `Authorization: Bearer <token>` header; on the live
+/// endpoints also the `access_token` query parameter, since browsers cannot
+/// set headers on a WebSocket upgrade.
+fn bearer(req: &ServiceRequest) -> Option<String> {
+    let header = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim().to_string())
+        .filter(|t| !t.is_empty());
+    let live = req.path() == "/api/v1/ws" || req.path().starts_with("/hubs/");
+    header.or_else(|| {
+        live.then(|| crate::live::identity::web_query_param(req.query_string(), "access_token"))
+            .flatten()
+            .filter(|t| !t.is_empty())
+    })
 }
 
 /// The authentication middleware (see the module documentation).
@@ -84,7 +97,7 @@ pub async fn authenticate(
         return Ok(req.error_response(err).map_into_right_body());
     };
     let outcome = match bearer(&req) {
-        Some(token) => Some(state.authenticate(token).await),
+        Some(token) => Some(state.authenticate(&token).await),
         None => None,
     };
     match outcome {

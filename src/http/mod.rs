@@ -1,5 +1,6 @@
 //! The HTTP API: routes, request limits and the JSON error shape.
 
+mod admin;
 mod auth;
 mod clusters;
 mod deployment_dto;
@@ -49,7 +50,9 @@ pub fn configure(options: RouteOptions) -> impl FnOnce(&mut web::ServiceConfig) 
             .configure(auth::routes)
             .configure(users::routes)
             .configure(deployments::routes)
-            .configure(clusters::routes);
+            .configure(clusters::routes)
+            .configure(admin::routes)
+            .configure(crate::live::routes);
         if options.api_docs {
             cfg.configure(openapi::routes(options.swagger_ui));
         }

@@ -1,10 +1,13 @@
 //! A trace id per request: answered in the `X-Trace-Id` header and in every
-//! error body, so that a client's report can be matched with the logs.
+//! error body, so that a client's report can be matched with the logs and the
+//! traces. It is the OpenTelemetry trace id of the request's span (which
+//! continues an incoming `traceparent`); random only when spans are not traced.
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
+use actix_web::HttpMessage;
 use uuid::Uuid;
 
 tokio::task_local! {
@@ -27,7 +30,8 @@ pub async fn assign_trace_id(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let id = new_trace_id();
+    let span = req.extensions().get::<tracing_actix_web::RootSpan>().map(|s| tracing::Span::from(s.clone()));
+    let id = span.as_ref().and_then(crate::telemetry::trace_id_of).unwrap_or_else(new_trace_id);
     let mut response = TRACE_ID.scope(id.clone(), next.call(req)).await?;
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(HeaderName::from_static(TRACE_HEADER), value);

@@ -4,13 +4,18 @@
 #[path = "../support/mod.rs"]
 mod db;
 mod support;
+mod ws_support;
 
 mod auth;
 mod authz_matrix;
 mod security;
 
+mod admin;
 mod clusters;
 mod deployments;
+mod live;
+mod metrics;
+mod signalr;
 mod strategies;
 mod supervision;
 mod verbs;

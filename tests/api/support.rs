@@ -166,6 +166,16 @@ impl TestApp {
         (r.status, r.body)
     }
 
+    pub async fn get_text(&self, path: &str) -> String {
+        let mut req = self.client.get(format!("{}{path}", self.base));
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        let mut res = req.send().await.expect("request sent");
+        let body = res.body().limit(64 << 20).await.expect("body read");
+        String::from_utf8(body.to_vec()).expect("UTF-8 body")
+    }
+
     pub async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
         let r = self.call(Method::POST, path, Some(body.clone())).await;
         (r.status, r.body)

@@ -7,15 +7,18 @@ use parking_lot::RwLock;
 use serde_json::json;
 use uuid::Uuid;
 
+use super::report::report;
 use super::stages::event;
 use super::Checkpoint;
 use crate::cluster::ClusterDirectory;
-use crate::domain::{RunRecord, RunStatus, TenantId};
+use crate::domain::{deploy_stage_name, RunRecord, RunStatus, TenantId, SECURITY_SCAN_STAGE, VALIDATION_STAGE};
 use crate::error::CoreError;
+use crate::events::{BusStats, EventBus};
+use crate::hooks::CoreHooks;
 use crate::settings::PipelineSettings;
 use crate::simulation::FaultPlan;
 use crate::store::{RunEvent, SharedStore, StoreError};
-use crate::supervision::{ActorKind, ChildSpec, ExitGuard, StartChild, Supervisor};
+use crate::supervision::{ActorKind, ChildControl, ChildSpec, ExitGuard, StartChild, Supervisor};
 
 /// What every coordinator needs, shared by all of them.
 pub struct CoordinatorDeps {
@@ -27,6 +30,9 @@ pub struct CoordinatorDeps {
     pub heartbeat_timeout: Duration,
     pub runs: Arc<RunDirectory>,
     pub supervisor: Addr<Supervisor>,
+    pub bus: Addr<EventBus>,
+    pub bus_stats: Arc<BusStats>,
+    pub hooks: CoreHooks,
 }
 
 /// The live coordinators, by run.
@@ -61,6 +67,8 @@ pub struct Coordinator {
     pub(super) deps: Arc<CoordinatorDeps>,
     pub(super) faults: FaultPlan,
     pending_events: Vec<RunEvent>,
+    /// Events for live subscribers only, published with the next save.
+    pending_live: Vec<RunEvent>,
     saving: bool,
     dirty: bool,
     /// Node requests are in flight.
@@ -72,6 +80,10 @@ pub struct Coordinator {
     pub(super) promote_requested: bool,
     /// Pause before repeating a step that met a store outage.
     pub(super) store_backoff: Duration,
+    /// This incarnation's span of the run, a child of the span the run was created in.
+    span: tracing::Span,
+    /// The span of the stage (or rollback) in progress, with its name.
+    step_span: Option<(String, tracing::Span)>,
     _guard: ExitGuard,
 }
 
@@ -120,7 +132,32 @@ fn spawn_child(deps: Arc<CoordinatorDeps>, tenant: TenantId, id: Uuid, unwind_re
             spawn_child(deps.clone(), tenant, id, Some(why));
         }) as Arc<dyn Fn(String) + Send + Sync>
     });
-    deps.supervisor.do_send(StartChild(ChildSpec { id: child_id, kind: ActorKind::Coordinator, start, on_escalate }));
+    let control = Arc::new(CoordinatorControl { runs: deps.runs.clone(), id });
+    deps.supervisor.do_send(StartChild(ChildSpec {
+        id: child_id,
+        kind: ActorKind::Coordinator,
+        tenant: Some(tenant),
+        start,
+        on_escalate,
+        control: Some(control),
+    }));
+}
+
+struct CoordinatorControl {
+    runs: Arc<RunDirectory>,
+    id: Uuid,
+}
+
+impl ChildControl for CoordinatorControl {
+    fn stop(&self) -> bool {
+        match self.runs.get(self.id) {
+            Some(addr) => {
+                addr.do_send(StopCoordinator);
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 impl Coordinator {
@@ -130,6 +167,19 @@ impl Coordinator {
         } else {
             FaultPlan::default()
         };
+        let span = tracing::info_span!(
+            parent: None,
+            "deployment",
+            otel.name = "deployment",
+            execution_id = %run.execution_id,
+            module.name = %run.request.module_name,
+            module.version = %run.request.version,
+            environment = %run.request.target_environment,
+            checkpoint = ?run.checkpoint,
+        );
+        if !run.trace_parent.is_empty() {
+            deps.hooks.spans.adopt(&span, &run.trace_parent);
+        }
         let mut pending_events = Vec::new();
         if let Some(message) = unwind_reason {
             if !matches!(run.checkpoint, Checkpoint::Done) {
@@ -143,6 +193,7 @@ impl Coordinator {
             deps,
             faults,
             pending_events,
+            pending_live: Vec::new(),
             saving: false,
             dirty: false,
             busy: false,
@@ -150,7 +201,39 @@ impl Coordinator {
             abort_requested: false,
             promote_requested: false,
             store_backoff: Duration::ZERO,
+            span,
+            step_span: None,
             _guard: guard,
+        }
+    }
+
+    /// Queues events that only live subscribers see; built only while someone listens.
+    pub(super) fn live(&mut self, make: impl FnOnce(&RunRecord) -> Vec<RunEvent>) {
+        if self.deps.bus_stats.listening() {
+            let events = make(&self.run);
+            self.pending_live.extend(events);
+        }
+    }
+
+    /// The span of the stage the checkpoint is in (node calls are its
+    /// children); a new one whenever the stage changes.
+    pub(super) fn step_span(&mut self) -> tracing::Span {
+        let name = match &self.run.checkpoint {
+            Checkpoint::SecurityScan => SECURITY_SCAN_STAGE.to_string(),
+            Checkpoint::Deploy { environment, .. } => deploy_stage_name(*environment),
+            Checkpoint::Validation => VALIDATION_STAGE.to_string(),
+            Checkpoint::Restoring { environment, .. } => format!("rollback {environment}"),
+            Checkpoint::Unwinding { .. } | Checkpoint::ManualRollback => "rollback".to_string(),
+            Checkpoint::Done => return self.span.clone(),
+        };
+        match &self.step_span {
+            Some((current, span)) if *current == name => span.clone(),
+            _ => {
+                let otel_name = if name.starts_with("rollback") { name.clone() } else { format!("stage {name}") };
+                let span = tracing::info_span!(parent: &self.span, "stage", otel.name = %otel_name, stage.name = %name);
+                self.step_span = Some((name, span.clone()));
+                span
+            }
         }
     }
 
@@ -167,6 +250,7 @@ impl Coordinator {
         let snapshot = Arc::new(self.run.clone());
         let saving = snapshot.clone();
         let events = std::mem::take(&mut self.pending_events);
+        let live = std::mem::take(&mut self.pending_live);
         let store = self.deps.store.clone();
         let save = async move {
             let mut backoff = Duration::from_millis(50);
@@ -177,16 +261,17 @@ impl Coordinator {
                         actix::clock::sleep(backoff).await;
                         backoff = (backoff * 2).min(Duration::from_secs(5));
                     }
-                    other => return other,
+                    other => return other.map(|()| (snapshot, events, live)),
                 }
             }
         };
-        ctx.spawn(save.into_actor(self).map(move |saved, act, ctx| {
+        ctx.spawn(save.into_actor(self).map(|saved, act, ctx| {
             act.saving = false;
-            if saved.is_ok() {
+            let saved = saved.map(|(snapshot, events, live)| {
                 act.store_backoff = Duration::ZERO;
-                act.saved = snapshot;
-            }
+                act.saved = snapshot.clone();
+                report(&act.deps, snapshot, events, live)
+            });
             match saved {
                 Ok(()) if act.dirty => {
                     act.dirty = false;
@@ -344,6 +429,20 @@ impl Handler<Verb> for Coordinator {
                 _ => refuse("only a running deployment can be promoted"),
             },
         }
+    }
+}
+
+/// Stops this incarnation without touching the run: it stays at its
+/// checkpoint until the supervisor (or the next process) starts another.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopCoordinator;
+
+impl Handler<StopCoordinator> for Coordinator {
+    type Result = ();
+    fn handle(&mut self, _: StopCoordinator, ctx: &mut Self::Context) {
+        tracing::warn!(run = %self.run.execution_id, "coordinator stopped on request");
+        ctx.stop();
     }
 }
 

@@ -7,11 +7,15 @@ mod actor;
 mod checkpoint;
 mod node_calls;
 pub mod plan;
+mod report;
+mod restore;
 mod stages;
 mod steps;
 
 pub use actor::{
-    spawn_coordinator, Coordinator, CoordinatorDeps, CrashCoordinator, GetRun, RunDirectory, Verb, VerbReply,
+    spawn_coordinator, Coordinator, CoordinatorDeps, CrashCoordinator, GetRun, RunDirectory, StopCoordinator, Verb,
+    VerbReply,
 };
 pub use checkpoint::{Checkpoint, DeployStep};
+pub(crate) use report::observe;
 pub use stages::planned_stages;

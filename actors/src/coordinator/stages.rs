@@ -1,10 +1,13 @@
 //! Bookkeeping of a run's stages and events.
 
+use std::sync::Arc;
+
 use chrono::Utc;
 use serde_json::json;
 
+use crate::cluster::NodeEntry;
 use crate::domain::{
-    deploy_stage_name, RunRecord, RunStatus, Stage, StageStatus, SECURITY_SCAN_STAGE, VALIDATION_STAGE,
+    deploy_stage_name, Environment, RunRecord, RunStatus, Stage, StageStatus, SECURITY_SCAN_STAGE, VALIDATION_STAGE,
 };
 use crate::store::RunEvent;
 
@@ -80,4 +83,57 @@ pub fn finish_run(run: &mut RunRecord, status: RunStatus, message: impl Into<Str
         _ => "DeploymentFailed",
     };
     event(run, kind, message, json!({ "status": status.as_str() }))
+}
+
+/// Progress over the whole run: nodes done in every environment so far out of
+/// all the nodes on the run's path. `updated` is how many took the version in
+/// the step just finished.
+pub fn progress_event(run: &RunRecord, env: Environment, total: u32, updated: usize) -> RunEvent {
+    let done: u32 = run.stages.iter().filter_map(|s| s.nodes_deployed).sum();
+    let percent = if total == 0 { 0.0 } else { (f64::from(done) * 100.0 / f64::from(total)).min(100.0) };
+    event(
+        run,
+        "DeploymentProgress",
+        format!("{done} of {total} nodes updated"),
+        json!({
+            "environment": env.as_str(),
+            "nodesDone": done,
+            "nodesTotal": total,
+            "nodesUpdated": updated,
+            "percent": percent,
+        }),
+    )
+}
+
+/// One live-only `NodeUpdated` event per node: `action` when its call
+/// succeeded (`Updated`, `StandbyLoaded`, `Switched`, `Restored`), else `Failed`
+/// with the error. `outcomes` holds each node's error, in node order.
+pub fn node_events(
+    run: &RunRecord,
+    env: Environment,
+    nodes: &[Arc<NodeEntry>],
+    outcomes: &[Option<String>],
+    action: &str,
+) -> Vec<RunEvent> {
+    nodes
+        .iter()
+        .zip(outcomes)
+        .map(|(node, error)| {
+            let status = if error.is_some() { "Failed" } else { action };
+            event(
+                run,
+                "NodeUpdated",
+                format!("{} {status}", node.hostname),
+                json!({
+                    "environment": env.as_str(),
+                    "nodeId": node.node_id,
+                    "hostname": node.hostname,
+                    "module": run.request.module_name,
+                    "version": run.request.version,
+                    "status": status,
+                    "error": error,
+                }),
+            )
+        })
+        .collect()
 }

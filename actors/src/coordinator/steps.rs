@@ -10,14 +10,14 @@ use chrono::Utc;
 use serde_json::json;
 
 use super::actor::Coordinator;
-use super::node_calls::{ask_all, ask_all_infallible, failures, restore_all};
+use super::node_calls::{ask_all, ask_all_infallible, outcomes};
 use super::plan::{canary_regression, waves};
-use super::stages::{event, finish_run, finish_stage, start_stage};
+use super::stages::{event, finish_run, finish_stage, node_events, progress_event, start_stage};
 use super::{Checkpoint, DeployStep};
 use crate::cluster::NodeEntry;
 use crate::domain::{
-    deploy_stage_name, Environment, NodeChange, NodeMetrics, RollbackState, RunStatus, StageStatus, Strategy,
-    VersionSlot, SECURITY_SCAN_STAGE, VALIDATION_STAGE,
+    deploy_stage_name, Environment, NodeChange, NodeMetrics, RunStatus, StageStatus, Strategy, VersionSlot,
+    SECURITY_SCAN_STAGE, VALIDATION_STAGE,
 };
 use crate::node::{CheckHealth, LoadTarget, LoadVersion, SwitchToStandby, VerifyModule};
 use crate::simulation::LoadFault;
@@ -29,6 +29,10 @@ impl Coordinator {
         if !self.idle() {
             return;
         }
+        // Every step runs in its stage's span, which also opens the span of
+        // a stage that asks no node anything.
+        let span = self.step_span();
+        let _entered = span.enter();
         let checkpoint = self.run.checkpoint.clone();
         match checkpoint {
             Checkpoint::Done => ctx.stop(),
@@ -67,11 +71,11 @@ impl Coordinator {
         }
     }
 
-    fn env_nodes(&self, env: Environment) -> Vec<Arc<NodeEntry>> {
+    pub(super) fn env_nodes(&self, env: Environment) -> Vec<Arc<NodeEntry>> {
         self.deps.clusters.nodes(self.run.tenant_id, env).iter().cloned().collect()
     }
 
-    fn module(&self) -> String {
+    pub(super) fn module(&self) -> String {
         self.run.request.module_name.clone()
     }
 
@@ -176,7 +180,7 @@ impl Coordinator {
         true
     }
 
-    fn retry_later(&mut self, ctx: &mut Ctx) {
+    pub(super) fn retry_later(&mut self, ctx: &mut Ctx) {
         let delay = self.deps.pipeline.restore_retry_delay.max(std::time::Duration::from_millis(50));
         self.timer = Some(ctx.run_later(delay, |act, ctx| {
             act.timer = None;
@@ -222,7 +226,7 @@ impl Coordinator {
         let by_id: std::collections::HashMap<_, _> =
             members.iter().zip(wave_faults).map(|(n, f)| (n.node_id, f)).collect();
         self.busy = true;
-        let calls = ask_all(members.clone(), timeout, move |n| LoadVersion {
+        let calls = ask_all(members.clone(), timeout, self.step_span(), move |n| LoadVersion {
             module: module.clone(),
             slot: slot.clone(),
             target: LoadTarget::Active,
@@ -230,14 +234,16 @@ impl Coordinator {
         });
         ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
             act.busy = false;
-            let (failures, store_down) = failures(results);
-            if !store_down.is_empty() {
-                return act.wait_for_store(&store_down, ctx);
-            }
+            let outcomes = match outcomes(results) {
+                Ok(outcomes) => outcomes,
+                Err(store_down) => return act.wait_for_store(&store_down, ctx),
+            };
+            act.live(|run| node_events(run, env, &members, &outcomes, "Updated"));
+            let failures: Vec<String> = outcomes.into_iter().flatten().collect();
             act.count_nodes(env, wave, failures.len());
             let strategy = act.run.request.strategy_for(env);
             let label = wave_label(strategy, wave, waves.len());
-            let mut events = vec![act.progress_event(env)];
+            let mut events = vec![act.progress_event(env, members.len() - failures.len())];
             if !failures.is_empty() {
                 let message = format!(
                     "{strategy} deployment failed on {} of {} nodes in {label}: {}",
@@ -271,17 +277,11 @@ impl Coordinator {
         }
     }
 
-    fn progress_event(&self, env: Environment) -> crate::store::RunEvent {
+    /// Progress over the whole run, after `updated` more nodes of `env` took the version.
+    fn progress_event(&self, env: Environment, updated: usize) -> crate::store::RunEvent {
         let total: u32 =
             self.run.request.target_environment.path().iter().map(|e| self.env_nodes(*e).len() as u32).sum();
-        let done: u32 = self.run.stages.iter().filter_map(|s| s.nodes_deployed).sum();
-        let percent = if total == 0 { 0.0 } else { f64::from(done) * 100.0 / f64::from(total) };
-        event(
-            &self.run,
-            "DeploymentProgress",
-            format!("{done} of {total} nodes updated"),
-            json!({ "environment": env.as_str(), "nodesDone": done, "nodesTotal": total, "percent": percent }),
-        )
+        progress_event(&self.run, env, total, updated)
     }
 
     fn wait(&mut self, wave: usize, until: chrono::DateTime<Utc>, ctx: &mut Ctx) {
@@ -300,7 +300,8 @@ impl Coordinator {
     fn capture_baseline(&mut self, env: Environment, ctx: &mut Ctx) {
         let nodes = self.env_nodes(env);
         self.busy = true;
-        let calls = ask_all_infallible(nodes.clone(), self.deps.pipeline.node_request_timeout, |_| CheckHealth {
+        let span = self.step_span();
+        let calls = ask_all_infallible(nodes.clone(), self.deps.pipeline.node_request_timeout, span, |_| CheckHealth {
             standby_of: None,
         });
         ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
@@ -337,8 +338,9 @@ impl Coordinator {
             _ => nodes[range].to_vec(),
         };
         self.busy = true;
-        let calls = ask_all_infallible(checked.clone(), self.deps.pipeline.node_request_timeout, |_| CheckHealth {
-            standby_of: None,
+        let span = self.step_span();
+        let calls = ask_all_infallible(checked.clone(), self.deps.pipeline.node_request_timeout, span, |_| {
+            CheckHealth { standby_of: None }
         });
         let label = wave_label(strategy, wave, waves.len());
         let steps = self.run.request.canary_steps.clone().unwrap_or_else(|| self.deps.pipeline.canary_steps.clone());
@@ -399,7 +401,8 @@ impl Coordinator {
         let module = self.module();
         let by_id: std::collections::HashMap<_, _> = nodes.iter().zip(faults).map(|(n, f)| (n.node_id, f)).collect();
         self.busy = true;
-        let calls = ask_all(nodes.clone(), self.deps.pipeline.node_request_timeout, move |n| LoadVersion {
+        let span = self.step_span();
+        let calls = ask_all(nodes.clone(), self.deps.pipeline.node_request_timeout, span, move |n| LoadVersion {
             module: module.clone(),
             slot: slot.clone(),
             target: LoadTarget::Standby,
@@ -408,10 +411,12 @@ impl Coordinator {
         let smoke_timeout = self.deps.pipeline.bluegreen_smoke_test_timeout;
         ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
             act.busy = false;
-            let (failures, store_down) = failures(results);
-            if !store_down.is_empty() {
-                return act.wait_for_store(&store_down, ctx);
-            }
+            let outcomes = match outcomes(results) {
+                Ok(outcomes) => outcomes,
+                Err(store_down) => return act.wait_for_store(&store_down, ctx),
+            };
+            act.live(|run| node_events(run, env, &nodes, &outcomes, "StandbyLoaded"));
+            let failures: Vec<String> = outcomes.into_iter().flatten().collect();
             if failures.is_empty() {
                 let deadline = Utc::now() + chrono::Duration::from_std(smoke_timeout).unwrap_or_default();
                 act.set_step(DeployStep::SmokeTest { deadline });
@@ -435,8 +440,9 @@ impl Coordinator {
         let nodes = self.env_nodes(env);
         let module = self.module();
         self.busy = true;
-        let calls = ask_all_infallible(nodes.clone(), self.deps.pipeline.node_request_timeout, move |_| CheckHealth {
-            standby_of: Some(module.clone()),
+        let span = self.step_span();
+        let calls = ask_all_infallible(nodes.clone(), self.deps.pipeline.node_request_timeout, span, move |_| {
+            CheckHealth { standby_of: Some(module.clone()) }
         });
         let interval = self.deps.pipeline.bluegreen_smoke_test_interval;
         ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
@@ -472,22 +478,25 @@ impl Coordinator {
         let module = self.module();
         let version = self.run.request.version.clone();
         self.busy = true;
-        let calls = ask_all(nodes.clone(), self.deps.pipeline.node_request_timeout, move |_| SwitchToStandby {
+        let span = self.step_span();
+        let calls = ask_all(nodes.clone(), self.deps.pipeline.node_request_timeout, span, move |_| SwitchToStandby {
             module: module.clone(),
             expected_version: version.clone(),
         });
         ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
             act.busy = false;
-            let (failures, store_down) = failures(results);
-            if !store_down.is_empty() {
-                return act.wait_for_store(&store_down, ctx);
-            }
+            let outcomes = match outcomes(results) {
+                Ok(outcomes) => outcomes,
+                Err(store_down) => return act.wait_for_store(&store_down, ctx),
+            };
+            act.live(|run| node_events(run, env, &nodes, &outcomes, "Switched"));
+            let failures: Vec<String> = outcomes.into_iter().flatten().collect();
             if let Some(stage) = act.run.stage_mut(&deploy_stage_name(env)) {
                 stage.nodes_deployed = Some((nodes.len() - failures.len()) as u32);
                 stage.nodes_failed = Some(failures.len() as u32);
             }
             if failures.is_empty() {
-                let ev = act.progress_event(env);
+                let ev = act.progress_event(env, nodes.len());
                 act.stage_succeeded_with(env, vec![ev], ctx);
             } else {
                 let message = format!(
@@ -534,7 +543,8 @@ impl Coordinator {
         self.busy = true;
         let (module, version) = (self.module(), self.run.request.version.clone());
         let expected = version.clone();
-        let calls = ask_all(nodes.clone(), self.deps.pipeline.node_request_timeout, move |_| VerifyModule {
+        let span = self.step_span();
+        let calls = ask_all(nodes.clone(), self.deps.pipeline.node_request_timeout, span, move |_| VerifyModule {
             module: module.clone(),
             version: expected.clone(),
         });
@@ -563,151 +573,6 @@ impl Coordinator {
             }
         }));
     }
-
-    // ---- Restoring ------------------------------------------------------------
-
-    /// Restores `changes`, then calls `done` with the nodes that could not be restored.
-    fn restore<F>(&mut self, changes: Vec<NodeChange>, ctx: &mut Ctx, done: F)
-    where
-        F: FnOnce(&mut Coordinator, Vec<(String, String)>, &mut Ctx) + 'static,
-    {
-        let mut targets = Vec::new();
-        for env in Environment::ALL {
-            let nodes = self.env_nodes(env);
-            for change in changes.iter().filter(|c| c.environment == env) {
-                if let Some(node) = nodes.iter().find(|n| n.node_id == change.node_id) {
-                    targets.push((node.clone(), change.before.clone()));
-                }
-            }
-        }
-        self.busy = true;
-        let p = &self.deps.pipeline;
-        let work =
-            restore_all(targets, self.module(), p.node_request_timeout, p.restore_attempts, p.restore_retry_delay);
-        ctx.spawn(work.into_actor(self).map(move |failures, act, ctx| {
-            act.busy = false;
-            done(act, failures, ctx);
-        }));
-    }
-
-    fn restore_stage(&mut self, env: Environment, message: String, ctx: &mut Ctx) {
-        let changes: Vec<_> = self.run.changes.iter().filter(|c| c.environment == env).cloned().collect();
-        self.restore(changes, ctx, move |act, failures, ctx| {
-            let stage = deploy_stage_name(env);
-            let (status, stage_message) = if failures.is_empty() {
-                (StageStatus::RolledBack, format!("{message}. Rolled back every node this stage changed."))
-            } else {
-                (StageStatus::Failed, format!("{message}. Could not restore: {}", describe(&failures)))
-            };
-            let mut events: Vec<_> = finish_stage(&mut act.run, &stage, status, stage_message).into_iter().collect();
-            events.push(event(
-                &act.run,
-                "DeploymentRolledBack",
-                format!("{env} restored"),
-                json!({ "environment": env.as_str() }),
-            ));
-            if act.abort_requested {
-                act.run.checkpoint = Checkpoint::Unwinding {
-                    status: RunStatus::Cancelled,
-                    message: "Aborted by operator; every node this run changed was restored".into(),
-                };
-            } else {
-                events.push(finish_run(
-                    &mut act.run,
-                    RunStatus::Failed,
-                    format!("Pipeline failed at {stage} stage: {message}"),
-                ));
-                act.run.checkpoint = Checkpoint::Done;
-            }
-            act.commit(events, ctx);
-        });
-    }
-
-    fn unwind(&mut self, status: RunStatus, message: String, ctx: &mut Ctx) {
-        let changes = self.run.changes.as_ref().clone();
-        self.restore(changes, ctx, move |act, failures, ctx| {
-            for stage in act.run.stages.iter_mut() {
-                let touched = stage.environment.is_some()
-                    && matches!(stage.status, StageStatus::Running | StageStatus::Succeeded);
-                if touched {
-                    stage.status = StageStatus::RolledBack;
-                    stage.end_time = Some(Utc::now());
-                    stage.message = format!("Rolled back: {message}");
-                } else if stage.status == StageStatus::Running {
-                    stage.status = StageStatus::Failed;
-                    stage.end_time = Some(Utc::now());
-                }
-            }
-            let message = if failures.is_empty() {
-                message.clone()
-            } else {
-                format!("{message}. Could not restore: {}", describe(&failures))
-            };
-            let end = finish_run(&mut act.run, status, message);
-            act.run.checkpoint = Checkpoint::Done;
-            act.commit([end], ctx);
-        });
-    }
-
-    /// Restores the nodes that still run this run's version; a node that a
-    /// later run has changed since is left alone.
-    fn manual_rollback(&mut self, ctx: &mut Ctx) {
-        self.busy = true;
-        let store = self.deps.store.clone();
-        let ids: Vec<_> = self.run.changes.iter().map(|c| c.node_id).collect();
-        let (tenant, module) = (self.run.tenant_id, self.module());
-        let read = async move { store.module_slots(tenant, &ids, &module).await };
-        ctx.spawn(read.into_actor(self).map(|current, act, ctx| {
-            act.busy = false;
-            let current = match current {
-                Ok(current) => current,
-                Err(e) => {
-                    tracing::warn!(run = %act.run.execution_id, error = %e, "cannot read node state; retrying");
-                    return act.retry_later(ctx);
-                }
-            };
-            let version = act.run.request.version.as_str();
-            let changes: Vec<_> = act
-                .run
-                .changes
-                .iter()
-                .zip(current)
-                .filter(|(_, now)| now.active_version() == Some(version))
-                .map(|(c, _)| c.clone())
-                .collect();
-            act.finish_manual_rollback(changes, ctx);
-        }));
-    }
-
-    fn finish_manual_rollback(&mut self, changes: Vec<NodeChange>, ctx: &mut Ctx) {
-        self.restore(changes, ctx, move |act, failures, ctx| {
-            let now = Utc::now();
-            let (rb_status, message) = if failures.is_empty() {
-                (
-                    RollbackState::COMPLETED,
-                    "Rolled back by request: every node this run changed runs its previous version".to_string(),
-                )
-            } else {
-                (RollbackState::FAILED, format!("Rollback incomplete. Could not restore: {}", describe(&failures)))
-            };
-            if let Some(rb) = act.run.rollback.as_mut() {
-                rb.status = rb_status.to_string();
-                rb.finished_at = Some(now);
-                rb.message = message.clone();
-            }
-            let mut events = Vec::new();
-            if failures.is_empty() {
-                act.run.status = RunStatus::RolledBack;
-                act.run.message = message.clone();
-                act.run.finished_at = Some(now);
-                events.push(event(&act.run, "DeploymentRolledBack", message, json!({ "status": "RolledBack" })));
-            } else {
-                events.push(event(&act.run, "RollbackFailed", message, json!({})));
-            }
-            act.run.checkpoint = Checkpoint::Done;
-            act.commit(events, ctx);
-        });
-    }
 }
 
 fn wave_label(strategy: Strategy, wave: usize, waves: usize) -> String {
@@ -716,8 +581,4 @@ fn wave_label(strategy: Strategy, wave: usize, waves: usize) -> String {
         Strategy::Canary => format!("step {} of {waves}", wave + 1),
         _ => "the deployment".to_string(),
     }
-}
-
-fn describe(failures: &[(String, String)]) -> String {
-    failures.iter().map(|(host, e)| format!("{host} ({e})")).collect::<Vec<_>>().join(", ")
 }

@@ -158,6 +158,10 @@ pub struct RunRecord {
     /// Shared so that checkpoints do not copy thousands of entries each time.
     pub changes: Arc<Vec<NodeChange>>,
     pub trace_id: String,
+    /// W3C `traceparent` of the span the run was created in; every
+    /// coordinator incarnation's span continues it. Empty when untraced.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub trace_parent: String,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     pub message: String,

@@ -10,7 +10,7 @@ use crate::domain::{ModuleSlots, NodeHealth, NodeMetrics};
 use crate::settings::SimulationSettings;
 use crate::simulation::{baseline_metrics, LoadFault};
 use crate::store::{SharedStore, StoreError};
-use crate::supervision::{ActorKind, ChildSpec, ExitGuard, StartChild, Supervisor};
+use crate::supervision::{ActorKind, ChildControl, ChildSpec, ExitGuard, StartChild, Supervisor};
 
 pub struct NodeActor {
     entry: Arc<NodeEntry>,
@@ -41,7 +41,33 @@ pub fn spawn_node(
         let addr = actor.start();
         start_entry.set_addr(addr);
     });
-    supervisor.do_send(StartChild(ChildSpec { id, kind: ActorKind::Node, start, on_escalate: None }));
+    let control = Arc::new(NodeControl(entry.clone()));
+    supervisor.do_send(StartChild(ChildSpec {
+        id,
+        kind: ActorKind::Node,
+        tenant: Some(entry.tenant_id),
+        start,
+        on_escalate: None,
+        control: Some(control),
+    }));
+}
+
+struct NodeControl(Arc<NodeEntry>);
+
+impl ChildControl for NodeControl {
+    fn stop(&self) -> bool {
+        match self.0.addr() {
+            Some(addr) => {
+                addr.do_send(StopNode);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn backlog(&self) -> Option<usize> {
+        Some(self.0.backlog())
+    }
 }
 
 impl NodeActor {
@@ -245,6 +271,15 @@ impl Handler<Snapshot> for NodeActor {
             health: NodeHealth::evaluate(metrics, unhealthy),
             last_heartbeat: self.entry.last_heartbeat(),
         })
+    }
+}
+
+impl Handler<StopNode> for NodeActor {
+    type Result = ();
+
+    fn handle(&mut self, _: StopNode, ctx: &mut Self::Context) {
+        tracing::warn!(node = %self.entry.hostname, "node actor stopped on request");
+        ctx.stop();
     }
 }
 

@@ -92,3 +92,8 @@ pub struct Snapshot;
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Crash;
+
+/// Stops the actor normally; its supervisor decides what comes next.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopNode;

@@ -6,6 +6,6 @@ mod messages;
 
 pub use actor::{spawn_node, NodeActor};
 pub use messages::{
-    CheckHealth, Crash, LoadTarget, LoadVersion, NodeError, NodeSnapshot, RestoreModule, Snapshot, SwitchToStandby,
-    VerifyModule,
+    CheckHealth, Crash, LoadTarget, LoadVersion, NodeError, NodeSnapshot, RestoreModule, Snapshot, StopNode,
+    SwitchToStandby, VerifyModule,
 };

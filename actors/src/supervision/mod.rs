@@ -14,5 +14,6 @@ mod supervisor;
 pub use guard::ExitGuard;
 pub use panic_note::install_panic_hook;
 pub use supervisor::{
-    ActorKind, ChildSnapshot, ChildSpec, ChildState, GetTree, StartChild, StopChild, Supervisor, SupervisorSnapshot,
+    ActorKind, ChildAction, ChildControl, ChildSnapshot, ChildSpec, ChildState, ControlChild, ControlError, GetTree,
+    StartChild, StopChild, Supervisor, SupervisorSnapshot,
 };

@@ -8,6 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::ExitGuard;
+use crate::domain::TenantId;
+use crate::hooks::{NoObserver, Observer};
 use crate::settings::RestartPolicy;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -27,24 +29,63 @@ pub type StartFn = Arc<dyn Fn(ExitGuard) + Send + Sync>;
 /// Called once when a child has used up its restarts.
 pub type EscalateFn = Arc<dyn Fn(String) + Send + Sync>;
 
+/// Reaches the current incarnation of a child, whatever its actor type.
+pub trait ChildControl: Send + Sync {
+    /// Tells the live incarnation to stop; false when none is up right now.
+    fn stop(&self) -> bool;
+    /// Messages waiting for the incarnation, when that can be known.
+    fn backlog(&self) -> Option<usize> {
+        None
+    }
+}
+
 pub struct ChildSpec {
     pub id: String,
     pub kind: ActorKind,
+    pub tenant: Option<TenantId>,
     pub start: StartFn,
     pub on_escalate: Option<EscalateFn>,
+    /// Without it the child can be neither stopped nor restarted on request.
+    pub control: Option<Arc<dyn ChildControl>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum ChildState {
     Running,
     Restarting,
+    /// Told to stop on request; restarted afterwards when `restart` was asked.
+    Stopping,
+    /// Stopped on request; a restart request starts it again.
+    Stopped,
     Failed,
+}
+
+/// What an operator can ask of a child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildAction {
+    Restart,
+    Stop,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ControlError {
+    #[error("no supervised actor {0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Refused(String),
+    /// Try again shortly.
+    #[error("{0}")]
+    Busy(String),
 }
 
 struct Child {
     kind: ActorKind,
+    tenant: Option<TenantId>,
     start: StartFn,
     on_escalate: Option<EscalateFn>,
+    control: Option<Arc<dyn ChildControl>>,
+    /// Whether a Stopping child starts again once it has stopped.
+    restart_after_stop: bool,
     state: ChildState,
     generation: u64,
     restarts: u32,
@@ -60,6 +101,7 @@ pub struct Supervisor {
     children: BTreeMap<String, Child>,
     total_restarts: u64,
     total_escalations: u64,
+    observer: Arc<dyn Observer>,
 }
 
 impl Supervisor {
@@ -70,7 +112,14 @@ impl Supervisor {
             children: BTreeMap::new(),
             total_restarts: 0,
             total_escalations: 0,
+            observer: Arc::new(NoObserver),
         }
+    }
+
+    /// Tells `observer` of every restart and escalation.
+    pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = observer;
+        self
     }
 
     fn policy(&self, kind: ActorKind) -> RestartPolicy {
@@ -109,8 +158,11 @@ impl Handler<StartChild> for Supervisor {
             id.clone(),
             Child {
                 kind: spec.kind,
+                tenant: spec.tenant,
                 start: spec.start,
                 on_escalate: spec.on_escalate,
+                control: spec.control,
+                restart_after_stop: false,
                 state: ChildState::Running,
                 generation: 0,
                 restarts: 0,
@@ -136,9 +188,21 @@ impl Handler<ChildExited> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, msg: ChildExited, ctx: &mut Self::Context) {
-        let Some(child) = self.children.get(&msg.child_id) else { return };
+        let Some(child) = self.children.get_mut(&msg.child_id) else { return };
         // A late notice from an incarnation that was already replaced.
-        if child.generation != msg.generation || child.state != ChildState::Running {
+        if child.generation != msg.generation || !matches!(child.state, ChildState::Running | ChildState::Stopping) {
+            return;
+        }
+        if child.state == ChildState::Stopping {
+            if std::mem::take(&mut child.restart_after_stop) {
+                child.restarts += 1;
+                self.total_restarts += 1;
+                tracing::warn!(supervisor = %self.name, child = %msg.child_id, "restarting child on request");
+                self.launch(&msg.child_id, ctx);
+            } else {
+                child.state = ChildState::Stopped;
+                tracing::warn!(supervisor = %self.name, child = %msg.child_id, "child stopped on request");
+            }
             return;
         }
         if !msg.panicked {
@@ -146,7 +210,8 @@ impl Handler<ChildExited> for Supervisor {
             self.children.remove(&msg.child_id);
             return;
         }
-        let policy = self.policy(child.kind);
+        let kind = child.kind;
+        let policy = self.policy(kind);
         let reason = msg.reason.unwrap_or_else(|| "panicked".to_string());
         let child = self.children.get_mut(&msg.child_id).expect("looked up above");
         child.last_failure = Some((reason.clone(), Utc::now()));
@@ -157,6 +222,7 @@ impl Handler<ChildExited> for Supervisor {
         if child.recent_restarts.len() as u32 >= policy.max_restarts {
             child.state = ChildState::Failed;
             self.total_escalations += 1;
+            self.observer.actor_escalated(child.kind);
             tracing::error!(supervisor = %self.name, child = %msg.child_id, %reason,
                 "child exceeded {} restarts within {:?}; escalating", policy.max_restarts, policy.within);
             if let Some(escalate) = child.on_escalate.clone() {
@@ -172,13 +238,75 @@ impl Handler<ChildExited> for Supervisor {
         child.restarts += 1;
         child.state = ChildState::Restarting;
         self.total_restarts += 1;
+        self.observer.actor_restarted(child.kind);
         tracing::warn!(supervisor = %self.name, child = %msg.child_id, %reason, ?backoff, "restarting child after a panic");
         let id = msg.child_id;
         if backoff.is_zero() {
             self.launch(&id, ctx);
         } else {
-            ctx.run_later(backoff, move |act, ctx| act.launch(&id, ctx));
+            let generation = child.generation;
+            ctx.run_later(backoff, move |act, ctx| {
+                // Unless an operator stopped or restarted it in the meantime.
+                if act
+                    .children
+                    .get(&id)
+                    .is_some_and(|c| c.state == ChildState::Restarting && c.generation == generation)
+                {
+                    act.launch(&id, ctx);
+                }
+            });
         }
+    }
+}
+
+/// An operator's request to restart or stop a child. Answers with the
+/// child as it is once the request has been taken in.
+#[derive(Message)]
+#[rtype(result = "Result<ChildSnapshot, ControlError>")]
+pub struct ControlChild {
+    pub id: String,
+    pub action: ChildAction,
+}
+
+impl Handler<ControlChild> for Supervisor {
+    type Result = Result<ChildSnapshot, ControlError>;
+
+    fn handle(&mut self, msg: ControlChild, ctx: &mut Self::Context) -> Self::Result {
+        let Some(child) = self.children.get_mut(&msg.id) else {
+            return Err(ControlError::NotFound(msg.id));
+        };
+        let Some(control) = child.control.clone() else {
+            return Err(ControlError::Refused(format!("{} cannot be controlled on request", msg.id)));
+        };
+        match (msg.action, child.state) {
+            (_, ChildState::Stopping) => {
+                // A restart request wins over a stop request still under way.
+                child.restart_after_stop |= msg.action == ChildAction::Restart;
+            }
+            (ChildAction::Stop, ChildState::Stopped | ChildState::Failed) => {}
+            (ChildAction::Stop, ChildState::Restarting) => child.state = ChildState::Stopped,
+            (action, ChildState::Running) => {
+                if !control.stop() {
+                    return Err(ControlError::Busy(format!("{} is starting; try again shortly", msg.id)));
+                }
+                child.state = ChildState::Stopping;
+                child.restart_after_stop = action == ChildAction::Restart;
+            }
+            (ChildAction::Restart, ChildState::Failed) if child.on_escalate.is_some() => {
+                return Err(ControlError::Refused(format!(
+                    "{} was escalated and its work handed over; it cannot be restarted",
+                    msg.id
+                )));
+            }
+            (ChildAction::Restart, ChildState::Restarting | ChildState::Stopped | ChildState::Failed) => {
+                child.recent_restarts.clear();
+                child.restarts += 1;
+                self.total_restarts += 1;
+                tracing::warn!(supervisor = %self.name, child = %msg.id, "starting child on request");
+                self.launch(&msg.id, ctx);
+            }
+        }
+        Ok(self.snapshot_of(&msg.id).expect("child looked up above"))
     }
 }
 
@@ -200,11 +328,18 @@ impl Handler<StopChild> for Supervisor {
 pub struct ChildSnapshot {
     pub id: String,
     pub kind: ActorKind,
+    pub supervisor: String,
+    pub tenant_id: Option<TenantId>,
     pub state: ChildState,
     pub restarts: u32,
+    /// Which incarnation runs now (1 for the first).
+    pub incarnation: u64,
     pub last_failure: Option<String>,
     pub last_failure_at: Option<DateTime<Utc>>,
     pub started_at: DateTime<Utc>,
+    /// Requests waiting for the actor, where it can be known.
+    pub mailbox_backlog: Option<usize>,
+    pub controllable: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -213,6 +348,8 @@ pub struct SupervisorSnapshot {
     pub name: String,
     pub total_restarts: u64,
     pub total_escalations: u64,
+    /// Restart policy by actor kind.
+    pub policies: BTreeMap<String, RestartPolicy>,
     pub children: Vec<ChildSnapshot>,
 }
 
@@ -234,19 +371,29 @@ impl Handler<GetTree> for Supervisor {
             name: self.name.clone(),
             total_restarts: self.total_restarts,
             total_escalations: self.total_escalations,
-            children: self
-                .children
-                .iter()
-                .map(|(id, c)| ChildSnapshot {
-                    id: id.clone(),
-                    kind: c.kind,
-                    state: c.state,
-                    restarts: c.restarts,
-                    last_failure: c.last_failure.as_ref().map(|(m, _)| m.clone()),
-                    last_failure_at: c.last_failure.as_ref().map(|(_, t)| *t),
-                    started_at: c.started_at,
-                })
-                .collect(),
+            policies: self.policies.clone(),
+            children: self.children.keys().filter_map(|id| self.snapshot_of(id)).collect(),
+        })
+    }
+}
+
+impl Supervisor {
+    fn snapshot_of(&self, id: &str) -> Option<ChildSnapshot> {
+        let c = self.children.get(id)?;
+        let live = matches!(c.state, ChildState::Running | ChildState::Stopping);
+        Some(ChildSnapshot {
+            id: id.to_string(),
+            kind: c.kind,
+            supervisor: self.name.clone(),
+            tenant_id: c.tenant,
+            state: c.state,
+            restarts: c.restarts,
+            incarnation: c.generation,
+            last_failure: c.last_failure.as_ref().map(|(m, _)| m.clone()),
+            last_failure_at: c.last_failure.as_ref().map(|(_, t)| *t),
+            started_at: c.started_at,
+            mailbox_backlog: if live { c.control.as_ref().and_then(|ctl| ctl.backlog()) } else { None },
+            controllable: c.control.is_some(),
         })
     }
 }

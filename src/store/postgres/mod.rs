@@ -82,3 +82,11 @@ impl Store for PgStore {
         "postgres"
     }
 }
+
+impl PgStore {
+    /// Most connections, open connections, and those lent out right now.
+    pub fn pool_use(&self) -> (usize, usize, usize) {
+        let status = self.pool.status();
+        (status.max_size, status.size, status.size.saturating_sub(status.available))
+    }
+}

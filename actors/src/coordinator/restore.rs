@@ -1,0 +1,193 @@
+//! Putting nodes back: after a failed stage, on abort or escalation, and for
+//! a finished run's rollback on request.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use chrono::Utc;
+use serde_json::json;
+
+use super::actor::Coordinator;
+use super::node_calls::restore_all;
+use super::stages::{event, finish_run, finish_stage, node_events};
+use super::Checkpoint;
+use crate::cluster::NodeEntry;
+use crate::domain::{deploy_stage_name, Environment, NodeChange, RollbackState, RunStatus, StageStatus};
+
+type Ctx = Context<Coordinator>;
+
+impl Coordinator {
+    /// Restores `changes`, then calls `done` with the nodes that could not be restored.
+    fn restore<F>(&mut self, changes: Vec<NodeChange>, ctx: &mut Ctx, done: F)
+    where
+        F: FnOnce(&mut Coordinator, Vec<(String, String)>, &mut Ctx) + 'static,
+    {
+        let mut targets = Vec::new();
+        for env in Environment::ALL {
+            let nodes = self.env_nodes(env);
+            for change in changes.iter().filter(|c| c.environment == env) {
+                if let Some(node) = nodes.iter().find(|n| n.node_id == change.node_id) {
+                    targets.push((node.clone(), change.before.clone()));
+                }
+            }
+        }
+        self.busy = true;
+        let span = self.step_span();
+        let p = &self.deps.pipeline;
+        let nodes: Vec<_> = targets.iter().map(|(n, _)| n.clone()).collect();
+        let work = restore_all(
+            targets,
+            self.module(),
+            p.node_request_timeout,
+            p.restore_attempts,
+            p.restore_retry_delay,
+            span,
+        );
+        ctx.spawn(work.into_actor(self).map(move |failures, act, ctx| {
+            act.busy = false;
+            act.live(|run| restored_events(run, &nodes, &failures));
+            done(act, failures, ctx);
+        }));
+    }
+
+    pub(super) fn restore_stage(&mut self, env: Environment, message: String, ctx: &mut Ctx) {
+        let changes: Vec<_> = self.run.changes.iter().filter(|c| c.environment == env).cloned().collect();
+        self.restore(changes, ctx, move |act, failures, ctx| {
+            let stage = deploy_stage_name(env);
+            let (status, stage_message) = if failures.is_empty() {
+                (StageStatus::RolledBack, format!("{message}. Rolled back every node this stage changed."))
+            } else {
+                (StageStatus::Failed, format!("{message}. Could not restore: {}", describe(&failures)))
+            };
+            let mut events: Vec<_> = finish_stage(&mut act.run, &stage, status, stage_message).into_iter().collect();
+            events.push(event(
+                &act.run,
+                "DeploymentRolledBack",
+                format!("{env} restored"),
+                json!({ "environment": env.as_str() }),
+            ));
+            if act.abort_requested {
+                act.run.checkpoint = Checkpoint::Unwinding {
+                    status: RunStatus::Cancelled,
+                    message: "Aborted by operator; every node this run changed was restored".into(),
+                };
+            } else {
+                events.push(finish_run(
+                    &mut act.run,
+                    RunStatus::Failed,
+                    format!("Pipeline failed at {stage} stage: {message}"),
+                ));
+                act.run.checkpoint = Checkpoint::Done;
+            }
+            act.commit(events, ctx);
+        });
+    }
+
+    pub(super) fn unwind(&mut self, status: RunStatus, message: String, ctx: &mut Ctx) {
+        let changes = self.run.changes.as_ref().clone();
+        self.restore(changes, ctx, move |act, failures, ctx| {
+            for stage in act.run.stages.iter_mut() {
+                let touched = stage.environment.is_some()
+                    && matches!(stage.status, StageStatus::Running | StageStatus::Succeeded);
+                if touched {
+                    stage.status = StageStatus::RolledBack;
+                    stage.end_time = Some(Utc::now());
+                    stage.message = format!("Rolled back: {message}");
+                } else if stage.status == StageStatus::Running {
+                    stage.status = StageStatus::Failed;
+                    stage.end_time = Some(Utc::now());
+                }
+            }
+            let message = if failures.is_empty() {
+                message.clone()
+            } else {
+                format!("{message}. Could not restore: {}", describe(&failures))
+            };
+            let end = finish_run(&mut act.run, status, message);
+            act.run.checkpoint = Checkpoint::Done;
+            act.commit([end], ctx);
+        });
+    }
+
+    /// Restores the nodes that still run this run's version; a node that a
+    /// later run has changed since is left alone.
+    pub(super) fn manual_rollback(&mut self, ctx: &mut Ctx) {
+        self.busy = true;
+        let store = self.deps.store.clone();
+        let ids: Vec<_> = self.run.changes.iter().map(|c| c.node_id).collect();
+        let (tenant, module) = (self.run.tenant_id, self.module());
+        let read = async move { store.module_slots(tenant, &ids, &module).await };
+        ctx.spawn(read.into_actor(self).map(|current, act, ctx| {
+            act.busy = false;
+            let current = match current {
+                Ok(current) => current,
+                Err(e) => {
+                    tracing::warn!(run = %act.run.execution_id, error = %e, "cannot read node state; retrying");
+                    return act.retry_later(ctx);
+                }
+            };
+            let version = act.run.request.version.as_str();
+            let changes: Vec<_> = act
+                .run
+                .changes
+                .iter()
+                .zip(current)
+                .filter(|(_, now)| now.active_version() == Some(version))
+                .map(|(c, _)| c.clone())
+                .collect();
+            act.finish_manual_rollback(changes, ctx);
+        }));
+    }
+
+    fn finish_manual_rollback(&mut self, changes: Vec<NodeChange>, ctx: &mut Ctx) {
+        self.restore(changes, ctx, move |act, failures, ctx| {
+            let now = Utc::now();
+            let (rb_status, message) = if failures.is_empty() {
+                (
+                    RollbackState::COMPLETED,
+                    "Rolled back by request: every node this run changed runs its previous version".to_string(),
+                )
+            } else {
+                (RollbackState::FAILED, format!("Rollback incomplete. Could not restore: {}", describe(&failures)))
+            };
+            if let Some(rb) = act.run.rollback.as_mut() {
+                rb.status = rb_status.to_string();
+                rb.finished_at = Some(now);
+                rb.message = message.clone();
+            }
+            let mut events = Vec::new();
+            if failures.is_empty() {
+                act.run.status = RunStatus::RolledBack;
+                act.run.message = message.clone();
+                act.run.finished_at = Some(now);
+                events.push(event(&act.run, "DeploymentRolledBack", message, json!({ "status": "RolledBack" })));
+            } else {
+                events.push(event(&act.run, "RollbackFailed", message, json!({})));
+            }
+            act.run.checkpoint = Checkpoint::Done;
+            act.commit(events, ctx);
+        });
+    }
+}
+
+/// NodeUpdated events for the nodes a restore put back, environment by environment.
+fn restored_events(
+    run: &crate::domain::RunRecord,
+    nodes: &[Arc<NodeEntry>],
+    failures: &[(String, String)],
+) -> Vec<crate::store::RunEvent> {
+    let mut events = Vec::new();
+    for env in Environment::ALL {
+        let in_env: Vec<_> = nodes.iter().filter(|n| n.environment == env).cloned().collect();
+        let outcomes: Vec<Option<String>> = in_env
+            .iter()
+            .map(|n| failures.iter().find(|(host, _)| *host == n.hostname).map(|(_, e)| e.clone()))
+            .collect();
+        events.extend(node_events(run, env, &in_env, &outcomes, "Restored"));
+    }
+    events
+}
+
+fn describe(failures: &[(String, String)]) -> String {
+    failures.iter().map(|(host, e)| format!("{host} ({e})")).collect::<Vec<_>>().join(", ")
+}

@@ -1,0 +1,243 @@
+//! The event bus actor: one per process, between the coordinators and every
+//! live subscriber.
+
+use std::any::Any;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use actix::prelude::*;
+use tokio::sync::mpsc::{self, error::TrySendError};
+use uuid::Uuid;
+
+use super::feed::{FeedShared, SubscriberId};
+use crate::domain::{RunRecord, TenantId};
+use crate::store::RunEvent;
+
+/// Slots adapters may use to keep one encoding of an event for all their clients.
+const MEMO_SLOTS: usize = 4;
+
+/// One event of a run as published: the event and the run as it was saved with it.
+pub struct BusEvent {
+    pub event: RunEvent,
+    pub run: Arc<RunRecord>,
+    /// When the bus received it; lets adapters measure delivery latency.
+    pub published_at: Instant,
+    memo: [OnceLock<Box<dyn Any + Send + Sync>>; MEMO_SLOTS],
+}
+
+impl BusEvent {
+    pub fn new(event: RunEvent, run: Arc<RunRecord>) -> Self {
+        BusEvent { event, run, published_at: Instant::now(), memo: Default::default() }
+    }
+
+    /// The value `make` computes for this event, computed once per slot and
+    /// shared by every subscriber: an adapter encodes an event once however
+    /// many clients receive it. Each adapter keeps to its own slot and type;
+    /// a slot out of range or of another type yields None.
+    pub fn memo<T: Any + Send + Sync>(&self, slot: usize, make: impl FnOnce(&BusEvent) -> T) -> Option<&T> {
+        let cell = self.memo.get(slot)?;
+        cell.get_or_init(|| Box::new(make(self))).downcast_ref::<T>()
+    }
+}
+
+/// Counters the bus keeps; readable without asking the actor.
+#[derive(Default, Debug)]
+pub struct BusStats {
+    pub subscribers: AtomicUsize,
+    /// Events handed to feeds and not yet read from them.
+    pub queued: AtomicU64,
+    pub published: AtomicU64,
+    pub delivered: AtomicU64,
+    /// Feeds cut off because their queue was full.
+    pub overflows: AtomicU64,
+}
+
+impl BusStats {
+    /// Whether anyone listens at all; publishers may skip work that only
+    /// live subscribers would see.
+    pub fn listening(&self) -> bool {
+        self.subscribers.load(Ordering::Relaxed) > 0
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Topic {
+    /// Every run of the subscriber's tenant.
+    All,
+    Run(Uuid),
+}
+
+struct Subscriber {
+    sender: mpsc::Sender<Arc<BusEvent>>,
+    shared: Arc<FeedShared>,
+    all: bool,
+    runs: HashSet<Uuid>,
+}
+
+impl Subscriber {
+    fn wants(&self, run: Uuid) -> bool {
+        self.all || self.runs.contains(&run)
+    }
+}
+
+pub struct EventBus {
+    by_tenant: HashMap<TenantId, HashMap<SubscriberId, Subscriber>>,
+    tenant_of: HashMap<SubscriberId, TenantId>,
+    stats: Arc<BusStats>,
+}
+
+impl EventBus {
+    pub fn new(stats: Arc<BusStats>) -> Self {
+        EventBus { by_tenant: HashMap::new(), tenant_of: HashMap::new(), stats }
+    }
+
+    fn subscriber(&mut self, id: SubscriberId) -> Option<&mut Subscriber> {
+        let tenant = self.tenant_of.get(&id)?;
+        self.by_tenant.get_mut(tenant)?.get_mut(&id)
+    }
+
+    fn remove(&mut self, id: SubscriberId) -> Option<Subscriber> {
+        let tenant = self.tenant_of.remove(&id)?;
+        let subs = self.by_tenant.get_mut(&tenant)?;
+        let removed = subs.remove(&id);
+        if subs.is_empty() {
+            self.by_tenant.remove(&tenant);
+        }
+        if removed.is_some() {
+            self.stats.subscribers.fetch_sub(1, Ordering::Relaxed);
+        }
+        removed
+    }
+}
+
+impl Actor for EventBus {
+    type Context = Context<Self>;
+}
+
+/// Registers a feed made by [`super::open_feed`].
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Subscribe {
+    pub(super) id: SubscriberId,
+    pub(super) tenant: TenantId,
+    pub(super) sender: mpsc::Sender<Arc<BusEvent>>,
+    pub(super) shared: Arc<FeedShared>,
+}
+
+impl Handler<Subscribe> for EventBus {
+    type Result = ();
+
+    fn handle(&mut self, msg: Subscribe, _ctx: &mut Self::Context) {
+        let sub = Subscriber { sender: msg.sender, shared: msg.shared, all: false, runs: HashSet::new() };
+        if self.by_tenant.entry(msg.tenant).or_default().insert(msg.id, sub).is_none() {
+            self.stats.subscribers.fetch_add(1, Ordering::Relaxed);
+        }
+        self.tenant_of.insert(msg.id, msg.tenant);
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Unsubscribe(pub SubscriberId);
+
+impl Handler<Unsubscribe> for EventBus {
+    type Result = ();
+
+    fn handle(&mut self, msg: Unsubscribe, _ctx: &mut Self::Context) {
+        self.remove(msg.0);
+    }
+}
+
+/// Starts delivering a topic's events to a subscriber.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Watch(pub SubscriberId, pub Topic);
+
+impl Handler<Watch> for EventBus {
+    type Result = ();
+
+    fn handle(&mut self, Watch(id, topic): Watch, _ctx: &mut Self::Context) {
+        if let Some(sub) = self.subscriber(id) {
+            match topic {
+                Topic::All => sub.all = true,
+                Topic::Run(run) => {
+                    sub.runs.insert(run);
+                }
+            }
+        }
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Unwatch(pub SubscriberId, pub Topic);
+
+impl Handler<Unwatch> for EventBus {
+    type Result = ();
+
+    fn handle(&mut self, Unwatch(id, topic): Unwatch, _ctx: &mut Self::Context) {
+        if let Some(sub) = self.subscriber(id) {
+            match topic {
+                Topic::All => sub.all = false,
+                Topic::Run(run) => {
+                    sub.runs.remove(&run);
+                }
+            }
+        }
+    }
+}
+
+/// Events of one run, in order, with the run as saved with them.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Publish {
+    pub run: Arc<RunRecord>,
+    pub events: Vec<RunEvent>,
+}
+
+impl Handler<Publish> for EventBus {
+    type Result = ();
+
+    fn handle(&mut self, msg: Publish, _ctx: &mut Self::Context) {
+        let tenant = msg.run.tenant_id;
+        let execution_id = msg.run.execution_id;
+        self.stats.published.fetch_add(msg.events.len() as u64, Ordering::Relaxed);
+        let Some(subs) = self.by_tenant.get(&tenant) else { return };
+        let mut dropped = Vec::new();
+        for event in msg.events {
+            debug_assert_eq!(event.tenant_id, tenant);
+            let event = Arc::new(BusEvent::new(event, msg.run.clone()));
+            for (id, sub) in subs.iter() {
+                if !sub.wants(execution_id) || dropped.contains(id) {
+                    continue;
+                }
+                self.stats.queued.fetch_add(1, Ordering::Relaxed);
+                match sub.sender.try_send(event.clone()) {
+                    Ok(()) => {
+                        self.stats.delivered.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(TrySendError::Full(_)) => {
+                        self.stats.queued.fetch_sub(1, Ordering::Relaxed);
+                        if !sub.shared.overflowed.swap(true, Ordering::AcqRel) {
+                            self.stats.overflows.fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!(subscriber = id, "live subscriber fell behind; cutting it off");
+                        }
+                        dropped.push(*id);
+                    }
+                    Err(TrySendError::Closed(_)) => {
+                        self.stats.queued.fetch_sub(1, Ordering::Relaxed);
+                        dropped.push(*id);
+                    }
+                }
+            }
+        }
+        dropped.sort_unstable();
+        dropped.dedup();
+        for id in dropped {
+            // Dropping the sender ends the feed once it has read what it holds.
+            self.remove(id);
+        }
+    }
+}

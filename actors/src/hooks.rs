@@ -1,0 +1,59 @@
+//! What the adapters plug into the core without the core knowing them: an
+//! [`Observer`] of what happens (the root crate turns it into Prometheus
+//! metrics) and a [`SpanContext`] that reads and continues the trace context
+//! of `tracing` spans (the root crate backs it with OpenTelemetry). The
+//! defaults do nothing, so the core runs the same without either.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::domain::{Environment, RunStatus, StageStatus, Strategy};
+use crate::supervision::ActorKind;
+
+/// Told about domain facts as they become durable. Calls are cheap and
+/// synchronous; an implementation must not block.
+pub trait Observer: Send + Sync {
+    fn deployment_started(&self, _env: Environment, _strategy: Strategy) {}
+    /// A run ended with `status` after `duration`.
+    fn deployment_finished(&self, _env: Environment, _strategy: Strategy, _status: RunStatus, _duration: Duration) {}
+    /// The nodes a run changed in `env` were put back (automatically or on request).
+    fn environment_rolled_back(&self, _env: Environment, _strategy: Strategy) {}
+    fn stage_finished(&self, _stage: &str, _status: StageStatus, _duration: Duration) {}
+    /// `count` nodes of `env` now serve a new version.
+    fn nodes_updated(&self, _env: Environment, _count: u64) {}
+    fn actor_restarted(&self, _kind: ActorKind) {}
+    fn actor_escalated(&self, _kind: ActorKind) {}
+}
+
+pub struct NoObserver;
+impl Observer for NoObserver {}
+
+/// The trace context behind `tracing` spans.
+pub trait SpanContext: Send + Sync {
+    /// The W3C trace id of `span` (32 hex digits) and a `traceparent` with
+    /// which a later span, in this process or the next, can continue it.
+    /// None when spans are not traced.
+    fn context_of(&self, span: &tracing::Span) -> Option<(String, String)>;
+    /// Makes `span`, not yet entered, a child of the span `traceparent` names.
+    fn adopt(&self, span: &tracing::Span, traceparent: &str);
+}
+
+pub struct NoSpanContext;
+impl SpanContext for NoSpanContext {
+    fn context_of(&self, _span: &tracing::Span) -> Option<(String, String)> {
+        None
+    }
+    fn adopt(&self, _span: &tracing::Span, _traceparent: &str) {}
+}
+
+#[derive(Clone)]
+pub struct CoreHooks {
+    pub observer: Arc<dyn Observer>,
+    pub spans: Arc<dyn SpanContext>,
+}
+
+impl Default for CoreHooks {
+    fn default() -> Self {
+        CoreHooks { observer: Arc::new(NoObserver), spans: Arc::new(NoSpanContext) }
+    }
+}

@@ -1,0 +1,219 @@
+//! `cargo bench --bench ws_fanout [-- CLIENTS RUNS]`: live-update fan-out.
+//!
+//! Starts the server (test profile, in-memory store, simulated clusters of
+//! 3/5/10/20 nodes) and runs RUNS deployments to Production at once, twice:
+//! first with no client connected, then with CLIENTS WebSocket clients
+//! (default 1,000) subscribed to every deployment. Prints the runs' own
+//! durations both times, the messages delivered per second, and the delivery
+//! latency (from the event's timestamp to its arrival at a client).
+//! The clients run on a thread of their own, in the same process.
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use actix::System;
+use awc::ws::{Frame, Message};
+use chrono::{DateTime, Utc};
+use futures::{SinkExt, StreamExt};
+use hotswap::config::Settings;
+use hotswap::startup::Application;
+use serde_json::{json, Value};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Per client: messages received and each one's latency in microseconds.
+type Received = Vec<(usize, Vec<u32>)>;
+
+fn latency_us(text: &[u8], now: DateTime<Utc>) -> Option<u32> {
+    let s = std::str::from_utf8(text).ok()?;
+    let start = s.find("\"timestamp\":\"")? + 13;
+    let end = start + s[start..].find('"')?;
+    let at = DateTime::parse_from_rfc3339(&s[start..end]).ok()?;
+    Some((now - at.with_timezone(&Utc)).num_microseconds()?.max(0) as u32)
+}
+
+/// One client: connect, subscribe to all, then count and time every message.
+async fn client(url: String, connected: Arc<AtomicUsize>, stop: Arc<AtomicBool>) -> (usize, Vec<u32>) {
+    let (_, mut conn) = awc::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .finish()
+        .ws(url)
+        .connect()
+        .await
+        .expect("client connects");
+    conn.send(Message::Text(json!({ "type": "subscribe", "all": true }).to_string().into())).await.unwrap();
+    let mut latencies = Vec::with_capacity(1024);
+    let mut count = 0;
+    let mut acked = false;
+    while !stop.load(Ordering::Relaxed) {
+        let frame = match tokio::time::timeout(Duration::from_millis(100), conn.next()).await {
+            Err(_) => continue,
+            Ok(None) => break,
+            Ok(Some(frame)) => frame.expect("frame"),
+        };
+        match frame {
+            Frame::Text(t) if !acked => {
+                assert!(
+                    t.starts_with(b"{\"all\":true,\"type\":\"subscribed\"}")
+                        || t.windows(10).any(|w| w == b"subscribed")
+                );
+                acked = true;
+                connected.fetch_add(1, Ordering::Relaxed);
+            }
+            Frame::Text(t) => {
+                count += 1;
+                if let Some(us) = latency_us(&t, Utc::now()) {
+                    latencies.push(us);
+                }
+            }
+            Frame::Ping(p) => conn.send(Message::Pong(p)).await.unwrap(),
+            Frame::Close(_) => break,
+            _ => {}
+        }
+    }
+    (count, latencies)
+}
+
+fn start_clients(url: String, n: usize) -> (Arc<AtomicUsize>, Arc<AtomicBool>, mpsc::Receiver<Received>) {
+    let connected = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = mpsc::channel();
+    let (c, s) = (connected.clone(), stop.clone());
+    std::thread::spawn(move || {
+        System::new().block_on(async move {
+            let results: Rc<RefCell<Received>> = Rc::default();
+            let mut handles = Vec::new();
+            for i in 0..n {
+                let (url, c, s, results) = (url.clone(), c.clone(), s.clone(), results.clone());
+                handles.push(actix_web::rt::spawn(async move {
+                    let r = client(url, c, s).await;
+                    results.borrow_mut().push(r);
+                }));
+                // Do not flood the accept queue.
+                if i % 100 == 99 {
+                    actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+            for h in handles {
+                let _ = h.await;
+            }
+            let out = std::mem::take(&mut *results.borrow_mut());
+            tx.send(out).unwrap();
+        });
+    });
+    (connected, stop, rx)
+}
+
+/// Starts `runs` deployments at once and returns each run's duration.
+async fn run_batch(http: &awc::Client, base: &str, runs: usize, tag: &str) -> Vec<Duration> {
+    let mut ids = Vec::new();
+    for i in 0..runs {
+        let body = json!({ "moduleName": format!("fan-{tag}-{i}"), "version": "1.0.0",
+            "targetEnvironment": "Production", "requesterEmail": "bench@example.com" });
+        let mut res = http.post(format!("{base}/api/v1/deployments")).send_json(&body).await.unwrap();
+        let v: Value = res.json().await.unwrap();
+        ids.push(v["executionId"].as_str().unwrap().to_string());
+    }
+    let mut durations = Vec::new();
+    for id in ids {
+        loop {
+            let mut res = http.get(format!("{base}/api/v1/deployments/{id}")).send().await.unwrap();
+            let run: Value = res.json().limit(16 << 20).await.unwrap();
+            if run["endTime"].is_string() {
+                assert_eq!(run["status"], "Succeeded", "{run:#}");
+                let start: DateTime<Utc> = run["startTime"].as_str().unwrap().parse().unwrap();
+                let end: DateTime<Utc> = run["endTime"].as_str().unwrap().parse().unwrap();
+                durations.push((end - start).to_std().unwrap());
+                break;
+            }
+            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    durations
+}
+
+fn pct(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    f64::from(sorted[i]) / 1000.0
+}
+
+fn summary(d: &[Duration]) -> String {
+    let mut ms: Vec<f64> = d.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+    ms.sort_by(f64::total_cmp);
+    format!("median {:.0} ms, max {:.0} ms", ms[ms.len() / 2], ms[ms.len() - 1])
+}
+
+fn main() {
+    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let clients = args.first().copied().unwrap_or(1000);
+    let runs = args.get(1).copied().unwrap_or(10);
+    System::new().block_on(async move {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config");
+        let vars = [
+            ("HOTSWAP__SERVER__BIND", "127.0.0.1:0"),
+            ("HOTSWAP__SERVER__WORKERS", "1"),
+            ("HOTSWAP__LOGGING__LEVEL", "error"),
+            ("HOTSWAP__WEBSOCKET__PING_INTERVAL", "5s"),
+            ("HOTSWAP__WEBSOCKET__CLIENT_TIMEOUT", "10s"),
+            ("HOTSWAP__PIPELINE__ROLLING_HEALTH_CHECK_DELAY", "200ms"),
+            ("HOTSWAP__PIPELINE__BLUEGREEN_SMOKE_TEST_INTERVAL", "200ms"),
+            ("HOTSWAP__PIPELINE__CANARY_BAKE_TIME", "500ms"),
+            ("HOTSWAP__PIPELINE__NODE_REQUEST_TIMEOUT", "10s"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        let settings = Settings::load_from(&dir, "test", vars).expect("settings");
+        let app = Application::build(settings).await.expect("server starts");
+        let base = format!("http://{}", app.addr());
+        actix_web::rt::spawn(app.run());
+        let http = awc::Client::builder().timeout(Duration::from_secs(30)).finish();
+
+        println!("ws_fanout: {runs} deployments to Production (38 nodes each, Direct/Rolling/BlueGreen/Canary), {clients} clients");
+        let alone = run_batch(&http, &base, runs, "alone").await;
+        println!("runs without clients:        {}", summary(&alone));
+
+        let (connected, stop, results) = start_clients(format!("{}/api/v1/ws", base.replacen("http", "ws", 1)), clients);
+        let t0 = Instant::now();
+        while connected.load(Ordering::Relaxed) < clients {
+            assert!(t0.elapsed() < Duration::from_secs(60), "only {} clients connected", connected.load(Ordering::Relaxed));
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+        println!("{clients} clients connected and subscribed in {:.1} s", t0.elapsed().as_secs_f64());
+        let started = Instant::now();
+        let watched = run_batch(&http, &base, runs, "watched").await;
+        let runs_done = started.elapsed();
+        // Let the last messages arrive, then stop the clients.
+        actix_web::rt::time::sleep(Duration::from_millis(1000)).await;
+        stop.store(true, Ordering::Relaxed);
+        let received = results.recv().expect("client results");
+        println!("runs with {clients} clients:     {}", summary(&watched));
+        let counts: Vec<usize> = received.iter().map(|(c, _)| *c).collect();
+        let total: usize = counts.iter().sum();
+        let mut latencies: Vec<u32> = received.into_iter().flat_map(|(_, l)| l).collect();
+        latencies.sort_unstable();
+        println!(
+            "messages per client: min {} max {}; {} delivered in {:.2} s of runs = {:.0} messages/s ({:.0} events/s per client)",
+            counts.iter().min().unwrap(),
+            counts.iter().max().unwrap(),
+            total,
+            runs_done.as_secs_f64(),
+            total as f64 / runs_done.as_secs_f64(),
+            *counts.iter().max().unwrap() as f64 / runs_done.as_secs_f64()
+        );
+        println!(
+            "delivery latency: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            pct(&latencies, 0.5),
+            pct(&latencies, 0.9),
+            pct(&latencies, 0.99),
+            pct(&latencies, 1.0)
+        );
+    });
+    std::process::exit(0);
+}

@@ -1,0 +1,96 @@
+//! Who a live connection (WebSocket or SignalR) acts for.
+//!
+//! The authentication middleware has already verified the bearer token (from
+//! the `Authorization` header or, on the live endpoints, the `access_token`
+//! query parameter) and refused a bad or expired one with 401 before any
+//! upgrade. `authenticate_upgrade` takes tenant, user and expiry from the
+//! verified principal; the session closes when the token expires.
+
+use actix_web::HttpRequest;
+use chrono::{DateTime, Utc};
+use hotswap_actors::domain::TenantId;
+
+use crate::http::error::ApiError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionIdentity {
+    pub tenant_id: TenantId,
+    pub user: String,
+    /// The session closes when this passes.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// The bearer token of an upgrade request: the `Authorization` header, or the
+/// `access_token` query parameter that browsers (and SignalR clients) use
+/// because they cannot set headers on a WebSocket.
+pub fn bearer_token(req: &HttpRequest) -> Option<String> {
+    let header = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(|t| t.trim().to_string());
+    header
+        .filter(|t| !t.is_empty())
+        .or_else(|| web_query_param(req.query_string(), "access_token").filter(|t| !t.is_empty()))
+}
+
+/// The identity of a live connection, from the request's verified principal.
+pub fn authenticate_upgrade(req: &HttpRequest) -> Result<SessionIdentity, ApiError> {
+    let principal = crate::auth::principal_of(req)?;
+    Ok(SessionIdentity {
+        tenant_id: principal.tenant_id,
+        user: principal.username.clone(),
+        expires_at: Some(principal.expires_at),
+    })
+}
+
+/// One query parameter, percent-decoded.
+pub fn web_query_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').filter_map(|pair| pair.split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| percent_decode(v))
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(hi), Some(lo)) => {
+                    out.push(hi << 4 | lo);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    #[test]
+    fn the_token_comes_from_the_header_or_the_query() {
+        let req = TestRequest::default().insert_header(("Authorization", "Bearer abc")).to_http_request();
+        assert_eq!(bearer_token(&req).as_deref(), Some("abc"));
+        let req = TestRequest::with_uri("/api/v1/ws?x=1&access_token=a%2Eb").to_http_request();
+        assert_eq!(bearer_token(&req).as_deref(), Some("a.b"));
+        let req = TestRequest::with_uri("/api/v1/ws").to_http_request();
+        assert_eq!(bearer_token(&req), None);
+    }
+
+    #[test]
+    fn percent_decoding_keeps_odd_input() {
+        assert_eq!(percent_decode("a%20b%"), "a b%");
+        assert_eq!(percent_decode("%zz"), "%zz");
+        assert_eq!(percent_decode("%41"), "A");
+    }
+}

@@ -1,0 +1,79 @@
+//! Live updates: /api/v1/ws (one actor per connection, JSON messages) and
+//! the SignalR-compatible hub at /hubs/deployment. Both read the runs'
+//! events from the core's event bus through a bounded feed per connection.
+//! This is the only module that uses the actor-based actix-web-actors crate.
+
+pub mod identity;
+mod session;
+pub mod signalr;
+pub mod wire;
+
+use std::sync::Arc;
+
+use actix::{Actor, StreamHandler};
+use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web_actors::ws;
+use hotswap_actors::events::open_feed;
+
+use crate::config::WebsocketSettings;
+use crate::http::error::ApiError;
+use crate::http::AppState;
+use crate::metrics::Metrics;
+use identity::authenticate_upgrade;
+use session::LiveSession;
+
+/// What the live endpoints share.
+pub struct LiveState {
+    pub settings: Arc<WebsocketSettings>,
+    pub metrics: Arc<Metrics>,
+    pub negotiations: signalr::Negotiations,
+}
+
+impl LiveState {
+    pub fn new(settings: WebsocketSettings, metrics: Arc<Metrics>) -> Self {
+        LiveState { settings: Arc::new(settings), metrics, negotiations: Default::default() }
+    }
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/v1/ws", web::get().to(websocket)).configure(signalr::routes);
+}
+
+async fn websocket(
+    req: HttpRequest,
+    stream: web::Payload,
+    state: web::Data<AppState>,
+    live: web::Data<LiveState>,
+) -> Result<HttpResponse, ApiError> {
+    if !is_websocket_upgrade(&req) {
+        return Err(ApiError::BadRequest("GET /api/v1/ws must be a WebSocket upgrade".into()));
+    }
+    // AUTH: live connection.
+    let identity = authenticate_upgrade(&req)?;
+    let orchestrator = &state.orchestrator;
+    let feed = open_feed(identity.tenant_id, live.settings.send_buffer, orchestrator.bus_stats().clone());
+    let session =
+        LiveSession::new(identity, orchestrator.bus().clone(), feed, live.settings.clone(), live.metrics.clone());
+    upgrade(session, &req, stream, &live)
+}
+
+fn is_websocket_upgrade(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(actix_web::http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+/// Completes the handshake and starts the session actor. Frames up to a few
+/// times the message limit are read (and answered with an error when too
+/// large); larger ones close the socket with 1009.
+fn upgrade<A>(session: A, req: &HttpRequest, stream: web::Payload, live: &LiveState) -> Result<HttpResponse, ApiError>
+where
+    A: Actor<Context = ws::WebsocketContext<A>> + StreamHandler<Result<ws::Message, ws::ProtocolError>>,
+{
+    let frame_limit = (live.settings.max_message_bytes * 16).max(64 << 10);
+    ws::WsResponseBuilder::new(session, req, stream)
+        .frame_size(frame_limit)
+        .start()
+        .map_err(|e| ApiError::BadRequest(format!("the WebSocket handshake failed: {e}")))
+}

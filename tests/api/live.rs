@@ -1,0 +1,138 @@
+//! /api/v1/ws: subscriptions, the events of runs in order, keep-alive,
+//! slow and misbehaving clients, token expiry.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::support::spawn_app;
+use crate::ws_support::{Received, WsClient};
+
+fn types(msgs: &[Value]) -> Vec<&str> {
+    msgs.iter().map(|m| m["type"].as_str().unwrap()).collect()
+}
+
+#[actix_web::test]
+async fn a_subscriber_to_all_sees_every_event_of_a_run_in_order() {
+    let app = spawn_app(&[]).await;
+    let mut ws = WsClient::connect(&app, "/api/v1/ws").await;
+    ws.send(&json!({ "type": "subscribe", "all": true })).await;
+    assert_eq!(ws.json().await, json!({ "type": "subscribed", "all": true }));
+    let id = app.deploy("kmod-live", "1.0.0", "QA", json!({})).await;
+    let msgs = ws.until(|m| m["type"] == "DeploymentCompleted").await;
+    assert!(msgs.iter().all(|m| m["executionId"] == id.as_str()), "{msgs:#?}");
+    let run = app.get(&format!("/api/v1/deployments/{id}")).await.1;
+    assert!(msgs.iter().all(|m| m["traceId"] == run["traceId"]), "{msgs:#?}");
+    let kinds = types(&msgs);
+    assert_eq!(kinds[0], "DeploymentStatusChanged");
+    assert_eq!(msgs[0]["data"]["status"], "Running");
+    assert_eq!(kinds[1], "StageStarted");
+    assert_eq!(msgs[1]["data"]["stage"], "Security Scan");
+    assert_eq!(kinds[kinds.len() - 2], "DeploymentStatusChanged");
+    assert_eq!(msgs[kinds.len() - 2]["data"]["status"], "Succeeded");
+    // 3 Development nodes and 5 QA nodes, each updated once.
+    assert_eq!(kinds.iter().filter(|k| **k == "NodeUpdated").count(), 8, "{kinds:?}");
+    let stages: Vec<_> = msgs.iter().filter(|m| m["type"] == "StageCompleted").map(|m| &m["data"]["stage"]).collect();
+    assert_eq!(stages, ["Security Scan", "Deploy to Development", "Deploy to QA", "Validation"]);
+    // Progress covers the whole run and only rises.
+    let progress: Vec<f64> = msgs
+        .iter()
+        .filter(|m| m["type"] == "DeploymentProgress")
+        .map(|m| m["data"]["percent"].as_f64().unwrap())
+        .collect();
+    assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");
+    assert_eq!(progress.last(), Some(&100.0));
+    assert!(progress[0] < 100.0 && progress[0] > 0.0, "{progress:?}");
+    // Timestamps follow the order of events.
+    let stamps: Vec<_> = msgs.iter().map(|m| m["timestamp"].as_str().unwrap().to_string()).collect();
+    let parsed: Vec<chrono::DateTime<chrono::Utc>> = stamps.iter().map(|s| s.parse().unwrap()).collect();
+    assert!(parsed.windows(2).all(|w| w[0] <= w[1]), "{stamps:?}");
+    ws.close().await;
+}
+
+#[actix_web::test]
+async fn a_subscriber_to_one_run_sees_that_run_only_and_can_unsubscribe() {
+    let app = spawn_app(&[("HOTSWAP__PIPELINE__ROLLING_HEALTH_CHECK_DELAY", "200ms")]).await;
+    let mut ws = WsClient::connect(&app, "/api/v1/ws").await;
+    // A run slow enough to subscribe to before it ends.
+    let first = app.deploy("kmod-one", "1.0.0", "QA", json!({})).await;
+    ws.send(&json!({ "type": "subscribe", "executionId": first })).await;
+    assert_eq!(ws.json().await["type"], "subscribed");
+    let other = app.deploy("kmod-two", "1.0.0", "Development", json!({})).await;
+    let msgs = ws.until(|m| m["type"] == "DeploymentCompleted").await;
+    assert!(msgs.iter().all(|m| m["executionId"] == first.as_str()), "{msgs:#?}");
+    app.finished(&other).await;
+    ws.send(&json!({ "type": "unsubscribe", "executionId": first })).await;
+    assert_eq!(ws.json().await["type"], "unsubscribed");
+    ws.send(&json!({ "type": "ping" })).await;
+    assert_eq!(ws.json().await["type"], "pong");
+    // Nothing more arrives for runs no longer watched.
+    let third = app.deploy("kmod-one", "1.1.0", "Development", json!({})).await;
+    app.finished(&third).await;
+    assert!(ws.recv_within(Duration::from_millis(200)).await.is_none());
+}
+
+#[actix_web::test]
+async fn malformed_and_oversized_messages_get_errors_and_repeated_abuse_closes() {
+    let app = spawn_app(&[("HOTSWAP__WEBSOCKET__MAX_MESSAGE_BYTES", "100")]).await;
+    let mut ws = WsClient::connect(&app, "/api/v1/ws").await;
+    ws.send_text("not json".into()).await;
+    let e = ws.json().await;
+    assert_eq!((e["type"].as_str(), e["error"].as_str()), (Some("error"), Some("BadRequest")), "{e}");
+    ws.send(&json!({ "type": "subscribe", "executionId": "nope" })).await;
+    assert!(ws.json().await["message"].as_str().unwrap().contains("not a deployment id"));
+    ws.send(&json!({ "type": "subscribe", "all": true, "padding": "x".repeat(200) })).await;
+    assert_eq!(ws.json().await["error"], "MessageTooLarge");
+    // The third strike (test profile: max_invalid_messages = 3) closes with 1008.
+    let (code, _) = ws.until_closed(Duration::from_secs(2)).await;
+    assert_eq!(code, Some(1008));
+}
+
+#[actix_web::test]
+async fn a_silent_client_is_dropped() {
+    let app = spawn_app(&[]).await;
+    let mut ws = WsClient::connect(&app, "/api/v1/ws").await;
+    ws.answer_pings = false;
+    // Test profile: pings every 100 ms, dropped after 400 ms of silence.
+    let (code, _) = ws.until_closed(Duration::from_secs(3)).await;
+    assert_eq!(code, Some(1001));
+}
+
+#[actix_web::test]
+async fn a_client_that_falls_behind_is_closed_with_1013() {
+    let app = spawn_app(&[("HOTSWAP__WEBSOCKET__SEND_BUFFER", "1")]).await;
+    let mut ws = WsClient::connect(&app, "/api/v1/ws").await;
+    ws.send(&json!({ "type": "subscribe", "all": true })).await;
+    assert_eq!(ws.json().await["type"], "subscribed");
+    let id = app.deploy("kmod-slow", "1.0.0", "Development", json!({})).await;
+    // Events come in bursts larger than the buffer of one.
+    let (code, _) = ws.until_closed(Duration::from_secs(5)).await;
+    assert_eq!(code, Some(1013));
+    // The run did not wait for the client.
+    assert_eq!(app.finished(&id).await["status"], "Succeeded");
+    let metrics = app.get_text("/metrics").await;
+    assert!(metrics.contains("hotswap_websocket_slow_client_closes_total{protocol=\"websocket\"} 1"), "{metrics}");
+}
+
+#[actix_web::test]
+async fn the_session_ends_when_its_token_expires() {
+    // Tokens live two seconds here; the login in spawn_app has just issued one.
+    let app = spawn_app(&[("HOTSWAP__AUTH__TOKEN_LIFETIME", "2s"), ("HOTSWAP__AUTH__TOKEN_LEEWAY", "0s")]).await;
+    let token = app.token.clone().expect("logged in");
+    let anonymous = app.anonymous();
+    let mut ws = WsClient::connect(&anonymous, &format!("/api/v1/ws?access_token={token}")).await;
+    ws.send(&json!({ "type": "ping" })).await;
+    assert_eq!(ws.json().await["type"], "pong");
+    let (code, _) = ws.until_closed(Duration::from_secs(5)).await;
+    assert_eq!(code, Some(1008));
+}
+
+#[actix_web::test]
+async fn a_plain_get_is_refused_with_a_json_error() {
+    let app = spawn_app(&[]).await;
+    let (status, body) = app.get("/api/v1/ws").await;
+    assert_eq!(status, awc::http::StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "Bad Request");
+    assert!(matches!(body["traceId"].as_str(), Some(t) if t.len() == 32));
+    let _ = Received::Closed(None);
+}

@@ -1,0 +1,122 @@
+//! Traces reach an OTLP/HTTP collector with the run's span tree: the HTTP
+//! request, the run's creation, the run, one span per stage and one per
+//! node call. The collector here is a small HTTP server in the test that
+//! decodes OTLP protobuf with opentelemetry-proto. A test binary of its own:
+//! it installs the process-wide tracing subscriber.
+
+#[path = "api/support.rs"]
+#[allow(dead_code)]
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+use hotswap::config::{LogFormat, LoggingSettings, TelemetrySettings};
+use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use opentelemetry_proto::tonic::trace::v1::Span;
+use prost::Message;
+use serde_json::json;
+
+type Received = Arc<Mutex<Vec<Span>>>;
+
+async fn collect(body: web::Bytes, received: web::Data<Received>) -> HttpResponse {
+    match ExportTraceServiceRequest::decode(body.as_ref()) {
+        Ok(request) => {
+            let spans = request.resource_spans.into_iter().flat_map(|r| r.scope_spans).flat_map(|s| s.spans);
+            received.lock().unwrap().extend(spans);
+            HttpResponse::Ok()
+                .content_type("application/x-protobuf")
+                .body(ExportTraceServiceResponse::default().encode_to_vec())
+        }
+        Err(e) => HttpResponse::BadRequest().body(format!("not OTLP protobuf: {e}")),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn attr(span: &Span, key: &str) -> Option<String> {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    span.attributes.iter().find(|kv| kv.key == key).and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+        Value::StringValue(s) => Some(s.clone()),
+        other => Some(format!("{other:?}")),
+    })
+}
+
+#[actix_web::test]
+async fn a_runs_spans_reach_the_collector_with_their_parents() {
+    let received: Received = Arc::default();
+    let data = web::Data::new(received.clone());
+    let collector =
+        HttpServer::new(move || App::new().app_data(data.clone()).route("/v1/traces", web::post().to(collect)))
+            .workers(1)
+            .bind("127.0.0.1:0")
+            .unwrap();
+    let endpoint = format!("http://{}", collector.addrs()[0]);
+    actix_web::rt::spawn(collector.run());
+
+    let telemetry = TelemetrySettings {
+        otlp_endpoint: endpoint.clone(),
+        service_name: "hotswap-otlp-test".into(),
+        level: "info".into(),
+        sample_ratio: 1.0,
+    };
+    let guard =
+        hotswap::telemetry::init(&LoggingSettings { format: LogFormat::Pretty, level: "warn".into() }, &telemetry);
+    let app = support::spawn_app(&[("HOTSWAP__TELEMETRY__OTLP_ENDPOINT", endpoint.as_str())]).await;
+
+    let mut res = awc::Client::new()
+        .post(format!("{}/api/v1/deployments", app.base))
+        .bearer_auth(app.token.clone().expect("logged in"))
+        .send_json(&json!({ "moduleName": "kmod-otel", "version": "1.0.0", "targetEnvironment": "Development", "requesterEmail": "o@t.io" }))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    let header = res.headers().get("x-trace-id").unwrap().to_str().unwrap().to_string();
+    let body: serde_json::Value = res.json().await.unwrap();
+    let trace_id = body["traceId"].as_str().unwrap().to_string();
+    let id = body["executionId"].as_str().unwrap().to_string();
+    assert_eq!(header, trace_id, "the request's trace is the run's trace");
+    assert_eq!(body["links"]["trace"], format!("http://localhost:16686/trace/{trace_id}"));
+    let run = app.finished(&id).await;
+    assert_eq!(run["status"], "Succeeded");
+    assert_eq!(run["traceId"], trace_id.as_str());
+
+    // The run's span ends when its coordinator stops; wait for it to arrive.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let spans = loop {
+        guard.flush();
+        let spans: Vec<Span> =
+            received.lock().unwrap().iter().filter(|s| hex(&s.trace_id) == trace_id).cloned().collect();
+        if spans.iter().any(|s| s.name == "deployment") && spans.iter().any(|s| s.name == "stage Validation") {
+            break spans;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "spans never arrived: {:?}",
+            spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    };
+    let by_name = |name: &str| spans.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("no span {name}"));
+    let create = by_name("deployment.create");
+    let run_span = by_name("deployment");
+    assert_eq!(run_span.parent_span_id, create.span_id, "the run continues the span it was created in");
+    assert_eq!(attr(run_span, "execution_id").as_deref(), Some(id.as_str()));
+    let request = spans.iter().find(|s| s.span_id == create.parent_span_id).expect("the creation's parent is exported");
+    assert!(attr(request, "http.route").is_some_and(|r| r.contains("/api/v1/deployments")), "{request:?}");
+    for stage in ["stage Security Scan", "stage Deploy to Development", "stage Validation"] {
+        assert_eq!(by_name(stage).parent_span_id, run_span.span_id, "{stage} is a child of the run");
+    }
+    let deploy_stage = by_name("stage Deploy to Development");
+    let loads: Vec<_> = spans.iter().filter(|s| s.name == "node LoadVersion").collect();
+    assert_eq!(loads.len(), 3, "one span per node call");
+    assert!(loads.iter().all(|s| s.parent_span_id == deploy_stage.span_id));
+    let hosts: Vec<_> = loads.iter().filter_map(|s| attr(s, "node.hostname")).collect();
+    assert!(hosts.contains(&"development-node-01".to_string()), "{hosts:?}");
+    let verify: Vec<_> = spans.iter().filter(|s| s.name == "node VerifyModule").collect();
+    assert!(verify.iter().all(|s| s.parent_span_id == by_name("stage Validation").span_id) && verify.len() == 3);
+    drop(guard);
+}
