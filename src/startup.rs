@@ -61,6 +61,8 @@ impl Application {
         let auth = AuthState::new(&settings.auth, store.clone()).await.map_err(StartupError::Auth)?;
         if settings.auth.demo_users {
             auth.seed_demo_users().await.map_err(|e| StartupError::Auth(format!("seeding demo users: {e}")))?;
+        } else {
+            auth.retire_demo_users().await.map_err(|e| StartupError::Auth(format!("retiring demo users: {e}")))?;
         }
         let auth = web::Data::new(auth);
         let proxies = TrustedProxies::new(&settings.rate_limit.trusted_proxies);

@@ -217,6 +217,24 @@ impl AuthState {
         Ok(())
     }
 
+    /// Where demo users are off, disables the demo accounts a database may
+    /// still hold from a development run, so that their published passwords
+    /// open nothing. Users created otherwise never have the demo ids.
+    pub async fn retire_demo_users(&self) -> Result<(), UserError> {
+        for demo in &DEMO_USERS {
+            let Some(mut user) = self.store.get_user(DEFAULT_TENANT, demo.id).await? else { continue };
+            if user.is_active {
+                user.is_active = false;
+                self.store.update_user(&user).await?;
+                tracing::warn!(
+                    username = demo.username,
+                    "disabled a demo user left in the store (auth.demo_users is off)"
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// Creates a user. `tenant_id` defaults to the creator's tenant; naming
     /// another one is for administrators of the default (operator) tenant.
     /// `creator` is `None` on the command line.

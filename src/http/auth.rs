@@ -197,6 +197,7 @@ pub async fn logout(auth: web::Data<AuthState>, caller: Caller) -> Result<HttpRe
         (status = 200, description = "The demo users", body = DemoCredentials),
         (status = 404, description = "Demo users are not enabled here", body = ErrorBody),
         (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
     )
 )]
 pub async fn demo_credentials(auth: web::Data<AuthState>) -> Result<HttpResponse, ApiError> {

@@ -149,6 +149,7 @@ fn parse_environment(raw: &str) -> Result<Environment, ApiError> {
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "Needs the Viewer role", body = ErrorBody),
         (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
     )
 )]
 async fn list(state: web::Data<AppState>, tenant: Tenant) -> HttpResponse {
@@ -168,6 +169,7 @@ async fn list(state: web::Data<AppState>, tenant: Tenant) -> HttpResponse {
         (status = 403, description = "Needs the Viewer role", body = ErrorBody),
         (status = 404, description = "No such environment", body = ErrorBody),
         (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
     )
 )]
 async fn detail(state: web::Data<AppState>, tenant: Tenant, env: web::Path<String>) -> Result<HttpResponse, ApiError> {

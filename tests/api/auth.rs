@@ -169,6 +169,15 @@ async fn revocation_survives_a_restart_on_postgres() {
     let after = spawn_anonymous(&overrides).await;
     assert_eq!(after.with_token(&revoked).get(ME).await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(after.with_token(&kept).get(ME).await.0, StatusCode::OK);
+
+    // A process without demo users disables the ones the database still holds.
+    let no_demo = [overrides[0], overrides[1], ("HOTSWAP__AUTH__DEMO_USERS", "false")];
+    let later = spawn_anonymous(&no_demo).await;
+    assert_eq!(
+        login_reply(&later, json!({ "username": "admin", "password": "Admin123!" })).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(later.with_token(&kept).get(ME).await.0, StatusCode::UNAUTHORIZED);
 }
 
 #[actix_web::test]
