@@ -80,6 +80,8 @@ pub struct Coordinator {
     pub(super) promote_requested: bool,
     /// Pause before repeating a step that met a store outage.
     pub(super) store_backoff: Duration,
+    /// Health checks repeated because a node was down.
+    pub(super) check_retries: u32,
     /// This incarnation's span of the run, a child of the span the run was created in.
     span: tracing::Span,
     /// The span of the stage (or rollback) in progress, with its name.
@@ -201,6 +203,7 @@ impl Coordinator {
             abort_requested: false,
             promote_requested: false,
             store_backoff: Duration::ZERO,
+            check_retries: 0,
             span,
             step_span: None,
             _guard: guard,

@@ -346,6 +346,14 @@ impl Coordinator {
         let steps = self.run.request.canary_steps.clone().unwrap_or_else(|| self.deps.pipeline.canary_steps.clone());
         ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
             act.busy = false;
+            // A node that is down right now is most likely being restarted by its
+            // supervisor: look again a few times before counting it as failed.
+            let down = results.iter().any(Result::is_err);
+            if down && act.check_retries < act.deps.pipeline.restore_attempts {
+                act.check_retries += 1;
+                return act.retry_later(ctx);
+            }
+            act.check_retries = 0;
             let mut problems = Vec::new();
             let mut now = Vec::new();
             for (node, r) in checked.iter().zip(results) {
