@@ -79,6 +79,9 @@ impl Application {
                 .configure(http::configure(json_limit))
         })
         .client_request_timeout(settings.server.client_request_timeout)
+        // Live updates are many small writes: without this, Nagle's algorithm
+        // meets the client's delayed ACKs and holds frames back up to 40 ms.
+        .tcp_nodelay(true)
         .shutdown_timeout(5);
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);

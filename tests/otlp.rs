@@ -49,10 +49,11 @@ fn attr(span: &Span, key: &str) -> Option<String> {
 async fn a_runs_spans_reach_the_collector_with_their_parents() {
     let received: Received = Arc::default();
     let data = web::Data::new(received.clone());
-    let collector = HttpServer::new(move || App::new().app_data(data.clone()).route("/v1/traces", web::post().to(collect)))
-        .workers(1)
-        .bind("127.0.0.1:0")
-        .unwrap();
+    let collector =
+        HttpServer::new(move || App::new().app_data(data.clone()).route("/v1/traces", web::post().to(collect)))
+            .workers(1)
+            .bind("127.0.0.1:0")
+            .unwrap();
     let endpoint = format!("http://{}", collector.addrs()[0]);
     actix_web::rt::spawn(collector.run());
 
@@ -62,7 +63,8 @@ async fn a_runs_spans_reach_the_collector_with_their_parents() {
         level: "info".into(),
         sample_ratio: 1.0,
     };
-    let guard = hotswap::telemetry::init(&LoggingSettings { format: LogFormat::Pretty, level: "warn".into() }, &telemetry);
+    let guard =
+        hotswap::telemetry::init(&LoggingSettings { format: LogFormat::Pretty, level: "warn".into() }, &telemetry);
     let app = support::spawn_app(&[("HOTSWAP__TELEMETRY__OTLP_ENDPOINT", endpoint.as_str())]).await;
 
     let mut res = awc::Client::new()
@@ -85,11 +87,16 @@ async fn a_runs_spans_reach_the_collector_with_their_parents() {
     let deadline = Instant::now() + Duration::from_secs(20);
     let spans = loop {
         guard.flush();
-        let spans: Vec<Span> = received.lock().unwrap().iter().filter(|s| hex(&s.trace_id) == trace_id).cloned().collect();
+        let spans: Vec<Span> =
+            received.lock().unwrap().iter().filter(|s| hex(&s.trace_id) == trace_id).cloned().collect();
         if spans.iter().any(|s| s.name == "deployment") && spans.iter().any(|s| s.name == "stage Validation") {
             break spans;
         }
-        assert!(Instant::now() < deadline, "spans never arrived: {:?}", spans.iter().map(|s| &s.name).collect::<Vec<_>>());
+        assert!(
+            Instant::now() < deadline,
+            "spans never arrived: {:?}",
+            spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+        );
         actix_web::rt::time::sleep(Duration::from_millis(100)).await;
     };
     let by_name = |name: &str| spans.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("no span {name}"));

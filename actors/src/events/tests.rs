@@ -124,8 +124,20 @@ fn memo_computes_once_per_slot_and_type() {
     let r = run(Uuid::new_v4());
     let e = BusEvent::new(publish(&r, &["X"]).events.remove(0), r);
     let mut calls = 0;
-    assert_eq!(e.memo(0, |_| { calls += 1; 7u32 }), Some(&7));
-    assert_eq!(e.memo(0, |_| { calls += 1; 8u32 }), Some(&7));
+    assert_eq!(
+        e.memo(0, |_| {
+            calls += 1;
+            7u32
+        }),
+        Some(&7)
+    );
+    assert_eq!(
+        e.memo(0, |_| {
+            calls += 1;
+            8u32
+        }),
+        Some(&7)
+    );
     assert_eq!(calls, 1);
     assert_eq!(e.memo(0, |_| "other type"), None);
     assert_eq!(e.memo(99, |_| 1u8), None);
