@@ -7,7 +7,7 @@ use base64::Engine;
 use serde_json::{json, Value};
 
 use crate::support::spawn_app;
-use crate::ws_support::{Received, WsClient};
+use crate::ws_support::WsClient;
 
 fn types(msgs: &[Value]) -> Vec<&str> {
     msgs.iter().map(|m| m["type"].as_str().unwrap()).collect()
@@ -144,5 +144,4 @@ async fn a_plain_get_is_refused_with_a_json_error() {
     assert_eq!(status, awc::http::StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["error"], "Bad Request");
     assert!(matches!(body["traceId"].as_str(), Some(t) if t.len() == 32));
-    let _ = Received::Closed(None);
 }
