@@ -57,6 +57,7 @@ impl Application {
         metrics.watch(orchestrator.clone(), pool);
         let prometheus = metrics.http_middleware(&settings.metrics.path);
         let serve_metrics = settings.metrics.enabled;
+        let metrics_path = settings.metrics.path.clone();
         let live = web::Data::new(LiveState::new(settings.websocket.clone(), metrics.clone()));
         let listener = TcpListener::bind(&settings.server.bind)
             .map_err(|source| StartupError::Bind { addr: settings.server.bind.clone(), source })?;
@@ -76,6 +77,13 @@ impl Application {
                 .wrap(Condition::new(serve_metrics, prometheus.clone()))
                 .wrap(from_fn(assign_trace_id))
                 .wrap(TracingLogger::default())
+                // The Prometheus middleware answers this path itself, after the
+                // route; a route of its own keeps it from counting as a 404.
+                .configure(|cfg| {
+                    if serve_metrics {
+                        cfg.route(&metrics_path, web::get().to(actix_web::HttpResponse::Ok));
+                    }
+                })
                 .configure(http::configure(json_limit))
         })
         .client_request_timeout(settings.server.client_request_timeout)
