@@ -42,6 +42,8 @@ pub struct WebsocketSettings {
     #[serde(with = "humantime_serde")]
     pub client_timeout: Duration,
     pub send_buffer: usize,
+    #[serde(with = "humantime_serde")]
+    pub flush_delay: Duration,
     pub max_message_bytes: usize,
     pub max_invalid_messages: u32,
     pub max_subscriptions: usize,
@@ -491,6 +493,24 @@ mod tests {
 
     const PROD_SECRET: (&str, &str) = ("HOTSWAP__AUTH__JWT_SECRET", "a-production-secret-of-at-least-32-bytes!");
     const PROD_URL: (&str, &str) = ("HOTSWAP__STORE__URL", "postgres://u:secret@db/hotswap");
+
+    #[test]
+    fn live_update_and_telemetry_keys_are_checked() {
+        let d = load("development", &[]).unwrap();
+        assert_eq!(d.websocket.ping_interval, Duration::from_secs(5));
+        assert_eq!(d.websocket.client_timeout, Duration::from_secs(10));
+        assert!(d.telemetry.otlp_endpoint.is_empty() && d.metrics.enabled);
+        let e = load("development", &[("HOTSWAP__WEBSOCKET__CLIENT_TIMEOUT", "1s")]).unwrap_err();
+        assert!(e.to_string().contains("websocket.client_timeout"), "{e}");
+        let e = load("development", &[("HOTSWAP__WEBSOCKET__SEND_BUFFER", "0")]).unwrap_err();
+        assert!(e.to_string().contains("send_buffer"), "{e}");
+        let e = load("development", &[("HOTSWAP__TELEMETRY__OTLP_ENDPOINT", "collector:4318")]).unwrap_err();
+        assert!(e.to_string().contains("telemetry.otlp_endpoint"), "{e}");
+        let e = load("development", &[("HOTSWAP__TELEMETRY__SAMPLE_RATIO", "2")]).unwrap_err();
+        assert!(e.to_string().contains("sample_ratio"), "{e}");
+        let e = load("development", &[("HOTSWAP__METRICS__PATH", "metrics")]).unwrap_err();
+        assert!(e.to_string().contains("metrics.path"), "{e}");
+    }
 
     #[test]
     fn production_requires_a_database_url() {

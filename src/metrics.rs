@@ -45,6 +45,8 @@ pub struct Metrics {
     pub ws_sessions: IntGaugeVec,
     pub ws_messages: IntCounterVec,
     pub ws_slow_closes: IntCounterVec,
+    /// From the bus receiving an event to a session handing it to its socket.
+    pub ws_delivery: HistogramVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -118,6 +120,13 @@ impl Metrics {
                 "websocket_slow_client_closes_total",
                 "Sessions closed with 1013 because the client fell behind",
                 &["protocol"],
+            ),
+            ws_delivery: histogram(
+                &r,
+                "websocket_delivery_seconds",
+                "Time from the event bus receiving an event to a live session writing it",
+                &["protocol"],
+                &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0],
             ),
             registry: r,
         };
@@ -260,7 +269,7 @@ impl Collector for ScrapeGauges {
         use std::sync::atomic::Ordering::Relaxed;
         let stats = self.orchestrator.bus_stats();
         self.backlog.with_label_values(&["node"]).set(self.orchestrator.node_backlog() as i64);
-        self.backlog.with_label_values(&["event_feed"]).set(stats.queued.load(Relaxed) as i64);
+        self.backlog.with_label_values(&["event_feed"]).set(stats.backlog() as i64);
         self.active_runs.set(self.orchestrator.live_runs() as i64);
         self.feeds.set(stats.subscribers.load(Relaxed) as i64);
         let mut out = Vec::new();

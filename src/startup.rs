@@ -85,6 +85,7 @@ impl Application {
         metrics.watch(orchestrator.clone(), pool);
         let prometheus = metrics.http_middleware(&settings.metrics.path);
         let serve_metrics = settings.metrics.enabled;
+        let metrics_path = settings.metrics.path.clone();
         let live = web::Data::new(LiveState::new(settings.websocket.clone(), metrics.clone()));
         let listener = TcpListener::bind(&settings.server.bind)
             .map_err(|source| StartupError::Bind { addr: settings.server.bind.clone(), source })?;
@@ -124,9 +125,19 @@ impl Application {
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
                 .wrap(from_fn(assign_trace_id))
                 .wrap(TracingLogger::default())
+                // The Prometheus middleware answers this path itself, after the
+                // route; a route of its own keeps it from counting as a 404.
+                .configure(|cfg| {
+                    if serve_metrics {
+                        cfg.route(&metrics_path, web::get().to(actix_web::HttpResponse::Ok));
+                    }
+                })
                 .configure(http::configure(options))
         })
         .client_request_timeout(settings.server.client_request_timeout)
+        // Live updates are many small writes: without this, Nagle's algorithm
+        // meets the client's delayed ACKs and holds frames back up to 40 ms.
+        .tcp_nodelay(true)
         .shutdown_timeout(5);
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);

@@ -116,6 +116,10 @@ async fn a_runs_spans_reach_the_collector_with_their_parents() {
     assert!(loads.iter().all(|s| s.parent_span_id == deploy_stage.span_id));
     let hosts: Vec<_> = loads.iter().filter_map(|s| attr(s, "node.hostname")).collect();
     assert!(hosts.contains(&"development-node-01".to_string()), "{hosts:?}");
+    // The span travels with the message: the node actor's store write is its child.
+    let persists: Vec<_> = spans.iter().filter(|s| s.name == "node.persist").collect();
+    assert_eq!(persists.len(), 3, "{:?}", spans.iter().map(|s| &s.name).collect::<Vec<_>>());
+    assert!(persists.iter().all(|p| loads.iter().any(|l| l.span_id == p.parent_span_id)));
     let verify: Vec<_> = spans.iter().filter(|s| s.name == "node VerifyModule").collect();
     assert!(verify.iter().all(|s| s.parent_span_id == by_name("stage Validation").span_id) && verify.len() == 3);
     drop(guard);

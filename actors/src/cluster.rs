@@ -24,15 +24,15 @@ pub struct NodeEntry {
     addr: RwLock<Option<Addr<NodeActor>>>,
     last_heartbeat_ms: AtomicI64,
     /// Requests sent to the node and not answered yet: its mailbox backlog.
-    pending: Arc<AtomicUsize>,
+    pending: AtomicUsize,
 }
 
 /// Counts one request as pending until dropped.
-pub(crate) struct PendingRequest(Arc<AtomicUsize>);
+pub(crate) struct PendingRequest(Arc<NodeEntry>);
 
 impl Drop for PendingRequest {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.0.pending.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -45,13 +45,13 @@ impl NodeEntry {
             environment,
             addr: RwLock::new(None),
             last_heartbeat_ms: AtomicI64::new(0),
-            pending: Arc::default(),
+            pending: AtomicUsize::new(0),
         }
     }
 
-    pub(crate) fn track_request(&self) -> PendingRequest {
+    pub(crate) fn track_request(self: &Arc<Self>) -> PendingRequest {
         self.pending.fetch_add(1, Ordering::Relaxed);
-        PendingRequest(self.pending.clone())
+        PendingRequest(self.clone())
     }
 
     /// Requests waiting for the node or being handled by it.

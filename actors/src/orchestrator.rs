@@ -8,6 +8,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::cluster::{cluster_is_healthy, ClusterDirectory, NodeEntry};
@@ -268,7 +269,6 @@ impl Orchestrator {
             .spans
             .context_of(&span)
             .unwrap_or_else(|| (execution_id.simple().to_string(), String::new()));
-        let _entered = span.enter();
         let mut run = RunRecord {
             tenant_id: tenant,
             execution_id,
@@ -297,7 +297,8 @@ impl Orchestrator {
             ),
             data: serde_json::json!({ "requester": run.request.requester_email }),
         };
-        self.inner.store.create_run(&run, std::slice::from_ref(&created)).await?;
+        // Instrumented, not entered: a guard must not be held across an await.
+        self.inner.store.create_run(&run, std::slice::from_ref(&created)).instrument(span).await?;
         crate::coordinator::observe(self.inner.hooks.observer.as_ref(), &run, std::slice::from_ref(&created));
         // Published before the coordinator starts, so it comes first.
         self.inner.bus.do_send(Publish { run: Arc::new(run.clone()), events: vec![created] });

@@ -40,7 +40,7 @@ async fn tree(state: web::Data<AppState>, tenant: Tenant) -> Result<HttpResponse
         "eventBus": {
             "kind": "EventBus",
             "subscribers": stats.subscribers.load(Relaxed),
-            "mailboxBacklog": stats.queued.load(Relaxed),
+            "mailboxBacklog": stats.backlog(),
             "published": stats.published.load(Relaxed),
             "delivered": stats.delivered.load(Relaxed),
             "overflows": stats.overflows.load(Relaxed),

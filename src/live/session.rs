@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use actix_web_actors::ws::{self, CloseCode, CloseReason};
+use bytestring::ByteString;
 use chrono::Utc;
 use hotswap_actors::events::{
     BusEvent, EventBus, Feed, FeedStatus, Subscribe, SubscriberId, Topic, Unsubscribe, Unwatch, Watch,
@@ -35,6 +36,12 @@ pub struct LiveSession {
     runs: HashSet<uuid::Uuid>,
     last_heard: Instant,
     invalid: u32,
+    sent: prometheus::IntCounter,
+    delivery: prometheus::Histogram,
+    /// Event frames held back until the flush timer fires, so that a burst
+    /// of events leaves in one write.
+    held: Vec<ByteString>,
+    flush_armed: bool,
 }
 
 impl LiveSession {
@@ -49,7 +56,6 @@ impl LiveSession {
             identity,
             bus,
             settings,
-            metrics,
             feed_id: subscription.1.id(),
             pending: Some(subscription),
             feed: None,
@@ -57,6 +63,11 @@ impl LiveSession {
             runs: HashSet::new(),
             last_heard: Instant::now(),
             invalid: 0,
+            sent: metrics.ws_messages.with_label_values(&[PROTOCOL]),
+            delivery: metrics.ws_delivery.with_label_values(&[PROTOCOL]),
+            metrics,
+            held: Vec::new(),
+            flush_armed: false,
         }
     }
 
@@ -193,11 +204,26 @@ impl StreamHandler<Arc<BusEvent>> for LiveSession {
         if self.feed.as_ref().is_some_and(FeedStatus::overflowed) {
             return self.slow_client(ctx);
         }
+        self.delivery.observe(event.published_at.elapsed().as_secs_f64());
         let frames = encoded(&event);
-        for frame in frames {
-            ctx.text(frame.clone());
+        self.sent.inc_by(frames.len() as u64);
+        let delay = self.settings.flush_delay;
+        if delay.is_zero() {
+            for frame in frames {
+                ctx.text(frame.clone());
+            }
+            return;
         }
-        self.metrics.ws_messages.with_label_values(&[PROTOCOL]).inc_by(frames.len() as u64);
+        self.held.extend(frames.iter().cloned());
+        if !self.flush_armed {
+            self.flush_armed = true;
+            ctx.run_later(delay, |act, ctx| {
+                act.flush_armed = false;
+                for frame in act.held.drain(..) {
+                    ctx.text(frame);
+                }
+            });
+        }
     }
 
     fn finished(&mut self, ctx: &mut Self::Context) {

@@ -172,3 +172,27 @@ async fn crashing_needs_simulation() {
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert!(body["message"].as_str().unwrap().contains("simulation"));
 }
+
+#[actix_web::test]
+async fn a_coordinator_restarted_by_hand_resumes_its_run() {
+    let app = spawn_app(&[("HOTSWAP__PIPELINE__CANARY_BAKE_TIME", "400ms")]).await;
+    let id = app.deploy(M, "1.0.0", "Production", json!({})).await;
+    app.wait_for(&id, |r| stage(r, "Deploy to Production")["status"] == "Running").await;
+    let child_id = format!("run:{id}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (status, body) = app.post(&format!("/api/v1/admin/actors/{child_id}/restart"), &json!({})).await;
+        if status == StatusCode::ACCEPTED {
+            assert_eq!(body["state"], "Stopping", "{body}");
+            break;
+        }
+        // 503 while an incarnation is still loading its run.
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert!(Instant::now() < deadline);
+        actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+    }
+    wait_child(&app, &child_id, |c| c["incarnation"] == 2 && c["state"] == "Running").await;
+    let run = app.finished(&id).await;
+    assert_eq!(run["status"], "Succeeded", "{run:#}");
+    app.assert_all_active(Production, M, Some("1.0.0")).await;
+}

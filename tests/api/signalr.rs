@@ -64,3 +64,47 @@ async fn negotiate_offers_websockets_and_tokens_are_single_use() {
     let (status, body) = app.get("/hubs/deployment").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 }
+
+/// The hub protocol by hand, so that it is covered where node is missing too.
+#[actix_web::test]
+async fn the_hub_speaks_the_json_hub_protocol() {
+    use crate::ws_support::WsClient;
+    const RS: char = '\u{1e}';
+    let app = spawn_app(&[]).await;
+    let (_, negotiated) = app.post("/hubs/deployment/negotiate?negotiateVersion=1", &json!({})).await;
+    let token = negotiated["connectionToken"].as_str().unwrap();
+    let mut hub = WsClient::connect(&app, &format!("/hubs/deployment?id={token}")).await;
+    // Records end with the separator; the hub's frames are text, not JSON.
+    hub.send_text(format!("{}{RS}", json!({ "protocol": "json", "version": 1 }))).await;
+    let frames = hub.raw_until(|f| f.contains("{}")).await;
+    assert!(frames.last().unwrap().starts_with(&format!("{{}}{RS}")), "{frames:?}");
+    let invoke = |id: &str, target: &str, args: serde_json::Value| {
+        format!("{}{RS}", json!({ "type": 1, "invocationId": id, "target": target, "arguments": args }))
+    };
+    hub.send_text(invoke("1", "SubscribeToAllDeployments", json!([]))).await;
+    let done = hub.raw_until(|f| f.contains("\"invocationId\":\"1\"")).await;
+    let completion: serde_json::Value = serde_json::from_str(done.last().unwrap().trim_end_matches(RS)).unwrap();
+    assert_eq!(completion, json!({ "type": 3, "invocationId": "1" }));
+    hub.send_text(invoke("2", "SubscribeToDeployment", json!([null]))).await;
+    let refused = hub.raw_until(|f| f.contains("\"invocationId\":\"2\"")).await;
+    assert!(refused.last().unwrap().contains("executionId is required"), "{refused:?}");
+    hub.send_text(invoke("3", "SubscribeToDeployment", json!(["a", "b"]))).await;
+    let refused = hub.raw_until(|f| f.contains("\"invocationId\":\"3\"")).await;
+    assert!(refused.last().unwrap().contains("expects 1"), "{refused:?}");
+
+    let id = app.deploy("kmod-hub-raw", "1.0.0", "Development", json!({})).await;
+    let frames = hub.raw_until(|f| f.contains("\"status\":\"Succeeded\"")).await;
+    let events: Vec<serde_json::Value> = frames
+        .iter()
+        .flat_map(|f| {
+            f.split(RS).filter(|r| !r.is_empty()).map(|r| serde_json::from_str(r).unwrap()).collect::<Vec<_>>()
+        })
+        .filter(|m: &serde_json::Value| m["type"] == 1)
+        .collect();
+    assert!(events.iter().all(|e| e["target"] == "DeploymentStatusChanged"), "all-deployments gets status only");
+    assert_eq!(events[0]["arguments"][0]["executionId"], id.as_str());
+    assert_eq!(events[0]["arguments"][0]["status"], "Running");
+    // The server pings (test profile: every 200 ms).
+    let pings = hub.raw_until(|f| f.contains("\"type\":6")).await;
+    assert!(!pings.is_empty());
+}

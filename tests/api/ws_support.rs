@@ -65,6 +65,32 @@ impl WsClient {
         }
     }
 
+    /// Text frames as they come (the SignalR hub's are not plain JSON), until one satisfies `last`.
+    pub async fn raw_until(&mut self, last: impl Fn(&str) -> bool) -> Vec<String> {
+        let mut seen = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.conn.next()).await;
+            let frame = match frame {
+                Ok(Some(Ok(f))) => f,
+                other => panic!("no frame satisfied the test: {other:?}; saw {seen:#?}"),
+            };
+            match frame {
+                Frame::Text(t) => {
+                    let text = String::from_utf8(t.to_vec()).expect("UTF-8");
+                    let done = last(&text);
+                    seen.push(text);
+                    if done {
+                        return seen;
+                    }
+                }
+                Frame::Ping(p) => self.conn.send(Message::Pong(p)).await.expect("pong"),
+                Frame::Close(reason) => panic!("closed: {reason:?}; saw {seen:#?}"),
+                _ => {}
+            }
+        }
+    }
+
     /// The next JSON message; panics on a close or a timeout.
     pub async fn json(&mut self) -> Value {
         match self.recv_within(Duration::from_secs(10)).await {

@@ -177,7 +177,7 @@ impl Coordinator {
             module.name = %run.request.module_name,
             module.version = %run.request.version,
             environment = %run.request.target_environment,
-            checkpoint = ?run.checkpoint,
+            resumed_at = run.checkpoint.phase(),
         );
         if !run.trace_parent.is_empty() {
             deps.hooks.spans.adopt(&span, &run.trace_parent);

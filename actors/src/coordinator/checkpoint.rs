@@ -34,6 +34,19 @@ pub enum Checkpoint {
 }
 
 impl Checkpoint {
+    /// The phase's name, without its data.
+    pub fn phase(&self) -> &'static str {
+        match self {
+            Checkpoint::SecurityScan => "securityScan",
+            Checkpoint::Deploy { .. } => "deploy",
+            Checkpoint::Validation => "validation",
+            Checkpoint::Restoring { .. } => "restoring",
+            Checkpoint::Unwinding { .. } => "unwinding",
+            Checkpoint::ManualRollback => "manualRollback",
+            Checkpoint::Done => "done",
+        }
+    }
+
     /// Whether the run is already putting nodes back, so that another
     /// restoring request has nothing to add.
     pub fn is_restoring(&self) -> bool {

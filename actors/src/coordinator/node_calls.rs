@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::cluster::NodeEntry;
 use crate::domain::ModuleSlots;
-use crate::node::{NodeActor, NodeError, RestoreModule};
+use crate::node::{NodeActor, NodeError, RestoreModule, Traced};
 
 /// Sends one message to each node and gathers the answers in node order. A
 /// node that is down, times out or dies while handling the message (a panic)
@@ -26,8 +26,8 @@ pub async fn ask_all<M, R, F>(
 where
     M: Message<Result = Result<R, NodeError>> + Send + 'static,
     R: Send + 'static,
-    NodeActor: Handler<M>,
-    <NodeActor as actix::Actor>::Context: ToEnvelope<NodeActor, M>,
+    NodeActor: Handler<Traced<M>>,
+    <NodeActor as actix::Actor>::Context: ToEnvelope<NodeActor, Traced<M>>,
     F: Fn(&NodeEntry) -> M,
 {
     // Unconstrained: with tokio's per-task budget spent, each of thousands of
@@ -38,6 +38,7 @@ where
         let addr = node.addr();
         let hostname = node.hostname.clone();
         let span = node_span::<M>(&parent, node);
+        let msg = Traced { msg, span: span.clone() };
         let pending = node.track_request();
         async move {
             let _pending = pending;
@@ -66,8 +67,8 @@ pub async fn ask_all_infallible<M, R, F>(
 where
     M: Message<Result = R> + Send + 'static,
     R: Send + 'static,
-    NodeActor: Handler<M>,
-    <NodeActor as actix::Actor>::Context: ToEnvelope<NodeActor, M>,
+    NodeActor: Handler<Traced<M>>,
+    <NodeActor as actix::Actor>::Context: ToEnvelope<NodeActor, Traced<M>>,
     F: Fn(&NodeEntry) -> M,
 {
     // Unconstrained: with tokio's per-task budget spent, each of thousands of
@@ -78,6 +79,7 @@ where
         let addr = node.addr();
         let hostname = node.hostname.clone();
         let span = node_span::<M>(&parent, node);
+        let msg = Traced { msg, span: span.clone() };
         let pending = node.track_request();
         async move {
             let _pending = pending;

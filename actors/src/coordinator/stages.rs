@@ -105,9 +105,11 @@ pub fn progress_event(run: &RunRecord, env: Environment, total: u32, updated: us
     )
 }
 
-/// One live-only `NodeUpdated` event per node: `action` when its call
-/// succeeded (`Updated`, `StandbyLoaded`, `Switched`, `Restored`), else `Failed`
-/// with the error. `outcomes` holds each node's error, in node order.
+/// One live-only `NodeUpdated` event for the nodes one step changed (or
+/// failed to change): each is `action` when its call succeeded (`Updated`,
+/// `StandbyLoaded`, `Switched`, `Restored`), else `Failed` with the error.
+/// `outcomes` holds each node's error, in node order. One event per step, not
+/// per node, keeps a wave of thousands of nodes to one message per client.
 pub fn node_events(
     run: &RunRecord,
     env: Environment,
@@ -115,25 +117,25 @@ pub fn node_events(
     outcomes: &[Option<String>],
     action: &str,
 ) -> Vec<RunEvent> {
-    nodes
+    if nodes.is_empty() {
+        return Vec::new();
+    }
+    let entries: Vec<_> = nodes
         .iter()
         .zip(outcomes)
         .map(|(node, error)| {
             let status = if error.is_some() { "Failed" } else { action };
-            event(
-                run,
-                "NodeUpdated",
-                format!("{} {status}", node.hostname),
-                json!({
-                    "environment": env.as_str(),
-                    "nodeId": node.node_id,
-                    "hostname": node.hostname,
-                    "module": run.request.module_name,
-                    "version": run.request.version,
-                    "status": status,
-                    "error": error,
-                }),
-            )
+            json!({ "nodeId": node.node_id, "hostname": node.hostname, "status": status, "error": error })
         })
-        .collect()
+        .collect();
+    let failed = outcomes.iter().filter(|o| o.is_some()).count();
+    let message = format!("{} {env} nodes {action}, {failed} failed", nodes.len() - failed);
+    let data = json!({
+        "environment": env.as_str(),
+        "module": run.request.module_name,
+        "version": run.request.version,
+        "action": action,
+        "nodes": entries,
+    });
+    vec![event(run, "NodeUpdated", message, data)]
 }

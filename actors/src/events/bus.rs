@@ -3,7 +3,7 @@
 
 use std::any::Any;
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -46,8 +46,9 @@ impl BusEvent {
 #[derive(Default, Debug)]
 pub struct BusStats {
     pub subscribers: AtomicUsize,
-    /// Events handed to feeds and not yet read from them.
-    pub queued: AtomicU64,
+    /// Events handed to feeds and not yet read from them (for a moment
+    /// after a publish it may read low, even below zero).
+    pub queued: AtomicI64,
     pub published: AtomicU64,
     pub delivered: AtomicU64,
     /// Feeds cut off because their queue was full.
@@ -55,6 +56,11 @@ pub struct BusStats {
 }
 
 impl BusStats {
+    /// Events waiting in feeds.
+    pub fn backlog(&self) -> u64 {
+        self.queued.load(Ordering::Relaxed).max(0) as u64
+    }
+
     /// Whether anyone listens at all; publishers may skip work that only
     /// live subscribers would see.
     pub fn listening(&self) -> bool {
@@ -205,36 +211,35 @@ impl Handler<Publish> for EventBus {
         let execution_id = msg.run.execution_id;
         self.stats.published.fetch_add(msg.events.len() as u64, Ordering::Relaxed);
         let Some(subs) = self.by_tenant.get(&tenant) else { return };
+        let events: Vec<Arc<BusEvent>> =
+            msg.events.into_iter().map(|event| Arc::new(BusEvent::new(event, msg.run.clone()))).collect();
         let mut dropped = Vec::new();
-        for event in msg.events {
-            debug_assert_eq!(event.tenant_id, tenant);
-            let event = Arc::new(BusEvent::new(event, msg.run.clone()));
-            for (id, sub) in subs.iter() {
-                if !sub.wants(execution_id) || dropped.contains(id) {
-                    continue;
-                }
-                self.stats.queued.fetch_add(1, Ordering::Relaxed);
+        // Subscriber by subscriber, so that each gets the whole batch at once
+        // (one wake-up and one write for it) and in order.
+        let mut sent = 0;
+        for (id, sub) in subs.iter().filter(|(_, s)| s.wants(execution_id)) {
+            for event in &events {
                 match sub.sender.try_send(event.clone()) {
-                    Ok(()) => {
-                        self.stats.delivered.fetch_add(1, Ordering::Relaxed);
-                    }
+                    Ok(()) => sent += 1,
                     Err(TrySendError::Full(_)) => {
-                        self.stats.queued.fetch_sub(1, Ordering::Relaxed);
                         if !sub.shared.overflowed.swap(true, Ordering::AcqRel) {
                             self.stats.overflows.fetch_add(1, Ordering::Relaxed);
                             tracing::warn!(subscriber = id, "live subscriber fell behind; cutting it off");
                         }
                         dropped.push(*id);
+                        break;
                     }
                     Err(TrySendError::Closed(_)) => {
-                        self.stats.queued.fetch_sub(1, Ordering::Relaxed);
                         dropped.push(*id);
+                        break;
                     }
                 }
             }
         }
-        dropped.sort_unstable();
-        dropped.dedup();
+        // Counted once per publish; feeds may already have read some (the
+        // gauge is signed for that moment).
+        self.stats.queued.fetch_add(sent, Ordering::Relaxed);
+        self.stats.delivered.fetch_add(sent as u64, Ordering::Relaxed);
         for id in dropped {
             // Dropping the sender ends the feed once it has read what it holds.
             self.remove(id);

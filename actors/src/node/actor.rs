@@ -3,6 +3,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use actix::prelude::*;
+use tracing::Instrument;
 
 use super::messages::*;
 use crate::cluster::NodeEntry;
@@ -96,8 +97,11 @@ impl NodeActor {
         let (tenant, node_id) = (self.entry.tenant_id, self.entry.node_id);
         let module_key = module.clone();
         let slots_to_save = slots.clone();
+        // A child of the call's span when the message came traced.
+        let span = tracing::info_span!("node.persist", node.hostname = %self.entry.hostname, module = %module);
         Box::pin(
             async move { store.set_module_slots(tenant, node_id, &module_key, &slots_to_save).await }
+                .instrument(span)
                 .into_actor(self)
                 .map(move |saved, act, _ctx| match saved {
                     Ok(()) => {
@@ -231,14 +235,29 @@ impl Handler<RestoreModule> for NodeActor {
 }
 
 impl Handler<CheckHealth> for NodeActor {
-    type Result = MessageResult<CheckHealth>;
+    type Result = NodeHealth;
 
     fn handle(&mut self, msg: CheckHealth, _ctx: &mut Self::Context) -> Self::Result {
         let (metrics, unhealthy) = self.metrics(msg.standby_of.as_deref());
-        MessageResult(NodeHealth::evaluate(metrics, unhealthy))
+        NodeHealth::evaluate(metrics, unhealthy)
     }
 }
 
+/// Node messages handled inside the span that came with them.
+macro_rules! traced {
+    ($($message:ty),* $(,)?) => {$(
+        impl Handler<Traced<$message>> for NodeActor {
+            type Result = <NodeActor as Handler<$message>>::Result;
+
+            fn handle(&mut self, Traced { msg, span }: Traced<$message>, ctx: &mut Self::Context) -> Self::Result {
+                let _entered = span.enter();
+                <Self as Handler<$message>>::handle(self, msg, ctx)
+            }
+        }
+    )*};
+}
+
+traced!(LoadVersion, SwitchToStandby, RestoreModule, CheckHealth, VerifyModule);
 impl Handler<VerifyModule> for NodeActor {
     type Result = Result<(), NodeError>;
 

@@ -1,6 +1,7 @@
 use std::collections::BTreeMap;
 
-use actix::Message;
+use actix::dev::{MessageResponse, OneshotSender};
+use actix::{Actor, Message};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
@@ -97,3 +98,23 @@ pub struct Crash;
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct StopNode;
+
+/// A message with the span of the call that sent it: the node handles it,
+/// and does its store writes, inside that span, so a trace follows the call
+/// across the actor boundary.
+pub struct Traced<M> {
+    pub msg: M,
+    pub span: tracing::Span,
+}
+
+impl<M: Message> Message for Traced<M> {
+    type Result = M::Result;
+}
+
+impl<A: Actor, M: Message<Result = NodeHealth>> MessageResponse<A, M> for NodeHealth {
+    fn handle(self, _ctx: &mut A::Context, tx: Option<OneshotSender<NodeHealth>>) {
+        if let Some(tx) = tx {
+            let _ = tx.send(self);
+        }
+    }
+}

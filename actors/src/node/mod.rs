@@ -7,5 +7,5 @@ mod messages;
 pub use actor::{spawn_node, NodeActor};
 pub use messages::{
     CheckHealth, Crash, LoadTarget, LoadVersion, NodeError, NodeSnapshot, RestoreModule, Snapshot, StopNode,
-    SwitchToStandby, VerifyModule,
+    SwitchToStandby, Traced, VerifyModule,
 };

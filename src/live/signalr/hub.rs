@@ -36,6 +36,8 @@ pub struct HubSession {
     runs: HashSet<Uuid>,
     last_heard: Instant,
     invalid: u32,
+    sent: prometheus::IntCounter,
+    delivery: prometheus::Histogram,
 }
 
 impl HubSession {
@@ -50,7 +52,6 @@ impl HubSession {
             identity,
             bus,
             settings,
-            metrics,
             feed_id: subscription.1.id(),
             pending: Some(subscription),
             feed: None,
@@ -60,6 +61,9 @@ impl HubSession {
             runs: HashSet::new(),
             last_heard: Instant::now(),
             invalid: 0,
+            sent: metrics.ws_messages.with_label_values(&[PROTOCOL]),
+            delivery: metrics.ws_delivery.with_label_values(&[PROTOCOL]),
+            metrics,
         }
     }
 
@@ -253,6 +257,7 @@ impl StreamHandler<Arc<BusEvent>> for HubSession {
         if self.feed.as_ref().is_some_and(FeedStatus::overflowed) {
             return self.slow_client(ctx);
         }
+        self.delivery.observe(event.published_at.elapsed().as_secs_f64());
         let in_group = self.runs.contains(&event.event.execution_id);
         let mut sent = 0;
         for (audience, frame) in encoded(&event) {
@@ -261,7 +266,7 @@ impl StreamHandler<Arc<BusEvent>> for HubSession {
                 sent += 1;
             }
         }
-        self.metrics.ws_messages.with_label_values(&[PROTOCOL]).inc_by(sent);
+        self.sent.inc_by(sent);
     }
 
     fn finished(&mut self, ctx: &mut Self::Context) {
