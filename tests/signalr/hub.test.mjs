@@ -18,7 +18,7 @@ function connect() {
 async function deploy(moduleName, targetEnvironment) {
   const res = await fetch(`${base}/api/v1/deployments`, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", authorization: `Bearer ${process.env.HOTSWAP_TOKEN}` },
     body: JSON.stringify({ moduleName, version: "1.0.0", targetEnvironment, requesterEmail: "hub@example.com" }),
   });
   assert.equal(res.status, 202);
@@ -87,7 +87,7 @@ test("hub methods and events of the original", async () => {
   const seen = status.length + progress.length;
   const other = await deploy("kmod-hub-2", "Development");
   for (let i = 0; i < 500; i++) {
-    const run = await (await fetch(`${base}/api/v1/deployments/${other}`)).json();
+    const run = await (await fetch(`${base}/api/v1/deployments/${other}`, { headers: { authorization: `Bearer ${process.env.HOTSWAP_TOKEN}` } })).json();
     if (run.status === "Succeeded") break;
     await new Promise((r) => setTimeout(r, 20));
   }
