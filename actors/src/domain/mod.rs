@@ -1,5 +1,6 @@
 //! Plain data: what a run, a stage, a node, a tenant and a user are.
 
+mod audit;
 mod environment;
 mod node;
 mod request;
@@ -7,6 +8,7 @@ mod run;
 mod tenant;
 mod user;
 
+pub use audit::{AuditActor, AuditCategory, AuditEntry, AuditQuery, AuditResult, NewAuditEntry};
 pub use environment::{Environment, UnknownEnvironment};
 pub use node::{ModuleSlots, NodeHealth, NodeMetrics, NodeRecord, VersionSlot};
 pub use request::{DeploymentRequest, Strategy};

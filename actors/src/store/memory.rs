@@ -47,6 +47,8 @@ pub struct MemoryStore {
     samples: RwLock<HashMap<(TenantId, Environment), VecDeque<ClusterSample>>>,
     users: RwLock<HashMap<(TenantId, Uuid), UserRecord>>,
     revoked: RwLock<HashMap<(TenantId, String), DateTime<Utc>>>,
+    /// Oldest first; ids increase.
+    audit: RwLock<Vec<AuditEntry>>,
 }
 
 /// The uniqueness rules PostgreSQL's indexes enforce: a username across
@@ -92,6 +94,7 @@ impl RunStore for MemoryStore {
         runs.put(run);
         drop(runs);
         self.push_events(events);
+        self.push_audit(&crate::audit::run_entries(run, events));
         Ok(())
     }
 
@@ -112,6 +115,7 @@ impl RunStore for MemoryStore {
         runs.put(run);
         drop(runs);
         self.push_events(events);
+        self.push_audit(&crate::audit::run_entries(run, events));
         Ok(())
     }
 
@@ -309,6 +313,53 @@ impl RevokedTokenStore for MemoryStore {
         let before = revoked.len();
         revoked.retain(|_, until| *until >= now);
         Ok((before - revoked.len()) as u64)
+    }
+}
+
+impl MemoryStore {
+    fn push_audit(&self, entries: &[NewAuditEntry]) {
+        if entries.is_empty() {
+            return;
+        }
+        let mut audit = self.audit.write();
+        let mut next = audit.last().map_or(1, |e| e.id + 1);
+        for entry in entries {
+            audit.push(AuditEntry { id: next, entry: entry.clone() });
+            next += 1;
+        }
+    }
+}
+
+#[async_trait]
+impl AuditStore for MemoryStore {
+    async fn append_audit(&self, entries: &[NewAuditEntry]) -> StoreResult<()> {
+        self.push_audit(entries);
+        Ok(())
+    }
+
+    async fn list_audit(&self, tenant: TenantId, query: &AuditQuery) -> StoreResult<Page<AuditEntry>> {
+        let audit = self.audit.read();
+        let matching = audit.iter().rev().filter(|e| e.entry.tenant_id == tenant);
+        let unpaged = AuditQuery { before_id: None, ..query.clone() };
+        let total = matching.clone().filter(|e| unpaged.matches(e)).count();
+        let items = matching
+            .filter(|e| query.matches(e))
+            .skip(query.offset as usize)
+            .take(query.limit as usize)
+            .cloned()
+            .collect();
+        Ok(Page { items, total: total as u64 })
+    }
+
+    async fn purge_audit(&self, cutoff: DateTime<Utc>, batch: u32) -> StoreResult<u64> {
+        let mut audit = self.audit.write();
+        let mut removed = 0u32;
+        audit.retain(|e| {
+            let old = removed < batch && e.entry.at < cutoff;
+            removed += u32::from(old);
+            !old
+        });
+        Ok(u64::from(removed))
     }
 }
 

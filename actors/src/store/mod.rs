@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::domain::{
-    Environment, LockoutPolicy, ModuleSlots, NodeMetrics, NodeRecord, RunRecord, RunStatus, RunSummary, TenantId,
-    UserRecord,
+    AuditEntry, AuditQuery, Environment, LockoutPolicy, ModuleSlots, NewAuditEntry, NodeMetrics, NodeRecord, RunRecord,
+    RunStatus, RunSummary, TenantId, UserRecord,
 };
 
 pub use memory::MemoryStore;
@@ -166,8 +166,24 @@ pub trait RevokedTokenStore: Send + Sync {
     async fn purge_expired_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 }
 
+/// The append-only audit trail. Changes that other traits store write their
+/// entries in the same transaction (runs: see [`crate::audit::run_entries`]);
+/// `append_audit` is for events that change nothing else, such as a failed
+/// login. There is deliberately no update and no delete by id.
 #[async_trait]
-pub trait Store: RunStore + NodeStore + MetricsStore + UserStore + RevokedTokenStore {
+pub trait AuditStore: Send + Sync {
+    async fn append_audit(&self, entries: &[NewAuditEntry]) -> StoreResult<()>;
+    /// Newest first; `total` counts every entry that matches the filters,
+    /// ignoring the cursor and the paging.
+    async fn list_audit(&self, tenant: TenantId, query: &AuditQuery) -> StoreResult<Page<AuditEntry>>;
+    /// Deletes at most `batch` of the oldest entries written before `cutoff`,
+    /// in every tenant (retention); returns how many. Called in a loop, so
+    /// that no single statement holds locks for long.
+    async fn purge_audit(&self, cutoff: DateTime<Utc>, batch: u32) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait Store: RunStore + NodeStore + MetricsStore + UserStore + RevokedTokenStore + AuditStore {
     /// Cheap round trip used by readiness checks.
     async fn ping(&self) -> StoreResult<()>;
     fn backend(&self) -> &'static str;

@@ -2,10 +2,11 @@
 //! kept in a database so that runs survive restarts and replicas share them.
 //!
 //! Files by job: `pool` (connections), `migrate` (schema), `runs`, `nodes`,
-//! `metrics` and `users` (users and revoked tokens) for the store traits,
+//! `metrics`, `users` (users and revoked tokens) and `audit` for the store traits,
 //! `errors` (failure mapping),
 //! `codec` (column conversions) and `schema` (diesel's table definitions).
 
+mod audit;
 mod codec;
 mod errors;
 mod metrics;

@@ -10,6 +10,7 @@ use hotswap_actors::domain::{RunRecord, RunSummary, TenantId};
 use hotswap_actors::store::{Page, RunEvent, RunFilter, RunStore, StoreError, StoreResult};
 use uuid::Uuid;
 
+use super::audit::insert_audit;
 use super::codec::{self, join_time, split_time};
 use super::errors::Failure;
 use super::schema::{run_events, runs};
@@ -214,6 +215,7 @@ impl RunStore for PgStore {
     async fn create_run(&self, run: &RunRecord, events: &[RunEvent]) -> StoreResult<()> {
         let row = RunRow::new(run)?;
         let event_rows: Vec<EventRow> = events.iter().map(EventRow::new).collect();
+        let audit = hotswap_actors::audit::run_entries(run, events);
         let mut pooled = self.conn().await?;
         let conn: &mut AsyncPgConnection = &mut pooled;
         for _ in 0..LOCK_ATTEMPTS {
@@ -230,6 +232,7 @@ impl RunStore for PgStore {
                     }
                     diesel::insert_into(runs::table).values(&row).execute(conn).await?;
                     insert_events(conn, &event_rows).await?;
+                    insert_audit(conn, &audit).await?;
                     Ok(())
                 })
                 .await;
@@ -252,6 +255,7 @@ impl RunStore for PgStore {
     async fn save_run(&self, run: &RunRecord, events: &[RunEvent]) -> StoreResult<()> {
         let row = RunRow::new(run)?;
         let event_rows: Vec<EventRow> = events.iter().map(EventRow::new).collect();
+        let audit = hotswap_actors::audit::run_entries(run, events);
         let mut pooled = self.conn().await?;
         let conn: &mut AsyncPgConnection = &mut pooled;
         for _ in 0..LOCK_ATTEMPTS {
@@ -277,6 +281,7 @@ impl RunStore for PgStore {
                         .into());
                     }
                     insert_events(conn, &event_rows).await?;
+                    insert_audit(conn, &audit).await?;
                     Ok(())
                 })
                 .await;

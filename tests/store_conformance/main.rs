@@ -5,6 +5,7 @@
 //! instantiates it once per back-end. PostgreSQL tests get a database each
 //! and are skipped (saying so on stderr) without HOTSWAP_TEST_DATABASE_URL.
 
+#[path = "../support/mod.rs"]
 mod support;
 
 use std::collections::BTreeMap;
@@ -899,6 +900,9 @@ conformance!(
     concurrent_failed_logins_all_count,
     revoked_tokens_by_tenant_until_purged,
 );
+
+// Suites of later features, one file each; they invoke `conformance!` too.
+mod audit;
 
 // ------------------------------------------- PostgreSQL-only behaviour
 
