@@ -67,6 +67,7 @@ impl Application {
         let auth = web::Data::new(auth);
         let proxies = TrustedProxies::new(&settings.rate_limit.trusted_proxies);
         let tls = settings.server.tls.enabled().then(|| load_tls(&settings.server.tls)).transpose()?;
+        let client_addresses = web::Data::new(proxies.clone());
         let headers = SecurityHeaders::new(&settings.security_headers, tls.is_some(), proxies)
             .map(web::Data::new)
             .map_err(StartupError::Config)?;
@@ -108,7 +109,8 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(auth.clone())
                 .app_data(headers.clone())
-                .app_data(live.clone());
+                .app_data(live.clone())
+                .app_data(client_addresses.clone());
             if let Some(limits) = &limits {
                 app = app.app_data(limits.clone());
             }

@@ -1,6 +1,7 @@
 //! The HTTP API: routes, request limits and the JSON error shape.
 
 mod admin;
+pub mod audit_actor;
 mod auth;
 mod clusters;
 mod deployment_dto;
