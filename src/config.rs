@@ -5,7 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use hotswap_actors::settings::{PipelineSettings, RecoverySettings, SimulationSettings, SupervisionSettings};
+use hotswap_actors::settings::{
+    ApprovalSettings, AuditSettings, PipelineSettings, RecoverySettings, SimulationSettings, SupervisionSettings,
+};
+
+use crate::notify::NotificationSettings;
 use serde::Deserialize;
 
 use crate::store::postgres::PgPoolSettings;
@@ -31,6 +35,9 @@ pub struct Settings {
     pub api_docs: ApiDocsSettings,
     pub websocket: WebsocketSettings,
     pub telemetry: TelemetrySettings,
+    pub approvals: ApprovalSettings,
+    pub notifications: NotificationSettings,
+    pub audit: AuditSettings,
 }
 
 /// Live updates: /api/v1/ws and the SignalR hub at /hubs/deployment.
@@ -249,8 +256,10 @@ impl std::fmt::Debug for StoreSettings {
 pub struct ConfigError(pub String);
 
 /// Keys whose environment-variable form is a comma-separated list.
-const LIST_KEYS: [&str; 5] = [
+const LIST_KEYS: [&str; 7] = [
     "pipeline.canary_steps",
+    "approvals.required_environments",
+    "notifications.webhooks",
     "rate_limit.trusted_proxies",
     "cors.allowed_origins",
     "cors.allowed_methods",
@@ -306,6 +315,9 @@ impl Settings {
     fn validate(&self) -> Result<(), ConfigError> {
         self.pipeline.validate().map_err(ConfigError)?;
         self.simulation.validate().map_err(ConfigError)?;
+        self.approvals.validate().map_err(ConfigError)?;
+        self.notifications.validate().map_err(ConfigError)?;
+        self.audit.validate().map_err(ConfigError)?;
         if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
             return Err(ConfigError(format!(
                 "server.bind '{}' is not an address such as 127.0.0.1:8080",
@@ -335,6 +347,9 @@ impl Settings {
             )));
         }
         if self.is_production() {
+            if self.approvals.allow_self_approval {
+                return Err(ConfigError("approvals.allow_self_approval must be false in production".into()));
+            }
             if KNOWN_DEFAULT_SECRETS.contains(&secret) {
                 return Err(ConfigError(
                     "auth.jwt_secret is a published default; set a secret of your own (HOTSWAP__AUTH__JWT_SECRET)"

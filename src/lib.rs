@@ -7,6 +7,7 @@ pub mod config;
 pub mod http;
 pub mod live;
 pub mod metrics;
+pub mod notify;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web_prom::{PrometheusMetrics, PrometheusMetricsBuilder};
-use hotswap_actors::domain::{Environment, RunStatus, StageStatus, Strategy};
+use hotswap_actors::domain::{ApprovalStatus, Environment, RunStatus, StageStatus, Strategy};
 use hotswap_actors::hooks::Observer;
 use hotswap_actors::supervision::ActorKind;
 use hotswap_actors::Orchestrator;
@@ -182,6 +182,7 @@ fn kind_label(kind: ActorKind) -> &'static str {
     match kind {
         ActorKind::Node => "node",
         ActorKind::Coordinator => "coordinator",
+        ActorKind::Approval => "approval",
     }
 }
 
@@ -212,6 +213,16 @@ impl Observer for Metrics {
 
     fn nodes_updated(&self, env: Environment, count: u64) {
         self.nodes_updated.with_label_values(&[env.as_str()]).inc_by(count);
+    }
+
+    fn approval(&self, env: Environment, status: ApprovalStatus) {
+        let counter = match status {
+            ApprovalStatus::Pending => &self.approvals[0],
+            ApprovalStatus::Approved => &self.approvals[1],
+            ApprovalStatus::Rejected => &self.approvals[2],
+            ApprovalStatus::Expired => &self.approvals[3],
+        };
+        counter.with_label_values(&[env.as_str()]).inc();
     }
 
     fn actor_restarted(&self, kind: ActorKind) {

@@ -8,7 +8,7 @@ use actix_cors::Cors;
 use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, Condition, NormalizePath, TrailingSlash};
 use actix_web::{web, App, HttpServer};
-use hotswap_actors::hooks::CoreHooks;
+use hotswap_actors::hooks::{CoreHooks, NoNotifier, Notifier};
 use hotswap_actors::orchestrator::CoreSettings;
 use hotswap_actors::store::{MemoryStore, SharedStore, StoreError};
 use hotswap_actors::Orchestrator;
@@ -22,6 +22,7 @@ use crate::config::{CorsSettings, Settings, StoreBackend, TlsSettings};
 use crate::http::{self, trace::assign_trace_id, AppState, RouteOptions};
 use crate::live::LiveState;
 use crate::metrics::{Metrics, PoolProbe, PoolUse};
+use crate::notify::WebhookNotifier;
 use crate::store::postgres::{migrate, PgStore};
 use crate::telemetry::OtelSpans;
 
@@ -78,10 +79,15 @@ impl Application {
             simulation: settings.simulation.clone(),
             supervision: settings.supervision.clone(),
             recovery: settings.recovery.clone(),
+            approvals: settings.approvals.clone(),
             sample_metrics: true,
         };
         let metrics = Metrics::new();
-        let hooks = CoreHooks { observer: metrics.clone(), spans: Arc::new(OtelSpans) };
+        let notifier: Arc<dyn Notifier> = match WebhookNotifier::start(&settings.notifications) {
+            Some(webhooks) => webhooks,
+            None => Arc::new(NoNotifier),
+        };
+        let hooks = CoreHooks { observer: metrics.clone(), spans: Arc::new(OtelSpans), notifier };
         let orchestrator = Orchestrator::start_with(store, core, hooks).await?;
         metrics.watch(orchestrator.clone(), pool);
         let prometheus = metrics.http_middleware(&settings.metrics.path);

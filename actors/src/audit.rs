@@ -20,6 +20,8 @@ pub fn run_entries(run: &RunRecord, events: &[crate::store::RunEvent]) -> Vec<Ne
 fn run_entry(run: &RunRecord, event: &RunEvent) -> Option<NewAuditEntry> {
     let (category, result) = match event.kind.as_str() {
         "DeploymentProgress" | "NodeUpdated" => return None,
+        // The decision's own entry is written with it, by the decider.
+        "ApprovalDecided" => return None,
         "DeploymentFailed" | "NodesFailed" | "RollbackFailed" | "CoordinatorEscalated" => {
             (AuditCategory::Deployment, AuditResult::Failure)
         }
@@ -57,4 +59,54 @@ fn run_entry(run: &RunRecord, event: &RunEvent) -> Option<NewAuditEntry> {
 /// The run event data key/value naming `actor`, for events a user caused.
 pub fn actor_data(actor: &AuditActor) -> Value {
     serde_json::to_value(actor).unwrap_or(Value::Null)
+}
+
+/// Deletes audit entries older than the retention period, in batches, on
+/// an interval. One per process; several processes sharing a database
+/// only repeat each other's (idempotent) work.
+pub struct AuditRetention {
+    pub store: crate::store::SharedStore,
+    pub settings: crate::settings::AuditSettings,
+}
+
+impl actix::Actor for AuditRetention {
+    type Context = actix::Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        use actix::{AsyncContext, WrapFuture};
+        ctx.run_interval(self.settings.purge_interval, |act, ctx| {
+            let store = act.store.clone();
+            let settings = act.settings.clone();
+            ctx.spawn(
+                async move {
+                    purge_old_entries(store, settings).await;
+                }
+                .into_actor(act),
+            );
+        });
+    }
+}
+
+/// One pass: batch after batch until none is left; returns how many went.
+pub async fn purge_old_entries(store: crate::store::SharedStore, settings: crate::settings::AuditSettings) -> u64 {
+    let cutoff = chrono::Utc::now() - chrono::Duration::days(i64::from(settings.retention_days));
+    let mut total = 0;
+    loop {
+        match store.purge_audit(cutoff, settings.purge_batch).await {
+            Ok(0) => break,
+            Ok(n) => {
+                total += n;
+                // Lets other work at the store between batches.
+                tokio::task::yield_now().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "audit retention pass stopped early");
+                break;
+            }
+        }
+    }
+    if total > 0 {
+        tracing::info!(deleted = total, retention_days = settings.retention_days, "old audit entries deleted");
+    }
+    total
 }

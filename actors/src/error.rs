@@ -1,6 +1,6 @@
 use uuid::Uuid;
 
-use crate::domain::RunStatus;
+use crate::domain::{ApprovalStatus, RunStatus};
 use crate::store::StoreError;
 
 /// What the orchestration core can refuse or fail with. The HTTP adapter maps
@@ -16,6 +16,12 @@ pub enum CoreError {
     /// The request does not apply to the run in its current state.
     #[error("{message}")]
     WrongState { message: String, status: RunStatus },
+    /// An approval was already decided, or has expired.
+    #[error("{message}")]
+    ApprovalClosed { message: String, status: ApprovalStatus },
+    /// A policy forbids the caller this action, whatever their role.
+    #[error("{0}")]
+    Forbidden(String),
     /// The request conflicts with the state of something other than a run.
     #[error("{0}")]
     Refused(String),

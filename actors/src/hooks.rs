@@ -7,7 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::domain::{Environment, RunStatus, StageStatus, Strategy};
+use crate::domain::{ApprovalStatus, Environment, RunRecord, RunStatus, StageStatus, Strategy};
+use crate::store::RunEvent;
 use crate::supervision::ActorKind;
 
 /// Told about domain facts as they become durable. Calls are cheap and
@@ -21,12 +22,24 @@ pub trait Observer: Send + Sync {
     fn stage_finished(&self, _stage: &str, _status: StageStatus, _duration: Duration) {}
     /// `count` nodes of `env` now serve a new version.
     fn nodes_updated(&self, _env: Environment, _count: u64) {}
+    /// An approval for a run to `env` was requested (Pending) or settled.
+    fn approval(&self, _env: Environment, _status: ApprovalStatus) {}
     fn actor_restarted(&self, _kind: ActorKind) {}
     fn actor_escalated(&self, _kind: ActorKind) {}
 }
 
 pub struct NoObserver;
 impl Observer for NoObserver {}
+
+/// Told of the saved events people want to hear about outside the API
+/// (approval requests and decisions), to send them on. Must not block: an
+/// implementation queues and delivers in the background.
+pub trait Notifier: Send + Sync {
+    fn notify(&self, _run: &RunRecord, _event: &RunEvent) {}
+}
+
+pub struct NoNotifier;
+impl Notifier for NoNotifier {}
 
 /// The trace context behind `tracing` spans.
 pub trait SpanContext: Send + Sync {
@@ -50,10 +63,11 @@ impl SpanContext for NoSpanContext {
 pub struct CoreHooks {
     pub observer: Arc<dyn Observer>,
     pub spans: Arc<dyn SpanContext>,
+    pub notifier: Arc<dyn Notifier>,
 }
 
 impl Default for CoreHooks {
     fn default() -> Self {
-        CoreHooks { observer: Arc::new(NoObserver), spans: Arc::new(NoSpanContext) }
+        CoreHooks { observer: Arc::new(NoObserver), spans: Arc::new(NoSpanContext), notifier: Arc::new(NoNotifier) }
     }
 }

@@ -168,6 +168,8 @@ impl Default for RestartPolicy {
 pub struct SupervisionSettings {
     pub node: RestartPolicy,
     pub coordinator: RestartPolicy,
+    #[serde(default)]
+    pub approval: RestartPolicy,
 }
 
 /// What start-up does with runs that were in flight when the process stopped.
@@ -185,4 +187,84 @@ pub enum InFlightPolicy {
 #[serde(deny_unknown_fields)]
 pub struct RecoverySettings {
     pub in_flight: InFlightPolicy,
+}
+
+/// When runs wait for a human, and for how long.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalSettings {
+    /// How long an approval stays pending before it expires and fails its run.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Environments whose runs always need approval when they are on the
+    /// run's path, whatever the request says.
+    pub required_environments: Vec<Environment>,
+    /// Whether the user who requested a run may approve it.
+    pub allow_self_approval: bool,
+    /// How often a waiting run reads its approval from the store, so that a
+    /// decision taken by another instance wakes it too.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+}
+
+impl Default for ApprovalSettings {
+    fn default() -> Self {
+        ApprovalSettings {
+            timeout: Duration::from_secs(24 * 3600),
+            required_environments: Vec::new(),
+            allow_self_approval: true,
+            poll_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+impl ApprovalSettings {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.timeout.is_zero() {
+            return Err("approvals.timeout must be above zero".into());
+        }
+        if self.poll_interval.is_zero() {
+            return Err("approvals.poll_interval must be above zero".into());
+        }
+        Ok(())
+    }
+
+    /// Whether a run of `request` must wait for approval: when it asks to and
+    /// targets Staging or Production, or when its path crosses a required
+    /// environment.
+    pub fn required_for(&self, request: &crate::domain::DeploymentRequest) -> bool {
+        let target = request.target_environment;
+        let asked = request.require_approval && matches!(target, Environment::Staging | Environment::Production);
+        asked || target.path().iter().any(|env| self.required_environments.contains(env))
+    }
+}
+
+/// How long the audit trail keeps entries.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    pub retention_days: u32,
+    /// How often the retention actor looks for old entries.
+    #[serde(with = "humantime_serde")]
+    pub purge_interval: Duration,
+    /// Entries deleted per statement, so that no delete holds locks for long.
+    pub purge_batch: u32,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        AuditSettings { retention_days: 90, purge_interval: Duration::from_secs(3600), purge_batch: 1000 }
+    }
+}
+
+impl AuditSettings {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.retention_days == 0 {
+            return Err("audit.retention_days must be at least 1".into());
+        }
+        if self.purge_batch == 0 || self.purge_interval.is_zero() {
+            return Err("audit.purge_batch and audit.purge_interval must be above zero".into());
+        }
+        Ok(())
+    }
 }

@@ -1,7 +1,9 @@
 //! /api/v1/deployments: create runs, read them, steer them, roll them back.
 
+use super::audit_actor::Audited;
 use actix_web::{web, HttpResponse};
 use hotswap_actors::coordinator::Verb;
+use hotswap_actors::domain::AuditActor;
 use hotswap_actors::domain::{Environment, RunStatus};
 use hotswap_actors::store::RunFilter;
 use uuid::Uuid;
@@ -57,10 +59,11 @@ pub async fn create(
     state: web::Data<AppState>,
     tenant: Tenant,
     body: web::Json<CreateDeploymentBody>,
+    audited: Audited,
 ) -> Result<HttpResponse, ApiError> {
     let request = body.into_inner().into_request()?;
     let estimate = state.orchestrator.estimated_duration(&request);
-    let run = state.orchestrator.create_deployment(tenant.0, request).await?;
+    let run = state.orchestrator.create_deployment(tenant.0, request, &audited.0).await?;
     let location = format!("/api/v1/deployments/{}", run.execution_id);
     Ok(HttpResponse::Accepted().insert_header(("Location", location.clone())).json(DeploymentAccepted {
         execution_id: run.execution_id,
@@ -184,9 +187,15 @@ pub async fn events(
     Ok(HttpResponse::Ok().json(events))
 }
 
-async fn apply(state: web::Data<AppState>, tenant: Tenant, id: &str, verb: Verb) -> Result<HttpResponse, ApiError> {
+async fn apply(
+    state: web::Data<AppState>,
+    tenant: Tenant,
+    id: &str,
+    verb: Verb,
+    actor: AuditActor,
+) -> Result<HttpResponse, ApiError> {
     let id = execution_id(id)?;
-    let reply = state.orchestrator.apply_verb(tenant.0, id, verb).await?;
+    let reply = state.orchestrator.apply_verb(tenant.0, id, verb, &actor).await?;
     Ok(HttpResponse::Accepted().json(VerbResponse {
         execution_id: id,
         status: reply.status.as_str(),
@@ -214,8 +223,9 @@ pub async fn pause(
     state: web::Data<AppState>,
     tenant: Tenant,
     id: web::Path<String>,
+    audited: Audited,
 ) -> Result<HttpResponse, ApiError> {
-    apply(state, tenant, &id, Verb::Pause).await
+    apply(state, tenant, &id, Verb::Pause, audited.0).await
 }
 
 /// Resume a paused run.
@@ -238,8 +248,9 @@ pub async fn resume(
     state: web::Data<AppState>,
     tenant: Tenant,
     id: web::Path<String>,
+    audited: Audited,
 ) -> Result<HttpResponse, ApiError> {
-    apply(state, tenant, &id, Verb::Resume).await
+    apply(state, tenant, &id, Verb::Resume, audited.0).await
 }
 
 /// Skip the current wait (bake time, health-check delay) and go on.
@@ -262,8 +273,9 @@ pub async fn promote(
     state: web::Data<AppState>,
     tenant: Tenant,
     id: web::Path<String>,
+    audited: Audited,
 ) -> Result<HttpResponse, ApiError> {
-    apply(state, tenant, &id, Verb::Promote).await
+    apply(state, tenant, &id, Verb::Promote, audited.0).await
 }
 
 /// Stop a run and put back every node it changed.
@@ -286,8 +298,9 @@ pub async fn abort(
     state: web::Data<AppState>,
     tenant: Tenant,
     id: web::Path<String>,
+    audited: Audited,
 ) -> Result<HttpResponse, ApiError> {
-    apply(state, tenant, &id, Verb::Abort).await
+    apply(state, tenant, &id, Verb::Abort, audited.0).await
 }
 
 /// Roll a finished run back: restore every node it changed that still runs its version.
@@ -310,8 +323,9 @@ pub async fn rollback(
     state: web::Data<AppState>,
     tenant: Tenant,
     id: web::Path<String>,
+    audited: Audited,
 ) -> Result<HttpResponse, ApiError> {
-    let accepted = state.orchestrator.rollback(tenant.0, execution_id(&id)?).await?;
+    let accepted = state.orchestrator.rollback(tenant.0, execution_id(&id)?, &audited.0).await?;
     Ok(HttpResponse::Accepted().json(RollbackAcceptedView {
         rollback_id: accepted.rollback_id,
         status: "InProgress",

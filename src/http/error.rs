@@ -145,6 +145,12 @@ impl From<CoreError> for ApiError {
                 extra.insert("currentStatus".into(), json!(status.as_str()));
                 ApiError::Conflict { message, extra }
             }
+            CoreError::ApprovalClosed { message, status } => {
+                let mut extra = Map::new();
+                extra.insert("currentStatus".into(), json!(status.as_str()));
+                ApiError::Conflict { message, extra }
+            }
+            CoreError::Forbidden(m) => ApiError::Forbidden(m),
             CoreError::Refused(message) => ApiError::Conflict { message, extra: Map::new() },
             CoreError::Unavailable(m) => ApiError::Unavailable(m),
             CoreError::Internal(m) => ApiError::Internal(m),

@@ -1,7 +1,9 @@
 //! The HTTP API: routes, request limits and the JSON error shape.
 
 mod admin;
+mod approvals;
 pub mod audit_actor;
+mod audit_logs;
 mod auth;
 mod clusters;
 mod deployment_dto;
@@ -53,6 +55,8 @@ pub fn configure(options: RouteOptions) -> impl FnOnce(&mut web::ServiceConfig) 
             .configure(deployments::routes)
             .configure(clusters::routes)
             .configure(admin::routes)
+            .configure(approvals::routes)
+            .configure(audit_logs::routes)
             .configure(crate::live::routes);
         if options.api_docs {
             cfg.configure(openapi::routes(options.swagger_ui));

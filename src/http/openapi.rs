@@ -7,7 +7,7 @@ use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, clusters, deployments, health, users};
+use super::{approvals, auth, clusters, deployments, health, users};
 
 pub const DOCUMENT_PATH: &str = "/api-docs/openapi.json";
 
@@ -48,6 +48,10 @@ pub const DOCUMENT_PATH: &str = "/api-docs/openapi.json";
         clusters::list,
         clusters::detail,
         clusters::metrics,
+        approvals::pending,
+        approvals::get,
+        approvals::approve,
+        approvals::reject,
     ),
     modifiers(&BearerScheme),
     security(("bearer" = [])),
@@ -57,6 +61,7 @@ pub const DOCUMENT_PATH: &str = "/api-docs/openapi.json";
         (name = "users", description = "User management (Admin)"),
         (name = "deployments", description = "Runs: create, read, steer, roll back"),
         (name = "clusters", description = "Clusters, nodes and metrics"),
+        (name = "approvals", description = "Approval gates of runs: list, decide (Admin)"),
     )
 )]
 pub struct ApiDoc;

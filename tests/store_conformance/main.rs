@@ -134,6 +134,8 @@ fn run(tenant: TenantId, module: &str, created_at: DateTime<Utc>, status: RunSta
         message: String::new(),
         rollback: None,
         revision: 1,
+        approval_required: false,
+        requested_by: None,
     }
 }
 

@@ -10,12 +10,18 @@ use uuid::Uuid;
 use super::report::report;
 use super::stages::event;
 use super::Checkpoint;
+use crate::approval::ApprovalDeps;
+use crate::audit::{actor_data, ACTOR_KEY};
 use crate::cluster::ClusterDirectory;
-use crate::domain::{deploy_stage_name, RunRecord, RunStatus, TenantId, SECURITY_SCAN_STAGE, VALIDATION_STAGE};
+use crate::domain::ApprovalRecord;
+use crate::domain::AuditActor;
+use crate::domain::{
+    deploy_stage_name, RunRecord, RunStatus, TenantId, APPROVAL_STAGE, SECURITY_SCAN_STAGE, VALIDATION_STAGE,
+};
 use crate::error::CoreError;
 use crate::events::{BusStats, EventBus};
 use crate::hooks::CoreHooks;
-use crate::settings::PipelineSettings;
+use crate::settings::{ApprovalSettings, PipelineSettings};
 use crate::simulation::FaultPlan;
 use crate::store::{RunEvent, SharedStore, StoreError};
 use crate::supervision::{ActorKind, ChildControl, ChildSpec, ExitGuard, StartChild, Supervisor};
@@ -33,6 +39,8 @@ pub struct CoordinatorDeps {
     pub bus: Addr<EventBus>,
     pub bus_stats: Arc<BusStats>,
     pub hooks: CoreHooks,
+    pub approvals: Arc<ApprovalDeps>,
+    pub approval_settings: ApprovalSettings,
 }
 
 /// The live coordinators, by run.
@@ -86,6 +94,10 @@ pub struct Coordinator {
     span: tracing::Span,
     /// The span of the stage (or rollback) in progress, with its name.
     step_span: Option<(String, tracing::Span)>,
+    /// An approval to store with the next save (see `request_approval`).
+    pub(super) opening: Option<ApprovalRecord>,
+    /// The poll of the store for a decision on the run's approval.
+    pub(super) approval_poll: Option<SpawnHandle>,
     _guard: ExitGuard,
 }
 
@@ -206,6 +218,8 @@ impl Coordinator {
             check_retries: 0,
             span,
             step_span: None,
+            opening: None,
+            approval_poll: None,
             _guard: guard,
         }
     }
@@ -223,6 +237,7 @@ impl Coordinator {
     pub(super) fn step_span(&mut self) -> tracing::Span {
         let name = match &self.run.checkpoint {
             Checkpoint::SecurityScan => SECURITY_SCAN_STAGE.to_string(),
+            Checkpoint::RequestApproval | Checkpoint::AwaitingApproval { .. } => APPROVAL_STAGE.to_string(),
             Checkpoint::Deploy { environment, .. } => deploy_stage_name(*environment),
             Checkpoint::Validation => VALIDATION_STAGE.to_string(),
             Checkpoint::Restoring { environment, .. } => format!("rollback {environment}"),
@@ -255,10 +270,15 @@ impl Coordinator {
         let events = std::mem::take(&mut self.pending_events);
         let live = std::mem::take(&mut self.pending_live);
         let store = self.deps.store.clone();
+        let opening = self.opening.take();
         let save = async move {
             let mut backoff = Duration::from_millis(50);
             loop {
-                match store.save_run(&saving, &events).await {
+                let saved = match &opening {
+                    Some(approval) => store.open_approval(approval, &saving, &events).await,
+                    None => store.save_run(&saving, &events).await,
+                };
+                match saved {
                     Err(StoreError::Unavailable(e)) => {
                         tracing::warn!(run = %saving.execution_id, error = %e, ?backoff, "store unavailable; retrying checkpoint");
                         actix::clock::sleep(backoff).await;
@@ -360,14 +380,21 @@ pub struct VerbReply {
     pub message: String,
 }
 
-impl Message for Verb {
+/// A verb and who used it, for the audit trail.
+pub struct Steer {
+    pub verb: Verb,
+    pub actor: AuditActor,
+}
+
+impl Message for Steer {
     type Result = Result<VerbReply, CoreError>;
 }
 
-impl Handler<Verb> for Coordinator {
+impl Handler<Steer> for Coordinator {
     type Result = Result<VerbReply, CoreError>;
 
-    fn handle(&mut self, verb: Verb, ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, Steer { verb, actor }: Steer, ctx: &mut Self::Context) -> Self::Result {
+        let by = actor_data(&actor);
         let status = self.run.status;
         let refuse = |why: &str| {
             Err(CoreError::WrongState {
@@ -387,7 +414,7 @@ impl Handler<Verb> for Coordinator {
                     return reply(status, "abort already under way; nodes are being restored");
                 }
                 self.abort_requested = true;
-                let ev = event(&self.run, "VerbAccepted", "abort requested", json!({ "verb": "abort" }));
+                let ev = event(&self.run, "VerbAccepted", "abort requested", json!({ "verb": "abort", ACTOR_KEY: by }));
                 if self.timer.is_some() {
                     self.cancel_timer(ctx);
                 }
@@ -400,7 +427,12 @@ impl Handler<Verb> for Coordinator {
                 RunStatus::Paused => reply(status, "already paused"),
                 RunStatus::Running => {
                     self.run.status = RunStatus::Paused;
-                    let ev = event(&self.run, "DeploymentStatusChanged", "paused", json!({ "status": "Paused" }));
+                    let ev = event(
+                        &self.run,
+                        "DeploymentStatusChanged",
+                        "paused",
+                        json!({ "status": "Paused", "verb": "pause", ACTOR_KEY: by }),
+                    );
                     self.commit([ev], ctx);
                     reply(RunStatus::Paused, "paused: the run holds after the step in progress")
                 }
@@ -410,7 +442,12 @@ impl Handler<Verb> for Coordinator {
                 RunStatus::Running => reply(status, "already running"),
                 RunStatus::Paused => {
                     self.run.status = RunStatus::Running;
-                    let ev = event(&self.run, "DeploymentStatusChanged", "resumed", json!({ "status": "Running" }));
+                    let ev = event(
+                        &self.run,
+                        "DeploymentStatusChanged",
+                        "resumed",
+                        json!({ "status": "Running", "verb": "resume", ACTOR_KEY: by }),
+                    );
                     self.commit([ev], ctx);
                     reply(RunStatus::Running, "resumed")
                 }
@@ -418,7 +455,12 @@ impl Handler<Verb> for Coordinator {
             },
             Verb::Promote => match status {
                 RunStatus::Running => {
-                    let ev = event(&self.run, "VerbAccepted", "promote requested", json!({ "verb": "promote" }));
+                    let ev = event(
+                        &self.run,
+                        "VerbAccepted",
+                        "promote requested",
+                        json!({ "verb": "promote", ACTOR_KEY: by }),
+                    );
                     if self.skip_wait(ctx) {
                         self.commit([ev], ctx);
                         reply(status, "promoted: the current wait was skipped")

@@ -9,6 +9,13 @@ use crate::domain::{Environment, NodeMetrics, RunStatus};
 #[serde(tag = "phase", rename_all = "camelCase")]
 pub enum Checkpoint {
     SecurityScan,
+    /// Open the run's approval gate.
+    RequestApproval,
+    /// Wait for the decision on `approval_id`, or its expiry at `timeout_at`.
+    AwaitingApproval {
+        approval_id: Uuid,
+        timeout_at: DateTime<Utc>,
+    },
     Deploy {
         environment: Environment,
         step: DeployStep,
@@ -38,6 +45,8 @@ impl Checkpoint {
     pub fn phase(&self) -> &'static str {
         match self {
             Checkpoint::SecurityScan => "securityScan",
+            Checkpoint::RequestApproval => "requestApproval",
+            Checkpoint::AwaitingApproval { .. } => "awaitingApproval",
             Checkpoint::Deploy { .. } => "deploy",
             Checkpoint::Validation => "validation",
             Checkpoint::Restoring { .. } => "restoring",

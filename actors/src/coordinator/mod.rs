@@ -4,6 +4,7 @@
 //! that a restarted incarnation resumes where the last one stopped.
 
 mod actor;
+mod approval_gate;
 mod checkpoint;
 mod node_calls;
 pub mod plan;
@@ -13,9 +14,10 @@ mod stages;
 mod steps;
 
 pub use actor::{
-    spawn_coordinator, Coordinator, CoordinatorDeps, CrashCoordinator, GetRun, RunDirectory, StopCoordinator, Verb,
-    VerbReply,
+    spawn_coordinator, Coordinator, CoordinatorDeps, CrashCoordinator, GetRun, RunDirectory, Steer, StopCoordinator,
+    Verb, VerbReply,
 };
+pub use approval_gate::ApprovalSettled;
 pub use checkpoint::{Checkpoint, DeployStep};
 pub(crate) use report::observe;
 pub use stages::planned_stages;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::actor::CoordinatorDeps;
-use crate::domain::{Environment, RunRecord, RunStatus, StageStatus};
+use crate::domain::{ApprovalStatus, Environment, RunRecord, RunStatus, StageStatus};
 use crate::events::Publish;
 use crate::hooks::Observer;
 use crate::store::RunEvent;
@@ -15,6 +15,9 @@ use crate::store::RunEvent;
 /// happened before the saved ones and are published first.
 pub(super) fn report(deps: &CoordinatorDeps, run: Arc<RunRecord>, saved: Vec<RunEvent>, live: Vec<RunEvent>) {
     observe(deps.hooks.observer.as_ref(), &run, &saved);
+    for e in saved.iter().filter(|e| matches!(e.kind.as_str(), "ApprovalRequested" | "ApprovalDecided")) {
+        deps.hooks.notifier.notify(&run, e);
+    }
     if saved.is_empty() && live.is_empty() {
         return;
     }
@@ -65,6 +68,12 @@ pub(crate) fn observe(observer: &dyn Observer, run: &RunRecord, events: &[RunEve
                     status,
                     duration.unwrap_or_default(),
                 );
+            }
+            "ApprovalRequested" => observer.approval(target, ApprovalStatus::Pending),
+            "ApprovalDecided" => {
+                if let Some(status) = e.data["status"].as_str().and_then(ApprovalStatus::parse) {
+                    observer.approval(target, status);
+                }
             }
             _ => {}
         }

@@ -7,13 +7,17 @@ use serde_json::json;
 
 use crate::cluster::NodeEntry;
 use crate::domain::{
-    deploy_stage_name, Environment, RunRecord, RunStatus, Stage, StageStatus, SECURITY_SCAN_STAGE, VALIDATION_STAGE,
+    deploy_stage_name, Environment, RunRecord, RunStatus, Stage, StageStatus, APPROVAL_STAGE, SECURITY_SCAN_STAGE,
+    VALIDATION_STAGE,
 };
 use crate::store::RunEvent;
 
 /// The stages a run will go through, all Pending at the start.
 pub fn planned_stages(run: &RunRecord) -> Vec<Stage> {
     let mut stages = vec![Stage::pending(SECURITY_SCAN_STAGE)];
+    if run.approval_required {
+        stages.push(Stage::pending(APPROVAL_STAGE));
+    }
     for env in run.request.target_environment.path() {
         let mut stage = Stage::pending(deploy_stage_name(env));
         stage.environment = Some(env);

@@ -39,6 +39,14 @@ impl Coordinator {
             Checkpoint::Restoring { environment, message } => self.restore_stage(environment, message, ctx),
             Checkpoint::Unwinding { status, message } => self.unwind(status, message, ctx),
             Checkpoint::ManualRollback => self.manual_rollback(ctx),
+            Checkpoint::AwaitingApproval { approval_id, .. } if self.abort_requested => {
+                self.close_approval(approval_id, ctx);
+                self.run.checkpoint = Checkpoint::Unwinding {
+                    status: RunStatus::Cancelled,
+                    message: "Aborted by operator while waiting for approval; no node was changed".into(),
+                };
+                self.commit([], ctx);
+            }
             _ if self.abort_requested => {
                 self.run.checkpoint = Checkpoint::Unwinding {
                     status: RunStatus::Cancelled,
@@ -48,6 +56,8 @@ impl Coordinator {
             }
             _ if self.run.status == RunStatus::Paused => {}
             Checkpoint::SecurityScan => self.security_scan(ctx),
+            Checkpoint::RequestApproval => self.request_approval(ctx),
+            Checkpoint::AwaitingApproval { approval_id, .. } => self.await_approval(approval_id, ctx),
             Checkpoint::Deploy { environment, step, .. } => self.deploy_step(environment, step, ctx),
             Checkpoint::Validation => self.validate(ctx),
         }
@@ -110,7 +120,11 @@ impl Coordinator {
                 checked.join(", ")
             );
             let done = finish_stage(&mut self.run, SECURITY_SCAN_STAGE, StageStatus::Succeeded, message);
-            self.run.checkpoint = self.first_step(Environment::Development);
+            self.run.checkpoint = if self.run.approval_required {
+                Checkpoint::RequestApproval
+            } else {
+                self.first_step(Environment::Development)
+            };
             self.commit(events.chain(done), ctx);
         } else {
             let message = format!("Security scan failed: {}", problems.join("; "));
@@ -121,7 +135,7 @@ impl Coordinator {
         }
     }
 
-    fn first_step(&self, env: Environment) -> Checkpoint {
+    pub(super) fn first_step(&self, env: Environment) -> Checkpoint {
         let step = match self.run.request.strategy_for(env) {
             Strategy::Canary => DeployStep::CaptureBaseline,
             Strategy::BlueGreen => DeployStep::LoadStandby,

@@ -1,5 +1,6 @@
 //! Plain data: what a run, a stage, a node, a tenant and a user are.
 
+mod approval;
 mod audit;
 mod environment;
 mod node;
@@ -8,12 +9,13 @@ mod run;
 mod tenant;
 mod user;
 
+pub use approval::{ApprovalDecision, ApprovalRecord, ApprovalStatus, DecisionOutcome};
 pub use audit::{AuditActor, AuditCategory, AuditEntry, AuditQuery, AuditResult, NewAuditEntry};
 pub use environment::{Environment, UnknownEnvironment};
 pub use node::{ModuleSlots, NodeHealth, NodeMetrics, NodeRecord, VersionSlot};
 pub use request::{DeploymentRequest, Strategy};
 pub use run::{
-    deploy_stage_name, NodeChange, RollbackState, RunRecord, RunStatus, RunSummary, Stage, StageStatus,
+    deploy_stage_name, NodeChange, RollbackState, RunRecord, RunStatus, RunSummary, Stage, StageStatus, APPROVAL_STAGE,
     SECURITY_SCAN_STAGE, VALIDATION_STAGE,
 };
 pub use tenant::{TenantId, DEFAULT_TENANT};

@@ -78,6 +78,7 @@ impl StageStatus {
 
 pub const SECURITY_SCAN_STAGE: &str = "Security Scan";
 pub const VALIDATION_STAGE: &str = "Validation";
+pub const APPROVAL_STAGE: &str = "Approval";
 
 pub fn deploy_stage_name(env: Environment) -> String {
     format!("Deploy to {env}")
@@ -168,6 +169,14 @@ pub struct RunRecord {
     pub rollback: Option<RollbackState>,
     /// Incremented on every save; lets a store reject a stale writer.
     pub revision: u64,
+    /// Whether the run waits for approval before its first deployment stage;
+    /// decided once, when the run is created.
+    #[serde(default)]
+    pub approval_required: bool,
+    /// The user whose token created the run (the request's `requesterEmail`
+    /// is only what they typed).
+    #[serde(default)]
+    pub requested_by: Option<Uuid>,
 }
 
 impl RunRecord {

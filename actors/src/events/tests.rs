@@ -37,6 +37,8 @@ fn run(tenant: TenantId) -> Arc<RunRecord> {
         message: String::new(),
         rollback: None,
         revision: 1,
+        approval_required: false,
+        requested_by: None,
     })
 }
 

@@ -49,6 +49,7 @@ pub struct MemoryStore {
     revoked: RwLock<HashMap<(TenantId, String), DateTime<Utc>>>,
     /// Oldest first; ids increase.
     audit: RwLock<Vec<AuditEntry>>,
+    approvals: RwLock<HashMap<(TenantId, Uuid), ApprovalRecord>>,
 }
 
 /// The uniqueness rules PostgreSQL's indexes enforce: a username across
@@ -360,6 +361,80 @@ impl AuditStore for MemoryStore {
             !old
         });
         Ok(u64::from(removed))
+    }
+}
+
+#[async_trait]
+impl ApprovalStore for MemoryStore {
+    async fn open_approval(&self, approval: &ApprovalRecord, run: &RunRecord, events: &[RunEvent]) -> StoreResult<()> {
+        {
+            let approvals = self.approvals.read();
+            let other_pending = approvals.values().any(|a| {
+                a.tenant_id == approval.tenant_id
+                    && a.execution_id == approval.execution_id
+                    && a.approval_id != approval.approval_id
+                    && a.status == ApprovalStatus::Pending
+            });
+            if other_pending {
+                return Err(StoreError::Conflict(format!(
+                    "deployment {} already waits on another approval",
+                    approval.execution_id
+                )));
+            }
+        }
+        self.save_run(run, events).await?;
+        self.approvals.write().entry((approval.tenant_id, approval.approval_id)).or_insert_with(|| approval.clone());
+        Ok(())
+    }
+
+    async fn decide_approval(
+        &self,
+        tenant: TenantId,
+        approval_id: Uuid,
+        decision: &ApprovalDecision,
+        audit: &NewAuditEntry,
+    ) -> StoreResult<DecisionOutcome> {
+        let mut approvals = self.approvals.write();
+        let Some(stored) = approvals.get_mut(&(tenant, approval_id)) else {
+            return Ok(DecisionOutcome::NotFound);
+        };
+        if stored.status != ApprovalStatus::Pending {
+            return Ok(DecisionOutcome::AlreadyDecided(stored.clone()));
+        }
+        stored.status = decision.status;
+        stored.decided_at = Some(decision.at);
+        stored.decided_by_id = decision.by_id;
+        stored.decided_by_email = decision.by_email.clone();
+        stored.reason = decision.reason.clone();
+        let decided = stored.clone();
+        drop(approvals);
+        self.push_audit(std::slice::from_ref(audit));
+        Ok(DecisionOutcome::Decided(decided))
+    }
+
+    async fn get_approval(&self, tenant: TenantId, approval_id: Uuid) -> StoreResult<Option<ApprovalRecord>> {
+        Ok(self.approvals.read().get(&(tenant, approval_id)).cloned())
+    }
+
+    async fn approval_for_run(&self, tenant: TenantId, execution_id: Uuid) -> StoreResult<Option<ApprovalRecord>> {
+        let approvals = self.approvals.read();
+        Ok(approvals
+            .values()
+            .filter(|a| a.tenant_id == tenant && a.execution_id == execution_id)
+            .max_by_key(|a| (a.requested_at, a.approval_id))
+            .cloned())
+    }
+
+    async fn pending_approvals(&self, tenant: TenantId) -> StoreResult<Vec<ApprovalRecord>> {
+        let mut pending: Vec<_> = self
+            .approvals
+            .read()
+            .values()
+            .filter(|a| a.tenant_id == tenant && a.status == ApprovalStatus::Pending)
+            .cloned()
+            .collect();
+        pending.sort_by_key(|a| (a.requested_at, a.approval_id));
+        Ok(pending)
     }
 }
 

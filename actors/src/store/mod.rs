@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::domain::{
-    AuditEntry, AuditQuery, Environment, LockoutPolicy, ModuleSlots, NewAuditEntry, NodeMetrics, NodeRecord, RunRecord,
-    RunStatus, RunSummary, TenantId, UserRecord,
+    ApprovalDecision, ApprovalRecord, ApprovalStatus, AuditEntry, AuditQuery, DecisionOutcome, Environment,
+    LockoutPolicy, ModuleSlots, NewAuditEntry, NodeMetrics, NodeRecord, RunRecord, RunStatus, RunSummary, TenantId,
+    UserRecord,
 };
 
 pub use memory::MemoryStore;
@@ -182,8 +183,34 @@ pub trait AuditStore: Send + Sync {
     async fn purge_audit(&self, cutoff: DateTime<Utc>, batch: u32) -> StoreResult<u64>;
 }
 
+/// Approval gates. A run waits on at most one pending approval at a time.
 #[async_trait]
-pub trait Store: RunStore + NodeStore + MetricsStore + UserStore + RevokedTokenStore + AuditStore {
+pub trait ApprovalStore: Send + Sync {
+    /// Saves `run` (as [`RunStore::save_run`] does, with its events and their
+    /// audit entries) and stores `approval` with it, atomically. Saving the
+    /// same approval again with a newer run revision is harmless, so that a
+    /// coordinator that crashed half-way can repeat the step.
+    async fn open_approval(&self, approval: &ApprovalRecord, run: &RunRecord, events: &[RunEvent]) -> StoreResult<()>;
+    /// Records `decision` if the approval is still pending; exactly one of
+    /// several concurrent decisions wins. `audit` is written with it.
+    async fn decide_approval(
+        &self,
+        tenant: TenantId,
+        approval_id: Uuid,
+        decision: &ApprovalDecision,
+        audit: &NewAuditEntry,
+    ) -> StoreResult<DecisionOutcome>;
+    async fn get_approval(&self, tenant: TenantId, approval_id: Uuid) -> StoreResult<Option<ApprovalRecord>>;
+    /// The newest approval of a run.
+    async fn approval_for_run(&self, tenant: TenantId, execution_id: Uuid) -> StoreResult<Option<ApprovalRecord>>;
+    /// Oldest first.
+    async fn pending_approvals(&self, tenant: TenantId) -> StoreResult<Vec<ApprovalRecord>>;
+}
+
+#[async_trait]
+pub trait Store:
+    RunStore + NodeStore + MetricsStore + UserStore + RevokedTokenStore + AuditStore + ApprovalStore
+{
     /// Cheap round trip used by readiness checks.
     async fn ping(&self) -> StoreResult<()>;
     fn backend(&self) -> &'static str;

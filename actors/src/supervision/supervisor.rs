@@ -16,6 +16,7 @@ use crate::settings::RestartPolicy;
 pub enum ActorKind {
     Node,
     Coordinator,
+    Approval,
 }
 
 impl fmt::Display for ActorKind {

@@ -27,7 +27,7 @@ const LOCK_ATTEMPTS: usize = 5;
 
 #[derive(Insertable, AsChangeset)]
 #[diesel(table_name = runs, primary_key(tenant_id, execution_id), treat_none_as_null = true)]
-struct RunRow<'a> {
+pub(super) struct RunRow<'a> {
     tenant_id: Uuid,
     execution_id: Uuid,
     module_name: &'a str,
@@ -44,7 +44,7 @@ struct RunRow<'a> {
 }
 
 impl<'a> RunRow<'a> {
-    fn new(run: &'a RunRecord) -> StoreResult<Self> {
+    pub(super) fn new(run: &'a RunRecord) -> StoreResult<Self> {
         let (created_at, created_at_nanos) = split_time(run.created_at);
         let finished = run.finished_at.map(split_time);
         Ok(RunRow {
@@ -67,7 +67,7 @@ impl<'a> RunRow<'a> {
 
 #[derive(Insertable)]
 #[diesel(table_name = run_events)]
-struct EventRow<'a> {
+pub(super) struct EventRow<'a> {
     tenant_id: Uuid,
     execution_id: Uuid,
     at: DateTime<Utc>,
@@ -78,7 +78,7 @@ struct EventRow<'a> {
 }
 
 impl<'a> EventRow<'a> {
-    fn new(e: &'a RunEvent) -> Self {
+    pub(super) fn new(e: &'a RunEvent) -> Self {
         let (at, at_nanos) = split_time(e.at);
         EventRow {
             tenant_id: e.tenant_id,
@@ -179,6 +179,38 @@ async fn insert_events(conn: &mut AsyncPgConnection, events: &[EventRow<'_>]) ->
     Ok(())
 }
 
+/// Replaces the stored run with a newer revision and appends its events and
+/// audit entries, on `conn` inside the caller's transaction.
+pub(super) async fn write_revision(
+    conn: &mut AsyncPgConnection,
+    run: &RunRecord,
+    row: &RunRow<'_>,
+    event_rows: &[EventRow<'_>],
+    audit: &[hotswap_actors::domain::NewAuditEntry],
+) -> Result<(), Failure> {
+    let key = (run.tenant_id, run.execution_id);
+    // Only a newer revision replaces the stored one; the row lock makes
+    // concurrent writers take turns.
+    let updated = diesel::update(runs::table.find(key).filter(runs::revision.lt(row.revision)))
+        .set((row, runs::saved_at.eq(diesel::dsl::now)))
+        .execute(conn)
+        .await?;
+    if updated == 0 {
+        let stored: Option<i64> = runs::table.find(key).select(runs::revision).first(conn).await.optional()?;
+        return Err(match stored {
+            None => StoreError::NotFound(format!("deployment {} not found", run.execution_id)),
+            Some(stored) => StoreError::Stale(format!(
+                "deployment {} is at revision {stored}, not saving revision {}",
+                run.execution_id, run.revision
+            )),
+        }
+        .into());
+    }
+    insert_events(conn, event_rows).await?;
+    insert_audit(conn, audit).await?;
+    Ok(())
+}
+
 /// The runs of `tenant` that `filter` keeps, before ordering and paging.
 fn filtered<'a>(tenant: TenantId, filter: &'a RunFilter) -> runs::BoxedQuery<'a, Pg> {
     let mut query = runs::table.filter(runs::tenant_id.eq(tenant)).into_boxed();
@@ -260,30 +292,7 @@ impl RunStore for PgStore {
         let conn: &mut AsyncPgConnection = &mut pooled;
         for _ in 0..LOCK_ATTEMPTS {
             let result = conn
-                .transaction::<_, Failure, _>(async |conn| {
-                    let key = (run.tenant_id, run.execution_id);
-                    // Only a newer revision replaces the stored one; the row
-                    // lock makes concurrent writers take turns.
-                    let updated = diesel::update(runs::table.find(key).filter(runs::revision.lt(row.revision)))
-                        .set((&row, runs::saved_at.eq(diesel::dsl::now)))
-                        .execute(conn)
-                        .await?;
-                    if updated == 0 {
-                        let stored: Option<i64> =
-                            runs::table.find(key).select(runs::revision).first(conn).await.optional()?;
-                        return Err(match stored {
-                            None => StoreError::NotFound(format!("deployment {} not found", run.execution_id)),
-                            Some(stored) => StoreError::Stale(format!(
-                                "deployment {} is at revision {stored}, not saving revision {}",
-                                run.execution_id, run.revision
-                            )),
-                        }
-                        .into());
-                    }
-                    insert_events(conn, &event_rows).await?;
-                    insert_audit(conn, &audit).await?;
-                    Ok(())
-                })
+                .transaction::<_, Failure, _>(async |conn| write_revision(conn, run, &row, &event_rows, &audit).await)
                 .await;
             match result {
                 Ok(()) => return Ok(()),

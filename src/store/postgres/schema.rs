@@ -119,6 +119,11 @@ diesel::table! {
         decided_by_id -> Nullable<Uuid>,
         decided_by_email -> Nullable<Text>,
         reason -> Nullable<Text>,
+        module_name -> Text,
+        version -> Text,
+        target_environment -> Text,
+        requester_id -> Nullable<Uuid>,
+        requester_email -> Text,
     }
 }
 

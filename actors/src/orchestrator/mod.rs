@@ -1,5 +1,10 @@
 //! The one entry point the adapters use: start the actor system's parts,
-//! create and steer runs, and read clusters.
+//! create and steer runs, and read clusters. Approval decisions are in
+//! `approvals`.
+
+mod approvals;
+
+pub use approvals::{Decider, Verdict};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,18 +16,23 @@ use serde::Serialize;
 use tracing::Instrument;
 use uuid::Uuid;
 
+use crate::approval::ApprovalDeps;
+use crate::audit::{actor_data, ACTOR_KEY};
 use crate::cluster::{cluster_is_healthy, ClusterDirectory, NodeEntry};
-use crate::coordinator::{plan, spawn_coordinator, Checkpoint, CoordinatorDeps, GetRun, RunDirectory, Verb, VerbReply};
+use crate::coordinator::{
+    plan, spawn_coordinator, Checkpoint, CoordinatorDeps, GetRun, RunDirectory, Steer, Verb, VerbReply,
+};
 use crate::domain::{
-    DeploymentRequest, Environment, NodeMetrics, NodeRecord, RollbackState, RunRecord, RunStatus, RunSummary, TenantId,
-    DEFAULT_TENANT,
+    AuditActor, DeploymentRequest, Environment, NodeMetrics, NodeRecord, RollbackState, RunRecord, RunStatus,
+    RunSummary, TenantId, DEFAULT_TENANT,
 };
 use crate::error::CoreError;
 use crate::events::{BusStats, EventBus, Publish};
 use crate::hooks::CoreHooks;
 use crate::node::{spawn_node, NodeSnapshot, Snapshot};
 use crate::settings::{
-    validate_canary_steps, InFlightPolicy, PipelineSettings, RecoverySettings, SimulationSettings, SupervisionSettings,
+    validate_canary_steps, ApprovalSettings, InFlightPolicy, PipelineSettings, RecoverySettings, SimulationSettings,
+    SupervisionSettings,
 };
 use crate::simulation::FaultPlan;
 use crate::store::{ClusterSample, Page, RunEvent, RunFilter, SharedStore};
@@ -37,6 +47,7 @@ pub struct CoreSettings {
     pub simulation: SimulationSettings,
     pub supervision: SupervisionSettings,
     pub recovery: RecoverySettings,
+    pub approvals: ApprovalSettings,
     /// Record cluster metric samples on `simulation.metrics_sample_interval`.
     pub sample_metrics: bool,
 }
@@ -53,6 +64,8 @@ struct Inner {
     deps: Arc<CoordinatorDeps>,
     node_supervisor: Addr<Supervisor>,
     run_supervisor: Addr<Supervisor>,
+    approval_supervisor: Addr<Supervisor>,
+    approvals: Arc<ApprovalDeps>,
     bus: Addr<EventBus>,
     bus_stats: Arc<BusStats>,
     hooks: CoreHooks,
@@ -125,10 +138,19 @@ impl Orchestrator {
         let run_supervisor = Supervisor::new("deployments", [(ActorKind::Coordinator, sup.coordinator.clone())])
             .with_observer(hooks.observer.clone())
             .start();
+        let approval_supervisor = Supervisor::new("approvals", [(ActorKind::Approval, sup.approval.clone())])
+            .with_observer(hooks.observer.clone())
+            .start();
         let bus_stats = Arc::new(BusStats::default());
         let bus = EventBus::new(bus_stats.clone()).start();
         let clusters = Arc::new(ClusterDirectory::default());
         let runs = Arc::new(RunDirectory::default());
+        let approvals = Arc::new(ApprovalDeps {
+            store: store.clone(),
+            runs: runs.clone(),
+            supervisor: approval_supervisor.clone(),
+            directory: Arc::default(),
+        });
         let deps = Arc::new(CoordinatorDeps {
             store: store.clone(),
             clusters: clusters.clone(),
@@ -140,6 +162,8 @@ impl Orchestrator {
             bus: bus.clone(),
             bus_stats: bus_stats.clone(),
             hooks: hooks.clone(),
+            approvals: approvals.clone(),
+            approval_settings: settings.approvals.clone(),
         });
         let orchestrator = Orchestrator {
             inner: Arc::new(Inner {
@@ -149,6 +173,8 @@ impl Orchestrator {
                 deps,
                 node_supervisor,
                 run_supervisor,
+                approval_supervisor,
+                approvals,
                 bus,
                 bus_stats,
                 hooks,
@@ -203,7 +229,9 @@ impl Orchestrator {
         let runs = self.inner.store.runs_in_flight().await?;
         for mut run in runs {
             let policy = self.inner.settings.recovery.in_flight;
-            if policy == InFlightPolicy::Rollback && !run.checkpoint.is_restoring() {
+            // A run at its approval gate has changed no node: it waits on.
+            let gated = matches!(run.checkpoint, Checkpoint::RequestApproval | Checkpoint::AwaitingApproval { .. });
+            if policy == InFlightPolicy::Rollback && !run.checkpoint.is_restoring() && !gated {
                 run.checkpoint = Checkpoint::Unwinding {
                     status: RunStatus::Failed,
                     message: "Interrupted by a restart; every node the run changed was restored (recovery.in_flight = rollback)"
@@ -247,12 +275,15 @@ impl Orchestrator {
         }
     }
 
+    /// Creates a run for `actor`, the user whose token asked for it.
     pub async fn create_deployment(
         &self,
         tenant: TenantId,
         request: DeploymentRequest,
+        actor: &AuditActor,
     ) -> Result<RunRecord, CoreError> {
         self.check_request(&request)?;
+        let request_for_gate = request.clone();
         let execution_id = Uuid::new_v4();
         // The span the run is created in: a child of the caller's (the HTTP
         // request's); every coordinator incarnation's span continues it.
@@ -284,6 +315,8 @@ impl Orchestrator {
             message: String::new(),
             rollback: None,
             revision: 1,
+            approval_required: self.inner.settings.approvals.required_for(&request_for_gate),
+            requested_by: actor.id.as_deref().and_then(|id| Uuid::parse_str(id).ok()),
         };
         run.stages = crate::coordinator::planned_stages(&run);
         let created = RunEvent {
@@ -295,7 +328,11 @@ impl Orchestrator {
                 "{} {} to {}",
                 run.request.module_name, run.request.version, run.request.target_environment
             ),
-            data: serde_json::json!({ "requester": run.request.requester_email }),
+            data: serde_json::json!({
+                "requester": run.request.requester_email,
+                ACTOR_KEY: actor_data(actor),
+                "approvalRequired": run.approval_required,
+            }),
         };
         // Instrumented, not entered: a guard must not be held across an await.
         self.inner.store.create_run(&run, std::slice::from_ref(&created)).instrument(span).await?;
@@ -331,11 +368,17 @@ impl Orchestrator {
         Ok(self.inner.store.run_events(tenant, id).await?)
     }
 
-    pub async fn apply_verb(&self, tenant: TenantId, id: Uuid, verb: Verb) -> Result<VerbReply, CoreError> {
+    pub async fn apply_verb(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        verb: Verb,
+        actor: &AuditActor,
+    ) -> Result<VerbReply, CoreError> {
         let run = self.get_run(tenant, id).await?;
         match self.inner.runs.get(id) {
             Some(addr) => {
-                addr.send(verb).timeout(Duration::from_secs(5)).await.map_err(|_| {
+                addr.send(Steer { verb, actor: actor.clone() }).timeout(Duration::from_secs(5)).await.map_err(|_| {
                     CoreError::Unavailable("the deployment's coordinator is restarting; try again".into())
                 })?
             }
@@ -351,7 +394,12 @@ impl Orchestrator {
 
     /// Rolls a finished run back: every node it changed that still runs its
     /// version goes back to what it had before, in every environment.
-    pub async fn rollback(&self, tenant: TenantId, id: Uuid) -> Result<RollbackAccepted, CoreError> {
+    pub async fn rollback(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        actor: &AuditActor,
+    ) -> Result<RollbackAccepted, CoreError> {
         let mut run = self.get_run(tenant, id).await?;
         let refuse = |message: &str, status| Err(CoreError::WrongState { message: message.into(), status });
         if run.status.is_active() {
@@ -384,7 +432,7 @@ impl Orchestrator {
             at: Utc::now(),
             kind: "RollbackRequested".into(),
             message: format!("rollback {rollback_id} of {affected} nodes requested"),
-            data: serde_json::json!({ "rollbackId": rollback_id, "nodesAffected": affected }),
+            data: serde_json::json!({ "rollbackId": rollback_id, "nodesAffected": affected, ACTOR_KEY: actor_data(actor) }),
         };
         self.inner.store.save_run(&run, std::slice::from_ref(&event)).await.map_err(|e| match e {
             crate::store::StoreError::Stale(_) => CoreError::WrongState {
@@ -558,6 +606,7 @@ impl Orchestrator {
         let supervisor = match child.kind {
             ActorKind::Node => &self.inner.node_supervisor,
             ActorKind::Coordinator => &self.inner.run_supervisor,
+            ActorKind::Approval => &self.inner.approval_supervisor,
         };
         let msg = ControlChild { id: child_id.to_string(), action };
         match supervisor.send(msg).await.map_err(|e| CoreError::Internal(e.to_string()))? {

@@ -1,0 +1,147 @@
+//! Reading approvals and deciding them on a user's behalf.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::Orchestrator;
+use crate::approval::{decide_directly, Decide};
+use crate::domain::{
+    ApprovalDecision, ApprovalRecord, ApprovalStatus, AuditActor, AuditCategory, DecisionOutcome, NewAuditEntry,
+    TenantId,
+};
+use crate::error::CoreError;
+
+/// The user deciding, as their verified token says.
+#[derive(Debug, Clone)]
+pub struct Decider {
+    pub user_id: Uuid,
+    pub email: String,
+    pub actor: AuditActor,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Approve,
+    Reject,
+}
+
+impl Orchestrator {
+    /// The tenant's pending approvals, oldest first.
+    pub async fn pending_approvals(&self, tenant: TenantId) -> Result<Vec<ApprovalRecord>, CoreError> {
+        Ok(self.inner.store.pending_approvals(tenant).await?)
+    }
+
+    /// The newest approval of a run.
+    pub async fn approval_of_run(&self, tenant: TenantId, execution_id: Uuid) -> Result<ApprovalRecord, CoreError> {
+        self.inner
+            .store
+            .approval_for_run(tenant, execution_id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("Approval request not found for deployment {execution_id}")))
+    }
+
+    /// Approves or rejects the pending approval of a run. Exactly one
+    /// decision wins; the others, and any decision after the deadline, get
+    /// `ApprovalClosed` with the approval's status.
+    pub async fn decide_approval(
+        &self,
+        tenant: TenantId,
+        execution_id: Uuid,
+        verdict: Verdict,
+        reason: Option<String>,
+        decider: &Decider,
+    ) -> Result<ApprovalRecord, CoreError> {
+        let record = self.approval_of_run(tenant, execution_id).await?;
+        if record.status != ApprovalStatus::Pending {
+            return Err(closed(&record));
+        }
+        let settings = &self.inner.settings.approvals;
+        let own =
+            record.requester_id == Some(decider.user_id) || record.requester_email.eq_ignore_ascii_case(&decider.email);
+        if own && !settings.allow_self_approval {
+            return Err(CoreError::Forbidden(
+                "You requested this deployment and cannot decide its approval yourself (approvals.allow_self_approval is off); ask another administrator".into(),
+            ));
+        }
+        let deps = &self.inner.approvals;
+        if record.overdue(Utc::now()) {
+            // The timer is about to fire; the deadline wins over a late decision.
+            let expired = self.expire_overdue(&record).await?;
+            return Err(closed(&expired));
+        }
+        let status = match verdict {
+            Verdict::Approve => ApprovalStatus::Approved,
+            Verdict::Reject => ApprovalStatus::Rejected,
+        };
+        let decision = ApprovalDecision {
+            status,
+            at: Utc::now(),
+            by_id: Some(decider.user_id),
+            by_email: Some(decider.email.clone()),
+            reason: reason.clone(),
+        };
+        let audit = NewAuditEntry::new(tenant, decider.actor.clone(), AuditCategory::Approval, status.event_type())
+            .resource("Approval", record.approval_id)
+            .message(format!(
+                "{} {} deployment {execution_id} ({} {} to {})",
+                decider.email,
+                if status == ApprovalStatus::Approved { "approved" } else { "rejected" },
+                record.module_name,
+                record.version,
+                record.target_environment
+            ))
+            .details(json!({ "executionId": execution_id, "reason": reason }));
+        let outcome = match deps.directory.get(record.approval_id) {
+            Some(actor) => actor
+                .send(Decide { decision, audit })
+                .timeout(Duration::from_secs(5))
+                .await
+                .map_err(|_| CoreError::Unavailable("the approval is busy; try again".into()))??,
+            None => decide_directly(deps, &record, decision, audit).await?,
+        };
+        match outcome {
+            DecisionOutcome::Decided(r) => Ok(r),
+            DecisionOutcome::AlreadyDecided(r) => Err(closed(&r)),
+            DecisionOutcome::NotFound => {
+                Err(CoreError::NotFound(format!("Approval request not found for deployment {execution_id}")))
+            }
+        }
+    }
+
+    async fn expire_overdue(&self, record: &ApprovalRecord) -> Result<ApprovalRecord, CoreError> {
+        let decision = ApprovalDecision {
+            status: ApprovalStatus::Expired,
+            at: Utc::now(),
+            by_id: None,
+            by_email: None,
+            reason: Some("no decision before the deadline".into()),
+        };
+        let audit =
+            NewAuditEntry::new(record.tenant_id, AuditActor::system(), AuditCategory::Approval, "ApprovalExpired")
+                .resource("Approval", record.approval_id)
+                .result(crate::domain::AuditResult::Denied)
+                .message(format!("approval of deployment {} expired", record.execution_id))
+                .details(json!({ "executionId": record.execution_id }));
+        match decide_directly(&self.inner.approvals, record, decision, audit).await? {
+            DecisionOutcome::Decided(r) | DecisionOutcome::AlreadyDecided(r) => Ok(r),
+            DecisionOutcome::NotFound => {
+                Err(CoreError::NotFound(format!("Approval request not found for deployment {}", record.execution_id)))
+            }
+        }
+    }
+}
+
+fn closed(record: &ApprovalRecord) -> CoreError {
+    let message = match record.status {
+        ApprovalStatus::Expired => "The approval request has expired".to_string(),
+        status => format!(
+            "The approval request was already decided: {}{}",
+            status.as_str(),
+            record.decided_by_email.as_deref().map(|e| format!(" by {e}")).unwrap_or_default()
+        ),
+    };
+    CoreError::ApprovalClosed { message, status: record.status }
+}

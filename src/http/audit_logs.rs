@@ -1,0 +1,262 @@
+//! /api/v1/auditlogs (Admin): the tenant's audit trail, read-only. There is
+//! deliberately no route that changes or deletes an entry.
+
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use hotswap_actors::domain::{AuditCategory, AuditEntry, AuditQuery};
+use hotswap_actors::store::Page;
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::error::ApiError;
+use super::AppState;
+use crate::auth::{RequireRole, Tenant};
+
+const MAX_PAGE_SIZE: u32 = 100;
+const DEFAULT_PAGE_SIZE: u32 = 50;
+/// Entries returned by the unpaged lookups (by trace, run or approval).
+const LOOKUP_LIMIT: u32 = 1000;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api/v1/auditlogs")
+            .route("", web::get().to(search).wrap(RequireRole::ADMIN))
+            .route("/category/{category}", web::get().to(by_category).wrap(RequireRole::ADMIN))
+            .route("/trace/{traceId}", web::get().to(by_trace).wrap(RequireRole::ADMIN))
+            .route("/deployments/{id}", web::get().to(by_deployment).wrap(RequireRole::ADMIN))
+            .route("/approvals/{id}", web::get().to(by_approval).wrap(RequireRole::ADMIN))
+            .route("/authentication/{username}", web::get().to(by_username).wrap(RequireRole::ADMIN)),
+    );
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Paging {
+    page_number: Option<i64>,
+    page_size: Option<i64>,
+}
+
+impl Paging {
+    /// (offset, limit), or 400 for a page number below 1 or a size outside 1..=100.
+    fn window(&self) -> Result<(u64, u32), ApiError> {
+        let number = self.page_number.unwrap_or(1);
+        let size = self.page_size.unwrap_or(i64::from(DEFAULT_PAGE_SIZE));
+        let mut errors = Vec::new();
+        if number < 1 {
+            errors.push("pageNumber must be at least 1".to_string());
+        }
+        if !(1..=i64::from(MAX_PAGE_SIZE)).contains(&size) {
+            errors.push(format!("pageSize must be between 1 and {MAX_PAGE_SIZE}"));
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::validation(errors));
+        }
+        let offset = (number as u64 - 1).saturating_mul(size as u64);
+        Ok((offset, size as u32))
+    }
+}
+
+fn paged_response(page: Page<AuditEntry>, paging: (u64, u32)) -> HttpResponse {
+    let (offset, size) = paging;
+    HttpResponse::Ok()
+        .insert_header(("X-Total-Count", page.total.to_string()))
+        .insert_header(("X-Page", (offset / u64::from(size) + 1).to_string()))
+        .insert_header(("X-Page-Size", size.to_string()))
+        .json(page.items)
+}
+
+fn oldest_first(mut page: Page<AuditEntry>) -> HttpResponse {
+    page.items.reverse();
+    HttpResponse::Ok().insert_header(("X-Total-Count", page.total.to_string())).json(page.items)
+}
+
+fn guid(raw: &str, what: &str) -> Result<Uuid, ApiError> {
+    match Uuid::parse_str(raw) {
+        Ok(id) if !id.is_nil() => Ok(id),
+        _ => Err(ApiError::validation(vec![format!("{what} must be a non-empty GUID")])),
+    }
+}
+
+// AUTH: Admin (every route above).
+async fn by_category(
+    state: web::Data<AppState>,
+    tenant: Tenant,
+    category: web::Path<String>,
+    paging: web::Query<Paging>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(category) = AuditCategory::parse(&category) else {
+        let known: Vec<_> = AuditCategory::ALL.iter().map(|c| c.as_str()).collect();
+        return Err(ApiError::validation(vec![format!(
+            "unknown category '{category}'; known categories: {}",
+            known.join(", ")
+        )]));
+    };
+    let window = paging.window()?;
+    let query = AuditQuery { category: Some(category), offset: window.0, limit: window.1, ..AuditQuery::default() };
+    let page = state.orchestrator.store().list_audit(tenant.0, &query).await.map_err(core)?;
+    Ok(paged_response(page, window))
+}
+
+async fn by_trace(
+    state: web::Data<AppState>,
+    tenant: Tenant,
+    trace: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let trace = trace.trim();
+    if trace.is_empty() {
+        return Err(ApiError::validation(vec!["traceId must not be blank".into()]));
+    }
+    let query = AuditQuery { trace_id: Some(trace.to_string()), limit: LOOKUP_LIMIT, ..AuditQuery::default() };
+    let page = state.orchestrator.store().list_audit(tenant.0, &query).await.map_err(core)?;
+    Ok(oldest_first(page))
+}
+
+async fn by_deployment(
+    state: web::Data<AppState>,
+    tenant: Tenant,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = guid(&id, "executionId")?;
+    let query = AuditQuery {
+        resource_type: Some("Deployment".into()),
+        resource_id: Some(id.to_string()),
+        limit: LOOKUP_LIMIT,
+        ..AuditQuery::default()
+    };
+    let page = state.orchestrator.store().list_audit(tenant.0, &query).await.map_err(core)?;
+    Ok(oldest_first(page))
+}
+
+/// The approval events of one run: its request (recorded on the run) and
+/// the decision or expiry (recorded on the approval).
+async fn by_approval(
+    state: web::Data<AppState>,
+    tenant: Tenant,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = guid(&id, "executionId")?;
+    let store = state.orchestrator.store();
+    let on_run = AuditQuery {
+        category: Some(AuditCategory::Approval),
+        resource_type: Some("Deployment".into()),
+        resource_id: Some(id.to_string()),
+        limit: LOOKUP_LIMIT,
+        ..AuditQuery::default()
+    };
+    let mut items = store.list_audit(tenant.0, &on_run).await.map_err(core)?.items;
+    if let Some(approval) = store.approval_for_run(tenant.0, id).await.map_err(core)? {
+        let on_approval = AuditQuery {
+            category: Some(AuditCategory::Approval),
+            resource_type: Some("Approval".into()),
+            resource_id: Some(approval.approval_id.to_string()),
+            limit: LOOKUP_LIMIT,
+            ..AuditQuery::default()
+        };
+        items.extend(store.list_audit(tenant.0, &on_approval).await.map_err(core)?.items);
+    }
+    items.sort_by_key(|e| e.id);
+    Ok(HttpResponse::Ok().json(items))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DateRange {
+    start_date: Option<DateTime<Utc>>,
+    end_date: Option<DateTime<Utc>>,
+    page_number: Option<i64>,
+    page_size: Option<i64>,
+}
+
+async fn by_username(
+    state: web::Data<AppState>,
+    tenant: Tenant,
+    username: web::Path<String>,
+    range: web::Query<DateRange>,
+) -> Result<HttpResponse, ApiError> {
+    if let (Some(start), Some(end)) = (range.start_date, range.end_date) {
+        if start > end {
+            return Err(ApiError::validation(vec!["startDate must not be after endDate".into()]));
+        }
+    }
+    let window = Paging { page_number: range.page_number, page_size: range.page_size }.window()?;
+    let query = AuditQuery {
+        category: Some(AuditCategory::Authentication),
+        actor: Some(username.trim().to_string()),
+        from: range.start_date,
+        to: range.end_date,
+        offset: window.0,
+        limit: window.1,
+        ..AuditQuery::default()
+    };
+    let page = state.orchestrator.store().list_audit(tenant.0, &query).await.map_err(core)?;
+    Ok(paged_response(page, window))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Search {
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    actor: Option<String>,
+    category: Option<String>,
+    event_type: Option<String>,
+    resource_type: Option<String>,
+    resource_id: Option<String>,
+    trace_id: Option<String>,
+    /// The `nextCursor` of the previous page.
+    cursor: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// Filtered search with cursor paging, newest first: `{items, nextCursor}`;
+/// pass `nextCursor` back as `cursor` for the next page (null at the end).
+async fn search(state: web::Data<AppState>, tenant: Tenant, q: web::Query<Search>) -> Result<HttpResponse, ApiError> {
+    let q = q.into_inner();
+    let mut errors = Vec::new();
+    let limit = q.limit.unwrap_or(i64::from(DEFAULT_PAGE_SIZE));
+    if !(1..=i64::from(MAX_PAGE_SIZE)).contains(&limit) {
+        errors.push(format!("limit must be between 1 and {MAX_PAGE_SIZE}"));
+    }
+    if q.cursor.is_some_and(|c| c < 1) {
+        errors.push("cursor must be a nextCursor from an earlier page".into());
+    }
+    if let (Some(from), Some(to)) = (q.from, q.to) {
+        if from > to {
+            errors.push("from must not be after to".into());
+        }
+    }
+    let category = match q.category.as_deref().map(AuditCategory::parse) {
+        Some(None) => {
+            errors.push(format!("unknown category '{}'", q.category.as_deref().unwrap_or_default()));
+            None
+        }
+        Some(c) => c,
+        None => None,
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let query = AuditQuery {
+        from: q.from,
+        to: q.to,
+        category,
+        event_type: q.event_type,
+        actor: q.actor,
+        resource_type: q.resource_type,
+        resource_id: q.resource_id,
+        trace_id: q.trace_id,
+        before_id: q.cursor,
+        offset: 0,
+        limit: limit as u32,
+    };
+    let page = state.orchestrator.store().list_audit(tenant.0, &query).await.map_err(core)?;
+    let next = (page.items.len() as u32 == query.limit).then(|| page.items.last().map(|e| e.id)).flatten();
+    Ok(HttpResponse::Ok()
+        .insert_header(("X-Total-Count", page.total.to_string()))
+        .json(json!({ "items": page.items, "nextCursor": next, "total": page.total })))
+}
+
+fn core(e: hotswap_actors::store::StoreError) -> ApiError {
+    hotswap_actors::CoreError::from(e).into()
+}
