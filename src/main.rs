@@ -86,7 +86,7 @@ async fn users(settings: &Settings, action: UserAction) -> Result<(), Box<dyn st
     let (store, _pool) = hotswap::startup::open_store(settings).await?;
     let auth = AuthState::new(&settings.auth, store).await?;
     let new = NewUser { username, email, full_name, password, roles, tenant_id: tenant };
-    let user = auth.create_user(None, new).await.map_err(|e| match e {
+    let user = auth.create_user(None, new, &cli_actor()).await.map_err(|e| match e {
         hotswap::auth::users::UserError::Validation(details) => details.join("; "),
         other => other.to_string(),
     })?;
@@ -120,4 +120,10 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let app = Application::build(settings).await?;
     app.run().await?;
     Ok(())
+}
+
+/// The audit actor of commands run on this machine's command line.
+fn cli_actor() -> hotswap_actors::domain::AuditActor {
+    let who = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    hotswap_actors::domain::AuditActor { name: format!("cli:{who}"), ..Default::default() }
 }

@@ -56,6 +56,16 @@ fn run_entry(run: &RunRecord, event: &RunEvent) -> Option<NewAuditEntry> {
     Some(entry)
 }
 
+/// The entry recording that the failed login `failed` locked `user` out.
+pub fn lockout_entry(failed: &NewAuditEntry, user: &crate::domain::UserRecord) -> NewAuditEntry {
+    let mut entry = failed.clone();
+    entry.event_type = "AccountLocked".into();
+    entry.result = AuditResult::Denied;
+    entry.message = format!("account '{}' locked after {} failed logins", user.username, user.failed_login_attempts);
+    entry.details = json!({ "lockoutEnd": user.lockout_end, "failedLoginAttempts": user.failed_login_attempts });
+    entry
+}
+
 /// The run event data key/value naming `actor`, for events a user caused.
 pub fn actor_data(actor: &AuditActor) -> Value {
     serde_json::to_value(actor).unwrap_or(Value::Null)

@@ -3,9 +3,12 @@
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
-use hotswap_actors::domain::{Role, TenantId, UserRecord, DEFAULT_TENANT};
+use hotswap_actors::domain::{
+    AuditActor, AuditCategory, AuditResult, NewAuditEntry, Role, TenantId, UserRecord, DEFAULT_TENANT,
+};
 use hotswap_actors::store::StoreError;
 use regex::Regex;
+use serde_json::json;
 use uuid::Uuid;
 
 use super::jwt::IssuedToken;
@@ -149,25 +152,45 @@ impl AuthState {
         username: &str,
         password: &Password,
         now: DateTime<Utc>,
+        from: &AuditActor,
     ) -> Result<(UserRecord, IssuedToken), UserError> {
         let Some(mut user) = self.store.find_user_by_username(username).await? else {
             self.passwords.verify_dummy(password).await;
             // Not the name itself: people type their password into the wrong field.
             tracing::info!("login refused: no such user");
+            let entry = login_entry(DEFAULT_TENANT, from.clone(), "LoginFailed", AuditResult::Failure)
+                .message("login refused: no such user")
+                .details(json!({ "reason": "unknown user" }));
+            self.store.append_audit(&[entry]).await?;
             return Err(UserError::InvalidCredentials);
         };
+        let as_user = AuditActor { id: Some(user.id.to_string()), name: user.username.clone(), ..from.clone() };
         let matches = self.passwords.verify(password, &user.password_hash).await;
         if !user.is_active || user.is_locked(now) {
             tracing::info!(user = %user.id, active = user.is_active, "login refused: account disabled or locked");
+            let reason = if user.is_active { "account locked" } else { "account disabled" };
+            let entry = login_entry(user.tenant_id, as_user, "LoginFailed", AuditResult::Denied)
+                .resource("User", user.id)
+                .message(format!("login refused: {reason}"))
+                .details(json!({ "reason": reason }));
+            self.store.append_audit(&[entry]).await?;
             return Err(UserError::InvalidCredentials);
         }
         if !matches {
-            let after = self.store.record_failed_login(user.tenant_id, user.id, now, &self.lockout_policy()).await?;
+            let entry = login_entry(user.tenant_id, as_user, "LoginFailed", AuditResult::Failure)
+                .resource("User", user.id)
+                .message("login refused: wrong password")
+                .details(json!({ "reason": "wrong password" }));
+            let policy = self.lockout_policy();
+            let after = self.store.record_failed_login(user.tenant_id, user.id, now, &policy, &entry).await?;
             let locked = after.as_ref().is_some_and(|u| u.is_locked(now));
             tracing::info!(user = %user.id, locked, "login refused: wrong password");
             return Err(UserError::InvalidCredentials);
         }
-        self.store.record_successful_login(user.tenant_id, user.id, now).await?;
+        let entry = login_entry(user.tenant_id, as_user, "LoginSucceeded", AuditResult::Success)
+            .resource("User", user.id)
+            .message("login succeeded");
+        self.store.record_successful_login(user.tenant_id, user.id, now, &entry).await?;
         user.register_successful_login(now);
         let token = self.tokens.issue(&user, now).map_err(UserError::Internal)?;
         tracing::info!(user = %user.id, tenant = %user.tenant_id, "login succeeded");
@@ -175,8 +198,12 @@ impl AuthState {
     }
 
     /// Revokes the caller's token until it would have expired.
-    pub async fn logout(&self, principal: &Principal) -> Result<(), UserError> {
-        self.store.revoke_token(principal.tenant_id, &principal.jti, principal.expires_at).await?;
+    pub async fn logout(&self, principal: &Principal, from: &AuditActor) -> Result<(), UserError> {
+        let entry = login_entry(principal.tenant_id, from.clone(), "Logout", AuditResult::Success)
+            .resource("User", principal.user_id)
+            .message("logged out; the token is revoked")
+            .details(json!({ "jti": principal.jti, "expiresAt": principal.expires_at }));
+        self.store.revoke_token(principal.tenant_id, &principal.jti, principal.expires_at, &entry).await?;
         tracing::info!(user = %principal.user_id, "logged out");
         Ok(())
     }
@@ -207,7 +234,8 @@ impl AuthState {
                 created_at: Utc::now(),
                 last_login_at: None,
             };
-            match self.store.create_user(&user).await {
+            let entry = user_entry(&AuditActor::system(), &user, "UserCreated", "demo user seeded (auth.demo_users)");
+            match self.store.create_user(&user, &entry).await {
                 // Another replica seeded it first.
                 Ok(()) | Err(StoreError::Conflict(_)) => {}
                 Err(e) => return Err(e.into()),
@@ -225,7 +253,13 @@ impl AuthState {
             let Some(mut user) = self.store.get_user(DEFAULT_TENANT, demo.id).await? else { continue };
             if user.is_active {
                 user.is_active = false;
-                self.store.update_user(&user).await?;
+                let entry = user_entry(
+                    &AuditActor::system(),
+                    &user,
+                    "UserDisabled",
+                    "demo user disabled (auth.demo_users is off)",
+                );
+                self.store.update_user(&user, &entry).await?;
                 tracing::warn!(
                     username = demo.username,
                     "disabled a demo user left in the store (auth.demo_users is off)"
@@ -238,7 +272,12 @@ impl AuthState {
     /// Creates a user. `tenant_id` defaults to the creator's tenant; naming
     /// another one is for administrators of the default (operator) tenant.
     /// `creator` is `None` on the command line.
-    pub async fn create_user(&self, creator: Option<&Principal>, new: NewUser) -> Result<UserRecord, UserError> {
+    pub async fn create_user(
+        &self,
+        creator: Option<&Principal>,
+        new: NewUser,
+        by: &AuditActor,
+    ) -> Result<UserRecord, UserError> {
         let tenant = match (new.tenant_id, creator) {
             (Some(t), Some(c)) if t != c.tenant_id && c.tenant_id != DEFAULT_TENANT => {
                 return Err(UserError::Forbidden(
@@ -280,7 +319,8 @@ impl AuthState {
             created_at: Utc::now(),
             last_login_at: None,
         };
-        self.store.create_user(&user).await?;
+        let entry = user_entry(by, &user, "UserCreated", format!("user '{}' created", user.username));
+        self.store.create_user(&user, &entry).await?;
         tracing::info!(user = %user.id, tenant = %tenant, by = ?creator.map(|c| c.user_id), "user created");
         Ok(user)
     }
@@ -296,26 +336,46 @@ impl AuthState {
     async fn change(
         &self,
         actor: &Principal,
+        by: &AuditActor,
         id: Uuid,
         what: &str,
         apply: impl FnOnce(&mut UserRecord),
     ) -> Result<UserRecord, UserError> {
         let mut user = self.get_user(actor.tenant_id, id).await?;
         apply(&mut user);
-        self.store.update_user(&user).await?;
+        let event = match what {
+            "enabled" => "UserEnabled",
+            "disabled" => "UserDisabled",
+            "roles" => "UserRolesChanged",
+            _ => "UserPasswordReset",
+        };
+        let entry = user_entry(by, &user, event, format!("user '{}': {what} changed", user.username));
+        self.store.update_user(&user, &entry).await?;
         tracing::info!(user = %id, by = %actor.user_id, change = what, "user changed");
         Ok(user)
     }
 
     /// Enables or disables a user; a disabled user's tokens stop working at once.
-    pub async fn set_active(&self, actor: &Principal, id: Uuid, active: bool) -> Result<UserRecord, UserError> {
+    pub async fn set_active(
+        &self,
+        actor: &Principal,
+        by: &AuditActor,
+        id: Uuid,
+        active: bool,
+    ) -> Result<UserRecord, UserError> {
         if !active && id == actor.user_id {
             return Err(UserError::Conflict("you cannot disable your own account".into()));
         }
-        self.change(actor, id, if active { "enabled" } else { "disabled" }, |u| u.is_active = active).await
+        self.change(actor, by, id, if active { "enabled" } else { "disabled" }, |u| u.is_active = active).await
     }
 
-    pub async fn set_roles(&self, actor: &Principal, id: Uuid, raw: &[String]) -> Result<UserRecord, UserError> {
+    pub async fn set_roles(
+        &self,
+        actor: &Principal,
+        by: &AuditActor,
+        id: Uuid,
+        raw: &[String],
+    ) -> Result<UserRecord, UserError> {
         let mut errors = Vec::new();
         let roles = parse_roles(raw, &mut errors);
         if !errors.is_empty() {
@@ -324,11 +384,17 @@ impl AuthState {
         if id == actor.user_id && !roles.iter().any(|r| r.grants(Role::Admin)) {
             return Err(UserError::Conflict("you cannot remove your own Admin role".into()));
         }
-        self.change(actor, id, "roles", |u| u.roles = roles).await
+        self.change(actor, by, id, "roles", |u| u.roles = roles).await
     }
 
     /// Sets a new password and lifts any lockout.
-    pub async fn reset_password(&self, actor: &Principal, id: Uuid, password: &Password) -> Result<(), UserError> {
+    pub async fn reset_password(
+        &self,
+        actor: &Principal,
+        by: &AuditActor,
+        id: Uuid,
+        password: &Password,
+    ) -> Result<(), UserError> {
         let mut errors = Vec::new();
         self.check_password(password, &mut errors);
         if !errors.is_empty() {
@@ -337,7 +403,7 @@ impl AuthState {
         // 404 before the (slow) hash when the user is not in the tenant.
         self.get_user(actor.tenant_id, id).await?;
         let hash = self.passwords.hash(password).await.map_err(|e| UserError::Internal(e.to_string()))?;
-        self.change(actor, id, "password", |u| {
+        self.change(actor, by, id, "password", |u| {
             u.password_hash = hash;
             u.failed_login_attempts = 0;
             u.lockout_end = None;
@@ -345,4 +411,17 @@ impl AuthState {
         .await
         .map(|_| ())
     }
+}
+
+fn login_entry(tenant: TenantId, actor: AuditActor, event: &str, result: AuditResult) -> NewAuditEntry {
+    NewAuditEntry::new(tenant, actor, AuditCategory::Authentication, event).result(result)
+}
+
+/// A user-management entry; never carries the password or its hash.
+fn user_entry(by: &AuditActor, user: &UserRecord, event: &str, message: impl Into<String>) -> NewAuditEntry {
+    let roles: Vec<_> = user.roles.iter().map(|r| r.as_str()).collect();
+    NewAuditEntry::new(user.tenant_id, by.clone(), AuditCategory::UserManagement, event)
+        .resource("User", user.id)
+        .message(message)
+        .details(json!({ "username": user.username, "roles": roles, "isActive": user.is_active }))
 }

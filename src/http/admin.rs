@@ -6,9 +6,12 @@ use actix_web::{web, HttpResponse};
 use hotswap_actors::supervision::{ChildAction, ChildSnapshot, ChildState, SupervisorSnapshot};
 use serde_json::json;
 
+use super::audit_actor::Audited;
 use super::error::ApiError;
 use super::AppState;
 use crate::auth::{RequireRole, Tenant};
+use hotswap_actors::domain::{AuditCategory, NewAuditEntry};
+use hotswap_actors::CoreError;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -59,20 +62,48 @@ async fn actor(state: web::Data<AppState>, tenant: Tenant, id: web::Path<String>
     Ok(HttpResponse::Ok().json(find(&state, tenant, &id).await?))
 }
 
+/// Records an operator's action before it is taken: if the entry cannot be
+/// written, the action does not happen.
+async fn audit_action(state: &AppState, tenant: Tenant, by: Audited, event: &str, id: &str) -> Result<(), ApiError> {
+    let entry = NewAuditEntry::new(tenant.0, by.0, AuditCategory::Administration, event)
+        .resource("Actor", id)
+        .message(format!("{event} of supervised actor {id} requested"));
+    state.orchestrator.store().append_audit(&[entry]).await.map_err(|e| ApiError::from(CoreError::from(e)))
+}
+
 // AUTH: Admin
-async fn restart(state: web::Data<AppState>, tenant: Tenant, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn restart(
+    state: web::Data<AppState>,
+    tenant: Tenant,
+    id: web::Path<String>,
+    by: Audited,
+) -> Result<HttpResponse, ApiError> {
+    find(&state, tenant, &id).await?;
+    audit_action(&state, tenant, by, "ActorRestart", &id).await?;
     let child = state.orchestrator.control(tenant.0, &id, ChildAction::Restart).await?;
     Ok(HttpResponse::Accepted().json(child))
 }
 
 // AUTH: Admin
-async fn stop(state: web::Data<AppState>, tenant: Tenant, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn stop(
+    state: web::Data<AppState>,
+    tenant: Tenant,
+    id: web::Path<String>,
+    by: Audited,
+) -> Result<HttpResponse, ApiError> {
+    find(&state, tenant, &id).await?;
+    audit_action(&state, tenant, by, "ActorStop", &id).await?;
     let child = state.orchestrator.control(tenant.0, &id, ChildAction::Stop).await?;
     Ok(HttpResponse::Accepted().json(child))
 }
 
 // AUTH: Admin
-async fn crash(state: web::Data<AppState>, tenant: Tenant, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn crash(
+    state: web::Data<AppState>,
+    tenant: Tenant,
+    id: web::Path<String>,
+    by: Audited,
+) -> Result<HttpResponse, ApiError> {
     if !state.orchestrator.settings().simulation.enabled {
         return Err(ApiError::Conflict {
             message: "crashing actors on request needs [simulation] enabled".into(),
@@ -80,6 +111,9 @@ async fn crash(state: web::Data<AppState>, tenant: Tenant, id: web::Path<String>
         });
     }
     let child = find(&state, tenant, &id).await?;
+    if child.state == ChildState::Running {
+        audit_action(&state, tenant, by, "ActorCrash", &id).await?;
+    }
     if child.state != ChildState::Running || !state.orchestrator.crash(tenant.0, &id) {
         return Err(ApiError::Conflict {
             message: format!("{id} is not running right now ({:?})", child.state),

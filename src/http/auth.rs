@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::audit_actor::Audited;
 use super::error::{ApiError, ErrorBody};
 use crate::auth::password::Password;
 use crate::auth::rate_limit::{too_many, Decision, RateLimits};
@@ -141,7 +142,8 @@ pub async fn login(
             req.extensions_mut().insert(decision);
         }
     }
-    let (user, issued) = auth.login(username, &password, Utc::now()).await?;
+    let from = Audited::of(&req);
+    let (user, issued) = auth.login(username, &password, Utc::now(), &from).await?;
     Ok(HttpResponse::Ok().json(LoginResponse {
         token: issued.token,
         expires_at: issued.claims.expires_at(),
@@ -181,8 +183,8 @@ pub async fn me(auth: web::Data<AuthState>, caller: Caller) -> Result<HttpRespon
         (status = 503, description = "The store is unavailable", body = ErrorBody),
     )
 )]
-pub async fn logout(auth: web::Data<AuthState>, caller: Caller) -> Result<HttpResponse, ApiError> {
-    auth.logout(&caller.0).await?;
+pub async fn logout(auth: web::Data<AuthState>, caller: Caller, audited: Audited) -> Result<HttpResponse, ApiError> {
+    auth.logout(&caller.0, &audited.0).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

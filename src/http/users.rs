@@ -5,6 +5,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::audit_actor::Audited;
 use super::auth::{RoleName, UserInfo};
 use super::error::{ApiError, ErrorBody};
 use crate::auth::password::Password;
@@ -84,6 +85,7 @@ pub struct PasswordBody {
 pub async fn create(
     auth: web::Data<AuthState>,
     caller: Caller,
+    audited: Audited,
     body: web::Json<CreateUserBody>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
@@ -95,7 +97,7 @@ pub async fn create(
         roles: b.roles,
         tenant_id: b.tenant_id,
     };
-    let user = auth.create_user(Some(&caller.0), new).await?;
+    let user = auth.create_user(Some(&caller.0), new, &audited.0).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/users/{}", user.id)))
         .json(UserInfo::from(&user)))
@@ -158,9 +160,10 @@ pub async fn get(auth: web::Data<AuthState>, caller: Caller, id: web::Path<Strin
 pub async fn disable(
     auth: web::Data<AuthState>,
     caller: Caller,
+    audited: Audited,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = auth.set_active(&caller.0, user_id(&id)?, false).await?;
+    let user = auth.set_active(&caller.0, &audited.0, user_id(&id)?, false).await?;
     Ok(HttpResponse::Ok().json(UserInfo::from(&user)))
 }
 
@@ -182,9 +185,10 @@ pub async fn disable(
 pub async fn enable(
     auth: web::Data<AuthState>,
     caller: Caller,
+    audited: Audited,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = auth.set_active(&caller.0, user_id(&id)?, true).await?;
+    let user = auth.set_active(&caller.0, &audited.0, user_id(&id)?, true).await?;
     Ok(HttpResponse::Ok().json(UserInfo::from(&user)))
 }
 
@@ -211,10 +215,11 @@ pub async fn enable(
 pub async fn set_roles(
     auth: web::Data<AuthState>,
     caller: Caller,
+    audited: Audited,
     id: web::Path<String>,
     body: web::Json<RolesBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = auth.set_roles(&caller.0, user_id(&id)?, &body.roles).await?;
+    let user = auth.set_roles(&caller.0, &audited.0, user_id(&id)?, &body.roles).await?;
     Ok(HttpResponse::Ok().json(UserInfo::from(&user)))
 }
 
@@ -240,9 +245,10 @@ pub async fn set_roles(
 pub async fn reset_password(
     auth: web::Data<AuthState>,
     caller: Caller,
+    audited: Audited,
     id: web::Path<String>,
     body: web::Json<PasswordBody>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.reset_password(&caller.0, user_id(&id)?, &body.password).await?;
+    auth.reset_password(&caller.0, &audited.0, user_id(&id)?, &body.password).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -233,13 +233,15 @@ impl MetricsStore for MemoryStore {
 
 #[async_trait]
 impl UserStore for MemoryStore {
-    async fn create_user(&self, user: &UserRecord) -> StoreResult<()> {
+    async fn create_user(&self, user: &UserRecord, audit: &NewAuditEntry) -> StoreResult<()> {
         let mut users = self.users.write();
         if users.values().any(|u| u.id == user.id) {
             return Err(StoreError::Conflict(format!("user {} exists", user.id)));
         }
         check_unique(&users, user)?;
         users.insert((user.tenant_id, user.id), user.clone());
+        drop(users);
+        self.push_audit(std::slice::from_ref(audit));
         Ok(())
     }
 
@@ -259,13 +261,15 @@ impl UserStore for MemoryStore {
         Ok(found)
     }
 
-    async fn update_user(&self, user: &UserRecord) -> StoreResult<()> {
+    async fn update_user(&self, user: &UserRecord, audit: &NewAuditEntry) -> StoreResult<()> {
         let mut users = self.users.write();
         if !users.contains_key(&(user.tenant_id, user.id)) {
             return Err(StoreError::NotFound(format!("user {} not found", user.id)));
         }
         check_unique(&users, user)?;
         users.insert((user.tenant_id, user.id), user.clone());
+        drop(users);
+        self.push_audit(std::slice::from_ref(audit));
         Ok(())
     }
 
@@ -275,28 +279,51 @@ impl UserStore for MemoryStore {
         id: Uuid,
         now: DateTime<Utc>,
         policy: &LockoutPolicy,
+        audit: &NewAuditEntry,
     ) -> StoreResult<Option<UserRecord>> {
         let mut users = self.users.write();
-        Ok(users.get_mut(&(tenant, id)).map(|u| {
-            u.register_failed_login(now, policy);
-            u.clone()
-        }))
+        let Some(user) = users.get_mut(&(tenant, id)) else { return Ok(None) };
+        let was_locked = user.is_locked(now);
+        user.register_failed_login(now, policy);
+        let after = user.clone();
+        drop(users);
+        let mut entries = vec![audit.clone()];
+        if !was_locked && after.is_locked(now) {
+            entries.push(crate::audit::lockout_entry(audit, &after));
+        }
+        self.push_audit(&entries);
+        Ok(Some(after))
     }
 
-    async fn record_successful_login(&self, tenant: TenantId, id: Uuid, now: DateTime<Utc>) -> StoreResult<()> {
+    async fn record_successful_login(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        now: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> StoreResult<()> {
         if let Some(u) = self.users.write().get_mut(&(tenant, id)) {
             u.register_successful_login(now);
         }
+        self.push_audit(std::slice::from_ref(audit));
         Ok(())
     }
 }
 
 #[async_trait]
 impl RevokedTokenStore for MemoryStore {
-    async fn revoke_token(&self, tenant: TenantId, jti: &str, expires_at: DateTime<Utc>) -> StoreResult<()> {
+    async fn revoke_token(
+        &self,
+        tenant: TenantId,
+        jti: &str,
+        expires_at: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> StoreResult<()> {
         let mut revoked = self.revoked.write();
         let until = revoked.entry((tenant, jti.to_string())).or_insert(expires_at);
         *until = (*until).max(expires_at);
+        drop(revoked);
+        self.push_audit(std::slice::from_ref(audit));
         Ok(())
     }
 

@@ -133,7 +133,7 @@ pub trait MetricsStore: Send + Sync {
 pub trait UserStore: Send + Sync {
     /// Stores a new user; `Conflict` when the username (in any tenant, any
     /// case) or the email address (in the tenant, any case) is taken.
-    async fn create_user(&self, user: &UserRecord) -> StoreResult<()>;
+    async fn create_user(&self, user: &UserRecord, audit: &NewAuditEntry) -> StoreResult<()>;
     async fn get_user(&self, tenant: TenantId, id: Uuid) -> StoreResult<Option<UserRecord>>;
     /// Case-insensitive, across tenants (see above).
     async fn find_user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>>;
@@ -141,26 +141,41 @@ pub trait UserStore: Send + Sync {
     async fn list_users(&self, tenant: TenantId) -> StoreResult<Vec<UserRecord>>;
     /// Replaces the stored user (same tenant and id); `NotFound` when there is
     /// none, `Conflict` when the new username or email is taken.
-    async fn update_user(&self, user: &UserRecord) -> StoreResult<()>;
+    async fn update_user(&self, user: &UserRecord, audit: &NewAuditEntry) -> StoreResult<()>;
     /// Counts a bad password atomically (see
     /// [`UserRecord::register_failed_login`]) and returns the user as stored
-    /// afterwards, or `None` when there is no such user.
+    /// afterwards, or `None` when there is no such user. Writes `audit`, and
+    /// when this failure locks the account also the lockout's entry
+    /// ([`crate::audit::lockout_entry`]).
     async fn record_failed_login(
         &self,
         tenant: TenantId,
         id: Uuid,
         now: DateTime<Utc>,
         policy: &LockoutPolicy,
+        audit: &NewAuditEntry,
     ) -> StoreResult<Option<UserRecord>>;
     /// Clears the failure count and the lockout, and notes the login time.
-    async fn record_successful_login(&self, tenant: TenantId, id: Uuid, now: DateTime<Utc>) -> StoreResult<()>;
+    async fn record_successful_login(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        now: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> StoreResult<()>;
 }
 
 /// Tokens that were logged out before they expired, by their `jti`.
 #[async_trait]
 pub trait RevokedTokenStore: Send + Sync {
     /// Revokes `jti` until `expires_at`; revoking it again is harmless.
-    async fn revoke_token(&self, tenant: TenantId, jti: &str, expires_at: DateTime<Utc>) -> StoreResult<()>;
+    async fn revoke_token(
+        &self,
+        tenant: TenantId,
+        jti: &str,
+        expires_at: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> StoreResult<()>;
     async fn is_token_revoked(&self, tenant: TenantId, jti: &str) -> StoreResult<bool>;
     /// Forgets revocations of tokens that expired before `now`, in every
     /// tenant (an expired token is refused anyway); returns how many.

@@ -1,11 +1,13 @@
 //! Users and revoked tokens.
 
+use super::audit::insert_audit;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DbError};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use hotswap_actors::domain::NewAuditEntry;
 use hotswap_actors::domain::{LockoutPolicy, Role, TenantId, UserRecord};
 use hotswap_actors::store::{RevokedTokenStore, StoreError, StoreResult, UserStore};
 use uuid::Uuid;
@@ -120,12 +122,17 @@ async fn load_user(conn: &mut AsyncPgConnection, tenant: TenantId, id: Uuid) -> 
 
 #[async_trait]
 impl UserStore for PgStore {
-    async fn create_user(&self, user: &UserRecord) -> StoreResult<()> {
+    async fn create_user(&self, user: &UserRecord, audit: &NewAuditEntry) -> StoreResult<()> {
         let mut pooled = self.conn().await?;
         let conn: &mut AsyncPgConnection = &mut pooled;
-        let result = diesel::insert_into(users::table).values(UserRow::new(user)).execute(conn).await;
+        let result = conn
+            .transaction::<_, DbError, _>(async |conn| {
+                diesel::insert_into(users::table).values(UserRow::new(user)).execute(conn).await?;
+                insert_audit(conn, std::slice::from_ref(audit)).await
+            })
+            .await;
         match result {
-            Ok(_) => Ok(()),
+            Ok(()) => Ok(()),
             Err(e) => Err(self.failure(conn, conflict(e, user))),
         }
     }
@@ -171,14 +178,19 @@ impl UserStore for PgStore {
         }
     }
 
-    async fn update_user(&self, user: &UserRecord) -> StoreResult<()> {
+    async fn update_user(&self, user: &UserRecord, audit: &NewAuditEntry) -> StoreResult<()> {
         let mut pooled = self.conn().await?;
         let conn: &mut AsyncPgConnection = &mut pooled;
-        let result =
-            diesel::update(users::table.filter(users::tenant_id.eq(user.tenant_id)).filter(users::id.eq(user.id)))
-                .set(UserRow::new(user))
-                .execute(conn)
-                .await;
+        let result = conn
+            .transaction::<_, DbError, _>(async |conn| {
+                let key = users::table.filter(users::tenant_id.eq(user.tenant_id)).filter(users::id.eq(user.id));
+                let updated = diesel::update(key).set(UserRow::new(user)).execute(conn).await?;
+                if updated > 0 {
+                    insert_audit(conn, std::slice::from_ref(audit)).await?;
+                }
+                Ok(updated)
+            })
+            .await;
         match result {
             Ok(0) => Err(StoreError::NotFound(format!("user {} not found", user.id))),
             Ok(_) => Ok(()),
@@ -192,6 +204,7 @@ impl UserStore for PgStore {
         id: Uuid,
         now: DateTime<Utc>,
         policy: &LockoutPolicy,
+        audit: &NewAuditEntry,
     ) -> StoreResult<Option<UserRecord>> {
         let mut pooled = self.conn().await?;
         let conn: &mut AsyncPgConnection = &mut pooled;
@@ -209,6 +222,7 @@ impl UserStore for PgStore {
                 return Ok(None);
             };
             let mut user = stored.decode()?;
+            let was_locked = user.is_locked(now);
             user.register_failed_login(now, policy);
             diesel::update(users::table.filter(users::tenant_id.eq(tenant)).filter(users::id.eq(id)))
                 .set((
@@ -217,46 +231,73 @@ impl UserStore for PgStore {
                 ))
                 .execute(conn)
                 .await?;
+            let mut entries = vec![audit.clone()];
+            if !was_locked && user.is_locked(now) {
+                entries.push(hotswap_actors::audit::lockout_entry(audit, &user));
+            }
+            insert_audit(conn, &entries).await?;
             Ok(Some(user))
         })
         .await
         .map_err(|f| self.failure(conn, f))
     }
 
-    async fn record_successful_login(&self, tenant: TenantId, id: Uuid, now: DateTime<Utc>) -> StoreResult<()> {
+    async fn record_successful_login(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        now: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> StoreResult<()> {
         let mut pooled = self.conn().await?;
         let conn: &mut AsyncPgConnection = &mut pooled;
-        let result = diesel::update(users::table.filter(users::tenant_id.eq(tenant)).filter(users::id.eq(id)))
-            .set((
-                users::failed_login_attempts.eq(0),
-                users::lockout_end.eq(None::<DateTime<Utc>>),
-                users::last_login_at.eq(Some(now)),
-            ))
-            .execute(conn)
+        let result = conn
+            .transaction::<_, DbError, _>(async |conn| {
+                diesel::update(users::table.filter(users::tenant_id.eq(tenant)).filter(users::id.eq(id)))
+                    .set((
+                        users::failed_login_attempts.eq(0),
+                        users::lockout_end.eq(None::<DateTime<Utc>>),
+                        users::last_login_at.eq(Some(now)),
+                    ))
+                    .execute(conn)
+                    .await?;
+                insert_audit(conn, std::slice::from_ref(audit)).await
+            })
             .await;
-        result.map(|_| ()).map_err(|e| self.db_error(conn, e))
+        result.map_err(|e| self.db_error(conn, e))
     }
 }
 
 #[async_trait]
 impl RevokedTokenStore for PgStore {
-    async fn revoke_token(&self, tenant: TenantId, jti: &str, expires_at: DateTime<Utc>) -> StoreResult<()> {
+    async fn revoke_token(
+        &self,
+        tenant: TenantId,
+        jti: &str,
+        expires_at: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> StoreResult<()> {
         let mut pooled = self.conn().await?;
         let conn: &mut AsyncPgConnection = &mut pooled;
-        let result = diesel::insert_into(revoked_tokens::table)
-            .values((
-                revoked_tokens::tenant_id.eq(tenant),
-                revoked_tokens::jti.eq(jti),
-                revoked_tokens::expires_at.eq(expires_at),
-            ))
-            .on_conflict((revoked_tokens::tenant_id, revoked_tokens::jti))
-            .do_update()
-            .set(revoked_tokens::expires_at.eq(diesel::dsl::sql::<diesel::sql_types::Timestamptz>(
-                "GREATEST(revoked_tokens.expires_at, excluded.expires_at)",
-            )))
-            .execute(conn)
+        let result = conn
+            .transaction::<_, DbError, _>(async |conn| {
+                diesel::insert_into(revoked_tokens::table)
+                    .values((
+                        revoked_tokens::tenant_id.eq(tenant),
+                        revoked_tokens::jti.eq(jti),
+                        revoked_tokens::expires_at.eq(expires_at),
+                    ))
+                    .on_conflict((revoked_tokens::tenant_id, revoked_tokens::jti))
+                    .do_update()
+                    .set(revoked_tokens::expires_at.eq(diesel::dsl::sql::<diesel::sql_types::Timestamptz>(
+                        "GREATEST(revoked_tokens.expires_at, excluded.expires_at)",
+                    )))
+                    .execute(conn)
+                    .await?;
+                insert_audit(conn, std::slice::from_ref(audit)).await
+            })
             .await;
-        result.map(|_| ()).map_err(|e| self.db_error(conn, e))
+        result.map_err(|e| self.db_error(conn, e))
     }
 
     async fn is_token_revoked(&self, tenant: TenantId, jti: &str) -> StoreResult<bool> {
