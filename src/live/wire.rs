@@ -9,8 +9,7 @@ use uuid::Uuid;
 /// The memo slot of this encoding in each `BusEvent`.
 const MEMO_SLOT: usize = 0;
 
-/// The types of server messages. Approval events belong to the approval
-/// workflow, which does not emit them yet.
+/// The types of server messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServerEvent {
     DeploymentStatusChanged,
@@ -64,6 +63,8 @@ pub fn server_events(e: &BusEvent) -> Vec<(ServerEvent, Value)> {
         "StageCompleted" => vec![(StageCompleted, data)],
         "DeploymentProgress" => vec![(DeploymentProgress, data)],
         "NodeUpdated" => vec![(NodeUpdated, data)],
+        "ApprovalRequested" => vec![status_changed("PendingApproval"), (ApprovalRequested, data)],
+        "ApprovalDecided" => vec![(ApprovalDecided, data)],
         "DeploymentCompleted" => vec![status_changed("Succeeded"), (DeploymentCompleted, data)],
         "DeploymentFailed" => vec![status_changed("Failed"), (DeploymentFailed, data)],
         "DeploymentCancelled" => vec![status_changed("Cancelled")],

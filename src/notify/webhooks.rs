@@ -58,6 +58,9 @@ impl WebhookNotifier {
         if settings.webhooks.is_empty() {
             return None;
         }
+        // HTTPS webhooks use the ring provider, as the server does; an
+        // earlier install (by another client) is just as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
             .timeout(settings.timeout)
             .user_agent(concat!("hotswap/", env!("CARGO_PKG_VERSION")))

@@ -11,6 +11,7 @@ mod authz_matrix;
 mod security;
 
 mod admin;
+mod approvals;
 mod clusters;
 mod deployments;
 mod live;

@@ -358,8 +358,8 @@ async fn the_metrics_guard_needs_a_token_with_the_configured_role() {
     let auth = AuthState::new(&settings.auth, store).await.unwrap();
     auth.seed_demo_users().await.unwrap();
     let now = chrono::Utc::now();
-    let viewer = auth.login("viewer", &Password::new("Viewer123!"), now).await.unwrap().1.token;
-    let admin = auth.login("admin", &Password::new("Admin123!"), now).await.unwrap().1.token;
+    let viewer = auth.login("viewer", &Password::new("Viewer123!"), now, &Default::default()).await.unwrap().1.token;
+    let admin = auth.login("admin", &Password::new("Admin123!"), now, &Default::default()).await.unwrap().1.token;
     let app = test::init_service(
         App::new()
             .app_data(web::Data::new(auth))
