@@ -8,6 +8,7 @@ use actix_cors::Cors;
 use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, Condition, NormalizePath, TrailingSlash};
 use actix_web::{web, App, HttpServer};
+use hotswap_actors::audit::AuditRetention;
 use hotswap_actors::hooks::{CoreHooks, NoNotifier, Notifier};
 use hotswap_actors::orchestrator::CoreSettings;
 use hotswap_actors::store::{MemoryStore, SharedStore, StoreError};
@@ -74,6 +75,10 @@ impl Application {
             .map_err(StartupError::Config)?;
         let limits = RateLimits::new(&settings.rate_limit).map(web::Data::new);
         spawn_sweeps(store.clone(), limits.clone());
+        {
+            use actix::Actor;
+            AuditRetention { store: store.clone(), settings: settings.audit.clone() }.start();
+        }
         let core = CoreSettings {
             pipeline: settings.pipeline.clone(),
             simulation: settings.simulation.clone(),

@@ -314,3 +314,28 @@ async fn approval_metrics_count_requests_and_decisions() {
     assert_eq!(value("hotswap_approvals_granted_total"), 1.0);
     assert_eq!(value("hotswap_approvals_rejected_total"), 1.0);
 }
+
+#[actix_web::test]
+async fn a_decision_stored_by_another_instance_wakes_the_run() {
+    use hotswap_actors::domain::{
+        ApprovalDecision, ApprovalStatus, AuditActor, AuditCategory, NewAuditEntry, DEFAULT_TENANT,
+    };
+    let app = spawn_app(&[]).await;
+    let id = pending_run(&app, "kmod-elsewhere", "Staging").await;
+    let (_, approval) = app.get(&format!("/api/v1/approvals/deployments/{id}")).await;
+    let approval_id: uuid::Uuid = approval["approvalId"].as_str().unwrap().parse().unwrap();
+    // Written straight into the store, as another instance's actor would: this
+    // process's actor is not told, only the store changes.
+    let decision = ApprovalDecision {
+        status: ApprovalStatus::Approved,
+        at: chrono::Utc::now(),
+        by_id: None,
+        by_email: Some("other-instance@example.com".into()),
+        reason: None,
+    };
+    let entry = NewAuditEntry::new(DEFAULT_TENANT, AuditActor::system(), AuditCategory::Approval, "ApprovalGranted");
+    app.orchestrator.store().decide_approval(DEFAULT_TENANT, approval_id, &decision, &entry).await.unwrap();
+    let run = app.finished(&id).await;
+    assert_eq!(run["status"], "Succeeded", "{run:#}");
+    assert_eq!(stage(&run, "Approval")["message"], "Approved by other-instance@example.com.");
+}

@@ -5,6 +5,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod approvals;
 mod outage;
 mod process;
 mod restart;
