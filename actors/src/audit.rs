@@ -37,9 +37,8 @@ fn run_entry(run: &RunRecord, event: &RunEvent) -> Option<NewAuditEntry> {
         .get(ACTOR_KEY)
         .and_then(|a| serde_json::from_value::<AuditActor>(a.clone()).ok())
         .unwrap_or_else(AuditActor::system);
-    if actor.trace_id.is_none() {
-        actor.trace_id = Some(run.trace_id.clone());
-    }
+    // The run's trace, which its API responses and live events name too.
+    actor.trace_id = Some(run.trace_id.clone());
     let mut details = event.data.clone();
     if let Some(map) = details.as_object_mut() {
         map.remove(ACTOR_KEY);

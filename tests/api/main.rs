@@ -12,6 +12,7 @@ mod security;
 
 mod admin;
 mod approvals;
+mod audit;
 mod clusters;
 mod deployments;
 mod live;
