@@ -50,6 +50,7 @@ pub fn tracer_provider(settings: &TelemetrySettings) -> Result<SdkTracerProvider
     let endpoint = settings.otlp_endpoint.trim().trim_end_matches('/');
     if !endpoint.is_empty() {
         let url = if endpoint.ends_with("/v1/traces") { endpoint.to_string() } else { format!("{endpoint}/v1/traces") };
+        crate::notify::install_crypto_provider();
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
             .with_endpoint(url)

@@ -58,9 +58,7 @@ impl WebhookNotifier {
         if settings.webhooks.is_empty() {
             return None;
         }
-        // HTTPS webhooks use the ring provider, as the server does; an
-        // earlier install (by another client) is just as good.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        super::install_crypto_provider();
         let client = reqwest::Client::builder()
             .timeout(settings.timeout)
             .user_agent(concat!("hotswap/", env!("CARGO_PKG_VERSION")))
