@@ -4,5 +4,5 @@
 # tests/signalr/hub.test.mjs against it with node.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-(cd tests/signalr && npm ci --no-audit --no-fund)
+# The test installs the client itself when tests/signalr/node_modules is missing.
 cargo test --test api signalr -- --nocapture
