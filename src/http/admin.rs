@@ -71,6 +71,24 @@ async fn audit_action(state: &AppState, tenant: Tenant, by: Audited, event: &str
     state.orchestrator.store().append_audit(&[entry]).await.map_err(|e| ApiError::from(CoreError::from(e)))
 }
 
+/// Restarts or stops a supervised actor of the caller's tenant, audited first.
+async fn control(
+    state: &AppState,
+    tenant: Tenant,
+    by: Audited,
+    id: &str,
+    action: ChildAction,
+) -> Result<HttpResponse, ApiError> {
+    find(state, tenant, id).await?;
+    let event = match action {
+        ChildAction::Restart => "ActorRestart",
+        ChildAction::Stop => "ActorStop",
+    };
+    audit_action(state, tenant, by, event, id).await?;
+    let child = state.orchestrator.control(tenant.0, id, action).await?;
+    Ok(HttpResponse::Accepted().json(child))
+}
+
 // AUTH: Admin
 async fn restart(
     state: web::Data<AppState>,
@@ -78,10 +96,7 @@ async fn restart(
     id: web::Path<String>,
     by: Audited,
 ) -> Result<HttpResponse, ApiError> {
-    find(&state, tenant, &id).await?;
-    audit_action(&state, tenant, by, "ActorRestart", &id).await?;
-    let child = state.orchestrator.control(tenant.0, &id, ChildAction::Restart).await?;
-    Ok(HttpResponse::Accepted().json(child))
+    control(&state, tenant, by, &id, ChildAction::Restart).await
 }
 
 // AUTH: Admin
@@ -91,10 +106,7 @@ async fn stop(
     id: web::Path<String>,
     by: Audited,
 ) -> Result<HttpResponse, ApiError> {
-    find(&state, tenant, &id).await?;
-    audit_action(&state, tenant, by, "ActorStop", &id).await?;
-    let child = state.orchestrator.control(tenant.0, &id, ChildAction::Stop).await?;
-    Ok(HttpResponse::Accepted().json(child))
+    control(&state, tenant, by, &id, ChildAction::Stop).await
 }
 
 // AUTH: Admin
