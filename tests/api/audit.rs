@@ -93,6 +93,8 @@ async fn runs_verbs_rollbacks_approvals_and_admin_actions_are_recorded() {
         .expect("the deploy stage's completion");
     assert_eq!(deploy_stage["actor"]["name"], "system");
     assert!(deploy_stage["message"].as_str().unwrap().contains("Succeeded"), "{deploy_stage}");
+    assert_eq!(deploy_stage["details"]["nodesDeployed"], 3, "node counts per stage: {deploy_stage}");
+    assert_eq!(deploy_stage["details"]["nodesFailed"], 0);
     one(&app, "DeploymentCompleted", &dev, "system").await;
 
     assert_eq!(deployer.post(&format!("/api/v1/deployments/{dev}/rollback"), &json!({})).await.0, StatusCode::ACCEPTED);

@@ -65,7 +65,12 @@ pub fn finish_stage(
     }
     stage.end_time = Some(Utc::now());
     stage.message = message.clone();
-    let data = json!({ "stage": name, "status": status.as_str(), "message": message });
+    let mut data = json!({ "stage": name, "status": status.as_str(), "message": message });
+    // Node counts of a deployment stage, for the audit trail and live clients.
+    if let (Some(deployed), Some(map)) = (stage.nodes_deployed, data.as_object_mut()) {
+        map.insert("nodesDeployed".into(), json!(deployed));
+        map.insert("nodesFailed".into(), json!(stage.nodes_failed.unwrap_or(0)));
+    }
     Some(event(run, "StageCompleted", format!("{name}: {}", status.as_str()), data))
 }
 
