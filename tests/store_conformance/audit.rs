@@ -92,4 +92,28 @@ async fn audit_purge_in_batches(store: SharedStore) {
     assert_eq!(kinds, ["P6", "P5"]);
 }
 
-conformance!(audit_round_trip_filters_and_isolation, run_changes_write_their_audit_entries, audit_purge_in_batches);
+async fn retention_pass_removes_only_entries_past_the_retention(store: SharedStore) {
+    let t = tenant();
+    let now = Utc::now();
+    let old: Vec<_> = (0..5).map(|i| entry(t, "alice", &format!("Old{i}"), now - TimeDelta::days(40 + i))).collect();
+    let recent = entry(t, "alice", "Recent", now - TimeDelta::days(2));
+    store.append_audit(&old).await.unwrap();
+    store.append_audit(std::slice::from_ref(&recent)).await.unwrap();
+    let settings = hotswap_actors::settings::AuditSettings {
+        retention_days: 30,
+        purge_interval: std::time::Duration::from_secs(3600),
+        purge_batch: 2,
+    };
+    let deleted = hotswap_actors::audit::purge_old_entries(store.clone(), settings).await;
+    assert!(deleted >= 5, "every old entry goes, two per statement: {deleted}");
+    let left = store.list_audit(t, &query(10)).await.unwrap();
+    let kinds: Vec<_> = left.items.iter().map(|e| e.entry.event_type.as_str()).collect();
+    assert_eq!(kinds, ["Recent"]);
+}
+
+conformance!(
+    audit_round_trip_filters_and_isolation,
+    run_changes_write_their_audit_entries,
+    audit_purge_in_batches,
+    retention_pass_removes_only_entries_past_the_retention,
+);
