@@ -31,6 +31,9 @@ pub struct Settings {
     pub api_docs: ApiDocsSettings,
     pub websocket: WebsocketSettings,
     pub telemetry: TelemetrySettings,
+    /// `[tenants]`: what suspension does to runs in progress.
+    #[serde(default)]
+    pub tenants: hotswap_actors::tenant::TenantSettings,
 }
 
 /// Live updates: /api/v1/ws and the SignalR hub at /hubs/deployment.

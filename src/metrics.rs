@@ -182,6 +182,7 @@ fn kind_label(kind: ActorKind) -> &'static str {
     match kind {
         ActorKind::Node => "node",
         ActorKind::Coordinator => "coordinator",
+        ActorKind::Tenant => "tenant",
     }
 }
 

@@ -79,6 +79,7 @@ impl Application {
             supervision: settings.supervision.clone(),
             recovery: settings.recovery.clone(),
             sample_metrics: true,
+            tenants: settings.tenants.clone(),
         };
         let metrics = Metrics::new();
         let hooks = CoreHooks { observer: metrics.clone(), spans: Arc::new(OtelSpans) };

@@ -1,6 +1,6 @@
 use uuid::Uuid;
 
-use crate::domain::RunStatus;
+use crate::domain::{QuotaExceeded, RunStatus};
 use crate::store::StoreError;
 
 /// What the orchestration core can refuse or fail with. The HTTP adapter maps
@@ -19,6 +19,12 @@ pub enum CoreError {
     /// The request conflicts with the state of something other than a run.
     #[error("{0}")]
     Refused(String),
+    /// The caller's tenant may not do this now (suspended, deleted).
+    #[error("{0}")]
+    Forbidden(String),
+    /// A run would go over one of its tenant's quotas.
+    #[error("{0}")]
+    Quota(QuotaExceeded),
     #[error("{0}")]
     Unavailable(String),
     #[error("{0}")]

@@ -168,6 +168,8 @@ impl Default for RestartPolicy {
 pub struct SupervisionSettings {
     pub node: RestartPolicy,
     pub coordinator: RestartPolicy,
+    #[serde(default)]
+    pub tenant: RestartPolicy,
 }
 
 /// What start-up does with runs that were in flight when the process stopped.

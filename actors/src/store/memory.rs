@@ -6,6 +6,9 @@ use parking_lot::RwLock;
 use uuid::Uuid;
 
 use super::*;
+use crate::domain::TenantRecord;
+
+mod tenants;
 
 /// The embedded store: everything in process memory, lost on exit. It is the
 /// default so that a fresh checkout runs without a database.
@@ -49,6 +52,7 @@ pub struct MemoryStore {
     revoked: RwLock<HashMap<(TenantId, String), DateTime<Utc>>>,
     /// Oldest first; ids increase.
     audit: RwLock<Vec<AuditEntry>>,
+    tenants: RwLock<HashMap<TenantId, TenantRecord>>,
 }
 
 /// The uniqueness rules PostgreSQL's indexes enforce: a username across

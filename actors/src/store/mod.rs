@@ -2,6 +2,7 @@
 //! the PostgreSQL one lives with the other adapters in the root crate.
 
 mod memory;
+mod tenants;
 
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ use crate::domain::{
 };
 
 pub use memory::MemoryStore;
+pub use tenants::{RunCounts, TenantStore, UsageCounts};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -183,7 +185,9 @@ pub trait AuditStore: Send + Sync {
 }
 
 #[async_trait]
-pub trait Store: RunStore + NodeStore + MetricsStore + UserStore + RevokedTokenStore + AuditStore {
+pub trait Store:
+    RunStore + NodeStore + MetricsStore + UserStore + RevokedTokenStore + AuditStore + TenantStore
+{
     /// Cheap round trip used by readiness checks.
     async fn ping(&self) -> StoreResult<()>;
     fn backend(&self) -> &'static str;
