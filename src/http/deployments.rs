@@ -45,22 +45,23 @@ fn execution_id(raw: &str) -> Result<Uuid, ApiError> {
             headers(("Location" = String, description = "The run's URL"))),
         (status = 400, description = "Invalid fields, all reported together, or a malformed body", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Needs the Deployer role", body = ErrorBody),
+        (status = 403, description = "Needs the Deployer role; the tenant is suspended; or a capacity quota (modules: quota, limit, current)", body = ErrorBody),
         (status = 409, description = "Another run of the module is active (activeExecutionId)", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+        (status = 429, description = "Rate limit exceeded, or a rate-like tenant quota (concurrentRuns, runsPerDay: quota, limit, current)", body = ErrorBody),
         (status = 503, description = "The store is unavailable", body = ErrorBody),
     )
 )]
 pub async fn create(
     state: web::Data<AppState>,
     tenant: Tenant,
+    audited: super::audit_actor::Audited,
     body: web::Json<CreateDeploymentBody>,
 ) -> Result<HttpResponse, ApiError> {
     let request = body.into_inner().into_request()?;
     let estimate = state.orchestrator.estimated_duration(&request);
-    let run = state.orchestrator.create_deployment(tenant.0, request).await?;
+    let run = state.orchestrator.create_deployment_by(tenant.0, request, audited.0).await?;
     let location = format!("/api/v1/deployments/{}", run.execution_id);
     Ok(HttpResponse::Accepted().insert_header(("Location", location.clone())).json(DeploymentAccepted {
         execution_id: run.execution_id,

@@ -1,6 +1,7 @@
 //! The HTTP API: routes, request limits and the JSON error shape.
 
 mod admin;
+mod analytics;
 pub mod audit_actor;
 mod auth;
 mod clusters;
@@ -10,6 +11,7 @@ pub mod error;
 mod format;
 mod health;
 pub mod openapi;
+pub mod tenants;
 pub mod trace;
 mod users;
 
@@ -53,6 +55,8 @@ pub fn configure(options: RouteOptions) -> impl FnOnce(&mut web::ServiceConfig) 
             .configure(deployments::routes)
             .configure(clusters::routes)
             .configure(admin::routes)
+            .configure(tenants::routes)
+            .configure(analytics::routes)
             .configure(crate::live::routes);
         if options.api_docs {
             cfg.configure(openapi::routes(options.swagger_ui));

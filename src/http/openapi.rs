@@ -7,7 +7,7 @@ use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, clusters, deployments, health, users};
+use super::{analytics, auth, clusters, deployments, health, tenants, users};
 
 pub const DOCUMENT_PATH: &str = "/api-docs/openapi.json";
 
@@ -48,6 +48,16 @@ pub const DOCUMENT_PATH: &str = "/api-docs/openapi.json";
         clusters::list,
         clusters::detail,
         clusters::metrics,
+        tenants::create,
+        tenants::list,
+        tenants::get,
+        tenants::update,
+        tenants::delete,
+        tenants::suspend,
+        tenants::activate,
+        tenants::subscription,
+        tenants::usage,
+        analytics::usage,
     ),
     modifiers(&BearerScheme),
     security(("bearer" = [])),
@@ -57,6 +67,8 @@ pub const DOCUMENT_PATH: &str = "/api-docs/openapi.json";
         (name = "users", description = "User management (Admin)"),
         (name = "deployments", description = "Runs: create, read, steer, roll back"),
         (name = "clusters", description = "Clusters, nodes and metrics"),
+        (name = "tenants", description = "Tenant provisioning, lifecycle, tiers and quotas (Admin of the system tenant)"),
+        (name = "analytics", description = "Usage reports"),
     )
 )]
 pub struct ApiDoc;

@@ -18,4 +18,5 @@ mod metrics;
 mod signalr;
 mod strategies;
 mod supervision;
+mod tenants;
 mod verbs;
