@@ -903,6 +903,7 @@ conformance!(
 
 // Suites of later features, one file each; they invoke `conformance!` too.
 mod audit;
+mod tenants;
 
 // ------------------------------------------- PostgreSQL-only behaviour
 
