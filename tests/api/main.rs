@@ -13,6 +13,7 @@ mod security;
 mod admin;
 mod clusters;
 mod deployments;
+mod isolation;
 mod live;
 mod metrics;
 mod signalr;
