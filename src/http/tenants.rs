@@ -308,6 +308,7 @@ async fn command(
     responses(
         (status = 200, description = "Updated", body = TenantView),
         (status = 400, description = "Invalid fields", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "Not an Admin of the system tenant", body = ErrorBody),
         (status = 404, description = "No such tenant", body = ErrorBody),
         (status = 409, description = "Deleted or being deleted", body = ErrorBody),
@@ -341,6 +342,7 @@ pub async fn update(
     request_body(content = Option<SuspendBody>, description = "Optional reason"),
     responses(
         (status = 200, description = "Suspended", body = TenantView),
+        (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "Not an Admin of the system tenant", body = ErrorBody),
         (status = 404, description = "No such tenant", body = ErrorBody),
         (status = 409, description = "Not Active, or the system tenant", body = ErrorBody),
@@ -372,6 +374,7 @@ pub async fn suspend(
     params(("id" = String, Path, description = "The tenantId")),
     responses(
         (status = 200, description = "Active again", body = TenantView),
+        (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "Not an Admin of the system tenant", body = ErrorBody),
         (status = 404, description = "No such tenant", body = ErrorBody),
         (status = 409, description = "Not Suspended (a Deleted tenant stays deleted)", body = ErrorBody),
@@ -397,6 +400,7 @@ pub async fn activate(
     responses(
         (status = 200, description = "New tier and quota", body = TenantView),
         (status = 400, description = "Unknown tier", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "Not an Admin of the system tenant", body = ErrorBody),
         (status = 404, description = "No such tenant", body = ErrorBody),
         (status = 409, description = "Deleted or being deleted", body = ErrorBody),
@@ -422,6 +426,7 @@ pub async fn subscription(
     params(("id" = String, Path, description = "The tenantId")),
     responses(
         (status = 200, description = "Deleted (the record stays, status Deleted)"),
+        (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "Not an Admin of the system tenant", body = ErrorBody),
         (status = 404, description = "No such tenant", body = ErrorBody),
         (status = 409, description = "Active runs, already deleted, or the system tenant", body = ErrorBody),
@@ -485,6 +490,7 @@ impl From<TenantUsage> for UsageView {
     params(("id" = String, Path, description = "The tenantId")),
     responses(
         (status = 200, description = "Use and limits", body = UsageView),
+        (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "Not an Admin", body = ErrorBody),
         (status = 404, description = "No such tenant (or another tenant's)", body = ErrorBody),
     )

@@ -8,3 +8,4 @@ mod support;
 mod outage;
 mod process;
 mod restart;
+mod tenants;
