@@ -178,10 +178,8 @@ impl Orchestrator {
         };
         // Every live tenant's actor, with its clusters when simulating.
         orchestrator.inner.tenants.start().await?;
-        if orchestrator.inner.settings.simulation.enabled {
-            if orchestrator.inner.settings.sample_metrics {
-                MetricsSampler { orchestrator: orchestrator.clone() }.start();
-            }
+        if orchestrator.inner.settings.simulation.enabled && orchestrator.inner.settings.sample_metrics {
+            MetricsSampler { orchestrator: orchestrator.clone() }.start();
         }
         orchestrator.resume_runs().await?;
         Ok(orchestrator)

@@ -326,11 +326,10 @@ impl MemoryStore {
             return;
         }
         let mut audit = self.audit.write();
-        let mut next = audit.last().map_or(1, |e| e.id + 1);
-        for entry in entries {
-            audit.push(AuditEntry { id: next, entry: entry.clone() });
-            next += 1;
-        }
+        let first = audit.last().map_or(1, |e| e.id + 1);
+        let numbered: Vec<AuditEntry> =
+            (first..).zip(entries).map(|(id, entry)| AuditEntry { id, entry: entry.clone() }).collect();
+        audit.extend(numbered);
     }
 }
 

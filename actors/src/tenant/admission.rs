@@ -15,7 +15,8 @@ pub fn start_of_day(now: DateTime<Utc>) -> DateTime<Utc> {
 /// is the one that frees up soonest.
 pub fn check_admission(quota: &Quota, counts: &RunCounts) -> Result<(), QuotaExceeded> {
     let over = |quota: QuotaKind, limit: u32, current: u64| {
-        if current >= u64::from(limit) {
+        // u32::MAX is "unlimited", whatever the count.
+        if limit != u32::MAX && current >= u64::from(limit) {
             Err(QuotaExceeded { quota, limit, current })
         } else {
             Ok(())
