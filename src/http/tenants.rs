@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
-use hotswap_actors::domain::{Quota, TenantId, TenantRecord, TenantStatus, Tier, DEFAULT_TENANT};
+use hotswap_actors::domain::{Quota, QuotaKind, TenantId, TenantRecord, TenantStatus, Tier, DEFAULT_TENANT};
 use hotswap_actors::tenant::{NewTenant, TenantChanges, TenantCommand, TenantUsage};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -497,10 +497,16 @@ impl From<TenantUsage> for UsageView {
 )]
 pub async fn usage(
     state: web::Data<AppState>,
+    live: web::Data<crate::live::LiveState>,
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = tenant_id(&id)?;
     may_read(&caller.0, id)?;
-    Ok(HttpResponse::Ok().json(UsageView::from(state.orchestrator.tenants().usage(id).await?)))
+    let mut usage = UsageView::from(state.orchestrator.tenants().usage(id).await?);
+    // Live sessions are counted here, in the adapter that holds them.
+    for q in usage.quotas.iter_mut().filter(|q| q.quota == QuotaKind::WebsocketSessions.as_str()) {
+        q.used = Some(live.open_sessions(id));
+    }
+    Ok(HttpResponse::Ok().json(usage))
 }

@@ -464,3 +464,36 @@ async fn usage_report_counts_the_tenants_runs_by_status() {
     let (_, empty) = t.get("/api/v1/analytics/usage?from=2020-01-01T00:00:00Z&to=2020-02-01T00:00:00Z").await;
     assert_eq!(empty["totalRuns"], 0);
 }
+
+#[actix_web::test]
+async fn live_sessions_are_held_to_the_websocket_session_quota() {
+    let admin = spawn_app(&[]).await;
+    let (tenant, t) = tenant_with_admin(&admin, "chatty", "Free").await;
+    let upgrade = [
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Version", "13"),
+        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    ];
+    let mut open = Vec::new();
+    for _ in 0..5 {
+        open.push(crate::ws_support::WsClient::connect(&t, "/api/v1/ws").await);
+    }
+    let (_, usage) = t.get(&format!("/api/tenants/{tenant}/usage")).await;
+    let used = usage["quotas"].as_array().unwrap().iter().find(|q| q["quota"] == "websocketSessions").unwrap().clone();
+    assert_eq!((used["used"].as_u64(), used["limit"].as_u64()), (Some(5), Some(5)), "{usage}");
+    let r = t.request_with(Method::GET, "/api/v1/ws", &upgrade, None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "a capacity quota: {}", r.text);
+    assert_eq!(r.body["quota"], "websocketSessions");
+    // Other tenants are not affected.
+    let mine = crate::ws_support::WsClient::connect(&admin, "/api/v1/ws").await;
+    mine.close().await;
+    // Closing one gives its place back.
+    open.pop().unwrap().close().await;
+    eventually("a closed session gives its place back", || async {
+        let (_, usage) = t.get(&format!("/api/tenants/{tenant}/usage")).await;
+        usage["quotas"].as_array().unwrap().iter().any(|q| q["quota"] == "websocketSessions" && q["used"] == 4)
+    })
+    .await;
+    open.push(crate::ws_support::WsClient::connect(&t, "/api/v1/ws").await);
+}

@@ -34,8 +34,9 @@ pub struct NewTenant {
     pub metadata: BTreeMap<String, String>,
 }
 
-/// One quota with its use now; `used` is `None` where this build does not
-/// measure it (artifact storage lives with the module registry).
+/// One quota with its use now; `used` is `None` where the core does not
+/// measure it: live sessions are counted by the HTTP adapter that holds them,
+/// artifact storage by the module registry.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct QuotaUse {
