@@ -497,3 +497,27 @@ async fn live_sessions_are_held_to_the_websocket_session_quota() {
     .await;
     open.push(crate::ws_support::WsClient::connect(&t, "/api/v1/ws").await);
 }
+
+#[actix_web::test]
+async fn runs_per_day_are_counted_from_the_stored_runs() {
+    let admin = spawn_app(&[]).await;
+    let (_, t) = tenant_with_admin(&admin, "daily", "Free").await;
+    for i in 0..10 {
+        let id = t.deploy("kmod-daily", &format!("1.0.{i}"), "Development", json!({})).await;
+        t.finished(&id).await;
+    }
+    let (status, body) = t.post("/api/v1/deployments", &deployment("kmod-daily", "Development")).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(
+        (body["quota"].as_str(), body["limit"].as_u64(), body["current"].as_u64()),
+        (Some("runsPerDay"), Some(10), Some(10))
+    );
+    // A bigger tier lifts it at once.
+    let tenant = t.get("/api/v1/authentication/me").await.1["tenantId"].as_str().unwrap().to_string();
+    assert_eq!(
+        admin.put(&format!("/api/tenants/{tenant}/subscription"), &json!({ "tier": "Starter" })).await.0,
+        StatusCode::OK
+    );
+    let (status, body) = t.post("/api/v1/deployments", &deployment("kmod-daily", "Development")).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+}
