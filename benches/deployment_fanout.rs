@@ -90,7 +90,10 @@ async fn deploy_once(orchestrator: &Orchestrator, version: String) -> Duration {
         canary_steps: None,
     };
     let start = Instant::now();
-    let run = orchestrator.create_deployment(DEFAULT_TENANT, request).await.expect("run created");
+    let run = orchestrator
+        .create_deployment(DEFAULT_TENANT, request, &hotswap_actors::domain::AuditActor::system())
+        .await
+        .expect("run created");
     // Summaries are cheap to read, unlike a record holding every node change.
     let filter = RunFilter { page: 1, page_size: 1, ..Default::default() };
     let elapsed = loop {

@@ -253,21 +253,13 @@ impl Orchestrator {
         }
     }
 
+    /// Creates a run on behalf of `actor`, once its tenant's actor has
+    /// admitted it (tenant active, within its quotas).
     pub async fn create_deployment(
         &self,
         tenant: TenantId,
         request: DeploymentRequest,
-    ) -> Result<RunRecord, CoreError> {
-        self.create_deployment_by(tenant, request, AuditActor::system()).await
-    }
-
-    /// Creates a run on behalf of `actor`, once its tenant's actor has
-    /// admitted it (tenant active, within its quotas).
-    pub async fn create_deployment_by(
-        &self,
-        tenant: TenantId,
-        request: DeploymentRequest,
-        actor: AuditActor,
+        actor: &AuditActor,
     ) -> Result<RunRecord, CoreError> {
         self.check_request(&request)?;
         let execution_id = Uuid::new_v4();
@@ -315,7 +307,7 @@ impl Orchestrator {
             data: serde_json::json!({ "requester": run.request.requester_email }),
         };
         // The store write happens in the tenant actor, inside `span`.
-        self.inner.tenants.admit(run.clone(), vec![created.clone()], actor, span).await?;
+        self.inner.tenants.admit(run.clone(), vec![created.clone()], actor.clone(), span).await?;
         crate::coordinator::observe(self.inner.hooks.observer.as_ref(), &run, std::slice::from_ref(&created));
         // Published before the coordinator starts, so it comes first.
         self.inner.bus.do_send(Publish { run: Arc::new(run.clone()), events: vec![created] });

@@ -1,5 +1,6 @@
 //! /api/v1/deployments: create runs, read them, steer them, roll them back.
 
+use super::audit_actor::Audited;
 use actix_web::{web, HttpResponse};
 use hotswap_actors::coordinator::Verb;
 use hotswap_actors::domain::{Environment, RunStatus};
@@ -56,12 +57,12 @@ fn execution_id(raw: &str) -> Result<Uuid, ApiError> {
 pub async fn create(
     state: web::Data<AppState>,
     tenant: Tenant,
-    audited: super::audit_actor::Audited,
     body: web::Json<CreateDeploymentBody>,
+    audited: Audited,
 ) -> Result<HttpResponse, ApiError> {
     let request = body.into_inner().into_request()?;
     let estimate = state.orchestrator.estimated_duration(&request);
-    let run = state.orchestrator.create_deployment_by(tenant.0, request, audited.0).await?;
+    let run = state.orchestrator.create_deployment(tenant.0, request, &audited.0).await?;
     let location = format!("/api/v1/deployments/{}", run.execution_id);
     Ok(HttpResponse::Accepted().insert_header(("Location", location.clone())).json(DeploymentAccepted {
         execution_id: run.execution_id,
