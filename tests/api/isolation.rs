@@ -66,7 +66,9 @@ async fn snapshot(system: &TestApp, a_admin: &TestApp, a: &TenantA) -> Value {
 /// Every value a path parameter of a documented route takes.
 fn candidates(path: &str, param: &str, a: &TenantA) -> Vec<String> {
     match (param, path) {
-        ("id", p) if p.starts_with("/api/v1/deployments/") => vec![a.active_run.clone(), a.finished_run.clone()],
+        ("id", p) if p.starts_with("/api/v1/deployments/") || p.starts_with("/api/v1/approvals/deployments/") => {
+            vec![a.active_run.clone(), a.finished_run.clone()]
+        }
         ("id", p) if p.starts_with("/api/v1/users/") => a.user_ids.clone(),
         ("id", p) if p.starts_with("/api/tenants/") => vec![a.id.clone()],
         ("environment", _) => vec!["QA".into(), "Production".into()],
@@ -87,6 +89,7 @@ fn body_for(method: &Method, template: &str, a: &TenantA) -> Option<Value> {
         }
         ("PUT", "/api/tenants/{id}") => Some(json!({ "name": "pwned" })),
         ("PUT", "/api/tenants/{id}/subscription") => Some(json!({ "tier": "Custom" })),
+        ("POST", p) if p.starts_with("/api/v1/approvals/") => Some(json!({ "reason": "not yours" })),
         ("POST", _) | ("PUT", _) => Some(json!({})),
         _ => None,
     }
