@@ -38,6 +38,9 @@ pub struct Settings {
     pub approvals: ApprovalSettings,
     pub notifications: NotificationSettings,
     pub audit: AuditSettings,
+    /// `[tenants]`: what suspension does to runs in progress.
+    #[serde(default)]
+    pub tenants: hotswap_actors::tenant::TenantSettings,
 }
 
 /// Live updates: /api/v1/ws and the SignalR hub at /hubs/deployment.

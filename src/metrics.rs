@@ -183,6 +183,7 @@ fn kind_label(kind: ActorKind) -> &'static str {
         ActorKind::Node => "node",
         ActorKind::Coordinator => "coordinator",
         ActorKind::Approval => "approval",
+        ActorKind::Tenant => "tenant",
     }
 }
 

@@ -86,6 +86,7 @@ impl Application {
             recovery: settings.recovery.clone(),
             approvals: settings.approvals.clone(),
             sample_metrics: true,
+            tenants: settings.tenants.clone(),
         };
         let metrics = Metrics::new();
         let notifier: Arc<dyn Notifier> = match WebhookNotifier::start(&settings.notifications) {

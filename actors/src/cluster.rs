@@ -106,6 +106,28 @@ impl ClusterDirectory {
     pub fn all(&self) -> Vec<ClusterNodes> {
         self.clusters.read().values().cloned().collect()
     }
+
+    /// The tenants that have at least one cluster.
+    pub fn tenants(&self) -> Vec<TenantId> {
+        let mut found: Vec<TenantId> = self.clusters.read().keys().map(|(t, _)| *t).collect();
+        found.sort();
+        found.dedup();
+        found
+    }
+
+    pub fn has_tenant(&self, tenant: TenantId) -> bool {
+        self.clusters.read().keys().any(|(t, _)| *t == tenant)
+    }
+
+    /// Forgets every cluster of `tenant`, answering their nodes.
+    pub fn remove_tenant(&self, tenant: TenantId) -> Vec<Arc<NodeEntry>> {
+        let mut clusters = self.clusters.write();
+        let keys: Vec<_> = clusters.keys().filter(|(t, _)| *t == tenant).copied().collect();
+        keys.into_iter()
+            .filter_map(|k| clusters.remove(&k))
+            .flat_map(|nodes| nodes.iter().cloned().collect::<Vec<_>>())
+            .collect()
+    }
 }
 
 /// A cluster is healthy when no node is unhealthy or at least 80 % are healthy.

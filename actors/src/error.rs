@@ -1,6 +1,6 @@
 use uuid::Uuid;
 
-use crate::domain::{ApprovalStatus, RunStatus};
+use crate::domain::{ApprovalStatus, QuotaExceeded, RunStatus};
 use crate::store::StoreError;
 
 /// What the orchestration core can refuse or fail with. The HTTP adapter maps
@@ -19,12 +19,16 @@ pub enum CoreError {
     /// An approval was already decided, or has expired.
     #[error("{message}")]
     ApprovalClosed { message: String, status: ApprovalStatus },
-    /// A policy forbids the caller this action, whatever their role.
-    #[error("{0}")]
-    Forbidden(String),
     /// The request conflicts with the state of something other than a run.
     #[error("{0}")]
     Refused(String),
+    /// A policy forbids the caller this action, whatever their role: the
+    /// tenant is suspended or deleted, or self-approval is off.
+    #[error("{0}")]
+    Forbidden(String),
+    /// A run would go over one of its tenant's quotas.
+    #[error("{0}")]
+    Quota(QuotaExceeded),
     #[error("{0}")]
     Unavailable(String),
     #[error("{0}")]

@@ -18,6 +18,7 @@ pub mod settings;
 pub mod simulation;
 pub mod store;
 pub mod supervision;
+pub mod tenant;
 
 pub use error::CoreError;
 pub use orchestrator::Orchestrator;

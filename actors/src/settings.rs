@@ -170,6 +170,8 @@ pub struct SupervisionSettings {
     pub coordinator: RestartPolicy,
     #[serde(default)]
     pub approval: RestartPolicy,
+    #[serde(default)]
+    pub tenant: RestartPolicy,
 }
 
 /// What start-up does with runs that were in flight when the process stopped.

@@ -15,6 +15,7 @@ pub mod jwt;
 pub mod password;
 pub mod principal;
 pub mod rate_limit;
+mod tenant_override;
 pub mod users;
 
 use hotswap_actors::domain::LockoutPolicy;

@@ -143,18 +143,30 @@ impl FromRequest for Caller {
     }
 }
 
-/// The tenant a request acts in: its token's. 401 without a valid token.
+/// The tenant a request acts in: its token's, or (see [`TENANT_OVERRIDE`])
+/// the one an Admin of the system tenant names. 401 without a valid token.
 #[derive(Debug, Clone, Copy)]
 pub struct Tenant(pub TenantId);
 
 impl FromRequest for Tenant {
     type Error = ApiError;
-    type Future = Ready<Result<Tenant, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Tenant, ApiError>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        ready(principal_of(req).map(|p| Tenant(p.tenant_id)))
+        let principal = match principal_of(req) {
+            Ok(p) => p,
+            Err(e) => return Box::pin(ready(Err(e))),
+        };
+        match req.headers().get(TENANT_OVERRIDE) {
+            None => Box::pin(ready(Ok(Tenant(principal.tenant_id)))),
+            Some(raw) => Box::pin(super::tenant_override::resolve(req.clone(), principal, raw.clone())),
+        }
     }
 }
+
+/// The header with which an Admin of the system tenant acts for another
+/// tenant; every use is audited in that tenant, and refused for anyone else.
+pub const TENANT_OVERRIDE: &str = "X-Tenant-Id";
 
 /// Route middleware: 401 without a valid token, 403 when its user lacks the
 /// role. Declared beside each route: `web::get().to(handler).wrap(RequireRole::VIEWER)`.

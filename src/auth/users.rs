@@ -187,6 +187,11 @@ impl AuthState {
             tracing::info!(user = %user.id, locked, "login refused: wrong password");
             return Err(UserError::InvalidCredentials);
         }
+        // A deleted tenant's users sign in no more (a suspended one's still do).
+        if user.tenant_id != DEFAULT_TENANT && !self.tenant_is_live(user.tenant_id).await? {
+            tracing::info!(user = %user.id, tenant = %user.tenant_id, "login refused: tenant deleted or unknown");
+            return Err(UserError::InvalidCredentials);
+        }
         let entry = login_entry(user.tenant_id, as_user, "LoginSucceeded", AuditResult::Success)
             .resource("User", user.id)
             .message("login succeeded");
@@ -288,6 +293,10 @@ impl AuthState {
             (None, Some(c)) => c.tenant_id,
             (None, None) => DEFAULT_TENANT,
         };
+        // Every user belongs to a tenant that exists (the system tenant is seeded at start-up).
+        if tenant != DEFAULT_TENANT && !self.tenant_is_live(tenant).await? {
+            return Err(UserError::Validation(vec![format!("tenantId {tenant} names no tenant")]));
+        }
         let mut errors = Vec::new();
         let username = new.username.trim().to_string();
         check_username(&username, &mut errors);
@@ -323,6 +332,10 @@ impl AuthState {
         self.store.create_user(&user, &entry).await?;
         tracing::info!(user = %user.id, tenant = %tenant, by = ?creator.map(|c| c.user_id), "user created");
         Ok(user)
+    }
+
+    async fn tenant_is_live(&self, tenant: TenantId) -> Result<bool, UserError> {
+        Ok(self.store.get_tenant(tenant).await?.is_some_and(|t| t.status.is_live()))
     }
 
     pub async fn list_users(&self, tenant: TenantId) -> Result<Vec<UserRecord>, UserError> {

@@ -160,7 +160,7 @@ async fn supervision(state: web::Data<AppState>, tenant: Tenant) -> Result<HttpR
         .collect();
     let sup = &state.orchestrator.settings().supervision;
     Ok(HttpResponse::Ok().json(json!({
-        "policies": { "Node": sup.node, "Coordinator": sup.coordinator },
+        "policies": { "Node": sup.node, "Coordinator": sup.coordinator, "Tenant": sup.tenant },
         "totalRestarts": trees.iter().map(|t| t.total_restarts).sum::<u64>(),
         "totalEscalations": trees.iter().map(|t| t.total_escalations).sum::<u64>(),
         "supervisors": supervisors,

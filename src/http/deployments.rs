@@ -47,11 +47,11 @@ fn execution_id(raw: &str) -> Result<Uuid, ApiError> {
             headers(("Location" = String, description = "The run's URL"))),
         (status = 400, description = "Invalid fields, all reported together, or a malformed body", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Needs the Deployer role", body = ErrorBody),
+        (status = 403, description = "Needs the Deployer role; the tenant is suspended; or a capacity quota (modules: quota, limit, current)", body = ErrorBody),
         (status = 409, description = "Another run of the module is active (activeExecutionId)", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+        (status = 429, description = "Rate limit exceeded, or a rate-like tenant quota (concurrentRuns, runsPerDay: quota, limit, current)", body = ErrorBody),
         (status = 503, description = "The store is unavailable", body = ErrorBody),
     )
 )]

@@ -4,6 +4,7 @@
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
+use hotswap_actors::domain::QuotaExceeded;
 use hotswap_actors::CoreError;
 use serde_json::{json, Map, Value};
 
@@ -32,6 +33,10 @@ pub enum ApiError {
     PayloadTooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// A tenant quota: 429 for rate-like quotas (runs at once, runs per
+    /// day), 403 for capacity quotas; the body names quota, limit and use.
+    #[error("{0}")]
+    Quota(QuotaExceeded),
     #[error("Too many requests. Please retry after {retry_after} seconds.")]
     TooManyRequests { retry_after: u64, headers: Vec<(HeaderName, HeaderValue)> },
     #[error("{0}")]
@@ -60,6 +65,7 @@ impl ApiError {
             ApiError::Conflict { .. } => "Conflict",
             ApiError::PayloadTooLarge(_) => "Payload Too Large",
             ApiError::UnsupportedMediaType(_) => "Unsupported Media Type",
+            ApiError::Quota(_) => "Quota exceeded",
             ApiError::TooManyRequests { .. } => "Rate limit exceeded",
             ApiError::Unavailable(_) => "Service Unavailable",
             ApiError::Internal(_) => "Internal Server Error",
@@ -78,6 +84,8 @@ impl ResponseError for ApiError {
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Quota(q) if q.quota.is_rate() => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Quota(_) => StatusCode::FORBIDDEN,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -103,6 +111,11 @@ impl ResponseError for ApiError {
             ApiError::Conflict { extra, .. } => body.extend(extra.clone()),
             ApiError::TooManyRequests { retry_after, .. } => {
                 body.insert("retryAfter".into(), json!(retry_after));
+            }
+            ApiError::Quota(q) => {
+                body.insert("quota".into(), json!(q.quota.as_str()));
+                body.insert("limit".into(), json!(q.limit));
+                body.insert("current".into(), json!(q.current));
             }
             _ => {}
         }
@@ -152,6 +165,7 @@ impl From<CoreError> for ApiError {
             }
             CoreError::Forbidden(m) => ApiError::Forbidden(m),
             CoreError::Refused(message) => ApiError::Conflict { message, extra: Map::new() },
+            CoreError::Quota(q) => ApiError::Quota(q),
             CoreError::Unavailable(m) => ApiError::Unavailable(m),
             CoreError::Internal(m) => ApiError::Internal(m),
         }
@@ -194,4 +208,13 @@ pub struct ErrorBody {
     /// 429: seconds to wait, as in Retry-After.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
+    /// 429 or 403 "Quota exceeded": the quota (concurrentRuns, runsPerDay, modules, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quota: Option<String>,
+    /// With `quota`: its limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    /// With `quota`: the use when the request was checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current: Option<u64>,
 }

@@ -1,6 +1,7 @@
 //! The HTTP API: routes, request limits and the JSON error shape.
 
 mod admin;
+mod analytics;
 mod approvals;
 pub mod audit_actor;
 mod audit_logs;
@@ -12,6 +13,7 @@ pub mod error;
 mod format;
 mod health;
 pub mod openapi;
+pub mod tenants;
 pub mod trace;
 mod users;
 
@@ -57,6 +59,8 @@ pub fn configure(options: RouteOptions) -> impl FnOnce(&mut web::ServiceConfig) 
             .configure(admin::routes)
             .configure(approvals::routes)
             .configure(audit_logs::routes)
+            .configure(tenants::routes)
+            .configure(analytics::routes)
             .configure(crate::live::routes);
         if options.api_docs {
             cfg.configure(openapi::routes(options.swagger_ui));

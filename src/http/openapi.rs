@@ -7,7 +7,7 @@ use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{approvals, auth, clusters, deployments, health, users};
+use super::{analytics, approvals, auth, clusters, deployments, health, tenants, users};
 
 pub const DOCUMENT_PATH: &str = "/api-docs/openapi.json";
 
@@ -52,6 +52,16 @@ pub const DOCUMENT_PATH: &str = "/api-docs/openapi.json";
         approvals::get,
         approvals::approve,
         approvals::reject,
+        tenants::create,
+        tenants::list,
+        tenants::get,
+        tenants::update,
+        tenants::delete,
+        tenants::suspend,
+        tenants::activate,
+        tenants::subscription,
+        tenants::usage,
+        analytics::usage,
     ),
     modifiers(&BearerScheme),
     security(("bearer" = [])),
@@ -62,6 +72,8 @@ pub const DOCUMENT_PATH: &str = "/api-docs/openapi.json";
         (name = "deployments", description = "Runs: create, read, steer, roll back"),
         (name = "clusters", description = "Clusters, nodes and metrics"),
         (name = "approvals", description = "Approval gates of runs: list, decide (Admin)"),
+        (name = "tenants", description = "Tenant provisioning, lifecycle, tiers and quotas (Admin of the system tenant)"),
+        (name = "analytics", description = "Usage reports"),
     )
 )]
 pub struct ApiDoc;

@@ -12,12 +12,15 @@ use hotswap_actors::domain::TenantId;
 
 use crate::http::error::ApiError;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct SessionIdentity {
     pub tenant_id: TenantId,
     pub user: String,
     /// The session closes when this passes.
     pub expires_at: Option<DateTime<Utc>>,
+    /// The session's place in its tenant's websocketSessions quota, given
+    /// back when the session (which owns its identity) ends.
+    pub slot: Option<std::sync::Arc<super::quota::SessionSlot>>,
 }
 
 /// The bearer token of an upgrade request: the `Authorization` header, or the
@@ -42,6 +45,7 @@ pub fn authenticate_upgrade(req: &HttpRequest) -> Result<SessionIdentity, ApiErr
         tenant_id: principal.tenant_id,
         user: principal.username.clone(),
         expires_at: Some(principal.expires_at),
+        slot: None,
     })
 }
 

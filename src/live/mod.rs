@@ -4,6 +4,7 @@
 //! This is the only module that uses the actor-based actix-web-actors crate.
 
 pub mod identity;
+mod quota;
 mod session;
 pub mod signalr;
 pub mod wire;
@@ -27,11 +28,23 @@ pub struct LiveState {
     pub settings: Arc<WebsocketSettings>,
     pub metrics: Arc<Metrics>,
     pub negotiations: signalr::Negotiations,
+    /// Open sessions per tenant (the websocketSessions quota).
+    pub sessions: Arc<quota::SessionCounts>,
 }
 
 impl LiveState {
     pub fn new(settings: WebsocketSettings, metrics: Arc<Metrics>) -> Self {
-        LiveState { settings: Arc::new(settings), metrics, negotiations: Default::default() }
+        LiveState {
+            settings: Arc::new(settings),
+            metrics,
+            negotiations: Default::default(),
+            sessions: Default::default(),
+        }
+    }
+
+    /// Live sessions the tenant holds open now.
+    pub fn open_sessions(&self, tenant: hotswap_actors::domain::TenantId) -> u64 {
+        self.sessions.open(tenant)
     }
 }
 
@@ -49,7 +62,8 @@ async fn websocket(
         return Err(ApiError::BadRequest("GET /api/v1/ws must be a WebSocket upgrade".into()));
     }
     // AUTH: live connection.
-    let identity = authenticate_upgrade(&req)?;
+    let mut identity = authenticate_upgrade(&req)?;
+    identity.slot = Some(Arc::new(quota::admit(&state, &live.sessions, identity.tenant_id).await?));
     let orchestrator = &state.orchestrator;
     let feed = open_feed(identity.tenant_id, live.settings.send_buffer, orchestrator.bus_stats().clone());
     let session =

@@ -193,7 +193,13 @@ async fn the_decider_is_the_token_never_the_body() {
 async fn another_tenants_approvals_are_invisible() {
     let app = spawn_app(&[]).await;
     let id = pending_run(&app, "kmod-tenant", "Staging").await;
-    let outsider = app.new_user("outside-admin", &["Admin"], Some(uuid::Uuid::new_v4())).await;
+    let outsider = app
+        .new_user(
+            "outside-admin",
+            &["Admin"],
+            Some(crate::tenants::provision(&app, "outside-approvals", "Starter").await),
+        )
+        .await;
     assert_eq!(outsider.get(&format!("/api/v1/approvals/deployments/{id}")).await.0, StatusCode::NOT_FOUND);
     assert_eq!(outsider.post(&approve_path(&id), &json!({})).await.0, StatusCode::NOT_FOUND);
     assert_eq!(outsider.get("/api/v1/approvals/pending").await.1, json!([]));

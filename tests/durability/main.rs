@@ -9,3 +9,4 @@ mod approvals;
 mod outage;
 mod process;
 mod restart;
+mod tenants;

@@ -113,6 +113,18 @@ impl Server {
         Ok((res.status(), serde_json::from_slice(&body).unwrap_or(Value::Null)))
     }
 
+    pub async fn put(&self, path: &str, body: &Value) -> Result<(StatusCode, Value), String> {
+        let mut res = self
+            .client
+            .put(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send_json(body)
+            .await
+            .map_err(|e| e.to_string())?;
+        let body = res.body().limit(16 << 20).await.map_err(|e| e.to_string())?;
+        Ok((res.status(), serde_json::from_slice(&body).unwrap_or(Value::Null)))
+    }
+
     /// Polls a run until it has ended, for at most `limit`.
     pub async fn finished(&self, id: &str, limit: Duration) -> Value {
         let deadline = Instant::now() + limit;

@@ -912,6 +912,7 @@ conformance!(
 // Suites of later features, one file each; they invoke `conformance!` too.
 mod approvals;
 mod audit;
+mod tenants;
 
 // ------------------------------------------- PostgreSQL-only behaviour
 

@@ -18,5 +18,8 @@ pub use run::{
     deploy_stage_name, NodeChange, RollbackState, RunRecord, RunStatus, RunSummary, Stage, StageStatus, APPROVAL_STAGE,
     SECURITY_SCAN_STAGE, VALIDATION_STAGE,
 };
-pub use tenant::{TenantId, DEFAULT_TENANT};
+pub use tenant::{
+    check_subdomain, Quota, QuotaExceeded, QuotaKind, TenantId, TenantRecord, TenantStatus, Tier, DEFAULT_TENANT,
+    RESERVED_SUBDOMAINS, SYSTEM_SUBDOMAIN,
+};
 pub use user::{LockoutPolicy, Role, UnknownRole, UserRecord};

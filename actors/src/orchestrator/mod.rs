@@ -13,7 +13,6 @@ use std::time::Duration;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::approval::ApprovalDeps;
@@ -23,13 +22,13 @@ use crate::coordinator::{
     plan, spawn_coordinator, Checkpoint, CoordinatorDeps, GetRun, RunDirectory, Steer, Verb, VerbReply,
 };
 use crate::domain::{
-    AuditActor, DeploymentRequest, Environment, NodeMetrics, NodeRecord, RollbackState, RunRecord, RunStatus,
-    RunSummary, TenantId, DEFAULT_TENANT,
+    AuditActor, DeploymentRequest, Environment, NodeMetrics, Quota, RollbackState, RunRecord, RunStatus, RunSummary,
+    TenantId, DEFAULT_TENANT,
 };
 use crate::error::CoreError;
 use crate::events::{BusStats, EventBus, Publish};
 use crate::hooks::CoreHooks;
-use crate::node::{spawn_node, NodeSnapshot, Snapshot};
+use crate::node::{NodeSnapshot, Snapshot};
 use crate::settings::{
     validate_canary_steps, ApprovalSettings, InFlightPolicy, PipelineSettings, RecoverySettings, SimulationSettings,
     SupervisionSettings,
@@ -40,6 +39,7 @@ use crate::supervision::{
     install_panic_hook, ActorKind, ChildAction, ChildSnapshot, ControlChild, ControlError, GetTree, Supervisor,
     SupervisorSnapshot,
 };
+use crate::tenant::{Clusters, TenantSettings, Tenants};
 
 #[derive(Debug, Clone, Default)]
 pub struct CoreSettings {
@@ -50,6 +50,7 @@ pub struct CoreSettings {
     pub approvals: ApprovalSettings,
     /// Record cluster metric samples on `simulation.metrics_sample_interval`.
     pub sample_metrics: bool,
+    pub tenants: TenantSettings,
 }
 
 #[derive(Clone)]
@@ -66,6 +67,8 @@ struct Inner {
     run_supervisor: Addr<Supervisor>,
     approval_supervisor: Addr<Supervisor>,
     approvals: Arc<ApprovalDeps>,
+    tenant_supervisor: Addr<Supervisor>,
+    tenants: Tenants,
     bus: Addr<EventBus>,
     bus_stats: Arc<BusStats>,
     hooks: CoreHooks,
@@ -141,6 +144,9 @@ impl Orchestrator {
         let approval_supervisor = Supervisor::new("approvals", [(ActorKind::Approval, sup.approval.clone())])
             .with_observer(hooks.observer.clone())
             .start();
+        let tenant_supervisor = Supervisor::new("tenants", [(ActorKind::Tenant, sup.tenant.clone())])
+            .with_observer(hooks.observer.clone())
+            .start();
         let bus_stats = Arc::new(BusStats::default());
         let bus = EventBus::new(bus_stats.clone()).start();
         let clusters = Arc::new(ClusterDirectory::default());
@@ -165,6 +171,19 @@ impl Orchestrator {
             approvals: approvals.clone(),
             approval_settings: settings.approvals.clone(),
         });
+        let tenants = Tenants::new(crate::tenant::actor_deps(
+            store.clone(),
+            tenant_supervisor.clone(),
+            Clusters {
+                store: store.clone(),
+                node_supervisor: node_supervisor.clone(),
+                directory: clusters.clone(),
+                simulation: Arc::new(settings.simulation.clone()),
+            },
+            runs.clone(),
+            settings.tenants.clone(),
+            settings.simulation.enabled,
+        ));
         let orchestrator = Orchestrator {
             inner: Arc::new(Inner {
                 store,
@@ -175,51 +194,38 @@ impl Orchestrator {
                 run_supervisor,
                 approval_supervisor,
                 approvals,
+                tenant_supervisor,
+                tenants,
                 bus,
                 bus_stats,
                 hooks,
                 settings,
             }),
         };
-        if orchestrator.inner.settings.simulation.enabled {
-            orchestrator.provision_clusters(DEFAULT_TENANT).await?;
-            if orchestrator.inner.settings.sample_metrics {
-                MetricsSampler { orchestrator: orchestrator.clone() }.start();
-            }
+        // Every live tenant's actor, with its clusters when simulating.
+        orchestrator.inner.tenants.start().await?;
+        if orchestrator.inner.settings.simulation.enabled && orchestrator.inner.settings.sample_metrics {
+            MetricsSampler { orchestrator: orchestrator.clone() }.start();
         }
         orchestrator.resume_runs().await?;
         Ok(orchestrator)
     }
 
-    /// Creates a tenant's simulated clusters with the configured sizes. Node
-    /// ids derive from tenant and hostname, so a restarted process finds the
-    /// same nodes, with their module state, in the store.
+    /// Creates a tenant's simulated clusters with the configured sizes
+    /// (tenants provisioned through [`Tenants`] get theirs sized by tier).
     pub async fn provision_clusters(&self, tenant: TenantId) -> Result<(), CoreError> {
-        let sim = Arc::new(self.inner.settings.simulation.clone());
-        for env in Environment::ALL {
-            let mut entries = Vec::new();
-            for i in 1..=sim.nodes.get(env) {
-                let hostname = format!("{}-node-{i:02}", env.slug());
-                let node_id = Uuid::new_v5(&tenant, hostname.as_bytes());
-                let record = NodeRecord {
-                    tenant_id: tenant,
-                    node_id,
-                    hostname: hostname.clone(),
-                    environment: env,
-                    modules: BTreeMap::new(),
-                    updated_at: Utc::now(),
-                };
-                self.inner.store.register_node(&record).await?;
-                entries.push(Arc::new(NodeEntry::new(tenant, node_id, hostname, env)));
-            }
-            for entry in &entries {
-                spawn_node(&self.inner.node_supervisor, entry.clone(), self.inner.store.clone(), sim.clone());
-            }
-            self.inner.clusters.insert(tenant, env, entries);
-        }
-        // The supervisor handles messages in order: once it answers, every node has started.
-        self.inner.node_supervisor.send(GetTree).await.map_err(|e| CoreError::Internal(e.to_string()))?;
-        Ok(())
+        let clusters = Clusters {
+            store: self.inner.store.clone(),
+            node_supervisor: self.inner.node_supervisor.clone(),
+            directory: self.inner.clusters.clone(),
+            simulation: Arc::new(self.inner.settings.simulation.clone()),
+        };
+        clusters.provision(tenant, &Quota::UNLIMITED).await
+    }
+
+    /// Tenants: provisioning, lifecycle, quotas and usage.
+    pub fn tenants(&self) -> &Tenants {
+        &self.inner.tenants
     }
 
     /// Gives every run that was in flight a coordinator again. With the
@@ -275,7 +281,8 @@ impl Orchestrator {
         }
     }
 
-    /// Creates a run for `actor`, the user whose token asked for it.
+    /// Creates a run on behalf of `actor`, once its tenant's actor has
+    /// admitted it (tenant active, within its quotas).
     pub async fn create_deployment(
         &self,
         tenant: TenantId,
@@ -334,8 +341,8 @@ impl Orchestrator {
                 "approvalRequired": run.approval_required,
             }),
         };
-        // Instrumented, not entered: a guard must not be held across an await.
-        self.inner.store.create_run(&run, std::slice::from_ref(&created)).instrument(span).await?;
+        // The store write happens in the tenant actor, inside `span`.
+        self.inner.tenants.admit(run.clone(), vec![created.clone()], actor.clone(), span).await?;
         crate::coordinator::observe(self.inner.hooks.observer.as_ref(), &run, std::slice::from_ref(&created));
         // Published before the coordinator starts, so it comes first.
         self.inner.bus.do_send(Publish { run: Arc::new(run.clone()), events: vec![created] });
@@ -376,6 +383,7 @@ impl Orchestrator {
         actor: &AuditActor,
     ) -> Result<VerbReply, CoreError> {
         let run = self.get_run(tenant, id).await?;
+        self.inner.tenants.ensure_active(tenant)?;
         match self.inner.runs.get(id) {
             Some(addr) => {
                 addr.send(Steer { verb, actor: actor.clone() }).timeout(Duration::from_secs(5)).await.map_err(|_| {
@@ -401,6 +409,7 @@ impl Orchestrator {
         actor: &AuditActor,
     ) -> Result<RollbackAccepted, CoreError> {
         let mut run = self.get_run(tenant, id).await?;
+        self.inner.tenants.ensure_active(tenant)?;
         let refuse = |message: &str, status| Err(CoreError::WrongState { message: message.into(), status });
         if run.status.is_active() {
             return refuse("Cannot rollback a deployment that is still in progress", run.status);
@@ -576,7 +585,7 @@ impl Orchestrator {
 
     pub async fn supervision(&self) -> Vec<SupervisorSnapshot> {
         let mut out = Vec::new();
-        for sup in [&self.inner.node_supervisor, &self.inner.run_supervisor] {
+        for sup in [&self.inner.node_supervisor, &self.inner.run_supervisor, &self.inner.tenant_supervisor] {
             if let Ok(tree) = sup.send(GetTree).await {
                 out.push(tree);
             }
@@ -607,8 +616,9 @@ impl Orchestrator {
             ActorKind::Node => &self.inner.node_supervisor,
             ActorKind::Coordinator => &self.inner.run_supervisor,
             ActorKind::Approval => &self.inner.approval_supervisor,
+            ActorKind::Tenant => &self.inner.tenant_supervisor,
         };
-        let msg = ControlChild { id: child_id.to_string(), action };
+        let msg = ControlChild { tenant: child.tenant_id, id: child_id.to_string(), action };
         match supervisor.send(msg).await.map_err(|e| CoreError::Internal(e.to_string()))? {
             Ok(snapshot) => Ok(snapshot),
             Err(ControlError::NotFound(m)) => Err(CoreError::NotFound(format!("no supervised actor {m}"))),
@@ -644,6 +654,9 @@ impl Orchestrator {
                 addr.do_send(crate::coordinator::CrashCoordinator);
                 return true;
             }
+        } else if let Some(id) = child_id.strip_prefix("tenant:").and_then(|id| Uuid::parse_str(id).ok()) {
+            // A tenant's own actor only.
+            return id == tenant && self.inner.tenants.crash(id);
         }
         false
     }
@@ -695,8 +708,10 @@ impl Actor for MetricsSampler {
             let orchestrator = act.orchestrator.clone();
             ctx.spawn(
                 async move {
-                    if let Err(e) = orchestrator.record_samples(DEFAULT_TENANT).await {
-                        tracing::warn!(error = %e, "could not record cluster metrics");
+                    for tenant in orchestrator.inner.clusters.tenants() {
+                        if let Err(e) = orchestrator.record_samples(tenant).await {
+                            tracing::warn!(error = %e, %tenant, "could not record cluster metrics");
+                        }
                     }
                 }
                 .into_actor(act),

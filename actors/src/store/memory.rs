@@ -6,6 +6,9 @@ use parking_lot::RwLock;
 use uuid::Uuid;
 
 use super::*;
+use crate::domain::TenantRecord;
+
+mod tenants;
 
 /// The embedded store: everything in process memory, lost on exit. It is the
 /// default so that a fresh checkout runs without a database.
@@ -50,6 +53,7 @@ pub struct MemoryStore {
     /// Oldest first; ids increase.
     audit: RwLock<Vec<AuditEntry>>,
     approvals: RwLock<HashMap<(TenantId, Uuid), ApprovalRecord>>,
+    tenants: RwLock<HashMap<TenantId, TenantRecord>>,
 }
 
 /// The uniqueness rules PostgreSQL's indexes enforce: a username across

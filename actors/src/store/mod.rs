@@ -2,6 +2,7 @@
 //! the PostgreSQL one lives with the other adapters in the root crate.
 
 mod memory;
+mod tenants;
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ use crate::domain::{
 };
 
 pub use memory::MemoryStore;
+pub use tenants::{RunCounts, TenantStore, UsageCounts};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -224,7 +226,7 @@ pub trait ApprovalStore: Send + Sync {
 
 #[async_trait]
 pub trait Store:
-    RunStore + NodeStore + MetricsStore + UserStore + RevokedTokenStore + AuditStore + ApprovalStore
+    RunStore + NodeStore + MetricsStore + UserStore + RevokedTokenStore + AuditStore + ApprovalStore + TenantStore
 {
     /// Cheap round trip used by readiness checks.
     async fn ping(&self) -> StoreResult<()>;

@@ -1,22 +1,22 @@
 use actix::Addr;
 
 use super::panic_note::take_last_panic;
-use super::supervisor::{ChildExited, Supervisor};
+use super::supervisor::{ChildExited, ChildKey, Supervisor};
 
 /// Held by every supervised actor. Its `Drop` is the actor's death notice.
 pub struct ExitGuard {
     supervisor: Addr<Supervisor>,
-    child_id: String,
+    child: ChildKey,
     generation: u64,
 }
 
 impl ExitGuard {
-    pub(super) fn new(supervisor: Addr<Supervisor>, child_id: String, generation: u64) -> Self {
-        ExitGuard { supervisor, child_id, generation }
+    pub(super) fn new(supervisor: Addr<Supervisor>, child: ChildKey, generation: u64) -> Self {
+        ExitGuard { supervisor, child, generation }
     }
 
     pub fn child_id(&self) -> &str {
-        &self.child_id
+        &self.child.1
     }
 }
 
@@ -25,7 +25,7 @@ impl Drop for ExitGuard {
         let panicked = std::thread::panicking();
         let reason = if panicked { take_last_panic() } else { None };
         self.supervisor.do_send(ChildExited {
-            child_id: std::mem::take(&mut self.child_id),
+            child: std::mem::take(&mut self.child),
             generation: self.generation,
             panicked,
             reason,

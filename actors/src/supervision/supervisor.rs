@@ -17,7 +17,11 @@ pub enum ActorKind {
     Node,
     Coordinator,
     Approval,
+    Tenant,
 }
+
+/// A child is known by its tenant and id together: tenants' nodes share hostnames.
+pub(super) type ChildKey = (Option<TenantId>, String);
 
 impl fmt::Display for ActorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -99,7 +103,7 @@ struct Child {
 pub struct Supervisor {
     name: String,
     policies: BTreeMap<String, RestartPolicy>,
-    children: BTreeMap<String, Child>,
+    children: BTreeMap<ChildKey, Child>,
     total_restarts: u64,
     total_escalations: u64,
     observer: Arc<dyn Observer>,
@@ -127,12 +131,12 @@ impl Supervisor {
         self.policies.get(&kind.to_string()).cloned().unwrap_or_default()
     }
 
-    fn launch(&mut self, id: &str, ctx: &mut Context<Self>) {
-        let Some(child) = self.children.get_mut(id) else { return };
+    fn launch(&mut self, key: &ChildKey, ctx: &mut Context<Self>) {
+        let Some(child) = self.children.get_mut(key) else { return };
         child.generation += 1;
         child.state = ChildState::Running;
         child.started_at = Utc::now();
-        let guard = ExitGuard::new(ctx.address(), id.to_string(), child.generation);
+        let guard = ExitGuard::new(ctx.address(), key.clone(), child.generation);
         (child.start)(guard);
     }
 }
@@ -154,7 +158,7 @@ impl Handler<StartChild> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, StartChild(spec): StartChild, ctx: &mut Self::Context) {
-        let id = spec.id.clone();
+        let id = (spec.tenant, spec.id.clone());
         self.children.insert(
             id.clone(),
             Child {
@@ -179,7 +183,7 @@ impl Handler<StartChild> for Supervisor {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub(super) struct ChildExited {
-    pub child_id: String,
+    pub child: ChildKey,
     pub generation: u64,
     pub panicked: bool,
     pub reason: Option<String>,
@@ -189,7 +193,7 @@ impl Handler<ChildExited> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, msg: ChildExited, ctx: &mut Self::Context) {
-        let Some(child) = self.children.get_mut(&msg.child_id) else { return };
+        let Some(child) = self.children.get_mut(&msg.child) else { return };
         // A late notice from an incarnation that was already replaced.
         if child.generation != msg.generation || !matches!(child.state, ChildState::Running | ChildState::Stopping) {
             return;
@@ -198,23 +202,23 @@ impl Handler<ChildExited> for Supervisor {
             if std::mem::take(&mut child.restart_after_stop) {
                 child.restarts += 1;
                 self.total_restarts += 1;
-                tracing::warn!(supervisor = %self.name, child = %msg.child_id, "restarting child on request");
-                self.launch(&msg.child_id, ctx);
+                tracing::warn!(supervisor = %self.name, child = %msg.child.1, "restarting child on request");
+                self.launch(&msg.child, ctx);
             } else {
                 child.state = ChildState::Stopped;
-                tracing::warn!(supervisor = %self.name, child = %msg.child_id, "child stopped on request");
+                tracing::warn!(supervisor = %self.name, child = %msg.child.1, "child stopped on request");
             }
             return;
         }
         if !msg.panicked {
             // A normal stop is final (a "transient" child in OTP terms).
-            self.children.remove(&msg.child_id);
+            self.children.remove(&msg.child);
             return;
         }
         let kind = child.kind;
         let policy = self.policy(kind);
         let reason = msg.reason.unwrap_or_else(|| "panicked".to_string());
-        let child = self.children.get_mut(&msg.child_id).expect("looked up above");
+        let child = self.children.get_mut(&msg.child).expect("looked up above");
         child.last_failure = Some((reason.clone(), Utc::now()));
         let now = Instant::now();
         while child.recent_restarts.front().is_some_and(|t| now.duration_since(*t) > policy.within) {
@@ -224,7 +228,7 @@ impl Handler<ChildExited> for Supervisor {
             child.state = ChildState::Failed;
             self.total_escalations += 1;
             self.observer.actor_escalated(child.kind);
-            tracing::error!(supervisor = %self.name, child = %msg.child_id, %reason,
+            tracing::error!(supervisor = %self.name, child = %msg.child.1, %reason,
                 "child exceeded {} restarts within {:?}; escalating", policy.max_restarts, policy.within);
             if let Some(escalate) = child.on_escalate.clone() {
                 escalate(reason);
@@ -240,8 +244,8 @@ impl Handler<ChildExited> for Supervisor {
         child.state = ChildState::Restarting;
         self.total_restarts += 1;
         self.observer.actor_restarted(child.kind);
-        tracing::warn!(supervisor = %self.name, child = %msg.child_id, %reason, ?backoff, "restarting child after a panic");
-        let id = msg.child_id;
+        tracing::warn!(supervisor = %self.name, child = %msg.child.1, %reason, ?backoff, "restarting child after a panic");
+        let id = msg.child;
         if backoff.is_zero() {
             self.launch(&id, ctx);
         } else {
@@ -265,6 +269,7 @@ impl Handler<ChildExited> for Supervisor {
 #[derive(Message)]
 #[rtype(result = "Result<ChildSnapshot, ControlError>")]
 pub struct ControlChild {
+    pub tenant: Option<TenantId>,
     pub id: String,
     pub action: ChildAction,
 }
@@ -273,7 +278,8 @@ impl Handler<ControlChild> for Supervisor {
     type Result = Result<ChildSnapshot, ControlError>;
 
     fn handle(&mut self, msg: ControlChild, ctx: &mut Self::Context) -> Self::Result {
-        let Some(child) = self.children.get_mut(&msg.id) else {
+        let key = (msg.tenant, msg.id.clone());
+        let Some(child) = self.children.get_mut(&key) else {
             return Err(ControlError::NotFound(msg.id));
         };
         let Some(control) = child.control.clone() else {
@@ -304,23 +310,26 @@ impl Handler<ControlChild> for Supervisor {
                 child.restarts += 1;
                 self.total_restarts += 1;
                 tracing::warn!(supervisor = %self.name, child = %msg.id, "starting child on request");
-                self.launch(&msg.id, ctx);
+                self.launch(&key, ctx);
             }
         }
-        Ok(self.snapshot_of(&msg.id).expect("child looked up above"))
+        Ok(self.snapshot_of(&key).expect("child looked up above"))
     }
 }
 
 /// Stops supervising a child; the actor itself is told to stop by its owner.
 #[derive(Message)]
 #[rtype(result = "bool")]
-pub struct StopChild(pub String);
+pub struct StopChild {
+    pub tenant: Option<TenantId>,
+    pub id: String,
+}
 
 impl Handler<StopChild> for Supervisor {
     type Result = bool;
 
     fn handle(&mut self, msg: StopChild, _ctx: &mut Self::Context) -> bool {
-        self.children.remove(&msg.0).is_some()
+        self.children.remove(&(msg.tenant, msg.id)).is_some()
     }
 }
 
@@ -358,6 +367,11 @@ impl SupervisorSnapshot {
     pub fn child(&self, id: &str) -> Option<&ChildSnapshot> {
         self.children.iter().find(|c| c.id == id)
     }
+
+    /// The child `id` of `tenant` (ids repeat across tenants).
+    pub fn child_of(&self, tenant: TenantId, id: &str) -> Option<&ChildSnapshot> {
+        self.children.iter().find(|c| c.id == id && c.tenant_id.is_none_or(|t| t == tenant))
+    }
 }
 
 #[derive(Message)]
@@ -379,11 +393,11 @@ impl Handler<GetTree> for Supervisor {
 }
 
 impl Supervisor {
-    fn snapshot_of(&self, id: &str) -> Option<ChildSnapshot> {
-        let c = self.children.get(id)?;
+    fn snapshot_of(&self, key: &ChildKey) -> Option<ChildSnapshot> {
+        let c = self.children.get(key)?;
         let live = matches!(c.state, ChildState::Running | ChildState::Stopping);
         Some(ChildSnapshot {
-            id: id.to_string(),
+            id: key.1.clone(),
             kind: c.kind,
             supervisor: self.name.clone(),
             tenant_id: c.tenant,

@@ -89,6 +89,8 @@ async fn connect(
             return Err(ApiError::NotFound("No Connection with that ID".to_string()));
         }
     }
+    let mut identity = identity;
+    identity.slot = Some(std::sync::Arc::new(super::quota::admit(&state, &live.sessions, identity.tenant_id).await?));
     let orchestrator = &state.orchestrator;
     let feed = open_feed(identity.tenant_id, live.settings.send_buffer, orchestrator.bus_stats().clone());
     let session =

@@ -16,6 +16,7 @@ mod nodes;
 mod pool;
 mod runs;
 pub mod schema;
+mod tenants;
 mod users;
 
 use async_trait::async_trait;

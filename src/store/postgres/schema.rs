@@ -78,6 +78,12 @@ diesel::table! {
         suspended_at -> Nullable<Timestamptz>,
         deleted_at -> Nullable<Timestamptz>,
         metadata -> Jsonb,
+        custom_domain -> Nullable<Text>,
+        contact_email -> Text,
+        quota -> Jsonb,
+        updated_at -> Timestamptz,
+        paused_runs -> Array<Uuid>,
+        revision -> Int8,
     }
 }
 

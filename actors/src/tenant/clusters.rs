@@ -1,0 +1,75 @@
+//! A tenant's simulated clusters: one per environment, sized by the
+//! configuration and capped by the tenant's nodes-per-environment quota.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use actix::Addr;
+use chrono::Utc;
+use uuid::Uuid;
+
+use crate::cluster::{ClusterDirectory, NodeEntry};
+use crate::domain::{Environment, NodeRecord, Quota, TenantId};
+use crate::error::CoreError;
+use crate::node::{spawn_node, StopNode};
+use crate::settings::SimulationSettings;
+use crate::store::SharedStore;
+use crate::supervision::{GetTree, StopChild, Supervisor};
+
+pub struct Clusters {
+    pub store: SharedStore,
+    pub node_supervisor: Addr<Supervisor>,
+    pub directory: Arc<ClusterDirectory>,
+    pub simulation: Arc<SimulationSettings>,
+}
+
+impl Clusters {
+    /// Nodes the tenant's cluster of `env` gets.
+    pub fn size(&self, env: Environment, quota: &Quota) -> usize {
+        self.simulation.nodes.get(env).min(quota.max_nodes_per_environment as usize)
+    }
+
+    /// Creates the tenant's clusters unless it has some already. Node ids
+    /// derive from tenant and hostname, so a restarted process finds the same
+    /// nodes, with their module state, in the store.
+    pub async fn provision(&self, tenant: TenantId, quota: &Quota) -> Result<(), CoreError> {
+        if self.directory.has_tenant(tenant) {
+            return Ok(());
+        }
+        for env in Environment::ALL {
+            let mut entries = Vec::new();
+            for i in 1..=self.size(env, quota) {
+                let hostname = format!("{}-node-{i:02}", env.slug());
+                let node_id = Uuid::new_v5(&tenant, hostname.as_bytes());
+                let record = NodeRecord {
+                    tenant_id: tenant,
+                    node_id,
+                    hostname: hostname.clone(),
+                    environment: env,
+                    modules: BTreeMap::new(),
+                    updated_at: Utc::now(),
+                };
+                self.store.register_node(&record).await?;
+                entries.push(Arc::new(NodeEntry::new(tenant, node_id, hostname, env)));
+            }
+            for entry in &entries {
+                spawn_node(&self.node_supervisor, entry.clone(), self.store.clone(), self.simulation.clone());
+            }
+            self.directory.insert(tenant, env, entries);
+        }
+        // The supervisor handles messages in order: once it answers, every node has started.
+        self.node_supervisor.send(GetTree).await.map_err(|e| CoreError::Internal(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Stops the tenant's node actors and forgets its clusters; the node
+    /// records stay in the store with the tenant's other history.
+    pub fn deprovision(&self, tenant: TenantId) {
+        for entry in self.directory.remove_tenant(tenant) {
+            self.node_supervisor.do_send(StopChild { tenant: Some(tenant), id: format!("node:{}", entry.hostname) });
+            if let Some(addr) = entry.addr() {
+                addr.do_send(StopNode);
+            }
+        }
+    }
+}

@@ -1,0 +1,375 @@
+//! The tenants facade the orchestrator hands to adapters: provisioning,
+//! reads, lifecycle commands, quota use and usage reports.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::actor::{spawn_tenant, AdmitRun, ApplyCommand, CrashTenant, GetTenant, TenantDeps};
+use super::admission::start_of_day;
+use super::lifecycle::{TenantChanges, TenantCommand};
+use crate::domain::{
+    check_subdomain, AuditActor, AuditCategory, Environment, NewAuditEntry, QuotaKind, RunRecord, TenantId,
+    TenantRecord, TenantStatus, Tier, DEFAULT_TENANT,
+};
+use crate::error::CoreError;
+use crate::store::{RunEvent, StoreError};
+use crate::supervision::GetTree;
+
+/// How long a request waits for a tenant actor (provisioning included).
+const ACTOR_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone)]
+pub struct NewTenant {
+    pub name: String,
+    pub subdomain: String,
+    pub tier: Tier,
+    pub contact_email: String,
+    pub custom_domain: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// One quota with its use now; `used` is `None` where the core does not
+/// measure it: live sessions are counted by the HTTP adapter that holds them,
+/// artifact storage by the module registry.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QuotaUse {
+    pub quota: &'static str,
+    pub limit: u32,
+    pub used: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantUsage {
+    pub tenant_id: TenantId,
+    pub tier: Tier,
+    pub status: TenantStatus,
+    pub quotas: Vec<QuotaUse>,
+    pub measured_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageReport {
+    pub tenant_id: TenantId,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub total_runs: u64,
+    pub runs_by_status: BTreeMap<String, u64>,
+    pub node_updates: u64,
+    pub approval_events: u64,
+    /// Not measured in this build (see [`QuotaUse`]).
+    pub artifact_storage_bytes: Option<u64>,
+    pub generated_at: DateTime<Utc>,
+}
+
+#[derive(Clone)]
+pub struct Tenants {
+    deps: Arc<TenantDeps>,
+}
+
+fn email_ok(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else { return false };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && !domain.contains('@')
+}
+
+fn domain_ok(domain: &str) -> bool {
+    domain.len() <= 253
+        && domain.contains('.')
+        && domain.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
+}
+
+fn check_metadata(metadata: &BTreeMap<String, String>, errors: &mut Vec<String>) {
+    if metadata.len() > 50 {
+        errors.push("metadata may hold at most 50 keys".into());
+    }
+    if metadata.iter().any(|(k, v)| k.trim().is_empty() || k.len() > 100 || v.len() > 1000) {
+        errors.push("metadata keys must be 1-100 characters and values at most 1000".into());
+    }
+}
+
+/// Checks the fields an update may change, normalising them in place.
+fn check_changes(changes: &mut TenantChanges, errors: &mut Vec<String>) {
+    if let Some(name) = &mut changes.name {
+        *name = name.trim().to_string();
+        if name.is_empty() || name.chars().count() > 200 {
+            errors.push("name must be 1-200 characters".into());
+        }
+    }
+    if let Some(email) = &mut changes.contact_email {
+        *email = email.trim().to_string();
+        if !email_ok(email) {
+            errors.push("contactEmail must be a valid email address".into());
+        }
+    }
+    if let Some(domain) = &mut changes.custom_domain {
+        *domain = domain.trim().to_lowercase();
+        if !domain.is_empty() && !domain_ok(domain) {
+            errors.push("customDomain must be a host name such as deploy.example.com".into());
+        }
+    }
+    if let Some(metadata) = &changes.metadata {
+        check_metadata(metadata, errors);
+    }
+}
+
+impl Tenants {
+    pub(crate) fn new(deps: TenantDeps) -> Tenants {
+        Tenants { deps: Arc::new(deps) }
+    }
+
+    /// Seeds the system tenant on a fresh store and starts an actor for
+    /// every live tenant, waiting until each has settled (clusters up).
+    pub(crate) async fn start(&self) -> Result<(), CoreError> {
+        let store = &self.deps.store;
+        if store.get_tenant(DEFAULT_TENANT).await?.is_none() {
+            let system = TenantRecord::system(super::now());
+            let audit = NewAuditEntry::new(
+                DEFAULT_TENANT,
+                AuditActor::system(),
+                AuditCategory::TenantManagement,
+                "TenantCreated",
+            )
+            .resource("Tenant", DEFAULT_TENANT)
+            .message("system tenant seeded at start-up");
+            match store.create_tenant(&system, &audit).await {
+                // Another replica seeded it first.
+                Ok(()) | Err(StoreError::Conflict(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let live: Vec<TenantRecord> =
+            store.list_tenants(None).await?.into_iter().filter(|t| t.status.is_live()).collect();
+        for record in &live {
+            spawn_tenant(self.deps.clone(), record.clone());
+        }
+        self.settled(live.iter().map(|t| t.tenant_id)).await
+    }
+
+    /// Waits until the actors of `tenants` have started and settled.
+    async fn settled(&self, tenants: impl IntoIterator<Item = TenantId>) -> Result<(), CoreError> {
+        // The supervisor handles messages in order: once it answers, every start function ran.
+        self.deps.supervisor.send(GetTree).await.map_err(|e| CoreError::Internal(e.to_string()))?;
+        for tenant in tenants {
+            if let Some(addr) = self.deps.directory.get(tenant) {
+                // Answered once `started` has finished settling; a deleted one has stopped.
+                let _ = addr.send(GetTenant).timeout(ACTOR_TIMEOUT).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates a tenant, provisions its clusters and answers it once Active.
+    pub async fn create(&self, new: NewTenant, actor: AuditActor) -> Result<TenantRecord, CoreError> {
+        let mut errors = Vec::new();
+        let subdomain = check_subdomain(&new.subdomain).unwrap_or_else(|e| {
+            errors.push(e);
+            String::new()
+        });
+        let mut changes = TenantChanges {
+            name: Some(new.name),
+            contact_email: Some(new.contact_email),
+            custom_domain: new.custom_domain,
+            metadata: Some(new.metadata),
+        };
+        check_changes(&mut changes, &mut errors);
+        if !errors.is_empty() {
+            return Err(CoreError::Validation(errors));
+        }
+        let now = super::now();
+        let record = TenantRecord {
+            tenant_id: Uuid::new_v4(),
+            name: changes.name.unwrap_or_default(),
+            subdomain,
+            custom_domain: changes.custom_domain.filter(|d| !d.is_empty()),
+            contact_email: changes.contact_email.unwrap_or_default(),
+            status: TenantStatus::Provisioning,
+            tier: new.tier,
+            quota: new.tier.default_quota(),
+            metadata: changes.metadata.unwrap_or_default(),
+            created_at: now,
+            updated_at: now,
+            suspended_at: None,
+            deleted_at: None,
+            paused_runs: Vec::new(),
+            revision: 1,
+        };
+        let audit = NewAuditEntry::new(record.tenant_id, actor, AuditCategory::TenantManagement, "TenantCreated")
+            .resource("Tenant", record.tenant_id)
+            .message(format!("tenant '{}' ({}) created on tier {}", record.name, record.subdomain, record.tier))
+            .details(serde_json::json!({ "subdomain": record.subdomain, "tier": record.tier.as_str() }));
+        self.deps.store.create_tenant(&record, &audit).await.map_err(|e| match e {
+            StoreError::Conflict(m) => CoreError::Refused(m),
+            other => other.into(),
+        })?;
+        tracing::info!(tenant = %record.tenant_id, subdomain = %record.subdomain, "tenant created; provisioning");
+        let id = record.tenant_id;
+        spawn_tenant(self.deps.clone(), record);
+        self.settled([id]).await?;
+        self.get(id).await
+    }
+
+    pub async fn get(&self, tenant: TenantId) -> Result<TenantRecord, CoreError> {
+        self.deps
+            .store
+            .get_tenant(tenant)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("Tenant {tenant} not found")))
+    }
+
+    /// Every tenant, or those with `status`, oldest first.
+    pub async fn list(&self, status: Option<TenantStatus>) -> Result<Vec<TenantRecord>, CoreError> {
+        Ok(self.deps.store.list_tenants(status).await?)
+    }
+
+    /// Applies an operator's command through the tenant's actor.
+    pub async fn apply(
+        &self,
+        tenant: TenantId,
+        command: TenantCommand,
+        actor: AuditActor,
+    ) -> Result<TenantRecord, CoreError> {
+        let mut command = command;
+        if let TenantCommand::Update(changes) = &mut command {
+            let mut errors = Vec::new();
+            check_changes(changes, &mut errors);
+            if !errors.is_empty() {
+                return Err(CoreError::Validation(errors));
+            }
+        }
+        let addr = self.actor(tenant).await?;
+        addr.send(ApplyCommand { command, actor })
+            .timeout(ACTOR_TIMEOUT)
+            .await
+            .map_err(|_| CoreError::Unavailable(format!("tenant {tenant} is restarting; try again")))?
+    }
+
+    /// The live actor of `tenant`: 404 for an unknown tenant, 409 for a deleted one.
+    async fn actor(&self, tenant: TenantId) -> Result<Addr<super::TenantActor>, CoreError> {
+        if let Some(addr) = self.deps.directory.get(tenant) {
+            return Ok(addr);
+        }
+        let record = self.get(tenant).await?;
+        Err(match record.status {
+            TenantStatus::Deleted => CoreError::Refused(format!("Tenant {tenant} is Deleted")),
+            _ => CoreError::Unavailable(format!("tenant {tenant} is restarting; try again")),
+        })
+    }
+
+    /// Stores a new run through its tenant's actor, which refuses it when the
+    /// tenant is not active or the run would exceed a quota.
+    pub(crate) async fn admit(
+        &self,
+        run: RunRecord,
+        events: Vec<RunEvent>,
+        actor: AuditActor,
+        span: tracing::Span,
+    ) -> Result<(), CoreError> {
+        let tenant = run.tenant_id;
+        let addr = match self.deps.directory.get(tenant) {
+            Some(addr) => addr,
+            None => {
+                return Err(match self.deps.store.get_tenant(tenant).await? {
+                    None => CoreError::Forbidden(format!("Tenant {tenant} does not exist; runs cannot start")),
+                    Some(t) if !t.status.is_live() => {
+                        CoreError::Forbidden(format!("Tenant {tenant} is {}; runs cannot start", t.status))
+                    }
+                    Some(_) => CoreError::Unavailable(format!("tenant {tenant} is restarting; try again")),
+                })
+            }
+        };
+        addr.send(AdmitRun { run, events, actor, span })
+            .timeout(ACTOR_TIMEOUT)
+            .await
+            .map_err(|_| CoreError::Unavailable(format!("tenant {tenant} is restarting; try again")))?
+    }
+
+    /// Refuses steering a run (verbs, rollback) of a tenant that is not active.
+    pub fn ensure_active(&self, tenant: TenantId) -> Result<(), CoreError> {
+        match self.deps.directory.status(tenant) {
+            Some(status) if status != TenantStatus::Active => {
+                Err(CoreError::Forbidden(format!("Tenant {tenant} is {status}; its runs cannot be steered")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The tenant's status as its actor last saw it, without a store read.
+    pub fn status(&self, tenant: TenantId) -> Option<TenantStatus> {
+        self.deps.directory.status(tenant)
+    }
+
+    /// Current use against each quota.
+    pub async fn usage(&self, tenant: TenantId) -> Result<TenantUsage, CoreError> {
+        let record = self.get(tenant).await?;
+        let now = super::now();
+        let counts = self.deps.store.run_counts(tenant, start_of_day(now), "").await?;
+        let nodes = Environment::ALL
+            .into_iter()
+            .map(|env| self.deps.clusters.directory.nodes(tenant, env).len() as u64)
+            .max()
+            .unwrap_or(0);
+        let q = &record.quota;
+        let row = |quota: QuotaKind, limit, used| QuotaUse { quota: quota.as_str(), limit, used };
+        let quotas = vec![
+            row(QuotaKind::ConcurrentRuns, q.max_concurrent_runs, Some(counts.active)),
+            row(QuotaKind::RunsPerDay, q.max_runs_per_day, Some(counts.created_since)),
+            row(QuotaKind::NodesPerEnvironment, q.max_nodes_per_environment, Some(nodes)),
+            row(QuotaKind::Modules, q.max_modules, Some(counts.modules)),
+            row(QuotaKind::ArtifactStorage, q.max_artifact_storage_gb, None),
+            row(QuotaKind::WebsocketSessions, q.max_websocket_sessions, None),
+        ];
+        Ok(TenantUsage { tenant_id: tenant, tier: record.tier, status: record.status, quotas, measured_at: now })
+    }
+
+    /// What the tenant's runs did in `[from, to]`.
+    pub async fn report(
+        &self,
+        tenant: TenantId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<UsageReport, CoreError> {
+        let counts = self.deps.store.usage_counts(tenant, from, to).await?;
+        Ok(UsageReport {
+            tenant_id: tenant,
+            from,
+            to,
+            total_runs: counts.runs_by_status.values().sum(),
+            runs_by_status: counts.runs_by_status,
+            node_updates: counts.node_updates,
+            approval_events: counts.approval_events,
+            artifact_storage_bytes: None,
+            generated_at: super::now(),
+        })
+    }
+
+    /// Makes the tenant's actor panic; false when it has none running.
+    pub fn crash(&self, tenant: TenantId) -> bool {
+        match self.deps.directory.get(tenant) {
+            Some(addr) => {
+                addr.do_send(CrashTenant);
+                true
+            }
+            None => false,
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! `X-Tenant-Id`: an Admin of the system tenant acting for another tenant.
+//! Nobody else may send it (403); every use is written to the audit trail of
+//! the tenant acted for before the request goes on, and a request whose use
+//! cannot be audited is refused.
+
+use std::sync::Arc;
+
+use actix_web::http::header::HeaderValue;
+use actix_web::{web, HttpRequest};
+use hotswap_actors::domain::{AuditCategory, NewAuditEntry, Role, DEFAULT_TENANT};
+use hotswap_actors::CoreError;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::principal::{Principal, Tenant, TENANT_OVERRIDE};
+use crate::http::audit_actor::Audited;
+use crate::http::error::ApiError;
+use crate::http::AppState;
+
+pub(super) async fn resolve(req: HttpRequest, principal: Arc<Principal>, raw: HeaderValue) -> Result<Tenant, ApiError> {
+    if principal.tenant_id != DEFAULT_TENANT || !principal.has_role(Role::Admin) {
+        return Err(ApiError::Forbidden(format!("{TENANT_OVERRIDE} is only for administrators of the system tenant")));
+    }
+    let target = raw
+        .to_str()
+        .ok()
+        .and_then(|v| Uuid::parse_str(v.trim()).ok())
+        .ok_or_else(|| ApiError::BadRequest(format!("{TENANT_OVERRIDE} must be a tenant id (a UUID)")))?;
+    if target == principal.tenant_id {
+        return Ok(Tenant(target));
+    }
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::Internal("the application state is not configured".into()))?;
+    let tenants = state.orchestrator.tenants();
+    tenants.get(target).await.map_err(|e| match e {
+        CoreError::NotFound(_) => ApiError::NotFound(format!("Tenant {target} not found ({TENANT_OVERRIDE})")),
+        other => other.into(),
+    })?;
+    let entry = NewAuditEntry::new(target, Audited::of(&req), AuditCategory::TenantManagement, "TenantOverrideUsed")
+        .resource("Tenant", target)
+        .message(format!("{} acted for this tenant: {} {}", principal.username, req.method(), req.path()))
+        .details(json!({
+            "homeTenant": principal.tenant_id,
+            "method": req.method().as_str(),
+            "path": req.path(),
+        }));
+    state
+        .orchestrator
+        .store()
+        .append_audit(&[entry])
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("the use of {TENANT_OVERRIDE} could not be audited: {e}")))?;
+    tracing::info!(user = %principal.user_id, tenant = %target, path = %req.path(), "acting for another tenant");
+    Ok(Tenant(target))
+}

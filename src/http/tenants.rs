@@ -1,0 +1,512 @@
+//! /api/tenants (no /v1, as in the original): tenant provisioning and
+//! lifecycle for Admins of the system tenant. An Admin of another tenant sees
+//! only their own tenant (list, get, usage) and changes nothing.
+
+use std::collections::BTreeMap;
+
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use hotswap_actors::domain::{Quota, QuotaKind, TenantId, TenantRecord, TenantStatus, Tier, DEFAULT_TENANT};
+use hotswap_actors::tenant::{NewTenant, TenantChanges, TenantCommand, TenantUsage};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::audit_actor::Audited;
+use super::error::{ApiError, ErrorBody};
+use super::AppState;
+use crate::auth::{Caller, Principal, RequireRole};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api/tenants")
+            .route("", web::post().to(create).wrap(RequireRole::ADMIN))
+            .route("", web::get().to(list).wrap(RequireRole::ADMIN))
+            .route("/{id}", web::get().to(get).wrap(RequireRole::ADMIN))
+            .route("/{id}", web::put().to(update).wrap(RequireRole::ADMIN))
+            .route("/{id}", web::delete().to(delete).wrap(RequireRole::ADMIN))
+            .route("/{id}/suspend", web::post().to(suspend).wrap(RequireRole::ADMIN))
+            .route("/{id}/activate", web::post().to(activate).wrap(RequireRole::ADMIN))
+            .route("/{id}/subscription", web::put().to(subscription).wrap(RequireRole::ADMIN))
+            .route("/{id}/usage", web::get().to(usage).wrap(RequireRole::ADMIN)),
+    );
+}
+
+/// The limits of a tenant; 4294967295 means unlimited.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QuotaView {
+    max_concurrent_runs: u32,
+    max_runs_per_day: u32,
+    max_nodes_per_environment: u32,
+    max_modules: u32,
+    max_artifact_storage_gb: u32,
+    max_websocket_sessions: u32,
+}
+
+impl From<Quota> for QuotaView {
+    fn from(q: Quota) -> Self {
+        QuotaView {
+            max_concurrent_runs: q.max_concurrent_runs,
+            max_runs_per_day: q.max_runs_per_day,
+            max_nodes_per_environment: q.max_nodes_per_environment,
+            max_modules: q.max_modules,
+            max_artifact_storage_gb: q.max_artifact_storage_gb,
+            max_websocket_sessions: q.max_websocket_sessions,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantView {
+    tenant_id: Uuid,
+    name: String,
+    subdomain: String,
+    custom_domain: Option<String>,
+    /// Provisioning, Active, Suspended, Deprovisioning or Deleted.
+    status: &'static str,
+    /// Free, Starter, Professional, Enterprise or Custom.
+    tier: &'static str,
+    resource_quota: QuotaView,
+    contact_email: String,
+    metadata: BTreeMap<String, String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    suspended_at: Option<DateTime<Utc>>,
+    deleted_at: Option<DateTime<Utc>>,
+}
+
+impl From<TenantRecord> for TenantView {
+    fn from(t: TenantRecord) -> Self {
+        TenantView {
+            tenant_id: t.tenant_id,
+            name: t.name,
+            subdomain: t.subdomain,
+            custom_domain: t.custom_domain,
+            status: t.status.as_str(),
+            tier: t.tier.as_str(),
+            resource_quota: t.quota.into(),
+            contact_email: t.contact_email,
+            metadata: t.metadata,
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+            suspended_at: t.suspended_at,
+            deleted_at: t.deleted_at,
+        }
+    }
+}
+
+/// A tier by name, or by the original's number (0 Free … 4 Custom).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum TierName {
+    Name(String),
+    Number(u64),
+}
+
+impl TierName {
+    fn parse(&self) -> Result<Tier, String> {
+        let parsed = match self {
+            TierName::Name(s) => Tier::parse(s),
+            TierName::Number(n) => Tier::ALL.get(*n as usize).copied(),
+        };
+        parsed.ok_or_else(|| "tier must be one of Free, Starter, Professional, Enterprise, Custom (or 0-4)".into())
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateTenantBody {
+    #[schema(example = "Acme Corp", max_length = 200)]
+    name: String,
+    /// Lowercased; 1-63 of a-z, 0-9 and '-', no hyphen at either end, not reserved (www, api, admin, ...).
+    #[schema(example = "acme", pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
+    subdomain: String,
+    /// Defaults to Free.
+    tier: Option<TierName>,
+    #[schema(example = "ops@acme.example")]
+    contact_email: String,
+    custom_domain: Option<String>,
+    metadata: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateTenantBody {
+    name: Option<String>,
+    contact_email: Option<String>,
+    /// "" clears it.
+    custom_domain: Option<String>,
+    /// Merged key by key into the tenant's metadata.
+    metadata: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SuspendBody {
+    /// Kept in metadata as suspension_reason; defaults to "Suspended by administrator".
+    reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SubscriptionBody {
+    tier: TierName,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+pub struct ListQuery {
+    /// Only tenants with this status.
+    status: Option<String>,
+}
+
+/// An id that does not parse cannot name a tenant: 404 like any unknown id.
+fn tenant_id(raw: &str) -> Result<TenantId, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::NotFound(format!("Tenant {raw} not found")))
+}
+
+fn is_operator(p: &Principal) -> bool {
+    p.tenant_id == DEFAULT_TENANT
+}
+
+/// Reads: the system tenant's Admins see every tenant, other Admins only
+/// their own; anything else answers 404, as if it did not exist.
+fn may_read(p: &Principal, tenant: TenantId) -> Result<(), ApiError> {
+    if is_operator(p) || p.tenant_id == tenant {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound(format!("Tenant {tenant} not found")))
+    }
+}
+
+fn may_manage(p: &Principal, tenant: Option<TenantId>) -> Result<(), ApiError> {
+    if let Some(t) = tenant {
+        may_read(p, t)?;
+    }
+    if is_operator(p) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("only administrators of the system tenant manage tenants".into()))
+    }
+}
+
+/// Provision a tenant: its record, then its simulated clusters (sized by tier).
+#[utoipa::path(
+    post,
+    path = "/api/tenants",
+    tag = "tenants",
+    request_body = CreateTenantBody,
+    responses(
+        (status = 201, description = "Provisioned and Active", body = TenantView,
+            headers(("Location" = String, description = "The tenant's URL"))),
+        (status = 400, description = "Invalid fields, all reported together, or a malformed body", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Not an Admin of the system tenant", body = ErrorBody),
+        (status = 409, description = "Subdomain already taken", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    )
+)]
+pub async fn create(
+    state: web::Data<AppState>,
+    caller: Caller,
+    audited: Audited,
+    body: web::Json<CreateTenantBody>,
+) -> Result<HttpResponse, ApiError> {
+    may_manage(&caller.0, None)?;
+    let b = body.into_inner();
+    let tier = match &b.tier {
+        Some(t) => t.parse().map_err(|e| ApiError::validation(vec![e]))?,
+        None => Tier::Free,
+    };
+    let new = NewTenant {
+        name: b.name,
+        subdomain: b.subdomain,
+        tier,
+        contact_email: b.contact_email,
+        custom_domain: b.custom_domain,
+        metadata: b.metadata.unwrap_or_default(),
+    };
+    let tenant = state.orchestrator.tenants().create(new, audited.0).await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/api/tenants/{}", tenant.tenant_id)))
+        .json(TenantView::from(tenant)))
+}
+
+/// Tenants, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/tenants",
+    tag = "tenants",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "Every tenant (the caller's own only, outside the system tenant)", body = Vec<TenantView>),
+        (status = 400, description = "Unknown status", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Not an Admin", body = ErrorBody),
+    )
+)]
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let status = match query.status.as_deref() {
+        Some(s) => Some(TenantStatus::parse(s).ok_or_else(|| {
+            ApiError::validation(vec![format!(
+                "status '{s}' is not one of Provisioning, Active, Suspended, Deprovisioning, Deleted"
+            )])
+        })?),
+        None => None,
+    };
+    let mut tenants = state.orchestrator.tenants().list(status).await?;
+    if !is_operator(&caller.0) {
+        tenants.retain(|t| t.tenant_id == caller.0.tenant_id);
+    }
+    Ok(HttpResponse::Ok().json(tenants.into_iter().map(TenantView::from).collect::<Vec<_>>()))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/tenants/{id}",
+    tag = "tenants",
+    params(("id" = String, Path, description = "The tenantId")),
+    responses(
+        (status = 200, description = "The tenant", body = TenantView),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Not an Admin", body = ErrorBody),
+        (status = 404, description = "No such tenant (or another tenant's)", body = ErrorBody),
+    )
+)]
+pub async fn get(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = tenant_id(&id)?;
+    may_read(&caller.0, id)?;
+    Ok(HttpResponse::Ok().json(TenantView::from(state.orchestrator.tenants().get(id).await?)))
+}
+
+async fn command(
+    state: &AppState,
+    caller: &Caller,
+    audited: Audited,
+    raw_id: &str,
+    command: TenantCommand,
+) -> Result<TenantRecord, ApiError> {
+    let id = tenant_id(raw_id)?;
+    may_manage(&caller.0, Some(id))?;
+    Ok(state.orchestrator.tenants().apply(id, command, audited.0).await?)
+}
+
+/// Partial update: name, contact email, custom domain; metadata is merged.
+#[utoipa::path(
+    put,
+    path = "/api/tenants/{id}",
+    tag = "tenants",
+    params(("id" = String, Path, description = "The tenantId")),
+    request_body = UpdateTenantBody,
+    responses(
+        (status = 200, description = "Updated", body = TenantView),
+        (status = 400, description = "Invalid fields", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Not an Admin of the system tenant", body = ErrorBody),
+        (status = 404, description = "No such tenant", body = ErrorBody),
+        (status = 409, description = "Deleted or being deleted", body = ErrorBody),
+    )
+)]
+pub async fn update(
+    state: web::Data<AppState>,
+    caller: Caller,
+    audited: Audited,
+    id: web::Path<String>,
+    body: web::Json<UpdateTenantBody>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.into_inner();
+    let changes = TenantChanges {
+        name: b.name,
+        contact_email: b.contact_email,
+        custom_domain: b.custom_domain,
+        metadata: b.metadata,
+    };
+    let tenant = command(&state, &caller, audited, &id, TenantCommand::Update(changes)).await?;
+    Ok(HttpResponse::Ok().json(TenantView::from(tenant)))
+}
+
+/// Suspend: its users can still sign in and read; runs cannot start and verbs
+/// are refused; runs in progress continue or pause as `[tenants] on_suspend` says.
+#[utoipa::path(
+    post,
+    path = "/api/tenants/{id}/suspend",
+    tag = "tenants",
+    params(("id" = String, Path, description = "The tenantId")),
+    request_body(content = Option<SuspendBody>, description = "Optional reason"),
+    responses(
+        (status = 200, description = "Suspended", body = TenantView),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Not an Admin of the system tenant", body = ErrorBody),
+        (status = 404, description = "No such tenant", body = ErrorBody),
+        (status = 409, description = "Not Active, or the system tenant", body = ErrorBody),
+    )
+)]
+pub async fn suspend(
+    state: web::Data<AppState>,
+    caller: Caller,
+    audited: Audited,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    // The body is optional; when sent it must be well-formed.
+    let b: SuspendBody = if body.iter().all(u8::is_ascii_whitespace) {
+        SuspendBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::BadRequest(format!("the JSON body is malformed or has the wrong shape: {e}")))?
+    };
+    let reason = b.reason.map(|r| r.trim().chars().take(500).collect::<String>()).filter(|r| !r.is_empty());
+    let tenant = command(&state, &caller, audited, &id, TenantCommand::Suspend { reason }).await?;
+    Ok(HttpResponse::Ok().json(TenantView::from(tenant)))
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/tenants/{id}/activate",
+    tag = "tenants",
+    params(("id" = String, Path, description = "The tenantId")),
+    responses(
+        (status = 200, description = "Active again", body = TenantView),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Not an Admin of the system tenant", body = ErrorBody),
+        (status = 404, description = "No such tenant", body = ErrorBody),
+        (status = 409, description = "Not Suspended (a Deleted tenant stays deleted)", body = ErrorBody),
+    )
+)]
+pub async fn activate(
+    state: web::Data<AppState>,
+    caller: Caller,
+    audited: Audited,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = command(&state, &caller, audited, &id, TenantCommand::Activate).await?;
+    Ok(HttpResponse::Ok().json(TenantView::from(tenant)))
+}
+
+/// Change the tier; the quota goes back to the tier's defaults.
+#[utoipa::path(
+    put,
+    path = "/api/tenants/{id}/subscription",
+    tag = "tenants",
+    params(("id" = String, Path, description = "The tenantId")),
+    request_body = SubscriptionBody,
+    responses(
+        (status = 200, description = "New tier and quota", body = TenantView),
+        (status = 400, description = "Unknown tier", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Not an Admin of the system tenant", body = ErrorBody),
+        (status = 404, description = "No such tenant", body = ErrorBody),
+        (status = 409, description = "Deleted or being deleted", body = ErrorBody),
+    )
+)]
+pub async fn subscription(
+    state: web::Data<AppState>,
+    caller: Caller,
+    audited: Audited,
+    id: web::Path<String>,
+    body: web::Json<SubscriptionBody>,
+) -> Result<HttpResponse, ApiError> {
+    let tier = body.tier.parse().map_err(|e| ApiError::validation(vec![e]))?;
+    let tenant = command(&state, &caller, audited, &id, TenantCommand::ChangeTier(tier)).await?;
+    Ok(HttpResponse::Ok().json(TenantView::from(tenant)))
+}
+
+/// Soft delete: refused while the tenant has active runs.
+#[utoipa::path(
+    delete,
+    path = "/api/tenants/{id}",
+    tag = "tenants",
+    params(("id" = String, Path, description = "The tenantId")),
+    responses(
+        (status = 200, description = "Deleted (the record stays, status Deleted)"),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Not an Admin of the system tenant", body = ErrorBody),
+        (status = 404, description = "No such tenant", body = ErrorBody),
+        (status = 409, description = "Active runs, already deleted, or the system tenant", body = ErrorBody),
+    )
+)]
+pub async fn delete(
+    state: web::Data<AppState>,
+    caller: Caller,
+    audited: Audited,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = command(&state, &caller, audited, &id, TenantCommand::Delete).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "message": "Tenant deleted successfully",
+        "tenantId": tenant.tenant_id,
+        "status": tenant.status.as_str(),
+    })))
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QuotaUseView {
+    /// concurrentRuns, runsPerDay, nodesPerEnvironment, modules, artifactStorageGb, websocketSessions.
+    quota: &'static str,
+    limit: u32,
+    /// null where this build does not measure it.
+    used: Option<u64>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageView {
+    tenant_id: Uuid,
+    tier: &'static str,
+    status: &'static str,
+    quotas: Vec<QuotaUseView>,
+    measured_at: DateTime<Utc>,
+}
+
+impl From<TenantUsage> for UsageView {
+    fn from(u: TenantUsage) -> Self {
+        UsageView {
+            tenant_id: u.tenant_id,
+            tier: u.tier.as_str(),
+            status: u.status.as_str(),
+            quotas: u
+                .quotas
+                .into_iter()
+                .map(|q| QuotaUseView { quota: q.quota, limit: q.limit, used: q.used })
+                .collect(),
+            measured_at: u.measured_at,
+        }
+    }
+}
+
+/// Current use against each quota.
+#[utoipa::path(
+    get,
+    path = "/api/tenants/{id}/usage",
+    tag = "tenants",
+    params(("id" = String, Path, description = "The tenantId")),
+    responses(
+        (status = 200, description = "Use and limits", body = UsageView),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Not an Admin", body = ErrorBody),
+        (status = 404, description = "No such tenant (or another tenant's)", body = ErrorBody),
+    )
+)]
+pub async fn usage(
+    state: web::Data<AppState>,
+    live: web::Data<crate::live::LiveState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = tenant_id(&id)?;
+    may_read(&caller.0, id)?;
+    let mut usage = UsageView::from(state.orchestrator.tenants().usage(id).await?);
+    // Live sessions are counted here, in the adapter that holds them.
+    for q in usage.quotas.iter_mut().filter(|q| q.quota == QuotaKind::WebsocketSessions.as_str()) {
+        q.used = Some(live.open_sessions(id));
+    }
+    Ok(HttpResponse::Ok().json(usage))
+}

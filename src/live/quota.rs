@@ -1,0 +1,70 @@
+//! Live sessions held open per tenant, for its `websocketSessions` quota. A
+//! connection takes a place before its upgrade and gives it back when its
+//! session ends, however it ends (the slot is dropped with the session).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use hotswap_actors::domain::{QuotaExceeded, QuotaKind, TenantId};
+use hotswap_actors::CoreError;
+use parking_lot::Mutex;
+
+use crate::http::error::ApiError;
+use crate::http::AppState;
+
+#[derive(Default)]
+pub struct SessionCounts {
+    open: Mutex<HashMap<TenantId, u64>>,
+}
+
+/// One place of a tenant's quota, held by a live session.
+#[derive(Debug)]
+pub struct SessionSlot {
+    counts: Arc<SessionCounts>,
+    tenant: TenantId,
+}
+
+impl std::fmt::Debug for SessionCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionCounts").field("tenants", &self.open.lock().len()).finish()
+    }
+}
+
+impl SessionCounts {
+    /// Sessions the tenant holds open now.
+    pub fn open(&self, tenant: TenantId) -> u64 {
+        self.open.lock().get(&tenant).copied().unwrap_or(0)
+    }
+
+    /// Takes a place unless the tenant already holds `limit` (u32::MAX: unlimited).
+    pub fn acquire(self: &Arc<Self>, tenant: TenantId, limit: u32) -> Result<SessionSlot, QuotaExceeded> {
+        let mut open = self.open.lock();
+        let current = open.entry(tenant).or_insert(0);
+        if limit != u32::MAX && *current >= u64::from(limit) {
+            return Err(QuotaExceeded { quota: QuotaKind::WebsocketSessions, limit, current: *current });
+        }
+        *current += 1;
+        Ok(SessionSlot { counts: self.clone(), tenant })
+    }
+}
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        let mut open = self.counts.open.lock();
+        if let Some(n) = open.get_mut(&self.tenant) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.tenant);
+            }
+        }
+    }
+}
+
+/// A place for a new live session of `tenant`, within its quota (403 beyond it).
+pub async fn admit(state: &AppState, counts: &Arc<SessionCounts>, tenant: TenantId) -> Result<SessionSlot, ApiError> {
+    let record = state.orchestrator.tenants().get(tenant).await.map_err(|e| match e {
+        CoreError::NotFound(_) => ApiError::Forbidden(format!("Tenant {tenant} does not exist")),
+        other => other.into(),
+    })?;
+    counts.acquire(tenant, record.quota.max_websocket_sessions).map_err(ApiError::Quota)
+}

@@ -1,0 +1,200 @@
+//! Cross-tenant isolation, endpoint by endpoint: an Admin of tenant B calls
+//! every route of the API (every path of the OpenAPI document, and the
+//! undocumented admin and live routes) with tenant A's ids, with and without
+//! an X-Tenant-Id header naming A. Nothing of A may show in any answer, every
+//! request naming one of A's resources is refused, and afterwards A is
+//! exactly as it was.
+
+use awc::http::{Method, StatusCode};
+use hotswap_actors::domain::AuditQuery;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+use crate::support::{spawn_app, TestApp};
+use crate::tenants::provision;
+use crate::ws_support::WsClient;
+
+/// Distinctive enough that any appearance in an answer is a leak.
+const A_SUBDOMAIN: &str = "alphasecret";
+const A_MODULE: &str = "kmod-alphasecret";
+
+struct TenantA {
+    id: String,
+    active_run: String,
+    finished_run: String,
+    user_ids: Vec<String>,
+    /// Every string of A that B must never see.
+    secrets: Vec<String>,
+}
+
+async fn set_up_a(system: &TestApp) -> (TenantA, TestApp) {
+    let id = provision(system, A_SUBDOMAIN, "Starter").await;
+    let admin = system.new_user(&format!("{A_SUBDOMAIN}-admin"), &["Admin"], Some(id)).await;
+    system.new_user(&format!("{A_SUBDOMAIN}-viewer"), &["Viewer"], Some(id)).await;
+    let finished_run = admin.deploy(A_MODULE, "1.0.0", "Development", json!({})).await;
+    admin.finished(&finished_run).await;
+    let active_run = admin.deploy(&format!("{A_MODULE}-2"), "2.0.0", "QA", json!({})).await;
+    admin.wait_for(&active_run, |r| r["status"] == "Running").await;
+    let (_, users) = admin.get("/api/v1/users").await;
+    let user_ids: Vec<String> = users.as_array().unwrap().iter().map(|u| u["id"].as_str().unwrap().into()).collect();
+    let mut secrets = vec![id.to_string(), A_SUBDOMAIN.to_string(), active_run.clone(), finished_run.clone()];
+    secrets.extend(user_ids.iter().cloned());
+    for env in ["Development", "QA", "Staging", "Production"] {
+        let (_, cluster) = admin.get(&format!("/api/v1/clusters/{env}")).await;
+        secrets.extend(cluster["nodes"].as_array().unwrap().iter().map(|n| n["nodeId"].as_str().unwrap().to_string()));
+    }
+    let a = TenantA { id: id.to_string(), active_run, finished_run, user_ids, secrets };
+    (a, admin)
+}
+
+/// What A looks like to its own Admin and to the operator; compared before and after.
+async fn snapshot(system: &TestApp, a_admin: &TestApp, a: &TenantA) -> Value {
+    let (_, users) = a_admin.get("/api/v1/users").await;
+    let (_, tenant) = system.get(&format!("/api/tenants/{}", a.id)).await;
+    let (_, finished) = a_admin.get(&format!("/api/v1/deployments/{}", a.finished_run)).await;
+    let (_, active) = a_admin.get(&format!("/api/v1/deployments/{}", a.active_run)).await;
+    let (_, runs) = a_admin.get("/api/v1/deployments").await;
+    json!({
+        "users": users,
+        "tenant": tenant,
+        "finished": { "status": finished["status"], "rollback": finished["rollback"] },
+        "active": active["status"],
+        "runs": runs.as_array().unwrap().len(),
+    })
+}
+
+/// Every value a path parameter of a documented route takes.
+fn candidates(path: &str, param: &str, a: &TenantA) -> Vec<String> {
+    match (param, path) {
+        ("id", p) if p.starts_with("/api/v1/deployments/") || p.starts_with("/api/v1/approvals/deployments/") => {
+            vec![a.active_run.clone(), a.finished_run.clone()]
+        }
+        ("id", p) if p.starts_with("/api/v1/users/") => a.user_ids.clone(),
+        ("id", p) if p.starts_with("/api/tenants/") => vec![a.id.clone()],
+        ("environment", _) => vec!["QA".into(), "Production".into()],
+        _ => panic!("{path}: no candidate values for {{{param}}}; teach the isolation test about this route"),
+    }
+}
+
+fn body_for(method: &Method, template: &str, a: &TenantA) -> Option<Value> {
+    let deployment = json!({ "moduleName": "kmod-bravo", "version": "1.0.0", "targetEnvironment": "Development", "requesterEmail": "b@example.com" });
+    match (method.as_str(), template) {
+        ("POST", "/api/v1/deployments") => Some(deployment),
+        ("POST", "/api/v1/users") => Some(json!({ "username": "bravo-sneak", "email": "sneak@example.com",
+            "password": "a-long-enough-password", "roles": ["Admin"], "tenantId": a.id })),
+        ("PUT", "/api/v1/users/{id}/roles") => Some(json!({ "roles": ["Viewer"] })),
+        ("POST", "/api/v1/users/{id}/password") => Some(json!({ "password": "hijacked-password-123" })),
+        ("POST", "/api/tenants") => {
+            Some(json!({ "name": "x", "subdomain": "bravo-two", "contactEmail": "x@example.com" }))
+        }
+        ("PUT", "/api/tenants/{id}") => Some(json!({ "name": "pwned" })),
+        ("PUT", "/api/tenants/{id}/subscription") => Some(json!({ "tier": "Custom" })),
+        ("POST", p) if p.starts_with("/api/v1/approvals/") => Some(json!({ "reason": "not yours" })),
+        ("POST", _) | ("PUT", _) => Some(json!({})),
+        _ => None,
+    }
+}
+
+/// Every documented route, expanded with A's ids, plus the undocumented ones.
+async fn requests(app: &TestApp, a: &TenantA) -> Vec<(Method, String, String, Option<Value>)> {
+    let (_, doc) = app.get("/api-docs/openapi.json").await;
+    let mut out = Vec::new();
+    for (template, ops) in doc["paths"].as_object().unwrap() {
+        for method in ops.as_object().unwrap().keys() {
+            let method: Method = method.to_uppercase().parse().unwrap();
+            // Public, or ends the caller's own session: nothing of A's to reach.
+            if template.starts_with("/api/v1/authentication/login") || template.ends_with("/logout") {
+                continue;
+            }
+            let mut paths = vec![template.clone()];
+            for segment in template.split('/').filter(|s| s.starts_with('{')) {
+                let param = segment.trim_matches(|c| c == '{' || c == '}');
+                paths = paths
+                    .iter()
+                    .flat_map(|p| candidates(template, param, a).into_iter().map(move |v| p.replace(segment, &v)))
+                    .collect();
+            }
+            for path in paths {
+                out.push((method.clone(), template.clone(), path, body_for(&method, template, a)));
+            }
+        }
+    }
+    let admin_routes = ["/api/v1/admin/actors", "/api/v1/admin/supervision"].map(|p| (Method::GET, p.to_string()));
+    out.extend(admin_routes.into_iter().map(|(m, p)| (m, p.clone(), p, None)));
+    for child in [format!("run:{}", a.active_run), format!("tenant:{}", a.id)] {
+        out.push((Method::GET, "/api/v1/admin/actors/{id}".into(), format!("/api/v1/admin/actors/{child}"), None));
+        for verb in ["restart", "stop", "crash"] {
+            let path = format!("/api/v1/admin/actors/{child}/{verb}");
+            out.push((Method::POST, format!("/api/v1/admin/actors/{{id}}/{verb}"), path, Some(json!({}))));
+        }
+    }
+    out
+}
+
+#[actix_web::test]
+async fn a_token_of_tenant_b_never_sees_or_changes_anything_of_tenant_a() {
+    let system = spawn_app(&[("HOTSWAP__PIPELINE__ROLLING_HEALTH_CHECK_DELAY", "30s")]).await;
+    let (a, a_admin) = set_up_a(&system).await;
+    let b_tenant = provision(&system, "bravo", "Starter").await;
+    let b = system.new_user("bravo-admin", &["Admin"], Some(b_tenant)).await;
+    let before = snapshot(&system, &a_admin, &a).await;
+
+    let all = requests(&b, &a).await;
+    let documented = all.iter().filter(|(_, t, _, _)| !t.starts_with("/api/v1/admin")).count();
+    assert!(documented >= 40, "the walk covers the documented API ({documented} requests)");
+    let mut seen: BTreeMap<String, Vec<u16>> = BTreeMap::new();
+    for (method, template, path, body) in &all {
+        for header in [None, Some(a.id.as_str())] {
+            let headers: Vec<(&str, &str)> = header.map(|h| ("X-Tenant-Id", h)).into_iter().collect();
+            let r = b.request_with(method.clone(), path, &headers, body.clone()).await;
+            let what = format!("{method} {path} (X-Tenant-Id: {header:?})");
+            seen.entry(format!("{method} {template}")).or_default().push(r.status.as_u16());
+            assert!(!r.status.is_server_error(), "{what}: {} {}", r.status, r.text);
+            // An id the caller sent may come back in its 404; nothing else of A may.
+            for secret in a.secrets.iter().filter(|s| !path.contains(s.as_str()) && header != Some(s.as_str())) {
+                assert!(!r.text.contains(secret.as_str()), "{what} shows A's {secret}: {}", r.text);
+            }
+            let names_a = a.secrets.iter().any(|s| path.contains(s.as_str()));
+            if names_a || (*method == Method::POST && template == "/api/v1/users") {
+                // Names one of A's resources (or tries to create in A): refused.
+                assert!(
+                    matches!(r.status, StatusCode::NOT_FOUND | StatusCode::FORBIDDEN),
+                    "{what}: {} {}",
+                    r.status,
+                    r.text
+                );
+            }
+            let acts_in_a_tenant = ["/api/v1/deployments", "/api/v1/clusters", "/api/v1/analytics", "/api/v1/admin"];
+            if header.is_some() && acts_in_a_tenant.iter().any(|p| template.starts_with(p)) {
+                assert_eq!(r.status, StatusCode::FORBIDDEN, "{what}: only system Admins may name a tenant: {}", r.text);
+            }
+        }
+    }
+    // Its own tenant answers normally, so the refusals above are about A.
+    let (status, own) = b.get("/api/tenants").await;
+    assert_eq!((status, own.as_array().unwrap().len()), (StatusCode::OK, 1), "{own}");
+
+    // Live updates: B's subscription to everything carries none of A's events.
+    let mut ws = WsClient::connect(&b, "/api/v1/ws").await;
+    ws.send(&json!({ "type": "subscribe", "all": true })).await;
+    assert_eq!(ws.json().await["type"], "subscribed");
+    let run = a_admin.deploy(&format!("{A_MODULE}-3"), "3.0.0", "Development", json!({})).await;
+    a_admin.finished(&run).await;
+    let mine = b.deploy("kmod-bravo-live", "1.0.0", "Development", json!({})).await;
+    // B's own run's completion arrives after anything of A's would have.
+    let msgs = ws.until(|m| m["type"] == "DeploymentCompleted" && m["executionId"] == mine.as_str()).await;
+    assert!(msgs.iter().all(|m| m["executionId"] == mine.as_str()), "{msgs:#?}");
+    ws.close().await;
+
+    let after = snapshot(&system, &a_admin, &a).await;
+    let expected_runs = before["runs"].as_u64().unwrap() + 1;
+    assert_eq!(after["runs"], expected_runs, "A has its own new run and nothing else");
+    let strip = |mut v: Value| {
+        v["runs"] = Value::Null;
+        v
+    };
+    assert_eq!(strip(after), strip(before), "A is exactly as it was");
+    let by_b = AuditQuery { actor: Some("bravo-admin".into()), limit: 10, ..AuditQuery::default() };
+    let a_id = a.id.parse().unwrap();
+    assert_eq!(system.orchestrator.store().list_audit(a_id, &by_b).await.unwrap().total, 0, "{seen:?}");
+}

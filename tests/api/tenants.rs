@@ -1,0 +1,523 @@
+//! Tenants: the /api/tenants lifecycle, quotas admitted under concurrency and
+//! released however a run ends, suspension, deletion, the audited
+//! X-Tenant-Id override, usage and analytics.
+
+use std::time::{Duration, Instant};
+
+use awc::http::{Method, StatusCode};
+use hotswap_actors::domain::{AuditCategory, AuditQuery, AuditResult, DEFAULT_TENANT};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::support::{spawn_app, TestApp, DEPLOYER};
+
+/// Keeps runs to QA and beyond active for a long while (Development alone is quick).
+const SLOW: (&str, &str) = ("HOTSWAP__PIPELINE__ROLLING_HEALTH_CHECK_DELAY", "30s");
+
+/// Provisions a tenant through the API as the system admin; answers its id.
+pub async fn provision(admin: &TestApp, subdomain: &str, tier: &str) -> Uuid {
+    let body = json!({ "name": format!("Tenant {subdomain}"), "subdomain": subdomain, "tier": tier,
+        "contactEmail": format!("ops@{subdomain}.example.com") });
+    let (status, tenant) = admin.post("/api/tenants", &body).await;
+    assert_eq!(status, StatusCode::CREATED, "{tenant}");
+    assert_eq!(tenant["status"], "Active", "{tenant}");
+    tenant["tenantId"].as_str().unwrap().parse().unwrap()
+}
+
+/// A tenant of `tier` and its Admin, as that Admin sees the server.
+async fn tenant_with_admin(admin: &TestApp, subdomain: &str, tier: &str) -> (Uuid, TestApp) {
+    let id = provision(admin, subdomain, tier).await;
+    let user = admin.new_user(&format!("{subdomain}-admin"), &["Admin"], Some(id)).await;
+    (id, user)
+}
+
+fn deployment(module: &str, target: &str) -> Value {
+    json!({ "moduleName": module, "version": "1.0.0", "targetEnvironment": target, "requesterEmail": "t@example.com" })
+}
+
+/// Polls `check` until it holds, for at most 20 s.
+async fn eventually<F, Fut>(what: &str, check: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !check().await {
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn audit_events(app: &TestApp, tenant: Uuid, event_type: &str) -> Vec<hotswap_actors::domain::AuditEntry> {
+    let query = AuditQuery {
+        category: Some(AuditCategory::TenantManagement),
+        event_type: Some(event_type.into()),
+        limit: 100,
+        ..AuditQuery::default()
+    };
+    app.orchestrator.store().list_audit(tenant, &query).await.unwrap().items
+}
+
+#[actix_web::test]
+async fn create_read_list_update_and_bad_input() {
+    let admin = spawn_app(&[]).await;
+    let body = json!({ "name": "Acme", "subdomain": "Acme-Corp", "tier": "Starter", "contactEmail": "ops@acme.example.com",
+        "metadata": { "region": "eu" } });
+    let r = admin.call(Method::POST, "/api/tenants", Some(body)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let t = r.body;
+    let id = t["tenantId"].as_str().unwrap().to_string();
+    assert_eq!(r.headers.get("location").unwrap(), &format!("/api/tenants/{id}"));
+    assert_eq!(t["subdomain"], "acme-corp", "lowercased");
+    assert_eq!((t["status"].as_str(), t["tier"].as_str()), (Some("Active"), Some("Starter")));
+    assert_eq!(t["resourceQuota"]["maxConcurrentRuns"], 3);
+    assert_eq!(t["metadata"]["region"], "eu");
+    let audited = audit_events(&admin, id.parse().unwrap(), "TenantCreated").await;
+    assert_eq!(audited.len(), 1);
+    assert_eq!(audited[0].entry.actor.name, "admin");
+
+    // Its own clusters, sized by tier (Starter: at most 5 nodes per environment).
+    let clusters = admin.request_with(Method::GET, "/api/v1/clusters", &[("X-Tenant-Id", &id)], None).await.body;
+    let sizes: Vec<_> = clusters.as_array().unwrap().iter().map(|c| c["totalNodes"].clone()).collect();
+    assert_eq!(sizes, [json!(3), json!(5), json!(5), json!(5)], "{clusters}");
+
+    let (status, got) = admin.get(&format!("/api/tenants/{id}")).await;
+    assert_eq!((status, got["name"].as_str()), (StatusCode::OK, Some("Acme")));
+    let (_, all) = admin.get("/api/tenants").await;
+    let subdomains: Vec<_> = all.as_array().unwrap().iter().map(|t| t["subdomain"].clone()).collect();
+    assert_eq!(subdomains, [json!("system"), json!("acme-corp")], "the system tenant is seeded");
+    let (_, suspended) = admin.get("/api/tenants?status=suspended").await;
+    assert_eq!(suspended, json!([]));
+    let (status, body) = admin.get("/api/tenants?status=Sleeping").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    let (status, updated) = admin
+        .put(&format!("/api/tenants/{id}"), &json!({ "name": "Acme Inc", "metadata": { "tier-note": "x" } }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(updated["name"], "Acme Inc");
+    assert_eq!(updated["metadata"], json!({ "region": "eu", "tier-note": "x" }), "metadata is merged");
+
+    // Bad input: the right 4xx with a JSON body, nothing stored.
+    let taken = json!({ "name": "Dup", "subdomain": "ACME-corp", "contactEmail": "a@b.example.com" });
+    let (status, body) = admin.post("/api/tenants", &taken).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("already taken"), "{body}");
+    for (field, value) in [
+        ("subdomain", json!("www")),
+        ("subdomain", json!("-edge")),
+        ("subdomain", json!("under_score")),
+        ("subdomain", json!("")),
+        ("subdomain", json!("x".repeat(64))),
+        ("contactEmail", json!("not-an-email")),
+        ("name", json!("   ")),
+        ("tier", json!("Gold")),
+        ("tier", json!(9)),
+        ("customDomain", json!("not a domain")),
+    ] {
+        let mut body = json!({ "name": "Bad", "subdomain": "bad-input", "contactEmail": "a@b.example.com" });
+        body[field] = value.clone();
+        let (status, reply) = admin.post("/api/tenants", &body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{field} = {value}: {reply}");
+        assert!(reply["message"].is_string(), "{reply}");
+    }
+    for raw in
+        ["{", "[]", "{\"name\": \"x\"}", "{\"name\":\"x\",\"subdomain\":\"y\",\"contactEmail\":\"a@b.co\",\"extra\":1}"]
+    {
+        let (status, reply) = admin.post_raw("/api/tenants", "application/json", raw.as_bytes().to_vec()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{raw}: {reply}");
+    }
+    let (_, after) = admin.get("/api/tenants").await;
+    assert_eq!(after.as_array().unwrap().len(), 2, "no refused tenant was stored: {after}");
+    for path in ["/api/tenants/not-a-uuid", &format!("/api/tenants/{}", Uuid::new_v4())] {
+        let (status, body) = admin.get(path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
+    }
+    let (status, _) = admin.put(&format!("/api/tenants/{id}"), &json!({ "contactEmail": "nope" })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[actix_web::test]
+async fn lifecycle_moves_that_make_no_sense_are_409() {
+    let admin = spawn_app(&[]).await;
+    let id = provision(&admin, "life", "Free").await;
+    let path = |verb: &str| format!("/api/tenants/{id}{verb}");
+
+    let (status, t) = admin.post(&path("/suspend"), &json!({ "reason": "unpaid invoice" })).await;
+    assert_eq!(status, StatusCode::OK, "{t}");
+    assert_eq!(t["status"], "Suspended");
+    assert!(t["suspendedAt"].is_string());
+    assert_eq!(t["metadata"]["suspension_reason"], "unpaid invoice");
+    assert_eq!(admin.post(&path("/suspend"), &json!({})).await.0, StatusCode::CONFLICT, "already suspended");
+    let (status, t) = admin.post(&path("/activate"), &json!({})).await;
+    assert_eq!((status, t["status"].as_str(), &t["suspendedAt"]), (StatusCode::OK, Some("Active"), &Value::Null));
+    assert_eq!(admin.post(&path("/activate"), &json!({})).await.0, StatusCode::CONFLICT, "already active");
+
+    let (status, t) = admin.put(&path("/subscription"), &json!({ "tier": "Professional" })).await;
+    assert_eq!((status, t["tier"].as_str()), (StatusCode::OK, Some("Professional")));
+    assert_eq!(t["resourceQuota"]["maxConcurrentRuns"], 10, "the quota follows the tier");
+    assert_eq!(admin.put(&path("/subscription"), &json!({ "tier": "Platinum" })).await.0, StatusCode::BAD_REQUEST);
+
+    let r = admin.call(Method::DELETE, &path(""), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["message"], "Tenant deleted successfully");
+    let (_, t) = admin.get(&path("")).await;
+    assert_eq!(t["status"], "Deleted", "a soft delete keeps the record");
+    assert!(t["deletedAt"].is_string());
+    for (method, verb, body) in [
+        (Method::POST, "/activate", None),
+        (Method::POST, "/suspend", None),
+        (Method::PUT, "/subscription", Some(json!({ "tier": "Free" }))),
+        (Method::PUT, "", Some(json!({ "name": "Zombie" }))),
+        (Method::DELETE, "", None),
+    ] {
+        let r = admin.call(method.clone(), &path(verb), body).await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{method} {verb} on a deleted tenant: {}", r.text);
+    }
+    for event in ["TenantSuspended", "TenantActivated", "TenantTierChanged", "TenantDeleted"] {
+        assert_eq!(audit_events(&admin, id, event).await.len(), 1, "{event} audited once");
+    }
+
+    // The system tenant can be neither suspended nor deleted.
+    let system = format!("/api/tenants/{DEFAULT_TENANT}");
+    assert_eq!(admin.post(&format!("{system}/suspend"), &json!({})).await.0, StatusCode::CONFLICT);
+    assert_eq!(admin.call(Method::DELETE, &system, None).await.status, StatusCode::CONFLICT);
+}
+
+#[actix_web::test]
+async fn concurrent_creates_admit_exactly_the_concurrent_run_quota() {
+    let admin = spawn_app(&[SLOW]).await;
+    let (tenant, tadmin) = tenant_with_admin(&admin, "burst", "Starter").await;
+    let replies = futures::future::join_all(
+        (0..10).map(|i| tadmin.call(Method::POST, "/api/v1/deployments", Some(deployment(&format!("kmod-{i}"), "QA")))),
+    )
+    .await;
+    let admitted: Vec<_> = replies.iter().filter(|r| r.status == StatusCode::ACCEPTED).collect();
+    assert_eq!(
+        admitted.len(),
+        3,
+        "Starter admits exactly 3 at once: {:?}",
+        replies.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    for refused in replies.iter().filter(|r| r.status != StatusCode::ACCEPTED) {
+        assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS, "{}", refused.text);
+        assert_eq!(refused.body["error"], "Quota exceeded");
+        assert_eq!(refused.body["quota"], "concurrentRuns");
+        assert_eq!((refused.body["limit"].as_u64(), refused.body["current"].as_u64()), (Some(3), Some(3)));
+        assert!(refused.body["message"].as_str().unwrap().contains("3 of 3"), "{}", refused.text);
+    }
+    let denials = audit_events(&admin, tenant, "RunRefusedByQuota").await;
+    assert_eq!(denials.len(), 7);
+    assert!(denials.iter().all(|d| d.entry.result == AuditResult::Denied && d.entry.actor.name == "burst-admin"));
+
+    let (_, usage) = tadmin.get(&format!("/api/tenants/{tenant}/usage")).await;
+    let used = |q: &str| usage["quotas"].as_array().unwrap().iter().find(|x| x["quota"] == q).unwrap()["used"].clone();
+    assert_eq!(used("concurrentRuns"), 3, "{usage}");
+    assert_eq!(used("runsPerDay"), 3, "refused runs are not counted: {usage}");
+
+    // Aborting one frees its slot.
+    let id = admitted[0].body["executionId"].as_str().unwrap();
+    assert_eq!(tadmin.post(&format!("/api/v1/deployments/{id}/abort"), &json!({})).await.0, StatusCode::ACCEPTED);
+    tadmin.finished(id).await;
+    let (status, body) = tadmin.post("/api/v1/deployments", &deployment("kmod-late", "QA")).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    // The system tenant is not limited by another tenant's quota.
+    admin.deploy("kmod-0", "1.0.0", "QA", json!({})).await;
+}
+
+/// Free tier: one run at a time. Each way a run can end gives the slot back.
+#[actix_web::test]
+async fn capacity_comes_back_after_success_failure_cancel_rollback_and_a_crashed_coordinator() {
+    let admin = spawn_app(&[SLOW, ("HOTSWAP__SUPERVISION__COORDINATOR__MAX_RESTARTS", "1")]).await;
+    let (tenant, t) = tenant_with_admin(&admin, "one-slot", "Free").await;
+    let refused = || async { t.post("/api/v1/deployments", &deployment("kmod-b", "Development")).await.0 };
+
+    // Success.
+    let id = t.deploy("kmod-a", "1.0.0", "Development", json!({})).await;
+    assert_eq!(t.finished(&id).await["status"], "Succeeded");
+    // Failure.
+    let id = t.deploy("kmod-a", "1.0.1", "Development", json!({ "metadata": { "simulateDeployFailure": "1" } })).await;
+    assert_eq!(t.finished(&id).await["status"], "Failed");
+    // Cancel: while it runs, the one slot is taken.
+    let id = t.deploy("kmod-a", "1.0.2", "QA", json!({})).await;
+    assert_eq!(refused().await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(t.post(&format!("/api/v1/deployments/{id}/abort"), &json!({})).await.0, StatusCode::ACCEPTED);
+    assert_eq!(t.finished(&id).await["status"], "Cancelled");
+    // Rollback of a finished run.
+    let id = t.deploy("kmod-a", "1.0.3", "Development", json!({})).await;
+    t.finished(&id).await;
+    let (status, body) = t.post(&format!("/api/v1/deployments/{id}/rollback"), &json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    t.finished(&id).await;
+    // A coordinator that keeps crashing is escalated; its run ends Failed.
+    let id = t.deploy("kmod-a", "1.0.4", "QA", json!({})).await;
+    let child = format!("run:{id}");
+    for _ in 0..2 {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !t.orchestrator.crash(tenant, &child) {
+            assert!(Instant::now() < deadline, "the coordinator never came up to be crashed");
+            actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    let run = t.finished(&id).await;
+    assert_eq!(run["status"], "Failed", "{run:#}");
+
+    let id = t.deploy("kmod-a", "1.0.5", "Development", json!({})).await;
+    assert_eq!(t.finished(&id).await["status"], "Succeeded", "the slot is free after all of the above");
+    let (_, usage) = t.get(&format!("/api/tenants/{tenant}/usage")).await;
+    assert_eq!(usage["quotas"][0]["used"], 0, "{usage}");
+}
+
+#[actix_web::test]
+async fn capacity_quotas_are_403_and_name_the_quota() {
+    let admin = spawn_app(&[]).await;
+    let (_, t) = tenant_with_admin(&admin, "three-mods", "Free").await;
+    for m in ["kmod-1", "kmod-2", "kmod-3"] {
+        let id = t.deploy(m, "1.0.0", "Development", json!({})).await;
+        t.finished(&id).await;
+    }
+    let (status, body) = t.post("/api/v1/deployments", &deployment("kmod-4", "Development")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(
+        (body["quota"].as_str(), body["limit"].as_u64(), body["current"].as_u64()),
+        (Some("modules"), Some(3), Some(3))
+    );
+    // A module it already has is no new capacity.
+    let (status, body) = t.post("/api/v1/deployments", &deployment("kmod-2", "Development")).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+}
+
+#[actix_web::test]
+async fn a_suspended_tenant_reads_but_cannot_start_or_steer_runs_until_activated() {
+    let admin = spawn_app(&[SLOW]).await;
+    let (tenant, t) = tenant_with_admin(&admin, "paused-co", "Starter").await;
+    let running = t.deploy("kmod-s", "1.0.0", "QA", json!({})).await;
+    let (status, _) = admin.post(&format!("/api/tenants/{tenant}/suspend"), &json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Sign-in and reads still work.
+    let again = t.as_user(("paused-co-admin", "a-long-enough-password")).await;
+    assert_eq!(again.get("/api/v1/deployments").await.0, StatusCode::OK);
+    let (status, run) = again.get(&format!("/api/v1/deployments/{running}")).await;
+    assert_eq!((status, run["status"].as_str()), (StatusCode::OK, Some("Running")), "on_suspend = continue");
+    // New runs and verbs do not.
+    let (status, body) = again.post("/api/v1/deployments", &deployment("kmod-new", "Development")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("Suspended"), "{body}");
+    for verb in ["pause", "abort", "promote", "rollback"] {
+        let (status, body) = again.post(&format!("/api/v1/deployments/{running}/{verb}"), &json!({})).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{verb}: {body}");
+    }
+
+    let (status, _) = admin.post(&format!("/api/tenants/{tenant}/activate"), &json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(again.post(&format!("/api/v1/deployments/{running}/abort"), &json!({})).await.0, StatusCode::ACCEPTED);
+    again.deploy("kmod-new", "1.0.0", "Development", json!({})).await;
+}
+
+#[actix_web::test]
+async fn with_on_suspend_pause_runs_pause_and_resume_with_the_tenant() {
+    let admin = spawn_app(&[SLOW, ("HOTSWAP__TENANTS__ON_SUSPEND", "pause")]).await;
+    let (tenant, t) = tenant_with_admin(&admin, "pausing", "Starter").await;
+    let id = t.deploy("kmod-p", "1.0.0", "QA", json!({})).await;
+    t.wait_for(&id, |r| r["status"] == "Running").await;
+    let (status, body) = admin.post(&format!("/api/tenants/{tenant}/suspend"), &json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    t.wait_for(&id, |r| r["status"] == "Paused").await;
+    let (status, _) = admin.post(&format!("/api/tenants/{tenant}/activate"), &json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    t.wait_for(&id, |r| r["status"] == "Running").await;
+}
+
+#[actix_web::test]
+async fn deleting_is_refused_while_runs_are_active_and_ends_the_tenant() {
+    let admin = spawn_app(&[SLOW]).await;
+    let (tenant, t) = tenant_with_admin(&admin, "doomed", "Starter").await;
+    let id = t.deploy("kmod-d", "1.0.0", "QA", json!({})).await;
+    let r = admin.call(Method::DELETE, &format!("/api/tenants/{tenant}"), None).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+    assert!(r.body["message"].as_str().unwrap().contains("active runs"), "{}", r.text);
+    t.post(&format!("/api/v1/deployments/{id}/abort"), &json!({})).await;
+    t.finished(&id).await;
+    let r = admin.call(Method::DELETE, &format!("/api/tenants/{tenant}"), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+
+    // Its users sign in no more; its clusters are gone; its history stays readable to the operator.
+    let r = t
+        .anonymous()
+        .call(
+            Method::POST,
+            "/api/v1/authentication/login",
+            Some(json!({ "username": "doomed-admin", "password": "a-long-enough-password" })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+    let tid = tenant.to_string();
+    let r = admin.request_with(Method::GET, "/api/v1/clusters", &[("X-Tenant-Id", &tid)], None).await;
+    assert!(r.body.as_array().unwrap().iter().all(|c| c["totalNodes"] == 0), "{}", r.text);
+    let r = admin.request_with(Method::GET, &format!("/api/v1/deployments/{id}"), &[("X-Tenant-Id", &tid)], None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = admin
+        .request_with(Method::POST, "/api/v1/deployments", &[("X-Tenant-Id", &tid)], Some(deployment("kmod-k", "QA")))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+}
+
+#[actix_web::test]
+async fn x_tenant_id_is_for_system_admins_only_and_audited() {
+    let admin = spawn_app(&[]).await;
+    let (tenant, t) = tenant_with_admin(&admin, "acted-for", "Starter").await;
+    let theirs = t.deploy("kmod-x", "1.0.0", "Development", json!({})).await;
+    let tid = tenant.to_string();
+
+    let r = admin.request_with(Method::GET, "/api/v1/deployments", &[("X-Tenant-Id", &tid)], None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let ids: Vec<_> = r.body.as_array().unwrap().iter().map(|d| d["executionId"].clone()).collect();
+    assert_eq!(ids, [json!(theirs)]);
+    let used = audit_events(&admin, tenant, "TenantOverrideUsed").await;
+    assert_eq!(used.len(), 1);
+    assert_eq!(used[0].entry.actor.name, "admin");
+    assert_eq!(used[0].entry.details["path"], "/api/v1/deployments");
+    // Without the header: the admin's own tenant.
+    assert_eq!(admin.get(&format!("/api/v1/deployments/{theirs}")).await.0, StatusCode::NOT_FOUND);
+
+    let deployer = admin.as_user(DEPLOYER).await;
+    let system = DEFAULT_TENANT.to_string();
+    for (who, caller, header) in
+        [("a system Deployer", &deployer, tid.as_str()), ("another tenant's Admin", &t, system.as_str())]
+    {
+        let r = caller.request_with(Method::GET, "/api/v1/deployments", &[("X-Tenant-Id", header)], None).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{who}: {}", r.text);
+    }
+    let r = admin.request_with(Method::GET, "/api/v1/deployments", &[("X-Tenant-Id", "nope")], None).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    let unknown = Uuid::new_v4().to_string();
+    let r = admin.request_with(Method::GET, "/api/v1/deployments", &[("X-Tenant-Id", &unknown)], None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+}
+
+#[actix_web::test]
+async fn another_tenants_admin_sees_only_their_own_tenant_and_manages_none() {
+    let admin = spawn_app(&[]).await;
+    let (tenant, t) = tenant_with_admin(&admin, "nosy", "Free").await;
+    let (_, list) = t.get("/api/tenants").await;
+    let ids: Vec<_> = list.as_array().unwrap().iter().map(|x| x["tenantId"].clone()).collect();
+    assert_eq!(ids, [json!(tenant)]);
+    assert_eq!(t.get(&format!("/api/tenants/{tenant}")).await.0, StatusCode::OK);
+    assert_eq!(t.get(&format!("/api/tenants/{tenant}/usage")).await.0, StatusCode::OK);
+    assert_eq!(t.get(&format!("/api/tenants/{DEFAULT_TENANT}")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(t.get(&format!("/api/tenants/{DEFAULT_TENANT}/usage")).await.0, StatusCode::NOT_FOUND);
+    let body = json!({ "name": "x", "subdomain": "sneaky", "contactEmail": "a@b.example.com" });
+    assert_eq!(t.post("/api/tenants", &body).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(t.post(&format!("/api/tenants/{tenant}/suspend"), &json!({})).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        t.put(&format!("/api/tenants/{tenant}/subscription"), &json!({ "tier": "Custom" })).await.0,
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[actix_web::test]
+async fn a_crashed_tenant_actor_is_restarted_and_keeps_admitting() {
+    let admin = spawn_app(&[]).await;
+    let (tenant, t) = tenant_with_admin(&admin, "crashy", "Free").await;
+    let child = format!("tenant:{tenant}");
+    let (status, body) = t.post(&format!("/api/v1/admin/actors/{child}/crash"), &json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    eventually("the tenant actor restarts", || async {
+        let (_, c) = t.get(&format!("/api/v1/admin/actors/{child}")).await;
+        c["restarts"] == 1 && c["state"] == "Running"
+    })
+    .await;
+    // Another tenant's actor is out of reach.
+    assert_eq!(
+        t.post(&format!("/api/v1/admin/actors/tenant:{DEFAULT_TENANT}/crash"), &json!({})).await.0,
+        StatusCode::NOT_FOUND
+    );
+    eventually("runs are admitted again", || async {
+        t.post("/api/v1/deployments", &deployment("kmod-c", "Development")).await.0 == StatusCode::ACCEPTED
+    })
+    .await;
+}
+
+#[actix_web::test]
+async fn usage_report_counts_the_tenants_runs_by_status() {
+    let admin = spawn_app(&[]).await;
+    let (_, t) = tenant_with_admin(&admin, "reported", "Starter").await;
+    let ok = t.deploy("kmod-r", "1.0.0", "Development", json!({})).await;
+    t.finished(&ok).await;
+    let failed =
+        t.deploy("kmod-r", "1.0.1", "Development", json!({ "metadata": { "simulateDeployFailure": "1" } })).await;
+    t.finished(&failed).await;
+    let (status, report) = t.get("/api/v1/analytics/usage").await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["totalRuns"], 2, "{report}");
+    assert_eq!(report["runsByStatus"], json!({ "Succeeded": 1, "Failed": 1 }), "{report}");
+    assert!(report["nodeUpdates"].as_u64().unwrap() >= 2, "{report}");
+    // The system tenant's report does not include them.
+    let (_, own) = admin.get("/api/v1/analytics/usage").await;
+    assert_eq!(own["totalRuns"], 0, "{own}");
+    let (status, _) = t.get("/api/v1/analytics/usage?from=2026-12-02T00:00:00Z&to=2026-12-01T00:00:00Z").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = t.get("/api/v1/analytics/usage?from=yesterday").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (_, empty) = t.get("/api/v1/analytics/usage?from=2020-01-01T00:00:00Z&to=2020-02-01T00:00:00Z").await;
+    assert_eq!(empty["totalRuns"], 0);
+}
+
+#[actix_web::test]
+async fn live_sessions_are_held_to_the_websocket_session_quota() {
+    let admin = spawn_app(&[]).await;
+    let (tenant, t) = tenant_with_admin(&admin, "chatty", "Free").await;
+    let upgrade = [
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Version", "13"),
+        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    ];
+    let mut open = Vec::new();
+    for _ in 0..5 {
+        open.push(crate::ws_support::WsClient::connect(&t, "/api/v1/ws").await);
+    }
+    let (_, usage) = t.get(&format!("/api/tenants/{tenant}/usage")).await;
+    let used = usage["quotas"].as_array().unwrap().iter().find(|q| q["quota"] == "websocketSessions").unwrap().clone();
+    assert_eq!((used["used"].as_u64(), used["limit"].as_u64()), (Some(5), Some(5)), "{usage}");
+    let r = t.request_with(Method::GET, "/api/v1/ws", &upgrade, None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "a capacity quota: {}", r.text);
+    assert_eq!(r.body["quota"], "websocketSessions");
+    // Other tenants are not affected.
+    let mine = crate::ws_support::WsClient::connect(&admin, "/api/v1/ws").await;
+    mine.close().await;
+    // Closing one gives its place back.
+    open.pop().unwrap().close().await;
+    eventually("a closed session gives its place back", || async {
+        let (_, usage) = t.get(&format!("/api/tenants/{tenant}/usage")).await;
+        usage["quotas"].as_array().unwrap().iter().any(|q| q["quota"] == "websocketSessions" && q["used"] == 4)
+    })
+    .await;
+    open.push(crate::ws_support::WsClient::connect(&t, "/api/v1/ws").await);
+}
+
+#[actix_web::test]
+async fn runs_per_day_are_counted_from_the_stored_runs() {
+    let admin = spawn_app(&[]).await;
+    let (_, t) = tenant_with_admin(&admin, "daily", "Free").await;
+    for i in 0..10 {
+        let id = t.deploy("kmod-daily", &format!("1.0.{i}"), "Development", json!({})).await;
+        t.finished(&id).await;
+    }
+    let (status, body) = t.post("/api/v1/deployments", &deployment("kmod-daily", "Development")).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(
+        (body["quota"].as_str(), body["limit"].as_u64(), body["current"].as_u64()),
+        (Some("runsPerDay"), Some(10), Some(10))
+    );
+    // A bigger tier lifts it at once.
+    let tenant = t.get("/api/v1/authentication/me").await.1["tenantId"].as_str().unwrap().to_string();
+    assert_eq!(
+        admin.put(&format!("/api/tenants/{tenant}/subscription"), &json!({ "tier": "Starter" })).await.0,
+        StatusCode::OK
+    );
+    let (status, body) = t.post("/api/v1/deployments", &deployment("kmod-daily", "Development")).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+}
