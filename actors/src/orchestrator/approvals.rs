@@ -95,11 +95,15 @@ impl Orchestrator {
             ))
             .details(json!({ "executionId": execution_id, "reason": reason }));
         let outcome = match deps.directory.get(record.approval_id) {
-            Some(actor) => actor
-                .send(Decide { decision, audit })
-                .timeout(Duration::from_secs(5))
-                .await
-                .map_err(|_| CoreError::Unavailable("the approval is busy; try again".into()))??,
+            Some(actor) => {
+                let sent = Decide { decision: decision.clone(), audit: audit.clone() };
+                match actor.send(sent).timeout(Duration::from_secs(5)).await {
+                    Ok(outcome) => outcome?,
+                    // The actor stopped (another decision won a moment ago) or
+                    // is stuck: the store alone still lets one decision win.
+                    Err(_) => decide_directly(deps, &record, decision, audit).await?,
+                }
+            }
             None => decide_directly(deps, &record, decision, audit).await?,
         };
         match outcome {
