@@ -31,6 +31,8 @@ pub struct Settings {
     pub api_docs: ApiDocsSettings,
     pub websocket: WebsocketSettings,
     pub telemetry: TelemetrySettings,
+    pub registry: RegistrySettings,
+    pub security: SecuritySettings,
 }
 
 /// Live updates: /api/v1/ws and the SignalR hub at /hubs/deployment.
@@ -323,7 +325,8 @@ impl Settings {
         if self.store.pool.max_size == 0 {
             return Err(ConfigError("store.pool.max_size must be at least 1".into()));
         }
-        self.validate_security()
+        self.validate_security()?;
+        self.validate_registry()
     }
 
     fn validate_security(&self) -> Result<(), ConfigError> {
@@ -420,6 +423,66 @@ impl Settings {
         }
         if !self.metrics.path.starts_with('/') {
             return Err(ConfigError(format!("metrics.path '{}' must start with /", self.metrics.path)));
+        }
+        Ok(())
+    }
+}
+
+/// Where module artifacts' bytes are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ArtifactBackend {
+    /// A content-addressed directory (`artifact_dir`).
+    Filesystem,
+    /// The PostgreSQL store's database (store.backend must be "postgres").
+    Postgres,
+}
+
+/// The module registry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrySettings {
+    pub artifact_backend: ArtifactBackend,
+    pub artifact_dir: PathBuf,
+    /// Largest artifact accepted, in bytes (larger uploads get 413).
+    pub max_artifact_bytes: usize,
+}
+
+/// What the Security Scan and uploads insist on.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecuritySettings {
+    /// Signatures must verify against a trusted, unrevoked key, at upload
+    /// (422 otherwise) and in the Security Scan.
+    pub strict_mode: bool,
+    /// A run's module version must be in the registry.
+    pub require_registered_modules: bool,
+    /// The smallest trusted RSA key, in bits (at least 2048).
+    pub min_key_bits: u32,
+}
+
+impl Settings {
+    fn validate_registry(&self) -> Result<(), ConfigError> {
+        let r = &self.registry;
+        if r.max_artifact_bytes == 0 {
+            return Err(ConfigError("registry.max_artifact_bytes must be above zero".into()));
+        }
+        if r.artifact_backend == ArtifactBackend::Filesystem && r.artifact_dir.as_os_str().is_empty() {
+            return Err(ConfigError("registry.artifact_dir is required with artifact_backend = \"filesystem\"".into()));
+        }
+        if r.artifact_backend == ArtifactBackend::Postgres && self.store.backend != StoreBackend::Postgres {
+            return Err(ConfigError(
+                "registry.artifact_backend = \"postgres\" needs store.backend = \"postgres\"".into(),
+            ));
+        }
+        if self.security.min_key_bits < crate::crypto::rsa_sig::MIN_KEY_BITS {
+            return Err(ConfigError(format!(
+                "security.min_key_bits must be at least {}",
+                crate::crypto::rsa_sig::MIN_KEY_BITS
+            )));
+        }
+        if self.is_production() && !(self.security.strict_mode && self.security.require_registered_modules) {
+            tracing::warn!("security.strict_mode or require_registered_modules is off in production");
         }
         Ok(())
     }
@@ -538,6 +601,21 @@ mod tests {
         assert_eq!(p.auth.bcrypt_cost, 12);
         // Secrets stay out of `hotswap config`.
         assert!(!format!("{p:?}").contains(PROD_SECRET.1));
+    }
+
+    #[test]
+    fn registry_and_security_keys_are_checked() {
+        let p = load("production", &[PROD_URL, PROD_SECRET]).unwrap();
+        assert!(p.security.strict_mode && p.security.require_registered_modules);
+        assert_eq!(p.registry.max_artifact_bytes, 64 * 1024 * 1024);
+        let t = load("test", &[]).unwrap();
+        assert!(!t.security.strict_mode && !t.security.require_registered_modules);
+        let e = load("test", &[("HOTSWAP__SECURITY__MIN_KEY_BITS", "1024")]).unwrap_err();
+        assert!(e.to_string().contains("security.min_key_bits"), "{e}");
+        let e = load("test", &[("HOTSWAP__REGISTRY__ARTIFACT_BACKEND", "postgres")]).unwrap_err();
+        assert!(e.to_string().contains("registry.artifact_backend"), "{e}");
+        let e = load("test", &[("HOTSWAP__REGISTRY__MAX_ARTIFACT_BYTES", "0")]).unwrap_err();
+        assert!(e.to_string().contains("max_artifact_bytes"), "{e}");
     }
 
     #[test]

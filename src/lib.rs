@@ -4,9 +4,11 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod crypto;
 pub mod http;
 pub mod live;
 pub mod metrics;
+pub mod registry;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -81,7 +81,10 @@ impl Application {
             sample_metrics: true,
         };
         let metrics = Metrics::new();
-        let hooks = CoreHooks { observer: metrics.clone(), spans: Arc::new(OtelSpans) };
+        let registry = open_registry(&settings, store.clone()).await?;
+        let verifier = Arc::new(crate::registry::RegistryVerifier { registry: registry.clone() });
+        let hooks = CoreHooks { observer: metrics.clone(), spans: Arc::new(OtelSpans), verifier };
+        let registry = web::Data::new(registry);
         let orchestrator = Orchestrator::start_with(store, core, hooks).await?;
         metrics.watch(orchestrator.clone(), pool);
         let prometheus = metrics.http_middleware(&settings.metrics.path);
@@ -110,7 +113,8 @@ impl Application {
                 .app_data(auth.clone())
                 .app_data(headers.clone())
                 .app_data(live.clone())
-                .app_data(client_addresses.clone());
+                .app_data(client_addresses.clone())
+                .app_data(registry.clone());
             if let Some(limits) = &limits {
                 app = app.app_data(limits.clone());
             }
@@ -241,6 +245,29 @@ fn spawn_sweeps(store: SharedStore, limits: Option<web::Data<RateLimits>>) {
             }
         }
     });
+}
+
+/// The module registry over the store, with its artifacts in a directory or
+/// in PostgreSQL. The database artifacts get a small pool of their own, so
+/// that large transfers never starve run checkpoints of connections.
+async fn open_registry(settings: &Settings, store: SharedStore) -> Result<crate::registry::Registry, StartupError> {
+    use crate::config::ArtifactBackend;
+    use crate::registry::{Artifacts, DirectoryArtifacts, Registry};
+    let backend: Arc<dyn crate::registry::ArtifactBackend> = match settings.registry.artifact_backend {
+        ArtifactBackend::Filesystem => Arc::new(DirectoryArtifacts::new(&settings.registry.artifact_dir)),
+        ArtifactBackend::Postgres => {
+            let pool = crate::store::postgres::PgPoolSettings { max_size: 4, ..settings.store.pool.clone() };
+            let blobs =
+                PgStore::connect(&settings.store.url, &pool).await.map_err(|e| StartupError::Store(e.to_string()))?;
+            Arc::new(blobs)
+        }
+    };
+    Ok(Registry {
+        store,
+        artifacts: Artifacts::new(backend),
+        security: settings.security.clone(),
+        max_artifact_bytes: settings.registry.max_artifact_bytes,
+    })
 }
 
 /// How long start-up waits for PostgreSQL to accept connections.

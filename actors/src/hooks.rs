@@ -50,10 +50,16 @@ impl SpanContext for NoSpanContext {
 pub struct CoreHooks {
     pub observer: Arc<dyn Observer>,
     pub spans: Arc<dyn SpanContext>,
+    /// The Security Scan's view of the module registry.
+    pub verifier: Arc<dyn crate::registry::ModuleVerifier>,
 }
 
 impl Default for CoreHooks {
     fn default() -> Self {
-        CoreHooks { observer: Arc::new(NoObserver), spans: Arc::new(NoSpanContext) }
+        CoreHooks {
+            observer: Arc::new(NoObserver),
+            spans: Arc::new(NoSpanContext),
+            verifier: Arc::new(crate::registry::NoRegistry),
+        }
     }
 }

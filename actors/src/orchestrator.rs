@@ -283,6 +283,7 @@ impl Orchestrator {
             finished_at: None,
             message: String::new(),
             rollback: None,
+            artifact_digest: None,
             revision: 1,
         };
         run.stages = crate::coordinator::planned_stages(&run);

@@ -32,6 +32,9 @@ pub enum ApiError {
     PayloadTooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// Well-formed but refused by policy (a bad signature, a short key).
+    #[error("{0}")]
+    Unprocessable(String),
     #[error("Too many requests. Please retry after {retry_after} seconds.")]
     TooManyRequests { retry_after: u64, headers: Vec<(HeaderName, HeaderValue)> },
     #[error("{0}")]
@@ -60,6 +63,7 @@ impl ApiError {
             ApiError::Conflict { .. } => "Conflict",
             ApiError::PayloadTooLarge(_) => "Payload Too Large",
             ApiError::UnsupportedMediaType(_) => "Unsupported Media Type",
+            ApiError::Unprocessable(_) => "Unprocessable Entity",
             ApiError::TooManyRequests { .. } => "Rate limit exceeded",
             ApiError::Unavailable(_) => "Service Unavailable",
             ApiError::Internal(_) => "Internal Server Error",
@@ -78,6 +82,7 @@ impl ResponseError for ApiError {
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -162,6 +167,21 @@ impl From<UserError> for ApiError {
             UserError::Forbidden(m) => ApiError::Forbidden(m),
             UserError::Unavailable(m) => ApiError::Unavailable(m),
             UserError::Internal(m) => ApiError::Internal(m),
+        }
+    }
+}
+
+impl From<crate::registry::RegistryError> for ApiError {
+    fn from(e: crate::registry::RegistryError) -> Self {
+        use crate::registry::RegistryError as R;
+        match e {
+            R::Invalid(details) => ApiError::validation(details),
+            R::TooLarge(m) => ApiError::PayloadTooLarge(m),
+            R::NotFound(m) => ApiError::NotFound(m),
+            R::Conflict(message) => ApiError::Conflict { message, extra: Map::new() },
+            R::Refused(m) => ApiError::Unprocessable(m),
+            R::Unavailable(m) => ApiError::Unavailable(m),
+            R::Internal(m) => ApiError::Internal(m),
         }
     }
 }

@@ -9,7 +9,9 @@ pub mod deployments;
 pub mod error;
 mod format;
 mod health;
+mod modules;
 pub mod openapi;
+mod signing_keys;
 pub mod trace;
 mod users;
 
@@ -53,6 +55,8 @@ pub fn configure(options: RouteOptions) -> impl FnOnce(&mut web::ServiceConfig) 
             .configure(deployments::routes)
             .configure(clusters::routes)
             .configure(admin::routes)
+            .configure(modules::routes)
+            .configure(signing_keys::routes)
             .configure(crate::live::routes);
         if options.api_docs {
             cfg.configure(openapi::routes(options.swagger_ui));

@@ -7,7 +7,7 @@ use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, clusters, deployments, health, users};
+use super::{auth, clusters, deployments, health, modules, signing_keys, users};
 
 pub const DOCUMENT_PATH: &str = "/api-docs/openapi.json";
 
@@ -48,6 +48,15 @@ pub const DOCUMENT_PATH: &str = "/api-docs/openapi.json";
         clusters::list,
         clusters::detail,
         clusters::metrics,
+        modules::upload,
+        modules::list,
+        modules::versions,
+        modules::get,
+        modules::delete,
+        modules::artifact,
+        signing_keys::add,
+        signing_keys::list,
+        signing_keys::revoke,
     ),
     modifiers(&BearerScheme),
     security(("bearer" = [])),
@@ -57,6 +66,7 @@ pub const DOCUMENT_PATH: &str = "/api-docs/openapi.json";
         (name = "users", description = "User management (Admin)"),
         (name = "deployments", description = "Runs: create, read, steer, roll back"),
         (name = "clusters", description = "Clusters, nodes and metrics"),
+        (name = "modules", description = "Module registry and trusted signing keys"),
     )
 )]
 pub struct ApiDoc;

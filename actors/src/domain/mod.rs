@@ -3,6 +3,7 @@
 mod audit;
 mod environment;
 mod node;
+mod registry;
 mod request;
 mod run;
 mod tenant;
@@ -11,6 +12,7 @@ mod user;
 pub use audit::{AuditActor, AuditCategory, AuditEntry, AuditQuery, AuditResult, NewAuditEntry};
 pub use environment::{Environment, UnknownEnvironment};
 pub use node::{ModuleSlots, NodeHealth, NodeMetrics, NodeRecord, VersionSlot};
+pub use registry::{ModuleDescriptor, ModuleVersion, ResourceRequirements, SignatureAlgorithm, SigningKey};
 pub use request::{DeploymentRequest, Strategy};
 pub use run::{
     deploy_stage_name, NodeChange, RollbackState, RunRecord, RunStatus, RunSummary, Stage, StageStatus,

@@ -7,6 +7,9 @@ use uuid::Uuid;
 
 use super::*;
 
+// The registry's half of the store, in a file of its own.
+mod registry;
+
 /// The embedded store: everything in process memory, lost on exit. It is the
 /// default so that a fresh checkout runs without a database.
 /// Runs with an index of which run holds each module, so that the
@@ -49,6 +52,7 @@ pub struct MemoryStore {
     revoked: RwLock<HashMap<(TenantId, String), DateTime<Utc>>>,
     /// Oldest first; ids increase.
     audit: RwLock<Vec<AuditEntry>>,
+    registry: RwLock<registry::Registry>,
 }
 
 /// The uniqueness rules PostgreSQL's indexes enforce: a username across
