@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -386,8 +385,6 @@ pub async fn artifact(
             header::CONTENT_DISPOSITION,
             format!("attachment; filename=\"{}-{}.ko\"", found.name(), found.version()),
         ));
-    if req.method() == Method::HEAD {
-        return Ok(response.no_chunking(bytes.len() as u64).finish());
-    }
+    // For HEAD, actix sends these headers and the length without the body.
     Ok(response.body(bytes))
 }

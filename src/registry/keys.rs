@@ -2,7 +2,6 @@
 //! fingerprints, revoked (never deleted: versions name the key they were
 //! verified with).
 
-use chrono::Utc;
 use hotswap_actors::domain::{AuditActor, AuditCategory, AuditResult, NewAuditEntry, SigningKey, TenantId};
 use serde_json::json;
 
@@ -45,7 +44,7 @@ impl Registry {
             algorithm: "RSA".into(),
             bits: trusted.bits,
             public_key_pem: trusted.spki_pem,
-            created_at: Utc::now(),
+            created_at: super::now_micros(),
             revoked_at: None,
         };
         let audit = NewAuditEntry::new(tenant, actor, AuditCategory::Security, "SigningKeyAdded")
@@ -71,7 +70,7 @@ impl Registry {
             .resource("SigningKey", key_id)
             .message("revoked; modules signed with it fail the Security Scan in strict mode");
         self.store
-            .revoke_signing_key(tenant, key_id, Utc::now(), &audit)
+            .revoke_signing_key(tenant, key_id, super::now_micros(), &audit)
             .await?
             .ok_or_else(|| RegistryError::NotFound(format!("Signing key {key_id} not found")))
     }

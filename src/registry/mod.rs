@@ -68,3 +68,10 @@ pub struct Registry {
     pub security: SecuritySettings,
     pub max_artifact_bytes: usize,
 }
+
+/// Now, to the microsecond PostgreSQL keeps, so that both stores answer
+/// the same times.
+pub(crate) fn now_micros() -> chrono::DateTime<chrono::Utc> {
+    use chrono::{SubsecRound, Utc};
+    Utc::now().trunc_subsecs(6)
+}

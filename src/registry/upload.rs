@@ -7,7 +7,6 @@ use std::sync::LazyLock;
 
 use base64::Engine;
 use bytes::Bytes;
-use chrono::Utc;
 use hotswap_actors::domain::{
     AuditActor, AuditCategory, AuditResult, Environment, ModuleDescriptor, ModuleSlots, ModuleVersion, NewAuditEntry,
     SignatureAlgorithm, SigningKey, TenantId,
@@ -70,16 +69,17 @@ pub fn check_descriptor(d: &ModuleDescriptor) -> Vec<String> {
     problems
 }
 
-/// The first of `keys` that is not revoked and whose signature of `digest`
-/// is `signature`.
+/// The first of `keys` that is not revoked, has at least `min_bits`, and
+/// whose signature of `digest` is `signature`.
 pub fn verifying_key<'a>(
     keys: &'a [SigningKey],
+    min_bits: u32,
     algorithm: SignatureAlgorithm,
     digest: &[u8; 32],
     signature: &[u8],
 ) -> Option<&'a SigningKey> {
     keys.iter().filter(|k| !k.is_revoked()).find(|k| {
-        parse_public_key(&k.public_key_pem, 0).is_ok_and(|t| verify_digest(&t.key, algorithm, digest, signature))
+        parse_public_key(&k.public_key_pem, min_bits).is_ok_and(|t| verify_digest(&t.key, algorithm, digest, signature))
     })
 }
 
@@ -118,7 +118,10 @@ impl Registry {
         let mut warnings = Vec::new();
         let keys = self.store.list_signing_keys(tenant).await?;
         let signing_key = match &upload.signature {
-            Some(sig) => verifying_key(&keys, d.signature_algorithm, &sha256(&upload.artifact), sig).cloned(),
+            Some(sig) => {
+                verifying_key(&keys, self.security.min_key_bits, d.signature_algorithm, &sha256(&upload.artifact), sig)
+                    .cloned()
+            }
             None => None,
         };
         let problem = match (&upload.signature, &signing_key) {
@@ -151,7 +154,7 @@ impl Registry {
             signature: upload.signature.as_ref().map(|s| base64::engine::general_purpose::STANDARD.encode(s)),
             signing_key_id: signing_key.as_ref().map(|k| k.key_id.clone()),
             uploaded_by: Some(actor.name.clone()),
-            uploaded_at: Utc::now(),
+            uploaded_at: super::now_micros(),
         };
         let audit = NewAuditEntry::new(tenant, actor.clone(), AuditCategory::ModuleRegistry, "ModuleUploaded")
             .resource("Module", format!("{}@{}", d.name, d.version))

@@ -60,7 +60,7 @@ impl ModuleVerifier for RegistryVerifier {
             Some(sig) => {
                 let keys = registry.store.list_signing_keys(tenant).await.map_err(store_error)?;
                 let algorithm = stored.descriptor.signature_algorithm;
-                match verifying_key(&keys, algorithm, &sha256(&bytes), &sig) {
+                match verifying_key(&keys, registry.security.min_key_bits, algorithm, &sha256(&bytes), &sig) {
                     Some(key) => {
                         notes.push(format!(
                             "Signature ({}) verified with trusted key '{}' ({}).",
@@ -72,18 +72,19 @@ impl ModuleVerifier for RegistryVerifier {
                     }
                     None => {
                         // Say why, naming the key it was verified with at upload.
-                        let revoked = stored
-                            .signing_key_id
-                            .as_ref()
-                            .and_then(|id| keys.iter().find(|k| &k.key_id == id && k.is_revoked()));
-                        Some(match revoked {
-                            Some(k) => format!(
+                        let named = stored.signing_key_id.as_ref().and_then(|id| keys.iter().find(|k| &k.key_id == id));
+                        Some(match named {
+                            Some(k) if k.bits < registry.security.min_key_bits => format!(
+                                "{module} {version} was signed with key '{}' ({}), which has {} bits; keys under {} bits are not trusted",
+                                k.name, k.key_id, k.bits, registry.security.min_key_bits
+                            ),
+                            Some(k) if k.is_revoked() => format!(
                                 "{module} {version} was signed with key '{}' ({}), which was revoked at {}; re-sign it with a trusted key and upload a new version",
                                 k.name,
                                 k.key_id,
                                 k.revoked_at.map(|t| t.to_rfc3339()).unwrap_or_default()
                             ),
-                            None => format!(
+                            _ => format!(
                                 "the signature of {module} {version} does not verify against any trusted, unrevoked signing key"
                             ),
                         })

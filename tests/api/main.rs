@@ -19,3 +19,7 @@ mod signalr;
 mod strategies;
 mod supervision;
 mod verbs;
+
+mod registry;
+mod registry_scan;
+mod registry_support;

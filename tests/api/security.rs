@@ -255,10 +255,16 @@ async fn the_openapi_document_covers_every_route_with_the_bearer_scheme() {
         "/api/v1/clusters",
         "/api/v1/clusters/{environment}",
         "/api/v1/clusters/{environment}/metrics",
+        "/api/v1/modules",
+        "/api/v1/modules/{name}",
+        "/api/v1/modules/{name}/{version}",
+        "/api/v1/modules/{name}/{version}/artifact",
+        "/api/v1/signing-keys",
+        "/api/v1/signing-keys/{id}/revoke",
     ] {
         assert!(paths.contains_key(path), "{path} is documented");
     }
-    assert_eq!(paths.len(), 23);
+    assert_eq!(paths.len(), 29);
     // Public operations say so; the others need the bearer token and document 401.
     assert_eq!(doc["paths"]["/api/v1/authentication/login"]["post"]["security"], json!([{}]));
     assert_eq!(doc["security"], json!([{ "bearer": [] }]));
