@@ -254,6 +254,29 @@ async fn another_tenant_sees_none_of_the_registry() {
     }
 }
 
+#[actix_web::test]
+async fn artifacts_in_postgres_survive_a_restart_and_deploy() {
+    let Some(db) = crate::db::TestDb::create("api::artifacts_in_postgres_survive_a_restart_and_deploy").await else {
+        return;
+    };
+    let overrides = [
+        STRICT[0],
+        STRICT[1],
+        ("HOTSWAP__STORE__BACKEND", "postgres"),
+        ("HOTSWAP__STORE__URL", db.url.as_str()),
+        ("HOTSWAP__REGISTRY__ARTIFACT_BACKEND", "postgres"),
+    ];
+    let before = spawn_app(&overrides).await;
+    let key = KeyPair::generate();
+    trust(&before, "release", &key).await;
+    let artifact = publish(&before, &key, &descriptor("kmod-pg", "1.0.0")).await;
+    let after = spawn_app(&overrides).await;
+    let r = after.call(Method::GET, "/api/v1/modules/kmod-pg/1.0.0/artifact", None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.text.as_bytes(), &artifact[..]);
+    after.deploy_ok("kmod-pg", "1.0.0", "Development").await;
+}
+
 /// An RSA key pair of `bits` made by the openssl command line: the
 /// private key's PEM file (in `dir`) and the public key as SPKI PEM.
 pub fn openssl_key_pair(dir: &std::path::Path, bits: u32) -> (std::path::PathBuf, String) {

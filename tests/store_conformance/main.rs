@@ -904,6 +904,7 @@ conformance!(
 
 // Suites of later features, one file each; they invoke `conformance!` too.
 mod audit;
+mod registry;
 
 // ------------------------------------------- PostgreSQL-only behaviour
 

@@ -13,7 +13,7 @@ use crate::store::{RegistryStore, StoreError, StoreResult};
 pub(super) struct Registry {
     /// (tenant, module name, version) → version.
     versions: HashMap<(TenantId, String, String), ModuleVersion>,
-    /// Per tenant, in the order added.
+    /// Per tenant.
     keys: HashMap<TenantId, Vec<SigningKey>>,
 }
 
@@ -87,7 +87,10 @@ impl RegistryStore for MemoryStore {
     }
 
     async fn list_signing_keys(&self, tenant: TenantId) -> StoreResult<Vec<SigningKey>> {
-        Ok(self.registry.read().keys.get(&tenant).cloned().unwrap_or_default())
+        let mut keys = self.registry.read().keys.get(&tenant).cloned().unwrap_or_default();
+        // PostgreSQL's order: by creation time, then id.
+        keys.sort_by(|a, b| (a.created_at, &a.key_id).cmp(&(b.created_at, &b.key_id)));
+        Ok(keys)
     }
 
     async fn revoke_signing_key(
