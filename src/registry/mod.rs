@@ -6,6 +6,7 @@
 //! [`hotswap_actors::registry::ModuleVerifier`]).
 
 pub mod artifacts;
+pub mod cli;
 pub mod keys;
 pub mod upload;
 pub mod verifier;

@@ -21,5 +21,6 @@ mod supervision;
 mod verbs;
 
 mod registry;
+mod registry_cli;
 mod registry_scan;
 mod registry_support;
