@@ -33,6 +33,7 @@ pub struct Settings {
     pub telemetry: TelemetrySettings,
     pub registry: RegistrySettings,
     pub security: SecuritySettings,
+    pub secrets: SecretsSettings,
 }
 
 /// Live updates: /api/v1/ws and the SignalR hub at /hubs/deployment.
@@ -326,7 +327,8 @@ impl Settings {
             return Err(ConfigError("store.pool.max_size must be at least 1".into()));
         }
         self.validate_security()?;
-        self.validate_registry()
+        self.validate_registry()?;
+        self.validate_secrets()
     }
 
     fn validate_security(&self) -> Result<(), ConfigError> {
@@ -488,6 +490,98 @@ impl Settings {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecretsBackend {
+    /// In process memory (development): lost on exit.
+    Memory,
+    /// HashiCorp Vault's KV v2 engine.
+    Vault,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VaultAuth {
+    Token,
+    Approle,
+}
+
+/// Secrets and their rotation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsSettings {
+    pub backend: SecretsBackend,
+    /// Run the background actor that rotates due secrets and warns before expiry.
+    pub rotation_enabled: bool,
+    #[serde(with = "humantime_serde")]
+    pub check_interval: Duration,
+    /// The policy of the JWT signing key (`jwt-signing-key`).
+    pub jwt_policy: crate::secrets::RotationPolicy,
+    pub vault: VaultSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultSettings {
+    /// https://vault.example.com:8200
+    pub address: String,
+    /// The KV v2 engine's mount path.
+    pub mount: String,
+    /// Our secrets live under this path in the mount.
+    pub path_prefix: String,
+    pub auth: VaultAuth,
+    pub token: Secret,
+    pub role_id: Secret,
+    pub secret_id: Secret,
+    /// Where the AppRole auth method is mounted.
+    pub approle_path: String,
+    /// PEM CA bundle that signed Vault's certificate; empty uses the system's.
+    pub ca_cert_file: String,
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Further attempts after a connection failure, 429 or 5xx.
+    pub retries: u32,
+    #[serde(with = "humantime_serde")]
+    pub retry_delay: Duration,
+}
+
+impl Settings {
+    fn validate_secrets(&self) -> Result<(), ConfigError> {
+        let s = &self.secrets;
+        if s.check_interval.is_zero() {
+            return Err(ConfigError("secrets.check_interval must be above zero".into()));
+        }
+        s.jwt_policy.validate("secrets.jwt_policy").map_err(ConfigError)?;
+        if s.backend == SecretsBackend::Vault {
+            let v = &s.vault;
+            let https = v.address.starts_with("https://");
+            if !https && !v.address.starts_with("http://") {
+                return Err(ConfigError(
+                    "secrets.vault.address must be an https:// URL such as https://vault:8200".into(),
+                ));
+            }
+            // Vault tokens and secrets must not cross the network in clear.
+            if self.is_production() && !https {
+                return Err(ConfigError("secrets.vault.address must use https in production".into()));
+            }
+            if v.mount.trim_matches('/').is_empty() || v.timeout.is_zero() {
+                return Err(ConfigError("secrets.vault.mount must be set and secrets.vault.timeout above zero".into()));
+            }
+            let missing = match v.auth {
+                VaultAuth::Token => v.token.expose().is_empty(),
+                VaultAuth::Approle => v.role_id.expose().is_empty() || v.secret_id.expose().is_empty(),
+            };
+            if missing {
+                return Err(ConfigError(
+                    "secrets.vault: auth = \"token\" needs token; auth = \"approle\" needs role_id and secret_id"
+                        .into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// ./config when run from the checkout, else the one beside the executable.
 fn default_config_dir() -> PathBuf {
     let here = PathBuf::from("config");
@@ -616,6 +710,27 @@ mod tests {
         assert!(e.to_string().contains("registry.artifact_backend"), "{e}");
         let e = load("test", &[("HOTSWAP__REGISTRY__MAX_ARTIFACT_BYTES", "0")]).unwrap_err();
         assert!(e.to_string().contains("max_artifact_bytes"), "{e}");
+    }
+
+    #[test]
+    fn secrets_keys_are_checked() {
+        let d = load("development", &[]).unwrap();
+        assert_eq!(d.secrets.backend, SecretsBackend::Memory);
+        assert_eq!(d.secrets.jwt_policy.rotation_window, Duration::from_secs(48 * 3600));
+        let vault = ("HOTSWAP__SECRETS__BACKEND", "vault");
+        let e = load("development", &[vault, ("HOTSWAP__SECRETS__VAULT__ADDRESS", "vault:8200")]).unwrap_err();
+        assert!(e.to_string().contains("secrets.vault.address"), "{e}");
+        let addr = ("HOTSWAP__SECRETS__VAULT__ADDRESS", "https://vault:8200");
+        let e = load("development", &[vault, addr]).unwrap_err();
+        assert!(e.to_string().contains("needs token"), "{e}");
+        let token = ("HOTSWAP__SECRETS__VAULT__TOKEN", "s.vault-token-value");
+        let ok = load("development", &[vault, addr, token]).unwrap();
+        assert!(!format!("{ok:?}").contains("s.vault-token-value"), "the token stays out of `hotswap config`");
+        let plain = ("HOTSWAP__SECRETS__VAULT__ADDRESS", "http://vault:8200");
+        let e = load("production", &[PROD_URL, PROD_SECRET, vault, plain, token]).unwrap_err();
+        assert!(e.to_string().contains("https in production"), "{e}");
+        let e = load("test", &[("HOTSWAP__SECRETS__JWT_POLICY__ROTATION_WINDOW", "1000d")]).unwrap_err();
+        assert!(e.to_string().contains("secrets.jwt_policy"), "{e}");
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod http;
 pub mod live;
 pub mod metrics;
 pub mod registry;
+pub mod secrets;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -65,6 +65,7 @@ impl Application {
             auth.retire_demo_users().await.map_err(|e| StartupError::Auth(format!("retiring demo users: {e}")))?;
         }
         let auth = web::Data::new(auth);
+        let secrets = open_secrets(&settings, store.clone(), auth.clone()).await?;
         let proxies = TrustedProxies::new(&settings.rate_limit.trusted_proxies);
         let tls = settings.server.tls.enabled().then(|| load_tls(&settings.server.tls)).transpose()?;
         let client_addresses = web::Data::new(proxies.clone());
@@ -114,7 +115,8 @@ impl Application {
                 .app_data(headers.clone())
                 .app_data(live.clone())
                 .app_data(client_addresses.clone())
-                .app_data(registry.clone());
+                .app_data(registry.clone())
+                .app_data(secrets.clone());
             if let Some(limits) = &limits {
                 app = app.app_data(limits.clone());
             }
@@ -245,6 +247,39 @@ fn spawn_sweeps(store: SharedStore, limits: Option<web::Data<RateLimits>>) {
             }
         }
     });
+}
+
+/// The secret store, with the JWT signing key seeded from auth.jwt_secret
+/// (unless the store holds it already) and installed in the token service,
+/// and the rotation actor.
+async fn open_secrets(
+    settings: &Settings,
+    store: SharedStore,
+    auth: web::Data<crate::auth::AuthState>,
+) -> Result<web::Data<crate::secrets::SecretManager>, StartupError> {
+    use crate::config::SecretsBackend;
+    use crate::secrets::manager::JWT_SIGNING_KEY;
+    use crate::secrets::{
+        memory::MemorySecrets, rotation::SecretRotator, vault::VaultSecrets, SecretManager, SecretValue,
+    };
+    let backend: Arc<dyn crate::secrets::SecretBackend> = match settings.secrets.backend {
+        SecretsBackend::Memory => Arc::new(MemorySecrets::new()),
+        SecretsBackend::Vault => {
+            Arc::new(VaultSecrets::new(settings.secrets.vault.clone()).map_err(StartupError::Config)?)
+        }
+    };
+    let manager = web::Data::new(SecretManager::new(backend, store.clone(), auth));
+    let secret_error = |e: crate::secrets::SecretError| StartupError::Auth(format!("secret {JWT_SIGNING_KEY}: {e}"));
+    let seed = SecretValue::new(settings.auth.jwt_secret.expose());
+    manager
+        .ensure(JWT_SIGNING_KEY, Some(settings.secrets.jwt_policy.clone()), Some(seed))
+        .await
+        .map_err(secret_error)?;
+    manager.load_jwt_keys().await.map_err(secret_error)?;
+    if settings.secrets.rotation_enabled {
+        actix::Actor::start(SecretRotator::new(manager.clone().into_inner(), store, settings.secrets.check_interval));
+    }
+    Ok(manager)
 }
 
 /// The module registry over the store, with its artifacts in a directory or

@@ -11,6 +11,7 @@ mod format;
 mod health;
 mod modules;
 pub mod openapi;
+mod secrets;
 mod signing_keys;
 pub mod trace;
 mod users;
@@ -57,6 +58,7 @@ pub fn configure(options: RouteOptions) -> impl FnOnce(&mut web::ServiceConfig) 
             .configure(admin::routes)
             .configure(modules::routes)
             .configure(signing_keys::routes)
+            .configure(secrets::routes)
             .configure(crate::live::routes);
         if options.api_docs {
             cfg.configure(openapi::routes(options.swagger_ui));

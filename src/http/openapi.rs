@@ -7,7 +7,7 @@ use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, clusters, deployments, health, modules, signing_keys, users};
+use super::{auth, clusters, deployments, health, modules, secrets, signing_keys, users};
 
 pub const DOCUMENT_PATH: &str = "/api-docs/openapi.json";
 
@@ -57,6 +57,9 @@ pub const DOCUMENT_PATH: &str = "/api-docs/openapi.json";
         signing_keys::add,
         signing_keys::list,
         signing_keys::revoke,
+        secrets::list,
+        secrets::metadata,
+        secrets::rotate,
     ),
     modifiers(&BearerScheme),
     security(("bearer" = [])),
@@ -67,6 +70,7 @@ pub const DOCUMENT_PATH: &str = "/api-docs/openapi.json";
         (name = "deployments", description = "Runs: create, read, steer, roll back"),
         (name = "clusters", description = "Clusters, nodes and metrics"),
         (name = "modules", description = "Module registry and trusted signing keys"),
+        (name = "secrets", description = "Secrets' metadata and rotation (Admins of the default tenant)"),
     )
 )]
 pub struct ApiDoc;
