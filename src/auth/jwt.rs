@@ -124,7 +124,7 @@ impl Key {
     }
 }
 
-/// The current key, and the previous one until its window ends (unix seconds).
+/// The current key, and the previous one until its window ends (unix milliseconds).
 struct KeyRing {
     current: Key,
     previous: Option<(Key, i64)>,
@@ -133,11 +133,13 @@ struct KeyRing {
 impl KeyRing {
     /// The key that verifies a token naming `kid` (the current one when it
     /// names none: tokens from before key ids).
-    fn decoding(&self, kid: Option<&str>, now: i64) -> Option<&DecodingKey> {
+    fn decoding(&self, kid: Option<&str>, now_ms: i64) -> Option<&DecodingKey> {
         match kid {
             None => Some(&self.current.decoding),
             Some(k) if k == self.current.kid => Some(&self.current.decoding),
-            Some(k) => self.previous.as_ref().filter(|(p, until)| p.kid == k && now < *until).map(|(p, _)| &p.decoding),
+            Some(k) => {
+                self.previous.as_ref().filter(|(p, until)| p.kid == k && now_ms < *until).map(|(p, _)| &p.decoding)
+            }
         }
     }
 }
@@ -198,7 +200,7 @@ impl TokenService {
     pub fn install(&self, keys: SigningKeys<'_>) -> Result<(), String> {
         let current = Key::new(keys.current.0, keys.current.1)?;
         let previous = match keys.previous {
-            Some((kid, secret, until)) => Some((Key::new(kid, secret)?, until.timestamp())),
+            Some((kid, secret, until)) => Some((Key::new(kid, secret)?, until.timestamp_millis())),
             None => None,
         };
         *self.keys.write() = KeyRing { current, previous };
@@ -244,7 +246,7 @@ impl TokenService {
         let now = Utc::now().timestamp();
         if let Some((claims, kid)) = self.verified.get(token) {
             // Its key may have left the ring since.
-            if self.keys.read().decoding(kid.as_deref(), now).is_none() {
+            if self.keys.read().decoding(kid.as_deref(), Utc::now().timestamp_millis()).is_none() {
                 return Err(TokenError::BadSignature);
             }
             if now > claims.exp.saturating_add(self.leeway) {
@@ -258,7 +260,7 @@ impl TokenService {
         let kid = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?.kid;
         let decoded = {
             let keys = self.keys.read();
-            let Some(key) = keys.decoding(kid.as_deref(), now) else {
+            let Some(key) = keys.decoding(kid.as_deref(), Utc::now().timestamp_millis()) else {
                 return Err(TokenError::BadSignature);
             };
             jsonwebtoken::decode::<Claims>(token, key, &self.validation)

@@ -24,3 +24,5 @@ mod registry;
 mod registry_cli;
 mod registry_scan;
 mod registry_support;
+mod secrets;
+mod vault_fixture;
