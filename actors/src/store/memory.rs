@@ -326,10 +326,9 @@ impl MemoryStore {
             return;
         }
         let mut audit = self.audit.write();
-        let mut next = audit.last().map_or(1, |e| e.id + 1);
-        for entry in entries {
-            audit.push(AuditEntry { id: next, entry: entry.clone() });
-            next += 1;
+        let first = audit.last().map_or(1, |e| e.id + 1);
+        for (id, entry) in (first..).zip(entries) {
+            audit.push(AuditEntry { id, entry: entry.clone() });
         }
     }
 }
