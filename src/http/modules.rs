@@ -47,6 +47,20 @@ pub struct UploadBody {
     pub signature: Option<String>,
 }
 
+/// The same upload as multipart/form-data, for `curl -F`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the parts read by `read_multipart`.
+pub struct MultipartUpload {
+    /// The descriptor, JSON.
+    descriptor: String,
+    /// The artifact's bytes.
+    #[schema(format = Binary, value_type = String)]
+    artifact: Vec<u8>,
+    /// The raw detached signature, as `openssl dgst -sha256 -sign` writes it.
+    #[schema(format = Binary, value_type = String)]
+    signature: Option<Vec<u8>>,
+}
+
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Deployed {
@@ -154,6 +168,62 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload, max_artifact: u
     Ok(body)
 }
 
+/// The largest descriptor or signature part of a multipart upload.
+const SMALL_PART: usize = 64 * 1024;
+
+/// A multipart/form-data upload: parts `descriptor` (JSON), `artifact` (the
+/// bytes) and optionally `signature` (the raw bytes `openssl dgst -sign` writes).
+async fn read_multipart(req: &HttpRequest, payload: web::Payload, max_artifact: usize) -> Result<Upload, ApiError> {
+    let mut form = actix_multipart::Multipart::new(req.headers(), payload);
+    let (mut descriptor, mut artifact, mut signature) = (None, None, None);
+    while let Some(field) = form.next().await {
+        let mut field =
+            field.map_err(|e| ApiError::BadRequest(format!("the multipart body could not be read: {e}")))?;
+        let name = field.name().unwrap_or_default().to_string();
+        let limit = match name.as_str() {
+            "artifact" => max_artifact,
+            "descriptor" | "signature" => SMALL_PART,
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "unknown part '{other}': send descriptor, artifact and signature"
+                )))
+            }
+        };
+        let seen = match name.as_str() {
+            "descriptor" => descriptor.is_some(),
+            "artifact" => artifact.is_some(),
+            _ => signature.is_some(),
+        };
+        if seen {
+            return Err(ApiError::BadRequest(format!("the part '{name}' appears twice")));
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("the part '{name}' could not be read: {e}")))?;
+            if bytes.len() + chunk.len() > limit {
+                return Err(match name.as_str() {
+                    "artifact" => {
+                        ApiError::PayloadTooLarge(format!("the artifact may be at most {max_artifact} bytes"))
+                    }
+                    _ => ApiError::PayloadTooLarge(format!("the part '{name}' may be at most {SMALL_PART} bytes")),
+                });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        match name.as_str() {
+            "descriptor" => descriptor = Some(bytes),
+            "artifact" => artifact = Some(bytes),
+            _ => signature = Some(bytes),
+        }
+    }
+    let (Some(descriptor), Some(artifact)) = (descriptor, artifact) else {
+        return Err(ApiError::validation(vec!["the parts 'descriptor' and 'artifact' are required".into()]));
+    };
+    let descriptor: ModuleDescriptor =
+        serde_json::from_slice(&descriptor).map_err(|e| ApiError::validation(vec![format!("descriptor: {e}")]))?;
+    Ok(Upload { descriptor, artifact: artifact.into(), signature: signature.filter(|s| !s.is_empty()) })
+}
+
 fn decode_upload(body: &[u8]) -> Result<Upload, ApiError> {
     let parsed: UploadBody = serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("the JSON body is malformed or has the wrong shape: {e}")))?;
@@ -186,7 +256,10 @@ fn decode_upload(body: &[u8]) -> Result<Upload, ApiError> {
     post,
     path = "/api/v1/modules",
     tag = "modules",
-    request_body = UploadBody,
+    request_body(content(
+        (UploadBody = "application/json"),
+        (MultipartUpload = "multipart/form-data"),
+    )),
     responses(
         (status = 201, description = "Stored", body = ModuleVersionView),
         (status = 200, description = "The same bytes were uploaded before; nothing changed", body = ModuleVersionView),
@@ -206,17 +279,22 @@ pub async fn upload(
     tenant: Tenant,
     actor: Audited,
 ) -> Result<HttpResponse, ApiError> {
-    let json = req
+    let media = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")));
-    if !json {
-        return Err(ApiError::UnsupportedMediaType("Content-Type must be application/json".into()));
-    }
-    let body = read_body(&req, payload, registry.max_artifact_bytes).await?;
-    let upload = decode_upload(&body)?;
-    drop(body);
+        .and_then(|ct| ct.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let upload = match media.as_str() {
+        "application/json" => decode_upload(&read_body(&req, payload, registry.max_artifact_bytes).await?)?,
+        "multipart/form-data" => read_multipart(&req, payload, registry.max_artifact_bytes).await?,
+        _ => {
+            return Err(ApiError::UnsupportedMediaType(
+                "Content-Type must be application/json or multipart/form-data".into(),
+            ))
+        }
+    };
     let outcome = registry.upload(tenant.0, actor.0, upload).await?;
     let placements = registry.placements(tenant.0, outcome.version.name()).await?;
     let location = format!("/api/v1/modules/{}/{}", outcome.version.name(), outcome.version.version());

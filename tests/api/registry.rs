@@ -84,6 +84,48 @@ async fn upload_list_download_and_digest_checks() {
     assert_eq!(kinds, ["ModuleDeleted", "ModuleUploadRefused", "ModuleUploaded", "ModuleUploaded", "ModuleUploaded"]);
 }
 
+/// A multipart/form-data body with the given parts.
+fn multipart(parts: &[(&str, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = format!("hotswap-{}", uuid::Uuid::new_v4().simple());
+    let mut body = Vec::new();
+    for (name, bytes) in parts {
+        body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes());
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+#[actix_web::test]
+async fn multipart_uploads_like_curl_dash_f() {
+    let app = spawn_app(&[STRICT[0], STRICT[1], ("HOTSWAP__REGISTRY__MAX_ARTIFACT_BYTES", "4096")]).await;
+    let key = KeyPair::generate();
+    trust(&app, "release", &key).await;
+    let artifact = unique_artifact("multipart");
+    let d = descriptor("kmod-form", "1.0.0").to_string();
+    let sig = key.sign(&artifact);
+    let (ct, body) = multipart(&[("descriptor", d.as_bytes()), ("artifact", &artifact), ("signature", &sig)]);
+    let (status, reply) = app.post_raw("/api/v1/modules", &ct, body).await;
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+    assert_eq!(reply["sha256"], sha256_hex(&artifact));
+    assert_eq!(reply["signed"], true);
+
+    let (ct, body) = multipart(&[("descriptor", d.as_bytes()), ("artifact", &artifact), ("signature", b"junk")]);
+    assert_eq!(app.post_raw("/api/v1/modules", &ct, body).await.0, StatusCode::OK, "same bytes: unchanged");
+    let other = descriptor("kmod-form", "1.1.0").to_string();
+    let (ct, body) = multipart(&[("descriptor", other.as_bytes()), ("artifact", &artifact), ("signature", b"junk")]);
+    assert_eq!(app.post_raw("/api/v1/modules", &ct, body).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    let (ct, body) = multipart(&[("descriptor", other.as_bytes())]);
+    assert_eq!(app.post_raw("/api/v1/modules", &ct, body).await.0, StatusCode::BAD_REQUEST, "no artifact");
+    let (ct, body) = multipart(&[("descriptor", other.as_bytes()), ("artifact", &[1u8; 5000])]);
+    assert_eq!(app.post_raw("/api/v1/modules", &ct, body).await.0, StatusCode::PAYLOAD_TOO_LARGE);
+    let (ct, body) = multipart(&[("descriptor", other.as_bytes()), ("extra", b"x")]);
+    assert_eq!(app.post_raw("/api/v1/modules", &ct, body).await.0, StatusCode::BAD_REQUEST);
+    let (ct, body) = multipart(&[("descriptor", b"{not json"), ("artifact", &artifact)]);
+    assert_eq!(app.post_raw("/api/v1/modules", &ct, body).await.0, StatusCode::BAD_REQUEST);
+}
+
 #[actix_web::test]
 async fn a_running_version_cannot_be_deleted() {
     let app = spawn_app(&STRICT).await;
