@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 use super::audit_actor::Audited;
 use super::error::{ApiError, ErrorBody};
 use crate::auth::{RequireRole, Tenant};
-use crate::registry::upload::{running, Placement};
+use crate::registry::placements::{running, Placement};
 use crate::registry::{Registry, RegistryError, Upload};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

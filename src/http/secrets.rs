@@ -48,9 +48,31 @@ pub struct SecretView {
     in_rotation_window: bool,
     expiring: bool,
     auto_rotate: bool,
-    /// Policy durations, such as "30days".
-    #[schema(value_type = Object)]
-    policy: Option<serde_json::Value>,
+    policy: Option<PolicyView>,
+}
+
+/// Durations as humans write them, such as "30days" or "48h".
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyView {
+    auto_rotate: bool,
+    rotation_interval: String,
+    max_age: String,
+    notice_period: String,
+    rotation_window: String,
+}
+
+impl From<&crate::secrets::RotationPolicy> for PolicyView {
+    fn from(p: &crate::secrets::RotationPolicy) -> Self {
+        let human = |d: std::time::Duration| humantime::format_duration(d).to_string();
+        PolicyView {
+            auto_rotate: p.auto_rotate,
+            rotation_interval: human(p.rotation_interval),
+            max_age: human(p.max_age),
+            notice_period: human(p.notice_period),
+            rotation_window: human(p.rotation_window),
+        }
+    }
 }
 
 impl From<SecretMetadata> for SecretView {
@@ -60,7 +82,7 @@ impl From<SecretMetadata> for SecretView {
             in_rotation_window: m.in_rotation_window(now),
             expiring: m.expiring(now),
             auto_rotate: m.policy.as_ref().is_some_and(|p| p.auto_rotate),
-            policy: m.policy.as_ref().and_then(|p| serde_json::to_value(p).ok()),
+            policy: m.policy.as_ref().map(PolicyView::from),
             id: m.id,
             current_version: m.current_version,
             previous_version: m.previous_version,

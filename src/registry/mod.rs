@@ -2,12 +2,14 @@
 //! artifacts kept by digest, and the Security Scan's verifier.
 //!
 //! Files by job: `artifacts` (bytes by SHA-256), `upload` (descriptor checks
-//! and uploads), `keys` (trusted signing keys), `verifier` (the core's
-//! [`hotswap_actors::registry::ModuleVerifier`]).
+//! and uploads), `placements` (where versions run; deletion), `keys` (trusted
+//! signing keys), `verifier` (the core's
+//! [`hotswap_actors::registry::ModuleVerifier`]), `cli` (keygen, sign, push).
 
 pub mod artifacts;
 pub mod cli;
 pub mod keys;
+pub mod placements;
 pub mod upload;
 pub mod verifier;
 

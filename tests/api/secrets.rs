@@ -49,6 +49,7 @@ async fn rotating_the_jwt_key_keeps_old_tokens_until_the_window_ends() {
     assert_eq!(rotated["currentVersion"], 2);
     assert_eq!(rotated["previousVersion"], 1);
     assert_eq!(rotated["inRotationWindow"], true);
+    assert_eq!(rotated["policy"]["rotationWindow"], "2s", "{rotated}");
 
     // New tokens use the new key; the old one still works within the window.
     let new = app.login(ADMIN).await;
