@@ -144,6 +144,30 @@ pub fn start() -> VaultFixture {
     VaultFixture { address, state }
 }
 
+/// Starts the fixture over HTTPS with `cert_pem` and `key_pem` (files).
+pub fn start_tls(cert_pem: &std::path::Path, key_pem: &std::path::Path) -> VaultFixture {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(cert_pem).unwrap().collect::<Result<_, _>>().unwrap();
+    let key = PrivateKeyDer::from_pem_file(key_pem).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    let state = Arc::new(VaultState::default());
+    let data = web::Data::from(state.clone());
+    let server = HttpServer::new(move || App::new().app_data(data.clone()).default_service(web::to(handle)))
+        .workers(1)
+        .bind_rustls_0_23("127.0.0.1:0", config)
+        .expect("fixture binds");
+    let address = format!("https://{}", server.addrs()[0]);
+    actix_web::rt::spawn(server.run());
+    VaultFixture { address, state }
+}
+
 impl VaultFixture {
     pub fn written(&self) -> Vec<String> {
         self.state.written.lock().clone()
