@@ -25,6 +25,19 @@ pub struct SecretManager {
     auth: web::Data<AuthState>,
 }
 
+/// Secret ids become path segments of the back-end (Vault's URLs): only
+/// plain names, so that an id can never reach another path.
+fn check_id(id: &str) -> Result<(), SecretError> {
+    let plain = (1..=128).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && id.as_bytes()[0].is_ascii_alphanumeric();
+    if plain {
+        Ok(())
+    } else {
+        Err(SecretError::NotFound(id.chars().take(128).collect()))
+    }
+}
+
 fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
@@ -57,6 +70,7 @@ impl SecretManager {
         policy: Option<RotationPolicy>,
         initial: Option<SecretValue>,
     ) -> Result<SecretMetadata, SecretError> {
+        check_id(id)?;
         if let Some(existing) = self.backend.metadata(id).await? {
             return Ok(existing);
         }
@@ -86,12 +100,16 @@ impl SecretManager {
     }
 
     pub async fn metadata(&self, id: &str) -> Result<SecretMetadata, SecretError> {
+        check_id(id)?;
         self.backend.metadata(id).await?.ok_or_else(|| SecretError::NotFound(id.to_string()))
     }
 
     pub async fn list(&self) -> Result<Vec<SecretMetadata>, SecretError> {
         let mut all = Vec::new();
         for id in self.backend.list().await? {
+            if check_id(&id).is_err() {
+                continue;
+            }
             if let Some(meta) = self.backend.metadata(&id).await? {
                 all.push(meta);
             }
@@ -160,5 +178,18 @@ impl SecretManager {
                 .map(|((_, value, until), k)| (k.as_str(), value.expose().as_bytes(), *until)),
         };
         self.auth.tokens.install(keys).map_err(SecretError::Invalid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_plain_ids_are_secret_ids() {
+        for ok in ["jwt-signing-key", "db_password", "a1"] {
+            assert!(super::check_id(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "../sys/seal", "a/b", "-x", "UPPER", "a?list=true", &"x".repeat(129)] {
+            assert!(super::check_id(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -88,6 +88,8 @@ async fn secrets_are_for_admins_of_the_default_tenant() {
     let outsider = app.new_user("secrets-outsider", &["Admin"], Some(uuid::Uuid::new_v4())).await;
     assert_eq!(outsider.get("/api/v1/secrets").await.0, StatusCode::FORBIDDEN);
     assert_eq!(outsider.post(&format!("{JWT}/rotate"), &json!({})).await.0, StatusCode::FORBIDDEN);
+    let (status, _) = app.get("/api/v1/secrets/..%2F..%2Fsys%2Fhealth/metadata").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "ids are plain names, never paths");
     let (status, reply) = app.get("/api/v1/secrets/nothing/metadata").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{reply}");
     assert_eq!(app.post("/api/v1/secrets/nothing/rotate", &json!({})).await.0, StatusCode::NOT_FOUND);
