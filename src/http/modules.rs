@@ -17,6 +17,7 @@ use super::audit_actor::Audited;
 use super::error::{ApiError, ErrorBody};
 use crate::auth::{RequireRole, Tenant};
 use crate::registry::placements::{running, Placement};
+use crate::registry::upload::plausible;
 use crate::registry::{Registry, RegistryError, Upload};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -355,6 +356,9 @@ pub async fn versions(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let name = path.into_inner();
+    if !plausible(&name, None) {
+        return Err(ApiError::NotFound(format!("Module {name} not found")));
+    }
     let mut versions = registry.store.module_versions(tenant.0, &name).await.map_err(RegistryError::from)?;
     if versions.is_empty() {
         return Err(ApiError::NotFound(format!("Module {name} not found")));
@@ -366,6 +370,9 @@ pub async fn versions(
 }
 
 async fn find(registry: &Registry, tenant: Tenant, name: &str, version: &str) -> Result<ModuleVersion, ApiError> {
+    if !plausible(name, Some(version)) {
+        return Err(ApiError::NotFound(format!("Module {name} version {version} not found")));
+    }
     registry
         .store
         .get_module_version(tenant.0, name, version)
@@ -418,6 +425,9 @@ pub async fn delete(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (name, version) = path.into_inner();
+    if !plausible(&name, Some(&version)) {
+        return Err(ApiError::NotFound(format!("Module {name} version {version} not found")));
+    }
     registry.delete(tenant.0, actor.0, &name, &version).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -19,8 +19,10 @@ impl Registry {
         pem: &str,
     ) -> Result<SigningKey, RegistryError> {
         let name = name.trim();
-        if name.is_empty() || name.chars().count() > MAX_NAME {
-            return Err(RegistryError::Invalid(vec![format!("name must be 1 to {MAX_NAME} characters")]));
+        if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
+            return Err(RegistryError::Invalid(vec![format!(
+                "name must be 1 to {MAX_NAME} characters, none of them control characters"
+            )]));
         }
         let refuse = |why: String, result: AuditResult| {
             NewAuditEntry::new(tenant, actor.clone(), AuditCategory::Security, "SigningKeyRefused")
@@ -66,12 +68,15 @@ impl Registry {
         actor: AuditActor,
         key_id: &str,
     ) -> Result<SigningKey, RegistryError> {
+        let not_found = || RegistryError::NotFound(format!("Signing key {key_id} not found"));
+        // Ids are fingerprints; anything else names no key (and is not queried).
+        let Some(hex) = key_id.strip_prefix("sha256:").filter(|h| crate::crypto::is_sha256_hex(h)) else {
+            return Err(not_found());
+        };
+        debug_assert_eq!(hex.len(), 64);
         let audit = NewAuditEntry::new(tenant, actor, AuditCategory::Security, "SigningKeyRevoked")
             .resource("SigningKey", key_id)
             .message("revoked; modules signed with it fail the Security Scan in strict mode");
-        self.store
-            .revoke_signing_key(tenant, key_id, super::now_micros(), &audit)
-            .await?
-            .ok_or_else(|| RegistryError::NotFound(format!("Signing key {key_id} not found")))
+        self.store.revoke_signing_key(tenant, key_id, super::now_micros(), &audit).await?.ok_or_else(not_found)
     }
 }

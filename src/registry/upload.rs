@@ -49,6 +49,9 @@ pub fn check_descriptor(d: &ModuleDescriptor) -> Vec<String> {
     if semver::Version::parse(&d.version).is_err() {
         problems.push(format!("descriptor.version '{}' is not a semantic version such as 1.2.3", d.version));
     }
+    if [&d.description, &d.author].iter().any(|t| t.contains('\0')) || has_nul(&d.configuration) {
+        problems.push("descriptor text may not contain NUL characters".into());
+    }
     if d.description.chars().count() > MAX_TEXT || d.author.chars().count() > MAX_TEXT {
         problems.push(format!("descriptor.description and author may hold at most {MAX_TEXT} characters"));
     }
@@ -67,6 +70,22 @@ pub fn check_descriptor(d: &ModuleDescriptor) -> Vec<String> {
         problems.push("descriptor.resourceRequirements.cpuCores must be a non-negative number".into());
     }
     problems
+}
+
+/// Whether any key or string in `v` holds a NUL, which PostgreSQL cannot store.
+fn has_nul(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(has_nul),
+        serde_json::Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
+}
+
+/// Whether `name` and `version` could name a stored version at all; other
+/// path parameters answer 404 without a query.
+pub fn plausible(name: &str, version: Option<&str>) -> bool {
+    MODULE_NAME.is_match(name) && version.is_none_or(|v| semver::Version::parse(v).is_ok())
 }
 
 /// The first of `keys` that is not revoked, has at least `min_bits`, and

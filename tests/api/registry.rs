@@ -313,6 +313,21 @@ async fn artifacts_in_postgres_survive_a_restart_and_deploy() {
     let key = KeyPair::generate();
     trust(&before, "release", &key).await;
     let artifact = publish(&before, &key, &descriptor("kmod-pg", "1.0.0")).await;
+    // What PostgreSQL cannot store is refused as bad input, never a 500.
+    let mut nul = descriptor("kmod-pg", "1.0.1");
+    nul["description"] = json!("a\0b");
+    nul["configuration"] = json!({ "k\0": ["\0"] });
+    let (status, reply) = upload(&before, &nul, &artifact, Some(&key.sign(&artifact))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+    let (status, reply) =
+        before.post("/api/v1/signing-keys", &json!({ "name": "nul\0", "publicKeyPem": key.public_pem })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+    for path in
+        ["/api/v1/modules/kmod%00pg", "/api/v1/modules/kmod-pg/1.0.0%00", "/api/v1/modules/kmod-pg/%00/artifact"]
+    {
+        assert_eq!(before.get(path).await.0, StatusCode::NOT_FOUND, "{path}");
+    }
+    assert_eq!(before.post("/api/v1/signing-keys/sha256:%00/revoke", &json!({})).await.0, StatusCode::NOT_FOUND);
     let after = spawn_app(&overrides).await;
     let r = after.call(Method::GET, "/api/v1/modules/kmod-pg/1.0.0/artifact", None).await;
     assert_eq!(r.status, StatusCode::OK);
