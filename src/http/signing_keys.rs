@@ -74,6 +74,8 @@ impl From<SigningKey> for SigningKeyView {
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "Not an Admin", body = ErrorBody),
         (status = 409, description = "Trusted already", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Shorter than security.min_key_bits (2048)", body = ErrorBody),
     )
 )]

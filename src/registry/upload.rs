@@ -65,6 +65,9 @@ pub fn check_descriptor(d: &ModuleDescriptor) -> Vec<String> {
             ));
         }
     }
+    if !d.configuration.is_object() {
+        problems.push("descriptor.configuration must be an object".into());
+    }
     let r = &d.resource_requirements;
     if !r.cpu_cores.is_finite() || r.cpu_cores < 0.0 {
         problems.push("descriptor.resourceRequirements.cpuCores must be a non-negative number".into());

@@ -166,15 +166,20 @@ async fn strict_mode_refuses_unsigned_and_badly_signed_uploads() {
     // Malformed input is a 400 naming every problem; too much is a 413.
     let mut bad = descriptor("Bad_Name", "1.0");
     bad["dependencies"] = json!({ "kmod-x": "not a range" });
+    bad["configuration"] = json!([1, 2]);
     let (status, reply) = upload(&app, &bad, &artifact, None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
-    assert_eq!(reply["details"].as_array().unwrap().len(), 3, "{reply}");
+    assert_eq!(reply["details"].as_array().unwrap().len(), 4, "{reply}");
     let (status, reply) =
         app.post("/api/v1/modules", &json!({ "descriptor": d, "artifact": "%%%", "signature": "***" })).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
     assert_eq!(reply["details"].as_array().unwrap().len(), 2, "{reply}");
     let (status, reply) = upload(&app, &d, &[], None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+    let minimal = json!({ "name": "kmod-minimal", "version": "0.1.0" });
+    let (status, reply) = upload(&app, &minimal, b"x", Some(&trusted.sign(b"x"))).await;
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+    assert_eq!(reply["configuration"], json!({}), "{reply}");
     let big = vec![7u8; 5000];
     let (status, reply) = upload(&app, &d, &big, Some(&trusted.sign(&big))).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{reply}");
@@ -183,9 +188,9 @@ async fn strict_mode_refuses_unsigned_and_badly_signed_uploads() {
     let (status, reply) = app.post_raw("/api/v1/modules", "application/json", b"{not json".to_vec()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
 
-    // Nothing was stored, and every refusal is in the audit trail.
+    // Nothing else was stored, and every refusal is in the audit trail.
     let (_, list) = app.get("/api/v1/modules").await;
-    assert_eq!(list, json!([]));
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
     let denied = app
         .orchestrator
         .store()

@@ -56,10 +56,15 @@ pub struct ModuleDescriptor {
     pub dependencies: BTreeMap<String, String>,
     #[serde(default)]
     pub resource_requirements: ResourceRequirements,
-    #[serde(default)]
+    /// An object; `{}` when left out.
+    #[serde(default = "empty_object")]
     pub configuration: serde_json::Value,
     #[serde(default)]
     pub signature_algorithm: SignatureAlgorithm,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(Default::default())
 }
 
 /// One stored version of a module.
