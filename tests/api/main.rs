@@ -22,6 +22,7 @@ mod verbs;
 
 mod registry;
 mod registry_cli;
+mod registry_core;
 mod registry_scan;
 mod registry_support;
 mod secrets;

@@ -19,8 +19,11 @@ type Ctx = Context<Coordinator>;
 
 impl Coordinator {
     pub(super) fn security_scan(&mut self, ctx: &mut Ctx) {
+        // The start is saved before the registry is asked, so that a slow
+        // scan (hashing a large artifact) shows as running; `advance` then
+        // comes back here with the stage started.
         if let Some(started) = start_stage(&mut self.run, SECURITY_SCAN_STAGE) {
-            self.note(started);
+            return self.commit([started], ctx);
         }
         let mut problems = Vec::new();
         let mut checked = Vec::new();
