@@ -16,13 +16,18 @@ use hotswap_actors::orchestrator::CoreSettings;
 use hotswap_actors::registry::{ModuleVerifier, ScanError, VerifiedModule};
 use hotswap_actors::store::MemoryStore;
 use hotswap_actors::Orchestrator;
-use tokio::sync::Notify;
+use tokio::sync::Semaphore;
 
-/// Unavailable on the first call; later calls wait until released.
-#[derive(Default)]
+/// Unavailable on the first call; later calls wait for a permit.
 struct GatedVerifier {
     calls: AtomicU32,
-    gate: Notify,
+    gate: Semaphore,
+}
+
+impl Default for GatedVerifier {
+    fn default() -> Self {
+        GatedVerifier { calls: AtomicU32::new(0), gate: Semaphore::new(0) }
+    }
 }
 
 #[async_trait]
@@ -31,7 +36,7 @@ impl ModuleVerifier for GatedVerifier {
         if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
             return Err(ScanError::Unavailable("the registry is restarting".into()));
         }
-        self.gate.notified().await;
+        self.gate.acquire().await.expect("the gate stays open").forget();
         Ok(VerifiedModule {
             digest: Some("ab".repeat(32)),
             notes: vec!["Checked by the gate.".into()],
@@ -83,7 +88,7 @@ async fn an_unavailable_registry_is_asked_again_and_a_slow_one_blocks_nothing() 
     core.apply_verb(DEFAULT_TENANT, id, Verb::Pause).await.unwrap();
     core.apply_verb(DEFAULT_TENANT, id, Verb::Resume).await.unwrap();
 
-    verifier.gate.notify_waiters();
+    verifier.gate.add_permits(1);
     until("the run succeeds", async || core.get_run(DEFAULT_TENANT, id).await.unwrap().status == RunStatus::Succeeded)
         .await;
     let done = core.get_run(DEFAULT_TENANT, id).await.unwrap();
@@ -99,7 +104,7 @@ async fn an_abort_during_the_scan_changes_no_node() {
     let id = core.create_deployment(DEFAULT_TENANT, request("kmod-aborted")).await.unwrap().execution_id;
     until("the scan waits", async || verifier.calls.load(Ordering::SeqCst) >= 2).await;
     core.apply_verb(DEFAULT_TENANT, id, Verb::Abort).await.unwrap();
-    verifier.gate.notify_waiters();
+    verifier.gate.add_permits(1);
     until("the run is cancelled", async || {
         core.get_run(DEFAULT_TENANT, id).await.unwrap().status == RunStatus::Cancelled
     })
