@@ -18,6 +18,8 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
 WORKDIR /app
 COPY --from=build /src/target/release/hotswap /app/hotswap
 COPY config /app/config
+# Module artifacts (registry.artifact_dir, relative to /app); mount a volume here.
+RUN mkdir -p /app/data/artifacts && chown -R hotswap /app/data
 USER hotswap
 ENV HOTSWAP_ENV=production HOTSWAP__SERVER__BIND=0.0.0.0:8080
 EXPOSE 8080

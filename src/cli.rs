@@ -25,6 +25,55 @@ pub enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// Write a new RSA-3072 key pair for signing modules.
+    Keygen {
+        /// The private key (PKCS#8 PEM, readable by its owner only).
+        #[arg(long, default_value = "signing-key.pem")]
+        out: std::path::PathBuf,
+        /// The public key (SPKI PEM), to trust with POST /api/v1/signing-keys;
+        /// defaults to OUT with ".pub" added.
+        #[arg(long)]
+        public_out: Option<std::path::PathBuf>,
+    },
+    /// Sign and upload modules.
+    Module {
+        #[command(subcommand)]
+        action: ModuleAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModuleAction {
+    /// Write FILE's detached signature (RSA over its SHA-256), as
+    /// `openssl dgst -sha256 -sign` does.
+    Sign {
+        /// The private key, PEM (PKCS#8 or PKCS#1).
+        #[arg(long)]
+        key: std::path::PathBuf,
+        /// "pkcs1v15" (the default) or "pss".
+        #[arg(long, default_value = "pkcs1v15")]
+        algorithm: String,
+        /// Where the signature goes; defaults to FILE with ".sig" added.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        file: std::path::PathBuf,
+    },
+    /// Upload FILE with its descriptor and signature to a HotSwap server.
+    Push {
+        /// The server's base URL.
+        #[arg(long, env = "HOTSWAP_URL", default_value = "http://127.0.0.1:8080")]
+        server: String,
+        /// A Deployer's bearer token (from POST /api/v1/authentication/login).
+        #[arg(long, env = "HOTSWAP_TOKEN", hide_env_values = true)]
+        token: String,
+        /// The descriptor, JSON: {name, version, description, author, dependencies, ...}.
+        #[arg(long)]
+        descriptor: std::path::PathBuf,
+        /// The detached signature; defaults to FILE.sig when that exists.
+        #[arg(long)]
+        signature: Option<std::path::PathBuf>,
+        file: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -41,6 +41,9 @@ pub struct Settings {
     /// `[tenants]`: what suspension does to runs in progress.
     #[serde(default)]
     pub tenants: hotswap_actors::tenant::TenantSettings,
+    pub registry: RegistrySettings,
+    pub security: SecuritySettings,
+    pub secrets: SecretsSettings,
 }
 
 /// Live updates: /api/v1/ws and the SignalR hub at /hubs/deployment.
@@ -338,7 +341,9 @@ impl Settings {
         if self.store.pool.max_size == 0 {
             return Err(ConfigError("store.pool.max_size must be at least 1".into()));
         }
-        self.validate_security()
+        self.validate_security()?;
+        self.validate_registry()?;
+        self.validate_secrets()
     }
 
     fn validate_security(&self) -> Result<(), ConfigError> {
@@ -438,6 +443,158 @@ impl Settings {
         }
         if !self.metrics.path.starts_with('/') {
             return Err(ConfigError(format!("metrics.path '{}' must start with /", self.metrics.path)));
+        }
+        Ok(())
+    }
+}
+
+/// Where module artifacts' bytes are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ArtifactBackend {
+    /// A content-addressed directory (`artifact_dir`).
+    Filesystem,
+    /// The PostgreSQL store's database (store.backend must be "postgres").
+    Postgres,
+}
+
+/// The module registry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrySettings {
+    pub artifact_backend: ArtifactBackend,
+    pub artifact_dir: PathBuf,
+    /// Largest artifact accepted, in bytes (larger uploads get 413).
+    pub max_artifact_bytes: usize,
+}
+
+/// What the Security Scan and uploads insist on.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecuritySettings {
+    /// Signatures must verify against a trusted, unrevoked key, at upload
+    /// (422 otherwise) and in the Security Scan.
+    pub strict_mode: bool,
+    /// A run's module version must be in the registry.
+    pub require_registered_modules: bool,
+    /// The smallest trusted RSA key, in bits (at least 2048).
+    pub min_key_bits: u32,
+}
+
+impl Settings {
+    fn validate_registry(&self) -> Result<(), ConfigError> {
+        let r = &self.registry;
+        if r.max_artifact_bytes == 0 {
+            return Err(ConfigError("registry.max_artifact_bytes must be above zero".into()));
+        }
+        if r.artifact_backend == ArtifactBackend::Filesystem && r.artifact_dir.as_os_str().is_empty() {
+            return Err(ConfigError("registry.artifact_dir is required with artifact_backend = \"filesystem\"".into()));
+        }
+        if r.artifact_backend == ArtifactBackend::Postgres && self.store.backend != StoreBackend::Postgres {
+            return Err(ConfigError(
+                "registry.artifact_backend = \"postgres\" needs store.backend = \"postgres\"".into(),
+            ));
+        }
+        if self.security.min_key_bits < crate::crypto::rsa_sig::MIN_KEY_BITS {
+            return Err(ConfigError(format!(
+                "security.min_key_bits must be at least {}",
+                crate::crypto::rsa_sig::MIN_KEY_BITS
+            )));
+        }
+        if self.is_production() && !(self.security.strict_mode && self.security.require_registered_modules) {
+            tracing::warn!("security.strict_mode or require_registered_modules is off in production");
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecretsBackend {
+    /// In process memory (development): lost on exit.
+    Memory,
+    /// HashiCorp Vault's KV v2 engine.
+    Vault,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VaultAuth {
+    Token,
+    Approle,
+}
+
+/// Secrets and their rotation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsSettings {
+    pub backend: SecretsBackend,
+    /// Run the background actor that rotates due secrets and warns before expiry.
+    pub rotation_enabled: bool,
+    #[serde(with = "humantime_serde")]
+    pub check_interval: Duration,
+    /// The policy of the JWT signing key (`jwt-signing-key`).
+    pub jwt_policy: crate::secrets::RotationPolicy,
+    pub vault: VaultSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultSettings {
+    /// https://vault.example.com:8200
+    pub address: String,
+    /// The KV v2 engine's mount path.
+    pub mount: String,
+    /// Our secrets live under this path in the mount.
+    pub path_prefix: String,
+    pub auth: VaultAuth,
+    pub token: Secret,
+    pub role_id: Secret,
+    pub secret_id: Secret,
+    /// Where the AppRole auth method is mounted.
+    pub approle_path: String,
+    /// PEM CA bundle that signed Vault's certificate; empty uses the system's.
+    pub ca_cert_file: String,
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Further attempts after a connection failure, 429 or 5xx.
+    pub retries: u32,
+    #[serde(with = "humantime_serde")]
+    pub retry_delay: Duration,
+}
+
+impl Settings {
+    fn validate_secrets(&self) -> Result<(), ConfigError> {
+        let s = &self.secrets;
+        if s.check_interval.is_zero() {
+            return Err(ConfigError("secrets.check_interval must be above zero".into()));
+        }
+        s.jwt_policy.validate("secrets.jwt_policy").map_err(ConfigError)?;
+        if s.backend == SecretsBackend::Vault {
+            let v = &s.vault;
+            let https = v.address.starts_with("https://");
+            if !https && !v.address.starts_with("http://") {
+                return Err(ConfigError(
+                    "secrets.vault.address must be an https:// URL such as https://vault:8200".into(),
+                ));
+            }
+            // Vault tokens and secrets must not cross the network in clear.
+            if self.is_production() && !https {
+                return Err(ConfigError("secrets.vault.address must use https in production".into()));
+            }
+            if v.mount.trim_matches('/').is_empty() || v.timeout.is_zero() {
+                return Err(ConfigError("secrets.vault.mount must be set and secrets.vault.timeout above zero".into()));
+            }
+            let missing = match v.auth {
+                VaultAuth::Token => v.token.expose().is_empty(),
+                VaultAuth::Approle => v.role_id.expose().is_empty() || v.secret_id.expose().is_empty(),
+            };
+            if missing {
+                return Err(ConfigError(
+                    "secrets.vault: auth = \"token\" needs token; auth = \"approle\" needs role_id and secret_id"
+                        .into(),
+                ));
+            }
         }
         Ok(())
     }
@@ -556,6 +713,42 @@ mod tests {
         assert_eq!(p.auth.bcrypt_cost, 12);
         // Secrets stay out of `hotswap config`.
         assert!(!format!("{p:?}").contains(PROD_SECRET.1));
+    }
+
+    #[test]
+    fn registry_and_security_keys_are_checked() {
+        let p = load("production", &[PROD_URL, PROD_SECRET]).unwrap();
+        assert!(p.security.strict_mode && p.security.require_registered_modules);
+        assert_eq!(p.registry.max_artifact_bytes, 64 * 1024 * 1024);
+        let t = load("test", &[]).unwrap();
+        assert!(!t.security.strict_mode && !t.security.require_registered_modules);
+        let e = load("test", &[("HOTSWAP__SECURITY__MIN_KEY_BITS", "1024")]).unwrap_err();
+        assert!(e.to_string().contains("security.min_key_bits"), "{e}");
+        let e = load("test", &[("HOTSWAP__REGISTRY__ARTIFACT_BACKEND", "postgres")]).unwrap_err();
+        assert!(e.to_string().contains("registry.artifact_backend"), "{e}");
+        let e = load("test", &[("HOTSWAP__REGISTRY__MAX_ARTIFACT_BYTES", "0")]).unwrap_err();
+        assert!(e.to_string().contains("max_artifact_bytes"), "{e}");
+    }
+
+    #[test]
+    fn secrets_keys_are_checked() {
+        let d = load("development", &[]).unwrap();
+        assert_eq!(d.secrets.backend, SecretsBackend::Memory);
+        assert_eq!(d.secrets.jwt_policy.rotation_window, Duration::from_secs(48 * 3600));
+        let vault = ("HOTSWAP__SECRETS__BACKEND", "vault");
+        let e = load("development", &[vault, ("HOTSWAP__SECRETS__VAULT__ADDRESS", "vault:8200")]).unwrap_err();
+        assert!(e.to_string().contains("secrets.vault.address"), "{e}");
+        let addr = ("HOTSWAP__SECRETS__VAULT__ADDRESS", "https://vault:8200");
+        let e = load("development", &[vault, addr]).unwrap_err();
+        assert!(e.to_string().contains("needs token"), "{e}");
+        let token = ("HOTSWAP__SECRETS__VAULT__TOKEN", "s.vault-token-value");
+        let ok = load("development", &[vault, addr, token]).unwrap();
+        assert!(!format!("{ok:?}").contains("s.vault-token-value"), "the token stays out of `hotswap config`");
+        let plain = ("HOTSWAP__SECRETS__VAULT__ADDRESS", "http://vault:8200");
+        let e = load("production", &[PROD_URL, PROD_SECRET, vault, plain, token]).unwrap_err();
+        assert!(e.to_string().contains("https in production"), "{e}");
+        let e = load("test", &[("HOTSWAP__SECRETS__JWT_POLICY__ROTATION_WINDOW", "1000d")]).unwrap_err();
+        assert!(e.to_string().contains("secrets.jwt_policy"), "{e}");
     }
 
     #[test]

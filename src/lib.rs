@@ -4,10 +4,13 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod crypto;
 pub mod http;
 pub mod live;
 pub mod metrics;
 pub mod notify;
+pub mod registry;
+pub mod secrets;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -67,6 +67,7 @@ impl Application {
             auth.retire_demo_users().await.map_err(|e| StartupError::Auth(format!("retiring demo users: {e}")))?;
         }
         let auth = web::Data::new(auth);
+        let secrets = open_secrets(&settings, store.clone(), auth.clone()).await?;
         let proxies = TrustedProxies::new(&settings.rate_limit.trusted_proxies);
         let tls = settings.server.tls.enabled().then(|| load_tls(&settings.server.tls)).transpose()?;
         let client_addresses = web::Data::new(proxies.clone());
@@ -93,7 +94,10 @@ impl Application {
             Some(webhooks) => webhooks,
             None => Arc::new(NoNotifier),
         };
-        let hooks = CoreHooks { observer: metrics.clone(), spans: Arc::new(OtelSpans), notifier };
+        let registry = open_registry(&settings, store.clone()).await?;
+        let verifier = Arc::new(crate::registry::RegistryVerifier { registry: registry.clone() });
+        let hooks = CoreHooks { observer: metrics.clone(), spans: Arc::new(OtelSpans), notifier, verifier };
+        let registry = web::Data::new(registry);
         let orchestrator = Orchestrator::start_with(store, core, hooks).await?;
         metrics.watch(orchestrator.clone(), pool);
         let prometheus = metrics.http_middleware(&settings.metrics.path);
@@ -122,7 +126,9 @@ impl Application {
                 .app_data(auth.clone())
                 .app_data(headers.clone())
                 .app_data(live.clone())
-                .app_data(client_addresses.clone());
+                .app_data(client_addresses.clone())
+                .app_data(registry.clone())
+                .app_data(secrets.clone());
             if let Some(limits) = &limits {
                 app = app.app_data(limits.clone());
             }
@@ -253,6 +259,62 @@ fn spawn_sweeps(store: SharedStore, limits: Option<web::Data<RateLimits>>) {
             }
         }
     });
+}
+
+/// The secret store, with the JWT signing key seeded from auth.jwt_secret
+/// (unless the store holds it already) and installed in the token service,
+/// and the rotation actor.
+async fn open_secrets(
+    settings: &Settings,
+    store: SharedStore,
+    auth: web::Data<crate::auth::AuthState>,
+) -> Result<web::Data<crate::secrets::SecretManager>, StartupError> {
+    use crate::config::SecretsBackend;
+    use crate::secrets::manager::JWT_SIGNING_KEY;
+    use crate::secrets::{
+        memory::MemorySecrets, rotation::SecretRotator, vault::VaultSecrets, SecretManager, SecretValue,
+    };
+    let backend: Arc<dyn crate::secrets::SecretBackend> = match settings.secrets.backend {
+        SecretsBackend::Memory => Arc::new(MemorySecrets::new()),
+        SecretsBackend::Vault => {
+            Arc::new(VaultSecrets::new(settings.secrets.vault.clone()).map_err(StartupError::Config)?)
+        }
+    };
+    let manager = web::Data::new(SecretManager::new(backend, store.clone(), auth));
+    let secret_error = |e: crate::secrets::SecretError| StartupError::Auth(format!("secret {JWT_SIGNING_KEY}: {e}"));
+    let seed = SecretValue::new(settings.auth.jwt_secret.expose());
+    manager
+        .ensure(JWT_SIGNING_KEY, Some(settings.secrets.jwt_policy.clone()), Some(seed))
+        .await
+        .map_err(secret_error)?;
+    manager.load_jwt_keys().await.map_err(secret_error)?;
+    if settings.secrets.rotation_enabled {
+        actix::Actor::start(SecretRotator::new(manager.clone().into_inner(), store, settings.secrets.check_interval));
+    }
+    Ok(manager)
+}
+
+/// The module registry over the store, with its artifacts in a directory or
+/// in PostgreSQL. The database artifacts get a small pool of their own, so
+/// that large transfers never starve run checkpoints of connections.
+async fn open_registry(settings: &Settings, store: SharedStore) -> Result<crate::registry::Registry, StartupError> {
+    use crate::config::ArtifactBackend;
+    use crate::registry::{Artifacts, DirectoryArtifacts, Registry};
+    let backend: Arc<dyn crate::registry::ArtifactBackend> = match settings.registry.artifact_backend {
+        ArtifactBackend::Filesystem => Arc::new(DirectoryArtifacts::new(&settings.registry.artifact_dir)),
+        ArtifactBackend::Postgres => {
+            let pool = crate::store::postgres::PgPoolSettings { max_size: 4, ..settings.store.pool.clone() };
+            let blobs =
+                PgStore::connect(&settings.store.url, &pool).await.map_err(|e| StartupError::Store(e.to_string()))?;
+            Arc::new(blobs)
+        }
+    };
+    Ok(Registry {
+        store,
+        artifacts: Artifacts::new(backend),
+        security: settings.security.clone(),
+        max_artifact_bytes: settings.registry.max_artifact_bytes,
+    })
 }
 
 /// How long start-up waits for PostgreSQL to accept connections.

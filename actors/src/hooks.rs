@@ -64,10 +64,17 @@ pub struct CoreHooks {
     pub observer: Arc<dyn Observer>,
     pub spans: Arc<dyn SpanContext>,
     pub notifier: Arc<dyn Notifier>,
+    /// The Security Scan's view of the module registry.
+    pub verifier: Arc<dyn crate::registry::ModuleVerifier>,
 }
 
 impl Default for CoreHooks {
     fn default() -> Self {
-        CoreHooks { observer: Arc::new(NoObserver), spans: Arc::new(NoSpanContext), notifier: Arc::new(NoNotifier) }
+        CoreHooks {
+            observer: Arc::new(NoObserver),
+            spans: Arc::new(NoSpanContext),
+            notifier: Arc::new(NoNotifier),
+            verifier: Arc::new(crate::registry::NoRegistry),
+        }
     }
 }

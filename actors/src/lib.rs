@@ -14,6 +14,7 @@ pub mod events;
 pub mod hooks;
 pub mod node;
 pub mod orchestrator;
+pub mod registry;
 pub mod settings;
 pub mod simulation;
 pub mod store;

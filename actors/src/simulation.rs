@@ -48,6 +48,8 @@ pub enum LoadFault {
     None,
     Fail,
     Panic,
+    /// The artifact arrives altered, so its digest is not the registry's.
+    Tampered,
 }
 
 /// The knobs in force for one environment.
@@ -57,6 +59,9 @@ pub struct EnvFaults {
     pub fail_nodes: BTreeSet<String>,
     pub panic: f64,
     pub version: VersionFaults,
+    /// Hosts that receive an altered artifact; `tamper_all` for every host.
+    pub tampered_nodes: BTreeSet<String>,
+    pub tamper_all: bool,
 }
 
 impl EnvFaults {
@@ -74,6 +79,8 @@ impl EnvFaults {
                     LoadFault::Panic
                 } else if i < failing || self.fail_nodes.contains(host) {
                     LoadFault::Fail
+                } else if self.tamper_all || self.tampered_nodes.contains(host) {
+                    LoadFault::Tampered
                 } else {
                     LoadFault::None
                 }
@@ -82,7 +89,8 @@ impl EnvFaults {
     }
 }
 
-const KNOBS: [&str; 7] = [
+const KNOBS: [&str; 8] = [
+    "simulateTamperedArtifact",
     "simulateDeployFailure",
     "simulateErrorRate",
     "simulateLatencyMs",
@@ -148,6 +156,12 @@ impl FaultPlan {
             panic: number("simulatePanic").unwrap_or(0.0),
             fail_nodes: knobs
                 .get("simulateFailNodes")
+                .map(|v| v.split(',').map(|h| h.trim().to_string()).filter(|h| !h.is_empty()).collect())
+                .unwrap_or_default(),
+            tamper_all: knobs.get("simulateTamperedArtifact").is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
+            tampered_nodes: knobs
+                .get("simulateTamperedArtifact")
+                .filter(|v| !v.trim().eq_ignore_ascii_case("true"))
                 .map(|v| v.split(',').map(|h| h.trim().to_string()).filter(|h| !h.is_empty()).collect())
                 .unwrap_or_default(),
             version: VersionFaults {
@@ -238,6 +252,17 @@ mod tests {
         let hosts: Vec<String> = (1..=5).map(|i| format!("qa-node-{i:02}")).collect();
         let faults = plan.for_env(Environment::Qa).load_faults(&hosts);
         assert_eq!(faults, vec![LoadFault::Fail, LoadFault::Fail, LoadFault::None, LoadFault::None, LoadFault::None]);
+    }
+
+    #[test]
+    fn tampered_artifacts_by_host_or_everywhere() {
+        let hosts: Vec<String> = (1..=3).map(|i| format!("qa-node-{i:02}")).collect();
+        let some = FaultPlan::parse(&meta(&[("simulateTamperedArtifact", "qa-node-02")])).unwrap();
+        let faults = some.for_env(Environment::Qa).load_faults(&hosts);
+        assert_eq!(faults, vec![LoadFault::None, LoadFault::Tampered, LoadFault::None]);
+        let all = FaultPlan::parse(&meta(&[("simulateTamperedArtifact@QA", "true")])).unwrap();
+        assert_eq!(all.for_env(Environment::Qa).load_faults(&hosts), vec![LoadFault::Tampered; 3]);
+        assert_eq!(all.for_env(Environment::Development).load_faults(&hosts), vec![LoadFault::None; 3]);
     }
 
     #[test]

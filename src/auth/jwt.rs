@@ -1,5 +1,9 @@
 //! API tokens: HS256 JWTs with the configured secret, issuer and audience.
 //!
+//! The signing key rotates (see `crate::secrets`): each token names its key
+//! in the `kid` header; new tokens use the current key, and tokens signed
+//! with the previous one stay valid until its rotation window ends.
+//!
 //! Verification pins the algorithm to HS256 (so `alg: none` and every other
 //! algorithm are refused), and checks the signature, `exp`, `nbf`, `iss` and
 //! `aud` with the configured leeway (at most 30 s, enforced by the settings).
@@ -76,37 +80,80 @@ struct Verified {
     by_signature: RwLock<HashMap<Box<str>, Remembered>>,
 }
 
-/// The whole token and its claims.
-type Remembered = (Box<str>, Arc<Claims>);
+/// The whole token, its claims, and the key id it was verified with.
+type Remembered = (Box<str>, Arc<Claims>, Option<Box<str>>);
 
 /// The most tokens remembered; past that, expired ones are dropped, or all.
 const VERIFIED_CAPACITY: usize = 10_000;
 
 impl Verified {
-    fn get(&self, token: &str) -> Option<Arc<Claims>> {
+    fn get(&self, token: &str) -> Option<(Arc<Claims>, Option<Box<str>>)> {
         let signature = token.rsplit('.').next()?;
         let map = self.by_signature.read();
-        let (full, claims) = map.get(signature)?;
-        (full.as_ref() == token).then(|| claims.clone())
+        let (full, claims, kid) = map.get(signature)?;
+        (full.as_ref() == token).then(|| (claims.clone(), kid.clone()))
     }
 
-    fn insert(&self, token: &str, claims: Arc<Claims>, now: i64) {
+    fn insert(&self, token: &str, claims: Arc<Claims>, kid: Option<&str>, now: i64) {
         let Some(signature) = token.rsplit('.').next() else { return };
         let mut map = self.by_signature.write();
         if map.len() >= VERIFIED_CAPACITY {
-            map.retain(|_, (_, c)| c.exp > now);
+            map.retain(|_, (_, c, _)| c.exp > now);
             if map.len() >= VERIFIED_CAPACITY {
                 map.clear();
             }
         }
-        map.insert(signature.into(), (token.into(), claims));
+        map.insert(signature.into(), (token.into(), claims, kid.map(Into::into)));
     }
+}
+
+/// One HS256 key with its id.
+struct Key {
+    kid: String,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+impl Key {
+    fn new(kid: &str, secret: &[u8]) -> Result<Key, String> {
+        Ok(Key {
+            kid: kid.to_string(),
+            encoding: EncodingKey::from_secret(secret).map_err(|e| format!("JWT signing key: {e}"))?,
+            decoding: DecodingKey::from_secret(secret).map_err(|e| format!("JWT signing key: {e}"))?,
+        })
+    }
+}
+
+/// The current key, and the previous one until its window ends (unix milliseconds).
+struct KeyRing {
+    current: Key,
+    previous: Option<(Key, i64)>,
+}
+
+impl KeyRing {
+    /// The key that verifies a token naming `kid` (the current one when it
+    /// names none: tokens from before key ids).
+    fn decoding(&self, kid: Option<&str>, now_ms: i64) -> Option<&DecodingKey> {
+        match kid {
+            None => Some(&self.current.decoding),
+            Some(k) if k == self.current.kid => Some(&self.current.decoding),
+            Some(k) => {
+                self.previous.as_ref().filter(|(p, until)| p.kid == k && now_ms < *until).map(|(p, _)| &p.decoding)
+            }
+        }
+    }
+}
+
+/// The keys to install after a rotation: the current secret, and the
+/// previous one with the end of its window.
+pub struct SigningKeys<'a> {
+    pub current: (&'a str, &'a [u8]),
+    pub previous: Option<(&'a str, &'a [u8], DateTime<Utc>)>,
 }
 
 /// Issues and verifies tokens. Holds the keys; `Debug` shows neither.
 pub struct TokenService {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
+    keys: RwLock<KeyRing>,
     validation: Validation,
     issuer: String,
     audience: String,
@@ -124,8 +171,7 @@ impl std::fmt::Debug for TokenService {
 impl TokenService {
     pub fn new(settings: &AuthSettings) -> Result<TokenService, String> {
         let secret = settings.jwt_secret.expose().as_bytes();
-        let encoding = EncodingKey::from_secret(secret).map_err(|e| format!("auth.jwt_secret: {e}"))?;
-        let decoding = DecodingKey::from_secret(secret).map_err(|e| format!("auth.jwt_secret: {e}"))?;
+        let current = Key::new(Self::CONFIGURED_KID, secret).map_err(|e| format!("auth.jwt_secret: {e}"))?;
         let mut validation = Validation::new(Algorithm::HS256);
         validation.algorithms = vec![Algorithm::HS256];
         validation.leeway = settings.token_leeway.as_secs();
@@ -136,8 +182,7 @@ impl TokenService {
         validation.set_audience(&[&settings.jwt_audience]);
         validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
         Ok(TokenService {
-            encoding,
-            decoding,
+            keys: RwLock::new(KeyRing { current, previous: None }),
             validation,
             issuer: settings.jwt_issuer.clone(),
             audience: settings.jwt_audience.clone(),
@@ -145,6 +190,26 @@ impl TokenService {
             leeway: settings.token_leeway.as_secs() as i64,
             verified: Verified { by_signature: RwLock::new(HashMap::new()) },
         })
+    }
+
+    /// The key id of `auth.jwt_secret` until the secret store's keys are installed.
+    pub const CONFIGURED_KID: &'static str = "configured";
+
+    /// Makes `keys.current` sign new tokens; tokens naming `keys.previous`
+    /// verify until its window ends. Called at start-up and after every rotation.
+    pub fn install(&self, keys: SigningKeys<'_>) -> Result<(), String> {
+        let current = Key::new(keys.current.0, keys.current.1)?;
+        let previous = match keys.previous {
+            Some((kid, secret, until)) => Some((Key::new(kid, secret)?, until.timestamp_millis())),
+            None => None,
+        };
+        *self.keys.write() = KeyRing { current, previous };
+        Ok(())
+    }
+
+    /// The id of the key new tokens are signed with.
+    pub fn current_kid(&self) -> String {
+        self.keys.read().current.kid.clone()
     }
 
     /// A fresh token for `user`, valid from now for the configured lifetime.
@@ -169,14 +234,21 @@ impl TokenService {
 
     /// Signs arbitrary claims with the service's key (tests forge tokens with it).
     pub fn sign(&self, claims: &Claims) -> Result<String, String> {
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding).map_err(|e| e.to_string())
+        let keys = self.keys.read();
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(keys.current.kid.clone());
+        jsonwebtoken::encode(&header, claims, &keys.current.encoding).map_err(|e| e.to_string())
     }
 
     /// Checks signature, algorithm, lifetime, issuer and audience. Revocation
     /// needs the store: see [`super::principal`].
     pub fn verify(&self, token: &str) -> Result<Arc<Claims>, TokenError> {
         let now = Utc::now().timestamp();
-        if let Some(claims) = self.verified.get(token) {
+        if let Some((claims, kid)) = self.verified.get(token) {
+            // Its key may have left the ring since.
+            if self.keys.read().decoding(kid.as_deref(), Utc::now().timestamp_millis()).is_none() {
+                return Err(TokenError::BadSignature);
+            }
             if now > claims.exp.saturating_add(self.leeway) {
                 return Err(TokenError::Expired);
             }
@@ -185,10 +257,18 @@ impl TokenService {
             }
             return Ok(claims);
         }
-        match jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation) {
+        let kid = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?.kid;
+        let decoded = {
+            let keys = self.keys.read();
+            let Some(key) = keys.decoding(kid.as_deref(), Utc::now().timestamp_millis()) else {
+                return Err(TokenError::BadSignature);
+            };
+            jsonwebtoken::decode::<Claims>(token, key, &self.validation)
+        };
+        match decoded {
             Ok(data) => {
                 let claims = Arc::new(data.claims);
-                self.verified.insert(token, claims.clone(), now);
+                self.verified.insert(token, claims.clone(), kid.as_deref(), now);
                 Ok(claims)
             }
             Err(e) => Err(match e.kind() {
@@ -287,6 +367,34 @@ mod tests {
         assert_eq!(service.verify(&parts.join(".")), Err(TokenError::BadSignature));
         std::thread::sleep(Duration::from_millis(2100));
         assert_eq!(service.verify(&token), Err(TokenError::Expired));
+    }
+
+    #[test]
+    fn after_a_rotation_old_tokens_verify_until_the_window_ends() {
+        let service = TokenService::new(&settings(SECRET)).unwrap();
+        let v1 = b"first-rotated-secret-of-32-bytes!!".as_slice();
+        let v2 = b"second-rotated-secret-of-32-bytes!".as_slice();
+        service.install(SigningKeys { current: ("v1", v1), previous: None }).unwrap();
+        let old = service.issue(&user(), Utc::now()).unwrap().token;
+        assert_eq!(jsonwebtoken::decode_header(&old).unwrap().kid.as_deref(), Some("v1"));
+        assert!(service.verify(&old).is_ok());
+
+        let window_end = Utc::now() + chrono::Duration::hours(1);
+        service.install(SigningKeys { current: ("v2", v2), previous: Some(("v1", v1, window_end)) }).unwrap();
+        let new = service.issue(&user(), Utc::now()).unwrap().token;
+        assert_eq!(jsonwebtoken::decode_header(&new).unwrap().kid.as_deref(), Some("v2"), "new tokens use the new key");
+        assert!(service.verify(&new).is_ok());
+        assert!(service.verify(&old).is_ok(), "the previous key is good within the window");
+
+        // The window ends: the old token is refused, even from the cache.
+        let ended = Utc::now() - chrono::Duration::seconds(1);
+        service.install(SigningKeys { current: ("v2", v2), previous: Some(("v1", v1, ended)) }).unwrap();
+        assert_eq!(service.verify(&old), Err(TokenError::BadSignature));
+        assert!(service.verify(&new).is_ok());
+        // A token naming an unknown key, or the right key id with another secret, is refused.
+        let other = TokenService::new(&settings("another-secret-of-thirty-two-bytes")).unwrap();
+        other.install(SigningKeys { current: ("v2", b"a-different-secret-with-32-bytes!!"), previous: None }).unwrap();
+        assert_eq!(service.verify(&other.issue(&user(), Utc::now()).unwrap().token), Err(TokenError::BadSignature));
     }
 
     #[test]

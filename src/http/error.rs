@@ -37,6 +37,9 @@ pub enum ApiError {
     /// day), 403 for capacity quotas; the body names quota, limit and use.
     #[error("{0}")]
     Quota(QuotaExceeded),
+    /// Well-formed but refused by policy (a bad signature, a short key).
+    #[error("{0}")]
+    Unprocessable(String),
     #[error("Too many requests. Please retry after {retry_after} seconds.")]
     TooManyRequests { retry_after: u64, headers: Vec<(HeaderName, HeaderValue)> },
     #[error("{0}")]
@@ -66,6 +69,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "Payload Too Large",
             ApiError::UnsupportedMediaType(_) => "Unsupported Media Type",
             ApiError::Quota(_) => "Quota exceeded",
+            ApiError::Unprocessable(_) => "Unprocessable Entity",
             ApiError::TooManyRequests { .. } => "Rate limit exceeded",
             ApiError::Unavailable(_) => "Service Unavailable",
             ApiError::Internal(_) => "Internal Server Error",
@@ -86,6 +90,7 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Quota(q) if q.quota.is_rate() => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Quota(_) => StatusCode::FORBIDDEN,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -182,6 +187,21 @@ impl From<UserError> for ApiError {
             UserError::Forbidden(m) => ApiError::Forbidden(m),
             UserError::Unavailable(m) => ApiError::Unavailable(m),
             UserError::Internal(m) => ApiError::Internal(m),
+        }
+    }
+}
+
+impl From<crate::registry::RegistryError> for ApiError {
+    fn from(e: crate::registry::RegistryError) -> Self {
+        use crate::registry::RegistryError as R;
+        match e {
+            R::Invalid(details) => ApiError::validation(details),
+            R::TooLarge(m) => ApiError::PayloadTooLarge(m),
+            R::NotFound(m) => ApiError::NotFound(m),
+            R::Conflict(message) => ApiError::Conflict { message, extra: Map::new() },
+            R::Refused(m) => ApiError::Unprocessable(m),
+            R::Unavailable(m) => ApiError::Unavailable(m),
+            R::Internal(m) => ApiError::Internal(m),
         }
     }
 }

@@ -12,7 +12,10 @@ pub mod deployments;
 pub mod error;
 mod format;
 mod health;
+mod modules;
 pub mod openapi;
+mod secrets;
+mod signing_keys;
 pub mod tenants;
 pub mod trace;
 mod users;
@@ -61,6 +64,9 @@ pub fn configure(options: RouteOptions) -> impl FnOnce(&mut web::ServiceConfig) 
             .configure(audit_logs::routes)
             .configure(tenants::routes)
             .configure(analytics::routes)
+            .configure(modules::routes)
+            .configure(signing_keys::routes)
+            .configure(secrets::routes)
             .configure(crate::live::routes);
         if options.api_docs {
             cfg.configure(openapi::routes(options.swagger_ui));

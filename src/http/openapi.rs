@@ -7,7 +7,9 @@ use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{analytics, approvals, auth, clusters, deployments, health, tenants, users};
+use super::{
+    analytics, approvals, auth, clusters, deployments, health, modules, secrets, signing_keys, tenants, users,
+};
 
 pub const DOCUMENT_PATH: &str = "/api-docs/openapi.json";
 
@@ -62,6 +64,18 @@ pub const DOCUMENT_PATH: &str = "/api-docs/openapi.json";
         tenants::subscription,
         tenants::usage,
         analytics::usage,
+        modules::upload,
+        modules::list,
+        modules::versions,
+        modules::get,
+        modules::delete,
+        modules::artifact,
+        signing_keys::add,
+        signing_keys::list,
+        signing_keys::revoke,
+        secrets::list,
+        secrets::metadata,
+        secrets::rotate,
     ),
     modifiers(&BearerScheme),
     security(("bearer" = [])),
@@ -74,6 +88,8 @@ pub const DOCUMENT_PATH: &str = "/api-docs/openapi.json";
         (name = "approvals", description = "Approval gates of runs: list, decide (Admin)"),
         (name = "tenants", description = "Tenant provisioning, lifecycle, tiers and quotas (Admin of the system tenant)"),
         (name = "analytics", description = "Usage reports"),
+        (name = "modules", description = "Module registry and trusted signing keys"),
+        (name = "secrets", description = "Secrets' metadata and rotation (Admins of the default tenant)"),
     )
 )]
 pub struct ApiDoc;

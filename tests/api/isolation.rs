@@ -10,6 +10,7 @@ use hotswap_actors::domain::AuditQuery;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
+use crate::registry_support::{descriptor, publish, trust, KeyPair};
 use crate::support::{spawn_app, TestApp};
 use crate::tenants::provision;
 use crate::ws_support::WsClient;
@@ -23,6 +24,8 @@ struct TenantA {
     active_run: String,
     finished_run: String,
     user_ids: Vec<String>,
+    /// A's trusted signing key (its fingerprint).
+    key_id: String,
     /// Every string of A that B must never see.
     secrets: Vec<String>,
 }
@@ -35,15 +38,20 @@ async fn set_up_a(system: &TestApp) -> (TenantA, TestApp) {
     admin.finished(&finished_run).await;
     let active_run = admin.deploy(&format!("{A_MODULE}-2"), "2.0.0", "QA", json!({})).await;
     admin.wait_for(&active_run, |r| r["status"] == "Running").await;
+    // A registered module and a trusted key, for the registry routes.
+    let key = KeyPair::generate();
+    let key_id = trust(&admin, "alpha-release", &key).await;
+    publish(&admin, &key, &descriptor(A_MODULE, "1.0.0")).await;
     let (_, users) = admin.get("/api/v1/users").await;
     let user_ids: Vec<String> = users.as_array().unwrap().iter().map(|u| u["id"].as_str().unwrap().into()).collect();
-    let mut secrets = vec![id.to_string(), A_SUBDOMAIN.to_string(), active_run.clone(), finished_run.clone()];
+    let mut secrets =
+        vec![id.to_string(), A_SUBDOMAIN.to_string(), active_run.clone(), finished_run.clone(), key_id.clone()];
     secrets.extend(user_ids.iter().cloned());
     for env in ["Development", "QA", "Staging", "Production"] {
         let (_, cluster) = admin.get(&format!("/api/v1/clusters/{env}")).await;
         secrets.extend(cluster["nodes"].as_array().unwrap().iter().map(|n| n["nodeId"].as_str().unwrap().to_string()));
     }
-    let a = TenantA { id: id.to_string(), active_run, finished_run, user_ids, secrets };
+    let a = TenantA { id: id.to_string(), active_run, finished_run, user_ids, key_id, secrets };
     (a, admin)
 }
 
@@ -72,6 +80,11 @@ fn candidates(path: &str, param: &str, a: &TenantA) -> Vec<String> {
         ("id", p) if p.starts_with("/api/v1/users/") => a.user_ids.clone(),
         ("id", p) if p.starts_with("/api/tenants/") => vec![a.id.clone()],
         ("environment", _) => vec!["QA".into(), "Production".into()],
+        ("name", _) => vec![A_MODULE.into()],
+        ("version", _) => vec!["1.0.0".into()],
+        ("id", p) if p.starts_with("/api/v1/signing-keys/") => vec![a.key_id.clone()],
+        // Secrets are the system's, not A's: B is refused them all the same.
+        ("id", p) if p.starts_with("/api/v1/secrets/") => vec!["jwt-signing-key".into()],
         _ => panic!("{path}: no candidate values for {{{param}}}; teach the isolation test about this route"),
     }
 }

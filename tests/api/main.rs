@@ -23,3 +23,11 @@ mod strategies;
 mod supervision;
 mod tenants;
 mod verbs;
+
+mod registry;
+mod registry_cli;
+mod registry_core;
+mod registry_scan;
+mod registry_support;
+mod secrets;
+mod vault_fixture;

@@ -266,10 +266,16 @@ async fn the_openapi_document_covers_every_route_with_the_bearer_scheme() {
         "/api/tenants/{id}/subscription",
         "/api/tenants/{id}/usage",
         "/api/v1/analytics/usage",
+        "/api/v1/modules",
+        "/api/v1/modules/{name}",
+        "/api/v1/modules/{name}/{version}",
+        "/api/v1/modules/{name}/{version}/artifact",
+        "/api/v1/signing-keys",
+        "/api/v1/signing-keys/{id}/revoke",
     ] {
         assert!(paths.contains_key(path), "{path} is documented");
     }
-    assert_eq!(paths.len(), 34);
+    assert_eq!(paths.len(), 43);
     // Public operations say so; the others need the bearer token and document 401.
     assert_eq!(doc["paths"]["/api/v1/authentication/login"]["post"]["security"], json!([{}]));
     assert_eq!(doc["security"], json!([{ "bearer": [] }]));

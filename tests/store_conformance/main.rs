@@ -133,6 +133,7 @@ fn run(tenant: TenantId, module: &str, created_at: DateTime<Utc>, status: RunSta
         finished_at: (!status.is_active()).then(|| created_at + TimeDelta::nanoseconds(60_000_000_001)),
         message: String::new(),
         rollback: None,
+        artifact_digest: None,
         revision: 1,
         approval_required: false,
         requested_by: None,
@@ -912,6 +913,7 @@ conformance!(
 // Suites of later features, one file each; they invoke `conformance!` too.
 mod approvals;
 mod audit;
+mod registry;
 mod tenants;
 
 // ------------------------------------------- PostgreSQL-only behaviour

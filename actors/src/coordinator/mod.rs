@@ -10,6 +10,7 @@ mod node_calls;
 pub mod plan;
 mod report;
 mod restore;
+mod scan;
 mod stages;
 mod steps;
 

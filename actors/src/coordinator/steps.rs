@@ -17,7 +17,7 @@ use super::{Checkpoint, DeployStep};
 use crate::cluster::NodeEntry;
 use crate::domain::{
     deploy_stage_name, Environment, NodeChange, NodeMetrics, RunStatus, StageStatus, Strategy, VersionSlot,
-    SECURITY_SCAN_STAGE, VALIDATION_STAGE,
+    VALIDATION_STAGE,
 };
 use crate::node::{CheckHealth, LoadTarget, LoadVersion, SwitchToStandby, VerifyModule};
 use crate::simulation::LoadFault;
@@ -92,47 +92,6 @@ impl Coordinator {
     fn env_waves(&self, env: Environment, nodes: usize) -> Vec<std::ops::Range<usize>> {
         let steps = self.run.request.canary_steps.clone().unwrap_or_else(|| self.deps.pipeline.canary_steps.clone());
         waves(self.run.request.strategy_for(env), nodes, self.deps.pipeline.rolling_batch_size, &steps)
-    }
-
-    // ---- Security Scan ---------------------------------------------------
-
-    fn security_scan(&mut self, ctx: &mut Ctx) {
-        let started = start_stage(&mut self.run, SECURITY_SCAN_STAGE);
-        let mut problems = Vec::new();
-        let mut checked = Vec::new();
-        if semver::Version::parse(&self.run.request.version).is_err() {
-            problems.push(format!("version '{}' is not semantic", self.run.request.version));
-        }
-        for env in self.run.request.target_environment.path() {
-            let nodes = self.env_nodes(env);
-            let unreachable: Vec<_> = nodes.iter().filter(|n| n.addr().is_none()).map(|n| n.hostname.clone()).collect();
-            if nodes.is_empty() {
-                problems.push(format!("no nodes available in the {env} cluster"));
-            } else if !unreachable.is_empty() {
-                problems.push(format!("{env} nodes not reachable: {}", unreachable.join(", ")));
-            }
-            checked.push(format!("{env}: {} nodes", nodes.len()));
-        }
-        let events = started.into_iter();
-        if problems.is_empty() {
-            let message = format!(
-                "Checked the version, the fault plan and every target cluster ({}). Module signatures are not verified: no module registry is configured.",
-                checked.join(", ")
-            );
-            let done = finish_stage(&mut self.run, SECURITY_SCAN_STAGE, StageStatus::Succeeded, message);
-            self.run.checkpoint = if self.run.approval_required {
-                Checkpoint::RequestApproval
-            } else {
-                self.first_step(Environment::Development)
-            };
-            self.commit(events.chain(done), ctx);
-        } else {
-            let message = format!("Security scan failed: {}", problems.join("; "));
-            let done = finish_stage(&mut self.run, SECURITY_SCAN_STAGE, StageStatus::Failed, message.clone());
-            let end = finish_run(&mut self.run, RunStatus::Failed, message);
-            self.run.checkpoint = Checkpoint::Done;
-            self.commit(events.chain(done).chain([end]), ctx);
-        }
     }
 
     pub(super) fn first_step(&self, env: Environment) -> Checkpoint {
@@ -239,12 +198,14 @@ impl Coordinator {
         let timeout = self.deps.pipeline.node_request_timeout;
         let by_id: std::collections::HashMap<_, _> =
             members.iter().zip(wave_faults).map(|(n, f)| (n.node_id, f)).collect();
+        let digest = self.run.artifact_digest.clone();
         self.busy = true;
         let calls = ask_all(members.clone(), timeout, self.step_span(), move |n| LoadVersion {
             module: module.clone(),
             slot: slot.clone(),
             target: LoadTarget::Active,
             fault: by_id[&n.node_id],
+            digest: digest.clone(),
         });
         ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
             act.busy = false;
@@ -422,6 +383,7 @@ impl Coordinator {
         let (faults, slot) = self.load_faults(env, &nodes);
         let module = self.module();
         let by_id: std::collections::HashMap<_, _> = nodes.iter().zip(faults).map(|(n, f)| (n.node_id, f)).collect();
+        let digest = self.run.artifact_digest.clone();
         self.busy = true;
         let span = self.step_span();
         let calls = ask_all(nodes.clone(), self.deps.pipeline.node_request_timeout, span, move |n| LoadVersion {
@@ -429,6 +391,7 @@ impl Coordinator {
             slot: slot.clone(),
             target: LoadTarget::Standby,
             fault: by_id[&n.node_id],
+            digest: digest.clone(),
         });
         let smoke_timeout = self.deps.pipeline.bluegreen_smoke_test_timeout;
         ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {

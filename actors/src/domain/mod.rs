@@ -4,6 +4,7 @@ mod approval;
 mod audit;
 mod environment;
 mod node;
+mod registry;
 mod request;
 mod run;
 mod tenant;
@@ -13,6 +14,7 @@ pub use approval::{ApprovalDecision, ApprovalRecord, ApprovalStatus, DecisionOut
 pub use audit::{AuditActor, AuditCategory, AuditEntry, AuditQuery, AuditResult, NewAuditEntry};
 pub use environment::{Environment, UnknownEnvironment};
 pub use node::{ModuleSlots, NodeHealth, NodeMetrics, NodeRecord, VersionSlot};
+pub use registry::{ModuleDescriptor, ModuleVersion, ResourceRequirements, SignatureAlgorithm, SigningKey};
 pub use request::{DeploymentRequest, Strategy};
 pub use run::{
     deploy_stage_name, NodeChange, RollbackState, RunRecord, RunStatus, RunSummary, Stage, StageStatus, APPROVAL_STAGE,

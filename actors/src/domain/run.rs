@@ -167,6 +167,10 @@ pub struct RunRecord {
     pub finished_at: Option<DateTime<Utc>>,
     pub message: String,
     pub rollback: Option<RollbackState>,
+    /// The SHA-256 the Security Scan verified; nodes refuse an artifact
+    /// with any other. `None` for a module the registry does not hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_digest: Option<String>,
     /// Incremented on every save; lets a store reject a stale writer.
     pub revision: u64,
     /// Whether the run waits for approval before its first deployment stage;

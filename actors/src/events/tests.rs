@@ -36,6 +36,7 @@ fn run(tenant: TenantId) -> Arc<RunRecord> {
         finished_at: None,
         message: String::new(),
         rollback: None,
+        artifact_digest: None,
         revision: 1,
         approval_required: false,
         requested_by: None,

@@ -173,7 +173,18 @@ impl Handler<LoadVersion> for NodeActor {
                     format!("{} failed to load {} {} (simulated)", self.entry.hostname, msg.module, msg.slot.version);
                 return AtomicResponse::new(Box::pin(fut::ready(Err(NodeError::Failed(err)))));
             }
-            LoadFault::None => {}
+            LoadFault::None | LoadFault::Tampered => {}
+        }
+        if let Some(expected) = &msg.digest {
+            let received = received_digest(expected, msg.fault);
+            if &received != expected {
+                let err = format!(
+                    "{} refused {} {}: the artifact it received has SHA-256 {received}, not the registry's {expected}",
+                    self.entry.hostname, msg.module, msg.slot.version
+                );
+                tracing::warn!(node = %self.entry.hostname, module = %msg.module, "artifact digest mismatch; load refused");
+                return AtomicResponse::new(Box::pin(fut::ready(Err(NodeError::Failed(err)))));
+            }
         }
         let current = self.modules.get(&msg.module).cloned().unwrap_or_default();
         let already = match msg.target {
@@ -193,6 +204,16 @@ impl Handler<LoadVersion> for NodeActor {
         }
         AtomicResponse::new(self.persist(msg.module, next))
     }
+}
+
+/// The digest of the artifact as a simulated node receives it: the
+/// registry's, unless the simulation alters the bytes in transit.
+fn received_digest(expected: &str, fault: LoadFault) -> String {
+    if fault != LoadFault::Tampered {
+        return expected.to_string();
+    }
+    // Any other 64 hex digits will do; flipping each one keeps the shape.
+    expected.chars().map(|c| c.to_digit(16).and_then(|d| char::from_digit(15 - d, 16)).unwrap_or('0')).collect()
 }
 
 impl Handler<SwitchToStandby> for NodeActor {

@@ -38,6 +38,9 @@ pub struct LoadVersion {
     pub slot: VersionSlot,
     pub target: LoadTarget,
     pub fault: LoadFault,
+    /// The artifact's SHA-256 as the registry holds it; the node refuses an
+    /// artifact with another. `None` when the module is not registered.
+    pub digest: Option<String>,
 }
 
 /// Make the standby slot serve and keep the old active version in standby.

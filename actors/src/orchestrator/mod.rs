@@ -321,6 +321,7 @@ impl Orchestrator {
             finished_at: None,
             message: String::new(),
             rollback: None,
+            artifact_digest: None,
             revision: 1,
             approval_required: self.inner.settings.approvals.required_for(&request_for_gate),
             requested_by: actor.id.as_deref().and_then(|id| Uuid::parse_str(id).ok()),

@@ -10,6 +10,9 @@ use crate::domain::TenantRecord;
 
 mod tenants;
 
+// The registry's half of the store, in a file of its own.
+mod registry;
+
 /// The embedded store: everything in process memory, lost on exit. It is the
 /// default so that a fresh checkout runs without a database.
 /// Runs with an index of which run holds each module, so that the
@@ -54,6 +57,7 @@ pub struct MemoryStore {
     audit: RwLock<Vec<AuditEntry>>,
     approvals: RwLock<HashMap<(TenantId, Uuid), ApprovalRecord>>,
     tenants: RwLock<HashMap<TenantId, TenantRecord>>,
+    registry: RwLock<registry::Registry>,
 }
 
 /// The uniqueness rules PostgreSQL's indexes enforce: a username across

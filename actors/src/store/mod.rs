@@ -16,6 +16,7 @@ use crate::domain::{
     LockoutPolicy, ModuleSlots, NewAuditEntry, NodeMetrics, NodeRecord, RunRecord, RunStatus, RunSummary, TenantId,
     UserRecord,
 };
+use crate::domain::{ModuleVersion, SigningKey};
 
 pub use memory::MemoryStore;
 pub use tenants::{RunCounts, TenantStore, UsageCounts};
@@ -224,9 +225,59 @@ pub trait ApprovalStore: Send + Sync {
     async fn pending_approvals(&self, tenant: TenantId) -> StoreResult<Vec<ApprovalRecord>>;
 }
 
+/// The module registry's metadata: versions and trusted signing keys, by
+/// tenant. The artifacts' bytes live in an artifact store of their own.
+/// Every change writes its audit entry atomically with it.
+#[async_trait]
+pub trait RegistryStore: Send + Sync {
+    /// Stores a new version; `Conflict` when the tenant has that name and
+    /// version already.
+    async fn add_module_version(&self, version: &ModuleVersion, audit: &NewAuditEntry) -> StoreResult<()>;
+    async fn get_module_version(
+        &self,
+        tenant: TenantId,
+        name: &str,
+        version: &str,
+    ) -> StoreResult<Option<ModuleVersion>>;
+    /// Every version of `name`, in no particular order.
+    async fn module_versions(&self, tenant: TenantId, name: &str) -> StoreResult<Vec<ModuleVersion>>;
+    /// Every version of every module of the tenant, in no particular order.
+    async fn all_module_versions(&self, tenant: TenantId) -> StoreResult<Vec<ModuleVersion>>;
+    /// False when there was no such version (and then nothing is audited).
+    async fn delete_module_version(
+        &self,
+        tenant: TenantId,
+        name: &str,
+        version: &str,
+        audit: &NewAuditEntry,
+    ) -> StoreResult<bool>;
+    /// `Conflict` when the tenant trusts that key (same fingerprint) already.
+    async fn add_signing_key(&self, key: &SigningKey, audit: &NewAuditEntry) -> StoreResult<()>;
+    async fn get_signing_key(&self, tenant: TenantId, key_id: &str) -> StoreResult<Option<SigningKey>>;
+    /// Oldest first.
+    async fn list_signing_keys(&self, tenant: TenantId) -> StoreResult<Vec<SigningKey>>;
+    /// Marks the key revoked at `at` (a second revocation keeps the first
+    /// time and writes no entry); `None` when there is no such key.
+    async fn revoke_signing_key(
+        &self,
+        tenant: TenantId,
+        key_id: &str,
+        at: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> StoreResult<Option<SigningKey>>;
+}
+
 #[async_trait]
 pub trait Store:
-    RunStore + NodeStore + MetricsStore + UserStore + RevokedTokenStore + AuditStore + ApprovalStore + TenantStore
+    RunStore
+    + NodeStore
+    + MetricsStore
+    + UserStore
+    + RevokedTokenStore
+    + AuditStore
+    + ApprovalStore
+    + TenantStore
+    + RegistryStore
 {
     /// Cheap round trip used by readiness checks.
     async fn ping(&self) -> StoreResult<()>;

@@ -14,6 +14,7 @@ mod metrics;
 pub mod migrate;
 mod nodes;
 mod pool;
+mod registry;
 mod runs;
 pub mod schema;
 mod tenants;

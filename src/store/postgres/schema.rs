@@ -175,6 +175,8 @@ diesel::table! {
         created_at -> Timestamptz,
         expires_at -> Nullable<Timestamptz>,
         revoked_at -> Nullable<Timestamptz>,
+        name -> Text,
+        bits -> Int4,
     }
 }
 
@@ -194,6 +196,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    artifact_blobs (sha256) {
+        sha256 -> Text,
+        bytes -> Bytea,
+        created_at -> Timestamptz,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     runs,
     run_events,
@@ -208,4 +218,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     modules,
     signing_keys,
     module_artifacts,
+    artifact_blobs,
 );

@@ -1,0 +1,147 @@
+//! The Security Scan: before any node is touched, the version must be
+//! semantic, every target cluster reachable, the registry must vouch for the
+//! artifact (registration, digest, signature, as the settings require), and
+//! every dependency must be met by what the target nodes run. The registry
+//! and the store are asked in a future, so the actor keeps serving verbs.
+
+use std::collections::BTreeMap;
+
+use actix::prelude::*;
+
+use super::actor::Coordinator;
+use super::stages::{finish_run, finish_stage, start_stage};
+use super::Checkpoint;
+use crate::domain::{Environment, RunStatus, StageStatus, TenantId, SECURITY_SCAN_STAGE};
+use crate::registry::{ScanError, VerifiedModule};
+use crate::store::SharedStore;
+
+type Ctx = Context<Coordinator>;
+
+impl Coordinator {
+    pub(super) fn security_scan(&mut self, ctx: &mut Ctx) {
+        // The start is saved before the registry is asked, so that a slow
+        // scan (hashing a large artifact) shows as running; `advance` then
+        // comes back here with the stage started.
+        if let Some(started) = start_stage(&mut self.run, SECURITY_SCAN_STAGE) {
+            return self.commit([started], ctx);
+        }
+        let mut problems = Vec::new();
+        let mut checked = Vec::new();
+        if semver::Version::parse(&self.run.request.version).is_err() {
+            problems.push(format!("version '{}' is not semantic", self.run.request.version));
+        }
+        let path = self.run.request.target_environment.path();
+        for &env in &path {
+            let nodes = self.env_nodes(env);
+            let unreachable: Vec<_> = nodes.iter().filter(|n| n.addr().is_none()).map(|n| n.hostname.clone()).collect();
+            if nodes.is_empty() {
+                problems.push(format!("no nodes available in the {env} cluster"));
+            } else if !unreachable.is_empty() {
+                problems.push(format!("{env} nodes not reachable: {}", unreachable.join(", ")));
+            }
+            checked.push(format!("{env}: {} nodes", nodes.len()));
+        }
+        if !problems.is_empty() {
+            return self.scan_failed(problems, ctx);
+        }
+        self.busy = true;
+        let verifier = self.deps.hooks.verifier.clone();
+        let store = self.deps.store.clone();
+        let (tenant, module, version) = (self.run.tenant_id, self.module(), self.run.request.version.clone());
+        let scan = async move {
+            let verified = verifier.verify(tenant, &module, &version).await?;
+            let unmet = unmet_dependencies(&store, tenant, &path, &module, &version, &verified.dependencies).await?;
+            Ok::<_, ScanError>((verified, unmet))
+        };
+        ctx.spawn(scan.into_actor(self).map(move |result, act, ctx| {
+            act.busy = false;
+            match result {
+                Ok((verified, unmet)) if unmet.is_empty() => act.scan_passed(verified, &checked, ctx),
+                Ok((_, unmet)) => act.scan_failed(unmet, ctx),
+                Err(ScanError::Refused(why)) => act.scan_failed(vec![why], ctx),
+                Err(ScanError::Unavailable(why)) => {
+                    tracing::warn!(run = %act.run.execution_id, error = %why, "registry unavailable; the scan is repeated");
+                    act.retry_later(ctx);
+                }
+            }
+        }));
+    }
+
+    fn scan_passed(&mut self, verified: VerifiedModule, checked: &[String], ctx: &mut Ctx) {
+        let mut message =
+            format!("Checked the version, the fault plan and every target cluster ({}).", checked.join(", "));
+        for note in &verified.notes {
+            message.push(' ');
+            message.push_str(note);
+        }
+        self.run.artifact_digest = verified.digest;
+        let done = finish_stage(&mut self.run, SECURITY_SCAN_STAGE, StageStatus::Succeeded, message);
+        self.run.checkpoint = if self.run.approval_required {
+            Checkpoint::RequestApproval
+        } else {
+            self.first_step(Environment::Development)
+        };
+        self.commit(done, ctx);
+    }
+
+    fn scan_failed(&mut self, problems: Vec<String>, ctx: &mut Ctx) {
+        let message = format!("Security scan failed: {}", problems.join("; "));
+        let done = finish_stage(&mut self.run, SECURITY_SCAN_STAGE, StageStatus::Failed, message.clone());
+        let end = finish_run(&mut self.run, RunStatus::Failed, message);
+        self.run.checkpoint = Checkpoint::Done;
+        self.commit(done.into_iter().chain([end]), ctx);
+    }
+}
+
+/// Each requirement of `dependencies` that some target node does not meet,
+/// as a sentence. A requirement on the module being deployed is met by the
+/// run itself when its version matches.
+async fn unmet_dependencies(
+    store: &SharedStore,
+    tenant: TenantId,
+    path: &[Environment],
+    module: &str,
+    version: &str,
+    dependencies: &BTreeMap<String, String>,
+) -> Result<Vec<String>, ScanError> {
+    let mut unmet = Vec::new();
+    if dependencies.is_empty() {
+        return Ok(unmet);
+    }
+    let mut nodes = Vec::new();
+    for &env in path {
+        let in_env = store.nodes_in(tenant, env).await.map_err(|e| ScanError::Unavailable(e.to_string()))?;
+        nodes.push((env, in_env));
+    }
+    for (dep, requirement) in dependencies {
+        let Ok(req) = semver::VersionReq::parse(requirement) else {
+            unmet.push(format!(
+                "dependency {dep} has requirement '{requirement}', which is not a semantic-version requirement"
+            ));
+            continue;
+        };
+        let matches = |v: &str| semver::Version::parse(v).is_ok_and(|v| req.matches(&v));
+        if dep == module && matches(version) {
+            continue;
+        }
+        for (env, in_env) in &nodes {
+            let missing: Vec<_> = in_env
+                .iter()
+                .filter(|n| !n.modules.get(dep).and_then(|s| s.active.as_ref()).is_some_and(|a| matches(&a.version)))
+                .collect();
+            if let Some(first) = missing.first() {
+                let runs = match first.modules.get(dep).and_then(|s| s.active.as_ref()) {
+                    Some(a) => format!("runs {dep} {}", a.version),
+                    None => format!("does not run {dep}"),
+                };
+                unmet.push(format!(
+                    "dependency {dep} {requirement} is not met in {env}: {} of {} nodes lack it ({} {runs}); deploy a matching {dep} there first",
+                    missing.len(),
+                    in_env.len(),
+                    first.hostname
+                ));
+            }
+        }
+    }
+    Ok(unmet)
+}

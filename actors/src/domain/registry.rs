@@ -1,0 +1,118 @@
+//! The module registry's records: a module version with its descriptor, the
+//! digest and signature of its artifact, and the public keys that
+//! signatures are checked against.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::TenantId;
+
+/// How a detached signature is padded. Both sign the SHA-256 of the artifact,
+/// as `openssl dgst -sha256 -sign key.pem` does (PSS with
+/// `-sigopt rsa_padding_mode:pss`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum SignatureAlgorithm {
+    #[default]
+    #[serde(rename = "RSA-PKCS1v15-SHA256", alias = "PKCS1v15", alias = "pkcs1v15")]
+    RsaPkcs1v15Sha256,
+    #[serde(rename = "RSA-PSS-SHA256", alias = "PSS", alias = "pss")]
+    RsaPssSha256,
+}
+
+impl SignatureAlgorithm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignatureAlgorithm::RsaPkcs1v15Sha256 => "RSA-PKCS1v15-SHA256",
+            SignatureAlgorithm::RsaPssSha256 => "RSA-PSS-SHA256",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceRequirements {
+    #[serde(rename = "memoryMB", default)]
+    pub memory_mb: u64,
+    #[serde(default)]
+    pub cpu_cores: f64,
+    #[serde(rename = "diskMB", default)]
+    pub disk_mb: u64,
+}
+
+/// What the uploader says about a module version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModuleDescriptor {
+    pub name: String,
+    pub version: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub author: String,
+    /// Module name → semantic-version requirement such as "^1.2".
+    #[serde(default)]
+    pub dependencies: BTreeMap<String, String>,
+    #[serde(default)]
+    pub resource_requirements: ResourceRequirements,
+    /// An object; `{}` when left out.
+    #[serde(default = "empty_object")]
+    pub configuration: serde_json::Value,
+    #[serde(default)]
+    pub signature_algorithm: SignatureAlgorithm,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(Default::default())
+}
+
+/// One stored version of a module.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModuleVersion {
+    pub tenant_id: TenantId,
+    pub descriptor: ModuleDescriptor,
+    /// Lower-case hex SHA-256 of the artifact.
+    pub sha256: String,
+    pub size_bytes: u64,
+    /// Where the artifact store keeps the bytes ("fs:…", "pg:…").
+    pub storage_uri: String,
+    /// Base64 detached signature; `None` for an unsigned module.
+    pub signature: Option<String>,
+    /// The trusted key the signature verified against at upload.
+    pub signing_key_id: Option<String>,
+    pub uploaded_by: Option<String>,
+    pub uploaded_at: DateTime<Utc>,
+}
+
+impl ModuleVersion {
+    pub fn name(&self) -> &str {
+        &self.descriptor.name
+    }
+    pub fn version(&self) -> &str {
+        &self.descriptor.version
+    }
+}
+
+/// A trusted RSA public key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SigningKey {
+    pub tenant_id: TenantId,
+    /// "sha256:" and the hex SHA-256 of the key's SubjectPublicKeyInfo DER.
+    pub key_id: String,
+    pub name: String,
+    pub algorithm: String,
+    pub bits: u32,
+    /// SPKI PEM, whatever form it was given in.
+    pub public_key_pem: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl SigningKey {
+    pub fn is_revoked(&self) -> bool {
+        self.revoked_at.is_some()
+    }
+}

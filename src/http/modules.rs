@@ -1,0 +1,478 @@
+//! /api/v1/modules: the module registry. Deployers upload and delete
+//! versions; everyone reads them and downloads their artifacts.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{web, HttpRequest, HttpResponse};
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use hotswap_actors::domain::{ModuleDescriptor, ModuleVersion};
+use semver::Version;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::audit_actor::Audited;
+use super::error::{ApiError, ErrorBody};
+use crate::auth::{RequireRole, Tenant};
+use crate::registry::placements::{running, Placement};
+use crate::registry::upload::plausible;
+use crate::registry::{Registry, RegistryError, Upload};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api/v1/modules")
+            .route("", web::post().to(upload).wrap(RequireRole::DEPLOYER))
+            .route("", web::get().to(list).wrap(RequireRole::VIEWER))
+            .route("/{name}", web::get().to(versions).wrap(RequireRole::VIEWER))
+            .route("/{name}/{version}", web::get().to(get).wrap(RequireRole::VIEWER))
+            .route("/{name}/{version}", web::delete().to(delete).wrap(RequireRole::DEPLOYER))
+            .route("/{name}/{version}/artifact", web::get().to(artifact).wrap(RequireRole::VIEWER))
+            .route("/{name}/{version}/artifact", web::head().to(artifact).wrap(RequireRole::VIEWER)),
+    );
+}
+
+/// An upload: the descriptor, and the artifact and detached signature in base64.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UploadBody {
+    /// `{name, version, description, author, dependencies: {module: requirement},
+    /// resourceRequirements: {memoryMB, cpuCores, diskMB}, configuration, signatureAlgorithm}`;
+    /// signatureAlgorithm is "RSA-PKCS1v15-SHA256" (default) or "RSA-PSS-SHA256".
+    #[schema(value_type = Object)]
+    pub descriptor: serde_json::Value,
+    /// The artifact's bytes, base64.
+    pub artifact: String,
+    /// RSA signature of the artifact's SHA-256, base64 (`openssl dgst -sha256 -sign key.pem`).
+    pub signature: Option<String>,
+}
+
+/// The same upload as multipart/form-data, for `curl -F`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the parts read by `read_multipart`.
+pub struct MultipartUpload {
+    /// The descriptor, JSON.
+    descriptor: String,
+    /// The artifact's bytes.
+    #[schema(format = Binary, value_type = String)]
+    artifact: Vec<u8>,
+    /// The raw detached signature, as `openssl dgst -sha256 -sign` writes it.
+    #[schema(format = Binary, value_type = String)]
+    signature: Option<Vec<u8>>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Deployed {
+    /// Development, QA, Staging or Production.
+    environment: String,
+    /// Hostnames of the nodes serving this version.
+    nodes: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ModuleVersionView {
+    name: String,
+    version: String,
+    description: String,
+    author: String,
+    dependencies: BTreeMap<String, String>,
+    #[schema(value_type = Object)]
+    resource_requirements: serde_json::Value,
+    #[schema(value_type = Object)]
+    configuration: serde_json::Value,
+    signature_algorithm: String,
+    /// Lower-case hex; also the artifact's ETag.
+    sha256: String,
+    size_bytes: u64,
+    signed: bool,
+    /// The trusted key the signature verified with at upload.
+    signing_key_id: Option<String>,
+    uploaded_by: Option<String>,
+    uploaded_at: DateTime<Utc>,
+    deployed_to: Vec<Deployed>,
+    /// Why an upload was accepted despite a problem (strict mode off).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
+}
+
+impl ModuleVersionView {
+    fn new(v: ModuleVersion, placements: &[Placement]) -> Self {
+        let deployed_to = running(placements, v.version(), false)
+            .into_iter()
+            .map(|(env, nodes)| Deployed { environment: env.to_string(), nodes })
+            .collect();
+        let d = v.descriptor;
+        ModuleVersionView {
+            name: d.name,
+            version: d.version,
+            description: d.description,
+            author: d.author,
+            dependencies: d.dependencies,
+            resource_requirements: serde_json::to_value(&d.resource_requirements).unwrap_or_default(),
+            configuration: d.configuration,
+            signature_algorithm: d.signature_algorithm.as_str().to_string(),
+            sha256: v.sha256,
+            size_bytes: v.size_bytes,
+            signed: v.signature.is_some(),
+            signing_key_id: v.signing_key_id,
+            uploaded_by: v.uploaded_by,
+            uploaded_at: v.uploaded_at,
+            deployed_to,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ModuleSummaryView {
+    name: String,
+    description: String,
+    latest_version: String,
+    version_count: usize,
+    updated_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ModuleView {
+    name: String,
+    /// Newest first.
+    versions: Vec<ModuleVersionView>,
+}
+
+/// Newest first by semantic version (unparsable ones last).
+fn newest_first(versions: &mut [ModuleVersion]) {
+    versions.sort_by(|a, b| Version::parse(b.version()).ok().cmp(&Version::parse(a.version()).ok()));
+}
+
+/// Reads the body up to the limit an artifact of the largest size needs in
+/// base64, refusing more with 413 before reading it all.
+async fn read_body(req: &HttpRequest, mut payload: web::Payload, max_artifact: usize) -> Result<Vec<u8>, ApiError> {
+    let limit = max_artifact / 3 * 4 + 4 + 64 * 1024;
+    let too_large = || ApiError::PayloadTooLarge(format!("the artifact may be at most {max_artifact} bytes"));
+    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let mut body = Vec::with_capacity(declared.unwrap_or(0).min(limit));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("the body could not be read: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The largest descriptor or signature part of a multipart upload.
+const SMALL_PART: usize = 64 * 1024;
+
+/// A multipart/form-data upload: parts `descriptor` (JSON), `artifact` (the
+/// bytes) and optionally `signature` (the raw bytes `openssl dgst -sign` writes).
+async fn read_multipart(req: &HttpRequest, payload: web::Payload, max_artifact: usize) -> Result<Upload, ApiError> {
+    let mut form = actix_multipart::Multipart::new(req.headers(), payload);
+    let (mut descriptor, mut artifact, mut signature) = (None, None, None);
+    while let Some(field) = form.next().await {
+        let mut field =
+            field.map_err(|e| ApiError::BadRequest(format!("the multipart body could not be read: {e}")))?;
+        let name = field.name().unwrap_or_default().to_string();
+        let limit = match name.as_str() {
+            "artifact" => max_artifact,
+            "descriptor" | "signature" => SMALL_PART,
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "unknown part '{other}': send descriptor, artifact and signature"
+                )))
+            }
+        };
+        let seen = match name.as_str() {
+            "descriptor" => descriptor.is_some(),
+            "artifact" => artifact.is_some(),
+            _ => signature.is_some(),
+        };
+        if seen {
+            return Err(ApiError::BadRequest(format!("the part '{name}' appears twice")));
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("the part '{name}' could not be read: {e}")))?;
+            if bytes.len() + chunk.len() > limit {
+                return Err(match name.as_str() {
+                    "artifact" => {
+                        ApiError::PayloadTooLarge(format!("the artifact may be at most {max_artifact} bytes"))
+                    }
+                    _ => ApiError::PayloadTooLarge(format!("the part '{name}' may be at most {SMALL_PART} bytes")),
+                });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        match name.as_str() {
+            "descriptor" => descriptor = Some(bytes),
+            "artifact" => artifact = Some(bytes),
+            _ => signature = Some(bytes),
+        }
+    }
+    let (Some(descriptor), Some(artifact)) = (descriptor, artifact) else {
+        return Err(ApiError::validation(vec!["the parts 'descriptor' and 'artifact' are required".into()]));
+    };
+    let descriptor: ModuleDescriptor =
+        serde_json::from_slice(&descriptor).map_err(|e| ApiError::validation(vec![format!("descriptor: {e}")]))?;
+    Ok(Upload { descriptor, artifact: artifact.into(), signature: signature.filter(|s| !s.is_empty()) })
+}
+
+fn decode_upload(body: &[u8]) -> Result<Upload, ApiError> {
+    let parsed: UploadBody = serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("the JSON body is malformed or has the wrong shape: {e}")))?;
+    let descriptor: ModuleDescriptor = serde_json::from_value(parsed.descriptor)
+        .map_err(|e| ApiError::validation(vec![format!("descriptor: {e}")]))?;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut problems = Vec::new();
+    let artifact = b64.decode(parsed.artifact.trim()).unwrap_or_else(|_| {
+        problems.push("artifact must be base64".to_string());
+        Vec::new()
+    });
+    let signature = match parsed.signature.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => match b64.decode(s) {
+            Ok(sig) => Some(sig),
+            Err(_) => {
+                problems.push("signature must be base64".to_string());
+                None
+            }
+        },
+    };
+    if !problems.is_empty() {
+        return Err(ApiError::validation(problems));
+    }
+    Ok(Upload { descriptor, artifact: artifact.into(), signature })
+}
+
+/// Upload a module version.
+#[utoipa::path(
+    post,
+    path = "/api/v1/modules",
+    tag = "modules",
+    request_body(content(
+        (UploadBody = "application/json"),
+        (MultipartUpload = "multipart/form-data"),
+    )),
+    responses(
+        (status = 201, description = "Stored", body = ModuleVersionView),
+        (status = 200, description = "The same bytes were uploaded before; nothing changed", body = ModuleVersionView),
+        (status = 400, description = "Malformed body or descriptor", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Not a Deployer or Admin", body = ErrorBody),
+        (status = 409, description = "That version exists with other bytes", body = ErrorBody),
+        (status = 413, description = "Artifact larger than registry.max_artifact_bytes", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "Strict mode: unsigned, or the signature does not verify against a trusted key", body = ErrorBody),
+    )
+)]
+pub async fn upload(
+    req: HttpRequest,
+    payload: web::Payload,
+    registry: web::Data<Registry>,
+    tenant: Tenant,
+    actor: Audited,
+) -> Result<HttpResponse, ApiError> {
+    let media = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| ct.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let upload = match media.as_str() {
+        "application/json" => decode_upload(&read_body(&req, payload, registry.max_artifact_bytes).await?)?,
+        "multipart/form-data" => read_multipart(&req, payload, registry.max_artifact_bytes).await?,
+        _ => {
+            return Err(ApiError::UnsupportedMediaType(
+                "Content-Type must be application/json or multipart/form-data".into(),
+            ))
+        }
+    };
+    let outcome = registry.upload(tenant.0, actor.0, upload).await?;
+    let placements = registry.placements(tenant.0, outcome.version.name()).await?;
+    let location = format!("/api/v1/modules/{}/{}", outcome.version.name(), outcome.version.version());
+    let mut view = ModuleVersionView::new(outcome.version, &placements);
+    view.warnings = outcome.warnings;
+    let mut response = if outcome.created { HttpResponse::Created() } else { HttpResponse::Ok() };
+    Ok(response.insert_header((header::LOCATION, location)).json(view))
+}
+
+/// List modules.
+#[utoipa::path(
+    get,
+    path = "/api/v1/modules",
+    tag = "modules",
+    responses(
+        (status = 200, description = "Every module of the tenant, by name", body = Vec<ModuleSummaryView>),
+        (status = 401, description = "No valid token", body = ErrorBody),
+    )
+)]
+pub async fn list(registry: web::Data<Registry>, tenant: Tenant) -> Result<HttpResponse, ApiError> {
+    let mut by_name: BTreeMap<String, Vec<ModuleVersion>> = BTreeMap::new();
+    for v in registry.store.all_module_versions(tenant.0).await.map_err(RegistryError::from)? {
+        by_name.entry(v.name().to_string()).or_default().push(v);
+    }
+    let items: Vec<ModuleSummaryView> = by_name
+        .into_iter()
+        .map(|(name, mut versions)| {
+            newest_first(&mut versions);
+            let updated_at = versions.iter().map(|v| v.uploaded_at).max().unwrap_or_default();
+            let newest = &versions[0];
+            ModuleSummaryView {
+                description: newest.descriptor.description.clone(),
+                latest_version: newest.version().to_string(),
+                version_count: versions.len(),
+                updated_at,
+                name,
+            }
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(items))
+}
+
+/// A module's versions, newest first, with where each is deployed.
+#[utoipa::path(
+    get,
+    path = "/api/v1/modules/{name}",
+    tag = "modules",
+    params(("name" = String, Path, description = "Module name")),
+    responses(
+        (status = 200, description = "The module", body = ModuleView),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such module", body = ErrorBody),
+    )
+)]
+pub async fn versions(
+    registry: web::Data<Registry>,
+    tenant: Tenant,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let name = path.into_inner();
+    if !plausible(&name, None) {
+        return Err(ApiError::NotFound(format!("Module {name} not found")));
+    }
+    let mut versions = registry.store.module_versions(tenant.0, &name).await.map_err(RegistryError::from)?;
+    if versions.is_empty() {
+        return Err(ApiError::NotFound(format!("Module {name} not found")));
+    }
+    newest_first(&mut versions);
+    let placements = registry.placements(tenant.0, &name).await?;
+    let versions = versions.into_iter().map(|v| ModuleVersionView::new(v, &placements)).collect();
+    Ok(HttpResponse::Ok().json(ModuleView { name, versions }))
+}
+
+async fn find(registry: &Registry, tenant: Tenant, name: &str, version: &str) -> Result<ModuleVersion, ApiError> {
+    if !plausible(name, Some(version)) {
+        return Err(ApiError::NotFound(format!("Module {name} version {version} not found")));
+    }
+    registry
+        .store
+        .get_module_version(tenant.0, name, version)
+        .await
+        .map_err(RegistryError::from)?
+        .ok_or_else(|| ApiError::NotFound(format!("Module {name} version {version} not found")))
+}
+
+/// One version.
+#[utoipa::path(
+    get,
+    path = "/api/v1/modules/{name}/{version}",
+    tag = "modules",
+    params(("name" = String, Path), ("version" = String, Path)),
+    responses(
+        (status = 200, description = "The version", body = ModuleVersionView),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such version", body = ErrorBody),
+    )
+)]
+pub async fn get(
+    registry: web::Data<Registry>,
+    tenant: Tenant,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (name, version) = path.into_inner();
+    let found = find(&registry, tenant, &name, &version).await?;
+    let placements = registry.placements(tenant.0, &name).await?;
+    Ok(HttpResponse::Ok().json(ModuleVersionView::new(found, &placements)))
+}
+
+/// Delete a version that no node runs.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/modules/{name}/{version}",
+    tag = "modules",
+    params(("name" = String, Path), ("version" = String, Path)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Not a Deployer or Admin", body = ErrorBody),
+        (status = 404, description = "No such version", body = ErrorBody),
+        (status = 409, description = "A node runs it", body = ErrorBody),
+    )
+)]
+pub async fn delete(
+    registry: web::Data<Registry>,
+    tenant: Tenant,
+    actor: Audited,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (name, version) = path.into_inner();
+    if !plausible(&name, Some(&version)) {
+        return Err(ApiError::NotFound(format!("Module {name} version {version} not found")));
+    }
+    registry.delete(tenant.0, actor.0, &name, &version).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Download the artifact (HEAD for its headers). Its digest is checked
+/// before a byte is sent; the ETag is the SHA-256.
+#[utoipa::path(
+    get,
+    path = "/api/v1/modules/{name}/{version}/artifact",
+    tag = "modules",
+    params(("name" = String, Path), ("version" = String, Path)),
+    responses(
+        (status = 200, description = "The bytes", content_type = "application/octet-stream"),
+        (status = 304, description = "If-None-Match names the ETag"),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such version", body = ErrorBody),
+        (status = 500, description = "The stored bytes no longer match their digest", body = ErrorBody),
+    )
+)]
+pub async fn artifact(
+    req: HttpRequest,
+    registry: web::Data<Registry>,
+    tenant: Tenant,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (name, version) = path.into_inner();
+    let found = find(&registry, tenant, &name, &version).await?;
+    let etag = format!("\"{}\"", found.sha256);
+    let matches = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    if matches {
+        return Ok(HttpResponse::NotModified().insert_header((header::ETAG, etag)).finish());
+    }
+    let bytes = registry.artifacts.get(&found.sha256).await.map_err(RegistryError::from)?;
+    let mut response = HttpResponse::Ok();
+    response
+        .insert_header((header::ETAG, etag))
+        .insert_header((header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream")))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{}-{}.ko\"", found.name(), found.version()),
+        ));
+    // For HEAD, actix sends these headers and the length without the body.
+    Ok(response.body(bytes))
+}

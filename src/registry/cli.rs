@@ -1,0 +1,118 @@
+//! `hotswap keygen`, `hotswap module sign` and `hotswap module push`.
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use hotswap_actors::domain::SignatureAlgorithm;
+
+use crate::cli::ModuleAction;
+use crate::crypto::rsa_sig;
+
+type CliResult = Result<(), Box<dyn std::error::Error>>;
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// Writes a file only its owner can read, refusing to replace one.
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(contents.as_bytes())
+}
+
+pub fn keygen(out: &Path, public_out: Option<&Path>) -> CliResult {
+    let public_path = public_out.map(Path::to_path_buf).unwrap_or_else(|| with_suffix(out, ".pub"));
+    let (private, public) = rsa_sig::generate_key_pair()?;
+    write_private(out, &private).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    std::fs::write(&public_path, &public).map_err(|e| format!("cannot write {}: {e}", public_path.display()))?;
+    let fingerprint = rsa_sig::parse_public_key(&public, rsa_sig::MIN_KEY_BITS)?.fingerprint;
+    println!(
+        "wrote RSA-{} private key {} and public key {}",
+        rsa_sig::KEYGEN_BITS,
+        out.display(),
+        public_path.display()
+    );
+    println!("fingerprint {fingerprint}");
+    Ok(())
+}
+
+pub fn algorithm(name: &str) -> Result<SignatureAlgorithm, String> {
+    match name.to_ascii_lowercase().as_str() {
+        "pkcs1v15" | "rsa-pkcs1v15-sha256" => Ok(SignatureAlgorithm::RsaPkcs1v15Sha256),
+        "pss" | "rsa-pss-sha256" => Ok(SignatureAlgorithm::RsaPssSha256),
+        other => Err(format!("unknown algorithm '{other}': use pkcs1v15 or pss")),
+    }
+}
+
+pub async fn module(action: ModuleAction) -> CliResult {
+    match action {
+        ModuleAction::Sign { key, algorithm: alg, out, file } => {
+            let alg = algorithm(&alg)?;
+            let pem = std::fs::read_to_string(&key).map_err(|e| format!("cannot read {}: {e}", key.display()))?;
+            let private = rsa_sig::parse_private_key(&pem)?;
+            let bytes = std::fs::read(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let signature = rsa_sig::sign(&private, alg, &bytes)?;
+            let out = out.unwrap_or_else(|| with_suffix(&file, ".sig"));
+            std::fs::write(&out, signature).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+            println!(
+                "wrote {} signature {} (SHA-256 {})",
+                alg.as_str(),
+                out.display(),
+                crate::crypto::sha256_hex(&bytes)
+            );
+            Ok(())
+        }
+        ModuleAction::Push { server, token, descriptor, signature, file } => {
+            push(&server, &token, &descriptor, signature.as_deref(), &file).await
+        }
+    }
+}
+
+async fn push(server: &str, token: &str, descriptor: &Path, signature: Option<&Path>, file: &Path) -> CliResult {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let descriptor: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(descriptor).map_err(|e| format!("cannot read {}: {e}", descriptor.display()))?,
+    )
+    .map_err(|e| format!("{} is not JSON: {e}", descriptor.display()))?;
+    let artifact = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let default_sig = with_suffix(file, ".sig");
+    let signature = match signature {
+        Some(path) => Some(std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?),
+        None => std::fs::read(&default_sig).ok(),
+    };
+    let body = serde_json::json!({
+        "descriptor": descriptor,
+        "artifact": b64.encode(&artifact),
+        "signature": signature.map(|s| b64.encode(s)),
+    });
+    let url = format!("{}/api/v1/modules", server.trim_end_matches('/'));
+    let client = awc::Client::builder().timeout(std::time::Duration::from_secs(300)).finish();
+    let mut response =
+        client.post(&url).bearer_auth(token).send_json(&body).await.map_err(|e| format!("cannot reach {url}: {e}"))?;
+    let status = response.status();
+    let reply: serde_json::Value = response.json().limit(1 << 20).await.unwrap_or_default();
+    if !status.is_success() {
+        let message = reply["message"].as_str().unwrap_or("no message");
+        return Err(format!("the server refused the module ({status}): {message}").into());
+    }
+    let what = if status == awc::http::StatusCode::CREATED { "uploaded" } else { "already there, unchanged:" };
+    println!(
+        "{what} {} {} (SHA-256 {})",
+        reply["name"].as_str().unwrap_or("?"),
+        reply["version"].as_str().unwrap_or("?"),
+        reply["sha256"].as_str().unwrap_or("?")
+    );
+    for warning in reply["warnings"].as_array().into_iter().flatten() {
+        println!("warning: {}", warning.as_str().unwrap_or_default());
+    }
+    Ok(())
+}

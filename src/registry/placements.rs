@@ -1,0 +1,88 @@
+//! Where versions run, and deleting one that none runs.
+
+use hotswap_actors::domain::{AuditActor, AuditCategory, Environment, ModuleSlots, NewAuditEntry, TenantId};
+
+use super::{Registry, RegistryError};
+
+impl Registry {
+    /// Deletes a version that no node runs (active or standby).
+    pub async fn delete(
+        &self,
+        tenant: TenantId,
+        actor: AuditActor,
+        name: &str,
+        version: &str,
+    ) -> Result<(), RegistryError> {
+        let not_found = || RegistryError::NotFound(format!("Module {name} version {version} not found"));
+        if self.store.get_module_version(tenant, name, version).await?.is_none() {
+            return Err(not_found());
+        }
+        let running = self.nodes_running(tenant, name, version, true).await?;
+        if !running.is_empty() {
+            let hosts: Vec<_> = running.iter().flat_map(|(_, hosts)| hosts.iter().cloned()).collect();
+            return Err(RegistryError::Conflict(format!(
+                "{name} {version} is loaded on {} node(s) ({}); deploy another version first",
+                hosts.len(),
+                hosts.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        let audit = NewAuditEntry::new(tenant, actor, AuditCategory::ModuleRegistry, "ModuleDeleted")
+            .resource("Module", format!("{name}@{version}"))
+            .message(format!("{name} {version} deleted"));
+        if self.store.delete_module_version(tenant, name, version, &audit).await? {
+            Ok(())
+        } else {
+            Err(not_found())
+        }
+    }
+
+    /// The hostnames, by environment, whose nodes serve `version` of `name`
+    /// (and, with `standby`, hold it in standby).
+    pub async fn nodes_running(
+        &self,
+        tenant: TenantId,
+        name: &str,
+        version: &str,
+        standby: bool,
+    ) -> Result<Vec<(Environment, Vec<String>)>, RegistryError> {
+        Ok(running(&self.placements(tenant, name).await?, version, standby))
+    }
+
+    /// Every node that holds some version of `name`, with its slots.
+    pub async fn placements(&self, tenant: TenantId, name: &str) -> Result<Vec<Placement>, RegistryError> {
+        let mut found = Vec::new();
+        for env in Environment::ALL {
+            for node in self.store.nodes_in(tenant, env).await? {
+                if let Some(slots) = node.modules.get(name) {
+                    found.push(Placement { environment: env, hostname: node.hostname.clone(), slots: slots.clone() });
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// One node's slots of one module.
+pub struct Placement {
+    pub environment: Environment,
+    pub hostname: String,
+    pub slots: ModuleSlots,
+}
+
+/// The hostnames, by environment, of `placements` that serve `version` (or,
+/// with `standby`, hold it in standby).
+pub fn running(placements: &[Placement], version: &str, standby: bool) -> Vec<(Environment, Vec<String>)> {
+    let mut found: Vec<(Environment, Vec<String>)> = Vec::new();
+    for p in placements {
+        let holds =
+            |slot: &Option<hotswap_actors::domain::VersionSlot>| slot.as_ref().is_some_and(|s| s.version == version);
+        if !(holds(&p.slots.active) || (standby && holds(&p.slots.standby))) {
+            continue;
+        }
+        match found.iter_mut().find(|(env, _)| *env == p.environment) {
+            Some((_, hosts)) => hosts.push(p.hostname.clone()),
+            None => found.push((p.environment, vec![p.hostname.clone()])),
+        }
+    }
+    found
+}

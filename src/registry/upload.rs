@@ -1,0 +1,214 @@
+//! Uploading a module version: the descriptor is checked, the signature
+//! verified against the tenant's trusted keys, the bytes stored by digest
+//! and the version recorded. The same name and version again is accepted
+//! only with the very same bytes.
+
+use std::sync::LazyLock;
+
+use base64::Engine;
+use bytes::Bytes;
+use hotswap_actors::domain::{
+    AuditActor, AuditCategory, AuditResult, ModuleDescriptor, ModuleVersion, NewAuditEntry, SignatureAlgorithm,
+    SigningKey, TenantId,
+};
+use hotswap_actors::store::StoreError;
+use regex::Regex;
+use serde_json::json;
+
+use super::{Registry, RegistryError};
+use crate::crypto::rsa_sig::{parse_public_key, verify_digest};
+use crate::crypto::{sha256, sha256_hex};
+
+static MODULE_NAME: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$").expect("valid regex"));
+const MAX_TEXT: usize = 1000;
+
+pub struct Upload {
+    pub descriptor: ModuleDescriptor,
+    pub artifact: Bytes,
+    /// The detached signature's bytes, if any.
+    pub signature: Option<Vec<u8>>,
+}
+
+pub struct UploadOutcome {
+    pub version: ModuleVersion,
+    /// False when the same bytes were uploaded before (nothing changed).
+    pub created: bool,
+    pub warnings: Vec<String>,
+}
+
+/// Every problem with a descriptor, so that a client can fix them at once.
+pub fn check_descriptor(d: &ModuleDescriptor) -> Vec<String> {
+    let mut problems = Vec::new();
+    if !MODULE_NAME.is_match(&d.name) {
+        problems.push(
+            "descriptor.name must be 3-64 lowercase letters, digits or hyphens, starting and ending with a letter or digit"
+                .into(),
+        );
+    }
+    if semver::Version::parse(&d.version).is_err() {
+        problems.push(format!("descriptor.version '{}' is not a semantic version such as 1.2.3", d.version));
+    }
+    if [&d.description, &d.author].iter().any(|t| t.contains('\0')) || has_nul(&d.configuration) {
+        problems.push("descriptor text may not contain NUL characters".into());
+    }
+    if d.description.chars().count() > MAX_TEXT || d.author.chars().count() > MAX_TEXT {
+        problems.push(format!("descriptor.description and author may hold at most {MAX_TEXT} characters"));
+    }
+    for (module, requirement) in &d.dependencies {
+        if !MODULE_NAME.is_match(module) {
+            problems.push(format!("descriptor.dependencies: '{module}' is not a module name"));
+        }
+        if semver::VersionReq::parse(requirement).is_err() {
+            problems.push(format!(
+                "descriptor.dependencies.{module}: '{requirement}' is not a semantic-version requirement such as ^1.2"
+            ));
+        }
+    }
+    if !d.configuration.is_object() {
+        problems.push("descriptor.configuration must be an object".into());
+    }
+    let r = &d.resource_requirements;
+    if !r.cpu_cores.is_finite() || r.cpu_cores < 0.0 {
+        problems.push("descriptor.resourceRequirements.cpuCores must be a non-negative number".into());
+    }
+    problems
+}
+
+/// Whether any key or string in `v` holds a NUL, which PostgreSQL cannot store.
+fn has_nul(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(has_nul),
+        serde_json::Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
+}
+
+/// Whether `name` and `version` could name a stored version at all; other
+/// path parameters answer 404 without a query.
+pub fn plausible(name: &str, version: Option<&str>) -> bool {
+    MODULE_NAME.is_match(name) && version.is_none_or(|v| semver::Version::parse(v).is_ok())
+}
+
+/// The first of `keys` that is not revoked, has at least `min_bits`, and
+/// whose signature of `digest` is `signature`.
+pub fn verifying_key<'a>(
+    keys: &'a [SigningKey],
+    min_bits: u32,
+    algorithm: SignatureAlgorithm,
+    digest: &[u8; 32],
+    signature: &[u8],
+) -> Option<&'a SigningKey> {
+    keys.iter().filter(|k| !k.is_revoked()).find(|k| {
+        parse_public_key(&k.public_key_pem, min_bits).is_ok_and(|t| verify_digest(&t.key, algorithm, digest, signature))
+    })
+}
+
+impl Registry {
+    pub async fn upload(
+        &self,
+        tenant: TenantId,
+        actor: AuditActor,
+        upload: Upload,
+    ) -> Result<UploadOutcome, RegistryError> {
+        let d = &upload.descriptor;
+        let refused = |event: &str, result: AuditResult, why: &str| {
+            NewAuditEntry::new(tenant, actor.clone(), AuditCategory::ModuleRegistry, event)
+                .resource("Module", format!("{}@{}", d.name, d.version))
+                .result(result)
+                .message(why.to_string())
+        };
+        let mut problems = check_descriptor(d);
+        if upload.artifact.is_empty() {
+            problems.push("artifact is empty".into());
+        }
+        if !problems.is_empty() {
+            return Err(RegistryError::Invalid(problems));
+        }
+        if upload.artifact.len() > self.max_artifact_bytes {
+            let why = format!("the artifact is larger than {} bytes", self.max_artifact_bytes);
+            self.store.append_audit(&[refused("ModuleUploadRefused", AuditResult::Failure, &why)]).await?;
+            return Err(RegistryError::TooLarge(why));
+        }
+        let digest_hex = sha256_hex(&upload.artifact);
+        if let Some(existing) = self.store.get_module_version(tenant, &d.name, &d.version).await? {
+            return self.same_again(existing, &digest_hex, &refused).await;
+        }
+
+        // The signature, against the tenant's trusted keys.
+        let mut warnings = Vec::new();
+        let keys = self.store.list_signing_keys(tenant).await?;
+        let signing_key = match &upload.signature {
+            Some(sig) => {
+                verifying_key(&keys, self.security.min_key_bits, d.signature_algorithm, &sha256(&upload.artifact), sig)
+                    .cloned()
+            }
+            None => None,
+        };
+        let problem = match (&upload.signature, &signing_key) {
+            (None, _) => Some(format!(
+                "{} {} is not signed; sign it (hotswap module sign --key key.pem FILE) with a trusted key",
+                d.name, d.version
+            )),
+            (Some(_), None) => Some(format!(
+                "the signature does not verify ({}) against any trusted, unrevoked signing key: the artifact was altered, \
+                 or it was signed with another key or padding",
+                d.signature_algorithm.as_str()
+            )),
+            (Some(_), Some(_)) => None,
+        };
+        if let Some(problem) = problem {
+            if self.security.strict_mode {
+                self.store.append_audit(&[refused("ModuleUploadRefused", AuditResult::Denied, &problem)]).await?;
+                return Err(RegistryError::Refused(problem));
+            }
+            warnings.push(format!("{problem} (accepted because security.strict_mode is off)"));
+        }
+
+        let uri = self.artifacts.put(&digest_hex, upload.artifact.clone()).await?;
+        let version = ModuleVersion {
+            tenant_id: tenant,
+            descriptor: upload.descriptor.clone(),
+            sha256: digest_hex,
+            size_bytes: upload.artifact.len() as u64,
+            storage_uri: uri,
+            signature: upload.signature.as_ref().map(|s| base64::engine::general_purpose::STANDARD.encode(s)),
+            signing_key_id: signing_key.as_ref().map(|k| k.key_id.clone()),
+            uploaded_by: Some(actor.name.clone()),
+            uploaded_at: super::now_micros(),
+        };
+        let audit = NewAuditEntry::new(tenant, actor.clone(), AuditCategory::ModuleRegistry, "ModuleUploaded")
+            .resource("Module", format!("{}@{}", d.name, d.version))
+            .message(format!("{} {} uploaded ({} bytes)", d.name, d.version, version.size_bytes))
+            .details(json!({ "sha256": version.sha256, "signingKeyId": version.signing_key_id, "warnings": warnings }));
+        match self.store.add_module_version(&version, &audit).await {
+            Ok(()) => Ok(UploadOutcome { version, created: true, warnings }),
+            // A concurrent upload of the same version won the race.
+            Err(StoreError::Conflict(_)) => match self.store.get_module_version(tenant, &d.name, &d.version).await? {
+                Some(existing) => self.same_again(existing, &version.sha256, &refused).await,
+                None => Err(RegistryError::Unavailable("the version changed during the upload; try again".into())),
+            },
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn same_again(
+        &self,
+        existing: ModuleVersion,
+        digest_hex: &str,
+        refused: &impl Fn(&str, AuditResult, &str) -> NewAuditEntry,
+    ) -> Result<UploadOutcome, RegistryError> {
+        if existing.sha256 == digest_hex {
+            return Ok(UploadOutcome { version: existing, created: false, warnings: Vec::new() });
+        }
+        let why = format!(
+            "{} {} exists with other bytes (SHA-256 {}); publish a new version instead",
+            existing.name(),
+            existing.version(),
+            existing.sha256
+        );
+        self.store.append_audit(&[refused("ModuleUploadRefused", AuditResult::Failure, &why)]).await?;
+        Err(RegistryError::Conflict(why))
+    }
+}

@@ -1,0 +1,195 @@
+//! Creating and rotating secrets, auditing both (never the value), and
+//! keeping the JWT key ring in step with the `jwt-signing-key` secret.
+
+use std::sync::Arc;
+
+use actix_web::web;
+use chrono::{DateTime, SubsecRound, Utc};
+use hotswap_actors::domain::{AuditActor, AuditCategory, AuditResult, NewAuditEntry, DEFAULT_TENANT};
+use hotswap_actors::store::SharedStore;
+use serde_json::json;
+
+use super::{RotationPolicy, SecretBackend, SecretError, SecretMetadata, SecretValue};
+use crate::auth::jwt::SigningKeys;
+use crate::auth::AuthState;
+
+/// The secret the API's tokens are signed with.
+pub const JWT_SIGNING_KEY: &str = "jwt-signing-key";
+/// Generated values: 64 symbols of 6 bits, 384 bits in all.
+const GENERATED_LEN: usize = 64;
+
+pub struct SecretManager {
+    backend: Arc<dyn SecretBackend>,
+    /// For the audit trail; secrets belong to the system, so entries go to the default tenant.
+    store: SharedStore,
+    auth: web::Data<AuthState>,
+}
+
+/// Secret ids become path segments of the back-end (Vault's URLs): only
+/// plain names, so that an id can never reach another path.
+fn check_id(id: &str) -> Result<(), SecretError> {
+    let plain = (1..=128).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && id.as_bytes()[0].is_ascii_alphanumeric();
+    if plain {
+        Ok(())
+    } else {
+        Err(SecretError::NotFound(id.chars().take(128).collect()))
+    }
+}
+
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+fn kid(version: u32) -> String {
+    format!("v{version}")
+}
+
+impl SecretManager {
+    pub fn new(backend: Arc<dyn SecretBackend>, store: SharedStore, auth: web::Data<AuthState>) -> SecretManager {
+        SecretManager { backend, store, auth }
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        self.backend.name()
+    }
+
+    async fn audit(&self, entry: NewAuditEntry) {
+        // The secret changed already; a lost audit entry is logged, not undone.
+        if let Err(e) = self.store.append_audit(&[entry]).await {
+            tracing::error!(error = %e, "cannot write the audit entry of a secret change");
+        }
+    }
+
+    /// Creates `id` with `initial` (or a generated value) unless it exists;
+    /// answers its metadata either way.
+    pub async fn ensure(
+        &self,
+        id: &str,
+        policy: Option<RotationPolicy>,
+        initial: Option<SecretValue>,
+    ) -> Result<SecretMetadata, SecretError> {
+        check_id(id)?;
+        if let Some(existing) = self.backend.metadata(id).await? {
+            return Ok(existing);
+        }
+        let generated = initial.is_none();
+        let value = match initial {
+            Some(v) => v,
+            None => SecretValue::generate(GENERATED_LEN)?,
+        };
+        let meta = SecretMetadata::first(id, policy, now());
+        let version = match self.backend.write(id, &value, 0, &meta).await {
+            Ok(v) => v,
+            // Another replica created it first: theirs stands.
+            Err(SecretError::Conflict(_)) => {
+                return self.backend.metadata(id).await?.ok_or_else(|| SecretError::NotFound(id.into()))
+            }
+            Err(e) => return Err(e),
+        };
+        tracing::info!(secret = %id, version, "secret created");
+        self.audit(
+            NewAuditEntry::new(DEFAULT_TENANT, AuditActor::system(), AuditCategory::Security, "SecretCreated")
+                .resource("Secret", id)
+                .message(format!("secret {id} created at version {version}"))
+                .details(json!({ "version": version, "generated": generated })),
+        )
+        .await;
+        Ok(SecretMetadata { current_version: version, ..meta })
+    }
+
+    pub async fn metadata(&self, id: &str) -> Result<SecretMetadata, SecretError> {
+        check_id(id)?;
+        self.backend.metadata(id).await?.ok_or_else(|| SecretError::NotFound(id.to_string()))
+    }
+
+    pub async fn list(&self) -> Result<Vec<SecretMetadata>, SecretError> {
+        let mut all = Vec::new();
+        for id in self.backend.list().await? {
+            if check_id(&id).is_err() {
+                continue;
+            }
+            if let Some(meta) = self.backend.metadata(&id).await? {
+                all.push(meta);
+            }
+        }
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(all)
+    }
+
+    /// Writes a new, generated version; the previous one stays valid for the
+    /// policy's rotation window.
+    pub async fn rotate(&self, id: &str, actor: AuditActor) -> Result<SecretMetadata, SecretError> {
+        let meta = self.metadata(id).await?;
+        let next = meta.rotated(now());
+        let value = SecretValue::generate(GENERATED_LEN)?;
+        let result = self.backend.write(id, &value, meta.current_version, &next).await;
+        let version = match result {
+            Ok(v) => v,
+            Err(e) => {
+                self.audit(
+                    NewAuditEntry::new(DEFAULT_TENANT, actor, AuditCategory::Security, "SecretRotationFailed")
+                        .resource("Secret", id)
+                        .result(AuditResult::Failure)
+                        .message(e.to_string()),
+                )
+                .await;
+                return Err(e);
+            }
+        };
+        tracing::info!(secret = %id, version, previous = meta.current_version, "secret rotated");
+        self.audit(
+            NewAuditEntry::new(DEFAULT_TENANT, actor, AuditCategory::Security, "SecretRotated")
+                .resource("Secret", id)
+                .message(format!("secret {id} rotated to version {version}"))
+                .details(json!({ "version": version, "previousVersion": meta.current_version,
+                    "previousValidUntil": next.previous_valid_until })),
+        )
+        .await;
+        if id == JWT_SIGNING_KEY {
+            self.load_jwt_keys().await?;
+        }
+        Ok(SecretMetadata { current_version: version, ..next })
+    }
+
+    /// Installs the JWT signing key's current version, and its previous one
+    /// while the rotation window lasts, in the token service.
+    pub async fn load_jwt_keys(&self) -> Result<(), SecretError> {
+        let meta = self.metadata(JWT_SIGNING_KEY).await?;
+        let missing = |v: u32| SecretError::Unavailable(format!("version {v} of {JWT_SIGNING_KEY} cannot be read"));
+        let current = self
+            .backend
+            .value(JWT_SIGNING_KEY, meta.current_version)
+            .await?
+            .ok_or_else(|| missing(meta.current_version))?;
+        let previous = match (meta.previous_version, meta.previous_valid_until) {
+            (Some(v), Some(until)) if meta.in_rotation_window(Utc::now()) => {
+                Some((v, self.backend.value(JWT_SIGNING_KEY, v).await?.ok_or_else(|| missing(v))?, until))
+            }
+            _ => None,
+        };
+        let (current_kid, previous_kid) = (kid(meta.current_version), previous.as_ref().map(|(v, _, _)| kid(*v)));
+        let keys = SigningKeys {
+            current: (&current_kid, current.expose().as_bytes()),
+            previous: previous
+                .as_ref()
+                .zip(previous_kid.as_ref())
+                .map(|((_, value, until), k)| (k.as_str(), value.expose().as_bytes(), *until)),
+        };
+        self.auth.tokens.install(keys).map_err(SecretError::Invalid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_plain_ids_are_secret_ids() {
+        for ok in ["jwt-signing-key", "db_password", "a1"] {
+            assert!(super::check_id(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "../sys/seal", "a/b", "-x", "UPPER", "a?list=true", &"x".repeat(129)] {
+            assert!(super::check_id(bad).is_err(), "{bad}");
+        }
+    }
+}

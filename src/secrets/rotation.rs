@@ -1,0 +1,89 @@
+//! The background actor that rotates secrets when their policy says so and
+//! warns before a version expires. It also reloads the JWT key ring on every
+//! check, so that a rotation made by another replica reaches this one.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use chrono::Utc;
+use hotswap_actors::domain::{AuditActor, AuditCategory, AuditResult, NewAuditEntry, DEFAULT_TENANT};
+
+use super::manager::JWT_SIGNING_KEY;
+use super::SecretManager;
+
+pub struct SecretRotator {
+    manager: Arc<SecretManager>,
+    store: hotswap_actors::store::SharedStore,
+    interval: Duration,
+    checking: bool,
+    /// (secret, version) already warned about, so a warning is sent once.
+    warned: HashSet<(String, u32)>,
+}
+
+impl SecretRotator {
+    pub fn new(manager: Arc<SecretManager>, store: hotswap_actors::store::SharedStore, interval: Duration) -> Self {
+        SecretRotator { manager, store, interval, checking: false, warned: HashSet::new() }
+    }
+
+    fn check(&mut self, ctx: &mut Context<Self>) {
+        if self.checking {
+            return;
+        }
+        self.checking = true;
+        let manager = self.manager.clone();
+        let warned = self.warned.clone();
+        let store = self.store.clone();
+        let pass = async move {
+            let mut newly_warned = Vec::new();
+            let secrets = match manager.list().await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "secret rotation check: cannot list secrets");
+                    return newly_warned;
+                }
+            };
+            let now = Utc::now();
+            for meta in secrets {
+                if meta.rotation_due(now) {
+                    if let Err(e) = manager.rotate(&meta.id, AuditActor::system()).await {
+                        tracing::warn!(secret = %meta.id, error = %e, "scheduled rotation failed; retried on the next check");
+                    }
+                } else if meta.expiring(now) && !warned.contains(&(meta.id.clone(), meta.current_version)) {
+                    tracing::warn!(secret = %meta.id, version = meta.current_version, expires_at = ?meta.expires_at,
+                        "secret expires soon; rotate it (POST /api/v1/secrets/{}/rotate)", meta.id);
+                    let entry = NewAuditEntry::new(
+                        DEFAULT_TENANT,
+                        AuditActor::system(),
+                        AuditCategory::Security,
+                        "SecretExpiring",
+                    )
+                    .resource("Secret", &meta.id)
+                    .result(AuditResult::Failure)
+                    .message(format!("version {} expires at {:?}", meta.current_version, meta.expires_at));
+                    if let Err(e) = store.append_audit(&[entry]).await {
+                        tracing::warn!(error = %e, "cannot audit an expiry warning");
+                    }
+                    newly_warned.push((meta.id.clone(), meta.current_version));
+                }
+            }
+            if let Err(e) = manager.load_jwt_keys().await {
+                tracing::warn!(secret = JWT_SIGNING_KEY, error = %e, "cannot reload the JWT signing keys");
+            }
+            newly_warned
+        };
+        ctx.spawn(pass.into_actor(self).map(|newly_warned, act, _| {
+            act.checking = false;
+            act.warned.extend(newly_warned);
+        }));
+    }
+}
+
+impl Actor for SecretRotator {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.run_interval(self.interval, |act, ctx| act.check(ctx));
+    }
+}

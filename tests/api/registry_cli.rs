@@ -1,0 +1,76 @@
+//! `hotswap keygen`, `hotswap module sign` and `hotswap module push`, as a
+//! user runs them: the signature checks out with openssl, and the pushed
+//! module deploys in strict mode.
+
+use std::path::Path;
+use std::process::Output;
+
+use awc::http::StatusCode;
+use serde_json::json;
+
+use crate::registry::openssl;
+use crate::registry_support::*;
+use crate::support::spawn_app;
+
+async fn hotswap(args: Vec<String>, envs: Vec<(String, String)>) -> Output {
+    actix_web::web::block(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_hotswap"))
+            .args(&args)
+            .env("HOTSWAP_ENV", "test")
+            .env("HOTSWAP_CONFIG_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/config"))
+            .envs(envs)
+            .output()
+            .expect("hotswap runs")
+    })
+    .await
+    .unwrap()
+}
+
+fn arg(p: &Path) -> String {
+    p.to_str().unwrap().to_string()
+}
+
+#[actix_web::test]
+async fn keygen_sign_and_push_from_the_command_line() {
+    let app = spawn_app(&STRICT).await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("release.pem");
+    let made = hotswap(vec!["keygen".into(), "--out".into(), arg(&key)], vec![]).await;
+    assert!(made.status.success(), "{made:?}");
+    let public = std::fs::read_to_string(dir.path().join("release.pem.pub")).unwrap();
+    assert!(public.starts_with("-----BEGIN PUBLIC KEY-----"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let again = hotswap(vec!["keygen".into(), "--out".into(), arg(&key)], vec![]).await;
+    assert!(!again.status.success(), "an existing key is never overwritten");
+
+    let (status, trusted) = app.post("/api/v1/signing-keys", &json!({ "name": "cli", "publicKeyPem": public })).await;
+    assert_eq!(status, StatusCode::CREATED, "{trusted}");
+    assert_eq!(trusted["bits"], 3072);
+
+    let module = dir.path().join("kmod-cli.ko");
+    std::fs::write(&module, unique_artifact("cli")).unwrap();
+    let signed = hotswap(vec!["module".into(), "sign".into(), "--key".into(), arg(&key), arg(&module)], vec![]).await;
+    assert!(signed.status.success(), "{signed:?}");
+    // openssl agrees that this is the key's signature of the file.
+    let public_file = dir.path().join("release.pem.pub");
+    let sig = dir.path().join("kmod-cli.ko.sig");
+    openssl(&["dgst", "-sha256", "-verify", &arg(&public_file), "-signature", &arg(&sig), &arg(&module)]);
+
+    let descriptor_file = dir.path().join("descriptor.json");
+    std::fs::write(&descriptor_file, descriptor("kmod-cli", "1.0.0").to_string()).unwrap();
+    let push = |token: String| {
+        let args = vec!["module".into(), "push".into(), "--descriptor".into(), arg(&descriptor_file), arg(&module)];
+        hotswap(args, vec![("HOTSWAP_URL".into(), app.base.clone()), ("HOTSWAP_TOKEN".into(), token)])
+    };
+    let refused = push("not-a-token".into()).await;
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("401"), "{refused:?}");
+    let pushed = push(app.token.clone().unwrap()).await;
+    assert!(pushed.status.success(), "{pushed:?}");
+    assert!(String::from_utf8_lossy(&pushed.stdout).contains("uploaded kmod-cli 1.0.0"), "{pushed:?}");
+    app.deploy_ok("kmod-cli", "1.0.0", "Development").await;
+}

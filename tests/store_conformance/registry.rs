@@ -1,0 +1,136 @@
+//! The module registry: versions and signing keys, tenant-scoped, written
+//! atomically with their audit entries; and artifact bytes in PostgreSQL.
+
+use super::*;
+use hotswap_actors::domain::{
+    AuditActor, AuditCategory, AuditQuery, ModuleDescriptor, ModuleVersion, NewAuditEntry, ResourceRequirements,
+    SignatureAlgorithm, SigningKey,
+};
+
+fn audit(tenant: TenantId, kind: &str) -> NewAuditEntry {
+    NewAuditEntry::new(tenant, AuditActor::user(Uuid::new_v4(), "alice"), AuditCategory::ModuleRegistry, kind)
+        .resource("Module", kind)
+}
+
+fn version(tenant: TenantId, name: &str, v: &str, signed: bool) -> ModuleVersion {
+    ModuleVersion {
+        tenant_id: tenant,
+        descriptor: ModuleDescriptor {
+            name: name.into(),
+            version: v.into(),
+            description: NASTY.join("|"),
+            author: NASTY[5].into(),
+            dependencies: BTreeMap::from([("kmod-base".to_string(), "^2.1".to_string())]),
+            resource_requirements: ResourceRequirements { memory_mb: 64, cpu_cores: 0.1 + 0.2, disk_mb: 7 },
+            configuration: json!({ "nasty": NASTY, "n": 1e-7 }),
+            signature_algorithm: SignatureAlgorithm::RsaPssSha256,
+        },
+        sha256: format!("{:064x}", v.len()),
+        size_bytes: 1234,
+        storage_uri: "fs:sha256/00/00".into(),
+        signature: signed.then(|| "c2lnbmF0dXJl".to_string()),
+        signing_key_id: None,
+        uploaded_by: Some(NASTY[0].into()),
+        uploaded_at: micros(at(1, 0)),
+    }
+}
+
+fn key(tenant: TenantId, id: &str, secs: i64) -> SigningKey {
+    SigningKey {
+        tenant_id: tenant,
+        key_id: id.into(),
+        name: NASTY[1].into(),
+        algorithm: "RSA".into(),
+        bits: 3072,
+        public_key_pem: "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n".into(),
+        created_at: micros(at(secs, 0)),
+        revoked_at: None,
+    }
+}
+
+async fn audit_count(store: &SharedStore, tenant: TenantId) -> u64 {
+    store.list_audit(tenant, &AuditQuery { limit: 100, ..AuditQuery::default() }).await.unwrap().total
+}
+
+async fn module_versions_round_trip_conflict_and_isolation(store: SharedStore) {
+    let (a, b) = (tenant(), tenant());
+    let v1 = version(a, "kmod-net", "1.0.0", true);
+    let v2 = version(a, "kmod-net", "1.10.0", false);
+    store.add_module_version(&v1, &audit(a, "up1")).await.unwrap();
+    store.add_module_version(&v2, &audit(a, "up2")).await.unwrap();
+    store.add_module_version(&version(a, "kmod-fs", "1.0.0", false), &audit(a, "up3")).await.unwrap();
+    store.add_module_version(&version(b, "kmod-net", "1.0.0", false), &audit(b, "upb")).await.unwrap();
+
+    let again = store.add_module_version(&v1, &audit(a, "again")).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    assert_eq!(audit_count(&store, a).await, 3, "a refused insert writes no audit entry");
+
+    let got = store.get_module_version(a, "kmod-net", "1.0.0").await.unwrap();
+    assert_eq!(got.as_ref(), Some(&v1), "every field round-trips");
+    assert_eq!(store.get_module_version(a, "kmod-net", "9.9.9").await.unwrap(), None);
+    let mut net: Vec<_> =
+        store.module_versions(a, "kmod-net").await.unwrap().into_iter().map(|v| v.descriptor.version).collect();
+    net.sort();
+    assert_eq!(net, ["1.0.0", "1.10.0"]);
+    assert_eq!(store.all_module_versions(a).await.unwrap().len(), 3);
+    assert_eq!(store.all_module_versions(b).await.unwrap().len(), 1, "tenant B sees only its own");
+    assert_eq!(store.get_module_version(b, "kmod-fs", "1.0.0").await.unwrap(), None);
+
+    assert!(store.delete_module_version(a, "kmod-net", "1.0.0", &audit(a, "del")).await.unwrap());
+    assert!(!store.delete_module_version(a, "kmod-net", "1.0.0", &audit(a, "del2")).await.unwrap());
+    assert_eq!(audit_count(&store, a).await, 4, "only the real delete is audited");
+    assert!(store.get_module_version(b, "kmod-net", "1.0.0").await.unwrap().is_some(), "B's copy stays");
+    // The version can be published again after its deletion.
+    store.add_module_version(&v1, &audit(a, "re")).await.unwrap();
+}
+
+async fn signing_keys_round_trip_and_revocation(store: SharedStore) {
+    let (a, b) = (tenant(), tenant());
+    let k2 = key(a, "sha256:bbb", 2);
+    let k1 = key(a, "sha256:aaa", 1);
+    store.add_signing_key(&k2, &audit(a, "k2")).await.unwrap();
+    store.add_signing_key(&k1, &audit(a, "k1")).await.unwrap();
+    store.add_signing_key(&key(b, "sha256:aaa", 1), &audit(b, "kb")).await.unwrap();
+    let dup = store.add_signing_key(&k1, &audit(a, "dup")).await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+
+    let ids: Vec<_> = store.list_signing_keys(a).await.unwrap().into_iter().map(|k| k.key_id).collect();
+    assert_eq!(ids, ["sha256:aaa", "sha256:bbb"], "oldest first");
+    assert_eq!(store.get_signing_key(a, "sha256:bbb").await.unwrap(), Some(k2.clone()));
+
+    let when = micros(at(5, 0));
+    let revoked = store.revoke_signing_key(a, "sha256:aaa", when, &audit(a, "rev")).await.unwrap().unwrap();
+    assert_eq!(revoked.revoked_at, Some(when));
+    let later = store.revoke_signing_key(a, "sha256:aaa", micros(at(9, 0)), &audit(a, "rev2")).await.unwrap();
+    assert_eq!(later.unwrap().revoked_at, Some(when), "the first revocation stays");
+    assert_eq!(store.revoke_signing_key(a, "sha256:none", when, &audit(a, "none")).await.unwrap(), None);
+    assert_eq!(audit_count(&store, a).await, 3, "two adds and one revocation");
+    assert_eq!(store.get_signing_key(b, "sha256:aaa").await.unwrap().unwrap().revoked_at, None, "B's key is its own");
+}
+
+conformance!(module_versions_round_trip_conflict_and_isolation, signing_keys_round_trip_and_revocation);
+
+mod postgres_artifacts {
+    use super::*;
+    use hotswap::crypto::sha256_hex;
+    use hotswap::registry::{ArtifactError, Artifacts};
+
+    /// Bytes in the database come back only while they match their digest.
+    #[actix::test]
+    async fn artifact_bytes_in_postgres_are_checked_on_read() {
+        let Some(db) = support::TestDb::migrated("registry::artifact_bytes_in_postgres_are_checked_on_read").await
+        else {
+            return;
+        };
+        let artifacts = Artifacts::new(Arc::new(db.store().await));
+        let bytes = bytes::Bytes::from(vec![0u8, 1, 2, 255, 254]);
+        let digest = sha256_hex(&bytes);
+        assert_eq!(artifacts.put(&digest, bytes.clone()).await.unwrap(), format!("pg:sha256/{digest}"));
+        artifacts.put(&digest, bytes.clone()).await.unwrap();
+        assert_eq!(artifacts.get(&digest).await.unwrap(), bytes);
+        db.execute(&format!("UPDATE artifact_blobs SET bytes = '\\x00' WHERE sha256 = '{digest}'")).await;
+        assert!(matches!(artifacts.get(&digest).await, Err(ArtifactError::Corrupt { .. })));
+        let missing = sha256_hex(b"missing");
+        assert!(matches!(artifacts.get(&missing).await, Err(ArtifactError::NotFound(_))));
+    }
+}
