@@ -200,6 +200,7 @@ impl From<crate::registry::RegistryError> for ApiError {
             R::NotFound(m) => ApiError::NotFound(m),
             R::Conflict(message) => ApiError::Conflict { message, extra: Map::new() },
             R::Refused(m) => ApiError::Unprocessable(m),
+            R::Quota(q) => ApiError::Quota(q),
             R::Unavailable(m) => ApiError::Unavailable(m),
             R::Internal(m) => ApiError::Internal(m),
         }

@@ -36,6 +36,9 @@ pub enum RegistryError {
     /// Well-formed but refused by policy (422): a bad signature, a short key.
     #[error("{0}")]
     Refused(String),
+    /// The tenant's modules or artifact storage quota is full (403).
+    #[error("{0}")]
+    Quota(hotswap_actors::domain::QuotaExceeded),
     #[error("{0}")]
     Unavailable(String),
     #[error("{0}")]

@@ -8,8 +8,8 @@ use std::sync::LazyLock;
 use base64::Engine;
 use bytes::Bytes;
 use hotswap_actors::domain::{
-    AuditActor, AuditCategory, AuditResult, ModuleDescriptor, ModuleVersion, NewAuditEntry, SignatureAlgorithm,
-    SigningKey, TenantId,
+    AuditActor, AuditCategory, AuditResult, ModuleDescriptor, ModuleVersion, NewAuditEntry, QuotaExceeded, QuotaKind,
+    SignatureAlgorithm, SigningKey, TenantId,
 };
 use hotswap_actors::store::StoreError;
 use regex::Regex;
@@ -166,6 +166,11 @@ impl Registry {
             warnings.push(format!("{problem} (accepted because security.strict_mode is off)"));
         }
 
+        if let Err(over) = self.check_quotas(tenant, &d.name, &digest_hex, upload.artifact.len() as u64).await? {
+            let why = over.to_string();
+            self.store.append_audit(&[refused("ModuleUploadRefused", AuditResult::Denied, &why)]).await?;
+            return Err(RegistryError::Quota(over));
+        }
         let uri = self.artifacts.put(&digest_hex, upload.artifact.clone()).await?;
         let version = ModuleVersion {
             tenant_id: tenant,
@@ -191,6 +196,44 @@ impl Registry {
             },
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The tenant's modules and artifact storage quotas, with this upload
+    /// counted in. A tenant the store does not know (none in tests that use
+    /// the core alone) has no quota to check.
+    async fn check_quotas(
+        &self,
+        tenant: TenantId,
+        name: &str,
+        digest_hex: &str,
+        size: u64,
+    ) -> Result<Result<(), QuotaExceeded>, RegistryError> {
+        let Some(record) = self.store.get_tenant(tenant).await? else { return Ok(Ok(())) };
+        let versions = self.store.all_module_versions(tenant).await?;
+        let mut names: Vec<&str> = versions.iter().map(|v| v.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        if !names.contains(&name) && names.len() as u64 + 1 > u64::from(record.quota.max_modules) {
+            let over = QuotaExceeded {
+                quota: QuotaKind::Modules,
+                limit: record.quota.max_modules,
+                current: names.len() as u64,
+            };
+            return Ok(Err(over));
+        }
+        let used = hotswap_actors::domain::stored_bytes(&versions);
+        let adds = if versions.iter().any(|v| v.sha256 == digest_hex) { 0 } else { size };
+        let limit_bytes =
+            u64::from(record.quota.max_artifact_storage_gb).saturating_mul(hotswap_actors::domain::BYTES_PER_GB);
+        if used.saturating_add(adds) > limit_bytes {
+            let over = QuotaExceeded {
+                quota: QuotaKind::ArtifactStorage,
+                limit: record.quota.max_artifact_storage_gb,
+                current: used.div_ceil(hotswap_actors::domain::BYTES_PER_GB),
+            };
+            return Ok(Err(over));
+        }
+        Ok(Ok(()))
     }
 
     async fn same_again(

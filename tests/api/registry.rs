@@ -365,3 +365,34 @@ pub fn openssl(args: &[&str]) {
     let out = std::process::Command::new("openssl").args(args).output().expect("openssl runs");
     assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[actix_web::test]
+async fn the_modules_quota_and_storage_use_come_from_the_registry() {
+    let app = spawn_app(&[]).await;
+    // Free: three modules at most.
+    let tenant = crate::tenants::provision(&app, "quota-registry", "Free").await;
+    let admin = app.new_user("quota-registry-admin", &["Admin"], Some(tenant)).await;
+    let mut bytes = 0;
+    for name in ["kmod-q1", "kmod-q2", "kmod-q3"] {
+        let artifact = unique_artifact(name);
+        bytes += artifact.len();
+        let (status, reply) = upload(&admin, &descriptor(name, "1.0.0"), &artifact, None).await;
+        assert_eq!(status, StatusCode::CREATED, "{reply}");
+    }
+    // A new version of a known module is not a new module.
+    let (status, reply) = upload(&admin, &descriptor("kmod-q1", "1.1.0"), &unique_artifact("q1b"), None).await;
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+    let (status, refused) = upload(&admin, &descriptor("kmod-q4", "1.0.0"), &unique_artifact("q4"), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    assert_eq!(refused["quota"], "modules");
+    assert_eq!(refused["limit"], 3);
+    assert_eq!(refused["current"], 3);
+    assert_eq!(admin.get("/api/v1/modules/kmod-q4").await.0, StatusCode::NOT_FOUND, "nothing was stored");
+
+    let (_, usage) = admin.get(&format!("/api/tenants/{tenant}/usage")).await;
+    let row = |q: &str| usage["quotas"].as_array().unwrap().iter().find(|x| x["quota"] == q).unwrap().clone();
+    assert_eq!(row("artifactStorageGb")["used"], 1, "a few bytes round up to 1 GB: {usage}");
+    let (_, report) = admin.get("/api/v1/analytics/usage").await;
+    let stored = report["artifactStorageBytes"].as_u64().unwrap();
+    assert!(stored > bytes as u64, "four artifacts, counted once each: {report}");
+}

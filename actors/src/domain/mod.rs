@@ -14,7 +14,9 @@ pub use approval::{ApprovalDecision, ApprovalRecord, ApprovalStatus, DecisionOut
 pub use audit::{AuditActor, AuditCategory, AuditEntry, AuditQuery, AuditResult, NewAuditEntry};
 pub use environment::{Environment, UnknownEnvironment};
 pub use node::{ModuleSlots, NodeHealth, NodeMetrics, NodeRecord, VersionSlot};
-pub use registry::{ModuleDescriptor, ModuleVersion, ResourceRequirements, SignatureAlgorithm, SigningKey};
+pub use registry::{
+    stored_bytes, ModuleDescriptor, ModuleVersion, ResourceRequirements, SignatureAlgorithm, SigningKey, BYTES_PER_GB,
+};
 pub use request::{DeploymentRequest, Strategy};
 pub use run::{
     deploy_stage_name, NodeChange, RollbackState, RunRecord, RunStatus, RunSummary, Stage, StageStatus, APPROVAL_STAGE,

@@ -116,3 +116,13 @@ impl SigningKey {
         self.revoked_at.is_some()
     }
 }
+
+/// The storage quota's unit: decimal gigabytes, as the tiers are sold.
+pub const BYTES_PER_GB: u64 = 1_000_000_000;
+
+/// Bytes a tenant's artifacts take: each distinct artifact once (versions
+/// with the same bytes share one stored copy).
+pub fn stored_bytes(versions: &[ModuleVersion]) -> u64 {
+    let mut seen = std::collections::HashSet::new();
+    versions.iter().filter(|v| seen.insert(v.sha256.as_str())).map(|v| v.size_bytes).sum()
+}

@@ -328,6 +328,7 @@ impl Tenants {
             .map(|env| self.deps.clusters.directory.nodes(tenant, env).len() as u64)
             .max()
             .unwrap_or(0);
+        let stored = crate::domain::stored_bytes(&self.deps.store.all_module_versions(tenant).await?);
         let q = &record.quota;
         let row = |quota: QuotaKind, limit, used| QuotaUse { quota: quota.as_str(), limit, used };
         let quotas = vec![
@@ -335,7 +336,11 @@ impl Tenants {
             row(QuotaKind::RunsPerDay, q.max_runs_per_day, Some(counts.created_since)),
             row(QuotaKind::NodesPerEnvironment, q.max_nodes_per_environment, Some(nodes)),
             row(QuotaKind::Modules, q.max_modules, Some(counts.modules)),
-            row(QuotaKind::ArtifactStorage, q.max_artifact_storage_gb, None),
+            row(
+                QuotaKind::ArtifactStorage,
+                q.max_artifact_storage_gb,
+                Some(stored.div_ceil(crate::domain::BYTES_PER_GB)),
+            ),
             row(QuotaKind::WebsocketSessions, q.max_websocket_sessions, None),
         ];
         Ok(TenantUsage { tenant_id: tenant, tier: record.tier, status: record.status, quotas, measured_at: now })
@@ -349,6 +354,8 @@ impl Tenants {
         to: DateTime<Utc>,
     ) -> Result<UsageReport, CoreError> {
         let counts = self.deps.store.usage_counts(tenant, from, to).await?;
+        // What the tenant's artifacts take now (storage is not kept per period).
+        let stored = crate::domain::stored_bytes(&self.deps.store.all_module_versions(tenant).await?);
         Ok(UsageReport {
             tenant_id: tenant,
             from,
@@ -357,7 +364,7 @@ impl Tenants {
             runs_by_status: counts.runs_by_status,
             node_updates: counts.node_updates,
             approval_events: counts.approval_events,
-            artifact_storage_bytes: None,
+            artifact_storage_bytes: Some(stored),
             generated_at: super::now(),
         })
     }
