@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::AppState;
 use crate::auth::{RequireRole, Tenant};
 
@@ -32,7 +32,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Paging {
+pub struct Paging {
     page_number: Option<i64>,
     page_size: Option<i64>,
 }
@@ -79,7 +79,23 @@ fn guid(raw: &str, what: &str) -> Result<Uuid, ApiError> {
 }
 
 // AUTH: Admin (every route above).
-async fn by_category(
+#[utoipa::path(
+    get,
+    path = "/api/v1/auditlogs/category/{category}",
+    tag = "audit",
+    params(
+        ("category" = String, Path, description = "Deployment, Approval, Authentication, UserManagement, TenantManagement, ModuleRegistry, Security or Administration"),
+        ("pageNumber" = Option<i64>, Query, description = "1-based, default 1"),
+        ("pageSize" = Option<i64>, Query, description = "1 to 100, default 50"),
+    ),
+    responses(
+        (status = 200, description = "Entries newest first; X-Total-Count, X-Page, X-Page-Size", body = Vec<serde_json::Value>),
+        (status = 400, description = "Unknown category or bad paging", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Not an Admin", body = ErrorBody),
+    )
+)]
+pub async fn by_category(
     state: web::Data<AppState>,
     tenant: Tenant,
     category: web::Path<String>,
@@ -98,7 +114,19 @@ async fn by_category(
     Ok(paged_response(page, window))
 }
 
-async fn by_trace(
+#[utoipa::path(
+    get,
+    path = "/api/v1/auditlogs/trace/{traceId}",
+    tag = "audit",
+    params(("traceId" = String, Path, description = "A trace id from X-Trace-Id or a run's traceId")),
+    responses(
+        (status = 200, description = "Entries of that trace, oldest first", body = Vec<serde_json::Value>),
+        (status = 400, description = "Blank trace id", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Not an Admin", body = ErrorBody),
+    )
+)]
+pub async fn by_trace(
     state: web::Data<AppState>,
     tenant: Tenant,
     trace: web::Path<String>,
@@ -112,12 +140,26 @@ async fn by_trace(
     Ok(oldest_first(page))
 }
 
-async fn by_deployment(
+#[utoipa::path(
+    get,
+    path = "/api/v1/auditlogs/deployments/{id}",
+    tag = "audit",
+    params(("id" = Uuid, Path, description = "The run's execution id")),
+    responses(
+        (status = 200, description = "The run's entries, oldest first", body = Vec<serde_json::Value>),
+        (status = 400, description = "Not a non-empty GUID", body = ErrorBody),
+        (status = 404, description = "No such run in the caller's tenant", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Not an Admin", body = ErrorBody),
+    )
+)]
+pub async fn by_deployment(
     state: web::Data<AppState>,
     tenant: Tenant,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = guid(&id, "executionId")?;
+    known_run(&state, tenant, id).await?;
     let query = AuditQuery {
         resource_type: Some("Deployment".into()),
         resource_id: Some(id.to_string()),
@@ -130,12 +172,26 @@ async fn by_deployment(
 
 /// The approval events of one run: its request (recorded on the run) and
 /// the decision or expiry (recorded on the approval).
-async fn by_approval(
+#[utoipa::path(
+    get,
+    path = "/api/v1/auditlogs/approvals/{id}",
+    tag = "audit",
+    params(("id" = Uuid, Path, description = "The run's execution id")),
+    responses(
+        (status = 200, description = "The run's approval entries, oldest first", body = Vec<serde_json::Value>),
+        (status = 400, description = "Not a non-empty GUID", body = ErrorBody),
+        (status = 404, description = "No such run in the caller's tenant", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Not an Admin", body = ErrorBody),
+    )
+)]
+pub async fn by_approval(
     state: web::Data<AppState>,
     tenant: Tenant,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = guid(&id, "executionId")?;
+    known_run(&state, tenant, id).await?;
     let store = state.orchestrator.store();
     let on_run = AuditQuery {
         category: Some(AuditCategory::Approval),
@@ -161,14 +217,33 @@ async fn by_approval(
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct DateRange {
+pub struct DateRange {
     start_date: Option<DateTime<Utc>>,
     end_date: Option<DateTime<Utc>>,
     page_number: Option<i64>,
     page_size: Option<i64>,
 }
 
-async fn by_username(
+#[utoipa::path(
+    get,
+    path = "/api/v1/auditlogs/authentication/{username}",
+    tag = "audit",
+    params(
+        ("username" = String, Path, description = "The user whose logins, failures and logouts to list"),
+        ("startDate" = Option<DateTime<Utc>>, Query, description = "From (inclusive)"),
+        ("endDate" = Option<DateTime<Utc>>, Query, description = "To (inclusive), not before startDate"),
+        ("pageNumber" = Option<i64>, Query, description = "1-based, default 1"),
+        ("pageSize" = Option<i64>, Query, description = "1 to 100, default 50"),
+    ),
+    responses(
+        (status = 200, description = "Authentication entries newest first", body = Vec<serde_json::Value>),
+        (status = 400, description = "Bad dates or paging", body = ErrorBody),
+        (status = 404, description = "No such user in the caller's tenant", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Not an Admin", body = ErrorBody),
+    )
+)]
+pub async fn by_username(
     state: web::Data<AppState>,
     tenant: Tenant,
     username: web::Path<String>,
@@ -180,9 +255,14 @@ async fn by_username(
         }
     }
     let window = Paging { page_number: range.page_number, page_size: range.page_size }.window()?;
+    let username = username.trim();
+    let user = state.orchestrator.store().find_user_by_username(username).await.map_err(core)?;
+    if user.is_none_or(|u| u.tenant_id != tenant.0) {
+        return Err(ApiError::NotFound(format!("User '{username}' not found")));
+    }
     let query = AuditQuery {
         category: Some(AuditCategory::Authentication),
-        actor: Some(username.trim().to_string()),
+        actor: Some(username.to_string()),
         from: range.start_date,
         to: range.end_date,
         offset: window.0,
@@ -195,7 +275,7 @@ async fn by_username(
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Search {
+pub struct Search {
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
     actor: Option<String>,
@@ -211,7 +291,34 @@ struct Search {
 
 /// Filtered search with cursor paging, newest first: `{items, nextCursor}`;
 /// pass `nextCursor` back as `cursor` for the next page (null at the end).
-async fn search(state: web::Data<AppState>, tenant: Tenant, q: web::Query<Search>) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/api/v1/auditlogs",
+    tag = "audit",
+    params(
+        ("from" = Option<DateTime<Utc>>, Query, description = "From (inclusive)"),
+        ("to" = Option<DateTime<Utc>>, Query, description = "To (inclusive)"),
+        ("actor" = Option<String>, Query, description = "A user id, or a name (any case)"),
+        ("category" = Option<String>, Query, description = "An audit category"),
+        ("eventType" = Option<String>, Query, description = "E.g. LoginFailed, DeploymentCreated"),
+        ("resourceType" = Option<String>, Query, description = "E.g. Deployment, Approval, User"),
+        ("resourceId" = Option<String>, Query, description = "The resource's id"),
+        ("traceId" = Option<String>, Query, description = "A trace id"),
+        ("cursor" = Option<i64>, Query, description = "nextCursor of the previous page"),
+        ("limit" = Option<i64>, Query, description = "1 to 100, default 50"),
+    ),
+    responses(
+        (status = 200, description = "{items, nextCursor, total}, newest first", body = serde_json::Value),
+        (status = 400, description = "A bad filter, cursor or limit", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Not an Admin", body = ErrorBody),
+    )
+)]
+pub async fn search(
+    state: web::Data<AppState>,
+    tenant: Tenant,
+    q: web::Query<Search>,
+) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
     let mut errors = Vec::new();
     let limit = q.limit.unwrap_or(i64::from(DEFAULT_PAGE_SIZE));
@@ -255,6 +362,14 @@ async fn search(state: web::Data<AppState>, tenant: Tenant, q: web::Query<Search
     Ok(HttpResponse::Ok()
         .insert_header(("X-Total-Count", page.total.to_string()))
         .json(json!({ "items": page.items, "nextCursor": next, "total": page.total })))
+}
+
+/// 404 for a run the tenant does not have, as everywhere else in the API.
+async fn known_run(state: &AppState, tenant: Tenant, id: Uuid) -> Result<(), ApiError> {
+    match state.orchestrator.store().get_run(tenant.0, id).await.map_err(core)? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::NotFound(format!("Deployment execution {id} not found"))),
+    }
 }
 
 fn core(e: hotswap_actors::store::StoreError) -> ApiError {

@@ -8,7 +8,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    analytics, approvals, auth, clusters, deployments, health, modules, secrets, signing_keys, tenants, users,
+    analytics, approvals, audit_logs, auth, clusters, deployments, health, modules, secrets, signing_keys, tenants,
+    users,
 };
 
 pub const DOCUMENT_PATH: &str = "/api-docs/openapi.json";
@@ -54,6 +55,12 @@ pub const DOCUMENT_PATH: &str = "/api-docs/openapi.json";
         approvals::get,
         approvals::approve,
         approvals::reject,
+        audit_logs::search,
+        audit_logs::by_category,
+        audit_logs::by_trace,
+        audit_logs::by_deployment,
+        audit_logs::by_approval,
+        audit_logs::by_username,
         tenants::create,
         tenants::list,
         tenants::get,
@@ -86,6 +93,7 @@ pub const DOCUMENT_PATH: &str = "/api-docs/openapi.json";
         (name = "deployments", description = "Runs: create, read, steer, roll back"),
         (name = "clusters", description = "Clusters, nodes and metrics"),
         (name = "approvals", description = "Approval gates of runs: list, decide (Admin)"),
+        (name = "audit", description = "The audit trail, read-only (Admin)"),
         (name = "tenants", description = "Tenant provisioning, lifecycle, tiers and quotas (Admin of the system tenant)"),
         (name = "analytics", description = "Usage reports"),
         (name = "modules", description = "Module registry and trusted signing keys"),

@@ -26,6 +26,8 @@ struct TenantA {
     user_ids: Vec<String>,
     /// A's trusted signing key (its fingerprint).
     key_id: String,
+    /// The trace of A's finished run.
+    trace_id: String,
     /// Every string of A that B must never see.
     secrets: Vec<String>,
 }
@@ -51,7 +53,9 @@ async fn set_up_a(system: &TestApp) -> (TenantA, TestApp) {
         let (_, cluster) = admin.get(&format!("/api/v1/clusters/{env}")).await;
         secrets.extend(cluster["nodes"].as_array().unwrap().iter().map(|n| n["nodeId"].as_str().unwrap().to_string()));
     }
-    let a = TenantA { id: id.to_string(), active_run, finished_run, user_ids, key_id, secrets };
+    let trace_id =
+        admin.get(&format!("/api/v1/deployments/{finished_run}")).await.1["traceId"].as_str().unwrap().to_string();
+    let a = TenantA { id: id.to_string(), active_run, finished_run, user_ids, key_id, trace_id, secrets };
     (a, admin)
 }
 
@@ -74,13 +78,21 @@ async fn snapshot(system: &TestApp, a_admin: &TestApp, a: &TenantA) -> Value {
 /// Every value a path parameter of a documented route takes.
 fn candidates(path: &str, param: &str, a: &TenantA) -> Vec<String> {
     match (param, path) {
-        ("id", p) if p.starts_with("/api/v1/deployments/") || p.starts_with("/api/v1/approvals/deployments/") => {
+        ("id", p)
+            if p.starts_with("/api/v1/deployments/")
+                || p.starts_with("/api/v1/approvals/deployments/")
+                || p.starts_with("/api/v1/auditlogs/") =>
+        {
             vec![a.active_run.clone(), a.finished_run.clone()]
         }
         ("id", p) if p.starts_with("/api/v1/users/") => a.user_ids.clone(),
         ("id", p) if p.starts_with("/api/tenants/") => vec![a.id.clone()],
         ("environment", _) => vec!["QA".into(), "Production".into()],
         ("name", _) => vec![A_MODULE.into()],
+        // Not a resource: B's lookup of A's trace must simply show nothing of A.
+        ("traceId", _) => vec![a.trace_id.clone()],
+        ("category", _) => vec!["Deployment".into(), "Authentication".into()],
+        ("username", _) => vec![format!("{A_SUBDOMAIN}-admin")],
         ("version", _) => vec!["1.0.0".into()],
         ("id", p) if p.starts_with("/api/v1/signing-keys/") => vec![a.key_id.clone()],
         // Secrets are the system's, not A's: B is refused them all the same.
