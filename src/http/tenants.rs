@@ -206,6 +206,7 @@ fn may_manage(p: &Principal, tenant: Option<TenantId>) -> Result<(), ApiError> {
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "Not an Admin of the system tenant", body = ErrorBody),
         (status = 409, description = "Subdomain already taken", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 503, description = "The store is unavailable", body = ErrorBody),
     )
 )]
@@ -312,6 +313,7 @@ async fn command(
         (status = 403, description = "Not an Admin of the system tenant", body = ErrorBody),
         (status = 404, description = "No such tenant", body = ErrorBody),
         (status = 409, description = "Deleted or being deleted", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
     )
 )]
 pub async fn update(
@@ -342,6 +344,7 @@ pub async fn update(
     request_body(content = Option<SuspendBody>, description = "Optional reason"),
     responses(
         (status = 200, description = "Suspended", body = TenantView),
+        (status = 400, description = "A malformed body", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "Not an Admin of the system tenant", body = ErrorBody),
         (status = 404, description = "No such tenant", body = ErrorBody),
@@ -404,6 +407,7 @@ pub async fn activate(
         (status = 403, description = "Not an Admin of the system tenant", body = ErrorBody),
         (status = 404, description = "No such tenant", body = ErrorBody),
         (status = 409, description = "Deleted or being deleted", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
     )
 )]
 pub async fn subscription(
