@@ -140,3 +140,32 @@ async fn a_plain_get_is_refused_with_a_json_error() {
     assert_eq!(body["error"], "Bad Request");
     assert!(matches!(body["traceId"].as_str(), Some(t) if t.len() == 32));
 }
+
+#[actix_web::test]
+async fn a_bad_or_missing_token_is_refused_before_the_upgrade() {
+    let app = spawn_app(&[]).await;
+    let ws_base = app.base.replacen("http://", "ws://", 1);
+    for path in ["/api/v1/ws", "/hubs/deployment?id=x"] {
+        for token in [None, Some("not-a-token"), Some("eyJhbGciOiJIUzI1NiJ9.e30.c2ln")] {
+            let mut ws = awc::Client::new().ws(format!("{ws_base}{path}"));
+            if let Some(t) = token {
+                ws = ws.bearer_auth(t);
+            }
+            match ws.connect().await {
+                Err(awc::error::WsClientError::InvalidResponseStatus(status)) => {
+                    assert_eq!(status, awc::http::StatusCode::UNAUTHORIZED, "{path} with {token:?}")
+                }
+                Err(other) => panic!("{path} with {token:?}: {other}"),
+                Ok((res, _)) => panic!("{path} with {token:?} was upgraded: {}", res.status()),
+            }
+        }
+        // The query-string form browsers use is checked the same way.
+        let url = format!("{ws_base}{}{}access_token=forged", path, if path.contains('?') { "&" } else { "?" });
+        match awc::Client::new().ws(url).connect().await {
+            Err(awc::error::WsClientError::InvalidResponseStatus(status)) => {
+                assert_eq!(status, awc::http::StatusCode::UNAUTHORIZED, "{path} with a forged access_token")
+            }
+            other => panic!("{path} with a forged access_token: {:?}", other.map(|(r, _)| r.status())),
+        }
+    }
+}
