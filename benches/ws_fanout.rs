@@ -141,7 +141,7 @@ async fn run_batch(http: &awc::Client, base: &str, runs: usize, tag: &str, stagg
             "targetEnvironment": "Production", "requesterEmail": "bench@example.com" });
         let mut res = http.post(format!("{base}/api/v1/deployments")).send_json(&body).await.unwrap();
         let v: Value = res.json().await.unwrap();
-        ids.push(v["executionId"].as_str().unwrap().to_string());
+        ids.push(v["executionId"].as_str().unwrap_or_else(|| panic!("run refused: {v}")).to_string());
     }
     let mut durations = Vec::new();
     for id in ids {
@@ -202,7 +202,16 @@ fn main() {
         let app = Application::build(settings).await.expect("server starts");
         let base = format!("http://{}", app.addr());
         actix_web::rt::spawn(app.run());
-        let http = awc::Client::builder().timeout(Duration::from_secs(30)).finish();
+        let token = {
+            let login = json!({ "username": "admin", "password": "Admin123!" });
+            let mut res = awc::Client::new().post(format!("{base}/api/v1/authentication/login")).send_json(&login).await.unwrap();
+            let v: Value = res.json().await.unwrap();
+            v["token"].as_str().expect("demo admin token").to_string()
+        };
+        let http = awc::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .add_default_header(("Authorization", format!("Bearer {token}")))
+            .finish();
 
         println!(
             "ws_fanout: {runs} deployments to Production (38 nodes each, Direct/Rolling/BlueGreen/Canary), {clients} clients, canary bake {bake_ms} ms"
@@ -219,7 +228,8 @@ fn main() {
         println!("runs without clients:        {}", summary(&alone));
 
         let client_threads = std::env::var("CLIENT_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
-        let url = format!("{}/api/v1/ws", base.replacen("http", "ws", 1));
+        // Browsers' way of authenticating a WebSocket: the token in the query.
+        let url = format!("{}/api/v1/ws?access_token={token}", base.replacen("http", "ws", 1));
         let (connected, stop, results) = start_clients(url, clients, client_threads);
         let t0 = Instant::now();
         while connected.load(Ordering::Relaxed) < clients {
