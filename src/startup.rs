@@ -50,6 +50,8 @@ pub enum StartupError {
 pub struct Application {
     server: Server,
     addr: SocketAddr,
+    /// /metrics on an address of its own (`metrics.bind`), when configured.
+    metrics_server: Option<(Server, SocketAddr)>,
     pub orchestrator: Orchestrator,
     pub metrics: Arc<Metrics>,
 }
@@ -101,7 +103,13 @@ impl Application {
         let orchestrator = Orchestrator::start_with(store, core, hooks).await?;
         metrics.watch(orchestrator.clone(), pool);
         let prometheus = metrics.http_middleware(&settings.metrics.path);
-        let serve_metrics = settings.metrics.enabled;
+        // With an address of its own, /metrics is served there and not on the API.
+        let metrics_server = match settings.metrics.bind.trim() {
+            "" => None,
+            _ if !settings.metrics.enabled => None,
+            bind => Some(serve_metrics_apart(bind, &settings.metrics.path, metrics.clone())?),
+        };
+        let serve_metrics = settings.metrics.enabled && metrics_server.is_none();
         let metrics_path = settings.metrics.path.clone();
         let live = web::Data::new(LiveState::new(settings.websocket.clone(), metrics.clone()));
         let listener = TcpListener::bind(&settings.server.bind)
@@ -170,11 +178,19 @@ impl Application {
         }
         .run();
         tracing::info!(%addr, https, profile = %settings.profile, store = ?settings.store.backend, "HotSwap is serving");
-        Ok(Application { server, addr, orchestrator, metrics })
+        if let Some((_, metrics_addr)) = &metrics_server {
+            tracing::info!(%metrics_addr, "serving /metrics on its own address, without a token");
+        }
+        Ok(Application { server, addr, metrics_server, orchestrator, metrics })
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where /metrics is served apart from the API, if it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_server.as_ref().map(|(_, addr)| *addr)
     }
 
     pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
@@ -182,8 +198,43 @@ impl Application {
     }
 
     pub async fn run(self) -> std::io::Result<()> {
-        self.server.await
+        let Some((metrics, _)) = self.metrics_server else { return self.server.await };
+        // The metrics server lives as long as the API's: when a signal or a
+        // handle stops the API, it stops too.
+        let handle = metrics.handle();
+        actix_web::rt::spawn(metrics);
+        let served = self.server.await;
+        handle.stop(true).await;
+        served
     }
+}
+
+/// A second, minimal server for Prometheus on `bind`: GET `path` only, no
+/// token (the address is meant to be private to the scraper).
+fn serve_metrics_apart(bind: &str, path: &str, metrics: Arc<Metrics>) -> Result<(Server, SocketAddr), StartupError> {
+    let bind_error = |source| StartupError::Bind { addr: bind.to_string(), source };
+    let listener = TcpListener::bind(bind).map_err(bind_error)?;
+    let addr = listener.local_addr().map_err(bind_error)?;
+    let path = path.to_string();
+    let server = HttpServer::new(move || {
+        let metrics = metrics.clone();
+        App::new().route(
+            &path,
+            web::get().to(move || {
+                let body = metrics.render();
+                async move {
+                    actix_web::HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(body)
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .listen(listener)
+    .map_err(bind_error)?
+    .run();
+    Ok((server, addr))
 }
 
 /// CORS from the settings. Same-origin requests always pass (browsers send

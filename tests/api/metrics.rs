@@ -56,3 +56,36 @@ async fn metrics_record_http_routes_and_deployments() {
     assert!(!m.contains("/no/such/path"));
     assert!(!m.contains(&id));
 }
+
+#[actix_web::test]
+async fn metrics_bind_serves_metrics_on_their_own_address_without_a_token() {
+    use hotswap::config::Settings;
+    use hotswap::startup::Application;
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config");
+    let vars = [("HOTSWAP__SERVER__BIND", "127.0.0.1:0"), ("HOTSWAP__METRICS__BIND", "127.0.0.1:0")]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+    let settings = Settings::load_from(&dir, "test", vars).unwrap();
+    let app = Application::build(settings).await.unwrap();
+    let (api, metrics) = (app.addr(), app.metrics_addr().expect("a metrics address"));
+    assert_ne!(api, metrics);
+    let handle = app.server_handle();
+    actix_web::rt::spawn(app.run());
+    let client = awc::Client::default();
+    let mut res = client.get(format!("http://{metrics}/metrics")).send().await.unwrap();
+    assert_eq!(res.status(), awc::http::StatusCode::OK);
+    let text = String::from_utf8(res.body().await.unwrap().to_vec()).unwrap();
+    assert!(text.contains("hotswap_deployments_started_total"), "{text}");
+    // Not on the API's address any more, whatever the token.
+    let login = json!({ "username": "admin", "password": "Admin123!" });
+    let mut res = client.post(format!("http://{api}/api/v1/authentication/login")).send_json(&login).await.unwrap();
+    let token = res.json::<serde_json::Value>().await.unwrap()["token"].as_str().unwrap().to_string();
+    let res = client.get(format!("http://{api}/metrics")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(res.status(), awc::http::StatusCode::NOT_FOUND);
+    // Stopping the API stops the metrics server with it.
+    handle.stop(true).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while client.get(format!("http://{metrics}/metrics")).send().await.is_ok() {
+        assert!(std::time::Instant::now() < deadline, "the metrics server outlived the API");
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
