@@ -1,6 +1,8 @@
 //! Where versions run, and deleting one that none runs.
 
-use hotswap_actors::domain::{AuditActor, AuditCategory, Environment, ModuleSlots, NewAuditEntry, TenantId};
+use hotswap_actors::domain::{AuditActor, AuditCategory, Environment, ModuleSlots, NewAuditEntry, RunStatus, TenantId};
+use hotswap_actors::store::RunFilter;
+use uuid::Uuid;
 
 use super::{Registry, RegistryError};
 
@@ -26,6 +28,11 @@ impl Registry {
                 hosts.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
             )));
         }
+        if let Some(run) = self.active_run_of(tenant, name, version).await? {
+            return Err(RegistryError::Conflict(format!(
+                "{name} {version} is being deployed by run {run}; wait for it to end, or abort it, first"
+            )));
+        }
         let audit = NewAuditEntry::new(tenant, actor, AuditCategory::ModuleRegistry, "ModuleDeleted")
             .resource("Module", format!("{name}@{version}"))
             .message(format!("{name} {version} deleted"));
@@ -34,6 +41,26 @@ impl Registry {
         } else {
             Err(not_found())
         }
+    }
+
+    /// A run of the tenant that is deploying `version` of `name` right now
+    /// (it may have passed its scan and still be loading nodes).
+    async fn active_run_of(&self, tenant: TenantId, name: &str, version: &str) -> Result<Option<Uuid>, RegistryError> {
+        // A module has at most one active run per tenant, so the first page tells.
+        for status in RunStatus::ALL.into_iter().filter(|s| s.is_active()) {
+            let filter = RunFilter {
+                status: Some(status),
+                module_name: Some(name.to_string()),
+                environment: None,
+                page: 1,
+                page_size: 10,
+            };
+            let page = self.store.list_runs(tenant, &filter).await?;
+            if let Some(run) = page.items.iter().find(|r| r.version == version) {
+                return Ok(Some(run.execution_id));
+            }
+        }
+        Ok(None)
     }
 
     /// The hostnames, by environment, whose nodes serve `version` of `name`

@@ -396,3 +396,21 @@ async fn the_modules_quota_and_storage_use_come_from_the_registry() {
     let stored = report["artifactStorageBytes"].as_u64().unwrap();
     assert!(stored > bytes as u64, "four artifacts, counted once each: {report}");
 }
+
+#[actix_web::test]
+async fn a_version_that_a_run_is_deploying_cannot_be_deleted() {
+    let app = spawn_app(&STRICT).await;
+    let key = KeyPair::generate();
+    trust(&app, "release", &key).await;
+    publish(&app, &key, &descriptor("kmod-inflight", "1.0.0")).await;
+    // Past its scan and waiting for approval: no node has it yet, the run still needs it.
+    let id = app.deploy("kmod-inflight", "1.0.0", "Staging", json!({ "requireApproval": true })).await;
+    app.wait_for(&id, |r| r["status"] == "PendingApproval").await;
+    let r = app.call(Method::DELETE, "/api/v1/modules/kmod-inflight/1.0.0", None).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+    assert!(r.body["message"].as_str().unwrap().contains(&id), "{}", r.body);
+    app.post(&format!("/api/v1/approvals/deployments/{id}/reject"), &json!({})).await;
+    assert_eq!(app.finished(&id).await["status"], "Failed");
+    let r = app.call(Method::DELETE, "/api/v1/modules/kmod-inflight/1.0.0", None).await;
+    assert!(r.status.is_success(), "once the run has ended: {} {}", r.status, r.text);
+}
