@@ -466,6 +466,13 @@ pub struct RegistrySettings {
     pub artifact_dir: PathBuf,
     /// Largest artifact accepted, in bytes (larger uploads get 413).
     pub max_artifact_bytes: usize,
+    /// How often stored artifacts that no version names are removed.
+    #[serde(with = "humantime_serde")]
+    pub gc_interval: Duration,
+    /// How long a stored artifact is kept after its last write, named or not
+    /// (an upload writes the bytes before it records the version).
+    #[serde(with = "humantime_serde")]
+    pub gc_grace: Duration,
 }
 
 /// What the Security Scan and uploads insist on.
@@ -486,6 +493,9 @@ impl Settings {
         let r = &self.registry;
         if r.max_artifact_bytes == 0 {
             return Err(ConfigError("registry.max_artifact_bytes must be above zero".into()));
+        }
+        if r.gc_interval.is_zero() {
+            return Err(ConfigError("registry.gc_interval must be above zero".into()));
         }
         if r.artifact_backend == ArtifactBackend::Filesystem && r.artifact_dir.as_os_str().is_empty() {
             return Err(ConfigError("registry.artifact_dir is required with artifact_backend = \"filesystem\"".into()));

@@ -100,6 +100,11 @@ impl Application {
         let verifier = Arc::new(crate::registry::RegistryVerifier { registry: registry.clone() });
         let hooks = CoreHooks { observer: metrics.clone(), spans: Arc::new(OtelSpans), notifier, verifier };
         let registry = web::Data::new(registry);
+        {
+            use actix::Actor;
+            let (interval, grace) = (settings.registry.gc_interval, settings.registry.gc_grace);
+            crate::registry::ArtifactSweeper { registry: registry.clone(), interval, grace }.start();
+        }
         let orchestrator = Orchestrator::start_with(store, core, hooks).await?;
         metrics.watch(orchestrator.clone(), pool);
         let prometheus = metrics.http_middleware(&settings.metrics.path);

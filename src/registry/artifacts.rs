@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 
 use crate::crypto::{is_sha256_hex, sha256_hex};
 
@@ -27,6 +28,10 @@ pub trait ArtifactBackend: Send + Sync {
     /// harmless. Answers the storage URI recorded with the version.
     async fn write(&self, digest: &str, bytes: Bytes) -> Result<String, ArtifactError>;
     async fn read(&self, digest: &str) -> Result<Bytes, ArtifactError>;
+    /// Every stored digest with when it was last written.
+    async fn stored(&self) -> Result<Vec<(String, DateTime<Utc>)>, ArtifactError>;
+    /// Removes `digest` unless it was written again at or after `written_before`.
+    async fn remove(&self, digest: &str, written_before: DateTime<Utc>) -> Result<(), ArtifactError>;
 }
 
 #[derive(Clone)]
@@ -43,6 +48,35 @@ impl Artifacts {
     pub async fn put(&self, digest: &str, bytes: Bytes) -> Result<String, ArtifactError> {
         debug_assert_eq!(sha256_hex(&bytes), digest);
         self.backend.write(digest, bytes).await
+    }
+
+    /// Removes the stored artifacts that no version of any tenant names and
+    /// that were last written before `grace` ago (an upload writes the bytes
+    /// before it records the version); answers how many went.
+    pub async fn collect_garbage(
+        &self,
+        store: &dyn hotswap_actors::store::Store,
+        grace: std::time::Duration,
+    ) -> Result<usize, ArtifactError> {
+        let cutoff = Utc::now() - chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
+        let mut removed = 0;
+        for (digest, written) in self.backend.stored().await? {
+            if written >= cutoff {
+                continue;
+            }
+            match store.artifact_in_use(&digest).await {
+                Ok(false) => {
+                    self.backend.remove(&digest, cutoff).await?;
+                    removed += 1;
+                }
+                Ok(true) => {}
+                Err(e) => return Err(ArtifactError::Unavailable(e.to_string())),
+            }
+        }
+        if removed > 0 {
+            tracing::info!(removed, "unreferenced artifacts removed");
+        }
+        Ok(removed)
     }
 
     /// The bytes stored under `digest`, checked against it.
@@ -104,7 +138,8 @@ impl ArtifactBackend for DirectoryArtifacts {
             // The same digest holds the same bytes, unless the file was altered:
             // then it is replaced by the good copy.
             if std::fs::read(&path).is_ok_and(|old| sha256_hex(&old) == sha256_hex(&bytes)) {
-                return Ok(());
+                // Written again now: the sweep's grace period starts over.
+                return std::fs::File::options().append(true).open(&path)?.set_modified(std::time::SystemTime::now());
             }
             write_atomically(&path, &bytes)
         })
@@ -125,6 +160,46 @@ impl ArtifactBackend for DirectoryArtifacts {
                 std::io::ErrorKind::NotFound => ArtifactError::NotFound(wanted),
                 _ => ArtifactError::Unavailable(format!("cannot read the artifact: {e}")),
             })
+    }
+
+    async fn stored(&self) -> Result<Vec<(String, DateTime<Utc>)>, ArtifactError> {
+        let root = self.root.join("sha256");
+        actix_web::web::block(move || {
+            let mut out = Vec::new();
+            let Ok(shards) = std::fs::read_dir(&root) else { return Ok(out) };
+            for shard in shards.flatten() {
+                for file in std::fs::read_dir(shard.path())?.flatten() {
+                    let name = file.file_name().to_string_lossy().to_string();
+                    // Temporary files of a write in progress start with a dot.
+                    if is_sha256_hex(&name) {
+                        out.push((name, DateTime::<Utc>::from(file.metadata()?.modified()?)));
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(|e| ArtifactError::Unavailable(e.to_string()))?
+        .map_err(|e: std::io::Error| ArtifactError::Unavailable(format!("cannot list artifacts: {e}")))
+    }
+
+    async fn remove(&self, digest: &str, written_before: DateTime<Utc>) -> Result<(), ArtifactError> {
+        let path = self.path_of(digest);
+        actix_web::web::block(move || {
+            let fresh = std::fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| DateTime::<Utc>::from(t) >= written_before);
+            if fresh {
+                return Ok(());
+            }
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            }
+        })
+        .await
+        .map_err(|e| ArtifactError::Unavailable(e.to_string()))?
+        .map_err(|e| ArtifactError::Unavailable(format!("cannot remove the artifact: {e}")))
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod artifacts;
 pub mod cli;
+mod gc;
 pub mod keys;
 pub mod placements;
 pub mod upload;
@@ -16,6 +17,7 @@ pub mod verifier;
 use hotswap_actors::store::{SharedStore, StoreError};
 
 pub use artifacts::{ArtifactBackend, ArtifactError, Artifacts, DirectoryArtifacts};
+pub use gc::ArtifactSweeper;
 pub use upload::{Upload, UploadOutcome};
 pub use verifier::RegistryVerifier;
 

@@ -27,6 +27,7 @@ mod verbs;
 mod registry;
 mod registry_cli;
 mod registry_core;
+mod registry_gc;
 mod registry_scan;
 mod registry_support;
 mod secrets;

@@ -243,6 +243,10 @@ pub trait RegistryStore: Send + Sync {
     async fn module_versions(&self, tenant: TenantId, name: &str) -> StoreResult<Vec<ModuleVersion>>;
     /// Every version of every module of the tenant, in no particular order.
     async fn all_module_versions(&self, tenant: TenantId) -> StoreResult<Vec<ModuleVersion>>;
+    /// Whether any version of any tenant names the artifact `sha256`; the
+    /// artifact sweep asks before it removes bytes (across tenants, because
+    /// artifacts are stored once by digest).
+    async fn artifact_in_use(&self, sha256: &str) -> StoreResult<bool>;
     /// False when there was no such version (and then nothing is audited).
     async fn delete_module_version(
         &self,

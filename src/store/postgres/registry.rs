@@ -194,6 +194,16 @@ impl RegistryStore for PgStore {
         self.versions_where(tenant, None, None).await
     }
 
+    async fn artifact_in_use(&self, sha256: &str) -> StoreResult<bool> {
+        let mut pooled = self.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut pooled;
+        let found =
+            diesel::select(diesel::dsl::exists(module_artifacts::table.filter(module_artifacts::sha256.eq(sha256))))
+                .get_result::<bool>(conn)
+                .await;
+        found.map_err(|e| self.db_error(conn, e))
+    }
+
     async fn delete_module_version(
         &self,
         tenant: TenantId,
@@ -301,7 +311,11 @@ impl ArtifactBackend for PgStore {
             .values((artifact_blobs::sha256.eq(digest), artifact_blobs::bytes.eq(bytes.as_ref())))
             .on_conflict(artifact_blobs::sha256)
             .do_update()
-            .set(artifact_blobs::bytes.eq(excluded(artifact_blobs::bytes)))
+            // Written again now: the sweep's grace period starts over.
+            .set((
+                artifact_blobs::bytes.eq(excluded(artifact_blobs::bytes)),
+                artifact_blobs::created_at.eq(diesel::dsl::now),
+            ))
             .execute(conn)
             .await;
         match written {
@@ -321,5 +335,25 @@ impl ArtifactBackend for PgStore {
             Ok(None) => Err(ArtifactError::NotFound(digest.to_string())),
             Err(e) => Err(unavailable(self.db_error(conn, e))),
         }
+    }
+
+    async fn stored(&self) -> Result<Vec<(String, DateTime<Utc>)>, ArtifactError> {
+        let unavailable = |e: StoreError| ArtifactError::Unavailable(e.to_string());
+        let mut pooled = self.conn().await.map_err(unavailable)?;
+        let conn: &mut AsyncPgConnection = &mut pooled;
+        let found = artifact_blobs::table
+            .select((artifact_blobs::sha256, artifact_blobs::created_at))
+            .load::<(String, DateTime<Utc>)>(conn)
+            .await;
+        found.map_err(|e| unavailable(self.db_error(conn, e)))
+    }
+
+    async fn remove(&self, digest: &str, written_before: DateTime<Utc>) -> Result<(), ArtifactError> {
+        let unavailable = |e: StoreError| ArtifactError::Unavailable(e.to_string());
+        let mut pooled = self.conn().await.map_err(unavailable)?;
+        let conn: &mut AsyncPgConnection = &mut pooled;
+        // Only if nobody wrote it again since the sweep looked.
+        let target = artifact_blobs::table.find(digest).filter(artifact_blobs::created_at.lt(written_before));
+        diesel::delete(target).execute(conn).await.map(|_| ()).map_err(|e| unavailable(self.db_error(conn, e)))
     }
 }

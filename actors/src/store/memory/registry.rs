@@ -54,6 +54,10 @@ impl RegistryStore for MemoryStore {
         Ok(self.registry.read().versions.values().filter(|v| v.tenant_id == tenant).cloned().collect())
     }
 
+    async fn artifact_in_use(&self, sha256: &str) -> StoreResult<bool> {
+        Ok(self.registry.read().versions.values().any(|v| v.sha256 == sha256))
+    }
+
     async fn delete_module_version(
         &self,
         tenant: TenantId,

@@ -1,0 +1,1 @@
+DROP INDEX module_artifacts_by_digest_any_tenant;
