@@ -11,7 +11,6 @@ use super::error::ApiError;
 use super::AppState;
 use crate::auth::{RequireRole, Tenant};
 use hotswap_actors::domain::{AuditCategory, NewAuditEntry};
-use hotswap_actors::CoreError;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -68,7 +67,7 @@ async fn audit_action(state: &AppState, tenant: Tenant, by: Audited, event: &str
     let entry = NewAuditEntry::new(tenant.0, by.0, AuditCategory::Administration, event)
         .resource("Actor", id)
         .message(format!("{event} of supervised actor {id} requested"));
-    state.orchestrator.store().append_audit(&[entry]).await.map_err(|e| ApiError::from(CoreError::from(e)))
+    Ok(state.orchestrator.store().append_audit(&[entry]).await?)
 }
 
 /// Restarts or stops a supervised actor of the caller's tenant, audited first.

@@ -110,7 +110,7 @@ pub async fn by_category(
     };
     let window = paging.window()?;
     let query = AuditQuery { category: Some(category), offset: window.0, limit: window.1, ..AuditQuery::default() };
-    let page = state.orchestrator.store().list_audit(tenant.0, &query).await.map_err(core)?;
+    let page = state.orchestrator.store().list_audit(tenant.0, &query).await?;
     Ok(paged_response(page, window))
 }
 
@@ -136,7 +136,7 @@ pub async fn by_trace(
         return Err(ApiError::validation(vec!["traceId must not be blank".into()]));
     }
     let query = AuditQuery { trace_id: Some(trace.to_string()), limit: LOOKUP_LIMIT, ..AuditQuery::default() };
-    let page = state.orchestrator.store().list_audit(tenant.0, &query).await.map_err(core)?;
+    let page = state.orchestrator.store().list_audit(tenant.0, &query).await?;
     Ok(oldest_first(page))
 }
 
@@ -158,15 +158,9 @@ pub async fn by_deployment(
     tenant: Tenant,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = guid(&id, "executionId")?;
-    known_run(&state, tenant, id).await?;
-    let query = AuditQuery {
-        resource_type: Some("Deployment".into()),
-        resource_id: Some(id.to_string()),
-        limit: LOOKUP_LIMIT,
-        ..AuditQuery::default()
-    };
-    let page = state.orchestrator.store().list_audit(tenant.0, &query).await.map_err(core)?;
+    let id = known_run(&state, tenant, &id).await?;
+    let query = about(None, "Deployment", id);
+    let page = state.orchestrator.store().list_audit(tenant.0, &query).await?;
     Ok(oldest_first(page))
 }
 
@@ -190,26 +184,12 @@ pub async fn by_approval(
     tenant: Tenant,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = guid(&id, "executionId")?;
-    known_run(&state, tenant, id).await?;
+    let id = known_run(&state, tenant, &id).await?;
     let store = state.orchestrator.store();
-    let on_run = AuditQuery {
-        category: Some(AuditCategory::Approval),
-        resource_type: Some("Deployment".into()),
-        resource_id: Some(id.to_string()),
-        limit: LOOKUP_LIMIT,
-        ..AuditQuery::default()
-    };
-    let mut items = store.list_audit(tenant.0, &on_run).await.map_err(core)?.items;
-    if let Some(approval) = store.approval_for_run(tenant.0, id).await.map_err(core)? {
-        let on_approval = AuditQuery {
-            category: Some(AuditCategory::Approval),
-            resource_type: Some("Approval".into()),
-            resource_id: Some(approval.approval_id.to_string()),
-            limit: LOOKUP_LIMIT,
-            ..AuditQuery::default()
-        };
-        items.extend(store.list_audit(tenant.0, &on_approval).await.map_err(core)?.items);
+    let approvals = Some(AuditCategory::Approval);
+    let mut items = store.list_audit(tenant.0, &about(approvals, "Deployment", id)).await?.items;
+    if let Some(approval) = store.approval_for_run(tenant.0, id).await? {
+        items.extend(store.list_audit(tenant.0, &about(approvals, "Approval", approval.approval_id)).await?.items);
     }
     items.sort_by_key(|e| e.id);
     Ok(HttpResponse::Ok().json(items))
@@ -256,7 +236,7 @@ pub async fn by_username(
     }
     let window = Paging { page_number: range.page_number, page_size: range.page_size }.window()?;
     let username = username.trim();
-    let user = state.orchestrator.store().find_user_by_username(username).await.map_err(core)?;
+    let user = state.orchestrator.store().find_user_by_username(username).await?;
     if user.is_none_or(|u| u.tenant_id != tenant.0) {
         return Err(ApiError::NotFound(format!("User '{username}' not found")));
     }
@@ -269,7 +249,7 @@ pub async fn by_username(
         limit: window.1,
         ..AuditQuery::default()
     };
-    let page = state.orchestrator.store().list_audit(tenant.0, &query).await.map_err(core)?;
+    let page = state.orchestrator.store().list_audit(tenant.0, &query).await?;
     Ok(paged_response(page, window))
 }
 
@@ -357,21 +337,30 @@ pub async fn search(
         offset: 0,
         limit: limit as u32,
     };
-    let page = state.orchestrator.store().list_audit(tenant.0, &query).await.map_err(core)?;
+    let page = state.orchestrator.store().list_audit(tenant.0, &query).await?;
     let next = (page.items.len() as u32 == query.limit).then(|| page.items.last().map(|e| e.id)).flatten();
     Ok(HttpResponse::Ok()
         .insert_header(("X-Total-Count", page.total.to_string()))
         .json(json!({ "items": page.items, "nextCursor": next, "total": page.total })))
 }
 
-/// 404 for a run the tenant does not have, as everywhere else in the API.
-async fn known_run(state: &AppState, tenant: Tenant, id: Uuid) -> Result<(), ApiError> {
-    match state.orchestrator.store().get_run(tenant.0, id).await.map_err(core)? {
-        Some(_) => Ok(()),
+/// The run an `{id}` path names: 400 for a malformed or nil id, 404 for a
+/// run the tenant does not have, as everywhere else in the API.
+async fn known_run(state: &AppState, tenant: Tenant, raw: &str) -> Result<Uuid, ApiError> {
+    let id = guid(raw, "executionId")?;
+    match state.orchestrator.store().get_run(tenant.0, id).await? {
+        Some(_) => Ok(id),
         None => Err(ApiError::NotFound(format!("Deployment execution {id} not found"))),
     }
 }
 
-fn core(e: hotswap_actors::store::StoreError) -> ApiError {
-    hotswap_actors::CoreError::from(e).into()
+/// The entries about one resource (of one category, if given).
+fn about(category: Option<AuditCategory>, resource_type: &str, id: Uuid) -> AuditQuery {
+    AuditQuery {
+        category,
+        resource_type: Some(resource_type.into()),
+        resource_id: Some(id.to_string()),
+        limit: LOOKUP_LIMIT,
+        ..AuditQuery::default()
+    }
 }

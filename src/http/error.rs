@@ -177,6 +177,13 @@ impl From<CoreError> for ApiError {
     }
 }
 
+/// A store failure met outside the core: mapped as the core maps it.
+impl From<hotswap_actors::store::StoreError> for ApiError {
+    fn from(e: hotswap_actors::store::StoreError) -> Self {
+        CoreError::from(e).into()
+    }
+}
+
 impl From<UserError> for ApiError {
     fn from(e: UserError) -> Self {
         match e {

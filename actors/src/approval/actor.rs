@@ -245,6 +245,15 @@ impl Handler<Decide> for ApprovalActor {
     }
 }
 
+/// Expires an overdue approval on the spot (a decision arrived after its
+/// deadline, before its timer fired) and tells the run.
+pub(crate) async fn expire_overdue(deps: &ApprovalDeps, record: &ApprovalRecord) -> Result<DecisionOutcome, CoreError> {
+    let why = "no decision before the deadline".to_string();
+    let outcome = expire(deps, record.tenant_id, record.approval_id, record.execution_id, why).await?;
+    settle(deps, Ok(outcome.clone()));
+    Ok(outcome)
+}
+
 /// Decides a pending approval without an actor (none lives in this process):
 /// the store still lets exactly one decision win.
 pub(crate) async fn decide_directly(

@@ -5,5 +5,5 @@
 
 mod actor;
 
-pub(crate) use actor::decide_directly;
+pub(crate) use actor::{decide_directly, expire_overdue};
 pub use actor::{spawn_approval, ApprovalActor, ApprovalDeps, ApprovalDirectory, Decide, StopApproval};

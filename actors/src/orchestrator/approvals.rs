@@ -7,7 +7,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::Orchestrator;
-use crate::approval::{decide_directly, Decide};
+use crate::approval::{decide_directly, expire_overdue, Decide};
 use crate::domain::{
     ApprovalDecision, ApprovalRecord, ApprovalStatus, AuditActor, AuditCategory, DecisionOutcome, NewAuditEntry,
     TenantId,
@@ -36,11 +36,7 @@ impl Orchestrator {
 
     /// The newest approval of a run.
     pub async fn approval_of_run(&self, tenant: TenantId, execution_id: Uuid) -> Result<ApprovalRecord, CoreError> {
-        self.inner
-            .store
-            .approval_for_run(tenant, execution_id)
-            .await?
-            .ok_or_else(|| CoreError::NotFound(format!("Approval request not found for deployment {execution_id}")))
+        self.inner.store.approval_for_run(tenant, execution_id).await?.ok_or_else(|| not_found(execution_id))
     }
 
     /// Approves or rejects the pending approval of a run. Exactly one
@@ -69,8 +65,10 @@ impl Orchestrator {
         let deps = &self.inner.approvals;
         if record.overdue(Utc::now()) {
             // The timer is about to fire; the deadline wins over a late decision.
-            let expired = self.expire_overdue(&record).await?;
-            return Err(closed(&expired));
+            return match expire_overdue(deps, &record).await? {
+                DecisionOutcome::Decided(r) | DecisionOutcome::AlreadyDecided(r) => Err(closed(&r)),
+                DecisionOutcome::NotFound => Err(not_found(execution_id)),
+            };
         }
         let status = match verdict {
             Verdict::Approve => ApprovalStatus::Approved,
@@ -109,33 +107,13 @@ impl Orchestrator {
         match outcome {
             DecisionOutcome::Decided(r) => Ok(r),
             DecisionOutcome::AlreadyDecided(r) => Err(closed(&r)),
-            DecisionOutcome::NotFound => {
-                Err(CoreError::NotFound(format!("Approval request not found for deployment {execution_id}")))
-            }
+            DecisionOutcome::NotFound => Err(not_found(execution_id)),
         }
     }
+}
 
-    async fn expire_overdue(&self, record: &ApprovalRecord) -> Result<ApprovalRecord, CoreError> {
-        let decision = ApprovalDecision {
-            status: ApprovalStatus::Expired,
-            at: Utc::now(),
-            by_id: None,
-            by_email: None,
-            reason: Some("no decision before the deadline".into()),
-        };
-        let audit =
-            NewAuditEntry::new(record.tenant_id, AuditActor::system(), AuditCategory::Approval, "ApprovalExpired")
-                .resource("Approval", record.approval_id)
-                .result(crate::domain::AuditResult::Denied)
-                .message(format!("approval of deployment {} expired", record.execution_id))
-                .details(json!({ "executionId": record.execution_id }));
-        match decide_directly(&self.inner.approvals, record, decision, audit).await? {
-            DecisionOutcome::Decided(r) | DecisionOutcome::AlreadyDecided(r) => Ok(r),
-            DecisionOutcome::NotFound => {
-                Err(CoreError::NotFound(format!("Approval request not found for deployment {}", record.execution_id)))
-            }
-        }
-    }
+fn not_found(execution_id: Uuid) -> CoreError {
+    CoreError::NotFound(format!("Approval request not found for deployment {execution_id}"))
 }
 
 fn closed(record: &ApprovalRecord) -> CoreError {

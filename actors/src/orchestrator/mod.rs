@@ -290,7 +290,7 @@ impl Orchestrator {
         actor: &AuditActor,
     ) -> Result<RunRecord, CoreError> {
         self.check_request(&request)?;
-        let request_for_gate = request.clone();
+        let approval_required = self.inner.settings.approvals.required_for(&request);
         let execution_id = Uuid::new_v4();
         // The span the run is created in: a child of the caller's (the HTTP
         // request's); every coordinator incarnation's span continues it.
@@ -323,7 +323,7 @@ impl Orchestrator {
             rollback: None,
             artifact_digest: None,
             revision: 1,
-            approval_required: self.inner.settings.approvals.required_for(&request_for_gate),
+            approval_required,
             requested_by: actor.id.as_deref().and_then(|id| Uuid::parse_str(id).ok()),
         };
         run.stages = crate::coordinator::planned_stages(&run);
