@@ -1,40 +1,40 @@
 //! The one entry point the adapters use: start the actor system's parts,
 //! create and steer runs, and read clusters. Approval decisions are in
-//! `approvals`.
+//! `approvals`, cluster reads and metric samples in `clusters`.
 
 mod approvals;
+mod clusters;
+
+use clusters::MetricsSampler;
 
 pub use approvals::{Decider, Verdict};
+pub use clusters::{ClusterDetail, ClusterSummary, MetricsPoint, NodeView};
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use chrono::{DateTime, Utc};
-use serde::Serialize;
+use chrono::Utc;
 use uuid::Uuid;
 
 use crate::approval::ApprovalDeps;
 use crate::audit::{actor_data, ACTOR_KEY};
-use crate::cluster::{cluster_is_healthy, ClusterDirectory, NodeEntry};
+use crate::cluster::ClusterDirectory;
 use crate::coordinator::{
     plan, spawn_coordinator, Checkpoint, CoordinatorDeps, GetRun, RunDirectory, Steer, Verb, VerbReply,
 };
 use crate::domain::{
-    AuditActor, DeploymentRequest, Environment, NodeMetrics, Quota, RollbackState, RunRecord, RunStatus, RunSummary,
-    TenantId, DEFAULT_TENANT,
+    AuditActor, DeploymentRequest, Quota, RollbackState, RunRecord, RunStatus, RunSummary, TenantId, DEFAULT_TENANT,
 };
 use crate::error::CoreError;
 use crate::events::{BusStats, EventBus, Publish};
 use crate::hooks::CoreHooks;
-use crate::node::{NodeSnapshot, Snapshot};
 use crate::settings::{
     validate_canary_steps, ApprovalSettings, InFlightPolicy, PipelineSettings, RecoverySettings, SimulationSettings,
     SupervisionSettings,
 };
 use crate::simulation::FaultPlan;
-use crate::store::{ClusterSample, Page, RunEvent, RunFilter, SharedStore};
+use crate::store::{Page, RunEvent, RunFilter, SharedStore};
 use crate::supervision::{
     install_panic_hook, ActorKind, ChildAction, ChildSnapshot, ControlChild, ControlError, GetTree, Supervisor,
     SupervisorSnapshot,
@@ -73,44 +73,6 @@ struct Inner {
     bus_stats: Arc<BusStats>,
     hooks: CoreHooks,
     settings: CoreSettings,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ClusterSummary {
-    pub environment: Environment,
-    pub total_nodes: usize,
-    pub healthy_nodes: usize,
-    pub is_healthy: bool,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NodeView {
-    pub node_id: Uuid,
-    pub hostname: String,
-    pub status: &'static str,
-    pub is_healthy: bool,
-    pub last_heartbeat: Option<DateTime<Utc>>,
-    pub metrics: Option<NodeMetrics>,
-    pub modules: BTreeMap<String, String>,
-    pub health_messages: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ClusterDetail {
-    pub summary: ClusterSummary,
-    pub metrics: NodeMetrics,
-    pub nodes: Vec<NodeView>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MetricsPoint {
-    pub timestamp: DateTime<Utc>,
-    pub metrics: NodeMetrics,
-    pub samples: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -456,134 +418,6 @@ impl Orchestrator {
         Ok(RollbackAccepted { rollback_id, nodes_affected: affected })
     }
 
-    async fn snapshots(&self, tenant: TenantId, env: Environment) -> Vec<(Arc<NodeEntry>, Option<NodeSnapshot>)> {
-        let nodes: Vec<_> = self.inner.clusters.nodes(tenant, env).iter().cloned().collect();
-        let timeout = self.inner.settings.pipeline.node_request_timeout.min(Duration::from_secs(2));
-        let answers = futures::future::join_all(nodes.iter().map(|n| {
-            let addr = n.addr();
-            async move {
-                match addr {
-                    Some(a) => a.send(Snapshot).timeout(timeout).await.ok(),
-                    None => None,
-                }
-            }
-        }))
-        .await;
-        nodes.into_iter().zip(answers).collect()
-    }
-
-    pub async fn cluster(&self, tenant: TenantId, env: Environment) -> ClusterDetail {
-        let timeout = self.inner.settings.simulation.heartbeat_timeout;
-        let mut views = Vec::new();
-        let mut metrics = Vec::new();
-        for (entry, snap) in self.snapshots(tenant, env).await {
-            let fresh = entry.heartbeat_fresh(timeout);
-            let view = match snap {
-                Some(s) => {
-                    let healthy = s.health.healthy && fresh;
-                    let mut messages = s.health.reasons.clone();
-                    if !fresh {
-                        messages.push("heartbeat is older than the timeout".into());
-                    }
-                    metrics.push(s.metrics);
-                    NodeView {
-                        node_id: s.node_id,
-                        hostname: s.hostname,
-                        status: if healthy { "Running" } else { "Degraded" },
-                        is_healthy: healthy,
-                        last_heartbeat: entry.last_heartbeat(),
-                        metrics: Some(s.metrics),
-                        modules: s
-                            .modules
-                            .iter()
-                            .filter_map(|(m, slots)| slots.active_version().map(|v| (m.clone(), v.to_string())))
-                            .collect(),
-                        health_messages: messages,
-                    }
-                }
-                None => NodeView {
-                    node_id: entry.node_id,
-                    hostname: entry.hostname.clone(),
-                    status: "Failed",
-                    is_healthy: false,
-                    last_heartbeat: entry.last_heartbeat(),
-                    metrics: None,
-                    modules: BTreeMap::new(),
-                    health_messages: vec!["node actor is not responding".into()],
-                },
-            };
-            views.push(view);
-        }
-        let healthy = views.iter().filter(|v| v.is_healthy).count();
-        ClusterDetail {
-            summary: ClusterSummary {
-                environment: env,
-                total_nodes: views.len(),
-                healthy_nodes: healthy,
-                is_healthy: cluster_is_healthy(healthy, views.len()),
-            },
-            metrics: NodeMetrics::average(&metrics).unwrap_or_default(),
-            nodes: views,
-        }
-    }
-
-    pub async fn clusters(&self, tenant: TenantId) -> Vec<ClusterSummary> {
-        let mut out = Vec::new();
-        for env in Environment::ALL {
-            out.push(self.cluster(tenant, env).await.summary);
-        }
-        out
-    }
-
-    /// Recorded samples in `[from, to]`, averaged into buckets of `interval`.
-    pub async fn cluster_metrics(
-        &self,
-        tenant: TenantId,
-        env: Environment,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        interval: Duration,
-    ) -> Result<Vec<MetricsPoint>, CoreError> {
-        let samples = self.inner.store.samples(tenant, env, from, to).await?;
-        let width = interval.as_millis().max(1) as i64;
-        let mut buckets: BTreeMap<i64, Vec<NodeMetrics>> = BTreeMap::new();
-        for s in samples {
-            let offset = (s.at - from).num_milliseconds() / width;
-            buckets.entry(offset).or_default().push(s.metrics);
-        }
-        Ok(buckets
-            .into_iter()
-            .filter_map(|(offset, ms)| {
-                let avg = NodeMetrics::average(&ms)?;
-                let per_node = NodeMetrics { requests_per_second: avg.requests_per_second / ms.len() as f64, ..avg };
-                Some(MetricsPoint {
-                    timestamp: from + chrono::Duration::milliseconds(offset * width),
-                    metrics: per_node,
-                    samples: ms.len(),
-                })
-            })
-            .collect())
-    }
-
-    pub async fn record_samples(&self, tenant: TenantId) -> Result<(), CoreError> {
-        for env in Environment::ALL {
-            let detail = self.cluster(tenant, env).await;
-            if detail.summary.total_nodes == 0 {
-                continue;
-            }
-            let sample = ClusterSample {
-                tenant_id: tenant,
-                environment: env,
-                at: Utc::now(),
-                metrics: detail.metrics,
-                healthy_nodes: detail.summary.healthy_nodes as u32,
-                total_nodes: detail.summary.total_nodes as u32,
-            };
-            self.inner.store.record_sample(&sample, self.inner.settings.simulation.metrics_retention).await?;
-        }
-        Ok(())
-    }
-
     pub async fn supervision(&self) -> Vec<SupervisorSnapshot> {
         let mut out = Vec::new();
         for sup in [&self.inner.node_supervisor, &self.inner.run_supervisor, &self.inner.tenant_supervisor] {
@@ -666,13 +500,6 @@ impl Orchestrator {
         self.inner.runs.len()
     }
 
-    pub fn node(&self, tenant: TenantId, hostname: &str) -> Option<Arc<NodeEntry>> {
-        Environment::ALL
-            .into_iter()
-            .flat_map(|e| self.inner.clusters.nodes(tenant, e).iter().cloned().collect::<Vec<_>>())
-            .find(|n| n.hostname == hostname)
-    }
-
     /// Rough estimate of how long a run to `target` takes with the configured waits.
     pub fn estimated_duration(&self, request: &DeploymentRequest) -> Duration {
         let p = &self.inner.settings.pipeline;
@@ -692,31 +519,5 @@ impl Orchestrator {
                 }
             })
             .sum()
-    }
-}
-
-/// Records each cluster's average metrics on an interval, for the metrics history API.
-struct MetricsSampler {
-    orchestrator: Orchestrator,
-}
-
-impl Actor for MetricsSampler {
-    type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Self::Context) {
-        let every = self.orchestrator.inner.settings.simulation.metrics_sample_interval;
-        ctx.run_interval(every, |act, ctx| {
-            let orchestrator = act.orchestrator.clone();
-            ctx.spawn(
-                async move {
-                    for tenant in orchestrator.inner.clusters.tenants() {
-                        if let Err(e) = orchestrator.record_samples(tenant).await {
-                            tracing::warn!(error = %e, %tenant, "could not record cluster metrics");
-                        }
-                    }
-                }
-                .into_actor(act),
-            );
-        });
     }
 }

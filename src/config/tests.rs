@@ -1,0 +1,155 @@
+//! Loading, layering and validation of the settings.
+
+use super::*;
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config")
+}
+
+fn load(profile: &str, vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+    Settings::load_from(&dir(), profile, vars.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+}
+
+#[test]
+fn profiles_layer_over_the_defaults() {
+    let dev = load("development", &[]).unwrap();
+    assert_eq!(dev.pipeline.canary_bake_time, Duration::from_secs(900));
+    assert_eq!(dev.simulation.nodes.production, 20);
+    let test = load("test", &[]).unwrap();
+    assert!(test.pipeline.canary_bake_time <= Duration::from_secs(1));
+    assert!(test.pipeline.rolling_health_check_delay <= Duration::from_secs(1));
+    assert!(test.pipeline.bluegreen_smoke_test_timeout <= Duration::from_secs(1));
+}
+
+#[test]
+fn environment_variables_win() {
+    let s = load(
+        "development",
+        &[
+            ("HOTSWAP__SERVER__BIND", "127.0.0.1:18080"),
+            ("HOTSWAP__PIPELINE__CANARY_BAKE_TIME", "2s"),
+            ("HOTSWAP__SIMULATION__NODES__PRODUCTION", "10000"),
+            ("HOTSWAP__PIPELINE__CANARY_STEPS", "25,50,100"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(s.server.bind, "127.0.0.1:18080");
+    assert_eq!(s.pipeline.canary_bake_time, Duration::from_secs(2));
+    assert_eq!(s.simulation.nodes.production, 10000);
+    assert_eq!(s.pipeline.canary_steps, vec![25, 50, 100]);
+}
+
+#[test]
+fn bad_values_name_their_key() {
+    let e = load("development", &[("HOTSWAP__PIPELINE__CANARY_BAKE_TIME", "soon")]).unwrap_err();
+    assert!(e.to_string().contains("canary_bake_time"), "{e}");
+    let e = load("development", &[("HOTSWAP__PIPELINE__CANARY_STEPS", "50,10")]).unwrap_err();
+    assert!(e.to_string().contains("pipeline.canary_steps"), "{e}");
+    let e = load("development", &[("HOTSWAP__SERVER__BIND", "nowhere")]).unwrap_err();
+    assert!(e.to_string().contains("server.bind"), "{e}");
+    let e = load("development", &[("HOTSWAP__PIPELINE__NO_SUCH_KEY", "1")]).unwrap_err();
+    assert!(e.to_string().contains("no_such_key"), "{e}");
+}
+
+const PROD_SECRET: (&str, &str) = ("HOTSWAP__AUTH__JWT_SECRET", "a-production-secret-of-at-least-32-bytes!");
+const PROD_URL: (&str, &str) = ("HOTSWAP__STORE__URL", "postgres://u:secret@db/hotswap");
+
+#[test]
+fn live_update_and_telemetry_keys_are_checked() {
+    let d = load("development", &[]).unwrap();
+    assert_eq!(d.websocket.ping_interval, Duration::from_secs(5));
+    assert_eq!(d.websocket.client_timeout, Duration::from_secs(10));
+    assert!(d.telemetry.otlp_endpoint.is_empty() && d.metrics.enabled);
+    let e = load("development", &[("HOTSWAP__WEBSOCKET__CLIENT_TIMEOUT", "1s")]).unwrap_err();
+    assert!(e.to_string().contains("websocket.client_timeout"), "{e}");
+    let e = load("development", &[("HOTSWAP__WEBSOCKET__SEND_BUFFER", "0")]).unwrap_err();
+    assert!(e.to_string().contains("send_buffer"), "{e}");
+    let e = load("development", &[("HOTSWAP__TELEMETRY__OTLP_ENDPOINT", "collector:4318")]).unwrap_err();
+    assert!(e.to_string().contains("telemetry.otlp_endpoint"), "{e}");
+    let e = load("development", &[("HOTSWAP__TELEMETRY__SAMPLE_RATIO", "2")]).unwrap_err();
+    assert!(e.to_string().contains("sample_ratio"), "{e}");
+    let e = load("development", &[("HOTSWAP__METRICS__PATH", "metrics")]).unwrap_err();
+    assert!(e.to_string().contains("metrics.path"), "{e}");
+}
+
+#[test]
+fn production_requires_a_database_url() {
+    let e = load("production", &[PROD_SECRET]).unwrap_err();
+    assert!(e.to_string().contains("store.url"), "{e}");
+    let p = load("production", &[PROD_URL, PROD_SECRET]).unwrap();
+    assert!(!p.simulation.enabled);
+    assert!(!format!("{:?}", p.store).contains("secret"));
+}
+
+#[test]
+fn production_refuses_weak_secrets_and_demo_users() {
+    let e = load("production", &[PROD_URL]).unwrap_err();
+    assert!(e.to_string().contains("auth.jwt_secret"), "{e}");
+    for weak in KNOWN_DEFAULT_SECRETS.into_iter().chain(["short-secret"]) {
+        let e = load("production", &[PROD_URL, ("HOTSWAP__AUTH__JWT_SECRET", weak)]).unwrap_err();
+        assert!(e.to_string().contains("auth.jwt_secret"), "{e}");
+    }
+    let e = load("production", &[PROD_URL, PROD_SECRET, ("HOTSWAP__AUTH__DEMO_USERS", "true")]).unwrap_err();
+    assert!(e.to_string().contains("auth.demo_users"), "{e}");
+    let p = load("production", &[PROD_URL, PROD_SECRET]).unwrap();
+    assert!(!p.auth.demo_users);
+    assert!(p.cors.allowed_origins.is_empty());
+    assert!(!p.api_docs.swagger_ui);
+    assert_eq!(p.auth.bcrypt_cost, 12);
+    // Secrets stay out of `hotswap config`.
+    assert!(!format!("{p:?}").contains(PROD_SECRET.1));
+}
+
+#[test]
+fn registry_and_security_keys_are_checked() {
+    let p = load("production", &[PROD_URL, PROD_SECRET]).unwrap();
+    assert!(p.security.strict_mode && p.security.require_registered_modules);
+    assert_eq!(p.registry.max_artifact_bytes, 64 * 1024 * 1024);
+    let t = load("test", &[]).unwrap();
+    assert!(!t.security.strict_mode && !t.security.require_registered_modules);
+    let e = load("test", &[("HOTSWAP__SECURITY__MIN_KEY_BITS", "1024")]).unwrap_err();
+    assert!(e.to_string().contains("security.min_key_bits"), "{e}");
+    let e = load("test", &[("HOTSWAP__REGISTRY__ARTIFACT_BACKEND", "postgres")]).unwrap_err();
+    assert!(e.to_string().contains("registry.artifact_backend"), "{e}");
+    let e = load("test", &[("HOTSWAP__REGISTRY__MAX_ARTIFACT_BYTES", "0")]).unwrap_err();
+    assert!(e.to_string().contains("max_artifact_bytes"), "{e}");
+}
+
+#[test]
+fn secrets_keys_are_checked() {
+    let d = load("development", &[]).unwrap();
+    assert_eq!(d.secrets.backend, SecretsBackend::Memory);
+    assert_eq!(d.secrets.jwt_policy.rotation_window, Duration::from_secs(48 * 3600));
+    let vault = ("HOTSWAP__SECRETS__BACKEND", "vault");
+    let e = load("development", &[vault, ("HOTSWAP__SECRETS__VAULT__ADDRESS", "vault:8200")]).unwrap_err();
+    assert!(e.to_string().contains("secrets.vault.address"), "{e}");
+    let addr = ("HOTSWAP__SECRETS__VAULT__ADDRESS", "https://vault:8200");
+    let e = load("development", &[vault, addr]).unwrap_err();
+    assert!(e.to_string().contains("needs token"), "{e}");
+    let token = ("HOTSWAP__SECRETS__VAULT__TOKEN", "s.vault-token-value");
+    let ok = load("development", &[vault, addr, token]).unwrap();
+    assert!(!format!("{ok:?}").contains("s.vault-token-value"), "the token stays out of `hotswap config`");
+    let plain = ("HOTSWAP__SECRETS__VAULT__ADDRESS", "http://vault:8200");
+    let e = load("production", &[PROD_URL, PROD_SECRET, vault, plain, token]).unwrap_err();
+    assert!(e.to_string().contains("https in production"), "{e}");
+    let e = load("test", &[("HOTSWAP__SECRETS__JWT_POLICY__ROTATION_WINDOW", "1000d")]).unwrap_err();
+    assert!(e.to_string().contains("secrets.jwt_policy"), "{e}");
+}
+
+#[test]
+fn profiles_set_the_security_defaults() {
+    let dev = load("development", &[]).unwrap();
+    assert!(dev.auth.demo_users);
+    assert_eq!(dev.rate_limit.deployments, 100);
+    assert!(dev.api_docs.swagger_ui);
+    let test = load("test", &[]).unwrap();
+    assert!(test.auth.demo_users);
+    assert_eq!(test.auth.bcrypt_cost, 4);
+    assert!(!test.rate_limit.enabled);
+    let e = load("test", &[("HOTSWAP__AUTH__TOKEN_LEEWAY", "5m")]).unwrap_err();
+    assert!(e.to_string().contains("auth.token_leeway"), "{e}");
+    let e = load("test", &[("HOTSWAP__RATE_LIMIT__TRUSTED_PROXIES", "10.0.0.1,nowhere")]).unwrap_err();
+    assert!(e.to_string().contains("rate_limit.trusted_proxies"), "{e}");
+    let ok = load("test", &[("HOTSWAP__RATE_LIMIT__TRUSTED_PROXIES", "10.0.0.1,192.168.0.0/16,::1")]).unwrap();
+    assert_eq!(ok.rate_limit.trusted_proxies.len(), 3);
+}

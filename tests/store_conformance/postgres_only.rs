@@ -1,0 +1,128 @@
+//! What only the PostgreSQL store has: an index that guards saves, and its
+//! answers when the server is unreachable, goes away, restarts, or runs out
+//! of connections.
+
+use super::*;
+use hotswap::store::postgres::{PgPoolSettings, PgStore};
+use hotswap_actors::store::{NodeStore, RunStore, Store};
+
+/// The partial unique index also guards saves: a manual rollback of an
+/// old run cannot start while another run holds the module. (The memory
+/// store does not check saves.)
+#[actix::test]
+async fn save_that_would_take_a_held_module_is_refused() {
+    let Some(db) = support::TestDb::migrated("postgres_only::save_that_would_take_a_held_module_is_refused").await
+    else {
+        return;
+    };
+    let store = db.store().await;
+    let t = tenant();
+    let old = run(t, "kmod-rb", at(0, 0), RunStatus::Succeeded);
+    store.create_run(&old, &[]).await.unwrap();
+    let current = run(t, "kmod-rb", at(1, 0), RunStatus::Running);
+    store.create_run(&current, &[]).await.unwrap();
+    let mut rollback = old.clone();
+    rollback.revision = 2;
+    rollback.rollback = Some(RollbackState {
+        rollback_id: Uuid::new_v4(),
+        status: RollbackState::IN_PROGRESS.into(),
+        nodes_affected: 1,
+        requested_at: at(2, 0),
+        finished_at: None,
+        message: String::new(),
+    });
+    assert_busy(
+        store.save_run(&rollback, &[event(&old, "RollbackRequested", 0)]).await,
+        "kmod-rb",
+        current.execution_id,
+    );
+    assert_eq!(store.get_run(t, old.execution_id).await.unwrap(), Some(old.clone()));
+    assert!(store.run_events(t, old.execution_id).await.unwrap().is_empty());
+}
+
+#[actix::test]
+async fn unreachable_server_is_unavailable_and_the_password_stays_secret() {
+    let settings = PgPoolSettings { connect_timeout: std::time::Duration::from_millis(500), ..Default::default() };
+    // Port 1 on loopback: nothing listens there.
+    match PgStore::connect("postgres://hotswap:s3cr3t-pw@127.0.0.1:1/hotswap", &settings).await {
+        Err(StoreError::Unavailable(m)) => assert!(!m.contains("s3cr3t-pw"), "{m}"),
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+}
+
+#[actix::test]
+async fn a_database_that_goes_away_makes_the_store_unavailable() {
+    let Some(db) =
+        support::TestDb::migrated("postgres_only::a_database_that_goes_away_makes_the_store_unavailable").await
+    else {
+        return;
+    };
+    let settings = PgPoolSettings { connect_timeout: std::time::Duration::from_secs(2), ..Default::default() };
+    let store = PgStore::connect(&db.url, &settings).await.unwrap();
+    let r = run(tenant(), "kmod-gone", at(0, 0), RunStatus::Running);
+    store.create_run(&r, &[]).await.unwrap();
+    // Kills the pooled connections too.
+    db.drop_now();
+    for _ in 0..3 {
+        match store.get_run(r.tenant_id, r.execution_id).await {
+            Err(StoreError::Unavailable(_)) => {}
+            other => panic!("expected Unavailable, got {other:?}"),
+        }
+    }
+    assert!(matches!(store.ping().await, Err(StoreError::Unavailable(_))));
+}
+
+/// What a server restart does to pooled connections: the pool notices
+/// on reuse and replaces them, so callers see no error at all.
+#[actix::test]
+async fn terminated_connections_are_replaced() {
+    let Some(db) = support::TestDb::migrated("postgres_only::terminated_connections_are_replaced").await else {
+        return;
+    };
+    let store = db.store().await;
+    let r = run(tenant(), "kmod-restart", at(0, 0), RunStatus::Running);
+    store.create_run(&r, &[]).await.unwrap();
+    db.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .await;
+    for _ in 0..3 {
+        assert_eq!(store.get_run(r.tenant_id, r.execution_id).await.unwrap(), Some(r.clone()));
+    }
+}
+
+#[actix::test]
+async fn pool_exhaustion_is_unavailable() {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+
+    let Some(db) = support::TestDb::migrated("postgres_only::pool_exhaustion_is_unavailable").await else {
+        return;
+    };
+    let settings =
+        PgPoolSettings { max_size: 1, wait_timeout: std::time::Duration::from_millis(200), ..Default::default() };
+    let store = PgStore::connect(&db.url, &settings).await.unwrap();
+    let t = tenant();
+    let n = node(t, "busy", Environment::Qa);
+    store.register_node(&n).await.unwrap();
+
+    // Another session locks the node, so that a write to it holds the
+    // pool's only connection until that session commits.
+    let mut other = AsyncPgConnection::establish(&db.url).await.unwrap();
+    other
+        .batch_execute(&format!("BEGIN; SELECT 1 FROM nodes WHERE node_id = '{}' FOR UPDATE", n.node_id))
+        .await
+        .unwrap();
+    let writer = store.clone();
+    let blocked = actix::spawn(async move { writer.set_module_slots(t, n.node_id, "kmod-p", &slots("1.0")).await });
+    actix::clock::sleep(std::time::Duration::from_millis(300)).await;
+
+    match store.ping().await {
+        Err(StoreError::Unavailable(_)) => {}
+        other => panic!("expected Unavailable while the pool is exhausted, got {other:?}"),
+    }
+    other.batch_execute("COMMIT").await.unwrap();
+    blocked.await.unwrap().unwrap();
+    store.ping().await.unwrap();
+    assert_eq!(store.module_slots(t, &[n.node_id], "kmod-p").await.unwrap(), vec![slots("1.0")]);
+}
