@@ -90,37 +90,30 @@ impl Server {
     }
 
     pub async fn get(&self, path: &str) -> Result<(StatusCode, Value), String> {
-        let mut res = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        let body = res.body().limit(16 << 20).await.map_err(|e| e.to_string())?;
-        Ok((res.status(), serde_json::from_slice(&body).unwrap_or(Value::Null)))
+        self.request(awc::http::Method::GET, path, None).await
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> Result<(StatusCode, Value), String> {
-        let mut res = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .send_json(body)
-            .await
-            .map_err(|e| e.to_string())?;
-        let body = res.body().limit(16 << 20).await.map_err(|e| e.to_string())?;
-        Ok((res.status(), serde_json::from_slice(&body).unwrap_or(Value::Null)))
+        self.request(awc::http::Method::POST, path, Some(body)).await
     }
 
     pub async fn put(&self, path: &str, body: &Value) -> Result<(StatusCode, Value), String> {
-        let mut res = self
-            .client
-            .put(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .send_json(body)
-            .await
-            .map_err(|e| e.to_string())?;
+        self.request(awc::http::Method::PUT, path, Some(body)).await
+    }
+
+    /// One request as the demo admin; the body as JSON (`Null` when it is not).
+    async fn request(
+        &self,
+        method: awc::http::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(StatusCode, Value), String> {
+        let req = self.client.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
+        let sent = match body {
+            Some(body) => req.send_json(body).await,
+            None => req.send().await,
+        };
+        let mut res = sent.map_err(|e| e.to_string())?;
         let body = res.body().limit(16 << 20).await.map_err(|e| e.to_string())?;
         Ok((res.status(), serde_json::from_slice(&body).unwrap_or(Value::Null)))
     }
