@@ -35,8 +35,8 @@ async fn main() -> std::process::ExitCode {
         }
         Command::Migrate { action } => migrations(&settings, action).await,
         Command::User { action } => users(&settings, action).await,
-        Command::Keygen { out, public_out } => hotswap::registry::cli::keygen(&out, public_out.as_deref()),
-        Command::Module { action } => hotswap::registry::cli::module(action).await,
+        Command::Keygen { out, public_out } => hotswap::cli::module_commands::keygen(&out, public_out.as_deref()),
+        Command::Module { action } => hotswap::cli::module_commands::module(action).await,
     };
     // Export the spans still buffered before the process ends.
     drop(telemetry);

@@ -14,9 +14,25 @@ use hotswap_actors::Orchestrator;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use serde::Deserialize;
 
 const NAMESPACE: &str = "hotswap";
 const STRATEGIES: [Strategy; 4] = [Strategy::Direct, Strategy::Rolling, Strategy::BlueGreen, Strategy::Canary];
+
+/// `[metrics]`: whether and where Prometheus metrics are served.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// "" serves /metrics on server.bind, behind a token; an address serves it
+    /// there instead, without a token (keep that address private).
+    pub bind: String,
+    /// The role a token needs for /metrics on server.bind.
+    pub role: String,
+    /// Serve Prometheus metrics at all.
+    pub enabled: bool,
+    /// Where they are served; the role guard covers "/metrics".
+    pub path: String,
+}
 
 /// How many connections the store's pool holds and how many of them are in use.
 #[derive(Debug, Clone, Copy)]

@@ -20,12 +20,14 @@ use crate::auth::headers::{security_headers, SecurityHeaders};
 use crate::auth::rate_limit::{self, RateLimits};
 use crate::auth::{authenticate, metrics_guard, AuthState};
 use crate::config::{CorsSettings, Settings, StoreBackend, TlsSettings};
-use crate::http::{self, trace::assign_trace_id, AppState, RouteOptions};
+use crate::http::{self, RouteOptions};
 use crate::live::LiveState;
 use crate::metrics::{Metrics, PoolProbe, PoolUse};
 use crate::notify::WebhookNotifier;
 use crate::store::postgres::{migrate, PgStore};
 use crate::telemetry::OtelSpans;
+use crate::web::trace::assign_trace_id;
+use crate::web::AppState;
 
 /// How often idle rate-limit windows and expired token revocations are dropped.
 const RATE_LIMIT_SWEEP: Duration = Duration::from_secs(60);
@@ -165,6 +167,7 @@ impl Application {
                         cfg.route(&metrics_path, web::get().to(actix_web::HttpResponse::Ok));
                     }
                 })
+                .configure(crate::live::routes)
                 .configure(http::configure(options))
         })
         .client_request_timeout(settings.server.client_request_timeout)

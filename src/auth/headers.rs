@@ -7,7 +7,7 @@ use actix_web::middleware::Next;
 use actix_web::{web, Error};
 
 use super::client::TrustedProxies;
-use crate::config::SecurityHeaderSettings;
+use super::settings::SecurityHeaderSettings;
 
 /// Swagger UI runs scripts and styles of its own; only its pages get this.
 const DOCS_POLICY: &str = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \

@@ -19,7 +19,7 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::config::AuthSettings;
+use super::settings::AuthSettings;
 
 /// The claims of an API token.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -289,7 +289,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::config::Secret;
+    use crate::crypto::Secret;
 
     fn settings(secret: &str) -> AuthSettings {
         AuthSettings {

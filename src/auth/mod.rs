@@ -9,22 +9,25 @@
 //! - `client`: client addresses behind trusted proxies
 //! - `headers`: security headers on every response
 
+mod audited;
 pub mod client;
 pub mod headers;
 pub mod jwt;
 pub mod password;
 pub mod principal;
 pub mod rate_limit;
+pub mod settings;
 mod tenant_override;
 pub mod users;
 
 use hotswap_actors::domain::LockoutPolicy;
 use hotswap_actors::store::{SharedStore, StoreError};
 
-use crate::config::AuthSettings;
+pub use audited::Audited;
 use jwt::{TokenError, TokenService};
 use password::PasswordHasher;
 pub use principal::{authenticate, metrics_guard, principal_of, Caller, Principal, RequireRole, Tenant};
+pub use settings::AuthSettings;
 
 /// What authentication and user management need, shared by every worker.
 pub struct AuthState {

@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use super::jwt::TokenError;
 use super::AuthState;
-use crate::http::error::ApiError;
+use crate::web::ApiError;
 
 /// The authenticated caller of a request.
 #[derive(Debug, Clone)]
@@ -80,7 +80,7 @@ fn bearer(req: &ServiceRequest) -> Option<String> {
         .filter(|t| !t.is_empty());
     let live = req.path() == "/api/v1/ws" || req.path().starts_with("/hubs/");
     header.or_else(|| {
-        live.then(|| crate::live::identity::web_query_param(req.query_string(), "access_token"))
+        live.then(|| crate::web::query::web_query_param(req.query_string(), "access_token"))
             .flatten()
             .filter(|t| !t.is_empty())
     })
@@ -259,6 +259,6 @@ where
 /// [`authenticate`]); on the API address it stays behind a token either way.
 /// Wrap it inside [`authenticate`] and outside whatever serves `/metrics`:
 /// `App::new().wrap(prometheus).wrap(metrics_guard(&settings.metrics))...`.
-pub fn metrics_guard(settings: &crate::config::MetricsSettings) -> RequireRole {
+pub fn metrics_guard(settings: &crate::metrics::MetricsSettings) -> RequireRole {
     RequireRole::on_path("/metrics", settings.role.parse().unwrap_or(Role::Admin))
 }

@@ -22,8 +22,8 @@ use uuid::Uuid;
 
 use super::client::TrustedProxies;
 use super::principal::principal_of;
-use crate::config::RateLimitSettings;
-use crate::http::error::ApiError;
+use super::settings::RateLimitSettings;
+use crate::web::ApiError;
 
 /// Who a window belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

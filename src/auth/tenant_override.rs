@@ -12,10 +12,10 @@ use hotswap_actors::CoreError;
 use serde_json::json;
 use uuid::Uuid;
 
+use super::audited::Audited;
 use super::principal::{Principal, Tenant, TENANT_OVERRIDE};
-use crate::http::audit_actor::Audited;
-use crate::http::error::ApiError;
-use crate::http::AppState;
+use crate::web::ApiError;
+use crate::web::AppState;
 
 pub(super) async fn resolve(req: HttpRequest, principal: Arc<Principal>, raw: HeaderValue) -> Result<Tenant, ApiError> {
     if principal.tenant_id != DEFAULT_TENANT || !principal.has_role(Role::Admin) {

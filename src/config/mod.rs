@@ -9,16 +9,24 @@ use hotswap_actors::settings::{
     ApprovalSettings, AuditSettings, PipelineSettings, RecoverySettings, SimulationSettings, SupervisionSettings,
 };
 
-use crate::notify::NotificationSettings;
 use serde::Deserialize;
-
-use crate::store::postgres::PgPoolSettings;
 
 mod registry;
 
-pub use registry::{
-    ArtifactBackend, RegistrySettings, SecretsBackend, SecretsSettings, SecuritySettings, VaultAuth, VaultSettings,
+// Each adapter owns the settings of its section; `Settings` gathers them.
+pub use crate::auth::settings::{
+    AuthSettings, RateLimitSettings, SecurityHeaderSettings, KNOWN_DEFAULT_SECRETS, MAX_TOKEN_LEEWAY,
+    MIN_JWT_SECRET_BYTES,
 };
+pub use crate::crypto::Secret;
+pub use crate::http::ApiDocsSettings;
+pub use crate::live::settings::WebsocketSettings;
+pub use crate::metrics::MetricsSettings;
+pub use crate::notify::NotificationSettings;
+pub use crate::registry::settings::{ArtifactBackend, RegistrySettings, SecuritySettings};
+pub use crate::secrets::settings::{SecretsBackend, SecretsSettings, VaultAuth, VaultSettings};
+pub use crate::store::settings::{StoreBackend, StoreSettings};
+pub use crate::telemetry::settings::{LogFormat, LoggingSettings, TelemetrySettings};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -52,38 +60,6 @@ pub struct Settings {
     pub secrets: SecretsSettings,
 }
 
-/// Live updates: /api/v1/ws and the SignalR hub at /hubs/deployment.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebsocketSettings {
-    #[serde(with = "humantime_serde")]
-    pub ping_interval: Duration,
-    #[serde(with = "humantime_serde")]
-    pub client_timeout: Duration,
-    pub send_buffer: usize,
-    #[serde(with = "humantime_serde")]
-    pub flush_delay: Duration,
-    pub max_message_bytes: usize,
-    pub max_invalid_messages: u32,
-    pub max_subscriptions: usize,
-    #[serde(with = "humantime_serde")]
-    pub signalr_keep_alive: Duration,
-    #[serde(with = "humantime_serde")]
-    pub signalr_client_timeout: Duration,
-    #[serde(with = "humantime_serde")]
-    pub signalr_negotiate_ttl: Duration,
-}
-
-/// Traces: OpenTelemetry export over OTLP/HTTP.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TelemetrySettings {
-    pub otlp_endpoint: String,
-    pub service_name: String,
-    pub level: String,
-    pub sample_ratio: f64,
-}
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSettings {
@@ -112,72 +88,6 @@ impl TlsSettings {
     }
 }
 
-/// A string that never shows in `Debug` output.
-#[derive(Clone, Default, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_empty() { "\"\"" } else { "<redacted>" })
-    }
-}
-
-/// Secrets that shipped in a file somewhere, and so protect nothing.
-pub const KNOWN_DEFAULT_SECRETS: [&str; 2] = [
-    "hotswap-development-only-jwt-secret-change-me-0123456789",
-    "DistributedKernelSecretKey-ChangeInProduction-MinimumLength32Characters",
-];
-
-/// The shortest JWT secret accepted, in bytes (HS256 wants 256 bits).
-pub const MIN_JWT_SECRET_BYTES: usize = 32;
-/// The most clock leeway token checks may allow.
-pub const MAX_TOKEN_LEEWAY: Duration = Duration::from_secs(30);
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuthSettings {
-    pub jwt_secret: Secret,
-    pub jwt_issuer: String,
-    pub jwt_audience: String,
-    #[serde(with = "humantime_serde")]
-    pub token_lifetime: Duration,
-    #[serde(with = "humantime_serde")]
-    pub token_leeway: Duration,
-    pub bcrypt_cost: u32,
-    pub max_failed_logins: u32,
-    #[serde(with = "humantime_serde")]
-    pub lockout_duration: Duration,
-    pub min_password_length: usize,
-    pub demo_users: bool,
-}
-
-/// Requests per minute per client for each endpoint group; 0 lifts a
-/// group's limit.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RateLimitSettings {
-    pub enabled: bool,
-    pub global: u32,
-    pub login: u32,
-    pub deployments: u32,
-    pub clusters: u32,
-    pub approvals: u32,
-    /// Peers whose X-Forwarded-For and X-Forwarded-Proto headers are believed:
-    /// addresses such as 10.0.0.7 or networks such as 10.0.0.0/8.
-    pub trusted_proxies: Vec<String>,
-}
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CorsSettings {
@@ -188,79 +98,6 @@ pub struct CorsSettings {
     pub allow_credentials: bool,
     #[serde(with = "humantime_serde")]
     pub max_age: Duration,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SecurityHeaderSettings {
-    pub content_security_policy: String,
-    pub referrer_policy: String,
-    pub permissions_policy: String,
-    /// Sent only over TLS, ours or a trusted proxy's (X-Forwarded-Proto: https).
-    pub strict_transport_security: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MetricsSettings {
-    /// "" serves /metrics on server.bind, behind a token; an address serves it
-    /// there instead, without a token (keep that address private).
-    pub bind: String,
-    /// The role a token needs for /metrics on server.bind.
-    pub role: String,
-    /// Serve Prometheus metrics at all.
-    pub enabled: bool,
-    /// Where they are served; the role guard covers "/metrics".
-    pub path: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ApiDocsSettings {
-    /// Serve the OpenAPI document at /api-docs/openapi.json, without a token.
-    pub enabled: bool,
-    /// Serve Swagger UI at /swagger-ui/ (needs `enabled`).
-    pub swagger_ui: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    Pretty,
-    Json,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LoggingSettings {
-    pub format: LogFormat,
-    pub level: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StoreBackend {
-    Memory,
-    Postgres,
-}
-
-#[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StoreSettings {
-    pub backend: StoreBackend,
-    pub url: String,
-    pub pool: PgPoolSettings,
-}
-
-// The URL may carry a password: never print it.
-impl std::fmt::Debug for StoreSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoreSettings")
-            .field("backend", &self.backend)
-            .field("url", &if self.url.is_empty() { "" } else { "<set>" })
-            .field("pool", &self.pool)
-            .finish()
-    }
 }
 
 #[derive(Debug, thiserror::Error)]

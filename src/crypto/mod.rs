@@ -4,6 +4,9 @@
 
 pub mod random;
 pub mod rsa_sig;
+mod secret;
+
+pub use secret::Secret;
 
 use sha2::{Digest, Sha256};
 

@@ -6,10 +6,10 @@ use actix_web::{web, HttpResponse};
 use hotswap_actors::supervision::{ChildAction, ChildSnapshot, ChildState, SupervisorSnapshot};
 use serde_json::json;
 
-use super::audit_actor::Audited;
-use super::error::ApiError;
-use super::AppState;
+use crate::auth::Audited;
 use crate::auth::{RequireRole, Tenant};
+use crate::web::ApiError;
+use crate::web::AppState;
 use hotswap_actors::domain::{AuditCategory, NewAuditEntry};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

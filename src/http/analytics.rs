@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::error::{ApiError, ErrorBody};
-use super::AppState;
 use crate::auth::{RequireRole, Tenant};
+use crate::web::AppState;
+use crate::web::{ApiError, ErrorBody};
 
 /// The period when `from` is not given.
 const DEFAULT_DAYS: i64 = 30;

@@ -9,10 +9,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::audit_actor::Audited;
-use super::error::{ApiError, ErrorBody};
-use super::AppState;
+use crate::auth::Audited;
 use crate::auth::{Caller, RequireRole, Tenant};
+use crate::web::AppState;
+use crate::web::{ApiError, ErrorBody};
 
 /// Longest reason kept with a decision.
 const MAX_REASON: usize = 2000;

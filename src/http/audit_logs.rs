@@ -9,9 +9,9 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::error::{ApiError, ErrorBody};
-use super::AppState;
 use crate::auth::{RequireRole, Tenant};
+use crate::web::AppState;
+use crate::web::{ApiError, ErrorBody};
 
 const MAX_PAGE_SIZE: u32 = 100;
 const DEFAULT_PAGE_SIZE: u32 = 50;

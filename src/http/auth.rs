@@ -7,12 +7,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::audit_actor::Audited;
-use super::error::{ApiError, ErrorBody};
 use crate::auth::password::Password;
 use crate::auth::rate_limit::{too_many, Decision, RateLimits};
 use crate::auth::users::DEMO_USERS;
+use crate::auth::Audited;
 use crate::auth::{AuthState, Caller, RequireRole};
+use crate::web::{ApiError, ErrorBody};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(

@@ -12,9 +12,9 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::deployment_dto::EnvironmentName;
-use super::error::{ApiError, ErrorBody};
-use super::AppState;
 use crate::auth::{RequireRole, Tenant};
+use crate::web::AppState;
+use crate::web::{ApiError, ErrorBody};
 
 /// Bounds the work one metrics query can ask for.
 const MAX_POINTS: i64 = 10_000;

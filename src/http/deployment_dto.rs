@@ -11,8 +11,8 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use validator::{Validate, ValidationError, ValidationErrors};
 
-use super::error::ApiError;
 use super::format::timespan;
+use crate::web::ApiError;
 
 static MODULE_NAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$").expect("valid regex"));

@@ -1,6 +1,6 @@
 //! /api/v1/deployments: create runs, read them, steer them, roll them back.
 
-use super::audit_actor::Audited;
+use crate::auth::Audited;
 use actix_web::{web, HttpResponse};
 use hotswap_actors::coordinator::Verb;
 use hotswap_actors::domain::AuditActor;
@@ -9,10 +9,10 @@ use hotswap_actors::store::RunFilter;
 use uuid::Uuid;
 
 use super::deployment_dto::*;
-use super::error::{ApiError, ErrorBody};
 use super::format::iso8601;
-use super::AppState;
 use crate::auth::{RequireRole, Tenant};
+use crate::web::AppState;
+use crate::web::{ApiError, ErrorBody};
 
 const MAX_PAGE_SIZE: u32 = 100;
 

@@ -3,13 +3,12 @@
 mod admin;
 mod analytics;
 mod approvals;
-pub mod audit_actor;
 mod audit_logs;
 mod auth;
 mod clusters;
 mod deployment_dto;
 pub mod deployments;
-pub mod error;
+mod error_mapping;
 mod format;
 mod health;
 mod modules;
@@ -17,25 +16,22 @@ pub mod openapi;
 mod secrets;
 mod signing_keys;
 pub mod tenants;
-pub mod trace;
 mod users;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::{web, HttpRequest, HttpResponse};
-use hotswap_actors::Orchestrator;
+use serde::Deserialize;
 
-use error::ApiError;
+use crate::web::ApiError;
 
-/// What every handler can reach.
-pub struct AppState {
-    pub orchestrator: Orchestrator,
-    pub trace_url: String,
-}
-
-impl AppState {
-    pub fn trace_url(&self, trace_id: &str) -> String {
-        self.trace_url.replace("{traceId}", trace_id)
-    }
+/// `[api_docs]`: the OpenAPI document and Swagger UI.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiDocsSettings {
+    /// Serve the OpenAPI document at /api-docs/openapi.json, without a token.
+    pub enabled: bool,
+    /// Serve Swagger UI at /swagger-ui/ (needs `enabled`).
+    pub swagger_ui: bool,
 }
 
 /// What `configure` needs from the settings.
@@ -66,8 +62,7 @@ pub fn configure(options: RouteOptions) -> impl FnOnce(&mut web::ServiceConfig) 
             .configure(analytics::routes)
             .configure(modules::routes)
             .configure(signing_keys::routes)
-            .configure(secrets::routes)
-            .configure(crate::live::routes);
+            .configure(secrets::routes);
         if options.api_docs {
             cfg.configure(openapi::routes(options.swagger_ui));
         }

@@ -13,12 +13,12 @@ use semver::Version;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::audit_actor::Audited;
-use super::error::{ApiError, ErrorBody};
+use crate::auth::Audited;
 use crate::auth::{RequireRole, Tenant};
 use crate::registry::placements::{running, Placement};
 use crate::registry::upload::plausible;
 use crate::registry::{Registry, RegistryError, Upload};
+use crate::web::{ApiError, ErrorBody};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(

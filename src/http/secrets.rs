@@ -8,10 +8,10 @@ use hotswap_actors::domain::DEFAULT_TENANT;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::audit_actor::Audited;
-use super::error::{ApiError, ErrorBody};
+use crate::auth::Audited;
 use crate::auth::{RequireRole, Tenant};
 use crate::secrets::{SecretError, SecretManager, SecretMetadata};
+use crate::web::{ApiError, ErrorBody};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(

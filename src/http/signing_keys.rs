@@ -7,10 +7,10 @@ use hotswap_actors::domain::SigningKey;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::audit_actor::Audited;
-use super::error::{ApiError, ErrorBody};
+use crate::auth::Audited;
 use crate::auth::{RequireRole, Tenant};
 use crate::registry::{Registry, RegistryError};
+use crate::web::{ApiError, ErrorBody};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(

@@ -13,10 +13,10 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::audit_actor::Audited;
-use super::error::{ApiError, ErrorBody};
-use super::AppState;
+use crate::auth::Audited;
 use crate::auth::{Caller, Principal, RequireRole};
+use crate::web::AppState;
+use crate::web::{ApiError, ErrorBody};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(

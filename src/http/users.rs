@@ -5,12 +5,12 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::audit_actor::Audited;
 use super::auth::{RoleName, UserInfo};
-use super::error::{ApiError, ErrorBody};
 use crate::auth::password::Password;
 use crate::auth::users::NewUser;
+use crate::auth::Audited;
 use crate::auth::{AuthState, Caller, RequireRole};
+use crate::web::{ApiError, ErrorBody};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(

@@ -10,7 +10,8 @@ use actix_web::HttpRequest;
 use chrono::{DateTime, Utc};
 use hotswap_actors::domain::TenantId;
 
-use crate::http::error::ApiError;
+use crate::web::query::web_query_param;
+use crate::web::ApiError;
 
 #[derive(Debug, Clone)]
 pub struct SessionIdentity {
@@ -49,33 +50,6 @@ pub fn authenticate_upgrade(req: &HttpRequest) -> Result<SessionIdentity, ApiErr
     })
 }
 
-/// One query parameter, percent-decoded.
-pub fn web_query_param(query: &str, name: &str) -> Option<String> {
-    query.split('&').filter_map(|pair| pair.split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| percent_decode(v))
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(hi), Some(lo)) => {
-                    out.push(hi << 4 | lo);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,12 +63,5 @@ mod tests {
         assert_eq!(bearer_token(&req).as_deref(), Some("a.b"));
         let req = TestRequest::with_uri("/api/v1/ws").to_http_request();
         assert_eq!(bearer_token(&req), None);
-    }
-
-    #[test]
-    fn percent_decoding_keeps_odd_input() {
-        assert_eq!(percent_decode("a%20b%"), "a b%");
-        assert_eq!(percent_decode("%zz"), "%zz");
-        assert_eq!(percent_decode("%41"), "A");
     }
 }

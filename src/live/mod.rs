@@ -6,6 +6,7 @@
 pub mod identity;
 mod quota;
 mod session;
+pub mod settings;
 pub mod signalr;
 pub mod wire;
 
@@ -16,12 +17,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
 use hotswap_actors::events::open_feed;
 
-use crate::config::WebsocketSettings;
-use crate::http::error::ApiError;
-use crate::http::AppState;
 use crate::metrics::Metrics;
+use crate::web::ApiError;
+use crate::web::AppState;
 use identity::authenticate_upgrade;
 use session::LiveSession;
+pub use settings::WebsocketSettings;
 
 /// What the live endpoints share.
 pub struct LiveState {

@@ -9,8 +9,8 @@ use hotswap_actors::domain::{QuotaExceeded, QuotaKind, TenantId};
 use hotswap_actors::CoreError;
 use parking_lot::Mutex;
 
-use crate::http::error::ApiError;
-use crate::http::AppState;
+use crate::web::ApiError;
+use crate::web::AppState;
 
 #[derive(Default)]
 pub struct SessionCounts {

@@ -17,8 +17,8 @@ use hotswap_actors::events::{
 use serde_json::json;
 
 use super::identity::SessionIdentity;
+use super::settings::WebsocketSettings;
 use super::wire::{encoded, parse_client, ClientMessage, Target};
-use crate::config::WebsocketSettings;
 use crate::metrics::Metrics;
 
 const PROTOCOL: &str = "websocket";

@@ -7,10 +7,10 @@
 //! [`hotswap_actors::registry::ModuleVerifier`]), `cli` (keygen, sign, push).
 
 pub mod artifacts;
-pub mod cli;
 mod gc;
 pub mod keys;
 pub mod placements;
+pub mod settings;
 pub mod upload;
 pub mod verifier;
 
@@ -21,7 +21,7 @@ pub use gc::ArtifactSweeper;
 pub use upload::{Upload, UploadOutcome};
 pub use verifier::RegistryVerifier;
 
-use crate::config::SecuritySettings;
+use settings::SecuritySettings;
 
 /// Why a registry request was refused; the HTTP layer maps each to a status.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

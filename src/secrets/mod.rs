@@ -14,6 +14,7 @@ pub mod manager;
 pub mod memory;
 pub mod model;
 pub mod rotation;
+pub mod settings;
 pub mod vault;
 
 use async_trait::async_trait;

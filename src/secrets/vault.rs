@@ -17,8 +17,9 @@ use awc::http::{Method, StatusCode};
 use parking_lot::Mutex;
 use serde_json::{json, Map, Value};
 
+use super::settings::{VaultAuth, VaultSettings};
 use super::{SecretBackend, SecretError, SecretMetadata, SecretValue};
-use crate::config::{Secret, VaultAuth, VaultSettings};
+use crate::crypto::Secret;
 
 /// Where the system's CA bundle lives when no CA file is configured.
 const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";

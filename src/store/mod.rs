@@ -2,3 +2,4 @@
 //! PostgreSQL one lives here, beside the other adapters.
 
 pub mod postgres;
+pub mod settings;

@@ -16,8 +16,8 @@ use uuid::Uuid;
 
 use super::events::{encoded, Audience};
 use super::protocol::{self, HubMessage};
-use crate::config::WebsocketSettings;
 use crate::live::identity::SessionIdentity;
+use crate::live::settings::WebsocketSettings;
 use crate::metrics::Metrics;
 
 const PROTOCOL: &str = "signalr";

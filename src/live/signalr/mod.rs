@@ -15,10 +15,11 @@ use parking_lot::Mutex;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::identity::{authenticate_upgrade, web_query_param, SessionIdentity};
+use super::identity::{authenticate_upgrade, SessionIdentity};
 use super::LiveState;
-use crate::http::error::ApiError;
-use crate::http::AppState;
+use crate::web::query::web_query_param;
+use crate::web::ApiError;
+use crate::web::AppState;
 use hub::HubSession;
 
 /// Connection tokens handed out by negotiate, each usable once until it expires.

@@ -2,6 +2,8 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod module_commands;
+
 #[derive(Debug, Parser)]
 #[command(name = "hotswap", version, about = "Rolls hot-swappable kernel modules out across clusters of nodes")]
 pub struct Cli {

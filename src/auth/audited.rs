@@ -8,10 +8,10 @@ use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
 use hotswap_actors::domain::AuditActor;
 
-use super::error::ApiError;
-use super::trace::current_trace_id;
-use crate::auth::client::TrustedProxies;
-use crate::auth::principal::principal_of;
+use super::client::TrustedProxies;
+use super::principal::principal_of;
+use crate::web::trace::current_trace_id;
+use crate::web::ApiError;
 
 /// Long enough for any real browser; a bigger header is cut, not stored whole.
 const MAX_USER_AGENT: usize = 256;

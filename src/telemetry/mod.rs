@@ -18,7 +18,9 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
 
-use crate::config::{LogFormat, LoggingSettings, TelemetrySettings};
+pub mod settings;
+
+use settings::{LogFormat, LoggingSettings, TelemetrySettings};
 
 /// Keeps the tracer provider; dropping it flushes spans not exported yet.
 pub struct TelemetryGuard {

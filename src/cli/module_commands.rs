@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use hotswap_actors::domain::SignatureAlgorithm;
 
-use crate::cli::ModuleAction;
+use super::ModuleAction;
 use crate::crypto::rsa_sig;
 
 type CliResult = Result<(), Box<dyn std::error::Error>>;

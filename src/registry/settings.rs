@@ -1,0 +1,47 @@
+//! `[registry]` and `[security]`: where artifacts are kept and what uploads and
+//! the Security Scan insist on.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Where module artifacts' bytes are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ArtifactBackend {
+    /// A content-addressed directory (`artifact_dir`).
+    Filesystem,
+    /// The PostgreSQL store's database (store.backend must be "postgres").
+    Postgres,
+}
+
+/// The module registry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrySettings {
+    pub artifact_backend: ArtifactBackend,
+    pub artifact_dir: PathBuf,
+    /// Largest artifact accepted, in bytes (larger uploads get 413).
+    pub max_artifact_bytes: usize,
+    /// How often stored artifacts that no version names are removed.
+    #[serde(with = "humantime_serde")]
+    pub gc_interval: Duration,
+    /// How long a stored artifact is kept after its last write, named or not
+    /// (an upload writes the bytes before it records the version).
+    #[serde(with = "humantime_serde")]
+    pub gc_grace: Duration,
+}
+
+/// What the Security Scan and uploads insist on.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecuritySettings {
+    /// Signatures must verify against a trusted, unrevoked key, at upload
+    /// (422 otherwise) and in the Security Scan.
+    pub strict_mode: bool,
+    /// A run's module version must be in the registry.
+    pub require_registered_modules: bool,
+    /// The smallest trusted RSA key, in bits (at least 2048).
+    pub min_key_bits: u32,
+}

@@ -1,0 +1,31 @@
+//! `[store]`: which back-end keeps the state, and its connection pool.
+
+use serde::Deserialize;
+
+use super::postgres::PgPoolSettings;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    Memory,
+    Postgres,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    pub backend: StoreBackend,
+    pub url: String,
+    pub pool: PgPoolSettings,
+}
+
+// The URL may carry a password: never print it.
+impl std::fmt::Debug for StoreSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreSettings")
+            .field("backend", &self.backend)
+            .field("url", &if self.url.is_empty() { "" } else { "<set>" })
+            .field("pool", &self.pool)
+            .finish()
+    }
+}

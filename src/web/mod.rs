@@ -1,0 +1,12 @@
+//! What every HTTP-facing adapter shares, and nothing else: the one error type
+//! and its status table, the request's trace id, the application state handed
+//! to handlers, and query-string helpers. It sits below `auth`, `live` and
+//! `http` and imports none of them.
+
+pub mod error;
+pub mod query;
+mod state;
+pub mod trace;
+
+pub use error::{ApiError, ErrorBody};
+pub use state::AppState;
