@@ -133,12 +133,14 @@ impl Application {
             api_docs: settings.api_docs.enabled,
             swagger_ui: settings.api_docs.enabled && settings.api_docs.swagger_ui,
         };
+        let route_access = web::Data::new(http::route_access(crate::live::token_in_query_paths()));
         let cors_settings = settings.cors.clone();
         let metrics_settings = settings.metrics.clone();
         let mut server = HttpServer::new(move || {
             let mut app = App::new()
                 .app_data(state.clone())
                 .app_data(auth.clone())
+                .app_data(route_access.clone())
                 .app_data(headers.clone())
                 .app_data(live.clone())
                 .app_data(client_addresses.clone())

@@ -16,6 +16,7 @@ pub mod jwt;
 pub mod password;
 pub mod principal;
 pub mod rate_limit;
+pub mod route_access;
 pub mod settings;
 mod tenant_override;
 pub mod users;
@@ -27,6 +28,7 @@ pub use audited::Audited;
 use jwt::{TokenError, TokenService};
 use password::PasswordHasher;
 pub use principal::{authenticate, metrics_guard, principal_of, Caller, Principal, RequireRole, Tenant};
+pub use route_access::RouteAccess;
 pub use settings::AuthSettings;
 
 /// What authentication and user management need, shared by every worker.

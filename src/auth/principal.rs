@@ -2,7 +2,7 @@
 //! [`Principal`] in the request's extensions; extractors and the role guard
 //! read it from there.
 //!
-//! Every path needs a valid token except the few in [`is_public`]. The
+//! Every path needs a valid token except those [`RouteAccess`] names public. The
 //! middleware refuses the others without one (401), so a route that forgot
 //! its role guard still cannot be reached anonymously; [`RequireRole`],
 //! declared beside each route, then answers 403 for a token without the role.
@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{forward_ready, Payload, Service, ServiceRequest, ServiceResponse, Transform};
-use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{web, Error, FromRequest, HttpMessage, HttpRequest};
 use chrono::{DateTime, Utc};
@@ -21,6 +20,7 @@ use hotswap_actors::domain::{Role, TenantId};
 use uuid::Uuid;
 
 use super::jwt::TokenError;
+use super::route_access::RouteAccess;
 use super::AuthState;
 use crate::web::ApiError;
 
@@ -51,25 +51,10 @@ enum Authn {
     Refused(TokenError),
 }
 
-/// Paths served without a token.
-pub fn is_public(method: &Method, path: &str) -> bool {
-    match *method {
-        Method::GET => {
-            matches!(
-                path,
-                "/health" | "/health/ready" | "/api/v1/authentication/demo-credentials" | "/api-docs/openapi.json"
-            ) || path == "/swagger-ui"
-                || path.starts_with("/swagger-ui/")
-        }
-        Method::POST => path == "/api/v1/authentication/login",
-        _ => false,
-    }
-}
-
 /// The token of an `Authorization: Bearer <token>` header; on the live
 /// endpoints also the `access_token` query parameter, since browsers cannot
 /// set headers on a WebSocket upgrade.
-fn bearer(req: &ServiceRequest) -> Option<String> {
+fn bearer(req: &ServiceRequest, access: &RouteAccess) -> Option<String> {
     let header = req
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
@@ -78,7 +63,7 @@ fn bearer(req: &ServiceRequest) -> Option<String> {
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim().to_string())
         .filter(|t| !t.is_empty());
-    let live = req.path() == "/api/v1/ws" || req.path().starts_with("/hubs/");
+    let live = access.takes_token_in_query(req.path());
     header.or_else(|| {
         live.then(|| crate::web::query::web_query_param(req.query_string(), "access_token"))
             .flatten()
@@ -91,12 +76,14 @@ pub async fn authenticate(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
-    let public = is_public(req.method(), req.path());
-    let Some(state) = req.app_data::<web::Data<AuthState>>().cloned() else {
+    let (Some(state), Some(access)) =
+        (req.app_data::<web::Data<AuthState>>().cloned(), req.app_data::<web::Data<RouteAccess>>().cloned())
+    else {
         let err = ApiError::Internal("authentication is not configured".into());
         return Ok(req.error_response(err).map_into_right_body());
     };
-    let outcome = match bearer(&req) {
+    let public = access.is_public(req.method(), req.path());
+    let outcome = match bearer(&req, &access) {
         Some(token) => Some(state.authenticate(&token).await),
         None => None,
     };

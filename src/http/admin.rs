@@ -6,22 +6,21 @@ use actix_web::{web, HttpResponse};
 use hotswap_actors::supervision::{ChildAction, ChildSnapshot, ChildState, SupervisorSnapshot};
 use serde_json::json;
 
+use super::responses::Protected;
+use super::route_table::{api_module, Access};
 use crate::auth::Audited;
 use crate::auth::{RequireRole, Tenant};
-use crate::web::ApiError;
 use crate::web::AppState;
+use crate::web::{ApiError, ErrorBody};
 use hotswap_actors::domain::{AuditCategory, NewAuditEntry};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/api/v1/admin")
-            .route("/actors", web::get().to(tree).wrap(RequireRole::ADMIN))
-            .route("/actors/{id}", web::get().to(actor).wrap(RequireRole::ADMIN))
-            .route("/actors/{id}/restart", web::post().to(restart).wrap(RequireRole::ADMIN))
-            .route("/actors/{id}/stop", web::post().to(stop).wrap(RequireRole::ADMIN))
-            .route("/actors/{id}/crash", web::post().to(crash).wrap(RequireRole::ADMIN))
-            .route("/supervision", web::get().to(supervision).wrap(RequireRole::ADMIN)),
-    );
+api_module! {
+    get_actor_tree => Access::Role(RequireRole::ADMIN),
+    get_actor => Access::Role(RequireRole::ADMIN),
+    restart_actor => Access::Role(RequireRole::ADMIN),
+    stop_actor => Access::Role(RequireRole::ADMIN),
+    crash_actor => Access::Role(RequireRole::ADMIN),
+    get_supervision => Access::Role(RequireRole::ADMIN),
 }
 
 /// The supervisors with the tenant's children only.
@@ -33,8 +32,17 @@ async fn tenant_tree(state: &AppState, tenant: Tenant) -> Vec<SupervisorSnapshot
     trees
 }
 
-// Every admin route requires the Admin role (declared beside each route above).
-async fn tree(state: web::Data<AppState>, tenant: Tenant) -> Result<HttpResponse, ApiError> {
+/// The supervision tree: every supervisor with the tenant's children, and the event bus.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/actors",
+    tag = "admin",
+    responses(
+        Protected,
+        (status = 200, description = "Supervisors and their children", body = serde_json::Value),
+    )
+)]
+pub async fn get_actor_tree(state: web::Data<AppState>, tenant: Tenant) -> Result<HttpResponse, ApiError> {
     let trees = tenant_tree(&state, tenant).await;
     let stats = state.orchestrator.bus_stats();
     Ok(HttpResponse::Ok().json(json!({
@@ -56,8 +64,23 @@ async fn find(state: &AppState, tenant: Tenant, id: &str) -> Result<ChildSnapsho
     })
 }
 
-// AUTH: Admin
-async fn actor(state: web::Data<AppState>, tenant: Tenant, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+/// One supervised actor: state, incarnation, restarts, last failure.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/actors/{id}",
+    tag = "admin",
+    params(("id" = String, Path, description = "A supervised actor's id, such as node:qa-node-01 or run:<executionId>")),
+    responses(
+        Protected,
+        (status = 200, description = "The actor", body = serde_json::Value),
+        (status = 404, description = "No such actor in the caller's tenant", body = ErrorBody),
+    )
+)]
+pub async fn get_actor(
+    state: web::Data<AppState>,
+    tenant: Tenant,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(find(&state, tenant, &id).await?))
 }
 
@@ -88,8 +111,19 @@ async fn control(
     Ok(HttpResponse::Accepted().json(child))
 }
 
-// AUTH: Admin
-async fn restart(
+/// Restart a supervised actor with its state reloaded from the store (audited first).
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/actors/{id}/restart",
+    tag = "admin",
+    params(("id" = String, Path, description = "A supervised actor's id, such as node:qa-node-01 or run:<executionId>")),
+    responses(
+        Protected,
+        (status = 202, description = "Restarting", body = serde_json::Value),
+        (status = 404, description = "No such actor in the caller's tenant", body = ErrorBody),
+    )
+)]
+pub async fn restart_actor(
     state: web::Data<AppState>,
     tenant: Tenant,
     id: web::Path<String>,
@@ -98,8 +132,19 @@ async fn restart(
     control(&state, tenant, by, &id, ChildAction::Restart).await
 }
 
-// AUTH: Admin
-async fn stop(
+/// Stop a supervised actor (audited first).
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/actors/{id}/stop",
+    tag = "admin",
+    params(("id" = String, Path, description = "A supervised actor's id, such as node:qa-node-01 or run:<executionId>")),
+    responses(
+        Protected,
+        (status = 202, description = "Stopping", body = serde_json::Value),
+        (status = 404, description = "No such actor in the caller's tenant", body = ErrorBody),
+    )
+)]
+pub async fn stop_actor(
     state: web::Data<AppState>,
     tenant: Tenant,
     id: web::Path<String>,
@@ -108,8 +153,20 @@ async fn stop(
     control(&state, tenant, by, &id, ChildAction::Stop).await
 }
 
-// AUTH: Admin
-async fn crash(
+/// Make a running actor panic, to watch supervision work (needs `[simulation] enabled`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/actors/{id}/crash",
+    tag = "admin",
+    params(("id" = String, Path, description = "A supervised actor's id, such as node:qa-node-01 or run:<executionId>")),
+    responses(
+        Protected,
+        (status = 202, description = "The actor panicked", body = serde_json::Value),
+        (status = 404, description = "No such actor in the caller's tenant", body = ErrorBody),
+        (status = 409, description = "Simulation is off, or the actor is not running", body = ErrorBody),
+    )
+)]
+pub async fn crash_actor(
     state: web::Data<AppState>,
     tenant: Tenant,
     id: web::Path<String>,
@@ -134,8 +191,17 @@ async fn crash(
     Ok(HttpResponse::Accepted().json(json!({ "id": child.id, "crashed": true, "incarnation": child.incarnation })))
 }
 
-// AUTH: Admin
-async fn supervision(state: web::Data<AppState>, tenant: Tenant) -> Result<HttpResponse, ApiError> {
+/// Restart policies and counts per supervisor.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/supervision",
+    tag = "admin",
+    responses(
+        Protected,
+        (status = 200, description = "Policies, restarts and escalations", body = serde_json::Value),
+    )
+)]
+pub async fn get_supervision(state: web::Data<AppState>, tenant: Tenant) -> Result<HttpResponse, ApiError> {
     let trees = tenant_tree(&state, tenant).await;
     let supervisors: Vec<_> = trees
         .iter()

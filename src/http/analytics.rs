@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use super::responses::Protected;
+use super::route_table::{api_module, Access};
 use crate::auth::{RequireRole, Tenant};
 use crate::web::AppState;
 use crate::web::{ApiError, ErrorBody};
@@ -17,8 +19,8 @@ const DEFAULT_DAYS: i64 = 30;
 /// Longest period one report may cover.
 const MAX_DAYS: i64 = 366;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::scope("/api/v1/analytics").route("/usage", web::get().to(usage).wrap(RequireRole::VIEWER)));
+api_module! {
+    get_usage_analytics => Access::Role(RequireRole::VIEWER),
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -65,13 +67,12 @@ fn instant(name: &str, raw: &str, errors: &mut Vec<String>) -> Option<DateTime<U
     tag = "analytics",
     params(UsageQuery),
     responses(
+        Protected,
         (status = 200, description = "The report", body = UsageReportView),
         (status = 400, description = "Bad times, from after to, or a period over 366 days", body = ErrorBody),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Needs the Viewer role", body = ErrorBody),
     )
 )]
-pub async fn usage(
+pub async fn get_usage_analytics(
     state: web::Data<AppState>,
     tenant: Tenant,
     query: web::Query<UsageQuery>,

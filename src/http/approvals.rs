@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::responses::{JsonBody, Protected};
+use super::route_table::{api_module, Access};
 use crate::auth::Audited;
 use crate::auth::{Caller, RequireRole, Tenant};
 use crate::web::AppState;
@@ -17,14 +19,11 @@ use crate::web::{ApiError, ErrorBody};
 /// Longest reason kept with a decision.
 const MAX_REASON: usize = 2000;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/api/v1/approvals")
-            .route("/pending", web::get().to(pending).wrap(RequireRole::VIEWER))
-            .route("/deployments/{id}", web::get().to(get).wrap(RequireRole::VIEWER))
-            .route("/deployments/{id}/approve", web::post().to(approve).wrap(RequireRole::ADMIN))
-            .route("/deployments/{id}/reject", web::post().to(reject).wrap(RequireRole::ADMIN)),
-    );
+api_module! {
+    list_pending_approvals => Access::Role(RequireRole::VIEWER),
+    get_approval => Access::Role(RequireRole::VIEWER),
+    approve_deployment => Access::Role(RequireRole::ADMIN),
+    reject_deployment => Access::Role(RequireRole::ADMIN),
 }
 
 /// A pending approval, as the original's list showed it.
@@ -114,13 +113,11 @@ fn execution_id(raw: &str) -> Result<Uuid, ApiError> {
     path = "/api/v1/approvals/pending",
     tag = "approvals",
     responses(
+        Protected,
         (status = 200, description = "Pending approvals of the caller's tenant, oldest first", body = Vec<PendingApproval>),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Needs the Viewer role", body = ErrorBody),
-        (status = 503, description = "The store is unavailable", body = ErrorBody),
     )
 )]
-pub async fn pending(state: web::Data<AppState>, tenant: Tenant) -> Result<HttpResponse, ApiError> {
+pub async fn list_pending_approvals(state: web::Data<AppState>, tenant: Tenant) -> Result<HttpResponse, ApiError> {
     let now = Utc::now();
     let list: Vec<PendingApproval> = state
         .orchestrator
@@ -148,14 +145,16 @@ pub async fn pending(state: web::Data<AppState>, tenant: Tenant) -> Result<HttpR
     tag = "approvals",
     params(("id" = Uuid, Path, description = "The run's execution id")),
     responses(
+        Protected,
         (status = 200, description = "The run's newest approval", body = ApprovalResponse),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Needs the Viewer role", body = ErrorBody),
         (status = 404, description = "No approval for that run in the caller's tenant", body = ErrorBody),
-        (status = 503, description = "The store is unavailable", body = ErrorBody),
     )
 )]
-pub async fn get(state: web::Data<AppState>, tenant: Tenant, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get_approval(
+    state: web::Data<AppState>,
+    tenant: Tenant,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let record = state.orchestrator.approval_of_run(tenant.0, execution_id(&id)?).await?;
     Ok(HttpResponse::Ok().json(ApprovalResponse::from(record)))
 }
@@ -195,16 +194,15 @@ async fn decide(
     params(("id" = Uuid, Path, description = "The run's execution id")),
     request_body(content = Option<DecisionBody>, description = "Optional reason; approverEmail, if sent, must be the caller's"),
     responses(
+        Protected, JsonBody,
         (status = 200, description = "Approved; the run moves on", body = ApprovalResponse),
         (status = 400, description = "approverEmail is not the caller's, or the reason is too long", body = ErrorBody),
-        (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "Not an Admin, or self-approval is not allowed", body = ErrorBody),
         (status = 404, description = "No approval for that run in the caller's tenant", body = ErrorBody),
         (status = 409, description = "Already decided or expired (currentStatus)", body = ErrorBody),
-        (status = 503, description = "The store is unavailable", body = ErrorBody),
     )
 )]
-pub async fn approve(
+pub async fn approve_deployment(
     state: web::Data<AppState>,
     caller: Caller,
     audited: Audited,
@@ -221,16 +219,15 @@ pub async fn approve(
     params(("id" = Uuid, Path, description = "The run's execution id")),
     request_body(content = Option<DecisionBody>, description = "Optional reason; approverEmail, if sent, must be the caller's"),
     responses(
+        Protected, JsonBody,
         (status = 200, description = "Rejected; the run ends Failed", body = ApprovalResponse),
         (status = 400, description = "approverEmail is not the caller's, or the reason is too long", body = ErrorBody),
-        (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "Not an Admin, or self-approval is not allowed", body = ErrorBody),
         (status = 404, description = "No approval for that run in the caller's tenant", body = ErrorBody),
         (status = 409, description = "Already decided or expired (currentStatus)", body = ErrorBody),
-        (status = 503, description = "The store is unavailable", body = ErrorBody),
     )
 )]
-pub async fn reject(
+pub async fn reject_deployment(
     state: web::Data<AppState>,
     caller: Caller,
     audited: Audited,

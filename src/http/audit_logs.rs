@@ -9,6 +9,8 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
+use super::responses::Protected;
+use super::route_table::{api_module, Access};
 use crate::auth::{RequireRole, Tenant};
 use crate::web::AppState;
 use crate::web::{ApiError, ErrorBody};
@@ -18,16 +20,13 @@ const DEFAULT_PAGE_SIZE: u32 = 50;
 /// Entries returned by the unpaged lookups (by trace, run or approval).
 const LOOKUP_LIMIT: u32 = 1000;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/api/v1/auditlogs")
-            .route("", web::get().to(search).wrap(RequireRole::ADMIN))
-            .route("/category/{category}", web::get().to(by_category).wrap(RequireRole::ADMIN))
-            .route("/trace/{traceId}", web::get().to(by_trace).wrap(RequireRole::ADMIN))
-            .route("/deployments/{id}", web::get().to(by_deployment).wrap(RequireRole::ADMIN))
-            .route("/approvals/{id}", web::get().to(by_approval).wrap(RequireRole::ADMIN))
-            .route("/authentication/{username}", web::get().to(by_username).wrap(RequireRole::ADMIN)),
-    );
+api_module! {
+    search_audit_logs => Access::Role(RequireRole::ADMIN),
+    audit_logs_by_category => Access::Role(RequireRole::ADMIN),
+    audit_logs_by_trace => Access::Role(RequireRole::ADMIN),
+    audit_logs_by_deployment => Access::Role(RequireRole::ADMIN),
+    audit_logs_by_approval => Access::Role(RequireRole::ADMIN),
+    audit_logs_by_username => Access::Role(RequireRole::ADMIN),
 }
 
 #[derive(Deserialize)]
@@ -89,13 +88,12 @@ fn guid(raw: &str, what: &str) -> Result<Uuid, ApiError> {
         ("pageSize" = Option<i64>, Query, description = "1 to 100, default 50"),
     ),
     responses(
+        Protected,
         (status = 200, description = "Entries newest first; X-Total-Count, X-Page, X-Page-Size", body = Vec<serde_json::Value>),
         (status = 400, description = "Unknown category or bad paging", body = ErrorBody),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Not an Admin", body = ErrorBody),
     )
 )]
-pub async fn by_category(
+pub async fn audit_logs_by_category(
     state: web::Data<AppState>,
     tenant: Tenant,
     category: web::Path<String>,
@@ -120,13 +118,12 @@ pub async fn by_category(
     tag = "audit",
     params(("traceId" = String, Path, description = "A trace id from X-Trace-Id or a run's traceId")),
     responses(
+        Protected,
         (status = 200, description = "Entries of that trace, oldest first", body = Vec<serde_json::Value>),
         (status = 400, description = "Blank trace id", body = ErrorBody),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Not an Admin", body = ErrorBody),
     )
 )]
-pub async fn by_trace(
+pub async fn audit_logs_by_trace(
     state: web::Data<AppState>,
     tenant: Tenant,
     trace: web::Path<String>,
@@ -146,14 +143,13 @@ pub async fn by_trace(
     tag = "audit",
     params(("id" = Uuid, Path, description = "The run's execution id")),
     responses(
+        Protected,
         (status = 200, description = "The run's entries, oldest first", body = Vec<serde_json::Value>),
         (status = 400, description = "Not a non-empty GUID", body = ErrorBody),
         (status = 404, description = "No such run in the caller's tenant", body = ErrorBody),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Not an Admin", body = ErrorBody),
     )
 )]
-pub async fn by_deployment(
+pub async fn audit_logs_by_deployment(
     state: web::Data<AppState>,
     tenant: Tenant,
     id: web::Path<String>,
@@ -172,14 +168,13 @@ pub async fn by_deployment(
     tag = "audit",
     params(("id" = Uuid, Path, description = "The run's execution id")),
     responses(
+        Protected,
         (status = 200, description = "The run's approval entries, oldest first", body = Vec<serde_json::Value>),
         (status = 400, description = "Not a non-empty GUID", body = ErrorBody),
         (status = 404, description = "No such run in the caller's tenant", body = ErrorBody),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Not an Admin", body = ErrorBody),
     )
 )]
-pub async fn by_approval(
+pub async fn audit_logs_by_approval(
     state: web::Data<AppState>,
     tenant: Tenant,
     id: web::Path<String>,
@@ -216,14 +211,13 @@ pub struct DateRange {
         ("pageSize" = Option<i64>, Query, description = "1 to 100, default 50"),
     ),
     responses(
+        Protected,
         (status = 200, description = "Authentication entries newest first", body = Vec<serde_json::Value>),
         (status = 400, description = "Bad dates or paging", body = ErrorBody),
         (status = 404, description = "No such user in the caller's tenant", body = ErrorBody),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Not an Admin", body = ErrorBody),
     )
 )]
-pub async fn by_username(
+pub async fn audit_logs_by_username(
     state: web::Data<AppState>,
     tenant: Tenant,
     username: web::Path<String>,
@@ -288,13 +282,12 @@ pub struct Search {
         ("limit" = Option<i64>, Query, description = "1 to 100, default 50"),
     ),
     responses(
+        Protected,
         (status = 200, description = "{items, nextCursor, total}, newest first", body = serde_json::Value),
         (status = 400, description = "A bad filter, cursor or limit", body = ErrorBody),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Not an Admin", body = ErrorBody),
     )
 )]
-pub async fn search(
+pub async fn search_audit_logs(
     state: web::Data<AppState>,
     tenant: Tenant,
     q: web::Query<Search>,

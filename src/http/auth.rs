@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::responses::{JsonBody, Protected, Public};
+use super::route_table::{api_module, Access};
 use crate::auth::password::Password;
 use crate::auth::rate_limit::{too_many, Decision, RateLimits};
 use crate::auth::users::DEMO_USERS;
@@ -14,14 +16,11 @@ use crate::auth::Audited;
 use crate::auth::{AuthState, Caller, RequireRole};
 use crate::web::{ApiError, ErrorBody};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/api/v1/authentication")
-            .route("/login", web::post().to(login))
-            .route("/me", web::get().to(me).wrap(RequireRole::VIEWER))
-            .route("/logout", web::post().to(logout).wrap(RequireRole::VIEWER))
-            .route("/demo-credentials", web::get().to(demo_credentials)),
-    );
+api_module! {
+    login => Access::Public,
+    current_user => Access::Role(RequireRole::VIEWER),
+    logout => Access::Role(RequireRole::VIEWER),
+    demo_credentials => Access::Public,
 }
 
 /// Both fields are optional here so that a missing one gets the same 400 as a blank one.
@@ -111,15 +110,12 @@ pub struct DemoCredentials {
     path = "/api/v1/authentication/login",
     tag = "authentication",
     request_body = LoginBody,
-    security(()),
     responses(
+        Public, JsonBody,
         (status = 200, description = "Logged in", body = LoginResponse),
         (status = 400, description = "Username or password blank, or a malformed body", body = ErrorBody),
         (status = 401, description = "Invalid username or password", body = ErrorBody),
-        (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 429, description = "Too many attempts from this address or for this username", body = ErrorBody),
-        (status = 503, description = "The store is unavailable", body = ErrorBody),
     )
 )]
 pub async fn login(
@@ -157,13 +153,11 @@ pub async fn login(
     path = "/api/v1/authentication/me",
     tag = "authentication",
     responses(
+        Protected,
         (status = 200, description = "The caller", body = UserInfo),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
-        (status = 503, description = "The store is unavailable", body = ErrorBody),
     )
 )]
-pub async fn me(auth: web::Data<AuthState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+pub async fn current_user(auth: web::Data<AuthState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let user = auth
         .get_user(caller.0.tenant_id, caller.0.user_id)
         .await
@@ -177,10 +171,8 @@ pub async fn me(auth: web::Data<AuthState>, caller: Caller) -> Result<HttpRespon
     path = "/api/v1/authentication/logout",
     tag = "authentication",
     responses(
+        Protected,
         (status = 204, description = "The token is revoked"),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
-        (status = 503, description = "The store is unavailable", body = ErrorBody),
     )
 )]
 pub async fn logout(auth: web::Data<AuthState>, caller: Caller, audited: Audited) -> Result<HttpResponse, ApiError> {
@@ -194,12 +186,10 @@ pub async fn logout(auth: web::Data<AuthState>, caller: Caller, audited: Audited
     get,
     path = "/api/v1/authentication/demo-credentials",
     tag = "authentication",
-    security(()),
     responses(
+        Public,
         (status = 200, description = "The demo users", body = DemoCredentials),
         (status = 404, description = "Demo users are not enabled here", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
-        (status = 503, description = "The store is unavailable", body = ErrorBody),
     )
 )]
 pub async fn demo_credentials(auth: web::Data<AuthState>) -> Result<HttpResponse, ApiError> {

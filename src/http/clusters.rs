@@ -12,6 +12,8 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::deployment_dto::EnvironmentName;
+use super::responses::Protected;
+use super::route_table::{api_module, Access};
 use crate::auth::{RequireRole, Tenant};
 use crate::web::AppState;
 use crate::web::{ApiError, ErrorBody};
@@ -19,13 +21,10 @@ use crate::web::{ApiError, ErrorBody};
 /// Bounds the work one metrics query can ask for.
 const MAX_POINTS: i64 = 10_000;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/api/v1/clusters")
-            .route("", web::get().to(list).wrap(RequireRole::VIEWER))
-            .route("/{environment}", web::get().to(detail).wrap(RequireRole::VIEWER))
-            .route("/{environment}/metrics", web::get().to(metrics).wrap(RequireRole::VIEWER)),
-    );
+api_module! {
+    list_clusters => Access::Role(RequireRole::VIEWER),
+    get_cluster => Access::Role(RequireRole::VIEWER),
+    get_cluster_metrics => Access::Role(RequireRole::VIEWER),
 }
 
 #[derive(Serialize, ToSchema)]
@@ -145,14 +144,11 @@ fn parse_environment(raw: &str) -> Result<Environment, ApiError> {
     path = "/api/v1/clusters",
     tag = "clusters",
     responses(
+        Protected,
         (status = 200, description = "The clusters", body = Vec<ClusterSummaryView>),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Needs the Viewer role", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
-        (status = 503, description = "The store is unavailable", body = ErrorBody),
     )
 )]
-async fn list(state: web::Data<AppState>, tenant: Tenant) -> HttpResponse {
+pub async fn list_clusters(state: web::Data<AppState>, tenant: Tenant) -> HttpResponse {
     let clusters = state.orchestrator.clusters(tenant.0).await;
     HttpResponse::Ok().json(clusters.into_iter().map(ClusterSummaryView::from).collect::<Vec<_>>())
 }
@@ -164,15 +160,16 @@ async fn list(state: web::Data<AppState>, tenant: Tenant) -> HttpResponse {
     tag = "clusters",
     params(("environment" = String, Path, description = "Development, QA, Staging or Production (any case)")),
     responses(
+        Protected,
         (status = 200, description = "The cluster", body = ClusterView),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Needs the Viewer role", body = ErrorBody),
         (status = 404, description = "No such environment", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
-        (status = 503, description = "The store is unavailable", body = ErrorBody),
     )
 )]
-async fn detail(state: web::Data<AppState>, tenant: Tenant, env: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get_cluster(
+    state: web::Data<AppState>,
+    tenant: Tenant,
+    env: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let env = parse_environment(&env)?;
     let c = state.orchestrator.cluster(tenant.0, env).await;
     Ok(HttpResponse::Ok().json(ClusterView {
@@ -189,7 +186,7 @@ async fn detail(state: web::Data<AppState>, tenant: Tenant, env: web::Path<Strin
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-struct MetricsQuery {
+pub struct MetricsQuery {
     /// Start of the range (RFC 3339); default an hour before `to`.
     from: Option<DateTime<Utc>>,
     /// End of the range (RFC 3339); default now.
@@ -232,15 +229,12 @@ struct MetricsSeries {
         MetricsQuery,
     ),
     responses(
+        Protected,
         (status = 200, description = "The series", body = MetricsSeries),
         (status = 400, description = "Unknown environment, or an invalid range or interval", body = ErrorBody),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Needs the Viewer role", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
-        (status = 503, description = "The store is unavailable", body = ErrorBody),
     )
 )]
-async fn metrics(
+pub async fn get_cluster_metrics(
     state: web::Data<AppState>,
     tenant: Tenant,
     env: web::Path<String>,

@@ -1,5 +1,7 @@
 //! /api/v1/deployments: create runs, read them, steer them, roll them back.
 
+use super::responses::{JsonBody, Protected};
+use super::route_table::{api_module, Access};
 use crate::auth::Audited;
 use actix_web::{web, HttpResponse};
 use hotswap_actors::coordinator::Verb;
@@ -16,20 +18,17 @@ use crate::web::{ApiError, ErrorBody};
 
 const MAX_PAGE_SIZE: u32 = 100;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/api/v1/deployments")
-            .route("", web::post().to(create).wrap(RequireRole::DEPLOYER))
-            .route("", web::get().to(list).wrap(RequireRole::VIEWER))
-            .route("/{id}", web::get().to(get).wrap(RequireRole::VIEWER))
-            .route("/{id}/events", web::get().to(events).wrap(RequireRole::VIEWER))
-            .route("/{id}/pause", web::post().to(pause).wrap(RequireRole::DEPLOYER))
-            .route("/{id}/resume", web::post().to(resume).wrap(RequireRole::DEPLOYER))
-            .route("/{id}/promote", web::post().to(promote).wrap(RequireRole::DEPLOYER))
-            .route("/{id}/abort", web::post().to(abort).wrap(RequireRole::DEPLOYER))
-            .route("/{id}/rollback", web::post().to(rollback).wrap(RequireRole::DEPLOYER)),
-    );
+api_module! {
+    create_deployment => Access::Role(RequireRole::DEPLOYER),
+    list_deployments => Access::Role(RequireRole::VIEWER),
+    get_deployment => Access::Role(RequireRole::VIEWER),
+    list_deployment_events => Access::Role(RequireRole::VIEWER),
+    steer_deployment => Access::Role(RequireRole::DEPLOYER),
+    rollback_deployment => Access::Role(RequireRole::DEPLOYER),
 }
+
+/// Paths that more than one operation serves.
+const PATH_DEPLOYMENTS: &str = "/api/v1/deployments";
 
 /// An id that does not parse cannot name a run: 404 like any unknown id.
 fn execution_id(raw: &str) -> Result<Uuid, ApiError> {
@@ -39,23 +38,20 @@ fn execution_id(raw: &str) -> Result<Uuid, ApiError> {
 /// Start a run that promotes a module version up to the target environment.
 #[utoipa::path(
     post,
-    path = "/api/v1/deployments",
+    path = PATH_DEPLOYMENTS,
     tag = "deployments",
     request_body = CreateDeploymentBody,
     responses(
+        Protected, JsonBody,
         (status = 202, description = "The run is accepted and running", body = DeploymentAccepted,
             headers(("Location" = String, description = "The run's URL"))),
         (status = 400, description = "Invalid fields, all reported together, or a malformed body", body = ErrorBody),
-        (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "Needs the Deployer role; the tenant is suspended; or a capacity quota (modules: quota, limit, current)", body = ErrorBody),
         (status = 409, description = "Another run of the module is active (activeExecutionId)", body = ErrorBody),
-        (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 429, description = "Rate limit exceeded, or a rate-like tenant quota (concurrentRuns, runsPerDay: quota, limit, current)", body = ErrorBody),
-        (status = 503, description = "The store is unavailable", body = ErrorBody),
     )
 )]
-pub async fn create(
+pub async fn create_deployment(
     state: web::Data<AppState>,
     tenant: Tenant,
     body: web::Json<CreateDeploymentBody>,
@@ -78,23 +74,20 @@ pub async fn create(
 /// Runs of the caller's tenant, newest first.
 #[utoipa::path(
     get,
-    path = "/api/v1/deployments",
+    path = PATH_DEPLOYMENTS,
     tag = "deployments",
     params(ListQuery),
     responses(
+        Protected,
         (status = 200, description = "A page of runs", body = Vec<DeploymentSummaryView>, headers(
             ("X-Total-Count" = u64, description = "Runs matching the filters"),
             ("X-Page" = u32, description = "The page"),
             ("X-Page-Size" = u32, description = "The page size"),
         )),
         (status = 400, description = "Invalid filters or paging", body = ErrorBody),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Needs the Viewer role", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
-        (status = 503, description = "The store is unavailable", body = ErrorBody),
     )
 )]
-pub async fn list(
+pub async fn list_deployments(
     state: web::Data<AppState>,
     tenant: Tenant,
     query: web::Query<ListQuery>,
@@ -140,15 +133,16 @@ pub async fn list(
     tag = "deployments",
     params(("id" = String, Path, description = "The run's executionId")),
     responses(
+        Protected,
         (status = 200, description = "The run", body = DeploymentView),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Needs the Viewer role", body = ErrorBody),
         (status = 404, description = "No such run in the caller's tenant", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
-        (status = 503, description = "The store is unavailable", body = ErrorBody),
     )
 )]
-pub async fn get(state: web::Data<AppState>, tenant: Tenant, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get_deployment(
+    state: web::Data<AppState>,
+    tenant: Tenant,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     run_view(&state, tenant.0, &id).await
 }
 
@@ -170,15 +164,12 @@ pub async fn run_view(
     tag = "deployments",
     params(("id" = String, Path, description = "The run's executionId")),
     responses(
+        Protected,
         (status = 200, description = "The run's events", body = Vec<RunEventView>),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Needs the Viewer role", body = ErrorBody),
         (status = 404, description = "No such run in the caller's tenant", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
-        (status = 503, description = "The store is unavailable", body = ErrorBody),
     )
 )]
-pub async fn events(
+pub async fn list_deployment_events(
     state: web::Data<AppState>,
     tenant: Tenant,
     id: web::Path<String>,
@@ -203,104 +194,57 @@ async fn apply(
     }))
 }
 
-/// Pause a running run at its next step.
-#[utoipa::path(
-    post,
-    path = "/api/v1/deployments/{id}/pause",
-    tag = "deployments",
-    params(("id" = String, Path, description = "The run's executionId")),
-    responses(
-        (status = 202, description = "Applied (repeating it is harmless)", body = VerbResponse),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Needs the Deployer role", body = ErrorBody),
-        (status = 404, description = "No such run in the caller's tenant", body = ErrorBody),
-        (status = 409, description = "Does not apply to the run now (currentStatus)", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
-        (status = 503, description = "The store is unavailable", body = ErrorBody),
-    )
-)]
-pub async fn pause(
-    state: web::Data<AppState>,
-    tenant: Tenant,
-    id: web::Path<String>,
-    audited: Audited,
-) -> Result<HttpResponse, ApiError> {
-    apply(state, tenant, &id, Verb::Pause, audited.0).await
+/// The verbs that steer a run in progress.
+#[derive(Debug, Clone, Copy, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum VerbName {
+    /// Pause a running run at its next step.
+    Pause,
+    /// Resume a paused run.
+    Resume,
+    /// Skip the current wait (bake time, health-check delay) and go on.
+    Promote,
+    /// Stop a run and put back every node it changed.
+    Abort,
 }
 
-/// Resume a paused run.
-#[utoipa::path(
-    post,
-    path = "/api/v1/deployments/{id}/resume",
-    tag = "deployments",
-    params(("id" = String, Path, description = "The run's executionId")),
-    responses(
-        (status = 202, description = "Applied (repeating it is harmless)", body = VerbResponse),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Needs the Deployer role", body = ErrorBody),
-        (status = 404, description = "No such run in the caller's tenant", body = ErrorBody),
-        (status = 409, description = "Does not apply to the run now (currentStatus)", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
-        (status = 503, description = "The store is unavailable", body = ErrorBody),
-    )
-)]
-pub async fn resume(
-    state: web::Data<AppState>,
-    tenant: Tenant,
-    id: web::Path<String>,
-    audited: Audited,
-) -> Result<HttpResponse, ApiError> {
-    apply(state, tenant, &id, Verb::Resume, audited.0).await
+impl From<VerbName> for Verb {
+    fn from(name: VerbName) -> Verb {
+        match name {
+            VerbName::Pause => Verb::Pause,
+            VerbName::Resume => Verb::Resume,
+            VerbName::Promote => Verb::Promote,
+            VerbName::Abort => Verb::Abort,
+        }
+    }
 }
 
-/// Skip the current wait (bake time, health-check delay) and go on.
+/// Steer a run: `pause` it at its next step, `resume` it, `promote` it past
+/// the current wait (bake time, health-check delay), or `abort` it and put
+/// back every node it changed. Abort wins over pause, pause over promote.
 #[utoipa::path(
     post,
-    path = "/api/v1/deployments/{id}/promote",
+    path = "/api/v1/deployments/{id}/{verb}",
     tag = "deployments",
-    params(("id" = String, Path, description = "The run's executionId")),
+    params(
+        ("id" = String, Path, description = "The run's executionId"),
+        ("verb" = inline(VerbName), Path, description = "pause, resume, promote or abort"),
+    ),
     responses(
+        Protected,
         (status = 202, description = "Applied (repeating it is harmless)", body = VerbResponse),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Needs the Deployer role", body = ErrorBody),
-        (status = 404, description = "No such run in the caller's tenant", body = ErrorBody),
+        (status = 404, description = "No such run in the caller's tenant, or no such verb", body = ErrorBody),
         (status = 409, description = "Does not apply to the run now (currentStatus)", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
-        (status = 503, description = "The store is unavailable", body = ErrorBody),
     )
 )]
-pub async fn promote(
+pub async fn steer_deployment(
     state: web::Data<AppState>,
     tenant: Tenant,
-    id: web::Path<String>,
+    path: web::Path<(String, VerbName)>,
     audited: Audited,
 ) -> Result<HttpResponse, ApiError> {
-    apply(state, tenant, &id, Verb::Promote, audited.0).await
-}
-
-/// Stop a run and put back every node it changed.
-#[utoipa::path(
-    post,
-    path = "/api/v1/deployments/{id}/abort",
-    tag = "deployments",
-    params(("id" = String, Path, description = "The run's executionId")),
-    responses(
-        (status = 202, description = "Applied (repeating it is harmless)", body = VerbResponse),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Needs the Deployer role", body = ErrorBody),
-        (status = 404, description = "No such run in the caller's tenant", body = ErrorBody),
-        (status = 409, description = "Does not apply to the run now (currentStatus)", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
-        (status = 503, description = "The store is unavailable", body = ErrorBody),
-    )
-)]
-pub async fn abort(
-    state: web::Data<AppState>,
-    tenant: Tenant,
-    id: web::Path<String>,
-    audited: Audited,
-) -> Result<HttpResponse, ApiError> {
-    apply(state, tenant, &id, Verb::Abort, audited.0).await
+    let (id, verb) = path.into_inner();
+    apply(state, tenant, &id, verb.into(), audited.0).await
 }
 
 /// Roll a finished run back: restore every node it changed that still runs its version.
@@ -310,16 +254,13 @@ pub async fn abort(
     tag = "deployments",
     params(("id" = String, Path, description = "The run's executionId")),
     responses(
+        Protected,
         (status = 202, description = "The rollback is running", body = RollbackAcceptedView),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Needs the Deployer role", body = ErrorBody),
         (status = 404, description = "No such run in the caller's tenant", body = ErrorBody),
         (status = 409, description = "The run is still active, or another run holds the module", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
-        (status = 503, description = "The store is unavailable", body = ErrorBody),
     )
 )]
-pub async fn rollback(
+pub async fn rollback_deployment(
     state: web::Data<AppState>,
     tenant: Tenant,
     id: web::Path<String>,

@@ -3,10 +3,13 @@
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
+use super::responses::Public;
+use super::route_table::{api_module, Access};
 use crate::web::AppState;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health", web::get().to(live)).route("/health/ready", web::get().to(ready));
+api_module! {
+    health_live => Access::Public,
+    health_ready => Access::Public,
 }
 
 /// Readiness answer body.
@@ -35,10 +38,9 @@ pub struct StoreStatus {
     get,
     path = "/health",
     tag = "health",
-    security(()),
     responses((status = 200, description = "Alive", body = String, content_type = "text/plain", example = "Healthy"))
 )]
-async fn live() -> HttpResponse {
+pub async fn health_live() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain; charset=utf-8").body("Healthy")
 }
 
@@ -47,13 +49,13 @@ async fn live() -> HttpResponse {
     get,
     path = "/health/ready",
     tag = "health",
-    security(()),
     responses(
+        Public,
         (status = 200, description = "Ready", body = ReadyBody),
         (status = 503, description = "The store does not answer", body = ReadyBody),
     )
 )]
-async fn ready(state: web::Data<AppState>) -> HttpResponse {
+pub async fn health_ready(state: web::Data<AppState>) -> HttpResponse {
     let store = state.orchestrator.store();
     match store.ping().await {
         Ok(()) => HttpResponse::Ok().json(json!({ "status": "Ready", "store": { "backend": store.backend(), "status": "Up" } })),

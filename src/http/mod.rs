@@ -13,6 +13,8 @@ mod format;
 mod health;
 mod modules;
 pub mod openapi;
+mod responses;
+pub mod route_table;
 mod secrets;
 mod signing_keys;
 pub mod tenants;
@@ -22,6 +24,10 @@ use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
+use actix_web::http::Method;
+
+use crate::auth::RouteAccess;
+use crate::web::path_template::PathTemplate;
 use crate::web::ApiError;
 
 /// `[api_docs]`: the OpenAPI document and Swagger UI.
@@ -50,24 +56,41 @@ pub fn configure(options: RouteOptions) -> impl FnOnce(&mut web::ServiceConfig) 
         cfg.app_data(web::JsonConfig::default().limit(options.json_limit).error_handler(json_error))
             .app_data(web::QueryConfig::default().error_handler(query_error))
             .app_data(web::PathConfig::default().error_handler(path_error))
-            .configure(health::routes)
-            .configure(auth::routes)
-            .configure(users::routes)
-            .configure(deployments::routes)
-            .configure(clusters::routes)
-            .configure(admin::routes)
-            .configure(approvals::routes)
-            .configure(audit_logs::routes)
-            .configure(tenants::routes)
-            .configure(analytics::routes)
-            .configure(modules::routes)
-            .configure(signing_keys::routes)
-            .configure(secrets::routes);
+            .configure(|cfg| openapi::TABLE.register(cfg));
         if options.api_docs {
             cfg.configure(openapi::routes(options.swagger_ui));
         }
         cfg.default_service(web::to(unmatched));
     }
+}
+
+/// Every module of the API, in the order of the document's tags.
+fn modules() -> Vec<route_table::ApiModule> {
+    vec![
+        health::api(),
+        auth::api(),
+        users::api(),
+        deployments::api(),
+        clusters::api(),
+        approvals::api(),
+        audit_logs::api(),
+        tenants::api(),
+        analytics::api(),
+        modules::api(),
+        signing_keys::api(),
+        secrets::api(),
+        admin::api(),
+    ]
+}
+
+/// The requests served without a token (the public operations, the
+/// document and Swagger UI) and the paths that take a token in the query.
+/// The document's paths are public even where they are not served, so that
+/// they answer 404 rather than 401.
+pub fn route_access(token_in_query: Vec<PathTemplate>) -> RouteAccess {
+    let mut public = openapi::TABLE.public_routes();
+    public.push((Method::GET, PathTemplate::new(openapi::DOCUMENT_PATH)));
+    RouteAccess::new(public, token_in_query).with_public_prefix(Method::GET, openapi::SWAGGER_UI_PATH)
 }
 
 fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
@@ -109,12 +132,46 @@ async fn unmatched(req: HttpRequest) -> HttpResponse {
 
 #[cfg(test)]
 mod tests {
+    use actix_web::http::Method;
+
+    #[test]
+    fn the_route_table_and_the_document_agree() {
+        let table = &super::openapi::TABLE;
+        assert_eq!(table.inconsistencies(), Vec::<String>::new());
+        let ids: Vec<&str> = super::route_table::operations(&table.document)
+            .filter_map(|(_, _, op)| op.operation_id.as_deref())
+            .collect();
+        assert!(ids.contains(&"steer_deployment") && ids.contains(&"create_deployment"));
+    }
+
+    #[test]
+    fn the_public_requests_are_the_public_operations() {
+        let access = super::route_access(Vec::new());
+        let public = |m: Method, p: &str| access.is_public(&m, p);
+        assert!(public(Method::GET, "/health"));
+        assert!(public(Method::GET, "/health/ready"));
+        assert!(public(Method::POST, "/api/v1/authentication/login"));
+        assert!(public(Method::GET, "/api/v1/authentication/demo-credentials"));
+        assert!(public(Method::GET, "/api-docs/openapi.json"));
+        assert!(public(Method::GET, "/swagger-ui/index.html"));
+        assert!(!public(Method::GET, "/api/v1/authentication/login"));
+        assert!(!public(Method::GET, "/api/v1/deployments"));
+        assert!(!public(Method::POST, "/health"));
+        // Every operation the document marks as needing no token is public, and no other.
+        for (path, method, op) in super::route_table::operations(&super::openapi::TABLE.document) {
+            let open = op.security.as_ref().is_some_and(|s| s.iter().all(|r| r == &Default::default()));
+            let concrete = path.replace('{', "x").replace('}', "");
+            assert_eq!(access.is_public(&method, &concrete), open, "{method} {path}");
+        }
+    }
+
     #[test]
     fn allowed_methods_come_from_the_document() {
         use super::openapi::allowed_methods;
         assert_eq!(allowed_methods("/health"), Some("GET"));
         assert_eq!(allowed_methods("/api/v1/users"), Some("GET, POST"));
         assert_eq!(allowed_methods("/api/v1/deployments/abc/pause"), Some("POST"));
+        assert_eq!(allowed_methods("/api/v1/deployments/abc/events"), Some("GET"));
         assert_eq!(allowed_methods("/api/v1/deployments//pause"), None);
         assert_eq!(allowed_methods("/api/v1/nowhere"), None);
     }

@@ -13,6 +13,8 @@ use semver::Version;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::responses::Protected;
+use super::route_table::{api_module, Access};
 use crate::auth::Audited;
 use crate::auth::{RequireRole, Tenant};
 use crate::registry::placements::{running, Placement};
@@ -20,18 +22,20 @@ use crate::registry::upload::plausible;
 use crate::registry::{Registry, RegistryError, Upload};
 use crate::web::{ApiError, ErrorBody};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/api/v1/modules")
-            .route("", web::post().to(upload).wrap(RequireRole::DEPLOYER))
-            .route("", web::get().to(list).wrap(RequireRole::VIEWER))
-            .route("/{name}", web::get().to(versions).wrap(RequireRole::VIEWER))
-            .route("/{name}/{version}", web::get().to(get).wrap(RequireRole::VIEWER))
-            .route("/{name}/{version}", web::delete().to(delete).wrap(RequireRole::DEPLOYER))
-            .route("/{name}/{version}/artifact", web::get().to(artifact).wrap(RequireRole::VIEWER))
-            .route("/{name}/{version}/artifact", web::head().to(artifact).wrap(RequireRole::VIEWER)),
-    );
+api_module! {
+    upload_module => Access::Role(RequireRole::DEPLOYER),
+    list_modules => Access::Role(RequireRole::VIEWER),
+    list_module_versions => Access::Role(RequireRole::VIEWER),
+    get_module_version => Access::Role(RequireRole::VIEWER),
+    delete_module_version => Access::Role(RequireRole::DEPLOYER),
+    download_artifact => Access::Role(RequireRole::VIEWER),
+    probe_artifact => Access::Role(RequireRole::VIEWER),
 }
+
+/// Paths that more than one operation serves.
+const PATH_MODULES: &str = "/api/v1/modules";
+const PATH_MODULES_NAME_VERSION: &str = "/api/v1/modules/{name}/{version}";
+const PATH_MODULES_NAME_VERSION_ARTIFACT: &str = "/api/v1/modules/{name}/{version}/artifact";
 
 /// An upload: the descriptor, and the artifact and detached signature in base64.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -255,25 +259,22 @@ fn decode_upload(body: &[u8]) -> Result<Upload, ApiError> {
 /// Upload a module version.
 #[utoipa::path(
     post,
-    path = "/api/v1/modules",
+    path = PATH_MODULES,
     tag = "modules",
     request_body(content(
         (UploadBody = "application/json"),
         (MultipartUpload = "multipart/form-data"),
     )),
     responses(
+        Protected,
         (status = 201, description = "Stored", body = ModuleVersionView),
         (status = 200, description = "The same bytes were uploaded before; nothing changed", body = ModuleVersionView),
         (status = 400, description = "Malformed body or descriptor", body = ErrorBody),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Not a Deployer or Admin", body = ErrorBody),
         (status = 409, description = "That version exists with other bytes", body = ErrorBody),
-        (status = 413, description = "Artifact larger than registry.max_artifact_bytes", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Strict mode: unsigned, or the signature does not verify against a trusted key", body = ErrorBody),
     )
 )]
-pub async fn upload(
+pub async fn upload_module(
     req: HttpRequest,
     payload: web::Payload,
     registry: web::Data<Registry>,
@@ -308,14 +309,14 @@ pub async fn upload(
 /// List modules.
 #[utoipa::path(
     get,
-    path = "/api/v1/modules",
+    path = PATH_MODULES,
     tag = "modules",
     responses(
+        Protected,
         (status = 200, description = "Every module of the tenant, by name", body = Vec<ModuleSummaryView>),
-        (status = 401, description = "No valid token", body = ErrorBody),
     )
 )]
-pub async fn list(registry: web::Data<Registry>, tenant: Tenant) -> Result<HttpResponse, ApiError> {
+pub async fn list_modules(registry: web::Data<Registry>, tenant: Tenant) -> Result<HttpResponse, ApiError> {
     let mut by_name: BTreeMap<String, Vec<ModuleVersion>> = BTreeMap::new();
     for v in registry.store.all_module_versions(tenant.0).await.map_err(RegistryError::from)? {
         by_name.entry(v.name().to_string()).or_default().push(v);
@@ -345,12 +346,12 @@ pub async fn list(registry: web::Data<Registry>, tenant: Tenant) -> Result<HttpR
     tag = "modules",
     params(("name" = String, Path, description = "Module name")),
     responses(
+        Protected,
         (status = 200, description = "The module", body = ModuleView),
-        (status = 401, description = "No valid token", body = ErrorBody),
         (status = 404, description = "No such module", body = ErrorBody),
     )
 )]
-pub async fn versions(
+pub async fn list_module_versions(
     registry: web::Data<Registry>,
     tenant: Tenant,
     path: web::Path<String>,
@@ -384,16 +385,16 @@ async fn find(registry: &Registry, tenant: Tenant, name: &str, version: &str) ->
 /// One version.
 #[utoipa::path(
     get,
-    path = "/api/v1/modules/{name}/{version}",
+    path = PATH_MODULES_NAME_VERSION,
     tag = "modules",
     params(("name" = String, Path), ("version" = String, Path)),
     responses(
+        Protected,
         (status = 200, description = "The version", body = ModuleVersionView),
-        (status = 401, description = "No valid token", body = ErrorBody),
         (status = 404, description = "No such version", body = ErrorBody),
     )
 )]
-pub async fn get(
+pub async fn get_module_version(
     registry: web::Data<Registry>,
     tenant: Tenant,
     path: web::Path<(String, String)>,
@@ -407,18 +408,17 @@ pub async fn get(
 /// Delete a version that no node runs.
 #[utoipa::path(
     delete,
-    path = "/api/v1/modules/{name}/{version}",
+    path = PATH_MODULES_NAME_VERSION,
     tag = "modules",
     params(("name" = String, Path), ("version" = String, Path)),
     responses(
+        Protected,
         (status = 204, description = "Deleted"),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Not a Deployer or Admin", body = ErrorBody),
         (status = 404, description = "No such version", body = ErrorBody),
         (status = 409, description = "A node runs it", body = ErrorBody),
     )
 )]
-pub async fn delete(
+pub async fn delete_module_version(
     registry: web::Data<Registry>,
     tenant: Tenant,
     actor: Audited,
@@ -436,18 +436,18 @@ pub async fn delete(
 /// before a byte is sent; the ETag is the SHA-256.
 #[utoipa::path(
     get,
-    path = "/api/v1/modules/{name}/{version}/artifact",
+    path = PATH_MODULES_NAME_VERSION_ARTIFACT,
     tag = "modules",
     params(("name" = String, Path), ("version" = String, Path)),
     responses(
+        Protected,
         (status = 200, description = "The bytes", content_type = "application/octet-stream"),
         (status = 304, description = "If-None-Match names the ETag"),
-        (status = 401, description = "No valid token", body = ErrorBody),
         (status = 404, description = "No such version", body = ErrorBody),
         (status = 500, description = "The stored bytes no longer match their digest", body = ErrorBody),
     )
 )]
-pub async fn artifact(
+pub async fn download_artifact(
     req: HttpRequest,
     registry: web::Data<Registry>,
     tenant: Tenant,
@@ -475,4 +475,27 @@ pub async fn artifact(
         ));
     // For HEAD, actix sends these headers and the length without the body.
     Ok(response.body(bytes))
+}
+
+/// The artifact's headers (ETag, length) without its bytes.
+#[utoipa::path(
+    head,
+    path = PATH_MODULES_NAME_VERSION_ARTIFACT,
+    tag = "modules",
+    params(("name" = String, Path), ("version" = String, Path)),
+    responses(
+        Protected,
+        (status = 200, description = "The headers the download would carry"),
+        (status = 304, description = "If-None-Match names the ETag"),
+        (status = 404, description = "No such version"),
+    )
+)]
+pub async fn probe_artifact(
+    req: HttpRequest,
+    registry: web::Data<Registry>,
+    tenant: Tenant,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    // actix answers HEAD with the GET response's headers and no body.
+    download_artifact(req, registry, tenant, path).await
 }

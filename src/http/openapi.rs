@@ -7,12 +7,11 @@ use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{
-    analytics, approvals, audit_logs, auth, clusters, deployments, health, modules, secrets, signing_keys, tenants,
-    users,
-};
+use super::route_table::RouteTable;
+use crate::web::path_template::PathTemplate;
 
 pub const DOCUMENT_PATH: &str = "/api-docs/openapi.json";
+pub const SWAGGER_UI_PATH: &str = "/swagger-ui";
 
 #[derive(OpenApi)]
 #[openapi(
@@ -24,65 +23,6 @@ pub const DOCUMENT_PATH: &str = "/api-docs/openapi.json";
             steers and rolls back runs; Admin also manages users. Every request acts in its token's tenant: \
             another tenant's resources answer 404. Responses carry X-Trace-Id and, where rate limits \
             apply, X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset."
-    ),
-    paths(
-        health::live,
-        health::ready,
-        auth::login,
-        auth::me,
-        auth::logout,
-        auth::demo_credentials,
-        users::create,
-        users::list,
-        users::get,
-        users::disable,
-        users::enable,
-        users::set_roles,
-        users::reset_password,
-        deployments::create,
-        deployments::list,
-        deployments::get,
-        deployments::events,
-        deployments::pause,
-        deployments::resume,
-        deployments::promote,
-        deployments::abort,
-        deployments::rollback,
-        clusters::list,
-        clusters::detail,
-        clusters::metrics,
-        approvals::pending,
-        approvals::get,
-        approvals::approve,
-        approvals::reject,
-        audit_logs::search,
-        audit_logs::by_category,
-        audit_logs::by_trace,
-        audit_logs::by_deployment,
-        audit_logs::by_approval,
-        audit_logs::by_username,
-        tenants::create,
-        tenants::list,
-        tenants::get,
-        tenants::update,
-        tenants::delete,
-        tenants::suspend,
-        tenants::activate,
-        tenants::subscription,
-        tenants::usage,
-        analytics::usage,
-        modules::upload,
-        modules::list,
-        modules::versions,
-        modules::get,
-        modules::delete,
-        modules::artifact,
-        signing_keys::add,
-        signing_keys::list,
-        signing_keys::revoke,
-        secrets::list,
-        secrets::metadata,
-        secrets::rotate,
     ),
     modifiers(&BearerScheme),
     security(("bearer" = [])),
@@ -98,6 +38,7 @@ pub const DOCUMENT_PATH: &str = "/api-docs/openapi.json";
         (name = "analytics", description = "Usage reports"),
         (name = "modules", description = "Module registry and trusted signing keys"),
         (name = "secrets", description = "Secrets' metadata and rotation (Admins of the default tenant)"),
+        (name = "admin", description = "The supervision tree, seen and steered (Admin)"),
     )
 )]
 pub struct ApiDoc;
@@ -114,39 +55,31 @@ impl Modify for BearerScheme {
     }
 }
 
+/// Every module joined into one document with its handlers, built once.
+pub static TABLE: LazyLock<RouteTable> = LazyLock::new(|| RouteTable::join(ApiDoc::openapi(), super::modules()));
+
 /// The document, rendered once.
 static DOCUMENT: LazyLock<String> =
-    LazyLock::new(|| ApiDoc::openapi().to_pretty_json().unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")));
+    LazyLock::new(|| TABLE.document.to_pretty_json().unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")));
 
-/// Each documented path as segments (`None` for a `{parameter}`) with the
-/// methods it answers, as an Allow header value.
-static ROUTES: LazyLock<Vec<(Vec<Option<String>>, String)>> = LazyLock::new(|| {
-    let doc: serde_json::Value = serde_json::from_str(&DOCUMENT).unwrap_or_default();
-    let Some(paths) = doc["paths"].as_object() else { return Vec::new() };
-    paths
-        .iter()
-        .map(|(path, item)| {
-            let segments =
-                path.split('/').map(|s| (!(s.starts_with('{') && s.ends_with('}'))).then(|| s.to_string())).collect();
-            let methods: Vec<String> =
-                item.as_object().map(|ops| ops.keys().map(|m| m.to_ascii_uppercase()).collect()).unwrap_or_default();
-            (segments, methods.join(", "))
-        })
-        .collect()
+/// Each documented path with the methods it answers, as an Allow header value.
+static ROUTES: LazyLock<Vec<(PathTemplate, String)>> = LazyLock::new(|| {
+    let mut allow: Vec<(PathTemplate, Vec<String>)> = Vec::new();
+    for (path, method, _) in super::route_table::operations(&TABLE.document) {
+        let template = PathTemplate::new(path);
+        match allow.iter_mut().find(|(t, _)| *t == template) {
+            Some((_, methods)) => methods.push(method.to_string()),
+            None => allow.push((template, vec![method.to_string()])),
+        }
+    }
+    allow.into_iter().map(|(t, methods)| (t, methods.join(", "))).collect()
 });
 
 /// The methods a documented path answers (for 405 and its Allow header), or
-/// `None` when no route has that path.
+/// `None` when no route has that path. Where several templates match, the
+/// one with the most fixed segments names the route.
 pub fn allowed_methods(path: &str) -> Option<&'static str> {
-    let wanted: Vec<&str> = path.split('/').collect();
-    ROUTES.iter().find_map(|(segments, allow)| {
-        let same = segments.len() == wanted.len()
-            && segments.iter().zip(&wanted).all(|(s, w)| match s {
-                Some(fixed) => fixed == w,
-                None => !w.is_empty(),
-            });
-        same.then_some(allow.as_str())
-    })
+    ROUTES.iter().filter(|(t, _)| t.matches(path)).max_by_key(|(t, _)| t.specificity()).map(|(_, allow)| allow.as_str())
 }
 
 async fn document() -> HttpResponse {
@@ -160,13 +93,13 @@ pub fn routes(swagger_ui: bool) -> impl FnOnce(&mut web::ServiceConfig) {
         if swagger_ui {
             // /swagger-ui/ arrives here as /swagger-ui (trailing slashes are trimmed).
             cfg.route(
-                "/swagger-ui",
+                SWAGGER_UI_PATH,
                 web::get().to(|| async {
-                    HttpResponse::Found().insert_header(("Location", "/swagger-ui/index.html")).finish()
+                    HttpResponse::Found().insert_header(("Location", format!("{SWAGGER_UI_PATH}/index.html"))).finish()
                 }),
             );
             cfg.service(
-                utoipa_swagger_ui::SwaggerUi::new("/swagger-ui/{_:.*}")
+                utoipa_swagger_ui::SwaggerUi::new(format!("{SWAGGER_UI_PATH}/{{_:.*}}"))
                     .config(utoipa_swagger_ui::Config::new([DOCUMENT_PATH])),
             );
         }

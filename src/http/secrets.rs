@@ -8,18 +8,17 @@ use hotswap_actors::domain::DEFAULT_TENANT;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::responses::Protected;
+use super::route_table::{api_module, Access};
 use crate::auth::Audited;
 use crate::auth::{RequireRole, Tenant};
 use crate::secrets::{SecretError, SecretManager, SecretMetadata};
 use crate::web::{ApiError, ErrorBody};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/api/v1/secrets")
-            .route("", web::get().to(list).wrap(RequireRole::ADMIN))
-            .route("/{id}/metadata", web::get().to(metadata).wrap(RequireRole::ADMIN))
-            .route("/{id}/rotate", web::post().to(rotate).wrap(RequireRole::ADMIN)),
-    );
+api_module! {
+    list_secrets => Access::Role(RequireRole::ADMIN),
+    get_secret_metadata => Access::Role(RequireRole::ADMIN),
+    rotate_secret => Access::Role(RequireRole::ADMIN),
 }
 
 impl From<SecretError> for ApiError {
@@ -108,13 +107,12 @@ fn system_admin(tenant: &Tenant) -> Result<(), ApiError> {
     path = "/api/v1/secrets",
     tag = "secrets",
     responses(
+        Protected,
         (status = 200, description = "Metadata only, never values", body = Vec<SecretView>),
-        (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "Not an Admin of the default tenant", body = ErrorBody),
-        (status = 503, description = "The secret store is unavailable", body = ErrorBody),
     )
 )]
-pub async fn list(secrets: web::Data<SecretManager>, tenant: Tenant) -> Result<HttpResponse, ApiError> {
+pub async fn list_secrets(secrets: web::Data<SecretManager>, tenant: Tenant) -> Result<HttpResponse, ApiError> {
     system_admin(&tenant)?;
     let all = secrets.list().await?;
     Ok(HttpResponse::Ok().json(all.into_iter().map(SecretView::from).collect::<Vec<_>>()))
@@ -127,13 +125,13 @@ pub async fn list(secrets: web::Data<SecretManager>, tenant: Tenant) -> Result<H
     tag = "secrets",
     params(("id" = String, Path, description = "Such as jwt-signing-key")),
     responses(
+        Protected,
         (status = 200, description = "Metadata", body = SecretView),
-        (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "Not an Admin of the default tenant", body = ErrorBody),
         (status = 404, description = "No such secret", body = ErrorBody),
     )
 )]
-pub async fn metadata(
+pub async fn get_secret_metadata(
     secrets: web::Data<SecretManager>,
     tenant: Tenant,
     path: web::Path<String>,
@@ -150,14 +148,14 @@ pub async fn metadata(
     tag = "secrets",
     params(("id" = String, Path)),
     responses(
+        Protected,
         (status = 200, description = "Rotated; the metadata after", body = SecretView),
-        (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "Not an Admin of the default tenant", body = ErrorBody),
         (status = 404, description = "No such secret", body = ErrorBody),
         (status = 409, description = "Rotated by someone else meanwhile", body = ErrorBody),
     )
 )]
-pub async fn rotate(
+pub async fn rotate_secret(
     secrets: web::Data<SecretManager>,
     tenant: Tenant,
     actor: Audited,

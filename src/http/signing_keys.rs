@@ -7,19 +7,21 @@ use hotswap_actors::domain::SigningKey;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::responses::{JsonBody, Protected};
+use super::route_table::{api_module, Access};
 use crate::auth::Audited;
 use crate::auth::{RequireRole, Tenant};
 use crate::registry::{Registry, RegistryError};
 use crate::web::{ApiError, ErrorBody};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/api/v1/signing-keys")
-            .route("", web::post().to(add).wrap(RequireRole::ADMIN))
-            .route("", web::get().to(list).wrap(RequireRole::VIEWER))
-            .route("/{id}/revoke", web::post().to(revoke).wrap(RequireRole::ADMIN)),
-    );
+api_module! {
+    add_signing_key => Access::Role(RequireRole::ADMIN),
+    list_signing_keys => Access::Role(RequireRole::VIEWER),
+    revoke_signing_key => Access::Role(RequireRole::ADMIN),
 }
+
+/// Paths that more than one operation serves.
+const PATH_SIGNING_KEYS: &str = "/api/v1/signing-keys";
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -65,21 +67,18 @@ impl From<SigningKey> for SigningKeyView {
 /// Trust an RSA public key.
 #[utoipa::path(
     post,
-    path = "/api/v1/signing-keys",
+    path = PATH_SIGNING_KEYS,
     tag = "modules",
     request_body = AddKeyBody,
     responses(
+        Protected, JsonBody,
         (status = 201, description = "Trusted", body = SigningKeyView),
         (status = 400, description = "Not an RSA public key in PEM", body = ErrorBody),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Not an Admin", body = ErrorBody),
         (status = 409, description = "Trusted already", body = ErrorBody),
-        (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Shorter than security.min_key_bits (2048)", body = ErrorBody),
     )
 )]
-pub async fn add(
+pub async fn add_signing_key(
     registry: web::Data<Registry>,
     tenant: Tenant,
     actor: Audited,
@@ -92,14 +91,14 @@ pub async fn add(
 /// The trusted keys, oldest first.
 #[utoipa::path(
     get,
-    path = "/api/v1/signing-keys",
+    path = PATH_SIGNING_KEYS,
     tag = "modules",
     responses(
+        Protected,
         (status = 200, description = "Keys with fingerprints", body = Vec<SigningKeyView>),
-        (status = 401, description = "No valid token", body = ErrorBody),
     )
 )]
-pub async fn list(registry: web::Data<Registry>, tenant: Tenant) -> Result<HttpResponse, ApiError> {
+pub async fn list_signing_keys(registry: web::Data<Registry>, tenant: Tenant) -> Result<HttpResponse, ApiError> {
     let keys = registry.store.list_signing_keys(tenant.0).await.map_err(RegistryError::from)?;
     Ok(HttpResponse::Ok().json(keys.into_iter().map(SigningKeyView::from).collect::<Vec<_>>()))
 }
@@ -111,13 +110,12 @@ pub async fn list(registry: web::Data<Registry>, tenant: Tenant) -> Result<HttpR
     tag = "modules",
     params(("id" = String, Path, description = "The key's id (its fingerprint)")),
     responses(
+        Protected,
         (status = 200, description = "Revoked (again harmless)", body = SigningKeyView),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Not an Admin", body = ErrorBody),
         (status = 404, description = "No such key", body = ErrorBody),
     )
 )]
-pub async fn revoke(
+pub async fn revoke_signing_key(
     registry: web::Data<Registry>,
     tenant: Tenant,
     actor: Audited,

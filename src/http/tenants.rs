@@ -13,25 +13,28 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use super::responses::{JsonBody, Protected};
+use super::route_table::{api_module, Access};
 use crate::auth::Audited;
 use crate::auth::{Caller, Principal, RequireRole};
 use crate::web::AppState;
 use crate::web::{ApiError, ErrorBody};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/api/tenants")
-            .route("", web::post().to(create).wrap(RequireRole::ADMIN))
-            .route("", web::get().to(list).wrap(RequireRole::ADMIN))
-            .route("/{id}", web::get().to(get).wrap(RequireRole::ADMIN))
-            .route("/{id}", web::put().to(update).wrap(RequireRole::ADMIN))
-            .route("/{id}", web::delete().to(delete).wrap(RequireRole::ADMIN))
-            .route("/{id}/suspend", web::post().to(suspend).wrap(RequireRole::ADMIN))
-            .route("/{id}/activate", web::post().to(activate).wrap(RequireRole::ADMIN))
-            .route("/{id}/subscription", web::put().to(subscription).wrap(RequireRole::ADMIN))
-            .route("/{id}/usage", web::get().to(usage).wrap(RequireRole::ADMIN)),
-    );
+api_module! {
+    create_tenant => Access::Role(RequireRole::ADMIN),
+    list_tenants => Access::Role(RequireRole::ADMIN),
+    get_tenant => Access::Role(RequireRole::ADMIN),
+    update_tenant => Access::Role(RequireRole::ADMIN),
+    delete_tenant => Access::Role(RequireRole::ADMIN),
+    suspend_tenant => Access::Role(RequireRole::ADMIN),
+    activate_tenant => Access::Role(RequireRole::ADMIN),
+    change_tenant_subscription => Access::Role(RequireRole::ADMIN),
+    get_tenant_usage => Access::Role(RequireRole::ADMIN),
 }
+
+/// Paths that more than one operation serves.
+const PATH_TENANTS: &str = "/api/tenants";
+const PATH_TENANTS_ID: &str = "/api/tenants/{id}";
 
 /// The limits of a tenant; 4294967295 means unlimited.
 #[derive(Serialize, ToSchema)]
@@ -196,21 +199,20 @@ fn may_manage(p: &Principal, tenant: Option<TenantId>) -> Result<(), ApiError> {
 /// Provision a tenant: its record, then its simulated clusters (sized by tier).
 #[utoipa::path(
     post,
-    path = "/api/tenants",
+    path = PATH_TENANTS,
     tag = "tenants",
     request_body = CreateTenantBody,
     responses(
+        Protected,
         (status = 201, description = "Provisioned and Active", body = TenantView,
             headers(("Location" = String, description = "The tenant's URL"))),
         (status = 400, description = "Invalid fields, all reported together, or a malformed body", body = ErrorBody),
-        (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "Not an Admin of the system tenant", body = ErrorBody),
         (status = 409, description = "Subdomain already taken", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 503, description = "The store is unavailable", body = ErrorBody),
     )
 )]
-pub async fn create(
+pub async fn create_tenant(
     state: web::Data<AppState>,
     caller: Caller,
     audited: Audited,
@@ -239,17 +241,16 @@ pub async fn create(
 /// Tenants, oldest first.
 #[utoipa::path(
     get,
-    path = "/api/tenants",
+    path = PATH_TENANTS,
     tag = "tenants",
     params(ListQuery),
     responses(
+        Protected,
         (status = 200, description = "Every tenant (the caller's own only, outside the system tenant)", body = Vec<TenantView>),
         (status = 400, description = "Unknown status", body = ErrorBody),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Not an Admin", body = ErrorBody),
     )
 )]
-pub async fn list(
+pub async fn list_tenants(
     state: web::Data<AppState>,
     caller: Caller,
     query: web::Query<ListQuery>,
@@ -271,17 +272,20 @@ pub async fn list(
 
 #[utoipa::path(
     get,
-    path = "/api/tenants/{id}",
+    path = PATH_TENANTS_ID,
     tag = "tenants",
     params(("id" = String, Path, description = "The tenantId")),
     responses(
+        Protected,
         (status = 200, description = "The tenant", body = TenantView),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Not an Admin", body = ErrorBody),
         (status = 404, description = "No such tenant (or another tenant's)", body = ErrorBody),
     )
 )]
-pub async fn get(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get_tenant(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let id = tenant_id(&id)?;
     may_read(&caller.0, id)?;
     Ok(HttpResponse::Ok().json(TenantView::from(state.orchestrator.tenants().get(id).await?)))
@@ -302,21 +306,21 @@ async fn command(
 /// Partial update: name, contact email, custom domain; metadata is merged.
 #[utoipa::path(
     put,
-    path = "/api/tenants/{id}",
+    path = PATH_TENANTS_ID,
     tag = "tenants",
     params(("id" = String, Path, description = "The tenantId")),
     request_body = UpdateTenantBody,
     responses(
+        Protected,
         (status = 200, description = "Updated", body = TenantView),
         (status = 400, description = "Invalid fields", body = ErrorBody),
-        (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "Not an Admin of the system tenant", body = ErrorBody),
         (status = 404, description = "No such tenant", body = ErrorBody),
         (status = 409, description = "Deleted or being deleted", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
     )
 )]
-pub async fn update(
+pub async fn update_tenant(
     state: web::Data<AppState>,
     caller: Caller,
     audited: Audited,
@@ -343,15 +347,15 @@ pub async fn update(
     params(("id" = String, Path, description = "The tenantId")),
     request_body(content = Option<SuspendBody>, description = "Optional reason"),
     responses(
+        Protected, JsonBody,
         (status = 200, description = "Suspended", body = TenantView),
         (status = 400, description = "A malformed body", body = ErrorBody),
-        (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "Not an Admin of the system tenant", body = ErrorBody),
         (status = 404, description = "No such tenant", body = ErrorBody),
         (status = 409, description = "Not Active, or the system tenant", body = ErrorBody),
     )
 )]
-pub async fn suspend(
+pub async fn suspend_tenant(
     state: web::Data<AppState>,
     caller: Caller,
     audited: Audited,
@@ -376,14 +380,14 @@ pub async fn suspend(
     tag = "tenants",
     params(("id" = String, Path, description = "The tenantId")),
     responses(
+        Protected,
         (status = 200, description = "Active again", body = TenantView),
-        (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "Not an Admin of the system tenant", body = ErrorBody),
         (status = 404, description = "No such tenant", body = ErrorBody),
         (status = 409, description = "Not Suspended (a Deleted tenant stays deleted)", body = ErrorBody),
     )
 )]
-pub async fn activate(
+pub async fn activate_tenant(
     state: web::Data<AppState>,
     caller: Caller,
     audited: Audited,
@@ -401,16 +405,16 @@ pub async fn activate(
     params(("id" = String, Path, description = "The tenantId")),
     request_body = SubscriptionBody,
     responses(
+        Protected,
         (status = 200, description = "New tier and quota", body = TenantView),
         (status = 400, description = "Unknown tier", body = ErrorBody),
-        (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "Not an Admin of the system tenant", body = ErrorBody),
         (status = 404, description = "No such tenant", body = ErrorBody),
         (status = 409, description = "Deleted or being deleted", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
     )
 )]
-pub async fn subscription(
+pub async fn change_tenant_subscription(
     state: web::Data<AppState>,
     caller: Caller,
     audited: Audited,
@@ -425,18 +429,18 @@ pub async fn subscription(
 /// Soft delete: refused while the tenant has active runs.
 #[utoipa::path(
     delete,
-    path = "/api/tenants/{id}",
+    path = PATH_TENANTS_ID,
     tag = "tenants",
     params(("id" = String, Path, description = "The tenantId")),
     responses(
+        Protected,
         (status = 200, description = "Deleted (the record stays, status Deleted)"),
-        (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "Not an Admin of the system tenant", body = ErrorBody),
         (status = 404, description = "No such tenant", body = ErrorBody),
         (status = 409, description = "Active runs, already deleted, or the system tenant", body = ErrorBody),
     )
 )]
-pub async fn delete(
+pub async fn delete_tenant(
     state: web::Data<AppState>,
     caller: Caller,
     audited: Audited,
@@ -493,13 +497,12 @@ impl From<TenantUsage> for UsageView {
     tag = "tenants",
     params(("id" = String, Path, description = "The tenantId")),
     responses(
+        Protected,
         (status = 200, description = "Use and limits", body = UsageView),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Not an Admin", body = ErrorBody),
         (status = 404, description = "No such tenant (or another tenant's)", body = ErrorBody),
     )
 )]
-pub async fn usage(
+pub async fn get_tenant_usage(
     state: web::Data<AppState>,
     live: web::Data<crate::live::LiveState>,
     caller: Caller,

@@ -6,24 +6,26 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::auth::{RoleName, UserInfo};
+use super::responses::{JsonBody, Protected};
+use super::route_table::{api_module, Access};
 use crate::auth::password::Password;
 use crate::auth::users::NewUser;
 use crate::auth::Audited;
 use crate::auth::{AuthState, Caller, RequireRole};
 use crate::web::{ApiError, ErrorBody};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/api/v1/users")
-            .route("", web::post().to(create).wrap(RequireRole::ADMIN))
-            .route("", web::get().to(list).wrap(RequireRole::ADMIN))
-            .route("/{id}", web::get().to(get).wrap(RequireRole::ADMIN))
-            .route("/{id}/disable", web::post().to(disable).wrap(RequireRole::ADMIN))
-            .route("/{id}/enable", web::post().to(enable).wrap(RequireRole::ADMIN))
-            .route("/{id}/roles", web::put().to(set_roles).wrap(RequireRole::ADMIN))
-            .route("/{id}/password", web::post().to(reset_password).wrap(RequireRole::ADMIN)),
-    );
+api_module! {
+    create_user => Access::Role(RequireRole::ADMIN),
+    list_users => Access::Role(RequireRole::ADMIN),
+    get_user => Access::Role(RequireRole::ADMIN),
+    disable_user => Access::Role(RequireRole::ADMIN),
+    enable_user => Access::Role(RequireRole::ADMIN),
+    set_user_roles => Access::Role(RequireRole::ADMIN),
+    reset_user_password => Access::Role(RequireRole::ADMIN),
 }
+
+/// Paths that more than one operation serves.
+const PATH_USERS: &str = "/api/v1/users";
 
 /// An id that does not parse cannot name a user: 404 like any unknown id.
 fn user_id(raw: &str) -> Result<Uuid, ApiError> {
@@ -66,23 +68,19 @@ pub struct PasswordBody {
 /// Create a user.
 #[utoipa::path(
     post,
-    path = "/api/v1/users",
+    path = PATH_USERS,
     tag = "users",
     request_body = CreateUserBody,
     responses(
+        Protected, JsonBody,
         (status = 201, description = "Created", body = UserInfo,
             headers(("Location" = String, description = "The new user's URL"))),
         (status = 400, description = "Invalid fields, all reported together", body = ErrorBody),
-        (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "Not an Admin, or another tenant named without the right", body = ErrorBody),
         (status = 409, description = "Username or email taken", body = ErrorBody),
-        (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
-        (status = 503, description = "The store is unavailable", body = ErrorBody),
     )
 )]
-pub async fn create(
+pub async fn create_user(
     auth: web::Data<AuthState>,
     caller: Caller,
     audited: Audited,
@@ -106,17 +104,14 @@ pub async fn create(
 /// The users of the caller's tenant, by username.
 #[utoipa::path(
     get,
-    path = "/api/v1/users",
+    path = PATH_USERS,
     tag = "users",
     responses(
+        Protected,
         (status = 200, description = "Users", body = Vec<UserInfo>),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Not an Admin", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
-        (status = 503, description = "The store is unavailable", body = ErrorBody),
     )
 )]
-pub async fn list(auth: web::Data<AuthState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+pub async fn list_users(auth: web::Data<AuthState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let users = auth.list_users(caller.0.tenant_id).await?;
     Ok(HttpResponse::Ok().json(users.iter().map(UserInfo::from).collect::<Vec<_>>()))
 }
@@ -128,15 +123,16 @@ pub async fn list(auth: web::Data<AuthState>, caller: Caller) -> Result<HttpResp
     tag = "users",
     params(("id" = String, Path, description = "The user's id")),
     responses(
+        Protected,
         (status = 200, description = "The user", body = UserInfo),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Not an Admin", body = ErrorBody),
         (status = 404, description = "No such user in the caller's tenant", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
-        (status = 503, description = "The store is unavailable", body = ErrorBody),
     )
 )]
-pub async fn get(auth: web::Data<AuthState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get_user(
+    auth: web::Data<AuthState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let user = auth.get_user(caller.0.tenant_id, user_id(&id)?).await?;
     Ok(HttpResponse::Ok().json(UserInfo::from(&user)))
 }
@@ -148,16 +144,13 @@ pub async fn get(auth: web::Data<AuthState>, caller: Caller, id: web::Path<Strin
     tag = "users",
     params(("id" = String, Path, description = "The user's id")),
     responses(
+        Protected,
         (status = 200, description = "The user, disabled", body = UserInfo),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Not an Admin", body = ErrorBody),
         (status = 404, description = "No such user in the caller's tenant", body = ErrorBody),
         (status = 409, description = "The caller's own account", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
-        (status = 503, description = "The store is unavailable", body = ErrorBody),
     )
 )]
-pub async fn disable(
+pub async fn disable_user(
     auth: web::Data<AuthState>,
     caller: Caller,
     audited: Audited,
@@ -174,15 +167,12 @@ pub async fn disable(
     tag = "users",
     params(("id" = String, Path, description = "The user's id")),
     responses(
+        Protected,
         (status = 200, description = "The user, enabled", body = UserInfo),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Not an Admin", body = ErrorBody),
         (status = 404, description = "No such user in the caller's tenant", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
-        (status = 503, description = "The store is unavailable", body = ErrorBody),
     )
 )]
-pub async fn enable(
+pub async fn enable_user(
     auth: web::Data<AuthState>,
     caller: Caller,
     audited: Audited,
@@ -200,19 +190,14 @@ pub async fn enable(
     params(("id" = String, Path, description = "The user's id")),
     request_body = RolesBody,
     responses(
+        Protected, JsonBody,
         (status = 200, description = "The user with the new roles", body = UserInfo),
         (status = 400, description = "Unknown or no roles, or a malformed body", body = ErrorBody),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Not an Admin", body = ErrorBody),
         (status = 404, description = "No such user in the caller's tenant", body = ErrorBody),
         (status = 409, description = "Removing the caller's own Admin role", body = ErrorBody),
-        (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
-        (status = 503, description = "The store is unavailable", body = ErrorBody),
     )
 )]
-pub async fn set_roles(
+pub async fn set_user_roles(
     auth: web::Data<AuthState>,
     caller: Caller,
     audited: Audited,
@@ -231,18 +216,13 @@ pub async fn set_roles(
     params(("id" = String, Path, description = "The user's id")),
     request_body = PasswordBody,
     responses(
+        Protected, JsonBody,
         (status = 204, description = "The password is changed"),
         (status = 400, description = "Password too short or too long, or a malformed body", body = ErrorBody),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Not an Admin", body = ErrorBody),
         (status = 404, description = "No such user in the caller's tenant", body = ErrorBody),
-        (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
-        (status = 503, description = "The store is unavailable", body = ErrorBody),
     )
 )]
-pub async fn reset_password(
+pub async fn reset_user_password(
     auth: web::Data<AuthState>,
     caller: Caller,
     audited: Audited,

@@ -18,6 +18,7 @@ use actix_web_actors::ws;
 use hotswap_actors::events::open_feed;
 
 use crate::metrics::Metrics;
+use crate::web::path_template::PathTemplate;
 use crate::web::ApiError;
 use crate::web::AppState;
 use identity::authenticate_upgrade;
@@ -49,8 +50,17 @@ impl LiveState {
     }
 }
 
+/// The live updates' WebSocket.
+pub const WEBSOCKET_PATH: &str = "/api/v1/ws";
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/v1/ws", web::get().to(websocket)).configure(signalr::routes);
+    cfg.route(WEBSOCKET_PATH, web::get().to(websocket)).configure(signalr::routes);
+}
+
+/// The live endpoints, which also take the token from the `access_token`
+/// query parameter (browsers cannot set headers on a WebSocket).
+pub fn token_in_query_paths() -> Vec<PathTemplate> {
+    [WEBSOCKET_PATH, signalr::HUB_PATH, signalr::NEGOTIATE_PATH].into_iter().map(PathTemplate::new).collect()
 }
 
 async fn websocket(
@@ -60,7 +70,7 @@ async fn websocket(
     live: web::Data<LiveState>,
 ) -> Result<HttpResponse, ApiError> {
     if !is_websocket_upgrade(&req) {
-        return Err(ApiError::BadRequest("GET /api/v1/ws must be a WebSocket upgrade".into()));
+        return Err(ApiError::BadRequest(format!("GET {WEBSOCKET_PATH} must be a WebSocket upgrade")));
     }
     // AUTH: live connection.
     let mut identity = authenticate_upgrade(&req)?;

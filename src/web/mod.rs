@@ -4,6 +4,7 @@
 //! `http` and imports none of them.
 
 pub mod error;
+pub mod path_template;
 pub mod query;
 mod state;
 pub mod trace;

@@ -97,6 +97,8 @@ fn candidates(path: &str, param: &str, a: &TenantA) -> Vec<String> {
         ("id", p) if p.starts_with("/api/v1/signing-keys/") => vec![a.key_id.clone()],
         // Secrets are the system's, not A's: B is refused them all the same.
         ("id", p) if p.starts_with("/api/v1/secrets/") => vec!["jwt-signing-key".into()],
+        ("id", p) if p.starts_with("/api/v1/admin/actors/") => vec![format!("run:{}", a.active_run)],
+        ("verb", _) => vec!["pause".into(), "abort".into()],
         _ => panic!("{path}: no candidate values for {{{param}}}; teach the isolation test about this route"),
     }
 }

@@ -247,10 +247,7 @@ async fn the_openapi_document_covers_every_route_with_the_bearer_scheme() {
         "/api/v1/deployments",
         "/api/v1/deployments/{id}",
         "/api/v1/deployments/{id}/events",
-        "/api/v1/deployments/{id}/pause",
-        "/api/v1/deployments/{id}/resume",
-        "/api/v1/deployments/{id}/promote",
-        "/api/v1/deployments/{id}/abort",
+        "/api/v1/deployments/{id}/{verb}",
         "/api/v1/deployments/{id}/rollback",
         "/api/v1/clusters",
         "/api/v1/clusters/{environment}",
@@ -272,10 +269,20 @@ async fn the_openapi_document_covers_every_route_with_the_bearer_scheme() {
         "/api/v1/modules/{name}/{version}/artifact",
         "/api/v1/signing-keys",
         "/api/v1/signing-keys/{id}/revoke",
+        "/api/v1/admin/actors",
+        "/api/v1/admin/actors/{id}",
+        "/api/v1/admin/actors/{id}/restart",
+        "/api/v1/admin/actors/{id}/stop",
+        "/api/v1/admin/actors/{id}/crash",
+        "/api/v1/admin/supervision",
     ] {
         assert!(paths.contains_key(path), "{path} is documented");
     }
-    assert_eq!(paths.len(), 49);
+    assert_eq!(paths.len(), 52);
+    // The four verbs share one operation whose path parameter names them.
+    let steer = &doc["paths"]["/api/v1/deployments/{id}/{verb}"]["post"]["parameters"];
+    let verb = steer.as_array().unwrap().iter().find(|p| p["name"] == "verb").expect("the verb parameter");
+    assert_eq!(verb["schema"]["enum"], json!(["pause", "resume", "promote", "abort"]));
     // Public operations say so; the others need the bearer token and document 401.
     assert_eq!(doc["paths"]["/api/v1/authentication/login"]["post"]["security"], json!([{}]));
     assert_eq!(doc["security"], json!([{ "bearer": [] }]));
@@ -366,7 +373,8 @@ async fn the_metrics_guard_needs_a_token_with_the_configured_role() {
     use actix_web::middleware::from_fn;
     use actix_web::{test, web, App, HttpResponse};
     use hotswap::auth::password::Password;
-    use hotswap::auth::{authenticate, metrics_guard, AuthState};
+    use hotswap::auth::{authenticate, metrics_guard, AuthState, RouteAccess};
+    use hotswap::web::path_template::PathTemplate;
 
     let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config");
     let vars = [("HOTSWAP__METRICS__ROLE".to_string(), "Admin".to_string())];
@@ -380,6 +388,10 @@ async fn the_metrics_guard_needs_a_token_with_the_configured_role() {
     let app = test::init_service(
         App::new()
             .app_data(web::Data::new(auth))
+            .app_data(web::Data::new(RouteAccess::new(
+                vec![(actix_web::http::Method::GET, PathTemplate::new("/health"))],
+                vec![],
+            )))
             .route("/metrics", web::get().to(|| async { HttpResponse::Ok().body("# metrics") }))
             .route("/health", web::get().to(|| async { HttpResponse::Ok().body("Healthy") }))
             .wrap(metrics_guard(&settings.metrics))

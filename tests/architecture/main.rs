@@ -48,3 +48,23 @@ fn the_checker_finds_a_loop() {
     assert!(graph.dependencies_of("b").iter().all(|(to, _)| to != "c"), "test code does not count");
     assert!(graph.dependencies_of("c").is_empty(), "comments do not count");
 }
+
+/// A route's path is written in its `#[utoipa::path]` and nowhere else in the
+/// HTTP layer: scopes, route lists and the public-path list derive from it.
+#[test]
+fn each_path_is_written_once_in_the_http_layer() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http");
+    let literal = regex::Regex::new(r#""(/(?:api|health|hubs)[^"\s]*)""#).expect("pattern");
+    let mut seen: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for entry in std::fs::read_dir(&dir).expect("src/http").flatten() {
+        let text = std::fs::read_to_string(entry.path()).expect("readable");
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for found in literal.captures_iter(code) {
+            seen.entry(found[1].to_string()).or_default().push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    assert!(seen.len() > 40, "the check found the paths ({} found)", seen.len());
+    let repeated: Vec<String> =
+        seen.iter().filter(|(_, files)| files.len() > 1).map(|(path, files)| format!("{path} in {files:?}")).collect();
+    assert!(repeated.is_empty(), "paths written more than once: {repeated:#?}");
+}

@@ -44,9 +44,12 @@ impl Negotiations {
     }
 }
 
+/// The deployment hub, and its negotiate endpoint.
+pub const HUB_PATH: &str = "/hubs/deployment";
+pub const NEGOTIATE_PATH: &str = "/hubs/deployment/negotiate";
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/hubs/deployment/negotiate", web::post().to(negotiate))
-        .route("/hubs/deployment", web::get().to(connect));
+    cfg.route(NEGOTIATE_PATH, web::post().to(negotiate)).route(HUB_PATH, web::get().to(connect));
 }
 
 async fn negotiate(req: HttpRequest, live: web::Data<LiveState>) -> Result<HttpResponse, ApiError> {
