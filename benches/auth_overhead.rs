@@ -9,6 +9,8 @@
 //! per second and ratio, and the median of the ratios. Needs `wrk` on the PATH. Optional arguments: seconds per
 //! round (default 10) and connections (default 32).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test and benchmark code: a panic is a failure with its message.
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Command;

@@ -5,6 +5,8 @@
 //! Prints one line per N with medians and the ratio to the floor, and the
 //! resident memory the node actors add. Optional argument: the largest N.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test and benchmark code: a panic is a failure with its message.
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

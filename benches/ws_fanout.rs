@@ -14,6 +14,8 @@
 //! WORKERS server workers (default 0: one per core); any HOTSWAP__… setting,
 //! e.g. HOTSWAP__WEBSOCKET__FLUSH_DELAY=0s.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test and benchmark code: a panic is a failure with its message.
+
 use std::cell::RefCell;
 use std::path::PathBuf;
 use std::rc::Rc;

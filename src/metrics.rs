@@ -3,6 +3,10 @@
 //! core knows nothing of Prometheus; gauges that describe a moment (backlogs,
 //! sessions, pool use) are read when /metrics is scraped.
 
+// Metric definitions are constants: building or registering one fails only on a
+// programming error (a bad name, a name used twice), which every test would show.
+#![allow(clippy::expect_used)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

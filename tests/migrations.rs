@@ -2,6 +2,8 @@
 //! again, on a fresh database, from inside an actix System (whose runtime is
 //! single-threaded, as the server's is).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure with its message.
+
 mod support;
 
 use diesel::sql_types::Text;

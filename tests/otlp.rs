@@ -4,6 +4,8 @@
 //! decodes OTLP protobuf with opentelemetry-proto. A test binary of its own:
 //! it installs the process-wide tracing subscriber.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure with its message.
+
 #[path = "api/support.rs"]
 #[allow(dead_code)]
 mod support;

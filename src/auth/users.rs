@@ -22,8 +22,10 @@ pub const INVALID_CREDENTIALS: &str = "Invalid username or password";
 /// refused rather than silently cut.
 pub const MAX_PASSWORD_BYTES: usize = 72;
 
+#[allow(clippy::expect_used)] // A constant pattern, checked by the tests.
 static USERNAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$").expect("valid regex"));
+#[allow(clippy::expect_used)] // A constant pattern, checked by the tests.
 static EMAIL: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+\.[a-zA-Z]{2,}$").expect("valid regex"));
 

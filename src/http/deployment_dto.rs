@@ -14,8 +14,10 @@ use validator::{Validate, ValidationError, ValidationErrors};
 use super::format::timespan;
 use crate::web::ApiError;
 
+#[allow(clippy::expect_used)] // A constant pattern, checked by the tests.
 static MODULE_NAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$").expect("valid regex"));
+#[allow(clippy::expect_used)] // A constant pattern, checked by the tests.
 static EMAIL: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+\.[a-zA-Z]{2,}$").expect("valid regex"));
 

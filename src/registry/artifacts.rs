@@ -113,7 +113,9 @@ impl DirectoryArtifacts {
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    let dir = path.parent().expect("artifact paths have a parent");
+    let Some(dir) = path.parent() else {
+        return Err(std::io::Error::other(format!("{} has no parent directory", path.display())));
+    };
     std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(".{}.tmp", uuid::Uuid::new_v4().simple()));
     let result = (|| {

@@ -74,6 +74,7 @@ where
 
 /// Installs logging and tracing for the process. A second call (tests start
 /// several servers) changes nothing.
+#[allow(clippy::expect_used)] // A provider without an exporter has nothing that can fail.
 pub fn init(logging: &LoggingSettings, telemetry: &TelemetrySettings) -> TelemetryGuard {
     let provider = match tracer_provider(telemetry) {
         Ok(p) => p,

@@ -1,5 +1,5 @@
 //! The one error type of the HTTP API and its mapping to status codes. Every
-//! error body has the same shape: `{error, message, details?, traceId}`.
+//! error body has the same shape: `{error, code, message, details?, traceId}`.
 
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
@@ -56,6 +56,29 @@ impl ApiError {
         ApiError::Validation { message, details }
     }
 
+    /// A stable machine-readable code per kind of failure, documented in
+    /// docs/ARCHITECTURE.md; clients branch on it, people read `error` and `message`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Validation { .. } => "validation_failed",
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
+            ApiError::Conflict { extra, .. } if extra.contains_key("activeExecutionId") => "module_busy",
+            ApiError::Conflict { extra, .. } if extra.contains_key("currentStatus") => "invalid_state",
+            ApiError::Conflict { .. } => "conflict",
+            ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::Quota(_) => "quota_exceeded",
+            ApiError::Unprocessable(_) => "unprocessable",
+            ApiError::TooManyRequests { .. } => "rate_limited",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal_error",
+        }
+    }
+
     fn title(&self) -> &'static str {
         match self {
             ApiError::Validation { .. } => "Validation Failed",
@@ -107,6 +130,7 @@ impl ResponseError for ApiError {
         };
         let mut body = Map::new();
         body.insert("error".into(), json!(self.title()));
+        body.insert("code".into(), json!(self.code()));
         body.insert("message".into(), json!(message));
         match self {
             ApiError::Validation { details, .. } => {
@@ -190,6 +214,11 @@ impl From<hotswap_actors::store::StoreError> for ApiError {
 pub struct ErrorBody {
     /// A short title such as "Not Found" or "Validation Failed".
     pub error: String,
+    /// A stable machine code: validation_failed, bad_request, unauthorized,
+    /// forbidden, not_found, method_not_allowed, module_busy, invalid_state,
+    /// conflict, payload_too_large, unsupported_media_type, quota_exceeded,
+    /// unprocessable, rate_limited, unavailable, internal_error.
+    pub code: String,
     pub message: String,
     /// Every validation message, for 400 "Validation Failed".
     #[serde(skip_serializing_if = "Option::is_none")]

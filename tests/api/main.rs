@@ -1,6 +1,8 @@
 //! End-to-end tests of the HTTP API against a server started on port 0 with
 //! the test profile (every wait at or under one second).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test and benchmark code: a panic is a failure with its message.
+
 #[path = "../support/mod.rs"]
 mod db;
 mod support;

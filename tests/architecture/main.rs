@@ -4,6 +4,8 @@
 //! code. The rules: no loop between the top-level modules of `src/` or of
 //! `actors/src/`, and `actors/src/domain` names nothing else of its crate.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test and benchmark code: a panic is a failure with its message.
+
 mod module_graph;
 
 use module_graph::ModuleGraph;

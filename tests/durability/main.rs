@@ -2,6 +2,8 @@
 //! the process, and a database outage gives 503s, never 500s, and loses no
 //! acknowledged deployment.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test and benchmark code: a panic is a failure with its message.
+
 #[path = "../support/mod.rs"]
 mod support;
 

@@ -5,6 +5,8 @@
 //! instantiates it once per back-end. PostgreSQL tests get a database each
 //! and are skipped (saying so on stderr) without HOTSWAP_TEST_DATABASE_URL.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test and benchmark code: a panic is a failure with its message.
+
 #[path = "../support/mod.rs"]
 mod support;
 

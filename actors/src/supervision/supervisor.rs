@@ -218,6 +218,7 @@ impl Handler<ChildExited> for Supervisor {
         let kind = child.kind;
         let policy = self.policy(kind);
         let reason = msg.reason.unwrap_or_else(|| "panicked".to_string());
+        #[allow(clippy::expect_used)] // The child was looked up just above, on this same thread.
         let child = self.children.get_mut(&msg.child).expect("looked up above");
         child.last_failure = Some((reason.clone(), Utc::now()));
         let now = Instant::now();
@@ -313,6 +314,7 @@ impl Handler<ControlChild> for Supervisor {
                 self.launch(&key, ctx);
             }
         }
+        #[allow(clippy::expect_used)] // The child was looked up just above, on this same thread.
         Ok(self.snapshot_of(&key).expect("child looked up above"))
     }
 }

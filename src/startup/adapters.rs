@@ -1,0 +1,140 @@
+//! The adapters the core and the HTTP layer run on: the store, identity,
+//! secrets and the module registry, opened from the settings.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::web;
+use hotswap_actors::store::{MemoryStore, SharedStore, StoreError};
+
+use super::StartupError;
+use crate::auth::AuthState;
+use crate::config::{Settings, StoreBackend};
+use crate::metrics::{PoolProbe, PoolUse};
+use crate::registry::Registry;
+use crate::secrets::SecretManager;
+use crate::store::postgres::{migrate, PgStore};
+
+/// What `Adapters::open` opened.
+pub struct Adapters {
+    pub store: SharedStore,
+    /// How busy the PostgreSQL pool is, for the metrics.
+    pub pool: Option<PoolProbe>,
+    pub auth: web::Data<AuthState>,
+    pub secrets: web::Data<SecretManager>,
+    pub registry: web::Data<Registry>,
+}
+
+impl Adapters {
+    /// Opens the store, then identity (with the demo users seeded or retired
+    /// as `auth.demo_users` says), the secrets and the registry over it.
+    pub async fn open(settings: &Settings) -> Result<Adapters, StartupError> {
+        let (store, pool) = open_store(settings).await?;
+        let auth = AuthState::new(&settings.auth, store.clone()).await.map_err(StartupError::Auth)?;
+        if settings.auth.demo_users {
+            auth.seed_demo_users().await.map_err(|e| StartupError::Auth(format!("seeding demo users: {e}")))?;
+        } else {
+            auth.retire_demo_users().await.map_err(|e| StartupError::Auth(format!("retiring demo users: {e}")))?;
+        }
+        let auth = web::Data::new(auth);
+        let secrets = open_secrets(settings, store.clone(), auth.clone()).await?;
+        let registry = web::Data::new(open_registry(settings, store.clone()).await?);
+        Ok(Adapters { store, pool, auth, secrets, registry })
+    }
+}
+
+/// The secret store, with the JWT signing key seeded from auth.jwt_secret
+/// (unless the store holds it already) and installed in the token service,
+/// and the rotation actor.
+async fn open_secrets(
+    settings: &Settings,
+    store: SharedStore,
+    auth: web::Data<crate::auth::AuthState>,
+) -> Result<web::Data<crate::secrets::SecretManager>, StartupError> {
+    use crate::config::SecretsBackend;
+    use crate::secrets::manager::JWT_SIGNING_KEY;
+    use crate::secrets::{
+        memory::MemorySecrets, rotation::SecretRotator, vault::VaultSecrets, SecretManager, SecretValue,
+    };
+    let backend: Arc<dyn crate::secrets::SecretBackend> = match settings.secrets.backend {
+        SecretsBackend::Memory => Arc::new(MemorySecrets::new()),
+        SecretsBackend::Vault => {
+            Arc::new(VaultSecrets::new(settings.secrets.vault.clone()).map_err(StartupError::Config)?)
+        }
+    };
+    let manager = web::Data::new(SecretManager::new(backend, store.clone(), auth));
+    let secret_error = |e: crate::secrets::SecretError| StartupError::Auth(format!("secret {JWT_SIGNING_KEY}: {e}"));
+    let seed = SecretValue::new(settings.auth.jwt_secret.expose());
+    manager
+        .ensure(JWT_SIGNING_KEY, Some(settings.secrets.jwt_policy.clone()), Some(seed))
+        .await
+        .map_err(secret_error)?;
+    manager.load_jwt_keys().await.map_err(secret_error)?;
+    if settings.secrets.rotation_enabled {
+        actix::Actor::start(SecretRotator::new(manager.clone().into_inner(), store, settings.secrets.check_interval));
+    }
+    Ok(manager)
+}
+
+/// The module registry over the store, with its artifacts in a directory or
+/// in PostgreSQL. The database artifacts get a small pool of their own, so
+/// that large transfers never starve run checkpoints of connections.
+async fn open_registry(settings: &Settings, store: SharedStore) -> Result<crate::registry::Registry, StartupError> {
+    use crate::config::ArtifactBackend;
+    use crate::registry::{Artifacts, DirectoryArtifacts, Registry};
+    let backend: Arc<dyn crate::registry::ArtifactBackend> = match settings.registry.artifact_backend {
+        ArtifactBackend::Filesystem => Arc::new(DirectoryArtifacts::new(&settings.registry.artifact_dir)),
+        ArtifactBackend::Postgres => {
+            let pool = crate::store::postgres::PgPoolSettings { max_size: 4, ..settings.store.pool.clone() };
+            let blobs =
+                PgStore::connect(&settings.store.url, &pool).await.map_err(|e| StartupError::Store(e.to_string()))?;
+            Arc::new(blobs)
+        }
+    };
+    Ok(Registry {
+        store,
+        artifacts: Artifacts::new(backend),
+        security: settings.security.clone(),
+        max_artifact_bytes: settings.registry.max_artifact_bytes,
+    })
+}
+
+/// How long start-up waits for PostgreSQL to accept connections.
+const DATABASE_WAIT: Duration = Duration::from_secs(30);
+
+/// Opens the configured store. PostgreSQL is migrated before anything is
+/// served (or, for `hotswap user`, written); start-up waits a while for a database that is still starting.
+pub async fn open_store(settings: &Settings) -> Result<(SharedStore, Option<PoolProbe>), StartupError> {
+    match settings.store.backend {
+        StoreBackend::Memory => Ok((Arc::new(MemoryStore::new()), None)),
+        StoreBackend::Postgres => {
+            let url = &settings.store.url;
+            let deadline = Instant::now() + DATABASE_WAIT;
+            let mut delay = Duration::from_millis(200);
+            loop {
+                match migrate::run_pending(url).await {
+                    Ok(applied) => {
+                        for name in applied {
+                            tracing::info!(migration = %name, "applied migration");
+                        }
+                        break;
+                    }
+                    Err(StoreError::Unavailable(e)) if Instant::now() < deadline => {
+                        tracing::warn!(error = %e, ?delay, "PostgreSQL is not reachable yet; retrying");
+                        actix_web::rt::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(5));
+                    }
+                    Err(e) => return Err(StartupError::Store(format!("migrations failed: {e}"))),
+                }
+            }
+            let store =
+                PgStore::connect(url, &settings.store.pool).await.map_err(|e| StartupError::Store(e.to_string()))?;
+            let probed = store.clone();
+            let probe: PoolProbe = Arc::new(move || {
+                let (max, open, in_use) = probed.pool_use();
+                PoolUse { max, open, in_use }
+            });
+            Ok((Arc::new(store), Some(probe)))
+        }
+    }
+}

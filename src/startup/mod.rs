@@ -1,0 +1,129 @@
+//! Builds the running service from settings: the adapters, the background
+//! work, the orchestration core, then the HTTP server.
+//!
+//! - `adapters`: store, identity, secrets, registry
+//! - `background`: sweeps and retention
+//! - `http_server`: middleware, state and routes; /metrics apart
+
+mod adapters;
+mod background;
+mod http_server;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use hotswap_actors::hooks::{CoreHooks, NoNotifier, Notifier};
+use hotswap_actors::orchestrator::CoreSettings;
+use hotswap_actors::Orchestrator;
+
+pub use adapters::{open_store, Adapters};
+pub use http_server::cors;
+use http_server::RequestLayers;
+
+use crate::config::Settings;
+use crate::metrics::Metrics;
+use crate::notify::WebhookNotifier;
+use crate::registry::RegistryVerifier;
+use crate::telemetry::OtelSpans;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("{0}")]
+    Config(String),
+    #[error("store: {0}")]
+    Store(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+    #[error("{0}")]
+    Core(#[from] hotswap_actors::CoreError),
+    #[error("auth: {0}")]
+    Auth(String),
+    #[error("server.tls: {0}")]
+    Tls(String),
+}
+
+pub struct Application {
+    server: Server,
+    addr: SocketAddr,
+    /// /metrics on an address of its own (`metrics.bind`), when configured.
+    metrics_server: Option<(Server, SocketAddr)>,
+    pub orchestrator: Orchestrator,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Application {
+    /// Opens the adapters, starts the background work and the orchestration
+    /// core, and binds the HTTP server; nothing is served until `run` is
+    /// awaited. Must run inside the actix System.
+    pub async fn build(settings: Settings) -> Result<Application, StartupError> {
+        let adapters = Adapters::open(&settings).await?;
+        let layers = RequestLayers::new(&settings)?;
+        background::start(&settings, &adapters, layers.limits.clone());
+        let metrics = Metrics::new();
+        let orchestrator = start_core(&settings, &adapters, metrics.clone()).await?;
+        metrics.watch(orchestrator.clone(), adapters.pool.clone());
+        // With an address of its own, /metrics is served there and not on the API.
+        let metrics_server = match settings.metrics.bind.trim() {
+            "" => None,
+            _ if !settings.metrics.enabled => None,
+            bind => Some(http_server::serve_metrics_apart(bind, &settings.metrics.path, metrics.clone())?),
+        };
+        let serve_metrics = settings.metrics.enabled && metrics_server.is_none();
+        let (server, addr) =
+            http_server::serve_api(&settings, &adapters, layers, orchestrator.clone(), metrics.clone(), serve_metrics)?;
+        if let Some((_, metrics_addr)) = &metrics_server {
+            tracing::info!(%metrics_addr, "serving /metrics on its own address, without a token");
+        }
+        Ok(Application { server, addr, metrics_server, orchestrator, metrics })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Where /metrics is served apart from the API, if it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_server.as_ref().map(|(_, addr)| *addr)
+    }
+
+    pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    pub async fn run(self) -> std::io::Result<()> {
+        let Some((metrics, _)) = self.metrics_server else { return self.server.await };
+        // The metrics server lives as long as the API's: when a signal or a
+        // handle stops the API, it stops too.
+        let handle = metrics.handle();
+        actix_web::rt::spawn(metrics);
+        let served = self.server.await;
+        handle.stop(true).await;
+        served
+    }
+}
+
+/// The orchestration core with its hooks: metrics, spans, webhooks and the
+/// registry's verifier for the Security Scan.
+async fn start_core(
+    settings: &Settings,
+    adapters: &Adapters,
+    metrics: Arc<Metrics>,
+) -> Result<Orchestrator, StartupError> {
+    let core = CoreSettings {
+        pipeline: settings.pipeline.clone(),
+        simulation: settings.simulation.clone(),
+        supervision: settings.supervision.clone(),
+        recovery: settings.recovery.clone(),
+        approvals: settings.approvals.clone(),
+        sample_metrics: true,
+        tenants: settings.tenants.clone(),
+    };
+    let notifier: Arc<dyn Notifier> = match WebhookNotifier::start(&settings.notifications) {
+        Some(webhooks) => webhooks,
+        None => Arc::new(NoNotifier),
+    };
+    let verifier = Arc::new(RegistryVerifier { registry: adapters.registry.get_ref().clone() });
+    let hooks = CoreHooks { observer: metrics, spans: Arc::new(OtelSpans), notifier, verifier };
+    Ok(Orchestrator::start_with(adapters.store.clone(), core, hooks).await?)
+}
