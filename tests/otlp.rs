@@ -6,6 +6,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure with its message.
 
+#[path = "support/mod.rs"]
+#[allow(dead_code)]
+mod db;
 #[path = "api/support.rs"]
 #[allow(dead_code)]
 mod support;
@@ -18,7 +21,6 @@ use hotswap::config::{LogFormat, LoggingSettings, TelemetrySettings};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
-use serde_json::json;
 
 type Received = Arc<Mutex<Vec<Span>>>;
 
@@ -72,7 +74,7 @@ async fn a_runs_spans_reach_the_collector_with_their_parents() {
     let mut res = awc::Client::new()
         .post(format!("{}/api/v1/deployments", app.base))
         .bearer_auth(app.token.clone().expect("logged in"))
-        .send_json(&json!({ "moduleName": "kmod-otel", "version": "1.0.0", "targetEnvironment": "Development", "requesterEmail": "o@t.io" }))
+        .send_json(&db::requests::deployment("kmod-otel", "1.0.0", "Development"))
         .await
         .unwrap();
     assert_eq!(res.status(), 202);

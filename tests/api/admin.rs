@@ -1,7 +1,8 @@
 //! /api/v1/admin: the supervision tree, and restarting, stopping and
 //! crashing actors through it.
 
-use std::time::{Duration, Instant};
+use crate::db::poll::{eventually, eventually_ok};
+use std::time::Duration;
 
 use awc::http::StatusCode;
 use hotswap_actors::domain::Environment::*;
@@ -19,30 +20,29 @@ async fn child(app: &TestApp, id: &str) -> Value {
 
 /// Polls an actor until `done` holds.
 async fn wait_child(app: &TestApp, id: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    eventually_ok(Duration::from_secs(10), &format!("{id} gets there"), async || {
         let c = child(app, id).await;
         if done(&c) {
-            return c;
+            Ok(c)
+        } else {
+            Err(format!("{c:#}"))
         }
-        assert!(Instant::now() < deadline, "{id} never got there: {c:#}");
-        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await
 }
 
 /// Crashes through the API, retrying while the incarnation is still coming up.
 async fn crash(app: &TestApp, id: &str) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
+    let body = eventually_ok(Duration::from_secs(5), &format!("{id} comes up to be crashed"), async || {
         let (status, body) = app.post(&format!("/api/v1/admin/actors/{id}/crash"), &json!({})).await;
         if status == StatusCode::ACCEPTED {
-            assert_eq!(body["crashed"], true);
-            return;
+            return Ok(body);
         }
         assert_eq!(status, StatusCode::CONFLICT, "{body}");
-        assert!(Instant::now() < deadline, "{id} never came up to be crashed: {body}");
-        actix_web::rt::time::sleep(Duration::from_millis(10)).await;
-    }
+        Err(body.to_string())
+    })
+    .await;
+    assert_eq!(body["crashed"], true);
 }
 
 #[actix_web::test]
@@ -133,11 +133,10 @@ async fn a_coordinator_crashed_through_the_api_resumes_its_run() {
     assert_eq!(run["status"], "Succeeded", "{run:#}");
     app.assert_all_active(Production, M, Some("1.0.0")).await;
     // A finished run's coordinator leaves the tree.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while app.get(&format!("/api/v1/admin/actors/{child_id}")).await.0 != StatusCode::NOT_FOUND {
-        assert!(Instant::now() < deadline);
-        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(Duration::from_secs(5), "the finished run's coordinator leaves the tree", async || {
+        app.get(&format!("/api/v1/admin/actors/{child_id}")).await.0 == StatusCode::NOT_FOUND
+    })
+    .await;
 }
 
 #[actix_web::test]
@@ -179,18 +178,17 @@ async fn a_coordinator_restarted_by_hand_resumes_its_run() {
     let id = app.deploy(M, "1.0.0", "Production", json!({})).await;
     app.wait_for(&id, |r| stage(r, "Deploy to Production")["status"] == "Running").await;
     let child_id = format!("run:{id}");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
+    let body = eventually_ok(Duration::from_secs(5), "the coordinator accepts a restart", async || {
         let (status, body) = app.post(&format!("/api/v1/admin/actors/{child_id}/restart"), &json!({})).await;
         if status == StatusCode::ACCEPTED {
-            assert_eq!(body["state"], "Stopping", "{body}");
-            break;
+            return Ok(body);
         }
         // 503 while an incarnation is still loading its run.
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-        assert!(Instant::now() < deadline);
-        actix_web::rt::time::sleep(Duration::from_millis(10)).await;
-    }
+        Err(body.to_string())
+    })
+    .await;
+    assert_eq!(body["state"], "Stopping", "{body}");
     wait_child(&app, &child_id, |c| c["incarnation"] == 2 && c["state"] == "Running").await;
     let run = app.finished(&id).await;
     assert_eq!(run["status"], "Succeeded", "{run:#}");

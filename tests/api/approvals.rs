@@ -1,8 +1,9 @@
 //! Approval gates end to end: the original's scenarios, expiry, the
 //! self-approval policy, races, tenancy, notifications.
 
+use crate::db::poll::{eventually, eventually_ok};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use awc::http::StatusCode;
 use hotswap_actors::domain::Environment::*;
@@ -213,16 +214,16 @@ async fn aborting_a_waiting_run_closes_its_approval() {
     let id = pending_run(&app, "kmod-abort", "Staging").await;
     assert_eq!(app.post(&format!("/api/v1/deployments/{id}/abort"), &json!({})).await.0, StatusCode::ACCEPTED);
     assert_eq!(app.finished(&id).await["status"], "Cancelled");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    let approval = eventually_ok(Duration::from_secs(10), "the approval closes", async || {
         let (_, approval) = app.get(&format!("/api/v1/approvals/deployments/{id}")).await;
         if approval["status"] == "Rejected" {
-            assert_eq!(approval["responseReason"], "the deployment was aborted");
-            break;
+            Ok(approval)
+        } else {
+            Err(approval.to_string())
         }
-        assert!(Instant::now() < deadline, "approval never closed: {approval}");
-        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await;
+    assert_eq!(approval["responseReason"], "the deployment was aborted");
 }
 
 #[actix_web::test]
@@ -284,11 +285,7 @@ async fn webhooks_receive_requests_and_decisions_with_retries() {
     let id = pending_run(&app, "kmod-hook", "Staging").await;
     app.post(&approve_path(&id), &json!({ "reason": "ok" })).await;
     assert_eq!(app.finished(&id).await["status"], "Succeeded", "the run never waits on a webhook");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while received.lock().len() < 2 {
-        assert!(Instant::now() < deadline, "webhooks not delivered: {:?}", received.lock());
-        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(Duration::from_secs(10), "both webhooks are delivered", async || received.lock().len() >= 2).await;
     let got = received.lock().clone();
     let events: Vec<_> = got.iter().map(|(e, _)| e.as_str()).collect();
     assert!(events.contains(&"ApprovalRequested") && events.contains(&"ApprovalGranted"), "{events:?}");

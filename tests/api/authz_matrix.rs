@@ -1,6 +1,7 @@
 //! The authorization matrix: every endpoint without a token, with each role,
 //! and with a token of another tenant.
 
+use crate::db::requests::deployment;
 use awc::http::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -24,8 +25,7 @@ struct Endpoint {
 
 fn endpoints() -> Vec<Endpoint> {
     let e = |method: Method, path, body: Option<Value>, needs| Endpoint { method, path, body, needs };
-    let deployment = json!({ "moduleName": "kmod-matrix", "version": "9.9.9", "targetEnvironment": "Development",
-        "requesterEmail": "m@example.com" });
+    let deployment = deployment("kmod-matrix", "9.9.9", "Development");
     vec![
         e(Method::GET, "/health", None, Needs::Public),
         e(Method::GET, "/health/ready", None, Needs::Public),

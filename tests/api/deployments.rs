@@ -1,5 +1,6 @@
 //! Request validation, listing and the JSON error shape of /api/v1/deployments.
 
+use crate::db::requests::{deployment, deployment_with};
 use awc::http::StatusCode;
 use serde_json::json;
 
@@ -31,8 +32,13 @@ async fn every_validation_error_is_reported_in_one_400() {
     assert_eq!(reply["details"].as_array().unwrap().len(), 4, "four required fields: {reply}");
 
     // Knob values are checked too, once the shape is right.
-    let knobs = json!({ "moduleName": "kmod-a", "version": "1.0.0", "targetEnvironment": "QA", "requesterEmail": "a@b.io",
-        "metadata": { "simulateDeployFailure": "7", "simulateCpu@Nowhere": "5" }, "canarySteps": [50, 10] });
+    let knobs = deployment_with(
+        "kmod-a",
+        "1.0.0",
+        "QA",
+        json!({
+        "metadata": { "simulateDeployFailure": "7", "simulateCpu@Nowhere": "5" }, "canarySteps": [50, 10] }),
+    );
     let (status, reply) = app.post("/api/v1/deployments", &knobs).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
     assert_eq!(reply["details"].as_array().unwrap().len(), 3, "{reply:#}");
@@ -52,7 +58,7 @@ async fn pre_release_versions_and_case_insensitive_environments_are_accepted() {
 #[actix_web::test]
 async fn accepted_runs_answer_with_location_and_links() {
     let app = spawn_app(&[]).await;
-    let body = json!({ "moduleName": "kmod-a", "version": "1.0.0", "targetEnvironment": "Staging", "requesterEmail": "a@b.io" });
+    let body = deployment("kmod-a", "1.0.0", "Staging");
     let (status, reply) = app.post("/api/v1/deployments", &body).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     let id = reply["executionId"].as_str().unwrap();

@@ -104,7 +104,7 @@ fn candidates(path: &str, param: &str, a: &TenantA) -> Vec<String> {
 }
 
 fn body_for(method: &Method, template: &str, a: &TenantA) -> Option<Value> {
-    let deployment = json!({ "moduleName": "kmod-bravo", "version": "1.0.0", "targetEnvironment": "Development", "requesterEmail": "b@example.com" });
+    let deployment = crate::db::requests::deployment("kmod-bravo", "1.0.0", "Development");
     match (method.as_str(), template) {
         ("POST", "/api/v1/deployments") => Some(deployment),
         ("POST", "/api/v1/users") => Some(json!({ "username": "bravo-sneak", "email": "sneak@example.com",

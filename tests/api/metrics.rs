@@ -83,9 +83,10 @@ async fn metrics_bind_serves_metrics_on_their_own_address_without_a_token() {
     assert_eq!(res.status(), awc::http::StatusCode::NOT_FOUND);
     // Stopping the API stops the metrics server with it.
     handle.stop(true).await;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while client.get(format!("http://{metrics}/metrics")).send().await.is_ok() {
-        assert!(std::time::Instant::now() < deadline, "the metrics server outlived the API");
-        actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    crate::db::poll::eventually(
+        std::time::Duration::from_secs(10),
+        "the metrics server stops with the API",
+        async || client.get(format!("http://{metrics}/metrics")).send().await.is_err(),
+    )
+    .await;
 }

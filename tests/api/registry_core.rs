@@ -2,11 +2,12 @@
 //! registry that is briefly unavailable is asked again, and a slow one does
 //! not stop the coordinator from answering verbs.
 
+use crate::db::poll::eventually;
 use hotswap_actors::domain::AuditActor;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use hotswap::config::Settings;
@@ -63,17 +64,7 @@ async fn orchestrator(verifier: Arc<GatedVerifier>) -> Orchestrator {
 }
 
 fn request(module: &str) -> DeploymentRequest {
-    serde_json::from_value(serde_json::json!({ "moduleName": module, "version": "1.0.0",
-        "targetEnvironment": "Development", "requesterEmail": "core@example.com" }))
-    .unwrap()
-}
-
-async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !check().await {
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        actix_web::rt::time::sleep(Duration::from_millis(10)).await;
-    }
+    serde_json::from_value(crate::db::requests::deployment(module, "1.0.0", "Development")).unwrap()
 }
 
 #[actix_web::test]
@@ -82,7 +73,10 @@ async fn an_unavailable_registry_is_asked_again_and_a_slow_one_blocks_nothing() 
     let core = orchestrator(verifier.clone()).await;
     let run = core.create_deployment(DEFAULT_TENANT, request("kmod-gated"), &AuditActor::system()).await.unwrap();
     let id = run.execution_id;
-    until("the scan is retried and waits", async || verifier.calls.load(Ordering::SeqCst) >= 2).await;
+    eventually(Duration::from_secs(10), "the scan is retried and waits", async || {
+        verifier.calls.load(Ordering::SeqCst) >= 2
+    })
+    .await;
 
     // The coordinator answers while its scan waits, and nothing was loaded.
     let now = core.get_run(DEFAULT_TENANT, id).await.unwrap();
@@ -92,8 +86,10 @@ async fn an_unavailable_registry_is_asked_again_and_a_slow_one_blocks_nothing() 
     core.apply_verb(DEFAULT_TENANT, id, Verb::Resume, &AuditActor::system()).await.unwrap();
 
     verifier.gate.add_permits(1);
-    until("the run succeeds", async || core.get_run(DEFAULT_TENANT, id).await.unwrap().status == RunStatus::Succeeded)
-        .await;
+    eventually(Duration::from_secs(10), "the run succeeds", async || {
+        core.get_run(DEFAULT_TENANT, id).await.unwrap().status == RunStatus::Succeeded
+    })
+    .await;
     let done = core.get_run(DEFAULT_TENANT, id).await.unwrap();
     assert_eq!(done.artifact_digest.as_deref(), Some("ab".repeat(32).as_str()), "the digest nodes were given");
     let nodes = core.store().nodes_in(DEFAULT_TENANT, Environment::Development).await.unwrap();
@@ -109,10 +105,10 @@ async fn an_abort_during_the_scan_changes_no_node() {
         .await
         .unwrap()
         .execution_id;
-    until("the scan waits", async || verifier.calls.load(Ordering::SeqCst) >= 2).await;
+    eventually(Duration::from_secs(10), "the scan waits", async || verifier.calls.load(Ordering::SeqCst) >= 2).await;
     core.apply_verb(DEFAULT_TENANT, id, Verb::Abort, &AuditActor::system()).await.unwrap();
     verifier.gate.add_permits(1);
-    until("the run is cancelled", async || {
+    eventually(Duration::from_secs(10), "the run is cancelled", async || {
         core.get_run(DEFAULT_TENANT, id).await.unwrap().status == RunStatus::Cancelled
     })
     .await;

@@ -2,8 +2,9 @@
 //! and new tokens, scheduled rotation, the Vault KV v2 back-end against a
 //! local fixture, and a search of a server's logs for secret values.
 
+use crate::db::poll::eventually;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use awc::http::StatusCode;
 use hotswap::config::{Secret, VaultAuth, VaultSettings};
@@ -20,15 +21,6 @@ const JWT: &str = "/api/v1/secrets/jwt-signing-key";
 
 fn kid(token: &str) -> String {
     jsonwebtoken::decode_header(token).unwrap().kid.unwrap_or_default()
-}
-
-/// Polls `check` every 20 ms until it holds, for at most `within`.
-async fn eventually(within: Duration, what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !check().await {
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[actix_web::test]

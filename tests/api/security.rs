@@ -1,6 +1,7 @@
 //! Transport and abuse: security headers, TLS, body limits, strict bodies,
 //! rate limits, CORS and the OpenAPI document.
 
+use crate::db::requests::deployment;
 use std::process::Command;
 
 use awc::http::{Method, StatusCode};
@@ -66,8 +67,7 @@ async fn oversize_and_strict_bodies_get_json_4xx() {
         .await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text);
 
-    let deploy =
-        json!({ "moduleName": "kmod-a", "version": "1.0.0", "targetEnvironment": "QA", "requesterEmail": "a@b.io" });
+    let deploy = deployment("kmod-a", "1.0.0", "QA");
     let strict: [(&str, Value); 4] = [
         ("/api/v1/deployments", {
             let mut d = deploy.clone();

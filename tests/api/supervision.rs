@@ -1,7 +1,8 @@
 //! Panicking actors are caught, restarted with their state from the store,
 //! and no run hangs because an actor died.
 
-use std::time::{Duration, Instant};
+use crate::db::poll::{eventually, eventually_ok};
+use std::time::Duration;
 
 use hotswap_actors::domain::Environment::*;
 use hotswap_actors::domain::DEFAULT_TENANT;
@@ -16,11 +17,10 @@ async fn restarts_of(app: &TestApp, child: &str) -> u32 {
 }
 
 async fn wait_for_restarts(app: &TestApp, child: &str, at_least: u32) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while restarts_of(app, child).await < at_least {
-        assert!(Instant::now() < deadline, "{child} was never restarted");
-        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(Duration::from_secs(10), &format!("{child} is restarted"), async || {
+        restarts_of(app, child).await >= at_least
+    })
+    .await;
 }
 
 #[actix_web::test]
@@ -48,15 +48,15 @@ async fn a_crashed_idle_node_restarts_with_its_modules() {
     app.deploy_ok(M, "1.0.0", "Development").await;
     assert!(app.orchestrator.crash(DEFAULT_TENANT, "node:development-node-02"));
     wait_for_restarts(&app, "node:development-node-02", 1).await;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
+    eventually_ok(Duration::from_secs(5), "the node is back with its version and healthy", async || {
         let (_, dev) = app.get("/api/v1/clusters/Development").await;
         if dev["nodes"][1]["modules"][M] == "1.0.0" && dev["healthyNodes"] == 3 {
-            break;
+            Ok(())
+        } else {
+            Err(dev.to_string())
         }
-        assert!(Instant::now() < deadline, "{dev}");
-        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await;
 }
 
 #[actix_web::test]
@@ -84,11 +84,10 @@ async fn a_coordinator_past_its_restart_limit_is_escalated_and_its_run_rolled_ba
     let child = format!("run:{id}");
     for crash in 1..=3u32 {
         // Each incarnation must be up before it can be crashed again.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !app.orchestrator.crash(DEFAULT_TENANT, &child) {
-            assert!(Instant::now() < deadline, "coordinator incarnation {crash} never came up");
-            actix_web::rt::time::sleep(Duration::from_millis(10)).await;
-        }
+        eventually(Duration::from_secs(5), &format!("coordinator incarnation {crash} comes up"), async || {
+            app.orchestrator.crash(DEFAULT_TENANT, &child)
+        })
+        .await;
         if crash < 3 {
             wait_for_restarts(&app, &child, crash).await;
         }

@@ -1,9 +1,11 @@
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use awc::http::header::HeaderMap;
 use awc::http::{Method, StatusCode};
 use hotswap::config::Settings;
+
+use crate::db::poll::eventually_ok;
 use hotswap::startup::Application;
 use hotswap_actors::domain::{Environment, ModuleSlots, DEFAULT_TENANT};
 use hotswap_actors::Orchestrator;
@@ -54,6 +56,7 @@ pub async fn spawn_anonymous(overrides: &[(&str, &str)]) -> TestApp {
     let mut vars: Vec<(String, String)> = vec![("HOTSWAP__SERVER__BIND".into(), "127.0.0.1:0".into())];
     vars.extend(overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let settings = Settings::load_from(&dir, "test", vars).expect("test settings load");
+    show_server_logs(&settings);
     let app = Application::build(settings.clone()).await.expect("application starts");
     let base = format!("http://{}", app.addr());
     let orchestrator = app.orchestrator.clone();
@@ -193,15 +196,7 @@ impl TestApp {
 
     /// Creates a run and returns its execution id; panics unless it is accepted.
     pub async fn deploy(&self, module: &str, version: &str, target: &str, extra: Value) -> String {
-        let mut body = json!({
-            "moduleName": module,
-            "version": version,
-            "targetEnvironment": target,
-            "requesterEmail": "dev@example.com",
-        });
-        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
-            b.extend(e.clone());
-        }
+        let body = crate::db::requests::deployment_with(module, version, target, extra);
         let (status, reply) = self.post("/api/v1/deployments", &body).await;
         assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
         reply["executionId"].as_str().expect("executionId").to_string()
@@ -209,16 +204,16 @@ impl TestApp {
 
     /// Polls the run until `done` holds for it, for at most 20 s.
     pub async fn wait_for(&self, id: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
+        eventually_ok(Duration::from_secs(20), "the run reaches the expected state", async || {
             let (status, run) = self.get(&format!("/api/v1/deployments/{id}")).await;
             assert_eq!(status, StatusCode::OK, "{run}");
             if done(&run) {
-                return run;
+                Ok(run)
+            } else {
+                Err(format!("{run:#}"))
             }
-            assert!(Instant::now() < deadline, "run never reached the expected state: {run:#}");
-            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
-        }
+        })
+        .await
     }
 
     /// Waits until the run has ended and returns it.
@@ -260,4 +255,13 @@ impl TestApp {
 
 pub fn stage<'a>(run: &'a Value, name: &str) -> &'a Value {
     run["stages"].as_array().and_then(|s| s.iter().find(|st| st["name"] == name)).unwrap_or(&Value::Null)
+}
+
+/// `TEST_LOG=1` prints the servers' logs (at `RUST_LOG`, else the profile's
+/// level) beside the test output; quiet otherwise.
+fn show_server_logs(settings: &Settings) {
+    static LOGS: std::sync::OnceLock<hotswap::telemetry::TelemetryGuard> = std::sync::OnceLock::new();
+    if std::env::var_os("TEST_LOG").is_some() {
+        LOGS.get_or_init(|| hotswap::telemetry::init(&settings.logging, &settings.telemetry));
+    }
 }

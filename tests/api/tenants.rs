@@ -2,7 +2,8 @@
 //! released however a run ends, suspension, deletion, the audited
 //! X-Tenant-Id override, usage and analytics.
 
-use std::time::{Duration, Instant};
+use crate::db::poll::eventually;
+use std::time::Duration;
 
 use awc::http::{Method, StatusCode};
 use hotswap_actors::domain::{AuditCategory, AuditQuery, AuditResult, DEFAULT_TENANT};
@@ -32,20 +33,7 @@ async fn tenant_with_admin(admin: &TestApp, subdomain: &str, tier: &str) -> (Uui
 }
 
 fn deployment(module: &str, target: &str) -> Value {
-    json!({ "moduleName": module, "version": "1.0.0", "targetEnvironment": target, "requesterEmail": "t@example.com" })
-}
-
-/// Polls `check` until it holds, for at most 20 s.
-async fn eventually<F, Fut>(what: &str, check: F)
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !check().await {
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
-    }
+    crate::db::requests::deployment(module, "1.0.0", target)
 }
 
 async fn audit_events(app: &TestApp, tenant: Uuid, event_type: &str) -> Vec<hotswap_actors::domain::AuditEntry> {
@@ -253,11 +241,10 @@ async fn capacity_comes_back_after_success_failure_cancel_rollback_and_a_crashed
     let id = t.deploy("kmod-a", "1.0.4", "QA", json!({})).await;
     let child = format!("run:{id}");
     for _ in 0..2 {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !t.orchestrator.crash(tenant, &child) {
-            assert!(Instant::now() < deadline, "the coordinator never came up to be crashed");
-            actix_web::rt::time::sleep(Duration::from_millis(10)).await;
-        }
+        eventually(Duration::from_secs(5), "the coordinator comes up to be crashed", async || {
+            t.orchestrator.crash(tenant, &child)
+        })
+        .await;
         actix_web::rt::time::sleep(Duration::from_millis(50)).await;
     }
     let run = t.finished(&id).await;
@@ -424,7 +411,7 @@ async fn a_crashed_tenant_actor_is_restarted_and_keeps_admitting() {
     let child = format!("tenant:{tenant}");
     let (status, body) = t.post(&format!("/api/v1/admin/actors/{child}/crash"), &json!({})).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    eventually("the tenant actor restarts", || async {
+    eventually(Duration::from_secs(20), "the tenant actor restarts", async || {
         let (_, c) = t.get(&format!("/api/v1/admin/actors/{child}")).await;
         c["restarts"] == 1 && c["state"] == "Running"
     })
@@ -434,7 +421,7 @@ async fn a_crashed_tenant_actor_is_restarted_and_keeps_admitting() {
         t.post(&format!("/api/v1/admin/actors/tenant:{DEFAULT_TENANT}/crash"), &json!({})).await.0,
         StatusCode::NOT_FOUND
     );
-    eventually("runs are admitted again", || async {
+    eventually(Duration::from_secs(20), "runs are admitted again", async || {
         t.post("/api/v1/deployments", &deployment("kmod-c", "Development")).await.0 == StatusCode::ACCEPTED
     })
     .await;
@@ -490,7 +477,7 @@ async fn live_sessions_are_held_to_the_websocket_session_quota() {
     mine.close().await;
     // Closing one gives its place back.
     open.pop().unwrap().close().await;
-    eventually("a closed session gives its place back", || async {
+    eventually(Duration::from_secs(20), "a closed session gives its place back", async || {
         let (_, usage) = t.get(&format!("/api/tenants/{tenant}/usage")).await;
         usage["quotas"].as_array().unwrap().iter().any(|q| q["quota"] == "websocketSessions" && q["used"] == 4)
     })

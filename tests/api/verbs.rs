@@ -1,5 +1,6 @@
 //! Operator verbs, their precedence, manual rollback and the one-run-per-module rule.
 
+use crate::db::requests::deployment;
 use awc::http::StatusCode;
 use hotswap_actors::domain::Environment::*;
 use serde_json::json;
@@ -143,8 +144,7 @@ async fn rollback_and_verbs_refuse_what_does_not_apply() {
 async fn one_active_run_per_module() {
     let app = spawn_app(&LONG_BAKE).await;
     let first = app.deploy(M, "1.0.0", "Production", json!({})).await;
-    let body =
-        json!({ "moduleName": M, "version": "1.0.1", "targetEnvironment": "QA", "requesterEmail": "dev@example.com" });
+    let body = deployment(M, "1.0.1", "QA");
     let (status, reply) = app.post("/api/v1/deployments", &body).await;
     assert_eq!(status, StatusCode::CONFLICT, "{reply}");
     assert_eq!(reply["activeExecutionId"], first.as_str());

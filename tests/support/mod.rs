@@ -4,6 +4,9 @@
 
 use std::io::Write;
 
+pub mod poll;
+pub mod requests;
+
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use hotswap::store::postgres::{migrate, PgPoolSettings, PgStore};
 
