@@ -7,7 +7,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure with its message.
 
 #[path = "support/mod.rs"]
-#[allow(dead_code)]
 mod db;
 #[path = "api/support.rs"]
 #[allow(dead_code)]
