@@ -13,7 +13,7 @@ use semver::Version;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::responses::Protected;
+use super::responses::{JsonBody, Protected};
 use super::route_table::{api_module, Access};
 use crate::auth::Audited;
 use crate::auth::{RequireRole, Tenant};
@@ -267,9 +267,11 @@ fn decode_upload(body: &[u8]) -> Result<Upload, ApiError> {
     )),
     responses(
         Protected,
+        JsonBody,
         (status = 201, description = "Stored", body = ModuleVersionView),
         (status = 200, description = "The same bytes were uploaded before; nothing changed", body = ModuleVersionView),
         (status = 400, description = "Malformed body or descriptor", body = ErrorBody),
+        (status = 415, description = "Neither JSON nor multipart/form-data", body = ErrorBody),
         (status = 409, description = "That version exists with other bytes", body = ErrorBody),
         (status = 422, description = "Strict mode: unsigned, or the signature does not verify against a trusted key", body = ErrorBody),
     )
