@@ -4,7 +4,7 @@ mod admin;
 mod analytics;
 mod approvals;
 mod audit_logs;
-mod auth;
+mod authentication;
 mod clusters;
 mod deployment_dto;
 pub mod deployments;
@@ -68,7 +68,7 @@ pub fn configure(options: RouteOptions) -> impl FnOnce(&mut web::ServiceConfig) 
 fn modules() -> Vec<route_table::ApiModule> {
     vec![
         health::api(),
-        auth::api(),
+        authentication::api(),
         users::api(),
         deployments::api(),
         clusters::api(),
