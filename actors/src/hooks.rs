@@ -7,9 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::domain::{ApprovalStatus, Environment, RunRecord, RunStatus, StageStatus, Strategy};
-use crate::store::RunEvent;
-use crate::supervision::ActorKind;
+use crate::domain::{ActorKind, ApprovalStatus, Environment, RunEvent, RunRecord, RunStatus, StageStatus, Strategy};
 
 /// Told about domain facts as they become durable. Calls are cheap and
 /// synchronous; an implementation must not block.

@@ -6,7 +6,6 @@
 
 pub mod approval;
 pub mod audit;
-pub mod cluster;
 pub mod coordinator;
 pub mod domain;
 pub mod error;

@@ -3,44 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::{Deserialize, Serialize};
-
+pub use crate::domain::VersionFaults;
 use crate::domain::{Environment, NodeMetrics};
-
-/// What a node running a given version reports, as set by the knobs.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct VersionFaults {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_rate: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub latency_ms: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cpu: Option<f64>,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub unhealthy: bool,
-}
-
-impl Eq for VersionFaults {}
-
-impl VersionFaults {
-    pub fn is_empty(&self) -> bool {
-        self == &VersionFaults::default()
-    }
-
-    pub fn apply(&self, mut metrics: NodeMetrics) -> NodeMetrics {
-        if let Some(v) = self.error_rate {
-            metrics.error_rate = v;
-        }
-        if let Some(v) = self.latency_ms {
-            metrics.latency_ms = v;
-        }
-        if let Some(v) = self.cpu {
-            metrics.cpu_usage = v;
-        }
-        metrics
-    }
-}
 
 /// How one node's attempt to load a version goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

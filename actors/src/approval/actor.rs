@@ -8,7 +8,6 @@ use parking_lot::Mutex;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::coordinator::{ApprovalSettled, RunDirectory};
 use crate::domain::{
     ApprovalDecision, ApprovalRecord, ApprovalStatus, AuditActor, AuditCategory, AuditResult, DecisionOutcome,
     NewAuditEntry, TenantId,
@@ -17,10 +16,23 @@ use crate::error::CoreError;
 use crate::store::{SharedStore, StoreError};
 use crate::supervision::{ActorKind, ChildControl, ChildSpec, ExitGuard, StartChild, Supervisor};
 
+/// The approval of a run's gate is settled (decided or expired); sent to the
+/// run's coordinator.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ApprovalSettled(pub ApprovalRecord);
+
+/// Finds the coordinator of a run, when it lives in this process, to tell it
+/// that its approval is settled. The coordinators implement it, so that
+/// approvals need not know them.
+pub trait SettledListeners: Send + Sync {
+    fn listener(&self, execution_id: Uuid) -> Option<Recipient<ApprovalSettled>>;
+}
+
 /// What every approval actor needs.
 pub struct ApprovalDeps {
     pub store: SharedStore,
-    pub runs: Arc<RunDirectory>,
+    pub runs: Arc<dyn SettledListeners>,
     pub supervisor: Addr<Supervisor>,
     pub directory: Arc<ApprovalDirectory>,
 }
@@ -214,7 +226,7 @@ fn settle(deps: &ApprovalDeps, outcome: Result<DecisionOutcome, StoreError>) {
             return;
         }
     };
-    if let Some(coordinator) = deps.runs.get(record.execution_id) {
+    if let Some(coordinator) = deps.runs.listener(record.execution_id) {
         coordinator.do_send(ApprovalSettled(record));
     }
 }

@@ -6,4 +6,7 @@
 mod actor;
 
 pub(crate) use actor::{decide_directly, expire_overdue};
-pub use actor::{spawn_approval, ApprovalActor, ApprovalDeps, ApprovalDirectory, Decide, StopApproval};
+pub use actor::{
+    spawn_approval, ApprovalActor, ApprovalDeps, ApprovalDirectory, ApprovalSettled, Decide, SettledListeners,
+    StopApproval,
+};

@@ -10,9 +10,8 @@ use uuid::Uuid;
 use super::report::report;
 use super::stages::event;
 use super::Checkpoint;
-use crate::approval::ApprovalDeps;
+use crate::approval::{ApprovalDeps, ApprovalSettled, SettledListeners};
 use crate::audit::{actor_data, ACTOR_KEY};
-use crate::cluster::ClusterDirectory;
 use crate::domain::ApprovalRecord;
 use crate::domain::AuditActor;
 use crate::domain::{
@@ -21,6 +20,7 @@ use crate::domain::{
 use crate::error::CoreError;
 use crate::events::{BusStats, EventBus};
 use crate::hooks::CoreHooks;
+use crate::node::ClusterDirectory;
 use crate::settings::{ApprovalSettings, PipelineSettings};
 use crate::simulation::FaultPlan;
 use crate::store::{RunEvent, SharedStore, StoreError};
@@ -47,6 +47,12 @@ pub struct CoordinatorDeps {
 #[derive(Default)]
 pub struct RunDirectory {
     live: RwLock<HashMap<Uuid, Addr<Coordinator>>>,
+}
+
+impl SettledListeners for RunDirectory {
+    fn listener(&self, execution_id: Uuid) -> Option<Recipient<ApprovalSettled>> {
+        self.get(execution_id).map(|coordinator| coordinator.recipient())
+    }
 }
 
 impl RunDirectory {

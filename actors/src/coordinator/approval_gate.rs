@@ -12,18 +12,13 @@ use uuid::Uuid;
 use super::actor::Coordinator;
 use super::stages::{event, finish_run, finish_stage, start_stage};
 use super::Checkpoint;
-use crate::approval::spawn_approval;
+use crate::approval::{spawn_approval, ApprovalSettled};
 use crate::domain::{
     ApprovalDecision, ApprovalRecord, ApprovalStatus, AuditActor, AuditCategory, AuditResult, Environment,
     NewAuditEntry, RunStatus, StageStatus, APPROVAL_STAGE,
 };
 
 type Ctx = Context<Coordinator>;
-
-/// The approval of a run's gate is settled (decided or expired).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ApprovalSettled(pub ApprovalRecord);
 
 impl Handler<ApprovalSettled> for Coordinator {
     type Result = ();

@@ -5,7 +5,6 @@
 
 mod actor;
 mod approval_gate;
-mod checkpoint;
 mod node_calls;
 pub mod plan;
 mod report;
@@ -14,11 +13,11 @@ mod scan;
 mod stages;
 mod steps;
 
+pub use crate::approval::ApprovalSettled;
+pub use crate::domain::{Checkpoint, DeployStep};
 pub use actor::{
     spawn_coordinator, Coordinator, CoordinatorDeps, CrashCoordinator, GetRun, RunDirectory, Steer, StopCoordinator,
     Verb, VerbReply,
 };
-pub use approval_gate::ApprovalSettled;
-pub use checkpoint::{Checkpoint, DeployStep};
 pub(crate) use report::observe;
 pub use stages::planned_stages;

@@ -10,8 +10,8 @@ use futures::future::join_all;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::cluster::NodeEntry;
 use crate::domain::ModuleSlots;
+use crate::node::NodeEntry;
 use crate::node::{NodeActor, NodeError, RestoreModule, Traced};
 
 /// Sends one message to each node and gathers the answers in node order. A

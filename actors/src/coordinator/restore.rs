@@ -11,8 +11,8 @@ use super::actor::Coordinator;
 use super::node_calls::restore_all;
 use super::stages::{event, finish_run, finish_stage, node_events};
 use super::Checkpoint;
-use crate::cluster::NodeEntry;
 use crate::domain::{deploy_stage_name, Environment, NodeChange, RollbackState, RunStatus, StageStatus};
+use crate::node::NodeEntry;
 
 type Ctx = Context<Coordinator>;
 

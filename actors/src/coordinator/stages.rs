@@ -5,11 +5,11 @@ use std::sync::Arc;
 use chrono::Utc;
 use serde_json::json;
 
-use crate::cluster::NodeEntry;
 use crate::domain::{
     deploy_stage_name, Environment, RunRecord, RunStatus, Stage, StageStatus, APPROVAL_STAGE, SECURITY_SCAN_STAGE,
     VALIDATION_STAGE,
 };
+use crate::node::NodeEntry;
 use crate::store::RunEvent;
 
 /// The stages a run will go through, all Pending at the start.

@@ -14,11 +14,11 @@ use super::node_calls::{ask_all, ask_all_infallible, outcomes};
 use super::plan::{canary_regression, waves};
 use super::stages::{event, finish_run, finish_stage, node_events, progress_event, start_stage};
 use super::{Checkpoint, DeployStep};
-use crate::cluster::NodeEntry;
 use crate::domain::{
     deploy_stage_name, Environment, NodeChange, NodeMetrics, RunStatus, StageStatus, Strategy, VersionSlot,
     VALIDATION_STAGE,
 };
+use crate::node::NodeEntry;
 use crate::node::{CheckHealth, LoadTarget, LoadVersion, SwitchToStandby, VerifyModule};
 use crate::simulation::LoadFault;
 

@@ -1,19 +1,25 @@
 //! Plain data: what a run, a stage, a node, a tenant and a user are.
 
+mod actor_kind;
 mod approval;
 mod audit;
+pub mod audit_entries;
+mod checkpoint;
 mod environment;
 mod node;
 mod registry;
 mod request;
 mod run;
+mod run_event;
 mod tenant;
 mod user;
 
+pub use actor_kind::ActorKind;
 pub use approval::{ApprovalDecision, ApprovalRecord, ApprovalStatus, DecisionOutcome};
 pub use audit::{AuditActor, AuditCategory, AuditEntry, AuditQuery, AuditResult, NewAuditEntry};
+pub use checkpoint::{Checkpoint, DeployStep};
 pub use environment::{Environment, UnknownEnvironment};
-pub use node::{ModuleSlots, NodeHealth, NodeMetrics, NodeRecord, VersionSlot};
+pub use node::{ModuleSlots, NodeHealth, NodeMetrics, NodeRecord, VersionFaults, VersionSlot};
 pub use registry::{
     stored_bytes, ModuleDescriptor, ModuleVersion, ResourceRequirements, SignatureAlgorithm, SigningKey, BYTES_PER_GB,
 };
@@ -22,6 +28,7 @@ pub use run::{
     deploy_stage_name, NodeChange, RollbackState, RunRecord, RunStatus, RunSummary, Stage, StageStatus, APPROVAL_STAGE,
     SECURITY_SCAN_STAGE, VALIDATION_STAGE,
 };
+pub use run_event::RunEvent;
 pub use tenant::{
     check_subdomain, Quota, QuotaExceeded, QuotaKind, TenantId, TenantRecord, TenantStatus, Tier, DEFAULT_TENANT,
     RESERVED_SUBDOMAINS, SYSTEM_SUBDOMAIN,

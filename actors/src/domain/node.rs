@@ -5,7 +5,6 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{Environment, TenantId};
-use crate::simulation::VersionFaults;
 
 /// One version as a node holds it. The faults are the simulation knobs that
 /// apply while the node runs this version; they are empty outside simulation.
@@ -117,5 +116,40 @@ impl NodeHealth {
             reasons.push("health check failed (simulated)".to_string());
         }
         NodeHealth { healthy: reasons.is_empty(), reasons, metrics }
+    }
+}
+
+/// What a node running a given version reports, as set by the knobs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionFaults {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_rate: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<f64>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unhealthy: bool,
+}
+
+impl Eq for VersionFaults {}
+
+impl VersionFaults {
+    pub fn is_empty(&self) -> bool {
+        self == &VersionFaults::default()
+    }
+
+    pub fn apply(&self, mut metrics: NodeMetrics) -> NodeMetrics {
+        if let Some(v) = self.error_rate {
+            metrics.error_rate = v;
+        }
+        if let Some(v) = self.latency_ms {
+            metrics.latency_ms = v;
+        }
+        if let Some(v) = self.cpu {
+            metrics.cpu_usage = v;
+        }
+        metrics
     }
 }

@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::Checkpoint;
 use super::{DeploymentRequest, Environment, ModuleSlots, Strategy, TenantId};
-use crate::coordinator::Checkpoint;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum RunStatus {

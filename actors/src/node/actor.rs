@@ -6,7 +6,7 @@ use actix::prelude::*;
 use tracing::Instrument;
 
 use super::messages::*;
-use crate::cluster::NodeEntry;
+use super::NodeEntry;
 use crate::domain::{ModuleSlots, NodeHealth, NodeMetrics};
 use crate::settings::SimulationSettings;
 use crate::simulation::{baseline_metrics, LoadFault};

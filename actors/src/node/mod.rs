@@ -1,10 +1,13 @@
 //! A node of a cluster as an actor: it holds each module's slots, persists
 //! every change before it answers, sends heartbeats and reports metrics.
+//! The directory says where each tenant's and environment's nodes are.
 
 mod actor;
+mod directory;
 mod messages;
 
 pub use actor::{spawn_node, NodeActor};
+pub use directory::{cluster_is_healthy, ClusterDirectory, ClusterNodes, NodeEntry};
 pub use messages::{
     CheckHealth, Crash, LoadTarget, LoadVersion, NodeError, NodeSnapshot, RestoreModule, Snapshot, StopNode,
     SwitchToStandby, Traced, VerifyModule,

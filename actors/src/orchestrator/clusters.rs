@@ -11,9 +11,9 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::Orchestrator;
-use crate::cluster::{cluster_is_healthy, NodeEntry};
 use crate::domain::{Environment, NodeMetrics, TenantId};
 use crate::error::CoreError;
+use crate::node::{cluster_is_healthy, NodeEntry};
 use crate::node::{NodeSnapshot, Snapshot};
 use crate::store::ClusterSample;
 

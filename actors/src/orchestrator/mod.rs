@@ -19,7 +19,6 @@ use uuid::Uuid;
 
 use crate::approval::ApprovalDeps;
 use crate::audit::{actor_data, ACTOR_KEY};
-use crate::cluster::ClusterDirectory;
 use crate::coordinator::{
     plan, spawn_coordinator, Checkpoint, CoordinatorDeps, GetRun, RunDirectory, Steer, Verb, VerbReply,
 };
@@ -29,6 +28,7 @@ use crate::domain::{
 use crate::error::CoreError;
 use crate::events::{BusStats, EventBus, Publish};
 use crate::hooks::CoreHooks;
+use crate::node::ClusterDirectory;
 use crate::settings::{
     validate_canary_steps, ApprovalSettings, InFlightPolicy, PipelineSettings, RecoverySettings, SimulationSettings,
     SupervisionSettings,

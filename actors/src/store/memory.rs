@@ -103,7 +103,7 @@ impl RunStore for MemoryStore {
         runs.put(run);
         drop(runs);
         self.push_events(events);
-        self.push_audit(&crate::audit::run_entries(run, events));
+        self.push_audit(&crate::domain::audit_entries::run_entries(run, events));
         Ok(())
     }
 
@@ -124,7 +124,7 @@ impl RunStore for MemoryStore {
         runs.put(run);
         drop(runs);
         self.push_events(events);
-        self.push_audit(&crate::audit::run_entries(run, events));
+        self.push_audit(&crate::domain::audit_entries::run_entries(run, events));
         Ok(())
     }
 
@@ -297,7 +297,7 @@ impl UserStore for MemoryStore {
         drop(users);
         let mut entries = vec![audit.clone()];
         if !was_locked && after.is_locked(now) {
-            entries.push(crate::audit::lockout_entry(audit, &after));
+            entries.push(crate::domain::audit_entries::lockout_entry(audit, &after));
         }
         self.push_audit(&entries);
         Ok(Some(after))

@@ -41,17 +41,7 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Something that happened to a run, kept beside it in order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RunEvent {
-    pub tenant_id: TenantId,
-    pub execution_id: Uuid,
-    pub at: DateTime<Utc>,
-    pub kind: String,
-    pub message: String,
-    pub data: serde_json::Value,
-}
+pub use crate::domain::RunEvent;
 
 #[derive(Debug, Clone, Default)]
 pub struct RunFilter {
@@ -149,7 +139,7 @@ pub trait UserStore: Send + Sync {
     /// [`UserRecord::register_failed_login`]) and returns the user as stored
     /// afterwards, or `None` when there is no such user. Writes `audit`, and
     /// when this failure locks the account also the lockout's entry
-    /// ([`crate::audit::lockout_entry`]).
+    /// ([`crate::domain::audit_entries::lockout_entry`]).
     async fn record_failed_login(
         &self,
         tenant: TenantId,
@@ -186,7 +176,7 @@ pub trait RevokedTokenStore: Send + Sync {
 }
 
 /// The append-only audit trail. Changes that other traits store write their
-/// entries in the same transaction (runs: see [`crate::audit::run_entries`]);
+/// entries in the same transaction (runs: see [`crate::domain::audit_entries::run_entries`]);
 /// `append_audit` is for events that change nothing else, such as a failed
 /// login. There is deliberately no update and no delete by id.
 #[async_trait]

@@ -1,5 +1,4 @@
 use std::collections::{BTreeMap, VecDeque};
-use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -8,26 +7,13 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::ExitGuard;
+pub use crate::domain::ActorKind;
 use crate::domain::TenantId;
 use crate::hooks::{NoObserver, Observer};
 use crate::settings::RestartPolicy;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-pub enum ActorKind {
-    Node,
-    Coordinator,
-    Approval,
-    Tenant,
-}
-
 /// A child is known by its tenant and id together: tenants' nodes share hostnames.
 pub(super) type ChildKey = (Option<TenantId>, String);
-
-impl fmt::Display for ActorKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
-    }
-}
 
 /// Starts one incarnation of a child; it must hand the guard to the actor it starts.
 pub type StartFn = Arc<dyn Fn(ExitGuard) + Send + Sync>;

@@ -8,10 +8,10 @@ use actix::Addr;
 use chrono::Utc;
 use uuid::Uuid;
 
-use crate::cluster::{ClusterDirectory, NodeEntry};
 use crate::domain::{Environment, NodeRecord, Quota, TenantId};
 use crate::error::CoreError;
 use crate::node::{spawn_node, StopNode};
+use crate::node::{ClusterDirectory, NodeEntry};
 use crate::settings::SimulationSettings;
 use crate::store::SharedStore;
 use crate::supervision::{GetTree, StopChild, Supervisor};

@@ -11,8 +11,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use parking_lot::RwLock;
 use uuid::Uuid;
 
+use super::NodeActor;
 use crate::domain::{Environment, TenantId};
-use crate::node::NodeActor;
 
 /// One node as the rest of the system sees it. The address changes when the
 /// node's supervisor restarts it; the heartbeat is written by the node itself.

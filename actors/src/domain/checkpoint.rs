@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::domain::{Environment, NodeMetrics, RunStatus};
+use super::{Environment, NodeMetrics, RunStatus};
 
 /// Where a run stands; saved with the run after every step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
