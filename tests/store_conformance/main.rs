@@ -751,7 +751,7 @@ conformance!(
 // Suites by trait, one file each; they invoke `conformance!` too.
 mod approvals;
 mod audit;
-mod registry;
+mod module_registry;
 mod tenants;
 mod users;
 

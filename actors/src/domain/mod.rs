@@ -6,8 +6,8 @@ mod audit;
 pub mod audit_entries;
 mod checkpoint;
 mod environment;
+mod module_registry;
 mod node;
-mod registry;
 mod request;
 mod run;
 mod run_event;
@@ -19,10 +19,10 @@ pub use approval::{ApprovalDecision, ApprovalRecord, ApprovalStatus, DecisionOut
 pub use audit::{AuditActor, AuditCategory, AuditEntry, AuditQuery, AuditResult, NewAuditEntry};
 pub use checkpoint::{Checkpoint, DeployStep};
 pub use environment::{Environment, UnknownEnvironment};
-pub use node::{ModuleSlots, NodeHealth, NodeMetrics, NodeRecord, VersionFaults, VersionSlot};
-pub use registry::{
+pub use module_registry::{
     stored_bytes, ModuleDescriptor, ModuleVersion, ResourceRequirements, SignatureAlgorithm, SigningKey, BYTES_PER_GB,
 };
+pub use node::{ModuleSlots, NodeHealth, NodeMetrics, NodeRecord, VersionFaults, VersionSlot};
 pub use request::{DeploymentRequest, Strategy};
 pub use run::{
     deploy_stage_name, NodeChange, RollbackState, RunRecord, RunStatus, RunSummary, Stage, StageStatus, APPROVAL_STAGE,

@@ -11,7 +11,7 @@ use crate::domain::TenantRecord;
 mod tenants;
 
 // The registry's half of the store, in a file of its own.
-mod registry;
+mod module_registry;
 
 /// The embedded store: everything in process memory, lost on exit. It is the
 /// default so that a fresh checkout runs without a database.
@@ -57,7 +57,7 @@ pub struct MemoryStore {
     audit: RwLock<Vec<AuditEntry>>,
     approvals: RwLock<HashMap<(TenantId, Uuid), ApprovalRecord>>,
     tenants: RwLock<HashMap<TenantId, TenantRecord>>,
-    registry: RwLock<registry::Registry>,
+    registry: RwLock<module_registry::Registry>,
 }
 
 /// The uniqueness rules PostgreSQL's indexes enforce: a username across
