@@ -64,7 +64,8 @@ pub fn serve_api(
         swagger_ui: settings.api_docs.enabled && settings.api_docs.swagger_ui,
     };
     let live = web::Data::new(LiveState::new(settings.websocket.clone(), metrics.clone()));
-    let route_access = web::Data::new(http::route_access(crate::live::token_in_query_paths()));
+    let route_access =
+        web::Data::new(crate::dashboard::public_routes(http::route_access(crate::live::token_in_query_paths())));
     let prometheus = metrics.http_middleware(&settings.metrics.path);
     let metrics_path = settings.metrics.path.clone();
     let cors_settings = settings.cors.clone();
@@ -105,6 +106,7 @@ pub fn serve_api(
                 }
             })
             .configure(crate::live::routes)
+            .configure(crate::dashboard::routes)
             .configure(http::configure(options))
     })
     .client_request_timeout(settings.server.client_request_timeout)

@@ -16,6 +16,7 @@ mod admin;
 mod approvals;
 mod audit;
 mod clusters;
+mod dashboard;
 mod deployments;
 mod isolation;
 mod live;

@@ -8,25 +8,14 @@ use std::process::Stdio;
 use awc::http::StatusCode;
 use serde_json::json;
 
-use crate::support::spawn_app;
+use crate::support::{npm_ci, spawn_app};
 
 #[actix_web::test]
 async fn the_official_signalr_client_works_against_the_hub() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/signalr");
-    if !dir.join("node_modules/@microsoft/signalr").exists() {
-        // Installs the client the lock file pins; a machine without npm skips, saying so.
-        let install = tokio::process::Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-            .current_dir(&dir)
-            .status()
-            .await;
-        match install {
-            Ok(status) => assert!(status.success(), "npm ci in {} failed", dir.display()),
-            Err(e) => {
-                eprintln!("\n*** SKIPPED the SignalR client test: npm is not available ({e}) ***\n");
-                return;
-            }
-        }
+    if let Err(reason) = npm_ci(&dir, "@microsoft/signalr").await {
+        eprintln!("\n*** SKIPPED the SignalR client test: {reason} ***\n");
+        return;
     }
     let app = spawn_app(&[]).await;
     let child = tokio::process::Command::new("node")
