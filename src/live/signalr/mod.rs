@@ -2,6 +2,7 @@
 //! original keep working: negotiate (version 0 and 1), the WebSockets
 //! transport, the JSON hub protocol. Other transports are not offered.
 
+mod connection;
 mod events;
 mod hub;
 mod protocol;
