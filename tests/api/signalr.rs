@@ -44,12 +44,14 @@ async fn the_official_signalr_client_works_against_the_hub() {
 }
 
 #[actix_web::test]
-async fn negotiate_offers_websockets_and_tokens_are_single_use() {
+async fn negotiate_offers_every_transport_and_tokens_are_single_use() {
     let app = spawn_app(&[]).await;
     let (status, body) = app.post("/hubs/deployment/negotiate?negotiateVersion=1", &json!({})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["negotiateVersion"], 1);
-    assert_eq!(body["availableTransports"][0]["transport"], "WebSockets");
+    let offered: Vec<&str> =
+        body["availableTransports"].as_array().unwrap().iter().map(|t| t["transport"].as_str().unwrap()).collect();
+    assert_eq!(offered, ["WebSockets", "ServerSentEvents", "LongPolling"]);
     let token = body["connectionToken"].as_str().unwrap().to_string();
     let bearer = app.token.clone().expect("logged in");
     let url = format!("{}/hubs/deployment?id={token}&access_token={bearer}", app.base.replacen("http://", "ws://", 1));

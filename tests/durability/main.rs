@@ -11,4 +11,5 @@ mod approvals;
 mod outage;
 mod process;
 mod restart;
+mod signalr_reconnect;
 mod tenants;
