@@ -12,3 +12,4 @@ mod outage;
 mod process;
 mod restart;
 mod tenants;
+mod verbs;

@@ -139,6 +139,7 @@ fn run(tenant: TenantId, module: &str, created_at: DateTime<Utc>, status: RunSta
         revision: 1,
         approval_required: false,
         requested_by: None,
+        intent: Default::default(),
     }
 }
 

@@ -73,6 +73,9 @@ impl RunDirectory {
     }
 }
 
+/// Answers a verb once the save that carries it is over.
+type Ack = futures::channel::oneshot::Sender<Result<(), CoreError>>;
+
 pub struct Coordinator {
     pub(super) run: RunRecord,
     /// The run as last saved: what readers see, so that nobody acts on a
@@ -89,9 +92,9 @@ pub struct Coordinator {
     pub(super) busy: bool,
     /// A wait (bake, health-check delay, smoke-test poll) is armed.
     pub(super) timer: Option<SpawnHandle>,
-    pub(super) abort_requested: bool,
-    /// Skip the next wait of this run.
-    pub(super) promote_requested: bool,
+    /// Verbs waiting for the save that makes them durable before they are
+    /// acknowledged; answered with the save's outcome.
+    acks: Vec<Ack>,
     /// Pause before repeating a step that met a store outage.
     pub(super) store_backoff: Duration,
     /// Health checks repeated because a node was down.
@@ -218,8 +221,7 @@ impl Coordinator {
             dirty: false,
             busy: false,
             timer: None,
-            abort_requested: false,
-            promote_requested: false,
+            acks: Vec::new(),
             store_backoff: Duration::ZERO,
             check_retries: 0,
             span,
@@ -275,6 +277,7 @@ impl Coordinator {
         let saving = snapshot.clone();
         let events = std::mem::take(&mut self.pending_events);
         let live = std::mem::take(&mut self.pending_live);
+        let acks = std::mem::take(&mut self.acks);
         let store = self.deps.store.clone();
         let opening = self.opening.take();
         let save = async move {
@@ -294,8 +297,16 @@ impl Coordinator {
                 }
             }
         };
-        ctx.spawn(save.into_actor(self).map(|saved, act, ctx| {
+        ctx.spawn(save.into_actor(self).map(move |saved, act, ctx| {
             act.saving = false;
+            for ack in acks {
+                let outcome = match &saved {
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(CoreError::Unavailable(format!("the verb could not be recorded: {e}"))),
+                };
+                // The caller may have given up waiting; nothing to tell then.
+                let _ = ack.send(outcome);
+            }
             let saved = saved.map(|(snapshot, events, live)| {
                 act.store_backoff = Duration::ZERO;
                 act.saved = snapshot.clone();
@@ -314,6 +325,19 @@ impl Coordinator {
                 }
             }
         }));
+    }
+
+    /// Saves the run with `events` and answers once the save is over: what a
+    /// verb changed is durable before the caller hears it was accepted.
+    fn commit_durably(
+        &mut self,
+        events: impl IntoIterator<Item = RunEvent>,
+        ctx: &mut Context<Self>,
+    ) -> futures::channel::oneshot::Receiver<Result<(), CoreError>> {
+        let (tx, rx) = futures::channel::oneshot::channel();
+        self.acks.push(tx);
+        self.commit(events, ctx);
+        rx
     }
 
     /// Keeps an event to be saved with the next checkpoint.
@@ -397,38 +421,60 @@ impl Message for Steer {
 }
 
 impl Handler<Steer> for Coordinator {
-    type Result = Result<VerbReply, CoreError>;
+    type Result = ResponseFuture<Result<VerbReply, CoreError>>;
 
     fn handle(&mut self, Steer { verb, actor }: Steer, ctx: &mut Self::Context) -> Self::Result {
         let by = actor_data(&actor);
         let status = self.run.status;
-        let refuse = |why: &str| {
-            Err(CoreError::WrongState {
+        let refuse = |why: &str| -> Self::Result {
+            let refused = CoreError::WrongState {
                 message: format!("cannot {} a deployment that is {}: {why}", verb.as_str(), status.as_str()),
                 status,
-            })
+            };
+            Box::pin(async move { Err(refused) })
         };
         if !status.is_active() || matches!(self.run.checkpoint, Checkpoint::Done) {
             return refuse("it has finished");
         }
         let restoring = self.run.checkpoint.is_restoring();
-        let reply = |status: RunStatus, message: &str| Ok(VerbReply { status, message: message.to_string() });
+        let reply = |status: RunStatus, message: &str| -> Self::Result {
+            let reply = VerbReply { status, message: message.to_string() };
+            Box::pin(async move { Ok(reply) })
+        };
+        // Answers once the change is saved; a verb is never acknowledged
+        // before the store holds it.
+        let durable = |saved: futures::channel::oneshot::Receiver<Result<(), CoreError>>,
+                       status: RunStatus,
+                       message: &str|
+         -> Self::Result {
+            let reply = VerbReply { status, message: message.to_string() };
+            Box::pin(async move {
+                match saved.await {
+                    Ok(Ok(())) => Ok(reply),
+                    Ok(Err(e)) => Err(e),
+                    Err(_) => Err(CoreError::Unavailable("the deployment's coordinator stopped; try again".into())),
+                }
+            })
+        };
         match verb {
             Verb::Abort => {
-                if self.abort_requested || restoring {
-                    self.abort_requested = true;
-                    return reply(status, "abort already under way; nodes are being restored");
+                if self.run.intent.abort || restoring {
+                    // Saved again so that the caller's answer also waits for
+                    // the store (the first abort's save may still be under way).
+                    self.run.intent.abort = true;
+                    let saved = self.commit_durably([], ctx);
+                    return durable(saved, status, "abort already under way; nodes are being restored");
                 }
-                self.abort_requested = true;
+                self.run.intent.abort = true;
                 let ev = event(&self.run, "VerbAccepted", "abort requested", json!({ "verb": "abort", ACTOR_KEY: by }));
                 if self.timer.is_some() {
                     self.cancel_timer(ctx);
                 }
-                self.commit([ev], ctx);
-                reply(status, "abort accepted: the run stops and restores every node it changed")
+                let saved = self.commit_durably([ev], ctx);
+                durable(saved, status, "abort accepted: the run stops and restores every node it changed")
             }
             _ if restoring => refuse("it is restoring nodes"),
-            _ if self.abort_requested => refuse("an abort is under way"),
+            _ if self.run.intent.abort => refuse("an abort is under way"),
             Verb::Pause => match status {
                 RunStatus::Paused => reply(status, "already paused"),
                 RunStatus::Running => {
@@ -439,8 +485,8 @@ impl Handler<Steer> for Coordinator {
                         "paused",
                         json!({ "status": "Paused", "verb": "pause", ACTOR_KEY: by }),
                     );
-                    self.commit([ev], ctx);
-                    reply(RunStatus::Paused, "paused: the run holds after the step in progress")
+                    let saved = self.commit_durably([ev], ctx);
+                    durable(saved, RunStatus::Paused, "paused: the run holds after the step in progress")
                 }
                 _ => refuse("only a running deployment can be paused"),
             },
@@ -454,8 +500,8 @@ impl Handler<Steer> for Coordinator {
                         "resumed",
                         json!({ "status": "Running", "verb": "resume", ACTOR_KEY: by }),
                     );
-                    self.commit([ev], ctx);
-                    reply(RunStatus::Running, "resumed")
+                    let saved = self.commit_durably([ev], ctx);
+                    durable(saved, RunStatus::Running, "resumed")
                 }
                 _ => refuse("only a paused deployment can be resumed"),
             },
@@ -468,12 +514,12 @@ impl Handler<Steer> for Coordinator {
                         json!({ "verb": "promote", ACTOR_KEY: by }),
                     );
                     if self.skip_wait(ctx) {
-                        self.commit([ev], ctx);
-                        reply(status, "promoted: the current wait was skipped")
+                        let saved = self.commit_durably([ev], ctx);
+                        durable(saved, status, "promoted: the current wait was skipped")
                     } else {
-                        self.promote_requested = true;
-                        self.commit([ev], ctx);
-                        reply(status, "promote noted: the next wait will be skipped")
+                        self.run.intent.promote = true;
+                        let saved = self.commit_durably([ev], ctx);
+                        durable(saved, status, "promote noted: the next wait will be skipped")
                     }
                 }
                 RunStatus::Paused => refuse("pause takes precedence over promote; resume first"),

@@ -66,7 +66,7 @@ impl Coordinator {
                 format!("{env} restored"),
                 json!({ "environment": env.as_str() }),
             ));
-            if act.abort_requested {
+            if act.run.intent.abort {
                 act.run.checkpoint = Checkpoint::Unwinding {
                     status: RunStatus::Cancelled,
                     message: "Aborted by operator; every node this run changed was restored".into(),

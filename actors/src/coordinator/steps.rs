@@ -39,7 +39,7 @@ impl Coordinator {
             Checkpoint::Restoring { environment, message } => self.restore_stage(environment, message, ctx),
             Checkpoint::Unwinding { status, message } => self.unwind(status, message, ctx),
             Checkpoint::ManualRollback => self.manual_rollback(ctx),
-            Checkpoint::AwaitingApproval { approval_id, .. } if self.abort_requested => {
+            Checkpoint::AwaitingApproval { approval_id, .. } if self.run.intent.abort => {
                 self.close_approval(approval_id, ctx);
                 self.run.checkpoint = Checkpoint::Unwinding {
                     status: RunStatus::Cancelled,
@@ -47,7 +47,7 @@ impl Coordinator {
                 };
                 self.commit([], ctx);
             }
-            _ if self.abort_requested => {
+            _ if self.run.intent.abort => {
                 self.run.checkpoint = Checkpoint::Unwinding {
                     status: RunStatus::Cancelled,
                     message: "Aborted by operator; every node this run changed was restored".into(),
@@ -193,6 +193,7 @@ impl Coordinator {
             return;
         }
         let (faults, slot) = self.load_faults(env, &nodes);
+        let delay = self.faults.for_env(env).node_delay;
         let wave_faults: Vec<LoadFault> = faults[range].to_vec();
         let module = self.module();
         let timeout = self.deps.pipeline.node_request_timeout;
@@ -206,6 +207,7 @@ impl Coordinator {
             target: LoadTarget::Active,
             fault: by_id[&n.node_id],
             digest: digest.clone(),
+            delay,
         });
         ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
             act.busy = false;
@@ -260,7 +262,7 @@ impl Coordinator {
     }
 
     fn wait(&mut self, wave: usize, until: chrono::DateTime<Utc>, ctx: &mut Ctx) {
-        if std::mem::take(&mut self.promote_requested) {
+        if std::mem::take(&mut self.run.intent.promote) {
             self.set_step(DeployStep::Check { wave });
             return self.commit([], ctx);
         }
@@ -381,6 +383,7 @@ impl Coordinator {
             return;
         }
         let (faults, slot) = self.load_faults(env, &nodes);
+        let delay = self.faults.for_env(env).node_delay;
         let module = self.module();
         let by_id: std::collections::HashMap<_, _> = nodes.iter().zip(faults).map(|(n, f)| (n.node_id, f)).collect();
         let digest = self.run.artifact_digest.clone();
@@ -392,6 +395,7 @@ impl Coordinator {
             target: LoadTarget::Standby,
             fault: by_id[&n.node_id],
             digest: digest.clone(),
+            delay,
         });
         let smoke_timeout = self.deps.pipeline.bluegreen_smoke_test_timeout;
         ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
@@ -528,14 +532,21 @@ impl Coordinator {
         self.busy = true;
         let (module, version) = (self.module(), self.run.request.version.clone());
         let expected = version.clone();
+        let delay = self.faults.for_env(env).node_delay;
         let span = self.step_span();
         let calls = ask_all(nodes.clone(), self.deps.pipeline.node_request_timeout, span, move |_| VerifyModule {
             module: module.clone(),
             version: expected.clone(),
+            delay,
         });
         let heartbeat_timeout = self.deps.heartbeat_timeout;
         ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
             act.busy = false;
+            // An abort accepted while the nodes were being verified wins over
+            // the verdict: the run is unwound, not reported Succeeded.
+            if act.run.intent.abort {
+                return act.advance(ctx);
+            }
             let mut problems: Vec<String> =
                 results.into_iter().filter_map(|r| r.err().map(|e| e.to_string())).collect();
             problems.extend(

@@ -40,6 +40,7 @@ fn run(tenant: TenantId) -> Arc<RunRecord> {
         revision: 1,
         approval_required: false,
         requested_by: None,
+        intent: Default::default(),
     })
 }
 

@@ -287,6 +287,7 @@ impl Orchestrator {
             revision: 1,
             approval_required,
             requested_by: actor.id.as_deref().and_then(|id| Uuid::parse_str(id).ok()),
+            intent: Default::default(),
         };
         run.stages = crate::coordinator::planned_stages(&run);
         let created = RunEvent {
