@@ -189,5 +189,6 @@ fn restored_events(
 }
 
 fn describe(failures: &[(String, String)]) -> String {
-    failures.iter().map(|(host, e)| format!("{host} ({e})")).collect::<Vec<_>>().join(", ")
+    let named: Vec<String> = failures.iter().map(|(host, e)| format!("{host} ({e})")).collect();
+    super::stages::listed(&named)
 }

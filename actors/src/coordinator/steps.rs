@@ -12,7 +12,7 @@ use serde_json::json;
 use super::actor::Coordinator;
 use super::node_calls::{ask_all, ask_all_infallible, outcomes};
 use super::plan::{canary_regression, waves};
-use super::stages::{event, finish_run, finish_stage, node_events, progress_event, start_stage};
+use super::stages::{event, finish_run, finish_stage, listed, node_events, progress_event, start_stage};
 use super::{Checkpoint, DeployStep};
 use crate::domain::{
     deploy_stage_name, Environment, NodeChange, NodeMetrics, RunStatus, StageStatus, Strategy, VersionSlot,
@@ -226,7 +226,7 @@ impl Coordinator {
                     "{strategy} deployment failed on {} of {} nodes in {label}: {}",
                     failures.len(),
                     members.len(),
-                    failures.join("; ")
+                    listed(&failures)
                 );
                 events.push(event(&act.run, "NodesFailed", message.clone(), json!({ "failed": failures.len() })));
                 act.run.checkpoint = Checkpoint::Restoring { environment: env, message };
@@ -292,7 +292,7 @@ impl Coordinator {
                 }
             }
             if !missing.is_empty() {
-                let message = format!("Canary baseline could not be captured: {}", missing.join("; "));
+                let message = format!("Canary baseline could not be captured: {}", listed(&missing));
                 act.run.checkpoint = Checkpoint::Restoring { environment: env, message };
             } else {
                 act.run.checkpoint =
@@ -356,8 +356,8 @@ impl Coordinator {
             }
             if !problems.is_empty() {
                 let message = match strategy {
-                    Strategy::Canary => format!("Canary {label} failed: {}", problems.join("; ")),
-                    _ => format!("Health check after {label} failed: {}", problems.join("; ")),
+                    Strategy::Canary => format!("Canary {label} failed: {}", listed(&problems)),
+                    _ => format!("Health check after {label} failed: {}", listed(&problems)),
                 };
                 act.run.checkpoint = Checkpoint::Restoring { environment: env, message };
                 return act.commit([], ctx);
@@ -417,7 +417,7 @@ impl Coordinator {
                     "Loading the standby slot failed on {} of {} nodes; no serving version changed: {}",
                     failures.len(),
                     nodes.len(),
-                    failures.join("; ")
+                    listed(&failures)
                 );
                 act.run.checkpoint = Checkpoint::Restoring { environment: env, message };
             }
@@ -449,8 +449,7 @@ impl Coordinator {
                 act.set_step(DeployStep::Switch);
                 act.commit([], ctx);
             } else if Utc::now() >= deadline {
-                let message =
-                    format!("Smoke test failed; traffic stays on the serving version: {}", problems.join("; "));
+                let message = format!("Smoke test failed; traffic stays on the serving version: {}", listed(&problems));
                 act.run.checkpoint = Checkpoint::Restoring { environment: env, message };
                 act.commit([], ctx);
             } else {
@@ -492,7 +491,7 @@ impl Coordinator {
                     "Switching to the standby slot failed on {} of {} nodes; all nodes switched back: {}",
                     failures.len(),
                     nodes.len(),
-                    failures.join("; ")
+                    listed(&failures)
                 );
                 act.run.checkpoint = Checkpoint::Restoring { environment: env, message };
                 act.commit([], ctx);
@@ -562,7 +561,7 @@ impl Coordinator {
                 act.run.checkpoint = Checkpoint::Done;
                 act.commit(done.into_iter().chain([end]), ctx);
             } else {
-                let message = format!("Validation failed: {}", problems.join("; "));
+                let message = format!("Validation failed: {}", listed(&problems));
                 let done = finish_stage(&mut act.run, VALIDATION_STAGE, StageStatus::Failed, message.clone());
                 act.run.checkpoint = Checkpoint::Restoring { environment: env, message };
                 act.commit(done, ctx);

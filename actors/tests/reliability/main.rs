@@ -11,4 +11,5 @@ mod poll;
 
 mod harness;
 
+mod overload;
 mod verbs;
