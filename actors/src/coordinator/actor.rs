@@ -73,6 +73,26 @@ impl RunDirectory {
     }
 }
 
+/// Saves refused for a reason other than an outage are tried this often
+/// before the incarnation gives up and is restarted from the store.
+const SAVE_ATTEMPTS: u32 = 3;
+
+/// Why a checkpoint could not be saved.
+enum SaveFailure {
+    /// The run is no longer in the store.
+    Gone(String),
+    /// The store refused the save, again and again, or holds a newer revision.
+    Refused(String),
+}
+
+impl SaveFailure {
+    fn reason(&self) -> &str {
+        match self {
+            SaveFailure::Gone(e) | SaveFailure::Refused(e) => e,
+        }
+    }
+}
+
 /// Answers a verb once the save that carries it is over.
 type Ack = futures::channel::oneshot::Sender<Result<(), CoreError>>;
 
@@ -107,7 +127,7 @@ pub struct Coordinator {
     pub(super) opening: Option<ApprovalRecord>,
     /// The poll of the store for a decision on the run's approval.
     pub(super) approval_poll: Option<SpawnHandle>,
-    _guard: ExitGuard,
+    guard: ExitGuard,
 }
 
 /// Registers the coordinator of a stored run with the supervisor. Every
@@ -148,13 +168,19 @@ fn spawn_child(deps: Arc<CoordinatorDeps>, tenant: TenantId, id: Uuid, unwind_re
             deps.runs.insert(id, addr);
         });
     });
-    let on_escalate = unwind_reason.is_none().then(|| {
-        let deps = deps.clone();
-        Arc::new(move |reason: String| {
+    let escalate_deps = deps.clone();
+    let on_escalate: Arc<dyn Fn(String) + Send + Sync> = match unwind_reason {
+        None => Arc::new(move |reason: String| {
             let why = format!("coordinator kept crashing ({reason}); rolled back what the run changed");
-            spawn_child(deps.clone(), tenant, id, Some(why));
-        }) as Arc<dyn Fn(String) + Send + Sync>
-    });
+            spawn_child(escalate_deps.clone(), tenant, id, Some(why));
+        }),
+        // The last incarnation failed too: end the run without it.
+        Some(_) => Arc::new(move |reason: String| {
+            let deps = escalate_deps.clone();
+            actix::spawn(async move { super::give_up::give_up(deps, tenant, id, reason).await });
+        }),
+    };
+    let on_escalate = Some(on_escalate);
     let control = Arc::new(CoordinatorControl { runs: deps.runs.clone(), id });
     deps.supervisor.do_send(StartChild(ChildSpec {
         id: child_id,
@@ -205,9 +231,18 @@ impl Coordinator {
         }
         let mut pending_events = Vec::new();
         if let Some(message) = unwind_reason {
-            if !matches!(run.checkpoint, Checkpoint::Done) {
-                run.checkpoint = Checkpoint::Unwinding { status: RunStatus::Failed, message: message.clone() };
-                pending_events.push(event(&run, "CoordinatorEscalated", message, json!({})));
+            match run.checkpoint {
+                Checkpoint::Done => {}
+                // A manual rollback puts back only the nodes that still run
+                // this run's version; the last incarnation does the same, never
+                // a blind unwind that would undo later runs' deployments.
+                Checkpoint::ManualRollback => {
+                    pending_events.push(event(&run, "CoordinatorEscalated", message, json!({})));
+                }
+                _ => {
+                    run.checkpoint = Checkpoint::Unwinding { status: RunStatus::Failed, message: message.clone() };
+                    pending_events.push(event(&run, "CoordinatorEscalated", message, json!({})));
+                }
             }
         }
         Coordinator {
@@ -228,7 +263,7 @@ impl Coordinator {
             step_span: None,
             opening: None,
             approval_poll: None,
-            _guard: guard,
+            guard,
         }
     }
 
@@ -282,19 +317,39 @@ impl Coordinator {
         let opening = self.opening.take();
         let save = async move {
             let mut backoff = Duration::from_millis(50);
+            let mut failures = 0;
             loop {
                 let saved = match &opening {
                     Some(approval) => store.open_approval(approval, &saving, &events).await,
                     None => store.save_run(&saving, &events).await,
                 };
-                match saved {
+                let error = match saved {
+                    Ok(()) => return Ok((snapshot, events, live)),
                     Err(StoreError::Unavailable(e)) => {
                         tracing::warn!(run = %saving.execution_id, error = %e, ?backoff, "store unavailable; retrying checkpoint");
                         actix::clock::sleep(backoff).await;
                         backoff = (backoff * 2).min(Duration::from_secs(5));
+                        continue;
                     }
-                    other => return other.map(|()| (snapshot, events, live)),
+                    Err(StoreError::NotFound(e)) => return Err(SaveFailure::Gone(e)),
+                    Err(StoreError::Stale(e)) => {
+                        // A save whose COMMIT reached the database but whose
+                        // answer was lost is refused as stale when repeated:
+                        // then the stored run is exactly ours.
+                        match store.get_run(saving.tenant_id, saving.execution_id).await {
+                            Ok(Some(stored)) if stored == *saving => return Ok((snapshot, events, live)),
+                            _ => return Err(SaveFailure::Refused(format!("stale write: {e}"))),
+                        }
+                    }
+                    Err(e) => e,
+                };
+                failures += 1;
+                if failures >= SAVE_ATTEMPTS {
+                    return Err(SaveFailure::Refused(error.to_string()));
                 }
+                tracing::warn!(run = %saving.execution_id, error = %error, attempt = failures, ?backoff, "checkpoint refused; retrying");
+                actix::clock::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         };
         ctx.spawn(save.into_actor(self).map(move |saved, act, ctx| {
@@ -302,7 +357,7 @@ impl Coordinator {
             for ack in acks {
                 let outcome = match &saved {
                     Ok(_) => Ok(()),
-                    Err(e) => Err(CoreError::Unavailable(format!("the verb could not be recorded: {e}"))),
+                    Err(e) => Err(CoreError::Unavailable(format!("the verb could not be recorded: {}", e.reason()))),
                 };
                 // The caller may have given up waiting; nothing to tell then.
                 let _ = ack.send(outcome);
@@ -318,9 +373,16 @@ impl Coordinator {
                     act.commit([], ctx);
                 }
                 Ok(()) => act.advance(ctx),
-                Err(e) => {
-                    // Someone newer owns the run (or it is gone): stand down.
-                    tracing::error!(run = %act.run.execution_id, error = %e, "checkpoint refused; coordinator stops");
+                Err(SaveFailure::Gone(e)) => {
+                    tracing::error!(run = %act.run.execution_id, error = %e, "run no longer stored; coordinator stops");
+                    ctx.stop();
+                }
+                Err(SaveFailure::Refused(e)) => {
+                    // Never a silent, final stop: this incarnation fails, and
+                    // the supervisor starts another from what the store holds
+                    // (or, past its limit, the one that restores and ends the run).
+                    tracing::error!(run = %act.run.execution_id, error = %e, "checkpoint refused; coordinator restarts from the store");
+                    act.guard.fail(format!("checkpoint refused: {e}"));
                     ctx.stop();
                 }
             }

@@ -11,5 +11,6 @@ mod poll;
 
 mod harness;
 
+mod faults;
 mod overload;
 mod verbs;
