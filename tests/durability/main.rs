@@ -9,6 +9,7 @@ mod support;
 
 mod approvals;
 mod outage;
+mod plans;
 mod process;
 mod restart;
 mod tenants;

@@ -89,7 +89,26 @@ impl Coordinator {
         self.run.request.module_name.clone()
     }
 
+    /// The waves of `env`'s stage: the pinned plan while the stage runs, else
+    /// the plan the current settings give.
     fn env_waves(&self, env: Environment, nodes: usize) -> Vec<std::ops::Range<usize>> {
+        if let Checkpoint::Deploy { environment, waves: ends, .. } = &self.run.checkpoint {
+            if *environment == env && !ends.is_empty() {
+                let mut start = 0;
+                return ends
+                    .iter()
+                    .map(|end| {
+                        let wave = start.min(nodes)..(*end).min(nodes);
+                        start = *end;
+                        wave
+                    })
+                    .collect();
+            }
+        }
+        self.planned_waves(env, nodes)
+    }
+
+    fn planned_waves(&self, env: Environment, nodes: usize) -> Vec<std::ops::Range<usize>> {
         let steps = self.run.request.canary_steps.clone().unwrap_or_else(|| self.deps.pipeline.canary_steps.clone());
         waves(self.run.request.strategy_for(env), nodes, self.deps.pipeline.rolling_batch_size, &steps)
     }
@@ -100,7 +119,9 @@ impl Coordinator {
             Strategy::BlueGreen => DeployStep::LoadStandby,
             Strategy::Direct | Strategy::Rolling => DeployStep::Load { wave: 0 },
         };
-        Checkpoint::Deploy { environment: env, step, baseline: Vec::new() }
+        let nodes = self.env_nodes(env).len();
+        let waves = self.planned_waves(env, nodes).into_iter().map(|w| w.end).collect();
+        Checkpoint::Deploy { environment: env, step, baseline: Vec::new(), waves }
     }
 
     // ---- Deploy stages ------------------------------------------------------
@@ -295,8 +316,10 @@ impl Coordinator {
                 let message = format!("Canary baseline could not be captured: {}", listed(&missing));
                 act.run.checkpoint = Checkpoint::Restoring { environment: env, message };
             } else {
-                act.run.checkpoint =
-                    Checkpoint::Deploy { environment: env, step: DeployStep::Load { wave: 0 }, baseline };
+                if let Checkpoint::Deploy { step, baseline: captured, .. } = &mut act.run.checkpoint {
+                    *step = DeployStep::Load { wave: 0 };
+                    *captured = baseline;
+                }
             }
             act.commit([], ctx);
         }));
