@@ -141,6 +141,7 @@ fn run(tenant: TenantId, module: &str, created_at: DateTime<Utc>, status: RunSta
         approval_required: false,
         requested_by: None,
         intent: Default::default(),
+        nodes_left_on_new_version: Vec::new(),
     }
 }
 

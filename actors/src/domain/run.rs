@@ -186,6 +186,10 @@ pub struct RunRecord {
     /// after a crash or restart still honours them.
     #[serde(default, skip_serializing_if = "RunIntent::is_empty")]
     pub intent: RunIntent,
+    /// Nodes whose restore kept failing (quarantined): they may still run
+    /// this run's version, which the run's end says instead of a clean release.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes_left_on_new_version: Vec<String>,
 }
 
 /// What operators asked of a run that its coordinator has yet to do.

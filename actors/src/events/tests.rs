@@ -41,6 +41,7 @@ fn run(tenant: TenantId) -> Arc<RunRecord> {
         approval_required: false,
         requested_by: None,
         intent: Default::default(),
+        nodes_left_on_new_version: Vec::new(),
     })
 }
 

@@ -296,6 +296,7 @@ impl Orchestrator {
             approval_required,
             requested_by: actor.id.as_deref().and_then(|id| Uuid::parse_str(id).ok()),
             intent: Default::default(),
+            nodes_left_on_new_version: Vec::new(),
         };
         run.stages = crate::coordinator::planned_stages(&run);
         let created = RunEvent {

@@ -67,6 +67,7 @@ pub struct MemoryStore {
 pub enum StoreCall<'a> {
     SaveRun(&'a RunRecord),
     ModuleSlots { tenant: TenantId, module: &'a str },
+    SetModuleSlots { node_id: Uuid, module: &'a str, slots: &'a ModuleSlots },
 }
 
 /// Lets a test make chosen calls of the memory store fail (or panic, as a
@@ -205,6 +206,7 @@ impl NodeStore for MemoryStore {
         module: &str,
         slots: &ModuleSlots,
     ) -> StoreResult<()> {
+        self.inject(StoreCall::SetModuleSlots { node_id, module, slots })?;
         let mut nodes = self.nodes.write();
         let node = nodes
             .get_mut(&(tenant, node_id))

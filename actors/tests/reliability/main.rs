@@ -13,4 +13,5 @@ mod harness;
 
 mod faults;
 mod overload;
+mod restore;
 mod verbs;
