@@ -121,6 +121,12 @@ pub fn serve_api(
         None => server.listen(listener).map_err(bind_error)?,
     }
     .run();
+    // On stderr as well as in the log: whoever starts the process sees it
+    // even when the log goes to a collector nobody reads.
+    for warning in settings.safety_warnings() {
+        tracing::warn!(target: "hotswap::security", "{warning}");
+        eprintln!("hotswap: WARNING: {warning}");
+    }
     tracing::info!(%addr, https, profile = %settings.profile, store = ?settings.store.backend, "HotSwap is serving");
     Ok((server, addr))
 }
