@@ -3,7 +3,10 @@
 //!
 //! - `jwt`: issuing and verifying HS256 tokens
 //! - `password`: bcrypt on the blocking pool, with a dummy hash for unknown users
-//! - `principal`: the authentication middleware, `Caller`/`Tenant` extractors, `RequireRole`
+//! - `principal`: the caller of a request, as the middleware found it
+//! - `middleware`: the authentication middleware (bearer token to `Principal`)
+//! - `extractors`: `Caller` and `Tenant`
+//! - `require_role`: the per-route role guard and the `/metrics` guard
 //! - `users`: login, demo users and user management over the store
 //! - `rate_limit`: per-group windows keyed by user or client address
 //! - `client`: client addresses behind trusted proxies
@@ -11,11 +14,14 @@
 
 mod audited;
 pub mod client;
+pub mod extractors;
 pub mod headers;
 pub mod jwt;
+pub mod middleware;
 pub mod password;
 pub mod principal;
 pub mod rate_limit;
+pub mod require_role;
 pub mod route_access;
 pub mod settings;
 mod tenant_override;
@@ -25,9 +31,12 @@ use hotswap_actors::domain::LockoutPolicy;
 use hotswap_actors::store::{SharedStore, StoreError};
 
 pub use audited::Audited;
+pub use extractors::{Caller, Tenant, TENANT_OVERRIDE};
 use jwt::{TokenError, TokenService};
+pub use middleware::authenticate;
 use password::PasswordHasher;
-pub use principal::{authenticate, metrics_guard, principal_of, Caller, Principal, RequireRole, Tenant};
+pub use principal::{principal_of, Principal};
+pub use require_role::{metrics_guard, RequireRole};
 pub use route_access::RouteAccess;
 pub use settings::AuthSettings;
 
