@@ -68,6 +68,15 @@ impl AuthState {
         LockoutPolicy { max_failed_attempts: self.settings.max_failed_logins, duration: self.settings.lockout_duration }
     }
 
+    /// Forgets revocations no token can need any more: those of tokens past
+    /// `exp` plus the leeway verification still grants them (forgetting at
+    /// `exp` would let a revoked token back in for the leeway).
+    pub async fn purge_revocations(&self, now: chrono::DateTime<chrono::Utc>) -> Result<u64, StoreError> {
+        let leeway = chrono::Duration::from_std(self.settings.token_leeway).unwrap_or(chrono::Duration::zero());
+        let cutoff = now.checked_sub_signed(leeway).unwrap_or(now);
+        self.store.purge_expired_tokens(cutoff).await
+    }
+
     /// A bearer token as the caller it names: signature, lifetime, issuer and
     /// audience, then not revoked, then a user that exists and is active.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, TokenError> {
@@ -83,6 +92,9 @@ impl AuthState {
         let Some(user) = user.filter(|u| u.is_active) else {
             return Err(TokenError::UnknownUser);
         };
+        if claims.pwv != jwt::password_fingerprint(&user.password_hash) {
+            return Err(TokenError::Revoked);
+        }
         Ok(Principal {
             user_id: user.id,
             tenant_id: user.tenant_id,

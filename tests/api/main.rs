@@ -26,6 +26,7 @@ mod supervision;
 mod tenants;
 mod verbs;
 
+mod hardening;
 mod registry;
 mod registry_cli;
 mod registry_core;
