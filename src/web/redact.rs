@@ -90,9 +90,29 @@ pub async fn restore_query_secrets(
     next.call(req).await
 }
 
+/// Run events carry their audit actor (`data.actor`: id, name, trace id,
+/// client address, user agent), which the Admin-only audit trail also holds.
+/// Anyone else sees the actor's display name alone.
+pub fn actor_name_only(data: &mut serde_json::Value) {
+    if let Some(actor) = data.get_mut("actor") {
+        let name = actor.get("name").cloned().unwrap_or(serde_json::Value::Null);
+        *actor = serde_json::json!({ "name": name });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_actors_name_is_kept() {
+        let mut data = serde_json::json!({ "verb": "pause", "actor": { "id": "u1", "name": "ops", "sourceAddress": "10.1.2.3", "userAgent": "curl" } });
+        actor_name_only(&mut data);
+        assert_eq!(data, serde_json::json!({ "verb": "pause", "actor": { "name": "ops" } }));
+        let mut none = serde_json::json!({ "verb": "pause" });
+        actor_name_only(&mut none);
+        assert_eq!(none, serde_json::json!({ "verb": "pause" }));
+    }
 
     #[test]
     fn secret_parameters_are_redacted_and_others_kept() {

@@ -2,6 +2,7 @@
 //! their own: each test fails on the code before its fix.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use awc::http::StatusCode;
 use serde_json::json;
@@ -61,4 +62,40 @@ async fn the_revocation_sweep_waits_out_the_leeway() {
     // Past the leeway the revocation goes, and the token is refused as expired anyway.
     let later = chrono::Utc::now() + chrono::Duration::seconds(60);
     assert_eq!(auth.purge_revocations(later).await.unwrap(), 1);
+}
+
+/// Finding 5: a run's events show non-Admins who acted, not from where.
+#[actix_web::test]
+async fn run_events_show_non_admins_only_the_actors_name() {
+    let app = spawn_app(&[]).await;
+    let deployer = app.as_user(crate::support::DEPLOYER).await;
+    let id = deployer.deploy("kmod-actor", "1.0.0", "Development", json!({})).await;
+    deployer.finished(&id).await;
+    let (status, reply) = deployer.post(&format!("/api/v1/deployments/{id}/rollback"), &json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
+    let path = format!("/api/v1/deployments/{id}/events");
+    let actors = |events: &serde_json::Value| -> Vec<serde_json::Value> {
+        events.as_array().unwrap().iter().filter_map(|e| e["data"].get("actor").cloned()).collect()
+    };
+    let seen = crate::db::poll::eventually_ok(Duration::from_secs(10), "the rollback's event", async || {
+        let (_, events) = app.get(&path).await;
+        let found = actors(&events);
+        if found.is_empty() {
+            Err(events.to_string())
+        } else {
+            Ok(found)
+        }
+    })
+    .await;
+    // The Admin sees the whole actor, as the audit trail holds it.
+    assert!(seen.iter().all(|a| a["sourceAddress"].is_string() && a["id"].is_string()), "{seen:?}");
+    for who in [crate::support::VIEWER, crate::support::DEPLOYER] {
+        let (status, events) = app.as_user(who).await.get(&path).await;
+        assert_eq!(status, StatusCode::OK);
+        let shown = actors(&events);
+        assert!(!shown.is_empty());
+        for actor in shown {
+            assert_eq!(actor, json!({ "name": "deployer" }), "{who:?}");
+        }
+    }
 }
