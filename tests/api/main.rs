@@ -19,6 +19,7 @@ mod clusters;
 mod deployments;
 mod isolation;
 mod live;
+mod live_revalidation;
 mod metrics;
 mod signalr;
 mod strategies;
