@@ -5,6 +5,7 @@
 
 pub mod identity;
 mod quota;
+pub mod revalidation;
 mod session;
 pub mod settings;
 pub mod signalr;

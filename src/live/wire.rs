@@ -55,7 +55,10 @@ pub fn server_events(e: &BusEvent) -> Vec<(ServerEvent, Value)> {
     let status_changed = |status: &str| {
         (DeploymentStatusChanged, json!({ "status": status, "message": ev.message, "currentStage": current_stage(e) }))
     };
-    let data = Value::Object(data);
+    let mut data = Value::Object(data);
+    // Live clients are any role: the actor's address and agent are the
+    // (Admin-only) audit trail's.
+    crate::web::redact::actor_name_only(&mut data);
     match ev.kind.as_str() {
         "DeploymentCreated" => vec![status_changed("Running")],
         "DeploymentStatusChanged" => vec![status_changed(ev.data["status"].as_str().unwrap_or_default())],

@@ -97,7 +97,11 @@ pub fn serve_api(
             .wrap(from_fn(security_headers))
             .wrap(NormalizePath::new(TrailingSlash::Trim))
             .wrap(from_fn(assign_trace_id))
+            // The request span records the URI: it sees secrets in the query
+            // string redacted, and everything inside it the real URI.
+            .wrap(from_fn(crate::web::redact::restore_query_secrets))
             .wrap(TracingLogger::default())
+            .wrap(from_fn(crate::web::redact::hide_query_secrets))
             // The Prometheus middleware answers this path itself, after the
             // route; a route of its own keeps it from counting as a 404.
             .configure(|cfg| {
@@ -123,6 +127,12 @@ pub fn serve_api(
         None => server.listen(listener).map_err(bind_error)?,
     }
     .run();
+    // On stderr as well as in the log: whoever starts the process sees it
+    // even when the log goes to a collector nobody reads.
+    for warning in settings.safety_warnings() {
+        tracing::warn!(target: "hotswap::security", "{warning}");
+        eprintln!("hotswap: WARNING: {warning}");
+    }
     tracing::info!(%addr, https, profile = %settings.profile, store = ?settings.store.backend, "HotSwap is serving");
     Ok((server, addr))
 }

@@ -20,6 +20,7 @@ mod dashboard;
 mod deployments;
 mod isolation;
 mod live;
+mod live_revalidation;
 mod metrics;
 mod signalr;
 mod strategies;
@@ -27,6 +28,7 @@ mod supervision;
 mod tenants;
 mod verbs;
 
+mod hardening;
 mod registry;
 mod registry_cli;
 mod registry_core;

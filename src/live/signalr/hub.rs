@@ -110,6 +110,11 @@ impl Actor for HubSession {
             let left = (expires - Utc::now()).to_std().unwrap_or(Duration::ZERO);
             ctx.run_later(left, |act, ctx| act.close(ctx, CloseCode::Policy, Some("The access token expired.")));
         }
+        if let Some(check) = self.identity.revalidation.clone() {
+            crate::live::revalidation::watch(ctx, check, self.settings.revalidate_interval, |act, ctx, why| {
+                act.close(ctx, CloseCode::Policy, Some(why))
+            });
+        }
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
