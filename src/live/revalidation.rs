@@ -3,7 +3,8 @@
 //! token is not revoked (logout, password reset), its user still exists, is
 //! enabled and still may read (a role change), and its tenant is still
 //! active (suspension, deletion). The first failed check closes the session:
-//! 1008 on /api/v1/ws, a SignalR close message with the reason on the hub.
+//! 1008 on /api/v1/ws, a SignalR close message with the reason on the hub
+//! (over every transport).
 //!
 //! One check per session per `websocket.revalidate_interval`, never two at
 //! once; a store that does not answer keeps the session (an outage must not
@@ -15,7 +16,6 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use actix_web::{web, HttpRequest};
-use actix_web_actors::ws::WebsocketContext;
 use hotswap_actors::domain::{Role, TenantStatus, DEFAULT_TENANT};
 
 use crate::auth::jwt::TokenError;
@@ -69,13 +69,10 @@ impl Revalidation {
 }
 
 /// Checks the session every `every`; on a refusal calls `end` with the reason.
-pub fn watch<A>(
-    ctx: &mut WebsocketContext<A>,
-    check: Revalidation,
-    every: Duration,
-    end: fn(&mut A, &mut WebsocketContext<A>, &str),
-) where
-    A: Actor<Context = WebsocketContext<A>>,
+pub fn watch<A>(ctx: &mut A::Context, check: Revalidation, every: Duration, end: fn(&mut A, &mut A::Context, &str))
+where
+    A: Actor,
+    A::Context: AsyncContext<A>,
 {
     let busy = Rc::new(Cell::new(false));
     ctx.run_interval(every, move |act, ctx| {

@@ -162,7 +162,7 @@ impl Actor for LiveSession {
             ctx.run_later(left, |act, ctx| act.close(ctx, CloseCode::Policy, "token expired"));
         }
         if let Some(check) = self.identity.revalidation.clone() {
-            super::revalidation::watch(ctx, check, self.settings.revalidate_interval, |act, ctx, why| {
+            super::revalidation::watch::<Self>(ctx, check, self.settings.revalidate_interval, |act, ctx, why| {
                 act.close(ctx, CloseCode::Policy, why)
             });
         }

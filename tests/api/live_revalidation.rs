@@ -85,3 +85,42 @@ async fn logout_closes_a_signalr_session_with_a_close_message() {
         .expect("a close message");
     assert!(close["error"].as_str().is_some_and(|e| e.contains("revoked")), "{close}");
 }
+
+/// The hub's Server-Sent Events stream outlives its requests as a WebSocket
+/// does; logout ends it with the hub's close message.
+#[actix_web::test]
+async fn logout_ends_a_signalr_event_stream() {
+    use futures::StreamExt;
+    let admin = spawn_app(&[]).await;
+    let leaver = admin.new_user("sse-leaver", &["Viewer"], None).await;
+    let (status, negotiated) = leaver.post("/hubs/deployment/negotiate?negotiateVersion=1", &json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{negotiated}");
+    let id = negotiated["connectionToken"].as_str().unwrap();
+    let bearer = leaver.token.clone().unwrap();
+    let client = awc::Client::builder().timeout(Duration::from_secs(30)).finish();
+    let mut stream = client
+        .get(format!("{}/hubs/deployment?id={id}&access_token={bearer}", leaver.base))
+        .insert_header(("Accept", "text/event-stream"))
+        .send()
+        .await
+        .expect("the event stream opens");
+    assert_eq!(stream.status(), StatusCode::OK);
+    let posted = client
+        .post(format!("{}/hubs/deployment?id={id}", leaver.base))
+        .bearer_auth(&bearer)
+        .send_body("{\"protocol\":\"json\",\"version\":1}\u{1e}")
+        .await
+        .expect("the handshake is posted");
+    assert_eq!(posted.status(), StatusCode::OK);
+    assert_eq!(leaver.post("/api/v1/authentication/logout", &json!(null)).await.0, StatusCode::NO_CONTENT);
+    let mut received = String::new();
+    let ended = tokio::time::timeout(WITHIN * 3, async {
+        while let Some(chunk) = stream.next().await {
+            received.push_str(&String::from_utf8_lossy(&chunk.expect("a chunk")));
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream still runs after logout: {received}");
+    assert!(received.contains("data: {}\u{1e}"), "the handshake reply came first: {received}");
+    assert!(received.contains("\"type\":7") && received.contains("access ended"), "{received}");
+}

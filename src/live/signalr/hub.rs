@@ -111,7 +111,7 @@ impl Actor for HubSession {
             ctx.run_later(left, |act, ctx| act.close(ctx, CloseCode::Policy, Some("The access token expired.")));
         }
         if let Some(check) = self.identity.revalidation.clone() {
-            crate::live::revalidation::watch(ctx, check, self.settings.revalidate_interval, |act, ctx, why| {
+            crate::live::revalidation::watch::<Self>(ctx, check, self.settings.revalidate_interval, |act, ctx, why| {
                 act.close(ctx, CloseCode::Policy, Some(why))
             });
         }

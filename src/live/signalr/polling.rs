@@ -222,6 +222,11 @@ impl Actor for PolledConnection {
             let left = (expires - Utc::now()).to_std().unwrap_or(Duration::ZERO);
             ctx.run_later(left, |act, ctx| act.end(ctx, Some("The access token expired.")));
         }
+        if let Some(check) = self.identity.revalidation.clone() {
+            crate::live::revalidation::watch::<Self>(ctx, check, self.settings.revalidate_interval, |act, ctx, why| {
+                act.end(ctx, Some(why))
+            });
+        }
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
