@@ -19,18 +19,20 @@ pub struct CreateQuery {
     pub dry_run: Option<bool>,
 }
 
-/// A duration as ISO 8601 and as whole seconds.
+/// A duration as ISO 8601 (whole seconds), in seconds and in milliseconds.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DurationView {
     #[schema(example = "PT1M30S")]
     pub iso8601: String,
     pub seconds: u64,
+    pub milliseconds: u64,
 }
 
 impl From<std::time::Duration> for DurationView {
     fn from(d: std::time::Duration) -> Self {
-        DurationView { iso8601: iso8601(d), seconds: d.as_secs() }
+        let milliseconds = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        DurationView { iso8601: iso8601(d), seconds: d.as_secs(), milliseconds }
     }
 }
 
