@@ -681,10 +681,7 @@ async fn nodes(api: &Api, out: Out, env: &str) -> Result<Exit, Failure> {
                 .as_object()
                 .into_iter()
                 .flatten()
-                .map(|(name, slots)| {
-                    let active = slots["active"]["version"].as_str().or(slots["active"].as_str()).unwrap_or("-");
-                    format!("{name} {active}")
-                })
+                .map(|(name, version)| format!("{name} {}", cell(version)))
                 .collect();
             let health = if n["isHealthy"] == Value::Bool(true) { "Healthy" } else { "Unhealthy" };
             vec![

@@ -391,6 +391,8 @@ impl View {
         let stage_name = format!("Deploy to {env}");
         // The wave's event can outrun the stage's start on the wire.
         self.stage_event_started(&stage_name);
+        // A wave means the previous wait is over.
+        self.end_wait();
         let action = data["action"].as_str().unwrap_or("Updated");
         let nodes = data["nodes"].as_array().cloned().unwrap_or_default();
         let total = nodes.len() as u64;
@@ -486,7 +488,15 @@ impl View {
         }
     }
 
+    fn end_wait(&mut self) {
+        if let Some(bar) = self.wait_bar.take() {
+            bar.finish_and_clear();
+        }
+        self.wait = None;
+    }
+
     fn stage_ended(&mut self, name: &str, status: &str, stage: &Value) {
+        self.end_wait();
         if let Some((bar_name, bar)) = &self.stage_bar {
             if bar_name == name {
                 bar.finish_and_clear();
