@@ -46,3 +46,49 @@ async fn steering_verbs_and_abort_exit_4_when_watched() {
     assert_eq!(again.code, 2, "a verb that does not apply is refused: {again:?}");
     assert!(again.stderr.contains("invalid_state"), "{again:?}");
 }
+
+#[actix_web::test]
+async fn ctrl_c_stops_the_watch_and_not_the_run() {
+    use std::sync::{Arc, Mutex};
+    use tokio::io::AsyncReadExt;
+
+    let server = Server::start().await;
+    let op = Operator::logged_in(&server, DEPLOYER).await;
+    let started = op.run(&["deploy", "kmod-sig", "1.0.0", "--to", "Staging", "--require-approval", "-o", "json"]).await;
+    let id = started.json()["executionId"].as_str().unwrap().to_string();
+    let mut cmd = op.command(&["status", &id, "--watch"]);
+    cmd.stdout(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let seen = Arc::new(Mutex::new(String::new()));
+    let mut stdout = child.stdout.take().unwrap();
+    let sink = seen.clone();
+    actix_web::rt::spawn(async move {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    crate::support::poll::eventually(
+        std::time::Duration::from_secs(30),
+        "the watch shows the approval wait",
+        async || seen.lock().unwrap().contains("waiting: approval"),
+    )
+    .await;
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait()).await.unwrap().unwrap();
+    assert_eq!(status.code(), Some(130), "{}", seen.lock().unwrap());
+    crate::support::poll::eventually(
+        std::time::Duration::from_secs(10),
+        "the watch says the run goes on",
+        async || seen.lock().unwrap().contains("stopped watching; the run goes on"),
+    )
+    .await;
+    let after = op.run(&["status", &id, "-o", "json"]).await;
+    assert_eq!(after.json()["status"], "PendingApproval", "the run did not stop: {after:?}");
+    assert_eq!(after.code, 5);
+}

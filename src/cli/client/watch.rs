@@ -133,10 +133,14 @@ pub async fn follow(api: &Api, out: Out, id: &str, live: Option<Live>, until_app
     }
     let mut ticker = actix_web::rt::time::interval(Duration::from_millis(250));
     let mut reconnects = 0;
+    // One listener for the whole watch: a Ctrl-C that comes while a read of
+    // the run is in flight is kept for the next turn, not lost.
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
     loop {
         let next = tokio::select! {
             m = live.next() => m,
-            _ = tokio::signal::ctrl_c() => {
+            _ = &mut ctrl_c => {
                 view.interrupted();
                 return Ok(Exit::Interrupted);
             }
