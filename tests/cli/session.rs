@@ -74,3 +74,18 @@ async fn completions_are_generated_for_each_shell() {
         );
     }
 }
+
+#[actix_web::test]
+async fn a_reader_that_goes_away_ends_the_command_without_a_panic() {
+    let server = Server::start().await;
+    let op = Operator::new(&server);
+    let mut cmd = op.command(&["completions", "bash"]);
+    cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    // Closing the read end at once: the client's first write meets a broken pipe.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(matches!(out.status.code(), Some(0) | Some(141)), "{out:?}");
+}

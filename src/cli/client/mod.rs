@@ -16,7 +16,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{json, Value};
 
 use api::Api;
-use output::{cell, span, when, Out, OutputFormat};
+use output::{cell, say, span, when, Out, OutputFormat};
 
 /// Flags every verb takes, before or after its name.
 #[derive(Debug, Args, Clone, Default)]
@@ -301,7 +301,9 @@ async fn dispatch(global: &GlobalArgs, out: Out, command: ClientCommand) -> Resu
         ClientCommand::Events { id } => events(&api, out, &id).await,
         ClientCommand::Completions { shell } => {
             let mut command = <crate::cli::Cli as clap::CommandFactory>::command();
-            clap_complete::generate(shell, &mut command, "hotswap", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command, "hotswap", &mut script);
+            say!("{}", String::from_utf8_lossy(&script).trim_end());
             Ok(Exit::Ok)
         }
     }
@@ -363,14 +365,14 @@ async fn login(api: &Api, out: Out, username: Option<String>, password_stdin: bo
         out.print_json(&json!({ "server": api.server, "username": credentials.username, "expiresAt": reply["expiresAt"], "credentials": path }));
     } else {
         let roles: Vec<String> = reply["user"]["roles"].as_array().into_iter().flatten().map(cell).collect();
-        println!(
+        say!(
             "Logged in to {} as {} ({}); the token expires at {}.",
             api.server,
             credentials.username,
             roles.join(", "),
             when(&reply["expiresAt"])
         );
-        println!("{}", out.dim(&format!("Saved to {} (readable by you only).", path.display())));
+        say!("{}", out.dim(&format!("Saved to {} (readable by you only).", path.display())));
     }
     Ok(Exit::Ok)
 }
@@ -382,13 +384,11 @@ async fn logout(api: &Api) -> Result<Exit, Failure> {
     };
     let forgot = session::forget()?;
     match (revoked, forgot) {
-        (Ok(()), _) => println!(
-            "Logged out of {}: the token is revoked{}.",
-            api.server,
-            if forgot { " and forgotten" } else { "" }
-        ),
+        (Ok(()), _) => {
+            say!("Logged out of {}: the token is revoked{}.", api.server, if forgot { " and forgotten" } else { "" })
+        }
         (Err(e), true) => {
-            println!("Forgot the saved token ({}; the server did not revoke it: {}).", api.server, e.message)
+            say!("Forgot the saved token ({}; the server did not revoke it: {}).", api.server, e.message)
         }
         (Err(e), false) => return Err(e),
     }
@@ -469,12 +469,12 @@ async fn deploy(api: &Api, out: Out, args: &DeployArgs, watch: bool, until_appro
         .ok_or_else(|| Failure::general("the server answered no executionId"))?
         .to_string();
     if out.json() {
-        println!(
+        say!(
             "{}",
             if watch { accepted.to_string() } else { serde_json::to_string_pretty(&accepted).unwrap_or_default() }
         );
     } else {
-        println!(
+        say!(
             "Started run {} of {} {} to {} (estimated {}; trace {}).",
             out.bold(&id),
             args.module,
@@ -486,7 +486,7 @@ async fn deploy(api: &Api, out: Out, args: &DeployArgs, watch: bool, until_appro
     }
     if !watch {
         if !out.json() {
-            println!("{}", out.dim(&format!("Follow it with: hotswap status {id} --watch")));
+            say!("{}", out.dim(&format!("Follow it with: hotswap status {id} --watch")));
         }
         return Ok(Exit::Ok);
     }
@@ -538,7 +538,7 @@ async fn status(api: &Api, out: Out, id: &str) -> Result<Exit, Failure> {
         out.print_json(&run);
         return Ok(run_exit(&run));
     }
-    println!(
+    say!(
         "{} {} {} to {}: {}",
         out.bold("Run"),
         cell(&run["executionId"]),
@@ -547,9 +547,9 @@ async fn status(api: &Api, out: Out, id: &str) -> Result<Exit, Failure> {
         out.status(run["status"].as_str().unwrap_or("?"))
     );
     if let Some(m) = run["message"].as_str().filter(|m| !m.is_empty()) {
-        println!("{m}");
+        say!("{m}");
     }
-    println!(
+    say!(
         "{}",
         out.dim(&format!(
             "started {} · {} · trace {}",
@@ -578,11 +578,11 @@ async fn status(api: &Api, out: Out, id: &str) -> Result<Exit, Failure> {
             ]
         })
         .collect();
-    println!();
+    say!();
     out.table(&["STAGE", "STRATEGY", "STATUS", "NODES", "DURATION", "MESSAGE"], &rows, Some(2));
     if let Some(wait) = run["currentWait"].as_object() {
-        println!();
-        println!("Waiting: {} until {}", cell(&wait["kind"]), when(&wait["until"]));
+        say!();
+        say!("Waiting: {} until {}", cell(&wait["kind"]), when(&wait["until"]));
     }
     Ok(run_exit(&run))
 }
@@ -592,13 +592,13 @@ async fn steer(api: &Api, out: Out, id: &str, verb: &str) -> Result<Exit, Failur
     if out.json() {
         out.print_json(&reply);
     } else if verb == "rollback" {
-        println!(
+        say!(
             "Rollback {} of run {id} started: {} nodes to restore.",
             cell(&reply["rollbackId"]),
             cell(&reply["nodesAffected"])
         );
     } else {
-        println!(
+        say!(
             "{verb}: run {id} is {}. {}",
             out.status(reply["status"].as_str().unwrap_or("?")),
             cell(&reply["message"])
@@ -642,7 +642,7 @@ async fn decide(api: &Api, out: Out, id: &str, verdict: &str, reason: Option<Str
         out.print_json(&reply);
     } else {
         let status = reply["status"].as_str().unwrap_or(if verdict == "approve" { "Approved" } else { "Rejected" });
-        println!("Run {id}: {}.", out.status(status));
+        say!("Run {id}: {}.", out.status(status));
     }
     Ok(Exit::Ok)
 }
@@ -706,11 +706,11 @@ async fn actors(api: &Api, out: Out, tree: bool) -> Result<Exit, Failure> {
     }
     let supervisors: Vec<&Value> = snapshot["supervisors"].as_array().into_iter().flatten().collect();
     if tree {
-        println!("{}", out.bold("Orchestrator"));
+        say!("{}", out.bold("Orchestrator"));
         for (i, sup) in supervisors.iter().enumerate() {
             let last_sup = i + 1 == supervisors.len();
             let children: Vec<&Value> = sup["children"].as_array().into_iter().flatten().collect();
-            println!(
+            say!(
                 "{} supervisor \"{}\" ({} children)",
                 if last_sup { "└──" } else { "├──" },
                 cell(&sup["name"]),
@@ -719,7 +719,7 @@ async fn actors(api: &Api, out: Out, tree: bool) -> Result<Exit, Failure> {
             for (j, child) in children.iter().enumerate() {
                 let branch = if j + 1 == children.len() { "└──" } else { "├──" };
                 let trunk = if last_sup { "    " } else { "│   " };
-                println!(
+                say!(
                     "{trunk}{branch} {} {} · restarts {} · incarnation {}",
                     cell(&child["id"]),
                     out.status(child["state"].as_str().unwrap_or("?")),

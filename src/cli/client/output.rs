@@ -7,6 +7,29 @@ use clap::ValueEnum;
 use console::Style;
 use serde_json::Value;
 
+/// The exit code of a command whose reader went away (`hotswap runs | head -1`):
+/// what a tool killed by SIGPIPE reports, 128 + 13.
+pub const BROKEN_PIPE_EXIT: i32 = 141;
+
+/// Writes one line on standard output. A reader that went away ends the
+/// command quietly instead of panicking as `println!` would.
+pub fn emit(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(line).and_then(|()| out.write_all(b"\n")) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(BROKEN_PIPE_EXIT);
+        }
+    }
+}
+
+/// `println!` for the client verbs, through [`emit`].
+macro_rules! say {
+    () => { $crate::cli::client::output::emit(format_args!("")) };
+    ($($arg:tt)*) => { $crate::cli::client::output::emit(format_args!($($arg)*)) };
+}
+pub(crate) use say;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum OutputFormat {
     #[default]
@@ -38,7 +61,7 @@ impl Out {
     }
 
     pub fn print_json(&self, value: &Value) {
-        println!("{}", serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string()));
+        say!("{}", serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string()));
     }
 
     fn paint(&self, style: Style, text: &str) -> String {
@@ -82,7 +105,7 @@ impl Out {
         }
         let line = |cells: Vec<String>| cells.join("  ").trim_end().to_string();
         let head: Vec<String> = headers.iter().zip(&widths).map(|(h, w)| self.bold(&format!("{h:<w$}"))).collect();
-        println!("{}", line(head));
+        say!("{}", line(head));
         for row in rows {
             let cells = row
                 .iter()
@@ -98,10 +121,10 @@ impl Out {
                     }
                 })
                 .collect();
-            println!("{}", line(cells));
+            say!("{}", line(cells));
         }
         if rows.is_empty() {
-            println!("{}", self.dim("(none)"));
+            say!("{}", self.dim("(none)"));
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::output::{cell, Out};
+use super::output::{cell, say, Out};
 use super::watch::human;
 
 /// A `DurationView` as people read it (sub-second waits of test setups too).
@@ -16,23 +16,23 @@ fn duration(v: &Value) -> String {
 /// Prints a `DeploymentPlan` for people.
 pub fn print_plan(out: &Out, plan: &Value) {
     let envs: Vec<String> = plan["environments"].as_array().into_iter().flatten().map(cell).collect();
-    println!(
+    say!(
         "{} {} {} to {} (dry run: nothing was changed)",
         out.bold("Plan:"),
         cell(&plan["moduleName"]),
         cell(&plan["version"]),
         cell(&plan["targetEnvironment"])
     );
-    println!("Path: {}", envs.join(" → "));
-    println!();
-    println!("{} {}", out.bold("Security Scan"), out.status(plan["securityScan"]["outcome"].as_str().unwrap_or("?")));
+    say!("Path: {}", envs.join(" → "));
+    say!();
+    say!("{} {}", out.bold("Security Scan"), out.status(plan["securityScan"]["outcome"].as_str().unwrap_or("?")));
     for check in plan["securityScan"]["checks"].as_array().into_iter().flatten() {
         let outcome = check["outcome"].as_str().unwrap_or("?");
-        println!("  {:<13} {:<8} {}", cell(&check["name"]), out.status(outcome), out.dim(&cell(&check["message"])));
+        say!("  {:<13} {:<8} {}", cell(&check["name"]), out.status(outcome), out.dim(&cell(&check["message"])));
     }
     if let Some(approval) = plan["approval"].as_object() {
-        println!();
-        println!(
+        say!();
+        say!(
             "{} {} (expires after {} without a decision)",
             out.bold("Approval gate:"),
             cell(&approval["reason"]),
@@ -40,8 +40,8 @@ pub fn print_plan(out: &Out, plan: &Value) {
         );
     }
     for stage in plan["stages"].as_array().into_iter().flatten() {
-        println!();
-        println!(
+        say!();
+        say!(
             "{} · {} · {} nodes · about {}",
             out.bold(&cell(&stage["name"])),
             cell(&stage["strategy"]),
@@ -59,25 +59,25 @@ pub fn print_plan(out: &Out, plan: &Value) {
                 Some(w) => format!(", then {} {}", cell(&w["kind"]), duration(&w["duration"])),
                 None => String::new(),
             };
-            println!(
+            say!(
                 "  wave {:<2} {:<22} → {:>3} on the version{wait}",
                 cell(&wave["number"]),
                 cell(&wave["label"]),
                 cell(&wave["nodesAfter"])
             );
-            println!("           {}", out.dim(&shown));
+            say!("           {}", out.dim(&shown));
         }
         if stage["waves"].as_array().is_none_or(|w| w.is_empty()) {
-            println!("  {}", out.dim("no nodes: the scan would stop the run"));
+            say!("  {}", out.dim("no nodes: the scan would stop the run"));
         }
     }
-    println!();
-    println!(
+    say!();
+    say!(
         "Estimated duration: {} (waits from the server's settings; an approval's wait not included)",
         duration(&plan["estimatedDuration"])
     );
     if plan["wouldDeploy"] == Value::Bool(false) {
-        println!("{}", out.status("Failed"));
-        println!("The Security Scan would fail this run before any node changes.");
+        say!("{}", out.status("Failed"));
+        say!("The Security Scan would fail this run before any node changes.");
     }
 }

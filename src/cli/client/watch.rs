@@ -15,7 +15,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{json, Value};
 
 use super::api::Api;
-use super::output::Out;
+use super::output::{say, Out};
 use super::{run_exit, Exit, Failure};
 
 type Socket = actix_codec::Framed<awc::BoxedSocket, awc::ws::Codec>;
@@ -171,7 +171,7 @@ pub async fn follow(api: &Api, out: Out, id: &str, live: Option<Live>, until_app
             continue;
         }
         if out.json() {
-            println!("{message}");
+            say!("{message}");
         }
         let data = &message["data"];
         match message["type"].as_str().unwrap_or_default() {
@@ -309,7 +309,7 @@ impl View {
             Some(multi) => {
                 let _ = multi.println(text);
             }
-            None => println!("{} {text}", Utc::now().format("%H:%M:%S%.3f")),
+            None => say!("{} {text}", Utc::now().format("%H:%M:%S%.3f")),
         }
     }
 
@@ -592,7 +592,7 @@ impl View {
     fn finish(&mut self, exit: Exit, run: &Value) -> Exit {
         self.clear_bars();
         if self.out.json() {
-            println!("{}", json!({ "type": "Result", "executionId": self.id, "exitCode": exit.code(), "run": run }));
+            say!("{}", json!({ "type": "Result", "executionId": self.id, "exitCode": exit.code(), "run": run }));
             return exit;
         }
         let status = run["status"].as_str().unwrap_or_default();
@@ -619,7 +619,7 @@ impl View {
         let text =
             format!("stopped watching; the run goes on (follow it again with `hotswap status {} --watch`)", self.id);
         if self.out.json() {
-            println!("{}", json!({ "type": "Interrupted", "executionId": self.id }));
+            say!("{}", json!({ "type": "Interrupted", "executionId": self.id }));
         } else {
             self.line(&text);
         }
