@@ -17,6 +17,7 @@ mod approvals;
 mod audit;
 mod clusters;
 mod deployments;
+mod graph;
 mod isolation;
 mod live;
 mod metrics;
