@@ -751,6 +751,7 @@ conformance!(
 // Suites by trait, one file each; they invoke `conformance!` too.
 mod approvals;
 mod audit;
+mod graph;
 mod registry;
 mod tenants;
 mod users;

@@ -198,7 +198,8 @@ fn loosely_equal(a: &Value, b: &Value) -> bool {
 impl CompiledFilter {
     pub fn matches(&self, properties: &Map<String, Value>) -> bool {
         let want = &self.filter.value;
-        let Some(have) = properties.get(&self.filter.property) else {
+        // A null property counts as absent, as the schema checks treat it.
+        let Some(have) = properties.get(&self.filter.property).filter(|v| !v.is_null()) else {
             return match self.filter.operator {
                 Operator::Ne => true,
                 Operator::Exists => want == &Value::Bool(false),
