@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod graph_command;
 pub mod module_commands;
 
 #[derive(Debug, Parser)]
@@ -41,6 +42,11 @@ pub enum Command {
     Module {
         #[command(subcommand)]
         action: ModuleAction,
+    },
+    /// Maintain the knowledge graph in the configured store.
+    Graph {
+        #[command(subcommand)]
+        action: graph_command::GraphAction,
     },
 }
 
