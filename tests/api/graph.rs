@@ -435,3 +435,43 @@ async fn impact_and_release_order_come_from_declared_dependencies() {
     assert_eq!(report["entitiesWritten"], 0, "{report}");
     assert_eq!(report["relationshipsWritten"], 0, "{report}");
 }
+
+#[actix_web::test]
+async fn on_postgres_the_graph_survives_a_restart_and_the_command_line_repairs_drift() {
+    let Some(db) = crate::db::TestDb::create("api::graph_on_postgres").await else {
+        return;
+    };
+    let overrides = [("HOTSWAP__STORE__BACKEND", "postgres"), ("HOTSWAP__STORE__URL", db.url.as_str())];
+    let before = spawn_app(&overrides).await;
+    before.deploy_ok("pgraph", "1.0.0", "Development").await;
+    let team = entity(&before, "Team", json!({ "name": "kept" })).await;
+    drop(before);
+
+    // A second process loads the graph from the database at start-up.
+    let after = spawn_app(&overrides).await;
+    let (status, got) = after.get(&format!("/api/v1/graph/entities/{team}")).await;
+    assert_eq!((status, got["properties"]["name"].as_str()), (StatusCode::OK, Some("kept")));
+    let q = json!({ "entityType": "Node", "relationships": [{ "type": "RUNS", "targetType": "ModuleVersion",
+        "filters": [{ "property": "name", "operator": "eq", "value": "pgraph" }] }] });
+    assert_eq!(matches(&after, q).await["totalCount"], 3);
+    let (_, report) = after.post("/api/v1/graph/rebuild", &json!({})).await;
+    assert_eq!(report["relationshipsWritten"], 0, "{report}");
+
+    // A lost graph write (simulated by deleting the RUNS rows) is repaired by the command line.
+    db.execute("DELETE FROM graph_relationships WHERE relationship_type = 'RUNS'").await;
+    let url = db.url.clone();
+    let rebuild = actix_web::web::block(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_hotswap"))
+            .args(["graph", "rebuild"])
+            .env("HOTSWAP_ENV", "test")
+            .env("HOTSWAP_CONFIG_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/config"))
+            .env("HOTSWAP__STORE__BACKEND", "postgres")
+            .env("HOTSWAP__STORE__URL", &url)
+            .output()
+            .expect("hotswap runs")
+    });
+    let out = rebuild.await.unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("3 relationships written"), "{stdout}");
+}
