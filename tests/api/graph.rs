@@ -430,6 +430,13 @@ async fn impact_and_release_order_come_from_declared_dependencies() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
     assert_eq!(reply["details"].as_array().unwrap().len(), 2, "{reply}");
 
+    // The Security Scan refuses the breaking version, naming the pair.
+    let id = app.deploy("gbase", "2.0.0", "Development", json!({})).await;
+    let run = app.finished(&id).await;
+    assert_eq!(run["status"], "Failed", "{run:#}");
+    assert!(run.to_string().contains("gapi 1.0.0 requires gbase ^1.0"), "{run:#}");
+    app.assert_all_active(hotswap_actors::domain::Environment::Development, "gbase", Some("1.0.0")).await;
+
     let (status, report) = app.post("/api/v1/graph/rebuild", &json!({})).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(report["entitiesWritten"], 0, "{report}");

@@ -8,16 +8,19 @@
 //! - `system`: what the actors' state looks like as entities and relationships
 //! - `sync`: the store decorator that writes those as the state changes
 //! - `impact`: impact analysis and the release order of a batch
+//! - `scan`: the Security Scan's dependency check, from the impact analysis
 
 mod impact;
 pub mod index;
 pub mod query;
+mod scan;
 pub mod schema;
 mod service;
 mod sync;
 pub mod system;
 
 pub use impact::{DependentModule, ImpactReport, ReleaseItem, ReleaseStep};
+pub use scan::DependencyCheckedVerifier;
 pub use service::{
     EndRef, GraphError, GraphService, GraphStatistics, NewEntity, NewRelationship, PathView, QueryAnswer,
     RebuildReport, RelationshipDirection,
