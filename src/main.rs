@@ -43,6 +43,7 @@ async fn main() -> std::process::ExitCode {
         Command::Module { action } => hotswap::cli::module_commands::module(action, cli.global.server.as_deref()).await,
         // Handled above, before the settings are loaded.
         Command::Client(_) => Ok(()),
+        Command::Graph { action } => graph(&settings, action).await,
     };
     // Export the spans still buffered before the process ends.
     drop(telemetry);
@@ -122,6 +123,22 @@ fn read_password() -> Result<Password, Box<dyn std::error::Error>> {
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     Ok(Password::new(line.trim_end_matches(['\r', '\n'])))
+}
+
+async fn graph(
+    settings: &Settings,
+    action: hotswap::cli::graph_command::GraphAction,
+) -> Result<(), Box<dyn std::error::Error>> {
+    if settings.store.backend == StoreBackend::Memory {
+        return Err("store.backend is \"memory\": there is no stored graph to rebuild; \
+                    set HOTSWAP__STORE__BACKEND=postgres and HOTSWAP__STORE__URL"
+            .into());
+    }
+    let (store, _pool) = hotswap::startup::open_store(settings).await?;
+    for line in hotswap::cli::graph_command::run(store, action).await? {
+        println!("{line}");
+    }
+    Ok(())
 }
 
 async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {

@@ -5,6 +5,7 @@
 use clap::{Parser, Subcommand};
 
 pub mod client;
+pub mod graph_command;
 pub mod module_commands;
 
 pub use client::{ClientCommand, GlobalArgs};
@@ -53,6 +54,11 @@ pub enum Command {
     },
     #[command(flatten)]
     Client(ClientCommand),
+    /// Maintain the knowledge graph in the configured store.
+    Graph {
+        #[command(subcommand)]
+        action: graph_command::GraphAction,
+    },
 }
 
 #[derive(Debug, Subcommand)]

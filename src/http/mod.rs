@@ -11,6 +11,9 @@ mod deployment_plan;
 pub mod deployments;
 mod error_mapping;
 mod format;
+mod graph;
+mod graph_dto;
+mod graph_queries;
 mod health;
 mod modules;
 pub mod openapi;
@@ -81,6 +84,8 @@ fn modules() -> Vec<route_table::ApiModule> {
         signing_keys::api(),
         secrets::api(),
         admin::api(),
+        graph::api(),
+        graph_queries::api(),
     ]
 }
 

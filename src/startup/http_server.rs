@@ -71,6 +71,7 @@ pub fn serve_api(
     let cors_settings = settings.cors.clone();
     let metrics_settings = settings.metrics.clone();
     let (auth, registry, secrets) = (adapters.auth.clone(), adapters.registry.clone(), adapters.secrets.clone());
+    let graph = adapters.graph.clone();
     let RequestLayers { tls, client_addresses, headers, limits } = layers;
     let mut server = HttpServer::new(move || {
         let mut app = App::new()
@@ -81,7 +82,8 @@ pub fn serve_api(
             .app_data(live.clone())
             .app_data(client_addresses.clone())
             .app_data(registry.clone())
-            .app_data(secrets.clone());
+            .app_data(secrets.clone())
+            .app_data(graph.clone());
         if let Some(limits) = &limits {
             app = app.app_data(limits.clone());
         }

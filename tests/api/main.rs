@@ -19,6 +19,7 @@ mod clusters;
 mod dashboard;
 mod deployments;
 mod dry_run;
+mod graph;
 mod isolation;
 mod live;
 mod live_revalidation;

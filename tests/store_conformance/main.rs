@@ -754,6 +754,7 @@ conformance!(
 // Suites by trait, one file each; they invoke `conformance!` too.
 mod approvals;
 mod audit;
+mod graph;
 mod module_registry;
 mod tenants;
 mod users;

@@ -6,6 +6,7 @@ mod audit;
 pub mod audit_entries;
 mod checkpoint;
 mod environment;
+mod graph;
 mod module_registry;
 mod node;
 mod request;
@@ -19,6 +20,10 @@ pub use approval::{ApprovalDecision, ApprovalRecord, ApprovalStatus, DecisionOut
 pub use audit::{AuditActor, AuditCategory, AuditEntry, AuditQuery, AuditResult, NewAuditEntry};
 pub use checkpoint::{Checkpoint, DeployStep};
 pub use environment::{Environment, UnknownEnvironment};
+pub use graph::{
+    EntityTypeDefinition, GraphChange, GraphEntity, GraphRelationship, GraphSchema, GraphSnapshot, PropertyDefinition,
+    PropertyKind, RelationshipTypeDefinition, GRAPH_SYSTEM_AUTHOR,
+};
 pub use module_registry::{
     stored_bytes, ModuleDescriptor, ModuleVersion, ResourceRequirements, SignatureAlgorithm, SigningKey, BYTES_PER_GB,
 };

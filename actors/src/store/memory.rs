@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::*;
 use crate::domain::TenantRecord;
 
+mod graph;
 mod tenants;
 
 // The registry's half of the store, in a file of its own.
@@ -58,6 +59,7 @@ pub struct MemoryStore {
     approvals: RwLock<HashMap<(TenantId, Uuid), ApprovalRecord>>,
     tenants: RwLock<HashMap<TenantId, TenantRecord>>,
     registry: RwLock<module_registry::Registry>,
+    graphs: RwLock<graph::Graphs>,
     /// Failures injected by tests; `None` in every real use.
     faults: Option<std::sync::Arc<dyn FaultHook>>,
 }

@@ -10,6 +10,7 @@ mod approvals;
 mod audit;
 mod codec;
 mod errors;
+mod graph;
 mod metrics;
 pub mod migrate;
 mod module_registry;
