@@ -99,3 +99,43 @@ async fn run_events_show_non_admins_only_the_actors_name() {
         }
     }
 }
+
+/// Finding 11: the metrics role guard follows `metrics.path`.
+#[actix_web::test]
+async fn the_metrics_role_guard_follows_the_configured_path() {
+    let app = spawn_app(&[("HOTSWAP__METRICS__PATH", "/internal/metrics"), ("HOTSWAP__METRICS__ROLE", "Admin")]).await;
+    let viewer = app.as_user(crate::support::VIEWER).await;
+    let r = viewer.call(awc::http::Method::GET, "/internal/metrics", None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    let r = app.call(awc::http::Method::GET, "/internal/metrics", None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.text.contains("hotswap_"), "the Admin reads the metrics");
+}
+
+/// Finding 11: a stranger's wrong guesses lock the account for the
+/// stranger's address, not for its owner elsewhere; the lockout is audited.
+#[actix_web::test]
+async fn guessing_locks_the_guessers_address_not_the_owner() {
+    let app = spawn_app(&[("HOTSWAP__RATE_LIMIT__TRUSTED_PROXIES", "127.0.0.1")]).await;
+    let login = |from: &'static str, password: &'static str| {
+        let app = app.anonymous();
+        async move {
+            app.call_with_body(
+                awc::http::Method::POST,
+                "/api/v1/authentication/login",
+                &[("x-forwarded-for", from)],
+                json!({ "username": "viewer", "password": password }),
+            )
+            .await
+            .status
+        }
+    };
+    for _ in 0..5 {
+        assert_eq!(login("203.0.113.66", "a-wrong-guess").await, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(login("203.0.113.66", "Viewer123!").await, StatusCode::UNAUTHORIZED, "locked for the guesser");
+    assert_eq!(login("198.51.100.10", "Viewer123!").await, StatusCode::OK, "the owner still signs in");
+    let (_, entries) = app.get("/api/v1/auditlogs?eventType=AccountLocked&limit=100").await;
+    let text = entries.to_string();
+    assert!(text.contains("203.0.113.66") && text.contains("\"scope\":\"address\""), "{text}");
+}
