@@ -139,3 +139,30 @@ async fn guessing_locks_the_guessers_address_not_the_owner() {
     let text = entries.to_string();
     assert!(text.contains("203.0.113.66") && text.contains("\"scope\":\"address\""), "{text}");
 }
+
+/// Finding 10: a signature binds name, version and digest; an old signed
+/// artifact cannot come back under a new version number.
+#[actix_web::test]
+async fn signatures_bind_the_module_name_and_version() {
+    use crate::registry_support::{descriptor, trust, unique_artifact, upload, KeyPair, STRICT};
+    use hotswap::registry::statement::statement;
+
+    let app = spawn_app(&[STRICT[0], STRICT[1], ("HOTSWAP__SECURITY__ACCEPT_ARTIFACT_SIGNATURES", "false")]).await;
+    let key = KeyPair::generate();
+    trust(&app, "release", &key).await;
+    let artifact = unique_artifact("kmod-bound");
+    let digest = hotswap::crypto::sha256_hex(&artifact);
+    let signed = key.sign(statement("kmod-bound", "1.0.0", &digest).as_bytes());
+    let (status, reply) = upload(&app, &descriptor("kmod-bound", "1.0.0"), &artifact, Some(&signed)).await;
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+    // The same bytes and signature as a newer version: refused.
+    let (status, reply) = upload(&app, &descriptor("kmod-bound", "9.9.9"), &artifact, Some(&signed)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{reply}");
+    // A signature of the bytes alone is refused here (accepted only where the setting allows).
+    let other = unique_artifact("kmod-bare");
+    let (status, reply) = upload(&app, &descriptor("kmod-bare", "1.0.0"), &other, Some(&key.sign(&other))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{reply}");
+    // The deployment's Security Scan checks the statement again.
+    let run = app.deploy("kmod-bound", "1.0.0", "Development", json!({})).await;
+    assert_eq!(app.finished(&run).await["status"], "Succeeded");
+}
