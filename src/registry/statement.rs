@@ -28,15 +28,26 @@ pub fn statement(name: &str, version: &str, sha256_hex: &str) -> String {
 }
 
 /// The digests a signature may cover, in order: the statement's, then (when
-/// `accept_bare` says so) the artifact's own.
-pub fn signed_digests(name: &str, version: &str, artifact: &[u8], accept_bare: bool) -> Vec<[u8; 32]> {
-    let artifact_digest = sha256(artifact);
+/// `accept_bare` says so) the artifact's own. Takes the artifact's digest,
+/// not its bytes: the caller has hashed them once already.
+pub fn signed_digests(name: &str, version: &str, artifact_digest: [u8; 32], accept_bare: bool) -> Vec<[u8; 32]> {
     let hex = crate::crypto::hex(&artifact_digest);
     let mut digests = vec![sha256(statement(name, version, &hex).as_bytes())];
     if accept_bare {
         digests.push(artifact_digest);
     }
     digests
+}
+
+/// SHA-256 of up to `registry.max_artifact_bytes` (64 MiB) on the blocking
+/// pool: hashing that much on an async worker stalls every request it serves.
+pub async fn sha256_off_worker(bytes: bytes::Bytes) -> [u8; 32] {
+    let copy = bytes.clone();
+    match tokio::task::spawn_blocking(move || sha256(&copy)).await {
+        Ok(digest) => digest,
+        // The pool is shutting down: hash here rather than fail.
+        Err(_) => sha256(&bytes),
+    }
 }
 
 #[cfg(test)]
@@ -51,10 +62,10 @@ mod tests {
             format!("hotswap-module-signature-v1\nname=kmod-net\nversion=1.2.3\nsha256={}\n", "a".repeat(64))
         );
         // Another version, another statement, another digest to sign.
-        let one = signed_digests("kmod-net", "1.0.0", b"bytes", false);
-        let two = signed_digests("kmod-net", "2.0.0", b"bytes", false);
+        let one = signed_digests("kmod-net", "1.0.0", sha256(b"bytes"), false);
+        let two = signed_digests("kmod-net", "2.0.0", sha256(b"bytes"), false);
         assert_eq!(one.len(), 1);
         assert_ne!(one, two);
-        assert_eq!(signed_digests("kmod-net", "1.0.0", b"bytes", true)[1], sha256(b"bytes"));
+        assert_eq!(signed_digests("kmod-net", "1.0.0", sha256(b"bytes"), true)[1], sha256(b"bytes"));
     }
 }

@@ -15,10 +15,9 @@ use hotswap_actors::store::StoreError;
 use regex::Regex;
 use serde_json::json;
 
-use super::statement::signed_digests;
+use super::statement::{sha256_off_worker, signed_digests};
 use super::{Registry, RegistryError};
 use crate::crypto::rsa_sig::{parse_public_key, verify_digest};
-use crate::crypto::sha256_hex;
 
 #[allow(clippy::expect_used)] // A constant pattern, checked by the tests.
 static MODULE_NAME: LazyLock<Regex> =
@@ -134,7 +133,8 @@ impl Registry {
             self.store.append_audit(&[refused("ModuleUploadRefused", AuditResult::Failure, &why)]).await?;
             return Err(RegistryError::TooLarge(why));
         }
-        let digest_hex = sha256_hex(&upload.artifact);
+        let artifact_digest = sha256_off_worker(upload.artifact.clone()).await;
+        let digest_hex = crate::crypto::hex(&artifact_digest);
         if let Some(existing) = self.store.get_module_version(tenant, &d.name, &d.version).await? {
             return self.same_again(existing, &digest_hex, &refused).await;
         }
@@ -145,7 +145,7 @@ impl Registry {
         let signing_key = match &upload.signature {
             Some(sig) => {
                 let accept_bare = self.security.accept_artifact_signatures;
-                let digests = signed_digests(&d.name, &d.version, &upload.artifact, accept_bare);
+                let digests = signed_digests(&d.name, &d.version, artifact_digest, accept_bare);
                 verifying_key(&keys, self.security.min_key_bits, d.signature_algorithm, &digests, sig).cloned()
             }
             None => None,

@@ -61,7 +61,8 @@ impl ModuleVerifier for RegistryVerifier {
                 let keys = registry.store.list_signing_keys(tenant).await.map_err(store_error)?;
                 let algorithm = stored.descriptor.signature_algorithm;
                 let accept_bare = registry.security.accept_artifact_signatures;
-                let digests = signed_digests(module, version, &bytes, accept_bare);
+                let digest = super::statement::sha256_off_worker(bytes.clone()).await;
+                let digests = signed_digests(module, version, digest, accept_bare);
                 match verifying_key(&keys, registry.security.min_key_bits, algorithm, &digests, &sig) {
                     Some(key) => {
                         notes.push(format!(
