@@ -68,4 +68,15 @@ mod tests {
         assert_ne!(one, two);
         assert_eq!(signed_digests("kmod-net", "1.0.0", sha256(b"bytes"), true)[1], sha256(b"bytes"));
     }
+
+    #[test]
+    fn random_pem_and_deployment_requests_never_panic() {
+        for input in crate::web::fuzz::inputs(0x5eed_0005, 20_000) {
+            let pem = format!("-----BEGIN PUBLIC KEY-----\n{input}\n-----END PUBLIC KEY-----\n");
+            assert!(crate::crypto::rsa_sig::parse_public_key(&pem, 2048).is_err());
+            let _ = serde_json::from_str::<hotswap_actors::domain::DeploymentRequest>(&input);
+            let body = format!("{{\"moduleName\":\"kmod\",\"version\":\"1.0.0\",\"targetEnvironment\":{input}}}");
+            let _ = serde_json::from_str::<hotswap_actors::domain::DeploymentRequest>(&body);
+        }
+    }
 }
