@@ -166,3 +166,24 @@ async fn signatures_bind_the_module_name_and_version() {
     let run = app.deploy("kmod-bound", "1.0.0", "Development", json!({})).await;
     assert_eq!(app.finished(&run).await["status"], "Succeeded");
 }
+
+/// Finding 10: going back to a lower version needs `allowDowngrade`, audited.
+#[actix_web::test]
+async fn a_downgrade_needs_allow_downgrade_and_is_audited() {
+    let app = spawn_app(&[]).await;
+    app.deploy_ok("kmod-down", "2.0.0", "Development").await;
+    let older = crate::db::requests::deployment("kmod-down", "1.9.9", "Development");
+    let (status, reply) = app.post("/api/v1/deployments", &older).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{reply}");
+    assert!(reply["message"].as_str().unwrap().contains("allowDowngrade"), "{reply}");
+    let mut allowed = older.clone();
+    allowed["allowDowngrade"] = json!(true);
+    let (status, reply) = app.post("/api/v1/deployments", &allowed).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
+    let run = reply["executionId"].as_str().unwrap().to_string();
+    assert_eq!(app.finished(&run).await["status"], "Succeeded");
+    let (_, page) = app.get("/api/v1/auditlogs?eventType=DowngradeAllowed&limit=10").await;
+    assert_eq!(page["items"][0]["resourceId"], "kmod-down@1.9.9", "{page}");
+    // Higher versions need nothing.
+    app.deploy_ok("kmod-down", "2.1.0", "Development").await;
+}
