@@ -75,6 +75,20 @@ pub enum ModuleAction {
         /// Where the signature goes; defaults to FILE with ".sig" added.
         #[arg(long)]
         out: Option<std::path::PathBuf>,
+        /// The module's descriptor (JSON with its name and version): the
+        /// signature covers name, version and the file's digest together.
+        #[arg(long, conflicts_with_all = ["name", "bare"], required_unless_present_any = ["name", "bare"])]
+        descriptor: Option<std::path::PathBuf>,
+        /// The module's name, instead of a descriptor.
+        #[arg(long, requires = "version", conflicts_with = "bare")]
+        name: Option<String>,
+        /// The module's version, with --name.
+        #[arg(long, requires = "name")]
+        version: Option<String>,
+        /// Sign the file's bytes alone (accepted only where
+        /// security.accept_artifact_signatures is on: development and test).
+        #[arg(long)]
+        bare: bool,
         file: std::path::PathBuf,
     },
     /// Upload FILE with its descriptor and signature to a HotSwap server

@@ -64,6 +64,9 @@ pub struct CreateDeploymentBody {
     /// Rising percentages ending at 100, such as [10, 50, 100].
     #[schema(min_items = 1, max_items = 10)]
     pub canary_steps: Option<Vec<u32>>,
+    /// Deploy a version lower than the highest one the tenant's nodes run
+    /// (refused with 422 otherwise); every use is audited.
+    pub allow_downgrade: Option<bool>,
 }
 
 fn invalid(message: String) -> ValidationError {
