@@ -185,10 +185,29 @@ pub enum InFlightPolicy {
     Rollback,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecoverySettings {
     pub in_flight: InFlightPolicy,
+    /// How often the store's active runs are compared with the live
+    /// coordinators; a run found without one twice in a row gets one.
+    #[serde(with = "humantime_serde", default = "RecoverySettings::default_reconcile_interval")]
+    pub reconcile_interval: Duration,
+}
+
+impl RecoverySettings {
+    fn default_reconcile_interval() -> Duration {
+        Duration::from_secs(5)
+    }
+}
+
+impl Default for RecoverySettings {
+    fn default() -> Self {
+        RecoverySettings {
+            in_flight: InFlightPolicy::default(),
+            reconcile_interval: Self::default_reconcile_interval(),
+        }
+    }
 }
 
 /// When runs wait for a human, and for how long.

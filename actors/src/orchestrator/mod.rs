@@ -4,6 +4,7 @@
 
 mod approvals;
 mod clusters;
+mod reconciler;
 
 use clusters::MetricsSampler;
 pub use clusters::SamplerStats;
@@ -173,6 +174,9 @@ impl Orchestrator {
             MetricsSampler::new(orchestrator.clone()).start();
         }
         orchestrator.resume_runs().await?;
+        if !orchestrator.inner.settings.recovery.reconcile_interval.is_zero() {
+            reconciler::Reconciler::new(orchestrator.clone()).start();
+        }
         Ok(orchestrator)
     }
 

@@ -82,8 +82,9 @@ pub trait RunStore: Send + Sync {
     async fn get_run(&self, tenant: TenantId, execution_id: Uuid) -> StoreResult<Option<RunRecord>>;
     /// Newest first.
     async fn list_runs(&self, tenant: TenantId, filter: &RunFilter) -> StoreResult<Page<RunSummary>>;
-    /// Runs of every tenant that still hold their module; read once at start-up
-    /// so that their coordinators can resume.
+    /// Runs of every tenant that still hold their module; read at start-up so
+    /// that their coordinators can resume, and by the reconciler, which gives
+    /// any of them found without a coordinator a new one.
     async fn runs_in_flight(&self) -> StoreResult<Vec<RunRecord>>;
     async fn run_events(&self, tenant: TenantId, execution_id: Uuid) -> StoreResult<Vec<RunEvent>>;
 }
