@@ -193,11 +193,19 @@ pub struct RecoverySettings {
     /// coordinators; a run found without one twice in a row gets one.
     #[serde(with = "humantime_serde", default = "RecoverySettings::default_reconcile_interval")]
     pub reconcile_interval: Duration,
+    /// Longest an actor (coordinator, node) waits for one store call; past
+    /// it the call counts as the store being unavailable and is retried, so a
+    /// half-open connection cannot hang a run or a node's mailbox.
+    #[serde(with = "humantime_serde", default = "RecoverySettings::default_store_call_timeout")]
+    pub store_call_timeout: Duration,
 }
 
 impl RecoverySettings {
     fn default_reconcile_interval() -> Duration {
         Duration::from_secs(5)
+    }
+    fn default_store_call_timeout() -> Duration {
+        Duration::from_secs(15)
     }
 }
 
@@ -206,6 +214,7 @@ impl Default for RecoverySettings {
         RecoverySettings {
             in_flight: InFlightPolicy::default(),
             reconcile_interval: Self::default_reconcile_interval(),
+            store_call_timeout: Self::default_store_call_timeout(),
         }
     }
 }

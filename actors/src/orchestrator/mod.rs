@@ -128,6 +128,7 @@ impl Orchestrator {
             pipeline: settings.pipeline.clone(),
             simulation: settings.simulation.enabled,
             heartbeat_timeout: settings.simulation.heartbeat_timeout,
+            store_deadline: settings.recovery.store_call_timeout,
             runs: runs.clone(),
             supervisor: run_supervisor.clone(),
             bus: bus.clone(),
@@ -144,6 +145,7 @@ impl Orchestrator {
                 node_supervisor: node_supervisor.clone(),
                 directory: clusters.clone(),
                 simulation: Arc::new(settings.simulation.clone()),
+                store_deadline: settings.recovery.store_call_timeout,
             },
             runs.clone(),
             settings.tenants.clone(),
@@ -188,6 +190,7 @@ impl Orchestrator {
             node_supervisor: self.inner.node_supervisor.clone(),
             directory: self.inner.clusters.clone(),
             simulation: Arc::new(self.inner.settings.simulation.clone()),
+            store_deadline: self.inner.settings.recovery.store_call_timeout,
         };
         clusters.provision(tenant, &Quota::UNLIMITED).await
     }

@@ -74,6 +74,11 @@ pub enum StoreCall<'a> {
 /// crashing caller would): consulted before the call; its error is the answer.
 pub trait FaultHook: Send + Sync {
     fn before(&self, call: StoreCall<'_>) -> StoreResult<()>;
+
+    /// How long the call hangs before it is answered (a half-open connection).
+    fn hang(&self, _call: &StoreCall<'_>) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 /// The uniqueness rules PostgreSQL's indexes enforce: a username across
@@ -102,9 +107,14 @@ impl MemoryStore {
         MemoryStore { faults: Some(hook), ..Self::default() }
     }
 
-    fn inject(&self, call: StoreCall<'_>) -> StoreResult<()> {
+    async fn inject(&self, call: StoreCall<'_>) -> StoreResult<()> {
         match &self.faults {
-            Some(hook) => hook.before(call),
+            Some(hook) => {
+                if let Some(hang) = hook.hang(&call) {
+                    tokio::time::sleep(hang).await;
+                }
+                hook.before(call)
+            }
             None => Ok(()),
         }
     }
@@ -136,7 +146,7 @@ impl RunStore for MemoryStore {
     }
 
     async fn save_run(&self, run: &RunRecord, events: &[RunEvent]) -> StoreResult<()> {
-        self.inject(StoreCall::SaveRun(run))?;
+        self.inject(StoreCall::SaveRun(run)).await?;
         let mut runs = self.runs.write();
         let Some(stored) = runs.by_id.get(&(run.tenant_id, run.execution_id)) else {
             return Err(StoreError::NotFound(format!("deployment {} not found", run.execution_id)));
@@ -206,7 +216,7 @@ impl NodeStore for MemoryStore {
         module: &str,
         slots: &ModuleSlots,
     ) -> StoreResult<()> {
-        self.inject(StoreCall::SetModuleSlots { node_id, module, slots })?;
+        self.inject(StoreCall::SetModuleSlots { node_id, module, slots }).await?;
         let mut nodes = self.nodes.write();
         let node = nodes
             .get_mut(&(tenant, node_id))
@@ -221,7 +231,7 @@ impl NodeStore for MemoryStore {
     }
 
     async fn module_slots(&self, tenant: TenantId, node_ids: &[Uuid], module: &str) -> StoreResult<Vec<ModuleSlots>> {
-        self.inject(StoreCall::ModuleSlots { tenant, module })?;
+        self.inject(StoreCall::ModuleSlots { tenant, module }).await?;
         let nodes = self.nodes.read();
         Ok(node_ids
             .iter()

@@ -41,6 +41,25 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// A store call with a deadline: one that takes longer than `deadline` is
+/// given up and answered `Unavailable`, which callers retry as an outage.
+/// A zero deadline means none.
+pub async fn within<T>(
+    deadline: std::time::Duration,
+    call: impl std::future::Future<Output = StoreResult<T>>,
+) -> StoreResult<T> {
+    if deadline.is_zero() {
+        return call.await;
+    }
+    match tokio::time::timeout(deadline, call).await {
+        Ok(answer) => answer,
+        Err(_) => Err(StoreError::Unavailable(format!(
+            "the store did not answer within {}",
+            humantime::format_duration(deadline)
+        ))),
+    }
+}
+
 pub use crate::domain::RunEvent;
 
 #[derive(Debug, Clone, Default)]
