@@ -21,6 +21,22 @@ mod registry;
 struct Runs {
     by_id: HashMap<(TenantId, Uuid), RunRecord>,
     holders: HashMap<(TenantId, String), Uuid>,
+    /// Each tenant's finished runs, oldest first: the window that is kept.
+    finished: HashMap<TenantId, VecDeque<Uuid>>,
+    /// The runs in `finished`, so that a run finishing twice (after a manual
+    /// rollback) is counted once.
+    in_window: std::collections::HashSet<Uuid>,
+}
+
+/// How many finished runs (with their events) each tenant keeps in memory.
+pub const DEFAULT_FINISHED_RUNS: usize = 10_000;
+
+struct Window(usize);
+
+impl Default for Window {
+    fn default() -> Self {
+        Window(DEFAULT_FINISHED_RUNS)
+    }
 }
 
 impl Runs {
@@ -32,7 +48,8 @@ impl Runs {
             .filter(|id| *id != run.execution_id)
     }
 
-    fn put(&mut self, run: &RunRecord) {
+    /// Stores `run`; answers the finished runs that fell out of the window.
+    fn put(&mut self, run: &RunRecord, window: usize) -> Vec<(TenantId, Uuid)> {
         let key = (run.tenant_id, run.request.module_name.clone());
         if run.holds_module() {
             self.holders.insert(key, run.execution_id);
@@ -40,6 +57,24 @@ impl Runs {
             self.holders.remove(&key);
         }
         self.by_id.insert((run.tenant_id, run.execution_id), run.clone());
+        if run.holds_module() || !self.in_window.insert(run.execution_id) {
+            return Vec::new();
+        }
+        let finished = self.finished.entry(run.tenant_id).or_default();
+        finished.push_back(run.execution_id);
+        let mut evicted = Vec::new();
+        while finished.len() > window {
+            let Some(oldest) = finished.pop_front() else { break };
+            self.in_window.remove(&oldest);
+            let key = (run.tenant_id, oldest);
+            // One rolled back on request since is busy again: it stays.
+            if self.by_id.get(&key).is_some_and(RunRecord::holds_module) {
+                continue;
+            }
+            self.by_id.remove(&key);
+            evicted.push(key);
+        }
+        evicted
     }
 }
 
@@ -58,6 +93,8 @@ pub struct MemoryStore {
     approvals: RwLock<HashMap<(TenantId, Uuid), ApprovalRecord>>,
     tenants: RwLock<HashMap<TenantId, TenantRecord>>,
     registry: RwLock<registry::Registry>,
+    /// Finished runs kept per tenant.
+    finished_window: Window,
     /// Failures injected by tests; `None` in every real use.
     faults: Option<std::sync::Arc<dyn FaultHook>>,
 }
@@ -102,6 +139,23 @@ impl MemoryStore {
         Self::default()
     }
 
+    /// A memory store that keeps the newest `runs` finished runs of each
+    /// tenant, with their events (at least one).
+    pub fn with_finished_window(runs: usize) -> Self {
+        MemoryStore { finished_window: Window(runs.max(1)), ..Self::default() }
+    }
+
+    /// Forgets the events of runs that left the window.
+    fn evict(&self, evicted: Vec<(TenantId, Uuid)>) {
+        if evicted.is_empty() {
+            return;
+        }
+        let mut events = self.events.write();
+        for key in evicted {
+            events.remove(&key);
+        }
+    }
+
     /// A memory store whose calls `hook` may fail; for tests.
     pub fn with_fault_hook(hook: std::sync::Arc<dyn FaultHook>) -> Self {
         MemoryStore { faults: Some(hook), ..Self::default() }
@@ -138,9 +192,10 @@ impl RunStore for MemoryStore {
         if let Some(holder) = runs.holder(run) {
             return Err(StoreError::ModuleBusy { module: run.request.module_name.clone(), execution_id: holder });
         }
-        runs.put(run);
+        let evicted = runs.put(run, self.finished_window.0);
         drop(runs);
         self.push_events(events);
+        self.evict(evicted);
         self.push_audit(&crate::domain::audit_entries::run_entries(run, events));
         Ok(())
     }
@@ -160,9 +215,10 @@ impl RunStore for MemoryStore {
         if let Some(holder) = runs.holder(run).filter(|_| run.holds_module()) {
             return Err(StoreError::ModuleBusy { module: run.request.module_name.clone(), execution_id: holder });
         }
-        runs.put(run);
+        let evicted = runs.put(run, self.finished_window.0);
         drop(runs);
         self.push_events(events);
+        self.evict(evicted);
         self.push_audit(&crate::domain::audit_entries::run_entries(run, events));
         Ok(())
     }

@@ -18,7 +18,7 @@ use crate::domain::{
 };
 use crate::domain::{ModuleVersion, SigningKey};
 
-pub use memory::{FaultHook, MemoryStore, StoreCall};
+pub use memory::{FaultHook, MemoryStore, StoreCall, DEFAULT_FINISHED_RUNS};
 pub use tenants::{RunCounts, TenantStore, UsageCounts};
 
 #[derive(Debug, Clone, thiserror::Error)]

@@ -16,3 +16,4 @@ mod orphans;
 mod overload;
 mod restore;
 mod verbs;
+mod window;
