@@ -10,7 +10,7 @@ use clusters::MetricsSampler;
 pub use clusters::SamplerStats;
 
 pub use approvals::{Decider, Verdict};
-pub use clusters::{ClusterDetail, ClusterSummary, MetricsPoint, NodeView};
+pub use clusters::{ClusterDetail, ClusterPage, ClusterSummary, MetricsPoint, NodeFilter, NodeView};
 
 use std::sync::Arc;
 use std::time::Duration;
