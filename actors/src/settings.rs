@@ -25,6 +25,10 @@ pub struct PipelineSettings {
     pub restore_attempts: u32,
     #[serde(with = "humantime_serde")]
     pub restore_retry_delay: Duration,
+    /// Runs this process executes at once; a new run beyond it is refused
+    /// (429 with Retry-After) rather than admitted to wait behind the others.
+    #[serde(default = "PipelineSettings::default_max_active_runs")]
+    pub max_active_runs: usize,
 }
 
 impl Default for PipelineSettings {
@@ -39,12 +43,20 @@ impl Default for PipelineSettings {
             node_request_timeout: Duration::from_secs(10),
             restore_attempts: 5,
             restore_retry_delay: Duration::from_millis(200),
+            max_active_runs: Self::default_max_active_runs(),
         }
     }
 }
 
 impl PipelineSettings {
+    fn default_max_active_runs() -> usize {
+        1_000
+    }
+
     pub fn validate(&self) -> Result<(), String> {
+        if self.max_active_runs == 0 {
+            return Err("pipeline.max_active_runs must be at least 1".into());
+        }
         if self.rolling_batch_size == 0 {
             return Err("pipeline.rolling_batch_size must be at least 1".into());
         }

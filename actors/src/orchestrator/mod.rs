@@ -224,6 +224,11 @@ impl Orchestrator {
         Ok(())
     }
 
+    /// Runs with a live coordinator in this process (see `pipeline.max_active_runs`).
+    pub fn active_runs(&self) -> usize {
+        self.inner.runs.len()
+    }
+
     /// What the metrics sampler has done so far.
     pub fn sampler_stats(&self) -> &SamplerStats {
         &self.inner.sampler
@@ -267,6 +272,13 @@ impl Orchestrator {
         actor: &AuditActor,
     ) -> Result<RunRecord, CoreError> {
         self.check_request(&request)?;
+        let limit = self.inner.settings.pipeline.max_active_runs;
+        if self.inner.runs.len() >= limit {
+            return Err(CoreError::Overloaded {
+                message: format!("{limit} deployments are already running in this process; try again shortly"),
+                retry_after_secs: 5,
+            });
+        }
         let approval_required = self.inner.settings.approvals.required_for(&request);
         let execution_id = Uuid::new_v4();
         // The span the run is created in: a child of the caller's (the HTTP
