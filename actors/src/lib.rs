@@ -10,6 +10,7 @@ pub mod coordinator;
 pub mod domain;
 pub mod error;
 pub mod events;
+pub mod graph;
 pub mod hooks;
 pub mod node;
 pub mod orchestrator;

@@ -53,7 +53,9 @@ pub fn algorithm(name: &str) -> Result<SignatureAlgorithm, String> {
     }
 }
 
-pub async fn module(action: ModuleAction) -> CliResult {
+/// `server` is the global `--server`; push resolves it with the saved login
+/// as every client verb does.
+pub async fn module(action: ModuleAction, server: Option<&str>) -> CliResult {
     match action {
         ModuleAction::Sign { key, algorithm: alg, out, file } => {
             let alg = algorithm(&alg)?;
@@ -71,8 +73,12 @@ pub async fn module(action: ModuleAction) -> CliResult {
             );
             Ok(())
         }
-        ModuleAction::Push { server, token, descriptor, signature, file } => {
-            push(&server, &token, &descriptor, signature.as_deref(), &file).await
+        ModuleAction::Push { token, descriptor, signature, file } => {
+            let target = super::client::session::resolve(server);
+            let token = token.or(target.token).ok_or_else(|| {
+                format!("not logged in to {}: run `hotswap login` or give --token / HOTSWAP_TOKEN", target.server)
+            })?;
+            push(&target.server, &token, &descriptor, signature.as_deref(), &file).await
         }
     }
 }

@@ -5,14 +5,15 @@ use super::route_table::{api_module, Access};
 use crate::auth::Audited;
 use actix_web::{web, HttpResponse};
 use hotswap_actors::coordinator::Verb;
-use hotswap_actors::domain::AuditActor;
+use hotswap_actors::domain::{AuditActor, Role};
 use hotswap_actors::domain::{Environment, RunStatus};
 use hotswap_actors::store::RunFilter;
 use uuid::Uuid;
 
 use super::deployment_dto::*;
+use super::deployment_plan::{CreateQuery, DeploymentPlanView};
 use super::format::iso8601;
-use crate::auth::{RequireRole, Tenant};
+use crate::auth::{Caller, RequireRole, Tenant};
 use crate::web::AppState;
 use crate::web::{ApiError, ErrorBody};
 
@@ -35,14 +36,17 @@ fn execution_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::NotFound(format!("Deployment execution {raw} not found")))
 }
 
-/// Start a run that promotes a module version up to the target environment.
+/// Start a run that promotes a module version up to the target environment;
+/// with `dryRun=true`, answer the run's plan instead and start nothing.
 #[utoipa::path(
     post,
     path = PATH_DEPLOYMENTS,
     tag = "deployments",
+    params(CreateQuery),
     request_body = CreateDeploymentBody,
     responses(
         Protected, JsonBody,
+        (status = 200, description = "dryRun=true: what the run would do; nothing was created (the plan is audited as DeploymentPlanned)", body = DeploymentPlanView),
         (status = 202, description = "The run is accepted and running", body = DeploymentAccepted,
             headers(("Location" = String, description = "The run's URL"))),
         (status = 400, description = "Invalid fields, all reported together, or a malformed body", body = ErrorBody),
@@ -54,10 +58,15 @@ fn execution_id(raw: &str) -> Result<Uuid, ApiError> {
 pub async fn create_deployment(
     state: web::Data<AppState>,
     tenant: Tenant,
+    query: web::Query<CreateQuery>,
     body: web::Json<CreateDeploymentBody>,
     audited: Audited,
 ) -> Result<HttpResponse, ApiError> {
     let request = body.into_inner().into_request()?;
+    if query.dry_run.unwrap_or(false) {
+        let plan = state.orchestrator.plan_deployment(tenant.0, &request, &audited.0).await?;
+        return Ok(HttpResponse::Ok().json(DeploymentPlanView::from(&plan)));
+    }
     let estimate = state.orchestrator.estimated_duration(&request);
     let run = state.orchestrator.create_deployment(tenant.0, request, &audited.0).await?;
     let location = format!("/api/v1/deployments/{}", run.execution_id);
@@ -172,9 +181,16 @@ pub async fn run_view(
 pub async fn list_deployment_events(
     state: web::Data<AppState>,
     tenant: Tenant,
+    caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let events = state.orchestrator.run_events(tenant.0, execution_id(&id)?).await?;
+    let mut events = state.orchestrator.run_events(tenant.0, execution_id(&id)?).await?;
+    // Who did what, from where, is the audit trail's, which is Admin-only.
+    if !caller.0.has_role(Role::Admin) {
+        for event in &mut events {
+            crate::web::redact::actor_name_only(&mut event.data);
+        }
+    }
     Ok(HttpResponse::Ok().json(events))
 }
 

@@ -7,9 +7,13 @@ mod audit_logs;
 mod authentication;
 mod clusters;
 mod deployment_dto;
+mod deployment_plan;
 pub mod deployments;
 mod error_mapping;
 mod format;
+mod graph;
+mod graph_dto;
+mod graph_queries;
 mod health;
 mod modules;
 pub mod openapi;
@@ -80,6 +84,8 @@ fn modules() -> Vec<route_table::ApiModule> {
         signing_keys::api(),
         secrets::api(),
         admin::api(),
+        graph::api(),
+        graph_queries::api(),
     ]
 }
 

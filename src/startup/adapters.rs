@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::web;
+use hotswap_actors::graph::{GraphService, GraphSyncStore};
 use hotswap_actors::store::{MemoryStore, SharedStore, StoreError};
 
 use super::StartupError;
@@ -23,13 +24,19 @@ pub struct Adapters {
     pub auth: web::Data<AuthState>,
     pub secrets: web::Data<SecretManager>,
     pub registry: web::Data<Registry>,
+    /// The knowledge graph; `store` writes it as the actors change state.
+    pub graph: web::Data<GraphService>,
 }
 
 impl Adapters {
     /// Opens the store, then identity (with the demo users seeded or retired
     /// as `auth.demo_users` says), the secrets and the registry over it.
     pub async fn open(settings: &Settings) -> Result<Adapters, StartupError> {
-        let (store, pool) = open_store(settings).await?;
+        let (plain, pool) = open_store(settings).await?;
+        // Everything writes through the graph's sync decorator, so that the
+        // graph follows each change from the start (seeding included).
+        let graph = GraphService::new(plain);
+        let store = GraphSyncStore::wrap(graph.clone());
         let auth = AuthState::new(&settings.auth, store.clone()).await.map_err(StartupError::Auth)?;
         if settings.auth.demo_users {
             auth.seed_demo_users().await.map_err(|e| StartupError::Auth(format!("seeding demo users: {e}")))?;
@@ -39,7 +46,10 @@ impl Adapters {
         let auth = web::Data::new(auth);
         let secrets = open_secrets(settings, store.clone(), auth.clone()).await?;
         let registry = web::Data::new(open_registry(settings, store.clone()).await?);
-        Ok(Adapters { store, pool, auth, secrets, registry })
+        let tenants: Vec<_> =
+            store.list_tenants(None).await.map(|ts| ts.into_iter().map(|t| t.tenant_id).collect()).unwrap_or_default();
+        graph.preload(&tenants).await.map_err(|e| StartupError::Store(format!("loading the knowledge graph: {e}")))?;
+        Ok(Adapters { store, pool, auth, secrets, registry, graph: web::Data::from(graph) })
     }
 }
 

@@ -64,12 +64,14 @@ pub fn serve_api(
         swagger_ui: settings.api_docs.enabled && settings.api_docs.swagger_ui,
     };
     let live = web::Data::new(LiveState::new(settings.websocket.clone(), metrics.clone()));
-    let route_access = web::Data::new(http::route_access(crate::live::token_in_query_paths()));
+    let route_access =
+        web::Data::new(crate::dashboard::public_routes(http::route_access(crate::live::token_in_query_paths())));
     let prometheus = metrics.http_middleware(&settings.metrics.path);
     let metrics_path = settings.metrics.path.clone();
     let cors_settings = settings.cors.clone();
     let metrics_settings = settings.metrics.clone();
     let (auth, registry, secrets) = (adapters.auth.clone(), adapters.registry.clone(), adapters.secrets.clone());
+    let graph = adapters.graph.clone();
     let RequestLayers { tls, client_addresses, headers, limits } = layers;
     let mut server = HttpServer::new(move || {
         let mut app = App::new()
@@ -80,7 +82,8 @@ pub fn serve_api(
             .app_data(live.clone())
             .app_data(client_addresses.clone())
             .app_data(registry.clone())
-            .app_data(secrets.clone());
+            .app_data(secrets.clone())
+            .app_data(graph.clone());
         if let Some(limits) = &limits {
             app = app.app_data(limits.clone());
         }
@@ -96,7 +99,11 @@ pub fn serve_api(
             .wrap(from_fn(security_headers))
             .wrap(NormalizePath::new(TrailingSlash::Trim))
             .wrap(from_fn(assign_trace_id))
+            // The request span records the URI: it sees secrets in the query
+            // string redacted, and everything inside it the real URI.
+            .wrap(from_fn(crate::web::redact::restore_query_secrets))
             .wrap(TracingLogger::default())
+            .wrap(from_fn(crate::web::redact::hide_query_secrets))
             // The Prometheus middleware answers this path itself, after the
             // route; a route of its own keeps it from counting as a 404.
             .configure(|cfg| {
@@ -105,6 +112,7 @@ pub fn serve_api(
                 }
             })
             .configure(crate::live::routes)
+            .configure(crate::dashboard::routes)
             .configure(http::configure(options))
     })
     .client_request_timeout(settings.server.client_request_timeout)
@@ -121,6 +129,12 @@ pub fn serve_api(
         None => server.listen(listener).map_err(bind_error)?,
     }
     .run();
+    // On stderr as well as in the log: whoever starts the process sees it
+    // even when the log goes to a collector nobody reads.
+    for warning in settings.safety_warnings() {
+        tracing::warn!(target: "hotswap::security", "{warning}");
+        eprintln!("hotswap: WARNING: {warning}");
+    }
     tracing::info!(%addr, https, profile = %settings.profile, store = ?settings.store.backend, "HotSwap is serving");
     Ok((server, addr))
 }

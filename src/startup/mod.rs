@@ -123,7 +123,10 @@ async fn start_core(
         Some(webhooks) => webhooks,
         None => Arc::new(NoNotifier),
     };
-    let verifier = Arc::new(RegistryVerifier { registry: adapters.registry.get_ref().clone() });
+    let verifier = hotswap_actors::graph::DependencyCheckedVerifier::wrap(
+        Arc::new(RegistryVerifier { registry: adapters.registry.get_ref().clone() }),
+        adapters.graph.clone().into_inner(),
+    );
     let hooks = CoreHooks { observer: metrics, spans: Arc::new(OtelSpans), notifier, verifier };
     Ok(Orchestrator::start_with(adapters.store.clone(), core, hooks).await?)
 }

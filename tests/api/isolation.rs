@@ -28,6 +28,8 @@ struct TenantA {
     key_id: String,
     /// The trace of A's finished run.
     trace_id: String,
+    /// A relationship of A's knowledge graph (its finished run DEPLOYED a version).
+    graph_relationship: String,
     /// Every string of A that B must never see.
     secrets: Vec<String>,
 }
@@ -55,7 +57,19 @@ async fn set_up_a(system: &TestApp) -> (TenantA, TestApp) {
     }
     let trace_id =
         admin.get(&format!("/api/v1/deployments/{finished_run}")).await.1["traceId"].as_str().unwrap().to_string();
-    let a = TenantA { id: id.to_string(), active_run, finished_run, user_ids, key_id, trace_id, secrets };
+    let (_, rels) = admin.get(&format!("/api/v1/graph/entities/{finished_run}/relationships")).await;
+    let graph_relationship = rels[0]["id"].as_str().expect("the run is in A's graph").to_string();
+    secrets.push(graph_relationship.clone());
+    let a = TenantA {
+        id: id.to_string(),
+        active_run,
+        finished_run,
+        user_ids,
+        key_id,
+        trace_id,
+        graph_relationship,
+        secrets,
+    };
     (a, admin)
 }
 
@@ -99,6 +113,9 @@ fn candidates(path: &str, param: &str, a: &TenantA) -> Vec<String> {
         ("id", p) if p.starts_with("/api/v1/secrets/") => vec!["jwt-signing-key".into()],
         ("id", p) if p.starts_with("/api/v1/admin/actors/") => vec![format!("run:{}", a.active_run)],
         ("verb", _) => vec!["pause".into(), "abort".into()],
+        // Runs and nodes are entities of A's knowledge graph.
+        ("id", p) if p.starts_with("/api/v1/graph/entities/") => vec![a.finished_run.clone(), a.active_run.clone()],
+        ("id", p) if p.starts_with("/api/v1/graph/relationships/") => vec![a.graph_relationship.clone()],
         _ => panic!("{path}: no candidate values for {{{param}}}; teach the isolation test about this route"),
     }
 }
@@ -117,6 +134,7 @@ fn body_for(method: &Method, template: &str, a: &TenantA) -> Option<Value> {
         ("PUT", "/api/tenants/{id}") => Some(json!({ "name": "pwned" })),
         ("PUT", "/api/tenants/{id}/subscription") => Some(json!({ "tier": "Custom" })),
         ("POST", p) if p.starts_with("/api/v1/approvals/") => Some(json!({ "reason": "not yours" })),
+        ("PUT", "/api/v1/graph/entities/{id}") => Some(json!({ "properties": { "pwned": true } })),
         ("POST", _) | ("PUT", _) => Some(json!({})),
         _ => None,
     }

@@ -12,5 +12,6 @@ mod outage;
 mod plans;
 mod process;
 mod restart;
+mod signalr_reconnect;
 mod tenants;
 mod verbs;

@@ -754,7 +754,8 @@ conformance!(
 // Suites by trait, one file each; they invoke `conformance!` too.
 mod approvals;
 mod audit;
-mod registry;
+mod graph;
+mod module_registry;
 mod tenants;
 mod users;
 

@@ -6,8 +6,9 @@ mod audit;
 pub mod audit_entries;
 mod checkpoint;
 mod environment;
+mod graph;
+mod module_registry;
 mod node;
-mod registry;
 mod request;
 mod run;
 mod run_event;
@@ -19,10 +20,14 @@ pub use approval::{ApprovalDecision, ApprovalRecord, ApprovalStatus, DecisionOut
 pub use audit::{AuditActor, AuditCategory, AuditEntry, AuditQuery, AuditResult, NewAuditEntry};
 pub use checkpoint::{Checkpoint, DeployStep};
 pub use environment::{Environment, UnknownEnvironment};
-pub use node::{ModuleSlots, NodeHealth, NodeMetrics, NodeRecord, VersionFaults, VersionSlot};
-pub use registry::{
+pub use graph::{
+    EntityTypeDefinition, GraphChange, GraphEntity, GraphRelationship, GraphSchema, GraphSnapshot, PropertyDefinition,
+    PropertyKind, RelationshipTypeDefinition, GRAPH_SYSTEM_AUTHOR,
+};
+pub use module_registry::{
     stored_bytes, ModuleDescriptor, ModuleVersion, ResourceRequirements, SignatureAlgorithm, SigningKey, BYTES_PER_GB,
 };
+pub use node::{ModuleSlots, NodeHealth, NodeMetrics, NodeRecord, VersionFaults, VersionSlot};
 pub use request::{DeploymentRequest, Strategy};
 pub use run::{
     deploy_stage_name, NodeChange, RollbackState, RunIntent, RunRecord, RunStatus, RunSummary, Stage, StageStatus,

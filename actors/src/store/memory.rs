@@ -8,10 +8,11 @@ use uuid::Uuid;
 use super::*;
 use crate::domain::TenantRecord;
 
+mod graph;
 mod tenants;
 
 // The registry's half of the store, in a file of its own.
-mod registry;
+mod module_registry;
 
 /// The embedded store: everything in process memory, lost on exit. It is the
 /// default so that a fresh checkout runs without a database.
@@ -92,7 +93,8 @@ pub struct MemoryStore {
     audit: RwLock<Vec<AuditEntry>>,
     approvals: RwLock<HashMap<(TenantId, Uuid), ApprovalRecord>>,
     tenants: RwLock<HashMap<TenantId, TenantRecord>>,
-    registry: RwLock<registry::Registry>,
+    registry: RwLock<module_registry::Registry>,
+    graphs: RwLock<graph::Graphs>,
     /// Finished runs kept per tenant.
     finished_window: Window,
     /// Failures injected by tests; `None` in every real use.

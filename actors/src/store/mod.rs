@@ -1,6 +1,7 @@
 //! The storage contract of the core. The in-memory implementation lives here;
 //! the PostgreSQL one lives with the other adapters in the root crate.
 
+mod graph;
 mod memory;
 mod tenants;
 
@@ -18,6 +19,7 @@ use crate::domain::{
 };
 use crate::domain::{ModuleVersion, SigningKey};
 
+pub use graph::GraphStore;
 pub use memory::{FaultHook, MemoryStore, StoreCall, DEFAULT_FINISHED_RUNS};
 pub use tenants::{RunCounts, TenantStore, UsageCounts};
 
@@ -292,6 +294,7 @@ pub trait Store:
     + ApprovalStore
     + TenantStore
     + RegistryStore
+    + GraphStore
 {
     /// Cheap round trip used by readiness checks.
     async fn ping(&self) -> StoreResult<()>;

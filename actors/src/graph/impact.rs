@@ -1,0 +1,334 @@
+//! Impact analysis (who depends on a module, where they run) and the release
+//! order of a batch of modules, from the DEPENDS_ON relationships the
+//! registry's versions declare.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+use petgraph::visit::EdgeRef;
+use petgraph::Direction as PgDirection;
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::index::TenantIndex;
+use super::schema::types::{CLUSTER, DEPENDS_ON, RUNS};
+use super::service::{GraphError, GraphService};
+use super::system::{module_id, module_version_id, runs_id};
+use crate::domain::TenantId;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DependentModule {
+    pub module: String,
+    pub version: String,
+    /// The module it depends on, and how.
+    pub depends_on: String,
+    pub requirement: String,
+    /// For direct dependents: whether the analysed version meets the requirement.
+    pub satisfied: Option<bool>,
+    /// 1 for a direct dependent, 2 for a dependent of one, and so on.
+    pub depth: u32,
+    pub running_nodes: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AffectedNode {
+    pub node_id: Uuid,
+    pub hostname: String,
+    pub environment: String,
+    pub modules: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AffectedCluster {
+    pub cluster_id: Uuid,
+    pub environment: String,
+    pub nodes: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImpactReport {
+    pub module: String,
+    pub version: String,
+    pub dependents: Vec<DependentModule>,
+    pub nodes: Vec<AffectedNode>,
+    pub clusters: Vec<AffectedCluster>,
+    pub tenants: Vec<TenantId>,
+    /// Pairs that would break: a dependent whose requirement the version does
+    /// not meet, on nodes that run both.
+    pub conflicts: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReleaseItem {
+    pub module: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReleaseStep {
+    pub module: String,
+    pub version: String,
+    /// Steps of the same wave do not depend on each other.
+    pub wave: u32,
+    /// Modules of the batch that must go out first.
+    pub depends_on: Vec<String>,
+}
+
+fn prop(index: &TenantIndex, id: Uuid, name: &str) -> String {
+    index
+        .entities
+        .get(&id)
+        .and_then(|e| e.properties.get(name))
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Nodes with a RUNS relationship into the version entity `version`.
+fn nodes_running(index: &TenantIndex, version: Uuid) -> Vec<Uuid> {
+    let Some(runs) = index.rel_type_id(RUNS) else { return Vec::new() };
+    let Some(&v) = index.nodes.get(&version) else { return Vec::new() };
+    index
+        .graph
+        .edges_directed(v, PgDirection::Incoming)
+        .filter(|e| e.weight().rel_type == runs)
+        .map(|e| index.graph[e.source()])
+        .collect()
+}
+
+/// Nodes running any version of `module`.
+fn nodes_running_module(index: &TenantIndex, tenant: TenantId, module: &str) -> Vec<Uuid> {
+    index
+        .by_type
+        .get(super::schema::types::NODE)
+        .into_iter()
+        .flatten()
+        .filter(|n| index.edges.contains_key(&runs_id(tenant, **n, module)))
+        .copied()
+        .collect()
+}
+
+impl GraphService {
+    pub async fn impact(&self, tenant: TenantId, module: &str, version: &str) -> Result<ImpactReport, GraphError> {
+        let new_version = semver::Version::parse(version)
+            .map_err(|e| GraphError::Invalid(vec![format!("version '{version}' is not a semantic version: {e}")]))?;
+        // Walk dependents level by level; the requirements live on the
+        // relationships, which the store holds.
+        struct Hop {
+            edge: Uuid,
+            dependent_version: Uuid,
+            depends_on: String,
+            depth: u32,
+        }
+        let mut hops: Vec<Hop> = Vec::new();
+        let known = self
+            .with_index(tenant, |index| {
+                let mut seen = BTreeSet::from([module.to_string()]);
+                let mut queue = VecDeque::from([(module.to_string(), 1u32)]);
+                let depends = index.rel_type_id(DEPENDS_ON);
+                while let Some((name, depth)) = queue.pop_front() {
+                    let Some(&m) = index.nodes.get(&module_id(tenant, &name)) else { continue };
+                    for e in index.graph.edges_directed(m, PgDirection::Incoming) {
+                        if Some(e.weight().rel_type) != depends || depth > 20 {
+                            continue;
+                        }
+                        let dv = index.graph[e.source()];
+                        hops.push(Hop { edge: e.weight().id, dependent_version: dv, depends_on: name.clone(), depth });
+                        let dependent = prop(index, dv, "name");
+                        if seen.insert(dependent.clone()) {
+                            queue.push_back((dependent, depth + 1));
+                        }
+                    }
+                }
+                index.nodes.contains_key(&module_id(tenant, module))
+            })
+            .await?;
+        if !known {
+            return Err(GraphError::NotFound(format!("module '{module}' is not in the graph")));
+        }
+        let edge_ids: Vec<Uuid> = hops.iter().map(|h| h.edge).collect();
+        let requirements: HashMap<Uuid, String> = self
+            .store()
+            .graph_relationships(tenant, &edge_ids)
+            .await?
+            .into_iter()
+            .map(|r| {
+                let req = r.properties.get("requirement").and_then(|v| v.as_str()).unwrap_or("*").to_string();
+                (r.id, req)
+            })
+            .collect();
+        let report = self
+            .with_index(tenant, |index| {
+                let mut dependents = Vec::new();
+                let mut conflicts = Vec::new();
+                let mut nodes: BTreeMap<Uuid, BTreeSet<String>> = BTreeMap::new();
+                let module_nodes: BTreeSet<Uuid> = nodes_running_module(index, tenant, module).into_iter().collect();
+                for n in &module_nodes {
+                    nodes.entry(*n).or_default().insert(module.to_string());
+                }
+                for h in &hops {
+                    let requirement = requirements.get(&h.edge).cloned().unwrap_or_else(|| "*".into());
+                    let name = prop(index, h.dependent_version, "name");
+                    let ver = prop(index, h.dependent_version, "version");
+                    let running = nodes_running(index, h.dependent_version);
+                    for n in &running {
+                        nodes.entry(*n).or_default().insert(name.clone());
+                    }
+                    let satisfied = (h.depth == 1).then(|| {
+                        semver::VersionReq::parse(&requirement).map(|r| r.matches(&new_version)).unwrap_or(false)
+                    });
+                    if satisfied == Some(false) {
+                        for n in running.iter().filter(|n| module_nodes.contains(n)) {
+                            conflicts.push(format!(
+                                "{name} {ver} requires {module} {requirement}, which {version} does not meet, on node {}",
+                                prop(index, *n, "hostname")
+                            ));
+                        }
+                    }
+                    dependents.push(DependentModule {
+                        module: name,
+                        version: ver,
+                        depends_on: h.depends_on.clone(),
+                        requirement,
+                        satisfied,
+                        depth: h.depth,
+                        running_nodes: running.len(),
+                    });
+                }
+                dependents.sort_by(|a, b| (a.depth, &a.module, &a.version).cmp(&(b.depth, &b.module, &b.version)));
+                let mut clusters: BTreeMap<Uuid, usize> = BTreeMap::new();
+                for n in nodes.keys() {
+                    let Some(&ix) = index.nodes.get(n) else { continue };
+                    for e in index.graph.edges_directed(ix, PgDirection::Incoming) {
+                        let c = index.graph[e.source()];
+                        if index.entity_type(c) == Some(CLUSTER) {
+                            *clusters.entry(c).or_default() += 1;
+                        }
+                    }
+                }
+                ImpactReport {
+                    module: module.to_string(),
+                    version: version.to_string(),
+                    dependents,
+                    nodes: nodes
+                        .into_iter()
+                        .map(|(id, modules)| AffectedNode {
+                            node_id: id,
+                            hostname: prop(index, id, "hostname"),
+                            environment: prop(index, id, "environment"),
+                            modules: modules.into_iter().collect(),
+                        })
+                        .collect(),
+                    clusters: clusters
+                        .into_iter()
+                        .map(|(id, n)| AffectedCluster { cluster_id: id, environment: prop(index, id, "environment"), nodes: n })
+                        .collect(),
+                    tenants: vec![tenant],
+                    conflicts,
+                }
+            })
+            .await?;
+        Ok(report)
+    }
+
+    /// The order a batch must go out in: each module after the modules of
+    /// the batch its version depends on. A cycle is a conflict naming it.
+    pub async fn release_plan(&self, tenant: TenantId, items: &[ReleaseItem]) -> Result<Vec<ReleaseStep>, GraphError> {
+        let mut problems = Vec::new();
+        if items.is_empty() {
+            problems.push("modules must name at least one module".to_string());
+        }
+        let mut names = BTreeSet::new();
+        for (i, item) in items.iter().enumerate() {
+            if !names.insert(item.module.clone()) {
+                problems.push(format!("modules[{i}]: module '{}' appears twice", item.module));
+            }
+        }
+        let deps: Result<BTreeMap<String, BTreeSet<String>>, Vec<String>> = self
+            .with_index(tenant, |index| {
+                let mut missing = Vec::new();
+                let mut deps = BTreeMap::new();
+                let depends = index.rel_type_id(DEPENDS_ON);
+                for (i, item) in items.iter().enumerate() {
+                    let v = module_version_id(tenant, &item.module, &item.version);
+                    let Some(&ix) = index.nodes.get(&v) else {
+                        missing.push(format!("modules[{i}]: {} {} is not in the registry", item.module, item.version));
+                        continue;
+                    };
+                    let on: BTreeSet<String> = index
+                        .graph
+                        .edges_directed(ix, PgDirection::Outgoing)
+                        .filter(|e| Some(e.weight().rel_type) == depends)
+                        .map(|e| prop(index, index.graph[e.target()], "name"))
+                        .filter(|n| names.contains(n) && n != &item.module)
+                        .collect();
+                    deps.insert(item.module.clone(), on);
+                }
+                if missing.is_empty() {
+                    Ok(deps)
+                } else {
+                    Err(missing)
+                }
+            })
+            .await?;
+        let deps = match deps {
+            Ok(d) if problems.is_empty() => d,
+            Ok(_) => return Err(GraphError::Invalid(problems)),
+            Err(missing) => {
+                problems.extend(missing);
+                return Err(GraphError::Invalid(problems));
+            }
+        };
+        let versions: HashMap<&str, &str> = items.iter().map(|i| (i.module.as_str(), i.version.as_str())).collect();
+        let mut wave_of: BTreeMap<String, u32> = BTreeMap::new();
+        let mut steps = Vec::new();
+        let mut wave = 1;
+        while wave_of.len() < deps.len() {
+            let ready: Vec<String> = deps
+                .iter()
+                .filter(|(m, on)| !wave_of.contains_key(*m) && on.iter().all(|d| wave_of.contains_key(d)))
+                .map(|(m, _)| m.clone())
+                .collect();
+            if ready.is_empty() {
+                let cycle = find_cycle(&deps, &wave_of);
+                return Err(GraphError::Conflict {
+                    message: format!("the batch has a dependency cycle: {}", cycle.join(" -> ")),
+                    details: cycle,
+                });
+            }
+            for m in ready {
+                wave_of.insert(m.clone(), wave);
+                steps.push(ReleaseStep {
+                    version: versions.get(m.as_str()).copied().unwrap_or_default().to_string(),
+                    depends_on: deps.get(&m).map(|d| d.iter().cloned().collect()).unwrap_or_default(),
+                    module: m,
+                    wave,
+                });
+            }
+            wave += 1;
+        }
+        Ok(steps)
+    }
+}
+
+/// A cycle among the modules not yet placed, as names, first one repeated at the end.
+fn find_cycle(deps: &BTreeMap<String, BTreeSet<String>>, placed: &BTreeMap<String, u32>) -> Vec<String> {
+    let Some(start) = deps.keys().find(|m| !placed.contains_key(*m)) else { return Vec::new() };
+    // Every unplaced module waits on an unplaced one, so following them must repeat.
+    let mut path: Vec<String> = vec![start.clone()];
+    loop {
+        let Some(at) = path.last() else { return path };
+        let next = deps.get(at).and_then(|on| on.iter().find(|d| !placed.contains_key(*d))).cloned();
+        let Some(next) = next else { return path };
+        if let Some(pos) = path.iter().position(|p| p == &next) {
+            let mut cycle = path.split_off(pos);
+            cycle.push(next);
+            return cycle;
+        }
+        path.push(next);
+    }
+}

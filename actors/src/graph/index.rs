@@ -1,0 +1,200 @@
+//! The in-memory index of one tenant's graph: a petgraph `StableDiGraph`
+//! whose nodes are entity ids and whose edges carry what traversals need
+//! (relationship id, interned type, weight, direction), plus the entities
+//! themselves by id and by type. Relationship properties stay in the store.
+
+use std::collections::{BTreeSet, HashMap};
+
+use petgraph::stable_graph::{EdgeIndex, NodeIndex, StableDiGraph};
+use uuid::Uuid;
+
+use crate::domain::{GraphChange, GraphEntity, GraphRelationship, GraphSnapshot};
+
+#[derive(Debug, Clone, Copy)]
+pub struct Edge {
+    pub id: Uuid,
+    pub rel_type: u32,
+    pub weight: f64,
+    pub directed: bool,
+}
+
+#[derive(Default)]
+pub struct TenantIndex {
+    pub graph: StableDiGraph<Uuid, Edge>,
+    pub nodes: HashMap<Uuid, NodeIndex>,
+    pub edges: HashMap<Uuid, EdgeIndex>,
+    pub entities: HashMap<Uuid, GraphEntity>,
+    /// Ids in order, so that paging by id is stable.
+    pub by_type: HashMap<String, BTreeSet<Uuid>>,
+    rel_types: Vec<String>,
+    rel_type_ids: HashMap<String, u32>,
+    rel_type_counts: HashMap<u32, usize>,
+}
+
+impl TenantIndex {
+    pub fn load(snapshot: GraphSnapshot) -> TenantIndex {
+        let mut index = TenantIndex::default();
+        for e in snapshot.entities {
+            index.put_entity(e);
+        }
+        for r in &snapshot.relationships {
+            index.put_relationship(r);
+        }
+        index
+    }
+
+    /// The id of a relationship type, if any relationship ever had it.
+    pub fn rel_type_id(&self, name: &str) -> Option<u32> {
+        self.rel_type_ids.get(name).copied()
+    }
+
+    pub fn rel_type_name(&self, id: u32) -> &str {
+        self.rel_types.get(id as usize).map(String::as_str).unwrap_or("")
+    }
+
+    fn intern(&mut self, name: &str) -> u32 {
+        if let Some(id) = self.rel_type_ids.get(name) {
+            return *id;
+        }
+        let id = self.rel_types.len() as u32;
+        self.rel_types.push(name.to_string());
+        self.rel_type_ids.insert(name.to_string(), id);
+        id
+    }
+
+    pub fn entity_type(&self, id: Uuid) -> Option<&str> {
+        self.entities.get(&id).map(|e| e.entity_type.as_str())
+    }
+
+    pub fn put_entity(&mut self, entity: GraphEntity) {
+        if let Some(old) = self.entities.get(&entity.id) {
+            if old.entity_type != entity.entity_type {
+                if let Some(set) = self.by_type.get_mut(&old.entity_type) {
+                    set.remove(&entity.id);
+                }
+            }
+        }
+        if !self.nodes.contains_key(&entity.id) {
+            let ix = self.graph.add_node(entity.id);
+            self.nodes.insert(entity.id, ix);
+        }
+        self.by_type.entry(entity.entity_type.clone()).or_default().insert(entity.id);
+        self.entities.insert(entity.id, entity);
+    }
+
+    /// Adds or replaces; ignored when an end is missing (the store refuses those).
+    pub fn put_relationship(&mut self, r: &GraphRelationship) {
+        self.remove_relationship(r.id);
+        let (Some(&a), Some(&b)) = (self.nodes.get(&r.source_id), self.nodes.get(&r.target_id)) else {
+            return;
+        };
+        let rel_type = self.intern(&r.relationship_type);
+        let ix = self.graph.add_edge(a, b, Edge { id: r.id, rel_type, weight: r.weight, directed: r.directed });
+        self.edges.insert(r.id, ix);
+        *self.rel_type_counts.entry(rel_type).or_default() += 1;
+    }
+
+    pub fn remove_relationship(&mut self, id: Uuid) -> Option<Edge> {
+        let ix = self.edges.remove(&id)?;
+        let edge = self.graph.remove_edge(ix)?;
+        if let Some(n) = self.rel_type_counts.get_mut(&edge.rel_type) {
+            *n = n.saturating_sub(1);
+        }
+        Some(edge)
+    }
+
+    pub fn remove_entity(&mut self, id: Uuid) {
+        let Some(ix) = self.nodes.remove(&id) else { return };
+        let incident: Vec<Uuid> = self
+            .graph
+            .edges_directed(ix, petgraph::Direction::Outgoing)
+            .chain(self.graph.edges_directed(ix, petgraph::Direction::Incoming))
+            .map(|e| e.weight().id)
+            .collect();
+        for rid in incident {
+            self.remove_relationship(rid);
+        }
+        self.graph.remove_node(ix);
+        if let Some(e) = self.entities.remove(&id) {
+            if let Some(set) = self.by_type.get_mut(&e.entity_type) {
+                set.remove(&id);
+            }
+        }
+    }
+
+    /// The relationship types a change touches, old and new, including those
+    /// of relationships that go with a deleted entity: what cached queries
+    /// must be dropped for.
+    pub fn touched_types(&self, change: &GraphChange) -> BTreeSet<String> {
+        let mut types = BTreeSet::new();
+        for e in &change.upsert_entities {
+            types.insert(e.entity_type.clone());
+            if let Some(t) = self.entity_type(e.id) {
+                types.insert(t.to_string());
+            }
+        }
+        for r in &change.upsert_relationships {
+            types.insert(r.relationship_type.clone());
+        }
+        let edge_type = |id: &Uuid| self.edges.get(id).and_then(|ix| self.graph.edge_weight(*ix)).map(|e| e.rel_type);
+        for id in &change.delete_relationships {
+            if let Some(t) = edge_type(id) {
+                types.insert(self.rel_type_name(t).to_string());
+            }
+        }
+        for r in &change.upsert_relationships {
+            if let Some(t) = edge_type(&r.id) {
+                types.insert(self.rel_type_name(t).to_string());
+            }
+        }
+        for id in &change.delete_entities {
+            if let Some(t) = self.entity_type(*id) {
+                types.insert(t.to_string());
+            }
+            if let Some(ix) = self.nodes.get(id) {
+                for e in self
+                    .graph
+                    .edges_directed(*ix, petgraph::Direction::Outgoing)
+                    .chain(self.graph.edges_directed(*ix, petgraph::Direction::Incoming))
+                {
+                    types.insert(self.rel_type_name(e.weight().rel_type).to_string());
+                }
+            }
+        }
+        types
+    }
+
+    /// Applies a change the store has made durable, in the same order.
+    pub fn apply(&mut self, change: &GraphChange) {
+        for e in &change.upsert_entities {
+            self.put_entity(e.clone());
+        }
+        for r in &change.upsert_relationships {
+            self.put_relationship(r);
+        }
+        for id in &change.delete_relationships {
+            self.remove_relationship(*id);
+        }
+        for id in &change.delete_entities {
+            self.remove_entity(*id);
+        }
+    }
+
+    pub fn entity_counts(&self) -> Vec<(String, usize)> {
+        let mut v: Vec<_> =
+            self.by_type.iter().filter(|(_, s)| !s.is_empty()).map(|(t, s)| (t.clone(), s.len())).collect();
+        v.sort();
+        v
+    }
+
+    pub fn relationship_counts(&self) -> Vec<(String, usize)> {
+        let mut v: Vec<_> = self
+            .rel_type_counts
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(t, n)| (self.rel_type_name(*t).to_string(), *n))
+            .collect();
+        v.sort();
+        v
+    }
+}

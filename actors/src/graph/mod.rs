@@ -1,0 +1,28 @@
+//! The knowledge graph of the fleet: tenants, environments, clusters, nodes,
+//! modules, versions and runs as the actors keep them, beside what users add.
+//!
+//! - `schema`: type names, the built-in schema, checks of writes and schema changes
+//! - `index`: the per-tenant petgraph index the queries run on
+//! - `query`: match, traversal, Dijkstra, all paths
+//! - `service`: `GraphService`, which owns the indexes, the query cache and every write
+//! - `system`: what the actors' state looks like as entities and relationships
+//! - `sync`: the store decorator that writes those as the state changes
+//! - `impact`: impact analysis and the release order of a batch
+//! - `scan`: the Security Scan's dependency check, from the impact analysis
+
+mod impact;
+pub mod index;
+pub mod query;
+mod scan;
+pub mod schema;
+mod service;
+mod sync;
+pub mod system;
+
+pub use impact::{DependentModule, ImpactReport, ReleaseItem, ReleaseStep};
+pub use scan::DependencyCheckedVerifier;
+pub use service::{
+    EndRef, GraphError, GraphService, GraphStatistics, NewEntity, NewRelationship, PathView, QueryAnswer,
+    RebuildReport, RelationshipDirection,
+};
+pub use sync::GraphSyncStore;

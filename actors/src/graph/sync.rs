@@ -1,0 +1,347 @@
+//! `GraphSyncStore`: the store the actors write through. It forwards every
+//! call to the real store and, once a change is durable there, writes what
+//! it means for the graph (a run's node change updates the graph, not a
+//! periodic copy). A graph write that fails is logged and left for
+//! `hotswap graph rebuild`: the change itself has been acknowledged.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::service::GraphService;
+use super::system;
+use crate::domain::{
+    ApprovalDecision, ApprovalRecord, AuditEntry, AuditQuery, DecisionOutcome, Environment, GraphChange, GraphEntity,
+    GraphRelationship, GraphSchema, GraphSnapshot, LockoutPolicy, ModuleSlots, ModuleVersion, NewAuditEntry,
+    NodeRecord, RunRecord, RunSummary, SigningKey, TenantId, TenantRecord, TenantStatus, UserRecord,
+};
+use crate::store::{
+    ApprovalStore, AuditStore, ClusterSample, GraphStore, MetricsStore, NodeStore, Page, RegistryStore,
+    RevokedTokenStore, RunCounts, RunEvent, RunFilter, RunStore, SharedStore, Store, StoreResult, TenantStore,
+    UsageCounts, UserStore,
+};
+
+pub struct GraphSyncStore {
+    inner: SharedStore,
+    graph: Arc<GraphService>,
+}
+
+impl GraphSyncStore {
+    /// Wraps `graph`'s store; hand the result to the actors.
+    pub fn wrap(graph: Arc<GraphService>) -> SharedStore {
+        Arc::new(GraphSyncStore { inner: graph.store().clone(), graph })
+    }
+
+    async fn sync(&self, tenant: TenantId, change: GraphChange) {
+        if let Err(e) = self.graph.apply_system(tenant, system::dedupe(change)).await {
+            tracing::warn!(%tenant, error = %e, "the knowledge graph missed a change; `hotswap graph rebuild` repairs it");
+        }
+    }
+}
+
+#[async_trait]
+impl RunStore for GraphSyncStore {
+    async fn create_run(&self, run: &RunRecord, events: &[RunEvent]) -> StoreResult<()> {
+        self.inner.create_run(run, events).await?;
+        self.sync(run.tenant_id, system::run_items(run)).await;
+        Ok(())
+    }
+    async fn save_run(&self, run: &RunRecord, events: &[RunEvent]) -> StoreResult<()> {
+        self.inner.save_run(run, events).await?;
+        self.sync(run.tenant_id, system::run_items(run)).await;
+        Ok(())
+    }
+    async fn get_run(&self, tenant: TenantId, execution_id: Uuid) -> StoreResult<Option<RunRecord>> {
+        self.inner.get_run(tenant, execution_id).await
+    }
+    async fn list_runs(&self, tenant: TenantId, filter: &RunFilter) -> StoreResult<Page<RunSummary>> {
+        self.inner.list_runs(tenant, filter).await
+    }
+    async fn runs_in_flight(&self) -> StoreResult<Vec<RunRecord>> {
+        self.inner.runs_in_flight().await
+    }
+    async fn run_events(&self, tenant: TenantId, execution_id: Uuid) -> StoreResult<Vec<RunEvent>> {
+        self.inner.run_events(tenant, execution_id).await
+    }
+}
+
+#[async_trait]
+impl NodeStore for GraphSyncStore {
+    async fn register_node(&self, node: &NodeRecord) -> StoreResult<NodeRecord> {
+        let stored = self.inner.register_node(node).await?;
+        self.sync(stored.tenant_id, system::node_items(&stored)).await;
+        Ok(stored)
+    }
+    async fn get_node(&self, tenant: TenantId, node_id: Uuid) -> StoreResult<Option<NodeRecord>> {
+        self.inner.get_node(tenant, node_id).await
+    }
+    async fn set_module_slots(
+        &self,
+        tenant: TenantId,
+        node_id: Uuid,
+        module: &str,
+        slots: &ModuleSlots,
+    ) -> StoreResult<()> {
+        self.inner.set_module_slots(tenant, node_id, module, slots).await?;
+        self.sync(tenant, system::slot_items(tenant, node_id, module, slots)).await;
+        Ok(())
+    }
+    async fn module_slots(&self, tenant: TenantId, node_ids: &[Uuid], module: &str) -> StoreResult<Vec<ModuleSlots>> {
+        self.inner.module_slots(tenant, node_ids, module).await
+    }
+    async fn nodes_in(&self, tenant: TenantId, environment: Environment) -> StoreResult<Vec<NodeRecord>> {
+        self.inner.nodes_in(tenant, environment).await
+    }
+}
+
+#[async_trait]
+impl MetricsStore for GraphSyncStore {
+    async fn record_sample(&self, sample: &ClusterSample, retain: usize) -> StoreResult<()> {
+        self.inner.record_sample(sample, retain).await
+    }
+    async fn samples(
+        &self,
+        tenant: TenantId,
+        environment: Environment,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<ClusterSample>> {
+        self.inner.samples(tenant, environment, from, to).await
+    }
+}
+
+#[async_trait]
+impl UserStore for GraphSyncStore {
+    async fn create_user(&self, user: &UserRecord, audit: &NewAuditEntry) -> StoreResult<()> {
+        self.inner.create_user(user, audit).await
+    }
+    async fn get_user(&self, tenant: TenantId, id: Uuid) -> StoreResult<Option<UserRecord>> {
+        self.inner.get_user(tenant, id).await
+    }
+    async fn find_user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>> {
+        self.inner.find_user_by_username(username).await
+    }
+    async fn list_users(&self, tenant: TenantId) -> StoreResult<Vec<UserRecord>> {
+        self.inner.list_users(tenant).await
+    }
+    async fn update_user(&self, user: &UserRecord, audit: &NewAuditEntry) -> StoreResult<()> {
+        self.inner.update_user(user, audit).await
+    }
+    async fn record_failed_login(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        now: DateTime<Utc>,
+        policy: &LockoutPolicy,
+        audit: &NewAuditEntry,
+    ) -> StoreResult<Option<UserRecord>> {
+        self.inner.record_failed_login(tenant, id, now, policy, audit).await
+    }
+    async fn record_successful_login(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        now: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> StoreResult<()> {
+        self.inner.record_successful_login(tenant, id, now, audit).await
+    }
+}
+
+#[async_trait]
+impl RevokedTokenStore for GraphSyncStore {
+    async fn revoke_token(
+        &self,
+        tenant: TenantId,
+        jti: &str,
+        expires_at: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> StoreResult<()> {
+        self.inner.revoke_token(tenant, jti, expires_at, audit).await
+    }
+    async fn is_token_revoked(&self, tenant: TenantId, jti: &str) -> StoreResult<bool> {
+        self.inner.is_token_revoked(tenant, jti).await
+    }
+    async fn purge_expired_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        self.inner.purge_expired_tokens(now).await
+    }
+}
+
+#[async_trait]
+impl AuditStore for GraphSyncStore {
+    async fn append_audit(&self, entries: &[NewAuditEntry]) -> StoreResult<()> {
+        self.inner.append_audit(entries).await
+    }
+    async fn list_audit(&self, tenant: TenantId, query: &AuditQuery) -> StoreResult<Page<AuditEntry>> {
+        self.inner.list_audit(tenant, query).await
+    }
+    async fn purge_audit(&self, cutoff: DateTime<Utc>, batch: u32) -> StoreResult<u64> {
+        self.inner.purge_audit(cutoff, batch).await
+    }
+}
+
+#[async_trait]
+impl ApprovalStore for GraphSyncStore {
+    async fn open_approval(&self, approval: &ApprovalRecord, run: &RunRecord, events: &[RunEvent]) -> StoreResult<()> {
+        self.inner.open_approval(approval, run, events).await?;
+        self.sync(run.tenant_id, system::run_items(run)).await;
+        Ok(())
+    }
+    async fn decide_approval(
+        &self,
+        tenant: TenantId,
+        approval_id: Uuid,
+        decision: &ApprovalDecision,
+        audit: &NewAuditEntry,
+    ) -> StoreResult<DecisionOutcome> {
+        self.inner.decide_approval(tenant, approval_id, decision, audit).await
+    }
+    async fn get_approval(&self, tenant: TenantId, approval_id: Uuid) -> StoreResult<Option<ApprovalRecord>> {
+        self.inner.get_approval(tenant, approval_id).await
+    }
+    async fn approval_for_run(&self, tenant: TenantId, execution_id: Uuid) -> StoreResult<Option<ApprovalRecord>> {
+        self.inner.approval_for_run(tenant, execution_id).await
+    }
+    async fn pending_approvals(&self, tenant: TenantId) -> StoreResult<Vec<ApprovalRecord>> {
+        self.inner.pending_approvals(tenant).await
+    }
+}
+
+#[async_trait]
+impl TenantStore for GraphSyncStore {
+    async fn create_tenant(&self, tenant: &TenantRecord, audit: &NewAuditEntry) -> StoreResult<()> {
+        self.inner.create_tenant(tenant, audit).await?;
+        self.sync(tenant.tenant_id, system::tenant_items(tenant)).await;
+        Ok(())
+    }
+    async fn get_tenant(&self, tenant: TenantId) -> StoreResult<Option<TenantRecord>> {
+        self.inner.get_tenant(tenant).await
+    }
+    async fn list_tenants(&self, status: Option<TenantStatus>) -> StoreResult<Vec<TenantRecord>> {
+        self.inner.list_tenants(status).await
+    }
+    async fn save_tenant(&self, tenant: &TenantRecord, audit: &NewAuditEntry) -> StoreResult<()> {
+        self.inner.save_tenant(tenant, audit).await?;
+        self.sync(tenant.tenant_id, system::tenant_items(tenant)).await;
+        Ok(())
+    }
+    async fn run_counts(&self, tenant: TenantId, since: DateTime<Utc>, module: &str) -> StoreResult<RunCounts> {
+        self.inner.run_counts(tenant, since, module).await
+    }
+    async fn usage_counts(&self, tenant: TenantId, from: DateTime<Utc>, to: DateTime<Utc>) -> StoreResult<UsageCounts> {
+        self.inner.usage_counts(tenant, from, to).await
+    }
+}
+
+#[async_trait]
+impl RegistryStore for GraphSyncStore {
+    async fn add_module_version(&self, version: &ModuleVersion, audit: &NewAuditEntry) -> StoreResult<()> {
+        self.inner.add_module_version(version, audit).await?;
+        self.sync(version.tenant_id, system::version_items(version)).await;
+        Ok(())
+    }
+    async fn get_module_version(
+        &self,
+        tenant: TenantId,
+        name: &str,
+        version: &str,
+    ) -> StoreResult<Option<ModuleVersion>> {
+        self.inner.get_module_version(tenant, name, version).await
+    }
+    async fn module_versions(&self, tenant: TenantId, name: &str) -> StoreResult<Vec<ModuleVersion>> {
+        self.inner.module_versions(tenant, name).await
+    }
+    async fn all_module_versions(&self, tenant: TenantId) -> StoreResult<Vec<ModuleVersion>> {
+        self.inner.all_module_versions(tenant).await
+    }
+    async fn artifact_in_use(&self, sha256: &str) -> StoreResult<bool> {
+        self.inner.artifact_in_use(sha256).await
+    }
+    async fn delete_module_version(
+        &self,
+        tenant: TenantId,
+        name: &str,
+        version: &str,
+        audit: &NewAuditEntry,
+    ) -> StoreResult<bool> {
+        let stored = self.inner.get_module_version(tenant, name, version).await?;
+        let deleted = self.inner.delete_module_version(tenant, name, version, audit).await?;
+        if let (true, Some(v)) = (deleted, stored) {
+            // The registry's facts go (its dependencies); the version itself
+            // stays while a node runs it or a run names it, as a rebuild keeps it.
+            let deps = system::version_items(&v).upsert_relationships;
+            let change = GraphChange {
+                delete_relationships: deps
+                    .into_iter()
+                    .filter(|r| r.relationship_type == super::schema::types::DEPENDS_ON)
+                    .map(|r| r.id)
+                    .collect(),
+                ..GraphChange::default()
+            };
+            self.sync(tenant, change).await;
+            if let Err(e) = self.graph.drop_unreferenced_version(tenant, name, version).await {
+                tracing::warn!(%tenant, error = %e, "the knowledge graph kept a deleted version");
+            }
+        }
+        Ok(deleted)
+    }
+    async fn add_signing_key(&self, key: &SigningKey, audit: &NewAuditEntry) -> StoreResult<()> {
+        self.inner.add_signing_key(key, audit).await
+    }
+    async fn get_signing_key(&self, tenant: TenantId, key_id: &str) -> StoreResult<Option<SigningKey>> {
+        self.inner.get_signing_key(tenant, key_id).await
+    }
+    async fn list_signing_keys(&self, tenant: TenantId) -> StoreResult<Vec<SigningKey>> {
+        self.inner.list_signing_keys(tenant).await
+    }
+    async fn revoke_signing_key(
+        &self,
+        tenant: TenantId,
+        key_id: &str,
+        at: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> StoreResult<Option<SigningKey>> {
+        self.inner.revoke_signing_key(tenant, key_id, at, audit).await
+    }
+}
+
+/// Graph reads and writes pass straight through: the service itself writes
+/// the graph.
+#[async_trait]
+impl GraphStore for GraphSyncStore {
+    async fn graph_schema(&self, tenant: TenantId) -> StoreResult<Option<GraphSchema>> {
+        self.inner.graph_schema(tenant).await
+    }
+    async fn save_graph_schema(&self, schema: &GraphSchema, audit: &NewAuditEntry) -> StoreResult<()> {
+        self.inner.save_graph_schema(schema, audit).await
+    }
+    async fn write_graph(
+        &self,
+        tenant: TenantId,
+        change: &GraphChange,
+        audit: Option<&NewAuditEntry>,
+    ) -> StoreResult<()> {
+        self.inner.write_graph(tenant, change, audit).await
+    }
+    async fn graph_entity(&self, tenant: TenantId, id: Uuid) -> StoreResult<Option<GraphEntity>> {
+        self.inner.graph_entity(tenant, id).await
+    }
+    async fn graph_relationships(&self, tenant: TenantId, ids: &[Uuid]) -> StoreResult<Vec<GraphRelationship>> {
+        self.inner.graph_relationships(tenant, ids).await
+    }
+    async fn load_graph(&self, tenant: TenantId) -> StoreResult<GraphSnapshot> {
+        self.inner.load_graph(tenant).await
+    }
+}
+
+#[async_trait]
+impl Store for GraphSyncStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.inner.ping().await
+    }
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
+}

@@ -1,0 +1,32 @@
+//! The knowledge graph's storage contract. The traversals run on the
+//! in-memory index `crate::graph` keeps per tenant; the store is what that
+//! index is loaded from and what makes each write durable.
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use super::StoreResult;
+use crate::domain::{GraphChange, GraphEntity, GraphRelationship, GraphSchema, GraphSnapshot, NewAuditEntry, TenantId};
+
+#[async_trait]
+pub trait GraphStore: Send + Sync {
+    /// The tenant's schema, `None` until one was saved (the built-in one applies).
+    async fn graph_schema(&self, tenant: TenantId) -> StoreResult<Option<GraphSchema>>;
+    /// Replaces the tenant's schema (the caller checks the version order).
+    async fn save_graph_schema(&self, schema: &GraphSchema, audit: &NewAuditEntry) -> StoreResult<()>;
+    /// Applies `change` to the tenant's graph in one atomic step: upserts by
+    /// id, then deletions (an entity's relationships go with it). Every record
+    /// must belong to `tenant`. `audit` is `None` only for the actors' sync,
+    /// whose originating change is audited where it is made.
+    async fn write_graph(
+        &self,
+        tenant: TenantId,
+        change: &GraphChange,
+        audit: Option<&NewAuditEntry>,
+    ) -> StoreResult<()>;
+    async fn graph_entity(&self, tenant: TenantId, id: Uuid) -> StoreResult<Option<GraphEntity>>;
+    /// The relationships among `ids` that exist, in no particular order.
+    async fn graph_relationships(&self, tenant: TenantId, ids: &[Uuid]) -> StoreResult<Vec<GraphRelationship>>;
+    /// Everything the tenant's graph holds (to build the index).
+    async fn load_graph(&self, tenant: TenantId) -> StoreResult<GraphSnapshot>;
+}

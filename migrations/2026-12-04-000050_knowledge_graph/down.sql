@@ -1,0 +1,3 @@
+DROP TABLE graph_schemas;
+DROP TABLE graph_relationships;
+DROP TABLE graph_entities;

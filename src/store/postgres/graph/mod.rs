@@ -1,0 +1,331 @@
+//! The knowledge graph on PostgreSQL: entities and relationships with jsonb
+//! properties (see the knowledge_graph migration). Writes go in batches
+//! through UNNEST, so that a bulk request of 10,000 records is a handful of
+//! statements in one transaction, whatever the bind-parameter limit.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use diesel::result::{DatabaseErrorKind, Error as DbError};
+use diesel::sql_types::{Array, BigInt, Bool, Double, Jsonb, Text, Timestamptz, Uuid as SqlUuid};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use hotswap_actors::domain::{
+    GraphChange, GraphEntity, GraphRelationship, GraphSchema, GraphSnapshot, NewAuditEntry, TenantId,
+};
+use hotswap_actors::store::{GraphStore, StoreError, StoreResult};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use super::audit::insert_audit;
+use super::errors::Failure;
+use super::PgStore;
+
+/// Rows per statement; keeps each statement's arrays a few megabytes at most.
+const CHUNK: usize = 5_000;
+
+#[derive(diesel::QueryableByName)]
+struct EntityRow {
+    #[diesel(sql_type = SqlUuid)]
+    tenant_id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+    #[diesel(sql_type = Text)]
+    entity_type: String,
+    #[diesel(sql_type = Jsonb)]
+    properties: Value,
+    #[diesel(sql_type = BigInt)]
+    version: i64,
+    #[diesel(sql_type = Timestamptz)]
+    created_at: DateTime<Utc>,
+    #[diesel(sql_type = Timestamptz)]
+    updated_at: DateTime<Utc>,
+    #[diesel(sql_type = Text)]
+    created_by: String,
+}
+
+#[derive(diesel::QueryableByName)]
+struct RelationshipRow {
+    #[diesel(sql_type = SqlUuid)]
+    tenant_id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+    #[diesel(sql_type = Text)]
+    relationship_type: String,
+    #[diesel(sql_type = SqlUuid)]
+    source_id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    target_id: Uuid,
+    #[diesel(sql_type = Jsonb)]
+    properties: Value,
+    #[diesel(sql_type = Double)]
+    weight: f64,
+    #[diesel(sql_type = Bool)]
+    directed: bool,
+    #[diesel(sql_type = Timestamptz)]
+    created_at: DateTime<Utc>,
+    #[diesel(sql_type = Text)]
+    created_by: String,
+}
+
+#[derive(diesel::QueryableByName)]
+struct SchemaRow {
+    #[diesel(sql_type = Jsonb)]
+    definition: Value,
+}
+
+fn object(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+impl From<EntityRow> for GraphEntity {
+    fn from(r: EntityRow) -> Self {
+        GraphEntity {
+            tenant_id: r.tenant_id,
+            id: r.id,
+            entity_type: r.entity_type,
+            properties: object(r.properties),
+            version: u64::try_from(r.version).unwrap_or(1),
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            created_by: r.created_by,
+        }
+    }
+}
+
+impl From<RelationshipRow> for GraphRelationship {
+    fn from(r: RelationshipRow) -> Self {
+        GraphRelationship {
+            tenant_id: r.tenant_id,
+            id: r.id,
+            relationship_type: r.relationship_type,
+            source_id: r.source_id,
+            target_id: r.target_id,
+            properties: object(r.properties),
+            weight: r.weight,
+            directed: r.directed,
+            created_at: r.created_at,
+            created_by: r.created_by,
+        }
+    }
+}
+
+const ENTITY_COLUMNS: &str = "tenant_id, id, entity_type, properties, version, created_at, updated_at, created_by";
+const RELATIONSHIP_COLUMNS: &str =
+    "tenant_id, id, relationship_type, source_id, target_id, properties, weight, directed, created_at, created_by";
+
+/// A relationship whose end does not exist breaks a foreign key.
+fn missing_end(e: DbError) -> Failure {
+    match &e {
+        DbError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info) => {
+            StoreError::NotFound(format!("a relationship names an entity that does not exist: {}", info.message()))
+                .into()
+        }
+        _ => Failure::Db(e),
+    }
+}
+
+async fn upsert_entities(conn: &mut AsyncPgConnection, tenant: TenantId, rows: &[GraphEntity]) -> Result<(), Failure> {
+    for chunk in rows.chunks(CHUNK) {
+        if let Some(e) = chunk.iter().find(|e| e.tenant_id != tenant) {
+            return Err(StoreError::Other(format!("entity {} belongs to another tenant", e.id)).into());
+        }
+        let version: Vec<i64> = chunk.iter().map(|e| i64::try_from(e.version).unwrap_or(i64::MAX)).collect();
+        diesel::sql_query(format!(
+            "INSERT INTO graph_entities ({ENTITY_COLUMNS}) \
+             SELECT $1, * FROM UNNEST($2::uuid[], $3::text[], $4::jsonb[], $5::bigint[], $6::timestamptz[], $7::timestamptz[], $8::text[]) \
+             ON CONFLICT (tenant_id, id) DO UPDATE SET entity_type = EXCLUDED.entity_type, \
+             properties = EXCLUDED.properties, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at"
+        ))
+        .bind::<SqlUuid, _>(tenant)
+        .bind::<Array<SqlUuid>, _>(chunk.iter().map(|e| e.id).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(chunk.iter().map(|e| e.entity_type.as_str()).collect::<Vec<_>>())
+        .bind::<Array<Jsonb>, _>(chunk.iter().map(|e| Value::Object(e.properties.clone())).collect::<Vec<_>>())
+        .bind::<Array<BigInt>, _>(version)
+        .bind::<Array<Timestamptz>, _>(chunk.iter().map(|e| e.created_at).collect::<Vec<_>>())
+        .bind::<Array<Timestamptz>, _>(chunk.iter().map(|e| e.updated_at).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(chunk.iter().map(|e| e.created_by.as_str()).collect::<Vec<_>>())
+        .execute(conn)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn upsert_relationships(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    rows: &[GraphRelationship],
+) -> Result<(), Failure> {
+    for chunk in rows.chunks(CHUNK) {
+        if let Some(r) = chunk.iter().find(|r| r.tenant_id != tenant) {
+            return Err(StoreError::Other(format!("relationship {} belongs to another tenant", r.id)).into());
+        }
+        diesel::sql_query(format!(
+            "INSERT INTO graph_relationships ({RELATIONSHIP_COLUMNS}) \
+             SELECT $1, * FROM UNNEST($2::uuid[], $3::text[], $4::uuid[], $5::uuid[], $6::jsonb[], $7::float8[], $8::bool[], $9::timestamptz[], $10::text[]) \
+             ON CONFLICT (tenant_id, id) DO UPDATE SET relationship_type = EXCLUDED.relationship_type, \
+             source_id = EXCLUDED.source_id, target_id = EXCLUDED.target_id, properties = EXCLUDED.properties, \
+             weight = EXCLUDED.weight, directed = EXCLUDED.directed"
+        ))
+        .bind::<SqlUuid, _>(tenant)
+        .bind::<Array<SqlUuid>, _>(chunk.iter().map(|r| r.id).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(chunk.iter().map(|r| r.relationship_type.as_str()).collect::<Vec<_>>())
+        .bind::<Array<SqlUuid>, _>(chunk.iter().map(|r| r.source_id).collect::<Vec<_>>())
+        .bind::<Array<SqlUuid>, _>(chunk.iter().map(|r| r.target_id).collect::<Vec<_>>())
+        .bind::<Array<Jsonb>, _>(chunk.iter().map(|r| Value::Object(r.properties.clone())).collect::<Vec<_>>())
+        .bind::<Array<Double>, _>(chunk.iter().map(|r| r.weight).collect::<Vec<_>>())
+        .bind::<Array<Bool>, _>(chunk.iter().map(|r| r.directed).collect::<Vec<_>>())
+        .bind::<Array<Timestamptz>, _>(chunk.iter().map(|r| r.created_at).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(chunk.iter().map(|r| r.created_by.as_str()).collect::<Vec<_>>())
+        .execute(conn)
+        .await
+        .map_err(missing_end)?;
+    }
+    Ok(())
+}
+
+async fn delete_ids(conn: &mut AsyncPgConnection, table: &str, tenant: TenantId, ids: &[Uuid]) -> Result<(), Failure> {
+    for chunk in ids.chunks(CHUNK) {
+        diesel::sql_query(format!("DELETE FROM {table} WHERE tenant_id = $1 AND id = ANY($2)"))
+            .bind::<SqlUuid, _>(tenant)
+            .bind::<Array<SqlUuid>, _>(chunk)
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl GraphStore for PgStore {
+    async fn graph_schema(&self, tenant: TenantId) -> StoreResult<Option<GraphSchema>> {
+        let mut conn = self.conn().await?;
+        let rows: Vec<SchemaRow> = match diesel::sql_query("SELECT definition FROM graph_schemas WHERE tenant_id = $1")
+            .bind::<SqlUuid, _>(tenant)
+            .load(&mut *conn)
+            .await
+        {
+            Ok(rows) => rows,
+            Err(e) => return Err(self.db_error(&mut conn, e)),
+        };
+        rows.into_iter()
+            .next()
+            .map(|r| {
+                serde_json::from_value(r.definition)
+                    .map_err(|e| StoreError::Other(format!("stored graph schema is unreadable: {e}")))
+            })
+            .transpose()
+    }
+
+    async fn save_graph_schema(&self, schema: &GraphSchema, audit: &NewAuditEntry) -> StoreResult<()> {
+        let definition = serde_json::to_value(schema)
+            .map_err(|e| StoreError::Other(format!("graph schema cannot be stored: {e}")))?;
+        let mut pooled = self.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut pooled;
+        conn.transaction::<_, Failure, _>(async |conn| {
+            diesel::sql_query(
+                "INSERT INTO graph_schemas (tenant_id, version, definition, updated_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (tenant_id) DO UPDATE SET version = EXCLUDED.version, \
+                 definition = EXCLUDED.definition, updated_at = EXCLUDED.updated_at",
+            )
+            .bind::<SqlUuid, _>(schema.tenant_id)
+            .bind::<Text, _>(&schema.version)
+            .bind::<Jsonb, _>(&definition)
+            .bind::<Timestamptz, _>(schema.updated_at)
+            .execute(conn)
+            .await?;
+            insert_audit(conn, std::slice::from_ref(audit)).await?;
+            Ok(())
+        })
+        .await
+        .map_err(|f| self.failure(conn, f))
+    }
+
+    async fn write_graph(
+        &self,
+        tenant: TenantId,
+        change: &GraphChange,
+        audit: Option<&NewAuditEntry>,
+    ) -> StoreResult<()> {
+        let mut pooled = self.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut pooled;
+        conn.transaction::<_, Failure, _>(async |conn| {
+            upsert_entities(conn, tenant, &change.upsert_entities).await?;
+            upsert_relationships(conn, tenant, &change.upsert_relationships).await?;
+            delete_ids(conn, "graph_relationships", tenant, &change.delete_relationships).await?;
+            delete_ids(conn, "graph_entities", tenant, &change.delete_entities).await?;
+            if let Some(audit) = audit {
+                insert_audit(conn, std::slice::from_ref(audit)).await?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|f| self.failure(conn, f))
+    }
+
+    async fn graph_entity(&self, tenant: TenantId, id: Uuid) -> StoreResult<Option<GraphEntity>> {
+        let mut conn = self.conn().await?;
+        let rows: Vec<EntityRow> = match diesel::sql_query(format!(
+            "SELECT {ENTITY_COLUMNS} FROM graph_entities WHERE tenant_id = $1 AND id = $2"
+        ))
+        .bind::<SqlUuid, _>(tenant)
+        .bind::<SqlUuid, _>(id)
+        .load(&mut *conn)
+        .await
+        {
+            Ok(rows) => rows,
+            Err(e) => return Err(self.db_error(&mut conn, e)),
+        };
+        Ok(rows.into_iter().next().map(GraphEntity::from))
+    }
+
+    async fn graph_relationships(&self, tenant: TenantId, ids: &[Uuid]) -> StoreResult<Vec<GraphRelationship>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn().await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(CHUNK * 4) {
+            let rows: Vec<RelationshipRow> = match diesel::sql_query(format!(
+                "SELECT {RELATIONSHIP_COLUMNS} FROM graph_relationships WHERE tenant_id = $1 AND id = ANY($2)"
+            ))
+            .bind::<SqlUuid, _>(tenant)
+            .bind::<Array<SqlUuid>, _>(chunk)
+            .load(&mut *conn)
+            .await
+            {
+                Ok(rows) => rows,
+                Err(e) => return Err(self.db_error(&mut conn, e)),
+            };
+            out.extend(rows.into_iter().map(GraphRelationship::from));
+        }
+        Ok(out)
+    }
+
+    async fn load_graph(&self, tenant: TenantId) -> StoreResult<GraphSnapshot> {
+        let mut conn = self.conn().await?;
+        let entities: Vec<EntityRow> =
+            match diesel::sql_query(format!("SELECT {ENTITY_COLUMNS} FROM graph_entities WHERE tenant_id = $1"))
+                .bind::<SqlUuid, _>(tenant)
+                .load(&mut *conn)
+                .await
+            {
+                Ok(rows) => rows,
+                Err(e) => return Err(self.db_error(&mut conn, e)),
+            };
+        let relationships: Vec<RelationshipRow> = match diesel::sql_query(format!(
+            "SELECT {RELATIONSHIP_COLUMNS} FROM graph_relationships WHERE tenant_id = $1"
+        ))
+        .bind::<SqlUuid, _>(tenant)
+        .load(&mut *conn)
+        .await
+        {
+            Ok(rows) => rows,
+            Err(e) => return Err(self.db_error(&mut conn, e)),
+        };
+        Ok(GraphSnapshot {
+            entities: entities.into_iter().map(GraphEntity::from).collect(),
+            relationships: relationships.into_iter().map(GraphRelationship::from).collect(),
+        })
+    }
+}

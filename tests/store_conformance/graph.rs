@@ -1,0 +1,441 @@
+//! The knowledge graph on every store: round trips, atomic writes, cascades,
+//! tenant isolation, the schema; and the service over each store: every
+//! filter operator, each direction, paging, cache invalidation, Dijkstra
+//! against a brute-force check on random small graphs, and the actors' sync
+//! (runs, rollbacks, nodes, registry) agreeing with a full rebuild.
+
+use super::*;
+use hotswap_actors::domain::{
+    AuditActor, AuditCategory, AuditQuery, GraphChange, GraphEntity, GraphRelationship, ModuleDescriptor,
+    ModuleVersion, NewAuditEntry, ResourceRequirements, SignatureAlgorithm,
+};
+use hotswap_actors::graph::query::{Direction, Filter, MatchQuery, Operator, PathQuery, RelationshipPattern};
+use hotswap_actors::graph::{GraphError, GraphService, GraphSyncStore, NewEntity, NewRelationship};
+use serde_json::{Map, Value};
+use users::micros;
+
+fn props(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+fn ent(tenant: TenantId, kind: &str, p: Value) -> GraphEntity {
+    let now = micros(at(5, 123_456_789));
+    GraphEntity {
+        tenant_id: tenant,
+        id: Uuid::new_v4(),
+        entity_type: kind.into(),
+        properties: props(p),
+        version: 1,
+        created_at: now,
+        updated_at: now,
+        created_by: NASTY[1].into(),
+    }
+}
+
+fn rel(tenant: TenantId, kind: &str, a: Uuid, b: Uuid, weight: f64) -> GraphRelationship {
+    GraphRelationship {
+        tenant_id: tenant,
+        id: Uuid::new_v4(),
+        relationship_type: kind.into(),
+        source_id: a,
+        target_id: b,
+        properties: props(json!({ "nasty": NASTY, "w": 0.1 + 0.2 })),
+        weight,
+        directed: true,
+        created_at: micros(at(6, 1)),
+        created_by: "alice".into(),
+    }
+}
+
+fn audit(tenant: TenantId) -> NewAuditEntry {
+    NewAuditEntry::new(tenant, AuditActor::user(Uuid::new_v4(), "alice"), AuditCategory::Administration, "GraphTest")
+}
+
+fn sorted(mut s: hotswap_actors::domain::GraphSnapshot) -> (Vec<GraphEntity>, Vec<GraphRelationship>) {
+    s.entities.sort_by_key(|e| e.id);
+    s.relationships.sort_by_key(|r| r.id);
+    (s.entities, s.relationships)
+}
+
+async fn graph_round_trip_cascade_and_atomicity(store: SharedStore) {
+    let t = tenant();
+    let mut a = ent(t, "Team", json!({ "name": NASTY[0], "all": NASTY, "n": 1e-7, "nested": { "x": [1, null] } }));
+    let b = ent(t, "Service", json!({}));
+    let c = ent(t, "Service", json!({ "k": true }));
+    let ab = rel(t, "OWNS", a.id, b.id, 0.0);
+    let bc = rel(t, "USES", b.id, c.id, 2.5);
+    let change = GraphChange {
+        upsert_entities: vec![a.clone(), b.clone(), c.clone()],
+        upsert_relationships: vec![ab.clone(), bc.clone()],
+        ..GraphChange::default()
+    };
+    store.write_graph(t, &change, Some(&audit(t))).await.unwrap();
+    let (entities, rels) = sorted(store.load_graph(t).await.unwrap());
+    let mut want = vec![a.clone(), b.clone(), c.clone()];
+    want.sort_by_key(|e| e.id);
+    assert_eq!(entities, want);
+    assert_eq!(rels.len(), 2);
+    assert_eq!(store.graph_entity(t, a.id).await.unwrap(), Some(a.clone()));
+    assert_eq!(store.graph_relationships(t, &[bc.id, Uuid::new_v4()]).await.unwrap(), vec![bc.clone()]);
+    let entries = store.list_audit(t, &AuditQuery { limit: 10, ..AuditQuery::default() }).await.unwrap();
+    assert_eq!(entries.items.len(), 1, "the user's write is audited with it");
+
+    // Upsert by id replaces.
+    a.properties = props(json!({ "name": "renamed" }));
+    a.version = 2;
+    store.write_graph(t, &GraphChange { upsert_entities: vec![a.clone()], ..Default::default() }, None).await.unwrap();
+    assert_eq!(store.graph_entity(t, a.id).await.unwrap().unwrap().properties["name"], "renamed");
+
+    // All or nothing: a relationship to a missing entity refuses the whole change.
+    let d = ent(t, "Team", json!({}));
+    let bad = GraphChange {
+        upsert_entities: vec![d.clone()],
+        upsert_relationships: vec![rel(t, "OWNS", d.id, Uuid::new_v4(), 1.0)],
+        ..Default::default()
+    };
+    assert!(matches!(store.write_graph(t, &bad, None).await, Err(StoreError::NotFound(_))));
+    assert_eq!(store.graph_entity(t, d.id).await.unwrap(), None);
+
+    // Deleting an entity deletes its relationships.
+    store.write_graph(t, &GraphChange { delete_entities: vec![b.id], ..Default::default() }, None).await.unwrap();
+    let (entities, rels) = sorted(store.load_graph(t).await.unwrap());
+    assert_eq!(entities.len(), 2);
+    assert!(rels.is_empty());
+}
+
+async fn graph_tenant_isolation(store: SharedStore) {
+    let (t, other) = (tenant(), tenant());
+    let a = ent(t, "Team", json!({}));
+    store.write_graph(t, &GraphChange { upsert_entities: vec![a.clone()], ..Default::default() }, None).await.unwrap();
+    assert_eq!(store.graph_entity(other, a.id).await.unwrap(), None);
+    assert!(store.load_graph(other).await.unwrap().entities.is_empty());
+    // Another tenant cannot hang a relationship on it, nor write in its name.
+    let mine = ent(other, "Team", json!({}));
+    let sneaky = GraphChange {
+        upsert_entities: vec![mine.clone()],
+        upsert_relationships: vec![rel(other, "OWNS", mine.id, a.id, 1.0)],
+        ..Default::default()
+    };
+    assert!(store.write_graph(other, &sneaky, None).await.is_err());
+    let forged = GraphChange { upsert_entities: vec![ent(t, "Team", json!({}))], ..Default::default() };
+    assert!(store.write_graph(other, &forged, None).await.is_err());
+    // Deleting by id in the wrong tenant deletes nothing.
+    store.write_graph(other, &GraphChange { delete_entities: vec![a.id], ..Default::default() }, None).await.unwrap();
+    assert!(store.graph_entity(t, a.id).await.unwrap().is_some());
+}
+
+async fn graph_schema_round_trip(store: SharedStore) {
+    let t = tenant();
+    assert_eq!(store.graph_schema(t).await.unwrap(), None);
+    let mut schema = hotswap_actors::graph::schema::builtin_schema(t);
+    schema.version = "1.2.0".into();
+    schema.updated_at = micros(schema.updated_at);
+    store.save_graph_schema(&schema, &audit(t)).await.unwrap();
+    assert_eq!(store.graph_schema(t).await.unwrap(), Some(schema));
+    assert_eq!(store.graph_schema(tenant()).await.unwrap(), None);
+}
+
+fn filter(property: &str, operator: Operator, value: Value) -> Filter {
+    Filter { property: property.into(), operator, value }
+}
+
+async fn names(service: &GraphService, t: TenantId, q: MatchQuery) -> Vec<String> {
+    let answer = service.match_entities(t, q).await.unwrap();
+    let mut v: Vec<String> =
+        answer.entities.iter().map(|e| e.properties["name"].as_str().unwrap_or_default().to_string()).collect();
+    v.sort();
+    v
+}
+
+async fn graph_filters_directions_paging_and_cache(store: SharedStore) {
+    let t = tenant();
+    let service = GraphService::new(store.clone());
+    let user = AuditActor::user(Uuid::new_v4(), "bob");
+    let new = |name: &str, size: Value| NewEntity {
+        entity_type: "Svc".into(),
+        properties: props(json!({ "name": name, "size": size, "tags": [name.len()] })),
+        reference: Some(name.into()),
+    };
+    let link = |a: &str, b: &str, w: f64| NewRelationship {
+        relationship_type: "CALLS".into(),
+        source: hotswap_actors::graph::EndRef::Ref(a.into()),
+        target: hotswap_actors::graph::EndRef::Ref(b.into()),
+        weight: Some(w),
+        directed: None,
+        properties: Map::new(),
+    };
+    service
+        .create(
+            t,
+            &user,
+            vec![new("a", json!(1)), new("bb", json!(2)), new("ccc", json!(3)), new("dddd", Value::Null)],
+            vec![link("a", "bb", 1.0), link("bb", "ccc", 4.0), link("a", "ccc", 9.0)],
+        )
+        .await
+        .unwrap();
+    // A fresh service loads what the first wrote.
+    let service = GraphService::new(store.clone());
+    let q = |filters: Vec<Filter>| MatchQuery { entity_type: Some("Svc".into()), filters, ..MatchQuery::default() };
+    let cases: Vec<(Filter, Vec<&str>)> = vec![
+        (filter("name", Operator::Eq, json!("bb")), vec!["bb"]),
+        (filter("name", Operator::Ne, json!("bb")), vec!["a", "ccc", "dddd"]),
+        (filter("size", Operator::Lt, json!(2)), vec!["a"]),
+        (filter("size", Operator::Le, json!(2)), vec!["a", "bb"]),
+        (filter("size", Operator::Gt, json!(2)), vec!["ccc"]),
+        (filter("size", Operator::Ge, json!(2.0)), vec!["bb", "ccc"]),
+        (filter("name", Operator::In, json!(["a", "dddd"])), vec!["a", "dddd"]),
+        (filter("tags", Operator::Contains, json!(3)), vec!["ccc"]),
+        (filter("name", Operator::StartsWith, json!("c")), vec!["ccc"]),
+        (filter("size", Operator::Exists, json!(false)), vec!["dddd"]),
+        (filter("name", Operator::Regex, json!("^.{2,3}$")), vec!["bb", "ccc"]),
+    ];
+    for (f, want) in cases {
+        assert_eq!(names(&service, t, q(vec![f.clone()])).await, want, "{f:?}");
+    }
+    let pattern = |direction: Direction| MatchQuery {
+        entity_type: Some("Svc".into()),
+        relationships: vec![RelationshipPattern {
+            relationship_type: Some("CALLS".into()),
+            direction,
+            ..RelationshipPattern::default()
+        }],
+        ..MatchQuery::default()
+    };
+    assert_eq!(names(&service, t, pattern(Direction::Outgoing)).await, ["a", "bb"]);
+    assert_eq!(names(&service, t, pattern(Direction::Incoming)).await, ["bb", "ccc"]);
+    assert_eq!(names(&service, t, pattern(Direction::Both)).await, ["a", "bb", "ccc"]);
+
+    let mut all = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = service
+            .match_entities(
+                t,
+                MatchQuery { entity_type: Some("Svc".into()), limit: Some(3), cursor, ..MatchQuery::default() },
+            )
+            .await
+            .unwrap();
+        assert_eq!(page.total_count, 4);
+        all.extend(page.entities.iter().map(|e| e.id));
+        cursor = page.next_cursor;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert_eq!(all.len(), 4);
+
+    let first = service.match_entities(t, q(vec![])).await.unwrap();
+    assert!(!first.from_cache);
+    assert!(service.match_entities(t, q(vec![])).await.unwrap().from_cache);
+    service
+        .create(
+            t,
+            &user,
+            vec![NewEntity { entity_type: "Svc".into(), properties: Map::new(), reference: None }],
+            vec![],
+        )
+        .await
+        .unwrap();
+    let after = service.match_entities(t, q(vec![])).await.unwrap();
+    assert!(!after.from_cache);
+    assert_eq!(after.total_count, 5);
+
+    // Schema validation lists everything; another tenant sees nothing.
+    let bad = NewEntity { entity_type: "Node".into(), properties: props(json!({ "x y": 1 })), reference: None };
+    match service.create(t, &user, vec![bad], vec![]).await {
+        Err(GraphError::Invalid(problems)) => assert_eq!(problems.len(), 4, "{problems:?}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(service.match_entities(tenant(), q(vec![])).await.unwrap().entities.is_empty());
+    assert!(matches!(service.entity(tenant(), first.entities[0].id).await, Err(GraphError::NotFound(_))));
+}
+
+/// Floyd–Warshall over the same edges, as the brute-force reference.
+fn brute_force(n: usize, edges: &[(usize, usize, f64, bool)], direction: Direction) -> Vec<Vec<f64>> {
+    let mut d = vec![vec![f64::INFINITY; n]; n];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[i] = 0.0;
+    }
+    for &(a, b, w, directed) in edges {
+        let forward = direction != Direction::Incoming || !directed;
+        let backward = direction != Direction::Outgoing || !directed;
+        if forward && w < d[a][b] {
+            d[a][b] = w;
+        }
+        if backward && w < d[b][a] {
+            d[b][a] = w;
+        }
+    }
+    for k in 0..n {
+        for i in 0..n {
+            for j in 0..n {
+                if d[i][k] + d[k][j] < d[i][j] {
+                    d[i][j] = d[i][k] + d[k][j];
+                }
+            }
+        }
+    }
+    d
+}
+
+async fn graph_shortest_paths_match_brute_force_on_random_graphs(store: SharedStore) {
+    // A small deterministic generator: the same graphs on every run and store.
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for _ in 0..12 {
+        let t = tenant();
+        let n = 2 + (next() % 7) as usize;
+        let m = (next() % 16) as usize;
+        let entities: Vec<GraphEntity> = (0..n).map(|i| ent(t, "V", json!({ "i": i }))).collect();
+        let mut edges = Vec::new();
+        let mut rels = Vec::new();
+        for _ in 0..m {
+            let (a, b) = ((next() % n as u64) as usize, (next() % n as u64) as usize);
+            let w = (next() % 10) as f64 / 2.0;
+            let directed = next() % 4 != 0;
+            edges.push((a, b, w, directed));
+            let mut r = rel(t, "E", entities[a].id, entities[b].id, w);
+            r.directed = directed;
+            rels.push(r);
+        }
+        let change =
+            GraphChange { upsert_entities: entities.clone(), upsert_relationships: rels, ..Default::default() };
+        store.write_graph(t, &change, None).await.unwrap();
+        let service = GraphService::new(store.clone());
+        for direction in [Direction::Outgoing, Direction::Incoming, Direction::Both] {
+            let want = brute_force(n, &edges, direction);
+            for (i, row) in want.iter().enumerate() {
+                for (j, expected) in row.iter().enumerate() {
+                    let q = PathQuery {
+                        source_id: entities[i].id,
+                        target_id: entities[j].id,
+                        direction,
+                        relationship_types: vec![],
+                        max_depth: None,
+                        max_paths: None,
+                    };
+                    match service.shortest_path(t, q).await {
+                        Ok(found) => {
+                            let w = found.total_weight.unwrap();
+                            assert!(
+                                (w - expected).abs() < 1e-9,
+                                "{i}->{j} {direction:?}: {w} vs {expected} in {edges:?}"
+                            );
+                            // The path's own weights add up to what it claims.
+                            let sum: f64 = found.relationships.iter().map(|r| r.weight).sum();
+                            assert!((sum - w).abs() < 1e-9);
+                        }
+                        Err(GraphError::NotFound(_)) => assert!(expected.is_infinite(), "{i}->{j} {direction:?}"),
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn module_version(t: TenantId, name: &str, v: &str, deps: &[(&str, &str)]) -> ModuleVersion {
+    ModuleVersion {
+        tenant_id: t,
+        descriptor: ModuleDescriptor {
+            name: name.into(),
+            version: v.into(),
+            description: String::new(),
+            author: String::new(),
+            dependencies: deps.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
+            resource_requirements: ResourceRequirements::default(),
+            configuration: json!({}),
+            signature_algorithm: SignatureAlgorithm::default(),
+        },
+        sha256: format!("{:064x}", name.len()),
+        size_bytes: 1,
+        storage_uri: "fs:x".into(),
+        signature: None,
+        signing_key_id: None,
+        uploaded_by: None,
+        uploaded_at: micros(at(1, 0)),
+    }
+}
+
+async fn graph_sync_follows_the_actors_and_rebuild_agrees(store: SharedStore) {
+    let t = tenant();
+    let service = GraphService::new(store.clone());
+    let synced = GraphSyncStore::wrap(service.clone());
+    let mut n1 = node(t, "dev-01", Environment::Development);
+    n1.modules.clear();
+    let n2 = node(t, "qa-01", Environment::Qa);
+    synced.register_node(&n1).await.unwrap();
+    synced.register_node(&n2).await.unwrap();
+    synced.add_module_version(&module_version(t, "base", "1.0.0", &[]), &audit(t)).await.unwrap();
+    synced.add_module_version(&module_version(t, "api", "1.0.0", &[("base", "^1")]), &audit(t)).await.unwrap();
+
+    // A run changes n1 to base 1.0.0, then a rollback empties the slot again.
+    let mut r = run(t, "base", at(10, 0), RunStatus::Running);
+    r.request.version = "1.0.0".into();
+    r.changes = Arc::new(vec![NodeChange {
+        node_id: n1.node_id,
+        hostname: n1.hostname.clone(),
+        environment: n1.environment,
+        before: ModuleSlots::default(),
+    }]);
+    synced.create_run(&r, &[]).await.unwrap();
+    synced.set_module_slots(t, n1.node_id, "base", &slots("1.0.0")).await.unwrap();
+    let done = finished(&r, RunStatus::Succeeded);
+    synced.save_run(&done, &[]).await.unwrap();
+    let runs_base = |service: Arc<GraphService>| async move {
+        let q = MatchQuery {
+            entity_type: Some("Node".into()),
+            relationships: vec![RelationshipPattern {
+                relationship_type: Some("RUNS".into()),
+                target_type: Some("ModuleVersion".into()),
+                filters: vec![filter("name", Operator::Eq, json!("base"))],
+                ..RelationshipPattern::default()
+            }],
+            ..MatchQuery::default()
+        };
+        service.match_entities(t, q).await.unwrap().total_count
+    };
+    assert_eq!(runs_base(service.clone()).await, 1);
+    let run_entity = service.entity(t, r.execution_id).await.unwrap();
+    assert_eq!(run_entity.properties["status"], "Succeeded");
+    assert_eq!(run_entity.version, 2, "the save changed the status");
+    let impact = service.impact(t, "base", "2.0.0").await.unwrap();
+    assert_eq!(impact.dependents[0].module, "api");
+    assert_eq!(impact.dependents[0].satisfied, Some(false));
+
+    synced.set_module_slots(t, n1.node_id, "base", &ModuleSlots::default()).await.unwrap();
+    assert_eq!(runs_base(service.clone()).await, 0, "the rollback removed it");
+
+    // Incremental and rebuilt agree; a fresh index from the store agrees too.
+    let report = service.rebuild(t).await.unwrap();
+    assert_eq!(report, Default::default(), "nothing to repair");
+    let reloaded = GraphService::new(store.clone());
+    assert_eq!(
+        reloaded.statistics(t).await.unwrap().entities_by_type,
+        service.statistics(t).await.unwrap().entities_by_type
+    );
+
+    // Drift (a lost write) is repaired by a rebuild.
+    let lost = hotswap_actors::graph::system::runs_id(t, n2.node_id, "netfilter-x");
+    store.write_graph(t, &GraphChange { delete_relationships: vec![lost], ..Default::default() }, None).await.unwrap();
+    let fresh = GraphService::new(store.clone());
+    let report = fresh.rebuild(t).await.unwrap();
+    assert_eq!(report.relationships_written, 1, "{report:?}");
+}
+
+conformance!(
+    graph_round_trip_cascade_and_atomicity,
+    graph_tenant_isolation,
+    graph_schema_round_trip,
+    graph_filters_directions_paging_and_cache,
+    graph_shortest_paths_match_brute_force_on_random_graphs,
+    graph_sync_follows_the_actors_and_rebuild_agrees,
+);
