@@ -41,10 +41,19 @@ async fn four_clusters_with_the_configured_sizes_and_hostnames() {
 async fn idle_clusters_stay_healthy_past_the_heartbeat_timeout() {
     // Test profile: heartbeats every 200 ms, a node without one for 1 s is unhealthy.
     let app = spawn_app(&[]).await;
-    throughout(Duration::from_millis(2500), Duration::from_millis(250), "all 20 Production nodes healthy", async || {
-        let (_, c) = app.get("/api/v1/clusters/Production").await;
-        if c["healthyNodes"] == 20 { Ok(()) } else { Err(c.to_string()) }
-    })
+    throughout(
+        Duration::from_millis(2500),
+        Duration::from_millis(250),
+        "all 20 Production nodes healthy",
+        async || {
+            let (_, c) = app.get("/api/v1/clusters/Production").await;
+            if c["healthyNodes"] == 20 {
+                Ok(())
+            } else {
+                Err(c.to_string())
+            }
+        },
+    )
     .await;
 }
 
