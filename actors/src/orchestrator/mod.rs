@@ -451,7 +451,14 @@ impl Orchestrator {
 
     pub async fn supervision(&self) -> Vec<SupervisorSnapshot> {
         let mut out = Vec::new();
-        for sup in [&self.inner.node_supervisor, &self.inner.run_supervisor, &self.inner.tenant_supervisor] {
+        // Every supervisor, so that a failing approval actor shows like any other.
+        let supervisors = [
+            &self.inner.node_supervisor,
+            &self.inner.run_supervisor,
+            &self.inner.approval_supervisor,
+            &self.inner.tenant_supervisor,
+        ];
+        for sup in supervisors {
             if let Ok(tree) = sup.send(GetTree).await {
                 out.push(tree);
             }
