@@ -31,6 +31,9 @@ pub enum CoreError {
     Quota(QuotaExceeded),
     #[error("{0}")]
     Unavailable(String),
+    /// The process runs as many runs as it may; try again after `retry_after_secs`.
+    #[error("{message}")]
+    Overloaded { message: String, retry_after_secs: u64 },
     #[error("{0}")]
     Internal(String),
 }

@@ -25,6 +25,10 @@ pub struct PipelineSettings {
     pub restore_attempts: u32,
     #[serde(with = "humantime_serde")]
     pub restore_retry_delay: Duration,
+    /// Runs this process executes at once; a new run beyond it is refused
+    /// (429 with Retry-After) rather than admitted to wait behind the others.
+    #[serde(default = "PipelineSettings::default_max_active_runs")]
+    pub max_active_runs: usize,
 }
 
 impl Default for PipelineSettings {
@@ -39,12 +43,20 @@ impl Default for PipelineSettings {
             node_request_timeout: Duration::from_secs(10),
             restore_attempts: 5,
             restore_retry_delay: Duration::from_millis(200),
+            max_active_runs: Self::default_max_active_runs(),
         }
     }
 }
 
 impl PipelineSettings {
+    fn default_max_active_runs() -> usize {
+        1_000
+    }
+
     pub fn validate(&self) -> Result<(), String> {
+        if self.max_active_runs == 0 {
+            return Err("pipeline.max_active_runs must be at least 1".into());
+        }
         if self.rolling_batch_size == 0 {
             return Err("pipeline.rolling_batch_size must be at least 1".into());
         }
@@ -185,10 +197,38 @@ pub enum InFlightPolicy {
     Rollback,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecoverySettings {
     pub in_flight: InFlightPolicy,
+    /// How often the store's active runs are compared with the live
+    /// coordinators; a run found without one twice in a row gets one.
+    #[serde(with = "humantime_serde", default = "RecoverySettings::default_reconcile_interval")]
+    pub reconcile_interval: Duration,
+    /// Longest an actor (coordinator, node) waits for one store call; past
+    /// it the call counts as the store being unavailable and is retried, so a
+    /// half-open connection cannot hang a run or a node's mailbox.
+    #[serde(with = "humantime_serde", default = "RecoverySettings::default_store_call_timeout")]
+    pub store_call_timeout: Duration,
+}
+
+impl RecoverySettings {
+    fn default_reconcile_interval() -> Duration {
+        Duration::from_secs(5)
+    }
+    fn default_store_call_timeout() -> Duration {
+        Duration::from_secs(15)
+    }
+}
+
+impl Default for RecoverySettings {
+    fn default() -> Self {
+        RecoverySettings {
+            in_flight: InFlightPolicy::default(),
+            reconcile_interval: Self::default_reconcile_interval(),
+            store_call_timeout: Self::default_store_call_timeout(),
+        }
+    }
 }
 
 /// When runs wait for a human, and for how long.

@@ -6,7 +6,7 @@ use std::time::Duration;
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use hotswap_actors::domain::{Environment, NodeMetrics};
-use hotswap_actors::orchestrator::{ClusterSummary, NodeView};
+use hotswap_actors::orchestrator::{ClusterSummary, NodeFilter, NodeView};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -20,6 +20,9 @@ use crate::web::{ApiError, ErrorBody};
 
 /// Bounds the work one metrics query can ask for.
 const MAX_POINTS: i64 = 10_000;
+/// Nodes per page of a cluster, by default and at most.
+const DEFAULT_NODE_PAGE: u32 = 100;
+const MAX_NODE_PAGE: u32 = 1_000;
 /// `30s`, `5m`, `2h`: one to three digits (no leading zero) and a unit, as
 /// the document's pattern says. Parsed by hand so that no spelling
 /// (fractions, huge numbers) can produce a zero or overflowing bucket width.
@@ -177,15 +180,42 @@ pub async fn list_clusters(state: web::Data<AppState>, tenant: Tenant) -> HttpRe
     HttpResponse::Ok().json(clusters.into_iter().map(ClusterSummaryView::from).collect::<Vec<_>>())
 }
 
-/// One environment's cluster with its nodes and their module versions.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NodeListQuery {
+    /// 1-based; default 1.
+    #[param(minimum = 1)]
+    page: Option<u32>,
+    /// Nodes per page: at most 1000; default 100.
+    #[param(minimum = 1, maximum = 1000)]
+    page_size: Option<u32>,
+    /// Only healthy (true) or only unhealthy (false) nodes.
+    healthy: Option<bool>,
+    /// Only nodes that run this module (at `version` when given).
+    module: Option<String>,
+    /// Only nodes running this version (of `module`, or of any module).
+    version: Option<String>,
+}
+
+/// One environment's cluster: the summary of all its nodes, and one page of
+/// the nodes (with their module versions) that pass the filters.
 #[utoipa::path(
     get,
     path = "/api/v1/clusters/{environment}",
     tag = "clusters",
-    params(("environment" = String, Path, description = "Development, QA, Staging or Production (any case)")),
+    params(
+        ("environment" = String, Path, description = "Development, QA, Staging or Production (any case)"),
+        NodeListQuery,
+    ),
     responses(
         Protected,
-        (status = 200, description = "The cluster", body = ClusterView),
+        (status = 200, description = "The cluster with a page of its nodes", body = ClusterView, headers(
+            ("X-Total-Count" = u64, description = "Nodes that pass the filters"),
+            ("X-Page" = u32, description = "The page"),
+            ("X-Page-Size" = u32, description = "The page size"),
+        )),
+        (status = 400, description = "Invalid paging or filters", body = ErrorBody),
         (status = 404, description = "No such environment", body = ErrorBody),
     )
 )]
@@ -193,18 +223,37 @@ pub async fn get_cluster(
     state: web::Data<AppState>,
     tenant: Tenant,
     env: web::Path<String>,
+    query: web::Query<NodeListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let env = parse_environment(&env)?;
-    let c = state.orchestrator.cluster(tenant.0, env).await;
-    Ok(HttpResponse::Ok().json(ClusterView {
-        environment: env,
-        total_nodes: c.summary.total_nodes,
-        healthy_nodes: c.summary.healthy_nodes,
-        unhealthy_nodes: c.summary.total_nodes - c.summary.healthy_nodes,
-        is_healthy: c.summary.is_healthy,
-        metrics: c.metrics.into(),
-        nodes: c.nodes.into_iter().map(NodeItem::from).collect(),
-    }))
+    let q = query.into_inner();
+    let page = q.page.unwrap_or(1);
+    let page_size = q.page_size.unwrap_or(DEFAULT_NODE_PAGE);
+    let mut errors = Vec::new();
+    if page == 0 {
+        errors.push("page must be at least 1".to_string());
+    }
+    if page_size == 0 || page_size > MAX_NODE_PAGE {
+        errors.push(format!("pageSize must be between 1 and {MAX_NODE_PAGE}"));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let filter = NodeFilter { healthy: q.healthy, module: q.module, version: q.version };
+    let c = state.orchestrator.cluster_page(tenant.0, env, &filter, page as usize, page_size as usize).await;
+    Ok(HttpResponse::Ok()
+        .insert_header(("X-Total-Count", c.matching.to_string()))
+        .insert_header(("X-Page", page.to_string()))
+        .insert_header(("X-Page-Size", page_size.to_string()))
+        .json(ClusterView {
+            environment: env,
+            total_nodes: c.summary.total_nodes,
+            healthy_nodes: c.summary.healthy_nodes,
+            unhealthy_nodes: c.summary.total_nodes - c.summary.healthy_nodes,
+            is_healthy: c.summary.is_healthy,
+            metrics: c.metrics.into(),
+            nodes: c.nodes.into_iter().map(NodeItem::from).collect(),
+        }))
 }
 
 #[derive(Deserialize, IntoParams)]

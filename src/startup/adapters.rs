@@ -116,7 +116,9 @@ const DATABASE_WAIT: Duration = Duration::from_secs(30);
 /// served (or, for `hotswap user`, written); start-up waits a while for a database that is still starting.
 pub async fn open_store(settings: &Settings) -> Result<(SharedStore, Option<PoolProbe>), StartupError> {
     match settings.store.backend {
-        StoreBackend::Memory => Ok((Arc::new(MemoryStore::new()), None)),
+        StoreBackend::Memory => {
+            Ok((Arc::new(MemoryStore::with_finished_window(settings.store.memory_finished_runs)), None))
+        }
         StoreBackend::Postgres => {
             let url = &settings.store.url;
             let deadline = Instant::now() + DATABASE_WAIT;

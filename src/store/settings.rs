@@ -17,6 +17,14 @@ pub struct StoreSettings {
     pub backend: StoreBackend,
     pub url: String,
     pub pool: PgPoolSettings,
+    /// The memory store keeps this many finished runs (with their events)
+    /// per tenant; older ones are forgotten.
+    #[serde(default = "default_memory_finished_runs")]
+    pub memory_finished_runs: usize,
+}
+
+fn default_memory_finished_runs() -> usize {
+    hotswap_actors::store::DEFAULT_FINISHED_RUNS
 }
 
 impl StoreSettings {
@@ -38,6 +46,7 @@ impl std::fmt::Debug for StoreSettings {
             .field("backend", &self.backend)
             .field("url", &if self.url.is_empty() { "" } else { "<set>" })
             .field("pool", &self.pool)
+            .field("memory_finished_runs", &self.memory_finished_runs)
             .finish()
     }
 }

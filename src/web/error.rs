@@ -195,6 +195,9 @@ impl From<CoreError> for ApiError {
             CoreError::Refused(message) => ApiError::Conflict { message, extra: Map::new() },
             CoreError::Quota(q) => ApiError::Quota(q),
             CoreError::Unavailable(m) => ApiError::Unavailable(m),
+            CoreError::Overloaded { retry_after_secs, .. } => {
+                ApiError::TooManyRequests { retry_after: retry_after_secs, headers: Vec::new() }
+            }
             CoreError::Internal(m) => ApiError::Internal(m),
         }
     }

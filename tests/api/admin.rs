@@ -52,7 +52,7 @@ async fn the_tree_lists_supervisors_and_their_children() {
     assert_eq!(status, StatusCode::OK);
     let sups = tree["supervisors"].as_array().unwrap();
     let names: Vec<_> = sups.iter().map(|s| s["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["nodes", "deployments", "tenants"]);
+    assert_eq!(names, ["nodes", "deployments", "approvals", "tenants"]);
     // 3 + 5 + 10 + 20 simulated nodes.
     assert_eq!(sups[0]["children"].as_array().unwrap().len(), 38);
     assert_eq!(sups[0]["policies"]["Node"]["max_restarts"], 5, "{:#}", sups[0]["policies"]);

@@ -140,3 +140,38 @@ async fn health_endpoints() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(ready["store"]["backend"], "memory");
 }
+
+#[actix_web::test]
+async fn a_cluster_pages_and_filters_its_nodes_with_a_summary_of_all() {
+    let app = spawn_app(&[("HOTSWAP__SIMULATION__NODES__QA", "25")]).await;
+    let reply = app.call(awc::http::Method::GET, "/api/v1/clusters/QA?page=2&pageSize=10", None).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let header = |name: &str| reply.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    assert_eq!(header("X-Total-Count").as_deref(), Some("25"));
+    assert_eq!(header("X-Page").as_deref(), Some("2"));
+    assert_eq!(header("X-Page-Size").as_deref(), Some("10"));
+    // The summary covers every node; the list only the page.
+    assert_eq!(reply.body["totalNodes"], 25);
+    let hosts: Vec<_> = reply.body["nodes"].as_array().unwrap().iter().map(|n| n["hostname"].clone()).collect();
+    assert_eq!(hosts.len(), 10);
+    assert_eq!(hosts[0], "qa-node-11");
+
+    let reply = app.call(awc::http::Method::GET, "/api/v1/clusters/QA?page=3&pageSize=10", None).await;
+    assert_eq!(reply.body["nodes"].as_array().unwrap().len(), 5);
+
+    // Filters: by health, and by the version a module runs.
+    let (_, none) = app.get("/api/v1/clusters/QA?healthy=false").await;
+    assert_eq!(none["nodes"].as_array().unwrap().len(), 0, "{none}");
+    app.deploy_ok("kmod-page", "1.0.0", "Development").await;
+    let (_, dev) = app.get("/api/v1/clusters/Development?module=kmod-page&version=1.0.0").await;
+    assert_eq!(dev["nodes"].as_array().unwrap().len(), 3, "{dev}");
+    let (_, dev) = app.get("/api/v1/clusters/Development?module=kmod-page&version=9.9.9").await;
+    assert_eq!(dev["nodes"].as_array().unwrap().len(), 0, "{dev}");
+    let (_, qa) = app.get("/api/v1/clusters/QA?module=kmod-page").await;
+    assert_eq!(qa["nodes"].as_array().unwrap().len(), 0, "{qa}");
+
+    for bad in ["page=0", "pageSize=0", "pageSize=1001", "healthy=maybe"] {
+        let (status, reply) = app.get(&format!("/api/v1/clusters/QA?{bad}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {reply}");
+    }
+}

@@ -126,3 +126,31 @@ async fn pool_exhaustion_is_unavailable() {
     store.ping().await.unwrap();
     assert_eq!(store.module_slots(t, &[n.node_id], "kmod-p").await.unwrap(), vec![slots("1.0")]);
 }
+
+/// A statement stuck behind a lock is cancelled by the pool's
+/// `statement_timeout` and answered Unavailable (which callers retry),
+/// instead of holding its caller for as long as the lock lasts.
+#[actix::test]
+async fn a_statement_stuck_behind_a_lock_times_out_as_unavailable() {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+    let Some(db) =
+        support::TestDb::migrated("postgres_only::a_statement_stuck_behind_a_lock_times_out_as_unavailable").await
+    else {
+        return;
+    };
+    let settings = PgPoolSettings { statement_timeout: std::time::Duration::from_millis(300), ..Default::default() };
+    let store = PgStore::connect(&db.url, &settings).await.unwrap();
+    let t = tenant();
+    let stored = run(t, "kmod-lock", at(0, 0), RunStatus::Running);
+    store.create_run(&stored, &[]).await.unwrap();
+
+    // Another session holds the runs table until it is dropped.
+    let mut locker = AsyncPgConnection::establish(&db.url).await.unwrap();
+    locker.batch_execute("BEGIN; LOCK TABLE runs IN ACCESS EXCLUSIVE MODE").await.unwrap();
+
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(5), store.get_run(t, stored.execution_id))
+        .await
+        .expect("the read waited for the lock instead of timing out");
+    assert!(matches!(answer, Err(StoreError::Unavailable(_))), "{answer:?}");
+    drop(locker);
+}

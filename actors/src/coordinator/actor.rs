@@ -23,7 +23,7 @@ use crate::hooks::CoreHooks;
 use crate::node::ClusterDirectory;
 use crate::settings::{ApprovalSettings, PipelineSettings};
 use crate::simulation::FaultPlan;
-use crate::store::{RunEvent, SharedStore, StoreError};
+use crate::store::{within, RunEvent, SharedStore, StoreError};
 use crate::supervision::{ActorKind, ChildControl, ChildSpec, ExitGuard, StartChild, Supervisor};
 
 /// What every coordinator needs, shared by all of them.
@@ -34,6 +34,8 @@ pub struct CoordinatorDeps {
     /// Fault knobs in metadata are honoured only while simulation is enabled.
     pub simulation: bool,
     pub heartbeat_timeout: Duration,
+    /// Deadline of each store call the coordinator makes.
+    pub store_deadline: Duration,
     pub runs: Arc<RunDirectory>,
     pub supervisor: Addr<Supervisor>,
     pub bus: Addr<EventBus>,
@@ -151,7 +153,7 @@ fn spawn_child(deps: Arc<CoordinatorDeps>, tenant: TenantId, id: Uuid, unwind_re
         actix::spawn(async move {
             let mut backoff = Duration::from_millis(50);
             let run = loop {
-                match deps.store.get_run(tenant, id).await {
+                match within(deps.store_deadline, deps.store.get_run(tenant, id)).await {
                     Ok(Some(run)) => break run,
                     Ok(None) => {
                         tracing::error!(%id, "run vanished from the store; its coordinator stops");
@@ -314,14 +316,15 @@ impl Coordinator {
         let live = std::mem::take(&mut self.pending_live);
         let acks = std::mem::take(&mut self.acks);
         let store = self.deps.store.clone();
+        let deadline = self.deps.store_deadline;
         let opening = self.opening.take();
         let save = async move {
             let mut backoff = Duration::from_millis(50);
             let mut failures = 0;
             loop {
                 let saved = match &opening {
-                    Some(approval) => store.open_approval(approval, &saving, &events).await,
-                    None => store.save_run(&saving, &events).await,
+                    Some(approval) => within(deadline, store.open_approval(approval, &saving, &events)).await,
+                    None => within(deadline, store.save_run(&saving, &events)).await,
                 };
                 let error = match saved {
                     Ok(()) => return Ok((snapshot, events, live)),

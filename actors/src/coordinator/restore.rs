@@ -150,7 +150,8 @@ impl Coordinator {
         let store = self.deps.store.clone();
         let ids: Vec<_> = self.run.changes.iter().map(|c| c.node_id).collect();
         let (tenant, module) = (self.run.tenant_id, self.module());
-        let read = async move { store.module_slots(tenant, &ids, &module).await };
+        let deadline = self.deps.store_deadline;
+        let read = async move { crate::store::within(deadline, store.module_slots(tenant, &ids, &module)).await };
         ctx.spawn(read.into_actor(self).map(|current, act, ctx| {
             act.busy = false;
             let current = match current {

@@ -10,13 +10,15 @@ use super::NodeEntry;
 use crate::domain::{ModuleSlots, NodeHealth, NodeMetrics};
 use crate::settings::SimulationSettings;
 use crate::simulation::{baseline_metrics, LoadFault};
-use crate::store::{SharedStore, StoreError};
+use crate::store::{within, SharedStore, StoreError};
 use crate::supervision::{ActorKind, ChildControl, ChildSpec, ExitGuard, StartChild, Supervisor};
 
 pub struct NodeActor {
     entry: Arc<NodeEntry>,
     store: SharedStore,
     settings: Arc<SimulationSettings>,
+    /// Deadline of each store call.
+    store_deadline: std::time::Duration,
     modules: BTreeMap<String, ModuleSlots>,
     _guard: ExitGuard,
 }
@@ -28,6 +30,7 @@ pub fn spawn_node(
     entry: Arc<NodeEntry>,
     store: SharedStore,
     settings: Arc<SimulationSettings>,
+    store_deadline: std::time::Duration,
 ) {
     let id = format!("node:{}", entry.hostname);
     let start_entry = entry.clone();
@@ -36,6 +39,7 @@ pub fn spawn_node(
             entry: start_entry.clone(),
             store: store.clone(),
             settings: settings.clone(),
+            store_deadline,
             modules: BTreeMap::new(),
             _guard: guard,
         };
@@ -94,13 +98,14 @@ impl NodeActor {
     /// Persists the new slots first and adopts them only once the store has them.
     fn persist(&mut self, module: String, slots: ModuleSlots) -> ResponseActFuture<Self, Result<(), NodeError>> {
         let store = self.store.clone();
+        let deadline = self.store_deadline;
         let (tenant, node_id) = (self.entry.tenant_id, self.entry.node_id);
         let module_key = module.clone();
         let slots_to_save = slots.clone();
         // A child of the call's span when the message came traced.
         let span = tracing::info_span!("node.persist", node.hostname = %self.entry.hostname, module = %module);
         Box::pin(
-            async move { store.set_module_slots(tenant, node_id, &module_key, &slots_to_save).await }
+            within(deadline, async move { store.set_module_slots(tenant, node_id, &module_key, &slots_to_save).await })
                 .instrument(span)
                 .into_actor(self)
                 .map(move |saved, act, _ctx| match saved {
@@ -132,11 +137,12 @@ impl Actor for NodeActor {
         // No message is handled until the module state is back from the store;
         // while the store is down the node keeps trying rather than start empty.
         let store = self.store.clone();
+        let deadline = self.store_deadline;
         let (tenant, node_id, hostname) = (self.entry.tenant_id, self.entry.node_id, self.entry.hostname.clone());
         let load = async move {
             let mut delay = std::time::Duration::from_millis(50);
             loop {
-                match store.get_node(tenant, node_id).await {
+                match within(deadline, store.get_node(tenant, node_id)).await {
                     Err(StoreError::Unavailable(e)) => {
                         tracing::warn!(node = %hostname, error = %e, "store unavailable; retrying node state");
                         actix::clock::sleep(delay).await;

@@ -47,6 +47,83 @@ pub struct ClusterDetail {
     pub nodes: Vec<NodeView>,
 }
 
+/// Which nodes a cluster page lists; `None` admits every node.
+#[derive(Debug, Clone, Default)]
+pub struct NodeFilter {
+    pub healthy: Option<bool>,
+    /// Nodes whose active version of this module is `version`, or that run
+    /// it at all when no version is given.
+    pub module: Option<String>,
+    /// Nodes running this version (of `module`, or of any module).
+    pub version: Option<String>,
+}
+
+impl NodeFilter {
+    fn admits(&self, healthy: bool, snap: Option<&NodeSnapshot>) -> bool {
+        if self.healthy.is_some_and(|want| want != healthy) {
+            return false;
+        }
+        if self.module.is_none() && self.version.is_none() {
+            return true;
+        }
+        let Some(snap) = snap else { return false };
+        let version_ok = |v: Option<&str>| match &self.version {
+            Some(want) => v == Some(want.as_str()),
+            None => v.is_some(),
+        };
+        match &self.module {
+            Some(module) => version_ok(snap.modules.get(module).and_then(|s| s.active_version())),
+            None => snap.modules.values().any(|s| version_ok(s.active_version())),
+        }
+    }
+}
+
+/// A page of a cluster's nodes and the summary of the whole cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterPage {
+    pub summary: ClusterSummary,
+    pub metrics: NodeMetrics,
+    /// Nodes that pass the filter, on every page.
+    pub matching: usize,
+    pub nodes: Vec<NodeView>,
+}
+
+fn node_view(entry: &NodeEntry, snap: Option<&NodeSnapshot>, fresh: bool) -> NodeView {
+    match snap {
+        Some(s) => {
+            let healthy = s.health.healthy && fresh;
+            let mut messages = s.health.reasons.clone();
+            if !fresh {
+                messages.push("heartbeat is older than the timeout".into());
+            }
+            NodeView {
+                node_id: s.node_id,
+                hostname: s.hostname.clone(),
+                status: if healthy { "Running" } else { "Degraded" },
+                is_healthy: healthy,
+                last_heartbeat: entry.last_heartbeat(),
+                metrics: Some(s.metrics),
+                modules: s
+                    .modules
+                    .iter()
+                    .filter_map(|(m, slots)| slots.active_version().map(|v| (m.clone(), v.to_string())))
+                    .collect(),
+                health_messages: messages,
+            }
+        }
+        None => NodeView {
+            node_id: entry.node_id,
+            hostname: entry.hostname.clone(),
+            status: "Failed",
+            is_healthy: false,
+            last_heartbeat: entry.last_heartbeat(),
+            metrics: None,
+            modules: BTreeMap::new(),
+            health_messages: vec!["node actor is not responding".into()],
+        },
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MetricsPoint {
@@ -73,57 +150,58 @@ impl Orchestrator {
     }
 
     pub async fn cluster(&self, tenant: TenantId, env: Environment) -> ClusterDetail {
+        let page = self.cluster_page(tenant, env, &NodeFilter::default(), 1, usize::MAX).await;
+        ClusterDetail { summary: page.summary, metrics: page.metrics, nodes: page.nodes }
+    }
+
+    /// One page of `env`'s nodes that pass `filter` (pages count from 1),
+    /// with the summary of the whole cluster. Every node is asked for its
+    /// state, but views are built only for the nodes of the page.
+    pub async fn cluster_page(
+        &self,
+        tenant: TenantId,
+        env: Environment,
+        filter: &NodeFilter,
+        page: usize,
+        page_size: usize,
+    ) -> ClusterPage {
         let timeout = self.inner.settings.simulation.heartbeat_timeout;
-        let mut views = Vec::new();
-        let mut metrics = Vec::new();
-        for (entry, snap) in self.snapshots(tenant, env).await {
+        let snapshots = self.snapshots(tenant, env).await;
+        let mut healthy = 0;
+        let mut metrics = Vec::with_capacity(snapshots.len());
+        let mut matching = Vec::new();
+        for (i, (entry, snap)) in snapshots.iter().enumerate() {
             let fresh = entry.heartbeat_fresh(timeout);
-            let view = match snap {
-                Some(s) => {
-                    let healthy = s.health.healthy && fresh;
-                    let mut messages = s.health.reasons.clone();
-                    if !fresh {
-                        messages.push("heartbeat is older than the timeout".into());
-                    }
-                    metrics.push(s.metrics);
-                    NodeView {
-                        node_id: s.node_id,
-                        hostname: s.hostname,
-                        status: if healthy { "Running" } else { "Degraded" },
-                        is_healthy: healthy,
-                        last_heartbeat: entry.last_heartbeat(),
-                        metrics: Some(s.metrics),
-                        modules: s
-                            .modules
-                            .iter()
-                            .filter_map(|(m, slots)| slots.active_version().map(|v| (m.clone(), v.to_string())))
-                            .collect(),
-                        health_messages: messages,
-                    }
-                }
-                None => NodeView {
-                    node_id: entry.node_id,
-                    hostname: entry.hostname.clone(),
-                    status: "Failed",
-                    is_healthy: false,
-                    last_heartbeat: entry.last_heartbeat(),
-                    metrics: None,
-                    modules: BTreeMap::new(),
-                    health_messages: vec!["node actor is not responding".into()],
-                },
-            };
-            views.push(view);
+            let is_healthy = snap.as_ref().is_some_and(|s| s.health.healthy) && fresh;
+            healthy += usize::from(is_healthy);
+            if let Some(s) = snap {
+                metrics.push(s.metrics);
+            }
+            if filter.admits(is_healthy, snap.as_ref()) {
+                matching.push(i);
+            }
         }
-        let healthy = views.iter().filter(|v| v.is_healthy).count();
-        ClusterDetail {
+        let skip = page.saturating_sub(1).saturating_mul(page_size);
+        let nodes = matching
+            .iter()
+            .skip(skip)
+            .take(page_size)
+            .map(|i| {
+                let (entry, snap) = &snapshots[*i];
+                node_view(entry, snap.as_ref(), entry.heartbeat_fresh(timeout))
+            })
+            .collect();
+        let total = snapshots.len();
+        ClusterPage {
             summary: ClusterSummary {
                 environment: env,
-                total_nodes: views.len(),
+                total_nodes: total,
                 healthy_nodes: healthy,
-                is_healthy: cluster_is_healthy(healthy, views.len()),
+                is_healthy: cluster_is_healthy(healthy, total),
             },
             metrics: NodeMetrics::average(&metrics).unwrap_or_default(),
-            nodes: views,
+            matching: matching.len(),
+            nodes,
         }
     }
 

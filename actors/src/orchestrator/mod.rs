@@ -5,12 +5,13 @@
 mod approvals;
 mod clusters;
 pub mod dry_run;
+mod reconciler;
 
 use clusters::MetricsSampler;
 pub use clusters::SamplerStats;
 
 pub use approvals::{Decider, Verdict};
-pub use clusters::{ClusterDetail, ClusterSummary, MetricsPoint, NodeView};
+pub use clusters::{ClusterDetail, ClusterPage, ClusterSummary, MetricsPoint, NodeFilter, NodeView};
 pub use dry_run::DeploymentPlan;
 
 use std::sync::Arc;
@@ -129,6 +130,7 @@ impl Orchestrator {
             pipeline: settings.pipeline.clone(),
             simulation: settings.simulation.enabled,
             heartbeat_timeout: settings.simulation.heartbeat_timeout,
+            store_deadline: settings.recovery.store_call_timeout,
             runs: runs.clone(),
             supervisor: run_supervisor.clone(),
             bus: bus.clone(),
@@ -145,6 +147,7 @@ impl Orchestrator {
                 node_supervisor: node_supervisor.clone(),
                 directory: clusters.clone(),
                 simulation: Arc::new(settings.simulation.clone()),
+                store_deadline: settings.recovery.store_call_timeout,
             },
             runs.clone(),
             settings.tenants.clone(),
@@ -175,6 +178,9 @@ impl Orchestrator {
             MetricsSampler::new(orchestrator.clone()).start();
         }
         orchestrator.resume_runs().await?;
+        if !orchestrator.inner.settings.recovery.reconcile_interval.is_zero() {
+            reconciler::Reconciler::new(orchestrator.clone()).start();
+        }
         Ok(orchestrator)
     }
 
@@ -186,6 +192,7 @@ impl Orchestrator {
             node_supervisor: self.inner.node_supervisor.clone(),
             directory: self.inner.clusters.clone(),
             simulation: Arc::new(self.inner.settings.simulation.clone()),
+            store_deadline: self.inner.settings.recovery.store_call_timeout,
         };
         clusters.provision(tenant, &Quota::UNLIMITED).await
     }
@@ -217,6 +224,11 @@ impl Orchestrator {
             spawn_coordinator(self.inner.deps.clone(), run.tenant_id, run.execution_id);
         }
         Ok(())
+    }
+
+    /// Runs with a live coordinator in this process (see `pipeline.max_active_runs`).
+    pub fn active_runs(&self) -> usize {
+        self.inner.runs.len()
     }
 
     /// What the metrics sampler has done so far.
@@ -262,6 +274,13 @@ impl Orchestrator {
         actor: &AuditActor,
     ) -> Result<RunRecord, CoreError> {
         self.check_request(&request)?;
+        let limit = self.inner.settings.pipeline.max_active_runs;
+        if self.inner.runs.len() >= limit {
+            return Err(CoreError::Overloaded {
+                message: format!("{limit} deployments are already running in this process; try again shortly"),
+                retry_after_secs: 5,
+            });
+        }
         let approval_required = self.inner.settings.approvals.required_for(&request);
         let execution_id = Uuid::new_v4();
         // The span the run is created in: a child of the caller's (the HTTP
@@ -432,7 +451,14 @@ impl Orchestrator {
 
     pub async fn supervision(&self) -> Vec<SupervisorSnapshot> {
         let mut out = Vec::new();
-        for sup in [&self.inner.node_supervisor, &self.inner.run_supervisor, &self.inner.tenant_supervisor] {
+        // Every supervisor, so that a failing approval actor shows like any other.
+        let supervisors = [
+            &self.inner.node_supervisor,
+            &self.inner.run_supervisor,
+            &self.inner.approval_supervisor,
+            &self.inner.tenant_supervisor,
+        ];
+        for sup in supervisors {
             if let Ok(tree) = sup.send(GetTree).await {
                 out.push(tree);
             }

@@ -22,6 +22,22 @@ mod module_registry;
 struct Runs {
     by_id: HashMap<(TenantId, Uuid), RunRecord>,
     holders: HashMap<(TenantId, String), Uuid>,
+    /// Each tenant's finished runs, oldest first: the window that is kept.
+    finished: HashMap<TenantId, VecDeque<Uuid>>,
+    /// The runs in `finished`, so that a run finishing twice (after a manual
+    /// rollback) is counted once.
+    in_window: std::collections::HashSet<Uuid>,
+}
+
+/// How many finished runs (with their events) each tenant keeps in memory.
+pub const DEFAULT_FINISHED_RUNS: usize = 10_000;
+
+struct Window(usize);
+
+impl Default for Window {
+    fn default() -> Self {
+        Window(DEFAULT_FINISHED_RUNS)
+    }
 }
 
 impl Runs {
@@ -33,7 +49,8 @@ impl Runs {
             .filter(|id| *id != run.execution_id)
     }
 
-    fn put(&mut self, run: &RunRecord) {
+    /// Stores `run`; answers the finished runs that fell out of the window.
+    fn put(&mut self, run: &RunRecord, window: usize) -> Vec<(TenantId, Uuid)> {
         let key = (run.tenant_id, run.request.module_name.clone());
         if run.holds_module() {
             self.holders.insert(key, run.execution_id);
@@ -41,6 +58,24 @@ impl Runs {
             self.holders.remove(&key);
         }
         self.by_id.insert((run.tenant_id, run.execution_id), run.clone());
+        if run.holds_module() || !self.in_window.insert(run.execution_id) {
+            return Vec::new();
+        }
+        let finished = self.finished.entry(run.tenant_id).or_default();
+        finished.push_back(run.execution_id);
+        let mut evicted = Vec::new();
+        while finished.len() > window {
+            let Some(oldest) = finished.pop_front() else { break };
+            self.in_window.remove(&oldest);
+            let key = (run.tenant_id, oldest);
+            // One rolled back on request since is busy again: it stays.
+            if self.by_id.get(&key).is_some_and(RunRecord::holds_module) {
+                continue;
+            }
+            self.by_id.remove(&key);
+            evicted.push(key);
+        }
+        evicted
     }
 }
 
@@ -60,6 +95,8 @@ pub struct MemoryStore {
     tenants: RwLock<HashMap<TenantId, TenantRecord>>,
     registry: RwLock<module_registry::Registry>,
     graphs: RwLock<graph::Graphs>,
+    /// Finished runs kept per tenant.
+    finished_window: Window,
     /// Failures injected by tests; `None` in every real use.
     faults: Option<std::sync::Arc<dyn FaultHook>>,
 }
@@ -76,6 +113,11 @@ pub enum StoreCall<'a> {
 /// crashing caller would): consulted before the call; its error is the answer.
 pub trait FaultHook: Send + Sync {
     fn before(&self, call: StoreCall<'_>) -> StoreResult<()>;
+
+    /// How long the call hangs before it is answered (a half-open connection).
+    fn hang(&self, _call: &StoreCall<'_>) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 /// The uniqueness rules PostgreSQL's indexes enforce: a username across
@@ -99,14 +141,36 @@ impl MemoryStore {
         Self::default()
     }
 
+    /// A memory store that keeps the newest `runs` finished runs of each
+    /// tenant, with their events (at least one).
+    pub fn with_finished_window(runs: usize) -> Self {
+        MemoryStore { finished_window: Window(runs.max(1)), ..Self::default() }
+    }
+
+    /// Forgets the events of runs that left the window.
+    fn evict(&self, evicted: Vec<(TenantId, Uuid)>) {
+        if evicted.is_empty() {
+            return;
+        }
+        let mut events = self.events.write();
+        for key in evicted {
+            events.remove(&key);
+        }
+    }
+
     /// A memory store whose calls `hook` may fail; for tests.
     pub fn with_fault_hook(hook: std::sync::Arc<dyn FaultHook>) -> Self {
         MemoryStore { faults: Some(hook), ..Self::default() }
     }
 
-    fn inject(&self, call: StoreCall<'_>) -> StoreResult<()> {
+    async fn inject(&self, call: StoreCall<'_>) -> StoreResult<()> {
         match &self.faults {
-            Some(hook) => hook.before(call),
+            Some(hook) => {
+                if let Some(hang) = hook.hang(&call) {
+                    tokio::time::sleep(hang).await;
+                }
+                hook.before(call)
+            }
             None => Ok(()),
         }
     }
@@ -130,15 +194,16 @@ impl RunStore for MemoryStore {
         if let Some(holder) = runs.holder(run) {
             return Err(StoreError::ModuleBusy { module: run.request.module_name.clone(), execution_id: holder });
         }
-        runs.put(run);
+        let evicted = runs.put(run, self.finished_window.0);
         drop(runs);
         self.push_events(events);
+        self.evict(evicted);
         self.push_audit(&crate::domain::audit_entries::run_entries(run, events));
         Ok(())
     }
 
     async fn save_run(&self, run: &RunRecord, events: &[RunEvent]) -> StoreResult<()> {
-        self.inject(StoreCall::SaveRun(run))?;
+        self.inject(StoreCall::SaveRun(run)).await?;
         let mut runs = self.runs.write();
         let Some(stored) = runs.by_id.get(&(run.tenant_id, run.execution_id)) else {
             return Err(StoreError::NotFound(format!("deployment {} not found", run.execution_id)));
@@ -152,9 +217,10 @@ impl RunStore for MemoryStore {
         if let Some(holder) = runs.holder(run).filter(|_| run.holds_module()) {
             return Err(StoreError::ModuleBusy { module: run.request.module_name.clone(), execution_id: holder });
         }
-        runs.put(run);
+        let evicted = runs.put(run, self.finished_window.0);
         drop(runs);
         self.push_events(events);
+        self.evict(evicted);
         self.push_audit(&crate::domain::audit_entries::run_entries(run, events));
         Ok(())
     }
@@ -208,7 +274,7 @@ impl NodeStore for MemoryStore {
         module: &str,
         slots: &ModuleSlots,
     ) -> StoreResult<()> {
-        self.inject(StoreCall::SetModuleSlots { node_id, module, slots })?;
+        self.inject(StoreCall::SetModuleSlots { node_id, module, slots }).await?;
         let mut nodes = self.nodes.write();
         let node = nodes
             .get_mut(&(tenant, node_id))
@@ -223,7 +289,7 @@ impl NodeStore for MemoryStore {
     }
 
     async fn module_slots(&self, tenant: TenantId, node_ids: &[Uuid], module: &str) -> StoreResult<Vec<ModuleSlots>> {
-        self.inject(StoreCall::ModuleSlots { tenant, module })?;
+        self.inject(StoreCall::ModuleSlots { tenant, module }).await?;
         let nodes = self.nodes.read();
         Ok(node_ids
             .iter()

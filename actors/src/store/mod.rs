@@ -20,7 +20,7 @@ use crate::domain::{
 use crate::domain::{ModuleVersion, SigningKey};
 
 pub use graph::GraphStore;
-pub use memory::{FaultHook, MemoryStore, StoreCall};
+pub use memory::{FaultHook, MemoryStore, StoreCall, DEFAULT_FINISHED_RUNS};
 pub use tenants::{RunCounts, TenantStore, UsageCounts};
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -42,6 +42,25 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A store call with a deadline: one that takes longer than `deadline` is
+/// given up and answered `Unavailable`, which callers retry as an outage.
+/// A zero deadline means none.
+pub async fn within<T>(
+    deadline: std::time::Duration,
+    call: impl std::future::Future<Output = StoreResult<T>>,
+) -> StoreResult<T> {
+    if deadline.is_zero() {
+        return call.await;
+    }
+    match tokio::time::timeout(deadline, call).await {
+        Ok(answer) => answer,
+        Err(_) => Err(StoreError::Unavailable(format!(
+            "the store did not answer within {}",
+            humantime::format_duration(deadline)
+        ))),
+    }
+}
 
 pub use crate::domain::RunEvent;
 
@@ -84,8 +103,9 @@ pub trait RunStore: Send + Sync {
     async fn get_run(&self, tenant: TenantId, execution_id: Uuid) -> StoreResult<Option<RunRecord>>;
     /// Newest first.
     async fn list_runs(&self, tenant: TenantId, filter: &RunFilter) -> StoreResult<Page<RunSummary>>;
-    /// Runs of every tenant that still hold their module; read once at start-up
-    /// so that their coordinators can resume.
+    /// Runs of every tenant that still hold their module; read at start-up so
+    /// that their coordinators can resume, and by the reconciler, which gives
+    /// any of them found without a coordinator a new one.
     async fn runs_in_flight(&self) -> StoreResult<Vec<RunRecord>>;
     async fn run_events(&self, tenant: TenantId, execution_id: Uuid) -> StoreResult<Vec<RunEvent>>;
 }

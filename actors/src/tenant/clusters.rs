@@ -21,6 +21,8 @@ pub struct Clusters {
     pub node_supervisor: Addr<Supervisor>,
     pub directory: Arc<ClusterDirectory>,
     pub simulation: Arc<SimulationSettings>,
+    /// Deadline of each store call a node makes.
+    pub store_deadline: std::time::Duration,
 }
 
 impl Clusters {
@@ -53,7 +55,13 @@ impl Clusters {
                 entries.push(Arc::new(NodeEntry::new(tenant, node_id, hostname, env)));
             }
             for entry in &entries {
-                spawn_node(&self.node_supervisor, entry.clone(), self.store.clone(), self.simulation.clone());
+                spawn_node(
+                    &self.node_supervisor,
+                    entry.clone(),
+                    self.store.clone(),
+                    self.simulation.clone(),
+                    self.store_deadline,
+                );
             }
             self.directory.insert(tenant, env, entries);
         }

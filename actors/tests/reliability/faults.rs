@@ -147,3 +147,40 @@ async fn a_manual_rollback_that_keeps_crashing_ends_releases_its_module_and_spar
         .await
         .expect("the module was released");
 }
+
+/// The first save of a deployment step hangs for a minute, as on a
+/// half-open connection; later ones answer at once.
+#[derive(Default)]
+struct HangOnce {
+    hung: std::sync::atomic::AtomicBool,
+}
+
+impl FaultHook for HangOnce {
+    fn before(&self, _call: StoreCall<'_>) -> StoreResult<()> {
+        Ok(())
+    }
+
+    fn hang(&self, call: &StoreCall<'_>) -> Option<Duration> {
+        match call {
+            StoreCall::SaveRun(run) if matches!(run.checkpoint, Checkpoint::Deploy { .. }) => {
+                (!self.hung.swap(true, Ordering::SeqCst)).then_some(Duration::from_secs(60))
+            }
+            _ => None,
+        }
+    }
+}
+
+#[actix::test]
+async fn a_save_that_hangs_is_given_up_at_the_deadline_and_retried() {
+    let store: SharedStore = Arc::new(MemoryStore::with_fault_hook(Arc::new(HangOnce::default())));
+    let mut settings = quick_supervision(settings(3));
+    settings.recovery.store_call_timeout = Duration::from_millis(300);
+    let core = start(store.clone(), settings).await;
+    let run = core
+        .create_deployment(TENANT, request("kmod-hang", "1.0.0", Environment::Development, &[]), &operator())
+        .await
+        .unwrap();
+
+    let run = finished(&store, run.execution_id, Duration::from_secs(10)).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:#?}");
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use hotswap_actors::domain::{AuditActor, DeploymentRequest, Environment, RunRecord, TenantId, DEFAULT_TENANT};
 use hotswap_actors::orchestrator::CoreSettings;
-use hotswap_actors::settings::{NodeCounts, PipelineSettings, SimulationSettings};
+use hotswap_actors::settings::{NodeCounts, PipelineSettings, RecoverySettings, SimulationSettings};
 use hotswap_actors::store::{MemoryStore, SharedStore};
 use hotswap_actors::Orchestrator;
 use uuid::Uuid;
@@ -33,6 +33,7 @@ pub fn settings(nodes: usize) -> CoreSettings {
             metrics_sample_interval: Duration::from_millis(100),
             metrics_retention: 100,
         },
+        recovery: RecoverySettings { reconcile_interval: Duration::from_millis(200), ..RecoverySettings::default() },
         ..CoreSettings::default()
     }
 }

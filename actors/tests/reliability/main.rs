@@ -12,6 +12,8 @@ mod poll;
 mod harness;
 
 mod faults;
+mod orphans;
 mod overload;
 mod restore;
 mod verbs;
+mod window;

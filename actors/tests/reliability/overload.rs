@@ -47,3 +47,32 @@ async fn direct_runs_on_a_large_cluster_succeed_with_bounded_memory_and_no_overl
     let (first, last) = (after[0], after[4]);
     assert!(last <= first * 2, "resident memory grew from {first} to {last} bytes over five runs: {after:?}");
 }
+
+#[actix::test]
+async fn runs_beyond_the_process_limit_are_refused_with_a_retry_time() {
+    let mut settings = settings(2);
+    settings.pipeline.max_active_runs = 2;
+    let store: SharedStore = Arc::new(MemoryStore::new());
+    let core = start(store.clone(), settings).await;
+    let slow = [("simulateNodeDelayMs", "1000")];
+    let ops = operator();
+    let mut running = Vec::new();
+    for module in ["kmod-q1", "kmod-q2"] {
+        let run = core.create_deployment(TENANT, request(module, "1.0.0", Environment::Development, &slow), &ops);
+        running.push(run.await.expect("within the limit").execution_id);
+    }
+    crate::poll::eventually(Duration::from_secs(5), "both coordinators are live", async || core.active_runs() == 2)
+        .await;
+    let refused =
+        core.create_deployment(TENANT, request("kmod-q3", "1.0.0", Environment::Development, &[]), &operator()).await;
+    match refused {
+        Err(hotswap_actors::CoreError::Overloaded { retry_after_secs, .. }) => assert!(retry_after_secs > 0),
+        other => panic!("expected Overloaded, got {other:?}"),
+    }
+    for id in running {
+        assert_eq!(finished(&store, id, Duration::from_secs(20)).await.status, RunStatus::Succeeded);
+    }
+    // Room again once they have finished.
+    let run = core.create_deployment(TENANT, request("kmod-q3", "1.0.0", Environment::Development, &[]), &ops);
+    run.await.expect("admitted once the others finished");
+}

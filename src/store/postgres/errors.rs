@@ -40,6 +40,8 @@ const UNAVAILABLE_MESSAGES: &[&str] = &[
     "server closed the connection",
     "connection closed",
     "canceling statement due to conflict with recovery",
+    // `statement_timeout` (set on every pooled connection) ran out.
+    "canceling statement due to statement timeout",
 ];
 
 /// Removes secrets taken from the connection URL from error messages.

@@ -5,7 +5,7 @@ use std::time::Duration;
 use diesel::ConnectionError;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
-use diesel_async::{AsyncConnection, AsyncPgConnection};
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use serde::Deserialize;
 
 pub(super) type PgPool = Pool<AsyncPgConnection>;
@@ -27,6 +27,11 @@ pub struct PgPoolSettings {
     /// Longest wait for the health check of a connection being reused.
     #[serde(with = "humantime_serde")]
     pub recycle_timeout: Duration,
+    /// Longest any one statement may run on a pooled connection (PostgreSQL's
+    /// `statement_timeout`); a statement stuck behind a lock or a half-open
+    /// connection is cancelled and the call answers "unavailable". Zero: none.
+    #[serde(with = "humantime_serde")]
+    pub statement_timeout: Duration,
 }
 
 impl Default for PgPoolSettings {
@@ -36,6 +41,7 @@ impl Default for PgPoolSettings {
             connect_timeout: Duration::from_secs(5),
             wait_timeout: Duration::from_secs(5),
             recycle_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -56,12 +62,22 @@ pub(super) fn build(url: &str, settings: &PgPoolSettings) -> Result<PgPool, Stri
         return Err("the pool's max_size must be at least 1".into());
     }
     let connect_timeout = settings.connect_timeout;
+    let statement_timeout = settings.statement_timeout.as_millis();
     let mut config = ManagerConfig::<AsyncPgConnection>::default();
     // The default recycling ("verified") checks a connection on checkout, so a
     // server restart is invisible to callers; "fast" measured no faster here.
     config.custom_setup = Box::new(move |url| {
         let url = url.to_owned();
-        Box::pin(async move { establish(&url, connect_timeout).await })
+        Box::pin(async move {
+            let mut conn = establish(&url, connect_timeout).await?;
+            if statement_timeout > 0 {
+                // A number, not text from outside: nothing to quote.
+                conn.batch_execute(&format!("SET statement_timeout = {statement_timeout}"))
+                    .await
+                    .map_err(ConnectionError::CouldntSetupConfiguration)?;
+            }
+            Ok(conn)
+        })
     });
     let manager = AsyncDieselConnectionManager::new_with_config(url, config);
     Pool::builder(manager)
