@@ -4,7 +4,9 @@ use crate::harness::{Operator, Server, DEPLOYER};
 
 #[actix_web::test]
 async fn deploy_watch_to_qa_shows_each_batch_and_exits_0() {
-    let server = Server::start().await;
+    // A health-check delay long enough that the watch, reading the run after
+    // each wave, sees it even on a loaded machine (the test profile has 50 ms).
+    let server = Server::start_with(&[("HOTSWAP__PIPELINE__ROLLING_HEALTH_CHECK_DELAY", "400ms")]).await;
     let op = Operator::logged_in(&server, DEPLOYER).await;
     let run = op.run(&["deploy", "kmod-cli", "1.0.0", "--to", "QA", "--watch"]).await;
     assert_eq!(run.code, 0, "{run:?}\n{}", server.log());

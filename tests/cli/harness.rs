@@ -24,10 +24,16 @@ pub struct Server {
 
 impl Server {
     pub async fn start() -> Server {
+        Server::start_with(&[]).await
+    }
+
+    /// With extra HOTSWAP__SECTION__KEY variables.
+    pub async fn start_with(vars: &[(&str, &str)]) -> Server {
         let port = free_port();
         let log = tempfile::NamedTempFile::new().unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_hotswap"))
             .arg("serve")
+            .envs(vars.iter().copied())
             .env("HOTSWAP_ENV", "test")
             .env("HOTSWAP_CONFIG_DIR", PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config"))
             .env("HOTSWAP__SERVER__BIND", format!("127.0.0.1:{port}"))
