@@ -97,3 +97,45 @@ async fn ctrl_c_stops_the_watch_and_not_the_run() {
     assert_eq!(after.json()["status"], "PendingApproval", "the run did not stop: {after:?}");
     assert_eq!(after.code, 5);
 }
+
+#[actix_web::test]
+async fn a_watch_waits_through_the_approval_and_follows_the_run_to_its_end() {
+    use std::sync::{Arc, Mutex};
+    use tokio::io::AsyncReadExt;
+
+    let server = Server::start().await;
+    let deployer = Operator::logged_in(&server, DEPLOYER).await;
+    let admin = Operator::logged_in(&server, ADMIN).await;
+    let mut cmd =
+        deployer.command(&["deploy", "kmod-through", "1.0.0", "--to", "Staging", "--require-approval", "--watch"]);
+    cmd.stdout(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let seen = Arc::new(Mutex::new(String::new()));
+    let mut stdout = child.stdout.take().unwrap();
+    let sink = seen.clone();
+    let reader = actix_web::rt::spawn(async move {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    crate::support::poll::eventually(
+        std::time::Duration::from_secs(30),
+        "the watch counts the approval down",
+        async || seen.lock().unwrap().contains("waiting: approval"),
+    )
+    .await;
+    let id = deployer.run(&["runs", "-o", "json"]).await.json()[0]["executionId"].as_str().unwrap().to_string();
+    let approved = admin.run(&["approve", &id]).await;
+    assert_eq!(approved.code, 0, "{approved:?}");
+    let status = tokio::time::timeout(std::time::Duration::from_secs(60), child.wait()).await.unwrap().unwrap();
+    reader.await.unwrap();
+    let out = seen.lock().unwrap().clone();
+    assert_eq!(status.code(), Some(0), "{out}");
+    assert!(out.contains("Approval: Succeeded"), "{out}");
+    assert!(out.contains("Staging standby loaded") && out.contains("Staging switched"), "{out}");
+    assert!(out.find("waiting: approval").unwrap() < out.find("Development all nodes").unwrap(), "{out}");
+}

@@ -4,7 +4,8 @@ use crate::harness::{Operator, Server, DEPLOYER};
 
 #[actix_web::test]
 async fn deploy_watch_to_qa_shows_each_batch_and_exits_0() {
-    // Health-check delays long enough that the watch sees each one, however busy the machine.
+    // A health-check delay long enough that the watch, reading the run after
+    // each wave, sees it even on a loaded machine (the test profile has 50 ms).
     let server = Server::start_with(&[("HOTSWAP__PIPELINE__ROLLING_HEALTH_CHECK_DELAY", "400ms")]).await;
     let op = Operator::logged_in(&server, DEPLOYER).await;
     let run = op.run(&["deploy", "kmod-cli", "1.0.0", "--to", "QA", "--watch"]).await;

@@ -27,7 +27,7 @@ impl Server {
         Server::start_with(&[]).await
     }
 
-    /// A server with extra HOTSWAP__* settings.
+    /// With extra HOTSWAP__SECTION__KEY variables.
     pub async fn start_with(vars: &[(&str, &str)]) -> Server {
         let port = free_port();
         let log = tempfile::NamedTempFile::new().unwrap();

@@ -110,6 +110,9 @@ fn refusal(status: StatusCode, body: &Value, raw: &[u8]) -> Failure {
             text.push_str(&format!("\n  {field}: {}", v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())));
         }
     }
+    if status == StatusCode::UNAUTHORIZED {
+        text.push_str("\n  sign in again with `hotswap login` (or set HOTSWAP_TOKEN)");
+    }
     let exit = if status.is_client_error() { Exit::Usage } else { Exit::Failed };
     Failure { exit, message: text, trace_id: body["traceId"].as_str().map(str::to_string) }
 }
