@@ -38,6 +38,21 @@ pub struct MetricsSettings {
     pub path: String,
 }
 
+impl MetricsSettings {
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.bind.trim().is_empty() && self.bind.parse::<std::net::SocketAddr>().is_err() {
+            return Err(format!("metrics.bind '{}' is not an address such as 127.0.0.1:9090", self.bind));
+        }
+        if self.role.parse::<hotswap_actors::domain::Role>().is_err() {
+            return Err(format!("metrics.role '{}' is not Admin, Deployer or Viewer", self.role));
+        }
+        if !self.path.starts_with('/') {
+            return Err(format!("metrics.path '{}' must start with /", self.path));
+        }
+        Ok(())
+    }
+}
+
 /// How many connections the store's pool holds and how many of them are in use.
 #[derive(Debug, Clone, Copy)]
 pub struct PoolUse {

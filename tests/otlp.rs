@@ -125,5 +125,30 @@ async fn a_runs_spans_reach_the_collector_with_their_parents() {
     assert!(persists.iter().all(|p| loads.iter().any(|l| l.span_id == p.parent_span_id)));
     let verify: Vec<_> = spans.iter().filter(|s| s.name == "node VerifyModule").collect();
     assert!(verify.iter().all(|s| s.parent_span_id == by_name("stage Validation").span_id) && verify.len() == 3);
+
+    // A token in the query string (as browsers send it to the live endpoints)
+    // never reaches the collector: the request span records it redacted.
+    let token = app.token.clone().expect("logged in");
+    let mut res = awc::Client::new()
+        .get(format!("{}/api/v1/clusters?access_token={token}&client_secret=hunter2", app.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let marked_trace = res.headers().get("x-trace-id").unwrap().to_str().unwrap().to_string();
+    let _ = res.body().await;
+    let request = db::poll::eventually_ok(Duration::from_secs(20), "the request's span is exported", async || {
+        guard.flush();
+        let spans = received.lock().unwrap().clone();
+        spans
+            .into_iter()
+            .find(|s| hex(&s.trace_id) == marked_trace && attr(s, "http.target").is_some())
+            .ok_or_else(|| "not yet".to_string())
+    })
+    .await;
+    let target = attr(&request, "http.target").unwrap();
+    assert_eq!(target, "/api/v1/clusters?access_token=REDACTED&client_secret=REDACTED");
+    let everything = format!("{:?}", received.lock().unwrap());
+    assert!(!everything.contains(&token) && !everything.contains("hunter2"), "a secret reached the collector");
     drop(guard);
 }

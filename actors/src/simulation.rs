@@ -26,6 +26,9 @@ pub struct EnvFaults {
     /// Hosts that receive an altered artifact; `tamper_all` for every host.
     pub tampered_nodes: BTreeSet<String>,
     pub tamper_all: bool,
+    /// How long every node takes to load or verify a version: a slow fleet,
+    /// which keeps a run inside one step long enough to act on it mid-way.
+    pub node_delay: std::time::Duration,
 }
 
 impl EnvFaults {
@@ -53,7 +56,8 @@ impl EnvFaults {
     }
 }
 
-const KNOBS: [&str; 8] = [
+const KNOBS: [&str; 9] = [
+    "simulateNodeDelayMs",
     "simulateTamperedArtifact",
     "simulateDeployFailure",
     "simulateErrorRate",
@@ -122,6 +126,10 @@ impl FaultPlan {
                 .get("simulateFailNodes")
                 .map(|v| v.split(',').map(|h| h.trim().to_string()).filter(|h| !h.is_empty()).collect())
                 .unwrap_or_default(),
+            node_delay: number("simulateNodeDelayMs")
+                .filter(|ms| *ms > 0.0)
+                .map(|ms| std::time::Duration::from_millis(ms.min(3_600_000.0) as u64))
+                .unwrap_or_default(),
             tamper_all: knobs.get("simulateTamperedArtifact").is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
             tampered_nodes: knobs
                 .get("simulateTamperedArtifact")
@@ -150,7 +158,7 @@ fn check_knob(name: &str, value: &str) -> Result<(), String> {
             Some(x) if (0.0..=100.0).contains(&x) => Ok(()),
             _ => Err("must be a percentage between 0 and 100".into()),
         },
-        "simulateLatencyMs" => match number() {
+        "simulateLatencyMs" | "simulateNodeDelayMs" => match number() {
             Some(x) if x >= 0.0 => Ok(()),
             _ => Err("must be a non-negative number of milliseconds".into()),
         },

@@ -49,6 +49,20 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// The key a client address is counted under: IPv4 addresses as they are,
+/// IPv6 addresses by their first `ipv6_prefix` bits, since one subscriber is
+/// usually handed a whole /64 and could otherwise rotate through it.
+pub fn network_key(ip: IpAddr, ipv6_prefix: u8) -> IpAddr {
+    match canonical(ip) {
+        IpAddr::V6(v6) => {
+            let bits = u32::from(ipv6_prefix.min(128));
+            let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+            IpAddr::V6((u128::from(v6) & mask).into())
+        }
+        v4 => v4,
+    }
+}
+
 /// The proxies whose forwarding headers are believed.
 #[derive(Debug, Clone, Default)]
 pub struct TrustedProxies {
@@ -68,29 +82,33 @@ impl TrustedProxies {
     /// The client's address: the peer's, unless the peer is a trusted proxy;
     /// then the right-most X-Forwarded-For entry that is not itself a trusted
     /// proxy (entries further left were written by the client and prove nothing).
+    ///
+    /// Several X-Forwarded-For lines are one list, in the order received: a
+    /// proxy that appends a line of its own (HAProxy's `option forwardfor`)
+    /// puts the only hop it vouches for in the last line, so the walk starts
+    /// at the end of the last line, never at the client's own first line.
     pub fn client_ip(&self, req: &HttpRequest) -> Option<IpAddr> {
         let peer = canonical(req.peer_addr()?.ip());
         if self.nets.is_empty() || !self.trusts(peer) {
             return Some(peer);
         }
-        let mut client = peer;
+        let mut hops = Vec::new();
         for value in req.headers().get_all("x-forwarded-for") {
-            let Ok(text) = value.to_str() else { return Some(peer) };
-            for hop in text.split(',').rev() {
-                let hop = hop.trim();
-                if hop.is_empty() {
-                    continue;
-                }
-                match hop.parse::<IpAddr>() {
-                    Ok(ip) => {
-                        client = canonical(ip);
-                        if !self.trusts(client) {
-                            return Some(client);
-                        }
-                    }
-                    // Garbage in the chain: stop at the last address we could read.
-                    Err(_) => return Some(client),
-                }
+            // A line we cannot read breaks the chain: nothing left of it is believed.
+            let Ok(text) = value.to_str() else {
+                hops.clear();
+                hops.push(None);
+                continue;
+            };
+            hops.extend(text.split(',').map(str::trim).filter(|h| !h.is_empty()).map(|h| h.parse::<IpAddr>().ok()));
+        }
+        let mut client = peer;
+        for hop in hops.into_iter().rev() {
+            // Garbage in the chain: stop at the last address we could read.
+            let Some(ip) = hop else { return Some(client) };
+            client = canonical(ip);
+            if !self.trusts(client) {
+                return Some(client);
             }
         }
         Some(client)
@@ -151,5 +169,36 @@ mod tests {
             .to_http_request();
         // The client's own claim (6.6.6.6) is ignored; the first untrusted hop is the client.
         assert_eq!(proxies(&["10.0.0.0/8"]).client_ip(&via_proxy), Some("198.51.100.7".parse().unwrap()));
+    }
+
+    #[test]
+    fn forwarded_for_lines_are_one_list_read_from_the_last() {
+        // The client forged the first line; the trusted proxy appended the second.
+        let req = TestRequest::default()
+            .peer_addr("10.0.0.5:4000".parse().unwrap())
+            .append_header(("x-forwarded-for", "6.6.6.6"))
+            .append_header(("x-forwarded-for", "198.51.100.7"))
+            .to_http_request();
+        assert_eq!(proxies(&["10.0.0.0/8"]).client_ip(&req), Some("198.51.100.7".parse().unwrap()));
+
+        // A trusted hop at the end of the last line passes the walk on to the lines before.
+        let chained = TestRequest::default()
+            .peer_addr("10.0.0.5:4000".parse().unwrap())
+            .append_header(("x-forwarded-for", "6.6.6.6, 198.51.100.8"))
+            .append_header(("x-forwarded-for", "10.0.0.9"))
+            .to_http_request();
+        assert_eq!(proxies(&["10.0.0.0/8"]).client_ip(&chained), Some("198.51.100.8".parse().unwrap()));
+    }
+
+    #[test]
+    fn ipv6_clients_share_a_key_per_network() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(network_key(a, 64), network_key(b, 64));
+        assert_ne!(network_key(a, 64), network_key(c, 64));
+        assert_ne!(network_key(a, 128), network_key(b, 128));
+        let v4: IpAddr = "203.0.113.9".parse().unwrap();
+        assert_eq!(network_key(v4, 64), v4);
     }
 }

@@ -65,7 +65,10 @@ pub async fn security_headers(
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(header::REFERRER_POLICY, config.referrer.clone());
     headers.insert(HeaderName::from_static("permissions-policy"), config.permissions.clone());
-    headers.insert(header::CONTENT_SECURITY_POLICY, if docs { &config.docs_csp } else { &config.csp }.clone());
+    // A page that states its own policy (the dashboard's) keeps it.
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, if docs { &config.docs_csp } else { &config.csp }.clone());
+    }
     headers.insert(HeaderName::from_static("x-permitted-cross-domain-policies"), HeaderValue::from_static("none"));
     if let (true, Some(hsts)) = (https, &config.hsts) {
         headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());

@@ -37,6 +37,19 @@ pub struct Claims {
     pub exp: i64,
     pub iss: String,
     pub aud: String,
+    /// A fingerprint of the user's password hash when the token was issued:
+    /// resetting the password changes the hash, and so refuses every token
+    /// issued before it. Tokens without one are refused.
+    #[serde(default)]
+    pub pwv: String,
+}
+
+/// What `pwv` holds for a password hash: a bcrypt hash is salted afresh at
+/// every reset, so this changes with every reset, even to the same password.
+/// 64 bits of a digest of a salted hash: nothing to guess passwords with.
+pub fn password_fingerprint(password_hash: &str) -> String {
+    let digest = crate::crypto::sha256_hex(format!("hotswap-token-password-binding:{password_hash}").as_bytes());
+    digest[..16].to_string()
 }
 
 impl Claims {
@@ -58,6 +71,8 @@ pub enum TokenError {
     BadSignature,
     #[error("the token is malformed")]
     Malformed,
+    #[error("the token's lifetime exceeds the configured maximum")]
+    LifetimeTooLong,
     #[error("the token has been revoked")]
     Revoked,
     #[error("the token's user no longer exists or is disabled")]
@@ -80,7 +95,9 @@ struct Verified {
     by_signature: RwLock<HashMap<Box<str>, Remembered>>,
 }
 
-/// The whole token, its claims, and the key id it was verified with.
+/// The whole token, its claims, and the id of the key that verified it (the
+/// current key's for a token that names none, so that a rotation cannot leave
+/// it verified by a key that has left the ring).
 type Remembered = (Box<str>, Arc<Claims>, Option<Box<str>>);
 
 /// The most tokens remembered; past that, expired ones are dropped, or all.
@@ -104,6 +121,10 @@ impl Verified {
             }
         }
         map.insert(signature.into(), (token.into(), claims, kid.map(Into::into)));
+    }
+
+    fn clear(&self) {
+        self.by_signature.write().clear();
     }
 }
 
@@ -162,6 +183,14 @@ pub struct TokenService {
     verified: Verified,
 }
 
+impl TokenService {
+    /// Tokens are issued for `token_lifetime`; one claiming longer was not
+    /// issued by this configuration (or by a leaked key) and is refused.
+    fn lifetime_allowed(&self, claims: &Claims) -> bool {
+        claims.exp.saturating_sub(claims.iat) <= self.lifetime.num_seconds()
+    }
+}
+
 impl std::fmt::Debug for TokenService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenService").field("issuer", &self.issuer).field("audience", &self.audience).finish()
@@ -204,6 +233,9 @@ impl TokenService {
             None => None,
         };
         *self.keys.write() = KeyRing { current, previous };
+        // A remembered token was verified against the old ring: an emergency
+        // rotation must refuse it at once, not when it leaves the cache.
+        self.verified.clear();
         Ok(())
     }
 
@@ -227,6 +259,7 @@ impl TokenService {
             exp: (now + self.lifetime).timestamp(),
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
+            pwv: password_fingerprint(&user.password_hash),
         };
         let token = self.sign(&claims)?;
         Ok(IssuedToken { token, claims })
@@ -258,17 +291,19 @@ impl TokenService {
             return Ok(claims);
         }
         let kid = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?.kid;
-        let decoded = {
+        let (decoded, verified_by) = {
             let keys = self.keys.read();
             let Some(key) = keys.decoding(kid.as_deref(), Utc::now().timestamp_millis()) else {
                 return Err(TokenError::BadSignature);
             };
-            jsonwebtoken::decode::<Claims>(token, key, &self.validation)
+            let verified_by = kid.clone().unwrap_or_else(|| keys.current.kid.clone());
+            (jsonwebtoken::decode::<Claims>(token, key, &self.validation), verified_by)
         };
         match decoded {
+            Ok(data) if !self.lifetime_allowed(&data.claims) => Err(TokenError::LifetimeTooLong),
             Ok(data) => {
                 let claims = Arc::new(data.claims);
-                self.verified.insert(token, claims.clone(), kid.as_deref(), now);
+                self.verified.insert(token, claims.clone(), Some(&verified_by), now);
                 Ok(claims)
             }
             Err(e) => Err(match e.kind() {
@@ -395,6 +430,43 @@ mod tests {
         let other = TokenService::new(&settings("another-secret-of-thirty-two-bytes")).unwrap();
         other.install(SigningKeys { current: ("v2", b"a-different-secret-with-32-bytes!!"), previous: None }).unwrap();
         assert_eq!(service.verify(&other.issue(&user(), Utc::now()).unwrap().token), Err(TokenError::BadSignature));
+    }
+
+    #[test]
+    fn an_emergency_rotation_refuses_remembered_tokens_that_name_no_key() {
+        let service = TokenService::new(&settings(SECRET)).unwrap();
+        let claims = service.issue(&user(), Utc::now()).unwrap().claims;
+        // A token from before key ids: signed with the configured secret, no `kid`.
+        let keys = service.keys.read();
+        let bare = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.current.encoding).unwrap();
+        drop(keys);
+        assert!(service.verify(&bare).is_ok());
+        assert!(service.verify(&bare).is_ok(), "now from the cache");
+        // The configured secret leaked: rotate with no window for it.
+        service
+            .install(SigningKeys { current: ("v9", b"emergency-rotated-secret-32-bytes!"), previous: None })
+            .unwrap();
+        assert_eq!(service.verify(&bare), Err(TokenError::BadSignature));
+    }
+
+    #[test]
+    fn tokens_claiming_a_longer_life_than_configured_are_refused() {
+        let service = TokenService::new(&settings(SECRET)).unwrap();
+        let mut claims = service.issue(&user(), Utc::now()).unwrap().claims;
+        assert!(service.verify(&service.sign(&claims).unwrap()).is_ok());
+        claims.exp = claims.iat + 10 * 365 * 24 * 3600;
+        assert_eq!(service.verify(&service.sign(&claims).unwrap()), Err(TokenError::LifetimeTooLong));
+    }
+
+    #[test]
+    fn tokens_carry_a_fingerprint_of_the_password_hash() {
+        let service = TokenService::new(&settings(SECRET)).unwrap();
+        let mut u = user();
+        u.password_hash = "$2b$04$first".into();
+        let before = service.issue(&u, Utc::now()).unwrap().claims.pwv;
+        assert_eq!(before, password_fingerprint("$2b$04$first"));
+        assert_ne!(before, password_fingerprint("$2b$04$second"));
+        assert!(!before.contains("first"));
     }
 
     #[test]

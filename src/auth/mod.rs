@@ -3,7 +3,10 @@
 //!
 //! - `jwt`: issuing and verifying HS256 tokens
 //! - `password`: bcrypt on the blocking pool, with a dummy hash for unknown users
-//! - `principal`: the authentication middleware, `Caller`/`Tenant` extractors, `RequireRole`
+//! - `principal`: the caller of a request, as the middleware found it
+//! - `middleware`: the authentication middleware (bearer token to `Principal`)
+//! - `extractors`: `Caller` and `Tenant`
+//! - `require_role`: the per-route role guard and the `/metrics` guard
 //! - `users`: login, demo users and user management over the store
 //! - `rate_limit`: per-group windows keyed by user or client address
 //! - `client`: client addresses behind trusted proxies
@@ -11,11 +14,14 @@
 
 mod audited;
 pub mod client;
+pub mod extractors;
 pub mod headers;
 pub mod jwt;
+pub mod middleware;
 pub mod password;
 pub mod principal;
 pub mod rate_limit;
+pub mod require_role;
 pub mod route_access;
 pub mod settings;
 mod tenant_override;
@@ -25,9 +31,12 @@ use hotswap_actors::domain::LockoutPolicy;
 use hotswap_actors::store::{SharedStore, StoreError};
 
 pub use audited::Audited;
+pub use extractors::{Caller, Tenant, TENANT_OVERRIDE};
 use jwt::{TokenError, TokenService};
+pub use middleware::authenticate;
 use password::PasswordHasher;
-pub use principal::{authenticate, metrics_guard, principal_of, Caller, Principal, RequireRole, Tenant};
+pub use principal::{principal_of, Principal};
+pub use require_role::{metrics_guard, RequireRole};
 pub use route_access::RouteAccess;
 pub use settings::AuthSettings;
 
@@ -59,6 +68,15 @@ impl AuthState {
         LockoutPolicy { max_failed_attempts: self.settings.max_failed_logins, duration: self.settings.lockout_duration }
     }
 
+    /// Forgets revocations no token can need any more: those of tokens past
+    /// `exp` plus the leeway verification still grants them (forgetting at
+    /// `exp` would let a revoked token back in for the leeway).
+    pub async fn purge_revocations(&self, now: chrono::DateTime<chrono::Utc>) -> Result<u64, StoreError> {
+        let leeway = chrono::Duration::from_std(self.settings.token_leeway).unwrap_or(chrono::Duration::zero());
+        let cutoff = now.checked_sub_signed(leeway).unwrap_or(now);
+        self.store.purge_expired_tokens(cutoff).await
+    }
+
     /// A bearer token as the caller it names: signature, lifetime, issuer and
     /// audience, then not revoked, then a user that exists and is active.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, TokenError> {
@@ -74,6 +92,9 @@ impl AuthState {
         let Some(user) = user.filter(|u| u.is_active) else {
             return Err(TokenError::UnknownUser);
         };
+        if claims.pwv != jwt::password_fingerprint(&user.password_hash) {
+            return Err(TokenError::Revoked);
+        }
         Ok(Principal {
             user_id: user.id,
             tenant_id: user.tenant_id,

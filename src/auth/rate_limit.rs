@@ -20,7 +20,7 @@ use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 use uuid::Uuid;
 
-use super::client::TrustedProxies;
+use super::client::{network_key, TrustedProxies};
 use super::principal::principal_of;
 use super::settings::RateLimitSettings;
 use crate::web::ApiError;
@@ -148,6 +148,7 @@ pub struct RateLimits {
     clusters: Option<Window<ClientKey>>,
     approvals: Option<Window<ClientKey>>,
     proxies: TrustedProxies,
+    ipv6_prefix: u8,
 }
 
 impl RateLimits {
@@ -161,6 +162,7 @@ impl RateLimits {
             clusters: Window::new(settings.clusters),
             approvals: Window::new(settings.approvals),
             proxies: TrustedProxies::new(&settings.trusted_proxies),
+            ipv6_prefix: settings.ipv6_prefix,
         })
     }
 
@@ -217,7 +219,11 @@ pub async fn limit(
     };
     let key = match principal_of(req.request()) {
         Ok(p) => ClientKey::User(p.user_id),
-        Err(_) => limits.proxies.client_ip(req.request()).map(ClientKey::Address).unwrap_or(ClientKey::Unknown),
+        Err(_) => limits
+            .proxies
+            .client_ip(req.request())
+            .map(|ip| ClientKey::Address(network_key(ip, limits.ipv6_prefix)))
+            .unwrap_or(ClientKey::Unknown),
     };
     let Some(decision) = limits.check(group, &key) else {
         return next.call(req).await.map(ServiceResponse::map_into_left_body);

@@ -13,7 +13,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::audited::Audited;
-use super::principal::{Principal, Tenant, TENANT_OVERRIDE};
+use super::extractors::{Tenant, TENANT_OVERRIDE};
+use super::principal::Principal;
 use crate::web::ApiError;
 use crate::web::AppState;
 

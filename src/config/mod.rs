@@ -11,12 +11,12 @@ use hotswap_actors::settings::{
 
 use serde::Deserialize;
 
-mod registry;
+mod cross_checks;
 
 // Each adapter owns the settings of its section; `Settings` gathers them.
 pub use crate::auth::settings::{
     AuthSettings, RateLimitSettings, SecurityHeaderSettings, KNOWN_DEFAULT_SECRETS, MAX_TOKEN_LEEWAY,
-    MIN_JWT_SECRET_BYTES,
+    MIN_JWT_SECRET_BYTES, MIN_SAFE_BCRYPT_COST,
 };
 pub use crate::crypto::Secret;
 pub use crate::http::ApiDocsSettings;
@@ -70,6 +70,27 @@ pub struct ServerSettings {
     pub client_request_timeout: Duration,
     pub trace_url: String,
     pub tls: TlsSettings,
+    /// Accept what only a developer's machine may use: a published JWT
+    /// secret, the demo users, self-approval, cheap password hashes, Vault
+    /// over plain HTTP. Set in the development and test profiles only; every
+    /// start with it on says so loudly.
+    #[serde(default)]
+    pub insecure_dev_mode: bool,
+}
+
+impl ServerSettings {
+    fn validate(&self) -> Result<(), String> {
+        if self.bind.parse::<std::net::SocketAddr>().is_err() {
+            return Err(format!("server.bind '{}' is not an address such as 127.0.0.1:8080", self.bind));
+        }
+        if self.json_limit == 0 {
+            return Err("server.json_limit must be above zero".into());
+        }
+        if self.tls.enabled() && (self.tls.cert_file.trim().is_empty() || self.tls.key_file.trim().is_empty()) {
+            return Err("server.tls needs both cert_file and key_file".into());
+        }
+        Ok(())
+    }
 }
 
 /// HTTPS: both files set turns TLS on for server.bind.
@@ -98,6 +119,15 @@ pub struct CorsSettings {
     pub allow_credentials: bool,
     #[serde(with = "humantime_serde")]
     pub max_age: Duration,
+}
+
+impl CorsSettings {
+    fn validate(&self) -> Result<(), String> {
+        if self.allow_credentials && self.allowed_origins.iter().any(|o| o == "*") {
+            return Err("cors.allowed_origins may not hold \"*\" while cors.allow_credentials is true".into());
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -157,137 +187,29 @@ impl Settings {
         Ok(settings)
     }
 
-    pub fn is_production(&self) -> bool {
-        self.profile == "production"
-    }
-
+    /// Each section checks itself; what spans sections (and what only
+    /// `server.insecure_dev_mode` allows) is checked in `cross_checks`.
     fn validate(&self) -> Result<(), ConfigError> {
-        self.pipeline.validate().map_err(ConfigError)?;
-        self.simulation.validate().map_err(ConfigError)?;
-        self.approvals.validate().map_err(ConfigError)?;
-        self.notifications.validate().map_err(ConfigError)?;
-        self.audit.validate().map_err(ConfigError)?;
-        if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
-            return Err(ConfigError(format!(
-                "server.bind '{}' is not an address such as 127.0.0.1:8080",
-                self.server.bind
-            )));
-        }
-        if self.server.json_limit == 0 {
-            return Err(ConfigError("server.json_limit must be above zero".into()));
-        }
-        if self.store.backend == StoreBackend::Postgres && self.store.url.trim().is_empty() {
-            return Err(ConfigError(
-                "store.url is required when store.backend = \"postgres\" (HOTSWAP__STORE__URL)".into(),
-            ));
-        }
-        if self.store.pool.max_size == 0 {
-            return Err(ConfigError("store.pool.max_size must be at least 1".into()));
-        }
-        self.validate_security()?;
-        self.validate_registry()?;
-        self.validate_secrets()
-    }
-
-    fn validate_security(&self) -> Result<(), ConfigError> {
-        let auth = &self.auth;
-        let secret = auth.jwt_secret.expose();
-        if secret.len() < MIN_JWT_SECRET_BYTES {
-            return Err(ConfigError(format!(
-                "auth.jwt_secret must be at least {MIN_JWT_SECRET_BYTES} bytes (HOTSWAP__AUTH__JWT_SECRET)"
-            )));
-        }
-        if self.is_production() {
-            if self.approvals.allow_self_approval {
-                return Err(ConfigError("approvals.allow_self_approval must be false in production".into()));
-            }
-            if KNOWN_DEFAULT_SECRETS.contains(&secret) {
-                return Err(ConfigError(
-                    "auth.jwt_secret is a published default; set a secret of your own (HOTSWAP__AUTH__JWT_SECRET)"
-                        .into(),
-                ));
-            }
-            if auth.demo_users {
-                return Err(ConfigError("auth.demo_users must be false in production".into()));
-            }
-        }
-        if auth.token_leeway > MAX_TOKEN_LEEWAY {
-            return Err(ConfigError(format!("auth.token_leeway must be at most {}s", MAX_TOKEN_LEEWAY.as_secs())));
-        }
-        if auth.token_lifetime < Duration::from_secs(1) {
-            return Err(ConfigError("auth.token_lifetime must be at least 1s".into()));
-        }
-        if !(4..=31).contains(&auth.bcrypt_cost) {
-            return Err(ConfigError("auth.bcrypt_cost must be between 4 and 31".into()));
-        }
-        if auth.max_failed_logins == 0 {
-            return Err(ConfigError("auth.max_failed_logins must be at least 1".into()));
-        }
-        if auth.jwt_issuer.trim().is_empty() || auth.jwt_audience.trim().is_empty() {
-            return Err(ConfigError("auth.jwt_issuer and auth.jwt_audience must not be empty".into()));
-        }
-        if auth.min_password_length < 8 {
-            return Err(ConfigError("auth.min_password_length must be at least 8".into()));
-        }
-        for proxy in &self.rate_limit.trusted_proxies {
-            if crate::auth::client::IpNet::parse(proxy).is_none() {
-                return Err(ConfigError(format!(
-                    "rate_limit.trusted_proxies: '{proxy}' is not an address or network such as 10.0.0.0/8"
-                )));
-            }
-        }
-        if self.cors.allow_credentials && self.cors.allowed_origins.iter().any(|o| o == "*") {
-            return Err(ConfigError(
-                "cors.allowed_origins may not hold \"*\" while cors.allow_credentials is true".into(),
-            ));
-        }
-        if self.server.tls.enabled()
-            && (self.server.tls.cert_file.trim().is_empty() || self.server.tls.key_file.trim().is_empty())
-        {
-            return Err(ConfigError("server.tls needs both cert_file and key_file".into()));
-        }
-        if !self.metrics.bind.trim().is_empty() && self.metrics.bind.parse::<std::net::SocketAddr>().is_err() {
-            return Err(ConfigError(format!(
-                "metrics.bind '{}' is not an address such as 127.0.0.1:9090",
-                self.metrics.bind
-            )));
-        }
-        if self.metrics.role.parse::<hotswap_actors::domain::Role>().is_err() {
-            return Err(ConfigError(format!("metrics.role '{}' is not Admin, Deployer or Viewer", self.metrics.role)));
-        }
-        let ws = &self.websocket;
-        if ws.ping_interval.is_zero() || ws.client_timeout <= ws.ping_interval {
-            return Err(ConfigError(
-                "websocket.ping_interval must be above zero and websocket.client_timeout longer than it".into(),
-            ));
-        }
-        if ws.signalr_keep_alive.is_zero() || ws.signalr_client_timeout <= ws.signalr_keep_alive {
-            return Err(ConfigError(
-                "websocket.signalr_keep_alive must be above zero and websocket.signalr_client_timeout longer than it"
-                    .into(),
-            ));
-        }
-        if ws.send_buffer == 0 || ws.max_subscriptions == 0 || ws.max_invalid_messages == 0 {
-            return Err(ConfigError(
-                "websocket.send_buffer, max_subscriptions and max_invalid_messages must be at least 1".into(),
-            ));
-        }
-        if ws.max_message_bytes < 64 {
-            return Err(ConfigError("websocket.max_message_bytes must be at least 64".into()));
-        }
-        if !(0.0..=1.0).contains(&self.telemetry.sample_ratio) {
-            return Err(ConfigError("telemetry.sample_ratio must lie between 0 and 1".into()));
-        }
-        let endpoint = self.telemetry.otlp_endpoint.trim();
-        if !endpoint.is_empty() && !endpoint.starts_with("http://") && !endpoint.starts_with("https://") {
-            return Err(ConfigError(format!(
-                "telemetry.otlp_endpoint '{endpoint}' must be an http:// or https:// URL such as http://127.0.0.1:4318"
-            )));
-        }
-        if !self.metrics.path.starts_with('/') {
-            return Err(ConfigError(format!("metrics.path '{}' must start with /", self.metrics.path)));
-        }
-        Ok(())
+        let sections = [
+            self.server.validate(),
+            self.pipeline.validate(),
+            self.simulation.validate(),
+            self.approvals.validate(),
+            self.notifications.validate(),
+            self.audit.validate(),
+            self.store.validate(),
+            self.auth.validate(),
+            self.rate_limit.validate(),
+            self.cors.validate(),
+            self.metrics.validate(),
+            self.websocket.validate(),
+            self.telemetry.validate(),
+            self.registry.validate(),
+            self.security.validate(),
+            self.secrets.validate(),
+        ];
+        sections.into_iter().collect::<Result<(), String>>().map_err(ConfigError)?;
+        self.validate_across_sections()
     }
 }
 

@@ -101,6 +101,59 @@ fn production_refuses_weak_secrets_and_demo_users() {
 }
 
 #[test]
+fn only_insecure_dev_mode_allows_the_published_secret_and_demo_users() {
+    // Safety follows the settings, not the profile's name: a profile without
+    // a file of its own (staging, prod, Production) gets the defaults.
+    for profile in ["staging", "prod", "Production", "production"] {
+        let e = load(profile, &[PROD_URL]).unwrap_err();
+        assert!(e.to_string().contains("auth.jwt_secret is a published default"), "{profile}: {e}");
+        assert!(e.to_string().contains("server.insecure_dev_mode"), "{profile}: {e}");
+        let e = load(profile, &[PROD_URL, PROD_SECRET, ("HOTSWAP__AUTH__DEMO_USERS", "true")]).unwrap_err();
+        assert!(e.to_string().contains("auth.demo_users"), "{profile}: {e}");
+        let e =
+            load(profile, &[PROD_URL, PROD_SECRET, ("HOTSWAP__APPROVALS__ALLOW_SELF_APPROVAL", "true")]).unwrap_err();
+        assert!(e.to_string().contains("approvals.allow_self_approval"), "{profile}: {e}");
+        let ok = load(profile, &[PROD_URL, PROD_SECRET]).unwrap();
+        assert!(!ok.server.insecure_dev_mode && !ok.auth.demo_users && !ok.approvals.allow_self_approval);
+        assert!(ok.safety_warnings().iter().all(|w| !w.contains("insecure_dev_mode")));
+    }
+    // Saying so explicitly allows them, and the start-up warnings say so.
+    let dev_mode = ("HOTSWAP__SERVER__INSECURE_DEV_MODE", "true");
+    let s = load("staging", &[dev_mode, ("HOTSWAP__AUTH__DEMO_USERS", "true")]).unwrap();
+    let warnings = s.safety_warnings().join("\n");
+    assert!(warnings.contains("insecure_dev_mode is ON"), "{warnings}");
+    assert!(warnings.contains("auth.jwt_secret") && warnings.contains("auth.demo_users"), "{warnings}");
+    for profile in ["development", "test"] {
+        assert!(load(profile, &[]).unwrap().server.insecure_dev_mode, "{profile}");
+    }
+    assert!(!load("production", &[PROD_URL, PROD_SECRET]).unwrap().server.insecure_dev_mode);
+}
+
+#[test]
+fn cheap_password_hashes_need_insecure_dev_mode() {
+    let e = load("production", &[PROD_URL, PROD_SECRET, ("HOTSWAP__AUTH__BCRYPT_COST", "4")]).unwrap_err();
+    assert!(e.to_string().contains("auth.bcrypt_cost"), "{e}");
+    let ok = load("production", &[PROD_URL, PROD_SECRET, ("HOTSWAP__AUTH__BCRYPT_COST", "10")]).unwrap();
+    assert_eq!(ok.auth.bcrypt_cost, 10);
+    assert_eq!(load("test", &[]).unwrap().auth.bcrypt_cost, 4);
+}
+
+#[test]
+fn a_memory_secrets_back_end_is_announced_outside_dev_mode() {
+    let p = load("production", &[PROD_URL, PROD_SECRET]).unwrap();
+    let warnings = p.safety_warnings().join("\n");
+    assert!(warnings.contains("secrets.backend = \"memory\""), "{warnings}");
+}
+
+#[test]
+fn ipv6_clients_are_keyed_by_a_configurable_prefix() {
+    assert_eq!(load("test", &[]).unwrap().rate_limit.ipv6_prefix, 64);
+    let e = load("test", &[("HOTSWAP__RATE_LIMIT__IPV6_PREFIX", "0")]).unwrap_err();
+    assert!(e.to_string().contains("rate_limit.ipv6_prefix"), "{e}");
+    assert_eq!(load("test", &[("HOTSWAP__RATE_LIMIT__IPV6_PREFIX", "56")]).unwrap().rate_limit.ipv6_prefix, 56);
+}
+
+#[test]
 fn registry_and_security_keys_are_checked() {
     let p = load("production", &[PROD_URL, PROD_SECRET]).unwrap();
     assert!(p.security.strict_mode && p.security.require_registered_modules);
@@ -131,7 +184,7 @@ fn secrets_keys_are_checked() {
     assert!(!format!("{ok:?}").contains("s.vault-token-value"), "the token stays out of `hotswap config`");
     let plain = ("HOTSWAP__SECRETS__VAULT__ADDRESS", "http://vault:8200");
     let e = load("production", &[PROD_URL, PROD_SECRET, vault, plain, token]).unwrap_err();
-    assert!(e.to_string().contains("https in production"), "{e}");
+    assert!(e.to_string().contains("secrets.vault.address is not https"), "{e}");
     let e = load("test", &[("HOTSWAP__SECRETS__JWT_POLICY__ROTATION_WINDOW", "1000d")]).unwrap_err();
     assert!(e.to_string().contains("secrets.jwt_policy"), "{e}");
 }

@@ -81,7 +81,11 @@ pub async fn get_usage_analytics(
     let to = query.to.as_deref().map_or(Some(Utc::now()), |t| instant("to", t, &mut errors));
     let from = match (query.from.as_deref(), to) {
         (Some(f), _) => instant("from", f, &mut errors),
-        (None, Some(to)) => Some(to - Duration::days(DEFAULT_DAYS)),
+        // `to` may be the first representable instant: subtract with a check.
+        (None, Some(to)) => to.checked_sub_signed(Duration::days(DEFAULT_DAYS)).or_else(|| {
+            errors.push(format!("to lies too far in the past to default from to {DEFAULT_DAYS} days before it"));
+            None
+        }),
         (None, None) => None,
     };
     if let (Some(from), Some(to)) = (from, to) {

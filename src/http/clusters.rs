@@ -20,6 +20,30 @@ use crate::web::{ApiError, ErrorBody};
 
 /// Bounds the work one metrics query can ask for.
 const MAX_POINTS: i64 = 10_000;
+/// `30s`, `5m`, `2h`: one to three digits (no leading zero) and a unit, as
+/// the document's pattern says. Parsed by hand so that no spelling
+/// (fractions, huge numbers) can produce a zero or overflowing bucket width.
+fn parse_interval(text: &str) -> Option<Duration> {
+    let unit = match text.chars().last()? {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        _ => return None,
+    };
+    let digits = &text[..text.len() - 1];
+    let well_formed =
+        (1..=3).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0');
+    if !well_formed {
+        return None;
+    }
+    Some(Duration::from_secs(digits.parse::<u64>().ok()? * unit))
+}
+
+/// An hour before `to`, or `None` when that lies before the first
+/// representable instant.
+fn an_hour_before(to: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    to.checked_sub_signed(chrono::Duration::hours(1))
+}
 
 api_module! {
     list_clusters => Access::Role(RequireRole::VIEWER),
@@ -191,8 +215,9 @@ pub struct MetricsQuery {
     from: Option<DateTime<Utc>>,
     /// End of the range (RFC 3339); default now.
     to: Option<DateTime<Utc>>,
-    /// Bucket width such as 30s or 5m (at least 1s); default 5m.
-    #[param(pattern = "^[1-9][0-9]{0,2}[mh]$")]
+    /// Bucket width: 1 to 999 seconds, minutes or hours, such as 30s, 5m or
+    /// 2h; default 5m.
+    #[param(pattern = "^[1-9][0-9]{0,2}[smh]$")]
     interval: Option<String>,
 }
 
@@ -245,19 +270,26 @@ pub async fn get_cluster_metrics(
         env.parse().map_err(|e: hotswap_actors::domain::UnknownEnvironment| ApiError::BadRequest(e.to_string()))?;
     let q = query.into_inner();
     let to = q.to.unwrap_or_else(Utc::now);
-    let from = q.from.unwrap_or(to - chrono::Duration::hours(1));
-    let interval_text = q.interval.unwrap_or_else(|| "5m".to_string());
     let mut errors = Vec::new();
-    let interval = match humantime::parse_duration(&interval_text) {
-        Ok(d) if d >= Duration::from_secs(1) => d,
-        _ => {
-            errors.push(format!("interval '{interval_text}' must be a duration of at least 1s, such as 30s or 5m"));
-            Duration::from_secs(300)
+    let from = match q.from.or_else(|| an_hour_before(to)) {
+        Some(from) => from,
+        None => {
+            errors.push("to lies too far in the past to default from to an hour before it".to_string());
+            to
         }
     };
+    let interval_text = q.interval.unwrap_or_else(|| "5m".to_string());
+    let interval = parse_interval(&interval_text).unwrap_or_else(|| {
+        errors.push(format!(
+            "interval '{interval_text}' must be 1 to 999 seconds, minutes or hours, such as 30s, 5m or 2h"
+        ));
+        Duration::from_secs(300)
+    });
+    // Whole seconds fit in i64 for any bucket parse_interval allows.
+    let width_ms = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX).max(1);
     if from >= to {
         errors.push("from must be earlier than to".to_string());
-    } else if (to - from).num_milliseconds() / (interval.as_millis().max(1) as i64) > MAX_POINTS {
+    } else if (to - from).num_milliseconds() / width_ms > MAX_POINTS {
         errors.push(format!("the range holds more than {MAX_POINTS} intervals; widen the interval"));
     }
     if !errors.is_empty() {
@@ -282,4 +314,26 @@ pub async fn get_cluster_metrics(
             })
             .collect(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_are_bounded_whole_units() {
+        assert_eq!(parse_interval("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_interval("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_interval("999h"), Some(Duration::from_secs(999 * 3600)));
+        for bad in ["", "s", "0s", "05m", "1000h", "1.5m", "18446744073709551.616s", "5d", "-5m", "5 m", "٣s"] {
+            assert_eq!(parse_interval(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_default_start_does_not_underflow() {
+        assert!(an_hour_before(DateTime::<Utc>::MIN_UTC).is_none());
+        let now = Utc::now();
+        assert_eq!(an_hour_before(now), Some(now - chrono::Duration::hours(1)));
+    }
 }

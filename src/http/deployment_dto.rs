@@ -242,6 +242,9 @@ pub struct DeploymentView {
     pub stages: Vec<StageView>,
     pub rollback: Option<RollbackView>,
     pub trace_id: String,
+    /// Nodes whose restore kept failing: they may still run this version.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub nodes_left_on_new_version: Vec<String>,
 }
 
 impl From<&RunRecord> for DeploymentView {
@@ -270,6 +273,7 @@ impl From<&RunRecord> for DeploymentView {
                 message: rb.message.clone(),
             }),
             trace_id: r.trace_id.clone(),
+            nodes_left_on_new_version: r.nodes_left_on_new_version.clone(),
         }
     }
 }

@@ -5,14 +5,14 @@ use super::route_table::{api_module, Access};
 use crate::auth::Audited;
 use actix_web::{web, HttpResponse};
 use hotswap_actors::coordinator::Verb;
-use hotswap_actors::domain::AuditActor;
+use hotswap_actors::domain::{AuditActor, Role};
 use hotswap_actors::domain::{Environment, RunStatus};
 use hotswap_actors::store::RunFilter;
 use uuid::Uuid;
 
 use super::deployment_dto::*;
 use super::format::iso8601;
-use crate::auth::{RequireRole, Tenant};
+use crate::auth::{Caller, RequireRole, Tenant};
 use crate::web::AppState;
 use crate::web::{ApiError, ErrorBody};
 
@@ -172,9 +172,16 @@ pub async fn run_view(
 pub async fn list_deployment_events(
     state: web::Data<AppState>,
     tenant: Tenant,
+    caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let events = state.orchestrator.run_events(tenant.0, execution_id(&id)?).await?;
+    let mut events = state.orchestrator.run_events(tenant.0, execution_id(&id)?).await?;
+    // Who did what, from where, is the audit trail's, which is Admin-only.
+    if !caller.0.has_role(Role::Admin) {
+        for event in &mut events {
+            crate::web::redact::actor_name_only(&mut event.data);
+        }
+    }
     Ok(HttpResponse::Ok().json(events))
 }
 

@@ -22,6 +22,8 @@ pub struct SessionIdentity {
     /// The session's place in its tenant's websocketSessions quota, given
     /// back when the session (which owns its identity) ends.
     pub slot: Option<std::sync::Arc<super::quota::SessionSlot>>,
+    /// Checks the session's token, user and tenant again while it lasts.
+    pub revalidation: Option<super::revalidation::Revalidation>,
 }
 
 /// The bearer token of an upgrade request: the `Authorization` header, or the
@@ -47,6 +49,7 @@ pub fn authenticate_upgrade(req: &HttpRequest) -> Result<SessionIdentity, ApiErr
         user: principal.username.clone(),
         expires_at: Some(principal.expires_at),
         slot: None,
+        revalidation: super::revalidation::Revalidation::of(req),
     })
 }
 

@@ -5,6 +5,7 @@
 
 pub mod identity;
 mod quota;
+pub mod revalidation;
 mod session;
 pub mod settings;
 pub mod signalr;
@@ -30,6 +31,8 @@ pub struct LiveState {
     pub settings: Arc<WebsocketSettings>,
     pub metrics: Arc<Metrics>,
     pub negotiations: signalr::Negotiations,
+    /// The hub's Server-Sent Events and Long Polling connections.
+    pub polled: Arc<signalr::PolledConnections>,
     /// Open sessions per tenant (the websocketSessions quota).
     pub sessions: Arc<quota::SessionCounts>,
 }
@@ -40,6 +43,7 @@ impl LiveState {
             settings: Arc::new(settings),
             metrics,
             negotiations: Default::default(),
+            polled: Default::default(),
             sessions: Default::default(),
         }
     }

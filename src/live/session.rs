@@ -161,6 +161,11 @@ impl Actor for LiveSession {
             let left = (expires - Utc::now()).to_std().unwrap_or(Duration::ZERO);
             ctx.run_later(left, |act, ctx| act.close(ctx, CloseCode::Policy, "token expired"));
         }
+        if let Some(check) = self.identity.revalidation.clone() {
+            super::revalidation::watch::<Self>(ctx, check, self.settings.revalidate_interval, |act, ctx, why| {
+                act.close(ctx, CloseCode::Policy, why)
+            });
+        }
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {

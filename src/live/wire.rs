@@ -55,12 +55,17 @@ pub fn server_events(e: &BusEvent) -> Vec<(ServerEvent, Value)> {
     let status_changed = |status: &str| {
         (DeploymentStatusChanged, json!({ "status": status, "message": ev.message, "currentStage": current_stage(e) }))
     };
-    let data = Value::Object(data);
+    let mut data = Value::Object(data);
+    // Live clients are any role: the actor's address and agent are the
+    // (Admin-only) audit trail's.
+    crate::web::redact::actor_name_only(&mut data);
     match ev.kind.as_str() {
         "DeploymentCreated" => vec![status_changed("Running")],
         "DeploymentStatusChanged" => vec![status_changed(ev.data["status"].as_str().unwrap_or_default())],
-        "StageStarted" => vec![(StageStarted, data)],
-        "StageCompleted" => vec![(StageCompleted, data)],
+        // A stage change is a change of the run's state too: SignalR clients
+        // of the original follow runs through DeploymentStatusChanged alone.
+        "StageStarted" => vec![(StageStarted, data), status_changed(run_status(e))],
+        "StageCompleted" => vec![(StageCompleted, data), status_changed(run_status(e))],
         "DeploymentProgress" => vec![(DeploymentProgress, data)],
         "NodeUpdated" => vec![(NodeUpdated, data)],
         "ApprovalRequested" => vec![status_changed("PendingApproval"), (ApprovalRequested, data)],
@@ -76,6 +81,11 @@ pub fn server_events(e: &BusEvent) -> Vec<(ServerEvent, Value)> {
         "DeploymentRolledBack" => vec![(DeploymentRolledBack, data)],
         _ => Vec::new(),
     }
+}
+
+/// The run's status as its JSON names it.
+fn run_status(e: &BusEvent) -> &'static str {
+    e.run.status.as_str()
 }
 
 /// The name of the stage running when the event was saved, if any.

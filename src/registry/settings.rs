@@ -45,3 +45,27 @@ pub struct SecuritySettings {
     /// The smallest trusted RSA key, in bits (at least 2048).
     pub min_key_bits: u32,
 }
+
+impl RegistrySettings {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_artifact_bytes == 0 {
+            return Err("registry.max_artifact_bytes must be above zero".into());
+        }
+        if self.gc_interval.is_zero() {
+            return Err("registry.gc_interval must be above zero".into());
+        }
+        if self.artifact_backend == ArtifactBackend::Filesystem && self.artifact_dir.as_os_str().is_empty() {
+            return Err("registry.artifact_dir is required with artifact_backend = \"filesystem\"".into());
+        }
+        Ok(())
+    }
+}
+
+impl SecuritySettings {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.min_key_bits < crate::crypto::rsa_sig::MIN_KEY_BITS {
+            return Err(format!("security.min_key_bits must be at least {}", crate::crypto::rsa_sig::MIN_KEY_BITS));
+        }
+        Ok(())
+    }
+}

@@ -60,3 +60,32 @@ pub struct VaultSettings {
     #[serde(with = "humantime_serde")]
     pub retry_delay: Duration,
 }
+
+impl SecretsSettings {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.check_interval.is_zero() {
+            return Err("secrets.check_interval must be above zero".into());
+        }
+        self.jwt_policy.validate("secrets.jwt_policy")?;
+        if self.backend == SecretsBackend::Vault {
+            let v = &self.vault;
+            if !v.address.starts_with("https://") && !v.address.starts_with("http://") {
+                return Err("secrets.vault.address must be an https:// URL such as https://vault:8200".into());
+            }
+            if v.mount.trim_matches('/').is_empty() || v.timeout.is_zero() {
+                return Err("secrets.vault.mount must be set and secrets.vault.timeout above zero".into());
+            }
+            let missing = match v.auth {
+                VaultAuth::Token => v.token.expose().is_empty(),
+                VaultAuth::Approle => v.role_id.expose().is_empty() || v.secret_id.expose().is_empty(),
+            };
+            if missing {
+                return Err(
+                    "secrets.vault: auth = \"token\" needs token; auth = \"approle\" needs role_id and secret_id"
+                        .into(),
+                );
+            }
+        }
+        Ok(())
+    }
+}

@@ -64,7 +64,8 @@ pub fn serve_api(
         swagger_ui: settings.api_docs.enabled && settings.api_docs.swagger_ui,
     };
     let live = web::Data::new(LiveState::new(settings.websocket.clone(), metrics.clone()));
-    let route_access = web::Data::new(http::route_access(crate::live::token_in_query_paths()));
+    let route_access =
+        web::Data::new(crate::dashboard::public_routes(http::route_access(crate::live::token_in_query_paths())));
     let prometheus = metrics.http_middleware(&settings.metrics.path);
     let metrics_path = settings.metrics.path.clone();
     let cors_settings = settings.cors.clone();
@@ -98,7 +99,11 @@ pub fn serve_api(
             .wrap(from_fn(security_headers))
             .wrap(NormalizePath::new(TrailingSlash::Trim))
             .wrap(from_fn(assign_trace_id))
+            // The request span records the URI: it sees secrets in the query
+            // string redacted, and everything inside it the real URI.
+            .wrap(from_fn(crate::web::redact::restore_query_secrets))
             .wrap(TracingLogger::default())
+            .wrap(from_fn(crate::web::redact::hide_query_secrets))
             // The Prometheus middleware answers this path itself, after the
             // route; a route of its own keeps it from counting as a 404.
             .configure(|cfg| {
@@ -107,6 +112,7 @@ pub fn serve_api(
                 }
             })
             .configure(crate::live::routes)
+            .configure(crate::dashboard::routes)
             .configure(http::configure(options))
     })
     .client_request_timeout(settings.server.client_request_timeout)
@@ -123,6 +129,12 @@ pub fn serve_api(
         None => server.listen(listener).map_err(bind_error)?,
     }
     .run();
+    // On stderr as well as in the log: whoever starts the process sees it
+    // even when the log goes to a collector nobody reads.
+    for warning in settings.safety_warnings() {
+        tracing::warn!(target: "hotswap::security", "{warning}");
+        eprintln!("hotswap: WARNING: {warning}");
+    }
     tracing::info!(%addr, https, profile = %settings.profile, store = ?settings.store.backend, "HotSwap is serving");
     Ok((server, addr))
 }

@@ -19,6 +19,18 @@ pub struct StoreSettings {
     pub pool: PgPoolSettings,
 }
 
+impl StoreSettings {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.backend == StoreBackend::Postgres && self.url.trim().is_empty() {
+            return Err("store.url is required when store.backend = \"postgres\" (HOTSWAP__STORE__URL)".into());
+        }
+        if self.pool.max_size == 0 {
+            return Err("store.pool.max_size must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
 // The URL may carry a password: never print it.
 impl std::fmt::Debug for StoreSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

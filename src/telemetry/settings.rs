@@ -25,3 +25,18 @@ pub struct TelemetrySettings {
     pub level: String,
     pub sample_ratio: f64,
 }
+
+impl TelemetrySettings {
+    pub fn validate(&self) -> Result<(), String> {
+        if !(0.0..=1.0).contains(&self.sample_ratio) {
+            return Err("telemetry.sample_ratio must lie between 0 and 1".into());
+        }
+        let endpoint = self.otlp_endpoint.trim();
+        if !endpoint.is_empty() && !endpoint.starts_with("http://") && !endpoint.starts_with("https://") {
+            return Err(format!(
+                "telemetry.otlp_endpoint '{endpoint}' must be an http:// or https:// URL such as http://127.0.0.1:4318"
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,11 +1,12 @@
 //! What every HTTP-facing adapter shares, and nothing else: the one error type
 //! and its status table, the request's trace id, the application state handed
-//! to handlers, and query-string helpers. It sits below `auth`, `live` and
+//! to handlers, query-string helpers, and secrets kept out of recorded URLs. It sits below `auth`, `live` and
 //! `http` and imports none of them.
 
 pub mod error;
 pub mod path_template;
 pub mod query;
+pub mod redact;
 mod state;
 pub mod trace;
 

@@ -76,13 +76,14 @@ async fn send(app: &TestApp, ep: &Endpoint, run: &str, user: &str) -> crate::sup
     app.call(ep.method.clone(), &path, ep.body.clone()).await
 }
 
-/// A finished run of the default tenant, and the id of its viewer user.
+/// A finished run of the default tenant, and the id of a user the walk may
+/// change (not a caller: resetting a password ends its tokens).
 async fn fixtures(admin: &TestApp) -> (String, String) {
     let run = admin.deploy("kmod-fixture", "1.0.0", "Development", json!({})).await;
     admin.finished(&run).await;
-    let (_, users) = admin.get("/api/v1/users").await;
-    let viewer = users.as_array().unwrap().iter().find(|u| u["username"] == "viewer").unwrap()["id"].clone();
-    (run, viewer.as_str().unwrap().to_string())
+    let target = admin.new_user("matrix-target", &["Viewer"], None).await;
+    let (_, me) = target.get("/api/v1/authentication/me").await;
+    (run, me["id"].as_str().unwrap().to_string())
 }
 
 #[actix_web::test]

@@ -296,8 +296,15 @@ async fn vault_over_tls_verifies_the_certificate() {
 
 #[actix_web::test]
 async fn the_jwt_key_lives_in_vault_and_rotates_there() {
+    // Replicas share the store as well as Vault: a token names its user's
+    // password hash (a reset revokes it), which two memory stores would not share.
+    let Some(db) = crate::db::TestDb::create("api::the_jwt_key_lives_in_vault_and_rotates_there").await else {
+        return;
+    };
     let vault = vault_fixture::start();
     let overrides = [
+        ("HOTSWAP__STORE__BACKEND", "postgres"),
+        ("HOTSWAP__STORE__URL", db.url.as_str()),
         ("HOTSWAP__SECRETS__BACKEND", "vault"),
         ("HOTSWAP__SECRETS__VAULT__ADDRESS", vault.address.as_str()),
         ("HOTSWAP__SECRETS__VAULT__AUTH", "approle"),

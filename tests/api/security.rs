@@ -411,3 +411,23 @@ async fn the_metrics_guard_needs_a_token_with_the_configured_role() {
     // Other paths are not its business.
     assert_eq!(test::call_service(&app, call("/health", None)).await.status(), StatusCode::OK);
 }
+
+#[actix_web::test]
+async fn hostile_metrics_queries_get_400_and_the_server_keeps_serving() {
+    let app = spawn_app(&[]).await;
+    for query in [
+        // Defaulting `from` to an hour before the first representable instant overflowed.
+        "to=-262143-01-01T00:00:00Z",
+        // A fractional interval of 2^64 ms truncated to a zero bucket width.
+        "interval=18446744073709551.616s",
+        "interval=0s",
+        "interval=1000h",
+        "from=-262143-01-01T00:00:00Z&to=%2B262142-12-31T23:59:59Z&interval=1s",
+    ] {
+        let r = app.call(Method::GET, &format!("/api/v1/clusters/QA/metrics?{query}"), None).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{query}: {}", r.text);
+        assert!(r.body["code"].is_string() && r.body["traceId"].is_string(), "{query}: {}", r.text);
+    }
+    let (status, _) = app.get("/api/v1/clusters/QA/metrics?interval=999h").await;
+    assert_eq!(status, StatusCode::OK);
+}

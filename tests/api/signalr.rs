@@ -8,25 +8,14 @@ use std::process::Stdio;
 use awc::http::StatusCode;
 use serde_json::json;
 
-use crate::support::spawn_app;
+use crate::support::{npm_ci, spawn_app};
 
 #[actix_web::test]
 async fn the_official_signalr_client_works_against_the_hub() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/signalr");
-    if !dir.join("node_modules/@microsoft/signalr").exists() {
-        // Installs the client the lock file pins; a machine without npm skips, saying so.
-        let install = tokio::process::Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-            .current_dir(&dir)
-            .status()
-            .await;
-        match install {
-            Ok(status) => assert!(status.success(), "npm ci in {} failed", dir.display()),
-            Err(e) => {
-                eprintln!("\n*** SKIPPED the SignalR client test: npm is not available ({e}) ***\n");
-                return;
-            }
-        }
+    if let Err(reason) = npm_ci(&dir, "@microsoft/signalr").await {
+        eprintln!("\n*** SKIPPED the SignalR client test: {reason} ***\n");
+        return;
     }
     let app = spawn_app(&[]).await;
     let child = tokio::process::Command::new("node")
@@ -55,12 +44,14 @@ async fn the_official_signalr_client_works_against_the_hub() {
 }
 
 #[actix_web::test]
-async fn negotiate_offers_websockets_and_tokens_are_single_use() {
+async fn negotiate_offers_every_transport_and_tokens_are_single_use() {
     let app = spawn_app(&[]).await;
     let (status, body) = app.post("/hubs/deployment/negotiate?negotiateVersion=1", &json!({})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["negotiateVersion"], 1);
-    assert_eq!(body["availableTransports"][0]["transport"], "WebSockets");
+    let offered: Vec<&str> =
+        body["availableTransports"].as_array().unwrap().iter().map(|t| t["transport"].as_str().unwrap()).collect();
+    assert_eq!(offered, ["WebSockets", "ServerSentEvents", "LongPolling"]);
     let token = body["connectionToken"].as_str().unwrap().to_string();
     let bearer = app.token.clone().expect("logged in");
     let url = format!("{}/hubs/deployment?id={token}&access_token={bearer}", app.base.replacen("http://", "ws://", 1));

@@ -91,6 +91,25 @@ impl WsClient {
         }
     }
 
+    /// Text frames until the server closes, within `timeout`: the close code and the texts.
+    pub async fn raw_until_closed(&mut self, timeout: Duration) -> (Option<u16>, Vec<String>) {
+        let mut seen = Vec::new();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let frame = match tokio::time::timeout_at(deadline, self.conn.next()).await {
+                Ok(Some(Ok(f))) => f,
+                Ok(None) => return (None, seen),
+                other => panic!("the server did not close within {timeout:?}: {other:?}; saw {seen:#?}"),
+            };
+            match frame {
+                Frame::Text(t) => seen.push(String::from_utf8(t.to_vec()).expect("UTF-8")),
+                Frame::Ping(p) => self.conn.send(Message::Pong(p)).await.expect("pong"),
+                Frame::Close(reason) => return (reason.map(|r| u16::from(r.code)), seen),
+                _ => {}
+            }
+        }
+    }
+
     /// The next JSON message; panics on a close or a timeout.
     pub async fn json(&mut self) -> Value {
         match self.recv_within(Duration::from_secs(10)).await {

@@ -9,6 +9,9 @@ mod support;
 
 mod approvals;
 mod outage;
+mod plans;
 mod process;
 mod restart;
+mod signalr_reconnect;
 mod tenants;
+mod verbs;

@@ -85,6 +85,11 @@ impl Server {
         }
     }
 
+    /// The demo admin's bearer token.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

@@ -122,6 +122,7 @@ fn run(tenant: TenantId, module: &str, created_at: DateTime<Utc>, status: RunSta
             environment: Environment::Development,
             step: DeployStep::Wait { wave: 2, until: created_at + TimeDelta::nanoseconds(987_654_321_123) },
             baseline: vec![(Uuid::new_v4(), metrics(1.0)), (Uuid::new_v4(), metrics(7.0))],
+            waves: vec![1, 3, 5],
         },
         changes: std::sync::Arc::new(vec![NodeChange {
             node_id: Uuid::new_v4(),
@@ -139,6 +140,8 @@ fn run(tenant: TenantId, module: &str, created_at: DateTime<Utc>, status: RunSta
         revision: 1,
         approval_required: false,
         requested_by: None,
+        intent: Default::default(),
+        nodes_left_on_new_version: Vec::new(),
     }
 }
 
@@ -752,7 +755,7 @@ conformance!(
 mod approvals;
 mod audit;
 mod graph;
-mod registry;
+mod module_registry;
 mod tenants;
 mod users;
 

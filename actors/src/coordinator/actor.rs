@@ -73,6 +73,29 @@ impl RunDirectory {
     }
 }
 
+/// Saves refused for a reason other than an outage are tried this often
+/// before the incarnation gives up and is restarted from the store.
+const SAVE_ATTEMPTS: u32 = 3;
+
+/// Why a checkpoint could not be saved.
+enum SaveFailure {
+    /// The run is no longer in the store.
+    Gone(String),
+    /// The store refused the save, again and again, or holds a newer revision.
+    Refused(String),
+}
+
+impl SaveFailure {
+    fn reason(&self) -> &str {
+        match self {
+            SaveFailure::Gone(e) | SaveFailure::Refused(e) => e,
+        }
+    }
+}
+
+/// Answers a verb once the save that carries it is over.
+type Ack = futures::channel::oneshot::Sender<Result<(), CoreError>>;
+
 pub struct Coordinator {
     pub(super) run: RunRecord,
     /// The run as last saved: what readers see, so that nobody acts on a
@@ -89,9 +112,9 @@ pub struct Coordinator {
     pub(super) busy: bool,
     /// A wait (bake, health-check delay, smoke-test poll) is armed.
     pub(super) timer: Option<SpawnHandle>,
-    pub(super) abort_requested: bool,
-    /// Skip the next wait of this run.
-    pub(super) promote_requested: bool,
+    /// Verbs waiting for the save that makes them durable before they are
+    /// acknowledged; answered with the save's outcome.
+    acks: Vec<Ack>,
     /// Pause before repeating a step that met a store outage.
     pub(super) store_backoff: Duration,
     /// Health checks repeated because a node was down.
@@ -104,7 +127,7 @@ pub struct Coordinator {
     pub(super) opening: Option<ApprovalRecord>,
     /// The poll of the store for a decision on the run's approval.
     pub(super) approval_poll: Option<SpawnHandle>,
-    _guard: ExitGuard,
+    guard: ExitGuard,
 }
 
 /// Registers the coordinator of a stored run with the supervisor. Every
@@ -145,13 +168,19 @@ fn spawn_child(deps: Arc<CoordinatorDeps>, tenant: TenantId, id: Uuid, unwind_re
             deps.runs.insert(id, addr);
         });
     });
-    let on_escalate = unwind_reason.is_none().then(|| {
-        let deps = deps.clone();
-        Arc::new(move |reason: String| {
+    let escalate_deps = deps.clone();
+    let on_escalate: Arc<dyn Fn(String) + Send + Sync> = match unwind_reason {
+        None => Arc::new(move |reason: String| {
             let why = format!("coordinator kept crashing ({reason}); rolled back what the run changed");
-            spawn_child(deps.clone(), tenant, id, Some(why));
-        }) as Arc<dyn Fn(String) + Send + Sync>
-    });
+            spawn_child(escalate_deps.clone(), tenant, id, Some(why));
+        }),
+        // The last incarnation failed too: end the run without it.
+        Some(_) => Arc::new(move |reason: String| {
+            let deps = escalate_deps.clone();
+            actix::spawn(async move { super::give_up::give_up(deps, tenant, id, reason).await });
+        }),
+    };
+    let on_escalate = Some(on_escalate);
     let control = Arc::new(CoordinatorControl { runs: deps.runs.clone(), id });
     deps.supervisor.do_send(StartChild(ChildSpec {
         id: child_id,
@@ -202,9 +231,18 @@ impl Coordinator {
         }
         let mut pending_events = Vec::new();
         if let Some(message) = unwind_reason {
-            if !matches!(run.checkpoint, Checkpoint::Done) {
-                run.checkpoint = Checkpoint::Unwinding { status: RunStatus::Failed, message: message.clone() };
-                pending_events.push(event(&run, "CoordinatorEscalated", message, json!({})));
+            match run.checkpoint {
+                Checkpoint::Done => {}
+                // A manual rollback puts back only the nodes that still run
+                // this run's version; the last incarnation does the same, never
+                // a blind unwind that would undo later runs' deployments.
+                Checkpoint::ManualRollback => {
+                    pending_events.push(event(&run, "CoordinatorEscalated", message, json!({})));
+                }
+                _ => {
+                    run.checkpoint = Checkpoint::Unwinding { status: RunStatus::Failed, message: message.clone() };
+                    pending_events.push(event(&run, "CoordinatorEscalated", message, json!({})));
+                }
             }
         }
         Coordinator {
@@ -218,15 +256,14 @@ impl Coordinator {
             dirty: false,
             busy: false,
             timer: None,
-            abort_requested: false,
-            promote_requested: false,
+            acks: Vec::new(),
             store_backoff: Duration::ZERO,
             check_retries: 0,
             span,
             step_span: None,
             opening: None,
             approval_poll: None,
-            _guard: guard,
+            guard,
         }
     }
 
@@ -275,27 +312,56 @@ impl Coordinator {
         let saving = snapshot.clone();
         let events = std::mem::take(&mut self.pending_events);
         let live = std::mem::take(&mut self.pending_live);
+        let acks = std::mem::take(&mut self.acks);
         let store = self.deps.store.clone();
         let opening = self.opening.take();
         let save = async move {
             let mut backoff = Duration::from_millis(50);
+            let mut failures = 0;
             loop {
                 let saved = match &opening {
                     Some(approval) => store.open_approval(approval, &saving, &events).await,
                     None => store.save_run(&saving, &events).await,
                 };
-                match saved {
+                let error = match saved {
+                    Ok(()) => return Ok((snapshot, events, live)),
                     Err(StoreError::Unavailable(e)) => {
                         tracing::warn!(run = %saving.execution_id, error = %e, ?backoff, "store unavailable; retrying checkpoint");
                         actix::clock::sleep(backoff).await;
                         backoff = (backoff * 2).min(Duration::from_secs(5));
+                        continue;
                     }
-                    other => return other.map(|()| (snapshot, events, live)),
+                    Err(StoreError::NotFound(e)) => return Err(SaveFailure::Gone(e)),
+                    Err(StoreError::Stale(e)) => {
+                        // A save whose COMMIT reached the database but whose
+                        // answer was lost is refused as stale when repeated:
+                        // then the stored run is exactly ours.
+                        match store.get_run(saving.tenant_id, saving.execution_id).await {
+                            Ok(Some(stored)) if stored == *saving => return Ok((snapshot, events, live)),
+                            _ => return Err(SaveFailure::Refused(format!("stale write: {e}"))),
+                        }
+                    }
+                    Err(e) => e,
+                };
+                failures += 1;
+                if failures >= SAVE_ATTEMPTS {
+                    return Err(SaveFailure::Refused(error.to_string()));
                 }
+                tracing::warn!(run = %saving.execution_id, error = %error, attempt = failures, ?backoff, "checkpoint refused; retrying");
+                actix::clock::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         };
-        ctx.spawn(save.into_actor(self).map(|saved, act, ctx| {
+        ctx.spawn(save.into_actor(self).map(move |saved, act, ctx| {
             act.saving = false;
+            for ack in acks {
+                let outcome = match &saved {
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(CoreError::Unavailable(format!("the verb could not be recorded: {}", e.reason()))),
+                };
+                // The caller may have given up waiting; nothing to tell then.
+                let _ = ack.send(outcome);
+            }
             let saved = saved.map(|(snapshot, events, live)| {
                 act.store_backoff = Duration::ZERO;
                 act.saved = snapshot.clone();
@@ -307,13 +373,33 @@ impl Coordinator {
                     act.commit([], ctx);
                 }
                 Ok(()) => act.advance(ctx),
-                Err(e) => {
-                    // Someone newer owns the run (or it is gone): stand down.
-                    tracing::error!(run = %act.run.execution_id, error = %e, "checkpoint refused; coordinator stops");
+                Err(SaveFailure::Gone(e)) => {
+                    tracing::error!(run = %act.run.execution_id, error = %e, "run no longer stored; coordinator stops");
+                    ctx.stop();
+                }
+                Err(SaveFailure::Refused(e)) => {
+                    // Never a silent, final stop: this incarnation fails, and
+                    // the supervisor starts another from what the store holds
+                    // (or, past its limit, the one that restores and ends the run).
+                    tracing::error!(run = %act.run.execution_id, error = %e, "checkpoint refused; coordinator restarts from the store");
+                    act.guard.fail(format!("checkpoint refused: {e}"));
                     ctx.stop();
                 }
             }
         }));
+    }
+
+    /// Saves the run with `events` and answers once the save is over: what a
+    /// verb changed is durable before the caller hears it was accepted.
+    fn commit_durably(
+        &mut self,
+        events: impl IntoIterator<Item = RunEvent>,
+        ctx: &mut Context<Self>,
+    ) -> futures::channel::oneshot::Receiver<Result<(), CoreError>> {
+        let (tx, rx) = futures::channel::oneshot::channel();
+        self.acks.push(tx);
+        self.commit(events, ctx);
+        rx
     }
 
     /// Keeps an event to be saved with the next checkpoint.
@@ -397,38 +483,60 @@ impl Message for Steer {
 }
 
 impl Handler<Steer> for Coordinator {
-    type Result = Result<VerbReply, CoreError>;
+    type Result = ResponseFuture<Result<VerbReply, CoreError>>;
 
     fn handle(&mut self, Steer { verb, actor }: Steer, ctx: &mut Self::Context) -> Self::Result {
         let by = actor_data(&actor);
         let status = self.run.status;
-        let refuse = |why: &str| {
-            Err(CoreError::WrongState {
+        let refuse = |why: &str| -> Self::Result {
+            let refused = CoreError::WrongState {
                 message: format!("cannot {} a deployment that is {}: {why}", verb.as_str(), status.as_str()),
                 status,
-            })
+            };
+            Box::pin(async move { Err(refused) })
         };
         if !status.is_active() || matches!(self.run.checkpoint, Checkpoint::Done) {
             return refuse("it has finished");
         }
         let restoring = self.run.checkpoint.is_restoring();
-        let reply = |status: RunStatus, message: &str| Ok(VerbReply { status, message: message.to_string() });
+        let reply = |status: RunStatus, message: &str| -> Self::Result {
+            let reply = VerbReply { status, message: message.to_string() };
+            Box::pin(async move { Ok(reply) })
+        };
+        // Answers once the change is saved; a verb is never acknowledged
+        // before the store holds it.
+        let durable = |saved: futures::channel::oneshot::Receiver<Result<(), CoreError>>,
+                       status: RunStatus,
+                       message: &str|
+         -> Self::Result {
+            let reply = VerbReply { status, message: message.to_string() };
+            Box::pin(async move {
+                match saved.await {
+                    Ok(Ok(())) => Ok(reply),
+                    Ok(Err(e)) => Err(e),
+                    Err(_) => Err(CoreError::Unavailable("the deployment's coordinator stopped; try again".into())),
+                }
+            })
+        };
         match verb {
             Verb::Abort => {
-                if self.abort_requested || restoring {
-                    self.abort_requested = true;
-                    return reply(status, "abort already under way; nodes are being restored");
+                if self.run.intent.abort || restoring {
+                    // Saved again so that the caller's answer also waits for
+                    // the store (the first abort's save may still be under way).
+                    self.run.intent.abort = true;
+                    let saved = self.commit_durably([], ctx);
+                    return durable(saved, status, "abort already under way; nodes are being restored");
                 }
-                self.abort_requested = true;
+                self.run.intent.abort = true;
                 let ev = event(&self.run, "VerbAccepted", "abort requested", json!({ "verb": "abort", ACTOR_KEY: by }));
                 if self.timer.is_some() {
                     self.cancel_timer(ctx);
                 }
-                self.commit([ev], ctx);
-                reply(status, "abort accepted: the run stops and restores every node it changed")
+                let saved = self.commit_durably([ev], ctx);
+                durable(saved, status, "abort accepted: the run stops and restores every node it changed")
             }
             _ if restoring => refuse("it is restoring nodes"),
-            _ if self.abort_requested => refuse("an abort is under way"),
+            _ if self.run.intent.abort => refuse("an abort is under way"),
             Verb::Pause => match status {
                 RunStatus::Paused => reply(status, "already paused"),
                 RunStatus::Running => {
@@ -439,8 +547,8 @@ impl Handler<Steer> for Coordinator {
                         "paused",
                         json!({ "status": "Paused", "verb": "pause", ACTOR_KEY: by }),
                     );
-                    self.commit([ev], ctx);
-                    reply(RunStatus::Paused, "paused: the run holds after the step in progress")
+                    let saved = self.commit_durably([ev], ctx);
+                    durable(saved, RunStatus::Paused, "paused: the run holds after the step in progress")
                 }
                 _ => refuse("only a running deployment can be paused"),
             },
@@ -454,8 +562,8 @@ impl Handler<Steer> for Coordinator {
                         "resumed",
                         json!({ "status": "Running", "verb": "resume", ACTOR_KEY: by }),
                     );
-                    self.commit([ev], ctx);
-                    reply(RunStatus::Running, "resumed")
+                    let saved = self.commit_durably([ev], ctx);
+                    durable(saved, RunStatus::Running, "resumed")
                 }
                 _ => refuse("only a paused deployment can be resumed"),
             },
@@ -468,12 +576,12 @@ impl Handler<Steer> for Coordinator {
                         json!({ "verb": "promote", ACTOR_KEY: by }),
                     );
                     if self.skip_wait(ctx) {
-                        self.commit([ev], ctx);
-                        reply(status, "promoted: the current wait was skipped")
+                        let saved = self.commit_durably([ev], ctx);
+                        durable(saved, status, "promoted: the current wait was skipped")
                     } else {
-                        self.promote_requested = true;
-                        self.commit([ev], ctx);
-                        reply(status, "promote noted: the next wait will be skipped")
+                        self.run.intent.promote = true;
+                        let saved = self.commit_durably([ev], ctx);
+                        durable(saved, status, "promote noted: the next wait will be skipped")
                     }
                 }
                 RunStatus::Paused => refuse("pause takes precedence over promote; resume first"),

@@ -103,7 +103,7 @@ impl Coordinator {
     /// Moves the run on from its gate, once.
     pub(super) fn settle_approval(&mut self, record: ApprovalRecord, ctx: &mut Ctx) {
         let Checkpoint::AwaitingApproval { approval_id, .. } = self.run.checkpoint else { return };
-        if approval_id != record.approval_id || record.status == ApprovalStatus::Pending || self.abort_requested {
+        if approval_id != record.approval_id || record.status == ApprovalStatus::Pending || self.run.intent.abort {
             return;
         }
         if let Some(handle) = self.approval_poll.take() {

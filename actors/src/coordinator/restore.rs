@@ -23,11 +23,15 @@ impl Coordinator {
         F: FnOnce(&mut Coordinator, Vec<(String, String)>, &mut Ctx) + 'static,
     {
         let mut targets = Vec::new();
+        // A node that left its cluster cannot be put back: it is not restored.
+        let mut gone = Vec::new();
         for env in Environment::ALL {
-            let nodes = self.env_nodes(env);
+            let nodes: std::collections::HashMap<_, _> =
+                self.env_nodes(env).into_iter().map(|n| (n.node_id, n)).collect();
             for change in changes.iter().filter(|c| c.environment == env) {
-                if let Some(node) = nodes.iter().find(|n| n.node_id == change.node_id) {
-                    targets.push((node.clone(), change.before.clone()));
+                match nodes.get(&change.node_id) {
+                    Some(node) => targets.push((node.clone(), change.before.clone())),
+                    None => gone.push((change.hostname.clone(), "no longer in its cluster".to_string())),
                 }
             }
         }
@@ -43,11 +47,40 @@ impl Coordinator {
             p.restore_retry_delay,
             span,
         );
-        ctx.spawn(work.into_actor(self).map(move |failures, act, ctx| {
+        ctx.spawn(work.into_actor(self).map(move |mut failures, act, ctx| {
             act.busy = false;
             act.live(|run| restored_events(run, &nodes, &failures));
+            failures.extend(gone);
+            // Saved with the step that `done` commits.
+            if let Some(ev) = act.quarantine(&failures) {
+                act.note(ev);
+            }
             done(act, failures, ctx);
         }));
+    }
+
+    /// Names the nodes whose restore kept failing on the run (they may still
+    /// run its version) and returns the event that says so.
+    fn quarantine(&mut self, failures: &[(String, String)]) -> Option<crate::store::RunEvent> {
+        if failures.is_empty() {
+            return None;
+        }
+        let left = &mut self.run.nodes_left_on_new_version;
+        for (host, _) in failures {
+            if !left.contains(host) {
+                left.push(host.clone());
+            }
+        }
+        let message = format!(
+            "{} node(s) could not be restored after {} attempts and may still run {}; quarantined: {}",
+            failures.len(),
+            self.deps.pipeline.restore_attempts.max(1),
+            self.run.request.version,
+            describe(failures)
+        );
+        let hosts: Vec<&str> =
+            failures.iter().take(super::stages::NAMED_IN_MESSAGES).map(|(h, _)| h.as_str()).collect();
+        Some(event(&self.run, "NodesQuarantined", message, json!({ "count": failures.len(), "nodes": hosts })))
     }
 
     pub(super) fn restore_stage(&mut self, env: Environment, message: String, ctx: &mut Ctx) {
@@ -66,7 +99,7 @@ impl Coordinator {
                 format!("{env} restored"),
                 json!({ "environment": env.as_str() }),
             ));
-            if act.abort_requested {
+            if act.run.intent.abort {
                 act.run.checkpoint = Checkpoint::Unwinding {
                     status: RunStatus::Cancelled,
                     message: "Aborted by operator; every node this run changed was restored".into(),
@@ -98,10 +131,11 @@ impl Coordinator {
                     stage.end_time = Some(Utc::now());
                 }
             }
-            let message = if failures.is_empty() {
-                message.clone()
+            let (status, message) = if failures.is_empty() {
+                (status, message.clone())
             } else {
-                format!("{message}. Could not restore: {}", describe(&failures))
+                // Nodes left on the new version: never reported as a clean stop.
+                (RunStatus::Failed, format!("{message}. Could not restore: {}", describe(&failures)))
             };
             let end = finish_run(&mut act.run, status, message);
             act.run.checkpoint = Checkpoint::Done;
@@ -189,5 +223,6 @@ fn restored_events(
 }
 
 fn describe(failures: &[(String, String)]) -> String {
-    failures.iter().map(|(host, e)| format!("{host} ({e})")).collect::<Vec<_>>().join(", ")
+    let named: Vec<String> = failures.iter().map(|(host, e)| format!("{host} ({e})")).collect();
+    super::stages::listed(&named)
 }

@@ -85,7 +85,7 @@ impl Coordinator {
     }
 
     fn scan_failed(&mut self, problems: Vec<String>, ctx: &mut Ctx) {
-        let message = format!("Security scan failed: {}", problems.join("; "));
+        let message = format!("Security scan failed: {}", super::stages::listed(&problems));
         let done = finish_stage(&mut self.run, SECURITY_SCAN_STAGE, StageStatus::Failed, message.clone());
         let end = finish_run(&mut self.run, RunStatus::Failed, message);
         self.run.checkpoint = Checkpoint::Done;

@@ -12,7 +12,7 @@ use serde_json::json;
 use super::actor::Coordinator;
 use super::node_calls::{ask_all, ask_all_infallible, outcomes};
 use super::plan::{canary_regression, waves};
-use super::stages::{event, finish_run, finish_stage, node_events, progress_event, start_stage};
+use super::stages::{event, finish_run, finish_stage, listed, node_events, progress_event, start_stage};
 use super::{Checkpoint, DeployStep};
 use crate::domain::{
     deploy_stage_name, Environment, NodeChange, NodeMetrics, RunStatus, StageStatus, Strategy, VersionSlot,
@@ -39,7 +39,7 @@ impl Coordinator {
             Checkpoint::Restoring { environment, message } => self.restore_stage(environment, message, ctx),
             Checkpoint::Unwinding { status, message } => self.unwind(status, message, ctx),
             Checkpoint::ManualRollback => self.manual_rollback(ctx),
-            Checkpoint::AwaitingApproval { approval_id, .. } if self.abort_requested => {
+            Checkpoint::AwaitingApproval { approval_id, .. } if self.run.intent.abort => {
                 self.close_approval(approval_id, ctx);
                 self.run.checkpoint = Checkpoint::Unwinding {
                     status: RunStatus::Cancelled,
@@ -47,7 +47,7 @@ impl Coordinator {
                 };
                 self.commit([], ctx);
             }
-            _ if self.abort_requested => {
+            _ if self.run.intent.abort => {
                 self.run.checkpoint = Checkpoint::Unwinding {
                     status: RunStatus::Cancelled,
                     message: "Aborted by operator; every node this run changed was restored".into(),
@@ -89,7 +89,26 @@ impl Coordinator {
         self.run.request.module_name.clone()
     }
 
+    /// The waves of `env`'s stage: the pinned plan while the stage runs, else
+    /// the plan the current settings give.
     fn env_waves(&self, env: Environment, nodes: usize) -> Vec<std::ops::Range<usize>> {
+        if let Checkpoint::Deploy { environment, waves: ends, .. } = &self.run.checkpoint {
+            if *environment == env && !ends.is_empty() {
+                let mut start = 0;
+                return ends
+                    .iter()
+                    .map(|end| {
+                        let wave = start.min(nodes)..(*end).min(nodes);
+                        start = *end;
+                        wave
+                    })
+                    .collect();
+            }
+        }
+        self.planned_waves(env, nodes)
+    }
+
+    fn planned_waves(&self, env: Environment, nodes: usize) -> Vec<std::ops::Range<usize>> {
         let steps = self.run.request.canary_steps.clone().unwrap_or_else(|| self.deps.pipeline.canary_steps.clone());
         waves(self.run.request.strategy_for(env), nodes, self.deps.pipeline.rolling_batch_size, &steps)
     }
@@ -100,7 +119,9 @@ impl Coordinator {
             Strategy::BlueGreen => DeployStep::LoadStandby,
             Strategy::Direct | Strategy::Rolling => DeployStep::Load { wave: 0 },
         };
-        Checkpoint::Deploy { environment: env, step, baseline: Vec::new() }
+        let nodes = self.env_nodes(env).len();
+        let waves = self.planned_waves(env, nodes).into_iter().map(|w| w.end).collect();
+        Checkpoint::Deploy { environment: env, step, baseline: Vec::new(), waves }
     }
 
     // ---- Deploy stages ------------------------------------------------------
@@ -193,6 +214,7 @@ impl Coordinator {
             return;
         }
         let (faults, slot) = self.load_faults(env, &nodes);
+        let delay = self.faults.for_env(env).node_delay;
         let wave_faults: Vec<LoadFault> = faults[range].to_vec();
         let module = self.module();
         let timeout = self.deps.pipeline.node_request_timeout;
@@ -206,6 +228,7 @@ impl Coordinator {
             target: LoadTarget::Active,
             fault: by_id[&n.node_id],
             digest: digest.clone(),
+            delay,
         });
         ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
             act.busy = false;
@@ -224,7 +247,7 @@ impl Coordinator {
                     "{strategy} deployment failed on {} of {} nodes in {label}: {}",
                     failures.len(),
                     members.len(),
-                    failures.join("; ")
+                    listed(&failures)
                 );
                 events.push(event(&act.run, "NodesFailed", message.clone(), json!({ "failed": failures.len() })));
                 act.run.checkpoint = Checkpoint::Restoring { environment: env, message };
@@ -260,7 +283,7 @@ impl Coordinator {
     }
 
     fn wait(&mut self, wave: usize, until: chrono::DateTime<Utc>, ctx: &mut Ctx) {
-        if std::mem::take(&mut self.promote_requested) {
+        if std::mem::take(&mut self.run.intent.promote) {
             self.set_step(DeployStep::Check { wave });
             return self.commit([], ctx);
         }
@@ -290,11 +313,13 @@ impl Coordinator {
                 }
             }
             if !missing.is_empty() {
-                let message = format!("Canary baseline could not be captured: {}", missing.join("; "));
+                let message = format!("Canary baseline could not be captured: {}", listed(&missing));
                 act.run.checkpoint = Checkpoint::Restoring { environment: env, message };
             } else {
-                act.run.checkpoint =
-                    Checkpoint::Deploy { environment: env, step: DeployStep::Load { wave: 0 }, baseline };
+                if let Checkpoint::Deploy { step, baseline: captured, .. } = &mut act.run.checkpoint {
+                    *step = DeployStep::Load { wave: 0 };
+                    *captured = baseline;
+                }
             }
             act.commit([], ctx);
         }));
@@ -354,8 +379,8 @@ impl Coordinator {
             }
             if !problems.is_empty() {
                 let message = match strategy {
-                    Strategy::Canary => format!("Canary {label} failed: {}", problems.join("; ")),
-                    _ => format!("Health check after {label} failed: {}", problems.join("; ")),
+                    Strategy::Canary => format!("Canary {label} failed: {}", listed(&problems)),
+                    _ => format!("Health check after {label} failed: {}", listed(&problems)),
                 };
                 act.run.checkpoint = Checkpoint::Restoring { environment: env, message };
                 return act.commit([], ctx);
@@ -381,6 +406,7 @@ impl Coordinator {
             return;
         }
         let (faults, slot) = self.load_faults(env, &nodes);
+        let delay = self.faults.for_env(env).node_delay;
         let module = self.module();
         let by_id: std::collections::HashMap<_, _> = nodes.iter().zip(faults).map(|(n, f)| (n.node_id, f)).collect();
         let digest = self.run.artifact_digest.clone();
@@ -392,6 +418,7 @@ impl Coordinator {
             target: LoadTarget::Standby,
             fault: by_id[&n.node_id],
             digest: digest.clone(),
+            delay,
         });
         let smoke_timeout = self.deps.pipeline.bluegreen_smoke_test_timeout;
         ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
@@ -413,7 +440,7 @@ impl Coordinator {
                     "Loading the standby slot failed on {} of {} nodes; no serving version changed: {}",
                     failures.len(),
                     nodes.len(),
-                    failures.join("; ")
+                    listed(&failures)
                 );
                 act.run.checkpoint = Checkpoint::Restoring { environment: env, message };
             }
@@ -445,8 +472,7 @@ impl Coordinator {
                 act.set_step(DeployStep::Switch);
                 act.commit([], ctx);
             } else if Utc::now() >= deadline {
-                let message =
-                    format!("Smoke test failed; traffic stays on the serving version: {}", problems.join("; "));
+                let message = format!("Smoke test failed; traffic stays on the serving version: {}", listed(&problems));
                 act.run.checkpoint = Checkpoint::Restoring { environment: env, message };
                 act.commit([], ctx);
             } else {
@@ -488,7 +514,7 @@ impl Coordinator {
                     "Switching to the standby slot failed on {} of {} nodes; all nodes switched back: {}",
                     failures.len(),
                     nodes.len(),
-                    failures.join("; ")
+                    listed(&failures)
                 );
                 act.run.checkpoint = Checkpoint::Restoring { environment: env, message };
                 act.commit([], ctx);
@@ -528,14 +554,21 @@ impl Coordinator {
         self.busy = true;
         let (module, version) = (self.module(), self.run.request.version.clone());
         let expected = version.clone();
+        let delay = self.faults.for_env(env).node_delay;
         let span = self.step_span();
         let calls = ask_all(nodes.clone(), self.deps.pipeline.node_request_timeout, span, move |_| VerifyModule {
             module: module.clone(),
             version: expected.clone(),
+            delay,
         });
         let heartbeat_timeout = self.deps.heartbeat_timeout;
         ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
             act.busy = false;
+            // An abort accepted while the nodes were being verified wins over
+            // the verdict: the run is unwound, not reported Succeeded.
+            if act.run.intent.abort {
+                return act.advance(ctx);
+            }
             let mut problems: Vec<String> =
                 results.into_iter().filter_map(|r| r.err().map(|e| e.to_string())).collect();
             problems.extend(
@@ -551,7 +584,7 @@ impl Coordinator {
                 act.run.checkpoint = Checkpoint::Done;
                 act.commit(done.into_iter().chain([end]), ctx);
             } else {
-                let message = format!("Validation failed: {}", problems.join("; "));
+                let message = format!("Validation failed: {}", listed(&problems));
                 let done = finish_stage(&mut act.run, VALIDATION_STAGE, StageStatus::Failed, message.clone());
                 act.run.checkpoint = Checkpoint::Restoring { environment: env, message };
                 act.commit(done, ctx);

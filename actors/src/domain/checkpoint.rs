@@ -22,6 +22,12 @@ pub enum Checkpoint {
         /// Canary only: each node's metrics before the first step.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         baseline: Vec<(Uuid, NodeMetrics)>,
+        /// Where each wave ends in the hostname-sorted nodes (exclusive),
+        /// fixed when the stage starts: a coordinator resumed under other
+        /// settings (batch size, canary steps) carries on with the same waves.
+        /// Empty in checkpoints written before plans were pinned.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        waves: Vec<usize>,
     },
     Validation,
     /// A stage failed: restore the nodes it changed, then end the run Failed.

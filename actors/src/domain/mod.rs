@@ -7,8 +7,8 @@ pub mod audit_entries;
 mod checkpoint;
 mod environment;
 mod graph;
+mod module_registry;
 mod node;
-mod registry;
 mod request;
 mod run;
 mod run_event;
@@ -24,14 +24,14 @@ pub use graph::{
     EntityTypeDefinition, GraphChange, GraphEntity, GraphRelationship, GraphSchema, GraphSnapshot, PropertyDefinition,
     PropertyKind, RelationshipTypeDefinition, GRAPH_SYSTEM_AUTHOR,
 };
-pub use node::{ModuleSlots, NodeHealth, NodeMetrics, NodeRecord, VersionFaults, VersionSlot};
-pub use registry::{
+pub use module_registry::{
     stored_bytes, ModuleDescriptor, ModuleVersion, ResourceRequirements, SignatureAlgorithm, SigningKey, BYTES_PER_GB,
 };
+pub use node::{ModuleSlots, NodeHealth, NodeMetrics, NodeRecord, VersionFaults, VersionSlot};
 pub use request::{DeploymentRequest, Strategy};
 pub use run::{
-    deploy_stage_name, NodeChange, RollbackState, RunRecord, RunStatus, RunSummary, Stage, StageStatus, APPROVAL_STAGE,
-    SECURITY_SCAN_STAGE, VALIDATION_STAGE,
+    deploy_stage_name, NodeChange, RollbackState, RunIntent, RunRecord, RunStatus, RunSummary, Stage, StageStatus,
+    APPROVAL_STAGE, SECURITY_SCAN_STAGE, VALIDATION_STAGE,
 };
 pub use run_event::RunEvent;
 pub use tenant::{

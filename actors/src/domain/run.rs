@@ -181,6 +181,33 @@ pub struct RunRecord {
     /// is only what they typed).
     #[serde(default)]
     pub requested_by: Option<Uuid>,
+    /// Operator verbs accepted but not yet carried out. Saved with the verb's
+    /// event before the verb is acknowledged, so that a coordinator started
+    /// after a crash or restart still honours them.
+    #[serde(default, skip_serializing_if = "RunIntent::is_empty")]
+    pub intent: RunIntent,
+    /// Nodes whose restore kept failing (quarantined): they may still run
+    /// this run's version, which the run's end says instead of a clean release.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes_left_on_new_version: Vec<String>,
+}
+
+/// What operators asked of a run that its coordinator has yet to do.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunIntent {
+    /// Stop and restore every node the run changed, ending Cancelled.
+    #[serde(default)]
+    pub abort: bool,
+    /// Skip the next bake or health-check wait.
+    #[serde(default)]
+    pub promote: bool,
+}
+
+impl RunIntent {
+    pub fn is_empty(&self) -> bool {
+        !self.abort && !self.promote
+    }
 }
 
 impl RunRecord {

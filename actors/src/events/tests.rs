@@ -40,6 +40,8 @@ fn run(tenant: TenantId) -> Arc<RunRecord> {
         revision: 1,
         approval_required: false,
         requested_by: None,
+        intent: Default::default(),
+        nodes_left_on_new_version: Vec::new(),
     })
 }
 

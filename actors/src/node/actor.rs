@@ -202,7 +202,13 @@ impl Handler<LoadVersion> for NodeActor {
             }
             LoadTarget::Standby => next.standby = Some(msg.slot),
         }
-        AtomicResponse::new(self.persist(msg.module, next))
+        if msg.delay.is_zero() {
+            return AtomicResponse::new(self.persist(msg.module, next));
+        }
+        // A timer, not a sleep: the node's thread stays free for others.
+        let slow =
+            actix::clock::sleep(msg.delay).into_actor(self).then(move |(), act, _ctx| act.persist(msg.module, next));
+        AtomicResponse::new(Box::pin(slow))
     }
 }
 
@@ -280,9 +286,16 @@ macro_rules! traced {
 
 traced!(LoadVersion, SwitchToStandby, RestoreModule, CheckHealth, VerifyModule);
 impl Handler<VerifyModule> for NodeActor {
-    type Result = Result<(), NodeError>;
+    type Result = ResponseActFuture<Self, Result<(), NodeError>>;
 
     fn handle(&mut self, msg: VerifyModule, _ctx: &mut Self::Context) -> Self::Result {
+        // The check is made once the (simulated) time it takes has passed.
+        Box::pin(actix::clock::sleep(msg.delay).into_actor(self).map(move |(), act, _ctx| act.verify(&msg)))
+    }
+}
+
+impl NodeActor {
+    fn verify(&self, msg: &VerifyModule) -> Result<(), NodeError> {
         let running = self.modules.get(&msg.module).and_then(ModuleSlots::active_version);
         if running != Some(msg.version.as_str()) {
             return Err(NodeError::Failed(format!("{} runs {}", self.entry.hostname, running.unwrap_or("nothing"))));

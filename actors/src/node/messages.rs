@@ -41,6 +41,8 @@ pub struct LoadVersion {
     /// The artifact's SHA-256 as the registry holds it; the node refuses an
     /// artifact with another. `None` when the module is not registered.
     pub digest: Option<String>,
+    /// Simulated time the load takes before it is recorded.
+    pub delay: std::time::Duration,
 }
 
 /// Make the standby slot serve and keep the old active version in standby.
@@ -74,6 +76,8 @@ pub struct CheckHealth {
 pub struct VerifyModule {
     pub module: String,
     pub version: String,
+    /// Simulated time the check takes.
+    pub delay: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Serialize)]

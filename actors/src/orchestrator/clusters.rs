@@ -166,18 +166,29 @@ impl Orchestrator {
     }
 
     pub async fn record_samples(&self, tenant: TenantId) -> Result<(), CoreError> {
+        let timeout = self.inner.settings.simulation.heartbeat_timeout;
         for env in Environment::ALL {
-            let detail = self.cluster(tenant, env).await;
-            if detail.summary.total_nodes == 0 {
+            // Only the averages and counts: no per-node view is built for a sample.
+            let snapshots = self.snapshots(tenant, env).await;
+            if snapshots.is_empty() {
                 continue;
+            }
+            let total = snapshots.len();
+            let mut healthy = 0;
+            let mut metrics = Vec::with_capacity(total);
+            for (entry, snap) in snapshots {
+                if let Some(s) = snap {
+                    healthy += usize::from(s.health.healthy && entry.heartbeat_fresh(timeout));
+                    metrics.push(s.metrics);
+                }
             }
             let sample = ClusterSample {
                 tenant_id: tenant,
                 environment: env,
                 at: Utc::now(),
-                metrics: detail.metrics,
-                healthy_nodes: detail.summary.healthy_nodes as u32,
-                total_nodes: detail.summary.total_nodes as u32,
+                metrics: NodeMetrics::average(&metrics).unwrap_or_default(),
+                healthy_nodes: healthy as u32,
+                total_nodes: total as u32,
             };
             self.inner.store.record_sample(&sample, self.inner.settings.simulation.metrics_retention).await?;
         }
@@ -193,27 +204,73 @@ impl Orchestrator {
 }
 
 /// Records each cluster's average metrics on an interval, for the metrics history API.
+/// A pass that outlasts the interval is never joined by another: the ticks
+/// that fall inside it are skipped (and counted), so a slow pass over a large
+/// cluster cannot pile work up in the node actors' mailboxes.
 pub(super) struct MetricsSampler {
     pub(super) orchestrator: Orchestrator,
+    /// A pass is under way.
+    running: bool,
+}
+
+/// What the sampler has done, for tests and diagnostics.
+#[derive(Debug, Default)]
+pub struct SamplerStats {
+    passes: std::sync::atomic::AtomicU64,
+    skipped: std::sync::atomic::AtomicU64,
+    in_flight: std::sync::atomic::AtomicU64,
+    max_in_flight: std::sync::atomic::AtomicU64,
+}
+
+impl SamplerStats {
+    /// Passes completed.
+    pub fn passes(&self) -> u64 {
+        self.passes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    /// Ticks skipped because the previous pass was still running.
+    pub fn skipped(&self) -> u64 {
+        self.skipped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    /// The most passes ever under way at once (1 when passes never overlap).
+    pub fn max_in_flight(&self) -> u64 {
+        self.max_in_flight.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl MetricsSampler {
+    pub(super) fn new(orchestrator: Orchestrator) -> Self {
+        MetricsSampler { orchestrator, running: false }
+    }
 }
 
 impl Actor for MetricsSampler {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        use std::sync::atomic::Ordering::Relaxed;
         let every = self.orchestrator.inner.settings.simulation.metrics_sample_interval;
         ctx.run_interval(every, |act, ctx| {
+            let stats = act.orchestrator.inner.sampler.clone();
+            if act.running {
+                stats.skipped.fetch_add(1, Relaxed);
+                return;
+            }
+            act.running = true;
+            let now = stats.in_flight.fetch_add(1, Relaxed) + 1;
+            stats.max_in_flight.fetch_max(now, Relaxed);
             let orchestrator = act.orchestrator.clone();
-            ctx.spawn(
-                async move {
-                    for tenant in orchestrator.inner.clusters.tenants() {
-                        if let Err(e) = orchestrator.record_samples(tenant).await {
-                            tracing::warn!(error = %e, %tenant, "could not record cluster metrics");
-                        }
+            let pass = async move {
+                for tenant in orchestrator.inner.clusters.tenants() {
+                    if let Err(e) = orchestrator.record_samples(tenant).await {
+                        tracing::warn!(error = %e, %tenant, "could not record cluster metrics");
                     }
                 }
-                .into_actor(act),
-            );
+            };
+            ctx.spawn(pass.into_actor(act).map(move |(), act, _ctx| {
+                act.running = false;
+                stats.in_flight.fetch_sub(1, Relaxed);
+                stats.passes.fetch_add(1, Relaxed);
+            }));
         });
     }
 }

@@ -6,6 +6,7 @@ mod approvals;
 mod clusters;
 
 use clusters::MetricsSampler;
+pub use clusters::SamplerStats;
 
 pub use approvals::{Decider, Verdict};
 pub use clusters::{ClusterDetail, ClusterSummary, MetricsPoint, NodeView};
@@ -73,6 +74,7 @@ struct Inner {
     bus_stats: Arc<BusStats>,
     hooks: CoreHooks,
     settings: CoreSettings,
+    sampler: Arc<SamplerStats>,
 }
 
 #[derive(Debug, Clone)]
@@ -162,12 +164,13 @@ impl Orchestrator {
                 bus_stats,
                 hooks,
                 settings,
+                sampler: Arc::default(),
             }),
         };
         // Every live tenant's actor, with its clusters when simulating.
         orchestrator.inner.tenants.start().await?;
         if orchestrator.inner.settings.simulation.enabled && orchestrator.inner.settings.sample_metrics {
-            MetricsSampler { orchestrator: orchestrator.clone() }.start();
+            MetricsSampler::new(orchestrator.clone()).start();
         }
         orchestrator.resume_runs().await?;
         Ok(orchestrator)
@@ -212,6 +215,11 @@ impl Orchestrator {
             spawn_coordinator(self.inner.deps.clone(), run.tenant_id, run.execution_id);
         }
         Ok(())
+    }
+
+    /// What the metrics sampler has done so far.
+    pub fn sampler_stats(&self) -> &SamplerStats {
+        &self.inner.sampler
     }
 
     pub fn store(&self) -> &SharedStore {
@@ -287,6 +295,8 @@ impl Orchestrator {
             revision: 1,
             approval_required,
             requested_by: actor.id.as_deref().and_then(|id| Uuid::parse_str(id).ok()),
+            intent: Default::default(),
+            nodes_left_on_new_version: Vec::new(),
         };
         run.stages = crate::coordinator::planned_stages(&run);
         let created = RunEvent {

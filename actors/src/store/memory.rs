@@ -12,7 +12,7 @@ mod graph;
 mod tenants;
 
 // The registry's half of the store, in a file of its own.
-mod registry;
+mod module_registry;
 
 /// The embedded store: everything in process memory, lost on exit. It is the
 /// default so that a fresh checkout runs without a database.
@@ -58,8 +58,24 @@ pub struct MemoryStore {
     audit: RwLock<Vec<AuditEntry>>,
     approvals: RwLock<HashMap<(TenantId, Uuid), ApprovalRecord>>,
     tenants: RwLock<HashMap<TenantId, TenantRecord>>,
-    registry: RwLock<registry::Registry>,
+    registry: RwLock<module_registry::Registry>,
     graphs: RwLock<graph::Graphs>,
+    /// Failures injected by tests; `None` in every real use.
+    faults: Option<std::sync::Arc<dyn FaultHook>>,
+}
+
+/// A store call a [`FaultHook`] may fail.
+#[derive(Debug)]
+pub enum StoreCall<'a> {
+    SaveRun(&'a RunRecord),
+    ModuleSlots { tenant: TenantId, module: &'a str },
+    SetModuleSlots { node_id: Uuid, module: &'a str, slots: &'a ModuleSlots },
+}
+
+/// Lets a test make chosen calls of the memory store fail (or panic, as a
+/// crashing caller would): consulted before the call; its error is the answer.
+pub trait FaultHook: Send + Sync {
+    fn before(&self, call: StoreCall<'_>) -> StoreResult<()>;
 }
 
 /// The uniqueness rules PostgreSQL's indexes enforce: a username across
@@ -81,6 +97,18 @@ fn check_unique(users: &HashMap<(TenantId, Uuid), UserRecord>, user: &UserRecord
 impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A memory store whose calls `hook` may fail; for tests.
+    pub fn with_fault_hook(hook: std::sync::Arc<dyn FaultHook>) -> Self {
+        MemoryStore { faults: Some(hook), ..Self::default() }
+    }
+
+    fn inject(&self, call: StoreCall<'_>) -> StoreResult<()> {
+        match &self.faults {
+            Some(hook) => hook.before(call),
+            None => Ok(()),
+        }
     }
 
     fn push_events(&self, events: &[RunEvent]) {
@@ -110,6 +138,7 @@ impl RunStore for MemoryStore {
     }
 
     async fn save_run(&self, run: &RunRecord, events: &[RunEvent]) -> StoreResult<()> {
+        self.inject(StoreCall::SaveRun(run))?;
         let mut runs = self.runs.write();
         let Some(stored) = runs.by_id.get(&(run.tenant_id, run.execution_id)) else {
             return Err(StoreError::NotFound(format!("deployment {} not found", run.execution_id)));
@@ -179,6 +208,7 @@ impl NodeStore for MemoryStore {
         module: &str,
         slots: &ModuleSlots,
     ) -> StoreResult<()> {
+        self.inject(StoreCall::SetModuleSlots { node_id, module, slots })?;
         let mut nodes = self.nodes.write();
         let node = nodes
             .get_mut(&(tenant, node_id))
@@ -193,6 +223,7 @@ impl NodeStore for MemoryStore {
     }
 
     async fn module_slots(&self, tenant: TenantId, node_ids: &[Uuid], module: &str) -> StoreResult<Vec<ModuleSlots>> {
+        self.inject(StoreCall::ModuleSlots { tenant, module })?;
         let nodes = self.nodes.read();
         Ok(node_ids
             .iter()

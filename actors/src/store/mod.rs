@@ -20,7 +20,7 @@ use crate::domain::{
 use crate::domain::{ModuleVersion, SigningKey};
 
 pub use graph::GraphStore;
-pub use memory::MemoryStore;
+pub use memory::{FaultHook, MemoryStore, StoreCall};
 pub use tenants::{RunCounts, TenantStore, UsageCounts};
 
 #[derive(Debug, Clone, thiserror::Error)]

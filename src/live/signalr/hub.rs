@@ -1,21 +1,17 @@
-//! One actor per SignalR connection to /hubs/deployment: handshake, the
-//! original's four hub methods, its two events, keep-alive pings.
+//! One actor per SignalR WebSocket connection to /hubs/deployment: it reads
+//! frames into its [`HubConnection`], sends what that answers and the events
+//! of its groups, and keeps the connection alive with pings.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use actix_web_actors::ws::{self, CloseCode, CloseReason};
 use chrono::Utc;
-use hotswap_actors::events::{
-    BusEvent, EventBus, Feed, FeedStatus, Subscribe, SubscriberId, Topic, Unsubscribe, Unwatch, Watch,
-};
-use serde_json::Value;
-use uuid::Uuid;
+use hotswap_actors::events::{BusEvent, EventBus, Feed, FeedStatus, Subscribe, SubscriberId, Unsubscribe};
 
-use super::events::{encoded, Audience};
-use super::protocol::{self, HubMessage};
+use super::connection::{Ending, HubConnection, Reply};
+use super::protocol;
 use crate::live::identity::SessionIdentity;
 use crate::live::settings::WebsocketSettings;
 use crate::metrics::Metrics;
@@ -30,12 +26,8 @@ pub struct HubSession {
     feed_id: SubscriberId,
     pending: Option<(Subscribe, Feed)>,
     feed: Option<FeedStatus>,
-    handshaken: bool,
-    buffer: String,
-    all: bool,
-    runs: HashSet<Uuid>,
+    connection: HubConnection,
     last_heard: Instant,
-    invalid: u32,
     sent: prometheus::IntCounter,
     delivery: prometheus::Histogram,
 }
@@ -48,19 +40,16 @@ impl HubSession {
         settings: Arc<WebsocketSettings>,
         metrics: Arc<Metrics>,
     ) -> Self {
+        let feed_id = subscription.1.id();
         HubSession {
             identity,
+            connection: HubConnection::new(bus.clone(), feed_id, settings.clone()),
             bus,
             settings,
-            feed_id: subscription.1.id(),
+            feed_id,
             pending: Some(subscription),
             feed: None,
-            handshaken: false,
-            buffer: String::new(),
-            all: false,
-            runs: HashSet::new(),
             last_heard: Instant::now(),
-            invalid: 0,
             sent: metrics.ws_messages.with_label_values(&[PROTOCOL]),
             delivery: metrics.ws_delivery.with_label_values(&[PROTOCOL]),
             metrics,
@@ -74,105 +63,23 @@ impl HubSession {
         ctx.stop();
     }
 
-    fn handle_record(&mut self, record: &str, ctx: &mut ws::WebsocketContext<Self>) {
-        if !self.handshaken {
-            match protocol::handshake(record) {
-                Ok(()) => {
-                    self.handshaken = true;
-                    ctx.text(protocol::handshake_reply(None));
-                }
-                Err(e) => {
-                    ctx.text(protocol::handshake_reply(Some(&e)));
-                    ctx.close(Some(CloseReason { code: CloseCode::Protocol, description: Some(e) }));
+    fn answer(&mut self, replies: Vec<Reply>, ctx: &mut ws::WebsocketContext<Self>) {
+        for reply in replies {
+            match reply {
+                Reply::Send(frame) => ctx.text(frame),
+                Reply::Close(Ending::ClientClosed) => {
+                    ctx.close(Some(CloseReason { code: CloseCode::Normal, description: None }));
                     ctx.stop();
                 }
-            }
-            return;
-        }
-        match protocol::parse(record) {
-            Ok(HubMessage::Invocation { invocation_id, target, arguments }) => {
-                let outcome = self.invoke(&target, &arguments);
-                if let Err(e) = &outcome {
-                    tracing::info!(%target, error = %e, "hub invocation refused");
+                Reply::Close(Ending::HandshakeRefused(reason)) => {
+                    ctx.close(Some(CloseReason { code: CloseCode::Protocol, description: Some(reason) }));
+                    ctx.stop();
                 }
-                // Without an invocation id the client expects no completion.
-                if let Some(id) = invocation_id {
-                    ctx.text(protocol::completion(&id, outcome.err().as_deref()));
+                Reply::Close(ending @ Ending::TooLarge) => self.close(ctx, CloseCode::Size, ending.close_error()),
+                Reply::Close(ending @ Ending::TooManyInvalid) => {
+                    self.close(ctx, CloseCode::Policy, ending.close_error())
                 }
             }
-            Ok(HubMessage::StreamInvocation { invocation_id }) => {
-                ctx.text(protocol::completion(&invocation_id, Some("This hub has no streaming methods.")));
-            }
-            Ok(HubMessage::Ping | HubMessage::CancelInvocation | HubMessage::Other(_)) => {}
-            Ok(HubMessage::Close) => {
-                ctx.close(Some(CloseReason { code: CloseCode::Normal, description: None }));
-                ctx.stop();
-            }
-            Err(e) => {
-                self.invalid += 1;
-                tracing::info!(error = %e, "malformed hub message");
-                if self.invalid >= self.settings.max_invalid_messages {
-                    self.close(
-                        ctx,
-                        CloseCode::Policy,
-                        Some("Connection closed with an error: too many invalid messages."),
-                    );
-                }
-            }
-        }
-    }
-
-    /// The original hub's methods.
-    fn invoke(&mut self, target: &str, args: &[Value]) -> Result<(), String> {
-        let expect = |n: usize| {
-            if args.len() == n {
-                Ok(())
-            } else {
-                Err(format!(
-                    "Failed to invoke '{target}' due to an error on the server. InvalidDataException: Invocation provides {} argument(s) but target expects {n}.",
-                    args.len()
-                ))
-            }
-        };
-        match target {
-            "SubscribeToDeployment" | "UnsubscribeFromDeployment" => {
-                expect(1)?;
-                let id = match &args[0] {
-                    Value::String(s) if !s.trim().is_empty() => s.trim(),
-                    _ => return Err(format!("An error occurred invoking '{target}': executionId is required.")),
-                };
-                let id = Uuid::parse_str(id)
-                    .map_err(|_| format!("An error occurred invoking '{target}': '{id}' is not a deployment id."))?;
-                if target == "SubscribeToDeployment" {
-                    if !self.runs.contains(&id) && self.runs.len() >= self.settings.max_subscriptions {
-                        return Err(format!(
-                            "An error occurred invoking '{target}': at most {} deployments per connection.",
-                            self.settings.max_subscriptions
-                        ));
-                    }
-                    self.runs.insert(id);
-                    self.bus.do_send(Watch(self.feed_id, Topic::Run(id)));
-                } else {
-                    self.runs.remove(&id);
-                    self.bus.do_send(Unwatch(self.feed_id, Topic::Run(id)));
-                }
-                Ok(())
-            }
-            "SubscribeToAllDeployments" => {
-                expect(0)?;
-                self.all = true;
-                self.bus.do_send(Watch(self.feed_id, Topic::All));
-                Ok(())
-            }
-            "UnsubscribeFromAllDeployments" => {
-                expect(0)?;
-                self.all = false;
-                self.bus.do_send(Unwatch(self.feed_id, Topic::All));
-                Ok(())
-            }
-            other => Err(format!(
-                "Failed to invoke '{other}' due to an error on the server. HubException: Method does not exist."
-            )),
         }
     }
 }
@@ -195,13 +102,18 @@ impl Actor for HubSession {
                     Some("Server timeout elapsed without receiving a message from the client."),
                 );
             }
-            if act.handshaken {
+            if act.connection.handshaken() {
                 ctx.text(protocol::ping());
             }
         });
         if let Some(expires) = self.identity.expires_at {
             let left = (expires - Utc::now()).to_std().unwrap_or(Duration::ZERO);
             ctx.run_later(left, |act, ctx| act.close(ctx, CloseCode::Policy, Some("The access token expired.")));
+        }
+        if let Some(check) = self.identity.revalidation.clone() {
+            crate::live::revalidation::watch::<Self>(ctx, check, self.settings.revalidate_interval, |act, ctx, why| {
+                act.close(ctx, CloseCode::Policy, Some(why))
+            });
         }
     }
 
@@ -216,19 +128,8 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for HubSession {
         self.last_heard = Instant::now();
         match msg {
             Ok(ws::Message::Text(text)) => {
-                if self.buffer.len() + text.len() > self.settings.max_message_bytes * 8 {
-                    return self.close(
-                        ctx,
-                        CloseCode::Size,
-                        Some("Connection closed with an error: message too large."),
-                    );
-                }
-                for record in protocol::records(&mut self.buffer, &text) {
-                    if ctx.state() != ActorState::Running {
-                        break;
-                    }
-                    self.handle_record(&record, ctx);
-                }
+                let replies = self.connection.receive(&text);
+                self.answer(replies, ctx);
             }
             Ok(ws::Message::Binary(_)) => self.close(
                 ctx,
@@ -258,13 +159,10 @@ impl StreamHandler<Arc<BusEvent>> for HubSession {
             return self.slow_client(ctx);
         }
         self.delivery.observe(event.published_at.elapsed().as_secs_f64());
-        let in_group = self.runs.contains(&event.event.execution_id);
         let mut sent = 0;
-        for (audience, frame) in encoded(&event) {
-            if in_group || (self.all && *audience == Audience::RunAndAll) {
-                ctx.text(frame.clone());
-                sent += 1;
-            }
+        for frame in self.connection.frames_for(&event) {
+            ctx.text(frame.clone());
+            sent += 1;
         }
         self.sent.inc_by(sent);
     }

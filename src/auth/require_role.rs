@@ -1,0 +1,107 @@
+//! The role guard declared beside each route.
+
+use std::future::{ready, Ready};
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::{Error, HttpRequest};
+use futures::future::{Either, LocalBoxFuture};
+use hotswap_actors::domain::Role;
+
+use super::principal::principal_of;
+use crate::web::ApiError;
+
+/// Route middleware: 401 without a valid token, 403 when its user lacks the
+/// role. Declared beside each route: `web::get().to(handler).wrap(RequireRole::VIEWER)`.
+/// [`RequireRole::on_path`] limits it to one path, for app-wide use.
+#[derive(Debug, Clone, Copy)]
+pub struct RequireRole {
+    role: Role,
+    only_path: Option<&'static str>,
+}
+
+impl RequireRole {
+    pub const VIEWER: RequireRole = RequireRole::new(Role::Viewer);
+    pub const DEPLOYER: RequireRole = RequireRole::new(Role::Deployer);
+    pub const ADMIN: RequireRole = RequireRole::new(Role::Admin);
+
+    pub const fn new(role: Role) -> RequireRole {
+        RequireRole { role, only_path: None }
+    }
+
+    /// Checks requests to `path` only and lets every other request through.
+    pub const fn on_path(path: &'static str, role: Role) -> RequireRole {
+        RequireRole { role, only_path: Some(path) }
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    fn check(&self, req: &HttpRequest) -> Result<(), ApiError> {
+        if self.only_path.is_some_and(|p| p != req.path()) {
+            return Ok(());
+        }
+        let principal = principal_of(req)?;
+        if principal.has_role(self.role) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!("this needs the {} role", self.role)))
+        }
+    }
+}
+
+impl<S, B> Transform<S, ServiceRequest> for RequireRole
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = Error;
+    type Transform = RequireRoleService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, ()>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(RequireRoleService { service, guard: *self }))
+    }
+}
+
+pub struct RequireRoleService<S> {
+    service: S,
+    guard: RequireRole,
+}
+
+type GuardFuture<B> = LocalBoxFuture<'static, Result<ServiceResponse<EitherBody<B>>, Error>>;
+
+impl<S, B> Service<ServiceRequest> for RequireRoleService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = Error;
+    type Future = Either<GuardFuture<B>, Ready<Result<Self::Response, Error>>>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        match self.guard.check(req.request()) {
+            Ok(()) => {
+                let fut = self.service.call(req);
+                Either::Left(Box::pin(async move { fut.await.map(ServiceResponse::map_into_left_body) }))
+            }
+            Err(e) => Either::Right(ready(Ok(req.error_response(e).map_into_right_body()))),
+        }
+    }
+}
+
+/// The guard for `/metrics` on the API address: a token with `metrics.role`.
+/// When `metrics.bind` names an address of its own, `/metrics` belongs on that
+/// listener, which is served without this guard (and without
+/// [`authenticate`]); on the API address it stays behind a token either way.
+/// Wrap it inside [`authenticate`] and outside whatever serves `/metrics`:
+/// `App::new().wrap(prometheus).wrap(metrics_guard(&settings.metrics))...`.
+pub fn metrics_guard(settings: &crate::metrics::MetricsSettings) -> RequireRole {
+    RequireRole::on_path("/metrics", settings.role.parse().unwrap_or(Role::Admin))
+}

@@ -1,0 +1,538 @@
+// HotSwap's dashboard: a small single-page app over the REST API and the
+// live WebSocket. No framework and no build step: the binary embeds this file.
+// Everything the server sends is put into the page as text, never as HTML.
+
+const ENVIRONMENTS = ["Development", "QA", "Staging", "Production"];
+const STATUSES = ["Running", "PendingApproval", "Paused", "Succeeded", "Failed", "RolledBack", "Cancelled"];
+const ACTIVE = new Set(["Running", "PendingApproval", "Paused"]);
+const AUDIT_CATEGORIES = ["Deployment", "Approval", "Authentication", "Configuration", "Security", "Registry", "Tenant", "Secret"];
+
+// The session lives in this page's memory only: a reload signs out.
+const session = { token: null, user: null };
+
+// ---------- small DOM helpers ----------
+
+/** Builds an element; attributes starting with "on" become listeners. */
+function h(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (key === "class") node.className = value;
+    else node.setAttribute(key, value === true ? "" : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === undefined || child === null || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+const svgNs = "http://www.w3.org/2000/svg";
+function s(tag, attrs = {}, ...children) {
+  const node = document.createElementNS(svgNs, tag);
+  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, String(value));
+  for (const child of children) node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  return node;
+}
+
+const main = () => document.getElementById("main");
+
+function show(...nodes) {
+  main().replaceChildren(...nodes);
+}
+
+function notice(text) {
+  const box = document.getElementById("notice");
+  box.textContent = text;
+  box.hidden = !text;
+  if (text) setTimeout(() => { if (box.textContent === text) box.hidden = true; }, 8000);
+}
+
+function hasRole(role) {
+  const roles = session.user?.roles ?? [];
+  if (roles.includes("Admin")) return true;
+  if (role === "Viewer") return roles.length > 0;
+  return roles.includes(role);
+}
+
+function badge(status) {
+  return h("span", { class: `badge status-${String(status).toLowerCase()}` }, status);
+}
+
+function when(iso) {
+  return iso ? new Date(iso).toLocaleString() : "—";
+}
+
+/** A stable colour class for a version, so that a node grid shows who runs what. */
+function versionClass(version) {
+  if (!version) return "version-none";
+  let hash = 0;
+  for (const ch of version) hash = (hash * 31 + ch.charCodeAt(0)) >>> 0;
+  return `version-${hash % 8}`;
+}
+
+function countdown(iso) {
+  const left = Math.max(0, new Date(iso).getTime() - Date.now());
+  const seconds = Math.floor(left / 1000);
+  const hours = Math.floor(seconds / 3600);
+  const minutes = Math.floor((seconds % 3600) / 60);
+  return `${hours}h ${String(minutes).padStart(2, "0")}m ${String(seconds % 60).padStart(2, "0")}s`;
+}
+
+// ---------- the API ----------
+
+class ApiError extends Error {
+  constructor(status, body) {
+    const message = body?.message ?? `HTTP ${status}`;
+    super(body?.traceId ? `${message} (trace ${body.traceId})` : message);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+async function api(method, path, body) {
+  const headers = { Accept: "application/json" };
+  if (session.token) headers.Authorization = `Bearer ${session.token}`;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await response.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = { message: text }; }
+  if (response.status === 401 && session.token) {
+    signOut("Your session has ended; sign in again.");
+    throw new ApiError(401, data);
+  }
+  if (!response.ok) throw new ApiError(response.status, data);
+  return data;
+}
+
+// ---------- live updates ----------
+
+/** The /api/v1/ws connection: subscribes to every run of the tenant, and
+ *  reconnects with a growing delay; after a reconnect the current view
+ *  reloads, which catches up on what happened while it was away. */
+class Live {
+  constructor() {
+    this.listeners = new Set();
+    this.socket = null;
+    this.retry = 0;
+    this.stopped = true;
+  }
+  start() {
+    this.stopped = false;
+    this.connect();
+  }
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.socket?.close(1000, "signed out");
+    this.socket = null;
+    this.state("offline");
+  }
+  state(text) {
+    const label = document.getElementById("live-state");
+    label.textContent = text;
+    label.className = `live-state live-${text}`;
+  }
+  connect() {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const socket = new WebSocket(`${scheme}://${location.host}/api/v1/ws?access_token=${encodeURIComponent(session.token)}`);
+    this.socket = socket;
+    const reconnected = this.retry > 0;
+    socket.addEventListener("open", () => {
+      socket.send(JSON.stringify({ type: "subscribe", all: true }));
+      this.retry = 0;
+      this.state("live");
+      if (reconnected) route();
+    });
+    socket.addEventListener("message", (event) => {
+      let message;
+      try { message = JSON.parse(event.data); } catch { return; }
+      for (const listener of this.listeners) listener(message);
+    });
+    socket.addEventListener("close", () => {
+      if (this.socket !== socket || this.stopped) return;
+      this.state("reconnecting");
+      const delay = Math.min(10000, 500 * 2 ** this.retry) * (0.75 + Math.random() / 2);
+      this.retry += 1;
+      this.timer = setTimeout(() => this.connect(), delay);
+    });
+  }
+  /** Listens until the view changes. */
+  on(listener) {
+    this.listeners.add(listener);
+    view.cleanups.push(() => this.listeners.delete(listener));
+  }
+}
+
+const live = new Live();
+
+// ---------- views ----------
+
+/** What the current view set up and must tear down when the route changes. */
+const view = { cleanups: [] };
+
+function every(ms, task) {
+  let running = false;
+  const id = setInterval(async () => {
+    // A slow answer never stacks a second request behind it.
+    if (running) return;
+    running = true;
+    try { await task(); } finally { running = false; }
+  }, ms);
+  view.cleanups.push(() => clearInterval(id));
+}
+
+/** Calls `task` at most once per `ms`, however many events ask for it. */
+function coalesce(ms, task) {
+  let timer = null;
+  return () => {
+    if (timer) return;
+    timer = setTimeout(async () => {
+      timer = null;
+      try { await task(); } catch (error) { notice(error.message); }
+    }, ms);
+  };
+}
+
+function signInView(message) {
+  const error = h("p", { class: "error", role: "alert" }, message ?? "");
+  const username = h("input", { id: "username", name: "username", autocomplete: "username", required: true });
+  const password = h("input", { id: "password", name: "password", type: "password", autocomplete: "current-password", required: true });
+  const form = h("form", { class: "card sign-in", "aria-labelledby": "sign-in-title" },
+    h("h1", { id: "sign-in-title" }, "Sign in to HotSwap"),
+    h("label", { for: "username" }, "Username"), username,
+    h("label", { for: "password" }, "Password"), password,
+    h("button", { type: "submit" }, "Sign in"),
+    error);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.textContent = "";
+    try {
+      const answer = await api("POST", "/api/v1/authentication/login", { username: username.value, password: password.value });
+      session.token = answer.token;
+      session.user = answer.user;
+      startSession();
+    } catch (e) {
+      error.textContent = e.message;
+    }
+  });
+  show(form);
+  username.focus();
+}
+
+/** The filters of a listing: the route's query, and a form that puts its choices there. */
+function filterForm(section, label, fields) {
+  const params = new URLSearchParams(location.hash.split("?")[1] ?? "");
+  const select = (name, text, options) => h("label", {}, text,
+    h("select", { name }, h("option", { value: "" }, "any"),
+      options.map((o) => h("option", { value: o, selected: params.get(name) === o }, o))));
+  const input = (name, text) => h("label", {}, text, h("input", { name, value: params.get(name) ?? "" }));
+  const form = h("form", { class: "filters", "aria-label": label },
+    fields.map(([name, text, options]) => (options ? select(name, text, options) : input(name, text))),
+    h("button", { type: "submit" }, "Filter"));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const chosen = new URLSearchParams();
+    for (const [key, value] of new FormData(form)) if (value) chosen.set(key, value);
+    location.hash = `#/${section}?${chosen}`;
+  });
+  const query = new URLSearchParams();
+  for (const [name] of fields) if (params.get(name)) query.set(name, params.get(name));
+  return { form, query };
+}
+
+async function runsView() {
+  const { form: filters, query } = filterForm("runs", "Filter runs",
+    [["status", "Status ", STATUSES], ["environment", "Environment ", ENVIRONMENTS], ["moduleName", "Module "]]);
+  query.set("pageSize", "50");
+  const body = h("tbody");
+  const table = h("table", { class: "runs" },
+    h("caption", {}, "Runs, newest first"),
+    h("thead", {}, h("tr", {}, ["Run", "Module", "Version", "Target", "Status", "Started", "Duration"].map((t) => h("th", { scope: "col" }, t)))),
+    body);
+  show(h("h1", {}, "Runs"), filters, table);
+  const load = async () => {
+    const runs = await api("GET", `/api/v1/deployments?${query}`);
+    body.replaceChildren(...runs.map((run) => h("tr", { "data-run": run.executionId },
+      h("td", {}, h("a", { href: `#/runs/${run.executionId}` }, run.executionId.slice(0, 8))),
+      h("td", {}, run.moduleName), h("td", {}, run.version), h("td", {}, run.targetEnvironment),
+      h("td", { class: "run-status" }, badge(run.status)), h("td", {}, when(run.startTime)), h("td", {}, run.duration))));
+    if (runs.length === 0) body.append(h("tr", {}, h("td", { colspan: 7 }, "No runs match.")));
+  };
+  const refresh = coalesce(300, load);
+  live.on((message) => { if (message.type === "DeploymentStatusChanged") refresh(); });
+  await load();
+}
+
+async function runView(id) {
+  const header = h("div", { class: "run-header" });
+  const verbs = h("div", { class: "verbs", role: "group", "aria-label": "Actions on this run" });
+  const stages = h("ol", { class: "timeline", "aria-label": "Stages" });
+  const grids = h("div", { class: "grids" });
+  const events = h("ol", { class: "events", "aria-label": "Events" });
+  show(header, verbs, h("h2", {}, "Stages"), stages, h("h2", {}, "Nodes"), grids, h("h2", {}, "Events"), events);
+
+  const act = (label, path, needsReason) => h("button", {
+    type: "button",
+    "data-verb": label.toLowerCase(),
+    onclick: async () => {
+      const body = needsReason ? { reason: prompt(`Why ${label.toLowerCase()}?`) ?? "" } : undefined;
+      try { await api("POST", path, body); notice(`${label} accepted`); await load(); } catch (e) { notice(e.message); }
+    },
+  }, label);
+
+  const load = async () => {
+    const run = await api("GET", `/api/v1/deployments/${id}`);
+    header.replaceChildren(
+      h("h1", {}, `${run.moduleName} ${run.version} → ${run.targetEnvironment}`),
+      h("p", {}, badge(run.status), " ", run.message ?? "", " ", h("span", { class: "muted" }, `trace ${run.traceId}`)));
+    header.dataset.status = run.status;
+    const allowed = [];
+    if (hasRole("Deployer")) {
+      if (run.status === "Running") allowed.push(act("Pause", `/api/v1/deployments/${id}/pause`), act("Promote", `/api/v1/deployments/${id}/promote`));
+      if (run.status === "Paused") allowed.push(act("Resume", `/api/v1/deployments/${id}/resume`));
+      if (ACTIVE.has(run.status)) allowed.push(act("Abort", `/api/v1/deployments/${id}/abort`));
+      if (run.status === "Succeeded" || run.status === "Failed") allowed.push(act("Rollback", `/api/v1/deployments/${id}/rollback`, true));
+    }
+    verbs.replaceChildren(...allowed);
+    stages.replaceChildren(...run.stages.map((stage) => h("li", { class: `stage stage-${stage.status.toLowerCase()}` },
+      h("strong", {}, stage.name), " ", badge(stage.status),
+      stage.strategy ? h("span", { class: "muted" }, ` ${stage.strategy}`) : null,
+      stage.nodesDeployed !== null && stage.nodesDeployed !== undefined ? ` · ${stage.nodesDeployed} nodes deployed, ${stage.nodesFailed ?? 0} failed` : null,
+      h("div", { class: "muted" }, stage.message || ""))));
+    const environments = run.stages.map((stage) => stage.environment).filter(Boolean);
+    const clusters = await Promise.all(environments.map((env) => api("GET", `/api/v1/clusters/${env}`)));
+    grids.replaceChildren(...clusters.map((cluster) => nodeGrid(cluster, run.moduleName)));
+    const history = await api("GET", `/api/v1/deployments/${id}/events`);
+    events.replaceChildren(...history.slice().reverse().map((e) => h("li", {},
+      h("time", { datetime: e.at }, when(e.at)), " ", h("strong", {}, e.kind), " ", e.message)));
+  };
+  // Listening starts before the first load, so that nothing said in between is missed.
+  const refresh = coalesce(250, load);
+  live.on((message) => { if (message.executionId === id) refresh(); });
+  await load();
+}
+
+function nodeGrid(cluster, moduleName) {
+  const versions = new Map();
+  const cells = cluster.nodes.map((node) => {
+    const version = node.modules?.[moduleName] ?? null;
+    versions.set(version ?? "none", versionClass(version));
+    const label = `${node.hostname}: ${version ?? "not loaded"}, ${node.isHealthy ? "healthy" : "unhealthy"}`;
+    return h("li", { class: `node ${versionClass(version)} ${node.isHealthy ? "" : "unhealthy"}`, title: label, "aria-label": label },
+      node.isHealthy ? "" : "!");
+  });
+  return h("section", { class: "grid", "aria-label": `${cluster.environment} nodes` },
+    h("h3", {}, `${cluster.environment} (${cluster.healthyNodes}/${cluster.totalNodes} healthy)`),
+    h("ul", { class: "nodes" }, cells),
+    h("ul", { class: "legend" }, [...versions].map(([version, cls]) => h("li", {}, h("span", { class: `swatch ${cls}` }), ` ${version}`))));
+}
+
+async function approvalsView() {
+  const list = h("div", { class: "approvals" });
+  show(h("h1", {}, "Approvals waiting"), list);
+  const timers = [];
+  const load = async () => {
+    const pending = await api("GET", "/api/v1/approvals/pending");
+    timers.length = 0;
+    list.replaceChildren(...pending.map((approval) => {
+      const left = h("span", { class: "countdown" }, countdown(approval.timeoutAt));
+      timers.push(() => { left.textContent = countdown(approval.timeoutAt); });
+      const reason = h("input", { "aria-label": `Reason for ${approval.moduleName} ${approval.version}`, placeholder: "reason" });
+      const decide = (verb) => async () => {
+        try {
+          await api("POST", `/api/v1/approvals/deployments/${approval.deploymentExecutionId}/${verb}`, { reason: reason.value });
+          notice(`${approval.moduleName} ${approval.version}: ${verb === "approve" ? "approved" : "rejected"}`);
+          await load();
+        } catch (e) { notice(e.message); }
+      };
+      return h("article", { class: "card approval", "data-run": approval.deploymentExecutionId },
+        h("h2", {}, h("a", { href: `#/runs/${approval.deploymentExecutionId}` }, `${approval.moduleName} ${approval.version} → ${approval.targetEnvironment}`)),
+        h("p", {}, `Requested by ${approval.requesterEmail} at ${when(approval.requestedAt)}; expires in `, left),
+        hasRole("Admin") ? h("div", { class: "decide" }, reason,
+          h("button", { type: "button", onclick: decide("approve") }, "Approve"),
+          h("button", { type: "button", class: "danger", onclick: decide("reject") }, "Reject")) : null);
+    }));
+    if (pending.length === 0) list.append(h("p", {}, "Nothing waits for approval."));
+  };
+  const refresh = coalesce(300, load);
+  live.on((message) => { if (message.type.startsWith("Approval") || message.type === "DeploymentStatusChanged") refresh(); });
+  await load();
+  const tick = setInterval(() => timers.forEach((update) => update()), 1000);
+  view.cleanups.push(() => clearInterval(tick));
+}
+
+async function clustersView(environment) {
+  const clusters = await api("GET", "/api/v1/clusters");
+  const tabs = h("nav", { class: "tabs", "aria-label": "Environments" },
+    clusters.map((c) => h("a", { href: `#/clusters/${c.environment}`, "aria-current": c.environment === environment ? "page" : false },
+      `${c.environment} ${c.healthyNodes}/${c.totalNodes}`)));
+  if (!environment) {
+    show(h("h1", {}, "Clusters"), tabs, h("table", {},
+      h("thead", {}, h("tr", {}, ["Environment", "Nodes", "Healthy", "State"].map((t) => h("th", { scope: "col" }, t)))),
+      h("tbody", {}, clusters.map((c) => h("tr", {},
+        h("td", {}, h("a", { href: `#/clusters/${c.environment}` }, c.environment)),
+        h("td", {}, c.totalNodes), h("td", {}, c.healthyNodes), h("td", {}, badge(c.isHealthy ? "Healthy" : "Degraded")))))));
+    return;
+  }
+  const detail = await api("GET", `/api/v1/clusters/${environment}`);
+  const series = await api("GET", `/api/v1/clusters/${environment}/metrics?interval=1m`);
+  show(h("h1", {}, `${environment} cluster`), tabs,
+    h("h2", {}, "Metrics history"), chart(series.dataPoints),
+    h("h2", {}, "Nodes"),
+    h("table", {},
+      h("thead", {}, h("tr", {}, ["Host", "Health", "Modules", "CPU %", "Error %", "Last heartbeat"].map((t) => h("th", { scope: "col" }, t)))),
+      h("tbody", {}, detail.nodes.map((n) => h("tr", {},
+        h("td", {}, n.hostname), h("td", {}, badge(n.isHealthy ? "Healthy" : "Unhealthy")),
+        h("td", {}, Object.entries(n.modules ?? {}).map(([m, v]) => `${m} ${v}`).join(", ") || "—"),
+        h("td", {}, n.metrics?.cpuUsage?.toFixed(1) ?? "—"), h("td", {}, n.metrics?.errorRate?.toFixed(2) ?? "—"),
+        h("td", {}, when(n.lastHeartbeat)))))));
+}
+
+/** CPU and error rate over time as two lines, drawn as SVG. */
+function chart(points) {
+  if (!points?.length) return h("p", { class: "muted" }, "No samples recorded in the last hour yet.");
+  const width = 640, height = 160, pad = 24;
+  const times = points.map((p) => new Date(p.timestamp).getTime());
+  const t0 = Math.min(...times), t1 = Math.max(...times, t0 + 1);
+  const line = (values, max) => values.map((v, i) =>
+    `${(pad + ((times[i] - t0) / (t1 - t0)) * (width - 2 * pad)).toFixed(1)},${(height - pad - (v / max) * (height - 2 * pad)).toFixed(1)}`).join(" ");
+  const cpu = points.map((p) => p.cpuUsage);
+  const errors = points.map((p) => p.errorRate);
+  return h("figure", { class: "chart" },
+    s("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": "CPU and error rate over the last hour" },
+      s("polyline", { points: line(cpu, 100), class: "series-cpu", fill: "none" }),
+      s("polyline", { points: line(errors, Math.max(5, ...errors)), class: "series-errors", fill: "none" })),
+    h("figcaption", {}, h("span", { class: "swatch series-cpu-swatch" }), " CPU % ", h("span", { class: "swatch series-errors-swatch" }), " error rate %"));
+}
+
+async function actorsView() {
+  const tree = h("div", { class: "tree" });
+  show(h("h1", {}, "Supervision tree"), tree);
+  const load = async () => {
+    const answer = await api("GET", "/api/v1/admin/actors");
+    tree.replaceChildren(...answer.supervisors.map((supervisor) => h("section", { class: "supervisor" },
+      h("h2", {}, `${supervisor.name} (${supervisor.children.length})`),
+      h("table", {},
+        h("thead", {}, h("tr", {}, ["Actor", "Kind", "State", "Restarts", "Incarnation", "Last failure", ""].map((t) => h("th", { scope: "col" }, t)))),
+        h("tbody", {}, supervisor.children.map((child) => h("tr", { "data-actor": child.id },
+          h("td", {}, child.id), h("td", {}, child.kind), h("td", {}, badge(child.state)),
+          h("td", { class: "restarts" }, child.restarts), h("td", {}, child.incarnation),
+          h("td", { class: "failure" }, child.lastFailure ?? ""),
+          h("td", {}, child.controllable ? h("button", {
+            type: "button",
+            class: "danger",
+            "aria-label": `Crash ${child.id}`,
+            onclick: async () => {
+              try { await api("POST", `/api/v1/admin/actors/${encodeURIComponent(child.id)}/crash`); notice(`${child.id} crashed on request`); await load(); } catch (e) { notice(e.message); }
+            },
+          }, "Crash") : ""))))))));
+  };
+  await load();
+  every(2000, load);
+}
+
+async function auditView() {
+  const { form: filters, query } = filterForm("audit", "Filter the audit trail",
+    [["category", "Category ", AUDIT_CATEGORIES], ["eventType", "Event type "], ["actor", "Actor "]]);
+  query.set("limit", "100");
+  const page = await api("GET", `/api/v1/auditlogs?${query}`);
+  show(h("h1", {}, "Audit trail"), filters, h("table", { class: "audit" },
+    h("thead", {}, h("tr", {}, ["When", "Category", "Event", "Actor", "Result", "Message"].map((t) => h("th", { scope: "col" }, t)))),
+    h("tbody", {}, page.items.map((entry) => h("tr", {},
+      h("td", {}, when(entry.at)), h("td", {}, entry.category), h("td", {}, entry.eventType),
+      h("td", {}, entry.actor?.name ?? ""), h("td", {}, entry.result), h("td", {}, entry.message))))));
+}
+
+function deployView() {
+  const field = (label, input) => h("div", { class: "field" }, h("label", { for: input.id }, label), input);
+  const module = h("input", { id: "deploy-module", required: true, pattern: "[A-Za-z0-9._\\-]{1,100}" });
+  const version = h("input", { id: "deploy-version", required: true, placeholder: "1.2.0" });
+  const target = h("select", { id: "deploy-target" }, ENVIRONMENTS.map((e) => h("option", { value: e }, e)));
+  const description = h("input", { id: "deploy-description" });
+  const approval = h("input", { id: "deploy-approval", type: "checkbox" });
+  const error = h("p", { class: "error", role: "alert" });
+  const form = h("form", { class: "card deploy" },
+    h("h1", {}, "Start a run"),
+    field("Module", module), field("Version", version), field("Target environment", target),
+    field("Description", description),
+    h("div", { class: "field checkbox" }, approval, h("label", { for: "deploy-approval" }, "Require approval")),
+    h("button", { type: "submit" }, "Deploy"), error);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.textContent = "";
+    try {
+      const answer = await api("POST", "/api/v1/deployments", {
+        moduleName: module.value.trim(),
+        version: version.value.trim(),
+        targetEnvironment: target.value,
+        requesterEmail: session.user.email,
+        description: description.value || undefined,
+        requireApproval: approval.checked,
+      });
+      location.hash = `#/runs/${answer.executionId}`;
+    } catch (e) {
+      error.textContent = e.message;
+    }
+  });
+  show(form);
+}
+
+// ---------- routing ----------
+
+async function route() {
+  for (const cleanup of view.cleanups.splice(0)) cleanup();
+  if (!session.token) return signInView();
+  const [path] = location.hash.replace(/^#/, "").split("?");
+  const parts = path.split("/").filter(Boolean);
+  const section = parts[0] ?? "runs";
+  for (const link of document.querySelectorAll("#nav a")) {
+    link.hidden = Boolean(link.dataset.role) && !hasRole(link.dataset.role);
+    link.toggleAttribute("aria-current", link.dataset.section === section);
+  }
+  try {
+    if (section === "runs" && parts[1]) await runView(parts[1]);
+    else if (section === "runs") await runsView();
+    else if (section === "deploy" && hasRole("Deployer")) deployView();
+    else if (section === "approvals") await approvalsView();
+    else if (section === "clusters") await clustersView(parts[1]);
+    else if (section === "actors" && hasRole("Admin")) await actorsView();
+    else if (section === "audit" && hasRole("Admin")) await auditView();
+    else show(h("h1", {}, "Not here"), h("p", {}, "This page does not exist or your role does not allow it."));
+  } catch (error) {
+    if (session.token) show(h("h1", {}, "Something went wrong"), h("p", { class: "error" }, error.message));
+  }
+  main().focus({ preventScroll: true });
+}
+
+function startSession() {
+  document.getElementById("nav").hidden = false;
+  document.getElementById("session").hidden = false;
+  document.getElementById("who").textContent = `${session.user.username} (${session.user.roles.join(", ")})`;
+  live.start();
+  if (!location.hash || location.hash === "#/") location.hash = "#/runs";
+  else route();
+}
+
+async function signOut(message) {
+  const token = session.token;
+  session.token = null;
+  session.user = null;
+  live.stop();
+  document.getElementById("nav").hidden = true;
+  document.getElementById("session").hidden = true;
+  for (const cleanup of view.cleanups.splice(0)) cleanup();
+  if (token && !message) {
+    // Revokes the token on the server; the page forgets it either way.
+    fetch("/api/v1/authentication/logout", { method: "POST", headers: { Authorization: `Bearer ${token}` } }).catch(() => {});
+  }
+  signInView(message);
+}
+
+window.addEventListener("hashchange", route);
+document.addEventListener("DOMContentLoaded", () => {
+  document.getElementById("sign-out").addEventListener("click", () => signOut());
+  route();
+});

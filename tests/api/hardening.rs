@@ -1,0 +1,101 @@
+//! The findings of the security review (issue 14) that have no older file of
+//! their own: each test fails on the code before its fix.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use awc::http::StatusCode;
+use serde_json::json;
+
+use hotswap::auth::jwt::TokenError;
+use hotswap::auth::password::Password;
+use hotswap::auth::AuthState;
+
+use crate::support::spawn_app;
+
+const ME: &str = "/api/v1/authentication/me";
+
+async fn auth_state(vars: &[(&str, &str)]) -> AuthState {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config");
+    let vars = vars.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+    let settings = hotswap::config::Settings::load_from(&dir, "test", vars).unwrap();
+    let store: hotswap_actors::store::SharedStore = Arc::new(hotswap_actors::store::MemoryStore::new());
+    let auth = AuthState::new(&settings.auth, store).await.unwrap();
+    auth.seed_demo_users().await.unwrap();
+    auth
+}
+
+/// Finding 9: a password reset refuses every token issued before it.
+#[actix_web::test]
+async fn a_password_reset_revokes_the_users_tokens() {
+    let app = spawn_app(&[]).await;
+    let ops = app.new_user("reset-me", &["Deployer"], None).await;
+    assert_eq!(ops.get(ME).await.0, StatusCode::OK);
+    let id = ops.get(ME).await.1["id"].as_str().unwrap().to_string();
+    let (status, reply) =
+        app.post(&format!("/api/v1/users/{id}/password"), &json!({ "password": "a-brand-new-password" })).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{reply}");
+    let (status, reply) = ops.get(ME).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{reply}");
+    // The new password gives a token that works.
+    let fresh = app.as_user(("reset-me", "a-brand-new-password")).await;
+    assert_eq!(fresh.get(ME).await.0, StatusCode::OK);
+}
+
+/// Finding 9: the sweep keeps a revocation while verification would still
+/// accept its token (until `exp` plus the leeway).
+#[actix_web::test]
+async fn the_revocation_sweep_waits_out_the_leeway() {
+    let auth = auth_state(&[]).await;
+    let now = chrono::Utc::now();
+    let (user, issued) = auth.login("viewer", &Password::new("Viewer123!"), now, &Default::default()).await.unwrap();
+    // A token that expired 10 s ago: inside the 30 s leeway, so still good.
+    let mut claims = issued.claims.clone();
+    claims.exp = now.timestamp() - 10;
+    let token = auth.tokens.sign(&claims).unwrap();
+    let principal = auth.authenticate(&token).await.unwrap();
+    assert_eq!(principal.user_id, user.id);
+    auth.logout(&principal, &Default::default()).await.unwrap();
+    assert_eq!(auth.authenticate(&token).await.unwrap_err(), TokenError::Revoked);
+    auth.purge_revocations(chrono::Utc::now()).await.unwrap();
+    assert_eq!(auth.authenticate(&token).await.unwrap_err(), TokenError::Revoked, "still revoked after the sweep");
+    // Past the leeway the revocation goes, and the token is refused as expired anyway.
+    let later = chrono::Utc::now() + chrono::Duration::seconds(60);
+    assert_eq!(auth.purge_revocations(later).await.unwrap(), 1);
+}
+
+/// Finding 5: a run's events show non-Admins who acted, not from where.
+#[actix_web::test]
+async fn run_events_show_non_admins_only_the_actors_name() {
+    let app = spawn_app(&[]).await;
+    let deployer = app.as_user(crate::support::DEPLOYER).await;
+    let id = deployer.deploy("kmod-actor", "1.0.0", "Development", json!({})).await;
+    deployer.finished(&id).await;
+    let (status, reply) = deployer.post(&format!("/api/v1/deployments/{id}/rollback"), &json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
+    let path = format!("/api/v1/deployments/{id}/events");
+    let actors = |events: &serde_json::Value| -> Vec<serde_json::Value> {
+        events.as_array().unwrap().iter().filter_map(|e| e["data"].get("actor").cloned()).collect()
+    };
+    let seen = crate::db::poll::eventually_ok(Duration::from_secs(10), "the rollback's event", async || {
+        let (_, events) = app.get(&path).await;
+        let found = actors(&events);
+        if found.is_empty() {
+            Err(events.to_string())
+        } else {
+            Ok(found)
+        }
+    })
+    .await;
+    // The Admin sees the whole actor, as the audit trail holds it.
+    assert!(seen.iter().all(|a| a["sourceAddress"].is_string() && a["id"].is_string()), "{seen:?}");
+    for who in [crate::support::VIEWER, crate::support::DEPLOYER] {
+        let (status, events) = app.as_user(who).await.get(&path).await;
+        assert_eq!(status, StatusCode::OK);
+        let shown = actors(&events);
+        assert!(!shown.is_empty());
+        for actor in shown {
+            assert_eq!(actor, json!({ "name": "deployer" }), "{who:?}");
+        }
+    }
+}

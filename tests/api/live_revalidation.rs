@@ -1,0 +1,126 @@
+//! Finding 3: open live sessions are checked again while they last. Logout,
+//! a password reset, disabling the user and suspending the tenant close the
+//! sessions concerned within a second, with 1008 on /api/v1/ws and a close
+//! message carrying the reason on the SignalR hub.
+
+use std::time::Duration;
+
+use awc::http::StatusCode;
+use serde_json::json;
+
+use crate::support::{spawn_app, TestApp};
+use crate::ws_support::WsClient;
+
+const WITHIN: Duration = Duration::from_secs(1);
+
+async fn open_ws(user: &TestApp) -> WsClient {
+    let mut ws = WsClient::connect(user, "/api/v1/ws").await;
+    ws.send(&json!({ "type": "ping" })).await;
+    assert_eq!(ws.json().await["type"], "pong");
+    ws
+}
+
+async fn user_id(user: &TestApp) -> String {
+    user.get("/api/v1/authentication/me").await.1["id"].as_str().unwrap().to_string()
+}
+
+#[actix_web::test]
+async fn logout_reset_disable_and_suspension_close_websocket_sessions_within_a_second() {
+    let admin = spawn_app(&[]).await;
+
+    let leaver = admin.new_user("ws-leaver", &["Viewer"], None).await;
+    let mut ws = open_ws(&leaver).await;
+    assert_eq!(leaver.post("/api/v1/authentication/logout", &json!(null)).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(ws.until_closed(WITHIN).await.0, Some(1008), "logout");
+
+    let reset = admin.new_user("ws-reset", &["Viewer"], None).await;
+    let mut ws = open_ws(&reset).await;
+    let id = user_id(&reset).await;
+    let (status, _) =
+        admin.post(&format!("/api/v1/users/{id}/password"), &json!({ "password": "another-long-password" })).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(ws.until_closed(WITHIN).await.0, Some(1008), "password reset");
+
+    let disabled = admin.new_user("ws-disabled", &["Viewer"], None).await;
+    let mut ws = open_ws(&disabled).await;
+    let id = user_id(&disabled).await;
+    assert_eq!(admin.post(&format!("/api/v1/users/{id}/disable"), &json!(null)).await.0, StatusCode::OK);
+    assert_eq!(ws.until_closed(WITHIN).await.0, Some(1008), "disabled");
+
+    let tenant = crate::tenants::provision(&admin, "ws-suspended", "Free").await;
+    let member = admin.new_user("ws-member", &["Viewer"], Some(tenant)).await;
+    let mut ws = open_ws(&member).await;
+    let (status, reply) =
+        admin.post(&format!("/api/tenants/{tenant}/suspend"), &json!({ "reason": "unpaid invoice" })).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert_eq!(ws.until_closed(WITHIN).await.0, Some(1008), "tenant suspended");
+
+    // Someone else's logout leaves a session alone.
+    let stayer = admin.new_user("ws-stayer", &["Viewer"], None).await;
+    let mut ws = open_ws(&stayer).await;
+    let other = admin.new_user("ws-other", &["Viewer"], None).await;
+    assert_eq!(other.post("/api/v1/authentication/logout", &json!(null)).await.0, StatusCode::NO_CONTENT);
+    assert!(ws.recv_within(Duration::from_millis(500)).await.is_none(), "the session stays open");
+    ws.send(&json!({ "type": "ping" })).await;
+    assert_eq!(ws.json().await["type"], "pong");
+}
+
+#[actix_web::test]
+async fn logout_closes_a_signalr_session_with_a_close_message() {
+    const RS: char = '\u{1e}';
+    let admin = spawn_app(&[]).await;
+    let user = admin.new_user("hub-leaver", &["Viewer"], None).await;
+    let (_, negotiated) = user.post("/hubs/deployment/negotiate?negotiateVersion=1", &json!({})).await;
+    let token = negotiated["connectionToken"].as_str().unwrap();
+    let mut hub = WsClient::connect(&user, &format!("/hubs/deployment?id={token}")).await;
+    hub.send_text(format!("{}{RS}", json!({ "protocol": "json", "version": 1 }))).await;
+    hub.raw_until(|f| f.contains("{}")).await;
+    assert_eq!(user.post("/api/v1/authentication/logout", &json!(null)).await.0, StatusCode::NO_CONTENT);
+    let (code, frames) = hub.raw_until_closed(WITHIN).await;
+    assert_eq!(code, Some(1008), "{frames:?}");
+    let close: serde_json::Value = frames
+        .iter()
+        .flat_map(|f| f.split(RS).filter(|r| !r.is_empty()).map(|r| serde_json::from_str(r).unwrap()))
+        .find(|m: &serde_json::Value| m["type"] == 7)
+        .expect("a close message");
+    assert!(close["error"].as_str().is_some_and(|e| e.contains("revoked")), "{close}");
+}
+
+/// The hub's Server-Sent Events stream outlives its requests as a WebSocket
+/// does; logout ends it with the hub's close message.
+#[actix_web::test]
+async fn logout_ends_a_signalr_event_stream() {
+    use futures::StreamExt;
+    let admin = spawn_app(&[]).await;
+    let leaver = admin.new_user("sse-leaver", &["Viewer"], None).await;
+    let (status, negotiated) = leaver.post("/hubs/deployment/negotiate?negotiateVersion=1", &json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{negotiated}");
+    let id = negotiated["connectionToken"].as_str().unwrap();
+    let bearer = leaver.token.clone().unwrap();
+    let client = awc::Client::builder().timeout(Duration::from_secs(30)).finish();
+    let mut stream = client
+        .get(format!("{}/hubs/deployment?id={id}&access_token={bearer}", leaver.base))
+        .insert_header(("Accept", "text/event-stream"))
+        .send()
+        .await
+        .expect("the event stream opens");
+    assert_eq!(stream.status(), StatusCode::OK);
+    let posted = client
+        .post(format!("{}/hubs/deployment?id={id}", leaver.base))
+        .bearer_auth(&bearer)
+        .send_body("{\"protocol\":\"json\",\"version\":1}\u{1e}")
+        .await
+        .expect("the handshake is posted");
+    assert_eq!(posted.status(), StatusCode::OK);
+    assert_eq!(leaver.post("/api/v1/authentication/logout", &json!(null)).await.0, StatusCode::NO_CONTENT);
+    let mut received = String::new();
+    let ended = tokio::time::timeout(WITHIN * 3, async {
+        while let Some(chunk) = stream.next().await {
+            received.push_str(&String::from_utf8_lossy(&chunk.expect("a chunk")));
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream still runs after logout: {received}");
+    assert!(received.contains("data: {}\u{1e}"), "the handshake reply came first: {received}");
+    assert!(received.contains("\"type\":7") && received.contains("access ended"), "{received}");
+}

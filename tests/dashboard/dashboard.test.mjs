@@ -1,0 +1,186 @@
+// The dashboard in a real browser: Debian's Chromium driven by playwright-core.
+// HOTSWAP_URL names a server started by tests/api/dashboard.rs (test profile,
+// demo users). SCREENSHOT_DIR, when set, receives a PNG of each page.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+import axe from "axe-core";
+
+const BASE = process.env.HOTSWAP_URL;
+const SHOTS = process.env.SCREENSHOT_DIR;
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const USERS = {
+  Viewer: ["viewer", "Viewer123!"],
+  Deployer: ["deployer", "Deploy123!"],
+  Admin: ["admin", "Admin123!"],
+};
+const LONG = { timeout: 60_000 };
+
+let browser;
+const problems = [];
+
+before(async () => {
+  assert.ok(BASE, "HOTSWAP_URL names the server under test");
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync"],
+  });
+  if (SHOTS) mkdirSync(SHOTS, { recursive: true });
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+/** A fresh page signed in as `role`; console errors and page errors are collected. */
+async function signIn(role) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  page.on("console", (message) => {
+    if (message.type() === "error") problems.push(`${role} console: ${message.text()}`);
+  });
+  page.on("pageerror", (error) => problems.push(`${role} page error: ${error.message}`));
+  await page.goto(BASE + "/");
+  const [username, password] = USERS[role];
+  await page.getByLabel("Username").fill(username);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.locator("#who").filter({ hasText: username }).waitFor();
+  await page.locator(".live-state.live-live").waitFor();
+  return page;
+}
+
+async function noSeriousViolations(page, what) {
+  await page.evaluate(axe.source);
+  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }));
+  const serious = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  assert.deepEqual(serious.map((v) => `${v.id}: ${v.help} (${v.nodes.length})`), [], `accessibility of ${what}`);
+}
+
+async function screenshot(page, name) {
+  if (SHOTS) await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+async function deploy(page, module, version, target, { approval = false } = {}) {
+  await page.goto(BASE + "/#/deploy");
+  await page.getByLabel("Module").fill(module);
+  await page.getByLabel("Version").fill(version);
+  await page.getByLabel("Target environment").selectOption(target);
+  if (approval) await page.getByLabel("Require approval").check();
+  await page.getByRole("button", { name: "Deploy" }).click();
+  await page.waitForURL(/#\/runs\/[0-9a-f-]{36}$/);
+  return page.url().split("/").pop();
+}
+
+const unique = (prefix) => `${prefix}-${Math.random().toString(36).slice(2, 8)}`;
+
+test("each role sees what it may use", async () => {
+  const viewer = await signIn("Viewer");
+  assert.equal(await viewer.getByRole("link", { name: "Deploy" }).isVisible(), false);
+  assert.equal(await viewer.getByRole("link", { name: "Actors" }).isVisible(), false);
+  assert.equal(await viewer.getByRole("link", { name: "Audit" }).isVisible(), false);
+  await viewer.goto(BASE + "/#/actors");
+  await viewer.getByRole("heading", { name: "Not here" }).waitFor();
+  await viewer.goto(BASE + "/#/runs");
+  await viewer.getByRole("heading", { name: "Runs" }).waitFor();
+  await noSeriousViolations(viewer, "the runs page");
+
+  const deployer = await signIn("Deployer");
+  assert.equal(await deployer.getByRole("link", { name: "Deploy" }).isVisible(), true);
+  assert.equal(await deployer.getByRole("link", { name: "Actors" }).isVisible(), false);
+
+  const admin = await signIn("Admin");
+  for (const name of ["Deploy", "Approvals", "Actors", "Audit"]) {
+    assert.equal(await admin.getByRole("link", { name }).isVisible(), true, `${name} for an Admin`);
+  }
+  await admin.goto(BASE + "/#/audit");
+  await admin.getByRole("heading", { name: "Audit trail" }).waitFor();
+  await admin.locator("table.audit tbody tr").first().waitFor();
+  await noSeriousViolations(admin, "the audit trail");
+  await screenshot(admin, "audit");
+  await admin.goto(BASE + "/#/clusters/QA");
+  await admin.getByRole("heading", { name: "QA cluster" }).waitFor();
+  await noSeriousViolations(admin, "a cluster");
+  await screenshot(admin, "cluster");
+  for (const page of [viewer, deployer, admin]) await page.context().close();
+});
+
+test("a run started in the browser is watched to Succeeded without a reload", async () => {
+  const page = await signIn("Deployer");
+  const id = await deploy(page, unique("dash"), "1.0.0", "QA");
+  // Marks this document: a reload would lose the mark.
+  await page.evaluate(() => { window.sameDocument = true; });
+  await page.locator('.run-header[data-status="Running"]').waitFor(LONG);
+  await page.locator(".grid .node").first().waitFor();
+  await screenshot(page, "run-running");
+  await page.locator('.run-header[data-status="Succeeded"]').waitFor(LONG);
+  assert.equal(await page.evaluate(() => window.sameDocument), true, "the page was not reloaded");
+  assert.match(await page.locator(".timeline").innerText(), /Deploy to QA/);
+  await noSeriousViolations(page, "a run's page");
+  await screenshot(page, "run");
+
+  await page.goto(BASE + "/#/runs");
+  await page.locator(`tr[data-run="${id}"] .run-status`, { hasText: "Succeeded" }).waitFor();
+  await screenshot(page, "runs");
+  await page.context().close();
+});
+
+test("an Admin approves a waiting run and a Deployer aborts another", async () => {
+  const deployer = await signIn("Deployer");
+  const waiting = await deploy(deployer, unique("gate"), "2.0.0", "Staging", { approval: true });
+  await deployer.locator('.run-header[data-status="PendingApproval"]').waitFor(LONG);
+  const aborted = await deploy(deployer, unique("stop"), "3.0.0", "Staging", { approval: true });
+  await deployer.locator('.run-header[data-status="PendingApproval"]').waitFor(LONG);
+
+  const admin = await signIn("Admin");
+  await admin.goto(BASE + "/#/approvals");
+  const card = admin.locator(`article[data-run="${waiting}"]`);
+  await card.waitFor(LONG);
+  assert.match(await card.locator(".countdown").innerText(), /\d+h \d\dm \d\ds/);
+  await noSeriousViolations(admin, "the approvals page");
+  await screenshot(admin, "approvals");
+  await card.getByRole("textbox").fill("checked in the browser test");
+  await card.getByRole("button", { name: "Approve" }).click();
+  await card.waitFor({ state: "detached", ...LONG });
+
+  await deployer.goto(`${BASE}/#/runs/${waiting}`);
+  await deployer.locator('.run-header[data-status="Succeeded"]').waitFor(LONG);
+
+  await deployer.goto(`${BASE}/#/runs/${aborted}`);
+  await deployer.locator('.run-header[data-status="PendingApproval"]').waitFor(LONG);
+  await deployer.getByRole("button", { name: "Abort" }).click();
+  await deployer.locator('.run-header[data-status="Cancelled"]').waitFor(LONG);
+  for (const page of [deployer, admin]) await page.context().close();
+});
+
+test("a node that panics shows in the actor tree", async () => {
+  const admin = await signIn("Admin");
+  await admin.goto(BASE + "/#/actors");
+  const row = admin.locator('tr[data-actor^="node:"]').first();
+  await row.waitFor(LONG);
+  const actor = await row.getAttribute("data-actor");
+  const before = Number(await row.locator(".restarts").innerText());
+  await row.getByRole("button", { name: /^Crash / }).click();
+  const same = admin.locator(`tr[data-actor="${actor}"]`);
+  await admin.waitForFunction(
+    ([id, count]) => {
+      const cell = document.querySelector(`tr[data-actor="${id}"] .restarts`);
+      return cell && Number(cell.textContent) > count;
+    },
+    [actor, before],
+    LONG,
+  );
+  assert.notEqual(await same.locator(".failure").innerText(), "", "the failure is shown");
+  await noSeriousViolations(admin, "the actor tree");
+  await screenshot(admin, "actors");
+  await admin.context().close();
+});
+
+test("no page logged an error", () => {
+  // The browser reports the deliberate actor crash nowhere; anything here is a defect.
+  assert.deepEqual(problems, []);
+});

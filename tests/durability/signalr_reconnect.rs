@@ -1,0 +1,86 @@
+//! The official SignalR client (tests/signalr/reconnect.test.mjs) reconnects
+//! on its own across a restart of the real server, over WebSockets and Long
+//! Polling, and hears the runs started afterwards. Needs node and the client
+//! that `npm ci` installs in tests/signalr; skips, saying so, without them.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::process::{free_port, Server};
+
+async fn reconnects_over(transport: &str) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/signalr");
+    if !dir.join("node_modules/@microsoft/signalr").exists() {
+        let installed = tokio::process::Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&dir)
+            .status()
+            .await;
+        match installed {
+            Ok(status) => assert!(status.success(), "npm ci in {} failed", dir.display()),
+            Err(e) => return eprintln!("\n*** SKIPPED the SignalR reconnect test: npm is not available ({e}) ***\n"),
+        }
+    }
+    let logs = tempfile::tempdir().expect("log dir");
+    let port = free_port();
+    let mut server = Server::start(port, &[], logs.path().join("first.log")).await;
+    let mut client = tokio::process::Command::new("node")
+        .args(["--test", "reconnect.test.mjs"])
+        .current_dir(&dir)
+        .env("HOTSWAP_URL", &server.base)
+        .env("HOTSWAP_TOKEN", server.token())
+        .env("HOTSWAP_TRANSPORT", transport)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs");
+    let mut lines = BufReader::new(client.stdout.take().expect("stdout")).lines();
+    let mut output = String::new();
+    let waited = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.expect("node's output") {
+            output.push_str(&line);
+            output.push('\n');
+            if line.contains("RESTART_NOW") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert!(matches!(waited, Ok(true)), "the client never connected:\n{output}");
+    server.kill();
+    let restarted = Server::start(port, &[], logs.path().join("second.log")).await;
+    let finished = tokio::time::timeout(Duration::from_secs(120), async {
+        while let Some(line) = lines.next_line().await.expect("node's output") {
+            output.push_str(&line);
+            output.push('\n');
+        }
+        client.wait().await.expect("node ends")
+    })
+    .await
+    .expect("the reconnect test finished within two minutes");
+    let mut errors = String::new();
+    if let Some(mut stderr) = client.stderr.take() {
+        use tokio::io::AsyncReadExt;
+        let _ = stderr.read_to_string(&mut errors).await;
+    }
+    assert!(
+        finished.success(),
+        "the client did not reconnect over {transport}:\n{output}{errors}\nserver log:\n{}",
+        restarted.log_text()
+    );
+}
+
+#[actix_web::test]
+async fn the_official_client_reconnects_over_websockets_across_a_restart() {
+    reconnects_over("WebSockets").await;
+}
+
+#[actix_web::test]
+async fn the_official_client_reconnects_over_long_polling_across_a_restart() {
+    reconnects_over("LongPolling").await;
+}
