@@ -19,6 +19,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[actix_web::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // The client verbs talk to a server: they need none of its settings.
+    if let Some(Command::Client(command)) = cli.command {
+        return std::process::ExitCode::from(hotswap::cli::client::run(cli.global, command).await);
+    }
     let settings = match Settings::load() {
         Ok(s) => s,
         Err(e) => {
@@ -36,7 +40,9 @@ async fn main() -> std::process::ExitCode {
         Command::Migrate { action } => migrations(&settings, action).await,
         Command::User { action } => users(&settings, action).await,
         Command::Keygen { out, public_out } => hotswap::cli::module_commands::keygen(&out, public_out.as_deref()),
-        Command::Module { action } => hotswap::cli::module_commands::module(action).await,
+        Command::Module { action } => hotswap::cli::module_commands::module(action, cli.global.server.as_deref()).await,
+        // Handled above, before the settings are loaded.
+        Command::Client(_) => Ok(()),
         Command::Graph { action } => graph(&settings, action).await,
     };
     // Export the spans still buffered before the process ends.

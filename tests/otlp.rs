@@ -13,7 +13,7 @@ mod db;
 mod support;
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use hotswap::config::{LogFormat, LoggingSettings, TelemetrySettings};
@@ -88,21 +88,17 @@ async fn a_runs_spans_reach_the_collector_with_their_parents() {
     assert_eq!(run["traceId"], trace_id.as_str());
 
     // The run's span ends when its coordinator stops; wait for it to arrive.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let spans = loop {
+    let spans = db::poll::eventually_ok(Duration::from_secs(20), "the run's spans arrive", async || {
         guard.flush();
         let spans: Vec<Span> =
             received.lock().unwrap().iter().filter(|s| hex(&s.trace_id) == trace_id).cloned().collect();
         if spans.iter().any(|s| s.name == "deployment") && spans.iter().any(|s| s.name == "stage Validation") {
-            break spans;
+            Ok(spans)
+        } else {
+            Err(format!("{:?}", spans.iter().map(|s| &s.name).collect::<Vec<_>>()))
         }
-        assert!(
-            Instant::now() < deadline,
-            "spans never arrived: {:?}",
-            spans.iter().map(|s| &s.name).collect::<Vec<_>>()
-        );
-        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
-    };
+    })
+    .await;
     let by_name = |name: &str| spans.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("no span {name}"));
     let create = by_name("deployment.create");
     let run_span = by_name("deployment");

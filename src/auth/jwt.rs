@@ -335,6 +335,7 @@ mod tests {
             token_leeway: Duration::from_secs(30),
             bcrypt_cost: 4,
             max_failed_logins: 5,
+            max_failed_logins_per_account: 50,
             lockout_duration: Duration::from_secs(900),
             min_password_length: 12,
             demo_users: false,

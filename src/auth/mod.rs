@@ -17,6 +17,7 @@ pub mod client;
 pub mod extractors;
 pub mod headers;
 pub mod jwt;
+pub mod login_failures;
 pub mod middleware;
 pub mod password;
 pub mod principal;
@@ -46,6 +47,8 @@ pub struct AuthState {
     pub passwords: PasswordHasher,
     pub store: SharedStore,
     pub settings: AuthSettings,
+    /// Wrong passwords per (username, address): the first lockout.
+    pub login_failures: login_failures::LoginFailures,
 }
 
 impl std::fmt::Debug for AuthState {
@@ -61,11 +64,17 @@ impl AuthState {
             passwords: PasswordHasher::new(settings.bcrypt_cost).await.map_err(|e| e.to_string())?,
             store,
             settings: settings.clone(),
+            login_failures: login_failures::LoginFailures::default(),
         })
     }
 
     pub fn lockout_policy(&self) -> LockoutPolicy {
-        LockoutPolicy { max_failed_attempts: self.settings.max_failed_logins, duration: self.settings.lockout_duration }
+        // The store locks the account for every address only at the
+        // per-account ceiling; per address, `login_failures` locks first.
+        LockoutPolicy {
+            max_failed_attempts: self.settings.max_failed_logins_per_account.max(self.settings.max_failed_logins),
+            duration: self.settings.lockout_duration,
+        }
     }
 
     /// Forgets revocations no token can need any more: those of tokens past

@@ -96,12 +96,27 @@ where
     }
 }
 
-/// The guard for `/metrics` on the API address: a token with `metrics.role`.
+/// The guard for `metrics.path` (`/metrics` by default) on the API address:
+/// a token with `metrics.role`.
 /// When `metrics.bind` names an address of its own, `/metrics` belongs on that
 /// listener, which is served without this guard (and without
-/// [`authenticate`]); on the API address it stays behind a token either way.
-/// Wrap it inside [`authenticate`] and outside whatever serves `/metrics`:
+/// [`super::authenticate`]); on the API address it stays behind a token either way.
+/// Wrap it inside [`super::authenticate`] and outside whatever serves `/metrics`:
 /// `App::new().wrap(prometheus).wrap(metrics_guard(&settings.metrics))...`.
 pub fn metrics_guard(settings: &crate::metrics::MetricsSettings) -> RequireRole {
-    RequireRole::on_path("/metrics", settings.role.parse().unwrap_or(Role::Admin))
+    RequireRole::on_path(static_path(&settings.path), settings.role.parse().unwrap_or(Role::Admin))
+}
+
+/// The guard is `Copy` (routes hold it by value), so its path is `'static`:
+/// each distinct configured path is leaked once per process, however many
+/// workers and servers build a guard for it.
+fn static_path(path: &str) -> &'static str {
+    static PATHS: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut paths = PATHS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(known) = paths.iter().find(|p| **p == path) {
+        return known;
+    }
+    let leaked: &'static str = Box::leak(path.to_string().into_boxed_str());
+    paths.push(leaked);
+    leaked
 }

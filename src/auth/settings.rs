@@ -32,7 +32,13 @@ pub struct AuthSettings {
     #[serde(with = "humantime_serde")]
     pub token_leeway: Duration,
     pub bcrypt_cost: u32,
+    /// Wrong passwords in a row from one address before the account is
+    /// locked for that address.
     pub max_failed_logins: u32,
+    /// Wrong passwords in a row from anywhere before the account is locked
+    /// for every address (the ceiling against guessing from many addresses;
+    /// never below `max_failed_logins`).
+    pub max_failed_logins_per_account: u32,
     #[serde(with = "humantime_serde")]
     pub lockout_duration: Duration,
     pub min_password_length: usize,

@@ -168,6 +168,16 @@ impl AuthState {
         };
         let as_user = AuditActor { id: Some(user.id.to_string()), name: user.username.clone(), ..from.clone() };
         let matches = self.passwords.verify(password, &user.password_hash).await;
+        let address = from.source_address;
+        if self.login_failures.is_locked(&user.username, address) {
+            tracing::info!(user = %user.id, "login refused: account locked for this address");
+            let entry = login_entry(user.tenant_id, as_user, "LoginFailed", AuditResult::Denied)
+                .resource("User", user.id)
+                .message("login refused: account locked for this address")
+                .details(json!({ "reason": "account locked for this address" }));
+            self.store.append_audit(&[entry]).await?;
+            return Err(UserError::InvalidCredentials);
+        }
         if !user.is_active || user.is_locked(now) {
             tracing::info!(user = %user.id, active = user.is_active, "login refused: account disabled or locked");
             let reason = if user.is_active { "account locked" } else { "account disabled" };
@@ -184,6 +194,16 @@ impl AuthState {
                 .message("login refused: wrong password")
                 .details(json!({ "reason": "wrong password" }));
             let policy = self.lockout_policy();
+            let (max, duration) = (self.settings.max_failed_logins, self.settings.lockout_duration);
+            if self.login_failures.failed(&user.username, address, max, duration) {
+                let lockout = login_entry(user.tenant_id, entry.actor.clone(), "AccountLocked", AuditResult::Denied)
+                    .resource("User", user.id)
+                    .message(format!("account '{}' locked for one address after {max} failed logins", user.username))
+                    .details(
+                        json!({ "scope": "address", "sourceAddress": address, "lockedFor": format!("{duration:?}") }),
+                    );
+                self.store.append_audit(&[lockout]).await?;
+            }
             let after = self.store.record_failed_login(user.tenant_id, user.id, now, &policy, &entry).await?;
             let locked = after.as_ref().is_some_and(|u| u.is_locked(now));
             tracing::info!(user = %user.id, locked, "login refused: wrong password");
@@ -198,6 +218,7 @@ impl AuthState {
             .resource("User", user.id)
             .message("login succeeded");
         self.store.record_successful_login(user.tenant_id, user.id, now, &entry).await?;
+        self.login_failures.succeeded(&user.username, address);
         user.register_successful_login(now);
         let token = self.tokens.issue(&user, now).map_err(UserError::Internal)?;
         tracing::info!(user = %user.id, tenant = %user.tenant_id, "login succeeded");

@@ -1,13 +1,22 @@
-//! The `hotswap` command line.
+//! The `hotswap` command line: the server's own verbs (serve, migrate, user,
+//! keygen) and the operator's client verbs, which talk to a server over the
+//! REST API and the live WebSocket (`client`).
 
 use clap::{Parser, Subcommand};
 
+pub mod client;
 pub mod graph_command;
 pub mod module_commands;
 
+pub use client::{ClientCommand, GlobalArgs};
+
 #[derive(Debug, Parser)]
 #[command(name = "hotswap", version, about = "Rolls hot-swappable kernel modules out across clusters of nodes")]
+#[command(after_help = "Exit codes of the client verbs: 0 succeeded, 1 failed, 2 usage or input error, \
+3 rolled back, 4 cancelled, 5 waiting for approval, 130 interrupted (Ctrl-C). See docs/CLI.md.")]
 pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -43,6 +52,8 @@ pub enum Command {
         #[command(subcommand)]
         action: ModuleAction,
     },
+    #[command(flatten)]
+    Client(ClientCommand),
     /// Maintain the knowledge graph in the configured store.
     Graph {
         #[command(subcommand)]
@@ -64,16 +75,28 @@ pub enum ModuleAction {
         /// Where the signature goes; defaults to FILE with ".sig" added.
         #[arg(long)]
         out: Option<std::path::PathBuf>,
+        /// The module's descriptor (JSON with its name and version): the
+        /// signature covers name, version and the file's digest together.
+        #[arg(long, conflicts_with_all = ["name", "bare"], required_unless_present_any = ["name", "bare"])]
+        descriptor: Option<std::path::PathBuf>,
+        /// The module's name, instead of a descriptor.
+        #[arg(long, requires = "version", conflicts_with = "bare")]
+        name: Option<String>,
+        /// The module's version, with --name.
+        #[arg(long, requires = "name")]
+        version: Option<String>,
+        /// Sign the file's bytes alone (accepted only where
+        /// security.accept_artifact_signatures is on: development and test).
+        #[arg(long)]
+        bare: bool,
         file: std::path::PathBuf,
     },
-    /// Upload FILE with its descriptor and signature to a HotSwap server.
+    /// Upload FILE with its descriptor and signature to a HotSwap server
+    /// (the one `hotswap login` signed in to, unless told otherwise).
     Push {
-        /// The server's base URL.
-        #[arg(long, env = "HOTSWAP_URL", default_value = "http://127.0.0.1:8080")]
-        server: String,
-        /// A Deployer's bearer token (from POST /api/v1/authentication/login).
-        #[arg(long, env = "HOTSWAP_TOKEN", hide_env_values = true)]
-        token: String,
+        /// A Deployer's bearer token; defaults to HOTSWAP_TOKEN, then the saved login.
+        #[arg(long, hide_env_values = true)]
+        token: Option<String>,
         /// The descriptor, JSON: {name, version, description, author, dependencies, ...}.
         #[arg(long)]
         descriptor: std::path::PathBuf,

@@ -53,26 +53,39 @@ pub fn algorithm(name: &str) -> Result<SignatureAlgorithm, String> {
     }
 }
 
-pub async fn module(action: ModuleAction) -> CliResult {
+/// `server` is the global `--server`; push resolves it with the saved login
+/// as every client verb does.
+pub async fn module(action: ModuleAction, server: Option<&str>) -> CliResult {
     match action {
-        ModuleAction::Sign { key, algorithm: alg, out, file } => {
+        ModuleAction::Sign { key, algorithm: alg, out, descriptor, name, version, bare, file } => {
             let alg = algorithm(&alg)?;
             let pem = std::fs::read_to_string(&key).map_err(|e| format!("cannot read {}: {e}", key.display()))?;
             let private = rsa_sig::parse_private_key(&pem)?;
             let bytes = std::fs::read(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-            let signature = rsa_sig::sign(&private, alg, &bytes)?;
+            let digest = crate::crypto::sha256_hex(&bytes);
+            let (signed, what) = if bare {
+                (bytes, "the file's bytes".to_string())
+            } else {
+                let (name, version) = match (descriptor, name, version) {
+                    (Some(path), _, _) => name_and_version(&path)?,
+                    (None, Some(name), Some(version)) => (name, version),
+                    _ => return Err("give --descriptor, or --name and --version, or --bare".into()),
+                };
+                let text = crate::registry::statement::statement(&name, &version, &digest);
+                (text.into_bytes(), format!("the statement for {name} {version}"))
+            };
+            let signature = rsa_sig::sign(&private, alg, &signed)?;
             let out = out.unwrap_or_else(|| with_suffix(&file, ".sig"));
             std::fs::write(&out, signature).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
-            println!(
-                "wrote {} signature {} (SHA-256 {})",
-                alg.as_str(),
-                out.display(),
-                crate::crypto::sha256_hex(&bytes)
-            );
+            println!("wrote {} signature {} of {what} (SHA-256 {digest})", alg.as_str(), out.display());
             Ok(())
         }
-        ModuleAction::Push { server, token, descriptor, signature, file } => {
-            push(&server, &token, &descriptor, signature.as_deref(), &file).await
+        ModuleAction::Push { token, descriptor, signature, file } => {
+            let target = super::client::session::resolve(server);
+            let token = token.or(target.token).ok_or_else(|| {
+                format!("not logged in to {}: run `hotswap login` or give --token / HOTSWAP_TOKEN", target.server)
+            })?;
+            push(&target.server, &token, &descriptor, signature.as_deref(), &file).await
         }
     }
 }
@@ -115,4 +128,18 @@ async fn push(server: &str, token: &str, descriptor: &Path, signature: Option<&P
         println!("warning: {}", warning.as_str().unwrap_or_default());
     }
     Ok(())
+}
+
+/// The name and version a descriptor file declares.
+fn name_and_version(path: &Path) -> Result<(String, String), String> {
+    let text = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let descriptor: serde_json::Value =
+        serde_json::from_slice(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
+    let field = |key: &str| {
+        descriptor[key]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| format!("{} has no string \"{key}\"", path.display()))
+    };
+    Ok((field("name")?, field("version")?))
 }

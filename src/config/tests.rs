@@ -206,3 +206,16 @@ fn profiles_set_the_security_defaults() {
     let ok = load("test", &[("HOTSWAP__RATE_LIMIT__TRUSTED_PROXIES", "10.0.0.1,192.168.0.0/16,::1")]).unwrap();
     assert_eq!(ok.rate_limit.trusted_proxies.len(), 3);
 }
+
+#[test]
+fn webhook_urls_stay_out_of_hotswap_config() {
+    let hook = "https://hooks.example.com:8443/services/T000/B000/XXXXsecretXXXX?token=abc";
+    let s = load("test", &[("HOTSWAP__NOTIFICATIONS__WEBHOOKS", hook)]).unwrap();
+    assert_eq!(s.notifications.webhooks, [hook]);
+    let printed = format!("{s:#?}");
+    assert!(!printed.contains("XXXXsecretXXXX") && !printed.contains("token=abc"), "{printed}");
+    assert!(printed.contains("https://hooks.example.com:8443/<redacted>"));
+    let e =
+        load("test", &[("HOTSWAP__NOTIFICATIONS__WEBHOOKS", "ftp://files.example.com/drop/secret-path")]).unwrap_err();
+    assert!(!e.to_string().contains("secret-path"), "{e}");
+}

@@ -336,4 +336,13 @@ mod tests {
         let now = Utc::now();
         assert_eq!(an_hour_before(now), Some(now - chrono::Duration::hours(1)));
     }
+
+    #[test]
+    fn random_intervals_never_panic() {
+        for input in crate::web::fuzz::inputs(0x5eed_0002, 20_000) {
+            if let Some(d) = parse_interval(&input) {
+                assert!(d >= Duration::from_secs(1) && d <= Duration::from_secs(999 * 3600), "{input:?}");
+            }
+        }
+    }
 }

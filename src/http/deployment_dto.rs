@@ -64,6 +64,9 @@ pub struct CreateDeploymentBody {
     /// Rising percentages ending at 100, such as [10, 50, 100].
     #[schema(min_items = 1, max_items = 10)]
     pub canary_steps: Option<Vec<u32>>,
+    /// Deploy a version lower than the highest one the tenant's nodes run
+    /// (refused with 422 otherwise); every use is audited.
+    pub allow_downgrade: Option<bool>,
 }
 
 fn invalid(message: String) -> ValidationError {
@@ -245,6 +248,44 @@ pub struct DeploymentView {
     /// Nodes whose restore kept failing: they may still run this version.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub nodes_left_on_new_version: Vec<String>,
+    /// The timer the run is waiting on now, if any: live clients count it down.
+    pub current_wait: Option<CurrentWaitView>,
+}
+
+/// A wait a run is in: a rolling health-check delay, a canary bake, a
+/// blue-green smoke test's deadline or an approval's expiry.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CurrentWaitView {
+    /// HealthCheckDelay, CanaryBake, SmokeTest or Approval.
+    pub kind: &'static str,
+    #[schema(value_type = Option<EnvironmentName>)]
+    pub environment: Option<Environment>,
+    /// The 0-based wave just deployed, for health-check delays and bakes.
+    pub wave: Option<usize>,
+    pub until: DateTime<Utc>,
+}
+
+fn current_wait(r: &RunRecord) -> Option<CurrentWaitView> {
+    use hotswap_actors::domain::{Checkpoint, DeployStep};
+    match &r.checkpoint {
+        Checkpoint::AwaitingApproval { timeout_at, .. } => {
+            Some(CurrentWaitView { kind: "Approval", environment: None, wave: None, until: *timeout_at })
+        }
+        Checkpoint::Deploy { environment, step: DeployStep::Wait { wave, until }, .. } => Some(CurrentWaitView {
+            kind: match r.request.strategy_for(*environment) {
+                Strategy::Canary => "CanaryBake",
+                _ => "HealthCheckDelay",
+            },
+            environment: Some(*environment),
+            wave: Some(*wave),
+            until: *until,
+        }),
+        Checkpoint::Deploy { environment, step: DeployStep::SmokeTest { deadline }, .. } => {
+            Some(CurrentWaitView { kind: "SmokeTest", environment: Some(*environment), wave: None, until: *deadline })
+        }
+        _ => None,
+    }
 }
 
 impl From<&RunRecord> for DeploymentView {
@@ -274,6 +315,7 @@ impl From<&RunRecord> for DeploymentView {
             }),
             trace_id: r.trace_id.clone(),
             nodes_left_on_new_version: r.nodes_left_on_new_version.clone(),
+            current_wait: current_wait(r),
         }
     }
 }

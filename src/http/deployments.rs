@@ -11,8 +11,10 @@ use hotswap_actors::store::RunFilter;
 use uuid::Uuid;
 
 use super::deployment_dto::*;
+use super::deployment_plan::{CreateQuery, DeploymentPlanView};
 use super::format::iso8601;
 use crate::auth::{Caller, RequireRole, Tenant};
+use crate::registry::Registry;
 use crate::web::AppState;
 use crate::web::{ApiError, ErrorBody};
 
@@ -35,29 +37,42 @@ fn execution_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::NotFound(format!("Deployment execution {raw} not found")))
 }
 
-/// Start a run that promotes a module version up to the target environment.
+/// Start a run that promotes a module version up to the target environment;
+/// with `dryRun=true`, answer the run's plan instead and start nothing.
 #[utoipa::path(
     post,
     path = PATH_DEPLOYMENTS,
     tag = "deployments",
+    params(CreateQuery),
     request_body = CreateDeploymentBody,
     responses(
         Protected, JsonBody,
+        (status = 200, description = "dryRun=true: what the run would do; nothing was created (the plan is audited as DeploymentPlanned)", body = DeploymentPlanView),
         (status = 202, description = "The run is accepted and running", body = DeploymentAccepted,
             headers(("Location" = String, description = "The run's URL"))),
         (status = 400, description = "Invalid fields, all reported together, or a malformed body", body = ErrorBody),
         (status = 403, description = "Needs the Deployer role; the tenant is suspended; or a capacity quota (modules: quota, limit, current)", body = ErrorBody),
         (status = 409, description = "Another run of the module is active (activeExecutionId)", body = ErrorBody),
+        (status = 422, description = "A version below the highest the tenant's nodes run, without allowDowngrade", body = ErrorBody),
         (status = 429, description = "Rate limit exceeded, or a rate-like tenant quota (concurrentRuns, runsPerDay: quota, limit, current)", body = ErrorBody),
     )
 )]
 pub async fn create_deployment(
     state: web::Data<AppState>,
     tenant: Tenant,
+    query: web::Query<CreateQuery>,
     body: web::Json<CreateDeploymentBody>,
     audited: Audited,
+    registry: web::Data<Registry>,
 ) -> Result<HttpResponse, ApiError> {
-    let request = body.into_inner().into_request()?;
+    let mut body = body.into_inner();
+    let allow_downgrade = body.allow_downgrade.take().unwrap_or(false);
+    let request = body.into_request()?;
+    if query.dry_run.unwrap_or(false) {
+        let plan = state.orchestrator.plan_deployment(tenant.0, &request, &audited.0).await?;
+        return Ok(HttpResponse::Ok().json(DeploymentPlanView::from(&plan)));
+    }
+    check_downgrade(&registry, tenant.0, &request, allow_downgrade, &audited.0).await?;
     let estimate = state.orchestrator.estimated_duration(&request);
     let run = state.orchestrator.create_deployment(tenant.0, request, &audited.0).await?;
     let location = format!("/api/v1/deployments/{}", run.execution_id);
@@ -69,6 +84,41 @@ pub async fn create_deployment(
         trace_id: run.trace_id.clone(),
         links: Links { self_link: location, trace: state.trace_url(&run.trace_id) },
     }))
+}
+
+/// A version below the highest one the tenant's nodes run (active or
+/// previous) is refused unless the request says `allowDowngrade`, which is
+/// audited: going back to an old release is how a known hole comes back.
+async fn check_downgrade(
+    registry: &Registry,
+    tenant: hotswap_actors::domain::TenantId,
+    request: &hotswap_actors::domain::DeploymentRequest,
+    allow_downgrade: bool,
+    actor: &AuditActor,
+) -> Result<(), ApiError> {
+    let Ok(requested) = semver::Version::parse(&request.version) else { return Ok(()) };
+    let placements = registry.placements(tenant, &request.module_name).await.map_err(ApiError::from)?;
+    let highest = placements
+        .iter()
+        .flat_map(|p| [p.slots.active.as_ref(), p.slots.previous.as_ref()])
+        .flatten()
+        .filter_map(|slot| semver::Version::parse(&slot.version).ok())
+        .max();
+    let Some(highest) = highest.filter(|h| requested < *h) else { return Ok(()) };
+    let what = format!("{} {requested} is lower than {highest}, which the tenant's nodes run", request.module_name);
+    if !allow_downgrade {
+        return Err(ApiError::Unprocessable(format!("{what}; send allowDowngrade: true to deploy it anyway")));
+    }
+    let entry = hotswap_actors::domain::NewAuditEntry::new(
+        tenant,
+        actor.clone(),
+        hotswap_actors::domain::AuditCategory::Deployment,
+        "DowngradeAllowed",
+    )
+    .resource("Module", format!("{}@{requested}", request.module_name))
+    .message(format!("{what}; deployed with allowDowngrade"));
+    registry.store.append_audit(&[entry]).await.map_err(|e| ApiError::from(crate::registry::RegistryError::from(e)))?;
+    Ok(())
 }
 
 /// Runs of the caller's tenant, newest first.

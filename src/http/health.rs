@@ -1,6 +1,7 @@
 //! Liveness and readiness.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
+use hotswap_actors::domain::Role;
 use serde_json::json;
 
 use super::responses::Public;
@@ -55,12 +56,48 @@ pub async fn health_live() -> HttpResponse {
         (status = 503, description = "The store does not answer", body = ReadyBody),
     )
 )]
-pub async fn health_ready(state: web::Data<AppState>) -> HttpResponse {
+pub async fn health_ready(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let store = state.orchestrator.store();
-    match store.ping().await {
-        Ok(()) => HttpResponse::Ok().json(json!({ "status": "Ready", "store": { "backend": store.backend(), "status": "Up" } })),
-        Err(e) => HttpResponse::ServiceUnavailable()
-            .insert_header(("Retry-After", "5"))
-            .json(json!({ "status": "NotReady", "store": { "backend": store.backend(), "status": "Down", "message": e.to_string() } })),
+    let outcome = store.ping().await.map_err(|e| e.to_string());
+    // Anyone may ask; the store's error names hosts and users, so only an
+    // Admin's token sees it.
+    let admin = crate::auth::principal_of(&req).is_ok_and(|p| p.has_role(Role::Admin));
+    match ready_body(store.backend(), outcome, admin) {
+        (true, body) => HttpResponse::Ok().json(body),
+        (false, body) => HttpResponse::ServiceUnavailable().insert_header(("Retry-After", "5")).json(body),
+    }
+}
+
+/// Whether the store is up, and the body that says so.
+fn ready_body(backend: &str, outcome: Result<(), String>, admin: bool) -> (bool, serde_json::Value) {
+    match outcome {
+        Ok(()) => (true, json!({ "status": "Ready", "store": { "backend": backend, "status": "Up" } })),
+        Err(detail) => {
+            let message = if admin { detail } else { "the store does not answer".to_string() };
+            (
+                false,
+                json!({ "status": "NotReady", "store": { "backend": backend, "status": "Down", "message": message } }),
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_admins_read_why_the_store_is_down() {
+        let detail = || Err("connection to db.internal.example:5432 refused for user hotswap".to_string());
+        let (up, public) = ready_body("postgres", detail(), false);
+        assert!(!up);
+        assert_eq!(public["store"]["message"], "the store does not answer");
+        assert!(!public.to_string().contains("db.internal"));
+        let (_, admin) = ready_body("postgres", detail(), true);
+        assert!(admin["store"]["message"].as_str().unwrap().contains("db.internal.example"));
+        assert_eq!(
+            ready_body("memory", Ok(()), false),
+            (true, json!({ "status": "Ready", "store": { "backend": "memory", "status": "Up" } }))
+        );
     }
 }

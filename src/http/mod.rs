@@ -7,6 +7,7 @@ mod audit_logs;
 mod authentication;
 mod clusters;
 mod deployment_dto;
+mod deployment_plan;
 pub mod deployments;
 mod error_mapping;
 mod format;

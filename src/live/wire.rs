@@ -186,4 +186,11 @@ mod tests {
             assert!(parse_client(bad).is_err(), "{bad}");
         }
     }
+
+    #[test]
+    fn random_client_messages_never_panic() {
+        for input in crate::web::fuzz::inputs(0x5eed_0004, 20_000) {
+            let _ = parse_client(&input);
+        }
+    }
 }

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 /// Notifications waiting for delivery; beyond this they are dropped (and logged).
 const QUEUE: usize = 1024;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NotificationSettings {
     /// URLs that receive a POST for every approval request, decision and expiry.
@@ -30,12 +30,37 @@ pub struct NotificationSettings {
     pub backoff: Duration,
 }
 
+// Webhook URLs often carry a token (Slack, Teams, chat bots): `hotswap
+// config` and logs show where they point, not the whole URL.
+impl std::fmt::Debug for NotificationSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let webhooks: Vec<String> = self.webhooks.iter().map(|u| redacted_url(u)).collect();
+        f.debug_struct("NotificationSettings")
+            .field("webhooks", &webhooks)
+            .field("timeout", &self.timeout)
+            .field("max_attempts", &self.max_attempts)
+            .field("backoff", &self.backoff)
+            .finish()
+    }
+}
+
+/// Scheme, host and port of a URL; its path, query and credentials hidden.
+pub fn redacted_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => {
+            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+            format!("{}://{}{port}/<redacted>", u.scheme(), u.host_str().unwrap_or(""))
+        }
+        Err(_) => "<redacted>".to_string(),
+    }
+}
+
 impl NotificationSettings {
     pub fn validate(&self) -> Result<(), String> {
         for url in &self.webhooks {
             match reqwest::Url::parse(url) {
                 Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-                _ => return Err(format!("notifications.webhooks: '{url}' is not an http(s) URL")),
+                _ => return Err(format!("notifications.webhooks: '{}' is not an http(s) URL", redacted_url(url))),
             }
         }
         if self.max_attempts == 0 {
@@ -116,20 +141,21 @@ fn payload(run: &RunRecord, event: &RunEvent) -> Value {
 
 async fn deliver(client: reqwest::Client, url: String, body: Arc<Value>, settings: Arc<NotificationSettings>) {
     let event = body["event"].as_str().unwrap_or_default().to_string();
+    let shown = redacted_url(&url);
     let mut wait = settings.backoff;
     for attempt in 1..=settings.max_attempts {
         let sent = client.post(&url).header("X-HotSwap-Event", &event).json(&*body).send().await;
         let failure = match sent {
             Ok(r) if r.status().is_success() => return,
             Ok(r) => format!("HTTP {}", r.status()),
-            // The error's text may hold the URL, which is not secret here.
+            // The error's text may hold the URL, which may hold a token.
             Err(e) => e.without_url().to_string(),
         };
         if attempt == settings.max_attempts {
-            tracing::error!(%url, %event, attempts = attempt, error = %failure, "webhook delivery failed; giving up");
+            tracing::error!(url = %shown, %event, attempts = attempt, error = %failure, "webhook delivery failed; giving up");
             return;
         }
-        tracing::warn!(%url, %event, attempt, error = %failure, retry_in = ?wait, "webhook delivery failed; retrying");
+        tracing::warn!(url = %shown, %event, attempt, error = %failure, retry_in = ?wait, "webhook delivery failed; retrying");
         actix::clock::sleep(wait).await;
         wait = wait.saturating_mul(2);
     }

@@ -85,7 +85,7 @@ impl Artifacts {
             return Err(ArtifactError::NotFound(digest.to_string()));
         }
         let bytes = self.backend.read(digest).await?;
-        let actual = sha256_hex(&bytes);
+        let actual = crate::crypto::hex(&super::statement::sha256_off_worker(bytes.clone()).await);
         if actual != digest {
             tracing::error!(expected = %digest, %actual, "stored artifact does not match its digest");
             return Err(ArtifactError::Corrupt { expected: digest.to_string(), actual });

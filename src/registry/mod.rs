@@ -11,6 +11,7 @@ mod gc;
 pub mod keys;
 pub mod placements;
 pub mod settings;
+pub mod statement;
 pub mod upload;
 pub mod verifier;
 

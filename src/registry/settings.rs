@@ -44,6 +44,11 @@ pub struct SecuritySettings {
     pub require_registered_modules: bool,
     /// The smallest trusted RSA key, in bits (at least 2048).
     pub min_key_bits: u32,
+    /// Accept signatures of the artifact's bytes alone, which do not bind its
+    /// name and version (see `registry::statement`). Off by default; on in the
+    /// development and test profiles.
+    #[serde(default)]
+    pub accept_artifact_signatures: bool,
 }
 
 impl RegistrySettings {

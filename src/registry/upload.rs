@@ -15,9 +15,9 @@ use hotswap_actors::store::StoreError;
 use regex::Regex;
 use serde_json::json;
 
+use super::statement::{sha256_off_worker, signed_digests};
 use super::{Registry, RegistryError};
 use crate::crypto::rsa_sig::{parse_public_key, verify_digest};
-use crate::crypto::{sha256, sha256_hex};
 
 #[allow(clippy::expect_used)] // A constant pattern, checked by the tests.
 static MODULE_NAME: LazyLock<Regex> =
@@ -93,16 +93,17 @@ pub fn plausible(name: &str, version: Option<&str>) -> bool {
 }
 
 /// The first of `keys` that is not revoked, has at least `min_bits`, and
-/// whose signature of `digest` is `signature`.
+/// whose signature of one of `digests` is `signature`.
 pub fn verifying_key<'a>(
     keys: &'a [SigningKey],
     min_bits: u32,
     algorithm: SignatureAlgorithm,
-    digest: &[u8; 32],
+    digests: &[[u8; 32]],
     signature: &[u8],
 ) -> Option<&'a SigningKey> {
     keys.iter().filter(|k| !k.is_revoked()).find(|k| {
-        parse_public_key(&k.public_key_pem, min_bits).is_ok_and(|t| verify_digest(&t.key, algorithm, digest, signature))
+        parse_public_key(&k.public_key_pem, min_bits)
+            .is_ok_and(|t| digests.iter().any(|digest| verify_digest(&t.key, algorithm, digest, signature)))
     })
 }
 
@@ -132,7 +133,8 @@ impl Registry {
             self.store.append_audit(&[refused("ModuleUploadRefused", AuditResult::Failure, &why)]).await?;
             return Err(RegistryError::TooLarge(why));
         }
-        let digest_hex = sha256_hex(&upload.artifact);
+        let artifact_digest = sha256_off_worker(upload.artifact.clone()).await;
+        let digest_hex = crate::crypto::hex(&artifact_digest);
         if let Some(existing) = self.store.get_module_version(tenant, &d.name, &d.version).await? {
             return self.same_again(existing, &digest_hex, &refused).await;
         }
@@ -142,8 +144,9 @@ impl Registry {
         let keys = self.store.list_signing_keys(tenant).await?;
         let signing_key = match &upload.signature {
             Some(sig) => {
-                verifying_key(&keys, self.security.min_key_bits, d.signature_algorithm, &sha256(&upload.artifact), sig)
-                    .cloned()
+                let accept_bare = self.security.accept_artifact_signatures;
+                let digests = signed_digests(&d.name, &d.version, artifact_digest, accept_bare);
+                verifying_key(&keys, self.security.min_key_bits, d.signature_algorithm, &digests, sig).cloned()
             }
             None => None,
         };
@@ -153,9 +156,11 @@ impl Registry {
                 d.name, d.version
             )),
             (Some(_), None) => Some(format!(
-                "the signature does not verify ({}) against any trusted, unrevoked signing key: the artifact was altered, \
-                 or it was signed with another key or padding",
-                d.signature_algorithm.as_str()
+                "the signature does not verify ({}) against any trusted, unrevoked signing key: sign the statement of \
+                 this name, version and digest (see docs/SECURITY.md){}; or the artifact was altered, or it was signed \
+                 with another key or padding",
+                d.signature_algorithm.as_str(),
+                if self.security.accept_artifact_signatures { " or the artifact itself" } else { "" }
             )),
             (Some(_), Some(_)) => None,
         };

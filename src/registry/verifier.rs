@@ -8,9 +8,9 @@ use hotswap_actors::domain::TenantId;
 use hotswap_actors::registry::{ModuleVerifier, ScanError, VerifiedModule};
 use hotswap_actors::store::StoreError;
 
+use super::statement::signed_digests;
 use super::upload::verifying_key;
 use super::{ArtifactError, Registry};
-use crate::crypto::sha256;
 
 pub struct RegistryVerifier {
     pub registry: Registry,
@@ -60,7 +60,10 @@ impl ModuleVerifier for RegistryVerifier {
             Some(sig) => {
                 let keys = registry.store.list_signing_keys(tenant).await.map_err(store_error)?;
                 let algorithm = stored.descriptor.signature_algorithm;
-                match verifying_key(&keys, registry.security.min_key_bits, algorithm, &sha256(&bytes), &sig) {
+                let accept_bare = registry.security.accept_artifact_signatures;
+                let digest = super::statement::sha256_off_worker(bytes.clone()).await;
+                let digests = signed_digests(module, version, digest, accept_bare);
+                match verifying_key(&keys, registry.security.min_key_bits, algorithm, &digests, &sig) {
                     Some(key) => {
                         notes.push(format!(
                             "Signature ({}) verified with trusted key '{}' ({}).",

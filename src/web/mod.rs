@@ -4,6 +4,8 @@
 //! `http` and imports none of them.
 
 pub mod error;
+#[cfg(test)]
+pub(crate) mod fuzz;
 pub mod path_template;
 pub mod query;
 pub mod redact;

@@ -136,4 +136,14 @@ mod tests {
         let plain: Uri = "/api/v1/clusters?x=1".parse().unwrap();
         assert_eq!(redact_uri(&plain), "/api/v1/clusters?x=1");
     }
+
+    #[test]
+    fn random_queries_never_panic_and_never_leak() {
+        for input in crate::web::fuzz::inputs(0x5eed_0001, 20_000) {
+            let query = format!("access_token=secret-value&{input}");
+            let out = redact_query("/api/v1/ws", &query).unwrap_or(query.clone());
+            assert!(!out.contains("secret-value"), "{input:?}");
+            let _ = crate::web::query::web_query_param(&input, "access_token");
+        }
+    }
 }

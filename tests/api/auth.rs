@@ -98,18 +98,19 @@ async fn wrong_credentials_get_one_answer_and_take_as_long_for_unknown_users() {
     assert_eq!(wrong_password["message"], unknown_user["message"]);
     assert_eq!(wrong_password["error"], unknown_user["error"]);
 
-    async fn median(app: &TestApp, username: &str) -> Duration {
+    // The fastest of seven: the intrinsic cost of the check, with the noise of a
+    // busy machine (other tests, other builds) filtered out.
+    async fn fastest(app: &TestApp, username: &str) -> Duration {
         let mut times = Vec::new();
         for _ in 0..7 {
             let started = Instant::now();
             login_reply(app, json!({ "username": username, "password": "wrong-password" })).await;
             times.push(started.elapsed());
         }
-        times.sort();
-        times[3]
+        times.into_iter().min().unwrap_or_default()
     }
-    let known = median(&app, "viewer").await;
-    let unknown = median(&app, "no-such-user").await;
+    let known = fastest(&app, "viewer").await;
+    let unknown = fastest(&app, "no-such-user").await;
     assert!(unknown * 2 >= known, "unknown user answered in {unknown:?}, known in {known:?}");
 }
 

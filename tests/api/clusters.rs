@@ -1,10 +1,11 @@
 //! Clusters, nodes, health and the recorded metrics history.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use awc::http::StatusCode;
 use serde_json::json;
 
+use crate::db::poll::throughout;
 use crate::support::spawn_app;
 
 #[actix_web::test]
@@ -40,12 +41,20 @@ async fn four_clusters_with_the_configured_sizes_and_hostnames() {
 async fn idle_clusters_stay_healthy_past_the_heartbeat_timeout() {
     // Test profile: heartbeats every 200 ms, a node without one for 1 s is unhealthy.
     let app = spawn_app(&[]).await;
-    let until = Instant::now() + Duration::from_millis(2500);
-    while Instant::now() < until {
-        let (_, c) = app.get("/api/v1/clusters/Production").await;
-        assert_eq!(c["healthyNodes"], 20, "{c}");
-        actix_web::rt::time::sleep(Duration::from_millis(250)).await;
-    }
+    throughout(
+        Duration::from_millis(2500),
+        Duration::from_millis(250),
+        "all 20 Production nodes healthy",
+        async || {
+            let (_, c) = app.get("/api/v1/clusters/Production").await;
+            if c["healthyNodes"] == 20 {
+                Ok(())
+            } else {
+                Err(c.to_string())
+            }
+        },
+    )
+    .await;
 }
 
 #[actix_web::test]

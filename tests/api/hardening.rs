@@ -99,3 +99,91 @@ async fn run_events_show_non_admins_only_the_actors_name() {
         }
     }
 }
+
+/// Finding 11: the metrics role guard follows `metrics.path`.
+#[actix_web::test]
+async fn the_metrics_role_guard_follows_the_configured_path() {
+    let app = spawn_app(&[("HOTSWAP__METRICS__PATH", "/internal/metrics"), ("HOTSWAP__METRICS__ROLE", "Admin")]).await;
+    let viewer = app.as_user(crate::support::VIEWER).await;
+    let r = viewer.call(awc::http::Method::GET, "/internal/metrics", None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    let r = app.call(awc::http::Method::GET, "/internal/metrics", None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.text.contains("hotswap_"), "the Admin reads the metrics");
+}
+
+/// Finding 11: a stranger's wrong guesses lock the account for the
+/// stranger's address, not for its owner elsewhere; the lockout is audited.
+#[actix_web::test]
+async fn guessing_locks_the_guessers_address_not_the_owner() {
+    let app = spawn_app(&[("HOTSWAP__RATE_LIMIT__TRUSTED_PROXIES", "127.0.0.1")]).await;
+    let login = |from: &'static str, password: &'static str| {
+        let app = app.anonymous();
+        async move {
+            app.call_with_body(
+                awc::http::Method::POST,
+                "/api/v1/authentication/login",
+                &[("x-forwarded-for", from)],
+                json!({ "username": "viewer", "password": password }),
+            )
+            .await
+            .status
+        }
+    };
+    for _ in 0..5 {
+        assert_eq!(login("203.0.113.66", "a-wrong-guess").await, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(login("203.0.113.66", "Viewer123!").await, StatusCode::UNAUTHORIZED, "locked for the guesser");
+    assert_eq!(login("198.51.100.10", "Viewer123!").await, StatusCode::OK, "the owner still signs in");
+    let (_, entries) = app.get("/api/v1/auditlogs?eventType=AccountLocked&limit=100").await;
+    let text = entries.to_string();
+    assert!(text.contains("203.0.113.66") && text.contains("\"scope\":\"address\""), "{text}");
+}
+
+/// Finding 10: a signature binds name, version and digest; an old signed
+/// artifact cannot come back under a new version number.
+#[actix_web::test]
+async fn signatures_bind_the_module_name_and_version() {
+    use crate::registry_support::{descriptor, trust, unique_artifact, upload, KeyPair, STRICT};
+    use hotswap::registry::statement::statement;
+
+    let app = spawn_app(&[STRICT[0], STRICT[1], ("HOTSWAP__SECURITY__ACCEPT_ARTIFACT_SIGNATURES", "false")]).await;
+    let key = KeyPair::generate();
+    trust(&app, "release", &key).await;
+    let artifact = unique_artifact("kmod-bound");
+    let digest = hotswap::crypto::sha256_hex(&artifact);
+    let signed = key.sign(statement("kmod-bound", "1.0.0", &digest).as_bytes());
+    let (status, reply) = upload(&app, &descriptor("kmod-bound", "1.0.0"), &artifact, Some(&signed)).await;
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+    // The same bytes and signature as a newer version: refused.
+    let (status, reply) = upload(&app, &descriptor("kmod-bound", "9.9.9"), &artifact, Some(&signed)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{reply}");
+    // A signature of the bytes alone is refused here (accepted only where the setting allows).
+    let other = unique_artifact("kmod-bare");
+    let (status, reply) = upload(&app, &descriptor("kmod-bare", "1.0.0"), &other, Some(&key.sign(&other))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{reply}");
+    // The deployment's Security Scan checks the statement again.
+    let run = app.deploy("kmod-bound", "1.0.0", "Development", json!({})).await;
+    assert_eq!(app.finished(&run).await["status"], "Succeeded");
+}
+
+/// Finding 10: going back to a lower version needs `allowDowngrade`, audited.
+#[actix_web::test]
+async fn a_downgrade_needs_allow_downgrade_and_is_audited() {
+    let app = spawn_app(&[]).await;
+    app.deploy_ok("kmod-down", "2.0.0", "Development").await;
+    let older = crate::db::requests::deployment("kmod-down", "1.9.9", "Development");
+    let (status, reply) = app.post("/api/v1/deployments", &older).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{reply}");
+    assert!(reply["message"].as_str().unwrap().contains("allowDowngrade"), "{reply}");
+    let mut allowed = older.clone();
+    allowed["allowDowngrade"] = json!(true);
+    let (status, reply) = app.post("/api/v1/deployments", &allowed).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
+    let run = reply["executionId"].as_str().unwrap().to_string();
+    assert_eq!(app.finished(&run).await["status"], "Succeeded");
+    let (_, page) = app.get("/api/v1/auditlogs?eventType=DowngradeAllowed&limit=10").await;
+    assert_eq!(page["items"][0]["resourceId"], "kmod-down@1.9.9", "{page}");
+    // Higher versions need nothing.
+    app.deploy_ok("kmod-down", "2.1.0", "Development").await;
+}

@@ -18,6 +18,7 @@ mod audit;
 mod clusters;
 mod dashboard;
 mod deployments;
+mod dry_run;
 mod graph;
 mod isolation;
 mod live;

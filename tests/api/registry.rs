@@ -362,8 +362,14 @@ pub fn openssl_public_key(bits: u32) -> String {
 }
 
 pub fn openssl(args: &[&str]) {
+    openssl_stdout(args);
+}
+
+/// Runs openssl, which must succeed, and answers what it printed.
+pub fn openssl_stdout(args: &[&str]) -> String {
     let out = std::process::Command::new("openssl").args(args).output().expect("openssl runs");
     assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[actix_web::test]

@@ -8,7 +8,7 @@ use std::process::Output;
 use awc::http::StatusCode;
 use serde_json::json;
 
-use crate::registry::openssl;
+use crate::registry::{openssl, openssl_stdout};
 use crate::registry_support::*;
 use crate::support::spawn_app;
 
@@ -32,7 +32,8 @@ fn arg(p: &Path) -> String {
 
 #[actix_web::test]
 async fn keygen_sign_and_push_from_the_command_line() {
-    let app = spawn_app(&STRICT).await;
+    // As in production: only signatures of the statement count.
+    let app = spawn_app(&[STRICT[0], STRICT[1], ("HOTSWAP__SECURITY__ACCEPT_ARTIFACT_SIGNATURES", "false")]).await;
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("release.pem");
     let made = hotswap(vec!["keygen".into(), "--out".into(), arg(&key)], vec![]).await;
@@ -53,15 +54,27 @@ async fn keygen_sign_and_push_from_the_command_line() {
 
     let module = dir.path().join("kmod-cli.ko");
     std::fs::write(&module, unique_artifact("cli")).unwrap();
-    let signed = hotswap(vec!["module".into(), "sign".into(), "--key".into(), arg(&key), arg(&module)], vec![]).await;
-    assert!(signed.status.success(), "{signed:?}");
-    // openssl agrees that this is the key's signature of the file.
-    let public_file = dir.path().join("release.pem.pub");
-    let sig = dir.path().join("kmod-cli.ko.sig");
-    openssl(&["dgst", "-sha256", "-verify", &arg(&public_file), "-signature", &arg(&sig), &arg(&module)]);
-
     let descriptor_file = dir.path().join("descriptor.json");
     std::fs::write(&descriptor_file, descriptor("kmod-cli", "1.0.0").to_string()).unwrap();
+    let sign = vec!["module", "sign", "--key", &arg(&key), "--descriptor", &arg(&descriptor_file), &arg(&module)]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    let signed = hotswap(sign, vec![]).await;
+    assert!(signed.status.success(), "{signed:?}");
+    // openssl agrees that this is the key's signature of the statement that
+    // binds name, version and the file's digest.
+    let digest = openssl_stdout(&["dgst", "-sha256", "-r", &arg(&module)]);
+    let statement = dir.path().join("statement.txt");
+    std::fs::write(
+        &statement,
+        format!("hotswap-module-signature-v1\nname=kmod-cli\nversion=1.0.0\nsha256={}\n", &digest[..64]),
+    )
+    .unwrap();
+    let public_file = dir.path().join("release.pem.pub");
+    let sig = dir.path().join("kmod-cli.ko.sig");
+    openssl(&["dgst", "-sha256", "-verify", &arg(&public_file), "-signature", &arg(&sig), &arg(&statement)]);
+
     let push = |token: String| {
         let args = vec!["module".into(), "push".into(), "--descriptor".into(), arg(&descriptor_file), arg(&module)];
         hotswap(args, vec![("HOTSWAP_URL".into(), app.base.clone()), ("HOTSWAP_TOKEN".into(), token)])

@@ -19,7 +19,12 @@ fn registry(store: SharedStore, backend: Arc<dyn ArtifactBackend>) -> Registry {
     Registry {
         store,
         artifacts: Artifacts::new(backend),
-        security: SecuritySettings { strict_mode: false, require_registered_modules: false, min_key_bits: 2048 },
+        security: SecuritySettings {
+            strict_mode: false,
+            require_registered_modules: false,
+            min_key_bits: 2048,
+            accept_artifact_signatures: true,
+        },
         max_artifact_bytes: 1 << 20,
     }
 }

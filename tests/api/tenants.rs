@@ -493,7 +493,8 @@ async fn runs_per_day_are_counted_from_the_stored_runs() {
         let id = t.deploy("kmod-daily", &format!("1.0.{i}"), "Development", json!({})).await;
         t.finished(&id).await;
     }
-    let (status, body) = t.post("/api/v1/deployments", &deployment("kmod-daily", "Development")).await;
+    let (status, body) =
+        t.post("/api/v1/deployments", &crate::db::requests::deployment("kmod-daily", "1.1.0", "Development")).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
     assert_eq!(
         (body["quota"].as_str(), body["limit"].as_u64(), body["current"].as_u64()),
@@ -505,6 +506,7 @@ async fn runs_per_day_are_counted_from_the_stored_runs() {
         admin.put(&format!("/api/tenants/{tenant}/subscription"), &json!({ "tier": "Starter" })).await.0,
         StatusCode::OK
     );
-    let (status, body) = t.post("/api/v1/deployments", &deployment("kmod-daily", "Development")).await;
+    let (status, body) =
+        t.post("/api/v1/deployments", &crate::db::requests::deployment("kmod-daily", "1.1.0", "Development")).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
 }

@@ -30,3 +30,20 @@ pub async fn eventually_ok<T>(within: Duration, what: &str, mut probe: impl Asyn
         tokio::time::sleep(POLL_EVERY).await;
     }
 }
+
+/// Checks `check` every `every` for `period` and panics, naming `what`, the
+/// first time it does not hold: for what must stay true, not become true.
+pub async fn throughout(
+    period: Duration,
+    every: Duration,
+    what: &str,
+    mut check: impl AsyncFnMut() -> Result<(), String>,
+) {
+    let until = Instant::now() + period;
+    while Instant::now() < until {
+        if let Err(seen) = check().await {
+            panic!("stopped holding: {what}; seen: {seen}");
+        }
+        tokio::time::sleep(every).await;
+    }
+}

@@ -21,4 +21,5 @@ pub use actor::{
     Verb, VerbReply,
 };
 pub(crate) use report::observe;
+pub(crate) use scan::unmet_dependencies;
 pub use stages::planned_stages;

@@ -95,8 +95,8 @@ impl Coordinator {
 
 /// Each requirement of `dependencies` that some target node does not meet,
 /// as a sentence. A requirement on the module being deployed is met by the
-/// run itself when its version matches.
-async fn unmet_dependencies(
+/// run itself when its version matches. Dry runs ask the same question.
+pub(crate) async fn unmet_dependencies(
     store: &SharedStore,
     tenant: TenantId,
     path: &[Environment],

@@ -4,12 +4,14 @@
 
 mod approvals;
 mod clusters;
+pub mod dry_run;
 
 use clusters::MetricsSampler;
 pub use clusters::SamplerStats;
 
 pub use approvals::{Decider, Verdict};
 pub use clusters::{ClusterDetail, ClusterSummary, MetricsPoint, NodeView};
+pub use dry_run::DeploymentPlan;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -510,7 +512,8 @@ impl Orchestrator {
         self.inner.runs.len()
     }
 
-    /// Rough estimate of how long a run to `target` takes with the configured waits.
+    /// Rough estimate of how long a run to `target` takes with the configured
+    /// waits: the same per-stage figure a dry run's plan shows.
     pub fn estimated_duration(&self, request: &DeploymentRequest) -> Duration {
         let p = &self.inner.settings.pipeline;
         let steps = request.canary_steps.clone().unwrap_or_else(|| p.canary_steps.clone());
@@ -520,13 +523,9 @@ impl Orchestrator {
             .into_iter()
             .map(|env| {
                 let nodes = self.inner.clusters.nodes(DEFAULT_TENANT, env).len().max(1);
-                let waves = plan::waves(request.strategy_for(env), nodes, p.rolling_batch_size, &steps).len() as u32;
-                match request.strategy_for(env) {
-                    crate::domain::Strategy::Direct => Duration::from_secs(1),
-                    crate::domain::Strategy::Rolling => p.rolling_health_check_delay * waves,
-                    crate::domain::Strategy::BlueGreen => p.bluegreen_smoke_test_interval,
-                    crate::domain::Strategy::Canary => p.canary_bake_time * waves,
-                }
+                let strategy = request.strategy_for(env);
+                let waves = plan::waves(strategy, nodes, p.rolling_batch_size, &steps).len();
+                dry_run::stage_estimate(strategy, waves, p)
             })
             .sum()
     }

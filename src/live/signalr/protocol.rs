@@ -138,4 +138,19 @@ mod tests {
         assert!(parse(r#"{"type":"x"}"#).is_err());
         assert_eq!(&*completion("1", None), "{\"invocationId\":\"1\",\"type\":3}\u{1e}");
     }
+
+    #[test]
+    fn random_frames_never_panic() {
+        let mut buffer = String::new();
+        for input in crate::web::fuzz::inputs(0x5eed_0003, 20_000) {
+            for record in records(&mut buffer, &input) {
+                let _ = handshake(&record);
+                let _ = parse(&record);
+            }
+            buffer.truncate(buffer.len().min(4096));
+            while !buffer.is_char_boundary(buffer.len()) {
+                buffer.pop();
+            }
+        }
+    }
 }

@@ -1,0 +1,791 @@
+//! The operator's verbs: log in, deploy and watch, plan, list and steer runs,
+//! decide approvals, read clusters and actors. They talk to a server over
+//! the REST API and /api/v1/ws; nothing here touches the store.
+
+pub mod api;
+pub mod output;
+pub mod plan;
+pub mod session;
+pub mod watch;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, IsTerminal, Write};
+
+use awc::http::Method;
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::{json, Value};
+
+use api::Api;
+use output::{cell, say, span, when, Out, OutputFormat};
+
+/// Flags every verb takes, before or after its name.
+#[derive(Debug, Args, Clone, Default)]
+pub struct GlobalArgs {
+    /// The server's base URL (else HOTSWAP_SERVER, then the saved login, then http://127.0.0.1:8080).
+    #[arg(long, global = true, value_name = "URL")]
+    pub server: Option<String>,
+    /// table for people, json for scripts (the API's own shapes).
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+    /// No colours (NO_COLOR in the environment does the same).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+}
+
+/// What a client verb ends with, as the process's exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Done; a watched run Succeeded.
+    Ok,
+    /// The run Failed (without every change put back), or the command failed.
+    Failed,
+    /// Bad usage or input, or the server refused the request (4xx).
+    Usage,
+    /// The run was rolled back: RolledBack, or Failed with every node it changed restored.
+    RolledBack,
+    Cancelled,
+    /// The run waits for an approval (and the watch does not go through it).
+    AwaitingApproval,
+    /// Ctrl-C while watching: the run goes on.
+    Interrupted,
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Ok => 0,
+            Exit::Failed => 1,
+            Exit::Usage => 2,
+            Exit::RolledBack => 3,
+            Exit::Cancelled => 4,
+            Exit::AwaitingApproval => 5,
+            Exit::Interrupted => 130,
+        }
+    }
+}
+
+/// A command that could not do its work: what to print, and the exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub exit: Exit,
+    pub message: String,
+    /// The server's trace id for the refused request, to quote to operators.
+    pub trace_id: Option<String>,
+}
+
+impl Failure {
+    pub fn usage(message: impl Into<String>) -> Failure {
+        Failure { exit: Exit::Usage, message: message.into(), trace_id: None }
+    }
+
+    pub fn general(message: impl Into<String>) -> Failure {
+        Failure { exit: Exit::Failed, message: message.into(), trace_id: None }
+    }
+}
+
+/// The exit code a run's state means.
+pub fn run_exit(run: &Value) -> Exit {
+    let stages: Vec<&Value> = run["stages"].as_array().into_iter().flatten().collect();
+    match run["status"].as_str().unwrap_or_default() {
+        "Succeeded" | "Running" | "Paused" => Exit::Ok,
+        "RolledBack" => Exit::RolledBack,
+        "Cancelled" => Exit::Cancelled,
+        "PendingApproval" => Exit::AwaitingApproval,
+        _ => {
+            // Failed: rolled back when a stage was restored and no node was left behind.
+            let restored = stages.iter().any(|s| s["status"] == "RolledBack");
+            let stuck = stages.iter().any(|s| s["status"] == "Failed" && !s["environment"].is_null());
+            if restored && !stuck {
+                Exit::RolledBack
+            } else {
+                Exit::Failed
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RunsWhat {
+    /// List runs (the default).
+    Ls,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DeployArgs {
+    /// The module's name, such as netfilter-ext.
+    pub module: String,
+    /// The semantic version to roll out.
+    pub version: String,
+    /// The target environment; every environment before it comes first.
+    #[arg(long = "to", value_name = "ENV")]
+    pub to: String,
+    /// Override the target environment's strategy: Direct, Rolling, BlueGreen, Canary.
+    #[arg(long)]
+    pub strategy: Option<String>,
+    /// Canary steps in percent, such as 10,50,100.
+    #[arg(long, value_delimiter = ',', value_name = "PERCENTS")]
+    pub canary_steps: Option<Vec<u32>>,
+    /// Ask for an Admin's approval before any node changes (Staging and Production).
+    #[arg(long)]
+    pub require_approval: bool,
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Metadata as KEY=VALUE; repeat for more (fault knobs in simulation).
+    #[arg(long = "meta", value_name = "KEY=VALUE")]
+    pub meta: Vec<String>,
+    /// The requester's email; defaults to the logged-in user's.
+    #[arg(long)]
+    pub requester: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Sign in to a server and keep its token (mode 0600) for the other verbs.
+    Login {
+        /// Asked for when left out.
+        #[arg(long, short = 'u')]
+        username: Option<String>,
+        /// Read the password from the first line of standard input instead of a prompt.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Revoke the saved token on the server and forget it.
+    Logout,
+    /// Start a run of MODULE VERSION up to an environment; --watch follows it live.
+    Deploy {
+        #[command(flatten)]
+        args: DeployArgs,
+        /// Follow the run live until it ends; the exit code tells how it ended.
+        #[arg(long, short = 'w')]
+        watch: bool,
+        /// Show what the run would do and change nothing (a dry run).
+        #[arg(long, conflicts_with = "watch")]
+        plan: bool,
+        /// While watching, stop at the approval gate (exit 5) instead of waiting through it.
+        #[arg(long, requires = "watch")]
+        until_approval: bool,
+    },
+    /// Show what a run would do, without doing anything (a dry run).
+    Plan {
+        #[command(flatten)]
+        args: DeployArgs,
+    },
+    /// List runs, newest first.
+    Runs {
+        #[arg(value_enum)]
+        what: Option<RunsWhat>,
+        /// Running, PendingApproval, Paused, Succeeded, Failed, RolledBack or Cancelled.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        module: Option<String>,
+        #[arg(long = "env", value_name = "ENV")]
+        env: Option<String>,
+        /// At most this many (1-100).
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Show a run with its stages; --watch follows it live.
+    Status {
+        id: String,
+        #[arg(long, short = 'w')]
+        watch: bool,
+        /// While watching, stop at the approval gate (exit 5).
+        #[arg(long, requires = "watch")]
+        until_approval: bool,
+    },
+    /// Pause a run at its next step.
+    Pause { id: String },
+    /// Resume a paused run.
+    Resume { id: String },
+    /// Skip the current wait (bake time, health-check delay).
+    Promote { id: String },
+    /// Stop a run and put back every node it changed.
+    Abort { id: String },
+    /// Roll a finished run back: restore every node it changed.
+    Rollback { id: String },
+    /// Approvals waiting for a decision.
+    Approvals,
+    /// Approve a run waiting at its gate (Admins).
+    Approve {
+        /// The run's id.
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Reject a run waiting at its gate (Admins); the run ends Failed.
+    Reject {
+        /// The run's id.
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// The clusters and their health.
+    Clusters,
+    /// The nodes of one environment's cluster with the modules they run.
+    Nodes {
+        /// Development, QA, Staging or Production.
+        env: String,
+    },
+    /// The supervised actors; --tree groups them under their supervisors.
+    Actors {
+        #[arg(long)]
+        tree: bool,
+    },
+    /// What happened to a run, in order.
+    Events { id: String },
+    /// Print a shell completion script: hotswap completions bash > /etc/bash_completion.d/hotswap
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Runs a client verb and answers the process's exit code, having printed
+/// any failure with the server's message and trace id.
+pub async fn run(global: GlobalArgs, command: ClientCommand) -> u8 {
+    let out = Out::new(global.output, global.no_color);
+    match dispatch(&global, out, command).await {
+        Ok(exit) => exit.code(),
+        Err(failure) => {
+            report(&failure);
+            failure.exit.code()
+        }
+    }
+}
+
+/// Prints a failure on standard error.
+pub fn report(failure: &Failure) {
+    eprintln!("hotswap: {}", failure.message);
+    if let Some(trace) = &failure.trace_id {
+        eprintln!("  trace id: {trace}");
+    }
+}
+
+fn api_for(global: &GlobalArgs) -> Api {
+    Api::new(&session::resolve(global.server.as_deref()))
+}
+
+async fn dispatch(global: &GlobalArgs, out: Out, command: ClientCommand) -> Result<Exit, Failure> {
+    let api = api_for(global);
+    match command {
+        ClientCommand::Login { username, password_stdin } => login(&api, out, username, password_stdin).await,
+        ClientCommand::Logout => logout(&api).await,
+        ClientCommand::Deploy { args, watch, plan, until_approval } => {
+            if plan {
+                return show_plan(&api, out, &args).await;
+            }
+            deploy(&api, out, &args, watch, until_approval).await
+        }
+        ClientCommand::Plan { args } => show_plan(&api, out, &args).await,
+        ClientCommand::Runs { what: _, status, module, env, limit } => {
+            runs(&api, out, status, module, env, limit).await
+        }
+        ClientCommand::Status { id, watch, until_approval } => {
+            if watch {
+                return watch::follow(&api, out, &id, None, until_approval).await;
+            }
+            status(&api, out, &id).await
+        }
+        ClientCommand::Pause { id } => steer(&api, out, &id, "pause").await,
+        ClientCommand::Resume { id } => steer(&api, out, &id, "resume").await,
+        ClientCommand::Promote { id } => steer(&api, out, &id, "promote").await,
+        ClientCommand::Abort { id } => steer(&api, out, &id, "abort").await,
+        ClientCommand::Rollback { id } => steer(&api, out, &id, "rollback").await,
+        ClientCommand::Approvals => approvals(&api, out).await,
+        ClientCommand::Approve { id, reason } => decide(&api, out, &id, "approve", reason).await,
+        ClientCommand::Reject { id, reason } => decide(&api, out, &id, "reject", Some(reason)).await,
+        ClientCommand::Clusters => clusters(&api, out).await,
+        ClientCommand::Nodes { env } => nodes(&api, out, &env).await,
+        ClientCommand::Actors { tree } => actors(&api, out, tree).await,
+        ClientCommand::Events { id } => events(&api, out, &id).await,
+        ClientCommand::Completions { shell } => {
+            let mut command = <crate::cli::Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command, "hotswap", &mut script);
+            say!("{}", String::from_utf8_lossy(&script).trim_end());
+            Ok(Exit::Ok)
+        }
+    }
+}
+
+/// A path segment typed by a person, escaped so it cannot change the path.
+fn segment(raw: &str) -> String {
+    raw.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.~".contains(c) {
+                c.to_string()
+            } else {
+                format!("%{:02X}", c as u32 & 0xff)
+            }
+        })
+        .collect()
+}
+
+fn read_line(prompt: Option<&str>) -> Result<String, Failure> {
+    if let Some(prompt) = prompt {
+        eprint!("{prompt}");
+        let _ = std::io::stderr().flush();
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| Failure::general(format!("cannot read standard input: {e}")))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+async fn login(api: &Api, out: Out, username: Option<String>, password_stdin: bool) -> Result<Exit, Failure> {
+    let username = match username {
+        Some(u) => u,
+        None if std::io::stdin().is_terminal() => read_line(Some("Username: "))?,
+        None => return Err(Failure::usage("give --username when standard input is not a terminal")),
+    };
+    let password = if password_stdin {
+        read_line(None)?
+    } else if std::io::stdin().is_terminal() {
+        rpassword::prompt_password(format!("Password for {username} at {}: ", api.server))
+            .map_err(|e| Failure::general(format!("cannot read the password: {e}")))?
+    } else {
+        return Err(Failure::usage("standard input is not a terminal: pipe the password with --password-stdin"));
+    };
+    let body = json!({ "username": username, "password": password });
+    let answer = api.call(Method::POST, "/api/v1/authentication/login", Some(&body)).await?;
+    let reply = answer.body;
+    let token = reply["token"].as_str().ok_or_else(|| Failure::general("the server answered no token"))?;
+    let credentials = session::Credentials {
+        server: api.server.clone(),
+        token: token.to_string(),
+        username: cell(&reply["user"]["username"]),
+        email: reply["user"]["email"].as_str().unwrap_or_default().to_string(),
+        expires_at: reply["expiresAt"].as_str().map(str::to_string),
+    };
+    let path = session::save(&credentials)?;
+    if out.json() {
+        out.print_json(&json!({ "server": api.server, "username": credentials.username, "expiresAt": reply["expiresAt"], "credentials": path }));
+    } else {
+        let roles: Vec<String> = reply["user"]["roles"].as_array().into_iter().flatten().map(cell).collect();
+        say!(
+            "Logged in to {} as {} ({}); the token expires at {}.",
+            api.server,
+            credentials.username,
+            roles.join(", "),
+            when(&reply["expiresAt"])
+        );
+        say!("{}", out.dim(&format!("Saved to {} (readable by you only).", path.display())));
+    }
+    Ok(Exit::Ok)
+}
+
+async fn logout(api: &Api) -> Result<Exit, Failure> {
+    let revoked = match api.token {
+        Some(_) => api.call(Method::POST, "/api/v1/authentication/logout", None).await.map(|_| ()),
+        None => Err(Failure::usage("not logged in")),
+    };
+    let forgot = session::forget()?;
+    match (revoked, forgot) {
+        (Ok(()), _) => {
+            say!("Logged out of {}: the token is revoked{}.", api.server, if forgot { " and forgotten" } else { "" })
+        }
+        (Err(e), true) => {
+            say!("Forgot the saved token ({}; the server did not revoke it: {}).", api.server, e.message)
+        }
+        (Err(e), false) => return Err(e),
+    }
+    Ok(Exit::Ok)
+}
+
+/// The requester's email: the flag, the saved login's, or the token's user.
+async fn requester(api: &Api, flag: Option<&str>) -> Result<String, Failure> {
+    if let Some(email) = flag {
+        return Ok(email.to_string());
+    }
+    let target_saved =
+        session::load().filter(|c| session::normalise(&c.server) == api.server && Some(&c.token) == api.token.as_ref());
+    if let Some(email) = target_saved.map(|c| c.email).filter(|e| !e.is_empty()) {
+        return Ok(email);
+    }
+    let me = api.get("/api/v1/authentication/me").await?;
+    me["email"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| Failure::usage("the token's user has no email: give --requester"))
+}
+
+async fn request_body(api: &Api, args: &DeployArgs) -> Result<Value, Failure> {
+    let mut metadata = BTreeMap::new();
+    for pair in &args.meta {
+        let (k, v) = pair.split_once('=').ok_or_else(|| Failure::usage(format!("--meta '{pair}' is not KEY=VALUE")))?;
+        metadata.insert(k.to_string(), v.to_string());
+    }
+    let mut body = json!({
+        "moduleName": args.module,
+        "version": args.version,
+        "targetEnvironment": args.to,
+        "requesterEmail": requester(api, args.requester.as_deref()).await?,
+        "requireApproval": args.require_approval,
+        "metadata": metadata,
+    });
+    if let Some(map) = body.as_object_mut() {
+        if let Some(d) = &args.description {
+            map.insert("description".into(), json!(d));
+        }
+        if let Some(s) = &args.strategy {
+            map.insert("strategy".into(), json!(s));
+        }
+        if let Some(steps) = &args.canary_steps {
+            map.insert("canarySteps".into(), json!(steps));
+        }
+    }
+    Ok(body)
+}
+
+async fn show_plan(api: &Api, out: Out, args: &DeployArgs) -> Result<Exit, Failure> {
+    api.require_token()?;
+    let body = request_body(api, args).await?;
+    let plan = api.post("/api/v1/deployments?dryRun=true", &body).await?.body;
+    if out.json() {
+        out.print_json(&plan);
+    } else {
+        plan::print_plan(&out, &plan);
+    }
+    Ok(if plan["wouldDeploy"] == Value::Bool(false) { Exit::Failed } else { Exit::Ok })
+}
+
+async fn deploy(api: &Api, out: Out, args: &DeployArgs, watch: bool, until_approval: bool) -> Result<Exit, Failure> {
+    api.require_token()?;
+    let body = request_body(api, args).await?;
+    // Subscribed before the run exists, so not even its first events are missed.
+    let live = if watch {
+        let mut live = watch::Live::connect(api).await?;
+        live.subscribe(None).await?;
+        Some(live)
+    } else {
+        None
+    };
+    let accepted = api.post("/api/v1/deployments", &body).await?.body;
+    let id = accepted["executionId"]
+        .as_str()
+        .ok_or_else(|| Failure::general("the server answered no executionId"))?
+        .to_string();
+    if out.json() {
+        say!(
+            "{}",
+            if watch { accepted.to_string() } else { serde_json::to_string_pretty(&accepted).unwrap_or_default() }
+        );
+    } else {
+        say!(
+            "Started run {} of {} {} to {} (estimated {}; trace {}).",
+            out.bold(&id),
+            args.module,
+            args.version,
+            args.to,
+            cell(&accepted["estimatedDuration"]),
+            cell(&accepted["traceId"])
+        );
+    }
+    if !watch {
+        if !out.json() {
+            say!("{}", out.dim(&format!("Follow it with: hotswap status {id} --watch")));
+        }
+        return Ok(Exit::Ok);
+    }
+    watch::follow(api, out, &id, live, until_approval).await
+}
+
+async fn runs(
+    api: &Api,
+    out: Out,
+    status: Option<String>,
+    module: Option<String>,
+    env: Option<String>,
+    limit: u32,
+) -> Result<Exit, Failure> {
+    let mut query = vec![format!("pageSize={}", limit.clamp(1, 100))];
+    for (key, value) in [("status", status), ("moduleName", module), ("environment", env)] {
+        if let Some(v) = value {
+            query.push(format!("{key}={}", segment(&v)));
+        }
+    }
+    let list = api.get(&format!("/api/v1/deployments?{}", query.join("&"))).await?;
+    if out.json() {
+        out.print_json(&list);
+        return Ok(Exit::Ok);
+    }
+    let rows: Vec<Vec<String>> = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            vec![
+                cell(&r["executionId"]),
+                cell(&r["moduleName"]),
+                cell(&r["version"]),
+                cell(&r["targetEnvironment"]),
+                cell(&r["status"]),
+                when(&r["startTime"]),
+                span(&r["duration"]),
+            ]
+        })
+        .collect();
+    out.table(&["ID", "MODULE", "VERSION", "TARGET", "STATUS", "STARTED", "DURATION"], &rows, Some(4));
+    Ok(Exit::Ok)
+}
+
+async fn status(api: &Api, out: Out, id: &str) -> Result<Exit, Failure> {
+    let run = api.get(&format!("/api/v1/deployments/{}", segment(id))).await?;
+    if out.json() {
+        out.print_json(&run);
+        return Ok(run_exit(&run));
+    }
+    say!(
+        "{} {} {} to {}: {}",
+        out.bold("Run"),
+        cell(&run["executionId"]),
+        format_args!("{} {}", cell(&run["moduleName"]), cell(&run["version"])),
+        cell(&run["targetEnvironment"]),
+        out.status(run["status"].as_str().unwrap_or("?"))
+    );
+    if let Some(m) = run["message"].as_str().filter(|m| !m.is_empty()) {
+        say!("{m}");
+    }
+    say!(
+        "{}",
+        out.dim(&format!(
+            "started {} · {} · trace {}",
+            when(&run["startTime"]),
+            span(&run["duration"]),
+            cell(&run["traceId"])
+        ))
+    );
+    let rows: Vec<Vec<String>> = run["stages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            let nodes = match (s["nodesDeployed"].as_u64(), s["nodesFailed"].as_u64()) {
+                (Some(d), Some(f)) => format!("{d} ok, {f} failed"),
+                (Some(d), None) => format!("{d} ok"),
+                _ => "-".into(),
+            };
+            vec![
+                cell(&s["name"]),
+                cell(&s["strategy"]),
+                cell(&s["status"]),
+                nodes,
+                span(&s["duration"]),
+                cell(&s["message"]),
+            ]
+        })
+        .collect();
+    say!();
+    out.table(&["STAGE", "STRATEGY", "STATUS", "NODES", "DURATION", "MESSAGE"], &rows, Some(2));
+    if let Some(wait) = run["currentWait"].as_object() {
+        say!();
+        say!("Waiting: {} until {}", cell(&wait["kind"]), when(&wait["until"]));
+    }
+    Ok(run_exit(&run))
+}
+
+async fn steer(api: &Api, out: Out, id: &str, verb: &str) -> Result<Exit, Failure> {
+    let reply = api.post(&format!("/api/v1/deployments/{}/{verb}", segment(id)), &json!({})).await?.body;
+    if out.json() {
+        out.print_json(&reply);
+    } else if verb == "rollback" {
+        say!(
+            "Rollback {} of run {id} started: {} nodes to restore.",
+            cell(&reply["rollbackId"]),
+            cell(&reply["nodesAffected"])
+        );
+    } else {
+        say!(
+            "{verb}: run {id} is {}. {}",
+            out.status(reply["status"].as_str().unwrap_or("?")),
+            cell(&reply["message"])
+        );
+    }
+    Ok(Exit::Ok)
+}
+
+async fn approvals(api: &Api, out: Out) -> Result<Exit, Failure> {
+    let list = api.get("/api/v1/approvals/pending").await?;
+    if out.json() {
+        out.print_json(&list);
+        return Ok(Exit::Ok);
+    }
+    let rows: Vec<Vec<String>> = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| {
+            vec![
+                cell(&a["deploymentExecutionId"]),
+                format!("{} {}", cell(&a["moduleName"]), cell(&a["version"])),
+                cell(&a["targetEnvironment"]),
+                cell(&a["requesterEmail"]),
+                when(&a["requestedAt"]),
+                cell(&a["timeRemaining"]),
+            ]
+        })
+        .collect();
+    out.table(&["RUN", "MODULE", "TARGET", "REQUESTER", "REQUESTED", "EXPIRES IN"], &rows, None);
+    Ok(Exit::Ok)
+}
+
+async fn decide(api: &Api, out: Out, id: &str, verdict: &str, reason: Option<String>) -> Result<Exit, Failure> {
+    let body = match reason {
+        Some(r) => json!({ "reason": r }),
+        None => json!({}),
+    };
+    let reply = api.post(&format!("/api/v1/approvals/deployments/{}/{verdict}", segment(id)), &body).await?.body;
+    if out.json() {
+        out.print_json(&reply);
+    } else {
+        let status = reply["status"].as_str().unwrap_or(if verdict == "approve" { "Approved" } else { "Rejected" });
+        say!("Run {id}: {}.", out.status(status));
+    }
+    Ok(Exit::Ok)
+}
+
+async fn clusters(api: &Api, out: Out) -> Result<Exit, Failure> {
+    let list = api.get("/api/v1/clusters").await?;
+    if out.json() {
+        out.print_json(&list);
+        return Ok(Exit::Ok);
+    }
+    let rows: Vec<Vec<String>> = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            let health = if c["isHealthy"] == Value::Bool(true) { "Healthy" } else { "Unhealthy" };
+            vec![cell(&c["environment"]), cell(&c["totalNodes"]), cell(&c["healthyNodes"]), health.to_string()]
+        })
+        .collect();
+    out.table(&["ENVIRONMENT", "NODES", "HEALTHY", "HEALTH"], &rows, Some(3));
+    Ok(Exit::Ok)
+}
+
+async fn nodes(api: &Api, out: Out, env: &str) -> Result<Exit, Failure> {
+    let cluster = api.get(&format!("/api/v1/clusters/{}", segment(env))).await?;
+    if out.json() {
+        out.print_json(&cluster);
+        return Ok(Exit::Ok);
+    }
+    let rows: Vec<Vec<String>> = cluster["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|n| {
+            let modules: Vec<String> = n["modules"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(name, version)| format!("{name} {}", cell(version)))
+                .collect();
+            let health = if n["isHealthy"] == Value::Bool(true) { "Healthy" } else { "Unhealthy" };
+            vec![
+                cell(&n["hostname"]),
+                cell(&n["status"]),
+                health.to_string(),
+                format!("{:.1}", n["metrics"]["cpuUsage"].as_f64().unwrap_or_default()),
+                format!("{:.2}", n["metrics"]["errorRate"].as_f64().unwrap_or_default()),
+                if modules.is_empty() { "-".into() } else { modules.join(", ") },
+            ]
+        })
+        .collect();
+    out.table(&["HOSTNAME", "STATUS", "HEALTH", "CPU %", "ERRORS %", "MODULES"], &rows, Some(2));
+    Ok(Exit::Ok)
+}
+
+async fn actors(api: &Api, out: Out, tree: bool) -> Result<Exit, Failure> {
+    let snapshot = api.get("/api/v1/admin/actors").await?;
+    if out.json() {
+        out.print_json(&snapshot);
+        return Ok(Exit::Ok);
+    }
+    let supervisors: Vec<&Value> = snapshot["supervisors"].as_array().into_iter().flatten().collect();
+    if tree {
+        say!("{}", out.bold("Orchestrator"));
+        for (i, sup) in supervisors.iter().enumerate() {
+            let last_sup = i + 1 == supervisors.len();
+            let children: Vec<&Value> = sup["children"].as_array().into_iter().flatten().collect();
+            say!(
+                "{} supervisor \"{}\" ({} children)",
+                if last_sup { "└──" } else { "├──" },
+                cell(&sup["name"]),
+                children.len()
+            );
+            for (j, child) in children.iter().enumerate() {
+                let branch = if j + 1 == children.len() { "└──" } else { "├──" };
+                let trunk = if last_sup { "    " } else { "│   " };
+                say!(
+                    "{trunk}{branch} {} {} · restarts {} · incarnation {}",
+                    cell(&child["id"]),
+                    out.status(child["state"].as_str().unwrap_or("?")),
+                    cell(&child["restarts"]),
+                    cell(&child["incarnation"])
+                );
+            }
+        }
+        return Ok(Exit::Ok);
+    }
+    let rows: Vec<Vec<String>> = supervisors
+        .iter()
+        .flat_map(|sup| sup["children"].as_array().into_iter().flatten().map(move |c| (sup, c)))
+        .map(|(sup, c)| {
+            vec![
+                cell(&c["id"]),
+                cell(&c["kind"]),
+                cell(&sup["name"]),
+                cell(&c["state"]),
+                cell(&c["restarts"]),
+                cell(&c["lastFailure"]),
+            ]
+        })
+        .collect();
+    out.table(&["ACTOR", "KIND", "SUPERVISOR", "STATE", "RESTARTS", "LAST FAILURE"], &rows, Some(3));
+    Ok(Exit::Ok)
+}
+
+async fn events(api: &Api, out: Out, id: &str) -> Result<Exit, Failure> {
+    let list = api.get(&format!("/api/v1/deployments/{}/events", segment(id))).await?;
+    if out.json() {
+        out.print_json(&list);
+        return Ok(Exit::Ok);
+    }
+    let rows: Vec<Vec<String>> = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| vec![when(&e["at"]), cell(&e["kind"]), cell(&e["message"])])
+        .collect();
+    out.table(&["AT", "EVENT", "MESSAGE"], &rows, None);
+    Ok(Exit::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_states_map_to_exit_codes() {
+        let run = |status: &str, stages: Value| json!({ "status": status, "stages": stages });
+        assert_eq!(run_exit(&run("Succeeded", json!([]))), Exit::Ok);
+        assert_eq!(run_exit(&run("Cancelled", json!([]))), Exit::Cancelled);
+        assert_eq!(run_exit(&run("PendingApproval", json!([]))), Exit::AwaitingApproval);
+        let restored = json!([{ "status": "Succeeded", "environment": "Development" }, { "status": "RolledBack", "environment": "QA" }]);
+        assert_eq!(run_exit(&run("Failed", restored)), Exit::RolledBack);
+        let stuck =
+            json!([{ "status": "RolledBack", "environment": "QA" }, { "status": "Failed", "environment": "QA" }]);
+        assert_eq!(run_exit(&run("Failed", stuck)), Exit::Failed);
+        assert_eq!(run_exit(&run("Failed", json!([{ "status": "Failed", "environment": null }]))), Exit::Failed);
+        assert_eq!(Exit::Interrupted.code(), 130);
+    }
+
+    #[test]
+    fn typed_segments_cannot_change_the_path() {
+        assert_eq!(segment("QA"), "QA");
+        assert_eq!(segment("../x?y"), "..%2Fx%3Fy");
+    }
+}

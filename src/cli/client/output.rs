@@ -1,0 +1,157 @@
+//! How the client prints: aligned tables for people, the API's own JSON for
+//! scripts, colours only on a terminal and never under NO_COLOR or --no-color.
+
+use std::io::IsTerminal;
+
+use clap::ValueEnum;
+use console::Style;
+use serde_json::Value;
+
+/// The exit code of a command whose reader went away (`hotswap runs | head -1`):
+/// what a tool killed by SIGPIPE reports, 128 + 13.
+pub const BROKEN_PIPE_EXIT: i32 = 141;
+
+/// Writes one line on standard output. A reader that went away ends the
+/// command quietly instead of panicking as `println!` would.
+pub fn emit(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(line).and_then(|()| out.write_all(b"\n")) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(BROKEN_PIPE_EXIT);
+        }
+    }
+}
+
+/// `println!` for the client verbs, through [`emit`].
+macro_rules! say {
+    () => { $crate::cli::client::output::emit(format_args!("")) };
+    ($($arg:tt)*) => { $crate::cli::client::output::emit(format_args!($($arg)*)) };
+}
+pub(crate) use say;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum OutputFormat {
+    #[default]
+    Table,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Out {
+    pub format: OutputFormat,
+    pub color: bool,
+    /// Standard output is a terminal: progress bars and rewritten lines.
+    pub interactive: bool,
+}
+
+impl Out {
+    pub fn new(format: OutputFormat, no_color: bool) -> Out {
+        let terminal = std::io::stdout().is_terminal();
+        // https://no-color.org: any non-empty value turns colour off.
+        let no_color_env = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let color = terminal && !no_color && !no_color_env;
+        console::set_colors_enabled(color);
+        console::set_colors_enabled_stderr(color && std::io::stderr().is_terminal());
+        Out { format, color, interactive: terminal }
+    }
+
+    pub fn json(&self) -> bool {
+        self.format == OutputFormat::Json
+    }
+
+    pub fn print_json(&self, value: &Value) {
+        say!("{}", serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string()));
+    }
+
+    fn paint(&self, style: Style, text: &str) -> String {
+        if self.color {
+            style.force_styling(true).apply_to(text).to_string()
+        } else {
+            text.to_string()
+        }
+    }
+
+    pub fn bold(&self, text: &str) -> String {
+        self.paint(Style::new().bold(), text)
+    }
+
+    pub fn dim(&self, text: &str) -> String {
+        self.paint(Style::new().dim(), text)
+    }
+
+    /// A run, stage, check or node status in the colour of what it means.
+    pub fn status(&self, text: &str) -> String {
+        let style = match text {
+            "Succeeded" | "Passed" | "Running" | "Healthy" | "Approved" | "true" => Style::new().green(),
+            "Failed" | "Rejected" | "Expired" | "Unhealthy" | "false" => Style::new().red(),
+            "RolledBack" | "Cancelled" | "Warning" | "Unknown" | "Paused" => Style::new().yellow(),
+            "PendingApproval" | "WaitingForApproval" | "Pending" => Style::new().cyan(),
+            _ => Style::new(),
+        };
+        self.paint(style, text)
+    }
+
+    /// Prints rows under headers, each column as wide as its widest cell.
+    /// `status_col` names a column to colour by [`Out::status`].
+    pub fn table(&self, headers: &[&str], rows: &[Vec<String>], status_col: Option<usize>) {
+        let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+        for row in rows {
+            for (i, cell) in row.iter().enumerate() {
+                if let Some(w) = widths.get_mut(i) {
+                    *w = (*w).max(cell.chars().count());
+                }
+            }
+        }
+        let line = |cells: Vec<String>| cells.join("  ").trim_end().to_string();
+        let head: Vec<String> = headers.iter().zip(&widths).map(|(h, w)| self.bold(&format!("{h:<w$}"))).collect();
+        say!("{}", line(head));
+        for row in rows {
+            let cells = row
+                .iter()
+                .zip(&widths)
+                .enumerate()
+                .map(|(i, (cell, w))| {
+                    let padded = format!("{cell:<w$}");
+                    if Some(i) == status_col {
+                        // Colour the word only, so the padding stays plain.
+                        padded.replacen(cell.as_str(), &self.status(cell), 1)
+                    } else {
+                        padded
+                    }
+                })
+                .collect();
+            say!("{}", line(cells));
+        }
+        if rows.is_empty() {
+            say!("{}", self.dim("(none)"));
+        }
+    }
+}
+
+/// A JSON value as a table cell: strings bare, null as "-".
+pub fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A timestamp shortened to the second, in UTC.
+pub fn when(v: &Value) -> String {
+    match v.as_str().and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok()) {
+        Some(t) => t.with_timezone(&chrono::Utc).format("%Y-%m-%d %H:%M:%S").to_string(),
+        None => cell(v),
+    }
+}
+
+/// The .NET-style `hh:mm:ss.fffffff` duration without its fraction.
+pub fn span(v: &Value) -> String {
+    let s = cell(v);
+    match s.split_once('.') {
+        Some((head, tail)) if tail.len() == 7 && !head.contains(':') => s,
+        Some((head, _)) if head.contains(':') => head.to_string(),
+        _ => s,
+    }
+}

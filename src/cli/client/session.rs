@@ -1,0 +1,119 @@
+//! Where the client keeps its login: `$XDG_CONFIG_HOME/hotswap/credentials.json`
+//! (else `~/.config/hotswap/credentials.json`), readable by its owner only.
+//! `HOTSWAP_SERVER` and `HOTSWAP_TOKEN` override what it holds.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::Failure;
+
+/// The server used when nothing names one.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
+
+/// What `hotswap login` saves.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Credentials {
+    pub server: String,
+    pub token: String,
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub expires_at: Option<String>,
+}
+
+/// The directory of the client's files.
+pub fn config_dir() -> Result<PathBuf, Failure> {
+    if let Some(dir) = std::env::var_os("XDG_CONFIG_HOME").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir).join("hotswap"));
+    }
+    match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        Some(home) => Ok(PathBuf::from(home).join(".config").join("hotswap")),
+        None => Err(Failure::usage("neither XDG_CONFIG_HOME nor HOME is set: no place for the credentials file")),
+    }
+}
+
+pub fn credentials_path() -> Result<PathBuf, Failure> {
+    Ok(config_dir()?.join("credentials.json"))
+}
+
+/// The saved login, if any. A file that does not parse counts as none, so
+/// that `hotswap login` can always replace it.
+pub fn load() -> Option<Credentials> {
+    let path = credentials_path().ok()?;
+    let text = std::fs::read_to_string(path).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// Writes the file with mode 0600 from its creation on, so the token is never
+/// readable by others, not even for a moment.
+pub fn save(credentials: &Credentials) -> Result<PathBuf, Failure> {
+    use std::io::Write;
+    let path = credentials_path()?;
+    let dir = config_dir()?;
+    std::fs::create_dir_all(&dir).map_err(|e| Failure::general(format!("cannot create {}: {e}", dir.display())))?;
+    let text = serde_json::to_string_pretty(credentials).map_err(|e| Failure::general(e.to_string()))?;
+    let tmp = dir.join(".credentials.json.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let write = |options: &std::fs::OpenOptions| -> std::io::Result<()> {
+        let mut file = options.open(&tmp)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, &path)
+    };
+    write(&options).map_err(|e| Failure::general(format!("cannot write {}: {e}", path.display())))?;
+    Ok(path)
+}
+
+/// Removes the saved login; true when there was one.
+pub fn forget() -> Result<bool, Failure> {
+    let path = credentials_path()?;
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Failure::general(format!("cannot remove {}: {e}", path.display()))),
+    }
+}
+
+/// The server and token a command uses: `--server`, `HOTSWAP_SERVER` (or the
+/// older `HOTSWAP_URL`), the saved login, the default; `HOTSWAP_TOKEN`, else
+/// the saved token when it was issued by that same server.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub server: String,
+    pub token: Option<String>,
+    pub saved: Option<Credentials>,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+}
+
+pub fn normalise(server: &str) -> String {
+    server.trim().trim_end_matches('/').to_string()
+}
+
+pub fn resolve(server_flag: Option<&str>) -> Target {
+    let saved = load();
+    let server = server_flag
+        .map(str::to_string)
+        .or_else(|| env("HOTSWAP_SERVER"))
+        .or_else(|| env("HOTSWAP_URL"))
+        .or_else(|| saved.as_ref().map(|c| c.server.clone()))
+        .unwrap_or_else(|| DEFAULT_SERVER.to_string());
+    let server = normalise(&server);
+    let token = env("HOTSWAP_TOKEN").or_else(|| {
+        saved.as_ref().filter(|c| normalise(&c.server) == server && !c.token.is_empty()).map(|c| c.token.clone())
+    });
+    Target { server, token, saved }
+}

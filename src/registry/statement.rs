@@ -1,0 +1,82 @@
+//! What a module signature signs. A signature over the artifact's bytes
+//! alone says nothing of the name and version it was meant for: anyone may
+//! upload an old, validly signed (and vulnerable) artifact under a new
+//! version number. A signature statement binds all three, so re-signing is
+//! needed for every (name, version, digest):
+//!
+//! ```text
+//! hotswap-module-signature-v1
+//! name=<module name>
+//! version=<semantic version>
+//! sha256=<64 lower-case hex digits of the artifact>
+//! ```
+//!
+//! each line ending in `\n`, signed as RSA over its SHA-256 like an artifact
+//! (`openssl dgst -sha256 -sign key.pem statement.txt`). Bare artifact
+//! signatures pass only with `security.accept_artifact_signatures` (on in the
+//! development and test profiles, off by default).
+
+use crate::crypto::sha256;
+
+/// The first line: names the format, so that a statement cannot be read as
+/// anything else.
+pub const STATEMENT_HEADER: &str = "hotswap-module-signature-v1";
+
+/// The statement a signature of `name` `version` with bytes `sha256_hex` signs.
+pub fn statement(name: &str, version: &str, sha256_hex: &str) -> String {
+    format!("{STATEMENT_HEADER}\nname={name}\nversion={version}\nsha256={sha256_hex}\n")
+}
+
+/// The digests a signature may cover, in order: the statement's, then (when
+/// `accept_bare` says so) the artifact's own. Takes the artifact's digest,
+/// not its bytes: the caller has hashed them once already.
+pub fn signed_digests(name: &str, version: &str, artifact_digest: [u8; 32], accept_bare: bool) -> Vec<[u8; 32]> {
+    let hex = crate::crypto::hex(&artifact_digest);
+    let mut digests = vec![sha256(statement(name, version, &hex).as_bytes())];
+    if accept_bare {
+        digests.push(artifact_digest);
+    }
+    digests
+}
+
+/// SHA-256 of up to `registry.max_artifact_bytes` (64 MiB) on the blocking
+/// pool: hashing that much on an async worker stalls every request it serves.
+pub async fn sha256_off_worker(bytes: bytes::Bytes) -> [u8; 32] {
+    let copy = bytes.clone();
+    match tokio::task::spawn_blocking(move || sha256(&copy)).await {
+        Ok(digest) => digest,
+        // The pool is shutting down: hash here rather than fail.
+        Err(_) => sha256(&bytes),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_statement_names_module_version_and_digest() {
+        let s = statement("kmod-net", "1.2.3", &"a".repeat(64));
+        assert_eq!(
+            s,
+            format!("hotswap-module-signature-v1\nname=kmod-net\nversion=1.2.3\nsha256={}\n", "a".repeat(64))
+        );
+        // Another version, another statement, another digest to sign.
+        let one = signed_digests("kmod-net", "1.0.0", sha256(b"bytes"), false);
+        let two = signed_digests("kmod-net", "2.0.0", sha256(b"bytes"), false);
+        assert_eq!(one.len(), 1);
+        assert_ne!(one, two);
+        assert_eq!(signed_digests("kmod-net", "1.0.0", sha256(b"bytes"), true)[1], sha256(b"bytes"));
+    }
+
+    #[test]
+    fn random_pem_and_deployment_requests_never_panic() {
+        for input in crate::web::fuzz::inputs(0x5eed_0005, 20_000) {
+            let pem = format!("-----BEGIN PUBLIC KEY-----\n{input}\n-----END PUBLIC KEY-----\n");
+            assert!(crate::crypto::rsa_sig::parse_public_key(&pem, 2048).is_err());
+            let _ = serde_json::from_str::<hotswap_actors::domain::DeploymentRequest>(&input);
+            let body = format!("{{\"moduleName\":\"kmod\",\"version\":\"1.0.0\",\"targetEnvironment\":{input}}}");
+            let _ = serde_json::from_str::<hotswap_actors::domain::DeploymentRequest>(&body);
+        }
+    }
+}

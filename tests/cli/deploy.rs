@@ -1,0 +1,105 @@
+//! deploy --watch, --plan and the listings, as a deployer runs them.
+
+use crate::harness::{Operator, Server, DEPLOYER};
+
+#[actix_web::test]
+async fn deploy_watch_to_qa_shows_each_batch_and_exits_0() {
+    // Health-check delays long enough that the watch sees each one, however busy the machine.
+    let server = Server::start_with(&[("HOTSWAP__PIPELINE__ROLLING_HEALTH_CHECK_DELAY", "400ms")]).await;
+    let op = Operator::logged_in(&server, DEPLOYER).await;
+    let run = op.run(&["deploy", "kmod-cli", "1.0.0", "--to", "QA", "--watch"]).await;
+    assert_eq!(run.code, 0, "{run:?}\n{}", server.log());
+    // Not a terminal: plain lines, no escape sequences.
+    assert!(!run.stdout.contains('\u{1b}'), "{}", run.stdout);
+    // QA has 5 nodes in batches of 2: three batches, each on a line of its own.
+    for line in ["Development all nodes", "QA batch 1", "QA batch 2", "QA batch 3", "qa-node-05"] {
+        assert!(run.stdout.contains(line), "missing {line:?} in:\n{}", run.stdout);
+    }
+    let batch = |n: &str| run.stdout.find(n).unwrap();
+    assert!(batch("QA batch 1") < batch("QA batch 2") && batch("QA batch 2") < batch("QA batch 3"));
+    assert!(run.stdout.contains("health-check delay after QA batch"), "the wait is shown:\n{}", run.stdout);
+    assert!(run.stdout.contains("Deploy to QA: Succeeded"), "{}", run.stdout);
+    assert!(run.stdout.contains("Succeeded in"), "{}", run.stdout);
+
+    // The run as `status` and `runs` see it, in both output formats.
+    let runs = op.run(&["runs", "--output", "json"]).await;
+    assert_eq!(runs.code, 0, "{runs:?}");
+    let list = runs.json();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let id = list[0]["executionId"].as_str().unwrap().to_string();
+    assert_eq!(list[0]["status"], "Succeeded");
+    let table = op.run(&["runs", "ls", "--module", "kmod-cli"]).await;
+    assert!(table.stdout.starts_with("ID") && table.stdout.contains(&id), "{table:?}");
+    let status = op.run(&["status", &id, "--output", "json"]).await;
+    assert_eq!((status.code, status.json()["status"].as_str()), (0, Some("Succeeded")), "{status:?}");
+    let events = op.run(&["events", &id, "-o", "json"]).await;
+    let kinds: Vec<String> =
+        events.json().as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap().to_string()).collect();
+    assert!(
+        kinds.contains(&"WaveCompleted".to_string()) && kinds.last().unwrap() == "DeploymentCompleted",
+        "{kinds:?}"
+    );
+    let nodes = op.run(&["nodes", "QA"]).await;
+    assert!(nodes.stdout.contains("qa-node-05") && nodes.stdout.contains("kmod-cli 1.0.0"), "{nodes:?}");
+}
+
+#[actix_web::test]
+async fn a_failing_canary_exits_3() {
+    let server = Server::start().await;
+    let op = Operator::logged_in(&server, DEPLOYER).await;
+    let run = op
+        .run(&[
+            "deploy",
+            "kmod-cli",
+            "2.0.0",
+            "--to",
+            "QA",
+            "--strategy",
+            "Canary",
+            "--canary-steps",
+            "40,100",
+            "--meta",
+            "simulateErrorRate@QA=5",
+            "--watch",
+        ])
+        .await;
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(run.stdout.contains("QA step 1"), "{}", run.stdout);
+    assert!(run.stdout.contains("Deploy to QA: RolledBack"), "{}", run.stdout);
+    assert!(run.stdout.contains("canary analysis"), "the stage's message names why:\n{}", run.stdout);
+    assert!(!run.stdout.contains("QA step 2"), "no wave after the regression:\n{}", run.stdout);
+}
+
+#[actix_web::test]
+async fn plan_shows_the_waves_and_changes_nothing() {
+    let server = Server::start().await;
+    let op = Operator::logged_in(&server, DEPLOYER).await;
+    let before = op.run(&["nodes", "QA", "-o", "json"]).await.json();
+    let plan = op.run(&["deploy", "kmod-cli", "1.0.0", "--to", "Production", "--plan"]).await;
+    assert_eq!(plan.code, 0, "{plan:?}");
+    for text in [
+        "Path: Development → QA → Staging → Production",
+        "batch 1 of 3",
+        "batch 3 of 3",
+        "step 1 of 4 (10 %)",
+        "production-node-01, production-node-02",
+        "Signature",
+        "Dependencies",
+        "Estimated duration",
+    ] {
+        assert!(plan.stdout.contains(text), "missing {text:?}:\n{}", plan.stdout);
+    }
+    let json = op.run(&["plan", "kmod-cli", "1.0.0", "--to", "QA", "--require-approval", "-o", "json"]).await;
+    let body = json.json();
+    assert_eq!(body["dryRun"], true);
+    assert_eq!(body["stages"][1]["waves"].as_array().unwrap().len(), 3);
+    assert!(body["approval"].is_null(), "QA needs no approval even when asked: {body}");
+
+    let runs = op.run(&["runs", "-o", "json"]).await.json();
+    assert_eq!(runs.as_array().unwrap().len(), 0, "a plan creates no run");
+    let after = op.run(&["nodes", "QA", "-o", "json"]).await.json();
+    assert_eq!(
+        before["nodes"].as_array().unwrap().iter().map(|n| &n["modules"]).collect::<Vec<_>>(),
+        after["nodes"].as_array().unwrap().iter().map(|n| &n["modules"]).collect::<Vec<_>>()
+    );
+}

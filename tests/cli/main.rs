@@ -1,0 +1,15 @@
+//! The `hotswap` client verbs as an operator runs them: the real binary,
+//! against a real `hotswap serve` process started by each test with the test
+//! profile (every wait under a second, simulated clusters, in-memory store).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test and benchmark code: a panic is a failure with its message.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod harness;
+
+mod approvals;
+mod deploy;
+mod pty;
+mod session;
