@@ -29,6 +29,41 @@ pub struct PipelineSettings {
     /// (429 with Retry-After) rather than admitted to wait behind the others.
     #[serde(default = "PipelineSettings::default_max_active_runs")]
     pub max_active_runs: usize,
+    /// When a canary's metrics count as a regression (`[pipeline.canary]`).
+    #[serde(default)]
+    pub canary: CanaryThresholds,
+}
+
+/// How far each metric of the canary nodes may rise over their own baseline,
+/// in percent, before the step fails. A baseline below its floor counts as
+/// the floor, so that a rise from nothing is measured against something.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CanaryThresholds {
+    pub error_rate_rise_percent: f64,
+    /// In percentage points of error rate.
+    pub error_rate_floor: f64,
+    pub latency_rise_percent: f64,
+    /// In milliseconds.
+    pub latency_floor_ms: f64,
+    pub cpu_rise_percent: f64,
+    pub memory_rise_percent: f64,
+    /// In percent of CPU or memory.
+    pub usage_floor: f64,
+}
+
+impl Default for CanaryThresholds {
+    fn default() -> Self {
+        CanaryThresholds {
+            error_rate_rise_percent: 50.0,
+            error_rate_floor: 0.1,
+            latency_rise_percent: 100.0,
+            latency_floor_ms: 1.0,
+            cpu_rise_percent: 30.0,
+            memory_rise_percent: 30.0,
+            usage_floor: 1.0,
+        }
+    }
 }
 
 impl Default for PipelineSettings {
@@ -44,6 +79,7 @@ impl Default for PipelineSettings {
             restore_attempts: 5,
             restore_retry_delay: Duration::from_millis(200),
             max_active_runs: Self::default_max_active_runs(),
+            canary: CanaryThresholds::default(),
         }
     }
 }

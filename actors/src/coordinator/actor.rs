@@ -302,7 +302,7 @@ impl Coordinator {
 
     /// Saves the run with its new events, retrying while the store is down,
     /// then takes the next step.
-    pub(super) fn commit(&mut self, events: impl IntoIterator<Item = RunEvent>, ctx: &mut Context<Self>) {
+    pub(super) fn save_checkpoint(&mut self, events: impl IntoIterator<Item = RunEvent>, ctx: &mut Context<Self>) {
         self.pending_events.extend(events);
         if self.saving {
             self.dirty = true;
@@ -373,7 +373,7 @@ impl Coordinator {
             match saved {
                 Ok(()) if act.dirty => {
                     act.dirty = false;
-                    act.commit([], ctx);
+                    act.save_checkpoint([], ctx);
                 }
                 Ok(()) => act.advance(ctx),
                 Err(SaveFailure::Gone(e)) => {
@@ -394,14 +394,14 @@ impl Coordinator {
 
     /// Saves the run with `events` and answers once the save is over: what a
     /// verb changed is durable before the caller hears it was accepted.
-    fn commit_durably(
+    fn save_checkpoint_durably(
         &mut self,
         events: impl IntoIterator<Item = RunEvent>,
         ctx: &mut Context<Self>,
     ) -> futures::channel::oneshot::Receiver<Result<(), CoreError>> {
         let (tx, rx) = futures::channel::oneshot::channel();
         self.acks.push(tx);
-        self.commit(events, ctx);
+        self.save_checkpoint(events, ctx);
         rx
     }
 
@@ -429,7 +429,7 @@ impl Actor for Coordinator {
         if self.pending_events.is_empty() {
             self.advance(ctx);
         } else {
-            self.commit([], ctx);
+            self.save_checkpoint([], ctx);
         }
     }
 
@@ -527,7 +527,7 @@ impl Handler<Steer> for Coordinator {
                     // Saved again so that the caller's answer also waits for
                     // the store (the first abort's save may still be under way).
                     self.run.intent.abort = true;
-                    let saved = self.commit_durably([], ctx);
+                    let saved = self.save_checkpoint_durably([], ctx);
                     return durable(saved, status, "abort already under way; nodes are being restored");
                 }
                 self.run.intent.abort = true;
@@ -535,7 +535,7 @@ impl Handler<Steer> for Coordinator {
                 if self.timer.is_some() {
                     self.cancel_timer(ctx);
                 }
-                let saved = self.commit_durably([ev], ctx);
+                let saved = self.save_checkpoint_durably([ev], ctx);
                 durable(saved, status, "abort accepted: the run stops and restores every node it changed")
             }
             _ if restoring => refuse("it is restoring nodes"),
@@ -550,7 +550,7 @@ impl Handler<Steer> for Coordinator {
                         "paused",
                         json!({ "status": "Paused", "verb": "pause", ACTOR_KEY: by }),
                     );
-                    let saved = self.commit_durably([ev], ctx);
+                    let saved = self.save_checkpoint_durably([ev], ctx);
                     durable(saved, RunStatus::Paused, "paused: the run holds after the step in progress")
                 }
                 _ => refuse("only a running deployment can be paused"),
@@ -565,7 +565,7 @@ impl Handler<Steer> for Coordinator {
                         "resumed",
                         json!({ "status": "Running", "verb": "resume", ACTOR_KEY: by }),
                     );
-                    let saved = self.commit_durably([ev], ctx);
+                    let saved = self.save_checkpoint_durably([ev], ctx);
                     durable(saved, RunStatus::Running, "resumed")
                 }
                 _ => refuse("only a paused deployment can be resumed"),
@@ -579,11 +579,11 @@ impl Handler<Steer> for Coordinator {
                         json!({ "verb": "promote", ACTOR_KEY: by }),
                     );
                     if self.skip_wait(ctx) {
-                        let saved = self.commit_durably([ev], ctx);
+                        let saved = self.save_checkpoint_durably([ev], ctx);
                         durable(saved, status, "promoted: the current wait was skipped")
                     } else {
                         self.run.intent.promote = true;
-                        let saved = self.commit_durably([ev], ctx);
+                        let saved = self.save_checkpoint_durably([ev], ctx);
                         durable(saved, status, "promote noted: the next wait will be skipped")
                     }
                 }

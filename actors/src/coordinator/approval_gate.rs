@@ -74,7 +74,7 @@ impl Coordinator {
         );
         self.run.checkpoint = Checkpoint::AwaitingApproval { approval_id: approval.approval_id, timeout_at };
         self.opening = Some(approval);
-        self.commit(started.into_iter().chain([requested]), ctx);
+        self.save_checkpoint(started.into_iter().chain([requested]), ctx);
     }
 
     /// Makes sure somebody watches the approval: its actor (which expires it
@@ -145,7 +145,7 @@ impl Coordinator {
             }
             ApprovalStatus::Pending => unreachable!("checked above"),
         }
-        self.commit(events, ctx);
+        self.save_checkpoint(events, ctx);
     }
 
     /// An abort while the run waits: the pending approval is closed, so that

@@ -4,6 +4,7 @@
 use std::ops::Range;
 
 use crate::domain::{NodeMetrics, Strategy};
+use crate::settings::CanaryThresholds;
 
 /// The index ranges of the hostname-sorted nodes that each wave adds.
 pub fn waves(strategy: Strategy, nodes: usize, batch_size: usize, canary_steps: &[u32]) -> Vec<Range<usize>> {
@@ -42,12 +43,13 @@ fn rise(base: f64, now: f64, floor: f64) -> f64 {
 
 /// Compares canary nodes with their own metrics from before the first step.
 /// Returns a message naming the metric and both values on a regression.
-pub fn canary_regression(baseline: &NodeMetrics, now: &NodeMetrics) -> Option<String> {
+pub fn canary_regression(baseline: &NodeMetrics, now: &NodeMetrics, limits: &CanaryThresholds) -> Option<String> {
+    let l = limits;
     let checks = [
-        ("error rate", "%", baseline.error_rate, now.error_rate, 0.1, 50.0),
-        ("latency", " ms", baseline.latency_ms, now.latency_ms, 1.0, 100.0),
-        ("CPU", "%", baseline.cpu_usage, now.cpu_usage, 1.0, 30.0),
-        ("memory", "%", baseline.memory_usage, now.memory_usage, 1.0, 30.0),
+        ("error rate", "%", baseline.error_rate, now.error_rate, l.error_rate_floor, l.error_rate_rise_percent),
+        ("latency", " ms", baseline.latency_ms, now.latency_ms, l.latency_floor_ms, l.latency_rise_percent),
+        ("CPU", "%", baseline.cpu_usage, now.cpu_usage, l.usage_floor, l.cpu_rise_percent),
+        ("memory", "%", baseline.memory_usage, now.memory_usage, l.usage_floor, l.memory_rise_percent),
     ];
     checks.into_iter().find_map(|(name, unit, base, current, floor, limit)| {
         let r = rise(base, current, floor);
@@ -80,6 +82,7 @@ mod tests {
 
     #[test]
     fn regression_thresholds_and_zero_baselines() {
+        let limits = CanaryThresholds::default();
         let base = NodeMetrics {
             cpu_usage: 40.0,
             memory_usage: 50.0,
@@ -87,14 +90,32 @@ mod tests {
             error_rate: 0.5,
             requests_per_second: 10.0,
         };
-        assert_eq!(canary_regression(&base, &base), None);
+        assert_eq!(canary_regression(&base, &base, &limits), None);
         let worse = NodeMetrics { error_rate: 0.8, ..base };
-        assert!(canary_regression(&base, &worse).unwrap().starts_with("error rate rose from 0.50% to 0.80%"));
+        assert!(canary_regression(&base, &worse, &limits).unwrap().starts_with("error rate rose from 0.50% to 0.80%"));
         let slower = NodeMetrics { latency_ms: 201.0, ..base };
-        assert!(canary_regression(&base, &slower).unwrap().starts_with("latency"));
+        assert!(canary_regression(&base, &slower, &limits).unwrap().starts_with("latency"));
         let zero = NodeMetrics::default();
-        let msg = canary_regression(&zero, &NodeMetrics { error_rate: 0.04, ..zero });
+        let msg = canary_regression(&zero, &NodeMetrics { error_rate: 0.04, ..zero }, &limits);
         assert_eq!(msg, None, "0 -> 0.04 stays under the 0.1 floor's +50%");
-        assert!(canary_regression(&zero, &NodeMetrics { cpu_usage: 5.0, ..zero }).is_some());
+        assert!(canary_regression(&zero, &NodeMetrics { cpu_usage: 5.0, ..zero }, &limits).is_some());
+    }
+
+    #[test]
+    fn exactly_at_the_threshold_passes_and_the_thresholds_come_from_the_settings() {
+        let base = NodeMetrics {
+            cpu_usage: 40.0,
+            memory_usage: 50.0,
+            latency_ms: 100.0,
+            error_rate: 1.0,
+            ..Default::default()
+        };
+        let limits = CanaryThresholds::default();
+        // +50% error rate is the limit itself: not a regression; a hair above is.
+        assert_eq!(canary_regression(&base, &NodeMetrics { error_rate: 1.5, ..base }, &limits), None);
+        assert!(canary_regression(&base, &NodeMetrics { error_rate: 1.5001, ..base }, &limits).is_some());
+        // A stricter setting turns the same sample into a regression.
+        let strict = CanaryThresholds { error_rate_rise_percent: 10.0, ..limits };
+        assert!(canary_regression(&base, &NodeMetrics { error_rate: 1.2, ..base }, &strict).is_some());
     }
 }

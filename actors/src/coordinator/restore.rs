@@ -112,7 +112,7 @@ impl Coordinator {
                 ));
                 act.run.checkpoint = Checkpoint::Done;
             }
-            act.commit(events, ctx);
+            act.save_checkpoint(events, ctx);
         });
     }
 
@@ -139,7 +139,7 @@ impl Coordinator {
             };
             let end = finish_run(&mut act.run, status, message);
             act.run.checkpoint = Checkpoint::Done;
-            act.commit([end], ctx);
+            act.save_checkpoint([end], ctx);
         });
     }
 
@@ -200,7 +200,7 @@ impl Coordinator {
                 events.push(event(&act.run, "RollbackFailed", message, json!({})));
             }
             act.run.checkpoint = Checkpoint::Done;
-            act.commit(events, ctx);
+            act.save_checkpoint(events, ctx);
         });
     }
 }

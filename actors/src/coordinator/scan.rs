@@ -23,7 +23,7 @@ impl Coordinator {
         // scan (hashing a large artifact) shows as running; `advance` then
         // comes back here with the stage started.
         if let Some(started) = start_stage(&mut self.run, SECURITY_SCAN_STAGE) {
-            return self.commit([started], ctx);
+            return self.save_checkpoint([started], ctx);
         }
         let mut problems = Vec::new();
         let mut checked = Vec::new();
@@ -81,7 +81,7 @@ impl Coordinator {
         } else {
             self.first_step(Environment::Development)
         };
-        self.commit(done, ctx);
+        self.save_checkpoint(done, ctx);
     }
 
     fn scan_failed(&mut self, problems: Vec<String>, ctx: &mut Ctx) {
@@ -89,7 +89,7 @@ impl Coordinator {
         let done = finish_stage(&mut self.run, SECURITY_SCAN_STAGE, StageStatus::Failed, message.clone());
         let end = finish_run(&mut self.run, RunStatus::Failed, message);
         self.run.checkpoint = Checkpoint::Done;
-        self.commit(done.into_iter().chain([end]), ctx);
+        self.save_checkpoint(done.into_iter().chain([end]), ctx);
     }
 }
 

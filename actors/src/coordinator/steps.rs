@@ -45,14 +45,14 @@ impl Coordinator {
                     status: RunStatus::Cancelled,
                     message: "Aborted by operator while waiting for approval; no node was changed".into(),
                 };
-                self.commit([], ctx);
+                self.save_checkpoint([], ctx);
             }
             _ if self.run.intent.abort => {
                 self.run.checkpoint = Checkpoint::Unwinding {
                     status: RunStatus::Cancelled,
                     message: "Aborted by operator; every node this run changed was restored".into(),
                 };
-                self.commit([], ctx);
+                self.save_checkpoint([], ctx);
             }
             _ if self.run.status == RunStatus::Paused => {}
             Checkpoint::SecurityScan => self.security_scan(ctx),
@@ -164,7 +164,7 @@ impl Coordinator {
                     Arc::make_mut(&mut act.run.changes).extend(missing.iter().zip(slots).map(|(n, before)| {
                         NodeChange { node_id: n.node_id, hostname: n.hostname.clone(), environment: env, before }
                     }));
-                    act.commit([], ctx);
+                    act.save_checkpoint([], ctx);
                 }
                 Err(e) => {
                     tracing::warn!(run = %act.run.execution_id, error = %e, "cannot read node state; retrying");
@@ -262,7 +262,7 @@ impl Coordinator {
                 let until = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
                 act.set_step(DeployStep::Wait { wave, until });
             }
-            act.commit(events, ctx);
+            act.save_checkpoint(events, ctx);
         }));
     }
 
@@ -286,13 +286,13 @@ impl Coordinator {
     fn wait(&mut self, wave: usize, until: chrono::DateTime<Utc>, ctx: &mut Ctx) {
         if std::mem::take(&mut self.run.intent.promote) {
             self.set_step(DeployStep::Check { wave });
-            return self.commit([], ctx);
+            return self.save_checkpoint([], ctx);
         }
         let remaining = (until - Utc::now()).to_std().unwrap_or_default();
         self.timer = Some(ctx.run_later(remaining, move |act, ctx| {
             act.timer = None;
             act.set_step(DeployStep::Check { wave });
-            act.commit([], ctx);
+            act.save_checkpoint([], ctx);
         }));
     }
 
@@ -322,7 +322,7 @@ impl Coordinator {
                     *captured = baseline;
                 }
             }
-            act.commit([], ctx);
+            act.save_checkpoint([], ctx);
         }));
     }
 
@@ -372,7 +372,7 @@ impl Coordinator {
                 let before = NodeMetrics::average(baseline.iter().filter(|(id, _)| ids.contains(id)).map(|(_, m)| m));
                 let after = NodeMetrics::average(now.iter().map(|(_, m)| m));
                 if let (Some(before), Some(after)) = (before, after) {
-                    if let Some(regression) = canary_regression(&before, &after) {
+                    if let Some(regression) = canary_regression(&before, &after, &act.deps.pipeline.canary) {
                         let percent = steps.get(wave).copied().unwrap_or(100);
                         problems.push(format!("canary analysis at {percent}% failed: {regression}"));
                     }
@@ -384,7 +384,7 @@ impl Coordinator {
                     _ => format!("Health check after {label} failed: {}", listed(&problems)),
                 };
                 act.run.checkpoint = Checkpoint::Restoring { environment: env, message };
-                return act.commit([], ctx);
+                return act.save_checkpoint([], ctx);
             }
             if wave + 1 < waves.len() {
                 act.set_step(DeployStep::Load { wave: wave + 1 });
@@ -394,7 +394,7 @@ impl Coordinator {
                     format!("{label} passed"),
                     json!({ "environment": env.as_str(), "wave": wave }),
                 );
-                act.commit([ev], ctx);
+                act.save_checkpoint([ev], ctx);
             } else {
                 act.stage_succeeded(env, ctx);
             }
@@ -445,7 +445,7 @@ impl Coordinator {
                 );
                 act.run.checkpoint = Checkpoint::Restoring { environment: env, message };
             }
-            act.commit([], ctx);
+            act.save_checkpoint([], ctx);
         }));
     }
 
@@ -471,11 +471,11 @@ impl Coordinator {
                 .collect();
             if problems.is_empty() {
                 act.set_step(DeployStep::Switch);
-                act.commit([], ctx);
+                act.save_checkpoint([], ctx);
             } else if Utc::now() >= deadline {
                 let message = format!("Smoke test failed; traffic stays on the serving version: {}", listed(&problems));
                 act.run.checkpoint = Checkpoint::Restoring { environment: env, message };
-                act.commit([], ctx);
+                act.save_checkpoint([], ctx);
             } else {
                 act.timer = Some(ctx.run_later(interval, |act, ctx| {
                     act.timer = None;
@@ -518,7 +518,7 @@ impl Coordinator {
                     listed(&failures)
                 );
                 act.run.checkpoint = Checkpoint::Restoring { environment: env, message };
-                act.commit([], ctx);
+                act.save_checkpoint([], ctx);
             }
         }));
     }
@@ -541,7 +541,7 @@ impl Coordinator {
             Some(next) => self.first_step(next),
             None => Checkpoint::Validation,
         };
-        self.commit(events, ctx);
+        self.save_checkpoint(events, ctx);
     }
 
     // ---- Validation ---------------------------------------------------------
@@ -583,12 +583,12 @@ impl Coordinator {
                 let done = finish_stage(&mut act.run, VALIDATION_STAGE, StageStatus::Succeeded, message);
                 let end = finish_run(&mut act.run, RunStatus::Succeeded, "Pipeline completed successfully");
                 act.run.checkpoint = Checkpoint::Done;
-                act.commit(done.into_iter().chain([end]), ctx);
+                act.save_checkpoint(done.into_iter().chain([end]), ctx);
             } else {
                 let message = format!("Validation failed: {}", listed(&problems));
                 let done = finish_stage(&mut act.run, VALIDATION_STAGE, StageStatus::Failed, message.clone());
                 act.run.checkpoint = Checkpoint::Restoring { environment: env, message };
-                act.commit(done, ctx);
+                act.save_checkpoint(done, ctx);
             }
         }));
     }
