@@ -26,8 +26,7 @@ fn after(ms: i64) -> DateTime<Utc> {
 
 fn memory() -> SharedMessageStore {
     // Backoff 100 ms ×2 capped at 400 ms: the test profile's shape.
-    let retry =
-        RetryPolicy { initial: Duration::from_millis(100), multiplier: 2, cap: Duration::from_millis(400) };
+    let retry = RetryPolicy { initial: Duration::from_millis(100), multiplier: 2, cap: Duration::from_millis(400) };
     Arc::new(MemoryMessageStore::new(retry, Duration::from_secs(24 * 3600)))
 }
 
@@ -139,7 +138,8 @@ async fn content_based_routes_by_headers_and_json_path(store: SharedMessageStore
     });
     let eu = store.create_subscription(tn, spec, t0()).await.unwrap().subscription_id;
     let mut spec = sub_spec("c", 3);
-    spec.filter = Some(SubscriptionFilter { header_matches: Default::default(), payload_query: Some("$.urgent".into()) });
+    spec.filter =
+        Some(SubscriptionFilter { header_matches: Default::default(), payload_query: Some("$.urgent".into()) });
     let urgent = store.create_subscription(tn, spec, t0()).await.unwrap().subscription_id;
 
     let mut m = NewMessage::new("c", r#"{"kind":"deploy"}"#);
@@ -327,8 +327,14 @@ async fn bad_input_is_refused(store: SharedMessageStore) {
     m.priority = 10;
     assert!(matches!(store.publish(tn, m, t0()).await, Err(MessagingError::Invalid(_))));
     let big = "x".repeat(1024 * 1024 + 1);
-    assert!(matches!(store.publish(tn, NewMessage::new("t", &big), t0()).await, Err(MessagingError::PayloadTooLarge(_))));
-    assert!(matches!(store.publish(tn, NewMessage::new("nope", "x"), t0()).await, Err(MessagingError::TopicNotFound(_))));
+    assert!(matches!(
+        store.publish(tn, NewMessage::new("t", &big), t0()).await,
+        Err(MessagingError::PayloadTooLarge(_))
+    ));
+    assert!(matches!(
+        store.publish(tn, NewMessage::new("nope", "x"), t0()).await,
+        Err(MessagingError::TopicNotFound(_))
+    ));
     assert!(matches!(store.create_topic(tn, topic("t", None), t0()).await, Err(MessagingError::TopicExists(_))));
     let mut t = topic("u", None);
     t.partition_count = 17;

@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use super::error::MessagingError;
 use super::model::{
-    DeadLetter, Delivery, DeliveryGuarantee, Message, MessageStatus, NackOptions, NewMessage, NewSubscription, NewTopic,
-    Published, RetryPolicy, RoutingStrategy, StoredMessage, Subscription, Topic, TopicMetrics,
+    DeadLetter, Delivery, DeliveryGuarantee, Message, MessageStatus, NackOptions, NewMessage, NewSubscription,
+    NewTopic, Published, RetryPolicy, RoutingStrategy, StoredMessage, Subscription, Topic, TopicMetrics,
 };
 use super::routing::filter_matches;
 use super::store::MessageStore;
@@ -132,12 +132,16 @@ impl State {
 
     /// Returns expired leases of a subscription to the retry path.
     fn expire_leases(&mut self, key: (TenantId, Uuid), retry: &RetryPolicy, now: DateTime<Utc>) {
-        let expired: Vec<String> = match self.subs.get(&key) {
-            Some(s) => s.leased.iter().filter(|(_, l)| l.deadline <= now).map(|(id, _)| id.clone()).collect(),
+        let expired: Vec<(String, DateTime<Utc>)> = match self.subs.get(&key) {
+            Some(s) => {
+                s.leased.iter().filter(|(_, l)| l.deadline <= now).map(|(id, l)| (id.clone(), l.deadline)).collect()
+            }
             None => return,
         };
-        for id in expired {
-            self.fail(key, &id, "ack deadline passed".into(), None, retry, now);
+        // The attempt failed at its deadline, whenever that is noticed: the
+        // backoff counts from there, so a late observer does not delay it.
+        for (id, deadline) in expired {
+            self.fail(key, &id, "ack deadline passed".into(), None, retry, deadline);
         }
     }
 
@@ -210,9 +214,9 @@ impl State {
             RoutingStrategy::ContentBased => all
                 .into_iter()
                 .filter(|id| {
-                    self.subs.get(&(tenant, *id)).is_some_and(|s| {
-                        s.sub.spec.filter.as_ref().is_none_or(|f| filter_matches(f, message))
-                    })
+                    self.subs
+                        .get(&(tenant, *id))
+                        .is_some_and(|s| s.sub.spec.filter.as_ref().is_none_or(|f| filter_matches(f, message)))
                 })
                 .collect(),
             RoutingStrategy::LoadBalanced => {
@@ -247,7 +251,12 @@ impl State {
 
 #[async_trait]
 impl MessageStore for MemoryMessageStore {
-    async fn create_topic(&self, tenant: TenantId, spec: NewTopic, now: DateTime<Utc>) -> Result<Topic, MessagingError> {
+    async fn create_topic(
+        &self,
+        tenant: TenantId,
+        spec: NewTopic,
+        now: DateTime<Utc>,
+    ) -> Result<Topic, MessagingError> {
         spec.validate()?;
         let mut st = self.state.lock();
         let key = (tenant, spec.name.clone());
@@ -317,7 +326,8 @@ impl MessageStore for MemoryMessageStore {
         let rr = st.topic_mut(tenant, &spec.topic_name)?.rr_counter;
         st.next_seq += 1;
         let created_seq = st.next_seq;
-        let sub = Subscription { tenant_id: tenant, subscription_id: Uuid::new_v4(), spec, paused: false, created_at: now };
+        let sub =
+            Subscription { tenant_id: tenant, subscription_id: Uuid::new_v4(), spec, paused: false, created_at: now };
         st.subs.insert(
             (tenant, sub.subscription_id),
             SubState {
@@ -485,7 +495,9 @@ impl MessageStore for MemoryMessageStore {
         let mut blocked: HashSet<String> = HashSet::new();
         if ordered {
             for id in sub.leased.keys() {
-                if let Some(k) = st.messages.get(&(tenant, id.clone())).and_then(|r| r.stored.message.partition_key.clone()) {
+                if let Some(k) =
+                    st.messages.get(&(tenant, id.clone())).and_then(|r| r.stored.message.partition_key.clone())
+                {
                     blocked.insert(k);
                 }
             }
@@ -546,7 +558,9 @@ impl MessageStore for MemoryMessageStore {
         let mut st = self.state.lock();
         let key = st.sub_key(tenant, subscription)?;
         st.expire_leases(key, &self.retry, now);
-        let Some(sub) = st.subs.get_mut(&key) else { return Err(MessagingError::SubscriptionNotFound(subscription.to_string())) };
+        let Some(sub) = st.subs.get_mut(&key) else {
+            return Err(MessagingError::SubscriptionNotFound(subscription.to_string()));
+        };
         if sub.acked.contains(message_id) {
             return Ok(());
         }

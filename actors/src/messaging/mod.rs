@@ -15,7 +15,7 @@ mod store;
 pub use error::MessagingError;
 pub use memory::MemoryMessageStore;
 pub use model::{
-    DeadLetter, DeliveryGuarantee, Delivery, Message, MessageStatus, NackOptions, NewMessage, NewSubscription,
+    DeadLetter, Delivery, DeliveryGuarantee, Message, MessageStatus, NackOptions, NewMessage, NewSubscription,
     NewTopic, Published, RetryPolicy, RoutingStrategy, StoredMessage, Subscription, SubscriptionFilter,
     SubscriptionKind, Topic, TopicMetrics, TopicType, MAX_PAYLOAD_BYTES, MAX_PRIORITY,
 };

@@ -17,7 +17,8 @@ use crate::domain::TenantId;
 /// message is "not found". `now` is the caller's clock.
 #[async_trait]
 pub trait MessageStore: Send + Sync {
-    async fn create_topic(&self, tenant: TenantId, spec: NewTopic, now: DateTime<Utc>) -> Result<Topic, MessagingError>;
+    async fn create_topic(&self, tenant: TenantId, spec: NewTopic, now: DateTime<Utc>)
+        -> Result<Topic, MessagingError>;
     async fn get_topic(&self, tenant: TenantId, name: &str) -> Result<Topic, MessagingError>;
     async fn list_topics(&self, tenant: TenantId) -> Result<Vec<Topic>, MessagingError>;
     async fn update_topic(&self, tenant: TenantId, spec: NewTopic) -> Result<Topic, MessagingError>;
@@ -42,8 +43,12 @@ pub trait MessageStore: Send + Sync {
     /// Stores and routes a message. On an ExactlyOnce topic a repeat of an
     /// idempotency key (or message id) inside the window answers the first
     /// message with `duplicate = true`.
-    async fn publish(&self, tenant: TenantId, message: NewMessage, now: DateTime<Utc>)
-        -> Result<Published, MessagingError>;
+    async fn publish(
+        &self,
+        tenant: TenantId,
+        message: NewMessage,
+        now: DateTime<Utc>,
+    ) -> Result<Published, MessagingError>;
 
     /// Leases up to `max` deliveries of a subscription. Expired leases are
     /// first returned to the queue as failed attempts.
@@ -55,8 +60,13 @@ pub trait MessageStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Vec<Delivery>, MessagingError>;
     /// Idempotent: acking an acknowledged message again succeeds.
-    async fn ack(&self, tenant: TenantId, subscription: Uuid, message_id: &str, now: DateTime<Utc>)
-        -> Result<(), MessagingError>;
+    async fn ack(
+        &self,
+        tenant: TenantId,
+        subscription: Uuid,
+        message_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), MessagingError>;
     async fn nack(
         &self,
         tenant: TenantId,
@@ -74,8 +84,12 @@ pub trait MessageStore: Send + Sync {
 
     async fn get_message(&self, tenant: TenantId, message_id: &str) -> Result<StoredMessage, MessagingError>;
     /// Newest first, at most `limit` (capped at 1000).
-    async fn list_messages(&self, tenant: TenantId, topic: &str, limit: usize)
-        -> Result<Vec<StoredMessage>, MessagingError>;
+    async fn list_messages(
+        &self,
+        tenant: TenantId,
+        topic: &str,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>, MessagingError>;
     /// Acknowledges a message for every subscription (the original API).
     async fn acknowledge_message(&self, tenant: TenantId, message_id: &str) -> Result<StoredMessage, MessagingError>;
     async fn delete_message(&self, tenant: TenantId, message_id: &str) -> Result<(), MessagingError>;
@@ -83,8 +97,13 @@ pub trait MessageStore: Send + Sync {
     async fn dead_letters(&self, tenant: TenantId, topic: &str) -> Result<Vec<DeadLetter>, MessagingError>;
     /// Re-enqueues to the subscription it died on, attempts reset, and
     /// removes it from the dead-letter queue.
-    async fn replay_dead_letter(&self, tenant: TenantId, topic: &str, message_id: &str, now: DateTime<Utc>)
-        -> Result<(), MessagingError>;
+    async fn replay_dead_letter(
+        &self,
+        tenant: TenantId,
+        topic: &str,
+        message_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), MessagingError>;
     async fn purge_dead_letter(&self, tenant: TenantId, topic: &str, message_id: &str) -> Result<(), MessagingError>;
 
     async fn metrics(&self, tenant: TenantId, topic: &str, now: DateTime<Utc>) -> Result<TopicMetrics, MessagingError>;
