@@ -375,3 +375,12 @@ conformance!(
     original_api_operations,
     bad_input_is_refused,
 );
+
+/// The default policy is the issue's: 2 s, ×2, capped at 32 s.
+#[test]
+fn default_backoff_doubles_to_its_cap() {
+    let p = RetryPolicy::default();
+    let secs: Vec<u64> = (1..=7).map(|a| p.backoff(a).as_secs()).collect();
+    assert_eq!(secs, [2, 4, 8, 16, 32, 32, 32]);
+    assert_eq!(p.backoff(u32::MAX).as_secs(), 32, "no overflow on absurd attempt counts");
+}
