@@ -11,8 +11,9 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use hotswap_actors::domain::TenantId;
 use hotswap_actors::messaging::{
-    DeliveryGuarantee, MemoryMessageStore, MessageStatus, MessagingError, NackOptions, NewMessage, NewSubscription,
-    NewTopic, RetryPolicy, RoutingStrategy, SharedMessageStore, SubscriptionFilter, SubscriptionKind, TopicType,
+    consume, DeliveryGuarantee, MemoryMessageStore, MessageStatus, MessagingError, NackOptions, NewMessage,
+    NewSubscription, NewTopic, RetryPolicy, RoutingStrategy, SharedMessageStore, SubscriptionFilter, SubscriptionKind,
+    TopicType,
 };
 use uuid::Uuid;
 
@@ -345,6 +346,29 @@ async fn bad_input_is_refused(store: SharedMessageStore) {
     assert!(matches!(store.delete_topic(tn, "t").await, Err(MessagingError::Conflict(_))));
 }
 
+async fn long_poll_wakes_on_publish_and_times_out(store: SharedMessageStore) {
+    let tn = Uuid::new_v4();
+    store.create_topic(tn, topic("t", None), Utc::now()).await.unwrap();
+    let s = store.create_subscription(tn, sub_spec("t", 3), Utc::now()).await.unwrap().subscription_id;
+    let empty = consume(&*store, tn, s, 10, Duration::from_millis(50)).await.unwrap();
+    assert!(empty.is_empty());
+    let waiting = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let got = consume(&*store, tn, s, 10, Duration::from_secs(30)).await.unwrap();
+            (got, started.elapsed())
+        })
+    };
+    // On the test's single-threaded runtime one yield lets the consumer
+    // run until it parks, so the publish below really lands mid-wait.
+    tokio::task::yield_now().await;
+    store.publish(tn, NewMessage::new("t", "m"), Utc::now()).await.unwrap();
+    let (got, waited) = waiting.await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert!(waited < Duration::from_secs(10), "woken by the publish, not the timeout ({waited:?})");
+}
+
 macro_rules! conformance {
     ($($check:ident),* $(,)?) => {
         mod memory {
@@ -374,6 +398,7 @@ conformance!(
     tenants_are_isolated,
     original_api_operations,
     bad_input_is_refused,
+    long_poll_wakes_on_publish_and_times_out,
 );
 
 /// The default policy is the issue's: 2 s, ×2, capped at 32 s.

@@ -6,12 +6,14 @@
 //! Every operation takes the caller's `now` so that leases, backoff and
 //! expiry are decided by one clock the caller controls (tests step it).
 
+mod consume;
 mod error;
 mod memory;
 mod model;
 mod routing;
 mod store;
 
+pub use consume::consume;
 pub use error::MessagingError;
 pub use memory::MemoryMessageStore;
 pub use model::{
