@@ -777,6 +777,10 @@ impl MessageStore for MemoryMessageStore {
         for (tenant, id) in &doomed {
             st.messages.remove(&(*tenant, id.clone()));
             st.remove_message_everywhere(*tenant, id);
+            // The ack record only serves idempotent acks of a live message.
+            for s in st.subs.values_mut().filter(|s| s.sub.tenant_id == *tenant) {
+                s.acked.remove(id);
+            }
         }
         st.idempotency.retain(|_, (_, seen)| add(*seen, idempotency_window) > now);
         Ok(doomed.len())
