@@ -12,6 +12,7 @@ pub mod error;
 pub mod events;
 pub mod graph;
 pub mod hooks;
+pub mod messaging;
 pub mod node;
 pub mod orchestrator;
 pub mod registry;

@@ -1,0 +1,792 @@
+//! The in-memory back-end: for development, tests and one instance that may
+//! lose its messages on restart. All state sits behind one lock, taken
+//! without awaiting, so each operation is atomic.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use super::error::MessagingError;
+use super::model::{
+    DeadLetter, Delivery, DeliveryGuarantee, Message, MessageStatus, NackOptions, NewMessage, NewSubscription,
+    NewTopic, Published, RetryPolicy, RoutingStrategy, StoredMessage, Subscription, Topic, TopicMetrics,
+};
+use super::routing::filter_matches;
+use super::store::MessageStore;
+use crate::domain::TenantId;
+
+const MAX_LIST: usize = 1000;
+
+struct Counters {
+    published: u64,
+    delivered: u64,
+    acknowledged: u64,
+    failed: u64,
+    dead_lettered: u64,
+    unrouted: u64,
+}
+
+struct TopicState {
+    topic: Topic,
+    /// Bumped at each load-balanced assignment; see [`SubState::last_assigned`].
+    rr_counter: u64,
+    counters: Counters,
+    dlq: Vec<DeadLetter>,
+}
+
+/// A queued copy of a message for one subscription.
+#[derive(Clone)]
+struct Entry {
+    message_id: String,
+    seq: u64,
+    attempts: u32,
+    available_at: DateTime<Utc>,
+}
+
+struct Lease {
+    seq: u64,
+    attempts: u32,
+    deadline: DateTime<Utc>,
+}
+
+struct SubState {
+    sub: Subscription,
+    created_seq: u64,
+    /// The round-robin position of its last assignment. A new subscription
+    /// starts at the topic's current counter so that it joins the rotation
+    /// at its end instead of taking a burst (the original skewed here).
+    last_assigned: u64,
+    queue: Vec<Entry>,
+    leased: HashMap<String, Lease>,
+    acked: HashSet<String>,
+}
+
+struct Record {
+    seq: u64,
+    stored: StoredMessage,
+}
+
+#[derive(Default)]
+struct State {
+    topics: HashMap<(TenantId, String), TopicState>,
+    subs: HashMap<(TenantId, Uuid), SubState>,
+    messages: HashMap<(TenantId, String), Record>,
+    /// (tenant, topic, key) → (message id, first seen).
+    idempotency: HashMap<(TenantId, String, String), (String, DateTime<Utc>)>,
+    next_seq: u64,
+}
+
+pub struct MemoryMessageStore {
+    state: Mutex<State>,
+    retry: RetryPolicy,
+    idempotency_window: Duration,
+    notify: Arc<Notify>,
+}
+
+impl MemoryMessageStore {
+    pub fn new(retry: RetryPolicy, idempotency_window: Duration) -> Self {
+        MemoryMessageStore {
+            state: Mutex::new(State::default()),
+            retry,
+            idempotency_window,
+            notify: Arc::new(Notify::new()),
+        }
+    }
+}
+
+impl Default for MemoryMessageStore {
+    fn default() -> Self {
+        Self::new(RetryPolicy::default(), Duration::from_secs(24 * 3600))
+    }
+}
+
+fn add(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(d).ok().and_then(|d| now.checked_add_signed(d)).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+impl State {
+    fn topic_mut(&mut self, tenant: TenantId, name: &str) -> Result<&mut TopicState, MessagingError> {
+        self.topics.get_mut(&(tenant, name.to_owned())).ok_or_else(|| MessagingError::TopicNotFound(name.to_owned()))
+    }
+
+    fn sub_key(&self, tenant: TenantId, id: Uuid) -> Result<(TenantId, Uuid), MessagingError> {
+        if self.subs.contains_key(&(tenant, id)) {
+            Ok((tenant, id))
+        } else {
+            Err(MessagingError::SubscriptionNotFound(id.to_string()))
+        }
+    }
+
+    fn subs_of(&self, tenant: TenantId, topic: &str) -> Vec<Uuid> {
+        let mut subs: Vec<&SubState> =
+            self.subs.values().filter(|s| s.sub.tenant_id == tenant && s.sub.spec.topic_name == topic).collect();
+        subs.sort_by_key(|s| s.created_seq);
+        subs.iter().map(|s| s.sub.subscription_id).collect()
+    }
+
+    /// Returns expired leases of a subscription to the retry path.
+    fn expire_leases(&mut self, key: (TenantId, Uuid), retry: &RetryPolicy, now: DateTime<Utc>) {
+        let expired: Vec<(String, DateTime<Utc>)> = match self.subs.get(&key) {
+            Some(s) => {
+                s.leased.iter().filter(|(_, l)| l.deadline <= now).map(|(id, l)| (id.clone(), l.deadline)).collect()
+            }
+            None => return,
+        };
+        // The attempt failed at its deadline, whenever that is noticed: the
+        // backoff counts from there, so a late observer does not delay it.
+        for (id, deadline) in expired {
+            self.fail(key, &id, "ack deadline passed".into(), None, retry, deadline);
+        }
+    }
+
+    /// One failed attempt (nack or expired lease): retry after backoff, or
+    /// dead-letter once the retries are spent; AtMostOnce never retries.
+    fn fail(
+        &mut self,
+        key: (TenantId, Uuid),
+        message_id: &str,
+        reason: String,
+        requeue: Option<bool>,
+        retry: &RetryPolicy,
+        now: DateTime<Utc>,
+    ) {
+        let Some(sub) = self.subs.get_mut(&key) else { return };
+        let Some(lease) = sub.leased.remove(message_id) else { return };
+        let max_retries = sub.sub.spec.max_retries;
+        let topic_name = sub.sub.spec.topic_name.clone();
+        let guarantee = match self.topics.get(&(key.0, topic_name.clone())) {
+            Some(t) => t.topic.spec.delivery_guarantee,
+            None => return,
+        };
+        if let Some(t) = self.topics.get_mut(&(key.0, topic_name.clone())) {
+            t.counters.failed += 1;
+        }
+        if guarantee == DeliveryGuarantee::AtMostOnce {
+            return;
+        }
+        if requeue != Some(false) && lease.attempts <= max_retries {
+            sub.queue.push(Entry {
+                message_id: message_id.to_owned(),
+                seq: lease.seq,
+                attempts: lease.attempts,
+                available_at: add(now, retry.backoff(lease.attempts)),
+            });
+            return;
+        }
+        let Some(record) = self.messages.get_mut(&(key.0, message_id.to_owned())) else { return };
+        record.stored.status = MessageStatus::DeadLettered;
+        let mut message = record.stored.message.clone();
+        message.headers.insert("X-Original-Topic".into(), topic_name.clone());
+        message.headers.insert("X-DLQ-Reason".into(), reason.clone());
+        message.headers.insert("X-DLQ-Timestamp".into(), now.to_rfc3339());
+        message.headers.insert("X-Delivery-Attempts".into(), lease.attempts.to_string());
+        if let Some(t) = self.topics.get_mut(&(key.0, topic_name)) {
+            t.counters.dead_lettered += 1;
+            t.dlq.push(DeadLetter {
+                message,
+                subscription_id: key.1,
+                reason,
+                delivery_attempts: lease.attempts,
+                dead_lettered_at: now,
+            });
+        }
+    }
+
+    /// The subscriptions a new message goes to, by the topic's strategy.
+    fn route(&mut self, tenant: TenantId, message: &Message) -> Vec<Uuid> {
+        let Some(topic) = self.topics.get(&(tenant, message.topic_name.clone())) else { return Vec::new() };
+        let strategy = topic.topic.effective_strategy();
+        let all = self.subs_of(tenant, &message.topic_name);
+        let active: Vec<Uuid> =
+            all.iter().copied().filter(|id| self.subs.get(&(tenant, *id)).is_some_and(|s| !s.sub.paused)).collect();
+        // Single-receiver strategies prefer a running consumer; when all are
+        // paused the message still waits in one of them rather than vanish.
+        let candidates = if active.is_empty() { all.clone() } else { active };
+        match strategy {
+            RoutingStrategy::FanOut | RoutingStrategy::Priority => all,
+            RoutingStrategy::Direct => candidates.into_iter().take(1).collect(),
+            RoutingStrategy::ContentBased => all
+                .into_iter()
+                .filter(|id| {
+                    self.subs
+                        .get(&(tenant, *id))
+                        .is_some_and(|s| s.sub.spec.filter.as_ref().is_none_or(|f| filter_matches(f, message)))
+                })
+                .collect(),
+            RoutingStrategy::LoadBalanced => {
+                let chosen = candidates
+                    .iter()
+                    .filter_map(|id| self.subs.get(&(tenant, *id)))
+                    .min_by_key(|s| (s.last_assigned, s.created_seq))
+                    .map(|s| s.sub.subscription_id);
+                let Some(chosen) = chosen else { return Vec::new() };
+                let counter = match self.topics.get_mut(&(tenant, message.topic_name.clone())) {
+                    Some(t) => {
+                        t.rr_counter += 1;
+                        t.rr_counter
+                    }
+                    None => 0,
+                };
+                if let Some(s) = self.subs.get_mut(&(tenant, chosen)) {
+                    s.last_assigned = counter;
+                }
+                vec![chosen]
+            }
+        }
+    }
+
+    fn remove_message_everywhere(&mut self, tenant: TenantId, message_id: &str) {
+        for s in self.subs.values_mut().filter(|s| s.sub.tenant_id == tenant) {
+            s.queue.retain(|e| e.message_id != message_id);
+            s.leased.remove(message_id);
+        }
+    }
+}
+
+#[async_trait]
+impl MessageStore for MemoryMessageStore {
+    async fn create_topic(
+        &self,
+        tenant: TenantId,
+        spec: NewTopic,
+        now: DateTime<Utc>,
+    ) -> Result<Topic, MessagingError> {
+        spec.validate()?;
+        let mut st = self.state.lock();
+        let key = (tenant, spec.name.clone());
+        if st.topics.contains_key(&key) {
+            return Err(MessagingError::TopicExists(spec.name));
+        }
+        let topic = Topic { tenant_id: tenant, spec, created_at: now };
+        st.topics.insert(
+            key,
+            TopicState {
+                topic: topic.clone(),
+                rr_counter: 0,
+                counters: Counters {
+                    published: 0,
+                    delivered: 0,
+                    acknowledged: 0,
+                    failed: 0,
+                    dead_lettered: 0,
+                    unrouted: 0,
+                },
+                dlq: Vec::new(),
+            },
+        );
+        Ok(topic)
+    }
+
+    async fn get_topic(&self, tenant: TenantId, name: &str) -> Result<Topic, MessagingError> {
+        self.state.lock().topic_mut(tenant, name).map(|t| t.topic.clone())
+    }
+
+    async fn list_topics(&self, tenant: TenantId) -> Result<Vec<Topic>, MessagingError> {
+        let st = self.state.lock();
+        let mut topics: Vec<Topic> =
+            st.topics.values().filter(|t| t.topic.tenant_id == tenant).map(|t| t.topic.clone()).collect();
+        topics.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
+        Ok(topics)
+    }
+
+    async fn update_topic(&self, tenant: TenantId, spec: NewTopic) -> Result<Topic, MessagingError> {
+        spec.validate()?;
+        let mut st = self.state.lock();
+        let t = st.topic_mut(tenant, &spec.name)?;
+        t.topic.spec = spec;
+        Ok(t.topic.clone())
+    }
+
+    async fn delete_topic(&self, tenant: TenantId, name: &str) -> Result<(), MessagingError> {
+        let mut st = self.state.lock();
+        st.topic_mut(tenant, name)?;
+        if !st.subs_of(tenant, name).is_empty() {
+            return Err(MessagingError::Conflict(format!("topic '{name}' still has subscriptions")));
+        }
+        st.topics.remove(&(tenant, name.to_owned()));
+        st.messages.retain(|(t, _), r| !(*t == tenant && r.stored.message.topic_name == name));
+        st.idempotency.retain(|(t, topic, _), _| !(*t == tenant && topic == name));
+        Ok(())
+    }
+
+    async fn create_subscription(
+        &self,
+        tenant: TenantId,
+        spec: NewSubscription,
+        now: DateTime<Utc>,
+    ) -> Result<Subscription, MessagingError> {
+        spec.validate()?;
+        let mut st = self.state.lock();
+        let rr = st.topic_mut(tenant, &spec.topic_name)?.rr_counter;
+        st.next_seq += 1;
+        let created_seq = st.next_seq;
+        let sub =
+            Subscription { tenant_id: tenant, subscription_id: Uuid::new_v4(), spec, paused: false, created_at: now };
+        st.subs.insert(
+            (tenant, sub.subscription_id),
+            SubState {
+                sub: sub.clone(),
+                created_seq,
+                last_assigned: rr,
+                queue: Vec::new(),
+                leased: HashMap::new(),
+                acked: HashSet::new(),
+            },
+        );
+        Ok(sub)
+    }
+
+    async fn get_subscription(&self, tenant: TenantId, id: Uuid) -> Result<Subscription, MessagingError> {
+        let st = self.state.lock();
+        st.subs.get(&(tenant, id)).map(|s| s.sub.clone()).ok_or(MessagingError::SubscriptionNotFound(id.to_string()))
+    }
+
+    async fn list_subscriptions(
+        &self,
+        tenant: TenantId,
+        topic: Option<&str>,
+    ) -> Result<Vec<Subscription>, MessagingError> {
+        let st = self.state.lock();
+        let mut subs: Vec<&SubState> = st
+            .subs
+            .values()
+            .filter(|s| s.sub.tenant_id == tenant && topic.is_none_or(|t| s.sub.spec.topic_name == t))
+            .collect();
+        subs.sort_by_key(|s| s.created_seq);
+        Ok(subs.into_iter().map(|s| s.sub.clone()).collect())
+    }
+
+    async fn delete_subscription(&self, tenant: TenantId, id: Uuid) -> Result<(), MessagingError> {
+        let mut st = self.state.lock();
+        let key = st.sub_key(tenant, id)?;
+        st.subs.remove(&key);
+        Ok(())
+    }
+
+    async fn set_paused(&self, tenant: TenantId, id: Uuid, paused: bool) -> Result<Subscription, MessagingError> {
+        let sub = {
+            let mut st = self.state.lock();
+            let key = st.sub_key(tenant, id)?;
+            let s = st.subs.get_mut(&key).ok_or(MessagingError::SubscriptionNotFound(id.to_string()))?;
+            s.sub.paused = paused;
+            s.sub.clone()
+        };
+        self.notify.notify_waiters();
+        Ok(sub)
+    }
+
+    async fn publish(
+        &self,
+        tenant: TenantId,
+        new: NewMessage,
+        now: DateTime<Utc>,
+    ) -> Result<Published, MessagingError> {
+        new.validate()?;
+        let published = {
+            let mut st = self.state.lock();
+            let topic = st.topic_mut(tenant, &new.topic_name)?.topic.clone();
+            let exactly_once = topic.spec.delivery_guarantee == DeliveryGuarantee::ExactlyOnce;
+            let dedup_key = new.idempotency_key.clone().or_else(|| new.message_id.clone());
+            if let (true, Some(k)) = (exactly_once, dedup_key.as_ref()) {
+                let ikey = (tenant, topic.spec.name.clone(), k.clone());
+                if let Some((first_id, seen)) = st.idempotency.get(&ikey) {
+                    if add(*seen, self.idempotency_window) > now {
+                        if let Some(r) = st.messages.get(&(tenant, first_id.clone())) {
+                            return Ok(Published {
+                                message: r.stored.message.clone(),
+                                duplicate: true,
+                                routed_to: r.stored.routed_to.clone(),
+                            });
+                        }
+                    }
+                }
+            }
+            let message_id = new.message_id.clone().unwrap_or_else(|| Uuid::new_v4().to_string());
+            if st.messages.contains_key(&(tenant, message_id.clone())) {
+                return Err(MessagingError::Conflict(format!("message '{message_id}' already exists")));
+            }
+            let message = Message {
+                tenant_id: tenant,
+                message_id: message_id.clone(),
+                topic_name: new.topic_name.clone(),
+                payload: new.payload,
+                headers: new.headers,
+                priority: new.priority,
+                partition_key: new.partition_key,
+                schema_version: new.schema_version,
+                published_at: now,
+                expires_at: new.expires_at,
+            };
+            let routed_to = st.route(tenant, &message);
+            st.next_seq += 1;
+            let seq = st.next_seq;
+            for id in &routed_to {
+                if let Some(s) = st.subs.get_mut(&(tenant, *id)) {
+                    s.queue.push(Entry { message_id: message_id.clone(), seq, attempts: 0, available_at: now });
+                }
+            }
+            if let Some(k) = dedup_key.filter(|_| exactly_once) {
+                st.idempotency.insert((tenant, topic.spec.name.clone(), k), (message_id.clone(), now));
+            }
+            let t = st.topic_mut(tenant, &topic.spec.name)?;
+            t.counters.published += 1;
+            if routed_to.is_empty() {
+                t.counters.unrouted += 1;
+            }
+            st.messages.insert(
+                (tenant, message_id),
+                Record {
+                    seq,
+                    stored: StoredMessage {
+                        message: message.clone(),
+                        status: MessageStatus::Pending,
+                        routed_to: routed_to.clone(),
+                    },
+                },
+            );
+            Published { message, duplicate: false, routed_to }
+        };
+        self.notify.notify_waiters();
+        Ok(published)
+    }
+
+    async fn lease(
+        &self,
+        tenant: TenantId,
+        subscription: Uuid,
+        max: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Delivery>, MessagingError> {
+        let mut st = self.state.lock();
+        let key = st.sub_key(tenant, subscription)?;
+        st.expire_leases(key, &self.retry, now);
+        let st = &mut *st;
+        let Some(sub) = st.subs.get_mut(&key) else { return Ok(Vec::new()) };
+        if sub.sub.paused || max == 0 {
+            return Ok(Vec::new());
+        }
+        let Some(topic) = st.topics.get_mut(&(tenant, sub.sub.spec.topic_name.clone())) else {
+            return Ok(Vec::new());
+        };
+        // Expired or deleted messages are never delivered.
+        sub.queue.retain(|e| {
+            st.messages
+                .get(&(tenant, e.message_id.clone()))
+                .is_some_and(|r| r.stored.message.expires_at.is_none_or(|x| x > now))
+        });
+        let priority_of =
+            |e: &Entry| st.messages.get(&(tenant, e.message_id.clone())).map_or(0, |r| r.stored.message.priority);
+        let key_of = |e: &Entry| {
+            st.messages.get(&(tenant, e.message_id.clone())).and_then(|r| r.stored.message.partition_key.clone())
+        };
+        let mut order: Vec<usize> = (0..sub.queue.len()).collect();
+        if topic.topic.effective_strategy() == RoutingStrategy::Priority {
+            order.sort_by_key(|&i| (std::cmp::Reverse(priority_of(&sub.queue[i])), sub.queue[i].seq));
+        } else {
+            order.sort_by_key(|&i| sub.queue[i].seq);
+        }
+        let ordered = topic.topic.spec.ordered;
+        let mut blocked: HashSet<String> = HashSet::new();
+        if ordered {
+            for id in sub.leased.keys() {
+                if let Some(k) =
+                    st.messages.get(&(tenant, id.clone())).and_then(|r| r.stored.message.partition_key.clone())
+                {
+                    blocked.insert(k);
+                }
+            }
+        }
+        let mut picked: Vec<usize> = Vec::new();
+        for i in order {
+            if picked.len() >= max {
+                break;
+            }
+            let entry = &sub.queue[i];
+            let pkey = if ordered { key_of(entry) } else { None };
+            if let Some(k) = &pkey {
+                // The head of a key's queue decides for the key: later
+                // messages wait for it even when they are available.
+                if !blocked.insert(k.clone()) {
+                    continue;
+                }
+            }
+            if entry.available_at <= now {
+                picked.push(i);
+            }
+        }
+        picked.sort_unstable();
+        let mut deliveries = Vec::with_capacity(picked.len());
+        let deadline = add(now, sub.sub.spec.ack_timeout);
+        for i in picked.into_iter().rev() {
+            let entry = sub.queue.remove(i);
+            let attempts = entry.attempts + 1;
+            let Some(r) = st.messages.get(&(tenant, entry.message_id.clone())) else { continue };
+            sub.leased.insert(entry.message_id.clone(), Lease { seq: entry.seq, attempts, deadline });
+            topic.counters.delivered += 1;
+            deliveries.push((
+                entry.seq,
+                priority_of_msg(&r.stored.message),
+                Delivery {
+                    message: r.stored.message.clone(),
+                    subscription_id: subscription,
+                    delivery_attempts: attempts,
+                    ack_deadline: deadline,
+                },
+            ));
+        }
+        if topic.topic.effective_strategy() == RoutingStrategy::Priority {
+            deliveries.sort_by_key(|(seq, p, _)| (std::cmp::Reverse(*p), *seq));
+        } else {
+            deliveries.sort_by_key(|(seq, _, _)| *seq);
+        }
+        Ok(deliveries.into_iter().map(|(_, _, d)| d).collect())
+    }
+
+    async fn ack(
+        &self,
+        tenant: TenantId,
+        subscription: Uuid,
+        message_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), MessagingError> {
+        let mut st = self.state.lock();
+        let key = st.sub_key(tenant, subscription)?;
+        st.expire_leases(key, &self.retry, now);
+        let Some(sub) = st.subs.get_mut(&key) else {
+            return Err(MessagingError::SubscriptionNotFound(subscription.to_string()));
+        };
+        if sub.acked.contains(message_id) {
+            return Ok(());
+        }
+        if sub.leased.remove(message_id).is_none() {
+            return if sub.queue.iter().any(|e| e.message_id == message_id) {
+                Err(MessagingError::LeaseNotHeld(message_id.to_owned()))
+            } else {
+                Err(MessagingError::MessageNotFound(message_id.to_owned()))
+            };
+        }
+        sub.acked.insert(message_id.to_owned());
+        let topic_name = sub.sub.spec.topic_name.clone();
+        if let Some(t) = st.topics.get_mut(&(tenant, topic_name)) {
+            t.counters.acknowledged += 1;
+        }
+        let all_acked = st.messages.get(&(tenant, message_id.to_owned())).is_some_and(|r| {
+            r.stored.routed_to.iter().all(|id| st.subs.get(&(tenant, *id)).is_none_or(|s| s.acked.contains(message_id)))
+        });
+        if all_acked {
+            if let Some(r) = st.messages.get_mut(&(tenant, message_id.to_owned())) {
+                r.stored.status = MessageStatus::Acknowledged;
+            }
+        }
+        Ok(())
+    }
+
+    async fn nack(
+        &self,
+        tenant: TenantId,
+        subscription: Uuid,
+        message_id: &str,
+        options: NackOptions,
+        now: DateTime<Utc>,
+    ) -> Result<(), MessagingError> {
+        {
+            let mut st = self.state.lock();
+            let key = st.sub_key(tenant, subscription)?;
+            st.expire_leases(key, &self.retry, now);
+            if !st.subs.get(&key).is_some_and(|s| s.leased.contains_key(message_id)) {
+                return Err(MessagingError::LeaseNotHeld(message_id.to_owned()));
+            }
+            let reason = options.reason.unwrap_or_else(|| "rejected by consumer".into());
+            st.fail(key, message_id, reason, options.requeue, &self.retry, now);
+        }
+        self.notify.notify_waiters();
+        Ok(())
+    }
+
+    async fn next_due(&self, tenant: TenantId, subscription: Uuid) -> Result<Option<DateTime<Utc>>, MessagingError> {
+        let st = self.state.lock();
+        let key = st.sub_key(tenant, subscription)?;
+        let Some(s) = st.subs.get(&key) else { return Ok(None) };
+        if s.sub.paused {
+            return Ok(None);
+        }
+        let queued = s.queue.iter().map(|e| e.available_at);
+        let leased = s.leased.values().map(|l| l.deadline);
+        Ok(queued.chain(leased).min())
+    }
+
+    fn changes(&self) -> Arc<Notify> {
+        self.notify.clone()
+    }
+
+    async fn get_message(&self, tenant: TenantId, message_id: &str) -> Result<StoredMessage, MessagingError> {
+        let st = self.state.lock();
+        st.messages
+            .get(&(tenant, message_id.to_owned()))
+            .map(|r| r.stored.clone())
+            .ok_or_else(|| MessagingError::MessageNotFound(message_id.to_owned()))
+    }
+
+    async fn list_messages(
+        &self,
+        tenant: TenantId,
+        topic: &str,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>, MessagingError> {
+        let st = self.state.lock();
+        let mut found: Vec<&Record> = st
+            .messages
+            .iter()
+            .filter(|((t, _), r)| *t == tenant && r.stored.message.topic_name == topic)
+            .map(|(_, r)| r)
+            .collect();
+        found.sort_by_key(|r| std::cmp::Reverse(r.seq));
+        Ok(found.into_iter().take(limit.min(MAX_LIST)).map(|r| r.stored.clone()).collect())
+    }
+
+    async fn acknowledge_message(&self, tenant: TenantId, message_id: &str) -> Result<StoredMessage, MessagingError> {
+        let mut st = self.state.lock();
+        let record = st
+            .messages
+            .get_mut(&(tenant, message_id.to_owned()))
+            .ok_or_else(|| MessagingError::MessageNotFound(message_id.to_owned()))?;
+        let first = record.stored.status != MessageStatus::Acknowledged;
+        record.stored.status = MessageStatus::Acknowledged;
+        let stored = record.stored.clone();
+        st.remove_message_everywhere(tenant, message_id);
+        for id in &stored.routed_to {
+            if let Some(s) = st.subs.get_mut(&(tenant, *id)) {
+                s.acked.insert(message_id.to_owned());
+            }
+        }
+        if first {
+            if let Some(t) = st.topics.get_mut(&(tenant, stored.message.topic_name.clone())) {
+                t.counters.acknowledged += 1;
+            }
+        }
+        Ok(stored)
+    }
+
+    async fn delete_message(&self, tenant: TenantId, message_id: &str) -> Result<(), MessagingError> {
+        let mut st = self.state.lock();
+        if st.messages.remove(&(tenant, message_id.to_owned())).is_none() {
+            return Err(MessagingError::MessageNotFound(message_id.to_owned()));
+        }
+        st.remove_message_everywhere(tenant, message_id);
+        Ok(())
+    }
+
+    async fn dead_letters(&self, tenant: TenantId, topic: &str) -> Result<Vec<DeadLetter>, MessagingError> {
+        Ok(self.state.lock().topic_mut(tenant, topic)?.dlq.clone())
+    }
+
+    async fn replay_dead_letter(
+        &self,
+        tenant: TenantId,
+        topic: &str,
+        message_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), MessagingError> {
+        {
+            let mut st = self.state.lock();
+            let t = st.topic_mut(tenant, topic)?;
+            let (replayed, kept): (Vec<DeadLetter>, Vec<DeadLetter>) =
+                t.dlq.drain(..).partition(|d| d.message.message_id == message_id);
+            t.dlq = kept;
+            if replayed.is_empty() {
+                return Err(MessagingError::MessageNotFound(message_id.to_owned()));
+            }
+            let seq = match st.messages.get_mut(&(tenant, message_id.to_owned())) {
+                Some(r) => {
+                    r.stored.status = MessageStatus::Pending;
+                    r.seq
+                }
+                None => return Err(MessagingError::MessageNotFound(message_id.to_owned())),
+            };
+            for d in replayed {
+                if let Some(s) = st.subs.get_mut(&(tenant, d.subscription_id)) {
+                    s.queue.push(Entry { message_id: message_id.to_owned(), seq, attempts: 0, available_at: now });
+                }
+            }
+        }
+        self.notify.notify_waiters();
+        Ok(())
+    }
+
+    async fn purge_dead_letter(&self, tenant: TenantId, topic: &str, message_id: &str) -> Result<(), MessagingError> {
+        let mut st = self.state.lock();
+        let t = st.topic_mut(tenant, topic)?;
+        let before = t.dlq.len();
+        t.dlq.retain(|d| d.message.message_id != message_id);
+        if t.dlq.len() == before {
+            return Err(MessagingError::MessageNotFound(message_id.to_owned()));
+        }
+        Ok(())
+    }
+
+    async fn metrics(&self, tenant: TenantId, topic: &str, now: DateTime<Utc>) -> Result<TopicMetrics, MessagingError> {
+        let mut st = self.state.lock();
+        let t = st.topic_mut(tenant, topic)?;
+        let c = &t.counters;
+        let mut m = TopicMetrics {
+            published: c.published,
+            delivered: c.delivered,
+            acknowledged: c.acknowledged,
+            failed: c.failed,
+            dead_lettered: c.dead_lettered,
+            unrouted: c.unrouted,
+            depth: BTreeMap::new(),
+            oldest_unacked_age_ms: None,
+        };
+        let mut oldest: Option<DateTime<Utc>> = None;
+        for s in st.subs.values().filter(|s| s.sub.tenant_id == tenant && s.sub.spec.topic_name == topic) {
+            m.depth.insert(s.sub.subscription_id, (s.queue.len() + s.leased.len()) as u64);
+            let ids = s.queue.iter().map(|e| &e.message_id).chain(s.leased.keys());
+            for id in ids {
+                if let Some(r) = st.messages.get(&(tenant, id.clone())) {
+                    let at = r.stored.message.published_at;
+                    oldest = Some(oldest.map_or(at, |o| o.min(at)));
+                }
+            }
+        }
+        m.oldest_unacked_age_ms = oldest.map(|o| (now - o).num_milliseconds());
+        Ok(m)
+    }
+
+    async fn sweep(&self, now: DateTime<Utc>, idempotency_window: Duration) -> Result<usize, MessagingError> {
+        let mut st = self.state.lock();
+        let retention: HashMap<(TenantId, String), Duration> =
+            st.topics.iter().map(|(k, t)| (k.clone(), t.topic.spec.retention)).collect();
+        let doomed: Vec<(TenantId, String)> = st
+            .messages
+            .iter()
+            .filter(|((tenant, _), r)| {
+                let m = &r.stored.message;
+                let done = r.stored.status == MessageStatus::Acknowledged || m.expires_at.is_some_and(|x| x <= now);
+                let keep_for = retention.get(&(*tenant, m.topic_name.clone())).copied().unwrap_or_default();
+                done && add(m.published_at, keep_for) <= now
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for (tenant, id) in &doomed {
+            st.messages.remove(&(*tenant, id.clone()));
+            st.remove_message_everywhere(*tenant, id);
+            // The ack record only serves idempotent acks of a live message.
+            for s in st.subs.values_mut().filter(|s| s.sub.tenant_id == *tenant) {
+                s.acked.remove(id);
+            }
+        }
+        st.idempotency.retain(|_, (_, seen)| add(*seen, idempotency_window) > now);
+        Ok(doomed.len())
+    }
+}
+
+fn priority_of_msg(m: &Message) -> u8 {
+    m.priority
+}

@@ -1,0 +1,25 @@
+//! The message bus core: topics, subscriptions, routing, leases, retries,
+//! dead letters and exactly-once de-duplication, behind a [`MessageStore`]
+//! so that back-ends (memory now; PostgreSQL and JetStream later) share the
+//! semantics. No HTTP, no SQL: adapters in the root crate expose it.
+//!
+//! Every operation takes the caller's `now` so that leases, backoff and
+//! expiry are decided by one clock the caller controls (tests step it).
+
+mod consume;
+mod error;
+mod memory;
+mod model;
+mod routing;
+mod store;
+
+pub use consume::consume;
+pub use error::MessagingError;
+pub use memory::MemoryMessageStore;
+pub use model::{
+    DeadLetter, Delivery, DeliveryGuarantee, Message, MessageStatus, NackOptions, NewMessage, NewSubscription,
+    NewTopic, Published, RetryPolicy, RoutingStrategy, StoredMessage, Subscription, SubscriptionFilter,
+    SubscriptionKind, Topic, TopicMetrics, TopicType, MAX_PAYLOAD_BYTES, MAX_PRIORITY,
+};
+pub use routing::filter_matches;
+pub use store::{MessageStore, SharedMessageStore};
