@@ -11,8 +11,12 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::process::{free_port, Server};
 
+/// The tests of this file run in parallel; one `npm ci` at a time.
+static INSTALL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn reconnects_over(transport: &str) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/signalr");
+    let installing = INSTALL.lock().await;
     if !dir.join("node_modules/@microsoft/signalr").exists() {
         let installed = tokio::process::Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
@@ -24,6 +28,7 @@ async fn reconnects_over(transport: &str) {
             Err(e) => return eprintln!("\n*** SKIPPED the SignalR reconnect test: npm is not available ({e}) ***\n"),
         }
     }
+    drop(installing);
     let logs = tempfile::tempdir().expect("log dir");
     let port = free_port();
     let mut server = Server::start(port, &[], logs.path().join("first.log")).await;
