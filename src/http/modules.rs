@@ -290,15 +290,23 @@ pub async fn upload_module(
         .and_then(|ct| ct.split(';').next())
         .map(|m| m.trim().to_ascii_lowercase())
         .unwrap_or_default();
-    let upload = match media.as_str() {
-        "application/json" => decode_upload(&read_body(&req, payload, registry.max_artifact_bytes).await?)?,
-        "multipart/form-data" => read_multipart(&req, payload, registry.max_artifact_bytes).await?,
-        _ => {
-            return Err(ApiError::UnsupportedMediaType(
+    let read = async {
+        match media.as_str() {
+            "application/json" => decode_upload(&read_body(&req, payload, registry.max_artifact_bytes).await?),
+            "multipart/form-data" => read_multipart(&req, payload, registry.max_artifact_bytes).await,
+            _ => Err(ApiError::UnsupportedMediaType(
                 "Content-Type must be application/json or multipart/form-data".into(),
-            ))
+            )),
         }
     };
+    // A multipart body that ends inside a part leaves the parser waiting for
+    // a boundary that never comes: the deadline answers it.
+    let upload = tokio::time::timeout(registry.upload_read_timeout, read).await.map_err(|_| {
+        ApiError::BadRequest(format!(
+            "the upload was not complete within {}s; a multipart body must end with its closing boundary",
+            registry.upload_read_timeout.as_secs_f64()
+        ))
+    })??;
     let outcome = registry.upload(tenant.0, actor.0, upload).await?;
     let placements = registry.placements(tenant.0, outcome.version.name()).await?;
     let location = format!("/api/v1/modules/{}/{}", outcome.version.name(), outcome.version.version());

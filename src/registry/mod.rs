@@ -76,6 +76,8 @@ pub struct Registry {
     pub artifacts: Artifacts,
     pub security: SecuritySettings,
     pub max_artifact_bytes: usize,
+    /// How long an upload's body may take to arrive and parse.
+    pub upload_read_timeout: std::time::Duration,
 }
 
 /// Now, to the microsecond PostgreSQL keeps, so that both stores answer

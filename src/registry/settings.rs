@@ -31,6 +31,10 @@ pub struct RegistrySettings {
     /// (an upload writes the bytes before it records the version).
     #[serde(with = "humantime_serde")]
     pub gc_grace: Duration,
+    /// How long an upload's body may take to arrive and parse. A multipart
+    /// body that ends inside a part is otherwise never answered.
+    #[serde(with = "humantime_serde", default = "RegistrySettings::default_upload_read_timeout")]
+    pub upload_read_timeout: Duration,
 }
 
 /// What the Security Scan and uploads insist on.
@@ -52,7 +56,14 @@ pub struct SecuritySettings {
 }
 
 impl RegistrySettings {
+    fn default_upload_read_timeout() -> Duration {
+        Duration::from_secs(120)
+    }
+
     pub fn validate(&self) -> Result<(), String> {
+        if self.upload_read_timeout.is_zero() {
+            return Err("registry.upload_read_timeout must be above zero".into());
+        }
         if self.max_artifact_bytes == 0 {
             return Err("registry.max_artifact_bytes must be above zero".into());
         }

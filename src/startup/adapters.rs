@@ -106,6 +106,7 @@ async fn open_registry(settings: &Settings, store: SharedStore) -> Result<crate:
         artifacts: Artifacts::new(backend),
         security: settings.security.clone(),
         max_artifact_bytes: settings.registry.max_artifact_bytes,
+        upload_read_timeout: settings.registry.upload_read_timeout,
     })
 }
 

@@ -38,4 +38,5 @@ mod registry_gc;
 mod registry_scan;
 mod registry_support;
 mod secrets;
+mod upload_fuzz;
 mod vault_fixture;

@@ -26,6 +26,7 @@ fn registry(store: SharedStore, backend: Arc<dyn ArtifactBackend>) -> Registry {
             accept_artifact_signatures: true,
         },
         max_artifact_bytes: 1 << 20,
+        upload_read_timeout: std::time::Duration::from_secs(10),
     }
 }
 
