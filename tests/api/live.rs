@@ -109,9 +109,9 @@ async fn a_client_that_falls_behind_is_closed_with_1013() {
     let mut ws = WsClient::connect(&app, "/api/v1/ws").await;
     ws.send(&json!({ "type": "subscribe", "all": true })).await;
     assert_eq!(ws.json().await["type"], "subscribed");
-    let id = app.deploy("kmod-slow", "1.0.0", "Development", json!({})).await;
-    // Events come in bursts larger than the buffer of one.
-    let (code, _) = ws.until_closed(Duration::from_secs(5)).await;
+    // A run through QA: its waves save events in bursts larger than the buffer of one.
+    let id = app.deploy("kmod-slow", "1.0.0", "QA", json!({})).await;
+    let (code, _) = ws.until_closed(Duration::from_secs(10)).await;
     assert_eq!(code, Some(1013));
     // The run did not wait for the client.
     assert_eq!(app.finished(&id).await["status"], "Succeeded");
