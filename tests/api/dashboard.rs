@@ -8,7 +8,8 @@ use std::process::Stdio;
 
 use awc::http::{Method, StatusCode};
 
-use crate::support::{npm_ci, spawn_anonymous, spawn_app};
+use crate::db::npm::npm_ci;
+use crate::support::{spawn_anonymous, spawn_app};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 

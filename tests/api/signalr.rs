@@ -8,7 +8,8 @@ use std::process::Stdio;
 use awc::http::StatusCode;
 use serde_json::json;
 
-use crate::support::{npm_ci, spawn_app};
+use crate::db::npm::npm_ci;
+use crate::support::spawn_app;
 
 #[actix_web::test]
 async fn the_official_signalr_client_works_against_the_hub() {

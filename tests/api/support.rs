@@ -265,20 +265,3 @@ fn show_server_logs(settings: &Settings) {
         LOGS.get_or_init(|| hotswap::telemetry::init(&settings.logging, &settings.telemetry));
     }
 }
-
-/// Installs the npm packages `dir`'s lock file pins, unless they are there.
-/// Err says why npm could not run (the caller skips, saying so); a failed
-/// install fails the test.
-pub async fn npm_ci(dir: &std::path::Path, marker: &str) -> Result<(), String> {
-    if dir.join("node_modules").join(marker).exists() {
-        return Ok(());
-    }
-    let install = tokio::process::Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-        .current_dir(dir)
-        .status()
-        .await
-        .map_err(|e| format!("npm is not available ({e})"))?;
-    assert!(install.success(), "npm ci in {} failed", dir.display());
-    Ok(())
-}

@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::process::{free_port, Server};
+use crate::support::npm::npm_ci;
 
 /// The tests of this file run in parallel; one `npm ci` at a time.
 static INSTALL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -17,16 +18,8 @@ static INSTALL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 async fn reconnects_over(transport: &str) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/signalr");
     let installing = INSTALL.lock().await;
-    if !dir.join("node_modules/@microsoft/signalr").exists() {
-        let installed = tokio::process::Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-            .current_dir(&dir)
-            .status()
-            .await;
-        match installed {
-            Ok(status) => assert!(status.success(), "npm ci in {} failed", dir.display()),
-            Err(e) => return eprintln!("\n*** SKIPPED the SignalR reconnect test: npm is not available ({e}) ***\n"),
-        }
+    if let Err(reason) = npm_ci(&dir, "@microsoft/signalr").await {
+        return eprintln!("\n*** SKIPPED the SignalR reconnect test: {reason} ***\n");
     }
     drop(installing);
     let logs = tempfile::tempdir().expect("log dir");

@@ -4,6 +4,7 @@
 
 use std::io::Write;
 
+pub mod npm;
 pub mod poll;
 pub mod requests;
 

@@ -3,6 +3,7 @@
 //! the REST API and /api/v1/ws; nothing here touches the store.
 
 pub mod api;
+mod listings;
 pub mod output;
 pub mod plan;
 pub mod session;
@@ -16,6 +17,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{json, Value};
 
 use api::Api;
+use listings::{actors, approvals, clusters, events, nodes, runs};
 use output::{cell, say, span, when, Out, OutputFormat};
 
 /// Flags every verb takes, before or after its name.
@@ -493,45 +495,6 @@ async fn deploy(api: &Api, out: Out, args: &DeployArgs, watch: bool, until_appro
     watch::follow(api, out, &id, live, until_approval).await
 }
 
-async fn runs(
-    api: &Api,
-    out: Out,
-    status: Option<String>,
-    module: Option<String>,
-    env: Option<String>,
-    limit: u32,
-) -> Result<Exit, Failure> {
-    let mut query = vec![format!("pageSize={}", limit.clamp(1, 100))];
-    for (key, value) in [("status", status), ("moduleName", module), ("environment", env)] {
-        if let Some(v) = value {
-            query.push(format!("{key}={}", segment(&v)));
-        }
-    }
-    let list = api.get(&format!("/api/v1/deployments?{}", query.join("&"))).await?;
-    if out.json() {
-        out.print_json(&list);
-        return Ok(Exit::Ok);
-    }
-    let rows: Vec<Vec<String>> = list
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|r| {
-            vec![
-                cell(&r["executionId"]),
-                cell(&r["moduleName"]),
-                cell(&r["version"]),
-                cell(&r["targetEnvironment"]),
-                cell(&r["status"]),
-                when(&r["startTime"]),
-                span(&r["duration"]),
-            ]
-        })
-        .collect();
-    out.table(&["ID", "MODULE", "VERSION", "TARGET", "STATUS", "STARTED", "DURATION"], &rows, Some(4));
-    Ok(Exit::Ok)
-}
-
 async fn status(api: &Api, out: Out, id: &str) -> Result<Exit, Failure> {
     let run = api.get(&format!("/api/v1/deployments/{}", segment(id))).await?;
     if out.json() {
@@ -607,31 +570,6 @@ async fn steer(api: &Api, out: Out, id: &str, verb: &str) -> Result<Exit, Failur
     Ok(Exit::Ok)
 }
 
-async fn approvals(api: &Api, out: Out) -> Result<Exit, Failure> {
-    let list = api.get("/api/v1/approvals/pending").await?;
-    if out.json() {
-        out.print_json(&list);
-        return Ok(Exit::Ok);
-    }
-    let rows: Vec<Vec<String>> = list
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|a| {
-            vec![
-                cell(&a["deploymentExecutionId"]),
-                format!("{} {}", cell(&a["moduleName"]), cell(&a["version"])),
-                cell(&a["targetEnvironment"]),
-                cell(&a["requesterEmail"]),
-                when(&a["requestedAt"]),
-                cell(&a["timeRemaining"]),
-            ]
-        })
-        .collect();
-    out.table(&["RUN", "MODULE", "TARGET", "REQUESTER", "REQUESTED", "EXPIRES IN"], &rows, None);
-    Ok(Exit::Ok)
-}
-
 async fn decide(api: &Api, out: Out, id: &str, verdict: &str, reason: Option<String>) -> Result<Exit, Failure> {
     let body = match reason {
         Some(r) => json!({ "reason": r }),
@@ -644,123 +582,6 @@ async fn decide(api: &Api, out: Out, id: &str, verdict: &str, reason: Option<Str
         let status = reply["status"].as_str().unwrap_or(if verdict == "approve" { "Approved" } else { "Rejected" });
         say!("Run {id}: {}.", out.status(status));
     }
-    Ok(Exit::Ok)
-}
-
-async fn clusters(api: &Api, out: Out) -> Result<Exit, Failure> {
-    let list = api.get("/api/v1/clusters").await?;
-    if out.json() {
-        out.print_json(&list);
-        return Ok(Exit::Ok);
-    }
-    let rows: Vec<Vec<String>> = list
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|c| {
-            let health = if c["isHealthy"] == Value::Bool(true) { "Healthy" } else { "Unhealthy" };
-            vec![cell(&c["environment"]), cell(&c["totalNodes"]), cell(&c["healthyNodes"]), health.to_string()]
-        })
-        .collect();
-    out.table(&["ENVIRONMENT", "NODES", "HEALTHY", "HEALTH"], &rows, Some(3));
-    Ok(Exit::Ok)
-}
-
-async fn nodes(api: &Api, out: Out, env: &str) -> Result<Exit, Failure> {
-    let cluster = api.get(&format!("/api/v1/clusters/{}", segment(env))).await?;
-    if out.json() {
-        out.print_json(&cluster);
-        return Ok(Exit::Ok);
-    }
-    let rows: Vec<Vec<String>> = cluster["nodes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|n| {
-            let modules: Vec<String> = n["modules"]
-                .as_object()
-                .into_iter()
-                .flatten()
-                .map(|(name, version)| format!("{name} {}", cell(version)))
-                .collect();
-            let health = if n["isHealthy"] == Value::Bool(true) { "Healthy" } else { "Unhealthy" };
-            vec![
-                cell(&n["hostname"]),
-                cell(&n["status"]),
-                health.to_string(),
-                format!("{:.1}", n["metrics"]["cpuUsage"].as_f64().unwrap_or_default()),
-                format!("{:.2}", n["metrics"]["errorRate"].as_f64().unwrap_or_default()),
-                if modules.is_empty() { "-".into() } else { modules.join(", ") },
-            ]
-        })
-        .collect();
-    out.table(&["HOSTNAME", "STATUS", "HEALTH", "CPU %", "ERRORS %", "MODULES"], &rows, Some(2));
-    Ok(Exit::Ok)
-}
-
-async fn actors(api: &Api, out: Out, tree: bool) -> Result<Exit, Failure> {
-    let snapshot = api.get("/api/v1/admin/actors").await?;
-    if out.json() {
-        out.print_json(&snapshot);
-        return Ok(Exit::Ok);
-    }
-    let supervisors: Vec<&Value> = snapshot["supervisors"].as_array().into_iter().flatten().collect();
-    if tree {
-        say!("{}", out.bold("Orchestrator"));
-        for (i, sup) in supervisors.iter().enumerate() {
-            let last_sup = i + 1 == supervisors.len();
-            let children: Vec<&Value> = sup["children"].as_array().into_iter().flatten().collect();
-            say!(
-                "{} supervisor \"{}\" ({} children)",
-                if last_sup { "└──" } else { "├──" },
-                cell(&sup["name"]),
-                children.len()
-            );
-            for (j, child) in children.iter().enumerate() {
-                let branch = if j + 1 == children.len() { "└──" } else { "├──" };
-                let trunk = if last_sup { "    " } else { "│   " };
-                say!(
-                    "{trunk}{branch} {} {} · restarts {} · incarnation {}",
-                    cell(&child["id"]),
-                    out.status(child["state"].as_str().unwrap_or("?")),
-                    cell(&child["restarts"]),
-                    cell(&child["incarnation"])
-                );
-            }
-        }
-        return Ok(Exit::Ok);
-    }
-    let rows: Vec<Vec<String>> = supervisors
-        .iter()
-        .flat_map(|sup| sup["children"].as_array().into_iter().flatten().map(move |c| (sup, c)))
-        .map(|(sup, c)| {
-            vec![
-                cell(&c["id"]),
-                cell(&c["kind"]),
-                cell(&sup["name"]),
-                cell(&c["state"]),
-                cell(&c["restarts"]),
-                cell(&c["lastFailure"]),
-            ]
-        })
-        .collect();
-    out.table(&["ACTOR", "KIND", "SUPERVISOR", "STATE", "RESTARTS", "LAST FAILURE"], &rows, Some(3));
-    Ok(Exit::Ok)
-}
-
-async fn events(api: &Api, out: Out, id: &str) -> Result<Exit, Failure> {
-    let list = api.get(&format!("/api/v1/deployments/{}/events", segment(id))).await?;
-    if out.json() {
-        out.print_json(&list);
-        return Ok(Exit::Ok);
-    }
-    let rows: Vec<Vec<String>> = list
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|e| vec![when(&e["at"]), cell(&e["kind"]), cell(&e["message"])])
-        .collect();
-    out.table(&["AT", "EVENT", "MESSAGE"], &rows, None);
     Ok(Exit::Ok)
 }
 

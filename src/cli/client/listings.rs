@@ -1,0 +1,164 @@
+//! The read-only listings: runs, approvals, clusters, nodes, actors, events.
+//! Each prints the API's own JSON with `--output json`, or a table.
+
+use serde_json::Value;
+
+use super::api::Api;
+use super::output::{cell, say, span, when, Out};
+use super::{segment, Exit, Failure};
+
+/// Prints `whole` as JSON, or `items` as a table with one row per element.
+fn show(
+    out: Out,
+    whole: &Value,
+    items: &Value,
+    headers: &[&str],
+    status_col: Option<usize>,
+    row: impl Fn(&Value) -> Vec<String>,
+) -> Exit {
+    if out.json() {
+        out.print_json(whole);
+    } else {
+        let rows: Vec<Vec<String>> = items.as_array().into_iter().flatten().map(row).collect();
+        out.table(headers, &rows, status_col);
+    }
+    Exit::Ok
+}
+
+fn health(healthy: &Value) -> String {
+    if *healthy == Value::Bool(true) { "Healthy" } else { "Unhealthy" }.to_string()
+}
+
+pub(super) async fn runs(
+    api: &Api,
+    out: Out,
+    status: Option<String>,
+    module: Option<String>,
+    env: Option<String>,
+    limit: u32,
+) -> Result<Exit, Failure> {
+    let mut query = vec![format!("pageSize={}", limit.clamp(1, 100))];
+    for (key, value) in [("status", status), ("moduleName", module), ("environment", env)] {
+        if let Some(v) = value {
+            query.push(format!("{key}={}", segment(&v)));
+        }
+    }
+    let list = api.get(&format!("/api/v1/deployments?{}", query.join("&"))).await?;
+    let headers = ["ID", "MODULE", "VERSION", "TARGET", "STATUS", "STARTED", "DURATION"];
+    Ok(show(out, &list, &list, &headers, Some(4), |r| {
+        vec![
+            cell(&r["executionId"]),
+            cell(&r["moduleName"]),
+            cell(&r["version"]),
+            cell(&r["targetEnvironment"]),
+            cell(&r["status"]),
+            when(&r["startTime"]),
+            span(&r["duration"]),
+        ]
+    }))
+}
+
+pub(super) async fn approvals(api: &Api, out: Out) -> Result<Exit, Failure> {
+    let list = api.get("/api/v1/approvals/pending").await?;
+    let headers = ["RUN", "MODULE", "TARGET", "REQUESTER", "REQUESTED", "EXPIRES IN"];
+    Ok(show(out, &list, &list, &headers, None, |a| {
+        vec![
+            cell(&a["deploymentExecutionId"]),
+            format!("{} {}", cell(&a["moduleName"]), cell(&a["version"])),
+            cell(&a["targetEnvironment"]),
+            cell(&a["requesterEmail"]),
+            when(&a["requestedAt"]),
+            cell(&a["timeRemaining"]),
+        ]
+    }))
+}
+
+pub(super) async fn clusters(api: &Api, out: Out) -> Result<Exit, Failure> {
+    let list = api.get("/api/v1/clusters").await?;
+    Ok(show(out, &list, &list, &["ENVIRONMENT", "NODES", "HEALTHY", "HEALTH"], Some(3), |c| {
+        vec![cell(&c["environment"]), cell(&c["totalNodes"]), cell(&c["healthyNodes"]), health(&c["isHealthy"])]
+    }))
+}
+
+pub(super) async fn nodes(api: &Api, out: Out, env: &str) -> Result<Exit, Failure> {
+    let cluster = api.get(&format!("/api/v1/clusters/{}", segment(env))).await?;
+    let headers = ["HOSTNAME", "STATUS", "HEALTH", "CPU %", "ERRORS %", "MODULES"];
+    Ok(show(out, &cluster, &cluster["nodes"], &headers, Some(2), |n| {
+        let modules: Vec<String> = n["modules"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(name, version)| format!("{name} {}", cell(version)))
+            .collect();
+        vec![
+            cell(&n["hostname"]),
+            cell(&n["status"]),
+            health(&n["isHealthy"]),
+            format!("{:.1}", n["metrics"]["cpuUsage"].as_f64().unwrap_or_default()),
+            format!("{:.2}", n["metrics"]["errorRate"].as_f64().unwrap_or_default()),
+            if modules.is_empty() { "-".into() } else { modules.join(", ") },
+        ]
+    }))
+}
+
+pub(super) async fn actors(api: &Api, out: Out, tree: bool) -> Result<Exit, Failure> {
+    let snapshot = api.get("/api/v1/admin/actors").await?;
+    if out.json() {
+        out.print_json(&snapshot);
+        return Ok(Exit::Ok);
+    }
+    let supervisors: Vec<&Value> = snapshot["supervisors"].as_array().into_iter().flatten().collect();
+    if tree {
+        print_tree(out, &supervisors);
+        return Ok(Exit::Ok);
+    }
+    let rows: Vec<Vec<String>> = supervisors
+        .iter()
+        .flat_map(|sup| sup["children"].as_array().into_iter().flatten().map(move |c| (sup, c)))
+        .map(|(sup, c)| {
+            vec![
+                cell(&c["id"]),
+                cell(&c["kind"]),
+                cell(&sup["name"]),
+                cell(&c["state"]),
+                cell(&c["restarts"]),
+                cell(&c["lastFailure"]),
+            ]
+        })
+        .collect();
+    out.table(&["ACTOR", "KIND", "SUPERVISOR", "STATE", "RESTARTS", "LAST FAILURE"], &rows, Some(3));
+    Ok(Exit::Ok)
+}
+
+/// The supervision tree drawn with box characters.
+fn print_tree(out: Out, supervisors: &[&Value]) {
+    say!("{}", out.bold("Orchestrator"));
+    for (i, sup) in supervisors.iter().enumerate() {
+        let last_sup = i + 1 == supervisors.len();
+        let children: Vec<&Value> = sup["children"].as_array().into_iter().flatten().collect();
+        say!(
+            "{} supervisor \"{}\" ({} children)",
+            if last_sup { "└──" } else { "├──" },
+            cell(&sup["name"]),
+            children.len()
+        );
+        for (j, child) in children.iter().enumerate() {
+            let branch = if j + 1 == children.len() { "└──" } else { "├──" };
+            let trunk = if last_sup { "    " } else { "│   " };
+            say!(
+                "{trunk}{branch} {} {} · restarts {} · incarnation {}",
+                cell(&child["id"]),
+                out.status(child["state"].as_str().unwrap_or("?")),
+                cell(&child["restarts"]),
+                cell(&child["incarnation"])
+            );
+        }
+    }
+}
+
+pub(super) async fn events(api: &Api, out: Out, id: &str) -> Result<Exit, Failure> {
+    let list = api.get(&format!("/api/v1/deployments/{}/events", segment(id))).await?;
+    Ok(show(out, &list, &list, &["AT", "EVENT", "MESSAGE"], None, |e| {
+        vec![when(&e["at"]), cell(&e["kind"]), cell(&e["message"])]
+    }))
+}
