@@ -23,6 +23,7 @@ pub use crate::http::ApiDocsSettings;
 pub use crate::live::settings::WebsocketSettings;
 pub use crate::metrics::MetricsSettings;
 pub use crate::notify::NotificationSettings;
+pub use crate::redis::RedisSettings;
 pub use crate::registry::settings::{ArtifactBackend, RegistrySettings, SecuritySettings};
 pub use crate::secrets::settings::{SecretsBackend, SecretsSettings, VaultAuth, VaultSettings};
 pub use crate::store::settings::{StoreBackend, StoreSettings};
@@ -58,6 +59,9 @@ pub struct Settings {
     pub registry: RegistrySettings,
     pub security: SecuritySettings,
     pub secrets: SecretsSettings,
+    /// `[redis]`: the backplane of several instances; empty url = none.
+    #[serde(default)]
+    pub redis: RedisSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -207,6 +211,7 @@ impl Settings {
             self.registry.validate(),
             self.security.validate(),
             self.secrets.validate(),
+            self.redis.validate(),
         ];
         sections.into_iter().collect::<Result<(), String>>().map_err(ConfigError)?;
         self.validate_across_sections()
