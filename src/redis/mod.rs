@@ -54,7 +54,8 @@ impl RedisHealth {
         self.subscribed.load(Ordering::Acquire)
     }
 
-    /// Changes each time the subscription is lost or made again.
+    /// Changes each time Redis is lost or found again (commands or the
+    /// subscription), and when a listener missed a message.
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
@@ -67,6 +68,7 @@ impl RedisHealth {
 
     fn set_commands_ok(&self, ok: bool) {
         if self.commands_ok.swap(ok, Ordering::AcqRel) != ok {
+            self.generation.fetch_add(1, Ordering::AcqRel);
             if ok {
                 tracing::info!("redis answers again");
             } else {

@@ -13,8 +13,8 @@ use super::{Listeners, RedisHealth};
 
 const FIRST_RETRY: Duration = Duration::from_millis(50);
 const LAST_RETRY: Duration = Duration::from_secs(1);
-/// How long the subscription may stay silent before it is checked with a PING.
-const SILENCE: Duration = Duration::from_secs(2);
+/// How long connecting may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub(super) fn spawn(client: redis::Client, pattern: String, listeners: Arc<Listeners>, health: Arc<RedisHealth>) {
     tokio::spawn(async move {
@@ -41,32 +41,24 @@ async fn listen_once(
     listeners: &Listeners,
     health: &RedisHealth,
 ) -> redis::RedisResult<()> {
-    let connect = tokio::time::timeout(SILENCE, client.get_async_pubsub());
+    let connect = tokio::time::timeout(CONNECT_TIMEOUT, client.get_async_pubsub());
     let mut pubsub = connect.await.map_err(|_| timed_out())??;
     pubsub.psubscribe(pattern).await?;
-    let (mut sink, mut stream) = pubsub.split();
     health.set_subscribed(true);
     tracing::info!("subscribed to the redis backplane");
-    loop {
-        match tokio::time::timeout(SILENCE, stream.next()).await {
-            Ok(Some(message)) => {
-                if !deliver(listeners, message.get_channel_name(), message.get_payload_bytes()) {
-                    // A listener missed a message: whatever was learnt
-                    // through this subscription may be stale now.
-                    health.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-                }
-            }
-            Ok(None) => return Ok(()),
-            // Quiet for a while: a half-open connection would stay quiet for
-            // ever, so ask; an answer (or any message) keeps it.
-            Err(_) => {
-                let pinged = tokio::time::timeout(SILENCE, sink.ping::<String>()).await;
-                if !matches!(pinged, Ok(Ok(_))) {
-                    return Ok(());
-                }
-            }
+    // The stream ends when the connection does (Redis stopped, restarted or
+    // unreachable with the socket closed). A connection that hangs without
+    // closing is noticed by the command side's probe, which marks Redis down
+    // in `/health/ready`, but not here: see docs/SCALING.md.
+    let mut stream = pubsub.into_on_message();
+    while let Some(message) = stream.next().await {
+        if !deliver(listeners, message.get_channel_name(), message.get_payload_bytes()) {
+            // A listener missed a message: whatever was learnt through this
+            // subscription may be stale now.
+            health.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         }
     }
+    Ok(())
 }
 
 fn timed_out() -> redis::RedisError {

@@ -16,6 +16,7 @@ mod support;
 #[allow(dead_code)] // Shared with tests/durability, which uses all of it.
 mod process;
 
+mod auth_cache;
 mod cluster;
 mod limits;
 mod live;
