@@ -14,6 +14,7 @@ use serde::Deserialize;
 mod cross_checks;
 
 // Each adapter owns the settings of its section; `Settings` gathers them.
+pub use crate::analysis::settings::{AnalysisProvider, AnalysisSettings};
 pub use crate::auth::settings::{
     AuthSettings, RateLimitSettings, SecurityHeaderSettings, KNOWN_DEFAULT_SECRETS, MAX_TOKEN_LEEWAY,
     MIN_JWT_SECRET_BYTES, MIN_SAFE_BCRYPT_COST,
@@ -58,6 +59,9 @@ pub struct Settings {
     pub registry: RegistrySettings,
     pub security: SecuritySettings,
     pub secrets: SecretsSettings,
+    /// `[analysis]`: where the canary analysis reads its metrics.
+    #[serde(default)]
+    pub analysis: AnalysisSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -207,6 +211,7 @@ impl Settings {
             self.registry.validate(),
             self.security.validate(),
             self.secrets.validate(),
+            self.analysis.validate(),
         ];
         sections.into_iter().collect::<Result<(), String>>().map_err(ConfigError)?;
         self.validate_across_sections()
