@@ -204,6 +204,66 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn query(name: &str) -> MetricQuery {
+        MetricQuery {
+            name: name.into(),
+            query: "up".into(),
+            max_rise_percent: Some(50.0),
+            floor: 1.0,
+            max: None,
+            unit: String::new(),
+        }
+    }
+
+    fn scope(version: &str) -> AnalysisScope {
+        AnalysisScope {
+            tenant: hotswap_actors::domain::DEFAULT_TENANT,
+            module: "kmod".into(),
+            version: version.into(),
+            environment: hotswap_actors::domain::Environment::Production,
+            nodes: Vec::new(),
+        }
+    }
+
+    #[actix_web::test]
+    async fn a_descriptors_queries_replace_the_configured_ones() {
+        use hotswap_actors::domain::{
+            AuditActor, AuditCategory, ModuleAnalysis, ModuleDescriptor, ModuleVersion, NewAuditEntry,
+        };
+        let store: SharedStore = std::sync::Arc::new(hotswap_actors::store::MemoryStore::new());
+        let descriptor: ModuleDescriptor = serde_json::from_value(json!({"name": "kmod", "version": "2.0.0"})).unwrap();
+        let version = ModuleVersion {
+            tenant_id: hotswap_actors::domain::DEFAULT_TENANT,
+            descriptor: ModuleDescriptor {
+                analysis: Some(ModuleAnalysis { queries: vec![query("own")] }),
+                ..descriptor
+            },
+            sha256: "0".repeat(64),
+            size_bytes: 1,
+            storage_uri: "fs:x".into(),
+            signature: None,
+            signing_key_id: None,
+            uploaded_by: None,
+            uploaded_at: chrono::Utc::now(),
+        };
+        let audit = NewAuditEntry::new(
+            version.tenant_id,
+            AuditActor::system(),
+            AuditCategory::ModuleRegistry,
+            "ModuleUploaded",
+        );
+        store.add_module_version(&version, &audit).await.unwrap();
+        let mut settings = AnalysisSettings { url: "http://127.0.0.1:9".into(), ..Default::default() };
+        let provider = PrometheusProvider::new(&settings, store.clone()).unwrap();
+        assert_eq!(provider.queries(&scope("2.0.0")).await.unwrap(), vec![query("own")]);
+        // A version without queries of its own, and none configured: refused, not passed.
+        assert!(matches!(provider.queries(&scope("1.0.0")).await, Err(AnalysisError::Refused(_))));
+        settings.queries = vec![query("configured")];
+        let provider = PrometheusProvider::new(&settings, store).unwrap();
+        assert_eq!(provider.queries(&scope("1.0.0")).await.unwrap(), vec![query("configured")]);
+        assert_eq!(provider.queries(&scope("2.0.0")).await.unwrap(), vec![query("own")]);
+    }
+
     #[test]
     fn placeholders_are_filled_and_escaped() {
         let q = r#"sum(rate(http_errors_total{instance="$node",module="$module",version="$version"}[1m]))"#;
