@@ -14,6 +14,7 @@ use serde::Deserialize;
 mod cross_checks;
 
 // Each adapter owns the settings of its section; `Settings` gathers them.
+pub use crate::analysis::settings::{AnalysisProvider, AnalysisSettings};
 pub use crate::auth::settings::{
     AuthSettings, RateLimitSettings, SecurityHeaderSettings, KNOWN_DEFAULT_SECRETS, MAX_TOKEN_LEEWAY,
     MIN_JWT_SECRET_BYTES, MIN_SAFE_BCRYPT_COST,
@@ -62,6 +63,9 @@ pub struct Settings {
     /// `[redis]`: the backplane of several instances; empty url = none.
     #[serde(default)]
     pub redis: RedisSettings,
+    /// `[analysis]`: where the canary analysis reads its metrics.
+    #[serde(default)]
+    pub analysis: AnalysisSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -212,6 +216,7 @@ impl Settings {
             self.security.validate(),
             self.secrets.validate(),
             self.redis.validate(),
+            self.analysis.validate(),
         ];
         sections.into_iter().collect::<Result<(), String>>().map_err(ConfigError)?;
         self.validate_across_sections()

@@ -130,6 +130,8 @@ async fn start_core(
         Arc::new(RegistryVerifier { registry: adapters.registry.get_ref().clone() }),
         adapters.graph.clone().into_inner(),
     );
-    let hooks = CoreHooks { observer: metrics, spans: Arc::new(OtelSpans), notifier, verifier };
+    let analysis =
+        crate::analysis::provider(&settings.analysis, adapters.store.clone()).map_err(StartupError::Config)?;
+    let hooks = CoreHooks { observer: metrics, spans: Arc::new(OtelSpans), notifier, verifier, analysis };
     Ok(Orchestrator::start_with(adapters.store.clone(), core, hooks).await?)
 }

@@ -138,6 +138,10 @@ impl Orchestrator {
             hooks: hooks.clone(),
             approvals: approvals.clone(),
             approval_settings: settings.approvals.clone(),
+            analysis: hooks.analysis.clone().unwrap_or_else(|| {
+                Arc::new(crate::analysis::NodeReported::new(&settings.pipeline.canary))
+                    as Arc<dyn crate::analysis::MetricsProvider>
+            }),
         });
         let tenants = Tenants::new(crate::tenant::actor_deps(
             store.clone(),
