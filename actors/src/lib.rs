@@ -6,6 +6,7 @@
 
 pub mod approval;
 pub mod audit;
+pub mod cluster;
 pub mod coordinator;
 pub mod domain;
 pub mod error;
