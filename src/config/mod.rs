@@ -43,6 +43,9 @@ pub struct Settings {
     pub simulation: SimulationSettings,
     pub supervision: SupervisionSettings,
     pub recovery: RecoverySettings,
+    /// `[cluster]`: this instance's name and the run leases' length.
+    #[serde(default)]
+    pub cluster: hotswap_actors::cluster::ClusterSettings,
     pub auth: AuthSettings,
     pub rate_limit: RateLimitSettings,
     pub cors: CorsSettings,
@@ -202,6 +205,7 @@ impl Settings {
             self.server.validate(),
             self.pipeline.validate(),
             self.simulation.validate(),
+            self.cluster.validate(),
             self.approvals.validate(),
             self.notifications.validate(),
             self.audit.validate(),

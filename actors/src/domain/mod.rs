@@ -32,8 +32,8 @@ pub use module_registry::{
 pub use node::{ModuleSlots, NodeHealth, NodeMetrics, NodeRecord, VersionFaults, VersionSlot};
 pub use request::{DeploymentRequest, Strategy};
 pub use run::{
-    deploy_stage_name, NodeChange, RollbackState, RunIntent, RunRecord, RunStatus, RunSummary, Stage, StageStatus,
-    APPROVAL_STAGE, SECURITY_SCAN_STAGE, VALIDATION_STAGE,
+    deploy_stage_name, NodeChange, RollbackState, RunIntent, RunOwner, RunRecord, RunStatus, RunSummary, Stage,
+    StageStatus, APPROVAL_STAGE, SECURITY_SCAN_STAGE, VALIDATION_STAGE,
 };
 pub use run_event::RunEvent;
 pub use tenant::{

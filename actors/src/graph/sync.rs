@@ -15,12 +15,12 @@ use super::system;
 use crate::domain::{
     ApprovalDecision, ApprovalRecord, AuditEntry, AuditQuery, DecisionOutcome, Environment, GraphChange, GraphEntity,
     GraphRelationship, GraphSchema, GraphSnapshot, LockoutPolicy, ModuleSlots, ModuleVersion, NewAuditEntry,
-    NodeRecord, RunRecord, RunSummary, SigningKey, TenantId, TenantRecord, TenantStatus, UserRecord,
+    NodeRecord, QuotaExceeded, RunRecord, RunSummary, SigningKey, TenantId, TenantRecord, TenantStatus, UserRecord,
 };
 use crate::store::{
-    ApprovalStore, AuditStore, ClusterSample, GraphStore, MetricsStore, NodeStore, Page, RegistryStore,
-    RevokedTokenStore, RunCounts, RunEvent, RunFilter, RunStore, SharedStore, Store, StoreResult, TenantStore,
-    UsageCounts, UserStore,
+    AdmissionCheck, ApprovalStore, AuditStore, ClaimedRun, ClusterSample, GraphStore, LeaseStore, MetricsStore,
+    NodeStore, Page, RegistryStore, RevokedTokenStore, RunCounts, RunEvent, RunFilter, RunStore, SharedStore, Store,
+    StoreResult, TenantStore, UsageCounts, UserStore,
 };
 
 pub struct GraphSyncStore {
@@ -227,6 +227,19 @@ impl TenantStore for GraphSyncStore {
         self.sync(tenant.tenant_id, system::tenant_items(tenant)).await;
         Ok(())
     }
+    async fn admit_run(
+        &self,
+        run: &RunRecord,
+        events: &[RunEvent],
+        since: DateTime<Utc>,
+        check: AdmissionCheck<'_>,
+    ) -> StoreResult<Result<(), QuotaExceeded>> {
+        let admitted = self.inner.admit_run(run, events, since, check).await?;
+        if admitted.is_ok() {
+            self.sync(run.tenant_id, system::run_items(run)).await;
+        }
+        Ok(admitted)
+    }
     async fn run_counts(&self, tenant: TenantId, since: DateTime<Utc>, module: &str) -> StoreResult<RunCounts> {
         self.inner.run_counts(tenant, since, module).await
     }
@@ -333,6 +346,22 @@ impl GraphStore for GraphSyncStore {
     }
     async fn load_graph(&self, tenant: TenantId) -> StoreResult<GraphSnapshot> {
         self.inner.load_graph(tenant).await
+    }
+}
+
+#[async_trait]
+impl LeaseStore for GraphSyncStore {
+    async fn claim_runs(&self, owner: &str, limit: u32) -> StoreResult<Vec<ClaimedRun>> {
+        self.inner.claim_runs(owner, limit).await
+    }
+    async fn renew_runs(&self, owner: &str) -> StoreResult<Vec<Uuid>> {
+        self.inner.renew_runs(owner).await
+    }
+    async fn release_runs(&self, owner: &str) -> StoreResult<u64> {
+        self.inner.release_runs(owner).await
+    }
+    async fn hold_task(&self, task: &str, owner: &str) -> StoreResult<bool> {
+        self.inner.hold_task(task, owner).await
     }
 }
 
