@@ -1,6 +1,7 @@
 //! Plain data: what a run, a stage, a node, a tenant and a user are.
 
 mod actor_kind;
+mod agent;
 mod approval;
 mod audit;
 pub mod audit_entries;
@@ -16,6 +17,7 @@ mod tenant;
 mod user;
 
 pub use actor_kind::ActorKind;
+pub use agent::{AgentCommand, AgentRecord, DesiredModule, EnrolmentToken, HostReport};
 pub use approval::{ApprovalDecision, ApprovalRecord, ApprovalStatus, DecisionOutcome};
 pub use audit::{AuditActor, AuditCategory, AuditEntry, AuditQuery, AuditResult, NewAuditEntry};
 pub use checkpoint::{Checkpoint, DeployStep};

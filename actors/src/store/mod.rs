@@ -1,6 +1,7 @@
 //! The storage contract of the core. The in-memory implementation lives here;
 //! the PostgreSQL one lives with the other adapters in the root crate.
 
+mod agents;
 mod graph;
 mod memory;
 mod tenants;
@@ -19,6 +20,7 @@ use crate::domain::{
 };
 use crate::domain::{ModuleVersion, SigningKey};
 
+pub use agents::AgentStore;
 pub use graph::GraphStore;
 pub use memory::{FaultHook, MemoryStore, StoreCall, DEFAULT_FINISHED_RUNS};
 pub use tenants::{RunCounts, TenantStore, UsageCounts};
@@ -295,6 +297,7 @@ pub trait Store:
     + TenantStore
     + RegistryStore
     + GraphStore
+    + AgentStore
 {
     /// Cheap round trip used by readiness checks.
     async fn ping(&self) -> StoreResult<()>;
