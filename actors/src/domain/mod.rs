@@ -2,6 +2,7 @@
 
 mod actor_kind;
 mod analysis;
+mod agent;
 mod approval;
 mod audit;
 pub mod audit_entries;
@@ -18,6 +19,7 @@ mod user;
 
 pub use actor_kind::ActorKind;
 pub use analysis::{MetricQuery, ModuleAnalysis};
+pub use agent::{AgentCommand, AgentRecord, DesiredModule, EnrolmentToken, HostReport};
 pub use approval::{ApprovalDecision, ApprovalRecord, ApprovalStatus, DecisionOutcome};
 pub use audit::{AuditActor, AuditCategory, AuditEntry, AuditQuery, AuditResult, NewAuditEntry};
 pub use checkpoint::{Checkpoint, DeployStep};
