@@ -1,6 +1,7 @@
 //! HotSwap's adapters around the orchestration core in `hotswap-actors`:
 //! configuration, the HTTP API, the store back-ends and the command line.
 
+pub mod analysis;
 pub mod auth;
 pub mod cli;
 pub mod config;

@@ -125,7 +125,9 @@ const DATABASE_WAIT: Duration = Duration::from_secs(30);
 pub async fn open_store(settings: &Settings) -> Result<(SharedStore, Option<PoolProbe>), StartupError> {
     match settings.store.backend {
         StoreBackend::Memory => {
-            Ok((Arc::new(MemoryStore::with_finished_window(settings.store.memory_finished_runs)), None))
+            let store = MemoryStore::with_finished_window(settings.store.memory_finished_runs)
+                .with_lease_ttl(settings.cluster.lease_ttl);
+            Ok((Arc::new(store), None))
         }
         StoreBackend::Postgres => {
             let url = &settings.store.url;
@@ -147,8 +149,10 @@ pub async fn open_store(settings: &Settings) -> Result<(SharedStore, Option<Pool
                     Err(e) => return Err(StartupError::Store(format!("migrations failed: {e}"))),
                 }
             }
-            let store =
-                PgStore::connect(url, &settings.store.pool).await.map_err(|e| StartupError::Store(e.to_string()))?;
+            let store = PgStore::connect(url, &settings.store.pool)
+                .await
+                .map_err(|e| StartupError::Store(e.to_string()))?
+                .with_lease_ttl(settings.cluster.lease_ttl);
             let probed = store.clone();
             let probe: PoolProbe = Arc::new(move || {
                 let (max, open, in_use) = probed.pool_use();
