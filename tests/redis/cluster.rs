@@ -13,7 +13,7 @@ pub struct Cluster {
 }
 
 /// The settings both instances share: the database, Redis under a prefix of
-/// this test's own, and no reconciler (see main.rs).
+/// this test's own, no reconciler and long leases (see main.rs).
 fn shared_vars(db: &TestDb, redis_url: &str) -> Vec<(&'static str, String)> {
     vec![
         ("HOTSWAP__STORE__BACKEND", "postgres".to_string()),
@@ -21,6 +21,15 @@ fn shared_vars(db: &TestDb, redis_url: &str) -> Vec<(&'static str, String)> {
         ("HOTSWAP__REDIS__URL", redis_url.to_string()),
         ("HOTSWAP__REDIS__KEY_PREFIX", format!("t{}", uuid::Uuid::new_v4().simple())),
         ("HOTSWAP__RECOVERY__RECONCILE_INTERVAL", "0s".to_string()),
+        // Long enough that a busy machine's late renewal does not hand a run
+        // to the other instance: each test knows which instance drives which run.
+        ("HOTSWAP__CLUSTER__LEASE_TTL", "20s".to_string()),
+        // The test profile drops live clients silent for 400 ms (2 s on the
+        // hub): on a busy machine a test's client can be that late, and the
+        // official client pings only every 15 s.
+        ("HOTSWAP__WEBSOCKET__PING_INTERVAL", "1s".to_string()),
+        ("HOTSWAP__WEBSOCKET__CLIENT_TIMEOUT", "20s".to_string()),
+        ("HOTSWAP__WEBSOCKET__SIGNALR_CLIENT_TIMEOUT", "40s".to_string()),
     ]
 }
 
@@ -31,9 +40,14 @@ impl Cluster {
         let logs = tempfile::tempdir().expect("log dir");
         let mut vars = shared_vars(&db, redis_url);
         vars.extend(extra.iter().cloned());
+        let named = |name: &str| {
+            let mut vars = vars.clone();
+            vars.push(("HOTSWAP__CLUSTER__INSTANCE_ID", name.to_string()));
+            vars
+        };
         // One after the other: the second finds the demo users seeded.
-        let a = Server::start(free_port(), &vars, logs.path().join("a.log")).await;
-        let b = Server::start(free_port(), &vars, logs.path().join("b.log")).await;
+        let a = Server::start(free_port(), &named("instance-a"), logs.path().join("a.log")).await;
+        let b = Server::start(free_port(), &named("instance-b"), logs.path().join("b.log")).await;
         Some(Cluster { a, b, _db: db, _logs: logs })
     }
 

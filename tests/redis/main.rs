@@ -3,9 +3,8 @@
 //! limits count across both, and a Redis that stops and starts again during
 //! a run loses the run nothing.
 //!
-//! Until runs have owners (leases), each run is driven by the instance it was
-//! created on, and the reconciler, which would adopt the other instance's
-//! runs, is off on both.
+//! Each run is driven by the instance it was created on: the leases are long
+//! enough that neither takes the other's runs over, and the reconciler is off.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test and benchmark code: a panic is a failure with its message.
 
