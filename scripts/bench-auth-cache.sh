@@ -5,7 +5,8 @@
 # Needs wrk, a local PostgreSQL (HOTSWAP_TEST_DATABASE_URL or the default
 # below) and Redis (REDIS_URL, default the local one).
 # PROFILE=release (default) or debug picks the binary; the figures in
-# docs/BENCHMARKS.md say which.
+# docs/BENCHMARKS.md say which. PATH_READ picks the request (default the
+# cluster list, which the actors answer without the store).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ADMIN_URL="${HOTSWAP_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
@@ -15,7 +16,11 @@ CONNECTIONS="${CONNECTIONS:-16}"
 PROFILE="${PROFILE:-release}"
 PATH_READ="${PATH_READ:-/api/v1/clusters}"
 PORT=18091
-if [ "$PROFILE" = release ]; then cargo build --release --quiet --bin hotswap; else cargo build --quiet --bin hotswap; fi
+# BUILD=0 uses the binary as it is (e.g. the debug one `cargo test` just built:
+# a plain `cargo build` would rebuild it with other features).
+if [ "${BUILD:-1}" = 1 ]; then
+  if [ "$PROFILE" = release ]; then cargo build --release --quiet --bin hotswap; else cargo build --quiet --bin hotswap; fi
+fi
 DB="hotswap_bench_auth_$$"
 psql "$ADMIN_URL" -qc "CREATE DATABASE $DB"
 SERVER=
