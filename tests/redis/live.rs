@@ -140,6 +140,6 @@ async fn the_official_signalr_client_on_a_hears_every_status_change_of_a_run_b_d
         .filter(|m| m["type"] == "DeploymentStatusChanged")
         .map(|m| m["data"]["status"].as_str().unwrap_or("").into())
         .collect();
-    assert_eq!(statuses, expected, "{}", cluster.logs());
+    assert_eq!(statuses, expected, "the hub on A against a WebSocket client on B");
     assert_eq!(statuses.last().map(String::as_str), Some("Succeeded"));
 }
