@@ -15,12 +15,12 @@ use uuid::Uuid;
 use super::error::MessagingError;
 use super::model::{
     DeadLetter, Delivery, DeliveryGuarantee, Message, MessageStatus, NackOptions, NewMessage, NewSubscription,
-    NewTopic, Published, RetryPolicy, RoutingStrategy, StoredMessage, Subscription, Topic, TopicMetrics,
+    NewTopic, Published, RetryPolicy, StoredMessage, Subscription, Topic, TopicMetrics,
 };
 use super::store::MessageStore;
 use crate::domain::TenantId;
 
-use super::memory_state::{add, Counters, Entry, Lease, Record, State, SubState, TopicState};
+use super::memory_state::{add, Counters, Entry, Record, State, SubState, TopicState};
 
 const MAX_LIST: usize = 1000;
 
@@ -265,86 +265,7 @@ impl MessageStore for MemoryMessageStore {
         let mut st = self.state.lock();
         let key = st.sub_key(tenant, subscription)?;
         st.expire_leases(key, &self.retry, now);
-        let st = &mut *st;
-        let Some(sub) = st.subs.get_mut(&key) else { return Ok(Vec::new()) };
-        if sub.sub.paused || max == 0 {
-            return Ok(Vec::new());
-        }
-        let Some(topic) = st.topics.get_mut(&(tenant, sub.sub.spec.topic_name.clone())) else {
-            return Ok(Vec::new());
-        };
-        // Expired or deleted messages are never delivered.
-        sub.queue.retain(|e| {
-            st.messages
-                .get(&(tenant, e.message_id.clone()))
-                .is_some_and(|r| r.stored.message.expires_at.is_none_or(|x| x > now))
-        });
-        let priority_of =
-            |e: &Entry| st.messages.get(&(tenant, e.message_id.clone())).map_or(0, |r| r.stored.message.priority);
-        let key_of = |e: &Entry| {
-            st.messages.get(&(tenant, e.message_id.clone())).and_then(|r| r.stored.message.partition_key.clone())
-        };
-        let mut order: Vec<usize> = (0..sub.queue.len()).collect();
-        if topic.topic.effective_strategy() == RoutingStrategy::Priority {
-            order.sort_by_key(|&i| (std::cmp::Reverse(priority_of(&sub.queue[i])), sub.queue[i].seq));
-        } else {
-            order.sort_by_key(|&i| sub.queue[i].seq);
-        }
-        let ordered = topic.topic.spec.ordered;
-        let mut blocked: HashSet<String> = HashSet::new();
-        if ordered {
-            for id in sub.leased.keys() {
-                if let Some(k) =
-                    st.messages.get(&(tenant, id.clone())).and_then(|r| r.stored.message.partition_key.clone())
-                {
-                    blocked.insert(k);
-                }
-            }
-        }
-        let mut picked: Vec<usize> = Vec::new();
-        for i in order {
-            if picked.len() >= max {
-                break;
-            }
-            let entry = &sub.queue[i];
-            let pkey = if ordered { key_of(entry) } else { None };
-            if let Some(k) = &pkey {
-                // The head of a key's queue decides for the key: later
-                // messages wait for it even when they are available.
-                if !blocked.insert(k.clone()) {
-                    continue;
-                }
-            }
-            if entry.available_at <= now {
-                picked.push(i);
-            }
-        }
-        picked.sort_unstable();
-        let mut deliveries = Vec::with_capacity(picked.len());
-        let deadline = add(now, sub.sub.spec.ack_timeout);
-        for i in picked.into_iter().rev() {
-            let entry = sub.queue.remove(i);
-            let attempts = entry.attempts + 1;
-            let Some(r) = st.messages.get(&(tenant, entry.message_id.clone())) else { continue };
-            sub.leased.insert(entry.message_id.clone(), Lease { seq: entry.seq, attempts, deadline });
-            topic.counters.delivered += 1;
-            deliveries.push((
-                entry.seq,
-                priority_of_msg(&r.stored.message),
-                Delivery {
-                    message: r.stored.message.clone(),
-                    subscription_id: subscription,
-                    delivery_attempts: attempts,
-                    ack_deadline: deadline,
-                },
-            ));
-        }
-        if topic.topic.effective_strategy() == RoutingStrategy::Priority {
-            deliveries.sort_by_key(|(seq, p, _)| (std::cmp::Reverse(*p), *seq));
-        } else {
-            deliveries.sort_by_key(|(seq, _, _)| *seq);
-        }
-        Ok(deliveries.into_iter().map(|(_, _, d)| d).collect())
+        Ok(st.lease_ready(key, max, now))
     }
 
     async fn ack(
@@ -584,8 +505,4 @@ impl MessageStore for MemoryMessageStore {
         st.idempotency.retain(|_, (_, seen)| add(*seen, idempotency_window) > now);
         Ok(doomed.len())
     }
-}
-
-fn priority_of_msg(m: &Message) -> u8 {
-    m.priority
 }

@@ -9,6 +9,7 @@
 mod consume;
 mod error;
 mod memory;
+mod memory_lease;
 mod memory_state;
 mod model;
 mod routing;
