@@ -19,4 +19,11 @@ pub enum MessagingError {
     PayloadTooLarge(usize),
     #[error("message '{0}' has no live lease for this subscription")]
     LeaseNotHeld(String),
+    /// The back-end cannot be reached right now (a database or NATS server
+    /// down or overloaded): worth retrying; 503 to a client.
+    #[error("the message store is unavailable: {0}")]
+    Unavailable(String),
+    /// The back-end failed in a way retrying will not fix; 500 to a client.
+    #[error("the message store failed: {0}")]
+    Backend(String),
 }

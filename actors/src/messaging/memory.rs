@@ -15,72 +15,14 @@ use uuid::Uuid;
 use super::error::MessagingError;
 use super::model::{
     DeadLetter, Delivery, DeliveryGuarantee, Message, MessageStatus, NackOptions, NewMessage, NewSubscription,
-    NewTopic, Published, RetryPolicy, RoutingStrategy, StoredMessage, Subscription, Topic, TopicMetrics,
+    NewTopic, Published, RetryPolicy, StoredMessage, Subscription, Topic, TopicMetrics,
 };
-use super::routing::filter_matches;
 use super::store::MessageStore;
 use crate::domain::TenantId;
 
+use super::memory_state::{add, Counters, Entry, Record, State, SubState, TopicState};
+
 const MAX_LIST: usize = 1000;
-
-struct Counters {
-    published: u64,
-    delivered: u64,
-    acknowledged: u64,
-    failed: u64,
-    dead_lettered: u64,
-    unrouted: u64,
-}
-
-struct TopicState {
-    topic: Topic,
-    /// Bumped at each load-balanced assignment; see [`SubState::last_assigned`].
-    rr_counter: u64,
-    counters: Counters,
-    dlq: Vec<DeadLetter>,
-}
-
-/// A queued copy of a message for one subscription.
-#[derive(Clone)]
-struct Entry {
-    message_id: String,
-    seq: u64,
-    attempts: u32,
-    available_at: DateTime<Utc>,
-}
-
-struct Lease {
-    seq: u64,
-    attempts: u32,
-    deadline: DateTime<Utc>,
-}
-
-struct SubState {
-    sub: Subscription,
-    created_seq: u64,
-    /// The round-robin position of its last assignment. A new subscription
-    /// starts at the topic's current counter so that it joins the rotation
-    /// at its end instead of taking a burst (the original skewed here).
-    last_assigned: u64,
-    queue: Vec<Entry>,
-    leased: HashMap<String, Lease>,
-    acked: HashSet<String>,
-}
-
-struct Record {
-    seq: u64,
-    stored: StoredMessage,
-}
-
-#[derive(Default)]
-struct State {
-    topics: HashMap<(TenantId, String), TopicState>,
-    subs: HashMap<(TenantId, Uuid), SubState>,
-    messages: HashMap<(TenantId, String), Record>,
-    /// (tenant, topic, key) → (message id, first seen).
-    idempotency: HashMap<(TenantId, String, String), (String, DateTime<Utc>)>,
-    next_seq: u64,
-}
 
 pub struct MemoryMessageStore {
     state: Mutex<State>,
@@ -103,149 +45,6 @@ impl MemoryMessageStore {
 impl Default for MemoryMessageStore {
     fn default() -> Self {
         Self::new(RetryPolicy::default(), Duration::from_secs(24 * 3600))
-    }
-}
-
-fn add(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
-    chrono::Duration::from_std(d).ok().and_then(|d| now.checked_add_signed(d)).unwrap_or(DateTime::<Utc>::MAX_UTC)
-}
-
-impl State {
-    fn topic_mut(&mut self, tenant: TenantId, name: &str) -> Result<&mut TopicState, MessagingError> {
-        self.topics.get_mut(&(tenant, name.to_owned())).ok_or_else(|| MessagingError::TopicNotFound(name.to_owned()))
-    }
-
-    fn sub_key(&self, tenant: TenantId, id: Uuid) -> Result<(TenantId, Uuid), MessagingError> {
-        if self.subs.contains_key(&(tenant, id)) {
-            Ok((tenant, id))
-        } else {
-            Err(MessagingError::SubscriptionNotFound(id.to_string()))
-        }
-    }
-
-    fn subs_of(&self, tenant: TenantId, topic: &str) -> Vec<Uuid> {
-        let mut subs: Vec<&SubState> =
-            self.subs.values().filter(|s| s.sub.tenant_id == tenant && s.sub.spec.topic_name == topic).collect();
-        subs.sort_by_key(|s| s.created_seq);
-        subs.iter().map(|s| s.sub.subscription_id).collect()
-    }
-
-    /// Returns expired leases of a subscription to the retry path.
-    fn expire_leases(&mut self, key: (TenantId, Uuid), retry: &RetryPolicy, now: DateTime<Utc>) {
-        let expired: Vec<(String, DateTime<Utc>)> = match self.subs.get(&key) {
-            Some(s) => {
-                s.leased.iter().filter(|(_, l)| l.deadline <= now).map(|(id, l)| (id.clone(), l.deadline)).collect()
-            }
-            None => return,
-        };
-        // The attempt failed at its deadline, whenever that is noticed: the
-        // backoff counts from there, so a late observer does not delay it.
-        for (id, deadline) in expired {
-            self.fail(key, &id, "ack deadline passed".into(), None, retry, deadline);
-        }
-    }
-
-    /// One failed attempt (nack or expired lease): retry after backoff, or
-    /// dead-letter once the retries are spent; AtMostOnce never retries.
-    fn fail(
-        &mut self,
-        key: (TenantId, Uuid),
-        message_id: &str,
-        reason: String,
-        requeue: Option<bool>,
-        retry: &RetryPolicy,
-        now: DateTime<Utc>,
-    ) {
-        let Some(sub) = self.subs.get_mut(&key) else { return };
-        let Some(lease) = sub.leased.remove(message_id) else { return };
-        let max_retries = sub.sub.spec.max_retries;
-        let topic_name = sub.sub.spec.topic_name.clone();
-        let guarantee = match self.topics.get(&(key.0, topic_name.clone())) {
-            Some(t) => t.topic.spec.delivery_guarantee,
-            None => return,
-        };
-        if let Some(t) = self.topics.get_mut(&(key.0, topic_name.clone())) {
-            t.counters.failed += 1;
-        }
-        if guarantee == DeliveryGuarantee::AtMostOnce {
-            return;
-        }
-        if requeue != Some(false) && lease.attempts <= max_retries {
-            sub.queue.push(Entry {
-                message_id: message_id.to_owned(),
-                seq: lease.seq,
-                attempts: lease.attempts,
-                available_at: add(now, retry.backoff(lease.attempts)),
-            });
-            return;
-        }
-        let Some(record) = self.messages.get_mut(&(key.0, message_id.to_owned())) else { return };
-        record.stored.status = MessageStatus::DeadLettered;
-        let mut message = record.stored.message.clone();
-        message.headers.insert("X-Original-Topic".into(), topic_name.clone());
-        message.headers.insert("X-DLQ-Reason".into(), reason.clone());
-        message.headers.insert("X-DLQ-Timestamp".into(), now.to_rfc3339());
-        message.headers.insert("X-Delivery-Attempts".into(), lease.attempts.to_string());
-        if let Some(t) = self.topics.get_mut(&(key.0, topic_name)) {
-            t.counters.dead_lettered += 1;
-            t.dlq.push(DeadLetter {
-                message,
-                subscription_id: key.1,
-                reason,
-                delivery_attempts: lease.attempts,
-                dead_lettered_at: now,
-            });
-        }
-    }
-
-    /// The subscriptions a new message goes to, by the topic's strategy.
-    fn route(&mut self, tenant: TenantId, message: &Message) -> Vec<Uuid> {
-        let Some(topic) = self.topics.get(&(tenant, message.topic_name.clone())) else { return Vec::new() };
-        let strategy = topic.topic.effective_strategy();
-        let all = self.subs_of(tenant, &message.topic_name);
-        let active: Vec<Uuid> =
-            all.iter().copied().filter(|id| self.subs.get(&(tenant, *id)).is_some_and(|s| !s.sub.paused)).collect();
-        // Single-receiver strategies prefer a running consumer; when all are
-        // paused the message still waits in one of them rather than vanish.
-        let candidates = if active.is_empty() { all.clone() } else { active };
-        match strategy {
-            RoutingStrategy::FanOut | RoutingStrategy::Priority => all,
-            RoutingStrategy::Direct => candidates.into_iter().take(1).collect(),
-            RoutingStrategy::ContentBased => all
-                .into_iter()
-                .filter(|id| {
-                    self.subs
-                        .get(&(tenant, *id))
-                        .is_some_and(|s| s.sub.spec.filter.as_ref().is_none_or(|f| filter_matches(f, message)))
-                })
-                .collect(),
-            RoutingStrategy::LoadBalanced => {
-                let chosen = candidates
-                    .iter()
-                    .filter_map(|id| self.subs.get(&(tenant, *id)))
-                    .min_by_key(|s| (s.last_assigned, s.created_seq))
-                    .map(|s| s.sub.subscription_id);
-                let Some(chosen) = chosen else { return Vec::new() };
-                let counter = match self.topics.get_mut(&(tenant, message.topic_name.clone())) {
-                    Some(t) => {
-                        t.rr_counter += 1;
-                        t.rr_counter
-                    }
-                    None => 0,
-                };
-                if let Some(s) = self.subs.get_mut(&(tenant, chosen)) {
-                    s.last_assigned = counter;
-                }
-                vec![chosen]
-            }
-        }
-    }
-
-    fn remove_message_everywhere(&mut self, tenant: TenantId, message_id: &str) {
-        for s in self.subs.values_mut().filter(|s| s.sub.tenant_id == tenant) {
-            s.queue.retain(|e| e.message_id != message_id);
-            s.leased.remove(message_id);
-        }
     }
 }
 
@@ -466,86 +265,7 @@ impl MessageStore for MemoryMessageStore {
         let mut st = self.state.lock();
         let key = st.sub_key(tenant, subscription)?;
         st.expire_leases(key, &self.retry, now);
-        let st = &mut *st;
-        let Some(sub) = st.subs.get_mut(&key) else { return Ok(Vec::new()) };
-        if sub.sub.paused || max == 0 {
-            return Ok(Vec::new());
-        }
-        let Some(topic) = st.topics.get_mut(&(tenant, sub.sub.spec.topic_name.clone())) else {
-            return Ok(Vec::new());
-        };
-        // Expired or deleted messages are never delivered.
-        sub.queue.retain(|e| {
-            st.messages
-                .get(&(tenant, e.message_id.clone()))
-                .is_some_and(|r| r.stored.message.expires_at.is_none_or(|x| x > now))
-        });
-        let priority_of =
-            |e: &Entry| st.messages.get(&(tenant, e.message_id.clone())).map_or(0, |r| r.stored.message.priority);
-        let key_of = |e: &Entry| {
-            st.messages.get(&(tenant, e.message_id.clone())).and_then(|r| r.stored.message.partition_key.clone())
-        };
-        let mut order: Vec<usize> = (0..sub.queue.len()).collect();
-        if topic.topic.effective_strategy() == RoutingStrategy::Priority {
-            order.sort_by_key(|&i| (std::cmp::Reverse(priority_of(&sub.queue[i])), sub.queue[i].seq));
-        } else {
-            order.sort_by_key(|&i| sub.queue[i].seq);
-        }
-        let ordered = topic.topic.spec.ordered;
-        let mut blocked: HashSet<String> = HashSet::new();
-        if ordered {
-            for id in sub.leased.keys() {
-                if let Some(k) =
-                    st.messages.get(&(tenant, id.clone())).and_then(|r| r.stored.message.partition_key.clone())
-                {
-                    blocked.insert(k);
-                }
-            }
-        }
-        let mut picked: Vec<usize> = Vec::new();
-        for i in order {
-            if picked.len() >= max {
-                break;
-            }
-            let entry = &sub.queue[i];
-            let pkey = if ordered { key_of(entry) } else { None };
-            if let Some(k) = &pkey {
-                // The head of a key's queue decides for the key: later
-                // messages wait for it even when they are available.
-                if !blocked.insert(k.clone()) {
-                    continue;
-                }
-            }
-            if entry.available_at <= now {
-                picked.push(i);
-            }
-        }
-        picked.sort_unstable();
-        let mut deliveries = Vec::with_capacity(picked.len());
-        let deadline = add(now, sub.sub.spec.ack_timeout);
-        for i in picked.into_iter().rev() {
-            let entry = sub.queue.remove(i);
-            let attempts = entry.attempts + 1;
-            let Some(r) = st.messages.get(&(tenant, entry.message_id.clone())) else { continue };
-            sub.leased.insert(entry.message_id.clone(), Lease { seq: entry.seq, attempts, deadline });
-            topic.counters.delivered += 1;
-            deliveries.push((
-                entry.seq,
-                priority_of_msg(&r.stored.message),
-                Delivery {
-                    message: r.stored.message.clone(),
-                    subscription_id: subscription,
-                    delivery_attempts: attempts,
-                    ack_deadline: deadline,
-                },
-            ));
-        }
-        if topic.topic.effective_strategy() == RoutingStrategy::Priority {
-            deliveries.sort_by_key(|(seq, p, _)| (std::cmp::Reverse(*p), *seq));
-        } else {
-            deliveries.sort_by_key(|(seq, _, _)| *seq);
-        }
-        Ok(deliveries.into_iter().map(|(_, _, d)| d).collect())
+        Ok(st.lease_ready(key, max, now))
     }
 
     async fn ack(
@@ -785,8 +505,4 @@ impl MessageStore for MemoryMessageStore {
         st.idempotency.retain(|_, (_, seen)| add(*seen, idempotency_window) > now);
         Ok(doomed.len())
     }
-}
-
-fn priority_of_msg(m: &Message) -> u8 {
-    m.priority
 }

@@ -9,6 +9,8 @@
 mod consume;
 mod error;
 mod memory;
+mod memory_lease;
+mod memory_state;
 mod model;
 mod routing;
 mod store;
@@ -21,5 +23,5 @@ pub use model::{
     NewTopic, Published, RetryPolicy, RoutingStrategy, StoredMessage, Subscription, SubscriptionFilter,
     SubscriptionKind, Topic, TopicMetrics, TopicType, MAX_PAYLOAD_BYTES, MAX_PRIORITY,
 };
-pub use routing::filter_matches;
+pub use routing::{filter_matches, route, RouteCandidate};
 pub use store::{MessageStore, SharedMessageStore};

@@ -2,9 +2,10 @@
 
 use serde_json::Value;
 use serde_json_path::JsonPath;
+use uuid::Uuid;
 
 use super::error::MessagingError;
-use super::model::{Message, SubscriptionFilter};
+use super::model::{Message, RoutingStrategy, SubscriptionFilter};
 
 /// A parsed `payloadQuery`: a JSONPath, and the value it must select when
 /// written `<JSONPath> == <JSON literal>`.
@@ -49,5 +50,37 @@ pub fn filter_matches(filter: &SubscriptionFilter, message: &Message) -> bool {
     match &query.equals {
         None => !selected.is_empty(),
         Some(expected) => selected.contains(&expected),
+    }
+}
+
+/// A subscription as routing sees it, for any back-end.
+pub struct RouteCandidate<'a> {
+    pub id: Uuid,
+    pub paused: bool,
+    pub filter: Option<&'a SubscriptionFilter>,
+    /// The round-robin position of its last load-balanced assignment; a new
+    /// subscription starts at the topic's current position.
+    pub last_assigned: u64,
+}
+
+/// The subscriptions a new message goes to by `strategy`, given the topic's
+/// subscriptions in creation order. For LoadBalanced the one chosen is the
+/// caller's to mark with the topic's next round-robin position.
+pub fn route(strategy: RoutingStrategy, subs: &[RouteCandidate<'_>], message: &Message) -> Vec<Uuid> {
+    let active: Vec<&RouteCandidate<'_>> = subs.iter().filter(|s| !s.paused).collect();
+    // Single-receiver strategies prefer a running consumer; when all are
+    // paused the message still waits in one of them rather than vanish.
+    let candidates: Vec<&RouteCandidate<'_>> = if active.is_empty() { subs.iter().collect() } else { active };
+    match strategy {
+        RoutingStrategy::FanOut | RoutingStrategy::Priority => subs.iter().map(|s| s.id).collect(),
+        RoutingStrategy::Direct => candidates.first().map(|s| s.id).into_iter().collect(),
+        RoutingStrategy::ContentBased => {
+            subs.iter().filter(|s| s.filter.is_none_or(|f| filter_matches(f, message))).map(|s| s.id).collect()
+        }
+        // The least recently assigned; ties go to the oldest subscription
+        // (`min_by_key` keeps the first of equals, and `subs` is in creation order).
+        RoutingStrategy::LoadBalanced => {
+            candidates.iter().min_by_key(|s| s.last_assigned).map(|s| s.id).into_iter().collect()
+        }
     }
 }

@@ -1,0 +1,205 @@
+//! The in-memory back-end's state: the records of every tenant behind the
+//! store's one lock, and the operations several store methods share (expiring
+//! leases, failing an attempt, routing, forgetting a message).
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::error::MessagingError;
+use super::model::{
+    DeadLetter, DeliveryGuarantee, Message, MessageStatus, RetryPolicy, RoutingStrategy, StoredMessage, Subscription,
+    Topic,
+};
+use super::routing::{route, RouteCandidate};
+use crate::domain::TenantId;
+
+pub(super) struct Counters {
+    pub(super) published: u64,
+    pub(super) delivered: u64,
+    pub(super) acknowledged: u64,
+    pub(super) failed: u64,
+    pub(super) dead_lettered: u64,
+    pub(super) unrouted: u64,
+}
+
+pub(super) struct TopicState {
+    pub(super) topic: Topic,
+    /// Bumped at each load-balanced assignment; see [`SubState::last_assigned`].
+    pub(super) rr_counter: u64,
+    pub(super) counters: Counters,
+    pub(super) dlq: Vec<DeadLetter>,
+}
+
+/// A queued copy of a message for one subscription.
+#[derive(Clone)]
+pub(super) struct Entry {
+    pub(super) message_id: String,
+    pub(super) seq: u64,
+    pub(super) attempts: u32,
+    pub(super) available_at: DateTime<Utc>,
+}
+
+pub(super) struct Lease {
+    pub(super) seq: u64,
+    pub(super) attempts: u32,
+    pub(super) deadline: DateTime<Utc>,
+}
+
+pub(super) struct SubState {
+    pub(super) sub: Subscription,
+    pub(super) created_seq: u64,
+    /// The round-robin position of its last assignment. A new subscription
+    /// starts at the topic's current counter so that it joins the rotation
+    /// at its end instead of taking a burst (the original skewed here).
+    pub(super) last_assigned: u64,
+    pub(super) queue: Vec<Entry>,
+    pub(super) leased: HashMap<String, Lease>,
+    pub(super) acked: HashSet<String>,
+}
+
+pub(super) struct Record {
+    pub(super) seq: u64,
+    pub(super) stored: StoredMessage,
+}
+
+#[derive(Default)]
+pub(super) struct State {
+    pub(super) topics: HashMap<(TenantId, String), TopicState>,
+    pub(super) subs: HashMap<(TenantId, Uuid), SubState>,
+    pub(super) messages: HashMap<(TenantId, String), Record>,
+    /// (tenant, topic, key) → (message id, first seen).
+    pub(super) idempotency: HashMap<(TenantId, String, String), (String, DateTime<Utc>)>,
+    pub(super) next_seq: u64,
+}
+
+pub(super) fn add(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(d).ok().and_then(|d| now.checked_add_signed(d)).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+impl State {
+    pub(super) fn topic_mut(&mut self, tenant: TenantId, name: &str) -> Result<&mut TopicState, MessagingError> {
+        self.topics.get_mut(&(tenant, name.to_owned())).ok_or_else(|| MessagingError::TopicNotFound(name.to_owned()))
+    }
+
+    pub(super) fn sub_key(&self, tenant: TenantId, id: Uuid) -> Result<(TenantId, Uuid), MessagingError> {
+        if self.subs.contains_key(&(tenant, id)) {
+            Ok((tenant, id))
+        } else {
+            Err(MessagingError::SubscriptionNotFound(id.to_string()))
+        }
+    }
+
+    pub(super) fn subs_of(&self, tenant: TenantId, topic: &str) -> Vec<Uuid> {
+        let mut subs: Vec<&SubState> =
+            self.subs.values().filter(|s| s.sub.tenant_id == tenant && s.sub.spec.topic_name == topic).collect();
+        subs.sort_by_key(|s| s.created_seq);
+        subs.iter().map(|s| s.sub.subscription_id).collect()
+    }
+
+    /// Returns expired leases of a subscription to the retry path.
+    pub(super) fn expire_leases(&mut self, key: (TenantId, Uuid), retry: &RetryPolicy, now: DateTime<Utc>) {
+        let expired: Vec<(String, DateTime<Utc>)> = match self.subs.get(&key) {
+            Some(s) => {
+                s.leased.iter().filter(|(_, l)| l.deadline <= now).map(|(id, l)| (id.clone(), l.deadline)).collect()
+            }
+            None => return,
+        };
+        // The attempt failed at its deadline, whenever that is noticed: the
+        // backoff counts from there, so a late observer does not delay it.
+        for (id, deadline) in expired {
+            self.fail(key, &id, "ack deadline passed".into(), None, retry, deadline);
+        }
+    }
+
+    /// One failed attempt (nack or expired lease): retry after backoff, or
+    /// dead-letter once the retries are spent; AtMostOnce never retries.
+    pub(super) fn fail(
+        &mut self,
+        key: (TenantId, Uuid),
+        message_id: &str,
+        reason: String,
+        requeue: Option<bool>,
+        retry: &RetryPolicy,
+        now: DateTime<Utc>,
+    ) {
+        let Some(sub) = self.subs.get_mut(&key) else { return };
+        let Some(lease) = sub.leased.remove(message_id) else { return };
+        let max_retries = sub.sub.spec.max_retries;
+        let topic_name = sub.sub.spec.topic_name.clone();
+        let guarantee = match self.topics.get(&(key.0, topic_name.clone())) {
+            Some(t) => t.topic.spec.delivery_guarantee,
+            None => return,
+        };
+        if let Some(t) = self.topics.get_mut(&(key.0, topic_name.clone())) {
+            t.counters.failed += 1;
+        }
+        if guarantee == DeliveryGuarantee::AtMostOnce {
+            return;
+        }
+        if requeue != Some(false) && lease.attempts <= max_retries {
+            sub.queue.push(Entry {
+                message_id: message_id.to_owned(),
+                seq: lease.seq,
+                attempts: lease.attempts,
+                available_at: add(now, retry.backoff(lease.attempts)),
+            });
+            return;
+        }
+        let Some(record) = self.messages.get_mut(&(key.0, message_id.to_owned())) else { return };
+        record.stored.status = MessageStatus::DeadLettered;
+        let mut message = record.stored.message.clone();
+        message.headers.insert("X-Original-Topic".into(), topic_name.clone());
+        message.headers.insert("X-DLQ-Reason".into(), reason.clone());
+        message.headers.insert("X-DLQ-Timestamp".into(), now.to_rfc3339());
+        message.headers.insert("X-Delivery-Attempts".into(), lease.attempts.to_string());
+        if let Some(t) = self.topics.get_mut(&(key.0, topic_name)) {
+            t.counters.dead_lettered += 1;
+            t.dlq.push(DeadLetter {
+                message,
+                subscription_id: key.1,
+                reason,
+                delivery_attempts: lease.attempts,
+                dead_lettered_at: now,
+            });
+        }
+    }
+
+    /// The subscriptions a new message goes to, by the topic's strategy; a
+    /// load-balanced choice takes the topic's next round-robin position.
+    pub(super) fn route(&mut self, tenant: TenantId, message: &Message) -> Vec<Uuid> {
+        let Some(topic) = self.topics.get(&(tenant, message.topic_name.clone())) else { return Vec::new() };
+        let strategy = topic.topic.effective_strategy();
+        let ids = self.subs_of(tenant, &message.topic_name);
+        let candidates: Vec<RouteCandidate<'_>> = ids
+            .iter()
+            .filter_map(|id| self.subs.get(&(tenant, *id)))
+            .map(|s| RouteCandidate {
+                id: s.sub.subscription_id,
+                paused: s.sub.paused,
+                filter: s.sub.spec.filter.as_ref(),
+                last_assigned: s.last_assigned,
+            })
+            .collect();
+        let chosen = route(strategy, &candidates, message);
+        if strategy == RoutingStrategy::LoadBalanced {
+            if let (Some(id), Some(t)) = (chosen.first(), self.topics.get_mut(&(tenant, message.topic_name.clone()))) {
+                t.rr_counter += 1;
+                let position = t.rr_counter;
+                if let Some(s) = self.subs.get_mut(&(tenant, *id)) {
+                    s.last_assigned = position;
+                }
+            }
+        }
+        chosen
+    }
+
+    pub(super) fn remove_message_everywhere(&mut self, tenant: TenantId, message_id: &str) {
+        for s in self.subs.values_mut().filter(|s| s.sub.tenant_id == tenant) {
+            s.queue.retain(|e| e.message_id != message_id);
+            s.leased.remove(message_id);
+        }
+    }
+}
