@@ -66,8 +66,17 @@ pub async fn spawn_anonymous(overrides: &[(&str, &str)]) -> TestApp {
         orchestrator,
         settings,
         token: None,
-        client: awc::Client::builder().timeout(Duration::from_secs(10)).finish(),
+        client: test_client(),
     }
+}
+
+/// The HTTP client of every test. The server closes a connection idle for 5 s
+/// (actix-web's keep-alive) while awc would reuse it for 15 s: a request sent on
+/// such a connection fails with `Disconnected` on a loaded machine. Pooled
+/// connections are dropped after 2 s instead.
+fn test_client() -> awc::Client {
+    let connector = awc::Connector::new().conn_keep_alive(Duration::from_secs(2));
+    awc::Client::builder().connector(connector).timeout(Duration::from_secs(10)).finish()
 }
 
 impl TestApp {
