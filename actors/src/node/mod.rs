@@ -9,6 +9,6 @@ mod messages;
 pub use actor::{spawn_node, NodeActor};
 pub use directory::{cluster_is_healthy, ClusterDirectory, ClusterNodes, NodeEntry};
 pub use messages::{
-    CheckHealth, Crash, LoadTarget, LoadVersion, NodeError, NodeSnapshot, RestoreModule, Snapshot, StopNode,
-    SwitchToStandby, Traced, VerifyModule,
+    AdoptModule, CheckHealth, Crash, LoadTarget, LoadVersion, NodeError, NodeSnapshot, RestoreModule, Snapshot,
+    StopNode, SwitchToStandby, Traced, VerifyModule,
 };
