@@ -4,6 +4,7 @@
 //! coordinator actors, the deployment strategies, our own supervision, and the
 //! store traits that the adapters in the root crate implement.
 
+pub mod analysis;
 pub mod approval;
 pub mod audit;
 pub mod cluster;

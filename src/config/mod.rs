@@ -14,6 +14,7 @@ use serde::Deserialize;
 mod cross_checks;
 
 // Each adapter owns the settings of its section; `Settings` gathers them.
+pub use crate::analysis::settings::{AnalysisProvider, AnalysisSettings};
 pub use crate::auth::settings::{
     AuthSettings, RateLimitSettings, SecurityHeaderSettings, KNOWN_DEFAULT_SECRETS, MAX_TOKEN_LEEWAY,
     MIN_JWT_SECRET_BYTES, MIN_SAFE_BCRYPT_COST,
@@ -23,6 +24,7 @@ pub use crate::http::ApiDocsSettings;
 pub use crate::live::settings::WebsocketSettings;
 pub use crate::metrics::MetricsSettings;
 pub use crate::notify::NotificationSettings;
+pub use crate::redis::RedisSettings;
 pub use crate::registry::settings::{ArtifactBackend, RegistrySettings, SecuritySettings};
 pub use crate::secrets::settings::{SecretsBackend, SecretsSettings, VaultAuth, VaultSettings};
 pub use crate::store::settings::{StoreBackend, StoreSettings};
@@ -61,6 +63,12 @@ pub struct Settings {
     pub registry: RegistrySettings,
     pub security: SecuritySettings,
     pub secrets: SecretsSettings,
+    /// `[redis]`: the backplane of several instances; empty url = none.
+    #[serde(default)]
+    pub redis: RedisSettings,
+    /// `[analysis]`: where the canary analysis reads its metrics.
+    #[serde(default)]
+    pub analysis: AnalysisSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -211,6 +219,8 @@ impl Settings {
             self.registry.validate(),
             self.security.validate(),
             self.secrets.validate(),
+            self.redis.validate(),
+            self.analysis.validate(),
         ];
         sections.into_iter().collect::<Result<(), String>>().map_err(ConfigError)?;
         self.validate_across_sections()

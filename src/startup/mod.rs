@@ -58,11 +58,14 @@ impl Application {
     /// awaited. Must run inside the actix System.
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
         let adapters = Adapters::open(&settings).await?;
-        let layers = RequestLayers::new(&settings)?;
+        let layers = RequestLayers::new(&settings, &adapters)?;
         background::start(&settings, &adapters, layers.limits.clone());
         let metrics = Metrics::new();
         let orchestrator = start_core(&settings, &adapters, metrics.clone()).await?;
         metrics.watch(orchestrator.clone(), adapters.pool.clone());
+        if let Some(redis) = &adapters.redis {
+            crate::live::backplane::start(redis.clone(), orchestrator.bus().clone());
+        }
         // With an address of its own, /metrics is served there and not on the API.
         let metrics_server = match settings.metrics.bind.trim() {
             "" => None,
@@ -140,6 +143,8 @@ async fn start_core(
         Arc::new(RegistryVerifier { registry: adapters.registry.get_ref().clone() }),
         adapters.graph.clone().into_inner(),
     );
-    let hooks = CoreHooks { observer: metrics, spans: Arc::new(OtelSpans), notifier, verifier };
+    let analysis =
+        crate::analysis::provider(&settings.analysis, adapters.store.clone()).map_err(StartupError::Config)?;
+    let hooks = CoreHooks { observer: metrics, spans: Arc::new(OtelSpans), notifier, verifier, analysis };
     Ok(Orchestrator::start_with(adapters.store.clone(), core, hooks).await?)
 }

@@ -43,6 +43,8 @@ pub struct CoordinatorDeps {
     pub hooks: CoreHooks,
     pub approvals: Arc<ApprovalDeps>,
     pub approval_settings: ApprovalSettings,
+    /// Measures canary nodes for the canary analysis.
+    pub analysis: Arc<dyn crate::analysis::MetricsProvider>,
     /// This instance's name: a coordinator drives only runs whose lease it holds.
     pub instance_id: Arc<str>,
 }
@@ -128,6 +130,9 @@ pub struct Coordinator {
     pub(super) store_backoff: Duration,
     /// Health checks repeated because a node was down.
     pub(super) check_retries: u32,
+    /// When the analysis provider first failed to answer in the current
+    /// step; the step fails once `Patience::timeout` has passed since.
+    pub(super) analysis_unanswered_since: Option<std::time::Instant>,
     /// This incarnation's span of the run, a child of the span the run was created in.
     span: tracing::Span,
     /// The span of the stage (or rollback) in progress, with its name.
@@ -272,6 +277,7 @@ impl Coordinator {
             acks: Vec::new(),
             store_backoff: Duration::ZERO,
             check_retries: 0,
+            analysis_unanswered_since: None,
             span,
             step_span: None,
             opening: None,

@@ -2,6 +2,7 @@
 //! create and steer runs, and read clusters. Approval decisions are in
 //! `approvals`, cluster reads and metric samples in `clusters`.
 
+mod agents;
 mod approvals;
 mod clusters;
 pub mod dry_run;
@@ -11,6 +12,7 @@ mod reconciler;
 use clusters::MetricsSampler;
 pub use clusters::SamplerStats;
 
+pub use agents::HostArrival;
 pub use approvals::{Decider, Verdict};
 pub use clusters::{ClusterDetail, ClusterPage, ClusterSummary, MetricsPoint, NodeFilter, NodeView};
 pub use dry_run::DeploymentPlan;
@@ -145,6 +147,10 @@ impl Orchestrator {
             hooks: hooks.clone(),
             approvals: approvals.clone(),
             approval_settings: settings.approvals.clone(),
+            analysis: hooks.analysis.clone().unwrap_or_else(|| {
+                Arc::new(crate::analysis::NodeReported::new(&settings.pipeline.canary))
+                    as Arc<dyn crate::analysis::MetricsProvider>
+            }),
             instance_id: instance_id.clone(),
         });
         let tenants = Tenants::new(crate::tenant::actor_deps(

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::*;
 use crate::domain::TenantRecord;
 
+mod agents;
 mod graph;
 mod leases;
 mod runs;
@@ -53,6 +54,7 @@ pub struct MemoryStore {
     tenants: RwLock<HashMap<TenantId, TenantRecord>>,
     registry: RwLock<module_registry::Registry>,
     graphs: RwLock<graph::Graphs>,
+    agents: RwLock<agents::Agents>,
     /// Finished runs kept per tenant.
     finished_window: Window,
     /// How long a run or task lease lasts unless renewed.

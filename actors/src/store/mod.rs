@@ -1,6 +1,7 @@
 //! The storage contract of the core. The in-memory implementation lives here;
 //! the PostgreSQL one lives with the other adapters in the root crate.
 
+mod agents;
 mod graph;
 mod leases;
 mod memory;
@@ -20,6 +21,7 @@ use crate::domain::{
 };
 use crate::domain::{ModuleVersion, SigningKey};
 
+pub use agents::AgentStore;
 pub use graph::GraphStore;
 pub use leases::{ClaimedRun, LeaseStore, DEFAULT_LEASE_TTL};
 pub use memory::{FaultHook, MemoryStore, StoreCall, DEFAULT_FINISHED_RUNS};
@@ -303,6 +305,7 @@ pub trait Store:
     + RegistryStore
     + GraphStore
     + LeaseStore
+    + AgentStore
 {
     /// Cheap round trip used by readiness checks.
     async fn ping(&self) -> StoreResult<()>;

@@ -6,6 +6,7 @@
 //! `errors` (failure mapping),
 //! `codec` (column conversions) and `schema` (diesel's table definitions).
 
+mod agents;
 mod approvals;
 mod audit;
 mod codec;
