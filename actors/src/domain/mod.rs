@@ -1,8 +1,8 @@
 //! Plain data: what a run, a stage, a node, a tenant and a user are.
 
 mod actor_kind;
-mod analysis;
 mod agent;
+mod analysis;
 mod approval;
 mod audit;
 pub mod audit_entries;
@@ -18,8 +18,8 @@ mod tenant;
 mod user;
 
 pub use actor_kind::ActorKind;
-pub use analysis::{MetricQuery, ModuleAnalysis};
 pub use agent::{AgentCommand, AgentRecord, DesiredModule, EnrolmentToken, HostReport};
+pub use analysis::{MetricQuery, ModuleAnalysis};
 pub use approval::{ApprovalDecision, ApprovalRecord, ApprovalStatus, DecisionOutcome};
 pub use audit::{AuditActor, AuditCategory, AuditEntry, AuditQuery, AuditResult, NewAuditEntry};
 pub use checkpoint::{Checkpoint, DeployStep};

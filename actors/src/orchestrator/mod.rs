@@ -194,6 +194,11 @@ impl Orchestrator {
         }
         orchestrator.resume_runs().await?;
         leases::LeaseKeeper::new(orchestrator.clone()).start();
+        let woken = orchestrator.clone();
+        orchestrator.inner.hooks.wake_up.listen(Arc::new(move |run| {
+            let orchestrator = woken.clone();
+            actix::spawn(async move { orchestrator.woken(run).await });
+        }));
         if !orchestrator.inner.settings.recovery.reconcile_interval.is_zero() {
             reconciler::Reconciler::new(orchestrator.clone()).start();
         }
