@@ -66,6 +66,9 @@ pub struct CoreHooks {
     pub verifier: Arc<dyn crate::registry::ModuleVerifier>,
     /// Where canary metrics come from; `None` for the nodes' own reports.
     pub analysis: Option<Arc<dyn crate::analysis::MetricsProvider>>,
+    /// Tells a run's owner, on whichever instance, that the store has news
+    /// for the run (an approval decided elsewhere).
+    pub wake_up: Arc<dyn crate::cluster::WakeUp>,
 }
 
 impl Default for CoreHooks {
@@ -76,6 +79,7 @@ impl Default for CoreHooks {
             notifier: Arc::new(NoNotifier),
             verifier: Arc::new(crate::registry::NoRegistry),
             analysis: None,
+            wake_up: Arc::new(crate::cluster::PollOnly),
         }
     }
 }

@@ -8,6 +8,7 @@
 mod adapters;
 mod background;
 mod http_server;
+mod wake_up;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -145,6 +146,10 @@ async fn start_core(
     );
     let analysis =
         crate::analysis::provider(&settings.analysis, adapters.store.clone()).map_err(StartupError::Config)?;
-    let hooks = CoreHooks { observer: metrics, spans: Arc::new(OtelSpans), notifier, verifier, analysis };
+    let wake_up = match &adapters.redis {
+        Some(redis) => wake_up::RedisWakeUp::shared(redis.clone()),
+        None => Arc::new(hotswap_actors::cluster::PollOnly),
+    };
+    let hooks = CoreHooks { observer: metrics, spans: Arc::new(OtelSpans), notifier, verifier, analysis, wake_up };
     Ok(Orchestrator::start_with(adapters.store.clone(), core, hooks).await?)
 }

@@ -85,6 +85,14 @@ impl Server {
         }
     }
 
+    /// Sends `signal` (such as "STOP" or "CONT") to the process.
+    #[allow(dead_code)] // Used by the cluster tests, which share this file.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("the process runs").id();
+        let sent = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().expect("kill runs");
+        assert!(sent.success(), "SIG{signal} to {pid} was not delivered");
+    }
+
     /// The demo admin's bearer token.
     pub fn token(&self) -> &str {
         &self.token

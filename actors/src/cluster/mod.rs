@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-pub use wake::{PollOnly, WakeUp};
+pub use wake::{OnWake, PollOnly, WakeUp};
 
 /// `[cluster]`: this instance's name and the length of the run leases.
 #[derive(Debug, Clone, Deserialize)]

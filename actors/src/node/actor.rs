@@ -290,6 +290,18 @@ impl Handler<RestoreModule> for NodeActor {
     }
 }
 
+impl Handler<AdoptModule> for NodeActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: AdoptModule, _ctx: &mut Self::Context) {
+        if msg.slots.is_empty() {
+            self.modules.remove(&msg.module);
+        } else {
+            self.modules.insert(msg.module, msg.slots);
+        }
+    }
+}
+
 impl Handler<CheckHealth> for NodeActor {
     type Result = NodeHealth;
 

@@ -61,6 +61,16 @@ pub struct RestoreModule {
     pub slots: ModuleSlots,
 }
 
+/// Take `slots` as the module's state without storing them: they are what
+/// the store holds, changed by another instance while this one's copy of the
+/// node aged (a run taken over mid-rollout).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AdoptModule {
+    pub module: String,
+    pub slots: ModuleSlots,
+}
+
 /// Health of the node. With `standby_of`, health as it would be if the
 /// standby slot of that module were serving (the blue-green smoke test).
 #[derive(Message)]

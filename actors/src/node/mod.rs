@@ -13,6 +13,6 @@ pub use agent_link::{host_health, AgentLink, NodeKind};
 pub use agent_node::AdoptHostState;
 pub use directory::{cluster_is_healthy, ClusterDirectory, ClusterNodes, NodeEntry};
 pub use messages::{
-    CheckHealth, Crash, LoadTarget, LoadVersion, NodeError, NodeSnapshot, RestoreModule, Snapshot, StopNode,
-    SwitchToStandby, Traced, VerifyModule,
+    AdoptModule, CheckHealth, Crash, LoadTarget, LoadVersion, NodeError, NodeSnapshot, RestoreModule, Snapshot,
+    StopNode, SwitchToStandby, Traced, VerifyModule,
 };

@@ -29,6 +29,22 @@ pub enum Verdict {
 }
 
 impl Orchestrator {
+    /// Another instance stored news for `execution_id`: when this instance
+    /// drives the run and its approval is settled, the coordinator hears it now.
+    pub(super) async fn woken(&self, execution_id: Uuid) {
+        let Some(addr) = self.inner.runs.get(execution_id) else { return };
+        let Ok(run) = addr.send(crate::coordinator::GetRun).await else { return };
+        match self.inner.store.approval_for_run(run.tenant_id, execution_id).await {
+            Ok(Some(record)) if record.status != ApprovalStatus::Pending => {
+                addr.do_send(crate::approval::ApprovalSettled(record));
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::debug!(run = %execution_id, error = %e, "woken, but the approval is unreadable; polling finds it")
+            }
+        }
+    }
+
     /// The tenant's pending approvals, oldest first.
     pub async fn pending_approvals(&self, tenant: TenantId) -> Result<Vec<ApprovalRecord>, CoreError> {
         Ok(self.inner.store.pending_approvals(tenant).await?)
@@ -104,6 +120,12 @@ impl Orchestrator {
             }
             None => decide_directly(deps, &record, decision, audit).await?,
         };
+        if let DecisionOutcome::Decided(r) = &outcome {
+            // The run's owner may be another instance: tell it at once.
+            if self.inner.runs.get(execution_id).is_none() {
+                self.inner.hooks.wake_up.notify(r.execution_id);
+            }
+        }
         match outcome {
             DecisionOutcome::Decided(r) => Ok(r),
             DecisionOutcome::AlreadyDecided(r) => Err(closed(&r)),

@@ -1,8 +1,10 @@
 //! Run ownership across instances. Every `cluster.lease_ttl / 3` this
 //! instance renews the leases of the runs it drives, lets go of those another
-//! instance has taken (their coordinators stop; their next save would be
-//! fenced anyway), and takes over a few runs whose lease expired, resuming
-//! each at its checkpoint. Taking a few per pass spreads the runs of a lost
+//! instance has taken, and takes over a few runs whose lease expired,
+//! resuming each at its checkpoint. A coordinator whose run was taken finds
+//! out itself when its next save is fenced; one that makes no save (a long
+//! wait) is stopped here when its run is still missing from the renewal one
+//! pass later. Taking a few per pass spreads the runs of a lost
 //! instance over the instances that remain.
 
 use std::collections::HashSet;
@@ -20,6 +22,8 @@ pub(super) struct LeaseKeeper {
     orchestrator: Orchestrator,
     /// A pass is under way; a tick meanwhile is skipped.
     running: bool,
+    /// Runs driven here that the last renewal did not hold.
+    lost: HashSet<uuid::Uuid>,
     /// When the leases were last renewed: past a whole lease without a
     /// renewal, every run here may have been taken, so all are let go.
     renewed_at: Instant,
@@ -27,7 +31,7 @@ pub(super) struct LeaseKeeper {
 
 impl LeaseKeeper {
     pub(super) fn new(orchestrator: Orchestrator) -> Self {
-        LeaseKeeper { orchestrator, running: false, renewed_at: Instant::now() }
+        LeaseKeeper { orchestrator, running: false, lost: HashSet::new(), renewed_at: Instant::now() }
     }
 }
 
@@ -43,18 +47,24 @@ impl Actor for LeaseKeeper {
             act.running = true;
             let orchestrator = act.orchestrator.clone();
             let renewed_at = act.renewed_at;
-            ctx.spawn(pass(orchestrator, renewed_at).into_actor(act).map(|renewed, act, _ctx| {
+            let lost_before = std::mem::take(&mut act.lost);
+            ctx.spawn(pass(orchestrator, renewed_at, lost_before).into_actor(act).map(|outcome, act, _ctx| {
                 act.running = false;
-                if renewed {
+                if let Some(lost) = outcome {
                     act.renewed_at = Instant::now();
+                    act.lost = lost;
                 }
             }));
         });
     }
 }
 
-/// One pass; true when the renewal went through.
-async fn pass(orchestrator: Orchestrator, renewed_at: Instant) -> bool {
+/// One pass; the runs found lost when the renewal went through.
+async fn pass(
+    orchestrator: Orchestrator,
+    renewed_at: Instant,
+    lost_before: HashSet<uuid::Uuid>,
+) -> Option<HashSet<uuid::Uuid>> {
     let inner = &orchestrator.inner;
     let me = &*inner.instance_id;
     // Read before the renewal: a run created after it is not in the answer,
@@ -63,8 +73,7 @@ async fn pass(orchestrator: Orchestrator, renewed_at: Instant) -> bool {
     let renewed = match inner.store.renew_runs(me).await {
         Ok(held) => {
             let held: HashSet<_> = held.into_iter().collect();
-            let_go_of_lost_runs(&orchestrator, driven, &held).await;
-            true
+            Some(let_go_of_lost_runs(&orchestrator, driven, &held, &lost_before).await)
         }
         Err(e) => {
             tracing::warn!(error = %e, "cannot renew run leases");
@@ -76,7 +85,7 @@ async fn pass(orchestrator: Orchestrator, renewed_at: Instant) -> bool {
                     }
                 }
             }
-            false
+            None
         }
     };
     match inner.store.claim_runs(me, CLAIM_BATCH).await {
@@ -92,10 +101,17 @@ async fn pass(orchestrator: Orchestrator, renewed_at: Instant) -> bool {
     renewed
 }
 
-/// Stops the coordinators of active runs whose lease this instance no
-/// longer holds: another instance took them while this one was paused or cut off.
-async fn let_go_of_lost_runs(orchestrator: &Orchestrator, driven: Vec<uuid::Uuid>, held: &HashSet<uuid::Uuid>) {
+/// The active runs driven here whose lease this instance no longer holds
+/// (another instance took them while this one was paused or cut off); those
+/// already found lost on the last pass have their coordinators stopped.
+async fn let_go_of_lost_runs(
+    orchestrator: &Orchestrator,
+    driven: Vec<uuid::Uuid>,
+    held: &HashSet<uuid::Uuid>,
+    lost_before: &HashSet<uuid::Uuid>,
+) -> HashSet<uuid::Uuid> {
     let inner = &orchestrator.inner;
+    let mut lost = HashSet::new();
     for id in driven {
         if held.contains(&id) {
             continue;
@@ -103,9 +119,15 @@ async fn let_go_of_lost_runs(orchestrator: &Orchestrator, driven: Vec<uuid::Uuid
         let Some(addr) = inner.runs.get(id) else { continue };
         let Ok(run) = addr.send(GetRun).await else { continue };
         // A run that finished no longer holds a lease; it is not lost.
-        if run.holds_module() {
+        if !run.holds_module() {
+            continue;
+        }
+        if lost_before.contains(&id) {
             tracing::warn!(run = %id, "another instance holds this run's lease now; letting it go");
             addr.do_send(StopCoordinator);
+        } else {
+            lost.insert(id);
         }
     }
+    lost
 }

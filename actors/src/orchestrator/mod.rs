@@ -194,6 +194,11 @@ impl Orchestrator {
         }
         orchestrator.resume_runs().await?;
         leases::LeaseKeeper::new(orchestrator.clone()).start();
+        let woken = orchestrator.clone();
+        orchestrator.inner.hooks.wake_up.listen(Arc::new(move |run| {
+            let orchestrator = woken.clone();
+            actix::spawn(async move { orchestrator.woken(run).await });
+        }));
         if !orchestrator.inner.settings.recovery.reconcile_interval.is_zero() {
             reconciler::Reconciler::new(orchestrator.clone()).start();
         }
@@ -253,9 +258,32 @@ impl Orchestrator {
                 run.revision += 1;
                 self.inner.store.save_run(&run, &[]).await?;
             }
+            self.adopt_stored_slots(run.tenant_id, &run.request.module_name).await?;
             tracing::info!(run = %run.execution_id, checkpoint = ?run.checkpoint, ?policy, epoch = claim.epoch,
                 "picking up run after restart or takeover");
             spawn_coordinator(self.inner.deps.clone(), run.tenant_id, run.execution_id);
+        }
+        Ok(())
+    }
+
+    /// Gives this instance's node actors the tenant's slots of `module` as
+    /// stored: another instance may have changed them since these actors
+    /// loaded theirs, and a run taken over must see what its nodes run.
+    async fn adopt_stored_slots(&self, tenant: TenantId, module: &str) -> Result<(), CoreError> {
+        let nodes: Vec<_> = crate::domain::Environment::ALL
+            .into_iter()
+            .flat_map(|env| self.inner.clusters.nodes(tenant, env).iter().cloned().collect::<Vec<_>>())
+            .collect();
+        if nodes.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<_> = nodes.iter().map(|n| n.node_id).collect();
+        let slots = self.inner.store.module_slots(tenant, &ids, module).await?;
+        for (node, slots) in nodes.iter().zip(slots) {
+            if let Some(addr) = node.addr() {
+                // Awaited, so that the node has them before the coordinator's first call.
+                let _ = addr.send(crate::node::AdoptModule { module: module.to_string(), slots }).await;
+            }
         }
         Ok(())
     }
