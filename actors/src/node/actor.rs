@@ -11,7 +11,7 @@ use crate::domain::{ModuleSlots, NodeHealth, NodeMetrics};
 use crate::settings::SimulationSettings;
 use crate::simulation::{baseline_metrics, LoadFault};
 use crate::store::{within, SharedStore, StoreError};
-use crate::supervision::{ActorKind, ChildControl, ChildSpec, ExitGuard, StartChild, Supervisor};
+use crate::supervision::{ActorKind, ActorThreads, ChildControl, ChildSpec, ExitGuard, StartChild, Supervisor};
 
 pub struct NodeActor {
     entry: Arc<NodeEntry>,
@@ -27,11 +27,13 @@ pub struct NodeActor {
 /// every panic. Each incarnation reloads its module state from the store.
 pub fn spawn_node(
     supervisor: &Addr<Supervisor>,
+    threads: &ActorThreads,
     entry: Arc<NodeEntry>,
     store: SharedStore,
     settings: Arc<SimulationSettings>,
     store_deadline: std::time::Duration,
 ) {
+    let threads = threads.clone();
     let id = format!("node:{}", entry.hostname);
     let start_entry = entry.clone();
     let start = Arc::new(move |guard: ExitGuard| {
@@ -43,7 +45,8 @@ pub fn spawn_node(
             modules: BTreeMap::new(),
             _guard: guard,
         };
-        let addr = actor.start();
+        // Each incarnation on the next thread in turn.
+        let addr = threads.start(move |_| actor);
         start_entry.set_addr(addr);
     });
     let control = Arc::new(NodeControl(entry.clone()));
@@ -160,8 +163,9 @@ impl Actor for NodeActor {
                 ctx.stop();
             }
         }));
+        // Later beats come from the cluster's heartbeat ticker (one timer for
+        // every node rather than one per node) for as long as this actor lives.
         self.entry.beat();
-        ctx.run_interval(self.settings.heartbeat_interval, |act, _| act.entry.beat());
     }
 }
 

@@ -4,10 +4,12 @@
 
 mod actor;
 mod directory;
+mod heartbeat;
 mod messages;
 
 pub use actor::{spawn_node, NodeActor};
 pub use directory::{cluster_is_healthy, ClusterDirectory, ClusterNodes, NodeEntry};
+pub use heartbeat::HeartbeatTicker;
 pub use messages::{
     CheckHealth, Crash, LoadTarget, LoadVersion, NodeError, NodeSnapshot, RestoreModule, Snapshot, StopNode,
     SwitchToStandby, Traced, VerifyModule,
