@@ -13,7 +13,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use chrono::Utc;
 
-use super::ClusterDirectory;
+use super::{ClusterDirectory, NodeKind};
 
 pub struct HeartbeatTicker {
     directory: Arc<ClusterDirectory>,
@@ -25,12 +25,13 @@ impl HeartbeatTicker {
         HeartbeatTicker { directory, interval }
     }
 
-    /// Beats every node whose actor is up; answers how many beat.
+    /// Beats every simulated node whose actor is up (hosts beat through
+    /// their agents); answers how many beat.
     fn beat_all(&self) -> usize {
         let now = Utc::now().timestamp_millis();
         let mut beats = 0;
         for cluster in self.directory.all() {
-            for node in cluster.iter().filter(|n| n.addr().is_some()) {
+            for node in cluster.iter().filter(|n| n.kind == NodeKind::Simulated && n.addr().is_some()) {
                 node.beat_at(now);
                 beats += 1;
             }
