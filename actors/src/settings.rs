@@ -220,6 +220,10 @@ pub struct SupervisionSettings {
     pub approval: RestartPolicy,
     #[serde(default)]
     pub tenant: RestartPolicy,
+    /// Threads (actix arbiters) the node and coordinator actors are spread
+    /// over: 0 for one per core, 1 to keep them all on the System's thread.
+    #[serde(default)]
+    pub actor_threads: usize,
 }
 
 /// What start-up does with runs that were in flight when the process stopped.

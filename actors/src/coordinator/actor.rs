@@ -24,7 +24,7 @@ use crate::node::ClusterDirectory;
 use crate::settings::{ApprovalSettings, PipelineSettings};
 use crate::simulation::FaultPlan;
 use crate::store::{within, RunEvent, SharedStore, StoreError};
-use crate::supervision::{ActorKind, ChildControl, ChildSpec, ExitGuard, StartChild, Supervisor};
+use crate::supervision::{ActorKind, ActorThreads, ChildControl, ChildSpec, ExitGuard, StartChild, Supervisor};
 
 /// What every coordinator needs, shared by all of them.
 pub struct CoordinatorDeps {
@@ -43,6 +43,8 @@ pub struct CoordinatorDeps {
     pub hooks: CoreHooks,
     pub approvals: Arc<ApprovalDeps>,
     pub approval_settings: ApprovalSettings,
+    /// The threads coordinators are spread over.
+    pub threads: ActorThreads,
     /// Measures canary nodes for the canary analysis.
     pub analysis: Arc<dyn crate::analysis::MetricsProvider>,
     /// This instance's name: a coordinator drives only runs whose lease it holds.
@@ -182,7 +184,8 @@ fn spawn_child(deps: Arc<CoordinatorDeps>, tenant: TenantId, id: Uuid, unwind_re
                     }
                 }
             };
-            let addr = Coordinator::new(run, deps.clone(), reason, guard).start();
+            let coordinator = Coordinator::new(run, deps.clone(), reason, guard);
+            let addr = deps.threads.start(move |_| coordinator);
             deps.runs.insert(id, addr);
         });
     });

@@ -12,7 +12,7 @@ use crate::domain::{AgentCommand, ModuleSlots, NodeHealth, NodeMetrics};
 use crate::settings::SimulationSettings;
 use crate::simulation::{baseline_metrics, LoadFault};
 use crate::store::{within, SharedStore, StoreError};
-use crate::supervision::{ActorKind, ChildControl, ChildSpec, ExitGuard, StartChild, Supervisor};
+use crate::supervision::{ActorKind, ActorThreads, ChildControl, ChildSpec, ExitGuard, StartChild, Supervisor};
 
 pub struct NodeActor {
     pub(super) entry: Arc<NodeEntry>,
@@ -28,11 +28,13 @@ pub struct NodeActor {
 /// every panic. Each incarnation reloads its module state from the store.
 pub fn spawn_node(
     supervisor: &Addr<Supervisor>,
+    threads: &ActorThreads,
     entry: Arc<NodeEntry>,
     store: SharedStore,
     settings: Arc<SimulationSettings>,
     store_deadline: std::time::Duration,
 ) {
+    let threads = threads.clone();
     let id = format!("node:{}", entry.hostname);
     let start_entry = entry.clone();
     let start = Arc::new(move |guard: ExitGuard| {
@@ -44,7 +46,8 @@ pub fn spawn_node(
             modules: BTreeMap::new(),
             _guard: guard,
         };
-        let addr = actor.start();
+        // Each incarnation on the next thread in turn.
+        let addr = threads.start(move |_| actor);
         start_entry.set_addr(addr);
     });
     let control = Arc::new(NodeControl(entry.clone()));
@@ -165,10 +168,11 @@ impl Actor for NodeActor {
                 ctx.stop();
             }
         }));
-        // A host's heartbeats come from its agent; a simulated node beats itself.
+        // A host's heartbeats come from its agent. A simulated node beats now,
+        // and then on the clusters' heartbeat ticker (one timer for every node
+        // rather than one per node) for as long as this actor lives.
         if self.entry.kind == NodeKind::Simulated {
             self.entry.beat();
-            ctx.run_interval(self.settings.heartbeat_interval, |act, _| act.entry.beat());
         }
     }
 }

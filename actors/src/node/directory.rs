@@ -95,7 +95,12 @@ impl NodeEntry {
     /// Records a sign of life: the node actor's own beat for simulated
     /// nodes, the agent's heartbeat for hosts.
     pub fn beat(&self) {
-        self.last_heartbeat_ms.store(Utc::now().timestamp_millis(), Ordering::Relaxed);
+        self.beat_at(Utc::now().timestamp_millis());
+    }
+
+    /// A beat at `ms` since the epoch; the ticker reads the clock once for all nodes.
+    pub(crate) fn beat_at(&self, ms: i64) {
+        self.last_heartbeat_ms.store(ms, Ordering::Relaxed);
     }
 
     pub fn last_heartbeat(&self) -> Option<DateTime<Utc>> {

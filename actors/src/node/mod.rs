@@ -6,12 +6,14 @@ mod actor;
 mod agent_link;
 mod agent_node;
 mod directory;
+mod heartbeat;
 mod messages;
 
 pub use actor::{spawn_node, NodeActor};
 pub use agent_link::{host_health, AgentLink, NodeKind};
 pub use agent_node::AdoptHostState;
 pub use directory::{cluster_is_healthy, ClusterDirectory, ClusterNodes, NodeEntry};
+pub use heartbeat::HeartbeatTicker;
 pub use messages::{
     AdoptModule, CheckHealth, Crash, LoadTarget, LoadVersion, NodeError, NodeSnapshot, RestoreModule, Snapshot,
     StopNode, SwitchToStandby, Traced, VerifyModule,

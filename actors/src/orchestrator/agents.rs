@@ -64,6 +64,7 @@ impl Orchestrator {
                 ));
                 spawn_node(
                     &inner.node_supervisor,
+                    &inner.deps.threads,
                     entry.clone(),
                     inner.store.clone(),
                     Arc::new(inner.settings.simulation.clone()),

@@ -37,7 +37,7 @@ use crate::domain::{
 use crate::error::CoreError;
 use crate::events::{BusStats, EventBus, Publish};
 use crate::hooks::CoreHooks;
-use crate::node::ClusterDirectory;
+use crate::node::{ClusterDirectory, HeartbeatTicker};
 use crate::settings::{
     validate_canary_steps, ApprovalSettings, InFlightPolicy, PipelineSettings, RecoverySettings, SimulationSettings,
     SupervisionSettings,
@@ -45,8 +45,8 @@ use crate::settings::{
 use crate::simulation::FaultPlan;
 use crate::store::{Page, RunEvent, RunFilter, SharedStore};
 use crate::supervision::{
-    install_panic_hook, ActorKind, ChildAction, ChildSnapshot, ControlChild, ControlError, GetTree, Supervisor,
-    SupervisorSnapshot,
+    install_panic_hook, ActorKind, ActorThreads, ChildAction, ChildSnapshot, ControlChild, ControlError, GetTree,
+    Supervisor, SupervisorSnapshot,
 };
 use crate::tenant::{Clusters, TenantSettings, Tenants};
 
@@ -123,6 +123,7 @@ impl Orchestrator {
         let tenant_supervisor = Supervisor::new("tenants", [(ActorKind::Tenant, sup.tenant.clone())])
             .with_observer(hooks.observer.clone())
             .start();
+        let threads = ActorThreads::new(sup.actor_threads);
         let bus_stats = Arc::new(BusStats::default());
         let bus = EventBus::new(bus_stats.clone()).start();
         let clusters = Arc::new(ClusterDirectory::default());
@@ -147,6 +148,7 @@ impl Orchestrator {
             hooks: hooks.clone(),
             approvals: approvals.clone(),
             approval_settings: settings.approvals.clone(),
+            threads: threads.clone(),
             analysis: hooks.analysis.clone().unwrap_or_else(|| {
                 Arc::new(crate::analysis::NodeReported::new(&settings.pipeline.canary))
                     as Arc<dyn crate::analysis::MetricsProvider>
@@ -162,6 +164,7 @@ impl Orchestrator {
                 directory: clusters.clone(),
                 simulation: Arc::new(settings.simulation.clone()),
                 store_deadline: settings.recovery.store_call_timeout,
+                threads: threads.clone(),
             },
             runs.clone(),
             settings.tenants.clone(),
@@ -189,6 +192,9 @@ impl Orchestrator {
         };
         // Every live tenant's actor, with its clusters when simulating.
         orchestrator.inner.tenants.start().await?;
+        // Cheap when there are no clusters; clusters may also be provisioned later.
+        let interval = orchestrator.inner.settings.simulation.heartbeat_interval;
+        HeartbeatTicker::new(orchestrator.inner.clusters.clone(), interval).start();
         if orchestrator.inner.settings.simulation.enabled && orchestrator.inner.settings.sample_metrics {
             MetricsSampler::new(orchestrator.clone()).start();
         }
@@ -214,6 +220,7 @@ impl Orchestrator {
             directory: self.inner.clusters.clone(),
             simulation: Arc::new(self.inner.settings.simulation.clone()),
             store_deadline: self.inner.settings.recovery.store_call_timeout,
+            threads: self.inner.deps.threads.clone(),
         };
         clusters.provision(tenant, &Quota::UNLIMITED).await
     }

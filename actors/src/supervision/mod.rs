@@ -10,6 +10,7 @@
 mod guard;
 mod panic_note;
 mod supervisor;
+mod threads;
 
 pub use guard::ExitGuard;
 pub use panic_note::install_panic_hook;
@@ -17,3 +18,4 @@ pub use supervisor::{
     ActorKind, ChildAction, ChildControl, ChildSnapshot, ChildSpec, ChildState, ControlChild, ControlError, GetTree,
     StartChild, StopChild, Supervisor, SupervisorSnapshot,
 };
+pub use threads::ActorThreads;

@@ -14,7 +14,7 @@ use crate::node::{spawn_node, StopNode};
 use crate::node::{ClusterDirectory, NodeEntry};
 use crate::settings::SimulationSettings;
 use crate::store::SharedStore;
-use crate::supervision::{GetTree, StopChild, Supervisor};
+use crate::supervision::{ActorThreads, GetTree, StopChild, Supervisor};
 
 pub struct Clusters {
     pub store: SharedStore,
@@ -23,6 +23,8 @@ pub struct Clusters {
     pub simulation: Arc<SimulationSettings>,
     /// Deadline of each store call a node makes.
     pub store_deadline: std::time::Duration,
+    /// The threads node actors are spread over.
+    pub threads: ActorThreads,
 }
 
 impl Clusters {
@@ -57,6 +59,7 @@ impl Clusters {
             for entry in &entries {
                 spawn_node(
                     &self.node_supervisor,
+                    &self.threads,
                     entry.clone(),
                     self.store.clone(),
                     self.simulation.clone(),
