@@ -14,6 +14,7 @@ use serde::Deserialize;
 mod cross_checks;
 
 // Each adapter owns the settings of its section; `Settings` gathers them.
+pub use crate::agents::settings::{AgentSettings, DriftPolicy};
 pub use crate::auth::settings::{
     AuthSettings, RateLimitSettings, SecurityHeaderSettings, KNOWN_DEFAULT_SECRETS, MAX_TOKEN_LEEWAY,
     MIN_JWT_SECRET_BYTES, MIN_SAFE_BCRYPT_COST,
@@ -58,6 +59,9 @@ pub struct Settings {
     pub registry: RegistrySettings,
     pub security: SecuritySettings,
     pub secrets: SecretsSettings,
+    /// `[agent]`: sessions with `hotswap agent` on real hosts.
+    #[serde(default)]
+    pub agent: AgentSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -207,6 +211,7 @@ impl Settings {
             self.registry.validate(),
             self.security.validate(),
             self.secrets.validate(),
+            self.agent.validate(),
         ];
         sections.into_iter().collect::<Result<(), String>>().map_err(ConfigError)?;
         self.validate_across_sections()
