@@ -93,3 +93,48 @@ async fn a_failing_hook_or_an_untrusted_signature_leaves_the_previous_version() 
     assert_eq!(agent.current("kmod-undo").as_deref(), Some("1.0.0"), "{}", agent.log());
     assert!(!agent.dir.join("data/modules/kmod-undo/3.0.0/artifact").exists(), "a refused artifact is never stored");
 }
+
+#[actix_web::test]
+async fn a_revoked_token_makes_the_node_unreachable_and_a_restarted_agent_keeps_its_node() {
+    let root = tempfile::tempdir().unwrap();
+    let server = server(root.path()).await;
+    let key = trusted_key(&server).await;
+    let (status, created) =
+        server.post("/api/v1/agents/tokens", &json!({ "environment": "QA", "labels": {"rack": "r1"} })).await.unwrap();
+    assert_eq!(status.as_u16(), 201, "{created}");
+    let token = created["token"].as_str().unwrap().to_string();
+    let token_id = created["id"].as_str().unwrap().to_string();
+    let agent = Agent::start(&server, &token, "qa-host-7", root.path());
+    wait_joined(&server, "QA", "qa-host-7").await;
+    publish(&server, &key, "kmod-keep", "1.0.0", logging_hooks(false)).await;
+    let (_, run) = server.post("/api/v1/deployments", &deployment("kmod-keep", "1.0.0", "QA")).await.unwrap();
+    let done = server.finished(run["executionId"].as_str().unwrap(), Duration::from_secs(120)).await;
+    assert_eq!(done["status"], "Succeeded", "{done:#}\n{}", agent.log());
+    let node_id = |cluster: &serde_json::Value| cluster["nodes"][0]["nodeId"].clone();
+    let (_, before) = server.get("/api/v1/clusters/QA").await.unwrap();
+
+    // Restarted (SIGKILL, then the same data directory): the same node,
+    // reconnecting with its session credential, reporting what it runs.
+    drop(agent);
+    let agent = Agent::start(&server, "hse_not-needed-any-more", "qa-host-7", root.path());
+    wait_joined(&server, "QA", "qa-host-7").await;
+    let (_, after) = server.get("/api/v1/clusters/QA").await.unwrap();
+    assert_eq!(node_id(&after), node_id(&before), "{after:#}");
+    assert_eq!(after["nodes"].as_array().unwrap().len(), 1, "{after:#}");
+    assert_eq!(after["nodes"][0]["modules"]["kmod-keep"], "1.0.0", "{after:#}");
+    assert_eq!(agent.current("kmod-keep").as_deref(), Some("1.0.0"));
+
+    // The token revoked: the session ends and the node shows unreachable.
+    let (status, _) = server.post(&format!("/api/v1/agents/tokens/{token_id}/revoke"), &json!({})).await.unwrap();
+    assert_eq!(status.as_u16(), 200);
+    crate::support::poll::eventually(Duration::from_secs(10), "the node becomes unreachable", async || {
+        let (_, cluster) = server.get("/api/v1/clusters/QA").await.unwrap();
+        cluster["nodes"][0]["status"] == "Unreachable"
+    })
+    .await;
+    let (_, tokens) = server.get("/api/v1/agents/tokens").await.unwrap();
+    assert!(tokens[0]["revokedAt"].is_string() && tokens[0].get("token").is_none(), "{tokens:#}");
+    let (_, listed) = server.get("/api/v1/agents").await.unwrap();
+    assert_eq!(listed[0]["connected"], false, "{listed:#}");
+    assert_eq!(listed[0]["labels"]["rack"], "r1", "{listed:#}");
+}
