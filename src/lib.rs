@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod agents;
+pub mod analysis;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -12,6 +13,7 @@ pub mod http;
 pub mod live;
 pub mod metrics;
 pub mod notify;
+pub mod redis;
 pub mod registry;
 pub mod secrets;
 pub mod startup;

@@ -355,6 +355,7 @@ fn module_version(t: TenantId, name: &str, v: &str, deps: &[(&str, &str)]) -> Mo
             configuration: json!({}),
             signature_algorithm: SignatureAlgorithm::default(),
             hooks: Default::default(),
+            analysis: None,
         },
         sha256: format!("{:064x}", name.len()),
         size_bytes: 1,

@@ -3,8 +3,8 @@
 
 use super::*;
 use hotswap_actors::domain::{
-    AuditActor, AuditCategory, AuditQuery, ModuleDescriptor, ModuleVersion, NewAuditEntry, ResourceRequirements,
-    SignatureAlgorithm, SigningKey,
+    AuditActor, AuditCategory, AuditQuery, MetricQuery, ModuleAnalysis, ModuleDescriptor, ModuleVersion, NewAuditEntry,
+    ResourceRequirements, SignatureAlgorithm, SigningKey,
 };
 
 fn audit(tenant: TenantId, kind: &str) -> NewAuditEntry {
@@ -30,6 +30,17 @@ fn version(tenant: TenantId, name: &str, v: &str, signed: bool) -> ModuleVersion
                 deactivate: Some(NASTY[5].into()),
                 ..Default::default()
             },
+            // The canary analysis's queries travel with the descriptor.
+            analysis: Some(ModuleAnalysis {
+                queries: vec![MetricQuery {
+                    name: NASTY[1].into(),
+                    query: r#"sum(rate(errors_total{instance="$node"}[1m]))"#.into(),
+                    max_rise_percent: Some(50.0),
+                    floor: 0.1,
+                    max: Some(2.5),
+                    unit: "%".into(),
+                }],
+            }),
         },
         sha256: format!("{:064x}", v.len()),
         size_bytes: 1234,

@@ -16,13 +16,13 @@ use crate::domain::{AgentRecord, DesiredModule, EnrolmentToken};
 use crate::domain::{
     ApprovalDecision, ApprovalRecord, AuditEntry, AuditQuery, DecisionOutcome, Environment, GraphChange, GraphEntity,
     GraphRelationship, GraphSchema, GraphSnapshot, LockoutPolicy, ModuleSlots, ModuleVersion, NewAuditEntry,
-    NodeRecord, RunRecord, RunSummary, SigningKey, TenantId, TenantRecord, TenantStatus, UserRecord,
+    NodeRecord, QuotaExceeded, RunRecord, RunSummary, SigningKey, TenantId, TenantRecord, TenantStatus, UserRecord,
 };
 use crate::store::AgentStore;
 use crate::store::{
-    ApprovalStore, AuditStore, ClusterSample, GraphStore, MetricsStore, NodeStore, Page, RegistryStore,
-    RevokedTokenStore, RunCounts, RunEvent, RunFilter, RunStore, SharedStore, Store, StoreResult, TenantStore,
-    UsageCounts, UserStore,
+    AdmissionCheck, ApprovalStore, AuditStore, ClaimedRun, ClusterSample, GraphStore, LeaseStore, MetricsStore,
+    NodeStore, Page, RegistryStore, RevokedTokenStore, RunCounts, RunEvent, RunFilter, RunStore, SharedStore, Store,
+    StoreResult, TenantStore, UsageCounts, UserStore,
 };
 
 pub struct GraphSyncStore {
@@ -229,6 +229,19 @@ impl TenantStore for GraphSyncStore {
         self.sync(tenant.tenant_id, system::tenant_items(tenant)).await;
         Ok(())
     }
+    async fn admit_run(
+        &self,
+        run: &RunRecord,
+        events: &[RunEvent],
+        since: DateTime<Utc>,
+        check: AdmissionCheck<'_>,
+    ) -> StoreResult<Result<(), QuotaExceeded>> {
+        let admitted = self.inner.admit_run(run, events, since, check).await?;
+        if admitted.is_ok() {
+            self.sync(run.tenant_id, system::run_items(run)).await;
+        }
+        Ok(admitted)
+    }
     async fn run_counts(&self, tenant: TenantId, since: DateTime<Utc>, module: &str) -> StoreResult<RunCounts> {
         self.inner.run_counts(tenant, since, module).await
     }
@@ -376,6 +389,22 @@ impl AgentStore for GraphSyncStore {
     }
     async fn desired_modules(&self, tenant: TenantId, node_id: Uuid) -> StoreResult<Vec<DesiredModule>> {
         self.inner.desired_modules(tenant, node_id).await
+    }
+}
+
+#[async_trait]
+impl LeaseStore for GraphSyncStore {
+    async fn claim_runs(&self, owner: &str, limit: u32) -> StoreResult<Vec<ClaimedRun>> {
+        self.inner.claim_runs(owner, limit).await
+    }
+    async fn renew_runs(&self, owner: &str) -> StoreResult<Vec<Uuid>> {
+        self.inner.renew_runs(owner).await
+    }
+    async fn release_runs(&self, owner: &str) -> StoreResult<u64> {
+        self.inner.release_runs(owner).await
+    }
+    async fn hold_task(&self, task: &str, owner: &str) -> StoreResult<bool> {
+        self.inner.hold_task(task, owner).await
     }
 }
 
