@@ -1,6 +1,8 @@
 //! HotSwap's adapters around the orchestration core in `hotswap-actors`:
 //! configuration, the HTTP API, the store back-ends and the command line.
 
+pub mod agent;
+pub mod agents;
 pub mod analysis;
 pub mod auth;
 pub mod cli;

@@ -23,6 +23,10 @@ async fn main() -> std::process::ExitCode {
     if let Some(Command::Client(command)) = cli.command {
         return std::process::ExitCode::from(hotswap::cli::client::run(cli.global, command).await);
     }
+    // The agent runs on hosts: it reads its own settings, not the server's.
+    if let Some(Command::Agent(args)) = cli.command {
+        return agent(args).await;
+    }
     let settings = match Settings::load() {
         Ok(s) => s,
         Err(e) => {
@@ -42,7 +46,7 @@ async fn main() -> std::process::ExitCode {
         Command::Keygen { out, public_out } => hotswap::cli::module_commands::keygen(&out, public_out.as_deref()),
         Command::Module { action } => hotswap::cli::module_commands::module(action, cli.global.server.as_deref()).await,
         // Handled above, before the settings are loaded.
-        Command::Client(_) => Ok(()),
+        Command::Client(_) | Command::Agent(_) => Ok(()),
         Command::Graph { action } => graph(&settings, action).await,
     };
     // Export the spans still buffered before the process ends.
@@ -151,4 +155,17 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
 fn cli_actor() -> hotswap_actors::domain::AuditActor {
     let who = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
     hotswap_actors::domain::AuditActor { name: format!("cli:{who}"), ..Default::default() }
+}
+
+async fn agent(args: hotswap::agent::AgentArgs) -> std::process::ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    match hotswap::agent::run(args).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hotswap agent: {e}");
+            std::process::ExitCode::from(2)
+        }
+    }
 }

@@ -54,6 +54,8 @@ pub enum Command {
     },
     #[command(flatten)]
     Client(ClientCommand),
+    /// Run on a real host: enrol with the server and install modules for it (docs/AGENT.md).
+    Agent(crate::agent::AgentArgs),
     /// Maintain the knowledge graph in the configured store.
     Graph {
         #[command(subcommand)]

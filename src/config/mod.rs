@@ -14,6 +14,7 @@ use serde::Deserialize;
 mod cross_checks;
 
 // Each adapter owns the settings of its section; `Settings` gathers them.
+pub use crate::agents::settings::{AgentSettings, DriftPolicy};
 pub use crate::analysis::settings::{AnalysisProvider, AnalysisSettings};
 pub use crate::auth::settings::{
     AuthSettings, RateLimitSettings, SecurityHeaderSettings, KNOWN_DEFAULT_SECRETS, MAX_TOKEN_LEEWAY,
@@ -63,6 +64,9 @@ pub struct Settings {
     pub registry: RegistrySettings,
     pub security: SecuritySettings,
     pub secrets: SecretsSettings,
+    /// `[agent]`: sessions with `hotswap agent` on real hosts.
+    #[serde(default)]
+    pub agent: AgentSettings,
     /// `[redis]`: the backplane of several instances; empty url = none.
     #[serde(default)]
     pub redis: RedisSettings,
@@ -219,6 +223,7 @@ impl Settings {
             self.registry.validate(),
             self.security.validate(),
             self.secrets.validate(),
+            self.agent.validate(),
             self.redis.validate(),
             self.analysis.validate(),
         ];

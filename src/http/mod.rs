@@ -1,6 +1,7 @@
 //! The HTTP API: routes, request limits and the JSON error shape.
 
 mod admin;
+mod agents;
 mod analytics;
 mod approvals;
 mod audit_logs;
@@ -86,6 +87,7 @@ fn modules() -> Vec<route_table::ApiModule> {
         admin::api(),
         graph::api(),
         graph_queries::api(),
+        agents::api(),
     ]
 }
 

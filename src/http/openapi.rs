@@ -39,6 +39,7 @@ pub const SWAGGER_UI_PATH: &str = "/swagger-ui";
         (name = "modules", description = "Module registry and trusted signing keys"),
         (name = "secrets", description = "Secrets' metadata and rotation (Admins of the default tenant)"),
         (name = "admin", description = "The supervision tree, seen and steered (Admin)"),
+        (name = "agents", description = "Real hosts running `hotswap agent`: enrolment tokens, agents, their sessions"),
         (name = "graph", description = "Knowledge graph of the fleet: entities, relationships, queries, impact, release order"),
     )
 )]

@@ -63,6 +63,11 @@ pub fn serve_api(
     let bind_error = |source| StartupError::Bind { addr: settings.server.bind.clone(), source };
     let listener = TcpListener::bind(&settings.server.bind).map_err(bind_error)?;
     let addr = listener.local_addr().map_err(bind_error)?;
+    let agents = web::Data::new(crate::agents::AgentHub::new(
+        orchestrator.clone(),
+        settings.agent.clone(),
+        settings.security.accept_artifact_signatures,
+    ));
     let state = web::Data::new(AppState { orchestrator, trace_url: settings.server.trace_url.clone() });
     let options = RouteOptions {
         json_limit: settings.server.json_limit,
@@ -90,7 +95,8 @@ pub fn serve_api(
             .app_data(client_addresses.clone())
             .app_data(registry.clone())
             .app_data(secrets.clone())
-            .app_data(graph.clone());
+            .app_data(graph.clone())
+            .app_data(agents.clone());
         if let Some(limits) = &limits {
             app = app.app_data(limits.clone());
         }

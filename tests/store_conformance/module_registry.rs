@@ -24,6 +24,12 @@ fn version(tenant: TenantId, name: &str, v: &str, signed: bool) -> ModuleVersion
             resource_requirements: ResourceRequirements { memory_mb: 64, cpu_cores: 0.1 + 0.2, disk_mb: 7 },
             configuration: json!({ "nasty": NASTY, "n": 1e-7 }),
             signature_algorithm: SignatureAlgorithm::RsaPssSha256,
+            // Hooks round-trip with the descriptor (what agents run on hosts).
+            hooks: hotswap_actors::domain::ModuleHooks {
+                activate: Some("insmod \"$HOTSWAP_ARTIFACT\"".into()),
+                deactivate: Some(NASTY[5].into()),
+                ..Default::default()
+            },
             // The canary analysis's queries travel with the descriptor.
             analysis: Some(ModuleAnalysis {
                 queries: vec![MetricQuery {

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Environment, ModuleSlots, NodeMetrics, TenantId};
+use super::{Environment, ModuleHooks, ModuleSlots, NodeMetrics, SignatureAlgorithm, TenantId};
 
 /// A secret that lets a host join one environment of one tenant. Only its
 /// SHA-256 is kept; the token itself is shown once, when it is created.
@@ -101,4 +101,67 @@ pub struct HostReport {
     /// Why the health hook says the host is unhealthy; empty when healthy.
     #[serde(default)]
     pub problems: Vec<String>,
+}
+
+/// How an agent can check an artifact itself: its digest and the signature
+/// the registry holds, checked against the agent's own trusted keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ArtifactInfo {
+    pub sha256: String,
+    /// Base64 detached signature; `None` for an unsigned module.
+    pub signature: Option<String>,
+    pub algorithm: SignatureAlgorithm,
+}
+
+/// What the server sends an agent over its session, one JSON text frame each.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
+// A frame lives only between the socket and its handler: boxing the larger variant buys nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum ServerFrame {
+    /// The session is open. `session` is the credential to reconnect with
+    /// (sent on enrolment only); `trusted_keys` are the tenant's signing
+    /// keys (PEM) the agent keeps and checks signatures against.
+    Welcome {
+        node_id: Uuid,
+        session: Option<String>,
+        heartbeat_interval_ms: u64,
+        trusted_keys: Vec<String>,
+        accept_bare_signatures: bool,
+    },
+    Command {
+        id: u64,
+        command: AgentCommand,
+        /// For a load: what the downloaded bytes must match.
+        artifact: Option<ArtifactInfo>,
+        /// For a load: the module descriptor's hooks.
+        #[serde(default)]
+        hooks: ModuleHooks,
+    },
+}
+
+/// What an agent sends the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
+// A frame lives only between the socket and its handler: boxing the larger variant buys nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum AgentFrame {
+    /// First frame of every session: who the host is and what it has.
+    Hello {
+        node_id: Uuid,
+        hostname: String,
+        agent_version: String,
+        report: HostReport,
+    },
+    Heartbeat {
+        report: HostReport,
+    },
+    /// The answer to command `id`: the module's slots, or why it failed.
+    Reply {
+        id: u64,
+        slots: Option<ModuleSlots>,
+        error: Option<String>,
+        report: HostReport,
+    },
 }

@@ -18,7 +18,9 @@ mod tenant;
 mod user;
 
 pub use actor_kind::ActorKind;
-pub use agent::{AgentCommand, AgentRecord, DesiredModule, EnrolmentToken, HostReport};
+pub use agent::{
+    AgentCommand, AgentFrame, AgentRecord, ArtifactInfo, DesiredModule, EnrolmentToken, HostReport, ServerFrame,
+};
 pub use analysis::{MetricQuery, ModuleAnalysis};
 pub use approval::{ApprovalDecision, ApprovalRecord, ApprovalStatus, DecisionOutcome};
 pub use audit::{AuditActor, AuditCategory, AuditEntry, AuditQuery, AuditResult, NewAuditEntry};
@@ -29,7 +31,8 @@ pub use graph::{
     PropertyKind, RelationshipTypeDefinition, GRAPH_SYSTEM_AUTHOR,
 };
 pub use module_registry::{
-    stored_bytes, ModuleDescriptor, ModuleVersion, ResourceRequirements, SignatureAlgorithm, SigningKey, BYTES_PER_GB,
+    stored_bytes, ModuleDescriptor, ModuleHooks, ModuleVersion, ResourceRequirements, SignatureAlgorithm, SigningKey,
+    BYTES_PER_GB,
 };
 pub use node::{ModuleSlots, NodeHealth, NodeMetrics, NodeRecord, VersionFaults, VersionSlot};
 pub use request::{DeploymentRequest, Strategy};

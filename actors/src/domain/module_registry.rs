@@ -64,6 +64,38 @@ pub struct ModuleDescriptor {
     /// The canary analysis's own queries for this module, if it brings any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analysis: Option<super::ModuleAnalysis>,
+    /// Commands an agent runs on its host around each step (docs/AGENT.md).
+    #[serde(default, skip_serializing_if = "ModuleHooks::is_empty")]
+    pub hooks: ModuleHooks,
+}
+
+/// Shell commands run by `hotswap agent` with a timeout; each gets the
+/// artifact path, module, version and node in its environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ModuleHooks {
+    pub activate: Option<String>,
+    pub deactivate: Option<String>,
+    /// Exit 0 = healthy; may print `{"errorRate": .., "latencyMs": ..}`.
+    pub health: Option<String>,
+    pub prepare_standby: Option<String>,
+}
+
+impl ModuleHooks {
+    pub fn is_empty(&self) -> bool {
+        self == &ModuleHooks::default()
+    }
+
+    /// `self`'s commands where set, else `fallback`'s.
+    pub fn or(&self, fallback: &ModuleHooks) -> ModuleHooks {
+        let pick = |a: &Option<String>, b: &Option<String>| a.clone().or_else(|| b.clone());
+        ModuleHooks {
+            activate: pick(&self.activate, &fallback.activate),
+            deactivate: pick(&self.deactivate, &fallback.deactivate),
+            health: pick(&self.health, &fallback.health),
+            prepare_standby: pick(&self.prepare_standby, &fallback.prepare_standby),
+        }
+    }
 }
 
 fn empty_object() -> serde_json::Value {

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::Orchestrator;
 use crate::domain::{Environment, NodeMetrics, TenantId};
 use crate::error::CoreError;
-use crate::node::{cluster_is_healthy, NodeEntry};
+use crate::node::{cluster_is_healthy, NodeEntry, NodeKind};
 use crate::node::{NodeSnapshot, Snapshot};
 use crate::store::ClusterSample;
 
@@ -93,16 +93,24 @@ pub struct ClusterPage {
 fn node_view(entry: &NodeEntry, snap: Option<&NodeSnapshot>, fresh: bool) -> NodeView {
     match snap {
         Some(s) => {
-            let healthy = s.health.healthy && fresh;
+            let unreachable = entry.kind == NodeKind::Agent && entry.agent_link().is_none();
+            let healthy = s.health.healthy && fresh && !unreachable;
             let mut messages = s.health.reasons.clone();
             if !fresh {
                 messages.push("heartbeat is older than the timeout".into());
+            }
+            if unreachable {
+                messages.push("the host's agent is not connected".into());
             }
             NodeView {
                 node_id: s.node_id,
                 hostname: s.hostname.clone(),
                 kind: entry.kind.as_str(),
-                status: if healthy { "Running" } else { "Degraded" },
+                status: match (unreachable, healthy) {
+                    (true, _) => "Unreachable",
+                    (false, true) => "Running",
+                    (false, false) => "Degraded",
+                },
                 is_healthy: healthy,
                 last_heartbeat: entry.last_heartbeat(),
                 metrics: Some(s.metrics),

@@ -1,0 +1,248 @@
+//! The agent's connection to the server: one WebSocket session at a time,
+//! reconnecting with capped exponential backoff and jitter. Commands run
+//! one after another in a worker that owns the host, so that heartbeats go
+//! on while a long hook runs; a command cut off by a lost connection still
+//! finishes, and the next `hello` reports where it left the host.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::rt::time::{interval, sleep};
+use awc::ws::{Frame, Message};
+use futures::{SinkExt, StreamExt};
+use hotswap_actors::domain::{AgentFrame, ArtifactInfo, HostReport, ModuleHooks, ServerFrame};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use super::host::Host;
+use super::settings::AgentConfig;
+
+/// Work for the host's worker, in order.
+// Jobs are few and short-lived: boxing the larger variant buys nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum Job {
+    Welcome {
+        session: Option<String>,
+        trusted_keys: Vec<String>,
+        accept_bare: bool,
+        done: oneshot::Sender<Result<(), String>>,
+    },
+    Command {
+        id: u64,
+        command: hotswap_actors::domain::AgentCommand,
+        artifact: Option<ArtifactInfo>,
+        hooks: ModuleHooks,
+        reply: mpsc::UnboundedSender<AgentFrame>,
+    },
+}
+
+/// What the session loop reads of the host between commands.
+pub struct Published {
+    pub report: HostReport,
+    pub session: Option<String>,
+}
+
+/// Runs jobs against the host and publishes its state after each.
+pub async fn worker(mut host: Host, mut jobs: mpsc::UnboundedReceiver<Job>, published: Rc<RefCell<Published>>) {
+    let mut system = sysinfo::System::new();
+    let publish = |host: &Host, system: &mut sysinfo::System, published: &Rc<RefCell<Published>>| {
+        let report = HostReport {
+            modules: host.state.modules.clone(),
+            metrics: host.metrics(system),
+            problems: host.problems.clone(),
+        };
+        *published.borrow_mut() = Published { report: report.clone(), session: host.state.session.clone() };
+        report
+    };
+    publish(&host, &mut system, &published);
+    while let Some(job) = jobs.recv().await {
+        match job {
+            Job::Welcome { session, trusted_keys, accept_bare, done } => {
+                let mut next = host.state.clone();
+                next.session = session.or(next.session);
+                next.trusted_keys = trusted_keys;
+                next.accept_bare_signatures = accept_bare;
+                let saved = host.dir.save(&next);
+                if saved.is_ok() {
+                    host.state = next;
+                }
+                publish(&host, &mut system, &published);
+                let _ = done.send(saved);
+            }
+            Job::Command { id, command, artifact, hooks, reply } => {
+                let outcome = host.apply(command, artifact, hooks).await;
+                let report = publish(&host, &mut system, &published);
+                let (slots, error) = match outcome {
+                    Ok(slots) => (Some(slots), None),
+                    Err(e) => (None, Some(e)),
+                };
+                // The session may be gone; the next hello says where the host is.
+                let _ = reply.send(AgentFrame::Reply { id, slots, error, report });
+            }
+        }
+    }
+}
+
+/// Connects again and again until the process is stopped.
+pub async fn connect_forever(
+    config: Arc<AgentConfig>,
+    client: awc::Client,
+    node_id: Uuid,
+    hostname: String,
+    jobs: mpsc::UnboundedSender<Job>,
+    published: Rc<RefCell<Published>>,
+) {
+    const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+    let mut backoff = FIRST_BACKOFF;
+    let mut use_token = false;
+    loop {
+        let session = Session {
+            config: &config,
+            client: &client,
+            node_id,
+            hostname: &hostname,
+            jobs: &jobs,
+            published: &published,
+        };
+        let outcome = session.run(use_token).await;
+        if outcome.welcomed {
+            backoff = FIRST_BACKOFF;
+        }
+        // A session credential the server no longer knows: enrol again with the token.
+        use_token = outcome.refused && !use_token && config.token.is_some();
+        tracing::warn!(error = %outcome.error, retry_in = ?backoff, "agent session ended");
+        sleep(backoff + jitter(backoff)).await;
+        backoff = (backoff * 2).min(config.max_backoff);
+    }
+}
+
+/// Up to half of `backoff`, so that agents cut off together do not all
+/// come back in the same instant.
+fn jitter(backoff: Duration) -> Duration {
+    let mut bytes = [0u8; 4];
+    if getrandom::fill(&mut bytes).is_err() {
+        return Duration::ZERO;
+    }
+    let fraction = u32::from_le_bytes(bytes) as f64 / u32::MAX as f64;
+    backoff.mul_f64(fraction / 2.0)
+}
+
+struct Session<'a> {
+    config: &'a AgentConfig,
+    client: &'a awc::Client,
+    node_id: Uuid,
+    hostname: &'a str,
+    jobs: &'a mpsc::UnboundedSender<Job>,
+    published: &'a Rc<RefCell<Published>>,
+}
+
+struct Outcome {
+    welcomed: bool,
+    /// The server refused the credential (401).
+    refused: bool,
+    error: String,
+}
+
+impl Session<'_> {
+    async fn run(&self, use_token: bool) -> Outcome {
+        let mut outcome = Outcome { welcomed: false, refused: false, error: String::new() };
+        let stored = self.published.borrow().session.clone();
+        let credential =
+            if use_token { self.config.token.clone() } else { stored.or_else(|| self.config.token.clone()) };
+        let Some(credential) = credential else {
+            outcome.error = "no session credential is stored and no --token was given".into();
+            return outcome;
+        };
+        let url = format!("{}/api/v1/agents/connect", self.config.server.trim_end_matches('/'));
+        let mut framed = match self.client.ws(url).bearer_auth(&credential).connect().await {
+            Ok((_, framed)) => framed,
+            Err(awc::error::WsClientError::InvalidResponseStatus(status)) => {
+                outcome.refused = status == awc::http::StatusCode::UNAUTHORIZED;
+                outcome.error = format!("the server answered {status}");
+                return outcome;
+            }
+            Err(e) => {
+                outcome.error = format!("cannot connect: {e}");
+                return outcome;
+            }
+        };
+        let (replies, mut reply_rx) = mpsc::unbounded_channel::<AgentFrame>();
+        let hello = AgentFrame::Hello {
+            node_id: self.node_id,
+            hostname: self.hostname.to_string(),
+            agent_version: env!("CARGO_PKG_VERSION").to_string(),
+            report: self.published.borrow().report.clone(),
+        };
+        if let Err(e) = send(&mut framed, &hello).await {
+            outcome.error = e;
+            return outcome;
+        }
+        let mut heartbeat = interval(Duration::from_secs(3600));
+        loop {
+            tokio::select! {
+                frame = framed.next() => {
+                    let text = match frame {
+                        Some(Ok(Frame::Text(text))) => text,
+                        Some(Ok(Frame::Ping(bytes))) => {
+                            let _ = framed.send(Message::Pong(bytes)).await;
+                            continue;
+                        }
+                        Some(Ok(Frame::Close(reason))) => {
+                            outcome.error = format!("the server closed the session: {reason:?}");
+                            return outcome;
+                        }
+                        Some(Ok(_)) => continue,
+                        Some(Err(e)) => {
+                            outcome.error = format!("the session broke: {e}");
+                            return outcome;
+                        }
+                        None => {
+                            outcome.error = "the connection closed".into();
+                            return outcome;
+                        }
+                    };
+                    match serde_json::from_slice::<ServerFrame>(&text) {
+                        Ok(ServerFrame::Welcome { session, heartbeat_interval_ms, trusted_keys, accept_bare_signatures, .. }) => {
+                            let (done, saved) = oneshot::channel();
+                            let job = Job::Welcome { session, trusted_keys, accept_bare: accept_bare_signatures, done };
+                            if self.jobs.send(job).is_err() || !matches!(saved.await, Ok(Ok(()))) {
+                                outcome.error = "could not record the session credential on disk".into();
+                                return outcome;
+                            }
+                            heartbeat = interval(Duration::from_millis(heartbeat_interval_ms.max(50)));
+                            outcome.welcomed = true;
+                            tracing::info!(node = %self.hostname, "agent session open");
+                        }
+                        Ok(ServerFrame::Command { id, command, artifact, hooks }) => {
+                            let _ = self.jobs.send(Job::Command { id, command, artifact, hooks, reply: replies.clone() });
+                        }
+                        Err(e) => tracing::warn!(error = %e, "ignoring a frame the agent does not understand"),
+                    }
+                }
+                Some(reply) = reply_rx.recv() => {
+                    if let Err(e) = send(&mut framed, &reply).await {
+                        outcome.error = e;
+                        return outcome;
+                    }
+                }
+                _ = heartbeat.tick(), if outcome.welcomed => {
+                    let beat = AgentFrame::Heartbeat { report: self.published.borrow().report.clone() };
+                    if let Err(e) = send(&mut framed, &beat).await {
+                        outcome.error = e;
+                        return outcome;
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn send(
+    framed: &mut actix_codec::Framed<awc::BoxedSocket, awc::ws::Codec>,
+    frame: &AgentFrame,
+) -> Result<(), String> {
+    let text = serde_json::to_string(frame).map_err(|e| e.to_string())?;
+    framed.send(Message::Text(text.into())).await.map_err(|e| format!("cannot send to the server: {e}"))
+}

@@ -1,0 +1,259 @@
+//! The host's side of each command: stage a version (download, checks,
+//! files), activate it (hooks around an atomic `current` link swap, then the
+//! health check), switch to standby, restore, verify. A failing step leaves
+//! the version that served before serving, and the state file says so.
+
+use std::sync::Arc;
+
+use hotswap_actors::domain::{AgentCommand, ArtifactInfo, ModuleHooks, ModuleSlots, NodeMetrics, VersionSlot};
+
+use super::artifact::{self, Expected};
+use super::hooks::{self, HealthOutput, HookCall};
+use super::settings::AgentConfig;
+use super::state::{write_atomically, AgentState, DataDir};
+
+pub struct Host {
+    pub dir: DataDir,
+    pub state: AgentState,
+    pub node: String,
+    pub config: Arc<AgentConfig>,
+    pub client: awc::Client,
+    /// What the last health hook said (error rate, latency), and whether it failed.
+    pub health: HealthOutput,
+    pub problems: Vec<String>,
+}
+
+impl Host {
+    pub async fn apply(
+        &mut self,
+        command: AgentCommand,
+        artifact: Option<ArtifactInfo>,
+        hooks: ModuleHooks,
+    ) -> Result<ModuleSlots, String> {
+        match command {
+            AgentCommand::Load { module, version, digest, standby } => {
+                let info = artifact.ok_or("the load command carries no artifact description")?;
+                self.load(&module, &version, digest.as_deref(), standby, &info, &hooks).await
+            }
+            AgentCommand::SwitchToStandby { module, version } => self.switch(&module, &version).await,
+            AgentCommand::Restore { module, slots } => self.restore(&module, slots).await,
+            AgentCommand::Verify { module, version } => {
+                let slots = self.slots(&module);
+                if slots.active_version() != Some(version.as_str()) {
+                    return Err(format!("runs {} of {module}", slots.active_version().unwrap_or("nothing")));
+                }
+                self.check_health(&module, &version).await?;
+                Ok(slots)
+            }
+        }
+    }
+
+    pub fn slots(&self, module: &str) -> ModuleSlots {
+        self.state.modules.get(module).cloned().unwrap_or_default()
+    }
+
+    /// Host figures for the report: sysinfo's CPU and memory (when enabled)
+    /// and the health hook's error rate and latency.
+    pub fn metrics(&self, system: &mut sysinfo::System) -> NodeMetrics {
+        let (cpu, memory) = if self.config.host_metrics {
+            system.refresh_cpu_usage();
+            system.refresh_memory();
+            let total = system.total_memory().max(1) as f64;
+            (system.global_cpu_usage() as f64, 100.0 * system.used_memory() as f64 / total)
+        } else {
+            (0.0, 0.0)
+        };
+        NodeMetrics {
+            cpu_usage: cpu,
+            memory_usage: memory,
+            latency_ms: self.health.latency_ms.unwrap_or_default(),
+            error_rate: self.health.error_rate.unwrap_or_default(),
+            requests_per_second: 0.0,
+        }
+    }
+
+    async fn load(
+        &mut self,
+        module: &str,
+        version: &str,
+        digest: Option<&str>,
+        standby: bool,
+        info: &ArtifactInfo,
+        hooks: &ModuleHooks,
+    ) -> Result<ModuleSlots, String> {
+        let current = self.slots(module);
+        let held = if standby { current.standby.as_ref() } else { current.active.as_ref() };
+        if held.is_some_and(|s| s.version == version) {
+            return Ok(current);
+        }
+        self.stage(module, version, digest, info, hooks).await?;
+        let mut next = current.clone();
+        if standby {
+            self.run_hook("prepare_standby", module, version).await?;
+            self.dir.set_link(module, "standby", Some(version))?;
+            next.standby = Some(VersionSlot::plain(version));
+        } else {
+            self.activate(module, current.active_version(), version).await?;
+            next.previous = current.active.clone();
+            next.active = Some(VersionSlot::plain(version));
+        }
+        self.save(module, next)
+    }
+
+    /// Downloads and checks the artifact unless a checked copy is on disk.
+    async fn stage(
+        &mut self,
+        module: &str,
+        version: &str,
+        digest: Option<&str>,
+        info: &ArtifactInfo,
+        hooks: &ModuleHooks,
+    ) -> Result<(), String> {
+        let path = self.dir.artifact(module, version);
+        let on_disk = std::fs::read(&path).ok().map(bytes::Bytes::from);
+        let bytes = match on_disk {
+            Some(bytes) if crate::crypto::sha256_hex(&bytes).eq_ignore_ascii_case(&info.sha256) => bytes,
+            _ => {
+                let session = self.state.session.clone().ok_or("the agent has no session credential yet")?;
+                artifact::download(&self.client, &self.config.server, &session, module, version).await?
+            }
+        };
+        let (keys, bare, require) =
+            (self.state.trusted_keys.clone(), self.state.accept_bare_signatures, self.config.require_signatures);
+        let (module_name, version_name, digest, info) =
+            (module.to_string(), version.to_string(), digest.map(str::to_string), info.clone());
+        let checked = bytes.clone();
+        let verdict = actix_web::rt::task::spawn_blocking(move || {
+            artifact::verify(
+                &checked,
+                &Expected {
+                    module: &module_name,
+                    version: &version_name,
+                    digest: digest.as_deref(),
+                    info: &info,
+                    trusted_keys: &keys,
+                    accept_bare_signatures: bare,
+                    require_signature: require,
+                },
+            )
+        })
+        .await
+        .map_err(|e| format!("the artifact check did not finish: {e}"))?;
+        if let Err(e) = verdict {
+            tracing::warn!(%module, %version, error = %e, "artifact refused");
+            return Err(e);
+        }
+        let hooks_json = serde_json::to_vec(hooks).map_err(|e| e.to_string())?;
+        let hooks_path = self.dir.version_dir(module, version).join("hooks.json");
+        actix_web::rt::task::spawn_blocking(move || {
+            write_atomically(&path, &bytes)?;
+            write_atomically(&hooks_path, &hooks_json)
+        })
+        .await
+        .map_err(|e| format!("storing the artifact did not finish: {e}"))?
+    }
+
+    /// Deactivates `old`, points `current` at `new`, activates it and checks
+    /// its health; on any failure after the swap, `old` is put back.
+    async fn activate(&mut self, module: &str, old: Option<&str>, new: &str) -> Result<(), String> {
+        if !self.dir.artifact(module, new).exists() {
+            return Err(format!("{module} {new} is not staged on this host"));
+        }
+        if let Some(old) = old {
+            self.run_hook("deactivate", module, old).await?;
+        }
+        self.dir.set_link(module, "current", Some(new))?;
+        let outcome = match self.run_hook("activate", module, new).await {
+            Ok(_) => self.check_health(module, new).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = outcome {
+            tracing::warn!(%module, version = %new, error = %e, "activation failed; putting the previous version back");
+            self.dir.set_link(module, "current", old)?;
+            if let Some(old) = old {
+                if let Err(again) = self.run_hook("activate", module, old).await {
+                    return Err(format!("{e}; and re-activating {old} failed too: {again}"));
+                }
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    async fn switch(&mut self, module: &str, version: &str) -> Result<ModuleSlots, String> {
+        let current = self.slots(module);
+        if current.active_version() == Some(version) {
+            return Ok(current);
+        }
+        if current.standby.as_ref().map(|s| s.version.as_str()) != Some(version) {
+            return Err(format!("has no standby {module} {version} to switch to"));
+        }
+        self.activate(module, current.active_version(), version).await?;
+        self.dir.set_link(module, "standby", current.active_version())?;
+        let next = ModuleSlots {
+            active: current.standby.clone(),
+            previous: current.active.clone(),
+            standby: current.active.clone(),
+        };
+        self.save(module, next)
+    }
+
+    async fn restore(&mut self, module: &str, wanted: ModuleSlots) -> Result<ModuleSlots, String> {
+        let current = self.slots(module);
+        if current == wanted {
+            return Ok(current);
+        }
+        match (current.active_version(), wanted.active_version()) {
+            (old, Some(target)) if old != Some(target) => self.activate(module, old, target).await?,
+            (Some(old), None) => {
+                self.run_hook("deactivate", module, old).await?;
+                self.dir.set_link(module, "current", None)?;
+            }
+            _ => {}
+        }
+        self.dir.set_link(module, "standby", wanted.standby.as_ref().map(|s| s.version.as_str()))?;
+        self.save(module, wanted)
+    }
+
+    async fn check_health(&mut self, module: &str, version: &str) -> Result<(), String> {
+        match self.run_hook("health", module, version).await {
+            Ok(stdout) => {
+                self.health = hooks::health_output(&stdout);
+                self.problems.clear();
+                Ok(())
+            }
+            Err(e) => {
+                self.problems = vec![e.clone()];
+                Err(e)
+            }
+        }
+    }
+
+    async fn run_hook(&self, hook: &'static str, module: &str, version: &str) -> Result<String, String> {
+        let stored = self.dir.hooks_of(module, version);
+        let hooks = self.config.hooks.get(module).map(|o| o.or(&stored)).unwrap_or(stored);
+        let command = match hook {
+            "activate" => hooks.activate,
+            "deactivate" => hooks.deactivate,
+            "health" => hooks.health,
+            _ => hooks.prepare_standby,
+        };
+        let artifact = self.dir.artifact(module, version);
+        let call =
+            HookCall { hook, command: command.as_deref(), module, version, node: &self.node, artifact: &artifact };
+        hooks::run(call, self.config.hook_timeout).await
+    }
+
+    /// Records the module's new slots durably before they are reported.
+    fn save(&mut self, module: &str, slots: ModuleSlots) -> Result<ModuleSlots, String> {
+        let mut next = self.state.clone();
+        if slots.is_empty() {
+            next.modules.remove(module);
+        } else {
+            next.modules.insert(module.to_string(), slots.clone());
+        }
+        self.dir.save(&next)?;
+        self.state = next;
+        Ok(slots)
+    }
+}

@@ -1,0 +1,80 @@
+//! `hotswap agent`: the process on each real host. It enrols with a token,
+//! keeps a WebSocket session with the server, and does what the server's
+//! node actor for this host asks, checking every artifact itself
+//! (docs/AGENT.md).
+//!
+//! Files by job: `settings` (flags, variables, file), `state` (the data
+//! directory, written atomically), `artifact` (download and checks),
+//! `hooks` (running them), `host` (each command on the host), `connection`
+//! (the session, reconnection, the worker).
+
+mod artifact;
+mod connection;
+mod hooks;
+mod host;
+pub mod settings;
+pub mod state;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use hotswap_actors::domain::HostReport;
+pub use settings::{AgentArgs, AgentConfig};
+use tokio::sync::mpsc;
+
+use connection::Published;
+use host::Host;
+use state::DataDir;
+
+/// Runs the agent until it is stopped (Ctrl-C or SIGTERM).
+pub async fn run(args: AgentArgs) -> Result<(), String> {
+    let config = Arc::new(AgentConfig::load(&args)?);
+    let dir = DataDir(config.data_dir.clone());
+    let state = dir.load_or_create()?;
+    let client = http_client(&config)?;
+    let hostname = config.hostname();
+    let node_id = state.node_id;
+    tracing::info!(%node_id, %hostname, server = %config.server, "agent starting");
+    let published = Rc::new(RefCell::new(Published { report: HostReport::default(), session: state.session.clone() }));
+    let host = Host {
+        dir,
+        state,
+        node: hostname.clone(),
+        config: config.clone(),
+        client: client.clone(),
+        health: Default::default(),
+        problems: Vec::new(),
+    };
+    let (jobs, queue) = mpsc::unbounded_channel();
+    actix_web::rt::spawn(connection::worker(host, queue, published.clone()));
+    let connect = connection::connect_forever(config, client, node_id, hostname, jobs, published);
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
+    tokio::select! {
+        _ = connect => {}
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+    Ok(())
+}
+
+/// The HTTP and WebSocket client; with `--ca`, TLS checks the server against that CA.
+fn http_client(config: &AgentConfig) -> Result<awc::Client, String> {
+    let builder = awc::Client::builder().timeout(std::time::Duration::from_secs(120));
+    let Some(ca) = &config.ca else { return Ok(builder.finish()) };
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in
+        rustls_pki_types::CertificateDer::pem_file_iter(ca).map_err(|e| format!("--ca {}: {e}", ca.display()))?
+    {
+        let cert = cert.map_err(|e| format!("--ca {}: {e}", ca.display()))?;
+        roots.add(cert).map_err(|e| format!("--ca {}: {e}", ca.display()))?;
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(builder.connector(awc::Connector::new().rustls_0_23(Arc::new(tls))).finish())
+}

@@ -1,0 +1,137 @@
+//! What the agent keeps under its data directory, every write atomic
+//! (write a temporary file, fsync it, rename it over the old one, fsync the
+//! directory), so that a crash at any moment leaves the old or the new
+//! state, never a mix:
+//!
+//! ```text
+//! DIR/state.json                      node id, session credential, trusted keys, module slots
+//! DIR/modules/{name}/{version}/artifact
+//! DIR/modules/{name}/{version}/hooks.json
+//! DIR/modules/{name}/current -> {version}
+//! DIR/modules/{name}/standby -> {version}
+//! ```
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use hotswap_actors::domain::{ModuleHooks, ModuleSlots};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentState {
+    /// The host's node id: chosen once, kept for good.
+    pub node_id: Uuid,
+    /// The credential the server gave at enrolment.
+    pub session: Option<String>,
+    /// PEM public keys signatures are checked against, as the server sent
+    /// them over an authenticated session.
+    pub trusted_keys: Vec<String>,
+    pub accept_bare_signatures: bool,
+    pub modules: BTreeMap<String, ModuleSlots>,
+}
+
+/// The data directory.
+#[derive(Debug, Clone)]
+pub struct DataDir(pub PathBuf);
+
+impl DataDir {
+    fn state_file(&self) -> PathBuf {
+        self.0.join("state.json")
+    }
+
+    pub fn module_dir(&self, module: &str) -> PathBuf {
+        self.0.join("modules").join(module)
+    }
+
+    pub fn version_dir(&self, module: &str, version: &str) -> PathBuf {
+        self.module_dir(module).join(version)
+    }
+
+    pub fn artifact(&self, module: &str, version: &str) -> PathBuf {
+        self.version_dir(module, version).join("artifact")
+    }
+
+    /// The state kept, or a fresh one with a new node id (saved at once).
+    pub fn load_or_create(&self) -> Result<AgentState, String> {
+        std::fs::create_dir_all(&self.0).map_err(|e| format!("cannot create {}: {e}", self.0.display()))?;
+        match std::fs::read(self.state_file()) {
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|e| format!("{} is damaged: {e}", self.state_file().display()))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let state = AgentState {
+                    node_id: Uuid::new_v4(),
+                    session: None,
+                    trusted_keys: Vec::new(),
+                    accept_bare_signatures: false,
+                    modules: BTreeMap::new(),
+                };
+                self.save(&state)?;
+                Ok(state)
+            }
+            Err(e) => Err(format!("cannot read {}: {e}", self.state_file().display())),
+        }
+    }
+
+    pub fn save(&self, state: &AgentState) -> Result<(), String> {
+        let bytes = serde_json::to_vec_pretty(state).map_err(|e| e.to_string())?;
+        write_atomically(&self.state_file(), &bytes)
+    }
+
+    pub fn hooks_of(&self, module: &str, version: &str) -> ModuleHooks {
+        std::fs::read(self.version_dir(module, version).join("hooks.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    /// Points `DIR/modules/{module}/{link}` at `version` (or removes it),
+    /// replacing the old link in one rename.
+    pub fn set_link(&self, module: &str, link: &str, version: Option<&str>) -> Result<(), String> {
+        let dir = self.module_dir(module);
+        let path = dir.join(link);
+        let Some(version) = version else {
+            return match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(format!("cannot remove {}: {e}", path.display()))
+                }
+                _ => sync_dir(&dir),
+            };
+        };
+        let temporary = dir.join(format!(".{link}.{}", Uuid::new_v4().simple()));
+        std::os::unix::fs::symlink(version, &temporary).map_err(|e| format!("cannot link {}: {e}", path.display()))?;
+        std::fs::rename(&temporary, &path).map_err(|e| format!("cannot switch {}: {e}", path.display()))?;
+        sync_dir(&dir)
+    }
+
+    /// The version a link points at, if any.
+    pub fn link(&self, module: &str, link: &str) -> Option<String> {
+        let target = std::fs::read_link(self.module_dir(module).join(link)).ok()?;
+        Some(target.to_string_lossy().into_owned())
+    }
+}
+
+/// Writes `bytes` to `path` so that readers see the old or the new file, whole.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let dir = path.parent().ok_or_else(|| format!("{} has no directory", path.display()))?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let temporary = dir.join(format!(".tmp.{}", Uuid::new_v4().simple()));
+    let write = || -> std::io::Result<()> {
+        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&temporary)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, path)
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&temporary);
+        format!("cannot write {}: {e}", path.display())
+    })?;
+    sync_dir(dir)
+}
+
+fn sync_dir(dir: &Path) -> Result<(), String> {
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| format!("cannot sync {}: {e}", dir.display()))
+}

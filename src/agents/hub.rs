@@ -1,0 +1,274 @@
+//! The server's side of every agent: who may connect, registering a host as
+//! a node, the sessions open now, and enrolment tokens.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use actix::Addr;
+use chrono::{DateTime, Utc};
+use hotswap_actors::domain::{
+    AgentRecord, AuditActor, AuditCategory, EnrolmentToken, Environment, HostReport, NewAuditEntry, ServerFrame,
+    TenantId,
+};
+use hotswap_actors::node::{AgentLink, NodeEntry};
+use hotswap_actors::orchestrator::HostArrival;
+use hotswap_actors::Orchestrator;
+use parking_lot::RwLock;
+use uuid::Uuid;
+
+use super::credentials::{self, ENROLMENT_PREFIX, SESSION_PREFIX};
+use super::link::WsAgentLink;
+use super::session::{AgentSession, EndSession};
+use super::settings::AgentSettings;
+
+/// What an agent connected with.
+#[derive(Clone)]
+pub enum Credential {
+    /// A first connection: the token names tenant and environment.
+    Enrolment(EnrolmentToken),
+    /// A reconnection of an agent enrolled before.
+    Session(AgentRecord),
+}
+
+impl Credential {
+    pub fn tenant(&self) -> TenantId {
+        match self {
+            Credential::Enrolment(t) => t.tenant_id,
+            Credential::Session(a) => a.tenant_id,
+        }
+    }
+
+    fn token_id(&self) -> Uuid {
+        match self {
+            Credential::Enrolment(t) => t.id,
+            Credential::Session(a) => a.token_id,
+        }
+    }
+}
+
+/// The `hello` frame and where it came from.
+pub struct Hello {
+    pub node_id: Uuid,
+    pub hostname: String,
+    pub agent_version: String,
+    pub report: HostReport,
+    pub address: Option<String>,
+}
+
+/// A session open now.
+#[derive(Clone)]
+pub struct LiveSession {
+    pub tenant: TenantId,
+    pub token_id: Uuid,
+    pub connected_since: DateTime<Utc>,
+    pub address: Option<String>,
+    pub entry: Arc<NodeEntry>,
+    addr: Addr<AgentSession>,
+}
+
+pub struct AgentHub {
+    pub orchestrator: Orchestrator,
+    pub settings: AgentSettings,
+    /// Tell agents to accept signatures of the bare artifact (`security.accept_artifact_signatures`).
+    pub accept_bare_signatures: bool,
+    sessions: RwLock<HashMap<Uuid, LiveSession>>,
+}
+
+impl AgentHub {
+    pub fn new(orchestrator: Orchestrator, settings: AgentSettings, accept_bare_signatures: bool) -> AgentHub {
+        AgentHub { orchestrator, settings, accept_bare_signatures, sessions: RwLock::default() }
+    }
+
+    /// Who presents `secret`, if anyone may connect with it now.
+    pub async fn authenticate(&self, secret: &str) -> Result<Credential, String> {
+        let store = self.orchestrator.store();
+        let refused = || "the credential is unknown, expired or revoked".to_string();
+        let unavailable = |e: hotswap_actors::store::StoreError| format!("unavailable: {e}");
+        let credential = if secret.starts_with(ENROLMENT_PREFIX) {
+            let token = store.find_enrolment_token(&credentials::hash(secret)).await.map_err(unavailable)?;
+            Credential::Enrolment(token.filter(|t| t.is_usable(Utc::now())).ok_or_else(refused)?)
+        } else if secret.starts_with(SESSION_PREFIX) {
+            let agent = store.find_agent_by_session(&credentials::hash(secret)).await.map_err(unavailable)?;
+            let agent = agent.ok_or_else(refused)?;
+            // The session lives as long as the token it was enrolled with.
+            let token = store.get_enrolment_token(agent.tenant_id, agent.token_id).await.map_err(unavailable)?;
+            if token.is_none_or(|t| t.revoked_at.is_some()) {
+                return Err(refused());
+            }
+            Credential::Session(agent)
+        } else {
+            return Err(refused());
+        };
+        self.orchestrator.tenants().ensure_active(credential.tenant()).map_err(|e| e.to_string())?;
+        Ok(credential)
+    }
+
+    pub fn link(
+        &self,
+        tenant: TenantId,
+        session: Addr<AgentSession>,
+        report: Arc<RwLock<Option<HostReport>>>,
+    ) -> Arc<dyn AgentLink> {
+        Arc::new(WsAgentLink {
+            tenant,
+            store: self.orchestrator.store().clone(),
+            session,
+            command_timeout: self.settings.command_timeout,
+            report,
+        })
+    }
+
+    /// Records the agent, makes its host a node of its cluster with the
+    /// state it reported, and answers the welcome frame.
+    pub async fn register(
+        &self,
+        credential: &Credential,
+        hello: Hello,
+        link: Arc<dyn AgentLink>,
+    ) -> Result<(Arc<NodeEntry>, ServerFrame), String> {
+        let store = self.orchestrator.store();
+        let now = Utc::now();
+        let (record, session) = match credential {
+            Credential::Enrolment(token) => {
+                let (secret, hash) = credentials::generate(SESSION_PREFIX)?;
+                let record = AgentRecord {
+                    tenant_id: token.tenant_id,
+                    node_id: hello.node_id,
+                    hostname: hello.hostname.clone(),
+                    environment: token.environment,
+                    labels: token.labels.clone(),
+                    agent_version: hello.agent_version.clone(),
+                    token_id: token.id,
+                    session_hash: hash,
+                    address: hello.address.clone(),
+                    enrolled_at: now,
+                    last_seen_at: now,
+                };
+                (record, Some(secret))
+            }
+            Credential::Session(known) => {
+                let record = AgentRecord {
+                    agent_version: hello.agent_version.clone(),
+                    address: hello.address.clone(),
+                    last_seen_at: now,
+                    ..known.clone()
+                };
+                (record, None)
+            }
+        };
+        if hello.hostname.trim().is_empty() || hello.hostname.len() > 253 {
+            return Err("the hostname must be 1 to 253 characters".into());
+        }
+        let event = if session.is_some() { "AgentEnrolled" } else { "AgentConnected" };
+        let audit = NewAuditEntry::new(record.tenant_id, AuditActor::system(), AuditCategory::Administration, event)
+            .resource("Agent", record.node_id.to_string())
+            .message(format!("{} ({}) connected to {}", record.hostname, record.node_id, record.environment));
+        store.save_agent(&record, &audit).await.map_err(|e| format!("unavailable: {e}"))?;
+        let entry = self
+            .orchestrator
+            .attach_agent(HostArrival {
+                tenant: record.tenant_id,
+                node_id: record.node_id,
+                hostname: record.hostname.clone(),
+                environment: record.environment,
+                modules: hello.report.modules,
+                link,
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        let keys = store.list_signing_keys(record.tenant_id).await.map_err(|e| format!("unavailable: {e}"))?;
+        let welcome = ServerFrame::Welcome {
+            node_id: record.node_id,
+            session,
+            heartbeat_interval_ms: self.settings.heartbeat_interval.as_millis() as u64,
+            trusted_keys: keys.into_iter().filter(|k| !k.is_revoked()).map(|k| k.public_key_pem).collect(),
+            accept_bare_signatures: self.accept_bare_signatures,
+        };
+        Ok((entry, welcome))
+    }
+
+    pub fn session_started(
+        &self,
+        entry: &Arc<NodeEntry>,
+        credential: &Credential,
+        addr: Addr<AgentSession>,
+        address: Option<String>,
+    ) {
+        let live = LiveSession {
+            tenant: credential.tenant(),
+            token_id: credential.token_id(),
+            connected_since: Utc::now(),
+            address,
+            entry: entry.clone(),
+            addr,
+        };
+        // A host that reconnects before its old session timed out replaces it.
+        if let Some(old) = self.sessions.write().insert(entry.node_id, live) {
+            old.addr.do_send(EndSession("replaced by a newer session of the same host".into()));
+        }
+    }
+
+    /// The session of `entry` ended; the node stays, unreachable.
+    pub fn session_ended(&self, entry: &Arc<NodeEntry>, addr: Addr<AgentSession>) {
+        let mut sessions = self.sessions.write();
+        if sessions.get(&entry.node_id).is_some_and(|s| s.addr == addr) {
+            sessions.remove(&entry.node_id);
+            drop(sessions);
+            self.orchestrator.detach_agent(entry.tenant_id, entry.environment, entry.node_id);
+        }
+    }
+
+    /// The tenant's open sessions by node id.
+    pub fn live_sessions(&self, tenant: TenantId) -> HashMap<Uuid, LiveSession> {
+        self.sessions.read().iter().filter(|(_, s)| s.tenant == tenant).map(|(k, v)| (*k, v.clone())).collect()
+    }
+
+    /// Creates an enrolment token; answers it and the secret (shown once).
+    pub async fn create_token(
+        &self,
+        tenant: TenantId,
+        actor: AuditActor,
+        environment: Environment,
+        labels: BTreeMap<String, String>,
+        ttl: std::time::Duration,
+    ) -> Result<(EnrolmentToken, String), hotswap_actors::store::StoreError> {
+        let (secret, hash) =
+            credentials::generate(ENROLMENT_PREFIX).map_err(hotswap_actors::store::StoreError::Other)?;
+        let now = Utc::now();
+        let token = EnrolmentToken {
+            tenant_id: tenant,
+            id: Uuid::new_v4(),
+            environment,
+            labels,
+            token_hash: hash,
+            created_at: now,
+            expires_at: now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(1)),
+            revoked_at: None,
+            created_by: Some(actor.name.clone()),
+        };
+        let audit = NewAuditEntry::new(tenant, actor, AuditCategory::Security, "EnrolmentTokenCreated")
+            .resource("EnrolmentToken", token.id.to_string())
+            .message(format!("enrolment token for {environment}"));
+        self.orchestrator.store().create_enrolment_token(&token, &audit).await?;
+        Ok((token, secret))
+    }
+
+    /// Revokes a token and closes every session enrolled with it.
+    pub async fn revoke_token(
+        &self,
+        tenant: TenantId,
+        actor: AuditActor,
+        id: Uuid,
+    ) -> Result<Option<EnrolmentToken>, hotswap_actors::store::StoreError> {
+        let audit = NewAuditEntry::new(tenant, actor, AuditCategory::Security, "EnrolmentTokenRevoked")
+            .resource("EnrolmentToken", id.to_string())
+            .message("enrolment token revoked; its agents' sessions end".to_string());
+        let revoked = self.orchestrator.store().revoke_enrolment_token(tenant, id, Utc::now(), &audit).await?;
+        if revoked.is_some() {
+            for session in self.sessions.read().values().filter(|s| s.tenant == tenant && s.token_id == id) {
+                session.addr.do_send(EndSession("the enrolment token was revoked".into()));
+            }
+        }
+        Ok(revoked)
+    }
+}

@@ -1,0 +1,68 @@
+//! `[agent]`: how the server keeps sessions with `hotswap agent` processes.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// What to do when a host reconnects with modules other than the desired ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DriftPolicy {
+    /// Put the desired versions back.
+    Reconcile,
+    /// Leave the host as it is, mark the node drifted and audit it.
+    Flag,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSettings {
+    /// How often agents send a heartbeat (told to each agent on connect).
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_interval: Duration,
+    /// A session with no frame for this long is closed; the node is then unreachable.
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_timeout: Duration,
+    /// Lifetime of an enrolment token when the request names none.
+    #[serde(with = "humantime_serde")]
+    pub token_ttl: Duration,
+    /// The longest lifetime an enrolment token may be given.
+    #[serde(with = "humantime_serde")]
+    pub max_token_ttl: Duration,
+    /// How long the server waits for an agent to answer one command
+    /// (download, verification and hooks included).
+    #[serde(with = "humantime_serde")]
+    pub command_timeout: Duration,
+    pub drift: DriftPolicy,
+}
+
+impl Default for AgentSettings {
+    fn default() -> Self {
+        AgentSettings {
+            heartbeat_interval: Duration::from_secs(5),
+            heartbeat_timeout: Duration::from_secs(15),
+            token_ttl: Duration::from_secs(24 * 3600),
+            max_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            command_timeout: Duration::from_secs(60),
+            drift: DriftPolicy::Reconcile,
+        }
+    }
+}
+
+impl AgentSettings {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.heartbeat_interval.is_zero() {
+            return Err("agent.heartbeat_interval must be positive".into());
+        }
+        if self.heartbeat_timeout <= self.heartbeat_interval {
+            return Err("agent.heartbeat_timeout must be longer than agent.heartbeat_interval".into());
+        }
+        if self.token_ttl.is_zero() || self.token_ttl > self.max_token_ttl {
+            return Err("agent.token_ttl must be positive and at most agent.max_token_ttl".into());
+        }
+        if self.command_timeout.is_zero() {
+            return Err("agent.command_timeout must be positive".into());
+        }
+        Ok(())
+    }
+}

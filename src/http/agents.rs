@@ -1,0 +1,287 @@
+//! /api/v1/agents: enrolment tokens (Admin), the agents a tenant has, the
+//! agents' WebSocket session and their artifact downloads. The last two are
+//! public to the token middleware: an agent presents its own credential.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web_actors::ws;
+use chrono::{DateTime, Utc};
+use hotswap_actors::domain::{EnrolmentToken, Environment, ModuleSlots};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::deployment_dto::EnvironmentName;
+use super::responses::{JsonBody, Protected, Public};
+use super::route_table::{api_module, Access};
+use crate::agents::{bearer, AgentHub, AgentSession, Credential};
+use crate::auth::{Audited, RequireRole, Tenant};
+use crate::registry::{Registry, RegistryError};
+use crate::web::{ApiError, ErrorBody};
+
+api_module! {
+    create_enrolment_token => Access::Role(RequireRole::ADMIN),
+    list_enrolment_tokens => Access::Role(RequireRole::ADMIN),
+    revoke_enrolment_token => Access::Role(RequireRole::ADMIN),
+    list_agents => Access::Role(RequireRole::VIEWER),
+    connect_agent => Access::Public,
+    download_agent_artifact => Access::Public,
+}
+
+const PATH_TOKENS: &str = "/api/v1/agents/tokens";
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateTokenBody {
+    #[schema(value_type = EnvironmentName)]
+    pub environment: Environment,
+    /// Labels every agent enrolled with the token carries.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Seconds the token can be used for enrolment (default `agent.token_ttl`).
+    #[schema(minimum = 1, example = 3600)]
+    pub expires_in: Option<u64>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenView {
+    id: Uuid,
+    #[schema(value_type = EnvironmentName)]
+    environment: Environment,
+    labels: BTreeMap<String, String>,
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    revoked_at: Option<DateTime<Utc>>,
+    created_by: Option<String>,
+}
+
+impl From<EnrolmentToken> for TokenView {
+    fn from(t: EnrolmentToken) -> Self {
+        TokenView {
+            id: t.id,
+            environment: t.environment,
+            labels: t.labels,
+            created_at: t.created_at,
+            expires_at: t.expires_at,
+            revoked_at: t.revoked_at,
+            created_by: t.created_by,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedToken {
+    id: Uuid,
+    /// The secret for `hotswap agent --token`; shown this once only.
+    token: String,
+    expires_at: DateTime<Utc>,
+}
+
+/// Create an enrolment token for one environment of the caller's tenant.
+#[utoipa::path(
+    post,
+    path = PATH_TOKENS,
+    tag = "agents",
+    request_body = CreateTokenBody,
+    responses(
+        Protected, JsonBody,
+        (status = 201, description = "Created; the token is shown once", body = CreatedToken),
+        (status = 400, description = "Invalid fields", body = ErrorBody),
+    )
+)]
+pub async fn create_enrolment_token(
+    hub: web::Data<AgentHub>,
+    tenant: Tenant,
+    actor: Audited,
+    body: web::Json<CreateTokenBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let max = hub.settings.max_token_ttl;
+    let ttl = match body.expires_in {
+        None => hub.settings.token_ttl,
+        Some(secs) if secs >= 1 && secs <= max.as_secs() => std::time::Duration::from_secs(secs),
+        Some(_) => {
+            return Err(ApiError::Validation {
+                message: "invalid fields".into(),
+                details: vec![format!("expiresIn must be between 1 and {} seconds", max.as_secs())],
+            })
+        }
+    };
+    let bad_label = body.labels.iter().any(|(k, v)| k.is_empty() || k.len() > 63 || v.len() > 253);
+    if bad_label || body.labels.len() > 32 {
+        return Err(ApiError::Validation {
+            message: "invalid fields".into(),
+            details: vec!["labels: at most 32, keys 1-63 characters, values at most 253".into()],
+        });
+    }
+    let (token, secret) = hub.create_token(tenant.0, actor.0, body.environment, body.labels, ttl).await?;
+    Ok(HttpResponse::Created().json(CreatedToken { id: token.id, token: secret, expires_at: token.expires_at }))
+}
+
+/// The tenant's enrolment tokens (metadata only; never the secret).
+#[utoipa::path(
+    get,
+    path = PATH_TOKENS,
+    tag = "agents",
+    responses(Protected, (status = 200, description = "Newest first", body = Vec<TokenView>))
+)]
+pub async fn list_enrolment_tokens(hub: web::Data<AgentHub>, tenant: Tenant) -> Result<HttpResponse, ApiError> {
+    let tokens = hub.orchestrator.store().list_enrolment_tokens(tenant.0).await?;
+    Ok(HttpResponse::Ok().json(tokens.into_iter().map(TokenView::from).collect::<Vec<_>>()))
+}
+
+/// Revoke a token: agents enrolled with it are disconnected and cannot reconnect.
+#[utoipa::path(
+    post,
+    path = "/api/v1/agents/tokens/{id}/revoke",
+    tag = "agents",
+    params(("id" = Uuid, Path, description = "The token's id")),
+    responses(
+        Protected,
+        (status = 200, description = "Revoked (again harmless)", body = TokenView),
+        (status = 400, description = "Not a UUID", body = ErrorBody),
+        (status = 404, description = "No such token", body = ErrorBody),
+    )
+)]
+pub async fn revoke_enrolment_token(
+    hub: web::Data<AgentHub>,
+    tenant: Tenant,
+    actor: Audited,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    match hub.revoke_token(tenant.0, actor.0, id).await? {
+        Some(token) => Ok(HttpResponse::Ok().json(TokenView::from(token))),
+        None => Err(ApiError::NotFound(format!("enrolment token {id} not found"))),
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentView {
+    node_id: Uuid,
+    hostname: String,
+    #[schema(value_type = EnvironmentName)]
+    environment: Environment,
+    agent_version: String,
+    labels: BTreeMap<String, String>,
+    connected: bool,
+    connected_since: Option<DateTime<Utc>>,
+    last_heartbeat: Option<DateTime<Utc>>,
+    address: Option<String>,
+    enrolled_at: DateTime<Utc>,
+    /// Module → its versions on the host (as last reported, or as recorded).
+    #[schema(value_type = Object)]
+    modules: BTreeMap<String, ModuleSlots>,
+}
+
+/// The tenant's agents, connected or not.
+#[utoipa::path(
+    get,
+    path = "/api/v1/agents",
+    tag = "agents",
+    responses(Protected, (status = 200, description = "By hostname", body = Vec<AgentView>))
+)]
+pub async fn list_agents(hub: web::Data<AgentHub>, tenant: Tenant) -> Result<HttpResponse, ApiError> {
+    let store = hub.orchestrator.store();
+    let live = hub.live_sessions(tenant.0);
+    let mut views = Vec::new();
+    for agent in store.list_agents(tenant.0).await? {
+        let session = live.get(&agent.node_id);
+        let reported = session.and_then(|s| s.entry.agent_link()).and_then(|l| l.last_report());
+        let modules = match reported {
+            Some(report) => report.modules,
+            None => store.get_node(tenant.0, agent.node_id).await?.map(|n| n.modules).unwrap_or_default(),
+        };
+        views.push(AgentView {
+            node_id: agent.node_id,
+            hostname: agent.hostname,
+            environment: agent.environment,
+            agent_version: agent.agent_version,
+            labels: agent.labels,
+            connected: session.is_some(),
+            connected_since: session.map(|s| s.connected_since),
+            last_heartbeat: session.and_then(|s| s.entry.last_heartbeat()),
+            address: session.and_then(|s| s.address.clone()).or(agent.address),
+            enrolled_at: agent.enrolled_at,
+            modules,
+        });
+    }
+    Ok(HttpResponse::Ok().json(views))
+}
+
+async fn credential(hub: &AgentHub, req: &HttpRequest) -> Result<Credential, ApiError> {
+    let secret = bearer(req).ok_or_else(|| ApiError::Unauthorized("an agent credential is required".into()))?;
+    hub.authenticate(secret).await.map_err(|e| match e.strip_prefix("unavailable: ") {
+        Some(why) => ApiError::Unavailable(why.to_string()),
+        None => ApiError::Unauthorized(e),
+    })
+}
+
+/// An agent's session (WebSocket). `Authorization: Bearer` an enrolment
+/// token (first connection) or the session credential it was given.
+#[utoipa::path(
+    get,
+    path = "/api/v1/agents/connect",
+    tag = "agents",
+    security(),
+    responses(
+        Public,
+        (status = 101, description = "Switching to the WebSocket protocol"),
+        (status = 400, description = "Not a WebSocket upgrade", body = ErrorBody),
+        (status = 401, description = "No valid agent credential", body = ErrorBody),
+        (status = 403, description = "The tenant is not active", body = ErrorBody),
+    )
+)]
+pub async fn connect_agent(
+    req: HttpRequest,
+    stream: web::Payload,
+    hub: web::Data<AgentHub>,
+) -> Result<HttpResponse, ApiError> {
+    let credential = credential(&hub, &req).await?;
+    let address = req.peer_addr().map(|a| a.ip().to_string());
+    let session = AgentSession::new(hub.into_inner(), credential, address);
+    ws::start(session, &req, stream).map_err(|e| ApiError::BadRequest(format!("not a WebSocket upgrade: {e}")))
+}
+
+/// An artifact, for the agent that was asked to install it. The agent
+/// checks digest and signature itself.
+#[utoipa::path(
+    get,
+    path = "/api/v1/agents/artifacts/{name}/{version}",
+    tag = "agents",
+    security(),
+    params(("name" = String, Path), ("version" = String, Path)),
+    responses(
+        Public,
+        (status = 200, description = "The artifact's bytes", content_type = "application/octet-stream"),
+        (status = 401, description = "No valid agent session credential", body = ErrorBody),
+        (status = 404, description = "No such version in the agent's tenant", body = ErrorBody),
+    )
+)]
+pub async fn download_agent_artifact(
+    req: HttpRequest,
+    hub: web::Data<AgentHub>,
+    registry: web::Data<Registry>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let Credential::Session(agent) = credential(&hub, &req).await? else {
+        return Err(ApiError::Unauthorized("downloads need the session credential, not the enrolment token".into()));
+    };
+    let (name, version) = path.into_inner();
+    let stored = registry
+        .store
+        .get_module_version(agent.tenant_id, &name, &version)
+        .await
+        .map_err(RegistryError::from)?
+        .ok_or_else(|| ApiError::NotFound(format!("{name} {version} is not in the registry")))?;
+    let bytes = registry.artifacts.get(&stored.sha256).await.map_err(RegistryError::from)?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::ETAG, format!("\"{}\"", stored.sha256)))
+        .content_type("application/octet-stream")
+        .body(bytes))
+}

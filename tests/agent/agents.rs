@@ -1,0 +1,140 @@
+//! Starting agent processes and reading what they left on disk.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use awc::http::StatusCode;
+use base64::Engine;
+use hotswap::crypto::rsa_sig;
+use hotswap::registry::statement::statement;
+use hotswap_actors::domain::SignatureAlgorithm;
+use serde_json::{json, Value};
+
+use crate::process::Server;
+use crate::support::poll::eventually_ok;
+
+/// One `hotswap agent` process with its own data directory.
+pub struct Agent {
+    child: Option<Child>,
+    pub hostname: String,
+    pub dir: PathBuf,
+}
+
+/// Hooks that log what they do to `$HOOK_LOG`, and a health hook that
+/// reports figures; `activate_fails` makes activation exit 1.
+pub fn logging_hooks(activate_fails: bool) -> Value {
+    let activate = if activate_fails {
+        r#"echo "activate $HOTSWAP_MODULE $HOTSWAP_VERSION $HOTSWAP_NODE" >> "$HOOK_LOG"; echo "insmod: Invalid module format" >&2; exit 1"#
+    } else {
+        r#"echo "activate $HOTSWAP_MODULE $HOTSWAP_VERSION $HOTSWAP_NODE $(wc -c < "$HOTSWAP_ARTIFACT")" >> "$HOOK_LOG""#
+    };
+    json!({
+        "activate": activate,
+        "deactivate": r#"echo "deactivate $HOTSWAP_MODULE $HOTSWAP_VERSION $HOTSWAP_NODE" >> "$HOOK_LOG""#,
+        // No errors: the host's baseline (before any health hook ran) is no errors either.
+        "health": r#"echo '{"errorRate": 0}'"#,
+        "prepareStandby": r#"echo "standby $HOTSWAP_MODULE $HOTSWAP_VERSION $HOTSWAP_NODE" >> "$HOOK_LOG""#,
+    })
+}
+
+impl Agent {
+    pub fn start(server: &Server, token: &str, hostname: &str, root: &Path) -> Agent {
+        let dir = root.join(hostname);
+        std::fs::create_dir_all(&dir).unwrap();
+        // The health hook judges these hosts: the test machine's own load has
+        // nothing to do with the module.
+        std::fs::write(dir.join("agent.toml"), "host_metrics = false\nhook_timeout = \"20s\"\nmax_backoff = \"1s\"\n")
+            .unwrap();
+        let log = std::fs::File::create(dir.join("agent.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_hotswap"))
+            .args(["agent", "--server", &server.base, "--token", token, "--hostname", hostname])
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .arg("--config")
+            .arg(dir.join("agent.toml"))
+            .env("HOOK_LOG", dir.join("hooks.log"))
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("the agent starts");
+        Agent { child: Some(child), hostname: hostname.to_string(), dir }
+    }
+
+    /// Where `DIR/modules/{module}/current` points.
+    pub fn current(&self, module: &str) -> Option<String> {
+        let link = self.dir.join("data/modules").join(module).join("current");
+        std::fs::read_link(link).ok().map(|t| t.to_string_lossy().into_owned())
+    }
+
+    pub fn hook_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("hooks.log")).unwrap_or_default()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("agent.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// An enrolment token for `environment`.
+pub async fn enrolment_token(server: &Server, environment: &str) -> String {
+    let (status, body) =
+        server.post("/api/v1/agents/tokens", &json!({ "environment": environment, "expiresIn": 3600 })).await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["token"].as_str().unwrap().to_string()
+}
+
+/// Waits until `hostname` is a connected agent node of `environment`.
+pub async fn wait_joined(server: &Server, environment: &str, hostname: &str) {
+    eventually_ok(Duration::from_secs(60), &format!("{hostname} joins {environment}"), async || {
+        let (_, cluster) = server.get(&format!("/api/v1/clusters/{environment}")).await?;
+        let node = cluster["nodes"].as_array().and_then(|n| n.iter().find(|n| n["hostname"] == hostname).cloned());
+        match node {
+            Some(n) if n["kind"] == "agent" && n["isHealthy"] == true => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+}
+
+/// A signing key the server trusts.
+pub async fn trusted_key(server: &Server) -> rsa::PrivateKey {
+    let (private, public) = key_pair().await;
+    let (status, body) =
+        server.post("/api/v1/signing-keys", &json!({ "name": "agents-test", "publicKeyPem": public })).await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    rsa_sig::parse_private_key(&private).unwrap()
+}
+
+/// A fresh RSA key pair (PEM), made off the test's thread: generating one
+/// takes seconds, which would stall the HTTP client's connection pool.
+pub async fn key_pair() -> (String, String) {
+    actix_web::rt::task::spawn_blocking(|| rsa_sig::generate_key_pair().unwrap()).await.unwrap()
+}
+
+/// Uploads `module` `version` signed by `key`, with `hooks` in its descriptor.
+pub async fn publish(server: &Server, key: &rsa::PrivateKey, module: &str, version: &str, hooks: Value) {
+    let artifact = format!("kernel module {module} {version} {}", uuid::Uuid::new_v4()).into_bytes();
+    let digest = hotswap::crypto::sha256_hex(&artifact);
+    let signed = statement(module, version, &digest);
+    let signature = rsa_sig::sign(key, SignatureAlgorithm::RsaPkcs1v15Sha256, signed.as_bytes()).unwrap();
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let body = json!({
+        "descriptor": { "name": module, "version": version, "hooks": hooks },
+        "artifact": b64(&artifact),
+        "signature": b64(&signature),
+    });
+    let (status, reply) = server.post("/api/v1/modules", &body).await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+}
