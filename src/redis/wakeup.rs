@@ -1,22 +1,17 @@
 //! Wake-ups over Redis: "the store holds news for this run (a verb, an
 //! approval decision); its owner should look now", sent by the instance that
-//! stored the news. It carries only the tenant and the run's id: the store
-//! holds the truth, and a lost wake-up only delays the owner until its next
-//! poll. Implements the core's [`WakeUp`] so that the orchestrator can use it.
+//! stored the news. It carries only the run's id: the store holds the truth,
+//! and a lost wake-up only delays the owner until its next poll. The core's
+//! `WakeUp` is implemented over this channel in `startup::wake_up`.
 
 use std::sync::Arc;
 
-use hotswap_actors::cluster::WakeUp;
-use hotswap_actors::domain::TenantId;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::{Redis, RedisDown};
 
 const CHANNEL: &str = "wake";
-/// Wake-ups heard and not yet handled; past that they are dropped (the
-/// owners' polls still find the news).
-const QUEUE: usize = 1024;
 
 /// The wake-up channel of one instance.
 #[derive(Clone, Debug)]
@@ -30,49 +25,24 @@ impl WakeUps {
     }
 
     /// Tells every instance (this one too) to look at `run` now.
-    pub async fn wake(&self, tenant: TenantId, run: Uuid) -> Result<(), RedisDown> {
-        let mut payload = tenant.as_bytes().to_vec();
-        payload.extend_from_slice(run.as_bytes());
-        self.redis.publish(CHANNEL, payload).await
+    pub async fn wake(&self, run: Uuid) -> Result<(), RedisDown> {
+        self.redis.publish(CHANNEL, run.as_bytes().to_vec()).await
     }
 
-    /// The (tenant, run) pairs any instance asked to look at, from now on.
-    /// At most `capacity` wait unread; past that, wake-ups are dropped.
-    pub fn heard(&self, capacity: usize) -> mpsc::Receiver<(TenantId, Uuid)> {
+    /// The runs any instance asked to look at, from now on. At most
+    /// `capacity` wait unread; past that, wake-ups are dropped.
+    pub fn listen(&self, capacity: usize) -> mpsc::Receiver<Uuid> {
         let mut raw = self.redis.listen(CHANNEL, capacity);
         let (sender, receiver) = mpsc::channel(capacity.max(1));
         tokio::spawn(async move {
             while let Some(bytes) = raw.recv().await {
-                let (Some(tenant), Some(run)) = (bytes.get(..16), bytes.get(16..)) else { continue };
-                let (Ok(tenant), Ok(run)) = (Uuid::from_slice(tenant), Uuid::from_slice(run)) else { continue };
-                if sender.send((tenant, run)).await.is_err() {
+                let Ok(run) = Uuid::from_slice(&bytes) else { continue };
+                if sender.send(run).await.is_err() {
                     return;
                 }
             }
         });
         receiver
-    }
-}
-
-impl WakeUp for WakeUps {
-    /// Sent in the background: the caller (an actor or a handler that has
-    /// already stored the news) must not wait on Redis.
-    fn notify(&self, tenant: TenantId, execution_id: Uuid) {
-        let this = self.clone();
-        tokio::spawn(async move {
-            if let Err(e) = this.wake(tenant, execution_id).await {
-                tracing::debug!(error = %e, run = %execution_id, "wake-up not sent; the owner's poll will find the news");
-            }
-        });
-    }
-
-    fn listen(&self, on_wake: Arc<dyn Fn(TenantId, Uuid) + Send + Sync>) {
-        let mut heard = self.heard(QUEUE);
-        tokio::spawn(async move {
-            while let Some((tenant, run)) = heard.recv().await {
-                on_wake(tenant, run);
-            }
-        });
     }
 }
 
@@ -104,7 +74,7 @@ mod tests {
         let prefix = format!("test-{}", Uuid::new_v4().simple());
         let (one, two) =
             (Redis::start(&settings(&prefix)).unwrap().unwrap(), Redis::start(&settings(&prefix)).unwrap().unwrap());
-        let (mut heard_one, mut heard_two) = (WakeUps::new(one.clone()).heard(4), WakeUps::new(two.clone()).heard(4));
+        let (mut heard_one, mut heard_two) = (WakeUps::new(one.clone()).listen(4), WakeUps::new(two.clone()).listen(4));
         subscribed(&one).await;
         subscribed(&two).await;
         let generation = one.health().generation();
@@ -112,10 +82,10 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(5)).await;
         assert!(one.health().is_subscribed());
         assert_eq!(one.health().generation(), generation, "the quiet subscription was dropped and made again");
-        let (tenant, run) = (Uuid::new_v4(), Uuid::new_v4());
-        WakeUps::new(one).wake(tenant, run).await.unwrap();
+        let run = Uuid::new_v4();
+        WakeUps::new(one).wake(run).await.unwrap();
         let within = Duration::from_secs(5);
-        assert_eq!(tokio::time::timeout(within, heard_one.recv()).await.unwrap(), Some((tenant, run)));
-        assert_eq!(tokio::time::timeout(within, heard_two.recv()).await.unwrap(), Some((tenant, run)));
+        assert_eq!(tokio::time::timeout(within, heard_one.recv()).await.unwrap(), Some(run));
+        assert_eq!(tokio::time::timeout(within, heard_two.recv()).await.unwrap(), Some(run));
     }
 }

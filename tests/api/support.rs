@@ -61,13 +61,7 @@ pub async fn spawn_anonymous(overrides: &[(&str, &str)]) -> TestApp {
     let base = format!("http://{}", app.addr());
     let orchestrator = app.orchestrator.clone();
     actix_web::rt::spawn(app.run());
-    TestApp {
-        base,
-        orchestrator,
-        settings,
-        token: None,
-        client: test_client(),
-    }
+    TestApp { base, orchestrator, settings, token: None, client: test_client() }
 }
 
 /// The HTTP client of every test. The server closes a connection idle for 5 s
