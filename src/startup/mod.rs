@@ -63,6 +63,8 @@ impl Application {
         let metrics = Metrics::new();
         let orchestrator = start_core(&settings, &adapters, metrics.clone()).await?;
         metrics.watch(orchestrator.clone(), adapters.pool.clone());
+        // Drives stored deployment batches, those of a previous process included.
+        hotswap_actors::batch::BatchRunner::start(orchestrator.clone(), settings.recovery.reconcile_interval);
         // With an address of its own, /metrics is served there and not on the API.
         let metrics_server = match settings.metrics.bind.trim() {
             "" => None,

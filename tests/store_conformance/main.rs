@@ -755,6 +755,7 @@ conformance!(
 // Suites by trait, one file each; they invoke `conformance!` too.
 mod approvals;
 mod audit;
+mod batches;
 mod graph;
 mod module_registry;
 mod tenants;

@@ -336,6 +336,20 @@ impl GraphStore for GraphSyncStore {
     }
 }
 
+/// Batches pass straight through: a batch's runs sync the graph themselves.
+#[async_trait]
+impl crate::store::BatchStore for GraphSyncStore {
+    async fn save_batch(&self, batch: &crate::domain::BatchRecord, audit: &NewAuditEntry) -> StoreResult<()> {
+        self.inner.save_batch(batch, audit).await
+    }
+    async fn get_batch(&self, tenant: TenantId, id: Uuid) -> StoreResult<Option<crate::domain::BatchRecord>> {
+        self.inner.get_batch(tenant, id).await
+    }
+    async fn batches_in_flight(&self) -> StoreResult<Vec<crate::domain::BatchRecord>> {
+        self.inner.batches_in_flight().await
+    }
+}
+
 #[async_trait]
 impl Store for GraphSyncStore {
     async fn ping(&self) -> StoreResult<()> {

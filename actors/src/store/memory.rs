@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::*;
 use crate::domain::TenantRecord;
 
+mod batches;
 mod graph;
 mod tenants;
 
@@ -95,6 +96,7 @@ pub struct MemoryStore {
     tenants: RwLock<HashMap<TenantId, TenantRecord>>,
     registry: RwLock<module_registry::Registry>,
     graphs: RwLock<graph::Graphs>,
+    batches: RwLock<HashMap<(TenantId, Uuid), crate::domain::BatchRecord>>,
     /// Finished runs kept per tenant.
     finished_window: Window,
     /// Failures injected by tests; `None` in every real use.

@@ -8,6 +8,7 @@
 
 mod approvals;
 mod audit;
+mod batches;
 mod codec;
 mod errors;
 mod graph;
