@@ -334,6 +334,15 @@ impl GraphStore for GraphSyncStore {
     async fn load_graph(&self, tenant: TenantId) -> StoreResult<GraphSnapshot> {
         self.inner.load_graph(tenant).await
     }
+    async fn graph_entity_ids_where(
+        &self,
+        tenant: TenantId,
+        entity_type: Option<&str>,
+        property: &str,
+        value: &serde_json::Value,
+    ) -> StoreResult<Vec<Uuid>> {
+        self.inner.graph_entity_ids_where(tenant, entity_type, property, value).await
+    }
 }
 
 /// Batches pass straight through: a batch's runs sync the graph themselves.
