@@ -11,6 +11,7 @@ pub mod http;
 pub mod live;
 pub mod metrics;
 pub mod notify;
+pub mod redis;
 pub mod registry;
 pub mod secrets;
 pub mod startup;

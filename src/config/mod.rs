@@ -24,6 +24,7 @@ pub use crate::http::ApiDocsSettings;
 pub use crate::live::settings::WebsocketSettings;
 pub use crate::metrics::MetricsSettings;
 pub use crate::notify::NotificationSettings;
+pub use crate::redis::RedisSettings;
 pub use crate::registry::settings::{ArtifactBackend, RegistrySettings, SecuritySettings};
 pub use crate::secrets::settings::{SecretsBackend, SecretsSettings, VaultAuth, VaultSettings};
 pub use crate::store::settings::{StoreBackend, StoreSettings};
@@ -42,6 +43,9 @@ pub struct Settings {
     pub simulation: SimulationSettings,
     pub supervision: SupervisionSettings,
     pub recovery: RecoverySettings,
+    /// `[cluster]`: this instance's name and the run leases' length.
+    #[serde(default)]
+    pub cluster: hotswap_actors::cluster::ClusterSettings,
     pub auth: AuthSettings,
     pub rate_limit: RateLimitSettings,
     pub cors: CorsSettings,
@@ -59,6 +63,9 @@ pub struct Settings {
     pub registry: RegistrySettings,
     pub security: SecuritySettings,
     pub secrets: SecretsSettings,
+    /// `[redis]`: the backplane of several instances; empty url = none.
+    #[serde(default)]
+    pub redis: RedisSettings,
     /// `[analysis]`: where the canary analysis reads its metrics.
     #[serde(default)]
     pub analysis: AnalysisSettings,
@@ -198,6 +205,7 @@ impl Settings {
             self.server.validate(),
             self.pipeline.validate(),
             self.simulation.validate(),
+            self.cluster.validate(),
             self.approvals.validate(),
             self.notifications.validate(),
             self.audit.validate(),
@@ -211,6 +219,7 @@ impl Settings {
             self.registry.validate(),
             self.security.validate(),
             self.secrets.validate(),
+            self.redis.validate(),
             self.analysis.validate(),
         ];
         sections.into_iter().collect::<Result<(), String>>().map_err(ConfigError)?;

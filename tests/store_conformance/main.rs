@@ -143,6 +143,7 @@ fn run(tenant: TenantId, module: &str, created_at: DateTime<Utc>, status: RunSta
         requested_by: None,
         intent: Default::default(),
         nodes_left_on_new_version: Vec::new(),
+        owner: None,
     }
 }
 
@@ -757,6 +758,7 @@ mod approvals;
 mod audit;
 mod batches;
 mod graph;
+mod leases;
 mod module_registry;
 mod tenants;
 mod users;
