@@ -7,6 +7,7 @@
 pub mod analysis;
 pub mod approval;
 pub mod audit;
+pub mod batch;
 pub mod cluster;
 pub mod coordinator;
 pub mod domain;

@@ -7,6 +7,7 @@ mod approvals;
 mod audit_logs;
 mod authentication;
 mod clusters;
+mod deployment_batches;
 mod deployment_dto;
 mod deployment_plan;
 pub mod deployments;
@@ -75,6 +76,7 @@ fn modules() -> Vec<route_table::ApiModule> {
         health::api(),
         authentication::api(),
         users::api(),
+        deployment_batches::api(),
         deployments::api(),
         clusters::api(),
         approvals::api(),

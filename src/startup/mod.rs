@@ -64,6 +64,8 @@ impl Application {
         let metrics = Metrics::new();
         let orchestrator = start_core(&settings, &adapters, metrics.clone()).await?;
         metrics.watch(orchestrator.clone(), adapters.pool.clone());
+        // Drives stored deployment batches, those of a previous process included.
+        hotswap_actors::batch::BatchRunner::start(orchestrator.clone(), settings.recovery.reconcile_interval);
         if let Some(redis) = &adapters.redis {
             crate::live::backplane::start(redis.clone(), orchestrator.bus().clone());
         }

@@ -180,8 +180,32 @@ async fn every_filter_operator_applies_and_pages_and_the_cache_follows_writes() 
         let reply = matches(&app, json!({ "entityType": "Svc", "filters": [filter.clone()] })).await;
         assert_eq!(names(&reply), want, "{filter}");
         assert_eq!(reply["totalCount"], want.len(), "{filter}");
-        assert!(reply["plan"].as_str().unwrap().starts_with("index:entityType(Svc)"), "{reply}");
+        // An eq filter starts at the store's property index; the others at the type index.
+        let start = match filter["operator"] == "eq" {
+            true => "store:properties(name eq) rows=1",
+            false => "index:entityType(Svc)",
+        };
+        assert!(reply["plan"].as_str().unwrap().starts_with(start), "{reply}");
     }
+    // Numbers match numerically in the store too (5 and 5.0), and with the other filters after it.
+    let both = json!({ "entityType": "Svc", "filters": [
+        { "property": "size", "operator": "eq", "value": 5.0 },
+        { "property": "tags", "operator": "contains", "value": "y" } ] });
+    let reply = matches(&app, both).await;
+    assert_eq!(names(&reply), ["beta"], "{reply}");
+    assert!(
+        reply["plan"].as_str().unwrap().starts_with("store:properties(size eq) rows=1 -> filter:properties(2)"),
+        "{reply}"
+    );
+    // Another type's entity with the same property is not a candidate.
+    entity(&app, "Other", json!({ "name": "beta" })).await;
+    let reply = matches(
+        &app,
+        json!({ "entityType": "Svc", "filters": [{ "property": "name", "operator": "eq", "value": "beta" }] }),
+    )
+    .await;
+    assert_eq!(names(&reply), ["beta"], "{reply}");
+    assert!(reply["plan"].as_str().unwrap().starts_with("store:properties(name eq) rows=1"), "{reply}");
     // Bad filters: every one reported.
     let bad = json!({ "entityType": "Svc", "filters": [
         { "property": "name", "operator": "regex", "value": "(" },

@@ -17,6 +17,7 @@ mod approvals;
 mod audit;
 mod clusters;
 mod dashboard;
+mod deployment_batches;
 mod deployments;
 mod dry_run;
 mod graph;

@@ -8,6 +8,7 @@
 mod support;
 
 mod approvals;
+mod batches;
 mod outage;
 mod plans;
 mod process;

@@ -440,4 +440,44 @@ conformance!(
     graph_filters_directions_paging_and_cache,
     graph_shortest_paths_match_brute_force_on_random_graphs,
     graph_sync_follows_the_actors_and_rebuild_agrees,
+    entity_ids_where_a_property_equals,
 );
+
+/// The start of a match's `eq` filter: every entity whose property equals
+/// the value (numbers as numbers), of the type when one is named, in the
+/// tenant only.
+async fn entity_ids_where_a_property_equals(store: SharedStore) {
+    let (t, other) = (tenant(), tenant());
+    let make = |tenant: TenantId, kind: &str, properties: serde_json::Value| GraphEntity {
+        tenant_id: tenant,
+        id: Uuid::new_v4(),
+        entity_type: kind.into(),
+        properties: properties.as_object().unwrap().clone(),
+        version: 1,
+        created_at: micros(at(1, 0)),
+        updated_at: micros(at(1, 0)),
+        created_by: "tests".into(),
+    };
+    let a = make(t, "Svc", json!({ "name": NASTY[0], "size": 5 }));
+    let b = make(t, "Svc", json!({ "name": "b", "size": 5.0 }));
+    let c = make(t, "Db", json!({ "name": NASTY[0], "size": 6 }));
+    let d = make(other, "Svc", json!({ "name": NASTY[0] }));
+    for (tenant, e) in [(t, &a), (t, &b), (t, &c), (other, &d)] {
+        let change = GraphChange { upsert_entities: vec![e.clone()], ..GraphChange::default() };
+        store.write_graph(tenant, &change, None).await.unwrap();
+    }
+    let sorted = |mut ids: Vec<Uuid>| {
+        ids.sort();
+        ids
+    };
+    let name = json!(NASTY[0]);
+    let found = store.graph_entity_ids_where(t, Some("Svc"), "name", &name).await.unwrap();
+    assert_eq!(found, vec![a.id]);
+    let found = sorted(store.graph_entity_ids_where(t, None, "name", &name).await.unwrap());
+    assert_eq!(found, sorted(vec![a.id, c.id]));
+    let found = sorted(store.graph_entity_ids_where(t, Some("Svc"), "size", &json!(5)).await.unwrap());
+    assert_eq!(found, sorted(vec![a.id, b.id]), "5 and 5.0 are equal");
+    assert!(store.graph_entity_ids_where(t, Some("Svc"), "size", &json!("5")).await.unwrap().is_empty());
+    assert!(store.graph_entity_ids_where(t, Some("Svc"), "missing", &json!(1)).await.unwrap().is_empty());
+    assert_eq!(store.graph_entity_ids_where(other, None, "name", &name).await.unwrap(), vec![d.id]);
+}

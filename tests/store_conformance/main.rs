@@ -756,6 +756,7 @@ conformance!(
 // Suites by trait, one file each; they invoke `conformance!` too.
 mod approvals;
 mod audit;
+mod batches;
 mod graph;
 mod leases;
 mod module_registry;

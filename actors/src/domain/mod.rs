@@ -6,6 +6,7 @@ mod analysis;
 mod approval;
 mod audit;
 pub mod audit_entries;
+mod batch;
 mod checkpoint;
 mod environment;
 mod graph;
@@ -24,6 +25,7 @@ pub use agent::{
 pub use analysis::{MetricQuery, ModuleAnalysis};
 pub use approval::{ApprovalDecision, ApprovalRecord, ApprovalStatus, DecisionOutcome};
 pub use audit::{AuditActor, AuditCategory, AuditEntry, AuditQuery, AuditResult, NewAuditEntry};
+pub use batch::{BatchRecord, BatchStatus, BatchStep, BatchStepStatus};
 pub use checkpoint::{Checkpoint, DeployStep};
 pub use environment::{Environment, UnknownEnvironment};
 pub use graph::{

@@ -373,22 +373,50 @@ fn pattern_path(index: &TenantIndex, start: NodeIndex, p: &CompiledPattern) -> O
     None
 }
 
+/// The ids the store found for one `eq` filter (`StoreCandidates::label`
+/// says which), to start a match from instead of every entity of the type.
+pub struct StoreCandidates {
+    pub label: String,
+    pub ids: Vec<Uuid>,
+}
+
+/// The first `eq` filter on a scalar value: the one worth sending to the
+/// store's index. (Without statistics, equality is taken as the most selective.)
+pub fn store_filter(query: &MatchQuery) -> Option<&Filter> {
+    query
+        .filters
+        .iter()
+        .find(|f| f.operator == Operator::Eq && (f.value.is_string() || f.value.is_number() || f.value.is_boolean()))
+}
+
 pub fn run_match(
     index: &TenantIndex,
     query: &MatchQuery,
     filters: &[CompiledFilter],
     patterns: &[CompiledPattern],
+    from_store: Option<StoreCandidates>,
 ) -> Found {
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT) as usize;
     let after = query.cursor.as_deref().and_then(|c| Uuid::parse_str(c).ok());
     let mut plan = Vec::new();
-    let candidates: Box<dyn Iterator<Item = Uuid> + '_> = match &query.entity_type {
-        Some(t) => {
+    let candidates: Box<dyn Iterator<Item = Uuid> + '_> = match (&query.entity_type, from_store) {
+        // Ids in order, as the type index keeps them, so that paging agrees.
+        (_, Some(found)) => {
+            plan.push(format!("store:{} rows={}", found.label, found.ids.len()));
+            let mut ids = found.ids;
+            ids.sort();
+            ids.dedup();
+            let wanted_type = query.entity_type.clone();
+            Box::new(ids.into_iter().filter(move |id| {
+                wanted_type.as_ref().is_none_or(|t| index.entities.get(id).is_some_and(|e| &e.entity_type == t))
+            }))
+        }
+        (Some(t), None) => {
             let set = index.by_type.get(t);
             plan.push(format!("index:entityType({t}) rows={}", set.map_or(0, |s| s.len())));
             Box::new(set.into_iter().flatten().copied())
         }
-        None => {
+        (None, None) => {
             plan.push(format!("scan:allEntities rows={}", index.entities.len()));
             let mut all: Vec<Uuid> = index.entities.keys().copied().collect();
             all.sort();

@@ -349,6 +349,29 @@ impl GraphStore for GraphSyncStore {
     async fn load_graph(&self, tenant: TenantId) -> StoreResult<GraphSnapshot> {
         self.inner.load_graph(tenant).await
     }
+    async fn graph_entity_ids_where(
+        &self,
+        tenant: TenantId,
+        entity_type: Option<&str>,
+        property: &str,
+        value: &serde_json::Value,
+    ) -> StoreResult<Vec<Uuid>> {
+        self.inner.graph_entity_ids_where(tenant, entity_type, property, value).await
+    }
+}
+
+/// Batches pass straight through: a batch's runs sync the graph themselves.
+#[async_trait]
+impl crate::store::BatchStore for GraphSyncStore {
+    async fn save_batch(&self, batch: &crate::domain::BatchRecord, audit: &NewAuditEntry) -> StoreResult<()> {
+        self.inner.save_batch(batch, audit).await
+    }
+    async fn get_batch(&self, tenant: TenantId, id: Uuid) -> StoreResult<Option<crate::domain::BatchRecord>> {
+        self.inner.get_batch(tenant, id).await
+    }
+    async fn batches_in_flight(&self) -> StoreResult<Vec<crate::domain::BatchRecord>> {
+        self.inner.batches_in_flight().await
+    }
 }
 
 /// Agents and desired state are not in the graph: they pass straight through.

@@ -29,4 +29,17 @@ pub trait GraphStore: Send + Sync {
     async fn graph_relationships(&self, tenant: TenantId, ids: &[Uuid]) -> StoreResult<Vec<GraphRelationship>>;
     /// Everything the tenant's graph holds (to build the index).
     async fn load_graph(&self, tenant: TenantId) -> StoreResult<GraphSnapshot>;
+    /// Ids of the tenant's entities (of `entity_type`, when named) whose
+    /// top-level `property` equals the scalar `value` (numbers compared as
+    /// numbers), in no particular order. A selective `eq` filter of a match
+    /// starts here (PostgreSQL: the GIN index on properties) instead of at
+    /// every entity of the type. May answer more (the caller filters again),
+    /// never fewer.
+    async fn graph_entity_ids_where(
+        &self,
+        tenant: TenantId,
+        entity_type: Option<&str>,
+        property: &str,
+        value: &serde_json::Value,
+    ) -> StoreResult<Vec<Uuid>>;
 }

@@ -9,6 +9,7 @@ use super::*;
 use crate::domain::TenantRecord;
 
 mod agents;
+mod batches;
 mod graph;
 mod leases;
 mod runs;
@@ -54,6 +55,7 @@ pub struct MemoryStore {
     tenants: RwLock<HashMap<TenantId, TenantRecord>>,
     registry: RwLock<module_registry::Registry>,
     graphs: RwLock<graph::Graphs>,
+    batches: RwLock<HashMap<(TenantId, Uuid), crate::domain::BatchRecord>>,
     agents: RwLock<agents::Agents>,
     /// Finished runs kept per tenant.
     finished_window: Window,

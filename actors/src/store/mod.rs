@@ -292,6 +292,18 @@ pub trait RegistryStore: Send + Sync {
     ) -> StoreResult<Option<SigningKey>>;
 }
 
+/// Deployment batches (`POST /api/v1/deployments/batch`): each save writes
+/// its audit entry atomically with it.
+#[async_trait]
+pub trait BatchStore: Send + Sync {
+    /// Stores a new batch, or replaces the stored one of the same id.
+    async fn save_batch(&self, batch: &crate::domain::BatchRecord, audit: &NewAuditEntry) -> StoreResult<()>;
+    async fn get_batch(&self, tenant: TenantId, batch_id: Uuid) -> StoreResult<Option<crate::domain::BatchRecord>>;
+    /// Running batches of every tenant, oldest first: the batch runner's work
+    /// list, read on every tick (the one method here without a tenant).
+    async fn batches_in_flight(&self) -> StoreResult<Vec<crate::domain::BatchRecord>>;
+}
+
 #[async_trait]
 pub trait Store:
     RunStore
@@ -304,6 +316,7 @@ pub trait Store:
     + TenantStore
     + RegistryStore
     + GraphStore
+    + BatchStore
     + LeaseStore
     + AgentStore
 {

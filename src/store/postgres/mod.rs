@@ -9,6 +9,7 @@
 mod agents;
 mod approvals;
 mod audit;
+mod batches;
 mod codec;
 mod errors;
 mod graph;

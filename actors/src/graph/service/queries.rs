@@ -76,11 +76,32 @@ impl GraphService {
             }
         }
         let deps = (!open).then_some(deps);
+        let from_store = self.store_candidates(tenant, &q, &key).await?;
         self.cached(tenant, key, deps, |index| {
             let (filters, patterns) = query::compile_match(&q, index).map_err(GraphError::Invalid)?;
-            Ok(query::run_match(index, &q, &filters, &patterns))
+            Ok(query::run_match(index, &q, &filters, &patterns, from_store))
         })
         .await
+    }
+
+    /// The store's answer to the match's most selective filter, unless the
+    /// answer is cached already or no filter suits the store's index.
+    async fn store_candidates(
+        &self,
+        tenant: TenantId,
+        q: &MatchQuery,
+        key: &str,
+    ) -> Result<Option<query::StoreCandidates>, GraphError> {
+        let Some(filter) = query::store_filter(q) else { return Ok(None) };
+        if self.tenant(tenant).await?.cache.lock().entries.contains_key(key) {
+            return Ok(None);
+        }
+        let ids = self
+            .store
+            .graph_entity_ids_where(tenant, q.entity_type.as_deref(), &filter.property, &filter.value)
+            .await
+            .map_err(GraphError::from)?;
+        Ok(Some(query::StoreCandidates { label: format!("properties({} eq)", filter.property), ids }))
     }
 
     pub async fn traverse(&self, tenant: TenantId, q: TraverseQuery) -> Result<QueryAnswer, GraphError> {

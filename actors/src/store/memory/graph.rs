@@ -99,6 +99,27 @@ impl GraphStore for MemoryStore {
         Ok(ids.iter().filter_map(|id| g.relationships.get(id).cloned()).collect())
     }
 
+    async fn graph_entity_ids_where(
+        &self,
+        tenant: TenantId,
+        entity_type: Option<&str>,
+        property: &str,
+        value: &serde_json::Value,
+    ) -> StoreResult<Vec<Uuid>> {
+        let graphs = self.graphs.read();
+        let Some(g) = graphs.tenants.get(&tenant) else { return Ok(Vec::new()) };
+        let equal = |stored: &serde_json::Value| match (stored.as_f64(), value.as_f64()) {
+            (Some(a), Some(b)) => a == b,
+            _ => stored == value,
+        };
+        Ok(g.entities
+            .values()
+            .filter(|e| entity_type.is_none_or(|t| e.entity_type == t))
+            .filter(|e| e.properties.get(property).is_some_and(equal))
+            .map(|e| e.id)
+            .collect())
+    }
+
     async fn load_graph(&self, tenant: TenantId) -> StoreResult<GraphSnapshot> {
         let graphs = self.graphs.read();
         let Some(g) = graphs.tenants.get(&tenant) else { return Ok(GraphSnapshot::default()) };

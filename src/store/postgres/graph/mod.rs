@@ -241,6 +241,37 @@ impl GraphStore for PgStore {
         .map_err(|f| self.failure(conn, f))
     }
 
+    async fn graph_entity_ids_where(
+        &self,
+        tenant: TenantId,
+        entity_type: Option<&str>,
+        property: &str,
+        value: &Value,
+    ) -> StoreResult<Vec<Uuid>> {
+        #[derive(diesel::QueryableByName)]
+        struct IdRow {
+            #[diesel(sql_type = SqlUuid)]
+            id: Uuid,
+        }
+        // `@>` with a one-key object is what the GIN index on properties serves.
+        let wanted = Value::Object(Map::from_iter([(property.to_string(), value.clone())]));
+        let mut conn = self.conn().await?;
+        let rows: Vec<IdRow> = match diesel::sql_query(
+            "SELECT id FROM graph_entities WHERE tenant_id = $1 AND ($2::text IS NULL OR entity_type = $2) \
+             AND properties @> $3",
+        )
+        .bind::<SqlUuid, _>(tenant)
+        .bind::<diesel::sql_types::Nullable<Text>, _>(entity_type)
+        .bind::<Jsonb, _>(&wanted)
+        .load(&mut *conn)
+        .await
+        {
+            Ok(rows) => rows,
+            Err(e) => return Err(self.db_error(&mut conn, e)),
+        };
+        Ok(rows.into_iter().map(|r| r.id).collect())
+    }
+
     async fn write_graph(
         &self,
         tenant: TenantId,

@@ -1,0 +1,228 @@
+//! /api/v1/deployments/batch: several module versions deployed in the order
+//! of the graph's release plan, each run after the runs of the modules it
+//! depends on. The batch is stored at once and driven by the core's
+//! `BatchRunner`, so it survives a restart; its status is read here.
+
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use hotswap_actors::domain::{
+    AuditCategory, BatchRecord, BatchStatus, BatchStep, BatchStepStatus, Environment, NewAuditEntry, Strategy,
+};
+use hotswap_actors::graph::{GraphService, ReleaseItem};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::graph_dto::ReleaseModule;
+use super::responses::{JsonBody, Protected};
+use super::route_table::{api_module, Access};
+use crate::auth::{Audited, RequireRole, Tenant};
+use crate::web::{ApiError, AppState, ErrorBody};
+
+api_module! {
+    create_deployment_batch => Access::Role(RequireRole::DEPLOYER),
+    get_deployment_batch => Access::Role(RequireRole::VIEWER),
+}
+
+/// Module versions one batch may hold.
+const MAX_BATCH: usize = 50;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateBatchBody {
+    /// The module versions, in any order: the release plan orders them.
+    pub modules: Vec<ReleaseModule>,
+    /// Development, QA, Staging or Production, in any case: every run's target.
+    #[schema(example = "QA")]
+    pub target_environment: String,
+    #[schema(example = "me@example.com")]
+    pub requester_email: String,
+    /// Overrides the target environment's strategy for every run.
+    pub strategy: Option<String>,
+    /// Metadata every run carries.
+    #[serde(default)]
+    pub metadata: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchStepView {
+    module: String,
+    version: String,
+    wave: u32,
+    depends_on: Vec<String>,
+    /// Pending, Starting, Running, Succeeded, Failed or Stopped.
+    status: String,
+    execution_id: Option<Uuid>,
+    message: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchView {
+    batch_id: Uuid,
+    /// Running, Succeeded or Failed.
+    status: String,
+    message: String,
+    target_environment: String,
+    steps: Vec<BatchStepView>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+fn step_status(s: BatchStepStatus) -> &'static str {
+    match s {
+        BatchStepStatus::Pending => "Pending",
+        BatchStepStatus::Starting => "Starting",
+        BatchStepStatus::Running => "Running",
+        BatchStepStatus::Succeeded => "Succeeded",
+        BatchStepStatus::Failed => "Failed",
+        BatchStepStatus::Stopped => "Stopped",
+    }
+}
+
+impl From<&BatchRecord> for BatchView {
+    fn from(b: &BatchRecord) -> Self {
+        BatchView {
+            batch_id: b.batch_id,
+            status: b.status.as_str().into(),
+            message: b.message.clone(),
+            target_environment: b.target_environment.as_str().into(),
+            steps: b
+                .steps
+                .iter()
+                .map(|s| BatchStepView {
+                    module: s.module.clone(),
+                    version: s.version.clone(),
+                    wave: s.wave,
+                    depends_on: s.depends_on.clone(),
+                    status: step_status(s.status).into(),
+                    execution_id: s.execution_id,
+                    message: s.message.clone(),
+                })
+                .collect(),
+            created_at: b.created_at,
+            updated_at: b.updated_at,
+        }
+    }
+}
+
+/// Every problem with the body's own fields, before the plan is made.
+fn check_body(body: &CreateBatchBody) -> Result<(Environment, Option<Strategy>), ApiError> {
+    let mut problems = Vec::new();
+    if body.modules.is_empty() || body.modules.len() > MAX_BATCH {
+        problems.push(format!("modules must hold 1 to {MAX_BATCH} module versions"));
+    }
+    let env = body.target_environment.parse::<Environment>().map_err(|e| problems.push(e.to_string())).ok();
+    let strategy = match body.strategy.as_deref().map(|s| (s, Strategy::parse(s))) {
+        Some((s, None)) => {
+            problems.push(format!("strategy '{s}' is not Direct, Rolling, BlueGreen or Canary"));
+            None
+        }
+        Some((_, parsed)) => parsed,
+        None => None,
+    };
+    match (env, problems.is_empty()) {
+        (Some(env), true) => Ok((env, strategy)),
+        _ => Err(ApiError::validation(problems)),
+    }
+}
+
+/// Deploy several module versions in dependency order: the release plan's
+/// waves, each run starting once the runs of the modules it depends on have
+/// succeeded. The first failure stops the batch (its other runs are aborted
+/// and restore what they changed). Answers at once; the batch runs on.
+#[utoipa::path(
+    post,
+    path = "/api/v1/deployments/batch",
+    tag = "deployments",
+    request_body = CreateBatchBody,
+    responses(
+        Protected, JsonBody,
+        (status = 202, description = "The batch is stored and running", body = BatchView,
+            headers(("Location" = String, description = "The batch's URL"))),
+        (status = 400, description = "Invalid fields, an unknown or repeated module, or a run the request would make invalid", body = ErrorBody),
+        (status = 409, description = "A dependency cycle among the modules (named)", body = ErrorBody),
+    )
+)]
+pub async fn create_deployment_batch(
+    state: web::Data<AppState>,
+    graph: web::Data<GraphService>,
+    tenant: Tenant,
+    body: web::Json<CreateBatchBody>,
+    audited: Audited,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let (target_environment, strategy) = check_body(&body)?;
+    let items: Vec<ReleaseItem> =
+        body.modules.iter().map(|m| ReleaseItem { module: m.module.clone(), version: m.version.clone() }).collect();
+    let plan = graph.release_plan(tenant.0, &items).await?;
+    let now = Utc::now();
+    let mut batch = BatchRecord {
+        tenant_id: tenant.0,
+        batch_id: Uuid::new_v4(),
+        target_environment,
+        strategy,
+        requester_email: body.requester_email,
+        metadata: body.metadata,
+        created_by: audited.0.clone(),
+        status: BatchStatus::Running,
+        message: format!("{} module versions in {} waves", plan.len(), plan.iter().map(|s| s.wave).max().unwrap_or(0)),
+        steps: plan
+            .into_iter()
+            .map(|s| BatchStep {
+                module: s.module,
+                version: s.version,
+                wave: s.wave,
+                depends_on: s.depends_on,
+                status: BatchStepStatus::Pending,
+                execution_id: None,
+                message: String::new(),
+            })
+            .collect(),
+        created_at: now,
+        updated_at: now,
+    };
+    // Each run must be one the API would accept on its own.
+    let mut problems = Vec::new();
+    for step in &batch.steps {
+        let request = batch.run_request(step);
+        if let Err(e) = state.orchestrator.check_request(&request) {
+            problems.push(format!("{} {}: {e}", step.module, step.version));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::validation(problems));
+    }
+    batch.updated_at = Utc::now();
+    let audit = NewAuditEntry::new(tenant.0, audited.0, AuditCategory::Deployment, "DeploymentBatchCreated")
+        .resource("DeploymentBatch", batch.batch_id)
+        .message(batch.message.clone());
+    state.orchestrator.store().save_batch(&batch, &audit).await?;
+    let location = format!("/api/v1/deployments/batch/{}", batch.batch_id);
+    Ok(HttpResponse::Accepted().insert_header(("Location", location)).json(BatchView::from(&batch)))
+}
+
+/// A deployment batch: its status and each step's run.
+#[utoipa::path(
+    get,
+    path = "/api/v1/deployments/batch/{batchId}",
+    tag = "deployments",
+    params(("batchId" = String, Path, description = "The batch's id")),
+    responses(
+        Protected,
+        (status = 200, description = "The batch", body = BatchView),
+        (status = 404, description = "No such batch in the caller's tenant", body = ErrorBody),
+    )
+)]
+pub async fn get_deployment_batch(
+    state: web::Data<AppState>,
+    tenant: Tenant,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let raw = path.into_inner();
+    let not_found = || ApiError::NotFound(format!("Deployment batch {raw} not found"));
+    let id = Uuid::parse_str(&raw).map_err(|_| not_found())?;
+    let batch = state.orchestrator.store().get_batch(tenant.0, id).await?.ok_or_else(not_found)?;
+    Ok(HttpResponse::Ok().json(BatchView::from(&batch)))
+}
