@@ -35,6 +35,7 @@ mod registry;
 mod registry_cli;
 mod registry_core;
 mod registry_gc;
+mod registry_limits;
 mod registry_scan;
 mod registry_support;
 mod secrets;
