@@ -56,7 +56,8 @@ VOLUME ["/app/data"]
 USER 10001:10001
 ENV HOTSWAP_ENV=production HOTSWAP__SERVER__BIND=0.0.0.0:8080
 EXPOSE 8080
+# The port follows HOTSWAP__SERVER__BIND, so that a container started on another port still checks itself.
 HEALTHCHECK --interval=30s --timeout=3s --start-period=15s --retries=3 \
-    CMD ["curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:8080/health"]
+    CMD ["/bin/sh", "-c", "curl -fsS -o /dev/null \"http://127.0.0.1:${HOTSWAP__SERVER__BIND##*:}/health\""]
 ENTRYPOINT ["/app/hotswap"]
 CMD ["serve"]

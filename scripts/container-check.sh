@@ -112,7 +112,7 @@ uid=$(podman exec "$NAME" id -u)
 [ "$(podman inspect -f '{{.Config.User}}' "$IMAGE")" = "10001:10001" ] || fail "the image's USER is not 10001:10001"
 echo "ok: runs as uid 10001 (non-root)"
 
-[ -n "$(podman inspect -f '{{.Config.Healthcheck}}' "$IMAGE")" ] || fail "the image has no HEALTHCHECK"
+[ "$(podman inspect -f '{{.HealthCheck}}' "$IMAGE")" != "<nil>" ] || fail "the image has no HEALTHCHECK"
 podman healthcheck run "$NAME" || fail "the image's HEALTHCHECK fails"
 echo "ok: the HEALTHCHECK passes"
 
@@ -125,7 +125,9 @@ command -v podman-compose >/dev/null || skip "compose: podman-compose is not ins
 export HOTSWAP_JWT_SECRET="${HOTSWAP_JWT_SECRET:-$(head -c 48 /dev/urandom | base64 | tr -d "/+=")}"
 podman-compose -f docker-compose.yml config >/dev/null || fail "podman-compose cannot read docker-compose.yml"
 missing=()
-for image in $(sed -n 's/^ *image: *//p' docker-compose.yml | sort -u); do
+# The services built here (localhost/hotswap:compose) need the Dockerfile's builder image instead.
+builder=$(sed -n 's/^FROM \([^ ]*\) AS build$/\1/p' Dockerfile)
+for image in $builder $(sed -n 's/^ *image: *//p' docker-compose.yml | grep -v '^localhost/' | sort -u); do
   podman image exists "$image" || timeout 60 podman pull -q "$image" >/dev/null 2>&1 || missing+=("$image")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
