@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use actix_web::body::SizedStream;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine;
@@ -40,14 +41,17 @@ const PATH_MODULES_NAME_VERSION_ARTIFACT: &str = "/api/v1/modules/{name}/{versio
 /// An upload: the descriptor, and the artifact and detached signature in base64.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct UploadBody {
+pub struct UploadBody<'a> {
     /// `{name, version, description, author, dependencies: {module: requirement},
     /// resourceRequirements: {memoryMB, cpuCores, diskMB}, configuration, signatureAlgorithm}`;
     /// signatureAlgorithm is "RSA-PKCS1v15-SHA256" (default) or "RSA-PSS-SHA256".
     #[schema(value_type = Object)]
     pub descriptor: serde_json::Value,
-    /// The artifact's bytes, base64.
-    pub artifact: String,
+    /// The artifact's bytes, base64. Borrowed from the body while it is
+    /// decoded (no copy of up to 85 MiB unless the JSON escapes a character).
+    #[serde(borrow)]
+    #[schema(value_type = String)]
+    pub artifact: std::borrow::Cow<'a, str>,
     /// RSA signature of the artifact's SHA-256, base64 (`openssl dgst -sha256 -sign key.pem`).
     pub signature: Option<String>,
 }
@@ -229,6 +233,15 @@ async fn read_multipart(req: &HttpRequest, payload: web::Payload, max_artifact: 
     Ok(Upload { descriptor, artifact: artifact.into(), signature: signature.filter(|s| !s.is_empty()) })
 }
 
+/// The JSON upload, parsed and decoded on the blocking pool (up to 85 MiB of
+/// JSON and base64 would stall an async worker). The body is dropped as soon
+/// as the artifact is decoded.
+async fn decode_upload_off_worker(body: Vec<u8>) -> Result<Upload, ApiError> {
+    web::block(move || decode_upload(&body))
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("the upload could not be decoded now: {e}")))?
+}
+
 fn decode_upload(body: &[u8]) -> Result<Upload, ApiError> {
     let parsed: UploadBody = serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("the JSON body is malformed or has the wrong shape: {e}")))?;
@@ -274,6 +287,7 @@ fn decode_upload(body: &[u8]) -> Result<Upload, ApiError> {
         (status = 415, description = "Neither JSON nor multipart/form-data", body = ErrorBody),
         (status = 409, description = "That version exists with other bytes", body = ErrorBody),
         (status = 422, description = "Strict mode: unsigned, or the signature does not verify against a trusted key", body = ErrorBody),
+        (status = 503, description = "registry.max_concurrent_uploads uploads are in progress, or the store is unavailable (Retry-After)", body = ErrorBody),
     )
 )]
 pub async fn upload_module(
@@ -290,9 +304,18 @@ pub async fn upload_module(
         .and_then(|ct| ct.split(';').next())
         .map(|m| m.trim().to_ascii_lowercase())
         .unwrap_or_default();
+    // Taken before the body is read, held until the upload is stored.
+    let Some(_slot) = registry.upload_slots.try_take() else {
+        return Err(ApiError::Unavailable(format!(
+            "{} uploads are in progress, the most this server reads at once (registry.max_concurrent_uploads); retry shortly",
+            registry.upload_slots.limit()
+        )));
+    };
     let read = async {
         match media.as_str() {
-            "application/json" => decode_upload(&read_body(&req, payload, registry.max_artifact_bytes).await?),
+            "application/json" => {
+                decode_upload_off_worker(read_body(&req, payload, registry.max_artifact_bytes).await?).await
+            }
             "multipart/form-data" => read_multipart(&req, payload, registry.max_artifact_bytes).await,
             _ => Err(ApiError::UnsupportedMediaType(
                 "Content-Type must be application/json or multipart/form-data".into(),
@@ -442,8 +465,10 @@ pub async fn delete_module_version(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Download the artifact (HEAD for its headers). Its digest is checked
-/// before a byte is sent; the ETag is the SHA-256.
+/// Download the artifact (HEAD for its headers), streamed. A stored length
+/// other than the recorded one is refused before a byte is sent; otherwise
+/// the digest is checked as the bytes go and the last chunk is withheld
+/// when it does not match. The ETag is the SHA-256.
 #[utoipa::path(
     get,
     path = PATH_MODULES_NAME_VERSION_ARTIFACT,
@@ -474,7 +499,8 @@ pub async fn download_artifact(
     if matches {
         return Ok(HttpResponse::NotModified().insert_header((header::ETAG, etag)).finish());
     }
-    let bytes = registry.artifacts.get(&found.sha256).await.map_err(RegistryError::from)?;
+    // Streamed in chunks and checked on the way (`registry::artifact_stream`).
+    let opened = registry.artifacts.open(&found.sha256, found.size_bytes).await.map_err(RegistryError::from)?;
     let mut response = HttpResponse::Ok();
     response
         .insert_header((header::ETAG, etag))
@@ -484,7 +510,7 @@ pub async fn download_artifact(
             format!("attachment; filename=\"{}-{}.ko\"", found.name(), found.version()),
         ));
     // For HEAD, actix sends these headers and the length without the body.
-    Ok(response.body(bytes))
+    Ok(response.body(SizedStream::new(opened.len, opened.chunks)))
 }
 
 /// The artifact's headers (ETag, length) without its bytes.

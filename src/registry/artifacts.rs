@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
+use super::artifact_stream::{checked, digest_of, file_chunks, ArtifactChunks, OpenedArtifact};
 use crate::crypto::{is_sha256_hex, sha256_hex};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -28,6 +29,11 @@ pub trait ArtifactBackend: Send + Sync {
     /// harmless. Answers the storage URI recorded with the version.
     async fn write(&self, digest: &str, bytes: Bytes) -> Result<String, ArtifactError>;
     async fn read(&self, digest: &str) -> Result<Bytes, ArtifactError>;
+    /// Opens `digest` for reading in chunks. The default reads it whole, for
+    /// a back-end that cannot stream (a database row).
+    async fn open(&self, digest: &str) -> Result<OpenedArtifact, ArtifactError> {
+        Ok(OpenedArtifact::whole(self.read(digest).await?))
+    }
     /// Every stored digest with when it was last written.
     async fn stored(&self) -> Result<Vec<(String, DateTime<Utc>)>, ArtifactError>;
     /// Removes `digest` unless it was written again at or after `written_before`.
@@ -77,6 +83,40 @@ impl Artifacts {
             tracing::info!(removed, "unreferenced artifacts removed");
         }
         Ok(removed)
+    }
+
+    /// The bytes stored under `digest` as a stream, for a download: a stored
+    /// length other than `expected_len` is refused before the first byte, and
+    /// the stream ends in an error rather than complete altered bytes (see
+    /// `artifact_stream`).
+    pub async fn open(&self, digest: &str, expected_len: u64) -> Result<OpenedArtifact, ArtifactError> {
+        if !is_sha256_hex(digest) {
+            return Err(ArtifactError::NotFound(digest.to_string()));
+        }
+        let opened = self.backend.open(digest).await?;
+        if opened.len != expected_len {
+            // Altered: hash it all (only on this path) to say what is there now.
+            let actual = crate::crypto::hex(&digest_of(opened.chunks).await?);
+            tracing::error!(expected = %digest, %actual, len = opened.len, expected_len, "stored artifact does not match its digest");
+            return Err(ArtifactError::Corrupt { expected: digest.to_string(), actual });
+        }
+        let len = opened.len;
+        Ok(OpenedArtifact { len, chunks: checked(opened, digest, len) })
+    }
+
+    /// Reads the bytes stored under `digest` in chunks and answers their
+    /// SHA-256 once it matches `digest`, never holding the artifact whole.
+    pub async fn verify(&self, digest: &str) -> Result<[u8; 32], ArtifactError> {
+        if !is_sha256_hex(digest) {
+            return Err(ArtifactError::NotFound(digest.to_string()));
+        }
+        let digest_bytes = digest_of(self.backend.open(digest).await?.chunks).await?;
+        let actual = crate::crypto::hex(&digest_bytes);
+        if actual != digest {
+            tracing::error!(expected = %digest, %actual, "stored artifact does not match its digest");
+            return Err(ArtifactError::Corrupt { expected: digest.to_string(), actual });
+        }
+        Ok(digest_bytes)
     }
 
     /// The bytes stored under `digest`, checked against it.
@@ -162,6 +202,24 @@ impl ArtifactBackend for DirectoryArtifacts {
                 std::io::ErrorKind::NotFound => ArtifactError::NotFound(wanted),
                 _ => ArtifactError::Unavailable(format!("cannot read the artifact: {e}")),
             })
+    }
+
+    async fn open(&self, digest: &str) -> Result<OpenedArtifact, ArtifactError> {
+        let path = self.path_of(digest);
+        let wanted = digest.to_string();
+        let (file, len) = actix_web::web::block(move || -> std::io::Result<_> {
+            let file = std::fs::File::open(path)?;
+            let len = file.metadata()?.len();
+            Ok((file, len))
+        })
+        .await
+        .map_err(|e| ArtifactError::Unavailable(e.to_string()))?
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => ArtifactError::NotFound(wanted),
+            _ => ArtifactError::Unavailable(format!("cannot open the artifact: {e}")),
+        })?;
+        let chunks: ArtifactChunks = file_chunks(file);
+        Ok(OpenedArtifact { len, chunks })
     }
 
     async fn stored(&self) -> Result<Vec<(String, DateTime<Utc>)>, ArtifactError> {

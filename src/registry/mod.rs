@@ -1,11 +1,14 @@
 //! The module registry: uploads checked against trusted signing keys,
 //! artifacts kept by digest, and the Security Scan's verifier.
 //!
-//! Files by job: `artifacts` (bytes by SHA-256), `upload` (descriptor checks
+//! Files by job: `artifacts` (bytes by SHA-256), `artifact_stream` (reading
+//! them in chunks, checked on the way), `upload_slots` (the cap on uploads at
+//! once), `upload` (descriptor checks
 //! and uploads), `placements` (where versions run; deletion), `keys` (trusted
 //! signing keys), `verifier` (the core's
 //! [`hotswap_actors::registry::ModuleVerifier`]), `cli` (keygen, sign, push).
 
+pub mod artifact_stream;
 pub mod artifacts;
 mod gc;
 pub mod keys;
@@ -13,13 +16,16 @@ pub mod placements;
 pub mod settings;
 pub mod statement;
 pub mod upload;
+pub mod upload_slots;
 pub mod verifier;
 
 use hotswap_actors::store::{SharedStore, StoreError};
 
+pub use artifact_stream::OpenedArtifact;
 pub use artifacts::{ArtifactBackend, ArtifactError, Artifacts, DirectoryArtifacts};
 pub use gc::ArtifactSweeper;
 pub use upload::{Upload, UploadOutcome};
+pub use upload_slots::UploadSlots;
 pub use verifier::RegistryVerifier;
 
 use settings::SecuritySettings;
@@ -78,6 +84,8 @@ pub struct Registry {
     pub max_artifact_bytes: usize,
     /// How long an upload's body may take to arrive and parse.
     pub upload_read_timeout: std::time::Duration,
+    /// The cap on uploads read at once (`registry.max_concurrent_uploads`).
+    pub upload_slots: UploadSlots,
 }
 
 /// Now, to the microsecond PostgreSQL keeps, so that both stores answer

@@ -35,6 +35,10 @@ pub struct RegistrySettings {
     /// body that ends inside a part is otherwise never answered.
     #[serde(with = "humantime_serde", default = "RegistrySettings::default_upload_read_timeout")]
     pub upload_read_timeout: Duration,
+    /// Uploads read at once; more are answered 503 with Retry-After (each
+    /// may hold its artifact in memory while it is checked).
+    #[serde(default = "RegistrySettings::default_max_concurrent_uploads")]
+    pub max_concurrent_uploads: usize,
 }
 
 /// What the Security Scan and uploads insist on.
@@ -60,7 +64,14 @@ impl RegistrySettings {
         Duration::from_secs(120)
     }
 
+    fn default_max_concurrent_uploads() -> usize {
+        4
+    }
+
     pub fn validate(&self) -> Result<(), String> {
+        if self.max_concurrent_uploads == 0 {
+            return Err("registry.max_concurrent_uploads must be above zero".into());
+        }
         if self.upload_read_timeout.is_zero() {
             return Err("registry.upload_read_timeout must be above zero".into());
         }

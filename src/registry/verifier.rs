@@ -39,8 +39,9 @@ impl ModuleVerifier for RegistryVerifier {
                 ..VerifiedModule::default()
             });
         };
-        let bytes = match registry.artifacts.get(&stored.sha256).await {
-            Ok(bytes) => bytes,
+        // Hashed in chunks: the artifact is never held whole for the scan.
+        let digest = match registry.artifacts.verify(&stored.sha256).await {
+            Ok(digest) => digest,
             Err(ArtifactError::Unavailable(e)) => return Err(ScanError::Unavailable(e)),
             Err(e @ (ArtifactError::Corrupt { .. } | ArtifactError::NotFound(_))) => {
                 return Err(ScanError::Refused(format!(
@@ -61,7 +62,6 @@ impl ModuleVerifier for RegistryVerifier {
                 let keys = registry.store.list_signing_keys(tenant).await.map_err(store_error)?;
                 let algorithm = stored.descriptor.signature_algorithm;
                 let accept_bare = registry.security.accept_artifact_signatures;
-                let digest = super::statement::sha256_off_worker(bytes.clone()).await;
                 let digests = signed_digests(module, version, digest, accept_bare);
                 match verifying_key(&keys, registry.security.min_key_bits, algorithm, &digests, &sig) {
                     Some(key) => {

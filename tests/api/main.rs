@@ -36,6 +36,7 @@ mod registry;
 mod registry_cli;
 mod registry_core;
 mod registry_gc;
+mod registry_limits;
 mod registry_scan;
 mod registry_support;
 mod secrets;

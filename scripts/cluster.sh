@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# docker-compose.yml's topology as plain processes on loopback, for a local trial and for
+# the failover tests: two `hotswap serve` instances on one PostgreSQL database (and the
+# local Redis once [redis] exists), nginx in front of them (deploy/nginx.conf with loopback
+# upstreams), and three agents when the `hotswap agent` subcommand exists and
+# HOTSWAP_AGENT_TOKEN holds an enrolment token.
+#
+#   scripts/cluster.sh up        # builds target/debug/hotswap, starts everything, prints the addresses
+#   scripts/cluster.sh status    # which processes run
+#   scripts/cluster.sh down      # stops what `up` started (by the pids it wrote) and drops the database
+#
+# Ports: nginx CLUSTER_PORT (18100), instances +1 and +2. Logs and pids: target/cluster/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PORT="${CLUSTER_PORT:-18100}"
+STATE="target/cluster"
+DATABASE="${CLUSTER_DATABASE:-hotswap_cluster}"
+PG_ADMIN_URL="${HOTSWAP_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+PG_URL="${PG_ADMIN_URL%/*}/${DATABASE}"
+BINARY="target/debug/hotswap"
+
+started() { [ -f "$STATE/$1.pid" ] && kill -0 "$(cat "$STATE/$1.pid")" 2>/dev/null; }
+
+# Starts a command in the background, its output in $STATE/NAME.log and its pid in NAME.pid.
+start() {
+  local name="$1"
+  shift
+  "$@" >"$STATE/$name.log" 2>&1 &
+  echo $! >"$STATE/$name.pid"
+}
+
+wait_for_health() {
+  local url="$1" name="$2"
+  for _ in $(seq 1 300); do
+    curl -fsS -o /dev/null "$url/health" 2>/dev/null && return 0
+    started "$name" || { echo "$name stopped; see $STATE/$name.log" >&2; tail -5 "$STATE/$name.log" >&2; return 1; }
+    sleep 0.1
+  done
+  echo "$name did not answer $url/health; see $STATE/$name.log" >&2
+  return 1
+}
+
+up() {
+  mkdir -p "$STATE/artifacts"
+  cargo build --quiet --bin hotswap
+  command -v nginx >/dev/null || { echo "nginx is not installed (apt-get install nginx-light)" >&2; exit 1; }
+  psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS $DATABASE" >/dev/null
+  psql "$PG_ADMIN_URL" -qc "CREATE DATABASE $DATABASE" >/dev/null
+
+  # The same settings as the compose file, on loopback; development keeps the demo users and
+  # simulated clusters, so that there is something to log in as and deploy to.
+  export HOTSWAP_ENV="${HOTSWAP_ENV:-development}"
+  export HOTSWAP__STORE__BACKEND=postgres HOTSWAP__STORE__URL="$PG_URL"
+  export HOTSWAP__REGISTRY__ARTIFACT_BACKEND=postgres
+  export HOTSWAP__RATE_LIMIT__TRUSTED_PROXIES=127.0.0.1
+  if grep -q '^\[redis\]' config/default.toml; then export HOTSWAP__REDIS__URL=redis://127.0.0.1:6379; fi
+  for i in 1 2; do
+    HOTSWAP__SERVER__BIND="127.0.0.1:$((PORT + i))" start "hotswap-$i" "$BINARY" serve
+    # The first instance migrates the schema before the second starts.
+    wait_for_health "http://127.0.0.1:$((PORT + i))" "hotswap-$i"
+  done
+
+  # deploy/nginx.conf with loopback upstreams, a loopback listener, and files under $STATE.
+  sed -e "s|server hotswap-1:8080|server 127.0.0.1:$((PORT + 1))|" \
+    -e "s|server hotswap-2:8080|server 127.0.0.1:$((PORT + 2))|" \
+    -e "s|listen 8080;|listen 127.0.0.1:${PORT};|" \
+    -e "s|access_log /dev/stdout|access_log $PWD/$STATE/nginx-access.log|" \
+    -e "s|^worker_processes auto;|worker_processes 1;\npid $PWD/$STATE/nginx.pid;\nerror_log $PWD/$STATE/nginx-error.log;\ndaemon off;|" \
+    deploy/nginx.conf >"$STATE/nginx.conf"
+  mkdir -p "$STATE/nginx-temp"
+  start nginx nginx -p "$PWD/$STATE/nginx-temp" -c "$PWD/$STATE/nginx.conf"
+  wait_for_health "http://127.0.0.1:${PORT}" nginx
+
+  if "$BINARY" agent --help >/dev/null 2>&1 && [ -n "${HOTSWAP_AGENT_TOKEN:-}" ]; then
+    for i in 1 2 3; do
+      mkdir -p "$STATE/agent-$i"
+      start "agent-$i" "$BINARY" agent --server "http://127.0.0.1:${PORT}" --hostname "agent-$i" \
+        --data-dir "$STATE/agent-$i" --token "$HOTSWAP_AGENT_TOKEN"
+    done
+  elif "$BINARY" agent --help >/dev/null 2>&1; then
+    echo "agents not started: set HOTSWAP_AGENT_TOKEN to an enrolment token (docs/DEPLOYMENT.md)"
+  else
+    echo "agents not started: this build has no \`hotswap agent\` subcommand yet"
+  fi
+  echo "cluster up: http://127.0.0.1:${PORT} (nginx) -> 127.0.0.1:$((PORT + 1)), 127.0.0.1:$((PORT + 2)); logs in $STATE/"
+}
+
+status() {
+  for name in hotswap-1 hotswap-2 nginx agent-1 agent-2 agent-3; do
+    if started "$name"; then echo "$name: running (pid $(cat "$STATE/$name.pid"))"; else echo "$name: not running"; fi
+  done
+}
+
+down() {
+  for name in agent-3 agent-2 agent-1 nginx hotswap-2 hotswap-1; do
+    if started "$name"; then
+      local pid
+      pid="$(cat "$STATE/$name.pid")"
+      kill "$pid"
+      # A clean shutdown hands the instance's runs over; wait for it.
+      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    fi
+    rm -f "$STATE/$name.pid"
+  done
+  psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS $DATABASE" >/dev/null 2>&1 || true
+  echo "cluster down"
+}
+
+case "${1:-}" in
+  up) up ;;
+  status) status ;;
+  down) down ;;
+  *) echo "usage: $0 up|status|down" >&2; exit 2 ;;
+esac
