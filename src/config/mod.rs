@@ -21,6 +21,7 @@ pub use crate::auth::settings::{
 pub use crate::crypto::Secret;
 pub use crate::http::ApiDocsSettings;
 pub use crate::live::settings::WebsocketSettings;
+pub use crate::messaging::settings::{MessagingBackend, MessagingSettings};
 pub use crate::metrics::MetricsSettings;
 pub use crate::notify::NotificationSettings;
 pub use crate::registry::settings::{ArtifactBackend, RegistrySettings, SecuritySettings};
@@ -58,6 +59,9 @@ pub struct Settings {
     pub registry: RegistrySettings,
     pub security: SecuritySettings,
     pub secrets: SecretsSettings,
+    /// `[messaging]`: the message bus's back-end and timings.
+    #[serde(default)]
+    pub messaging: MessagingSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -207,6 +211,7 @@ impl Settings {
             self.registry.validate(),
             self.security.validate(),
             self.secrets.validate(),
+            self.messaging.validate(),
         ];
         sections.into_iter().collect::<Result<(), String>>().map_err(ConfigError)?;
         self.validate_across_sections()

@@ -40,6 +40,7 @@ pub const SWAGGER_UI_PATH: &str = "/swagger-ui";
         (name = "secrets", description = "Secrets' metadata and rotation (Admins of the default tenant)"),
         (name = "admin", description = "The supervision tree, seen and steered (Admin)"),
         (name = "graph", description = "Knowledge graph of the fleet: entities, relationships, queries, impact, release order"),
+        (name = "messaging", description = "The message bus: topics, subscriptions, publish, consume, dead letters; the original /api/messages API"),
     )
 )]
 pub struct ApiDoc;

@@ -10,6 +10,7 @@ mod consume;
 mod error;
 mod memory;
 mod model;
+mod push;
 mod routing;
 mod store;
 
@@ -21,5 +22,6 @@ pub use model::{
     NewTopic, Published, RetryPolicy, RoutingStrategy, StoredMessage, Subscription, SubscriptionFilter,
     SubscriptionKind, Topic, TopicMetrics, TopicType, MAX_PAYLOAD_BYTES, MAX_PRIORITY,
 };
+pub use push::{run_push_subscription, PushTransport};
 pub use routing::filter_matches;
 pub use store::{MessageStore, SharedMessageStore};
