@@ -1,6 +1,7 @@
 //! HotSwap's adapters around the orchestration core in `hotswap-actors`:
 //! configuration, the HTTP API, the store back-ends and the command line.
 
+pub mod analysis;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -11,6 +12,7 @@ pub mod live;
 pub mod messaging;
 pub mod metrics;
 pub mod notify;
+pub mod redis;
 pub mod registry;
 pub mod secrets;
 pub mod startup;

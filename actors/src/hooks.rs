@@ -64,6 +64,8 @@ pub struct CoreHooks {
     pub notifier: Arc<dyn Notifier>,
     /// The Security Scan's view of the module registry.
     pub verifier: Arc<dyn crate::registry::ModuleVerifier>,
+    /// Where canary metrics come from; `None` for the nodes' own reports.
+    pub analysis: Option<Arc<dyn crate::analysis::MetricsProvider>>,
 }
 
 impl Default for CoreHooks {
@@ -73,6 +75,7 @@ impl Default for CoreHooks {
             spans: Arc::new(NoSpanContext),
             notifier: Arc::new(NoNotifier),
             verifier: Arc::new(crate::registry::NoRegistry),
+            analysis: None,
         }
     }
 }

@@ -4,8 +4,10 @@
 //! coordinator actors, the deployment strategies, our own supervision, and the
 //! store traits that the adapters in the root crate implement.
 
+pub mod analysis;
 pub mod approval;
 pub mod audit;
+pub mod cluster;
 pub mod coordinator;
 pub mod domain;
 pub mod error;

@@ -13,6 +13,7 @@
 //! - `headers`: security headers on every response
 
 mod audited;
+pub mod auth_cache;
 pub mod client;
 pub mod extractors;
 pub mod headers;
@@ -25,6 +26,7 @@ pub mod rate_limit;
 pub mod require_role;
 pub mod route_access;
 pub mod settings;
+pub mod shared_windows;
 mod tenant_override;
 pub mod users;
 
@@ -49,6 +51,8 @@ pub struct AuthState {
     pub settings: AuthSettings,
     /// Wrong passwords per (username, address): the first lockout.
     pub login_failures: login_failures::LoginFailures,
+    /// Revocations and users read by earlier requests (with Redis only).
+    pub cache: Option<std::sync::Arc<auth_cache::AuthCache>>,
 }
 
 impl std::fmt::Debug for AuthState {
@@ -65,6 +69,7 @@ impl AuthState {
             store,
             settings: settings.clone(),
             login_failures: login_failures::LoginFailures::default(),
+            cache: None,
         })
     }
 
@@ -94,10 +99,20 @@ impl AuthState {
             tracing::warn!(error = %e, "cannot check a token against the store");
             TokenError::Unavailable
         };
-        if self.store.is_token_revoked(claims.tenant_id, &claims.jti).await.map_err(store_down)? {
+        let (revoked, user) = match &self.cache {
+            Some(cache) => (
+                cache.is_token_revoked(&self.store, claims.tenant_id, &claims.jti).await,
+                cache.user(&self.store, claims.tenant_id, claims.sub).await,
+            ),
+            None => (
+                self.store.is_token_revoked(claims.tenant_id, &claims.jti).await,
+                self.store.get_user(claims.tenant_id, claims.sub).await.map(|u| u.map(std::sync::Arc::new)),
+            ),
+        };
+        if revoked.map_err(store_down)? {
             return Err(TokenError::Revoked);
         }
-        let user = self.store.get_user(claims.tenant_id, claims.sub).await.map_err(store_down)?;
+        let user = user.map_err(store_down)?;
         let Some(user) = user.filter(|u| u.is_active) else {
             return Err(TokenError::UnknownUser);
         };
@@ -107,9 +122,9 @@ impl AuthState {
         Ok(Principal {
             user_id: user.id,
             tenant_id: user.tenant_id,
-            username: user.username,
-            email: user.email,
-            roles: user.roles,
+            username: user.username.clone(),
+            email: user.email.clone(),
+            roles: user.roles.clone(),
             expires_at: claims.expires_at(),
             jti: claims.jti.clone(),
         })

@@ -2,6 +2,13 @@
 //! the request carries a valid token, by client address otherwise. Each
 //! group has its own window (GCRA from governor: a burst of N, refilled
 //! evenly over a minute). Logins are also counted per username.
+//!
+//! With Redis (`[redis] url`), the windows are kept there and shared by every
+//! instance (`shared_windows`). When Redis does not answer, each instance
+//! falls back to its own windows here, which lets reads and writes through
+//! up to the limit per instance (open), except logins, which are refused
+//! with 503 until Redis answers (closed): a guesser must not gain an
+//! allowance per instance while the shared count is out of reach.
 
 use std::hash::Hash;
 use std::net::IpAddr;
@@ -23,6 +30,7 @@ use uuid::Uuid;
 use super::client::{network_key, TrustedProxies};
 use super::principal::principal_of;
 use super::settings::RateLimitSettings;
+use super::shared_windows::SharedWindows;
 use crate::web::ApiError;
 
 /// Who a window belongs to.
@@ -34,6 +42,16 @@ pub enum ClientKey {
     Unknown,
 }
 
+impl std::fmt::Display for ClientKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientKey::User(id) => write!(f, "user:{id}"),
+            ClientKey::Address(ip) => write!(f, "ip:{ip}"),
+            ClientKey::Unknown => f.write_str("unknown"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Group {
     Login,
@@ -41,6 +59,19 @@ pub enum Group {
     Clusters,
     Approvals,
     Global,
+}
+
+impl Group {
+    /// The group's name in shared window keys.
+    fn name(self) -> &'static str {
+        match self {
+            Group::Login => "login",
+            Group::Deployments => "deployments",
+            Group::Clusters => "clusters",
+            Group::Approvals => "approvals",
+            Group::Global => "global",
+        }
+    }
 }
 
 /// The group of a request, or `None` for paths that are never limited.
@@ -149,6 +180,9 @@ pub struct RateLimits {
     approvals: Option<Window<ClientKey>>,
     proxies: TrustedProxies,
     ipv6_prefix: u8,
+    /// The windows in Redis, when there is one; the ones above are then the
+    /// fallback while it does not answer.
+    shared: Option<SharedWindows>,
 }
 
 impl RateLimits {
@@ -163,7 +197,14 @@ impl RateLimits {
             approvals: Window::new(settings.approvals),
             proxies: TrustedProxies::new(&settings.trusted_proxies),
             ipv6_prefix: settings.ipv6_prefix,
+            shared: None,
         })
+    }
+
+    /// Counts in Redis from now on, shared with every other instance.
+    pub fn shared_through(mut self, shared: SharedWindows) -> RateLimits {
+        self.shared = Some(shared);
+        self
     }
 
     fn window(&self, group: Group) -> Option<&Window<ClientKey>> {
@@ -176,18 +217,55 @@ impl RateLimits {
         }
     }
 
-    pub fn check(&self, group: Group, key: &ClientKey) -> Option<Decision> {
-        self.window(group).map(|w| w.check(key))
+    /// The decision for one request of `group` from `key`: from the shared
+    /// window, or from this instance's own while Redis does not answer
+    /// (refused with 503 for logins; see the module documentation).
+    pub async fn check(&self, group: Group, key: &ClientKey) -> Result<Option<Decision>, ApiError> {
+        let Some(window) = self.window(group) else { return Ok(None) };
+        self.shared_or_local(group.name(), &key.to_string(), window.limit, group == Group::Login, || window.check(key))
+            .await
+            .map(Some)
+    }
+
+    async fn shared_or_local(
+        &self,
+        group: &str,
+        key: &str,
+        limit: u32,
+        closed: bool,
+        local: impl FnOnce() -> Decision,
+    ) -> Result<Decision, ApiError> {
+        let Some(shared) = &self.shared else { return Ok(local()) };
+        match shared.check(group, key, limit).await {
+            Ok(decision) => Ok(decision),
+            Err(e) if closed => {
+                tracing::warn!(error = %e, "refusing a login: the shared rate limit cannot be checked");
+                Err(ApiError::Unavailable("logins are paused while the shared rate limit cannot be checked".into()))
+            }
+            Err(_) => Ok(local()),
+        }
     }
 
     /// The per-username login window, checked once the body names the user.
     /// Combined with `by_address`, the decision of the middleware.
-    pub fn check_login_username(&self, username: &str, by_address: Option<Decision>) -> Option<Decision> {
-        let by_name = self.login_username.as_ref().map(|w| w.check(&username.to_lowercase()));
-        match (by_name, by_address) {
+    pub async fn check_login_username(
+        &self,
+        username: &str,
+        by_address: Option<Decision>,
+    ) -> Result<Option<Decision>, ApiError> {
+        let by_name = match &self.login_username {
+            Some(w) => {
+                let name = username.to_lowercase();
+                // Hashed: a username is whatever the body says, of any length.
+                let shared_key = crate::crypto::sha256_hex(name.as_bytes());
+                Some(self.shared_or_local("login-user", &shared_key, w.limit, true, || w.check(&name)).await?)
+            }
+            None => None,
+        };
+        Ok(match (by_name, by_address) {
             (Some(a), Some(b)) => Some(a.tighter(b)),
             (a, b) => a.or(b),
-        }
+        })
     }
 
     /// Drops the state of keys whose windows are full again.
@@ -225,8 +303,10 @@ pub async fn limit(
             .map(|ip| ClientKey::Address(network_key(ip, limits.ipv6_prefix)))
             .unwrap_or(ClientKey::Unknown),
     };
-    let Some(decision) = limits.check(group, &key) else {
-        return next.call(req).await.map(ServiceResponse::map_into_left_body);
+    let decision = match limits.check(group, &key).await {
+        Ok(Some(decision)) => decision,
+        Ok(None) => return next.call(req).await.map(ServiceResponse::map_into_left_body),
+        Err(refused) => return Ok(req.error_response(refused).map_into_right_body()),
     };
     if decision.retry_after.is_some() {
         return Ok(req.error_response(too_many(decision)).map_into_right_body());

@@ -169,7 +169,7 @@ impl AuthState {
         let as_user = AuditActor { id: Some(user.id.to_string()), name: user.username.clone(), ..from.clone() };
         let matches = self.passwords.verify(password, &user.password_hash).await;
         let address = from.source_address;
-        if self.login_failures.is_locked(&user.username, address) {
+        if self.login_failures.is_locked(&user.username, address).await.map_err(lockout_unreachable)? {
             tracing::info!(user = %user.id, "login refused: account locked for this address");
             let entry = login_entry(user.tenant_id, as_user, "LoginFailed", AuditResult::Denied)
                 .resource("User", user.id)
@@ -195,7 +195,7 @@ impl AuthState {
                 .details(json!({ "reason": "wrong password" }));
             let policy = self.lockout_policy();
             let (max, duration) = (self.settings.max_failed_logins, self.settings.lockout_duration);
-            if self.login_failures.failed(&user.username, address, max, duration) {
+            if self.login_failures.failed(&user.username, address, max, duration).await.map_err(lockout_unreachable)? {
                 let lockout = login_entry(user.tenant_id, entry.actor.clone(), "AccountLocked", AuditResult::Denied)
                     .resource("User", user.id)
                     .message(format!("account '{}' locked for one address after {max} failed logins", user.username))
@@ -218,7 +218,10 @@ impl AuthState {
             .resource("User", user.id)
             .message("login succeeded");
         self.store.record_successful_login(user.tenant_id, user.id, now, &entry).await?;
-        self.login_failures.succeeded(&user.username, address);
+        if let Err(e) = self.login_failures.succeeded(&user.username, address).await {
+            // The count runs out on its own; the login itself stands.
+            tracing::warn!(error = %e, "cannot clear the failed-login count");
+        }
         user.register_successful_login(now);
         let token = self.tokens.issue(&user, now).map_err(UserError::Internal)?;
         tracing::info!(user = %user.id, tenant = %user.tenant_id, "login succeeded");
@@ -232,6 +235,9 @@ impl AuthState {
             .message("logged out; the token is revoked")
             .details(json!({ "jti": principal.jti, "expiresAt": principal.expires_at }));
         self.store.revoke_token(principal.tenant_id, &principal.jti, principal.expires_at, &entry).await?;
+        if let Some(cache) = &self.cache {
+            cache.forget_token(principal.tenant_id, &principal.jti).await;
+        }
         tracing::info!(user = %principal.user_id, "logged out");
         Ok(())
     }
@@ -387,6 +393,9 @@ impl AuthState {
         };
         let entry = user_entry(by, &user, event, format!("user '{}': {what} changed", user.username));
         self.store.update_user(&user, &entry).await?;
+        if let Some(cache) = &self.cache {
+            cache.forget_user(user.tenant_id, user.id).await;
+        }
         tracing::info!(user = %id, by = %actor.user_id, change = what, "user changed");
         Ok(user)
     }
@@ -447,6 +456,12 @@ impl AuthState {
         .await
         .map(|_| ())
     }
+}
+
+/// The shared lockout cannot be read: logins fail closed.
+fn lockout_unreachable(e: crate::redis::RedisDown) -> UserError {
+    tracing::warn!(error = %e, "refusing a login: the shared lockout cannot be checked");
+    UserError::Unavailable("logins are paused while the shared lockout cannot be checked".into())
 }
 
 fn login_entry(tenant: TenantId, actor: AuditActor, event: &str, result: AuditResult) -> NewAuditEntry {

@@ -14,6 +14,7 @@ use serde::Deserialize;
 mod cross_checks;
 
 // Each adapter owns the settings of its section; `Settings` gathers them.
+pub use crate::analysis::settings::{AnalysisProvider, AnalysisSettings};
 pub use crate::auth::settings::{
     AuthSettings, RateLimitSettings, SecurityHeaderSettings, KNOWN_DEFAULT_SECRETS, MAX_TOKEN_LEEWAY,
     MIN_JWT_SECRET_BYTES, MIN_SAFE_BCRYPT_COST,
@@ -24,6 +25,7 @@ pub use crate::live::settings::WebsocketSettings;
 pub use crate::messaging::settings::{MessagingBackend, MessagingSettings};
 pub use crate::metrics::MetricsSettings;
 pub use crate::notify::NotificationSettings;
+pub use crate::redis::RedisSettings;
 pub use crate::registry::settings::{ArtifactBackend, RegistrySettings, SecuritySettings};
 pub use crate::secrets::settings::{SecretsBackend, SecretsSettings, VaultAuth, VaultSettings};
 pub use crate::store::settings::{StoreBackend, StoreSettings};
@@ -42,6 +44,9 @@ pub struct Settings {
     pub simulation: SimulationSettings,
     pub supervision: SupervisionSettings,
     pub recovery: RecoverySettings,
+    /// `[cluster]`: this instance's name and the run leases' length.
+    #[serde(default)]
+    pub cluster: hotswap_actors::cluster::ClusterSettings,
     pub auth: AuthSettings,
     pub rate_limit: RateLimitSettings,
     pub cors: CorsSettings,
@@ -62,6 +67,12 @@ pub struct Settings {
     /// `[messaging]`: the message bus's back-end and timings.
     #[serde(default)]
     pub messaging: MessagingSettings,
+    /// `[redis]`: the backplane of several instances; empty url = none.
+    #[serde(default)]
+    pub redis: RedisSettings,
+    /// `[analysis]`: where the canary analysis reads its metrics.
+    #[serde(default)]
+    pub analysis: AnalysisSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -198,6 +209,7 @@ impl Settings {
             self.server.validate(),
             self.pipeline.validate(),
             self.simulation.validate(),
+            self.cluster.validate(),
             self.approvals.validate(),
             self.notifications.validate(),
             self.audit.validate(),
@@ -212,6 +224,8 @@ impl Settings {
             self.security.validate(),
             self.secrets.validate(),
             self.messaging.validate(),
+            self.redis.validate(),
+            self.analysis.validate(),
         ];
         sections.into_iter().collect::<Result<(), String>>().map_err(ConfigError)?;
         self.validate_across_sections()

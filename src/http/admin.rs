@@ -32,7 +32,8 @@ async fn tenant_tree(state: &AppState, tenant: Tenant) -> Vec<SupervisorSnapshot
     trees
 }
 
-/// The supervision tree: every supervisor with the tenant's children, and the event bus.
+/// The supervision tree of the instance that answers (`instance`): every
+/// supervisor with the tenant's children, and the event bus.
 #[utoipa::path(
     get,
     path = "/api/v1/admin/actors",
@@ -46,6 +47,8 @@ pub async fn get_actor_tree(state: web::Data<AppState>, tenant: Tenant) -> Resul
     let trees = tenant_tree(&state, tenant).await;
     let stats = state.orchestrator.bus_stats();
     Ok(HttpResponse::Ok().json(json!({
+        // The instance that answers; each run names the one that drives it.
+        "instance": state.orchestrator.instance_id(),
         "supervisors": trees,
         "eventBus": {
             "kind": "EventBus",

@@ -131,7 +131,7 @@ pub async fn login(
     };
     if let Some(limits) = req.app_data::<web::Data<RateLimits>>() {
         let by_address = req.extensions().get::<Decision>().copied();
-        if let Some(decision) = limits.check_login_username(username, by_address) {
+        if let Some(decision) = limits.check_login_username(username, by_address).await? {
             if decision.retry_after.is_some() {
                 return Err(too_many(decision));
             }

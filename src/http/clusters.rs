@@ -103,6 +103,9 @@ impl From<NodeMetrics> for NodeMetricsView {
 struct NodeItem {
     node_id: Uuid,
     hostname: String,
+    /// `simulated`, or `agent` for a real host running `hotswap agent`.
+    #[schema(example = "simulated")]
+    kind: &'static str,
     status: &'static str,
     is_healthy: bool,
     last_heartbeat: Option<DateTime<Utc>>,
@@ -116,6 +119,7 @@ impl From<NodeView> for NodeItem {
         NodeItem {
             node_id: n.node_id,
             hostname: n.hostname,
+            kind: n.kind,
             status: n.status,
             is_healthy: n.is_healthy,
             last_heartbeat: n.last_heartbeat,

@@ -250,6 +250,8 @@ pub struct DeploymentView {
     pub nodes_left_on_new_version: Vec<String>,
     /// The timer the run is waiting on now, if any: live clients count it down.
     pub current_wait: Option<CurrentWaitView>,
+    /// The instance that drives the run (`cluster.instance_id`); null before any has claimed it.
+    pub owner_instance: Option<String>,
 }
 
 /// A wait a run is in: a rolling health-check delay, a canary bake, a
@@ -316,6 +318,7 @@ impl From<&RunRecord> for DeploymentView {
             trace_id: r.trace_id.clone(),
             nodes_left_on_new_version: r.nodes_left_on_new_version.clone(),
             current_wait: current_wait(r),
+            owner_instance: r.owner.as_ref().map(|o| o.instance.clone()),
         }
     }
 }

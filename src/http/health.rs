@@ -18,9 +18,20 @@ api_module! {
 #[serde(rename_all = "camelCase")]
 #[allow(dead_code)] // Describes the JSON built below.
 pub struct ReadyBody {
-    /// Ready or NotReady.
+    /// Ready, Degraded (serving, but Redis does not answer: live updates
+    /// reach this instance's clients only) or NotReady.
     pub status: String,
     pub store: StoreStatus,
+    /// Present when `[redis] url` is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis: Option<RedisStatus>,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct RedisStatus {
+    /// Up or Down.
+    pub status: String,
 }
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
@@ -52,17 +63,25 @@ pub async fn health_live() -> HttpResponse {
     tag = "health",
     responses(
         Public,
-        (status = 200, description = "Ready", body = ReadyBody),
+        (status = 200, description = "Ready, or Degraded while Redis does not answer", body = ReadyBody),
         (status = 503, description = "The store does not answer", body = ReadyBody),
     )
 )]
-pub async fn health_ready(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+pub async fn health_ready(
+    state: web::Data<AppState>,
+    redis: Option<web::Data<crate::redis::Redis>>,
+    req: HttpRequest,
+) -> HttpResponse {
     let store = state.orchestrator.store();
     let outcome = store.ping().await.map_err(|e| e.to_string());
     // Anyone may ask; the store's error names hosts and users, so only an
     // Admin's token sees it.
     let admin = crate::auth::principal_of(&req).is_ok_and(|p| p.has_role(Role::Admin));
-    match ready_body(store.backend(), outcome, admin) {
+    let (up, mut body) = ready_body(store.backend(), outcome, admin);
+    if let Some(redis) = redis {
+        with_redis(&mut body, redis.health().is_up());
+    }
+    match (up, body) {
         (true, body) => HttpResponse::Ok().json(body),
         (false, body) => HttpResponse::ServiceUnavailable().insert_header(("Retry-After", "5")).json(body),
     }
@@ -79,6 +98,15 @@ fn ready_body(backend: &str, outcome: Result<(), String>, admin: bool) -> (bool,
                 json!({ "status": "NotReady", "store": { "backend": backend, "status": "Down", "message": message } }),
             )
         }
+    }
+}
+
+/// Adds Redis's state; a ready instance without Redis is only degraded: it
+/// serves and runs deployments, its live updates reach its own clients only.
+fn with_redis(body: &mut serde_json::Value, redis_up: bool) {
+    body["redis"] = json!({ "status": if redis_up { "Up" } else { "Down" } });
+    if !redis_up && body["status"] == "Ready" {
+        body["status"] = json!("Degraded");
     }
 }
 
@@ -99,5 +127,16 @@ mod tests {
             ready_body("memory", Ok(()), false),
             (true, json!({ "status": "Ready", "store": { "backend": "memory", "status": "Up" } }))
         );
+    }
+
+    #[test]
+    fn redis_down_degrades_a_ready_instance() {
+        let (_, mut body) = ready_body("memory", Ok(()), false);
+        with_redis(&mut body, false);
+        assert_eq!(body["status"], "Degraded");
+        assert_eq!(body["redis"]["status"], "Down");
+        let (_, mut up) = ready_body("memory", Ok(()), false);
+        with_redis(&mut up, true);
+        assert_eq!((up["status"].as_str(), up["redis"]["status"].as_str()), (Some("Ready"), Some("Up")));
     }
 }

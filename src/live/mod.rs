@@ -3,6 +3,7 @@
 //! events from the core's event bus through a bounded feed per connection.
 //! This is the only module that uses the actor-based actix-web-actors crate.
 
+pub mod backplane;
 pub mod identity;
 mod quota;
 pub mod revalidation;

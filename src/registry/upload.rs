@@ -73,6 +73,10 @@ pub fn check_descriptor(d: &ModuleDescriptor) -> Vec<String> {
     if !r.cpu_cores.is_finite() || r.cpu_cores < 0.0 {
         problems.push("descriptor.resourceRequirements.cpuCores must be a non-negative number".into());
     }
+    let queries = d.analysis.iter().flat_map(|a| a.queries.iter());
+    for (i, query) in queries.enumerate() {
+        problems.extend(query.problems(&format!("descriptor.analysis.queries[{i}]")));
+    }
     problems
 }
 
@@ -259,5 +263,27 @@ impl Registry {
         );
         self.store.append_audit(&[refused("ModuleUploadRefused", AuditResult::Failure, &why)]).await?;
         Err(RegistryError::Conflict(why))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_descriptors_analysis_queries_are_checked() {
+        let descriptor = |queries: serde_json::Value| -> ModuleDescriptor {
+            serde_json::from_value(serde_json::json!({
+                "name": "kmod", "version": "1.0.0", "analysis": { "queries": queries }
+            }))
+            .unwrap()
+        };
+        let good = descriptor(serde_json::json!([{ "name": "errors", "query": "up", "maxRisePercent": 50 }]));
+        assert!(check_descriptor(&good).is_empty());
+        let judged_by_nothing = descriptor(serde_json::json!([{ "name": "errors", "query": "up" }]));
+        assert_eq!(
+            check_descriptor(&judged_by_nothing),
+            vec!["descriptor.analysis.queries[0] needs maxRisePercent, max or both: otherwise nothing is judged"]
+        );
     }
 }

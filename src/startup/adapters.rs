@@ -28,6 +28,8 @@ pub struct Adapters {
     pub graph: web::Data<GraphService>,
     /// The message bus over its configured back-end.
     pub bus: web::Data<crate::messaging::MessageBus>,
+    /// The backplane shared with other instances, when `[redis] url` is set.
+    pub redis: Option<Arc<crate::redis::Redis>>,
 }
 
 impl Adapters {
@@ -39,7 +41,12 @@ impl Adapters {
         // graph follows each change from the start (seeding included).
         let graph = GraphService::new(plain);
         let store = GraphSyncStore::wrap(graph.clone());
-        let auth = AuthState::new(&settings.auth, store.clone()).await.map_err(StartupError::Auth)?;
+        let redis = crate::redis::Redis::start(&settings.redis).map_err(StartupError::Config)?;
+        let mut auth = AuthState::new(&settings.auth, store.clone()).await.map_err(StartupError::Auth)?;
+        if let Some(redis) = &redis {
+            auth.login_failures = crate::auth::login_failures::LoginFailures::shared(redis.clone());
+            auth.cache = crate::auth::auth_cache::AuthCache::start(redis.clone());
+        }
         if settings.auth.demo_users {
             auth.seed_demo_users().await.map_err(|e| StartupError::Auth(format!("seeding demo users: {e}")))?;
         } else {
@@ -52,7 +59,7 @@ impl Adapters {
             store.list_tenants(None).await.map(|ts| ts.into_iter().map(|t| t.tenant_id).collect()).unwrap_or_default();
         graph.preload(&tenants).await.map_err(|e| StartupError::Store(format!("loading the knowledge graph: {e}")))?;
         let bus = web::Data::new(open_message_bus(settings, &tenants).await?);
-        Ok(Adapters { store, pool, auth, secrets, registry, graph: web::Data::from(graph), bus })
+        Ok(Adapters { store, pool, auth, secrets, registry, graph: web::Data::from(graph), bus, redis })
     }
 }
 
@@ -147,7 +154,9 @@ const DATABASE_WAIT: Duration = Duration::from_secs(30);
 pub async fn open_store(settings: &Settings) -> Result<(SharedStore, Option<PoolProbe>), StartupError> {
     match settings.store.backend {
         StoreBackend::Memory => {
-            Ok((Arc::new(MemoryStore::with_finished_window(settings.store.memory_finished_runs)), None))
+            let store = MemoryStore::with_finished_window(settings.store.memory_finished_runs)
+                .with_lease_ttl(settings.cluster.lease_ttl);
+            Ok((Arc::new(store), None))
         }
         StoreBackend::Postgres => {
             let url = &settings.store.url;
@@ -169,8 +178,10 @@ pub async fn open_store(settings: &Settings) -> Result<(SharedStore, Option<Pool
                     Err(e) => return Err(StartupError::Store(format!("migrations failed: {e}"))),
                 }
             }
-            let store =
-                PgStore::connect(url, &settings.store.pool).await.map_err(|e| StartupError::Store(e.to_string()))?;
+            let store = PgStore::connect(url, &settings.store.pool)
+                .await
+                .map_err(|e| StartupError::Store(e.to_string()))?
+                .with_lease_ttl(settings.cluster.lease_ttl);
             let probed = store.clone();
             let probe: PoolProbe = Arc::new(move || {
                 let (max, open, in_use) = probed.pool_use();

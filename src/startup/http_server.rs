@@ -16,6 +16,7 @@ use super::StartupError;
 use crate::auth::client::TrustedProxies;
 use crate::auth::headers::{security_headers, SecurityHeaders};
 use crate::auth::rate_limit::{self, RateLimits};
+use crate::auth::shared_windows::SharedWindows;
 use crate::auth::{authenticate, metrics_guard};
 use crate::config::{CorsSettings, Settings, TlsSettings};
 use crate::http::{self, RouteOptions};
@@ -33,13 +34,18 @@ pub struct RequestLayers {
 }
 
 impl RequestLayers {
-    pub fn new(settings: &Settings) -> Result<RequestLayers, StartupError> {
+    pub fn new(settings: &Settings, adapters: &Adapters) -> Result<RequestLayers, StartupError> {
         let proxies = TrustedProxies::new(&settings.rate_limit.trusted_proxies);
         let tls = settings.server.tls.enabled().then(|| load_tls(&settings.server.tls)).transpose()?;
         let headers = SecurityHeaders::new(&settings.security_headers, tls.is_some(), proxies.clone())
             .map(web::Data::new)
             .map_err(StartupError::Config)?;
-        let limits = RateLimits::new(&settings.rate_limit).map(web::Data::new);
+        let limits = RateLimits::new(&settings.rate_limit)
+            .map(|limits| match &adapters.redis {
+                Some(redis) => limits.shared_through(SharedWindows::new(redis.clone())),
+                None => limits,
+            })
+            .map(web::Data::new);
         Ok(RequestLayers { tls, client_addresses: web::Data::new(proxies), headers, limits })
     }
 }
@@ -73,6 +79,7 @@ pub fn serve_api(
     let (auth, registry, secrets) = (adapters.auth.clone(), adapters.registry.clone(), adapters.secrets.clone());
     let graph = adapters.graph.clone();
     let bus = adapters.bus.clone();
+    let redis = adapters.redis.clone().map(web::Data::from);
     let RequestLayers { tls, client_addresses, headers, limits } = layers;
     let mut server = HttpServer::new(move || {
         let mut app = App::new()
@@ -88,6 +95,9 @@ pub fn serve_api(
             .app_data(bus.clone());
         if let Some(limits) = &limits {
             app = app.app_data(limits.clone());
+        }
+        if let Some(redis) = &redis {
+            app = app.app_data(redis.clone());
         }
         // Outermost last: logging, trace id, path normalisation (which must
         // see the request before anything holds a copy of it), security

@@ -58,11 +58,14 @@ impl Application {
     /// awaited. Must run inside the actix System.
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
         let adapters = Adapters::open(&settings).await?;
-        let layers = RequestLayers::new(&settings)?;
+        let layers = RequestLayers::new(&settings, &adapters)?;
         background::start(&settings, &adapters, layers.limits.clone());
         let metrics = Metrics::new();
         let orchestrator = start_core(&settings, &adapters, metrics.clone()).await?;
         metrics.watch(orchestrator.clone(), adapters.pool.clone());
+        if let Some(redis) = &adapters.redis {
+            crate::live::backplane::start(redis.clone(), orchestrator.bus().clone());
+        }
         // With an address of its own, /metrics is served there and not on the API.
         let metrics_server = match settings.metrics.bind.trim() {
             "" => None,
@@ -92,13 +95,25 @@ impl Application {
     }
 
     pub async fn run(self) -> std::io::Result<()> {
-        let Some((metrics, _)) = self.metrics_server else { return self.server.await };
-        // The metrics server lives as long as the API's: when a signal or a
-        // handle stops the API, it stops too.
-        let handle = metrics.handle();
-        actix_web::rt::spawn(metrics);
-        let served = self.server.await;
-        handle.stop(true).await;
+        let served = match self.metrics_server {
+            None => self.server.await,
+            Some((metrics, _)) => {
+                // The metrics server lives as long as the API's: when a signal or a
+                // handle stops the API, it stops too.
+                let handle = metrics.handle();
+                actix_web::rt::spawn(metrics);
+                let served = self.server.await;
+                handle.stop(true).await;
+                served
+            }
+        };
+        // A clean stop hands this instance's runs to the others at once
+        // rather than after their leases run out.
+        match self.orchestrator.hand_over().await {
+            Ok(0) => {}
+            Ok(runs) => tracing::info!(runs, "handed the runs in flight over to the other instances"),
+            Err(e) => tracing::warn!(error = %e, "could not hand runs over; others take them when their leases expire"),
+        }
         served
     }
 }
@@ -118,6 +133,7 @@ async fn start_core(
         approvals: settings.approvals.clone(),
         sample_metrics: true,
         tenants: settings.tenants.clone(),
+        cluster: settings.cluster.clone(),
     };
     let notifier: Arc<dyn Notifier> = match WebhookNotifier::start(&settings.notifications) {
         Some(webhooks) => webhooks,
@@ -127,6 +143,8 @@ async fn start_core(
         Arc::new(RegistryVerifier { registry: adapters.registry.get_ref().clone() }),
         adapters.graph.clone().into_inner(),
     );
-    let hooks = CoreHooks { observer: metrics, spans: Arc::new(OtelSpans), notifier, verifier };
+    let analysis =
+        crate::analysis::provider(&settings.analysis, adapters.store.clone()).map_err(StartupError::Config)?;
+    let hooks = CoreHooks { observer: metrics, spans: Arc::new(OtelSpans), notifier, verifier, analysis };
     Ok(Orchestrator::start_with(adapters.store.clone(), core, hooks).await?)
 }

@@ -57,6 +57,7 @@ async fn orchestrator(verifier: Arc<GatedVerifier>) -> Orchestrator {
         recovery: s.recovery,
         approvals: s.approvals,
         tenants: s.tenants,
+        cluster: s.cluster,
         sample_metrics: false,
     };
     let hooks = CoreHooks { verifier, ..CoreHooks::default() };

@@ -354,6 +354,7 @@ fn module_version(t: TenantId, name: &str, v: &str, deps: &[(&str, &str)]) -> Mo
             resource_requirements: ResourceRequirements::default(),
             configuration: json!({}),
             signature_algorithm: SignatureAlgorithm::default(),
+            analysis: None,
         },
         sha256: format!("{:064x}", name.len()),
         size_bytes: 1,

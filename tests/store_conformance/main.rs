@@ -122,6 +122,7 @@ fn run(tenant: TenantId, module: &str, created_at: DateTime<Utc>, status: RunSta
             environment: Environment::Development,
             step: DeployStep::Wait { wave: 2, until: created_at + TimeDelta::nanoseconds(987_654_321_123) },
             baseline: vec![(Uuid::new_v4(), metrics(1.0)), (Uuid::new_v4(), metrics(7.0))],
+            analysis_baseline: vec![(Uuid::new_v4(), [("error rate".to_string(), 0.1 + 0.2)].into())],
             waves: vec![1, 3, 5],
         },
         changes: std::sync::Arc::new(vec![NodeChange {
@@ -142,6 +143,7 @@ fn run(tenant: TenantId, module: &str, created_at: DateTime<Utc>, status: RunSta
         requested_by: None,
         intent: Default::default(),
         nodes_left_on_new_version: Vec::new(),
+        owner: None,
     }
 }
 
@@ -755,6 +757,7 @@ conformance!(
 mod approvals;
 mod audit;
 mod graph;
+mod leases;
 mod module_registry;
 mod tenants;
 mod users;

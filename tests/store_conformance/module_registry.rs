@@ -3,8 +3,8 @@
 
 use super::*;
 use hotswap_actors::domain::{
-    AuditActor, AuditCategory, AuditQuery, ModuleDescriptor, ModuleVersion, NewAuditEntry, ResourceRequirements,
-    SignatureAlgorithm, SigningKey,
+    AuditActor, AuditCategory, AuditQuery, MetricQuery, ModuleAnalysis, ModuleDescriptor, ModuleVersion, NewAuditEntry,
+    ResourceRequirements, SignatureAlgorithm, SigningKey,
 };
 
 fn audit(tenant: TenantId, kind: &str) -> NewAuditEntry {
@@ -24,6 +24,17 @@ fn version(tenant: TenantId, name: &str, v: &str, signed: bool) -> ModuleVersion
             resource_requirements: ResourceRequirements { memory_mb: 64, cpu_cores: 0.1 + 0.2, disk_mb: 7 },
             configuration: json!({ "nasty": NASTY, "n": 1e-7 }),
             signature_algorithm: SignatureAlgorithm::RsaPssSha256,
+            // The canary analysis's queries travel with the descriptor.
+            analysis: Some(ModuleAnalysis {
+                queries: vec![MetricQuery {
+                    name: NASTY[1].into(),
+                    query: r#"sum(rate(errors_total{instance="$node"}[1m]))"#.into(),
+                    max_rise_percent: Some(50.0),
+                    floor: 0.1,
+                    max: Some(2.5),
+                    unit: "%".into(),
+                }],
+            }),
         },
         sha256: format!("{:064x}", v.len()),
         size_bytes: 1234,

@@ -43,6 +43,10 @@ pub struct CoordinatorDeps {
     pub hooks: CoreHooks,
     pub approvals: Arc<ApprovalDeps>,
     pub approval_settings: ApprovalSettings,
+    /// Measures canary nodes for the canary analysis.
+    pub analysis: Arc<dyn crate::analysis::MetricsProvider>,
+    /// This instance's name: a coordinator drives only runs whose lease it holds.
+    pub instance_id: Arc<str>,
 }
 
 /// The live coordinators, by run.
@@ -67,6 +71,10 @@ impl RunDirectory {
     fn remove(&self, id: Uuid) {
         self.live.write().remove(&id);
     }
+    /// The runs with a live coordinator here.
+    pub fn ids(&self) -> Vec<Uuid> {
+        self.live.read().keys().copied().collect()
+    }
     pub fn len(&self) -> usize {
         self.live.read().values().filter(|a| a.connected()).count()
     }
@@ -81,7 +89,8 @@ const SAVE_ATTEMPTS: u32 = 3;
 
 /// Why a checkpoint could not be saved.
 enum SaveFailure {
-    /// The run is no longer in the store.
+    /// The run is no longer in the store, or another instance holds its
+    /// lease now: either way this coordinator lets it go.
     Gone(String),
     /// The store refused the save, again and again, or holds a newer revision.
     Refused(String),
@@ -121,6 +130,9 @@ pub struct Coordinator {
     pub(super) store_backoff: Duration,
     /// Health checks repeated because a node was down.
     pub(super) check_retries: u32,
+    /// When the analysis provider first failed to answer in the current
+    /// step; the step fails once `Patience::timeout` has passed since.
+    pub(super) analysis_unanswered_since: Option<std::time::Instant>,
     /// This incarnation's span of the run, a child of the span the run was created in.
     span: tracing::Span,
     /// The span of the stage (or rollback) in progress, with its name.
@@ -154,6 +166,10 @@ fn spawn_child(deps: Arc<CoordinatorDeps>, tenant: TenantId, id: Uuid, unwind_re
             let mut backoff = Duration::from_millis(50);
             let run = loop {
                 match within(deps.store_deadline, deps.store.get_run(tenant, id)).await {
+                    Ok(Some(run)) if run.owner.as_ref().is_some_and(|o| *o.instance != *deps.instance_id) => {
+                        tracing::warn!(%id, owner = ?run.owner, "run is owned by another instance; not resuming it here");
+                        return;
+                    }
                     Ok(Some(run)) => break run,
                     Ok(None) => {
                         tracing::error!(%id, "run vanished from the store; its coordinator stops");
@@ -261,6 +277,7 @@ impl Coordinator {
             acks: Vec::new(),
             store_backoff: Duration::ZERO,
             check_retries: 0,
+            analysis_unanswered_since: None,
             span,
             step_span: None,
             opening: None,
@@ -334,7 +351,7 @@ impl Coordinator {
                         backoff = (backoff * 2).min(Duration::from_secs(5));
                         continue;
                     }
-                    Err(StoreError::NotFound(e)) => return Err(SaveFailure::Gone(e)),
+                    Err(StoreError::NotFound(e) | StoreError::Fenced(e)) => return Err(SaveFailure::Gone(e)),
                     Err(StoreError::Stale(e)) => {
                         // A save whose COMMIT reached the database but whose
                         // answer was lost is refused as stale when repeated:
@@ -377,7 +394,7 @@ impl Coordinator {
                 }
                 Ok(()) => act.advance(ctx),
                 Err(SaveFailure::Gone(e)) => {
-                    tracing::error!(run = %act.run.execution_id, error = %e, "run no longer stored; coordinator stops");
+                    tracing::error!(run = %act.run.execution_id, error = %e, "run no longer stored or no longer ours; coordinator stops");
                     ctx.stop();
                 }
                 Err(SaveFailure::Refused(e)) => {

@@ -5,6 +5,7 @@
 
 mod actor;
 mod approval_gate;
+mod canary;
 mod give_up;
 mod node_calls;
 pub mod plan;

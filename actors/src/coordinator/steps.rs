@@ -11,12 +11,11 @@ use serde_json::json;
 
 use super::actor::Coordinator;
 use super::node_calls::{ask_all, ask_all_infallible, outcomes};
-use super::plan::{canary_regression, waves};
+use super::plan::waves;
 use super::stages::{event, finish_run, finish_stage, listed, node_events, progress_event, start_stage};
 use super::{Checkpoint, DeployStep};
 use crate::domain::{
-    deploy_stage_name, Environment, NodeChange, NodeMetrics, RunStatus, StageStatus, Strategy, VersionSlot,
-    VALIDATION_STAGE,
+    deploy_stage_name, Environment, NodeChange, RunStatus, StageStatus, Strategy, VersionSlot, VALIDATION_STAGE,
 };
 use crate::node::NodeEntry;
 use crate::node::{CheckHealth, LoadTarget, LoadVersion, SwitchToStandby, VerifyModule};
@@ -75,7 +74,7 @@ impl Coordinator {
         true
     }
 
-    fn set_step(&mut self, next: DeployStep) {
+    pub(super) fn set_step(&mut self, next: DeployStep) {
         if let Checkpoint::Deploy { step, .. } = &mut self.run.checkpoint {
             *step = next;
         }
@@ -121,7 +120,7 @@ impl Coordinator {
         };
         let nodes = self.env_nodes(env).len();
         let waves = self.planned_waves(env, nodes).into_iter().map(|w| w.end).collect();
-        Checkpoint::Deploy { environment: env, step, baseline: Vec::new(), waves }
+        Checkpoint::Deploy { environment: env, step, baseline: Vec::new(), analysis_baseline: Vec::new(), waves }
     }
 
     // ---- Deploy stages ------------------------------------------------------
@@ -296,36 +295,6 @@ impl Coordinator {
         }));
     }
 
-    fn capture_baseline(&mut self, env: Environment, ctx: &mut Ctx) {
-        let nodes = self.env_nodes(env);
-        self.busy = true;
-        let span = self.step_span();
-        let calls = ask_all_infallible(nodes.clone(), self.deps.pipeline.node_request_timeout, span, |_| CheckHealth {
-            standby_of: None,
-        });
-        ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
-            act.busy = false;
-            let mut baseline = Vec::new();
-            let mut missing = Vec::new();
-            for (node, r) in nodes.iter().zip(results) {
-                match r {
-                    Ok(h) => baseline.push((node.node_id, h.metrics)),
-                    Err(e) => missing.push(e.to_string()),
-                }
-            }
-            if !missing.is_empty() {
-                let message = format!("Canary baseline could not be captured: {}", listed(&missing));
-                act.run.checkpoint = Checkpoint::Restoring { environment: env, message };
-            } else {
-                if let Checkpoint::Deploy { step, baseline: captured, .. } = &mut act.run.checkpoint {
-                    *step = DeployStep::Load { wave: 0 };
-                    *captured = baseline;
-                }
-            }
-            act.save_checkpoint([], ctx);
-        }));
-    }
-
     fn check_wave(&mut self, env: Environment, wave: usize, ctx: &mut Ctx) {
         let nodes = self.env_nodes(env);
         let waves = self.env_waves(env, nodes.len());
@@ -343,7 +312,6 @@ impl Coordinator {
         let calls = ask_all_infallible(checked.clone(), self.deps.pipeline.node_request_timeout, span, |_| {
             CheckHealth { standby_of: None }
         });
-        let label = wave_label(strategy, wave, waves.len());
         let steps = self.run.request.canary_steps.clone().unwrap_or_else(|| self.deps.pipeline.canary_steps.clone());
         ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
             act.busy = false;
@@ -365,40 +333,47 @@ impl Coordinator {
                 }
             }
             if problems.is_empty() && strategy == Strategy::Canary {
-                let Checkpoint::Deploy { baseline, .. } = &act.run.checkpoint else {
-                    unreachable!("checking a deploy step")
-                };
-                let ids: HashSet<_> = now.iter().map(|(id, _)| *id).collect();
-                let before = NodeMetrics::average(baseline.iter().filter(|(id, _)| ids.contains(id)).map(|(_, m)| m));
-                let after = NodeMetrics::average(now.iter().map(|(_, m)| m));
-                if let (Some(before), Some(after)) = (before, after) {
-                    if let Some(regression) = canary_regression(&before, &after, &act.deps.pipeline.canary) {
-                        let percent = steps.get(wave).copied().unwrap_or(100);
-                        problems.push(format!("canary analysis at {percent}% failed: {regression}"));
-                    }
-                }
+                let percent = steps.get(wave).copied().unwrap_or(100);
+                return act.analyse_canary(env, &checked, now, percent, ctx, move |act, problems, ctx| {
+                    act.conclude_check(env, wave, waves.len(), problems, ctx)
+                });
             }
-            if !problems.is_empty() {
-                let message = match strategy {
-                    Strategy::Canary => format!("Canary {label} failed: {}", listed(&problems)),
-                    _ => format!("Health check after {label} failed: {}", listed(&problems)),
-                };
-                act.run.checkpoint = Checkpoint::Restoring { environment: env, message };
-                return act.save_checkpoint([], ctx);
-            }
-            if wave + 1 < waves.len() {
-                act.set_step(DeployStep::Load { wave: wave + 1 });
-                let ev = event(
-                    &act.run,
-                    "WaveCompleted",
-                    format!("{label} passed"),
-                    json!({ "environment": env.as_str(), "wave": wave }),
-                );
-                act.save_checkpoint([ev], ctx);
-            } else {
-                act.stage_succeeded(env, ctx);
-            }
+            act.conclude_check(env, wave, waves.len(), problems, ctx);
         }));
+    }
+
+    /// Ends a wave's check: on to the next wave, or the stage's end, or its
+    /// restoration when `problems` names any.
+    pub(super) fn conclude_check(
+        &mut self,
+        env: Environment,
+        wave: usize,
+        waves: usize,
+        problems: Vec<String>,
+        ctx: &mut Ctx,
+    ) {
+        let strategy = self.run.request.strategy_for(env);
+        let label = wave_label(strategy, wave, waves);
+        if !problems.is_empty() {
+            let message = match strategy {
+                Strategy::Canary => format!("Canary {label} failed: {}", listed(&problems)),
+                _ => format!("Health check after {label} failed: {}", listed(&problems)),
+            };
+            self.run.checkpoint = Checkpoint::Restoring { environment: env, message };
+            return self.save_checkpoint([], ctx);
+        }
+        if wave + 1 < waves {
+            self.set_step(DeployStep::Load { wave: wave + 1 });
+            let ev = event(
+                &self.run,
+                "WaveCompleted",
+                format!("{label} passed"),
+                json!({ "environment": env.as_str(), "wave": wave }),
+            );
+            self.save_checkpoint([ev], ctx);
+        } else {
+            self.stage_succeeded(env, ctx);
+        }
     }
 
     fn load_standby(&mut self, env: Environment, ctx: &mut Ctx) {

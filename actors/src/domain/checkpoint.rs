@@ -1,3 +1,5 @@
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -22,6 +24,11 @@ pub enum Checkpoint {
         /// Canary only: each node's metrics before the first step.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         baseline: Vec<(Uuid, NodeMetrics)>,
+        /// Canary only: each node's readings from the analysis provider
+        /// before the first step, by metric name. Checkpoints written before
+        /// providers existed hold only `baseline`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        analysis_baseline: Vec<(Uuid, BTreeMap<String, f64>)>,
         /// Where each wave ends in the hostname-sorted nodes (exclusive),
         /// fixed when the stage starts: a coordinator resumed under other
         /// settings (batch size, canary steps) carries on with the same waves.

@@ -1,6 +1,8 @@
 //! Plain data: what a run, a stage, a node, a tenant and a user are.
 
 mod actor_kind;
+mod agent;
+mod analysis;
 mod approval;
 mod audit;
 pub mod audit_entries;
@@ -16,6 +18,8 @@ mod tenant;
 mod user;
 
 pub use actor_kind::ActorKind;
+pub use agent::{AgentCommand, AgentRecord, DesiredModule, EnrolmentToken, HostReport};
+pub use analysis::{MetricQuery, ModuleAnalysis};
 pub use approval::{ApprovalDecision, ApprovalRecord, ApprovalStatus, DecisionOutcome};
 pub use audit::{AuditActor, AuditCategory, AuditEntry, AuditQuery, AuditResult, NewAuditEntry};
 pub use checkpoint::{Checkpoint, DeployStep};
@@ -30,8 +34,8 @@ pub use module_registry::{
 pub use node::{ModuleSlots, NodeHealth, NodeMetrics, NodeRecord, VersionFaults, VersionSlot};
 pub use request::{DeploymentRequest, Strategy};
 pub use run::{
-    deploy_stage_name, NodeChange, RollbackState, RunIntent, RunRecord, RunStatus, RunSummary, Stage, StageStatus,
-    APPROVAL_STAGE, SECURITY_SCAN_STAGE, VALIDATION_STAGE,
+    deploy_stage_name, NodeChange, RollbackState, RunIntent, RunOwner, RunRecord, RunStatus, RunSummary, Stage,
+    StageStatus, APPROVAL_STAGE, SECURITY_SCAN_STAGE, VALIDATION_STAGE,
 };
 pub use run_event::RunEvent;
 pub use tenant::{

@@ -61,6 +61,9 @@ pub struct ModuleDescriptor {
     pub configuration: serde_json::Value,
     #[serde(default)]
     pub signature_algorithm: SignatureAlgorithm,
+    /// The canary analysis's own queries for this module, if it brings any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<super::ModuleAnalysis>,
 }
 
 fn empty_object() -> serde_json::Value {

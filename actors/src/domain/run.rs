@@ -190,6 +190,21 @@ pub struct RunRecord {
     /// this run's version, which the run's end says instead of a clean release.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nodes_left_on_new_version: Vec<String>,
+    /// The instance that drives the run and the epoch of its lease; every
+    /// save is refused unless the stored lease still has that epoch (the
+    /// fence that stops a former owner). `None` for runs stored before
+    /// leases existed: the first instance to claim them sets it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<RunOwner>,
+}
+
+/// Who owns a run now: an instance and the epoch of its lease, which goes
+/// up by one each time another instance takes the run over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunOwner {
+    pub instance: String,
+    pub epoch: u64,
 }
 
 /// What operators asked of a run that its coordinator has yet to do.

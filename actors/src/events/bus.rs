@@ -88,15 +88,23 @@ impl Subscriber {
     }
 }
 
+/// Where a bus also hands what is published on it, so that other processes'
+/// buses can fan it out to their own subscribers (a backplane). It must not
+/// block: it is called on the bus's thread for every publish.
+pub trait Relay: Send + Sync {
+    fn relay(&self, run: &Arc<RunRecord>, events: &[RunEvent]);
+}
+
 pub struct EventBus {
     by_tenant: HashMap<TenantId, HashMap<SubscriberId, Subscriber>>,
     tenant_of: HashMap<SubscriberId, TenantId>,
     stats: Arc<BusStats>,
+    relay: Option<Arc<dyn Relay>>,
 }
 
 impl EventBus {
     pub fn new(stats: Arc<BusStats>) -> Self {
-        EventBus { by_tenant: HashMap::new(), tenant_of: HashMap::new(), stats }
+        EventBus { by_tenant: HashMap::new(), tenant_of: HashMap::new(), stats, relay: None }
     }
 
     fn subscriber(&mut self, id: SubscriberId) -> Option<&mut Subscriber> {
@@ -207,6 +215,42 @@ impl Handler<Publish> for EventBus {
     type Result = ();
 
     fn handle(&mut self, msg: Publish, _ctx: &mut Self::Context) {
+        if let Some(relay) = &self.relay {
+            relay.relay(&msg.run, &msg.events);
+        }
+        self.fan_out(msg);
+    }
+}
+
+/// Sets (or replaces) the bus's [`Relay`].
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetRelay(pub Arc<dyn Relay>);
+
+impl Handler<SetRelay> for EventBus {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetRelay, _ctx: &mut Self::Context) {
+        self.relay = Some(msg.0);
+    }
+}
+
+/// Events another process published and relayed here: fanned out to this
+/// bus's subscribers and not relayed again.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Relayed(pub Publish);
+
+impl Handler<Relayed> for EventBus {
+    type Result = ();
+
+    fn handle(&mut self, msg: Relayed, _ctx: &mut Self::Context) {
+        self.fan_out(msg.0);
+    }
+}
+
+impl EventBus {
+    fn fan_out(&mut self, msg: Publish) {
         let tenant = msg.run.tenant_id;
         let execution_id = msg.run.execution_id;
         self.stats.published.fetch_add(msg.events.len() as u64, Ordering::Relaxed);

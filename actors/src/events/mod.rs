@@ -7,7 +7,9 @@
 mod bus;
 mod feed;
 
-pub use bus::{BusEvent, BusStats, EventBus, Publish, Subscribe, Topic, Unsubscribe, Unwatch, Watch};
+pub use bus::{
+    BusEvent, BusStats, EventBus, Publish, Relay, Relayed, SetRelay, Subscribe, Topic, Unsubscribe, Unwatch, Watch,
+};
 pub use feed::{open_feed, Feed, FeedEnd, FeedStatus, SubscriberId};
 
 #[cfg(test)]

@@ -42,6 +42,7 @@ fn run(tenant: TenantId) -> Arc<RunRecord> {
         requested_by: None,
         intent: Default::default(),
         nodes_left_on_new_version: Vec::new(),
+        owner: None,
     })
 }
 

@@ -12,15 +12,17 @@ use uuid::Uuid;
 
 use super::service::GraphService;
 use super::system;
+use crate::domain::{AgentRecord, DesiredModule, EnrolmentToken};
 use crate::domain::{
     ApprovalDecision, ApprovalRecord, AuditEntry, AuditQuery, DecisionOutcome, Environment, GraphChange, GraphEntity,
     GraphRelationship, GraphSchema, GraphSnapshot, LockoutPolicy, ModuleSlots, ModuleVersion, NewAuditEntry,
-    NodeRecord, RunRecord, RunSummary, SigningKey, TenantId, TenantRecord, TenantStatus, UserRecord,
+    NodeRecord, QuotaExceeded, RunRecord, RunSummary, SigningKey, TenantId, TenantRecord, TenantStatus, UserRecord,
 };
+use crate::store::AgentStore;
 use crate::store::{
-    ApprovalStore, AuditStore, ClusterSample, GraphStore, MetricsStore, NodeStore, Page, RegistryStore,
-    RevokedTokenStore, RunCounts, RunEvent, RunFilter, RunStore, SharedStore, Store, StoreResult, TenantStore,
-    UsageCounts, UserStore,
+    AdmissionCheck, ApprovalStore, AuditStore, ClaimedRun, ClusterSample, GraphStore, LeaseStore, MetricsStore,
+    NodeStore, Page, RegistryStore, RevokedTokenStore, RunCounts, RunEvent, RunFilter, RunStore, SharedStore, Store,
+    StoreResult, TenantStore, UsageCounts, UserStore,
 };
 
 pub struct GraphSyncStore {
@@ -227,6 +229,19 @@ impl TenantStore for GraphSyncStore {
         self.sync(tenant.tenant_id, system::tenant_items(tenant)).await;
         Ok(())
     }
+    async fn admit_run(
+        &self,
+        run: &RunRecord,
+        events: &[RunEvent],
+        since: DateTime<Utc>,
+        check: AdmissionCheck<'_>,
+    ) -> StoreResult<Result<(), QuotaExceeded>> {
+        let admitted = self.inner.admit_run(run, events, since, check).await?;
+        if admitted.is_ok() {
+            self.sync(run.tenant_id, system::run_items(run)).await;
+        }
+        Ok(admitted)
+    }
     async fn run_counts(&self, tenant: TenantId, since: DateTime<Utc>, module: &str) -> StoreResult<RunCounts> {
         self.inner.run_counts(tenant, since, module).await
     }
@@ -333,6 +348,63 @@ impl GraphStore for GraphSyncStore {
     }
     async fn load_graph(&self, tenant: TenantId) -> StoreResult<GraphSnapshot> {
         self.inner.load_graph(tenant).await
+    }
+}
+
+/// Agents and desired state are not in the graph: they pass straight through.
+#[async_trait]
+impl AgentStore for GraphSyncStore {
+    async fn create_enrolment_token(&self, token: &EnrolmentToken, audit: &NewAuditEntry) -> StoreResult<()> {
+        self.inner.create_enrolment_token(token, audit).await
+    }
+    async fn list_enrolment_tokens(&self, tenant: TenantId) -> StoreResult<Vec<EnrolmentToken>> {
+        self.inner.list_enrolment_tokens(tenant).await
+    }
+    async fn get_enrolment_token(&self, tenant: TenantId, id: Uuid) -> StoreResult<Option<EnrolmentToken>> {
+        self.inner.get_enrolment_token(tenant, id).await
+    }
+    async fn revoke_enrolment_token(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        at: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> StoreResult<Option<EnrolmentToken>> {
+        self.inner.revoke_enrolment_token(tenant, id, at, audit).await
+    }
+    async fn find_enrolment_token(&self, token_hash: &str) -> StoreResult<Option<EnrolmentToken>> {
+        self.inner.find_enrolment_token(token_hash).await
+    }
+    async fn save_agent(&self, agent: &AgentRecord, audit: &NewAuditEntry) -> StoreResult<()> {
+        self.inner.save_agent(agent, audit).await
+    }
+    async fn find_agent_by_session(&self, session_hash: &str) -> StoreResult<Option<AgentRecord>> {
+        self.inner.find_agent_by_session(session_hash).await
+    }
+    async fn list_agents(&self, tenant: TenantId) -> StoreResult<Vec<AgentRecord>> {
+        self.inner.list_agents(tenant).await
+    }
+    async fn set_desired_module(&self, desired: &DesiredModule) -> StoreResult<()> {
+        self.inner.set_desired_module(desired).await
+    }
+    async fn desired_modules(&self, tenant: TenantId, node_id: Uuid) -> StoreResult<Vec<DesiredModule>> {
+        self.inner.desired_modules(tenant, node_id).await
+    }
+}
+
+#[async_trait]
+impl LeaseStore for GraphSyncStore {
+    async fn claim_runs(&self, owner: &str, limit: u32) -> StoreResult<Vec<ClaimedRun>> {
+        self.inner.claim_runs(owner, limit).await
+    }
+    async fn renew_runs(&self, owner: &str) -> StoreResult<Vec<Uuid>> {
+        self.inner.renew_runs(owner).await
+    }
+    async fn release_runs(&self, owner: &str) -> StoreResult<u64> {
+        self.inner.release_runs(owner).await
+    }
+    async fn hold_task(&self, task: &str, owner: &str) -> StoreResult<bool> {
+        self.inner.hold_task(task, owner).await
     }
 }
 

@@ -5,21 +5,22 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use actix::prelude::*;
 use tracing::Instrument;
 
+use super::agent_link::{host_health, NodeKind};
 use super::messages::*;
 use super::NodeEntry;
-use crate::domain::{ModuleSlots, NodeHealth, NodeMetrics};
+use crate::domain::{AgentCommand, ModuleSlots, NodeHealth, NodeMetrics};
 use crate::settings::SimulationSettings;
 use crate::simulation::{baseline_metrics, LoadFault};
 use crate::store::{within, SharedStore, StoreError};
 use crate::supervision::{ActorKind, ChildControl, ChildSpec, ExitGuard, StartChild, Supervisor};
 
 pub struct NodeActor {
-    entry: Arc<NodeEntry>,
+    pub(super) entry: Arc<NodeEntry>,
     store: SharedStore,
     settings: Arc<SimulationSettings>,
     /// Deadline of each store call.
     store_deadline: std::time::Duration,
-    modules: BTreeMap<String, ModuleSlots>,
+    pub(super) modules: BTreeMap<String, ModuleSlots>,
     _guard: ExitGuard,
 }
 
@@ -96,7 +97,11 @@ impl NodeActor {
     }
 
     /// Persists the new slots first and adopts them only once the store has them.
-    fn persist(&mut self, module: String, slots: ModuleSlots) -> ResponseActFuture<Self, Result<(), NodeError>> {
+    pub(super) fn persist(
+        &mut self,
+        module: String,
+        slots: ModuleSlots,
+    ) -> ResponseActFuture<Self, Result<(), NodeError>> {
         let store = self.store.clone();
         let deadline = self.store_deadline;
         let (tenant, node_id) = (self.entry.tenant_id, self.entry.node_id);
@@ -160,8 +165,11 @@ impl Actor for NodeActor {
                 ctx.stop();
             }
         }));
-        self.entry.beat();
-        ctx.run_interval(self.settings.heartbeat_interval, |act, _| act.entry.beat());
+        // A host's heartbeats come from its agent; a simulated node beats itself.
+        if self.entry.kind == NodeKind::Simulated {
+            self.entry.beat();
+            ctx.run_interval(self.settings.heartbeat_interval, |act, _| act.entry.beat());
+        }
     }
 }
 
@@ -169,6 +177,14 @@ impl Handler<LoadVersion> for NodeActor {
     type Result = AtomicResponse<Self, Result<(), NodeError>>;
 
     fn handle(&mut self, msg: LoadVersion, _ctx: &mut Self::Context) -> Self::Result {
+        if self.entry.kind == NodeKind::Agent {
+            return AtomicResponse::new(self.ask_agent(AgentCommand::Load {
+                module: msg.module,
+                version: msg.slot.version,
+                digest: msg.digest,
+                standby: msg.target == LoadTarget::Standby,
+            }));
+        }
         match msg.fault {
             LoadFault::Panic => panic!(
                 "node {} crashed while loading {} {} (simulated)",
@@ -232,6 +248,10 @@ impl Handler<SwitchToStandby> for NodeActor {
     type Result = AtomicResponse<Self, Result<(), NodeError>>;
 
     fn handle(&mut self, msg: SwitchToStandby, _ctx: &mut Self::Context) -> Self::Result {
+        if self.entry.kind == NodeKind::Agent {
+            let command = AgentCommand::SwitchToStandby { module: msg.module, version: msg.expected_version };
+            return AtomicResponse::new(self.ask_agent(command));
+        }
         let current = self.modules.get(&msg.module).cloned().unwrap_or_default();
         if current.active_version() == Some(msg.expected_version.as_str()) {
             return AtomicResponse::new(Box::pin(fut::ready(Ok(()))));
@@ -260,6 +280,9 @@ impl Handler<RestoreModule> for NodeActor {
     type Result = AtomicResponse<Self, Result<(), NodeError>>;
 
     fn handle(&mut self, msg: RestoreModule, _ctx: &mut Self::Context) -> Self::Result {
+        if self.entry.kind == NodeKind::Agent {
+            return AtomicResponse::new(self.ask_agent(AgentCommand::Restore { module: msg.module, slots: msg.slots }));
+        }
         if self.modules.get(&msg.module).cloned().unwrap_or_default() == msg.slots {
             return AtomicResponse::new(Box::pin(fut::ready(Ok(()))));
         }
@@ -271,6 +294,9 @@ impl Handler<CheckHealth> for NodeActor {
     type Result = NodeHealth;
 
     fn handle(&mut self, msg: CheckHealth, _ctx: &mut Self::Context) -> Self::Result {
+        if self.entry.kind == NodeKind::Agent {
+            return host_health(self.entry.agent_link().and_then(|l| l.last_report()).as_ref());
+        }
         let (metrics, unhealthy) = self.metrics(msg.standby_of.as_deref());
         NodeHealth::evaluate(metrics, unhealthy)
     }
@@ -295,6 +321,9 @@ impl Handler<VerifyModule> for NodeActor {
     type Result = ResponseActFuture<Self, Result<(), NodeError>>;
 
     fn handle(&mut self, msg: VerifyModule, _ctx: &mut Self::Context) -> Self::Result {
+        if self.entry.kind == NodeKind::Agent {
+            return self.ask_agent(AgentCommand::Verify { module: msg.module, version: msg.version });
+        }
         // The check is made once the (simulated) time it takes has passed.
         Box::pin(actix::clock::sleep(msg.delay).into_actor(self).map(move |(), act, _ctx| act.verify(&msg)))
     }
@@ -320,14 +349,23 @@ impl Handler<Snapshot> for NodeActor {
     type Result = MessageResult<Snapshot>;
 
     fn handle(&mut self, _: Snapshot, _ctx: &mut Self::Context) -> Self::Result {
-        let (metrics, unhealthy) = self.metrics(None);
+        let (metrics, health) = match self.entry.kind {
+            NodeKind::Agent => {
+                let health = host_health(self.entry.agent_link().and_then(|l| l.last_report()).as_ref());
+                (health.metrics, health)
+            }
+            NodeKind::Simulated => {
+                let (metrics, unhealthy) = self.metrics(None);
+                (metrics, NodeHealth::evaluate(metrics, unhealthy))
+            }
+        };
         MessageResult(NodeSnapshot {
             node_id: self.entry.node_id,
             hostname: self.entry.hostname.clone(),
             environment: self.entry.environment,
             modules: self.modules.clone(),
             metrics,
-            health: NodeHealth::evaluate(metrics, unhealthy),
+            health,
             last_heartbeat: self.entry.last_heartbeat(),
         })
     }

@@ -11,6 +11,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use parking_lot::RwLock;
 use uuid::Uuid;
 
+use super::agent_link::{AgentLink, NodeKind};
 use super::NodeActor;
 use crate::domain::{Environment, TenantId};
 
@@ -21,6 +22,9 @@ pub struct NodeEntry {
     pub node_id: Uuid,
     pub hostname: String,
     pub environment: Environment,
+    pub kind: NodeKind,
+    /// The agent's connection while it is connected (agent nodes only).
+    link: RwLock<Option<Arc<dyn AgentLink>>>,
     addr: RwLock<Option<Addr<NodeActor>>>,
     last_heartbeat_ms: AtomicI64,
     /// Requests sent to the node and not answered yet: its mailbox backlog.
@@ -38,11 +42,23 @@ impl Drop for PendingRequest {
 
 impl NodeEntry {
     pub fn new(tenant_id: TenantId, node_id: Uuid, hostname: String, environment: Environment) -> Self {
+        Self::of_kind(tenant_id, node_id, hostname, environment, NodeKind::Simulated)
+    }
+
+    pub fn of_kind(
+        tenant_id: TenantId,
+        node_id: Uuid,
+        hostname: String,
+        environment: Environment,
+        kind: NodeKind,
+    ) -> Self {
         NodeEntry {
             tenant_id,
             node_id,
             hostname,
             environment,
+            kind,
+            link: RwLock::new(None),
             addr: RwLock::new(None),
             last_heartbeat_ms: AtomicI64::new(0),
             pending: AtomicUsize::new(0),
@@ -67,7 +83,18 @@ impl NodeEntry {
         *self.addr.write() = Some(addr);
     }
 
-    pub(crate) fn beat(&self) {
+    pub fn agent_link(&self) -> Option<Arc<dyn AgentLink>> {
+        self.link.read().clone()
+    }
+
+    /// The agent connected (`Some`) or went away (`None`).
+    pub fn set_agent_link(&self, link: Option<Arc<dyn AgentLink>>) {
+        *self.link.write() = link;
+    }
+
+    /// Records a sign of life: the node actor's own beat for simulated
+    /// nodes, the agent's heartbeat for hosts.
+    pub fn beat(&self) {
         self.last_heartbeat_ms.store(Utc::now().timestamp_millis(), Ordering::Relaxed);
     }
 
@@ -100,6 +127,19 @@ impl ClusterDirectory {
 
     pub fn nodes(&self, tenant: TenantId, env: Environment) -> ClusterNodes {
         self.clusters.read().get(&(tenant, env)).cloned().unwrap_or_default()
+    }
+
+    /// Adds `node` to its cluster, or replaces the entry with its id.
+    pub fn add_node(&self, node: Arc<NodeEntry>) {
+        let mut clusters = self.clusters.write();
+        let key = (node.tenant_id, node.environment);
+        let mut nodes: Vec<Arc<NodeEntry>> = clusters
+            .get(&key)
+            .map(|n| n.iter().filter(|e| e.node_id != node.node_id).cloned().collect())
+            .unwrap_or_default();
+        nodes.push(node);
+        nodes.sort_by(|a, b| a.hostname.cmp(&b.hostname));
+        clusters.insert(key, Arc::new(nodes));
     }
 
     /// Every cluster of every tenant.

@@ -3,10 +3,14 @@
 //! The directory says where each tenant's and environment's nodes are.
 
 mod actor;
+mod agent_link;
+mod agent_node;
 mod directory;
 mod messages;
 
 pub use actor::{spawn_node, NodeActor};
+pub use agent_link::{host_health, AgentLink, NodeKind};
+pub use agent_node::AdoptHostState;
 pub use directory::{cluster_is_healthy, ClusterDirectory, ClusterNodes, NodeEntry};
 pub use messages::{
     CheckHealth, Crash, LoadTarget, LoadVersion, NodeError, NodeSnapshot, RestoreModule, Snapshot, StopNode,

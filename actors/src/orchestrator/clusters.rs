@@ -31,6 +31,8 @@ pub struct ClusterSummary {
 pub struct NodeView {
     pub node_id: Uuid,
     pub hostname: String,
+    /// "simulated" or "agent" (a real host).
+    pub kind: &'static str,
     pub status: &'static str,
     pub is_healthy: bool,
     pub last_heartbeat: Option<DateTime<Utc>>,
@@ -99,6 +101,7 @@ fn node_view(entry: &NodeEntry, snap: Option<&NodeSnapshot>, fresh: bool) -> Nod
             NodeView {
                 node_id: s.node_id,
                 hostname: s.hostname.clone(),
+                kind: entry.kind.as_str(),
                 status: if healthy { "Running" } else { "Degraded" },
                 is_healthy: healthy,
                 last_heartbeat: entry.last_heartbeat(),
@@ -114,6 +117,7 @@ fn node_view(entry: &NodeEntry, snap: Option<&NodeSnapshot>, fresh: bool) -> Nod
         None => NodeView {
             node_id: entry.node_id,
             hostname: entry.hostname.clone(),
+            kind: entry.kind.as_str(),
             status: "Failed",
             is_healthy: false,
             last_heartbeat: entry.last_heartbeat(),

@@ -2,14 +2,17 @@
 //! create and steer runs, and read clusters. Approval decisions are in
 //! `approvals`, cluster reads and metric samples in `clusters`.
 
+mod agents;
 mod approvals;
 mod clusters;
 pub mod dry_run;
+mod leases;
 mod reconciler;
 
 use clusters::MetricsSampler;
 pub use clusters::SamplerStats;
 
+pub use agents::HostArrival;
 pub use approvals::{Decider, Verdict};
 pub use clusters::{ClusterDetail, ClusterPage, ClusterSummary, MetricsPoint, NodeFilter, NodeView};
 pub use dry_run::DeploymentPlan;
@@ -23,11 +26,13 @@ use uuid::Uuid;
 
 use crate::approval::ApprovalDeps;
 use crate::audit::{actor_data, ACTOR_KEY};
+use crate::cluster::ClusterSettings;
 use crate::coordinator::{
     plan, spawn_coordinator, Checkpoint, CoordinatorDeps, GetRun, RunDirectory, Steer, Verb, VerbReply,
 };
 use crate::domain::{
-    AuditActor, DeploymentRequest, Quota, RollbackState, RunRecord, RunStatus, RunSummary, TenantId, DEFAULT_TENANT,
+    AuditActor, DeploymentRequest, Quota, RollbackState, RunOwner, RunRecord, RunStatus, RunSummary, TenantId,
+    DEFAULT_TENANT,
 };
 use crate::error::CoreError;
 use crate::events::{BusStats, EventBus, Publish};
@@ -55,6 +60,7 @@ pub struct CoreSettings {
     /// Record cluster metric samples on `simulation.metrics_sample_interval`.
     pub sample_metrics: bool,
     pub tenants: TenantSettings,
+    pub cluster: ClusterSettings,
 }
 
 #[derive(Clone)]
@@ -78,6 +84,8 @@ struct Inner {
     hooks: CoreHooks,
     settings: CoreSettings,
     sampler: Arc<SamplerStats>,
+    /// This instance's name in run leases (`cluster.instance_id`, resolved).
+    instance_id: Arc<str>,
 }
 
 #[derive(Debug, Clone)]
@@ -101,6 +109,7 @@ impl Orchestrator {
         hooks: CoreHooks,
     ) -> Result<Orchestrator, CoreError> {
         install_panic_hook();
+        let instance_id: Arc<str> = settings.cluster.resolved_instance_id().into();
         let sup = &settings.supervision;
         let node_supervisor = Supervisor::new("nodes", [(ActorKind::Node, sup.node.clone())])
             .with_observer(hooks.observer.clone())
@@ -138,6 +147,11 @@ impl Orchestrator {
             hooks: hooks.clone(),
             approvals: approvals.clone(),
             approval_settings: settings.approvals.clone(),
+            analysis: hooks.analysis.clone().unwrap_or_else(|| {
+                Arc::new(crate::analysis::NodeReported::new(&settings.pipeline.canary))
+                    as Arc<dyn crate::analysis::MetricsProvider>
+            }),
+            instance_id: instance_id.clone(),
         });
         let tenants = Tenants::new(crate::tenant::actor_deps(
             store.clone(),
@@ -170,6 +184,7 @@ impl Orchestrator {
                 hooks,
                 settings,
                 sampler: Arc::default(),
+                instance_id,
             }),
         };
         // Every live tenant's actor, with its clusters when simulating.
@@ -178,6 +193,7 @@ impl Orchestrator {
             MetricsSampler::new(orchestrator.clone()).start();
         }
         orchestrator.resume_runs().await?;
+        leases::LeaseKeeper::new(orchestrator.clone()).start();
         if !orchestrator.inner.settings.recovery.reconcile_interval.is_zero() {
             reconciler::Reconciler::new(orchestrator.clone()).start();
         }
@@ -202,12 +218,29 @@ impl Orchestrator {
         &self.inner.tenants
     }
 
-    /// Gives every run that was in flight a coordinator again. With the
-    /// rollback policy, runs still deploying are first turned into unwinding
-    /// runs; runs already restoring nodes finish doing so either way.
+    /// Takes the runs in flight that no live instance holds (their lease
+    /// expired, they have none yet, or this instance held them in a former
+    /// life under the same id) and gives each a coordinator again.
     async fn resume_runs(&self) -> Result<(), CoreError> {
-        let runs = self.inner.store.runs_in_flight().await?;
-        for mut run in runs {
+        let me = &*self.inner.instance_id;
+        let released = self.inner.store.release_runs(me).await?;
+        if released > 0 {
+            tracing::info!(
+                runs = released,
+                instance = me,
+                "taking back the runs this instance held before it restarted"
+            );
+        }
+        let claimed = self.inner.store.claim_runs(me, u32::MAX).await?;
+        self.resume_claimed(claimed).await
+    }
+
+    /// Gives every run just claimed a coordinator. With the rollback policy,
+    /// runs still deploying are first turned into unwinding runs; runs
+    /// already restoring nodes finish doing so either way.
+    async fn resume_claimed(&self, claimed: Vec<crate::store::ClaimedRun>) -> Result<(), CoreError> {
+        for claim in claimed {
+            let Some(mut run) = self.inner.store.get_run(claim.tenant_id, claim.execution_id).await? else { continue };
             let policy = self.inner.settings.recovery.in_flight;
             // A run at its approval gate has changed no node: it waits on.
             let gated = matches!(run.checkpoint, Checkpoint::RequestApproval | Checkpoint::AwaitingApproval { .. });
@@ -220,10 +253,27 @@ impl Orchestrator {
                 run.revision += 1;
                 self.inner.store.save_run(&run, &[]).await?;
             }
-            tracing::info!(run = %run.execution_id, checkpoint = ?run.checkpoint, ?policy, "picking up run after restart");
+            tracing::info!(run = %run.execution_id, checkpoint = ?run.checkpoint, ?policy, epoch = claim.epoch,
+                "picking up run after restart or takeover");
             spawn_coordinator(self.inner.deps.clone(), run.tenant_id, run.execution_id);
         }
         Ok(())
+    }
+
+    /// This instance's name in run leases and on the runs it drives.
+    pub fn instance_id(&self) -> &str {
+        &self.inner.instance_id
+    }
+
+    /// Lets every run this instance drives go to the other instances at
+    /// once (a clean shutdown): its coordinators stop and its leases expire now.
+    pub async fn hand_over(&self) -> Result<u64, CoreError> {
+        for id in self.inner.runs.ids() {
+            if let Some(addr) = self.inner.runs.get(id) {
+                addr.do_send(crate::coordinator::StopCoordinator);
+            }
+        }
+        Ok(self.inner.store.release_runs(&self.inner.instance_id).await?)
     }
 
     /// Runs with a live coordinator in this process (see `pipeline.max_active_runs`).
@@ -318,6 +368,7 @@ impl Orchestrator {
             requested_by: actor.id.as_deref().and_then(|id| Uuid::parse_str(id).ok()),
             intent: Default::default(),
             nodes_left_on_new_version: Vec::new(),
+            owner: Some(RunOwner { instance: self.inner.instance_id.to_string(), epoch: 1 }),
         };
         run.stages = crate::coordinator::planned_stages(&run);
         let created = RunEvent {

@@ -80,6 +80,9 @@ async fn orphans(orchestrator: &Orchestrator) -> Option<Vec<(crate::domain::Tena
         .collect();
     Some(
         runs.into_iter()
+            // Another instance's runs are its own business (the lease keeper
+            // takes them over once their lease expires).
+            .filter(|run| run.owner.as_ref().is_some_and(|o| *o.instance == *inner.instance_id))
             .filter(|run| inner.runs.get(run.execution_id).is_none())
             .filter(|run| {
                 let tenant = Some(run.tenant_id);

@@ -8,74 +8,33 @@ use uuid::Uuid;
 use super::*;
 use crate::domain::TenantRecord;
 
+mod agents;
 mod graph;
+mod leases;
+mod runs;
 mod tenants;
+
+use runs::Runs;
 
 // The registry's half of the store, in a file of its own.
 mod module_registry;
-
-/// The embedded store: everything in process memory, lost on exit. It is the
-/// default so that a fresh checkout runs without a database.
-/// Runs with an index of which run holds each module, so that the
-/// one-run-per-module check does not scan every run.
-#[derive(Default)]
-struct Runs {
-    by_id: HashMap<(TenantId, Uuid), RunRecord>,
-    holders: HashMap<(TenantId, String), Uuid>,
-    /// Each tenant's finished runs, oldest first: the window that is kept.
-    finished: HashMap<TenantId, VecDeque<Uuid>>,
-    /// The runs in `finished`, so that a run finishing twice (after a manual
-    /// rollback) is counted once.
-    in_window: std::collections::HashSet<Uuid>,
-}
 
 /// How many finished runs (with their events) each tenant keeps in memory.
 pub const DEFAULT_FINISHED_RUNS: usize = 10_000;
 
 struct Window(usize);
 
-impl Default for Window {
+struct LeaseTtl(std::time::Duration);
+
+impl Default for LeaseTtl {
     fn default() -> Self {
-        Window(DEFAULT_FINISHED_RUNS)
+        LeaseTtl(DEFAULT_LEASE_TTL)
     }
 }
 
-impl Runs {
-    /// The run other than `except` that holds the module of `run`, if any.
-    fn holder(&self, run: &RunRecord) -> Option<Uuid> {
-        self.holders
-            .get(&(run.tenant_id, run.request.module_name.clone()))
-            .copied()
-            .filter(|id| *id != run.execution_id)
-    }
-
-    /// Stores `run`; answers the finished runs that fell out of the window.
-    fn put(&mut self, run: &RunRecord, window: usize) -> Vec<(TenantId, Uuid)> {
-        let key = (run.tenant_id, run.request.module_name.clone());
-        if run.holds_module() {
-            self.holders.insert(key, run.execution_id);
-        } else if self.holders.get(&key) == Some(&run.execution_id) {
-            self.holders.remove(&key);
-        }
-        self.by_id.insert((run.tenant_id, run.execution_id), run.clone());
-        if run.holds_module() || !self.in_window.insert(run.execution_id) {
-            return Vec::new();
-        }
-        let finished = self.finished.entry(run.tenant_id).or_default();
-        finished.push_back(run.execution_id);
-        let mut evicted = Vec::new();
-        while finished.len() > window {
-            let Some(oldest) = finished.pop_front() else { break };
-            self.in_window.remove(&oldest);
-            let key = (run.tenant_id, oldest);
-            // One rolled back on request since is busy again: it stays.
-            if self.by_id.get(&key).is_some_and(RunRecord::holds_module) {
-                continue;
-            }
-            self.by_id.remove(&key);
-            evicted.push(key);
-        }
-        evicted
+impl Default for Window {
+    fn default() -> Self {
+        Window(DEFAULT_FINISHED_RUNS)
     }
 }
 
@@ -95,8 +54,13 @@ pub struct MemoryStore {
     tenants: RwLock<HashMap<TenantId, TenantRecord>>,
     registry: RwLock<module_registry::Registry>,
     graphs: RwLock<graph::Graphs>,
+    agents: RwLock<agents::Agents>,
     /// Finished runs kept per tenant.
     finished_window: Window,
+    /// How long a run or task lease lasts unless renewed.
+    lease_ttl: LeaseTtl,
+    /// The cluster-wide task leases: owner and expiry.
+    task_leases: parking_lot::Mutex<HashMap<String, (String, std::time::Instant)>>,
     /// Failures injected by tests; `None` in every real use.
     faults: Option<std::sync::Arc<dyn FaultHook>>,
 }
@@ -147,6 +111,12 @@ impl MemoryStore {
         MemoryStore { finished_window: Window(runs.max(1)), ..Self::default() }
     }
 
+    /// The same store with leases lasting `ttl` unless renewed.
+    pub fn with_lease_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.lease_ttl = LeaseTtl(ttl);
+        self
+    }
+
     /// Forgets the events of runs that left the window.
     fn evict(&self, evicted: Vec<(TenantId, Uuid)>) {
         if evicted.is_empty() {
@@ -175,6 +145,29 @@ impl MemoryStore {
         }
     }
 
+    /// Stores a new run under the runs' lock: refused while another run
+    /// holds its module (even when this one would not hold it itself).
+    fn insert_run(&self, runs: &mut Runs, run: &RunRecord) -> StoreResult<Vec<(TenantId, Uuid)>> {
+        if let Some(holder) = runs.holder(run) {
+            return Err(StoreError::ModuleBusy { module: run.request.module_name.clone(), execution_id: holder });
+        }
+        if runs.by_id.contains_key(&(run.tenant_id, run.execution_id)) {
+            return Err(StoreError::Other(format!("deployment {} already exists", run.execution_id)));
+        }
+        runs.note_created(run);
+        if run.owner.is_some() && run.holds_module() {
+            runs.lease_expiry.insert((run.tenant_id, run.execution_id), std::time::Instant::now() + self.lease_ttl.0);
+        }
+        Ok(runs.put(run, self.finished_window.0))
+    }
+
+    /// What follows an insert outside the runs' lock: events, audit, eviction.
+    fn after_insert(&self, run: &RunRecord, events: &[RunEvent], evicted: Vec<(TenantId, Uuid)>) {
+        self.push_events(events);
+        self.evict(evicted);
+        self.push_audit(&crate::domain::audit_entries::run_entries(run, events));
+    }
+
     fn push_events(&self, events: &[RunEvent]) {
         if events.is_empty() {
             return;
@@ -190,15 +183,9 @@ impl MemoryStore {
 impl RunStore for MemoryStore {
     async fn create_run(&self, run: &RunRecord, events: &[RunEvent]) -> StoreResult<()> {
         let mut runs = self.runs.write();
-        // Refused even for a run that would not hold the module itself.
-        if let Some(holder) = runs.holder(run) {
-            return Err(StoreError::ModuleBusy { module: run.request.module_name.clone(), execution_id: holder });
-        }
-        let evicted = runs.put(run, self.finished_window.0);
+        let evicted = self.insert_run(&mut runs, run)?;
         drop(runs);
-        self.push_events(events);
-        self.evict(evicted);
-        self.push_audit(&crate::domain::audit_entries::run_entries(run, events));
+        self.after_insert(run, events, evicted);
         Ok(())
     }
 
@@ -208,6 +195,7 @@ impl RunStore for MemoryStore {
         let Some(stored) = runs.by_id.get(&(run.tenant_id, run.execution_id)) else {
             return Err(StoreError::NotFound(format!("deployment {} not found", run.execution_id)));
         };
+        runs.check_fence(run)?;
         if stored.revision >= run.revision {
             return Err(StoreError::Stale(format!(
                 "deployment {} is at revision {}, not saving revision {}",
@@ -248,7 +236,7 @@ impl RunStore for MemoryStore {
     }
 
     async fn runs_in_flight(&self) -> StoreResult<Vec<RunRecord>> {
-        Ok(self.runs.read().by_id.values().filter(|r| r.holds_module()).cloned().collect())
+        Ok(self.runs.read().active().cloned().collect())
     }
 
     async fn run_events(&self, tenant: TenantId, execution_id: Uuid) -> StoreResult<Vec<RunEvent>> {

@@ -1,7 +1,9 @@
 //! The storage contract of the core. The in-memory implementation lives here;
 //! the PostgreSQL one lives with the other adapters in the root crate.
 
+mod agents;
 mod graph;
+mod leases;
 mod memory;
 mod tenants;
 
@@ -19,9 +21,11 @@ use crate::domain::{
 };
 use crate::domain::{ModuleVersion, SigningKey};
 
+pub use agents::AgentStore;
 pub use graph::GraphStore;
+pub use leases::{ClaimedRun, LeaseStore, DEFAULT_LEASE_TTL};
 pub use memory::{FaultHook, MemoryStore, StoreCall, DEFAULT_FINISHED_RUNS};
-pub use tenants::{RunCounts, TenantStore, UsageCounts};
+pub use tenants::{AdmissionCheck, RunCounts, TenantStore, UsageCounts};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -37,6 +41,10 @@ pub enum StoreError {
     /// A writer tried to save an older revision than the one stored.
     #[error("stale write: {0}")]
     Stale(String),
+    /// The run's lease has passed to another owner since the writer got it
+    /// (see [`LeaseStore`]): the writer must let the run go, not retry.
+    #[error("fenced: {0}")]
+    Fenced(String),
     #[error("{0}")]
     Other(String),
 }
@@ -98,7 +106,8 @@ pub trait RunStore: Send + Sync {
     /// still holds the module; that check and the insert are one atomic step.
     async fn create_run(&self, run: &RunRecord, events: &[RunEvent]) -> StoreResult<()>;
     /// Replaces a run with a newer revision together with the events that
-    /// describe the change, atomically.
+    /// describe the change, atomically. `Fenced` when the run names an owner
+    /// whose lease epoch is no longer the stored one.
     async fn save_run(&self, run: &RunRecord, events: &[RunEvent]) -> StoreResult<()>;
     async fn get_run(&self, tenant: TenantId, execution_id: Uuid) -> StoreResult<Option<RunRecord>>;
     /// Newest first.
@@ -295,6 +304,8 @@ pub trait Store:
     + TenantStore
     + RegistryStore
     + GraphStore
+    + LeaseStore
+    + AgentStore
 {
     /// Cheap round trip used by readiness checks.
     async fn ping(&self) -> StoreResult<()>;

@@ -1,7 +1,9 @@
 //! The tenants' part of the storage contract, and the counts of a tenant's
-//! runs that quotas and usage reports are derived from. Capacity is never
-//! kept in counters: it is counted from the runs as stored, so nothing can
-//! leak when a run ends in an unusual way or the process restarts.
+//! runs that quotas and usage reports are derived from. Active runs are
+//! counted from the runs that hold their module (an index of a few rows), so
+//! nothing can leak when a run ends in an unusual way; runs per day and the
+//! modules ever run are counters kept in the same transaction as the insert,
+//! so that admission costs the same after a million runs as after ten.
 
 use std::collections::BTreeMap;
 
@@ -10,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::StoreResult;
-use crate::domain::{NewAuditEntry, TenantId, TenantRecord, TenantStatus};
+use crate::domain::{NewAuditEntry, QuotaExceeded, RunEvent, RunRecord, TenantId, TenantRecord, TenantStatus};
 
 /// What admission needs to know about a tenant's runs, read together.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -24,6 +26,11 @@ pub struct RunCounts {
     /// Whether the given module is among them.
     pub module_known: bool,
 }
+
+/// Whether one more run fits, given the tenant's counts (the tenant's
+/// quota check, handed to the store so that it runs inside the admission's
+/// lock).
+pub type AdmissionCheck<'a> = &'a (dyn Fn(&RunCounts) -> Result<(), QuotaExceeded> + Send + Sync);
 
 /// A tenant's runs created in a period.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -50,6 +57,19 @@ pub trait TenantStore: Send + Sync {
     /// Replaces the stored tenant with a newer revision, with its audit entry:
     /// `NotFound`, or `Stale` when the stored revision is not older.
     async fn save_tenant(&self, tenant: &TenantRecord, audit: &NewAuditEntry) -> StoreResult<()>;
+    /// Stores a new run as [`super::RunStore::create_run`] does, if `check`
+    /// passes on the tenant's counts (`since` bounds `created_since`, for the
+    /// run's module). Counting and inserting are one step serialised per
+    /// tenant across every instance sharing the store, so concurrent creates
+    /// never admit more than the quota. `Ok(Err(_))` is a refusal: nothing
+    /// was stored.
+    async fn admit_run(
+        &self,
+        run: &RunRecord,
+        events: &[RunEvent],
+        since: DateTime<Utc>,
+        check: AdmissionCheck<'_>,
+    ) -> StoreResult<Result<(), QuotaExceeded>>;
     /// Counts of the tenant's runs; `since` bounds `created_since`.
     async fn run_counts(&self, tenant: TenantId, since: DateTime<Utc>, module: &str) -> StoreResult<RunCounts>;
     /// The runs created in `[from, to]` and the approval events of that period.

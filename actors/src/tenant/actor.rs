@@ -19,7 +19,7 @@ use crate::domain::{
     AuditActor, AuditCategory, AuditResult, NewAuditEntry, RunRecord, RunStatus, TenantId, TenantRecord, TenantStatus,
 };
 use crate::error::CoreError;
-use crate::store::{RunEvent, RunFilter, SharedStore, StoreError};
+use crate::store::{RunCounts, RunEvent, RunFilter, SharedStore, StoreError};
 use crate::supervision::{ActorKind, ChildControl, ChildSpec, ExitGuard, StartChild, Supervisor};
 
 /// What every tenant actor needs.
@@ -260,8 +260,11 @@ impl Handler<AdmitRun> for TenantActor {
                     )));
                 }
                 let module = &msg.run.request.module_name;
-                let counts = store.run_counts(record.tenant_id, start_of_day(super::now()), module).await?;
-                if let Err(over) = check_admission(&record.quota, &counts) {
+                let quota = record.quota;
+                let check = move |counts: &RunCounts| check_admission(&quota, counts);
+                let since = start_of_day(super::now());
+                let admitted = store.admit_run(&msg.run, &msg.events, since, &check).instrument(msg.span).await?;
+                if let Err(over) = admitted {
                     let audit = entry(&record, &msg.actor, "RunRefusedByQuota", over.to_string())
                         .result(AuditResult::Denied)
                         .details(serde_json::json!({
@@ -276,7 +279,6 @@ impl Handler<AdmitRun> for TenantActor {
                     }
                     return Err(CoreError::Quota(over));
                 }
-                store.create_run(&msg.run, &msg.events).instrument(msg.span).await?;
                 Ok(())
             }
             .into_actor(self),

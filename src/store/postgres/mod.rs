@@ -6,11 +6,13 @@
 //! `errors` (failure mapping),
 //! `codec` (column conversions) and `schema` (diesel's table definitions).
 
+mod agents;
 mod approvals;
 mod audit;
 mod codec;
 mod errors;
 mod graph;
+mod leases;
 mod metrics;
 pub mod migrate;
 mod module_registry;
@@ -35,6 +37,8 @@ use pool::{PgConn, PgPool};
 pub struct PgStore {
     pool: PgPool,
     redactor: Redactor,
+    /// How long a run or task lease lasts unless renewed.
+    lease_ttl: std::time::Duration,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -52,9 +56,21 @@ impl PgStore {
     pub async fn connect(url: &str, settings: &PgPoolSettings) -> Result<PgStore, StoreError> {
         let redactor = Redactor::for_url(url);
         let pool = pool::build(url, settings).map_err(|e| StoreError::Other(redactor.scrub(e)))?;
-        let store = PgStore { pool, redactor };
+        let store = PgStore { pool, redactor, lease_ttl: hotswap_actors::store::DEFAULT_LEASE_TTL };
         store.ping().await?;
         Ok(store)
+    }
+
+    /// The same store with leases lasting `ttl` unless renewed
+    /// (`cluster.lease_ttl`, the same on every instance).
+    pub fn with_lease_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.lease_ttl = ttl;
+        self
+    }
+
+    /// The lease length in milliseconds, as the SQL binds it.
+    fn lease_ttl_ms(&self) -> i64 {
+        i64::try_from(self.lease_ttl.as_millis()).unwrap_or(i64::MAX)
     }
 
     async fn conn(&self) -> StoreResult<PgConn> {

@@ -6,14 +6,15 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DbError};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use hotswap_actors::domain::{RunRecord, RunSummary, TenantId};
-use hotswap_actors::store::{Page, RunEvent, RunFilter, RunStore, StoreError, StoreResult};
+use hotswap_actors::domain::{QuotaExceeded, RunRecord, RunSummary, TenantId};
+use hotswap_actors::store::{AdmissionCheck, Page, RunEvent, RunFilter, RunStore, StoreError, StoreResult};
 use uuid::Uuid;
 
 use super::audit::insert_audit;
 use super::codec::{self, join_time, split_time};
 use super::errors::Failure;
 use super::schema::{run_events, runs};
+use super::tenants::{count_created, lock_and_count};
 use super::PgStore;
 
 /// The partial unique index that lets one run per tenant hold a module.
@@ -189,17 +190,39 @@ pub(super) async fn write_revision(
     audit: &[hotswap_actors::domain::NewAuditEntry],
 ) -> Result<(), Failure> {
     let key = (run.tenant_id, run.execution_id);
-    // Only a newer revision replaces the stored one; the row lock makes
-    // concurrent writers take turns.
-    let updated = diesel::update(runs::table.find(key).filter(runs::revision.lt(row.revision)))
-        .set((row, runs::saved_at.eq(diesel::dsl::now)))
-        .execute(conn)
-        .await?;
+    // Only a newer revision replaces the stored one, and only under the
+    // lease epoch the run was saved under (the fence); the row lock makes
+    // concurrent writers, and a takeover, take turns.
+    let mut update = diesel::update(runs::table.find(key).filter(runs::revision.lt(row.revision))).into_boxed();
+    if let Some(owner) = &run.owner {
+        update = update.filter(runs::owner_epoch.eq(codec::revision(owner.epoch)?));
+    }
+    let updated = update.set((row, runs::saved_at.eq(diesel::dsl::now))).execute(conn).await?;
     if updated == 0 {
-        let stored: Option<i64> = runs::table.find(key).select(runs::revision).first(conn).await.optional()?;
+        let stored: Option<(i64, i64, Option<String>)> = runs::table
+            .find(key)
+            .select((
+                runs::revision,
+                runs::owner_epoch,
+                diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::Text>>(
+                    "record->'owner'->>'instance'",
+                ),
+            ))
+            .first(conn)
+            .await
+            .optional()?;
         return Err(match stored {
             None => StoreError::NotFound(format!("deployment {} not found", run.execution_id)),
-            Some(stored) => StoreError::Stale(format!(
+            Some((_, epoch, instance))
+                if run.owner.as_ref().is_some_and(|o| codec::revision(o.epoch).ok() != Some(epoch)) =>
+            {
+                StoreError::Fenced(format!(
+                    "deployment {} is now driven by {} (lease epoch {epoch})",
+                    run.execution_id,
+                    instance.as_deref().unwrap_or("no instance")
+                ))
+            }
+            Some((stored, _, _)) => StoreError::Stale(format!(
                 "deployment {} is at revision {stored}, not saving revision {}",
                 run.execution_id, run.revision
             )),
@@ -226,7 +249,91 @@ fn filtered<'a>(tenant: TenantId, filter: &'a RunFilter) -> runs::BoxedQuery<'a,
     query
 }
 
+/// Stores a new run with its events, audit entries and the tenant's
+/// counters, on `conn` inside the caller's transaction; first, with
+/// `admission`, takes the tenant's admission lock and refuses the run when
+/// `check` fails on the counts.
+async fn insert_new(
+    conn: &mut AsyncPgConnection,
+    new: &NewRun<'_>,
+    admission: Option<(DateTime<Utc>, AdmissionCheck<'_>)>,
+) -> Result<Result<(), QuotaExceeded>, Failure> {
+    let run = new.run;
+    if let Some((since, check)) = admission {
+        let counts = lock_and_count(conn, run.tenant_id, since, &run.request.module_name).await?;
+        if let Err(over) = check(&counts) {
+            return Ok(Err(over));
+        }
+    }
+    // Refused while another run holds the module, whether or not this one
+    // would hold it: the in-memory store's rule. A holding run is refused by
+    // the unique index on insert, which saves the query on the common path.
+    if !run.holds_module() {
+        if let Some(holder) = holder_of(conn, run.tenant_id, &run.request.module_name, None).await? {
+            return Err(busy(run, holder).into());
+        }
+    }
+    let owner = run.owner.as_ref();
+    let lease_expires_at = owner.map(|_| Utc::now() + new.lease_ttl);
+    diesel::insert_into(runs::table)
+        .values((
+            &new.row,
+            runs::owner_epoch.eq(owner.map_or(Ok(0), |o| codec::revision(o.epoch))?),
+            runs::lease_expires_at.eq(lease_expires_at),
+        ))
+        .execute(conn)
+        .await?;
+    insert_events(conn, &new.events).await?;
+    insert_audit(conn, &new.audit).await?;
+    count_created(conn, run).await?;
+    Ok(Ok(()))
+}
+
+/// A run about to be inserted, in the shapes the statements bind.
+struct NewRun<'a> {
+    run: &'a RunRecord,
+    row: RunRow<'a>,
+    events: Vec<EventRow<'a>>,
+    audit: Vec<hotswap_actors::domain::NewAuditEntry>,
+    lease_ttl: chrono::TimeDelta,
+}
+
 impl PgStore {
+    /// Inserts a new run (see `insert_new`), trying again when the module
+    /// changed hands under it.
+    pub(super) async fn insert_run(
+        &self,
+        run: &RunRecord,
+        events: &[RunEvent],
+        admission: Option<(DateTime<Utc>, AdmissionCheck<'_>)>,
+    ) -> StoreResult<Result<(), QuotaExceeded>> {
+        let new = NewRun {
+            run,
+            row: RunRow::new(run)?,
+            events: events.iter().map(EventRow::new).collect(),
+            audit: hotswap_actors::audit::run_entries(run, events),
+            lease_ttl: chrono::TimeDelta::from_std(self.lease_ttl).unwrap_or(chrono::TimeDelta::MAX),
+        };
+        let mut pooled = self.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut pooled;
+        for _ in 0..LOCK_ATTEMPTS {
+            let result = conn.transaction::<_, Failure, _>(async |conn| insert_new(conn, &new, admission).await).await;
+            match result {
+                Ok(admitted) => return Ok(admitted),
+                // A concurrent create took the module after our check.
+                Err(Failure::Db(e)) if violates(&e, HOLDER_INDEX) => match self.name_holder(conn, run, None).await? {
+                    Some(busy) => return Err(busy),
+                    None => continue,
+                },
+                Err(Failure::Db(e)) if violates(&e, RUNS_PKEY) => {
+                    return Err(StoreError::Other(format!("deployment {} already exists", run.execution_id)));
+                }
+                Err(f) => return Err(self.failure(conn, f)),
+            }
+        }
+        Err(StoreError::Unavailable(format!("module '{}' kept changing hands; try again", run.request.module_name)))
+    }
+
     /// Turns a lost race for the module lock into `ModuleBusy`, or into
     /// `None` when the holder finished before it could be named.
     async fn name_holder(
@@ -245,43 +352,7 @@ impl PgStore {
 #[async_trait]
 impl RunStore for PgStore {
     async fn create_run(&self, run: &RunRecord, events: &[RunEvent]) -> StoreResult<()> {
-        let row = RunRow::new(run)?;
-        let event_rows: Vec<EventRow> = events.iter().map(EventRow::new).collect();
-        let audit = hotswap_actors::audit::run_entries(run, events);
-        let mut pooled = self.conn().await?;
-        let conn: &mut AsyncPgConnection = &mut pooled;
-        for _ in 0..LOCK_ATTEMPTS {
-            let result = conn
-                .transaction::<_, Failure, _>(async |conn| {
-                    // Refused while another run holds the module, whether or
-                    // not this one would hold it: the in-memory store's rule.
-                    // A holding run is refused by the unique index on insert,
-                    // which saves the query on the common path.
-                    if !run.holds_module() {
-                        if let Some(holder) = holder_of(conn, run.tenant_id, &run.request.module_name, None).await? {
-                            return Err(busy(run, holder).into());
-                        }
-                    }
-                    diesel::insert_into(runs::table).values(&row).execute(conn).await?;
-                    insert_events(conn, &event_rows).await?;
-                    insert_audit(conn, &audit).await?;
-                    Ok(())
-                })
-                .await;
-            match result {
-                Ok(()) => return Ok(()),
-                // A concurrent create took the module after our check.
-                Err(Failure::Db(e)) if violates(&e, HOLDER_INDEX) => match self.name_holder(conn, run, None).await? {
-                    Some(busy) => return Err(busy),
-                    None => continue,
-                },
-                Err(Failure::Db(e)) if violates(&e, RUNS_PKEY) => {
-                    return Err(StoreError::Other(format!("deployment {} already exists", run.execution_id)));
-                }
-                Err(f) => return Err(self.failure(conn, f)),
-            }
-        }
-        Err(StoreError::Unavailable(format!("module '{}' kept changing hands; try again", run.request.module_name)))
+        self.insert_run(run, events, None).await.map(|_| ())
     }
 
     async fn save_run(&self, run: &RunRecord, events: &[RunEvent]) -> StoreResult<()> {

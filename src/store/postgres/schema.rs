@@ -17,6 +17,31 @@ diesel::table! {
         holds_module -> Bool,
         record -> Jsonb,
         saved_at -> Timestamptz,
+        owner_epoch -> Int8,
+        lease_expires_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    task_leases (task) {
+        task -> Text,
+        owner -> Text,
+        expires_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    tenant_modules (tenant_id, module_name) {
+        tenant_id -> Uuid,
+        module_name -> Text,
+    }
+}
+
+diesel::table! {
+    tenant_runs_per_day (tenant_id, day) {
+        tenant_id -> Uuid,
+        day -> Date,
+        runs -> Int8,
     }
 }
 
@@ -219,4 +244,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     signing_keys,
     module_artifacts,
     artifact_blobs,
+    task_leases,
+    tenant_modules,
+    tenant_runs_per_day,
 );

@@ -7,10 +7,12 @@ use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DbError};
-use diesel::sql_types::{BigInt, Bool, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{BigInt, Bool, Date, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use hotswap_actors::domain::{NewAuditEntry, Quota, TenantId, TenantRecord, TenantStatus, Tier};
-use hotswap_actors::store::{RunCounts, StoreError, StoreResult, TenantStore, UsageCounts};
+use hotswap_actors::domain::{
+    NewAuditEntry, Quota, QuotaExceeded, RunEvent, RunRecord, TenantId, TenantRecord, TenantStatus, Tier,
+};
+use hotswap_actors::store::{AdmissionCheck, RunCounts, StoreError, StoreResult, TenantStore, UsageCounts};
 use uuid::Uuid;
 
 use super::audit::insert_audit;
@@ -151,6 +153,76 @@ fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
+/// The counts admission reads: active runs from the index of module holders
+/// (a few rows), runs per day and modules from the counters `count_created`
+/// keeps, so the cost does not grow with the tenant's history. A `since`
+/// that is not a UTC midnight counts that part of a day from the runs.
+const COUNTS: &str = "\
+    SELECT (SELECT count(*) FROM runs WHERE tenant_id = $1 AND holds_module) AS active, \
+           CASE WHEN $2 = date_trunc('day', $2 AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' \
+                THEN (SELECT coalesce(sum(runs), 0)::bigint FROM tenant_runs_per_day WHERE tenant_id = $1 AND day >= $3) \
+                ELSE (SELECT count(*) FROM runs WHERE tenant_id = $1 AND created_at >= $2) END AS created_since, \
+           (SELECT count(*) FROM tenant_modules WHERE tenant_id = $1) AS modules, \
+           EXISTS (SELECT 1 FROM tenant_modules WHERE tenant_id = $1 AND module_name = $4) AS module_known";
+
+/// Keeps the counters of a new run's tenant, in the insert's transaction.
+const COUNT_CREATED: &str = "\
+    WITH module AS (INSERT INTO tenant_modules (tenant_id, module_name) VALUES ($1, $2) ON CONFLICT DO NOTHING) \
+    INSERT INTO tenant_runs_per_day (tenant_id, day, runs) VALUES ($1, $3, 1) \
+    ON CONFLICT (tenant_id, day) DO UPDATE SET runs = tenant_runs_per_day.runs + 1";
+
+/// Namespace of the per-tenant admission lock among advisory locks.
+const ADMISSION_LOCK_SEED: i64 = 0x0061_646d_6974; // "admit"
+
+async fn counts_on(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    since: DateTime<Utc>,
+    module: &str,
+) -> QueryResult<RunCounts> {
+    let r: CountsRow = diesel::sql_query(COUNTS)
+        .bind::<SqlUuid, _>(tenant)
+        .bind::<Timestamptz, _>(since)
+        .bind::<Date, _>(since.date_naive())
+        .bind::<Text, _>(module)
+        .get_result(conn)
+        .await?;
+    Ok(RunCounts {
+        active: count(r.active),
+        created_since: count(r.created_since),
+        modules: count(r.modules),
+        module_known: r.module_known,
+    })
+}
+
+/// Takes the tenant's admission lock until the transaction ends, then
+/// counts: every instance admits the tenant's runs one at a time, so the
+/// counts cannot change between the check and the insert.
+pub(super) async fn lock_and_count(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    since: DateTime<Utc>,
+    module: &str,
+) -> QueryResult<RunCounts> {
+    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, $2))")
+        .bind::<SqlUuid, _>(tenant)
+        .bind::<BigInt, _>(ADMISSION_LOCK_SEED)
+        .execute(conn)
+        .await?;
+    counts_on(conn, tenant, since, module).await
+}
+
+/// Counts a new run against its tenant's day and modules.
+pub(super) async fn count_created(conn: &mut AsyncPgConnection, run: &RunRecord) -> QueryResult<()> {
+    diesel::sql_query(COUNT_CREATED)
+        .bind::<SqlUuid, _>(run.tenant_id)
+        .bind::<Text, _>(&run.request.module_name)
+        .bind::<Date, _>(run.created_at.date_naive())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 #[async_trait]
 impl TenantStore for PgStore {
     async fn create_tenant(&self, tenant: &TenantRecord, audit: &NewAuditEntry) -> StoreResult<()> {
@@ -218,27 +290,20 @@ impl TenantStore for PgStore {
         .map_err(|f| self.failure(conn, f))
     }
 
+    async fn admit_run(
+        &self,
+        run: &RunRecord,
+        events: &[RunEvent],
+        since: DateTime<Utc>,
+        check: AdmissionCheck<'_>,
+    ) -> StoreResult<Result<(), QuotaExceeded>> {
+        self.insert_run(run, events, Some((since, check))).await
+    }
+
     async fn run_counts(&self, tenant: TenantId, since: DateTime<Utc>, module: &str) -> StoreResult<RunCounts> {
         let mut conn = self.conn().await?;
-        let row = diesel::sql_query(
-            "SELECT count(*) FILTER (WHERE holds_module) AS active, \
-                    count(*) FILTER (WHERE created_at >= $2) AS created_since, \
-                    count(DISTINCT module_name) AS modules, \
-                    coalesce(bool_or(module_name = $3), false) AS module_known \
-             FROM runs WHERE tenant_id = $1",
-        )
-        .bind::<SqlUuid, _>(tenant)
-        .bind::<Timestamptz, _>(since)
-        .bind::<Text, _>(module)
-        .get_result::<CountsRow>(&mut *conn)
-        .await;
-        match row {
-            Ok(r) => Ok(RunCounts {
-                active: count(r.active),
-                created_since: count(r.created_since),
-                modules: count(r.modules),
-                module_known: r.module_known,
-            }),
+        match counts_on(&mut conn, tenant, since, module).await {
+            Ok(counts) => Ok(counts),
             Err(e) => Err(self.db_error(&mut conn, e)),
         }
     }

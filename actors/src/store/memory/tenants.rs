@@ -1,13 +1,11 @@
-//! Tenants in memory, and the run counts derived from the stored runs.
-
-use std::collections::BTreeSet;
+//! Tenants in memory, admission, and the run counts kept beside the runs.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::MemoryStore;
-use crate::domain::{NewAuditEntry, TenantId, TenantRecord, TenantStatus};
-use crate::store::{RunCounts, StoreError, StoreResult, TenantStore, UsageCounts};
+use crate::domain::{NewAuditEntry, QuotaExceeded, RunEvent, RunRecord, TenantId, TenantRecord, TenantStatus};
+use crate::store::{AdmissionCheck, RunCounts, StoreError, StoreResult, TenantStore, UsageCounts};
 
 #[async_trait]
 impl TenantStore for MemoryStore {
@@ -54,18 +52,26 @@ impl TenantStore for MemoryStore {
         Ok(())
     }
 
-    async fn run_counts(&self, tenant: TenantId, since: DateTime<Utc>, module: &str) -> StoreResult<RunCounts> {
-        let runs = self.runs.read();
-        let mut counts = RunCounts::default();
-        let mut modules = BTreeSet::new();
-        for run in runs.by_id.values().filter(|r| r.tenant_id == tenant) {
-            counts.active += u64::from(run.holds_module());
-            counts.created_since += u64::from(run.created_at >= since);
-            modules.insert(run.request.module_name.as_str());
+    async fn admit_run(
+        &self,
+        run: &RunRecord,
+        events: &[RunEvent],
+        since: DateTime<Utc>,
+        check: AdmissionCheck<'_>,
+    ) -> StoreResult<Result<(), QuotaExceeded>> {
+        // The write lock is the admission's lock: counting and inserting are one step.
+        let mut runs = self.runs.write();
+        if let Err(over) = check(&runs.counts(run.tenant_id, since, &run.request.module_name)) {
+            return Ok(Err(over));
         }
-        counts.modules = modules.len() as u64;
-        counts.module_known = modules.contains(module);
-        Ok(counts)
+        let evicted = self.insert_run(&mut runs, run)?;
+        drop(runs);
+        self.after_insert(run, events, evicted);
+        Ok(Ok(()))
+    }
+
+    async fn run_counts(&self, tenant: TenantId, since: DateTime<Utc>, module: &str) -> StoreResult<RunCounts> {
+        Ok(self.runs.read().counts(tenant, since, module))
     }
 
     async fn usage_counts(&self, tenant: TenantId, from: DateTime<Utc>, to: DateTime<Utc>) -> StoreResult<UsageCounts> {

@@ -1,0 +1,96 @@
+//! Hosts joining and leaving their tenant's clusters. An agent that connects
+//! becomes (or becomes again) a node of its environment; its node actor is
+//! started once and stays while the agent is away, answering "not
+//! reachable", so that a run treats the host like any failed node.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::Utc;
+use uuid::Uuid;
+
+use super::Orchestrator;
+use crate::domain::{Environment, ModuleSlots, NodeRecord, TenantId};
+use crate::error::CoreError;
+use crate::node::{spawn_node, AdoptHostState, AgentLink, NodeEntry, NodeKind};
+use crate::supervision::GetTree;
+
+/// A host as it introduces itself when its agent connects.
+pub struct HostArrival {
+    pub tenant: TenantId,
+    pub node_id: Uuid,
+    pub hostname: String,
+    pub environment: Environment,
+    /// The modules the host actually has: they replace what the store held.
+    pub modules: BTreeMap<String, ModuleSlots>,
+    pub link: Arc<dyn AgentLink>,
+}
+
+impl Orchestrator {
+    /// Makes the host a node of its cluster (registering it the first time)
+    /// and records the state it reports. Answers its directory entry.
+    pub async fn attach_agent(&self, arrival: HostArrival) -> Result<Arc<NodeEntry>, CoreError> {
+        let inner = &self.inner;
+        let existing = inner
+            .clusters
+            .nodes(arrival.tenant, arrival.environment)
+            .iter()
+            .find(|n| n.node_id == arrival.node_id)
+            .cloned();
+        let entry = match existing {
+            Some(entry) if entry.kind == NodeKind::Agent => entry,
+            Some(_) => {
+                return Err(CoreError::Refused(format!(
+                    "node {} is a simulated node; an agent cannot take its place",
+                    arrival.node_id
+                )))
+            }
+            None => {
+                let record = NodeRecord {
+                    tenant_id: arrival.tenant,
+                    node_id: arrival.node_id,
+                    hostname: arrival.hostname.clone(),
+                    environment: arrival.environment,
+                    modules: BTreeMap::new(),
+                    updated_at: Utc::now(),
+                };
+                inner.store.register_node(&record).await?;
+                let entry = Arc::new(NodeEntry::of_kind(
+                    arrival.tenant,
+                    arrival.node_id,
+                    arrival.hostname.clone(),
+                    arrival.environment,
+                    NodeKind::Agent,
+                ));
+                spawn_node(
+                    &inner.node_supervisor,
+                    entry.clone(),
+                    inner.store.clone(),
+                    Arc::new(inner.settings.simulation.clone()),
+                    inner.settings.recovery.store_call_timeout,
+                );
+                // The supervisor handles messages in order: once it answers, the node has started.
+                inner.node_supervisor.send(GetTree).await.map_err(|e| CoreError::Internal(e.to_string()))?;
+                inner.clusters.add_node(entry.clone());
+                entry
+            }
+        };
+        entry.set_agent_link(Some(arrival.link));
+        entry.beat();
+        let Some(addr) = entry.addr() else {
+            return Err(CoreError::Unavailable(format!("the node actor of {} is restarting", arrival.hostname)));
+        };
+        addr.send(AdoptHostState { modules: arrival.modules })
+            .await
+            .map_err(|e| CoreError::Internal(e.to_string()))?
+            .map_err(|e| CoreError::Unavailable(e.to_string()))?;
+        Ok(entry)
+    }
+
+    /// The agent of `node_id` went away: the node stays, unreachable.
+    pub fn detach_agent(&self, tenant: TenantId, environment: Environment, node_id: Uuid) {
+        if let Some(entry) = self.inner.clusters.nodes(tenant, environment).iter().find(|n| n.node_id == node_id) {
+            entry.set_agent_link(None);
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! The storage contract for real hosts: enrolment tokens (kept hashed), the
+//! agents that enrolled, and the desired state of each node's modules.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::StoreResult;
+use crate::domain::{AgentRecord, DesiredModule, EnrolmentToken, NewAuditEntry, TenantId};
+
+#[async_trait]
+pub trait AgentStore: Send + Sync {
+    async fn create_enrolment_token(&self, token: &EnrolmentToken, audit: &NewAuditEntry) -> StoreResult<()>;
+    /// Newest first.
+    async fn list_enrolment_tokens(&self, tenant: TenantId) -> StoreResult<Vec<EnrolmentToken>>;
+    async fn get_enrolment_token(&self, tenant: TenantId, id: Uuid) -> StoreResult<Option<EnrolmentToken>>;
+    /// Marks the token revoked at `at` (once); answers it, `None` when unknown.
+    async fn revoke_enrolment_token(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        at: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> StoreResult<Option<EnrolmentToken>>;
+    /// The token with this SHA-256, of whichever tenant: a connecting agent
+    /// names no tenant, its token does.
+    async fn find_enrolment_token(&self, token_hash: &str) -> StoreResult<Option<EnrolmentToken>>;
+
+    /// Records an agent's enrolment or reconnection (insert or replace by node id).
+    async fn save_agent(&self, agent: &AgentRecord, audit: &NewAuditEntry) -> StoreResult<()>;
+    /// The agent whose session credential has this SHA-256, of whichever tenant.
+    async fn find_agent_by_session(&self, session_hash: &str) -> StoreResult<Option<AgentRecord>>;
+    /// By hostname.
+    async fn list_agents(&self, tenant: TenantId) -> StoreResult<Vec<AgentRecord>>;
+
+    /// Records what a node should run for one module.
+    async fn set_desired_module(&self, desired: &DesiredModule) -> StoreResult<()>;
+    async fn desired_modules(&self, tenant: TenantId, node_id: Uuid) -> StoreResult<Vec<DesiredModule>>;
+}

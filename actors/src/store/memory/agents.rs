@@ -1,0 +1,87 @@
+//! Enrolment tokens, agents and desired state in memory.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::MemoryStore;
+use crate::domain::{AgentRecord, DesiredModule, EnrolmentToken, NewAuditEntry, TenantId};
+use crate::store::{AgentStore, StoreResult};
+
+#[derive(Default)]
+pub(super) struct Agents {
+    tokens: HashMap<(TenantId, Uuid), EnrolmentToken>,
+    agents: HashMap<(TenantId, Uuid), AgentRecord>,
+    desired: HashMap<(TenantId, Uuid, String), DesiredModule>,
+}
+
+#[async_trait]
+impl AgentStore for MemoryStore {
+    async fn create_enrolment_token(&self, token: &EnrolmentToken, audit: &NewAuditEntry) -> StoreResult<()> {
+        self.agents.write().tokens.insert((token.tenant_id, token.id), token.clone());
+        self.push_audit(std::slice::from_ref(audit));
+        Ok(())
+    }
+
+    async fn list_enrolment_tokens(&self, tenant: TenantId) -> StoreResult<Vec<EnrolmentToken>> {
+        let mut found: Vec<_> = self.agents.read().tokens.values().filter(|t| t.tenant_id == tenant).cloned().collect();
+        found.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
+        Ok(found)
+    }
+
+    async fn get_enrolment_token(&self, tenant: TenantId, id: Uuid) -> StoreResult<Option<EnrolmentToken>> {
+        Ok(self.agents.read().tokens.get(&(tenant, id)).cloned())
+    }
+
+    async fn revoke_enrolment_token(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        at: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> StoreResult<Option<EnrolmentToken>> {
+        let mut agents = self.agents.write();
+        let Some(token) = agents.tokens.get_mut(&(tenant, id)) else { return Ok(None) };
+        token.revoked_at.get_or_insert(at);
+        let token = token.clone();
+        drop(agents);
+        self.push_audit(std::slice::from_ref(audit));
+        Ok(Some(token))
+    }
+
+    async fn find_enrolment_token(&self, token_hash: &str) -> StoreResult<Option<EnrolmentToken>> {
+        Ok(self.agents.read().tokens.values().find(|t| t.token_hash == token_hash).cloned())
+    }
+
+    async fn save_agent(&self, agent: &AgentRecord, audit: &NewAuditEntry) -> StoreResult<()> {
+        self.agents.write().agents.insert((agent.tenant_id, agent.node_id), agent.clone());
+        self.push_audit(std::slice::from_ref(audit));
+        Ok(())
+    }
+
+    async fn find_agent_by_session(&self, session_hash: &str) -> StoreResult<Option<AgentRecord>> {
+        Ok(self.agents.read().agents.values().find(|a| a.session_hash == session_hash).cloned())
+    }
+
+    async fn list_agents(&self, tenant: TenantId) -> StoreResult<Vec<AgentRecord>> {
+        let mut found: Vec<_> = self.agents.read().agents.values().filter(|a| a.tenant_id == tenant).cloned().collect();
+        found.sort_by(|a, b| a.hostname.cmp(&b.hostname));
+        Ok(found)
+    }
+
+    async fn set_desired_module(&self, desired: &DesiredModule) -> StoreResult<()> {
+        let key = (desired.tenant_id, desired.node_id, desired.module.clone());
+        self.agents.write().desired.insert(key, desired.clone());
+        Ok(())
+    }
+
+    async fn desired_modules(&self, tenant: TenantId, node_id: Uuid) -> StoreResult<Vec<DesiredModule>> {
+        let agents = self.agents.read();
+        let mut found: Vec<_> =
+            agents.desired.values().filter(|d| d.tenant_id == tenant && d.node_id == node_id).cloned().collect();
+        found.sort_by(|a, b| a.module.cmp(&b.module));
+        Ok(found)
+    }
+}

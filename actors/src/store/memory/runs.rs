@@ -1,0 +1,140 @@
+//! The memory store's runs: the records, the index of which run holds each
+//! module, the window of finished runs kept, the counters admission reads,
+//! and the run leases (trivially this process's when one instance uses the
+//! store, but kept by the same rules as PostgreSQL's).
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::time::Instant;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use uuid::Uuid;
+
+use crate::domain::{RunRecord, TenantId};
+use crate::store::{RunCounts, StoreError, StoreResult};
+
+/// What admission needs of one tenant, kept up to date as runs are stored,
+/// so that counting never walks the tenant's history.
+#[derive(Default)]
+pub(super) struct TenantCounters {
+    /// Runs that hold their module now.
+    active: u64,
+    /// Every module the tenant has run (finished runs leaving the window included).
+    modules: HashSet<String>,
+    /// Runs created on each UTC day.
+    created_by_day: BTreeMap<NaiveDate, u64>,
+}
+
+#[derive(Default)]
+pub(super) struct Runs {
+    pub(super) by_id: HashMap<(TenantId, Uuid), RunRecord>,
+    holders: HashMap<(TenantId, String), Uuid>,
+    /// Each tenant's finished runs, oldest first: the window that is kept.
+    finished: HashMap<TenantId, VecDeque<Uuid>>,
+    /// The runs in `finished`, so that a run finishing twice (after a manual
+    /// rollback) is counted once.
+    in_window: HashSet<Uuid>,
+    counters: HashMap<TenantId, TenantCounters>,
+    /// When the lease of each owned active run expires.
+    pub(super) lease_expiry: HashMap<(TenantId, Uuid), Instant>,
+}
+
+impl Runs {
+    /// The run other than `except` that holds the module of `run`, if any.
+    pub(super) fn holder(&self, run: &RunRecord) -> Option<Uuid> {
+        self.holders
+            .get(&(run.tenant_id, run.request.module_name.clone()))
+            .copied()
+            .filter(|id| *id != run.execution_id)
+    }
+
+    /// The runs that hold their module, found through the holders' index.
+    pub(super) fn active(&self) -> impl Iterator<Item = &RunRecord> {
+        self.holders.iter().filter_map(|((tenant, _), id)| self.by_id.get(&(*tenant, *id)))
+    }
+
+    /// Refuses a save made under a lease epoch that is no longer the stored one.
+    pub(super) fn check_fence(&self, run: &RunRecord) -> StoreResult<()> {
+        let Some(owner) = &run.owner else { return Ok(()) };
+        let stored = self.by_id.get(&(run.tenant_id, run.execution_id)).and_then(|r| r.owner.as_ref());
+        match stored {
+            Some(current) if current.epoch != owner.epoch => Err(StoreError::Fenced(format!(
+                "deployment {} is now driven by {} (lease epoch {}), not by {} (epoch {})",
+                run.execution_id, current.instance, current.epoch, owner.instance, owner.epoch
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts a new run against its tenant's day and modules.
+    pub(super) fn note_created(&mut self, run: &RunRecord) {
+        let counters = self.counters.entry(run.tenant_id).or_default();
+        *counters.created_by_day.entry(run.created_at.date_naive()).or_default() += 1;
+        if !counters.modules.contains(&run.request.module_name) {
+            counters.modules.insert(run.request.module_name.clone());
+        }
+    }
+
+    /// The tenant's counts, from the counters (and, for a `since` that is not
+    /// a UTC midnight, from the runs of that one day).
+    pub(super) fn counts(&self, tenant: TenantId, since: DateTime<Utc>, module: &str) -> RunCounts {
+        let Some(counters) = self.counters.get(&tenant) else { return RunCounts::default() };
+        let day = since.date_naive();
+        let whole_days_from = if since == day.and_hms_opt(0, 0, 0).map(|t| t.and_utc()).unwrap_or(since) {
+            Some(day)
+        } else {
+            day.succ_opt()
+        };
+        let mut created_since: u64 =
+            whole_days_from.map(|from| counters.created_by_day.range(from..).map(|(_, n)| n).sum()).unwrap_or(0);
+        if whole_days_from != Some(day) {
+            // Part of a day: only that day's runs are walked.
+            created_since += self
+                .by_id
+                .values()
+                .filter(|r| r.tenant_id == tenant && r.created_at >= since && r.created_at.date_naive() == day)
+                .count() as u64;
+        }
+        RunCounts {
+            active: counters.active,
+            created_since,
+            modules: counters.modules.len() as u64,
+            module_known: counters.modules.contains(module),
+        }
+    }
+
+    /// Stores `run`; answers the finished runs that fell out of the window.
+    pub(super) fn put(&mut self, run: &RunRecord, window: usize) -> Vec<(TenantId, Uuid)> {
+        let key = (run.tenant_id, run.request.module_name.clone());
+        let was_holder = self.holders.get(&key) == Some(&run.execution_id);
+        let active = &mut self.counters.entry(run.tenant_id).or_default().active;
+        if run.holds_module() {
+            if !was_holder {
+                *active += 1;
+            }
+            self.holders.insert(key, run.execution_id);
+        } else if was_holder {
+            *active = active.saturating_sub(1);
+            self.holders.remove(&key);
+            self.lease_expiry.remove(&(run.tenant_id, run.execution_id));
+        }
+        self.by_id.insert((run.tenant_id, run.execution_id), run.clone());
+        if run.holds_module() || !self.in_window.insert(run.execution_id) {
+            return Vec::new();
+        }
+        let finished = self.finished.entry(run.tenant_id).or_default();
+        finished.push_back(run.execution_id);
+        let mut evicted = Vec::new();
+        while finished.len() > window {
+            let Some(oldest) = finished.pop_front() else { break };
+            self.in_window.remove(&oldest);
+            let key = (run.tenant_id, oldest);
+            // One rolled back on request since is busy again: it stays.
+            if self.by_id.get(&key).is_some_and(RunRecord::holds_module) {
+                continue;
+            }
+            self.by_id.remove(&key);
+            evicted.push(key);
+        }
+        evicted
+    }
+}

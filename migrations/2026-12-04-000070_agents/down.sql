@@ -1,0 +1,3 @@
+DROP TABLE desired_modules;
+DROP TABLE agents;
+DROP TABLE enrolment_tokens;

@@ -1,0 +1,53 @@
+//! Rate limits and the login lockout count across both instances together.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::cluster::Cluster;
+use crate::process::Server;
+
+#[actix_web::test]
+async fn a_rate_limit_of_n_per_minute_holds_across_both_instances_together() {
+    const LIMIT: usize = 12;
+    let vars =
+        [("HOTSWAP__RATE_LIMIT__ENABLED", "true".to_string()), ("HOTSWAP__RATE_LIMIT__DEPLOYMENTS", LIMIT.to_string())];
+    let Some(cluster) = Cluster::start("redis_rate_limit", "redis://127.0.0.1:6379", &vars).await else { return };
+    let (mut allowed, mut refused) = (0, 0);
+    for i in 0..3 * LIMIT {
+        let server = if i % 2 == 0 { &cluster.a } else { &cluster.b };
+        let (status, body) = server.get("/api/v1/deployments").await.unwrap();
+        match status.as_u16() {
+            200 => allowed += 1,
+            429 => {
+                assert_eq!(body["code"], "rate_limited", "{body}");
+                refused += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    // One more may pass if a refill (every 60/N s) fell within the loop.
+    assert!((LIMIT..=LIMIT + 1).contains(&allowed), "{allowed} allowed, {refused} refused\n{}", cluster.logs());
+    assert_eq!(allowed + refused, 3 * LIMIT);
+}
+
+async fn login(server: &Server, password: &str) -> u16 {
+    let client = awc::Client::builder().timeout(Duration::from_secs(10)).finish();
+    let body = json!({ "username": "admin", "password": password });
+    let res = client.post(format!("{}/api/v1/authentication/login", server.base)).send_json(&body).await.unwrap();
+    res.status().as_u16()
+}
+
+#[actix_web::test]
+async fn failed_logins_spread_over_both_instances_lock_the_account_for_the_address() {
+    // Logins are limited per address too; that limit is not what is tested here.
+    let vars = [("HOTSWAP__AUTH__MAX_FAILED_LOGINS", "4".to_string())];
+    let Some(cluster) = Cluster::start("redis_lockout", "redis://127.0.0.1:6379", &vars).await else { return };
+    for i in 0..4 {
+        let server = if i % 2 == 0 { &cluster.a } else { &cluster.b };
+        assert_eq!(login(server, "wrong-password").await, 401);
+    }
+    // Two failures on each instance: alone, neither would have locked.
+    assert_eq!(login(&cluster.a, "Admin123!").await, 401, "locked on A\n{}", cluster.logs());
+    assert_eq!(login(&cluster.b, "Admin123!").await, 401, "locked on B");
+}

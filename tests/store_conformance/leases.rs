@@ -1,0 +1,209 @@
+//! Leases and admission: what several instances sharing one store rely on.
+//! Run leases are claimed, renewed, fenced and released by the same rules on
+//! both back-ends; task leases have one holder at a time; admission counts
+//! and inserts as one step, so concurrent creates never pass a quota.
+
+use std::time::Duration;
+
+use super::*;
+use hotswap_actors::domain::{QuotaExceeded, QuotaKind, RunOwner};
+use hotswap_actors::store::RunCounts;
+use support::poll::eventually;
+
+/// Short leases, so that expiry is seen within a test.
+const LEASE_TTL: Duration = Duration::from_millis(400);
+
+/// Waits until `owner` takes over `id`, once the current lease has run out.
+async fn claim_after_expiry(store: &SharedStore, owner: &str, id: Uuid) -> u64 {
+    let mut epoch = 0;
+    eventually(Duration::from_secs(5), "the expired lease is claimed", async || {
+        match store.claim_runs(owner, 10).await.unwrap().into_iter().find(|c| c.execution_id == id) {
+            Some(claim) => {
+                epoch = claim.epoch;
+                true
+            }
+            None => false,
+        }
+    })
+    .await;
+    epoch
+}
+
+/// The stored run, one revision on, saved as `owner` under `epoch`.
+async fn next_as(store: &SharedStore, run: &RunRecord, owner: &str, epoch: u64) -> RunRecord {
+    let stored = store.get_run(run.tenant_id, run.execution_id).await.unwrap().unwrap();
+    let mut next = stored.clone();
+    next.revision += 1;
+    next.owner = Some(RunOwner { instance: owner.into(), epoch });
+    next.message = format!("saved by {owner} under epoch {epoch}");
+    next
+}
+
+async fn run_leases_claim_renew_fence_release(store: SharedStore) {
+    let t = tenant();
+    let run = run(t, "leased", at(0, 0), RunStatus::Running);
+    store.create_run(&run, &[]).await.unwrap();
+    let done = super::run(t, "finished", at(1, 0), RunStatus::Succeeded);
+    store.create_run(&done, &[]).await.unwrap();
+
+    // An active run nobody owns is claimed at once; a finished one never.
+    let claimed = store.claim_runs("a", 10).await.unwrap();
+    assert_eq!(claimed.len(), 1, "{claimed:?}");
+    assert_eq!((claimed[0].tenant_id, claimed[0].execution_id, claimed[0].epoch), (t, run.execution_id, 1));
+    let stored = store.get_run(t, run.execution_id).await.unwrap().unwrap();
+    assert_eq!(stored.owner, Some(RunOwner { instance: "a".into(), epoch: 1 }));
+    assert!(store.claim_runs("b", 10).await.unwrap().is_empty(), "a live lease is not taken");
+    assert_eq!(store.renew_runs("a").await.unwrap(), vec![run.execution_id]);
+    store.save_run(&next_as(&store, &run, "a", 1).await, &[]).await.unwrap();
+
+    // Past its lease, another instance takes the run: the epoch goes up and
+    // the former owner's writes are fenced off.
+    let epoch = claim_after_expiry(&store, "b", run.execution_id).await;
+    assert_eq!(epoch, 2);
+    assert!(store.renew_runs("a").await.unwrap().is_empty(), "a no longer holds the run");
+    let late = next_as(&store, &run, "a", 1).await;
+    match store.save_run(&late, &[event(&late, "LateWrite", 1)]).await {
+        Err(StoreError::Fenced(m)) => assert!(m.contains(&run.execution_id.to_string()), "{m}"),
+        other => panic!("expected Fenced, got {other:?}"),
+    }
+    assert!(store.run_events(t, run.execution_id).await.unwrap().is_empty(), "a fenced save writes no event");
+    let by_b = next_as(&store, &run, "b", 2).await;
+    store.save_run(&by_b, &[]).await.unwrap();
+    assert_eq!(store.get_run(t, run.execution_id).await.unwrap().unwrap(), by_b);
+
+    // A clean shutdown lets the run go at once.
+    assert_eq!(store.release_runs("b").await.unwrap(), 1);
+    let claimed = store.claim_runs("a", 10).await.unwrap();
+    assert_eq!(claimed.iter().map(|c| (c.execution_id, c.epoch)).collect::<Vec<_>>(), vec![(run.execution_id, 3)]);
+
+    // A run that finishes holds no lease any more.
+    let mut finished = next_as(&store, &run, "a", 3).await;
+    finished.status = RunStatus::Succeeded;
+    finished.finished_at = Some(finished.created_at);
+    store.save_run(&finished, &[]).await.unwrap();
+    assert!(store.renew_runs("a").await.unwrap().is_empty());
+    assert_eq!(store.release_runs("a").await.unwrap(), 0);
+    assert!(store.claim_runs("b", 10).await.unwrap().is_empty());
+}
+
+async fn claims_take_at_most_the_limit_oldest_first(store: SharedStore) {
+    let t = tenant();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let r = run(t, &format!("m{i}"), at(i64::from(i), 0), RunStatus::Running);
+        store.create_run(&r, &[]).await.unwrap();
+        ids.push(r.execution_id);
+    }
+    let first: Vec<_> = store.claim_runs("a", 2).await.unwrap().into_iter().map(|c| c.execution_id).collect();
+    assert_eq!(first, ids[..2]);
+    let rest: Vec<_> = store.claim_runs("b", 10).await.unwrap().into_iter().map(|c| c.execution_id).collect();
+    assert_eq!(rest, ids[2..]);
+    let mut held_by_b = store.renew_runs("b").await.unwrap();
+    held_by_b.sort();
+    let mut expected = ids[2..].to_vec();
+    expected.sort();
+    assert_eq!(held_by_b, expected);
+}
+
+async fn task_lease_has_one_holder_at_a_time(store: SharedStore) {
+    let task = format!("sweep-{}", Uuid::new_v4());
+    assert!(store.hold_task(&task, "a").await.unwrap());
+    assert!(!store.hold_task(&task, "b").await.unwrap());
+    assert!(store.hold_task(&task, "a").await.unwrap(), "the holder renews");
+    assert!(store.hold_task("another task", "b").await.unwrap(), "tasks are leased apart");
+    eventually(Duration::from_secs(5), "b takes the expired task lease", async || {
+        store.hold_task(&task, "b").await.unwrap()
+    })
+    .await;
+    assert!(!store.hold_task(&task, "a").await.unwrap());
+}
+
+fn at_most_active(limit: u64) -> impl Fn(&RunCounts) -> Result<(), QuotaExceeded> + Send + Sync {
+    move |counts: &RunCounts| {
+        if counts.active >= limit {
+            Err(QuotaExceeded { quota: QuotaKind::ConcurrentRuns, limit: limit as u32, current: counts.active })
+        } else {
+            Ok(())
+        }
+    }
+}
+
+async fn admission_is_exact_under_concurrent_creates(store: SharedStore) {
+    let t = tenant();
+    let check = at_most_active(3);
+    let since = at(0, 0);
+    let creates = (0..50).map(|i| {
+        let store = store.clone();
+        let check = &check;
+        async move {
+            let r = run(t, &format!("module-{i}"), at(10, i), RunStatus::Running);
+            store.admit_run(&r, &[event(&r, "DeploymentCreated", 0)], since, check).await.unwrap()
+        }
+    });
+    let answers = futures::future::join_all(creates).await;
+    let admitted = answers.iter().filter(|a| a.is_ok()).count();
+    assert_eq!(admitted, 3, "{answers:?}");
+    for refused in answers.iter().filter_map(|a| a.as_ref().err()) {
+        assert_eq!((refused.quota, refused.current), (QuotaKind::ConcurrentRuns, 3));
+    }
+    let page = store.list_runs(t, &RunFilter { page: 1, page_size: 100, ..RunFilter::default() }).await.unwrap();
+    assert_eq!(page.total, 3, "a refused run is not stored");
+}
+
+async fn run_counts_come_from_counters(store: SharedStore) {
+    let t = tenant();
+    let day_one = DateTime::parse_from_rfc3339("2026-03-01T23:59:59.9Z").unwrap().to_utc();
+    let day_two = DateTime::parse_from_rfc3339("2026-03-02T08:00:00Z").unwrap().to_utc();
+    let midnight = DateTime::parse_from_rfc3339("2026-03-02T00:00:00Z").unwrap().to_utc();
+    let allow = |_: &RunCounts| Ok(());
+    let mut first = run(t, "alpha", day_one, RunStatus::Running);
+    first.owner = Some(RunOwner { instance: "a".into(), epoch: 1 });
+    store.admit_run(&first, &[], midnight, &allow).await.unwrap().unwrap();
+    for (module, created) in [("beta", day_two), ("beta", day_two + TimeDelta::hours(1))] {
+        let r = run(t, module, created, RunStatus::Succeeded);
+        store.admit_run(&r, &[], midnight, &allow).await.unwrap().unwrap();
+    }
+    let counts = store.run_counts(t, midnight, "alpha").await.unwrap();
+    assert_eq!(counts, RunCounts { active: 1, created_since: 2, modules: 2, module_known: true });
+    let counts = store.run_counts(t, day_two + TimeDelta::minutes(30), "gamma").await.unwrap();
+    assert_eq!(counts, RunCounts { active: 1, created_since: 1, modules: 2, module_known: false });
+    let counts = store.run_counts(t, day_one - TimeDelta::days(1), "beta").await.unwrap();
+    assert_eq!(counts.created_since, 3);
+    assert_eq!(store.run_counts(tenant(), midnight, "alpha").await.unwrap(), RunCounts::default());
+}
+
+macro_rules! with_short_leases {
+    ($($check:ident),* $(,)?) => {
+        mod memory_leases {
+            use super::*;
+            $(
+                #[actix::test]
+                async fn $check() {
+                    let store = hotswap_actors::store::MemoryStore::new().with_lease_ttl(LEASE_TTL);
+                    super::$check(Arc::new(store)).await;
+                }
+            )*
+        }
+
+        mod postgres_leases {
+            use super::*;
+            $(
+                #[actix::test]
+                async fn $check() {
+                    let Some(db) = support::TestDb::migrated(concat!("postgres_leases::", stringify!($check))).await else {
+                        return;
+                    };
+                    super::$check(Arc::new(db.store().await.with_lease_ttl(LEASE_TTL))).await;
+                }
+            )*
+        }
+    };
+}
+
+with_short_leases!(
+    run_leases_claim_renew_fence_release,
+    claims_take_at_most_the_limit_oldest_first,
+    task_lease_has_one_holder_at_a_time,
+    admission_is_exact_under_concurrent_creates,
+    run_counts_come_from_counters,
+);
