@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod dashboard;
 pub mod http;
 pub mod live;
+pub mod messaging;
 pub mod metrics;
 pub mod notify;
 pub mod redis;

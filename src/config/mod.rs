@@ -23,6 +23,7 @@ pub use crate::auth::settings::{
 pub use crate::crypto::Secret;
 pub use crate::http::ApiDocsSettings;
 pub use crate::live::settings::WebsocketSettings;
+pub use crate::messaging::settings::{MessagingBackend, MessagingSettings};
 pub use crate::metrics::MetricsSettings;
 pub use crate::notify::NotificationSettings;
 pub use crate::redis::RedisSettings;
@@ -67,6 +68,9 @@ pub struct Settings {
     /// `[agent]`: sessions with `hotswap agent` on real hosts.
     #[serde(default)]
     pub agent: AgentSettings,
+    /// `[messaging]`: the message bus's back-end and timings.
+    #[serde(default)]
+    pub messaging: MessagingSettings,
     /// `[redis]`: the backplane of several instances; empty url = none.
     #[serde(default)]
     pub redis: RedisSettings,
@@ -224,6 +228,7 @@ impl Settings {
             self.security.validate(),
             self.secrets.validate(),
             self.agent.validate(),
+            self.messaging.validate(),
             self.redis.validate(),
             self.analysis.validate(),
         ];

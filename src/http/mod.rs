@@ -17,13 +17,18 @@ mod graph;
 mod graph_dto;
 mod graph_queries;
 mod health;
+mod messaging;
+mod messaging_errors;
+mod messaging_legacy;
 mod modules;
 pub mod openapi;
 mod responses;
 pub mod route_table;
 mod secrets;
 mod signing_keys;
+mod subscriptions;
 pub mod tenants;
+mod topics;
 mod users;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
@@ -90,6 +95,10 @@ fn modules() -> Vec<route_table::ApiModule> {
         graph::api(),
         graph_queries::api(),
         agents::api(),
+        topics::api(),
+        subscriptions::api(),
+        messaging::api(),
+        messaging_legacy::api(),
     ]
 }
 

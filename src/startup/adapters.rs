@@ -26,6 +26,8 @@ pub struct Adapters {
     pub registry: web::Data<Registry>,
     /// The knowledge graph; `store` writes it as the actors change state.
     pub graph: web::Data<GraphService>,
+    /// The message bus over its configured back-end.
+    pub bus: web::Data<crate::messaging::MessageBus>,
     /// The backplane shared with other instances, when `[redis] url` is set.
     pub redis: Option<Arc<crate::redis::Redis>>,
 }
@@ -56,7 +58,8 @@ impl Adapters {
         let tenants: Vec<_> =
             store.list_tenants(None).await.map(|ts| ts.into_iter().map(|t| t.tenant_id).collect()).unwrap_or_default();
         graph.preload(&tenants).await.map_err(|e| StartupError::Store(format!("loading the knowledge graph: {e}")))?;
-        Ok(Adapters { store, pool, auth, secrets, registry, graph: web::Data::from(graph), redis })
+        let bus = web::Data::new(open_message_bus(settings, &tenants).await?);
+        Ok(Adapters { store, pool, auth, secrets, registry, graph: web::Data::from(graph), bus, redis })
     }
 }
 
@@ -116,6 +119,32 @@ async fn open_registry(settings: &Settings, store: SharedStore) -> Result<crate:
         upload_read_timeout: settings.registry.upload_read_timeout,
         upload_slots: crate::registry::UploadSlots::new(settings.registry.max_concurrent_uploads),
     })
+}
+
+/// The message bus on the back-end `[messaging] backend` names, with the
+/// push deliveries of the subscriptions it kept restarted.
+async fn open_message_bus(
+    settings: &Settings,
+    tenants: &[hotswap_actors::domain::TenantId],
+) -> Result<crate::messaging::MessageBus, StartupError> {
+    use crate::config::MessagingBackend;
+    use hotswap_actors::messaging::{MemoryMessageStore, SharedMessageStore};
+    let config = &settings.messaging;
+    let store: SharedMessageStore = match config.backend {
+        MessagingBackend::Memory => Arc::new(MemoryMessageStore::new(config.retry_policy(), config.idempotency_window)),
+        // The durable back-ends are built in their own branch (issue 17).
+        MessagingBackend::Postgres | MessagingBackend::Jetstream => {
+            return Err(StartupError::Config(format!(
+                "messaging.backend = {:?} is not available in this build; use \"memory\"",
+                config.backend
+            )))
+        }
+    };
+    let bus = crate::messaging::MessageBus::new(store, config.clone()).map_err(StartupError::Config)?;
+    bus.resume_push_deliveries(tenants)
+        .await
+        .map_err(|e| StartupError::Store(format!("restarting push deliveries: {e}")))?;
+    Ok(bus)
 }
 
 /// How long start-up waits for PostgreSQL to accept connections.

@@ -24,6 +24,12 @@ pub fn start(settings: &Settings, adapters: &Adapters, limits: Option<web::Data<
     AuditRetention { store: adapters.store.clone(), settings: settings.audit.clone() }.start();
     let (interval, grace) = (settings.registry.gc_interval, settings.registry.gc_grace);
     ArtifactSweeper { registry: adapters.registry.clone(), interval, grace }.start();
+    crate::messaging::RetentionSweep {
+        store: adapters.bus.store.clone(),
+        every: settings.messaging.retention_sweep_interval,
+        idempotency_window: settings.messaging.idempotency_window,
+    }
+    .start();
 }
 
 /// Background sweeps: idle rate-limit windows, expired token revocations.

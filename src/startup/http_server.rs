@@ -83,6 +83,7 @@ pub fn serve_api(
     let metrics_settings = settings.metrics.clone();
     let (auth, registry, secrets) = (adapters.auth.clone(), adapters.registry.clone(), adapters.secrets.clone());
     let graph = adapters.graph.clone();
+    let bus = adapters.bus.clone();
     let redis = adapters.redis.clone().map(web::Data::from);
     let RequestLayers { tls, client_addresses, headers, limits } = layers;
     let mut server = HttpServer::new(move || {
@@ -96,7 +97,8 @@ pub fn serve_api(
             .app_data(registry.clone())
             .app_data(secrets.clone())
             .app_data(graph.clone())
-            .app_data(agents.clone());
+            .app_data(agents.clone())
+            .app_data(bus.clone());
         if let Some(limits) = &limits {
             app = app.app_data(limits.clone());
         }

@@ -24,6 +24,8 @@ mod graph;
 mod isolation;
 mod live;
 mod live_revalidation;
+mod messaging_api;
+mod messaging_push;
 mod metrics;
 mod signalr;
 mod strategies;

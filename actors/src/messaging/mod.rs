@@ -12,6 +12,7 @@ mod memory;
 mod memory_lease;
 mod memory_state;
 mod model;
+mod push;
 mod routing;
 mod store;
 
@@ -23,5 +24,6 @@ pub use model::{
     NewTopic, Published, RetryPolicy, RoutingStrategy, StoredMessage, Subscription, SubscriptionFilter,
     SubscriptionKind, Topic, TopicMetrics, TopicType, MAX_PAYLOAD_BYTES, MAX_PRIORITY,
 };
+pub use push::{run_push_subscription, PushTransport};
 pub use routing::{filter_matches, route, RouteCandidate};
 pub use store::{MessageStore, SharedMessageStore};

@@ -1,0 +1,199 @@
+//! /api/v1/messages: publishing, pull consumers' long-poll, ack and nack.
+
+use std::time::Duration;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::Utc;
+use hotswap_actors::messaging::{consume, NackOptions, Published};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+use super::responses::{JsonBody, Protected};
+use super::route_table::{api_module, Access};
+use crate::auth::{RequireRole, Tenant};
+use crate::messaging::message_dto::{ConsumeView, DeliveryView, MessageView, NackBody, PublishBody};
+use crate::messaging::{MessageBus, TopicCreation};
+use crate::web::{ApiError, ErrorBody};
+
+api_module! {
+    publish_message => Access::Role(RequireRole::DEPLOYER),
+    consume_messages => Access::Role(RequireRole::DEPLOYER),
+    ack_message => Access::Role(RequireRole::DEPLOYER),
+    nack_message => Access::Role(RequireRole::DEPLOYER),
+}
+
+/// Deliveries one consume request may take, by default and at most.
+const DEFAULT_MAX_DELIVERIES: usize = 10;
+const MAX_DELIVERIES: usize = 100;
+
+/// The header that makes a publish to an ExactlyOnce topic idempotent.
+pub(super) const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+
+/// Publish to an existing topic. On an ExactlyOnce topic a repeated
+/// `Idempotency-Key` (or message id) answers the first message with 200.
+#[utoipa::path(
+    post,
+    path = "/api/v1/messages",
+    tag = "messaging",
+    request_body = PublishBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "De-duplicates publishes on ExactlyOnce topics")),
+    responses(
+        Protected, JsonBody,
+        (status = 201, description = "Stored and routed", body = MessageView,
+            headers(("Location" = String, description = "The message's URL"))),
+        (status = 200, description = "A repeat of an ExactlyOnce publish: the first message", body = MessageView),
+        (status = 400, description = "Invalid message, or the payload does not match the topic's schema", body = ErrorBody),
+        (status = 404, description = "No such topic", body = ErrorBody),
+        (status = 409, description = "A message with this id exists", body = ErrorBody),
+    )
+)]
+pub async fn publish_message(
+    bus: web::Data<MessageBus>,
+    tenant: Tenant,
+    req: HttpRequest,
+    body: web::Json<PublishBody>,
+) -> Result<HttpResponse, ApiError> {
+    let published = publish(&bus, tenant, &req, body.into_inner(), TopicCreation::Never).await?;
+    Ok(published_response(published))
+}
+
+/// Publishing as both APIs do it: the header, the checks, the store.
+pub(super) async fn publish(
+    bus: &MessageBus,
+    tenant: Tenant,
+    req: &HttpRequest,
+    body: PublishBody,
+    creation: TopicCreation,
+) -> Result<Published, ApiError> {
+    let key = req.headers().get(IDEMPOTENCY_KEY).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let message = body.into_new_message(key).map_err(|e| ApiError::validation(vec![e]))?;
+    Ok(bus.publish(tenant.0, message, creation).await?)
+}
+
+/// 201 with Location for a new message, 200 for an ExactlyOnce repeat.
+pub(super) fn published_response(published: Published) -> HttpResponse {
+    let location = format!("/api/messages/{}", published.message.message_id);
+    let view = MessageView::published(published.message, published.routed_to);
+    if published.duplicate {
+        HttpResponse::Ok().json(view)
+    } else {
+        HttpResponse::Created().insert_header(("Location", location)).json(view)
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+pub struct ConsumeQuery {
+    /// The pull subscription to lease for; it must be on this topic.
+    subscription_id: Uuid,
+    /// Most deliveries to answer (1-100, 10 by default).
+    #[param(minimum = 1, maximum = 100)]
+    max: Option<usize>,
+    /// How long to wait for a first delivery (0 by default; at most
+    /// `messaging.max_consume_wait`).
+    #[param(minimum = 0)]
+    wait_ms: Option<u64>,
+}
+
+/// Lease deliveries for a pull subscription, long-polling up to `waitMs`.
+/// Each must be acked or nacked before its `ackDeadline`, else it is
+/// redelivered (attempts + 1).
+#[utoipa::path(
+    get,
+    path = "/api/v1/messages/consume/{topic}",
+    tag = "messaging",
+    params(("topic" = String, Path, description = "The topic's name"), ConsumeQuery),
+    responses(
+        Protected,
+        (status = 200, description = "Leased deliveries (maybe none)", body = ConsumeView),
+        (status = 400, description = "max or waitMs out of range", body = ErrorBody),
+        (status = 404, description = "No such topic, or no such subscription on it", body = ErrorBody),
+    )
+)]
+pub async fn consume_messages(
+    bus: web::Data<MessageBus>,
+    tenant: Tenant,
+    topic: web::Path<String>,
+    query: web::Query<ConsumeQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let max = query.max.unwrap_or(DEFAULT_MAX_DELIVERIES);
+    let wait = Duration::from_millis(query.wait_ms.unwrap_or(0));
+    let mut problems = Vec::new();
+    if !(1..=MAX_DELIVERIES).contains(&max) {
+        problems.push(format!("max must be between 1 and {MAX_DELIVERIES}"));
+    }
+    if wait > bus.settings.max_consume_wait {
+        problems.push(format!("waitMs must be at most {}", bus.settings.max_consume_wait.as_millis()));
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::validation(problems));
+    }
+    bus.store.get_topic(tenant.0, &topic).await?;
+    let subscription = bus.store.get_subscription(tenant.0, query.subscription_id).await?;
+    if subscription.spec.topic_name != *topic {
+        return Err(ApiError::NotFound(format!("subscription '{}' is not on topic '{topic}'", query.subscription_id)));
+    }
+    let deliveries = consume(bus.store.as_ref(), tenant.0, query.subscription_id, max, wait).await?;
+    Ok(HttpResponse::Ok().json(ConsumeView { messages: deliveries.into_iter().map(DeliveryView::from).collect() }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+pub struct LeaseQuery {
+    /// The subscription that holds the lease.
+    subscription_id: Uuid,
+}
+
+/// Acknowledge a delivery (again is harmless).
+#[utoipa::path(
+    post,
+    path = "/api/v1/messages/{id}/ack",
+    tag = "messaging",
+    params(("id" = String, Path, description = "The message id"), LeaseQuery),
+    responses(
+        Protected,
+        (status = 204, description = "Acknowledged"),
+        (status = 404, description = "No such subscription or message", body = ErrorBody),
+        (status = 409, description = "The lease expired; the message is being redelivered", body = ErrorBody),
+    )
+)]
+pub async fn ack_message(
+    bus: web::Data<MessageBus>,
+    tenant: Tenant,
+    id: web::Path<String>,
+    query: web::Query<LeaseQuery>,
+) -> Result<HttpResponse, ApiError> {
+    bus.store.ack(tenant.0, query.subscription_id, &id, Utc::now()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Refuse a delivery: retried after the backoff while attempts remain, else
+/// (or with `requeue: false`) dead-lettered.
+#[utoipa::path(
+    post,
+    path = "/api/v1/messages/{id}/nack",
+    tag = "messaging",
+    params(("id" = String, Path, description = "The message id"), LeaseQuery),
+    request_body(content = Option<NackBody>, description = "Optional reason and requeue"),
+    responses(
+        Protected, JsonBody,
+        (status = 204, description = "Refused"),
+        (status = 404, description = "No such subscription or message", body = ErrorBody),
+        (status = 409, description = "The lease expired; the message is being redelivered", body = ErrorBody),
+    )
+)]
+pub async fn nack_message(
+    bus: web::Data<MessageBus>,
+    tenant: Tenant,
+    id: web::Path<String>,
+    query: web::Query<LeaseQuery>,
+    body: Option<web::Json<NackBody>>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.map(web::Json::into_inner).unwrap_or_default();
+    let options = NackOptions { reason: body.reason, requeue: body.requeue };
+    bus.store.nack(tenant.0, query.subscription_id, &id, options, Utc::now()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

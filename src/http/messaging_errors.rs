@@ -1,0 +1,32 @@
+//! How the message bus's refusals become API errors.
+
+use hotswap_actors::messaging::MessagingError;
+use serde_json::Map;
+
+use crate::messaging::BusError;
+use crate::web::ApiError;
+
+impl From<MessagingError> for ApiError {
+    fn from(e: MessagingError) -> Self {
+        match e {
+            MessagingError::TopicNotFound(_)
+            | MessagingError::SubscriptionNotFound(_)
+            | MessagingError::MessageNotFound(_) => ApiError::NotFound(e.to_string()),
+            MessagingError::TopicExists(_) | MessagingError::Conflict(_) | MessagingError::LeaseNotHeld(_) => {
+                ApiError::Conflict { message: e.to_string(), extra: Map::new() }
+            }
+            MessagingError::Invalid(m) => ApiError::validation(vec![m]),
+            MessagingError::PayloadTooLarge(n) => {
+                ApiError::PayloadTooLarge(format!("the payload of {n} bytes exceeds the limit"))
+            }
+        }
+    }
+}
+
+impl From<BusError> for ApiError {
+    fn from(e: BusError) -> Self {
+        match e {
+            BusError::Messaging(m) => m.into(),
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! /api/messages: the original's messages API, kept for its clients. Topics
+//! it names are created on first use (FanOut, no schema) unless
+//! `messaging.auto_create_topics` is off.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::messaging::{publish, published_response};
+use super::responses::{JsonBody, Protected};
+use super::route_table::{api_module, Access};
+use crate::auth::{RequireRole, Tenant};
+use crate::messaging::message_dto::{MessageView, PublishBody};
+use crate::messaging::{MessageBus, TopicCreation};
+use crate::web::{ApiError, ErrorBody};
+
+api_module! {
+    publish_original_message => Access::Role(RequireRole::DEPLOYER),
+    get_message => Access::Role(RequireRole::VIEWER),
+    list_topic_messages => Access::Role(RequireRole::VIEWER),
+    acknowledge_message => Access::Role(RequireRole::DEPLOYER),
+    delete_message => Access::Role(RequireRole::ADMIN),
+}
+
+/// Paths that more than one operation serves.
+const PATH_MESSAGE: &str = "/api/messages/{id}";
+/// The most messages one topic listing answers.
+const MAX_LIST: usize = 1000;
+const DEFAULT_LIST: usize = 100;
+
+/// Publish a message (the original's route); its topic is created on first use.
+#[utoipa::path(
+    post,
+    path = "/api/messages/publish",
+    tag = "messaging",
+    request_body = PublishBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "De-duplicates publishes on ExactlyOnce topics")),
+    responses(
+        Protected, JsonBody,
+        (status = 201, description = "Stored and routed", body = MessageView,
+            headers(("Location" = String, description = "The message's URL"))),
+        (status = 200, description = "A repeat of an ExactlyOnce publish: the first message", body = MessageView),
+        (status = 400, description = "No topic, a priority outside 0-9, or a payload that breaks the topic's schema", body = ErrorBody),
+        (status = 404, description = "No such topic (with messaging.auto_create_topics off)", body = ErrorBody),
+        (status = 409, description = "A message with this id exists", body = ErrorBody),
+    )
+)]
+pub async fn publish_original_message(
+    bus: web::Data<MessageBus>,
+    tenant: Tenant,
+    req: HttpRequest,
+    body: web::Json<PublishBody>,
+) -> Result<HttpResponse, ApiError> {
+    let published = publish(&bus, tenant, &req, body.into_inner(), TopicCreation::IfMissing).await?;
+    Ok(published_response(published))
+}
+
+/// One message with its status.
+#[utoipa::path(
+    get,
+    path = PATH_MESSAGE,
+    tag = "messaging",
+    params(("id" = String, Path, description = "The message id")),
+    responses(
+        Protected,
+        (status = 200, description = "The message", body = MessageView),
+        (status = 404, description = "No such message", body = ErrorBody),
+    )
+)]
+pub async fn get_message(
+    bus: web::Data<MessageBus>,
+    tenant: Tenant,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let message = bus.store.get_message(tenant.0, &id).await?;
+    Ok(HttpResponse::Ok().json(MessageView::from(message)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Most messages to answer (100 by default; more than 1000 answers 1000).
+    #[param(minimum = 0)]
+    limit: Option<usize>,
+}
+
+/// A topic's messages, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/messages/topic/{topic}",
+    tag = "messaging",
+    params(("topic" = String, Path, description = "The topic's name"), ListQuery),
+    responses(
+        Protected,
+        (status = 200, description = "Messages, newest first", body = Vec<MessageView>),
+        (status = 404, description = "No such topic", body = ErrorBody),
+    )
+)]
+pub async fn list_topic_messages(
+    bus: web::Data<MessageBus>,
+    tenant: Tenant,
+    topic: web::Path<String>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit.unwrap_or(DEFAULT_LIST).min(MAX_LIST);
+    let messages = bus.store.list_messages(tenant.0, &topic, limit).await?;
+    Ok(HttpResponse::Ok().json(messages.into_iter().map(MessageView::from).collect::<Vec<_>>()))
+}
+
+/// Acknowledge a message for every subscription it was routed to.
+#[utoipa::path(
+    post,
+    path = "/api/messages/{id}/acknowledge",
+    tag = "messaging",
+    params(("id" = String, Path, description = "The message id")),
+    responses(
+        Protected,
+        (status = 200, description = "Acknowledged", body = MessageView),
+        (status = 404, description = "No such message", body = ErrorBody),
+    )
+)]
+pub async fn acknowledge_message(
+    bus: web::Data<MessageBus>,
+    tenant: Tenant,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let message = bus.store.acknowledge_message(tenant.0, &id).await?;
+    Ok(HttpResponse::Ok().json(MessageView::from(message)))
+}
+
+/// Delete a message: 204, then 404.
+#[utoipa::path(
+    delete,
+    path = PATH_MESSAGE,
+    tag = "messaging",
+    params(("id" = String, Path, description = "The message id")),
+    responses(
+        Protected,
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such message", body = ErrorBody),
+    )
+)]
+pub async fn delete_message(
+    bus: web::Data<MessageBus>,
+    tenant: Tenant,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    bus.store.delete_message(tenant.0, &id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,234 @@
+//! /api/v1/topics: the message bus's topics, their metrics and their
+//! dead-letter queues. Viewers read, Deployers write, Admins delete.
+
+use actix_web::{web, HttpResponse};
+use chrono::Utc;
+
+use super::responses::{JsonBody, Protected};
+use super::route_table::{api_module, Access};
+use crate::auth::{RequireRole, Tenant};
+use crate::messaging::message_dto::DeadLetterView;
+use crate::messaging::topic_dto::{TopicBody, TopicMetricsView, TopicView};
+use crate::messaging::MessageBus;
+use crate::web::{ApiError, ErrorBody};
+
+api_module! {
+    create_topic => Access::Role(RequireRole::DEPLOYER),
+    list_topics => Access::Role(RequireRole::VIEWER),
+    get_topic => Access::Role(RequireRole::VIEWER),
+    update_topic => Access::Role(RequireRole::DEPLOYER),
+    delete_topic => Access::Role(RequireRole::ADMIN),
+    get_topic_metrics => Access::Role(RequireRole::VIEWER),
+    list_dead_letters => Access::Role(RequireRole::VIEWER),
+    replay_dead_letter => Access::Role(RequireRole::DEPLOYER),
+    purge_dead_letter => Access::Role(RequireRole::ADMIN),
+}
+
+/// Paths that more than one operation serves.
+const PATH_TOPICS: &str = "/api/v1/topics";
+const PATH_TOPIC: &str = "/api/v1/topics/{name}";
+const PATH_DEAD_LETTER: &str = "/api/v1/topics/{name}/dlq/{messageId}";
+
+/// Create a topic.
+#[utoipa::path(
+    post,
+    path = PATH_TOPICS,
+    tag = "messaging",
+    request_body = TopicBody,
+    responses(
+        Protected, JsonBody,
+        (status = 201, description = "Created", body = TopicView,
+            headers(("Location" = String, description = "The topic's URL"))),
+        (status = 409, description = "A topic of that name exists", body = ErrorBody),
+    )
+)]
+pub async fn create_topic(
+    bus: web::Data<MessageBus>,
+    tenant: Tenant,
+    body: web::Json<TopicBody>,
+) -> Result<HttpResponse, ApiError> {
+    let spec = body.into_inner().into_new_topic().map_err(ApiError::validation)?;
+    let topic = bus.store.create_topic(tenant.0, spec, Utc::now()).await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/api/v1/topics/{}", topic.spec.name)))
+        .json(TopicView::from(topic)))
+}
+
+/// The tenant's topics, by name.
+#[utoipa::path(
+    get,
+    path = PATH_TOPICS,
+    tag = "messaging",
+    responses(Protected, (status = 200, description = "Topics", body = Vec<TopicView>))
+)]
+pub async fn list_topics(bus: web::Data<MessageBus>, tenant: Tenant) -> Result<HttpResponse, ApiError> {
+    let topics = bus.store.list_topics(tenant.0).await?;
+    Ok(HttpResponse::Ok().json(topics.into_iter().map(TopicView::from).collect::<Vec<_>>()))
+}
+
+/// One topic.
+#[utoipa::path(
+    get,
+    path = PATH_TOPIC,
+    tag = "messaging",
+    params(("name" = String, Path, description = "The topic's name")),
+    responses(
+        Protected,
+        (status = 200, description = "The topic", body = TopicView),
+        (status = 404, description = "No such topic", body = ErrorBody),
+    )
+)]
+pub async fn get_topic(
+    bus: web::Data<MessageBus>,
+    tenant: Tenant,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let topic = bus.store.get_topic(tenant.0, &name).await?;
+    Ok(HttpResponse::Ok().json(TopicView::from(topic)))
+}
+
+/// Change a topic; the body's name must be the URL's.
+#[utoipa::path(
+    put,
+    path = PATH_TOPIC,
+    tag = "messaging",
+    params(("name" = String, Path, description = "The topic's name")),
+    request_body = TopicBody,
+    responses(
+        Protected, JsonBody,
+        (status = 200, description = "Changed", body = TopicView),
+        (status = 404, description = "No such topic", body = ErrorBody),
+    )
+)]
+pub async fn update_topic(
+    bus: web::Data<MessageBus>,
+    tenant: Tenant,
+    name: web::Path<String>,
+    body: web::Json<TopicBody>,
+) -> Result<HttpResponse, ApiError> {
+    if body.name != *name {
+        return Err(ApiError::validation(vec![format!(
+            "name: the body names '{}' but the URL names '{}'",
+            body.name, name
+        )]));
+    }
+    let spec = body.into_inner().into_new_topic().map_err(ApiError::validation)?;
+    let topic = bus.store.update_topic(tenant.0, spec).await?;
+    Ok(HttpResponse::Ok().json(TopicView::from(topic)))
+}
+
+/// Delete a topic that has no subscriptions.
+#[utoipa::path(
+    delete,
+    path = PATH_TOPIC,
+    tag = "messaging",
+    params(("name" = String, Path, description = "The topic's name")),
+    responses(
+        Protected,
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such topic", body = ErrorBody),
+        (status = 409, description = "The topic still has subscriptions", body = ErrorBody),
+    )
+)]
+pub async fn delete_topic(
+    bus: web::Data<MessageBus>,
+    tenant: Tenant,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    bus.store.delete_topic(tenant.0, &name).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Counters and depth of a topic.
+#[utoipa::path(
+    get,
+    path = "/api/v1/topics/{name}/metrics",
+    tag = "messaging",
+    params(("name" = String, Path, description = "The topic's name")),
+    responses(
+        Protected,
+        (status = 200, description = "The topic's metrics", body = TopicMetricsView),
+        (status = 404, description = "No such topic", body = ErrorBody),
+    )
+)]
+pub async fn get_topic_metrics(
+    bus: web::Data<MessageBus>,
+    tenant: Tenant,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let name = name.into_inner();
+    let metrics = bus.store.metrics(tenant.0, &name, Utc::now()).await?;
+    Ok(HttpResponse::Ok().json(TopicMetricsView::new(name, metrics)))
+}
+
+/// The topic's dead-letter queue.
+#[utoipa::path(
+    get,
+    path = "/api/v1/topics/{name}/dlq",
+    tag = "messaging",
+    params(("name" = String, Path, description = "The topic's name")),
+    responses(
+        Protected,
+        (status = 200, description = "Dead letters, oldest first", body = Vec<DeadLetterView>),
+        (status = 404, description = "No such topic", body = ErrorBody),
+    )
+)]
+pub async fn list_dead_letters(
+    bus: web::Data<MessageBus>,
+    tenant: Tenant,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let letters = bus.store.dead_letters(tenant.0, &name).await?;
+    Ok(HttpResponse::Ok().json(letters.into_iter().map(DeadLetterView::from).collect::<Vec<_>>()))
+}
+
+/// Send a dead letter back to the subscription it died on, attempts reset;
+/// it leaves the dead-letter queue.
+#[utoipa::path(
+    post,
+    path = "/api/v1/topics/{name}/dlq/{messageId}/replay",
+    tag = "messaging",
+    params(
+        ("name" = String, Path, description = "The topic's name"),
+        ("messageId" = String, Path, description = "The dead letter's message id"),
+    ),
+    responses(
+        Protected,
+        (status = 204, description = "Re-queued"),
+        (status = 404, description = "No such topic or dead letter", body = ErrorBody),
+    )
+)]
+pub async fn replay_dead_letter(
+    bus: web::Data<MessageBus>,
+    tenant: Tenant,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (topic, message_id) = path.into_inner();
+    bus.store.replay_dead_letter(tenant.0, &topic, &message_id, Utc::now()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Remove a dead letter for good.
+#[utoipa::path(
+    delete,
+    path = PATH_DEAD_LETTER,
+    tag = "messaging",
+    params(
+        ("name" = String, Path, description = "The topic's name"),
+        ("messageId" = String, Path, description = "The dead letter's message id"),
+    ),
+    responses(
+        Protected,
+        (status = 204, description = "Purged"),
+        (status = 404, description = "No such topic or dead letter", body = ErrorBody),
+    )
+)]
+pub async fn purge_dead_letter(
+    bus: web::Data<MessageBus>,
+    tenant: Tenant,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (topic, message_id) = path.into_inner();
+    bus.store.purge_dead_letter(tenant.0, &topic, &message_id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

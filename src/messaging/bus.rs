@@ -1,0 +1,101 @@
+//! `MessageBus`: what the HTTP handlers call. It puts the adapter's rules in
+//! front of the core's store: the configured payload limit, topics created
+//! on first use by the original API, and schema validation of publishes.
+
+use chrono::Utc;
+use hotswap_actors::domain::TenantId;
+use std::sync::Arc;
+
+use hotswap_actors::messaging::{
+    MessagingError, NewMessage, NewTopic, Published, SharedMessageStore, Subscription, SubscriptionKind,
+};
+use uuid::Uuid;
+
+use super::push::{HttpPushTransport, PushDeliveries};
+use super::settings::MessagingSettings;
+
+/// What a publish can be refused for beyond the core's own errors.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error(transparent)]
+    Messaging(#[from] MessagingError),
+}
+
+pub struct MessageBus {
+    pub store: SharedMessageStore,
+    pub settings: MessagingSettings,
+    /// The delivery loops of push subscriptions.
+    pub push: PushDeliveries,
+}
+
+/// Whether a publish may create its topic (the original API's habit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopicCreation {
+    IfMissing,
+    Never,
+}
+
+impl MessageBus {
+    /// The bus over a store; push deliveries go over HTTP.
+    pub fn new(store: SharedMessageStore, settings: MessagingSettings) -> Result<Self, String> {
+        let transport = Arc::new(HttpPushTransport::new(settings.push_timeout)?);
+        let push = PushDeliveries::new(store.clone(), transport);
+        Ok(MessageBus { store, settings, push })
+    }
+
+    /// A new push subscription starts delivering at once.
+    pub fn subscription_created(&self, subscription: &Subscription) {
+        if subscription.spec.kind == SubscriptionKind::Push {
+            self.push.start(subscription.tenant_id, subscription.subscription_id);
+        }
+    }
+
+    pub fn subscription_deleted(&self, subscription: Uuid) {
+        self.push.stop(subscription);
+    }
+
+    /// Restarts delivery for the push subscriptions a durable back-end kept
+    /// across a restart of the process.
+    pub async fn resume_push_deliveries(&self, tenants: &[TenantId]) -> Result<(), MessagingError> {
+        for tenant in tenants {
+            for subscription in self.store.list_subscriptions(*tenant, None).await? {
+                self.subscription_created(&subscription);
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks, routes and stores a message. Nothing is stored when any check fails.
+    pub async fn publish(
+        &self,
+        tenant: TenantId,
+        message: NewMessage,
+        creation: TopicCreation,
+    ) -> Result<Published, BusError> {
+        if message.payload.len() > self.settings.max_payload_bytes {
+            return Err(MessagingError::PayloadTooLarge(message.payload.len()).into());
+        }
+        message.validate()?;
+        match self.store.get_topic(tenant, &message.topic_name).await {
+            Err(MessagingError::TopicNotFound(_))
+                if creation == TopicCreation::IfMissing && self.settings.auto_create_topics =>
+            {
+                self.create_on_first_use(tenant, &message.topic_name).await?
+            }
+            other => other?,
+        };
+        Ok(self.store.publish(tenant, message, Utc::now()).await?)
+    }
+
+    /// A FanOut topic without a schema; a concurrent creator winning is fine.
+    async fn create_on_first_use(
+        &self,
+        tenant: TenantId,
+        name: &str,
+    ) -> Result<hotswap_actors::messaging::Topic, MessagingError> {
+        match self.store.create_topic(tenant, NewTopic::fan_out(name), Utc::now()).await {
+            Err(MessagingError::TopicExists(_)) => self.store.get_topic(tenant, name).await,
+            other => other,
+        }
+    }
+}

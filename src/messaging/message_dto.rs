@@ -1,0 +1,182 @@
+//! The JSON shapes of messages: the original's Message model for publishing,
+//! and what consumers, the dead-letter queue and the original API answer.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use hotswap_actors::messaging::{DeadLetter, Delivery, Message, MessageStatus, NewMessage, StoredMessage};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PublishBody {
+    /// A UUID is given when it is missing.
+    pub message_id: Option<String>,
+    /// Required.
+    #[schema(example = "orders.created")]
+    pub topic_name: Option<String>,
+    /// Text; JSON text when the topic is bound to a schema. At most 1 MiB.
+    #[schema(example = "{\"orderId\":42}")]
+    pub payload: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// 0 (lowest, the default) to 9.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 9)]
+    pub priority: u8,
+    /// Messages with the same key reach a subscription in publish order.
+    pub partition_key: Option<String>,
+    /// The approved schema version to validate against (latest by default).
+    pub schema_version: Option<u32>,
+    /// Never delivered after this instant.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl PublishBody {
+    /// The message to publish; the topic is required. `idempotency_key` is
+    /// the request's `Idempotency-Key` header.
+    pub fn into_new_message(self, idempotency_key: Option<String>) -> Result<NewMessage, String> {
+        let topic = self.topic_name.filter(|t| !t.trim().is_empty()).ok_or("topicName is required")?;
+        Ok(NewMessage {
+            message_id: self.message_id.filter(|id| !id.trim().is_empty()),
+            topic_name: topic,
+            payload: self.payload,
+            headers: self.headers,
+            priority: self.priority,
+            partition_key: self.partition_key,
+            schema_version: self.schema_version,
+            idempotency_key,
+            expires_at: self.expires_at,
+        })
+    }
+}
+
+/// A message as the original API answers it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageView {
+    message_id: String,
+    topic_name: String,
+    payload: String,
+    headers: BTreeMap<String, String>,
+    priority: u8,
+    partition_key: Option<String>,
+    schema_version: Option<u32>,
+    published_at: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+    /// Pending, Acknowledged or DeadLettered.
+    #[schema(value_type = Option<String>, example = "Pending")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<MessageStatus>,
+    /// The subscriptions it was routed to (empty: no filter matched).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    routed_to: Option<Vec<Uuid>>,
+}
+
+impl MessageView {
+    pub fn published(m: Message, routed_to: Vec<Uuid>) -> Self {
+        Self::build(m, None, Some(routed_to))
+    }
+
+    fn build(m: Message, status: Option<MessageStatus>, routed_to: Option<Vec<Uuid>>) -> Self {
+        MessageView {
+            message_id: m.message_id,
+            topic_name: m.topic_name,
+            payload: m.payload,
+            headers: m.headers,
+            priority: m.priority,
+            partition_key: m.partition_key,
+            schema_version: m.schema_version,
+            published_at: m.published_at,
+            expires_at: m.expires_at,
+            status,
+            routed_to,
+        }
+    }
+}
+
+impl From<StoredMessage> for MessageView {
+    fn from(s: StoredMessage) -> Self {
+        Self::build(s.message, Some(s.status), Some(s.routed_to))
+    }
+}
+
+/// A leased message: the consumer acks or nacks it before `ackDeadline`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryView {
+    message_id: String,
+    topic_name: String,
+    subscription_id: Uuid,
+    payload: String,
+    headers: BTreeMap<String, String>,
+    priority: u8,
+    partition_key: Option<String>,
+    /// 1 on the first delivery.
+    delivery_attempts: u32,
+    ack_deadline: DateTime<Utc>,
+}
+
+impl From<Delivery> for DeliveryView {
+    fn from(d: Delivery) -> Self {
+        let m = d.message;
+        DeliveryView {
+            message_id: m.message_id,
+            topic_name: m.topic_name,
+            subscription_id: d.subscription_id,
+            payload: m.payload,
+            headers: m.headers,
+            priority: m.priority,
+            partition_key: m.partition_key,
+            delivery_attempts: d.delivery_attempts,
+            ack_deadline: d.ack_deadline,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsumeView {
+    pub messages: Vec<DeliveryView>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NackBody {
+    pub reason: Option<String>,
+    /// false dead-letters at once; otherwise the retry policy decides.
+    pub requeue: Option<bool>,
+}
+
+/// A message that exhausted its retries; its headers carry X-Original-Topic,
+/// X-DLQ-Reason, X-DLQ-Timestamp and X-Delivery-Attempts.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeadLetterView {
+    message_id: String,
+    topic_name: String,
+    subscription_id: Uuid,
+    payload: String,
+    headers: BTreeMap<String, String>,
+    priority: u8,
+    reason: String,
+    delivery_attempts: u32,
+    dead_lettered_at: DateTime<Utc>,
+}
+
+impl From<DeadLetter> for DeadLetterView {
+    fn from(d: DeadLetter) -> Self {
+        DeadLetterView {
+            message_id: d.message.message_id,
+            topic_name: d.message.topic_name,
+            subscription_id: d.subscription_id,
+            payload: d.message.payload,
+            headers: d.message.headers,
+            priority: d.message.priority,
+            reason: d.reason,
+            delivery_attempts: d.delivery_attempts,
+            dead_lettered_at: d.dead_lettered_at,
+        }
+    }
+}

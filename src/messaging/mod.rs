@@ -1,0 +1,15 @@
+//! The message bus's adapter: its settings, the service the HTTP handlers
+//! call (`MessageBus`), the handlers' JSON shapes and the periodic
+//! retention sweep. The semantics live in `hotswap_actors::messaging`.
+
+mod bus;
+pub mod duration;
+pub mod message_dto;
+pub mod push;
+mod retention;
+pub mod settings;
+pub mod topic_dto;
+
+pub use bus::{BusError, MessageBus, TopicCreation};
+pub use retention::RetentionSweep;
+pub use settings::{MessagingBackend, MessagingSettings};

@@ -1,0 +1,109 @@
+//! `[messaging]`: which back-end keeps the bus's messages, and its timings.
+
+use std::time::Duration;
+
+use hotswap_actors::messaging::{RetryPolicy, MAX_PAYLOAD_BYTES};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessagingBackend {
+    /// In the process; lost on exit. For development and tests.
+    Memory,
+    /// Tables in the `[store]` database.
+    Postgres,
+    /// NATS JetStream streams and consumers.
+    Jetstream,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MessagingSettings {
+    pub backend: MessagingBackend,
+    /// The original `/api/messages` API creates a topic (FanOut, no schema)
+    /// the first time it names one.
+    pub auto_create_topics: bool,
+    /// The wait before the first retry of a failed delivery.
+    #[serde(with = "humantime_serde")]
+    pub retry_initial: Duration,
+    /// Each further retry waits this many times longer ...
+    pub retry_multiplier: u32,
+    /// ... up to this.
+    #[serde(with = "humantime_serde")]
+    pub retry_cap: Duration,
+    /// Largest message payload in bytes (at most 1 MiB).
+    pub max_payload_bytes: usize,
+    /// ExactlyOnce topics answer a repeated idempotency key this long.
+    #[serde(with = "humantime_serde")]
+    pub idempotency_window: Duration,
+    /// How often acknowledged and expired messages past their topic's
+    /// retention are removed.
+    #[serde(with = "humantime_serde")]
+    pub retention_sweep_interval: Duration,
+    /// The longest a consume request may long-poll (`waitMs`).
+    #[serde(with = "humantime_serde")]
+    pub max_consume_wait: Duration,
+    /// How long a push subscription's endpoint may take to answer a delivery.
+    #[serde(with = "humantime_serde")]
+    pub push_timeout: Duration,
+}
+
+impl Default for MessagingSettings {
+    fn default() -> Self {
+        let retry = RetryPolicy::default();
+        MessagingSettings {
+            backend: MessagingBackend::Memory,
+            auto_create_topics: true,
+            retry_initial: retry.initial,
+            retry_multiplier: retry.multiplier,
+            retry_cap: retry.cap,
+            max_payload_bytes: MAX_PAYLOAD_BYTES,
+            idempotency_window: Duration::from_secs(24 * 3600),
+            retention_sweep_interval: Duration::from_secs(60),
+            max_consume_wait: Duration::from_secs(30),
+            push_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl MessagingSettings {
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy { initial: self.retry_initial, multiplier: self.retry_multiplier, cap: self.retry_cap }
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.retry_initial.is_zero() || self.retry_cap < self.retry_initial {
+            return Err("messaging.retry_initial must be above zero and at most messaging.retry_cap".into());
+        }
+        if self.retry_multiplier == 0 {
+            return Err("messaging.retry_multiplier must be at least 1".into());
+        }
+        if self.max_payload_bytes == 0 || self.max_payload_bytes > MAX_PAYLOAD_BYTES {
+            return Err(format!("messaging.max_payload_bytes must be between 1 and {MAX_PAYLOAD_BYTES}"));
+        }
+        let positive = [
+            ("idempotency_window", self.idempotency_window),
+            ("retention_sweep_interval", self.retention_sweep_interval),
+            ("max_consume_wait", self.max_consume_wait),
+            ("push_timeout", self.push_timeout),
+        ];
+        match positive.iter().find(|(_, d)| d.is_zero()) {
+            Some((key, _)) => Err(format!("messaging.{key} must be above zero")),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_valid_and_a_zero_multiplier_is_not() {
+        assert_eq!(MessagingSettings::default().validate(), Ok(()));
+        let bad = MessagingSettings { retry_multiplier: 0, ..Default::default() };
+        assert!(bad.validate().unwrap_err().contains("retry_multiplier"));
+        let big = MessagingSettings { max_payload_bytes: MAX_PAYLOAD_BYTES + 1, ..Default::default() };
+        assert!(big.validate().is_err());
+    }
+}

@@ -1,0 +1,286 @@
+//! The JSON shapes of topics and subscriptions, as the original's clients
+//! send and read them (camelCase; durations as "30s" or "00:00:30").
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use hotswap_actors::messaging::{
+    DeliveryGuarantee, NewSubscription, NewTopic, RoutingStrategy, Subscription, SubscriptionFilter, SubscriptionKind,
+    Topic, TopicMetrics, TopicType,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::duration::{format_duration, parse_duration};
+
+const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+const DEFAULT_ACK_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_MAX_RETRIES: u32 = 3;
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TopicBody {
+    #[schema(example = "orders.created", max_length = 249)]
+    pub name: String,
+    pub description: Option<String>,
+    /// A subject of the schema registry: every publish is validated against it.
+    pub schema_id: Option<String>,
+    /// PubSub (default) or Queue.
+    #[serde(rename = "type")]
+    #[schema(value_type = Option<String>, example = "PubSub")]
+    pub topic_type: Option<TopicType>,
+    #[schema(value_type = Option<String>, example = "AtLeastOnce")]
+    pub delivery_guarantee: Option<DeliveryGuarantee>,
+    /// How long acknowledged messages are kept ("7days" by default; "30s" or "00:00:30").
+    #[schema(example = "7days")]
+    pub retention_period: Option<String>,
+    /// 1 to 16 (1 by default).
+    #[schema(minimum = 1, maximum = 16)]
+    pub partition_count: Option<u8>,
+    pub config: Option<TopicConfigBody>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TopicConfigBody {
+    /// Direct, FanOut, LoadBalanced, Priority or ContentBased (any case).
+    /// Without it PubSub topics fan out and Queue topics load-balance.
+    #[schema(example = "FanOut")]
+    pub routing_strategy: Option<String>,
+    /// One delivery in flight per partition key and subscription.
+    #[serde(default)]
+    pub ordered: bool,
+}
+
+impl TopicBody {
+    /// The topic it asks for, or every problem with it.
+    pub fn into_new_topic(self) -> Result<NewTopic, Vec<String>> {
+        let mut problems = Vec::new();
+        let retention = match self.retention_period.as_deref().map(parse_duration).transpose() {
+            Ok(r) => r.unwrap_or(DEFAULT_RETENTION),
+            Err(e) => {
+                problems.push(format!("retentionPeriod: {e}"));
+                DEFAULT_RETENTION
+            }
+        };
+        let config = self.config.unwrap_or_default();
+        let routing_strategy = match config.routing_strategy.as_deref().map(str::parse::<RoutingStrategy>) {
+            Some(Err(e)) => {
+                problems.push(format!("config.routingStrategy: {e}"));
+                None
+            }
+            other => other.and_then(Result::ok),
+        };
+        let topic = NewTopic {
+            name: self.name,
+            description: self.description,
+            schema_id: self.schema_id.filter(|s| !s.trim().is_empty()),
+            topic_type: self.topic_type.unwrap_or(TopicType::PubSub),
+            delivery_guarantee: self.delivery_guarantee.unwrap_or(DeliveryGuarantee::AtLeastOnce),
+            retention,
+            partition_count: self.partition_count.unwrap_or(1),
+            routing_strategy,
+            ordered: config.ordered,
+        };
+        if let Err(e) = topic.validate() {
+            problems.push(e.to_string());
+        }
+        if topic.schema_id.is_some() {
+            // Refused rather than ignored: a bound topic promises validation.
+            problems.push("schemaId: the schema registry is not available in this build".into());
+        }
+        if problems.is_empty() {
+            Ok(topic)
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TopicView {
+    name: String,
+    description: Option<String>,
+    schema_id: Option<String>,
+    #[serde(rename = "type")]
+    #[schema(value_type = String, example = "PubSub")]
+    topic_type: TopicType,
+    #[schema(value_type = String, example = "AtLeastOnce")]
+    delivery_guarantee: DeliveryGuarantee,
+    #[schema(example = "7days")]
+    retention_period: String,
+    partition_count: u8,
+    config: TopicConfigBody,
+    /// The strategy in force (the configured one, else the type's default).
+    #[schema(example = "FanOut")]
+    effective_routing_strategy: String,
+    created_at: DateTime<Utc>,
+}
+
+impl From<Topic> for TopicView {
+    fn from(t: Topic) -> Self {
+        let effective = t.effective_strategy().to_string();
+        let s = t.spec;
+        TopicView {
+            name: s.name,
+            description: s.description,
+            schema_id: s.schema_id,
+            topic_type: s.topic_type,
+            delivery_guarantee: s.delivery_guarantee,
+            retention_period: format_duration(s.retention),
+            partition_count: s.partition_count,
+            config: TopicConfigBody { routing_strategy: s.routing_strategy.map(|r| r.to_string()), ordered: s.ordered },
+            effective_routing_strategy: effective,
+            created_at: t.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TopicMetricsView {
+    topic_name: String,
+    published: u64,
+    delivered: u64,
+    acknowledged: u64,
+    failed: u64,
+    dead_lettered: u64,
+    /// Published messages no subscription's filter matched.
+    unrouted: u64,
+    /// Queued plus leased messages, by subscription id.
+    depth: BTreeMap<Uuid, u64>,
+    /// Age of the oldest message not yet acknowledged, in milliseconds.
+    oldest_unacked_age_ms: Option<i64>,
+}
+
+impl TopicMetricsView {
+    pub fn new(topic_name: String, m: TopicMetrics) -> Self {
+        TopicMetricsView {
+            topic_name,
+            published: m.published,
+            delivered: m.delivered,
+            acknowledged: m.acknowledged,
+            failed: m.failed,
+            dead_lettered: m.dead_lettered,
+            unrouted: m.unrouted,
+            depth: m.depth,
+            oldest_unacked_age_ms: m.oldest_unacked_age_ms,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FilterBody {
+    /// Headers that must all be present with these values.
+    #[serde(default)]
+    pub header_matches: BTreeMap<String, String>,
+    /// A JSONPath that must select a value (`$.order.id`), or
+    /// `<JSONPath> == <JSON literal>` (`$.kind == "deploy"`).
+    pub payload_query: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SubscriptionBody {
+    #[schema(example = "orders.created")]
+    pub topic_name: String,
+    #[schema(example = "billing")]
+    pub consumer_group: String,
+    /// Push: the absolute http(s) URL each message is POSTed to. Pull: a label.
+    #[serde(default)]
+    #[schema(example = "https://billing.example.com/hooks/orders")]
+    pub consumer_endpoint: String,
+    /// Pull (default) or Push.
+    #[serde(rename = "type")]
+    #[schema(value_type = Option<String>, example = "Pull")]
+    pub kind: Option<SubscriptionKind>,
+    pub filter: Option<FilterBody>,
+    /// 0 to 10 (3 by default): deliveries after the first before dead-lettering.
+    #[schema(minimum = 0, maximum = 10)]
+    pub max_retries: Option<u32>,
+    /// 1 s to 10 min ("30s" by default; "30s" or "00:00:30").
+    #[schema(example = "30s")]
+    pub ack_timeout: Option<String>,
+}
+
+impl SubscriptionBody {
+    pub fn into_new_subscription(self) -> Result<NewSubscription, Vec<String>> {
+        let mut problems = Vec::new();
+        let ack_timeout = match self.ack_timeout.as_deref().map(parse_duration).transpose() {
+            Ok(d) => d.unwrap_or(DEFAULT_ACK_TIMEOUT),
+            Err(e) => {
+                problems.push(format!("ackTimeout: {e}"));
+                DEFAULT_ACK_TIMEOUT
+            }
+        };
+        let kind = self.kind.unwrap_or(SubscriptionKind::Pull);
+        if kind == SubscriptionKind::Push && !is_absolute_http_url(&self.consumer_endpoint) {
+            problems.push("consumerEndpoint: a Push subscription needs an absolute http(s) URL".into());
+        }
+        let spec = NewSubscription {
+            topic_name: self.topic_name,
+            consumer_group: self.consumer_group,
+            consumer_endpoint: self.consumer_endpoint,
+            kind,
+            filter: self
+                .filter
+                .map(|f| SubscriptionFilter { header_matches: f.header_matches, payload_query: f.payload_query }),
+            max_retries: self.max_retries.unwrap_or(DEFAULT_MAX_RETRIES),
+            ack_timeout,
+        };
+        if let Err(e) = spec.validate() {
+            problems.push(e.to_string());
+        }
+        if problems.is_empty() {
+            Ok(spec)
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+fn is_absolute_http_url(text: &str) -> bool {
+    reqwest::Url::parse(text).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriptionView {
+    subscription_id: Uuid,
+    topic_name: String,
+    consumer_group: String,
+    consumer_endpoint: String,
+    #[serde(rename = "type")]
+    #[schema(value_type = String, example = "Pull")]
+    kind: SubscriptionKind,
+    filter: Option<FilterBody>,
+    max_retries: u32,
+    #[schema(example = "30s")]
+    ack_timeout: String,
+    paused: bool,
+    created_at: DateTime<Utc>,
+}
+
+impl From<Subscription> for SubscriptionView {
+    fn from(s: Subscription) -> Self {
+        let spec = s.spec;
+        SubscriptionView {
+            subscription_id: s.subscription_id,
+            topic_name: spec.topic_name,
+            consumer_group: spec.consumer_group,
+            consumer_endpoint: spec.consumer_endpoint,
+            kind: spec.kind,
+            filter: spec
+                .filter
+                .map(|f| FilterBody { header_matches: f.header_matches, payload_query: f.payload_query }),
+            max_retries: spec.max_retries,
+            ack_timeout: format_duration(spec.ack_timeout),
+            paused: s.paused,
+            created_at: s.created_at,
+        }
+    }
+}

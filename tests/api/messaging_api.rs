@@ -1,0 +1,263 @@
+//! The message bus's REST API on the memory back-end: topics, subscriptions,
+//! publish, consume, ack/nack, retries into the dead-letter queue and
+//! replay, the original /api/messages API, bad input and tenant isolation.
+
+use std::time::Duration;
+
+use awc::http::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::db::poll::eventually_ok;
+use crate::support::{spawn_app, TestApp, VIEWER};
+use crate::tenants::provision;
+
+/// Creates a topic; panics unless it is created.
+pub async fn topic(app: &TestApp, body: Value) -> Value {
+    let r = app.call(Method::POST, "/api/v1/topics", Some(body)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    r.body
+}
+
+/// Subscribes to `topic` and answers the subscription's id.
+pub async fn subscribe(app: &TestApp, topic: &str, extra: Value) -> String {
+    let mut body = json!({ "topicName": topic, "consumerGroup": "g", "consumerEndpoint": "pull" });
+    body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    let (status, sub) = app.post("/api/v1/subscriptions", &body).await;
+    assert_eq!(status, StatusCode::CREATED, "{sub}");
+    sub["subscriptionId"].as_str().unwrap().to_string()
+}
+
+pub async fn publish(app: &TestApp, topic: &str, payload: &str) -> Value {
+    let (status, msg) = app.post("/api/v1/messages", &json!({ "topicName": topic, "payload": payload })).await;
+    assert_eq!(status, StatusCode::CREATED, "{msg}");
+    msg
+}
+
+async fn consume(app: &TestApp, topic: &str, sub: &str, wait_ms: u64) -> Vec<Value> {
+    let (status, body) =
+        app.get(&format!("/api/v1/messages/consume/{topic}?subscriptionId={sub}&max=10&waitMs={wait_ms}")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["messages"].as_array().unwrap().clone()
+}
+
+#[actix_web::test]
+async fn topics_are_created_read_updated_and_deleted_with_their_rules() {
+    let app = spawn_app(&[]).await;
+    let created = topic(
+        &app,
+        json!({ "name": "orders", "type": "Queue", "deliveryGuarantee": "AtLeastOnce",
+                "retentionPeriod": "01:00:00", "partitionCount": 4, "config": { "routingStrategy": "fanout" } }),
+    )
+    .await;
+    assert_eq!(created["retentionPeriod"], "1h");
+    assert_eq!(created["config"]["routingStrategy"], "FanOut");
+    assert_eq!(created["effectiveRoutingStrategy"], "FanOut");
+
+    let (status, listed) = app.as_user(VIEWER).await.get("/api/v1/topics").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+
+    let update = json!({ "name": "orders", "description": "all orders", "retentionPeriod": "2h" });
+    let (status, updated) = app.put("/api/v1/topics/orders", &update).await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(updated["description"], "all orders");
+    let (status, err) = app.put("/api/v1/topics/orders", &json!({ "name": "other" })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+
+    let sub = subscribe(&app, "orders", json!({})).await;
+    let r = app.call(Method::DELETE, "/api/v1/topics/orders", None).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "deleting a topic with subscriptions: {}", r.body);
+    let r = app.call(Method::DELETE, &format!("/api/v1/subscriptions/{sub}"), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = app.call(Method::DELETE, "/api/v1/topics/orders", None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(app.get("/api/v1/topics/orders").await.0, StatusCode::NOT_FOUND);
+}
+
+#[actix_web::test]
+async fn bad_topics_and_messages_are_refused_with_the_reason() {
+    let app = spawn_app(&[]).await;
+    let (status, err) =
+        app.post("/api/v1/topics", &json!({ "name": "t", "config": { "routingStrategy": "Random" } })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(err["details"][0].as_str().unwrap().contains("Random"), "{err}");
+    let (status, _) = app.post("/api/v1/topics", &json!({ "name": "bad name!" })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = app.post("/api/v1/topics", &json!({ "name": "t", "partitionCount": 17 })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    topic(&app, json!({ "name": "t" })).await;
+
+    let (status, err) = app.post("/api/v1/messages", &json!({ "topicName": "nowhere", "payload": "x" })).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{err}");
+    let (status, err) =
+        app.post("/api/v1/messages", &json!({ "topicName": "t", "payload": "x", "priority": 10 })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    let (status, _) = app.post("/api/v1/messages", &json!({ "payload": "x" })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a publish without a topic");
+    let big = "x".repeat(1024 * 1024 + 1);
+    let (status, err) = app.post("/api/v1/messages", &json!({ "topicName": "t", "payload": big })).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{err}");
+
+    let (status, _) =
+        app.post("/api/v1/subscriptions", &json!({ "topicName": "t", "consumerGroup": "g", "maxRetries": 11 })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let body = json!({ "topicName": "t", "consumerGroup": "g", "type": "Push", "consumerEndpoint": "not a url" });
+    let (status, err) = app.post("/api/v1/subscriptions", &body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(err.to_string().contains("consumerEndpoint"), "{err}");
+    let (status, _) = app.post("/api/v1/subscriptions", &json!({ "topicName": "none", "consumerGroup": "g" })).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let viewer = app.as_user(VIEWER).await;
+    assert_eq!(viewer.post("/api/v1/topics", &json!({ "name": "v" })).await.0, StatusCode::FORBIDDEN);
+}
+
+#[actix_web::test]
+async fn pull_consumers_lease_ack_and_see_expired_leases_redelivered() {
+    let app = spawn_app(&[]).await;
+    topic(&app, json!({ "name": "jobs" })).await;
+    let sub = subscribe(&app, "jobs", json!({ "ackTimeout": "00:00:01" })).await;
+    let first = publish(&app, "jobs", "one").await;
+    let id = first["messageId"].as_str().unwrap();
+
+    let got = consume(&app, "jobs", &sub, 0).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0]["payload"], "one");
+    assert_eq!(got[0]["deliveryAttempts"], 1);
+    assert!(consume(&app, "jobs", &sub, 0).await.is_empty(), "a leased message is not handed out twice");
+
+    // Not acked within the second: redelivered once, with attempts + 1.
+    let again = eventually_ok(Duration::from_secs(5), "the expired lease is redelivered", async || {
+        let got = consume(&app, "jobs", &sub, 500).await;
+        got.into_iter().next().ok_or_else(|| "nothing yet".to_string())
+    })
+    .await;
+    assert_eq!(again["deliveryAttempts"], 2);
+    let r = app.call(Method::POST, &format!("/api/v1/messages/{id}/ack?subscriptionId={sub}"), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    let r = app.call(Method::POST, &format!("/api/v1/messages/{id}/ack?subscriptionId={sub}"), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "acks are idempotent");
+
+    // A long poll answers as soon as something is published.
+    let waiting = consume(&app, "jobs", &sub, 1500);
+    let (got, _) = futures::join!(waiting, publish(&app, "jobs", "two"));
+    assert_eq!(got.len(), 1, "the long poll got the publish");
+
+    let (_, metrics) = app.get("/api/v1/topics/jobs/metrics").await;
+    assert_eq!(metrics["published"], 2, "{metrics}");
+    assert_eq!(metrics["acknowledged"], 1, "{metrics}");
+    let (status, _) = app.get(&format!("/api/v1/messages/consume/jobs?subscriptionId={sub}&max=101")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = app.get(&format!("/api/v1/messages/consume/other?subscriptionId={sub}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[actix_web::test]
+async fn nacks_retry_with_backoff_then_dead_letter_and_replay_moves_it_back() {
+    let app = spawn_app(&[]).await;
+    topic(&app, json!({ "name": "work" })).await;
+    let sub = subscribe(&app, "work", json!({ "maxRetries": 1 })).await;
+    let id = publish(&app, "work", "p").await["messageId"].as_str().unwrap().to_string();
+    for attempt in 1..=2 {
+        let got = eventually_ok(Duration::from_secs(5), "a (re)delivery", async || {
+            consume(&app, "work", &sub, 500).await.into_iter().next().ok_or_else(|| "none".to_string())
+        })
+        .await;
+        assert_eq!(got["deliveryAttempts"], attempt);
+        let path = format!("/api/v1/messages/{id}/nack?subscriptionId={sub}");
+        let r = app.call(Method::POST, &path, Some(json!({ "reason": "boom" }))).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    }
+    let (_, dlq) = app.get("/api/v1/topics/work/dlq").await;
+    let letters = dlq.as_array().unwrap();
+    assert_eq!(letters.len(), 1, "{dlq}");
+    assert_eq!(letters[0]["headers"]["X-Original-Topic"], "work");
+    assert_eq!(letters[0]["headers"]["X-Delivery-Attempts"], "2");
+
+    let r = app.call(Method::POST, &format!("/api/v1/topics/work/dlq/{id}/replay"), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    assert_eq!(app.get("/api/v1/topics/work/dlq").await.1, json!([]), "replay leaves no copy");
+    let got = consume(&app, "work", &sub, 1000).await;
+    assert_eq!(got[0]["deliveryAttempts"], 1, "attempts reset");
+    let path = format!("/api/v1/messages/{id}/nack?subscriptionId={sub}");
+    app.call(Method::POST, &path, Some(json!({ "requeue": false }))).await;
+    let r = app.call(Method::DELETE, &format!("/api/v1/topics/work/dlq/{id}"), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = app.call(Method::DELETE, &format!("/api/v1/topics/work/dlq/{id}"), None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[actix_web::test]
+async fn paused_subscriptions_keep_their_backlog_and_exactly_once_publishes_dedupe() {
+    let app = spawn_app(&[]).await;
+    topic(&app, json!({ "name": "once", "deliveryGuarantee": "ExactlyOnce" })).await;
+    let sub = subscribe(&app, "once", json!({})).await;
+    let (status, paused) = app.post(&format!("/api/v1/subscriptions/{sub}/pause"), &json!({})).await;
+    assert_eq!((status, paused["paused"].clone()), (StatusCode::OK, json!(true)));
+    let body = json!({ "topicName": "once", "payload": "x" });
+    let first =
+        app.request_with(Method::POST, "/api/v1/messages", &[("Idempotency-Key", "k1")], Some(body.clone())).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    let again = app.request_with(Method::POST, "/api/v1/messages", &[("Idempotency-Key", "k1")], Some(body)).await;
+    assert_eq!(again.status, StatusCode::OK, "a repeat answers the first message");
+    assert_eq!(again.body["messageId"], first.body["messageId"]);
+    assert!(consume(&app, "once", &sub, 0).await.is_empty(), "paused");
+    app.post(&format!("/api/v1/subscriptions/{sub}/resume"), &json!({})).await;
+    assert_eq!(consume(&app, "once", &sub, 500).await.len(), 1, "one delivery after resume, not two");
+}
+
+#[actix_web::test]
+async fn the_original_messages_api_keeps_its_statuses() {
+    let app = spawn_app(&[]).await;
+    let r =
+        app.call(Method::POST, "/api/messages/publish", Some(json!({ "topicName": "legacy", "payload": "a" }))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let id = r.body["messageId"].as_str().unwrap().to_string();
+    assert_eq!(r.header("location"), Some(format!("/api/messages/{id}").as_str()));
+    assert_eq!(app.get("/api/v1/topics/legacy").await.1["config"]["routingStrategy"], "FanOut", "created on first use");
+    app.call(Method::POST, "/api/messages/publish", Some(json!({ "topicName": "legacy", "payload": "b" }))).await;
+
+    let (_, listed) = app.get("/api/messages/topic/legacy?limit=5000").await;
+    let payloads: Vec<&str> = listed.as_array().unwrap().iter().map(|m| m["payload"].as_str().unwrap()).collect();
+    assert_eq!(payloads, ["b", "a"], "newest first");
+    let r = app.call(Method::POST, &format!("/api/messages/{id}/acknowledge"), None).await;
+    assert_eq!((r.status, r.body["status"].clone()), (StatusCode::OK, json!("Acknowledged")));
+    let (_, listed) = app.get("/api/messages/topic/legacy").await;
+    assert_eq!(listed.as_array().unwrap().len(), 2, "no duplicates after an ack");
+    assert_eq!(app.call(Method::DELETE, &format!("/api/messages/{id}"), None).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(app.call(Method::DELETE, &format!("/api/messages/{id}"), None).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.get(&format!("/api/messages/{id}")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(app.anonymous().get("/api/messages/topic/legacy").await.0, StatusCode::UNAUTHORIZED);
+
+    let off = spawn_app(&[("HOTSWAP__MESSAGING__AUTO_CREATE_TOPICS", "false")]).await;
+    let r = off.call(Method::POST, "/api/messages/publish", Some(json!({ "topicName": "x", "payload": "a" }))).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[actix_web::test]
+async fn another_tenants_topics_subscriptions_and_messages_are_not_found() {
+    let app = spawn_app(&[]).await;
+    topic(&app, json!({ "name": "mine" })).await;
+    let sub = subscribe(&app, "mine", json!({})).await;
+    let id = publish(&app, "mine", "secret").await["messageId"].as_str().unwrap().to_string();
+
+    let other_tenant = provision(&app, "msg-other", "Starter").await;
+    let other = app.new_user("msg-other-admin", &["Admin"], Some(other_tenant)).await;
+    assert_eq!(other.get("/api/v1/topics").await.1, json!([]));
+    for path in [
+        "/api/v1/topics/mine".to_string(),
+        "/api/v1/topics/mine/metrics".to_string(),
+        "/api/v1/topics/mine/dlq".to_string(),
+        format!("/api/v1/subscriptions/{sub}"),
+        format!("/api/messages/{id}"),
+        format!("/api/v1/messages/consume/mine?subscriptionId={sub}"),
+    ] {
+        assert_eq!(other.get(&path).await.0, StatusCode::NOT_FOUND, "{path}");
+    }
+    let r = other.call(Method::POST, &format!("/api/v1/messages/{id}/ack?subscriptionId={sub}"), None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = other.call(Method::DELETE, &format!("/api/messages/{id}"), None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // Their own topic of the same name is theirs alone.
+    topic(&other, json!({ "name": "mine" })).await;
+    assert_eq!(app.get("/api/messages/topic/mine").await.1.as_array().unwrap().len(), 1);
+}
