@@ -19,6 +19,8 @@ impl From<MessagingError> for ApiError {
             MessagingError::PayloadTooLarge(n) => {
                 ApiError::PayloadTooLarge(format!("the payload of {n} bytes exceeds the limit"))
             }
+            MessagingError::Unavailable(m) => ApiError::Unavailable(m),
+            MessagingError::Backend(m) => ApiError::Internal(m),
         }
     }
 }
