@@ -30,6 +30,12 @@ struct TenantA {
     trace_id: String,
     /// A relationship of A's knowledge graph (its finished run DEPLOYED a version).
     graph_relationship: String,
+    /// A's message bus: a topic, a pull subscription to it and a message on it.
+    topic: String,
+    subscription: String,
+    message: String,
+    /// An enrolment token of A's agents (its id).
+    agent_token: String,
     /// Every string of A that B must never see.
     secrets: Vec<String>,
 }
@@ -60,6 +66,18 @@ async fn set_up_a(system: &TestApp) -> (TenantA, TestApp) {
     let (_, rels) = admin.get(&format!("/api/v1/graph/entities/{finished_run}/relationships")).await;
     let graph_relationship = rels[0]["id"].as_str().expect("the run is in A's graph").to_string();
     secrets.push(graph_relationship.clone());
+    // Topic names, like module names, are a tenant's own namespace (B may have
+    // a topic of the same name): not a secret. The ids below are.
+    let topic = "alpha-topic".to_string();
+    crate::messaging_api::topic(&admin, json!({ "name": topic })).await;
+    let subscription = crate::messaging_api::subscribe(&admin, &topic, json!({})).await;
+    let message = crate::messaging_api::publish(&admin, &topic, "alpha payload").await["messageId"]
+        .as_str()
+        .expect("the message's id")
+        .to_string();
+    let (_, token) = admin.post("/api/v1/agents/tokens", &json!({ "environment": "QA" })).await;
+    let agent_token = token["id"].as_str().expect("the enrolment token's id").to_string();
+    secrets.extend([subscription.clone(), message.clone(), agent_token.clone()]);
     let a = TenantA {
         id: id.to_string(),
         active_run,
@@ -68,6 +86,10 @@ async fn set_up_a(system: &TestApp) -> (TenantA, TestApp) {
         key_id,
         trace_id,
         graph_relationship,
+        topic,
+        subscription,
+        message,
+        agent_token,
         secrets,
     };
     (a, admin)
@@ -92,6 +114,14 @@ async fn snapshot(system: &TestApp, a_admin: &TestApp, a: &TenantA) -> Value {
 /// Every value a path parameter of a documented route takes.
 fn candidates(path: &str, param: &str, a: &TenantA) -> Vec<String> {
     match (param, path) {
+        ("topic", _) => vec![a.topic.clone()],
+        ("name", p) if p.starts_with("/api/v1/topics/") => vec![a.topic.clone()],
+        ("id", p) if p.starts_with("/api/v1/subscriptions/") => vec![a.subscription.clone()],
+        ("id", p) if p.starts_with("/api/v1/messages/") || p.starts_with("/api/messages/") => vec![a.message.clone()],
+        ("messageId", _) => vec![a.message.clone()],
+        ("id", p) if p.starts_with("/api/v1/agents/tokens/") => vec![a.agent_token.clone()],
+        // A has no batch: B's lookup of A's run ids as batch ids must find nothing.
+        ("batchId", _) => vec![a.finished_run.clone()],
         ("id", p)
             if p.starts_with("/api/v1/deployments/")
                 || p.starts_with("/api/v1/approvals/deployments/")
@@ -159,7 +189,14 @@ async fn requests(app: &TestApp, a: &TenantA) -> Vec<(Method, String, String, Op
                     .flat_map(|p| candidates(template, param, a).into_iter().map(move |v| p.replace(segment, &v)))
                     .collect();
             }
-            for path in paths {
+            // Leases are taken and settled for one subscription: name A's.
+            let needs_subscription = template.starts_with("/api/v1/messages/consume/")
+                || template.ends_with("/ack")
+                || template.ends_with("/nack");
+            for mut path in paths {
+                if needs_subscription {
+                    path = format!("{path}?subscriptionId={}", a.subscription);
+                }
                 out.push((method.clone(), template.clone(), path, body_for(&method, template, a)));
             }
         }
@@ -202,8 +239,11 @@ async fn a_token_of_tenant_b_never_sees_or_changes_anything_of_tenant_a() {
             let names_a = a.secrets.iter().any(|s| path.contains(s.as_str()));
             if names_a || (*method == Method::POST && template == "/api/v1/users") {
                 // Names one of A's resources (or tries to create in A): refused.
+                // Agents' downloads take an agent's session credential, never a user's token.
+                let agent_only = template.starts_with("/api/v1/agents/artifacts/");
                 assert!(
-                    matches!(r.status, StatusCode::NOT_FOUND | StatusCode::FORBIDDEN),
+                    matches!(r.status, StatusCode::NOT_FOUND | StatusCode::FORBIDDEN)
+                        || (agent_only && r.status == StatusCode::UNAUTHORIZED),
                     "{what}: {} {}",
                     r.status,
                     r.text
