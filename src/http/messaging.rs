@@ -156,6 +156,7 @@ pub struct LeaseQuery {
     responses(
         Protected,
         (status = 204, description = "Acknowledged"),
+        (status = 400, description = "subscriptionId missing or not a UUID", body = ErrorBody),
         (status = 404, description = "No such subscription or message", body = ErrorBody),
         (status = 409, description = "The lease expired; the message is being redelivered", body = ErrorBody),
     )

@@ -93,6 +93,7 @@ pub struct ListQuery {
     responses(
         Protected,
         (status = 200, description = "Messages, newest first", body = Vec<MessageView>),
+        (status = 400, description = "limit is not a whole number from 0", body = ErrorBody),
         (status = 404, description = "No such topic", body = ErrorBody),
     )
 )]
