@@ -289,7 +289,10 @@ impl Orchestrator {
         for (node, slots) in nodes.iter().zip(slots) {
             if let Some(addr) = node.addr() {
                 // Awaited, so that the node has them before the coordinator's first call.
-                let _ = addr.send(crate::node::AdoptModule { module: module.to_string(), slots }).await;
+                // A node that stopped meanwhile reloads its slots from the store when restarted.
+                if let Err(e) = addr.send(crate::node::AdoptModule { module: module.to_string(), slots }).await {
+                    tracing::debug!(node = %node.hostname, error = %e, "node stopped before adopting the run's slots");
+                }
             }
         }
         Ok(())
