@@ -319,8 +319,18 @@ async fn artifacts_in_postgres_survive_a_restart_and_deploy() {
         ("HOTSWAP__STORE__BACKEND", "postgres"),
         ("HOTSWAP__STORE__URL", db.url.as_str()),
         ("HOTSWAP__REGISTRY__ARTIFACT_BACKEND", "postgres"),
+        // `before` keeps running beside `after`: two instances, each with its own
+        // name and leases long enough that neither takes the other's run on a
+        // loaded machine (with one name, a late renewal let `before` resume the
+        // run on its own stale nodes).
+        ("HOTSWAP__CLUSTER__LEASE_TTL", "60s"),
     ];
-    let before = spawn_app(&overrides).await;
+    let named = |name: &'static str| {
+        let mut vars = overrides.to_vec();
+        vars.push(("HOTSWAP__CLUSTER__INSTANCE_ID", name));
+        vars
+    };
+    let before = spawn_app(&named("registry-before")).await;
     let key = KeyPair::generate();
     trust(&before, "release", &key).await;
     let artifact = publish(&before, &key, &descriptor("kmod-pg", "1.0.0")).await;
@@ -339,7 +349,7 @@ async fn artifacts_in_postgres_survive_a_restart_and_deploy() {
         assert_eq!(before.get(path).await.0, StatusCode::NOT_FOUND, "{path}");
     }
     assert_eq!(before.post("/api/v1/signing-keys/sha256:%00/revoke", &json!({})).await.0, StatusCode::NOT_FOUND);
-    let after = spawn_app(&overrides).await;
+    let after = spawn_app(&named("registry-after")).await;
     let r = after.call(Method::GET, "/api/v1/modules/kmod-pg/1.0.0/artifact", None).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.text.as_bytes(), &artifact[..]);
