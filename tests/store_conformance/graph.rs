@@ -290,8 +290,11 @@ async fn graph_shortest_paths_match_brute_force_on_random_graphs(store: SharedSt
         seed ^= seed << 17;
         seed
     };
-    for _ in 0..12 {
+    for round in 0..16 {
         let t = tenant();
+        // Every other graph is all directed: walks then skip the edges stored
+        // the other way round, a path of its own in the index.
+        let all_directed = round % 2 == 0;
         let n = 2 + (next() % 7) as usize;
         let m = (next() % 16) as usize;
         let entities: Vec<GraphEntity> = (0..n).map(|i| ent(t, "V", json!({ "i": i }))).collect();
@@ -300,7 +303,7 @@ async fn graph_shortest_paths_match_brute_force_on_random_graphs(store: SharedSt
         for _ in 0..m {
             let (a, b) = ((next() % n as u64) as usize, (next() % n as u64) as usize);
             let w = (next() % 10) as f64 / 2.0;
-            let directed = next() % 4 != 0;
+            let directed = next() % 4 != 0 || all_directed;
             edges.push((a, b, w, directed));
             let mut r = rel(t, "E", entities[a].id, entities[b].id, w);
             r.directed = directed;

@@ -29,6 +29,9 @@ pub struct TenantIndex {
     rel_types: Vec<String>,
     rel_type_ids: HashMap<String, u32>,
     rel_type_counts: HashMap<u32, usize>,
+    /// Undirected relationships held. While there are none, a walk in one
+    /// direction never looks at the edges of the other (half the work).
+    undirected: usize,
 }
 
 impl TenantIndex {
@@ -92,6 +95,14 @@ impl TenantIndex {
         let ix = self.graph.add_edge(a, b, Edge { id: r.id, rel_type, weight: r.weight, directed: r.directed });
         self.edges.insert(r.id, ix);
         *self.rel_type_counts.entry(rel_type).or_default() += 1;
+        if !r.directed {
+            self.undirected += 1;
+        }
+    }
+
+    /// Whether any relationship here may be walked against its stored direction.
+    pub fn has_undirected(&self) -> bool {
+        self.undirected > 0
     }
 
     pub fn remove_relationship(&mut self, id: Uuid) -> Option<Edge> {
@@ -99,6 +110,9 @@ impl TenantIndex {
         let edge = self.graph.remove_edge(ix)?;
         if let Some(n) = self.rel_type_counts.get_mut(&edge.rel_type) {
             *n = n.saturating_sub(1);
+        }
+        if !edge.directed {
+            self.undirected = self.undirected.saturating_sub(1);
         }
         Some(edge)
     }

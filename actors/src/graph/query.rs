@@ -250,11 +250,20 @@ pub fn steps<'a>(
     direction: Direction,
     types: &'a Option<HashSet<u32>>,
 ) -> impl Iterator<Item = (EdgeIndex, &'a Edge, NodeIndex)> + 'a {
-    let out = index.graph.edges_directed(node, PgDirection::Outgoing).filter_map(move |e| {
+    // Edges stored the other way round only matter when the walk goes that
+    // way or when some relationship is undirected; otherwise they are skipped
+    // without being visited.
+    let may_walk =
+        |stored_way: Direction| direction == stored_way || direction == Direction::Both || index.has_undirected();
+    let (out_limit, in_limit) = (
+        if may_walk(Direction::Outgoing) { usize::MAX } else { 0 },
+        if may_walk(Direction::Incoming) { usize::MAX } else { 0 },
+    );
+    let out = index.graph.edges_directed(node, PgDirection::Outgoing).take(out_limit).filter_map(move |e| {
         let ok = direction != Direction::Incoming || !e.weight().directed;
         ok.then_some((e.id(), e.weight(), e.target()))
     });
-    let inc = index.graph.edges_directed(node, PgDirection::Incoming).filter_map(move |e| {
+    let inc = index.graph.edges_directed(node, PgDirection::Incoming).take(in_limit).filter_map(move |e| {
         // A self-loop is already walked as an outgoing edge.
         let ok = (direction != Direction::Outgoing || !e.weight().directed) && e.source() != e.target();
         ok.then_some((e.id(), e.weight(), e.source()))
