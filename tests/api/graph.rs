@@ -155,7 +155,22 @@ async fn roles_and_tenants_bound_what_each_caller_reaches() {
 
 #[actix_web::test]
 async fn every_filter_operator_applies_and_pages_and_the_cache_follows_writes() {
-    let app = spawn_app(&[]).await;
+    every_filter_operator(spawn_app(&[]).await, false).await;
+}
+
+#[actix_web::test]
+async fn on_postgres_every_filter_operator_applies_and_eq_starts_at_the_property_index() {
+    let Some(db) = crate::db::TestDb::create("api::graph_filters_on_postgres").await else {
+        return;
+    };
+    let app = spawn_app(&[("HOTSWAP__STORE__BACKEND", "postgres"), ("HOTSWAP__STORE__URL", db.url.as_str())]).await;
+    every_filter_operator(app, true).await;
+}
+
+/// Every operator on four entities. An `eq` filter starts at the store when
+/// it has an index on properties (`store_first`: PostgreSQL's GIN index);
+/// otherwise, as every other operator, at the in-memory type index.
+async fn every_filter_operator(app: TestApp, store_first: bool) {
     for (name, size, tags) in [("alpha", 1, json!(["x"])), ("beta", 5, json!(["y"])), ("gamma", 10, json!(["x", "y"]))]
     {
         entity(&app, "Svc", json!({ "name": name, "size": size, "tags": tags })).await;
@@ -181,7 +196,7 @@ async fn every_filter_operator_applies_and_pages_and_the_cache_follows_writes() 
         assert_eq!(names(&reply), want, "{filter}");
         assert_eq!(reply["totalCount"], want.len(), "{filter}");
         // An eq filter starts at the store's property index; the others at the type index.
-        let start = match filter["operator"] == "eq" {
+        let start = match store_first && filter["operator"] == "eq" {
             true => "store:properties(name eq) rows=1",
             false => "index:entityType(Svc)",
         };
@@ -193,10 +208,8 @@ async fn every_filter_operator_applies_and_pages_and_the_cache_follows_writes() 
         { "property": "tags", "operator": "contains", "value": "y" } ] });
     let reply = matches(&app, both).await;
     assert_eq!(names(&reply), ["beta"], "{reply}");
-    assert!(
-        reply["plan"].as_str().unwrap().starts_with("store:properties(size eq) rows=1 -> filter:properties(2)"),
-        "{reply}"
-    );
+    let start = if store_first { "store:properties(size eq) rows=1" } else { "index:entityType(Svc) rows=4" };
+    assert!(reply["plan"].as_str().unwrap().starts_with(&format!("{start} -> filter:properties(2)")), "{reply}");
     // Another type's entity with the same property is not a candidate.
     entity(&app, "Other", json!({ "name": "beta" })).await;
     let reply = matches(
@@ -205,7 +218,8 @@ async fn every_filter_operator_applies_and_pages_and_the_cache_follows_writes() 
     )
     .await;
     assert_eq!(names(&reply), ["beta"], "{reply}");
-    assert!(reply["plan"].as_str().unwrap().starts_with("store:properties(name eq) rows=1"), "{reply}");
+    let start = if store_first { "store:properties(name eq) rows=1" } else { "index:entityType(Svc)" };
+    assert!(reply["plan"].as_str().unwrap().starts_with(start), "{reply}");
     // Bad filters: every one reported.
     let bad = json!({ "entityType": "Svc", "filters": [
         { "property": "name", "operator": "regex", "value": "(" },

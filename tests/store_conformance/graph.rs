@@ -335,6 +335,28 @@ async fn graph_shortest_paths_match_brute_force_on_random_graphs(store: SharedSt
                             // The path's own weights add up to what it claims.
                             let sum: f64 = found.relationships.iter().map(|r| r.weight).sum();
                             assert!((sum - w).abs() < 1e-9);
+                            // And it is a walk from i to j that the direction allows.
+                            let ids: Vec<_> = found.entities.iter().map(|e| e.id).collect();
+                            assert_eq!(ids.first(), Some(&entities[i].id));
+                            assert_eq!(ids.last(), Some(&entities[j].id));
+                            assert_eq!(ids.len(), found.relationships.len() + 1);
+                            for pair in ids.windows(2) {
+                                let (a, b) = (pair[0], pair[1]);
+                                let walkable = |r: &&GraphRelationship| {
+                                    let forward = r.source_id == a && r.target_id == b;
+                                    let backward = r.source_id == b && r.target_id == a;
+                                    match direction {
+                                        _ if !r.directed || direction == Direction::Both => forward || backward,
+                                        Direction::Outgoing => forward,
+                                        _ => backward,
+                                    }
+                                };
+                                assert!(
+                                    found.relationships.iter().any(|r| walkable(&r)),
+                                    "{i}->{j} {direction:?}: no step {a} -> {b} in {:?}",
+                                    found.relationships
+                                );
+                            }
                         }
                         Err(GraphError::NotFound(_)) => assert!(expected.is_infinite(), "{i}->{j} {direction:?}"),
                         Err(e) => panic!("{e}"),

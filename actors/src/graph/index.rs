@@ -3,7 +3,10 @@
 //! (relationship id, interned type, weight, direction), plus the entities
 //! themselves by id and by type. Relationship properties stay in the store.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+// A fast hasher: every query looks entities and nodes up by id many times.
+use foldhash::HashMap;
 
 use petgraph::stable_graph::{EdgeIndex, NodeIndex, StableDiGraph};
 use uuid::Uuid;

@@ -3,13 +3,15 @@
 //!
 //! - `schema`: type names, the built-in schema, checks of writes and schema changes
 //! - `index`: the per-tenant petgraph index the queries run on
-//! - `query`: match, traversal, Dijkstra, all paths
+//! - `query`: match, traversal, shortest path, all paths
+//! - `dijkstra`: the cheapest path between two entities, searched from both ends
 //! - `service`: `GraphService`, which owns the indexes, the query cache and every write
 //! - `system`: what the actors' state looks like as entities and relationships
 //! - `sync`: the store decorator that writes those as the state changes
 //! - `impact`: impact analysis and the release order of a batch
 //! - `scan`: the Security Scan's dependency check, from the impact analysis
 
+mod dijkstra;
 mod impact;
 pub mod index;
 pub mod query;

@@ -3,10 +3,10 @@
 //! They answer ids; the service turns them into records.
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 
 use petgraph::stable_graph::{EdgeIndex, NodeIndex};
-use petgraph::visit::{EdgeRef, NodeIndexable};
+use petgraph::visit::EdgeRef;
 use petgraph::Direction as PgDirection;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -345,10 +345,14 @@ pub fn compile_match(
     }
 }
 
+/// How each node of a pattern's walk was reached; kept between candidates
+/// so that a match allocates it once.
+type Seen = foldhash::HashMap<NodeIndex, Option<(NodeIndex, Uuid)>>;
+
 /// The relationships of one way from `start` to an entity the pattern
 /// accepts, or `None` when there is none within its depth.
-fn pattern_path(index: &TenantIndex, start: NodeIndex, p: &CompiledPattern) -> Option<Vec<Uuid>> {
-    let mut seen: HashMap<NodeIndex, Option<(NodeIndex, Uuid)>> = HashMap::new();
+fn pattern_path(index: &TenantIndex, start: NodeIndex, p: &CompiledPattern, seen: &mut Seen) -> Option<Vec<Uuid>> {
+    seen.clear();
     seen.insert(start, None);
     let mut frontier = vec![start];
     for _ in 0..p.depth {
@@ -439,6 +443,7 @@ pub fn run_match(
         plan.push(format!("expand:pattern(depth={}, petgraph)", p.depth));
     }
     let mut found = Found { plan: plan.join(" -> "), ..Found::default() };
+    let mut seen = Seen::default();
     for id in candidates {
         let Some(entity) = index.entities.get(&id) else { continue };
         if !filters.iter().all(|f| f.matches(&entity.properties)) {
@@ -448,7 +453,7 @@ pub fn run_match(
         let mut rels = Vec::new();
         let mut all = true;
         for p in patterns {
-            match pattern_path(index, node, p) {
+            match pattern_path(index, node, p, &mut seen) {
                 Some(path) => rels.extend(path),
                 None => {
                     all = false;
@@ -513,63 +518,18 @@ pub fn run_traverse(index: &TenantIndex, query: &TraverseQuery) -> Option<Found>
     Some(found)
 }
 
-#[derive(PartialEq)]
-struct Frontier(f64, NodeIndex);
-impl Eq for Frontier {}
-impl Ord for Frontier {
-    fn cmp(&self, other: &Self) -> Ordering {
-        // Reversed: BinaryHeap is a max-heap and we want the cheapest first.
-        other.0.total_cmp(&self.0).then_with(|| other.1.cmp(&self.1))
-    }
-}
-impl PartialOrd for Frontier {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-/// Dijkstra on the index, stopping at the target. `None` when an end is
-/// unknown or there is no path.
+/// The cheapest path (`super::dijkstra`, from both ends). `None` when an
+/// end is unknown or there is no path.
 pub fn shortest_path(index: &TenantIndex, query: &PathQuery) -> Option<FoundPath> {
     let source = *index.nodes.get(&query.source_id)?;
     let target = *index.nodes.get(&query.target_id)?;
     let types = type_set(index, &query.relationship_types);
-    let bound = index.graph.node_bound();
-    let mut dist = vec![f64::INFINITY; bound];
-    let mut prev: Vec<Option<(NodeIndex, Uuid)>> = vec![None; bound];
-    let mut heap = BinaryHeap::new();
-    dist[source.index()] = 0.0;
-    heap.push(Frontier(0.0, source));
-    while let Some(Frontier(d, node)) = heap.pop() {
-        if node == target {
-            break;
-        }
-        if d > dist[node.index()] {
-            continue;
-        }
-        for (_, edge, other) in steps(index, node, query.direction, &types) {
-            let next = d + edge.weight;
-            if next < dist[other.index()] {
-                dist[other.index()] = next;
-                prev[other.index()] = Some((node, edge.id));
-                heap.push(Frontier(next, other));
-            }
-        }
-    }
-    if !dist[target.index()].is_finite() {
-        return None;
-    }
-    let mut entities = vec![index.graph[target]];
-    let mut relationships = Vec::new();
-    let mut at = target;
-    while let Some((p, rel)) = prev[at.index()] {
-        relationships.push(rel);
-        entities.push(index.graph[p]);
-        at = p;
-    }
-    entities.reverse();
-    relationships.reverse();
-    Some(FoundPath { entities, relationships, total_weight: dist[target.index()] })
+    let found = super::dijkstra::cheapest_path(index, source, target, query.direction, &types)?;
+    Some(FoundPath {
+        entities: found.nodes.iter().map(|n| index.graph[*n]).collect(),
+        relationships: found.relationships,
+        total_weight: found.cost,
+    })
 }
 
 /// The state of the all-paths search.

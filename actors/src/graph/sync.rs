@@ -358,6 +358,9 @@ impl GraphStore for GraphSyncStore {
     ) -> StoreResult<Vec<Uuid>> {
         self.inner.graph_entity_ids_where(tenant, entity_type, property, value).await
     }
+    fn graph_has_property_index(&self) -> bool {
+        self.inner.graph_has_property_index()
+    }
 }
 
 /// Batches pass straight through: a batch's runs sync the graph themselves.

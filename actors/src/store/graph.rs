@@ -42,4 +42,10 @@ pub trait GraphStore: Send + Sync {
         property: &str,
         value: &serde_json::Value,
     ) -> StoreResult<Vec<Uuid>>;
+    /// Whether `graph_entity_ids_where` is answered from an index on the
+    /// properties. Only then does a match start at the store: a store that
+    /// would scan every entity is slower than the in-memory index's type set.
+    fn graph_has_property_index(&self) -> bool {
+        false
+    }
 }

@@ -92,6 +92,9 @@ impl GraphService {
         q: &MatchQuery,
         key: &str,
     ) -> Result<Option<query::StoreCandidates>, GraphError> {
+        if !self.store.graph_has_property_index() {
+            return Ok(None);
+        }
         let Some(filter) = query::store_filter(q) else { return Ok(None) };
         if self.tenant(tenant).await?.cache.lock().entries.contains_key(key) {
             return Ok(None);

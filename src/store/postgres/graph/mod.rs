@@ -241,6 +241,11 @@ impl GraphStore for PgStore {
         .map_err(|f| self.failure(conn, f))
     }
 
+    /// The GIN index on `properties` answers containment.
+    fn graph_has_property_index(&self) -> bool {
+        true
+    }
+
     async fn graph_entity_ids_where(
         &self,
         tenant: TenantId,
