@@ -41,6 +41,7 @@ mod registry_gc;
 mod registry_limits;
 mod registry_scan;
 mod registry_support;
+mod schemas;
 mod secrets;
 mod upload_fuzz;
 mod vault_fixture;

@@ -8,7 +8,7 @@ use parking_lot::Mutex;
 
 use super::error::SchemaError;
 use super::model::{Deprecation, SchemaDecision, SchemaSubject, SchemaVersion};
-use super::store::{decided, SchemaStore};
+use super::store::{decide, SchemaStore};
 use crate::domain::TenantId;
 
 #[derive(Default)]
@@ -69,7 +69,7 @@ impl SchemaStore for MemorySchemaStore {
             .iter_mut()
             .find(|v| v.version == version)
             .ok_or_else(|| SchemaError::VersionNotFound { schema_id: schema_id.to_string(), version })?;
-        let updated = decided(stored.clone(), decision)?;
+        let updated = decide(stored.clone(), decision)?;
         *stored = updated.clone();
         Ok(updated)
     }

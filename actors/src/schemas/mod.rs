@@ -19,5 +19,5 @@ pub use model::{
     BreakingChange, Compatibility, Deprecation, NewSchema, SchemaDecision, SchemaStatus, SchemaSubject, SchemaVersion,
 };
 pub use registry::{Registered, SchemaRegistry};
-pub use store::{SchemaStore, SharedSchemaStore};
+pub use store::{decide, SchemaStore, SharedSchemaStore};
 pub use validation::{CompiledSchema, PayloadError, INLINE_VALIDATION_BYTES};

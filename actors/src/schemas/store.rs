@@ -39,8 +39,8 @@ pub trait SchemaStore: Send + Sync {
 
 pub type SharedSchemaStore = Arc<dyn SchemaStore>;
 
-/// What a decision makes of a Draft's status; shared by the back-ends.
-pub(crate) fn decided(mut version: SchemaVersion, decision: &SchemaDecision) -> Result<SchemaVersion, SchemaError> {
+/// What a decision makes of a Draft version; shared by the back-ends.
+pub fn decide(mut version: SchemaVersion, decision: &SchemaDecision) -> Result<SchemaVersion, SchemaError> {
     use super::model::SchemaStatus;
     if version.status != SchemaStatus::Draft {
         return Err(SchemaError::InvalidState {
