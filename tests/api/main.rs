@@ -26,6 +26,7 @@ mod live;
 mod live_revalidation;
 mod messaging_api;
 mod messaging_push;
+mod messaging_ws;
 mod metrics;
 mod signalr;
 mod strategies;
