@@ -18,6 +18,7 @@ mod audit;
 mod clusters;
 mod dashboard;
 mod deployment_batches;
+mod deployment_topic;
 mod deployments;
 mod dry_run;
 mod graph;
