@@ -262,3 +262,28 @@ async fn another_tenants_schema_is_not_found() {
     let (_, first) = app.get("/api/v1/schemas/orders/versions").await;
     assert_eq!(first.as_array().unwrap().len(), 1, "{first}");
 }
+
+#[actix_web::test]
+async fn schemas_live_in_postgres_when_the_store_does() {
+    let Some(db) = crate::db::TestDb::create("api::schemas_live_in_postgres_when_the_store_does").await else {
+        return;
+    };
+    let overrides = [("HOTSWAP__STORE__BACKEND", "postgres"), ("HOTSWAP__STORE__URL", db.url.as_str())];
+    let first = spawn_app(&overrides).await;
+    approved(&first, "orders", order_schema()).await;
+    // A second process on the same database sees the approved version and validates with it.
+    let second = spawn_app(&overrides).await;
+    let (status, latest) = second.get("/api/v1/schemas/orders").await;
+    assert_eq!(
+        (status, latest["status"].as_str(), latest["decidedBy"].as_str()),
+        (StatusCode::OK, Some("Approved"), Some("admin")),
+        "{latest}"
+    );
+    let (_, report) = second.post("/api/v1/schemas/orders/validate", &json!({ "orderId": "x" })).await;
+    assert_eq!(
+        (report["isValid"].as_bool(), report["errors"][0]["path"].as_str()),
+        (Some(false), Some("/orderId")),
+        "{report}"
+    );
+    topic(&second, json!({ "name": "orders", "schemaId": "orders" })).await;
+}
