@@ -19,6 +19,7 @@ pub mod messaging;
 pub mod node;
 pub mod orchestrator;
 pub mod registry;
+pub mod schemas;
 pub mod settings;
 pub mod simulation;
 pub mod store;

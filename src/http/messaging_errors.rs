@@ -29,6 +29,15 @@ impl From<BusError> for ApiError {
     fn from(e: BusError) -> Self {
         match e {
             BusError::Messaging(m) => m.into(),
+            BusError::Schema(e) => e.into(),
+            BusError::SchemaMismatch { schema_id, version, errors } => {
+                let details: Vec<String> =
+                    errors.into_iter().map(|e| format!("payload{}: {} ({})", e.path, e.message, e.kind)).collect();
+                ApiError::Validation {
+                    message: format!("the payload does not match schema '{schema_id}' version {version}"),
+                    details,
+                }
+            }
         }
     }
 }

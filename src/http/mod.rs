@@ -24,6 +24,8 @@ mod modules;
 pub mod openapi;
 mod responses;
 pub mod route_table;
+mod schema_dto;
+mod schemas;
 mod secrets;
 mod signing_keys;
 mod subscriptions;
@@ -99,6 +101,7 @@ fn modules() -> Vec<route_table::ApiModule> {
         subscriptions::api(),
         messaging::api(),
         messaging_legacy::api(),
+        schemas::api(),
     ]
 }
 

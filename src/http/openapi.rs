@@ -42,6 +42,7 @@ pub const SWAGGER_UI_PATH: &str = "/swagger-ui";
         (name = "agents", description = "Real hosts running `hotswap agent`: enrolment tokens, agents, their sessions"),
         (name = "graph", description = "Knowledge graph of the fleet: entities, relationships, queries, impact, release order"),
         (name = "messaging", description = "The message bus: topics, subscriptions, publish, consume, dead letters; the original /api/messages API"),
+        (name = "schemas", description = "The schema registry: subjects, versions, compatibility, approval, validation"),
     )
 )]
 pub struct ApiDoc;

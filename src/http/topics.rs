@@ -48,6 +48,7 @@ pub async fn create_topic(
     body: web::Json<TopicBody>,
 ) -> Result<HttpResponse, ApiError> {
     let spec = body.into_inner().into_new_topic().map_err(ApiError::validation)?;
+    bus.check_binding(tenant.0, &spec).await?;
     let topic = bus.store.create_topic(tenant.0, spec, Utc::now()).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/topics/{}", topic.spec.name)))
@@ -113,6 +114,11 @@ pub async fn update_topic(
         )]));
     }
     let spec = body.into_inner().into_new_topic().map_err(ApiError::validation)?;
+    // A topic keeps a binding it has (its schema may be deprecated since);
+    // a new binding must name a live schema.
+    if bus.store.get_topic(tenant.0, &name).await?.spec.schema_id != spec.schema_id {
+        bus.check_binding(tenant.0, &spec).await?;
+    }
     let topic = bus.store.update_topic(tenant.0, spec).await?;
     Ok(HttpResponse::Ok().json(TopicView::from(topic)))
 }

@@ -4,6 +4,7 @@
 //! This is the only module that uses the actor-based actix-web-actors crate.
 
 pub mod backplane;
+mod consumer;
 pub mod identity;
 mod quota;
 pub mod revalidation;
@@ -82,8 +83,16 @@ async fn websocket(
     identity.slot = Some(Arc::new(quota::admit(&state, &live.sessions, identity.tenant_id).await?));
     let orchestrator = &state.orchestrator;
     let feed = open_feed(identity.tenant_id, live.settings.send_buffer, orchestrator.bus_stats().clone());
-    let session =
+    let tenant = identity.tenant_id;
+    let mut session =
         LiveSession::new(identity, orchestrator.bus().clone(), feed, live.settings.clone(), live.metrics.clone());
+    if let Some(bus) = req.app_data::<web::Data<crate::messaging::MessageBus>>() {
+        let may_consume =
+            crate::auth::principal_of(&req).is_ok_and(|p| p.has_role(hotswap_actors::domain::Role::Deployer));
+        let consumers =
+            consumer::SocketConsumers::new(bus.clone(), tenant, may_consume, live.settings.max_subscriptions);
+        session = session.with_consumers(consumers);
+    }
     upgrade(session, &req, stream, &live)
 }
 

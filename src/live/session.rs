@@ -16,6 +16,7 @@ use hotswap_actors::events::{
 };
 use serde_json::json;
 
+use super::consumer::{ConsumerEvent, ConsumerRequest, SocketConsumers};
 use super::identity::SessionIdentity;
 use super::settings::WebsocketSettings;
 use super::wire::{encoded, parse_client, ClientMessage, Target};
@@ -42,6 +43,9 @@ pub struct LiveSession {
     /// of events leaves in one write.
     held: Vec<ByteString>,
     flush_armed: bool,
+    /// The message-bus subscriptions this socket consumes, when the server
+    /// runs a bus.
+    consumers: Option<SocketConsumers>,
 }
 
 impl LiveSession {
@@ -68,6 +72,39 @@ impl LiveSession {
             metrics,
             held: Vec::new(),
             flush_armed: false,
+            consumers: None,
+        }
+    }
+
+    /// The same session, able to consume the message bus's subscriptions.
+    pub fn with_consumers(mut self, consumers: SocketConsumers) -> Self {
+        self.consumers = Some(consumers);
+        self
+    }
+
+    fn consumer_request(&mut self, request: ConsumerRequest, ctx: &mut ws::WebsocketContext<Self>) {
+        let Some(consumers) = self.consumers.as_mut() else {
+            return self.refuse(ctx, "BadRequest", "this server runs no message bus".into());
+        };
+        match request {
+            ConsumerRequest::Subscribe { subscription, prefetch } => {
+                if let Err(why) = consumers.subscribe(subscription, prefetch, ctx.address().recipient()) {
+                    self.refuse(ctx, "BadRequest", why);
+                }
+            }
+            ConsumerRequest::Unsubscribe(subscription) => {
+                let was = consumers.unsubscribe(subscription);
+                self.send_json(ctx, json!({ "type": "unsubscribed", "subscriptionId": subscription, "was": was }));
+            }
+            settle => {
+                let answer = consumers.settle(settle);
+                ctx.spawn(actix::fut::wrap_future::<_, Self>(answer).map(|outcome, _act, ctx| match outcome {
+                    Ok(frame) => ctx.text(frame),
+                    Err((code, message)) => {
+                        ctx.text(json!({ "type": "error", "error": code, "message": message }).to_string())
+                    }
+                }));
+            }
         }
     }
 
@@ -101,6 +138,7 @@ impl LiveSession {
         };
         match message {
             ClientMessage::Ping => self.send_json(ctx, json!({ "type": "pong", "timestamp": Utc::now() })),
+            ClientMessage::Consumer(request) => self.consumer_request(request, ctx),
             ClientMessage::Subscribe(target) => {
                 if let Target::Run(id) = target {
                     if !self.runs.contains(&id) && self.runs.len() >= self.settings.max_subscriptions {
@@ -197,6 +235,16 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for LiveSession {
                 tracing::info!(error = %e, "live session protocol error");
                 self.close(ctx, CloseCode::Protocol, "protocol error");
             }
+        }
+    }
+}
+
+impl Handler<ConsumerEvent> for LiveSession {
+    type Result = ();
+
+    fn handle(&mut self, event: ConsumerEvent, ctx: &mut Self::Context) {
+        for frame in event.frames() {
+            ctx.text(frame);
         }
     }
 }

@@ -121,6 +121,8 @@ pub enum ClientMessage {
     Subscribe(Target),
     Unsubscribe(Target),
     Ping,
+    /// A message-bus consumer's request (`live::consumer`).
+    Consumer(super::consumer::ConsumerRequest),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,6 +138,9 @@ pub fn parse_client(text: &str) -> Result<ClientMessage, String> {
         return Err("the message must be a JSON object with a \"type\"".into());
     };
     let kind = obj.get("type").and_then(Value::as_str).ok_or("the message has no string \"type\"")?;
+    if let Some(request) = super::consumer::parse(kind, &obj) {
+        return request.map(ClientMessage::Consumer);
+    }
     let target = || -> Result<Target, String> {
         let all = match obj.get("all") {
             None | Some(Value::Null) => false,
@@ -156,7 +161,7 @@ pub fn parse_client(text: &str) -> Result<ClientMessage, String> {
         "subscribe" => target().map(ClientMessage::Subscribe),
         "unsubscribe" => target().map(ClientMessage::Unsubscribe),
         "ping" => Ok(ClientMessage::Ping),
-        other => Err(format!("unknown message type '{other}'; expected subscribe, unsubscribe or ping")),
+        other => Err(format!("unknown message type '{other}'; expected subscribe, unsubscribe, ping, ack or nack")),
     }
 }
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use hotswap_actors::messaging::{
     MessagingError, NewMessage, NewTopic, Published, SharedMessageStore, Subscription, SubscriptionKind,
 };
+use hotswap_actors::schemas::{MemorySchemaStore, PayloadError, SchemaError, SchemaRegistry};
 use uuid::Uuid;
 
 use super::push::{HttpPushTransport, PushDeliveries};
@@ -19,6 +20,11 @@ use super::settings::MessagingSettings;
 pub enum BusError {
     #[error(transparent)]
     Messaging(#[from] MessagingError),
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+    /// The payload does not match the topic's schema; nothing was stored.
+    #[error("the payload does not match schema '{schema_id}' version {version}")]
+    SchemaMismatch { schema_id: String, version: u32, errors: Vec<PayloadError> },
 }
 
 pub struct MessageBus {
@@ -26,6 +32,9 @@ pub struct MessageBus {
     pub settings: MessagingSettings,
     /// The delivery loops of push subscriptions.
     pub push: PushDeliveries,
+    /// The schema registry topics bind to (in memory unless replaced by
+    /// [`MessageBus::with_schemas`]).
+    pub schemas: Arc<SchemaRegistry>,
 }
 
 /// Whether a publish may create its topic (the original API's habit).
@@ -40,7 +49,29 @@ impl MessageBus {
     pub fn new(store: SharedMessageStore, settings: MessagingSettings) -> Result<Self, String> {
         let transport = Arc::new(HttpPushTransport::new(settings.push_timeout)?);
         let push = PushDeliveries::new(store.clone(), transport);
-        Ok(MessageBus { store, settings, push })
+        let schemas = Arc::new(SchemaRegistry::new(Arc::new(MemorySchemaStore::new())));
+        Ok(MessageBus { store, settings, push, schemas })
+    }
+
+    /// The same bus with its schemas kept in `registry`'s store.
+    pub fn with_schemas(mut self, registry: Arc<SchemaRegistry>) -> Self {
+        self.schemas = registry;
+        self
+    }
+
+    /// Refuses a topic bound to a schema that does not exist or is deprecated.
+    pub async fn check_binding(&self, tenant: TenantId, topic: &NewTopic) -> Result<(), BusError> {
+        let Some(id) = &topic.schema_id else { return Ok(()) };
+        match self.schemas.get(tenant, id).await {
+            Ok(subject) if subject.deprecated.is_some() => {
+                Err(SchemaError::Invalid(format!("schemaId: schema '{id}' is deprecated")).into())
+            }
+            Ok(_) => Ok(()),
+            Err(SchemaError::NotFound(_)) => {
+                Err(SchemaError::Invalid(format!("schemaId: no schema '{id}' is registered")).into())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// A new push subscription starts delivering at once.
@@ -76,7 +107,7 @@ impl MessageBus {
             return Err(MessagingError::PayloadTooLarge(message.payload.len()).into());
         }
         message.validate()?;
-        match self.store.get_topic(tenant, &message.topic_name).await {
+        let topic = match self.store.get_topic(tenant, &message.topic_name).await {
             Err(MessagingError::TopicNotFound(_))
                 if creation == TopicCreation::IfMissing && self.settings.auto_create_topics =>
             {
@@ -84,6 +115,17 @@ impl MessageBus {
             }
             other => other?,
         };
+        if let Some(schema_id) = &topic.spec.schema_id {
+            let (version, errors) =
+                self.schemas.validate(tenant, schema_id, message.schema_version, message.payload.clone(), true).await?;
+            if !errors.is_empty() {
+                return Err(BusError::SchemaMismatch {
+                    schema_id: schema_id.clone(),
+                    version: version.version,
+                    errors,
+                });
+            }
+        }
         Ok(self.store.publish(tenant, message, Utc::now()).await?)
     }
 

@@ -3,6 +3,7 @@
 //! retention sweep. The semantics live in `hotswap_actors::messaging`.
 
 mod bus;
+pub mod deployment_events;
 pub mod duration;
 pub mod message_dto;
 pub mod push;

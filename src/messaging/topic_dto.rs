@@ -87,10 +87,6 @@ impl TopicBody {
         if let Err(e) = topic.validate() {
             problems.push(e.to_string());
         }
-        if topic.schema_id.is_some() {
-            // Refused rather than ignored: a bound topic promises validation.
-            problems.push("schemaId: the schema registry is not available in this build".into());
-        }
         if problems.is_empty() {
             Ok(topic)
         } else {

@@ -141,10 +141,29 @@ async fn open_message_bus(
         }
     };
     let bus = crate::messaging::MessageBus::new(store, config.clone()).map_err(StartupError::Config)?;
+    let bus = bus.with_schemas(open_schema_registry(settings).await?);
     bus.resume_push_deliveries(tenants)
         .await
         .map_err(|e| StartupError::Store(format!("restarting push deliveries: {e}")))?;
     Ok(bus)
+}
+
+/// The schema registry, kept in HotSwap's own store (`[store] backend`):
+/// PostgreSQL gets a small pool of its own, as registry artifacts do.
+async fn open_schema_registry(
+    settings: &Settings,
+) -> Result<Arc<hotswap_actors::schemas::SchemaRegistry>, StartupError> {
+    use hotswap_actors::schemas::{MemorySchemaStore, SchemaRegistry, SharedSchemaStore};
+    let store: SharedSchemaStore = match settings.store.backend {
+        StoreBackend::Memory => Arc::new(MemorySchemaStore::new()),
+        StoreBackend::Postgres => {
+            let pool = crate::store::postgres::PgPoolSettings { max_size: 4, ..settings.store.pool.clone() };
+            let pg =
+                PgStore::connect(&settings.store.url, &pool).await.map_err(|e| StartupError::Store(e.to_string()))?;
+            Arc::new(pg)
+        }
+    };
+    Ok(Arc::new(SchemaRegistry::new(store)))
 }
 
 /// How long start-up waits for PostgreSQL to accept connections.

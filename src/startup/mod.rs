@@ -69,6 +69,8 @@ impl Application {
         if let Some(redis) = &adapters.redis {
             crate::live::backplane::start(redis.clone(), orchestrator.bus().clone());
         }
+        // The run pipeline's events on the message bus's system topic.
+        crate::messaging::deployment_events::start(adapters.bus.clone(), orchestrator.bus());
         // With an address of its own, /metrics is served there and not on the API.
         let metrics_server = match settings.metrics.bind.trim() {
             "" => None,

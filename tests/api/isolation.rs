@@ -36,6 +36,8 @@ struct TenantA {
     message: String,
     /// An enrolment token of A's agents (its id).
     agent_token: String,
+    /// A subject of A's schema registry, named to be recognisable.
+    schema: String,
     /// Every string of A that B must never see.
     secrets: Vec<String>,
 }
@@ -78,6 +80,11 @@ async fn set_up_a(system: &TestApp) -> (TenantA, TestApp) {
     let (_, token) = admin.post("/api/v1/agents/tokens", &json!({ "environment": "QA" })).await;
     let agent_token = token["id"].as_str().expect("the enrolment token's id").to_string();
     secrets.extend([subscription.clone(), message.clone(), agent_token.clone()]);
+    let schema = format!("{A_SUBDOMAIN}-schema");
+    let (status, v1) =
+        admin.post("/api/v1/schemas", &json!({ "schemaId": schema, "schemaDefinition": { "type": "object" } })).await;
+    assert_eq!(status, StatusCode::CREATED, "{v1}");
+    admin.post(&format!("/api/v1/schemas/{schema}/versions/1/approve"), &json!({})).await;
     let a = TenantA {
         id: id.to_string(),
         active_run,
@@ -90,6 +97,7 @@ async fn set_up_a(system: &TestApp) -> (TenantA, TestApp) {
         subscription,
         message,
         agent_token,
+        schema,
         secrets,
     };
     (a, admin)
@@ -102,7 +110,9 @@ async fn snapshot(system: &TestApp, a_admin: &TestApp, a: &TenantA) -> Value {
     let (_, finished) = a_admin.get(&format!("/api/v1/deployments/{}", a.finished_run)).await;
     let (_, active) = a_admin.get(&format!("/api/v1/deployments/{}", a.active_run)).await;
     let (_, runs) = a_admin.get("/api/v1/deployments").await;
+    let (_, schemas) = a_admin.get(&format!("/api/v1/schemas/{}/versions", a.schema)).await;
     json!({
+        "schemas": schemas,
         "users": users,
         "tenant": tenant,
         "finished": { "status": finished["status"], "rollback": finished["rollback"] },
@@ -115,6 +125,8 @@ async fn snapshot(system: &TestApp, a_admin: &TestApp, a: &TenantA) -> Value {
 fn candidates(path: &str, param: &str, a: &TenantA) -> Vec<String> {
     match (param, path) {
         ("topic", _) => vec![a.topic.clone()],
+        ("id", p) if p.starts_with("/api/v1/schemas/") => vec![a.schema.clone()],
+        ("version", p) if p.starts_with("/api/v1/schemas/") => vec!["1".into()],
         ("name", p) if p.starts_with("/api/v1/topics/") => vec![a.topic.clone()],
         ("id", p) if p.starts_with("/api/v1/subscriptions/") => vec![a.subscription.clone()],
         ("id", p) if p.starts_with("/api/v1/messages/") || p.starts_with("/api/messages/") => vec![a.message.clone()],

@@ -100,11 +100,13 @@ pub struct EventBus {
     tenant_of: HashMap<SubscriberId, TenantId>,
     stats: Arc<BusStats>,
     relay: Option<Arc<dyn Relay>>,
+    /// Relays added beside the backplane's (the message bus's system topic).
+    more_relays: Vec<Arc<dyn Relay>>,
 }
 
 impl EventBus {
     pub fn new(stats: Arc<BusStats>) -> Self {
-        EventBus { by_tenant: HashMap::new(), tenant_of: HashMap::new(), stats, relay: None }
+        EventBus { by_tenant: HashMap::new(), tenant_of: HashMap::new(), stats, relay: None, more_relays: Vec::new() }
     }
 
     fn subscriber(&mut self, id: SubscriberId) -> Option<&mut Subscriber> {
@@ -215,7 +217,7 @@ impl Handler<Publish> for EventBus {
     type Result = ();
 
     fn handle(&mut self, msg: Publish, _ctx: &mut Self::Context) {
-        if let Some(relay) = &self.relay {
+        for relay in self.relay.iter().chain(&self.more_relays) {
             relay.relay(&msg.run, &msg.events);
         }
         self.fan_out(msg);
@@ -232,6 +234,20 @@ impl Handler<SetRelay> for EventBus {
 
     fn handle(&mut self, msg: SetRelay, _ctx: &mut Self::Context) {
         self.relay = Some(msg.0);
+    }
+}
+
+/// Adds a [`Relay`] beside the one `SetRelay` sets: each is handed every
+/// batch this bus publishes (not those relayed from other processes).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AddRelay(pub Arc<dyn Relay>);
+
+impl Handler<AddRelay> for EventBus {
+    type Result = ();
+
+    fn handle(&mut self, msg: AddRelay, _ctx: &mut Self::Context) {
+        self.more_relays.push(msg.0);
     }
 }
 

@@ -8,7 +8,8 @@ mod bus;
 mod feed;
 
 pub use bus::{
-    BusEvent, BusStats, EventBus, Publish, Relay, Relayed, SetRelay, Subscribe, Topic, Unsubscribe, Unwatch, Watch,
+    AddRelay, BusEvent, BusStats, EventBus, Publish, Relay, Relayed, SetRelay, Subscribe, Topic, Unsubscribe, Unwatch,
+    Watch,
 };
 pub use feed::{open_feed, Feed, FeedEnd, FeedStatus, SubscriberId};
 

@@ -21,6 +21,7 @@ mod nodes;
 mod pool;
 mod runs;
 pub mod schema;
+mod schema_registry;
 mod tenants;
 mod users;
 

@@ -1,0 +1,2 @@
+DROP TABLE schema_versions;
+DROP TABLE schema_subjects;

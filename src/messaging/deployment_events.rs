@@ -1,0 +1,140 @@
+//! The system topic `hotswap.deployments`: the run pipeline's own events
+//! published on the message bus, per tenant, so that users follow
+//! deployments with ordinary subscriptions (pull, push or the WebSocket).
+//!
+//! The event bus hands every batch of run events this instance saved to a
+//! relay here, which queues it without waiting (the bus's thread must not
+//! block); one task turns the events into messages and publishes them in
+//! order. Each run's messages carry its execution id as partition key.
+//! The topic is created in a tenant the first time it has something to say
+//! (FanOut, no schema), whatever `auto_create_topics` says.
+//!
+//! Which events: a run started (`RunStarted`), a stage started or completed
+//! (`StageChanged`), and a run's end (`RunFinished`, with its status).
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use actix::Addr;
+use actix_web::web;
+use chrono::Utc;
+use hotswap_actors::domain::{RunEvent, RunRecord, TenantId};
+use hotswap_actors::events::{AddRelay, EventBus, Relay};
+use hotswap_actors::messaging::{MessagingError, NewMessage, NewTopic};
+use serde_json::json;
+use tokio::sync::mpsc::{self, error::TrySendError};
+
+use super::MessageBus;
+
+/// The topic's name in every tenant.
+pub const DEPLOYMENTS_TOPIC: &str = "hotswap.deployments";
+/// Batches waiting to be published; past that, batches are dropped (and
+/// counted in the log) rather than slowing the runs down.
+const QUEUE: usize = 4096;
+
+type Batch = (Arc<RunRecord>, Vec<RunEvent>);
+
+struct TopicRelay {
+    outbox: mpsc::Sender<Batch>,
+    dropped: AtomicU64,
+}
+
+impl Relay for TopicRelay {
+    fn relay(&self, run: &Arc<RunRecord>, events: &[RunEvent]) {
+        if !events.iter().any(|e| kind_of(&e.kind).is_some()) {
+            return;
+        }
+        match self.outbox.try_send((run.clone(), events.to_vec())) {
+            Ok(()) | Err(TrySendError::Closed(_)) => {}
+            Err(TrySendError::Full(_)) => {
+                let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                tracing::warn!(dropped, topic = DEPLOYMENTS_TOPIC, "the system topic falls behind; a batch is dropped");
+            }
+        }
+    }
+}
+
+/// Joins the event bus to the system topic. Must run inside the actix System.
+pub fn start(bus: web::Data<MessageBus>, events: &Addr<EventBus>) {
+    let (outbox, batches) = mpsc::channel(QUEUE);
+    events.do_send(AddRelay(Arc::new(TopicRelay { outbox, dropped: AtomicU64::new(0) })));
+    actix_web::rt::spawn(publish_all(bus, batches));
+}
+
+/// The system topic's name for a run event, if it is one it carries.
+fn kind_of(event: &str) -> Option<&'static str> {
+    match event {
+        "DeploymentCreated" => Some("RunStarted"),
+        "StageStarted" | "StageCompleted" => Some("StageChanged"),
+        "DeploymentCompleted" | "DeploymentFailed" | "DeploymentCancelled" => Some("RunFinished"),
+        // Only the rollback of a finished run ends it; an automatic restore
+        // of one environment is followed by the run's failure.
+        "DeploymentRolledBack" => Some("RunFinished"),
+        _ => None,
+    }
+}
+
+/// The message for one event of `run`.
+pub fn message_for(run: &RunRecord, event: &RunEvent) -> Option<NewMessage> {
+    let kind = kind_of(&event.kind)?;
+    if event.kind == "DeploymentRolledBack" && event.data.get("status").is_none() {
+        return None;
+    }
+    let payload = json!({
+        "event": kind,
+        "sourceEvent": event.kind,
+        "executionId": run.execution_id,
+        "moduleName": run.request.module_name,
+        "version": run.request.version,
+        "environment": run.request.target_environment,
+        "status": run.status.as_str(),
+        "stage": event.data.get("stage").or_else(|| event.data.get("name")).cloned(),
+        "message": event.message,
+        "at": event.at,
+    });
+    let mut message = NewMessage::new(DEPLOYMENTS_TOPIC, &payload.to_string());
+    message.headers.insert("hotswap-event".into(), kind.into());
+    message.headers.insert("execution-id".into(), run.execution_id.to_string());
+    message.partition_key = Some(run.execution_id.to_string());
+    Some(message)
+}
+
+async fn publish_all(bus: web::Data<MessageBus>, mut batches: mpsc::Receiver<Batch>) {
+    let mut ready: HashSet<TenantId> = HashSet::new();
+    let mut failing = false;
+    while let Some((run, events)) = batches.recv().await {
+        let tenant = run.tenant_id;
+        for event in &events {
+            let Some(message) = message_for(&run, event) else { continue };
+            let outcome = match ensure_topic(&bus, tenant, &mut ready).await {
+                Ok(()) => bus.store.publish(tenant, message, Utc::now()).await.map(|_| ()),
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok(()) => failing = false,
+                Err(e) => {
+                    // A deleted topic is created again on the next event.
+                    ready.remove(&tenant);
+                    if !failing {
+                        failing = true;
+                        tracing::warn!(error = %e, topic = DEPLOYMENTS_TOPIC, "cannot publish a run event");
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn ensure_topic(bus: &MessageBus, tenant: TenantId, ready: &mut HashSet<TenantId>) -> Result<(), MessagingError> {
+    if ready.contains(&tenant) {
+        return Ok(());
+    }
+    match bus.store.create_topic(tenant, NewTopic::fan_out(DEPLOYMENTS_TOPIC), Utc::now()).await {
+        Ok(_) | Err(MessagingError::TopicExists(_)) => {
+            ready.insert(tenant);
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,289 @@
+//! The schema registry through its API: registration, compatibility with
+//! breaking changes listed, Admin decisions (audited), deprecation, the
+//! validate endpoint, topics bound to a schema validating every publish,
+//! bad input and tenant isolation.
+
+use awc::http::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::messaging_api::{subscribe, topic};
+use crate::support::{spawn_app, TestApp, DEPLOYER, VIEWER};
+use crate::tenants::provision;
+
+fn order_schema() -> Value {
+    json!({
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "type": "object",
+        "required": ["orderId"],
+        "properties": {
+            "orderId": {"type": "integer"},
+            "lines": {"type": "array", "items": {"type": "object", "required": ["sku"],
+                "properties": {"sku": {"type": "string", "maxLength": 12}, "qty": {"type": "integer"}}}}
+        }
+    })
+}
+
+async fn register(app: &TestApp, id: &str, definition: Value, compatibility: &str) -> (StatusCode, Value) {
+    app.post(
+        "/api/v1/schemas",
+        &json!({ "schemaId": id, "schemaDefinition": definition, "compatibility": compatibility }),
+    )
+    .await
+}
+
+/// Registers version 1 and approves it.
+async fn approved(app: &TestApp, id: &str, definition: Value) {
+    let (status, v1) = register(app, id, definition, "Backward").await;
+    assert_eq!(status, StatusCode::CREATED, "{v1}");
+    let (status, v1) = app.post(&format!("/api/v1/schemas/{id}/versions/1/approve"), &json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{v1}");
+}
+
+#[actix_web::test]
+async fn versions_are_drafts_until_approved_and_breaking_ones_list_their_changes() {
+    let app = spawn_app(&[]).await;
+    let deployer = app.as_user(DEPLOYER).await;
+    // The definition as JSON text, as the original's clients send it.
+    let (status, v1) = register(&deployer, "orders", Value::String(order_schema().to_string()), "Backward").await;
+    assert_eq!(status, StatusCode::CREATED, "{v1}");
+    assert_eq!((v1["version"].as_u64(), v1["status"].as_str()), (Some(1), Some("Draft")));
+    assert_eq!(v1["schemaDefinition"]["required"], json!(["orderId"]), "answered as an object: {v1}");
+    assert_eq!(v1["createdBy"], "deployer");
+
+    // Only an Admin decides; the decision names the token's user and is audited.
+    let (status, _) = deployer.post("/api/v1/schemas/orders/versions/1/approve", &json!({})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, v1) = app.post("/api/v1/schemas/orders/versions/1/approve", &json!({ "reason": "reviewed" })).await;
+    assert_eq!(status, StatusCode::OK, "{v1}");
+    assert_eq!((v1["status"].as_str(), v1["decidedBy"].as_str()), (Some("Approved"), Some("admin")));
+    let (status, again) = app.post("/api/v1/schemas/orders/versions/1/reject", &json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{again}");
+    assert_eq!((again["code"].as_str(), again["currentStatus"].as_str()), (Some("invalid_state"), Some("Approved")));
+    let (status, page) = app.get("/api/v1/auditlogs?eventType=SchemaVersionApproved&limit=10").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let entries = page["items"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{page}");
+    assert_eq!(
+        (entries[0]["resourceId"].as_str(), entries[0]["actor"]["name"].as_str()),
+        (Some("orders/1"), Some("admin"))
+    );
+
+    // An optional field: compatible, approved at once.
+    let mut v2_def = order_schema();
+    v2_def["properties"]["note"] = json!({"type": "string"});
+    let (status, v2) = register(&deployer, "orders", v2_def.clone(), "Backward").await;
+    assert_eq!(status, StatusCode::CREATED, "{v2}");
+    assert_eq!((v2["version"].as_u64(), v2["status"].as_str()), (Some(2), Some("Approved")), "{v2}");
+    assert_eq!(v2["breakingChanges"], json!([]));
+    // The same definition again answers that version.
+    let (status, same) = register(&deployer, "orders", v2_def.clone(), "Backward").await;
+    assert_eq!((status, same["version"].as_u64()), (StatusCode::OK, Some(2)), "{same}");
+
+    // A required field added and a nested constraint narrowed: a Draft with both listed.
+    let mut v3_def = v2_def.clone();
+    v3_def["required"] = json!(["orderId", "customer"]);
+    v3_def["properties"]["lines"]["items"]["properties"]["sku"]["maxLength"] = json!(8);
+    let (status, v3) = register(&deployer, "orders", v3_def, "Full").await;
+    assert_eq!(status, StatusCode::CREATED, "{v3}");
+    assert_eq!((v3["version"].as_u64(), v3["status"].as_str()), (Some(3), Some("Draft")), "{v3}");
+    let changes: Vec<(String, String)> = v3["breakingChanges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["path"].as_str().unwrap().to_string(), c["change"].as_str().unwrap().to_string()))
+        .collect();
+    assert!(changes.contains(&("$.customer".into(), "RequiredFieldAdded".into())), "{changes:?}");
+    assert!(changes.contains(&("$.lines[*].sku".into(), "ConstraintNarrowed".into())), "{changes:?}");
+    assert!(v3["breakingChanges"][0]["detail"].as_str().unwrap().contains("version 2"), "{v3}");
+
+    let viewer = app.as_user(VIEWER).await;
+    let (status, latest) = viewer.get("/api/v1/schemas/orders").await;
+    assert_eq!((status, latest["version"].as_u64()), (StatusCode::OK, Some(3)));
+    let (_, versions) = viewer.get("/api/v1/schemas/orders/versions").await;
+    let numbers: Vec<u64> = versions.as_array().unwrap().iter().map(|v| v["version"].as_u64().unwrap()).collect();
+    assert_eq!(numbers, vec![1, 2, 3]);
+    let (status, v2_read) = viewer.get("/api/v1/schemas/orders/versions/2").await;
+    assert_eq!((status, v2_read["status"].as_str()), (StatusCode::OK, Some("Approved")));
+    assert_eq!(viewer.get("/api/v1/schemas/orders/versions/9").await.0, StatusCode::NOT_FOUND);
+    let (_, listed) = viewer.get("/api/v1/schemas").await;
+    assert_eq!(listed[0]["latestVersion"], 3, "{listed}");
+    assert_eq!(listed[0]["latestApprovedVersion"], 2, "{listed}");
+
+    // Rejected, then the subject deprecated: no more versions.
+    let (status, v3) = app.post("/api/v1/schemas/orders/versions/3/reject", &json!({ "reason": "no" })).await;
+    assert_eq!((status, v3["status"].as_str()), (StatusCode::OK, Some("Rejected")), "{v3}");
+    assert_eq!(deployer.post("/api/v1/schemas/orders/deprecate", &json!({})).await.0, StatusCode::FORBIDDEN);
+    let (status, deprecated) = app.post("/api/v1/schemas/orders/deprecate", &json!({})).await;
+    assert_eq!((status, deprecated["deprecated"].as_bool()), (StatusCode::OK, Some(true)), "{deprecated}");
+    let (status, refused) = register(&deployer, "orders", json!({"type": "object"}), "None").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+}
+
+#[actix_web::test]
+async fn the_validate_endpoint_answers_json_pointer_errors() {
+    let app = spawn_app(&[]).await;
+    approved(&app, "orders", order_schema()).await;
+    let viewer = app.as_user(VIEWER).await;
+    let (status, ok) = viewer.post("/api/v1/schemas/orders/validate", &json!({ "orderId": 7 })).await;
+    assert_eq!(status, StatusCode::OK, "{ok}");
+    assert_eq!((ok["isValid"].as_bool(), ok["version"].as_u64()), (Some(true), Some(1)));
+    let bad = json!({ "lines": [{ "sku": "a" }, { "sku": 5, "qty": "two" }] });
+    let (status, report) = viewer.post("/api/v1/schemas/orders/validate", &bad).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["isValid"], false);
+    let mut found: Vec<(String, String)> = report["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["path"].as_str().unwrap().to_string(), e["kind"].as_str().unwrap().to_string()))
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        vec![
+            ("".into(), "required".into()),
+            ("/lines/1/qty".into(), "type".into()),
+            ("/lines/1/sku".into(), "type".into())
+        ],
+        "{report}"
+    );
+    assert_eq!(viewer.post("/api/v1/schemas/nope/validate", &json!({})).await.0, StatusCode::NOT_FOUND);
+}
+
+#[actix_web::test]
+async fn bad_schemas_are_refused_naming_the_problem() {
+    let app = spawn_app(&[]).await;
+    for (body, needle) in [
+        (json!({ "schemaId": "s", "schemaDefinition": { "type": "strnig" } }), "strnig"),
+        (json!({ "schemaId": "s", "schemaDefinition": "{not json" }), "not JSON"),
+        (
+            json!({ "schemaId": "s", "schemaDefinition": { "$schema": "http://json-schema.org/draft-04/schema#" } }),
+            "draft 7 or 2020-12",
+        ),
+        (json!({ "schemaId": "s", "schemaDefinition": {}, "compatibility": "Sideways" }), "Sideways"),
+        (json!({ "schemaId": "s", "schemaDefinition": {}, "status": "Approved" }), "status"),
+        (json!({ "schemaId": "bad id!", "schemaDefinition": {} }), "schemaId"),
+    ] {
+        let (status, err) = app.post("/api/v1/schemas", &body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {err}");
+        assert!(err.to_string().contains(needle), "{body}: {err}");
+    }
+    // Transitive variants and 2020-12 are accepted.
+    let d2020 = json!({ "$schema": "https://json-schema.org/draft/2020-12/schema", "type": "array", "prefixItems": [{ "type": "string" }] });
+    let (status, v) = register(&app, "tuples", d2020, "FullTransitive").await;
+    assert_eq!((status, v["compatibility"].as_str()), (StatusCode::CREATED, Some("FullTransitive")), "{v}");
+}
+
+#[actix_web::test]
+async fn a_bound_topic_validates_every_publish_against_the_named_approved_version() {
+    let app = spawn_app(&[]).await;
+    // Binding to a schema that does not exist is refused.
+    let (status, err) = app.post("/api/v1/topics", &json!({ "name": "orders", "schemaId": "orders" })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    approved(&app, "orders", order_schema()).await;
+    topic(&app, json!({ "name": "orders", "schemaId": "orders" })).await;
+    let sub = subscribe(&app, "orders", json!({})).await;
+
+    let publish = |payload: Value, version: Option<u32>| {
+        let mut body = json!({ "topicName": "orders", "payload": payload.to_string() });
+        if let Some(v) = version {
+            body["schemaVersion"] = json!(v);
+        }
+        let app = &app;
+        async move { app.post("/api/v1/messages", &body).await }
+    };
+    let (status, stored) = publish(json!({ "orderId": 1 }), None).await;
+    assert_eq!(status, StatusCode::CREATED, "{stored}");
+    let (status, err) = publish(json!({ "orderId": "one", "lines": [{}] }), None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    assert_eq!(err["code"], "validation_failed");
+    let details = err["details"].to_string();
+    assert!(details.contains("payload/orderId") && details.contains("payload/lines/0"), "{err}");
+    // Not JSON at all.
+    let r =
+        app.call(Method::POST, "/api/v1/messages", Some(json!({ "topicName": "orders", "payload": "hello" }))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+
+    // Version 2 (breaking: sku becomes required at the root) waits as a Draft:
+    // naming it is refused until it is approved, then it is used.
+    let mut v2 = order_schema();
+    v2["required"] = json!(["orderId", "sku"]);
+    let (status, draft) = register(&app, "orders", v2, "Backward").await;
+    assert_eq!((status, draft["status"].as_str()), (StatusCode::CREATED, Some("Draft")), "{draft}");
+    let (status, err) = publish(json!({ "orderId": 2 }), Some(2)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    assert!(err.to_string().contains("Draft"), "{err}");
+    // The default is still the latest approved version (1).
+    assert_eq!(publish(json!({ "orderId": 3 }), None).await.0, StatusCode::CREATED);
+    assert_eq!(app.post("/api/v1/schemas/orders/versions/2/approve", &json!({})).await.0, StatusCode::OK);
+    assert_eq!(publish(json!({ "orderId": 4 }), None).await.0, StatusCode::BAD_REQUEST, "latest now needs sku");
+    assert_eq!(publish(json!({ "orderId": 4 }), Some(1)).await.0, StatusCode::CREATED, "version 1 named");
+    assert_eq!(publish(json!({ "orderId": 5, "sku": "x" }), None).await.0, StatusCode::CREATED);
+
+    // Only the valid publishes were stored and routed.
+    let (status, body) = app.get(&format!("/api/v1/messages/consume/orders?subscriptionId={sub}&max=20")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let payloads: Vec<Value> = body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| serde_json::from_str(m["payload"].as_str().unwrap()).unwrap())
+        .collect();
+    let ids: Vec<i64> = payloads.iter().map(|p| p["orderId"].as_i64().unwrap()).collect();
+    assert_eq!(ids, vec![1, 3, 4, 5]);
+    let (_, metrics) = app.get("/api/v1/topics/orders/metrics").await;
+    assert_eq!(metrics["published"], 4, "{metrics}");
+}
+
+#[actix_web::test]
+async fn another_tenants_schema_is_not_found() {
+    let app = spawn_app(&[]).await;
+    approved(&app, "orders", order_schema()).await;
+    let other_tenant = provision(&app, "schema-other", "Starter").await;
+    let other = app.new_user("schema-other-admin", &["Admin"], Some(other_tenant)).await;
+    for path in ["/api/v1/schemas/orders", "/api/v1/schemas/orders/versions", "/api/v1/schemas/orders/versions/1"] {
+        assert_eq!(other.get(path).await.0, StatusCode::NOT_FOUND, "{path}");
+    }
+    for path in [
+        "/api/v1/schemas/orders/versions/1/approve",
+        "/api/v1/schemas/orders/versions/1/reject",
+        "/api/v1/schemas/orders/deprecate",
+        "/api/v1/schemas/orders/validate",
+    ] {
+        assert_eq!(other.post(path, &json!({})).await.0, StatusCode::NOT_FOUND, "{path}");
+    }
+    let (_, listed) = other.get("/api/v1/schemas").await;
+    assert_eq!(listed, json!([]));
+    // Nor can the other tenant bind a topic to it; its own subject of the same name is its own.
+    let (status, _) = other.post("/api/v1/topics", &json!({ "name": "orders", "schemaId": "orders" })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, mine) = register(&other, "orders", json!({ "type": "object" }), "None").await;
+    assert_eq!((status, mine["version"].as_u64()), (StatusCode::CREATED, Some(1)));
+    let (_, first) = app.get("/api/v1/schemas/orders/versions").await;
+    assert_eq!(first.as_array().unwrap().len(), 1, "{first}");
+}
+
+#[actix_web::test]
+async fn schemas_live_in_postgres_when_the_store_does() {
+    let Some(db) = crate::db::TestDb::create("api::schemas_live_in_postgres_when_the_store_does").await else {
+        return;
+    };
+    let overrides = [("HOTSWAP__STORE__BACKEND", "postgres"), ("HOTSWAP__STORE__URL", db.url.as_str())];
+    let first = spawn_app(&overrides).await;
+    approved(&first, "orders", order_schema()).await;
+    // A second process on the same database sees the approved version and validates with it.
+    let second = spawn_app(&overrides).await;
+    let (status, latest) = second.get("/api/v1/schemas/orders").await;
+    assert_eq!(
+        (status, latest["status"].as_str(), latest["decidedBy"].as_str()),
+        (StatusCode::OK, Some("Approved"), Some("admin")),
+        "{latest}"
+    );
+    let (_, report) = second.post("/api/v1/schemas/orders/validate", &json!({ "orderId": "x" })).await;
+    assert_eq!(
+        (report["isValid"].as_bool(), report["errors"][0]["path"].as_str()),
+        (Some(false), Some("/orderId")),
+        "{report}"
+    );
+    topic(&second, json!({ "name": "orders", "schemaId": "orders" })).await;
+}
