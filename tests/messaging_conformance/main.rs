@@ -17,6 +17,15 @@ use hotswap_actors::messaging::{
 };
 use uuid::Uuid;
 
+#[path = "../support/mod.rs"]
+mod support;
+
+mod postgres_restart;
+mod postgres_support;
+#[path = "../durability/process.rs"]
+#[allow(dead_code)] // Shared with the durability tests, which use more of it.
+mod process;
+
 fn t0() -> DateTime<Utc> {
     DateTime::from_timestamp(1_760_000_000, 0).unwrap()
 }
@@ -376,6 +385,16 @@ macro_rules! conformance {
                 #[tokio::test]
                 async fn $check() {
                     super::$check(super::memory()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    let name = concat!("messaging_conformance::postgres::", stringify!($check));
+                    let Some((_db, store)) = super::postgres_support::store(name).await else { return };
+                    super::$check(store).await;
                 }
             )*
         }
