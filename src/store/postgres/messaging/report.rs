@@ -88,7 +88,7 @@ impl PgMessageStore {
              LEFT JOIN msg_deliveries d ON d.tenant_id = s.tenant_id AND d.subscription_id = s.subscription_id \
                  AND d.state IN ('queued', 'leased') \
              LEFT JOIN msg_messages m ON m.tenant_id = d.tenant_id AND m.message_id = d.message_id \
-             WHERE s.tenant_id = $1 AND s.topic_name = $2 GROUP BY s.subscription_id",
+             WHERE s.tenant_id = $1 AND s.topic_name = $2 GROUP BY s.tenant_id, s.subscription_id",
         )
         .bind::<SqlUuid, _>(tenant)
         .bind::<Text, _>(topic)
