@@ -20,6 +20,7 @@ use uuid::Uuid;
 #[path = "../support/mod.rs"]
 mod support;
 
+mod postgres_instances;
 mod postgres_restart;
 mod postgres_support;
 #[path = "../durability/process.rs"]
