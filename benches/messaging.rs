@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use hotswap_actors::messaging::{
     consume, MemoryMessageStore, NewMessage, NewSubscription, NewTopic, RetryPolicy, SharedMessageStore,
     SubscriptionKind,
@@ -109,6 +108,8 @@ fn retry() -> RetryPolicy {
 }
 
 async fn postgres(n: usize) -> Option<Figures> {
+    // Here only: its `load` and `first` would shadow the atomics' and slices' elsewhere.
+    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
     let base =
         std::env::var("HOTSWAP_BENCH_DATABASE_URL").or_else(|_| std::env::var("HOTSWAP_TEST_DATABASE_URL")).ok()?;
     let (server, _) = base.rsplit_once('/')?;

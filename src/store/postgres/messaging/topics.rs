@@ -202,26 +202,46 @@ impl PgMessageStore {
     }
 
     /// Its deliveries go with it; its counters are folded into the topic's
-    /// so that the topic's metrics do not shrink.
+    /// so that the topic's metrics do not shrink. The topic's row is locked
+    /// first, in the order a publish takes the two rows, so the two never
+    /// deadlock.
     pub(super) async fn delete_subscription_row(&self, tenant: TenantId, id: Uuid) -> Result<(), MessagingError> {
-        let mut conn = self.conn().await?;
-        let done = diesel::sql_query(
-            "WITH gone AS (DELETE FROM msg_subscriptions WHERE tenant_id = $1 AND subscription_id = $2 \
-                 RETURNING topic_name, delivered, acknowledged, failed, dead_lettered) \
-             UPDATE msg_topics t SET delivered = t.delivered + gone.delivered, \
-                 acknowledged = t.acknowledged + gone.acknowledged, failed = t.failed + gone.failed, \
-                 dead_lettered = t.dead_lettered + gone.dead_lettered \
-             FROM gone WHERE t.tenant_id = $1 AND t.name = gone.topic_name",
-        )
-        .bind::<SqlUuid, _>(tenant)
-        .bind::<SqlUuid, _>(id)
-        .execute(&mut *conn)
-        .await;
-        match done {
-            Ok(0) => Err(MessagingError::SubscriptionNotFound(id.to_string())),
-            Ok(_) => Ok(()),
-            Err(e) => Err(self.db_error(&mut conn, e)),
+        #[derive(diesel::QueryableByName)]
+        struct TopicName {
+            #[diesel(sql_type = Text)]
+            topic_name: String,
         }
+        let mut pooled = self.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut pooled;
+        conn.transaction::<_, Failure, _>(async |conn| {
+            let mut rows = diesel::sql_query(
+                "SELECT topic_name FROM msg_subscriptions WHERE tenant_id = $1 AND subscription_id = $2",
+            )
+            .bind::<SqlUuid, _>(tenant)
+            .bind::<SqlUuid, _>(id)
+            .load::<TopicName>(conn)
+            .await?;
+            let topic = rows.pop().ok_or_else(|| MessagingError::SubscriptionNotFound(id.to_string()))?.topic_name;
+            lock_topic(conn, tenant, &topic).await?;
+            let done = diesel::sql_query(
+                "WITH gone AS (DELETE FROM msg_subscriptions WHERE tenant_id = $1 AND subscription_id = $2 \
+                     RETURNING topic_name, delivered, acknowledged, failed, dead_lettered) \
+                 UPDATE msg_topics t SET delivered = t.delivered + gone.delivered, \
+                     acknowledged = t.acknowledged + gone.acknowledged, failed = t.failed + gone.failed, \
+                     dead_lettered = t.dead_lettered + gone.dead_lettered \
+                 FROM gone WHERE t.tenant_id = $1 AND t.name = gone.topic_name",
+            )
+            .bind::<SqlUuid, _>(tenant)
+            .bind::<SqlUuid, _>(id)
+            .execute(conn)
+            .await?;
+            if done == 0 {
+                return Err(MessagingError::SubscriptionNotFound(id.to_string()).into());
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|f| self.failure(conn, f))
     }
 
     pub(super) async fn set_paused_row(
