@@ -75,7 +75,10 @@ async fn consumers_on_two_instances_never_share_a_delivery() {
     let (a, b): (SharedMessageStore, SharedMessageStore) = (Arc::new(open(&db).await), Arc::new(open(&db).await));
     let tn = Uuid::new_v4();
     a.create_topic(tn, NewTopic::fan_out("t"), Utc::now()).await.unwrap();
-    let s = a.create_subscription(tn, crate::sub_spec("t", 3), Utc::now()).await.unwrap().subscription_id;
+    // Leases long enough that acks on a loaded machine still land in time.
+    let mut spec = crate::sub_spec("t", 3);
+    spec.ack_timeout = Duration::from_secs(120);
+    let s = a.create_subscription(tn, spec, Utc::now()).await.unwrap().subscription_id;
     const N: usize = 200;
     for i in 0..N {
         a.publish(tn, NewMessage::new("t", &format!("m{i}")), Utc::now()).await.unwrap();
