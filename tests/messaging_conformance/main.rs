@@ -1,6 +1,6 @@
 //! One behavioural suite for the message bus back-ends. Each check is an
 //! async function taking a `SharedMessageStore`; `conformance!` runs it on
-//! every back-end that exists (memory today). Time is the test's own clock
+//! every back-end that exists (memory; PostgreSQL with HOTSWAP_TEST_DATABASE_URL). Time is the test's own clock
 //! passed to each call, so leases and backoff need no sleeps.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure with its message.
