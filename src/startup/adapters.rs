@@ -132,8 +132,9 @@ async fn open_message_bus(
     let config = &settings.messaging;
     let store: SharedMessageStore = match config.backend {
         MessagingBackend::Memory => Arc::new(MemoryMessageStore::new(config.retry_policy(), config.idempotency_window)),
-        // The durable back-ends are built in their own branch (issue 17).
-        MessagingBackend::Postgres | MessagingBackend::Jetstream => {
+        MessagingBackend::Postgres => Arc::new(open_postgres_messages(settings).await?),
+        // The JetStream back-end is built in its own branch (issue 17).
+        MessagingBackend::Jetstream => {
             return Err(StartupError::Config(format!(
                 "messaging.backend = {:?} is not available in this build; use \"memory\"",
                 config.backend
@@ -164,6 +165,19 @@ async fn open_schema_registry(
         }
     };
     Ok(Arc::new(SchemaRegistry::new(store)))
+}
+
+/// The message bus in the `[store]` database, with a small pool of its own
+/// so that long-polling consumers never starve run checkpoints. Migrates
+/// first, as the store does (a no-op when the store already did).
+async fn open_postgres_messages(settings: &Settings) -> Result<crate::store::postgres::PgMessageStore, StartupError> {
+    let url = &settings.store.url;
+    migrate::run_pending(url).await.map_err(|e| StartupError::Store(format!("migrations failed: {e}")))?;
+    let pool = crate::store::postgres::PgPoolSettings { max_size: 8, ..settings.store.pool.clone() };
+    let config = &settings.messaging;
+    crate::store::postgres::PgMessageStore::connect(url, &pool, config.retry_policy(), config.idempotency_window)
+        .await
+        .map_err(|e| StartupError::Store(format!("opening the message bus: {e}")))
 }
 
 /// How long start-up waits for PostgreSQL to accept connections.

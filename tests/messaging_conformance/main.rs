@@ -1,6 +1,6 @@
 //! One behavioural suite for the message bus back-ends. Each check is an
 //! async function taking a `SharedMessageStore`; `conformance!` runs it on
-//! every back-end that exists (memory today). Time is the test's own clock
+//! every back-end that exists (memory; PostgreSQL with HOTSWAP_TEST_DATABASE_URL). Time is the test's own clock
 //! passed to each call, so leases and backoff need no sleeps.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure with its message.
@@ -16,6 +16,16 @@ use hotswap_actors::messaging::{
     TopicType,
 };
 use uuid::Uuid;
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod postgres_instances;
+mod postgres_restart;
+mod postgres_support;
+#[path = "../durability/process.rs"]
+#[allow(dead_code)] // Shared with the durability tests, which use more of it.
+mod process;
 
 fn t0() -> DateTime<Utc> {
     DateTime::from_timestamp(1_760_000_000, 0).unwrap()
@@ -376,6 +386,16 @@ macro_rules! conformance {
                 #[tokio::test]
                 async fn $check() {
                     super::$check(super::memory()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    let name = concat!("messaging_conformance::postgres::", stringify!($check));
+                    let Some((_db, store)) = super::postgres_support::store(name).await else { return };
+                    super::$check(store).await;
                 }
             )*
         }

@@ -14,6 +14,7 @@ mod codec;
 mod errors;
 mod graph;
 mod leases;
+mod messaging;
 mod metrics;
 pub mod migrate;
 mod module_registry;
@@ -31,6 +32,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use hotswap_actors::store::{Store, StoreError, StoreResult};
 
 use errors::{Failure, Redactor};
+pub use messaging::PgMessageStore;
 pub use pool::PgPoolSettings;
 use pool::{PgConn, PgPool};
 
