@@ -23,7 +23,7 @@ use crate::domain::{ModuleVersion, SigningKey};
 
 pub use agents::AgentStore;
 pub use graph::GraphStore;
-pub use leases::{ClaimedRun, LeaseStore, DEFAULT_LEASE_TTL};
+pub use leases::{ClaimedRun, LeaseStore, RelayOutcome, RelayedAnswer, RelayedVerb, RunFence, DEFAULT_LEASE_TTL};
 pub use memory::{FaultHook, MemoryStore, StoreCall, DEFAULT_FINISHED_RUNS};
 pub use tenants::{AdmissionCheck, RunCounts, TenantStore, UsageCounts};
 
