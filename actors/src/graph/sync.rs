@@ -96,6 +96,13 @@ impl NodeStore for GraphSyncStore {
     async fn nodes_in(&self, tenant: TenantId, environment: Environment) -> StoreResult<Vec<NodeRecord>> {
         self.inner.nodes_in(tenant, environment).await
     }
+    async fn module_placements(
+        &self,
+        tenant: TenantId,
+        module: &str,
+    ) -> StoreResult<Vec<(Environment, String, ModuleSlots)>> {
+        self.inner.module_placements(tenant, module).await
+    }
 }
 
 #[async_trait]

@@ -245,6 +245,32 @@ impl NodeStore for PgStore {
         self.write_module_slots(tenant, node_id, module, slots, None).await
     }
 
+    async fn module_placements(
+        &self,
+        tenant: TenantId,
+        module: &str,
+    ) -> StoreResult<Vec<(Environment, String, ModuleSlots)>> {
+        let mut conn = self.conn().await?;
+        let rows = node_modules::table
+            .inner_join(
+                nodes::table
+                    .on(nodes::tenant_id.eq(node_modules::tenant_id).and(nodes::node_id.eq(node_modules::node_id))),
+            )
+            .filter(node_modules::tenant_id.eq(tenant))
+            .filter(node_modules::module_name.eq(module))
+            .select((nodes::environment, nodes::hostname, node_modules::slots))
+            .load::<(String, String, serde_json::Value)>(&mut *conn)
+            .await
+            .map_err(|e| self.db_error(&mut conn, e))?;
+        let mut found = Vec::with_capacity(rows.len());
+        for (env, hostname, slots) in rows {
+            found.push((codec::environment(&env)?, hostname, codec::from_json(slots, "module slots")?));
+        }
+        // Environments in promotion order, nodes by name within each.
+        found.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        Ok(found)
+    }
+
     async fn module_slots(&self, tenant: TenantId, node_ids: &[Uuid], module: &str) -> StoreResult<Vec<ModuleSlots>> {
         if node_ids.is_empty() {
             return Ok(Vec::new());
