@@ -36,15 +36,23 @@ creates() { # port label
     | tail -n1 | sed "s/^/$2 /"
 }
 stored() { psql "$DB_URL" -Atc "SELECT count(*) FROM runs"; }
+# Transactions committed or rolled back in the bench database so far (statistics lag up to a second).
+xacts() { psql "$ADMIN_URL" -Atc "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = '$DB'"; }
 
 echo "wrk -t2 -c$CONNECTIONS -d$DURATION, POST /api/v1/deployments (target Development, 3 simulated nodes)"
 start a 18091
 echo "stored runs before: $(stored)"
+runs_before=$(stored); xacts_before=$(xacts)
 creates 18091 "one instance:            "
+sleep 1.5
+runs_after=$(stored); xacts_after=$(xacts)
+echo "transactions per run created in that window (the create, the run to Succeeded, background work): $(( (xacts_after - xacts_before) / (runs_after - runs_before > 0 ? runs_after - runs_before : 1) ))"
 start b 18092
 creates 18091 "two instances, a:        " > /tmp/hotswap-bench-a.out &
+wrk_a=$!
 creates 18092 "two instances, b:        "
-wait %1 2>/dev/null || true
+# By its pid: job %1 is instance a itself, which never ends.
+wait "$wrk_a" || true
 cat /tmp/hotswap-bench-a.out
 echo "stored runs after the first windows: $(stored)"
 

@@ -2,8 +2,8 @@
 # docker-compose.yml's topology as plain processes on loopback, for a local trial and for
 # the failover tests: two `hotswap serve` instances on one PostgreSQL database (and the
 # local Redis once [redis] exists), nginx in front of them (deploy/nginx.conf with loopback
-# upstreams), and three agents when the `hotswap agent` subcommand exists and
-# HOTSWAP_AGENT_TOKEN holds an enrolment token.
+# upstreams), and three agents (enrolled with HOTSWAP_AGENT_TOKEN, or with tokens the demo
+# admin creates). Needs nginx (apt-get install nginx-light), psql, curl and python3.
 #
 #   scripts/cluster.sh up        # builds target/debug/hotswap, starts everything, prints the addresses
 #   scripts/cluster.sh status    # which processes run
@@ -41,6 +41,19 @@ wait_for_health() {
   return 1
 }
 
+# An enrolment token for the Development cluster, made by the demo admin through the balancer at $1.
+enrolment_token() {
+  local base="$1" login
+  login="$(curl -fsS -X POST "$base/api/v1/authentication/login" -H 'content-type: application/json' \
+    -d '{"username":"admin","password":"Admin123!"}')" || return 1
+  curl -fsS -X POST "$base/api/v1/agents/tokens" -H 'content-type: application/json' \
+    -H "Authorization: Bearer $(json_field token <<<"$login")" -d '{"environment":"Development"}' |
+    json_field token
+}
+
+# The string field $1 of the JSON object on stdin.
+json_field() { python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+
 up() {
   mkdir -p "$STATE/artifacts"
   cargo build --quiet --bin hotswap
@@ -56,7 +69,8 @@ up() {
   export HOTSWAP__RATE_LIMIT__TRUSTED_PROXIES=127.0.0.1
   if grep -q '^\[redis\]' config/default.toml; then export HOTSWAP__REDIS__URL=redis://127.0.0.1:6379; fi
   for i in 1 2; do
-    HOTSWAP__SERVER__BIND="127.0.0.1:$((PORT + i))" start "hotswap-$i" "$BINARY" serve
+    HOTSWAP__SERVER__BIND="127.0.0.1:$((PORT + i))" HOTSWAP__CLUSTER__INSTANCE_ID="hotswap-$i" \
+      start "hotswap-$i" "$BINARY" serve
     # The first instance migrates the schema before the second starts.
     wait_for_health "http://127.0.0.1:$((PORT + i))" "hotswap-$i"
   done
@@ -72,17 +86,20 @@ up() {
   start nginx nginx -p "$PWD/$STATE/nginx-temp" -c "$PWD/$STATE/nginx.conf"
   wait_for_health "http://127.0.0.1:${PORT}" nginx
 
-  if "$BINARY" agent --help >/dev/null 2>&1 && [ -n "${HOTSWAP_AGENT_TOKEN:-}" ]; then
-    for i in 1 2 3; do
-      mkdir -p "$STATE/agent-$i"
-      start "agent-$i" "$BINARY" agent --server "http://127.0.0.1:${PORT}" --hostname "agent-$i" \
-        --data-dir "$STATE/agent-$i" --token "$HOTSWAP_AGENT_TOKEN"
-    done
-  elif "$BINARY" agent --help >/dev/null 2>&1; then
-    echo "agents not started: set HOTSWAP_AGENT_TOKEN to an enrolment token (docs/DEPLOYMENT.md)"
-  else
-    echo "agents not started: this build has no \`hotswap agent\` subcommand yet"
-  fi
+  # Three agents on loopback "hosts" of the Development cluster, each enrolled with a token of its
+  # own: HOTSWAP_AGENT_TOKEN when given, else one the demo admin creates through the balancer.
+  for i in 1 2 3; do
+    local token="${HOTSWAP_AGENT_TOKEN:-}"
+    if [ -z "$token" ]; then
+      token="$(enrolment_token "http://127.0.0.1:${PORT}")" || {
+        echo "agents not started: no enrolment token (set HOTSWAP_AGENT_TOKEN, or keep the demo users)" >&2
+        break
+      }
+    fi
+    mkdir -p "$STATE/agent-$i"
+    start "agent-$i" "$BINARY" agent --server "http://127.0.0.1:${PORT}" --hostname "agent-$i" \
+      --data-dir "$STATE/agent-$i" --token "$token"
+  done
   echo "cluster up: http://127.0.0.1:${PORT} (nginx) -> 127.0.0.1:$((PORT + 1)), 127.0.0.1:$((PORT + 2)); logs in $STATE/"
 }
 

@@ -5,11 +5,13 @@
 pub use crate::domain::audit_entries::{actor_data, lockout_entry, run_entries, ACTOR_KEY};
 
 /// Deletes audit entries older than the retention period, in batches, on
-/// an interval. One per process; several processes sharing a database
-/// only repeat each other's (idempotent) work.
+/// an interval. One per process; with a task lease, only the instance that
+/// holds it purges.
 pub struct AuditRetention {
     pub store: crate::store::SharedStore,
     pub settings: crate::settings::AuditSettings,
+    /// The cluster-wide lease of the purge (`None`: every pass runs).
+    pub lease: Option<crate::cluster::TaskLease>,
 }
 
 impl actix::Actor for AuditRetention {
@@ -20,9 +22,13 @@ impl actix::Actor for AuditRetention {
         ctx.run_interval(self.settings.purge_interval, |act, ctx| {
             let store = act.store.clone();
             let settings = act.settings.clone();
+            let lease = act.lease.clone();
             ctx.spawn(
                 async move {
-                    purge_old_entries(store, settings).await;
+                    crate::cluster::when_held(lease.as_ref(), async {
+                        purge_old_entries(store, settings).await;
+                    })
+                    .await;
                 }
                 .into_actor(act),
             );

@@ -10,6 +10,8 @@ pub struct RetentionSweep {
     pub store: SharedMessageStore,
     pub every: Duration,
     pub idempotency_window: Duration,
+    /// The cluster-wide lease of the sweep (`None`: every pass runs).
+    pub lease: Option<hotswap_actors::cluster::TaskLease>,
 }
 
 impl RetentionSweep {
@@ -22,7 +24,7 @@ impl RetentionSweep {
             tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                self.pass().await;
+                hotswap_actors::cluster::when_held(self.lease.as_ref(), self.pass()).await;
             }
         });
     }

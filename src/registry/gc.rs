@@ -13,6 +13,8 @@ pub struct ArtifactSweeper {
     pub registry: web::Data<Registry>,
     pub interval: Duration,
     pub grace: Duration,
+    /// The cluster-wide lease of the sweep (`None`: every pass runs).
+    pub lease: Option<hotswap_actors::cluster::TaskLease>,
 }
 
 impl Actor for ArtifactSweeper {
@@ -20,11 +22,14 @@ impl Actor for ArtifactSweeper {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.run_interval(self.interval, |act, ctx| {
-            let (registry, grace) = (act.registry.clone(), act.grace);
+            let (registry, grace, lease) = (act.registry.clone(), act.grace, act.lease.clone());
             let sweep = async move {
-                if let Err(e) = registry.artifacts.collect_garbage(registry.store.as_ref(), grace).await {
-                    tracing::warn!(error = %e, "artifact sweep stopped early; it runs again at the next interval");
-                }
+                hotswap_actors::cluster::when_held(lease.as_ref(), async {
+                    if let Err(e) = registry.artifacts.collect_garbage(registry.store.as_ref(), grace).await {
+                        tracing::warn!(error = %e, "artifact sweep stopped early; it runs again at the next interval");
+                    }
+                })
+                .await;
             };
             ctx.spawn(sweep.into_actor(act));
         });

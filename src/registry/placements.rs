@@ -77,15 +77,8 @@ impl Registry {
 
     /// Every node that holds some version of `name`, with its slots.
     pub async fn placements(&self, tenant: TenantId, name: &str) -> Result<Vec<Placement>, RegistryError> {
-        let mut found = Vec::new();
-        for env in Environment::ALL {
-            for node in self.store.nodes_in(tenant, env).await? {
-                if let Some(slots) = node.modules.get(name) {
-                    found.push(Placement { environment: env, hostname: node.hostname.clone(), slots: slots.clone() });
-                }
-            }
-        }
-        Ok(found)
+        let found = self.store.module_placements(tenant, name).await?;
+        Ok(found.into_iter().map(|(environment, hostname, slots)| Placement { environment, hostname, slots }).collect())
     }
 }
 

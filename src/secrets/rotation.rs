@@ -20,11 +20,20 @@ pub struct SecretRotator {
     checking: bool,
     /// (secret, version) already warned about, so a warning is sent once.
     warned: HashSet<(String, u32)>,
+    /// The cluster-wide lease of rotations and warnings (`None`: this
+    /// instance does them); every instance reloads the key ring regardless.
+    lease: Option<hotswap_actors::cluster::TaskLease>,
 }
 
 impl SecretRotator {
     pub fn new(manager: Arc<SecretManager>, store: hotswap_actors::store::SharedStore, interval: Duration) -> Self {
-        SecretRotator { manager, store, interval, checking: false, warned: HashSet::new() }
+        SecretRotator { manager, store, interval, checking: false, warned: HashSet::new(), lease: None }
+    }
+
+    /// Rotates and warns only while this instance holds `lease`.
+    pub fn once_per_cluster(mut self, lease: hotswap_actors::cluster::TaskLease) -> Self {
+        self.lease = Some(lease);
+        self
     }
 
     fn check(&mut self, ctx: &mut Context<Self>) {
@@ -35,39 +44,14 @@ impl SecretRotator {
         let manager = self.manager.clone();
         let warned = self.warned.clone();
         let store = self.store.clone();
+        let lease = self.lease.clone();
         let pass = async move {
-            let mut newly_warned = Vec::new();
-            let secrets = match manager.list().await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "secret rotation check: cannot list secrets");
-                    return newly_warned;
-                }
+            let rotates_here = match &lease {
+                Some(lease) => lease.held().await,
+                None => true,
             };
-            let now = Utc::now();
-            for meta in secrets {
-                if meta.rotation_due(now) {
-                    if let Err(e) = manager.rotate(&meta.id, AuditActor::system()).await {
-                        tracing::warn!(secret = %meta.id, error = %e, "scheduled rotation failed; retried on the next check");
-                    }
-                } else if meta.expiring(now) && !warned.contains(&(meta.id.clone(), meta.current_version)) {
-                    tracing::warn!(secret = %meta.id, version = meta.current_version, expires_at = ?meta.expires_at,
-                        "secret expires soon; rotate it (POST /api/v1/secrets/{}/rotate)", meta.id);
-                    let entry = NewAuditEntry::new(
-                        DEFAULT_TENANT,
-                        AuditActor::system(),
-                        AuditCategory::Security,
-                        "SecretExpiring",
-                    )
-                    .resource("Secret", &meta.id)
-                    .result(AuditResult::Failure)
-                    .message(format!("version {} expires at {:?}", meta.current_version, meta.expires_at));
-                    if let Err(e) = store.append_audit(&[entry]).await {
-                        tracing::warn!(error = %e, "cannot audit an expiry warning");
-                    }
-                    newly_warned.push((meta.id.clone(), meta.current_version));
-                }
-            }
+            let newly_warned =
+                if rotates_here { rotate_due_and_warn(&manager, &store, &warned).await } else { Vec::new() };
             if let Err(e) = manager.load_jwt_keys().await {
                 tracing::warn!(secret = JWT_SIGNING_KEY, error = %e, "cannot reload the JWT signing keys");
             }
@@ -78,6 +62,44 @@ impl SecretRotator {
             act.warned.extend(newly_warned);
         }));
     }
+}
+
+/// Rotates every secret whose policy says so and warns once per version
+/// about those about to expire; answers the versions newly warned about.
+async fn rotate_due_and_warn(
+    manager: &SecretManager,
+    store: &hotswap_actors::store::SharedStore,
+    warned: &HashSet<(String, u32)>,
+) -> Vec<(String, u32)> {
+    let mut newly_warned = Vec::new();
+    let secrets = match manager.list().await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "secret rotation check: cannot list secrets");
+            return newly_warned;
+        }
+    };
+    let now = Utc::now();
+    for meta in secrets {
+        if meta.rotation_due(now) {
+            if let Err(e) = manager.rotate(&meta.id, AuditActor::system()).await {
+                tracing::warn!(secret = %meta.id, error = %e, "scheduled rotation failed; retried on the next check");
+            }
+        } else if meta.expiring(now) && !warned.contains(&(meta.id.clone(), meta.current_version)) {
+            tracing::warn!(secret = %meta.id, version = meta.current_version, expires_at = ?meta.expires_at,
+                        "secret expires soon; rotate it (POST /api/v1/secrets/{}/rotate)", meta.id);
+            let entry =
+                NewAuditEntry::new(DEFAULT_TENANT, AuditActor::system(), AuditCategory::Security, "SecretExpiring")
+                    .resource("Secret", &meta.id)
+                    .result(AuditResult::Failure)
+                    .message(format!("version {} expires at {:?}", meta.current_version, meta.expires_at));
+            if let Err(e) = store.append_audit(&[entry]).await {
+                tracing::warn!(error = %e, "cannot audit an expiry warning");
+            }
+            newly_warned.push((meta.id.clone(), meta.current_version));
+        }
+    }
+    newly_warned
 }
 
 impl Actor for SecretRotator {

@@ -65,7 +65,7 @@ impl Adapters {
 
 /// The secret store, with the JWT signing key seeded from auth.jwt_secret
 /// (unless the store holds it already) and installed in the token service,
-/// and the rotation actor.
+/// (the rotation actor is background work, started with the core).
 async fn open_secrets(
     settings: &Settings,
     store: SharedStore,
@@ -73,9 +73,7 @@ async fn open_secrets(
 ) -> Result<web::Data<crate::secrets::SecretManager>, StartupError> {
     use crate::config::SecretsBackend;
     use crate::secrets::manager::JWT_SIGNING_KEY;
-    use crate::secrets::{
-        memory::MemorySecrets, rotation::SecretRotator, vault::VaultSecrets, SecretManager, SecretValue,
-    };
+    use crate::secrets::{memory::MemorySecrets, vault::VaultSecrets, SecretManager, SecretValue};
     let backend: Arc<dyn crate::secrets::SecretBackend> = match settings.secrets.backend {
         SecretsBackend::Memory => Arc::new(MemorySecrets::new()),
         SecretsBackend::Vault => {
@@ -90,9 +88,6 @@ async fn open_secrets(
         .await
         .map_err(secret_error)?;
     manager.load_jwt_keys().await.map_err(secret_error)?;
-    if settings.secrets.rotation_enabled {
-        actix::Actor::start(SecretRotator::new(manager.clone().into_inner(), store, settings.secrets.check_interval));
-    }
     Ok(manager)
 }
 

@@ -60,9 +60,9 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
         let adapters = Adapters::open(&settings).await?;
         let layers = RequestLayers::new(&settings, &adapters)?;
-        background::start(&settings, &adapters, layers.limits.clone());
         let metrics = Metrics::new();
         let orchestrator = start_core(&settings, &adapters, metrics.clone()).await?;
+        background::start(&settings, &adapters, layers.limits.clone(), &orchestrator);
         metrics.watch(orchestrator.clone(), adapters.pool.clone());
         // Drives stored deployment batches, those of a previous process included.
         hotswap_actors::batch::BatchRunner::start(orchestrator.clone(), settings.recovery.reconcile_interval);

@@ -1,8 +1,8 @@
 //! Two `hotswap serve` processes on one PostgreSQL database, as a cluster
 //! behind a load balancer runs them: a run survives the loss of the instance
 //! that drives it, a stalled former owner is fenced off, a tenant's quota
-//! holds across instances, and an approval decided on either instance
-//! reaches the run.
+//! holds across instances, an approval or a verb sent to either instance
+//! reaches the run, and each cluster-wide sweep runs on one instance.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure with its message.
 
@@ -15,6 +15,8 @@ mod process;
 
 mod admission;
 mod failover;
+mod tasks;
+mod verbs;
 
 use std::path::Path;
 use std::time::Duration;

@@ -118,6 +118,90 @@ async fn task_lease_has_one_holder_at_a_time(store: SharedStore) {
     assert!(!store.hold_task(&task, "a").await.unwrap());
 }
 
+/// A finished run taken for a manual rollback becomes the taker's under a
+/// new epoch; an active run keeps its owner.
+async fn a_finished_run_is_taken_for_its_rollback(store: SharedStore) {
+    let t = tenant();
+    let active = run(t, "still-running", at(0, 0), RunStatus::Running);
+    store.create_run(&active, &[]).await.unwrap();
+    let claimed = store.claim_runs("a", 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(store.take_finished_run(t, active.execution_id, "b").await.unwrap(), None, "active runs stay a's");
+    let mut done = next_as(&store, &active, "a", 1).await;
+    done.status = RunStatus::Succeeded;
+    store.save_run(&done, &[]).await.unwrap();
+    assert_eq!(store.take_finished_run(t, active.execution_id, "b").await.unwrap(), Some(2));
+    let stored = store.get_run(t, active.execution_id).await.unwrap().unwrap();
+    assert_eq!(stored.owner, Some(RunOwner { instance: "b".into(), epoch: 2 }));
+    let late = next_as(&store, &active, "a", 1).await;
+    assert!(matches!(store.save_run(&late, &[]).await, Err(StoreError::Fenced(_))), "a is fenced off");
+    assert_eq!(store.take_finished_run(t, Uuid::new_v4(), "b").await.unwrap(), None, "unknown run");
+}
+
+/// A node change made for a run is refused once another instance took the
+/// run: the former owner cannot change node state after losing its lease.
+async fn node_writes_are_fenced_by_the_runs_epoch(store: SharedStore) {
+    use hotswap_actors::domain::Environment;
+    use hotswap_actors::store::RunFence;
+    let t = tenant();
+    let n = node(t, "fenced-node", Environment::Staging);
+    store.register_node(&n).await.unwrap();
+    let run = run(t, "fenced-module", at(0, 0), RunStatus::Running);
+    store.create_run(&run, &[]).await.unwrap();
+    assert_eq!(store.claim_runs("a", 10).await.unwrap()[0].epoch, 1);
+    let fence = |epoch| RunFence { tenant_id: t, execution_id: run.execution_id, epoch };
+    store.set_module_slots_fenced(n.node_id, "fenced-module", &slots("1.0.0"), &fence(1)).await.unwrap();
+
+    assert_eq!(claim_after_expiry(&store, "b", run.execution_id).await, 2);
+    match store.set_module_slots_fenced(n.node_id, "fenced-module", &slots("9.9.9"), &fence(1)).await {
+        Err(StoreError::Fenced(m)) => assert!(m.contains(&run.execution_id.to_string()), "{m}"),
+        other => panic!("expected Fenced, got {other:?}"),
+    }
+    let stored = store.get_node(t, n.node_id).await.unwrap().unwrap();
+    assert_eq!(stored.modules["fenced-module"], slots("1.0.0"), "the fenced write changed nothing");
+    store.set_module_slots_fenced(n.node_id, "fenced-module", &slots("2.0.0"), &fence(2)).await.unwrap();
+    let stored = store.get_node(t, n.node_id).await.unwrap().unwrap();
+    assert_eq!(stored.modules["fenced-module"], slots("2.0.0"), "the new owner writes");
+}
+
+/// A relayed verb waits for its run's owner, is answered once, and is
+/// forgotten when its answer is read; an unanswered one can be withdrawn.
+async fn relayed_verbs_wait_for_one_answer(store: SharedStore) {
+    use hotswap_actors::domain::AuditActor;
+    use hotswap_actors::store::{RelayOutcome, RelayedAnswer, RelayedVerb};
+    let (t, run_id, other_run) = (tenant(), Uuid::new_v4(), Uuid::new_v4());
+    let verb = |name: &str| RelayedVerb {
+        request_id: Uuid::new_v4(),
+        tenant_id: t,
+        execution_id: run_id,
+        verb: name.into(),
+        actor: AuditActor::system(),
+    };
+    let (pause, abort) = (verb("pause"), verb("abort"));
+    store.relay_verb(&pause).await.unwrap();
+    store.relay_verb(&abort).await.unwrap();
+    assert_eq!(store.relayed_verbs(&[run_id, other_run]).await.unwrap(), vec![pause.clone(), abort.clone()]);
+    assert!(store.relayed_verbs(&[other_run]).await.unwrap().is_empty());
+    assert_eq!(store.take_relayed_answer(pause.request_id).await.unwrap(), None, "not answered yet");
+
+    let answer = |message: &str| RelayedAnswer {
+        outcome: RelayOutcome::Accepted,
+        status: Some(RunStatus::Paused),
+        message: message.into(),
+    };
+    store.answer_relayed_verb(pause.request_id, &answer("paused")).await.unwrap();
+    store.answer_relayed_verb(pause.request_id, &answer("again")).await.unwrap();
+    assert_eq!(store.relayed_verbs(&[run_id]).await.unwrap(), vec![abort.clone()], "answered verbs wait no more");
+    assert!(!store.withdraw_relayed_verb(pause.request_id).await.unwrap(), "an answered verb is not withdrawn");
+    assert_eq!(store.take_relayed_answer(pause.request_id).await.unwrap(), Some(answer("paused")), "the first answer");
+    assert_eq!(store.take_relayed_answer(pause.request_id).await.unwrap(), None, "read once");
+
+    assert!(store.withdraw_relayed_verb(abort.request_id).await.unwrap());
+    store.answer_relayed_verb(abort.request_id, &answer("too late")).await.unwrap();
+    assert!(store.relayed_verbs(&[run_id]).await.unwrap().is_empty());
+    assert_eq!(store.take_relayed_answer(abort.request_id).await.unwrap(), None, "a withdrawn verb gets no answer");
+}
+
 fn at_most_active(limit: u64) -> impl Fn(&RunCounts) -> Result<(), QuotaExceeded> + Send + Sync {
     move |counts: &RunCounts| {
         if counts.active >= limit {
@@ -204,6 +288,9 @@ with_short_leases!(
     run_leases_claim_renew_fence_release,
     claims_take_at_most_the_limit_oldest_first,
     task_lease_has_one_holder_at_a_time,
+    a_finished_run_is_taken_for_its_rollback,
+    relayed_verbs_wait_for_one_answer,
+    node_writes_are_fenced_by_the_runs_epoch,
     admission_is_exact_under_concurrent_creates,
     run_counts_come_from_counters,
 );

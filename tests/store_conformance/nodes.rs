@@ -120,7 +120,32 @@ async fn samples_retention_and_range(store: SharedStore) {
     assert_eq!(store.samples(t, Environment::Qa, at(-1_000, 0), at(1_000, 0)).await.unwrap().len(), 1);
 }
 
+/// Every node holding a module, across environments, in promotion order
+/// then by hostname; other tenants' nodes and other modules are left out.
+async fn module_placements_across_environments(store: SharedStore) {
+    let t = tenant();
+    let placed = [("p-b", Environment::Production), ("q-z", Environment::Qa), ("q-a", Environment::Qa)];
+    for (host, env) in placed {
+        let n = node(t, host, env);
+        store.register_node(&n).await.unwrap();
+        store.set_module_slots(t, n.node_id, "kmod-placed", &slots(&format!("1.0-{host}"))).await.unwrap();
+    }
+    store.register_node(&node(t, "d-none", Environment::Development)).await.unwrap();
+    let elsewhere = node(tenant(), "q-other-tenant", Environment::Qa);
+    store.register_node(&elsewhere).await.unwrap();
+    store.set_module_slots(elsewhere.tenant_id, elsewhere.node_id, "kmod-placed", &slots("9")).await.unwrap();
+    let found = store.module_placements(t, "kmod-placed").await.unwrap();
+    let expected = vec![
+        (Environment::Qa, "q-a".to_string(), slots("1.0-q-a")),
+        (Environment::Qa, "q-z".to_string(), slots("1.0-q-z")),
+        (Environment::Production, "p-b".to_string(), slots("1.0-p-b")),
+    ];
+    assert_eq!(found, expected);
+    assert!(store.module_placements(t, "kmod-nowhere").await.unwrap().is_empty());
+}
+
 conformance!(
+    module_placements_across_environments,
     register_node_keeps_existing_state,
     module_slots_in_order_with_defaults,
     nodes_in_sorted_by_hostname,

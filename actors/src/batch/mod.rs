@@ -16,15 +16,21 @@ pub use drive::drive_batch;
 
 /// Looks at every running batch each `interval`; a look never overlaps the
 /// previous one.
+/// Runs on one instance of a cluster at a time (the task lease `batch-runner`).
 pub struct BatchRunner {
     pub orchestrator: Orchestrator,
     pub interval: Duration,
     busy: bool,
+    lease: crate::cluster::TaskLease,
 }
+
+/// The name of the batch runner's cluster-wide task lease.
+pub const BATCH_RUNNER_TASK: &str = "batch-runner";
 
 impl BatchRunner {
     pub fn start(orchestrator: Orchestrator, interval: Duration) -> Addr<BatchRunner> {
-        BatchRunner { orchestrator, interval, busy: false }.start()
+        let lease = orchestrator.task_lease(BATCH_RUNNER_TASK);
+        BatchRunner { orchestrator, interval, busy: false, lease }.start()
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
@@ -33,7 +39,11 @@ impl BatchRunner {
         }
         self.busy = true;
         let orchestrator = self.orchestrator.clone();
+        let lease = self.lease.clone();
         let work = async move {
+            if !lease.held().await {
+                return;
+            }
             let batches = match orchestrator.store().batches_in_flight().await {
                 Ok(batches) => batches,
                 Err(e) => return tracing::warn!(error = %e, "batch runner: cannot read the running batches"),

@@ -5,12 +5,14 @@
 //! The leases themselves are the store's ([`crate::store::LeaseStore`]); the
 //! orchestrator renews them, takes over expired ones and lets lost runs go.
 
+mod tasks;
 mod wake;
 
 use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use tasks::{when_held, TaskLease, TaskLeases};
 pub use wake::{OnWake, PollOnly, WakeUp};
 
 /// `[cluster]`: this instance's name and the length of the run leases.
@@ -27,11 +29,20 @@ pub struct ClusterSettings {
     /// every start.
     #[serde(default)]
     pub instance_id: String,
+    /// How often an instance looks in the store for verbs another instance
+    /// received for the runs it drives. A Redis wake-up makes it look at once;
+    /// this bounds the wait without Redis (or when a wake-up is lost).
+    #[serde(with = "humantime_serde", default = "ClusterSettings::default_verb_poll_interval")]
+    pub verb_poll_interval: Duration,
 }
 
 impl ClusterSettings {
     fn default_lease_ttl() -> Duration {
         crate::store::DEFAULT_LEASE_TTL
+    }
+
+    fn default_verb_poll_interval() -> Duration {
+        Duration::from_millis(250)
     }
 
     /// How often the leases are renewed and expired ones looked for.
@@ -55,6 +66,9 @@ impl ClusterSettings {
         if self.lease_ttl < Duration::from_millis(300) {
             return Err("cluster.lease_ttl must be at least 300ms".into());
         }
+        if self.verb_poll_interval < Duration::from_millis(10) || self.verb_poll_interval > Duration::from_secs(5) {
+            return Err("cluster.verb_poll_interval must be between 10ms and 5s".into());
+        }
         if self.instance_id.len() > 128 {
             return Err("cluster.instance_id must be at most 128 characters".into());
         }
@@ -64,6 +78,10 @@ impl ClusterSettings {
 
 impl Default for ClusterSettings {
     fn default() -> Self {
-        ClusterSettings { lease_ttl: Self::default_lease_ttl(), instance_id: String::new() }
+        ClusterSettings {
+            lease_ttl: Self::default_lease_ttl(),
+            instance_id: String::new(),
+            verb_poll_interval: Self::default_verb_poll_interval(),
+        }
     }
 }

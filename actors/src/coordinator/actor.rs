@@ -479,6 +479,11 @@ pub enum Verb {
 }
 
 impl Verb {
+    /// The verb [`Verb::as_str`] names.
+    pub fn parse(name: &str) -> Option<Verb> {
+        [Verb::Pause, Verb::Resume, Verb::Promote, Verb::Abort].into_iter().find(|v| v.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Verb::Pause => "pause",

@@ -139,6 +139,7 @@ pub fn outcomes<R>(results: Vec<Result<R, NodeError>>) -> Result<Vec<Option<Stri
 pub async fn restore_all(
     targets: Vec<(Arc<NodeEntry>, ModuleSlots)>,
     module: String,
+    fence: Option<crate::store::RunFence>,
     timeout: Duration,
     attempts: u32,
     retry_delay: Duration,
@@ -152,6 +153,7 @@ pub async fn restore_all(
         let results = ask_all(remaining.clone(), timeout, parent.clone(), |n| RestoreModule {
             module: module.clone(),
             slots: slots[&n.node_id].clone(),
+            fence,
         })
         .await;
         let mut failed = Vec::new();

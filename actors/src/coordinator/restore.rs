@@ -42,6 +42,7 @@ impl Coordinator {
         let work = restore_all(
             targets,
             self.module(),
+            self.fence(),
             p.node_request_timeout,
             p.restore_attempts,
             p.restore_retry_delay,

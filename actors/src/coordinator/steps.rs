@@ -88,6 +88,16 @@ impl Coordinator {
         self.run.request.module_name.clone()
     }
 
+    /// The lease epoch node changes are made under: once another instance
+    /// takes the run, the store refuses them from this coordinator.
+    pub(super) fn fence(&self) -> Option<crate::store::RunFence> {
+        self.run.owner.as_ref().map(|owner| crate::store::RunFence {
+            tenant_id: self.run.tenant_id,
+            execution_id: self.run.execution_id,
+            epoch: owner.epoch,
+        })
+    }
+
     /// The waves of `env`'s stage: the pinned plan while the stage runs, else
     /// the plan the current settings give.
     fn env_waves(&self, env: Environment, nodes: usize) -> Vec<std::ops::Range<usize>> {
@@ -221,6 +231,7 @@ impl Coordinator {
         let by_id: std::collections::HashMap<_, _> =
             members.iter().zip(wave_faults).map(|(n, f)| (n.node_id, f)).collect();
         let digest = self.run.artifact_digest.clone();
+        let fence = self.fence();
         self.busy = true;
         let calls = ask_all(members.clone(), timeout, self.step_span(), move |n| LoadVersion {
             module: module.clone(),
@@ -229,6 +240,7 @@ impl Coordinator {
             fault: by_id[&n.node_id],
             digest: digest.clone(),
             delay,
+            fence,
         });
         ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
             act.busy = false;
@@ -386,6 +398,7 @@ impl Coordinator {
         let module = self.module();
         let by_id: std::collections::HashMap<_, _> = nodes.iter().zip(faults).map(|(n, f)| (n.node_id, f)).collect();
         let digest = self.run.artifact_digest.clone();
+        let fence = self.fence();
         self.busy = true;
         let span = self.step_span();
         let calls = ask_all(nodes.clone(), self.deps.pipeline.node_request_timeout, span, move |n| LoadVersion {
@@ -395,6 +408,7 @@ impl Coordinator {
             fault: by_id[&n.node_id],
             digest: digest.clone(),
             delay,
+            fence,
         });
         let smoke_timeout = self.deps.pipeline.bluegreen_smoke_test_timeout;
         ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
@@ -464,11 +478,13 @@ impl Coordinator {
         let nodes = self.env_nodes(env);
         let module = self.module();
         let version = self.run.request.version.clone();
+        let fence = self.fence();
         self.busy = true;
         let span = self.step_span();
         let calls = ask_all(nodes.clone(), self.deps.pipeline.node_request_timeout, span, move |_| SwitchToStandby {
             module: module.clone(),
             expected_version: version.clone(),
+            fence,
         });
         ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
             act.busy = false;

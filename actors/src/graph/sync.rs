@@ -96,6 +96,13 @@ impl NodeStore for GraphSyncStore {
     async fn nodes_in(&self, tenant: TenantId, environment: Environment) -> StoreResult<Vec<NodeRecord>> {
         self.inner.nodes_in(tenant, environment).await
     }
+    async fn module_placements(
+        &self,
+        tenant: TenantId,
+        module: &str,
+    ) -> StoreResult<Vec<(Environment, String, ModuleSlots)>> {
+        self.inner.module_placements(tenant, module).await
+    }
 }
 
 #[async_trait]
@@ -431,6 +438,35 @@ impl LeaseStore for GraphSyncStore {
     }
     async fn hold_task(&self, task: &str, owner: &str) -> StoreResult<bool> {
         self.inner.hold_task(task, owner).await
+    }
+    async fn set_module_slots_fenced(
+        &self,
+        node_id: Uuid,
+        module: &str,
+        slots: &ModuleSlots,
+        fence: &crate::store::RunFence,
+    ) -> StoreResult<()> {
+        self.inner.set_module_slots_fenced(node_id, module, slots, fence).await?;
+        self.sync(fence.tenant_id, system::slot_items(fence.tenant_id, node_id, module, slots)).await;
+        Ok(())
+    }
+    async fn take_finished_run(&self, tenant: TenantId, execution_id: Uuid, owner: &str) -> StoreResult<Option<u64>> {
+        self.inner.take_finished_run(tenant, execution_id, owner).await
+    }
+    async fn relay_verb(&self, verb: &crate::store::RelayedVerb) -> StoreResult<()> {
+        self.inner.relay_verb(verb).await
+    }
+    async fn relayed_verbs(&self, runs: &[Uuid]) -> StoreResult<Vec<crate::store::RelayedVerb>> {
+        self.inner.relayed_verbs(runs).await
+    }
+    async fn answer_relayed_verb(&self, request_id: Uuid, answer: &crate::store::RelayedAnswer) -> StoreResult<()> {
+        self.inner.answer_relayed_verb(request_id, answer).await
+    }
+    async fn take_relayed_answer(&self, request_id: Uuid) -> StoreResult<Option<crate::store::RelayedAnswer>> {
+        self.inner.take_relayed_answer(request_id).await
+    }
+    async fn withdraw_relayed_verb(&self, request_id: Uuid) -> StoreResult<bool> {
+        self.inner.withdraw_relayed_verb(request_id).await
     }
 }
 

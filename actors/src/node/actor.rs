@@ -11,7 +11,7 @@ use super::NodeEntry;
 use crate::domain::{AgentCommand, ModuleSlots, NodeHealth, NodeMetrics};
 use crate::settings::SimulationSettings;
 use crate::simulation::{baseline_metrics, LoadFault};
-use crate::store::{within, SharedStore, StoreError};
+use crate::store::{within, RunFence, SharedStore, StoreError};
 use crate::supervision::{ActorKind, ActorThreads, ChildControl, ChildSpec, ExitGuard, StartChild, Supervisor};
 
 pub struct NodeActor {
@@ -104,6 +104,7 @@ impl NodeActor {
         &mut self,
         module: String,
         slots: ModuleSlots,
+        fence: Option<RunFence>,
     ) -> ResponseActFuture<Self, Result<(), NodeError>> {
         let store = self.store.clone();
         let deadline = self.store_deadline;
@@ -113,27 +114,29 @@ impl NodeActor {
         // A child of the call's span when the message came traced.
         let span = tracing::info_span!("node.persist", node.hostname = %self.entry.hostname, module = %module);
         Box::pin(
-            within(deadline, async move { store.set_module_slots(tenant, node_id, &module_key, &slots_to_save).await })
-                .instrument(span)
-                .into_actor(self)
-                .map(move |saved, act, _ctx| match saved {
-                    Ok(()) => {
-                        act.entry.beat();
-                        if slots.is_empty() {
-                            act.modules.remove(&module);
-                        } else {
-                            act.modules.insert(module, slots);
-                        }
-                        Ok(())
+            within(deadline, async move {
+                match fence {
+                    Some(fence) => store.set_module_slots_fenced(node_id, &module_key, &slots_to_save, &fence).await,
+                    None => store.set_module_slots(tenant, node_id, &module_key, &slots_to_save).await,
+                }
+            })
+            .instrument(span)
+            .into_actor(self)
+            .map(move |saved, act, _ctx| match saved {
+                Ok(()) => {
+                    act.entry.beat();
+                    if slots.is_empty() {
+                        act.modules.remove(&module);
+                    } else {
+                        act.modules.insert(module, slots);
                     }
-                    Err(StoreError::Unavailable(e)) => Err(NodeError::StoreUnavailable(format!(
-                        "{} could not record the change: {e}",
-                        act.entry.hostname
-                    ))),
-                    Err(e) => {
-                        Err(NodeError::Failed(format!("{} could not record the change: {e}", act.entry.hostname)))
-                    }
-                }),
+                    Ok(())
+                }
+                Err(StoreError::Unavailable(e)) => {
+                    Err(NodeError::StoreUnavailable(format!("{} could not record the change: {e}", act.entry.hostname)))
+                }
+                Err(e) => Err(NodeError::Failed(format!("{} could not record the change: {e}", act.entry.hostname))),
+            }),
         )
     }
 }
@@ -229,11 +232,12 @@ impl Handler<LoadVersion> for NodeActor {
             LoadTarget::Standby => next.standby = Some(msg.slot),
         }
         if msg.delay.is_zero() {
-            return AtomicResponse::new(self.persist(msg.module, next));
+            return AtomicResponse::new(self.persist(msg.module, next, msg.fence));
         }
         // A timer, not a sleep: the node's thread stays free for others.
-        let slow =
-            actix::clock::sleep(msg.delay).into_actor(self).then(move |(), act, _ctx| act.persist(msg.module, next));
+        let slow = actix::clock::sleep(msg.delay)
+            .into_actor(self)
+            .then(move |(), act, _ctx| act.persist(msg.module, next, msg.fence));
         AtomicResponse::new(Box::pin(slow))
     }
 }
@@ -267,7 +271,7 @@ impl Handler<SwitchToStandby> for NodeActor {
                     previous: current.active.clone(),
                     standby: current.active.clone(),
                 };
-                AtomicResponse::new(self.persist(msg.module, next))
+                AtomicResponse::new(self.persist(msg.module, next, msg.fence))
             }
             _ => {
                 let err = format!(
@@ -290,7 +294,7 @@ impl Handler<RestoreModule> for NodeActor {
         if self.modules.get(&msg.module).cloned().unwrap_or_default() == msg.slots {
             return AtomicResponse::new(Box::pin(fut::ready(Ok(()))));
         }
-        AtomicResponse::new(self.persist(msg.module, msg.slots))
+        AtomicResponse::new(self.persist(msg.module, msg.slots, msg.fence))
     }
 }
 

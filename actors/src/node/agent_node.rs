@@ -29,7 +29,8 @@ impl NodeActor {
         let module = command.module().to_string();
         Box::pin(async move { link.command(command).await }.into_actor(self).then(
             move |answer, act, _ctx| match answer {
-                Ok(slots) => act.persist(module, slots),
+                // What the host now runs is recorded unfenced: it is the truth.
+                Ok(slots) => act.persist(module, slots, None),
                 Err(e) => Box::pin(fut::ready(Err(NodeError::Failed(format!("{hostname}: {e}"))))),
             },
         ))
@@ -51,7 +52,7 @@ impl Handler<AdoptHostState> for NodeActor {
         let mut chain: ResponseActFuture<Self, Result<(), NodeError>> = Box::pin(fut::ready(Ok(())));
         for (module, slots) in changes {
             chain = Box::pin(chain.then(move |done, act, _ctx| match done {
-                Ok(()) => act.persist(module, slots),
+                Ok(()) => act.persist(module, slots, None),
                 Err(e) => Box::pin(fut::ready(Err(e))),
             }));
         }

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::domain::{Environment, ModuleSlots, NodeHealth, NodeMetrics, VersionSlot};
 use crate::simulation::LoadFault;
+use crate::store::RunFence;
 
 /// Why a node could not do what it was asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,6 +44,9 @@ pub struct LoadVersion {
     pub digest: Option<String>,
     /// Simulated time the load takes before it is recorded.
     pub delay: std::time::Duration,
+    /// The run and lease epoch the change is made under: the store refuses
+    /// it once another instance took the run. `None`: not for a run.
+    pub fence: Option<RunFence>,
 }
 
 /// Make the standby slot serve and keep the old active version in standby.
@@ -51,6 +55,7 @@ pub struct LoadVersion {
 pub struct SwitchToStandby {
     pub module: String,
     pub expected_version: String,
+    pub fence: Option<RunFence>,
 }
 
 /// Put a module's slots back exactly as they were.
@@ -59,6 +64,7 @@ pub struct SwitchToStandby {
 pub struct RestoreModule {
     pub module: String,
     pub slots: ModuleSlots,
+    pub fence: Option<RunFence>,
 }
 
 /// Take `slots` as the module's state without storing them: they are what

@@ -30,9 +30,12 @@ pub enum Verdict {
 
 impl Orchestrator {
     /// Another instance stored news for `execution_id`: when this instance
-    /// drives the run and its approval is settled, the coordinator hears it now.
+    /// drives the run, it looks for relayed verbs now, and when the run's
+    /// approval is settled, the coordinator hears it now.
     pub(super) async fn woken(&self, execution_id: Uuid) {
         let Some(addr) = self.inner.runs.get(execution_id) else { return };
+        // The news may be a relayed verb.
+        self.inner.relay_wake.notify_one();
         let Ok(run) = addr.send(crate::coordinator::GetRun).await else { return };
         match self.inner.store.approval_for_run(run.tenant_id, execution_id).await {
             Ok(Some(record)) if record.status != ApprovalStatus::Pending => {

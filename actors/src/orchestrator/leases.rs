@@ -5,7 +5,8 @@
 //! out itself when its next save is fenced; one that makes no save (a long
 //! wait) is stopped here when its run is still missing from the renewal one
 //! pass later. Taking a few per pass spreads the runs of a lost
-//! instance over the instances that remain.
+//! instance over the instances that remain. The same pass renews the
+//! cluster-wide task leases (`cluster::TaskLeases`).
 
 use std::collections::HashSet;
 use std::time::Instant;
@@ -88,6 +89,7 @@ async fn pass(
             None
         }
     };
+    inner.task_leases.renew().await;
     match inner.store.claim_runs(me, CLAIM_BATCH).await {
         Ok(claimed) if claimed.is_empty() => {}
         Ok(claimed) => {

@@ -8,6 +8,7 @@ mod clusters;
 pub mod dry_run;
 mod leases;
 mod reconciler;
+mod relay;
 
 use clusters::MetricsSampler;
 pub use clusters::SamplerStats;
@@ -26,7 +27,7 @@ use uuid::Uuid;
 
 use crate::approval::ApprovalDeps;
 use crate::audit::{actor_data, ACTOR_KEY};
-use crate::cluster::ClusterSettings;
+use crate::cluster::{ClusterSettings, TaskLease, TaskLeases};
 use crate::coordinator::{
     plan, spawn_coordinator, Checkpoint, CoordinatorDeps, GetRun, RunDirectory, Steer, Verb, VerbReply,
 };
@@ -86,6 +87,10 @@ struct Inner {
     sampler: Arc<SamplerStats>,
     /// This instance's name in run leases (`cluster.instance_id`, resolved).
     instance_id: Arc<str>,
+    /// The cluster-wide tasks this instance competes for.
+    task_leases: Arc<TaskLeases>,
+    /// Wakes the look for verbs other instances relayed to this one.
+    relay_wake: tokio::sync::Notify,
 }
 
 #[derive(Debug, Clone)]
@@ -170,6 +175,7 @@ impl Orchestrator {
             settings.tenants.clone(),
             settings.simulation.enabled,
         ));
+        let task_leases = TaskLeases::new(store.clone(), instance_id.clone());
         let orchestrator = Orchestrator {
             inner: Arc::new(Inner {
                 store,
@@ -187,6 +193,8 @@ impl Orchestrator {
                 hooks,
                 settings,
                 sampler: Arc::default(),
+                task_leases,
+                relay_wake: tokio::sync::Notify::new(),
                 instance_id,
             }),
         };
@@ -200,6 +208,7 @@ impl Orchestrator {
         }
         orchestrator.resume_runs().await?;
         leases::LeaseKeeper::new(orchestrator.clone()).start();
+        orchestrator.start_relay_inbox();
         let woken = orchestrator.clone();
         orchestrator.inner.hooks.wake_up.listen(Arc::new(move |run| {
             let orchestrator = woken.clone();
@@ -301,6 +310,17 @@ impl Orchestrator {
     /// This instance's name in run leases and on the runs it drives.
     pub fn instance_id(&self) -> &str {
         &self.inner.instance_id
+    }
+
+    /// The lease of the cluster-wide task `name`, renewed with the run
+    /// leases: a task whose passes ask it runs on one instance at a time.
+    pub fn task_lease(&self, name: &'static str) -> TaskLease {
+        self.inner.task_leases.lease(name)
+    }
+
+    /// The cluster-wide tasks this instance held at the last renewal.
+    pub fn cluster_tasks_here(&self) -> Vec<&'static str> {
+        self.inner.task_leases.held_here()
     }
 
     /// Lets every run this instance drives go to the other instances at
@@ -473,9 +493,9 @@ impl Orchestrator {
                     CoreError::Unavailable("the deployment's coordinator is restarting; try again".into())
                 })?
             }
-            None if run.status.is_active() => {
-                Err(CoreError::Unavailable("the deployment's coordinator is restarting; try again".into()))
-            }
+            // Driven by another instance, or by a coordinator of this one
+            // that is restarting: the verb goes to the owner through the store.
+            None if run.status.is_active() => self.relay_verb(&run, verb, actor).await,
             None => Err(CoreError::WrongState {
                 message: format!("cannot {} a deployment that is {}", verb.as_str(), run.status.as_str()),
                 status: run.status,
@@ -518,6 +538,12 @@ impl Orchestrator {
         });
         run.checkpoint = Checkpoint::ManualRollback;
         run.revision += 1;
+        // The rollback's coordinator runs here: the run's lease becomes this
+        // instance's (its former owner no longer renews a finished run).
+        let me = &*self.inner.instance_id;
+        if let Some(epoch) = self.inner.store.take_finished_run(tenant, id, me).await? {
+            run.owner = Some(RunOwner { instance: me.to_string(), epoch });
+        }
         let event = RunEvent {
             tenant_id: tenant,
             execution_id: id,
@@ -533,6 +559,9 @@ impl Orchestrator {
             },
             other => other.into(),
         })?;
+        // Another instance may have driven the run: this one's nodes take
+        // their slots as stored before the rollback's coordinator asks them.
+        self.adopt_stored_slots(tenant, &run.request.module_name).await?;
         self.inner.bus.do_send(Publish { run: Arc::new(run), events: vec![event] });
         spawn_coordinator(self.inner.deps.clone(), tenant, id);
         Ok(RollbackAccepted { rollback_id, nodes_affected: affected })

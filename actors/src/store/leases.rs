@@ -13,8 +13,10 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use serde::{Deserialize, Serialize};
+
 use super::StoreResult;
-use crate::domain::TenantId;
+use crate::domain::{AuditActor, ModuleSlots, RunStatus, TenantId};
 
 /// How long a lease lasts unless renewed, when a store is not told otherwise.
 pub const DEFAULT_LEASE_TTL: std::time::Duration = std::time::Duration::from_secs(15);
@@ -26,6 +28,49 @@ pub struct ClaimedRun {
     pub execution_id: Uuid,
     /// The epoch of the new lease; the stored run names it as its owner's.
     pub epoch: u64,
+}
+
+/// The run, and the epoch of its lease, a node write is made for: the
+/// store refuses the write once another instance took the run
+/// ([`super::StoreError::Fenced`]), as it refuses the run's own saves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunFence {
+    pub tenant_id: TenantId,
+    pub execution_id: Uuid,
+    pub epoch: u64,
+}
+
+/// An operator verb received by an instance that does not drive the run,
+/// stored for the run's owner to carry out (`RelayedVerbs`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RelayedVerb {
+    pub request_id: Uuid,
+    pub tenant_id: TenantId,
+    pub execution_id: Uuid,
+    /// `pause`, `resume`, `promote` or `abort`.
+    pub verb: String,
+    pub actor: AuditActor,
+}
+
+/// What the owner made of a relayed verb.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RelayOutcome {
+    /// Carried out (saved) by the owner.
+    Accepted,
+    /// Does not apply to the run now (a 409 on a single instance).
+    Refused,
+    /// The owner could not tell (its coordinator stopped meanwhile).
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RelayedAnswer {
+    pub outcome: RelayOutcome,
+    /// The run's status as the owner answered (none when it could not tell).
+    pub status: Option<RunStatus>,
+    pub message: String,
 }
 
 #[async_trait]
@@ -44,4 +89,30 @@ pub trait LeaseStore: Send + Sync {
     /// Renews or takes the cluster-wide lease named `task` (a sweep or a
     /// timer that must run once per cluster): true when `owner` holds it now.
     async fn hold_task(&self, task: &str, owner: &str) -> StoreResult<bool>;
+    /// [`super::NodeStore::set_module_slots`] for a run's step, made only
+    /// while the run's lease is still at `fence.epoch`; otherwise `Fenced`.
+    async fn set_module_slots_fenced(
+        &self,
+        node_id: Uuid,
+        module: &str,
+        slots: &ModuleSlots,
+        fence: &RunFence,
+    ) -> StoreResult<()>;
+    /// Makes `owner` the driver of a finished run (a manual rollback that
+    /// another instance will not renew): the epoch goes up by one and the
+    /// lease starts now. `None` when the run is unknown or active (an active
+    /// run keeps the owner it has).
+    async fn take_finished_run(&self, tenant: TenantId, execution_id: Uuid, owner: &str) -> StoreResult<Option<u64>>;
+
+    /// Stores a verb for the owner of its run.
+    async fn relay_verb(&self, verb: &RelayedVerb) -> StoreResult<()>;
+    /// The verbs not yet answered for any of `runs`, oldest first.
+    async fn relayed_verbs(&self, runs: &[Uuid]) -> StoreResult<Vec<RelayedVerb>>;
+    /// Records the owner's answer; a verb withdrawn meanwhile is left alone.
+    async fn answer_relayed_verb(&self, request_id: Uuid, answer: &RelayedAnswer) -> StoreResult<()>;
+    /// The answer once there is one, forgetting the verb; `None` while unanswered.
+    async fn take_relayed_answer(&self, request_id: Uuid) -> StoreResult<Option<RelayedAnswer>>;
+    /// Forgets a verb nobody answered: true when it was still unanswered (so
+    /// it will never be carried out), false when an answer came first.
+    async fn withdraw_relayed_verb(&self, request_id: Uuid) -> StoreResult<bool>;
 }

@@ -63,6 +63,8 @@ pub struct MemoryStore {
     lease_ttl: LeaseTtl,
     /// The cluster-wide task leases: owner and expiry.
     task_leases: parking_lot::Mutex<HashMap<String, (String, std::time::Instant)>>,
+    /// Verbs relayed to a run's owner, with the owner's answer once given.
+    relayed: parking_lot::Mutex<Vec<(crate::store::RelayedVerb, Option<crate::store::RelayedAnswer>)>>,
     /// Failures injected by tests; `None` in every real use.
     faults: Option<std::sync::Arc<dyn FaultHook>>,
 }

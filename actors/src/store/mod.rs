@@ -23,7 +23,7 @@ use crate::domain::{ModuleVersion, SigningKey};
 
 pub use agents::AgentStore;
 pub use graph::GraphStore;
-pub use leases::{ClaimedRun, LeaseStore, DEFAULT_LEASE_TTL};
+pub use leases::{ClaimedRun, LeaseStore, RelayOutcome, RelayedAnswer, RelayedVerb, RunFence, DEFAULT_LEASE_TTL};
 pub use memory::{FaultHook, MemoryStore, StoreCall, DEFAULT_FINISHED_RUNS};
 pub use tenants::{AdmissionCheck, RunCounts, TenantStore, UsageCounts};
 
@@ -134,6 +134,25 @@ pub trait NodeStore: Send + Sync {
     /// The slots of `module` on each of `node_ids`, in the same order.
     async fn module_slots(&self, tenant: TenantId, node_ids: &[Uuid], module: &str) -> StoreResult<Vec<ModuleSlots>>;
     async fn nodes_in(&self, tenant: TenantId, environment: Environment) -> StoreResult<Vec<NodeRecord>>;
+    /// (environment, hostname, slots) of every node of the tenant that holds
+    /// some version of `module`, environments in promotion order. A store may
+    /// answer it in one query instead of reading every node of every
+    /// environment (a create's downgrade check asks it).
+    async fn module_placements(
+        &self,
+        tenant: TenantId,
+        module: &str,
+    ) -> StoreResult<Vec<(Environment, String, ModuleSlots)>> {
+        let mut found = Vec::new();
+        for env in Environment::ALL {
+            for node in self.nodes_in(tenant, env).await? {
+                if let Some(slots) = node.modules.get(module) {
+                    found.push((env, node.hostname.clone(), slots.clone()));
+                }
+            }
+        }
+        Ok(found)
+    }
 }
 
 #[async_trait]

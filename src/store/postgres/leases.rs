@@ -5,13 +5,26 @@
 //! lock; expiry is judged by the database's clock, one for every instance.
 
 use async_trait::async_trait;
-use diesel::sql_types::{BigInt, Text, Uuid as SqlUuid};
+use diesel::sql_types::{Array, BigInt, Jsonb, Text, Uuid as SqlUuid};
 use diesel::QueryableByName;
 use diesel_async::RunQueryDsl;
-use hotswap_actors::store::{ClaimedRun, LeaseStore, StoreResult};
+use hotswap_actors::domain::{ModuleSlots, TenantId};
+use hotswap_actors::store::{ClaimedRun, LeaseStore, RelayedAnswer, RelayedVerb, RunFence, StoreResult};
 use uuid::Uuid;
 
-use super::PgStore;
+use super::{codec, PgStore};
+
+#[derive(QueryableByName)]
+struct EpochRow {
+    #[diesel(sql_type = BigInt)]
+    owner_epoch: i64,
+}
+
+#[derive(QueryableByName)]
+struct JsonRow {
+    #[diesel(sql_type = Jsonb)]
+    value: serde_json::Value,
+}
 
 #[derive(QueryableByName)]
 struct ClaimedRow {
@@ -67,6 +80,23 @@ const HOLD_TASK: &str = "\
     WHERE task_leases.owner = EXCLUDED.owner OR task_leases.expires_at <= now() \
     RETURNING owner";
 
+/// A finished run becomes `$3`'s, under a new epoch, with a fresh lease.
+const TAKE_FINISHED: &str = "\
+    UPDATE runs SET owner_epoch = owner_epoch + 1, \
+        lease_expires_at = now() + $4 * interval '1 millisecond', \
+        record = jsonb_set(record, '{owner}', jsonb_build_object('instance', $3::text, 'epoch', owner_epoch + 1)) \
+    WHERE tenant_id = $1 AND execution_id = $2 AND NOT holds_module \
+    RETURNING owner_epoch";
+
+const RELAY: &str = "\
+    INSERT INTO relayed_verbs (request_id, tenant_id, execution_id, request) VALUES ($1, $2, $3, $4)";
+const WAITING: &str = "\
+    SELECT request AS value FROM relayed_verbs WHERE answer IS NULL AND execution_id = ANY($1) ORDER BY created_at";
+const ANSWER: &str = "UPDATE relayed_verbs SET answer = $2 WHERE request_id = $1 AND answer IS NULL";
+const TAKE_ANSWER: &str =
+    "DELETE FROM relayed_verbs WHERE request_id = $1 AND answer IS NOT NULL RETURNING answer AS value";
+const WITHDRAW: &str = "DELETE FROM relayed_verbs WHERE request_id = $1 AND answer IS NULL";
+
 #[async_trait]
 impl LeaseStore for PgStore {
     async fn claim_runs(&self, owner: &str, limit: u32) -> StoreResult<Vec<ClaimedRun>> {
@@ -121,6 +151,78 @@ impl LeaseStore for PgStore {
             .await;
         match rows {
             Ok(rows) => Ok(!rows.is_empty()),
+            Err(e) => Err(self.db_error(&mut conn, e)),
+        }
+    }
+
+    async fn set_module_slots_fenced(
+        &self,
+        node_id: Uuid,
+        module: &str,
+        slots: &ModuleSlots,
+        fence: &RunFence,
+    ) -> StoreResult<()> {
+        self.write_module_slots(fence.tenant_id, node_id, module, slots, Some(fence)).await
+    }
+
+    async fn take_finished_run(&self, tenant: TenantId, execution_id: Uuid, owner: &str) -> StoreResult<Option<u64>> {
+        let mut conn = self.conn().await?;
+        let rows = diesel::sql_query(TAKE_FINISHED)
+            .bind::<SqlUuid, _>(tenant)
+            .bind::<SqlUuid, _>(execution_id)
+            .bind::<Text, _>(owner)
+            .bind::<BigInt, _>(self.lease_ttl_ms())
+            .load::<EpochRow>(&mut *conn)
+            .await;
+        match rows {
+            Ok(rows) => Ok(rows.into_iter().next().map(|r| u64::try_from(r.owner_epoch).unwrap_or(0))),
+            Err(e) => Err(self.db_error(&mut conn, e)),
+        }
+    }
+
+    async fn relay_verb(&self, verb: &RelayedVerb) -> StoreResult<()> {
+        let request = codec::to_json(verb, "relayed verb")?;
+        let mut conn = self.conn().await?;
+        let inserted = diesel::sql_query(RELAY)
+            .bind::<SqlUuid, _>(verb.request_id)
+            .bind::<SqlUuid, _>(verb.tenant_id)
+            .bind::<SqlUuid, _>(verb.execution_id)
+            .bind::<Jsonb, _>(request)
+            .execute(&mut *conn)
+            .await;
+        inserted.map(|_| ()).map_err(|e| self.db_error(&mut conn, e))
+    }
+
+    async fn relayed_verbs(&self, runs: &[Uuid]) -> StoreResult<Vec<RelayedVerb>> {
+        let mut conn = self.conn().await?;
+        let rows = diesel::sql_query(WAITING).bind::<Array<SqlUuid>, _>(runs).load::<JsonRow>(&mut *conn).await;
+        match rows {
+            Ok(rows) => rows.into_iter().map(|r| codec::from_json(r.value, "relayed verb")).collect(),
+            Err(e) => Err(self.db_error(&mut conn, e)),
+        }
+    }
+
+    async fn answer_relayed_verb(&self, request_id: Uuid, answer: &RelayedAnswer) -> StoreResult<()> {
+        let answer = codec::to_json(answer, "relayed verb's answer")?;
+        let mut conn = self.conn().await?;
+        let updated =
+            diesel::sql_query(ANSWER).bind::<SqlUuid, _>(request_id).bind::<Jsonb, _>(answer).execute(&mut *conn).await;
+        updated.map(|_| ()).map_err(|e| self.db_error(&mut conn, e))
+    }
+
+    async fn take_relayed_answer(&self, request_id: Uuid) -> StoreResult<Option<RelayedAnswer>> {
+        let mut conn = self.conn().await?;
+        let rows = diesel::sql_query(TAKE_ANSWER).bind::<SqlUuid, _>(request_id).load::<JsonRow>(&mut *conn).await;
+        match rows {
+            Ok(rows) => rows.into_iter().next().map(|r| codec::from_json(r.value, "relayed verb's answer")).transpose(),
+            Err(e) => Err(self.db_error(&mut conn, e)),
+        }
+    }
+
+    async fn withdraw_relayed_verb(&self, request_id: Uuid) -> StoreResult<bool> {
+        let mut conn = self.conn().await?;
+        match diesel::sql_query(WITHDRAW).bind::<SqlUuid, _>(request_id).execute(&mut *conn).await {
+            Ok(n) => Ok(n > 0),
             Err(e) => Err(self.db_error(&mut conn, e)),
         }
     }

@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use diesel::upsert::excluded;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use hotswap_actors::domain::{Environment, ModuleSlots, NodeRecord, TenantId};
-use hotswap_actors::store::{NodeStore, StoreError, StoreResult};
+use hotswap_actors::store::{NodeStore, RunFence, StoreError, StoreResult};
 use uuid::Uuid;
 
 use super::codec::{self, join_time, split_time};
@@ -113,6 +113,73 @@ async fn load_node(
     Ok(assemble(rows)?.pop())
 }
 
+impl PgStore {
+    /// Stores a node's slots of `module`; with a fence, only while the run's
+    /// lease is still at the fence's epoch. The run's row is read `FOR SHARE`,
+    /// so a takeover (which updates that row) waits for this write, and a
+    /// write after a takeover sees the new epoch.
+    pub(super) async fn write_module_slots(
+        &self,
+        tenant: TenantId,
+        node_id: Uuid,
+        module: &str,
+        slots: &ModuleSlots,
+        fence: Option<&RunFence>,
+    ) -> StoreResult<()> {
+        let value = codec::to_json(slots, "module slots")?;
+        let (updated_at, updated_at_nanos) = split_time(Utc::now());
+        let mut pooled = self.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut pooled;
+        conn.transaction::<_, Failure, _>(async |conn| {
+            if let Some(fence) = fence {
+                check_fence(conn, fence, node_id).await?;
+            }
+            // Touching the node first locks it, and tells whether it exists.
+            let touched = diesel::update(nodes::table.find((tenant, node_id)))
+                .set((nodes::updated_at.eq(updated_at), nodes::updated_at_nanos.eq(updated_at_nanos)))
+                .execute(conn)
+                .await?;
+            if touched == 0 {
+                return Err(StoreError::NotFound(format!("node {node_id} not found")).into());
+            }
+            if slots.is_empty() {
+                diesel::delete(node_modules::table.find((tenant, node_id, module))).execute(conn).await?;
+            } else {
+                diesel::insert_into(node_modules::table)
+                    .values(ModuleRow { tenant_id: tenant, node_id, module_name: module, slots: value })
+                    .on_conflict((node_modules::tenant_id, node_modules::node_id, node_modules::module_name))
+                    .do_update()
+                    .set(node_modules::slots.eq(excluded(node_modules::slots)))
+                    .execute(conn)
+                    .await?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|f| self.failure(conn, f))
+    }
+}
+
+/// Refuses the write when the run's lease has moved past the fence's epoch.
+async fn check_fence(conn: &mut AsyncPgConnection, fence: &RunFence, node_id: Uuid) -> Result<(), Failure> {
+    use super::schema::runs;
+    let epoch: Option<i64> = runs::table
+        .find((fence.tenant_id, fence.execution_id))
+        .select(runs::owner_epoch)
+        .for_share()
+        .first(conn)
+        .await
+        .optional()?;
+    match epoch {
+        Some(epoch) if codec::revision(fence.epoch).ok() != Some(epoch) => Err(StoreError::Fenced(format!(
+            "deployment {} has lease epoch {epoch}, not {}: node {node_id} not changed",
+            fence.execution_id, fence.epoch
+        ))
+        .into()),
+        _ => Ok(()),
+    }
+}
+
 #[async_trait]
 impl NodeStore for PgStore {
     async fn register_node(&self, node: &NodeRecord) -> StoreResult<NodeRecord> {
@@ -175,34 +242,33 @@ impl NodeStore for PgStore {
         module: &str,
         slots: &ModuleSlots,
     ) -> StoreResult<()> {
-        let value = codec::to_json(slots, "module slots")?;
-        let (updated_at, updated_at_nanos) = split_time(Utc::now());
-        let mut pooled = self.conn().await?;
-        let conn: &mut AsyncPgConnection = &mut pooled;
-        conn.transaction::<_, Failure, _>(async |conn| {
-            // Touching the node first locks it, and tells whether it exists.
-            let touched = diesel::update(nodes::table.find((tenant, node_id)))
-                .set((nodes::updated_at.eq(updated_at), nodes::updated_at_nanos.eq(updated_at_nanos)))
-                .execute(conn)
-                .await?;
-            if touched == 0 {
-                return Err(StoreError::NotFound(format!("node {node_id} not found")).into());
-            }
-            if slots.is_empty() {
-                diesel::delete(node_modules::table.find((tenant, node_id, module))).execute(conn).await?;
-            } else {
-                diesel::insert_into(node_modules::table)
-                    .values(ModuleRow { tenant_id: tenant, node_id, module_name: module, slots: value })
-                    .on_conflict((node_modules::tenant_id, node_modules::node_id, node_modules::module_name))
-                    .do_update()
-                    .set(node_modules::slots.eq(excluded(node_modules::slots)))
-                    .execute(conn)
-                    .await?;
-            }
-            Ok(())
-        })
-        .await
-        .map_err(|f| self.failure(conn, f))
+        self.write_module_slots(tenant, node_id, module, slots, None).await
+    }
+
+    async fn module_placements(
+        &self,
+        tenant: TenantId,
+        module: &str,
+    ) -> StoreResult<Vec<(Environment, String, ModuleSlots)>> {
+        let mut conn = self.conn().await?;
+        let rows = node_modules::table
+            .inner_join(
+                nodes::table
+                    .on(nodes::tenant_id.eq(node_modules::tenant_id).and(nodes::node_id.eq(node_modules::node_id))),
+            )
+            .filter(node_modules::tenant_id.eq(tenant))
+            .filter(node_modules::module_name.eq(module))
+            .select((nodes::environment, nodes::hostname, node_modules::slots))
+            .load::<(String, String, serde_json::Value)>(&mut *conn)
+            .await
+            .map_err(|e| self.db_error(&mut conn, e))?;
+        let mut found = Vec::with_capacity(rows.len());
+        for (env, hostname, slots) in rows {
+            found.push((codec::environment(&env)?, hostname, codec::from_json(slots, "module slots")?));
+        }
+        // Environments in promotion order, nodes by name within each.
+        found.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        Ok(found)
     }
 
     async fn module_slots(&self, tenant: TenantId, node_ids: &[Uuid], module: &str) -> StoreResult<Vec<ModuleSlots>> {

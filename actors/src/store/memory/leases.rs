@@ -8,8 +8,10 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::MemoryStore;
+use crate::domain::ModuleSlots;
 use crate::domain::RunOwner;
-use crate::store::{ClaimedRun, LeaseStore, StoreResult};
+use crate::domain::TenantId;
+use crate::store::{ClaimedRun, LeaseStore, NodeStore, RelayedAnswer, RelayedVerb, RunFence, StoreError, StoreResult};
 
 impl MemoryStore {
     /// Moves the expiry of every lease `owner` holds on an active run to
@@ -72,6 +74,79 @@ impl LeaseStore for MemoryStore {
             return Ok(false);
         }
         leases.insert(task.to_string(), (owner.to_string(), now + self.lease_ttl.0));
+        Ok(true)
+    }
+
+    async fn set_module_slots_fenced(
+        &self,
+        node_id: Uuid,
+        module: &str,
+        slots: &ModuleSlots,
+        fence: &RunFence,
+    ) -> StoreResult<()> {
+        // One process holds a memory store, so no other instance can take
+        // the run between this check and the write.
+        let epoch = {
+            let runs = self.runs.read();
+            runs.by_id.get(&(fence.tenant_id, fence.execution_id)).and_then(|r| r.owner.as_ref()).map(|o| o.epoch)
+        };
+        if epoch.is_some_and(|e| e != fence.epoch) {
+            return Err(StoreError::Fenced(format!(
+                "deployment {} has lease epoch {}, not {}: node {node_id} not changed",
+                fence.execution_id,
+                epoch.unwrap_or_default(),
+                fence.epoch
+            )));
+        }
+        self.set_module_slots(fence.tenant_id, node_id, module, slots).await
+    }
+
+    async fn take_finished_run(&self, tenant: TenantId, execution_id: Uuid, owner: &str) -> StoreResult<Option<u64>> {
+        let until = Instant::now() + self.lease_ttl.0;
+        let mut runs = self.runs.write();
+        let Some(run) = runs.by_id.get_mut(&(tenant, execution_id)) else { return Ok(None) };
+        if run.status.is_active() {
+            return Ok(None);
+        }
+        let epoch = run.owner.as_ref().map_or(0, |o| o.epoch) + 1;
+        run.owner = Some(RunOwner { instance: owner.to_string(), epoch });
+        runs.lease_expiry.insert((tenant, execution_id), until);
+        Ok(Some(epoch))
+    }
+
+    async fn relay_verb(&self, verb: &RelayedVerb) -> StoreResult<()> {
+        self.relayed.lock().push((verb.clone(), None));
+        Ok(())
+    }
+
+    async fn relayed_verbs(&self, runs: &[Uuid]) -> StoreResult<Vec<RelayedVerb>> {
+        let relayed = self.relayed.lock();
+        let waiting = relayed.iter().filter(|(v, answer)| answer.is_none() && runs.contains(&v.execution_id));
+        Ok(waiting.map(|(v, _)| v.clone()).collect())
+    }
+
+    async fn answer_relayed_verb(&self, request_id: Uuid, answer: &RelayedAnswer) -> StoreResult<()> {
+        let mut relayed = self.relayed.lock();
+        if let Some((_, slot @ None)) = relayed.iter_mut().find(|(v, _)| v.request_id == request_id) {
+            *slot = Some(answer.clone());
+        }
+        Ok(())
+    }
+
+    async fn take_relayed_answer(&self, request_id: Uuid) -> StoreResult<Option<RelayedAnswer>> {
+        let mut relayed = self.relayed.lock();
+        let Some(at) = relayed.iter().position(|(v, answer)| v.request_id == request_id && answer.is_some()) else {
+            return Ok(None);
+        };
+        Ok(relayed.remove(at).1)
+    }
+
+    async fn withdraw_relayed_verb(&self, request_id: Uuid) -> StoreResult<bool> {
+        let mut relayed = self.relayed.lock();
+        let Some(at) = relayed.iter().position(|(v, answer)| v.request_id == request_id && answer.is_none()) else {
+            return Ok(false);
+        };
+        relayed.remove(at);
         Ok(true)
     }
 }
