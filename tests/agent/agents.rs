@@ -138,3 +138,33 @@ pub async fn publish(server: &Server, key: &rsa::PrivateKey, module: &str, versi
     let (status, reply) = server.post("/api/v1/modules", &body).await.unwrap();
     assert_eq!(status, StatusCode::CREATED, "{reply}");
 }
+
+impl Agent {
+    /// The data directory of an agent that is not running.
+    pub fn stopped(hostname: &str, root: &Path) -> Agent {
+        Agent { child: None, hostname: hostname.to_string(), dir: root.join(hostname) }
+    }
+
+    /// Points `current` at `version` behind the agent's back, as an operator
+    /// changing the host by hand would (the agent must be stopped).
+    pub fn relink_by_hand(&self, module: &str, version: &str) {
+        let dir = self.dir.join("data/modules").join(module);
+        let temporary = dir.join(".by-hand");
+        std::os::unix::fs::symlink(version, &temporary).unwrap();
+        std::fs::rename(&temporary, dir.join("current")).unwrap();
+    }
+}
+
+/// The node `hostname` of `environment` as `GET /api/v1/clusters/{environment}` shows it.
+pub async fn node_view(server: &Server, environment: &str, hostname: &str) -> Value {
+    let (_, cluster) = server.get(&format!("/api/v1/clusters/{environment}")).await.unwrap();
+    let nodes = cluster["nodes"].as_array().cloned().unwrap_or_default();
+    nodes.into_iter().find(|n| n["hostname"] == hostname).unwrap_or(Value::Null)
+}
+
+/// The messages of the tenant's audit entries of `event_type`, newest first.
+pub async fn audit_messages(server: &Server, event_type: &str) -> Vec<String> {
+    let (_, page) = server.get(&format!("/api/v1/auditlogs?eventType={event_type}")).await.unwrap();
+    let items = page["items"].as_array().cloned().unwrap_or_default();
+    items.iter().filter_map(|e| e["message"].as_str().map(str::to_string)).collect()
+}

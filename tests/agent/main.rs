@@ -12,4 +12,6 @@ mod support;
 mod process;
 
 mod agents;
+mod desired;
 mod promotion;
+mod suspension;

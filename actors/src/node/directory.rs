@@ -1,7 +1,7 @@
 //! Where the node actors of each tenant and environment can be found, and how
 //! a cluster's health follows from its nodes'.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +29,9 @@ pub struct NodeEntry {
     last_heartbeat_ms: AtomicI64,
     /// Requests sent to the node and not answered yet: its mailbox backlog.
     pending: AtomicUsize,
+    /// Modules whose host state differs from the desired state and was left
+    /// so (`[agent] drift = "flag"`), with what differs (agent nodes only).
+    drift: RwLock<BTreeMap<String, String>>,
 }
 
 /// Counts one request as pending until dropped.
@@ -62,6 +65,7 @@ impl NodeEntry {
             addr: RwLock::new(None),
             last_heartbeat_ms: AtomicI64::new(0),
             pending: AtomicUsize::new(0),
+            drift: RwLock::new(BTreeMap::new()),
         }
     }
 
@@ -108,6 +112,20 @@ impl NodeEntry {
             0 => None,
             ms => Utc.timestamp_millis_opt(ms).single(),
         }
+    }
+
+    /// Modules that drifted from their desired state, with what differs.
+    pub fn drift(&self) -> BTreeMap<String, String> {
+        self.drift.read().clone()
+    }
+
+    pub fn set_drift(&self, module: &str, what: String) {
+        self.drift.write().insert(module.to_string(), what);
+    }
+
+    /// The module is back on (or newly given) its desired state.
+    pub fn clear_drift(&self, module: &str) {
+        self.drift.write().remove(module);
     }
 
     pub fn heartbeat_fresh(&self, timeout: Duration) -> bool {
