@@ -40,6 +40,12 @@ pub fn logging_hooks(activate_fails: bool) -> Value {
 
 impl Agent {
     pub fn start(server: &Server, token: &str, hostname: &str, root: &Path) -> Agent {
+        Agent::start_via(&server.base, &[], token, hostname, root)
+    }
+
+    /// An agent reaching the server at `server_url`, its command line run
+    /// through `wrapper` (such as `ip netns exec NAME`).
+    pub fn start_via(server_url: &str, wrapper: &[&str], token: &str, hostname: &str, root: &Path) -> Agent {
         let dir = root.join(hostname);
         std::fs::create_dir_all(&dir).unwrap();
         // The health hook judges these hosts: the test machine's own load has
@@ -47,8 +53,17 @@ impl Agent {
         std::fs::write(dir.join("agent.toml"), "host_metrics = false\nhook_timeout = \"20s\"\nmax_backoff = \"1s\"\n")
             .unwrap();
         let log = std::fs::File::create(dir.join("agent.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_hotswap"))
-            .args(["agent", "--server", &server.base, "--token", token, "--hostname", hostname])
+        let binary = env!("CARGO_BIN_EXE_hotswap");
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(binary);
+                command
+            }
+            None => Command::new(binary),
+        };
+        let child = command
+            .args(["agent", "--server", server_url, "--token", token, "--hostname", hostname])
             .arg("--data-dir")
             .arg(dir.join("data"))
             .arg("--config")

@@ -13,5 +13,6 @@ mod process;
 
 mod agents;
 mod desired;
+mod partition;
 mod promotion;
 mod suspension;
