@@ -15,4 +15,5 @@ mod agents;
 mod desired;
 mod partition;
 mod promotion;
+mod restart;
 mod suspension;

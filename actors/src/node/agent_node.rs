@@ -6,11 +6,15 @@
 //! anything else once the host has confirmed it.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix::prelude::*;
 use chrono::Utc;
 
 use super::actor::NodeActor;
+use super::agent_link::AgentLink;
+use super::directory::NodeEntry;
 use super::messages::NodeError;
 use crate::domain::{AgentCommand, DesiredModule, ModuleSlots};
 use crate::store::{within, StoreError};
@@ -34,14 +38,18 @@ impl NodeActor {
             AgentCommand::Restore { slots, .. } => Some(self.desired(&module, slots.clone(), true)),
             _ => None,
         };
-        let (store, deadline) = (self.store.clone(), self.store_deadline());
+        let (store, deadline, entry) = (self.store.clone(), self.store_deadline(), self.entry.clone());
         let ask = async move {
             if let Some(desired) = pending_restore {
                 let saved = within(deadline, store.set_desired_module(&desired)).await;
                 saved.map_err(|e| record_error(&hostname, e))?;
             }
-            let link = link
-                .ok_or_else(|| NodeError::Failed(format!("{hostname} is not reachable: its agent is not connected")))?;
+            let link = match link {
+                Some(link) => link,
+                None => wait_for_link(&entry).await.ok_or_else(|| {
+                    NodeError::Failed(format!("{hostname} is not reachable: its agent is not connected"))
+                })?,
+            };
             link.command(command).await.map_err(|e| NodeError::Failed(format!("{hostname}: {e}")))
         };
         Box::pin(ask.into_actor(self).then(move |answer, act, _ctx| match answer {
@@ -84,6 +92,21 @@ impl NodeActor {
     }
 }
 
+/// The agent's link once it connects, if it does within the node's
+/// reconnection grace (only a process that just restarted gives one).
+async fn wait_for_link(entry: &NodeEntry) -> Option<Arc<dyn AgentLink>> {
+    const POLL: Duration = Duration::from_millis(50);
+    loop {
+        if let Some(link) = entry.agent_link() {
+            return Some(link);
+        }
+        if entry.reconnect_grace().is_zero() {
+            return None;
+        }
+        actix::clock::sleep(POLL).await;
+    }
+}
+
 fn record_error(hostname: &str, e: StoreError) -> NodeError {
     match e {
         StoreError::Unavailable(e) => {
@@ -97,6 +120,10 @@ impl Handler<AdoptHostState> for NodeActor {
     type Result = ResponseActFuture<Self, Result<(), NodeError>>;
 
     fn handle(&mut self, msg: AdoptHostState, _ctx: &mut Self::Context) -> Self::Result {
+        // The host's latest report wins over the one it connected with: a
+        // command handled in between has already changed the host.
+        let reported = self.entry.agent_link().and_then(|l| l.last_report()).map(|r| r.modules);
+        let msg = AdoptHostState { modules: reported.unwrap_or(msg.modules) };
         // Modules the store knows and the host does not are gone from it.
         let mut changes: Vec<(String, ModuleSlots)> = self
             .modules

@@ -50,12 +50,29 @@ impl Orchestrator {
             return Err(CoreError::Unavailable(format!("the node actor of {} is restarting", entry.hostname)));
         };
         let desired = self.inner.store.desired_modules(tenant, node_id).await?;
-        let snapshot = addr.send(Snapshot).await.map_err(|e| CoreError::Internal(e.to_string()))?;
+        // A module a run is changing is that run's to settle (a run resumed
+        // after a restart loads what the host may already have).
+        let in_flight: Vec<String> = self
+            .inner
+            .store
+            .runs_in_flight()
+            .await?
+            .into_iter()
+            .filter(|r| r.tenant_id == tenant)
+            .map(|r| r.request.module_name)
+            .collect();
+        let desired: Vec<DesiredModule> = desired.into_iter().filter(|d| !in_flight.contains(&d.module)).collect();
+        // What the host itself last reported; the node actor may not have
+        // adopted it yet.
+        let reported = match entry.agent_link().and_then(|l| l.last_report()) {
+            Some(report) => report.modules,
+            None => addr.send(Snapshot).await.map_err(|e| CoreError::Internal(e.to_string()))?.modules,
+        };
         // Long enough for a download, the checks and the hooks, as for a run's step.
         let step_timeout = self.inner.settings.pipeline.node_request_timeout.max(Duration::from_secs(1));
         let mut outcomes = Vec::new();
         for wanted in desired {
-            let have = snapshot.modules.get(&wanted.module).cloned().unwrap_or_default();
+            let have = reported.get(&wanted.module).cloned().unwrap_or_default();
             if !wanted.differs_from(&have) {
                 entry.clear_drift(&wanted.module);
                 continue;
