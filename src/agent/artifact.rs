@@ -5,8 +5,10 @@
 
 use std::time::Duration;
 
+use awc::http::StatusCode;
 use base64::Engine;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
 use hotswap_actors::domain::ArtifactInfo;
 
 use crate::crypto::rsa_sig::{parse_public_key, verify_digest, MIN_KEY_BITS};
@@ -17,7 +19,10 @@ use crate::registry::statement::signed_digests;
 const MAX_ARTIFACT_BYTES: usize = 512 * 1024 * 1024;
 const ATTEMPTS: u32 = 4;
 
-/// Downloads `module` `version` with the session credential.
+/// Downloads `module` `version` with the session credential. A download
+/// that breaks off is resumed from the last byte received (`Range`, with
+/// `If-Range` naming the artifact's ETag so that other bytes are never
+/// spliced in); a server that answers whole starts it over.
 pub async fn download(
     client: &awc::Client,
     server: &str,
@@ -26,24 +31,55 @@ pub async fn download(
     version: &str,
 ) -> Result<Bytes, String> {
     let url = format!("{}/api/v1/agents/artifacts/{module}/{version}", server.trim_end_matches('/'));
+    let mut received = BytesMut::new();
+    let mut etag: Option<String> = None;
     let mut last = String::new();
     for attempt in 0..ATTEMPTS {
         if attempt > 0 {
             actix_web::rt::time::sleep(Duration::from_millis(200 << attempt)).await;
         }
-        match client.get(&url).bearer_auth(session).send().await {
-            Ok(mut response) if response.status().is_success() => {
-                match response.body().limit(MAX_ARTIFACT_BYTES).await {
-                    Ok(bytes) => return Ok(bytes),
-                    Err(e) => last = format!("the download of {module} {version} broke off: {e}"),
+        let mut request = client.get(&url).bearer_auth(session);
+        if let (false, Some(tag)) = (received.is_empty(), &etag) {
+            request = request.insert_header(("Range", format!("bytes={}-", received.len())));
+            request = request.insert_header(("If-Range", tag.clone()));
+        }
+        let mut response = match request.send().await {
+            Ok(response) => response,
+            Err(e) => {
+                last = format!("the download of {module} {version} failed: {e}");
+                continue;
+            }
+        };
+        match response.status() {
+            StatusCode::OK => received.clear(),
+            StatusCode::PARTIAL_CONTENT if !received.is_empty() => {}
+            // Another answer will not change by asking again.
+            status if status.is_client_error() => {
+                return Err(format!("the server refused the download of {module} {version}: {status}"))
+            }
+            status => {
+                last = format!("the server answered {status} to the download");
+                continue;
+            }
+        }
+        etag = response.headers().get("etag").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let mut broke = None;
+        while let Some(chunk) = response.next().await {
+            match chunk {
+                Ok(chunk) if received.len() + chunk.len() <= MAX_ARTIFACT_BYTES => received.extend_from_slice(&chunk),
+                Ok(_) => return Err(format!("{module} {version} is larger than {MAX_ARTIFACT_BYTES} bytes")),
+                Err(e) => {
+                    broke = Some(e);
+                    break;
                 }
             }
-            // Another answer will not change by asking again.
-            Ok(response) if response.status().is_client_error() => {
-                return Err(format!("the server refused the download of {module} {version}: {}", response.status()))
+        }
+        match broke {
+            None => return Ok(received.freeze()),
+            Some(e) => {
+                tracing::warn!(%module, %version, received = received.len(), error = %e, "download broke off; resuming");
+                last = format!("the download of {module} {version} broke off: {e}");
             }
-            Ok(response) => last = format!("the server answered {} to the download", response.status()),
-            Err(e) => last = format!("the download of {module} {version} failed: {e}"),
         }
     }
     Err(last)

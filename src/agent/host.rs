@@ -48,6 +48,35 @@ impl Host {
         }
     }
 
+    /// Makes the state file agree with the `current` links. An agent killed
+    /// mid-activation (after the link swap, before the state was saved)
+    /// left the link on the new version while the file still names the old
+    /// one: the link is what serves, so it is what the host reports; the
+    /// server then restores or keeps it as the desired state says.
+    pub fn settle(&mut self) -> Result<(), String> {
+        let mut next = self.state.clone();
+        let mut modules = self.dir.module_names();
+        modules.extend(next.modules.keys().cloned());
+        modules.sort();
+        modules.dedup();
+        for module in modules {
+            let linked = self.dir.link(&module, "current");
+            let slots = next.modules.entry(module.clone()).or_default();
+            if linked.as_deref() == slots.active_version() {
+                continue;
+            }
+            tracing::warn!(%module, recorded = ?slots.active_version(), serving = ?linked, "an activation was cut off; reporting the version the link serves");
+            slots.previous = slots.active.take();
+            slots.active = linked.map(VersionSlot::plain);
+        }
+        next.modules.retain(|_, slots| !slots.is_empty());
+        if next.modules != self.state.modules {
+            self.dir.save(&next)?;
+            self.state = next;
+        }
+        Ok(())
+    }
+
     pub fn slots(&self, module: &str) -> ModuleSlots {
         self.state.modules.get(module).cloned().unwrap_or_default()
     }

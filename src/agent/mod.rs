@@ -37,7 +37,7 @@ pub async fn run(args: AgentArgs) -> Result<(), String> {
     let node_id = state.node_id;
     tracing::info!(%node_id, %hostname, server = %config.server, "agent starting");
     let published = Rc::new(RefCell::new(Published { report: HostReport::default(), session: state.session.clone() }));
-    let host = Host {
+    let mut host = Host {
         dir,
         state,
         node: hostname.clone(),
@@ -46,6 +46,7 @@ pub async fn run(args: AgentArgs) -> Result<(), String> {
         health: Default::default(),
         problems: Vec::new(),
     };
+    host.settle()?;
     let (jobs, queue) = mpsc::unbounded_channel();
     actix_web::rt::spawn(connection::worker(host, queue, published.clone()));
     let connect = connection::connect_forever(config, client, node_id, hostname, jobs, published);

@@ -108,6 +108,12 @@ impl DataDir {
     }
 
     /// The version a link points at, if any.
+    /// Modules that have a directory on disk (staged at least once).
+    pub fn module_names(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(self.0.join("modules")) else { return Vec::new() };
+        entries.filter_map(|e| e.ok()).filter_map(|e| e.file_name().into_string().ok()).collect()
+    }
+
     pub fn link(&self, module: &str, link: &str) -> Option<String> {
         let target = std::fs::read_link(self.module_dir(module).join(link)).ok()?;
         Some(target.to_string_lossy().into_owned())

@@ -218,6 +218,22 @@ impl AgentHub {
         }
     }
 
+    /// Brings a host that just connected to its desired state, or flags it
+    /// as drifted (`[agent] drift`); what was done is audited by the core.
+    pub async fn reconcile(&self, entry: &NodeEntry) {
+        let outcome = self
+            .orchestrator
+            .reconcile_host(entry.tenant_id, entry.environment, entry.node_id, self.settings.drift)
+            .await;
+        match outcome {
+            Ok(outcomes) if outcomes.is_empty() => {}
+            Ok(outcomes) => tracing::info!(node = %entry.hostname, ?outcomes, "host compared with its desired state"),
+            Err(e) => {
+                tracing::warn!(node = %entry.hostname, error = %e, "could not compare the host with its desired state")
+            }
+        }
+    }
+
     /// The tenant's open sessions by node id.
     pub fn live_sessions(&self, tenant: TenantId) -> HashMap<Uuid, LiveSession> {
         self.sessions.read().iter().filter(|(_, s)| s.tenant == tenant).map(|(k, v)| (*k, v.clone())).collect()

@@ -19,6 +19,9 @@ use super::hub::{AgentHub, Credential};
 
 type Answer = Result<ModuleSlots, String>;
 
+/// Longest time between two checks that the session's tenant is still active.
+const SUSPENSION_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub struct AgentSession {
     pub(super) hub: Arc<AgentHub>,
     pub(super) credential: Credential,
@@ -73,8 +76,11 @@ impl AgentSession {
                     |registered, act, ctx| match registered {
                         Ok((entry, welcome)) => {
                             act.hub.session_started(&entry, &act.credential, ctx.address(), act.address.clone());
-                            act.node = Some(entry);
+                            act.node = Some(entry.clone());
                             act.send(ctx, &welcome);
+                            // Commands can flow now: bring the host to its desired state.
+                            let hub = act.hub.clone();
+                            ctx.spawn(async move { hub.reconcile(&entry).await }.into_actor(act));
                         }
                         Err(e) => {
                             tracing::warn!(error = %e, "agent refused at registration");
@@ -114,10 +120,18 @@ impl Actor for AgentSession {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         let timeout = self.hub.settings.heartbeat_timeout;
-        ctx.run_interval(self.hub.settings.heartbeat_interval, move |act, ctx| {
+        // Checked at least every second, so that a suspended tenant's hosts
+        // are cut off within seconds whatever the heartbeat interval.
+        let every = self.hub.settings.heartbeat_interval.min(SUSPENSION_CHECK);
+        ctx.run_interval(every, move |act, ctx| {
             if act.last_frame.elapsed() > timeout {
                 tracing::warn!(node = ?act.node.as_ref().map(|n| n.hostname.clone()), "agent silent past the heartbeat timeout; closing its session");
-                Self::close(ctx, CloseCode::Away, "no heartbeat within agent.heartbeat_timeout");
+                return Self::close(ctx, CloseCode::Away, "no heartbeat within agent.heartbeat_timeout");
+            }
+            let tenant = act.credential.tenant();
+            if let Err(e) = act.hub.orchestrator.tenants().ensure_active(tenant) {
+                tracing::warn!(%tenant, "the agent's tenant is not active; closing its session");
+                Self::close(ctx, CloseCode::Policy, &e.to_string());
             }
         });
     }

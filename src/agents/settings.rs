@@ -5,14 +5,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 /// What to do when a host reconnects with modules other than the desired ones.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DriftPolicy {
-    /// Put the desired versions back.
-    Reconcile,
-    /// Leave the host as it is, mark the node drifted and audit it.
-    Flag,
-}
+pub use hotswap_actors::domain::DriftPolicy;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -259,6 +259,7 @@ pub async fn connect_agent(
     responses(
         Public,
         (status = 200, description = "The artifact's bytes", content_type = "application/octet-stream"),
+        (status = 206, description = "The rest of the artifact from the first byte `Range: bytes=N-` names (resuming a download; `If-Range` with the ETag)", content_type = "application/octet-stream"),
         (status = 401, description = "No valid agent session credential", body = ErrorBody),
         (status = 404, description = "No such version in the agent's tenant", body = ErrorBody),
     )
@@ -280,8 +281,47 @@ pub async fn download_agent_artifact(
         .map_err(RegistryError::from)?
         .ok_or_else(|| ApiError::NotFound(format!("{name} {version} is not in the registry")))?;
     let bytes = registry.artifacts.get(&stored.sha256).await.map_err(RegistryError::from)?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::ETAG, format!("\"{}\"", stored.sha256)))
-        .content_type("application/octet-stream")
-        .body(bytes))
+    let etag = format!("\"{}\"", stored.sha256);
+    // The rest of a download that broke off: only for this very artifact
+    // (If-Range names its ETag) and a range the server can serve; anything
+    // else is answered whole, as HTTP allows.
+    let same_artifact = req.headers().get(header::IF_RANGE).is_none_or(|v| v.as_bytes() == etag.as_bytes());
+    let resume =
+        req.headers().get(header::RANGE).and_then(|v| v.to_str().ok()).and_then(|r| resume_from(r, bytes.len()));
+    match resume {
+        Some(start) if same_artifact => Ok(HttpResponse::PartialContent()
+            .insert_header((header::ETAG, etag))
+            .insert_header((header::ACCEPT_RANGES, "bytes"))
+            .insert_header((header::CONTENT_RANGE, format!("bytes {start}-{}/{}", bytes.len() - 1, bytes.len())))
+            .content_type("application/octet-stream")
+            .body(bytes.slice(start..))),
+        _ => Ok(HttpResponse::Ok()
+            .insert_header((header::ETAG, etag))
+            .insert_header((header::ACCEPT_RANGES, "bytes"))
+            .content_type("application/octet-stream")
+            .body(bytes)),
+    }
+}
+
+/// The first byte of `Range: bytes=N-` (the form agents send to resume),
+/// when it lies inside an artifact of `len` bytes.
+fn resume_from(range: &str, len: usize) -> Option<usize> {
+    let start: usize = range.trim().strip_prefix("bytes=")?.strip_suffix('-')?.parse().ok()?;
+    (start < len).then_some(start)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resume_from;
+
+    #[test]
+    fn only_an_open_range_inside_the_artifact_resumes() {
+        assert_eq!(resume_from("bytes=10-", 100), Some(10));
+        assert_eq!(resume_from(" bytes=0-", 1), Some(0));
+        assert_eq!(resume_from("bytes=100-", 100), None);
+        assert_eq!(resume_from("bytes=10-20", 100), None);
+        assert_eq!(resume_from("bytes=-10", 100), None);
+        assert_eq!(resume_from("items=1-", 100), None);
+        assert_eq!(resume_from("bytes=1-,5-", 100), None);
+    }
 }

@@ -112,6 +112,9 @@ struct NodeItem {
     metrics: Option<NodeMetricsView>,
     modules: BTreeMap<String, String>,
     health_messages: Vec<String>,
+    /// Agent nodes whose host differs from the desired state and was left so
+    /// (`[agent] drift = "flag"`): module → what differs.
+    drift: BTreeMap<String, String>,
 }
 
 impl From<NodeView> for NodeItem {
@@ -126,6 +129,7 @@ impl From<NodeView> for NodeItem {
             metrics: n.metrics.map(NodeMetricsView::from),
             modules: n.modules,
             health_messages: n.health_messages,
+            drift: n.drift,
         }
     }
 }

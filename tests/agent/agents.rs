@@ -40,6 +40,12 @@ pub fn logging_hooks(activate_fails: bool) -> Value {
 
 impl Agent {
     pub fn start(server: &Server, token: &str, hostname: &str, root: &Path) -> Agent {
+        Agent::start_via(&server.base, &[], token, hostname, root)
+    }
+
+    /// An agent reaching the server at `server_url`, its command line run
+    /// through `wrapper` (such as `ip netns exec NAME`).
+    pub fn start_via(server_url: &str, wrapper: &[&str], token: &str, hostname: &str, root: &Path) -> Agent {
         let dir = root.join(hostname);
         std::fs::create_dir_all(&dir).unwrap();
         // The health hook judges these hosts: the test machine's own load has
@@ -47,8 +53,17 @@ impl Agent {
         std::fs::write(dir.join("agent.toml"), "host_metrics = false\nhook_timeout = \"20s\"\nmax_backoff = \"1s\"\n")
             .unwrap();
         let log = std::fs::File::create(dir.join("agent.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_hotswap"))
-            .args(["agent", "--server", &server.base, "--token", token, "--hostname", hostname])
+        let binary = env!("CARGO_BIN_EXE_hotswap");
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(binary);
+                command
+            }
+            None => Command::new(binary),
+        };
+        let child = command
+            .args(["agent", "--server", server_url, "--token", token, "--hostname", hostname])
             .arg("--data-dir")
             .arg(dir.join("data"))
             .arg("--config")
@@ -137,4 +152,34 @@ pub async fn publish(server: &Server, key: &rsa::PrivateKey, module: &str, versi
     });
     let (status, reply) = server.post("/api/v1/modules", &body).await.unwrap();
     assert_eq!(status, StatusCode::CREATED, "{reply}");
+}
+
+impl Agent {
+    /// The data directory of an agent that is not running.
+    pub fn stopped(hostname: &str, root: &Path) -> Agent {
+        Agent { child: None, hostname: hostname.to_string(), dir: root.join(hostname) }
+    }
+
+    /// Points `current` at `version` behind the agent's back, as an operator
+    /// changing the host by hand would (the agent must be stopped).
+    pub fn relink_by_hand(&self, module: &str, version: &str) {
+        let dir = self.dir.join("data/modules").join(module);
+        let temporary = dir.join(".by-hand");
+        std::os::unix::fs::symlink(version, &temporary).unwrap();
+        std::fs::rename(&temporary, dir.join("current")).unwrap();
+    }
+}
+
+/// The node `hostname` of `environment` as `GET /api/v1/clusters/{environment}` shows it.
+pub async fn node_view(server: &Server, environment: &str, hostname: &str) -> Value {
+    let (_, cluster) = server.get(&format!("/api/v1/clusters/{environment}")).await.unwrap();
+    let nodes = cluster["nodes"].as_array().cloned().unwrap_or_default();
+    nodes.into_iter().find(|n| n["hostname"] == hostname).unwrap_or(Value::Null)
+}
+
+/// The messages of the tenant's audit entries of `event_type`, newest first.
+pub async fn audit_messages(server: &Server, event_type: &str) -> Vec<String> {
+    let (_, page) = server.get(&format!("/api/v1/auditlogs?eventType={event_type}")).await.unwrap();
+    let items = page["items"].as_array().cloned().unwrap_or_default();
+    items.iter().filter_map(|e| e["message"].as_str().map(str::to_string)).collect()
 }

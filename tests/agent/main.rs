@@ -12,4 +12,8 @@ mod support;
 mod process;
 
 mod agents;
+mod desired;
+mod partition;
 mod promotion;
+mod restart;
+mod suspension;

@@ -633,6 +633,7 @@ conformance!(
 );
 
 // Suites by trait, one file each; they invoke `conformance!` too.
+mod agents;
 mod approvals;
 mod audit;
 mod batches;

@@ -63,7 +63,33 @@ pub struct DesiredModule {
     pub node_id: Uuid,
     pub module: String,
     pub slots: ModuleSlots,
+    /// A restore was decided and the host has not confirmed it yet (it was
+    /// unreachable, or the answer was lost): it is applied on reconnection
+    /// whatever the drift policy says.
+    #[serde(default)]
+    pub restore_pending: bool,
     pub updated_at: DateTime<Utc>,
+}
+
+impl DesiredModule {
+    /// Whether the host's `slots` differ from these in what serves or waits
+    /// in standby (the version it replaced is history, not state to enforce).
+    pub fn differs_from(&self, slots: &ModuleSlots) -> bool {
+        let standby = |s: &ModuleSlots| s.standby.as_ref().map(|v| v.version.clone());
+        self.slots.active_version() != slots.active_version() || standby(&self.slots) != standby(slots)
+    }
+}
+
+/// What the server does when a host reconnects with modules other than the
+/// desired ones (`[agent] drift`). A pending restore is applied either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DriftPolicy {
+    /// Put the desired versions back.
+    #[default]
+    Reconcile,
+    /// Leave the host as it is, mark the node drifted and audit it.
+    Flag,
 }
 
 /// One thing the server asks an agent to do with one module.

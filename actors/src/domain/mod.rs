@@ -20,7 +20,8 @@ mod user;
 
 pub use actor_kind::ActorKind;
 pub use agent::{
-    AgentCommand, AgentFrame, AgentRecord, ArtifactInfo, DesiredModule, EnrolmentToken, HostReport, ServerFrame,
+    AgentCommand, AgentFrame, AgentRecord, ArtifactInfo, DesiredModule, DriftPolicy, EnrolmentToken, HostReport,
+    ServerFrame,
 };
 pub use analysis::{MetricQuery, ModuleAnalysis};
 pub use approval::{ApprovalDecision, ApprovalRecord, ApprovalStatus, DecisionOutcome};

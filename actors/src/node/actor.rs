@@ -16,7 +16,7 @@ use crate::supervision::{ActorKind, ActorThreads, ChildControl, ChildSpec, ExitG
 
 pub struct NodeActor {
     pub(super) entry: Arc<NodeEntry>,
-    store: SharedStore,
+    pub(super) store: SharedStore,
     settings: Arc<SimulationSettings>,
     /// Deadline of each store call.
     store_deadline: std::time::Duration,
@@ -80,6 +80,10 @@ impl ChildControl for NodeControl {
 }
 
 impl NodeActor {
+    pub(super) fn store_deadline(&self) -> std::time::Duration {
+        self.store_deadline
+    }
+
     fn tick(&self) -> u64 {
         let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
         secs / self.settings.metrics_sample_interval.as_secs().max(1)

@@ -1,14 +1,23 @@
 //! What a node actor does when its node is a host with an agent: every
 //! change goes to the agent first and is recorded once the agent confirms
-//! it, with the slots the agent says the host now has.
+//! it, with the slots the agent says the host now has. What the host should
+//! run (its desired state) is recorded beside: a restore before it is sent,
+//! so that a host away when the restore was decided gets it on reconnection;
+//! anything else once the host has confirmed it.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix::prelude::*;
+use chrono::Utc;
 
 use super::actor::NodeActor;
+use super::agent_link::AgentLink;
+use super::directory::NodeEntry;
 use super::messages::NodeError;
-use crate::domain::{AgentCommand, ModuleSlots};
+use crate::domain::{AgentCommand, DesiredModule, ModuleSlots};
+use crate::store::{within, StoreError};
 
 /// The host's own account of its modules (sent when an agent connects): it
 /// is the truth, and replaces what the store held.
@@ -22,18 +31,89 @@ impl NodeActor {
     /// Sends `command` to the agent, then records the slots it answers with.
     pub(super) fn ask_agent(&mut self, command: AgentCommand) -> ResponseActFuture<Self, Result<(), NodeError>> {
         let hostname = self.entry.hostname.clone();
-        let Some(link) = self.entry.agent_link() else {
-            let err = NodeError::Failed(format!("{hostname} is not reachable: its agent is not connected"));
-            return Box::pin(fut::ready(Err(err)));
-        };
+        let link = self.entry.agent_link();
         let module = command.module().to_string();
-        Box::pin(async move { link.command(command).await }.into_actor(self).then(
-            move |answer, act, _ctx| match answer {
-                // What the host now runs is recorded unfenced: it is the truth.
-                Ok(slots) => act.persist(module, slots, None),
-                Err(e) => Box::pin(fut::ready(Err(NodeError::Failed(format!("{hostname}: {e}"))))),
-            },
-        ))
+        let sets_desired = !matches!(command, AgentCommand::Verify { .. });
+        let pending_restore = match &command {
+            AgentCommand::Restore { slots, .. } => Some(self.desired(&module, slots.clone(), true)),
+            _ => None,
+        };
+        let (store, deadline, entry) = (self.store.clone(), self.store_deadline(), self.entry.clone());
+        let ask = async move {
+            if let Some(desired) = pending_restore {
+                let saved = within(deadline, store.set_desired_module(&desired)).await;
+                saved.map_err(|e| record_error(&hostname, e))?;
+            }
+            let link = match link {
+                Some(link) => link,
+                None => wait_for_link(&entry).await.ok_or_else(|| {
+                    NodeError::Failed(format!("{hostname} is not reachable: its agent is not connected"))
+                })?,
+            };
+            link.command(command).await.map_err(|e| NodeError::Failed(format!("{hostname}: {e}")))
+        };
+        Box::pin(ask.into_actor(self).then(move |answer, act, _ctx| match answer {
+            // What the host now runs is recorded unfenced: it is the truth.
+            Ok(slots) if sets_desired => act.persist_confirmed(module, slots),
+            Ok(slots) => act.persist(module, slots, None),
+            Err(e) => Box::pin(fut::ready(Err(e))),
+        }))
+    }
+
+    fn desired(&self, module: &str, slots: ModuleSlots, restore_pending: bool) -> DesiredModule {
+        DesiredModule {
+            tenant_id: self.entry.tenant_id,
+            node_id: self.entry.node_id,
+            module: module.to_string(),
+            slots,
+            restore_pending,
+            updated_at: Utc::now(),
+        }
+    }
+
+    /// Records what the host confirmed, then makes it the desired state: the
+    /// module is no longer drifted, and no restore is pending any more.
+    fn persist_confirmed(
+        &mut self,
+        module: String,
+        slots: ModuleSlots,
+    ) -> ResponseActFuture<Self, Result<(), NodeError>> {
+        let desired = self.desired(&module, slots.clone(), false);
+        let (store, deadline) = (self.store.clone(), self.store_deadline());
+        let (entry, hostname) = (self.entry.clone(), self.entry.hostname.clone());
+        Box::pin(self.persist(module.clone(), slots, None).then(move |saved, act, _ctx| {
+            async move {
+                saved?;
+                within(deadline, store.set_desired_module(&desired)).await.map_err(|e| record_error(&hostname, e))?;
+                entry.clear_drift(&module);
+                Ok(())
+            }
+            .into_actor(act)
+        }))
+    }
+}
+
+/// The agent's link once it connects, if it does within the node's
+/// reconnection grace (only a process that just restarted gives one).
+async fn wait_for_link(entry: &NodeEntry) -> Option<Arc<dyn AgentLink>> {
+    const POLL: Duration = Duration::from_millis(50);
+    loop {
+        if let Some(link) = entry.agent_link() {
+            return Some(link);
+        }
+        if entry.reconnect_grace().is_zero() {
+            return None;
+        }
+        actix::clock::sleep(POLL).await;
+    }
+}
+
+fn record_error(hostname: &str, e: StoreError) -> NodeError {
+    match e {
+        StoreError::Unavailable(e) => {
+            NodeError::StoreUnavailable(format!("{hostname} could not record its desired state: {e}"))
+        }
+        e => NodeError::Failed(format!("{hostname} could not record its desired state: {e}")),
     }
 }
 
@@ -41,6 +121,10 @@ impl Handler<AdoptHostState> for NodeActor {
     type Result = ResponseActFuture<Self, Result<(), NodeError>>;
 
     fn handle(&mut self, msg: AdoptHostState, _ctx: &mut Self::Context) -> Self::Result {
+        // The host's latest report wins over the one it connected with: a
+        // command handled in between has already changed the host.
+        let reported = self.entry.agent_link().and_then(|l| l.last_report()).map(|r| r.modules);
+        let msg = AdoptHostState { modules: reported.unwrap_or(msg.modules) };
         // Modules the store knows and the host does not are gone from it.
         let mut changes: Vec<(String, ModuleSlots)> = self
             .modules

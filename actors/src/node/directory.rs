@@ -1,7 +1,7 @@
 //! Where the node actors of each tenant and environment can be found, and how
 //! a cluster's health follows from its nodes'.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,7 +29,17 @@ pub struct NodeEntry {
     last_heartbeat_ms: AtomicI64,
     /// Requests sent to the node and not answered yet: its mailbox backlog.
     pending: AtomicUsize,
+    /// Modules whose host state differs from the desired state and was left
+    /// so (`[agent] drift = "flag"`), with what differs (agent nodes only).
+    drift: RwLock<BTreeMap<String, String>>,
+    /// Until when (ms since the epoch) requests wait for the agent to connect.
+    grace_until_ms: AtomicI64,
 }
+
+/// How long after a restart the hosts known from before have to reconnect
+/// before a request finds them unreachable: a few of the agents' capped
+/// reconnection backoffs.
+pub const RECONNECT_GRACE: Duration = Duration::from_secs(10);
 
 /// Counts one request as pending until dropped.
 pub(crate) struct PendingRequest(Arc<NodeEntry>);
@@ -62,7 +72,25 @@ impl NodeEntry {
             addr: RwLock::new(None),
             last_heartbeat_ms: AtomicI64::new(0),
             pending: AtomicUsize::new(0),
+            drift: RwLock::new(BTreeMap::new()),
+            grace_until_ms: AtomicI64::new(0),
         }
+    }
+
+    /// The node of a host known from before this process started: its
+    /// agent is given [`RECONNECT_GRACE`] to reconnect before a request
+    /// finds it unreachable, so that a resumed run carries on with it.
+    pub fn awaiting_agent(tenant_id: TenantId, node_id: Uuid, hostname: String, environment: Environment) -> Self {
+        let entry = Self::of_kind(tenant_id, node_id, hostname, environment, NodeKind::Agent);
+        let until = Utc::now() + chrono::Duration::from_std(RECONNECT_GRACE).unwrap_or_default();
+        entry.grace_until_ms.store(until.timestamp_millis(), Ordering::Relaxed);
+        entry
+    }
+
+    /// How long a request may still wait for the agent to (re)connect.
+    pub fn reconnect_grace(&self) -> Duration {
+        let left = self.grace_until_ms.load(Ordering::Relaxed) - Utc::now().timestamp_millis();
+        Duration::from_millis(left.max(0) as u64)
     }
 
     pub(crate) fn track_request(self: &Arc<Self>) -> PendingRequest {
@@ -108,6 +136,20 @@ impl NodeEntry {
             0 => None,
             ms => Utc.timestamp_millis_opt(ms).single(),
         }
+    }
+
+    /// Modules that drifted from their desired state, with what differs.
+    pub fn drift(&self) -> BTreeMap<String, String> {
+        self.drift.read().clone()
+    }
+
+    pub fn set_drift(&self, module: &str, what: String) {
+        self.drift.write().insert(module.to_string(), what);
+    }
+
+    /// The module is back on (or newly given) its desired state.
+    pub fn clear_drift(&self, module: &str) {
+        self.drift.write().remove(module);
     }
 
     pub fn heartbeat_fresh(&self, timeout: Duration) -> bool {

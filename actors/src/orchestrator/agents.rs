@@ -81,10 +81,19 @@ impl Orchestrator {
         let Some(addr) = entry.addr() else {
             return Err(CoreError::Unavailable(format!("the node actor of {} is restarting", arrival.hostname)));
         };
-        addr.send(AdoptHostState { modules: arrival.modules })
-            .await
-            .map_err(|e| CoreError::Internal(e.to_string()))?
-            .map_err(|e| CoreError::Unavailable(e.to_string()))?;
+        // Not awaited: after a restart the node actor may be holding a resumed
+        // run's request until this very agent answers it, over a session that
+        // carries commands only once registration is done.
+        let hostname = arrival.hostname.clone();
+        actix::spawn(async move {
+            match addr.send(AdoptHostState { modules: arrival.modules }).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(node = %hostname, error = %e, "could not record the host's reported state")
+                }
+                Err(e) => tracing::warn!(node = %hostname, error = %e, "the node actor did not take the host's state"),
+            }
+        });
         Ok(entry)
     }
 

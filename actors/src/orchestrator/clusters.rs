@@ -39,6 +39,9 @@ pub struct NodeView {
     pub metrics: Option<NodeMetrics>,
     pub modules: BTreeMap<String, String>,
     pub health_messages: Vec<String>,
+    /// Modules whose host state differs from the desired state (agent nodes
+    /// under `[agent] drift = "flag"`): module → what differs.
+    pub drift: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -120,6 +123,7 @@ fn node_view(entry: &NodeEntry, snap: Option<&NodeSnapshot>, fresh: bool) -> Nod
                     .filter_map(|(m, slots)| slots.active_version().map(|v| (m.clone(), v.to_string())))
                     .collect(),
                 health_messages: messages,
+                drift: entry.drift(),
             }
         }
         None => NodeView {
@@ -132,6 +136,7 @@ fn node_view(entry: &NodeEntry, snap: Option<&NodeSnapshot>, fresh: bool) -> Nod
             metrics: None,
             modules: BTreeMap::new(),
             health_messages: vec!["node actor is not responding".into()],
+            drift: entry.drift(),
         },
     }
 }

@@ -5,6 +5,7 @@
 mod agents;
 mod approvals;
 mod clusters;
+mod desired_state;
 pub mod dry_run;
 mod leases;
 mod reconciler;
@@ -16,6 +17,7 @@ pub use clusters::SamplerStats;
 pub use agents::HostArrival;
 pub use approvals::{Decider, Verdict};
 pub use clusters::{ClusterDetail, ClusterPage, ClusterSummary, MetricsPoint, NodeFilter, NodeView};
+pub use desired_state::DriftOutcome;
 pub use dry_run::DeploymentPlan;
 
 use std::sync::Arc;

@@ -40,8 +40,15 @@ impl Clusters {
         if self.directory.has_tenant(tenant) {
             return Ok(());
         }
+        // Hosts that enrolled before (a restarted process) stay nodes of their
+        // clusters, unreachable until their agents reconnect.
+        let agents = self.store.list_agents(tenant).await?;
         for env in Environment::ALL {
-            let mut entries = Vec::new();
+            let mut entries: Vec<Arc<NodeEntry>> = agents
+                .iter()
+                .filter(|a| a.environment == env)
+                .map(|a| Arc::new(NodeEntry::awaiting_agent(tenant, a.node_id, a.hostname.clone(), env)))
+                .collect();
             for i in 1..=self.size(env, quota) {
                 let hostname = format!("{}-node-{i:02}", env.slug());
                 let node_id = Uuid::new_v5(&tenant, hostname.as_bytes());

@@ -154,9 +154,10 @@ impl AgentStore for PgStore {
     }
 
     async fn list_agents(&self, tenant: TenantId) -> StoreResult<Vec<AgentRecord>> {
-        let query = diesel::sql_query(format!("{AGENT_COLUMNS} WHERE tenant_id = $1 ORDER BY hostname, node_id"))
-            .into_boxed()
-            .bind::<SqlUuid, _>(tenant);
+        let query =
+            diesel::sql_query(format!("{AGENT_COLUMNS} WHERE tenant_id = $1 ORDER BY hostname COLLATE \"C\", node_id"))
+                .into_boxed()
+                .bind::<SqlUuid, _>(tenant);
         self.records(query).await?.into_iter().map(agent).collect()
     }
 
@@ -180,7 +181,7 @@ impl AgentStore for PgStore {
     async fn desired_modules(&self, tenant: TenantId, node_id: Uuid) -> StoreResult<Vec<DesiredModule>> {
         let query = diesel::sql_query(
             "SELECT record, module_name AS secret_hash FROM desired_modules \
-             WHERE tenant_id = $1 AND node_id = $2 ORDER BY module_name",
+             WHERE tenant_id = $1 AND node_id = $2 ORDER BY module_name COLLATE \"C\"",
         )
         .into_boxed()
         .bind::<SqlUuid, _>(tenant)

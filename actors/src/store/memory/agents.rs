@@ -44,10 +44,14 @@ impl AgentStore for MemoryStore {
     ) -> StoreResult<Option<EnrolmentToken>> {
         let mut agents = self.agents.write();
         let Some(token) = agents.tokens.get_mut(&(tenant, id)) else { return Ok(None) };
+        // Only the first revocation is recorded (and audited).
+        let first = token.revoked_at.is_none();
         token.revoked_at.get_or_insert(at);
         let token = token.clone();
         drop(agents);
-        self.push_audit(std::slice::from_ref(audit));
+        if first {
+            self.push_audit(std::slice::from_ref(audit));
+        }
         Ok(Some(token))
     }
 
@@ -67,7 +71,7 @@ impl AgentStore for MemoryStore {
 
     async fn list_agents(&self, tenant: TenantId) -> StoreResult<Vec<AgentRecord>> {
         let mut found: Vec<_> = self.agents.read().agents.values().filter(|a| a.tenant_id == tenant).cloned().collect();
-        found.sort_by(|a, b| a.hostname.cmp(&b.hostname));
+        found.sort_by(|a, b| a.hostname.cmp(&b.hostname).then(a.node_id.cmp(&b.node_id)));
         Ok(found)
     }
 

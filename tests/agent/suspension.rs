@@ -1,0 +1,79 @@
+//! A suspended tenant's agents are cut off within seconds: their sessions
+//! close, their nodes show `Unreachable`, and they cannot connect again.
+
+use std::time::{Duration, Instant};
+
+use awc::http::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::agents::Agent;
+use crate::process::{free_port, Server};
+use crate::support::poll::{eventually, eventually_ok};
+
+/// A request as the system Admin acting for `tenant` (`X-Tenant-Id`).
+async fn as_tenant(
+    server: &Server,
+    method: Method,
+    path: &str,
+    tenant: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let client = awc::Client::builder().timeout(Duration::from_secs(10)).finish();
+    let req = client
+        .request(method, format!("{}{path}", server.base))
+        .bearer_auth(server.token())
+        .insert_header(("X-Tenant-Id", tenant));
+    let mut res = match body {
+        Some(body) => req.send_json(&body).await.unwrap(),
+        None => req.send().await.unwrap(),
+    };
+    let bytes = res.body().await.unwrap();
+    (res.status(), serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+#[actix_web::test]
+async fn suspending_a_tenant_closes_its_agent_sessions_within_seconds() {
+    let root = tempfile::tempdir().unwrap();
+    let vars = [("HOTSWAP__SIMULATION__NODES__DEVELOPMENT", "0".to_string())];
+    let server = Server::start(free_port(), &vars, root.path().join("server.log")).await;
+    let body =
+        json!({ "name": "Agents Suspended", "subdomain": "agents-suspended", "contactEmail": "ops@example.com" });
+    let (status, created) = server.post("/api/tenants", &body).await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let tenant = created["tenantId"].as_str().unwrap().to_string();
+    eventually(Duration::from_secs(30), "the tenant is active", async || {
+        let (_, t) = server.get(&format!("/api/tenants/{tenant}")).await.unwrap();
+        t["status"] == "Active"
+    })
+    .await;
+    let token_body = json!({ "environment": "Development", "expiresIn": 3600 });
+    let (status, token) = as_tenant(&server, Method::POST, "/api/v1/agents/tokens", &tenant, Some(token_body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{token}");
+    let agent = Agent::start(&server, token["token"].as_str().unwrap(), "suspended-host", root.path());
+    let node_status = async || {
+        let (_, cluster) = as_tenant(&server, Method::GET, "/api/v1/clusters/Development", &tenant, None).await;
+        cluster["nodes"][0]["status"].as_str().map(str::to_string).ok_or_else(|| format!("{cluster}"))
+    };
+    eventually_ok(Duration::from_secs(60), "the agent joins the tenant's cluster", async || {
+        match node_status().await? {
+            s if s == "Running" => Ok(()),
+            other => Err(other),
+        }
+    })
+    .await;
+
+    let (status, suspended) = server.post(&format!("/api/tenants/{tenant}/suspend"), &json!({})).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{suspended}");
+    let at = Instant::now();
+    eventually(Duration::from_secs(10), "the node is unreachable", async || {
+        node_status().await.is_ok_and(|s| s == "Unreachable")
+    })
+    .await;
+    assert!(at.elapsed() < Duration::from_secs(5), "took {:?}", at.elapsed());
+    // It keeps trying and is refused (the tenant is not active).
+    eventually(Duration::from_secs(20), "the agent is refused on reconnection", async || {
+        agent.log().contains("the server answered 401")
+    })
+    .await;
+    assert_eq!(node_status().await.unwrap(), "Unreachable");
+}
