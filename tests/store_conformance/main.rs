@@ -636,6 +636,7 @@ conformance!(
 mod approvals;
 mod audit;
 mod batches;
+mod deltas;
 mod graph;
 mod leases;
 mod module_registry;

@@ -8,15 +8,18 @@ use tracing::Instrument;
 use super::agent_link::{host_health, NodeKind};
 use super::messages::*;
 use super::NodeEntry;
+use super::SlotWriter;
 use crate::domain::{AgentCommand, ModuleSlots, NodeHealth, NodeMetrics};
 use crate::settings::SimulationSettings;
 use crate::simulation::{baseline_metrics, LoadFault};
-use crate::store::{within, SharedStore, StoreError};
+use crate::store::{within, SharedStore, SlotWrite, StoreError};
 use crate::supervision::{ActorKind, ActorThreads, ChildControl, ChildSpec, ExitGuard, StartChild, Supervisor};
 
 pub struct NodeActor {
     pub(super) entry: Arc<NodeEntry>,
     store: SharedStore,
+    /// Records new slots, batched with other nodes' writes.
+    writer: SlotWriter,
     settings: Arc<SimulationSettings>,
     /// Deadline of each store call.
     store_deadline: std::time::Duration,
@@ -30,10 +33,10 @@ pub fn spawn_node(
     supervisor: &Addr<Supervisor>,
     threads: &ActorThreads,
     entry: Arc<NodeEntry>,
-    store: SharedStore,
+    writer: &SlotWriter,
     settings: Arc<SimulationSettings>,
-    store_deadline: std::time::Duration,
 ) {
+    let (store, store_deadline, writer) = (writer.store(), writer.deadline(), writer.clone());
     let threads = threads.clone();
     let id = format!("node:{}", entry.hostname);
     let start_entry = entry.clone();
@@ -41,6 +44,7 @@ pub fn spawn_node(
         let actor = NodeActor {
             entry: start_entry.clone(),
             store: store.clone(),
+            writer: writer.clone(),
             settings: settings.clone(),
             store_deadline,
             modules: BTreeMap::new(),
@@ -105,36 +109,32 @@ impl NodeActor {
         module: String,
         slots: ModuleSlots,
     ) -> ResponseActFuture<Self, Result<(), NodeError>> {
-        let store = self.store.clone();
-        let deadline = self.store_deadline;
-        let (tenant, node_id) = (self.entry.tenant_id, self.entry.node_id);
-        let module_key = module.clone();
-        let slots_to_save = slots.clone();
+        let writer = self.writer.clone();
+        let write = SlotWrite {
+            tenant: self.entry.tenant_id,
+            node_id: self.entry.node_id,
+            module: module.clone(),
+            slots: slots.clone(),
+        };
         // A child of the call's span when the message came traced.
         let span = tracing::info_span!("node.persist", node.hostname = %self.entry.hostname, module = %module);
-        Box::pin(
-            within(deadline, async move { store.set_module_slots(tenant, node_id, &module_key, &slots_to_save).await })
-                .instrument(span)
-                .into_actor(self)
-                .map(move |saved, act, _ctx| match saved {
-                    Ok(()) => {
-                        act.entry.beat();
-                        if slots.is_empty() {
-                            act.modules.remove(&module);
-                        } else {
-                            act.modules.insert(module, slots);
-                        }
-                        Ok(())
+        Box::pin(async move { writer.write(write).await }.instrument(span).into_actor(self).map(
+            move |saved, act, _ctx| match saved {
+                Ok(()) => {
+                    act.entry.beat();
+                    if slots.is_empty() {
+                        act.modules.remove(&module);
+                    } else {
+                        act.modules.insert(module, slots);
                     }
-                    Err(StoreError::Unavailable(e)) => Err(NodeError::StoreUnavailable(format!(
-                        "{} could not record the change: {e}",
-                        act.entry.hostname
-                    ))),
-                    Err(e) => {
-                        Err(NodeError::Failed(format!("{} could not record the change: {e}", act.entry.hostname)))
-                    }
-                }),
-        )
+                    Ok(())
+                }
+                Err(StoreError::Unavailable(e)) => {
+                    Err(NodeError::StoreUnavailable(format!("{} could not record the change: {e}", act.entry.hostname)))
+                }
+                Err(e) => Err(NodeError::Failed(format!("{} could not record the change: {e}", act.entry.hostname))),
+            },
+        ))
     }
 }
 

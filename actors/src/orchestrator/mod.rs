@@ -86,6 +86,8 @@ struct Inner {
     sampler: Arc<SamplerStats>,
     /// This instance's name in run leases (`cluster.instance_id`, resolved).
     instance_id: Arc<str>,
+    /// Every node actor's state writes go through it, in batches.
+    slot_writer: crate::node::SlotWriter,
 }
 
 #[derive(Debug, Clone)]
@@ -155,6 +157,7 @@ impl Orchestrator {
             }),
             instance_id: instance_id.clone(),
         });
+        let slot_writer = crate::node::SlotWriter::new(store.clone(), settings.recovery.store_call_timeout);
         let tenants = Tenants::new(crate::tenant::actor_deps(
             store.clone(),
             tenant_supervisor.clone(),
@@ -163,7 +166,7 @@ impl Orchestrator {
                 node_supervisor: node_supervisor.clone(),
                 directory: clusters.clone(),
                 simulation: Arc::new(settings.simulation.clone()),
-                store_deadline: settings.recovery.store_call_timeout,
+                slot_writer: slot_writer.clone(),
                 threads: threads.clone(),
             },
             runs.clone(),
@@ -188,6 +191,7 @@ impl Orchestrator {
                 settings,
                 sampler: Arc::default(),
                 instance_id,
+                slot_writer,
             }),
         };
         // Every live tenant's actor, with its clusters when simulating.
@@ -219,7 +223,7 @@ impl Orchestrator {
             node_supervisor: self.inner.node_supervisor.clone(),
             directory: self.inner.clusters.clone(),
             simulation: Arc::new(self.inner.settings.simulation.clone()),
-            store_deadline: self.inner.settings.recovery.store_call_timeout,
+            slot_writer: self.inner.slot_writer.clone(),
             threads: self.inner.deps.threads.clone(),
         };
         clusters.provision(tenant, &Quota::UNLIMITED).await
@@ -592,6 +596,12 @@ impl Orchestrator {
     /// The event bus runs publish to; adapters subscribe to it.
     pub fn bus(&self) -> &Addr<EventBus> {
         &self.inner.bus
+    }
+
+    /// Coordinators of this instance that cannot save their checkpoint right
+    /// now (they keep retrying), in every tenant: what readiness reports.
+    pub fn coordinators_that_cannot_save(&self) -> Vec<crate::coordinator::SaveTrouble> {
+        self.inner.runs.cannot_save()
     }
 
     pub fn bus_stats(&self) -> &Arc<BusStats> {
