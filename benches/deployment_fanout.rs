@@ -4,6 +4,8 @@
 //!
 //! Prints one line per N with medians and the ratio to the floor, and the
 //! resident memory the node actors add. Optional argument: the largest N.
+//! With `scaling` first: profiles, actor threads and memory over ten runs
+//! (see `deployment_fanout_parts/scaling.rs`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test and benchmark code: a panic is a failure with its message.
 
@@ -17,6 +19,9 @@ use hotswap_actors::orchestrator::CoreSettings;
 use hotswap_actors::settings::{NodeCounts, PipelineSettings, SimulationSettings};
 use hotswap_actors::store::{MemoryStore, RunFilter};
 use hotswap_actors::Orchestrator;
+
+#[path = "deployment_fanout_parts/scaling.rs"]
+mod scaling;
 
 const ROUNDS: usize = 5;
 
@@ -126,7 +131,15 @@ async fn deploy_once(orchestrator: &Orchestrator, version: String) -> Duration {
 }
 
 fn main() {
-    let max: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(100_000);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("scaling-child") {
+        let number = |i: usize| args.get(i).and_then(|a| a.parse().ok()).expect("scaling-child PROFILE NODES THREADS");
+        return scaling::child(&args[1], number(2), number(3));
+    }
+    let max: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(100_000);
+    if args.iter().any(|a| a == "scaling") {
+        return scaling::main(max);
+    }
     let sizes: Vec<usize> = [1_000, 10_000, 100_000].into_iter().filter(|n| *n <= max).collect();
     println!("deployment_fanout: Direct deployment vs. plain actix round trips, median of {ROUNDS} rounds");
     println!("{:>8} {:>12} {:>14} {:>7} {:>16}", "nodes", "floor", "deployment", "ratio", "node actors RSS");

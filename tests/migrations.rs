@@ -83,3 +83,65 @@ async fn migrating_an_unreachable_server_is_unavailable() {
         other => panic!("expected Unavailable, got {other:?}"),
     }
 }
+
+#[derive(QueryableByName)]
+struct Json {
+    #[diesel(sql_type = diesel::sql_types::Jsonb)]
+    value: serde_json::Value,
+}
+
+async fn json(conn: &mut AsyncPgConnection, sql: &str) -> serde_json::Value {
+    diesel::sql_query(sql).get_result::<Json>(conn).await.unwrap().value
+}
+
+/// Runs stored before node changes had a table of their own keep them: the
+/// migration moves them out of the record in order, and reverting it puts
+/// them back as they were.
+#[actix::test]
+async fn node_changes_move_out_of_the_record_and_back() {
+    let Some(db) = support::TestDb::create("migrations::node_changes_move_out_of_the_record_and_back").await else {
+        return;
+    };
+    migrate::run_pending(&db.url).await.unwrap();
+    let reverted = migrate::revert_last(&db.url).await.unwrap().unwrap_or_default();
+    assert!(reverted.contains("run_node_changes"), "the last migration is this one: {reverted}");
+    let changes = serde_json::json!([
+        { "nodeId": "00000000-0000-0000-0000-00000000000a", "hostname": "qa-node-01", "environment": "QA",
+          "before": { "active": null, "previous": null, "standby": null } },
+        { "nodeId": "00000000-0000-0000-0000-00000000000b", "hostname": "qa-node-02", "environment": "QA",
+          "before": { "active": { "version": "1.0.0" } } },
+    ]);
+    let mut conn = AsyncPgConnection::establish(&db.url).await.unwrap();
+    diesel::sql_query(
+        "INSERT INTO runs (tenant_id, execution_id, module_name, version, target_environment, status, \
+                           created_at, created_at_nanos, revision, holds_module, record) \
+         VALUES ('00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000ff', 'kmod', '2.0.0', \
+                 'QA', 'Running', now(), 0, 3, true, jsonb_build_object('status', 'Running', 'changes', $1::jsonb))",
+    )
+    .bind::<diesel::sql_types::Jsonb, _>(&changes)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+
+    migrate::run_pending(&db.url).await.unwrap();
+    let moved = json(
+        &mut conn,
+        "SELECT jsonb_build_object('record', (SELECT record FROM runs), 'rows', (SELECT jsonb_agg(jsonb_build_object( \
+           'seq', seq, 'nodeId', node_id, 'hostname', hostname, 'environment', environment, 'before', before) \
+           ORDER BY seq) FROM run_node_changes)) AS value",
+    )
+    .await;
+    assert_eq!(moved["record"], serde_json::json!({ "status": "Running" }), "the changes left the record");
+    let rows = moved["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(row["seq"], i);
+        for field in ["nodeId", "hostname", "environment", "before"] {
+            assert_eq!(row[field], changes[i][field], "{field} of change {i}");
+        }
+    }
+
+    migrate::revert_last(&db.url).await.unwrap();
+    let restored = json(&mut conn, "SELECT record AS value FROM runs").await;
+    assert_eq!(restored["changes"], changes, "reverting puts the changes back in order");
+}

@@ -19,12 +19,28 @@ api_module! {
 #[allow(dead_code)] // Describes the JSON built below.
 pub struct ReadyBody {
     /// Ready, Degraded (serving, but Redis does not answer: live updates
-    /// reach this instance's clients only) or NotReady.
+    /// reach this instance's clients only; or some coordinators cannot save
+    /// their checkpoints) or NotReady.
     pub status: String,
     pub store: StoreStatus,
     /// Present when `[redis] url` is set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redis: Option<RedisStatus>,
+    /// Present while coordinators of this instance cannot save their
+    /// checkpoint (they retry with backoff): the instance is then Degraded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coordinators: Option<CoordinatorsStatus>,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct CoordinatorsStatus {
+    /// How many coordinators cannot save.
+    pub cannot_save: usize,
+    /// Admins only: which runs, since when, how many attempts, the last error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runs: Option<Vec<serde_json::Value>>,
 }
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
@@ -81,6 +97,7 @@ pub async fn health_ready(
     if let Some(redis) = redis {
         with_redis(&mut body, redis.health().is_up());
     }
+    with_stuck_coordinators(&mut body, &state.orchestrator.coordinators_that_cannot_save(), admin);
     match (up, body) {
         (true, body) => HttpResponse::Ok().json(body),
         (false, body) => HttpResponse::ServiceUnavailable().insert_header(("Retry-After", "5")).json(body),
@@ -110,6 +127,27 @@ fn with_redis(body: &mut serde_json::Value, redis_up: bool) {
     }
 }
 
+/// Names the coordinators that cannot save their checkpoint: the instance
+/// serves, but those runs do not move until the store takes their saves.
+/// Only an Admin sees which runs (they belong to tenants) and the errors.
+fn with_stuck_coordinators(
+    body: &mut serde_json::Value,
+    stuck: &[hotswap_actors::coordinator::SaveTrouble],
+    admin: bool,
+) {
+    if stuck.is_empty() {
+        return;
+    }
+    let mut report = json!({ "cannotSave": stuck.len() });
+    if admin {
+        report["runs"] = json!(stuck);
+    }
+    body["coordinators"] = report;
+    if body["status"] == "Ready" {
+        body["status"] = json!("Degraded");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +165,33 @@ mod tests {
             ready_body("memory", Ok(()), false),
             (true, json!({ "status": "Ready", "store": { "backend": "memory", "status": "Up" } }))
         );
+    }
+
+    #[test]
+    fn coordinators_that_cannot_save_degrade_and_are_named_to_admins() {
+        let trouble = hotswap_actors::coordinator::SaveTrouble {
+            execution_id: uuid::Uuid::from_u128(7),
+            tenant_id: uuid::Uuid::from_u128(1),
+            since: chrono::Utc::now(),
+            failed_attempts: 4,
+            last_error: "the store did not answer within 5s".into(),
+        };
+        let (_, mut quiet) = ready_body("postgres", Ok(()), true);
+        with_stuck_coordinators(&mut quiet, &[], true);
+        assert_eq!(quiet["status"], "Ready");
+        assert!(quiet.get("coordinators").is_none());
+        let (_, mut public) = ready_body("postgres", Ok(()), false);
+        with_stuck_coordinators(&mut public, std::slice::from_ref(&trouble), false);
+        assert_eq!(public["status"], "Degraded");
+        assert_eq!(public["coordinators"], json!({ "cannotSave": 1 }));
+        let (_, mut admin) = ready_body("postgres", Ok(()), true);
+        with_stuck_coordinators(&mut admin, std::slice::from_ref(&trouble), true);
+        assert_eq!(admin["coordinators"]["runs"][0]["executionId"], trouble.execution_id.to_string());
+        assert_eq!(admin["coordinators"]["runs"][0]["failedAttempts"], 4);
+        // A store that is down stays NotReady.
+        let (_, mut down) = ready_body("postgres", Err("down".into()), true);
+        with_stuck_coordinators(&mut down, &[trouble], true);
+        assert_eq!(down["status"], "NotReady");
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod support;
 mod approvals;
 mod batches;
 mod outage;
+mod overload;
 mod plans;
 mod process;
 mod restart;

@@ -93,6 +93,12 @@ impl Server {
         assert!(sent.success(), "SIG{signal} to {pid} was not delivered");
     }
 
+    /// The process id, while it runs.
+    #[allow(dead_code)] // Used by the overload test; the cluster tests share this file.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the process runs").id()
+    }
+
     /// The demo admin's bearer token.
     pub fn token(&self) -> &str {
         &self.token

@@ -637,6 +637,7 @@ mod agents;
 mod approvals;
 mod audit;
 mod batches;
+mod deltas;
 mod graph;
 mod leases;
 mod module_registry;

@@ -55,6 +55,21 @@ pub struct CoordinatorDeps {
 #[derive(Default)]
 pub struct RunDirectory {
     live: RwLock<HashMap<Uuid, Addr<Coordinator>>>,
+    /// Coordinators whose latest checkpoint has not been saved yet, with why.
+    cannot_save: RwLock<HashMap<Uuid, SaveTrouble>>,
+}
+
+/// A coordinator that keeps failing to save its checkpoint: it retries with
+/// backoff and, meanwhile, is reported on `/health/ready` and in the admin tree.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SaveTrouble {
+    pub execution_id: Uuid,
+    pub tenant_id: TenantId,
+    /// When the first of the failed attempts in a row was made.
+    pub since: chrono::DateTime<chrono::Utc>,
+    pub failed_attempts: u32,
+    pub last_error: String,
 }
 
 impl SettledListeners for RunDirectory {
@@ -73,6 +88,38 @@ impl RunDirectory {
     fn remove(&self, id: Uuid) {
         self.live.write().remove(&id);
     }
+    /// Notes one more failed save of the run's checkpoint.
+    fn save_failed(&self, tenant: TenantId, id: Uuid, error: &str) {
+        let mut troubles = self.cannot_save.write();
+        let trouble = troubles.entry(id).or_insert_with(|| SaveTrouble {
+            execution_id: id,
+            tenant_id: tenant,
+            since: chrono::Utc::now(),
+            failed_attempts: 0,
+            last_error: String::new(),
+        });
+        trouble.failed_attempts += 1;
+        trouble.last_error = error.to_string();
+    }
+
+    /// The run's checkpoint was saved, or its coordinator stopped.
+    fn save_settled(&self, id: Uuid) {
+        if self.cannot_save.read().contains_key(&id) {
+            self.cannot_save.write().remove(&id);
+        }
+    }
+
+    /// The coordinators that cannot save their checkpoint right now, oldest trouble first.
+    pub fn cannot_save(&self) -> Vec<SaveTrouble> {
+        let mut troubles: Vec<SaveTrouble> = self.cannot_save.read().values().cloned().collect();
+        troubles.sort_by_key(|t| (t.since, t.execution_id));
+        troubles
+    }
+
+    fn save_trouble(&self, id: Uuid) -> Option<SaveTrouble> {
+        self.cannot_save.read().get(&id).cloned()
+    }
+
     /// The runs with a live coordinator here.
     pub fn ids(&self) -> Vec<Uuid> {
         self.live.read().keys().copied().collect()
@@ -228,6 +275,17 @@ impl ChildControl for CoordinatorControl {
             None => false,
         }
     }
+
+    fn problem(&self) -> Option<String> {
+        self.runs.save_trouble(self.id).map(|t| {
+            format!(
+                "cannot save its checkpoint since {} ({} failed attempts; retrying): {}",
+                t.since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                t.failed_attempts,
+                t.last_error
+            )
+        })
+    }
 }
 
 impl Coordinator {
@@ -338,6 +396,7 @@ impl Coordinator {
         let store = self.deps.store.clone();
         let deadline = self.deps.store_deadline;
         let opening = self.opening.take();
+        let runs = self.deps.runs.clone();
         let save = async move {
             let mut backoff = Duration::from_millis(50);
             let mut failures = 0;
@@ -347,8 +406,12 @@ impl Coordinator {
                     None => within(deadline, store.save_run(&saving, &events)).await,
                 };
                 let error = match saved {
-                    Ok(()) => return Ok((snapshot, events, live)),
+                    Ok(()) => {
+                        runs.save_settled(saving.execution_id);
+                        return Ok((snapshot, events, live));
+                    }
                     Err(StoreError::Unavailable(e)) => {
+                        runs.save_failed(saving.tenant_id, saving.execution_id, &e);
                         tracing::warn!(run = %saving.execution_id, error = %e, ?backoff, "store unavailable; retrying checkpoint");
                         actix::clock::sleep(backoff).await;
                         backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -360,12 +423,16 @@ impl Coordinator {
                         // answer was lost is refused as stale when repeated:
                         // then the stored run is exactly ours.
                         match store.get_run(saving.tenant_id, saving.execution_id).await {
-                            Ok(Some(stored)) if stored == *saving => return Ok((snapshot, events, live)),
+                            Ok(Some(stored)) if stored == *saving => {
+                                runs.save_settled(saving.execution_id);
+                                return Ok((snapshot, events, live));
+                            }
                             _ => return Err(SaveFailure::Refused(format!("stale write: {e}"))),
                         }
                     }
                     Err(e) => e,
                 };
+                runs.save_failed(saving.tenant_id, saving.execution_id, &error.to_string());
                 failures += 1;
                 if failures >= SAVE_ATTEMPTS {
                     return Err(SaveFailure::Refused(error.to_string()));
@@ -455,6 +522,7 @@ impl Actor for Coordinator {
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
         self.deps.runs.remove(self.run.execution_id);
+        self.deps.runs.save_settled(self.run.execution_id);
     }
 }
 

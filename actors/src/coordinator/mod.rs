@@ -18,8 +18,8 @@ mod steps;
 pub use crate::approval::ApprovalSettled;
 pub use crate::domain::{Checkpoint, DeployStep};
 pub use actor::{
-    spawn_coordinator, Coordinator, CoordinatorDeps, CrashCoordinator, GetRun, RunDirectory, Steer, StopCoordinator,
-    Verb, VerbReply,
+    spawn_coordinator, Coordinator, CoordinatorDeps, CrashCoordinator, GetRun, RunDirectory, SaveTrouble, Steer,
+    StopCoordinator, Verb, VerbReply,
 };
 pub(crate) use report::observe;
 pub(crate) use scan::unmet_dependencies;

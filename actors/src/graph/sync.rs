@@ -90,6 +90,13 @@ impl NodeStore for GraphSyncStore {
         self.sync(tenant, system::slot_items(tenant, node_id, module, slots)).await;
         Ok(())
     }
+    async fn set_module_slots_batch(&self, writes: &[crate::store::SlotWrite]) -> StoreResult<()> {
+        self.inner.set_module_slots_batch(writes).await?;
+        for w in writes {
+            self.sync(w.tenant, system::slot_items(w.tenant, w.node_id, &w.module, &w.slots)).await;
+        }
+        Ok(())
+    }
     async fn module_slots(&self, tenant: TenantId, node_ids: &[Uuid], module: &str) -> StoreResult<Vec<ModuleSlots>> {
         self.inner.module_slots(tenant, node_ids, module).await
     }

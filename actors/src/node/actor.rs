@@ -8,15 +8,18 @@ use tracing::Instrument;
 use super::agent_link::{host_health, NodeKind};
 use super::messages::*;
 use super::NodeEntry;
+use super::SlotWriter;
 use crate::domain::{AgentCommand, ModuleSlots, NodeHealth, NodeMetrics};
 use crate::settings::SimulationSettings;
 use crate::simulation::{baseline_metrics, LoadFault};
-use crate::store::{within, RunFence, SharedStore, StoreError};
+use crate::store::{within, RunFence, SharedStore, SlotWrite, StoreError};
 use crate::supervision::{ActorKind, ActorThreads, ChildControl, ChildSpec, ExitGuard, StartChild, Supervisor};
 
 pub struct NodeActor {
     pub(super) entry: Arc<NodeEntry>,
     pub(super) store: SharedStore,
+    /// Records new slots, batched with other nodes' writes.
+    writer: SlotWriter,
     settings: Arc<SimulationSettings>,
     /// Deadline of each store call.
     store_deadline: std::time::Duration,
@@ -30,10 +33,10 @@ pub fn spawn_node(
     supervisor: &Addr<Supervisor>,
     threads: &ActorThreads,
     entry: Arc<NodeEntry>,
-    store: SharedStore,
+    writer: &SlotWriter,
     settings: Arc<SimulationSettings>,
-    store_deadline: std::time::Duration,
 ) {
+    let (store, store_deadline, writer) = (writer.store(), writer.deadline(), writer.clone());
     let threads = threads.clone();
     let id = format!("node:{}", entry.hostname);
     let start_entry = entry.clone();
@@ -41,6 +44,7 @@ pub fn spawn_node(
         let actor = NodeActor {
             entry: start_entry.clone(),
             store: store.clone(),
+            writer: writer.clone(),
             settings: settings.clone(),
             store_deadline,
             modules: BTreeMap::new(),
@@ -110,23 +114,29 @@ impl NodeActor {
         slots: ModuleSlots,
         fence: Option<RunFence>,
     ) -> ResponseActFuture<Self, Result<(), NodeError>> {
-        let store = self.store.clone();
-        let deadline = self.store_deadline;
-        let (tenant, node_id) = (self.entry.tenant_id, self.entry.node_id);
-        let module_key = module.clone();
-        let slots_to_save = slots.clone();
+        let writer = self.writer.clone();
+        let write = SlotWrite {
+            tenant: self.entry.tenant_id,
+            node_id: self.entry.node_id,
+            module: module.clone(),
+            slots: slots.clone(),
+        };
         // A child of the call's span when the message came traced.
         let span = tracing::info_span!("node.persist", node.hostname = %self.entry.hostname, module = %module);
-        Box::pin(
-            within(deadline, async move {
-                match fence {
-                    Some(fence) => store.set_module_slots_fenced(node_id, &module_key, &slots_to_save, &fence).await,
-                    None => store.set_module_slots(tenant, node_id, &module_key, &slots_to_save).await,
+        // A run's write carries its lease's fence and is checked on its own
+        // (a former owner must not change the node); the rest are batched.
+        let (store, deadline) = (self.store.clone(), self.store_deadline);
+        let saving = async move {
+            match fence {
+                Some(fence) => {
+                    within(deadline, store.set_module_slots_fenced(write.node_id, &write.module, &write.slots, &fence))
+                        .await
                 }
-            })
-            .instrument(span)
-            .into_actor(self)
-            .map(move |saved, act, _ctx| match saved {
+                None => writer.write(write).await,
+            }
+        };
+        Box::pin(saving.instrument(span).into_actor(self).map(
+            move |saved, act, _ctx| match saved {
                 Ok(()) => {
                     act.entry.beat();
                     if slots.is_empty() {
@@ -140,8 +150,8 @@ impl NodeActor {
                     Err(NodeError::StoreUnavailable(format!("{} could not record the change: {e}", act.entry.hostname)))
                 }
                 Err(e) => Err(NodeError::Failed(format!("{} could not record the change: {e}", act.entry.hostname))),
-            }),
-        )
+            },
+        ))
     }
 }
 

@@ -8,6 +8,7 @@ mod agent_node;
 mod directory;
 mod heartbeat;
 mod messages;
+mod slot_writes;
 
 pub use actor::{spawn_node, NodeActor};
 pub use agent_link::{host_health, AgentLink, NodeKind};
@@ -18,3 +19,4 @@ pub use messages::{
     AdoptModule, CheckHealth, Crash, LoadTarget, LoadVersion, NodeError, NodeSnapshot, RestoreModule, Snapshot,
     StopNode, SwitchToStandby, Traced, VerifyModule,
 };
+pub use slot_writes::SlotWriter;

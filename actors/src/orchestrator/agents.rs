@@ -66,9 +66,8 @@ impl Orchestrator {
                     &inner.node_supervisor,
                     &inner.deps.threads,
                     entry.clone(),
-                    inner.store.clone(),
+                    &inner.slot_writer,
                     Arc::new(inner.settings.simulation.clone()),
-                    inner.settings.recovery.store_call_timeout,
                 );
                 // The supervisor handles messages in order: once it answers, the node has started.
                 inner.node_supervisor.send(GetTree).await.map_err(|e| CoreError::Internal(e.to_string()))?;

@@ -93,6 +93,8 @@ struct Inner {
     task_leases: Arc<TaskLeases>,
     /// Wakes the look for verbs other instances relayed to this one.
     relay_wake: tokio::sync::Notify,
+    /// Every node actor's state writes go through it, in batches.
+    slot_writer: crate::node::SlotWriter,
 }
 
 #[derive(Debug, Clone)]
@@ -162,6 +164,7 @@ impl Orchestrator {
             }),
             instance_id: instance_id.clone(),
         });
+        let slot_writer = crate::node::SlotWriter::new(store.clone(), settings.recovery.store_call_timeout);
         let tenants = Tenants::new(crate::tenant::actor_deps(
             store.clone(),
             tenant_supervisor.clone(),
@@ -170,7 +173,7 @@ impl Orchestrator {
                 node_supervisor: node_supervisor.clone(),
                 directory: clusters.clone(),
                 simulation: Arc::new(settings.simulation.clone()),
-                store_deadline: settings.recovery.store_call_timeout,
+                slot_writer: slot_writer.clone(),
                 threads: threads.clone(),
             },
             runs.clone(),
@@ -198,6 +201,7 @@ impl Orchestrator {
                 task_leases,
                 relay_wake: tokio::sync::Notify::new(),
                 instance_id,
+                slot_writer,
             }),
         };
         // Every live tenant's actor, with its clusters when simulating.
@@ -230,7 +234,7 @@ impl Orchestrator {
             node_supervisor: self.inner.node_supervisor.clone(),
             directory: self.inner.clusters.clone(),
             simulation: Arc::new(self.inner.settings.simulation.clone()),
-            store_deadline: self.inner.settings.recovery.store_call_timeout,
+            slot_writer: self.inner.slot_writer.clone(),
             threads: self.inner.deps.threads.clone(),
         };
         clusters.provision(tenant, &Quota::UNLIMITED).await
@@ -623,6 +627,12 @@ impl Orchestrator {
     /// The event bus runs publish to; adapters subscribe to it.
     pub fn bus(&self) -> &Addr<EventBus> {
         &self.inner.bus
+    }
+
+    /// Coordinators of this instance that cannot save their checkpoint right
+    /// now (they keep retrying), in every tenant: what readiness reports.
+    pub fn coordinators_that_cannot_save(&self) -> Vec<crate::coordinator::SaveTrouble> {
+        self.inner.runs.cannot_save()
     }
 
     pub fn bus_stats(&self) -> &Arc<BusStats> {

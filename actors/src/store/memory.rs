@@ -280,6 +280,29 @@ impl NodeStore for MemoryStore {
         Ok(())
     }
 
+    async fn set_module_slots_batch(&self, writes: &[super::SlotWrite]) -> StoreResult<()> {
+        for w in writes {
+            self.inject(StoreCall::SetModuleSlots { node_id: w.node_id, module: &w.module, slots: &w.slots }).await?;
+        }
+        // All or nothing, as in one transaction: every node is checked first.
+        let mut nodes = self.nodes.write();
+        if let Some(missing) = writes.iter().find(|w| !nodes.contains_key(&(w.tenant, w.node_id))) {
+            return Err(StoreError::NotFound(format!("node {} not found", missing.node_id)));
+        }
+        let now = Utc::now();
+        for w in writes {
+            if let Some(node) = nodes.get_mut(&(w.tenant, w.node_id)) {
+                if w.slots.is_empty() {
+                    node.modules.remove(&w.module);
+                } else {
+                    node.modules.insert(w.module.clone(), w.slots.clone());
+                }
+                node.updated_at = now;
+            }
+        }
+        Ok(())
+    }
+
     async fn module_slots(&self, tenant: TenantId, node_ids: &[Uuid], module: &str) -> StoreResult<Vec<ModuleSlots>> {
         self.inject(StoreCall::ModuleSlots { tenant, module }).await?;
         let nodes = self.nodes.read();

@@ -119,6 +119,15 @@ pub trait RunStore: Send + Sync {
     async fn run_events(&self, tenant: TenantId, execution_id: Uuid) -> StoreResult<Vec<RunEvent>>;
 }
 
+/// One node's new slots of one module.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlotWrite {
+    pub tenant: TenantId,
+    pub node_id: Uuid,
+    pub module: String,
+    pub slots: ModuleSlots,
+}
+
 #[async_trait]
 pub trait NodeStore: Send + Sync {
     /// Registers a node; an existing record keeps its module state.
@@ -131,6 +140,15 @@ pub trait NodeStore: Send + Sync {
         module: &str,
         slots: &ModuleSlots,
     ) -> StoreResult<()>;
+    /// Several [`NodeStore::set_module_slots`] at once, all or nothing: what
+    /// the node actors of one wave write together (see
+    /// `node::SlotWriter`). Back-ends that can make it one transaction do.
+    async fn set_module_slots_batch(&self, writes: &[SlotWrite]) -> StoreResult<()> {
+        for w in writes {
+            self.set_module_slots(w.tenant, w.node_id, &w.module, &w.slots).await?;
+        }
+        Ok(())
+    }
     /// The slots of `module` on each of `node_ids`, in the same order.
     async fn module_slots(&self, tenant: TenantId, node_ids: &[Uuid], module: &str) -> StoreResult<Vec<ModuleSlots>>;
     async fn nodes_in(&self, tenant: TenantId, environment: Environment) -> StoreResult<Vec<NodeRecord>>;

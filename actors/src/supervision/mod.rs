@@ -16,6 +16,9 @@ pub use guard::ExitGuard;
 pub use panic_note::install_panic_hook;
 pub use supervisor::{
     ActorKind, ChildAction, ChildControl, ChildSnapshot, ChildSpec, ChildState, ControlChild, ControlError, GetTree,
-    StartChild, StopChild, Supervisor, SupervisorSnapshot,
+    StartChild, StopChild, Supervisor, SupervisorSnapshot, DEFAULT_FAILED_WINDOW,
 };
 pub use threads::ActorThreads;
+
+#[cfg(test)]
+mod window_tests;

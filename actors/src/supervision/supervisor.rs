@@ -28,6 +28,11 @@ pub trait ChildControl: Send + Sync {
     fn backlog(&self) -> Option<usize> {
         None
     }
+    /// What keeps the incarnation from doing its work, when it knows (a
+    /// coordinator that cannot save its checkpoint); shown in the admin tree.
+    fn problem(&self) -> Option<String> {
+        None
+    }
 }
 
 pub struct ChildSpec {
@@ -93,7 +98,15 @@ pub struct Supervisor {
     total_restarts: u64,
     total_escalations: u64,
     observer: Arc<dyn Observer>,
+    /// Escalated (Failed) children, oldest first: only the newest
+    /// `failed_window` stay listed, so that a long life of crashes does not
+    /// grow the tree without bound.
+    failed: VecDeque<ChildKey>,
+    failed_window: usize,
 }
+
+/// Escalated children kept in the tree by default.
+pub const DEFAULT_FAILED_WINDOW: usize = 1_000;
 
 impl Supervisor {
     pub fn new(name: impl Into<String>, policies: impl IntoIterator<Item = (ActorKind, RestartPolicy)>) -> Self {
@@ -104,6 +117,27 @@ impl Supervisor {
             total_restarts: 0,
             total_escalations: 0,
             observer: Arc::new(NoObserver),
+            failed: VecDeque::new(),
+            failed_window: DEFAULT_FAILED_WINDOW,
+        }
+    }
+
+    /// Keeps at most `window` escalated children listed (at least one).
+    pub fn with_failed_window(mut self, window: usize) -> Self {
+        self.failed_window = window.max(1);
+        self
+    }
+
+    /// Lists `key` among the escalated children, forgetting the oldest ones
+    /// beyond the window (unless an operator started them again since).
+    fn remember_failed(&mut self, key: ChildKey) {
+        self.failed.retain(|k| k != &key);
+        self.failed.push_back(key);
+        while self.failed.len() > self.failed_window {
+            let Some(oldest) = self.failed.pop_front() else { break };
+            if self.children.get(&oldest).is_some_and(|c| c.state == ChildState::Failed) {
+                self.children.remove(&oldest);
+            }
         }
     }
 
@@ -220,6 +254,7 @@ impl Handler<ChildExited> for Supervisor {
             if let Some(escalate) = child.on_escalate.clone() {
                 escalate(reason);
             }
+            self.remember_failed(msg.child);
             return;
         }
         let backoff = policy
@@ -338,6 +373,10 @@ pub struct ChildSnapshot {
     /// Requests waiting for the actor, where it can be known.
     pub mailbox_backlog: Option<usize>,
     pub controllable: bool,
+    /// What keeps a live incarnation from working, such as a coordinator
+    /// whose checkpoint cannot be saved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -397,6 +436,7 @@ impl Supervisor {
             started_at: c.started_at,
             mailbox_backlog: if live { c.control.as_ref().and_then(|ctl| ctl.backlog()) } else { None },
             controllable: c.control.is_some(),
+            problem: if live { c.control.as_ref().and_then(|ctl| ctl.problem()) } else { None },
         })
     }
 }

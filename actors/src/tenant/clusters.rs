@@ -21,8 +21,8 @@ pub struct Clusters {
     pub node_supervisor: Addr<Supervisor>,
     pub directory: Arc<ClusterDirectory>,
     pub simulation: Arc<SimulationSettings>,
-    /// Deadline of each store call a node makes.
-    pub store_deadline: std::time::Duration,
+    /// Records node state, in batches, within the deadline of a store call.
+    pub slot_writer: crate::node::SlotWriter,
     /// The threads node actors are spread over.
     pub threads: ActorThreads,
 }
@@ -68,9 +68,8 @@ impl Clusters {
                     &self.node_supervisor,
                     &self.threads,
                     entry.clone(),
-                    self.store.clone(),
+                    &self.slot_writer,
                     self.simulation.clone(),
-                    self.store_deadline,
                 );
             }
             self.directory.insert(tenant, env, entries);

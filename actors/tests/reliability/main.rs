@@ -15,5 +15,6 @@ mod faults;
 mod orphans;
 mod overload;
 mod restore;
+mod stuck;
 mod verbs;
 mod window;

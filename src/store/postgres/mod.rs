@@ -20,6 +20,7 @@ pub mod migrate;
 mod module_registry;
 mod nodes;
 mod pool;
+mod run_changes;
 mod runs;
 pub mod schema;
 mod schema_registry;

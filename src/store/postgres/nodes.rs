@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use diesel::upsert::excluded;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use hotswap_actors::domain::{Environment, ModuleSlots, NodeRecord, TenantId};
-use hotswap_actors::store::{NodeStore, RunFence, StoreError, StoreResult};
+use hotswap_actors::store::{NodeStore, RunFence, SlotWrite, StoreError, StoreResult};
 use uuid::Uuid;
 
 use super::codec::{self, join_time, split_time};
@@ -38,6 +38,17 @@ struct ModuleRow<'a> {
     node_id: Uuid,
     module_name: &'a str,
     slots: serde_json::Value,
+}
+
+/// Stores each row's slots, replacing what the node held for that module.
+async fn upsert_slots(conn: &mut AsyncPgConnection, rows: &[ModuleRow<'_>]) -> QueryResult<usize> {
+    diesel::insert_into(node_modules::table)
+        .values(rows)
+        .on_conflict((node_modules::tenant_id, node_modules::node_id, node_modules::module_name))
+        .do_update()
+        .set(node_modules::slots.eq(excluded(node_modules::slots)))
+        .execute(conn)
+        .await
 }
 
 #[derive(Queryable, Selectable)]
@@ -269,6 +280,65 @@ impl NodeStore for PgStore {
         // Environments in promotion order, nodes by name within each.
         found.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         Ok(found)
+    }
+
+    async fn set_module_slots_batch(&self, writes: &[SlotWrite]) -> StoreResult<()> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        // The last write of each node and module wins, as it would one at a time
+        // (and one upsert may not touch a row twice).
+        let mut last: HashMap<(TenantId, Uuid, &str), &ModuleSlots> = HashMap::new();
+        for w in writes {
+            last.insert((w.tenant, w.node_id, w.module.as_str()), &w.slots);
+        }
+        let (updated_at, updated_at_nanos) = split_time(Utc::now());
+        let mut touch: Vec<(TenantId, Uuid)> = last.keys().map(|(t, n, _)| (*t, *n)).collect();
+        touch.sort();
+        touch.dedup();
+        let mut upserts = Vec::new();
+        let mut removals = Vec::new();
+        for ((tenant, node_id, module), slots) in &last {
+            if slots.is_empty() {
+                removals.push((*tenant, *node_id, *module));
+            } else {
+                let slots = codec::to_json(*slots, "module slots")?;
+                upserts.push(ModuleRow { tenant_id: *tenant, node_id: *node_id, module_name: module, slots });
+            }
+        }
+        let mut pooled = self.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut pooled;
+        conn.transaction::<_, Failure, _>(async |conn| {
+            // One statement per step of the batch, not per node: touching the
+            // nodes locks them and tells whether all exist. One writer sends
+            // the batches of a process (node::SlotWriter), one after another.
+            for tenant in touch.iter().map(|(t, _)| *t).collect::<std::collections::BTreeSet<_>>() {
+                let ids: Vec<Uuid> = touch.iter().filter(|(t, _)| *t == tenant).map(|(_, n)| *n).collect();
+                let touched = diesel::update(
+                    nodes::table.filter(nodes::tenant_id.eq(tenant)).filter(nodes::node_id.eq_any(&ids)),
+                )
+                .set((nodes::updated_at.eq(updated_at), nodes::updated_at_nanos.eq(updated_at_nanos)))
+                .execute(conn)
+                .await?;
+                if touched != ids.len() {
+                    return Err(StoreError::NotFound(format!(
+                        "{} of {} nodes not found",
+                        ids.len() - touched,
+                        ids.len()
+                    ))
+                    .into());
+                }
+            }
+            for (tenant, node_id, module) in &removals {
+                diesel::delete(node_modules::table.find((*tenant, *node_id, *module))).execute(conn).await?;
+            }
+            for chunk in upserts.chunks(MODULE_CHUNK) {
+                upsert_slots(conn, chunk).await?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|f| self.failure(conn, f))
     }
 
     async fn module_slots(&self, tenant: TenantId, node_ids: &[Uuid], module: &str) -> StoreResult<Vec<ModuleSlots>> {

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::audit::insert_audit;
 use super::codec::{self, join_time, split_time};
 use super::errors::Failure;
+use super::run_changes::{self, RECORD_WITH_CHANGES};
 use super::schema::{run_events, runs};
 use super::tenants::{count_created, lock_and_count};
 use super::PgStore;
@@ -61,7 +62,7 @@ impl<'a> RunRow<'a> {
             finished_at_nanos: finished.map(|f| f.1),
             revision: codec::revision(run.revision)?,
             holds_module: run.holds_module(),
-            record: codec::to_json(run, "the deployment")?,
+            record: run_changes::record_without_changes(run)?,
         })
     }
 }
@@ -144,6 +145,11 @@ impl StoredSummary {
             finished_at: self.finished_at.map(|f| join_time(f, self.finished_at_nanos.unwrap_or(0))),
         })
     }
+}
+
+/// The stored record with its node changes put back.
+fn record_with_changes() -> diesel::expression::SqlLiteral<diesel::sql_types::Jsonb> {
+    diesel::dsl::sql::<diesel::sql_types::Jsonb>(RECORD_WITH_CHANGES)
 }
 
 fn violates(e: &DbError, constraint: &str) -> bool {
@@ -229,6 +235,10 @@ pub(super) async fn write_revision(
         }
         .into());
     }
+    // The update above holds the run's row lock: no other save of the run
+    // appends changes until this transaction ends.
+    let saved_changes = run_changes::saved_count(conn, run).await?;
+    run_changes::append(conn, run, saved_changes).await?;
     insert_events(conn, event_rows).await?;
     insert_audit(conn, audit).await?;
     Ok(())
@@ -283,6 +293,7 @@ async fn insert_new(
         ))
         .execute(conn)
         .await?;
+    run_changes::append(conn, run, 0).await?;
     insert_events(conn, &new.events).await?;
     insert_audit(conn, &new.audit).await?;
     count_created(conn, run).await?;
@@ -385,7 +396,7 @@ impl RunStore for PgStore {
         let mut conn = self.conn().await?;
         let found = runs::table
             .find((tenant, execution_id))
-            .select(runs::record)
+            .select(record_with_changes())
             .first::<serde_json::Value>(&mut *conn)
             .await
             .optional();
@@ -430,7 +441,7 @@ impl RunStore for PgStore {
         let records = runs::table
             .filter(runs::holds_module.eq(true))
             .order((runs::tenant_id, runs::created_at, runs::created_at_nanos, runs::execution_id))
-            .select(runs::record)
+            .select(record_with_changes())
             .load::<serde_json::Value>(&mut *conn)
             .await;
         match records {

@@ -23,6 +23,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    run_node_changes (tenant_id, execution_id, seq) {
+        tenant_id -> Uuid,
+        execution_id -> Uuid,
+        seq -> Int4,
+        node_id -> Uuid,
+        hostname -> Text,
+        environment -> Text,
+        before -> Jsonb,
+    }
+}
+
+diesel::table! {
     task_leases (task) {
         task -> Text,
         owner -> Text,
@@ -232,6 +244,7 @@ diesel::table! {
 diesel::allow_tables_to_appear_in_same_query!(
     runs,
     run_events,
+    run_node_changes,
     nodes,
     node_modules,
     cluster_samples,

@@ -319,7 +319,9 @@ impl TenantStore for PgStore {
             .run::<_, DbError, _>(async |conn| {
                 let by_status: Vec<StatusRow> = diesel::sql_query(
                     "SELECT status, count(*) AS runs, \
-                            coalesce(sum(jsonb_array_length(record->'changes')), 0)::bigint AS node_updates \
+                            coalesce(sum((SELECT count(*) FROM run_node_changes c \
+                              WHERE c.tenant_id = runs.tenant_id AND c.execution_id = runs.execution_id)), 0)::bigint \
+                              AS node_updates \
                      FROM runs WHERE tenant_id = $1 AND created_at >= $2 AND created_at <= $3 GROUP BY status",
                 )
                 .bind::<SqlUuid, _>(tenant)
