@@ -69,11 +69,13 @@ pub struct CreateDeploymentBody {
     pub allow_downgrade: Option<bool>,
 }
 
-/// 1 to 10 percentages, each 1 to 100 (the rising order is checked by the server).
+/// 1 to 10 percentages, each 1 to 100, or null (the rising order is checked
+/// by the server).
 fn canary_steps_schema() -> utoipa::openapi::schema::Array {
-    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
     let percent = ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)).maximum(Some(100));
     ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
         .items(percent)
         .min_items(Some(1))
         .max_items(Some(10))
