@@ -10,7 +10,7 @@
 #
 # `.ci/run` runs every check but positive_data_acceptance, bounded and seeded:
 #   SCHEMATHESIS_CHECKS=all scripts/schemathesis.sh --exclude-checks positive_data_acceptance \
-#     --max-examples 10 --seed 20261204
+#     --max-examples 10 --seed 20261204 --workers 1
 # positive_data_acceptance expects a 2xx for every request its schema allows,
 # and some refusals depend on more than one request's shape: a module version
 # that is not in the registry, an id that names nothing, a PEM block that is
