@@ -144,6 +144,11 @@ impl AuthState {
         if pw.len() > MAX_PASSWORD_BYTES {
             errors.push(format!("password must be at most {MAX_PASSWORD_BYTES} bytes"));
         }
+        // The document promises no control characters; a password holding
+        // one is a paste or encoding mistake, not a stronger secret.
+        if pw.chars().any(char::is_control) {
+            errors.push("password must not contain control characters".into());
+        }
     }
 
     /// Checks a username and password. Every failure, an unknown user, a bad

@@ -27,8 +27,10 @@ api_module! {
 #[serde(rename_all = "camelCase")]
 pub struct UsageQuery {
     /// RFC 3339; defaults to 30 days before `to`.
+    #[param(value_type = Option<DateTime<Utc>>)]
     from: Option<String>,
     /// RFC 3339; defaults to now.
+    #[param(value_type = Option<DateTime<Utc>>)]
     to: Option<String>,
 }
 

@@ -27,7 +27,7 @@ api_module! {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LoginBody {
-    #[schema(required, example = "deployer", pattern = "\\S")]
+    #[schema(required, nullable = false, example = "deployer", pattern = "\\S")]
     pub username: Option<String>,
     #[schema(required, value_type = Option<String>, format = Password, example = "Deploy123!", min_length = 1)]
     pub password: Option<Password>,

@@ -193,7 +193,7 @@ pub async fn list_clusters(state: web::Data<AppState>, tenant: Tenant) -> HttpRe
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NodeListQuery {
     /// 1-based; default 1.
-    #[param(minimum = 1)]
+    #[param(minimum = 1, maximum = 2147483647)]
     page: Option<u32>,
     /// Nodes per page: at most 1000; default 100.
     #[param(minimum = 1, maximum = 1000)]
@@ -238,8 +238,8 @@ pub async fn get_cluster(
     let page = q.page.unwrap_or(1);
     let page_size = q.page_size.unwrap_or(DEFAULT_NODE_PAGE);
     let mut errors = Vec::new();
-    if page == 0 {
-        errors.push("page must be at least 1".to_string());
+    if page == 0 || page > super::deployment_dto::MAX_PAGE {
+        errors.push(format!("page must be between 1 and {}", super::deployment_dto::MAX_PAGE));
     }
     if page_size == 0 || page_size > MAX_NODE_PAGE {
         errors.push(format!("pageSize must be between 1 and {MAX_NODE_PAGE}"));

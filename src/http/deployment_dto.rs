@@ -62,11 +62,25 @@ pub struct CreateDeploymentBody {
     #[validate(custom(function = "known_strategy"))]
     pub strategy: Option<String>,
     /// Rising percentages ending at 100, such as [10, 50, 100].
-    #[schema(min_items = 1, max_items = 10)]
+    #[schema(schema_with = canary_steps_schema)]
     pub canary_steps: Option<Vec<u32>>,
     /// Deploy a version lower than the highest one the tenant's nodes run
     /// (refused with 422 otherwise); every use is audited.
     pub allow_downgrade: Option<bool>,
+}
+
+/// 1 to 10 percentages, each 1 to 100, or null (the rising order is checked
+/// by the server).
+fn canary_steps_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
+    let percent = ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)).maximum(Some(100));
+    ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        .items(percent)
+        .min_items(Some(1))
+        .max_items(Some(10))
+        .description(Some("Rising percentages ending at 100, such as [10, 50, 100]."))
+        .build()
 }
 
 fn invalid(message: String) -> ValidationError {
@@ -352,12 +366,15 @@ impl From<&RunSummary> for DeploymentSummaryView {
     }
 }
 
+/// The highest page number a list takes: the document's integers are 32-bit.
+pub const MAX_PAGE: u32 = i32::MAX as u32;
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ListQuery {
     /// 1-based; default 1.
-    #[param(minimum = 1)]
+    #[param(minimum = 1, maximum = 2147483647)]
     pub page: Option<u32>,
     /// At most 100; default 50.
     #[param(minimum = 1, maximum = 100)]

@@ -146,8 +146,8 @@ pub async fn list_deployments(
     let mut errors = Vec::new();
     let page = q.page.unwrap_or(1);
     let page_size = q.page_size.unwrap_or(50);
-    if page == 0 {
-        errors.push("page must be at least 1".to_string());
+    if page == 0 || page > MAX_PAGE {
+        errors.push(format!("page must be between 1 and {MAX_PAGE}"));
     }
     if page_size == 0 || page_size > MAX_PAGE_SIZE {
         errors.push(format!("pageSize must be between 1 and {MAX_PAGE_SIZE}"));

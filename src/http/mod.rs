@@ -133,8 +133,18 @@ fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
     ApiError::BadRequest(format!("invalid query string: {err}")).into()
 }
 
-fn path_error(err: PathError, _req: &HttpRequest) -> actix_web::Error {
-    ApiError::NotFound(format!("no such resource: {err}")).into()
+/// A path segment that does not parse names no resource (404), unless the
+/// path belongs to another documented route that does not take this method:
+/// `POST /deployments/{id}/events` reaches the verbs' route (`{verb}` is not
+/// `events`) but is the events route's path, so it gets 405 with Allow.
+fn path_error(err: PathError, req: &HttpRequest) -> actix_web::Error {
+    match openapi::allowed_methods(req.path()) {
+        Some(allow) if !allow.split(", ").any(|m| m == req.method().as_str()) => {
+            let response = method_not_allowed(req, allow);
+            actix_web::error::InternalError::from_response(err, response).into()
+        }
+        _ => ApiError::NotFound(format!("no such resource: {err}")).into(),
+    }
 }
 
 /// Unknown paths get 404 and known paths with another method 405 with
@@ -144,6 +154,11 @@ async fn unmatched(req: HttpRequest) -> HttpResponse {
     let Some(allow) = openapi::allowed_methods(req.path()) else {
         return ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())).error_response();
     };
+    method_not_allowed(&req, allow)
+}
+
+fn method_not_allowed(req: &HttpRequest, allow: &str) -> HttpResponse {
+    use actix_web::ResponseError;
     let mut res = ApiError::MethodNotAllowed(format!("{} {} is not supported; use {allow}", req.method(), req.path()))
         .error_response();
     if let Ok(value) = actix_web::http::header::HeaderValue::from_str(allow) {

@@ -60,7 +60,45 @@ impl Modify for BearerScheme {
 }
 
 /// Every module joined into one document with its handlers, built once.
-pub static TABLE: LazyLock<RouteTable> = LazyLock::new(|| RouteTable::join(ApiDoc::openapi(), super::modules()));
+pub static TABLE: LazyLock<RouteTable> = LazyLock::new(|| {
+    let mut table = RouteTable::join(ApiDoc::openapi(), super::modules());
+    path_parameters_are_never_empty(&mut table.document);
+    table
+});
+
+/// Every string path parameter gets `minLength: 1`. An empty one names
+/// another route once slashes are merged (`/users//disable` is answered as
+/// `/users/disable`), so a client may not send one and a fuzzer may not
+/// treat one as valid.
+fn path_parameters_are_never_empty(document: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::ParameterIn;
+    use utoipa::openapi::schema::{Schema, SchemaType, Type};
+    use utoipa::openapi::RefOr;
+    for item in document.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.options,
+            &mut item.head,
+            &mut item.patch,
+            &mut item.trace,
+        ];
+        for operation in operations.into_iter().flatten() {
+            for parameter in operation.parameters.iter_mut().flatten() {
+                if !matches!(parameter.parameter_in, ParameterIn::Path) {
+                    continue;
+                }
+                if let Some(RefOr::T(Schema::Object(object))) = &mut parameter.schema {
+                    if object.schema_type == SchemaType::Type(Type::String) {
+                        object.min_length.get_or_insert(1);
+                    }
+                }
+            }
+        }
+    }
+}
 
 /// The document, rendered once.
 static DOCUMENT: LazyLock<String> =

@@ -102,18 +102,36 @@ impl From<TenantRecord> for TenantView {
 }
 
 /// A tier by name, or by the original's number (0 Free … 4 Custom).
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize)]
 #[serde(untagged)]
 pub enum TierName {
     Name(String),
-    Number(u64),
+    /// JSON has one number type: 2.0 is the tier 2 as much as 2 is.
+    Number(f64),
 }
+
+// Written by hand so that the document names the tiers and the numbers the
+// server takes, rather than any string or integer.
+impl utoipa::PartialSchema for TierName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        let names = Tier::ALL.map(Tier::as_str);
+        OneOfBuilder::new()
+            .description(Some("A tier by name, or by the original's number (0 Free … 4 Custom)"))
+            .item(ObjectBuilder::new().schema_type(Type::String).enum_values(Some(names)))
+            .item(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)).maximum(Some(Tier::ALL.len() - 1)))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for TierName {}
 
 impl TierName {
     fn parse(&self) -> Result<Tier, String> {
         let parsed = match self {
             TierName::Name(s) => Tier::parse(s),
-            TierName::Number(n) => Tier::ALL.get(*n as usize).copied(),
+            TierName::Number(n) if n.fract() == 0.0 && *n >= 0.0 => Tier::ALL.get(*n as usize).copied(),
+            TierName::Number(_) => None,
         };
         parsed.ok_or_else(|| "tier must be one of Free, Starter, Professional, Enterprise, Custom (or 0-4)".into())
     }
@@ -138,6 +156,7 @@ pub struct CreateTenantBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateTenantBody {
+    #[schema(min_length = 1, max_length = 200)]
     name: Option<String>,
     contact_email: Option<String>,
     /// "" clears it.
@@ -163,6 +182,7 @@ pub struct SubscriptionBody {
 #[serde(rename_all = "camelCase")]
 pub struct ListQuery {
     /// Only tenants with this status.
+    #[param(pattern = "^(Provisioning|Active|Suspended|Deprovisioning|Deleted)$")]
     status: Option<String>,
 }
 
@@ -366,8 +386,10 @@ pub async fn suspend_tenant(
     let b: SuspendBody = if body.iter().all(u8::is_ascii_whitespace) {
         SuspendBody::default()
     } else {
-        serde_json::from_slice(&body)
+        // `null`, which the document's optional body allows, means no reason.
+        serde_json::from_slice::<Option<SuspendBody>>(&body)
             .map_err(|e| ApiError::BadRequest(format!("the JSON body is malformed or has the wrong shape: {e}")))?
+            .unwrap_or_default()
     };
     let reason = b.reason.map(|r| r.trim().chars().take(500).collect::<String>()).filter(|r| !r.is_empty());
     let tenant = command(&state, &caller, audited, &id, TenantCommand::Suspend { reason }).await?;

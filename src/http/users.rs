@@ -42,7 +42,7 @@ pub struct CreateUserBody {
     #[schema(max_length = 200)]
     pub full_name: Option<String>,
     /// At least 12 characters (auth.min_password_length), at most 72 bytes.
-    #[schema(value_type = String, format = Password, min_length = 12, max_length = 72, pattern = "^[ -~]{12,72}$")]
+    #[schema(value_type = String, format = Password, min_length = 12, max_length = 72, pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$")]
     pub password: Password,
     #[schema(value_type = Vec<RoleName>, min_items = 1)]
     pub roles: Vec<String>,
@@ -61,7 +61,7 @@ pub struct RolesBody {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PasswordBody {
     /// At least 12 characters (auth.min_password_length), at most 72 bytes.
-    #[schema(value_type = String, format = Password, min_length = 12, max_length = 72, pattern = "^[ -~]{12,72}$")]
+    #[schema(value_type = String, format = Password, min_length = 12, max_length = 72, pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$")]
     pub password: Password,
 }
 

@@ -127,3 +127,19 @@ async fn listing_is_newest_first_with_filters_and_pages() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(reply["details"].as_array().unwrap().len(), 2);
 }
+
+/// `POST /deployments/{id}/events` reaches the verbs' route (`{verb}` does not
+/// parse as `events`), but its path is the events route's: 405 with Allow, not
+/// 404. A verb that does not exist still names nothing.
+#[actix_web::test]
+async fn a_verbs_path_that_is_another_routes_answers_405_with_allow() {
+    use awc::http::Method;
+    let app = spawn_app(&[]).await;
+    let id = app.deploy("kmod-405", "1.0.0", "Development", json!({})).await;
+    let r = app.call(Method::POST, &format!("/api/v1/deployments/{id}/events"), Some(json!({}))).await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{}", r.text);
+    assert_eq!(r.header("allow"), Some("GET"));
+    assert_eq!(r.body["code"], "method_not_allowed");
+    let r = app.call(Method::POST, &format!("/api/v1/deployments/{id}/explode"), Some(json!({}))).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+}

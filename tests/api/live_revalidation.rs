@@ -124,3 +124,43 @@ async fn logout_ends_a_signalr_event_stream() {
     assert!(received.contains("data: {}\u{1e}"), "the handshake reply came first: {received}");
     assert!(received.contains("\"type\":7") && received.contains("access ended"), "{received}");
 }
+
+/// A role change counts at the session's next check. Every role grants read
+/// access, so moving an Admin to Viewer keeps the session; a user record left
+/// with no role at all (the roles route refuses an empty list, but a record
+/// edited in the database or written by another instance can hold one) closes
+/// both the WebSocket and the SignalR session within a second.
+#[actix_web::test]
+async fn a_role_change_that_removes_read_access_closes_live_sessions_within_a_second() {
+    use hotswap_actors::domain::{AuditActor, AuditCategory, NewAuditEntry, DEFAULT_TENANT};
+    const RS: char = '\u{1e}';
+    let admin = spawn_app(&[]).await;
+    let user = admin.new_user("ws-demoted", &["Admin"], None).await;
+    let id = user_id(&user).await;
+    let mut ws = open_ws(&user).await;
+    let (_, negotiated) = user.post("/hubs/deployment/negotiate?negotiateVersion=1", &json!({})).await;
+    let token = negotiated["connectionToken"].as_str().unwrap();
+    let mut hub = WsClient::connect(&user, &format!("/hubs/deployment?id={token}")).await;
+    hub.send_text(format!("{}{RS}", json!({ "protocol": "json", "version": 1 }))).await;
+    hub.raw_until(|f| f.contains("{}")).await;
+
+    let (status, reply) = admin.put(&format!("/api/v1/users/{id}/roles"), &json!({ "roles": ["Viewer"] })).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert!(ws.recv_within(Duration::from_millis(1500)).await.is_none(), "a Viewer may still read");
+    ws.send(&json!({ "type": "ping" })).await;
+    assert_eq!(ws.json().await["type"], "pong");
+
+    let store = admin.orchestrator.store();
+    let uuid = id.parse().unwrap();
+    let mut record = store.get_user(DEFAULT_TENANT, uuid).await.unwrap().expect("the user is stored");
+    record.roles.clear();
+    let entry = NewAuditEntry::new(DEFAULT_TENANT, AuditActor::system(), AuditCategory::UserManagement, "UserUpdated");
+    store.update_user(&record, &entry).await.unwrap();
+
+    assert_eq!(ws.until_closed(WITHIN).await.0, Some(1008), "no role left (WebSocket)");
+    let (code, frames) = hub.raw_until_closed(WITHIN).await;
+    assert_eq!(code, Some(1008), "{frames:?}");
+    let closed_for_reading =
+        frames.iter().flat_map(|f| f.split(RS)).any(|m| m.contains("\"type\":7") && m.contains("may no longer read"));
+    assert!(closed_for_reading, "the hub says why: {frames:?}");
+}

@@ -145,9 +145,70 @@ mod postgres_artifacts {
         assert_eq!(artifacts.put(&digest, bytes.clone()).await.unwrap(), format!("pg:sha256/{digest}"));
         artifacts.put(&digest, bytes.clone()).await.unwrap();
         assert_eq!(artifacts.get(&digest).await.unwrap(), bytes);
-        db.execute(&format!("UPDATE artifact_blobs SET bytes = '\\x00' WHERE sha256 = '{digest}'")).await;
+        db.execute(&format!("UPDATE artifact_chunks SET bytes = '\\x00' WHERE sha256 = '{digest}'")).await;
         assert!(matches!(artifacts.get(&digest).await, Err(ArtifactError::Corrupt { .. })));
         let missing = sha256_hex(b"missing");
         assert!(matches!(artifacts.get(&missing).await, Err(ArtifactError::NotFound(_))));
+    }
+
+    /// What a client of a download receives: the bytes before the first
+    /// error, how many chunks carried them, and whether it ended in an error.
+    async fn drain(mut chunks: hotswap::registry::artifact_stream::ArtifactChunks) -> (Vec<u8>, usize, bool) {
+        use futures::StreamExt;
+        let (mut got, mut pieces) = (Vec::new(), 0);
+        while let Some(chunk) = chunks.next().await {
+            match chunk {
+                Ok(bytes) => {
+                    got.extend_from_slice(&bytes);
+                    pieces += 1;
+                }
+                Err(_) => return (got, pieces, true),
+            }
+        }
+        (got, pieces, false)
+    }
+
+    /// A download from the database streams chunk rows, and keeps the
+    /// filesystem back-end's promise: altered bytes never reach the client
+    /// whole (the last chunk is withheld), another length is refused before
+    /// the first byte.
+    #[actix::test]
+    async fn artifacts_in_postgres_stream_in_chunks_and_withhold_altered_bytes() {
+        use hotswap::registry::artifact_stream::CHUNK_BYTES;
+        let Some(db) = support::TestDb::migrated("registry::artifacts_in_postgres_stream_in_chunks").await else {
+            return;
+        };
+        let artifacts = Artifacts::new(Arc::new(db.store().await));
+        let bytes: Vec<u8> = (0..CHUNK_BYTES * 3 + 100).map(|i| (i % 251) as u8).collect();
+        let digest = sha256_hex(&bytes);
+        let len = bytes.len() as u64;
+        artifacts.put(&digest, bytes::Bytes::from(bytes.clone())).await.unwrap();
+        let opened = artifacts.open(&digest, len).await.unwrap();
+        assert_eq!(opened.len, len);
+        let (got, pieces, failed) = drain(opened.chunks).await;
+        assert!(!failed);
+        assert_eq!(got, bytes);
+        assert_eq!(pieces, 4, "one piece per chunk row");
+        assert_eq!(hotswap::crypto::hex(&artifacts.verify(&digest).await.unwrap()), digest);
+
+        // One byte altered in place, first in the second chunk, then in the last.
+        for seq in [1, 3] {
+            artifacts.put(&digest, bytes::Bytes::from(bytes.clone())).await.unwrap();
+            db.execute(&format!(
+                "UPDATE artifact_chunks SET bytes = set_byte(bytes, 7, get_byte(bytes, 7) # 255) \
+                 WHERE sha256 = '{digest}' AND seq = {seq}"
+            ))
+            .await;
+            let (got, _, failed) = drain(artifacts.open(&digest, len).await.unwrap().chunks).await;
+            assert!(failed, "the download ends in an error (chunk {seq} altered)");
+            assert!((got.len() as u64) < len, "the last chunk is withheld (chunk {seq} altered)");
+            assert!(matches!(artifacts.verify(&digest).await, Err(ArtifactError::Corrupt { .. })));
+        }
+        // Writing the good bytes again repairs them; a chunk cut short is
+        // another length, refused before a byte is sent.
+        artifacts.put(&digest, bytes::Bytes::from(bytes.clone())).await.unwrap();
+        assert!(!drain(artifacts.open(&digest, len).await.unwrap().chunks).await.2);
+        db.execute(&format!("UPDATE artifact_chunks SET bytes = '\\x00' WHERE sha256 = '{digest}' AND seq = 2")).await;
+        assert!(matches!(artifacts.open(&digest, len).await, Err(ArtifactError::Corrupt { .. })));
     }
 }

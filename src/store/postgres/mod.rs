@@ -8,6 +8,7 @@
 
 mod agents;
 mod approvals;
+mod artifact_chunks;
 mod audit;
 mod batches;
 mod codec;

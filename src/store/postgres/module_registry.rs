@@ -1,10 +1,9 @@
 //! The module registry: versions (`module_artifacts`, the descriptor in
-//! `metadata`), their modules (`modules`), trusted keys (`signing_keys`)
-//! and, for deployments that keep artifacts in the database, the bytes
-//! (`artifact_blobs`).
+//! `metadata`), their modules (`modules`) and trusted keys (`signing_keys`).
+//! The artifacts' bytes, for deployments that keep them in the database,
+//! are in `artifact_chunks.rs`.
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
@@ -18,9 +17,8 @@ use uuid::Uuid;
 use super::audit::insert_audit;
 use super::codec;
 use super::errors::Failure;
-use super::schema::{artifact_blobs, module_artifacts, modules, signing_keys};
+use super::schema::{module_artifacts, modules, signing_keys};
 use super::PgStore;
-use crate::registry::{ArtifactBackend, ArtifactError};
 
 #[derive(Insertable, Queryable, Selectable)]
 #[diesel(table_name = module_artifacts, check_for_backend(Pg))]
@@ -295,65 +293,5 @@ impl RegistryStore for PgStore {
             })
             .await;
         result.map_err(|f| self.failure(conn, f))
-    }
-}
-
-/// Artifacts in the database, for small deployments.
-#[async_trait]
-impl ArtifactBackend for PgStore {
-    async fn write(&self, digest: &str, bytes: Bytes) -> Result<String, ArtifactError> {
-        let unavailable = |e: StoreError| ArtifactError::Unavailable(e.to_string());
-        let mut pooled = self.conn().await.map_err(unavailable)?;
-        let conn: &mut AsyncPgConnection = &mut pooled;
-        // The same digest holds the same bytes; writing them again repairs a
-        // row that was altered.
-        let written = diesel::insert_into(artifact_blobs::table)
-            .values((artifact_blobs::sha256.eq(digest), artifact_blobs::bytes.eq(bytes.as_ref())))
-            .on_conflict(artifact_blobs::sha256)
-            .do_update()
-            // Written again now: the sweep's grace period starts over.
-            .set((
-                artifact_blobs::bytes.eq(excluded(artifact_blobs::bytes)),
-                artifact_blobs::created_at.eq(diesel::dsl::now),
-            ))
-            .execute(conn)
-            .await;
-        match written {
-            Ok(_) => Ok(format!("pg:sha256/{digest}")),
-            Err(e) => Err(unavailable(self.db_error(conn, e))),
-        }
-    }
-
-    async fn read(&self, digest: &str) -> Result<Bytes, ArtifactError> {
-        let unavailable = |e: StoreError| ArtifactError::Unavailable(e.to_string());
-        let mut pooled = self.conn().await.map_err(unavailable)?;
-        let conn: &mut AsyncPgConnection = &mut pooled;
-        let found: QueryResult<Option<Vec<u8>>> =
-            artifact_blobs::table.find(digest).select(artifact_blobs::bytes).first(conn).await.optional();
-        match found {
-            Ok(Some(bytes)) => Ok(Bytes::from(bytes)),
-            Ok(None) => Err(ArtifactError::NotFound(digest.to_string())),
-            Err(e) => Err(unavailable(self.db_error(conn, e))),
-        }
-    }
-
-    async fn stored(&self) -> Result<Vec<(String, DateTime<Utc>)>, ArtifactError> {
-        let unavailable = |e: StoreError| ArtifactError::Unavailable(e.to_string());
-        let mut pooled = self.conn().await.map_err(unavailable)?;
-        let conn: &mut AsyncPgConnection = &mut pooled;
-        let found = artifact_blobs::table
-            .select((artifact_blobs::sha256, artifact_blobs::created_at))
-            .load::<(String, DateTime<Utc>)>(conn)
-            .await;
-        found.map_err(|e| unavailable(self.db_error(conn, e)))
-    }
-
-    async fn remove(&self, digest: &str, written_before: DateTime<Utc>) -> Result<(), ArtifactError> {
-        let unavailable = |e: StoreError| ArtifactError::Unavailable(e.to_string());
-        let mut pooled = self.conn().await.map_err(unavailable)?;
-        let conn: &mut AsyncPgConnection = &mut pooled;
-        // Only if nobody wrote it again since the sweep looked.
-        let target = artifact_blobs::table.find(digest).filter(artifact_blobs::created_at.lt(written_before));
-        diesel::delete(target).execute(conn).await.map(|_| ()).map_err(|e| unavailable(self.db_error(conn, e)))
     }
 }

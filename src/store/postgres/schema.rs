@@ -236,8 +236,15 @@ diesel::table! {
 diesel::table! {
     artifact_blobs (sha256) {
         sha256 -> Text,
-        bytes -> Bytea,
         created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    artifact_chunks (sha256, seq) {
+        sha256 -> Text,
+        seq -> Int4,
+        bytes -> Bytea,
     }
 }
 
@@ -257,6 +264,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     signing_keys,
     module_artifacts,
     artifact_blobs,
+    artifact_chunks,
     task_leases,
     tenant_modules,
     tenant_runs_per_day,
