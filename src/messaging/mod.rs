@@ -4,6 +4,7 @@
 
 mod bus;
 pub mod duration;
+pub mod jetstream;
 pub mod message_dto;
 pub mod push;
 mod retention;

@@ -132,8 +132,21 @@ async fn open_message_bus(
     let config = &settings.messaging;
     let store: SharedMessageStore = match config.backend {
         MessagingBackend::Memory => Arc::new(MemoryMessageStore::new(config.retry_policy(), config.idempotency_window)),
-        // The durable back-ends are built in their own branch (issue 17).
-        MessagingBackend::Postgres | MessagingBackend::Jetstream => {
+        MessagingBackend::Jetstream => {
+            use crate::messaging::jetstream::{JetStreamConfig, JetStreamMessageStore};
+            let jetstream = JetStreamConfig {
+                url: config.nats_url.clone(),
+                prefix: config.nats_prefix.clone(),
+                retry: config.retry_policy(),
+                idempotency_window: config.idempotency_window,
+            };
+            let store = JetStreamMessageStore::connect(jetstream)
+                .await
+                .map_err(|e| StartupError::Store(format!("messaging on JetStream: {e}")))?;
+            Arc::new(store)
+        }
+        // The PostgreSQL back-end is built in its own branch (issue 17).
+        MessagingBackend::Postgres => {
             return Err(StartupError::Config(format!(
                 "messaging.backend = {:?} is not available in this build; use \"memory\"",
                 config.backend
