@@ -122,8 +122,10 @@ async fn expired_lease_is_redelivered_once_after_ack_wait_and_backoff() {
         let tn = Uuid::new_v4();
         let s = topic_and_sub(&store, tn, 3).await;
         let id = super::publish(&store, tn, "t", "m").await;
-        let first = next_delivery(&store, tn, s).await;
+        // Taken before the lease is asked for, so the server's clock for
+        // the lease cannot have started earlier.
         let leased_at = Instant::now();
+        let first = next_delivery(&store, tn, s).await;
         assert_eq!(first.delivery_attempts, 1);
         assert!(store.lease(tn, s, 10, Utc::now()).await.unwrap().is_empty(), "nothing else while leased");
         let again = next_delivery(&store, tn, s).await;
@@ -155,8 +157,9 @@ async fn nacks_back_off_then_dead_letter_replay_and_purge() {
             }
             attempts.push(d.delivery_attempts);
             let boom = NackOptions { reason: Some("boom".into()), requeue: None };
-            store.nack(tn, s, &id, boom, Utc::now()).await.unwrap();
+            // Before the nack is sent: the server's delay cannot start earlier.
             nacked_at = Some(Instant::now());
+            store.nack(tn, s, &id, boom, Utc::now()).await.unwrap();
         }
         assert_eq!(attempts, [1, 2, 3]);
         assert!(gaps[0] >= Duration::from_millis(100) && gaps[1] >= Duration::from_millis(200), "backoff {gaps:?}");
