@@ -5,6 +5,7 @@
 mod bus;
 pub mod deployment_events;
 pub mod duration;
+pub mod jetstream;
 pub mod message_dto;
 pub mod push;
 mod retention;

@@ -46,6 +46,11 @@ pub struct MessagingSettings {
     /// How long a push subscription's endpoint may take to answer a delivery.
     #[serde(with = "humantime_serde")]
     pub push_timeout: Duration,
+    /// The NATS server of the `jetstream` back-end.
+    pub nats_url: String,
+    /// Starts every stream, subject and bucket name the `jetstream`
+    /// back-end makes (letters, digits, `_`), so installations can share a server.
+    pub nats_prefix: String,
 }
 
 impl Default for MessagingSettings {
@@ -62,6 +67,8 @@ impl Default for MessagingSettings {
             retention_sweep_interval: Duration::from_secs(60),
             max_consume_wait: Duration::from_secs(30),
             push_timeout: Duration::from_secs(10),
+            nats_url: "nats://127.0.0.1:4222".into(),
+            nats_prefix: "HS".into(),
         }
     }
 }
@@ -80,6 +87,12 @@ impl MessagingSettings {
         }
         if self.max_payload_bytes == 0 || self.max_payload_bytes > MAX_PAYLOAD_BYTES {
             return Err(format!("messaging.max_payload_bytes must be between 1 and {MAX_PAYLOAD_BYTES}"));
+        }
+        let prefix_ok = !self.nats_prefix.is_empty()
+            && self.nats_prefix.len() <= 32
+            && self.nats_prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !prefix_ok {
+            return Err("messaging.nats_prefix must be 1-32 letters, digits or '_'".into());
         }
         let positive = [
             ("idempotency_window", self.idempotency_window),

@@ -128,12 +128,18 @@ async fn open_message_bus(
     let store: SharedMessageStore = match config.backend {
         MessagingBackend::Memory => Arc::new(MemoryMessageStore::new(config.retry_policy(), config.idempotency_window)),
         MessagingBackend::Postgres => Arc::new(open_postgres_messages(settings).await?),
-        // The JetStream back-end is built in its own branch (issue 17).
         MessagingBackend::Jetstream => {
-            return Err(StartupError::Config(format!(
-                "messaging.backend = {:?} is not available in this build; use \"memory\"",
-                config.backend
-            )))
+            use crate::messaging::jetstream::{JetStreamConfig, JetStreamMessageStore};
+            let jetstream = JetStreamConfig {
+                url: config.nats_url.clone(),
+                prefix: config.nats_prefix.clone(),
+                retry: config.retry_policy(),
+                idempotency_window: config.idempotency_window,
+            };
+            let store = JetStreamMessageStore::connect(jetstream)
+                .await
+                .map_err(|e| StartupError::Store(format!("messaging on JetStream: {e}")))?;
+            Arc::new(store)
         }
     };
     let bus = crate::messaging::MessageBus::new(store, config.clone()).map_err(StartupError::Config)?;

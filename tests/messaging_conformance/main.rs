@@ -402,6 +402,9 @@ macro_rules! conformance {
     };
 }
 
+/// The NATS JetStream back-end (`HOTSWAP_TEST_NATS_URL`).
+mod jetstream;
+
 conformance!(
     fan_out_reaches_every_subscription,
     direct_goes_to_the_first_subscription,

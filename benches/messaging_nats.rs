@@ -1,0 +1,191 @@
+//! Message bus throughput and latency: publish → consume → ack, for the
+//! memory and JetStream back-ends beside raw NATS core publish/subscribe and
+//! raw JetStream (publish, pull, double ack), all in one run so that the
+//! ratios compare like with like on a shared, noisy machine.
+//!
+//! `HOTSWAP_BENCH_NATS_URL` (default nats://127.0.0.1:4222); `HOTSWAP_BENCH_MESSAGES`
+//! (default 2000). Prints messages/s and p99 end-to-end latency per row and
+//! the two ratios the issue sets goals for.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A benchmark: a panic is a failed run.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, consumer::pull, stream};
+use chrono::Utc;
+use futures::{StreamExt, TryStreamExt};
+use hotswap::messaging::jetstream::{JetStreamConfig, JetStreamMessageStore};
+use hotswap_actors::messaging::{
+    MemoryMessageStore, NewMessage, NewSubscription, NewTopic, RetryPolicy, SharedMessageStore, SubscriptionKind,
+};
+use uuid::Uuid;
+
+struct Row {
+    name: &'static str,
+    per_second: f64,
+    p99: Duration,
+}
+
+fn p99(mut latencies: Vec<Duration>) -> Duration {
+    latencies.sort();
+    latencies[(latencies.len() * 99 / 100).min(latencies.len() - 1)]
+}
+
+fn stamp(start: Instant) -> String {
+    start.elapsed().as_nanos().to_string()
+}
+
+fn since(start: Instant, payload: &[u8]) -> Duration {
+    let sent: u64 = std::str::from_utf8(payload).unwrap().parse().unwrap();
+    start.elapsed().saturating_sub(Duration::from_nanos(sent))
+}
+
+async fn raw_core(url: &str, n: usize) -> Row {
+    let client = async_nats::connect(url).await.unwrap();
+    let subject = format!("bench.core.{}", Uuid::new_v4().simple());
+    let mut sub = client.subscribe(subject.clone()).await.unwrap();
+    client.flush().await.unwrap();
+    let start = Instant::now();
+    let publisher = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            for _ in 0..n {
+                client.publish(subject.clone(), stamp(start).into()).await.unwrap();
+            }
+            client.flush().await.unwrap();
+        })
+    };
+    let mut latencies = Vec::with_capacity(n);
+    while latencies.len() < n {
+        let m = sub.next().await.unwrap();
+        latencies.push(since(start, &m.payload));
+    }
+    publisher.await.unwrap();
+    Row { name: "raw NATS core pub/sub", per_second: n as f64 / start.elapsed().as_secs_f64(), p99: p99(latencies) }
+}
+
+async fn raw_jetstream(url: &str, n: usize) -> Row {
+    let js = jetstream::new(async_nats::connect(url).await.unwrap());
+    let name = format!("BENCH_{}", Uuid::new_v4().simple());
+    let subject = format!("bench.js.{}", Uuid::new_v4().simple());
+    let s = js
+        .create_stream(stream::Config {
+            name: name.clone(),
+            subjects: vec![subject.clone()],
+            retention: stream::RetentionPolicy::WorkQueue,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let consumer: async_nats::jetstream::consumer::PullConsumer =
+        s.create_consumer(pull::Config { durable_name: Some("c".into()), ..Default::default() }).await.unwrap();
+    let start = Instant::now();
+    let publisher = {
+        let js = js.clone();
+        tokio::spawn(async move {
+            for _ in 0..n {
+                js.publish(subject.clone(), stamp(start).into()).await.unwrap().await.unwrap();
+            }
+        })
+    };
+    let mut latencies = Vec::with_capacity(n);
+    while latencies.len() < n {
+        let mut batch = consumer.fetch().max_messages(100).messages().await.unwrap();
+        let mut got = 0;
+        while let Some(m) = batch.try_next().await.unwrap() {
+            m.double_ack().await.unwrap();
+            latencies.push(since(start, &m.payload));
+            got += 1;
+        }
+        if got == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    publisher.await.unwrap();
+    let per_second = n as f64 / start.elapsed().as_secs_f64();
+    js.delete_stream(&name).await.unwrap();
+    Row { name: "raw JetStream publish/pull/ack", per_second, p99: p99(latencies) }
+}
+
+async fn bus(name: &'static str, store: SharedMessageStore, n: usize) -> Row {
+    let tenant = Uuid::new_v4();
+    store.create_topic(tenant, NewTopic::fan_out("bench"), Utc::now()).await.unwrap();
+    let spec = NewSubscription {
+        topic_name: "bench".into(),
+        consumer_group: "g".into(),
+        consumer_endpoint: "pull".into(),
+        kind: SubscriptionKind::Pull,
+        filter: None,
+        max_retries: 3,
+        ack_timeout: Duration::from_secs(30),
+    };
+    let sub = store.create_subscription(tenant, spec, Utc::now()).await.unwrap().subscription_id;
+    let start = Instant::now();
+    let publisher = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for _ in 0..n {
+                store.publish(tenant, NewMessage::new("bench", &stamp(start)), Utc::now()).await.unwrap();
+            }
+        })
+    };
+    let mut latencies = Vec::with_capacity(n);
+    while latencies.len() < n {
+        let got = store.lease(tenant, sub, 100, Utc::now()).await.unwrap();
+        if got.is_empty() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        for d in got {
+            store.ack(tenant, sub, &d.message.message_id, Utc::now()).await.unwrap();
+            latencies.push(since(start, d.message.payload.as_bytes()));
+        }
+    }
+    publisher.await.unwrap();
+    Row { name, per_second: n as f64 / start.elapsed().as_secs_f64(), p99: p99(latencies) }
+}
+
+async fn remove_prefix(url: &str, prefix: &str) {
+    let js = jetstream::new(async_nats::connect(url).await.unwrap());
+    let names: Vec<String> = js.stream_names().try_collect().await.unwrap();
+    for name in
+        names.into_iter().filter(|n| n.starts_with(&format!("{prefix}_")) || *n == format!("KV_{prefix}_MESSAGING"))
+    {
+        js.delete_stream(&name).await.unwrap();
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let url = std::env::var("HOTSWAP_BENCH_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+    let n: usize = std::env::var("HOTSWAP_BENCH_MESSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
+    let retry = RetryPolicy::default();
+    let memory: SharedMessageStore = Arc::new(MemoryMessageStore::new(retry, Duration::from_secs(24 * 3600)));
+    let prefix = format!("B{}", &Uuid::new_v4().simple().to_string()[..12]);
+    let config = JetStreamConfig {
+        url: url.clone(),
+        prefix: prefix.clone(),
+        retry,
+        idempotency_window: Duration::from_secs(24 * 3600),
+    };
+    let on_jetstream: SharedMessageStore = Arc::new(JetStreamMessageStore::connect(config).await.unwrap());
+    let rows = vec![
+        raw_core(&url, n).await,
+        bus("memory back-end", memory, n).await,
+        raw_jetstream(&url, n).await,
+        bus("jetstream back-end", on_jetstream, n).await,
+    ];
+    remove_prefix(&url, &prefix).await;
+    println!("{n} messages each, publish -> consume -> ack");
+    for r in &rows {
+        println!("{:<34} {:>10.0} msg/s   p99 {:>8.2} ms", r.name, r.per_second, r.p99.as_secs_f64() * 1000.0);
+    }
+    println!(
+        "memory back-end / raw NATS core:   {:.0} % (goal >= 50 %)",
+        100.0 * rows[1].per_second / rows[0].per_second
+    );
+    println!(
+        "jetstream back-end / raw JetStream: {:.0} % (goal >= 70 %)",
+        100.0 * rows[3].per_second / rows[2].per_second
+    );
+}

@@ -1,0 +1,169 @@
+//! Publishing: the ExactlyOnce check, routing (HotSwap's, not the
+//! server's), the message record, then one copy per routed subscription.
+
+use async_nats::HeaderMap;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use hotswap_actors::domain::TenantId;
+use hotswap_actors::messaging::{
+    route, DeliveryGuarantee, Message, MessageStatus, MessagingError, NewMessage, Published, RouteCandidate,
+    RoutingStrategy,
+};
+
+use super::error::nats_error;
+use super::names::{id_key, keys};
+use super::records::{self, IdempotencyRecord, MessageRecord};
+use super::setup::JetStreamMessageStore;
+
+impl JetStreamMessageStore {
+    pub(super) async fn publish_impl(
+        &self,
+        tenant: TenantId,
+        new: NewMessage,
+        now: DateTime<Utc>,
+    ) -> Result<Published, MessagingError> {
+        new.validate()?;
+        let topic = self.meta.lock().topic(tenant, &new.topic_name)?.topic.clone();
+        let message_id = new.message_id.clone().unwrap_or_else(|| Uuid::new_v4().to_string());
+        let exactly_once = topic.spec.delivery_guarantee == DeliveryGuarantee::ExactlyOnce;
+        let dedup_key = new.idempotency_key.clone().or_else(|| new.message_id.clone()).filter(|_| exactly_once);
+        if let Some(k) = &dedup_key {
+            if let Some(first) = self.claim_idempotency_key(tenant, &topic.spec.name, k, &message_id, now).await? {
+                return Ok(first);
+            }
+        }
+        let message = Message {
+            tenant_id: tenant,
+            message_id: message_id.clone(),
+            topic_name: new.topic_name.clone(),
+            payload: new.payload,
+            headers: new.headers,
+            priority: new.priority,
+            partition_key: new.partition_key,
+            schema_version: new.schema_version,
+            published_at: now,
+            expires_at: new.expires_at,
+        };
+        let routed_to = self.route_message(tenant, &message)?;
+        let record = MessageRecord {
+            message: message.clone(),
+            routed_to: routed_to.clone(),
+            seq: self.next_seq(),
+            status: MessageStatus::Pending,
+        };
+        // The record first: it refuses a message id already used, before
+        // any copy goes out.
+        if !records::create(&self.kv, &keys::message(tenant, &message_id), &record).await? {
+            return Err(MessagingError::Conflict(format!("message '{message_id}' already exists")));
+        }
+        self.send_copies(tenant, &message, &routed_to, None).await?;
+        self.meta.lock().count(tenant, &topic.spec.name, |c| {
+            c.published += 1;
+            if routed_to.is_empty() {
+                c.unrouted += 1;
+            }
+        });
+        self.notify.notify_waiters();
+        Ok(Published { message, duplicate: false, routed_to })
+    }
+
+    /// Records the key for this message unless a live record of it names
+    /// an earlier one, which is then the answer (`Some`); a record older
+    /// than the window is replaced.
+    async fn claim_idempotency_key(
+        &self,
+        tenant: TenantId,
+        topic: &str,
+        key: &str,
+        message_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Published>, MessagingError> {
+        let kv_key = keys::idempotency(tenant, topic, key);
+        let claim = IdempotencyRecord { message_id: message_id.to_owned(), seen: now };
+        if records::create(&self.kv, &kv_key, &claim).await? {
+            return Ok(None);
+        }
+        if let Some((seen, _)) = records::get::<IdempotencyRecord>(&self.kv, &kv_key).await? {
+            let live = chrono::Duration::from_std(self.idempotency_window).is_ok_and(|w| seen.seen + w > now);
+            if live {
+                if let Some((first, _)) =
+                    records::get::<MessageRecord>(&self.kv, &keys::message(tenant, &seen.message_id)).await?
+                {
+                    return Ok(Some(Published { message: first.message, duplicate: true, routed_to: first.routed_to }));
+                }
+            }
+        }
+        records::put(&self.kv, &kv_key, &claim).await?;
+        Ok(None)
+    }
+
+    /// The core's routing over the cached subscriptions; a load-balanced
+    /// choice takes the topic's next rotation position.
+    fn route_message(&self, tenant: TenantId, message: &Message) -> Result<Vec<Uuid>, MessagingError> {
+        let mut meta = self.meta.lock();
+        let strategy = meta.topic(tenant, &message.topic_name)?.topic.effective_strategy();
+        let subs = meta.subs_of(tenant, &message.topic_name);
+        let candidates: Vec<RouteCandidate<'_>> = subs
+            .iter()
+            .map(|s| RouteCandidate {
+                id: s.record.subscription.subscription_id,
+                paused: s.record.subscription.paused,
+                filter: s.record.subscription.spec.filter.as_ref(),
+                last_assigned: s.last_assigned,
+            })
+            .collect();
+        let chosen = route(strategy, &candidates, message);
+        if strategy == RoutingStrategy::LoadBalanced {
+            if let Some(id) = chosen.first() {
+                let t = meta.topic_mut(tenant, &message.topic_name)?;
+                t.rr_counter += 1;
+                let position = t.rr_counter;
+                if let Some(s) = meta.subs.get_mut(&(tenant, *id)) {
+                    s.last_assigned = position;
+                }
+            }
+        }
+        Ok(chosen)
+    }
+
+    /// One copy per subscription, all sent before any acknowledgement is
+    /// awaited; answers once the server has stored every one. `replay`
+    /// makes the copies' de-duplication ids new.
+    pub(super) async fn send_copies(
+        &self,
+        tenant: TenantId,
+        message: &Message,
+        subs: &[Uuid],
+        replay: Option<u64>,
+    ) -> Result<(), MessagingError> {
+        let body: bytes::Bytes =
+            serde_json::to_vec(message).map_err(|e| MessagingError::Backend(e.to_string()))?.into();
+        let mut pending = Vec::with_capacity(subs.len());
+        for sub in subs {
+            let subject =
+                self.names.delivery_subject(tenant, &message.topic_name, *sub, message.priority, &message.message_id);
+            let mut headers = HeaderMap::new();
+            let copy_id = match replay {
+                None => format!("{}.{}", id_key(&message.message_id), sub.simple()),
+                Some(n) => format!("{}.{}.r{n}", id_key(&message.message_id), sub.simple()),
+            };
+            headers.insert("Nats-Msg-Id", copy_id.as_str());
+            let ack = self.js.publish_with_headers(subject, headers, body.clone()).await.map_err(publish_error)?;
+            pending.push(ack);
+        }
+        for ack in futures::future::join_all(pending.into_iter().map(std::future::IntoFuture::into_future)).await {
+            ack.map_err(publish_error)?;
+        }
+        Ok(())
+    }
+}
+
+fn publish_error(e: impl std::fmt::Display) -> MessagingError {
+    let text = e.to_string();
+    if text.to_ascii_lowercase().contains("payload") && text.to_ascii_lowercase().contains("max") {
+        MessagingError::PayloadTooLarge(0)
+    } else {
+        nats_error(text)
+    }
+}
