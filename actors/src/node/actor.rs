@@ -135,23 +135,21 @@ impl NodeActor {
                 None => writer.write(write).await,
             }
         };
-        Box::pin(saving.instrument(span).into_actor(self).map(
-            move |saved, act, _ctx| match saved {
-                Ok(()) => {
-                    act.entry.beat();
-                    if slots.is_empty() {
-                        act.modules.remove(&module);
-                    } else {
-                        act.modules.insert(module, slots);
-                    }
-                    Ok(())
+        Box::pin(saving.instrument(span).into_actor(self).map(move |saved, act, _ctx| match saved {
+            Ok(()) => {
+                act.entry.beat();
+                if slots.is_empty() {
+                    act.modules.remove(&module);
+                } else {
+                    act.modules.insert(module, slots);
                 }
-                Err(StoreError::Unavailable(e)) => {
-                    Err(NodeError::StoreUnavailable(format!("{} could not record the change: {e}", act.entry.hostname)))
-                }
-                Err(e) => Err(NodeError::Failed(format!("{} could not record the change: {e}", act.entry.hostname))),
-            },
-        ))
+                Ok(())
+            }
+            Err(StoreError::Unavailable(e)) => {
+                Err(NodeError::StoreUnavailable(format!("{} could not record the change: {e}", act.entry.hostname)))
+            }
+            Err(e) => Err(NodeError::Failed(format!("{} could not record the change: {e}", act.entry.hostname))),
+        }))
     }
 }
 

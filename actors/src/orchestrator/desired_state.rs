@@ -80,8 +80,7 @@ impl Orchestrator {
             let what = format!("desired {}, the host runs {}", version(&wanted.slots), version(&have));
             let outcome = if wanted.restore_pending || policy == DriftPolicy::Reconcile {
                 // Not a run's write: the desired state is put back as recorded, unfenced.
-                let restore =
-                    RestoreModule { module: wanted.module.clone(), slots: wanted.slots.clone(), fence: None };
+                let restore = RestoreModule { module: wanted.module.clone(), slots: wanted.slots.clone(), fence: None };
                 match addr.send(restore).timeout(step_timeout).await {
                     Ok(Ok(())) => DriftOutcome::Reconciled { module: wanted.module.clone() },
                     Ok(Err(e)) => DriftOutcome::ReconcileFailed { module: wanted.module.clone(), error: e.to_string() },
