@@ -45,9 +45,15 @@ async fn json_rows(db: &TestDb, sql: &str) -> Vec<Value> {
 /// run recorded every node once before changing it, and every node serves
 /// 2.0.0 with 1.0.0 before it (a second load would have pushed 2.0.0 there).
 async fn every_node_changed_once(db: &TestDb, server: &Server, id: &str) {
-    let changes =
-        json_rows(db, &format!("SELECT record->'changes' AS value FROM runs WHERE execution_id = '{id}'")).await;
-    let changes = changes[0].as_array().expect("the run's changes").clone();
+    // Each change is a row of its own (a checkpoint appends the new ones).
+    let changes = json_rows(
+        db,
+        &format!(
+            "SELECT jsonb_build_object('nodeId', node_id, 'hostname', hostname) AS value \
+             FROM run_node_changes WHERE execution_id = '{id}' ORDER BY seq"
+        ),
+    )
+    .await;
     let mut changed: Vec<_> = changes.iter().map(|c| c["nodeId"].as_str().unwrap().to_string()).collect();
     changed.sort();
     let before = changed.len();
