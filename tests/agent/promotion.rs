@@ -58,6 +58,18 @@ async fn a_signed_module_is_promoted_to_three_agents_and_simulated_nodes() {
     assert!(listed
         .iter()
         .all(|a| a["connected"] == true && a["modules"]["kmod-agent"]["active"]["version"] == "1.0.0"));
+    // The knowledge graph follows the agents: each host is a Node that RUNS the version it confirmed.
+    for agent in &agents {
+        let query = json!({
+            "entityType": "Node",
+            "filters": [{ "property": "hostname", "operator": "eq", "value": agent.hostname }],
+            "relationships": [{ "type": "RUNS", "targetType": "ModuleVersion", "filters": [
+                { "property": "name", "operator": "eq", "value": "kmod-agent" },
+                { "property": "version", "operator": "eq", "value": "1.0.0" } ] }],
+        });
+        let (status, found) = server.post("/api/v1/graph/queries/match", &query).await.unwrap();
+        assert_eq!((status.as_u16(), found["totalCount"].as_u64()), (200, Some(1)), "{}: {found}", agent.hostname);
+    }
 }
 
 #[actix_web::test]

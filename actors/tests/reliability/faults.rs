@@ -128,8 +128,9 @@ async fn a_manual_rollback_that_keeps_crashing_ends_releases_its_module_and_spar
         .unwrap();
     assert_eq!(finished(&store, later.execution_id, Duration::from_secs(15)).await.status, RunStatus::Succeeded);
 
-    // The rollback request reads the slots once; its coordinators crash on every read after.
-    hook.arm_after(1);
+    // The rollback request reads the slots twice (the run's nodes, then this
+    // instance's nodes adopt what is stored); its coordinators crash on every read after.
+    hook.arm_after(2);
     core.rollback(TENANT, first.execution_id, &operator()).await.expect("rollback accepted");
 
     let id = first.execution_id;
