@@ -1,16 +1,15 @@
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use parking_lot::RwLock;
 use serde_json::json;
 use uuid::Uuid;
 
+use super::directory::RunDirectory;
 use super::report::report;
 use super::stages::event;
 use super::Checkpoint;
-use crate::approval::{ApprovalDeps, ApprovalSettled, SettledListeners};
+use crate::approval::ApprovalDeps;
 use crate::audit::{actor_data, ACTOR_KEY};
 use crate::domain::ApprovalRecord;
 use crate::domain::AuditActor;
@@ -49,87 +48,6 @@ pub struct CoordinatorDeps {
     pub analysis: Arc<dyn crate::analysis::MetricsProvider>,
     /// This instance's name: a coordinator drives only runs whose lease it holds.
     pub instance_id: Arc<str>,
-}
-
-/// The live coordinators, by run.
-#[derive(Default)]
-pub struct RunDirectory {
-    live: RwLock<HashMap<Uuid, Addr<Coordinator>>>,
-    /// Coordinators whose latest checkpoint has not been saved yet, with why.
-    cannot_save: RwLock<HashMap<Uuid, SaveTrouble>>,
-}
-
-/// A coordinator that keeps failing to save its checkpoint: it retries with
-/// backoff and, meanwhile, is reported on `/health/ready` and in the admin tree.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SaveTrouble {
-    pub execution_id: Uuid,
-    pub tenant_id: TenantId,
-    /// When the first of the failed attempts in a row was made.
-    pub since: chrono::DateTime<chrono::Utc>,
-    pub failed_attempts: u32,
-    pub last_error: String,
-}
-
-impl SettledListeners for RunDirectory {
-    fn listener(&self, execution_id: Uuid) -> Option<Recipient<ApprovalSettled>> {
-        self.get(execution_id).map(|coordinator| coordinator.recipient())
-    }
-}
-
-impl RunDirectory {
-    pub fn get(&self, id: Uuid) -> Option<Addr<Coordinator>> {
-        self.live.read().get(&id).filter(|a| a.connected()).cloned()
-    }
-    fn insert(&self, id: Uuid, addr: Addr<Coordinator>) {
-        self.live.write().insert(id, addr);
-    }
-    fn remove(&self, id: Uuid) {
-        self.live.write().remove(&id);
-    }
-    /// Notes one more failed save of the run's checkpoint.
-    fn save_failed(&self, tenant: TenantId, id: Uuid, error: &str) {
-        let mut troubles = self.cannot_save.write();
-        let trouble = troubles.entry(id).or_insert_with(|| SaveTrouble {
-            execution_id: id,
-            tenant_id: tenant,
-            since: chrono::Utc::now(),
-            failed_attempts: 0,
-            last_error: String::new(),
-        });
-        trouble.failed_attempts += 1;
-        trouble.last_error = error.to_string();
-    }
-
-    /// The run's checkpoint was saved, or its coordinator stopped.
-    fn save_settled(&self, id: Uuid) {
-        if self.cannot_save.read().contains_key(&id) {
-            self.cannot_save.write().remove(&id);
-        }
-    }
-
-    /// The coordinators that cannot save their checkpoint right now, oldest trouble first.
-    pub fn cannot_save(&self) -> Vec<SaveTrouble> {
-        let mut troubles: Vec<SaveTrouble> = self.cannot_save.read().values().cloned().collect();
-        troubles.sort_by_key(|t| (t.since, t.execution_id));
-        troubles
-    }
-
-    fn save_trouble(&self, id: Uuid) -> Option<SaveTrouble> {
-        self.cannot_save.read().get(&id).cloned()
-    }
-
-    /// The runs with a live coordinator here.
-    pub fn ids(&self) -> Vec<Uuid> {
-        self.live.read().keys().copied().collect()
-    }
-    pub fn len(&self) -> usize {
-        self.live.read().values().filter(|a| a.connected()).count()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// Saves refused for a reason other than an outage are tried this often

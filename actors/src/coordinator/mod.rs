@@ -6,6 +6,7 @@
 mod actor;
 mod approval_gate;
 mod canary;
+mod directory;
 mod give_up;
 mod node_calls;
 pub mod plan;
@@ -18,9 +19,9 @@ mod steps;
 pub use crate::approval::ApprovalSettled;
 pub use crate::domain::{Checkpoint, DeployStep};
 pub use actor::{
-    spawn_coordinator, Coordinator, CoordinatorDeps, CrashCoordinator, GetRun, RunDirectory, SaveTrouble, Steer,
-    StopCoordinator, Verb, VerbReply,
+    spawn_coordinator, Coordinator, CoordinatorDeps, CrashCoordinator, GetRun, Steer, StopCoordinator, Verb, VerbReply,
 };
+pub use directory::{RunDirectory, SaveTrouble};
 pub(crate) use report::observe;
 pub(crate) use scan::unmet_dependencies;
 pub use stages::planned_stages;
