@@ -25,6 +25,7 @@ pub mod principal;
 pub mod rate_limit;
 pub mod require_role;
 pub mod route_access;
+pub mod session_signals;
 pub mod settings;
 pub mod shared_windows;
 mod tenant_override;
@@ -53,6 +54,8 @@ pub struct AuthState {
     pub login_failures: login_failures::LoginFailures,
     /// Revocations and users read by earlier requests (with Redis only).
     pub cache: Option<std::sync::Arc<auth_cache::AuthCache>>,
+    /// Tells open live sessions to check themselves when access changes.
+    pub signals: session_signals::SessionSignals,
 }
 
 impl std::fmt::Debug for AuthState {
@@ -70,6 +73,7 @@ impl AuthState {
             settings: settings.clone(),
             login_failures: login_failures::LoginFailures::default(),
             cache: None,
+            signals: Default::default(),
         })
     }
 
@@ -94,12 +98,23 @@ impl AuthState {
     /// A bearer token as the caller it names: signature, lifetime, issuer and
     /// audience, then not revoked, then a user that exists and is active.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, TokenError> {
+        self.authenticate_with(token, true).await
+    }
+
+    /// As `authenticate`, reading the store even with a cache: for a live
+    /// session told that its user changed, which must not trust a cached
+    /// answer that the change's invalidation may not have reached yet.
+    pub async fn authenticate_uncached(&self, token: &str) -> Result<Principal, TokenError> {
+        self.authenticate_with(token, false).await
+    }
+
+    async fn authenticate_with(&self, token: &str, cached: bool) -> Result<Principal, TokenError> {
         let claims = self.tokens.verify(token)?;
         let store_down = |e: StoreError| {
             tracing::warn!(error = %e, "cannot check a token against the store");
             TokenError::Unavailable
         };
-        let (revoked, user) = match &self.cache {
+        let (revoked, user) = match self.cache.as_ref().filter(|_| cached) {
             Some(cache) => (
                 cache.is_token_revoked(&self.store, claims.tenant_id, &claims.jti).await,
                 cache.user(&self.store, claims.tenant_id, claims.sub).await,

@@ -243,6 +243,7 @@ impl AuthState {
         if let Some(cache) = &self.cache {
             cache.forget_token(principal.tenant_id, &principal.jti).await;
         }
+        self.signals.user_changed(principal.tenant_id, principal.user_id).await;
         tracing::info!(user = %principal.user_id, "logged out");
         Ok(())
     }
@@ -401,6 +402,7 @@ impl AuthState {
         if let Some(cache) = &self.cache {
             cache.forget_user(user.tenant_id, user.id).await;
         }
+        self.signals.user_changed(user.tenant_id, user.id).await;
         tracing::info!(user = %id, by = %actor.user_id, change = what, "user changed");
         Ok(user)
     }

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::responses::{JsonBody, Protected};
 use super::route_table::{api_module, Access};
 use crate::auth::Audited;
-use crate::auth::{Caller, Principal, RequireRole};
+use crate::auth::{AuthState, Caller, Principal, RequireRole};
 use crate::web::AppState;
 use crate::web::{ApiError, ErrorBody};
 
@@ -147,9 +147,12 @@ pub struct CreateTenantBody {
     subdomain: String,
     /// Defaults to Free.
     tier: Option<TierName>,
-    #[schema(example = "ops@acme.example")]
+    /// An email address (the server takes any well-formed one; the document
+    /// names a simple form).
+    #[schema(example = "ops@acme.example", pattern = "^[a-z0-9._+-]{1,20}@[a-z0-9-]{1,20}\\.[a-z]{2,6}$")]
     contact_email: String,
     custom_domain: Option<String>,
+    #[schema(schema_with = metadata_schema)]
     metadata: Option<BTreeMap<String, String>>,
 }
 
@@ -158,11 +161,24 @@ pub struct CreateTenantBody {
 pub struct UpdateTenantBody {
     #[schema(min_length = 1, max_length = 200)]
     name: Option<String>,
+    #[schema(pattern = "^[a-z0-9._+-]{1,20}@[a-z0-9-]{1,20}\\.[a-z]{2,6}$")]
     contact_email: Option<String>,
     /// "" clears it.
     custom_domain: Option<String>,
     /// Merged key by key into the tenant's metadata.
+    #[schema(schema_with = metadata_schema)]
     metadata: Option<BTreeMap<String, String>>,
+}
+
+/// What the tenant service takes (`check_metadata`).
+fn metadata_schema() -> utoipa::openapi::schema::Object {
+    super::schema_limits::string_map(
+        50,
+        100,
+        1000,
+        "At most 50 entries; keys 1-100 characters, not only white space; values at most 1000 characters",
+        true,
+    )
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -174,6 +190,7 @@ pub struct SuspendBody {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = TenantSubscriptionBody)]
 pub struct SubscriptionBody {
     tier: TierName,
 }
@@ -377,6 +394,7 @@ pub async fn update_tenant(
 )]
 pub async fn suspend_tenant(
     state: web::Data<AppState>,
+    auth: web::Data<AuthState>,
     caller: Caller,
     audited: Audited,
     id: web::Path<String>,
@@ -393,6 +411,8 @@ pub async fn suspend_tenant(
     };
     let reason = b.reason.map(|r| r.trim().chars().take(500).collect::<String>()).filter(|r| !r.is_empty());
     let tenant = command(&state, &caller, audited, &id, TenantCommand::Suspend { reason }).await?;
+    // Its open live sessions close now, not at their next poll.
+    auth.signals.tenant_changed(tenant.tenant_id).await;
     Ok(HttpResponse::Ok().json(TenantView::from(tenant)))
 }
 
@@ -464,11 +484,13 @@ pub async fn change_tenant_subscription(
 )]
 pub async fn delete_tenant(
     state: web::Data<AppState>,
+    auth: web::Data<AuthState>,
     caller: Caller,
     audited: Audited,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = command(&state, &caller, audited, &id, TenantCommand::Delete).await?;
+    auth.signals.tenant_changed(tenant.tenant_id).await;
     Ok(HttpResponse::Ok().json(json!({
         "message": "Tenant deleted successfully",
         "tenantId": tenant.tenant_id,

@@ -25,7 +25,8 @@ pub struct WebsocketSettings {
     #[serde(with = "humantime_serde")]
     pub signalr_negotiate_ttl: Duration,
     /// How often an open session checks again that its token, user and
-    /// tenant still grant it access (logout, disable, role change, suspension).
+    /// tenant still grant it access: the safety net behind the signals that
+    /// logout, disable, role changes and suspension send (`auth::session_signals`).
     #[serde(with = "humantime_serde")]
     pub revalidate_interval: Duration,
 }
@@ -44,8 +45,8 @@ impl WebsocketSettings {
         if self.send_buffer == 0 || self.max_subscriptions == 0 || self.max_invalid_messages == 0 {
             return Err("websocket.send_buffer, max_subscriptions and max_invalid_messages must be at least 1".into());
         }
-        if self.revalidate_interval.is_zero() || self.revalidate_interval > Duration::from_secs(60) {
-            return Err("websocket.revalidate_interval must lie between 1ms and 60s".into());
+        if self.revalidate_interval.is_zero() || self.revalidate_interval > Duration::from_secs(600) {
+            return Err("websocket.revalidate_interval must lie between 1ms and 10m".into());
         }
         if self.max_message_bytes < 64 {
             return Err("websocket.max_message_bytes must be at least 64".into());

@@ -46,6 +46,7 @@ impl Adapters {
         if let Some(redis) = &redis {
             auth.login_failures = crate::auth::login_failures::LoginFailures::shared(redis.clone());
             auth.cache = crate::auth::auth_cache::AuthCache::start(redis.clone());
+            auth.signals = crate::auth::session_signals::SessionSignals::shared(redis.clone());
         }
         if settings.auth.demo_users {
             auth.seed_demo_users().await.map_err(|e| StartupError::Auth(format!("seeding demo users: {e}")))?;

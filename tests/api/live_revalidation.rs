@@ -164,3 +164,45 @@ async fn a_role_change_that_removes_read_access_closes_live_sessions_within_a_se
         frames.iter().flat_map(|f| f.split(RS)).any(|m| m.contains("\"type\":7") && m.contains("may no longer read"));
     assert!(closed_for_reading, "the hub says why: {frames:?}");
 }
+
+/// With the poll set to a minute, only the signals that logout, disable
+/// and suspension send can close the sessions within a second: the
+/// WebSocket, the SignalR hub, and every session of a suspended tenant.
+#[actix_web::test]
+async fn signals_close_sessions_within_a_second_when_the_poll_is_slow() {
+    const RS: char = '\u{1e}';
+    let admin = spawn_app(&[("HOTSWAP__WEBSOCKET__REVALIDATE_INTERVAL", "60s")]).await;
+
+    let leaver = admin.new_user("slow-leaver", &["Viewer"], None).await;
+    let mut ws = open_ws(&leaver).await;
+    let (_, negotiated) = leaver.post("/hubs/deployment/negotiate?negotiateVersion=1", &json!({})).await;
+    let token = negotiated["connectionToken"].as_str().unwrap();
+    let mut hub = WsClient::connect(&leaver, &format!("/hubs/deployment?id={token}")).await;
+    hub.send_text(format!("{}{RS}", json!({ "protocol": "json", "version": 1 }))).await;
+    hub.raw_until(|f| f.contains("{}")).await;
+    assert_eq!(leaver.post("/api/v1/authentication/logout", &json!(null)).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(ws.until_closed(WITHIN).await.0, Some(1008), "logout (WebSocket)");
+    assert_eq!(hub.raw_until_closed(WITHIN).await.0, Some(1008), "logout (SignalR)");
+
+    let disabled = admin.new_user("slow-disabled", &["Viewer"], None).await;
+    let mut ws = open_ws(&disabled).await;
+    let id = user_id(&disabled).await;
+    assert_eq!(admin.post(&format!("/api/v1/users/{id}/disable"), &json!(null)).await.0, StatusCode::OK);
+    assert_eq!(ws.until_closed(WITHIN).await.0, Some(1008), "disabled");
+
+    let tenant = crate::tenants::provision(&admin, "slow-suspended", "Free").await;
+    let (one, two) = (
+        admin.new_user("slow-member-1", &["Viewer"], Some(tenant)).await,
+        admin.new_user("slow-member-2", &["Viewer"], Some(tenant)).await,
+    );
+    let (mut ws_one, mut ws_two) = (open_ws(&one).await, open_ws(&two).await);
+    let bystander = admin.new_user("slow-bystander", &["Viewer"], None).await;
+    let mut ws_bystander = open_ws(&bystander).await;
+    let (status, reply) = admin.post(&format!("/api/tenants/{tenant}/suspend"), &json!(null)).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert_eq!(ws_one.until_closed(WITHIN).await.0, Some(1008), "tenant suspended (first member)");
+    assert_eq!(ws_two.until_closed(WITHIN).await.0, Some(1008), "tenant suspended (second member)");
+    // The default tenant's sessions heard nothing that concerns them.
+    ws_bystander.send(&json!({ "type": "ping" })).await;
+    assert_eq!(ws_bystander.json().await["type"], "pong");
+}
