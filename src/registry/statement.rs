@@ -69,6 +69,67 @@ mod tests {
         assert_eq!(signed_digests("kmod-net", "1.0.0", sha256(b"bytes"), true)[1], sha256(b"bytes"));
     }
 
+    /// Reads a statement back from its end: the digest line has a fixed
+    /// form and the version holds no line break, so whatever is left is the
+    /// name. `None` when the text is not a statement.
+    fn read_back(text: &str) -> Option<(String, String, String)> {
+        let body = text.strip_prefix(STATEMENT_HEADER)?.strip_prefix("\nname=")?.strip_suffix('\n')?;
+        let (rest, digest) = body.rsplit_once("\nsha256=")?;
+        let (name, version) = rest.rsplit_once("\nversion=")?;
+        Some((name.to_string(), version.to_string(), digest.to_string()))
+    }
+
+    /// Maps random text onto the characters a field may hold, so that the
+    /// random names and versions pass the upload's checks.
+    fn fold(input: &str, alphabet: &[u8], min: usize) -> String {
+        let mut out: String = input.chars().map(|c| alphabet[c as usize % alphabet.len()] as char).collect();
+        while out.len() < min {
+            out.push(alphabet[out.len() % alphabet.len()] as char);
+        }
+        out
+    }
+
+    /// The statement is the one thing a signature binds: two different
+    /// (name, version, digest) triples the upload accepts must never give the
+    /// same statement, or a signature for one would pass for the other. Random
+    /// names and versions that pass the upload's checks read back exactly;
+    /// raw random text never panics, and never reads back as other fields
+    /// unless it carries a line break (which the checks refuse).
+    #[test]
+    fn random_statements_read_back_to_their_own_name_version_and_digest() {
+        use std::collections::HashMap;
+        let name_chars = b"abcdefghijklmnopqrstuvwxyz0123456789-";
+        let label_chars = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.";
+        let inputs = crate::web::fuzz::inputs(0x5eed_0006, 20_000);
+        let mut seen: HashMap<String, (String, String, String)> = HashMap::new();
+        for (i, pair) in inputs.windows(2).enumerate() {
+            let (a, b) = (&pair[0], &pair[1]);
+            let digest = crate::crypto::hex(&sha256(a.as_bytes()));
+            // Raw text: never a panic; it reads back as itself when no field has a line break.
+            let raw = statement(a, b, &digest);
+            if !a.contains('\n') && !b.contains('\n') {
+                assert_eq!(read_back(&raw), Some((a.clone(), b.clone(), digest.clone())), "{a:?} {b:?}");
+            }
+            // Fields the upload accepts.
+            let name = fold(a, name_chars, 3).trim_matches('-').chars().take(64).collect::<String>();
+            let name = if name.len() < 3 { format!("m{name}0x") } else { name };
+            let label = fold(b, label_chars, 1).replace("..", ".").trim_matches('.').to_string();
+            let version = format!("{}.{}.{}-{}", i % 7, a.len(), b.len(), if label.is_empty() { "x" } else { &label });
+            if !crate::registry::upload::MODULE_NAME.is_match(&name) || semver::Version::parse(&version).is_err() {
+                continue;
+            }
+            let text = statement(&name, &version, &digest);
+            let fields = (name.clone(), version.clone(), digest.clone());
+            assert_eq!(read_back(&text).as_ref(), Some(&fields));
+            if let Some(earlier) = seen.insert(text, fields.clone()) {
+                assert_eq!(earlier, fields, "two triples share one statement");
+            }
+            let one = signed_digests(&name, &version, sha256(a.as_bytes()), false);
+            assert_ne!(one, signed_digests(&name, &format!("{version}.1"), sha256(a.as_bytes()), false));
+        }
+        assert!(seen.len() > 1_000, "too few random fields passed the checks: {}", seen.len());
+    }
+
     #[test]
     fn random_pem_and_deployment_requests_never_panic() {
         for input in crate::web::fuzz::inputs(0x5eed_0005, 20_000) {

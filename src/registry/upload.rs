@@ -20,7 +20,7 @@ use super::{Registry, RegistryError};
 use crate::crypto::rsa_sig::{parse_public_key, verify_digest};
 
 #[allow(clippy::expect_used)] // A constant pattern, checked by the tests.
-static MODULE_NAME: LazyLock<Regex> =
+pub(crate) static MODULE_NAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$").expect("valid regex"));
 const MAX_TEXT: usize = 1000;
 

@@ -26,7 +26,12 @@ const FRAGMENTS: &[&str] = &[
 ];
 
 /// `count` inputs from `seed`: each a few random fragments and characters.
+/// `HOTSWAP_FUZZ_CASES` replaces `count` and `HOTSWAP_FUZZ_SEED` is mixed
+/// into `seed` (`scripts/fuzz.sh` sets them for longer runs); unset, every
+/// run feeds the same inputs.
 pub fn inputs(seed: u64, count: usize) -> Vec<String> {
+    let count = env_number("HOTSWAP_FUZZ_CASES").map_or(count, |n| n as usize);
+    let seed = seed ^ env_number("HOTSWAP_FUZZ_SEED").unwrap_or(0);
     let mut state = seed.max(1);
     let mut next = move || {
         // xorshift64: enough to spread inputs; reproducible from the seed.
@@ -49,4 +54,8 @@ pub fn inputs(seed: u64, count: usize) -> Vec<String> {
             s
         })
         .collect()
+}
+
+fn env_number(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
 }

@@ -5,6 +5,8 @@
 //! unanswered (it found bodies ending inside a part that hung until the
 //! upload read deadline was added).
 //! The same seed gives the same bodies, so a failure reproduces.
+//! `HOTSWAP_FUZZ_CASES` and `HOTSWAP_FUZZ_SEED` (set by `scripts/fuzz.sh`)
+//! change how many bodies and which.
 
 use awc::http::{Method, StatusCode};
 
@@ -87,7 +89,9 @@ async fn random_multipart_uploads_get_a_clear_answer_never_a_5xx() {
     let stored = app.call_raw(Method::POST, "/api/v1/modules", &content_type, valid.clone().into_bytes()).await;
     assert_eq!(stored.status, StatusCode::CREATED, "{valid:?}: {}", stored.text);
     let mut seen = std::collections::BTreeSet::new();
-    for body in bodies(0x5eed_2026_1204, 300) {
+    let env = |name: &str| std::env::var(name).ok().and_then(|v| v.trim().parse::<u64>().ok());
+    let (seed, count) = (0x5eed_2026_1204 ^ env("HOTSWAP_FUZZ_SEED").unwrap_or(0), env("HOTSWAP_FUZZ_CASES"));
+    for body in bodies(seed.max(1), count.map_or(300, |n| n as usize)) {
         let reply = app.call_raw(Method::POST, "/api/v1/modules", &content_type, body.clone()).await;
         assert!(
             reply.status.is_client_error() || reply.status.is_success(),
