@@ -16,6 +16,7 @@ use uuid::Uuid;
 use super::deployment_dto::EnvironmentName;
 use super::responses::{JsonBody, Protected, Public};
 use super::route_table::{api_module, Access};
+use super::schema_limits::{blank, longer_than};
 use crate::agents::{bearer, AgentHub, AgentSession, Credential};
 use crate::auth::{Audited, RequireRole, Tenant};
 use crate::registry::{Registry, RegistryError};
@@ -39,10 +40,25 @@ pub struct CreateTokenBody {
     pub environment: Environment,
     /// Labels every agent enrolled with the token carries.
     #[serde(default)]
+    #[schema(schema_with = labels_schema)]
     pub labels: BTreeMap<String, String>,
-    /// Seconds the token can be used for enrolment (default `agent.token_ttl`).
-    #[schema(minimum = 1, example = 3600)]
+    /// Seconds the token can be used for enrolment (default `agent.token_ttl`;
+    /// at most `agent.max_token_ttl`, 30 days unless configured otherwise).
+    #[schema(minimum = 1, maximum = 2592000, example = 3600)]
+    #[serde(default, deserialize_with = "super::schema_limits::whole_number")]
     pub expires_in: Option<u64>,
+}
+
+/// The labels `create_enrolment_token` takes.
+fn labels_schema() -> utoipa::openapi::schema::Object {
+    super::schema_limits::string_map(
+        32,
+        63,
+        253,
+        "Labels every agent enrolled with the token carries: at most 32; keys 1-63 characters, not only white \
+         space; values at most 253 characters",
+        false,
+    )
 }
 
 #[derive(Serialize, ToSchema)]
@@ -111,7 +127,7 @@ pub async fn create_enrolment_token(
             })
         }
     };
-    let bad_label = body.labels.iter().any(|(k, v)| k.is_empty() || k.len() > 63 || v.len() > 253);
+    let bad_label = body.labels.iter().any(|(k, v)| blank(k) || longer_than(k, 63) || longer_than(v, 253));
     if bad_label || body.labels.len() > 32 {
         return Err(ApiError::Validation {
             message: "invalid fields".into(),

@@ -207,8 +207,8 @@ pub struct DateRange {
         ("username" = String, Path, description = "The user whose logins, failures and logouts to list"),
         ("startDate" = Option<DateTime<Utc>>, Query, description = "From (inclusive)"),
         ("endDate" = Option<DateTime<Utc>>, Query, description = "To (inclusive), not before startDate"),
-        ("pageNumber" = Option<i64>, Query, description = "1-based, default 1"),
-        ("pageSize" = Option<i64>, Query, description = "1 to 100, default 50"),
+        ("pageNumber" = Option<i64>, Query, minimum = 1, description = "1-based, default 1"),
+        ("pageSize" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1 to 100, default 50"),
     ),
     responses(
         Protected,

@@ -29,7 +29,7 @@ api_module! {
 pub struct LoginBody {
     #[schema(required, nullable = false, example = "deployer", pattern = "\\S")]
     pub username: Option<String>,
-    #[schema(required, value_type = Option<String>, format = Password, example = "Deploy123!", min_length = 1)]
+    #[schema(required, nullable = false, value_type = String, format = Password, example = "Deploy123!", min_length = 1)]
     pub password: Option<Password>,
 }
 

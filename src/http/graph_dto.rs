@@ -107,7 +107,7 @@ impl From<GraphRelationship> for RelationshipView {
 pub struct CreateEntityBody {
     /// `[A-Za-z0-9_]{1,100}`; the actors' types (Node, Module, ...) are theirs alone.
     #[serde(rename = "type")]
-    #[schema(example = "Team")]
+    #[schema(example = "Team", pattern = "^[A-Za-z0-9_]{1,100}$")]
     pub entity_type: String,
     #[serde(default)]
     #[schema(value_type = Object)]
@@ -129,7 +129,7 @@ pub struct UpdateEntityBody {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateRelationshipBody {
     #[serde(rename = "type")]
-    #[schema(example = "OWNS")]
+    #[schema(example = "OWNS", pattern = "^[A-Za-z0-9_]{1,100}$")]
     pub relationship_type: String,
     pub source_id: Uuid,
     pub target_id: Uuid,
@@ -162,6 +162,7 @@ pub struct BulkEntity {
     #[serde(default, rename = "ref")]
     pub reference: Option<String>,
     #[serde(rename = "type")]
+    #[schema(pattern = "^[A-Za-z0-9_]{1,100}$")]
     pub entity_type: String,
     #[serde(default)]
     #[schema(value_type = Object)]
@@ -172,6 +173,7 @@ pub struct BulkEntity {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BulkRelationship {
     #[serde(rename = "type")]
+    #[schema(pattern = "^[A-Za-z0-9_]{1,100}$")]
     pub relationship_type: String,
     /// A stored entity; or give `sourceRef`.
     #[serde(default)]
@@ -213,7 +215,7 @@ pub struct BulkView {
 #[into_params(parameter_in = Query)]
 pub struct RelationshipsParams {
     /// outgoing, incoming or both (the default).
-    #[param(value_type = Option<String>, example = "outgoing")]
+    #[param(value_type = Option<String>, example = "outgoing", pattern = "^(outgoing|incoming|both)$")]
     pub direction: Option<String>,
     /// Only relationships of this type.
     #[serde(rename = "type")]
@@ -234,10 +236,10 @@ pub struct SchemaParams {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ImpactParams {
-    #[param(example = "auth")]
+    #[param(example = "auth", pattern = "^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$")]
     pub module: String,
     /// The version about to go out.
-    #[param(example = "2.0.0")]
+    #[param(example = "2.0.0", pattern = "^(0|[1-9][0-9]{0,8})\\.(0|[1-9][0-9]{0,8})\\.(0|[1-9][0-9]{0,8})$")]
     pub version: String,
 }
 
@@ -294,6 +296,7 @@ pub struct RelationshipTypeDto {
 /// A tenant's graph schema; each change must raise `version` (semver).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = GraphSchemaBody)]
 pub struct SchemaBody {
     #[schema(example = "1.1.0")]
     pub version: String,
@@ -379,10 +382,10 @@ pub struct FilterDto {
     #[schema(example = "environment")]
     property: String,
     operator: OperatorDto,
-    /// What to compare with: an array for `in`, true/false for `exists`, a
-    /// pattern for `regex`.
+    /// What to compare with (any JSON value): an array for `in`, true/false
+    /// for `exists`, a pattern for `regex`.
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     value: Value,
 }
 
@@ -403,7 +406,8 @@ pub struct RelationshipPatternDto {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     max_weight: Option<f64>,
     /// 1 to 5 hops (1 when left out).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "super::schema_limits::whole_number")]
+    #[schema(minimum = 1, maximum = 5)]
     depth: Option<u32>,
 }
 
@@ -420,7 +424,8 @@ pub struct MatchBody {
     #[serde(default)]
     relationships: Vec<RelationshipPatternDto>,
     /// 1 to 1,000 (100 when left out).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "super::schema_limits::whole_number")]
+    #[schema(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     /// `nextCursor` of the previous page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -446,11 +451,14 @@ pub struct TraverseBody {
     #[serde(default)]
     entity_types: Vec<String>,
     /// 1 to 10 (3 when left out).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "super::schema_limits::whole_number")]
+    #[schema(minimum = 1, maximum = 10)]
     max_depth: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     algorithm: Option<AlgorithmDto>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// 1 to 1,000.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "super::schema_limits::whole_number")]
+    #[schema(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 
@@ -465,11 +473,34 @@ pub struct PathBody {
     #[serde(default)]
     relationship_types: Vec<String>,
     /// All paths: 1 to 6 hops (4 when left out).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "super::schema_limits::whole_number")]
+    #[schema(minimum = 1, maximum = 6)]
     max_depth: Option<u32>,
     /// All paths: 1 to 100 paths (10 when left out).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "super::schema_limits::whole_number")]
+    #[schema(minimum = 1, maximum = 100)]
     max_paths: Option<u32>,
+}
+
+impl PathBody {
+    /// The bounds the document states for `maxDepth` and `maxPaths`, which
+    /// only all-paths reads: shortest-path refuses the same values so that
+    /// one body means one thing on both routes.
+    pub fn check_bounds(&self) -> Result<(), ApiError> {
+        let mut problems = Vec::new();
+        if self.max_depth.is_some_and(|d| !(1..=hotswap_actors::graph::query::MAX_ALL_PATHS_DEPTH).contains(&d)) {
+            problems
+                .push(format!("maxDepth must be between 1 and {}", hotswap_actors::graph::query::MAX_ALL_PATHS_DEPTH));
+        }
+        if self.max_paths.is_some_and(|p| !(1..=hotswap_actors::graph::query::MAX_ALL_PATHS).contains(&p)) {
+            problems.push(format!("maxPaths must be between 1 and {}", hotswap_actors::graph::query::MAX_ALL_PATHS));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::validation(problems))
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]

@@ -84,6 +84,7 @@ pub async fn find_graph_shortest_path(
     tenant: Tenant,
     body: web::Json<PathBody>,
 ) -> Result<HttpResponse, ApiError> {
+    body.check_bounds()?;
     let answer = graph.shortest_path(tenant.0, into_core(&body.into_inner())?).await?;
     Ok(HttpResponse::Ok().json(QueryView::from(answer)))
 }

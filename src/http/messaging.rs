@@ -71,9 +71,24 @@ pub(super) async fn publish(
     Ok(bus.publish(tenant.0, message, creation).await?)
 }
 
+/// `text` as one URL path segment: unreserved ASCII kept, every other byte
+/// percent-encoded.
+fn path_segment(text: &str) -> String {
+    text.bytes().fold(String::with_capacity(text.len()), |mut out, b| {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+        out
+    })
+}
+
 /// 201 with Location for a new message, 200 for an ExactlyOnce repeat.
 pub(super) fn published_response(published: Published) -> HttpResponse {
-    let location = format!("/api/messages/{}", published.message.message_id);
+    // The id comes from the client and may hold anything: percent-encoded, a
+    // header value cannot be malformed.
+    let location = format!("/api/messages/{}", path_segment(&published.message.message_id));
     let view = MessageView::published(published.message, published.routed_to);
     if published.duplicate {
         HttpResponse::Ok().json(view)
@@ -92,8 +107,8 @@ pub struct ConsumeQuery {
     #[param(minimum = 1, maximum = 100)]
     max: Option<usize>,
     /// How long to wait for a first delivery (0 by default; at most
-    /// `messaging.max_consume_wait`).
-    #[param(minimum = 0)]
+    /// `messaging.max_consume_wait`, 30 s unless configured otherwise).
+    #[param(minimum = 0, maximum = 30000)]
     wait_ms: Option<u64>,
 }
 
@@ -197,4 +212,15 @@ pub async fn nack_message(
     let options = NackOptions { reason: body.reason, requeue: body.requeue };
     bus.store.nack(tenant.0, query.subscription_id, &id, options, Utc::now()).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_message_id_becomes_a_valid_header_value() {
+        assert_eq!(super::path_segment("a-b.c_d~9"), "a-b.c_d~9");
+        let odd = super::path_segment("x\ny é/");
+        assert_eq!(odd, "x%0Ay%20%C3%A9%2F");
+        assert!(actix_web::http::header::HeaderValue::from_str(&format!("/api/messages/{odd}")).is_ok());
+    }
 }

@@ -80,8 +80,8 @@ pub async fn get_message(
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Most messages to answer (100 by default; more than 1000 answers 1000).
-    #[param(minimum = 0)]
-    limit: Option<usize>,
+    #[param(minimum = 0, maximum = 2147483647)]
+    limit: Option<u32>,
 }
 
 /// A topic's messages, newest first.
@@ -93,7 +93,7 @@ pub struct ListQuery {
     responses(
         Protected,
         (status = 200, description = "Messages, newest first", body = Vec<MessageView>),
-        (status = 400, description = "limit is not a whole number from 0", body = ErrorBody),
+        (status = 400, description = "limit is not a whole number from 0 to 2147483647", body = ErrorBody),
         (status = 404, description = "No such topic", body = ErrorBody),
     )
 )]
@@ -103,7 +103,14 @@ pub async fn list_topic_messages(
     topic: web::Path<String>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = query.limit.unwrap_or(DEFAULT_LIST).min(MAX_LIST);
+    let limit = match query.limit {
+        None => DEFAULT_LIST,
+        // The document's bound (its largest integer), held to here as well.
+        Some(l) if l > i32::MAX as u32 => {
+            return Err(ApiError::BadRequest("limit must be a whole number from 0 to 2147483647".into()))
+        }
+        Some(l) => (l as usize).min(MAX_LIST),
+    };
     let messages = bus.store.list_messages(tenant.0, &topic, limit).await?;
     Ok(HttpResponse::Ok().json(messages.into_iter().map(MessageView::from).collect::<Vec<_>>()))
 }

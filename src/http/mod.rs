@@ -25,6 +25,7 @@ pub mod openapi;
 mod responses;
 pub mod route_table;
 mod schema_dto;
+mod schema_limits;
 mod schemas;
 mod secrets;
 mod signing_keys;

@@ -14,14 +14,15 @@ pub struct SchemaBody {
     /// The subject: letters, digits, '.', '_' and '-'.
     #[schema(example = "orders.created")]
     pub schema_id: String,
-    /// A JSON Schema (draft 7 or 2020-12), as an object or as JSON text.
-    #[schema(value_type = Object)]
+    /// A JSON Schema (draft 7 or 2020-12): an object or a boolean (JSON
+    /// text holding one is taken too).
+    #[schema(schema_with = super::schema_limits::json_schema_value)]
     pub schema_definition: Value,
     /// None, Backward (default), Forward, Full, or their Transitive variants.
     #[schema(example = "Backward")]
     pub compatibility: Option<String>,
     /// Refused: the registry decides the status.
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, read_only)]
     pub status: Option<Value>,
 }
 
@@ -80,7 +81,7 @@ impl From<BreakingChange> for BreakingChangeView {
 pub struct SchemaVersionView {
     pub schema_id: String,
     pub version: u32,
-    #[schema(value_type = Object)]
+    #[schema(schema_with = super::schema_limits::json_schema_value)]
     pub schema_definition: Value,
     #[schema(example = "Backward")]
     pub compatibility: String,

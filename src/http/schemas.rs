@@ -288,7 +288,7 @@ pub struct ValidateQuery {
     path = "/api/v1/schemas/{id}/validate",
     tag = "schemas",
     params(("id" = String, Path, description = "The schemaId"), ValidateQuery),
-    request_body(content = Object, description = "The payload to check"),
+    request_body(content = serde_json::Value, description = "The payload to check: any JSON value"),
     responses(
         Protected, JsonBody,
         (status = 200, description = "Whether it is valid, and why not", body = ValidationView),

@@ -15,7 +15,7 @@ pub struct PublishBody {
     /// A UUID is given when it is missing.
     pub message_id: Option<String>,
     /// Required.
-    #[schema(example = "orders.created")]
+    #[schema(required, nullable = false, example = "orders.created", pattern = "^[A-Za-z0-9._-]{1,249}$")]
     pub topic_name: Option<String>,
     /// Text; JSON text when the topic is bound to a schema. At most 1 MiB.
     #[schema(example = "{\"orderId\":42}")]
@@ -30,7 +30,10 @@ pub struct PublishBody {
     pub partition_key: Option<String>,
     /// The approved schema version to validate against (latest by default).
     pub schema_version: Option<u32>,
-    /// Never delivered after this instant.
+    /// Never delivered after this instant (RFC 3339).
+    #[schema(
+        pattern = "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,9})?(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9])$"
+    )]
     pub expires_at: Option<DateTime<Utc>>,
 }
 

@@ -22,7 +22,8 @@ const DEFAULT_MAX_RETRIES: u32 = 3;
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TopicBody {
-    #[schema(example = "orders.created", max_length = 249)]
+    /// Letters, digits, '.', '_' and '-'.
+    #[schema(example = "orders.created", pattern = "^[A-Za-z0-9._-]{1,249}$")]
     pub name: String,
     pub description: Option<String>,
     /// A subject of the schema registry: every publish is validated against it.

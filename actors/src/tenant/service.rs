@@ -102,7 +102,11 @@ fn check_metadata(metadata: &BTreeMap<String, String>, errors: &mut Vec<String>)
     if metadata.len() > 50 {
         errors.push("metadata may hold at most 50 keys".into());
     }
-    if metadata.iter().any(|(k, v)| k.trim().is_empty() || k.len() > 100 || v.len() > 1000) {
+    // Characters, not bytes, and keys of ASCII white space alone refused, as
+    // the API document states them.
+    let chars = |s: &str| s.chars().count();
+    let blank = |s: &str| s.chars().all(|c| c.is_ascii_whitespace());
+    if metadata.iter().any(|(k, v)| blank(k) || chars(k) > 100 || chars(v) > 1000) {
         errors.push("metadata keys must be 1-100 characters and values at most 1000".into());
     }
 }
