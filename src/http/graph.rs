@@ -297,9 +297,16 @@ pub async fn update_graph_relationship(
     tenant: Tenant,
     actor: Audited,
     path: web::Path<Uuid>,
-    body: web::Json<UpdateRelationshipBody>,
+    body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let b = body.into_inner();
+    // serde reads a struct from an array too (`[null, null]`); the
+    // document says an object.
+    let body = body.into_inner();
+    if !body.is_object() {
+        return Err(ApiError::BadRequest("the JSON body must be an object".into()));
+    }
+    let b: UpdateRelationshipBody = serde_json::from_value(body)
+        .map_err(|e| ApiError::BadRequest(format!("the JSON body has the wrong shape: {e}")))?;
     let rel = graph.update_relationship(tenant.0, &actor.0, path.into_inner(), b.weight, b.properties).await?;
     Ok(HttpResponse::Ok().json(RelationshipView::from(rel)))
 }

@@ -42,13 +42,15 @@ pub fn string_map(entries: usize, key_max: usize, value_max: usize, description:
 }
 
 /// A JSON Schema: an object or a boolean (`true` takes anything).
-pub fn json_schema_value() -> utoipa::openapi::schema::OneOf {
-    use utoipa::openapi::schema::OneOfBuilder;
-    OneOfBuilder::new()
-        .item(ObjectBuilder::new().schema_type(Type::Object))
-        .item(ObjectBuilder::new().schema_type(Type::Boolean))
-        .description(Some("A JSON Schema (draft 7 or 2020-12): an object, or true or false"))
-        .build()
+pub fn json_schema_value() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{OneOfBuilder, Schema};
+    Schema::OneOf(
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::Object))
+            .item(ObjectBuilder::new().schema_type(Type::Boolean))
+            .description(Some("A JSON Schema (draft 7 or 2020-12): an object, or true or false"))
+            .build(),
+    )
 }
 
 /// An optional whole number that JSON may also write as `2.0`: the

@@ -188,7 +188,7 @@ pub async fn approve_schema_version(
     tenant: Tenant,
     by: Audited,
     path: web::Path<(String, u32)>,
-    body: Option<web::Json<SchemaDecisionBody>>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     decide(&state, &bus, tenant, by, path.into_inner(), body, true).await
 }
@@ -216,7 +216,7 @@ pub async fn reject_schema_version(
     tenant: Tenant,
     by: Audited,
     path: web::Path<(String, u32)>,
-    body: Option<web::Json<SchemaDecisionBody>>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     decide(&state, &bus, tenant, by, path.into_inner(), body, false).await
 }
@@ -229,10 +229,19 @@ async fn decide(
     tenant: Tenant,
     by: Audited,
     (id, n): (String, u32),
-    body: Option<web::Json<SchemaDecisionBody>>,
+    body: web::Bytes,
     approve: bool,
 ) -> Result<HttpResponse, ApiError> {
-    let reason = body.map(web::Json::into_inner).unwrap_or_default().reason;
+    // The body is optional (empty or `null`); when sent it must have the
+    // documented shape, not be dropped for having another.
+    let reason = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        serde_json::from_slice::<Option<SchemaDecisionBody>>(&body)
+            .map_err(|e| ApiError::BadRequest(format!("the JSON body is malformed or has the wrong shape: {e}")))?
+            .unwrap_or_default()
+            .reason
+    };
     let decision = SchemaDecision { approve, by: by.0.name.clone(), at: Utc::now(), reason: reason.clone() };
     let decided = bus.schemas.decide(tenant.0, &id, n, decision).await?;
     let event = if approve { "SchemaVersionApproved" } else { "SchemaVersionRejected" };
