@@ -40,9 +40,25 @@ api_module! {
 pub async fn match_graph(
     graph: web::Data<GraphService>,
     tenant: Tenant,
-    body: web::Json<MatchBody>,
+    body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let answer = graph.match_entities(tenant.0, into_core(&body.into_inner())?).await?;
+    // serde reads a struct from an array too (`[null, null]`); the document
+    // says objects, for the body and every filter and pattern in it.
+    let body = body.into_inner();
+    let items = |v: &serde_json::Value, key: &str| -> Vec<serde_json::Value> {
+        v.get(key).and_then(serde_json::Value::as_array).cloned().unwrap_or_default()
+    };
+    let patterns = items(&body, "relationships");
+    let nested = patterns.iter().flat_map(|p| items(p, "filters"));
+    let all_objects = body.is_object()
+        && items(&body, "filters").iter().chain(patterns.iter()).all(serde_json::Value::is_object)
+        && nested.clone().all(|f| f.is_object());
+    if !all_objects {
+        return Err(ApiError::BadRequest("the JSON body, its filters and its relationships must be objects".into()));
+    }
+    let body: MatchBody = serde_json::from_value(body)
+        .map_err(|e| ApiError::BadRequest(format!("the JSON body has the wrong shape: {e}")))?;
+    let answer = graph.match_entities(tenant.0, into_core(&body)?).await?;
     Ok(HttpResponse::Ok().json(QueryView::from(answer)))
 }
 

@@ -18,8 +18,12 @@ pub struct SchemaBody {
     /// text holding one is taken too).
     #[schema(schema_with = super::schema_limits::json_schema_value)]
     pub schema_definition: Value,
-    /// None, Backward (default), Forward, Full, or their Transitive variants.
-    #[schema(example = "Backward")]
+    /// None, Backward (default), Forward, Full, or their Transitive variants
+    /// (the server also takes them in any case, with '_' or '-').
+    #[schema(
+        example = "Backward",
+        pattern = "^(None|Backward|BackwardTransitive|Forward|ForwardTransitive|Full|FullTransitive)$"
+    )]
     pub compatibility: Option<String>,
     /// Refused: the registry decides the status.
     #[schema(value_type = Option<String>, read_only)]

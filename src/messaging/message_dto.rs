@@ -23,9 +23,9 @@ pub struct PublishBody {
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// 0 (lowest, the default) to 9.
-    #[serde(default)]
-    #[schema(minimum = 0, maximum = 9)]
-    pub priority: u8,
+    #[serde(default, deserialize_with = "whole_priority")]
+    #[schema(value_type = Option<u8>, minimum = 0, maximum = 9)]
+    pub priority: Option<u8>,
     /// Messages with the same key reach a subscription in publish order.
     pub partition_key: Option<String>,
     /// The approved schema version to validate against (latest by default).
@@ -35,6 +35,19 @@ pub struct PublishBody {
         pattern = "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,9})?(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9])$"
     )]
     pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A priority JSON may also write as `4.0` (the document's integer includes it).
+fn whole_priority<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u8>, D::Error> {
+    use serde::de::Error;
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else { return Ok(None) };
+    let whole = number
+        .as_u64()
+        .or_else(|| number.as_f64().filter(|f| f.fract() == 0.0 && (0.0..=255.0).contains(f)).map(|f| f as u64));
+    whole
+        .and_then(|n| u8::try_from(n).ok())
+        .map(Some)
+        .ok_or_else(|| D::Error::custom(format!("priority {number} is not a whole number from 0 to 255")))
 }
 
 impl PublishBody {
@@ -47,7 +60,7 @@ impl PublishBody {
             topic_name: topic,
             payload: self.payload,
             headers: self.headers,
-            priority: self.priority,
+            priority: self.priority.unwrap_or(0),
             partition_key: self.partition_key,
             schema_version: self.schema_version,
             idempotency_key,
