@@ -29,6 +29,8 @@ pub struct PublishBody {
     /// Messages with the same key reach a subscription in publish order.
     pub partition_key: Option<String>,
     /// The approved schema version to validate against (latest by default).
+    #[serde(default, deserialize_with = "whole_schema_version")]
+    #[schema(value_type = Option<u32>, minimum = 0, maximum = 2147483647)]
     pub schema_version: Option<u32>,
     /// Never delivered after this instant (RFC 3339).
     #[schema(
@@ -39,15 +41,31 @@ pub struct PublishBody {
 
 /// A priority JSON may also write as `4.0` (the document's integer includes it).
 fn whole_priority<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u8>, D::Error> {
+    whole_up_to(deserializer, "priority", u8::MAX.into()).map(|n| n.and_then(|n| u8::try_from(n).ok()))
+}
+
+/// A schema version: a whole number the document's 32-bit `integer` can
+/// hold, also written as `3.0`.
+fn whole_schema_version<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+    whole_up_to(deserializer, "schemaVersion", i32::MAX as u64).map(|n| n.and_then(|n| u32::try_from(n).ok()))
+}
+
+/// An optional whole number from 0 to `max`, written as an integer or with a
+/// fraction of zero; anything else is refused naming `field`.
+fn whole_up_to<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+    field: &str,
+    max: u64,
+) -> Result<Option<u64>, D::Error> {
     use serde::de::Error;
     let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else { return Ok(None) };
     let whole = number
         .as_u64()
-        .or_else(|| number.as_f64().filter(|f| f.fract() == 0.0 && (0.0..=255.0).contains(f)).map(|f| f as u64));
+        .or_else(|| number.as_f64().filter(|f| f.fract() == 0.0 && (0.0..=max as f64).contains(f)).map(|f| f as u64));
     whole
-        .and_then(|n| u8::try_from(n).ok())
+        .filter(|n| *n <= max)
         .map(Some)
-        .ok_or_else(|| D::Error::custom(format!("priority {number} is not a whole number from 0 to 255")))
+        .ok_or_else(|| D::Error::custom(format!("{field} {number} is not a whole number from 0 to {max}")))
 }
 
 impl PublishBody {
@@ -194,5 +212,25 @@ impl From<DeadLetter> for DeadLetterView {
             delivery_attempts: d.delivery_attempts,
             dead_lettered_at: d.dead_lettered_at,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PublishBody;
+
+    fn schema_version(text: &str) -> Result<Option<u32>, String> {
+        let body = format!(r#"{{"topicName": "t", "payload": "p", "schemaVersion": {text}}}"#);
+        serde_json::from_str::<PublishBody>(&body).map(|b| b.schema_version).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_schema_version_is_a_whole_number_the_document_allows() {
+        assert_eq!(schema_version("3").unwrap(), Some(3));
+        assert_eq!(schema_version("1426075.0").unwrap(), Some(1_426_075));
+        assert_eq!(schema_version("2147483647").unwrap(), Some(2_147_483_647));
+        assert!(schema_version("2147483648").unwrap_err().contains("schemaVersion"));
+        assert!(schema_version("1.5").is_err());
+        assert!(schema_version("-1").is_err());
     }
 }
