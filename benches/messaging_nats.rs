@@ -167,6 +167,7 @@ async fn main() {
         prefix: prefix.clone(),
         retry,
         idempotency_window: Duration::from_secs(24 * 3600),
+        owner_lease: Duration::from_secs(5),
     };
     let on_jetstream: SharedMessageStore = Arc::new(JetStreamMessageStore::connect(config).await.unwrap());
     let rows = vec![

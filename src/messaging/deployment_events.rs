@@ -21,7 +21,7 @@ use actix_web::web;
 use chrono::Utc;
 use hotswap_actors::domain::{RunEvent, RunRecord, TenantId};
 use hotswap_actors::events::{AddRelay, EventBus, Relay};
-use hotswap_actors::messaging::{MessagingError, NewMessage, NewTopic};
+use hotswap_actors::messaging::{MessagingError, NewMessage, NewTopic, SharedMessageStore};
 use serde_json::json;
 use tokio::sync::mpsc::{self, error::TrySendError};
 
@@ -94,43 +94,83 @@ pub fn message_for(run: &RunRecord, event: &RunEvent) -> Option<NewMessage> {
         "at": event.at,
     });
     let mut message = NewMessage::new(DEPLOYMENTS_TOPIC, &payload.to_string());
+    message.message_id = Some(event_id(run, event));
     message.headers.insert("hotswap-event".into(), kind.into());
     message.headers.insert("execution-id".into(), run.execution_id.to_string());
     message.partition_key = Some(run.execution_id.to_string());
     Some(message)
 }
 
+/// The event's message id, the same at every attempt: a retried publish
+/// that had in fact gone through is refused as a repeated id, which counts
+/// as done, so each event is on the bus once.
+pub fn event_id(run: &RunRecord, event: &RunEvent) -> String {
+    let stage = event.data.get("stage").or_else(|| event.data.get("name")).and_then(|v| v.as_str()).unwrap_or("");
+    let at = event.at.timestamp_nanos_opt().unwrap_or_else(|| event.at.timestamp_micros());
+    format!("run-{}-{}-{at}-{stage}", run.execution_id.simple(), event.kind)
+}
+
+/// The first wait after a failed publish of a run event, doubled up to the cap.
+const RETRY_FIRST: std::time::Duration = std::time::Duration::from_millis(100);
+const RETRY_CAP: std::time::Duration = std::time::Duration::from_secs(5);
+
 async fn publish_all(bus: web::Data<MessageBus>, mut batches: mpsc::Receiver<Batch>) {
     let mut ready: HashSet<TenantId> = HashSet::new();
-    let mut failing = false;
     while let Some((run, events)) = batches.recv().await {
-        let tenant = run.tenant_id;
         for event in &events {
             let Some(message) = message_for(&run, event) else { continue };
-            let outcome = match ensure_topic(&bus, tenant, &mut ready).await {
-                Ok(()) => bus.store.publish(tenant, message, Utc::now()).await.map(|_| ()),
-                Err(e) => Err(e),
-            };
-            match outcome {
-                Ok(()) => failing = false,
-                Err(e) => {
-                    // A deleted topic is created again on the next event.
-                    ready.remove(&tenant);
-                    if !failing {
-                        failing = true;
-                        tracing::warn!(error = %e, topic = DEPLOYMENTS_TOPIC, "cannot publish a run event");
-                    }
+            publish_until_done(&bus.store, run.tenant_id, message, &mut ready).await;
+        }
+    }
+}
+
+/// Publishes one event, retrying with backoff until the bus takes it (or
+/// already has it): at least once, in order, never dropped for a failure.
+/// Later events wait behind it in the queue.
+async fn publish_until_done(
+    store: &SharedMessageStore,
+    tenant: TenantId,
+    message: NewMessage,
+    ready: &mut HashSet<TenantId>,
+) {
+    let mut wait = RETRY_FIRST;
+    let mut warned = false;
+    loop {
+        let outcome = match ensure_topic(store, tenant, ready).await {
+            Ok(()) => store.publish(tenant, message.clone(), Utc::now()).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        match outcome {
+            // A conflict on the event's own id: an earlier attempt got through.
+            Ok(()) | Err(MessagingError::Conflict(_)) => {
+                if warned {
+                    tracing::info!(topic = DEPLOYMENTS_TOPIC, "run events are published again");
                 }
+                return;
+            }
+            Err(e) => {
+                // A deleted topic is created again on the next attempt.
+                ready.remove(&tenant);
+                if !warned {
+                    warned = true;
+                    tracing::warn!(error = %e, topic = DEPLOYMENTS_TOPIC, "cannot publish a run event; retrying");
+                }
+                actix_web::rt::time::sleep(wait).await;
+                wait = (wait * 2).min(RETRY_CAP);
             }
         }
     }
 }
 
-async fn ensure_topic(bus: &MessageBus, tenant: TenantId, ready: &mut HashSet<TenantId>) -> Result<(), MessagingError> {
+async fn ensure_topic(
+    store: &SharedMessageStore,
+    tenant: TenantId,
+    ready: &mut HashSet<TenantId>,
+) -> Result<(), MessagingError> {
     if ready.contains(&tenant) {
         return Ok(());
     }
-    match bus.store.create_topic(tenant, NewTopic::fan_out(DEPLOYMENTS_TOPIC), Utc::now()).await {
+    match store.create_topic(tenant, NewTopic::fan_out(DEPLOYMENTS_TOPIC), Utc::now()).await {
         Ok(_) | Err(MessagingError::TopicExists(_)) => {
             ready.insert(tenant);
             Ok(())
@@ -138,3 +178,7 @@ async fn ensure_topic(bus: &MessageBus, tenant: TenantId, ready: &mut HashSet<Te
         Err(e) => Err(e),
     }
 }
+
+#[cfg(test)]
+#[path = "deployment_events_tests.rs"]
+mod tests;

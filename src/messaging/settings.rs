@@ -51,6 +51,11 @@ pub struct MessagingSettings {
     /// Starts every stream, subject and bucket name the `jetstream`
     /// back-end makes (letters, digits, `_`), so installations can share a server.
     pub nats_prefix: String,
+    /// One HotSwap instance per `nats_prefix`: how long its hold on the
+    /// prefix lasts unrenewed before another instance may take it over
+    /// (a killed one on the same host is taken over at once).
+    #[serde(with = "humantime_serde")]
+    pub nats_owner_lease: Duration,
 }
 
 impl Default for MessagingSettings {
@@ -69,6 +74,7 @@ impl Default for MessagingSettings {
             push_timeout: Duration::from_secs(10),
             nats_url: "nats://127.0.0.1:4222".into(),
             nats_prefix: "HS".into(),
+            nats_owner_lease: Duration::from_secs(15),
         }
     }
 }
@@ -99,6 +105,7 @@ impl MessagingSettings {
             ("retention_sweep_interval", self.retention_sweep_interval),
             ("max_consume_wait", self.max_consume_wait),
             ("push_timeout", self.push_timeout),
+            ("nats_owner_lease", self.nats_owner_lease),
         ];
         match positive.iter().find(|(_, d)| d.is_zero()) {
             Some((key, _)) => Err(format!("messaging.{key} must be above zero")),

@@ -136,6 +136,7 @@ async fn open_message_bus(
                 prefix: config.nats_prefix.clone(),
                 retry: config.retry_policy(),
                 idempotency_window: config.idempotency_window,
+                owner_lease: config.nats_owner_lease,
             };
             let store = JetStreamMessageStore::connect(jetstream)
                 .await

@@ -19,7 +19,7 @@ use hotswap_actors::messaging::{
 };
 use uuid::Uuid;
 
-fn nats_url() -> Option<String> {
+pub(crate) fn nats_url() -> Option<String> {
     match std::env::var("HOTSWAP_TEST_NATS_URL") {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
@@ -36,6 +36,7 @@ fn config(url: &str, prefix: &str) -> JetStreamConfig {
         // The test profile's shape: 100 ms ×2 capped at 400 ms.
         retry: RetryPolicy { initial: Duration::from_millis(100), multiplier: 2, cap: Duration::from_millis(400) },
         idempotency_window: Duration::from_secs(24 * 3600),
+        owner_lease: Duration::from_secs(5),
     }
 }
 
@@ -45,7 +46,7 @@ async fn open(url: &str, prefix: &str) -> SharedMessageStore {
 
 /// Deletes every stream whose name starts with the prefix (the bucket's
 /// stream is `KV_<prefix>_MESSAGING`).
-async fn remove_everything(url: &str, prefix: &str) {
+pub(crate) async fn remove_everything(url: &str, prefix: &str) {
     let client = async_nats::connect(url).await.unwrap();
     let js = async_nats::jetstream::new(client);
     let names: Vec<String> = js.stream_names().try_collect().await.unwrap();

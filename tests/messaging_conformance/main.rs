@@ -404,6 +404,8 @@ macro_rules! conformance {
 
 /// The NATS JetStream back-end (`HOTSWAP_TEST_NATS_URL`).
 mod jetstream;
+/// The real binary on JetStream, killed and restarted.
+mod jetstream_restart;
 
 conformance!(
     fan_out_reaches_every_subscription,

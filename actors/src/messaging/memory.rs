@@ -20,7 +20,8 @@ use super::model::{
 use super::store::MessageStore;
 use crate::domain::TenantId;
 
-use super::memory_state::{add, Counters, Entry, Record, State, SubState, TopicState};
+use super::memory_state::{add, Counters, Entry, Queue, Record, State, SubState, TopicState};
+use super::model::RoutingStrategy;
 
 const MAX_LIST: usize = 1000;
 
@@ -99,7 +100,13 @@ impl MessageStore for MemoryMessageStore {
         let mut st = self.state.lock();
         let t = st.topic_mut(tenant, &spec.name)?;
         t.topic.spec = spec;
-        Ok(t.topic.clone())
+        let topic = t.topic.clone();
+        let by_priority = topic.effective_strategy() == RoutingStrategy::Priority;
+        for s in st.subs.values_mut().filter(|s| s.sub.tenant_id == tenant && s.sub.spec.topic_name == topic.spec.name)
+        {
+            s.queue.set_by_priority(by_priority);
+        }
+        Ok(topic)
     }
 
     async fn delete_topic(&self, tenant: TenantId, name: &str) -> Result<(), MessagingError> {
@@ -122,7 +129,9 @@ impl MessageStore for MemoryMessageStore {
     ) -> Result<Subscription, MessagingError> {
         spec.validate()?;
         let mut st = self.state.lock();
-        let rr = st.topic_mut(tenant, &spec.topic_name)?.rr_counter;
+        let topic = st.topic_mut(tenant, &spec.topic_name)?;
+        let rr = topic.rr_counter;
+        let by_priority = topic.topic.effective_strategy() == RoutingStrategy::Priority;
         st.next_seq += 1;
         let created_seq = st.next_seq;
         let sub =
@@ -133,7 +142,7 @@ impl MessageStore for MemoryMessageStore {
                 sub: sub.clone(),
                 created_seq,
                 last_assigned: rr,
-                queue: Vec::new(),
+                queue: Queue::new(by_priority),
                 leased: HashMap::new(),
                 acked: HashSet::new(),
             },
@@ -187,13 +196,28 @@ impl MessageStore for MemoryMessageStore {
         now: DateTime<Utc>,
     ) -> Result<Published, MessagingError> {
         new.validate()?;
+        // Everything that needs no shared state is made before the lock.
+        let dedup_key = new.idempotency_key.clone().or_else(|| new.message_id.clone());
+        let message_id = new.message_id.clone().unwrap_or_else(|| Uuid::new_v4().to_string());
+        let message = Message {
+            tenant_id: tenant,
+            message_id: message_id.clone(),
+            topic_name: new.topic_name,
+            payload: new.payload,
+            headers: new.headers,
+            priority: new.priority,
+            partition_key: new.partition_key,
+            schema_version: new.schema_version,
+            published_at: now,
+            expires_at: new.expires_at,
+        };
+        let kept = message.clone();
         let published = {
             let mut st = self.state.lock();
-            let topic = st.topic_mut(tenant, &new.topic_name)?.topic.clone();
-            let exactly_once = topic.spec.delivery_guarantee == DeliveryGuarantee::ExactlyOnce;
-            let dedup_key = new.idempotency_key.clone().or_else(|| new.message_id.clone());
+            let exactly_once = st.topic_mut(tenant, &message.topic_name)?.topic.spec.delivery_guarantee
+                == DeliveryGuarantee::ExactlyOnce;
             if let (true, Some(k)) = (exactly_once, dedup_key.as_ref()) {
-                let ikey = (tenant, topic.spec.name.clone(), k.clone());
+                let ikey = (tenant, message.topic_name.clone(), k.clone());
                 if let Some((first_id, seen)) = st.idempotency.get(&ikey) {
                     if add(*seen, self.idempotency_window) > now {
                         if let Some(r) = st.messages.get(&(tenant, first_id.clone())) {
@@ -206,34 +230,21 @@ impl MessageStore for MemoryMessageStore {
                     }
                 }
             }
-            let message_id = new.message_id.clone().unwrap_or_else(|| Uuid::new_v4().to_string());
             if st.messages.contains_key(&(tenant, message_id.clone())) {
                 return Err(MessagingError::Conflict(format!("message '{message_id}' already exists")));
             }
-            let message = Message {
-                tenant_id: tenant,
-                message_id: message_id.clone(),
-                topic_name: new.topic_name.clone(),
-                payload: new.payload,
-                headers: new.headers,
-                priority: new.priority,
-                partition_key: new.partition_key,
-                schema_version: new.schema_version,
-                published_at: now,
-                expires_at: new.expires_at,
-            };
             let routed_to = st.route(tenant, &message);
             st.next_seq += 1;
             let seq = st.next_seq;
             for id in &routed_to {
                 if let Some(s) = st.subs.get_mut(&(tenant, *id)) {
-                    s.queue.push(Entry { message_id: message_id.clone(), seq, attempts: 0, available_at: now });
+                    s.queue.push(Entry::new(&message, seq, now));
                 }
             }
             if let Some(k) = dedup_key.filter(|_| exactly_once) {
-                st.idempotency.insert((tenant, topic.spec.name.clone(), k), (message_id.clone(), now));
+                st.idempotency.insert((tenant, message.topic_name.clone(), k), (message_id.clone(), now));
             }
-            let t = st.topic_mut(tenant, &topic.spec.name)?;
+            let t = st.topic_mut(tenant, &message.topic_name)?;
             t.counters.published += 1;
             if routed_to.is_empty() {
                 t.counters.unrouted += 1;
@@ -243,7 +254,7 @@ impl MessageStore for MemoryMessageStore {
                 Record {
                     seq,
                     stored: StoredMessage {
-                        message: message.clone(),
+                        message: kept,
                         status: MessageStatus::Pending,
                         routed_to: routed_to.clone(),
                     },
@@ -285,7 +296,7 @@ impl MessageStore for MemoryMessageStore {
             return Ok(());
         }
         if sub.leased.remove(message_id).is_none() {
-            return if sub.queue.iter().any(|e| e.message_id == message_id) {
+            return if sub.queue.entries().any(|e| e.message_id == message_id) {
                 Err(MessagingError::LeaseNotHeld(message_id.to_owned()))
             } else {
                 Err(MessagingError::MessageNotFound(message_id.to_owned()))
@@ -336,7 +347,7 @@ impl MessageStore for MemoryMessageStore {
         if s.sub.paused {
             return Ok(None);
         }
-        let queued = s.queue.iter().map(|e| e.available_at);
+        let queued = s.queue.entries().map(|e| e.available_at);
         let leased = s.leased.values().map(|l| l.deadline);
         Ok(queued.chain(leased).min())
     }
@@ -422,16 +433,16 @@ impl MessageStore for MemoryMessageStore {
             if replayed.is_empty() {
                 return Err(MessagingError::MessageNotFound(message_id.to_owned()));
             }
-            let seq = match st.messages.get_mut(&(tenant, message_id.to_owned())) {
+            let entry = match st.messages.get_mut(&(tenant, message_id.to_owned())) {
                 Some(r) => {
                     r.stored.status = MessageStatus::Pending;
-                    r.seq
+                    Entry::new(&r.stored.message, r.seq, now)
                 }
                 None => return Err(MessagingError::MessageNotFound(message_id.to_owned())),
             };
             for d in replayed {
                 if let Some(s) = st.subs.get_mut(&(tenant, d.subscription_id)) {
-                    s.queue.push(Entry { message_id: message_id.to_owned(), seq, attempts: 0, available_at: now });
+                    s.queue.push(entry.clone());
                 }
             }
         }
@@ -466,8 +477,9 @@ impl MessageStore for MemoryMessageStore {
         };
         let mut oldest: Option<DateTime<Utc>> = None;
         for s in st.subs.values().filter(|s| s.sub.tenant_id == tenant && s.sub.spec.topic_name == topic) {
-            m.depth.insert(s.sub.subscription_id, (s.queue.len() + s.leased.len()) as u64);
-            let ids = s.queue.iter().map(|e| &e.message_id).chain(s.leased.keys());
+            let queued = s.queue.entries().filter(|e| !e.expired(now));
+            m.depth.insert(s.sub.subscription_id, (queued.count() + s.leased.len()) as u64);
+            let ids = s.queue.entries().filter(|e| !e.expired(now)).map(|e| &e.message_id).chain(s.leased.keys());
             for id in ids {
                 if let Some(r) = st.messages.get(&(tenant, id.clone())) {
                     let at = r.stored.message.published_at;

@@ -33,18 +33,12 @@ pub(super) struct TopicState {
     pub(super) dlq: Vec<DeadLetter>,
 }
 
-/// A queued copy of a message for one subscription.
-#[derive(Clone)]
-pub(super) struct Entry {
-    pub(super) message_id: String,
-    pub(super) seq: u64,
-    pub(super) attempts: u32,
-    pub(super) available_at: DateTime<Utc>,
-}
+pub(super) use super::memory_queue::{Entry, Queue};
 
+/// A leased delivery: its queue entry (attempts counting this delivery)
+/// and its deadline.
 pub(super) struct Lease {
-    pub(super) seq: u64,
-    pub(super) attempts: u32,
+    pub(super) entry: Entry,
     pub(super) deadline: DateTime<Utc>,
 }
 
@@ -55,7 +49,7 @@ pub(super) struct SubState {
     /// starts at the topic's current counter so that it joins the rotation
     /// at its end instead of taking a burst (the original skewed here).
     pub(super) last_assigned: u64,
-    pub(super) queue: Vec<Entry>,
+    pub(super) queue: Queue,
     pub(super) leased: HashMap<String, Lease>,
     pub(super) acked: HashSet<String>,
 }
@@ -139,13 +133,11 @@ impl State {
         if guarantee == DeliveryGuarantee::AtMostOnce {
             return;
         }
-        if requeue != Some(false) && lease.attempts <= max_retries {
-            sub.queue.push(Entry {
-                message_id: message_id.to_owned(),
-                seq: lease.seq,
-                attempts: lease.attempts,
-                available_at: add(now, retry.backoff(lease.attempts)),
-            });
+        let attempts = lease.entry.attempts;
+        if requeue != Some(false) && attempts <= max_retries {
+            let mut entry = lease.entry;
+            entry.available_at = add(now, retry.backoff(attempts));
+            sub.queue.push(entry);
             return;
         }
         let Some(record) = self.messages.get_mut(&(key.0, message_id.to_owned())) else { return };
@@ -154,14 +146,14 @@ impl State {
         message.headers.insert("X-Original-Topic".into(), topic_name.clone());
         message.headers.insert("X-DLQ-Reason".into(), reason.clone());
         message.headers.insert("X-DLQ-Timestamp".into(), now.to_rfc3339());
-        message.headers.insert("X-Delivery-Attempts".into(), lease.attempts.to_string());
+        message.headers.insert("X-Delivery-Attempts".into(), attempts.to_string());
         if let Some(t) = self.topics.get_mut(&(key.0, topic_name)) {
             t.counters.dead_lettered += 1;
             t.dlq.push(DeadLetter {
                 message,
                 subscription_id: key.1,
                 reason,
-                delivery_attempts: lease.attempts,
+                delivery_attempts: attempts,
                 dead_lettered_at: now,
             });
         }

@@ -10,6 +10,7 @@ mod consume;
 mod error;
 mod memory;
 mod memory_lease;
+mod memory_queue;
 mod memory_state;
 mod model;
 mod push;

@@ -4,6 +4,7 @@
 //! [`SchemaStore`] trait is the storage contract (memory here, PostgreSQL in
 //! the root crate) and [`SchemaRegistry`] holds the rules over it.
 
+mod compat_support;
 mod compatibility;
 mod error;
 mod memory;

@@ -18,6 +18,7 @@ mod messages;
 mod meta;
 mod metrics;
 mod names;
+mod owner;
 mod publish;
 mod records;
 mod runtime;

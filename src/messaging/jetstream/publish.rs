@@ -1,6 +1,7 @@
 //! Publishing: the ExactlyOnce check, routing (HotSwap's, not the
 //! server's), the message record, then one copy per routed subscription.
 
+use async_nats::jetstream::publish::PublishAck;
 use async_nats::HeaderMap;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -24,6 +25,9 @@ impl JetStreamMessageStore {
         now: DateTime<Utc>,
     ) -> Result<Published, MessagingError> {
         new.validate()?;
+        if self.ownership.lost() {
+            return Err(MessagingError::Unavailable("another HotSwap instance took over this JetStream prefix".into()));
+        }
         let topic = self.meta.lock().topic(tenant, &new.topic_name)?.topic.clone();
         let message_id = new.message_id.clone().unwrap_or_else(|| Uuid::new_v4().to_string());
         let exactly_once = topic.spec.delivery_guarantee == DeliveryGuarantee::ExactlyOnce;
@@ -52,12 +56,40 @@ impl JetStreamMessageStore {
             seq: self.next_seq(),
             status: MessageStatus::Pending,
         };
-        // The record first: it refuses a message id already used, before
-        // any copy goes out.
-        if !records::create(&self.kv, &keys::message(tenant, &message_id), &record).await? {
+        // The record and the copies go out together (one round trip, not
+        // two in sequence), and the publisher is answered only once the
+        // server acknowledged every write. The record's "create only"
+        // refuses a message id already used; the copies that went out
+        // beside such a refused record are deleted again (a retried
+        // publish of the same message finds its copies de-duplicated by
+        // their Nats-Msg-Id, and those are left alone).
+        let key = keys::message(tenant, &message_id);
+        let (created, copies) = tokio::join!(
+            records::create(&self.kv, &key, &record),
+            self.send_copies(tenant, &message, &routed_to, None)
+        );
+        let created = match created {
+            Ok(created) => created,
+            Err(e) => {
+                if let Ok(acks) = &copies {
+                    self.withdraw_copies(tenant, &message.topic_name, acks).await;
+                }
+                return Err(e);
+            }
+        };
+        if !created {
+            if let Ok(acks) = &copies {
+                self.withdraw_copies(tenant, &message.topic_name, acks).await;
+            }
             return Err(MessagingError::Conflict(format!("message '{message_id}' already exists")));
         }
-        self.send_copies(tenant, &message, &routed_to, None).await?;
+        if let Err(e) = copies {
+            // The record says Pending with copies that may be missing: a
+            // publish that failed is not acknowledged, and removing the
+            // record lets the publisher retry with the same id.
+            let _ = records::delete(&self.kv, &key).await;
+            return Err(e);
+        }
         self.meta.lock().count(tenant, &topic.spec.name, |c| {
             c.published += 1;
             if routed_to.is_empty() {
@@ -136,7 +168,7 @@ impl JetStreamMessageStore {
         message: &Message,
         subs: &[Uuid],
         replay: Option<u64>,
-    ) -> Result<(), MessagingError> {
+    ) -> Result<Vec<PublishAck>, MessagingError> {
         let body: bytes::Bytes =
             serde_json::to_vec(message).map_err(|e| MessagingError::Backend(e.to_string()))?.into();
         let mut pending = Vec::with_capacity(subs.len());
@@ -152,10 +184,31 @@ impl JetStreamMessageStore {
             let ack = self.js.publish_with_headers(subject, headers, body.clone()).await.map_err(publish_error)?;
             pending.push(ack);
         }
+        let mut acks = Vec::with_capacity(pending.len());
         for ack in futures::future::join_all(pending.into_iter().map(std::future::IntoFuture::into_future)).await {
-            ack.map_err(publish_error)?;
+            acks.push(ack.map_err(publish_error)?);
         }
-        Ok(())
+        Ok(acks)
+    }
+
+    /// Deletes the copies a refused publish stored (not those the server
+    /// recognised as duplicates of an earlier publish: they are that
+    /// publish's). Best effort: a copy left behind is a stray delivery of
+    /// a message the publisher was told failed, logged here.
+    async fn withdraw_copies(&self, tenant: TenantId, topic: &str, acks: &[PublishAck]) {
+        let fresh: Vec<u64> = acks.iter().filter(|a| !a.duplicate).map(|a| a.sequence).collect();
+        if fresh.is_empty() {
+            return;
+        }
+        let stream = match self.stream(tenant, topic).await {
+            Ok(s) => s,
+            Err(e) => return tracing::warn!(error = %e, "could not withdraw the copies of a refused publish"),
+        };
+        for seq in fresh {
+            if let Err(e) = stream.delete_message(seq).await {
+                tracing::warn!(error = %e, seq, "could not withdraw a copy of a refused publish");
+            }
+        }
     }
 }
 

@@ -41,6 +41,9 @@ pub struct SubRuntime {
 impl SubRuntime {
     /// Leases whose deadline passed, removed.
     pub fn take_expired(&mut self, now: DateTime<Utc>) -> Vec<InFlight> {
+        if !self.in_flight.values().any(|l| l.deadline <= now) {
+            return Vec::new();
+        }
         let ids: Vec<String> =
             self.in_flight.iter().filter(|(_, l)| l.deadline <= now).map(|(id, _)| id.clone()).collect();
         ids.into_iter().filter_map(|id| self.in_flight.remove(&id)).collect()

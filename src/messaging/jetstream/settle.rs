@@ -24,17 +24,36 @@ impl JetStreamMessageStore {
         message_id: &str,
         now: DateTime<Utc>,
     ) -> Result<(), MessagingError> {
-        let view = self.meta.lock().view(tenant, sub)?;
-        self.expire_leases(tenant, &view, now).await?;
-        let lease = self.runtime.lock().get_mut(&sub).and_then(|rt| rt.in_flight.remove(message_id));
+        // The hot path: a look-up that the subscription is the tenant's
+        // (no copy of it), and one visit to the runtime for both the
+        // expired leases and this one; the subscription's view is built
+        // only when something expired or there is no lease to ack.
+        self.meta.lock().sub(tenant, sub)?;
+        let (expired, lease) = {
+            let mut runtime = self.runtime.lock();
+            match runtime.get_mut(&sub) {
+                Some(rt) => (rt.take_expired(now), rt.in_flight.remove(message_id)),
+                None => (Vec::new(), None),
+            }
+        };
+        if !expired.is_empty() {
+            let view = self.meta.lock().view(tenant, sub)?;
+            for lease in expired {
+                let deadline = lease.deadline;
+                self.fail(tenant, &view, lease.fetched, "ack deadline passed".into(), None, deadline, false).await?;
+            }
+        }
         match lease {
             Some(lease) => {
                 // Double ack: answered only once the server recorded it.
                 lease.fetched.acker.double_ack().await.map_err(nats_error)?;
-                self.meta.lock().count(tenant, &view.topic.spec.name, |c| c.acknowledged += 1);
+                self.meta.lock().count(tenant, &lease.fetched.message.topic_name, |c| c.acknowledged += 1);
                 Ok(())
             }
-            None => self.ack_without_lease(tenant, &view, message_id).await,
+            None => {
+                let view = self.meta.lock().view(tenant, sub)?;
+                self.ack_without_lease(tenant, &view, message_id).await
+            }
         }
     }
 

@@ -18,6 +18,7 @@ use hotswap_actors::messaging::{MessagingError, RetryPolicy};
 use super::error::nats_error;
 use super::meta::{Counters, Meta, SubEntry, TopicEntry};
 use super::names::{keys, Names};
+use super::owner::{claim, Ownership};
 use super::records::{self, SubscriptionRecord, TopicRecord};
 use super::runtime::SubRuntime;
 
@@ -29,6 +30,9 @@ pub struct JetStreamConfig {
     pub prefix: String,
     pub retry: RetryPolicy,
     pub idempotency_window: Duration,
+    /// How long a process's hold on the prefix lasts without renewal
+    /// (renewed every third of it); see `owner.rs`.
+    pub owner_lease: Duration,
 }
 
 pub struct JetStreamMessageStore {
@@ -43,6 +47,7 @@ pub struct JetStreamMessageStore {
     streams: Mutex<HashMap<String, stream::Stream>>,
     consumers: Mutex<HashMap<String, PullConsumer>>,
     seq: AtomicU64,
+    pub(super) ownership: Ownership,
 }
 
 /// The metadata bucket. The client's own `create_key_value` first reads
@@ -85,6 +90,7 @@ impl JetStreamMessageStore {
         let js = jetstream::new(client);
         let names = Names::new(&config.prefix);
         let kv = open_bucket(&js, &names.bucket()).await?;
+        let ownership = claim(&kv, &config.prefix, config.owner_lease).await?;
         js.get_or_create_stream(stream::Config {
             name: names.dlq_stream(),
             subjects: vec![names.dlq_subjects()],
@@ -106,6 +112,7 @@ impl JetStreamMessageStore {
             streams: Mutex::new(HashMap::new()),
             consumers: Mutex::new(HashMap::new()),
             seq: AtomicU64::new(0),
+            ownership,
         };
         store.load().await?;
         Ok(store)
