@@ -281,3 +281,64 @@ pub async fn restore_all(
         remaining = retry;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::thread::ThreadId;
+
+    use super::*;
+    use crate::domain::{Environment, DEFAULT_TENANT};
+
+    /// The id of each thread of the pool.
+    async fn thread_ids(threads: &ActorThreads) -> Vec<ThreadId> {
+        let mut ids = Vec::new();
+        for t in 0..threads.len() {
+            let (tx, rx) = oneshot::channel();
+            assert!(threads.run_on(t, move || {
+                let _ = tx.send(std::thread::current().id());
+            }));
+            ids.push(rx.await.expect("the thread answers"));
+        }
+        ids
+    }
+
+    #[actix::test]
+    async fn each_node_is_asked_from_its_own_thread_and_answers_keep_the_node_order() {
+        let threads = ActorThreads::new(2);
+        let pool = thread_ids(&threads).await;
+        let here = std::thread::current().id();
+        assert!(!pool.contains(&here) && pool[0] != pool[1]);
+        let nodes: Vec<Arc<NodeEntry>> = (0..12)
+            .map(|i| {
+                let node = NodeEntry::new(DEFAULT_TENANT, Uuid::new_v4(), format!("n{i}"), Environment::Development);
+                // Thread 0, thread 1, and (every third) none of the pool's.
+                node.place_for_test([Some(0), Some(1), None][i % 3]);
+                Arc::new(node)
+            })
+            .collect();
+        let answers =
+            fan_out(
+                &threads,
+                nodes.clone(),
+                |node| async move { (node.hostname.clone(), std::thread::current().id()) },
+            )
+            .await;
+        assert_eq!(answers.len(), nodes.len());
+        for (node, (hostname, asked_from)) in nodes.iter().zip(answers) {
+            assert_eq!(node.hostname, hostname, "answers out of node order");
+            let expected = node.thread().map_or(here, |t| pool[t]);
+            assert_eq!(asked_from, expected, "{hostname} was asked from the wrong thread");
+        }
+    }
+
+    #[actix::test]
+    async fn with_one_thread_every_node_is_asked_from_the_callers_thread() {
+        let threads = ActorThreads::new(1);
+        let here = std::thread::current().id();
+        let nodes: Vec<Arc<NodeEntry>> = (0..4)
+            .map(|i| Arc::new(NodeEntry::new(DEFAULT_TENANT, Uuid::new_v4(), format!("n{i}"), Environment::Qa)))
+            .collect();
+        let answers = fan_out(&threads, nodes, |_| async move { std::thread::current().id() }).await;
+        assert_eq!(answers, vec![here; 4]);
+    }
+}

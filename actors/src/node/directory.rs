@@ -120,6 +120,13 @@ impl NodeEntry {
         *current = Some(addr);
     }
 
+    /// Places the node on `thread` without an actor; for tests of what
+    /// depends on the thread.
+    #[cfg(test)]
+    pub(crate) fn place_for_test(&self, thread: Option<usize>) {
+        self.thread.store(thread.unwrap_or(NO_THREAD), Ordering::Relaxed);
+    }
+
     /// The pool thread the node's actor runs on, when it has one of the pool's.
     pub fn thread(&self) -> Option<usize> {
         Some(self.thread.load(Ordering::Relaxed)).filter(|t| *t != NO_THREAD)
