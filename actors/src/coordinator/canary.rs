@@ -26,9 +26,13 @@ impl Coordinator {
         let nodes = self.env_nodes(env);
         self.busy = true;
         let span = self.step_span();
-        let calls = ask_all_infallible(nodes.clone(), self.deps.pipeline.node_request_timeout, span, |_| CheckHealth {
-            standby_of: None,
-        });
+        let calls = ask_all_infallible(
+            self.deps.threads.clone(),
+            nodes.clone(),
+            self.deps.pipeline.node_request_timeout,
+            span,
+            |_| CheckHealth { standby_of: None },
+        );
         ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
             act.busy = false;
             let mut reported = Vec::new();

@@ -40,6 +40,7 @@ impl Coordinator {
         let p = &self.deps.pipeline;
         let nodes: Vec<_> = targets.iter().map(|(n, _)| n.clone()).collect();
         let work = restore_all(
+            self.deps.threads.clone(),
             targets,
             self.module(),
             self.fence(),

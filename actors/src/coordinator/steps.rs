@@ -233,15 +233,16 @@ impl Coordinator {
         let digest = self.run.artifact_digest.clone();
         let fence = self.fence();
         self.busy = true;
-        let calls = ask_all(members.clone(), timeout, self.step_span(), move |n| LoadVersion {
-            module: module.clone(),
-            slot: slot.clone(),
-            target: LoadTarget::Active,
-            fault: by_id[&n.node_id],
-            digest: digest.clone(),
-            delay,
-            fence,
-        });
+        let calls =
+            ask_all(self.deps.threads.clone(), members.clone(), timeout, self.step_span(), move |n| LoadVersion {
+                module: module.clone(),
+                slot: slot.clone(),
+                target: LoadTarget::Active,
+                fault: by_id[&n.node_id],
+                digest: digest.clone(),
+                delay,
+                fence,
+            });
         ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
             act.busy = false;
             let outcomes = match outcomes(results) {
@@ -321,9 +322,13 @@ impl Coordinator {
         };
         self.busy = true;
         let span = self.step_span();
-        let calls = ask_all_infallible(checked.clone(), self.deps.pipeline.node_request_timeout, span, |_| {
-            CheckHealth { standby_of: None }
-        });
+        let calls = ask_all_infallible(
+            self.deps.threads.clone(),
+            checked.clone(),
+            self.deps.pipeline.node_request_timeout,
+            span,
+            |_| CheckHealth { standby_of: None },
+        );
         let steps = self.run.request.canary_steps.clone().unwrap_or_else(|| self.deps.pipeline.canary_steps.clone());
         ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
             act.busy = false;
@@ -401,15 +406,21 @@ impl Coordinator {
         let fence = self.fence();
         self.busy = true;
         let span = self.step_span();
-        let calls = ask_all(nodes.clone(), self.deps.pipeline.node_request_timeout, span, move |n| LoadVersion {
-            module: module.clone(),
-            slot: slot.clone(),
-            target: LoadTarget::Standby,
-            fault: by_id[&n.node_id],
-            digest: digest.clone(),
-            delay,
-            fence,
-        });
+        let calls = ask_all(
+            self.deps.threads.clone(),
+            nodes.clone(),
+            self.deps.pipeline.node_request_timeout,
+            span,
+            move |n| LoadVersion {
+                module: module.clone(),
+                slot: slot.clone(),
+                target: LoadTarget::Standby,
+                fault: by_id[&n.node_id],
+                digest: digest.clone(),
+                delay,
+                fence,
+            },
+        );
         let smoke_timeout = self.deps.pipeline.bluegreen_smoke_test_timeout;
         ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
             act.busy = false;
@@ -443,9 +454,13 @@ impl Coordinator {
         let module = self.module();
         self.busy = true;
         let span = self.step_span();
-        let calls = ask_all_infallible(nodes.clone(), self.deps.pipeline.node_request_timeout, span, move |_| {
-            CheckHealth { standby_of: Some(module.clone()) }
-        });
+        let calls = ask_all_infallible(
+            self.deps.threads.clone(),
+            nodes.clone(),
+            self.deps.pipeline.node_request_timeout,
+            span,
+            move |_| CheckHealth { standby_of: Some(module.clone()) },
+        );
         let interval = self.deps.pipeline.bluegreen_smoke_test_interval;
         ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
             act.busy = false;
@@ -481,11 +496,13 @@ impl Coordinator {
         let fence = self.fence();
         self.busy = true;
         let span = self.step_span();
-        let calls = ask_all(nodes.clone(), self.deps.pipeline.node_request_timeout, span, move |_| SwitchToStandby {
-            module: module.clone(),
-            expected_version: version.clone(),
-            fence,
-        });
+        let calls = ask_all(
+            self.deps.threads.clone(),
+            nodes.clone(),
+            self.deps.pipeline.node_request_timeout,
+            span,
+            move |_| SwitchToStandby { module: module.clone(), expected_version: version.clone(), fence },
+        );
         ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
             act.busy = false;
             let outcomes = match outcomes(results) {
@@ -548,11 +565,13 @@ impl Coordinator {
         let expected = version.clone();
         let delay = self.faults.for_env(env).node_delay;
         let span = self.step_span();
-        let calls = ask_all(nodes.clone(), self.deps.pipeline.node_request_timeout, span, move |_| VerifyModule {
-            module: module.clone(),
-            version: expected.clone(),
-            delay,
-        });
+        let calls = ask_all(
+            self.deps.threads.clone(),
+            nodes.clone(),
+            self.deps.pipeline.node_request_timeout,
+            span,
+            move |_| VerifyModule { module: module.clone(), version: expected.clone(), delay },
+        );
         let heartbeat_timeout = self.deps.heartbeat_timeout;
         ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
             act.busy = false;

@@ -51,8 +51,8 @@ pub fn spawn_node(
             _guard: guard,
         };
         // Each incarnation on the next thread in turn.
-        let addr = threads.start(move |_| actor);
-        start_entry.set_addr(addr);
+        let (addr, thread) = threads.start_placed(move |_| actor);
+        start_entry.set_addr(addr, thread);
     });
     let control = Arc::new(NodeControl(entry.clone()));
     supervisor.do_send(StartChild(ChildSpec {
@@ -126,13 +126,14 @@ impl NodeActor {
         // A run's write carries its lease's fence and is checked on its own
         // (a former owner must not change the node); the rest are batched.
         let (store, deadline) = (self.store.clone(), self.store_deadline);
+        let lane = self.entry.thread().unwrap_or(0);
         let saving = async move {
             match fence {
                 Some(fence) => {
                     within(deadline, store.set_module_slots_fenced(write.node_id, &write.module, &write.slots, &fence))
                         .await
                 }
-                None => writer.write(write).await,
+                None => writer.write(lane, write).await,
             }
         };
         Box::pin(saving.instrument(span).into_actor(self).map(move |saved, act, _ctx| match saved {

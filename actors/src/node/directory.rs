@@ -26,6 +26,9 @@ pub struct NodeEntry {
     /// The agent's connection while it is connected (agent nodes only).
     link: RwLock<Option<Arc<dyn AgentLink>>>,
     addr: RwLock<Option<Addr<NodeActor>>>,
+    /// The pool thread the current incarnation runs on ([`NO_THREAD`]: the
+    /// arbiter that started it); requests to the node are relayed through it.
+    thread: AtomicUsize,
     last_heartbeat_ms: AtomicI64,
     /// Requests sent to the node and not answered yet: its mailbox backlog.
     pending: AtomicUsize,
@@ -35,6 +38,9 @@ pub struct NodeEntry {
     /// Until when (ms since the epoch) requests wait for the agent to connect.
     grace_until_ms: AtomicI64,
 }
+
+/// The node's actor runs on the arbiter that started it, not on a pool thread.
+const NO_THREAD: usize = usize::MAX;
 
 /// How long after a restart the hosts known from before have to reconnect
 /// before a request finds them unreachable: a few of the agents' capped
@@ -70,6 +76,7 @@ impl NodeEntry {
             kind,
             link: RwLock::new(None),
             addr: RwLock::new(None),
+            thread: AtomicUsize::new(NO_THREAD),
             last_heartbeat_ms: AtomicI64::new(0),
             pending: AtomicUsize::new(0),
             drift: RwLock::new(BTreeMap::new()),
@@ -107,8 +114,22 @@ impl NodeEntry {
         self.addr.read().clone().filter(|a| a.connected())
     }
 
-    pub(crate) fn set_addr(&self, addr: Addr<NodeActor>) {
-        *self.addr.write() = Some(addr);
+    pub(crate) fn set_addr(&self, addr: Addr<NodeActor>, thread: Option<usize>) {
+        let mut current = self.addr.write();
+        self.thread.store(thread.unwrap_or(NO_THREAD), Ordering::Relaxed);
+        *current = Some(addr);
+    }
+
+    /// Places the node on `thread` without an actor; for tests of what
+    /// depends on the thread.
+    #[cfg(test)]
+    pub(crate) fn place_for_test(&self, thread: Option<usize>) {
+        self.thread.store(thread.unwrap_or(NO_THREAD), Ordering::Relaxed);
+    }
+
+    /// The pool thread the node's actor runs on, when it has one of the pool's.
+    pub fn thread(&self) -> Option<usize> {
+        Some(self.thread.load(Ordering::Relaxed)).filter(|t| *t != NO_THREAD)
     }
 
     pub fn agent_link(&self) -> Option<Arc<dyn AgentLink>> {

@@ -24,19 +24,26 @@ struct Pending {
     done: oneshot::Sender<StoreResult<()>>,
 }
 
-/// Shared by the node actors of one process; cheap to clone. The task that
-/// stores the batches starts with the first write, on the caller's runtime.
+/// Lanes at most: node actors on more threads than this share lanes.
+const LANES: usize = 16;
+
+/// Shared by the node actors of one process; cheap to clone. Writes go in
+/// lanes, one per actor thread, each with its own queue and its own task
+/// that stores the batches: with the nodes spread over several threads, a
+/// single task would do every node's bookkeeping on one of them. A lane's
+/// task starts with its first write, on that writer's runtime (the thread
+/// of the nodes that use the lane).
 #[derive(Clone)]
 pub struct SlotWriter {
     store: SharedStore,
     deadline: Duration,
-    queue: Arc<OnceLock<mpsc::Sender<Pending>>>,
+    lanes: Arc<[OnceLock<mpsc::Sender<Pending>>; LANES]>,
 }
 
 impl SlotWriter {
     /// `deadline` bounds each batch's store call, as it bounds a node's own.
     pub fn new(store: SharedStore, deadline: Duration) -> Self {
-        SlotWriter { store, deadline, queue: Arc::new(OnceLock::new()) }
+        SlotWriter { store, deadline, lanes: Arc::new(std::array::from_fn(|_| OnceLock::new())) }
     }
 
     pub fn store(&self) -> SharedStore {
@@ -47,10 +54,10 @@ impl SlotWriter {
         self.deadline
     }
 
-    /// Stores one node's slots together with whatever else is waiting;
-    /// answers once they are durable.
-    pub async fn write(&self, write: SlotWrite) -> StoreResult<()> {
-        let queue = self.queue.get_or_init(|| {
+    /// Stores one node's slots together with whatever else is waiting in
+    /// `lane` (the writer's actor thread); answers once they are durable.
+    pub async fn write(&self, lane: usize, write: SlotWrite) -> StoreResult<()> {
+        let queue = self.lanes[lane % LANES].get_or_init(|| {
             let (tx, rx) = mpsc::channel(QUEUE);
             tokio::spawn(store_batches(self.store.clone(), self.deadline, rx));
             tx

@@ -10,6 +10,7 @@ use crate::domain::TenantRecord;
 
 mod agents;
 mod batches;
+mod compact;
 mod graph;
 mod leases;
 mod runs;
@@ -218,7 +219,7 @@ impl RunStore for MemoryStore {
     }
 
     async fn get_run(&self, tenant: TenantId, execution_id: Uuid) -> StoreResult<Option<RunRecord>> {
-        Ok(self.runs.read().by_id.get(&(tenant, execution_id)).cloned())
+        Ok(self.runs.read().get(&(tenant, execution_id)))
     }
 
     async fn list_runs(&self, tenant: TenantId, filter: &RunFilter) -> StoreResult<Page<RunSummary>> {
@@ -240,7 +241,8 @@ impl RunStore for MemoryStore {
     }
 
     async fn runs_in_flight(&self) -> StoreResult<Vec<RunRecord>> {
-        Ok(self.runs.read().active().cloned().collect())
+        let runs = self.runs.read();
+        Ok(runs.active().filter_map(|r| runs.get(&(r.tenant_id, r.execution_id))).collect())
     }
 
     async fn run_events(&self, tenant: TenantId, execution_id: Uuid) -> StoreResult<Vec<RunEvent>> {

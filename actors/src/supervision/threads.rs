@@ -67,12 +67,31 @@ impl ActorThreads {
         A: Actor<Context = Context<A>>,
         F: FnOnce(&mut Context<A>) -> A + Send + 'static,
     {
+        self.start_placed(make).0
+    }
+
+    /// Like [`start`](Self::start), also answering the thread the actor runs
+    /// on (`None`: the starting arbiter, when the pool has no threads of its own).
+    pub fn start_placed<A, F>(&self, make: F) -> (Addr<A>, Option<usize>)
+    where
+        A: Actor<Context = Context<A>>,
+        F: FnOnce(&mut Context<A>) -> A + Send + 'static,
+    {
         let arbiters = &self.pool.arbiters;
         if arbiters.is_empty() {
-            return A::create(make);
+            return (A::create(make), None);
         }
         let turn = self.pool.next.fetch_add(1, Ordering::Relaxed) % arbiters.len();
-        A::start_in_arbiter(&arbiters[turn].handle(), make)
+        (A::start_in_arbiter(&arbiters[turn].handle(), make), Some(turn))
+    }
+
+    /// Runs `work` on thread `thread` of the pool (as [`start_placed`](Self::start_placed)
+    /// numbers them); false when there is no such thread or it has stopped.
+    pub fn run_on<F>(&self, thread: usize, work: F) -> bool
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        self.pool.arbiters.get(thread).is_some_and(|arbiter| arbiter.spawn_fn(work))
     }
 }
 

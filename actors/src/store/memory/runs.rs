@@ -9,6 +9,7 @@ use std::time::Instant;
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
+use super::compact::CompactChanges;
 use crate::domain::{RunRecord, TenantId};
 use crate::store::{RunCounts, StoreError, StoreResult};
 
@@ -26,7 +27,10 @@ pub(super) struct TenantCounters {
 
 #[derive(Default)]
 pub(super) struct Runs {
+    /// Finished runs are kept here without their changes, which are in `packed`.
     pub(super) by_id: HashMap<(TenantId, Uuid), RunRecord>,
+    /// The changes of finished runs, kept compactly (see [`CompactChanges`]).
+    packed: HashMap<(TenantId, Uuid), CompactChanges>,
     holders: HashMap<(TenantId, String), Uuid>,
     /// Each tenant's finished runs, oldest first: the window that is kept.
     finished: HashMap<TenantId, VecDeque<Uuid>>,
@@ -39,6 +43,23 @@ pub(super) struct Runs {
 }
 
 impl Runs {
+    /// The run as it was saved, with its changes.
+    pub(super) fn get(&self, key: &(TenantId, Uuid)) -> Option<RunRecord> {
+        let mut run = self.by_id.get(key)?.clone();
+        if let Some(packed) = self.packed.get(key) {
+            run.changes = packed.unpack();
+        }
+        Some(run)
+    }
+
+    /// How many nodes the run changed.
+    pub(super) fn change_count(&self, run: &RunRecord) -> usize {
+        match self.packed.get(&(run.tenant_id, run.execution_id)) {
+            Some(packed) => packed.len(),
+            None => run.changes.len(),
+        }
+    }
+
     /// The run other than `except` that holds the module of `run`, if any.
     pub(super) fn holder(&self, run: &RunRecord) -> Option<Uuid> {
         self.holders
@@ -117,7 +138,7 @@ impl Runs {
             self.holders.remove(&key);
             self.lease_expiry.remove(&(run.tenant_id, run.execution_id));
         }
-        self.by_id.insert((run.tenant_id, run.execution_id), run.clone());
+        self.keep(run);
         if run.holds_module() || !self.in_window.insert(run.execution_id) {
             return Vec::new();
         }
@@ -133,8 +154,30 @@ impl Runs {
                 continue;
             }
             self.by_id.remove(&key);
+            self.packed.remove(&key);
             evicted.push(key);
         }
         evicted
+    }
+
+    /// Stores the record; a finished run's changes are packed, an active
+    /// run's kept as they are (its coordinator shares them and adds to them).
+    fn keep(&mut self, run: &RunRecord) {
+        let key = (run.tenant_id, run.execution_id);
+        let packed = match run.holds_module() || run.changes.is_empty() {
+            true => None,
+            false => CompactChanges::pack(&run.changes),
+        };
+        let mut stored = run.clone();
+        match packed {
+            Some(packed) => {
+                stored.changes = Default::default();
+                self.packed.insert(key, packed);
+            }
+            None => {
+                self.packed.remove(&key);
+            }
+        }
+        self.by_id.insert(key, stored);
     }
 }

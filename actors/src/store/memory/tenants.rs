@@ -76,12 +76,13 @@ impl TenantStore for MemoryStore {
 
     async fn usage_counts(&self, tenant: TenantId, from: DateTime<Utc>, to: DateTime<Utc>) -> StoreResult<UsageCounts> {
         let mut usage = UsageCounts::default();
-        for run in self.runs.read().by_id.values() {
+        let runs = self.runs.read();
+        for run in runs.by_id.values() {
             if run.tenant_id != tenant || run.created_at < from || run.created_at > to {
                 continue;
             }
             *usage.runs_by_status.entry(run.status.as_str().to_string()).or_default() += 1;
-            usage.node_updates += run.changes.len() as u64;
+            usage.node_updates += runs.change_count(run) as u64;
         }
         usage.approval_events = self
             .events
