@@ -38,7 +38,7 @@ token() { # port
     -d '{"username":"admin","password":"Admin123!"}' | sed -E 's/.*"token":"([^"]+)".*/\1/'
 }
 creates() { # port label
-  HOTSWAP_TOKEN=$(token "$1") wrk -t2 -c"$CONNECTIONS" -d"$DURATION" -s scripts/create.lua "http://127.0.0.1:$1" \
+  HOTSWAP_TOKEN=$(token "$1") HOTSWAP_BENCH_PREFIX="bench-$1-$RANDOM" wrk -t2 -c"$CONNECTIONS" -d"$DURATION" -s scripts/create.lua "http://127.0.0.1:$1" \
     | tail -n1 | sed "s/^/$2 /"
 }
 stored() { psql "$DB_URL" -Atc "SELECT count(*) FROM runs"; }
