@@ -286,6 +286,10 @@ impl Handler<AdmitRun> for TenantActor {
     }
 }
 
+/// Creates per batch at most: one transaction stays short, and its
+/// multi-row inserts well under PostgreSQL's 65,535 bind parameters.
+const MAX_ADMISSION_BATCH: usize = 500;
+
 /// Writes the admissions waiting (see [`AdmitRun`]).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -294,9 +298,14 @@ struct FlushAdmissions;
 impl Handler<FlushAdmissions> for TenantActor {
     type Result = AtomicResponse<Self, ()>;
 
-    fn handle(&mut self, _: FlushAdmissions, _ctx: &mut Self::Context) -> Self::Result {
-        self.flush_queued = false;
-        let batch = std::mem::take(&mut self.waiting);
+    fn handle(&mut self, _: FlushAdmissions, ctx: &mut Self::Context) -> Self::Result {
+        let take = self.waiting.len().min(MAX_ADMISSION_BATCH);
+        let batch: Vec<Waiting> = self.waiting.drain(..take).collect();
+        // What is left goes in the next batch, after this one.
+        self.flush_queued = !self.waiting.is_empty();
+        if self.flush_queued {
+            ctx.notify(FlushAdmissions);
+        }
         let record = self.record.clone();
         let store = self.deps.store.clone();
         AtomicResponse::new(Box::pin(admit_batch(store, record, batch).into_actor(self)))
