@@ -11,8 +11,14 @@ CONNECTIONS="${CONNECTIONS:-16}"
 SEED_RUNS="${SEED_RUNS:-100000}"
 # PROFILE=debug measures the binary the tests build (no release build at hand).
 PROFILE="${PROFILE:-release}"
-if [ "$PROFILE" = release ]; then cargo build --release --quiet --bin hotswap; else cargo build --quiet --bin hotswap; fi
-BIN="./target/$PROFILE/hotswap"
+# HOTSWAP_BIN=path uses that binary as it is (no build): for instance the one `cargo test` built,
+# since `cargo build --bin hotswap` alone unifies features differently and rebuilds dependencies.
+if [ -n "${HOTSWAP_BIN:-}" ]; then
+  BIN="$HOTSWAP_BIN"
+else
+  if [ "$PROFILE" = release ]; then cargo build --release --quiet --bin hotswap; else cargo build --quiet --bin hotswap; fi
+  BIN="./target/$PROFILE/hotswap"
+fi
 DB="hotswap_bench_cluster_$$"
 psql "$ADMIN_URL" -qc "CREATE DATABASE $DB"
 PIDS=()
@@ -32,7 +38,7 @@ token() { # port
     -d '{"username":"admin","password":"Admin123!"}' | sed -E 's/.*"token":"([^"]+)".*/\1/'
 }
 creates() { # port label
-  HOTSWAP_TOKEN=$(token "$1") wrk -t2 -c"$CONNECTIONS" -d"$DURATION" -s scripts/create.lua "http://127.0.0.1:$1" \
+  HOTSWAP_TOKEN=$(token "$1") HOTSWAP_BENCH_PREFIX="bench-$1-$RANDOM" wrk -t2 -c"$CONNECTIONS" -d"$DURATION" -s scripts/create.lua "http://127.0.0.1:$1" \
     | tail -n1 | sed "s/^/$2 /"
 }
 stored() { psql "$DB_URL" -Atc "SELECT count(*) FROM runs"; }

@@ -3,6 +3,9 @@
 local thread_id = 0
 local counter = 0
 local token = os.getenv("HOTSWAP_TOKEN")
+-- Two wrk processes at once (two instances) need module names of their own:
+-- the same name twice would be refused as a busy module (409), not measured.
+local prefix = os.getenv("HOTSWAP_BENCH_PREFIX") or "bench"
 
 function setup(thread)
   thread_id = thread_id + 1
@@ -12,8 +15,8 @@ end
 function request()
   counter = counter + 1
   local body = string.format(
-    '{"moduleName":"bench-%d-%d","version":"1.0.0","targetEnvironment":"Development","requesterEmail":"bench@example.com"}',
-    tid, counter)
+    '{"moduleName":"%s-%d-%d","version":"1.0.0","targetEnvironment":"Development","requesterEmail":"bench@example.com"}',
+    prefix, tid, counter)
   local headers = { ["Content-Type"] = "application/json" }
   if token then headers["Authorization"] = "Bearer " .. token end
   return wrk.format("POST", "/api/v1/deployments", headers, body)
@@ -25,7 +28,8 @@ function response(status)
 end
 
 function done(summary, latency, requests)
-  io.write(string.format("creates/s %.0f  p50 %.2fms  p99 %.2fms  non-2xx %d\n",
+  -- Requests past wrk's --timeout are left out of the latencies: counted apart.
+  io.write(string.format("creates/s %.0f  p50 %.2fms  p99 %.2fms  non-2xx %d  timeouts %d\n",
     summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000, latency:percentile(99) / 1000,
-    summary.errors.status))
+    summary.errors.status, summary.errors.timeout))
 end

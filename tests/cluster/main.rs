@@ -2,7 +2,8 @@
 //! behind a load balancer runs them: a run survives the loss of the instance
 //! that drives it, a stalled former owner is fenced off, a tenant's quota
 //! holds across instances, an approval or a verb sent to either instance
-//! reaches the run, and each cluster-wide sweep runs on one instance.
+//! reaches the run, each cluster-wide sweep runs on one instance, and each
+//! instance shows the node versions the other's runs installed.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure with its message.
 
@@ -15,6 +16,7 @@ mod process;
 
 mod admission;
 mod failover;
+mod nodes;
 mod tasks;
 mod verbs;
 

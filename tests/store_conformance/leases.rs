@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::*;
 use hotswap_actors::domain::{QuotaExceeded, QuotaKind, RunOwner};
-use hotswap_actors::store::RunCounts;
+use hotswap_actors::store::{Admission, RunCounts};
 use support::poll::eventually;
 
 /// Short leases, so that expiry is seen within a test.
@@ -234,6 +234,65 @@ async fn admission_is_exact_under_concurrent_creates(store: SharedStore) {
     assert_eq!(page.total, 3, "a refused run is not stored");
 }
 
+/// Batches of admissions (group admission) from two "instances" at once:
+/// the quota holds exactly, each run in a batch is counted with the runs
+/// admitted before it, two runs of one module in a batch are refused as a
+/// single create would refuse the second, and the counters count the batch.
+async fn batch_admission_is_exact_and_in_order(store: SharedStore) {
+    let t = tenant();
+    let check = at_most_active(3);
+    let since = at(0, 0);
+    let batches: Vec<Vec<RunRecord>> = (0..2)
+        .map(|b| (0..6).map(|i| run(t, &format!("batch-{b}-{i}"), at(10, b * 10 + i), RunStatus::Running)).collect())
+        .collect();
+    let events: Vec<Vec<RunEvent>> = batches.iter().flatten().map(|r| vec![event(r, "DeploymentCreated", 0)]).collect();
+    let mut events = events.iter();
+    let admissions: Vec<Vec<Admission>> = batches
+        .iter()
+        .map(|runs| runs.iter().map(|run| Admission { run, events: events.next().unwrap() }).collect())
+        .collect();
+    let answers =
+        futures::future::join_all(admissions.iter().map(|batch| store.admit_runs(batch, since, &check))).await;
+    let answers: Vec<_> = answers.into_iter().flatten().map(|a| a.unwrap()).collect();
+    assert_eq!(answers.iter().filter(|a| a.is_ok()).count(), 3, "{answers:?}");
+    for refused in answers.iter().filter_map(|a| a.as_ref().err()) {
+        assert_eq!((refused.quota, refused.current), (QuotaKind::ConcurrentRuns, 3));
+    }
+    // Within one batch, the admitted come first: each is counted with those before it.
+    for batch in answers.chunks(6) {
+        let admitted = batch.iter().take_while(|a| a.is_ok()).count();
+        assert!(batch[admitted..].iter().all(|a| a.is_err()), "{batch:?}");
+    }
+    let page = store.list_runs(t, &RunFilter { page: 1, page_size: 100, ..RunFilter::default() }).await.unwrap();
+    assert_eq!(page.total, 3, "a refused run is not stored");
+    for r in &page.items {
+        let events = store.run_events(t, r.execution_id).await.unwrap();
+        assert_eq!(events.len(), 1, "each admitted run has its own events");
+    }
+    let counts = store.run_counts(t, since, "batch-0-0").await.unwrap();
+    assert_eq!((counts.active, counts.created_since, counts.modules), (3, 3, 3));
+
+    // One module twice in a batch: the second waits for the first, as on a single create.
+    let u = tenant();
+    let allow = |_: &RunCounts| Ok(());
+    let first = run(u, "twice", at(11, 0), RunStatus::Running);
+    let second = run(u, "twice", at(11, 1), RunStatus::Running);
+    let other = run(u, "once", at(11, 2), RunStatus::Running);
+    let batch = [
+        Admission { run: &first, events: &[] },
+        Admission { run: &second, events: &[] },
+        Admission { run: &other, events: &[] },
+    ];
+    let answers = store.admit_runs(&batch, since, &allow).await;
+    assert!(matches!(answers[0], Ok(Ok(()))), "{answers:?}");
+    match &answers[1] {
+        Err(StoreError::ModuleBusy { execution_id, .. }) => assert_eq!(*execution_id, first.execution_id),
+        other => panic!("the second run of a module is refused while the first holds it: {other:?}"),
+    }
+    assert!(matches!(answers[2], Ok(Ok(()))), "{answers:?}");
+    assert_eq!(store.run_counts(u, since, "once").await.unwrap().created_since, 2);
+}
+
 async fn run_counts_come_from_counters(store: SharedStore) {
     let t = tenant();
     let day_one = DateTime::parse_from_rfc3339("2026-03-01T23:59:59.9Z").unwrap().to_utc();
@@ -292,5 +351,6 @@ with_short_leases!(
     relayed_verbs_wait_for_one_answer,
     node_writes_are_fenced_by_the_runs_epoch,
     admission_is_exact_under_concurrent_creates,
+    batch_admission_is_exact_and_in_order,
     run_counts_come_from_counters,
 );

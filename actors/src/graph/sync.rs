@@ -4,6 +4,7 @@
 //! periodic copy). A graph write that fails is logged and left for
 //! `hotswap graph rebuild`: the change itself has been acknowledged.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -20,26 +21,71 @@ use crate::domain::{
 };
 use crate::store::AgentStore;
 use crate::store::{
-    AdmissionCheck, ApprovalStore, AuditStore, ClaimedRun, ClusterSample, GraphStore, LeaseStore, MetricsStore,
-    NodeStore, Page, RegistryStore, RevokedTokenStore, RunCounts, RunEvent, RunFilter, RunStore, SharedStore, Store,
-    StoreResult, TenantStore, UsageCounts, UserStore,
+    Admission, AdmissionCheck, ApprovalStore, AuditStore, ClaimedRun, ClusterSample, GraphStore, LeaseStore,
+    MetricsStore, NodeStore, Page, RegistryStore, RevokedTokenStore, RunCounts, RunEvent, RunFilter, RunStore,
+    SharedStore, Store, StoreResult, TenantStore, UsageCounts, UserStore,
 };
 
 pub struct GraphSyncStore {
     inner: SharedStore,
     graph: Arc<GraphService>,
+    /// What the graph last got of each unfinished run (see [`RunShape`]): a
+    /// checkpoint that changes none of it needs no graph write.
+    synced_runs: parking_lot::Mutex<HashMap<Uuid, RunShape>>,
 }
+
+/// All of a run that `system::run_items` reads and can change while it runs
+/// (its status and the nodes it changed, which only grow), with the lease
+/// epoch it was saved under, so that a run that moved between instances is
+/// written again.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct RunShape {
+    status: crate::domain::RunStatus,
+    changes: usize,
+    epoch: Option<u64>,
+}
+
+impl RunShape {
+    fn of(run: &RunRecord) -> Self {
+        RunShape { status: run.status, changes: run.changes.len(), epoch: run.owner.as_ref().map(|o| o.epoch) }
+    }
+}
+
+/// Unfinished runs remembered at most; past it the memory starts afresh
+/// (which costs one graph write per run, nothing else).
+const SYNCED_RUNS_CAP: usize = 100_000;
 
 impl GraphSyncStore {
     /// Wraps `graph`'s store; hand the result to the actors.
     pub fn wrap(graph: Arc<GraphService>) -> SharedStore {
-        Arc::new(GraphSyncStore { inner: graph.store().clone(), graph })
+        Arc::new(GraphSyncStore { inner: graph.store().clone(), graph, synced_runs: Default::default() })
     }
 
-    async fn sync(&self, tenant: TenantId, change: GraphChange) {
+    async fn sync(&self, tenant: TenantId, change: GraphChange) -> bool {
         if let Err(e) = self.graph.apply_system(tenant, system::dedupe(change)).await {
             tracing::warn!(%tenant, error = %e, "the knowledge graph missed a change; `hotswap graph rebuild` repairs it");
+            return false;
         }
+        true
+    }
+
+    /// Writes a saved run to the graph unless the graph already has all of
+    /// it that the graph shows.
+    async fn sync_run(&self, run: &RunRecord) {
+        let shape = RunShape::of(run);
+        if self.synced_runs.lock().get(&run.execution_id) == Some(&shape) {
+            return;
+        }
+        let synced = self.sync(run.tenant_id, system::run_items(run)).await;
+        let mut runs = self.synced_runs.lock();
+        if !synced || run.finished_at.is_some() {
+            runs.remove(&run.execution_id);
+            return;
+        }
+        if runs.len() >= SYNCED_RUNS_CAP {
+            runs.clear();
+        }
+        runs.insert(run.execution_id, shape);
     }
 }
 
@@ -52,7 +98,7 @@ impl RunStore for GraphSyncStore {
     }
     async fn save_run(&self, run: &RunRecord, events: &[RunEvent]) -> StoreResult<()> {
         self.inner.save_run(run, events).await?;
-        self.sync(run.tenant_id, system::run_items(run)).await;
+        self.sync_run(run).await;
         Ok(())
     }
     async fn get_run(&self, tenant: TenantId, execution_id: Uuid) -> StoreResult<Option<RunRecord>> {
@@ -92,8 +138,25 @@ impl NodeStore for GraphSyncStore {
     }
     async fn set_module_slots_batch(&self, writes: &[crate::store::SlotWrite]) -> StoreResult<()> {
         self.inner.set_module_slots_batch(writes).await?;
+        // One graph write per tenant for the whole wave, not one per node,
+        // when no node's module is written twice (then the order matters).
+        let mut seen = std::collections::HashSet::new();
+        if !writes.iter().all(|w| seen.insert((w.tenant, w.node_id, w.module.as_str()))) {
+            for w in writes {
+                self.sync(w.tenant, system::slot_items(w.tenant, w.node_id, &w.module, &w.slots)).await;
+            }
+            return Ok(());
+        }
+        let mut changes: Vec<(TenantId, GraphChange)> = Vec::new();
         for w in writes {
-            self.sync(w.tenant, system::slot_items(w.tenant, w.node_id, &w.module, &w.slots)).await;
+            let items = system::slot_items(w.tenant, w.node_id, &w.module, &w.slots);
+            match changes.iter_mut().find(|(t, _)| *t == w.tenant) {
+                Some((_, change)) => change.extend(items),
+                None => changes.push((w.tenant, items)),
+            }
+        }
+        for (tenant, change) in changes {
+            self.sync(tenant, change).await;
         }
         Ok(())
     }
@@ -202,7 +265,7 @@ impl AuditStore for GraphSyncStore {
 impl ApprovalStore for GraphSyncStore {
     async fn open_approval(&self, approval: &ApprovalRecord, run: &RunRecord, events: &[RunEvent]) -> StoreResult<()> {
         self.inner.open_approval(approval, run, events).await?;
-        self.sync(run.tenant_id, system::run_items(run)).await;
+        self.sync_run(run).await;
         Ok(())
     }
     async fn decide_approval(
@@ -255,6 +318,30 @@ impl TenantStore for GraphSyncStore {
             self.sync(run.tenant_id, system::run_items(run)).await;
         }
         Ok(admitted)
+    }
+    async fn admit_runs(
+        &self,
+        batch: &[Admission<'_>],
+        since: DateTime<Utc>,
+        check: AdmissionCheck<'_>,
+    ) -> Vec<StoreResult<Result<(), QuotaExceeded>>> {
+        let results = self.inner.admit_runs(batch, since, check).await;
+        // One graph write for the whole batch, per tenant (a batch is one tenant's).
+        let mut changes: Vec<(TenantId, GraphChange)> = Vec::new();
+        for (one, result) in batch.iter().zip(&results) {
+            if !matches!(result, Ok(Ok(()))) {
+                continue;
+            }
+            let items = system::run_items(one.run);
+            match changes.iter_mut().find(|(t, _)| *t == one.run.tenant_id) {
+                Some((_, change)) => change.extend(items),
+                None => changes.push((one.run.tenant_id, items)),
+            }
+        }
+        for (tenant, change) in changes {
+            self.sync(tenant, change).await;
+        }
+        results
     }
     async fn run_counts(&self, tenant: TenantId, since: DateTime<Utc>, module: &str) -> StoreResult<RunCounts> {
         self.inner.run_counts(tenant, since, module).await

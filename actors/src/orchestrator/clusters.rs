@@ -166,6 +166,38 @@ impl Orchestrator {
         nodes.into_iter().zip(answers).collect()
     }
 
+    /// Puts the stored slots of each simulated node into its snapshot. A
+    /// node's slots are stored before its actor adopts them, and another
+    /// instance's runs change them in the store only: the stored ones are
+    /// current on every instance, the actor's may be what this instance last
+    /// saw. When the store does not answer, the snapshots stay as they are.
+    async fn read_through(
+        &self,
+        tenant: TenantId,
+        env: Environment,
+        snapshots: &mut [(Arc<NodeEntry>, Option<NodeSnapshot>)],
+        timeout: Duration,
+    ) {
+        if !snapshots.iter().any(|(e, s)| e.kind == NodeKind::Simulated && s.is_some()) {
+            return;
+        }
+        let stored = match crate::store::within(timeout, self.inner.store.nodes_in(tenant, env)).await {
+            Ok(stored) => stored,
+            Err(e) => {
+                tracing::debug!(%tenant, environment = %env, error = %e, "cluster view from the node actors alone");
+                return;
+            }
+        };
+        let mut stored: std::collections::HashMap<Uuid, _> =
+            stored.into_iter().map(|n| (n.node_id, n.modules)).collect();
+        for (entry, snap) in snapshots.iter_mut() {
+            let (NodeKind::Simulated, Some(snap)) = (entry.kind, snap) else { continue };
+            if let Some(modules) = stored.remove(&entry.node_id) {
+                snap.modules.extend(modules);
+            }
+        }
+    }
+
     pub async fn cluster(&self, tenant: TenantId, env: Environment) -> ClusterDetail {
         let page = self.cluster_page(tenant, env, &NodeFilter::default(), 1, usize::MAX).await;
         ClusterDetail { summary: page.summary, metrics: page.metrics, nodes: page.nodes }
@@ -182,8 +214,26 @@ impl Orchestrator {
         page: usize,
         page_size: usize,
     ) -> ClusterPage {
+        self.page_of(tenant, env, filter, page, page_size, true).await
+    }
+
+    /// `cluster_page`; `with_stored_slots` false leaves the node actors'
+    /// modules as they are (for what reads no module).
+    async fn page_of(
+        &self,
+        tenant: TenantId,
+        env: Environment,
+        filter: &NodeFilter,
+        page: usize,
+        page_size: usize,
+        with_stored_slots: bool,
+    ) -> ClusterPage {
         let timeout = self.inner.settings.simulation.heartbeat_timeout;
-        let snapshots = self.snapshots(tenant, env).await;
+        let mut snapshots = self.snapshots(tenant, env).await;
+        if with_stored_slots {
+            let deadline = self.inner.settings.pipeline.node_request_timeout.min(Duration::from_secs(2));
+            self.read_through(tenant, env, &mut snapshots, deadline).await;
+        }
         let mut healthy = 0;
         let mut metrics = Vec::with_capacity(snapshots.len());
         let mut matching = Vec::new();
@@ -225,7 +275,8 @@ impl Orchestrator {
     pub async fn clusters(&self, tenant: TenantId) -> Vec<ClusterSummary> {
         let mut out = Vec::new();
         for env in Environment::ALL {
-            out.push(self.cluster(tenant, env).await.summary);
+            // Summaries read no module: no stored slots needed.
+            out.push(self.page_of(tenant, env, &NodeFilter::default(), 1, 0, false).await.summary);
         }
         out
     }

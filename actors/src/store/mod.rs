@@ -25,7 +25,7 @@ pub use agents::AgentStore;
 pub use graph::GraphStore;
 pub use leases::{ClaimedRun, LeaseStore, RelayOutcome, RelayedAnswer, RelayedVerb, RunFence, DEFAULT_LEASE_TTL};
 pub use memory::{FaultHook, MemoryStore, StoreCall, DEFAULT_FINISHED_RUNS};
-pub use tenants::{AdmissionCheck, RunCounts, TenantStore, UsageCounts};
+pub use tenants::{Admission, AdmissionCheck, RunCounts, TenantStore, UsageCounts};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {

@@ -32,6 +32,13 @@ pub struct RunCounts {
 /// lock).
 pub type AdmissionCheck<'a> = &'a (dyn Fn(&RunCounts) -> Result<(), QuotaExceeded> + Send + Sync);
 
+/// One new run waiting for admission, with its creation events.
+#[derive(Clone, Copy)]
+pub struct Admission<'a> {
+    pub run: &'a RunRecord,
+    pub events: &'a [RunEvent],
+}
+
 /// A tenant's runs created in a period.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -70,6 +77,23 @@ pub trait TenantStore: Send + Sync {
         since: DateTime<Utc>,
         check: AdmissionCheck<'_>,
     ) -> StoreResult<Result<(), QuotaExceeded>>;
+    /// Admits several new runs of one tenant as [`Self::admit_run`] would
+    /// one after the other, in the order given (each counted against the
+    /// quota with the runs admitted before it), answering one result per run
+    /// in that order. A store may write them in one transaction (one commit
+    /// for many creates); nothing is answered before it is durable.
+    async fn admit_runs(
+        &self,
+        batch: &[Admission<'_>],
+        since: DateTime<Utc>,
+        check: AdmissionCheck<'_>,
+    ) -> Vec<StoreResult<Result<(), QuotaExceeded>>> {
+        let mut results = Vec::with_capacity(batch.len());
+        for one in batch {
+            results.push(self.admit_run(one.run, one.events, since, check).await);
+        }
+        results
+    }
     /// Counts of the tenant's runs; `since` bounds `created_since`.
     async fn run_counts(&self, tenant: TenantId, since: DateTime<Utc>, module: &str) -> StoreResult<RunCounts>;
     /// The runs created in `[from, to]` and the approval events of that period.

@@ -9,6 +9,7 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use parking_lot::{Mutex, RwLock};
+use tokio::sync::oneshot;
 use tracing::Instrument;
 
 use super::admission::{check_admission, start_of_day};
@@ -19,7 +20,7 @@ use crate::domain::{
     AuditActor, AuditCategory, AuditResult, NewAuditEntry, RunRecord, RunStatus, TenantId, TenantRecord, TenantStatus,
 };
 use crate::error::CoreError;
-use crate::store::{RunCounts, RunEvent, RunFilter, SharedStore, StoreError};
+use crate::store::{Admission, RunCounts, RunEvent, RunFilter, SharedStore, StoreError};
 use crate::supervision::{ActorKind, ChildControl, ChildSpec, ExitGuard, StartChild, Supervisor};
 
 /// What every tenant actor needs.
@@ -60,6 +61,10 @@ impl TenantDirectory {
 pub struct TenantActor {
     record: TenantRecord,
     deps: Arc<TenantDeps>,
+    /// Admissions waiting for the next batch.
+    waiting: Vec<Waiting>,
+    /// Whether a `FlushAdmissions` is on its way.
+    flush_queued: bool,
     _guard: ExitGuard,
 }
 
@@ -73,7 +78,7 @@ pub(super) fn spawn_tenant(deps: Arc<TenantDeps>, record: TenantRecord) {
     let start = Arc::new(move |guard: ExitGuard| {
         let deps = start_deps.clone();
         if let Some(record) = first.lock().take() {
-            let addr = TenantActor { record, deps: deps.clone(), _guard: guard }.start();
+            let addr = TenantActor::new(record, deps.clone(), guard).start();
             deps.directory.live.write().insert(tenant, addr);
             return;
         }
@@ -93,7 +98,7 @@ pub(super) fn spawn_tenant(deps: Arc<TenantDeps>, record: TenantRecord) {
                     }
                 }
             };
-            let addr = TenantActor { record, deps: deps.clone(), _guard: guard }.start();
+            let addr = TenantActor::new(record, deps.clone(), guard).start();
             deps.directory.live.write().insert(tenant, addr);
         });
     });
@@ -215,6 +220,10 @@ async fn finish_deletion(deps: &TenantDeps, record: &TenantRecord) -> Result<Ten
 }
 
 impl TenantActor {
+    fn new(record: TenantRecord, deps: Arc<TenantDeps>, guard: ExitGuard) -> Self {
+        TenantActor { record, deps, waiting: Vec::new(), flush_queued: false, _guard: guard }
+    }
+
     fn adopt(&mut self, record: TenantRecord) {
         self.deps.directory.publish(&record);
         self.record = record;
@@ -245,44 +254,118 @@ pub struct AdmitRun {
     pub span: tracing::Span,
 }
 
-impl Handler<AdmitRun> for TenantActor {
-    type Result = AtomicResponse<Self, Result<(), CoreError>>;
+/// An admission waiting for the next batch, with where its answer goes.
+struct Waiting {
+    msg: AdmitRun,
+    answer: oneshot::Sender<Result<(), CoreError>>,
+}
 
-    fn handle(&mut self, msg: AdmitRun, _ctx: &mut Self::Context) -> Self::Result {
+/// Group admission. Each `AdmitRun` joins the queue and is answered when
+/// its batch is stored; one batch is written at a time, with every
+/// admission that arrived while the previous one was being written (one
+/// transaction, one commit, for many creates). Batches are handled as
+/// atomically as lifecycle commands, so counting and inserting still never
+/// interleave with another request of the tenant, and a run is answered
+/// only once it is committed.
+impl Handler<AdmitRun> for TenantActor {
+    type Result = ResponseFuture<Result<(), CoreError>>;
+
+    fn handle(&mut self, msg: AdmitRun, ctx: &mut Self::Context) -> Self::Result {
+        let (answer, answered) = oneshot::channel();
+        self.waiting.push(Waiting { msg, answer });
+        if !self.flush_queued {
+            // Runs after the mailbox is drained: the batch takes every admission already queued.
+            self.flush_queued = true;
+            ctx.notify(FlushAdmissions);
+        }
+        Box::pin(async move {
+            answered
+                .await
+                .unwrap_or_else(|_| Err(CoreError::Unavailable("the tenant's actor stopped; try again".into())))
+        })
+    }
+}
+
+/// Creates per batch at most: one transaction stays short, and its
+/// multi-row inserts well under PostgreSQL's 65,535 bind parameters.
+const MAX_ADMISSION_BATCH: usize = 500;
+
+/// Writes the admissions waiting (see [`AdmitRun`]).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct FlushAdmissions;
+
+impl Handler<FlushAdmissions> for TenantActor {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, _: FlushAdmissions, ctx: &mut Self::Context) -> Self::Result {
+        let take = self.waiting.len().min(MAX_ADMISSION_BATCH);
+        let batch: Vec<Waiting> = self.waiting.drain(..take).collect();
+        // What is left goes in the next batch, after this one.
+        self.flush_queued = !self.waiting.is_empty();
+        if self.flush_queued {
+            ctx.notify(FlushAdmissions);
+        }
         let record = self.record.clone();
         let store = self.deps.store.clone();
-        AtomicResponse::new(Box::pin(
-            async move {
-                if record.status != TenantStatus::Active {
-                    return Err(CoreError::Forbidden(format!(
-                        "Tenant {} is {}; runs cannot start",
-                        record.tenant_id, record.status
-                    )));
-                }
-                let module = &msg.run.request.module_name;
-                let quota = record.quota;
-                let check = move |counts: &RunCounts| check_admission(&quota, counts);
-                let since = start_of_day(super::now());
-                let admitted = store.admit_run(&msg.run, &msg.events, since, &check).instrument(msg.span).await?;
-                if let Err(over) = admitted {
-                    let audit = entry(&record, &msg.actor, "RunRefusedByQuota", over.to_string())
+        AtomicResponse::new(Box::pin(admit_batch(store, record, batch).into_actor(self)))
+    }
+}
+
+/// Stores a batch of one tenant's new runs and answers each.
+async fn admit_batch(store: SharedStore, record: TenantRecord, batch: Vec<Waiting>) {
+    if batch.is_empty() {
+        return;
+    }
+    if record.status != TenantStatus::Active {
+        for w in batch {
+            let _ = w.answer.send(Err(CoreError::Forbidden(format!(
+                "Tenant {} is {}; runs cannot start",
+                record.tenant_id, record.status
+            ))));
+        }
+        return;
+    }
+    let quota = record.quota;
+    let check = move |counts: &RunCounts| check_admission(&quota, counts);
+    let since = start_of_day(super::now());
+    let admissions: Vec<Admission> =
+        batch.iter().map(|w| Admission { run: &w.msg.run, events: &w.msg.events }).collect();
+    // The first run's span: a batch is one write, traced once.
+    let span = batch[0].msg.span.clone();
+    let results = store.admit_runs(&admissions, since, &check).instrument(span).await;
+    drop(admissions);
+    let mut refusals = Vec::new();
+    let mut answers = Vec::with_capacity(batch.len());
+    for (w, result) in batch.into_iter().zip(results) {
+        let answer = match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(over)) => {
+                refusals.push(
+                    entry(&record, &w.msg.actor, "RunRefusedByQuota", over.to_string())
                         .result(AuditResult::Denied)
                         .details(serde_json::json!({
                             "quota": over.quota.as_str(),
                             "limit": over.limit,
                             "current": over.current,
-                            "module": module,
-                            "version": msg.run.request.version,
-                        }));
-                    if let Err(e) = store.append_audit(&[audit]).await {
-                        tracing::warn!(error = %e, "could not audit a quota refusal");
-                    }
-                    return Err(CoreError::Quota(over));
-                }
-                Ok(())
+                            "module": w.msg.run.request.module_name,
+                            "version": w.msg.run.request.version,
+                        })),
+                );
+                Err(CoreError::Quota(over))
             }
-            .into_actor(self),
-        ))
+            Err(e) => Err(e.into()),
+        };
+        answers.push((w.answer, answer));
+    }
+    if !refusals.is_empty() {
+        if let Err(e) = store.append_audit(&refusals).await {
+            tracing::warn!(error = %e, "could not audit a quota refusal");
+        }
+    }
+    for (tx, answer) in answers {
+        // A caller that gave up waiting is no longer listening.
+        let _ = tx.send(answer);
     }
 }
 

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DbError};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use hotswap_actors::domain::{QuotaExceeded, RunRecord, RunSummary, TenantId};
-use hotswap_actors::store::{AdmissionCheck, Page, RunEvent, RunFilter, RunStore, StoreError, StoreResult};
+use hotswap_actors::store::{Admission, AdmissionCheck, Page, RunEvent, RunFilter, RunStore, StoreError, StoreResult};
 use uuid::Uuid;
 
 use super::audit::insert_audit;
@@ -15,7 +15,7 @@ use super::codec::{self, join_time, split_time};
 use super::errors::Failure;
 use super::run_changes::{self, RECORD_WITH_CHANGES};
 use super::schema::{run_events, runs};
-use super::tenants::{count_created, lock_and_count};
+use super::tenants::{count_created, count_created_batch, lock_and_count, lock_and_count_batch};
 use super::PgStore;
 
 /// The partial unique index that lets one run per tenant hold a module.
@@ -343,6 +343,118 @@ impl PgStore {
             }
         }
         Err(StoreError::Unavailable(format!("module '{}' kept changing hands; try again", run.request.module_name)))
+    }
+
+    /// Admits a batch of one tenant's new runs in one transaction (one
+    /// commit for all): the admission lock and the counts once, each run
+    /// checked against the counts plus the runs admitted before it in the
+    /// batch, then the admitted runs, their events, audit entries and
+    /// counters in a few multi-row statements. When the transaction fails
+    /// (a module taken by a write that does not take the admission lock, a
+    /// duplicate id, a lost connection), each run is admitted on its own
+    /// instead, which answers each as a single create would.
+    pub(super) async fn admit_batch(
+        &self,
+        batch: &[Admission<'_>],
+        since: DateTime<Utc>,
+        check: AdmissionCheck<'_>,
+    ) -> Vec<StoreResult<Result<(), QuotaExceeded>>> {
+        let single_tenant = batch.windows(2).all(|w| w[0].run.tenant_id == w[1].run.tenant_id);
+        if batch.len() > 1 && single_tenant {
+            match self.try_batch(batch, since, check).await {
+                Ok(results) => return results,
+                Err(e) => {
+                    tracing::debug!(error = %e, runs = batch.len(), "batch admission failed; admitting one by one")
+                }
+            }
+        }
+        let mut results = Vec::with_capacity(batch.len());
+        for one in batch {
+            results.push(self.insert_run(one.run, one.events, Some((since, check))).await);
+        }
+        results
+    }
+
+    async fn try_batch(
+        &self,
+        batch: &[Admission<'_>],
+        since: DateTime<Utc>,
+        check: AdmissionCheck<'_>,
+    ) -> StoreResult<Vec<StoreResult<Result<(), QuotaExceeded>>>> {
+        let lease_ttl = chrono::TimeDelta::from_std(self.lease_ttl).unwrap_or(chrono::TimeDelta::MAX);
+        let rows = batch.iter().map(|a| RunRow::new(a.run)).collect::<StoreResult<Vec<_>>>()?;
+        let epochs = batch
+            .iter()
+            .map(|a| a.run.owner.as_ref().map_or(Ok(0), |o| codec::revision(o.epoch)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let modules: Vec<&str> = batch.iter().map(|a| a.run.request.module_name.as_str()).collect();
+        let tenant = batch[0].run.tenant_id;
+        let mut pooled = self.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut pooled;
+        let result = conn
+            .transaction::<_, Failure, _>(async |conn| {
+                let mut start = lock_and_count_batch(conn, tenant, since, &modules).await?;
+                let mut results = Vec::with_capacity(batch.len());
+                let mut admitted = Vec::new();
+                let mut new_modules = std::collections::HashSet::new();
+                for (i, one) in batch.iter().enumerate() {
+                    let run = one.run;
+                    let module = run.request.module_name.as_str();
+                    let mut counts = start.counts;
+                    counts.modules += new_modules.len() as u64;
+                    counts.module_known = start.known.contains(module) || new_modules.contains(module);
+                    if let Err(over) = check(&counts) {
+                        results.push(Ok(Err(over)));
+                        continue;
+                    }
+                    // As on a single create: refused while another run holds the module.
+                    if let Some(holder) = start.held.get(module) {
+                        results.push(Err(busy(run, *holder)));
+                        continue;
+                    }
+                    if run.holds_module() {
+                        start.held.insert(module.to_string(), run.execution_id);
+                        start.counts.active += 1;
+                    }
+                    start.counts.created_since += 1;
+                    if !start.known.contains(module) {
+                        new_modules.insert(module);
+                    }
+                    admitted.push(i);
+                    results.push(Ok(Ok(())));
+                }
+                if admitted.is_empty() {
+                    return Ok(results);
+                }
+                let now = Utc::now();
+                let values: Vec<_> = admitted
+                    .iter()
+                    .map(|&i| {
+                        (
+                            &rows[i],
+                            runs::owner_epoch.eq(epochs[i]),
+                            runs::lease_expires_at.eq(batch[i].run.owner.as_ref().map(|_| now + lease_ttl)),
+                        )
+                    })
+                    .collect();
+                diesel::insert_into(runs::table).values(values).execute(conn).await?;
+                let mut events = Vec::new();
+                let mut audit = Vec::new();
+                let mut admitted_runs = Vec::with_capacity(admitted.len());
+                for &i in &admitted {
+                    let one = &batch[i];
+                    run_changes::append(conn, one.run, 0).await?;
+                    events.extend(one.events.iter().map(EventRow::new));
+                    audit.extend(hotswap_actors::audit::run_entries(one.run, one.events));
+                    admitted_runs.push(one.run);
+                }
+                insert_events(conn, &events).await?;
+                insert_audit(conn, &audit).await?;
+                count_created_batch(conn, &admitted_runs).await?;
+                Ok(results)
+            })
+            .await;
+        result.map_err(|f| self.failure(conn, f))
     }
 
     /// Turns a lost race for the module lock into `ModuleBusy`, or into

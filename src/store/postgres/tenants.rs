@@ -7,12 +7,12 @@ use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DbError};
-use diesel::sql_types::{BigInt, Bool, Date, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{Array, BigInt, Bool, Date, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use hotswap_actors::domain::{
     NewAuditEntry, Quota, QuotaExceeded, RunEvent, RunRecord, TenantId, TenantRecord, TenantStatus, Tier,
 };
-use hotswap_actors::store::{AdmissionCheck, RunCounts, StoreError, StoreResult, TenantStore, UsageCounts};
+use hotswap_actors::store::{Admission, AdmissionCheck, RunCounts, StoreError, StoreResult, TenantStore, UsageCounts};
 use uuid::Uuid;
 
 use super::audit::insert_audit;
@@ -171,6 +171,97 @@ const COUNT_CREATED: &str = "\
     INSERT INTO tenant_runs_per_day (tenant_id, day, runs) VALUES ($1, $3, 1) \
     ON CONFLICT (tenant_id, day) DO UPDATE SET runs = tenant_runs_per_day.runs + 1";
 
+/// The counts a batch of admissions starts from, read under the admission
+/// lock in one round trip: `COUNTS`, with which of the batch's modules are
+/// known (`$4`, an array) and which of them a run holds now, and by which run.
+const BATCH_COUNTS: &str = "\
+    SELECT (SELECT count(*) FROM runs WHERE tenant_id = $1 AND holds_module) AS active, \
+           CASE WHEN $2 = date_trunc('day', $2 AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' \
+                THEN (SELECT coalesce(sum(runs), 0)::bigint FROM tenant_runs_per_day WHERE tenant_id = $1 AND day >= $3) \
+                ELSE (SELECT count(*) FROM runs WHERE tenant_id = $1 AND created_at >= $2) END AS created_since, \
+           (SELECT count(*) FROM tenant_modules WHERE tenant_id = $1) AS modules, \
+           ARRAY(SELECT module_name FROM tenant_modules WHERE tenant_id = $1 AND module_name = ANY($4)) AS known, \
+           ARRAY(SELECT module_name FROM runs WHERE tenant_id = $1 AND holds_module AND module_name = ANY($4) \
+                 ORDER BY execution_id) AS held, \
+           ARRAY(SELECT execution_id FROM runs WHERE tenant_id = $1 AND holds_module AND module_name = ANY($4) \
+                 ORDER BY execution_id) AS holders";
+
+/// `COUNT_CREATED` for a batch of one tenant's runs: `$2` their modules, `$3` their days.
+const COUNT_CREATED_BATCH: &str = "\
+    WITH module AS (INSERT INTO tenant_modules (tenant_id, module_name) \
+                    SELECT DISTINCT $1::uuid, m FROM unnest($2::text[]) m ON CONFLICT DO NOTHING) \
+    INSERT INTO tenant_runs_per_day (tenant_id, day, runs) \
+    SELECT $1, d, count(*) FROM unnest($3::date[]) d GROUP BY d \
+    ON CONFLICT (tenant_id, day) DO UPDATE SET runs = tenant_runs_per_day.runs + EXCLUDED.runs";
+
+#[derive(QueryableByName)]
+struct BatchCountsRow {
+    #[diesel(sql_type = BigInt)]
+    active: i64,
+    #[diesel(sql_type = BigInt)]
+    created_since: i64,
+    #[diesel(sql_type = BigInt)]
+    modules: i64,
+    #[diesel(sql_type = Array<Text>)]
+    known: Vec<String>,
+    #[diesel(sql_type = Array<Text>)]
+    held: Vec<String>,
+    #[diesel(sql_type = Array<SqlUuid>)]
+    holders: Vec<Uuid>,
+}
+
+/// What a batch of admissions starts from (see `BATCH_COUNTS`).
+pub(super) struct BatchCounts {
+    /// `RunCounts` for a module the tenant has not run, before the batch.
+    pub(super) counts: RunCounts,
+    /// The batch's modules that the tenant has run before.
+    pub(super) known: std::collections::HashSet<String>,
+    /// The batch's modules a stored run holds now, with that run.
+    pub(super) held: std::collections::HashMap<String, Uuid>,
+}
+
+/// Takes the tenant's admission lock until the transaction ends, then reads
+/// what a batch of admissions for `modules` starts from.
+pub(super) async fn lock_and_count_batch(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    since: DateTime<Utc>,
+    modules: &[&str],
+) -> QueryResult<BatchCounts> {
+    lock(conn, tenant).await?;
+    let r: BatchCountsRow = diesel::sql_query(BATCH_COUNTS)
+        .bind::<SqlUuid, _>(tenant)
+        .bind::<Timestamptz, _>(since)
+        .bind::<Date, _>(since.date_naive())
+        .bind::<Array<Text>, _>(modules)
+        .get_result(conn)
+        .await?;
+    Ok(BatchCounts {
+        counts: RunCounts {
+            active: count(r.active),
+            created_since: count(r.created_since),
+            modules: count(r.modules),
+            module_known: false,
+        },
+        known: r.known.into_iter().collect(),
+        held: r.held.into_iter().zip(r.holders).collect(),
+    })
+}
+
+/// Counts a batch of one tenant's new runs against its days and modules.
+pub(super) async fn count_created_batch(conn: &mut AsyncPgConnection, runs: &[&RunRecord]) -> QueryResult<()> {
+    let Some(first) = runs.first() else { return Ok(()) };
+    let modules: Vec<&str> = runs.iter().map(|r| r.request.module_name.as_str()).collect();
+    let days: Vec<chrono::NaiveDate> = runs.iter().map(|r| r.created_at.date_naive()).collect();
+    diesel::sql_query(COUNT_CREATED_BATCH)
+        .bind::<SqlUuid, _>(first.tenant_id)
+        .bind::<Array<Text>, _>(modules)
+        .bind::<Array<Date>, _>(days)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Namespace of the per-tenant admission lock among advisory locks.
 const ADMISSION_LOCK_SEED: i64 = 0x0061_646d_6974; // "admit"
 
@@ -204,12 +295,18 @@ pub(super) async fn lock_and_count(
     since: DateTime<Utc>,
     module: &str,
 ) -> QueryResult<RunCounts> {
+    lock(conn, tenant).await?;
+    counts_on(conn, tenant, since, module).await
+}
+
+/// The tenant's admission lock, held until the transaction ends.
+async fn lock(conn: &mut AsyncPgConnection, tenant: TenantId) -> QueryResult<()> {
     diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, $2))")
         .bind::<SqlUuid, _>(tenant)
         .bind::<BigInt, _>(ADMISSION_LOCK_SEED)
         .execute(conn)
         .await?;
-    counts_on(conn, tenant, since, module).await
+    Ok(())
 }
 
 /// Counts a new run against its tenant's day and modules.
@@ -298,6 +395,15 @@ impl TenantStore for PgStore {
         check: AdmissionCheck<'_>,
     ) -> StoreResult<Result<(), QuotaExceeded>> {
         self.insert_run(run, events, Some((since, check))).await
+    }
+
+    async fn admit_runs(
+        &self,
+        batch: &[Admission<'_>],
+        since: DateTime<Utc>,
+        check: AdmissionCheck<'_>,
+    ) -> Vec<StoreResult<Result<(), QuotaExceeded>>> {
+        self.admit_batch(batch, since, check).await
     }
 
     async fn run_counts(&self, tenant: TenantId, since: DateTime<Utc>, module: &str) -> StoreResult<RunCounts> {
