@@ -63,15 +63,28 @@ pub async fn download(
             }
         }
         etag = response.headers().get("etag").and_then(|v| v.to_str().ok()).map(str::to_string);
+        // The whole artifact's size, to tell a body cut short from a whole one:
+        // a connection closed early may end the stream without an error.
+        let total = if response.status() == StatusCode::PARTIAL_CONTENT {
+            header(response.headers(), "content-range")
+                .and_then(|r| r.rsplit('/').next().and_then(|t| t.parse::<usize>().ok()))
+        } else {
+            header(response.headers(), "content-length").and_then(|l| l.parse::<usize>().ok())
+        };
         let mut broke = None;
         while let Some(chunk) = response.next().await {
             match chunk {
                 Ok(chunk) if received.len() + chunk.len() <= MAX_ARTIFACT_BYTES => received.extend_from_slice(&chunk),
                 Ok(_) => return Err(format!("{module} {version} is larger than {MAX_ARTIFACT_BYTES} bytes")),
                 Err(e) => {
-                    broke = Some(e);
+                    broke = Some(e.to_string());
                     break;
                 }
+            }
+        }
+        if broke.is_none() {
+            if let Some(total) = total.filter(|t| received.len() < *t) {
+                broke = Some(format!("the connection closed after {} of {total} bytes", received.len()));
             }
         }
         match broke {
@@ -83,6 +96,10 @@ pub async fn download(
         }
     }
     Err(last)
+}
+
+fn header(headers: &awc::http::header::HeaderMap, name: &str) -> Option<String> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
 }
 
 /// What the checks need besides the bytes.

@@ -93,12 +93,18 @@ pub async fn connect_forever(
     hostname: String,
     jobs: mpsc::UnboundedSender<Job>,
     published: Rc<RefCell<Published>>,
+    current: Rc<RefCell<String>>,
 ) {
     const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+    let servers = config.servers();
+    let mut next_server = 0;
     let mut backoff = FIRST_BACKOFF;
     let mut use_token = false;
     loop {
+        let server = servers.get(next_server % servers.len().max(1)).cloned().unwrap_or_default();
+        *current.borrow_mut() = server.clone();
         let session = Session {
+            server: &server,
             config: &config,
             client: &client,
             node_id,
@@ -109,10 +115,13 @@ pub async fn connect_forever(
         let outcome = session.run(use_token).await;
         if outcome.welcomed {
             backoff = FIRST_BACKOFF;
+        } else {
+            // This instance did not take the agent: try the next one.
+            next_server += 1;
         }
         // A session credential the server no longer knows: enrol again with the token.
         use_token = outcome.refused && !use_token && config.token.is_some();
-        tracing::warn!(error = %outcome.error, retry_in = ?backoff, "agent session ended");
+        tracing::warn!(%server, error = %outcome.error, retry_in = ?backoff, "agent session ended");
         sleep(backoff + jitter(backoff)).await;
         backoff = (backoff * 2).min(config.max_backoff);
     }
@@ -130,6 +139,7 @@ fn jitter(backoff: Duration) -> Duration {
 }
 
 struct Session<'a> {
+    server: &'a str,
     config: &'a AgentConfig,
     client: &'a awc::Client,
     node_id: Uuid,
@@ -155,7 +165,7 @@ impl Session<'_> {
             outcome.error = "no session credential is stored and no --token was given".into();
             return outcome;
         };
-        let url = format!("{}/api/v1/agents/connect", self.config.server.trim_end_matches('/'));
+        let url = format!("{}/api/v1/agents/connect", self.server);
         let mut framed = match self.client.ws(url).bearer_auth(&credential).connect().await {
             Ok((_, framed)) => framed,
             Err(awc::error::WsClientError::InvalidResponseStatus(status)) => {
@@ -213,7 +223,7 @@ impl Session<'_> {
                             }
                             heartbeat = interval(Duration::from_millis(heartbeat_interval_ms.max(50)));
                             outcome.welcomed = true;
-                            tracing::info!(node = %self.hostname, "agent session open");
+                            tracing::info!(node = %self.hostname, server = %self.server, "agent session open");
                         }
                         Ok(ServerFrame::Command { id, command, artifact, hooks }) => {
                             let _ = self.jobs.send(Job::Command { id, command, artifact, hooks, reply: replies.clone() });

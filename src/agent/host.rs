@@ -10,7 +10,7 @@ use hotswap_actors::domain::{AgentCommand, ArtifactInfo, ModuleHooks, ModuleSlot
 use super::artifact::{self, Expected};
 use super::hooks::{self, HealthOutput, HookCall};
 use super::settings::AgentConfig;
-use super::state::{write_atomically, AgentState, DataDir};
+use super::state::{write_all_atomically, AgentState, DataDir};
 
 pub struct Host {
     pub dir: DataDir,
@@ -18,6 +18,8 @@ pub struct Host {
     pub node: String,
     pub config: Arc<AgentConfig>,
     pub client: awc::Client,
+    /// The server instance of the current session: artifacts come from it.
+    pub server: std::rc::Rc<std::cell::RefCell<String>>,
     /// What the last health hook said (error rate, latency), and whether it failed.
     pub health: HealthOutput,
     pub problems: Vec<String>,
@@ -140,11 +142,14 @@ impl Host {
     ) -> Result<(), String> {
         let path = self.dir.artifact(module, version);
         let on_disk = std::fs::read(&path).ok().map(bytes::Bytes::from);
+        let mut fresh = false;
         let bytes = match on_disk {
             Some(bytes) if crate::crypto::sha256_hex(&bytes).eq_ignore_ascii_case(&info.sha256) => bytes,
             _ => {
+                fresh = true;
                 let session = self.state.session.clone().ok_or("the agent has no session credential yet")?;
-                artifact::download(&self.client, &self.config.server, &session, module, version).await?
+                let server = self.server.borrow().clone();
+                artifact::download(&self.client, &server, &session, module, version).await?
             }
         };
         let (keys, bare, require) =
@@ -173,13 +178,20 @@ impl Host {
             return Err(e);
         }
         let hooks_json = serde_json::to_vec(hooks).map_err(|e| e.to_string())?;
-        let hooks_path = self.dir.version_dir(module, version).join("hooks.json");
-        actix_web::rt::task::spawn_blocking(move || {
-            write_atomically(&path, &bytes)?;
-            write_atomically(&hooks_path, &hooks_json)
-        })
-        .await
-        .map_err(|e| format!("storing the artifact did not finish: {e}"))?
+        let version_dir = self.dir.version_dir(module, version);
+        let hooks_path = version_dir.join("hooks.json");
+        // What is on disk already stays; the rest is written with one fsync
+        // of the version's directory for both files.
+        let mut files = Vec::new();
+        if fresh {
+            files.push((path, bytes));
+        }
+        if std::fs::read(&hooks_path).ok().as_deref() != Some(hooks_json.as_slice()) {
+            files.push((hooks_path, bytes::Bytes::from(hooks_json)));
+        }
+        actix_web::rt::task::spawn_blocking(move || write_all_atomically(&version_dir, &files))
+            .await
+            .map_err(|e| format!("storing the artifact did not finish: {e}"))?
     }
 
     /// Deactivates `old`, points `current` at `new`, activates it and checks

@@ -36,6 +36,7 @@ pub async fn run(args: AgentArgs) -> Result<(), String> {
     let hostname = config.hostname();
     let node_id = state.node_id;
     tracing::info!(%node_id, %hostname, server = %config.server, "agent starting");
+    let server = Rc::new(RefCell::new(config.servers().first().cloned().unwrap_or_default()));
     let published = Rc::new(RefCell::new(Published { report: HostReport::default(), session: state.session.clone() }));
     let mut host = Host {
         dir,
@@ -43,13 +44,14 @@ pub async fn run(args: AgentArgs) -> Result<(), String> {
         node: hostname.clone(),
         config: config.clone(),
         client: client.clone(),
+        server: server.clone(),
         health: Default::default(),
         problems: Vec::new(),
     };
     host.settle()?;
     let (jobs, queue) = mpsc::unbounded_channel();
     actix_web::rt::spawn(connection::worker(host, queue, published.clone()));
-    let connect = connection::connect_forever(config, client, node_id, hostname, jobs, published);
+    let connect = connection::connect_forever(config, client, node_id, hostname, jobs, published, server);
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
     tokio::select! {

@@ -12,7 +12,8 @@ use serde::Deserialize;
 /// `hotswap agent` flags.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct AgentArgs {
-    /// The HotSwap server, e.g. https://hotswap.example.com
+    /// The HotSwap server, e.g. https://hotswap.example.com; several
+    /// instances separated by commas are tried in turn.
     #[arg(long)]
     pub server: Option<String>,
     /// An enrolment token (needed for the first connection only).
@@ -102,13 +103,24 @@ impl AgentConfig {
     }
 
     fn validate(&self) -> Result<(), String> {
-        if !(self.server.starts_with("http://") || self.server.starts_with("https://")) {
-            return Err(format!("--server must be an http:// or https:// URL, not '{}'", self.server));
+        let servers = self.servers();
+        if servers.is_empty() {
+            return Err("--server must name at least one http:// or https:// URL".into());
+        }
+        if let Some(bad) = servers.iter().find(|s| !(s.starts_with("http://") || s.starts_with("https://"))) {
+            return Err(format!("--server must be an http:// or https:// URL, not '{bad}'"));
         }
         if self.hook_timeout.is_zero() || self.max_backoff.is_zero() {
             return Err("hook_timeout and max_backoff must be positive".into());
         }
         Ok(())
+    }
+
+    /// The instances of the server, in the order they are tried: `server`
+    /// split at commas. The agent stays with one while it answers and moves
+    /// to the next when a connection fails.
+    pub fn servers(&self) -> Vec<String> {
+        self.server.split(',').map(|s| s.trim().trim_end_matches('/').to_string()).filter(|s| !s.is_empty()).collect()
     }
 
     /// The name the host has in its cluster.

@@ -2,7 +2,7 @@
 //! a node, the sessions open now, and enrolment tokens.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use actix::Addr;
 use chrono::{DateTime, Utc};
@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use super::credentials::{self, ENROLMENT_PREFIX, SESSION_PREFIX};
 use super::link::WsAgentLink;
+use super::routing::AgentRouting;
 use super::session::{AgentSession, EndSession};
 use super::settings::AgentSettings;
 
@@ -72,11 +73,42 @@ pub struct AgentHub {
     /// Tell agents to accept signatures of the bare artifact (`security.accept_artifact_signatures`).
     pub accept_bare_signatures: bool,
     sessions: RwLock<HashMap<Uuid, LiveSession>>,
+    /// Node calls to hosts whose sessions other instances hold (`[redis] url`).
+    routing: OnceLock<Arc<AgentRouting>>,
 }
 
 impl AgentHub {
     pub fn new(orchestrator: Orchestrator, settings: AgentSettings, accept_bare_signatures: bool) -> AgentHub {
-        AgentHub { orchestrator, settings, accept_bare_signatures, sessions: RwLock::default() }
+        AgentHub {
+            orchestrator,
+            settings,
+            accept_bare_signatures,
+            sessions: RwLock::default(),
+            routing: OnceLock::new(),
+        }
+    }
+
+    /// Shares this instance's sessions with the others over Redis, and
+    /// reaches theirs: a node call for any host goes where its session is.
+    pub fn route_through(self: &Arc<Self>, redis: Arc<crate::redis::Redis>) {
+        let _ = self.routing.set(AgentRouting::start(self.clone(), redis));
+    }
+
+    /// Whether this instance holds a session of `node_id` now.
+    pub fn holds(&self, node_id: Uuid) -> bool {
+        self.sessions.read().contains_key(&node_id)
+    }
+
+    pub fn session_of(&self, node_id: Uuid) -> Option<LiveSession> {
+        self.sessions.read().get(&node_id).cloned()
+    }
+
+    /// The host's agent sent a frame: the other instances hear it is here.
+    pub fn heard_from(&self, entry: &Arc<NodeEntry>, report: Option<HostReport>) {
+        if let Some(routing) = self.routing.get().cloned() {
+            let entry = entry.clone();
+            actix_web::rt::spawn(async move { routing.live(&entry, report).await });
+        }
     }
 
     /// Who presents `secret`, if anyone may connect with it now.
@@ -193,6 +225,7 @@ impl AgentHub {
         credential: &Credential,
         addr: Addr<AgentSession>,
         address: Option<String>,
+        report: Option<HostReport>,
     ) {
         let live = LiveSession {
             tenant: credential.tenant(),
@@ -206,6 +239,10 @@ impl AgentHub {
         if let Some(old) = self.sessions.write().insert(entry.node_id, live) {
             old.addr.do_send(EndSession("replaced by a newer session of the same host".into()));
         }
+        if let Some(routing) = self.routing.get() {
+            routing.local_now(entry.node_id);
+        }
+        self.heard_from(entry, report);
     }
 
     /// The session of `entry` ended; the node stays, unreachable.
@@ -215,6 +252,10 @@ impl AgentHub {
             sessions.remove(&entry.node_id);
             drop(sessions);
             self.orchestrator.detach_agent(entry.tenant_id, entry.environment, entry.node_id);
+            if let Some(routing) = self.routing.get().cloned() {
+                let node_id = entry.node_id;
+                actix_web::rt::spawn(async move { routing.gone(node_id).await });
+            }
         }
     }
 

@@ -4,11 +4,13 @@
 //!
 //! Files by job: `settings` (`[agent]`), `credentials` (token and session
 //! secrets), `hub` (who may connect, registration, open sessions, tokens),
-//! `session` (the WebSocket actor), `link` (the core's `AgentLink` over it).
+//! `session` (the WebSocket actor), `link` (the core's `AgentLink` over it),
+//! `routing` (sessions held by other instances, reached over Redis).
 
 pub mod credentials;
 pub mod hub;
 mod link;
+pub mod routing;
 pub mod session;
 pub mod settings;
 

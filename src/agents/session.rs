@@ -75,7 +75,14 @@ impl AgentSession {
                 ctx.wait(async move { hub.register(&credential, hello, link).await }.into_actor(self).map(
                     |registered, act, ctx| match registered {
                         Ok((entry, welcome)) => {
-                            act.hub.session_started(&entry, &act.credential, ctx.address(), act.address.clone());
+                            let report = act.report.read().clone();
+                            act.hub.session_started(
+                                &entry,
+                                &act.credential,
+                                ctx.address(),
+                                act.address.clone(),
+                                report,
+                            );
                             act.node = Some(entry.clone());
                             act.send(ctx, &welcome);
                             // Commands can flow now: bring the host to its desired state.
@@ -90,8 +97,11 @@ impl AgentSession {
                 ));
             }
             AgentFrame::Heartbeat { report } => {
-                *self.report.write() = Some(report);
+                *self.report.write() = Some(report.clone());
                 self.beat();
+                if let Some(node) = &self.node {
+                    self.hub.heard_from(node, Some(report));
+                }
             }
             AgentFrame::Reply { id, slots, error, report } => {
                 *self.report.write() = Some(report);

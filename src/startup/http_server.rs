@@ -63,11 +63,15 @@ pub fn serve_api(
     let bind_error = |source| StartupError::Bind { addr: settings.server.bind.clone(), source };
     let listener = TcpListener::bind(&settings.server.bind).map_err(bind_error)?;
     let addr = listener.local_addr().map_err(bind_error)?;
-    let agents = web::Data::new(crate::agents::AgentHub::new(
+    let agents = Arc::new(crate::agents::AgentHub::new(
         orchestrator.clone(),
         settings.agent.clone(),
         settings.security.accept_artifact_signatures,
     ));
+    if let Some(redis) = &adapters.redis {
+        agents.route_through(redis.clone());
+    }
+    let agents = web::Data::from(agents);
     let state = web::Data::new(AppState { orchestrator, trace_url: settings.server.trace_url.clone() });
     let options = RouteOptions {
         json_limit: settings.server.json_limit,

@@ -93,6 +93,16 @@ impl Agent {
     }
 }
 
+impl Agent {
+    /// Kills the agent process (SIGKILL) and waits for it to end.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 impl Drop for Agent {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -141,6 +151,18 @@ pub async fn key_pair() -> (String, String) {
 /// Uploads `module` `version` signed by `key`, with `hooks` in its descriptor.
 pub async fn publish(server: &Server, key: &rsa::PrivateKey, module: &str, version: &str, hooks: Value) {
     let artifact = format!("kernel module {module} {version} {}", uuid::Uuid::new_v4()).into_bytes();
+    publish_bytes(server, key, module, version, hooks, artifact).await;
+}
+
+/// The same with `artifact` as the module's bytes.
+pub async fn publish_bytes(
+    server: &Server,
+    key: &rsa::PrivateKey,
+    module: &str,
+    version: &str,
+    hooks: Value,
+    artifact: Vec<u8>,
+) {
     let digest = hotswap::crypto::sha256_hex(&artifact);
     let signed = statement(module, version, &digest);
     let signature = rsa_sig::sign(key, SignatureAlgorithm::RsaPkcs1v15Sha256, signed.as_bytes()).unwrap();

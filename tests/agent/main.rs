@@ -12,8 +12,11 @@ mod support;
 mod process;
 
 mod agents;
+mod away;
 mod desired;
+mod download;
 mod partition;
 mod promotion;
 mod restart;
+mod routing;
 mod suspension;

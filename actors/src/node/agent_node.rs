@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix::prelude::*;
 use chrono::Utc;
@@ -38,6 +37,13 @@ impl NodeActor {
             AgentCommand::Restore { slots, .. } => Some(self.desired(&module, slots.clone(), true)),
             _ => None,
         };
+        // A step waits for an away host up to `pipeline.node_request_timeout`;
+        // a restore does not (beyond a restart's grace): it is recorded as
+        // pending first, and the host gets it when it reconnects.
+        let wait = match &pending_restore {
+            Some(_) => self.entry.reconnect_grace(),
+            None => self.entry.reconnect_grace().max(self.entry.link_wait()),
+        };
         let (store, deadline, entry) = (self.store.clone(), self.store_deadline(), self.entry.clone());
         let ask = async move {
             if let Some(desired) = pending_restore {
@@ -46,8 +52,8 @@ impl NodeActor {
             }
             let link = match link {
                 Some(link) => link,
-                None => wait_for_link(&entry).await.ok_or_else(|| {
-                    NodeError::Failed(format!("{hostname} is not reachable: its agent is not connected"))
+                None => wait_for_link(&entry, wait).await.ok_or_else(|| {
+                    NodeError::Failed(format!("{hostname} is not reachable: its agent did not connect within {wait:?}"))
                 })?,
             };
             link.command(command).await.map_err(|e| NodeError::Failed(format!("{hostname}: {e}")))
@@ -93,18 +99,23 @@ impl NodeActor {
     }
 }
 
-/// The agent's link once it connects, if it does within the node's
-/// reconnection grace (only a process that just restarted gives one).
-async fn wait_for_link(entry: &NodeEntry) -> Option<Arc<dyn AgentLink>> {
-    const POLL: Duration = Duration::from_millis(50);
+/// The agent's link once it connects, if it does within `wait` (for a step,
+/// the longer of the node's reconnection grace after a restart and its link
+/// wait, `pipeline.node_request_timeout`): a host away for longer fails the
+/// step, as a simulated node that does not answer would. The wait is a timer
+/// woken by the link changing, not a poll.
+async fn wait_for_link(entry: &NodeEntry, wait: std::time::Duration) -> Option<Arc<dyn AgentLink>> {
+    let deadline = tokio::time::Instant::now() + wait;
     loop {
+        // Registered before the check, so that a connection in between is not missed.
+        let mut changed = std::pin::pin!(entry.link_changed());
+        changed.as_mut().enable();
         if let Some(link) = entry.agent_link() {
             return Some(link);
         }
-        if entry.reconnect_grace().is_zero() {
-            return None;
+        if tokio::time::timeout_at(deadline, changed).await.is_err() {
+            return entry.agent_link();
         }
-        actix::clock::sleep(POLL).await;
     }
 }
 

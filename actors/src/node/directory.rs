@@ -37,6 +37,11 @@ pub struct NodeEntry {
     drift: RwLock<BTreeMap<String, String>>,
     /// Until when (ms since the epoch) requests wait for the agent to connect.
     grace_until_ms: AtomicI64,
+    /// How long a request waits for an agent that is away to come back
+    /// (`pipeline.node_request_timeout`, set when the host attaches).
+    link_wait_ms: AtomicI64,
+    /// Woken each time the agent connects or goes away.
+    link_changed: tokio::sync::Notify,
 }
 
 /// The node's actor runs on the arbiter that started it, not on a pool thread.
@@ -81,6 +86,8 @@ impl NodeEntry {
             pending: AtomicUsize::new(0),
             drift: RwLock::new(BTreeMap::new()),
             grace_until_ms: AtomicI64::new(0),
+            link_wait_ms: AtomicI64::new(0),
+            link_changed: tokio::sync::Notify::new(),
         }
     }
 
@@ -98,6 +105,21 @@ impl NodeEntry {
     pub fn reconnect_grace(&self) -> Duration {
         let left = self.grace_until_ms.load(Ordering::Relaxed) - Utc::now().timestamp_millis();
         Duration::from_millis(left.max(0) as u64)
+    }
+
+    /// How long a request waits for the agent of an unreachable host to
+    /// come back before the node answers "not reachable".
+    pub fn link_wait(&self) -> Duration {
+        Duration::from_millis(self.link_wait_ms.load(Ordering::Relaxed).max(0) as u64)
+    }
+
+    pub fn set_link_wait(&self, wait: Duration) {
+        self.link_wait_ms.store(wait.as_millis().min(i64::MAX as u128) as i64, Ordering::Relaxed);
+    }
+
+    /// Resolves at the next change of the agent's link (see [`Self::set_agent_link`]).
+    pub fn link_changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.link_changed.notified()
     }
 
     pub(crate) fn track_request(self: &Arc<Self>) -> PendingRequest {
@@ -139,6 +161,7 @@ impl NodeEntry {
     /// The agent connected (`Some`) or went away (`None`).
     pub fn set_agent_link(&self, link: Option<Arc<dyn AgentLink>>) {
         *self.link.write() = link;
+        self.link_changed.notify_waiters();
     }
 
     /// Records a sign of life: the node actor's own beat for simulated

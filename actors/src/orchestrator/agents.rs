@@ -75,6 +75,8 @@ impl Orchestrator {
                 entry
             }
         };
+        // A request to this host while its agent is away waits this long for it.
+        entry.set_link_wait(inner.settings.pipeline.node_request_timeout);
         entry.set_agent_link(Some(arrival.link));
         entry.beat();
         let Some(addr) = entry.addr() else {
@@ -94,6 +96,12 @@ impl Orchestrator {
             }
         });
         Ok(entry)
+    }
+
+    /// Whether this process has made the tenant's clusters yet (a host of a
+    /// tenant it has not met is made a node when it does).
+    pub fn has_clusters(&self, tenant: TenantId) -> bool {
+        self.inner.clusters.has_tenant(tenant)
     }
 
     /// The agent of `node_id` went away: the node stays, unreachable.
