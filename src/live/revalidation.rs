@@ -124,13 +124,11 @@ where
     let polled = watch.clone();
     ctx.run_interval(every, move |act, ctx| start(act, ctx, polled.clone(), false));
     let heard = futures::stream::unfold(signals, |mut signals| async move {
-        loop {
-            match signals.recv().await {
-                Ok(signal) => return Some((Some(signal), signals)),
-                // Some were missed: any of them may have been this session's.
-                Err(RecvError::Lagged(_)) => return Some((None, signals)),
-                Err(RecvError::Closed) => return None,
-            }
+        match signals.recv().await {
+            Ok(signal) => Some((Some(signal), signals)),
+            // Some were missed: any of them may have been this session's.
+            Err(RecvError::Lagged(_)) => Some((None, signals)),
+            Err(RecvError::Closed) => None,
         }
     });
     ctx.spawn(
