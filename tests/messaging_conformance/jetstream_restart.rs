@@ -5,16 +5,14 @@
 //! a second live instance on a held prefix refuses to start (one instance
 //! per prefix, docs/MESSAGING.md).
 
-use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use awc::http::StatusCode;
-use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::jetstream::{nats_url, remove_everything};
 use crate::process::{free_port, Server};
+use crate::restart_scenario::{nothing_acknowledged_is_lost, publish_lease_and_ack_one};
 
 fn vars(url: &str, prefix: &str) -> Vec<(&'static str, String)> {
     vec![
@@ -23,13 +21,6 @@ fn vars(url: &str, prefix: &str) -> Vec<(&'static str, String)> {
         ("HOTSWAP__MESSAGING__NATS_PREFIX", prefix.to_string()),
         ("HOTSWAP__MESSAGING__NATS_OWNER_LEASE", "2s".to_string()),
     ]
-}
-
-async fn consume(server: &Server, sub: &str, max: u32, wait_ms: u64) -> Vec<Value> {
-    let path = format!("/api/v1/messages/consume/orders?subscriptionId={sub}&max={max}&waitMs={wait_ms}");
-    let (status, body) = server.get(&path).await.expect("consume");
-    assert_eq!(status, StatusCode::OK, "{body}\n{}", server.log_text());
-    body["messages"].as_array().expect("messages").clone()
 }
 
 /// Starts a second `hotswap serve` on the held prefix and answers its exit
@@ -85,26 +76,7 @@ async fn run(url: String, prefix: String) {
     let vars = vars(&url, &prefix);
     let mut first = Server::start(port, &vars, dir.path().join("first.log")).await;
 
-    let (status, body) = first.post("/api/v1/topics", &json!({ "name": "orders" })).await.expect("topic");
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let sub_body = json!({ "topicName": "orders", "consumerGroup": "g", "consumerEndpoint": "pull",
-                           "ackTimeout": "5s", "maxRetries": 3 });
-    let (status, sub) = first.post("/api/v1/subscriptions", &sub_body).await.expect("subscription");
-    assert_eq!(status, StatusCode::CREATED, "{sub}");
-    let sub = sub["subscriptionId"].as_str().expect("subscriptionId").to_string();
-    let mut ids = Vec::new();
-    for payload in ["m1", "m2", "m3"] {
-        let (status, msg) =
-            first.post("/api/v1/messages", &json!({ "topicName": "orders", "payload": payload })).await.expect("pub");
-        assert_eq!(status, StatusCode::CREATED, "{msg}");
-        ids.push(msg["messageId"].as_str().expect("messageId").to_string());
-    }
-    let leased = consume(&first, &sub, 2, 0).await;
-    let leased_payloads: Vec<&str> = leased.iter().map(|d| d["payload"].as_str().unwrap()).collect();
-    assert_eq!(leased_payloads, ["m1", "m2"]);
-    let (status, body) =
-        first.post(&format!("/api/v1/messages/{}/ack?subscriptionId={sub}", ids[0]), &Value::Null).await.expect("ack");
-    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let before = publish_lease_and_ack_one(&first).await;
 
     // While the first runs, a second instance on its prefix refuses to start.
     let (started, log) = second_instance(&vars, dir.path().join("intruder.log"));
@@ -112,31 +84,7 @@ async fn run(url: String, prefix: String) {
 
     first.kill();
     let second = Server::start(port, &vars, dir.path().join("second.log")).await;
-    for id in &ids {
-        let (status, msg) = second.get(&format!("/api/messages/{id}")).await.expect("get message");
-        assert_eq!(status, StatusCode::OK, "{id} lost: {msg}");
-    }
-    // m3 was never leased; m2's lease runs out 5 s after the first consume
-    // (the server's AckWait) and it comes back as its second attempt. m1
-    // was acked and must never come again.
-    let mut seen: BTreeMap<String, u64> = BTreeMap::new();
-    let deadline = Instant::now() + Duration::from_secs(40);
-    while seen.len() < 2 {
-        assert!(Instant::now() < deadline, "redeliveries missing: saw {seen:?}\n{}", second.log_text());
-        for d in consume(&second, &sub, 10, 1000).await {
-            let payload = d["payload"].as_str().unwrap().to_string();
-            assert_ne!(payload, "m1", "an acknowledged message was delivered again");
-            let id = d["messageId"].as_str().unwrap();
-            let (status, _) = second
-                .post(&format!("/api/v1/messages/{id}/ack?subscriptionId={sub}"), &Value::Null)
-                .await
-                .expect("ack");
-            assert_eq!(status, StatusCode::NO_CONTENT);
-            assert!(seen.insert(payload, d["deliveryAttempts"].as_u64().unwrap()).is_none(), "a duplicate");
-        }
-    }
-    assert_eq!(seen, BTreeMap::from([("m2".to_string(), 2), ("m3".to_string(), 1)]));
-    assert!(consume(&second, &sub, 10, 300).await.is_empty(), "nothing else is left");
-    let (_, metrics) = second.get("/api/v1/topics/orders/metrics").await.expect("metrics");
-    assert_eq!(metrics["depth"][&sub], 0, "{metrics}");
+    // m2's lease runs out 5 s after the first consume (the server's AckWait).
+    let metrics = nothing_acknowledged_is_lost(&second, &before).await;
+    assert_eq!(metrics["depth"][&before.subscription], 0, "{metrics}");
 }

@@ -26,6 +26,7 @@ mod postgres_support;
 #[path = "../durability/process.rs"]
 #[allow(dead_code)] // Shared with the durability tests, which use more of it.
 mod process;
+mod restart_scenario;
 
 fn t0() -> DateTime<Utc> {
     DateTime::from_timestamp(1_760_000_000, 0).unwrap()
