@@ -103,6 +103,8 @@ enum Pass {
     /// Running, and a signal asked for another check since it began (the
     /// running one may have read the store before the change).
     RunningThenAgain,
+    /// A check refused the session: it is closing and never checks again.
+    Ended,
 }
 
 /// What the session's check passes share.
@@ -150,6 +152,7 @@ where
 {
     match watch.pass.get() {
         Pass::Idle => watch.pass.set(Pass::Running),
+        Pass::Ended => return,
         Pass::Running | Pass::RunningThenAgain => {
             if fresh {
                 watch.pass.set(Pass::RunningThenAgain);
@@ -163,6 +166,7 @@ where
         let again = watch.pass.replace(Pass::Idle) == Pass::RunningThenAgain;
         match outcome {
             Err(why) => {
+                watch.pass.set(Pass::Ended);
                 tracing::info!(reason = %why, "closing a live session");
                 (watch.end)(act, ctx, &why);
             }

@@ -112,7 +112,12 @@ impl LiveSession {
         ctx.text(value.to_string());
     }
 
+    /// Sends one close frame and stops; a session already closing sends no
+    /// second one (browsers fail a socket that hears "close after close").
     fn close(&self, ctx: &mut ws::WebsocketContext<Self>, code: CloseCode, why: &str) {
+        if ctx.state() != ActorState::Running {
+            return;
+        }
         ctx.close(Some(CloseReason { code, description: Some(why.to_string()) }));
         ctx.stop();
     }
@@ -223,7 +228,10 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for LiveSession {
             Ok(ws::Message::Ping(payload)) => ctx.pong(&payload),
             Ok(ws::Message::Pong(_)) => {}
             Ok(ws::Message::Close(reason)) => {
-                ctx.close(reason);
+                // The client's answer to our own close needs no second frame.
+                if ctx.state() == ActorState::Running {
+                    ctx.close(reason);
+                }
                 ctx.stop();
             }
             Ok(ws::Message::Continuation(_)) => {

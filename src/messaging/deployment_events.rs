@@ -103,11 +103,13 @@ pub fn message_for(run: &RunRecord, event: &RunEvent) -> Option<NewMessage> {
 
 /// The event's message id, the same at every attempt: a retried publish
 /// that had in fact gone through is refused as a repeated id, which counts
-/// as done, so each event is on the bus once.
+/// as done, so each event is on the bus once. Letters, digits and dashes
+/// only, so that the id can stand in a URL path as it is.
 pub fn event_id(run: &RunRecord, event: &RunEvent) -> String {
     let stage = event.data.get("stage").or_else(|| event.data.get("name")).and_then(|v| v.as_str()).unwrap_or("");
     let at = event.at.timestamp_nanos_opt().unwrap_or_else(|| event.at.timestamp_micros());
-    format!("run-{}-{}-{at}-{stage}", run.execution_id.simple(), event.kind)
+    let id = format!("run-{}-{}-{at}-{stage}", run.execution_id.simple(), event.kind);
+    id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' }).collect()
 }
 
 /// The first wait after a failed publish of a run event, doubled up to the cap.

@@ -57,7 +57,11 @@ impl HubSession {
     }
 
     /// Sends the hub's close message, then closes the socket.
+    /// A session already closing sends nothing more (one close frame only).
     fn close(&self, ctx: &mut ws::WebsocketContext<Self>, code: CloseCode, error: Option<&str>) {
+        if ctx.state() != ActorState::Running {
+            return;
+        }
         ctx.text(protocol::close(error));
         ctx.close(Some(CloseReason { code, description: error.map(str::to_string) }));
         ctx.stop();
@@ -138,7 +142,10 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for HubSession {
             ),
             Ok(ws::Message::Ping(payload)) => ctx.pong(&payload),
             Ok(ws::Message::Close(reason)) => {
-                ctx.close(reason);
+                // The client's answer to our own close needs no second frame.
+                if ctx.state() == ActorState::Running {
+                    ctx.close(reason);
+                }
                 ctx.stop();
             }
             Ok(_) => {}
