@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SchemaBody {
     /// The subject: letters, digits, '.', '_' and '-'.
-    #[schema(example = "orders.created")]
+    #[schema(example = "orders.created", pattern = "^[A-Za-z0-9._-]{1,200}$")]
     pub schema_id: String,
     /// A JSON Schema (draft 7 or 2020-12): an object or a boolean (JSON
     /// text holding one is taken too).

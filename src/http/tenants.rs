@@ -151,6 +151,11 @@ pub struct CreateTenantBody {
     /// names a simple form).
     #[schema(example = "ops@acme.example", pattern = "^[a-z0-9._+-]{1,20}@[a-z0-9-]{1,20}\\.[a-z]{2,6}$")]
     contact_email: String,
+    /// A host name with at least one dot ("" or absent: none).
+    #[schema(
+        max_length = 253,
+        pattern = "^$|^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
+    )]
     custom_domain: Option<String>,
     #[schema(schema_with = metadata_schema)]
     metadata: Option<BTreeMap<String, String>>,
@@ -163,7 +168,11 @@ pub struct UpdateTenantBody {
     name: Option<String>,
     #[schema(pattern = "^[a-z0-9._+-]{1,20}@[a-z0-9-]{1,20}\\.[a-z]{2,6}$")]
     contact_email: Option<String>,
-    /// "" clears it.
+    /// A host name with at least one dot; "" clears it.
+    #[schema(
+        max_length = 253,
+        pattern = "^$|^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
+    )]
     custom_domain: Option<String>,
     /// Merged key by key into the tenant's metadata.
     #[schema(schema_with = metadata_schema)]
