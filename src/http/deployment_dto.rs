@@ -17,9 +17,6 @@ use crate::web::ApiError;
 #[allow(clippy::expect_used)] // A constant pattern, checked by the tests.
 static MODULE_NAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$").expect("valid regex"));
-#[allow(clippy::expect_used)] // A constant pattern, checked by the tests.
-static EMAIL: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+\.[a-zA-Z]{2,}$").expect("valid regex"));
 
 const MAX_METADATA_ENTRIES: usize = 50;
 const MAX_METADATA_KEY: usize = 100;
@@ -50,9 +47,14 @@ pub struct CreateDeploymentBody {
     pub target_environment: Option<String>,
     #[validate(
         required(message = "requesterEmail is required"),
-        regex(path = *EMAIL, message = "requesterEmail must be a valid email address")
+        custom(function = "email_rule", message = "requesterEmail must be a valid email address")
     )]
-    #[schema(required, pattern = "^[a-z0-9._+-]{1,20}@[a-z0-9-]{1,20}\\.[a-z]{2,6}$", example = "me@example.com")]
+    #[schema(
+        required,
+        max_length = 254,
+        pattern = "^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$",
+        example = "me@example.com"
+    )]
     pub requester_email: Option<String>,
     #[validate(length(max = 1000, message = "description must be at most 1000 characters"))]
     pub description: Option<String>,
@@ -101,6 +103,14 @@ fn known_strategy(v: &str) -> Result<(), ValidationError> {
     Strategy::parse(v)
         .map(|_| ())
         .ok_or_else(|| invalid(format!("strategy '{v}' is not one of Direct, Rolling, BlueGreen, Canary")))
+}
+
+fn email_rule(email: &str) -> Result<(), ValidationError> {
+    if hotswap_actors::domain::is_email(email) {
+        Ok(())
+    } else {
+        Err(ValidationError::new("email"))
+    }
 }
 
 fn metadata_rules(m: &BTreeMap<String, String>) -> Result<(), ValidationError> {

@@ -142,14 +142,18 @@ impl TierName {
 pub struct CreateTenantBody {
     #[schema(example = "Acme Corp", max_length = 200)]
     name: String,
-    /// Lowercased; 1-63 of a-z, 0-9 and '-', no hyphen at either end, not reserved (www, api, admin, ...).
-    #[schema(example = "acme", pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
+    /// Stored lowercased; 1-63 of letters, digits and '-', no hyphen at either end, not reserved (www, api, admin, ...).
+    #[schema(example = "acme", pattern = "^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")]
     subdomain: String,
     /// Defaults to Free.
     tier: Option<TierName>,
-    /// An email address (the server takes any well-formed one; the document
-    /// names a simple form).
-    #[schema(example = "ops@acme.example", pattern = "^[a-z0-9._+-]{1,20}@[a-z0-9-]{1,20}\\.[a-z]{2,6}$")]
+    /// An email address: 1-64 of letters, digits and .!#$%&'*+/=?^_`{|}~- then
+    /// '@' and a host name of two or more labels; 254 characters at most.
+    #[schema(
+        example = "ops@acme.example",
+        max_length = 254,
+        pattern = "^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
+    )]
     contact_email: String,
     /// A host name with at least one dot ("" or absent: none).
     #[schema(
@@ -166,7 +170,10 @@ pub struct CreateTenantBody {
 pub struct UpdateTenantBody {
     #[schema(min_length = 1, max_length = 200)]
     name: Option<String>,
-    #[schema(pattern = "^[a-z0-9._+-]{1,20}@[a-z0-9-]{1,20}\\.[a-z]{2,6}$")]
+    #[schema(
+        max_length = 254,
+        pattern = "^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
+    )]
     contact_email: Option<String>,
     /// A host name with at least one dot; "" clears it.
     #[schema(

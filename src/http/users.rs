@@ -37,7 +37,11 @@ fn user_id(raw: &str) -> Result<Uuid, ApiError> {
 pub struct CreateUserBody {
     #[schema(example = "jdoe", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$")]
     pub username: String,
-    #[schema(example = "jdoe@example.com", pattern = "^[a-z0-9._+-]{1,20}@[a-z0-9-]{1,20}\\.[a-z]{2,6}$")]
+    #[schema(
+        example = "jdoe@example.com",
+        max_length = 254,
+        pattern = "^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
+    )]
     pub email: String,
     #[schema(max_length = 200)]
     pub full_name: Option<String>,

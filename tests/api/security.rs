@@ -431,3 +431,28 @@ async fn hostile_metrics_queries_get_400_and_the_server_keeps_serving() {
     let (status, _) = app.get("/api/v1/clusters/QA/metrics?interval=999h").await;
     assert_eq!(status, StatusCode::OK);
 }
+
+/// The document states the server's one email rule (schemathesis found a
+/// contact email the document refused and the server stored).
+#[actix_web::test]
+async fn every_email_field_in_the_document_states_the_servers_rule() {
+    let app = spawn_anonymous(&[]).await;
+    let (_, doc) = app.get("/api-docs/openapi.json").await;
+    let mut found = Vec::new();
+    for (schema_name, schema) in doc["components"]["schemas"].as_object().unwrap() {
+        let Some(properties) = schema["properties"].as_object() else { continue };
+        for (field, property) in properties {
+            if field.to_ascii_lowercase().ends_with("email") {
+                if let Some(pattern) = property["pattern"].as_str() {
+                    assert_eq!(pattern, hotswap_actors::domain::EMAIL_PATTERN, "{schema_name}.{field}");
+                    assert_eq!(property["maxLength"], 254, "{schema_name}.{field}");
+                    found.push(format!("{schema_name}.{field}"));
+                }
+            }
+        }
+    }
+    for expected in ["CreateTenantBody.contactEmail", "UpdateTenantBody.contactEmail", "CreateUserBody.email"] {
+        assert!(found.iter().any(|f| f == expected), "{expected} not found in {found:?}");
+    }
+    assert!(found.iter().any(|f| f.ends_with(".requesterEmail")), "{found:?}");
+}

@@ -297,7 +297,9 @@ pub const RESERVED_SUBDOMAINS: [&str; 36] = [
 /// Lowercases `raw` and checks it as the original did: 1-63 characters of
 /// `[a-z0-9-]`, no hyphen at either end, not reserved.
 pub fn check_subdomain(raw: &str) -> Result<String, String> {
-    let s = raw.trim().to_lowercase();
+    // Not trimmed (the API document's pattern has no white space); letters
+    // of either case are taken and stored lowercased.
+    let s = raw.to_lowercase();
     if s.is_empty() {
         return Err("subdomain is required".into());
     }
