@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Seeded random inputs for every parser that reads untrusted bytes, with more
-# cases than the test suite feeds them (no nightly toolchain here, so no
+# proptest inputs for every parser that reads untrusted bytes, with more cases
+# than the test suite feeds them (no nightly toolchain here, so no
 # coverage-guided cargo fuzz):
 #   query redaction, metrics intervals    src/web/redact.rs, src/http/clusters.rs
 #   SignalR frames, live client messages  src/live/signalr/protocol.rs, src/live/wire.rs
@@ -12,9 +12,10 @@
 #   FUZZ_CASES=1000000 FUZZ_SEED=7 scripts/fuzz.sh
 #   FUZZ_SECONDS=600 scripts/fuzz.sh         # stop a run that takes longer (default 1800 s)
 #
-# A failure names its parser and input; HOTSWAP_FUZZ_SEED and HOTSWAP_FUZZ_CASES
-# as printed reproduce it. Keep a crashing input as a named case beside the
-# parser's tests.
+# A failure names its parser and its shrunk input. proptest saves it under
+# proptest-regressions/ beside the test and replays it first from then on:
+# commit that file. The sequence-fed tests and the uploads reproduce with
+# HOTSWAP_FUZZ_SEED and HOTSWAP_FUZZ_CASES as printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -192,9 +192,10 @@ mod tests {
         }
     }
 
-    #[test]
-    fn random_client_messages_never_panic() {
-        for input in crate::web::fuzz::inputs(0x5eed_0004, 20_000) {
+    proptest::proptest! {
+        #![proptest_config(crate::web::fuzz::config(20_000))]
+        #[test]
+        fn random_client_messages_never_panic(input in crate::web::fuzz::untrusted_text()) {
             let _ = parse_client(&input);
         }
     }

@@ -130,11 +130,12 @@ mod tests {
         assert!(seen.len() > 1_000, "too few random fields passed the checks: {}", seen.len());
     }
 
-    #[test]
-    fn random_pem_and_deployment_requests_never_panic() {
-        for input in crate::web::fuzz::inputs(0x5eed_0005, 20_000) {
+    proptest::proptest! {
+        #![proptest_config(crate::web::fuzz::config(20_000))]
+        #[test]
+        fn random_pem_and_deployment_requests_never_panic(input in crate::web::fuzz::untrusted_text()) {
             let pem = format!("-----BEGIN PUBLIC KEY-----\n{input}\n-----END PUBLIC KEY-----\n");
-            assert!(crate::crypto::rsa_sig::parse_public_key(&pem, 2048).is_err());
+            proptest::prop_assert!(crate::crypto::rsa_sig::parse_public_key(&pem, 2048).is_err());
             let _ = serde_json::from_str::<hotswap_actors::domain::DeploymentRequest>(&input);
             let body = format!("{{\"moduleName\":\"kmod\",\"version\":\"1.0.0\",\"targetEnvironment\":{input}}}");
             let _ = serde_json::from_str::<hotswap_actors::domain::DeploymentRequest>(&body);

@@ -4,11 +4,16 @@
 //! or a success with a JSON body; never a 5xx, never a request left
 //! unanswered (it found bodies ending inside a part that hung until the
 //! upload read deadline was added).
-//! The same seed gives the same bodies, so a failure reproduces.
+//! The bodies are drawn by proptest from a fixed seed: the same seed gives the
+//! same bodies, so a failure reproduces.
 //! `HOTSWAP_FUZZ_CASES` and `HOTSWAP_FUZZ_SEED` (set by `scripts/fuzz.sh`)
 //! change how many bodies and which.
 
 use awc::http::{Method, StatusCode};
+use proptest::prelude::*;
+use proptest::sample::{select, Index};
+use proptest::strategy::ValueTree;
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
 use crate::support::spawn_app;
 
@@ -39,30 +44,30 @@ const PIECES: &[&str] = &[
     "18446744073709551616",
 ];
 
+/// A body: most open as a valid upload does (so that they get past the first
+/// boundary and into the parts), then 1-14 pieces, one in five cut short as
+/// a truncated upload would send it.
+fn body() -> impl Strategy<Value = Vec<u8>> {
+    let piece = (select(PIECES), proptest::bool::weighted(0.2), any::<Index>()).prop_map(|(piece, cut, at)| {
+        let bytes = piece.as_bytes();
+        let end = if cut { at.index(bytes.len() + 1) } else { bytes.len() };
+        bytes[..end].to_vec()
+    });
+    (proptest::bool::weighted(0.75), proptest::collection::vec(piece, 1..15)).prop_map(|(opens, pieces)| {
+        let mut body = if opens { b"--fuzzboundary\r\n".to_vec() } else { Vec::new() };
+        pieces.iter().for_each(|piece| body.extend_from_slice(piece));
+        body
+    })
+}
+
+/// `count` bodies drawn by proptest from `seed`: the same seed, the same bodies.
 fn bodies(seed: u64, count: usize) -> Vec<Vec<u8>> {
-    let mut state = seed;
-    let mut next = move || {
-        // xorshift64: reproducible from the seed.
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
-    (0..count)
-        .map(|_| {
-            let parts = 1 + (next() % 14) as usize;
-            // Most bodies open as a valid one does, so that they get past the
-            // first boundary and into the parts.
-            let mut body = if next() % 4 == 0 { Vec::new() } else { b"--fuzzboundary\r\n".to_vec() };
-            for _ in 0..parts {
-                let piece = PIECES[(next() % PIECES.len() as u64) as usize].as_bytes();
-                // Sometimes only part of a piece, as a truncated upload would send.
-                let cut = if next() % 5 == 0 { (next() as usize) % (piece.len() + 1) } else { piece.len() };
-                body.extend_from_slice(&piece[..cut]);
-            }
-            body
-        })
-        .collect()
+    let mut seed_bytes = [0u8; 32];
+    seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes);
+    let mut runner = TestRunner::new_with_rng(Config::default(), rng);
+    let strategy = body();
+    (0..count).filter_map(|_| strategy.new_tree(&mut runner).ok().map(|tree| tree.current())).collect()
 }
 
 #[actix_web::test]
