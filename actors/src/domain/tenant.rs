@@ -338,7 +338,9 @@ mod tests {
 
     #[test]
     fn subdomains() {
-        assert_eq!(check_subdomain(" Acme-Corp2 ").unwrap(), "acme-corp2");
+        assert_eq!(check_subdomain("Acme-Corp2").unwrap(), "acme-corp2");
+        // Not trimmed: the API document's pattern has no white space.
+        assert!(check_subdomain(" acme ").is_err());
         for bad in ["", "-acme", "acme-", "ac_me", "acmé", "www", "API", "system", &"a".repeat(64)] {
             assert!(check_subdomain(bad).is_err(), "{bad:?} should be refused");
         }
