@@ -112,6 +112,20 @@ pub struct NodeSnapshot {
 #[rtype(result = "NodeSnapshot")]
 pub struct Snapshot;
 
+/// A node's metrics and health, all a cluster's metrics sample needs: the
+/// answer is a few dozen bytes, where a [`Snapshot`] copies the hostname and
+/// every module's slots (a sample of 100,000 nodes held hundreds of MiB of
+/// snapshots at once).
+#[derive(Message)]
+#[rtype(result = "MetricsReading")]
+pub struct ReadMetrics;
+
+#[derive(Debug, Clone, Copy)]
+pub struct MetricsReading {
+    pub metrics: NodeMetrics,
+    pub healthy: bool,
+}
+
 /// Makes the actor panic; lets tests and operators see supervision at work.
 #[derive(Message)]
 #[rtype(result = "()")]

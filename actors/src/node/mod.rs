@@ -16,7 +16,7 @@ pub use agent_node::AdoptHostState;
 pub use directory::{cluster_is_healthy, ClusterDirectory, ClusterNodes, NodeEntry};
 pub use heartbeat::HeartbeatTicker;
 pub use messages::{
-    AdoptModule, CheckHealth, Crash, LoadTarget, LoadVersion, NodeError, NodeSnapshot, RestoreModule, Snapshot,
-    StopNode, SwitchToStandby, Traced, VerifyModule,
+    AdoptModule, CheckHealth, Crash, LoadTarget, LoadVersion, MetricsReading, NodeError, NodeSnapshot, ReadMetrics,
+    RestoreModule, Snapshot, StopNode, SwitchToStandby, Traced, VerifyModule,
 };
 pub use slot_writes::SlotWriter;

@@ -14,7 +14,7 @@ use super::Orchestrator;
 use crate::domain::{Environment, NodeMetrics, TenantId};
 use crate::error::CoreError;
 use crate::node::{cluster_is_healthy, NodeEntry, NodeKind};
-use crate::node::{NodeSnapshot, Snapshot};
+use crate::node::{MetricsReading, NodeSnapshot, ReadMetrics, Snapshot};
 use crate::store::ClusterSample;
 
 #[derive(Debug, Clone, Serialize)]
@@ -162,6 +162,24 @@ impl Orchestrator {
                 }
             }
         }))
+        .await;
+        nodes.into_iter().zip(answers).collect()
+    }
+
+    /// Every node's metrics and health (`None`: it did not answer).
+    async fn metrics_readings(
+        &self,
+        tenant: TenantId,
+        env: Environment,
+    ) -> Vec<(Arc<NodeEntry>, Option<MetricsReading>)> {
+        let nodes: Vec<_> = self.inner.clusters.nodes(tenant, env).iter().cloned().collect();
+        let timeout = self.inner.settings.pipeline.node_request_timeout.min(Duration::from_secs(2));
+        // Unconstrained, as a run's fan-out: with the task's budget spent,
+        // each of 100,000 answers would wake the pass again for nothing.
+        let answers = tokio::task::unconstrained(futures::future::join_all(nodes.iter().map(|n| {
+            let addr = n.addr();
+            async move { addr?.send(ReadMetrics).timeout(timeout).await.ok() }
+        })))
         .await;
         nodes.into_iter().zip(answers).collect()
     }
@@ -314,18 +332,19 @@ impl Orchestrator {
     pub async fn record_samples(&self, tenant: TenantId) -> Result<(), CoreError> {
         let timeout = self.inner.settings.simulation.heartbeat_timeout;
         for env in Environment::ALL {
-            // Only the averages and counts: no per-node view is built for a sample.
-            let snapshots = self.snapshots(tenant, env).await;
-            if snapshots.is_empty() {
+            // Only the averages and counts: each node answers its metrics and
+            // health alone, not a whole snapshot.
+            let readings = self.metrics_readings(tenant, env).await;
+            if readings.is_empty() {
                 continue;
             }
-            let total = snapshots.len();
+            let total = readings.len();
             let mut healthy = 0;
             let mut metrics = Vec::with_capacity(total);
-            for (entry, snap) in snapshots {
-                if let Some(s) = snap {
-                    healthy += usize::from(s.health.healthy && entry.heartbeat_fresh(timeout));
-                    metrics.push(s.metrics);
+            for (entry, reading) in readings {
+                if let Some(r) = reading {
+                    healthy += usize::from(r.healthy && entry.heartbeat_fresh(timeout));
+                    metrics.push(r.metrics);
                 }
             }
             let sample = ClusterSample {
