@@ -9,6 +9,7 @@ use hotswap_actors::domain::{AgentCommand, ArtifactInfo, ModuleHooks, ModuleSlot
 
 use super::artifact::{self, Expected};
 use super::hooks::{self, HealthOutput, HookCall};
+use super::phases::Phases;
 use super::settings::AgentConfig;
 use super::state::{write_all_atomically, AgentState, DataDir};
 
@@ -23,10 +24,25 @@ pub struct Host {
     /// What the last health hook said (error rate, latency), and whether it failed.
     pub health: HealthOutput,
     pub problems: Vec<String>,
+    /// The phases of the command in progress, timed.
+    pub phases: Phases,
 }
 
 impl Host {
     pub async fn apply(
+        &mut self,
+        command: AgentCommand,
+        artifact: Option<ArtifactInfo>,
+        hooks: ModuleHooks,
+    ) -> Result<ModuleSlots, String> {
+        self.phases = Phases::default();
+        let (name, module) = (command_name(&command), command.module().to_string());
+        let outcome = self.carry_out(command, artifact, hooks).await;
+        self.phases.log(name, &module, &outcome);
+        outcome
+    }
+
+    async fn carry_out(
         &mut self,
         command: AgentCommand,
         artifact: Option<ArtifactInfo>,
@@ -122,6 +138,7 @@ impl Host {
         if standby {
             self.run_hook("prepare_standby", module, version).await?;
             self.dir.set_link(module, "standby", Some(version))?;
+            self.phases.end("link");
             next.standby = Some(VersionSlot::plain(version));
         } else {
             self.activate(module, current.active_version(), version).await?;
@@ -152,6 +169,7 @@ impl Host {
                 artifact::download(&self.client, &server, &session, module, version).await?
             }
         };
+        self.phases.end(if fresh { "download" } else { "read" });
         let (keys, bare, require) =
             (self.state.trusted_keys.clone(), self.state.accept_bare_signatures, self.config.require_signatures);
         let (module_name, version_name, digest, info) =
@@ -173,6 +191,7 @@ impl Host {
         })
         .await
         .map_err(|e| format!("the artifact check did not finish: {e}"))?;
+        self.phases.end("verify");
         if let Err(e) = verdict {
             tracing::warn!(%module, %version, error = %e, "artifact refused");
             return Err(e);
@@ -189,9 +208,11 @@ impl Host {
         if std::fs::read(&hooks_path).ok().as_deref() != Some(hooks_json.as_slice()) {
             files.push((hooks_path, bytes::Bytes::from(hooks_json)));
         }
-        actix_web::rt::task::spawn_blocking(move || write_all_atomically(&version_dir, &files))
+        let stored = actix_web::rt::task::spawn_blocking(move || write_all_atomically(&version_dir, &files))
             .await
-            .map_err(|e| format!("storing the artifact did not finish: {e}"))?
+            .map_err(|e| format!("storing the artifact did not finish: {e}"))?;
+        self.phases.end("files");
+        stored
     }
 
     /// Deactivates `old`, points `current` at `new`, activates it and checks
@@ -204,6 +225,7 @@ impl Host {
             self.run_hook("deactivate", module, old).await?;
         }
         self.dir.set_link(module, "current", Some(new))?;
+        self.phases.end("link");
         let outcome = match self.run_hook("activate", module, new).await {
             Ok(_) => self.check_health(module, new).await,
             Err(e) => Err(e),
@@ -270,7 +292,7 @@ impl Host {
         }
     }
 
-    async fn run_hook(&self, hook: &'static str, module: &str, version: &str) -> Result<String, String> {
+    async fn run_hook(&mut self, hook: &'static str, module: &str, version: &str) -> Result<String, String> {
         let stored = self.dir.hooks_of(module, version);
         let hooks = self.config.hooks.get(module).map(|o| o.or(&stored)).unwrap_or(stored);
         let command = match hook {
@@ -282,7 +304,9 @@ impl Host {
         let artifact = self.dir.artifact(module, version);
         let call =
             HookCall { hook, command: command.as_deref(), module, version, node: &self.node, artifact: &artifact };
-        hooks::run(call, self.config.hook_timeout).await
+        let outcome = hooks::run(call, self.config.hook_timeout).await;
+        self.phases.end(hook);
+        outcome
     }
 
     /// Records the module's new slots durably before they are reported.
@@ -294,7 +318,19 @@ impl Host {
             next.modules.insert(module.to_string(), slots.clone());
         }
         self.dir.save(&next)?;
+        self.phases.end("state");
         self.state = next;
         Ok(slots)
+    }
+}
+
+/// The command's name in the phase log.
+fn command_name(command: &AgentCommand) -> &'static str {
+    match command {
+        AgentCommand::Load { standby: true, .. } => "load-standby",
+        AgentCommand::Load { .. } => "load",
+        AgentCommand::SwitchToStandby { .. } => "switch",
+        AgentCommand::Restore { .. } => "restore",
+        AgentCommand::Verify { .. } => "verify",
     }
 }
