@@ -164,11 +164,13 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 def phase_times(work, count):
     """Median milliseconds of each phase of the agents' loads in the measured
-    runs (each agent's last ROUNDS loads), and of a whole load."""
+    runs (each agent's last ROUNDS loads), of a whole load, and of the
+    validation's verify command (its health hook)."""
     per_phase = {}
     for i in range(count):
         with open(os.path.join(work, f"agent-{i:02}", "agent.log"), errors="replace") as f:
-            loads = [ANSI.sub("", line) for line in f if "command timed" in line and 'command="load"' in line]
+            lines = [ANSI.sub("", line) for line in f]
+        loads = [line for line in lines if "command timed" in line and 'command="load"' in line]
         for line in loads[-ROUNDS:]:
             total = re.search(r"total_ms=([0-9.]+)", line)
             per_phase.setdefault("(whole load)", []).append(float(total.group(1)))
@@ -176,6 +178,10 @@ def phase_times(work, count):
             for phase in phases:
                 name, ms = phase.rsplit("=", 1)
                 per_phase.setdefault(name, []).append(float(ms))
+        verifies = [line for line in lines if "command timed" in line and 'command="verify"' in line]
+        for line in verifies[-ROUNDS:]:
+            total = re.search(r"total_ms=([0-9.]+)", line)
+            per_phase.setdefault("(whole verify)", []).append(float(total.group(1)))
     return {name: statistics.median(ms) for name, ms in per_phase.items()}
 
 
