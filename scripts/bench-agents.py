@@ -10,11 +10,18 @@ of the hooks themselves is measured on its own: the three hooks a node runs
 (deactivate, activate, health) as `sh -c`, one after another.
 
     PROFILE=debug scripts/bench-agents.py          # NODES=50 ROUNDS=5 by default
+
+HOTSWAP_BIN names another binary (such as one built in a separate target
+directory). PHASES=1 has every agent log how long each phase of each
+command took (`hotswap::agent::phases`) and prints the median per phase
+over the measured runs. The work directory is made under TMPDIR (set it to
+a tmpfs such as /dev/shm to see what the disk's fsyncs cost).
 """
 
 import base64
 import json
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -28,7 +35,8 @@ NODES = int(os.environ.get("NODES", "50"))
 ROUNDS = int(os.environ.get("ROUNDS", "5"))
 PROFILE = os.environ.get("PROFILE", "release")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", PROFILE, "hotswap")
+BIN = os.environ.get("HOTSWAP_BIN") or os.path.join(ROOT, "target", PROFILE, "hotswap")
+PHASES = os.environ.get("PHASES") == "1"
 HOOKS = {
     "activate": 'echo "activate $HOTSWAP_VERSION" >> "$HOTSWAP_ARTIFACT.log"',
     "deactivate": 'echo "deactivate $HOTSWAP_VERSION" >> "$HOTSWAP_ARTIFACT.log"',
@@ -109,7 +117,7 @@ def start_agents(server, work, count):
         procs.append(subprocess.Popen(
             [BIN, "agent", "--server", server.base, "--token", token, "--hostname", f"bench-agent-{i:02}",
              "--data-dir", os.path.join(home, "data"), "--config", config],
-            env=dict(os.environ, RUST_LOG="warn"), stdout=log, stderr=log, stdin=subprocess.DEVNULL))
+            env=dict(os.environ, RUST_LOG="warn,hotswap::agent::phases=info" if PHASES else "warn"), stdout=log, stderr=log, stdin=subprocess.DEVNULL))
 
     def joined():
         nodes = server.call("GET", "/api/v1/clusters/Development?pageSize=500").get("nodes", [])
@@ -151,6 +159,32 @@ def measure(server):
     return statistics.median(times)
 
 
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def phase_times(work, count):
+    """Median milliseconds of each phase of the agents' loads in the measured
+    runs (each agent's last ROUNDS loads), of a whole load, and of the
+    validation's verify command (its health hook)."""
+    per_phase = {}
+    for i in range(count):
+        with open(os.path.join(work, f"agent-{i:02}", "agent.log"), errors="replace") as f:
+            lines = [ANSI.sub("", line) for line in f]
+        loads = [line for line in lines if "command timed" in line and 'command="load"' in line]
+        for line in loads[-ROUNDS:]:
+            total = re.search(r"total_ms=([0-9.]+)", line)
+            per_phase.setdefault("(whole load)", []).append(float(total.group(1)))
+            phases = line.split("phases=", 1)[1].split()
+            for phase in phases:
+                name, ms = phase.rsplit("=", 1)
+                per_phase.setdefault(name, []).append(float(ms))
+        verifies = [line for line in lines if "command timed" in line and 'command="verify"' in line]
+        for line in verifies[-ROUNDS:]:
+            total = re.search(r"total_ms=([0-9.]+)", line)
+            per_phase.setdefault("(whole verify)", []).append(float(total.group(1)))
+    return {name: statistics.median(ms) for name, ms in per_phase.items()}
+
+
 def hook_time(work):
     """One node's three hooks run one after another, median of 20."""
     env = dict(os.environ, HOTSWAP_VERSION="1.0.0", HOTSWAP_ARTIFACT=os.path.join(work, "artifact"))
@@ -178,6 +212,8 @@ def main():
                 if side == "agents":
                     agents = start_agents(server, home, NODES)
                 results[side] = measure(server)
+                if side == "agents" and PHASES:
+                    results["phases"] = phase_times(home, NODES)
             finally:
                 for a in agents:
                     a.kill()
@@ -187,12 +223,15 @@ def main():
     finally:
         shutil.rmtree(work, ignore_errors=True)
     sim, real = results["simulated"], results["agents"]
-    print(f"load average: {os.getloadavg()[0]:.2f} (1 min); profile {PROFILE}; {NODES} nodes; median of {ROUNDS} runs")
+    load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"load average: {load}; binary {BIN}; {NODES} nodes; median of {ROUNDS} runs; work dir under {tempfile.gettempdir()}")
     print(f"simulated run : {sim * 1000:8.1f} ms")
     print(f"agent run     : {real * 1000:8.1f} ms  ({real / sim:.2f}x the simulated run)")
     print(f"hooks, 1 node : {hooks * 1000:8.1f} ms  (deactivate + activate + health, in sequence)")
     print(f"agent run / (simulated run + hooks): {real / (sim + hooks):.2f}x")
     print(f"overhead per agent node: {(real - sim) / NODES * 1000:.2f} ms")
+    for name, ms in results.get("phases", {}).items():
+        print(f"  phase {name:14}: {ms:8.2f} ms (median over every agent's measured loads)")
 
 
 if __name__ == "__main__":

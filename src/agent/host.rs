@@ -9,8 +9,19 @@ use hotswap_actors::domain::{AgentCommand, ArtifactInfo, ModuleHooks, ModuleSlot
 
 use super::artifact::{self, Expected};
 use super::hooks::{self, HealthOutput, HookCall};
+use super::phases::Phases;
 use super::settings::AgentConfig;
-use super::state::{write_all_atomically, AgentState, DataDir};
+use super::state::{sync_dir, write_all_atomically, AgentState, DataDir};
+
+/// The staged files being written while the command goes on.
+type PendingWrite = actix_web::rt::task::JoinHandle<Result<(), String>>;
+
+/// A version taking over from another (or from none).
+struct Activation<'a> {
+    module: &'a str,
+    old: Option<&'a str>,
+    new: &'a str,
+}
 
 pub struct Host {
     pub dir: DataDir,
@@ -23,10 +34,25 @@ pub struct Host {
     /// What the last health hook said (error rate, latency), and whether it failed.
     pub health: HealthOutput,
     pub problems: Vec<String>,
+    /// The phases of the command in progress, timed.
+    pub phases: Phases,
 }
 
 impl Host {
     pub async fn apply(
+        &mut self,
+        command: AgentCommand,
+        artifact: Option<ArtifactInfo>,
+        hooks: ModuleHooks,
+    ) -> Result<ModuleSlots, String> {
+        self.phases = Phases::default();
+        let (name, module) = (command_name(&command), command.module().to_string());
+        let outcome = self.carry_out(command, artifact, hooks).await;
+        self.phases.log(name, &module, &outcome);
+        outcome
+    }
+
+    async fn carry_out(
         &mut self,
         command: AgentCommand,
         artifact: Option<ArtifactInfo>,
@@ -117,21 +143,26 @@ impl Host {
         if held.is_some_and(|s| s.version == version) {
             return Ok(current);
         }
-        self.stage(module, version, digest, info, hooks).await?;
+        let write = self.stage(module, version, digest, info, hooks).await?;
         let mut next = current.clone();
         if standby {
+            self.stored(write).await?;
             self.run_hook("prepare_standby", module, version).await?;
             self.dir.set_link(module, "standby", Some(version))?;
+            self.phases.end("link");
             next.standby = Some(VersionSlot::plain(version));
-        } else {
-            self.activate(module, current.active_version(), version).await?;
-            next.previous = current.active.clone();
-            next.active = Some(VersionSlot::plain(version));
+            return self.save(module, next).await;
         }
-        self.save(module, next)
+        next.previous = current.active.clone();
+        next.active = Some(VersionSlot::plain(version));
+        let activation = Activation { module, old: current.active_version(), new: version };
+        self.activate(activation, Some(write), Some(next.clone())).await?;
+        Ok(next)
     }
 
-    /// Downloads and checks the artifact unless a checked copy is on disk.
+    /// Downloads and checks the artifact unless a checked copy is on disk,
+    /// then starts writing its files (off the async thread): the write goes
+    /// on while the old version is deactivated, and [`Self::stored`] awaits it.
     async fn stage(
         &mut self,
         module: &str,
@@ -139,7 +170,7 @@ impl Host {
         digest: Option<&str>,
         info: &ArtifactInfo,
         hooks: &ModuleHooks,
-    ) -> Result<(), String> {
+    ) -> Result<PendingWrite, String> {
         let path = self.dir.artifact(module, version);
         let on_disk = std::fs::read(&path).ok().map(bytes::Bytes::from);
         let mut fresh = false;
@@ -152,6 +183,7 @@ impl Host {
                 artifact::download(&self.client, &server, &session, module, version).await?
             }
         };
+        self.phases.end(if fresh { "download" } else { "read" });
         let (keys, bare, require) =
             (self.state.trusted_keys.clone(), self.state.accept_bare_signatures, self.config.require_signatures);
         let (module_name, version_name, digest, info) =
@@ -173,6 +205,7 @@ impl Host {
         })
         .await
         .map_err(|e| format!("the artifact check did not finish: {e}"))?;
+        self.phases.end("verify");
         if let Err(e) = verdict {
             tracing::warn!(%module, %version, error = %e, "artifact refused");
             return Err(e);
@@ -189,36 +222,96 @@ impl Host {
         if std::fs::read(&hooks_path).ok().as_deref() != Some(hooks_json.as_slice()) {
             files.push((hooks_path, bytes::Bytes::from(hooks_json)));
         }
-        actix_web::rt::task::spawn_blocking(move || write_all_atomically(&version_dir, &files))
-            .await
-            .map_err(|e| format!("storing the artifact did not finish: {e}"))?
+        Ok(actix_web::rt::task::spawn_blocking(move || write_all_atomically(&version_dir, &files)))
+    }
+
+    /// Waits for the staged files to be on disk.
+    async fn stored(&mut self, write: PendingWrite) -> Result<(), String> {
+        let stored = write.await.map_err(|e| format!("storing the artifact did not finish: {e}"))?;
+        self.phases.end("files");
+        stored
     }
 
     /// Deactivates `old`, points `current` at `new`, activates it and checks
-    /// its health; on any failure after the swap, `old` is put back.
-    async fn activate(&mut self, module: &str, old: Option<&str>, new: &str) -> Result<(), String> {
-        if !self.dir.artifact(module, new).exists() {
+    /// its health; on any failure after the deactivation, `old` is put back.
+    ///
+    /// The disk is waited for only where the order needs it: the staged
+    /// files (`write`, if still being written) are awaited after the old
+    /// version's deactivation, before the link names the new one; the link's
+    /// directory is synced, and the new state file (for `next`, the module's
+    /// slots on success) written and synced beside the old one, while the new
+    /// version's hooks run; the state file is put in place once the link is
+    /// durable and the hooks passed. Without `next` the caller saves the state.
+    async fn activate(
+        &mut self,
+        Activation { module, old, new }: Activation<'_>,
+        write: Option<PendingWrite>,
+        next: Option<ModuleSlots>,
+    ) -> Result<(), String> {
+        if write.is_none() && !self.dir.artifact(module, new).exists() {
             return Err(format!("{module} {new} is not staged on this host"));
         }
         if let Some(old) = old {
-            self.run_hook("deactivate", module, old).await?;
+            if let Err(e) = self.run_hook("deactivate", module, old).await {
+                // Nothing is left writing in the background once the step is answered.
+                if let Some(write) = write {
+                    let _ = write.await;
+                }
+                return Err(e);
+            }
         }
-        self.dir.set_link(module, "current", Some(new))?;
-        let outcome = match self.run_hook("activate", module, new).await {
+        if let Some(write) = write {
+            if let Err(e) = self.stored(write).await {
+                return Err(self.reactivate(module, old, e).await);
+            }
+        }
+        let dir = self.dir.swap_link(module, "current", Some(new))?;
+        let link_synced = actix_web::rt::task::spawn_blocking(move || sync_dir(&dir));
+        let prepared = next.map(|slots| {
+            let (state, dir) = (self.next_state(module, &slots), self.dir.clone());
+            actix_web::rt::task::spawn_blocking(move || dir.prepare(&state).map(|prepared| (prepared, state)))
+        });
+        self.phases.end("link");
+        let mut outcome = match self.run_hook("activate", module, new).await {
             Ok(_) => self.check_health(module, new).await,
             Err(e) => Err(e),
         };
+        let synced = link_synced.await.map_err(|e| format!("syncing the link did not finish: {e}")).and_then(|s| s);
+        outcome = outcome.and(synced);
+        let prepared = match prepared {
+            Some(prepared) => {
+                let ready = prepared.await.map_err(|e| format!("writing the state did not finish: {e}"));
+                Some(ready.and_then(|r| r))
+            }
+            None => None,
+        };
+        self.phases.end("durable");
         if let Err(e) = outcome {
+            // A prepared state file is dropped (removed) unused.
+            drop(prepared);
             tracing::warn!(%module, version = %new, error = %e, "activation failed; putting the previous version back");
             self.dir.set_link(module, "current", old)?;
-            if let Some(old) = old {
-                if let Err(again) = self.run_hook("activate", module, old).await {
-                    return Err(format!("{e}; and re-activating {old} failed too: {again}"));
-                }
-            }
-            return Err(e);
+            return Err(self.reactivate(module, old, e).await);
+        }
+        if let Some(prepared) = prepared {
+            let (prepared, state) = prepared?;
+            actix_web::rt::task::spawn_blocking(move || prepared.commit())
+                .await
+                .map_err(|e| format!("saving the state did not finish: {e}"))??;
+            self.state = state;
+            self.phases.end("state");
         }
         Ok(())
+    }
+
+    /// After a failed activation: runs `old`'s `activate` hook again, so that
+    /// the version that served before serves again. Answers the error to report.
+    async fn reactivate(&mut self, module: &str, old: Option<&str>, failure: String) -> String {
+        let Some(old) = old else { return failure };
+        match self.run_hook("activate", module, old).await {
+            Ok(_) => failure,
+            Err(again) => format!("{failure}; and re-activating {old} failed too: {again}"),
+        }
     }
 
     async fn switch(&mut self, module: &str, version: &str) -> Result<ModuleSlots, String> {
@@ -229,14 +322,14 @@ impl Host {
         if current.standby.as_ref().map(|s| s.version.as_str()) != Some(version) {
             return Err(format!("has no standby {module} {version} to switch to"));
         }
-        self.activate(module, current.active_version(), version).await?;
+        self.activate(Activation { module, old: current.active_version(), new: version }, None, None).await?;
         self.dir.set_link(module, "standby", current.active_version())?;
         let next = ModuleSlots {
             active: current.standby.clone(),
             previous: current.active.clone(),
             standby: current.active.clone(),
         };
-        self.save(module, next)
+        self.save(module, next).await
     }
 
     async fn restore(&mut self, module: &str, wanted: ModuleSlots) -> Result<ModuleSlots, String> {
@@ -245,7 +338,9 @@ impl Host {
             return Ok(current);
         }
         match (current.active_version(), wanted.active_version()) {
-            (old, Some(target)) if old != Some(target) => self.activate(module, old, target).await?,
+            (old, Some(target)) if old != Some(target) => {
+                self.activate(Activation { module, old, new: target }, None, None).await?
+            }
             (Some(old), None) => {
                 self.run_hook("deactivate", module, old).await?;
                 self.dir.set_link(module, "current", None)?;
@@ -253,7 +348,7 @@ impl Host {
             _ => {}
         }
         self.dir.set_link(module, "standby", wanted.standby.as_ref().map(|s| s.version.as_str()))?;
-        self.save(module, wanted)
+        self.save(module, wanted).await
     }
 
     async fn check_health(&mut self, module: &str, version: &str) -> Result<(), String> {
@@ -270,7 +365,7 @@ impl Host {
         }
     }
 
-    async fn run_hook(&self, hook: &'static str, module: &str, version: &str) -> Result<String, String> {
+    async fn run_hook(&mut self, hook: &'static str, module: &str, version: &str) -> Result<String, String> {
         let stored = self.dir.hooks_of(module, version);
         let hooks = self.config.hooks.get(module).map(|o| o.or(&stored)).unwrap_or(stored);
         let command = match hook {
@@ -282,19 +377,41 @@ impl Host {
         let artifact = self.dir.artifact(module, version);
         let call =
             HookCall { hook, command: command.as_deref(), module, version, node: &self.node, artifact: &artifact };
-        hooks::run(call, self.config.hook_timeout).await
+        let outcome = hooks::run(call, self.config.hook_timeout).await;
+        self.phases.end(hook);
+        outcome
     }
 
     /// Records the module's new slots durably before they are reported.
-    fn save(&mut self, module: &str, slots: ModuleSlots) -> Result<ModuleSlots, String> {
+    async fn save(&mut self, module: &str, slots: ModuleSlots) -> Result<ModuleSlots, String> {
+        let (next, dir) = (self.next_state(module, &slots), self.dir.clone());
+        let saved = actix_web::rt::task::spawn_blocking(move || dir.save(&next).map(|()| next))
+            .await
+            .map_err(|e| format!("saving the state did not finish: {e}"))?;
+        self.state = saved?;
+        self.phases.end("state");
+        Ok(slots)
+    }
+
+    /// The state with `module`'s slots replaced (removed when empty).
+    fn next_state(&self, module: &str, slots: &ModuleSlots) -> AgentState {
         let mut next = self.state.clone();
         if slots.is_empty() {
             next.modules.remove(module);
         } else {
             next.modules.insert(module.to_string(), slots.clone());
         }
-        self.dir.save(&next)?;
-        self.state = next;
-        Ok(slots)
+        next
+    }
+}
+
+/// The command's name in the phase log.
+fn command_name(command: &AgentCommand) -> &'static str {
+    match command {
+        AgentCommand::Load { standby: true, .. } => "load-standby",
+        AgentCommand::Load { .. } => "load",
+        AgentCommand::SwitchToStandby { .. } => "switch",
+        AgentCommand::Restore { .. } => "restore",
+        AgentCommand::Verify { .. } => "verify",
     }
 }

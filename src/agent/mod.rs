@@ -12,6 +12,7 @@ mod artifact;
 mod connection;
 mod hooks;
 mod host;
+mod phases;
 pub mod settings;
 pub mod state;
 
@@ -47,6 +48,7 @@ pub async fn run(args: AgentArgs) -> Result<(), String> {
         server: server.clone(),
         health: Default::default(),
         problems: Vec::new(),
+        phases: Default::default(),
     };
     host.settle()?;
     let (jobs, queue) = mpsc::unbounded_channel();

@@ -77,8 +77,17 @@ impl DataDir {
     }
 
     pub fn save(&self, state: &AgentState) -> Result<(), String> {
+        self.prepare(state)?.commit()
+    }
+
+    /// Writes `state` beside the state file, on disk but not in place yet:
+    /// [`PreparedState::commit`] puts it in place. Lets the slow part (the
+    /// file's fsync) run while the outcome it records is still being made.
+    pub fn prepare(&self, state: &AgentState) -> Result<PreparedState, String> {
         let bytes = serde_json::to_vec_pretty(state).map_err(|e| e.to_string())?;
-        write_atomically(&self.state_file(), &bytes)
+        let path = self.state_file();
+        let temporary = write_temporary(&path, &bytes)?;
+        Ok(PreparedState { temporary: Some(temporary), path })
     }
 
     pub fn hooks_of(&self, module: &str, version: &str) -> ModuleHooks {
@@ -89,8 +98,14 @@ impl DataDir {
     }
 
     /// Points `DIR/modules/{module}/{link}` at `version` (or removes it),
-    /// replacing the old link in one rename.
+    /// replacing the old link in one rename, durably.
     pub fn set_link(&self, module: &str, link: &str, version: Option<&str>) -> Result<(), String> {
+        sync_dir(&self.swap_link(module, link, version)?)
+    }
+
+    /// [`Self::set_link`] without the directory's fsync: readers see the new
+    /// link at once; it is durable once the directory answered is synced.
+    pub fn swap_link(&self, module: &str, link: &str, version: Option<&str>) -> Result<PathBuf, String> {
         let dir = self.module_dir(module);
         let path = dir.join(link);
         let Some(version) = version else {
@@ -98,13 +113,13 @@ impl DataDir {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                     Err(format!("cannot remove {}: {e}", path.display()))
                 }
-                _ => sync_dir(&dir),
+                _ => Ok(dir),
             };
         };
         let temporary = dir.join(format!(".{link}.{}", Uuid::new_v4().simple()));
         std::os::unix::fs::symlink(version, &temporary).map_err(|e| format!("cannot link {}: {e}", path.display()))?;
         std::fs::rename(&temporary, &path).map_err(|e| format!("cannot switch {}: {e}", path.display()))?;
-        sync_dir(&dir)
+        Ok(dir)
     }
 
     /// The version a link points at, if any.
@@ -120,47 +135,115 @@ impl DataDir {
     }
 }
 
-/// Writes `bytes` to `path` so that readers see the old or the new file, whole.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let dir = path.parent().ok_or_else(|| format!("{} has no directory", path.display()))?;
-    write_unsynced(path, bytes)?;
-    sync_dir(dir)
+/// A new state file written and synced beside the old one; dropped without
+/// [`Self::commit`], it is removed and the old state stays.
+pub struct PreparedState {
+    temporary: Option<PathBuf>,
+    path: PathBuf,
 }
 
-/// Writes files of one directory as [`write_atomically`] does, with a single
-/// fsync of the directory for all of them: one wait for the disk, not one
-/// per file.
+impl PreparedState {
+    /// Renames the new state over the old one and syncs the directory.
+    pub fn commit(mut self) -> Result<(), String> {
+        let Some(temporary) = self.temporary.take() else { return Ok(()) };
+        place(&temporary, &self.path)?;
+        let dir = self.path.parent().ok_or_else(|| format!("{} has no directory", self.path.display()))?;
+        sync_dir(dir)
+    }
+}
+
+impl Drop for PreparedState {
+    fn drop(&mut self) {
+        if let Some(temporary) = self.temporary.take() {
+            let _ = std::fs::remove_file(temporary);
+        }
+    }
+}
+
+/// Writes files of one directory so that readers see each old or new file,
+/// whole: every temporary file is written first, then all are fsynced at
+/// once (one thread each, so the waits for the disk overlap), renamed into
+/// place, and the directory is fsynced once for all of them.
 pub fn write_all_atomically(dir: &Path, files: &[(PathBuf, bytes::Bytes)]) -> Result<(), String> {
     if files.is_empty() {
         return Ok(());
     }
+    if let Some((path, _)) = files.iter().find(|(path, _)| path.parent() != Some(dir)) {
+        return Err(format!("{} is not in {}", path.display(), dir.display()));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let mut written: Vec<(PathBuf, std::fs::File)> = Vec::new();
     for (path, bytes) in files {
-        if path.parent() != Some(dir) {
-            return Err(format!("{} is not in {}", path.display(), dir.display()));
+        match create_temporary(path, bytes) {
+            Ok(temporary) => written.push(temporary),
+            Err(e) => {
+                remove_temporaries(&written);
+                return Err(e);
+            }
         }
-        write_unsynced(path, bytes)?;
+    }
+    let synced: Result<Vec<()>, String> = std::thread::scope(|scope| {
+        let syncs: Vec<_> = written
+            .iter()
+            .map(|(temporary, file)| {
+                scope.spawn(move || file.sync_all().map_err(|e| format!("cannot sync {}: {e}", temporary.display())))
+            })
+            .collect();
+        syncs.into_iter().map(|s| s.join().unwrap_or_else(|_| Err("a file sync panicked".into()))).collect()
+    });
+    if let Err(e) = synced {
+        remove_temporaries(&written);
+        return Err(e);
+    }
+    for ((temporary, _), (path, _)) in written.iter().zip(files) {
+        place(temporary, path)?;
     }
     sync_dir(dir)
 }
 
-/// The file's bytes on disk (written, fsynced, renamed into place); the
-/// rename itself is durable once the directory is synced.
-fn write_unsynced(path: &Path, bytes: &[u8]) -> Result<(), String> {
+/// Writes and fsyncs a temporary file beside `path`; answers its path.
+fn write_temporary(path: &Path, bytes: &[u8]) -> Result<PathBuf, String> {
+    let (temporary, file) = create_temporary(path, bytes)?;
+    file.sync_all().map_err(|e| {
+        let _ = std::fs::remove_file(&temporary);
+        format!("cannot write {}: {e}", path.display())
+    })?;
+    Ok(temporary)
+}
+
+/// A temporary file beside `path` holding `bytes`, not synced yet.
+fn create_temporary(path: &Path, bytes: &[u8]) -> Result<(PathBuf, std::fs::File), String> {
     let dir = path.parent().ok_or_else(|| format!("{} has no directory", path.display()))?;
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let temporary = dir.join(format!(".tmp.{}", Uuid::new_v4().simple()));
-    let write = || -> std::io::Result<()> {
+    let write = || -> std::io::Result<std::fs::File> {
         let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&temporary)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&temporary, path)
+        Ok(file)
     };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&temporary);
+    match write() {
+        Ok(file) => Ok((temporary, file)),
+        Err(e) => {
+            let _ = std::fs::remove_file(&temporary);
+            Err(format!("cannot write {}: {e}", path.display()))
+        }
+    }
+}
+
+/// Removes the temporary files of a write that failed.
+fn remove_temporaries(written: &[(PathBuf, std::fs::File)]) {
+    for (temporary, _) in written {
+        let _ = std::fs::remove_file(temporary);
+    }
+}
+
+/// Renames a synced temporary file over `path`.
+fn place(temporary: &Path, path: &Path) -> Result<(), String> {
+    std::fs::rename(temporary, path).map_err(|e| {
+        let _ = std::fs::remove_file(temporary);
         format!("cannot write {}: {e}", path.display())
     })
 }
 
-fn sync_dir(dir: &Path) -> Result<(), String> {
+pub fn sync_dir(dir: &Path) -> Result<(), String> {
     std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| format!("cannot sync {}: {e}", dir.display()))
 }

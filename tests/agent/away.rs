@@ -1,7 +1,9 @@
 //! A host whose agent is away when a step asks it: the node waits for the
 //! agent up to `pipeline.node_request_timeout`. Back within that bound, the
-//! step goes on and succeeds; still away, the step fails once it has passed.
+//! step goes on and succeeds; still away, the step fails once it has passed;
+//! an abort ends the wait at once.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::agents::{enrolment_token, logging_hooks, publish, trusted_key, wait_joined, Agent};
@@ -31,21 +33,29 @@ async fn start_run(server: &Server, version: &str) -> String {
     run["executionId"].as_str().unwrap().to_string()
 }
 
+/// A server whose QA cluster is one agent, `hostname`, connected; steps wait
+/// for an away host up to `timeout`. Answers the server, its trusted
+/// signing key, the enrolment token and the agent.
+async fn one_agent_in_qa(root: &Path, timeout: Duration, hostname: &str) -> (Server, rsa::PrivateKey, String, Agent) {
+    let vars = vec![
+        ("HOTSWAP__SIMULATION__NODES__QA", "0".to_string()),
+        ("HOTSWAP__PIPELINE__NODE_REQUEST_TIMEOUT", format!("{}s", timeout.as_secs())),
+        ("HOTSWAP__AGENT__HEARTBEAT_INTERVAL", "1s".to_string()),
+        ("HOTSWAP__AGENT__HEARTBEAT_TIMEOUT", "3s".to_string()),
+        ("HOTSWAP__REGISTRY__ARTIFACT_DIR", root.join("artifacts").display().to_string()),
+    ];
+    let server = Server::start(free_port(), &vars, root.join("server.log")).await;
+    let key = trusted_key(&server).await;
+    let token = enrolment_token(&server, "QA").await;
+    let agent = Agent::start(&server, &token, hostname, root);
+    wait_joined(&server, "QA", hostname).await;
+    (server, key, token, agent)
+}
+
 #[actix_web::test]
 async fn a_step_waits_for_an_away_agent_up_to_the_node_request_timeout() {
     let root = tempfile::tempdir().unwrap();
-    let vars = vec![
-        ("HOTSWAP__SIMULATION__NODES__QA", "0".to_string()),
-        ("HOTSWAP__PIPELINE__NODE_REQUEST_TIMEOUT", format!("{}s", TIMEOUT.as_secs())),
-        ("HOTSWAP__AGENT__HEARTBEAT_INTERVAL", "1s".to_string()),
-        ("HOTSWAP__AGENT__HEARTBEAT_TIMEOUT", "3s".to_string()),
-        ("HOTSWAP__REGISTRY__ARTIFACT_DIR", root.path().join("artifacts").display().to_string()),
-    ];
-    let server = Server::start(free_port(), &vars, root.path().join("server.log")).await;
-    let key = trusted_key(&server).await;
-    let token = enrolment_token(&server, "QA").await;
-    let mut agent = Agent::start(&server, &token, "qa-away", root.path());
-    wait_joined(&server, "QA", "qa-away").await;
+    let (server, key, token, mut agent) = one_agent_in_qa(root.path(), TIMEOUT, "qa-away").await;
     publish(&server, &key, M, "1.0.0", logging_hooks(false)).await;
     publish(&server, &key, M, "2.0.0", logging_hooks(false)).await;
 
@@ -70,4 +80,41 @@ async fn a_step_waits_for_an_away_agent_up_to_the_node_request_timeout() {
     assert!(took >= TIMEOUT, "the step failed after {took:?}, before the {TIMEOUT:?} timeout: {done}");
     assert!(took < TIMEOUT * 4, "the step failed only after {took:?}");
     assert_eq!(agent.current(M).as_deref(), Some("1.0.0"), "the host was not changed");
+}
+
+/// Long enough that a run ending by the timeout could not pass for one cut
+/// short by the abort.
+const LONG_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[actix_web::test]
+async fn an_abort_ends_a_step_waiting_for_an_away_agent_at_once() {
+    let root = tempfile::tempdir().unwrap();
+    let (server, key, _, mut agent) = one_agent_in_qa(root.path(), LONG_TIMEOUT, "qa-aborted").await;
+    publish(&server, &key, M, "1.0.0", logging_hooks(false)).await;
+    agent.stop();
+    gone(&server, "qa-aborted").await;
+
+    let id = start_run(&server, "1.0.0").await;
+    // The QA stage has recorded the nodes it changes: its load is waiting for the host.
+    eventually_ok(Duration::from_secs(30), "the QA stage is under way", async || {
+        let (_, run) = server.get(&format!("/api/v1/deployments/{id}")).await?;
+        let stages = run["stages"].as_array().cloned().unwrap_or_default();
+        match stages.iter().find(|s| s["name"] == "Deploy to QA") {
+            Some(stage) if stage["status"] == "Running" => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    let aborted = Instant::now();
+    let (status, reply) =
+        server.post(&format!("/api/v1/deployments/{id}/abort"), &serde_json::json!({})).await.unwrap();
+    assert_eq!(status.as_u16(), 202, "{reply}");
+    let done = server.finished(&id, LONG_TIMEOUT * 2).await;
+    let took = aborted.elapsed();
+    assert_eq!(done["status"], "Cancelled", "{done:#}");
+    assert!(
+        took < LONG_TIMEOUT / 4,
+        "the aborted run ended {took:?} after the abort: it waited for the host ({LONG_TIMEOUT:?} timeout)"
+    );
+    assert_eq!(agent.current(M), None, "the host away during the run was not changed");
 }

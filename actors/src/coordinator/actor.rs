@@ -19,7 +19,7 @@ use crate::domain::{
 use crate::error::CoreError;
 use crate::events::{BusStats, EventBus};
 use crate::hooks::CoreHooks;
-use crate::node::ClusterDirectory;
+use crate::node::{ClusterDirectory, StepInterrupt};
 use crate::settings::{ApprovalSettings, PipelineSettings};
 use crate::simulation::FaultPlan;
 use crate::store::{within, RunEvent, SharedStore, StoreError};
@@ -108,6 +108,9 @@ pub struct Coordinator {
     pub(super) opening: Option<ApprovalRecord>,
     /// The poll of the store for a decision on the run's approval.
     pub(super) approval_poll: Option<SpawnHandle>,
+    /// Set by an abort: the node requests of the step in progress stop
+    /// waiting for hosts whose agents are away.
+    pub(super) interrupt: StepInterrupt,
     guard: ExitGuard,
 }
 
@@ -261,6 +264,7 @@ impl Coordinator {
             step_span: None,
             opening: None,
             approval_poll: None,
+            interrupt: StepInterrupt::default(),
             guard,
         }
     }
@@ -542,6 +546,7 @@ impl Handler<Steer> for Coordinator {
                     return durable(saved, status, "abort already under way; nodes are being restored");
                 }
                 self.run.intent.abort = true;
+                self.interrupt.interrupt();
                 let ev = event(&self.run, "VerbAccepted", "abort requested", json!({ "verb": "abort", ACTOR_KEY: by }));
                 if self.timer.is_some() {
                     self.cancel_timer(ctx);

@@ -231,7 +231,7 @@ impl Coordinator {
         let by_id: std::collections::HashMap<_, _> =
             members.iter().zip(wave_faults).map(|(n, f)| (n.node_id, f)).collect();
         let digest = self.run.artifact_digest.clone();
-        let fence = self.fence();
+        let (fence, interrupt) = (self.fence(), self.interrupt.clone());
         self.busy = true;
         let calls =
             ask_all(self.deps.threads.clone(), members.clone(), timeout, self.step_span(), move |n| LoadVersion {
@@ -242,6 +242,7 @@ impl Coordinator {
                 digest: digest.clone(),
                 delay,
                 fence,
+                interrupt: interrupt.clone(),
             });
         ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
             act.busy = false;
@@ -403,7 +404,7 @@ impl Coordinator {
         let module = self.module();
         let by_id: std::collections::HashMap<_, _> = nodes.iter().zip(faults).map(|(n, f)| (n.node_id, f)).collect();
         let digest = self.run.artifact_digest.clone();
-        let fence = self.fence();
+        let (fence, interrupt) = (self.fence(), self.interrupt.clone());
         self.busy = true;
         let span = self.step_span();
         let calls = ask_all(
@@ -419,6 +420,7 @@ impl Coordinator {
                 digest: digest.clone(),
                 delay,
                 fence,
+                interrupt: interrupt.clone(),
             },
         );
         let smoke_timeout = self.deps.pipeline.bluegreen_smoke_test_timeout;
@@ -493,7 +495,7 @@ impl Coordinator {
         let nodes = self.env_nodes(env);
         let module = self.module();
         let version = self.run.request.version.clone();
-        let fence = self.fence();
+        let (fence, interrupt) = (self.fence(), self.interrupt.clone());
         self.busy = true;
         let span = self.step_span();
         let calls = ask_all(
@@ -501,7 +503,12 @@ impl Coordinator {
             nodes.clone(),
             self.deps.pipeline.node_request_timeout,
             span,
-            move |_| SwitchToStandby { module: module.clone(), expected_version: version.clone(), fence },
+            move |_| SwitchToStandby {
+                module: module.clone(),
+                expected_version: version.clone(),
+                fence,
+                interrupt: interrupt.clone(),
+            },
         );
         ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
             act.busy = false;
@@ -564,13 +571,19 @@ impl Coordinator {
         let (module, version) = (self.module(), self.run.request.version.clone());
         let expected = version.clone();
         let delay = self.faults.for_env(env).node_delay;
+        let interrupt = self.interrupt.clone();
         let span = self.step_span();
         let calls = ask_all(
             self.deps.threads.clone(),
             nodes.clone(),
             self.deps.pipeline.node_request_timeout,
             span,
-            move |_| VerifyModule { module: module.clone(), version: expected.clone(), delay },
+            move |_| VerifyModule {
+                module: module.clone(),
+                version: expected.clone(),
+                delay,
+                interrupt: interrupt.clone(),
+            },
         );
         let heartbeat_timeout = self.deps.heartbeat_timeout;
         ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {

@@ -6,9 +6,11 @@ use actix::prelude::*;
 use tracing::Instrument;
 
 use super::agent_link::{host_health, NodeKind};
+use super::agent_node::RecordCertainty;
 use super::messages::*;
 use super::NodeEntry;
 use super::SlotWriter;
+use super::StepInterrupt;
 use crate::domain::{AgentCommand, ModuleSlots, NodeHealth, NodeMetrics};
 use crate::settings::SimulationSettings;
 use crate::simulation::{baseline_metrics, LoadFault};
@@ -24,6 +26,8 @@ pub struct NodeActor {
     /// Deadline of each store call.
     store_deadline: std::time::Duration,
     pub(super) modules: BTreeMap<String, ModuleSlots>,
+    /// For a host: which of `modules` are known to be what the host has.
+    pub(super) certainty: RecordCertainty,
     _guard: ExitGuard,
 }
 
@@ -48,6 +52,7 @@ pub fn spawn_node(
             settings: settings.clone(),
             store_deadline,
             modules: BTreeMap::new(),
+            certainty: RecordCertainty::default(),
             _guard: guard,
         };
         // Each incarnation on the next thread in turn.
@@ -198,12 +203,13 @@ impl Handler<LoadVersion> for NodeActor {
 
     fn handle(&mut self, msg: LoadVersion, _ctx: &mut Self::Context) -> Self::Result {
         if self.entry.kind == NodeKind::Agent {
-            return AtomicResponse::new(self.ask_agent(AgentCommand::Load {
+            let command = AgentCommand::Load {
                 module: msg.module,
                 version: msg.slot.version,
                 digest: msg.digest,
                 standby: msg.target == LoadTarget::Standby,
-            }));
+            };
+            return AtomicResponse::new(self.ask_agent(command, msg.interrupt));
         }
         match msg.fault {
             LoadFault::Panic => panic!(
@@ -271,7 +277,7 @@ impl Handler<SwitchToStandby> for NodeActor {
     fn handle(&mut self, msg: SwitchToStandby, _ctx: &mut Self::Context) -> Self::Result {
         if self.entry.kind == NodeKind::Agent {
             let command = AgentCommand::SwitchToStandby { module: msg.module, version: msg.expected_version };
-            return AtomicResponse::new(self.ask_agent(command));
+            return AtomicResponse::new(self.ask_agent(command, msg.interrupt));
         }
         let current = self.modules.get(&msg.module).cloned().unwrap_or_default();
         if current.active_version() == Some(msg.expected_version.as_str()) {
@@ -302,7 +308,9 @@ impl Handler<RestoreModule> for NodeActor {
 
     fn handle(&mut self, msg: RestoreModule, _ctx: &mut Self::Context) -> Self::Result {
         if self.entry.kind == NodeKind::Agent {
-            return AtomicResponse::new(self.ask_agent(AgentCommand::Restore { module: msg.module, slots: msg.slots }));
+            // A restore is never interrupted: it is what an abort leads to.
+            let command = AgentCommand::Restore { module: msg.module, slots: msg.slots };
+            return AtomicResponse::new(self.ask_agent(command, StepInterrupt::default()));
         }
         if self.modules.get(&msg.module).cloned().unwrap_or_default() == msg.slots {
             return AtomicResponse::new(Box::pin(fut::ready(Ok(()))));
@@ -355,7 +363,7 @@ impl Handler<VerifyModule> for NodeActor {
 
     fn handle(&mut self, msg: VerifyModule, _ctx: &mut Self::Context) -> Self::Result {
         if self.entry.kind == NodeKind::Agent {
-            return self.ask_agent(AgentCommand::Verify { module: msg.module, version: msg.version });
+            return self.ask_agent(AgentCommand::Verify { module: msg.module, version: msg.version }, msg.interrupt);
         }
         // Without a simulated duration the check answers at once: a timer
         // of zero still waits for the timer wheel's next turn and costs an

@@ -5,7 +5,7 @@
 //! so that a host away when the restore was decided gets it on reconnection;
 //! anything else once the host has confirmed it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -15,6 +15,7 @@ use super::actor::NodeActor;
 use super::agent_link::AgentLink;
 use super::directory::NodeEntry;
 use super::messages::NodeError;
+use super::step_interrupt::StepInterrupt;
 use crate::domain::{AgentCommand, DesiredModule, ModuleSlots};
 use crate::store::{within, StoreError};
 
@@ -26,9 +27,40 @@ pub struct AdoptHostState {
     pub modules: BTreeMap<String, ModuleSlots>,
 }
 
+/// Whether the node's record of a module is what the host has: true once
+/// the host's own report was adopted (on connect), as long as every command
+/// sent for the module since was answered. A command that was sent and never
+/// answered (the connection broke) may have changed the host; a command that
+/// was never sent (its wait for the away host ended first) did not.
+#[derive(Debug, Default)]
+pub struct RecordCertainty {
+    /// The host's report was adopted by this incarnation of the actor.
+    adopted: bool,
+    /// Modules with a command sent and not answered yet (or never answered).
+    unconfirmed: BTreeSet<String>,
+}
+
+impl RecordCertainty {
+    fn certain(&self, module: &str) -> bool {
+        self.adopted && !self.unconfirmed.contains(module)
+    }
+}
+
+/// Why a request failed, and whether the agent may have received it.
+struct Refusal {
+    error: NodeError,
+    sent: bool,
+}
+
 impl NodeActor {
     /// Sends `command` to the agent, then records the slots it answers with.
-    pub(super) fn ask_agent(&mut self, command: AgentCommand) -> ResponseActFuture<Self, Result<(), NodeError>> {
+    /// A wait for an away agent ends early once `interrupt` is set (the run
+    /// was aborted): the host then counts as not reached.
+    pub(super) fn ask_agent(
+        &mut self,
+        command: AgentCommand,
+        interrupt: StepInterrupt,
+    ) -> ResponseActFuture<Self, Result<(), NodeError>> {
         let hostname = self.entry.hostname.clone();
         let link = self.entry.agent_link();
         let module = command.module().to_string();
@@ -44,25 +76,62 @@ impl NodeActor {
             Some(_) => self.entry.reconnect_grace(),
             None => self.entry.reconnect_grace().max(self.entry.link_wait()),
         };
+        // A restore the host certainly needs nothing for (the run's change
+        // never reached it: its wait ended before the host came back) is
+        // done once it is recorded as pending; an away host is not waited for.
+        let already_there = match &command {
+            AgentCommand::Restore { slots, .. } => {
+                self.certainty.certain(&module) && self.modules.get(&module).cloned().unwrap_or_default() == *slots
+            }
+            _ => false,
+        };
+        if sets_desired {
+            self.certainty.unconfirmed.insert(module.clone());
+        }
         let (store, deadline, entry) = (self.store.clone(), self.store_deadline(), self.entry.clone());
+        let not_sent = |error: String| Refusal { error: NodeError::Failed(error), sent: false };
+        // The agent's answer (the module's slots), or None for a restore
+        // the away host certainly needs nothing for.
         let ask = async move {
             if let Some(desired) = pending_restore {
                 let saved = within(deadline, store.set_desired_module(&desired)).await;
-                saved.map_err(|e| record_error(&hostname, e))?;
+                saved.map_err(|e| Refusal { error: record_error(&hostname, e), sent: false })?;
             }
             let link = match link {
                 Some(link) => link,
-                None => wait_for_link(&entry, wait).await.ok_or_else(|| {
-                    NodeError::Failed(format!("{hostname} is not reachable: its agent did not connect within {wait:?}"))
-                })?,
+                None if already_there => return Ok(None),
+                None => match wait_for_link(&entry, wait, &interrupt).await {
+                    AwayWait::Connected(link) => link,
+                    AwayWait::TimedOut => {
+                        return Err(not_sent(format!(
+                            "{hostname} is not reachable: its agent did not connect within {wait:?}"
+                        )));
+                    }
+                    AwayWait::Interrupted => {
+                        return Err(not_sent(format!(
+                            "{hostname} is not reachable: the run was aborted while its agent was away"
+                        )));
+                    }
+                },
             };
-            link.command(command).await.map_err(|e| NodeError::Failed(format!("{hostname}: {e}")))
+            match link.command(command).await {
+                Ok(slots) => Ok(Some(slots)),
+                Err(e) => Err(Refusal { error: NodeError::Failed(format!("{hostname}: {e}")), sent: true }),
+            }
         };
-        Box::pin(ask.into_actor(self).then(move |answer, act, _ctx| match answer {
-            // What the host now runs is recorded unfenced: it is the truth.
-            Ok(slots) if sets_desired => act.persist_confirmed(module, slots),
-            Ok(slots) => act.persist(module, slots, None),
-            Err(e) => Box::pin(fut::ready(Err(e))),
+        Box::pin(ask.into_actor(self).then(move |answer, act, _ctx| {
+            // Answered or never sent: the host has what the record says.
+            if !matches!(answer, Err(Refusal { sent: true, .. })) {
+                act.certainty.unconfirmed.remove(&module);
+            }
+            match answer {
+                // What the host now runs is recorded unfenced: it is the truth.
+                Ok(Some(slots)) if sets_desired => act.persist_confirmed(module, slots),
+                Ok(Some(slots)) => act.persist(module, slots, None),
+                // A restore the away host needs nothing for: no answer to record.
+                Ok(None) => Box::pin(fut::ready(Ok(()))),
+                Err(refusal) => Box::pin(fut::ready(Err(refusal.error))),
+            }
         }))
     }
 
@@ -99,22 +168,37 @@ impl NodeActor {
     }
 }
 
+/// How a wait for an away host's agent ended.
+enum AwayWait {
+    Connected(Arc<dyn AgentLink>),
+    TimedOut,
+    /// The run was aborted meanwhile.
+    Interrupted,
+}
+
 /// The agent's link once it connects, if it does within `wait` (for a step,
 /// the longer of the node's reconnection grace after a restart and its link
 /// wait, `pipeline.node_request_timeout`): a host away for longer fails the
 /// step, as a simulated node that does not answer would. The wait is a timer
-/// woken by the link changing, not a poll.
-async fn wait_for_link(entry: &NodeEntry, wait: std::time::Duration) -> Option<Arc<dyn AgentLink>> {
+/// woken by the link changing or by `interrupt`, not a poll.
+async fn wait_for_link(entry: &NodeEntry, wait: std::time::Duration, interrupt: &StepInterrupt) -> AwayWait {
     let deadline = tokio::time::Instant::now() + wait;
     loop {
         // Registered before the check, so that a connection in between is not missed.
         let mut changed = std::pin::pin!(entry.link_changed());
         changed.as_mut().enable();
         if let Some(link) = entry.agent_link() {
-            return Some(link);
+            return AwayWait::Connected(link);
         }
-        if tokio::time::timeout_at(deadline, changed).await.is_err() {
-            return entry.agent_link();
+        if interrupt.is_set() {
+            return AwayWait::Interrupted;
+        }
+        tokio::select! {
+            _ = changed => {}
+            _ = interrupt.interrupted() => return AwayWait::Interrupted,
+            _ = tokio::time::sleep_until(deadline) => {
+                return entry.agent_link().map_or(AwayWait::TimedOut, AwayWait::Connected);
+            }
         }
     }
 }
@@ -136,6 +220,8 @@ impl Handler<AdoptHostState> for NodeActor {
         // command handled in between has already changed the host.
         let reported = self.entry.agent_link().and_then(|l| l.last_report()).map(|r| r.modules);
         let msg = AdoptHostState { modules: reported.unwrap_or(msg.modules) };
+        // From here on the record is the host's own account.
+        self.certainty = RecordCertainty { adopted: true, unconfirmed: BTreeSet::new() };
         // Modules the store knows and the host does not are gone from it.
         let mut changes: Vec<(String, ModuleSlots)> = self
             .modules

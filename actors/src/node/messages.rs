@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::step_interrupt::StepInterrupt;
 use crate::domain::{Environment, ModuleSlots, NodeHealth, NodeMetrics, VersionSlot};
 use crate::simulation::LoadFault;
 use crate::store::RunFence;
@@ -47,6 +48,8 @@ pub struct LoadVersion {
     /// The run and lease epoch the change is made under: the store refuses
     /// it once another instance took the run. `None`: not for a run.
     pub fence: Option<RunFence>,
+    /// Ends a wait for the host's away agent when the run is aborted.
+    pub interrupt: StepInterrupt,
 }
 
 /// Make the standby slot serve and keep the old active version in standby.
@@ -56,6 +59,8 @@ pub struct SwitchToStandby {
     pub module: String,
     pub expected_version: String,
     pub fence: Option<RunFence>,
+    /// Ends a wait for the host's away agent when the run is aborted.
+    pub interrupt: StepInterrupt,
 }
 
 /// Put a module's slots back exactly as they were.
@@ -94,6 +99,8 @@ pub struct VerifyModule {
     pub version: String,
     /// Simulated time the check takes.
     pub delay: std::time::Duration,
+    /// Ends a wait for the host's away agent when the run is aborted.
+    pub interrupt: StepInterrupt,
 }
 
 #[derive(Debug, Clone, Serialize)]

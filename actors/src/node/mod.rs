@@ -9,6 +9,7 @@ mod directory;
 mod heartbeat;
 mod messages;
 mod slot_writes;
+mod step_interrupt;
 
 pub use actor::{spawn_node, NodeActor};
 pub use agent_link::{host_health, AgentLink, NodeKind};
@@ -20,3 +21,4 @@ pub use messages::{
     RestoreModule, Snapshot, StopNode, SwitchToStandby, Traced, VerifyModule,
 };
 pub use slot_writes::SlotWriter;
+pub use step_interrupt::StepInterrupt;
