@@ -21,6 +21,10 @@ use hotswap_actors::messaging::{
 };
 use uuid::Uuid;
 
+// The server's allocator (src/main.rs), so that the bus's allocations cost here what they cost there.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Row {
     name: &'static str,
     per_second: f64,

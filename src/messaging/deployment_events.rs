@@ -3,9 +3,14 @@
 //! deployments with ordinary subscriptions (pull, push or the WebSocket).
 //!
 //! The event bus hands every batch of run events this instance saved to a
-//! relay here, which queues it without waiting (the bus's thread must not
-//! block); one task turns the events into messages and publishes them in
-//! order. Each run's messages carry its execution id as partition key.
+//! relay here, which must not block the bus's thread. On the memory store the
+//! relay queues the batch and one task turns the events into messages and
+//! publishes them in order; an event still queued when the process ends is
+//! lost with the rest of the memory store. On PostgreSQL the stored events
+//! are the source: the relay only wakes the outbox publisher
+//! (`deployment_outbox.rs`), which publishes what the store's outbox holds,
+//! so a restart publishes what the previous process did not.
+//! Each run's messages carry its execution id as partition key.
 //! The topic is created in a tenant the first time it has something to say
 //! (FanOut, no schema), whatever `auto_create_topics` says.
 //!
@@ -19,12 +24,14 @@ use std::sync::Arc;
 use actix::Addr;
 use actix_web::web;
 use chrono::Utc;
-use hotswap_actors::domain::{RunEvent, RunRecord, TenantId};
+use hotswap_actors::domain::{RunEvent, RunRecord, RunSummary, TenantId};
 use hotswap_actors::events::{AddRelay, EventBus, Relay};
 use hotswap_actors::messaging::{MessagingError, NewMessage, NewTopic, SharedMessageStore};
 use serde_json::json;
 use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio::sync::Notify;
 
+use super::deployment_outbox::{self, DeploymentOutbox};
 use super::MessageBus;
 
 /// The topic's name in every tenant.
@@ -55,14 +62,40 @@ impl Relay for TopicRelay {
     }
 }
 
-/// Joins the event bus to the system topic. Must run inside the actix System.
-pub fn start(bus: web::Data<MessageBus>, events: &Addr<EventBus>) {
-    let (outbox, batches) = mpsc::channel(QUEUE);
-    events.do_send(AddRelay(Arc::new(TopicRelay { outbox, dropped: AtomicU64::new(0) })));
-    actix_web::rt::spawn(publish_all(bus, batches));
+/// Wakes the outbox publisher when this instance stored events it carries.
+struct OutboxWake {
+    wake: Arc<Notify>,
 }
 
-/// The system topic's name for a run event, if it is one it carries.
+impl Relay for OutboxWake {
+    fn relay(&self, _run: &Arc<RunRecord>, events: &[RunEvent]) {
+        if events.iter().any(|e| kind_of(&e.kind).is_some()) {
+            // A permit is kept when the publisher is busy: the wake-up is never lost.
+            self.wake.notify_one();
+        }
+    }
+}
+
+/// Joins the event bus to the system topic: through the store's outbox when
+/// there is one (PostgreSQL), else straight from the relayed events. Must run
+/// inside the actix System.
+pub fn start(bus: web::Data<MessageBus>, events: &Addr<EventBus>, outbox: Option<Arc<dyn DeploymentOutbox>>) {
+    match outbox {
+        Some(outbox) => {
+            let wake = Arc::new(Notify::new());
+            events.do_send(AddRelay(Arc::new(OutboxWake { wake: wake.clone() })));
+            deployment_outbox::spawn(bus.store.clone(), outbox, wake);
+        }
+        None => {
+            let (outbox, batches) = mpsc::channel(QUEUE);
+            events.do_send(AddRelay(Arc::new(TopicRelay { outbox, dropped: AtomicU64::new(0) })));
+            actix_web::rt::spawn(publish_all(bus, batches));
+        }
+    }
+}
+
+/// The system topic's name for a run event, if it is one it carries. The
+/// outbox's trigger (migration `deployment_event_outbox`) lists the same kinds.
 fn kind_of(event: &str) -> Option<&'static str> {
     match event {
         "DeploymentCreated" => Some("RunStarted"),
@@ -75,8 +108,9 @@ fn kind_of(event: &str) -> Option<&'static str> {
     }
 }
 
-/// The message for one event of `run`.
-pub fn message_for(run: &RunRecord, event: &RunEvent) -> Option<NewMessage> {
+/// The message for one event of `run`. The status is the run's as the caller
+/// read it (when it saved the event, or later from the store).
+pub fn message_for(run: &RunSummary, event: &RunEvent) -> Option<NewMessage> {
     let kind = kind_of(&event.kind)?;
     if event.kind == "DeploymentRolledBack" && event.data.get("status").is_none() {
         return None;
@@ -85,16 +119,16 @@ pub fn message_for(run: &RunRecord, event: &RunEvent) -> Option<NewMessage> {
         "event": kind,
         "sourceEvent": event.kind,
         "executionId": run.execution_id,
-        "moduleName": run.request.module_name,
-        "version": run.request.version,
-        "environment": run.request.target_environment,
+        "moduleName": run.module_name,
+        "version": run.version,
+        "environment": run.target_environment,
         "status": run.status.as_str(),
         "stage": event.data.get("stage").or_else(|| event.data.get("name")).cloned(),
         "message": event.message,
         "at": event.at,
     });
     let mut message = NewMessage::new(DEPLOYMENTS_TOPIC, &payload.to_string());
-    message.message_id = Some(event_id(run, event));
+    message.message_id = Some(event_id(event));
     message.headers.insert("hotswap-event".into(), kind.into());
     message.headers.insert("execution-id".into(), run.execution_id.to_string());
     message.partition_key = Some(run.execution_id.to_string());
@@ -105,10 +139,10 @@ pub fn message_for(run: &RunRecord, event: &RunEvent) -> Option<NewMessage> {
 /// that had in fact gone through is refused as a repeated id, which counts
 /// as done, so each event is on the bus once. Letters, digits and dashes
 /// only, so that the id can stand in a URL path as it is.
-pub fn event_id(run: &RunRecord, event: &RunEvent) -> String {
+pub fn event_id(event: &RunEvent) -> String {
     let stage = event.data.get("stage").or_else(|| event.data.get("name")).and_then(|v| v.as_str()).unwrap_or("");
     let at = event.at.timestamp_nanos_opt().unwrap_or_else(|| event.at.timestamp_micros());
-    let id = format!("run-{}-{}-{at}-{stage}", run.execution_id.simple(), event.kind);
+    let id = format!("run-{}-{}-{at}-{stage}", event.execution_id.simple(), event.kind);
     id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' }).collect()
 }
 
@@ -119,9 +153,10 @@ const RETRY_CAP: std::time::Duration = std::time::Duration::from_secs(5);
 async fn publish_all(bus: web::Data<MessageBus>, mut batches: mpsc::Receiver<Batch>) {
     let mut ready: HashSet<TenantId> = HashSet::new();
     while let Some((run, events)) = batches.recv().await {
+        let run = run.summary();
         for event in &events {
             let Some(message) = message_for(&run, event) else { continue };
-            publish_until_done(&bus.store, run.tenant_id, message, &mut ready).await;
+            publish_until_done(&bus.store, event.tenant_id, message, &mut ready).await;
         }
     }
 }
@@ -129,7 +164,7 @@ async fn publish_all(bus: web::Data<MessageBus>, mut batches: mpsc::Receiver<Bat
 /// Publishes one event, retrying with backoff until the bus takes it (or
 /// already has it): at least once, in order, never dropped for a failure.
 /// Later events wait behind it in the queue.
-async fn publish_until_done(
+pub(super) async fn publish_until_done(
     store: &SharedMessageStore,
     tenant: TenantId,
     message: NewMessage,

@@ -4,6 +4,7 @@
 
 mod bus;
 pub mod deployment_events;
+pub mod deployment_outbox;
 pub mod duration;
 pub mod jetstream;
 pub mod message_dto;

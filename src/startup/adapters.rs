@@ -30,6 +30,9 @@ pub struct Adapters {
     pub bus: web::Data<crate::messaging::MessageBus>,
     /// The backplane shared with other instances, when `[redis] url` is set.
     pub redis: Option<Arc<crate::redis::Redis>>,
+    /// The stored run events `hotswap.deployments` has still to carry, on a
+    /// store that keeps them across restarts (PostgreSQL).
+    pub deployment_outbox: Option<Arc<dyn crate::messaging::deployment_outbox::DeploymentOutbox>>,
 }
 
 impl Adapters {
@@ -60,7 +63,18 @@ impl Adapters {
             store.list_tenants(None).await.map(|ts| ts.into_iter().map(|t| t.tenant_id).collect()).unwrap_or_default();
         graph.preload(&tenants).await.map_err(|e| StartupError::Store(format!("loading the knowledge graph: {e}")))?;
         let bus = web::Data::new(open_message_bus(settings, &tenants).await?);
-        Ok(Adapters { store, pool, auth, secrets, registry, graph: web::Data::from(graph), bus, redis })
+        let deployment_outbox = open_deployment_outbox(settings).await?;
+        Ok(Adapters {
+            store,
+            pool,
+            auth,
+            secrets,
+            registry,
+            graph: web::Data::from(graph),
+            bus,
+            redis,
+            deployment_outbox,
+        })
     }
 }
 
@@ -90,6 +104,22 @@ async fn open_secrets(
         .map_err(secret_error)?;
     manager.load_jwt_keys().await.map_err(secret_error)?;
     Ok(manager)
+}
+
+/// The outbox of run events on PostgreSQL, on a small pool of its own so that
+/// publishing never waits for the runs' connections; none on the memory store.
+async fn open_deployment_outbox(
+    settings: &Settings,
+) -> Result<Option<Arc<dyn crate::messaging::deployment_outbox::DeploymentOutbox>>, StartupError> {
+    match settings.store.backend {
+        StoreBackend::Memory => Ok(None),
+        StoreBackend::Postgres => {
+            let pool = crate::store::postgres::PgPoolSettings { max_size: 2, ..settings.store.pool.clone() };
+            let outbox =
+                PgStore::connect(&settings.store.url, &pool).await.map_err(|e| StartupError::Store(e.to_string()))?;
+            Ok(Some(Arc::new(outbox)))
+        }
+    }
 }
 
 /// The module registry over the store, with its artifacts in a directory or

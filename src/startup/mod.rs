@@ -70,7 +70,11 @@ impl Application {
             crate::live::backplane::start(redis.clone(), orchestrator.bus().clone());
         }
         // The run pipeline's events on the message bus's system topic.
-        crate::messaging::deployment_events::start(adapters.bus.clone(), orchestrator.bus());
+        crate::messaging::deployment_events::start(
+            adapters.bus.clone(),
+            orchestrator.bus(),
+            adapters.deployment_outbox.clone(),
+        );
         // With an address of its own, /metrics is served there and not on the API.
         let metrics_server = match settings.metrics.bind.trim() {
             "" => None,

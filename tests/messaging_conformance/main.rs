@@ -20,6 +20,8 @@ use uuid::Uuid;
 #[path = "../support/mod.rs"]
 mod support;
 
+/// Run events on `hotswap.deployments` across a crash (PostgreSQL).
+mod deployment_outbox;
 mod postgres_instances;
 mod postgres_restart;
 mod postgres_support;

@@ -2,7 +2,7 @@
 //! lose its messages on restart. All state sits behind one lock, taken
 //! without awaiting, so each operation is atomic.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +20,9 @@ use super::model::{
 use super::store::MessageStore;
 use crate::domain::TenantId;
 
-use super::memory_state::{add, Counters, Entry, Queue, Record, State, SubState, TopicState};
+use super::memory_state::{
+    add, Counters, Entry, HashMap, HashMapExt, HashSet, HashSetExt, Queue, Record, State, SubState, TopicState,
+};
 use super::model::RoutingStrategy;
 
 const MAX_LIST: usize = 1000;
@@ -116,7 +118,7 @@ impl MessageStore for MemoryMessageStore {
             return Err(MessagingError::Conflict(format!("topic '{name}' still has subscriptions")));
         }
         st.topics.remove(&(tenant, name.to_owned()));
-        st.messages.retain(|(t, _), r| !(*t == tenant && r.stored.message.topic_name == name));
+        st.messages.retain(|(t, _), r| !(*t == tenant && r.message.topic_name == name));
         st.idempotency.retain(|(t, topic, _), _| !(*t == tenant && topic == name));
         Ok(())
     }
@@ -144,6 +146,7 @@ impl MessageStore for MemoryMessageStore {
                 last_assigned: rr,
                 queue: Queue::new(by_priority),
                 leased: HashMap::new(),
+                leases_due: None,
                 acked: HashSet::new(),
             },
         );
@@ -211,7 +214,7 @@ impl MessageStore for MemoryMessageStore {
             published_at: now,
             expires_at: new.expires_at,
         };
-        let kept = message.clone();
+        let message = Arc::new(message);
         let published = {
             let mut st = self.state.lock();
             let exactly_once = st.topic_mut(tenant, &message.topic_name)?.topic.spec.delivery_guarantee
@@ -221,11 +224,9 @@ impl MessageStore for MemoryMessageStore {
                 if let Some((first_id, seen)) = st.idempotency.get(&ikey) {
                     if add(*seen, self.idempotency_window) > now {
                         if let Some(r) = st.messages.get(&(tenant, first_id.clone())) {
-                            return Ok(Published {
-                                message: r.stored.message.clone(),
-                                duplicate: true,
-                                routed_to: r.stored.routed_to.clone(),
-                            });
+                            let (first, routed_to) = (r.message.clone(), r.routed_to.clone());
+                            drop(st);
+                            return Ok(Published { message: Arc::unwrap_or_clone(first), duplicate: true, routed_to });
                         }
                     }
                 }
@@ -251,19 +252,13 @@ impl MessageStore for MemoryMessageStore {
             }
             st.messages.insert(
                 (tenant, message_id),
-                Record {
-                    seq,
-                    stored: StoredMessage {
-                        message: kept,
-                        status: MessageStatus::Pending,
-                        routed_to: routed_to.clone(),
-                    },
-                },
+                Record { seq, message: message.clone(), status: MessageStatus::Pending, routed_to: routed_to.clone() },
             );
-            Published { message, duplicate: false, routed_to }
+            routed_to
         };
         self.notify.notify_waiters();
-        Ok(published)
+        // The answer's copy is made after the lock is released.
+        Ok(Published { message: Arc::unwrap_or_clone(message), duplicate: false, routed_to: published })
     }
 
     async fn lease(
@@ -273,10 +268,14 @@ impl MessageStore for MemoryMessageStore {
         max: usize,
         now: DateTime<Utc>,
     ) -> Result<Vec<Delivery>, MessagingError> {
-        let mut st = self.state.lock();
-        let key = st.sub_key(tenant, subscription)?;
-        st.expire_leases(key, &self.retry, now);
-        Ok(st.lease_ready(key, max, now))
+        let leased = {
+            let mut st = self.state.lock();
+            let key = st.sub_key(tenant, subscription)?;
+            st.expire_leases(key, &self.retry, now);
+            st.lease_ready(key, max, now)
+        };
+        // The messages are copied into the deliveries after the lock is released.
+        Ok(leased.into_iter().map(|l| l.delivery()).collect())
     }
 
     async fn ack(
@@ -307,12 +306,13 @@ impl MessageStore for MemoryMessageStore {
         if let Some(t) = st.topics.get_mut(&(tenant, topic_name)) {
             t.counters.acknowledged += 1;
         }
-        let all_acked = st.messages.get(&(tenant, message_id.to_owned())).is_some_and(|r| {
-            r.stored.routed_to.iter().all(|id| st.subs.get(&(tenant, *id)).is_none_or(|s| s.acked.contains(message_id)))
+        let record_key = (tenant, message_id.to_owned());
+        let all_acked = st.messages.get(&record_key).is_some_and(|r| {
+            r.routed_to.iter().all(|id| st.subs.get(&(tenant, *id)).is_none_or(|s| s.acked.contains(message_id)))
         });
         if all_acked {
-            if let Some(r) = st.messages.get_mut(&(tenant, message_id.to_owned())) {
-                r.stored.status = MessageStatus::Acknowledged;
+            if let Some(r) = st.messages.get_mut(&record_key) {
+                r.status = MessageStatus::Acknowledged;
             }
         }
         Ok(())
@@ -360,7 +360,7 @@ impl MessageStore for MemoryMessageStore {
         let st = self.state.lock();
         st.messages
             .get(&(tenant, message_id.to_owned()))
-            .map(|r| r.stored.clone())
+            .map(Record::stored)
             .ok_or_else(|| MessagingError::MessageNotFound(message_id.to_owned()))
     }
 
@@ -374,11 +374,11 @@ impl MessageStore for MemoryMessageStore {
         let mut found: Vec<&Record> = st
             .messages
             .iter()
-            .filter(|((t, _), r)| *t == tenant && r.stored.message.topic_name == topic)
+            .filter(|((t, _), r)| *t == tenant && r.message.topic_name == topic)
             .map(|(_, r)| r)
             .collect();
         found.sort_by_key(|r| std::cmp::Reverse(r.seq));
-        Ok(found.into_iter().take(limit.min(MAX_LIST)).map(|r| r.stored.clone()).collect())
+        Ok(found.into_iter().take(limit.min(MAX_LIST)).map(Record::stored).collect())
     }
 
     async fn acknowledge_message(&self, tenant: TenantId, message_id: &str) -> Result<StoredMessage, MessagingError> {
@@ -387,9 +387,9 @@ impl MessageStore for MemoryMessageStore {
             .messages
             .get_mut(&(tenant, message_id.to_owned()))
             .ok_or_else(|| MessagingError::MessageNotFound(message_id.to_owned()))?;
-        let first = record.stored.status != MessageStatus::Acknowledged;
-        record.stored.status = MessageStatus::Acknowledged;
-        let stored = record.stored.clone();
+        let first = record.status != MessageStatus::Acknowledged;
+        record.status = MessageStatus::Acknowledged;
+        let stored = record.stored();
         st.remove_message_everywhere(tenant, message_id);
         for id in &stored.routed_to {
             if let Some(s) = st.subs.get_mut(&(tenant, *id)) {
@@ -435,8 +435,8 @@ impl MessageStore for MemoryMessageStore {
             }
             let entry = match st.messages.get_mut(&(tenant, message_id.to_owned())) {
                 Some(r) => {
-                    r.stored.status = MessageStatus::Pending;
-                    Entry::new(&r.stored.message, r.seq, now)
+                    r.status = MessageStatus::Pending;
+                    Entry::new(&r.message, r.seq, now)
                 }
                 None => return Err(MessagingError::MessageNotFound(message_id.to_owned())),
             };
@@ -482,7 +482,7 @@ impl MessageStore for MemoryMessageStore {
             let ids = s.queue.entries().filter(|e| !e.expired(now)).map(|e| &e.message_id).chain(s.leased.keys());
             for id in ids {
                 if let Some(r) = st.messages.get(&(tenant, id.clone())) {
-                    let at = r.stored.message.published_at;
+                    let at = r.message.published_at;
                     oldest = Some(oldest.map_or(at, |o| o.min(at)));
                 }
             }
@@ -499,8 +499,8 @@ impl MessageStore for MemoryMessageStore {
             .messages
             .iter()
             .filter(|((tenant, _), r)| {
-                let m = &r.stored.message;
-                let done = r.stored.status == MessageStatus::Acknowledged || m.expires_at.is_some_and(|x| x <= now);
+                let m = &r.message;
+                let done = r.status == MessageStatus::Acknowledged || m.expires_at.is_some_and(|x| x <= now);
                 let keep_for = retention.get(&(*tenant, m.topic_name.clone())).copied().unwrap_or_default();
                 done && add(m.published_at, keep_for) <= now
             })

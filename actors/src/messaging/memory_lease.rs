@@ -3,19 +3,40 @@
 //! ordered topics one delivery in flight per partition key.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::memory_state::{add, Lease, State};
-use super::model::Delivery;
+use super::model::{Delivery, Message};
 use crate::domain::TenantId;
+
+/// A delivery as the lock hands it out: the message shared, not yet copied.
+pub(super) struct Leased {
+    message: Arc<Message>,
+    subscription_id: Uuid,
+    attempts: u32,
+    deadline: DateTime<Utc>,
+}
+
+impl Leased {
+    /// The delivery, made after the store's lock is released.
+    pub(super) fn delivery(self) -> Delivery {
+        Delivery {
+            message: Arc::unwrap_or_clone(self.message),
+            subscription_id: self.subscription_id,
+            delivery_attempts: self.attempts,
+            ack_deadline: self.deadline,
+        }
+    }
+}
 
 impl State {
     /// Leases up to `max` ready deliveries of a subscription whose expired
     /// leases were already returned; none while it is paused. Walks the
     /// queue in lease order only as far as it needs.
-    pub(super) fn lease_ready(&mut self, key: (TenantId, Uuid), max: usize, now: DateTime<Utc>) -> Vec<Delivery> {
+    pub(super) fn lease_ready(&mut self, key: (TenantId, Uuid), max: usize, now: DateTime<Utc>) -> Vec<Leased> {
         let (tenant, subscription) = key;
         let Some(sub) = self.subs.get_mut(&key) else { return Vec::new() };
         if sub.sub.paused || max == 0 {
@@ -62,13 +83,16 @@ impl State {
             let Some(r) = self.messages.get(&(tenant, entry.message_id.clone())) else { continue };
             entry.attempts += 1;
             topic.counters.delivered += 1;
-            deliveries.push(Delivery {
-                message: r.stored.message.clone(),
+            deliveries.push(Leased {
+                message: r.message.clone(),
                 subscription_id: subscription,
-                delivery_attempts: entry.attempts,
-                ack_deadline: deadline,
+                attempts: entry.attempts,
+                deadline,
             });
             sub.leased.insert(entry.message_id.clone(), Lease { entry, deadline });
+        }
+        if !deliveries.is_empty() {
+            sub.leases_due = Some(sub.leases_due.map_or(deadline, |due| due.min(deadline)));
         }
         deliveries
     }

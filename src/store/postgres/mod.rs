@@ -12,6 +12,7 @@ mod artifact_chunks;
 mod audit;
 mod batches;
 mod codec;
+mod deployment_outbox;
 mod errors;
 mod graph;
 mod leases;

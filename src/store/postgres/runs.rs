@@ -94,9 +94,10 @@ impl<'a> EventRow<'a> {
     }
 }
 
-#[derive(Queryable, Selectable)]
+/// A stored event; also read by name in the outbox's query (`deployment_outbox.rs`).
+#[derive(Queryable, Selectable, QueryableByName)]
 #[diesel(table_name = run_events, check_for_backend(Pg))]
-struct StoredEvent {
+pub(super) struct StoredEvent {
     tenant_id: Uuid,
     execution_id: Uuid,
     at: DateTime<Utc>,
@@ -119,9 +120,10 @@ impl From<StoredEvent> for RunEvent {
     }
 }
 
-#[derive(Queryable, Selectable)]
+/// A run's summary columns; also read by name in the outbox's query.
+#[derive(Queryable, Selectable, QueryableByName)]
 #[diesel(table_name = runs, check_for_backend(Pg))]
-struct StoredSummary {
+pub(super) struct StoredSummary {
     execution_id: Uuid,
     module_name: String,
     version: String,
@@ -134,7 +136,7 @@ struct StoredSummary {
 }
 
 impl StoredSummary {
-    fn decode(self) -> StoreResult<RunSummary> {
+    pub(super) fn decode(self) -> StoreResult<RunSummary> {
         Ok(RunSummary {
             execution_id: self.execution_id,
             module_name: self.module_name,
