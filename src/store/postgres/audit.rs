@@ -161,7 +161,7 @@ impl AuditStore for PgStore {
             return Ok(());
         }
         let mut conn = self.conn().await?;
-        match insert_audit(&mut conn, entries).await {
+        match insert_audit(&conn, entries).await {
             Ok(()) => Ok(()),
             Err(e) => Err(self.db_error(&mut conn, e)),
         }
