@@ -28,8 +28,10 @@ function response(status)
 end
 
 function done(summary, latency, requests)
-  -- Requests past wrk's --timeout are left out of the latencies: counted apart.
+  -- Only answered creates count (a 4xx or 5xx is not a create); requests past
+  -- wrk's --timeout are left out of the latencies: counted apart.
+  local created = summary.requests - summary.errors.status
   io.write(string.format("creates/s %.0f  p50 %.2fms  p99 %.2fms  non-2xx %d  timeouts %d\n",
-    summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    created / (summary.duration / 1e6), latency:percentile(50) / 1000, latency:percentile(99) / 1000,
     summary.errors.status, summary.errors.timeout))
 end

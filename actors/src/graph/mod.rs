@@ -8,6 +8,7 @@
 //! - `service`: `GraphService`, which owns the indexes, the query cache and every write
 //! - `system`: what the actors' state looks like as entities and relationships
 //! - `sync`: the store decorator that writes those as the state changes
+//! - `write_queue`: group commit of those writes, per tenant
 //! - `impact`: impact analysis and the release order of a batch
 //! - `scan`: the Security Scan's dependency check, from the impact analysis
 
@@ -20,6 +21,7 @@ pub mod schema;
 mod service;
 mod sync;
 pub mod system;
+mod write_queue;
 
 pub use impact::{DependentModule, ImpactReport, ReleaseItem, ReleaseStep};
 pub use scan::DependencyCheckedVerifier;

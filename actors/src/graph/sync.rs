@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::service::GraphService;
 use super::system;
+use super::write_queue::GraphWriteQueue;
 use crate::domain::{AgentRecord, DesiredModule, EnrolmentToken};
 use crate::domain::{
     ApprovalDecision, ApprovalRecord, AuditEntry, AuditQuery, DecisionOutcome, Environment, GraphChange, GraphEntity,
@@ -29,6 +30,8 @@ use crate::store::{
 pub struct GraphSyncStore {
     inner: SharedStore,
     graph: Arc<GraphService>,
+    /// The graph's writes, grouped per tenant.
+    writes: Arc<GraphWriteQueue>,
     /// What the graph last got of each unfinished run (see [`RunShape`]): a
     /// checkpoint that changes none of it needs no graph write.
     synced_runs: parking_lot::Mutex<HashMap<Uuid, RunShape>>,
@@ -58,15 +61,17 @@ const SYNCED_RUNS_CAP: usize = 100_000;
 impl GraphSyncStore {
     /// Wraps `graph`'s store; hand the result to the actors.
     pub fn wrap(graph: Arc<GraphService>) -> SharedStore {
-        Arc::new(GraphSyncStore { inner: graph.store().clone(), graph, synced_runs: Default::default() })
+        Arc::new(GraphSyncStore {
+            inner: graph.store().clone(),
+            writes: GraphWriteQueue::new(graph.clone()),
+            graph,
+            synced_runs: Default::default(),
+        })
     }
 
+    /// Writes `change` to the graph (logged when it fails); answers whether it was written.
     async fn sync(&self, tenant: TenantId, change: GraphChange) -> bool {
-        if let Err(e) = self.graph.apply_system(tenant, system::dedupe(change)).await {
-            tracing::warn!(%tenant, error = %e, "the knowledge graph missed a change; `hotswap graph rebuild` repairs it");
-            return false;
-        }
-        true
+        self.writes.write(tenant, change).await
     }
 
     /// Writes a saved run to the graph unless the graph already has all of

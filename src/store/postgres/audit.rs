@@ -108,12 +108,14 @@ impl StoredAudit {
     }
 }
 
-/// Writes `entries` on `conn`, inside the caller's transaction.
-pub(super) async fn insert_audit(conn: &mut AsyncPgConnection, entries: &[NewAuditEntry]) -> QueryResult<()> {
+/// Writes `entries` on `conn`, inside the caller's transaction. The chunks
+/// do not depend on one another, so they are sent together (pipelined), and
+/// a caller may send other statements beside them the same way.
+pub(super) async fn insert_audit(conn: &AsyncPgConnection, entries: &[NewAuditEntry]) -> QueryResult<()> {
     let rows: Vec<AuditRow> = entries.iter().map(AuditRow::new).collect();
-    for chunk in rows.chunks(AUDIT_CHUNK) {
-        diesel::insert_into(audit_log::table).values(chunk).execute(conn).await?;
-    }
+    let inserts =
+        rows.chunks(AUDIT_CHUNK).map(|chunk| diesel::insert_into(audit_log::table).values(chunk).execute(&mut &*conn));
+    futures::future::try_join_all(inserts).await?;
     Ok(())
 }
 
@@ -159,7 +161,7 @@ impl AuditStore for PgStore {
             return Ok(());
         }
         let mut conn = self.conn().await?;
-        match insert_audit(&mut conn, entries).await {
+        match insert_audit(&conn, entries).await {
             Ok(()) => Ok(()),
             Err(e) => Err(self.db_error(&mut conn, e)),
         }

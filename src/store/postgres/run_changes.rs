@@ -83,15 +83,17 @@ pub(super) async fn saved_count(conn: &mut AsyncPgConnection, run: &RunRecord) -
 /// Appends the run's changes from position `saved` on, inside the caller's
 /// transaction. Changes are only ever appended, so those before `saved` are
 /// the ones already stored.
+/// The chunks are pipelined (see `insert_audit`).
 pub(super) async fn append(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     run: &RunRecord,
     saved: usize,
 ) -> Result<(), super::errors::Failure> {
     let Some(new) = run.changes.get(saved..).filter(|n| !n.is_empty()) else { return Ok(()) };
     let rows = rows(run, saved, new)?;
-    for chunk in rows.chunks(CHANGE_CHUNK) {
-        diesel::insert_into(run_node_changes::table).values(chunk).execute(conn).await?;
-    }
+    let inserts = rows
+        .chunks(CHANGE_CHUNK)
+        .map(|chunk| diesel::insert_into(run_node_changes::table).values(chunk).execute(&mut &*conn));
+    futures::future::try_join_all(inserts).await?;
     Ok(())
 }

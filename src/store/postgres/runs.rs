@@ -181,10 +181,12 @@ async fn holder_of(
     query.first(conn).await.optional()
 }
 
-async fn insert_events(conn: &mut AsyncPgConnection, events: &[EventRow<'_>]) -> QueryResult<()> {
-    for chunk in events.chunks(EVENT_CHUNK) {
-        diesel::insert_into(run_events::table).values(chunk).execute(conn).await?;
-    }
+/// Writes `events` inside the caller's transaction, the chunks pipelined (see `insert_audit`).
+async fn insert_events(conn: &AsyncPgConnection, events: &[EventRow<'_>]) -> QueryResult<()> {
+    let inserts = events
+        .chunks(EVENT_CHUNK)
+        .map(|chunk| diesel::insert_into(run_events::table).values(chunk).execute(&mut &*conn));
+    futures::future::try_join_all(inserts).await?;
     Ok(())
 }
 
@@ -238,11 +240,28 @@ pub(super) async fn write_revision(
         .into());
     }
     // The update above holds the run's row lock: no other save of the run
-    // appends changes until this transaction ends.
-    let saved_changes = run_changes::saved_count(conn, run).await?;
-    run_changes::append(conn, run, saved_changes).await?;
-    insert_events(conn, event_rows).await?;
-    insert_audit(conn, audit).await?;
+    // appends changes until this transaction ends. A run that has changed no
+    // node yet (every save before its first wave) has nothing to append.
+    let saved_changes = if run.changes.is_empty() { 0 } else { run_changes::saved_count(conn, run).await? };
+    insert_rest(conn, run, saved_changes, event_rows, audit).await
+}
+
+/// The inserts of a new or saved run that follow its row: its node changes
+/// from `saved_changes` on, its events and its audit entries. They do not
+/// depend on one another, so they are sent together (pipelined): the write
+/// waits for one round trip instead of one per insert.
+async fn insert_rest(
+    conn: &AsyncPgConnection,
+    run: &RunRecord,
+    saved_changes: usize,
+    event_rows: &[EventRow<'_>],
+    audit: &[hotswap_actors::domain::NewAuditEntry],
+) -> Result<(), Failure> {
+    futures::try_join!(
+        run_changes::append(conn, run, saved_changes),
+        async { insert_events(conn, event_rows).await.map_err(Failure::from) },
+        async { insert_audit(conn, audit).await.map_err(Failure::from) },
+    )?;
     Ok(())
 }
 
@@ -295,9 +314,7 @@ async fn insert_new(
         ))
         .execute(conn)
         .await?;
-    run_changes::append(conn, run, 0).await?;
-    insert_events(conn, &new.events).await?;
-    insert_audit(conn, &new.audit).await?;
+    insert_rest(conn, run, 0, &new.events, &new.audit).await?;
     count_created(conn, run).await?;
     Ok(Ok(()))
 }
@@ -445,14 +462,22 @@ impl PgStore {
                 let mut admitted_runs = Vec::with_capacity(admitted.len());
                 for &i in &admitted {
                     let one = &batch[i];
-                    run_changes::append(conn, one.run, 0).await?;
                     events.extend(one.events.iter().map(EventRow::new));
                     audit.extend(hotswap_actors::audit::run_entries(one.run, one.events));
                     admitted_runs.push(one.run);
                 }
-                insert_events(conn, &events).await?;
-                insert_audit(conn, &audit).await?;
-                count_created_batch(conn, &admitted_runs).await?;
+                // With the runs stored, the rest depends only on them: sent
+                // together (pipelined), one round trip for all of it.
+                let conn: &AsyncPgConnection = conn;
+                futures::try_join!(
+                    async {
+                        futures::future::try_join_all(admitted_runs.iter().map(|r| run_changes::append(conn, r, 0)))
+                            .await
+                    },
+                    async { insert_events(conn, &events).await.map_err(Failure::from) },
+                    async { insert_audit(conn, &audit).await.map_err(Failure::from) },
+                    async { count_created_batch(conn, &admitted_runs).await.map_err(Failure::from) },
+                )?;
                 Ok(results)
             })
             .await;

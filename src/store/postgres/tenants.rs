@@ -249,7 +249,7 @@ pub(super) async fn lock_and_count_batch(
 }
 
 /// Counts a batch of one tenant's new runs against its days and modules.
-pub(super) async fn count_created_batch(conn: &mut AsyncPgConnection, runs: &[&RunRecord]) -> QueryResult<()> {
+pub(super) async fn count_created_batch(conn: &AsyncPgConnection, runs: &[&RunRecord]) -> QueryResult<()> {
     let Some(first) = runs.first() else { return Ok(()) };
     let modules: Vec<&str> = runs.iter().map(|r| r.request.module_name.as_str()).collect();
     let days: Vec<chrono::NaiveDate> = runs.iter().map(|r| r.created_at.date_naive()).collect();
@@ -257,7 +257,7 @@ pub(super) async fn count_created_batch(conn: &mut AsyncPgConnection, runs: &[&R
         .bind::<SqlUuid, _>(first.tenant_id)
         .bind::<Array<Text>, _>(modules)
         .bind::<Array<Date>, _>(days)
-        .execute(conn)
+        .execute(&mut &*conn)
         .await?;
     Ok(())
 }

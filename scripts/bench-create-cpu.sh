@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Creates on PostgreSQL with one instance, and what each costs in CPU (issue 16): a fresh
+# database, `wrk -t2 -c16` creates for DURATION seconds, then creates/s beside the CPU time the
+# server and the bench database's backends used per run created (from /proc, so the figure holds
+# however busy the rest of the machine is). BIN=path to the binary (required). LOG_ALL=1 also logs
+# every statement of the bench database, to count them by kind in the PostgreSQL log.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN="${BIN:?BIN=path/to/hotswap}"
+DURATION="${DURATION:-4}"
+PORT="${PORT:-18191}"
+ADMIN_URL="${HOTSWAP_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+DB="hotswap_bench_cpu_$$"
+DB_URL="${ADMIN_URL%/*}/$DB"
+psql "$ADMIN_URL" -qc "CREATE DATABASE $DB"
+SERVER=
+trap 'kill $SERVER 2>/dev/null || true; psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)"' EXIT
+if [ -n "${LOG_ALL:-}" ]; then psql "$ADMIN_URL" -qc "ALTER DATABASE $DB SET log_statement = 'all'"; fi
+HOTSWAP_ENV=development HOTSWAP__STORE__BACKEND=postgres HOTSWAP__STORE__URL="$DB_URL" \
+  HOTSWAP__RATE_LIMIT__ENABLED=false HOTSWAP__SERVER__BIND="127.0.0.1:$PORT" \
+  HOTSWAP__LOGGING__LEVEL=error "$BIN" serve > /tmp/hotswap-bench-cpu.log 2>&1 &
+SERVER=$!
+for _ in $(seq 1 150); do curl -fs "127.0.0.1:$PORT/health/ready" >/dev/null && break; sleep 0.2; done
+HOTSWAP_TOKEN=$(curl -fs -X POST "127.0.0.1:$PORT/api/v1/authentication/login" -H 'content-type: application/json' \
+  -d '{"username":"admin","password":"Admin123!"}' | sed -E 's/.*"token":"([^"]+)".*/\1/')
+export HOTSWAP_TOKEN
+backends() { psql "$ADMIN_URL" -Atc "SELECT pid FROM pg_stat_activity WHERE datname = '$DB'"; }
+# CPU ticks (1/100 s) the given processes have used; a process gone meanwhile counts nothing.
+ticks() { for p in "$@"; do awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || true; done | awk '{s += $1} END {print s + 0}'; }
+runs() { psql "$DB_URL" -Atc "SELECT count(*) FROM runs"; }
+# Backends of the pool that exist now: their CPU so far is not the window's.
+read -r -a before <<< "$(backends | tr '\n' ' ')"
+db_before=$(ticks "${before[@]}"); server_before=$(ticks "$SERVER"); runs_before=$(runs)
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+HOTSWAP_BENCH_PREFIX="cpu-$RANDOM" wrk -t2 -c16 -d"${DURATION}s" -s scripts/create.lua "http://127.0.0.1:$PORT" | tail -n1
+read -r -a after <<< "$(backends | tr '\n' ' ')"
+db_after=$(ticks "${after[@]}"); server_after=$(ticks "$SERVER"); created=$(( $(runs) - runs_before ))
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+awk -v s=$((server_after - server_before)) -v d=$((db_after - db_before)) -v n="$created" \
+  'BEGIN {if (n > 0) printf "runs created %d; CPU per run created: server %.2f ms, database backends %.2f ms\n", n, s * 10 / n, d * 10 / n}'
