@@ -82,9 +82,12 @@ pub(super) fn build(url: &str, settings: &PgPoolSettings) -> Result<PgPool, Stri
     let mut config = ManagerConfig::<AsyncPgConnection>::default();
     // "Fast" recycling (a broken connection or one left in a transaction is
     // dropped) and, in `verify_idle`, a test query only for a connection that
-    // has not been handed out for a while: a server restart stays invisible
-    // to callers, and a busy pool no longer pays a round trip per checkout
-    // (half the statements of a running deployment were those test queries).
+    // has not been handed out for a while: a busy pool no longer pays a
+    // round trip per checkout (half the statements of a running deployment
+    // were those test queries). The price: after a server restart, a
+    // connection used within the last second may fail one call with
+    // Unavailable (callers retry it) before the pool drops it
+    // (`store_conformance postgres_only::terminated_connections_are_replaced`).
     config.recycling_method = RecyclingMethod::Fast;
     config.custom_setup = Box::new(move |url| {
         let url = url.to_owned();
