@@ -74,8 +74,17 @@ pub struct MemoryStore {
 #[derive(Debug)]
 pub enum StoreCall<'a> {
     SaveRun(&'a RunRecord),
-    ModuleSlots { tenant: TenantId, module: &'a str },
-    SetModuleSlots { node_id: Uuid, module: &'a str, slots: &'a ModuleSlots },
+    ModuleSlots {
+        tenant: TenantId,
+        module: &'a str,
+    },
+    SetModuleSlots {
+        node_id: Uuid,
+        module: &'a str,
+        slots: &'a ModuleSlots,
+    },
+    /// A cluster's metrics sample being recorded.
+    RecordSample(&'a ClusterSample),
 }
 
 /// Lets a test make chosen calls of the memory store fail (or panic, as a
@@ -330,6 +339,7 @@ impl NodeStore for MemoryStore {
 #[async_trait]
 impl MetricsStore for MemoryStore {
     async fn record_sample(&self, sample: &ClusterSample, retain: usize) -> StoreResult<()> {
+        self.inject(StoreCall::RecordSample(sample)).await?;
         let mut all = self.samples.write();
         let series = all.entry((sample.tenant_id, sample.environment)).or_default();
         series.push_back(sample.clone());

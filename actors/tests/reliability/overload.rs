@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use hotswap_actors::domain::{Environment, RunStatus};
 use hotswap_actors::settings::NodeCounts;
-use hotswap_actors::store::{MemoryStore, SharedStore};
+use hotswap_actors::store::{FaultHook, MemoryStore, SharedStore, StoreCall, StoreResult};
 
 use crate::harness::{finished, operator, request, settings, start, TENANT};
 
@@ -75,4 +75,43 @@ async fn runs_beyond_the_process_limit_are_refused_with_a_retry_time() {
     // Room again once they have finished.
     let run = core.create_deployment(TENANT, request("kmod-q3", "1.0.0", Environment::Development, &[]), &ops);
     run.await.expect("admitted once the others finished");
+}
+
+/// Makes every recorded metrics sample take the given time (a sampling pass over a
+/// cluster far larger than the interval allows).
+struct SlowSamples(Duration);
+
+impl FaultHook for SlowSamples {
+    fn before(&self, _call: StoreCall<'_>) -> StoreResult<()> {
+        Ok(())
+    }
+
+    fn hang(&self, call: &StoreCall<'_>) -> Option<Duration> {
+        matches!(call, StoreCall::RecordSample(_)).then_some(self.0)
+    }
+}
+
+#[actix::test]
+async fn a_slow_sampling_pass_is_followed_by_a_rest_not_by_the_next_pass() {
+    // Four clusters, each sample 50 ms: a pass takes at least 200 ms against
+    // an interval of 5 ms. Back to back, 1.6 s would hold about eight passes;
+    // spaced so that sampling takes at most a quarter of the time, at most two
+    // (or three if the window starts just before a pass).
+    let mut settings = settings(1);
+    settings.simulation.metrics_sample_interval = Duration::from_millis(5);
+    settings.sample_metrics = true;
+    let store: SharedStore = Arc::new(MemoryStore::with_fault_hook(Arc::new(SlowSamples(Duration::from_millis(50)))));
+    let core = start(store, settings).await;
+    let stats = core.sampler_stats();
+    // The observation window starts once the first pass has ended.
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while stats.passes() == 0 && std::time::Instant::now() < until {
+        actix::clock::sleep(Duration::from_millis(5)).await;
+    }
+    let first = stats.passes();
+    assert!(first > 0, "the sampler never completed a pass");
+    actix::clock::sleep(Duration::from_millis(1_600)).await;
+    let passes = stats.passes() - first;
+    assert!(passes <= 3, "{passes} sampling passes in 1.6 s: a slow pass is followed by the next at once");
+    assert_eq!(stats.max_in_flight(), 1, "sampler passes overlapped");
 }
