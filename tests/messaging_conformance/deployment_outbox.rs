@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use chrono::{TimeDelta, Utc};
 use hotswap::messaging::deployment_events::{event_id, message_for, DEPLOYMENTS_TOPIC};
 use hotswap::messaging::deployment_outbox::{self, DeploymentOutbox};
-use hotswap_actors::domain::{Checkpoint, DeploymentRequest, Environment, RunEvent, RunRecord, RunStatus, TenantId};
+use hotswap_actors::domain::{DeploymentRequest, Environment, RunEvent, RunRecord, RunStatus, TenantId};
 use hotswap_actors::messaging::{NewSubscription, NewTopic, SharedMessageStore, SubscriptionKind};
 use hotswap_actors::store::RunStore;
 use serde_json::json;
@@ -24,38 +24,18 @@ use crate::postgres_support;
 use crate::support::TestDb;
 
 fn run(tenant: TenantId, module: &str) -> RunRecord {
-    RunRecord {
-        tenant_id: tenant,
-        execution_id: Uuid::new_v4(),
-        request: DeploymentRequest {
-            module_name: module.into(),
-            version: "2.0.0".into(),
-            target_environment: Environment::Development,
-            requester_email: "ops@example.com".into(),
-            description: None,
-            require_approval: false,
-            metadata: Default::default(),
-            strategy: None,
-            canary_steps: None,
-        },
-        status: RunStatus::Running,
-        stages: Vec::new(),
-        checkpoint: Checkpoint::SecurityScan,
-        changes: Arc::default(),
-        trace_id: String::new(),
-        trace_parent: String::new(),
-        created_at: Utc::now(),
-        finished_at: None,
-        message: String::new(),
-        rollback: None,
-        artifact_digest: None,
-        revision: 1,
-        approval_required: false,
-        requested_by: None,
-        intent: Default::default(),
-        nodes_left_on_new_version: Vec::new(),
-        owner: None,
-    }
+    let request = DeploymentRequest {
+        module_name: module.into(),
+        version: "2.0.0".into(),
+        target_environment: Environment::Development,
+        requester_email: "ops@example.com".into(),
+        description: None,
+        require_approval: false,
+        metadata: Default::default(),
+        strategy: None,
+        canary_steps: None,
+    };
+    RunRecord::admitted(tenant, Uuid::new_v4(), request)
 }
 
 /// The run's `n`th event, of `kind`; `n` keeps the ids of two events apart.

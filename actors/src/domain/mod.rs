@@ -29,7 +29,7 @@ pub use approval::{ApprovalDecision, ApprovalRecord, ApprovalStatus, DecisionOut
 pub use audit::{AuditActor, AuditCategory, AuditEntry, AuditQuery, AuditResult, NewAuditEntry};
 pub use batch::{BatchRecord, BatchStatus, BatchStep, BatchStepStatus};
 pub use checkpoint::{Checkpoint, DeployStep};
-pub use email::{is_email, EMAIL_PATTERN};
+pub use email::{is_email, is_host_name, EMAIL_PATTERN};
 pub use environment::{Environment, UnknownEnvironment};
 pub use graph::{
     EntityTypeDefinition, GraphChange, GraphEntity, GraphRelationship, GraphSchema, GraphSnapshot, PropertyDefinition,

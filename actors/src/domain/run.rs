@@ -226,6 +226,33 @@ impl RunIntent {
 }
 
 impl RunRecord {
+    /// A run of `request` as it is admitted: Running, at its first step,
+    /// untraced, unowned, no stage planned yet, revision 1.
+    pub fn admitted(tenant_id: TenantId, execution_id: Uuid, request: DeploymentRequest) -> RunRecord {
+        RunRecord {
+            tenant_id,
+            execution_id,
+            request,
+            status: RunStatus::Running,
+            stages: Vec::new(),
+            checkpoint: Checkpoint::SecurityScan,
+            changes: Arc::default(),
+            trace_id: String::new(),
+            trace_parent: String::new(),
+            created_at: Utc::now(),
+            finished_at: None,
+            message: String::new(),
+            rollback: None,
+            artifact_digest: None,
+            revision: 1,
+            approval_required: false,
+            requested_by: None,
+            intent: RunIntent::default(),
+            nodes_left_on_new_version: Vec::new(),
+            owner: None,
+        }
+    }
+
     /// True while the run, or a manual rollback of it, may still change nodes.
     pub fn holds_module(&self) -> bool {
         self.status.is_active() || self.rollback.as_ref().is_some_and(RollbackState::in_progress)

@@ -7,43 +7,22 @@ use futures::StreamExt;
 use uuid::Uuid;
 
 use super::*;
-use crate::coordinator::Checkpoint;
-use crate::domain::{DeploymentRequest, Environment, RunRecord, RunStatus, TenantId};
+use crate::domain::{DeploymentRequest, Environment, RunRecord, TenantId};
 use crate::store::RunEvent;
 
 fn run(tenant: TenantId) -> Arc<RunRecord> {
-    Arc::new(RunRecord {
-        tenant_id: tenant,
-        execution_id: Uuid::new_v4(),
-        request: DeploymentRequest {
-            module_name: "kmod".into(),
-            version: "1.0.0".into(),
-            target_environment: Environment::Development,
-            requester_email: "a@b.io".into(),
-            description: None,
-            require_approval: false,
-            metadata: Default::default(),
-            strategy: None,
-            canary_steps: None,
-        },
-        status: RunStatus::Running,
-        stages: Vec::new(),
-        checkpoint: Checkpoint::SecurityScan,
-        changes: Arc::default(),
-        trace_id: String::new(),
-        trace_parent: String::new(),
-        created_at: Utc::now(),
-        finished_at: None,
-        message: String::new(),
-        rollback: None,
-        artifact_digest: None,
-        revision: 1,
-        approval_required: false,
-        requested_by: None,
-        intent: Default::default(),
-        nodes_left_on_new_version: Vec::new(),
-        owner: None,
-    })
+    let request = DeploymentRequest {
+        module_name: "kmod".into(),
+        version: "1.0.0".into(),
+        target_environment: Environment::Development,
+        requester_email: "a@b.io".into(),
+        description: None,
+        require_approval: false,
+        metadata: Default::default(),
+        strategy: None,
+        canary_steps: None,
+    };
+    Arc::new(RunRecord::admitted(tenant, Uuid::new_v4(), request))
 }
 
 fn publish(run: &Arc<RunRecord>, kinds: &[&str]) -> Publish {

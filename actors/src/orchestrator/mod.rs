@@ -413,26 +413,12 @@ impl Orchestrator {
             .context_of(&span)
             .unwrap_or_else(|| (execution_id.simple().to_string(), String::new()));
         let mut run = RunRecord {
-            tenant_id: tenant,
-            execution_id,
-            request,
-            status: RunStatus::Running,
-            stages: Vec::new(),
-            checkpoint: Checkpoint::SecurityScan,
-            changes: Arc::default(),
             trace_id,
             trace_parent,
-            created_at: Utc::now(),
-            finished_at: None,
-            message: String::new(),
-            rollback: None,
-            artifact_digest: None,
-            revision: 1,
             approval_required,
             requested_by: actor.id.as_deref().and_then(|id| Uuid::parse_str(id).ok()),
-            intent: Default::default(),
-            nodes_left_on_new_version: Vec::new(),
             owner: Some(RunOwner { instance: self.inner.instance_id.to_string(), epoch: 1 }),
+            ..RunRecord::admitted(tenant, execution_id, request)
         };
         run.stages = crate::coordinator::planned_stages(&run);
         let created = RunEvent {

@@ -75,18 +75,6 @@ pub struct Tenants {
     deps: Arc<TenantDeps>,
 }
 
-fn domain_ok(domain: &str) -> bool {
-    domain.len() <= 253
-        && domain.contains('.')
-        && domain.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        })
-}
-
 fn check_metadata(metadata: &BTreeMap<String, String>, errors: &mut Vec<String>) {
     if metadata.len() > 50 {
         errors.push("metadata may hold at most 50 keys".into());
@@ -117,7 +105,7 @@ fn check_changes(changes: &mut TenantChanges, errors: &mut Vec<String>) {
     }
     if let Some(domain) = &mut changes.custom_domain {
         *domain = domain.to_lowercase();
-        if !domain.is_empty() && !domain_ok(domain) {
+        if !domain.is_empty() && !crate::domain::is_host_name(domain) {
             errors.push("customDomain must be a host name such as deploy.example.com".into());
         }
     }
