@@ -21,7 +21,7 @@ use super::store::MessageStore;
 use crate::domain::TenantId;
 
 use super::memory_state::{
-    add, Counters, Entry, HashMap, HashMapExt, HashSet, HashSetExt, Queue, Record, State, SubState, TopicState,
+    add, Counters, Entry, HashMap, HashMapExt, Named, Queue, Record, State, SubState, TopicState,
 };
 use super::model::RoutingStrategy;
 
@@ -70,6 +70,7 @@ impl MessageStore for MemoryMessageStore {
             key,
             TopicState {
                 topic: topic.clone(),
+                subscriptions: Vec::new(),
                 rr_counter: 0,
                 counters: Counters {
                     published: 0,
@@ -117,7 +118,7 @@ impl MessageStore for MemoryMessageStore {
         if !st.subs_of(tenant, name).is_empty() {
             return Err(MessagingError::Conflict(format!("topic '{name}' still has subscriptions")));
         }
-        st.topics.remove(&(tenant, name.to_owned()));
+        st.topics.remove(&Named(tenant, name));
         st.messages.retain(|(t, _), r| !(*t == tenant && r.message.topic_name == name));
         st.idempotency.retain(|(t, topic, _), _| !(*t == tenant && topic == name));
         Ok(())
@@ -133,11 +134,12 @@ impl MessageStore for MemoryMessageStore {
         let mut st = self.state.lock();
         let topic = st.topic_mut(tenant, &spec.topic_name)?;
         let rr = topic.rr_counter;
+        let subscription_id = Uuid::new_v4();
+        topic.subscriptions.push(subscription_id);
         let by_priority = topic.topic.effective_strategy() == RoutingStrategy::Priority;
         st.next_seq += 1;
         let created_seq = st.next_seq;
-        let sub =
-            Subscription { tenant_id: tenant, subscription_id: Uuid::new_v4(), spec, paused: false, created_at: now };
+        let sub = Subscription { tenant_id: tenant, subscription_id, spec, paused: false, created_at: now };
         st.subs.insert(
             (tenant, sub.subscription_id),
             SubState {
@@ -147,7 +149,6 @@ impl MessageStore for MemoryMessageStore {
                 queue: Queue::new(by_priority),
                 leased: HashMap::new(),
                 leases_due: None,
-                acked: HashSet::new(),
             },
         );
         Ok(sub)
@@ -176,7 +177,11 @@ impl MessageStore for MemoryMessageStore {
     async fn delete_subscription(&self, tenant: TenantId, id: Uuid) -> Result<(), MessagingError> {
         let mut st = self.state.lock();
         let key = st.sub_key(tenant, id)?;
-        st.subs.remove(&key);
+        if let Some(removed) = st.subs.remove(&key) {
+            if let Some(t) = st.topics.get_mut(&Named(tenant, &removed.sub.spec.topic_name)) {
+                t.subscriptions.retain(|s| *s != id);
+            }
+        }
         Ok(())
     }
 
@@ -223,7 +228,7 @@ impl MessageStore for MemoryMessageStore {
                 let ikey = (tenant, message.topic_name.clone(), k.clone());
                 if let Some((first_id, seen)) = st.idempotency.get(&ikey) {
                     if add(*seen, self.idempotency_window) > now {
-                        if let Some(r) = st.messages.get(&(tenant, first_id.clone())) {
+                        if let Some(r) = st.messages.get(&Named(tenant, first_id)) {
                             let (first, routed_to) = (r.message.clone(), r.routed_to.clone());
                             drop(st);
                             return Ok(Published { message: Arc::unwrap_or_clone(first), duplicate: true, routed_to });
@@ -231,7 +236,7 @@ impl MessageStore for MemoryMessageStore {
                     }
                 }
             }
-            if st.messages.contains_key(&(tenant, message_id.clone())) {
+            if st.messages.contains_key(&Named(tenant, &message_id)) {
                 return Err(MessagingError::Conflict(format!("message '{message_id}' already exists")));
             }
             let routed_to = st.route(tenant, &message);
@@ -252,7 +257,13 @@ impl MessageStore for MemoryMessageStore {
             }
             st.messages.insert(
                 (tenant, message_id),
-                Record { seq, message: message.clone(), status: MessageStatus::Pending, routed_to: routed_to.clone() },
+                Record {
+                    seq,
+                    message: message.clone(),
+                    status: MessageStatus::Pending,
+                    routed_to: routed_to.clone(),
+                    acked_by: Vec::new(),
+                },
             );
             routed_to
         };
@@ -288,10 +299,12 @@ impl MessageStore for MemoryMessageStore {
         let mut st = self.state.lock();
         let key = st.sub_key(tenant, subscription)?;
         st.expire_leases(key, &self.retry, now);
-        let Some(sub) = st.subs.get_mut(&key) else {
+        let State { topics, subs, messages, .. } = &mut *st;
+        let Some(sub) = subs.get_mut(&key) else {
             return Err(MessagingError::SubscriptionNotFound(subscription.to_string()));
         };
-        if sub.acked.contains(message_id) {
+        let mut record = messages.get_mut(&Named(tenant, message_id));
+        if record.as_ref().is_some_and(|r| r.acked_by.contains(&subscription)) {
             return Ok(());
         }
         if sub.leased.remove(message_id).is_none() {
@@ -301,17 +314,13 @@ impl MessageStore for MemoryMessageStore {
                 Err(MessagingError::MessageNotFound(message_id.to_owned()))
             };
         }
-        sub.acked.insert(message_id.to_owned());
-        let topic_name = sub.sub.spec.topic_name.clone();
-        if let Some(t) = st.topics.get_mut(&(tenant, topic_name)) {
+        if let Some(t) = topics.get_mut(&Named(tenant, &sub.sub.spec.topic_name)) {
             t.counters.acknowledged += 1;
         }
-        let record_key = (tenant, message_id.to_owned());
-        let all_acked = st.messages.get(&record_key).is_some_and(|r| {
-            r.routed_to.iter().all(|id| st.subs.get(&(tenant, *id)).is_none_or(|s| s.acked.contains(message_id)))
-        });
-        if all_acked {
-            if let Some(r) = st.messages.get_mut(&record_key) {
+        if let Some(r) = record.as_mut() {
+            r.acked_by.push(subscription);
+            // Done once every subscription it went to that still exists acknowledged it.
+            if r.routed_to.iter().all(|id| r.acked_by.contains(id) || !subs.contains_key(&(tenant, *id))) {
                 r.status = MessageStatus::Acknowledged;
             }
         }
@@ -385,19 +394,15 @@ impl MessageStore for MemoryMessageStore {
         let mut st = self.state.lock();
         let record = st
             .messages
-            .get_mut(&(tenant, message_id.to_owned()))
+            .get_mut(&Named(tenant, message_id))
             .ok_or_else(|| MessagingError::MessageNotFound(message_id.to_owned()))?;
         let first = record.status != MessageStatus::Acknowledged;
         record.status = MessageStatus::Acknowledged;
+        record.acked_by.clone_from(&record.routed_to);
         let stored = record.stored();
         st.remove_message_everywhere(tenant, message_id);
-        for id in &stored.routed_to {
-            if let Some(s) = st.subs.get_mut(&(tenant, *id)) {
-                s.acked.insert(message_id.to_owned());
-            }
-        }
         if first {
-            if let Some(t) = st.topics.get_mut(&(tenant, stored.message.topic_name.clone())) {
+            if let Some(t) = st.topics.get_mut(&Named(tenant, &stored.message.topic_name)) {
                 t.counters.acknowledged += 1;
             }
         }
@@ -406,7 +411,7 @@ impl MessageStore for MemoryMessageStore {
 
     async fn delete_message(&self, tenant: TenantId, message_id: &str) -> Result<(), MessagingError> {
         let mut st = self.state.lock();
-        if st.messages.remove(&(tenant, message_id.to_owned())).is_none() {
+        if st.messages.remove(&Named(tenant, message_id)).is_none() {
             return Err(MessagingError::MessageNotFound(message_id.to_owned()));
         }
         st.remove_message_everywhere(tenant, message_id);
@@ -433,7 +438,7 @@ impl MessageStore for MemoryMessageStore {
             if replayed.is_empty() {
                 return Err(MessagingError::MessageNotFound(message_id.to_owned()));
             }
-            let entry = match st.messages.get_mut(&(tenant, message_id.to_owned())) {
+            let entry = match st.messages.get_mut(&Named(tenant, message_id)) {
                 Some(r) => {
                     r.status = MessageStatus::Pending;
                     Entry::new(&r.message, r.seq, now)
@@ -481,7 +486,7 @@ impl MessageStore for MemoryMessageStore {
             m.depth.insert(s.sub.subscription_id, (queued.count() + s.leased.len()) as u64);
             let ids = s.queue.entries().filter(|e| !e.expired(now)).map(|e| &e.message_id).chain(s.leased.keys());
             for id in ids {
-                if let Some(r) = st.messages.get(&(tenant, id.clone())) {
+                if let Some(r) = st.messages.get(&Named(tenant, id)) {
                     let at = r.message.published_at;
                     oldest = Some(oldest.map_or(at, |o| o.min(at)));
                 }
@@ -507,12 +512,8 @@ impl MessageStore for MemoryMessageStore {
             .map(|(k, _)| k.clone())
             .collect();
         for (tenant, id) in &doomed {
-            st.messages.remove(&(*tenant, id.clone()));
+            st.messages.remove(&Named(*tenant, id));
             st.remove_message_everywhere(*tenant, id);
-            // The ack record only serves idempotent acks of a live message.
-            for s in st.subs.values_mut().filter(|s| s.sub.tenant_id == *tenant) {
-                s.acked.remove(id);
-            }
         }
         st.idempotency.retain(|_, (_, seen)| add(*seen, idempotency_window) > now);
         Ok(doomed.len())

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::memory_state::{add, Lease, State};
+use super::memory_state::{add, Lease, Named, State};
 use super::model::{Delivery, Message};
 use crate::domain::TenantId;
 
@@ -42,7 +42,7 @@ impl State {
         if sub.sub.paused || max == 0 {
             return Vec::new();
         }
-        let Some(topic) = self.topics.get_mut(&(tenant, sub.sub.spec.topic_name.clone())) else {
+        let Some(topic) = self.topics.get_mut(&Named(tenant, &sub.sub.spec.topic_name)) else {
             return Vec::new();
         };
         let ordered = topic.topic.spec.ordered;
@@ -80,7 +80,7 @@ impl State {
         for at in picked {
             let Some(mut entry) = sub.queue.remove(&at) else { continue };
             // A deleted message leaves no entry behind; this is a guard.
-            let Some(r) = self.messages.get(&(tenant, entry.message_id.clone())) else { continue };
+            let Some(r) = self.messages.get(&Named(tenant, &entry.message_id)) else { continue };
             entry.attempts += 1;
             topic.counters.delivered += 1;
             deliveries.push(Leased {

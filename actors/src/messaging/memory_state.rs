@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 // a message id or name; with the standard SipHash, hashing was a seventh of
 // the memory back-end's time in the message bus benchmark. foldhash is seeded
 // per map, like the standard one.
-pub(super) use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+pub(super) use foldhash::{HashMap, HashMapExt};
 use uuid::Uuid;
 
 use super::error::MessagingError;
@@ -30,8 +30,26 @@ pub(super) struct Counters {
     pub(super) unrouted: u64,
 }
 
+/// A map keyed by (tenant, topic name or message id), looked up through
+/// [`Named`] without building the key's string.
+pub(super) type ByTenant<V> = hashbrown::HashMap<(TenantId, String), V, foldhash::fast::RandomState>;
+
+/// A borrowed `(tenant, name)` key. It hashes as the owned tuple does (the
+/// tenant, then the string as `str`), so it finds the same entry.
+#[derive(Hash)]
+pub(super) struct Named<'a>(pub(super) TenantId, pub(super) &'a str);
+
+impl hashbrown::Equivalent<(TenantId, String)> for Named<'_> {
+    fn equivalent(&self, key: &(TenantId, String)) -> bool {
+        self.0 == key.0 && self.1 == key.1
+    }
+}
+
 pub(super) struct TopicState {
     pub(super) topic: Topic,
+    /// Its subscriptions in creation order: routing reads this list instead
+    /// of scanning every tenant's subscriptions on each publish.
+    pub(super) subscriptions: Vec<Uuid>,
     /// Bumped at each load-balanced assignment; see [`SubState::last_assigned`].
     pub(super) rr_counter: u64,
     pub(super) counters: Counters,
@@ -60,7 +78,6 @@ pub(super) struct SubState {
     /// than all of them): until then, finding expired leases needs no scan,
     /// which every ack and lease would otherwise pay for the whole batch.
     pub(super) leases_due: Option<DateTime<Utc>>,
-    pub(super) acked: HashSet<String>,
 }
 
 /// A stored message. The message is shared, not copied, so that the lock is
@@ -71,6 +88,10 @@ pub(super) struct Record {
     pub(super) status: MessageStatus,
     /// The subscriptions the message was routed to (empty = unrouted).
     pub(super) routed_to: Vec<Uuid>,
+    /// Those of them that acknowledged it: a second ack is answered as the
+    /// first. Kept with the record (not a set of ids per subscription), so
+    /// an ack stores no further copy of the message id.
+    pub(super) acked_by: Vec<Uuid>,
 }
 
 impl Record {
@@ -81,9 +102,9 @@ impl Record {
 
 #[derive(Default)]
 pub(super) struct State {
-    pub(super) topics: HashMap<(TenantId, String), TopicState>,
+    pub(super) topics: ByTenant<TopicState>,
     pub(super) subs: HashMap<(TenantId, Uuid), SubState>,
-    pub(super) messages: HashMap<(TenantId, String), Record>,
+    pub(super) messages: ByTenant<Record>,
     /// (tenant, topic, key) → (message id, first seen).
     pub(super) idempotency: HashMap<(TenantId, String, String), (String, DateTime<Utc>)>,
     pub(super) next_seq: u64,
@@ -95,7 +116,7 @@ pub(super) fn add(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
 
 impl State {
     pub(super) fn topic_mut(&mut self, tenant: TenantId, name: &str) -> Result<&mut TopicState, MessagingError> {
-        self.topics.get_mut(&(tenant, name.to_owned())).ok_or_else(|| MessagingError::TopicNotFound(name.to_owned()))
+        self.topics.get_mut(&Named(tenant, name)).ok_or_else(|| MessagingError::TopicNotFound(name.to_owned()))
     }
 
     pub(super) fn sub_key(&self, tenant: TenantId, id: Uuid) -> Result<(TenantId, Uuid), MessagingError> {
@@ -106,11 +127,9 @@ impl State {
         }
     }
 
-    pub(super) fn subs_of(&self, tenant: TenantId, topic: &str) -> Vec<Uuid> {
-        let mut subs: Vec<&SubState> =
-            self.subs.values().filter(|s| s.sub.tenant_id == tenant && s.sub.spec.topic_name == topic).collect();
-        subs.sort_by_key(|s| s.created_seq);
-        subs.iter().map(|s| s.sub.subscription_id).collect()
+    /// A topic's subscriptions in creation order (none for an unknown topic).
+    pub(super) fn subs_of(&self, tenant: TenantId, topic: &str) -> &[Uuid] {
+        self.topics.get(&Named(tenant, topic)).map_or(&[], |t| t.subscriptions.as_slice())
     }
 
     /// Returns expired leases of a subscription to the retry path.
@@ -147,13 +166,9 @@ impl State {
         let Some(lease) = sub.leased.remove(message_id) else { return };
         let max_retries = sub.sub.spec.max_retries;
         let topic_name = sub.sub.spec.topic_name.clone();
-        let guarantee = match self.topics.get(&(key.0, topic_name.clone())) {
-            Some(t) => t.topic.spec.delivery_guarantee,
-            None => return,
-        };
-        if let Some(t) = self.topics.get_mut(&(key.0, topic_name.clone())) {
-            t.counters.failed += 1;
-        }
+        let Some(topic) = self.topics.get_mut(&Named(key.0, &topic_name)) else { return };
+        topic.counters.failed += 1;
+        let guarantee = topic.topic.spec.delivery_guarantee;
         if guarantee == DeliveryGuarantee::AtMostOnce {
             return;
         }
@@ -164,14 +179,14 @@ impl State {
             sub.queue.push(entry);
             return;
         }
-        let Some(record) = self.messages.get_mut(&(key.0, message_id.to_owned())) else { return };
+        let Some(record) = self.messages.get_mut(&Named(key.0, message_id)) else { return };
         record.status = MessageStatus::DeadLettered;
         let mut message = (*record.message).clone();
         message.headers.insert("X-Original-Topic".into(), topic_name.clone());
         message.headers.insert("X-DLQ-Reason".into(), reason.clone());
         message.headers.insert("X-DLQ-Timestamp".into(), now.to_rfc3339());
         message.headers.insert("X-Delivery-Attempts".into(), attempts.to_string());
-        if let Some(t) = self.topics.get_mut(&(key.0, topic_name)) {
+        if let Some(t) = self.topics.get_mut(&Named(key.0, &topic_name)) {
             t.counters.dead_lettered += 1;
             t.dlq.push(DeadLetter {
                 message,
@@ -186,10 +201,10 @@ impl State {
     /// The subscriptions a new message goes to, by the topic's strategy; a
     /// load-balanced choice takes the topic's next round-robin position.
     pub(super) fn route(&mut self, tenant: TenantId, message: &Message) -> Vec<Uuid> {
-        let Some(topic) = self.topics.get(&(tenant, message.topic_name.clone())) else { return Vec::new() };
+        let Some(topic) = self.topics.get(&Named(tenant, &message.topic_name)) else { return Vec::new() };
         let strategy = topic.topic.effective_strategy();
-        let ids = self.subs_of(tenant, &message.topic_name);
-        let candidates: Vec<RouteCandidate<'_>> = ids
+        let candidates: Vec<RouteCandidate<'_>> = topic
+            .subscriptions
             .iter()
             .filter_map(|id| self.subs.get(&(tenant, *id)))
             .map(|s| RouteCandidate {
@@ -201,7 +216,7 @@ impl State {
             .collect();
         let chosen = route(strategy, &candidates, message);
         if strategy == RoutingStrategy::LoadBalanced {
-            if let (Some(id), Some(t)) = (chosen.first(), self.topics.get_mut(&(tenant, message.topic_name.clone()))) {
+            if let (Some(id), Some(t)) = (chosen.first(), self.topics.get_mut(&Named(tenant, &message.topic_name))) {
                 t.rr_counter += 1;
                 let position = t.rr_counter;
                 if let Some(s) = self.subs.get_mut(&(tenant, *id)) {
