@@ -21,7 +21,7 @@ use super::store::MessageStore;
 use crate::domain::TenantId;
 
 use super::memory_state::{
-    add, Counters, Entry, HashMap, HashMapExt, Named, Queue, Record, State, SubState, TopicState,
+    add, Counters, Entry, HashMap, HashMapExt, MessageId, Named, Queue, Record, State, SubState, TopicState,
 };
 use super::model::RoutingStrategy;
 
@@ -220,6 +220,7 @@ impl MessageStore for MemoryMessageStore {
             expires_at: new.expires_at,
         };
         let message = Arc::new(message);
+        let shared_id: MessageId = Arc::from(message_id.as_str());
         let published = {
             let mut st = self.state.lock();
             let exactly_once = st.topic_mut(tenant, &message.topic_name)?.topic.spec.delivery_guarantee
@@ -244,7 +245,7 @@ impl MessageStore for MemoryMessageStore {
             let seq = st.next_seq;
             for id in &routed_to {
                 if let Some(s) = st.subs.get_mut(&(tenant, *id)) {
-                    s.queue.push(Entry::new(&message, seq, now));
+                    s.queue.push(Entry::new(&shared_id, &message, seq, now));
                 }
             }
             if let Some(k) = dedup_key.filter(|_| exactly_once) {
@@ -256,7 +257,7 @@ impl MessageStore for MemoryMessageStore {
                 t.counters.unrouted += 1;
             }
             st.messages.insert(
-                (tenant, message_id),
+                (tenant, shared_id),
                 Record {
                     seq,
                     message: message.clone(),
@@ -308,7 +309,7 @@ impl MessageStore for MemoryMessageStore {
             return Ok(());
         }
         if sub.leased.remove(message_id).is_none() {
-            return if sub.queue.entries().any(|e| e.message_id == message_id) {
+            return if sub.queue.entries().any(|e| &*e.message_id == message_id) {
                 Err(MessagingError::LeaseNotHeld(message_id.to_owned()))
             } else {
                 Err(MessagingError::MessageNotFound(message_id.to_owned()))
@@ -368,7 +369,7 @@ impl MessageStore for MemoryMessageStore {
     async fn get_message(&self, tenant: TenantId, message_id: &str) -> Result<StoredMessage, MessagingError> {
         let st = self.state.lock();
         st.messages
-            .get(&(tenant, message_id.to_owned()))
+            .get(&Named(tenant, message_id))
             .map(Record::stored)
             .ok_or_else(|| MessagingError::MessageNotFound(message_id.to_owned()))
     }
@@ -438,10 +439,10 @@ impl MessageStore for MemoryMessageStore {
             if replayed.is_empty() {
                 return Err(MessagingError::MessageNotFound(message_id.to_owned()));
             }
-            let entry = match st.messages.get_mut(&Named(tenant, message_id)) {
-                Some(r) => {
+            let entry = match st.messages.get_key_value_mut(&Named(tenant, message_id)) {
+                Some(((_, id), r)) => {
                     r.status = MessageStatus::Pending;
-                    Entry::new(&r.message, r.seq, now)
+                    Entry::new(id, &r.message, r.seq, now)
                 }
                 None => return Err(MessagingError::MessageNotFound(message_id.to_owned())),
             };
@@ -500,7 +501,7 @@ impl MessageStore for MemoryMessageStore {
         let mut st = self.state.lock();
         let retention: HashMap<(TenantId, String), Duration> =
             st.topics.iter().map(|(k, t)| (k.clone(), t.topic.spec.retention)).collect();
-        let doomed: Vec<(TenantId, String)> = st
+        let doomed: Vec<(TenantId, MessageId)> = st
             .messages
             .iter()
             .filter(|((tenant, _), r)| {

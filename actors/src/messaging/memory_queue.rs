@@ -7,13 +7,14 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
+use super::memory_state::MessageId;
 use super::model::Message;
 
 /// A queued copy of a message for one subscription, with what a lease
 /// decides on copied from the message (no look-up per entry).
 #[derive(Clone)]
 pub(super) struct Entry {
-    pub(super) message_id: String,
+    pub(super) message_id: MessageId,
     pub(super) seq: u64,
     pub(super) attempts: u32,
     pub(super) available_at: DateTime<Utc>,
@@ -23,9 +24,9 @@ pub(super) struct Entry {
 }
 
 impl Entry {
-    pub(super) fn new(message: &Message, seq: u64, available_at: DateTime<Utc>) -> Self {
+    pub(super) fn new(message_id: &MessageId, message: &Message, seq: u64, available_at: DateTime<Utc>) -> Self {
         Entry {
-            message_id: message.message_id.clone(),
+            message_id: message_id.clone(),
             seq,
             attempts: 0,
             available_at,

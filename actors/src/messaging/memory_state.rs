@@ -32,7 +32,11 @@ pub(super) struct Counters {
 
 /// A map keyed by (tenant, topic name or message id), looked up through
 /// [`Named`] without building the key's string.
-pub(super) type ByTenant<V> = hashbrown::HashMap<(TenantId, String), V, foldhash::fast::RandomState>;
+pub(super) type ByTenant<K, V> = hashbrown::HashMap<(TenantId, K), V, foldhash::fast::RandomState>;
+
+/// A message id as the store keeps it: one allocation shared by the
+/// message's record, its queue entries and its leases.
+pub(super) type MessageId = Arc<str>;
 
 /// A borrowed `(tenant, name)` key. It hashes as the owned tuple does (the
 /// tenant, then the string as `str`), so it finds the same entry.
@@ -42,6 +46,12 @@ pub(super) struct Named<'a>(pub(super) TenantId, pub(super) &'a str);
 impl hashbrown::Equivalent<(TenantId, String)> for Named<'_> {
     fn equivalent(&self, key: &(TenantId, String)) -> bool {
         self.0 == key.0 && self.1 == key.1
+    }
+}
+
+impl hashbrown::Equivalent<(TenantId, MessageId)> for Named<'_> {
+    fn equivalent(&self, key: &(TenantId, MessageId)) -> bool {
+        self.0 == key.0 && self.1 == &*key.1
     }
 }
 
@@ -73,7 +83,7 @@ pub(super) struct SubState {
     /// at its end instead of taking a burst (the original skewed here).
     pub(super) last_assigned: u64,
     pub(super) queue: Queue,
-    pub(super) leased: HashMap<String, Lease>,
+    pub(super) leased: HashMap<MessageId, Lease>,
     /// No lease in `leased` has a deadline before this (it may be earlier
     /// than all of them): until then, finding expired leases needs no scan,
     /// which every ack and lease would otherwise pay for the whole batch.
@@ -102,9 +112,9 @@ impl Record {
 
 #[derive(Default)]
 pub(super) struct State {
-    pub(super) topics: ByTenant<TopicState>,
+    pub(super) topics: ByTenant<String, TopicState>,
     pub(super) subs: HashMap<(TenantId, Uuid), SubState>,
-    pub(super) messages: ByTenant<Record>,
+    pub(super) messages: ByTenant<MessageId, Record>,
     /// (tenant, topic, key) → (message id, first seen).
     pub(super) idempotency: HashMap<(TenantId, String, String), (String, DateTime<Utc>)>,
     pub(super) next_seq: u64,
@@ -134,7 +144,7 @@ impl State {
 
     /// Returns expired leases of a subscription to the retry path.
     pub(super) fn expire_leases(&mut self, key: (TenantId, Uuid), retry: &RetryPolicy, now: DateTime<Utc>) {
-        let expired: Vec<(String, DateTime<Utc>)> = match self.subs.get_mut(&key) {
+        let expired: Vec<(MessageId, DateTime<Utc>)> = match self.subs.get_mut(&key) {
             Some(s) => {
                 if s.leases_due.is_none_or(|due| now < due) {
                     return;
@@ -229,7 +239,7 @@ impl State {
 
     pub(super) fn remove_message_everywhere(&mut self, tenant: TenantId, message_id: &str) {
         for s in self.subs.values_mut().filter(|s| s.sub.tenant_id == tenant) {
-            s.queue.retain(|e| e.message_id != message_id);
+            s.queue.retain(|e| &*e.message_id != message_id);
             s.leased.remove(message_id);
         }
     }
