@@ -6,8 +6,9 @@ simulated nodes in Development, one with none and N `hotswap agent`
 processes on loopback. The same unsigned module, with hooks that append a
 line to a file, is deployed to Development ROUNDS times (a new version each
 time); the run's own duration (its `duration` field) is compared. The cost
-of the hooks themselves is measured on its own: the three hooks a node runs
-(deactivate, activate, health) as `sh -c`, one after another.
+of the hooks themselves is measured on its own: the four hook runs a node
+makes in a run (deactivate, activate and health while loading, health again
+when the validation step checks it) as `sh -c`, one after another.
 
     PROFILE=debug scripts/bench-agents.py          # NODES=50 ROUNDS=5 by default
 
@@ -188,14 +189,16 @@ def phase_times(work, count):
 
 
 def hook_time(work):
-    """One node's three hooks run one after another, median of 20."""
+    """One node's hook runs in a run, one after another, median of 20: the
+    load's deactivate, activate and health, and the validation step's health
+    check, which runs the health hook again."""
     env = dict(os.environ, HOTSWAP_VERSION="1.0.0", HOTSWAP_ARTIFACT=os.path.join(work, "artifact"))
     samples = []
     if not HOOKS:
         return 0.0
     for _ in range(20):
         start = time.perf_counter()
-        for hook in ("deactivate", "activate", "health"):
+        for hook in ("deactivate", "activate", "health", "health"):
             subprocess.run(["sh", "-c", HOOKS[hook]], env=env, check=True, stdout=subprocess.DEVNULL)
         samples.append(time.perf_counter() - start)
     return statistics.median(samples)
@@ -231,7 +234,7 @@ def main():
     print(f"load average: {load}; binary {BIN}; {NODES} nodes; median of {ROUNDS} runs; work dir under {tempfile.gettempdir()}")
     print(f"simulated run : {sim * 1000:8.1f} ms")
     print(f"agent run     : {real * 1000:8.1f} ms  ({real / sim:.2f}x the simulated run)")
-    print(f"hooks, 1 node : {hooks * 1000:8.1f} ms  (deactivate + activate + health, in sequence)")
+    print(f"hooks, 1 node : {hooks * 1000:8.1f} ms  (deactivate + activate + health + validation's health, in sequence)")
     print(f"agent run / (simulated run + hooks): {real / (sim + hooks):.2f}x")
     # On one machine the N nodes' hooks share its cores; on N hosts they would not.
     cores = os.cpu_count() or 1
