@@ -90,6 +90,8 @@ macro_rules! shared_checks {
 shared_checks!(
     fan_out_reaches_every_subscription,
     direct_goes_to_the_first_subscription,
+    direct_moves_on_when_the_first_subscription_is_deleted,
+    a_message_is_acknowledged_once_every_subscription_acked,
     load_balanced_is_fair_as_subscriptions_come_and_go,
     priority_delivers_higher_first_fifo_within,
     content_based_routes_by_headers_and_json_path,

@@ -95,6 +95,38 @@ async fn direct_goes_to_the_first_subscription(store: SharedMessageStore) {
     assert!(payloads(&store, tn, b, t0()).await.is_empty());
 }
 
+async fn direct_moves_on_when_the_first_subscription_is_deleted(store: SharedMessageStore) {
+    let tn = Uuid::new_v4();
+    store.create_topic(tn, topic("t", Some(RoutingStrategy::Direct)), t0()).await.unwrap();
+    let (a, b, c) = (sub(&store, tn, "t").await, sub(&store, tn, "t").await, sub(&store, tn, "t").await);
+    store.delete_subscription(tn, a).await.unwrap();
+    publish(&store, tn, "t", "m1").await;
+    assert_eq!(payloads(&store, tn, b, t0()).await, ["m1"], "the oldest subscription left");
+    assert!(payloads(&store, tn, c, t0()).await.is_empty());
+    // Another topic's subscriptions, even with the same tenant, never take part.
+    store.create_topic(tn, topic("other", Some(RoutingStrategy::Direct)), t0()).await.unwrap();
+    let d = sub(&store, tn, "other").await;
+    publish(&store, tn, "t", "m2").await;
+    assert_eq!(payloads(&store, tn, b, t0()).await, ["m2"]);
+    assert!(payloads(&store, tn, d, t0()).await.is_empty());
+}
+
+async fn a_message_is_acknowledged_once_every_subscription_acked(store: SharedMessageStore) {
+    let tn = Uuid::new_v4();
+    store.create_topic(tn, topic("t", Some(RoutingStrategy::FanOut)), t0()).await.unwrap();
+    let (a, b) = (sub(&store, tn, "t").await, sub(&store, tn, "t").await);
+    let id = publish(&store, tn, "t", "m").await;
+    assert_eq!(payloads(&store, tn, a, t0()).await, ["m"]);
+    assert_eq!(payloads(&store, tn, b, t0()).await, ["m"]);
+    store.ack(tn, a, &id, t0()).await.unwrap();
+    store.ack(tn, a, &id, t0()).await.unwrap();
+    assert_eq!(store.get_message(tn, &id).await.unwrap().status, MessageStatus::Pending, "b has not acked");
+    store.ack(tn, b, &id, t0()).await.unwrap();
+    assert_eq!(store.get_message(tn, &id).await.unwrap().status, MessageStatus::Acknowledged);
+    store.ack(tn, b, &id, t0()).await.unwrap();
+    assert!(payloads(&store, tn, a, after(5000)).await.is_empty(), "an acked copy is never offered again");
+}
+
 async fn load_balanced_is_fair_as_subscriptions_come_and_go(store: SharedMessageStore) {
     let tn = Uuid::new_v4();
     let mut q = topic("q", None);
@@ -413,6 +445,8 @@ mod jetstream_restart;
 conformance!(
     fan_out_reaches_every_subscription,
     direct_goes_to_the_first_subscription,
+    direct_moves_on_when_the_first_subscription_is_deleted,
+    a_message_is_acknowledged_once_every_subscription_acked,
     load_balanced_is_fair_as_subscriptions_come_and_go,
     priority_delivers_higher_first_fifo_within,
     content_based_routes_by_headers_and_json_path,
