@@ -2,6 +2,7 @@
 -- since a module admits one active run at a time.
 local thread_id = 0
 local counter = 0
+local threads = {}
 local token = os.getenv("HOTSWAP_TOKEN")
 -- Two wrk processes at once (two instances) need module names of their own:
 -- the same name twice would be refused as a busy module (409), not measured.
@@ -10,6 +11,7 @@ local prefix = os.getenv("HOTSWAP_BENCH_PREFIX") or "bench"
 function setup(thread)
   thread_id = thread_id + 1
   thread:set("tid", thread_id)
+  table.insert(threads, thread)
 end
 
 function request()
@@ -22,16 +24,29 @@ function request()
   return wrk.format("POST", "/api/v1/deployments", headers, body)
 end
 
-local statuses = {}
+-- Refusals by status, one counter per code (a thread hands back numbers, not tables).
+local refused_codes = { 400, 401, 403, 404, 409, 422, 429, 500, 502, 503, 504 }
 function response(status)
-  statuses[status] = (statuses[status] or 0) + 1
+  if status >= 300 then
+    local name = "status_" .. status
+    _G[name] = (_G[name] or 0) + 1
+  end
 end
 
 function done(summary, latency, requests)
   -- Only answered creates count (a 4xx or 5xx is not a create); requests past
-  -- wrk's --timeout are left out of the latencies: counted apart.
+  -- wrk's --timeout are left out of the latencies: counted apart. One line
+  -- (the bench scripts keep wrk's last), refusals by status at its end.
+  local parts = {}
+  for _, code in ipairs(refused_codes) do
+    local n = 0
+    for _, t in ipairs(threads) do n = n + (t:get("status_" .. code) or 0) end
+    if n > 0 then table.insert(parts, string.format("%d x%d", code, n)) end
+  end
+  local refused = ""
+  if #parts > 0 then refused = "  (" .. table.concat(parts, ", ") .. ")" end
   local created = summary.requests - summary.errors.status
-  io.write(string.format("creates/s %.0f  p50 %.2fms  p99 %.2fms  non-2xx %d  timeouts %d\n",
+  io.write(string.format("creates/s %.0f  p50 %.2fms  p99 %.2fms  non-2xx %d%s  timeouts %d\n",
     created / (summary.duration / 1e6), latency:percentile(50) / 1000, latency:percentile(99) / 1000,
-    summary.errors.status, summary.errors.timeout))
+    summary.errors.status, refused, summary.errors.timeout))
 end
