@@ -143,12 +143,6 @@ async fn bus(name: &'static str, store: SharedMessageStore, n: usize) -> Row {
         ack_timeout: Duration::from_secs(30),
     };
     let sub = store.create_subscription(tenant, spec, Utc::now()).await.unwrap().subscription_id;
-    let (elapsed, latencies) = pass(&store, tenant, sub, n).await;
-    Row { name, per_second: n as f64 / elapsed.as_secs_f64(), p99: p99(latencies) }
-}
-
-/// Publishes `n` messages from one task while this one leases and acks them.
-async fn pass(store: &SharedMessageStore, tenant: Uuid, sub: Uuid, n: usize) -> (Duration, Vec<Duration>) {
     let start = Instant::now();
     let publisher = {
         let store = store.clone();
@@ -170,7 +164,7 @@ async fn pass(store: &SharedMessageStore, tenant: Uuid, sub: Uuid, n: usize) -> 
         }
     }
     publisher.await.unwrap();
-    (start.elapsed(), latencies)
+    Row { name, per_second: n as f64 / start.elapsed().as_secs_f64(), p99: p99(latencies) }
 }
 
 async fn remove_prefix(url: &str, prefix: &str) {

@@ -192,10 +192,10 @@ def hook_time(work):
     """One node's hook runs in a run, one after another, median of 20: the
     load's deactivate, activate and health, and the validation step's health
     check, which runs the health hook again."""
-    env = dict(os.environ, HOTSWAP_VERSION="1.0.0", HOTSWAP_ARTIFACT=os.path.join(work, "artifact"))
-    samples = []
     if not HOOKS:
         return 0.0
+    env = dict(os.environ, HOTSWAP_VERSION="1.0.0", HOTSWAP_ARTIFACT=os.path.join(work, "artifact"))
+    samples = []
     for _ in range(20):
         start = time.perf_counter()
         for hook in ("deactivate", "activate", "health", "health"):

@@ -27,7 +27,7 @@ end
 -- Refusals by status, one counter per code (a thread hands back numbers, not tables).
 local refused_codes = { 400, 401, 403, 404, 409, 422, 429, 500, 502, 503, 504 }
 function response(status)
-  if status >= 300 then
+  if status >= 400 then
     local name = "status_" .. status
     _G[name] = (_G[name] or 0) + 1
   end
@@ -38,10 +38,16 @@ function done(summary, latency, requests)
   -- wrk's --timeout are left out of the latencies: counted apart. One line
   -- (the bench scripts keep wrk's last), refusals by status at its end.
   local parts = {}
+  local named = 0
   for _, code in ipairs(refused_codes) do
     local n = 0
     for _, t in ipairs(threads) do n = n + (t:get("status_" .. code) or 0) end
     if n > 0 then table.insert(parts, string.format("%d x%d", code, n)) end
+    named = named + n
+  end
+  -- A status outside the list is still counted, as "other".
+  if summary.errors.status > named then
+    table.insert(parts, string.format("other x%d", summary.errors.status - named))
   end
   local refused = ""
   if #parts > 0 then refused = "  (" .. table.concat(parts, ", ") .. ")" end
