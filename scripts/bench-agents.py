@@ -19,6 +19,12 @@ over the measured runs. The work directory is made under TMPDIR (set it to
 a tmpfs such as /dev/shm to see what the disk's fsyncs cost). HOOKS=none
 deploys a module without hooks: what is left is the agent's own work
 (download, checks, durable writes, the session's round trips).
+
+It also prints the CPU each measured run cost, from /proc: the server's,
+the agents' own and their hooks' (the agents' waited-for children). On a
+filesystem without a journal, ext4 scans recently deleted inodes on every
+file it creates, which the agents' atomic writes pay for; TMPDIR on a
+journaled filesystem shows the agent as a usual host would run it.
 """
 
 import base64
@@ -144,8 +150,28 @@ def seconds(duration):
     return int(h) * 3600 + int(m) * 60 + float(s)
 
 
-def measure(server):
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    """A process's own CPU time and that of its waited-for children (the
+    hooks, for an agent), from /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
+    return (utime + stime) / TICK, (cutime + cstime) / TICK
+
+
+def cpu_of(server, agents):
+    """CPU seconds so far: the server's, the agents' own, their hooks'."""
+    own = [cpu_seconds(a.pid) for a in agents]
+    return cpu_seconds(server.proc.pid)[0], sum(o for o, _ in own), sum(c for _, c in own)
+
+
+def measure(server, agents):
+    """The median run duration, and the CPU per run (see cpu_of)."""
     times = []
+    before = None
     for r in range(ROUNDS + 1):  # the first is a warm-up
         version = f"1.0.{r}"
         publish(server, version)
@@ -159,7 +185,12 @@ def measure(server):
             sys.exit(f"run {version} ended {done['status']}: {done.get('message')}")
         if r > 0:
             times.append(seconds(done["duration"]))
-    return statistics.median(times)
+        if r == 0:
+            before = cpu_of(server, agents)
+    after = cpu_of(server, agents)
+    # CPU per measured run (between runs the heartbeats cost a little too).
+    cpu = tuple((b - a) / ROUNDS for a, b in zip(before, after))
+    return statistics.median(times), cpu
 
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -218,7 +249,7 @@ def main():
             try:
                 if side == "agents":
                     agents = start_agents(server, home, NODES)
-                results[side] = measure(server)
+                results[side], results[side + " cpu"] = measure(server, agents)
                 if side == "agents" and PHASES:
                     results["phases"] = phase_times(home, NODES)
             finally:
@@ -242,6 +273,10 @@ def main():
     print(f"hooks of all {NODES} nodes on {cores} cores: {shared * 1000:.1f} ms; "
           f"agent run / (simulated run + that): {real / (sim + shared):.2f}x")
     print(f"overhead per agent node: {(real - sim) / NODES * 1000:.2f} ms")
+    for side in ("simulated", "agents"):
+        srv, own, hooks_cpu = results[side + " cpu"]
+        print(f"CPU per run, {side:9}: server {srv * 1000:7.1f} ms, agents {own * 1000:7.1f} ms, "
+              f"hooks {hooks_cpu * 1000:7.1f} ms (all {NODES} nodes; from /proc, 10 ms ticks)")
     for name, ms in results.get("phases", {}).items():
         print(f"  phase {name:14}: {ms:8.2f} ms (median over every agent's measured loads)")
 
