@@ -33,13 +33,12 @@ pub struct EnvFaults {
 
 impl EnvFaults {
     /// `hostnames` must be sorted; the knobs pick "the first by hostname".
-    pub fn load_faults(&self, hostnames: &[String]) -> Vec<LoadFault> {
+    pub fn load_faults<'a>(&self, hostnames: impl ExactSizeIterator<Item = &'a str>) -> Vec<LoadFault> {
         let n = hostnames.len();
         let share = |fraction: f64| (fraction * n as f64).ceil() as usize;
         let failing = share(self.deploy_failure);
         let panicking = share(self.panic);
         hostnames
-            .iter()
             .enumerate()
             .map(|(i, host)| {
                 if i < panicking {
@@ -222,7 +221,7 @@ mod tests {
     fn deploy_failure_picks_the_first_hosts_rounded_up() {
         let plan = FaultPlan::parse(&meta(&[("simulateDeployFailure", "0.3")])).unwrap();
         let hosts: Vec<String> = (1..=5).map(|i| format!("qa-node-{i:02}")).collect();
-        let faults = plan.for_env(Environment::Qa).load_faults(&hosts);
+        let faults = plan.for_env(Environment::Qa).load_faults(hosts.iter().map(String::as_str));
         assert_eq!(faults, vec![LoadFault::Fail, LoadFault::Fail, LoadFault::None, LoadFault::None, LoadFault::None]);
     }
 
@@ -230,11 +229,17 @@ mod tests {
     fn tampered_artifacts_by_host_or_everywhere() {
         let hosts: Vec<String> = (1..=3).map(|i| format!("qa-node-{i:02}")).collect();
         let some = FaultPlan::parse(&meta(&[("simulateTamperedArtifact", "qa-node-02")])).unwrap();
-        let faults = some.for_env(Environment::Qa).load_faults(&hosts);
+        let faults = some.for_env(Environment::Qa).load_faults(hosts.iter().map(String::as_str));
         assert_eq!(faults, vec![LoadFault::None, LoadFault::Tampered, LoadFault::None]);
         let all = FaultPlan::parse(&meta(&[("simulateTamperedArtifact@QA", "true")])).unwrap();
-        assert_eq!(all.for_env(Environment::Qa).load_faults(&hosts), vec![LoadFault::Tampered; 3]);
-        assert_eq!(all.for_env(Environment::Development).load_faults(&hosts), vec![LoadFault::None; 3]);
+        assert_eq!(
+            all.for_env(Environment::Qa).load_faults(hosts.iter().map(String::as_str)),
+            vec![LoadFault::Tampered; 3]
+        );
+        assert_eq!(
+            all.for_env(Environment::Development).load_faults(hosts.iter().map(String::as_str)),
+            vec![LoadFault::None; 3]
+        );
     }
 
     #[test]

@@ -28,7 +28,7 @@ impl Coordinator {
         let span = self.step_span();
         let calls = ask_all_infallible(
             self.deps.threads.clone(),
-            nodes.clone(),
+            nodes.to_vec(),
             self.deps.pipeline.node_request_timeout,
             span,
             |_| CheckHealth { standby_of: None },

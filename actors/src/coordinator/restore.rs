@@ -27,7 +27,7 @@ impl Coordinator {
         let mut gone = Vec::new();
         for env in Environment::ALL {
             let nodes: std::collections::HashMap<_, _> =
-                self.env_nodes(env).into_iter().map(|n| (n.node_id, n)).collect();
+                self.env_nodes(env).iter().map(|n| (n.node_id, n.clone())).collect();
             for change in changes.iter().filter(|c| c.environment == env) {
                 match nodes.get(&change.node_id) {
                     Some(node) => targets.push((node.clone(), change.before.clone())),
