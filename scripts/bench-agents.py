@@ -276,7 +276,7 @@ def main():
     for side in ("simulated", "agents"):
         srv, own, hooks_cpu = results[side + " cpu"]
         print(f"CPU per run, {side:9}: server {srv * 1000:7.1f} ms, agents {own * 1000:7.1f} ms, "
-              f"hooks {hooks_cpu * 1000:7.1f} ms (all {NODES} nodes; from /proc, 10 ms ticks)")
+              f"hooks {hooks_cpu * 1000:7.1f} ms (all {NODES} nodes; from /proc, {1000 / TICK:.0f} ms ticks)")
     for name, ms in results.get("phases", {}).items():
         print(f"  phase {name:14}: {ms:8.2f} ms (median over every agent's measured loads)")
 

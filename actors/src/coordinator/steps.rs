@@ -80,9 +80,9 @@ impl Coordinator {
         }
     }
 
-    /// The directory's list of `env`'s nodes, shared (not copied: with
-    /// 100,000 nodes a copy per look cost the coordinator's thread more than
-    /// the rest of a wave's planning).
+    /// The directory's list of `env`'s nodes, shared rather than copied: with
+    /// 100,000 nodes, a copy on every look (some only to count them) was a
+    /// large share of the coordinator's own work in a wave.
     pub(super) fn env_nodes(&self, env: Environment) -> ClusterNodes {
         self.deps.clusters.nodes(self.run.tenant_id, env)
     }
