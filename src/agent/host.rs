@@ -3,6 +3,7 @@
 //! health check), switch to standby, restore, verify. A failing step leaves
 //! the version that served before serving, and the state file says so.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use hotswap_actors::domain::{AgentCommand, ArtifactInfo, ModuleHooks, ModuleSlots, NodeMetrics, VersionSlot};
@@ -36,7 +37,15 @@ pub struct Host {
     pub problems: Vec<String>,
     /// The phases of the command in progress, timed.
     pub phases: Phases,
+    /// Each staged version's hooks as last read from its `hooks.json`, so
+    /// that the four hook runs of a deployment read the file once, not four
+    /// times. Forgotten when the file is rewritten; see [`Self::hooks_of`].
+    pub known_hooks: HashMap<(String, String), ModuleHooks>,
 }
+
+/// Versions whose hooks are remembered at most; more empties the memory
+/// (a host holds a few versions per module, so this is rarely reached).
+const KNOWN_HOOKS_LIMIT: usize = 64;
 
 impl Host {
     pub async fn apply(
@@ -220,6 +229,8 @@ impl Host {
             files.push((path, bytes));
         }
         if std::fs::read(&hooks_path).ok().as_deref() != Some(hooks_json.as_slice()) {
+            // Read again from disk once the new file is in place.
+            self.known_hooks.remove(&(module.to_string(), version.to_string()));
             files.push((hooks_path, bytes::Bytes::from(hooks_json)));
         }
         Ok(actix_web::rt::task::spawn_blocking(move || write_all_atomically(&version_dir, &files)))
@@ -366,7 +377,7 @@ impl Host {
     }
 
     async fn run_hook(&mut self, hook: &'static str, module: &str, version: &str) -> Result<String, String> {
-        let stored = self.dir.hooks_of(module, version);
+        let stored = self.hooks_of(module, version);
         let hooks = self.config.hooks.get(module).map(|o| o.or(&stored)).unwrap_or(stored);
         let command = match hook {
             "activate" => hooks.activate,
@@ -380,6 +391,22 @@ impl Host {
         let outcome = hooks::run(call, self.config.hook_timeout).await;
         self.phases.end(hook);
         outcome
+    }
+
+    /// A staged version's hooks, from memory or else from its `hooks.json`
+    /// (a version's hooks change only when [`Self::stage`] rewrites the file).
+    fn hooks_of(&mut self, module: &str, version: &str) -> ModuleHooks {
+        let key = (module.to_string(), version.to_string());
+        if let Some(hooks) = self.known_hooks.get(&key) {
+            return hooks.clone();
+        }
+        // A version with no readable hooks runs none, and is read again next time.
+        let Some(hooks) = self.dir.hooks_of(module, version) else { return ModuleHooks::default() };
+        if self.known_hooks.len() >= KNOWN_HOOKS_LIMIT {
+            self.known_hooks.clear();
+        }
+        self.known_hooks.insert(key, hooks.clone());
+        hooks
     }
 
     /// Records the module's new slots durably before they are reported.

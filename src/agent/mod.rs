@@ -20,6 +20,9 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use actix_service::ServiceExt;
+use actix_tls::connect::{ConnectError, ConnectInfo, Connection, Connector as TcpConnector, Resolver};
+use awc::http::Uri;
 use hotswap_actors::domain::HostReport;
 pub use settings::{AgentArgs, AgentConfig};
 use tokio::sync::mpsc;
@@ -49,6 +52,7 @@ pub async fn run(args: AgentArgs) -> Result<(), String> {
         health: Default::default(),
         problems: Vec::new(),
         phases: Default::default(),
+        known_hooks: Default::default(),
     };
     host.settle()?;
     let (jobs, queue) = mpsc::unbounded_channel();
@@ -67,7 +71,8 @@ pub async fn run(args: AgentArgs) -> Result<(), String> {
 /// The HTTP and WebSocket client; with `--ca`, TLS checks the server against that CA.
 fn http_client(config: &AgentConfig) -> Result<awc::Client, String> {
     let builder = awc::Client::builder().timeout(std::time::Duration::from_secs(120));
-    let Some(ca) = &config.ca else { return Ok(builder.finish()) };
+    let connector = awc::Connector::new().connector(tcp_without_nagle());
+    let Some(ca) = &config.ca else { return Ok(builder.connector(connector).finish()) };
     use rustls_pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     for cert in
@@ -81,5 +86,24 @@ fn http_client(config: &AgentConfig) -> Result<awc::Client, String> {
         .map_err(|e| e.to_string())?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    Ok(builder.connector(awc::Connector::new().rustls_0_23(Arc::new(tls))).finish())
+    Ok(builder.connector(connector.rustls_0_23(Arc::new(tls))).finish())
+}
+
+/// TCP connections with `TCP_NODELAY`. The session's frames are small and
+/// each is waited for: with Nagle's algorithm a reply written while an
+/// earlier frame (a heartbeat) is unacknowledged is held back until the
+/// server's delayed ACK, up to 40 ms, which stalled whole stages.
+fn tcp_without_nagle() -> impl actix_service::Service<
+    ConnectInfo<Uri>,
+    Response = Connection<Uri, actix_web::rt::net::TcpStream>,
+    Error = ConnectError,
+> + Clone {
+    TcpConnector::new(Resolver::default()).service().map(
+        |connection: Connection<Uri, actix_web::rt::net::TcpStream>| {
+            if let Err(e) = connection.io_ref().set_nodelay(true) {
+                tracing::debug!(error = %e, "could not turn Nagle's algorithm off");
+            }
+            connection
+        },
+    )
 }
