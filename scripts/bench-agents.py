@@ -20,6 +20,14 @@ a tmpfs such as /dev/shm to see what the disk's fsyncs cost). HOOKS=none
 deploys a module without hooks: what is left is the agent's own work
 (download, checks, durable writes, the session's round trips).
 
+TIMELINE=1 (implies PHASES=1) prints, for each measured run, how long its
+deployment and validation stages took, how busy the machine's cores were
+meanwhile (/proc/stat, sampled every 2 ms), and how long each stage went on
+after the last agent had finished its command: a stage that waits with
+idle cores is waiting on something other than work (this is how a reply
+held back by Nagle's algorithm was found). The kernel counts CPU in ticks
+(10 ms here), so a stage a few ticks long reads as 0 or 100 % busy.
+
 It also prints the CPU each measured run cost, from /proc: the server's,
 the agents' own and their hooks' (the agents' waited-for children). On a
 filesystem without a journal, ext4 scans recently deleted inodes on every
@@ -28,6 +36,8 @@ journaled filesystem shows the agent as a usual host would run it.
 """
 
 import base64
+import bisect
+import datetime
 import json
 import os
 import re
@@ -37,6 +47,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -45,7 +56,8 @@ ROUNDS = int(os.environ.get("ROUNDS", "5"))
 PROFILE = os.environ.get("PROFILE", "release")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ.get("HOTSWAP_BIN") or os.path.join(ROOT, "target", PROFILE, "hotswap")
-PHASES = os.environ.get("PHASES") == "1"
+TIMELINE = os.environ.get("TIMELINE") == "1"
+PHASES = os.environ.get("PHASES") == "1" or TIMELINE
 HOOKS = {} if os.environ.get("HOOKS") == "none" else {
     "activate": 'echo "activate $HOTSWAP_VERSION" >> "$HOTSWAP_ARTIFACT.log"',
     "deactivate": 'echo "deactivate $HOTSWAP_VERSION" >> "$HOTSWAP_ARTIFACT.log"',
@@ -168,8 +180,46 @@ def cpu_of(server, agents):
     return cpu_seconds(server.proc.pid)[0], sum(o for o, _ in own), sum(c for _, c in own)
 
 
-def measure(server, agents):
-    """The median run duration, and the CPU per run (see cpu_of)."""
+class CoreSampler:
+    """The machine's busy and total CPU ticks (/proc/stat), every 2 ms, with
+    the wall-clock time of each sample, while `with` lasts."""
+
+    def __init__(self):
+        self.samples = []
+        self.running = False
+
+    def __enter__(self):
+        self.running = True
+        self.thread = threading.Thread(target=self.sample, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_):
+        self.running = False
+        self.thread.join()
+
+    def sample(self):
+        while self.running:
+            with open("/proc/stat") as f:
+                ticks = [int(x) for x in f.readline().split()[1:9]]
+            idle = ticks[3] + ticks[4]
+            self.samples.append((time.time(), sum(ticks) - idle, sum(ticks)))
+            time.sleep(0.002)
+
+    def busy(self, start, end):
+        """How busy the cores were between two wall-clock times, as text: a
+        percentage, or "n/a" when no tick fell between the samples taken."""
+        times = [s[0] for s in self.samples]
+        a = self.samples[min(bisect.bisect_left(times, start), len(times) - 1)]
+        b = self.samples[min(bisect.bisect_left(times, end), len(times) - 1)]
+        if b[2] == a[2]:
+            return "n/a"
+        return f"{(b[1] - a[1]) / (b[2] - a[2]) * 100:.0f} %"
+
+
+def measure(server, agents, finished=None):
+    """The median run duration, and the CPU per run (see cpu_of). Each
+    measured run's record is appended to `finished` when given."""
     times = []
     before = None
     for r in range(ROUNDS + 1):  # the first is a warm-up
@@ -185,6 +235,8 @@ def measure(server, agents):
             sys.exit(f"run {version} ended {done['status']}: {done.get('message')}")
         if r > 0:
             times.append(seconds(done["duration"]))
+            if finished is not None:
+                finished.append(done)
         if r == 0:
             before = cpu_of(server, agents)
     after = cpu_of(server, agents)
@@ -194,6 +246,45 @@ def measure(server, agents):
 
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def wall_clock(stamp):
+    """Seconds since the epoch of an RFC 3339 UTC time with up to nanoseconds."""
+    whole, _, fraction = stamp.rstrip("Z").partition(".")
+    start = datetime.datetime.fromisoformat(whole).replace(tzinfo=datetime.timezone.utc).timestamp()
+    return start + float("0." + (fraction or "0"))
+
+
+def agent_commands(work, count):
+    """Every command the agents logged: (command, started, ended), wall clock."""
+    commands = []
+    for i in range(count):
+        with open(os.path.join(work, f"agent-{i:02}", "agent.log"), errors="replace") as f:
+            for line in f:
+                line = ANSI.sub("", line)
+                if "command timed" not in line:
+                    continue
+                ended = wall_clock(line.split()[0])
+                total = float(re.search(r"total_ms=([0-9.]+)", line).group(1)) / 1000
+                commands.append((re.search(r'command="(\w+)"', line).group(1), ended - total, ended))
+    return commands
+
+
+def timeline(runs, commands, cores):
+    """Per run and stage: its length, how busy the cores were, and how long it
+    went on after the last agent finished the stage's command."""
+    lines = []
+    for run in runs:
+        stages = {s["name"]: s for s in run["stages"]}
+        parts = []
+        for stage, command in (("Deploy to Development", "load"), ("Validation", "verify")):
+            start, end = wall_clock(stages[stage]["startTime"]), wall_clock(stages[stage]["endTime"])
+            finished = [e for c, b, e in commands if c == command and start - 0.005 <= b <= end]
+            tail = (end - max(finished)) * 1000 if finished else float("nan")
+            parts.append(f"{stage.split()[0].lower()} {(end - start) * 1000:6.1f} ms, cores {cores.busy(start, end):>5} busy, "
+                         f"{tail:5.1f} ms after the last agent's {command}")
+        lines.append(f"  run {run['version']}: " + "; ".join(parts))
+    return lines
 
 
 def phase_times(work, count):
@@ -249,7 +340,13 @@ def main():
             try:
                 if side == "agents":
                     agents = start_agents(server, home, NODES)
-                results[side], results[side + " cpu"] = measure(server, agents)
+                if side == "agents" and TIMELINE:
+                    runs = []
+                    with CoreSampler() as cores:
+                        results[side], results[side + " cpu"] = measure(server, agents, runs)
+                    results["timeline"] = timeline(runs, agent_commands(home, NODES), cores)
+                else:
+                    results[side], results[side + " cpu"] = measure(server, agents)
                 if side == "agents" and PHASES:
                     results["phases"] = phase_times(home, NODES)
             finally:
@@ -277,6 +374,8 @@ def main():
         srv, own, hooks_cpu = results[side + " cpu"]
         print(f"CPU per run, {side:9}: server {srv * 1000:7.1f} ms, agents {own * 1000:7.1f} ms, "
               f"hooks {hooks_cpu * 1000:7.1f} ms (all {NODES} nodes; from /proc, {1000 / TICK:.0f} ms ticks)")
+    for line in results.get("timeline", []):
+        print(line)
     for name, ms in results.get("phases", {}).items():
         print(f"  phase {name:14}: {ms:8.2f} ms (median over every agent's measured loads)")
 
