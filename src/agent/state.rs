@@ -167,8 +167,8 @@ impl Drop for PreparedState {
 ///
 /// The fsyncs run one after another on this thread: once every file is
 /// written, the first fsync's journal commit carries the others' blocks on a
-/// journaling filesystem, so the later ones find little left to wait for;
-/// a thread per file (as before) cost more CPU to start than it saved.
+/// journaling filesystem, so the later ones find little left to wait for,
+/// and a thread per file would cost more CPU to start than the overlap saves.
 pub fn write_all_atomically(dir: &Path, files: &[(PathBuf, bytes::Bytes)]) -> Result<(), String> {
     if files.is_empty() {
         return Ok(());
