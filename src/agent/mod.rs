@@ -107,3 +107,21 @@ fn tcp_without_nagle() -> impl actix_service::Service<
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_service::Service;
+
+    use super::*;
+
+    /// The connections the agent makes have Nagle's algorithm off: a server
+    /// on loopback is reached through the agent's connector, and the socket
+    /// it answers says so.
+    #[actix_web::test]
+    async fn the_agents_connections_are_made_without_nagles_algorithm() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let uri: Uri = format!("http://{}/", listener.local_addr().unwrap()).parse().unwrap();
+        let connection = tcp_without_nagle().call(ConnectInfo::new(uri)).await.unwrap();
+        assert!(connection.io_ref().nodelay().unwrap());
+    }
+}
