@@ -83,10 +83,11 @@ echo "stored runs now: $(stored)"
 kill "${PIDS[1]}"; wait "${PIDS[1]}" 2>/dev/null || true
 # The first window started with no run in flight; so does this one.
 for _ in $(seq 1 300); do
-  [ "$(psql "$DB_URL" -Atc "SELECT count(*) FROM runs WHERE holds_module")" = 0 ] && break
+  in_flight=$(psql "$DB_URL" -Atc "SELECT count(*) FROM runs WHERE holds_module")
+  [ "$in_flight" = 0 ] && break
   sleep 0.1
 done
-echo "runs in flight before the window: $(psql "$DB_URL" -Atc "SELECT count(*) FROM runs WHERE holds_module")"
+echo "runs in flight before the window: $in_flight"
 creates 18091 "one instance, >100k runs:"
 
 psql "$DB_URL" -qc "CREATE TABLE bench_insert (id bigserial primary key, tenant_id uuid, body jsonb, at timestamptz default now())"

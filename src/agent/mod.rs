@@ -101,7 +101,7 @@ fn tcp_without_nagle() -> impl actix_service::Service<
     TcpConnector::new(Resolver::default()).service().map(
         |connection: Connection<Uri, actix_web::rt::net::TcpStream>| {
             if let Err(e) = connection.io_ref().set_nodelay(true) {
-                tracing::debug!(error = %e, "could not turn Nagle's algorithm off");
+                tracing::warn!(error = %e, "could not turn Nagle's algorithm off; replies may wait for the server's delayed ACK");
             }
             connection
         },
