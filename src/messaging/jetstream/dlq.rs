@@ -8,6 +8,7 @@ use hotswap_actors::messaging::{DeadLetter, MessageStatus, MessagingError};
 
 use super::error::nats_error;
 use super::names::keys;
+use super::publish::CopyId;
 use super::records::{self, MessageRecord};
 use super::setup::JetStreamMessageStore;
 use super::streams;
@@ -56,7 +57,7 @@ impl JetStreamMessageStore {
             let Some(m) = streams::last_on(&dlq, &subject).await? else { continue };
             let letter: DeadLetter =
                 serde_json::from_slice(&m.payload).map_err(|e| MessagingError::Backend(e.to_string()))?;
-            self.send_copies(tenant, &record.message, &[letter.subscription_id], Some(replay_id)).await?;
+            self.send_copies(tenant, &record.message, &[letter.subscription_id], CopyId::Replay(replay_id)).await?;
             dlq.purge().filter(subject).await.map_err(nats_error)?;
         }
         self.set_status(tenant, message_id, MessageStatus::Pending).await?;

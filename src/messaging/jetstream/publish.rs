@@ -61,12 +61,14 @@ impl JetStreamMessageStore {
         // server acknowledged every write. The record's "create only"
         // refuses a message id already used; the copies that went out
         // beside such a refused record are deleted again (a retried
-        // publish of the same message finds its copies de-duplicated by
-        // their Nats-Msg-Id, and those are left alone).
+        // publish of a message whose id the publisher named finds its
+        // copies de-duplicated by their Nats-Msg-Id, and those are left
+        // alone).
         let key = keys::message(tenant, &message_id);
+        let sending = if new.message_id.is_some() { CopyId::Given } else { CopyId::Generated };
         let (created, copies) = tokio::join!(
             records::create(&self.kv, &key, &record),
-            self.send_copies(tenant, &message, &routed_to, None)
+            self.send_copies(tenant, &message, &routed_to, sending)
         );
         let created = match created {
             Ok(created) => created,
@@ -160,14 +162,14 @@ impl JetStreamMessageStore {
     }
 
     /// One copy per subscription, all sent before any acknowledgement is
-    /// awaited; answers once the server has stored every one. `replay`
-    /// makes the copies' de-duplication ids new.
+    /// awaited; answers once the server has stored every one. `id` says
+    /// whether the server should recognise a copy sent twice (see [`CopyId`]).
     pub(super) async fn send_copies(
         &self,
         tenant: TenantId,
         message: &Message,
         subs: &[Uuid],
-        replay: Option<u64>,
+        id: CopyId,
     ) -> Result<Vec<PublishAck>, MessagingError> {
         let body: bytes::Bytes =
             serde_json::to_vec(message).map_err(|e| MessagingError::Backend(e.to_string()))?.into();
@@ -175,13 +177,20 @@ impl JetStreamMessageStore {
         for sub in subs {
             let subject =
                 self.names.delivery_subject(tenant, &message.topic_name, *sub, message.priority, &message.message_id);
-            let mut headers = HeaderMap::new();
-            let copy_id = match replay {
-                None => format!("{}.{}", id_key(&message.message_id), sub.simple()),
-                Some(n) => format!("{}.{}.r{n}", id_key(&message.message_id), sub.simple()),
+            let copy_id = match id {
+                CopyId::Generated => None,
+                CopyId::Given => Some(format!("{}.{}", id_key(&message.message_id), sub.simple())),
+                CopyId::Replay(n) => Some(format!("{}.{}.r{n}", id_key(&message.message_id), sub.simple())),
             };
-            headers.insert("Nats-Msg-Id", copy_id.as_str());
-            let ack = self.js.publish_with_headers(subject, headers, body.clone()).await.map_err(publish_error)?;
+            let sent = match copy_id {
+                Some(copy_id) => {
+                    let mut headers = HeaderMap::new();
+                    headers.insert("Nats-Msg-Id", copy_id.as_str());
+                    self.js.publish_with_headers(subject, headers, body.clone()).await
+                }
+                None => self.js.publish(subject, body.clone()).await,
+            };
+            let ack = sent.map_err(publish_error)?;
             pending.push(ack);
         }
         let mut acks = Vec::with_capacity(pending.len());
@@ -210,6 +219,21 @@ impl JetStreamMessageStore {
             }
         }
     }
+}
+
+/// What the server is told to de-duplicate a message's copies by
+/// (`Nats-Msg-Id`, within the stream's duplicate window).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum CopyId {
+    /// The id was made here for this publish and no other call can send it
+    /// again: there is nothing to de-duplicate, and the server is spared
+    /// keeping an id per copy.
+    Generated,
+    /// The publisher named the id: a retried publish of it finds its
+    /// copies already stored.
+    Given,
+    /// A dead letter sent again: a new id for each replay.
+    Replay(u64),
 }
 
 fn publish_error(e: impl std::fmt::Display) -> MessagingError {
