@@ -50,6 +50,7 @@ async fn a_batch_of_slot_writes_reads_back_like_single_writes(store: SharedStore
         node_id: n.node_id,
         module: module.into(),
         slots: s,
+        fence: None,
     };
     let mut writes: Vec<SlotWrite> = nodes.iter().map(|n| write(n, "kmod-batch", slots("2.0.0"))).collect();
     // A later write of the same node and module wins, as it would one by one.
@@ -65,7 +66,13 @@ async fn a_batch_of_slot_writes_reads_back_like_single_writes(store: SharedStore
     let second = store.get_node(t, nodes[1].node_id).await.unwrap().unwrap();
     assert!(!second.modules.contains_key("kmod-gone"));
     // A batch naming a node that is not stored is refused.
-    let stranger = SlotWrite { tenant: t, node_id: Uuid::new_v4(), module: "kmod-batch".into(), slots: slots("9.0.0") };
+    let stranger = SlotWrite {
+        tenant: t,
+        node_id: Uuid::new_v4(),
+        module: "kmod-batch".into(),
+        slots: slots("9.0.0"),
+        fence: None,
+    };
     let refused = store.set_module_slots_batch(&[write(&nodes[2], "kmod-batch", slots("3.0.0")), stranger]).await;
     assert!(matches!(refused, Err(StoreError::NotFound(_))), "{refused:?}");
 }

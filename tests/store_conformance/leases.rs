@@ -164,6 +164,59 @@ async fn node_writes_are_fenced_by_the_runs_epoch(store: SharedStore) {
     assert_eq!(stored.modules["fenced-module"], slots("2.0.0"), "the new owner writes");
 }
 
+/// A wave's node writes go in one batch with their runs' fences: the batch
+/// is written while every fence holds, and refused as a whole, changing
+/// nothing, once one run has passed to another owner.
+async fn batched_node_writes_are_fenced_by_their_runs_epochs(store: SharedStore) {
+    use hotswap_actors::domain::Environment;
+    use hotswap_actors::store::{RunFence, SlotWrite};
+    let t = tenant();
+    let nodes: Vec<_> = (0..4).map(|i| node(t, &format!("fenced-batch-{i}"), Environment::Staging)).collect();
+    for n in &nodes {
+        store.register_node(n).await.unwrap();
+    }
+    let (first, second) = (
+        run(t, "fenced-batch-a", at(0, 0), RunStatus::Running),
+        run(t, "fenced-batch-b", at(0, 1), RunStatus::Running),
+    );
+    store.create_run(&first, &[]).await.unwrap();
+    store.create_run(&second, &[]).await.unwrap();
+    assert_eq!(store.claim_runs("a", 10).await.unwrap().len(), 2);
+    let fence = |r: &RunRecord, epoch| RunFence { tenant_id: t, execution_id: r.execution_id, epoch };
+    // Two nodes for each run, and one write with no fence.
+    let batch = |version: &str, first_epoch, second_epoch| -> Vec<SlotWrite> {
+        let write = |i: usize, module: &str, fence| SlotWrite {
+            tenant: t,
+            node_id: nodes[i].node_id,
+            module: module.into(),
+            slots: slots(version),
+            fence,
+        };
+        vec![
+            write(0, "fenced-batch-a", Some(fence(&first, first_epoch))),
+            write(1, "fenced-batch-a", Some(fence(&first, first_epoch))),
+            write(2, "fenced-batch-b", Some(fence(&second, second_epoch))),
+            write(3, "fenced-batch-b", None),
+        ]
+    };
+    store.set_module_slots_batch(&batch("1.0.0", 1, 1)).await.unwrap();
+
+    // b takes the runs whose leases ran out (the second, maybe the first too).
+    assert_eq!(claim_after_expiry(&store, "b", second.execution_id).await, 2);
+    let first_epoch = store.get_run(t, first.execution_id).await.unwrap().unwrap().owner.unwrap().epoch;
+    match store.set_module_slots_batch(&batch("9.9.9", first_epoch, 1)).await {
+        Err(StoreError::Fenced(m)) => assert!(m.contains(&second.execution_id.to_string()), "{m}"),
+        other => panic!("expected Fenced, got {other:?}"),
+    }
+    for (i, module) in [(0, "fenced-batch-a"), (1, "fenced-batch-a"), (2, "fenced-batch-b"), (3, "fenced-batch-b")] {
+        let stored = store.get_node(t, nodes[i].node_id).await.unwrap().unwrap();
+        assert_eq!(stored.modules[module], slots("1.0.0"), "node {i}: the refused batch changed nothing");
+    }
+    store.set_module_slots_batch(&batch("2.0.0", first_epoch, 2)).await.unwrap();
+    let stored = store.get_node(t, nodes[2].node_id).await.unwrap().unwrap();
+    assert_eq!(stored.modules["fenced-batch-b"], slots("2.0.0"), "the batch with the current epochs is written");
+}
+
 /// A relayed verb waits for its run's owner, is answered once, and is
 /// forgotten when its answer is read; an unanswered one can be withdrawn.
 async fn relayed_verbs_wait_for_one_answer(store: SharedStore) {
@@ -350,6 +403,7 @@ with_short_leases!(
     a_finished_run_is_taken_for_its_rollback,
     relayed_verbs_wait_for_one_answer,
     node_writes_are_fenced_by_the_runs_epoch,
+    batched_node_writes_are_fenced_by_their_runs_epochs,
     admission_is_exact_under_concurrent_creates,
     batch_admission_is_exact_and_in_order,
     run_counts_come_from_counters,

@@ -120,27 +120,19 @@ impl NodeActor {
         fence: Option<RunFence>,
     ) -> ResponseActFuture<Self, Result<(), NodeError>> {
         let writer = self.writer.clone();
+        // A run's write carries its lease's fence (a former owner must not
+        // change the node); the writer checks it in the batch's transaction.
         let write = SlotWrite {
             tenant: self.entry.tenant_id,
             node_id: self.entry.node_id,
             module: module.clone(),
             slots: slots.clone(),
+            fence,
         };
         // A child of the call's span when the message came traced.
         let span = tracing::info_span!("node.persist", node.hostname = %self.entry.hostname, module = %module);
-        // A run's write carries its lease's fence and is checked on its own
-        // (a former owner must not change the node); the rest are batched.
-        let (store, deadline) = (self.store.clone(), self.store_deadline);
         let lane = self.entry.thread().unwrap_or(0);
-        let saving = async move {
-            match fence {
-                Some(fence) => {
-                    within(deadline, store.set_module_slots_fenced(write.node_id, &write.module, &write.slots, &fence))
-                        .await
-                }
-                None => writer.write(lane, write).await,
-            }
-        };
+        let saving = async move { writer.write(lane, write).await };
         Box::pin(saving.instrument(span).into_actor(self).map(move |saved, act, _ctx| match saved {
             Ok(()) => {
                 act.entry.beat();

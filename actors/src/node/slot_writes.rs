@@ -84,16 +84,12 @@ async fn store_batches(store: SharedStore, deadline: Duration, mut queue: mpsc::
         let writes: Vec<SlotWrite> = batch.iter().map(|p| p.write.clone()).collect();
         let stored = within(deadline, store.set_module_slots_batch(&writes)).await;
         match stored {
-            // A refusal (a node that is not stored) belongs to one write:
-            // the others are stored one by one, so that each hears its own answer.
+            // A refusal (a node that is not stored, a run whose lease moved
+            // on) belongs to one write: the others are stored one by one, so
+            // that each hears its own answer.
             Err(e) if batch.len() > 1 && !matches!(e, StoreError::Unavailable(_)) => {
                 tracing::warn!(error = %e, writes = batch.len(), "batch of node writes refused; writing them one by one");
-                let each = join_all(
-                    writes
-                        .iter()
-                        .map(|w| within(deadline, store.set_module_slots(w.tenant, w.node_id, &w.module, &w.slots))),
-                )
-                .await;
+                let each = join_all(writes.iter().map(|w| within(deadline, write_one(&store, w)))).await;
                 for (pending, result) in batch.into_iter().zip(each) {
                     let _ = pending.done.send(result);
                 }
@@ -105,5 +101,86 @@ async fn store_batches(store: SharedStore, deadline: Duration, mut queue: mpsc::
                 }
             }
         }
+    }
+}
+
+/// One write on its own, fenced when it belongs to a run's step.
+async fn write_one(store: &SharedStore, w: &SlotWrite) -> StoreResult<()> {
+    match &w.fence {
+        Some(fence) => store.set_module_slots_fenced(w.node_id, &w.module, &w.slots, fence).await,
+        None => store.set_module_slots(w.tenant, w.node_id, &w.module, &w.slots).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use chrono::Utc;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::domain::{DeploymentRequest, Environment, ModuleSlots, NodeRecord, RunRecord, VersionSlot};
+    use crate::store::{MemoryStore, RunFence};
+
+    fn slots(version: &str) -> ModuleSlots {
+        ModuleSlots { active: Some(VersionSlot::plain(version)), ..ModuleSlots::default() }
+    }
+
+    /// Writes of one lane queued together make one batch; the one whose
+    /// run has another lease epoch is refused on its own (`Fenced`), and the
+    /// others, fenced by a current epoch or not fenced, are stored.
+    #[actix::test]
+    async fn a_stale_fence_in_a_batch_refuses_only_its_own_write() {
+        let store: SharedStore = Arc::new(MemoryStore::new());
+        let tenant = Uuid::new_v4();
+        let mut nodes = Vec::new();
+        for i in 0..3 {
+            let node = NodeRecord {
+                tenant_id: tenant,
+                node_id: Uuid::new_v4(),
+                hostname: format!("writer-node-{i}"),
+                environment: Environment::Development,
+                modules: BTreeMap::new(),
+                updated_at: Utc::now(),
+            };
+            store.register_node(&node).await.unwrap();
+            nodes.push(node.node_id);
+        }
+        let request = DeploymentRequest {
+            module_name: "kmod-writer".into(),
+            version: "1.0.0".into(),
+            target_environment: Environment::Development,
+            requester_email: "writer@example.com".into(),
+            description: None,
+            require_approval: false,
+            metadata: BTreeMap::new(),
+            strategy: None,
+            canary_steps: None,
+        };
+        let run = RunRecord::admitted(tenant, Uuid::new_v4(), request);
+        store.create_run(&run, &[]).await.unwrap();
+        let epoch = store.claim_runs("owner", 10).await.unwrap()[0].epoch;
+        let fence = |epoch| Some(RunFence { tenant_id: tenant, execution_id: run.execution_id, epoch });
+        let write = |node: Uuid, fence| SlotWrite {
+            tenant,
+            node_id: node,
+            module: "kmod-writer".into(),
+            slots: slots("1.0.0"),
+            fence,
+        };
+
+        let writer = SlotWriter::new(store.clone(), Duration::from_secs(5));
+        let (current, stale, unfenced) = futures::join!(
+            writer.write(0, write(nodes[0], fence(epoch))),
+            writer.write(0, write(nodes[1], fence(epoch + 1))),
+            writer.write(0, write(nodes[2], None)),
+        );
+        assert!(current.is_ok(), "{current:?}");
+        assert!(matches!(stale, Err(StoreError::Fenced(_))), "{stale:?}");
+        assert!(unfenced.is_ok(), "{unfenced:?}");
+        let stored = store.module_slots(tenant, &nodes, "kmod-writer").await.unwrap();
+        assert_eq!(stored, vec![slots("1.0.0"), ModuleSlots::default(), slots("1.0.0")]);
     }
 }

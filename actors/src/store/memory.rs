@@ -295,7 +295,15 @@ impl NodeStore for MemoryStore {
         for w in writes {
             self.inject(StoreCall::SetModuleSlots { node_id: w.node_id, module: &w.module, slots: &w.slots }).await?;
         }
-        // All or nothing, as in one transaction: every node is checked first.
+        // All or nothing, as in one transaction: every fence and every node is checked first.
+        // (A wave's writes share a few runs' fences: each is checked once.)
+        let mut checked: Vec<super::RunFence> = Vec::new();
+        for w in writes {
+            if let Some(fence) = w.fence.filter(|f| !checked.contains(f)) {
+                self.check_fence(&fence, w.node_id)?;
+                checked.push(fence);
+            }
+        }
         let mut nodes = self.nodes.write();
         if let Some(missing) = writes.iter().find(|w| !nodes.contains_key(&(w.tenant, w.node_id))) {
             return Err(StoreError::NotFound(format!("node {} not found", missing.node_id)));

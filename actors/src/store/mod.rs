@@ -126,6 +126,9 @@ pub struct SlotWrite {
     pub node_id: Uuid,
     pub module: String,
     pub slots: ModuleSlots,
+    /// A run's step: made only while the run's lease is still at this
+    /// epoch (see [`LeaseStore::set_module_slots_fenced`]).
+    pub fence: Option<RunFence>,
 }
 
 #[async_trait]
@@ -140,15 +143,13 @@ pub trait NodeStore: Send + Sync {
         module: &str,
         slots: &ModuleSlots,
     ) -> StoreResult<()>;
-    /// Several [`NodeStore::set_module_slots`] at once, all or nothing: what
-    /// the node actors of one wave write together (see
-    /// `node::SlotWriter`). Back-ends that can make it one transaction do.
-    async fn set_module_slots_batch(&self, writes: &[SlotWrite]) -> StoreResult<()> {
-        for w in writes {
-            self.set_module_slots(w.tenant, w.node_id, &w.module, &w.slots).await?;
-        }
-        Ok(())
-    }
+    /// Several node writes at once, all or nothing: what the node actors of
+    /// one wave write together (see `node::SlotWriter`), in one transaction.
+    /// A write with a fence is checked as [`LeaseStore::set_module_slots_fenced`]
+    /// checks it, within the same transaction; when any fence is stale the
+    /// whole batch is refused (`Fenced`) and nothing is written (the writer
+    /// then writes them one by one, so that each hears its own answer).
+    async fn set_module_slots_batch(&self, writes: &[SlotWrite]) -> StoreResult<()>;
     /// The slots of `module` on each of `node_ids`, in the same order.
     async fn module_slots(&self, tenant: TenantId, node_ids: &[Uuid], module: &str) -> StoreResult<Vec<ModuleSlots>>;
     async fn nodes_in(&self, tenant: TenantId, environment: Environment) -> StoreResult<Vec<NodeRecord>>;

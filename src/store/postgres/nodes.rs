@@ -143,7 +143,7 @@ impl PgStore {
         let conn: &mut AsyncPgConnection = &mut pooled;
         conn.transaction::<_, Failure, _>(async |conn| {
             if let Some(fence) = fence {
-                check_fence(conn, fence, node_id).await?;
+                check_fences(conn, &[(*fence, node_id)]).await?;
             }
             // Touching the node first locks it, and tells whether it exists.
             let touched = diesel::update(nodes::table.find((tenant, node_id)))
@@ -171,17 +171,37 @@ impl PgStore {
     }
 }
 
-/// Refuses the write when the run's lease has moved past the fence's epoch.
-async fn check_fence(conn: &mut AsyncPgConnection, fence: &RunFence, node_id: Uuid) -> Result<(), Failure> {
+/// Refuses the writes when a run's lease has moved past its fence's epoch:
+/// each fence comes with one of its nodes, for the message. One statement
+/// per tenant (a batch holds one tenant's nodes in practice), which locks
+/// the runs' rows against a takeover until the writes commit.
+async fn check_fences(conn: &mut AsyncPgConnection, fences: &[(RunFence, Uuid)]) -> Result<(), Failure> {
     use super::schema::runs;
-    let epoch: Option<i64> = runs::table
-        .find((fence.tenant_id, fence.execution_id))
-        .select(runs::owner_epoch)
-        .for_share()
-        .first(conn)
-        .await
-        .optional()?;
-    match epoch {
+    let tenants: std::collections::BTreeSet<TenantId> = fences.iter().map(|(f, _)| f.tenant_id).collect();
+    for tenant in tenants {
+        let of_tenant: Vec<&(RunFence, Uuid)> = fences.iter().filter(|(f, _)| f.tenant_id == tenant).collect();
+        let ids: Vec<Uuid> = of_tenant.iter().map(|(f, _)| f.execution_id).collect();
+        let epochs: Vec<(Uuid, i64)> = runs::table
+            .filter(runs::tenant_id.eq(tenant))
+            .filter(runs::execution_id.eq_any(&ids))
+            .select((runs::execution_id, runs::owner_epoch))
+            // Rows are locked in the order read: the same for every batch.
+            .order(runs::execution_id)
+            .for_share()
+            .load(conn)
+            .await?;
+        for (fence, node_id) in of_tenant {
+            let stored = epochs.iter().find(|(id, _)| *id == fence.execution_id).map(|(_, epoch)| *epoch);
+            fenced_out(fence, stored, *node_id)?;
+        }
+    }
+    Ok(())
+}
+
+/// `Fenced` when the run's stored epoch is not the fence's (a run that is
+/// not stored fences nothing, as before leases existed).
+fn fenced_out(fence: &RunFence, stored: Option<i64>, node_id: Uuid) -> Result<(), Failure> {
+    match stored {
         Some(epoch) if codec::revision(fence.epoch).ok() != Some(epoch) => Err(StoreError::Fenced(format!(
             "deployment {} has lease epoch {epoch}, not {}: node {node_id} not changed",
             fence.execution_id, fence.epoch
@@ -306,9 +326,16 @@ impl NodeStore for PgStore {
                 upserts.push(ModuleRow { tenant_id: *tenant, node_id: *node_id, module_name: module, slots });
             }
         }
+        let mut fences: Vec<(RunFence, Uuid)> = Vec::new();
+        for w in writes {
+            if let Some(fence) = w.fence.filter(|f| !fences.iter().any(|(seen, _)| seen == f)) {
+                fences.push((fence, w.node_id));
+            }
+        }
         let mut pooled = self.conn().await?;
         let conn: &mut AsyncPgConnection = &mut pooled;
         conn.transaction::<_, Failure, _>(async |conn| {
+            check_fences(conn, &fences).await?;
             // One statement per step of the batch, not per node: touching the
             // nodes locks them and tells whether all exist. One writer sends
             // the batches of a process (node::SlotWriter), one after another.

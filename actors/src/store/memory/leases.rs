@@ -30,6 +30,25 @@ impl MemoryStore {
     }
 }
 
+impl MemoryStore {
+    /// Refuses a write for `node_id` when the fence's run has moved to
+    /// another lease epoch. One process holds a memory store, so no other
+    /// instance can take the run between this check and the write.
+    pub(super) fn check_fence(&self, fence: &RunFence, node_id: Uuid) -> StoreResult<()> {
+        let epoch = {
+            let runs = self.runs.read();
+            runs.by_id.get(&(fence.tenant_id, fence.execution_id)).and_then(|r| r.owner.as_ref()).map(|o| o.epoch)
+        };
+        match epoch {
+            Some(epoch) if epoch != fence.epoch => Err(StoreError::Fenced(format!(
+                "deployment {} has lease epoch {epoch}, not {}: node {node_id} not changed",
+                fence.execution_id, fence.epoch
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
 #[async_trait]
 impl LeaseStore for MemoryStore {
     async fn claim_runs(&self, owner: &str, limit: u32) -> StoreResult<Vec<ClaimedRun>> {
@@ -84,20 +103,7 @@ impl LeaseStore for MemoryStore {
         slots: &ModuleSlots,
         fence: &RunFence,
     ) -> StoreResult<()> {
-        // One process holds a memory store, so no other instance can take
-        // the run between this check and the write.
-        let epoch = {
-            let runs = self.runs.read();
-            runs.by_id.get(&(fence.tenant_id, fence.execution_id)).and_then(|r| r.owner.as_ref()).map(|o| o.epoch)
-        };
-        if epoch.is_some_and(|e| e != fence.epoch) {
-            return Err(StoreError::Fenced(format!(
-                "deployment {} has lease epoch {}, not {}: node {node_id} not changed",
-                fence.execution_id,
-                epoch.unwrap_or_default(),
-                fence.epoch
-            )));
-        }
+        self.check_fence(fence, node_id)?;
         self.set_module_slots(fence.tenant_id, node_id, module, slots).await
     }
 
