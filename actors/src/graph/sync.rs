@@ -141,6 +141,9 @@ impl NodeStore for GraphSyncStore {
         self.sync(tenant, system::slot_items(tenant, node_id, module, slots)).await;
         Ok(())
     }
+    fn groups_node_writes(&self) -> bool {
+        self.inner.groups_node_writes()
+    }
     async fn set_module_slots_batch(&self, writes: &[crate::store::SlotWrite]) -> StoreResult<()> {
         self.inner.set_module_slots_batch(writes).await?;
         // One graph write per tenant for the whole wave, not one per node,

@@ -56,7 +56,11 @@ impl SlotWriter {
 
     /// Stores one node's slots together with whatever else is waiting in
     /// `lane` (the writer's actor thread); answers once they are durable.
+    /// A store whose writes are not worth grouping gets each on its own.
     pub async fn write(&self, lane: usize, write: SlotWrite) -> StoreResult<()> {
+        if !self.store.groups_node_writes() {
+            return within(self.deadline, write_one(&self.store, &write)).await;
+        }
         let queue = self.lanes[lane % LANES].get_or_init(|| {
             let (tx, rx) = mpsc::channel(QUEUE);
             tokio::spawn(store_batches(self.store.clone(), self.deadline, rx));
@@ -81,23 +85,23 @@ async fn store_batches(store: SharedStore, deadline: Duration, mut queue: mpsc::
                 Err(_) => break,
             }
         }
-        let writes: Vec<SlotWrite> = batch.iter().map(|p| p.write.clone()).collect();
+        let (writes, answers): (Vec<SlotWrite>, Vec<_>) = batch.into_iter().map(|p| (p.write, p.done)).unzip();
         let stored = within(deadline, store.set_module_slots_batch(&writes)).await;
         match stored {
             // A refusal (a node that is not stored, a run whose lease moved
             // on) belongs to one write: the others are stored one by one, so
             // that each hears its own answer.
-            Err(e) if batch.len() > 1 && !matches!(e, StoreError::Unavailable(_)) => {
-                tracing::warn!(error = %e, writes = batch.len(), "batch of node writes refused; writing them one by one");
+            Err(e) if writes.len() > 1 && !matches!(e, StoreError::Unavailable(_)) => {
+                tracing::warn!(error = %e, writes = writes.len(), "batch of node writes refused; writing them one by one");
                 let each = join_all(writes.iter().map(|w| within(deadline, write_one(&store, w)))).await;
-                for (pending, result) in batch.into_iter().zip(each) {
-                    let _ = pending.done.send(result);
+                for (done, result) in answers.into_iter().zip(each) {
+                    let _ = done.send(result);
                 }
             }
             result => {
-                for pending in batch {
+                for done in answers {
                     // A writer that gave up waiting needs no answer.
-                    let _ = pending.done.send(result.clone());
+                    let _ = done.send(result.clone());
                 }
             }
         }
@@ -128,12 +132,13 @@ mod tests {
         ModuleSlots { active: Some(VersionSlot::plain(version)), ..ModuleSlots::default() }
     }
 
-    /// Writes of one lane queued together make one batch; the one whose
+    /// Writes of one lane queued together make one batch (the memory store
+    /// asked to group them as PostgreSQL does); the one whose
     /// run has another lease epoch is refused on its own (`Fenced`), and the
     /// others, fenced by a current epoch or not fenced, are stored.
     #[actix::test]
     async fn a_stale_fence_in_a_batch_refuses_only_its_own_write() {
-        let store: SharedStore = Arc::new(MemoryStore::new());
+        let store: SharedStore = Arc::new(MemoryStore::new().with_grouped_node_writes());
         let tenant = Uuid::new_v4();
         let mut nodes = Vec::new();
         for i in 0..3 {

@@ -68,6 +68,9 @@ pub struct MemoryStore {
     relayed: parking_lot::Mutex<Vec<(crate::store::RelayedVerb, Option<crate::store::RelayedAnswer>)>>,
     /// Failures injected by tests; `None` in every real use.
     faults: Option<std::sync::Arc<dyn FaultHook>>,
+    /// Whether node writes are gathered into batches as a database's are
+    /// (see [`NodeStore::groups_node_writes`]); off unless a test asks.
+    grouped_node_writes: bool,
 }
 
 /// A store call a [`FaultHook`] may fail.
@@ -128,6 +131,13 @@ impl MemoryStore {
     /// The same store with leases lasting `ttl` unless renewed.
     pub fn with_lease_ttl(mut self, ttl: std::time::Duration) -> Self {
         self.lease_ttl = LeaseTtl(ttl);
+        self
+    }
+
+    /// The same store with node writes gathered into batches, as on
+    /// PostgreSQL; for tests of the batches.
+    pub fn with_grouped_node_writes(mut self) -> Self {
+        self.grouped_node_writes = true;
         self
     }
 
@@ -320,6 +330,10 @@ impl NodeStore for MemoryStore {
             }
         }
         Ok(())
+    }
+
+    fn groups_node_writes(&self) -> bool {
+        self.grouped_node_writes
     }
 
     async fn module_slots(&self, tenant: TenantId, node_ids: &[Uuid], module: &str) -> StoreResult<Vec<ModuleSlots>> {

@@ -150,6 +150,14 @@ pub trait NodeStore: Send + Sync {
     /// whole batch is refused (`Fenced`) and nothing is written (the writer
     /// then writes them one by one, so that each hears its own answer).
     async fn set_module_slots_batch(&self, writes: &[SlotWrite]) -> StoreResult<()>;
+    /// Whether node writes are worth gathering into batches: yes where each
+    /// write on its own costs a transaction (and its commit). The memory
+    /// store says no: a write there is a map update under a lock, cheaper
+    /// than handing it to a batch and waiting for the batch's answer (unless
+    /// a test asks it to group them).
+    fn groups_node_writes(&self) -> bool {
+        true
+    }
     /// The slots of `module` on each of `node_ids`, in the same order.
     async fn module_slots(&self, tenant: TenantId, node_ids: &[Uuid], module: &str) -> StoreResult<Vec<ModuleSlots>>;
     async fn nodes_in(&self, tenant: TenantId, environment: Environment) -> StoreResult<Vec<NodeRecord>>;
