@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 BIN="${BIN:?BIN=path/to/hotswap}"
 DURATION="${DURATION:-4}"
 PORT="${PORT:-18191}"
+# The cap on runs driven at once, lifted as in scripts/bench-cluster.sh (see there).
+MAX_ACTIVE_RUNS="${MAX_ACTIVE_RUNS:-100000}"
 ADMIN_URL="${HOTSWAP_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 DB="hotswap_bench_cpu_$$"
 DB_URL="${ADMIN_URL%/*}/$DB"
@@ -18,7 +20,7 @@ trap 'kill $SERVER 2>/dev/null || true; psql "$ADMIN_URL" -qc "DROP DATABASE IF 
 if [ -n "${LOG_ALL:-}" ]; then psql "$ADMIN_URL" -qc "ALTER DATABASE $DB SET log_statement = 'all'"; fi
 HOTSWAP_ENV=development HOTSWAP__STORE__BACKEND=postgres HOTSWAP__STORE__URL="$DB_URL" \
   HOTSWAP__RATE_LIMIT__ENABLED=false HOTSWAP__SERVER__BIND="127.0.0.1:$PORT" \
-  HOTSWAP__LOGGING__LEVEL=error "$BIN" serve > /tmp/hotswap-bench-cpu.log 2>&1 &
+  HOTSWAP__PIPELINE__MAX_ACTIVE_RUNS="$MAX_ACTIVE_RUNS" HOTSWAP__LOGGING__LEVEL=error "$BIN" serve > /tmp/hotswap-bench-cpu.log 2>&1 &
 SERVER=$!
 for _ in $(seq 1 150); do curl -fs "127.0.0.1:$PORT/health/ready" >/dev/null && break; sleep 0.2; done
 HOTSWAP_TOKEN=$(curl -fs -X POST "127.0.0.1:$PORT/api/v1/authentication/login" -H 'content-type: application/json' \
@@ -36,5 +38,9 @@ HOTSWAP_BENCH_PREFIX="cpu-$RANDOM" wrk -t2 -c16 -d"${DURATION}s" -s scripts/crea
 read -r -a after <<< "$(backends | tr '\n' ' ')"
 db_after=$(ticks "${after[@]}"); server_after=$(ticks "$SERVER"); created=$(( $(runs) - runs_before ))
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+# Runs still going when the window ends, and how long the finished ones took: when the runs in
+# flight reach [pipeline] max_active_runs, creates beyond it are refused (429) and the window's
+# rate says how fast runs finish rather than how fast they are created.
+psql "$DB_URL" -Atc "SELECT 'runs still in flight: ' || count(*) FILTER (WHERE holds_module) || '; finished runs, median duration: ' || coalesce(round(extract(epoch FROM percentile_cont(0.5) WITHIN GROUP (ORDER BY finished_at - created_at)) * 1000) || ' ms', 'none') FROM runs"
 awk -v s=$((server_after - server_before)) -v d=$((db_after - db_before)) -v n="$created" \
   'BEGIN {if (n > 0) printf "runs created %d; CPU per run created: server %.2f ms, database backends %.2f ms\n", n, s * 10 / n, d * 10 / n}'
