@@ -306,13 +306,8 @@ impl NodeStore for MemoryStore {
             self.inject(StoreCall::SetModuleSlots { node_id: w.node_id, module: &w.module, slots: &w.slots }).await?;
         }
         // All or nothing, as in one transaction: every fence and every node is checked first.
-        // (A wave's writes share a few runs' fences: each is checked once.)
-        let mut checked: Vec<super::RunFence> = Vec::new();
-        for w in writes {
-            if let Some(fence) = w.fence.filter(|f| !checked.contains(f)) {
-                self.check_fence(&fence, w.node_id)?;
-                checked.push(fence);
-            }
+        for (fence, node_id) in super::SlotWrite::distinct_fences(writes) {
+            self.check_fence(&fence, node_id)?;
         }
         let mut nodes = self.nodes.write();
         if let Some(missing) = writes.iter().find(|w| !nodes.contains_key(&(w.tenant, w.node_id))) {

@@ -131,6 +131,21 @@ pub struct SlotWrite {
     pub fence: Option<RunFence>,
 }
 
+impl SlotWrite {
+    /// The different fences among `writes`, each with the first node that
+    /// carries it (for the message when it is stale): a wave's writes share
+    /// a few runs' fences, which a store checks once each.
+    pub fn distinct_fences(writes: &[SlotWrite]) -> Vec<(RunFence, Uuid)> {
+        let mut fences: Vec<(RunFence, Uuid)> = Vec::new();
+        for w in writes {
+            if let Some(fence) = w.fence.filter(|f| !fences.iter().any(|(seen, _)| seen == f)) {
+                fences.push((fence, w.node_id));
+            }
+        }
+        fences
+    }
+}
+
 #[async_trait]
 pub trait NodeStore: Send + Sync {
     /// Registers a node; an existing record keeps its module state.

@@ -326,12 +326,7 @@ impl NodeStore for PgStore {
                 upserts.push(ModuleRow { tenant_id: *tenant, node_id: *node_id, module_name: module, slots });
             }
         }
-        let mut fences: Vec<(RunFence, Uuid)> = Vec::new();
-        for w in writes {
-            if let Some(fence) = w.fence.filter(|f| !fences.iter().any(|(seen, _)| seen == f)) {
-                fences.push((fence, w.node_id));
-            }
-        }
+        let fences = SlotWrite::distinct_fences(writes);
         let mut pooled = self.conn().await?;
         let conn: &mut AsyncPgConnection = &mut pooled;
         conn.transaction::<_, Failure, _>(async |conn| {

@@ -28,9 +28,7 @@ impl MemoryStore {
         }
         held
     }
-}
 
-impl MemoryStore {
     /// Refuses a write for `node_id` when the fence's run has moved to
     /// another lease epoch. One process holds a memory store, so no other
     /// instance can take the run between this check and the write.
