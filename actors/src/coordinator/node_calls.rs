@@ -6,6 +6,11 @@
 //! together. The coordinator's thread then handles one answer per thread
 //! instead of one per node, and every thread shares the work of sending and
 //! receiving, rather than the coordinator's doing it for all of them.
+//!
+//! Every request of one call has the same timeout, so each group of
+//! requests waits on one timer rather than one per node: a timer per node
+//! costs a registration in the thread's timer wheel, and on a thread that
+//! had no timer pending, a wake-up of its driver (a system call) for each.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -16,6 +21,8 @@ use actix::dev::ToEnvelope;
 use actix::{Handler, MailboxError, Message};
 use futures::channel::oneshot;
 use futures::future::join_all;
+use futures::stream::{FuturesUnordered, StreamExt};
+use futures::FutureExt;
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -50,7 +57,7 @@ where
         async move {
             let _pending = pending;
             let Some(addr) = addr else { return Err(unreachable(&node.hostname)) };
-            let answer = match addr.send(msg).timeout(timeout).await {
+            let answer = match addr.send(msg).await {
                 Ok(answer) => answer,
                 Err(e) => Err(mailbox(&node.hostname, e, timeout)),
             };
@@ -61,7 +68,7 @@ where
         }
         .instrument(span)
     };
-    fan_out(&threads, nodes, ask).await
+    fan_out(&threads, nodes, timeout, ask).await
 }
 
 /// Like [`ask_all`] for messages that cannot fail on the node side.
@@ -88,25 +95,49 @@ where
         async move {
             let _pending = pending;
             let Some(addr) = addr else { return Err(unreachable(&node.hostname)) };
-            addr.send(msg).timeout(timeout).await.map_err(|e| mailbox(&node.hostname, e, timeout))
+            addr.send(msg).await.map_err(|e| mailbox(&node.hostname, e, timeout))
         }
         .instrument(span)
     };
-    fan_out(&threads, nodes, ask).await
+    fan_out(&threads, nodes, timeout, ask).await
 }
 
-/// Asks every node with `ask` and answers in node order. Without threads of
-/// the pool's own, or for nodes on none of them, the requests are made
-/// here; the others are made by one relay task on each node's thread.
-async fn fan_out<T, G, Fut>(threads: &ActorThreads, nodes: Vec<Arc<NodeEntry>>, ask: G) -> Vec<T>
+/// Asks every node with `ask` and answers in node order; a node that has not
+/// answered within `timeout` answers with that. The requests to each
+/// thread's nodes are made on that thread ([`per_thread`]).
+async fn fan_out<R, G, Fut>(
+    threads: &ActorThreads,
+    nodes: Vec<Arc<NodeEntry>>,
+    timeout: Duration,
+    ask: G,
+) -> Vec<Result<R, NodeError>>
+where
+    R: Send + 'static,
+    G: Fn(Arc<NodeEntry>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<R, NodeError>> + 'static,
+{
+    let ask = Arc::new(ask);
+    per_thread(threads, nodes, move |group| {
+        let ask = ask.clone();
+        async move { ask_here(group, &*ask, timeout).await }
+    })
+    .await
+}
+
+/// Does `work` for the nodes of each actor thread on that thread, all
+/// threads at once, and answers with one item per node in node order.
+/// `work` answers with one item per node of the group it is given, in its
+/// order. Without threads of the pool's own, or for nodes on none of them,
+/// or when a thread is gone, the work is done here.
+pub(super) async fn per_thread<T, W, Fut>(threads: &ActorThreads, nodes: Vec<Arc<NodeEntry>>, work: W) -> Vec<T>
 where
     T: Send + 'static,
-    G: Fn(Arc<NodeEntry>) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = T> + 'static,
+    W: Fn(Vec<Arc<NodeEntry>>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Vec<T>> + 'static,
 {
     let count = threads.len();
     if count <= 1 {
-        return ask_here(nodes, &ask).await;
+        return work(nodes).await;
     }
     // Each node's position in `nodes`, grouped by the thread it runs on.
     let mut groups: Vec<(Vec<usize>, Vec<Arc<NodeEntry>>)> = (0..=count).map(|_| Default::default()).collect();
@@ -115,7 +146,7 @@ where
         groups[group].0.push(position);
         groups[group].1.push(node);
     }
-    let ask = Arc::new(ask);
+    let work = Arc::new(work);
     let total: usize = groups.iter().map(|(positions, _)| positions.len()).sum();
     let mut here: Vec<(Vec<usize>, Vec<Arc<NodeEntry>>)> = Vec::new();
     let mut relayed = Vec::new();
@@ -128,13 +159,12 @@ where
             continue;
         }
         let (answer, answered) = oneshot::channel();
-        let relay_ask = ask.clone();
+        let relay_work = work.clone();
         // A relay needs its members back if its thread is gone before it starts.
         let kept = members.clone();
         let started = threads.run_on(thread, move || {
             actix::spawn(async move {
-                let answers = ask_here(members, &*relay_ask).await;
-                let _ = answer.send(answers);
+                let _ = answer.send(relay_work(members).await);
             });
         });
         if started {
@@ -144,16 +174,16 @@ where
         }
     }
     let local = join_all(here.into_iter().map(|(positions, members)| {
-        let ask = ask.clone();
-        async move { (positions, ask_here(members, &*ask).await) }
+        let work = work.clone();
+        async move { (positions, work(members).await) }
     }));
     let from_relays = join_all(relayed.into_iter().map(|(positions, members, answered)| {
-        let ask = ask.clone();
+        let work = work.clone();
         async move {
             match answered.await {
                 Ok(answers) => (positions, answers),
-                // The thread stopped before its relay answered: ask from here.
-                Err(_) => (positions, ask_here(members, &*ask).await),
+                // The thread stopped before its relay answered: do it here.
+                Err(_) => (positions, work(members).await),
             }
         }
     }));
@@ -164,19 +194,44 @@ where
             ordered[position] = Some(answer);
         }
     }
-    ordered.into_iter().flatten().collect()
+    // Sized once: collecting a flattened iterator would grow (and copy) the
+    // vector step by step, and the answers may be large.
+    let mut answers = Vec::with_capacity(total);
+    answers.extend(ordered.into_iter().flatten());
+    answers
 }
 
-/// Asks `nodes` from the current thread, all in flight together.
-async fn ask_here<T, G, Fut>(nodes: Vec<Arc<NodeEntry>>, ask: &G) -> Vec<T>
+/// Asks `nodes` from the current thread, all in flight together, and answers
+/// in their order; those that have not answered within `timeout` answer
+/// that they did not.
+async fn ask_here<R, G, Fut>(nodes: Vec<Arc<NodeEntry>>, ask: &G, timeout: Duration) -> Vec<Result<R, NodeError>>
 where
     G: Fn(Arc<NodeEntry>) -> Fut,
-    Fut: Future<Output = T>,
+    Fut: Future<Output = Result<R, NodeError>>,
 {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut answers: Vec<Option<Result<R, NodeError>>> = (0..nodes.len()).map(|_| None).collect();
+    let mut pending: FuturesUnordered<_> =
+        nodes.iter().enumerate().map(|(i, node)| ask(node.clone()).map(move |answer| (i, answer))).collect();
+    let gather = async {
+        while let Some((i, answer)) = pending.next().await {
+            answers[i] = Some(answer);
+        }
+    };
     // Unconstrained: with tokio's per-task budget spent, each of thousands of
     // pending answers would wake its task again and be polled for nothing,
     // turning a fan-out quadratic.
-    tokio::task::unconstrained(join_all(nodes.into_iter().map(ask))).await
+    let all_answered = tokio::time::timeout_at(deadline, tokio::task::unconstrained(gather)).await.is_ok();
+    drop(pending);
+    if !all_answered {
+        let late = answers.iter().filter(|a| a.is_none()).count();
+        tracing::warn!(nodes = late, ?timeout, "nodes did not answer in time");
+    }
+    nodes
+        .iter()
+        .zip(answers)
+        .map(|(node, answer)| answer.unwrap_or_else(|| Err(mailbox(&node.hostname, MailboxError::Timeout, timeout))))
+        .collect()
 }
 
 /// The span of one request to one node, a child of the stage's span.
@@ -316,13 +371,10 @@ mod tests {
                 Arc::new(node)
             })
             .collect();
-        let answers =
-            fan_out(
-                &threads,
-                nodes.clone(),
-                |node| async move { (node.hostname.clone(), std::thread::current().id()) },
-            )
-            .await;
+        let answers = per_thread(&threads, nodes.clone(), |group| async move {
+            group.iter().map(|node| (node.hostname.clone(), std::thread::current().id())).collect::<Vec<_>>()
+        })
+        .await;
         assert_eq!(answers.len(), nodes.len());
         for (node, (hostname, asked_from)) in nodes.iter().zip(answers) {
             assert_eq!(node.hostname, hostname, "answers out of node order");
@@ -338,7 +390,29 @@ mod tests {
         let nodes: Vec<Arc<NodeEntry>> = (0..4)
             .map(|i| Arc::new(NodeEntry::new(DEFAULT_TENANT, Uuid::new_v4(), format!("n{i}"), Environment::Qa)))
             .collect();
-        let answers = fan_out(&threads, nodes, |_| async move { std::thread::current().id() }).await;
+        let answers = per_thread(&threads, nodes, |group| async move {
+            group.iter().map(|_| std::thread::current().id()).collect::<Vec<_>>()
+        })
+        .await;
         assert_eq!(answers, vec![here; 4]);
+    }
+
+    #[actix::test]
+    async fn a_node_that_does_not_answer_in_time_fails_alone_under_the_groups_one_deadline() {
+        let nodes: Vec<Arc<NodeEntry>> = ["quick-1", "silent", "quick-2"]
+            .into_iter()
+            .map(|name| Arc::new(NodeEntry::new(DEFAULT_TENANT, Uuid::new_v4(), name.into(), Environment::Qa)))
+            .collect();
+        let ask = |node: Arc<NodeEntry>| async move {
+            if node.hostname == "silent" {
+                std::future::pending::<()>().await;
+            }
+            Ok::<_, NodeError>(node.hostname.clone())
+        };
+        let answers = ask_here(nodes, &ask, Duration::from_millis(50)).await;
+        assert_eq!(answers[0].as_deref().ok(), Some("quick-1"));
+        assert_eq!(answers[2].as_deref().ok(), Some("quick-2"));
+        let silent = answers[1].as_ref().expect_err("the silent node fails").to_string();
+        assert!(silent.contains("silent did not answer within 50ms"), "{silent}");
     }
 }

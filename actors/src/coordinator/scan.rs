@@ -33,7 +33,7 @@ impl Coordinator {
         let path = self.run.request.target_environment.path();
         for &env in &path {
             let nodes = self.env_nodes(env);
-            let unreachable: Vec<_> = nodes.iter().filter(|n| n.addr().is_none()).map(|n| n.hostname.clone()).collect();
+            let unreachable: Vec<_> = nodes.iter().filter(|n| !n.reachable()).map(|n| n.hostname.clone()).collect();
             if nodes.is_empty() {
                 problems.push(format!("no nodes available in the {env} cluster"));
             } else if !unreachable.is_empty() {

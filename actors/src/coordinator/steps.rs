@@ -2,7 +2,6 @@
 //! the answer, records the next checkpoint; or arms a timer. `advance` picks
 //! the step that the checkpoint names whenever the coordinator is idle.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -10,7 +9,7 @@ use chrono::Utc;
 use serde_json::json;
 
 use super::actor::Coordinator;
-use super::node_calls::{ask_all, ask_all_infallible, outcomes};
+use super::node_calls::{ask_all, ask_all_infallible, outcomes, per_thread};
 use super::plan::waves;
 use super::stages::{event, finish_run, finish_stage, listed, node_events, progress_event, start_stage};
 use super::{Checkpoint, DeployStep};
@@ -158,24 +157,56 @@ impl Coordinator {
     /// Records the slots of `nodes` that this run has not changed yet, before
     /// any of them changes. Returns false when nothing was left to record.
     fn record_changes(&mut self, env: Environment, nodes: &[Arc<NodeEntry>], ctx: &mut Ctx) -> bool {
-        let known: HashSet<_> = self.run.changes.iter().map(|c| c.node_id).collect();
-        let missing: Vec<_> = nodes.iter().filter(|n| !known.contains(&n.node_id)).cloned().collect();
+        let missing: Vec<_> = if self.run.changes.is_empty() {
+            nodes.to_vec()
+        } else {
+            let known: foldhash::HashSet<_> = self.run.changes.iter().map(|c| c.node_id).collect();
+            nodes.iter().filter(|n| !known.contains(&n.node_id)).cloned().collect()
+        };
         if missing.is_empty() {
             return false;
         }
         self.busy = true;
-        let store = self.deps.store.clone();
-        let ids: Vec<_> = missing.iter().map(|n| n.node_id).collect();
+        let (store, threads) = (self.deps.store.clone(), self.deps.threads.clone());
         let (tenant, module) = (self.run.tenant_id, self.module());
         let deadline = self.deps.store_deadline;
-        let read = async move { crate::store::within(deadline, store.module_slots(tenant, &ids, &module)).await };
-        ctx.spawn(read.into_actor(self).map(move |slots, act, ctx| {
+        // Each thread reads (and copies into changes) the slots of its own
+        // nodes: for a large cluster this is most of a wave's planning, and
+        // done here it would keep the other threads waiting.
+        let read = async move {
+            let changes = per_thread(&threads, missing, move |group| {
+                let (store, module) = (store.clone(), module.clone());
+                async move {
+                    let ids: Vec<_> = group.iter().map(|n| n.node_id).collect();
+                    match crate::store::within(deadline, store.module_slots(tenant, &ids, &module)).await {
+                        Ok(slots) => group
+                            .iter()
+                            .zip(slots)
+                            .map(|(n, before)| {
+                                Ok(NodeChange {
+                                    node_id: n.node_id,
+                                    hostname: n.hostname.clone(),
+                                    environment: env,
+                                    before,
+                                })
+                            })
+                            .collect(),
+                        Err(e) => vec![Err(Arc::new(e)); group.len()],
+                    }
+                }
+            })
+            .await;
+            changes.into_iter().collect::<Result<Vec<NodeChange>, _>>()
+        };
+        ctx.spawn(read.into_actor(self).map(move |changes, act, ctx| {
             act.busy = false;
-            match slots {
-                Ok(slots) => {
-                    Arc::make_mut(&mut act.run.changes).extend(missing.iter().zip(slots).map(|(n, before)| {
-                        NodeChange { node_id: n.node_id, hostname: n.hostname.clone(), environment: env, before }
-                    }));
+            match changes {
+                Ok(changes) => {
+                    if act.run.changes.is_empty() {
+                        act.run.changes = Arc::new(changes);
+                    } else {
+                        Arc::make_mut(&mut act.run.changes).extend(changes);
+                    }
                     act.save_checkpoint([], ctx);
                 }
                 Err(e) => {
@@ -596,10 +627,11 @@ impl Coordinator {
             }
             let mut problems: Vec<String> =
                 results.into_iter().filter_map(|r| r.err().map(|e| e.to_string())).collect();
+            let now_ms = Utc::now().timestamp_millis();
             problems.extend(
                 nodes
                     .iter()
-                    .filter(|n| !n.heartbeat_fresh(heartbeat_timeout))
+                    .filter(|n| !n.heartbeat_fresh_at(now_ms, heartbeat_timeout))
                     .map(|n| format!("{} has no recent heartbeat", n.hostname)),
             );
             if problems.is_empty() {

@@ -197,8 +197,23 @@ impl NodeEntry {
     }
 
     pub fn heartbeat_fresh(&self, timeout: Duration) -> bool {
-        self.last_heartbeat()
-            .is_some_and(|t| Utc::now().signed_duration_since(t).to_std().unwrap_or_default() <= timeout)
+        self.heartbeat_fresh_at(Utc::now().timestamp_millis(), timeout)
+    }
+
+    /// Whether the last beat is at most `timeout` before `now_ms` (since the
+    /// epoch). Callers that check many nodes read the clock once for all.
+    pub fn heartbeat_fresh_at(&self, now_ms: i64, timeout: Duration) -> bool {
+        match self.last_heartbeat_ms.load(Ordering::Relaxed) {
+            0 => false,
+            // A beat stamped after `now_ms` (read a moment later) is fresh.
+            ms => now_ms.saturating_sub(ms) <= i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX),
+        }
+    }
+
+    /// Whether the node's actor is running (cheaper than [`Self::addr`]:
+    /// no address is copied).
+    pub fn reachable(&self) -> bool {
+        self.addr.read().as_ref().is_some_and(|a| a.connected())
     }
 }
 

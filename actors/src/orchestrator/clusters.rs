@@ -255,8 +255,9 @@ impl Orchestrator {
         let mut healthy = 0;
         let mut metrics = Vec::with_capacity(snapshots.len());
         let mut matching = Vec::new();
+        let now_ms = Utc::now().timestamp_millis();
         for (i, (entry, snap)) in snapshots.iter().enumerate() {
-            let fresh = entry.heartbeat_fresh(timeout);
+            let fresh = entry.heartbeat_fresh_at(now_ms, timeout);
             let is_healthy = snap.as_ref().is_some_and(|s| s.health.healthy) && fresh;
             healthy += usize::from(is_healthy);
             if let Some(s) = snap {
@@ -273,7 +274,7 @@ impl Orchestrator {
             .take(page_size)
             .map(|i| {
                 let (entry, snap) = &snapshots[*i];
-                node_view(entry, snap.as_ref(), entry.heartbeat_fresh(timeout))
+                node_view(entry, snap.as_ref(), entry.heartbeat_fresh_at(now_ms, timeout))
             })
             .collect();
         let total = snapshots.len();
@@ -341,9 +342,10 @@ impl Orchestrator {
             let total = readings.len();
             let mut healthy = 0;
             let mut metrics = Vec::with_capacity(total);
+            let now_ms = Utc::now().timestamp_millis();
             for (entry, reading) in readings {
                 if let Some(r) = reading {
-                    healthy += usize::from(r.healthy && entry.heartbeat_fresh(timeout));
+                    healthy += usize::from(r.healthy && entry.heartbeat_fresh_at(now_ms, timeout));
                     metrics.push(r.metrics);
                 }
             }

@@ -13,6 +13,7 @@ mod batches;
 mod compact;
 mod graph;
 mod leases;
+mod node_shards;
 mod runs;
 mod tenants;
 
@@ -46,7 +47,7 @@ impl Default for Window {
 pub struct MemoryStore {
     runs: RwLock<Runs>,
     events: RwLock<HashMap<(TenantId, Uuid), Vec<RunEvent>>>,
-    nodes: RwLock<HashMap<(TenantId, Uuid), NodeRecord>>,
+    nodes: node_shards::NodeShards,
     samples: RwLock<HashMap<(TenantId, Environment), VecDeque<ClusterSample>>>,
     users: RwLock<HashMap<(TenantId, Uuid), UserRecord>>,
     revoked: RwLock<HashMap<(TenantId, String), DateTime<Utc>>>,
@@ -272,12 +273,12 @@ impl RunStore for MemoryStore {
 #[async_trait]
 impl NodeStore for MemoryStore {
     async fn register_node(&self, node: &NodeRecord) -> StoreResult<NodeRecord> {
-        let mut nodes = self.nodes.write();
+        let mut nodes = self.nodes.shard(node.node_id).write();
         Ok(nodes.entry((node.tenant_id, node.node_id)).or_insert_with(|| node.clone()).clone())
     }
 
     async fn get_node(&self, tenant: TenantId, node_id: Uuid) -> StoreResult<Option<NodeRecord>> {
-        Ok(self.nodes.read().get(&(tenant, node_id)).cloned())
+        Ok(self.nodes.get(tenant, node_id))
     }
 
     async fn set_module_slots(
@@ -288,7 +289,7 @@ impl NodeStore for MemoryStore {
         slots: &ModuleSlots,
     ) -> StoreResult<()> {
         self.inject(StoreCall::SetModuleSlots { node_id, module, slots }).await?;
-        let mut nodes = self.nodes.write();
+        let mut nodes = self.nodes.shard(node_id).write();
         let node = nodes
             .get_mut(&(tenant, node_id))
             .ok_or_else(|| StoreError::NotFound(format!("node {node_id} not found")))?;
@@ -309,13 +310,13 @@ impl NodeStore for MemoryStore {
         for (fence, node_id) in super::SlotWrite::distinct_fences(writes) {
             self.check_fence(&fence, node_id)?;
         }
-        let mut nodes = self.nodes.write();
-        if let Some(missing) = writes.iter().find(|w| !nodes.contains_key(&(w.tenant, w.node_id))) {
+        let mut nodes = self.nodes.write_all();
+        if let Some(missing) = writes.iter().find(|w| !nodes.contains(w.tenant, w.node_id)) {
             return Err(StoreError::NotFound(format!("node {} not found", missing.node_id)));
         }
         let now = Utc::now();
         for w in writes {
-            if let Some(node) = nodes.get_mut(&(w.tenant, w.node_id)) {
+            if let Some(node) = nodes.get_mut(w.tenant, w.node_id) {
                 if w.slots.is_empty() {
                     node.modules.remove(&w.module);
                 } else {
@@ -333,21 +334,17 @@ impl NodeStore for MemoryStore {
 
     async fn module_slots(&self, tenant: TenantId, node_ids: &[Uuid], module: &str) -> StoreResult<Vec<ModuleSlots>> {
         self.inject(StoreCall::ModuleSlots { tenant, module }).await?;
-        let nodes = self.nodes.read();
         Ok(node_ids
             .iter()
-            .map(|id| nodes.get(&(tenant, *id)).and_then(|n| n.modules.get(module).cloned()).unwrap_or_default())
+            .map(|id| {
+                let shard = self.nodes.shard(*id).read();
+                shard.get(&(tenant, *id)).and_then(|n| n.modules.get(module).cloned()).unwrap_or_default()
+            })
             .collect())
     }
 
     async fn nodes_in(&self, tenant: TenantId, environment: Environment) -> StoreResult<Vec<NodeRecord>> {
-        let mut found: Vec<NodeRecord> = self
-            .nodes
-            .read()
-            .values()
-            .filter(|n| n.tenant_id == tenant && n.environment == environment)
-            .cloned()
-            .collect();
+        let mut found = self.nodes.collect(|n| n.tenant_id == tenant && n.environment == environment);
         found.sort_by(|a, b| a.hostname.cmp(&b.hostname));
         Ok(found)
     }
