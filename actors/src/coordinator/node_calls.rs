@@ -8,9 +8,7 @@
 //! receiving, rather than the coordinator's doing it for all of them.
 //!
 //! Every request of one call has the same timeout, so each group of
-//! requests waits on one timer rather than one per node: a timer per node
-//! costs a registration in the thread's timer wheel, and on a thread that
-//! had no timer pending, a wake-up of its driver (a system call) for each.
+//! requests waits on one timer ([`gather_until`]) rather than one per node.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -21,13 +19,11 @@ use actix::dev::ToEnvelope;
 use actix::{Handler, MailboxError, Message};
 use futures::channel::oneshot;
 use futures::future::join_all;
-use futures::stream::{FuturesUnordered, StreamExt};
-use futures::FutureExt;
 use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::domain::ModuleSlots;
-use crate::node::NodeEntry;
+use crate::node::{gather_until, NodeEntry};
 use crate::node::{NodeActor, NodeError, RestoreModule, Traced};
 use crate::supervision::ActorThreads;
 
@@ -210,21 +206,9 @@ where
     Fut: Future<Output = Result<R, NodeError>>,
 {
     let deadline = tokio::time::Instant::now() + timeout;
-    let mut answers: Vec<Option<Result<R, NodeError>>> = (0..nodes.len()).map(|_| None).collect();
-    let mut pending: FuturesUnordered<_> =
-        nodes.iter().enumerate().map(|(i, node)| ask(node.clone()).map(move |answer| (i, answer))).collect();
-    let gather = async {
-        while let Some((i, answer)) = pending.next().await {
-            answers[i] = Some(answer);
-        }
-    };
-    // Unconstrained: with tokio's per-task budget spent, each of thousands of
-    // pending answers would wake its task again and be polled for nothing,
-    // turning a fan-out quadratic.
-    let all_answered = tokio::time::timeout_at(deadline, tokio::task::unconstrained(gather)).await.is_ok();
-    drop(pending);
-    if !all_answered {
-        let late = answers.iter().filter(|a| a.is_none()).count();
+    let answers = gather_until(nodes.iter().map(|node| ask(node.clone())), deadline).await;
+    let late = answers.iter().filter(|a| a.is_none()).count();
+    if late > 0 {
         tracing::warn!(nodes = late, ?timeout, "nodes did not answer in time");
     }
     nodes

@@ -6,6 +6,7 @@ mod actor;
 mod agent_link;
 mod agent_node;
 mod directory;
+mod gather;
 mod heartbeat;
 mod messages;
 mod slot_writes;
@@ -15,6 +16,7 @@ pub use actor::{spawn_node, NodeActor};
 pub use agent_link::{host_health, AgentLink, NodeKind};
 pub use agent_node::AdoptHostState;
 pub use directory::{cluster_is_healthy, ClusterDirectory, ClusterNodes, NodeEntry};
+pub use gather::gather_until;
 pub use heartbeat::HeartbeatTicker;
 pub use messages::{
     AdoptModule, CheckHealth, Crash, LoadTarget, LoadVersion, MetricsReading, NodeError, NodeSnapshot, ReadMetrics,

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::Orchestrator;
 use crate::domain::{Environment, NodeMetrics, TenantId};
 use crate::error::CoreError;
-use crate::node::{cluster_is_healthy, NodeEntry, NodeKind};
+use crate::node::{cluster_is_healthy, gather_until, NodeEntry, NodeKind};
 use crate::node::{MetricsReading, NodeSnapshot, ReadMetrics, Snapshot};
 use crate::store::ClusterSample;
 
@@ -153,17 +153,12 @@ impl Orchestrator {
     async fn snapshots(&self, tenant: TenantId, env: Environment) -> Vec<(Arc<NodeEntry>, Option<NodeSnapshot>)> {
         let nodes: Vec<_> = self.inner.clusters.nodes(tenant, env).iter().cloned().collect();
         let timeout = self.inner.settings.pipeline.node_request_timeout.min(Duration::from_secs(2));
-        let answers = futures::future::join_all(nodes.iter().map(|n| {
+        let calls = nodes.iter().map(|n| {
             let addr = n.addr();
-            async move {
-                match addr {
-                    Some(a) => a.send(Snapshot).timeout(timeout).await.ok(),
-                    None => None,
-                }
-            }
-        }))
-        .await;
-        nodes.into_iter().zip(answers).collect()
+            async move { addr?.send(Snapshot).await.ok() }
+        });
+        let answers = gather_until(calls, tokio::time::Instant::now() + timeout).await;
+        nodes.into_iter().zip(answers.into_iter().map(Option::flatten)).collect()
     }
 
     /// Every node's metrics and health (`None`: it did not answer).
@@ -174,14 +169,12 @@ impl Orchestrator {
     ) -> Vec<(Arc<NodeEntry>, Option<MetricsReading>)> {
         let nodes: Vec<_> = self.inner.clusters.nodes(tenant, env).iter().cloned().collect();
         let timeout = self.inner.settings.pipeline.node_request_timeout.min(Duration::from_secs(2));
-        // Unconstrained, as a run's fan-out: with the task's budget spent,
-        // each of 100,000 answers would wake the pass again for nothing.
-        let answers = tokio::task::unconstrained(futures::future::join_all(nodes.iter().map(|n| {
+        let calls = nodes.iter().map(|n| {
             let addr = n.addr();
-            async move { addr?.send(ReadMetrics).timeout(timeout).await.ok() }
-        })))
-        .await;
-        nodes.into_iter().zip(answers).collect()
+            async move { addr?.send(ReadMetrics).await.ok() }
+        });
+        let answers = gather_until(calls, tokio::time::Instant::now() + timeout).await;
+        nodes.into_iter().zip(answers.into_iter().map(Option::flatten)).collect()
     }
 
     /// Puts the stored slots of each simulated node into its snapshot. A
