@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix::dev::ToEnvelope;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -13,7 +14,7 @@ use uuid::Uuid;
 use super::Orchestrator;
 use crate::domain::{Environment, NodeMetrics, TenantId};
 use crate::error::CoreError;
-use crate::node::{cluster_is_healthy, gather_until, NodeEntry, NodeKind};
+use crate::node::{cluster_is_healthy, gather_until, NodeActor, NodeEntry, NodeKind};
 use crate::node::{MetricsReading, NodeSnapshot, ReadMetrics, Snapshot};
 use crate::store::ClusterSample;
 
@@ -151,14 +152,7 @@ pub struct MetricsPoint {
 
 impl Orchestrator {
     async fn snapshots(&self, tenant: TenantId, env: Environment) -> Vec<(Arc<NodeEntry>, Option<NodeSnapshot>)> {
-        let nodes: Vec<_> = self.inner.clusters.nodes(tenant, env).iter().cloned().collect();
-        let timeout = self.inner.settings.pipeline.node_request_timeout.min(Duration::from_secs(2));
-        let calls = nodes.iter().map(|n| {
-            let addr = n.addr();
-            async move { addr?.send(Snapshot).await.ok() }
-        });
-        let answers = gather_until(calls, tokio::time::Instant::now() + timeout).await;
-        nodes.into_iter().zip(answers.into_iter().map(Option::flatten)).collect()
+        self.ask_each(tenant, env, || Snapshot).await
     }
 
     /// Every node's metrics and health (`None`: it did not answer).
@@ -167,11 +161,28 @@ impl Orchestrator {
         tenant: TenantId,
         env: Environment,
     ) -> Vec<(Arc<NodeEntry>, Option<MetricsReading>)> {
+        self.ask_each(tenant, env, || ReadMetrics).await
+    }
+
+    /// Asks every node of the cluster the message `make` gives, all at once
+    /// under one deadline; `None` for a node that is down or did not answer.
+    async fn ask_each<M>(
+        &self,
+        tenant: TenantId,
+        env: Environment,
+        make: impl Fn() -> M,
+    ) -> Vec<(Arc<NodeEntry>, Option<M::Result>)>
+    where
+        M: Message + Send + 'static,
+        M::Result: Send,
+        NodeActor: Handler<M>,
+        <NodeActor as Actor>::Context: ToEnvelope<NodeActor, M>,
+    {
         let nodes: Vec<_> = self.inner.clusters.nodes(tenant, env).iter().cloned().collect();
         let timeout = self.inner.settings.pipeline.node_request_timeout.min(Duration::from_secs(2));
         let calls = nodes.iter().map(|n| {
-            let addr = n.addr();
-            async move { addr?.send(ReadMetrics).await.ok() }
+            let (addr, msg) = (n.addr(), make());
+            async move { addr?.send(msg).await.ok() }
         });
         let answers = gather_until(calls, tokio::time::Instant::now() + timeout).await;
         nodes.into_iter().zip(answers.into_iter().map(Option::flatten)).collect()

@@ -28,11 +28,16 @@ impl Default for NodeShards {
     }
 }
 
+/// Which shard holds `node_id`'s record (node ids are random, so their low
+/// bits spread evenly).
+fn index(node_id: Uuid) -> usize {
+    node_id.as_u128() as usize % SHARDS
+}
+
 impl NodeShards {
-    /// The lock that holds `node_id`'s record (node ids are random, so their
-    /// low bits spread evenly).
+    /// The lock that holds `node_id`'s record.
     pub(super) fn shard(&self, node_id: Uuid) -> &RwLock<Shard> {
-        &self.shards[node_id.as_u128() as usize % SHARDS]
+        &self.shards[index(node_id)]
     }
 
     /// A copy of the record, if the node is known.
@@ -57,10 +62,10 @@ pub(super) struct AllShards<'a>(Vec<RwLockWriteGuard<'a, Shard>>);
 
 impl AllShards<'_> {
     pub(super) fn get_mut(&mut self, tenant: TenantId, node_id: Uuid) -> Option<&mut NodeRecord> {
-        self.0[node_id.as_u128() as usize % SHARDS].get_mut(&(tenant, node_id))
+        self.0[index(node_id)].get_mut(&(tenant, node_id))
     }
 
     pub(super) fn contains(&self, tenant: TenantId, node_id: Uuid) -> bool {
-        self.0[node_id.as_u128() as usize % SHARDS].contains_key(&(tenant, node_id))
+        self.0[index(node_id)].contains_key(&(tenant, node_id))
     }
 }
