@@ -7,9 +7,11 @@
 //! configuration's actors neither share memory nor compete for the cores
 //! with the next. Per configuration: resident bytes per idle node, the median
 //! time of ten consecutive runs, and resident memory after the first run and
-//! after the tenth.
+//! after the tenth. After each pair of lines, a ceiling for the speed-up: two
+//! one-thread processes at once, the most a second core gives this work on
+//! this machine when nothing at all is shared.
 
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -83,7 +85,9 @@ pub fn child(profile: &str, nodes: usize, threads: usize) {
         let mut times = Vec::new();
         let mut resident = Vec::new();
         for i in 0..RUNS {
-            times.push(deploy_once(&core, format!("2.0.{i}")).await);
+            // Polled for its end only from half the fastest run so far.
+            let quiet_for = times.iter().min().map_or(Duration::ZERO, |fastest: &Duration| *fastest / 2);
+            times.push(deploy_once(&core, format!("2.0.{i}"), quiet_for).await);
             resident.push(rss_kib());
         }
         println!(
@@ -97,12 +101,21 @@ pub fn child(profile: &str, nodes: usize, threads: usize) {
     std::process::exit(0);
 }
 
-fn run_child(profile: Profile, nodes: usize, threads: usize) -> Option<Figures> {
+/// Starts one configuration in a process of its own.
+fn spawn_child(profile: Profile, nodes: usize, threads: usize) -> Child {
     let exe = std::env::current_exe().expect("the bench's own path");
-    let out = Command::new(exe)
+    Command::new(exe)
         .args(["scaling-child", profile.name(), &nodes.to_string(), &threads.to_string()])
-        .output()
-        .expect("the bench starts itself");
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the bench starts itself")
+}
+
+/// Waits for a child and reads its figures (`None`, with its output on
+/// stderr, when it failed).
+fn figures_of(child: Child, profile: Profile, nodes: usize, threads: usize) -> Option<Figures> {
+    let out = child.wait_with_output().expect("the bench's child ends");
     let text = String::from_utf8_lossy(&out.stdout);
     let Some(line) = text.lines().find_map(|l| l.strip_prefix("FIGURES ")) else {
         eprintln!(
@@ -122,33 +135,93 @@ fn run_child(profile: Profile, nodes: usize, threads: usize) -> Option<Figures> 
     })
 }
 
+fn run_child(profile: Profile, nodes: usize, threads: usize) -> Option<Figures> {
+    figures_of(spawn_child(profile, nodes, threads), profile, nodes, threads)
+}
+
+/// What this machine gives a second core when nothing is shared: two
+/// one-thread processes at the same time, each doing the same runs as the
+/// one-thread line. Runs per second of the pair over those of one process
+/// alone (`one_alone`, measured just before) is the most any sharing of
+/// work between two actor threads could reach here; it falls short of 2x
+/// where the two cores compete for the shared cache, memory bandwidth or
+/// the host's other guests.
+fn two_processes_ceiling(profile: Profile, nodes: usize, one_alone: Duration) -> Option<f64> {
+    let pair = [spawn_child(profile, nodes, 1), spawn_child(profile, nodes, 1)];
+    let mut medians = Vec::new();
+    for child in pair {
+        medians.push(figures_of(child, profile, nodes, 1)?.median_run.as_secs_f64());
+    }
+    let runs_per_second_of_pair: f64 = medians.iter().map(|m| 1.0 / m).sum();
+    Some(runs_per_second_of_pair * one_alone.as_secs_f64())
+}
+
+fn print_line(nodes: usize, profile: Profile, threads: usize, f: &Figures, speedup: Option<f64>) {
+    let speedup = speedup.map_or_else(|| "-".to_string(), |s| format!("{s:.2}x"));
+    println!(
+        "{nodes:>8} {:>12} {threads:>8} {:>10.1}ms {:>14.0} {:>10.1} MiB {:>10.1} MiB {speedup:>9}",
+        profile.name(),
+        f.median_run.as_secs_f64() * 1e3,
+        f.idle_bytes_per_node,
+        f.rss_after_first_kib as f64 / 1024.0,
+        f.rss_after_last_kib as f64 / 1024.0,
+    );
+}
+
+fn median_of(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied()
+}
+
+/// `HOTSWAP_SCALING_ROUNDS` (default 1): how many times each configuration's
+/// one-thread, two-thread and ceiling processes run, in turn. On a machine
+/// whose speed swings from minute to minute one round says little; the
+/// median over rounds of the speed-up measured within each round says more.
+fn rounds() -> usize {
+    std::env::var("HOTSWAP_SCALING_ROUNDS").ok().and_then(|r| r.parse().ok()).filter(|r| *r > 0).unwrap_or(1)
+}
+
 pub fn main(max: usize) {
     let sizes: Vec<usize> = [10_000, 100_000].into_iter().filter(|n| *n <= max).collect();
-    println!("deployment_fanout scaling: Direct runs, median of {RUNS} consecutive runs, one process per line");
+    let rounds = rounds();
+    println!(
+        "deployment_fanout scaling: Direct runs, median of {RUNS} consecutive runs, one process per line, {rounds} round(s)"
+    );
     println!(
         "{:>8} {:>12} {:>8} {:>12} {:>14} {:>14} {:>14} {:>9}",
         "nodes", "profile", "threads", "median run", "idle B/node", "RSS run 1", "RSS run 10", "speed-up"
     );
     for n in sizes {
         for profile in [Profile::Development, Profile::Test] {
-            let mut one_thread: Option<Duration> = None;
-            for threads in [1, 2] {
-                let Some(f) = run_child(profile, n, threads) else { continue };
-                let speedup = match (threads, one_thread) {
-                    (1, _) => {
-                        one_thread = Some(f.median_run);
-                        "-".to_string()
-                    }
-                    (_, Some(base)) => format!("{:.2}x", base.as_secs_f64() / f.median_run.as_secs_f64()),
-                    _ => "?".to_string(),
-                };
+            let (mut speedups, mut ceilings) = (Vec::new(), Vec::new());
+            for _ in 0..rounds {
+                let Some(one) = run_child(profile, n, 1) else { continue };
+                print_line(n, profile, 1, &one, None);
+                let Some(two) = run_child(profile, n, 2) else { continue };
+                let speedup = one.median_run.as_secs_f64() / two.median_run.as_secs_f64();
+                speedups.push(speedup);
+                print_line(n, profile, 2, &two, Some(speedup));
+                if let Some(ceiling) = two_processes_ceiling(profile, n, one.median_run) {
+                    ceilings.push(ceiling);
+                    println!(
+                        "{n:>8} {:>12} {:>8} two one-thread processes at once: {ceiling:.2}x the runs of one \
+                         (the speed-up is {:.0} % of it)",
+                        profile.name(),
+                        "ceiling",
+                        100.0 * speedup / ceiling
+                    );
+                }
+            }
+            if rounds > 1 {
+                let list = |v: &[f64]| v.iter().map(|x| format!("{x:.2}")).collect::<Vec<_>>().join(", ");
                 println!(
-                    "{n:>8} {:>12} {threads:>8} {:>10.1}ms {:>14.0} {:>10.1} MiB {:>10.1} MiB {speedup:>9}",
+                    "{n:>8} {:>12} {:>8} speed-up: median {:.2}x of {}; ceiling: median {:.2}x of {}",
                     profile.name(),
-                    f.median_run.as_secs_f64() * 1e3,
-                    f.idle_bytes_per_node,
-                    f.rss_after_first_kib as f64 / 1024.0,
-                    f.rss_after_last_kib as f64 / 1024.0,
+                    "rounds",
+                    median_of(speedups.clone()).unwrap_or(f64::NAN),
+                    list(&speedups),
+                    median_of(ceilings.clone()).unwrap_or(f64::NAN),
+                    list(&ceilings)
                 );
             }
         }
