@@ -90,13 +90,13 @@ async fn a_finished_run_keeps_a_few_dozen_bytes_per_node_it_changed() {
     // taken in that moment. The median increment is the figure held to the
     // bound: what a run keeps shows in every increment, a container of the
     // process growing once to a new capacity in one.
-    let bus_is_idle = async || core.bus().send(hotswap_actors::events::Unsubscribe(u64::MAX)).await.unwrap();
-    bus_is_idle().await;
+    let wait_for_the_bus = async || core.bus().send(hotswap_actors::events::Unsubscribe(u64::MAX)).await.unwrap();
+    wait_for_the_bus().await;
     let mut heap = vec![HEAP.allocated() as i64];
     let mut ids = Vec::new();
     for i in 0..MEASURED_RUNS {
         ids.push(deploy(&core, &store, &format!("1.0.{i}")).await);
-        bus_is_idle().await;
+        wait_for_the_bus().await;
         heap.push(HEAP.allocated() as i64);
     }
     let mut per_run: Vec<i64> = heap.windows(2).map(|w| w[1] - w[0]).collect();

@@ -196,10 +196,6 @@ impl NodeEntry {
         self.drift.write().remove(module);
     }
 
-    pub fn heartbeat_fresh(&self, timeout: Duration) -> bool {
-        self.heartbeat_fresh_at(Utc::now().timestamp_millis(), timeout)
-    }
-
     /// Whether the last beat is at most `timeout` before `now_ms` (since the
     /// epoch). Callers that check many nodes read the clock once for all.
     pub fn heartbeat_fresh_at(&self, now_ms: i64, timeout: Duration) -> bool {
