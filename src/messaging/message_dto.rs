@@ -2,6 +2,7 @@
 //! and what consumers, the dead-letter queue and the original API answer.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use hotswap_actors::messaging::{DeadLetter, Delivery, Message, MessageStatus, NewMessage, StoredMessage};
@@ -110,8 +111,8 @@ pub struct MessageView {
 }
 
 impl MessageView {
-    pub fn published(m: Message, routed_to: Vec<Uuid>) -> Self {
-        Self::build(m, None, Some(routed_to))
+    pub fn published(m: Arc<Message>, routed_to: Vec<Uuid>) -> Self {
+        Self::build(Arc::unwrap_or_clone(m), None, Some(routed_to))
     }
 
     fn build(m: Message, status: Option<MessageStatus>, routed_to: Option<Vec<Uuid>>) -> Self {
@@ -155,7 +156,7 @@ pub struct DeliveryView {
 
 impl From<Delivery> for DeliveryView {
     fn from(d: Delivery) -> Self {
-        let m = d.message;
+        let m = Arc::unwrap_or_clone(d.message);
         DeliveryView {
             message_id: m.message_id,
             topic_name: m.topic_name,

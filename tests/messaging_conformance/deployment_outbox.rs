@@ -66,7 +66,7 @@ async fn receive(bus: &SharedMessageStore, tenant: TenantId, sub: Uuid, expected
         let wait = Duration::from_millis(500);
         for d in hotswap_actors::messaging::consume(bus.as_ref(), tenant, sub, 100, wait).await.unwrap() {
             bus.ack(tenant, sub, &d.message.message_id, Utc::now()).await.unwrap();
-            ids.push(d.message.message_id);
+            ids.push(d.message.message_id.clone());
         }
     }
     ids
@@ -133,7 +133,7 @@ async fn run_events_stored_before_a_crash_are_published_once_after_the_restart()
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let late = bus.lease(tenant, sub, 100, Utc::now()).await.unwrap();
-    let got = [got, late.into_iter().map(|d| d.message.message_id).collect()].concat();
+    let got = [got, late.into_iter().map(|d| d.message.message_id.clone()).collect()].concat();
     publisher.abort();
 
     let unique: HashSet<&String> = got.iter().collect();

@@ -104,6 +104,7 @@ shared_checks!(
     original_api_operations,
     bad_input_is_refused,
     long_poll_wakes_on_publish_and_times_out,
+    concurrent_publishers_and_consumers_lose_and_repeat_nothing,
 );
 
 const PATIENCE: Duration = Duration::from_secs(15);
@@ -227,7 +228,9 @@ async fn a_restart_loses_no_acknowledged_publish_and_redelivers_unacked_ones() {
         let ids: Vec<String> = {
             let mut ids = Vec::new();
             for p in ["m1", "m2", "m3"] {
-                ids.push(store.publish(tn, NewMessage::new("t", p), Utc::now()).await.unwrap().message.message_id);
+                ids.push(
+                    store.publish(tn, NewMessage::new("t", p), Utc::now()).await.unwrap().message.message_id.clone(),
+                );
             }
             ids
         };

@@ -67,11 +67,11 @@ async fn sub(store: &SharedMessageStore, tenant: TenantId, topic: &str) -> Uuid 
 }
 
 async fn publish(store: &SharedMessageStore, tenant: TenantId, topic: &str, payload: &str) -> String {
-    store.publish(tenant, NewMessage::new(topic, payload), t0()).await.unwrap().message.message_id
+    store.publish(tenant, NewMessage::new(topic, payload), t0()).await.unwrap().message.message_id.clone()
 }
 
 async fn payloads(store: &SharedMessageStore, tenant: TenantId, sub: Uuid, at: DateTime<Utc>) -> Vec<String> {
-    store.lease(tenant, sub, 100, at).await.unwrap().into_iter().map(|d| d.message.payload).collect()
+    store.lease(tenant, sub, 100, at).await.unwrap().into_iter().map(|d| d.message.payload.clone()).collect()
 }
 
 // ---------------------------------------------------------------- checks
@@ -414,6 +414,75 @@ async fn long_poll_wakes_on_publish_and_times_out(store: SharedMessageStore) {
     assert!(waited < Duration::from_secs(10), "woken by the publish, not the timeout ({waited:?})");
 }
 
+/// Publishers and consumers on several threads at once (the memory back-end
+/// locks per subscription and per message shard, PostgreSQL per row): every
+/// message reaches each subscription exactly once and ends acknowledged, and
+/// one ExactlyOnce key published by all of them together stores one message.
+async fn concurrent_publishers_and_consumers_lose_and_repeat_nothing(store: SharedMessageStore) {
+    const PUBLISHERS: usize = 2;
+    const EACH: usize = 150;
+    const DISTINCT: usize = PUBLISHERS * EACH + 1;
+    let tn = Uuid::new_v4();
+    let mut t = topic("t", None);
+    t.delivery_guarantee = DeliveryGuarantee::ExactlyOnce;
+    store.create_topic(tn, t, t0()).await.unwrap();
+    let subs = [sub(&store, tn, "t").await, sub(&store, tn, "t").await];
+    // Threads of their own, so that the calls really overlap whatever the
+    // test's runtime; each drives its futures on this runtime's handle.
+    let handle = tokio::runtime::Handle::current();
+    let mut threads = Vec::new();
+    for p in 0..PUBLISHERS {
+        let (store, handle) = (store.clone(), handle.clone());
+        threads.push(tokio::task::spawn_blocking(move || {
+            handle.block_on(async move {
+                for i in 0..EACH {
+                    store.publish(tn, NewMessage::new("t", &format!("{p}-{i}")), t0()).await.unwrap();
+                    let mut shared = NewMessage::new("t", "shared");
+                    shared.idempotency_key = Some("once".into());
+                    store.publish(tn, shared, t0()).await.unwrap();
+                }
+                Vec::new()
+            })
+        }));
+    }
+    for s in subs {
+        let (store, handle) = (store.clone(), handle.clone());
+        threads.push(tokio::task::spawn_blocking(move || {
+            handle.block_on(async move {
+                let mut seen = Vec::new();
+                while seen.len() < DISTINCT {
+                    let got = consume(store.as_ref(), tn, s, 50, Duration::from_secs(10)).await.unwrap();
+                    assert!(!got.is_empty(), "{} of {DISTINCT} messages arrived, then none for 10 s", seen.len());
+                    for d in got {
+                        store.ack(tn, s, &d.message.message_id, t0()).await.unwrap();
+                        seen.push(d.message.payload.clone());
+                    }
+                }
+                seen
+            })
+        }));
+    }
+    let mut expected: Vec<String> = (0..PUBLISHERS).flat_map(|p| (0..EACH).map(move |i| format!("{p}-{i}"))).collect();
+    expected.push("shared".into());
+    expected.sort();
+    for thread in threads {
+        let mut seen = thread.await.unwrap();
+        if seen.is_empty() {
+            continue; // a publisher
+        }
+        seen.sort();
+        assert_eq!(seen, expected, "each subscription receives every message once");
+    }
+    for s in subs {
+        assert!(store.lease(tn, s, 10, t0()).await.unwrap().is_empty(), "nothing left or delivered twice");
+    }
+    let stored = store.list_messages(tn, "t", 1000).await.unwrap();
+    assert_eq!(stored.len(), DISTINCT, "one stored message per distinct publish");
+    assert!(stored.iter().all(|m| m.status == MessageStatus::Acknowledged));
+    let m = store.metrics(tn, "t", t0()).await.unwrap();
+    assert_eq!((m.published, m.delivered, m.acknowledged), (DISTINCT as u64, 2 * DISTINCT as u64, 2 * DISTINCT as u64));
+}
+
 macro_rules! conformance {
     ($($check:ident),* $(,)?) => {
         mod memory {
@@ -461,6 +530,7 @@ conformance!(
     original_api_operations,
     bad_input_is_refused,
     long_poll_wakes_on_publish_and_times_out,
+    concurrent_publishers_and_consumers_lose_and_repeat_nothing,
 );
 
 /// The default policy is the issue's: 2 s, ×2, capped at 32 s.

@@ -94,7 +94,7 @@ async fn consumers_on_two_instances_never_share_a_delivery() {
                 }
                 for d in batch {
                     store.ack(tn, s, &d.message.message_id, Utc::now()).await.unwrap();
-                    got.push(d.message.payload);
+                    got.push(d.message.payload.clone());
                 }
             }
         }));

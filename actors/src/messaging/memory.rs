@@ -1,18 +1,23 @@
 //! The in-memory back-end: for development, tests and one instance that may
-//! lose its messages on restart. All state sits behind one lock, taken
-//! without awaiting, so each operation is atomic.
+//! lose its messages on restart. Its state and locking are described in
+//! `memory_state.rs`: publish, lease, ack and nack run side by side;
+//! everything else runs alone, so each operation is atomic as before.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
 use super::error::MessagingError;
+use super::memory_records::Records;
+use super::memory_state::{add, bump, read, Catalog, Entry, HashMap, MessageId, Named, Record, SubState, TopicState};
+use super::model::RoutingStrategy;
 use super::model::{
     DeadLetter, Delivery, DeliveryGuarantee, Message, MessageStatus, NackOptions, NewMessage, NewSubscription,
     NewTopic, Published, RetryPolicy, StoredMessage, Subscription, Topic, TopicMetrics,
@@ -20,15 +25,17 @@ use super::model::{
 use super::store::MessageStore;
 use crate::domain::TenantId;
 
-use super::memory_state::{
-    add, Counters, Entry, HashMap, HashMapExt, MessageId, Named, Queue, Record, State, SubState, TopicState,
-};
-use super::model::RoutingStrategy;
-
 const MAX_LIST: usize = 1000;
 
+/// (tenant, topic, key) → (message id, first seen).
+type IdempotencyKeys = HashMap<(TenantId, String, String), (String, DateTime<Utc>)>;
+
 pub struct MemoryMessageStore {
-    state: Mutex<State>,
+    catalog: RwLock<Catalog>,
+    idempotency: Mutex<IdempotencyKeys>,
+    records: Records,
+    /// Publish order, for queues and listings.
+    next_seq: AtomicU64,
     retry: RetryPolicy,
     idempotency_window: Duration,
     notify: Arc<Notify>,
@@ -37,11 +44,33 @@ pub struct MemoryMessageStore {
 impl MemoryMessageStore {
     pub fn new(retry: RetryPolicy, idempotency_window: Duration) -> Self {
         MemoryMessageStore {
-            state: Mutex::new(State::default()),
+            catalog: RwLock::new(Catalog::default()),
+            idempotency: Mutex::new(IdempotencyKeys::default()),
+            records: Records::default(),
+            next_seq: AtomicU64::new(0),
             retry,
             idempotency_window,
             notify: Arc::new(Notify::new()),
         }
+    }
+
+    /// The first message stored under an ExactlyOnce key still inside the
+    /// window, if any.
+    fn first_of_key(
+        &self,
+        keys: &IdempotencyKeys,
+        key: &(TenantId, String, String),
+        now: DateTime<Utc>,
+    ) -> Option<Published> {
+        let (first_id, seen) = keys.get(key)?;
+        if add(*seen, self.idempotency_window) <= now {
+            return None;
+        }
+        let shard = self.records.shard(key.0, first_id);
+        let r = shard.get(&Named(key.0, first_id))?;
+        let (first, routed_to) = (r.message.clone(), r.routed_to.clone());
+        drop(shard);
+        Some(Published { message: first, duplicate: true, routed_to })
     }
 }
 
@@ -60,67 +89,51 @@ impl MessageStore for MemoryMessageStore {
         now: DateTime<Utc>,
     ) -> Result<Topic, MessagingError> {
         spec.validate()?;
-        let mut st = self.state.lock();
+        let mut cat = self.catalog.write();
         let key = (tenant, spec.name.clone());
-        if st.topics.contains_key(&key) {
+        if cat.topics.contains_key(&key) {
             return Err(MessagingError::TopicExists(spec.name));
         }
         let topic = Topic { tenant_id: tenant, spec, created_at: now };
-        st.topics.insert(
-            key,
-            TopicState {
-                topic: topic.clone(),
-                subscriptions: Vec::new(),
-                rr_counter: 0,
-                counters: Counters {
-                    published: 0,
-                    delivered: 0,
-                    acknowledged: 0,
-                    failed: 0,
-                    dead_lettered: 0,
-                    unrouted: 0,
-                },
-                dlq: Vec::new(),
-            },
-        );
+        cat.topics.insert(key, TopicState::new(topic.clone()));
         Ok(topic)
     }
 
     async fn get_topic(&self, tenant: TenantId, name: &str) -> Result<Topic, MessagingError> {
-        self.state.lock().topic_mut(tenant, name).map(|t| t.topic.clone())
+        self.catalog.read().topic(tenant, name).map(|t| t.topic.clone())
     }
 
     async fn list_topics(&self, tenant: TenantId) -> Result<Vec<Topic>, MessagingError> {
-        let st = self.state.lock();
+        let cat = self.catalog.read();
         let mut topics: Vec<Topic> =
-            st.topics.values().filter(|t| t.topic.tenant_id == tenant).map(|t| t.topic.clone()).collect();
+            cat.topics.values().filter(|t| t.topic.tenant_id == tenant).map(|t| t.topic.clone()).collect();
         topics.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
         Ok(topics)
     }
 
     async fn update_topic(&self, tenant: TenantId, spec: NewTopic) -> Result<Topic, MessagingError> {
         spec.validate()?;
-        let mut st = self.state.lock();
-        let t = st.topic_mut(tenant, &spec.name)?;
+        let mut cat = self.catalog.write();
+        let t = cat.topic_mut(tenant, &spec.name)?;
         t.topic.spec = spec;
         let topic = t.topic.clone();
         let by_priority = topic.effective_strategy() == RoutingStrategy::Priority;
-        for s in st.subs.values_mut().filter(|s| s.sub.tenant_id == tenant && s.sub.spec.topic_name == topic.spec.name)
+        for s in cat.subs.values_mut().filter(|s| s.sub.tenant_id == tenant && s.sub.spec.topic_name == topic.spec.name)
         {
-            s.queue.set_by_priority(by_priority);
+            s.deliveries_mut().queue.set_by_priority(by_priority);
         }
         Ok(topic)
     }
 
     async fn delete_topic(&self, tenant: TenantId, name: &str) -> Result<(), MessagingError> {
-        let mut st = self.state.lock();
-        st.topic_mut(tenant, name)?;
-        if !st.subs_of(tenant, name).is_empty() {
+        let mut cat = self.catalog.write();
+        cat.topic(tenant, name)?;
+        if !cat.subs_of(tenant, name).is_empty() {
             return Err(MessagingError::Conflict(format!("topic '{name}' still has subscriptions")));
         }
-        st.topics.remove(&Named(tenant, name));
-        st.messages.retain(|(t, _), r| !(*t == tenant && r.message.topic_name == name));
-        st.idempotency.retain(|(t, topic, _), _| !(*t == tenant && topic == name));
+        cat.topics.remove(&Named(tenant, name));
+        self.records.each_shard(|shard| shard.retain(|(t, _), r| !(*t == tenant && r.message.topic_name == name)));
+        self.idempotency.lock().retain(|(t, topic, _), _| !(*t == tenant && topic == name));
         Ok(())
     }
 
@@ -131,32 +144,21 @@ impl MessageStore for MemoryMessageStore {
         now: DateTime<Utc>,
     ) -> Result<Subscription, MessagingError> {
         spec.validate()?;
-        let mut st = self.state.lock();
-        let topic = st.topic_mut(tenant, &spec.topic_name)?;
-        let rr = topic.rr_counter;
+        let mut cat = self.catalog.write();
+        let topic = cat.topic_mut(tenant, &spec.topic_name)?;
+        let rr = *topic.rr_counter.get_mut();
         let subscription_id = Uuid::new_v4();
         topic.subscriptions.push(subscription_id);
         let by_priority = topic.topic.effective_strategy() == RoutingStrategy::Priority;
-        st.next_seq += 1;
-        let created_seq = st.next_seq;
+        cat.next_created += 1;
+        let created_seq = cat.next_created;
         let sub = Subscription { tenant_id: tenant, subscription_id, spec, paused: false, created_at: now };
-        st.subs.insert(
-            (tenant, sub.subscription_id),
-            SubState {
-                sub: sub.clone(),
-                created_seq,
-                last_assigned: rr,
-                queue: Queue::new(by_priority),
-                leased: HashMap::new(),
-                leases_due: None,
-            },
-        );
+        cat.subs.insert((tenant, sub.subscription_id), SubState::new(sub.clone(), created_seq, rr, by_priority));
         Ok(sub)
     }
 
     async fn get_subscription(&self, tenant: TenantId, id: Uuid) -> Result<Subscription, MessagingError> {
-        let st = self.state.lock();
-        st.subs.get(&(tenant, id)).map(|s| s.sub.clone()).ok_or(MessagingError::SubscriptionNotFound(id.to_string()))
+        self.catalog.read().sub(tenant, id).map(|s| s.sub.clone())
     }
 
     async fn list_subscriptions(
@@ -164,8 +166,8 @@ impl MessageStore for MemoryMessageStore {
         tenant: TenantId,
         topic: Option<&str>,
     ) -> Result<Vec<Subscription>, MessagingError> {
-        let st = self.state.lock();
-        let mut subs: Vec<&SubState> = st
+        let cat = self.catalog.read();
+        let mut subs: Vec<&SubState> = cat
             .subs
             .values()
             .filter(|s| s.sub.tenant_id == tenant && topic.is_none_or(|t| s.sub.spec.topic_name == t))
@@ -175,10 +177,10 @@ impl MessageStore for MemoryMessageStore {
     }
 
     async fn delete_subscription(&self, tenant: TenantId, id: Uuid) -> Result<(), MessagingError> {
-        let mut st = self.state.lock();
-        let key = st.sub_key(tenant, id)?;
-        if let Some(removed) = st.subs.remove(&key) {
-            if let Some(t) = st.topics.get_mut(&Named(tenant, &removed.sub.spec.topic_name)) {
+        let mut cat = self.catalog.write();
+        cat.sub(tenant, id)?;
+        if let Some(removed) = cat.subs.remove(&(tenant, id)) {
+            if let Some(t) = cat.topics.get_mut(&Named(tenant, &removed.sub.spec.topic_name)) {
                 t.subscriptions.retain(|s| *s != id);
             }
         }
@@ -187,9 +189,8 @@ impl MessageStore for MemoryMessageStore {
 
     async fn set_paused(&self, tenant: TenantId, id: Uuid, paused: bool) -> Result<Subscription, MessagingError> {
         let sub = {
-            let mut st = self.state.lock();
-            let key = st.sub_key(tenant, id)?;
-            let s = st.subs.get_mut(&key).ok_or(MessagingError::SubscriptionNotFound(id.to_string()))?;
+            let mut cat = self.catalog.write();
+            let s = cat.sub_mut(tenant, id)?;
             s.sub.paused = paused;
             s.sub.clone()
         };
@@ -204,12 +205,11 @@ impl MessageStore for MemoryMessageStore {
         now: DateTime<Utc>,
     ) -> Result<Published, MessagingError> {
         new.validate()?;
-        // Everything that needs no shared state is made before the lock.
+        // Everything that needs no shared state is made before any lock.
         let dedup_key = new.idempotency_key.clone().or_else(|| new.message_id.clone());
-        let message_id = new.message_id.clone().unwrap_or_else(|| Uuid::new_v4().to_string());
         let message = Message {
             tenant_id: tenant,
-            message_id: message_id.clone(),
+            message_id: new.message_id.unwrap_or_else(|| Uuid::new_v4().to_string()),
             topic_name: new.topic_name,
             payload: new.payload,
             headers: new.headers,
@@ -220,57 +220,57 @@ impl MessageStore for MemoryMessageStore {
             expires_at: new.expires_at,
         };
         let message = Arc::new(message);
-        let shared_id: MessageId = Arc::from(message_id.as_str());
-        let published = {
-            let mut st = self.state.lock();
-            let exactly_once = st.topic_mut(tenant, &message.topic_name)?.topic.spec.delivery_guarantee
-                == DeliveryGuarantee::ExactlyOnce;
-            if let (true, Some(k)) = (exactly_once, dedup_key.as_ref()) {
-                let ikey = (tenant, message.topic_name.clone(), k.clone());
-                if let Some((first_id, seen)) = st.idempotency.get(&ikey) {
-                    if add(*seen, self.idempotency_window) > now {
-                        if let Some(r) = st.messages.get(&Named(tenant, first_id)) {
-                            let (first, routed_to) = (r.message.clone(), r.routed_to.clone());
-                            drop(st);
-                            return Ok(Published { message: Arc::unwrap_or_clone(first), duplicate: true, routed_to });
-                        }
-                    }
+        let message_id = message.message_id.as_str();
+        let shared_id: MessageId = Arc::from(message_id);
+        let routed_to = {
+            let cat = self.catalog.read();
+            let topic = cat.topic(tenant, &message.topic_name)?;
+            let exactly_once = topic.topic.spec.delivery_guarantee == DeliveryGuarantee::ExactlyOnce;
+            // An ExactlyOnce key is held from its check to the message's
+            // record, so that two publishes of one key store one message.
+            let mut keys = exactly_once.then(|| self.idempotency.lock());
+            let ikey = dedup_key.filter(|_| exactly_once).map(|k| (tenant, message.topic_name.clone(), k));
+            if let (Some(keys), Some(ikey)) = (keys.as_ref(), ikey.as_ref()) {
+                if let Some(first) = self.first_of_key(keys, ikey, now) {
+                    return Ok(first);
                 }
             }
-            if st.messages.contains_key(&Named(tenant, &message_id)) {
-                return Err(MessagingError::Conflict(format!("message '{message_id}' already exists")));
+            let seq = self.next_seq.fetch_add(1, Ordering::Relaxed) + 1;
+            let routed_to = {
+                let mut shard = self.records.shard(tenant, message_id);
+                if shard.contains_key(&Named(tenant, message_id)) {
+                    return Err(MessagingError::Conflict(format!("message '{message_id}' already exists")));
+                }
+                let routed_to = cat.route(topic, &message);
+                shard.insert(
+                    (tenant, shared_id.clone()),
+                    Record {
+                        seq,
+                        message: message.clone(),
+                        status: MessageStatus::Pending,
+                        routed_to: routed_to.clone(),
+                        acked_by: Vec::new(),
+                    },
+                );
+                routed_to
+            };
+            if let (Some(keys), Some(ikey)) = (keys.as_mut(), ikey) {
+                keys.insert(ikey, (message_id.to_owned(), now));
             }
-            let routed_to = st.route(tenant, &message);
-            st.next_seq += 1;
-            let seq = st.next_seq;
+            drop(keys);
             for id in &routed_to {
-                if let Some(s) = st.subs.get_mut(&(tenant, *id)) {
-                    s.queue.push(Entry::new(&shared_id, &message, seq, now));
+                if let Some(s) = cat.subs.get(&(tenant, *id)) {
+                    s.offer(Entry::new(&shared_id, &message, seq, now));
                 }
             }
-            if let Some(k) = dedup_key.filter(|_| exactly_once) {
-                st.idempotency.insert((tenant, message.topic_name.clone(), k), (message_id.clone(), now));
-            }
-            let t = st.topic_mut(tenant, &message.topic_name)?;
-            t.counters.published += 1;
+            bump(&topic.counters.published, 1);
             if routed_to.is_empty() {
-                t.counters.unrouted += 1;
+                bump(&topic.counters.unrouted, 1);
             }
-            st.messages.insert(
-                (tenant, shared_id),
-                Record {
-                    seq,
-                    message: message.clone(),
-                    status: MessageStatus::Pending,
-                    routed_to: routed_to.clone(),
-                    acked_by: Vec::new(),
-                },
-            );
             routed_to
         };
         self.notify.notify_waiters();
-        // The answer's copy is made after the lock is released.
-        Ok(Published { message: Arc::unwrap_or_clone(message), duplicate: false, routed_to: published })
+        Ok(Published { message, duplicate: false, routed_to })
     }
 
     async fn lease(
@@ -281,12 +281,13 @@ impl MessageStore for MemoryMessageStore {
         now: DateTime<Utc>,
     ) -> Result<Vec<Delivery>, MessagingError> {
         let leased = {
-            let mut st = self.state.lock();
-            let key = st.sub_key(tenant, subscription)?;
-            st.expire_leases(key, &self.retry, now);
-            st.lease_ready(key, max, now)
+            let cat = self.catalog.read();
+            let ctx = cat.context(tenant, subscription)?;
+            let mut d = ctx.sub.deliveries();
+            ctx.expire_leases(&mut d, &self.records, &self.retry, now);
+            ctx.lease_ready(&mut d, max, now)
         };
-        // The messages are copied into the deliveries after the lock is released.
+        // The messages are copied into the deliveries after the locks are released.
         Ok(leased.into_iter().map(|l| l.delivery()).collect())
     }
 
@@ -297,31 +298,29 @@ impl MessageStore for MemoryMessageStore {
         message_id: &str,
         now: DateTime<Utc>,
     ) -> Result<(), MessagingError> {
-        let mut st = self.state.lock();
-        let key = st.sub_key(tenant, subscription)?;
-        st.expire_leases(key, &self.retry, now);
-        let State { topics, subs, messages, .. } = &mut *st;
-        let Some(sub) = subs.get_mut(&key) else {
-            return Err(MessagingError::SubscriptionNotFound(subscription.to_string()));
-        };
-        let mut record = messages.get_mut(&Named(tenant, message_id));
+        let cat = self.catalog.read();
+        let ctx = cat.context(tenant, subscription)?;
+        let mut d = ctx.sub.leases();
+        ctx.expire_leases(&mut d, &self.records, &self.retry, now);
+        let mut shard = self.records.shard(tenant, message_id);
+        let mut record = shard.get_mut(&Named(tenant, message_id));
         if record.as_ref().is_some_and(|r| r.acked_by.contains(&subscription)) {
             return Ok(());
         }
-        if sub.leased.remove(message_id).is_none() {
-            return if sub.queue.entries().any(|e| &*e.message_id == message_id) {
+        if d.leased.remove(message_id).is_none() {
+            d.take_incoming(&ctx.sub.incoming);
+            return if d.queue.entries().any(|e| &*e.message_id == message_id) {
                 Err(MessagingError::LeaseNotHeld(message_id.to_owned()))
             } else {
                 Err(MessagingError::MessageNotFound(message_id.to_owned()))
             };
         }
-        if let Some(t) = topics.get_mut(&Named(tenant, &sub.sub.spec.topic_name)) {
-            t.counters.acknowledged += 1;
-        }
+        drop(d);
+        bump(&ctx.topic.counters.acknowledged, 1);
         if let Some(r) = record.as_mut() {
             r.acked_by.push(subscription);
             // Done once every subscription it went to that still exists acknowledged it.
-            if r.routed_to.iter().all(|id| r.acked_by.contains(id) || !subs.contains_key(&(tenant, *id))) {
+            if r.routed_to.iter().all(|id| r.acked_by.contains(id) || !cat.subs.contains_key(&(tenant, *id))) {
                 r.status = MessageStatus::Acknowledged;
             }
         }
@@ -337,28 +336,29 @@ impl MessageStore for MemoryMessageStore {
         now: DateTime<Utc>,
     ) -> Result<(), MessagingError> {
         {
-            let mut st = self.state.lock();
-            let key = st.sub_key(tenant, subscription)?;
-            st.expire_leases(key, &self.retry, now);
-            if !st.subs.get(&key).is_some_and(|s| s.leased.contains_key(message_id)) {
+            let cat = self.catalog.read();
+            let ctx = cat.context(tenant, subscription)?;
+            let mut d = ctx.sub.leases();
+            ctx.expire_leases(&mut d, &self.records, &self.retry, now);
+            if !d.leased.contains_key(message_id) {
                 return Err(MessagingError::LeaseNotHeld(message_id.to_owned()));
             }
             let reason = options.reason.unwrap_or_else(|| "rejected by consumer".into());
-            st.fail(key, message_id, reason, options.requeue, &self.retry, now);
+            ctx.fail(&mut d, &self.records, message_id, reason, options.requeue, &self.retry, now);
         }
         self.notify.notify_waiters();
         Ok(())
     }
 
     async fn next_due(&self, tenant: TenantId, subscription: Uuid) -> Result<Option<DateTime<Utc>>, MessagingError> {
-        let st = self.state.lock();
-        let key = st.sub_key(tenant, subscription)?;
-        let Some(s) = st.subs.get(&key) else { return Ok(None) };
+        let cat = self.catalog.read();
+        let s = cat.sub(tenant, subscription)?;
         if s.sub.paused {
             return Ok(None);
         }
-        let queued = s.queue.entries().map(|e| e.available_at);
-        let leased = s.leased.values().map(|l| l.deadline);
+        let d = s.deliveries();
+        let queued = d.queue.entries().map(|e| e.available_at);
+        let leased = d.leased.values().map(|l| l.deadline);
         Ok(queued.chain(leased).min())
     }
 
@@ -367,8 +367,8 @@ impl MessageStore for MemoryMessageStore {
     }
 
     async fn get_message(&self, tenant: TenantId, message_id: &str) -> Result<StoredMessage, MessagingError> {
-        let st = self.state.lock();
-        st.messages
+        self.records
+            .shard(tenant, message_id)
             .get(&Named(tenant, message_id))
             .map(Record::stored)
             .ok_or_else(|| MessagingError::MessageNotFound(message_id.to_owned()))
@@ -380,47 +380,54 @@ impl MessageStore for MemoryMessageStore {
         topic: &str,
         limit: usize,
     ) -> Result<Vec<StoredMessage>, MessagingError> {
-        let st = self.state.lock();
-        let mut found: Vec<&Record> = st
-            .messages
-            .iter()
-            .filter(|((t, _), r)| *t == tenant && r.message.topic_name == topic)
-            .map(|(_, r)| r)
-            .collect();
-        found.sort_by_key(|r| std::cmp::Reverse(r.seq));
-        Ok(found.into_iter().take(limit.min(MAX_LIST)).map(Record::stored).collect())
+        let limit = limit.min(MAX_LIST);
+        // The newest `limit` of each shard, then of all of them.
+        let mut found: Vec<(u64, StoredMessage)> = Vec::new();
+        self.records.each_shard(|shard| {
+            let mut mine: Vec<&Record> = shard
+                .iter()
+                .filter(|((t, _), r)| *t == tenant && r.message.topic_name == topic)
+                .map(|(_, r)| r)
+                .collect();
+            mine.sort_by_key(|r| std::cmp::Reverse(r.seq));
+            found.extend(mine.into_iter().take(limit).map(|r| (r.seq, r.stored())));
+        });
+        found.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
+        Ok(found.into_iter().take(limit).map(|(_, m)| m).collect())
     }
 
     async fn acknowledge_message(&self, tenant: TenantId, message_id: &str) -> Result<StoredMessage, MessagingError> {
-        let mut st = self.state.lock();
-        let record = st
-            .messages
-            .get_mut(&Named(tenant, message_id))
-            .ok_or_else(|| MessagingError::MessageNotFound(message_id.to_owned()))?;
-        let first = record.status != MessageStatus::Acknowledged;
-        record.status = MessageStatus::Acknowledged;
-        record.acked_by.clone_from(&record.routed_to);
-        let stored = record.stored();
-        st.remove_message_everywhere(tenant, message_id);
+        let mut cat = self.catalog.write();
+        let (stored, first) = {
+            let mut shard = self.records.shard(tenant, message_id);
+            let record = shard
+                .get_mut(&Named(tenant, message_id))
+                .ok_or_else(|| MessagingError::MessageNotFound(message_id.to_owned()))?;
+            let first = record.status != MessageStatus::Acknowledged;
+            record.status = MessageStatus::Acknowledged;
+            record.acked_by.clone_from(&record.routed_to);
+            (record.stored(), first)
+        };
+        cat.remove_message_everywhere(tenant, message_id);
         if first {
-            if let Some(t) = st.topics.get_mut(&Named(tenant, &stored.message.topic_name)) {
-                t.counters.acknowledged += 1;
+            if let Some(t) = cat.topics.get(&Named(tenant, &stored.message.topic_name)) {
+                bump(&t.counters.acknowledged, 1);
             }
         }
         Ok(stored)
     }
 
     async fn delete_message(&self, tenant: TenantId, message_id: &str) -> Result<(), MessagingError> {
-        let mut st = self.state.lock();
-        if st.messages.remove(&Named(tenant, message_id)).is_none() {
+        let mut cat = self.catalog.write();
+        if self.records.shard(tenant, message_id).remove(&Named(tenant, message_id)).is_none() {
             return Err(MessagingError::MessageNotFound(message_id.to_owned()));
         }
-        st.remove_message_everywhere(tenant, message_id);
+        cat.remove_message_everywhere(tenant, message_id);
         Ok(())
     }
 
     async fn dead_letters(&self, tenant: TenantId, topic: &str) -> Result<Vec<DeadLetter>, MessagingError> {
-        Ok(self.state.lock().topic_mut(tenant, topic)?.dlq.clone())
+        Ok(self.catalog.read().topic(tenant, topic)?.dlq.lock().clone())
     }
 
     async fn replay_dead_letter(
@@ -431,15 +438,15 @@ impl MessageStore for MemoryMessageStore {
         now: DateTime<Utc>,
     ) -> Result<(), MessagingError> {
         {
-            let mut st = self.state.lock();
-            let t = st.topic_mut(tenant, topic)?;
+            let mut cat = self.catalog.write();
+            let dlq = cat.topic_mut(tenant, topic)?.dlq.get_mut();
             let (replayed, kept): (Vec<DeadLetter>, Vec<DeadLetter>) =
-                t.dlq.drain(..).partition(|d| d.message.message_id == message_id);
-            t.dlq = kept;
+                dlq.drain(..).partition(|d| d.message.message_id == message_id);
+            *dlq = kept;
             if replayed.is_empty() {
                 return Err(MessagingError::MessageNotFound(message_id.to_owned()));
             }
-            let entry = match st.messages.get_key_value_mut(&Named(tenant, message_id)) {
+            let entry = match self.records.shard(tenant, message_id).get_key_value_mut(&Named(tenant, message_id)) {
                 Some(((_, id), r)) => {
                     r.status = MessageStatus::Pending;
                     Entry::new(id, &r.message, r.seq, now)
@@ -447,8 +454,8 @@ impl MessageStore for MemoryMessageStore {
                 None => return Err(MessagingError::MessageNotFound(message_id.to_owned())),
             };
             for d in replayed {
-                if let Some(s) = st.subs.get_mut(&(tenant, d.subscription_id)) {
-                    s.queue.push(entry.clone());
+                if let Some(s) = cat.subs.get_mut(&(tenant, d.subscription_id)) {
+                    s.deliveries_mut().queue.push(entry.clone());
                 }
             }
         }
@@ -457,40 +464,44 @@ impl MessageStore for MemoryMessageStore {
     }
 
     async fn purge_dead_letter(&self, tenant: TenantId, topic: &str, message_id: &str) -> Result<(), MessagingError> {
-        let mut st = self.state.lock();
-        let t = st.topic_mut(tenant, topic)?;
-        let before = t.dlq.len();
-        t.dlq.retain(|d| d.message.message_id != message_id);
-        if t.dlq.len() == before {
+        let cat = self.catalog.read();
+        let mut dlq = cat.topic(tenant, topic)?.dlq.lock();
+        let before = dlq.len();
+        dlq.retain(|d| d.message.message_id != message_id);
+        if dlq.len() == before {
             return Err(MessagingError::MessageNotFound(message_id.to_owned()));
         }
         Ok(())
     }
 
     async fn metrics(&self, tenant: TenantId, topic: &str, now: DateTime<Utc>) -> Result<TopicMetrics, MessagingError> {
-        let mut st = self.state.lock();
-        let t = st.topic_mut(tenant, topic)?;
+        let cat = self.catalog.read();
+        let t = cat.topic(tenant, topic)?;
         let c = &t.counters;
         let mut m = TopicMetrics {
-            published: c.published,
-            delivered: c.delivered,
-            acknowledged: c.acknowledged,
-            failed: c.failed,
-            dead_lettered: c.dead_lettered,
-            unrouted: c.unrouted,
+            published: read(&c.published),
+            delivered: read(&c.delivered),
+            acknowledged: read(&c.acknowledged),
+            failed: read(&c.failed),
+            dead_lettered: read(&c.dead_lettered),
+            unrouted: read(&c.unrouted),
             depth: BTreeMap::new(),
             oldest_unacked_age_ms: None,
         };
         let mut oldest: Option<DateTime<Utc>> = None;
-        for s in st.subs.values().filter(|s| s.sub.tenant_id == tenant && s.sub.spec.topic_name == topic) {
-            let queued = s.queue.entries().filter(|e| !e.expired(now));
-            m.depth.insert(s.sub.subscription_id, (queued.count() + s.leased.len()) as u64);
-            let ids = s.queue.entries().filter(|e| !e.expired(now)).map(|e| &e.message_id).chain(s.leased.keys());
-            for id in ids {
-                if let Some(r) = st.messages.get(&Named(tenant, id)) {
-                    let at = r.message.published_at;
-                    oldest = Some(oldest.map_or(at, |o| o.min(at)));
-                }
+        for s in cat.subs.values().filter(|s| s.sub.tenant_id == tenant && s.sub.spec.topic_name == topic) {
+            let d = s.deliveries();
+            let queued = d.queue.entries().filter(|e| !e.expired(now));
+            m.depth.insert(s.sub.subscription_id, (queued.count() + d.leased.len()) as u64);
+            let unacked = d
+                .queue
+                .entries()
+                .filter(|e| !e.expired(now))
+                .map(|e| &e.message)
+                .chain(d.leased.values().map(|l| &l.entry.message));
+            for message in unacked {
+                let at = message.published_at;
+                oldest = Some(oldest.map_or(at, |o| o.min(at)));
             }
         }
         m.oldest_unacked_age_ms = oldest.map(|o| (now - o).num_milliseconds());
@@ -498,25 +509,26 @@ impl MessageStore for MemoryMessageStore {
     }
 
     async fn sweep(&self, now: DateTime<Utc>, idempotency_window: Duration) -> Result<usize, MessagingError> {
-        let mut st = self.state.lock();
+        let mut cat = self.catalog.write();
         let retention: HashMap<(TenantId, String), Duration> =
-            st.topics.iter().map(|(k, t)| (k.clone(), t.topic.spec.retention)).collect();
-        let doomed: Vec<(TenantId, MessageId)> = st
-            .messages
-            .iter()
-            .filter(|((tenant, _), r)| {
+            cat.topics.iter().map(|(k, t)| (k.clone(), t.topic.spec.retention)).collect();
+        let mut doomed: Vec<(TenantId, MessageId)> = Vec::new();
+        self.records.each_shard(|shard| {
+            shard.retain(|(tenant, id), r| {
                 let m = &r.message;
                 let done = r.status == MessageStatus::Acknowledged || m.expires_at.is_some_and(|x| x <= now);
                 let keep_for = retention.get(&(*tenant, m.topic_name.clone())).copied().unwrap_or_default();
-                done && add(m.published_at, keep_for) <= now
+                let drop_it = done && add(m.published_at, keep_for) <= now;
+                if drop_it {
+                    doomed.push((*tenant, id.clone()));
+                }
+                !drop_it
             })
-            .map(|(k, _)| k.clone())
-            .collect();
+        });
         for (tenant, id) in &doomed {
-            st.messages.remove(&Named(*tenant, id));
-            st.remove_message_everywhere(*tenant, id);
+            cat.remove_message_everywhere(*tenant, id);
         }
-        st.idempotency.retain(|_, (_, seen)| add(*seen, idempotency_window) > now);
+        self.idempotency.lock().retain(|_, (_, seen)| add(*seen, idempotency_window) > now);
         Ok(doomed.len())
     }
 }

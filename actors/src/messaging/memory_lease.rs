@@ -8,9 +8,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::memory_state::{add, Lease, Named, State};
+use super::memory_state::{add, bump, Deliveries, Lease, SubContext};
 use super::model::{Delivery, Message};
-use crate::domain::TenantId;
 
 /// A delivery as the lock hands it out: the message shared, not yet copied.
 pub(super) struct Leased {
@@ -21,10 +20,10 @@ pub(super) struct Leased {
 }
 
 impl Leased {
-    /// The delivery, made after the store's lock is released.
+    /// The delivery, made after the store's locks are released.
     pub(super) fn delivery(self) -> Delivery {
         Delivery {
-            message: Arc::unwrap_or_clone(self.message),
+            message: self.message,
             subscription_id: self.subscription_id,
             delivery_attempts: self.attempts,
             ack_deadline: self.deadline,
@@ -32,27 +31,22 @@ impl Leased {
     }
 }
 
-impl State {
-    /// Leases up to `max` ready deliveries of a subscription whose expired
+impl SubContext<'_> {
+    /// Leases up to `max` ready deliveries of the subscription whose expired
     /// leases were already returned; none while it is paused. Walks the
     /// queue in lease order only as far as it needs.
-    pub(super) fn lease_ready(&mut self, key: (TenantId, Uuid), max: usize, now: DateTime<Utc>) -> Vec<Leased> {
-        let (tenant, subscription) = key;
-        let Some(sub) = self.subs.get_mut(&key) else { return Vec::new() };
-        if sub.sub.paused || max == 0 {
+    pub(super) fn lease_ready(&self, d: &mut Deliveries, max: usize, now: DateTime<Utc>) -> Vec<Leased> {
+        if self.sub.sub.paused || max == 0 {
             return Vec::new();
         }
-        let Some(topic) = self.topics.get_mut(&Named(tenant, &sub.sub.spec.topic_name)) else {
-            return Vec::new();
-        };
-        let ordered = topic.topic.spec.ordered;
+        let ordered = self.topic.topic.spec.ordered;
         let mut blocked: HashSet<String> = HashSet::new();
         if ordered {
-            blocked.extend(sub.leased.values().filter_map(|l| l.entry.partition_key.clone()));
+            blocked.extend(d.leased.values().filter_map(|l| l.entry.partition_key.clone()));
         }
         let mut picked = Vec::new();
         let mut expired = Vec::new();
-        for (at, entry) in sub.queue.iter() {
+        for (at, entry) in d.queue.iter() {
             if picked.len() >= max {
                 break;
             }
@@ -73,26 +67,25 @@ impl State {
             }
         }
         for at in &expired {
-            sub.queue.remove(at);
+            d.queue.remove(at);
         }
-        let deadline = add(now, sub.sub.spec.ack_timeout);
+        let deadline = add(now, self.sub.sub.spec.ack_timeout);
+        let subscription_id = self.sub.sub.subscription_id;
         let mut deliveries = Vec::with_capacity(picked.len());
         for at in picked {
-            let Some(mut entry) = sub.queue.remove(&at) else { continue };
-            // A deleted message leaves no entry behind; this is a guard.
-            let Some(r) = self.messages.get(&Named(tenant, &entry.message_id)) else { continue };
+            let Some(mut entry) = d.queue.remove(&at) else { continue };
             entry.attempts += 1;
-            topic.counters.delivered += 1;
             deliveries.push(Leased {
-                message: r.message.clone(),
-                subscription_id: subscription,
+                message: entry.message.clone(),
+                subscription_id,
                 attempts: entry.attempts,
                 deadline,
             });
-            sub.leased.insert(entry.message_id.clone(), Lease { entry, deadline });
+            d.leased.insert(entry.message_id.clone(), Lease { entry, deadline });
         }
         if !deliveries.is_empty() {
-            sub.leases_due = Some(sub.leases_due.map_or(deadline, |due| due.min(deadline)));
+            bump(&self.topic.counters.delivered, deliveries.len() as u64);
+            d.leases_due = Some(d.leases_due.map_or(deadline, |due| due.min(deadline)));
         }
         deliveries
     }

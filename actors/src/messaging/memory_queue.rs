@@ -4,6 +4,7 @@
 //! shifting the whole backlog on every call.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -11,10 +12,12 @@ use super::memory_state::MessageId;
 use super::model::Message;
 
 /// A queued copy of a message for one subscription, with what a lease
-/// decides on copied from the message (no look-up per entry).
+/// decides on copied from the message, and the message itself shared: a
+/// lease looks up no record.
 #[derive(Clone)]
 pub(super) struct Entry {
     pub(super) message_id: MessageId,
+    pub(super) message: Arc<Message>,
     pub(super) seq: u64,
     pub(super) attempts: u32,
     pub(super) available_at: DateTime<Utc>,
@@ -24,9 +27,10 @@ pub(super) struct Entry {
 }
 
 impl Entry {
-    pub(super) fn new(message_id: &MessageId, message: &Message, seq: u64, available_at: DateTime<Utc>) -> Self {
+    pub(super) fn new(message_id: &MessageId, message: &Arc<Message>, seq: u64, available_at: DateTime<Utc>) -> Self {
         Entry {
             message_id: message_id.clone(),
+            message: message.clone(),
             seq,
             attempts: 0,
             available_at,

@@ -1,7 +1,22 @@
-//! The in-memory back-end's state: the records of every tenant behind the
-//! store's one lock, and the operations several store methods share (expiring
-//! leases, failing an attempt, routing, forgetting a message).
+//! The in-memory back-end's state, split so that a publisher and a consumer
+//! do not queue behind one lock (with one lock they contended on every
+//! message, and a parked thread cost more than the work it waited for):
+//!
+//! - the [`Catalog`] (topics and subscriptions) behind a read-write lock:
+//!   publish, lease, ack and nack hold it for reading for their whole call;
+//!   every operation that changes topics or subscriptions, or touches several
+//!   messages at once, holds it for writing and so runs alone, as before;
+//! - each subscription's queue and leases ([`Deliveries`]) behind its own
+//!   lock, and the entries of messages just published behind another, so
+//!   that a publisher waits neither for a lease nor for an ack;
+//! - the message records, in shards ([`super::memory_records::Records`]);
+//! - counters as atomics, the dead-letter queue behind its topic's lock.
+//!
+//! Locks are taken in one order only: catalog, idempotency keys, one
+//! subscription's deliveries, its incoming entries, one record shard, a
+//! topic's dead letters.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,9 +26,11 @@ use chrono::{DateTime, Utc};
 // the memory back-end's time in the message bus benchmark. foldhash is seeded
 // per map, like the standard one.
 pub(super) use foldhash::{HashMap, HashMapExt};
+use parking_lot::{Mutex, MutexGuard};
 use uuid::Uuid;
 
 use super::error::MessagingError;
+use super::memory_records::Records;
 use super::model::{
     DeadLetter, DeliveryGuarantee, Message, MessageStatus, RetryPolicy, RoutingStrategy, StoredMessage, Subscription,
     Topic,
@@ -21,13 +38,23 @@ use super::model::{
 use super::routing::{route, RouteCandidate};
 use crate::domain::TenantId;
 
+/// A topic's counters, bumped by concurrent publishers and consumers.
+#[derive(Default)]
 pub(super) struct Counters {
-    pub(super) published: u64,
-    pub(super) delivered: u64,
-    pub(super) acknowledged: u64,
-    pub(super) failed: u64,
-    pub(super) dead_lettered: u64,
-    pub(super) unrouted: u64,
+    pub(super) published: AtomicU64,
+    pub(super) delivered: AtomicU64,
+    pub(super) acknowledged: AtomicU64,
+    pub(super) failed: AtomicU64,
+    pub(super) dead_lettered: AtomicU64,
+    pub(super) unrouted: AtomicU64,
+}
+
+pub(super) fn bump(counter: &AtomicU64, by: u64) {
+    counter.fetch_add(by, Ordering::Relaxed);
+}
+
+pub(super) fn read(counter: &AtomicU64) -> u64 {
+    counter.load(Ordering::Relaxed)
 }
 
 /// A map keyed by (tenant, topic name or message id), looked up through
@@ -60,10 +87,24 @@ pub(super) struct TopicState {
     /// Its subscriptions in creation order: routing reads this list instead
     /// of scanning every tenant's subscriptions on each publish.
     pub(super) subscriptions: Vec<Uuid>,
-    /// Bumped at each load-balanced assignment; see [`SubState::last_assigned`].
-    pub(super) rr_counter: u64,
+    /// The round-robin position, bumped at each load-balanced assignment
+    /// (see [`SubState::last_assigned`]). Held while a load-balanced publish
+    /// chooses, so that concurrent publishers never pick the same turn.
+    pub(super) rr_counter: Mutex<u64>,
     pub(super) counters: Counters,
-    pub(super) dlq: Vec<DeadLetter>,
+    pub(super) dlq: Mutex<Vec<DeadLetter>>,
+}
+
+impl TopicState {
+    pub(super) fn new(topic: Topic) -> Self {
+        TopicState {
+            topic,
+            subscriptions: Vec::new(),
+            rr_counter: Mutex::new(0),
+            counters: Counters::default(),
+            dlq: Mutex::new(Vec::new()),
+        }
+    }
 }
 
 pub(super) use super::memory_queue::{Entry, Queue};
@@ -75,14 +116,14 @@ pub(super) struct Lease {
     pub(super) deadline: DateTime<Utc>,
 }
 
-pub(super) struct SubState {
-    pub(super) sub: Subscription,
-    pub(super) created_seq: u64,
-    /// The round-robin position of its last assignment. A new subscription
-    /// starts at the topic's current counter so that it joins the rotation
-    /// at its end instead of taking a burst (the original skewed here).
-    pub(super) last_assigned: u64,
+/// What a subscription has queued and leased, behind the subscription's own
+/// lock. Publishers do not take it: they add to the subscription's
+/// `incoming` list, which the consumer's side moves into the queue.
+pub(super) struct Deliveries {
     pub(super) queue: Queue,
+    /// An empty list kept for its capacity: swapped with `incoming` so that
+    /// neither side allocates a new list at each hand-over.
+    spare: Vec<Entry>,
     pub(super) leased: HashMap<MessageId, Lease>,
     /// No lease in `leased` has a deadline before this (it may be earlier
     /// than all of them): until then, finding expired leases needs no scan,
@@ -90,8 +131,79 @@ pub(super) struct SubState {
     pub(super) leases_due: Option<DateTime<Utc>>,
 }
 
-/// A stored message. The message is shared, not copied, so that the lock is
-/// held for a reference count, and deliveries copy it after the lock is released.
+impl Deliveries {
+    pub(super) fn new(by_priority: bool) -> Self {
+        Deliveries { queue: Queue::new(by_priority), spare: Vec::new(), leased: HashMap::new(), leases_due: None }
+    }
+
+    /// Queues what publishers added since the last look.
+    pub(super) fn take_incoming(&mut self, incoming: &Mutex<Vec<Entry>>) {
+        std::mem::swap(&mut self.spare, &mut *incoming.lock());
+        for entry in self.spare.drain(..) {
+            self.queue.push(entry);
+        }
+    }
+
+    pub(super) fn remove_message(&mut self, message_id: &str) {
+        self.queue.retain(|e| &*e.message_id != message_id);
+        self.leased.remove(message_id);
+    }
+}
+
+pub(super) struct SubState {
+    pub(super) sub: Subscription,
+    pub(super) created_seq: u64,
+    /// The round-robin position of its last assignment. A new subscription
+    /// starts at the topic's current counter so that it joins the rotation
+    /// at its end instead of taking a burst (the original skewed here).
+    /// Written only under its topic's `rr_counter` lock.
+    pub(super) last_assigned: AtomicU64,
+    /// New messages' entries, in publish order, not yet in the queue.
+    pub(super) incoming: Mutex<Vec<Entry>>,
+    deliveries: Mutex<Deliveries>,
+}
+
+impl SubState {
+    pub(super) fn new(sub: Subscription, created_seq: u64, last_assigned: u64, by_priority: bool) -> Self {
+        SubState {
+            sub,
+            created_seq,
+            last_assigned: AtomicU64::new(last_assigned),
+            incoming: Mutex::new(Vec::new()),
+            deliveries: Mutex::new(Deliveries::new(by_priority)),
+        }
+    }
+
+    /// Hands a new message's entry over without waiting for a lease or an
+    /// ack in progress on the subscription.
+    pub(super) fn offer(&self, entry: Entry) {
+        self.incoming.lock().push(entry);
+    }
+
+    /// The deliveries with everything published so far queued: for a lease
+    /// and whatever reads the queue.
+    pub(super) fn deliveries(&self) -> MutexGuard<'_, Deliveries> {
+        let mut d = self.deliveries.lock();
+        d.take_incoming(&self.incoming);
+        d
+    }
+
+    /// The deliveries as they are, for what needs only the leases (ack,
+    /// nack): no hand-over from publishers on their path.
+    pub(super) fn leases(&self) -> MutexGuard<'_, Deliveries> {
+        self.deliveries.lock()
+    }
+
+    /// The deliveries with everything queued, while the catalog is held for writing.
+    pub(super) fn deliveries_mut(&mut self) -> &mut Deliveries {
+        let d = self.deliveries.get_mut();
+        d.take_incoming(&self.incoming);
+        d
+    }
+}
+
+/// A stored message. The message is shared, not copied, so that a lock is
+/// held for a reference count, and deliveries copy it after it is released.
 pub(super) struct Record {
     pub(super) seq: u64,
     pub(super) message: Arc<Message>,
@@ -110,31 +222,49 @@ impl Record {
     }
 }
 
+/// Topics and subscriptions of every tenant.
 #[derive(Default)]
-pub(super) struct State {
+pub(super) struct Catalog {
     pub(super) topics: ByTenant<String, TopicState>,
     pub(super) subs: HashMap<(TenantId, Uuid), SubState>,
-    pub(super) messages: ByTenant<MessageId, Record>,
-    /// (tenant, topic, key) → (message id, first seen).
-    pub(super) idempotency: HashMap<(TenantId, String, String), (String, DateTime<Utc>)>,
-    pub(super) next_seq: u64,
+    /// Creation order of subscriptions.
+    pub(super) next_created: u64,
 }
 
 pub(super) fn add(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
     chrono::Duration::from_std(d).ok().and_then(|d| now.checked_add_signed(d)).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
-impl State {
+/// A subscription with its topic, found once per call.
+pub(super) struct SubContext<'a> {
+    pub(super) tenant: TenantId,
+    pub(super) sub: &'a SubState,
+    pub(super) topic: &'a TopicState,
+}
+
+impl Catalog {
+    pub(super) fn topic(&self, tenant: TenantId, name: &str) -> Result<&TopicState, MessagingError> {
+        self.topics.get(&Named(tenant, name)).ok_or_else(|| MessagingError::TopicNotFound(name.to_owned()))
+    }
+
     pub(super) fn topic_mut(&mut self, tenant: TenantId, name: &str) -> Result<&mut TopicState, MessagingError> {
         self.topics.get_mut(&Named(tenant, name)).ok_or_else(|| MessagingError::TopicNotFound(name.to_owned()))
     }
 
-    pub(super) fn sub_key(&self, tenant: TenantId, id: Uuid) -> Result<(TenantId, Uuid), MessagingError> {
-        if self.subs.contains_key(&(tenant, id)) {
-            Ok((tenant, id))
-        } else {
-            Err(MessagingError::SubscriptionNotFound(id.to_string()))
-        }
+    pub(super) fn sub(&self, tenant: TenantId, id: Uuid) -> Result<&SubState, MessagingError> {
+        self.subs.get(&(tenant, id)).ok_or_else(|| MessagingError::SubscriptionNotFound(id.to_string()))
+    }
+
+    pub(super) fn sub_mut(&mut self, tenant: TenantId, id: Uuid) -> Result<&mut SubState, MessagingError> {
+        self.subs.get_mut(&(tenant, id)).ok_or_else(|| MessagingError::SubscriptionNotFound(id.to_string()))
+    }
+
+    /// A subscription and its topic (a topic with subscriptions cannot be
+    /// deleted, so a subscription's topic is always there).
+    pub(super) fn context(&self, tenant: TenantId, id: Uuid) -> Result<SubContext<'_>, MessagingError> {
+        let sub = self.sub(tenant, id)?;
+        let topic = self.topic(tenant, &sub.sub.spec.topic_name)?;
+        Ok(SubContext { tenant, sub, topic })
     }
 
     /// A topic's subscriptions in creation order (none for an unknown topic).
@@ -142,77 +272,18 @@ impl State {
         self.topics.get(&Named(tenant, topic)).map_or(&[], |t| t.subscriptions.as_slice())
     }
 
-    /// Returns expired leases of a subscription to the retry path.
-    pub(super) fn expire_leases(&mut self, key: (TenantId, Uuid), retry: &RetryPolicy, now: DateTime<Utc>) {
-        let expired: Vec<(MessageId, DateTime<Utc>)> = match self.subs.get_mut(&key) {
-            Some(s) => {
-                if s.leases_due.is_none_or(|due| now < due) {
-                    return;
-                }
-                s.leases_due = s.leased.values().map(|l| l.deadline).filter(|d| *d > now).min();
-                s.leased.iter().filter(|(_, l)| l.deadline <= now).map(|(id, l)| (id.clone(), l.deadline)).collect()
-            }
-            None => return,
-        };
-        // The attempt failed at its deadline, whenever that is noticed: the
-        // backoff counts from there, so a late observer does not delay it.
-        for (id, deadline) in expired {
-            self.fail(key, &id, "ack deadline passed".into(), None, retry, deadline);
-        }
-    }
-
-    /// One failed attempt (nack or expired lease): retry after backoff, or
-    /// dead-letter once the retries are spent; AtMostOnce never retries.
-    pub(super) fn fail(
-        &mut self,
-        key: (TenantId, Uuid),
-        message_id: &str,
-        reason: String,
-        requeue: Option<bool>,
-        retry: &RetryPolicy,
-        now: DateTime<Utc>,
-    ) {
-        let Some(sub) = self.subs.get_mut(&key) else { return };
-        let Some(lease) = sub.leased.remove(message_id) else { return };
-        let max_retries = sub.sub.spec.max_retries;
-        let topic_name = sub.sub.spec.topic_name.clone();
-        let Some(topic) = self.topics.get_mut(&Named(key.0, &topic_name)) else { return };
-        topic.counters.failed += 1;
-        let guarantee = topic.topic.spec.delivery_guarantee;
-        if guarantee == DeliveryGuarantee::AtMostOnce {
-            return;
-        }
-        let attempts = lease.entry.attempts;
-        if requeue != Some(false) && attempts <= max_retries {
-            let mut entry = lease.entry;
-            entry.available_at = add(now, retry.backoff(attempts));
-            sub.queue.push(entry);
-            return;
-        }
-        let Some(record) = self.messages.get_mut(&Named(key.0, message_id)) else { return };
-        record.status = MessageStatus::DeadLettered;
-        let mut message = (*record.message).clone();
-        message.headers.insert("X-Original-Topic".into(), topic_name.clone());
-        message.headers.insert("X-DLQ-Reason".into(), reason.clone());
-        message.headers.insert("X-DLQ-Timestamp".into(), now.to_rfc3339());
-        message.headers.insert("X-Delivery-Attempts".into(), attempts.to_string());
-        if let Some(t) = self.topics.get_mut(&Named(key.0, &topic_name)) {
-            t.counters.dead_lettered += 1;
-            t.dlq.push(DeadLetter {
-                message,
-                subscription_id: key.1,
-                reason,
-                delivery_attempts: attempts,
-                dead_lettered_at: now,
-            });
-        }
-    }
-
     /// The subscriptions a new message goes to, by the topic's strategy; a
     /// load-balanced choice takes the topic's next round-robin position.
-    pub(super) fn route(&mut self, tenant: TenantId, message: &Message) -> Vec<Uuid> {
-        let Some(topic) = self.topics.get(&Named(tenant, &message.topic_name)) else { return Vec::new() };
+    pub(super) fn route(&self, topic: &TopicState, message: &Message) -> Vec<Uuid> {
+        let tenant = topic.topic.tenant_id;
         let strategy = topic.topic.effective_strategy();
+        if matches!(strategy, RoutingStrategy::FanOut | RoutingStrategy::Priority) {
+            // Every subscription, paused or not (a paused one keeps its
+            // messages for when it resumes): no candidates to weigh.
+            return topic.subscriptions.clone();
+        }
+        let load_balanced = strategy == RoutingStrategy::LoadBalanced;
+        let mut rr_counter = load_balanced.then(|| topic.rr_counter.lock());
         let candidates: Vec<RouteCandidate<'_>> = topic
             .subscriptions
             .iter()
@@ -221,26 +292,82 @@ impl State {
                 id: s.sub.subscription_id,
                 paused: s.sub.paused,
                 filter: s.sub.spec.filter.as_ref(),
-                last_assigned: s.last_assigned,
+                last_assigned: read(&s.last_assigned),
             })
             .collect();
         let chosen = route(strategy, &candidates, message);
-        if strategy == RoutingStrategy::LoadBalanced {
-            if let (Some(id), Some(t)) = (chosen.first(), self.topics.get_mut(&Named(tenant, &message.topic_name))) {
-                t.rr_counter += 1;
-                let position = t.rr_counter;
-                if let Some(s) = self.subs.get_mut(&(tenant, *id)) {
-                    s.last_assigned = position;
-                }
+        if let (Some(id), Some(counter)) = (chosen.first(), rr_counter.as_mut()) {
+            **counter += 1;
+            if let Some(s) = self.subs.get(&(tenant, *id)) {
+                s.last_assigned.store(**counter, Ordering::Relaxed);
             }
         }
         chosen
     }
 
+    /// Forgets a message's queue entries and leases in every subscription of
+    /// its tenant.
     pub(super) fn remove_message_everywhere(&mut self, tenant: TenantId, message_id: &str) {
         for s in self.subs.values_mut().filter(|s| s.sub.tenant_id == tenant) {
-            s.queue.retain(|e| &*e.message_id != message_id);
-            s.leased.remove(message_id);
+            s.deliveries_mut().remove_message(message_id);
         }
+    }
+}
+
+impl SubContext<'_> {
+    /// Returns expired leases of the subscription to the retry path.
+    pub(super) fn expire_leases(&self, d: &mut Deliveries, records: &Records, retry: &RetryPolicy, now: DateTime<Utc>) {
+        if d.leases_due.is_none_or(|due| now < due) {
+            return;
+        }
+        d.leases_due = d.leased.values().map(|l| l.deadline).filter(|due| *due > now).min();
+        let expired: Vec<(MessageId, DateTime<Utc>)> =
+            d.leased.iter().filter(|(_, l)| l.deadline <= now).map(|(id, l)| (id.clone(), l.deadline)).collect();
+        // The attempt failed at its deadline, whenever that is noticed: the
+        // backoff counts from there, so a late observer does not delay it.
+        for (id, deadline) in expired {
+            self.fail(d, records, &id, "ack deadline passed".into(), None, retry, deadline);
+        }
+    }
+
+    /// One failed attempt (nack or expired lease): retry after backoff, or
+    /// dead-letter once the retries are spent; AtMostOnce never retries.
+    #[allow(clippy::too_many_arguments)] // Each is one fact about the failure; a struct would only rename them.
+    pub(super) fn fail(
+        &self,
+        d: &mut Deliveries,
+        records: &Records,
+        message_id: &str,
+        reason: String,
+        requeue: Option<bool>,
+        retry: &RetryPolicy,
+        now: DateTime<Utc>,
+    ) {
+        let Some(lease) = d.leased.remove(message_id) else { return };
+        bump(&self.topic.counters.failed, 1);
+        if self.topic.topic.spec.delivery_guarantee == DeliveryGuarantee::AtMostOnce {
+            return;
+        }
+        let attempts = lease.entry.attempts;
+        if requeue != Some(false) && attempts <= self.sub.sub.spec.max_retries {
+            let mut entry = lease.entry;
+            entry.available_at = add(now, retry.backoff(attempts));
+            d.queue.push(entry);
+            return;
+        }
+        let Some(mut message) = records.dead_letter(self.tenant, message_id) else { return };
+        let topic_name = &self.sub.sub.spec.topic_name;
+        message.headers.insert("X-Original-Topic".into(), topic_name.clone());
+        message.headers.insert("X-DLQ-Reason".into(), reason.clone());
+        message.headers.insert("X-DLQ-Timestamp".into(), now.to_rfc3339());
+        message.headers.insert("X-Delivery-Attempts".into(), attempts.to_string());
+        bump(&self.topic.counters.dead_lettered, 1);
+        self.topic.dlq.lock().push(DeadLetter {
+            message,
+            subscription_id: self.sub.sub.subscription_id,
+            reason,
+            delivery_attempts: attempts,
+            dead_lettered_at: now,
+        });
     }
 }

@@ -11,6 +11,7 @@ mod error;
 mod memory;
 mod memory_lease;
 mod memory_queue;
+mod memory_records;
 mod memory_state;
 mod model;
 mod push;

@@ -1,6 +1,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -261,17 +262,21 @@ pub struct StoredMessage {
 
 /// The answer to a publish: the message, and whether it was already there
 /// (an ExactlyOnce repeat answers the first message and routes nothing).
+/// The message is shared with the store's copy: a publisher that does not
+/// read it back pays for no copy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Published {
-    pub message: Message,
+    pub message: Arc<Message>,
     pub duplicate: bool,
     pub routed_to: Vec<Uuid>,
 }
 
-/// A leased message: the consumer owns it until `ack_deadline`.
+/// A leased message: the consumer owns it until `ack_deadline`. The message
+/// is shared with the store's copy where the back-end keeps one in memory,
+/// so a lease copies none.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Delivery {
-    pub message: Message,
+    pub message: Arc<Message>,
     pub subscription_id: Uuid,
     /// 1 on the first delivery.
     pub delivery_attempts: u32,

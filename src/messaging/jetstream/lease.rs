@@ -4,6 +4,7 @@
 //! partition key is in flight or waiting for a retry.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use async_nats::jetstream::AckKind;
 use chrono::{DateTime, Utc};
@@ -85,7 +86,7 @@ impl JetStreamMessageStore {
                 };
                 let (raw, acker) = m.split();
                 match serde_json::from_slice::<Message>(&raw.payload) {
-                    Ok(message) => out.push(Fetched { message, acker, stream_seq, attempts }),
+                    Ok(message) => out.push(Fetched { message: Arc::new(message), acker, stream_seq, attempts }),
                     // Not ours (someone published on our subjects): drop it.
                     Err(_) => acker.ack_with(AckKind::Term).await.map_err(nats_error)?,
                 }

@@ -4,6 +4,7 @@
 use async_nats::jetstream::publish::PublishAck;
 use async_nats::HeaderMap;
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
 use uuid::Uuid;
 
 use hotswap_actors::domain::TenantId;
@@ -99,7 +100,7 @@ impl JetStreamMessageStore {
             }
         });
         self.notify.notify_waiters();
-        Ok(Published { message, duplicate: false, routed_to })
+        Ok(Published { message: Arc::new(message), duplicate: false, routed_to })
     }
 
     /// Records the key for this message unless a live record of it names
@@ -124,7 +125,11 @@ impl JetStreamMessageStore {
                 if let Some((first, _)) =
                     records::get::<MessageRecord>(&self.kv, &keys::message(tenant, &seen.message_id)).await?
                 {
-                    return Ok(Some(Published { message: first.message, duplicate: true, routed_to: first.routed_to }));
+                    return Ok(Some(Published {
+                        message: Arc::new(first.message),
+                        duplicate: true,
+                        routed_to: first.routed_to,
+                    }));
                 }
             }
         }

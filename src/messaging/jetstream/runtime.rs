@@ -6,15 +6,16 @@
 //! acknowledged once its AckWait passes.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_nats::jetstream::message::Acker;
 use chrono::{DateTime, Utc};
 
 use hotswap_actors::messaging::Message;
 
-/// One fetched JetStream message.
+/// One fetched JetStream message, shared with the deliveries made of it.
 pub struct Fetched {
-    pub message: Message,
+    pub message: Arc<Message>,
     pub acker: Acker,
     pub stream_seq: u64,
     /// The server's delivery count: 1 on the first delivery.

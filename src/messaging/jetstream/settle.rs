@@ -153,7 +153,7 @@ impl JetStreamMessageStore {
     ) -> Result<(), MessagingError> {
         let topic = view.topic.spec.name.clone();
         let sub = view.subscription.subscription_id;
-        let mut message = fetched.message.clone();
+        let mut message = (*fetched.message).clone();
         message.headers.insert("X-Original-Topic".into(), topic.clone());
         message.headers.insert("X-DLQ-Reason".into(), reason.clone());
         message.headers.insert("X-DLQ-Timestamp".into(), at.to_rfc3339());

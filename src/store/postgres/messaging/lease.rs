@@ -12,6 +12,7 @@ use hotswap_actors::messaging::{
     Delivery, DeliveryGuarantee, Message, MessagingError, NackOptions, NewSubscription, RetryPolicy, RoutingStrategy,
     Topic,
 };
+use std::sync::Arc;
 use uuid::Uuid;
 
 use super::rows::{decode, encode, DeliveryState, LeasedRow, TopicRow};
@@ -149,7 +150,7 @@ impl PgMessageStore {
             let mut deliveries = Vec::with_capacity(rows.len());
             for row in rows {
                 deliveries.push(Delivery {
-                    message: decode::<Message>(row.message, "message")?,
+                    message: Arc::new(decode::<Message>(row.message, "message")?),
                     subscription_id: subscription,
                     delivery_attempts: u32::try_from(row.attempts).unwrap_or(0),
                     ack_deadline: deadline,

@@ -11,6 +11,7 @@ use hotswap_actors::messaging::{
     route, DeliveryGuarantee, Message, MessagingError, NewMessage, NewSubscription, Published, RouteCandidate,
     RoutingStrategy, Topic,
 };
+use std::sync::Arc;
 use uuid::Uuid;
 
 use super::rows::{decode, encode, millis, MessageRow, SubscriptionRow, SUBSCRIPTION_COLUMNS};
@@ -43,7 +44,11 @@ impl PgMessageStore {
                     if let Some(first) = first_of_key(conn, tenant, &topic.spec.name, key, now, window_ms).await? {
                         let stored = first.into_stored()?;
                         return Ok((
-                            Published { message: stored.message, duplicate: true, routed_to: stored.routed_to },
+                            Published {
+                                message: Arc::new(stored.message),
+                                duplicate: true,
+                                routed_to: stored.routed_to,
+                            },
                             false,
                         ));
                     }
@@ -90,7 +95,7 @@ impl PgMessageStore {
                 if woke {
                     notify(conn).await?;
                 }
-                Ok((Published { message, duplicate: false, routed_to }, woke))
+                Ok((Published { message: Arc::new(message), duplicate: false, routed_to }, woke))
             })
             .await
             .map_err(|f| self.failure(conn, f))?;
