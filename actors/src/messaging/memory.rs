@@ -308,6 +308,8 @@ impl MessageStore for MemoryMessageStore {
             return Ok(());
         }
         if d.leased.remove(message_id).is_none() {
+            // Locks in their one order: the incoming list comes before a shard.
+            drop(shard);
             d.take_incoming(&ctx.sub.incoming);
             return if d.queue.entries().any(|e| &*e.message_id == message_id) {
                 Err(MessagingError::LeaseNotHeld(message_id.to_owned()))
