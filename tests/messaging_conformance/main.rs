@@ -430,10 +430,10 @@ async fn concurrent_publishers_and_consumers_lose_and_repeat_nothing(store: Shar
     // Threads of their own, so that the calls really overlap whatever the
     // test's runtime; each drives its futures on this runtime's handle.
     let handle = tokio::runtime::Handle::current();
-    let mut threads = Vec::new();
+    let mut publishers = Vec::new();
     for p in 0..PUBLISHERS {
         let (store, handle) = (store.clone(), handle.clone());
-        threads.push(tokio::task::spawn_blocking(move || {
+        publishers.push(tokio::task::spawn_blocking(move || {
             handle.block_on(async move {
                 for i in 0..EACH {
                     store.publish(tn, NewMessage::new("t", &format!("{p}-{i}")), t0()).await.unwrap();
@@ -441,13 +441,13 @@ async fn concurrent_publishers_and_consumers_lose_and_repeat_nothing(store: Shar
                     shared.idempotency_key = Some("once".into());
                     store.publish(tn, shared, t0()).await.unwrap();
                 }
-                Vec::new()
             })
         }));
     }
+    let mut consumers = Vec::new();
     for s in subs {
         let (store, handle) = (store.clone(), handle.clone());
-        threads.push(tokio::task::spawn_blocking(move || {
+        consumers.push(tokio::task::spawn_blocking(move || {
             handle.block_on(async move {
                 let mut seen = Vec::new();
                 while seen.len() < DISTINCT {
@@ -465,11 +465,11 @@ async fn concurrent_publishers_and_consumers_lose_and_repeat_nothing(store: Shar
     let mut expected: Vec<String> = (0..PUBLISHERS).flat_map(|p| (0..EACH).map(move |i| format!("{p}-{i}"))).collect();
     expected.push("shared".into());
     expected.sort();
-    for thread in threads {
-        let mut seen = thread.await.unwrap();
-        if seen.is_empty() {
-            continue; // a publisher
-        }
+    for publisher in publishers {
+        publisher.await.unwrap();
+    }
+    for consumer in consumers {
+        let mut seen = consumer.await.unwrap();
         seen.sort();
         assert_eq!(seen, expected, "each subscription receives every message once");
     }

@@ -280,15 +280,11 @@ impl MessageStore for MemoryMessageStore {
         max: usize,
         now: DateTime<Utc>,
     ) -> Result<Vec<Delivery>, MessagingError> {
-        let leased = {
-            let cat = self.catalog.read();
-            let ctx = cat.context(tenant, subscription)?;
-            let mut d = ctx.sub.deliveries();
-            ctx.expire_leases(&mut d, &self.records, &self.retry, now);
-            ctx.lease_ready(&mut d, max, now)
-        };
-        // The messages are copied into the deliveries after the locks are released.
-        Ok(leased.into_iter().map(|l| l.delivery()).collect())
+        let cat = self.catalog.read();
+        let ctx = cat.context(tenant, subscription)?;
+        let mut d = ctx.sub.deliveries();
+        ctx.expire_leases(&mut d, &self.records, &self.retry, now);
+        Ok(ctx.lease_ready(&mut d, max, now))
     }
 
     async fn ack(

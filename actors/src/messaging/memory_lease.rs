@@ -3,39 +3,17 @@
 //! ordered topics one delivery in flight per partition key.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
 use super::memory_state::{add, bump, Deliveries, Lease, SubContext};
-use super::model::{Delivery, Message};
-
-/// A delivery as the lock hands it out: the message shared, not yet copied.
-pub(super) struct Leased {
-    message: Arc<Message>,
-    subscription_id: Uuid,
-    attempts: u32,
-    deadline: DateTime<Utc>,
-}
-
-impl Leased {
-    /// The delivery, made after the store's locks are released.
-    pub(super) fn delivery(self) -> Delivery {
-        Delivery {
-            message: self.message,
-            subscription_id: self.subscription_id,
-            delivery_attempts: self.attempts,
-            ack_deadline: self.deadline,
-        }
-    }
-}
+use super::model::Delivery;
 
 impl SubContext<'_> {
     /// Leases up to `max` ready deliveries of the subscription whose expired
     /// leases were already returned; none while it is paused. Walks the
     /// queue in lease order only as far as it needs.
-    pub(super) fn lease_ready(&self, d: &mut Deliveries, max: usize, now: DateTime<Utc>) -> Vec<Leased> {
+    pub(super) fn lease_ready(&self, d: &mut Deliveries, max: usize, now: DateTime<Utc>) -> Vec<Delivery> {
         if self.sub.sub.paused || max == 0 {
             return Vec::new();
         }
@@ -75,11 +53,11 @@ impl SubContext<'_> {
         for at in picked {
             let Some(mut entry) = d.queue.remove(&at) else { continue };
             entry.attempts += 1;
-            deliveries.push(Leased {
+            deliveries.push(Delivery {
                 message: entry.message.clone(),
                 subscription_id,
-                attempts: entry.attempts,
-                deadline,
+                delivery_attempts: entry.attempts,
+                ack_deadline: deadline,
             });
             d.leased.insert(entry.message_id.clone(), Lease { entry, deadline });
         }

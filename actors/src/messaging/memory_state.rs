@@ -35,7 +35,7 @@ use super::model::{
     DeadLetter, DeliveryGuarantee, Message, MessageStatus, RetryPolicy, RoutingStrategy, StoredMessage, Subscription,
     Topic,
 };
-use super::routing::{route, RouteCandidate};
+use super::routing::{route, takes_every_subscription, RouteCandidate};
 use crate::domain::TenantId;
 
 /// A topic's counters, bumped by concurrent publishers and consumers.
@@ -202,8 +202,8 @@ impl SubState {
     }
 }
 
-/// A stored message. The message is shared, not copied, so that a lock is
-/// held for a reference count, and deliveries copy it after it is released.
+/// A stored message. The message is shared with its queue entries, its
+/// deliveries and the publisher's answer, never copied under a lock.
 pub(super) struct Record {
     pub(super) seq: u64,
     pub(super) message: Arc<Message>,
@@ -277,9 +277,8 @@ impl Catalog {
     pub(super) fn route(&self, topic: &TopicState, message: &Message) -> Vec<Uuid> {
         let tenant = topic.topic.tenant_id;
         let strategy = topic.topic.effective_strategy();
-        if matches!(strategy, RoutingStrategy::FanOut | RoutingStrategy::Priority) {
-            // Every subscription, paused or not (a paused one keeps its
-            // messages for when it resumes): no candidates to weigh.
+        if takes_every_subscription(strategy) {
+            // No candidates to weigh: the topic's list is the answer.
             return topic.subscriptions.clone();
         }
         let load_balanced = strategy == RoutingStrategy::LoadBalanced;

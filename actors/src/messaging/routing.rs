@@ -63,15 +63,26 @@ pub struct RouteCandidate<'a> {
     pub last_assigned: u64,
 }
 
+/// Whether `strategy` sends every message to every subscription of its
+/// topic, paused or not (a paused one keeps its messages for when it
+/// resumes): the caller may skip weighing candidates.
+pub(crate) fn takes_every_subscription(strategy: RoutingStrategy) -> bool {
+    matches!(strategy, RoutingStrategy::FanOut | RoutingStrategy::Priority)
+}
+
 /// The subscriptions a new message goes to by `strategy`, given the topic's
 /// subscriptions in creation order. For LoadBalanced the one chosen is the
 /// caller's to mark with the topic's next round-robin position.
 pub fn route(strategy: RoutingStrategy, subs: &[RouteCandidate<'_>], message: &Message) -> Vec<Uuid> {
+    if takes_every_subscription(strategy) {
+        return subs.iter().map(|s| s.id).collect();
+    }
     let active: Vec<&RouteCandidate<'_>> = subs.iter().filter(|s| !s.paused).collect();
     // Single-receiver strategies prefer a running consumer; when all are
     // paused the message still waits in one of them rather than vanish.
     let candidates: Vec<&RouteCandidate<'_>> = if active.is_empty() { subs.iter().collect() } else { active };
     match strategy {
+        // Answered above; named here so that the match stays exhaustive.
         RoutingStrategy::FanOut | RoutingStrategy::Priority => subs.iter().map(|s| s.id).collect(),
         RoutingStrategy::Direct => candidates.first().map(|s| s.id).into_iter().collect(),
         RoutingStrategy::ContentBased => {
