@@ -62,6 +62,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 #[actix_web::main]
 async fn main() {
+    // The server's memory settings (`hotswap serve`): no transparent huge pages.
+    hotswap::huge_pages::opt_out().expect("set the process's transparent huge pages flag");
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let seconds: u64 = args.first().and_then(|a| a.parse().ok()).unwrap_or(10);
     let connections: u32 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(32);

@@ -141,6 +141,8 @@ async fn deploy_once(orchestrator: &Orchestrator, version: String, quiet_for: Du
 }
 
 fn main() {
+    // The server's memory settings (`hotswap serve`): no transparent huge pages.
+    hotswap::huge_pages::opt_out().expect("set the process's transparent huge pages flag");
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("scaling-child") {
         let number = |i: usize| args.get(i).and_then(|a| a.parse().ok()).expect("scaling-child PROFILE NODES THREADS");

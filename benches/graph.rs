@@ -249,6 +249,8 @@ fn path_query(s: usize, t: usize) -> PathQuery {
 
 #[actix::main]
 async fn main() {
+    // The server's memory settings (`hotswap serve`): no transparent huge pages.
+    hotswap::huge_pages::opt_out().expect("set the process's transparent huge pages flag");
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let n_entities = <[usize]>::first(&args).copied().unwrap_or(100_000);
     let n_rels = args.get(1).copied().unwrap_or(1_000_000);

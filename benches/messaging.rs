@@ -143,6 +143,8 @@ fn row(name: &str, f: &Figures, baseline: &Figures) {
 }
 
 fn main() {
+    // The server's memory settings (`hotswap serve`): no transparent huge pages.
+    hotswap::huge_pages::opt_out().expect("set the process's transparent huge pages flag");
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let memory_n = args.first().copied().unwrap_or(20_000);
     let postgres_n = args.get(1).copied().unwrap_or(2_000);

@@ -215,6 +215,8 @@ async fn remove_prefix(url: &str, prefix: &str) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    // The server's memory settings (`hotswap serve`): no transparent huge pages.
+    hotswap::huge_pages::opt_out().expect("set the process's transparent huge pages flag");
     let url = std::env::var("HOTSWAP_BENCH_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
     let count = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<usize>().ok()).filter(|n| *n > 0);
     let n = count("HOTSWAP_BENCH_MESSAGES").unwrap_or(2000);

@@ -178,6 +178,8 @@ fn summary(d: &[Duration]) -> String {
 }
 
 fn main() {
+    // The server's memory settings (`hotswap serve`): no transparent huge pages.
+    hotswap::huge_pages::opt_out().expect("set the process's transparent huge pages flag");
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let clients = args.first().copied().unwrap_or(1000);
     let runs = args.get(1).copied().unwrap_or(10);

@@ -10,6 +10,7 @@ pub mod config;
 pub mod crypto;
 pub mod dashboard;
 pub mod http;
+pub mod huge_pages;
 pub mod live;
 pub mod messaging;
 pub mod metrics;

@@ -146,6 +146,12 @@ async fn graph(
 }
 
 async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
+    if !settings.server.transparent_huge_pages {
+        // Before the store and the actors fill the heap (see hotswap::huge_pages).
+        if let Err(e) = hotswap::huge_pages::opt_out() {
+            tracing::warn!(error = %e, "could not opt out of transparent huge pages; the kernel's setting applies");
+        }
+    }
     let app = Application::build(settings).await?;
     app.run().await?;
     Ok(())

@@ -95,6 +95,10 @@ pub struct ServerSettings {
     /// start with it on says so loudly.
     #[serde(default)]
     pub insecure_dev_mode: bool,
+    /// Leave the process's memory to the kernel's transparent huge pages
+    /// setting; off by default, the server opts out (see `huge_pages`).
+    #[serde(default)]
+    pub transparent_huge_pages: bool,
 }
 
 impl ServerSettings {

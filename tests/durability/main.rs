@@ -9,6 +9,7 @@ mod support;
 
 mod approvals;
 mod batches;
+mod huge_pages;
 mod outage;
 mod overload;
 mod plans;
