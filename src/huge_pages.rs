@@ -8,8 +8,8 @@
 //! is zeroed again in 2 MiB pieces. For a service whose heap grows and
 //! shrinks with its traffic (the memory message store keeps every message
 //! until its retention passes) that made throughput swing by half from
-//! one run to the next on the same machine (docs/BENCHMARKS.md, "Transparent
-//! huge pages"). With the flag set the kernel backs the heap with ordinary
+//! one run to the next on the same machine (docs/BENCHMARKS.md, "Message bus:
+//! NATS", session 16). With the flag set the kernel backs the heap with ordinary
 //! pages, as database and cache servers are commonly advised to.
 //!
 //! The flag belongs to the whole process and is kept by the children it
