@@ -14,6 +14,7 @@ mod compact;
 mod graph;
 mod leases;
 mod node_shards;
+mod roster;
 mod runs;
 mod tenants;
 

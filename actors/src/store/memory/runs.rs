@@ -10,6 +10,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
 use super::compact::CompactChanges;
+use super::roster::Rosters;
 use crate::domain::{RunRecord, TenantId};
 use crate::store::{RunCounts, StoreError, StoreResult};
 
@@ -40,6 +41,8 @@ pub(super) struct Runs {
     counters: HashMap<TenantId, TenantCounters>,
     /// When the lease of each owned active run expires.
     pub(super) lease_expiry: HashMap<(TenantId, Uuid), Instant>,
+    /// The nodes of the last runs packed, for the next ones to share.
+    rosters: Rosters,
 }
 
 impl Runs {
@@ -166,7 +169,7 @@ impl Runs {
         let key = (run.tenant_id, run.execution_id);
         let packed = match run.holds_module() || run.changes.is_empty() {
             true => None,
-            false => CompactChanges::pack(&run.changes),
+            false => CompactChanges::pack(&run.changes, &mut self.rosters),
         };
         let mut stored = run.clone();
         match packed {
