@@ -1,6 +1,7 @@
 //! Durability on PostgreSQL with the real binary: a run survives SIGKILL of
 //! the process, and a database outage gives 503s, never 500s, and loses no
-//! acknowledged deployment.
+//! acknowledged deployment. Also what the real process sets up for itself
+//! (`huge_pages`: its opt-out of transparent huge pages).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test and benchmark code: a panic is a failure with its message.
 
