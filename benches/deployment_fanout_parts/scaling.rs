@@ -6,8 +6,9 @@
 //! process of its own (the bench starts itself again), so that one
 //! configuration's actors neither share memory nor compete for the cores
 //! with the next. Per configuration: resident bytes per idle node, the median
-//! time of ten consecutive runs, and resident memory after the first run and
-//! after the tenth. After each pair of lines, a ceiling for the speed-up: two
+//! time of ten consecutive runs (`HOTSWAP_SCALING_RUNS`), and resident memory
+//! after the first run and after the last (after every run with
+//! `HOTSWAP_SCALING_TRACE=1`). After each pair of lines, a ceiling for the speed-up: two
 //! one-thread processes at once, the most a second core gives this work on
 //! this machine when nothing at all is shared.
 
@@ -23,7 +24,10 @@ use hotswap_actors::Orchestrator;
 
 use super::{deploy_once, median, rss_kib};
 
-const RUNS: usize = 10;
+/// `HOTSWAP_SCALING_RUNS` (default 10, at least 2): consecutive runs per process.
+fn runs() -> usize {
+    std::env::var("HOTSWAP_SCALING_RUNS").ok().and_then(|r| r.parse().ok()).filter(|r| *r >= 2).unwrap_or(10)
+}
 
 #[derive(Clone, Copy, PartialEq)]
 enum Profile {
@@ -69,6 +73,8 @@ struct Figures {
     median_run: Duration,
     rss_after_first_kib: u64,
     rss_after_last_kib: u64,
+    /// After every run, in KiB.
+    rss_after_each_kib: Vec<u64>,
 }
 
 /// Runs one configuration in this process and prints its figures on one line.
@@ -84,7 +90,7 @@ pub fn child(profile: &str, nodes: usize, threads: usize) {
         let idle = rss_kib().saturating_sub(before);
         let mut times = Vec::new();
         let mut resident = Vec::new();
-        for i in 0..RUNS {
+        for i in 0..runs() {
             // Polled for its end only from half the fastest run so far.
             let quiet_for = times.iter().min().map_or(Duration::ZERO, |fastest: &Duration| *fastest / 2);
             times.push(deploy_once(&core, format!("2.0.{i}"), quiet_for).await);
@@ -95,8 +101,10 @@ pub fn child(profile: &str, nodes: usize, threads: usize) {
             idle as f64 * 1024.0 / nodes as f64,
             median(times).as_nanos(),
             resident[0],
-            resident[RUNS - 1]
+            resident[resident.len() - 1]
         );
+        let each: Vec<String> = resident.iter().map(u64::to_string).collect();
+        println!("RESIDENT {}", each.join(" "));
     });
     std::process::exit(0);
 }
@@ -132,6 +140,11 @@ fn figures_of(child: Child, profile: Profile, nodes: usize, threads: usize) -> O
         median_run: Duration::from_nanos(v[1] as u64),
         rss_after_first_kib: v[2] as u64,
         rss_after_last_kib: v[3] as u64,
+        rss_after_each_kib: text
+            .lines()
+            .find_map(|l| l.strip_prefix("RESIDENT "))
+            .map(|l| l.split_whitespace().filter_map(|x| x.parse().ok()).collect())
+            .unwrap_or_default(),
     })
 }
 
@@ -166,6 +179,10 @@ fn print_line(nodes: usize, profile: Profile, threads: usize, f: &Figures, speed
         f.rss_after_first_kib as f64 / 1024.0,
         f.rss_after_last_kib as f64 / 1024.0,
     );
+    if std::env::var_os("HOTSWAP_SCALING_TRACE").is_some() {
+        let each: Vec<String> = f.rss_after_each_kib.iter().map(|k| format!("{:.0}", *k as f64 / 1024.0)).collect();
+        println!("{:>8} resident after each run (MiB): {}", "", each.join(", "));
+    }
 }
 
 fn median_of(mut values: Vec<f64>) -> Option<f64> {
@@ -185,11 +202,19 @@ pub fn main(max: usize) {
     let sizes: Vec<usize> = [10_000, 100_000].into_iter().filter(|n| *n <= max).collect();
     let rounds = rounds();
     println!(
-        "deployment_fanout scaling: Direct runs, median of {RUNS} consecutive runs, one process per line, {rounds} round(s)"
+        "deployment_fanout scaling: Direct runs, median of {} consecutive runs, one process per line, {rounds} round(s)",
+        runs()
     );
     println!(
         "{:>8} {:>12} {:>8} {:>12} {:>14} {:>14} {:>14} {:>9}",
-        "nodes", "profile", "threads", "median run", "idle B/node", "RSS run 1", "RSS run 10", "speed-up"
+        "nodes",
+        "profile",
+        "threads",
+        "median run",
+        "idle B/node",
+        "RSS run 1",
+        format!("RSS run {}", runs()),
+        "speed-up"
     );
     for n in sizes {
         for profile in [Profile::Development, Profile::Test] {
