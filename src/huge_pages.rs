@@ -31,22 +31,12 @@ pub fn opt_out() -> io::Result<()> {
     Ok(())
 }
 
-/// Whether the flag is set (`false` where there is no such flag).
-#[cfg(target_os = "linux")]
-pub fn opted_out() -> io::Result<bool> {
-    rustix::thread::transparent_huge_pages_are_disabled().map_err(io::Error::from)
-}
-
-#[cfg(not(target_os = "linux"))]
-pub fn opted_out() -> io::Result<bool> {
-    Ok(false)
-}
-
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     #[test]
     fn opting_out_sets_the_process_flag() {
         super::opt_out().expect("prctl");
-        assert!(super::opted_out().expect("prctl"), "the flag reads back as set");
+        let set = rustix::thread::transparent_huge_pages_are_disabled().expect("prctl");
+        assert!(set, "the flag reads back as set");
     }
 }

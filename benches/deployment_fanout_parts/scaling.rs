@@ -71,10 +71,18 @@ impl Profile {
 struct Figures {
     idle_bytes_per_node: f64,
     median_run: Duration,
-    rss_after_first_kib: u64,
-    rss_after_last_kib: u64,
-    /// After every run, in KiB.
+    /// Resident memory after every run, in KiB.
     rss_after_each_kib: Vec<u64>,
+}
+
+impl Figures {
+    fn rss_after_first_kib(&self) -> u64 {
+        self.rss_after_each_kib.first().copied().unwrap_or_default()
+    }
+
+    fn rss_after_last_kib(&self) -> u64 {
+        self.rss_after_each_kib.last().copied().unwrap_or_default()
+    }
 }
 
 /// Runs one configuration in this process and prints its figures on one line.
@@ -96,15 +104,8 @@ pub fn child(profile: &str, nodes: usize, threads: usize) {
             times.push(deploy_once(&core, format!("2.0.{i}"), quiet_for).await);
             resident.push(rss_kib());
         }
-        println!(
-            "FIGURES {} {} {} {}",
-            idle as f64 * 1024.0 / nodes as f64,
-            median(times).as_nanos(),
-            resident[0],
-            resident[resident.len() - 1]
-        );
         let each: Vec<String> = resident.iter().map(u64::to_string).collect();
-        println!("RESIDENT {}", each.join(" "));
+        println!("FIGURES {} {} {}", idle as f64 * 1024.0 / nodes as f64, median(times).as_nanos(), each.join(" "));
     });
     std::process::exit(0);
 }
@@ -138,13 +139,7 @@ fn figures_of(child: Child, profile: Profile, nodes: usize, threads: usize) -> O
     Some(Figures {
         idle_bytes_per_node: v[0],
         median_run: Duration::from_nanos(v[1] as u64),
-        rss_after_first_kib: v[2] as u64,
-        rss_after_last_kib: v[3] as u64,
-        rss_after_each_kib: text
-            .lines()
-            .find_map(|l| l.strip_prefix("RESIDENT "))
-            .map(|l| l.split_whitespace().filter_map(|x| x.parse().ok()).collect())
-            .unwrap_or_default(),
+        rss_after_each_kib: v[2..].iter().map(|k| *k as u64).collect(),
     })
 }
 
@@ -176,8 +171,8 @@ fn print_line(nodes: usize, profile: Profile, threads: usize, f: &Figures, speed
         profile.name(),
         f.median_run.as_secs_f64() * 1e3,
         f.idle_bytes_per_node,
-        f.rss_after_first_kib as f64 / 1024.0,
-        f.rss_after_last_kib as f64 / 1024.0,
+        f.rss_after_first_kib() as f64 / 1024.0,
+        f.rss_after_last_kib() as f64 / 1024.0,
     );
     if std::env::var_os("HOTSWAP_SCALING_TRACE").is_some() {
         let each: Vec<String> = f.rss_after_each_kib.iter().map(|k| format!("{:.0}", *k as f64 / 1024.0)).collect();

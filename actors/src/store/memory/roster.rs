@@ -102,7 +102,7 @@ impl Roster {
     }
 }
 
-/// The rosters of the last few packed runs.
+/// The rosters the last few packed runs used, the latest first.
 #[derive(Default)]
 pub(super) struct Rosters {
     recent: VecDeque<Arc<Roster>>,
@@ -113,16 +113,17 @@ impl Rosters {
     /// and each change's place in it (empty: the roster's own order).
     pub(super) fn for_changes(&mut self, changes: &[NodeChange]) -> Option<(Arc<Roster>, Vec<u32>)> {
         let mut sorted = None;
-        for roster in &self.recent {
-            if let Some(places) = roster.places_of(changes, &mut sorted) {
-                return Some((roster.clone(), places));
-            }
-        }
-        let roster = Arc::new(Roster::of(changes)?);
-        if self.recent.len() == REMEMBERED {
-            self.recent.pop_back();
-        }
+        let found = self
+            .recent
+            .iter()
+            .enumerate()
+            .find_map(|(at, roster)| roster.places_of(changes, &mut sorted).map(|places| (at, places)));
+        let (roster, places) = match found {
+            Some((at, places)) => (self.recent.remove(at)?, places),
+            None => (Arc::new(Roster::of(changes)?), Vec::new()),
+        };
+        self.recent.truncate(REMEMBERED - 1);
         self.recent.push_front(roster.clone());
-        Some((roster, Vec::new()))
+        Some((roster, places))
     }
 }
