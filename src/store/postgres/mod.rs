@@ -12,7 +12,7 @@ mod artifact_chunks;
 mod audit;
 mod batches;
 mod codec;
-mod deployment_outbox;
+pub mod deployment_outbox;
 mod errors;
 mod graph;
 mod leases;
