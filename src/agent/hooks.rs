@@ -1,4 +1,4 @@
-//! Runs a module's hooks: `sh -c COMMAND` with a timeout, the step's facts
+//! Runs a module's hooks: `/bin/sh -c COMMAND` with a timeout, the step's facts
 //! in its environment, and the last lines of its output kept for the stage
 //! message when it fails.
 
@@ -10,6 +10,12 @@ use serde::Deserialize;
 
 /// Lines of a failing hook's output quoted in the error.
 const QUOTED_LINES: usize = 5;
+
+/// The shell that runs every hook, named by its full path as `system(3)`
+/// does: a directory early in the agent's `PATH` cannot put another `sh`
+/// in its place, and no `PATH` search precedes each hook (with a long
+/// `PATH`, a dozen failed `execve` calls per hook).
+const SHELL: &str = "/bin/sh";
 
 /// What a hook is run for.
 pub struct HookCall<'a> {
@@ -33,7 +39,7 @@ pub struct HealthOutput {
 /// Runs the hook; no command is success. Answers its stdout.
 pub async fn run(call: HookCall<'_>, timeout: Duration) -> Result<String, String> {
     let Some(command) = call.command.filter(|c| !c.trim().is_empty()) else { return Ok(String::new()) };
-    let child = tokio::process::Command::new("sh")
+    let child = tokio::process::Command::new(SHELL)
         .arg("-c")
         .arg(command)
         .env("HOTSWAP_HOOK", call.hook)
