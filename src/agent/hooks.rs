@@ -77,3 +77,39 @@ pub async fn run(call: HookCall<'_>, timeout: Duration) -> Result<String, String
 pub fn health_output(stdout: &str) -> HealthOutput {
     serde_json::from_str(stdout.trim()).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hook's shell is the one at `/bin/sh`, started by that path: `$0`
+    /// names the shell as it was started, so a shell found through `PATH`
+    /// would say `sh`.
+    #[actix_web::test]
+    async fn hooks_run_in_the_shell_named_by_its_full_path() {
+        let call = HookCall {
+            hook: "health",
+            command: Some(r#"printf '%s' "$0""#),
+            module: "kmod-test",
+            version: "1.0.0",
+            node: "node-1",
+            artifact: Path::new("/nonexistent/artifact"),
+        };
+        assert_eq!(run(call, Duration::from_secs(30)).await.unwrap(), "/bin/sh");
+    }
+
+    /// A failing hook's error names the hook, its exit code and its last lines of output.
+    #[actix_web::test]
+    async fn a_failing_hook_reports_its_code_and_last_lines() {
+        let call = HookCall {
+            hook: "activate",
+            command: Some("echo one; echo two >&2; exit 3"),
+            module: "kmod-test",
+            version: "1.0.0",
+            node: "node-1",
+            artifact: Path::new("/nonexistent/artifact"),
+        };
+        let error = run(call, Duration::from_secs(30)).await.unwrap_err();
+        assert_eq!(error, "activate hook of kmod-test 1.0.0 exited with 3: one | two");
+    }
+}
