@@ -136,6 +136,13 @@ impl NodeEntry {
         self.addr.read().clone().filter(|a| a.connected())
     }
 
+    /// Whether the node's actor is up: [`Self::addr`] without taking a copy
+    /// of the address, whose counter lives on a cache line the actor's own
+    /// thread writes (the heartbeat pass asks this of every node).
+    pub fn is_up(&self) -> bool {
+        self.addr.read().as_ref().is_some_and(|a| a.connected())
+    }
+
     pub(crate) fn set_addr(&self, addr: Addr<NodeActor>, thread: Option<usize>) {
         let mut current = self.addr.write();
         self.thread.store(thread.unwrap_or(NO_THREAD), Ordering::Relaxed);

@@ -31,7 +31,7 @@ impl HeartbeatTicker {
         let now = Utc::now().timestamp_millis();
         let mut beats = 0;
         for cluster in self.directory.all() {
-            for node in cluster.iter().filter(|n| n.kind == NodeKind::Simulated && n.addr().is_some()) {
+            for node in cluster.iter().filter(|n| n.kind == NodeKind::Simulated && n.is_up()) {
                 node.beat_at(now);
                 beats += 1;
             }

@@ -390,7 +390,7 @@ impl Orchestrator {
                 let nodes = self.inner.clusters.nodes(tenant, env);
                 let input = ClusterInput {
                     hostnames: nodes.iter().map(|n| n.hostname.clone()).collect(),
-                    unreachable: nodes.iter().filter(|n| n.addr().is_none()).map(|n| n.hostname.clone()).collect(),
+                    unreachable: nodes.iter().filter(|n| !n.is_up()).map(|n| n.hostname.clone()).collect(),
                 };
                 (env, input)
             })
