@@ -37,8 +37,9 @@ impl PendingRow {
 /// plain join). Joined as plain tables, the planner merged the outbox with
 /// `run_events` in key order or hashed a scan of all of `run_events`, reading
 /// every event ever stored on every call: each call cost more as history grew
-/// (7.9 ms for 16 entries after 2,500 events with `EXPLAIN ANALYZE`; a third of
-/// the database's time while runs were being created; 0.26 ms this way).
+/// (7.9 ms for 16 entries after 2,500 events with `EXPLAIN ANALYZE`, and the
+/// statement that took the most database time while runs were being created;
+/// 0.26 ms this way).
 /// One `execution_id` column serves both the event and the run (they are
 /// equal by the join). Public so that a test can check the plan PostgreSQL
 /// makes of it.
