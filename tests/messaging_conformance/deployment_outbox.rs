@@ -171,11 +171,14 @@ async fn plan_of(url: &str, sql: &str, limit: usize) -> serde_json::Value {
     serde_json::from_str(&row.plan).unwrap()
 }
 
-/// Rows the plan read from `relation`, over every node that scans it.
+/// Rows the plan read from `relation`, over every node that scans it. A
+/// node's figures are per loop: the rows it returned and those its filter
+/// dropped, times its loops.
 fn rows_read(plan: &serde_json::Value, relation: &str) -> f64 {
     let own = if plan["Relation Name"] == relation {
-        plan["Actual Rows"].as_f64().unwrap_or(0.0) * plan["Actual Loops"].as_f64().unwrap_or(1.0)
-            + plan["Rows Removed by Filter"].as_f64().unwrap_or(0.0)
+        let per_loop =
+            plan["Actual Rows"].as_f64().unwrap_or(0.0) + plan["Rows Removed by Filter"].as_f64().unwrap_or(0.0);
+        per_loop * plan["Actual Loops"].as_f64().unwrap_or(1.0)
     } else {
         0.0
     };
