@@ -639,6 +639,7 @@ mod audit;
 mod batches;
 mod deltas;
 mod graph;
+mod grouped_saves;
 mod leases;
 mod module_registry;
 mod nodes;

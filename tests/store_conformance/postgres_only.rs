@@ -40,6 +40,60 @@ async fn save_that_would_take_a_held_module_is_refused() {
     assert!(store.run_events(t, old.execution_id).await.unwrap().is_empty());
 }
 
+/// Saves that arrive together commit together: thirty saves of thirty runs,
+/// all queued before the writer takes its first group, are written in one
+/// transaction (`grouped_saves`). A group whose transaction fails is saved
+/// again one by one: here one save would take a held module, which fails
+/// the group's update, and only that save is refused.
+#[actix::test]
+async fn saves_arriving_together_commit_together() {
+    let Some(db) = support::TestDb::migrated("postgres_only::saves_arriving_together_commit_together").await else {
+        return;
+    };
+    let store = db.store().await;
+    let t = tenant();
+    // A finished run of the first module, stored before the module is taken again.
+    let old = run(t, "kmod-together-0", at(-1, 0), RunStatus::Succeeded);
+    store.create_run(&old, &[]).await.unwrap();
+    let mut runs = Vec::new();
+    for i in 0..30 {
+        let r = run(t, &format!("kmod-together-{i}"), at(i, 0), RunStatus::Running);
+        store.create_run(&r, &[]).await.unwrap();
+        runs.push(r);
+    }
+    let next = |r: &RunRecord| RunRecord { revision: r.revision + 1, message: "saved together".into(), ..r.clone() };
+    let before = store.grouped_saves();
+    let saves: Vec<RunRecord> = runs.iter().map(next).collect();
+    let events: Vec<[RunEvent; 1]> = saves.iter().map(|r| [event(r, "Saved", 1)]).collect();
+    let answers = futures::future::join_all(saves.iter().zip(&events).map(|(r, e)| store.save_run(r, e))).await;
+    assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+    let after = store.grouped_saves();
+    assert_eq!(after.saves - before.saves, 30, "{after:?}");
+    assert_eq!(after.transactions - before.transactions, 1, "thirty saves in one transaction: {after:?}");
+
+    // The finished run rolled back while runs[0] holds its module: its
+    // save fails the group's update.
+    let mut rollback = next(&old);
+    rollback.rollback = Some(RollbackState {
+        rollback_id: Uuid::new_v4(),
+        status: RollbackState::IN_PROGRESS.into(),
+        nodes_affected: 1,
+        requested_at: at(2, 0),
+        finished_at: None,
+        message: String::new(),
+    });
+    let mut group: Vec<RunRecord> = saves[1..].iter().map(next).collect();
+    group.push(rollback);
+    let answers = futures::future::join_all(group.iter().map(|r| store.save_run(r, &[]))).await;
+    let (refused, saved) = answers.split_last().unwrap();
+    assert!(saved.iter().all(Result::is_ok), "{saved:?}");
+    assert_busy(refused.clone(), "kmod-together-0", runs[0].execution_id);
+    for r in &group[..group.len() - 1] {
+        assert_eq!(store.get_run(t, r.execution_id).await.unwrap().as_ref(), Some(r));
+    }
+    assert_eq!(store.get_run(t, old.execution_id).await.unwrap(), Some(old));
+}
+
 #[actix::test]
 async fn unreachable_server_is_unavailable_and_the_password_stays_secret() {
     let settings = PgPoolSettings { connect_timeout: std::time::Duration::from_millis(500), ..Default::default() };

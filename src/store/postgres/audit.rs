@@ -111,8 +111,11 @@ impl StoredAudit {
 /// Writes `entries` on `conn`, inside the caller's transaction. The chunks
 /// do not depend on one another, so they are sent together (pipelined), and
 /// a caller may send other statements beside them the same way.
-pub(super) async fn insert_audit(conn: &AsyncPgConnection, entries: &[NewAuditEntry]) -> QueryResult<()> {
-    let rows: Vec<AuditRow> = entries.iter().map(AuditRow::new).collect();
+pub(super) async fn insert_audit<'a>(
+    conn: &AsyncPgConnection,
+    entries: impl IntoIterator<Item = &'a NewAuditEntry>,
+) -> QueryResult<()> {
+    let rows: Vec<AuditRow> = entries.into_iter().map(AuditRow::new).collect();
     let inserts =
         rows.chunks(AUDIT_CHUNK).map(|chunk| diesel::insert_into(audit_log::table).values(chunk).execute(&mut &*conn));
     futures::future::try_join_all(inserts).await?;

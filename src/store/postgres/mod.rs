@@ -15,6 +15,7 @@ mod codec;
 pub mod deployment_outbox;
 mod errors;
 mod graph;
+mod grouped_saves;
 mod leases;
 mod messaging;
 mod metrics;
@@ -35,6 +36,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use hotswap_actors::store::{Store, StoreError, StoreResult};
 
 use errors::{Failure, Redactor};
+pub use grouped_saves::GroupedSaves;
 pub use messaging::PgMessageStore;
 pub use pool::PgPoolSettings;
 use pool::{PgConn, PgPool};
@@ -46,6 +48,8 @@ pub struct PgStore {
     redactor: Redactor,
     /// How long a run or task lease lasts unless renewed.
     lease_ttl: std::time::Duration,
+    /// Run saves waiting to be written together (`grouped_saves`).
+    saves: std::sync::Arc<grouped_saves::SaveQueue>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -63,7 +67,8 @@ impl PgStore {
     pub async fn connect(url: &str, settings: &PgPoolSettings) -> Result<PgStore, StoreError> {
         let redactor = Redactor::for_url(url);
         let pool = pool::build(url, settings).map_err(|e| StoreError::Other(redactor.scrub(e)))?;
-        let store = PgStore { pool, redactor, lease_ttl: hotswap_actors::store::DEFAULT_LEASE_TTL };
+        let store =
+            PgStore { pool, redactor, lease_ttl: hotswap_actors::store::DEFAULT_LEASE_TTL, saves: Default::default() };
         store.ping().await?;
         Ok(store)
     }

@@ -77,21 +77,76 @@ pub(super) async fn saved_count(conn: &mut AsyncPgConnection, run: &RunRecord) -
         .first(conn)
         .await
         .optional()?;
-    Ok(highest.map_or(0, |h| usize::try_from(h).unwrap_or(0) + 1))
+    Ok(count_after(highest))
+}
+
+/// One past the highest stored position: how many changes are stored.
+fn count_after(highest: Option<i32>) -> usize {
+    highest.map_or(0, |h| usize::try_from(h).unwrap_or(0) + 1)
+}
+
+/// [`saved_count`] of several runs in one statement, in the order given;
+/// each is read backwards from the primary key as there.
+const SAVED_COUNTS: &str = "\
+    SELECT k.n, (SELECT c.seq FROM run_node_changes c \
+                 WHERE c.tenant_id = k.tenant_id AND c.execution_id = k.execution_id \
+                 ORDER BY c.seq DESC LIMIT 1) AS highest \
+    FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINALITY AS k(tenant_id, execution_id, n)";
+
+#[derive(QueryableByName)]
+struct HighestRow {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Integer>)]
+    highest: Option<i32>,
+}
+
+/// How many changes the table holds of each of `runs`, in their order.
+pub(super) async fn saved_counts(conn: &mut AsyncPgConnection, runs: &[&RunRecord]) -> QueryResult<Vec<usize>> {
+    if runs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let tenants: Vec<uuid::Uuid> = runs.iter().map(|r| r.tenant_id).collect();
+    let ids: Vec<uuid::Uuid> = runs.iter().map(|r| r.execution_id).collect();
+    let rows: Vec<HighestRow> = diesel::sql_query(SAVED_COUNTS)
+        .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(&tenants)
+        .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(&ids)
+        .load(conn)
+        .await?;
+    let mut counts = vec![0; runs.len()];
+    for row in rows {
+        // WITH ORDINALITY counts from 1.
+        if let Some(slot) = usize::try_from(row.n - 1).ok().and_then(|i| counts.get_mut(i)) {
+            *slot = count_after(row.highest);
+        }
+    }
+    Ok(counts)
 }
 
 /// Appends the run's changes from position `saved` on, inside the caller's
 /// transaction. Changes are only ever appended, so those before `saved` are
 /// the ones already stored.
-/// The chunks are pipelined (see `insert_audit`).
 pub(super) async fn append(
     conn: &AsyncPgConnection,
     run: &RunRecord,
     saved: usize,
 ) -> Result<(), super::errors::Failure> {
-    let Some(new) = run.changes.get(saved..).filter(|n| !n.is_empty()) else { return Ok(()) };
-    let rows = rows(run, saved, new)?;
-    let inserts = rows
+    append_many(conn, &[(run, saved)]).await
+}
+
+/// [`append`] for several runs, their rows in shared multi-row inserts.
+/// The chunks are pipelined (see `insert_audit`).
+pub(super) async fn append_many(
+    conn: &AsyncPgConnection,
+    runs: &[(&RunRecord, usize)],
+) -> Result<(), super::errors::Failure> {
+    let mut all = Vec::new();
+    for &(run, saved) in runs {
+        if let Some(new) = run.changes.get(saved..).filter(|n| !n.is_empty()) {
+            all.extend(rows(run, saved, new)?);
+        }
+    }
+    let inserts = all
         .chunks(CHANGE_CHUNK)
         .map(|chunk| diesel::insert_into(run_node_changes::table).values(chunk).execute(&mut &*conn));
     futures::future::try_join_all(inserts).await?;

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::audit::insert_audit;
 use super::codec::{self, join_time, split_time};
 use super::errors::Failure;
+use super::grouped_saves::PreparedSave;
 use super::run_changes::{self, RECORD_WITH_CHANGES};
 use super::schema::{run_events, runs};
 use super::tenants::{count_created, count_created_batch, lock_and_count, lock_and_count_batch};
@@ -47,6 +48,12 @@ pub(super) struct RunRow<'a> {
 
 impl<'a> RunRow<'a> {
     pub(super) fn new(run: &'a RunRecord) -> StoreResult<Self> {
+        Self::encoded(run, run_changes::record_without_changes(run)?)
+    }
+
+    /// The row of `run` whose record column, `record`, the caller encoded
+    /// (see `run_changes::record_without_changes`).
+    pub(super) fn encoded(run: &'a RunRecord, record: serde_json::Value) -> StoreResult<Self> {
         let (created_at, created_at_nanos) = split_time(run.created_at);
         let finished = run.finished_at.map(split_time);
         Ok(RunRow {
@@ -62,7 +69,7 @@ impl<'a> RunRow<'a> {
             finished_at_nanos: finished.map(|f| f.1),
             revision: codec::revision(run.revision)?,
             holds_module: run.holds_module(),
-            record: run_changes::record_without_changes(run)?,
+            record,
         })
     }
 }
@@ -182,7 +189,7 @@ async fn holder_of(
 }
 
 /// Writes `events` inside the caller's transaction, the chunks pipelined (see `insert_audit`).
-async fn insert_events(conn: &AsyncPgConnection, events: &[EventRow<'_>]) -> QueryResult<()> {
+pub(super) async fn insert_events(conn: &AsyncPgConnection, events: &[EventRow<'_>]) -> QueryResult<()> {
     let inserts = events
         .chunks(EVENT_CHUNK)
         .map(|chunk| diesel::insert_into(run_events::table).values(chunk).execute(&mut &*conn));
@@ -484,6 +491,37 @@ impl PgStore {
         result.map_err(|f| self.failure(conn, f))
     }
 
+    /// Writes one prepared save in a transaction of its own: the fenced
+    /// update of the run, then its events, audit entries and new node
+    /// changes. A refused save is named exactly: `Stale`, `Fenced`,
+    /// `NotFound`, or `ModuleBusy` when it would take a held module.
+    pub(super) async fn save_one(&self, save: PreparedSave) -> StoreResult<()> {
+        let PreparedSave { run, record, events, audit } = save;
+        let run = &run;
+        let row = RunRow::encoded(run, record)?;
+        let event_rows: Vec<EventRow> = events.iter().map(EventRow::new).collect();
+        let mut pooled = self.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut pooled;
+        for _ in 0..LOCK_ATTEMPTS {
+            let result = conn
+                .transaction::<_, Failure, _>(async |conn| write_revision(conn, run, &row, &event_rows, &audit).await)
+                .await;
+            match result {
+                Ok(()) => return Ok(()),
+                // The run would hold its module (a manual rollback) while
+                // another run holds it.
+                Err(Failure::Db(e)) if violates(&e, HOLDER_INDEX) => {
+                    match self.name_holder(conn, run, Some(run.execution_id)).await? {
+                        Some(busy) => return Err(busy),
+                        None => continue,
+                    }
+                }
+                Err(f) => return Err(self.failure(conn, f)),
+            }
+        }
+        Err(StoreError::Unavailable(format!("module '{}' kept changing hands; try again", run.request.module_name)))
+    }
+
     /// Turns a lost race for the module lock into `ModuleBusy`, or into
     /// `None` when the holder finished before it could be named.
     async fn name_holder(
@@ -506,29 +544,9 @@ impl RunStore for PgStore {
     }
 
     async fn save_run(&self, run: &RunRecord, events: &[RunEvent]) -> StoreResult<()> {
-        let row = RunRow::new(run)?;
-        let event_rows: Vec<EventRow> = events.iter().map(EventRow::new).collect();
-        let audit = hotswap_actors::audit::run_entries(run, events);
-        let mut pooled = self.conn().await?;
-        let conn: &mut AsyncPgConnection = &mut pooled;
-        for _ in 0..LOCK_ATTEMPTS {
-            let result = conn
-                .transaction::<_, Failure, _>(async |conn| write_revision(conn, run, &row, &event_rows, &audit).await)
-                .await;
-            match result {
-                Ok(()) => return Ok(()),
-                // The run would hold its module (a manual rollback) while
-                // another run holds it.
-                Err(Failure::Db(e)) if violates(&e, HOLDER_INDEX) => {
-                    match self.name_holder(conn, run, Some(run.execution_id)).await? {
-                        Some(busy) => return Err(busy),
-                        None => continue,
-                    }
-                }
-                Err(f) => return Err(self.failure(conn, f)),
-            }
-        }
-        Err(StoreError::Unavailable(format!("module '{}' kept changing hands; try again", run.request.module_name)))
+        // Written in a group with whatever other saves wait at the same
+        // time (`grouped_saves`), or on its own as `save_one` does.
+        self.save_in_group(PreparedSave::new(run, events)?).await
     }
 
     async fn get_run(&self, tenant: TenantId, execution_id: Uuid) -> StoreResult<Option<RunRecord>> {
