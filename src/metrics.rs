@@ -53,12 +53,16 @@ impl MetricsSettings {
     }
 }
 
-/// How many connections the store's pool holds and how many of them are in use.
+/// How many connections the store's pool holds and how many of them are in
+/// use; and, since the store opened, how many run saves it wrote and in how
+/// many transactions (several saves share one when they arrive together).
 #[derive(Debug, Clone, Copy)]
 pub struct PoolUse {
     pub max: usize,
     pub open: usize,
     pub in_use: usize,
+    pub run_saves: u64,
+    pub run_save_transactions: u64,
 }
 
 pub type PoolProbe = Arc<dyn Fn() -> PoolUse + Send + Sync>;
@@ -278,6 +282,9 @@ struct ScrapeGauges {
     active_runs: IntGauge,
     feeds: IntGauge,
     pool_use: IntGaugeVec,
+    /// Run saves written, by `unit`: `saves` and the `transactions` that
+    /// wrote them. Counters kept by the store, copied here when scraped.
+    run_saves: IntCounterVec,
     descs: Vec<Desc>,
 }
 
@@ -298,12 +305,18 @@ impl ScrapeGauges {
             .expect("valid gauge");
         let pool_use =
             IntGaugeVec::new(opts("store_pool_connections", "Store connections by state"), &["state"]).expect("valid");
+        let run_saves = IntCounterVec::new(
+            opts("store_run_saves_total", "Run saves the store wrote (saves), and the transactions that wrote them"),
+            &["unit"],
+        )
+        .expect("valid counter");
         let mut descs = Vec::new();
         descs.extend(backlog.desc().into_iter().cloned());
         descs.extend(active_runs.desc().into_iter().cloned());
         descs.extend(feeds.desc().into_iter().cloned());
         descs.extend(pool_use.desc().into_iter().cloned());
-        ScrapeGauges { orchestrator, pool, backlog, active_runs, feeds, pool_use, descs }
+        descs.extend(run_saves.desc().into_iter().cloned());
+        ScrapeGauges { orchestrator, pool, backlog, active_runs, feeds, pool_use, run_saves, descs }
     }
 }
 
@@ -329,6 +342,12 @@ impl Collector for ScrapeGauges {
             self.pool_use.with_label_values(&["open"]).set(used.open as i64);
             self.pool_use.with_label_values(&["in_use"]).set(used.in_use as i64);
             out.extend(self.pool_use.collect());
+            for (unit, total) in [("saves", used.run_saves), ("transactions", used.run_save_transactions)] {
+                let counter = self.run_saves.with_label_values(&[unit]);
+                // The store's count only grows; the counter catches up with it.
+                counter.inc_by(total.saturating_sub(counter.get()));
+            }
+            out.extend(self.run_saves.collect());
         }
         out
     }

@@ -252,7 +252,8 @@ pub async fn open_store(settings: &Settings) -> Result<(SharedStore, Option<Pool
             let probed = store.clone();
             let probe: PoolProbe = Arc::new(move || {
                 let (max, open, in_use) = probed.pool_use();
-                PoolUse { max, open, in_use }
+                let saves = probed.grouped_saves();
+                PoolUse { max, open, in_use, run_saves: saves.saves, run_save_transactions: saves.transactions }
             });
             Ok((Arc::new(store), Some(probe)))
         }

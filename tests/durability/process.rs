@@ -137,6 +137,16 @@ impl Server {
         Ok((res.status(), serde_json::from_slice(&body).unwrap_or(Value::Null)))
     }
 
+    /// The body of a GET as the demo admin, as text (such as `/metrics`).
+    #[allow(dead_code)] // Used by the restart tests; the cluster tests share this file.
+    pub async fn text(&self, path: &str) -> String {
+        let mut res =
+            self.client.get(format!("{}{path}", self.base)).bearer_auth(&self.token).send().await.expect("sent");
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        let body = res.body().limit(16 << 20).await.expect("body");
+        String::from_utf8_lossy(&body).into_owned()
+    }
+
     /// Polls a run until it has ended, for at most `limit`.
     pub async fn finished(&self, id: &str, limit: Duration) -> Value {
         let deadline = Instant::now() + limit;

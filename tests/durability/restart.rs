@@ -73,6 +73,17 @@ async fn a_killed_process_resumes_its_canary_and_finishes_it() {
         assert!(versions.iter().all(|v| v.as_deref() == Some("2.0.0")), "{env}: {versions:?}");
     }
     assert!(server.log_text().contains("picking up run after restart"), "{}", server.log_text());
+    // The second process saved the resumed run: its saves and the
+    // transactions that wrote them are counted (several saves may share one).
+    let metrics = server.text("/metrics").await;
+    let count = |unit: &str| -> u64 {
+        let series = format!("hotswap_store_run_saves_total{{unit=\"{unit}\"}} ");
+        let line =
+            metrics.lines().find(|l| l.starts_with(&series)).unwrap_or_else(|| panic!("no {series}in\n{metrics}"));
+        line[series.len()..].trim().parse().expect("a count")
+    };
+    let (saves, transactions) = (count("saves"), count("transactions"));
+    assert!(saves > 0 && (1..=saves).contains(&transactions), "saves {saves}, transactions {transactions}");
 }
 
 #[actix_web::test]

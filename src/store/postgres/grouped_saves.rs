@@ -41,20 +41,30 @@ const MAX_GROUP: usize = 128;
 /// The runs of a group, updated in one statement: each only to a newer
 /// revision, and only under the lease epoch it was saved under (the same
 /// conditions as a single save's update). The rows it returns are the saves
-/// it wrote.
+/// it wrote. The rows are locked first in key order, the order in which
+/// grouped node writes lock them to check their fences (`nodes.rs`), so two
+/// writers of the same runs wait for each other instead of deadlocking.
 const UPDATE_RUNS: &str = "\
+    WITH v AS ( \
+        SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], \
+                             $7::timestamptz[], $8::int2[], $9::timestamptz[], $10::int2[], $11::int8[], \
+                             $12::bool[], $13::jsonb[], $14::int8[]) \
+            AS v(tenant_id, execution_id, module_name, version, target_environment, status, \
+                 created_at, created_at_nanos, finished_at, finished_at_nanos, revision, \
+                 holds_module, record, owner_epoch)), \
+    locked AS ( \
+        SELECT r.tenant_id, r.execution_id FROM runs r \
+        JOIN v ON r.tenant_id = v.tenant_id AND r.execution_id = v.execution_id \
+        ORDER BY r.tenant_id, r.execution_id \
+        FOR NO KEY UPDATE OF r) \
     UPDATE runs AS r SET module_name = v.module_name, version = v.version, \
         target_environment = v.target_environment, status = v.status, \
         created_at = v.created_at, created_at_nanos = v.created_at_nanos, \
         finished_at = v.finished_at, finished_at_nanos = v.finished_at_nanos, \
         revision = v.revision, holds_module = v.holds_module, record = v.record, saved_at = now() \
-    FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], \
-                $7::timestamptz[], $8::int2[], $9::timestamptz[], $10::int2[], $11::int8[], \
-                $12::bool[], $13::jsonb[], $14::int8[]) \
-        AS v(tenant_id, execution_id, module_name, version, target_environment, status, \
-             created_at, created_at_nanos, finished_at, finished_at_nanos, revision, \
-             holds_module, record, owner_epoch) \
+    FROM v, locked \
     WHERE r.tenant_id = v.tenant_id AND r.execution_id = v.execution_id \
+      AND locked.tenant_id = r.tenant_id AND locked.execution_id = r.execution_id \
       AND r.revision < v.revision \
       AND (v.owner_epoch IS NULL OR r.owner_epoch = v.owner_epoch) \
     RETURNING r.tenant_id, r.execution_id";
