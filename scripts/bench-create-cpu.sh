@@ -37,6 +37,10 @@ echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 HOTSWAP_BENCH_PREFIX="cpu-$RANDOM" wrk -t2 -c16 -d"${DURATION}s" -s scripts/create.lua "http://127.0.0.1:$PORT" | tail -n1
 read -r -a after <<< "$(backends | tr '\n' ' ')"
 db_after=$(ticks "${after[@]}"); server_after=$(ticks "$SERVER"); created=$(( $(runs) - runs_before ))
+# How far the runs got, for binaries compared side by side: the events stored (each step of a run
+# stores some), and, where the binary counts them, the run saves and the transactions that wrote them.
+echo "run events stored per run created: $(psql "$DB_URL" -Atc "SELECT round(count(*)::numeric / greatest($created, 1), 2) FROM run_events")"
+curl -fs -H "authorization: Bearer $HOTSWAP_TOKEN" "127.0.0.1:$PORT/metrics" | grep '^hotswap_store_run_saves_total' || true
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 # Runs still going when the window ends, and how long the finished ones took: when the runs in
 # flight reach [pipeline] max_active_runs, creates beyond it are refused (429) and the window's
