@@ -3,6 +3,7 @@
 //!
 //! Files by job: `pool` (connections), `migrate` (schema), `runs`, `nodes`,
 //! `metrics`, `users` (users and revoked tokens) and `audit` for the store traits,
+//! `grouped_saves` (run saves that arrive together, written in one transaction),
 //! `errors` (failure mapping),
 //! `codec` (column conversions) and `schema` (diesel's table definitions).
 
