@@ -94,6 +94,66 @@ async fn saves_arriving_together_commit_together() {
     assert_eq!(store.get_run(t, old.execution_id).await.unwrap(), Some(old));
 }
 
+/// Lease renewals and grouped saves lock the same runs' rows. Both lock them
+/// in key order, so neither ever waits for the other in a cycle; PostgreSQL
+/// would break such a deadlock after `deadlock_timeout` by failing one of
+/// them: a renewal refused, or a group written again save by save (more
+/// transactions than groups).
+#[actix::test]
+async fn renewals_and_grouped_saves_never_deadlock() {
+    use hotswap_actors::domain::RunOwner;
+    use hotswap_actors::store::LeaseStore;
+    const RUNS: usize = 120;
+    const ROUNDS: usize = 12;
+    let Some(db) = support::TestDb::migrated("postgres_only::renewals_and_grouped_saves_never_deadlock").await else {
+        return;
+    };
+    let store = db.store().await;
+    let t = tenant();
+    for i in 0..RUNS {
+        store
+            .create_run(&run(t, &format!("kmod-renewed-{i}"), at(i as i64, 0), RunStatus::Running), &[])
+            .await
+            .unwrap();
+    }
+    let claimed = store.claim_runs("instance-a", RUNS as u32).await.unwrap();
+    assert_eq!(claimed.len(), RUNS);
+    let mut runs = Vec::new();
+    for claim in &claimed {
+        let mut r = store.get_run(t, claim.execution_id).await.unwrap().unwrap();
+        assert_eq!(r.owner, Some(RunOwner { instance: "instance-a".into(), epoch: claim.epoch }));
+        r.message = "claimed".into();
+        runs.push(r);
+    }
+    let before = store.grouped_saves();
+    for round in 0..ROUNDS {
+        let next: Vec<RunRecord> = runs
+            .iter()
+            .map(|r| RunRecord { revision: r.revision + 1, message: format!("round {round}"), ..r.clone() })
+            .collect();
+        let saves = futures::future::join_all(next.iter().map(|r| store.save_run(r, &[])));
+        let renewals = async {
+            let mut renewed = Vec::new();
+            for _ in 0..4 {
+                renewed.push(store.renew_runs("instance-a").await);
+            }
+            renewed
+        };
+        let (saved, renewed) = futures::join!(saves, renewals);
+        assert!(saved.iter().all(Result::is_ok), "round {round}: {saved:?}");
+        for renewal in renewed {
+            match renewal {
+                Ok(ids) => assert_eq!(ids.len(), RUNS, "round {round}"),
+                Err(e) => panic!("round {round}: a renewal failed: {e}"),
+            }
+        }
+        runs = next;
+    }
+    let after = store.grouped_saves();
+    assert_eq!(after.saves - before.saves, (RUNS * ROUNDS) as u64);
+    assert_eq!(after.transactions - before.transactions, ROUNDS as u64, "one group per round: {after:?}");
+}
+
 #[actix::test]
 async fn unreachable_server_is_unavailable_and_the_password_stays_secret() {
     let settings = PgPoolSettings { connect_timeout: std::time::Duration::from_millis(500), ..Default::default() };

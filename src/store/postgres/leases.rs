@@ -64,13 +64,36 @@ const CLAIM: &str = "\
     FROM picked WHERE r.tenant_id = picked.tenant_id AND r.execution_id = picked.execution_id \
     RETURNING r.tenant_id, r.execution_id, r.owner_epoch";
 
-const RENEW: &str = "\
-    UPDATE runs SET lease_expires_at = now() + $2 * interval '1 millisecond' \
-    WHERE holds_module AND record->'owner'->>'instance' = $1 RETURNING execution_id";
+/// The owner's active runs, their rows locked in key order: the order in
+/// which grouped saves (`grouped_saves.rs`) and node writes' fence checks
+/// (`nodes.rs`) lock them. Locked in any other order, a renewal and a group
+/// of saves each waited for a row the other held, and PostgreSQL broke the
+/// deadlock after a second by failing one of them.
+macro_rules! owned_rows_in_key_order {
+    () => {
+        "mine AS ( \
+            SELECT tenant_id, execution_id FROM runs \
+            WHERE holds_module AND record->'owner'->>'instance' = $1 \
+            ORDER BY tenant_id, execution_id \
+            FOR NO KEY UPDATE)"
+    };
+}
 
-const RELEASE: &str = "\
-    UPDATE runs SET lease_expires_at = now() \
-    WHERE holds_module AND record->'owner'->>'instance' = $1 RETURNING execution_id";
+const RENEW: &str = concat!(
+    "WITH ",
+    owned_rows_in_key_order!(),
+    " UPDATE runs r SET lease_expires_at = now() + $2 * interval '1 millisecond' \
+      FROM mine WHERE r.tenant_id = mine.tenant_id AND r.execution_id = mine.execution_id \
+      RETURNING r.execution_id"
+);
+
+const RELEASE: &str = concat!(
+    "WITH ",
+    owned_rows_in_key_order!(),
+    " UPDATE runs r SET lease_expires_at = now() \
+      FROM mine WHERE r.tenant_id = mine.tenant_id AND r.execution_id = mine.execution_id \
+      RETURNING r.execution_id"
+);
 
 /// Takes the task when free or expired, renews it when ours; no row back
 /// when another instance holds it.
