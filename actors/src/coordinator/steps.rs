@@ -20,6 +20,10 @@ use crate::node::{CheckHealth, LoadTarget, LoadVersion, SwitchToStandby, VerifyM
 use crate::node::{ClusterNodes, NodeEntry};
 use crate::simulation::LoadFault;
 
+/// From this many nodes on, a wave's slot reads are split by actor thread
+/// (see `record_changes`).
+const SPLIT_SLOT_READS_FROM: usize = 1_000;
+
 type Ctx = Context<Coordinator>;
 
 impl Coordinator {
@@ -172,9 +176,12 @@ impl Coordinator {
         let deadline = self.deps.store_deadline;
         // Each thread reads (and copies into changes) the slots of its own
         // nodes: for a large cluster this is most of a wave's planning, and
-        // done here it would keep the other threads waiting.
+        // done here it would keep the other threads waiting. A few nodes are
+        // read here in one call: split, they cost a database round trip and
+        // a relay per thread for copying that takes no time.
+        let split = missing.len() >= SPLIT_SLOT_READS_FROM;
         let read = async move {
-            let changes = per_thread(&threads, missing, move |group| {
+            let read_group = move |group: Vec<Arc<NodeEntry>>| {
                 let (store, module) = (store.clone(), module.clone());
                 async move {
                     let ids: Vec<_> = group.iter().map(|n| n.node_id).collect();
@@ -194,8 +201,9 @@ impl Coordinator {
                         Err(e) => vec![Err(Arc::new(e)); group.len()],
                     }
                 }
-            })
-            .await;
+            };
+            let changes =
+                if split { per_thread(&threads, missing, read_group).await } else { read_group(missing).await };
             changes.into_iter().collect::<Result<Vec<NodeChange>, _>>()
         };
         ctx.spawn(read.into_actor(self).map(move |changes, act, ctx| {

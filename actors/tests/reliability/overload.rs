@@ -115,3 +115,35 @@ async fn a_slow_sampling_pass_is_followed_by_a_rest_not_by_the_next_pass() {
     assert!(passes <= 3, "{passes} sampling passes in 1.6 s: a slow pass is followed by the next at once");
     assert_eq!(stats.max_in_flight(), 1, "sampler passes overlapped");
 }
+
+/// Counts the store's reads of nodes' module slots.
+#[derive(Default)]
+struct CountSlotReads(std::sync::atomic::AtomicUsize);
+
+impl FaultHook for CountSlotReads {
+    fn before(&self, call: StoreCall<'_>) -> StoreResult<()> {
+        if let StoreCall::ModuleSlots { .. } = call {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(())
+    }
+}
+
+/// A run records each node's slots before changing it. For a large wave
+/// every actor thread reads its own nodes' slots; a wave of a few nodes
+/// spread over both threads is read in one call, not one per thread (each
+/// read is a database round trip on PostgreSQL).
+#[actix::test]
+async fn a_small_wave_reads_its_nodes_slots_in_one_call() {
+    let mut settings = settings(3);
+    settings.supervision.actor_threads = 2;
+    let reads = Arc::new(CountSlotReads::default());
+    let store: SharedStore = Arc::new(MemoryStore::with_fault_hook(reads.clone()));
+    let core = start(store.clone(), settings).await;
+    let req = request("kmod-small-wave", "1.0.0", Environment::Development, &[("simulateFailNodes", "none")]);
+    let run = core.create_deployment(TENANT, req, &operator()).await.expect("run admitted");
+    let run = finished(&store, run.execution_id, Duration::from_secs(30)).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{}", run.message);
+    assert_eq!(run.changes.len(), 3, "every node's slots recorded: {:?}", run.changes);
+    assert_eq!(reads.0.load(std::sync::atomic::Ordering::SeqCst), 1, "slot reads for one wave of three nodes");
+}
