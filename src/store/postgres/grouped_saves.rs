@@ -42,8 +42,9 @@ const MAX_GROUP: usize = 128;
 /// revision, and only under the lease epoch it was saved under (the same
 /// conditions as a single save's update). The rows it returns are the saves
 /// it wrote. The rows are locked first in key order, the order in which
-/// grouped node writes lock them to check their fences (`nodes.rs`), so two
-/// writers of the same runs wait for each other instead of deadlocking.
+/// grouped node writes lock them to check their fences (`nodes.rs`) and
+/// lease renewals lock them (`leases.rs`), so two writers of the same runs
+/// wait for each other instead of deadlocking.
 const UPDATE_RUNS: &str = "\
     WITH v AS ( \
         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], \
