@@ -169,6 +169,18 @@ fn finished(run: &RunRecord, status: RunStatus) -> RunRecord {
     next
 }
 
+/// A manual rollback of `nodes_affected` nodes, requested at `requested_at` and under way.
+fn rollback_in_progress(nodes_affected: u32, requested_at: DateTime<Utc>) -> RollbackState {
+    RollbackState {
+        rollback_id: Uuid::new_v4(),
+        status: RollbackState::IN_PROGRESS.into(),
+        nodes_affected,
+        requested_at,
+        finished_at: None,
+        message: String::new(),
+    }
+}
+
 fn node(tenant: TenantId, hostname: &str, env: Environment) -> NodeRecord {
     let mut modules = BTreeMap::new();
     modules.insert("netfilter-x".to_string(), slots("2.0.0"));
@@ -512,14 +524,7 @@ async fn runs_in_flight_across_tenants(store: SharedStore) {
     // A finished run whose manual rollback is under way holds its module too.
     let mut rolling_back = run(b, "kmod-3", at(0, 0), RunStatus::Succeeded);
     rolling_back.checkpoint = Checkpoint::ManualRollback;
-    rolling_back.rollback = Some(RollbackState {
-        rollback_id: Uuid::new_v4(),
-        status: RollbackState::IN_PROGRESS.into(),
-        nodes_affected: 2,
-        requested_at: at(5, 5),
-        finished_at: None,
-        message: String::new(),
-    });
+    rolling_back.rollback = Some(rollback_in_progress(2, at(5, 5)));
     store.create_run(&rolling_back, &[]).await.unwrap();
     holders.push(rolling_back.clone());
     for (t, module, status) in [(a, "kmod-4", RunStatus::Succeeded), (b, "kmod-5", RunStatus::Failed)] {

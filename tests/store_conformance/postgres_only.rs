@@ -23,14 +23,7 @@ async fn save_that_would_take_a_held_module_is_refused() {
     store.create_run(&current, &[]).await.unwrap();
     let mut rollback = old.clone();
     rollback.revision = 2;
-    rollback.rollback = Some(RollbackState {
-        rollback_id: Uuid::new_v4(),
-        status: RollbackState::IN_PROGRESS.into(),
-        nodes_affected: 1,
-        requested_at: at(2, 0),
-        finished_at: None,
-        message: String::new(),
-    });
+    rollback.rollback = Some(rollback_in_progress(1, at(2, 0)));
     assert_busy(
         store.save_run(&rollback, &[event(&old, "RollbackRequested", 0)]).await,
         "kmod-rb",
@@ -74,14 +67,7 @@ async fn saves_arriving_together_commit_together() {
     // The finished run rolled back while runs[0] holds its module: its
     // save fails the group's update.
     let mut rollback = next(&old);
-    rollback.rollback = Some(RollbackState {
-        rollback_id: Uuid::new_v4(),
-        status: RollbackState::IN_PROGRESS.into(),
-        nodes_affected: 1,
-        requested_at: at(2, 0),
-        finished_at: None,
-        message: String::new(),
-    });
+    rollback.rollback = Some(rollback_in_progress(1, at(2, 0)));
     let mut group: Vec<RunRecord> = saves[1..].iter().map(next).collect();
     group.push(rollback);
     let answers = futures::future::join_all(group.iter().map(|r| store.save_run(r, &[]))).await;

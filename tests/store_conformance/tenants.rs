@@ -136,14 +136,7 @@ async fn run_counts_come_from_the_stored_runs(store: SharedStore) {
     // Ending a run gives its capacity back at once; a rollback in progress takes it again.
     store.save_run(&finished(&paused, RunStatus::Cancelled), &[]).await.unwrap();
     let mut rolling = finished(&running, RunStatus::Succeeded);
-    rolling.rollback = Some(RollbackState {
-        rollback_id: Uuid::new_v4(),
-        status: RollbackState::IN_PROGRESS.into(),
-        nodes_affected: 1,
-        requested_at: at(40, 0),
-        finished_at: None,
-        message: String::new(),
-    });
+    rolling.rollback = Some(rollback_in_progress(1, at(40, 0)));
     store.save_run(&rolling, &[]).await.unwrap();
     assert_eq!(store.run_counts(t, at(0, 0), "").await.unwrap().active, 1);
     let mut done = rolling.clone();

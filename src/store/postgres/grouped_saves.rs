@@ -34,8 +34,7 @@ use super::run_changes;
 use super::runs::{insert_events, EventRow};
 use super::PgStore;
 
-/// Saves written together at most: one transaction stays short, and its
-/// statements well under PostgreSQL's 65535 bind parameters.
+/// Saves written together at most, so that one transaction stays short.
 const MAX_GROUP: usize = 128;
 
 /// The runs of a group, updated in one statement: each only to a newer
@@ -230,15 +229,19 @@ impl PgStore {
         guard.done = true;
     }
 
+    /// Writes one queued save in a transaction of its own, and answers it.
+    async fn write_alone(&self, queued: QueuedSave) {
+        let saved = self.save_one(queued.save).await;
+        if saved.is_ok() {
+            self.saves.wrote(1);
+        }
+        // A caller that stopped waiting does not need the answer.
+        let _ = queued.answer.send(saved);
+    }
+
     async fn write_group(&self, mut group: Vec<QueuedSave>) {
         if group.len() == 1 {
-            let QueuedSave { save, answer } = group.remove(0);
-            let saved = self.save_one(save).await;
-            if saved.is_ok() {
-                self.saves.wrote(1);
-            }
-            // A caller that stopped waiting does not need the answer.
-            let _ = answer.send(saved);
+            self.write_alone(group.remove(0)).await;
             return;
         }
         let saves: Vec<&PreparedSave> = group.iter().map(|q| &q.save).collect();
@@ -267,15 +270,10 @@ impl PgStore {
                 left.push(queued);
             }
         }
-        for QueuedSave { save, answer } in left {
-            if answer.is_closed() {
-                continue;
+        for queued in left {
+            if !queued.answer.is_closed() {
+                self.write_alone(queued).await;
             }
-            let saved = self.save_one(save).await;
-            if saved.is_ok() {
-                self.saves.wrote(1);
-            }
-            let _ = answer.send(saved);
         }
     }
 
