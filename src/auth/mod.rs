@@ -119,10 +119,10 @@ impl AuthState {
                 cache.is_token_revoked(&self.store, claims.tenant_id, &claims.jti).await,
                 cache.user(&self.store, claims.tenant_id, claims.sub).await,
             ),
-            None => (
-                self.store.is_token_revoked(claims.tenant_id, &claims.jti).await,
-                self.store.get_user(claims.tenant_id, claims.sub).await.map(|u| u.map(std::sync::Arc::new)),
-            ),
+            None => match self.store.token_holder(claims.tenant_id, claims.sub, &claims.jti).await {
+                Ok(holder) => (Ok(holder.revoked), Ok(holder.user.map(std::sync::Arc::new))),
+                Err(e) => (Err(e), Ok(None)),
+            },
         };
         if revoked.map_err(store_down)? {
             return Err(TokenError::Revoked);

@@ -246,12 +246,20 @@ async fn capacity_comes_back_after_success_failure_cancel_rollback_and_a_crashed
     // A coordinator that keeps crashing is escalated; its run ends Failed.
     let id = t.deploy("kmod-a", "1.0.4", "QA", json!({})).await;
     let child = format!("run:{id}");
-    for _ in 0..2 {
+    for restarts in [1, 2] {
         eventually(Duration::from_secs(5), "the coordinator comes up to be crashed", async || {
             t.orchestrator.crash(tenant, &child)
         })
         .await;
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        // Until the supervisor has seen this incarnation end, the next crash
+        // could reach it instead of its successor: a panicking actor's
+        // address stays open while its backtrace is printed.
+        eventually(Duration::from_secs(10), "the supervisor sees the coordinator end", async || {
+            let children = t.orchestrator.supervision().await;
+            let child = children.iter().find_map(|s| s.child(&child).map(|c| (c.restarts, c.state)));
+            child.is_some_and(|(n, state)| n >= restarts || state == hotswap_actors::supervision::ChildState::Failed)
+        })
+        .await;
     }
     let run = t.finished(&id).await;
     assert_eq!(run["status"], "Failed", "{run:#}");

@@ -159,7 +159,32 @@ async fn revoked_tokens_by_tenant_until_purged(store: SharedStore) {
     assert!(!store.is_token_revoked(t1, &jti).await.unwrap());
 }
 
+/// What authentication reads per request, in one call: the revocation and
+/// the user, each by tenant, whether or not the other is there.
+async fn a_token_holder_is_read_with_its_revocation(store: SharedStore) {
+    let (t1, t2) = (tenant(), tenant());
+    let u = user(t1, &name("holder"));
+    store.create_user(&u, &noted(t1)).await.unwrap();
+    let jti = Uuid::new_v4().to_string();
+    let holder = store.token_holder(t1, u.id, &jti).await.unwrap();
+    assert!(!holder.revoked);
+    assert_eq!(holder.user.as_ref(), Some(&u));
+    store.revoke_token(t1, &jti, micros(Utc::now()) + TimeDelta::seconds(60), &noted(t1)).await.unwrap();
+    let holder = store.token_holder(t1, u.id, &jti).await.unwrap();
+    assert!(holder.revoked);
+    assert_eq!(holder.user.as_ref(), Some(&u));
+    // Another tenant has neither the user nor the revocation.
+    let elsewhere = store.token_holder(t2, u.id, &jti).await.unwrap();
+    assert!(!elsewhere.revoked);
+    assert!(elsewhere.user.is_none());
+    // A revoked token of a user that is gone still reads as revoked.
+    let gone = store.token_holder(t1, Uuid::new_v4(), &jti).await.unwrap();
+    assert!(gone.revoked);
+    assert!(gone.user.is_none());
+}
+
 conformance!(
+    a_token_holder_is_read_with_its_revocation,
     users_round_trip_and_lookups,
     usernames_unique_across_tenants_and_emails_per_tenant,
     failed_logins_lock_and_success_resets,

@@ -116,41 +116,48 @@ pub struct Coordinator {
 
 /// Registers the coordinator of a stored run with the supervisor. Every
 /// incarnation, the first included, reads the run from the store and resumes
-/// at its checkpoint. After too many crashes the supervisor escalates: a last
-/// incarnation restores every node the run changed and ends it Failed.
+/// at its checkpoint (a run just created: see `spawn_coordinator_of_admitted`).
+/// After too many crashes the supervisor escalates: a last incarnation
+/// restores every node the run changed and ends it Failed.
 pub fn spawn_coordinator(deps: Arc<CoordinatorDeps>, tenant: TenantId, id: Uuid) {
-    spawn_child(deps, tenant, id, None);
+    spawn_child(deps, tenant, id, None, None);
 }
 
-fn spawn_child(deps: Arc<CoordinatorDeps>, tenant: TenantId, id: Uuid, unwind_reason: Option<String>) {
+/// Registers the coordinator of a run just admitted, whose stored record is
+/// `run` itself: the first incarnation starts from it instead of reading it
+/// back (one store round trip per run created). Nothing else writes a run
+/// before its coordinator registers: verbs meanwhile are relayed through the
+/// store, not written into the run. Every later incarnation reads the store.
+pub fn spawn_coordinator_of_admitted(deps: Arc<CoordinatorDeps>, run: RunRecord) {
+    let (tenant, id) = (run.tenant_id, run.execution_id);
+    spawn_child(deps, tenant, id, None, Some(run));
+}
+
+fn spawn_child(
+    deps: Arc<CoordinatorDeps>,
+    tenant: TenantId,
+    id: Uuid,
+    unwind_reason: Option<String>,
+    admitted: Option<RunRecord>,
+) {
     let child_id = match unwind_reason {
         None => format!("run:{id}"),
         Some(_) => format!("run:{id}:unwind"),
     };
     let start_deps = deps.clone();
     let reason = unwind_reason.clone();
+    let admitted = Arc::new(parking_lot::Mutex::new(admitted));
     let start = Arc::new(move |guard: ExitGuard| {
         let deps = start_deps.clone();
         let reason = reason.clone();
+        let admitted = admitted.lock().take();
         actix::spawn(async move {
-            let mut backoff = Duration::from_millis(50);
-            let run = loop {
-                match within(deps.store_deadline, deps.store.get_run(tenant, id)).await {
-                    Ok(Some(run)) if run.owner.as_ref().is_some_and(|o| *o.instance != *deps.instance_id) => {
-                        tracing::warn!(%id, owner = ?run.owner, "run is owned by another instance; not resuming it here");
-                        return;
-                    }
-                    Ok(Some(run)) => break run,
-                    Ok(None) => {
-                        tracing::error!(%id, "run vanished from the store; its coordinator stops");
-                        return;
-                    }
-                    Err(e) => {
-                        tracing::warn!(%id, error = %e, "cannot load run; retrying");
-                        actix::clock::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(10));
-                    }
-                }
+            let run = match admitted {
+                Some(run) => run,
+                None => match load_run(&deps, tenant, id).await {
+                    Some(run) => run,
+                    None => return,
+                },
             };
             let coordinator = Coordinator::new(run, deps.clone(), reason, guard);
             let addr = deps.threads.start(move |_| coordinator);
@@ -161,7 +168,7 @@ fn spawn_child(deps: Arc<CoordinatorDeps>, tenant: TenantId, id: Uuid, unwind_re
     let on_escalate: Arc<dyn Fn(String) + Send + Sync> = match unwind_reason {
         None => Arc::new(move |reason: String| {
             let why = format!("coordinator kept crashing ({reason}); rolled back what the run changed");
-            spawn_child(escalate_deps.clone(), tenant, id, Some(why));
+            spawn_child(escalate_deps.clone(), tenant, id, Some(why), None);
         }),
         // The last incarnation failed too: end the run without it.
         Some(_) => Arc::new(move |reason: String| {
@@ -179,6 +186,30 @@ fn spawn_child(deps: Arc<CoordinatorDeps>, tenant: TenantId, id: Uuid, unwind_re
         on_escalate,
         control: Some(control),
     }));
+}
+
+/// The run as stored, read until the store answers; `None` when this
+/// instance must not drive it (another owns it, or it is gone).
+async fn load_run(deps: &CoordinatorDeps, tenant: TenantId, id: Uuid) -> Option<RunRecord> {
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        match within(deps.store_deadline, deps.store.get_run(tenant, id)).await {
+            Ok(Some(run)) if run.owner.as_ref().is_some_and(|o| *o.instance != *deps.instance_id) => {
+                tracing::warn!(%id, owner = ?run.owner, "run is owned by another instance; not resuming it here");
+                return None;
+            }
+            Ok(Some(run)) => return Some(run),
+            Ok(None) => {
+                tracing::error!(%id, "run vanished from the store; its coordinator stops");
+                return None;
+            }
+            Err(e) => {
+                tracing::warn!(%id, error = %e, "cannot load run; retrying");
+                actix::clock::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
 }
 
 struct CoordinatorControl {

@@ -19,7 +19,8 @@ mod steps;
 pub use crate::approval::ApprovalSettled;
 pub use crate::domain::{Checkpoint, DeployStep};
 pub use actor::{
-    spawn_coordinator, Coordinator, CoordinatorDeps, CrashCoordinator, GetRun, Steer, StopCoordinator, Verb, VerbReply,
+    spawn_coordinator, spawn_coordinator_of_admitted, Coordinator, CoordinatorDeps, CrashCoordinator, GetRun, Steer,
+    StopCoordinator, Verb, VerbReply,
 };
 pub use directory::{RunDirectory, SaveTrouble};
 pub(crate) use report::observe;

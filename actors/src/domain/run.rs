@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -239,7 +239,9 @@ impl RunRecord {
             changes: Arc::default(),
             trace_id: String::new(),
             trace_parent: String::new(),
-            created_at: Utc::now(),
+            // To the microsecond, as PostgreSQL keeps it: the admitted record is
+            // the one the first coordinator starts from, and it must read back the same.
+            created_at: Utc::now().trunc_subsecs(6),
             finished_at: None,
             message: String::new(),
             rollback: None,

@@ -24,7 +24,7 @@ use crate::store::AgentStore;
 use crate::store::{
     Admission, AdmissionCheck, ApprovalStore, AuditStore, ClaimedRun, ClusterSample, GraphStore, LeaseStore,
     MetricsStore, NodeStore, Page, RegistryStore, RevokedTokenStore, RunCounts, RunEvent, RunFilter, RunStore,
-    SharedStore, Store, StoreResult, TenantStore, UsageCounts, UserStore,
+    SharedStore, Store, StoreResult, TenantStore, TokenHolder, UsageCounts, UserStore,
 };
 
 pub struct GraphSyncStore {
@@ -250,6 +250,9 @@ impl RevokedTokenStore for GraphSyncStore {
     }
     async fn is_token_revoked(&self, tenant: TenantId, jti: &str) -> StoreResult<bool> {
         self.inner.is_token_revoked(tenant, jti).await
+    }
+    async fn token_holder(&self, tenant: TenantId, user_id: Uuid, jti: &str) -> StoreResult<TokenHolder> {
+        self.inner.token_holder(tenant, user_id, jti).await
     }
     async fn purge_expired_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64> {
         self.inner.purge_expired_tokens(now).await

@@ -31,7 +31,8 @@ use crate::approval::ApprovalDeps;
 use crate::audit::{actor_data, ACTOR_KEY};
 use crate::cluster::{ClusterSettings, TaskLease, TaskLeases};
 use crate::coordinator::{
-    plan, spawn_coordinator, Checkpoint, CoordinatorDeps, GetRun, RunDirectory, Steer, Verb, VerbReply,
+    plan, spawn_coordinator, spawn_coordinator_of_admitted, Checkpoint, CoordinatorDeps, GetRun, RunDirectory, Steer,
+    Verb, VerbReply,
 };
 use crate::domain::{
     AuditActor, DeploymentRequest, Quota, RollbackState, RunOwner, RunRecord, RunStatus, RunSummary, TenantId,
@@ -441,7 +442,7 @@ impl Orchestrator {
         crate::coordinator::observe(self.inner.hooks.observer.as_ref(), &run, std::slice::from_ref(&created));
         // Published before the coordinator starts, so it comes first.
         self.inner.bus.do_send(Publish { run: Arc::new(run.clone()), events: vec![created] });
-        spawn_coordinator(self.inner.deps.clone(), tenant, execution_id);
+        spawn_coordinator_of_admitted(self.inner.deps.clone(), run.clone());
         Ok(run)
     }
 

@@ -79,6 +79,10 @@ pub struct MemoryStore {
 #[derive(Debug)]
 pub enum StoreCall<'a> {
     SaveRun(&'a RunRecord),
+    GetRun {
+        tenant: TenantId,
+        execution_id: Uuid,
+    },
     ModuleSlots {
         tenant: TenantId,
         module: &'a str,
@@ -240,6 +244,7 @@ impl RunStore for MemoryStore {
     }
 
     async fn get_run(&self, tenant: TenantId, execution_id: Uuid) -> StoreResult<Option<RunRecord>> {
+        self.inject(StoreCall::GetRun { tenant, execution_id }).await?;
         Ok(self.runs.read().get(&(tenant, execution_id)))
     }
 
@@ -483,6 +488,11 @@ impl RevokedTokenStore for MemoryStore {
             return Ok(false);
         }
         Ok(revoked.contains_key(&(tenant, jti.to_string())))
+    }
+
+    async fn token_holder(&self, tenant: TenantId, user_id: Uuid, jti: &str) -> StoreResult<TokenHolder> {
+        let revoked = self.is_token_revoked(tenant, jti).await?;
+        Ok(TokenHolder { revoked, user: self.users.read().get(&(tenant, user_id)).cloned() })
     }
 
     async fn purge_expired_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64> {

@@ -250,6 +250,14 @@ pub trait UserStore: Send + Sync {
     ) -> StoreResult<()>;
 }
 
+/// A bearer token's standing in the store (see `RevokedTokenStore::token_holder`).
+#[derive(Debug, Clone)]
+pub struct TokenHolder {
+    pub revoked: bool,
+    /// `None` when the tenant has no such user.
+    pub user: Option<UserRecord>,
+}
+
 /// Tokens that were logged out before they expired, by their `jti`.
 #[async_trait]
 pub trait RevokedTokenStore: Send + Sync {
@@ -262,6 +270,9 @@ pub trait RevokedTokenStore: Send + Sync {
         audit: &NewAuditEntry,
     ) -> StoreResult<()>;
     async fn is_token_revoked(&self, tenant: TenantId, jti: &str) -> StoreResult<bool>;
+    /// Whether `jti` was revoked in `tenant`, and the user `user_id` as
+    /// stored: what authentication asks on every request, in one look-up.
+    async fn token_holder(&self, tenant: TenantId, user_id: Uuid, jti: &str) -> StoreResult<TokenHolder>;
     /// Forgets revocations of tokens that expired before `now`, in every
     /// tenant (an expired token is refused anyway); returns how many.
     async fn purge_expired_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64>;

@@ -147,3 +147,44 @@ async fn a_small_wave_reads_its_nodes_slots_in_one_call() {
     assert_eq!(run.changes.len(), 3, "every node's slots recorded: {:?}", run.changes);
     assert_eq!(reads.0.load(std::sync::atomic::Ordering::SeqCst), 1, "slot reads for one wave of three nodes");
 }
+
+/// Counts reads of a run from the store until the run's first save.
+#[derive(Default)]
+struct CountReadsBeforeFirstSave {
+    saved: std::sync::atomic::AtomicBool,
+    reads: std::sync::atomic::AtomicUsize,
+}
+
+impl FaultHook for CountReadsBeforeFirstSave {
+    fn before(&self, call: StoreCall<'_>) -> StoreResult<()> {
+        use std::sync::atomic::Ordering::SeqCst;
+        match call {
+            StoreCall::SaveRun(_) => self.saved.store(true, SeqCst),
+            StoreCall::GetRun { .. } if !self.saved.load(SeqCst) => {
+                self.reads.fetch_add(1, SeqCst);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// The coordinator of a run just created starts from the record that was
+/// admitted, which is what the store holds: reading it back would cost a
+/// database round trip per run created on PostgreSQL.
+#[actix::test]
+async fn a_new_runs_coordinator_starts_without_reading_the_run_back() {
+    let counts = Arc::new(CountReadsBeforeFirstSave::default());
+    let store: SharedStore = Arc::new(MemoryStore::with_fault_hook(counts.clone()));
+    let core = start(store.clone(), settings(2)).await;
+    let req = request("kmod-no-read-back", "1.0.0", Environment::Development, &[("simulateFailNodes", "none")]);
+    let run = core.create_deployment(TENANT, req, &operator()).await.expect("run admitted");
+    // Only once the coordinator has saved does this test read the store itself.
+    crate::poll::eventually(Duration::from_secs(10), "the coordinator saves the run", async || {
+        counts.saved.load(std::sync::atomic::Ordering::SeqCst)
+    })
+    .await;
+    let run = finished(&store, run.execution_id, Duration::from_secs(30)).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{}", run.message);
+    assert_eq!(counts.reads.load(std::sync::atomic::Ordering::SeqCst), 0, "reads of the run before its first save");
+}

@@ -9,7 +9,7 @@ use diesel::result::{DatabaseErrorKind, Error as DbError};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use hotswap_actors::domain::NewAuditEntry;
 use hotswap_actors::domain::{LockoutPolicy, Role, TenantId, UserRecord};
-use hotswap_actors::store::{RevokedTokenStore, StoreError, StoreResult, UserStore};
+use hotswap_actors::store::{RevokedTokenStore, StoreError, StoreResult, TokenHolder, UserStore};
 use uuid::Uuid;
 
 use super::errors::Failure;
@@ -309,6 +309,33 @@ impl RevokedTokenStore for PgStore {
         .get_result::<bool>(conn)
         .await;
         found.map_err(|e| self.db_error(conn, e))
+    }
+
+    async fn token_holder(&self, tenant: TenantId, user_id: Uuid, jti: &str) -> StoreResult<TokenHolder> {
+        let mut pooled = self.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut pooled;
+        let revoked = diesel::dsl::exists(
+            revoked_tokens::table.filter(revoked_tokens::tenant_id.eq(tenant)).filter(revoked_tokens::jti.eq(jti)),
+        );
+        // The user's row with the revocation beside it: one statement for
+        // what every authenticated request asks.
+        let found = users::table
+            .filter(users::tenant_id.eq(tenant))
+            .filter(users::id.eq(user_id))
+            .select((StoredUser::as_select(), revoked))
+            .first::<(StoredUser, bool)>(conn)
+            .await
+            .optional();
+        match found {
+            Ok(Some((user, revoked))) => Ok(TokenHolder { revoked, user: Some(user.decode()?) }),
+            // No such user (rare: deleted, or a token of another database):
+            // the revocation is still asked, as it decides the answer first.
+            Ok(None) => {
+                drop(pooled);
+                Ok(TokenHolder { revoked: self.is_token_revoked(tenant, jti).await?, user: None })
+            }
+            Err(e) => Err(self.db_error(conn, e)),
+        }
     }
 
     async fn purge_expired_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64> {
