@@ -65,28 +65,14 @@ fn rows<'a>(run: &RunRecord, from: usize, changes: &'a [NodeChange]) -> StoreRes
         .collect()
 }
 
-/// How many changes of the run the table holds: one past the highest
-/// position, read backwards from the primary key (not a count that grows
-/// with the run).
+/// How many changes of the run the table holds (see [`saved_counts`]).
 pub(super) async fn saved_count(conn: &mut AsyncPgConnection, run: &RunRecord) -> QueryResult<usize> {
-    let highest: Option<i32> = run_node_changes::table
-        .filter(run_node_changes::tenant_id.eq(run.tenant_id))
-        .filter(run_node_changes::execution_id.eq(run.execution_id))
-        .select(run_node_changes::seq)
-        .order(run_node_changes::seq.desc())
-        .first(conn)
-        .await
-        .optional()?;
-    Ok(count_after(highest))
+    Ok(saved_counts(conn, &[run]).await?.into_iter().next().unwrap_or(0))
 }
 
-/// One past the highest stored position: how many changes are stored.
-fn count_after(highest: Option<i32>) -> usize {
-    highest.map_or(0, |h| usize::try_from(h).unwrap_or(0) + 1)
-}
-
-/// [`saved_count`] of several runs in one statement, in the order given;
-/// each is read backwards from the primary key as there.
+/// How many changes each run holds, in one statement, in the order given:
+/// one past each run's highest position, read backwards from the primary
+/// key (not a count that grows with the run).
 const SAVED_COUNTS: &str = "\
     SELECT k.n, (SELECT c.seq FROM run_node_changes c \
                  WHERE c.tenant_id = k.tenant_id AND c.execution_id = k.execution_id \
@@ -117,7 +103,7 @@ pub(super) async fn saved_counts(conn: &mut AsyncPgConnection, runs: &[&RunRecor
     for row in rows {
         // WITH ORDINALITY counts from 1.
         if let Some(slot) = usize::try_from(row.n - 1).ok().and_then(|i| counts.get_mut(i)) {
-            *slot = count_after(row.highest);
+            *slot = row.highest.map_or(0, |h| usize::try_from(h).unwrap_or(0) + 1);
         }
     }
     Ok(counts)
