@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod agents;
+pub mod allocator;
 pub mod analysis;
 pub mod auth;
 pub mod cli;

@@ -57,6 +57,22 @@ impl SpanContext for NoSpanContext {
     fn adopt(&self, _span: &tracing::Span, _traceparent: &str) {}
 }
 
+/// Gives the memory the allocator keeps for reuse back to the operating
+/// system, on the thread it is called on. The core calls it on every actor
+/// thread once no run has been in flight for a moment: a run frees most of
+/// what it allocated when it ends, but an allocator keeps freed pages until
+/// that thread is busy again, so an idle process would otherwise stay at the
+/// resident size of its largest run. The root crate backs it with its global
+/// allocator's collect; the default does nothing.
+pub trait MemoryRelease: Send + Sync {
+    fn release_this_thread(&self);
+}
+
+pub struct NoMemoryRelease;
+impl MemoryRelease for NoMemoryRelease {
+    fn release_this_thread(&self) {}
+}
+
 #[derive(Clone)]
 pub struct CoreHooks {
     pub observer: Arc<dyn Observer>,
@@ -69,6 +85,8 @@ pub struct CoreHooks {
     /// Tells a run's owner, on whichever instance, that the store has news
     /// for the run (an approval decided elsewhere).
     pub wake_up: Arc<dyn crate::cluster::WakeUp>,
+    /// Run on every actor thread when the process falls idle.
+    pub memory_release: Arc<dyn MemoryRelease>,
 }
 
 impl Default for CoreHooks {
@@ -80,6 +98,7 @@ impl Default for CoreHooks {
             verifier: Arc::new(crate::registry::NoRegistry),
             analysis: None,
             wake_up: Arc::new(crate::cluster::PollOnly),
+            memory_release: Arc::new(NoMemoryRelease),
         }
     }
 }

@@ -4,6 +4,8 @@
 //! coordinator actors, the deployment strategies, our own supervision, and the
 //! store traits that the adapters in the root crate implement.
 
+#![forbid(unsafe_code)]
+
 pub mod analysis;
 pub mod approval;
 pub mod audit;

@@ -7,7 +7,8 @@
 //! configuration's actors neither share memory nor compete for the cores
 //! with the next. Per configuration: resident bytes per idle node, the median
 //! time of ten consecutive runs (`HOTSWAP_SCALING_RUNS`), and resident memory
-//! after the first run and after the last (after every run with
+//! at rest after the first run and after the last, read once the core's idle
+//! release has followed the run's end (after every run with
 //! `HOTSWAP_SCALING_TRACE=1`). After each pair of lines, a ceiling for the speed-up: two
 //! one-thread processes at once, the most a second core gives this work on
 //! this machine when nothing at all is shared.
@@ -17,12 +18,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
+use hotswap_actors::hooks::CoreHooks;
 use hotswap_actors::orchestrator::CoreSettings;
 use hotswap_actors::settings::{NodeCounts, PipelineSettings, SimulationSettings};
 use hotswap_actors::store::MemoryStore;
 use hotswap_actors::Orchestrator;
 
 use super::{deploy_once, median, rss_kib};
+
+/// `HOTSWAP_SCALING_RELEASE=0`: the core's idle memory release does nothing,
+/// as it does in a process without the server's allocator hook (to measure
+/// what the release changes, in the same binary).
+fn release_memory() -> bool {
+    std::env::var("HOTSWAP_SCALING_RELEASE").map_or(true, |v| v != "0")
+}
 
 /// `HOTSWAP_SCALING_RUNS` (default 10, at least 2): consecutive runs per process.
 fn runs() -> usize {
@@ -90,7 +99,13 @@ pub fn child(profile: &str, nodes: usize, threads: usize) {
     let profile = Profile::parse(profile).expect("profile is development or test");
     System::new().block_on(async move {
         let before = rss_kib();
-        let core = Orchestrator::start(Arc::new(MemoryStore::new()), profile.settings(nodes, threads))
+        // The server's hook (`hotswap serve` passes the same one).
+        let hooks = if release_memory() {
+            CoreHooks { memory_release: Arc::new(hotswap::allocator::MimallocRelease), ..CoreHooks::default() }
+        } else {
+            CoreHooks::default()
+        };
+        let core = Orchestrator::start_with(Arc::new(MemoryStore::new()), profile.settings(nodes, threads), hooks)
             .await
             .expect("core starts");
         // Idle: let the heartbeats and samples of the first seconds settle.
@@ -101,7 +116,16 @@ pub fn child(profile: &str, nodes: usize, threads: usize) {
         for i in 0..runs() {
             // Polled for its end only from half the fastest run so far.
             let quiet_for = times.iter().min().map_or(Duration::ZERO, |fastest: &Duration| *fastest / 2);
+            let releases = core.memory_releases();
             times.push(deploy_once(&core, format!("2.0.{i}"), quiet_for).await);
+            // Resident memory at rest: once the core has made the release
+            // pass that follows the run's end (it does, with or without the
+            // hook, so both modes are read at the same moment).
+            let waiting = std::time::Instant::now();
+            while core.memory_releases() == releases {
+                assert!(waiting.elapsed() < Duration::from_secs(10), "no idle release within 10 s of the run's end");
+                actix::clock::sleep(Duration::from_millis(5)).await;
+            }
             resident.push(rss_kib());
         }
         let each: Vec<String> = resident.iter().map(u64::to_string).collect();

@@ -158,6 +158,14 @@ async fn start_core(
         Some(redis) => wake_up::RedisWakeUp::shared(redis.clone()),
         None => Arc::new(hotswap_actors::cluster::PollOnly),
     };
-    let hooks = CoreHooks { observer: metrics, spans: Arc::new(OtelSpans), notifier, verifier, analysis, wake_up };
+    let hooks = CoreHooks {
+        observer: metrics,
+        spans: Arc::new(OtelSpans),
+        notifier,
+        verifier,
+        analysis,
+        wake_up,
+        memory_release: Arc::new(crate::allocator::MimallocRelease),
+    };
     Ok(Orchestrator::start_with(adapters.store.clone(), core, hooks).await?)
 }

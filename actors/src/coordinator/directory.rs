@@ -16,6 +16,8 @@ use crate::domain::TenantId;
 #[derive(Default)]
 pub struct RunDirectory {
     live: RwLock<HashMap<Uuid, Addr<Coordinator>>>,
+    /// Signalled when the last live coordinator stops.
+    idle: tokio::sync::Notify,
     /// Coordinators whose latest checkpoint has not been saved yet, with why.
     cannot_save: RwLock<HashMap<Uuid, SaveTrouble>>,
 }
@@ -47,7 +49,19 @@ impl RunDirectory {
         self.live.write().insert(id, addr);
     }
     pub(super) fn remove(&self, id: Uuid) {
-        self.live.write().remove(&id);
+        let now_idle = {
+            let mut live = self.live.write();
+            live.remove(&id);
+            live.values().all(|a| !a.connected())
+        };
+        if now_idle {
+            self.idle.notify_one();
+        }
+    }
+    /// Resolves once the last live coordinator has stopped since the previous
+    /// call (at once if it stopped in between: the signal is kept).
+    pub async fn fell_idle(&self) {
+        self.idle.notified().await
     }
     /// Notes one more failed save of the run's checkpoint.
     pub(super) fn save_failed(&self, tenant: TenantId, id: Uuid, error: &str) {

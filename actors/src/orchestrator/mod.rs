@@ -8,6 +8,7 @@ mod clusters;
 mod desired_state;
 pub mod dry_run;
 mod leases;
+mod memory_release;
 mod reconciler;
 mod relay;
 
@@ -96,6 +97,8 @@ struct Inner {
     relay_wake: tokio::sync::Notify,
     /// Every node actor's state writes go through it, in batches.
     slot_writer: crate::node::SlotWriter,
+    /// Times freed memory was given back after the last run ended.
+    memory_releases: memory_release::ReleaseCount,
 }
 
 #[derive(Debug, Clone)]
@@ -203,6 +206,7 @@ impl Orchestrator {
                 relay_wake: tokio::sync::Notify::new(),
                 instance_id,
                 slot_writer,
+                memory_releases: Default::default(),
             }),
         };
         // Every live tenant's actor, with its clusters when simulating.
@@ -224,6 +228,7 @@ impl Orchestrator {
         if !orchestrator.inner.settings.recovery.reconcile_interval.is_zero() {
             reconciler::Reconciler::new(orchestrator.clone()).start();
         }
+        memory_release::start(&orchestrator);
         Ok(orchestrator)
     }
 
@@ -653,6 +658,12 @@ impl Orchestrator {
 
     pub fn live_runs(&self) -> usize {
         self.inner.runs.len()
+    }
+
+    /// How many times the process has given freed memory back to the
+    /// operating system after its last run ended (see `memory_release`).
+    pub fn memory_releases(&self) -> u64 {
+        self.inner.memory_releases.get()
     }
 
     /// Rough estimate of how long a run to `target` takes with the configured

@@ -93,6 +93,31 @@ impl ActorThreads {
     {
         self.pool.arbiters.get(thread).is_some_and(|arbiter| arbiter.spawn_fn(work))
     }
+
+    /// Runs `work` once on every thread of the pool, and answers when each
+    /// has run it (or has stopped). Nothing runs when the pool has no threads
+    /// of its own: the caller's thread is then the actors' thread.
+    pub async fn run_on_every<F>(&self, work: F)
+    where
+        F: Fn() + Send + Sync + 'static,
+    {
+        let work = Arc::new(work);
+        let done: Vec<_> = (0..self.pool.arbiters.len())
+            .map(|thread| {
+                let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+                let work = work.clone();
+                self.run_on(thread, move || {
+                    work();
+                    let _ = tx.send(());
+                });
+                rx
+            })
+            .collect();
+        for ran in done {
+            // An error: the thread stopped before running it; nothing to wait for.
+            let _ = ran.await;
+        }
+    }
 }
 
 impl Default for ActorThreads {
@@ -139,6 +164,19 @@ mod tests {
         assert_ne!(seen[0], seen[1]);
         assert_eq!(seen[0], seen[2]);
         assert_eq!(seen[1], seen[3]);
+    }
+
+    #[actix::test]
+    async fn work_for_every_thread_runs_once_on_each() {
+        let pool = ActorThreads::new(2);
+        let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let record = seen.clone();
+        pool.run_on_every(move || record.lock().push(std::thread::current().id())).await;
+        let mut seen = seen.lock().clone();
+        assert_eq!(seen.len(), 2, "answered only after both threads ran it");
+        seen.dedup();
+        assert_eq!(seen.len(), 2, "once on each of the two threads");
+        assert!(!seen.contains(&std::thread::current().id()));
     }
 
     #[actix::test]

@@ -188,3 +188,53 @@ async fn a_new_runs_coordinator_starts_without_reading_the_run_back() {
     assert_eq!(run.status, RunStatus::Succeeded, "{}", run.message);
     assert_eq!(counts.reads.load(std::sync::atomic::Ordering::SeqCst), 0, "reads of the run before its first save");
 }
+
+/// Records the threads the memory release ran on, and whether a run was
+/// live at the time.
+struct RecordReleases {
+    core: parking_lot::Mutex<Option<hotswap_actors::Orchestrator>>,
+    threads: parking_lot::Mutex<Vec<(std::thread::ThreadId, usize)>>,
+}
+
+impl hotswap_actors::hooks::MemoryRelease for RecordReleases {
+    fn release_this_thread(&self) {
+        let live = self.core.lock().as_ref().map_or(usize::MAX, |core| core.live_runs());
+        self.threads.lock().push((std::thread::current().id(), live));
+    }
+}
+
+/// Once the last run has ended, the allocator's freed pages are given back
+/// on every actor thread and on the thread the core started on (an idle
+/// actor thread otherwise keeps them resident), and never while a run is in
+/// flight.
+#[actix::test]
+async fn freed_memory_is_released_on_every_actor_thread_once_the_last_run_ends() {
+    let mut settings = settings(4);
+    settings.supervision.actor_threads = 2;
+    let record = Arc::new(RecordReleases { core: Default::default(), threads: Default::default() });
+    let hooks = hotswap_actors::hooks::CoreHooks { memory_release: record.clone(), ..Default::default() };
+    let store: SharedStore = Arc::new(MemoryStore::new());
+    let core = hotswap_actors::Orchestrator::start_with(store.clone(), settings, hooks).await.expect("core starts");
+    *record.core.lock() = Some(core.clone());
+    assert_eq!(core.memory_releases(), 0, "nothing to release before any run");
+
+    for (i, version) in ["1.0.0", "1.1.0"].into_iter().enumerate() {
+        let req = request("kmod-release", version, Environment::Development, &[("simulateFailNodes", "none")]);
+        let run = core.create_deployment(TENANT, req, &operator()).await.expect("run admitted");
+        let run = finished(&store, run.execution_id, Duration::from_secs(30)).await;
+        assert_eq!(run.status, RunStatus::Succeeded, "{}", run.message);
+        crate::poll::eventually(Duration::from_secs(10), "a release after the run", async || {
+            core.memory_releases() == i as u64 + 1
+        })
+        .await;
+    }
+    let seen = record.threads.lock().clone();
+    assert_eq!(seen.len(), 6, "three threads per release, two releases: {seen:?}");
+    let mut threads: Vec<_> = seen.iter().map(|(thread, _)| *thread).collect();
+    threads.sort_by_key(|t| format!("{t:?}"));
+    threads.dedup();
+    assert_eq!(threads.len(), 3, "two actor threads and the starting one: {seen:?}");
+    assert!(threads.contains(&std::thread::current().id()));
+    assert!(seen.iter().all(|(_, live)| *live == 0), "released only with no run in flight: {seen:?}");
+    *record.core.lock() = None;
+}
