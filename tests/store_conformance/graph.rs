@@ -392,6 +392,16 @@ fn module_version(t: TenantId, name: &str, v: &str, deps: &[(&str, &str)]) -> Mo
     }
 }
 
+/// A run's change of `node`, which had nothing of the module before.
+fn first_change_of(node: &NodeRecord) -> NodeChange {
+    NodeChange {
+        node_id: node.node_id,
+        hostname: node.hostname.clone(),
+        environment: node.environment,
+        before: ModuleSlots::default(),
+    }
+}
+
 async fn graph_sync_follows_the_actors_and_rebuild_agrees(store: SharedStore) {
     let t = tenant();
     let service = GraphService::new(store.clone());
@@ -407,12 +417,7 @@ async fn graph_sync_follows_the_actors_and_rebuild_agrees(store: SharedStore) {
     // A run changes n1 to base 1.0.0, then a rollback empties the slot again.
     let mut r = run(t, "base", at(10, 0), RunStatus::Running);
     r.request.version = "1.0.0".into();
-    r.changes = Arc::new(vec![NodeChange {
-        node_id: n1.node_id,
-        hostname: n1.hostname.clone(),
-        environment: n1.environment,
-        before: ModuleSlots::default(),
-    }]);
+    r.changes = Arc::new(vec![first_change_of(&n1)]);
     synced.create_run(&r, &[]).await.unwrap();
     synced.set_module_slots(t, n1.node_id, "base", &slots("1.0.0")).await.unwrap();
     let done = finished(&r, RunStatus::Succeeded);
@@ -458,7 +463,60 @@ async fn graph_sync_follows_the_actors_and_rebuild_agrees(store: SharedStore) {
     assert_eq!(report.relationships_written, 1, "{report:?}");
 }
 
+/// A node keeps the TOUCHED relationships of its latest runs only, through
+/// the actors' sync and through a rebuild: a relationship per node per run,
+/// kept for every run, grew the graph without end.
+async fn graph_keeps_each_nodes_latest_runs_only(store: SharedStore) {
+    use hotswap_actors::graph::run_history::RUN_HISTORY_PER_NODE;
+    use hotswap_actors::graph::RelationshipDirection;
+    let t = tenant();
+    let service = GraphService::new(store.clone());
+    let synced = GraphSyncStore::wrap(service.clone());
+    let n = node(t, "dev-history", Environment::Development);
+    synced.register_node(&n).await.unwrap();
+    let mut runs = Vec::new();
+    for i in 0..RUN_HISTORY_PER_NODE + 3 {
+        let mut r = run(t, &format!("kmod-history-{i}"), at(100 + i as i64, 0), RunStatus::Running);
+        r.changes = Arc::new(vec![first_change_of(&n)]);
+        synced.create_run(&r, &[]).await.unwrap();
+        synced.save_run(&finished(&r, RunStatus::Succeeded), &[]).await.unwrap();
+        runs.push(r.execution_id);
+    }
+    let latest: std::collections::BTreeSet<Uuid> = runs[3..].iter().copied().collect();
+    let touched_by = |service: Arc<GraphService>| async move {
+        let rels = service.entity_relationships(t, n.node_id, RelationshipDirection::Incoming, Some("TOUCHED")).await;
+        rels.unwrap().into_iter().map(|r| r.source_id).collect::<std::collections::BTreeSet<Uuid>>()
+    };
+    assert_eq!(touched_by(service.clone()).await, latest, "the node names its latest runs only");
+    // What the store holds agrees (a fresh index loads it), and so does a rebuild.
+    assert_eq!(touched_by(GraphService::new(store.clone())).await, latest);
+    let report = service.rebuild(t).await.unwrap();
+    assert_eq!(report.relationships_deleted, 0, "{report:?}");
+    assert_eq!(touched_by(service.clone()).await, latest);
+    // Every run stays in the graph, with what it deployed.
+    for id in &runs {
+        service.entity(t, *id).await.unwrap();
+    }
+
+    // A graph that holds every run's relationships (written before the bound)
+    // is brought down to it by a rebuild.
+    let old = hotswap_actors::graph::system::run_items(&{
+        let mut r = run(t, "kmod-history-0", at(100, 0), RunStatus::Succeeded);
+        r.execution_id = runs[0];
+        r.changes = Arc::new(vec![first_change_of(&n)]);
+        r
+    });
+    let stale = GraphChange { upsert_relationships: old.upsert_relationships, ..Default::default() };
+    store.write_graph(t, &stale, None).await.unwrap();
+    let fresh = GraphService::new(store.clone());
+    assert_eq!(touched_by(fresh.clone()).await.len(), RUN_HISTORY_PER_NODE + 1);
+    let report = fresh.rebuild(t).await.unwrap();
+    assert_eq!(report.relationships_deleted, 1, "{report:?}");
+    assert_eq!(touched_by(fresh).await, latest);
+}
+
 conformance!(
+    graph_keeps_each_nodes_latest_runs_only,
     graph_round_trip_cascade_and_atomicity,
     graph_tenant_isolation,
     graph_schema_round_trip,

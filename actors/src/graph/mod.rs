@@ -7,6 +7,7 @@
 //! - `dijkstra`: the cheapest path between two entities, searched from both ends
 //! - `service`: `GraphService`, which owns the indexes, the query cache and every write
 //! - `system`: what the actors' state looks like as entities and relationships
+//! - `run_history`: the bound on the runs each node's TOUCHED relationships name
 //! - `sync`: the store decorator that writes those as the state changes
 //! - `write_queue`: group commit of those writes, per tenant
 //! - `impact`: impact analysis and the release order of a batch
@@ -16,6 +17,7 @@ mod dijkstra;
 mod impact;
 pub mod index;
 pub mod query;
+pub mod run_history;
 mod scan;
 pub mod schema;
 mod service;

@@ -2,6 +2,7 @@
 //! rebuild that repairs drift, and versions dropped when no run names them.
 
 use super::*;
+use crate::graph::run_history;
 
 impl GraphService {
     // ------------------------------------------------------------ the actors' part
@@ -13,7 +14,8 @@ impl GraphService {
         let change = system::dedupe(change);
         let graph = self.tenant(tenant).await?;
         let _writer = graph.writer.lock().await;
-        let change = self.normalise(&graph, tenant, change).await?;
+        let mut change = self.normalise(&graph, tenant, change).await?;
+        run_history::bound(&graph.index.read(), &mut change);
         self.commit(tenant, &graph, &change, None).await
     }
 
@@ -114,13 +116,18 @@ impl GraphService {
         for version in self.store.all_module_versions(tenant).await? {
             desired.extend(system::version_items(&version));
         }
+        // Runs come newest first, so each node keeps its latest runs' TOUCHED
+        // relationships, as the incremental sync does.
+        let mut history = run_history::NewestRunsFirst::default();
         let mut page = 1;
         loop {
             let filter = RunFilter { page, page_size: 500, ..RunFilter::default() };
             let runs = self.store.list_runs(tenant, &filter).await?;
             for summary in &runs.items {
                 if let Some(run) = self.store.get_run(tenant, summary.execution_id).await? {
-                    desired.extend(system::run_items(&run));
+                    let mut items = system::run_items(&run);
+                    history.keep(&mut items);
+                    desired.extend(items);
                 }
             }
             if runs.items.is_empty() || u64::from(page) * 500 >= runs.total {
