@@ -230,9 +230,7 @@ async fn freed_memory_is_released_on_every_actor_thread_once_the_last_run_ends()
     }
     let seen = record.threads.lock().clone();
     assert_eq!(seen.len(), 6, "three threads per release, two releases: {seen:?}");
-    let mut threads: Vec<_> = seen.iter().map(|(thread, _)| *thread).collect();
-    threads.sort_by_key(|t| format!("{t:?}"));
-    threads.dedup();
+    let threads: std::collections::HashSet<_> = seen.iter().map(|(thread, _)| *thread).collect();
     assert_eq!(threads.len(), 3, "two actor threads and the starting one: {seen:?}");
     assert!(threads.contains(&std::thread::current().id()));
     assert!(seen.iter().all(|(_, live)| *live == 0), "released only with no run in flight: {seen:?}");
