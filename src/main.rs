@@ -139,7 +139,7 @@ async fn graph(
             .into());
     }
     let (store, _pool) = hotswap::startup::open_store(settings).await?;
-    for line in hotswap::cli::graph_command::run(store, action).await? {
+    for line in hotswap::cli::graph_command::run(store, &settings.graph, action).await? {
         println!("{line}");
     }
     Ok(())

@@ -19,7 +19,11 @@ pub enum GraphAction {
 }
 
 /// Rebuilds and answers one line per tenant saying what was repaired.
-pub async fn run(store: SharedStore, action: GraphAction) -> Result<Vec<String>, Box<dyn std::error::Error>> {
+pub async fn run(
+    store: SharedStore,
+    settings: &hotswap_actors::graph::GraphSettings,
+    action: GraphAction,
+) -> Result<Vec<String>, Box<dyn std::error::Error>> {
     let GraphAction::Rebuild { tenant } = action;
     let tenants = match tenant {
         Some(t) => vec![t],
@@ -31,7 +35,7 @@ pub async fn run(store: SharedStore, action: GraphAction) -> Result<Vec<String>,
             all
         }
     };
-    let graph = GraphService::new(store);
+    let graph = GraphService::with_settings(store, settings);
     let mut lines = Vec::new();
     for t in tenants {
         let r = graph.rebuild(t).await?;

@@ -77,6 +77,9 @@ pub struct Settings {
     /// `[analysis]`: where the canary analysis reads its metrics.
     #[serde(default)]
     pub analysis: AnalysisSettings,
+    /// `[graph]`: what the knowledge graph keeps.
+    #[serde(default)]
+    pub graph: hotswap_actors::graph::GraphSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]

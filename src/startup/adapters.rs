@@ -42,7 +42,7 @@ impl Adapters {
         let (plain, pool) = open_store(settings).await?;
         // Everything writes through the graph's sync decorator, so that the
         // graph follows each change from the start (seeding included).
-        let graph = GraphService::new(plain);
+        let graph = GraphService::with_settings(plain, &settings.graph);
         let store = GraphSyncStore::wrap(graph.clone());
         let redis = crate::redis::Redis::start(&settings.redis).map_err(StartupError::Config)?;
         let mut auth = AuthState::new(&settings.auth, store.clone()).await.map_err(StartupError::Auth)?;

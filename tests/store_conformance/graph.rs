@@ -515,7 +515,83 @@ async fn graph_keeps_each_nodes_latest_runs_only(store: SharedStore) {
     assert_eq!(touched_by(fresh).await, latest);
 }
 
+/// Which of `runs` the graph holds, and which runs the node's TOUCHED
+/// relationships name.
+async fn runs_held(
+    service: Arc<GraphService>,
+    t: TenantId,
+    node: Uuid,
+    runs: Vec<Uuid>,
+) -> (std::collections::BTreeSet<Uuid>, std::collections::BTreeSet<Uuid>) {
+    let mut held = std::collections::BTreeSet::new();
+    for id in runs {
+        if service.entity(t, id).await.is_ok() {
+            held.insert(id);
+        }
+    }
+    let direction = hotswap_actors::graph::RelationshipDirection::Incoming;
+    let touched = service.entity_relationships(t, node, direction, Some("TOUCHED")).await.unwrap();
+    (held, touched.into_iter().map(|r| r.source_id).collect())
+}
+
+/// The graph keeps every active run and the latest finished ones only,
+/// through the actors' sync and through a rebuild: a Run entity per run,
+/// kept for every run, grew the graph (and every instance's index) without end.
+async fn graph_keeps_the_latest_finished_runs_only(store: SharedStore) {
+    use hotswap_actors::graph::GraphSettings;
+    let kept = 3;
+    let settings = GraphSettings { finished_runs: kept };
+    let t = tenant();
+    let service = GraphService::with_settings(store.clone(), &settings);
+    let synced = GraphSyncStore::wrap(service.clone());
+    let n = node(t, "dev-window", Environment::Development);
+    synced.register_node(&n).await.unwrap();
+    let with_change = |name: &str, created: i64| {
+        let mut r = run(t, name, at(created, 0), RunStatus::Running);
+        r.changes = Arc::new(vec![first_change_of(&n)]);
+        r
+    };
+    // The oldest run is still active while newer ones finish.
+    let long = with_change("kmod-window-long", 50);
+    synced.create_run(&long, &[]).await.unwrap();
+    let mut done = Vec::new();
+    for i in 0..kept + 3 {
+        let r = with_change(&format!("kmod-window-{i}"), 100 + i as i64);
+        synced.create_run(&r, &[]).await.unwrap();
+        synced.save_run(&finished(&r, RunStatus::Succeeded), &[]).await.unwrap();
+        done.push(r.execution_id);
+    }
+    let mut all = done.clone();
+    all.push(long.execution_id);
+    let runs_in = |service: Arc<GraphService>| runs_held(service, t, n.node_id, all.clone());
+    let mut expected: std::collections::BTreeSet<Uuid> = done[3..].iter().copied().collect();
+    expected.insert(long.execution_id);
+    let (held, touched) = runs_in(service.clone()).await;
+    assert_eq!(held, expected, "the active run and the {kept} latest finished ones");
+    assert_eq!(touched, expected, "runs that left took their TOUCHED relationships");
+    // A fresh index loads the same, and a rebuild finds nothing to repair.
+    assert_eq!(runs_in(GraphService::with_settings(store.clone(), &settings)).await.0, expected);
+    let report = service.rebuild(t).await.unwrap();
+    assert_eq!(report, hotswap_actors::graph::RebuildReport::default(), "{report:?}");
+
+    // The long run finishes last but was created first: it leaves at once.
+    synced.save_run(&finished(&long, RunStatus::Failed), &[]).await.unwrap();
+    expected.remove(&long.execution_id);
+    assert_eq!(runs_in(service.clone()).await, (expected.clone(), expected.clone()));
+    let report = service.rebuild(t).await.unwrap();
+    assert_eq!(report, hotswap_actors::graph::RebuildReport::default(), "{report:?}");
+
+    // A graph written before the window held every run: a rebuild brings it down.
+    let everything = GraphService::with_settings(store.clone(), &GraphSettings { finished_runs: 100 });
+    let report = everything.rebuild(t).await.unwrap();
+    assert_eq!(report.entities_written, 4, "the runs that had left: {report:?}");
+    let report = GraphService::with_settings(store.clone(), &settings).rebuild(t).await.unwrap();
+    assert_eq!(report.entities_deleted, 4, "{report:?}");
+    assert_eq!(runs_in(GraphService::with_settings(store.clone(), &settings)).await.0, expected);
+}
+
 conformance!(
+    graph_keeps_the_latest_finished_runs_only,
     graph_keeps_each_nodes_latest_runs_only,
     graph_round_trip_cascade_and_atomicity,
     graph_tenant_isolation,

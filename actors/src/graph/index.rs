@@ -11,6 +11,7 @@ use foldhash::HashMap;
 use petgraph::stable_graph::{EdgeIndex, NodeIndex, StableDiGraph};
 use uuid::Uuid;
 
+use super::run_window::{is_finished_run, FinishedKey};
 use crate::domain::{GraphChange, GraphEntity, GraphRelationship, GraphSnapshot};
 
 #[derive(Debug, Clone, Copy)]
@@ -19,6 +20,9 @@ pub struct Edge {
     pub rel_type: u32,
     pub weight: f64,
     pub directed: bool,
+    /// The relationship has no properties: a write of it again with none
+    /// is known to change nothing without reading it from the store.
+    pub no_properties: bool,
 }
 
 #[derive(Default)]
@@ -29,6 +33,9 @@ pub struct TenantIndex {
     pub entities: HashMap<Uuid, GraphEntity>,
     /// Ids in order, so that paging by id is stable.
     pub by_type: HashMap<String, BTreeSet<Uuid>>,
+    /// The finished Run entities, oldest first: the window of runs the graph
+    /// keeps is cut from the front (`run_window`).
+    pub finished_runs: BTreeSet<FinishedKey>,
     rel_types: Vec<String>,
     rel_type_ids: HashMap<String, u32>,
     rel_type_counts: HashMap<u32, usize>,
@@ -79,6 +86,12 @@ impl TenantIndex {
                     set.remove(&entity.id);
                 }
             }
+            if is_finished_run(old) {
+                self.finished_runs.remove(&(old.created_at, old.id));
+            }
+        }
+        if is_finished_run(&entity) {
+            self.finished_runs.insert((entity.created_at, entity.id));
         }
         if !self.nodes.contains_key(&entity.id) {
             let ix = self.graph.add_node(entity.id);
@@ -95,12 +108,33 @@ impl TenantIndex {
             return;
         };
         let rel_type = self.intern(&r.relationship_type);
-        let ix = self.graph.add_edge(a, b, Edge { id: r.id, rel_type, weight: r.weight, directed: r.directed });
+        let ix = self.graph.add_edge(
+            a,
+            b,
+            Edge { id: r.id, rel_type, weight: r.weight, directed: r.directed, no_properties: r.properties.is_empty() },
+        );
         self.edges.insert(r.id, ix);
         *self.rel_type_counts.entry(rel_type).or_default() += 1;
         if !r.directed {
             self.undirected += 1;
         }
+    }
+
+    /// Whether writing `r` would change nothing the index can tell, where the
+    /// index holds all of it: same type, ends, weight and direction, and no
+    /// properties on either side.
+    pub fn holds_unchanged(&self, r: &GraphRelationship) -> bool {
+        let Some(&ix) = self.edges.get(&r.id) else { return false };
+        let (Some(edge), Some((a, b))) = (self.graph.edge_weight(ix), self.graph.edge_endpoints(ix)) else {
+            return false;
+        };
+        edge.no_properties
+            && r.properties.is_empty()
+            && self.rel_type_id(&r.relationship_type) == Some(edge.rel_type)
+            && self.graph[a] == r.source_id
+            && self.graph[b] == r.target_id
+            && edge.weight == r.weight
+            && edge.directed == r.directed
     }
 
     /// Whether any relationship here may be walked against its stored direction.
@@ -135,6 +169,9 @@ impl TenantIndex {
         if let Some(e) = self.entities.remove(&id) {
             if let Some(set) = self.by_type.get_mut(&e.entity_type) {
                 set.remove(&id);
+            }
+            if is_finished_run(&e) {
+                self.finished_runs.remove(&(e.created_at, e.id));
             }
         }
     }
@@ -213,5 +250,66 @@ impl TenantIndex {
             .collect();
         v.sort();
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use serde_json::json;
+
+    use super::*;
+
+    fn entity(id: Uuid) -> GraphEntity {
+        GraphEntity {
+            tenant_id: Uuid::nil(),
+            id,
+            entity_type: "Thing".into(),
+            properties: Default::default(),
+            version: 1,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+            created_by: "tests".into(),
+        }
+    }
+
+    /// Only a relationship the index holds in full, without properties on
+    /// either side, is known unchanged without the store.
+    #[test]
+    fn a_relationship_without_properties_is_known_unchanged_from_the_index() {
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let mut index = TenantIndex::default();
+        index.put_entity(entity(a));
+        index.put_entity(entity(b));
+        let plain = GraphRelationship {
+            tenant_id: Uuid::nil(),
+            id: Uuid::new_v4(),
+            relationship_type: "TOUCHED".into(),
+            source_id: a,
+            target_id: b,
+            properties: Default::default(),
+            weight: 1.0,
+            directed: true,
+            created_at: Utc::now(),
+            created_by: "tests".into(),
+        };
+        assert!(!index.holds_unchanged(&plain), "not held yet");
+        index.put_relationship(&plain);
+        assert!(index.holds_unchanged(&plain));
+        let mut heavier = plain.clone();
+        heavier.weight = 2.0;
+        let mut other_type = plain.clone();
+        other_type.relationship_type = "DEPLOYED".into();
+        let mut reversed = plain.clone();
+        (reversed.source_id, reversed.target_id) = (b, a);
+        let mut with_properties = plain.clone();
+        with_properties.properties = json!({ "module": "m" }).as_object().unwrap().clone();
+        for changed in [&heavier, &other_type, &reversed, &with_properties] {
+            assert!(!index.holds_unchanged(changed), "{changed:?}");
+        }
+        // Held with properties: only the store can tell.
+        index.put_relationship(&with_properties);
+        assert!(!index.holds_unchanged(&with_properties));
+        assert!(!index.holds_unchanged(&plain));
     }
 }

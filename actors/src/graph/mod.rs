@@ -8,6 +8,7 @@
 //! - `service`: `GraphService`, which owns the indexes, the query cache and every write
 //! - `system`: what the actors' state looks like as entities and relationships
 //! - `run_history`: the bound on the runs each node's TOUCHED relationships name
+//! - `run_window`: the bound on the finished runs the graph keeps per tenant
 //! - `sync`: the store decorator that writes those as the state changes
 //! - `write_queue`: group commit of those writes, per tenant
 //! - `impact`: impact analysis and the release order of a batch
@@ -18,6 +19,7 @@ mod impact;
 pub mod index;
 pub mod query;
 pub mod run_history;
+pub mod run_window;
 mod scan;
 pub mod schema;
 mod service;
@@ -26,6 +28,7 @@ pub mod system;
 mod write_queue;
 
 pub use impact::{DependentModule, ImpactReport, ReleaseItem, ReleaseStep};
+pub use run_window::GraphSettings;
 pub use scan::DependencyCheckedVerifier;
 pub use service::{
     EndRef, GraphError, GraphService, GraphStatistics, NewEntity, NewRelationship, PathView, QueryAnswer,

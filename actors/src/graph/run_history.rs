@@ -45,6 +45,9 @@ pub fn bound(index: &TenantIndex, change: &mut GraphChange) {
         created_here.get(&run).copied().or_else(|| index.entities.get(&run).map(|e| e.created_at)).unwrap_or_default()
     };
     let touched = index.rel_type_id(TOUCHED);
+    // Runs leaving the graph in this change (`run_window`) take their
+    // relationships with them: they hold no place in a node's history.
+    let leaving: HashSet<Uuid> = change.delete_entities.iter().copied().collect();
     let mut dropped = HashSet::new();
     let mut deleted = Vec::new();
     for (node, mut new) in new_by_node {
@@ -55,7 +58,7 @@ pub fn bound(index: &TenantIndex, change: &mut GraphChange) {
             (Some(touched), Some(&at)) => index
                 .graph
                 .edges_directed(at, Direction::Incoming)
-                .filter(|e| e.weight().rel_type == touched)
+                .filter(|e| e.weight().rel_type == touched && !leaving.contains(&index.graph[e.source()]))
                 .map(|e| (created(index.graph[e.source()]), e.weight().id))
                 .collect(),
             _ => Vec::new(),

@@ -178,7 +178,7 @@ pub fn run_items(run: &RunRecord) -> GraphChange {
     let mut change = GraphChange::default();
     let request = &run.request;
     let v = version_core(tenant, &request.module_name, &request.version, &mut change);
-    change.upsert_entities.push(entity(
+    let mut run_entity = entity(
         tenant,
         run.execution_id,
         RUN,
@@ -188,7 +188,11 @@ pub fn run_items(run: &RunRecord) -> GraphChange {
             "environment": request.target_environment.as_str(),
             "status": run.status.as_str(),
         }),
-    ));
+    );
+    // When the run was created: the order in which runs leave the graph's
+    // window (`run_window`), the same whichever write first adds it.
+    run_entity.created_at = run.created_at;
+    change.upsert_entities.push(run_entity);
     change.upsert_relationships.push(edge(tenant, DEPLOYED, run.execution_id, v));
     for c in run.changes.iter() {
         node_core(tenant, c.node_id, &c.hostname, c.environment, &mut change);

@@ -18,6 +18,7 @@ mod system_sync;
 
 use super::index::TenantIndex;
 use super::query::{self, MatchQuery, PathQuery, TraverseQuery};
+use super::run_window::GraphSettings;
 use super::schema::{self, builtin_schema};
 use super::system;
 use crate::domain::{
@@ -154,6 +155,8 @@ struct TenantGraph {
 
 pub struct GraphService {
     store: SharedStore,
+    /// Finished runs kept per tenant (`run_window`).
+    finished_runs: usize,
     tenants: Mutex<HashMap<TenantId, Arc<TenantGraph>>>,
     loading: tokio::sync::Mutex<()>,
 }
@@ -169,8 +172,18 @@ fn audit(tenant: TenantId, actor: &AuditActor, event: &str, kind: &str, id: impl
 }
 
 impl GraphService {
+    /// A graph with the default settings.
     pub fn new(store: SharedStore) -> Arc<GraphService> {
-        Arc::new(GraphService { store, tenants: Mutex::new(HashMap::new()), loading: tokio::sync::Mutex::new(()) })
+        GraphService::with_settings(store, &GraphSettings::default())
+    }
+
+    pub fn with_settings(store: SharedStore, settings: &GraphSettings) -> Arc<GraphService> {
+        Arc::new(GraphService {
+            store,
+            finished_runs: settings.finished_runs,
+            tenants: Mutex::new(HashMap::new()),
+            loading: tokio::sync::Mutex::new(()),
+        })
     }
 
     pub fn store(&self) -> &SharedStore {

@@ -2,7 +2,7 @@
 //! rebuild that repairs drift, and versions dropped when no run names them.
 
 use super::*;
-use crate::graph::run_history;
+use crate::graph::{run_history, run_window};
 
 impl GraphService {
     // ------------------------------------------------------------ the actors' part
@@ -15,7 +15,13 @@ impl GraphService {
         let graph = self.tenant(tenant).await?;
         let _writer = graph.writer.lock().await;
         let mut change = self.normalise(&graph, tenant, change).await?;
-        run_history::bound(&graph.index.read(), &mut change);
+        {
+            // The window first: a run that leaves it takes its TOUCHED
+            // relationships with it, and they do not count in a node's history.
+            let index = graph.index.read();
+            run_window::trim(&index, &mut change, self.finished_runs);
+            run_history::bound(&index, &mut change);
+        }
         self.commit(tenant, &graph, &change, None).await
     }
 
@@ -40,6 +46,10 @@ impl GraphService {
             });
             change.delete_entities.retain(|id| index.nodes.contains_key(id));
             change.delete_relationships.retain(|id| index.edges.contains_key(id));
+            // Most of the actors' relationships carry no properties (DEPLOYED,
+            // TOUCHED, CONTAINS): the index alone tells those are unchanged,
+            // and a run's every save no longer reads back each node it touched.
+            change.upsert_relationships.retain(|r| !index.holds_unchanged(r));
             change.upsert_relationships.iter().map(|r| r.id).filter(|id| index.edges.contains_key(id)).collect()
         };
         if !existing_rels.is_empty() {
@@ -116,8 +126,10 @@ impl GraphService {
         for version in self.store.all_module_versions(tenant).await? {
             desired.extend(system::version_items(&version));
         }
-        // Runs come newest first, so each node keeps its latest runs' TOUCHED
-        // relationships, as the incremental sync does.
+        // Runs come newest first, so the graph keeps the latest finished runs
+        // and each node its latest runs' TOUCHED relationships, as the
+        // incremental sync does.
+        let mut window = run_window::NewestFinishedFirst::new(self.finished_runs);
         let mut history = run_history::NewestRunsFirst::default();
         let mut page = 1;
         loop {
@@ -126,6 +138,9 @@ impl GraphService {
             for summary in &runs.items {
                 if let Some(run) = self.store.get_run(tenant, summary.execution_id).await? {
                     let mut items = system::run_items(&run);
+                    if !window.keep(&items) {
+                        items = run_window::without_run(items, run.execution_id);
+                    }
                     history.keep(&mut items);
                     desired.extend(items);
                 }

@@ -1,0 +1,129 @@
+//! A bound on the runs the graph keeps: every active run, and the
+//! `finished_runs` most recently created finished runs of each tenant
+//! (`[graph] finished_runs`).
+//!
+//! Each run adds a Run entity and its DEPLOYED relationship. Kept for every
+//! run, they grew the graph (and the index every instance loads at start-up)
+//! by one entity per run for as long as the process ran, while the memory
+//! store itself forgets finished runs past its window. A run that leaves the
+//! window takes its relationships (DEPLOYED, TOUCHED) with it; its full
+//! record stays in the store for as long as the store keeps it.
+
+use std::collections::{BTreeSet, HashSet};
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::index::TenantIndex;
+use super::schema::types::RUN;
+use crate::domain::{GraphChange, GraphEntity, RunStatus};
+
+/// Runs that leave the window in one write at most. A graph that held more
+/// than the window (written before it existed, or after the setting was
+/// lowered) is brought down over the next writes instead of in one long
+/// transaction.
+pub const LEAVING_PER_WRITE: usize = 1_000;
+
+/// `[graph]`: what the knowledge graph keeps.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraphSettings {
+    /// Finished runs kept per tenant, the most recently created first.
+    #[serde(default = "GraphSettings::default_finished_runs")]
+    pub finished_runs: usize,
+}
+
+impl GraphSettings {
+    fn default_finished_runs() -> usize {
+        crate::store::DEFAULT_FINISHED_RUNS
+    }
+}
+
+impl Default for GraphSettings {
+    fn default() -> Self {
+        GraphSettings { finished_runs: Self::default_finished_runs() }
+    }
+}
+
+/// Where a finished run sorts: the oldest leave the window first.
+pub type FinishedKey = (DateTime<Utc>, Uuid);
+
+/// Whether `entity` is a Run entity whose status says it has finished.
+pub fn is_finished_run(entity: &GraphEntity) -> bool {
+    entity.entity_type == RUN
+        && entity
+            .properties
+            .get("status")
+            .and_then(|s| s.as_str())
+            .and_then(RunStatus::parse)
+            .is_some_and(|status| !status.is_active())
+}
+
+/// Makes `change` keep the window: the oldest finished runs past
+/// `finished_runs` (counting those this change finishes) are deleted, or, if
+/// this change is the first to write them, not written.
+pub fn trim(index: &TenantIndex, change: &mut GraphChange, finished_runs: usize) {
+    let mut finishing: Vec<FinishedKey> = Vec::new();
+    let mut reopened: HashSet<Uuid> = HashSet::new();
+    for e in &change.upsert_entities {
+        if e.entity_type != RUN {
+            continue;
+        }
+        let held = index.entities.get(&e.id).filter(|old| is_finished_run(old));
+        match (held, is_finished_run(e)) {
+            (None, true) => finishing.push((e.created_at, e.id)),
+            (Some(_), false) => {
+                reopened.insert(e.id);
+            }
+            _ => {}
+        }
+    }
+    let finished = index.finished_runs.len() + finishing.len() - reopened.len();
+    let leaving = finished.saturating_sub(finished_runs).min(LEAVING_PER_WRITE);
+    if leaving == 0 {
+        return;
+    }
+    // The oldest `leaving` of both: the index's are already in order.
+    let mut oldest: BTreeSet<FinishedKey> =
+        index.finished_runs.iter().filter(|(_, id)| !reopened.contains(id)).take(leaving).copied().collect();
+    oldest.extend(finishing);
+    let leaving: HashSet<Uuid> = oldest.into_iter().take(leaving).map(|(_, id)| id).collect();
+    change.upsert_entities.retain(|e| !leaving.contains(&e.id));
+    change.upsert_relationships.retain(|r| !leaving.contains(&r.source_id) && !leaving.contains(&r.target_id));
+    change.delete_entities.extend(leaving.into_iter().filter(|id| index.nodes.contains_key(id)));
+}
+
+/// For a rebuild that lists runs newest first: keeps the first
+/// `finished_runs` finished runs, and every active one.
+pub struct NewestFinishedFirst {
+    room: usize,
+}
+
+impl NewestFinishedFirst {
+    pub fn new(finished_runs: usize) -> NewestFinishedFirst {
+        NewestFinishedFirst { room: finished_runs }
+    }
+
+    /// Whether the run `items` describes stays in the graph; `items` are a
+    /// run's own (`system::run_items`).
+    pub fn keep(&mut self, items: &GraphChange) -> bool {
+        let finished = items.upsert_entities.iter().any(is_finished_run);
+        if !finished {
+            return true;
+        }
+        if self.room == 0 {
+            return false;
+        }
+        self.room -= 1;
+        true
+    }
+}
+
+/// Drops a run that leaves the window from its own items, keeping the
+/// version and nodes it names (they stand for themselves).
+pub fn without_run(mut items: GraphChange, run: Uuid) -> GraphChange {
+    items.upsert_entities.retain(|e| e.id != run);
+    items.upsert_relationships.retain(|r| r.source_id != run && r.target_id != run);
+    items
+}
