@@ -1,5 +1,5 @@
-//! The in-memory index of one tenant's graph: a petgraph `StableDiGraph`
-//! whose nodes are entity ids and whose edges carry what traversals need
+//! The in-memory index of one tenant's graph: an `Adjacency` graph (petgraph's
+//! index types and walks, lists that unlink in constant time) whose nodes are entity ids and whose edges carry what traversals need
 //! (relationship id, interned type, weight, direction), plus the entities
 //! themselves by id and by type. Relationship properties stay in the store.
 
@@ -8,17 +8,12 @@ use std::collections::BTreeSet;
 // A fast hasher: every query looks entities and nodes up by id many times.
 use foldhash::HashMap;
 
-use petgraph::stable_graph::{EdgeIndex, NodeIndex, StableDiGraph};
-use petgraph::visit::EdgeRef;
-use petgraph::Direction;
+use petgraph::stable_graph::{EdgeIndex, NodeIndex};
 use uuid::Uuid;
 
+use super::adjacency::Adjacency;
 use super::run_window::{is_finished_run, FinishedKey};
 use crate::domain::{GraphChange, GraphEntity, GraphRelationship, GraphSnapshot};
-
-/// Fewer relationships than this are removed as they come: a sweep walks
-/// the whole list of its end once, which a few removals need not.
-const SWEEP_FROM: usize = 8;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Edge {
@@ -33,7 +28,7 @@ pub struct Edge {
 
 #[derive(Default)]
 pub struct TenantIndex {
-    pub graph: StableDiGraph<Uuid, Edge>,
+    pub graph: Adjacency,
     pub nodes: HashMap<Uuid, NodeIndex>,
     pub edges: HashMap<Uuid, EdgeIndex>,
     pub entities: HashMap<Uuid, GraphEntity>,
@@ -160,62 +155,6 @@ impl TenantIndex {
         Some(edge)
     }
 
-    /// Removes many relationships at once, each swept from the busier of
-    /// its two ends.
-    ///
-    /// petgraph keeps each entity's relationships in a linked list and
-    /// unlinks one by walking that list from its head. Removed one by one in
-    /// any other order, the 10,000 TOUCHED relationships of one run (a node's
-    /// history moving on) or the RUNS relationships of 10,000 nodes leaving a
-    /// version walked a 10,000-long list once each: a fifth of the server's
-    /// CPU in a run to 10,000 nodes, and runs twice as long as the first
-    /// ones once the history was full (docs/BENCHMARKS.md, session 21).
-    /// Taken in the order of the busier end's list, each is found near its head.
-    pub fn remove_relationships(&mut self, ids: impl IntoIterator<Item = Uuid>) {
-        let ends: HashMap<EdgeIndex, (NodeIndex, NodeIndex)> = ids
-            .into_iter()
-            .filter_map(|id| self.edges.get(&id).copied())
-            .filter_map(|ix| Some((ix, self.graph.edge_endpoints(ix)?)))
-            .collect();
-        if ends.len() < SWEEP_FROM {
-            for ix in ends.keys() {
-                if let Some(id) = self.graph.edge_weight(*ix).map(|e| e.id) {
-                    self.remove_relationship(id);
-                }
-            }
-            return;
-        }
-        let mut leaving_from: HashMap<NodeIndex, usize> = HashMap::default();
-        let mut arriving_at: HashMap<NodeIndex, usize> = HashMap::default();
-        for (from, to) in ends.values() {
-            *leaving_from.entry(*from).or_default() += 1;
-            *arriving_at.entry(*to).or_default() += 1;
-        }
-        // Each relationship is swept from the end that loses more of them.
-        let mut sweeps: HashMap<(NodeIndex, Direction), usize> = HashMap::default();
-        let mut sweep_of: HashMap<EdgeIndex, (NodeIndex, Direction)> = HashMap::default();
-        for (ix, (from, to)) in &ends {
-            let sweep = if leaving_from[from] >= arriving_at[to] {
-                (*from, Direction::Outgoing)
-            } else {
-                (*to, Direction::Incoming)
-            };
-            *sweeps.entry(sweep).or_default() += 1;
-            sweep_of.insert(*ix, sweep);
-        }
-        for (node, direction) in sweeps.into_keys() {
-            let in_list_order: Vec<Uuid> = self
-                .graph
-                .edges_directed(node, direction)
-                .filter(|e| sweep_of.get(&e.id()) == Some(&(node, direction)))
-                .map(|e| e.weight().id)
-                .collect();
-            for id in in_list_order {
-                self.remove_relationship(id);
-            }
-        }
-    }
-
     pub fn remove_entity(&mut self, id: Uuid) {
         let Some(ix) = self.nodes.remove(&id) else { return };
         let incident: Vec<Uuid> = self
@@ -280,15 +219,11 @@ impl TenantIndex {
         types
     }
 
-    /// Applies a change the store has made durable, with the same outcome.
+    /// Applies a change the store has made durable, in the same order.
     pub fn apply(&mut self, change: &GraphChange) {
         for e in &change.upsert_entities {
             self.put_entity(e.clone());
         }
-        // Relationships written again (an end may move) and deleted ones
-        // leave together first, in the order that unlinks them cheaply.
-        let written_again = change.upsert_relationships.iter().map(|r| r.id);
-        self.remove_relationships(written_again.chain(change.delete_relationships.iter().copied()));
         for r in &change.upsert_relationships {
             self.put_relationship(r);
         }
@@ -410,11 +345,11 @@ mod tests {
         all
     }
 
-    /// Many relationships removed at once, from both kinds of busy end (a
-    /// run's TOUCHED, a version's RUNS moving to another version), leave the
-    /// index as writing them one by one would, counts included.
+    /// Many relationships leaving busy ends at once (a run's TOUCHED, a
+    /// version's RUNS moving to another version) leave the index as writing
+    /// them into an empty one would, counts included.
     #[test]
-    fn relationships_removed_together_leave_the_index_as_one_by_one_would() {
+    fn relationships_moved_and_deleted_at_hubs_leave_the_index_whole() {
         let mut index = TenantIndex::default();
         let (run, old_version, new_version) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
         for id in [run, old_version, new_version] {
@@ -451,7 +386,7 @@ mod tests {
         assert_eq!(held(&index), held(&expected));
         assert_eq!(index.graph.edge_count(), 450);
         assert_eq!(index.relationship_counts(), vec![("RUNS".to_string(), 300), ("TOUCHED".to_string(), 150)]);
-        let moved_in = index.graph.edges_directed(index.nodes[&new_version], Direction::Incoming).count();
+        let moved_in = index.graph.edges_directed(index.nodes[&new_version], petgraph::Direction::Incoming).count();
         assert_eq!(moved_in, 100);
     }
 }

@@ -2,7 +2,8 @@
 //! modules, versions and runs as the actors keep them, beside what users add.
 //!
 //! - `schema`: type names, the built-in schema, checks of writes and schema changes
-//! - `index`: the per-tenant petgraph index the queries run on
+//! - `index`: the per-tenant index the queries run on
+//! - `adjacency`: its graph, whose edges unlink in constant time
 //! - `query`: match, traversal, shortest path, all paths
 //! - `dijkstra`: the cheapest path between two entities, searched from both ends
 //! - `service`: `GraphService`, which owns the indexes, the query cache and every write
@@ -14,6 +15,7 @@
 //! - `impact`: impact analysis and the release order of a batch
 //! - `scan`: the Security Scan's dependency check, from the impact analysis
 
+mod adjacency;
 mod dijkstra;
 mod impact;
 pub mod index;
