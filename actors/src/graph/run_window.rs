@@ -19,6 +19,22 @@ use super::index::TenantIndex;
 use super::schema::types::RUN;
 use crate::domain::{GraphChange, GraphEntity, RunStatus};
 
+/// Finished runs held beyond the window before a write trims it: a
+/// sixteenth of it. Trimming deletes Run entities, and deleting an entity
+/// costs the memory store a pass over the tenant's relationships (it keeps
+/// no adjacency); trimmed one run at a time, a busy tenant paid that pass at
+/// every run's end. In bulk it is paid once per `slack` runs.
+pub fn slack(finished_runs: usize) -> usize {
+    finished_runs / 16
+}
+
+/// Finished runs a rebuild keeps when the graph holds `held`: as many as
+/// the incremental writes would have left (the newest of them), within the
+/// window and its slack.
+pub fn kept_by_rebuild(finished_runs: usize, held: usize) -> usize {
+    held.clamp(finished_runs, finished_runs + slack(finished_runs))
+}
+
 /// Runs that leave the window in one write at most. A graph that held more
 /// than the window (written before it existed, or after the setting was
 /// lowered) is brought down over the next writes instead of in one long
@@ -29,7 +45,8 @@ pub const LEAVING_PER_WRITE: usize = 1_000;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GraphSettings {
-    /// Finished runs kept per tenant, the most recently created first.
+    /// Finished runs kept per tenant, the most recently created first (and
+    /// up to a sixteenth more between trims: `slack`).
     #[serde(default = "GraphSettings::default_finished_runs")]
     pub finished_runs: usize,
 }
@@ -60,9 +77,10 @@ pub fn is_finished_run(entity: &GraphEntity) -> bool {
             .is_some_and(|status| !status.is_active())
 }
 
-/// Makes `change` keep the window: the oldest finished runs past
-/// `finished_runs` (counting those this change finishes) are deleted, or, if
-/// this change is the first to write them, not written.
+/// Makes `change` keep the window: once the finished runs (counting those
+/// this change finishes) are more than `finished_runs` and its slack, the
+/// oldest past `finished_runs` are deleted, or, if this change is the first
+/// to write them, not written.
 pub fn trim(index: &TenantIndex, change: &mut GraphChange, finished_runs: usize) {
     let mut finishing: Vec<FinishedKey> = Vec::new();
     let mut reopened: HashSet<Uuid> = HashSet::new();
@@ -80,10 +98,10 @@ pub fn trim(index: &TenantIndex, change: &mut GraphChange, finished_runs: usize)
         }
     }
     let finished = index.finished_runs.len() + finishing.len() - reopened.len();
-    let leaving = finished.saturating_sub(finished_runs).min(LEAVING_PER_WRITE);
-    if leaving == 0 {
+    if finished <= finished_runs + slack(finished_runs) {
         return;
     }
+    let leaving = (finished - finished_runs).min(LEAVING_PER_WRITE);
     // The oldest `leaving` of both: the index's are already in order.
     let mut oldest: BTreeSet<FinishedKey> =
         index.finished_runs.iter().filter(|(_, id)| !reopened.contains(id)).take(leaving).copied().collect();
@@ -94,15 +112,15 @@ pub fn trim(index: &TenantIndex, change: &mut GraphChange, finished_runs: usize)
     change.delete_entities.extend(leaving.into_iter().filter(|id| index.nodes.contains_key(id)));
 }
 
-/// For a rebuild that lists runs newest first: keeps the first
-/// `finished_runs` finished runs, and every active one.
+/// For a rebuild that lists runs newest first: keeps the first `kept`
+/// finished runs (`kept_by_rebuild`), and every active one.
 pub struct NewestFinishedFirst {
     room: usize,
 }
 
 impl NewestFinishedFirst {
-    pub fn new(finished_runs: usize) -> NewestFinishedFirst {
-        NewestFinishedFirst { room: finished_runs }
+    pub fn new(kept: usize) -> NewestFinishedFirst {
+        NewestFinishedFirst { room: kept }
     }
 
     /// Whether the run `items` describes stays in the graph; `items` are a
@@ -126,4 +144,57 @@ pub fn without_run(mut items: GraphChange, run: Uuid) -> GraphChange {
     items.upsert_entities.retain(|e| e.id != run);
     items.upsert_relationships.retain(|r| r.source_id != run && r.target_id != run);
     items
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use serde_json::json;
+
+    use super::*;
+
+    fn finished_run(second: i64) -> GraphEntity {
+        GraphEntity {
+            tenant_id: Uuid::nil(),
+            id: Uuid::new_v4(),
+            entity_type: RUN.into(),
+            properties: json!({ "status": "Succeeded" }).as_object().cloned().unwrap_or_default(),
+            version: 1,
+            created_at: Utc.timestamp_opt(1_760_000_000 + second, 0).single().unwrap_or_default(),
+            updated_at: Utc::now(),
+            created_by: "system".into(),
+        }
+    }
+
+    /// The window is trimmed in bulk: nothing leaves until the slack is
+    /// used up, then the oldest leave, down to the window, the ones this
+    /// change would write first among them.
+    #[test]
+    fn runs_leave_the_window_in_bulk_oldest_first() {
+        let window = 32;
+        assert_eq!(slack(window), 2);
+        let mut index = TenantIndex::default();
+        let held: Vec<GraphEntity> = (10..44).map(finished_run).collect();
+        for e in &held {
+            index.put_entity(e.clone());
+        }
+        // 34 held: the window and its slack, nothing to trim.
+        let mut change = GraphChange::default();
+        trim(&index, &mut change, window);
+        assert_eq!(change, GraphChange::default());
+        // Two more finish, one created before every held run.
+        let older = finished_run(1);
+        let newer = finished_run(50);
+        let mut change = GraphChange { upsert_entities: vec![older.clone(), newer.clone()], ..GraphChange::default() };
+        trim(&index, &mut change, window);
+        assert_eq!(change.upsert_entities, vec![newer], "the oldest run is not written at all");
+        let mut leaving = change.delete_entities.clone();
+        leaving.sort();
+        let mut oldest: Vec<Uuid> = held[..3].iter().map(|e| e.id).collect();
+        oldest.sort();
+        assert_eq!(leaving, oldest, "36 finished, 32 kept: the older one and the three oldest held");
+        assert_eq!(kept_by_rebuild(window, 33), 33);
+        assert_eq!(kept_by_rebuild(window, 40), 34);
+        assert_eq!(kept_by_rebuild(window, 3), 32);
+    }
 }

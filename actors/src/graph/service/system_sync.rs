@@ -129,7 +129,8 @@ impl GraphService {
         // Runs come newest first, so the graph keeps the latest finished runs
         // and each node its latest runs' TOUCHED relationships, as the
         // incremental sync does.
-        let mut window = run_window::NewestFinishedFirst::new(self.finished_runs);
+        let held = self.tenant(tenant).await?.index.read().finished_runs.len();
+        let mut window = run_window::NewestFinishedFirst::new(run_window::kept_by_rebuild(self.finished_runs, held));
         let mut history = run_history::NewestRunsFirst::default();
         let mut page = 1;
         loop {
