@@ -20,10 +20,11 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use hotswap_actors::domain::{GraphChange, GraphEntity, GraphRelationship, DEFAULT_TENANT};
 use hotswap_actors::graph::index::TenantIndex;
+use hotswap_actors::graph::system;
 use petgraph::stable_graph::{EdgeIndex, NodeIndex, StableDiGraph};
+use serde_json::json;
 use uuid::Uuid;
 
 #[global_allocator]
@@ -32,31 +33,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const ROUNDS: usize = 7;
 
 fn entity(id: Uuid, kind: &str) -> GraphEntity {
-    GraphEntity {
-        tenant_id: DEFAULT_TENANT,
-        id,
-        entity_type: kind.into(),
-        properties: Default::default(),
-        version: 1,
-        created_at: Utc::now(),
-        updated_at: Utc::now(),
-        created_by: "system".into(),
-    }
+    system::entity(DEFAULT_TENANT, id, kind, json!({}))
 }
 
 fn relationship(kind: &str, source: Uuid, target: Uuid) -> GraphRelationship {
-    GraphRelationship {
-        tenant_id: DEFAULT_TENANT,
-        id: Uuid::new_v4(),
-        relationship_type: kind.into(),
-        source_id: source,
-        target_id: target,
-        properties: Default::default(),
-        weight: 1.0,
-        directed: true,
-        created_at: Utc::now(),
-        created_by: "system".into(),
-    }
+    system::edge(DEFAULT_TENANT, kind, source, target)
 }
 
 /// A tenant's graph after runs to `n` nodes: one old run that touched every

@@ -1,6 +1,7 @@
 //! The in-memory index of one tenant's graph: an `Adjacency` graph (petgraph's
-//! index types and walks, lists that unlink in constant time) whose nodes are entity ids and whose edges carry what traversals need
-//! (relationship id, interned type, weight, direction), plus the entities
+//! index types and walks, lists that unlink in constant time) whose nodes are
+//! entity ids and whose edges carry what traversals need (relationship id,
+//! interned type, weight, direction), plus the entities
 //! themselves by id and by type. Relationship properties stay in the store.
 
 use std::collections::BTreeSet;
@@ -256,22 +257,17 @@ impl TenantIndex {
 
 #[cfg(test)]
 mod tests {
-    use chrono::Utc;
     use serde_json::json;
 
     use super::*;
+    use crate::graph::system;
 
     fn entity(id: Uuid) -> GraphEntity {
-        GraphEntity {
-            tenant_id: Uuid::nil(),
-            id,
-            entity_type: "Thing".into(),
-            properties: Default::default(),
-            version: 1,
-            created_at: Utc::now(),
-            updated_at: Utc::now(),
-            created_by: "tests".into(),
-        }
+        system::entity(Uuid::nil(), id, "Thing", json!({}))
+    }
+
+    fn relationship(kind: &str, source: Uuid, target: Uuid) -> GraphRelationship {
+        system::edge(Uuid::nil(), kind, source, target)
     }
 
     /// Only a relationship the index holds in full, without properties on
@@ -282,18 +278,7 @@ mod tests {
         let mut index = TenantIndex::default();
         index.put_entity(entity(a));
         index.put_entity(entity(b));
-        let plain = GraphRelationship {
-            tenant_id: Uuid::nil(),
-            id: Uuid::new_v4(),
-            relationship_type: "TOUCHED".into(),
-            source_id: a,
-            target_id: b,
-            properties: Default::default(),
-            weight: 1.0,
-            directed: true,
-            created_at: Utc::now(),
-            created_by: "tests".into(),
-        };
+        let plain = relationship("TOUCHED", a, b);
         assert!(!index.holds_unchanged(&plain), "not held yet");
         index.put_relationship(&plain);
         assert!(index.holds_unchanged(&plain));
@@ -312,21 +297,6 @@ mod tests {
         index.put_relationship(&with_properties);
         assert!(!index.holds_unchanged(&with_properties));
         assert!(!index.holds_unchanged(&plain));
-    }
-
-    fn relationship(kind: &str, source: Uuid, target: Uuid) -> GraphRelationship {
-        GraphRelationship {
-            tenant_id: Uuid::nil(),
-            id: Uuid::new_v4(),
-            relationship_type: kind.into(),
-            source_id: source,
-            target_id: target,
-            properties: Default::default(),
-            weight: 1.0,
-            directed: true,
-            created_at: Utc::now(),
-            created_by: "tests".into(),
-        }
     }
 
     /// What the index holds, as (id, type, source, target), sorted.

@@ -107,9 +107,15 @@ pub fn trim(index: &TenantIndex, change: &mut GraphChange, finished_runs: usize)
         index.finished_runs.iter().filter(|(_, id)| !reopened.contains(id)).take(leaving).copied().collect();
     oldest.extend(finishing);
     let leaving: HashSet<Uuid> = oldest.into_iter().take(leaving).map(|(_, id)| id).collect();
-    change.upsert_entities.retain(|e| !leaving.contains(&e.id));
-    change.upsert_relationships.retain(|r| !leaving.contains(&r.source_id) && !leaving.contains(&r.target_id));
+    drop_runs(change, |id| leaving.contains(id));
     change.delete_entities.extend(leaving.into_iter().filter(|id| index.nodes.contains_key(id)));
+}
+
+/// Takes the runs `leaving` names out of `change`, with their relationships,
+/// keeping the versions and nodes they name (those stand for themselves).
+fn drop_runs(change: &mut GraphChange, leaving: impl Fn(&Uuid) -> bool) {
+    change.upsert_entities.retain(|e| !leaving(&e.id));
+    change.upsert_relationships.retain(|r| !leaving(&r.source_id) && !leaving(&r.target_id));
 }
 
 /// For a rebuild that lists runs newest first: keeps the first `kept`
@@ -123,27 +129,16 @@ impl NewestFinishedFirst {
         NewestFinishedFirst { room: kept }
     }
 
-    /// Whether the run `items` describes stays in the graph; `items` are a
-    /// run's own (`system::run_items`).
-    pub fn keep(&mut self, items: &GraphChange) -> bool {
-        let finished = items.upsert_entities.iter().any(is_finished_run);
-        if !finished {
-            return true;
-        }
+    /// Takes the run out of `items` (a run's own, `system::run_items`) once
+    /// the window is full of newer finished runs.
+    pub fn keep(&mut self, items: &mut GraphChange) {
+        let Some(run) = items.upsert_entities.iter().find(|e| is_finished_run(e)).map(|e| e.id) else { return };
         if self.room == 0 {
-            return false;
+            drop_runs(items, |id| *id == run);
+        } else {
+            self.room -= 1;
         }
-        self.room -= 1;
-        true
     }
-}
-
-/// Drops a run that leaves the window from its own items, keeping the
-/// version and nodes it names (they stand for themselves).
-pub fn without_run(mut items: GraphChange, run: Uuid) -> GraphChange {
-    items.upsert_entities.retain(|e| e.id != run);
-    items.upsert_relationships.retain(|r| r.source_id != run && r.target_id != run);
-    items
 }
 
 #[cfg(test)]

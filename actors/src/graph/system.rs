@@ -53,7 +53,8 @@ fn props(value: Value) -> Map<String, Value> {
     }
 }
 
-fn entity(tenant: TenantId, id: Uuid, entity_type: &str, properties: Value) -> GraphEntity {
+/// An entity the actors write (`createdBy = "system"`), created now.
+pub fn entity(tenant: TenantId, id: Uuid, entity_type: &str, properties: Value) -> GraphEntity {
     let now = Utc::now();
     GraphEntity {
         tenant_id: tenant,
@@ -89,7 +90,8 @@ fn relationship(
     }
 }
 
-fn edge(tenant: TenantId, kind: &str, source: Uuid, target: Uuid) -> GraphRelationship {
+/// A relationship the actors write, without properties, its id derived from its ends.
+pub fn edge(tenant: TenantId, kind: &str, source: Uuid, target: Uuid) -> GraphRelationship {
     relationship(tenant, rel_id(tenant, kind, source, target), kind, source, target, json!({}))
 }
 

@@ -139,9 +139,7 @@ impl GraphService {
             for summary in &runs.items {
                 if let Some(run) = self.store.get_run(tenant, summary.execution_id).await? {
                     let mut items = system::run_items(&run);
-                    if !window.keep(&items) {
-                        items = run_window::without_run(items, run.execution_id);
-                    }
+                    window.keep(&mut items);
                     history.keep(&mut items);
                     desired.extend(items);
                 }
