@@ -104,5 +104,10 @@ pub async fn drain(
             tracing::warn!(error = %e, "cannot clear the outbox of run events; trying again later");
             return published;
         }
+        // A short batch was all there was: no read just to find it empty.
+        // An event stored since woke the task again, so the next pass takes it.
+        if batch.len() < BATCH {
+            return published;
+        }
     }
 }

@@ -89,6 +89,19 @@ async fn graph_round_trip_cascade_and_atomicity(store: SharedStore) {
     store.write_graph(t, &GraphChange { upsert_entities: vec![a.clone()], ..Default::default() }, None).await.unwrap();
     assert_eq!(store.graph_entity(t, a.id).await.unwrap().unwrap().properties["name"], "renamed");
 
+    // Without an audit entry or deletions a change is one statement on
+    // PostgreSQL: a relationship may still name entities written beside it.
+    let (e, f) = (ent(t, "Team", json!({})), ent(t, "Service", json!({})));
+    let ef = rel(t, "OWNS", e.id, f.id, 1.0);
+    let together = GraphChange {
+        upsert_entities: vec![e.clone(), f.clone()],
+        upsert_relationships: vec![ef.clone()],
+        ..Default::default()
+    };
+    store.write_graph(t, &together, None).await.unwrap();
+    assert_eq!(store.graph_relationships(t, &[ef.id]).await.unwrap(), vec![ef.clone()]);
+    store.write_graph(t, &GraphChange { delete_entities: vec![e.id, f.id], ..Default::default() }, None).await.unwrap();
+
     // All or nothing: a relationship to a missing entity refuses the whole change.
     let d = ent(t, "Team", json!({}));
     let bad = GraphChange {

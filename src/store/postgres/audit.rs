@@ -6,20 +6,19 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use hotswap_actors::domain::{AuditActor, AuditCategory, AuditEntry, AuditQuery, AuditResult, NewAuditEntry, TenantId};
 use hotswap_actors::store::{AuditStore, Page, StoreError, StoreResult};
 use uuid::Uuid;
 
+use super::cached_sql::CachedSql;
 use super::schema::audit_log;
 use super::PgStore;
 
 /// Rows per INSERT, well under PostgreSQL's 65535 bind parameters.
 const AUDIT_CHUNK: usize = 1_000;
 
-#[derive(Insertable)]
-#[diesel(table_name = audit_log)]
 struct AuditRow<'a> {
     tenant_id: Uuid,
     at: DateTime<Utc>,
@@ -108,6 +107,19 @@ impl StoredAudit {
     }
 }
 
+/// The entries' insert: one statement text whatever the number of rows (so it
+/// stays prepared, see `cached_sql.rs`), in the order given.
+const INSERT_AUDIT: &str = "\
+    INSERT INTO audit_log (tenant_id, at, actor_id, actor_name, category, event_type, resource_type, \
+                           resource_id, result, message, details, trace_id, source_address, user_agent) \
+    SELECT tenant_id, at, actor_id, actor_name, category, event_type, resource_type, \
+           resource_id, result, message, details, trace_id, source_address, user_agent \
+    FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
+                $8::text[], $9::text[], $10::text[], $11::jsonb[], $12::text[], $13::text[], $14::text[]) \
+        WITH ORDINALITY AS a(tenant_id, at, actor_id, actor_name, category, event_type, resource_type, \
+                             resource_id, result, message, details, trace_id, source_address, user_agent, position) \
+    ORDER BY position";
+
 /// Writes `entries` on `conn`, inside the caller's transaction. The chunks
 /// do not depend on one another, so they are sent together (pipelined), and
 /// a caller may send other statements beside them the same way.
@@ -116,8 +128,25 @@ pub(super) async fn insert_audit<'a>(
     entries: impl IntoIterator<Item = &'a NewAuditEntry>,
 ) -> QueryResult<()> {
     let rows: Vec<AuditRow> = entries.into_iter().map(AuditRow::new).collect();
-    let inserts =
-        rows.chunks(AUDIT_CHUNK).map(|chunk| diesel::insert_into(audit_log::table).values(chunk).execute(&mut &*conn));
+    let inserts = rows.chunks(AUDIT_CHUNK).map(|chunk| {
+        let column = |f: fn(&AuditRow<'a>) -> Option<&'a str>| chunk.iter().map(f).collect::<Vec<_>>();
+        CachedSql::new(INSERT_AUDIT)
+            .bind::<Array<SqlUuid>, _>(chunk.iter().map(|r| r.tenant_id).collect::<Vec<_>>())
+            .bind::<Array<Timestamptz>, _>(chunk.iter().map(|r| r.at).collect::<Vec<_>>())
+            .bind::<Array<Nullable<Text>>, _>(column(|r| r.actor_id))
+            .bind::<Array<Nullable<Text>>, _>(column(|r| r.actor_name))
+            .bind::<Array<Text>, _>(chunk.iter().map(|r| r.category).collect::<Vec<_>>())
+            .bind::<Array<Text>, _>(chunk.iter().map(|r| r.event_type).collect::<Vec<_>>())
+            .bind::<Array<Nullable<Text>>, _>(column(|r| r.resource_type))
+            .bind::<Array<Nullable<Text>>, _>(column(|r| r.resource_id))
+            .bind::<Array<Text>, _>(chunk.iter().map(|r| r.result).collect::<Vec<_>>())
+            .bind::<Array<Text>, _>(chunk.iter().map(|r| r.message).collect::<Vec<_>>())
+            .bind::<Array<Jsonb>, _>(chunk.iter().map(|r| r.details).collect::<Vec<_>>())
+            .bind::<Array<Nullable<Text>>, _>(column(|r| r.trace_id))
+            .bind::<Array<Nullable<Text>>, _>(chunk.iter().map(|r| r.source_address.clone()).collect::<Vec<_>>())
+            .bind::<Array<Nullable<Text>>, _>(column(|r| r.user_agent))
+            .execute(&mut &*conn)
+    });
     futures::future::try_join_all(inserts).await?;
     Ok(())
 }

@@ -9,6 +9,7 @@ use diesel_async::RunQueryDsl;
 use hotswap_actors::domain::RunEvent;
 use hotswap_actors::store::StoreResult;
 
+use super::cached_sql::CachedSql;
 use super::runs::{StoredEvent, StoredSummary};
 use super::PgStore;
 use crate::messaging::deployment_outbox::{DeploymentOutbox, PendingEvent};
@@ -58,7 +59,7 @@ impl DeploymentOutbox for PgStore {
     async fn pending(&self, max: usize) -> StoreResult<Vec<PendingEvent>> {
         let mut conn = self.conn().await?;
         let limit = i64::try_from(max).unwrap_or(i64::MAX);
-        let rows = diesel::sql_query(PENDING_EVENTS_SQL).bind::<BigInt, _>(limit).load::<PendingRow>(&mut *conn).await;
+        let rows = CachedSql::new(PENDING_EVENTS_SQL).bind::<BigInt, _>(limit).load::<PendingRow>(&mut *conn).await;
         match rows {
             Ok(rows) => rows.into_iter().map(PendingRow::decode).collect(),
             Err(e) => Err(self.db_error(&mut conn, e)),
@@ -67,7 +68,7 @@ impl DeploymentOutbox for PgStore {
 
     async fn published(&self, entries: &[i64]) -> StoreResult<()> {
         let mut conn = self.conn().await?;
-        let deleted = diesel::sql_query("DELETE FROM deployment_event_outbox WHERE event_id = ANY($1)")
+        let deleted = CachedSql::new("DELETE FROM deployment_event_outbox WHERE event_id = ANY($1)")
             .bind::<Array<BigInt>, _>(entries)
             .execute(&mut *conn)
             .await;

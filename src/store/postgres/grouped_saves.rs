@@ -28,6 +28,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::audit::insert_audit;
+use super::cached_sql::CachedSql;
 use super::codec::{self, split_time};
 use super::errors::Failure;
 use super::run_changes;
@@ -307,9 +308,7 @@ impl PgStore {
 }
 
 /// The group's update with its columns bound as arrays, one element per save.
-fn update_statement<'a>(
-    saves: &[&'a PreparedSave],
-) -> StoreResult<diesel::query_builder::BoxedSqlQuery<'a, diesel::pg::Pg, diesel::query_builder::SqlQuery>> {
+fn update_statement<'a>(saves: &[&'a PreparedSave]) -> StoreResult<CachedSql<'a>> {
     let runs = || saves.iter().map(|s| &s.run);
     let created: Vec<_> = runs().map(|r| split_time(r.created_at)).collect();
     let finished: Vec<_> = runs().map(|r| r.finished_at.map(split_time)).collect();
@@ -318,8 +317,7 @@ fn update_statement<'a>(
         .map(|r| r.owner.as_ref().map(|o| codec::revision(o.epoch)).transpose())
         .collect::<StoreResult<Vec<Option<i64>>>>()?;
     let text = |column: fn(&'a RunRecord) -> &'a str| saves.iter().map(|s| column(&s.run)).collect::<Vec<&'a str>>();
-    Ok(diesel::sql_query(UPDATE_RUNS)
-        .into_boxed()
+    Ok(CachedSql::new(UPDATE_RUNS)
         .bind::<Array<SqlUuid>, _>(runs().map(|r| r.tenant_id).collect::<Vec<_>>())
         .bind::<Array<SqlUuid>, _>(runs().map(|r| r.execution_id).collect::<Vec<_>>())
         .bind::<Array<Text>, _>(text(|r| &r.request.module_name))

@@ -12,6 +12,7 @@ use hotswap_actors::domain::{ModuleSlots, TenantId};
 use hotswap_actors::store::{ClaimedRun, LeaseStore, RelayedAnswer, RelayedVerb, RunFence, StoreResult};
 use uuid::Uuid;
 
+use super::cached_sql::CachedSql;
 use super::{codec, PgStore};
 
 #[derive(QueryableByName)]
@@ -26,14 +27,15 @@ struct JsonRow {
     value: serde_json::Value,
 }
 
+/// A run and its lease epoch: what a claim took, or what a fenced write found.
 #[derive(QueryableByName)]
-struct ClaimedRow {
+pub(super) struct RunEpochRow {
     #[diesel(sql_type = SqlUuid)]
-    tenant_id: Uuid,
+    pub(super) tenant_id: Uuid,
     #[diesel(sql_type = SqlUuid)]
-    execution_id: Uuid,
+    pub(super) execution_id: Uuid,
     #[diesel(sql_type = BigInt)]
-    owner_epoch: i64,
+    pub(super) owner_epoch: i64,
 }
 
 #[derive(QueryableByName)]
@@ -124,11 +126,11 @@ const WITHDRAW: &str = "DELETE FROM relayed_verbs WHERE request_id = $1 AND answ
 impl LeaseStore for PgStore {
     async fn claim_runs(&self, owner: &str, limit: u32) -> StoreResult<Vec<ClaimedRun>> {
         let mut conn = self.conn().await?;
-        let rows = diesel::sql_query(CLAIM)
+        let rows = CachedSql::new(CLAIM)
             .bind::<Text, _>(owner)
             .bind::<BigInt, _>(i64::from(limit))
             .bind::<BigInt, _>(self.lease_ttl_ms())
-            .load::<ClaimedRow>(&mut *conn)
+            .load::<RunEpochRow>(&mut *conn)
             .await;
         match rows {
             Ok(rows) => Ok(rows
@@ -145,7 +147,7 @@ impl LeaseStore for PgStore {
 
     async fn renew_runs(&self, owner: &str) -> StoreResult<Vec<Uuid>> {
         let mut conn = self.conn().await?;
-        let rows = diesel::sql_query(RENEW)
+        let rows = CachedSql::new(RENEW)
             .bind::<Text, _>(owner)
             .bind::<BigInt, _>(self.lease_ttl_ms())
             .load::<IdRow>(&mut *conn)
@@ -158,7 +160,7 @@ impl LeaseStore for PgStore {
 
     async fn release_runs(&self, owner: &str) -> StoreResult<u64> {
         let mut conn = self.conn().await?;
-        match diesel::sql_query(RELEASE).bind::<Text, _>(owner).load::<IdRow>(&mut *conn).await {
+        match CachedSql::new(RELEASE).bind::<Text, _>(owner).load::<IdRow>(&mut *conn).await {
             Ok(rows) => Ok(rows.len() as u64),
             Err(e) => Err(self.db_error(&mut conn, e)),
         }
@@ -166,7 +168,7 @@ impl LeaseStore for PgStore {
 
     async fn hold_task(&self, task: &str, owner: &str) -> StoreResult<bool> {
         let mut conn = self.conn().await?;
-        let rows = diesel::sql_query(HOLD_TASK)
+        let rows = CachedSql::new(HOLD_TASK)
             .bind::<Text, _>(task)
             .bind::<Text, _>(owner)
             .bind::<BigInt, _>(self.lease_ttl_ms())
@@ -190,7 +192,7 @@ impl LeaseStore for PgStore {
 
     async fn take_finished_run(&self, tenant: TenantId, execution_id: Uuid, owner: &str) -> StoreResult<Option<u64>> {
         let mut conn = self.conn().await?;
-        let rows = diesel::sql_query(TAKE_FINISHED)
+        let rows = CachedSql::new(TAKE_FINISHED)
             .bind::<SqlUuid, _>(tenant)
             .bind::<SqlUuid, _>(execution_id)
             .bind::<Text, _>(owner)
@@ -206,7 +208,7 @@ impl LeaseStore for PgStore {
     async fn relay_verb(&self, verb: &RelayedVerb) -> StoreResult<()> {
         let request = codec::to_json(verb, "relayed verb")?;
         let mut conn = self.conn().await?;
-        let inserted = diesel::sql_query(RELAY)
+        let inserted = CachedSql::new(RELAY)
             .bind::<SqlUuid, _>(verb.request_id)
             .bind::<SqlUuid, _>(verb.tenant_id)
             .bind::<SqlUuid, _>(verb.execution_id)
@@ -218,7 +220,7 @@ impl LeaseStore for PgStore {
 
     async fn relayed_verbs(&self, runs: &[Uuid]) -> StoreResult<Vec<RelayedVerb>> {
         let mut conn = self.conn().await?;
-        let rows = diesel::sql_query(WAITING).bind::<Array<SqlUuid>, _>(runs).load::<JsonRow>(&mut *conn).await;
+        let rows = CachedSql::new(WAITING).bind::<Array<SqlUuid>, _>(runs).load::<JsonRow>(&mut *conn).await;
         match rows {
             Ok(rows) => rows.into_iter().map(|r| codec::from_json(r.value, "relayed verb")).collect(),
             Err(e) => Err(self.db_error(&mut conn, e)),
@@ -229,13 +231,13 @@ impl LeaseStore for PgStore {
         let answer = codec::to_json(answer, "relayed verb's answer")?;
         let mut conn = self.conn().await?;
         let updated =
-            diesel::sql_query(ANSWER).bind::<SqlUuid, _>(request_id).bind::<Jsonb, _>(answer).execute(&mut *conn).await;
+            CachedSql::new(ANSWER).bind::<SqlUuid, _>(request_id).bind::<Jsonb, _>(answer).execute(&mut *conn).await;
         updated.map(|_| ()).map_err(|e| self.db_error(&mut conn, e))
     }
 
     async fn take_relayed_answer(&self, request_id: Uuid) -> StoreResult<Option<RelayedAnswer>> {
         let mut conn = self.conn().await?;
-        let rows = diesel::sql_query(TAKE_ANSWER).bind::<SqlUuid, _>(request_id).load::<JsonRow>(&mut *conn).await;
+        let rows = CachedSql::new(TAKE_ANSWER).bind::<SqlUuid, _>(request_id).load::<JsonRow>(&mut *conn).await;
         match rows {
             Ok(rows) => rows.into_iter().next().map(|r| codec::from_json(r.value, "relayed verb's answer")).transpose(),
             Err(e) => Err(self.db_error(&mut conn, e)),
@@ -244,7 +246,7 @@ impl LeaseStore for PgStore {
 
     async fn withdraw_relayed_verb(&self, request_id: Uuid) -> StoreResult<bool> {
         let mut conn = self.conn().await?;
-        match diesel::sql_query(WITHDRAW).bind::<SqlUuid, _>(request_id).execute(&mut *conn).await {
+        match CachedSql::new(WITHDRAW).bind::<SqlUuid, _>(request_id).execute(&mut *conn).await {
             Ok(n) => Ok(n > 0),
             Err(e) => Err(self.db_error(&mut conn, e)),
         }

@@ -12,6 +12,7 @@ mod approvals;
 mod artifact_chunks;
 mod audit;
 mod batches;
+mod cached_sql;
 mod codec;
 pub mod deployment_outbox;
 mod errors;
@@ -28,6 +29,7 @@ mod run_changes;
 mod runs;
 pub mod schema;
 mod schema_registry;
+mod slot_batches;
 mod tenants;
 mod users;
 

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::codec::{self, join_time, split_time};
 use super::errors::Failure;
 use super::schema::{node_modules, nodes};
+use super::slot_batches;
 use super::PgStore;
 
 /// Rows per INSERT, well under PostgreSQL's 65535 bind parameters.
@@ -38,17 +39,6 @@ struct ModuleRow<'a> {
     node_id: Uuid,
     module_name: &'a str,
     slots: serde_json::Value,
-}
-
-/// Stores each row's slots, replacing what the node held for that module.
-async fn upsert_slots(conn: &mut AsyncPgConnection, rows: &[ModuleRow<'_>]) -> QueryResult<usize> {
-    diesel::insert_into(node_modules::table)
-        .values(rows)
-        .on_conflict((node_modules::tenant_id, node_modules::node_id, node_modules::module_name))
-        .do_update()
-        .set(node_modules::slots.eq(excluded(node_modules::slots)))
-        .execute(conn)
-        .await
 }
 
 #[derive(Queryable, Selectable)]
@@ -312,7 +302,6 @@ impl NodeStore for PgStore {
         for w in writes {
             last.insert((w.tenant, w.node_id, w.module.as_str()), &w.slots);
         }
-        let (updated_at, updated_at_nanos) = split_time(Utc::now());
         let mut touch: Vec<(TenantId, Uuid)> = last.keys().map(|(t, n, _)| (*t, *n)).collect();
         touch.sort();
         touch.dedup();
@@ -322,45 +311,16 @@ impl NodeStore for PgStore {
             if slots.is_empty() {
                 removals.push((*tenant, *node_id, *module));
             } else {
-                let slots = codec::to_json(*slots, "module slots")?;
-                upserts.push(ModuleRow { tenant_id: *tenant, node_id: *node_id, module_name: module, slots });
+                upserts.push((*tenant, *node_id, *module, codec::to_json(*slots, "module slots")?));
             }
         }
         let fences = SlotWrite::distinct_fences(writes);
+        let batch =
+            slot_batches::SlotBatch { fences: &fences, touch: &touch, at: Utc::now(), removals: &removals, upserts };
         let mut pooled = self.conn().await?;
         let conn: &mut AsyncPgConnection = &mut pooled;
-        conn.transaction::<_, Failure, _>(async |conn| {
-            check_fences(conn, &fences).await?;
-            // One statement per step of the batch, not per node: touching the
-            // nodes locks them and tells whether all exist. One writer sends
-            // the batches of a process (node::SlotWriter), one after another.
-            for tenant in touch.iter().map(|(t, _)| *t).collect::<std::collections::BTreeSet<_>>() {
-                let ids: Vec<Uuid> = touch.iter().filter(|(t, _)| *t == tenant).map(|(_, n)| *n).collect();
-                let touched = diesel::update(
-                    nodes::table.filter(nodes::tenant_id.eq(tenant)).filter(nodes::node_id.eq_any(&ids)),
-                )
-                .set((nodes::updated_at.eq(updated_at), nodes::updated_at_nanos.eq(updated_at_nanos)))
-                .execute(conn)
-                .await?;
-                if touched != ids.len() {
-                    return Err(StoreError::NotFound(format!(
-                        "{} of {} nodes not found",
-                        ids.len() - touched,
-                        ids.len()
-                    ))
-                    .into());
-                }
-            }
-            for (tenant, node_id, module) in &removals {
-                diesel::delete(node_modules::table.find((*tenant, *node_id, *module))).execute(conn).await?;
-            }
-            for chunk in upserts.chunks(MODULE_CHUNK) {
-                upsert_slots(conn, chunk).await?;
-            }
-            Ok(())
-        })
-        .await
-        .map_err(|f| self.failure(conn, f))
+        // One statement: its own transaction (see slot_batches.rs).
+        slot_batches::write(conn, batch).await.map_err(|f| self.failure(conn, f))
     }
 
     async fn module_slots(&self, tenant: TenantId, node_ids: &[Uuid], module: &str) -> StoreResult<Vec<ModuleSlots>> {

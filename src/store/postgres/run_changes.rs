@@ -8,8 +8,8 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use hotswap_actors::domain::{NodeChange, RunRecord};
 use hotswap_actors::store::{StoreError, StoreResult};
 
+use super::cached_sql::CachedSql;
 use super::codec;
-use super::schema::run_node_changes;
 
 /// Rows per INSERT: seven parameters each, well under PostgreSQL's 65535.
 const CHANGE_CHUNK: usize = 1_000;
@@ -35,8 +35,6 @@ pub(super) fn record_without_changes(run: &RunRecord) -> StoreResult<serde_json:
     Ok(record)
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = run_node_changes)]
 struct ChangeRow<'a> {
     tenant_id: uuid::Uuid,
     execution_id: uuid::Uuid,
@@ -94,7 +92,7 @@ pub(super) async fn saved_counts(conn: &mut AsyncPgConnection, runs: &[&RunRecor
     }
     let tenants: Vec<uuid::Uuid> = runs.iter().map(|r| r.tenant_id).collect();
     let ids: Vec<uuid::Uuid> = runs.iter().map(|r| r.execution_id).collect();
-    let rows: Vec<HighestRow> = diesel::sql_query(SAVED_COUNTS)
+    let rows: Vec<HighestRow> = CachedSql::new(SAVED_COUNTS)
         .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(&tenants)
         .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(&ids)
         .load(conn)
@@ -132,9 +130,24 @@ pub(super) async fn append_many(
             all.extend(rows(run, saved, new)?);
         }
     }
-    let inserts = all
-        .chunks(CHANGE_CHUNK)
-        .map(|chunk| diesel::insert_into(run_node_changes::table).values(chunk).execute(&mut &*conn));
+    let inserts = all.chunks(CHANGE_CHUNK).map(|chunk| {
+        use diesel::sql_types::{Array, Integer, Jsonb, Text, Uuid as SqlUuid};
+        CachedSql::new(INSERT_CHANGES)
+            .bind::<Array<SqlUuid>, _>(chunk.iter().map(|c| c.tenant_id).collect::<Vec<_>>())
+            .bind::<Array<SqlUuid>, _>(chunk.iter().map(|c| c.execution_id).collect::<Vec<_>>())
+            .bind::<Array<Integer>, _>(chunk.iter().map(|c| c.seq).collect::<Vec<_>>())
+            .bind::<Array<SqlUuid>, _>(chunk.iter().map(|c| c.node_id).collect::<Vec<_>>())
+            .bind::<Array<Text>, _>(chunk.iter().map(|c| c.hostname).collect::<Vec<_>>())
+            .bind::<Array<Text>, _>(chunk.iter().map(|c| c.environment).collect::<Vec<_>>())
+            .bind::<Array<Jsonb>, _>(chunk.iter().map(|c| &c.before).collect::<Vec<_>>())
+            .execute(&mut &*conn)
+    });
     futures::future::try_join_all(inserts).await?;
     Ok(())
 }
+
+/// The changes' insert: one statement text whatever the number of rows, so
+/// that it stays prepared (see `cached_sql.rs`).
+const INSERT_CHANGES: &str = "\
+    INSERT INTO run_node_changes (tenant_id, execution_id, seq, node_id, hostname, environment, before) \
+    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int4[], $4::uuid[], $5::text[], $6::text[], $7::jsonb[])";

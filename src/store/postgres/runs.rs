@@ -10,7 +10,10 @@ use hotswap_actors::domain::{QuotaExceeded, RunRecord, RunSummary, TenantId};
 use hotswap_actors::store::{Admission, AdmissionCheck, Page, RunEvent, RunFilter, RunStore, StoreError, StoreResult};
 use uuid::Uuid;
 
+use diesel::sql_types::{Array, Jsonb, SmallInt, Text, Timestamptz, Uuid as SqlUuid};
+
 use super::audit::insert_audit;
+use super::cached_sql::CachedSql;
 use super::codec::{self, join_time, split_time};
 use super::errors::Failure;
 use super::grouped_saves::PreparedSave;
@@ -74,8 +77,6 @@ impl<'a> RunRow<'a> {
     }
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = run_events)]
 pub(super) struct EventRow<'a> {
     tenant_id: Uuid,
     execution_id: Uuid,
@@ -188,11 +189,29 @@ async fn holder_of(
     query.first(conn).await.optional()
 }
 
+/// The events' insert: one statement text whatever the number of rows (so it
+/// stays prepared, see `cached_sql.rs`), in the order given, which is the
+/// order of their ids and so the events' order.
+const INSERT_EVENTS: &str = "\
+    INSERT INTO run_events (tenant_id, execution_id, at, at_nanos, kind, message, data) \
+    SELECT tenant_id, execution_id, at, at_nanos, kind, message, data \
+    FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::int2[], $5::text[], $6::text[], $7::jsonb[]) \
+        WITH ORDINALITY AS e(tenant_id, execution_id, at, at_nanos, kind, message, data, position) \
+    ORDER BY position";
+
 /// Writes `events` inside the caller's transaction, the chunks pipelined (see `insert_audit`).
 pub(super) async fn insert_events(conn: &AsyncPgConnection, events: &[EventRow<'_>]) -> QueryResult<()> {
-    let inserts = events
-        .chunks(EVENT_CHUNK)
-        .map(|chunk| diesel::insert_into(run_events::table).values(chunk).execute(&mut &*conn));
+    let inserts = events.chunks(EVENT_CHUNK).map(|chunk| {
+        CachedSql::new(INSERT_EVENTS)
+            .bind::<Array<SqlUuid>, _>(chunk.iter().map(|e| e.tenant_id).collect::<Vec<_>>())
+            .bind::<Array<SqlUuid>, _>(chunk.iter().map(|e| e.execution_id).collect::<Vec<_>>())
+            .bind::<Array<Timestamptz>, _>(chunk.iter().map(|e| e.at).collect::<Vec<_>>())
+            .bind::<Array<SmallInt>, _>(chunk.iter().map(|e| e.at_nanos).collect::<Vec<_>>())
+            .bind::<Array<Text>, _>(chunk.iter().map(|e| e.kind).collect::<Vec<_>>())
+            .bind::<Array<Text>, _>(chunk.iter().map(|e| e.message).collect::<Vec<_>>())
+            .bind::<Array<Jsonb>, _>(chunk.iter().map(|e| e.data).collect::<Vec<_>>())
+            .execute(&mut &*conn)
+    });
     futures::future::try_join_all(inserts).await?;
     Ok(())
 }

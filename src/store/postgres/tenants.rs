@@ -16,6 +16,7 @@ use hotswap_actors::store::{Admission, AdmissionCheck, RunCounts, StoreError, St
 use uuid::Uuid;
 
 use super::audit::insert_audit;
+use super::cached_sql::CachedSql;
 use super::codec;
 use super::errors::Failure;
 use super::schema::tenants;
@@ -229,7 +230,7 @@ pub(super) async fn lock_and_count_batch(
     modules: &[&str],
 ) -> QueryResult<BatchCounts> {
     lock(conn, tenant).await?;
-    let r: BatchCountsRow = diesel::sql_query(BATCH_COUNTS)
+    let r: BatchCountsRow = CachedSql::new(BATCH_COUNTS)
         .bind::<SqlUuid, _>(tenant)
         .bind::<Timestamptz, _>(since)
         .bind::<Date, _>(since.date_naive())
@@ -253,7 +254,7 @@ pub(super) async fn count_created_batch(conn: &AsyncPgConnection, runs: &[&RunRe
     let Some(first) = runs.first() else { return Ok(()) };
     let modules: Vec<&str> = runs.iter().map(|r| r.request.module_name.as_str()).collect();
     let days: Vec<chrono::NaiveDate> = runs.iter().map(|r| r.created_at.date_naive()).collect();
-    diesel::sql_query(COUNT_CREATED_BATCH)
+    CachedSql::new(COUNT_CREATED_BATCH)
         .bind::<SqlUuid, _>(first.tenant_id)
         .bind::<Array<Text>, _>(modules)
         .bind::<Array<Date>, _>(days)
@@ -271,7 +272,7 @@ async fn counts_on(
     since: DateTime<Utc>,
     module: &str,
 ) -> QueryResult<RunCounts> {
-    let r: CountsRow = diesel::sql_query(COUNTS)
+    let r: CountsRow = CachedSql::new(COUNTS)
         .bind::<SqlUuid, _>(tenant)
         .bind::<Timestamptz, _>(since)
         .bind::<Date, _>(since.date_naive())
@@ -301,7 +302,7 @@ pub(super) async fn lock_and_count(
 
 /// The tenant's admission lock, held until the transaction ends.
 async fn lock(conn: &mut AsyncPgConnection, tenant: TenantId) -> QueryResult<()> {
-    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, $2))")
+    CachedSql::new("SELECT pg_advisory_xact_lock(hashtextextended($1::text, $2))")
         .bind::<SqlUuid, _>(tenant)
         .bind::<BigInt, _>(ADMISSION_LOCK_SEED)
         .execute(conn)
@@ -311,7 +312,7 @@ async fn lock(conn: &mut AsyncPgConnection, tenant: TenantId) -> QueryResult<()>
 
 /// Counts a new run against its tenant's day and modules.
 pub(super) async fn count_created(conn: &mut AsyncPgConnection, run: &RunRecord) -> QueryResult<()> {
-    diesel::sql_query(COUNT_CREATED)
+    CachedSql::new(COUNT_CREATED)
         .bind::<SqlUuid, _>(run.tenant_id)
         .bind::<Text, _>(&run.request.module_name)
         .bind::<Date, _>(run.created_at.date_naive())

@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::audit::insert_audit;
+use super::cached_sql::CachedSql;
 use super::errors::Failure;
 use super::PgStore;
 
@@ -126,28 +127,78 @@ fn missing_end(e: DbError) -> Failure {
     }
 }
 
+type Statement<'a> = CachedSql<'a>;
+
+/// The entities' upsert, its arrays bound from `$first` on (`$1` is the tenant).
+fn entity_upsert_sql(first: usize) -> String {
+    let p = |i: usize| first + i;
+    format!(
+        "INSERT INTO graph_entities ({ENTITY_COLUMNS}) \
+         SELECT $1, * FROM UNNEST(${}::uuid[], ${}::text[], ${}::jsonb[], ${}::bigint[], ${}::timestamptz[], ${}::timestamptz[], ${}::text[]) \
+         ON CONFLICT (tenant_id, id) DO UPDATE SET entity_type = EXCLUDED.entity_type, \
+         properties = EXCLUDED.properties, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at",
+        p(0), p(1), p(2), p(3), p(4), p(5), p(6)
+    )
+}
+
+fn bind_entities<'a>(statement: Statement<'a>, rows: &'a [GraphEntity]) -> Statement<'a> {
+    let version: Vec<i64> = rows.iter().map(|e| i64::try_from(e.version).unwrap_or(i64::MAX)).collect();
+    statement
+        .bind::<Array<SqlUuid>, _>(rows.iter().map(|e| e.id).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(rows.iter().map(|e| e.entity_type.as_str()).collect::<Vec<_>>())
+        .bind::<Array<Jsonb>, _>(rows.iter().map(|e| Value::Object(e.properties.clone())).collect::<Vec<_>>())
+        .bind::<Array<BigInt>, _>(version)
+        .bind::<Array<Timestamptz>, _>(rows.iter().map(|e| e.created_at).collect::<Vec<_>>())
+        .bind::<Array<Timestamptz>, _>(rows.iter().map(|e| e.updated_at).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(rows.iter().map(|e| e.created_by.as_str()).collect::<Vec<_>>())
+}
+
+/// The relationships' upsert, its arrays bound from `$first` on (`$1` is the tenant).
+fn relationship_upsert_sql(first: usize) -> String {
+    let p = |i: usize| first + i;
+    format!(
+        "INSERT INTO graph_relationships ({RELATIONSHIP_COLUMNS}) \
+         SELECT $1, * FROM UNNEST(${}::uuid[], ${}::text[], ${}::uuid[], ${}::uuid[], ${}::jsonb[], ${}::float8[], ${}::bool[], ${}::timestamptz[], ${}::text[]) \
+         ON CONFLICT (tenant_id, id) DO UPDATE SET relationship_type = EXCLUDED.relationship_type, \
+         source_id = EXCLUDED.source_id, target_id = EXCLUDED.target_id, properties = EXCLUDED.properties, \
+         weight = EXCLUDED.weight, directed = EXCLUDED.directed",
+        p(0), p(1), p(2), p(3), p(4), p(5), p(6), p(7), p(8)
+    )
+}
+
+fn bind_relationships<'a>(statement: Statement<'a>, rows: &'a [GraphRelationship]) -> Statement<'a> {
+    statement
+        .bind::<Array<SqlUuid>, _>(rows.iter().map(|r| r.id).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(rows.iter().map(|r| r.relationship_type.as_str()).collect::<Vec<_>>())
+        .bind::<Array<SqlUuid>, _>(rows.iter().map(|r| r.source_id).collect::<Vec<_>>())
+        .bind::<Array<SqlUuid>, _>(rows.iter().map(|r| r.target_id).collect::<Vec<_>>())
+        .bind::<Array<Jsonb>, _>(rows.iter().map(|r| Value::Object(r.properties.clone())).collect::<Vec<_>>())
+        .bind::<Array<Double>, _>(rows.iter().map(|r| r.weight).collect::<Vec<_>>())
+        .bind::<Array<Bool>, _>(rows.iter().map(|r| r.directed).collect::<Vec<_>>())
+        .bind::<Array<Timestamptz>, _>(rows.iter().map(|r| r.created_at).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(rows.iter().map(|r| r.created_by.as_str()).collect::<Vec<_>>())
+}
+
+fn tenant_statement<'a>(sql: String, tenant: TenantId) -> Statement<'a> {
+    CachedSql::new(sql).bind::<SqlUuid, _>(tenant)
+}
+
+fn check_tenant<T>(
+    rows: &[T],
+    tenant: TenantId,
+    of: impl Fn(&T) -> (TenantId, Uuid),
+    what: &str,
+) -> Result<(), Failure> {
+    match rows.iter().map(of).find(|(t, _)| *t != tenant) {
+        Some((_, id)) => Err(StoreError::Other(format!("{what} {id} belongs to another tenant")).into()),
+        None => Ok(()),
+    }
+}
+
 async fn upsert_entities(conn: &mut AsyncPgConnection, tenant: TenantId, rows: &[GraphEntity]) -> Result<(), Failure> {
     for chunk in rows.chunks(CHUNK) {
-        if let Some(e) = chunk.iter().find(|e| e.tenant_id != tenant) {
-            return Err(StoreError::Other(format!("entity {} belongs to another tenant", e.id)).into());
-        }
-        let version: Vec<i64> = chunk.iter().map(|e| i64::try_from(e.version).unwrap_or(i64::MAX)).collect();
-        diesel::sql_query(format!(
-            "INSERT INTO graph_entities ({ENTITY_COLUMNS}) \
-             SELECT $1, * FROM UNNEST($2::uuid[], $3::text[], $4::jsonb[], $5::bigint[], $6::timestamptz[], $7::timestamptz[], $8::text[]) \
-             ON CONFLICT (tenant_id, id) DO UPDATE SET entity_type = EXCLUDED.entity_type, \
-             properties = EXCLUDED.properties, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at"
-        ))
-        .bind::<SqlUuid, _>(tenant)
-        .bind::<Array<SqlUuid>, _>(chunk.iter().map(|e| e.id).collect::<Vec<_>>())
-        .bind::<Array<Text>, _>(chunk.iter().map(|e| e.entity_type.as_str()).collect::<Vec<_>>())
-        .bind::<Array<Jsonb>, _>(chunk.iter().map(|e| Value::Object(e.properties.clone())).collect::<Vec<_>>())
-        .bind::<Array<BigInt>, _>(version)
-        .bind::<Array<Timestamptz>, _>(chunk.iter().map(|e| e.created_at).collect::<Vec<_>>())
-        .bind::<Array<Timestamptz>, _>(chunk.iter().map(|e| e.updated_at).collect::<Vec<_>>())
-        .bind::<Array<Text>, _>(chunk.iter().map(|e| e.created_by.as_str()).collect::<Vec<_>>())
-        .execute(conn)
-        .await?;
+        check_tenant(chunk, tenant, |e| (e.tenant_id, e.id), "entity")?;
+        bind_entities(tenant_statement(entity_upsert_sql(2), tenant), chunk).execute(conn).await?;
     }
     Ok(())
 }
@@ -158,36 +209,48 @@ async fn upsert_relationships(
     rows: &[GraphRelationship],
 ) -> Result<(), Failure> {
     for chunk in rows.chunks(CHUNK) {
-        if let Some(r) = chunk.iter().find(|r| r.tenant_id != tenant) {
-            return Err(StoreError::Other(format!("relationship {} belongs to another tenant", r.id)).into());
-        }
-        diesel::sql_query(format!(
-            "INSERT INTO graph_relationships ({RELATIONSHIP_COLUMNS}) \
-             SELECT $1, * FROM UNNEST($2::uuid[], $3::text[], $4::uuid[], $5::uuid[], $6::jsonb[], $7::float8[], $8::bool[], $9::timestamptz[], $10::text[]) \
-             ON CONFLICT (tenant_id, id) DO UPDATE SET relationship_type = EXCLUDED.relationship_type, \
-             source_id = EXCLUDED.source_id, target_id = EXCLUDED.target_id, properties = EXCLUDED.properties, \
-             weight = EXCLUDED.weight, directed = EXCLUDED.directed"
-        ))
-        .bind::<SqlUuid, _>(tenant)
-        .bind::<Array<SqlUuid>, _>(chunk.iter().map(|r| r.id).collect::<Vec<_>>())
-        .bind::<Array<Text>, _>(chunk.iter().map(|r| r.relationship_type.as_str()).collect::<Vec<_>>())
-        .bind::<Array<SqlUuid>, _>(chunk.iter().map(|r| r.source_id).collect::<Vec<_>>())
-        .bind::<Array<SqlUuid>, _>(chunk.iter().map(|r| r.target_id).collect::<Vec<_>>())
-        .bind::<Array<Jsonb>, _>(chunk.iter().map(|r| Value::Object(r.properties.clone())).collect::<Vec<_>>())
-        .bind::<Array<Double>, _>(chunk.iter().map(|r| r.weight).collect::<Vec<_>>())
-        .bind::<Array<Bool>, _>(chunk.iter().map(|r| r.directed).collect::<Vec<_>>())
-        .bind::<Array<Timestamptz>, _>(chunk.iter().map(|r| r.created_at).collect::<Vec<_>>())
-        .bind::<Array<Text>, _>(chunk.iter().map(|r| r.created_by.as_str()).collect::<Vec<_>>())
-        .execute(conn)
-        .await
-        .map_err(missing_end)?;
+        check_tenant(chunk, tenant, |r| (r.tenant_id, r.id), "relationship")?;
+        bind_relationships(tenant_statement(relationship_upsert_sql(2), tenant), chunk)
+            .execute(conn)
+            .await
+            .map_err(missing_end)?;
     }
     Ok(())
 }
 
+/// A change that only upserts, and fits one statement: written as one, which
+/// is its own transaction (no `BEGIN` and `COMMIT` round trips). Most of the
+/// actors' graph writes are such changes. The relationships' foreign keys are
+/// checked at the statement's end, so they see the entities written beside them.
+/// `false` when the change needs the transaction of `write_graph`.
+async fn upsert_in_one_statement(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    change: &GraphChange,
+) -> Result<bool, Failure> {
+    let (entities, relationships) = (&change.upsert_entities, &change.upsert_relationships);
+    let deletes = !change.delete_entities.is_empty() || !change.delete_relationships.is_empty();
+    if deletes || entities.len() > CHUNK || relationships.len() > CHUNK {
+        return Ok(false);
+    }
+    check_tenant(entities, tenant, |e| (e.tenant_id, e.id), "entity")?;
+    check_tenant(relationships, tenant, |r| (r.tenant_id, r.id), "relationship")?;
+    let statement = match (entities.is_empty(), relationships.is_empty()) {
+        (true, true) => return Ok(true),
+        (false, true) => bind_entities(tenant_statement(entity_upsert_sql(2), tenant), entities),
+        (true, false) => bind_relationships(tenant_statement(relationship_upsert_sql(2), tenant), relationships),
+        (false, false) => {
+            let sql = format!("WITH entities AS ({}) {}", entity_upsert_sql(2), relationship_upsert_sql(9));
+            bind_relationships(bind_entities(tenant_statement(sql, tenant), entities), relationships)
+        }
+    };
+    statement.execute(conn).await.map_err(missing_end)?;
+    Ok(true)
+}
+
 async fn delete_ids(conn: &mut AsyncPgConnection, table: &str, tenant: TenantId, ids: &[Uuid]) -> Result<(), Failure> {
     for chunk in ids.chunks(CHUNK) {
-        diesel::sql_query(format!("DELETE FROM {table} WHERE tenant_id = $1 AND id = ANY($2)"))
+        CachedSql::new(format!("DELETE FROM {table} WHERE tenant_id = $1 AND id = ANY($2)"))
             .bind::<SqlUuid, _>(tenant)
             .bind::<Array<SqlUuid>, _>(chunk)
             .execute(conn)
@@ -285,6 +348,13 @@ impl GraphStore for PgStore {
     ) -> StoreResult<()> {
         let mut pooled = self.conn().await?;
         let conn: &mut AsyncPgConnection = &mut pooled;
+        if audit.is_none() {
+            match upsert_in_one_statement(conn, tenant, change).await {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(f) => return Err(self.failure(conn, f)),
+            }
+        }
         conn.transaction::<_, Failure, _>(async |conn| {
             upsert_entities(conn, tenant, &change.upsert_entities).await?;
             upsert_relationships(conn, tenant, &change.upsert_relationships).await?;
