@@ -75,7 +75,7 @@ macro_rules! owned_rows_in_key_order {
     () => {
         "mine AS ( \
             SELECT tenant_id, execution_id FROM runs \
-            WHERE holds_module AND record->'owner'->>'instance' = $1 \
+            WHERE holds_module AND owner_instance = $1 \
             ORDER BY tenant_id, execution_id \
             FOR NO KEY UPDATE)"
     };
