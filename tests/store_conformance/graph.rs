@@ -100,7 +100,26 @@ async fn graph_round_trip_cascade_and_atomicity(store: SharedStore) {
     };
     store.write_graph(t, &together, None).await.unwrap();
     assert_eq!(store.graph_relationships(t, &[ef.id]).await.unwrap(), vec![ef.clone()]);
-    store.write_graph(t, &GraphChange { delete_entities: vec![e.id, f.id], ..Default::default() }, None).await.unwrap();
+    // Deletions that name nothing the change writes go in that statement too.
+    let g = ent(t, "Service", json!({}));
+    let fg = rel(t, "USES", f.id, g.id, 1.0);
+    let moved = GraphChange {
+        upsert_entities: vec![g.clone()],
+        upsert_relationships: vec![fg.clone()],
+        delete_relationships: vec![ef.id],
+        delete_entities: vec![e.id],
+    };
+    store.write_graph(t, &moved, None).await.unwrap();
+    assert_eq!(store.graph_entity(t, e.id).await.unwrap(), None);
+    assert!(store.graph_relationships(t, &[ef.id]).await.unwrap().is_empty());
+    assert_eq!(store.graph_relationships(t, &[fg.id]).await.unwrap(), vec![fg.clone()]);
+    // A change that deletes what it upserts ends without it, as upserts
+    // first and deletions after them leave it (on PostgreSQL a transaction).
+    let x = ent(t, "Service", json!({}));
+    let both = GraphChange { upsert_entities: vec![x.clone()], delete_entities: vec![x.id], ..Default::default() };
+    store.write_graph(t, &both, None).await.unwrap();
+    assert_eq!(store.graph_entity(t, x.id).await.unwrap(), None);
+    store.write_graph(t, &GraphChange { delete_entities: vec![f.id, g.id], ..Default::default() }, None).await.unwrap();
 
     // All or nothing: a relationship to a missing entity refuses the whole change.
     let d = ent(t, "Team", json!({}));

@@ -3,6 +3,8 @@
 //! through UNNEST, so that a bulk request of 10,000 records is a handful of
 //! statements in one transaction, whatever the bind-parameter limit.
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel::result::{DatabaseErrorKind, Error as DbError};
@@ -218,32 +220,86 @@ async fn upsert_relationships(
     Ok(())
 }
 
-/// A change that only upserts, and fits one statement: written as one, which
-/// is its own transaction (no `BEGIN` and `COMMIT` round trips). Most of the
-/// actors' graph writes are such changes. The relationships' foreign keys are
-/// checked at the statement's end, so they see the entities written beside them.
-/// `false` when the change needs the transaction of `write_graph`.
-async fn upsert_in_one_statement(
+/// Whether `change` may be written as one statement. Its parts run side by
+/// side there, on one snapshot, where the transaction runs the upserts first
+/// and the deletions after them; the two agree when no deletion names a
+/// record the change upserts, or an entity one of its relationships ends
+/// at. Those the actors make (a run's relationships written, the oldest
+/// ones of its nodes and the runs that leave the window deleted) are such.
+fn fits_one_statement(change: &GraphChange) -> bool {
+    let within = |n: usize| n <= CHUNK;
+    if !(within(change.upsert_entities.len())
+        && within(change.upsert_relationships.len())
+        && within(change.delete_entities.len())
+        && within(change.delete_relationships.len()))
+    {
+        return false;
+    }
+    let deleted_entities: HashSet<Uuid> = change.delete_entities.iter().copied().collect();
+    let deleted_relationships: HashSet<Uuid> = change.delete_relationships.iter().copied().collect();
+    !change.upsert_entities.iter().any(|e| deleted_entities.contains(&e.id))
+        && !change.upsert_relationships.iter().any(|r| {
+            deleted_relationships.contains(&r.id)
+                || deleted_entities.contains(&r.source_id)
+                || deleted_entities.contains(&r.target_id)
+        })
+}
+
+/// A change that fits one statement (`fits_one_statement`) written as one,
+/// which is its own transaction (no `BEGIN` and `COMMIT` round trips). The
+/// relationships' foreign keys are checked at the statement's end, so they
+/// see the entities written beside them, and a deleted entity's relationships
+/// go with it then. `false` when the change needs the transaction of `write_graph`.
+async fn write_in_one_statement(
     conn: &mut AsyncPgConnection,
     tenant: TenantId,
     change: &GraphChange,
 ) -> Result<bool, Failure> {
-    let (entities, relationships) = (&change.upsert_entities, &change.upsert_relationships);
-    let deletes = !change.delete_entities.is_empty() || !change.delete_relationships.is_empty();
-    if deletes || entities.len() > CHUNK || relationships.len() > CHUNK {
+    if !fits_one_statement(change) {
         return Ok(false);
     }
+    let (entities, relationships) = (&change.upsert_entities, &change.upsert_relationships);
     check_tenant(entities, tenant, |e| (e.tenant_id, e.id), "entity")?;
     check_tenant(relationships, tenant, |r| (r.tenant_id, r.id), "relationship")?;
-    let statement = match (entities.is_empty(), relationships.is_empty()) {
-        (true, true) => return Ok(true),
-        (false, true) => bind_entities(tenant_statement(entity_upsert_sql(2), tenant), entities),
-        (true, false) => bind_relationships(tenant_statement(relationship_upsert_sql(2), tenant), relationships),
-        (false, false) => {
-            let sql = format!("WITH entities AS ({}) {}", entity_upsert_sql(2), relationship_upsert_sql(9));
-            bind_relationships(bind_entities(tenant_statement(sql, tenant), entities), relationships)
-        }
-    };
+    // Each part present adds its placeholders after the tenant's `$1`; the
+    // few combinations are each one statement text, kept prepared.
+    let mut parts = Vec::new();
+    let mut next = 2;
+    if !entities.is_empty() {
+        parts.push(format!("entities AS ({})", entity_upsert_sql(next)));
+        next += 7;
+    }
+    if !relationships.is_empty() {
+        parts.push(format!("relationships AS ({})", relationship_upsert_sql(next)));
+        next += 9;
+    }
+    if !change.delete_relationships.is_empty() {
+        parts.push(format!(
+            "gone_relationships AS (DELETE FROM graph_relationships WHERE tenant_id = $1 AND id = ANY(${next}::uuid[]))"
+        ));
+        next += 1;
+    }
+    if !change.delete_entities.is_empty() {
+        parts.push(format!(
+            "gone_entities AS (DELETE FROM graph_entities WHERE tenant_id = $1 AND id = ANY(${next}::uuid[]))"
+        ));
+    }
+    if parts.is_empty() {
+        return Ok(true);
+    }
+    let mut statement = tenant_statement(format!("WITH {} SELECT 1", parts.join(", ")), tenant);
+    if !entities.is_empty() {
+        statement = bind_entities(statement, entities);
+    }
+    if !relationships.is_empty() {
+        statement = bind_relationships(statement, relationships);
+    }
+    if !change.delete_relationships.is_empty() {
+        statement = statement.bind::<Array<SqlUuid>, _>(&change.delete_relationships);
+    }
+    if !change.delete_entities.is_empty() {
+        statement = statement.bind::<Array<SqlUuid>, _>(&change.delete_entities);
+    }
     statement.execute(conn).await.map_err(missing_end)?;
     Ok(true)
 }
@@ -349,7 +405,7 @@ impl GraphStore for PgStore {
         let mut pooled = self.conn().await?;
         let conn: &mut AsyncPgConnection = &mut pooled;
         if audit.is_none() {
-            match upsert_in_one_statement(conn, tenant, change).await {
+            match write_in_one_statement(conn, tenant, change).await {
                 Ok(true) => return Ok(()),
                 Ok(false) => {}
                 Err(f) => return Err(self.failure(conn, f)),
