@@ -147,17 +147,12 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::graph::system;
 
     fn finished_run(second: i64) -> GraphEntity {
         GraphEntity {
-            tenant_id: Uuid::nil(),
-            id: Uuid::new_v4(),
-            entity_type: RUN.into(),
-            properties: json!({ "status": "Succeeded" }).as_object().cloned().unwrap_or_default(),
-            version: 1,
             created_at: Utc.timestamp_opt(1_760_000_000 + second, 0).single().unwrap_or_default(),
-            updated_at: Utc::now(),
-            created_by: "system".into(),
+            ..system::entity(Uuid::nil(), Uuid::new_v4(), RUN, json!({ "status": "Succeeded" }))
         }
     }
 

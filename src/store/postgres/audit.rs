@@ -12,7 +12,7 @@ use hotswap_actors::domain::{AuditActor, AuditCategory, AuditEntry, AuditQuery, 
 use hotswap_actors::store::{AuditStore, Page, StoreError, StoreResult};
 use uuid::Uuid;
 
-use super::cached_sql::CachedSql;
+use super::cached_sql::{self, CachedSql};
 use super::schema::audit_log;
 use super::PgStore;
 
@@ -128,7 +128,7 @@ pub(super) async fn insert_audit<'a>(
     entries: impl IntoIterator<Item = &'a NewAuditEntry>,
 ) -> QueryResult<()> {
     let rows: Vec<AuditRow> = entries.into_iter().map(AuditRow::new).collect();
-    let inserts = rows.chunks(AUDIT_CHUNK).map(|chunk| {
+    cached_sql::execute_in_chunks(conn, &rows, AUDIT_CHUNK, |chunk| {
         let column = |f: fn(&AuditRow<'a>) -> Option<&'a str>| chunk.iter().map(f).collect::<Vec<_>>();
         CachedSql::new(INSERT_AUDIT)
             .bind::<Array<SqlUuid>, _>(chunk.iter().map(|r| r.tenant_id).collect::<Vec<_>>())
@@ -145,10 +145,8 @@ pub(super) async fn insert_audit<'a>(
             .bind::<Array<Nullable<Text>>, _>(column(|r| r.trace_id))
             .bind::<Array<Nullable<Text>>, _>(chunk.iter().map(|r| r.source_address.clone()).collect::<Vec<_>>())
             .bind::<Array<Nullable<Text>>, _>(column(|r| r.user_agent))
-            .execute(&mut &*conn)
-    });
-    futures::future::try_join_all(inserts).await?;
-    Ok(())
+    })
+    .await
 }
 
 /// The entries of `tenant` that the filters of `q` keep, without cursor or paging.

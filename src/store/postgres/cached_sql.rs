@@ -14,6 +14,7 @@
 //! `sql_query`, and the values are bound in the same order with `bind`.
 
 use std::borrow::Cow;
+use std::future::Future;
 use std::marker::PhantomData;
 
 use diesel::pg::Pg;
@@ -21,6 +22,7 @@ use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::serialize::ToSql;
 use diesel::sql_types::{HasSqlType, Untyped};
 use diesel::QueryResult;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 /// A statement of fixed text and the values of its placeholders, in order.
 #[must_use = "a statement does nothing until it is run"]
@@ -87,6 +89,31 @@ impl QueryId for CachedSql<'_> {
 
 impl Query for CachedSql<'_> {
     type SqlType = Untyped;
+}
+
+/// Runs the statement one chunk of `rows` at a time, every chunk's statement
+/// sent together (pipelined) on `conn`, inside the caller's transaction: a
+/// bound on each statement's size, without a round trip per chunk.
+pub(super) async fn execute_in_chunks<'a, T>(
+    conn: &AsyncPgConnection,
+    rows: &'a [T],
+    chunk_size: usize,
+    statement: impl Fn(&'a [T]) -> CachedSql<'a>,
+) -> QueryResult<()> {
+    futures::future::try_join_all(rows.chunks(chunk_size).map(|chunk| statement(chunk).execute(&mut &*conn))).await?;
+    Ok(())
+}
+
+/// The statement's answer, or, when there is nothing for it to do
+/// (`nothing`), the empty answer without sending it.
+pub(super) async fn unless_nothing<T: Default, F: Future<Output = QueryResult<T>>>(
+    nothing: bool,
+    statement: impl FnOnce() -> F,
+) -> QueryResult<T> {
+    if nothing {
+        return Ok(T::default());
+    }
+    statement().await
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use hotswap_actors::domain::{NodeChange, RunRecord};
 use hotswap_actors::store::{StoreError, StoreResult};
 
-use super::cached_sql::CachedSql;
+use super::cached_sql::{self, CachedSql};
 use super::codec;
 
 /// Rows per INSERT: seven parameters each, well under PostgreSQL's 65535.
@@ -130,7 +130,7 @@ pub(super) async fn append_many(
             all.extend(rows(run, saved, new)?);
         }
     }
-    let inserts = all.chunks(CHANGE_CHUNK).map(|chunk| {
+    cached_sql::execute_in_chunks(conn, &all, CHANGE_CHUNK, |chunk| {
         use diesel::sql_types::{Array, Integer, Jsonb, Text, Uuid as SqlUuid};
         CachedSql::new(INSERT_CHANGES)
             .bind::<Array<SqlUuid>, _>(chunk.iter().map(|c| c.tenant_id).collect::<Vec<_>>())
@@ -140,9 +140,8 @@ pub(super) async fn append_many(
             .bind::<Array<Text>, _>(chunk.iter().map(|c| c.hostname).collect::<Vec<_>>())
             .bind::<Array<Text>, _>(chunk.iter().map(|c| c.environment).collect::<Vec<_>>())
             .bind::<Array<Jsonb>, _>(chunk.iter().map(|c| &c.before).collect::<Vec<_>>())
-            .execute(&mut &*conn)
-    });
-    futures::future::try_join_all(inserts).await?;
+    })
+    .await?;
     Ok(())
 }
 

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use diesel::sql_types::{Array, Jsonb, SmallInt, Text, Timestamptz, Uuid as SqlUuid};
 
 use super::audit::insert_audit;
-use super::cached_sql::CachedSql;
+use super::cached_sql::{self, CachedSql};
 use super::codec::{self, join_time, split_time};
 use super::errors::Failure;
 use super::grouped_saves::PreparedSave;
@@ -201,7 +201,7 @@ const INSERT_EVENTS: &str = "\
 
 /// Writes `events` inside the caller's transaction, the chunks pipelined (see `insert_audit`).
 pub(super) async fn insert_events(conn: &AsyncPgConnection, events: &[EventRow<'_>]) -> QueryResult<()> {
-    let inserts = events.chunks(EVENT_CHUNK).map(|chunk| {
+    cached_sql::execute_in_chunks(conn, events, EVENT_CHUNK, |chunk| {
         CachedSql::new(INSERT_EVENTS)
             .bind::<Array<SqlUuid>, _>(chunk.iter().map(|e| e.tenant_id).collect::<Vec<_>>())
             .bind::<Array<SqlUuid>, _>(chunk.iter().map(|e| e.execution_id).collect::<Vec<_>>())
@@ -210,10 +210,8 @@ pub(super) async fn insert_events(conn: &AsyncPgConnection, events: &[EventRow<'
             .bind::<Array<Text>, _>(chunk.iter().map(|e| e.kind).collect::<Vec<_>>())
             .bind::<Array<Text>, _>(chunk.iter().map(|e| e.message).collect::<Vec<_>>())
             .bind::<Array<Jsonb>, _>(chunk.iter().map(|e| e.data).collect::<Vec<_>>())
-            .execute(&mut &*conn)
-    });
-    futures::future::try_join_all(inserts).await?;
-    Ok(())
+    })
+    .await
 }
 
 /// Replaces the stored run with a newer revision and appends its events and

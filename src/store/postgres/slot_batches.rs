@@ -22,7 +22,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use hotswap_actors::store::{RunFence, StoreError};
 use uuid::Uuid;
 
-use super::cached_sql::CachedSql;
+use super::cached_sql::{self, CachedSql};
 use super::codec;
 use super::errors::Failure;
 use super::leases::RunEpochRow;
@@ -78,45 +78,33 @@ pub(super) async fn write(conn: &mut AsyncPgConnection, batch: SlotBatch<'_>) ->
     let (at, at_nanos) = codec::split_time(batch.at);
     conn.transaction::<_, Failure, _>(async |conn| {
         let conn: &AsyncPgConnection = conn;
-        let read_fences = async {
-            if batch.fences.is_empty() {
-                return Ok(Vec::new());
-            }
+        let read_fences = cached_sql::unless_nothing(batch.fences.is_empty(), || {
             CachedSql::new(READ_FENCES)
                 .bind::<Array<SqlUuid>, _>(batch.fences.iter().map(|(f, _)| f.tenant_id).collect::<Vec<_>>())
                 .bind::<Array<SqlUuid>, _>(batch.fences.iter().map(|(f, _)| f.execution_id).collect::<Vec<_>>())
                 .load::<RunEpochRow>(&mut &*conn)
-                .await
-        };
+        });
         let touch = CachedSql::new(TOUCH_NODES)
             .bind::<Array<SqlUuid>, _>(batch.touch.iter().map(|(t, _)| *t).collect::<Vec<_>>())
             .bind::<Array<SqlUuid>, _>(batch.touch.iter().map(|(_, n)| *n).collect::<Vec<_>>())
             .bind::<Timestamptz, _>(at)
             .bind::<Int2, _>(at_nanos)
             .execute(&mut &*conn);
-        let remove = async {
-            if batch.removals.is_empty() {
-                return Ok(0);
-            }
+        let remove = cached_sql::unless_nothing(batch.removals.is_empty(), || {
             CachedSql::new(REMOVE_SLOTS)
                 .bind::<Array<SqlUuid>, _>(batch.removals.iter().map(|r| r.0).collect::<Vec<_>>())
                 .bind::<Array<SqlUuid>, _>(batch.removals.iter().map(|r| r.1).collect::<Vec<_>>())
                 .bind::<Array<Text>, _>(batch.removals.iter().map(|r| r.2).collect::<Vec<_>>())
                 .execute(&mut &*conn)
-                .await
-        };
-        let upsert = async {
-            if batch.upserts.is_empty() {
-                return Ok(0);
-            }
+        });
+        let upsert = cached_sql::unless_nothing(batch.upserts.is_empty(), || {
             CachedSql::new(UPSERT_SLOTS)
                 .bind::<Array<SqlUuid>, _>(batch.upserts.iter().map(|u| u.0).collect::<Vec<_>>())
                 .bind::<Array<SqlUuid>, _>(batch.upserts.iter().map(|u| u.1).collect::<Vec<_>>())
                 .bind::<Array<Text>, _>(batch.upserts.iter().map(|u| u.2).collect::<Vec<_>>())
                 .bind::<Array<Jsonb>, _>(batch.upserts.iter().map(|u| &u.3).collect::<Vec<_>>())
                 .execute(&mut &*conn)
-                .await
-        };
+        });
         let (stored, touched, _, _) = futures::try_join!(read_fences, touch, remove, upsert)?;
         for stored in &stored {
             let fenced = |f: &RunFence| f.tenant_id == stored.tenant_id && f.execution_id == stored.execution_id;

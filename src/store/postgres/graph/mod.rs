@@ -129,8 +129,6 @@ fn missing_end(e: DbError) -> Failure {
     }
 }
 
-type Statement<'a> = CachedSql<'a>;
-
 /// The entities' upsert, its arrays bound from `$first` on (`$1` is the tenant).
 fn entity_upsert_sql(first: usize) -> String {
     let p = |i: usize| first + i;
@@ -143,7 +141,7 @@ fn entity_upsert_sql(first: usize) -> String {
     )
 }
 
-fn bind_entities<'a>(statement: Statement<'a>, rows: &'a [GraphEntity]) -> Statement<'a> {
+fn bind_entities<'a>(statement: CachedSql<'a>, rows: &'a [GraphEntity]) -> CachedSql<'a> {
     let version: Vec<i64> = rows.iter().map(|e| i64::try_from(e.version).unwrap_or(i64::MAX)).collect();
     statement
         .bind::<Array<SqlUuid>, _>(rows.iter().map(|e| e.id).collect::<Vec<_>>())
@@ -168,7 +166,7 @@ fn relationship_upsert_sql(first: usize) -> String {
     )
 }
 
-fn bind_relationships<'a>(statement: Statement<'a>, rows: &'a [GraphRelationship]) -> Statement<'a> {
+fn bind_relationships<'a>(statement: CachedSql<'a>, rows: &'a [GraphRelationship]) -> CachedSql<'a> {
     statement
         .bind::<Array<SqlUuid>, _>(rows.iter().map(|r| r.id).collect::<Vec<_>>())
         .bind::<Array<Text>, _>(rows.iter().map(|r| r.relationship_type.as_str()).collect::<Vec<_>>())
@@ -181,7 +179,7 @@ fn bind_relationships<'a>(statement: Statement<'a>, rows: &'a [GraphRelationship
         .bind::<Array<Text>, _>(rows.iter().map(|r| r.created_by.as_str()).collect::<Vec<_>>())
 }
 
-fn tenant_statement<'a>(sql: String, tenant: TenantId) -> Statement<'a> {
+fn tenant_statement<'a>(sql: String, tenant: TenantId) -> CachedSql<'a> {
     CachedSql::new(sql).bind::<SqlUuid, _>(tenant)
 }
 
