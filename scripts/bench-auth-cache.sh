@@ -17,8 +17,10 @@ PROFILE="${PROFILE:-release}"
 PATH_READ="${PATH_READ:-/api/v1/clusters}"
 PORT=18091
 # BUILD=0 uses the binary as it is (e.g. the debug one `cargo test` just built:
-# a plain `cargo build` would rebuild it with other features).
-if [ "${BUILD:-1}" = 1 ]; then
+# a plain `cargo build` would rebuild it with other features). HOTSWAP_BIN=path
+# uses that binary (no build), for instance one built in its own target directory.
+BIN="${HOTSWAP_BIN:-./target/$PROFILE/hotswap}"
+if [ -z "${HOTSWAP_BIN:-}" ] && [ "${BUILD:-1}" = 1 ]; then
   if [ "$PROFILE" = release ]; then cargo build --release --quiet --bin hotswap; else cargo build --quiet --bin hotswap; fi
 fi
 DB="hotswap_bench_auth_$$"
@@ -31,7 +33,7 @@ run() { # label redis-url
   HOTSWAP_ENV=development HOTSWAP__STORE__BACKEND=postgres HOTSWAP__STORE__URL="$DB_URL" \
     HOTSWAP__REDIS__URL="$2" HOTSWAP__REDIS__KEY_PREFIX="bench$$" \
     HOTSWAP__RATE_LIMIT__ENABLED=false HOTSWAP__SERVER__BIND=127.0.0.1:$PORT HOTSWAP__LOGGING__LEVEL=error \
-    "./target/$PROFILE/hotswap" serve > "/tmp/hotswap-bench-auth-$1.log" 2>&1 &
+    "$BIN" serve > "/tmp/hotswap-bench-auth-$1.log" 2>&1 &
   SERVER=$!
   for _ in $(seq 1 150); do curl -fs "127.0.0.1:$PORT/health/ready" >/dev/null && break; sleep 0.2; done
   TOKEN=$(curl -fs -X POST "127.0.0.1:$PORT/api/v1/authentication/login" -H 'content-type: application/json' \
@@ -43,7 +45,7 @@ run() { # label redis-url
   SERVER=
 }
 
-echo "wrk -t2 -c$CONNECTIONS -d$DURATION GET $PATH_READ as the admin ($PROFILE build, PostgreSQL store)"
+echo "wrk -t2 -c$CONNECTIONS -d$DURATION GET $PATH_READ as the admin ($BIN, PostgreSQL store)"
 run no-redis ""
 run redis "$REDIS_URL"
 run no-redis ""

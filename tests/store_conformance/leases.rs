@@ -344,6 +344,8 @@ async fn batch_admission_is_exact_and_in_order(store: SharedStore) {
     }
     assert!(matches!(answers[2], Ok(Ok(()))), "{answers:?}");
     assert_eq!(store.run_counts(u, since, "once").await.unwrap().created_since, 2);
+    let listed = store.list_runs(u, &RunFilter { page: 1, page_size: 100, ..RunFilter::default() }).await.unwrap();
+    assert_eq!((listed.total, listed.items.len()), (2, 2), "the list counts the runs stored, not the refused one");
 }
 
 async fn run_counts_come_from_counters(store: SharedStore) {

@@ -249,20 +249,20 @@ impl RunStore for MemoryStore {
     }
 
     async fn list_runs(&self, tenant: TenantId, filter: &RunFilter) -> StoreResult<Page<RunSummary>> {
+        let skip = (filter.page.max(1) as usize - 1).saturating_mul(filter.page_size as usize);
+        let filtered = filter.status.is_some() || filter.module_name.is_some() || filter.environment.is_some();
+        let matches = |r: &RunRecord| {
+            filter.status.is_none_or(|s| r.status == s)
+                && filter.module_name.as_deref().is_none_or(|m| r.request.module_name == m)
+                && filter.environment.is_none_or(|e| r.request.target_environment == e)
+        };
         let runs = self.runs.read();
-        let mut matching: Vec<RunSummary> = runs
-            .by_id
-            .values()
-            .filter(|r| r.tenant_id == tenant)
-            .filter(|r| filter.status.is_none_or(|s| r.status == s))
-            .filter(|r| filter.module_name.as_deref().is_none_or(|m| r.request.module_name == m))
-            .filter(|r| filter.environment.is_none_or(|e| r.request.target_environment == e))
-            .map(RunRecord::summary)
-            .collect();
-        matching.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.execution_id.cmp(&a.execution_id)));
-        let total = matching.len() as u64;
-        let skip = (filter.page.max(1) as usize - 1) * filter.page_size as usize;
-        let items = matching.into_iter().skip(skip).take(filter.page_size as usize).collect();
+        let (total, items) = runs.page(
+            tenant,
+            filtered.then_some(&matches as &dyn Fn(&RunRecord) -> bool),
+            skip,
+            filter.page_size as usize,
+        );
         Ok(Page { items, total })
     }
 

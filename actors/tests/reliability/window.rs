@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hotswap_actors::domain::{Environment, RunStatus};
-use hotswap_actors::store::{MemoryStore, SharedStore};
+use hotswap_actors::store::{MemoryStore, RunFilter, SharedStore};
 
 use crate::harness::{finished, operator, request, settings, start, TENANT};
 
@@ -28,4 +28,9 @@ async fn only_the_newest_finished_runs_and_their_events_are_kept() {
         assert!(store.get_run(TENANT, *kept).await.unwrap().is_some(), "run {kept} was forgotten too early");
         assert!(!store.run_events(TENANT, *kept).await.unwrap().is_empty());
     }
+    // The list knows only the kept runs, newest first, and counts only them.
+    let listed = store.list_runs(TENANT, &RunFilter { page: 1, page_size: 10, ..RunFilter::default() }).await.unwrap();
+    let newest_first: Vec<_> = ids[2..].iter().rev().copied().collect();
+    assert_eq!(listed.items.iter().map(|s| s.execution_id).collect::<Vec<_>>(), newest_first);
+    assert_eq!(listed.total, 3);
 }

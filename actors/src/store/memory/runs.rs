@@ -3,7 +3,8 @@
 //! and the run leases (trivially this process's when one instance uses the
 //! store, but kept by the same rules as PostgreSQL's).
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::Instant;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -11,7 +12,7 @@ use uuid::Uuid;
 
 use super::compact::CompactChanges;
 use super::roster::Rosters;
-use crate::domain::{RunRecord, TenantId};
+use crate::domain::{RunRecord, RunSummary, TenantId};
 use crate::store::{RunCounts, StoreError, StoreResult};
 
 /// What admission needs of one tenant, kept up to date as runs are stored,
@@ -26,10 +27,30 @@ pub(super) struct TenantCounters {
     created_by_day: BTreeMap<NaiveDate, u64>,
 }
 
+/// Newest first: by creation time, then by execution id, both descending.
+type ListOrder = Reverse<(DateTime<Utc>, Uuid)>;
+
+fn list_order(run: &RunRecord) -> ListOrder {
+    Reverse((run.created_at, run.execution_id))
+}
+
+/// Takes a run that is no longer stored out of its tenant's list order.
+fn forget_order(newest_first: &mut HashMap<TenantId, BTreeSet<ListOrder>>, run: &RunRecord) {
+    if let Some(order) = newest_first.get_mut(&run.tenant_id) {
+        order.remove(&list_order(run));
+        if order.is_empty() {
+            newest_first.remove(&run.tenant_id);
+        }
+    }
+}
+
 #[derive(Default)]
 pub(super) struct Runs {
     /// Finished runs are kept here without their changes, which are in `packed`.
     pub(super) by_id: HashMap<(TenantId, Uuid), RunRecord>,
+    /// Each tenant's runs in the order lists show them (see [`ListOrder`]),
+    /// so that a page is read without sorting the tenant's history.
+    newest_first: HashMap<TenantId, BTreeSet<ListOrder>>,
     /// The changes of finished runs, kept compactly (see [`CompactChanges`]).
     packed: HashMap<(TenantId, Uuid), CompactChanges>,
     holders: HashMap<(TenantId, String), Uuid>,
@@ -156,7 +177,9 @@ impl Runs {
             if self.by_id.get(&key).is_some_and(RunRecord::holds_module) {
                 continue;
             }
-            self.by_id.remove(&key);
+            if let Some(gone) = self.by_id.remove(&key) {
+                forget_order(&mut self.newest_first, &gone);
+            }
             self.packed.remove(&key);
             evicted.push(key);
         }
@@ -181,6 +204,41 @@ impl Runs {
                 self.packed.remove(&key);
             }
         }
-        self.by_id.insert(key, stored);
+        let order = list_order(&stored);
+        match self.by_id.insert(key, stored) {
+            Some(old) if list_order(&old) == order => return,
+            Some(old) => forget_order(&mut self.newest_first, &old),
+            None => {}
+        }
+        self.newest_first.entry(run.tenant_id).or_default().insert(order);
+    }
+
+    /// A page of the tenant's runs, newest first: the summaries of the
+    /// matching runs from `skip` on (`take` at most), and how many match.
+    /// Without a filter (`matches` is `None`) only the page is read; with
+    /// one, every run of the tenant is tested, but only the page's runs are
+    /// copied, and nothing is sorted.
+    pub(super) fn page(
+        &self,
+        tenant: TenantId,
+        matches: Option<&dyn Fn(&RunRecord) -> bool>,
+        skip: usize,
+        take: usize,
+    ) -> (u64, Vec<RunSummary>) {
+        let Some(order) = self.newest_first.get(&tenant) else { return (0, Vec::new()) };
+        let runs = order.iter().filter_map(|Reverse((_, id))| self.by_id.get(&(tenant, *id)));
+        let Some(matches) = matches else {
+            let items = runs.skip(skip).take(take).map(RunRecord::summary).collect();
+            return (order.len() as u64, items);
+        };
+        let mut total = 0u64;
+        let mut items = Vec::new();
+        for run in runs.filter(|r| matches(r)) {
+            if total as usize >= skip && items.len() < take {
+                items.push(run.summary());
+            }
+            total += 1;
+        }
+        (total, items)
     }
 }
