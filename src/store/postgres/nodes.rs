@@ -319,7 +319,7 @@ impl NodeStore for PgStore {
             slot_batches::SlotBatch { fences: &fences, touch: &touch, at: Utc::now(), removals: &removals, upserts };
         let mut pooled = self.conn().await?;
         let conn: &mut AsyncPgConnection = &mut pooled;
-        // One statement: its own transaction (see slot_batches.rs).
+        // One transaction of four statements sent together (see slot_batches.rs).
         slot_batches::write(conn, batch).await.map_err(|f| self.failure(conn, f))
     }
 

@@ -292,8 +292,8 @@ async fn insert_rest(
 /// How many runs `tenant` has: the sum of the per-day counters that every
 /// insert of a run keeps in its own transaction (`count_created`), a row a
 /// day, where counting the runs themselves read an index entry per run and
-/// made every unfiltered list slower as history grew (341 requests a second
-/// with 100,000 runs stored, 3,500 with none; docs/BENCHMARKS.md). Runs are
+/// made every unfiltered list slower as history grew (about 330 requests a
+/// second with 100,000 runs stored, 830 with 1,800; docs/BENCHMARKS.md). Runs are
 /// never deleted on PostgreSQL; a retention of runs would have to take its
 /// runs off these counters in the same transaction.
 async fn runs_created(conn: &mut AsyncPgConnection, tenant: TenantId) -> QueryResult<i64> {

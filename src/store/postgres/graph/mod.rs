@@ -129,6 +129,11 @@ fn missing_end(e: DbError) -> Failure {
     }
 }
 
+/// The arrays `bind_entities` binds, placeholders `entity_upsert_sql` writes.
+const ENTITY_ARRAYS: usize = 7;
+/// The arrays `bind_relationships` binds, placeholders `relationship_upsert_sql` writes.
+const RELATIONSHIP_ARRAYS: usize = 9;
+
 /// The entities' upsert, its arrays bound from `$first` on (`$1` is the tenant).
 fn entity_upsert_sql(first: usize) -> String {
     let p = |i: usize| first + i;
@@ -265,11 +270,11 @@ async fn write_in_one_statement(
     let mut next = 2;
     if !entities.is_empty() {
         parts.push(format!("entities AS ({})", entity_upsert_sql(next)));
-        next += 7;
+        next += ENTITY_ARRAYS;
     }
     if !relationships.is_empty() {
         parts.push(format!("relationships AS ({})", relationship_upsert_sql(next)));
-        next += 9;
+        next += RELATIONSHIP_ARRAYS;
     }
     if !change.delete_relationships.is_empty() {
         parts.push(format!(
