@@ -27,6 +27,17 @@ async fn main() -> std::process::ExitCode {
     if let Some(Command::Agent(args)) = cli.command {
         return agent(args).await;
     }
+    // Signing keys and modules are made on an operator's machine, which has
+    // no server settings.
+    match cli.command {
+        Some(Command::Keygen { out, public_out }) => {
+            return exit_code(hotswap::cli::module_commands::keygen(&out, public_out.as_deref()));
+        }
+        Some(Command::Module { action }) => {
+            return exit_code(hotswap::cli::module_commands::module(action, cli.global.server.as_deref()).await);
+        }
+        _ => {}
+    }
     let settings = match Settings::load() {
         Ok(s) => s,
         Err(e) => {
@@ -43,14 +54,16 @@ async fn main() -> std::process::ExitCode {
         }
         Command::Migrate { action } => migrations(&settings, action).await,
         Command::User { action } => users(&settings, action).await,
-        Command::Keygen { out, public_out } => hotswap::cli::module_commands::keygen(&out, public_out.as_deref()),
-        Command::Module { action } => hotswap::cli::module_commands::module(action, cli.global.server.as_deref()).await,
         // Handled above, before the settings are loaded.
-        Command::Client(_) | Command::Agent(_) => Ok(()),
+        Command::Client(_) | Command::Agent(_) | Command::Keygen { .. } | Command::Module { .. } => Ok(()),
         Command::Graph { action } => graph(&settings, action).await,
     };
     // Export the spans still buffered before the process ends.
     drop(telemetry);
+    exit_code(result)
+}
+
+fn exit_code(result: Result<(), Box<dyn std::error::Error>>) -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -1,6 +1,7 @@
 //! Loads settings: config/default.toml, then config/$HOTSWAP_ENV.toml, then
 //! HOTSWAP__SECTION__KEY environment variables. Bad settings stop start-up
-//! with a message naming the key.
+//! with a message naming the key. Where no config directory is found, the
+//! profiles built into the binary stand in for it (`embedded`).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,6 +13,7 @@ use hotswap_actors::settings::{
 use serde::Deserialize;
 
 mod cross_checks;
+mod embedded;
 
 // Each adapter owns the settings of its section; `Settings` gathers them.
 pub use crate::agents::settings::{AgentSettings, DriftPolicy};
@@ -173,11 +175,18 @@ const LIST_KEYS: [&str; 7] = [
 
 impl Settings {
     /// Loads the profile named by HOTSWAP_ENV (default "development") from
-    /// the config directory (HOTSWAP_CONFIG_DIR, default ./config).
+    /// the config directory: HOTSWAP_CONFIG_DIR, else ./config, else the one
+    /// beside the executable, else the profiles built into the binary.
     pub fn load() -> Result<Settings, ConfigError> {
         let profile = std::env::var("HOTSWAP_ENV").unwrap_or_else(|_| "development".to_string());
-        let dir = std::env::var("HOTSWAP_CONFIG_DIR").map(PathBuf::from).unwrap_or_else(|_| default_config_dir());
-        Self::load_from(&dir, &profile, std::env::vars())
+        match std::env::var("HOTSWAP_CONFIG_DIR") {
+            // Named explicitly: a directory without default.toml is a mistake to report.
+            Ok(dir) => Self::load_from(Path::new(&dir), &profile, std::env::vars()),
+            Err(_) => match found_config_dir() {
+                Some(dir) => Self::load_from(&dir, &profile, std::env::vars()),
+                None => Self::load_embedded(&profile, std::env::vars()),
+            },
+        }
     }
 
     /// Loads from an explicit directory, profile and set of environment variables.
@@ -190,6 +199,32 @@ impl Settings {
         if !default.exists() {
             return Err(ConfigError(format!("{} not found (set HOTSWAP_CONFIG_DIR)", default.display())));
         }
+        let files = config::Config::builder()
+            .add_source(config::File::from(default))
+            .add_source(config::File::from(dir.join(format!("{profile}.toml"))).required(false));
+        Self::build(files, profile, vars)
+    }
+
+    /// Loads from the profiles built into the binary (the checkout's config/
+    /// as it was when the binary was built), then the environment variables.
+    pub fn load_embedded(
+        profile: &str,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
+        let toml = |text: &str| config::File::from_str(text, config::FileFormat::Toml);
+        let mut files = config::Config::builder().add_source(toml(embedded::DEFAULT));
+        if let Some(text) = embedded::profile(profile) {
+            files = files.add_source(toml(text));
+        }
+        Self::build(files, profile, vars)
+    }
+
+    /// The profile's files overlaid by HOTSWAP__SECTION__KEY variables, then checked.
+    fn build(
+        files: config::ConfigBuilder<config::builder::DefaultState>,
+        profile: &str,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
         let vars: std::collections::HashMap<String, String> =
             vars.into_iter().filter(|(k, _)| k.starts_with("HOTSWAP__")).collect();
         let mut env = config::Environment::with_prefix("HOTSWAP")
@@ -201,12 +236,7 @@ impl Settings {
         for key in LIST_KEYS {
             env = env.with_list_parse_key(key);
         }
-        let loaded = config::Config::builder()
-            .add_source(config::File::from(default))
-            .add_source(config::File::from(dir.join(format!("{profile}.toml"))).required(false))
-            .add_source(env)
-            .build()
-            .map_err(|e| ConfigError(e.to_string()))?;
+        let loaded = files.add_source(env).build().map_err(|e| ConfigError(e.to_string()))?;
         let mut settings: Settings = loaded.try_deserialize().map_err(|e| ConfigError(e.to_string()))?;
         settings.profile = profile.to_string();
         settings.validate()?;
@@ -244,17 +274,17 @@ impl Settings {
     }
 }
 
-/// ./config when run from the checkout, else the one beside the executable.
-fn default_config_dir() -> PathBuf {
+/// ./config when run from the checkout, else the one beside the executable;
+/// `None` when neither holds a default.toml.
+fn found_config_dir() -> Option<PathBuf> {
     let here = PathBuf::from("config");
     if here.join("default.toml").exists() {
-        return here;
+        return Some(here);
     }
     std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent().map(|p| p.join("config")))
         .filter(|p| p.join("default.toml").exists())
-        .unwrap_or(here)
 }
 
 #[cfg(test)]

@@ -219,3 +219,25 @@ fn webhook_urls_stay_out_of_hotswap_config() {
         load("test", &[("HOTSWAP__NOTIFICATIONS__WEBHOOKS", "ftp://files.example.com/drop/secret-path")]).unwrap_err();
     assert!(!e.to_string().contains("secret-path"), "{e}");
 }
+
+/// A binary without a config directory loads the profiles built into it: the
+/// same settings, key for key, as the checkout's files give.
+#[test]
+fn the_built_in_profiles_are_the_checkouts() {
+    let vars = [PROD_URL, PROD_SECRET];
+    for profile in ["development", "test", "production", "staging"] {
+        let owned = || vars.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        let from_dir = format!("{:?}", Settings::load_from(&dir(), profile, owned()).unwrap());
+        let built_in = format!("{:?}", Settings::load_embedded(profile, owned()).unwrap());
+        assert_eq!(built_in, from_dir, "profile {profile}");
+    }
+    // Every profile file of the checkout is built in: one added later and not
+    // listed in `embedded` would be missing from a binary run alone.
+    for entry in std::fs::read_dir(dir()).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let Some(profile) = name.strip_suffix(".toml") else { continue };
+        if profile != "default" {
+            assert!(embedded::profile(profile).is_some(), "config/{name} is not built into the binary");
+        }
+    }
+}

@@ -97,13 +97,12 @@ async fn check_downgrade(
     actor: &AuditActor,
 ) -> Result<(), ApiError> {
     let Ok(requested) = semver::Version::parse(&request.version) else { return Ok(()) };
-    let placements = registry.placements(tenant, &request.module_name).await.map_err(ApiError::from)?;
-    let highest = placements
-        .iter()
-        .flat_map(|p| [p.slots.active.as_ref(), p.slots.previous.as_ref()])
-        .flatten()
-        .filter_map(|slot| semver::Version::parse(&slot.version).ok())
-        .max();
+    let held = registry
+        .store
+        .versions_held(tenant, &request.module_name)
+        .await
+        .map_err(|e| ApiError::from(crate::registry::RegistryError::from(e)))?;
+    let highest = held.iter().filter_map(|version| semver::Version::parse(version).ok()).max();
     let Some(highest) = highest.filter(|h| requested < *h) else { return Ok(()) };
     let what = format!("{} {requested} is lower than {highest}, which the tenant's nodes run", request.module_name);
     if !allow_downgrade {

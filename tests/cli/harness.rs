@@ -11,7 +11,7 @@ use crate::support::poll::eventually;
 pub const DEPLOYER: (&str, &str) = ("deployer", "Deploy123!");
 pub const ADMIN: (&str, &str) = ("admin", "Admin123!");
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 

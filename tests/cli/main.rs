@@ -13,3 +13,4 @@ mod approvals;
 mod deploy;
 mod pty;
 mod session;
+mod standalone;

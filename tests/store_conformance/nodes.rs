@@ -142,6 +142,18 @@ async fn module_placements_across_environments(store: SharedStore) {
     ];
     assert_eq!(found, expected);
     assert!(store.module_placements(t, "kmod-nowhere").await.unwrap().is_empty());
+
+    // The versions held, active or previous, each once; standby slots and
+    // other tenants' nodes do not count.
+    let mut held = store.versions_held(t, "kmod-placed").await.unwrap();
+    held.sort();
+    assert_eq!(held, vec!["0.9.9", "1.0-p-b", "1.0-q-a", "1.0-q-z"]);
+    let standby_only = ModuleSlots { active: None, previous: None, standby: Some(slot("7.0.0")) };
+    let d = node(t, "d-standby", Environment::Development);
+    store.register_node(&d).await.unwrap();
+    store.set_module_slots(t, d.node_id, "kmod-standby", &standby_only).await.unwrap();
+    assert!(store.versions_held(t, "kmod-standby").await.unwrap().is_empty());
+    assert!(store.versions_held(t, "kmod-nowhere").await.unwrap().is_empty());
 }
 
 conformance!(

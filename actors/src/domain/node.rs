@@ -39,6 +39,10 @@ impl ModuleSlots {
     pub fn is_empty(&self) -> bool {
         self.active.is_none() && self.previous.is_none() && self.standby.is_none()
     }
+    /// The active and the previous version: the ones the node has served.
+    pub fn served_versions(&self) -> impl Iterator<Item = &str> {
+        [&self.active, &self.previous].into_iter().flatten().map(|slot| slot.version.as_str())
+    }
 }
 
 /// The durable part of a node: identity and module state.

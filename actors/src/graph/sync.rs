@@ -181,6 +181,9 @@ impl NodeStore for GraphSyncStore {
     ) -> StoreResult<Vec<(Environment, String, ModuleSlots)>> {
         self.inner.module_placements(tenant, module).await
     }
+    async fn versions_held(&self, tenant: TenantId, module: &str) -> StoreResult<Vec<String>> {
+        self.inner.versions_held(tenant, module).await
+    }
 }
 
 #[async_trait]

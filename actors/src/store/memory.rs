@@ -354,6 +354,39 @@ impl NodeStore for MemoryStore {
         found.sort_by(|a, b| a.hostname.cmp(&b.hostname));
         Ok(found)
     }
+
+    async fn module_placements(
+        &self,
+        tenant: TenantId,
+        module: &str,
+    ) -> StoreResult<Vec<(Environment, String, ModuleSlots)>> {
+        // Copies only the nodes that hold the module, and of those only the
+        // hostname and the module's slots.
+        let mut found = Vec::new();
+        self.nodes.for_each(|node| {
+            if node.tenant_id != tenant {
+                return;
+            }
+            if let Some(slots) = node.modules.get(module) {
+                found.push((node.environment, node.hostname.clone(), slots.clone()));
+            }
+        });
+        found.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        Ok(found)
+    }
+
+    async fn versions_held(&self, tenant: TenantId, module: &str) -> StoreResult<Vec<String>> {
+        let mut versions: Vec<String> = Vec::new();
+        self.nodes.for_each(|node| {
+            let Some(slots) = node.modules.get(module).filter(|_| node.tenant_id == tenant) else { return };
+            for version in slots.served_versions() {
+                if !versions.iter().any(|v| v == version) {
+                    versions.push(version.to_string());
+                }
+            }
+        });
+        Ok(versions)
+    }
 }
 
 #[async_trait]

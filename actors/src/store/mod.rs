@@ -177,24 +177,18 @@ pub trait NodeStore: Send + Sync {
     async fn module_slots(&self, tenant: TenantId, node_ids: &[Uuid], module: &str) -> StoreResult<Vec<ModuleSlots>>;
     async fn nodes_in(&self, tenant: TenantId, environment: Environment) -> StoreResult<Vec<NodeRecord>>;
     /// (environment, hostname, slots) of every node of the tenant that holds
-    /// some version of `module`, environments in promotion order. A store may
-    /// answer it in one query instead of reading every node of every
-    /// environment (a create's downgrade check asks it).
+    /// some version of `module`, environments in promotion order, then by
+    /// hostname.
     async fn module_placements(
         &self,
         tenant: TenantId,
         module: &str,
-    ) -> StoreResult<Vec<(Environment, String, ModuleSlots)>> {
-        let mut found = Vec::new();
-        for env in Environment::ALL {
-            for node in self.nodes_in(tenant, env).await? {
-                if let Some(slots) = node.modules.get(module) {
-                    found.push((env, node.hostname.clone(), slots.clone()));
-                }
-            }
-        }
-        Ok(found)
-    }
+    ) -> StoreResult<Vec<(Environment, String, ModuleSlots)>>;
+    /// The versions of `module` that some node of the tenant has active or
+    /// as its previous version, each once, in no set order: what a create's
+    /// downgrade check compares with, answered without copying every
+    /// placement (a cluster of 100,000 nodes holds 100,000).
+    async fn versions_held(&self, tenant: TenantId, module: &str) -> StoreResult<Vec<String>>;
 }
 
 #[async_trait]

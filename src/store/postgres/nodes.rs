@@ -12,6 +12,7 @@ use hotswap_actors::domain::{Environment, ModuleSlots, NodeRecord, TenantId};
 use hotswap_actors::store::{NodeStore, RunFence, SlotWrite, StoreError, StoreResult};
 use uuid::Uuid;
 
+use super::cached_sql::CachedSql;
 use super::codec::{self, join_time, split_time};
 use super::errors::Failure;
 use super::schema::{node_modules, nodes};
@@ -201,6 +202,20 @@ fn fenced_out(fence: &RunFence, stored: Option<i64>, node_id: Uuid) -> Result<()
     }
 }
 
+/// The versions a tenant's nodes have active or as previous for a module,
+/// each once: the database reads every holder's slots, the answer is a row
+/// per distinct version.
+const VERSIONS_HELD_SQL: &str = "SELECT DISTINCT held.version FROM node_modules AS m \
+     CROSS JOIN LATERAL (VALUES (m.slots -> 'active' ->> 'version'), (m.slots -> 'previous' ->> 'version')) \
+     AS held(version) \
+     WHERE m.tenant_id = $1 AND m.module_name = $2 AND held.version IS NOT NULL";
+
+#[derive(diesel::QueryableByName)]
+struct HeldVersion {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    version: String,
+}
+
 #[async_trait]
 impl NodeStore for PgStore {
     async fn register_node(&self, node: &NodeRecord) -> StoreResult<NodeRecord> {
@@ -290,6 +305,17 @@ impl NodeStore for PgStore {
         // Environments in promotion order, nodes by name within each.
         found.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         Ok(found)
+    }
+
+    async fn versions_held(&self, tenant: TenantId, module: &str) -> StoreResult<Vec<String>> {
+        let mut conn = self.conn().await?;
+        let rows = CachedSql::new(VERSIONS_HELD_SQL)
+            .bind::<diesel::sql_types::Uuid, _>(tenant)
+            .bind::<diesel::sql_types::Text, _>(module)
+            .load::<HeldVersion>(&mut *conn)
+            .await
+            .map_err(|e| self.db_error(&mut conn, e))?;
+        Ok(rows.into_iter().map(|row| row.version).collect())
     }
 
     async fn set_module_slots_batch(&self, writes: &[SlotWrite]) -> StoreResult<()> {

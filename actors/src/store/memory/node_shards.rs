@@ -51,6 +51,14 @@ impl NodeShards {
         AllShards(self.shards.iter().map(|s| s.write()).collect())
     }
 
+    /// Calls `visit` on every record, one shard's read lock at a time: for
+    /// questions that need a few fields of many nodes, not copies of them.
+    pub(super) fn for_each(&self, mut visit: impl FnMut(&NodeRecord)) {
+        for shard in self.shards.iter() {
+            shard.read().values().for_each(&mut visit);
+        }
+    }
+
     /// A copy of every record that `keep` selects.
     pub(super) fn collect(&self, keep: impl Fn(&NodeRecord) -> bool) -> Vec<NodeRecord> {
         self.shards.iter().flat_map(|s| s.read().values().filter(|n| keep(n)).cloned().collect::<Vec<_>>()).collect()
