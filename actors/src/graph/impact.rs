@@ -10,9 +10,9 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::index::TenantIndex;
-use super::schema::types::{CLUSTER, DEPENDS_ON, RUNS};
+use super::schema::types::{CLUSTER, CONTAINS, DEPENDS_ON, MODULE_VERSION, NODE, RUNS};
 use super::service::{GraphError, GraphService};
-use super::system::{module_id, module_version_id, runs_id};
+use super::system::{module_id, module_version_id};
 use crate::domain::TenantId;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -100,16 +100,22 @@ fn nodes_running(index: &TenantIndex, version: Uuid) -> Vec<Uuid> {
         .collect()
 }
 
-/// Nodes running any version of `module`.
+/// Nodes running any version of `module`: the RUNS relationships into each
+/// version the module contains. Read from the module's side, so the cost is
+/// the module's versions and the nodes running them, not every node of the
+/// tenant (the scan of every run asks this).
 fn nodes_running_module(index: &TenantIndex, tenant: TenantId, module: &str) -> Vec<Uuid> {
-    index
-        .by_type
-        .get(super::schema::types::NODE)
-        .into_iter()
-        .flatten()
-        .filter(|n| index.edges.contains_key(&runs_id(tenant, **n, module)))
-        .copied()
-        .collect()
+    let (Some(contains), Some(&m)) = (index.rel_type_id(CONTAINS), index.nodes.get(&module_id(tenant, module))) else {
+        return Vec::new();
+    };
+    let is_node = |id: &Uuid| index.entity_type(*id) == Some(NODE);
+    let versions = index
+        .graph
+        .edges_directed(m, PgDirection::Outgoing)
+        .filter(|e| e.weight().rel_type == contains)
+        .map(|e| index.graph[e.target()])
+        .filter(|v| index.entity_type(*v) == Some(MODULE_VERSION));
+    versions.flat_map(|v| nodes_running(index, v)).filter(is_node).collect()
 }
 
 impl GraphService {
