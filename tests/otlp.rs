@@ -146,5 +146,42 @@ async fn a_runs_spans_reach_the_collector_with_their_parents() {
     assert_eq!(target, "/api/v1/clusters?access_token=REDACTED&client_secret=REDACTED");
     let everything = format!("{:?}", received.lock().unwrap());
     assert!(!everything.contains(&token) && !everything.contains("hunter2"), "a secret reached the collector");
+
+    // A call to more nodes than the limit is traced as one event on the
+    // stage's span that counts them: no span per node call, and no node's
+    // store write starts a trace of its own.
+    let many = (hotswap_actors::coordinator::NODE_SPANS_UP_TO + 1).to_string();
+    let large = support::spawn_app(&[
+        ("HOTSWAP__TELEMETRY__OTLP_ENDPOINT", endpoint.as_str()),
+        ("HOTSWAP__SIMULATION__NODES__DEVELOPMENT", many.as_str()),
+    ])
+    .await;
+    let persists_before = received.lock().unwrap().iter().filter(|s| s.name == "node.persist").count();
+    let (status, body) =
+        large.post("/api/v1/deployments", &db::requests::deployment("kmod-otel", "1.0.0", "Development")).await;
+    assert_eq!(status, 202, "{body}");
+    let (id, trace_id) = (body["executionId"].as_str().unwrap(), body["traceId"].as_str().unwrap().to_string());
+    assert_eq!(large.finished(id).await["status"], "Succeeded");
+    let spans = db::poll::eventually_ok(Duration::from_secs(20), "the large run's spans arrive", async || {
+        guard.flush();
+        let spans: Vec<Span> =
+            received.lock().unwrap().iter().filter(|s| hex(&s.trace_id) == trace_id).cloned().collect();
+        if spans.iter().any(|s| s.name == "stage Validation") {
+            Ok(spans)
+        } else {
+            Err(format!("{:?}", spans.iter().map(|s| &s.name).collect::<Vec<_>>()))
+        }
+    })
+    .await;
+    let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+    assert!(!names.iter().any(|n| n.starts_with("node ")), "{names:?}");
+    let deploy_stage = spans.iter().find(|s| s.name == "stage Deploy to Development").expect("the deploy stage's span");
+    let counted: Vec<_> = deploy_stage.events.iter().filter(|e| e.name == "node calls not traced one by one").collect();
+    assert_eq!(counted.len(), 1, "{:?}", deploy_stage.events);
+    let nodes = counted[0].attributes.iter().find(|kv| kv.key == "nodes").and_then(|kv| kv.value.clone());
+    assert!(format!("{nodes:?}").contains(&many), "{nodes:?}");
+    guard.flush();
+    let persists_after = received.lock().unwrap().iter().filter(|s| s.name == "node.persist").count();
+    assert_eq!(persists_after, persists_before, "a node's write without a traced call exports no span");
     drop(guard);
 }

@@ -23,6 +23,7 @@ pub use actor::{
     StopCoordinator, Verb, VerbReply,
 };
 pub use directory::{RunDirectory, SaveTrouble};
+pub use node_calls::NODE_SPANS_UP_TO;
 pub(crate) use report::observe;
 pub(crate) use scan::unmet_dependencies;
 pub use stages::planned_stages;

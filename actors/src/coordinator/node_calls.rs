@@ -9,6 +9,10 @@
 //!
 //! Every request of one call has the same timeout, so each group of
 //! requests waits on one timer ([`gather_until`]) rather than one per node.
+//!
+//! Each request has a span of its own (a child of the stage's), up to
+//! [`NODE_SPANS_UP_TO`] nodes per call. Beyond that the call is traced as
+//! one event on the stage's span that counts the nodes.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -27,6 +31,24 @@ use crate::node::{gather_until, NodeEntry};
 use crate::node::{NodeActor, NodeError, RestoreModule, Traced};
 use crate::supervision::ActorThreads;
 
+/// The most nodes one call traces with a span per node. At 100,000 nodes
+/// the spans of a run's calls and of the nodes' store writes took a quarter
+/// of the run's time through the server, and a trace of 100,000 calls is
+/// not one anybody reads; each node's failure is still in the stage.
+pub const NODE_SPANS_UP_TO: usize = 1_000;
+
+/// The span of each node's request, or, for a call to more nodes than
+/// [`NODE_SPANS_UP_TO`], none (and one event on `parent` counting them).
+fn node_spans<M>(parent: &tracing::Span, nodes: &[Arc<NodeEntry>]) -> impl Fn(&NodeEntry) -> tracing::Span {
+    let per_node = nodes.len() <= NODE_SPANS_UP_TO;
+    if !per_node {
+        let message = message_name::<M>();
+        tracing::info!(parent: parent, nodes = nodes.len(), call = message, "node calls not traced one by one");
+    }
+    let parent = parent.clone();
+    move |node| if per_node { node_span::<M>(&parent, node) } else { tracing::Span::none() }
+}
+
 /// Sends one message to each node and gathers the answers in node order. A
 /// node that is down, times out or dies while handling the message (a panic)
 /// answers with an error describing that.
@@ -44,10 +66,11 @@ where
     <NodeActor as actix::Actor>::Context: ToEnvelope<NodeActor, Traced<M>>,
     F: Fn(&NodeEntry) -> M + Send + Sync + 'static,
 {
+    let span_of = node_spans::<M>(&parent, &nodes);
     let ask = move |node: Arc<NodeEntry>| {
         let msg = make(&node);
         let addr = node.addr();
-        let span = node_span::<M>(&parent, &node);
+        let span = span_of(&node);
         let msg = Traced { msg, span: span.clone() };
         let pending = node.track_request();
         async move {
@@ -82,10 +105,11 @@ where
     <NodeActor as actix::Actor>::Context: ToEnvelope<NodeActor, Traced<M>>,
     F: Fn(&NodeEntry) -> M + Send + Sync + 'static,
 {
+    let span_of = node_spans::<M>(&parent, &nodes);
     let ask = move |node: Arc<NodeEntry>| {
         let msg = make(&node);
         let addr = node.addr();
-        let span = node_span::<M>(&parent, &node);
+        let span = span_of(&node);
         let msg = Traced { msg, span: span.clone() };
         let pending = node.track_request();
         async move {
@@ -220,7 +244,7 @@ where
 
 /// The span of one request to one node, a child of the stage's span.
 fn node_span<M>(parent: &tracing::Span, node: &NodeEntry) -> tracing::Span {
-    let message = std::any::type_name::<M>().rsplit("::").next().unwrap_or("message");
+    let message = message_name::<M>();
     tracing::info_span!(
         parent: parent,
         "node.call",
@@ -229,6 +253,11 @@ fn node_span<M>(parent: &tracing::Span, node: &NodeEntry) -> tracing::Span {
         node.hostname = %node.hostname,
         message,
     )
+}
+
+/// The message's type name without its path (`LoadVersion`).
+fn message_name<M>() -> &'static str {
+    std::any::type_name::<M>().rsplit("::").next().unwrap_or("message")
 }
 
 fn unreachable(hostname: &str) -> NodeError {

@@ -129,8 +129,14 @@ impl NodeActor {
             slots: slots.clone(),
             fence,
         };
-        // A child of the call's span when the message came traced.
-        let span = tracing::info_span!("node.persist", node.hostname = %self.entry.hostname, module = %module);
+        // A child of the call's span when the message came traced; none when
+        // it came without one (a call to too many nodes to trace each), which
+        // would otherwise start a trace of its own per node.
+        let span = if tracing::Span::current().is_none() {
+            tracing::Span::none()
+        } else {
+            tracing::info_span!("node.persist", node.hostname = %self.entry.hostname, module = %module)
+        };
         let lane = self.entry.thread().unwrap_or(0);
         let saving = async move { writer.write(lane, write).await };
         Box::pin(saving.instrument(span).into_actor(self).map(move |saved, act, _ctx| match saved {
