@@ -381,6 +381,15 @@ async fn runs_keep_the_graph_in_step_and_a_rebuild_finds_nothing_to_repair() {
     assert_eq!(kinds.iter().filter(|k| **k == "TOUCHED").count(), 3, "{out}");
     assert_eq!(kinds.iter().filter(|k| **k == "DEPLOYED").count(), 1, "{out}");
 
+    // A run through two environments reaches the graph stage by stage (each
+    // save adds only the changes the graph has not seen): it touched every
+    // node of both.
+    let promoted = app.deploy("graphpromo", "2.0.0", "QA", json!({})).await;
+    assert_eq!(app.finished(&promoted).await["status"], "Succeeded");
+    let (_, out) = app.get(&format!("/api/v1/graph/entities/{promoted}/relationships?direction=outgoing")).await;
+    let touched = out.as_array().unwrap().iter().filter(|r| r["type"] == "TOUCHED").count();
+    assert_eq!(touched, 3 + 5, "{out}");
+
     // The actors' records are theirs.
     let r = app.call(Method::DELETE, &format!("/api/v1/graph/entities/{id}"), None).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);

@@ -78,10 +78,17 @@ impl GraphSyncStore {
     /// it that the graph shows.
     async fn sync_run(&self, run: &RunRecord) {
         let shape = RunShape::of(run);
-        if self.synced_runs.lock().get(&run.execution_id) == Some(&shape) {
+        let previous = self.synced_runs.lock().get(&run.execution_id).copied();
+        if previous == Some(shape) {
             return;
         }
-        let synced = self.sync(run.tenant_id, system::run_items(run)).await;
+        // The changes only grow: under the same lease the graph has the
+        // first ones already, and gets the run and its newer changes.
+        let first_change = match previous {
+            Some(p) if p.epoch == shape.epoch && p.changes <= shape.changes => p.changes,
+            _ => 0,
+        };
+        let synced = self.sync(run.tenant_id, system::run_items_from(run, first_change)).await;
         let mut runs = self.synced_runs.lock();
         if !synced || run.finished_at.is_some() {
             runs.remove(&run.execution_id);

@@ -115,20 +115,32 @@ fn version_core(tenant: TenantId, name: &str, version: &str, change: &mut GraphC
     v
 }
 
-/// A node in its environment's cluster.
-fn node_core(tenant: TenantId, node_id: Uuid, hostname: &str, env: Environment, change: &mut GraphChange) {
+/// An environment and its cluster, and the edge between them; answers the
+/// cluster's id.
+fn cluster_core(tenant: TenantId, env: Environment, change: &mut GraphChange) -> Uuid {
     let e = environment_id(tenant, env);
     let c = cluster_id(tenant, env);
     change.upsert_entities.push(entity(tenant, e, ENVIRONMENT, json!({ "name": env.as_str() })));
     change.upsert_entities.push(entity(tenant, c, CLUSTER, json!({ "environment": env.as_str() })));
+    change.upsert_relationships.push(edge(tenant, CONTAINS, e, c));
+    c
+}
+
+/// A node in the cluster `cluster` of its environment.
+fn node_in(tenant: TenantId, cluster: Uuid, node_id: Uuid, hostname: &str, env: Environment, change: &mut GraphChange) {
     change.upsert_entities.push(entity(
         tenant,
         node_id,
         NODE,
         json!({ "hostname": hostname, "environment": env.as_str() }),
     ));
-    change.upsert_relationships.push(edge(tenant, CONTAINS, e, c));
-    change.upsert_relationships.push(edge(tenant, CONTAINS, c, node_id));
+    change.upsert_relationships.push(edge(tenant, CONTAINS, cluster, node_id));
+}
+
+/// A node in its environment's cluster.
+fn node_core(tenant: TenantId, node_id: Uuid, hostname: &str, env: Environment, change: &mut GraphChange) {
+    let cluster = cluster_core(tenant, env, change);
+    node_in(tenant, cluster, node_id, hostname, env, change);
 }
 
 /// What a node runs of one module: a RUNS relationship to the active
@@ -176,6 +188,14 @@ pub fn version_items(version: &ModuleVersion) -> GraphChange {
 }
 
 pub fn run_items(run: &RunRecord) -> GraphChange {
+    run_items_from(run, 0)
+}
+
+/// The run itself and the nodes of its changes from the `first_change`th on:
+/// the graph already holds the earlier ones when it got the run with that
+/// many changes (they only grow). Each environment and cluster once, however
+/// many of its nodes the run changed.
+pub fn run_items_from(run: &RunRecord, first_change: usize) -> GraphChange {
     let tenant = run.tenant_id;
     let mut change = GraphChange::default();
     let request = &run.request;
@@ -196,8 +216,17 @@ pub fn run_items(run: &RunRecord) -> GraphChange {
     run_entity.created_at = run.created_at;
     change.upsert_entities.push(run_entity);
     change.upsert_relationships.push(edge(tenant, DEPLOYED, run.execution_id, v));
-    for c in run.changes.iter() {
-        node_core(tenant, c.node_id, &c.hostname, c.environment, &mut change);
+    let mut clusters: Vec<(Environment, Uuid)> = Vec::new();
+    for c in run.changes.iter().skip(first_change) {
+        let cluster = match clusters.iter().find(|(env, _)| *env == c.environment) {
+            Some((_, cluster)) => *cluster,
+            None => {
+                let cluster = cluster_core(tenant, c.environment, &mut change);
+                clusters.push((c.environment, cluster));
+                cluster
+            }
+        };
+        node_in(tenant, cluster, c.node_id, &c.hostname, c.environment, &mut change);
         change.upsert_relationships.push(edge(tenant, TOUCHED, run.execution_id, c.node_id));
     }
     change
