@@ -447,6 +447,12 @@ async fn impact_and_release_order_come_from_declared_dependencies() {
     assert!(impact["conflicts"][0].as_str().unwrap().contains("gapi 1.0.0 requires gbase ^1.0"), "{impact}");
     let (_, ok) = app.get("/api/v1/graph/impact?module=gbase&version=1.5.0").await;
     assert_eq!(ok["conflicts"], json!([]), "{ok}");
+    // A run's Security Scan refuses the same version, naming the pairs.
+    let refused = app.deploy("gbase", "2.0.0", "Development", json!({})).await;
+    let run = app.finished(&refused).await;
+    assert_eq!(run["status"], "Failed", "{run}");
+    let pairs = "would break modules that depend on it: gapi 1.0.0 requires gbase ^1.0, which 2.0.0 does not meet, on node development-node-0";
+    assert!(run.to_string().contains(pairs), "{run}");
     let (status, _) = app.get("/api/v1/graph/impact?module=nothing&version=1.0.0").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = app.get("/api/v1/graph/impact?module=gbase&version=two").await;

@@ -118,18 +118,65 @@ fn nodes_running_module(index: &TenantIndex, tenant: TenantId, module: &str) -> 
     versions.flat_map(|v| nodes_running(index, v)).filter(is_node).collect()
 }
 
+/// One dependent module version reached from the analysed module: the
+/// relationship that holds its requirement, and how far away it is.
+struct Hop {
+    edge: Uuid,
+    dependent_version: Uuid,
+    depends_on: String,
+    depth: u32,
+}
+
+/// What a run's Security Scan checks (`scan`): how many module versions
+/// depend on the module directly, and the pairs that would break.
+pub struct DependencyCheck {
+    pub direct_dependents: usize,
+    pub conflicts: Vec<String>,
+}
+
+fn parse_version(version: &str) -> Result<semver::Version, GraphError> {
+    semver::Version::parse(version)
+        .map_err(|e| GraphError::Invalid(vec![format!("version '{version}' is not a semantic version: {e}")]))
+}
+
+/// Whether a direct dependent's requirement accepts `version` (`None` for
+/// dependents further away, whose requirement is on another module).
+fn satisfied(hop: &Hop, requirement: &str, version: &semver::Version) -> Option<bool> {
+    (hop.depth == 1).then(|| semver::VersionReq::parse(requirement).map(|r| r.matches(version)).unwrap_or(false))
+}
+
+/// The conflicts of one hop whose requirement `version` does not meet: one
+/// per node that runs both the dependent version and the module.
+fn conflicts_of(
+    index: &TenantIndex,
+    hop: &Hop,
+    requirement: &str,
+    module: &str,
+    version: &str,
+    running: &[Uuid],
+    module_nodes: &BTreeSet<Uuid>,
+) -> Vec<String> {
+    let name = prop(index, hop.dependent_version, "name");
+    let ver = prop(index, hop.dependent_version, "version");
+    running
+        .iter()
+        .filter(|n| module_nodes.contains(n))
+        .map(|n| {
+            let host = prop(index, *n, "hostname");
+            format!("{name} {ver} requires {module} {requirement}, which {version} does not meet, on node {host}")
+        })
+        .collect()
+}
+
 impl GraphService {
-    pub async fn impact(&self, tenant: TenantId, module: &str, version: &str) -> Result<ImpactReport, GraphError> {
-        let new_version = semver::Version::parse(version)
-            .map_err(|e| GraphError::Invalid(vec![format!("version '{version}' is not a semantic version: {e}")]))?;
-        // Walk dependents level by level; the requirements live on the
-        // relationships, which the store holds.
-        struct Hop {
-            edge: Uuid,
-            dependent_version: Uuid,
-            depends_on: String,
-            depth: u32,
-        }
+    /// The module versions that depend on `module`, level by level, with each
+    /// relationship's requirement (held by the store); `NotFound` for a
+    /// module the graph does not know.
+    async fn dependents_of(
+        &self,
+        tenant: TenantId,
+        module: &str,
+    ) -> Result<(Vec<Hop>, HashMap<Uuid, String>), GraphError> {
         let mut hops: Vec<Hop> = Vec::new();
         let known = self
             .with_index(tenant, |index| {
@@ -156,6 +203,9 @@ impl GraphService {
         if !known {
             return Err(GraphError::NotFound(format!("module '{module}' is not in the graph")));
         }
+        if hops.is_empty() {
+            return Ok((hops, HashMap::new()));
+        }
         let edge_ids: Vec<Uuid> = hops.iter().map(|h| h.edge).collect();
         let requirements: HashMap<Uuid, String> = self
             .store()
@@ -167,6 +217,48 @@ impl GraphService {
                 (r.id, req)
             })
             .collect();
+        Ok((hops, requirements))
+    }
+
+    /// The scan's check: the report's conflicts and its count of direct
+    /// dependents, without listing every node that runs the module (a run
+    /// to 100,000 nodes would list them all). The nodes are read only when a
+    /// direct dependent's requirement refuses the version.
+    pub async fn dependency_check(
+        &self,
+        tenant: TenantId,
+        module: &str,
+        version: &str,
+    ) -> Result<DependencyCheck, GraphError> {
+        let new_version = parse_version(version)?;
+        let (hops, requirements) = self.dependents_of(tenant, module).await?;
+        let requirement = |hop: &Hop| requirements.get(&hop.edge).cloned().unwrap_or_else(|| "*".into());
+        let refused: Vec<(&Hop, String)> = hops
+            .iter()
+            .map(|h| (h, requirement(h)))
+            .filter(|(h, r)| satisfied(h, r, &new_version) == Some(false))
+            .collect();
+        let direct_dependents = hops.iter().filter(|h| h.depth == 1).count();
+        if refused.is_empty() {
+            return Ok(DependencyCheck { direct_dependents, conflicts: Vec::new() });
+        }
+        let conflicts = self
+            .with_index(tenant, |index| {
+                let module_nodes: BTreeSet<Uuid> = nodes_running_module(index, tenant, module).into_iter().collect();
+                let mut conflicts = Vec::new();
+                for (hop, requirement) in &refused {
+                    let running = nodes_running(index, hop.dependent_version);
+                    conflicts.extend(conflicts_of(index, hop, requirement, module, version, &running, &module_nodes));
+                }
+                conflicts
+            })
+            .await?;
+        Ok(DependencyCheck { direct_dependents, conflicts })
+    }
+
+    pub async fn impact(&self, tenant: TenantId, module: &str, version: &str) -> Result<ImpactReport, GraphError> {
+        let new_version = parse_version(version)?;
+        let (hops, requirements) = self.dependents_of(tenant, module).await?;
         let report = self
             .with_index(tenant, |index| {
                 let mut dependents = Vec::new();
@@ -184,16 +276,17 @@ impl GraphService {
                     for n in &running {
                         nodes.entry(*n).or_default().insert(name.clone());
                     }
-                    let satisfied = (h.depth == 1).then(|| {
-                        semver::VersionReq::parse(&requirement).map(|r| r.matches(&new_version)).unwrap_or(false)
-                    });
+                    let satisfied = satisfied(h, &requirement, &new_version);
                     if satisfied == Some(false) {
-                        for n in running.iter().filter(|n| module_nodes.contains(n)) {
-                            conflicts.push(format!(
-                                "{name} {ver} requires {module} {requirement}, which {version} does not meet, on node {}",
-                                prop(index, *n, "hostname")
-                            ));
-                        }
+                        conflicts.extend(conflicts_of(
+                            index,
+                            h,
+                            &requirement,
+                            module,
+                            version,
+                            &running,
+                            &module_nodes,
+                        ));
                     }
                     dependents.push(DependentModule {
                         module: name,
@@ -231,7 +324,11 @@ impl GraphService {
                         .collect(),
                     clusters: clusters
                         .into_iter()
-                        .map(|(id, n)| AffectedCluster { cluster_id: id, environment: prop(index, id, "environment"), nodes: n })
+                        .map(|(id, n)| AffectedCluster {
+                            cluster_id: id,
+                            environment: prop(index, id, "environment"),
+                            nodes: n,
+                        })
                         .collect(),
                     tenants: vec![tenant],
                     conflicts,

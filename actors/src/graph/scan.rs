@@ -25,15 +25,15 @@ impl DependencyCheckedVerifier {
 impl ModuleVerifier for DependencyCheckedVerifier {
     async fn verify(&self, tenant: TenantId, module: &str, version: &str) -> Result<VerifiedModule, ScanError> {
         let mut verified = self.inner.verify(tenant, module, version).await?;
-        match self.graph.impact(tenant, module, version).await {
-            Ok(report) if !report.conflicts.is_empty() => {
+        match self.graph.dependency_check(tenant, module, version).await {
+            Ok(check) if !check.conflicts.is_empty() => {
                 return Err(ScanError::Refused(format!(
                     "{module} {version} would break modules that depend on it: {}",
-                    report.conflicts.join("; ")
+                    check.conflicts.join("; ")
                 )))
             }
-            Ok(report) => {
-                let direct = report.dependents.iter().filter(|d| d.depth == 1).count();
+            Ok(check) => {
+                let direct = check.direct_dependents;
                 verified.notes.push(format!(
                     "Dependencies: {direct} dependent module versions checked in the knowledge graph, none broken where they run."
                 ));
