@@ -276,8 +276,8 @@ impl GraphService {
                     for n in &running {
                         nodes.entry(*n).or_default().insert(name.clone());
                     }
-                    let satisfied = satisfied(h, &requirement, &new_version);
-                    if satisfied == Some(false) {
+                    let meets = satisfied(h, &requirement, &new_version);
+                    if meets == Some(false) {
                         conflicts.extend(conflicts_of(
                             index,
                             h,
@@ -293,7 +293,7 @@ impl GraphService {
                         version: ver,
                         depends_on: h.depends_on.clone(),
                         requirement,
-                        satisfied,
+                        satisfied: meets,
                         depth: h.depth,
                         running_nodes: running.len(),
                     });
