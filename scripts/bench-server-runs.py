@@ -97,8 +97,8 @@ def main():
                 "moduleName": "kmod-fanout", "version": version, "targetEnvironment": "Development",
                 "requesterEmail": "bench@example.com"})
             path = f"/api/v1/deployments/{run['executionId']}"
-            until(600, "the run ends", lambda: call(base, "GET", path, token)["status"] == "Succeeded"
-                  or call(base, "GET", path, token)["status"] in ("Failed", "RolledBack", "Cancelled"))
+            until(600, "the run ends",
+                  lambda: call(base, "GET", path, token)["status"] not in ("Running", "PendingApproval"))
             done = call(base, "GET", path, token)
             time.sleep(1)
             print(f"run {number}: {done['status']} in {seconds(done['duration']):.3f} s; "

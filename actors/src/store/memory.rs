@@ -250,7 +250,6 @@ impl RunStore for MemoryStore {
 
     async fn list_runs(&self, tenant: TenantId, filter: &RunFilter) -> StoreResult<Page<RunSummary>> {
         let skip = (filter.page.max(1) as usize - 1).saturating_mul(filter.page_size as usize);
-        let filtered = filter.status.is_some() || filter.module_name.is_some() || filter.environment.is_some();
         let matches = |r: &RunRecord| {
             filter.status.is_none_or(|s| r.status == s)
                 && filter.module_name.as_deref().is_none_or(|m| r.request.module_name == m)
@@ -259,7 +258,7 @@ impl RunStore for MemoryStore {
         let runs = self.runs.read();
         let (total, items) = runs.page(
             tenant,
-            filtered.then_some(&matches as &dyn Fn(&RunRecord) -> bool),
+            filter.narrows().then_some(&matches as &dyn Fn(&RunRecord) -> bool),
             skip,
             filter.page_size as usize,
         );
@@ -363,13 +362,8 @@ impl NodeStore for MemoryStore {
         // Copies only the nodes that hold the module, and of those only the
         // hostname and the module's slots.
         let mut found = Vec::new();
-        self.nodes.for_each(|node| {
-            if node.tenant_id != tenant {
-                return;
-            }
-            if let Some(slots) = node.modules.get(module) {
-                found.push((node.environment, node.hostname.clone(), slots.clone()));
-            }
+        self.nodes.for_each_holder(tenant, module, |node, slots| {
+            found.push((node.environment, node.hostname.clone(), slots.clone()));
         });
         found.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         Ok(found)
@@ -377,8 +371,7 @@ impl NodeStore for MemoryStore {
 
     async fn versions_held(&self, tenant: TenantId, module: &str) -> StoreResult<Vec<String>> {
         let mut versions: Vec<String> = Vec::new();
-        self.nodes.for_each(|node| {
-            let Some(slots) = node.modules.get(module).filter(|_| node.tenant_id == tenant) else { return };
+        self.nodes.for_each_holder(tenant, module, |_, slots| {
             for version in slots.served_versions() {
                 if !versions.iter().any(|v| v == version) {
                     versions.push(version.to_string());

@@ -82,6 +82,14 @@ pub struct RunFilter {
     pub page_size: u32,
 }
 
+impl RunFilter {
+    /// Whether any filter narrows the list (an unfiltered list is counted
+    /// without reading the runs).
+    pub fn narrows(&self) -> bool {
+        self.status.is_some() || self.module_name.is_some() || self.environment.is_some()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {
     pub items: Vec<T>,

@@ -608,12 +608,11 @@ impl RunStore for PgStore {
             .repeatable_read()
             .read_only()
             .run::<_, DbError, _>(async |conn| {
-                let total: i64 =
-                    if filter.status.is_none() && filter.module_name.is_none() && filter.environment.is_none() {
-                        runs_created(conn, tenant).await?
-                    } else {
-                        filtered(tenant, filter).count().get_result(conn).await?
-                    };
+                let total: i64 = if filter.narrows() {
+                    filtered(tenant, filter).count().get_result(conn).await?
+                } else {
+                    runs_created(conn, tenant).await?
+                };
                 let rows: Vec<StoredSummary> = filtered(tenant, filter)
                     .select(StoredSummary::as_select())
                     .order((runs::created_at.desc(), runs::created_at_nanos.desc(), runs::execution_id.desc()))

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use parking_lot::{RwLock, RwLockWriteGuard};
 use uuid::Uuid;
 
-use crate::domain::{NodeRecord, TenantId};
+use crate::domain::{ModuleSlots, NodeRecord, TenantId};
 
 /// Enough that two or a few threads writing random nodes seldom share one.
 const SHARDS: usize = 64;
@@ -51,11 +51,21 @@ impl NodeShards {
         AllShards(self.shards.iter().map(|s| s.write()).collect())
     }
 
-    /// Calls `visit` on every record, one shard's read lock at a time: for
-    /// questions that need a few fields of many nodes, not copies of them.
-    pub(super) fn for_each(&self, mut visit: impl FnMut(&NodeRecord)) {
+    /// Calls `visit` with every node of `tenant` that holds `module`, and
+    /// its slots of it, one shard's read lock at a time: for questions that
+    /// need a few fields of many nodes, not copies of them.
+    pub(super) fn for_each_holder(
+        &self,
+        tenant: TenantId,
+        module: &str,
+        mut visit: impl FnMut(&NodeRecord, &ModuleSlots),
+    ) {
         for shard in self.shards.iter() {
-            shard.read().values().for_each(&mut visit);
+            for node in shard.read().values().filter(|n| n.tenant_id == tenant) {
+                if let Some(slots) = node.modules.get(module) {
+                    visit(node, slots);
+                }
+            }
         }
     }
 
