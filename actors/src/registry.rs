@@ -18,6 +18,35 @@ pub struct VerifiedModule {
     pub dependencies: BTreeMap<String, String>,
     /// What was checked, and warnings (an unsigned module outside strict mode).
     pub notes: Vec<String>,
+    /// What the knowledge graph found about the modules that depend on this
+    /// one; `None` where nothing it knows of depends on the module.
+    pub dependents: Option<DependentsChecked>,
+}
+
+/// The knowledge graph's answer for a version: would it break a module that
+/// depends on it, on nodes where both run?
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DependentsChecked {
+    /// Dependent module versions one hop away.
+    pub direct: usize,
+    /// Each requirement the version would break, and where, as a sentence.
+    pub conflicts: Vec<String>,
+}
+
+impl DependentsChecked {
+    /// Why `version` of `module` must not be deployed, if it breaks a dependent.
+    pub fn refusal(&self, module: &str, version: &str) -> Option<String> {
+        (!self.conflicts.is_empty())
+            .then(|| format!("{module} {version} would break modules that depend on it: {}", self.conflicts.join("; ")))
+    }
+
+    /// What was checked, for a scan that passed.
+    pub fn summary(&self) -> String {
+        format!(
+            "Dependencies: {} dependent module versions checked in the knowledge graph, none broken where they run.",
+            self.direct
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -101,6 +101,11 @@ impl ModuleVerifier for RegistryVerifier {
             }
             notes.push(format!("Warning: {problem}; passed because security.strict_mode is off."));
         }
-        Ok(VerifiedModule { digest: Some(stored.sha256), dependencies: stored.descriptor.dependencies, notes })
+        Ok(VerifiedModule {
+            digest: Some(stored.sha256),
+            dependencies: stored.descriptor.dependencies,
+            notes,
+            dependents: None,
+        })
     }
 }

@@ -5,6 +5,7 @@
 //! over OTLP/HTTP.
 
 use std::collections::HashMap;
+use std::io::IsTerminal;
 
 use hotswap_actors::hooks::SpanContext;
 use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
@@ -90,7 +91,13 @@ pub fn init(logging: &LoggingSettings, telemetry: &TelemetrySettings) -> Telemet
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&logging.level));
     let fmt: Box<dyn Layer<Registry> + Send + Sync> = match logging.format {
         LogFormat::Json => tracing_subscriber::fmt::layer().json().flatten_event(true).with_filter(filter).boxed(),
-        LogFormat::Pretty => tracing_subscriber::fmt::layer().compact().with_filter(filter).boxed(),
+        // Colours only for a terminal: a log redirected to a file or a
+        // collector would otherwise be full of escape codes.
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .compact()
+            .with_ansi(std::io::stdout().is_terminal())
+            .with_filter(filter)
+            .boxed(),
     };
     let installed = tracing_subscriber::registry().with(fmt).with(otel_layer(&provider, telemetry)).try_init();
     TelemetryGuard { provider: installed.is_ok().then_some(provider) }

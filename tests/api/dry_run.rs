@@ -34,7 +34,14 @@ async fn a_dry_run_answers_the_plan_and_creates_no_run() {
     let checks: Vec<_> = plan["securityScan"]["checks"].as_array().unwrap().iter().map(|c| c["name"].clone()).collect();
     assert_eq!(
         checks,
-        vec![json!("Version"), json!("Clusters"), json!("Registry"), json!("Signature"), json!("Dependencies")]
+        vec![
+            json!("Version"),
+            json!("Clusters"),
+            json!("Registry"),
+            json!("Signature"),
+            json!("Dependencies"),
+            json!("Dependents")
+        ]
     );
     assert!(plan["estimatedDuration"]["iso8601"].as_str().unwrap().starts_with("PT"));
     assert_eq!(plan["wouldDeploy"], true);

@@ -5,6 +5,7 @@
 use awc::http::{Method, StatusCode};
 use serde_json::{json, Value};
 
+use crate::db::requests::deployment;
 use crate::registry_support::{descriptor, publish, trust, KeyPair};
 use crate::support::{spawn_app, TestApp, DEPLOYER, VIEWER};
 
@@ -453,6 +454,22 @@ async fn impact_and_release_order_come_from_declared_dependencies() {
     assert_eq!(run["status"], "Failed", "{run}");
     let pairs = "would break modules that depend on it: gapi 1.0.0 requires gbase ^1.0, which 2.0.0 does not meet, on node development-node-0";
     assert!(run.to_string().contains(pairs), "{run}");
+    // A dry run names the same pairs under its own check; the registry and
+    // the signature, which passed, are not blamed for them.
+    let (status, plan) =
+        app.post("/api/v1/deployments?dryRun=true", &deployment("gbase", "2.0.0", "Development")).await;
+    assert_eq!(status, StatusCode::OK, "{plan}");
+    let check = |name: &str| {
+        plan["securityScan"]["checks"].as_array().unwrap().iter().find(|c| c["name"] == name).cloned().unwrap()
+    };
+    assert_eq!(check("Dependents")["outcome"], "Failed", "{plan:#}");
+    assert!(check("Dependents")["message"].as_str().unwrap().contains(pairs), "{plan:#}");
+    assert_eq!(check("Registry")["outcome"], "Passed", "{plan:#}");
+    assert_eq!(check("Signature")["outcome"], "Passed", "{plan:#}");
+    assert_eq!(plan["wouldDeploy"], false, "{plan:#}");
+    let (_, plan) = app.post("/api/v1/deployments?dryRun=true", &deployment("gbase", "1.5.0", "Development")).await;
+    let dependents = plan["securityScan"]["checks"].as_array().unwrap().iter().find(|c| c["name"] == "Dependents");
+    assert_eq!(dependents.unwrap()["outcome"], "Passed", "{plan:#}");
     let (status, _) = app.get("/api/v1/graph/impact?module=nothing&version=1.0.0").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = app.get("/api/v1/graph/impact?module=gbase&version=two").await;

@@ -86,6 +86,7 @@ async fn plan_shows_the_waves_and_changes_nothing() {
         "production-node-01, production-node-02",
         "Signature",
         "Dependencies",
+        "Dependents",
         "Estimated duration",
     ] {
         assert!(plan.stdout.contains(text), "missing {text:?}:\n{}", plan.stdout);

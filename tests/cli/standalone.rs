@@ -19,11 +19,13 @@ fn hotswap_alone(dir: &std::path::Path) -> Command {
 async fn serve_starts_from_the_built_in_profiles() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
+    let log_path = dir.path().join("server.log");
     let mut server = hotswap_alone(dir.path())
         .arg("serve")
         .env("HOTSWAP_ENV", "test")
         .env("HOTSWAP__SERVER__BIND", format!("127.0.0.1:{port}"))
-        .stdout(Stdio::null())
+        .env("HOTSWAP__LOGGING__FORMAT", "pretty")
+        .stdout(std::fs::File::create(&log_path).unwrap())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
@@ -48,6 +50,10 @@ async fn serve_starts_from_the_built_in_profiles() {
     )
     .unwrap();
     assert_eq!(printed.trim(), format!("{test_profile:#?}").trim());
+    // A log written to a file carries no terminal colour codes.
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("insecure_dev_mode"), "the start-up warning is logged: {log}");
+    assert!(!log.contains('\u{1b}'), "escape codes in a log file: {log:?}");
 }
 
 #[test]

@@ -50,14 +50,16 @@ impl Coordinator {
         let (tenant, module, version) = (self.run.tenant_id, self.module(), self.run.request.version.clone());
         let scan = async move {
             let verified = verifier.verify(tenant, &module, &version).await?;
-            let unmet = unmet_dependencies(&store, tenant, &path, &module, &version, &verified.dependencies).await?;
-            Ok::<_, ScanError>((verified, unmet))
+            let mut problems =
+                unmet_dependencies(&store, tenant, &path, &module, &version, &verified.dependencies).await?;
+            problems.extend(verified.dependents.as_ref().and_then(|d| d.refusal(&module, &version)));
+            Ok::<_, ScanError>((verified, problems))
         };
         ctx.spawn(scan.into_actor(self).map(move |result, act, ctx| {
             act.busy = false;
             match result {
-                Ok((verified, unmet)) if unmet.is_empty() => act.scan_passed(verified, &checked, ctx),
-                Ok((_, unmet)) => act.scan_failed(unmet, ctx),
+                Ok((verified, problems)) if problems.is_empty() => act.scan_passed(verified, &checked, ctx),
+                Ok((_, problems)) => act.scan_failed(problems, ctx),
                 Err(ScanError::Refused(why)) => act.scan_failed(vec![why], ctx),
                 Err(ScanError::Unavailable(why)) => {
                     tracing::warn!(run = %act.run.execution_id, error = %why, "registry unavailable; the scan is repeated");
@@ -70,9 +72,9 @@ impl Coordinator {
     fn scan_passed(&mut self, verified: VerifiedModule, checked: &[String], ctx: &mut Ctx) {
         let mut message =
             format!("Checked the version, the fault plan and every target cluster ({}).", checked.join(", "));
-        for note in &verified.notes {
+        for note in verified.notes.iter().cloned().chain(verified.dependents.as_ref().map(|d| d.summary())) {
             message.push(' ');
-            message.push_str(note);
+            message.push_str(&note);
         }
         self.run.artifact_digest = verified.digest;
         let done = finish_stage(&mut self.run, SECURITY_SCAN_STAGE, StageStatus::Succeeded, message);

@@ -1,6 +1,6 @@
-//! The Security Scan's dependency check: a version that would break a
-//! dependent module's requirement on nodes where both run is refused, naming
-//! each pair. A decorator of whatever verifier the registry provides.
+//! The Security Scan's dependency check: which requirements of dependent
+//! modules a version would break on nodes where both run, each pair named.
+//! A decorator of whatever verifier the registry provides.
 
 use std::sync::Arc;
 
@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use super::service::{GraphError, GraphService};
 use crate::domain::TenantId;
-use crate::registry::{ModuleVerifier, ScanError, VerifiedModule};
+use crate::registry::{DependentsChecked, ModuleVerifier, ScanError, VerifiedModule};
 
 pub struct DependencyCheckedVerifier {
     inner: Arc<dyn ModuleVerifier>,
@@ -25,18 +25,12 @@ impl DependencyCheckedVerifier {
 impl ModuleVerifier for DependencyCheckedVerifier {
     async fn verify(&self, tenant: TenantId, module: &str, version: &str) -> Result<VerifiedModule, ScanError> {
         let mut verified = self.inner.verify(tenant, module, version).await?;
+        // The answer is recorded, not acted on: the run's scan refuses a
+        // version with conflicts, and a dry run shows them as a check of their own.
         match self.graph.dependency_check(tenant, module, version).await {
-            Ok(check) if !check.conflicts.is_empty() => {
-                return Err(ScanError::Refused(format!(
-                    "{module} {version} would break modules that depend on it: {}",
-                    check.conflicts.join("; ")
-                )))
-            }
             Ok(check) => {
-                let direct = check.direct_dependents;
-                verified.notes.push(format!(
-                    "Dependencies: {direct} dependent module versions checked in the knowledge graph, none broken where they run."
-                ));
+                verified.dependents =
+                    Some(DependentsChecked { direct: check.direct_dependents, conflicts: check.conflicts })
             }
             // A module nothing knows of, or a version that is not semver: nothing to check against.
             Err(GraphError::NotFound(_) | GraphError::Invalid(_)) => {}

@@ -278,6 +278,28 @@ fn registry_checks(answer: &Option<Result<VerifiedModule, ScanError>>) -> [ScanC
     }
 }
 
+/// The knowledge graph's check, which the registry's verifier carries: would
+/// the version break a module that depends on it where both run?
+fn dependents_check(request: &DeploymentRequest, answer: &Option<Result<VerifiedModule, ScanError>>) -> ScanCheck {
+    let check = |outcome, message: String| ScanCheck { name: "Dependents", outcome, message };
+    match answer {
+        None => check(CheckOutcome::Skipped, "not asked: an earlier check failed".into()),
+        Some(Err(ScanError::Unavailable(_))) => check(CheckOutcome::Unknown, "the registry did not answer".into()),
+        Some(Err(ScanError::Refused(_))) => {
+            check(CheckOutcome::Skipped, "not checked: the registry refused the version".into())
+        }
+        Some(Ok(VerifiedModule { dependents: None, .. })) => {
+            check(CheckOutcome::Passed, "no module in the knowledge graph depends on this one".into())
+        }
+        Some(Ok(VerifiedModule { dependents: Some(found), .. })) => {
+            match found.refusal(&request.module_name, &request.version) {
+                Some(why) => check(CheckOutcome::Failed, why),
+                None => check(CheckOutcome::Passed, found.summary()),
+            }
+        }
+    }
+}
+
 /// The checks that need neither the registry nor the store: a semantic
 /// version and reachable, non-empty clusters on the whole path.
 pub fn local_checks(request: &DeploymentRequest, clusters: &[(Environment, ClusterInput)]) -> [ScanCheck; 2] {
@@ -340,6 +362,7 @@ pub fn plan_deployment(input: PlanInput<'_>) -> DeploymentPlan {
         },
         Some(unmet) => ScanCheck { name: "Dependencies", outcome: CheckOutcome::Failed, message: unmet.join("; ") },
     });
+    checks.push(dependents_check(request, &input.registry));
     let scan = ScanPlan { outcome: worst(&checks), checks };
     let approval = input.approvals.required_for(request).then(|| {
         let forced: Vec<&str> = request
@@ -452,6 +475,7 @@ impl Orchestrator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::DependentsChecked;
     use std::collections::BTreeMap;
 
     fn request(target: Environment) -> DeploymentRequest {
@@ -575,5 +599,27 @@ mod tests {
         assert_eq!(registry_checks(&missing)[0].outcome, CheckOutcome::Failed);
         let down = Some(Err(ScanError::Unavailable("timeout".into())));
         assert_eq!(registry_checks(&down)[1].outcome, CheckOutcome::Unknown);
+    }
+
+    #[test]
+    fn broken_dependents_are_their_own_check_not_the_registrys() {
+        let req = request(Environment::Development);
+        let breaks = Some(Ok(VerifiedModule {
+            notes: vec!["Artifact SHA-256 ab verified.".into()],
+            dependents: Some(DependentsChecked { direct: 1, conflicts: vec!["api 1.0.0 requires m ^1.0".into()] }),
+            ..VerifiedModule::default()
+        }));
+        let [reg, sig] = registry_checks(&breaks);
+        assert_eq!((reg.outcome, sig.outcome), (CheckOutcome::Passed, CheckOutcome::Passed));
+        let dependents = dependents_check(&req, &breaks);
+        assert_eq!(dependents.outcome, CheckOutcome::Failed);
+        assert!(dependents.message.ends_with("would break modules that depend on it: api 1.0.0 requires m ^1.0"));
+        let fine = Some(Ok(VerifiedModule {
+            dependents: Some(DependentsChecked { direct: 2, conflicts: Vec::new() }),
+            ..VerifiedModule::default()
+        }));
+        assert_eq!(dependents_check(&req, &fine).outcome, CheckOutcome::Passed);
+        assert!(!registry_checks(&fine)[0].message.contains("Dependencies"));
+        assert_eq!(dependents_check(&req, &None).outcome, CheckOutcome::Skipped);
     }
 }
