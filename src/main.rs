@@ -179,7 +179,12 @@ fn cli_actor() -> hotswap_actors::domain::AuditActor {
 async fn agent(args: hotswap::agent::AgentArgs) -> std::process::ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // Colours only for a terminal, not for the journal or a log file.
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
     match hotswap::agent::run(args).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -121,6 +121,8 @@ async fn a_download_cut_mid_body_is_resumed_with_range_and_verified() {
     assert!(resumed.contains("if-range:"), "{resumed}");
     assert!(answer.contains(" 206 "), "the server sent the rest only: {answer}");
     assert!(agent.log().contains("download broke off; resuming"), "{}", agent.log());
+    // The agent's log, written to a file here, carries no terminal colour codes.
+    assert!(!agent.log().contains('\u{1b}'), "escape codes in the agent's log: {:?}", agent.log());
 
     assert_eq!(agent.current(M).as_deref(), Some("1.0.0"), "{}", agent.log());
     let stored = std::fs::read(agent.dir.join("data/modules").join(M).join("1.0.0/artifact")).unwrap();
