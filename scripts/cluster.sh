@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # docker-compose.yml's topology as plain processes on loopback, for a local trial and for
-# the failover tests: two `hotswap serve` instances on one PostgreSQL database (and the
-# local Redis once [redis] exists), nginx in front of them (deploy/nginx.conf with loopback
+# the failover tests: two `hotswap serve` instances on one PostgreSQL database and the
+# local Redis, nginx in front of them (deploy/nginx.conf with loopback
 # upstreams), and three agents (enrolled with HOTSWAP_AGENT_TOKEN, or with tokens the demo
 # admin creates). Needs nginx (apt-get install nginx-light), psql, curl and python3.
 #
@@ -58,7 +58,8 @@ up() {
   mkdir -p "$STATE/artifacts"
   cargo build --quiet --bin hotswap
   command -v nginx >/dev/null || { echo "nginx is not installed (apt-get install nginx-light)" >&2; exit 1; }
-  psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS $DATABASE" >/dev/null
+  # (Without the notice that a first start has no database to drop.)
+  PGOPTIONS='--client-min-messages=warning' psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS $DATABASE" >/dev/null
   psql "$PG_ADMIN_URL" -qc "CREATE DATABASE $DATABASE" >/dev/null
 
   # The same settings as the compose file, on loopback; development keeps the demo users and
@@ -67,7 +68,7 @@ up() {
   export HOTSWAP__STORE__BACKEND=postgres HOTSWAP__STORE__URL="$PG_URL"
   export HOTSWAP__REGISTRY__ARTIFACT_BACKEND=postgres
   export HOTSWAP__RATE_LIMIT__TRUSTED_PROXIES=127.0.0.1
-  if grep -q '^\[redis\]' config/default.toml; then export HOTSWAP__REDIS__URL=redis://127.0.0.1:6379; fi
+  export HOTSWAP__REDIS__URL="${HOTSWAP__REDIS__URL:-redis://127.0.0.1:6379}"
   for i in 1 2; do
     HOTSWAP__SERVER__BIND="127.0.0.1:$((PORT + i))" HOTSWAP__CLUSTER__INSTANCE_ID="hotswap-$i" \
       start "hotswap-$i" "$BINARY" serve

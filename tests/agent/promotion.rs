@@ -104,6 +104,25 @@ async fn a_failing_hook_or_an_untrusted_signature_leaves_the_previous_version() 
     assert!(refused.to_string().contains("does not verify"), "{refused:#}");
     assert_eq!(agent.current("kmod-undo").as_deref(), Some("1.0.0"), "{}", agent.log());
     assert!(!agent.dir.join("data/modules/kmod-undo/3.0.0/artifact").exists(), "a refused artifact is never stored");
+
+    // A version the registry does not hold (the test profile lets such runs
+    // pass the scan with a warning) can never reach an agent: the scan
+    // refuses it before any node is touched, and a dry run says so.
+    let why = "kmod-undo 9.0.0 is not in the module registry, and agents install registered modules only \
+               (agent nodes on the path: dev-host-9)";
+    let (status, plan) =
+        server.post("/api/v1/deployments?dryRun=true", &deployment("kmod-undo", "9.0.0", "Development")).await.unwrap();
+    assert_eq!(status.as_u16(), 200, "{plan}");
+    let registry = plan["securityScan"]["checks"].as_array().unwrap().iter().find(|c| c["name"] == "Registry").cloned();
+    assert_eq!(registry.as_ref().map(|c| c["outcome"].clone()), Some(json!("Failed")), "{plan:#}");
+    assert_eq!(registry.unwrap()["message"], why, "{plan:#}");
+    assert_eq!(plan["wouldDeploy"], false, "{plan:#}");
+    let unregistered = deploy("9.0.0").await;
+    assert_eq!(unregistered["status"], "Failed", "{unregistered:#}");
+    assert_eq!(unregistered["stages"][0]["status"], "Failed", "the Security Scan refuses it: {unregistered:#}");
+    assert!(unregistered["stages"][0]["message"].as_str().unwrap().contains(why), "{unregistered:#}");
+    let dev = server.versions("Development", "kmod-undo").await;
+    assert_eq!(dev, vec![Some("1.0.0".to_string()); 3], "no node was touched: {dev:?}");
 }
 
 #[actix_web::test]

@@ -12,6 +12,7 @@ use super::actor::Coordinator;
 use super::stages::{finish_run, finish_stage, start_stage};
 use super::Checkpoint;
 use crate::domain::{Environment, RunStatus, StageStatus, TenantId, SECURITY_SCAN_STAGE};
+use crate::node::NodeKind;
 use crate::registry::{ScanError, VerifiedModule};
 use crate::store::SharedStore;
 
@@ -27,6 +28,7 @@ impl Coordinator {
         }
         let mut problems = Vec::new();
         let mut checked = Vec::new();
+        let mut agents = Vec::new();
         if semver::Version::parse(&self.run.request.version).is_err() {
             problems.push(format!("version '{}' is not semantic", self.run.request.version));
         }
@@ -40,6 +42,7 @@ impl Coordinator {
                 problems.push(format!("{env} nodes not reachable: {}", unreachable.join(", ")));
             }
             checked.push(format!("{env}: {} nodes", nodes.len()));
+            agents.extend(nodes.iter().filter(|n| n.kind == NodeKind::Agent).map(|n| n.hostname.clone()));
         }
         if !problems.is_empty() {
             return self.scan_failed(problems, ctx);
@@ -53,6 +56,7 @@ impl Coordinator {
             let mut problems =
                 unmet_dependencies(&store, tenant, &path, &module, &version, &verified.dependencies).await?;
             problems.extend(verified.dependents.as_ref().and_then(|d| d.refusal(&module, &version)));
+            problems.extend(unregistered_on_agents(&module, &version, &verified, &agents));
             Ok::<_, ScanError>((verified, problems))
         };
         ctx.spawn(scan.into_actor(self).map(move |result, act, ctx| {
@@ -93,6 +97,25 @@ impl Coordinator {
         self.run.checkpoint = Checkpoint::Done;
         self.save_checkpoint(done.into_iter().chain([end]), ctx);
     }
+}
+
+/// Why a version the registry does not hold cannot reach these agent nodes:
+/// an agent installs registered modules only (it checks the artifact's
+/// digest and signature itself), so the scan refuses the run before any
+/// host is asked, instead of each agent refusing it in the middle of a stage.
+pub(crate) fn unregistered_on_agents(
+    module: &str,
+    version: &str,
+    verified: &VerifiedModule,
+    agents: &[String],
+) -> Option<String> {
+    (verified.digest.is_none() && !agents.is_empty()).then(|| {
+        format!(
+            "{module} {version} is not in the module registry, and agents install registered modules only \
+             (agent nodes on the path: {})",
+            super::stages::listed(agents)
+        )
+    })
 }
 
 /// Each requirement of `dependencies` that some target node does not meet,

@@ -9,12 +9,13 @@
 
 use std::time::Duration;
 
-use crate::coordinator::{plan, unmet_dependencies};
+use crate::coordinator::{plan, unmet_dependencies, unregistered_on_agents};
 use crate::domain::{
     deploy_stage_name, AuditActor, AuditCategory, AuditResult, DeploymentRequest, Environment, NewAuditEntry, Strategy,
     TenantId,
 };
 use crate::error::CoreError;
+use crate::node::NodeKind;
 use crate::registry::{ScanError, VerifiedModule};
 use crate::settings::{ApprovalSettings, PipelineSettings};
 
@@ -142,6 +143,8 @@ pub struct ClusterInput {
     pub hostnames: Vec<String>,
     /// Nodes whose actor is not running now.
     pub unreachable: Vec<String>,
+    /// Nodes that are hosts running an agent.
+    pub agents: Vec<String>,
 }
 
 /// Everything [`plan_deployment`] needs; gathered by the orchestrator.
@@ -348,7 +351,14 @@ fn worst(checks: &[ScanCheck]) -> CheckOutcome {
 pub fn plan_deployment(input: PlanInput<'_>) -> DeploymentPlan {
     let request = input.request;
     let mut checks: Vec<ScanCheck> = local_checks(request, &input.clusters).into();
-    checks.extend(registry_checks(&input.registry));
+    let mut registry = registry_checks(&input.registry);
+    if let Some(Ok(verified)) = &input.registry {
+        let agents: Vec<String> = input.clusters.iter().flat_map(|(_, c)| c.agents.iter().cloned()).collect();
+        if let Some(why) = unregistered_on_agents(&request.module_name, &request.version, verified, &agents) {
+            registry[0] = ScanCheck { name: "Registry", outcome: CheckOutcome::Failed, message: why };
+        }
+    }
+    checks.extend(registry);
     checks.push(match &input.unmet_dependencies {
         None => ScanCheck {
             name: "Dependencies",
@@ -414,6 +424,7 @@ impl Orchestrator {
                 let input = ClusterInput {
                     hostnames: nodes.iter().map(|n| n.hostname.clone()).collect(),
                     unreachable: nodes.iter().filter(|n| !n.is_up()).map(|n| n.hostname.clone()).collect(),
+                    agents: nodes.iter().filter(|n| n.kind == NodeKind::Agent).map(|n| n.hostname.clone()).collect(),
                 };
                 (env, input)
             })
@@ -494,7 +505,7 @@ mod tests {
 
     fn cluster(env: Environment, n: usize) -> (Environment, ClusterInput) {
         let hostnames = (1..=n).map(|i| format!("{}-node-{i:02}", env.slug())).collect();
-        (env, ClusterInput { hostnames, unreachable: Vec::new() })
+        (env, ClusterInput { hostnames, ..ClusterInput::default() })
     }
 
     fn input<'a>(
