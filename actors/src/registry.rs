@@ -42,8 +42,9 @@ impl DependentsChecked {
 
     /// What was checked, for a scan that passed.
     pub fn summary(&self) -> String {
+        let versions = if self.direct == 1 { "version" } else { "versions" };
         format!(
-            "Dependencies: {} dependent module versions checked in the knowledge graph, none broken where they run.",
+            "{} dependent module {versions} checked in the knowledge graph, none broken where they run.",
             self.direct
         )
     }

@@ -76,7 +76,12 @@ impl Coordinator {
     fn scan_passed(&mut self, verified: VerifiedModule, checked: &[String], ctx: &mut Ctx) {
         let mut message =
             format!("Checked the version, the fault plan and every target cluster ({}).", checked.join(", "));
-        for note in verified.notes.iter().cloned().chain(verified.dependents.as_ref().map(|d| d.summary())) {
+        for note in verified
+            .notes
+            .iter()
+            .cloned()
+            .chain(verified.dependents.as_ref().map(|d| format!("Dependents: {}", d.summary())))
+        {
             message.push(' ');
             message.push_str(&note);
         }
