@@ -39,7 +39,7 @@ impl From<std::time::Duration> for DurationView {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScanCheckView {
-    /// Version, Clusters, Registry, Signature or Dependencies.
+    /// Version, Clusters, Registry, Signature, Dependencies or Dependents.
     pub name: &'static str,
     /// Passed, Warning, Failed, Unknown or Skipped.
     pub outcome: &'static str,

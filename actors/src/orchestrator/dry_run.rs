@@ -52,7 +52,7 @@ impl CheckOutcome {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScanCheck {
-    /// Version, Clusters, Registry, Signature or Dependencies.
+    /// Version, Clusters, Registry, Signature, Dependencies or Dependents.
     pub name: &'static str,
     pub outcome: CheckOutcome,
     pub message: String,
