@@ -90,7 +90,14 @@ pub fn init(logging: &LoggingSettings, telemetry: &TelemetrySettings) -> Telemet
     )]));
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&logging.level));
     let fmt: Box<dyn Layer<Registry> + Send + Sync> = match logging.format {
-        LogFormat::Json => tracing_subscriber::fmt::layer().json().flatten_event(true).with_filter(filter).boxed(),
+        // The span list already ends with the current span: writing that span
+        // again on its own would double every request's line.
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_filter(filter)
+            .boxed(),
         // Colours only for a terminal: a log redirected to a file or a
         // collector would otherwise be full of escape codes.
         LogFormat::Pretty => tracing_subscriber::fmt::layer()

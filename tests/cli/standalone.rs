@@ -2,7 +2,8 @@
 //! without HOTSWAP_CONFIG_DIR, it starts from the profiles built into it,
 //! and the operator's offline verbs need no server settings at all.
 
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::harness::free_port;
@@ -15,26 +16,34 @@ fn hotswap_alone(dir: &std::path::Path) -> Command {
     command
 }
 
-#[actix_web::test]
-async fn serve_starts_from_the_built_in_profiles() {
-    let dir = tempfile::tempdir().unwrap();
+/// `hotswap serve` alone in `dir` with the test profile and `settings`, its
+/// stdout in `dir/server.log`, once it answers `/health/ready`: the process,
+/// its base URL and the log's path.
+async fn serve_alone(dir: &std::path::Path, settings: &[(&str, &str)]) -> (Child, String, PathBuf) {
     let port = free_port();
-    let log_path = dir.path().join("server.log");
-    let mut server = hotswap_alone(dir.path())
+    let log_path = dir.join("server.log");
+    let server = hotswap_alone(dir)
         .arg("serve")
         .env("HOTSWAP_ENV", "test")
         .env("HOTSWAP__SERVER__BIND", format!("127.0.0.1:{port}"))
-        .env("HOTSWAP__LOGGING__FORMAT", "pretty")
+        .envs(settings.iter().copied())
         .stdout(std::fs::File::create(&log_path).unwrap())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
     let client = awc::Client::default();
-    let ready = format!("http://127.0.0.1:{port}/health/ready");
     eventually(Duration::from_secs(60), "the server answers /health/ready", async || {
-        client.get(&ready).send().await.is_ok_and(|r| r.status().is_success())
+        client.get(format!("{base}/health/ready")).send().await.is_ok_and(|r| r.status().is_success())
     })
     .await;
+    (server, base, log_path)
+}
+
+#[actix_web::test]
+async fn serve_starts_from_the_built_in_profiles() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, _, log_path) = serve_alone(dir.path(), &[("HOTSWAP__LOGGING__FORMAT", "pretty")]).await;
     // The test profile's own setting, not only the defaults: its simulated
     // development cluster is the test profile's size.
     let settings = hotswap_alone(dir.path()).arg("config").env("HOTSWAP_ENV", "test").output().unwrap();
@@ -77,4 +86,47 @@ fn keygen_needs_no_server_settings() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let public = std::fs::read_to_string(dir.path().join("signing.pem.pub")).unwrap();
     assert!(public.starts_with("-----BEGIN PUBLIC KEY-----"), "{public}");
+}
+
+/// A JSON log line names each span once: the list of spans ends with the
+/// current one, so the current span is not written a second time.
+#[actix_web::test]
+async fn json_log_lines_name_each_span_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // Request spans are info spans: a coarser level leaves them out.
+    let settings = [("HOTSWAP__LOGGING__FORMAT", "json"), ("HOTSWAP__LOGGING__LEVEL", "info")];
+    let (mut server, base, log_path) = serve_alone(dir.path(), &settings).await;
+    let client = awc::Client::default();
+    // A refused login is logged as a warning inside the request's span.
+    let refused = client
+        .post(format!("{base}/api/v1/authentication/login"))
+        .send_json(&serde_json::json!({ "username": "nobody-here", "password": "not the password" }))
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 401);
+    let line = eventually_line(&log_path, "Invalid username or password").await;
+    let _ = server.kill();
+    let _ = server.wait();
+    let entry: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert!(entry.get("span").is_none(), "the current span is written once, in the list: {line}");
+    let spans = entry["spans"].as_array().unwrap_or_else(|| panic!("the line has its spans: {line}"));
+    assert_eq!(spans.last().unwrap()["name"], "HTTP request", "{line}");
+    assert_eq!(line.matches("\"request_id\"").count(), 1, "{line}");
+}
+
+/// The first line of the log at `path` that contains `text`, once written.
+async fn eventually_line(path: &std::path::Path, text: &str) -> String {
+    let mut found = String::new();
+    eventually(Duration::from_secs(10), &format!("a log line with {text}"), async || {
+        let log = std::fs::read_to_string(path).unwrap_or_default();
+        match log.lines().find(|l| l.contains(text)) {
+            Some(line) => {
+                found = line.to_string();
+                true
+            }
+            None => false,
+        }
+    })
+    .await;
+    found
 }
