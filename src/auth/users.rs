@@ -380,15 +380,18 @@ impl AuthState {
         self.store.get_user(tenant, id).await?.ok_or_else(|| UserError::NotFound(format!("User {id} not found")))
     }
 
+    /// Changes user `id` of `tenant` (the caller's own, or the one a system
+    /// Admin acts for) on behalf of `actor`.
     async fn change(
         &self,
         actor: &Principal,
         by: &AuditActor,
+        tenant: TenantId,
         id: Uuid,
         what: &str,
         apply: impl FnOnce(&mut UserRecord),
     ) -> Result<UserRecord, UserError> {
-        let mut user = self.get_user(actor.tenant_id, id).await?;
+        let mut user = self.get_user(tenant, id).await?;
         apply(&mut user);
         let event = match what {
             "enabled" => "UserEnabled",
@@ -411,19 +414,21 @@ impl AuthState {
         &self,
         actor: &Principal,
         by: &AuditActor,
+        tenant: TenantId,
         id: Uuid,
         active: bool,
     ) -> Result<UserRecord, UserError> {
         if !active && id == actor.user_id {
             return Err(UserError::Conflict("you cannot disable your own account".into()));
         }
-        self.change(actor, by, id, if active { "enabled" } else { "disabled" }, |u| u.is_active = active).await
+        self.change(actor, by, tenant, id, if active { "enabled" } else { "disabled" }, |u| u.is_active = active).await
     }
 
     pub async fn set_roles(
         &self,
         actor: &Principal,
         by: &AuditActor,
+        tenant: TenantId,
         id: Uuid,
         raw: &[String],
     ) -> Result<UserRecord, UserError> {
@@ -435,7 +440,7 @@ impl AuthState {
         if id == actor.user_id && !roles.iter().any(|r| r.grants(Role::Admin)) {
             return Err(UserError::Conflict("you cannot remove your own Admin role".into()));
         }
-        self.change(actor, by, id, "roles", |u| u.roles = roles).await
+        self.change(actor, by, tenant, id, "roles", |u| u.roles = roles).await
     }
 
     /// Sets a new password and lifts any lockout.
@@ -443,6 +448,7 @@ impl AuthState {
         &self,
         actor: &Principal,
         by: &AuditActor,
+        tenant: TenantId,
         id: Uuid,
         password: &Password,
     ) -> Result<(), UserError> {
@@ -452,9 +458,9 @@ impl AuthState {
             return Err(UserError::Validation(errors));
         }
         // 404 before the (slow) hash when the user is not in the tenant.
-        self.get_user(actor.tenant_id, id).await?;
+        self.get_user(tenant, id).await?;
         let hash = self.passwords.hash(password).await.map_err(|e| UserError::Internal(e.to_string()))?;
-        self.change(actor, by, id, "password", |u| {
+        self.change(actor, by, tenant, id, "password", |u| {
             u.password_hash = hash;
             u.failed_login_attempts = 0;
             u.lockout_end = None;

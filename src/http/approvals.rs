@@ -162,6 +162,7 @@ pub async fn get_approval(
 async fn decide(
     state: web::Data<AppState>,
     caller: Caller,
+    tenant: Tenant,
     audited: Audited,
     id: &str,
     body: Option<web::Json<DecisionBody>>,
@@ -182,7 +183,7 @@ async fn decide(
         return Err(ApiError::validation(vec![format!("reason must be at most {MAX_REASON} characters")]));
     }
     let decider = Decider { user_id: principal.user_id, email: principal.email.clone(), actor: audited.0 };
-    let record = state.orchestrator.decide_approval(principal.tenant_id, id, verdict, reason, &decider).await?;
+    let record = state.orchestrator.decide_approval(tenant.0, id, verdict, reason, &decider).await?;
     debug_assert_ne!(record.status, ApprovalStatus::Pending);
     Ok(HttpResponse::Ok().json(ApprovalResponse::from(record)))
 }
@@ -205,11 +206,12 @@ async fn decide(
 pub async fn approve_deployment(
     state: web::Data<AppState>,
     caller: Caller,
+    tenant: Tenant,
     audited: Audited,
     id: web::Path<String>,
     body: Option<web::Json<DecisionBody>>,
 ) -> Result<HttpResponse, ApiError> {
-    decide(state, caller, audited, &id, body, Verdict::Approve).await
+    decide(state, caller, tenant, audited, &id, body, Verdict::Approve).await
 }
 
 #[utoipa::path(
@@ -230,11 +232,12 @@ pub async fn approve_deployment(
 pub async fn reject_deployment(
     state: web::Data<AppState>,
     caller: Caller,
+    tenant: Tenant,
     audited: Audited,
     id: web::Path<String>,
     body: Option<web::Json<DecisionBody>>,
 ) -> Result<HttpResponse, ApiError> {
-    decide(state, caller, audited, &id, body, Verdict::Reject).await
+    decide(state, caller, tenant, audited, &id, body, Verdict::Reject).await
 }
 
 #[cfg(test)]

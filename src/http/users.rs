@@ -1,4 +1,5 @@
-//! /api/v1/users: user management for Admins, within their tenant.
+//! /api/v1/users: user management for Admins, within their tenant (or the
+//! one a system Admin names with X-Tenant-Id).
 
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
@@ -11,7 +12,7 @@ use super::route_table::{api_module, Access};
 use crate::auth::password::Password;
 use crate::auth::users::NewUser;
 use crate::auth::Audited;
-use crate::auth::{AuthState, Caller, RequireRole};
+use crate::auth::{AuthState, Caller, RequireRole, Tenant};
 use crate::web::{ApiError, ErrorBody};
 
 api_module! {
@@ -50,7 +51,8 @@ pub struct CreateUserBody {
     pub password: Password,
     #[schema(value_type = Vec<RoleName>, min_items = 1)]
     pub roles: Vec<String>,
-    /// Defaults to the caller's tenant; another one needs an Admin of the default tenant.
+    /// Defaults to the tenant the request acts in (the caller's, or the one
+    /// X-Tenant-Id names); another one needs an Admin of the default tenant.
     pub tenant_id: Option<Uuid>,
 }
 
@@ -87,17 +89,31 @@ pub struct PasswordBody {
 pub async fn create_user(
     auth: web::Data<AuthState>,
     caller: Caller,
+    tenant: Tenant,
     audited: Audited,
     body: web::Json<CreateUserBody>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
+    // The user goes to the tenant the request acts in, unless the body names
+    // one; a body and an X-Tenant-Id that disagree are refused, not guessed.
+    let acting_for_another = tenant.0 != caller.0.tenant_id;
+    let tenant_id = match b.tenant_id {
+        Some(named) if acting_for_another && named != tenant.0 => {
+            return Err(ApiError::validation(vec![format!(
+                "tenantId {named} is not the tenant X-Tenant-Id names ({})",
+                tenant.0
+            )]))
+        }
+        Some(named) => Some(named),
+        None => Some(tenant.0),
+    };
     let new = NewUser {
         username: b.username,
         email: b.email,
         full_name: b.full_name,
         password: b.password,
         roles: b.roles,
-        tenant_id: b.tenant_id,
+        tenant_id,
     };
     let user = auth.create_user(Some(&caller.0), new, &audited.0).await?;
     Ok(HttpResponse::Created()
@@ -115,8 +131,8 @@ pub async fn create_user(
         (status = 200, description = "Users", body = Vec<UserInfo>),
     )
 )]
-pub async fn list_users(auth: web::Data<AuthState>, caller: Caller) -> Result<HttpResponse, ApiError> {
-    let users = auth.list_users(caller.0.tenant_id).await?;
+pub async fn list_users(auth: web::Data<AuthState>, tenant: Tenant) -> Result<HttpResponse, ApiError> {
+    let users = auth.list_users(tenant.0).await?;
     Ok(HttpResponse::Ok().json(users.iter().map(UserInfo::from).collect::<Vec<_>>()))
 }
 
@@ -134,10 +150,10 @@ pub async fn list_users(auth: web::Data<AuthState>, caller: Caller) -> Result<Ht
 )]
 pub async fn get_user(
     auth: web::Data<AuthState>,
-    caller: Caller,
+    tenant: Tenant,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = auth.get_user(caller.0.tenant_id, user_id(&id)?).await?;
+    let user = auth.get_user(tenant.0, user_id(&id)?).await?;
     Ok(HttpResponse::Ok().json(UserInfo::from(&user)))
 }
 
@@ -157,10 +173,11 @@ pub async fn get_user(
 pub async fn disable_user(
     auth: web::Data<AuthState>,
     caller: Caller,
+    tenant: Tenant,
     audited: Audited,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = auth.set_active(&caller.0, &audited.0, user_id(&id)?, false).await?;
+    let user = auth.set_active(&caller.0, &audited.0, tenant.0, user_id(&id)?, false).await?;
     Ok(HttpResponse::Ok().json(UserInfo::from(&user)))
 }
 
@@ -179,10 +196,11 @@ pub async fn disable_user(
 pub async fn enable_user(
     auth: web::Data<AuthState>,
     caller: Caller,
+    tenant: Tenant,
     audited: Audited,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = auth.set_active(&caller.0, &audited.0, user_id(&id)?, true).await?;
+    let user = auth.set_active(&caller.0, &audited.0, tenant.0, user_id(&id)?, true).await?;
     Ok(HttpResponse::Ok().json(UserInfo::from(&user)))
 }
 
@@ -204,11 +222,12 @@ pub async fn enable_user(
 pub async fn set_user_roles(
     auth: web::Data<AuthState>,
     caller: Caller,
+    tenant: Tenant,
     audited: Audited,
     id: web::Path<String>,
     body: web::Json<RolesBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = auth.set_roles(&caller.0, &audited.0, user_id(&id)?, &body.roles).await?;
+    let user = auth.set_roles(&caller.0, &audited.0, tenant.0, user_id(&id)?, &body.roles).await?;
     Ok(HttpResponse::Ok().json(UserInfo::from(&user)))
 }
 
@@ -229,10 +248,11 @@ pub async fn set_user_roles(
 pub async fn reset_user_password(
     auth: web::Data<AuthState>,
     caller: Caller,
+    tenant: Tenant,
     audited: Audited,
     id: web::Path<String>,
     body: web::Json<PasswordBody>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.reset_password(&caller.0, &audited.0, user_id(&id)?, &body.password).await?;
+    auth.reset_password(&caller.0, &audited.0, tenant.0, user_id(&id)?, &body.password).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -365,6 +365,48 @@ async fn deleting_is_refused_while_runs_are_active_and_ends_the_tenant() {
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
 }
 
+/// What a system Admin acting for a tenant does with users and approvals
+/// happens in that tenant: never, silently, in the Admin's own.
+#[actix_web::test]
+async fn x_tenant_id_manages_that_tenants_users_and_decides_its_approvals() {
+    let admin = spawn_app(&[]).await;
+    let (tenant, t) = tenant_with_admin(&admin, "acted-users", "Starter").await;
+    let tid = tenant.to_string();
+    let acting = [("X-Tenant-Id", tid.as_str())];
+    let new_user = json!({ "username": "acted-deployer", "email": "dep@acted-users.example.com",
+        "password": "a-long-enough-password", "roles": ["Deployer"] });
+    let r = admin.request_with(Method::POST, "/api/v1/users", &acting, Some(new_user.clone())).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.body["tenantId"], json!(tid), "created in the tenant acted for: {}", r.text);
+    let user_id = r.body["id"].as_str().unwrap().to_string();
+    let names = |body: &Value| -> Vec<String> {
+        body.as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap().to_string()).collect()
+    };
+    let listed = admin.request_with(Method::GET, "/api/v1/users", &acting, None).await;
+    assert!(names(&listed.body).contains(&"acted-deployer".to_string()), "{}", listed.text);
+    let (_, own) = admin.get("/api/v1/users").await;
+    assert!(!names(&own).contains(&"acted-deployer".to_string()), "not in the Admin's own tenant: {own}");
+    let disable = format!("/api/v1/users/{user_id}/disable");
+    assert_eq!(admin.request_with(Method::POST, &disable, &[], None).await.status, StatusCode::NOT_FOUND);
+    let r = admin.request_with(Method::POST, &disable, &acting, None).await;
+    assert_eq!((r.status, r.body["isActive"].clone()), (StatusCode::OK, json!(false)), "{}", r.text);
+    // A body naming another tenant than the header is refused, not guessed.
+    let mut elsewhere = new_user;
+    elsewhere["username"] = json!("acted-other");
+    elsewhere["tenantId"] = json!(DEFAULT_TENANT.to_string());
+    let r = admin.request_with(Method::POST, "/api/v1/users", &acting, Some(elsewhere)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+
+    // The tenant's gated run is approved by the system Admin acting for it.
+    let id = t.deploy("kmod-acted", "1.0.0", "Staging", json!({ "requireApproval": true })).await;
+    t.wait_for(&id, |r| r["status"] == "PendingApproval").await;
+    let approve = format!("/api/v1/approvals/deployments/{id}/approve");
+    let r = admin.request_with(Method::POST, &approve, &acting, Some(json!({ "reason": "window open" }))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["status"], "Approved", "{}", r.text);
+    assert_eq!(t.finished(&id).await["status"], "Succeeded");
+}
+
 #[actix_web::test]
 async fn x_tenant_id_is_for_system_admins_only_and_audited() {
     let admin = spawn_app(&[]).await;
