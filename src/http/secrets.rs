@@ -63,7 +63,7 @@ pub struct PolicyView {
 
 impl From<&crate::secrets::RotationPolicy> for PolicyView {
     fn from(p: &crate::secrets::RotationPolicy) -> Self {
-        let human = |d: std::time::Duration| humantime::format_duration(d).to_string();
+        let human = crate::web::durations::human;
         PolicyView {
             auto_rotate: p.auto_rotate,
             rotation_interval: human(p.rotation_interval),

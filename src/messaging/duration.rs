@@ -32,9 +32,10 @@ fn parse_timespan(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(whole) + Duration::from_secs_f64(seconds))
 }
 
-/// How durations are answered: humantime's form ("30s", "7days").
+/// How durations are answered: humantime's form ("30s", "7days"), whole
+/// days as days (see `crate::web::durations`).
 pub fn format_duration(duration: Duration) -> String {
-    humantime::format_duration(duration).to_string()
+    crate::web::durations::human(duration)
 }
 
 #[cfg(test)]

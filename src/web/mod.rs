@@ -1,8 +1,10 @@
 //! What every HTTP-facing adapter shares, and nothing else: the one error type
 //! and its status table, the request's trace id, the application state handed
-//! to handlers, query-string helpers, and secrets kept out of recorded URLs. It sits below `auth`, `live` and
-//! `http` and imports none of them.
+//! to handlers, query-string helpers, durations as answers write them, and
+//! secrets kept out of recorded URLs. It sits below `auth`, `live` and `http`
+//! and imports none of them.
 
+pub mod durations;
 pub mod error;
 #[cfg(test)]
 pub(crate) mod fuzz;

@@ -42,6 +42,9 @@ async fn rotating_the_jwt_key_keeps_old_tokens_until_the_window_ends() {
     assert_eq!(rotated["previousVersion"], 1);
     assert_eq!(rotated["inRotationWindow"], true);
     assert_eq!(rotated["policy"]["rotationWindow"], "2s", "{rotated}");
+    // The policy's days read as days (90 days is not "2months 29days 2h 52m 48s").
+    assert_eq!(rotated["policy"]["maxAge"], "90days", "{rotated}");
+    assert_eq!(rotated["policy"]["rotationInterval"], "30days", "{rotated}");
 
     // New tokens use the new key; the old one still works within the window.
     let new = app.login(ADMIN).await;
