@@ -76,6 +76,33 @@ async fn the_tree_lists_supervisors_and_their_children() {
     assert_eq!(sup["supervisors"][0]["byState"]["Running"], 38);
 }
 
+/// The tree lists a page of each supervisor's children and counts them all,
+/// an actor that restarted first: a large cluster's tree stays small.
+#[actix_web::test]
+async fn the_tree_pages_children_and_lists_restarted_actors_first() {
+    let app = spawn_app(&[]).await;
+    let ids = |tree: &Value| -> Vec<String> {
+        let nodes = tree["supervisors"][0]["children"].as_array().unwrap();
+        nodes.iter().map(|c| c["id"].as_str().unwrap().to_string()).collect()
+    };
+    let (status, page) = app.get("/api/v1/admin/actors?limit=2").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["supervisors"][0]["childCount"], 38, "{page:#}");
+    assert_eq!(ids(&page), ["node:development-node-01", "node:development-node-02"]);
+    let (_, next) = app.get("/api/v1/admin/actors?limit=2&offset=2").await;
+    assert_eq!(ids(&next), ["node:development-node-03", "node:production-node-01"]);
+
+    crash(&app, "node:staging-node-07").await;
+    wait_child(&app, "node:staging-node-07", |c| c["restarts"] == 1 && c["state"] == "Running").await;
+    let (_, page) = app.get("/api/v1/admin/actors?limit=2").await;
+    assert_eq!(ids(&page), ["node:staging-node-07", "node:development-node-01"], "restarted first");
+
+    for bad in ["limit=0", "limit=5001", "offset=-1", "limit=two", "page=1"] {
+        let (status, body) = app.get(&format!("/api/v1/admin/actors?{bad}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+    }
+}
+
 #[actix_web::test]
 async fn a_node_crashed_during_a_rolling_run_restarts_intact_and_the_run_finishes() {
     let app = spawn_app(&[("HOTSWAP__PIPELINE__ROLLING_HEALTH_CHECK_DELAY", "400ms")]).await;

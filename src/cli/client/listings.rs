@@ -136,15 +136,13 @@ fn print_tree(out: Out, supervisors: &[&Value]) {
     for (i, sup) in supervisors.iter().enumerate() {
         let last_sup = i + 1 == supervisors.len();
         let children: Vec<&Value> = sup["children"].as_array().into_iter().flatten().collect();
-        say!(
-            "{} supervisor \"{}\" ({} children)",
-            if last_sup { "└──" } else { "├──" },
-            cell(&sup["name"]),
-            children.len()
-        );
+        // The server lists a page of each supervisor's children and counts them all.
+        let count = sup["childCount"].as_u64().unwrap_or(children.len() as u64);
+        let unlisted = count.saturating_sub(children.len() as u64);
+        say!("{} supervisor \"{}\" ({count} children)", if last_sup { "└──" } else { "├──" }, cell(&sup["name"]),);
+        let trunk = if last_sup { "    " } else { "│   " };
         for (j, child) in children.iter().enumerate() {
-            let branch = if j + 1 == children.len() { "└──" } else { "├──" };
-            let trunk = if last_sup { "    " } else { "│   " };
+            let branch = if j + 1 == children.len() && unlisted == 0 { "└──" } else { "├──" };
             say!(
                 "{trunk}{branch} {} {} · restarts {} · incarnation {}",
                 cell(&child["id"]),
@@ -152,6 +150,9 @@ fn print_tree(out: Out, supervisors: &[&Value]) {
                 cell(&child["restarts"]),
                 cell(&child["incarnation"])
             );
+        }
+        if unlisted > 0 {
+            say!("{trunk}└── … and {unlisted} more (restarted or stopped actors are listed first)");
         }
     }
 }

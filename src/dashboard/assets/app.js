@@ -414,7 +414,10 @@ async function actorsView() {
   const load = async () => {
     const answer = await api("GET", "/api/v1/admin/actors");
     tree.replaceChildren(...answer.supervisors.map((supervisor) => h("section", { class: "supervisor" },
-      h("h2", {}, `${supervisor.name} (${supervisor.children.length})`),
+      h("h2", {}, `${supervisor.name} (${supervisor.childCount})`),
+      supervisor.children.length < supervisor.childCount
+        ? h("p", { class: "muted" }, `The first ${supervisor.children.length} of ${supervisor.childCount}: restarted or stopped actors first, then by id.`)
+        : "",
       h("table", {},
         h("thead", {}, h("tr", {}, ["Actor", "Kind", "State", "Restarts", "Incarnation", "Last failure", ""].map((t) => h("th", { scope: "col" }, t)))),
         h("tbody", {}, supervisor.children.map((child) => h("tr", { "data-actor": child.id },
