@@ -81,10 +81,19 @@ pub async fn get_actor_tree(
     query: web::Query<ActorTreeQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = query.limit.unwrap_or(DEFAULT_CHILDREN);
+    let offset = query.offset.unwrap_or(0);
+    let mut errors = Vec::new();
     if limit == 0 || limit > MAX_CHILDREN {
-        return Err(ApiError::validation(vec![format!("limit must be between 1 and {MAX_CHILDREN}")]));
+        errors.push(format!("limit must be between 1 and {MAX_CHILDREN}"));
     }
-    let offset = query.offset.unwrap_or(0) as usize;
+    // The document's bound, which clients and generated tests go by.
+    if offset > i32::MAX as u32 {
+        errors.push(format!("offset must be between 0 and {}", i32::MAX));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let offset = offset as usize;
     let mut supervisors = Vec::new();
     for mut tree in tenant_tree(&state, tenant).await {
         let child_count = tree.children.len();

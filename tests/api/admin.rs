@@ -97,7 +97,7 @@ async fn the_tree_pages_children_and_lists_restarted_actors_first() {
     let (_, page) = app.get("/api/v1/admin/actors?limit=2").await;
     assert_eq!(ids(&page), ["node:staging-node-07", "node:development-node-01"], "restarted first");
 
-    for bad in ["limit=0", "limit=5001", "offset=-1", "limit=two", "page=1"] {
+    for bad in ["limit=0", "limit=5001", "offset=-1", "offset=2147483648", "limit=two", "page=1"] {
         let (status, body) = app.get(&format!("/api/v1/admin/actors?{bad}")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
     }
