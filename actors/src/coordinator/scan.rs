@@ -76,14 +76,13 @@ impl Coordinator {
     fn scan_passed(&mut self, verified: VerifiedModule, checked: &[String], ctx: &mut Ctx) {
         let mut message =
             format!("Checked the version, the fault plan and every target cluster ({}).", checked.join(", "));
-        for note in verified
-            .notes
-            .iter()
-            .cloned()
-            .chain(verified.dependents.as_ref().map(|d| format!("Dependents: {}", d.summary())))
-        {
+        for note in &verified.notes {
             message.push(' ');
-            message.push_str(&note);
+            message.push_str(note);
+        }
+        if let Some(dependents) = &verified.dependents {
+            message.push_str(" Dependents: ");
+            message.push_str(&dependents.summary());
         }
         self.run.artifact_digest = verified.digest;
         let done = finish_stage(&mut self.run, SECURITY_SCAN_STAGE, StageStatus::Succeeded, message);

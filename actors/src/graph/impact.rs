@@ -14,6 +14,7 @@ use super::schema::types::{CLUSTER, CONTAINS, DEPENDS_ON, MODULE_VERSION, NODE, 
 use super::service::{GraphError, GraphService};
 use super::system::{module_id, module_version_id};
 use crate::domain::TenantId;
+use crate::registry::DependentsChecked;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -127,13 +128,6 @@ struct Hop {
     depth: u32,
 }
 
-/// What a run's Security Scan checks (`scan`): how many module versions
-/// depend on the module directly, and the pairs that would break.
-pub struct DependencyCheck {
-    pub direct_dependents: usize,
-    pub conflicts: Vec<String>,
-}
-
 fn parse_version(version: &str) -> Result<semver::Version, GraphError> {
     semver::Version::parse(version)
         .map_err(|e| GraphError::Invalid(vec![format!("version '{version}' is not a semantic version: {e}")]))
@@ -220,8 +214,8 @@ impl GraphService {
         Ok((hops, requirements))
     }
 
-    /// The scan's check: the report's conflicts and its count of direct
-    /// dependents, without listing every node that runs the module (a run
+    /// The scan's check (as the registry's verifier hands it on): the
+    /// report's conflicts and its count of direct dependents, without listing every node that runs the module (a run
     /// to 100,000 nodes would list them all). The nodes are read only when a
     /// direct dependent's requirement refuses the version.
     pub async fn dependency_check(
@@ -229,7 +223,7 @@ impl GraphService {
         tenant: TenantId,
         module: &str,
         version: &str,
-    ) -> Result<DependencyCheck, GraphError> {
+    ) -> Result<DependentsChecked, GraphError> {
         let new_version = parse_version(version)?;
         let (hops, requirements) = self.dependents_of(tenant, module).await?;
         let requirement = |hop: &Hop| requirements.get(&hop.edge).cloned().unwrap_or_else(|| "*".into());
@@ -238,9 +232,9 @@ impl GraphService {
             .map(|h| (h, requirement(h)))
             .filter(|(h, r)| satisfied(h, r, &new_version) == Some(false))
             .collect();
-        let direct_dependents = hops.iter().filter(|h| h.depth == 1).count();
+        let direct = hops.iter().filter(|h| h.depth == 1).count();
         if refused.is_empty() {
-            return Ok(DependencyCheck { direct_dependents, conflicts: Vec::new() });
+            return Ok(DependentsChecked { direct, conflicts: Vec::new() });
         }
         let conflicts = self
             .with_index(tenant, |index| {
@@ -253,7 +247,7 @@ impl GraphService {
                 conflicts
             })
             .await?;
-        Ok(DependencyCheck { direct_dependents, conflicts })
+        Ok(DependentsChecked { direct, conflicts })
     }
 
     pub async fn impact(&self, tenant: TenantId, module: &str, version: &str) -> Result<ImpactReport, GraphError> {

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use super::service::{GraphError, GraphService};
 use crate::domain::TenantId;
-use crate::registry::{DependentsChecked, ModuleVerifier, ScanError, VerifiedModule};
+use crate::registry::{ModuleVerifier, ScanError, VerifiedModule};
 
 pub struct DependencyCheckedVerifier {
     inner: Arc<dyn ModuleVerifier>,
@@ -28,10 +28,7 @@ impl ModuleVerifier for DependencyCheckedVerifier {
         // The answer is recorded, not acted on: the run's scan refuses a
         // version with conflicts, and a dry run shows them as a check of their own.
         match self.graph.dependency_check(tenant, module, version).await {
-            Ok(check) => {
-                verified.dependents =
-                    Some(DependentsChecked { direct: check.direct_dependents, conflicts: check.conflicts })
-            }
+            Ok(check) => verified.dependents = Some(check),
             // A module nothing knows of, or a version that is not semver: nothing to check against.
             Err(GraphError::NotFound(_) | GraphError::Invalid(_)) => {}
             Err(GraphError::Store(e)) => return Err(ScanError::Unavailable(e.to_string())),
