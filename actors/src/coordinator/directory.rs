@@ -102,6 +102,14 @@ impl RunDirectory {
     pub fn len(&self) -> usize {
         self.live.read().values().filter(|a| a.connected()).count()
     }
+    /// Whether at least `limit` coordinators are live. Every create asks, and
+    /// the map holds no fewer entries than live coordinators, so below the
+    /// limit the answer comes without walking a thousand runs in flight.
+    pub fn at_least(&self, limit: usize) -> bool {
+        let live = self.live.read();
+        limit == 0
+            || live.len() >= limit && live.values().filter(|a| a.connected()).nth(limit.saturating_sub(1)).is_some()
+    }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

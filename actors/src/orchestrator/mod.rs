@@ -395,7 +395,7 @@ impl Orchestrator {
     ) -> Result<RunRecord, CoreError> {
         self.check_request(&request)?;
         let limit = self.inner.settings.pipeline.max_active_runs;
-        if self.inner.runs.len() >= limit {
+        if self.inner.runs.at_least(limit) {
             return Err(CoreError::Overloaded {
                 message: format!("{limit} deployments are already running in this process; try again shortly"),
                 retry_after_secs: 5,
