@@ -63,3 +63,34 @@ fn respond(asset: &Asset) -> HttpResponse {
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .body(asset.body)
 }
+
+#[cfg(test)]
+mod tests {
+    use hotswap_actors::domain::{AuditCategory, Environment, RunStatus};
+
+    /// The strings of the script's `const NAME = ["a", "b", ...];` line.
+    fn script_list(name: &str) -> Vec<String> {
+        let script = super::ASSETS[0].body;
+        let start = format!("const {name} = [");
+        let line =
+            script.lines().find(|line| line.starts_with(&start)).unwrap_or_else(|| panic!("app.js declares no {name}"));
+        let inside = line[start.len()..].split(']').next().unwrap_or_default();
+        inside
+            .split(',')
+            .map(|item| item.trim().trim_matches('"').to_string())
+            .filter(|item| !item.is_empty())
+            .collect()
+    }
+
+    /// The page's filter menus offer exactly what the API accepts: a name the
+    /// server does not know is a 400 the moment a user picks it.
+    #[test]
+    fn the_filter_menus_name_what_the_server_accepts() {
+        let categories: Vec<&str> = AuditCategory::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(script_list("AUDIT_CATEGORIES"), categories);
+        let statuses: Vec<&str> = RunStatus::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(script_list("STATUSES"), statuses);
+        let environments: Vec<&str> = Environment::ALL.iter().map(|e| e.as_str()).collect();
+        assert_eq!(script_list("ENVIRONMENTS"), environments);
+    }
+}

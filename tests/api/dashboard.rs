@@ -28,8 +28,13 @@ async fn the_dashboard_works_in_a_real_browser() {
     if let Err(reason) = npm_ci(&dir, "playwright-core").await {
         return skip(&reason);
     }
-    // Rolling waves that wait a little, so that the browser sees a run move.
-    let app = spawn_app(&[("HOTSWAP__PIPELINE__ROLLING_HEALTH_CHECK_DELAY", "700ms")]).await;
+    // Rolling waves that wait a little, so that the browser sees a run move;
+    // more Development nodes than a page of a cluster holds (100).
+    let app = spawn_app(&[
+        ("HOTSWAP__PIPELINE__ROLLING_HEALTH_CHECK_DELAY", "700ms"),
+        ("HOTSWAP__SIMULATION__NODES__DEVELOPMENT", "120"),
+    ])
+    .await;
     let mut command = tokio::process::Command::new("node");
     command
         .args(["--test", "dashboard.test.mjs"])

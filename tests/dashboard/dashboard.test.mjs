@@ -116,6 +116,7 @@ test("a run started in the browser is watched to Succeeded without a reload", as
   await page.evaluate(() => { window.sameDocument = true; });
   await page.locator('.run-header[data-status="Running"]').waitFor(LONG);
   await page.locator(".grid .node").first().waitFor();
+  assert.match(await page.locator('.grid[aria-label="Development nodes"]').innerText(), /The first 100 of 120 nodes/);
   await screenshot(page, "run-running");
   await page.locator('.run-header[data-status="Succeeded"]').waitFor(LONG);
   assert.equal(await page.evaluate(() => window.sameDocument), true, "the page was not reloaded");
@@ -177,6 +178,95 @@ test("a node that panics shows in the actor tree", async () => {
   assert.notEqual(await same.locator(".failure").innerText(), "", "the failure is shown");
   await noSeriousViolations(admin, "the actor tree");
   await screenshot(admin, "actors");
+  await admin.context().close();
+});
+
+/** A token for `role` from the API itself, for setting the scene faster than the page could. */
+async function token(role) {
+  const [username, password] = USERS[role];
+  const answer = await fetch(`${BASE}/api/v1/authentication/login`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ username, password }),
+  });
+  assert.equal(answer.status, 200, "the API login works");
+  return (await answer.json()).token;
+}
+
+test("runs, a cluster's nodes and the audit trail page through what one page cannot hold", async () => {
+  // More runs than a page holds (50): distinct modules, so that none waits for another's.
+  const bearer = await token("Deployer");
+  const prefix = unique("paged");
+  const auth = { Authorization: `Bearer ${bearer}` };
+  let firstRun;
+  for (let batch = 0; batch < 11; batch += 1) {
+    await Promise.all([0, 1, 2, 3, 4].map(async (i) => {
+      const answer = await fetch(`${BASE}/api/v1/deployments`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", ...auth },
+        body: JSON.stringify({ moduleName: `${prefix}-${batch * 5 + i}`, version: "1.0.0", targetEnvironment: "Development", requesterEmail: "deployer@example.com" }),
+      });
+      assert.equal(answer.status, 202, `run ${batch * 5 + i} accepted`);
+      if (batch === 0 && i === 0) firstRun = (await answer.json()).executionId;
+    }));
+  }
+  // The node filter below needs the first of them finished.
+  for (let status = ""; status !== "Succeeded";) {
+    const run = await (await fetch(`${BASE}/api/v1/deployments/${firstRun}`, { headers: auth })).json();
+    status = run.status;
+    assert.ok(["Running", "Succeeded"].includes(status), `the first run is ${status}`);
+    if (status !== "Succeeded") await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+
+  const admin = await signIn("Admin");
+  await admin.goto(BASE + "/#/runs");
+  const pager = admin.locator("nav.pager");
+  await pager.filter({ hasText: /^Runs 1–50 of \d+/ }).waitFor(LONG);
+  const firstPage = await admin.locator("tr[data-run]").evaluateAll((rows) => rows.map((r) => r.dataset.run));
+  assert.equal(firstPage.length, 50);
+  await pager.getByRole("link", { name: "Older →" }).click();
+  await pager.filter({ hasText: /Runs 51–/ }).waitFor(LONG);
+  assert.match(admin.url(), /#\/runs\?page=2$/);
+  await admin.locator("tr[data-run]").first().waitFor();
+  const secondPage = await admin.locator("tr[data-run]").evaluateAll((rows) => rows.map((r) => r.dataset.run));
+  assert.ok(secondPage.length > 0 && secondPage.every((id) => !firstPage.includes(id)), "page 2 holds other runs");
+  await pager.getByRole("link", { name: "← Newer" }).click();
+  await pager.filter({ hasText: /^Runs 1–50 of / }).waitFor(LONG);
+
+  // Development has 120 simulated nodes here (tests/api/dashboard.rs): a page of 100, then 20.
+  await admin.goto(BASE + "/#/clusters/Development");
+  await pager.filter({ hasText: "Nodes 1–100 of 120" }).waitFor(LONG);
+  assert.equal(await admin.locator("table.cluster-nodes tbody tr").count(), 100);
+  await pager.getByRole("link", { name: "Next →" }).click();
+  await pager.filter({ hasText: "Nodes 101–120 of 120" }).waitFor(LONG);
+  assert.equal(await admin.locator("table.cluster-nodes tbody tr").count(), 20);
+  // A filter starts again at its first page: every node runs the first of the modules above.
+  await admin.getByLabel("Module").fill(`${prefix}-0`);
+  await admin.getByRole("button", { name: "Filter" }).click();
+  await pager.filter({ hasText: "Nodes 1–100 of 120" }).waitFor(LONG);
+  await admin.getByLabel("Health").selectOption("unhealthy");
+  await admin.getByRole("button", { name: "Filter" }).click();
+  await pager.filter({ hasText: /^No nodes/ }).waitFor(LONG);
+  await noSeriousViolations(admin, "a cluster's second page");
+
+  // The audit trail: every category the menu offers is one the API knows.
+  await admin.goto(BASE + "/#/audit");
+  await admin.locator("table.audit tbody tr").first().waitFor(LONG);
+  const categories = await admin.getByLabel("Category").locator("option").evaluateAll((options) => options.map((o) => o.value).filter(Boolean));
+  for (const category of categories) {
+    await admin.goto(`${BASE}/#/audit?category=${category}`);
+    await admin.locator("nav.pager").filter({ hasText: /match/ }).waitFor(LONG);
+    assert.equal(await admin.getByRole("heading", { name: "Something went wrong" }).count(), 0, `category ${category}`);
+  }
+  await admin.goto(BASE + "/#/audit?category=Deployment");
+  await pager.filter({ hasText: /entries match(?!;)/ }).waitFor(LONG);
+  const newest = await admin.locator("table.audit tbody tr").first().innerText();
+  await pager.getByRole("link", { name: "Older →" }).click();
+  await pager.filter({ hasText: /older ones/ }).waitFor(LONG);
+  assert.match(admin.url(), /category=Deployment&cursor=\d+$/);
+  assert.notEqual(await admin.locator("table.audit tbody tr").first().innerText(), newest);
+  await pager.getByRole("link", { name: "← Newest" }).click();
+  await pager.filter({ hasText: /entries match(?!;)/ }).waitFor(LONG);
   await admin.context().close();
 });
 

@@ -5,7 +5,12 @@
 const ENVIRONMENTS = ["Development", "QA", "Staging", "Production"];
 const STATUSES = ["Running", "PendingApproval", "Paused", "Succeeded", "Failed", "RolledBack", "Cancelled"];
 const ACTIVE = new Set(["Running", "PendingApproval", "Paused"]);
-const AUDIT_CATEGORIES = ["Deployment", "Approval", "Authentication", "Configuration", "Security", "Registry", "Tenant", "Secret"];
+// The server's audit categories, exactly as the audit API names them (src/dashboard/mod.rs checks these
+// three lists against the server's own).
+const AUDIT_CATEGORIES = ["Deployment", "Approval", "Authentication", "UserManagement", "TenantManagement", "ModuleRegistry", "Security", "Administration"];
+/** Runs per page of the runs list, nodes per page of a cluster and in a run's node grid. */
+const RUNS_PER_PAGE = 50;
+const NODES_PER_PAGE = 100;
 
 // The session lives in this page's memory only: a reload signs out.
 const session = { token: null, user: null };
@@ -92,6 +97,11 @@ class ApiError extends Error {
 }
 
 async function api(method, path, body) {
+  return (await request(method, path, body)).data;
+}
+
+/** The answer's body with its headers (the listings' X-Total-Count). */
+async function request(method, path, body) {
   const headers = { Accept: "application/json" };
   if (session.token) headers.Authorization = `Bearer ${session.token}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -104,7 +114,7 @@ async function api(method, path, body) {
     throw new ApiError(401, data);
   }
   if (!response.ok) throw new ApiError(response.status, data);
-  return data;
+  return { data, headers: response.headers };
 }
 
 // ---------- live updates ----------
@@ -222,12 +232,50 @@ function signInView(message) {
   username.focus();
 }
 
+/** The query part of the route (`#/runs?status=Failed&page=2`). */
+function routeQuery() {
+  return new URLSearchParams(location.hash.split("?")[1] ?? "");
+}
+
+/** The page number the route asks for: a whole number from 1, else 1. */
+function routePage() {
+  const page = Number(routeQuery().get("page"));
+  return Number.isInteger(page) && page >= 1 ? page : 1;
+}
+
+/** A link to the same view with `changes` made to its query (null removes a key). */
+function sameViewWith(changes) {
+  const [path] = location.hash.split("?");
+  const query = routeQuery();
+  for (const [key, value] of Object.entries(changes)) {
+    if (value === null) query.delete(key);
+    else query.set(key, value);
+  }
+  const text = query.toString();
+  return text ? `${path}?${text}` : path;
+}
+
+/** "Runs 51–100 of 312", with links to the pages on either side. */
+function pager(noun, { page, perPage, total, before, after }) {
+  const first = (page - 1) * perPage + 1;
+  const last = Math.min(total, page * perPage);
+  const where = total === 0 ? `No ${noun.toLowerCase()}` : first > total ? `Past the last page (${total} ${noun.toLowerCase()})`
+    : `${noun} ${first.toLocaleString()}–${last.toLocaleString()} of ${total.toLocaleString()}`;
+  return h("nav", { class: "pager", "aria-label": `Pages of ${noun.toLowerCase()}` },
+    page > 1 ? h("a", { href: sameViewWith({ page: page === 2 ? null : page - 1 }), rel: "prev" }, `← ${before}`) : null,
+    h("span", { class: "muted" }, where),
+    last < total ? h("a", { href: sameViewWith({ page: page + 1 }), rel: "next" }, `${after} →`) : null);
+}
+
 /** The filters of a listing: the route's query, and a form that puts its choices there. */
 function filterForm(section, label, fields) {
-  const params = new URLSearchParams(location.hash.split("?")[1] ?? "");
+  const params = routeQuery();
   const select = (name, text, options) => h("label", {}, text,
     h("select", { name }, h("option", { value: "" }, "any"),
-      options.map((o) => h("option", { value: o, selected: params.get(name) === o }, o))));
+      options.map((o) => {
+        const [value, text] = Array.isArray(o) ? o : [o, o];
+        return h("option", { value, selected: params.get(name) === value }, text);
+      })));
   const input = (name, text) => h("label", {}, text, h("input", { name, value: params.get(name) ?? "" }));
   const form = h("form", { class: "filters", "aria-label": label },
     fields.map(([name, text, options]) => (options ? select(name, text, options) : input(name, text))),
@@ -246,15 +294,20 @@ function filterForm(section, label, fields) {
 async function runsView() {
   const { form: filters, query } = filterForm("runs", "Filter runs",
     [["status", "Status ", STATUSES], ["environment", "Environment ", ENVIRONMENTS], ["moduleName", "Module "]]);
-  query.set("pageSize", "50");
+  const page = routePage();
+  query.set("page", String(page));
+  query.set("pageSize", String(RUNS_PER_PAGE));
   const body = h("tbody");
   const table = h("table", { class: "runs" },
     h("caption", {}, "Runs, newest first"),
     h("thead", {}, h("tr", {}, ["Run", "Module", "Version", "Target", "Status", "Started", "Duration"].map((t) => h("th", { scope: "col" }, t)))),
     body);
-  show(h("h1", {}, "Runs"), filters, table);
+  const pages = h("div");
+  show(h("h1", {}, "Runs"), filters, table, pages);
   const load = async () => {
-    const runs = await api("GET", `/api/v1/deployments?${query}`);
+    const { data: runs, headers } = await request("GET", `/api/v1/deployments?${query}`);
+    const total = Number(headers.get("X-Total-Count") ?? runs.length);
+    pages.replaceChildren(pager("Runs", { page, perPage: RUNS_PER_PAGE, total, before: "Newer", after: "Older" }));
     body.replaceChildren(...runs.map((run) => h("tr", { "data-run": run.executionId },
       h("td", {}, h("a", { href: `#/runs/${run.executionId}` }, run.executionId.slice(0, 8))),
       h("td", {}, run.moduleName), h("td", {}, run.version), h("td", {}, run.targetEnvironment),
@@ -303,7 +356,7 @@ async function runView(id) {
       stage.nodesDeployed !== null && stage.nodesDeployed !== undefined ? ` · ${stage.nodesDeployed} nodes deployed, ${stage.nodesFailed ?? 0} failed` : null,
       h("div", { class: "muted" }, stage.message || ""))));
     const environments = run.stages.map((stage) => stage.environment).filter(Boolean);
-    const clusters = await Promise.all(environments.map((env) => api("GET", `/api/v1/clusters/${env}`)));
+    const clusters = await Promise.all(environments.map((env) => api("GET", `/api/v1/clusters/${env}?pageSize=${NODES_PER_PAGE}`)));
     grids.replaceChildren(...clusters.map((cluster) => nodeGrid(cluster, run.moduleName)));
     const history = await api("GET", `/api/v1/deployments/${id}/events`);
     events.replaceChildren(...history.slice().reverse().map((e) => h("li", {},
@@ -327,6 +380,11 @@ function nodeGrid(cluster, moduleName) {
   return h("section", { class: "grid", "aria-label": `${cluster.environment} nodes` },
     h("h3", {}, `${cluster.environment} (${cluster.healthyNodes}/${cluster.totalNodes} healthy)`),
     h("ul", { class: "nodes" }, cells),
+    // A large cluster shows one page of its nodes here; the cluster view pages through all of them.
+    cluster.nodes.length < cluster.totalNodes
+      ? h("p", { class: "muted" }, `The first ${cluster.nodes.length} of ${cluster.totalNodes.toLocaleString()} nodes; `,
+        h("a", { href: `#/clusters/${cluster.environment}` }, `the ${cluster.environment} cluster`), " lists the others.")
+      : null,
     h("ul", { class: "legend" }, [...versions].map(([version, cls]) => h("li", {}, h("span", { class: `swatch ${cls}` }), ` ${version}`))));
 }
 
@@ -377,35 +435,59 @@ async function clustersView(environment) {
         h("td", {}, c.totalNodes), h("td", {}, c.healthyNodes), h("td", {}, badge(c.isHealthy ? "Healthy" : "Degraded")))))));
     return;
   }
-  const detail = await api("GET", `/api/v1/clusters/${environment}`);
+  const { form: filters, query } = filterForm(`clusters/${environment}`, "Filter the nodes",
+    [["healthy", "Health ", [["true", "healthy"], ["false", "unhealthy"]]], ["module", "Module "], ["version", "Version "]]);
+  const page = routePage();
+  query.set("page", String(page));
+  query.set("pageSize", String(NODES_PER_PAGE));
+  const { data: detail, headers } = await request("GET", `/api/v1/clusters/${environment}?${query}`);
+  const matching = Number(headers.get("X-Total-Count") ?? detail.nodes.length);
   const series = await api("GET", `/api/v1/clusters/${environment}/metrics?interval=1m`);
+  // What a node says about itself beyond its health: why it is unhealthy, and
+  // how an agent's host differs from what runs set on it.
+  const notes = (n) => [
+    ...(n.healthMessages ?? []),
+    ...Object.entries(n.drift ?? {}).map(([module, what]) => `drift in ${module}: ${what}`),
+  ].join("; ");
   show(h("h1", {}, `${environment} cluster`), tabs,
     h("h2", {}, "Metrics history"), chart(series.dataPoints),
-    h("h2", {}, "Nodes"),
-    h("table", {},
-      h("thead", {}, h("tr", {}, ["Host", "Health", "Modules", "CPU %", "Error %", "Last heartbeat"].map((t) => h("th", { scope: "col" }, t)))),
-      h("tbody", {}, detail.nodes.map((n) => h("tr", {},
-        h("td", {}, n.hostname), h("td", {}, badge(n.isHealthy ? "Healthy" : "Unhealthy")),
+    h("h2", {}, "Nodes"), filters,
+    h("table", { class: "cluster-nodes" },
+      h("thead", {}, h("tr", {}, ["Host", "Kind", "Health", "Modules", "CPU %", "Error %", "Last heartbeat", "Notes"].map((t) => h("th", { scope: "col" }, t)))),
+      h("tbody", {}, detail.nodes.map((n) => h("tr", { "data-node": n.nodeId },
+        h("td", {}, n.hostname), h("td", {}, n.kind),
+        h("td", {}, badge(n.isHealthy ? "Healthy" : "Unhealthy"), n.status === "Unreachable" ? " Unreachable" : ""),
         h("td", {}, Object.entries(n.modules ?? {}).map(([m, v]) => `${m} ${v}`).join(", ") || "—"),
         h("td", {}, n.metrics?.cpuUsage?.toFixed(1) ?? "—"), h("td", {}, n.metrics?.errorRate?.toFixed(2) ?? "—"),
-        h("td", {}, when(n.lastHeartbeat)))))));
+        h("td", {}, when(n.lastHeartbeat)), h("td", { class: "muted" }, notes(n)))))),
+    pager("Nodes", { page, perPage: NODES_PER_PAGE, total: matching, before: "Previous", after: "Next" }));
 }
 
-/** CPU and error rate over time as two lines, drawn as SVG. */
+/** CPU and error rate over time as two lines, drawn as SVG, with the latest
+ *  values and the time span in words (the lines alone carry no scale). */
 function chart(points) {
   if (!points?.length) return h("p", { class: "muted" }, "No samples recorded in the last hour yet.");
   const width = 640, height = 160, pad = 24;
   const times = points.map((p) => new Date(p.timestamp).getTime());
   const t0 = Math.min(...times), t1 = Math.max(...times, t0 + 1);
-  const line = (values, max) => values.map((v, i) =>
-    `${(pad + ((times[i] - t0) / (t1 - t0)) * (width - 2 * pad)).toFixed(1)},${(height - pad - (v / max) * (height - 2 * pad)).toFixed(1)}`).join(" ");
+  const x = (i) => pad + ((times[i] - t0) / (t1 - t0)) * (width - 2 * pad);
+  const y = (v, max) => height - pad - (v / max) * (height - 2 * pad);
   const cpu = points.map((p) => p.cpuUsage);
   const errors = points.map((p) => p.errorRate);
+  const errorScale = Math.max(5, ...errors);
+  const series = (values, max, cls) => points.length > 1
+    ? [s("polyline", { points: values.map((v, i) => `${x(i).toFixed(1)},${y(v, max).toFixed(1)}`).join(" "), class: cls, fill: "none" })]
+    // One sample draws no line: a dot says where it is.
+    : [s("circle", { cx: x(0).toFixed(1), cy: y(values[0], max).toFixed(1), r: 4, class: `${cls}-dot` })];
+  const clock = (t) => new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  const span = points.length > 1 ? `${points.length} one-minute averages from ${clock(t0)} to ${clock(t1)}` : `one one-minute average so far, at ${clock(t0)}`;
   return h("figure", { class: "chart" },
     s("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": "CPU and error rate over the last hour" },
-      s("polyline", { points: line(cpu, 100), class: "series-cpu", fill: "none" }),
-      s("polyline", { points: line(errors, Math.max(5, ...errors)), class: "series-errors", fill: "none" })),
-    h("figcaption", {}, h("span", { class: "swatch series-cpu-swatch" }), " CPU % ", h("span", { class: "swatch series-errors-swatch" }), " error rate %"));
+      ...series(cpu, 100, "series-cpu"), ...series(errors, errorScale, "series-errors")),
+    h("figcaption", {},
+      h("span", { class: "swatch series-cpu-swatch" }), ` CPU % (latest ${cpu.at(-1).toFixed(1)}, scale 0–100) `,
+      h("span", { class: "swatch series-errors-swatch" }), ` error rate % (latest ${errors.at(-1).toFixed(2)}, scale 0–${errorScale.toFixed(1)})`,
+      h("br"), h("span", { class: "muted" }, span)));
 }
 
 async function actorsView() {
@@ -441,12 +523,20 @@ async function auditView() {
   const { form: filters, query } = filterForm("audit", "Filter the audit trail",
     [["category", "Category ", AUDIT_CATEGORIES], ["eventType", "Event type "], ["actor", "Actor "]]);
   query.set("limit", "100");
+  // Cursor paging: `cursor` is the previous page's nextCursor, so a page
+  // stays the same while new entries arrive above it.
+  const cursor = routeQuery().get("cursor");
+  if (/^[1-9][0-9]*$/.test(cursor ?? "")) query.set("cursor", cursor);
   const page = await api("GET", `/api/v1/auditlogs?${query}`);
+  const pages = h("nav", { class: "pager", "aria-label": "Pages of the audit trail" },
+    query.has("cursor") ? h("a", { href: sameViewWith({ cursor: null }), rel: "first" }, "← Newest") : null,
+    h("span", { class: "muted" }, `${page.total.toLocaleString()} ${page.total === 1 ? "entry matches" : "entries match"}${query.has("cursor") ? "; older ones" : ""}`),
+    page.nextCursor ? h("a", { href: sameViewWith({ cursor: page.nextCursor }), rel: "next" }, "Older →") : null);
   show(h("h1", {}, "Audit trail"), filters, h("table", { class: "audit" },
     h("thead", {}, h("tr", {}, ["When", "Category", "Event", "Actor", "Result", "Message"].map((t) => h("th", { scope: "col" }, t)))),
     h("tbody", {}, page.items.map((entry) => h("tr", {},
       h("td", {}, when(entry.at)), h("td", {}, entry.category), h("td", {}, entry.eventType),
-      h("td", {}, entry.actor?.name ?? ""), h("td", {}, entry.result), h("td", {}, entry.message))))));
+      h("td", {}, entry.actor?.name ?? ""), h("td", {}, entry.result), h("td", {}, entry.message))))), pages);
 }
 
 function deployView() {
