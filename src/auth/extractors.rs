@@ -39,7 +39,12 @@ impl FromRequest for Tenant {
         };
         match req.headers().get(TENANT_OVERRIDE) {
             None => Box::pin(ready(Ok(Tenant(principal.tenant_id)))),
-            Some(raw) => Box::pin(super::tenant_override::resolve(req.clone(), principal, raw.clone())),
+            Some(raw) => Box::pin(super::tenant_override::resolve(
+                req.clone(),
+                principal,
+                raw.clone(),
+                super::tenant_override::OverrideUse::Audited,
+            )),
         }
     }
 }

@@ -29,6 +29,7 @@ pub mod session_signals;
 pub mod settings;
 pub mod shared_windows;
 mod tenant_override;
+pub use tenant_override::{acting_tenant, OverrideUse};
 pub mod users;
 
 use hotswap_actors::domain::LockoutPolicy;

@@ -1,7 +1,8 @@
 //! `X-Tenant-Id`: an Admin of the system tenant acting for another tenant.
 //! Nobody else may send it (403); every use is written to the audit trail of
 //! the tenant acted for before the request goes on, and a request whose use
-//! cannot be audited is refused.
+//! cannot be audited is refused. A live session is audited once, when it
+//! starts; the requests that carry it afterwards are only checked.
 
 use std::sync::Arc;
 
@@ -18,7 +19,21 @@ use super::principal::Principal;
 use crate::web::ApiError;
 use crate::web::AppState;
 
-pub(super) async fn resolve(req: HttpRequest, principal: Arc<Principal>, raw: HeaderValue) -> Result<Tenant, ApiError> {
+/// How a use of the header is recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverrideUse {
+    /// Written to the acted-for tenant's audit trail (every REST request, each live session's start).
+    Audited,
+    /// Checked only: a request inside a live session whose start was audited.
+    WithinAuditedSession,
+}
+
+pub(super) async fn resolve(
+    req: HttpRequest,
+    principal: Arc<Principal>,
+    raw: HeaderValue,
+    how: OverrideUse,
+) -> Result<Tenant, ApiError> {
     if principal.tenant_id != DEFAULT_TENANT || !principal.has_role(Role::Admin) {
         return Err(ApiError::Forbidden(format!("{TENANT_OVERRIDE} is only for administrators of the system tenant")));
     }
@@ -38,6 +53,9 @@ pub(super) async fn resolve(req: HttpRequest, principal: Arc<Principal>, raw: He
         CoreError::NotFound(_) => ApiError::NotFound(format!("Tenant {target} not found ({TENANT_OVERRIDE})")),
         other => other.into(),
     })?;
+    if how == OverrideUse::WithinAuditedSession {
+        return Ok(Tenant(target));
+    }
     let entry = NewAuditEntry::new(target, Audited::of(&req), AuditCategory::TenantManagement, "TenantOverrideUsed")
         .resource("Tenant", target)
         .message(format!("{} acted for this tenant: {} {}", principal.username, req.method(), req.path()))
@@ -54,4 +72,14 @@ pub(super) async fn resolve(req: HttpRequest, principal: Arc<Principal>, raw: He
         .map_err(|e| ApiError::Unavailable(format!("the use of {TENANT_OVERRIDE} could not be audited: {e}")))?;
     tracing::info!(user = %principal.user_id, tenant = %target, path = %req.path(), "acting for another tenant");
     Ok(Tenant(target))
+}
+
+/// The tenant a live endpoint's request acts for: the caller's own, or the
+/// one `X-Tenant-Id` names for an Admin of the system tenant.
+pub async fn acting_tenant(req: &HttpRequest, how: OverrideUse) -> Result<Tenant, ApiError> {
+    let principal = super::principal_of(req)?;
+    match req.headers().get(TENANT_OVERRIDE) {
+        None => Ok(Tenant(principal.tenant_id)),
+        Some(raw) => resolve(req.clone(), principal, raw.clone(), how).await,
+    }
 }

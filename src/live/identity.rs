@@ -10,12 +10,18 @@ use actix_web::HttpRequest;
 use chrono::{DateTime, Utc};
 use hotswap_actors::domain::TenantId;
 
+use crate::auth::OverrideUse;
 use crate::web::query::web_query_param;
 use crate::web::ApiError;
 
 #[derive(Debug, Clone)]
 pub struct SessionIdentity {
+    /// The tenant whose runs and messages the session carries: the user's own,
+    /// or the one an Admin of the system tenant names with `X-Tenant-Id`.
     pub tenant_id: TenantId,
+    /// The user's own tenant, whose `websocketSessions` quota the session
+    /// counts against (an operator watching a tenant takes none of its places).
+    pub home_tenant_id: TenantId,
     pub user: String,
     /// The session closes when this passes.
     pub expires_at: Option<DateTime<Utc>>,
@@ -41,11 +47,15 @@ pub fn bearer_token(req: &HttpRequest) -> Option<String> {
         .or_else(|| web_query_param(req.query_string(), "access_token").filter(|t| !t.is_empty()))
 }
 
-/// The identity of a live connection, from the request's verified principal.
-pub fn authenticate_upgrade(req: &HttpRequest) -> Result<SessionIdentity, ApiError> {
+/// The identity of a live connection, from the request's verified principal
+/// and the tenant it acts for (`X-Tenant-Id`, system Admins only, as on every
+/// REST route; `how` says whether this request starts the session and is audited).
+pub async fn authenticate_upgrade(req: &HttpRequest, how: OverrideUse) -> Result<SessionIdentity, ApiError> {
     let principal = crate::auth::principal_of(req)?;
+    let acting = crate::auth::acting_tenant(req, how).await?;
     Ok(SessionIdentity {
-        tenant_id: principal.tenant_id,
+        tenant_id: acting.0,
+        home_tenant_id: principal.tenant_id,
         user: principal.username.clone(),
         expires_at: Some(principal.expires_at),
         slot: None,

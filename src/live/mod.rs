@@ -20,6 +20,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
 use hotswap_actors::events::open_feed;
 
+use crate::auth::OverrideUse;
 use crate::metrics::Metrics;
 use crate::web::path_template::PathTemplate;
 use crate::web::ApiError;
@@ -79,8 +80,8 @@ async fn websocket(
         return Err(ApiError::BadRequest(format!("GET {WEBSOCKET_PATH} must be a WebSocket upgrade")));
     }
     // AUTH: live connection.
-    let mut identity = authenticate_upgrade(&req)?;
-    identity.slot = Some(Arc::new(quota::admit(&state, &live.sessions, identity.tenant_id).await?));
+    let mut identity = authenticate_upgrade(&req, OverrideUse::Audited).await?;
+    identity.slot = Some(Arc::new(quota::admit(&state, &live.sessions, identity.home_tenant_id).await?));
     let orchestrator = &state.orchestrator;
     let feed = open_feed(identity.tenant_id, live.settings.send_buffer, orchestrator.bus_stats().clone());
     let tenant = identity.tenant_id;

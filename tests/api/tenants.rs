@@ -407,6 +407,64 @@ async fn x_tenant_id_manages_that_tenants_users_and_decides_its_approvals() {
     assert_eq!(t.finished(&id).await["status"], "Succeeded");
 }
 
+/// Live updates follow the header like the REST routes: a system Admin acting
+/// for a tenant watches that tenant's runs over the WebSocket and the SignalR
+/// hub; each session's start is audited once in that tenant; anyone else is refused.
+#[actix_web::test]
+async fn x_tenant_id_opens_live_sessions_on_that_tenants_runs() {
+    use crate::ws_support::WsClient;
+    const RS: char = '\u{1e}';
+    let admin = spawn_app(&[]).await;
+    let (tenant, t) = tenant_with_admin(&admin, "watched", "Starter").await;
+    let tid = tenant.to_string();
+    let acting = [("X-Tenant-Id", tid.as_str())];
+    let mut theirs = WsClient::connect_with(&admin, "/api/v1/ws", &acting).await.expect("upgrade for a system Admin");
+    theirs.send(&json!({ "type": "subscribe", "all": true })).await;
+    assert_eq!(theirs.json().await["type"], "subscribed");
+    let mut own = WsClient::connect(&admin, "/api/v1/ws").await;
+    own.send(&json!({ "type": "subscribe", "all": true })).await;
+    assert_eq!(own.json().await["type"], "subscribed");
+
+    // The SignalR hub over WebSockets: negotiate and connect both name the tenant.
+    let negotiate =
+        admin.request_with(Method::POST, "/hubs/deployment/negotiate?negotiateVersion=1", &acting, None).await;
+    assert_eq!(negotiate.status, StatusCode::OK, "{}", negotiate.text);
+    let token = negotiate.body["connectionToken"].as_str().unwrap().to_string();
+    let mut hub =
+        WsClient::connect_with(&admin, &format!("/hubs/deployment?id={token}"), &acting).await.expect("hub upgrade");
+    hub.send_text(format!("{}{RS}", json!({ "protocol": "json", "version": 1 }))).await;
+    hub.raw_until(|f| f.contains("{}")).await;
+    let subscribe = json!({ "type": 1, "invocationId": "1", "target": "SubscribeToAllDeployments", "arguments": [] });
+    hub.send_text(format!("{subscribe}{RS}")).await;
+    hub.raw_until(|f| f.contains("\"invocationId\":\"1\"")).await;
+
+    let id = t.deploy("kmod-watched", "1.0.0", "Development", json!({})).await;
+    let seen = theirs.until(|m| m["type"] == "DeploymentCompleted").await;
+    assert!(seen.iter().all(|m| m["executionId"] == id.as_str()), "{seen:#?}");
+    let frames = hub.raw_until(|f| f.contains("\"status\":\"Succeeded\"")).await;
+    assert!(frames.iter().any(|f| f.contains(&id)), "{frames:?}");
+    // The Admin's own session carries none of the tenant's runs.
+    match own.recv_within(Duration::from_millis(500)).await {
+        None => {}
+        Some(other) => panic!("the system tenant's session saw {other:?}"),
+    }
+
+    // Audited once per session start: the WebSocket and the negotiate, not the hub's upgrade.
+    let used = audit_events(&admin, tenant, "TenantOverrideUsed").await;
+    let mut paths: Vec<String> = used.iter().map(|u| u.entry.details["path"].as_str().unwrap().to_string()).collect();
+    paths.sort();
+    assert_eq!(paths, ["/api/v1/ws", "/hubs/deployment/negotiate"], "{used:#?}");
+
+    // Nobody else may name a tenant, on either endpoint.
+    let deployer = admin.as_user(DEPLOYER).await;
+    let refused = WsClient::connect_with(&deployer, "/api/v1/ws", &acting).await.err();
+    assert_eq!(refused, Some(StatusCode::FORBIDDEN));
+    let r = deployer.request_with(Method::POST, "/hubs/deployment/negotiate?negotiateVersion=1", &acting, None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    let refused = WsClient::connect_with(&admin, "/api/v1/ws", &[("X-Tenant-Id", "nope")]).await.err();
+    assert_eq!(refused, Some(StatusCode::BAD_REQUEST));
+}
+
 #[actix_web::test]
 async fn x_tenant_id_is_for_system_admins_only_and_audited() {
     let admin = spawn_app(&[]).await;

@@ -25,14 +25,31 @@ pub enum Received {
 
 impl WsClient {
     pub async fn connect(app: &TestApp, path: &str) -> WsClient {
+        Self::connect_with(app, path, &[]).await.expect("upgrade")
+    }
+
+    /// An upgrade with extra request headers; the status of a refused one.
+    pub async fn connect_with(
+        app: &TestApp,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<WsClient, awc::http::StatusCode> {
         let url = format!("{}{path}", app.base.replacen("http://", "ws://", 1));
         let mut ws = awc::Client::new().ws(url).max_frame_size(1 << 20);
         if let Some(token) = &app.token {
             ws = ws.bearer_auth(token);
         }
-        let (res, conn) = ws.connect().await.expect("upgrade");
-        assert_eq!(res.status(), awc::http::StatusCode::SWITCHING_PROTOCOLS);
-        WsClient { conn, answer_pings: true }
+        for (name, value) in headers {
+            ws = ws.set_header(*name, *value);
+        }
+        match ws.connect().await {
+            Ok((res, conn)) => {
+                assert_eq!(res.status(), awc::http::StatusCode::SWITCHING_PROTOCOLS);
+                Ok(WsClient { conn, answer_pings: true })
+            }
+            Err(awc::error::WsClientError::InvalidResponseStatus(status)) => Err(status),
+            Err(e) => panic!("upgrade: {e}"),
+        }
     }
 
     pub async fn send(&mut self, value: &Value) {

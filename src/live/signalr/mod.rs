@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 use super::identity::{authenticate_upgrade, SessionIdentity};
 use super::LiveState;
+use crate::auth::OverrideUse;
 use crate::web::query::web_query_param;
 use crate::web::ApiError;
 use crate::web::AppState;
@@ -64,7 +65,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 async fn negotiate(req: HttpRequest, live: web::Data<LiveState>) -> Result<HttpResponse, ApiError> {
     // AUTH: live connection (SignalR negotiate sends the token as a bearer header).
-    let identity = authenticate_upgrade(&req)?;
+    let identity = authenticate_upgrade(&req, OverrideUse::Audited).await?;
     let version = web_query_param(req.query_string(), "negotiateVersion").and_then(|v| v.parse::<u32>().ok());
     let token = live.negotiations.issue(identity, live.settings.signalr_negotiate_ttl);
     let transports = json!([
@@ -96,9 +97,12 @@ async fn connect(
         return connect_over_http(req, state, live).await;
     }
     // AUTH: live connection (the WebSocket carries the token as access_token).
-    let identity = authenticate_upgrade(&req)?;
-    // After negotiate the client names its token; with skipNegotiation it names none.
-    if let Some(id) = web_query_param(req.query_string(), "id") {
+    // After negotiate the client names its token (negotiate audited the
+    // session's start); with skipNegotiation it names none and starts here.
+    let negotiated_id = web_query_param(req.query_string(), "id");
+    let how = if negotiated_id.is_some() { OverrideUse::WithinAuditedSession } else { OverrideUse::Audited };
+    let identity = authenticate_upgrade(&req, how).await?;
+    if let Some(id) = negotiated_id {
         let negotiated =
             live.negotiations.take(&id).ok_or_else(|| ApiError::NotFound("No Connection with that ID".to_string()))?;
         if negotiated.tenant_id != identity.tenant_id {
@@ -106,7 +110,8 @@ async fn connect(
         }
     }
     let mut identity = identity;
-    identity.slot = Some(std::sync::Arc::new(super::quota::admit(&state, &live.sessions, identity.tenant_id).await?));
+    identity.slot =
+        Some(std::sync::Arc::new(super::quota::admit(&state, &live.sessions, identity.home_tenant_id).await?));
     let orchestrator = &state.orchestrator;
     let feed = open_feed(identity.tenant_id, live.settings.send_buffer, orchestrator.bus_stats().clone());
     let session =
@@ -132,8 +137,9 @@ async fn connect_over_http(
     state: web::Data<AppState>,
     live: web::Data<LiveState>,
 ) -> Result<HttpResponse, ApiError> {
-    // AUTH: live connection (SSE carries the token as access_token, Long Polling as a bearer header).
-    let identity = authenticate_upgrade(&req)?;
+    // AUTH: live connection (SSE carries the token as access_token, Long Polling as a bearer header);
+    // always after a negotiate, which audited the session's start.
+    let identity = authenticate_upgrade(&req, OverrideUse::WithinAuditedSession).await?;
     let token = connection_token(&req)?;
     let event_stream = req
         .headers()
@@ -150,7 +156,8 @@ async fn connect_over_http(
         return Err(no_connection());
     }
     let mut identity = identity;
-    identity.slot = Some(std::sync::Arc::new(super::quota::admit(&state, &live.sessions, identity.tenant_id).await?));
+    identity.slot =
+        Some(std::sync::Arc::new(super::quota::admit(&state, &live.sessions, identity.home_tenant_id).await?));
     let orchestrator = &state.orchestrator;
     let transport = if event_stream { Transport::ServerSentEvents } else { Transport::LongPolling };
     let connection = PolledConnection::start(NewConnection {
@@ -196,7 +203,7 @@ async fn poll(connection: actix::Addr<PolledConnection>) -> Result<HttpResponse,
 /// The client's messages on an HTTP-carried connection.
 async fn send(req: HttpRequest, body: web::Bytes, live: web::Data<LiveState>) -> Result<HttpResponse, ApiError> {
     // AUTH: live connection.
-    let identity = authenticate_upgrade(&req)?;
+    let identity = authenticate_upgrade(&req, OverrideUse::WithinAuditedSession).await?;
     let token = connection_token(&req)?;
     let connection = live.polled.find(&token, &identity).ok_or_else(no_connection)?;
     if body.len() > live.settings.max_message_bytes * 8 {
@@ -214,7 +221,7 @@ async fn send(req: HttpRequest, body: web::Bytes, live: web::Data<LiveState>) ->
 /// The client leaves an HTTP-carried connection.
 async fn leave(req: HttpRequest, live: web::Data<LiveState>) -> Result<HttpResponse, ApiError> {
     // AUTH: live connection.
-    let identity = authenticate_upgrade(&req)?;
+    let identity = authenticate_upgrade(&req, OverrideUse::WithinAuditedSession).await?;
     let token = connection_token(&req)?;
     let connection = live.polled.find(&token, &identity).ok_or_else(no_connection)?;
     connection.do_send(Leave);
