@@ -22,4 +22,5 @@ pub mod secrets;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod tls_client;
 pub mod web;

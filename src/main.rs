@@ -34,7 +34,10 @@ async fn main() -> std::process::ExitCode {
             return exit_code(hotswap::cli::module_commands::keygen(&out, public_out.as_deref()));
         }
         Some(Command::Module { action }) => {
-            return exit_code(hotswap::cli::module_commands::module(action, cli.global.server.as_deref()).await);
+            return exit_code(
+                hotswap::cli::module_commands::module(action, cli.global.server.as_deref(), cli.global.ca.as_deref())
+                    .await,
+            );
         }
         _ => {}
     }

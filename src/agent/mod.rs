@@ -68,25 +68,16 @@ pub async fn run(args: AgentArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// The HTTP and WebSocket client; with `--ca`, TLS checks the server against that CA.
+/// The HTTP and WebSocket client. Over HTTPS the server's certificate is
+/// checked against the CA `--ca` names, else against the host's trusted CAs.
 fn http_client(config: &AgentConfig) -> Result<awc::Client, String> {
     let builder = awc::Client::builder().timeout(std::time::Duration::from_secs(120));
     let connector = awc::Connector::new().connector(tcp_without_nagle());
-    let Some(ca) = &config.ca else { return Ok(builder.connector(connector).finish()) };
-    use rustls_pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in
-        rustls_pki_types::CertificateDer::pem_file_iter(ca).map_err(|e| format!("--ca {}: {e}", ca.display()))?
-    {
-        let cert = cert.map_err(|e| format!("--ca {}: {e}", ca.display()))?;
-        roots.add(cert).map_err(|e| format!("--ca {}: {e}", ca.display()))?;
+    if !config.servers().iter().any(|server| crate::tls_client::is_tls(server)) {
+        return Ok(builder.connector(connector).finish());
     }
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(builder.connector(connector.rustls_0_23(Arc::new(tls))).finish())
+    let tls = crate::tls_client::client_config(config.ca.as_deref())?;
+    Ok(builder.connector(connector.rustls_0_23(tls)).finish())
 }
 
 /// TCP connections with `TCP_NODELAY`. The session's frames are small and

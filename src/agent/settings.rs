@@ -25,7 +25,8 @@ pub struct AgentArgs {
     /// The name the host has in its cluster (default: the system's hostname).
     #[arg(long)]
     pub hostname: Option<String>,
-    /// A PEM file with the CA certificate(s) the server's certificate is checked against.
+    /// A PEM file with the CA certificate(s) the server's certificate is checked against,
+    /// instead of the host's trusted CAs.
     #[arg(long)]
     pub ca: Option<PathBuf>,
     /// A TOML file with any of these settings and per-module `[hooks.<module>]`.

@@ -53,9 +53,9 @@ pub fn algorithm(name: &str) -> Result<SignatureAlgorithm, String> {
     }
 }
 
-/// `server` is the global `--server`; push resolves it with the saved login
-/// as every client verb does.
-pub async fn module(action: ModuleAction, server: Option<&str>) -> CliResult {
+/// `server` and `ca` are the global `--server` and `--ca`; push resolves them
+/// with the saved login as every client verb does.
+pub async fn module(action: ModuleAction, server: Option<&str>, ca: Option<&Path>) -> CliResult {
     match action {
         ModuleAction::Sign { key, algorithm: alg, out, descriptor, name, version, bare, file } => {
             let alg = algorithm(&alg)?;
@@ -81,16 +81,23 @@ pub async fn module(action: ModuleAction, server: Option<&str>) -> CliResult {
             Ok(())
         }
         ModuleAction::Push { token, descriptor, signature, file } => {
-            let target = super::client::session::resolve(server);
+            let target = super::client::session::resolve(server, ca);
+            let api = super::client::api::Api::new(&target).map_err(|failure| failure.message)?;
             let token = token.or(target.token).ok_or_else(|| {
                 format!("not logged in to {}: run `hotswap login` or give --token / HOTSWAP_TOKEN", target.server)
             })?;
-            push(&target.server, &token, &descriptor, signature.as_deref(), &file).await
+            push(&api, &token, &descriptor, signature.as_deref(), &file).await
         }
     }
 }
 
-async fn push(server: &str, token: &str, descriptor: &Path, signature: Option<&Path>, file: &Path) -> CliResult {
+async fn push(
+    api: &super::client::api::Api,
+    token: &str,
+    descriptor: &Path,
+    signature: Option<&Path>,
+    file: &Path,
+) -> CliResult {
     let b64 = base64::engine::general_purpose::STANDARD;
     let descriptor: serde_json::Value = serde_json::from_slice(
         &std::fs::read(descriptor).map_err(|e| format!("cannot read {}: {e}", descriptor.display()))?,
@@ -107,8 +114,8 @@ async fn push(server: &str, token: &str, descriptor: &Path, signature: Option<&P
         "artifact": b64.encode(&artifact),
         "signature": signature.map(|s| b64.encode(s)),
     });
-    let url = format!("{}/api/v1/modules", server.trim_end_matches('/'));
-    let client = awc::Client::builder().timeout(std::time::Duration::from_secs(300)).finish();
+    let url = api.url("/api/v1/modules");
+    let client = api.client(std::time::Duration::from_secs(300));
     let mut response =
         client.post(&url).bearer_auth(token).send_json(&body).await.map_err(|e| format!("cannot reach {url}: {e}"))?;
     let status = response.status();

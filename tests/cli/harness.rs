@@ -2,7 +2,7 @@
 //! configuration directory of its own.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
@@ -29,6 +29,21 @@ impl Server {
 
     /// With extra HOTSWAP__SECTION__KEY variables.
     pub async fn start_with(vars: &[(&str, &str)]) -> Server {
+        Server::spawn(vars, "http", awc::Client::default()).await
+    }
+
+    /// Serving HTTPS with `cert` and `key`; its readiness is checked through `ca`.
+    pub async fn start_tls(cert: &Path, key: &Path, ca: &Path) -> Server {
+        let tls = hotswap::tls_client::client_config(Some(ca)).expect("the test CA loads");
+        let client = awc::Client::builder().connector(awc::Connector::new().rustls_0_23(tls)).finish();
+        let vars = [
+            ("HOTSWAP__SERVER__TLS__CERT_FILE", cert.to_str().unwrap()),
+            ("HOTSWAP__SERVER__TLS__KEY_FILE", key.to_str().unwrap()),
+        ];
+        Server::spawn(&vars, "https", client).await
+    }
+
+    async fn spawn(vars: &[(&str, &str)], scheme: &str, client: awc::Client) -> Server {
         let port = free_port();
         let log = tempfile::NamedTempFile::new().unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_hotswap"))
@@ -42,8 +57,7 @@ impl Server {
             .stderr(log.reopen().unwrap())
             .spawn()
             .expect("hotswap serve starts");
-        let server = Server { child, base: format!("http://127.0.0.1:{port}"), log };
-        let client = awc::Client::default();
+        let server = Server { child, base: format!("{scheme}://127.0.0.1:{port}"), log };
         let ready = format!("{}/health/ready", server.base);
         eventually(Duration::from_secs(60), "the server answers /health/ready", async || {
             client.get(&ready).send().await.is_ok_and(|r| r.status().is_success())
@@ -106,6 +120,9 @@ impl Operator {
             .env("HOTSWAP_SERVER", &self.base)
             .env_remove("HOTSWAP_TOKEN")
             .env_remove("HOTSWAP_URL")
+            .env_remove("HOTSWAP_CA")
+            .env_remove("SSL_CERT_FILE")
+            .env_remove("SSL_CERT_DIR")
             .env_remove("NO_COLOR")
             .stdin(Stdio::null())
             .kill_on_drop(true);
@@ -124,9 +141,17 @@ impl Operator {
     }
 
     /// `hotswap login --password-stdin` as `user`.
-    pub async fn login(&self, (username, password): (&str, &str)) -> Run {
+    pub async fn login(&self, user: (&str, &str)) -> Run {
+        self.login_with(user, &[], &[]).await
+    }
+
+    /// The same with more arguments and environment variables.
+    pub async fn login_with(&self, (username, password): (&str, &str), more: &[&str], vars: &[(&str, &str)]) -> Run {
         use tokio::io::AsyncWriteExt;
-        let mut cmd = self.command(&["login", "--username", username, "--password-stdin"]);
+        let mut args = vec!["login", "--username", username, "--password-stdin"];
+        args.extend_from_slice(more);
+        let mut cmd = self.command(&args);
+        cmd.envs(vars.iter().copied());
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().unwrap();
         let mut stdin = child.stdin.take().unwrap();

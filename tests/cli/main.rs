@@ -14,3 +14,4 @@ mod deploy;
 mod pty;
 mod session;
 mod standalone;
+mod tls;

@@ -16,6 +16,10 @@ const BODY_LIMIT: usize = 16 << 20;
 pub struct Api {
     pub server: String,
     pub token: Option<String>,
+    /// The CA file an https:// server is checked against (else the host's CAs).
+    pub ca: Option<std::path::PathBuf>,
+    /// TLS settings, for an https:// server only.
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     client: awc::Client,
 }
 
@@ -28,12 +32,45 @@ pub struct Answer {
 }
 
 impl Api {
-    pub fn new(target: &Target) -> Api {
-        let client = awc::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .add_default_header(("User-Agent", concat!("hotswap-cli/", env!("CARGO_PKG_VERSION"))))
-            .finish();
-        Api { server: target.server.clone(), token: target.token.clone(), client }
+    /// A client of `target`; a CA file that cannot be read is refused here,
+    /// before any request.
+    pub fn new(target: &Target) -> Result<Api, Failure> {
+        let tls = if crate::tls_client::is_tls(&target.server) {
+            Some(crate::tls_client::client_config(target.ca.as_deref()).map_err(Failure::usage)?)
+        } else {
+            None
+        };
+        let mut api = Api {
+            server: target.server.clone(),
+            token: target.token.clone(),
+            ca: target.ca.clone(),
+            tls,
+            client: awc::Client::default(),
+        };
+        api.client = api.client(Duration::from_secs(60));
+        Ok(api)
+    }
+
+    /// Why `url` could not be reached, with what to do about a certificate the client does not trust.
+    pub fn unreachable(&self, url: &str, error: &dyn std::fmt::Display) -> String {
+        let error = error.to_string();
+        let hint = if self.tls.is_some() && error.contains("certificate") && self.ca.is_none() {
+            "; if a private CA signed the server's certificate, name it with --ca FILE (or HOTSWAP_CA)"
+        } else {
+            ""
+        };
+        format!("cannot reach {url}: {error}{hint}")
+    }
+
+    /// An HTTP and WebSocket client of this server with its own timeout (uploads wait longer).
+    pub fn client(&self, timeout: Duration) -> awc::Client {
+        let builder = awc::Client::builder()
+            .timeout(timeout)
+            .add_default_header(("User-Agent", concat!("hotswap-cli/", env!("CARGO_PKG_VERSION"))));
+        match &self.tls {
+            Some(tls) => builder.connector(awc::Connector::new().rustls_0_23(tls.clone())).finish(),
+            None => builder.finish(),
+        }
     }
 
     /// Refuses early, with what to do, when no token is known.
@@ -60,7 +97,7 @@ impl Api {
             Some(body) => request.send_json(body).await,
             None => request.send().await,
         };
-        let mut response = sent.map_err(|e| Failure::general(format!("cannot reach {url}: {e}")))?;
+        let mut response = sent.map_err(|e| Failure::general(self.unreachable(&url, &e)))?;
         let status = response.status();
         let total = response.headers().get("X-Total-Count").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
         let bytes = response

@@ -32,6 +32,10 @@ pub struct GlobalArgs {
     /// No colours (NO_COLOR in the environment does the same).
     #[arg(long, global = true)]
     pub no_color: bool,
+    /// A PEM file with the CA that signed an https:// server's certificate, trusted
+    /// instead of this host's CAs (else HOTSWAP_CA, then the one saved at login).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub ca: Option<std::path::PathBuf>,
 }
 
 /// What a client verb ends with, as the process's exit code.
@@ -264,12 +268,12 @@ pub fn report(failure: &Failure) {
     }
 }
 
-fn api_for(global: &GlobalArgs) -> Api {
-    Api::new(&session::resolve(global.server.as_deref()))
+fn api_for(global: &GlobalArgs) -> Result<Api, Failure> {
+    Api::new(&session::resolve(global.server.as_deref(), global.ca.as_deref()))
 }
 
 async fn dispatch(global: &GlobalArgs, out: Out, command: ClientCommand) -> Result<Exit, Failure> {
-    let api = api_for(global);
+    let api = api_for(global)?;
     match command {
         ClientCommand::Login { username, password_stdin } => login(&api, out, username, password_stdin).await,
         ClientCommand::Logout => logout(&api).await,
@@ -361,6 +365,7 @@ async fn login(api: &Api, out: Out, username: Option<String>, password_stdin: bo
         username: cell(&reply["user"]["username"]),
         email: reply["user"]["email"].as_str().unwrap_or_default().to_string(),
         expires_at: reply["expiresAt"].as_str().map(str::to_string),
+        ca: api.ca.as_ref().map(|ca| ca.to_string_lossy().into_owned()),
     };
     let path = session::save(&credentials)?;
     if out.json() {

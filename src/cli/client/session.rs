@@ -1,6 +1,6 @@
 //! Where the client keeps its login: `$XDG_CONFIG_HOME/hotswap/credentials.json`
 //! (else `~/.config/hotswap/credentials.json`), readable by its owner only.
-//! `HOTSWAP_SERVER` and `HOTSWAP_TOKEN` override what it holds.
+//! `HOTSWAP_SERVER`, `HOTSWAP_TOKEN` and `HOTSWAP_CA` override what it holds.
 
 use std::path::PathBuf;
 
@@ -23,6 +23,9 @@ pub struct Credentials {
     pub email: String,
     #[serde(default)]
     pub expires_at: Option<String>,
+    /// The CA file given at login (`--ca`), kept for the later verbs (an absolute path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<String>,
 }
 
 /// The directory of the client's files.
@@ -87,11 +90,14 @@ pub fn forget() -> Result<bool, Failure> {
 
 /// The server and token a command uses: `--server`, `HOTSWAP_SERVER` (or the
 /// older `HOTSWAP_URL`), the saved login, the default; `HOTSWAP_TOKEN`, else
-/// the saved token when it was issued by that same server.
+/// the saved token when it was issued by that same server. The CA an https://
+/// server is checked against: `--ca`, `HOTSWAP_CA`, else the one saved with
+/// that same server's login, else none (the host's trusted CAs).
 #[derive(Debug, Clone)]
 pub struct Target {
     pub server: String,
     pub token: Option<String>,
+    pub ca: Option<PathBuf>,
     pub saved: Option<Credentials>,
 }
 
@@ -103,7 +109,7 @@ pub fn normalise(server: &str) -> String {
     server.trim().trim_end_matches('/').to_string()
 }
 
-pub fn resolve(server_flag: Option<&str>) -> Target {
+pub fn resolve(server_flag: Option<&str>, ca_flag: Option<&std::path::Path>) -> Target {
     let saved = load();
     let server = server_flag
         .map(str::to_string)
@@ -112,8 +118,14 @@ pub fn resolve(server_flag: Option<&str>) -> Target {
         .or_else(|| saved.as_ref().map(|c| c.server.clone()))
         .unwrap_or_else(|| DEFAULT_SERVER.to_string());
     let server = normalise(&server);
-    let token = env("HOTSWAP_TOKEN").or_else(|| {
-        saved.as_ref().filter(|c| normalise(&c.server) == server && !c.token.is_empty()).map(|c| c.token.clone())
-    });
-    Target { server, token, saved }
+    let same_server = saved.as_ref().filter(|c| normalise(&c.server) == server);
+    let token = env("HOTSWAP_TOKEN").or_else(|| same_server.filter(|c| !c.token.is_empty()).map(|c| c.token.clone()));
+    // A relative path names a file in the directory the command runs in; login
+    // saves it made absolute, so that later verbs find it from anywhere.
+    let ca = ca_flag
+        .map(std::path::Path::to_path_buf)
+        .or_else(|| env("HOTSWAP_CA").map(PathBuf::from))
+        .map(|ca| std::path::absolute(&ca).unwrap_or(ca))
+        .or_else(|| same_server.and_then(|c| c.ca.clone()).map(PathBuf::from));
+    Target { server, token, ca, saved }
 }

@@ -45,7 +45,7 @@ impl Live {
     pub async fn connect(api: &Api) -> Result<Live, Failure> {
         let token = api.require_token()?;
         let url = ws_url(&api.server);
-        let client = awc::Client::builder().timeout(Duration::from_secs(30)).finish();
+        let client = api.client(Duration::from_secs(30));
         let (_, socket) = client
             .ws(&url)
             .bearer_auth(token)
