@@ -1,7 +1,8 @@
-//! TLS for the connections HotSwap opens to a HotSwap server: the operator's
-//! client and the agent. A server whose certificate comes from a CA this host
-//! trusts needs nothing more; a private CA is named with `--ca`, and then it
-//! is the only CA trusted.
+//! TLS for the connections HotSwap opens to its own servers and to Vault: the
+//! operator's client, the agent and the secrets back-end. A server whose
+//! certificate comes from a CA this host trusts needs nothing more; a private
+//! CA is named in a file (`--ca`, `secrets.vault.ca_cert_file`), and then it is
+//! the only CA trusted.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -9,14 +10,19 @@ use std::sync::Arc;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 
-/// The roots a client checks the server's certificate against: the CA
-/// certificates in `ca`, else the host's trust store (`SSL_CERT_FILE` and
-/// `SSL_CERT_DIR` say where, as for OpenSSL).
+/// A client that checks the server's certificate against the CA certificates
+/// in `ca`, else against the host's trust store (`SSL_CERT_FILE` and
+/// `SSL_CERT_DIR` say where, as for OpenSSL). Errors name `--ca`.
 pub fn client_config(ca: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, String> {
+    client_config_for("--ca", ca)
+}
+
+/// The same, with errors that name `setting`, the option or setting that gave `ca`.
+pub fn client_config_for(setting: &str, ca: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, String> {
     let mut roots = rustls::RootCertStore::empty();
     match ca {
         Some(ca) => {
-            let named = |e: &dyn std::fmt::Display| format!("--ca {}: {e}", ca.display());
+            let named = |e: &dyn std::fmt::Display| format!("{setting} {}: {e}", ca.display());
             for cert in CertificateDer::pem_file_iter(ca).map_err(|e| named(&e))? {
                 roots.add(cert.map_err(|e| named(&e))?).map_err(|e| named(&e))?;
             }
@@ -30,7 +36,7 @@ pub fn client_config(ca: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, Str
             if added == 0 {
                 let why = found.errors.first().map(|e| format!(" ({e})")).unwrap_or_default();
                 return Err(format!(
-                    "this host trusts no CA certificate{why}: name the server's CA with --ca, or set SSL_CERT_FILE"
+                    "this host trusts no CA certificate{why}: name the server's CA with {setting}, or set SSL_CERT_FILE"
                 ));
             }
         }

@@ -21,12 +21,10 @@ use super::settings::{VaultAuth, VaultSettings};
 use super::{SecretBackend, SecretError, SecretMetadata, SecretValue};
 use crate::crypto::Secret;
 
-/// Where the system's CA bundle lives when no CA file is configured.
-const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
-
 pub struct VaultSecrets {
     settings: VaultSettings,
-    tls: Arc<rustls::ClientConfig>,
+    /// TLS for an https:// address; none for plain HTTP.
+    tls: Option<Arc<rustls::ClientConfig>>,
     /// An AppRole login's token and when to log in again.
     token: Mutex<Option<(Secret, Instant)>>,
 }
@@ -36,36 +34,25 @@ fn unavailable(what: &str, detail: impl std::fmt::Display) -> SecretError {
     SecretError::Unavailable(format!("Vault {what}: {detail}"))
 }
 
-fn load_roots(ca_file: &str) -> Result<rustls::RootCertStore, String> {
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::CertificateDer;
-    let path = if ca_file.trim().is_empty() { SYSTEM_CA_BUNDLE } else { ca_file };
-    let mut roots = rustls::RootCertStore::empty();
-    let certs = CertificateDer::pem_file_iter(path)
-        .and_then(|c| c.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| format!("secrets.vault.ca_cert_file: cannot read certificates from {path}: {e}"))?;
-    let (added, _) = roots.add_parsable_certificates(certs);
-    if added == 0 {
-        return Err(format!("secrets.vault.ca_cert_file: {path} holds no usable certificate"));
-    }
-    Ok(roots)
-}
-
 impl VaultSecrets {
     pub fn new(settings: VaultSettings) -> Result<VaultSecrets, String> {
-        let https = settings.address.starts_with("https://");
-        // Plain HTTP (a local agent or a test fixture) needs no roots.
-        let roots = if https { load_roots(&settings.ca_cert_file)? } else { rustls::RootCertStore::empty() };
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Ok(VaultSecrets { settings, tls: Arc::new(tls), token: Mutex::new(None) })
+        // Plain HTTP (a local agent or a test fixture) needs no roots; HTTPS
+        // trusts `ca_cert_file`, else the host's CAs.
+        let tls = if crate::tls_client::is_tls(&settings.address) {
+            let ca = Some(settings.ca_cert_file.trim()).filter(|f| !f.is_empty()).map(std::path::Path::new);
+            Some(crate::tls_client::client_config_for("secrets.vault.ca_cert_file", ca)?)
+        } else {
+            None
+        };
+        Ok(VaultSecrets { settings, tls, token: Mutex::new(None) })
     }
 
     fn client(&self) -> awc::Client {
-        let connector = awc::Connector::new().rustls_0_23(self.tls.clone()).timeout(self.settings.timeout);
+        let connector = awc::Connector::new().timeout(self.settings.timeout);
+        let connector = match &self.tls {
+            Some(tls) => connector.rustls_0_23(tls.clone()),
+            None => connector,
+        };
         awc::Client::builder().connector(connector).timeout(self.settings.timeout).finish()
     }
 
