@@ -159,8 +159,8 @@ impl Session<'_> {
     async fn run(&self, use_token: bool) -> Outcome {
         let mut outcome = Outcome { welcomed: false, refused: false, error: String::new() };
         let stored = self.published.borrow().session.clone();
-        let credential =
-            if use_token { self.config.token.clone() } else { stored.or_else(|| self.config.token.clone()) };
+        let with_token = use_token || stored.is_none();
+        let credential = if with_token { self.config.token.clone() } else { stored };
         let Some(credential) = credential else {
             outcome.error = "no session credential is stored and no --token was given".into();
             return outcome;
@@ -170,7 +170,20 @@ impl Session<'_> {
             Ok((_, framed)) => framed,
             Err(awc::error::WsClientError::InvalidResponseStatus(status)) => {
                 outcome.refused = status == awc::http::StatusCode::UNAUTHORIZED;
-                outcome.error = format!("the server answered {status}");
+                outcome.error = match (outcome.refused, with_token, self.config.token.is_some()) {
+                    (true, true, _) => {
+                        "the server refused the enrolment token (401): it is unknown, expired or revoked, \
+                                        or its tenant is suspended; an Admin creates a new one (POST /api/v1/agents/tokens)"
+                            .into()
+                    }
+                    (true, false, true) => {
+                        "the server refused this host's session credential (401); enrolling again with --token".into()
+                    }
+                    (true, false, false) => "the server refused this host's session credential (401): its token was \
+                                             revoked, the host removed or its tenant suspended; enrol again with --token"
+                        .into(),
+                    (false, ..) => format!("the server answered {status}"),
+                };
                 return outcome;
             }
             Err(e) => {

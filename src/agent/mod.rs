@@ -36,6 +36,15 @@ pub async fn run(args: AgentArgs) -> Result<(), String> {
     let config = Arc::new(AgentConfig::load(&args)?);
     let dir = DataDir(config.data_dir.clone());
     let state = dir.load_or_create()?;
+    // Nothing to connect with can only be fixed by whoever starts the agent:
+    // say so now rather than retry for ever.
+    if state.session.is_none() && config.token.is_none() {
+        return Err(format!(
+            "{} holds no session credential (this host has not enrolled) and no --token was given: \
+             start the agent once with --token and an enrolment token an Admin created (POST /api/v1/agents/tokens)",
+            dir.state_file().display()
+        ));
+    }
     let client = http_client(&config)?;
     let hostname = config.hostname();
     let node_id = state.node_id;

@@ -38,7 +38,7 @@ pub struct AgentState {
 pub struct DataDir(pub PathBuf);
 
 impl DataDir {
-    fn state_file(&self) -> PathBuf {
+    pub fn state_file(&self) -> PathBuf {
         self.0.join("state.json")
     }
 

@@ -19,4 +19,5 @@ mod partition;
 mod promotion;
 mod restart;
 mod routing;
+mod start;
 mod suspension;

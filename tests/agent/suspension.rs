@@ -72,7 +72,7 @@ async fn suspending_a_tenant_closes_its_agent_sessions_within_seconds() {
     assert!(at.elapsed() < Duration::from_secs(5), "took {:?}", at.elapsed());
     // It keeps trying and is refused (the tenant is not active).
     eventually(Duration::from_secs(20), "the agent is refused on reconnection", async || {
-        agent.log().contains("the server answered 401")
+        agent.log().contains("the server refused the enrolment token (401)")
     })
     .await;
     assert_eq!(node_status().await.unwrap(), "Unreachable");
