@@ -3,7 +3,7 @@
 use std::sync::atomic::Ordering::Relaxed;
 
 use actix_web::{web, HttpResponse};
-use hotswap_actors::supervision::{ChildAction, ChildSnapshot, ChildState, SupervisorSnapshot};
+use hotswap_actors::supervision::{ChildAction, ChildSnapshot, ChildState};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::IntoParams;
@@ -25,15 +25,6 @@ api_module! {
     get_supervision => Access::Role(RequireRole::ADMIN),
 }
 
-/// The supervisors with the tenant's children only.
-async fn tenant_tree(state: &AppState, tenant: Tenant) -> Vec<SupervisorSnapshot> {
-    let mut trees = state.orchestrator.supervision().await;
-    for tree in &mut trees {
-        tree.children.retain(|c| c.tenant_id.is_none_or(|t| t == tenant.0));
-    }
-    trees
-}
-
 /// Children listed per supervisor when the request does not say.
 const DEFAULT_CHILDREN: u32 = 500;
 /// The most children one answer lists per supervisor.
@@ -49,15 +40,6 @@ pub struct ActorTreeQuery {
     /// Children of each supervisor to skip first; default 0.
     #[param(minimum = 0, maximum = 2147483647)]
     offset: Option<u32>,
-}
-
-/// Children that need an operator's eye (not running, or restarted) come
-/// first, then the rest by id: a page of a large tree still shows them.
-fn troubled_first(children: &mut [ChildSnapshot]) {
-    children.sort_by(|a, b| {
-        let calm = |c: &ChildSnapshot| c.state == ChildState::Running && c.restarts == 0;
-        calm(a).cmp(&calm(b)).then_with(|| a.id.cmp(&b.id))
-    });
 }
 
 /// The supervision tree of the instance that answers (`instance`): every
@@ -93,16 +75,9 @@ pub async fn get_actor_tree(
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-    let offset = offset as usize;
-    let mut supervisors = Vec::new();
-    for mut tree in tenant_tree(&state, tenant).await {
-        let child_count = tree.children.len();
-        troubled_first(&mut tree.children);
-        tree.children = tree.children.into_iter().skip(offset).take(limit as usize).collect();
-        let mut view = serde_json::to_value(&tree).map_err(|e| ApiError::Internal(e.to_string()))?;
-        view["childCount"] = json!(child_count);
-        supervisors.push(view);
-    }
+    // Each supervisor copies out only the page; children that need an
+    // operator's eye (not running, or restarted) come first, then by id.
+    let supervisors = state.orchestrator.supervision_page(tenant.0, offset as usize, limit as usize).await;
     let stats = state.orchestrator.bus_stats();
     Ok(HttpResponse::Ok().json(json!({
         // The instance that answers; each run names the one that drives it.
@@ -263,23 +238,25 @@ pub async fn crash_actor(
     )
 )]
 pub async fn get_supervision(state: web::Data<AppState>, tenant: Tenant) -> Result<HttpResponse, ApiError> {
-    let trees = tenant_tree(&state, tenant).await;
-    let supervisors: Vec<_> = trees
+    // Counts only: no child is copied out.
+    let pages = state.orchestrator.supervision_page(tenant.0, 0, 0).await;
+    let trees: Vec<_> = pages.iter().map(|p| &p.tree).collect();
+    let supervisors: Vec<_> = pages
         .iter()
-        .map(|t| {
-            let count = |s: ChildState| t.children.iter().filter(|c| c.state == s).count();
+        .map(|p| {
+            let (t, by) = (&p.tree, p.by_state);
             json!({
                 "name": t.name,
                 "policies": t.policies,
                 "totalRestarts": t.total_restarts,
                 "totalEscalations": t.total_escalations,
-                "children": t.children.len(),
+                "children": p.child_count,
                 "byState": {
-                    "Running": count(ChildState::Running),
-                    "Restarting": count(ChildState::Restarting),
-                    "Stopping": count(ChildState::Stopping),
-                    "Stopped": count(ChildState::Stopped),
-                    "Failed": count(ChildState::Failed),
+                    "Running": by.running,
+                    "Restarting": by.restarting,
+                    "Stopping": by.stopping,
+                    "Stopped": by.stopped,
+                    "Failed": by.failed,
                 },
             })
         })

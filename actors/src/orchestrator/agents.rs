@@ -13,7 +13,7 @@ use super::Orchestrator;
 use crate::domain::{Environment, ModuleSlots, NodeRecord, TenantId};
 use crate::error::CoreError;
 use crate::node::{spawn_node, AdoptHostState, AgentLink, NodeEntry, NodeKind};
-use crate::supervision::GetTree;
+use crate::supervision::Settled;
 
 /// A host as it introduces itself when its agent connects.
 pub struct HostArrival {
@@ -70,7 +70,7 @@ impl Orchestrator {
                     Arc::new(inner.settings.simulation.clone()),
                 );
                 // The supervisor handles messages in order: once it answers, the node has started.
-                inner.node_supervisor.send(GetTree).await.map_err(|e| CoreError::Internal(e.to_string()))?;
+                inner.node_supervisor.send(Settled).await.map_err(|e| CoreError::Internal(e.to_string()))?;
                 inner.clusters.add_node(entry.clone());
                 entry
             }

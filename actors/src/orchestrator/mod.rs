@@ -50,8 +50,8 @@ use crate::settings::{
 use crate::simulation::FaultPlan;
 use crate::store::{Page, RunEvent, RunFilter, SharedStore};
 use crate::supervision::{
-    install_panic_hook, ActorKind, ActorThreads, ChildAction, ChildSnapshot, ControlChild, ControlError, GetTree,
-    Supervisor, SupervisorSnapshot,
+    install_panic_hook, ActorKind, ActorThreads, ChildAction, ChildSnapshot, ControlChild, ControlError, GetChild,
+    GetTree, GetTreePage, Supervisor, SupervisorPage, SupervisorSnapshot,
 };
 use crate::tenant::{Clusters, TenantSettings, Tenants};
 
@@ -565,16 +565,20 @@ impl Orchestrator {
         Ok(RollbackAccepted { rollback_id, nodes_affected: affected })
     }
 
-    pub async fn supervision(&self) -> Vec<SupervisorSnapshot> {
-        let mut out = Vec::new();
-        // Every supervisor, so that a failing approval actor shows like any other.
-        let supervisors = [
+    /// Every supervisor, so that a failing approval actor shows like any other.
+    fn supervisors(&self) -> [&Addr<Supervisor>; 4] {
+        [
             &self.inner.node_supervisor,
             &self.inner.run_supervisor,
             &self.inner.approval_supervisor,
             &self.inner.tenant_supervisor,
-        ];
-        for sup in supervisors {
+        ]
+    }
+
+    /// Every supervisor with all its children (tests; the admin API asks for pages).
+    pub async fn supervision(&self) -> Vec<SupervisorSnapshot> {
+        let mut out = Vec::new();
+        for sup in self.supervisors() {
             if let Ok(tree) = sup.send(GetTree).await {
                 out.push(tree);
             }
@@ -582,13 +586,26 @@ impl Orchestrator {
         out
     }
 
+    /// Every supervisor with one page of the children `tenant` sees, those
+    /// that need an operator's eye first (see `GetTreePage`).
+    pub async fn supervision_page(&self, tenant: TenantId, offset: usize, limit: usize) -> Vec<SupervisorPage> {
+        let mut out = Vec::new();
+        for sup in self.supervisors() {
+            if let Ok(page) = sup.send(GetTreePage { tenant, offset, limit }).await {
+                out.push(page);
+            }
+        }
+        out
+    }
+
     /// One supervised actor of the tenant, by id (`node:{hostname}`, `run:{executionId}`).
     pub async fn supervised(&self, tenant: TenantId, child_id: &str) -> Option<ChildSnapshot> {
-        self.supervision()
-            .await
-            .into_iter()
-            .flat_map(|s| s.children)
-            .find(|c| c.id == child_id && c.tenant_id.is_none_or(|t| t == tenant))
+        for sup in self.supervisors() {
+            if let Ok(Some(child)) = sup.send(GetChild { tenant, id: child_id.to_string() }).await {
+                return Some(child);
+            }
+        }
+        None
     }
 
     /// Restarts or stops a supervised actor of the tenant on an operator's request.

@@ -15,8 +15,9 @@ mod threads;
 pub use guard::ExitGuard;
 pub use panic_note::install_panic_hook;
 pub use supervisor::{
-    ActorKind, ChildAction, ChildControl, ChildSnapshot, ChildSpec, ChildState, ControlChild, ControlError, GetTree,
-    StartChild, StopChild, Supervisor, SupervisorSnapshot, DEFAULT_FAILED_WINDOW,
+    ActorKind, ChildAction, ChildControl, ChildSnapshot, ChildSpec, ChildState, ControlChild, ControlError, GetChild,
+    GetTree, GetTreePage, Settled, StartChild, StateCounts, StopChild, Supervisor, SupervisorPage, SupervisorSnapshot,
+    DEFAULT_FAILED_WINDOW,
 };
 pub use threads::ActorThreads;
 

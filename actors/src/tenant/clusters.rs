@@ -14,7 +14,7 @@ use crate::node::{spawn_node, StopNode};
 use crate::node::{ClusterDirectory, NodeEntry};
 use crate::settings::SimulationSettings;
 use crate::store::SharedStore;
-use crate::supervision::{ActorThreads, GetTree, StopChild, Supervisor};
+use crate::supervision::{ActorThreads, Settled, StopChild, Supervisor};
 
 pub struct Clusters {
     pub store: SharedStore,
@@ -75,7 +75,7 @@ impl Clusters {
             self.directory.insert(tenant, env, entries);
         }
         // The supervisor handles messages in order: once it answers, every node has started.
-        self.node_supervisor.send(GetTree).await.map_err(|e| CoreError::Internal(e.to_string()))?;
+        self.node_supervisor.send(Settled).await.map_err(|e| CoreError::Internal(e.to_string()))?;
         Ok(())
     }
 

@@ -19,7 +19,7 @@ use crate::domain::{
 };
 use crate::error::CoreError;
 use crate::store::{RunEvent, StoreError};
-use crate::supervision::GetTree;
+use crate::supervision::Settled;
 
 /// How long a request waits for a tenant actor (provisioning included).
 const ACTOR_TIMEOUT: Duration = Duration::from_secs(30);
@@ -150,7 +150,7 @@ impl Tenants {
     /// Waits until the actors of `tenants` have started and settled.
     async fn settled(&self, tenants: impl IntoIterator<Item = TenantId>) -> Result<(), CoreError> {
         // The supervisor handles messages in order: once it answers, every start function ran.
-        self.deps.supervisor.send(GetTree).await.map_err(|e| CoreError::Internal(e.to_string()))?;
+        self.deps.supervisor.send(Settled).await.map_err(|e| CoreError::Internal(e.to_string()))?;
         for tenant in tenants {
             if let Some(addr) = self.deps.directory.get(tenant) {
                 // Answered once `started` has finished settling; a deleted one has stopped.
