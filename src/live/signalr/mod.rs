@@ -101,15 +101,15 @@ async fn connect(
     // session's start); with skipNegotiation it names none and starts here.
     let negotiated_id = web_query_param(req.query_string(), "id");
     let how = if negotiated_id.is_some() { OverrideUse::WithinAuditedSession } else { OverrideUse::Audited };
-    let identity = authenticate_upgrade(&req, how).await?;
+    let mut identity = authenticate_upgrade(&req, how).await?;
     if let Some(id) = negotiated_id {
         let negotiated =
             live.negotiations.take(&id).ok_or_else(|| ApiError::NotFound("No Connection with that ID".to_string()))?;
+        carry_over_tenant(&req, &negotiated, &mut identity);
         if negotiated.tenant_id != identity.tenant_id {
             return Err(ApiError::NotFound("No Connection with that ID".to_string()));
         }
     }
-    let mut identity = identity;
     identity.slot =
         Some(std::sync::Arc::new(super::quota::admit(&state, &live.sessions, identity.home_tenant_id).await?));
     let orchestrator = &state.orchestrator;
@@ -117,6 +117,17 @@ async fn connect(
     let session =
         HubSession::new(identity, orchestrator.bus().clone(), feed, live.settings.clone(), live.metrics.clone());
     super::upgrade(session, &req, stream, &live)
+}
+
+/// A browser cannot set headers on a WebSocket or an EventSource: the tenant
+/// a system Admin named with `X-Tenant-Id` at negotiate (audited there)
+/// carries over to the connection that the same user opens with its token.
+fn carry_over_tenant(req: &HttpRequest, negotiated: &SessionIdentity, identity: &mut SessionIdentity) {
+    let header_absent = req.headers().get(crate::auth::TENANT_OVERRIDE).is_none();
+    let same_user = negotiated.user == identity.user && negotiated.home_tenant_id == identity.home_tenant_id;
+    if header_absent && same_user {
+        identity.tenant_id = negotiated.tenant_id;
+    }
 }
 
 fn no_connection() -> ApiError {
@@ -152,10 +163,11 @@ async fn connect_over_http(
         }
     }
     let negotiated = live.negotiations.take(&token).ok_or_else(no_connection)?;
+    let mut identity = identity;
+    carry_over_tenant(&req, &negotiated, &mut identity);
     if negotiated.tenant_id != identity.tenant_id || negotiated.user != identity.user {
         return Err(no_connection());
     }
-    let mut identity = identity;
     identity.slot =
         Some(std::sync::Arc::new(super::quota::admit(&state, &live.sessions, identity.home_tenant_id).await?));
     let orchestrator = &state.orchestrator;

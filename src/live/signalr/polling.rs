@@ -58,15 +58,16 @@ pub struct PolledConnections {
 }
 
 impl PolledConnections {
-    /// The connection `token` names, if it lives and belongs to the caller.
+    /// The connection `token` names, if it lives and belongs to the caller
+    /// (the user who opened it: the tenant it carries was settled then).
     pub fn find(&self, token: &str, caller: &SessionIdentity) -> Option<Addr<PolledConnection>> {
         let live = self.live.lock();
-        let ((tenant, user), addr) = live.get(token)?;
-        (*tenant == caller.tenant_id && *user == caller.user && addr.connected()).then(|| addr.clone())
+        let ((home, user), addr) = live.get(token)?;
+        (*home == caller.home_tenant_id && *user == caller.user && addr.connected()).then(|| addr.clone())
     }
 
     fn insert(&self, token: &str, identity: &SessionIdentity, addr: Addr<PolledConnection>) {
-        self.live.lock().insert(token.to_string(), ((identity.tenant_id, identity.user.clone()), addr));
+        self.live.lock().insert(token.to_string(), ((identity.home_tenant_id, identity.user.clone()), addr));
     }
 
     fn remove(&self, token: &str) {
