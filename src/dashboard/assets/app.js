@@ -534,7 +534,7 @@ async function auditView() {
     page.nextCursor ? h("a", { href: sameViewWith({ cursor: page.nextCursor }), rel: "next" }, "Older →") : null);
   show(h("h1", {}, "Audit trail"), filters, h("table", { class: "audit" },
     h("thead", {}, h("tr", {}, ["When", "Category", "Event", "Actor", "Result", "Message"].map((t) => h("th", { scope: "col" }, t)))),
-    h("tbody", {}, page.items.map((entry) => h("tr", {},
+    h("tbody", {}, page.items.map((entry) => h("tr", { "data-entry": entry.id },
       h("td", {}, when(entry.at)), h("td", {}, entry.category), h("td", {}, entry.eventType),
       h("td", {}, entry.actor?.name ?? ""), h("td", {}, entry.result), h("td", {}, entry.message))))), pages);
 }
