@@ -2,24 +2,24 @@
 //! allows, and the registry's and secrets' needs of the store. Each section's
 //! own checks live beside its settings type.
 
-use super::{ArtifactBackend, ConfigError, SecretsBackend, Settings, StoreBackend, MIN_SAFE_BCRYPT_COST};
+use super::{ArtifactBackend, SecretsBackend, Settings, StoreBackend, MIN_SAFE_BCRYPT_COST};
 
 impl Settings {
-    pub(super) fn validate_across_sections(&self) -> Result<(), ConfigError> {
+    /// Every problem that spans sections, each a sentence naming its keys.
+    pub(super) fn problems_across_sections(&self) -> Vec<String> {
+        let mut problems = Vec::new();
         if self.registry.artifact_backend == ArtifactBackend::Postgres && self.store.backend != StoreBackend::Postgres {
-            return Err(ConfigError(
-                "registry.artifact_backend = \"postgres\" needs store.backend = \"postgres\"".into(),
-            ));
+            problems.push("registry.artifact_backend = \"postgres\" needs store.backend = \"postgres\"".into());
         }
         if !self.server.insecure_dev_mode {
-            if let Some(unsafe_setting) = self.dev_only_settings().into_iter().next() {
-                return Err(ConfigError(format!(
+            problems.extend(self.dev_only_settings().into_iter().map(|unsafe_setting| {
+                format!(
                     "{unsafe_setting}; this is allowed only with server.insecure_dev_mode = true \
                      (development and test profiles)"
-                )));
-            }
+                )
+            }));
         }
-        Ok(())
+        problems
     }
 
     /// The settings in force that only a developer's machine may use, each

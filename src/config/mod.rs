@@ -244,7 +244,9 @@ impl Settings {
     }
 
     /// Each section checks itself; what spans sections (and what only
-    /// `server.insecure_dev_mode` allows) is checked in `cross_checks`.
+    /// `server.insecure_dev_mode` allows) is checked in `cross_checks`. Every
+    /// problem found is reported at once, so that an operator setting up a
+    /// profile fixes them in one go rather than one start at a time.
     fn validate(&self) -> Result<(), ConfigError> {
         let sections = [
             self.server.validate(),
@@ -269,8 +271,13 @@ impl Settings {
             self.redis.validate(),
             self.analysis.validate(),
         ];
-        sections.into_iter().collect::<Result<(), String>>().map_err(ConfigError)?;
-        self.validate_across_sections()
+        let mut problems: Vec<String> = sections.into_iter().filter_map(Result::err).collect();
+        problems.extend(self.problems_across_sections());
+        match problems.as_slice() {
+            [] => Ok(()),
+            [one] => Err(ConfigError(one.clone())),
+            several => Err(ConfigError(format!("{} problems:\n  - {}", several.len(), several.join("\n  - ")))),
+        }
     }
 }
 

@@ -100,6 +100,25 @@ fn production_refuses_weak_secrets_and_demo_users() {
     assert!(!format!("{p:?}").contains(PROD_SECRET.1));
 }
 
+/// A new production profile with several mistakes hears of all of them at
+/// its first start, each naming its key, not of one per attempt.
+#[test]
+fn every_configuration_problem_is_reported_at_once() {
+    let e = load(
+        "production",
+        &[("HOTSWAP__AUTH__DEMO_USERS", "true"), ("HOTSWAP__APPROVALS__ALLOW_SELF_APPROVAL", "true")],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("4 problems:\n  - "), "{e}");
+    for key in ["store.url", "auth.jwt_secret", "auth.demo_users", "approvals.allow_self_approval"] {
+        assert!(e.contains(key), "{key} is not named: {e}");
+    }
+    // One problem reads as before: a sentence of its own.
+    let e = load("production", &[PROD_URL]).unwrap_err().to_string();
+    assert!(!e.contains("problems:") && e.contains("auth.jwt_secret"), "{e}");
+}
+
 #[test]
 fn only_insecure_dev_mode_allows_the_published_secret_and_demo_users() {
     // Safety follows the settings, not the profile's name: a profile without
