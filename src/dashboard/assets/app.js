@@ -546,12 +546,15 @@ function deployView() {
   const target = h("select", { id: "deploy-target" }, ENVIRONMENTS.map((e) => h("option", { value: e }, e)));
   const description = h("input", { id: "deploy-description" });
   const approval = h("input", { id: "deploy-approval", type: "checkbox" });
+  // A version below one the tenant's nodes run is refused (422) unless asked for; the server audits it.
+  const downgrade = h("input", { id: "deploy-downgrade", type: "checkbox" });
   const error = h("p", { class: "error", role: "alert" });
   const form = h("form", { class: "card deploy" },
     h("h1", {}, "Start a run"),
     field("Module", module), field("Version", version), field("Target environment", target),
     field("Description", description),
     h("div", { class: "field checkbox" }, approval, h("label", { for: "deploy-approval" }, "Require approval")),
+    h("div", { class: "field checkbox" }, downgrade, h("label", { for: "deploy-downgrade" }, "Allow a downgrade (audited)")),
     h("button", { type: "submit" }, "Deploy"), error);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -564,6 +567,7 @@ function deployView() {
         requesterEmail: session.user.email,
         description: description.value || undefined,
         requireApproval: approval.checked,
+        allowDowngrade: downgrade.checked || undefined,
       });
       location.hash = `#/runs/${answer.executionId}`;
     } catch (e) {
