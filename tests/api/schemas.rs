@@ -75,6 +75,13 @@ async fn versions_are_drafts_until_approved_and_breaking_ones_list_their_changes
     assert_eq!(status, StatusCode::CREATED, "{v2}");
     assert_eq!((v2["version"].as_u64(), v2["status"].as_str()), (Some(2), Some("Approved")), "{v2}");
     assert_eq!(v2["breakingChanges"], json!([]));
+    // The version says who approved it, when, and against what (it said nothing).
+    assert_eq!(
+        (v2["decidedBy"].as_str(), v2["decisionReason"].as_str()),
+        (Some("compatibility check"), Some("compatible (Backward) with approved version 1")),
+        "{v2}"
+    );
+    assert_eq!(v2["decidedAt"], v2["createdAt"], "{v2}");
     // The same definition again answers that version.
     let (status, same) = register(&deployer, "orders", v2_def.clone(), "Backward").await;
     assert_eq!((status, same["version"].as_u64()), (StatusCode::OK, Some(2)), "{same}");

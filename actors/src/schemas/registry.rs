@@ -172,6 +172,10 @@ impl SchemaRegistry {
     }
 }
 
+/// Who `decidedBy` names on a version approved at registration, because the
+/// compatibility check found nothing that breaks.
+pub const AUTO_APPROVER: &str = "compatibility check";
+
 /// The version a registration makes of `spec`, given the subject so far.
 fn next_version(
     tenant: TenantId,
@@ -183,9 +187,9 @@ fn next_version(
     let number = subject.and_then(SchemaSubject::latest).map_or(1, |v| v.version + 1);
     let approved: Vec<&SchemaVersion> =
         subject.map(|s| s.versions.iter().filter(|v| v.status == SchemaStatus::Approved).collect()).unwrap_or_default();
-    let (status, breaking) = match approved.last() {
+    let (status, breaking, decision) = match approved.last() {
         // Nothing to be compatible with: an Admin approves the first.
-        None => (SchemaStatus::Draft, Vec::new()),
+        None => (SchemaStatus::Draft, Vec::new(), None),
         Some(latest) => {
             let against: Vec<&SchemaVersion> =
                 if spec.compatibility.transitive() { approved.clone() } else { vec![*latest] };
@@ -193,8 +197,23 @@ fn next_version(
                 .iter()
                 .flat_map(|v| breaking_changes(&v.definition, v.version, &spec.definition, spec.compatibility))
                 .collect();
-            let status = if changes.is_empty() { SchemaStatus::Approved } else { SchemaStatus::Draft };
-            (status, changes)
+            if changes.is_empty() {
+                // Approved by the check, and the version says so: who decided, when and against what.
+                let numbers: Vec<String> = against.iter().map(|v| v.version.to_string()).collect();
+                let decision = SchemaDecision {
+                    approve: true,
+                    by: AUTO_APPROVER.to_string(),
+                    at: now,
+                    reason: Some(format!(
+                        "compatible ({}) with approved version {}",
+                        spec.compatibility.as_str(),
+                        numbers.join(", ")
+                    )),
+                };
+                (SchemaStatus::Approved, changes, Some(decision))
+            } else {
+                (SchemaStatus::Draft, changes, None)
+            }
         }
     };
     SchemaVersion {
@@ -207,7 +226,7 @@ fn next_version(
         breaking_changes: breaking,
         created_by: by.to_string(),
         created_at: now,
-        decision: None,
+        decision,
     }
 }
 
