@@ -337,7 +337,16 @@ async function runView(id) {
   }, label);
 
   const load = async () => {
-    const run = await api("GET", `/api/v1/deployments/${id}`);
+    // The run and its events are asked for together and the page is drawn
+    // once everything has come, so that its stages, grids and events describe
+    // one moment (drawn piece by piece, the stages could still say Pending
+    // beside events of stages already finished).
+    const [run, history] = await Promise.all([
+      api("GET", `/api/v1/deployments/${id}`),
+      api("GET", `/api/v1/deployments/${id}/events`),
+    ]);
+    const environments = run.stages.map((stage) => stage.environment).filter(Boolean);
+    const clusters = await Promise.all(environments.map((env) => api("GET", `/api/v1/clusters/${env}?pageSize=${NODES_PER_PAGE}`)));
     header.replaceChildren(
       h("h1", {}, `${run.moduleName} ${run.version} → ${run.targetEnvironment}`),
       h("p", {}, badge(run.status), " ", run.message ?? "", " ", h("span", { class: "muted" }, `trace ${run.traceId}`)));
@@ -355,10 +364,7 @@ async function runView(id) {
       stage.strategy ? h("span", { class: "muted" }, ` ${stage.strategy}`) : null,
       stage.nodesDeployed !== null && stage.nodesDeployed !== undefined ? ` · ${stage.nodesDeployed} nodes deployed, ${stage.nodesFailed ?? 0} failed` : null,
       h("div", { class: "muted" }, stage.message || ""))));
-    const environments = run.stages.map((stage) => stage.environment).filter(Boolean);
-    const clusters = await Promise.all(environments.map((env) => api("GET", `/api/v1/clusters/${env}?pageSize=${NODES_PER_PAGE}`)));
     grids.replaceChildren(...clusters.map((cluster) => nodeGrid(cluster, run.moduleName)));
-    const history = await api("GET", `/api/v1/deployments/${id}/events`);
     events.replaceChildren(...history.slice().reverse().map((e) => h("li", {},
       h("time", { datetime: e.at }, when(e.at)), " ", h("strong", {}, e.kind), " ", e.message)));
   };
