@@ -117,7 +117,7 @@ async fn push(
     let url = api.url("/api/v1/modules");
     let client = api.client(std::time::Duration::from_secs(300));
     let mut response =
-        client.post(&url).bearer_auth(token).send_json(&body).await.map_err(|e| format!("cannot reach {url}: {e}"))?;
+        client.post(&url).bearer_auth(token).send_json(&body).await.map_err(|e| api.unreachable(&url, &e))?;
     let status = response.status();
     let reply: serde_json::Value = response.json().limit(1 << 20).await.unwrap_or_default();
     if !status.is_success() {

@@ -70,7 +70,7 @@ mod tests {
 
     /// The strings of the script's `const NAME = ["a", "b", ...];` line.
     fn script_list(name: &str) -> Vec<String> {
-        let script = super::ASSETS[0].body;
+        let script = super::ASSETS.iter().find(|asset| asset.name == "app.js").expect("the dashboard has app.js").body;
         let start = format!("const {name} = [");
         let line =
             script.lines().find(|line| line.starts_with(&start)).unwrap_or_else(|| panic!("app.js declares no {name}"));

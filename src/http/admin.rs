@@ -240,7 +240,6 @@ pub async fn crash_actor(
 pub async fn get_supervision(state: web::Data<AppState>, tenant: Tenant) -> Result<HttpResponse, ApiError> {
     // Counts only: no child is copied out.
     let pages = state.orchestrator.supervision_page(tenant.0, 0, 0).await;
-    let trees: Vec<_> = pages.iter().map(|p| &p.tree).collect();
     let supervisors: Vec<_> = pages
         .iter()
         .map(|p| {
@@ -264,8 +263,8 @@ pub async fn get_supervision(state: web::Data<AppState>, tenant: Tenant) -> Resu
     let sup = &state.orchestrator.settings().supervision;
     Ok(HttpResponse::Ok().json(json!({
         "policies": { "Node": sup.node, "Coordinator": sup.coordinator, "Tenant": sup.tenant },
-        "totalRestarts": trees.iter().map(|t| t.total_restarts).sum::<u64>(),
-        "totalEscalations": trees.iter().map(|t| t.total_escalations).sum::<u64>(),
+        "totalRestarts": pages.iter().map(|p| p.tree.total_restarts).sum::<u64>(),
+        "totalEscalations": pages.iter().map(|p| p.tree.total_escalations).sum::<u64>(),
         "supervisors": supervisors,
     })))
 }

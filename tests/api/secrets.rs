@@ -216,54 +216,8 @@ async fn vault_kv_v2_versions_metadata_and_check_and_set() {
 async fn vault_over_tls_verifies_the_certificate() {
     // A CA, and a certificate for 127.0.0.1 that it signed.
     let dir = tempfile::tempdir().unwrap();
-    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
-    let openssl = crate::registry::openssl;
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=HotSwap test CA",
-        "-keyout",
-        &p("ca.key"),
-        "-out",
-        &p("ca.pem"),
-    ]);
-    openssl(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-keyout",
-        &p("key.pem"),
-        "-out",
-        &p("leaf.csr"),
-    ]);
-    std::fs::write(p("ext.cnf"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n").unwrap();
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        &p("leaf.csr"),
-        "-CA",
-        &p("ca.pem"),
-        "-CAkey",
-        &p("ca.key"),
-        "-CAcreateserial",
-        "-days",
-        "1",
-        "-extfile",
-        &p("ext.cnf"),
-        "-out",
-        &p("cert.pem"),
-    ]);
-    let (cert, key, ca) = (dir.path().join("cert.pem"), dir.path().join("key.pem"), p("ca.pem"));
+    let pki = crate::db::pki::private_ca(dir.path());
+    let (cert, key, ca) = (pki.cert, pki.key, pki.ca.to_str().unwrap().to_string());
     let vault = vault_fixture::start_tls(&cert, &key);
     let mut trusted = vault_settings(&vault.address, VaultAuth::Token);
     trusted.ca_cert_file = ca;
@@ -273,23 +227,10 @@ async fn vault_over_tls_verifies_the_certificate() {
     assert!(backend.list().await.unwrap().contains(&"tls-checked".to_string()));
 
     // Another CA, which did not sign the fixture's certificate: refused.
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=Someone else",
-        "-keyout",
-        &p("other.key"),
-        "-out",
-        &p("other.pem"),
-    ]);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let other = crate::db::pki::private_ca(elsewhere.path());
     let mut untrusted = vault_settings(&vault.address, VaultAuth::Token);
-    untrusted.ca_cert_file = p("other.pem");
+    untrusted.ca_cert_file = other.ca.to_str().unwrap().to_string();
     untrusted.retries = 0;
     let before = vault.state.requests.load(Ordering::SeqCst);
     let err = VaultSecrets::new(untrusted).unwrap().list().await.unwrap_err();

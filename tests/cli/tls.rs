@@ -2,74 +2,14 @@
 //! client and an agent reach it through that CA, named with `--ca` or found
 //! in the host's trust store (here `SSL_CERT_FILE`), and refuse it otherwise.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use crate::harness::{Operator, Server, ADMIN};
+use crate::support::pki::private_ca;
 use crate::support::poll::eventually;
-
-/// A CA and a certificate it signed for 127.0.0.1, made with openssl.
-struct PrivateCa {
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl runs");
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-fn private_ca(dir: &Path) -> PrivateCa {
-    let ca_subject = "/CN=HotSwap test CA";
-    openssl(
-        dir,
-        &[
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", ca_subject, "-keyout", "ca.key",
-            "-out", "ca.pem",
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-        ],
-    );
-    std::fs::write(dir.join("san.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "1",
-            "-extfile",
-            "san.cnf",
-            "-out",
-            "server.pem",
-        ],
-    );
-    PrivateCa { ca: dir.join("ca.pem"), cert: dir.join("server.pem"), key: dir.join("server.key") }
-}
 
 #[actix_web::test]
 async fn the_client_reaches_an_https_server_through_its_ca_and_refuses_it_without() {

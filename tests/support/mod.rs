@@ -5,6 +5,7 @@
 use std::io::Write;
 
 pub mod npm;
+pub mod pki;
 pub mod poll;
 pub mod requests;
 

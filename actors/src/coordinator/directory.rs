@@ -107,8 +107,7 @@ impl RunDirectory {
     /// limit the answer comes without walking a thousand runs in flight.
     pub fn at_least(&self, limit: usize) -> bool {
         let live = self.live.read();
-        limit == 0
-            || live.len() >= limit && live.values().filter(|a| a.connected()).nth(limit.saturating_sub(1)).is_some()
+        limit == 0 || live.len() >= limit && live.values().filter(|a| a.connected()).nth(limit - 1).is_some()
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0

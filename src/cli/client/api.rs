@@ -40,15 +40,8 @@ impl Api {
         } else {
             None
         };
-        let mut api = Api {
-            server: target.server.clone(),
-            token: target.token.clone(),
-            ca: target.ca.clone(),
-            tls,
-            client: awc::Client::default(),
-        };
-        api.client = api.client(Duration::from_secs(60));
-        Ok(api)
+        let client = http_client(tls.as_ref(), Duration::from_secs(60));
+        Ok(Api { server: target.server.clone(), token: target.token.clone(), ca: target.ca.clone(), tls, client })
     }
 
     /// Why `url` could not be reached, with what to do about a certificate the client does not trust.
@@ -64,13 +57,7 @@ impl Api {
 
     /// An HTTP and WebSocket client of this server with its own timeout (uploads wait longer).
     pub fn client(&self, timeout: Duration) -> awc::Client {
-        let builder = awc::Client::builder()
-            .timeout(timeout)
-            .add_default_header(("User-Agent", concat!("hotswap-cli/", env!("CARGO_PKG_VERSION"))));
-        match &self.tls {
-            Some(tls) => builder.connector(awc::Connector::new().rustls_0_23(tls.clone())).finish(),
-            None => builder.finish(),
-        }
+        http_client(self.tls.as_ref(), timeout)
     }
 
     /// Refuses early, with what to do, when no token is known.
@@ -126,6 +113,17 @@ impl Api {
 
 /// The server's error body as a failure: 4xx are the caller's input (exit 2),
 /// anything else a failure (exit 1).
+/// The client's HTTP and WebSocket client, with TLS for an https:// server.
+fn http_client(tls: Option<&std::sync::Arc<rustls::ClientConfig>>, timeout: Duration) -> awc::Client {
+    let builder = awc::Client::builder()
+        .timeout(timeout)
+        .add_default_header(("User-Agent", concat!("hotswap-cli/", env!("CARGO_PKG_VERSION"))));
+    match tls {
+        Some(tls) => builder.connector(awc::Connector::new().rustls_0_23(tls.clone())).finish(),
+        None => builder.finish(),
+    }
+}
+
 fn refusal(status: StatusCode, body: &Value, raw: &[u8]) -> Failure {
     let message = body["message"]
         .as_str()
