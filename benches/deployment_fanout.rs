@@ -112,7 +112,7 @@ async fn deploy_once(orchestrator: &Orchestrator, version: String, quiet_for: Du
     let filter = RunFilter { page: 1, page_size: 1, ..Default::default() };
     actix::clock::sleep(quiet_for.saturating_sub(start.elapsed())).await;
     let elapsed = loop {
-        if orchestrator.live_runs() == 0 {
+        if orchestrator.active_runs() == 0 {
             let newest = orchestrator.list_runs(DEFAULT_TENANT, &filter).await.expect("store read");
             if newest.items.first().is_some_and(|r| r.execution_id == run.execution_id && !r.status.is_active()) {
                 break start.elapsed();

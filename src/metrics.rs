@@ -330,7 +330,7 @@ impl Collector for ScrapeGauges {
         let stats = self.orchestrator.bus_stats();
         self.backlog.with_label_values(&["node"]).set(self.orchestrator.node_backlog() as i64);
         self.backlog.with_label_values(&["event_feed"]).set(stats.backlog() as i64);
-        self.active_runs.set(self.orchestrator.live_runs() as i64);
+        self.active_runs.set(self.orchestrator.active_runs() as i64);
         self.feeds.set(stats.subscribers.load(Relaxed) as i64);
         let mut out = Vec::new();
         out.extend(self.backlog.collect());

@@ -583,10 +583,6 @@ impl Orchestrator {
         self.inner.clusters.all().iter().flat_map(|c| c.iter()).map(|n| n.backlog()).sum()
     }
 
-    pub fn live_runs(&self) -> usize {
-        self.inner.runs.len()
-    }
-
     /// How many times the process has given freed memory back to the
     /// operating system after its last run ended (see `memory_release`).
     pub fn memory_releases(&self) -> u64 {

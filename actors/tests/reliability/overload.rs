@@ -198,7 +198,7 @@ struct RecordReleases {
 
 impl hotswap_actors::hooks::MemoryRelease for RecordReleases {
     fn release_this_thread(&self) {
-        let live = self.core.lock().as_ref().map_or(usize::MAX, |core| core.live_runs());
+        let live = self.core.lock().as_ref().map_or(usize::MAX, |core| core.active_runs());
         self.threads.lock().push((std::thread::current().id(), live));
     }
 }
