@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 
-use crate::domain::TenantId;
+use crate::domain::listing::{listed, listed_with, thousands};
+use crate::domain::{Environment, TenantId};
 
 /// A version the registry vouched for.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -29,15 +30,31 @@ pub struct VerifiedModule {
 pub struct DependentsChecked {
     /// Dependent module versions one hop away.
     pub direct: usize,
-    /// Each requirement the version would break, and where, as a sentence.
-    pub conflicts: Vec<String>,
+    /// Each requirement the version would break, and the nodes where it would.
+    pub broken: Vec<BrokenDependent>,
+}
+
+/// A dependent module version whose requirement the checked version does not
+/// meet, with the nodes that run both.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BrokenDependent {
+    /// The dependent module version, "api 1.0.0".
+    pub dependent: String,
+    /// Its requirement on the checked module, "^1.0".
+    pub requirement: String,
+    /// Hostnames of the nodes running both, sorted, by environment.
+    pub nodes: BTreeMap<Environment, Vec<String>>,
 }
 
 impl DependentsChecked {
-    /// Why `version` of `module` must not be deployed, if it breaks a dependent.
-    pub fn refusal(&self, module: &str, version: &str) -> Option<String> {
-        (!self.conflicts.is_empty())
-            .then(|| format!("{module} {version} would break modules that depend on it: {}", self.conflicts.join("; ")))
+    /// Why `version` of `module` must not go to the environments of `path`,
+    /// if it breaks a dependent on a node there. Nodes elsewhere are not
+    /// changed by the run, so what they run is not its concern. The message
+    /// names a few dependents and nodes and counts the rest.
+    pub fn refusal(&self, module: &str, version: &str, path: &[Environment]) -> Option<String> {
+        let sentences: Vec<String> = self.broken.iter().filter_map(|b| b.sentence(module, version, path)).collect();
+        (!sentences.is_empty())
+            .then(|| format!("{module} {version} would break modules that depend on it: {}", listed(&sentences)))
     }
 
     /// What was checked, for a scan that passed.
@@ -47,6 +64,23 @@ impl DependentsChecked {
             "{} dependent module {versions} checked in the knowledge graph, none broken where they run.",
             self.direct
         )
+    }
+}
+
+impl BrokenDependent {
+    /// "api 1.0.0 requires m ^1.0, which 2.0.0 does not meet, on 3 nodes (a, b, c)",
+    /// for the nodes of `path`; `None` when none of them runs both.
+    fn sentence(&self, module: &str, version: &str, path: &[Environment]) -> Option<String> {
+        let hosts: Vec<String> = path.iter().filter_map(|env| self.nodes.get(env)).flatten().cloned().collect();
+        let nodes = match hosts.as_slice() {
+            [] => return None,
+            [one] => format!("on node {one}"),
+            _ => format!("on {} nodes ({})", thousands(hosts.len()), listed_with(&hosts, ", ")),
+        };
+        Some(format!(
+            "{} requires {module} {}, which {version} does not meet, {nodes}",
+            self.dependent, self.requirement
+        ))
     }
 }
 
@@ -78,5 +112,48 @@ impl ModuleVerifier for NoRegistry {
             notes: vec!["Module signatures are not verified: no module registry is configured.".into()],
             ..VerifiedModule::default()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{BrokenDependent, DependentsChecked};
+    use crate::domain::Environment::{self, Development, Production, Qa};
+
+    fn broken(dependent: &str, nodes: &[(Environment, usize)]) -> BrokenDependent {
+        BrokenDependent {
+            dependent: dependent.into(),
+            requirement: "^1.0".into(),
+            nodes: nodes
+                .iter()
+                .map(|&(env, n)| (env, (0..n).map(|i| format!("{}-{i:05}", env.slug())).collect()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_refusal_names_a_few_nodes_of_the_runs_path_and_counts_the_rest() {
+        let check = DependentsChecked {
+            direct: 2,
+            broken: vec![broken("api 1.0.0", &[(Development, 3), (Qa, 10_000)]), broken("web 2.0.0", &[(Qa, 1)])],
+        };
+        let to_qa = check.refusal("base", "2.0.0", &Qa.path()).unwrap();
+        assert_eq!(
+            to_qa,
+            "base 2.0.0 would break modules that depend on it: \
+             api 1.0.0 requires base ^1.0, which 2.0.0 does not meet, on 10,003 nodes \
+             (development-00000, development-00001, development-00002, qa-00000, qa-00001, and 9,998 more); \
+             web 2.0.0 requires base ^1.0, which 2.0.0 does not meet, on node qa-00000"
+        );
+        let to_dev = check.refusal("base", "2.0.0", &Development.path()).unwrap();
+        assert!(to_dev.ends_with("on 3 nodes (development-00000, development-00001, development-00002)"), "{to_dev}");
+        assert!(!to_dev.contains("web"), "{to_dev}");
+    }
+
+    #[test]
+    fn nodes_off_the_runs_path_do_not_refuse_it() {
+        let check = DependentsChecked { direct: 1, broken: vec![broken("api 1.0.0", &[(Production, 4)])] };
+        assert_eq!(check.refusal("base", "2.0.0", &Qa.path()), None);
+        assert!(check.refusal("base", "2.0.0", &Production.path()).is_some());
     }
 }

@@ -452,7 +452,8 @@ async fn impact_and_release_order_come_from_declared_dependencies() {
     let refused = app.deploy("gbase", "2.0.0", "Development", json!({})).await;
     let run = app.finished(&refused).await;
     assert_eq!(run["status"], "Failed", "{run}");
-    let pairs = "would break modules that depend on it: gapi 1.0.0 requires gbase ^1.0, which 2.0.0 does not meet, on node development-node-0";
+    let pairs = "would break modules that depend on it: gapi 1.0.0 requires gbase ^1.0, which 2.0.0 does not meet, \
+                 on 3 nodes (development-node-01, development-node-02, development-node-03)";
     assert!(run.to_string().contains(pairs), "{run}");
     // A dry run names the same pairs under its own check; the registry and
     // the signature, which passed, are not blamed for them.

@@ -11,6 +11,7 @@ use actix::prelude::*;
 use super::actor::Coordinator;
 use super::stages::{finish_run, finish_stage, start_stage};
 use super::Checkpoint;
+use crate::domain::listing::{listed_with, thousands};
 use crate::domain::{Environment, RunStatus, StageStatus, TenantId, SECURITY_SCAN_STAGE};
 use crate::node::NodeKind;
 use crate::registry::{ScanError, VerifiedModule};
@@ -39,7 +40,7 @@ impl Coordinator {
             if nodes.is_empty() {
                 problems.push(format!("no nodes available in the {env} cluster"));
             } else if !unreachable.is_empty() {
-                problems.push(format!("{env} nodes not reachable: {}", unreachable.join(", ")));
+                problems.push(unreachable_nodes(env, &unreachable, nodes.len()));
             }
             checked.push(format!("{env}: {} nodes", nodes.len()));
             agents.extend(nodes.iter().filter(|n| n.kind == NodeKind::Agent).map(|n| n.hostname.clone()));
@@ -55,7 +56,7 @@ impl Coordinator {
             let verified = verifier.verify(tenant, &module, &version).await?;
             let mut problems =
                 unmet_dependencies(&store, tenant, &path, &module, &version, &verified.dependencies).await?;
-            problems.extend(verified.dependents.as_ref().and_then(|d| d.refusal(&module, &version)));
+            problems.extend(verified.dependents.as_ref().and_then(|d| d.refusal(&module, &version, &path)));
             problems.extend(unregistered_on_agents(&module, &version, &verified, &agents));
             Ok::<_, ScanError>((verified, problems))
         };
@@ -101,6 +102,16 @@ impl Coordinator {
         self.run.checkpoint = Checkpoint::Done;
         self.save_checkpoint(done.into_iter().chain([end]), ctx);
     }
+}
+
+/// "QA nodes not reachable (2 of 5): qa-node-01, qa-node-04", naming a few.
+pub(crate) fn unreachable_nodes(env: Environment, unreachable: &[String], total: usize) -> String {
+    format!(
+        "{env} nodes not reachable ({} of {}): {}",
+        thousands(unreachable.len()),
+        thousands(total),
+        listed_with(unreachable, ", ")
+    )
 }
 
 /// Why a version the registry does not hold cannot reach these agent nodes:
@@ -173,4 +184,20 @@ pub(crate) async fn unmet_dependencies(
         }
     }
     Ok(unmet)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unreachable_nodes;
+    use crate::domain::Environment;
+
+    #[test]
+    fn unreachable_nodes_are_named_a_few_at_a_time() {
+        let down: Vec<String> = (1..=2_000).map(|i| format!("qa-{i}")).collect();
+        assert_eq!(
+            unreachable_nodes(Environment::Qa, &down, 10_000),
+            "QA nodes not reachable (2,000 of 10,000): qa-1, qa-2, qa-3, qa-4, qa-5, and 1,995 more"
+        );
+        assert_eq!(unreachable_nodes(Environment::Qa, &down[..1], 5), "QA nodes not reachable (1 of 5): qa-1");
+    }
 }

@@ -10,6 +10,8 @@ use crate::domain::{
     VALIDATION_STAGE,
 };
 use crate::node::NodeEntry;
+
+pub use crate::domain::listing::{listed, NAMED_IN_MESSAGES};
 use crate::store::RunEvent;
 
 /// The stages a run will go through, all Pending at the start.
@@ -147,47 +149,4 @@ pub fn node_events(
         "nodes": entries,
     });
     vec![event(run, "NodeUpdated", message, data)]
-}
-
-/// How many items a message names; the rest are counted. A stage message
-/// travels into the run, its events, the audit trail and every live update,
-/// so it must not grow with the cluster.
-pub const NAMED_IN_MESSAGES: usize = 5;
-
-/// The first few `items` joined with "; ", and how many more there are
-/// ("a; b; c; d; e; and 9,995 more").
-pub fn listed(items: &[String]) -> String {
-    let mut out = items.iter().take(NAMED_IN_MESSAGES).cloned().collect::<Vec<_>>().join("; ");
-    let rest = items.len().saturating_sub(NAMED_IN_MESSAGES);
-    if rest > 0 {
-        out.push_str(&format!("; and {} more", thousands(rest)));
-    }
-    out
-}
-
-/// 9995 → "9,995".
-fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, d) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(d);
-    }
-    out
-}
-
-#[cfg(test)]
-mod listed_tests {
-    use super::listed;
-
-    #[test]
-    fn names_five_and_counts_the_rest() {
-        let hosts: Vec<String> = (0..10_000).map(|i| format!("dev-{i}")).collect();
-        assert_eq!(listed(&hosts), "dev-0; dev-1; dev-2; dev-3; dev-4; and 9,995 more");
-        assert_eq!(listed(&hosts[..2]), "dev-0; dev-1");
-        assert_eq!(listed(&hosts[..1_006]), "dev-0; dev-1; dev-2; dev-3; dev-4; and 1,001 more");
-        assert_eq!(listed(&[]), "");
-    }
 }

@@ -11,6 +11,7 @@ mod checkpoint;
 mod email;
 mod environment;
 mod graph;
+pub mod listing;
 mod module_registry;
 mod node;
 mod request;

@@ -13,8 +13,8 @@ use super::index::TenantIndex;
 use super::schema::types::{CLUSTER, CONTAINS, DEPENDS_ON, MODULE_VERSION, NODE, RUNS};
 use super::service::{GraphError, GraphService};
 use super::system::{module_id, module_version_id};
-use crate::domain::TenantId;
-use crate::registry::DependentsChecked;
+use crate::domain::{Environment, TenantId};
+use crate::registry::{BrokenDependent, DependentsChecked};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -162,6 +162,36 @@ fn conflicts_of(
         .collect()
 }
 
+/// A dependent version whose requirement is refused, with the nodes that run
+/// both it and the module, by environment, hostnames sorted.
+fn broken_dependent(
+    index: &TenantIndex,
+    hop: &Hop,
+    requirement: &str,
+    module_nodes: &BTreeSet<Uuid>,
+) -> BrokenDependent {
+    let mut nodes: BTreeMap<Environment, Vec<String>> = BTreeMap::new();
+    for n in nodes_running(index, hop.dependent_version).into_iter().filter(|n| module_nodes.contains(n)) {
+        // Nodes are written with the environment's own name; one that does not
+        // parse cannot be on a run's path.
+        if let Ok(env) = prop(index, n, "environment").parse::<Environment>() {
+            nodes.entry(env).or_default().push(prop(index, n, "hostname"));
+        }
+    }
+    for hosts in nodes.values_mut() {
+        hosts.sort();
+    }
+    BrokenDependent {
+        dependent: format!(
+            "{} {}",
+            prop(index, hop.dependent_version, "name"),
+            prop(index, hop.dependent_version, "version")
+        ),
+        requirement: requirement.to_string(),
+        nodes,
+    }
+}
+
 impl GraphService {
     /// The module versions that depend on `module`, level by level, with each
     /// relationship's requirement (held by the store); `NotFound` for a
@@ -234,20 +264,19 @@ impl GraphService {
             .collect();
         let direct = hops.iter().filter(|h| h.depth == 1).count();
         if refused.is_empty() {
-            return Ok(DependentsChecked { direct, conflicts: Vec::new() });
+            return Ok(DependentsChecked { direct, broken: Vec::new() });
         }
-        let conflicts = self
+        let broken = self
             .with_index(tenant, |index| {
                 let module_nodes: BTreeSet<Uuid> = nodes_running_module(index, tenant, module).into_iter().collect();
-                let mut conflicts = Vec::new();
-                for (hop, requirement) in &refused {
-                    let running = nodes_running(index, hop.dependent_version);
-                    conflicts.extend(conflicts_of(index, hop, requirement, module, version, &running, &module_nodes));
-                }
-                conflicts
+                refused
+                    .iter()
+                    .map(|(hop, requirement)| broken_dependent(index, hop, requirement, &module_nodes))
+                    .filter(|b| !b.nodes.is_empty())
+                    .collect()
             })
             .await?;
-        Ok(DependentsChecked { direct, conflicts })
+        Ok(DependentsChecked { direct, broken })
     }
 
     pub async fn impact(&self, tenant: TenantId, module: &str, version: &str) -> Result<ImpactReport, GraphError> {

@@ -295,7 +295,7 @@ fn dependents_check(request: &DeploymentRequest, answer: &Option<Result<Verified
             check(CheckOutcome::Passed, "no module in the knowledge graph depends on this one".into())
         }
         Some(Ok(VerifiedModule { dependents: Some(found), .. })) => {
-            match found.refusal(&request.module_name, &request.version) {
+            match found.refusal(&request.module_name, &request.version, &request.target_environment.path()) {
                 Some(why) => check(CheckOutcome::Failed, why),
                 None => check(CheckOutcome::Passed, found.summary()),
             }
@@ -324,7 +324,7 @@ pub fn local_checks(request: &DeploymentRequest, clusters: &[(Environment, Clust
         if c.hostnames.is_empty() {
             problems.push(format!("no nodes available in the {env} cluster"));
         } else if !c.unreachable.is_empty() {
-            problems.push(format!("{env} nodes not reachable: {}", c.unreachable.join(", ")));
+            problems.push(crate::coordinator::unreachable_nodes(*env, &c.unreachable, c.hostnames.len()));
         }
         seen.push(format!("{env}: {} nodes", c.hostnames.len()));
     }
@@ -486,7 +486,7 @@ impl Orchestrator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::DependentsChecked;
+    use crate::registry::{BrokenDependent, DependentsChecked};
     use std::collections::BTreeMap;
 
     fn request(target: Environment) -> DeploymentRequest {
@@ -617,16 +617,29 @@ mod tests {
         let req = request(Environment::Development);
         let breaks = Some(Ok(VerifiedModule {
             notes: vec!["Artifact SHA-256 ab verified.".into()],
-            dependents: Some(DependentsChecked { direct: 1, conflicts: vec!["api 1.0.0 requires m ^1.0".into()] }),
+            dependents: Some(DependentsChecked {
+                direct: 1,
+                broken: vec![BrokenDependent {
+                    dependent: "api 1.0.0".into(),
+                    requirement: "^1.0".into(),
+                    nodes: [(Environment::Development, vec!["dev-1".to_string()])].into(),
+                }],
+            }),
             ..VerifiedModule::default()
         }));
         let [reg, sig] = registry_checks(&breaks);
         assert_eq!((reg.outcome, sig.outcome), (CheckOutcome::Passed, CheckOutcome::Passed));
         let dependents = dependents_check(&req, &breaks);
         assert_eq!(dependents.outcome, CheckOutcome::Failed);
-        assert!(dependents.message.ends_with("would break modules that depend on it: api 1.0.0 requires m ^1.0"));
+        assert!(
+            dependents.message.ends_with(
+                "would break modules that depend on it: api 1.0.0 requires netfilter-ext ^1.0, which 1.4.0 does not meet, on node dev-1"
+            ),
+            "{}",
+            dependents.message
+        );
         let fine = Some(Ok(VerifiedModule {
-            dependents: Some(DependentsChecked { direct: 2, conflicts: Vec::new() }),
+            dependents: Some(DependentsChecked { direct: 2, broken: Vec::new() }),
             ..VerifiedModule::default()
         }));
         assert_eq!(dependents_check(&req, &fine).outcome, CheckOutcome::Passed);
