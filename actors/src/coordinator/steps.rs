@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::actor::Coordinator;
 use super::node_calls::{ask_all, ask_all_infallible, outcomes, per_thread};
-use super::plan::waves;
+use super::plan::{canary_step_percent, waves};
 use super::stages::{event, finish_run, finish_stage, listed, node_events, progress_event, start_stage};
 use super::{Checkpoint, DeployStep};
 use crate::domain::{
@@ -356,6 +356,7 @@ impl Coordinator {
         let Some(range) = waves.get(wave).cloned() else {
             return self.stage_succeeded(env, ctx);
         };
+        let (wave_end, nodes_in_stage) = (range.end, waves.last().map_or(0, |w| w.end));
         // Rolling checks the batch just deployed; canary analyses every canary node so far.
         let checked: Vec<_> = match strategy {
             Strategy::Canary => nodes[..range.end].to_vec(),
@@ -391,7 +392,7 @@ impl Coordinator {
                 }
             }
             if problems.is_empty() && strategy == Strategy::Canary {
-                let percent = steps.get(wave).copied().unwrap_or(100);
+                let percent = canary_step_percent(nodes_in_stage, wave_end, &steps);
                 return act.analyse_canary(env, &checked, now, percent, ctx, move |act, problems, ctx| {
                     act.conclude_check(env, wave, waves.len(), problems, ctx)
                 });

@@ -198,11 +198,7 @@ fn stage_plan(
         .into_iter()
         .enumerate()
         .map(|(i, range)| {
-            // The percentage a canary step reached (steps folded together on a
-            // small cluster show the one that covers them).
-            let percent = (strategy == Strategy::Canary)
-                .then(|| (range.end * 100).div_ceil(n.max(1)) as u32)
-                .map(|reached| steps.iter().copied().find(|s| *s >= reached).unwrap_or(reached));
+            let percent = (strategy == Strategy::Canary).then(|| plan::canary_step_percent(n, range.end, &steps));
             let wait = match strategy {
                 Strategy::Direct => None,
                 Strategy::Rolling => Some(PlannedWait {
