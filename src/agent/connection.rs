@@ -29,6 +29,8 @@ pub enum Job {
         accept_bare: bool,
         done: oneshot::Sender<Result<(), String>>,
     },
+    /// The tenant's signing keys changed during the session.
+    TrustKeys { trusted_keys: Vec<String> },
     Command {
         id: u64,
         command: hotswap_actors::domain::AgentCommand,
@@ -70,6 +72,18 @@ pub async fn worker(mut host: Host, mut jobs: mpsc::UnboundedReceiver<Job>, publ
                 }
                 publish(&host, &mut system, &published);
                 let _ = done.send(saved);
+            }
+            Job::TrustKeys { trusted_keys } => {
+                let mut next = host.state.clone();
+                next.trusted_keys = trusted_keys;
+                // The server's set is the truth even if the disk refuses it
+                // now: a revoked key must stop verifying at once. The next
+                // welcome writes the set again.
+                if let Err(e) = host.dir.save(&next) {
+                    tracing::warn!(error = %e, "could not record the changed signing keys on disk");
+                }
+                tracing::info!(keys = next.trusted_keys.len(), "the server changed the signing keys this agent trusts");
+                host.state = next;
             }
             Job::Command { id, command, artifact, hooks, reply } => {
                 let outcome = host.apply(command, artifact, hooks).await;
@@ -237,6 +251,10 @@ impl Session<'_> {
                             heartbeat = interval(Duration::from_millis(heartbeat_interval_ms.max(50)));
                             outcome.welcomed = true;
                             tracing::info!(node = %self.hostname, server = %self.server, "agent session open");
+                        }
+                        Ok(ServerFrame::TrustedKeys { trusted_keys }) => {
+                            // Queued before the command that follows it, so that load checks against this set.
+                            let _ = self.jobs.send(Job::TrustKeys { trusted_keys });
                         }
                         Ok(ServerFrame::Command { id, command, artifact, hooks }) => {
                             let _ = self.jobs.send(Job::Command { id, command, artifact, hooks, reply: replies.clone() });

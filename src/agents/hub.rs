@@ -17,7 +17,7 @@ use parking_lot::RwLock;
 use uuid::Uuid;
 
 use super::credentials::{self, ENROLMENT_PREFIX, SESSION_PREFIX};
-use super::link::WsAgentLink;
+use super::link::{trusted_keys, WsAgentLink};
 use super::routing::AgentRouting;
 use super::session::{AgentSession, EndSession};
 use super::settings::AgentSettings;
@@ -208,12 +208,12 @@ impl AgentHub {
             })
             .await
             .map_err(|e| e.to_string())?;
-        let keys = store.list_signing_keys(record.tenant_id).await.map_err(|e| format!("unavailable: {e}"))?;
+        let trusted_keys = trusted_keys(store, record.tenant_id).await.map_err(|e| format!("unavailable: {e}"))?;
         let welcome = ServerFrame::Welcome {
             node_id: record.node_id,
             session,
             heartbeat_interval_ms: self.settings.heartbeat_interval.as_millis() as u64,
-            trusted_keys: keys.into_iter().filter(|k| !k.is_revoked()).map(|k| k.public_key_pem).collect(),
+            trusted_keys,
             accept_bare_signatures: self.accept_bare_signatures,
         };
         Ok((entry, welcome))

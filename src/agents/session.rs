@@ -32,6 +32,9 @@ pub struct AgentSession {
     report: Arc<RwLock<Option<HostReport>>>,
     /// Set once `hello` has been handled.
     node: Option<Arc<NodeEntry>>,
+    /// The signing keys this session last sent the agent (in its welcome or
+    /// a `trustedKeys` frame).
+    keys_sent: Vec<String>,
 }
 
 impl AgentSession {
@@ -45,6 +48,7 @@ impl AgentSession {
             pending: HashMap::new(),
             report: Arc::default(),
             node: None,
+            keys_sent: Vec::new(),
         }
     }
 
@@ -84,6 +88,9 @@ impl AgentSession {
                                 report,
                             );
                             act.node = Some(entry.clone());
+                            if let ServerFrame::Welcome { trusted_keys, .. } = &welcome {
+                                act.keys_sent = trusted_keys.clone();
+                            }
                             act.send(ctx, &welcome);
                             // Commands can flow now: bring the host to its desired state.
                             let hub = act.hub.clone();
@@ -178,6 +185,9 @@ pub struct SendCommand {
     pub command: AgentCommand,
     pub artifact: Option<ArtifactInfo>,
     pub hooks: ModuleHooks,
+    /// For a load: the tenant's signing keys now, sent ahead of the command
+    /// when they differ from what the agent was last given.
+    pub trusted_keys: Option<Vec<String>>,
 }
 
 impl Handler<SendCommand> for AgentSession {
@@ -188,6 +198,11 @@ impl Handler<SendCommand> for AgentSession {
         self.next_id += 1;
         let id = self.next_id;
         self.pending.insert(id, tx);
+        if let Some(keys) = msg.trusted_keys.filter(|keys| *keys != self.keys_sent) {
+            tracing::info!(node = ?self.node.as_ref().map(|n| n.hostname.clone()), keys = keys.len(), "sending the agent the tenant's changed signing keys");
+            self.send(ctx, &ServerFrame::TrustedKeys { trusted_keys: keys.clone() });
+            self.keys_sent = keys;
+        }
         self.send(ctx, &ServerFrame::Command { id, command: msg.command, artifact: msg.artifact, hooks: msg.hooks });
         MessageResult(rx)
     }

@@ -19,5 +19,6 @@ mod partition;
 mod promotion;
 mod restart;
 mod routing;
+mod signing_keys;
 mod start;
 mod suspension;

@@ -156,6 +156,11 @@ pub enum ServerFrame {
         trusted_keys: Vec<String>,
         accept_bare_signatures: bool,
     },
+    /// The tenant's signing keys changed since the session last sent them (a
+    /// key was added or revoked): the agent replaces its set. Sent before the
+    /// next load that follows the change, so the agent never checks a
+    /// signature against a stale set.
+    TrustedKeys { trusted_keys: Vec<String> },
     Command {
         id: u64,
         command: AgentCommand,
