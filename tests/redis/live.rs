@@ -95,6 +95,23 @@ async fn a_websocket_client_on_b_sees_every_event_of_a_run_a_drives_once_and_in_
 }
 
 #[actix_web::test]
+async fn a_client_on_b_alone_hears_the_node_updates_of_a_run_a_drives() {
+    // No client on A: A's coordinator must still make the live-only node
+    // updates, for the clients of the other instances.
+    let Some(cluster) = Cluster::start("redis_live_alone", "redis://127.0.0.1:6379", &[]).await else { return };
+    let on_b = Watcher::connect(&cluster.b).await;
+    let run = create_run(&cluster.a, "kmod-backplane-alone").await;
+    let ended = cluster.a.finished(&run, Duration::from_secs(60)).await;
+    assert_eq!(ended["status"], "Succeeded", "{ended:#}");
+    eventually(Duration::from_secs(10), "B's client heard the run end", async || on_b.heard_end(&run)).await;
+    let heard = on_b.of_run(&run);
+    let updates: Vec<&Value> = heard.iter().filter(|m| m["type"] == "NodeUpdated").collect();
+    assert!(!updates.is_empty(), "no node update reached B: {heard:#?}\n{}", cluster.logs());
+    let nodes = updates[0]["data"]["nodes"].as_array().map_or(0, Vec::len);
+    assert!(nodes > 0, "the update names the nodes of its wave: {:#}", updates[0]);
+}
+
+#[actix_web::test]
 async fn the_official_signalr_client_on_a_hears_every_status_change_of_a_run_b_drives() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/signalr");
     if let Err(reason) = npm_ci(&dir, "@microsoft/signalr").await {

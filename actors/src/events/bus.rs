@@ -3,7 +3,7 @@
 
 use std::any::Any;
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -53,6 +53,9 @@ pub struct BusStats {
     pub delivered: AtomicU64,
     /// Feeds cut off because their queue was full.
     pub overflows: AtomicU64,
+    /// A backplane carries what is published here to other instances, whose
+    /// clients may be listening though none listens here.
+    pub relayed: AtomicBool,
 }
 
 impl BusStats {
@@ -64,7 +67,7 @@ impl BusStats {
     /// Whether anyone listens at all; publishers may skip work that only
     /// live subscribers would see.
     pub fn listening(&self) -> bool {
-        self.subscribers.load(Ordering::Relaxed) > 0
+        self.subscribers.load(Ordering::Relaxed) > 0 || self.relayed.load(Ordering::Relaxed)
     }
 }
 
@@ -234,6 +237,7 @@ impl Handler<SetRelay> for EventBus {
 
     fn handle(&mut self, msg: SetRelay, _ctx: &mut Self::Context) {
         self.relay = Some(msg.0);
+        self.stats.relayed.store(true, Ordering::Relaxed);
     }
 }
 
