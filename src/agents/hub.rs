@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::credentials::{self, ENROLMENT_PREFIX, SESSION_PREFIX};
 use super::link::{trusted_keys, WsAgentLink};
-use super::routing::AgentRouting;
+use super::routing::{AgentRouting, Holder, RemoteSession};
 use super::session::{AgentSession, EndSession};
 use super::settings::AgentSettings;
 
@@ -107,7 +107,11 @@ impl AgentHub {
     pub fn heard_from(&self, entry: &Arc<NodeEntry>, report: Option<HostReport>) {
         if let Some(routing) = self.routing.get().cloned() {
             let entry = entry.clone();
-            actix_web::rt::spawn(async move { routing.live(&entry, report).await });
+            let holder = Holder {
+                instance: Some(self.orchestrator.instance_id().to_string()),
+                connected_since: self.sessions.read().get(&entry.node_id).map(|s| s.connected_since),
+            };
+            actix_web::rt::spawn(async move { routing.live(&entry, report, holder).await });
         }
     }
 
@@ -276,6 +280,11 @@ impl AgentHub {
     }
 
     /// The tenant's open sessions by node id.
+    /// The session of `node_id` if another instance holds it (with Redis).
+    pub fn remote_session(&self, node_id: Uuid) -> Option<RemoteSession> {
+        self.routing.get()?.remote_session(node_id)
+    }
+
     pub fn live_sessions(&self, tenant: TenantId) -> HashMap<Uuid, LiveSession> {
         self.sessions.read().iter().filter(|(_, s)| s.tenant == tenant).map(|(k, v)| (*k, v.clone())).collect()
     }

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use hotswap_actors::domain::{AgentCommand, Environment, HostReport, ModuleSlots, TenantId};
 use hotswap_actors::node::{AdoptModule, AgentLink, NodeEntry};
 use hotswap_actors::orchestrator::HostArrival;
@@ -49,6 +50,12 @@ enum Notice {
         node_id: Uuid,
         hostname: String,
         report: Option<HostReport>,
+        /// The holder's `cluster.instance_id` and when its session began
+        /// (absent from instances older than these fields).
+        #[serde(default)]
+        instance: Option<String>,
+        #[serde(default)]
+        connected_since: Option<DateTime<Utc>>,
     },
     #[serde(rename_all = "camelCase")]
     Gone { origin: Uuid, node_id: Uuid },
@@ -78,6 +85,21 @@ struct RemoteHost {
     entry: Arc<NodeEntry>,
     report: Arc<RwLock<Option<HostReport>>>,
     heard: Instant,
+    holder: Holder,
+}
+
+/// Who holds a host's session, as its latest notice said.
+#[derive(Debug, Clone, Default)]
+pub struct Holder {
+    pub instance: Option<String>,
+    pub connected_since: Option<DateTime<Utc>>,
+}
+
+/// What this instance knows of a session another instance holds.
+pub struct RemoteSession {
+    pub holder: Holder,
+    pub entry: Arc<NodeEntry>,
+    pub report: Option<HostReport>,
 }
 
 pub struct AgentRouting {
@@ -164,7 +186,7 @@ impl AgentRouting {
 
     /// This instance holds the host's session (connect and each heartbeat):
     /// the registry says so for `ttl` more, and every instance hears it.
-    pub async fn live(&self, entry: &NodeEntry, report: Option<HostReport>) {
+    pub async fn live(&self, entry: &NodeEntry, report: Option<HostReport>, holder: Holder) {
         let (key, origin, ttl) = (self.session_key(entry.node_id), self.origin(), self.ttl.as_millis() as u64);
         let claimed = self
             .redis
@@ -182,6 +204,8 @@ impl AgentRouting {
             node_id: entry.node_id,
             hostname: entry.hostname.clone(),
             report,
+            instance: holder.instance,
+            connected_since: holder.connected_since,
         };
         self.notify(&notice).await;
     }
@@ -222,7 +246,8 @@ impl AgentRouting {
     async fn on_notice(self: &Arc<Self>, hub: &AgentHub, notice: Notice) {
         match notice {
             Notice::Live { origin, .. } | Notice::Gone { origin, .. } if origin == self.origin() => {}
-            Notice::Live { origin, tenant, environment, node_id, hostname, report } => {
+            Notice::Live { origin, tenant, environment, node_id, hostname, report, instance, connected_since } => {
+                let holder = Holder { instance, connected_since };
                 if hub.holds(node_id) {
                     // This instance holds a session too: its own link wins
                     // until that session ends.
@@ -232,6 +257,7 @@ impl AgentRouting {
                     let mut remote = self.remote.lock();
                     if let Some(known) = remote.get_mut(&node_id).filter(|h| h.origin == origin) {
                         known.heard = Instant::now();
+                        known.holder = holder;
                         known.entry.beat();
                         if report.is_some() {
                             *known.report.write() = report;
@@ -250,7 +276,8 @@ impl AgentRouting {
                 match hub.orchestrator.attach_agent(arrival).await {
                     Ok(entry) => {
                         tracing::info!(node = %hostname, instance = %origin, "agent connected to another instance; its node calls go there");
-                        self.remote.lock().insert(node_id, RemoteHost { origin, entry, report, heard: Instant::now() });
+                        let host = RemoteHost { origin, entry, report, heard: Instant::now(), holder };
+                        self.remote.lock().insert(node_id, host);
                     }
                     Err(e) => {
                         tracing::warn!(node = %hostname, error = %e, "could not attach a host of another instance")
@@ -289,6 +316,14 @@ impl AgentRouting {
         if !hub.holds(host.entry.node_id) {
             hub.orchestrator.detach_agent(host.entry.tenant_id, host.entry.environment, host.entry.node_id);
         }
+    }
+
+    /// The session of `node_id` if another instance holds it.
+    pub fn remote_session(&self, node_id: Uuid) -> Option<RemoteSession> {
+        let remote = self.remote.lock();
+        let host = remote.get(&node_id)?;
+        let report = host.report.read().clone();
+        Some(RemoteSession { holder: host.holder.clone(), entry: host.entry.clone(), report })
     }
 
     /// This instance holds the session now: the host is no longer remote.

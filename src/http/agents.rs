@@ -185,7 +185,10 @@ pub struct AgentView {
     environment: Environment,
     agent_version: String,
     labels: BTreeMap<String, String>,
+    /// Connected to this instance or, with Redis, to another one.
     connected: bool,
+    /// The `cluster.instance_id` of the instance holding the session.
+    instance: Option<String>,
     connected_since: Option<DateTime<Utc>>,
     last_heartbeat: Option<DateTime<Utc>>,
     address: Option<String>,
@@ -193,6 +196,15 @@ pub struct AgentView {
     /// Module → its versions on the host (as last reported, or as recorded).
     #[schema(value_type = Object)]
     modules: BTreeMap<String, ModuleSlots>,
+}
+
+/// Where an agent is connected, as far as this instance knows.
+#[derive(Default)]
+struct Connection {
+    instance: Option<String>,
+    since: Option<DateTime<Utc>>,
+    last_heartbeat: Option<DateTime<Utc>>,
+    address: Option<String>,
 }
 
 /// The tenant's agents, connected or not.
@@ -207,22 +219,47 @@ pub async fn list_agents(hub: web::Data<AgentHub>, tenant: Tenant) -> Result<Htt
     let live = hub.live_sessions(tenant.0);
     let mut views = Vec::new();
     for agent in store.list_agents(tenant.0).await? {
-        let session = live.get(&agent.node_id);
-        let reported = session.and_then(|s| s.entry.agent_link()).and_then(|l| l.last_report());
+        // This instance's own session, else what another instance's notices said.
+        let (connection, reported) = match live.get(&agent.node_id) {
+            Some(session) => {
+                let connection = Connection {
+                    instance: Some(hub.orchestrator.instance_id().to_string()),
+                    since: Some(session.connected_since),
+                    last_heartbeat: session.entry.last_heartbeat(),
+                    address: session.address.clone(),
+                };
+                (Some(connection), session.entry.agent_link().and_then(|l| l.last_report()))
+            }
+            None => match hub.remote_session(agent.node_id) {
+                Some(remote) => {
+                    let connection = Connection {
+                        instance: remote.holder.instance,
+                        since: remote.holder.connected_since,
+                        last_heartbeat: remote.entry.last_heartbeat(),
+                        address: None,
+                    };
+                    (Some(connection), remote.report)
+                }
+                None => (None, None),
+            },
+        };
         let modules = match reported {
             Some(report) => report.modules,
             None => store.get_node(tenant.0, agent.node_id).await?.map(|n| n.modules).unwrap_or_default(),
         };
+        let connected = connection.is_some();
+        let connection = connection.unwrap_or_default();
         views.push(AgentView {
             node_id: agent.node_id,
             hostname: agent.hostname,
             environment: agent.environment,
             agent_version: agent.agent_version,
             labels: agent.labels,
-            connected: session.is_some(),
-            connected_since: session.map(|s| s.connected_since),
-            last_heartbeat: session.and_then(|s| s.entry.last_heartbeat()),
-            address: session.and_then(|s| s.address.clone()).or(agent.address),
+            connected,
+            instance: connection.instance,
+            connected_since: connection.since,
+            last_heartbeat: connection.last_heartbeat,
+            address: connection.address.or(agent.address),
             enrolled_at: agent.enrolled_at,
             modules,
         });

@@ -40,14 +40,27 @@ async fn run(server: &Server, version: &str) -> Value {
     server.finished(run["executionId"].as_str().unwrap(), Duration::from_secs(120)).await
 }
 
-/// Whether `server` holds a session of `hostname` itself.
-async fn holds(server: &Server, hostname: &str) -> Result<(), String> {
+/// `hostname` as `server` lists it among the agents.
+async fn listed(server: &Server, hostname: &str) -> Result<Value, String> {
     let (_, agents) = server.get("/api/v1/agents").await?;
     let agent = agents.as_array().and_then(|a| a.iter().find(|a| a["hostname"] == hostname).cloned());
-    match agent {
-        Some(a) if a["connected"] == true => Ok(()),
-        other => Err(format!("{other:?}")),
+    agent.ok_or_else(|| format!("{hostname} is not listed: {agents}"))
+}
+
+/// Whether `server` says that instance `holder` holds the session of `hostname`.
+async fn held_by(server: &Server, hostname: &str, holder: &str) -> Result<(), String> {
+    let agent = listed(server, hostname).await?;
+    match (&agent["connected"], &agent["instance"]) {
+        (Value::Bool(true), Value::String(instance)) if instance == holder => Ok(()),
+        _ => Err(format!("{agent}")),
     }
+}
+
+/// The version of `M` that `server`'s cluster view shows on `hostname`.
+async fn version_in_view(server: &Server, hostname: &str) -> Result<Value, String> {
+    let (_, cluster) = server.get("/api/v1/clusters/QA").await?;
+    let node = cluster["nodes"].as_array().and_then(|n| n.iter().find(|n| n["hostname"] == hostname).cloned());
+    node.map(|n| n["modules"][M].clone()).ok_or_else(|| format!("{hostname} is not in the view: {cluster}"))
 }
 
 #[actix_web::test]
@@ -62,11 +75,17 @@ async fn a_run_on_one_instance_reaches_an_agent_connected_to_another_and_follows
     // b first; a when b does not answer.
     let servers = format!("{},{}", b.base, a.base);
     let agent = Agent::start_via(&servers, &[], &token, "qa-routed", root.path());
-    eventually_ok(Duration::from_secs(60), "b holds the agent's session", async || holds(&b, "qa-routed").await).await;
-    // a learns of the host from b over Redis and makes it a node of its own cluster.
+    eventually_ok(Duration::from_secs(60), "b holds the agent's session", async || held_by(&b, "qa-routed", "b").await)
+        .await;
+    // a learns of the host from b over Redis and makes it a node of its own
+    // cluster; it lists the agent as connected, to b.
     wait_joined(&a, "QA", "qa-routed").await;
-    assert!(holds(&a, "qa-routed").await.is_err(), "the session is b's, not a's");
+    eventually_ok(Duration::from_secs(10), "a lists the agent as b's", async || held_by(&a, "qa-routed", "b").await)
+        .await;
+    let seen_by_a = listed(&a, "qa-routed").await.unwrap();
+    assert!(seen_by_a["connectedSince"].is_string() && seen_by_a["lastHeartbeat"].is_string(), "{seen_by_a}");
     publish(&a, &key, M, "1.0.0", logging_hooks(false)).await;
+    publish(&a, &key, M, "1.5.0", logging_hooks(false)).await;
     publish(&a, &key, M, "2.0.0", logging_hooks(false)).await;
 
     let done = run(&a, "1.0.0").await;
@@ -74,9 +93,23 @@ async fn a_run_on_one_instance_reaches_an_agent_connected_to_another_and_follows
     assert_eq!(done["ownerInstance"], "a", "{done:#}");
     assert_eq!(agent.current(M).as_deref(), Some("1.0.0"), "{}", agent.log());
     assert!(agent.hook_log().contains(&format!("activate {M} 1.0.0 qa-routed")), "{}", agent.hook_log());
+    // A run that b drives (it holds the session too) never passes through a,
+    // whose cluster view shows the change all the same, from the host's own
+    // reports that b passes on.
+    let done = run(&b, "1.5.0").await;
+    assert_eq!(done["status"], "Succeeded", "{done:#}\n{}\n{}", b.log_text(), agent.log());
+    assert_eq!(done["ownerInstance"], "b", "{done:#}");
+    for server in [&a, &b] {
+        eventually_ok(Duration::from_secs(10), "the view shows 1.5.0 on the host", async || {
+            let version = version_in_view(server, "qa-routed").await?;
+            (version == "1.5.0").then_some(()).ok_or(format!("{version}"))
+        })
+        .await;
+    }
 
     b.kill();
-    eventually_ok(Duration::from_secs(60), "the agent reconnects to a", async || holds(&a, "qa-routed").await).await;
+    eventually_ok(Duration::from_secs(60), "the agent reconnects to a", async || held_by(&a, "qa-routed", "a").await)
+        .await;
     let done = run(&a, "2.0.0").await;
     assert_eq!(done["status"], "Succeeded", "{done:#}\n{}\n{}", a.log_text(), agent.log());
     assert_eq!(agent.current(M).as_deref(), Some("2.0.0"), "{}", agent.log());

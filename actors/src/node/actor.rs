@@ -395,11 +395,16 @@ impl Handler<Snapshot> for NodeActor {
 
     fn handle(&mut self, _: Snapshot, _ctx: &mut Self::Context) -> Self::Result {
         let (metrics, health) = self.current_health();
+        // A host's own latest report is the truth about its modules. It is
+        // also what keeps an instance that does not hold the agent's session
+        // current (the holder passes every heartbeat's report on), where this
+        // actor's record changes only with the commands this instance sends.
+        let reported = self.entry.agent_link().and_then(|l| l.last_report()).map(|r| r.modules);
         MessageResult(NodeSnapshot {
             node_id: self.entry.node_id,
             hostname: self.entry.hostname.clone(),
             environment: self.entry.environment,
-            modules: self.modules.clone(),
+            modules: reported.unwrap_or_else(|| self.modules.clone()),
             metrics,
             health,
             last_heartbeat: self.entry.last_heartbeat(),
