@@ -37,6 +37,9 @@ async fn a_subscriber_to_all_sees_every_event_of_a_run_in_order() {
     assert_eq!(nodes.len(), 8);
     assert!(nodes.iter().all(|n| n["status"] == "Updated" && n["hostname"].is_string()), "{nodes:#?}");
     assert_eq!(updates[0]["data"]["environment"], "Development");
+    // Each load names its wave and the stage's count of waves.
+    let waves: Vec<_> = updates.iter().map(|m| (m["data"]["wave"].clone(), m["data"]["waves"].clone())).collect();
+    assert_eq!(waves, [(json!(0), json!(1)), (json!(0), json!(3)), (json!(1), json!(3)), (json!(2), json!(3))]);
     let stages: Vec<_> = msgs.iter().filter(|m| m["type"] == "StageCompleted").map(|m| &m["data"]["stage"]).collect();
     assert_eq!(stages, ["Security Scan", "Deploy to Development", "Deploy to QA", "Validation"]);
     // Progress covers the whole run and only rises.

@@ -220,7 +220,7 @@ fn restored_events(
             .iter()
             .map(|n| failures.iter().find(|(host, _)| *host == n.hostname).map(|(_, e)| e.clone()))
             .collect();
-        events.extend(node_events(run, env, &in_env, &outcomes, "Restored"));
+        events.extend(node_events(run, env, &in_env, &outcomes, "Restored", None));
     }
     events
 }

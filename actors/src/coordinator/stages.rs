@@ -121,12 +121,15 @@ pub fn progress_event(run: &RunRecord, env: Environment, total: u32, updated: us
 /// `StandbyLoaded`, `Switched`, `Restored`), else `Failed` with the error.
 /// `outcomes` holds each node's error, in node order. One event per step, not
 /// per node, keeps a wave of thousands of nodes to one message per client.
+/// `wave` is the wave's index and the stage's count of waves, for a load
+/// (a client that missed earlier waves still numbers this one right).
 pub fn node_events(
     run: &RunRecord,
     env: Environment,
     nodes: &[Arc<NodeEntry>],
     outcomes: &[Option<String>],
     action: &str,
+    wave: Option<(usize, usize)>,
 ) -> Vec<RunEvent> {
     if nodes.is_empty() {
         return Vec::new();
@@ -141,12 +144,16 @@ pub fn node_events(
         .collect();
     let failed = outcomes.iter().filter(|o| o.is_some()).count();
     let message = format!("{} {env} nodes {action}, {failed} failed", nodes.len() - failed);
-    let data = json!({
+    let mut data = json!({
         "environment": env.as_str(),
         "module": run.request.module_name,
         "version": run.request.version,
         "action": action,
         "nodes": entries,
     });
+    if let (Some((index, count)), Some(map)) = (wave, data.as_object_mut()) {
+        map.insert("wave".into(), json!(index));
+        map.insert("waves".into(), json!(count));
+    }
     vec![event(run, "NodeUpdated", message, data)]
 }

@@ -290,7 +290,8 @@ impl Coordinator {
                 Ok(outcomes) => outcomes,
                 Err(store_down) => return act.wait_for_store(&store_down, ctx),
             };
-            act.live(|run| node_events(run, env, &members, &outcomes, "Updated"));
+            let count = waves.len();
+            act.live(|run| node_events(run, env, &members, &outcomes, "Updated", Some((wave, count))));
             let failures: Vec<String> = outcomes.into_iter().flatten().collect();
             act.count_nodes(env, wave, failures.len());
             let strategy = act.run.request.strategy_for(env);
@@ -471,7 +472,7 @@ impl Coordinator {
                 Ok(outcomes) => outcomes,
                 Err(store_down) => return act.wait_for_store(&store_down, ctx),
             };
-            act.live(|run| node_events(run, env, &nodes, &outcomes, "StandbyLoaded"));
+            act.live(|run| node_events(run, env, &nodes, &outcomes, "StandbyLoaded", None));
             let failures: Vec<String> = outcomes.into_iter().flatten().collect();
             if failures.is_empty() {
                 let deadline = Utc::now() + chrono::Duration::from_std(smoke_timeout).unwrap_or_default();
@@ -557,7 +558,7 @@ impl Coordinator {
                 Ok(outcomes) => outcomes,
                 Err(store_down) => return act.wait_for_store(&store_down, ctx),
             };
-            act.live(|run| node_events(run, env, &nodes, &outcomes, "Switched"));
+            act.live(|run| node_events(run, env, &nodes, &outcomes, "Switched", None));
             let failures: Vec<String> = outcomes.into_iter().flatten().collect();
             if let Some(stage) = act.run.stage_mut(&deploy_stage_name(env)) {
                 stage.nodes_deployed = Some((nodes.len() - failures.len()) as u32);

@@ -408,7 +408,9 @@ impl View {
         let ok = total - failed.len() as u64;
         let label = if action == "Updated" {
             let n = self.waves.entry(env.clone()).or_insert(0);
-            *n += 1;
+            // The server numbers the wave; a server without that field is
+            // counted here (right only if this watch saw every wave).
+            *n = data["wave"].as_u64().map_or(*n + 1, |w| w + 1);
             match self.strategies.get(&env).map(String::as_str) {
                 Some("Rolling") => format!("batch {n}"),
                 Some("Canary") => format!("step {n}"),
