@@ -19,9 +19,50 @@ pub struct VerifiedModule {
     pub dependencies: BTreeMap<String, String>,
     /// What was checked, and warnings (an unsigned module outside strict mode).
     pub notes: Vec<String>,
+    /// A signature the registry could not verify, which the settings let
+    /// through (outside strict mode). Agents check signatures themselves.
+    pub unverified_signature: Option<UnverifiedSignature>,
     /// What the knowledge graph found about the modules that depend on this
     /// one; `None` where nothing it knows of depends on the module.
     pub dependents: Option<DependentsChecked>,
+}
+
+/// Why a version's signature was not verified by a trusted key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnverifiedSignature {
+    /// It carries a signature (no trusted, unrevoked key verifies it), as
+    /// opposed to none at all.
+    pub signed: bool,
+    /// The registry's sentence, "m 1.0.0 is not signed".
+    pub problem: String,
+}
+
+impl UnverifiedSignature {
+    /// Why agents on a run's path would refuse the version: every agent
+    /// refuses a signature its keys (the tenant's unrevoked keys) do not
+    /// verify, and those that require signatures refuse an unsigned version.
+    /// `agents` are the path's agent hosts with whether each accepts unsigned
+    /// modules. The message names a few agents and counts the rest.
+    pub fn refusal_by_agents(&self, agents: &[(String, bool)]) -> Option<String> {
+        let refusing: Vec<String> = agents
+            .iter()
+            .filter(|(_, accepts_unsigned)| self.signed || !accepts_unsigned)
+            .map(|(h, _)| h.clone())
+            .collect();
+        if refusing.is_empty() {
+            return None;
+        }
+        let why = if self.signed {
+            "agents check signatures against the tenant's trusted keys themselves"
+        } else {
+            "agents that require signatures install signed modules only"
+        };
+        Some(format!(
+            "{}, and {why} (agent nodes on the path: {}); sign it with a trusted key (hotswap module sign) and upload it as a new version",
+            self.problem,
+            listed_with(&refusing, ", ")
+        ))
+    }
 }
 
 /// The knowledge graph's answer for a version: would it break a module that
@@ -117,7 +158,7 @@ impl ModuleVerifier for NoRegistry {
 
 #[cfg(test)]
 mod tests {
-    use super::{BrokenDependent, DependentsChecked};
+    use super::{BrokenDependent, DependentsChecked, UnverifiedSignature};
     use crate::domain::Environment::{self, Development, Production, Qa};
 
     fn broken(dependent: &str, nodes: &[(Environment, usize)]) -> BrokenDependent {
@@ -148,6 +189,21 @@ mod tests {
         let to_dev = check.refusal("base", "2.0.0", &Development.path()).unwrap();
         assert!(to_dev.ends_with("on 3 nodes (development-00000, development-00001, development-00002)"), "{to_dev}");
         assert!(!to_dev.contains("web"), "{to_dev}");
+    }
+
+    #[test]
+    fn agents_refuse_an_untrusted_signature_always_and_no_signature_when_they_require_one() {
+        let agents = vec![("strict-1".to_string(), false), ("lenient-1".to_string(), true)];
+        let unsigned = UnverifiedSignature { signed: false, problem: "m 1.0.0 is not signed".into() };
+        let why = unsigned.refusal_by_agents(&agents).unwrap();
+        assert!(why.starts_with("m 1.0.0 is not signed, and agents that require signatures"), "{why}");
+        assert!(why.contains("(agent nodes on the path: strict-1)"), "{why}");
+        assert_eq!(unsigned.refusal_by_agents(&agents[1..]), None, "a lenient agent installs it");
+        let untrusted =
+            UnverifiedSignature { signed: true, problem: "the signature of m 1.0.0 does not verify".into() };
+        let why = untrusted.refusal_by_agents(&agents).unwrap();
+        assert!(why.contains("(agent nodes on the path: strict-1, lenient-1)"), "{why}");
+        assert_eq!(untrusted.refusal_by_agents(&[]), None, "no agent, no refusal");
     }
 
     #[test]

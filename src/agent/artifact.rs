@@ -148,3 +148,82 @@ pub fn verify(bytes: &[u8], expected: &Expected<'_>) -> Result<(), String> {
         Err(format!("refused {module} {version}: its signature does not verify against any key this agent trusts"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::OnceLock;
+
+    use base64::Engine;
+    use hotswap_actors::domain::{ArtifactInfo, SignatureAlgorithm};
+
+    use super::{verify, Expected};
+    use crate::crypto::rsa_sig::{self, parse_private_key};
+    use crate::crypto::{hex, sha256};
+    use crate::registry::statement::statement;
+
+    const BYTES: &[u8] = b"kernel module m 1.0.0";
+
+    /// One key pair (PEM) for the module, made once: generating one takes a while.
+    fn key() -> &'static (String, String) {
+        static KEY: OnceLock<(String, String)> = OnceLock::new();
+        KEY.get_or_init(|| rsa_sig::generate_key_pair().unwrap())
+    }
+
+    /// The artifact's info as the registry would send it, signed by `key`'s private half.
+    fn info(signed: bool) -> ArtifactInfo {
+        let digest = hex(&sha256(BYTES));
+        let signature = signed.then(|| {
+            let private = parse_private_key(&key().0).unwrap();
+            let signed = statement("m", "1.0.0", &digest);
+            let sig = rsa_sig::sign(&private, SignatureAlgorithm::RsaPkcs1v15Sha256, signed.as_bytes()).unwrap();
+            base64::engine::general_purpose::STANDARD.encode(sig)
+        });
+        ArtifactInfo { sha256: digest, signature, algorithm: SignatureAlgorithm::RsaPkcs1v15Sha256 }
+    }
+
+    fn expected<'a>(info: &'a ArtifactInfo, keys: &'a [String], require_signature: bool) -> Expected<'a> {
+        Expected {
+            module: "m",
+            version: "1.0.0",
+            digest: None,
+            info,
+            trusted_keys: keys,
+            accept_bare_signatures: false,
+            require_signature,
+        }
+    }
+
+    #[test]
+    fn a_signature_by_a_trusted_key_over_the_expected_bytes_passes() {
+        let (info, keys) = (info(true), vec![key().1.clone()]);
+        assert_eq!(verify(BYTES, &expected(&info, &keys, true)), Ok(()));
+    }
+
+    #[test]
+    fn tampered_bytes_are_refused_whatever_the_signature() {
+        let (info, keys) = (info(true), vec![key().1.clone()]);
+        let why = verify(b"kernel module m 1.0.0, changed", &expected(&info, &keys, true)).unwrap_err();
+        assert!(why.contains("the artifact received has SHA-256"), "{why}");
+    }
+
+    #[test]
+    fn a_signature_no_trusted_key_verifies_is_refused_even_by_an_agent_that_takes_unsigned_modules() {
+        let info = info(true);
+        for keys in [Vec::new(), vec!["not a key".to_string()]] {
+            let why = verify(BYTES, &expected(&info, &keys, false)).unwrap_err();
+            assert!(why.ends_with("its signature does not verify against any key this agent trusts"), "{why}");
+        }
+        let mut forged = info.clone();
+        forged.signature = Some(base64::engine::general_purpose::STANDARD.encode([7u8; 384]));
+        let keys = vec![key().1.clone()];
+        assert!(verify(BYTES, &expected(&forged, &keys, true)).is_err(), "a forged signature");
+    }
+
+    #[test]
+    fn an_unsigned_module_passes_only_where_signatures_are_not_required() {
+        let info = info(false);
+        let why = verify(BYTES, &expected(&info, &[], true)).unwrap_err();
+        assert!(why.ends_with("it is not signed and this agent requires signatures"), "{why}");
+        assert_eq!(verify(BYTES, &expected(&info, &[], false)), Ok(()));
+    }
+}

@@ -54,6 +54,7 @@ pub async fn worker(mut host: Host, mut jobs: mpsc::UnboundedReceiver<Job>, publ
             modules: host.state.modules.clone(),
             metrics: host.metrics(system),
             problems: host.problems.clone(),
+            accepts_unsigned: !host.config.require_signatures,
         };
         *published.borrow_mut() = Published { report: report.clone(), session: host.state.session.clone() };
         report

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use base64::Engine;
 use hotswap_actors::domain::TenantId;
-use hotswap_actors::registry::{ModuleVerifier, ScanError, VerifiedModule};
+use hotswap_actors::registry::{ModuleVerifier, ScanError, UnverifiedSignature, VerifiedModule};
 use hotswap_actors::store::StoreError;
 
 use super::statement::signed_digests;
@@ -56,6 +56,7 @@ impl ModuleVerifier for RegistryVerifier {
             .map(|s| base64::engine::general_purpose::STANDARD.decode(s))
             .transpose()
             .map_err(|_| ScanError::Refused(format!("the stored signature of {module} {version} is not base64")))?;
+        let signed = signature.is_some();
         let problem = match signature {
             None => Some(format!("{module} {version} is not signed")),
             Some(sig) => {
@@ -95,16 +96,19 @@ impl ModuleVerifier for RegistryVerifier {
                 }
             }
         };
+        let mut unverified_signature = None;
         if let Some(problem) = problem {
             if strict {
                 return Err(ScanError::Refused(format!("{problem} (security.strict_mode is on)")));
             }
             notes.push(format!("Warning: {problem}; passed because security.strict_mode is off."));
+            unverified_signature = Some(UnverifiedSignature { signed, problem });
         }
         Ok(VerifiedModule {
             digest: Some(stored.sha256),
             dependencies: stored.descriptor.dependencies,
             notes,
+            unverified_signature,
             dependents: None,
         })
     }

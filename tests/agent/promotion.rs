@@ -94,14 +94,18 @@ async fn a_failing_hook_or_an_untrusted_signature_leaves_the_previous_version() 
     assert!(failed.to_string().contains("Invalid module format"), "the hook's output is in the run: {failed:#}");
     assert_eq!(agent.current("kmod-undo").as_deref(), Some("1.0.0"), "{}", agent.log());
 
-    // Signed, but by a key the agent was never given: the server (not
-    // strict in the test profile) stores it, the agent refuses it.
+    // Signed, but by a key nobody trusts: the server (not strict in the test
+    // profile) stores it with a warning; the agent would refuse it, so the
+    // Security Scan does, naming the agent, before the host is asked. (The
+    // agent's own refusal: src/agent/artifact.rs's tests.)
     let (stranger, _) = key_pair().await;
     let stranger = hotswap::crypto::rsa_sig::parse_private_key(&stranger).unwrap();
     publish(&server, &stranger, "kmod-undo", "3.0.0", json!({})).await;
     let refused = deploy("3.0.0").await;
     assert_eq!(refused["status"], "Failed", "{refused:#}");
-    assert!(refused.to_string().contains("does not verify"), "{refused:#}");
+    assert_eq!(refused["stages"][0]["status"], "Failed", "{refused:#}");
+    let scan = refused["stages"][0]["message"].as_str().unwrap_or_default();
+    assert!(scan.contains("does not verify") && scan.contains("(agent nodes on the path: dev-host-9)"), "{scan}");
     assert_eq!(agent.current("kmod-undo").as_deref(), Some("1.0.0"), "{}", agent.log());
     assert!(!agent.dir.join("data/modules/kmod-undo/3.0.0/artifact").exists(), "a refused artifact is never stored");
 

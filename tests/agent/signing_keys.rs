@@ -1,9 +1,12 @@
 //! The signing keys an agent trusts follow the tenant's while its session is
 //! open: a key added after the agent enrolled verifies the next load, and a
-//! revoked key stops verifying before the next load is checked.
+//! revoked key is gone from the agent before its next load. A version the
+//! agents would refuse (unsigned, or signed with a key no longer trusted) is
+//! refused by the Security Scan, naming them, before any host is asked.
 
 use std::time::Duration;
 
+use base64::Engine;
 use hotswap::crypto::rsa_sig;
 use serde_json::{json, Value};
 
@@ -25,7 +28,7 @@ async fn a_key_added_or_revoked_during_the_session_reaches_the_agent_before_its_
         ("HOTSWAP__REGISTRY__ARTIFACT_DIR", root.path().join("artifacts").display().to_string()),
     ];
     let server = Server::start(free_port(), &vars, root.path().join("server.log")).await;
-    trusted_key(&server).await;
+    let first_key = trusted_key(&server).await;
     let token = enrolment_token(&server, "Development").await;
     let agent = Agent::start(&server, &token, "dev-keys-1", root.path());
     wait_joined(&server, "Development", "dev-keys-1").await;
@@ -50,13 +53,45 @@ async fn a_key_added_or_revoked_during_the_session_reaches_the_agent_before_its_
     assert_eq!(agent.current("kmod-keys").as_deref(), Some("1.0.0"), "{}", agent.log());
     assert_eq!(keys_on_disk(&agent), 2, "the added key is kept on disk: {}", agent.log());
 
-    // Revoked: the agent is told before the next load, and refuses it.
+    // Revoked: the Security Scan refuses what only that key signed, naming the agent.
     let id = added["id"].as_str().unwrap();
     let (status, revoked) = server.post(&format!("/api/v1/signing-keys/{id}/revoke"), &json!({})).await.unwrap();
     assert_eq!(status.as_u16(), 200, "{revoked}");
     let refused = deploy("2.0.0").await;
     assert_eq!(refused["status"], "Failed", "{refused:#}");
-    assert!(refused.to_string().contains("does not verify against any key this agent trusts"), "{refused:#}");
-    assert_eq!(agent.current("kmod-keys").as_deref(), Some("1.0.0"), "{}", agent.log());
+    let scan = refused["stages"][0]["message"].as_str().unwrap_or_default().to_string();
+    assert_eq!(refused["stages"][0]["status"], "Failed", "{refused:#}");
+    assert!(scan.contains("which was revoked"), "{scan}");
+    assert!(scan.contains("agents check signatures against the tenant's trusted keys themselves"), "{scan}");
+    assert!(scan.contains("(agent nodes on the path: dev-keys-1)"), "{scan}");
+    // The next load tells the agent: the revoked key is gone from its disk.
+    publish(&server, &first_key, "kmod-keys", "3.0.0", logging_hooks(false)).await;
+    let next = deploy("3.0.0").await;
+    assert_eq!(next["status"], "Succeeded", "{next:#}\n{}", agent.log());
+    assert_eq!(agent.current("kmod-keys").as_deref(), Some("3.0.0"), "{}", agent.log());
     assert_eq!(keys_on_disk(&agent), 1, "the revoked key is gone from disk: {}", agent.log());
+
+    // Unsigned: the test profile's registry lets it through with a warning;
+    // the agent requires signatures (its default), so the scan refuses it.
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let unsigned = json!({
+        "descriptor": { "name": "kmod-keys", "version": "4.0.0" },
+        "artifact": b64(b"kernel module kmod-keys 4.0.0, unsigned"),
+    });
+    let (status, uploaded) = server.post("/api/v1/modules", &unsigned).await.unwrap();
+    assert_eq!(status.as_u16(), 201, "{uploaded}");
+    let (status, plan) =
+        server.post("/api/v1/deployments?dryRun=true", &deployment("kmod-keys", "4.0.0", "Development")).await.unwrap();
+    assert_eq!(status.as_u16(), 200, "{plan}");
+    let signature =
+        plan["securityScan"]["checks"].as_array().unwrap().iter().find(|c| c["name"] == "Signature").cloned();
+    let signature = signature.unwrap_or_default();
+    assert_eq!(signature["outcome"], "Failed", "{plan:#}");
+    let why = "kmod-keys 4.0.0 is not signed, and agents that require signatures install signed modules only \
+               (agent nodes on the path: dev-keys-1)";
+    assert!(signature["message"].as_str().unwrap_or_default().starts_with(why), "{plan:#}");
+    let refused = deploy("4.0.0").await;
+    assert_eq!(refused["stages"][0]["status"], "Failed", "{refused:#}");
+    assert!(refused["stages"][0]["message"].as_str().unwrap_or_default().contains(why), "{refused:#}");
+    assert_eq!(agent.current("kmod-keys").as_deref(), Some("3.0.0"), "no host was asked: {}", agent.log());
 }

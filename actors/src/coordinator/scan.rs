@@ -43,7 +43,9 @@ impl Coordinator {
                 problems.push(unreachable_nodes(env, &unreachable, nodes.len()));
             }
             checked.push(format!("{env}: {} nodes", nodes.len()));
-            agents.extend(nodes.iter().filter(|n| n.kind == NodeKind::Agent).map(|n| n.hostname.clone()));
+            agents.extend(
+                nodes.iter().filter(|n| n.kind == NodeKind::Agent).map(|n| (n.hostname.clone(), n.accepts_unsigned())),
+            );
         }
         if !problems.is_empty() {
             return self.scan_failed(problems, ctx);
@@ -57,7 +59,9 @@ impl Coordinator {
             let mut problems =
                 unmet_dependencies(&store, tenant, &path, &module, &version, &verified.dependencies).await?;
             problems.extend(verified.dependents.as_ref().and_then(|d| d.refusal(&module, &version, &path)));
-            problems.extend(unregistered_on_agents(&module, &version, &verified, &agents));
+            let agent_names: Vec<String> = agents.iter().map(|(name, _)| name.clone()).collect();
+            problems.extend(unregistered_on_agents(&module, &version, &verified, &agent_names));
+            problems.extend(verified.unverified_signature.as_ref().and_then(|s| s.refusal_by_agents(&agents)));
             Ok::<_, ScanError>((verified, problems))
         };
         ctx.spawn(scan.into_actor(self).map(move |result, act, ctx| {

@@ -127,6 +127,10 @@ pub struct HostReport {
     /// Why the health hook says the host is unhealthy; empty when healthy.
     #[serde(default)]
     pub problems: Vec<String>,
+    /// The agent installs modules without a signature (its
+    /// `require_signatures` is off). Absent, as from older agents: it does not.
+    #[serde(default)]
+    pub accepts_unsigned: bool,
 }
 
 /// How an agent can check an artifact itself: its digest and the signature

@@ -165,6 +165,13 @@ impl NodeEntry {
         self.link.read().clone()
     }
 
+    /// Whether the host's agent installs unsigned modules, as its latest
+    /// report says; an agent never heard from is taken to require signatures
+    /// (the agent's default).
+    pub fn accepts_unsigned(&self) -> bool {
+        self.agent_link().and_then(|l| l.last_report()).is_some_and(|r| r.accepts_unsigned)
+    }
+
     /// The agent connected (`Some`) or went away (`None`).
     pub fn set_agent_link(&self, link: Option<Arc<dyn AgentLink>>) {
         *self.link.write() = link;

@@ -144,7 +144,8 @@ pub struct ClusterInput {
     /// Nodes whose actor is not running now.
     pub unreachable: Vec<String>,
     /// Nodes that are hosts running an agent.
-    pub agents: Vec<String>,
+    /// The agent hosts, each with whether it installs unsigned modules.
+    pub agents: Vec<(String, bool)>,
 }
 
 /// Everything [`plan_deployment`] needs; gathered by the orchestrator.
@@ -349,9 +350,13 @@ pub fn plan_deployment(input: PlanInput<'_>) -> DeploymentPlan {
     let mut checks: Vec<ScanCheck> = local_checks(request, &input.clusters).into();
     let mut registry = registry_checks(&input.registry);
     if let Some(Ok(verified)) = &input.registry {
-        let agents: Vec<String> = input.clusters.iter().flat_map(|(_, c)| c.agents.iter().cloned()).collect();
-        if let Some(why) = unregistered_on_agents(&request.module_name, &request.version, verified, &agents) {
+        let agents: Vec<(String, bool)> = input.clusters.iter().flat_map(|(_, c)| c.agents.iter().cloned()).collect();
+        let names: Vec<String> = agents.iter().map(|(name, _)| name.clone()).collect();
+        if let Some(why) = unregistered_on_agents(&request.module_name, &request.version, verified, &names) {
             registry[0] = ScanCheck { name: "Registry", outcome: CheckOutcome::Failed, message: why };
+        }
+        if let Some(why) = verified.unverified_signature.as_ref().and_then(|s| s.refusal_by_agents(&agents)) {
+            registry[1] = ScanCheck { name: "Signature", outcome: CheckOutcome::Failed, message: why };
         }
     }
     checks.extend(registry);
@@ -420,7 +425,11 @@ impl Orchestrator {
                 let input = ClusterInput {
                     hostnames: nodes.iter().map(|n| n.hostname.clone()).collect(),
                     unreachable: nodes.iter().filter(|n| !n.is_up()).map(|n| n.hostname.clone()).collect(),
-                    agents: nodes.iter().filter(|n| n.kind == NodeKind::Agent).map(|n| n.hostname.clone()).collect(),
+                    agents: nodes
+                        .iter()
+                        .filter(|n| n.kind == NodeKind::Agent)
+                        .map(|n| (n.hostname.clone(), n.accepts_unsigned()))
+                        .collect(),
                 };
                 (env, input)
             })
