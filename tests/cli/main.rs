@@ -9,6 +9,7 @@ mod support;
 
 mod harness;
 
+mod agents;
 mod approvals;
 mod deploy;
 mod pty;

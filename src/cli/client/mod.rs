@@ -2,6 +2,7 @@
 //! decide approvals, read clusters and actors. They talk to a server over
 //! the REST API and /api/v1/ws; nothing here touches the store.
 
+mod agents;
 pub mod api;
 mod listings;
 pub mod output;
@@ -240,10 +241,32 @@ pub enum ClientCommand {
     },
     /// What happened to a run, in order.
     Events { id: String },
+    /// The hosts that run `hotswap agent`, connected or not, with their modules;
+    /// `agents token --to ENV` makes an enrolment token for new ones (Admins).
+    Agents {
+        #[command(subcommand)]
+        command: Option<AgentsCommand>,
+    },
     /// Print a shell completion script: hotswap completions bash > /etc/bash_completion.d/hotswap
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AgentsCommand {
+    /// Create an enrolment token for one environment (shown once) and print how to start an agent with it.
+    Token {
+        /// The environment the hosts join: Development, QA, Staging or Production.
+        #[arg(long = "to", value_name = "ENV")]
+        environment: String,
+        /// A label every agent enrolled with the token carries (repeatable).
+        #[arg(long = "label", value_name = "KEY=VALUE")]
+        labels: Vec<String>,
+        /// Seconds the token can be used for enrolment (the server's agent.token_ttl when omitted).
+        #[arg(long, value_name = "SECONDS")]
+        expires_in: Option<u64>,
     },
 }
 
@@ -305,6 +328,10 @@ async fn dispatch(global: &GlobalArgs, out: Out, command: ClientCommand) -> Resu
         ClientCommand::Nodes { env } => nodes(&api, out, &env).await,
         ClientCommand::Actors { tree } => actors(&api, out, tree).await,
         ClientCommand::Events { id } => events(&api, out, &id).await,
+        ClientCommand::Agents { command: None } => agents::list(&api, out).await,
+        ClientCommand::Agents { command: Some(AgentsCommand::Token { environment, labels, expires_in }) } => {
+            agents::create_token(&api, out, &environment, &labels, expires_in).await
+        }
         ClientCommand::Completions { shell } => {
             let mut command = <crate::cli::Cli as clap::CommandFactory>::command();
             let mut script = Vec::new();
