@@ -42,6 +42,19 @@ async fn deploy_watch_to_qa_shows_each_batch_and_exits_0() {
     );
     let nodes = op.run(&["nodes", "QA"]).await;
     assert!(nodes.stdout.contains("qa-node-05") && nodes.stdout.contains("kmod-cli 1.0.0"), "{nodes:?}");
+    assert!(!nodes.stdout.contains(" of 5"), "one page holds them all: no footer:\n{}", nodes.stdout);
+    // A page of fewer than all says which, and how to see the rest.
+    let first = op.run(&["nodes", "QA", "--page-size", "2"]).await;
+    assert_eq!(first.stdout.lines().filter(|l| l.starts_with("qa-node-")).count(), 2, "{first:?}");
+    assert!(first.stdout.contains("nodes 1–2 of 5; --page 2 for the next"), "{first:?}");
+    let last = op.run(&["nodes", "QA", "--page-size", "2", "--page", "3"]).await;
+    assert!(last.stdout.contains("qa-node-05") && last.stdout.contains("nodes 5–5 of 5"), "{last:?}");
+    let past = op.run(&["nodes", "QA", "--page-size", "2", "--page", "9"]).await;
+    assert!(past.stdout.contains("page 9 is past the last: 5 nodes in all"), "{past:?}");
+    let filtered = op.run(&["nodes", "QA", "--module", "kmod-cli", "--version", "1.0.0", "-o", "json"]).await;
+    assert_eq!(filtered.json()["nodes"].as_array().unwrap().len(), 5, "{filtered:?}");
+    let unhealthy = op.run(&["nodes", "QA", "--unhealthy", "-o", "json"]).await;
+    assert_eq!(unhealthy.json()["nodes"], serde_json::json!([]), "{unhealthy:?}");
 }
 
 #[actix_web::test]

@@ -1,6 +1,7 @@
 //! The read-only listings: runs, approvals, clusters, nodes, actors, events.
 //! Each prints the API's own JSON with `--output json`, or a table.
 
+use awc::http::Method;
 use serde_json::Value;
 
 use super::api::Api;
@@ -29,23 +30,25 @@ fn health(healthy: &Value) -> String {
     if *healthy == Value::Bool(true) { "Healthy" } else { "Unhealthy" }.to_string()
 }
 
-pub(super) async fn runs(
-    api: &Api,
-    out: Out,
-    status: Option<String>,
-    module: Option<String>,
-    env: Option<String>,
-    limit: u32,
-) -> Result<Exit, Failure> {
-    let mut query = vec![format!("pageSize={}", limit.clamp(1, 100))];
-    for (key, value) in [("status", status), ("moduleName", module), ("environment", env)] {
+/// Which runs `hotswap runs` asks for.
+pub(super) struct RunFilter {
+    pub status: Option<String>,
+    pub module: Option<String>,
+    pub env: Option<String>,
+}
+
+pub(super) async fn runs(api: &Api, out: Out, filter: RunFilter, limit: u32, page: u32) -> Result<Exit, Failure> {
+    let size = limit.clamp(1, 100);
+    let mut query = vec![format!("pageSize={size}"), format!("page={}", page.max(1))];
+    for (key, value) in [("status", filter.status), ("moduleName", filter.module), ("environment", filter.env)] {
         if let Some(v) = value {
             query.push(format!("{key}={}", segment(&v)));
         }
     }
-    let list = api.get(&format!("/api/v1/deployments?{}", query.join("&"))).await?;
+    let answer = api.call(Method::GET, &format!("/api/v1/deployments?{}", query.join("&")), None).await?;
+    let list = answer.body;
     let headers = ["ID", "MODULE", "VERSION", "TARGET", "STATUS", "STARTED", "DURATION"];
-    Ok(show(out, &list, &list, &headers, Some(4), |r| {
+    let exit = show(out, &list, &list, &headers, Some(4), |r| {
         vec![
             cell(&r["executionId"]),
             cell(&r["moduleName"]),
@@ -55,7 +58,33 @@ pub(super) async fn runs(
             when(&r["startTime"]),
             span(&r["duration"]),
         ]
-    }))
+    });
+    page_footer(out, "runs", page, size, count(&list), answer.total);
+    Ok(exit)
+}
+
+/// How many items a listing's JSON array holds.
+fn count(items: &Value) -> usize {
+    items.as_array().map_or(0, Vec::len)
+}
+
+/// Under a table that is one page of more, which items it shows and how to
+/// see the next ones: "runs 21–40 of 312; --page 3 for the next".
+fn page_footer(out: Out, what: &str, page: u32, size: u32, shown: usize, total: Option<u64>) {
+    let Some(total) = total else { return };
+    if out.json() || (page <= 1 && shown as u64 >= total) {
+        return;
+    }
+    if shown == 0 {
+        if total > 0 {
+            say!("{}", out.dim(&format!("page {page} is past the last: {total} {what} in all")));
+        }
+        return;
+    }
+    let first = u64::from(page.max(1) - 1) * u64::from(size) + 1;
+    let last = first + shown as u64 - 1;
+    let next = if last < total { format!("; --page {} for the next", page.max(1) + 1) } else { String::new() };
+    say!("{}", out.dim(&format!("{what} {first}–{last} of {total}{next}")));
 }
 
 pub(super) async fn approvals(api: &Api, out: Out) -> Result<Exit, Failure> {
@@ -80,10 +109,35 @@ pub(super) async fn clusters(api: &Api, out: Out) -> Result<Exit, Failure> {
     }))
 }
 
-pub(super) async fn nodes(api: &Api, out: Out, env: &str) -> Result<Exit, Failure> {
-    let cluster = api.get(&format!("/api/v1/clusters/{}", segment(env))).await?;
+/// Which nodes `hotswap nodes` asks for (the API's own filters).
+pub(super) struct NodeFilter {
+    pub module: Option<String>,
+    pub version: Option<String>,
+    pub unhealthy: bool,
+}
+
+pub(super) async fn nodes(
+    api: &Api,
+    out: Out,
+    env: &str,
+    filter: &NodeFilter,
+    page: u32,
+    size: u32,
+) -> Result<Exit, Failure> {
+    let mut query = vec![format!("page={}", page.max(1)), format!("pageSize={size}")];
+    for (key, value) in [("module", &filter.module), ("version", &filter.version)] {
+        if let Some(v) = value {
+            query.push(format!("{key}={}", segment(v)));
+        }
+    }
+    if filter.unhealthy {
+        query.push("healthy=false".into());
+    }
+    let path = format!("/api/v1/clusters/{}?{}", segment(env), query.join("&"));
+    let answer = api.call(Method::GET, &path, None).await?;
+    let cluster = answer.body;
     let headers = ["HOSTNAME", "STATUS", "HEALTH", "CPU %", "ERRORS %", "MODULES"];
-    Ok(show(out, &cluster, &cluster["nodes"], &headers, Some(2), |n| {
+    let exit = show(out, &cluster, &cluster["nodes"], &headers, Some(2), |n| {
         let modules: Vec<String> = n["modules"]
             .as_object()
             .into_iter()
@@ -98,7 +152,9 @@ pub(super) async fn nodes(api: &Api, out: Out, env: &str) -> Result<Exit, Failur
             format!("{:.2}", n["metrics"]["errorRate"].as_f64().unwrap_or_default()),
             if modules.is_empty() { "-".into() } else { modules.join(", ") },
         ]
-    }))
+    });
+    page_footer(out, "nodes", page, size, count(&cluster["nodes"]), answer.total);
+    Ok(exit)
 }
 
 pub(super) async fn actors(api: &Api, out: Out, tree: bool) -> Result<Exit, Failure> {

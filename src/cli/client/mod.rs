@@ -18,7 +18,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{json, Value};
 
 use api::Api;
-use listings::{actors, approvals, clusters, events, nodes, runs};
+use listings::{actors, approvals, clusters, events, nodes, runs, NodeFilter, RunFilter};
 use output::{cell, say, span, when, Out, OutputFormat};
 
 /// Flags every verb takes, before or after its name.
@@ -191,6 +191,9 @@ pub enum ClientCommand {
         /// At most this many (1-100).
         #[arg(long, default_value_t = 20)]
         limit: u32,
+        /// Which page of `limit` runs, newest first (1 = the newest).
+        #[arg(long, default_value_t = 1)]
+        page: u32,
     },
     /// Show a run with its stages; --watch follows it live.
     Status {
@@ -229,10 +232,25 @@ pub enum ClientCommand {
     },
     /// The clusters and their health.
     Clusters,
-    /// The nodes of one environment's cluster with the modules they run.
+    /// The nodes of one environment's cluster with the modules they run, a page at a time.
     Nodes {
         /// Development, QA, Staging or Production.
         env: String,
+        /// Which page of nodes (1 = the first).
+        #[arg(long, default_value_t = 1)]
+        page: u32,
+        /// Nodes per page (1-1000).
+        #[arg(long, default_value_t = 100)]
+        page_size: u32,
+        /// Only nodes that run this module (at --version when given).
+        #[arg(long)]
+        module: Option<String>,
+        /// Only nodes running this version.
+        #[arg(long)]
+        version: Option<String>,
+        /// Only unhealthy nodes.
+        #[arg(long)]
+        unhealthy: bool,
     },
     /// The supervised actors; --tree groups them under their supervisors.
     Actors {
@@ -307,8 +325,8 @@ async fn dispatch(global: &GlobalArgs, out: Out, command: ClientCommand) -> Resu
             deploy(&api, out, &args, watch, until_approval).await
         }
         ClientCommand::Plan { args } => show_plan(&api, out, &args).await,
-        ClientCommand::Runs { what: _, status, module, env, limit } => {
-            runs(&api, out, status, module, env, limit).await
+        ClientCommand::Runs { what: _, status, module, env, limit, page } => {
+            runs(&api, out, RunFilter { status, module, env }, limit, page).await
         }
         ClientCommand::Status { id, watch, until_approval } => {
             if watch {
@@ -325,7 +343,10 @@ async fn dispatch(global: &GlobalArgs, out: Out, command: ClientCommand) -> Resu
         ClientCommand::Approve { id, reason } => decide(&api, out, &id, "approve", reason).await,
         ClientCommand::Reject { id, reason } => decide(&api, out, &id, "reject", Some(reason)).await,
         ClientCommand::Clusters => clusters(&api, out).await,
-        ClientCommand::Nodes { env } => nodes(&api, out, &env).await,
+        ClientCommand::Nodes { env, page, page_size, module, version, unhealthy } => {
+            let filter = NodeFilter { module, version, unhealthy };
+            nodes(&api, out, &env, &filter, page, page_size).await
+        }
         ClientCommand::Actors { tree } => actors(&api, out, tree).await,
         ClientCommand::Events { id } => events(&api, out, &id).await,
         ClientCommand::Agents { command: None } => agents::list(&api, out).await,
