@@ -217,7 +217,8 @@ test("runs, a cluster's nodes and the audit trail page through what one page can
   for (let status = ""; status !== "Succeeded";) {
     const run = await (await fetch(`${BASE}/api/v1/deployments/${firstRun}`, { headers: auth })).json();
     status = run.status;
-    assert.ok(["Running", "Succeeded"].includes(status), `the first run is ${status}`);
+    const why = (run.stages || []).map((stage) => `${stage.name}: ${stage.status} ${stage.message || ""}`).join("; ");
+    assert.ok(["Running", "Succeeded"].includes(status), `the first run is ${status} (${why})`);
     if (status !== "Succeeded") await new Promise((resolve) => setTimeout(resolve, 100));
   }
 
