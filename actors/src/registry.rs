@@ -27,6 +27,14 @@ pub struct VerifiedModule {
     pub dependents: Option<DependentsChecked>,
 }
 
+/// An agent host on a run's path, as the Security Scan sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathAgent {
+    pub hostname: String,
+    /// The agent installs unsigned modules (its latest report says so).
+    pub accepts_unsigned: bool,
+}
+
 /// Why a version's signature was not verified by a trusted key.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UnverifiedSignature {
@@ -41,14 +49,10 @@ impl UnverifiedSignature {
     /// Why agents on a run's path would refuse the version: every agent
     /// refuses a signature its keys (the tenant's unrevoked keys) do not
     /// verify, and those that require signatures refuse an unsigned version.
-    /// `agents` are the path's agent hosts with whether each accepts unsigned
-    /// modules. The message names a few agents and counts the rest.
-    pub fn refusal_by_agents(&self, agents: &[(String, bool)]) -> Option<String> {
-        let refusing: Vec<String> = agents
-            .iter()
-            .filter(|(_, accepts_unsigned)| self.signed || !accepts_unsigned)
-            .map(|(h, _)| h.clone())
-            .collect();
+    /// The message names a few agents and counts the rest.
+    pub fn refusal_by_agents(&self, agents: &[PathAgent]) -> Option<String> {
+        let refusing: Vec<String> =
+            agents.iter().filter(|a| self.signed || !a.accepts_unsigned).map(|a| a.hostname.clone()).collect();
         if refusing.is_empty() {
             return None;
         }
@@ -158,7 +162,7 @@ impl ModuleVerifier for NoRegistry {
 
 #[cfg(test)]
 mod tests {
-    use super::{BrokenDependent, DependentsChecked, UnverifiedSignature};
+    use super::{BrokenDependent, DependentsChecked, PathAgent, UnverifiedSignature};
     use crate::domain::Environment::{self, Development, Production, Qa};
 
     fn broken(dependent: &str, nodes: &[(Environment, usize)]) -> BrokenDependent {
@@ -193,7 +197,8 @@ mod tests {
 
     #[test]
     fn agents_refuse_an_untrusted_signature_always_and_no_signature_when_they_require_one() {
-        let agents = vec![("strict-1".to_string(), false), ("lenient-1".to_string(), true)];
+        let agent = |hostname: &str, accepts_unsigned| PathAgent { hostname: hostname.into(), accepts_unsigned };
+        let agents = vec![agent("strict-1", false), agent("lenient-1", true)];
         let unsigned = UnverifiedSignature { signed: false, problem: "m 1.0.0 is not signed".into() };
         let why = unsigned.refusal_by_agents(&agents).unwrap();
         assert!(why.starts_with("m 1.0.0 is not signed, and agents that require signatures"), "{why}");

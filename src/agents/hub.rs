@@ -279,12 +279,12 @@ impl AgentHub {
         }
     }
 
-    /// The tenant's open sessions by node id.
     /// The session of `node_id` if another instance holds it (with Redis).
     pub fn remote_session(&self, node_id: Uuid) -> Option<RemoteSession> {
         self.routing.get()?.remote_session(node_id)
     }
 
+    /// The tenant's open sessions by node id.
     pub fn live_sessions(&self, tenant: TenantId) -> HashMap<Uuid, LiveSession> {
         self.sessions.read().iter().filter(|(_, s)| s.tenant == tenant).map(|(k, v)| (*k, v.clone())).collect()
     }

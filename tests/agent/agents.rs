@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 
 use crate::process::Server;
 use crate::support::poll::eventually_ok;
+use crate::support::requests::deployment;
 
 /// One `hotswap agent` process with its own data directory.
 pub struct Agent {
@@ -140,6 +141,14 @@ pub async fn trusted_key(server: &Server) -> rsa::PrivateKey {
         server.post("/api/v1/signing-keys", &json!({ "name": "agents-test", "publicKeyPem": public })).await.unwrap();
     assert_eq!(status, StatusCode::CREATED, "{body}");
     rsa_sig::parse_private_key(&private).unwrap()
+}
+
+/// Creates a run of `module` `version` to `environment` on `server` and
+/// answers it once it has ended.
+pub async fn run_to_end(server: &Server, module: &str, version: &str, environment: &str) -> Value {
+    let (_, run) = server.post("/api/v1/deployments", &deployment(module, version, environment)).await.unwrap();
+    let id = run["executionId"].as_str().unwrap_or_else(|| panic!("no run was created: {run}")).to_string();
+    server.finished(&id, std::time::Duration::from_secs(120)).await
 }
 
 /// A fresh RSA key pair (PEM), made off the test's thread: generating one

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::agents::{enrolment_token, key_pair, logging_hooks, publish, trusted_key, wait_joined, Agent};
+use crate::agents::{enrolment_token, key_pair, logging_hooks, publish, run_to_end, trusted_key, wait_joined, Agent};
 use crate::process::{free_port, Server};
 use crate::support::requests::deployment;
 
@@ -82,12 +82,7 @@ async fn a_failing_hook_or_an_untrusted_signature_leaves_the_previous_version() 
     wait_joined(&server, "Development", "dev-host-9").await;
     publish(&server, &key, "kmod-undo", "1.0.0", logging_hooks(false)).await;
     publish(&server, &key, "kmod-undo", "2.0.0", logging_hooks(true)).await;
-    let deploy = async |version: &str| {
-        let (_, run) =
-            server.post("/api/v1/deployments", &deployment("kmod-undo", version, "Development")).await.unwrap();
-        let id = run["executionId"].as_str().unwrap().to_string();
-        server.finished(&id, Duration::from_secs(120)).await
-    };
+    let deploy = async |version: &str| run_to_end(&server, "kmod-undo", version, "Development").await;
     assert_eq!(deploy("1.0.0").await["status"], "Succeeded", "{}", agent.log());
     let failed = deploy("2.0.0").await;
     assert_eq!(failed["status"], "Failed", "{failed:#}");

@@ -4,13 +4,11 @@
 //! agents would refuse (unsigned, or signed with a key no longer trusted) is
 //! refused by the Security Scan, naming them, before any host is asked.
 
-use std::time::Duration;
-
 use base64::Engine;
 use hotswap::crypto::rsa_sig;
 use serde_json::{json, Value};
 
-use crate::agents::{enrolment_token, key_pair, logging_hooks, publish, trusted_key, wait_joined, Agent};
+use crate::agents::{enrolment_token, key_pair, logging_hooks, publish, run_to_end, trusted_key, wait_joined, Agent};
 use crate::process::{free_port, Server};
 use crate::support::requests::deployment;
 
@@ -42,12 +40,7 @@ async fn a_key_added_or_revoked_during_the_session_reaches_the_agent_before_its_
     let later = rsa_sig::parse_private_key(&private).unwrap();
     publish(&server, &later, "kmod-keys", "1.0.0", logging_hooks(false)).await;
     publish(&server, &later, "kmod-keys", "2.0.0", logging_hooks(false)).await;
-    let deploy = async |version: &str| {
-        let (_, run) =
-            server.post("/api/v1/deployments", &deployment("kmod-keys", version, "Development")).await.unwrap();
-        let id = run["executionId"].as_str().unwrap().to_string();
-        server.finished(&id, Duration::from_secs(120)).await
-    };
+    let deploy = async |version: &str| run_to_end(&server, "kmod-keys", version, "Development").await;
     let first = deploy("1.0.0").await;
     assert_eq!(first["status"], "Succeeded", "{first:#}\n{}", agent.log());
     assert_eq!(agent.current("kmod-keys").as_deref(), Some("1.0.0"), "{}", agent.log());

@@ -5,6 +5,7 @@
 //! and the store are asked in a future, so the actor keeps serving verbs.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use actix::prelude::*;
 
@@ -13,8 +14,8 @@ use super::stages::{finish_run, finish_stage, start_stage};
 use super::Checkpoint;
 use crate::domain::listing::{listed_with, thousands};
 use crate::domain::{Environment, RunStatus, StageStatus, TenantId, SECURITY_SCAN_STAGE};
-use crate::node::NodeKind;
-use crate::registry::{ScanError, VerifiedModule};
+use crate::node::{NodeEntry, NodeKind};
+use crate::registry::{PathAgent, ScanError, VerifiedModule};
 use crate::store::SharedStore;
 
 type Ctx = Context<Coordinator>;
@@ -43,9 +44,7 @@ impl Coordinator {
                 problems.push(unreachable_nodes(env, &unreachable, nodes.len()));
             }
             checked.push(format!("{env}: {} nodes", nodes.len()));
-            agents.extend(
-                nodes.iter().filter(|n| n.kind == NodeKind::Agent).map(|n| (n.hostname.clone(), n.accepts_unsigned())),
-            );
+            agents.extend(agents_among(&nodes));
         }
         if !problems.is_empty() {
             return self.scan_failed(problems, ctx);
@@ -59,8 +58,7 @@ impl Coordinator {
             let mut problems =
                 unmet_dependencies(&store, tenant, &path, &module, &version, &verified.dependencies).await?;
             problems.extend(verified.dependents.as_ref().and_then(|d| d.refusal(&module, &version, &path)));
-            let agent_names: Vec<String> = agents.iter().map(|(name, _)| name.clone()).collect();
-            problems.extend(unregistered_on_agents(&module, &version, &verified, &agent_names));
+            problems.extend(unregistered_on_agents(&module, &version, &verified, &agents));
             problems.extend(verified.unverified_signature.as_ref().and_then(|s| s.refusal_by_agents(&agents)));
             Ok::<_, ScanError>((verified, problems))
         };
@@ -126,15 +124,24 @@ pub(crate) fn unregistered_on_agents(
     module: &str,
     version: &str,
     verified: &VerifiedModule,
-    agents: &[String],
+    agents: &[PathAgent],
 ) -> Option<String> {
     (verified.digest.is_none() && !agents.is_empty()).then(|| {
+        let hostnames: Vec<String> = agents.iter().map(|a| a.hostname.clone()).collect();
         format!(
             "{module} {version} is not in the module registry, and agents install registered modules only \
              (agent nodes on the path: {})",
-            super::stages::listed(agents)
+            super::stages::listed(&hostnames)
         )
     })
+}
+
+/// The agent hosts among `nodes`, for the scan's checks of what agents accept.
+pub(crate) fn agents_among(nodes: &[Arc<NodeEntry>]) -> impl Iterator<Item = PathAgent> + '_ {
+    nodes
+        .iter()
+        .filter(|n| n.kind == NodeKind::Agent)
+        .map(|n| PathAgent { hostname: n.hostname.clone(), accepts_unsigned: n.accepts_unsigned() })
 }
 
 /// Each requirement of `dependencies` that some target node does not meet,

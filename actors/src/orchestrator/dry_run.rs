@@ -9,14 +9,13 @@
 
 use std::time::Duration;
 
-use crate::coordinator::{plan, unmet_dependencies, unregistered_on_agents};
+use crate::coordinator::{agents_among, plan, unmet_dependencies, unregistered_on_agents};
 use crate::domain::{
     deploy_stage_name, AuditActor, AuditCategory, AuditResult, DeploymentRequest, Environment, NewAuditEntry, Strategy,
     TenantId,
 };
 use crate::error::CoreError;
-use crate::node::NodeKind;
-use crate::registry::{ScanError, VerifiedModule};
+use crate::registry::{PathAgent, ScanError, VerifiedModule};
 use crate::settings::{ApprovalSettings, PipelineSettings};
 
 use super::Orchestrator;
@@ -143,9 +142,8 @@ pub struct ClusterInput {
     pub hostnames: Vec<String>,
     /// Nodes whose actor is not running now.
     pub unreachable: Vec<String>,
-    /// Nodes that are hosts running an agent.
-    /// The agent hosts, each with whether it installs unsigned modules.
-    pub agents: Vec<(String, bool)>,
+    /// The hosts running an agent.
+    pub agents: Vec<PathAgent>,
 }
 
 /// Everything [`plan_deployment`] needs; gathered by the orchestrator.
@@ -350,9 +348,8 @@ pub fn plan_deployment(input: PlanInput<'_>) -> DeploymentPlan {
     let mut checks: Vec<ScanCheck> = local_checks(request, &input.clusters).into();
     let mut registry = registry_checks(&input.registry);
     if let Some(Ok(verified)) = &input.registry {
-        let agents: Vec<(String, bool)> = input.clusters.iter().flat_map(|(_, c)| c.agents.iter().cloned()).collect();
-        let names: Vec<String> = agents.iter().map(|(name, _)| name.clone()).collect();
-        if let Some(why) = unregistered_on_agents(&request.module_name, &request.version, verified, &names) {
+        let agents: Vec<PathAgent> = input.clusters.iter().flat_map(|(_, c)| c.agents.iter().cloned()).collect();
+        if let Some(why) = unregistered_on_agents(&request.module_name, &request.version, verified, &agents) {
             registry[0] = ScanCheck { name: "Registry", outcome: CheckOutcome::Failed, message: why };
         }
         if let Some(why) = verified.unverified_signature.as_ref().and_then(|s| s.refusal_by_agents(&agents)) {
@@ -425,11 +422,7 @@ impl Orchestrator {
                 let input = ClusterInput {
                     hostnames: nodes.iter().map(|n| n.hostname.clone()).collect(),
                     unreachable: nodes.iter().filter(|n| !n.is_up()).map(|n| n.hostname.clone()).collect(),
-                    agents: nodes
-                        .iter()
-                        .filter(|n| n.kind == NodeKind::Agent)
-                        .map(|n| (n.hostname.clone(), n.accepts_unsigned()))
-                        .collect(),
+                    agents: agents_among(&nodes).collect(),
                 };
                 (env, input)
             })

@@ -1,4 +1,4 @@
-//! The read-only listings: runs, approvals, clusters, nodes, actors, events.
+//! The read-only listings: runs, approvals, clusters, nodes, agents, actors, events.
 //! Each prints the API's own JSON with `--output json`, or a table.
 
 use awc::http::Method;
@@ -155,6 +155,29 @@ pub(super) async fn nodes(
     });
     page_footer(out, "nodes", page, size, count(&cluster["nodes"]), answer.total);
     Ok(exit)
+}
+
+/// The tenant's agents, connected or not, with the modules their hosts run.
+pub(super) async fn agents(api: &Api, out: Out) -> Result<Exit, Failure> {
+    let agents = api.get("/api/v1/agents").await?;
+    let headers = ["HOSTNAME", "ENVIRONMENT", "CONNECTED", "INSTANCE", "LAST HEARTBEAT", "AGENT", "MODULES"];
+    Ok(show(out, &agents, &agents, &headers, None, |a| {
+        let modules: Vec<String> = a["modules"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(name, slots)| slots["active"]["version"].as_str().map(|v| format!("{name} {v}")))
+            .collect();
+        vec![
+            cell(&a["hostname"]),
+            cell(&a["environment"]),
+            if a["connected"] == Value::Bool(true) { "yes" } else { "no" }.to_string(),
+            cell(&a["instance"]),
+            when(&a["lastHeartbeat"]),
+            cell(&a["agentVersion"]),
+            if modules.is_empty() { "-".into() } else { modules.join(", ") },
+        ]
+    }))
 }
 
 pub(super) async fn actors(api: &Api, out: Out, tree: bool) -> Result<Exit, Failure> {

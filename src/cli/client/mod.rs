@@ -2,7 +2,7 @@
 //! decide approvals, read clusters and actors. They talk to a server over
 //! the REST API and /api/v1/ws; nothing here touches the store.
 
-mod agents;
+mod agent_tokens;
 pub mod api;
 mod listings;
 pub mod output;
@@ -18,7 +18,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{json, Value};
 
 use api::Api;
-use listings::{actors, approvals, clusters, events, nodes, runs, NodeFilter, RunFilter};
+use listings::{actors, agents, approvals, clusters, events, nodes, runs, NodeFilter, RunFilter};
 use output::{cell, say, span, when, Out, OutputFormat};
 
 /// Flags every verb takes, before or after its name.
@@ -349,9 +349,9 @@ async fn dispatch(global: &GlobalArgs, out: Out, command: ClientCommand) -> Resu
         }
         ClientCommand::Actors { tree } => actors(&api, out, tree).await,
         ClientCommand::Events { id } => events(&api, out, &id).await,
-        ClientCommand::Agents { command: None } => agents::list(&api, out).await,
+        ClientCommand::Agents { command: None } => agents(&api, out).await,
         ClientCommand::Agents { command: Some(AgentsCommand::Token { environment, labels, expires_in }) } => {
-            agents::create_token(&api, out, &environment, &labels, expires_in).await
+            agent_tokens::create(&api, out, &environment, &labels, expires_in).await
         }
         ClientCommand::Completions { shell } => {
             let mut command = <crate::cli::Cli as clap::CommandFactory>::command();
@@ -467,12 +467,18 @@ async fn requester(api: &Api, flag: Option<&str>) -> Result<String, Failure> {
         .ok_or_else(|| Failure::usage("the token's user has no email: give --requester"))
 }
 
-async fn request_body(api: &Api, args: &DeployArgs) -> Result<Value, Failure> {
-    let mut metadata = BTreeMap::new();
-    for pair in &args.meta {
-        let (k, v) = pair.split_once('=').ok_or_else(|| Failure::usage(format!("--meta '{pair}' is not KEY=VALUE")))?;
-        metadata.insert(k.to_string(), v.to_string());
+/// `KEY=VALUE` arguments of a repeatable `flag` as a map.
+fn key_values(flag: &str, pairs: &[String]) -> Result<BTreeMap<String, String>, Failure> {
+    let mut map = BTreeMap::new();
+    for pair in pairs {
+        let (k, v) = pair.split_once('=').ok_or_else(|| Failure::usage(format!("{flag} '{pair}' is not KEY=VALUE")))?;
+        map.insert(k.to_string(), v.to_string());
     }
+    Ok(map)
+}
+
+async fn request_body(api: &Api, args: &DeployArgs) -> Result<Value, Failure> {
+    let metadata = key_values("--meta", &args.meta)?;
     let mut body = json!({
         "moduleName": args.module,
         "version": args.version,
