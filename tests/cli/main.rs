@@ -12,6 +12,7 @@ mod harness;
 mod agents;
 mod approvals;
 mod deploy;
+mod keys;
 mod pty;
 mod session;
 mod standalone;

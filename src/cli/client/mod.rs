@@ -8,6 +8,7 @@ mod listings;
 pub mod output;
 pub mod plan;
 pub mod session;
+mod signing_keys;
 pub mod watch;
 
 use std::collections::BTreeMap;
@@ -265,6 +266,12 @@ pub enum ClientCommand {
         #[command(subcommand)]
         command: Option<AgentsCommand>,
     },
+    /// The public keys module signatures are checked against; `keys add FILE`
+    /// trusts one and `keys revoke KEY` revokes one (Admins).
+    Keys {
+        #[command(subcommand)]
+        command: Option<KeysCommand>,
+    },
     /// Print a shell completion script: hotswap completions bash > /etc/bash_completion.d/hotswap
     Completions {
         #[arg(value_enum)]
@@ -286,6 +293,19 @@ pub enum AgentsCommand {
         #[arg(long, value_name = "SECONDS")]
         expires_in: Option<u64>,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Trust the RSA public key in FILE (PEM, as `hotswap keygen` writes it).
+    Add {
+        /// The key's name; defaults to FILE's name up to its first dot.
+        #[arg(long)]
+        name: Option<String>,
+        file: std::path::PathBuf,
+    },
+    /// Revoke a key, named by its name, its fingerprint or the start of its fingerprint.
+    Revoke { key: String },
 }
 
 /// Runs a client verb and answers the process's exit code, having printed
@@ -352,6 +372,13 @@ async fn dispatch(global: &GlobalArgs, out: Out, command: ClientCommand) -> Resu
         ClientCommand::Agents { command: None } => agents(&api, out).await,
         ClientCommand::Agents { command: Some(AgentsCommand::Token { environment, labels, expires_in }) } => {
             agent_tokens::create(&api, out, &environment, &labels, expires_in).await
+        }
+        ClientCommand::Keys { command: None } => signing_keys::list(&api, out).await,
+        ClientCommand::Keys { command: Some(KeysCommand::Add { name, file }) } => {
+            signing_keys::add(&api, out, &file, name.as_deref()).await
+        }
+        ClientCommand::Keys { command: Some(KeysCommand::Revoke { key }) } => {
+            signing_keys::revoke(&api, out, &key).await
         }
         ClientCommand::Completions { shell } => {
             let mut command = <crate::cli::Cli as clap::CommandFactory>::command();
