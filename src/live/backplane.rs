@@ -69,8 +69,7 @@ pub fn start(redis: Arc<Redis>, bus: Addr<EventBus>) {
 async fn publish(redis: Arc<Redis>, mut batches: mpsc::Receiver<(Arc<RunRecord>, Vec<RunEvent>)>) {
     let mut failing = false;
     while let Some((run, events)) = batches.recv().await {
-        let envelope = Envelope { origin: redis.origin(), run: &*run, events: &events };
-        let payload = match serde_json::to_vec(&envelope) {
+        let payload = match encode(redis.origin(), &run, &events) {
             Ok(payload) => payload,
             Err(e) => {
                 tracing::error!(error = %e, "cannot encode run events for the backplane");
@@ -87,6 +86,13 @@ async fn publish(redis: Arc<Redis>, mut batches: mpsc::Receiver<(Arc<RunRecord>,
             Err(_) => {}
         }
     }
+}
+
+/// One batch as it goes on the channel. The run travels without its records
+/// per node: other instances' clients are shown its status and stages, and
+/// a run of 10,000 nodes would otherwise send megabytes with every event.
+fn encode(origin: Uuid, run: &RunRecord, events: &[RunEvent]) -> serde_json::Result<Vec<u8>> {
+    serde_json::to_vec(&Envelope { origin, run: &run.without_node_records(), events })
 }
 
 /// Hands the batches other instances published to this instance's bus.
@@ -117,5 +123,48 @@ mod tests {
         let json = serde_json::to_vec(&Envelope { origin, run: 7u32, events: vec!["a", "b"] }).unwrap();
         let back: Envelope<u32, Vec<String>> = serde_json::from_slice(&json).unwrap();
         assert_eq!((back.origin, back.run, back.events), (origin, 7, vec!["a".to_string(), "b".to_string()]));
+    }
+
+    /// A batch of a canary run on 10,000 nodes, mid-stage, weighs what a
+    /// run of one node does: its changes, baselines and waves stay home.
+    #[test]
+    fn a_batch_does_not_grow_with_the_run_s_nodes() {
+        use hotswap_actors::domain::{Checkpoint, DeployStep, Environment, NodeChange, NodeMetrics};
+        let request = serde_json::from_value(serde_json::json!({
+            "moduleName": "netx", "version": "2.0.0", "targetEnvironment": "Development",
+            "requesterEmail": "ops@example.com",
+        }))
+        .unwrap();
+        let mut run = RunRecord::admitted(Uuid::new_v4(), Uuid::new_v4(), request);
+        let small = encode(Uuid::new_v4(), &run, &[]).unwrap().len();
+        let nodes: Vec<Uuid> = (0..10_000).map(|_| Uuid::new_v4()).collect();
+        run.changes = Arc::new(
+            nodes
+                .iter()
+                .enumerate()
+                .map(|(i, id)| NodeChange {
+                    node_id: *id,
+                    hostname: format!("development-{i:05}"),
+                    environment: Environment::Development,
+                    before: Default::default(),
+                })
+                .collect(),
+        );
+        run.checkpoint = Checkpoint::Deploy {
+            environment: Environment::Development,
+            step: DeployStep::Load { wave: 2 },
+            baseline: nodes.iter().map(|id| (*id, NodeMetrics::default())).collect(),
+            analysis_baseline: Vec::new(),
+            waves: (1..=100).map(|w| w * 100).collect(),
+        };
+        run.nodes_left_on_new_version = vec!["development-00001".into(); 10];
+        let payload = encode(Uuid::new_v4(), &run, &[]).unwrap();
+        assert!(payload.len() < small + 200, "{} bytes against {small}", payload.len());
+        let back: Envelope<RunRecord, Vec<RunEvent>> = serde_json::from_slice(&payload).unwrap();
+        assert_eq!(
+            (back.run.status, back.run.stages, back.run.execution_id),
+            (run.status, run.stages, run.execution_id)
+        );
+        assert!(matches!(back.run.checkpoint, Checkpoint::Deploy { step: DeployStep::Load { wave: 2 }, .. }));
     }
 }

@@ -54,6 +54,21 @@ pub enum Checkpoint {
 }
 
 impl Checkpoint {
+    /// The same step without what it holds per node (canary baselines, the
+    /// wave plan): enough to tell where the run is, not to resume it.
+    pub fn without_node_records(&self) -> Checkpoint {
+        match self {
+            Checkpoint::Deploy { environment, step, .. } => Checkpoint::Deploy {
+                environment: *environment,
+                step: step.clone(),
+                baseline: Vec::new(),
+                analysis_baseline: Vec::new(),
+                waves: Vec::new(),
+            },
+            other => other.clone(),
+        }
+    }
+
     /// The phase's name, without its data.
     pub fn phase(&self) -> &'static str {
         match self {

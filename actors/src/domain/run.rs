@@ -272,6 +272,20 @@ impl RunRecord {
         }
     }
 
+    /// The run as live clients of other instances need it beside its events:
+    /// what it says of itself (request, status, stages, times, trace), without
+    /// the records kept per node (changes, canary baselines, the wave plan,
+    /// the nodes left on the new version). Those grow with the cluster, no
+    /// live update shows them, and they would travel with every event.
+    pub fn without_node_records(&self) -> RunRecord {
+        RunRecord {
+            changes: Arc::default(),
+            checkpoint: self.checkpoint.without_node_records(),
+            nodes_left_on_new_version: Vec::new(),
+            ..self.clone()
+        }
+    }
+
     pub fn stage_mut(&mut self, name: &str) -> Option<&mut Stage> {
         self.stages.iter_mut().find(|s| s.name == name)
     }
