@@ -41,6 +41,7 @@ async fn the_dashboard_works_in_a_real_browser() {
         .current_dir(&dir)
         .env("HOTSWAP_URL", &app.base)
         .env("CHROMIUM", CHROMIUM)
+        .env("HOTSWAP_BIN", env!("CARGO_BIN_EXE_hotswap"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);

@@ -4,12 +4,17 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { generateKeyPairSync } from "node:crypto";
+import { mkdirSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 import axe from "axe-core";
 
 const BASE = process.env.HOTSWAP_URL;
+// The binary under test, to start an agent with the token the page shows.
+const HOTSWAP_BIN = process.env.HOTSWAP_BIN;
 const SHOTS = process.env.SCREENSHOT_DIR;
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const USERS = {
@@ -100,6 +105,12 @@ test("each role sees what it may use", async () => {
   for (const name of ["Deploy", "Approvals", "Actors", "Audit"]) {
     assert.equal(await admin.getByRole("link", { name }).isVisible(), true, `${name} for an Admin`);
   }
+  await viewer.goto(BASE + "/#/hosts");
+  await viewer.getByRole("heading", { name: "Hosts" }).waitFor();
+  assert.equal(await viewer.getByRole("button", { name: "Make a token" }).count(), 0, "a Viewer makes no tokens");
+  await viewer.goto(BASE + "/#/modules");
+  await viewer.getByRole("heading", { name: "Signing keys" }).waitFor();
+  assert.equal(await viewer.getByRole("button", { name: "Trust" }).count(), 0, "a Viewer trusts no keys");
   await admin.goto(BASE + "/#/audit");
   await admin.getByRole("heading", { name: "Audit trail" }).waitFor();
   await admin.locator("table.audit tbody tr").first().waitFor();
@@ -294,6 +305,71 @@ test("a downgrade is refused with the reason and goes through once allowed", asy
   await page.waitForURL(/#\/runs\/[0-9a-f-]{36}$/);
   await page.locator('.run-header[data-status="Succeeded"]').waitFor(LONG);
   await page.context().close();
+});
+
+test("an Admin enrols a host and manages signing keys in the browser", async () => {
+  assert.ok(HOTSWAP_BIN, "HOTSWAP_BIN names the hotswap binary");
+  const admin = await signIn("Admin");
+  await admin.goto(BASE + "/#/hosts");
+  await admin.getByLabel("Environment").selectOption("QA");
+  await admin.getByLabel("Labels (key=value, comma separated)").fill("rack=r9, zone");
+  await admin.getByRole("button", { name: "Make a token" }).click();
+  await admin.getByRole("alert").filter({ hasText: '"zone" is not key=value' }).waitFor(LONG);
+  await admin.getByLabel("Labels (key=value, comma separated)").fill("rack=r9");
+  await admin.getByRole("button", { name: "Make a token" }).click();
+  const command = await admin.locator("pre.command").innerText(LONG);
+  const words = command.trim().split(/\s+/);
+  assert.deepEqual(words.slice(0, 4), ["hotswap", "agent", "--server", BASE], command);
+  const hostname = unique("dash-host");
+  // The host runs the command as shown, with its own data directory and name.
+  const agent = spawn(HOTSWAP_BIN, [...words.slice(1, words.indexOf("--data-dir")),
+    "--data-dir", mkdtempSync(join(tmpdir(), "hotswap-dash-agent-")), "--hostname", hostname], { stdio: "ignore" });
+  try {
+    const row = admin.locator(`tr[data-host="${hostname}"]`);
+    await row.filter({ hasText: "Connected" }).waitFor(LONG);
+    assert.match(await row.innerText(), /QA/);
+    assert.match(await row.innerText(), /rack=r9/);
+    await noSeriousViolations(admin, "the hosts page");
+    await screenshot(admin, "hosts");
+  } finally {
+    agent.kill();
+  }
+
+  // A module uploaded through the API shows in the registry with its versions.
+  const module = unique("reg");
+  const bearer = await token("Deployer");
+  const upload = await fetch(`${BASE}/api/v1/modules`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${bearer}` },
+    body: JSON.stringify({ descriptor: { name: module, version: "1.0.0", description: "from the browser test", author: "tests" }, artifact: Buffer.from("module bytes").toString("base64") }),
+  });
+  assert.equal(upload.status, 201, await upload.text());
+  await admin.goto(BASE + "/#/modules");
+  await admin.locator(`tr[data-module="${module}"]`).getByRole("link", { name: module }).click();
+  await admin.getByRole("heading", { name: `Module ${module}` }).waitFor(LONG);
+  assert.match(await admin.locator('tr[data-version="1.0.0"]').innerText(), /Unsigned/);
+
+  // A key pasted in the form is trusted, then revoked with the row's button.
+  await admin.goto(BASE + "/#/modules");
+  const keys = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const name = unique("key");
+  await admin.getByLabel("Name").fill(name);
+  await admin.getByLabel("Public key (PEM)").fill(keys.privateKey.export({ type: "pkcs8", format: "pem" }));
+  await admin.getByRole("button", { name: "Trust" }).click();
+  await admin.getByRole("alert").filter({ hasText: "That is a private key" }).waitFor(LONG);
+  await admin.getByLabel("Public key (PEM)").fill(keys.publicKey.export({ type: "spki", format: "pem" }));
+  await admin.getByRole("button", { name: "Trust" }).click();
+  const keyRow = admin.locator(`tr[data-key="${name}"]`);
+  await keyRow.waitFor(LONG);
+  assert.match(await keyRow.innerText(), /sha256:[0-9a-f]{64}/);
+  await noSeriousViolations(admin, "the modules page");
+  await screenshot(admin, "modules");
+  admin.once("dialog", (dialog) => dialog.accept());
+  await keyRow.getByRole("button", { name: `Revoke ${name}` }).click();
+  await admin.locator(`tr[data-key="${name}"]`).filter({ hasNot: admin.getByRole("button") }).waitFor(LONG);
+  // The Revoked column holds the time now.
+  assert.notEqual((await admin.locator(`tr[data-key="${name}"] td`).nth(4).innerText()).trim(), "—");
+  await admin.context().close();
 });
 
 test("no page logged an error", () => {

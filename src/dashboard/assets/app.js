@@ -583,6 +583,151 @@ function deployView() {
   show(form);
 }
 
+/** "a, b, c and 7 more": a few names of a list that may be long. */
+function someOf(names, few = 3) {
+  if (names.length <= few) return names.join(", ");
+  return `${names.slice(0, few).join(", ")} and ${(names.length - few).toLocaleString()} more`;
+}
+
+/** The hosts that run `hotswap agent`; Admins make enrolment tokens for new ones here. */
+async function hostsView() {
+  const body = h("tbody");
+  const table = h("table", { class: "hosts" },
+    h("thead", {}, h("tr", {}, ["Host", "Environment", "Connection", "Last heartbeat", "Agent", "Address", "Labels", "Modules"]
+      .map((t) => h("th", { scope: "col" }, t)))),
+    body);
+  const empty = h("p", { class: "muted" });
+  const load = async () => {
+    const agents = await api("GET", "/api/v1/agents");
+    empty.textContent = agents.length ? "" : "No host has enrolled yet: make a token, then start `hotswap agent` with it on the host.";
+    body.replaceChildren(...agents.map((a) => h("tr", { "data-host": a.hostname },
+      h("td", {}, a.hostname), h("td", {}, a.environment),
+      h("td", {}, badge(a.connected ? "Connected" : "Disconnected"),
+        a.connected ? h("span", { class: "muted" }, ` since ${when(a.connectedSince)}${a.instance ? ` on ${a.instance}` : ""}`) : ""),
+      h("td", {}, when(a.lastHeartbeat)), h("td", {}, a.agentVersion), h("td", {}, a.address ?? "—"),
+      h("td", {}, Object.entries(a.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(", ") || "—"),
+      h("td", {}, Object.entries(a.modules ?? {}).map(([name, slots]) => [
+        slots.active ? `${name} ${slots.active.version}` : `${name} (none active)`,
+        slots.standby ? ` (standby ${slots.standby.version})` : "",
+      ].join("")).join(", ") || "—"))));
+  };
+  show(h("h1", {}, "Hosts"), hasRole("Admin") ? enrolmentForm() : "", table, empty);
+  await load();
+  every(5000, load);
+}
+
+/** Makes an enrolment token and shows it once, with the command that starts an agent. */
+function enrolmentForm() {
+  const environment = h("select", { id: "enrol-environment" }, ENVIRONMENTS.map((e) => h("option", { value: e }, e)));
+  const labels = h("input", { id: "enrol-labels", placeholder: "rack=r7, zone=a" });
+  const minutes = h("input", { id: "enrol-minutes", type: "number", min: 1, step: 1, placeholder: "server default" });
+  const result = h("div", { class: "enrolment", "aria-live": "polite" });
+  const form = h("form", { class: "card enrol" },
+    h("h2", {}, "Enrol hosts"),
+    h("div", { class: "field" }, h("label", { for: "enrol-environment" }, "Environment"), environment),
+    h("div", { class: "field" }, h("label", { for: "enrol-labels" }, "Labels (key=value, comma separated)"), labels),
+    h("div", { class: "field" }, h("label", { for: "enrol-minutes" }, "Valid for (minutes)"), minutes),
+    h("button", { type: "submit" }, "Make a token"), result);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    result.replaceChildren();
+    const pairs = labels.value.split(",").map((p) => p.trim()).filter(Boolean);
+    const bad = pairs.find((p) => !/^[^=]+=.*$/.test(p));
+    if (bad) {
+      result.append(h("p", { class: "error", role: "alert" }, `"${bad}" is not key=value`));
+      return;
+    }
+    const body = { environment: environment.value, labels: Object.fromEntries(pairs.map((p) => [p.slice(0, p.indexOf("=")).trim(), p.slice(p.indexOf("=") + 1).trim()])) };
+    if (minutes.value) body.expiresIn = Number(minutes.value) * 60;
+    try {
+      const made = await api("POST", "/api/v1/agents/tokens", body);
+      const command = `hotswap agent --server ${location.origin} --token ${made.token} --data-dir /var/lib/hotswap-agent`;
+      result.append(
+        h("p", {}, `A token for ${environment.value}, usable until ${when(made.expiresAt)}. It is shown this once; on each host run:`),
+        h("pre", { class: "command" }, h("code", {}, command)));
+    } catch (e) {
+      result.append(h("p", { class: "error", role: "alert" }, e.message));
+    }
+  });
+  return form;
+}
+
+/** The registry: modules and their versions, and the keys signatures are checked against. */
+async function modulesView(name) {
+  if (name) return moduleView(name);
+  const [modules, keys] = await Promise.all([api("GET", "/api/v1/modules"), api("GET", "/api/v1/signing-keys")]);
+  show(h("h1", {}, "Modules"),
+    modules.length ? h("table", { class: "modules" },
+      h("thead", {}, h("tr", {}, ["Module", "Latest version", "Versions", "Updated", "Description"].map((t) => h("th", { scope: "col" }, t)))),
+      h("tbody", {}, modules.map((m) => h("tr", { "data-module": m.name },
+        h("td", {}, h("a", { href: `#/modules/${encodeURIComponent(m.name)}` }, m.name)), h("td", {}, m.latestVersion),
+        h("td", {}, m.versionCount), h("td", {}, when(m.updatedAt)), h("td", {}, m.description)))))
+      : h("p", { class: "muted" }, "No module is registered yet: `hotswap module push` uploads one."),
+    signingKeys(keys));
+}
+
+async function moduleView(name) {
+  const module = await api("GET", `/api/v1/modules/${encodeURIComponent(name)}`);
+  show(h("p", {}, h("a", { href: "#/modules" }, "← Modules")), h("h1", {}, `Module ${module.name}`),
+    h("table", { class: "versions" },
+      h("thead", {}, h("tr", {}, ["Version", "Signature", "SHA-256", "Size", "Uploaded", "Depends on", "Running on"].map((t) => h("th", { scope: "col" }, t)))),
+      h("tbody", {}, module.versions.map((v) => h("tr", { "data-version": v.version },
+        h("td", {}, v.version),
+        h("td", {}, v.signed ? badge("Signed") : badge("Unsigned"), v.signingKeyId ? h("span", { class: "muted", title: v.signingKeyId }, ` ${v.signingKeyId.slice(0, 19)}…`) : ""),
+        h("td", { class: "digest", title: v.sha256 }, `${v.sha256.slice(0, 12)}…`),
+        h("td", {}, `${v.sizeBytes.toLocaleString()} B`),
+        h("td", {}, `${when(v.uploadedAt)}${v.uploadedBy ? ` by ${v.uploadedBy}` : ""}`),
+        h("td", {}, Object.entries(v.dependencies ?? {}).map(([d, req]) => `${d} ${req}`).join(", ") || "—"),
+        h("td", {}, v.deployedTo.map((d) => `${d.environment}: ${d.nodes.length.toLocaleString()} (${someOf(d.nodes)})`).join("; ") || "—"))))));
+}
+
+/** The trusted keys; Admins add and revoke them. */
+function signingKeys(keys) {
+  const section = h("section", { class: "signing-keys" }, h("h2", {}, "Signing keys"));
+  const revoke = (key) => async () => {
+    if (!confirm(`Revoke ${key.name}? Modules signed with it fail the Security Scan from now on.`)) return;
+    try {
+      await api("POST", `/api/v1/signing-keys/${encodeURIComponent(key.id)}/revoke`, {});
+      notice(`${key.name} revoked`);
+      await route();
+    } catch (e) { notice(e.message); }
+  };
+  section.append(keys.length ? h("table", {},
+    h("thead", {}, h("tr", {}, ["Name", "Fingerprint", "Key", "Added", "Revoked", ""].map((t) => h("th", { scope: "col" }, t)))),
+    h("tbody", {}, keys.map((k) => h("tr", { "data-key": k.name },
+      h("td", {}, k.name), h("td", { class: "digest" }, k.fingerprint), h("td", {}, `RSA-${k.bits}`), h("td", {}, when(k.createdAt)),
+      h("td", {}, k.revoked ? when(k.revokedAt) : "—"),
+      h("td", {}, hasRole("Admin") && !k.revoked ? h("button", { type: "button", class: "danger", "aria-label": `Revoke ${k.name}`, onclick: revoke(k) }, "Revoke") : "")))))
+    : h("p", { class: "muted" }, "No key is trusted yet: `hotswap keygen` makes one and `hotswap keys add` trusts it."));
+  if (hasRole("Admin")) section.append(addKeyForm());
+  return section;
+}
+
+function addKeyForm() {
+  const name = h("input", { id: "key-name", required: true, maxlength: 100 });
+  const pem = h("textarea", { id: "key-pem", required: true, rows: 6, placeholder: "-----BEGIN PUBLIC KEY-----" });
+  const error = h("p", { class: "error", role: "alert" });
+  const form = h("form", { class: "card add-key" },
+    h("h3", {}, "Trust a key"),
+    h("div", { class: "field" }, h("label", { for: "key-name" }, "Name"), name),
+    h("div", { class: "field" }, h("label", { for: "key-pem" }, "Public key (PEM)"), pem),
+    h("button", { type: "submit" }, "Trust"), error);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.textContent = "";
+    if (pem.value.includes("PRIVATE KEY")) {
+      error.textContent = "That is a private key: paste the public one (the .pub file `hotswap keygen` wrote).";
+      return;
+    }
+    try {
+      const added = await api("POST", "/api/v1/signing-keys", { name: name.value.trim(), publicKeyPem: pem.value });
+      notice(`${added.name} trusted: ${added.fingerprint}`);
+      await route();
+    } catch (e) { error.textContent = e.message; }
+  });
+  return form;
+}
+
 // ---------- routing ----------
 
 async function route() {
@@ -601,6 +746,8 @@ async function route() {
     else if (section === "deploy" && hasRole("Deployer")) deployView();
     else if (section === "approvals") await approvalsView();
     else if (section === "clusters") await clustersView(parts[1]);
+    else if (section === "hosts") await hostsView();
+    else if (section === "modules") await modulesView(parts[1] && decodeURIComponent(parts[1]));
     else if (section === "actors" && hasRole("Admin")) await actorsView();
     else if (section === "audit" && hasRole("Admin")) await auditView();
     else show(h("h1", {}, "Not here"), h("p", {}, "This page does not exist or your role does not allow it."));
