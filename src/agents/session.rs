@@ -111,8 +111,13 @@ impl AgentSession {
                 }
             }
             AgentFrame::Reply { id, slots, error, report } => {
-                *self.report.write() = Some(report);
+                *self.report.write() = Some(report.clone());
                 self.beat();
+                // Other instances show the host from the reports passed on:
+                // they hear of a change at once, not at the next heartbeat.
+                if let Some(node) = &self.node {
+                    self.hub.heard_from(node, Some(report));
+                }
                 if let Some(tx) = self.pending.remove(&id) {
                     let answer = match (slots, error) {
                         (_, Some(e)) => Err(e),

@@ -16,6 +16,17 @@ use crate::support::TestDb;
 const M: &str = "kmod-routed";
 
 async fn instance(db: &TestDb, name: &str, root: &std::path::Path, prefix: &str) -> Server {
+    instance_beating(db, name, root, prefix, ("1s", "4s")).await
+}
+
+/// An instance whose agents send a heartbeat every `interval` and are lost after `timeout`.
+async fn instance_beating(
+    db: &TestDb,
+    name: &str,
+    root: &std::path::Path,
+    prefix: &str,
+    (interval, timeout): (&str, &str),
+) -> Server {
     let vars = vec![
         ("HOTSWAP__STORE__BACKEND", "postgres".to_string()),
         ("HOTSWAP__STORE__URL", db.url.clone()),
@@ -25,8 +36,8 @@ async fn instance(db: &TestDb, name: &str, root: &std::path::Path, prefix: &str)
         ("HOTSWAP__REDIS__KEY_PREFIX", prefix.to_string()),
         ("HOTSWAP__SIMULATION__NODES__QA", "0".to_string()),
         ("HOTSWAP__PIPELINE__NODE_REQUEST_TIMEOUT", "20s".to_string()),
-        ("HOTSWAP__AGENT__HEARTBEAT_INTERVAL", "1s".to_string()),
-        ("HOTSWAP__AGENT__HEARTBEAT_TIMEOUT", "4s".to_string()),
+        ("HOTSWAP__AGENT__HEARTBEAT_INTERVAL", interval.to_string()),
+        ("HOTSWAP__AGENT__HEARTBEAT_TIMEOUT", timeout.to_string()),
         // One artifact directory for both, as a shared volume would be.
         ("HOTSWAP__REGISTRY__ARTIFACT_DIR", root.join("artifacts").display().to_string()),
     ];
@@ -115,4 +126,38 @@ async fn a_run_on_one_instance_reaches_an_agent_connected_to_another_and_follows
     assert_eq!(agent.current(M).as_deref(), Some("2.0.0"), "{}", agent.log());
     let hooks = agent.hook_log();
     assert_eq!(hooks.matches(&format!("activate {M} 2.0.0")).count(), 1, "activated once: {hooks}");
+}
+
+/// With heartbeats far apart, an instance that does not hold the session
+/// still shows what a run of the holder changed on the host as soon as the
+/// run has ended: the holder passes on the report of each answer, not only
+/// of each heartbeat.
+#[actix_web::test]
+async fn the_other_instance_shows_a_host_s_new_version_without_waiting_for_a_heartbeat() {
+    let Some(db) = TestDb::migrated("agent::routing_reports_passed_on").await else { return };
+    let root = tempfile::tempdir().unwrap();
+    let prefix = format!("t{}", uuid::Uuid::new_v4().simple());
+    let slow = ("30s", "90s");
+    let a = instance_beating(&db, "a", root.path(), &prefix, slow).await;
+    let b = instance_beating(&db, "b", root.path(), &prefix, slow).await;
+    let key = trusted_key(&b).await;
+    let token = enrolment_token(&b, "QA").await;
+    let agent = Agent::start(&b, &token, "qa-reported", root.path());
+    eventually_ok(Duration::from_secs(60), "b holds the agent's session", async || {
+        held_by(&b, "qa-reported", "b").await
+    })
+    .await;
+    wait_joined(&a, "QA", "qa-reported").await;
+    publish(&b, &key, M, "1.0.0", logging_hooks(false)).await;
+
+    let done = run(&b, "1.0.0").await;
+    assert_eq!(done["status"], "Succeeded", "{done:#}\n{}\n{}", b.log_text(), agent.log());
+    // The next heartbeat is up to 30 s away; the report of the activation is not.
+    eventually_ok(Duration::from_secs(3), "a's view shows 1.0.0 on the host", async || {
+        let version = version_in_view(&a, "qa-reported").await?;
+        (version == "1.0.0").then_some(()).ok_or(format!("{version}"))
+    })
+    .await;
+    let listed_by_a = listed(&a, "qa-reported").await.unwrap();
+    assert_eq!(listed_by_a["modules"][M]["active"]["version"], "1.0.0", "{listed_by_a}");
 }
