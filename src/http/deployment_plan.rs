@@ -39,7 +39,8 @@ impl From<std::time::Duration> for DurationView {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScanCheckView {
-    /// Version, Clusters, Registry, Signature, Dependencies or Dependents.
+    /// Downgrade (only for a version below one the nodes run), Version,
+    /// Clusters, Registry, Signature, Dependencies or Dependents.
     pub name: &'static str,
     /// Passed, Warning, Failed, Unknown or Skipped.
     pub outcome: &'static str,

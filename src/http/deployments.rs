@@ -7,6 +7,7 @@ use actix_web::{web, HttpResponse};
 use hotswap_actors::coordinator::Verb;
 use hotswap_actors::domain::{AuditActor, Role};
 use hotswap_actors::domain::{Environment, RunStatus};
+use hotswap_actors::orchestrator::dry_run::{CheckOutcome, ScanCheck};
 use hotswap_actors::store::RunFilter;
 use uuid::Uuid;
 
@@ -68,11 +69,16 @@ pub async fn create_deployment(
     let mut body = body.into_inner();
     let allow_downgrade = body.allow_downgrade.take().unwrap_or(false);
     let request = body.into_request()?;
+    let downgrade = downgrade_of(&registry, tenant.0, &request).await?;
     if query.dry_run.unwrap_or(false) {
-        let plan = state.orchestrator.plan_deployment(tenant.0, &request, &audited.0).await?;
+        // The plan says what the real request would meet first: its refusal.
+        let admission = downgrade.map(|what| downgrade_check(what, allow_downgrade)).into_iter().collect();
+        let plan = state.orchestrator.plan_deployment(tenant.0, &request, admission, &audited.0).await?;
         return Ok(HttpResponse::Ok().json(DeploymentPlanView::from(&plan)));
     }
-    check_downgrade(&registry, tenant.0, &request, allow_downgrade, &audited.0).await?;
+    if let Some(what) = downgrade {
+        allow_or_refuse_downgrade(&registry, tenant.0, &request, what, allow_downgrade, &audited.0).await?;
+    }
     let estimate = state.orchestrator.estimated_duration(&request);
     let run = state.orchestrator.create_deployment(tenant.0, request, &audited.0).await?;
     let location = format!("/api/v1/deployments/{}", run.execution_id);
@@ -86,26 +92,54 @@ pub async fn create_deployment(
     }))
 }
 
-/// A version below the highest one the tenant's nodes run (active or
-/// previous) is refused unless the request says `allowDowngrade`, which is
-/// audited: going back to an old release is how a known hole comes back.
-async fn check_downgrade(
+/// Whether `request` is a downgrade: a version below the highest one the
+/// tenant's nodes run (active or previous), said in a sentence. Going back to
+/// an old release is how a known hole comes back, so such a run needs
+/// `allowDowngrade`, and is audited.
+async fn downgrade_of(
     registry: &Registry,
     tenant: hotswap_actors::domain::TenantId,
     request: &hotswap_actors::domain::DeploymentRequest,
-    allow_downgrade: bool,
-    actor: &AuditActor,
-) -> Result<(), ApiError> {
-    let Ok(requested) = semver::Version::parse(&request.version) else { return Ok(()) };
+) -> Result<Option<String>, ApiError> {
+    let Ok(requested) = semver::Version::parse(&request.version) else { return Ok(None) };
     let held = registry
         .store
         .versions_held(tenant, &request.module_name)
         .await
         .map_err(|e| ApiError::from(crate::registry::RegistryError::from(e)))?;
     let highest = held.iter().filter_map(|version| semver::Version::parse(version).ok()).max();
-    let Some(highest) = highest.filter(|h| requested < *h) else { return Ok(()) };
-    let what = format!("{} {requested} is lower than {highest}, which the tenant's nodes run", request.module_name);
-    if !allow_downgrade {
+    Ok(highest.filter(|h| requested < *h).map(|highest| {
+        format!("{} {requested} is lower than {highest}, which the tenant's nodes run", request.module_name)
+    }))
+}
+
+/// A dry run's first check when the request is a downgrade.
+fn downgrade_check(what: String, allowed: bool) -> ScanCheck {
+    if allowed {
+        ScanCheck {
+            name: "Downgrade",
+            outcome: CheckOutcome::Warning,
+            message: format!("{what}; allowed, and audited"),
+        }
+    } else {
+        ScanCheck {
+            name: "Downgrade",
+            outcome: CheckOutcome::Failed,
+            message: format!("{what}; the run would be refused without allowDowngrade"),
+        }
+    }
+}
+
+/// Refuses a downgrade the request does not allow (422); audits one it does.
+async fn allow_or_refuse_downgrade(
+    registry: &Registry,
+    tenant: hotswap_actors::domain::TenantId,
+    request: &hotswap_actors::domain::DeploymentRequest,
+    what: String,
+    allowed: bool,
+    actor: &AuditActor,
+) -> Result<(), ApiError> {
+    if !allowed {
         return Err(ApiError::Unprocessable(format!("{what}; send allowDowngrade: true to deploy it anyway")));
     }
     let entry = hotswap_actors::domain::NewAuditEntry::new(
@@ -114,7 +148,7 @@ async fn check_downgrade(
         hotswap_actors::domain::AuditCategory::Deployment,
         "DowngradeAllowed",
     )
-    .resource("Module", format!("{}@{requested}", request.module_name))
+    .resource("Module", format!("{}@{}", request.module_name, request.version))
     .message(format!("{what}; deployed with allowDowngrade"));
     registry.store.append_audit(&[entry]).await.map_err(|e| ApiError::from(crate::registry::RegistryError::from(e)))?;
     Ok(())

@@ -176,8 +176,20 @@ async fn a_downgrade_needs_allow_downgrade_and_is_audited() {
     let (status, reply) = app.post("/api/v1/deployments", &older).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{reply}");
     assert!(reply["message"].as_str().unwrap().contains("allowDowngrade"), "{reply}");
+    // The dry run says so too, before anything else it checks.
+    let (status, plan) = app.post("/api/v1/deployments?dryRun=true", &older).await;
+    assert_eq!(status, StatusCode::OK, "{plan}");
+    assert_eq!(plan["wouldDeploy"], false, "{plan}");
+    assert_eq!(
+        (&plan["securityScan"]["checks"][0]["name"], &plan["securityScan"]["checks"][0]["outcome"]),
+        (&json!("Downgrade"), &json!("Failed")),
+        "{plan}"
+    );
     let mut allowed = older.clone();
     allowed["allowDowngrade"] = json!(true);
+    let (_, plan) = app.post("/api/v1/deployments?dryRun=true", &allowed).await;
+    assert_eq!(plan["wouldDeploy"], true, "{plan}");
+    assert_eq!(plan["securityScan"]["checks"][0]["outcome"], "Warning", "{plan}");
     let (status, reply) = app.post("/api/v1/deployments", &allowed).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
     let run = reply["executionId"].as_str().unwrap().to_string();

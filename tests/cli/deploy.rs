@@ -118,3 +118,22 @@ async fn plan_shows_the_waves_and_changes_nothing() {
         after["nodes"].as_array().unwrap().iter().map(|n| &n["modules"]).collect::<Vec<_>>()
     );
 }
+
+#[actix_web::test]
+async fn a_downgrade_is_refused_with_the_flag_to_give_and_goes_through_with_it() {
+    let server = Server::start().await;
+    let op = Operator::logged_in(&server, DEPLOYER).await;
+    let first = op.run(&["deploy", "kmod-back", "2.0.0", "--to", "Development", "--watch"]).await;
+    assert_eq!(first.code, 0, "{first:?}");
+    let refused = op.run(&["deploy", "kmod-back", "1.0.0", "--to", "Development"]).await;
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(refused.stderr.contains("give --allow-downgrade"), "{refused:?}");
+    let plan = op.run(&["deploy", "kmod-back", "1.0.0", "--to", "Development", "--plan"]).await;
+    assert_eq!(plan.code, 1, "the plan says the run would not go ahead: {plan:?}");
+    assert!(plan.stdout.contains("would refuse this run as a downgrade: give --allow-downgrade"), "{plan:?}");
+    let allowed_plan = op.run(&["plan", "kmod-back", "1.0.0", "--to", "Development", "--allow-downgrade"]).await;
+    assert_eq!(allowed_plan.code, 0, "{allowed_plan:?}");
+    let allowed =
+        op.run(&["deploy", "kmod-back", "1.0.0", "--to", "Development", "--allow-downgrade", "--watch"]).await;
+    assert_eq!(allowed.code, 0, "{allowed:?}");
+}

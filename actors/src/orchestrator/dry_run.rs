@@ -51,6 +51,7 @@ impl CheckOutcome {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScanCheck {
+    /// Downgrade (an admission check of the API, made before the scan),
     /// Version, Clusters, Registry, Signature, Dependencies or Dependents.
     pub name: &'static str,
     pub outcome: CheckOutcome,
@@ -158,6 +159,9 @@ pub struct PlanInput<'a> {
     pub registry: Option<Result<VerifiedModule, ScanError>>,
     /// Requirements not met, when the registry's answer allowed checking them.
     pub unmet_dependencies: Option<Vec<String>>,
+    /// What the API checks before it admits a run (a downgrade), listed
+    /// first: a failed one means the run would not even be created.
+    pub admission: Vec<ScanCheck>,
 }
 
 /// How long one stage's waits take at least, from the settings: the same
@@ -345,7 +349,8 @@ fn worst(checks: &[ScanCheck]) -> CheckOutcome {
 /// What a run of `input.request` would do, step by step.
 pub fn plan_deployment(input: PlanInput<'_>) -> DeploymentPlan {
     let request = input.request;
-    let mut checks: Vec<ScanCheck> = local_checks(request, &input.clusters).into();
+    let mut checks: Vec<ScanCheck> = input.admission;
+    checks.extend(local_checks(request, &input.clusters));
     let mut registry = registry_checks(&input.registry);
     if let Some(Ok(verified)) = &input.registry {
         let agents: Vec<PathAgent> = input.clusters.iter().flat_map(|(_, c)| c.agents.iter().cloned()).collect();
@@ -407,10 +412,13 @@ impl Orchestrator {
     /// A dry run: the plan of a run of `request` in `tenant`, from the
     /// clusters and the registry as they are now. It starts no actor, holds
     /// no module and writes nothing but its audit entry.
+    /// `admission` holds what the caller checked before it would create the
+    /// run (see [`PlanInput::admission`]).
     pub async fn plan_deployment(
         &self,
         tenant: TenantId,
         request: &DeploymentRequest,
+        admission: Vec<ScanCheck>,
         actor: &AuditActor,
     ) -> Result<DeploymentPlan, CoreError> {
         self.check_request(request)?;
@@ -456,6 +464,7 @@ impl Orchestrator {
             clusters,
             registry,
             unmet_dependencies,
+            admission,
         });
         let waves: usize = plan.stages.iter().map(|s| s.waves.len()).sum();
         let entry = NewAuditEntry::new(tenant, actor.clone(), AuditCategory::Deployment, PLAN_EVENT)
@@ -520,6 +529,7 @@ mod tests {
             clusters,
             registry: Some(Ok(VerifiedModule::default())),
             unmet_dependencies: Some(Vec::new()),
+            admission: Vec::new(),
         }
     }
 
@@ -561,6 +571,25 @@ mod tests {
         let req = request(Environment::Qa);
         let plan = plan_deployment(input(&req, &pipeline, &forced, &[1, 1]));
         assert!(plan.approval.unwrap().reason.contains("QA"));
+    }
+
+    #[test]
+    fn a_failed_admission_check_comes_first_and_stops_the_run() {
+        let req = request(Environment::Qa);
+        let (pipeline, approvals) = (PipelineSettings::default(), ApprovalSettings::default());
+        let mut i = input(&req, &pipeline, &approvals, &[2, 2]);
+        let refused = "netx 1.0.0 is lower than 2.0.0, which the tenant's nodes run";
+        i.admission = vec![ScanCheck { name: "Downgrade", outcome: CheckOutcome::Failed, message: refused.into() }];
+        let plan = plan_deployment(i);
+        assert!(!plan.would_deploy);
+        assert_eq!(plan.security_scan.outcome, CheckOutcome::Failed);
+        assert_eq!(plan.security_scan.checks[0].name, "Downgrade");
+        // Allowed, it is a warning and the run would go ahead.
+        let mut i = input(&req, &pipeline, &approvals, &[2, 2]);
+        i.admission = vec![ScanCheck { name: "Downgrade", outcome: CheckOutcome::Warning, message: refused.into() }];
+        let plan = plan_deployment(i);
+        assert!(plan.would_deploy);
+        assert_eq!(plan.security_scan.outcome, CheckOutcome::Warning);
     }
 
     #[test]

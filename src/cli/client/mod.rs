@@ -136,6 +136,10 @@ pub struct DeployArgs {
     /// Ask for an Admin's approval before any node changes (Staging and Production).
     #[arg(long)]
     pub require_approval: bool,
+    /// Deploy a version lower than one the tenant's nodes run (refused
+    /// otherwise; the server audits it).
+    #[arg(long)]
+    pub allow_downgrade: bool,
     #[arg(long)]
     pub description: Option<String>,
     /// Metadata as KEY=VALUE; repeat for more (fault knobs in simulation).
@@ -524,8 +528,19 @@ async fn request_body(api: &Api, args: &DeployArgs) -> Result<Value, Failure> {
         if let Some(steps) = &args.canary_steps {
             map.insert("canarySteps".into(), json!(steps));
         }
+        if args.allow_downgrade {
+            map.insert("allowDowngrade".into(), json!(true));
+        }
     }
     Ok(body)
+}
+
+/// A refused downgrade names the API's field; the operator needs the flag.
+fn with_downgrade_hint(mut failure: Failure) -> Failure {
+    if failure.message.contains("allowDowngrade") {
+        failure.message.push_str("\n  give --allow-downgrade to deploy it anyway (the server audits it)");
+    }
+    failure
 }
 
 async fn show_plan(api: &Api, out: Out, args: &DeployArgs) -> Result<Exit, Failure> {
@@ -551,7 +566,7 @@ async fn deploy(api: &Api, out: Out, args: &DeployArgs, watch: bool, until_appro
     } else {
         None
     };
-    let accepted = api.post("/api/v1/deployments", &body).await?.body;
+    let accepted = api.post("/api/v1/deployments", &body).await.map_err(with_downgrade_hint)?.body;
     let id = accepted["executionId"]
         .as_str()
         .ok_or_else(|| Failure::general("the server answered no executionId"))?

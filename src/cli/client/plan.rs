@@ -78,6 +78,13 @@ pub fn print_plan(out: &Out, plan: &Value) {
     );
     if plan["wouldDeploy"] == Value::Bool(false) {
         say!("{}", out.status("Failed"));
-        say!("The Security Scan would fail this run before any node changes.");
+        let checks = plan["securityScan"]["checks"].as_array().into_iter().flatten();
+        let refused_downgrade = checks.take(1).any(|c| c["name"] == "Downgrade" && c["outcome"] == "Failed");
+        if refused_downgrade {
+            // The API refuses such a run before it exists; the flag lets it through, audited.
+            say!("The server would refuse this run as a downgrade: give --allow-downgrade to deploy it anyway.");
+        } else {
+            say!("The Security Scan would fail this run before any node changes.");
+        }
     }
 }
