@@ -245,6 +245,17 @@ pub fn human(d: chrono::Duration) -> String {
     }
 }
 
+/// When a wait ends, as the log lines' clock shows it: with the date when
+/// that is another day (an approval waits a day: "until 00:42:50" read as
+/// the past).
+fn deadline(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    if t.date_naive() == now.date_naive() {
+        t.format("%H:%M:%S").to_string()
+    } else {
+        t.format("%Y-%m-%d %H:%M:%S").to_string()
+    }
+}
+
 fn wait_name(kind: &str) -> &str {
     match kind {
         "HealthCheckDelay" => "health-check delay",
@@ -570,7 +581,7 @@ impl View {
                 bar.set_message(format!("{what}: {} left", human(left)));
                 self.wait_bar = Some(bar);
             }
-            None => self.line(&format!("  waiting: {what}, {} (until {})", human(left), t.format("%H:%M:%S"))),
+            None => self.line(&format!("  waiting: {what}, {} (until {})", human(left), deadline(*t, Utc::now()))),
         }
     }
 
@@ -639,6 +650,13 @@ mod tests {
         assert_eq!(human(chrono::Duration::seconds(185)), "3m 05s");
         assert_eq!(human(chrono::Duration::seconds(7800)), "2h 10m");
         assert_eq!(human(chrono::Duration::seconds(-3)), "0.0s");
+    }
+
+    #[test]
+    fn a_deadline_on_another_day_has_its_date() {
+        let now = DateTime::parse_from_rfc3339("2026-12-07T00:42:50Z").unwrap().with_timezone(&Utc);
+        assert_eq!(deadline(now + chrono::Duration::seconds(90), now), "00:44:20");
+        assert_eq!(deadline(now + chrono::Duration::hours(24), now), "2026-12-08 00:42:50");
     }
 
     #[test]
