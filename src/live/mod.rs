@@ -41,11 +41,12 @@ pub struct LiveState {
 }
 
 impl LiveState {
-    pub fn new(settings: WebsocketSettings, metrics: Arc<Metrics>) -> Self {
+    /// With `redis`, SignalR's negotiated tokens are good on every instance.
+    pub fn new(settings: WebsocketSettings, metrics: Arc<Metrics>, redis: Option<Arc<crate::redis::Redis>>) -> Self {
         LiveState {
             settings: Arc::new(settings),
             metrics,
-            negotiations: Default::default(),
+            negotiations: signalr::Negotiations::new(redis),
             polled: Default::default(),
             sessions: Default::default(),
         }

@@ -78,7 +78,7 @@ pub fn serve_api(
         api_docs: settings.api_docs.enabled,
         swagger_ui: settings.api_docs.enabled && settings.api_docs.swagger_ui,
     };
-    let live = web::Data::new(LiveState::new(settings.websocket.clone(), metrics.clone()));
+    let live = web::Data::new(LiveState::new(settings.websocket.clone(), metrics.clone(), adapters.redis.clone()));
     let route_access =
         web::Data::new(crate::dashboard::public_routes(http::route_access(crate::live::token_in_query_paths())));
     let prometheus = metrics.http_middleware(&settings.metrics.path);

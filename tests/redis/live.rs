@@ -169,3 +169,43 @@ async fn the_official_signalr_client_on_a_hears_every_status_change_of_a_run_b_d
     assert_eq!(statuses, expected, "the hub on A against a WebSocket client on B");
     assert_eq!(statuses.last().map(String::as_str), Some("Succeeded"));
 }
+
+/// SignalR behind a load balancer that does not keep a client on one
+/// instance: the client negotiates with A and opens its connection on B
+/// (a WebSocket, or the first poll of Long Polling). A token still opens one
+/// connection only, whichever instance is asked.
+#[actix_web::test]
+async fn a_signalr_token_negotiated_with_a_opens_one_connection_on_b() {
+    let Some(cluster) = Cluster::start("redis_live_negotiate", "redis://127.0.0.1:6379", &[]).await else { return };
+    let negotiate = async |server: &Server| -> String {
+        let url = format!("{}/hubs/deployment/negotiate?negotiateVersion=1", server.base);
+        let mut reply = awc::Client::new().post(url).bearer_auth(server.token()).send().await.expect("negotiate");
+        assert_eq!(reply.status().as_u16(), 200, "negotiate");
+        let body: Value = reply.json().await.expect("negotiate answers JSON");
+        body["connectionToken"].as_str().expect("a connection token").to_string()
+    };
+    let hub = |server: &Server, token: &str| {
+        format!("{}/hubs/deployment?id={token}&access_token={}", server.base.replacen("http", "ws", 1), server.token())
+    };
+
+    let token = negotiate(&cluster.a).await;
+    let (_, mut socket) =
+        awc::Client::new().ws(hub(&cluster.b, &token)).connect().await.expect("B opens the connection A negotiated");
+    socket.send(ws::Message::Text("{\"protocol\":\"json\",\"version\":1}\u{1e}".into())).await.expect("handshake sent");
+    let answer = tokio::time::timeout(Duration::from_secs(10), socket.next()).await.expect("a handshake answer");
+    assert!(matches!(&answer, Some(Ok(ws::Frame::Text(text))) if &text[..] == b"{}\x1e"), "{answer:?}");
+    for server in [&cluster.a, &cluster.b] {
+        let again = awc::Client::new().ws(hub(server, &token)).connect().await;
+        assert!(again.is_err(), "a used token opened a second connection on {}", server.base);
+    }
+
+    let token = negotiate(&cluster.a).await;
+    let first_poll = awc::Client::new()
+        .get(format!("{}/hubs/deployment?id={token}", cluster.b.base))
+        .bearer_auth(cluster.b.token())
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .expect("the first poll is answered");
+    assert_eq!(first_poll.status().as_u16(), 200, "B opens the Long Polling connection A negotiated");
+}

@@ -5,16 +5,13 @@
 mod connection;
 mod events;
 mod hub;
+mod negotiations;
 mod polling;
 mod protocol;
-
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use hotswap_actors::events::open_feed;
-use parking_lot::Mutex;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -25,30 +22,10 @@ use crate::web::query::web_query_param;
 use crate::web::ApiError;
 use crate::web::AppState;
 use hub::HubSession;
+use negotiations::Negotiated;
+pub use negotiations::Negotiations;
 pub use polling::PolledConnections;
 use polling::{Attach, Leave, NewConnection, Poll, PollAnswer, PolledConnection, Posted, Transport};
-
-/// Connection tokens handed out by negotiate, each usable once until it expires.
-#[derive(Default)]
-pub struct Negotiations {
-    tokens: Mutex<HashMap<String, (SessionIdentity, Instant)>>,
-}
-
-impl Negotiations {
-    fn issue(&self, identity: SessionIdentity, ttl: Duration) -> String {
-        let token = Uuid::new_v4().simple().to_string();
-        let now = Instant::now();
-        let mut tokens = self.tokens.lock();
-        tokens.retain(|_, (_, until)| *until > now);
-        tokens.insert(token.clone(), (identity, now + ttl));
-        token
-    }
-
-    fn take(&self, token: &str) -> Option<SessionIdentity> {
-        let (identity, until) = self.tokens.lock().remove(token)?;
-        (until > Instant::now()).then_some(identity)
-    }
-}
 
 /// The deployment hub, and its negotiate endpoint.
 pub const HUB_PATH: &str = "/hubs/deployment";
@@ -67,7 +44,7 @@ async fn negotiate(req: HttpRequest, live: web::Data<LiveState>) -> Result<HttpR
     // AUTH: live connection (SignalR negotiate sends the token as a bearer header).
     let identity = authenticate_upgrade(&req, OverrideUse::Audited).await?;
     let version = web_query_param(req.query_string(), "negotiateVersion").and_then(|v| v.parse::<u32>().ok());
-    let token = live.negotiations.issue(identity, live.settings.signalr_negotiate_ttl);
+    let token = live.negotiations.issue(Negotiated::from(&identity), live.settings.signalr_negotiate_ttl).await;
     let transports = json!([
         { "transport": "WebSockets", "transferFormats": ["Text"] },
         { "transport": "ServerSentEvents", "transferFormats": ["Text"] },
@@ -103,11 +80,10 @@ async fn connect(
     let how = if negotiated_id.is_some() { OverrideUse::WithinAuditedSession } else { OverrideUse::Audited };
     let mut identity = authenticate_upgrade(&req, how).await?;
     if let Some(id) = negotiated_id {
-        let negotiated =
-            live.negotiations.take(&id).ok_or_else(|| ApiError::NotFound("No Connection with that ID".to_string()))?;
+        let negotiated = live.negotiations.take(&id).await.ok_or_else(no_connection)?;
         carry_over_tenant(&req, &negotiated, &mut identity);
         if negotiated.tenant_id != identity.tenant_id {
-            return Err(ApiError::NotFound("No Connection with that ID".to_string()));
+            return Err(no_connection());
         }
     }
     identity.slot =
@@ -122,7 +98,7 @@ async fn connect(
 /// A browser cannot set headers on a WebSocket or an EventSource: the tenant
 /// a system Admin named with `X-Tenant-Id` at negotiate (audited there)
 /// carries over to the connection that the same user opens with its token.
-fn carry_over_tenant(req: &HttpRequest, negotiated: &SessionIdentity, identity: &mut SessionIdentity) {
+fn carry_over_tenant(req: &HttpRequest, negotiated: &Negotiated, identity: &mut SessionIdentity) {
     let header_absent = req.headers().get(crate::auth::TENANT_OVERRIDE).is_none();
     let same_user = negotiated.user == identity.user && negotiated.home_tenant_id == identity.home_tenant_id;
     if header_absent && same_user {
@@ -162,7 +138,7 @@ async fn connect_over_http(
             return poll(connection).await;
         }
     }
-    let negotiated = live.negotiations.take(&token).ok_or_else(no_connection)?;
+    let negotiated = live.negotiations.take(&token).await.ok_or_else(no_connection)?;
     let mut identity = identity;
     carry_over_tenant(&req, &negotiated, &mut identity);
     if negotiated.tenant_id != identity.tenant_id || negotiated.user != identity.user {
