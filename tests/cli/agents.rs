@@ -1,5 +1,6 @@
 //! `hotswap agents`: an Admin makes an enrolment token with the CLI, starts an
-//! agent with the command it prints, and sees the host listed as connected.
+//! agent with the command it prints, sees the host listed as connected, then
+//! revokes the token and sees the host cut off.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -56,5 +57,25 @@ async fn an_enrolment_token_from_the_cli_starts_an_agent_that_the_cli_lists() {
     let denied = viewer.run(&["agents", "token", "--to", "QA"]).await;
     assert_ne!(denied.code, 0, "{denied:?}");
     assert!(denied.stderr.contains("403") || denied.stderr.to_lowercase().contains("forbidden"), "{denied:?}");
+
+    // The Admin lists the tokens and revokes this one by the start of its id: the host is cut off.
+    let tokens = op.run(&["agents", "tokens", "-o", "json"]).await.json();
+    let id = tokens[0]["id"].as_str().unwrap_or_else(|| panic!("a token: {tokens}")).to_string();
+    let table = op.run(&["agents", "tokens"]).await;
+    assert!(table.stdout.lines().any(|l| l.starts_with(&id) && l.contains("rack=r7")), "{table:?}");
+    let revoked = op.run(&["agents", "revoke-token", &id[..8]]).await;
+    assert_eq!(revoked.code, 0, "{revoked:?}");
+    assert!(revoked.stdout.contains(&id), "{revoked:?}");
+    eventually_ok(Duration::from_secs(30), "the revoked token's host is disconnected", async || {
+        let listed = op.run(&["agents", "-o", "json"]).await.json();
+        let host = listed.as_array().and_then(|a| a.iter().find(|a| a["hostname"] == "qa-cli-host").cloned());
+        match host {
+            Some(h) if h["connected"] == false => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    let tokens = op.run(&["agents", "tokens", "-o", "json"]).await.json();
+    assert!(tokens[0]["revokedAt"].is_string(), "{tokens}");
     agent.kill().await.unwrap();
 }

@@ -1,11 +1,12 @@
-//! `hotswap agents token --to ENV`: an enrolment token for new agent hosts
-//! (`hotswap agents`, the listing, is with the other listings).
+//! `hotswap agents token --to ENV`: an enrolment token for new agent hosts;
+//! `agents tokens` lists them and `agents revoke-token ID` revokes one
+//! (`hotswap agents`, the listing of hosts, is with the other listings).
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::api::Api;
-use super::output::{cell, say, Out};
-use super::{Exit, Failure};
+use super::output::{cell, say, when, Out};
+use super::{segment, Exit, Failure};
 
 /// Creates an enrolment token for `environment` (Admins) and prints it, once,
 /// with the command that starts an agent with it.
@@ -33,4 +34,77 @@ pub(super) async fn create(
     say!("On each host:");
     say!("  hotswap agent --server {}{ca} --token {token} --data-dir /var/lib/hotswap-agent", api.server);
     Ok(Exit::Ok)
+}
+
+/// The tenant's enrolment tokens, newest first, without their secrets.
+pub(super) async fn list(api: &Api, out: Out) -> Result<Exit, Failure> {
+    let tokens = api.get("/api/v1/agents/tokens").await?;
+    if out.json() {
+        out.print_json(&tokens);
+        return Ok(Exit::Ok);
+    }
+    let rows: Vec<Vec<String>> = tokens
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            let labels: Vec<String> =
+                t["labels"].as_object().into_iter().flatten().map(|(k, v)| format!("{k}={}", cell(v))).collect();
+            vec![
+                cell(&t["id"]),
+                cell(&t["environment"]),
+                if labels.is_empty() { "-".into() } else { labels.join(", ") },
+                when(&t["createdAt"]),
+                when(&t["expiresAt"]),
+                if t["revokedAt"].is_null() { "-".into() } else { when(&t["revokedAt"]) },
+            ]
+        })
+        .collect();
+    out.table(&["ID", "ENVIRONMENT", "LABELS", "CREATED", "EXPIRES", "REVOKED"], &rows, None);
+    Ok(Exit::Ok)
+}
+
+/// Revokes the one token `which` names (its id, or at least 4 characters of its start).
+pub(super) async fn revoke(api: &Api, out: Out, which: &str) -> Result<Exit, Failure> {
+    let tokens = api.get("/api/v1/agents/tokens").await?;
+    let id = token_id(&tokens, which)?;
+    let revoked = api.post(&format!("/api/v1/agents/tokens/{}/revoke", segment(&id)), &json!({})).await?.body;
+    if out.json() {
+        out.print_json(&revoked);
+    } else {
+        say!(
+            "revoked enrolment token {id} ({}): it enrols no more hosts, and its agents' sessions end",
+            cell(&revoked["environment"])
+        );
+    }
+    Ok(Exit::Ok)
+}
+
+fn token_id(tokens: &Value, which: &str) -> Result<String, Failure> {
+    let ids: Vec<String> =
+        tokens.as_array().into_iter().flatten().filter_map(|t| t["id"].as_str()).map(str::to_string).collect();
+    let wanted = which.to_ascii_lowercase();
+    let matches: Vec<&String> =
+        ids.iter().filter(|id| **id == wanted || (wanted.len() >= 4 && id.starts_with(&wanted))).collect();
+    match matches.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(Failure::usage(format!(
+            "no enrolment token has the id '{which}' or an id starting so (at least 4 characters): see `hotswap agents tokens`"
+        ))),
+        several => Err(Failure::usage(format!("'{which}' starts {} token ids: give more of it", several.len()))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_is_named_by_its_id_or_a_unique_start() {
+        let tokens = json!([{ "id": "8c1d2e3f-0000" }, { "id": "8c1d9999-0000" }, { "id": "ab12cd34-0000" }]);
+        assert_eq!(token_id(&tokens, "AB12").unwrap(), "ab12cd34-0000");
+        assert_eq!(token_id(&tokens, "8c1d2e3f-0000").unwrap(), "8c1d2e3f-0000");
+        assert!(token_id(&tokens, "8c1d").unwrap_err().message.contains("starts 2 token ids"));
+        assert!(token_id(&tokens, "8c1").unwrap_err().message.contains("no enrolment token"));
+    }
 }

@@ -297,6 +297,11 @@ pub enum AgentsCommand {
         #[arg(long, value_name = "SECONDS")]
         expires_in: Option<u64>,
     },
+    /// The enrolment tokens made so far (never their secrets), newest first (Admins).
+    Tokens,
+    /// Revoke an enrolment token, named by its id or the start of it: no new host can enrol
+    /// with it, and the sessions of the agents enrolled with it end (Admins).
+    RevokeToken { id: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -376,6 +381,10 @@ async fn dispatch(global: &GlobalArgs, out: Out, command: ClientCommand) -> Resu
         ClientCommand::Agents { command: None } => agents(&api, out).await,
         ClientCommand::Agents { command: Some(AgentsCommand::Token { environment, labels, expires_in }) } => {
             agent_tokens::create(&api, out, &environment, &labels, expires_in).await
+        }
+        ClientCommand::Agents { command: Some(AgentsCommand::Tokens) } => agent_tokens::list(&api, out).await,
+        ClientCommand::Agents { command: Some(AgentsCommand::RevokeToken { id }) } => {
+            agent_tokens::revoke(&api, out, &id).await
         }
         ClientCommand::Keys { command: None } => signing_keys::list(&api, out).await,
         ClientCommand::Keys { command: Some(KeysCommand::Add { name, file }) } => {
