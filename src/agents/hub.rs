@@ -7,11 +7,13 @@ use std::sync::{Arc, OnceLock};
 use actix::Addr;
 use chrono::{DateTime, Utc};
 use hotswap_actors::domain::{
-    AgentRecord, AuditActor, AuditCategory, EnrolmentToken, Environment, HostReport, NewAuditEntry, ServerFrame,
-    TenantId,
+    AgentRecord, AuditActor, AuditCategory, EnrolmentToken, Environment, HostReport, NewAuditEntry, RunStatus,
+    ServerFrame, TenantId,
 };
+use hotswap_actors::error::CoreError;
 use hotswap_actors::node::{AgentLink, NodeEntry};
 use hotswap_actors::orchestrator::HostArrival;
+use hotswap_actors::store::RunFilter;
 use hotswap_actors::Orchestrator;
 use parking_lot::RwLock;
 use uuid::Uuid;
@@ -101,6 +103,66 @@ impl AgentHub {
 
     pub fn session_of(&self, node_id: Uuid) -> Option<LiveSession> {
         self.sessions.read().get(&node_id).cloned()
+    }
+
+    /// Retires a host for good (an Admin's `DELETE /api/v1/agents/{nodeId}`):
+    /// its agent record goes, so its session credential connects no more; an
+    /// open session ends; its node leaves the clusters of this instance and,
+    /// through Redis, of the others. Refused while a run of the tenant may
+    /// still reach the host's environment.
+    pub async fn remove_agent(
+        &self,
+        tenant: TenantId,
+        actor: AuditActor,
+        node_id: Uuid,
+    ) -> Result<AgentRecord, CoreError> {
+        let store = self.orchestrator.store();
+        let agent = store.list_agents(tenant).await?.into_iter().find(|a| a.node_id == node_id);
+        let agent = agent.ok_or_else(|| CoreError::NotFound(format!("agent {node_id} not found")))?;
+        if let Some(run) = self.run_reaching(tenant, agent.environment).await? {
+            return Err(CoreError::Refused(format!(
+                "run {run} may still deploy to {}, where {} is; remove the host once it has ended",
+                agent.environment, agent.hostname
+            )));
+        }
+        let audit = NewAuditEntry::new(tenant, actor, AuditCategory::Security, "AgentRemoved")
+            .resource("Agent", node_id.to_string())
+            .message(format!("{} ({}) removed: its node left the cluster", agent.hostname, agent.environment));
+        store.remove_agent(tenant, node_id, &audit).await?;
+        self.forget_host(tenant, node_id).await;
+        if let Some(routing) = self.routing.get().cloned() {
+            routing.removed(tenant, node_id).await;
+        }
+        Ok(agent)
+    }
+
+    /// Ends this instance's session of a removed host and takes its node out.
+    pub async fn forget_host(&self, tenant: TenantId, node_id: Uuid) {
+        if let Some(session) = self.sessions.read().get(&node_id).filter(|s| s.tenant == tenant) {
+            session.addr.do_send(EndSession("the host was removed from its cluster".into()));
+        }
+        if let Err(e) = self.orchestrator.remove_agent_node(tenant, node_id).await {
+            tracing::warn!(%node_id, error = %e, "a removed host's node left the cluster, but its versions could not be cleared");
+        }
+    }
+
+    /// An active run of the tenant whose path reaches `environment`, if any.
+    async fn run_reaching(&self, tenant: TenantId, environment: Environment) -> Result<Option<Uuid>, CoreError> {
+        let store = self.orchestrator.store();
+        for status in [RunStatus::Running, RunStatus::PendingApproval, RunStatus::Paused] {
+            for page in 1.. {
+                let filter = RunFilter { status: Some(status), page, page_size: 100, ..RunFilter::default() };
+                let runs = store.list_runs(tenant, &filter).await?;
+                let found = runs.items.iter().find(|r| r.target_environment.path().contains(&environment));
+                if let Some(run) = found {
+                    return Ok(Some(run.execution_id));
+                }
+                if runs.items.len() < 100 {
+                    break;
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// The host's agent sent a frame: the other instances hear it is here.

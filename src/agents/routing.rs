@@ -59,6 +59,9 @@ enum Notice {
     },
     #[serde(rename_all = "camelCase")]
     Gone { origin: Uuid, node_id: Uuid },
+    /// An Admin retired the host: every instance takes its node out.
+    #[serde(rename_all = "camelCase")]
+    Removed { origin: Uuid, tenant: TenantId, node_id: Uuid },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -110,6 +113,11 @@ pub struct AgentRouting {
     next_id: AtomicU64,
     pending: Mutex<HashMap<u64, oneshot::Sender<Reply>>>,
     remote: Mutex<HashMap<Uuid, RemoteHost>>,
+    /// Hosts an Admin removed, and when: a notice that the host is live,
+    /// sent by its holder just before the removal reached it, must not make
+    /// it a node again. Kept for `ttl`; a host enrolled again after that is
+    /// heard as usual.
+    removed: Mutex<HashMap<Uuid, Instant>>,
 }
 
 impl AgentRouting {
@@ -124,6 +132,7 @@ impl AgentRouting {
             next_id: AtomicU64::new(0),
             pending: Mutex::default(),
             remote: Mutex::default(),
+            removed: Mutex::default(),
         });
         let origin = redis.origin();
         let mut notices = redis.listen(NOTICES, BACKLOG);
@@ -232,6 +241,26 @@ impl AgentRouting {
         self.notify(&Notice::Gone { origin: self.origin(), node_id }).await;
     }
 
+    /// An Admin retired the host on this instance: the others take it out too.
+    pub async fn removed(&self, tenant: TenantId, node_id: Uuid) {
+        self.forget_remote(node_id);
+        self.notify(&Notice::Removed { origin: self.origin(), tenant, node_id }).await;
+    }
+
+    /// Forgets a removed host's remote session and ignores its holder's
+    /// notices for a while (see `removed`).
+    fn forget_remote(&self, node_id: Uuid) {
+        self.remote.lock().remove(&node_id);
+        let now = Instant::now();
+        let mut removed = self.removed.lock();
+        removed.retain(|_, at| now.duration_since(*at) < self.ttl);
+        removed.insert(node_id, now);
+    }
+
+    fn recently_removed(&self, node_id: Uuid) -> bool {
+        self.removed.lock().get(&node_id).is_some_and(|at| at.elapsed() < self.ttl)
+    }
+
     async fn notify(&self, notice: &Notice) {
         match serde_json::to_vec(notice) {
             Ok(payload) => {
@@ -245,7 +274,13 @@ impl AgentRouting {
 
     async fn on_notice(self: &Arc<Self>, hub: &AgentHub, notice: Notice) {
         match notice {
-            Notice::Live { origin, .. } | Notice::Gone { origin, .. } if origin == self.origin() => {}
+            Notice::Live { origin, .. } | Notice::Gone { origin, .. } | Notice::Removed { origin, .. }
+                if origin == self.origin() => {}
+            Notice::Removed { tenant, node_id, .. } => {
+                self.forget_remote(node_id);
+                hub.forget_host(tenant, node_id).await;
+            }
+            Notice::Live { node_id, .. } if self.recently_removed(node_id) => {}
             Notice::Live { origin, tenant, environment, node_id, hostname, report, instance, connected_since } => {
                 let holder = Holder { instance, connected_since };
                 if hub.holds(node_id) {

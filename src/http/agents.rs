@@ -27,6 +27,7 @@ api_module! {
     list_enrolment_tokens => Access::Role(RequireRole::ADMIN),
     revoke_enrolment_token => Access::Role(RequireRole::ADMIN),
     list_agents => Access::Role(RequireRole::VIEWER),
+    remove_agent => Access::Role(RequireRole::ADMIN),
     connect_agent => Access::Public,
     download_agent_artifact => Access::Public,
 }
@@ -265,6 +266,32 @@ pub async fn list_agents(hub: web::Data<AgentHub>, tenant: Tenant) -> Result<Htt
         });
     }
     Ok(HttpResponse::Ok().json(views))
+}
+
+/// Retire a host: its node leaves the cluster on every instance, an open
+/// session ends, and its session credential connects no more (enrolling it
+/// again needs a new token). Refused while a run may still deploy to the
+/// host's environment.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/agents/{nodeId}",
+    tag = "agents",
+    params(("nodeId" = Uuid, Path, description = "The host's node id (GET /api/v1/agents)")),
+    responses(
+        Protected,
+        (status = 204, description = "Removed"),
+        (status = 404, description = "No such agent", body = ErrorBody),
+        (status = 409, description = "A run may still deploy to the host's environment", body = ErrorBody),
+    )
+)]
+pub async fn remove_agent(
+    hub: web::Data<AgentHub>,
+    tenant: Tenant,
+    actor: Audited,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    hub.remove_agent(tenant.0, actor.0, path.into_inner()).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 async fn credential(hub: &AgentHub, req: &HttpRequest) -> Result<Credential, ApiError> {

@@ -17,6 +17,7 @@ mod desired;
 mod download;
 mod partition;
 mod promotion;
+mod removal;
 mod restart;
 mod routing;
 mod signing_keys;

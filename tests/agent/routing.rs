@@ -131,7 +131,7 @@ async fn a_run_on_one_instance_reaches_an_agent_connected_to_another_and_follows
 /// With heartbeats far apart, an instance that does not hold the session
 /// still shows what a run of the holder changed on the host as soon as the
 /// run has ended: the holder passes on the report of each answer, not only
-/// of each heartbeat.
+/// of each heartbeat. Then the host is removed through that other instance.
 #[actix_web::test]
 async fn the_other_instance_shows_a_host_s_new_version_without_waiting_for_a_heartbeat() {
     let Some(db) = TestDb::migrated("agent::routing_reports_passed_on").await else { return };
@@ -160,4 +160,22 @@ async fn the_other_instance_shows_a_host_s_new_version_without_waiting_for_a_hea
     .await;
     let listed_by_a = listed(&a, "qa-reported").await.unwrap();
     assert_eq!(listed_by_a["modules"][M]["active"]["version"], "1.0.0", "{listed_by_a}");
+
+    // Retired through a, which does not hold its session: b ends the session,
+    // and the host leaves both instances' clusters.
+    let node_id = listed_by_a["nodeId"].as_str().unwrap().to_string();
+    let (status, body) = a.delete(&format!("/api/v1/agents/{node_id}")).await.unwrap();
+    assert_eq!(status.as_u16(), 204, "{body}");
+    for server in [&a, &b] {
+        eventually_ok(Duration::from_secs(10), "the host leaves the cluster", async || {
+            let (_, cluster) = server.get("/api/v1/clusters/QA").await?;
+            let nodes = cluster["nodes"].as_array().cloned().unwrap_or_default();
+            match nodes.iter().any(|n| n["hostname"] == "qa-reported") {
+                false => Ok(()),
+                true => Err(format!("{cluster}")),
+            }
+        })
+        .await;
+    }
+    assert!(listed(&b, "qa-reported").await.is_err(), "b lists the removed host no more");
 }

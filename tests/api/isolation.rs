@@ -132,6 +132,11 @@ fn candidates(path: &str, param: &str, a: &TenantA) -> Vec<String> {
         ("id", p) if p.starts_with("/api/v1/messages/") || p.starts_with("/api/messages/") => vec![a.message.clone()],
         ("messageId", _) => vec![a.message.clone()],
         ("id", p) if p.starts_with("/api/v1/agents/tokens/") => vec![a.agent_token.clone()],
+        // A has no agent host: one of its simulated nodes, whose id derives from tenant and hostname.
+        ("nodeId", _) => {
+            let tenant: uuid::Uuid = a.id.parse().expect("A's tenant id");
+            vec![uuid::Uuid::new_v5(&tenant, b"qa-node-01").to_string()]
+        }
         // A has no batch: B's lookup of A's run ids as batch ids must find nothing.
         ("batchId", _) => vec![a.finished_run.clone()],
         ("id", p)

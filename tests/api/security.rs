@@ -269,6 +269,7 @@ async fn the_openapi_document_covers_every_route_with_the_bearer_scheme() {
         "/api/v1/modules/{name}/{version}/artifact",
         "/api/v1/signing-keys",
         "/api/v1/signing-keys/{id}/revoke",
+        "/api/v1/agents/{nodeId}",
         "/api/v1/admin/actors",
         "/api/v1/admin/actors/{id}",
         "/api/v1/admin/actors/{id}/restart",
@@ -278,7 +279,7 @@ async fn the_openapi_document_covers_every_route_with_the_bearer_scheme() {
     ] {
         assert!(paths.contains_key(path), "{path} is documented");
     }
-    assert_eq!(paths.len(), 100);
+    assert_eq!(paths.len(), 101);
     // The four verbs share one operation whose path parameter names them.
     let steer = &doc["paths"]["/api/v1/deployments/{id}/{verb}"]["post"]["parameters"];
     let verb = steer.as_array().unwrap().iter().find(|p| p["name"] == "verb").expect("the verb parameter");

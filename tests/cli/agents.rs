@@ -1,6 +1,6 @@
 //! `hotswap agents`: an Admin makes an enrolment token with the CLI, starts an
 //! agent with the command it prints, sees the host listed as connected, then
-//! revokes the token and sees the host cut off.
+//! revokes the token and sees the host cut off, and removes the retired host.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -78,4 +78,13 @@ async fn an_enrolment_token_from_the_cli_starts_an_agent_that_the_cli_lists() {
     let tokens = op.run(&["agents", "tokens", "-o", "json"]).await.json();
     assert!(tokens[0]["revokedAt"].is_string(), "{tokens}");
     agent.kill().await.unwrap();
+
+    // The host is retired: the Admin removes it, and it is listed no more.
+    let unknown = op.run(&["agents", "remove", "no-such-host"]).await;
+    assert_eq!(unknown.code, 2, "{unknown:?}");
+    let removed = op.run(&["agents", "remove", "qa-cli-host"]).await;
+    assert_eq!(removed.code, 0, "{removed:?}");
+    assert!(removed.stdout.contains("removed qa-cli-host (QA)"), "{removed:?}");
+    let listed = op.run(&["agents", "-o", "json"]).await.json();
+    assert_eq!(listed, serde_json::json!([]), "{listed}");
 }

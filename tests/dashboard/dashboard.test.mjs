@@ -307,7 +307,7 @@ test("a downgrade is refused with the reason and goes through once allowed", asy
   await page.context().close();
 });
 
-test("an Admin enrols a host and manages signing keys in the browser", async () => {
+test("an Admin enrols a host, retires it, and manages signing keys in the browser", async () => {
   assert.ok(HOTSWAP_BIN, "HOTSWAP_BIN names the hotswap binary");
   const admin = await signIn("Admin");
   await admin.goto(BASE + "/#/hosts");
@@ -334,6 +334,10 @@ test("an Admin enrols a host and manages signing keys in the browser", async () 
   } finally {
     agent.kill();
   }
+  // The host is retired: the Admin removes it, and its row goes.
+  admin.once("dialog", (dialog) => dialog.accept());
+  await admin.getByRole("button", { name: `Remove ${hostname}` }).click();
+  await admin.locator(`tr[data-host="${hostname}"]`).waitFor({ state: "detached", ...LONG });
 
   // A module uploaded through the API shows in the registry with its versions.
   const module = unique("reg");

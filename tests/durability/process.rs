@@ -120,6 +120,11 @@ impl Server {
         self.request(awc::http::Method::PUT, path, Some(body)).await
     }
 
+    #[allow(dead_code)] // Used by the agent tests; the other suites share this file.
+    pub async fn delete(&self, path: &str) -> Result<(StatusCode, Value), String> {
+        self.request(awc::http::Method::DELETE, path, None).await
+    }
+
     /// One request as the demo admin; the body as JSON (`Null` when it is not).
     async fn request(
         &self,

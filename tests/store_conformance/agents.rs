@@ -138,8 +138,29 @@ async fn desired_modules_per_node_in_byte_order(store: SharedStore) {
     assert!(store.desired_modules(other, node_b).await.unwrap().is_empty(), "another tenant's node");
 }
 
+async fn a_removed_agent_takes_its_desired_state_and_session_with_it(store: SharedStore) {
+    let (t, other) = (tenant(), tenant());
+    let retired = agent(t, "old-01", &"5".repeat(64));
+    let kept = agent(t, "new-01", &"6".repeat(64));
+    for a in [&retired, &kept] {
+        store.save_agent(a, &audit(t, "AgentEnrolled")).await.unwrap();
+        store.set_desired_module(&desired(t, a.node_id, "kmod-a", "1.0.0", false)).await.unwrap();
+    }
+    // Another tenant cannot remove it.
+    assert!(!store.remove_agent(other, retired.node_id, &audit(other, "AgentRemoved")).await.unwrap());
+    assert!(store.remove_agent(t, retired.node_id, &audit(t, "AgentRemoved")).await.unwrap());
+    assert_eq!(store.list_agents(t).await.unwrap(), vec![kept.clone()]);
+    assert_eq!(store.find_agent_by_session(&"5".repeat(64)).await.unwrap(), None, "its session connects no more");
+    assert!(store.desired_modules(t, retired.node_id).await.unwrap().is_empty());
+    assert_eq!(store.desired_modules(t, kept.node_id).await.unwrap().len(), 1);
+    assert!(!store.remove_agent(t, retired.node_id, &audit(t, "AgentRemoved")).await.unwrap(), "removed once");
+    assert_eq!(audited(&store, t, "AgentRemoved").await, 1, "audited once");
+    assert_eq!(audited(&store, other, "AgentRemoved").await, 0);
+}
+
 conformance!(
     enrolment_tokens_by_hash_and_revoked_once,
     agents_replaced_by_node_and_found_by_session,
     desired_modules_per_node_in_byte_order,
+    a_removed_agent_takes_its_desired_state_and_session_with_it,
 );

@@ -532,6 +532,9 @@ impl AgentStore for GraphSyncStore {
     async fn list_agents(&self, tenant: TenantId) -> StoreResult<Vec<AgentRecord>> {
         self.inner.list_agents(tenant).await
     }
+    async fn remove_agent(&self, tenant: TenantId, node_id: Uuid, audit: &NewAuditEntry) -> StoreResult<bool> {
+        self.inner.remove_agent(tenant, node_id, audit).await
+    }
     async fn set_desired_module(&self, desired: &DesiredModule) -> StoreResult<()> {
         self.inner.set_desired_module(desired).await
     }

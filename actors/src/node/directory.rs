@@ -258,6 +258,18 @@ impl ClusterDirectory {
         clusters.insert(key, Arc::new(nodes));
     }
 
+    /// Takes the node out of its tenant's clusters, answering its entry.
+    pub fn remove_node(&self, tenant: TenantId, node_id: Uuid) -> Option<Arc<NodeEntry>> {
+        let mut clusters = self.clusters.write();
+        let (key, entry) = clusters
+            .iter()
+            .filter(|((t, _), _)| *t == tenant)
+            .find_map(|(key, nodes)| nodes.iter().find(|e| e.node_id == node_id).map(|e| (*key, e.clone())))?;
+        let rest: Vec<Arc<NodeEntry>> = clusters[&key].iter().filter(|e| e.node_id != node_id).cloned().collect();
+        clusters.insert(key, Arc::new(rest));
+        Some(entry)
+    }
+
     /// Every cluster of every tenant.
     pub fn all(&self) -> Vec<ClusterNodes> {
         self.clusters.read().values().cloned().collect()

@@ -12,8 +12,8 @@ use uuid::Uuid;
 use super::Orchestrator;
 use crate::domain::{Environment, ModuleSlots, NodeRecord, TenantId};
 use crate::error::CoreError;
-use crate::node::{spawn_node, AdoptHostState, AgentLink, NodeEntry, NodeKind};
-use crate::supervision::Settled;
+use crate::node::{spawn_node, AdoptHostState, AgentLink, NodeEntry, NodeKind, StopNode};
+use crate::supervision::{Settled, StopChild};
 
 /// A host as it introduces itself when its agent connects.
 pub struct HostArrival {
@@ -102,6 +102,27 @@ impl Orchestrator {
     /// tenant it has not met is made a node when it does).
     pub fn has_clusters(&self, tenant: TenantId) -> bool {
         self.inner.clusters.has_tenant(tenant)
+    }
+
+    /// A retired host leaves its tenant's clusters for good: its node actor
+    /// stops, and the versions it ran stop counting (for downgrades and the
+    /// knowledge graph: its module records are cleared; the node record
+    /// stays in the tenant's history). Answers the node's environment, or
+    /// None when this process does not hold the node. The caller forgets the
+    /// agent itself (its record and session).
+    pub async fn remove_agent_node(&self, tenant: TenantId, node_id: Uuid) -> Result<Option<Environment>, CoreError> {
+        let inner = &self.inner;
+        let Some(entry) = inner.clusters.remove_node(tenant, node_id) else { return Ok(None) };
+        if let Some(record) = inner.store.get_node(tenant, node_id).await? {
+            for module in record.modules.keys() {
+                inner.store.set_module_slots(tenant, node_id, module, &ModuleSlots::default()).await?;
+            }
+        }
+        inner.node_supervisor.do_send(StopChild { tenant: Some(tenant), id: format!("node:{}", entry.hostname) });
+        if let Some(addr) = entry.addr() {
+            addr.do_send(StopNode);
+        }
+        Ok(Some(entry.environment))
     }
 
     /// The agent of `node_id` went away: the node stays, unreachable.

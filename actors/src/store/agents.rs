@@ -32,6 +32,10 @@ pub trait AgentStore: Send + Sync {
     async fn find_agent_by_session(&self, session_hash: &str) -> StoreResult<Option<AgentRecord>>;
     /// By hostname.
     async fn list_agents(&self, tenant: TenantId) -> StoreResult<Vec<AgentRecord>>;
+    /// Forgets a retired host: its agent record (so its session credential
+    /// no longer connects and the tenant's clusters no longer hold it) and
+    /// its desired state; audited with the removal. False when unknown.
+    async fn remove_agent(&self, tenant: TenantId, node_id: Uuid, audit: &NewAuditEntry) -> StoreResult<bool>;
 
     /// Records what a node should run for one module.
     async fn set_desired_module(&self, desired: &DesiredModule) -> StoreResult<()>;

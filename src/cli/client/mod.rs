@@ -2,7 +2,7 @@
 //! decide approvals, read clusters and actors. They talk to a server over
 //! the REST API and /api/v1/ws; nothing here touches the store.
 
-mod agent_tokens;
+mod agent_admin;
 pub mod api;
 mod listings;
 pub mod output;
@@ -302,6 +302,9 @@ pub enum AgentsCommand {
     /// Revoke an enrolment token, named by its id or the start of it: no new host can enrol
     /// with it, and the sessions of the agents enrolled with it end (Admins).
     RevokeToken { id: String },
+    /// Retire a host for good: its node leaves the cluster, and runs no longer wait for it
+    /// (refused while a run may still deploy to its environment; Admins).
+    Remove { hostname: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -380,11 +383,14 @@ async fn dispatch(global: &GlobalArgs, out: Out, command: ClientCommand) -> Resu
         ClientCommand::Events { id } => events(&api, out, &id).await,
         ClientCommand::Agents { command: None } => agents(&api, out).await,
         ClientCommand::Agents { command: Some(AgentsCommand::Token { environment, labels, expires_in }) } => {
-            agent_tokens::create(&api, out, &environment, &labels, expires_in).await
+            agent_admin::create(&api, out, &environment, &labels, expires_in).await
         }
-        ClientCommand::Agents { command: Some(AgentsCommand::Tokens) } => agent_tokens::list(&api, out).await,
+        ClientCommand::Agents { command: Some(AgentsCommand::Tokens) } => agent_admin::list(&api, out).await,
         ClientCommand::Agents { command: Some(AgentsCommand::RevokeToken { id }) } => {
-            agent_tokens::revoke(&api, out, &id).await
+            agent_admin::revoke(&api, out, &id).await
+        }
+        ClientCommand::Agents { command: Some(AgentsCommand::Remove { hostname }) } => {
+            agent_admin::remove(&api, out, &hostname).await
         }
         ClientCommand::Keys { command: None } => signing_keys::list(&api, out).await,
         ClientCommand::Keys { command: Some(KeysCommand::Add { name, file }) } => {

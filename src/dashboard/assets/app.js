@@ -592,10 +592,20 @@ function someOf(names, few = 3) {
 /** The hosts that run `hotswap agent`; Admins make enrolment tokens for new ones here. */
 async function hostsView() {
   const body = h("tbody");
+  const admin = hasRole("Admin");
   const table = h("table", { class: "hosts" },
-    h("thead", {}, h("tr", {}, ["Host", "Environment", "Connection", "Last heartbeat", "Agent", "Address", "Labels", "Modules"]
+    h("thead", {}, h("tr", {}, ["Host", "Environment", "Connection", "Last heartbeat", "Agent", "Address", "Labels", "Modules", ...(admin ? [""] : [])]
       .map((t) => h("th", { scope: "col" }, t)))),
     body);
+  // Retiring a host takes its node out of the cluster for good (the server refuses while a run may reach it).
+  const remove = (agent) => async () => {
+    if (!confirm(`Remove ${agent.hostname}? Its node leaves the ${agent.environment} cluster; enrolling it again needs a new token.`)) return;
+    try {
+      await api("DELETE", `/api/v1/agents/${agent.nodeId}`);
+      notice(`${agent.hostname} removed`);
+      await load();
+    } catch (e) { notice(e.message); }
+  };
   const empty = h("p", { class: "muted" });
   const load = async () => {
     const agents = await api("GET", "/api/v1/agents");
@@ -609,7 +619,8 @@ async function hostsView() {
       h("td", {}, Object.entries(a.modules ?? {}).map(([name, slots]) => [
         slots.active ? `${name} ${slots.active.version}` : `${name} (none active)`,
         slots.standby ? ` (standby ${slots.standby.version})` : "",
-      ].join("")).join(", ") || "—"))));
+      ].join("")).join(", ") || "—"),
+      admin ? h("td", {}, h("button", { type: "button", class: "danger", "aria-label": `Remove ${a.hostname}`, onclick: remove(a) }, "Remove")) : null)));
   };
   show(h("h1", {}, "Hosts"), hasRole("Admin") ? enrolmentForm() : "", table, empty);
   await load();

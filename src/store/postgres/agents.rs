@@ -161,6 +161,18 @@ impl AgentStore for PgStore {
         self.records(query).await?.into_iter().map(agent).collect()
     }
 
+    async fn remove_agent(&self, tenant: TenantId, node_id: Uuid, audit: &NewAuditEntry) -> StoreResult<bool> {
+        // One statement: the host's desired state goes with its record.
+        let statement = diesel::sql_query(
+            "WITH desired AS (DELETE FROM desired_modules WHERE tenant_id = $1 AND node_id = $2) \
+             DELETE FROM agents WHERE tenant_id = $1 AND node_id = $2",
+        )
+        .into_boxed()
+        .bind::<SqlUuid, _>(tenant)
+        .bind::<SqlUuid, _>(node_id);
+        Ok(self.write_audited(statement, audit).await? > 0)
+    }
+
     async fn set_desired_module(&self, desired: &DesiredModule) -> StoreResult<()> {
         let record = codec::to_json(desired, "desired module state")?;
         let query = diesel::sql_query(

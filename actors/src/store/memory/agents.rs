@@ -75,6 +75,17 @@ impl AgentStore for MemoryStore {
         Ok(found)
     }
 
+    async fn remove_agent(&self, tenant: TenantId, node_id: Uuid, audit: &NewAuditEntry) -> StoreResult<bool> {
+        let mut agents = self.agents.write();
+        if agents.agents.remove(&(tenant, node_id)).is_none() {
+            return Ok(false);
+        }
+        agents.desired.retain(|(t, n, _), _| !(*t == tenant && *n == node_id));
+        drop(agents);
+        self.push_audit(std::slice::from_ref(audit));
+        Ok(true)
+    }
+
     async fn set_desired_module(&self, desired: &DesiredModule) -> StoreResult<()> {
         let key = (desired.tenant_id, desired.node_id, desired.module.clone());
         self.agents.write().desired.insert(key, desired.clone());

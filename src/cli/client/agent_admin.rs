@@ -1,7 +1,9 @@
-//! `hotswap agents token --to ENV`: an enrolment token for new agent hosts;
-//! `agents tokens` lists them and `agents revoke-token ID` revokes one
+//! The Admin's verbs on agents: `hotswap agents token --to ENV` makes an
+//! enrolment token for new hosts, `agents tokens` lists them, `agents
+//! revoke-token ID` revokes one, and `agents remove HOSTNAME` retires a host
 //! (`hotswap agents`, the listing of hosts, is with the other listings).
 
+use awc::http::Method;
 use serde_json::{json, Value};
 
 use super::api::Api;
@@ -75,6 +77,25 @@ pub(super) async fn revoke(api: &Api, out: Out, which: &str) -> Result<Exit, Fai
         say!(
             "revoked enrolment token {id} ({}): it enrols no more hosts, and its agents' sessions end",
             cell(&revoked["environment"])
+        );
+    }
+    Ok(Exit::Ok)
+}
+
+/// Retires the host named `hostname`: its node leaves the cluster for good.
+pub(super) async fn remove(api: &Api, out: Out, hostname: &str) -> Result<Exit, Failure> {
+    let agents = api.get("/api/v1/agents").await?;
+    let host = agents.as_array().into_iter().flatten().find(|a| a["hostname"] == hostname).cloned();
+    let host =
+        host.ok_or_else(|| Failure::usage(format!("no agent host is named '{hostname}': see `hotswap agents`")))?;
+    let node_id = cell(&host["nodeId"]);
+    api.call(Method::DELETE, &format!("/api/v1/agents/{}", segment(&node_id)), None).await?;
+    if out.json() {
+        out.print_json(&json!({ "removed": host }));
+    } else {
+        say!(
+            "removed {hostname} ({}): its node left the cluster; enrolling it again needs a new token",
+            cell(&host["environment"])
         );
     }
     Ok(Exit::Ok)

@@ -1,0 +1,69 @@
+//! An Admin retires a host: refused while a run may still deploy to its
+//! environment; once removed, its node leaves the cluster and the listing,
+//! and runs to its environment no longer wait for it.
+
+use std::time::{Duration, Instant};
+
+use crate::agents::{
+    audit_messages, enrolment_token, logging_hooks, publish, run_to_end, trusted_key, wait_joined, Agent,
+};
+use crate::process::{free_port, Server};
+use crate::support::requests::deployment;
+
+const M: &str = "kmod-retired";
+/// How long a step would wait for an away host: far longer than the run
+/// after the removal may take.
+const AWAY_WAIT: Duration = Duration::from_secs(60);
+
+#[actix_web::test]
+async fn a_retired_host_leaves_its_cluster_and_runs_no_longer_wait_for_it() {
+    let root = tempfile::tempdir().unwrap();
+    let vars = vec![
+        ("HOTSWAP__SIMULATION__NODES__QA", "1".to_string()),
+        ("HOTSWAP__PIPELINE__NODE_REQUEST_TIMEOUT", format!("{}s", AWAY_WAIT.as_secs())),
+        ("HOTSWAP__AGENT__HEARTBEAT_INTERVAL", "1s".to_string()),
+        ("HOTSWAP__AGENT__HEARTBEAT_TIMEOUT", "3s".to_string()),
+        ("HOTSWAP__REGISTRY__ARTIFACT_DIR", root.path().join("artifacts").display().to_string()),
+    ];
+    let server = Server::start(free_port(), &vars, root.path().join("server.log")).await;
+    let key = trusted_key(&server).await;
+    let token = enrolment_token(&server, "QA").await;
+    let mut agent = Agent::start(&server, &token, "qa-retired", root.path());
+    wait_joined(&server, "QA", "qa-retired").await;
+    publish(&server, &key, M, "1.0.0", logging_hooks(false)).await;
+    publish(&server, &key, M, "2.0.0", logging_hooks(false)).await;
+    let (_, agents) = server.get("/api/v1/agents").await.unwrap();
+    let node_id = agents[0]["nodeId"].as_str().unwrap_or_else(|| panic!("an agent: {agents}")).to_string();
+
+    // A run waiting at Staging's gate still has QA, the host's environment, ahead of it.
+    let mut gated = deployment(M, "1.0.0", "Staging");
+    gated["requireApproval"] = true.into();
+    let (status, run) = server.post("/api/v1/deployments", &gated).await.unwrap();
+    assert_eq!(status.as_u16(), 202, "{run}");
+    let run = run["executionId"].as_str().unwrap().to_string();
+    let (status, refused) = server.delete(&format!("/api/v1/agents/{node_id}")).await.unwrap();
+    assert_eq!(status.as_u16(), 409, "{refused}");
+    assert!(refused["message"].as_str().unwrap_or_default().contains(&run), "{refused}");
+    server.post(&format!("/api/v1/deployments/{run}/abort"), &serde_json::json!({})).await.unwrap();
+    server.finished(&run, Duration::from_secs(60)).await;
+
+    // The host is gone for good: its agent stopped, an Admin removes it.
+    agent.stop();
+    let (status, body) = server.delete(&format!("/api/v1/agents/{node_id}")).await.unwrap();
+    assert_eq!(status.as_u16(), 204, "{body}");
+    let (_, agents) = server.get("/api/v1/agents").await.unwrap();
+    assert_eq!(agents, serde_json::json!([]), "the listing forgets the host");
+    let (_, cluster) = server.get("/api/v1/clusters/QA").await.unwrap();
+    let hostnames: Vec<&str> =
+        cluster["nodes"].as_array().unwrap().iter().filter_map(|n| n["hostname"].as_str()).collect();
+    assert_eq!(hostnames, vec!["qa-node-01"], "{cluster}");
+    let (status, _) = server.delete(&format!("/api/v1/agents/{node_id}")).await.unwrap();
+    assert_eq!(status.as_u16(), 404);
+    assert!(audit_messages(&server, "AgentRemoved").await.iter().any(|m| m.contains("qa-retired")));
+
+    // A run to QA goes ahead on the nodes left, without waiting for the host.
+    let started = Instant::now();
+    let done = run_to_end(&server, M, "2.0.0", "QA").await;
+    assert_eq!(done["status"], "Succeeded", "{done:#}\n{}", server.log_text());
+    assert!(started.elapsed() < AWAY_WAIT / 2, "the run waited {:?}", started.elapsed());
+}
