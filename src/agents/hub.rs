@@ -7,13 +7,12 @@ use std::sync::{Arc, OnceLock};
 use actix::Addr;
 use chrono::{DateTime, Utc};
 use hotswap_actors::domain::{
-    AgentRecord, AuditActor, AuditCategory, EnrolmentToken, Environment, HostReport, NewAuditEntry, RunStatus,
-    ServerFrame, TenantId,
+    AgentRecord, AuditActor, AuditCategory, EnrolmentToken, Environment, HostReport, NewAuditEntry, ServerFrame,
+    TenantId,
 };
 use hotswap_actors::error::CoreError;
 use hotswap_actors::node::{AgentLink, NodeEntry};
 use hotswap_actors::orchestrator::HostArrival;
-use hotswap_actors::store::RunFilter;
 use hotswap_actors::Orchestrator;
 use parking_lot::RwLock;
 use uuid::Uuid;
@@ -121,7 +120,7 @@ impl AgentHub {
         let agent = agent.ok_or_else(|| CoreError::NotFound(format!("agent {node_id} not found")))?;
         if let Some(run) = self.run_reaching(tenant, agent.environment).await? {
             return Err(CoreError::Refused(format!(
-                "run {run} may still deploy to {}, where {} is; remove the host once it has ended",
+                "run {run} may still change nodes in {}, where {} is; remove the host once it has ended",
                 agent.environment, agent.hostname
             )));
         }
@@ -146,23 +145,16 @@ impl AgentHub {
         }
     }
 
-    /// An active run of the tenant whose path reaches `environment`, if any.
+    /// A run of the tenant that may still change nodes of `environment`: an
+    /// active one whose path reaches it, or a finished one whose rollback is
+    /// restoring nodes (the runs that still hold their module).
     async fn run_reaching(&self, tenant: TenantId, environment: Environment) -> Result<Option<Uuid>, CoreError> {
-        let store = self.orchestrator.store();
-        for status in [RunStatus::Running, RunStatus::PendingApproval, RunStatus::Paused] {
-            for page in 1.. {
-                let filter = RunFilter { status: Some(status), page, page_size: 100, ..RunFilter::default() };
-                let runs = store.list_runs(tenant, &filter).await?;
-                let found = runs.items.iter().find(|r| r.target_environment.path().contains(&environment));
-                if let Some(run) = found {
-                    return Ok(Some(run.execution_id));
-                }
-                if runs.items.len() < 100 {
-                    break;
-                }
-            }
-        }
-        Ok(None)
+        let in_flight = self.orchestrator.store().runs_in_flight().await?;
+        let reaching = in_flight
+            .iter()
+            .filter(|r| r.tenant_id == tenant)
+            .find(|r| r.request.target_environment.path().contains(&environment));
+        Ok(reaching.map(|r| r.execution_id))
     }
 
     /// The host's agent sent a frame: the other instances hear it is here.

@@ -1,6 +1,7 @@
 //! An Admin retires a host: refused while a run may still deploy to its
-//! environment; once removed, its node leaves the cluster and the listing,
-//! and runs to its environment no longer wait for it.
+//! environment or a rollback may still restore it; once removed, its node
+//! leaves the cluster and the listing, and runs to its environment no longer
+//! wait for it.
 
 use std::time::{Duration, Instant};
 
@@ -8,9 +9,14 @@ use crate::agents::{
     audit_messages, enrolment_token, logging_hooks, publish, run_to_end, trusted_key, wait_joined, Agent,
 };
 use crate::process::{free_port, Server};
+use crate::support::poll::eventually_ok;
 use crate::support::requests::deployment;
 
 const M: &str = "kmod-retired";
+
+fn rollback_reason() -> serde_json::Value {
+    serde_json::json!({ "reason": "the removal test" })
+}
 /// How long a step would wait for an away host: far longer than the run
 /// after the removal may take.
 const AWAY_WAIT: Duration = Duration::from_secs(60);
@@ -46,6 +52,26 @@ async fn a_retired_host_leaves_its_cluster_and_runs_no_longer_wait_for_it() {
     assert!(refused["message"].as_str().unwrap_or_default().contains(&run), "{refused}");
     server.post(&format!("/api/v1/deployments/{run}/abort"), &serde_json::json!({})).await.unwrap();
     server.finished(&run, Duration::from_secs(60)).await;
+
+    // A finished run's rollback may still restore the host: the agent is
+    // away, so the rollback waits for it, and the removal is refused.
+    let first = run_to_end(&server, M, "1.0.0", "QA").await;
+    assert_eq!(first["status"], "Succeeded", "{first:#}\n{}", agent.log());
+    let first = first["executionId"].as_str().unwrap().to_string();
+    agent.stop();
+    let (status, body) =
+        server.post(&format!("/api/v1/deployments/{first}/rollback"), &rollback_reason()).await.unwrap();
+    assert_eq!(status.as_u16(), 202, "{body}");
+    let (status, refused) = server.delete(&format!("/api/v1/agents/{node_id}")).await.unwrap();
+    assert_eq!(status.as_u16(), 409, "a rollback in progress may restore the host: {refused}");
+    assert!(refused["message"].as_str().unwrap_or_default().contains(&first), "{refused}");
+    // The agent comes back, the rollback restores it and ends; then the host is retired.
+    let mut agent = Agent::start(&server, &token, "qa-retired", root.path());
+    eventually_ok(Duration::from_secs(60), "the rollback ends", async || {
+        let (_, run) = server.get(&format!("/api/v1/deployments/{first}")).await?;
+        (run["status"] == "RolledBack").then_some(()).ok_or(format!("{run}"))
+    })
+    .await;
 
     // The host is gone for good: its agent stopped, an Admin removes it.
     agent.stop();
