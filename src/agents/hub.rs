@@ -128,7 +128,10 @@ impl AgentHub {
             .resource("Agent", node_id.to_string())
             .message(format!("{} ({}) removed: its node left the cluster", agent.hostname, agent.environment));
         store.remove_agent(tenant, node_id, &audit).await?;
-        self.forget_host(tenant, node_id).await;
+        self.forget_host(tenant, node_id);
+        if let Err(e) = self.orchestrator.clear_node_versions(tenant, node_id).await {
+            tracing::warn!(%node_id, error = %e, "a removed host's node left the cluster, but its versions could not be cleared");
+        }
         if let Some(routing) = self.routing.get().cloned() {
             routing.removed(tenant, node_id).await;
         }
@@ -136,13 +139,11 @@ impl AgentHub {
     }
 
     /// Ends this instance's session of a removed host and takes its node out.
-    pub async fn forget_host(&self, tenant: TenantId, node_id: Uuid) {
+    pub fn forget_host(&self, tenant: TenantId, node_id: Uuid) {
         if let Some(session) = self.sessions.read().get(&node_id).filter(|s| s.tenant == tenant) {
             session.addr.do_send(EndSession("the host was removed from its cluster".into()));
         }
-        if let Err(e) = self.orchestrator.remove_agent_node(tenant, node_id).await {
-            tracing::warn!(%node_id, error = %e, "a removed host's node left the cluster, but its versions could not be cleared");
-        }
+        self.orchestrator.remove_agent_node(tenant, node_id);
     }
 
     /// A run of the tenant that may still change nodes of `environment`: an

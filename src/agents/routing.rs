@@ -278,7 +278,7 @@ impl AgentRouting {
                 if origin == self.origin() => {}
             Notice::Removed { tenant, node_id, .. } => {
                 self.forget_remote(node_id);
-                hub.forget_host(tenant, node_id).await;
+                hub.forget_host(tenant, node_id);
             }
             Notice::Live { node_id, .. } if self.recently_removed(node_id) => {}
             Notice::Live { origin, tenant, environment, node_id, hostname, report, instance, connected_since } => {

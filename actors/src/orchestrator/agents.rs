@@ -104,25 +104,31 @@ impl Orchestrator {
         self.inner.clusters.has_tenant(tenant)
     }
 
-    /// A retired host leaves its tenant's clusters for good: its node actor
-    /// stops, and the versions it ran stop counting (for downgrades and the
-    /// knowledge graph: its module records are cleared; the node record
-    /// stays in the tenant's history). Answers the node's environment, or
-    /// None when this process does not hold the node. The caller forgets the
-    /// agent itself (its record and session).
-    pub async fn remove_agent_node(&self, tenant: TenantId, node_id: Uuid) -> Result<Option<Environment>, CoreError> {
+    /// A retired host leaves this process's clusters for good: its node
+    /// actor stops. Answers whether this process held the node. Every
+    /// instance does this; the store's records are cleared once, by
+    /// [`Self::clear_node_versions`].
+    pub fn remove_agent_node(&self, tenant: TenantId, node_id: Uuid) -> bool {
         let inner = &self.inner;
-        let Some(entry) = inner.clusters.remove_node(tenant, node_id) else { return Ok(None) };
-        if let Some(record) = inner.store.get_node(tenant, node_id).await? {
-            for module in record.modules.keys() {
-                inner.store.set_module_slots(tenant, node_id, module, &ModuleSlots::default()).await?;
-            }
-        }
+        let Some(entry) = inner.clusters.remove_node(tenant, node_id) else { return false };
         inner.node_supervisor.do_send(StopChild { tenant: Some(tenant), id: format!("node:{}", entry.hostname) });
         if let Some(addr) = entry.addr() {
             addr.do_send(StopNode);
         }
-        Ok(Some(entry.environment))
+        true
+    }
+
+    /// The versions a retired host ran stop counting (for downgrades and the
+    /// knowledge graph): its module records are cleared; the node record
+    /// stays in the tenant's history.
+    pub async fn clear_node_versions(&self, tenant: TenantId, node_id: Uuid) -> Result<(), CoreError> {
+        let store = &self.inner.store;
+        if let Some(record) = store.get_node(tenant, node_id).await? {
+            for module in record.modules.keys() {
+                store.set_module_slots(tenant, node_id, module, &ModuleSlots::default()).await?;
+            }
+        }
+        Ok(())
     }
 
     /// The agent of `node_id` went away: the node stays, unreachable.

@@ -7,6 +7,7 @@ use awc::http::Method;
 use serde_json::{json, Value};
 
 use super::api::Api;
+use super::listings::show;
 use super::output::{cell, say, when, Out};
 use super::{segment, Exit, Failure};
 
@@ -41,29 +42,19 @@ pub(super) async fn create(
 /// The tenant's enrolment tokens, newest first, without their secrets.
 pub(super) async fn list(api: &Api, out: Out) -> Result<Exit, Failure> {
     let tokens = api.get("/api/v1/agents/tokens").await?;
-    if out.json() {
-        out.print_json(&tokens);
-        return Ok(Exit::Ok);
-    }
-    let rows: Vec<Vec<String>> = tokens
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|t| {
-            let labels: Vec<String> =
-                t["labels"].as_object().into_iter().flatten().map(|(k, v)| format!("{k}={}", cell(v))).collect();
-            vec![
-                cell(&t["id"]),
-                cell(&t["environment"]),
-                if labels.is_empty() { "-".into() } else { labels.join(", ") },
-                when(&t["createdAt"]),
-                when(&t["expiresAt"]),
-                if t["revokedAt"].is_null() { "-".into() } else { when(&t["revokedAt"]) },
-            ]
-        })
-        .collect();
-    out.table(&["ID", "ENVIRONMENT", "LABELS", "CREATED", "EXPIRES", "REVOKED"], &rows, None);
-    Ok(Exit::Ok)
+    let headers = ["ID", "ENVIRONMENT", "LABELS", "CREATED", "EXPIRES", "REVOKED"];
+    Ok(show(out, &tokens, &tokens, &headers, None, |t| {
+        let labels: Vec<String> =
+            t["labels"].as_object().into_iter().flatten().map(|(k, v)| format!("{k}={}", cell(v))).collect();
+        vec![
+            cell(&t["id"]),
+            cell(&t["environment"]),
+            if labels.is_empty() { "-".into() } else { labels.join(", ") },
+            when(&t["createdAt"]),
+            when(&t["expiresAt"]),
+            if t["revokedAt"].is_null() { "-".into() } else { when(&t["revokedAt"]) },
+        ]
+    }))
 }
 
 /// Revokes the one token `which` names (its id, or at least 4 characters of its start).

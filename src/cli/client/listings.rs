@@ -9,7 +9,7 @@ use super::output::{cell, say, span, when, Out};
 use super::{segment, Exit, Failure};
 
 /// Prints `whole` as JSON, or `items` as a table with one row per element.
-fn show(
+pub(super) fn show(
     out: Out,
     whole: &Value,
     items: &Value,

@@ -4,6 +4,7 @@
 
 mod agent_admin;
 pub mod api;
+mod commands;
 mod listings;
 pub mod output;
 pub mod plan;
@@ -15,10 +16,11 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
 
 use awc::http::Method;
-use clap::{Args, Subcommand, ValueEnum};
+use clap::Args;
 use serde_json::{json, Value};
 
 use api::Api;
+pub use commands::{AgentsCommand, ClientCommand, DeployArgs, KeysCommand, RunsWhat};
 use listings::{actors, agents, approvals, clusters, events, nodes, runs, NodeFilter, RunFilter};
 use output::{cell, say, span, when, Out, OutputFormat};
 
@@ -110,214 +112,6 @@ pub fn run_exit(run: &Value) -> Exit {
             }
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum RunsWhat {
-    /// List runs (the default).
-    Ls,
-}
-
-#[derive(Debug, Args, Clone)]
-pub struct DeployArgs {
-    /// The module's name, such as netfilter-ext.
-    pub module: String,
-    /// The semantic version to roll out.
-    pub version: String,
-    /// The target environment; every environment before it comes first.
-    #[arg(long = "to", value_name = "ENV")]
-    pub to: String,
-    /// Override the target environment's strategy: Direct, Rolling, BlueGreen, Canary.
-    #[arg(long)]
-    pub strategy: Option<String>,
-    /// Canary steps in percent, such as 10,50,100.
-    #[arg(long, value_delimiter = ',', value_name = "PERCENTS")]
-    pub canary_steps: Option<Vec<u32>>,
-    /// Ask for an Admin's approval before any node changes (Staging and Production).
-    #[arg(long)]
-    pub require_approval: bool,
-    /// Deploy a version lower than one the tenant's nodes run (refused
-    /// otherwise; the server audits it).
-    #[arg(long)]
-    pub allow_downgrade: bool,
-    #[arg(long)]
-    pub description: Option<String>,
-    /// Metadata as KEY=VALUE; repeat for more (fault knobs in simulation).
-    #[arg(long = "meta", value_name = "KEY=VALUE")]
-    pub meta: Vec<String>,
-    /// The requester's email; defaults to the logged-in user's.
-    #[arg(long)]
-    pub requester: Option<String>,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum ClientCommand {
-    /// Sign in to a server and keep its token (mode 0600) for the other verbs.
-    Login {
-        /// Asked for when left out.
-        #[arg(long, short = 'u')]
-        username: Option<String>,
-        /// Read the password from the first line of standard input instead of a prompt.
-        #[arg(long)]
-        password_stdin: bool,
-    },
-    /// Revoke the saved token on the server and forget it.
-    Logout,
-    /// Start a run of MODULE VERSION up to an environment; --watch follows it live.
-    Deploy {
-        #[command(flatten)]
-        args: DeployArgs,
-        /// Follow the run live until it ends; the exit code tells how it ended.
-        #[arg(long, short = 'w')]
-        watch: bool,
-        /// Show what the run would do and change nothing (a dry run).
-        #[arg(long, conflicts_with = "watch")]
-        plan: bool,
-        /// While watching, stop at the approval gate (exit 5) instead of waiting through it.
-        #[arg(long, requires = "watch")]
-        until_approval: bool,
-    },
-    /// Show what a run would do, without doing anything (a dry run).
-    Plan {
-        #[command(flatten)]
-        args: DeployArgs,
-    },
-    /// List runs, newest first.
-    Runs {
-        #[arg(value_enum)]
-        what: Option<RunsWhat>,
-        /// Running, PendingApproval, Paused, Succeeded, Failed, RolledBack or Cancelled.
-        #[arg(long)]
-        status: Option<String>,
-        #[arg(long)]
-        module: Option<String>,
-        #[arg(long = "env", value_name = "ENV")]
-        env: Option<String>,
-        /// At most this many (1-100).
-        #[arg(long, default_value_t = 20)]
-        limit: u32,
-        /// Which page of `limit` runs, newest first (1 = the newest).
-        #[arg(long, default_value_t = 1)]
-        page: u32,
-    },
-    /// Show a run with its stages; --watch follows it live.
-    Status {
-        id: String,
-        #[arg(long, short = 'w')]
-        watch: bool,
-        /// While watching, stop at the approval gate (exit 5).
-        #[arg(long, requires = "watch")]
-        until_approval: bool,
-    },
-    /// Pause a run at its next step.
-    Pause { id: String },
-    /// Resume a paused run.
-    Resume { id: String },
-    /// Skip the current wait (bake time, health-check delay).
-    Promote { id: String },
-    /// Stop a run and put back every node it changed.
-    Abort { id: String },
-    /// Roll a finished run back: restore every node it changed.
-    Rollback { id: String },
-    /// Approvals waiting for a decision.
-    Approvals,
-    /// Approve a run waiting at its gate (Admins).
-    Approve {
-        /// The run's id.
-        id: String,
-        #[arg(long)]
-        reason: Option<String>,
-    },
-    /// Reject a run waiting at its gate (Admins); the run ends Failed.
-    Reject {
-        /// The run's id.
-        id: String,
-        #[arg(long)]
-        reason: String,
-    },
-    /// The clusters and their health.
-    Clusters,
-    /// The nodes of one environment's cluster with the modules they run, a page at a time.
-    Nodes {
-        /// Development, QA, Staging or Production.
-        env: String,
-        /// Which page of nodes (1 = the first).
-        #[arg(long, default_value_t = 1)]
-        page: u32,
-        /// Nodes per page (1-1000).
-        #[arg(long, default_value_t = 100)]
-        page_size: u32,
-        /// Only nodes that run this module (at --version when given).
-        #[arg(long)]
-        module: Option<String>,
-        /// Only nodes running this version.
-        #[arg(long)]
-        version: Option<String>,
-        /// Only unhealthy nodes.
-        #[arg(long)]
-        unhealthy: bool,
-    },
-    /// The supervised actors; --tree groups them under their supervisors.
-    Actors {
-        #[arg(long)]
-        tree: bool,
-    },
-    /// What happened to a run, in order.
-    Events { id: String },
-    /// The hosts that run `hotswap agent`, connected or not, with their modules;
-    /// `agents token --to ENV` makes an enrolment token for new ones (Admins).
-    Agents {
-        #[command(subcommand)]
-        command: Option<AgentsCommand>,
-    },
-    /// The public keys module signatures are checked against; `keys add FILE`
-    /// trusts one and `keys revoke KEY` revokes one (Admins).
-    Keys {
-        #[command(subcommand)]
-        command: Option<KeysCommand>,
-    },
-    /// Print a shell completion script: hotswap completions bash > /etc/bash_completion.d/hotswap
-    Completions {
-        #[arg(value_enum)]
-        shell: clap_complete::Shell,
-    },
-}
-
-#[derive(Subcommand, Debug)]
-pub enum AgentsCommand {
-    /// Create an enrolment token for one environment (shown once) and print how to start an agent with it.
-    Token {
-        /// The environment the hosts join: Development, QA, Staging or Production.
-        #[arg(long = "to", value_name = "ENV")]
-        environment: String,
-        /// A label every agent enrolled with the token carries (repeatable).
-        #[arg(long = "label", value_name = "KEY=VALUE")]
-        labels: Vec<String>,
-        /// Seconds the token can be used for enrolment (the server's agent.token_ttl when omitted).
-        #[arg(long, value_name = "SECONDS")]
-        expires_in: Option<u64>,
-    },
-    /// The enrolment tokens made so far (never their secrets), newest first (Admins).
-    Tokens,
-    /// Revoke an enrolment token, named by its id or the start of it: no new host can enrol
-    /// with it, and the sessions of the agents enrolled with it end (Admins).
-    RevokeToken { id: String },
-    /// Retire a host for good: its node leaves the cluster, and runs no longer wait for it
-    /// (refused while a run may still deploy to its environment; Admins).
-    Remove { hostname: String },
-}
-
-#[derive(Subcommand, Debug)]
-pub enum KeysCommand {
-    /// Trust the RSA public key in FILE (PEM, as `hotswap keygen` writes it).
-    Add {
-        /// The key's name; defaults to FILE's name up to its first dot.
-        #[arg(long)]
-        name: Option<String>,
-        file: std::path::PathBuf,
-    },
-    /// Revoke a key, named by its name, its fingerprint or the start of its fingerprint.
-    Revoke { key: String },
 }
 
 /// Runs a client verb and answers the process's exit code, having printed

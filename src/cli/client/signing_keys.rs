@@ -8,31 +8,21 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use super::api::Api;
+use super::listings::show;
 use super::output::{cell, say, when, Out};
 use super::{segment, Exit, Failure};
 
 pub(super) async fn list(api: &Api, out: Out) -> Result<Exit, Failure> {
     let keys = api.get("/api/v1/signing-keys").await?;
-    if out.json() {
-        out.print_json(&keys);
-        return Ok(Exit::Ok);
-    }
-    let rows: Vec<Vec<String>> = keys
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|k| {
-            vec![
-                cell(&k["name"]),
-                cell(&k["fingerprint"]),
-                format!("RSA-{}", cell(&k["bits"])),
-                when(&k["createdAt"]),
-                if k["revoked"] == Value::Bool(true) { when(&k["revokedAt"]) } else { "-".into() },
-            ]
-        })
-        .collect();
-    out.table(&["NAME", "FINGERPRINT", "KEY", "ADDED", "REVOKED"], &rows, None);
-    Ok(Exit::Ok)
+    Ok(show(out, &keys, &keys, &["NAME", "FINGERPRINT", "KEY", "ADDED", "REVOKED"], None, |k| {
+        vec![
+            cell(&k["name"]),
+            cell(&k["fingerprint"]),
+            format!("RSA-{}", cell(&k["bits"])),
+            when(&k["createdAt"]),
+            if k["revoked"] == Value::Bool(true) { when(&k["revokedAt"]) } else { "-".into() },
+        ]
+    }))
 }
 
 /// Trusts the public key in `file` (PEM) under `name`, by default the file's
