@@ -129,9 +129,6 @@ impl AgentHub {
             .message(format!("{} ({}) removed: its node left the cluster", agent.hostname, agent.environment));
         store.remove_agent(tenant, node_id, &audit).await?;
         self.forget_host(tenant, node_id);
-        if let Err(e) = self.orchestrator.clear_node_versions(tenant, node_id).await {
-            tracing::warn!(%node_id, error = %e, "a removed host's node left the cluster, but its versions could not be cleared");
-        }
         if let Some(routing) = self.routing.get().cloned() {
             routing.removed(tenant, node_id).await;
         }

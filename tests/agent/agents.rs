@@ -172,12 +172,21 @@ pub async fn publish_bytes(
     hooks: Value,
     artifact: Vec<u8>,
 ) {
+    let descriptor = json!({ "name": module, "version": version, "hooks": hooks });
+    publish_descriptor(server, key, descriptor, artifact).await;
+}
+
+/// Publishes `descriptor` (its `name` and `version` as given) with
+/// `artifact` as the module's bytes, signed with `key`.
+pub async fn publish_descriptor(server: &Server, key: &rsa::PrivateKey, descriptor: Value, artifact: Vec<u8>) {
+    let field = |name: &str| descriptor[name].as_str().unwrap_or_else(|| panic!("{name} in {descriptor}")).to_string();
+    let (module, version) = (field("name"), field("version"));
     let digest = hotswap::crypto::sha256_hex(&artifact);
-    let signed = statement(module, version, &digest);
+    let signed = statement(&module, &version, &digest);
     let signature = rsa_sig::sign(key, SignatureAlgorithm::RsaPkcs1v15Sha256, signed.as_bytes()).unwrap();
     let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
     let body = json!({
-        "descriptor": { "name": module, "version": version, "hooks": hooks },
+        "descriptor": descriptor,
         "artifact": b64(&artifact),
         "signature": b64(&signature),
     });

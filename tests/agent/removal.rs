@@ -1,12 +1,14 @@
 //! An Admin retires a host: refused while a run may still deploy to its
 //! environment or a rollback may still restore it; once removed, its node
-//! leaves the cluster and the listing, and runs to its environment no longer
-//! wait for it.
+//! leaves the cluster, the listing and the knowledge graph, runs to its
+//! environment no longer wait for it, and what it ran no longer counts (a
+//! module whose dependency it lacked deploys).
 
 use std::time::{Duration, Instant};
 
 use crate::agents::{
-    audit_messages, enrolment_token, logging_hooks, publish, run_to_end, trusted_key, wait_joined, Agent,
+    audit_messages, enrolment_token, logging_hooks, publish, publish_descriptor, run_to_end, trusted_key, wait_joined,
+    Agent,
 };
 use crate::process::{free_port, Server};
 use crate::support::poll::eventually_ok;
@@ -75,6 +77,9 @@ async fn a_retired_host_leaves_its_cluster_and_runs_no_longer_wait_for_it() {
 
     // The host is gone for good: its agent stopped, an Admin removes it.
     agent.stop();
+    let node_in_graph = format!("/api/v1/graph/entities/{node_id}");
+    let (status, entity) = server.get(&node_in_graph).await.unwrap();
+    assert_eq!(status.as_u16(), 200, "the host's node is in the knowledge graph: {entity}");
     let (status, body) = server.delete(&format!("/api/v1/agents/{node_id}")).await.unwrap();
     assert_eq!(status.as_u16(), 204, "{body}");
     let (_, agents) = server.get("/api/v1/agents").await.unwrap();
@@ -92,4 +97,23 @@ async fn a_retired_host_leaves_its_cluster_and_runs_no_longer_wait_for_it() {
     let done = run_to_end(&server, M, "2.0.0", "QA").await;
     assert_eq!(done["status"], "Succeeded", "{done:#}\n{}", server.log_text());
     assert!(started.elapsed() < AWAY_WAIT / 2, "the run waited {:?}", started.elapsed());
+
+    // What the host ran counts no more: a module that needs M 2 deploys to
+    // QA, where every node left runs it (the retired host ran none of it).
+    let dependent = serde_json::json!({
+        "name": "kmod-needs-retired", "version": "1.0.0", "hooks": logging_hooks(false),
+        "dependencies": { M: "^2.0.0" },
+    });
+    publish_descriptor(&server, &key, dependent, b"needs M 2".to_vec()).await;
+    let done = run_to_end(&server, "kmod-needs-retired", "1.0.0", "QA").await;
+    assert_eq!(done["status"], "Succeeded", "{done:#}");
+
+    // Nor is the host in the knowledge graph, even once rebuilt from the
+    // runs that touched it.
+    let (status, entity) = server.get(&node_in_graph).await.unwrap();
+    assert_eq!(status.as_u16(), 404, "{entity}");
+    let (status, report) = server.post("/api/v1/graph/rebuild", &serde_json::json!({})).await.unwrap();
+    assert_eq!(status.as_u16(), 200, "{report}");
+    let (status, entity) = server.get(&node_in_graph).await.unwrap();
+    assert_eq!(status.as_u16(), 404, "rebuilt: {entity}");
 }

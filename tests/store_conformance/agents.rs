@@ -1,6 +1,7 @@
 //! Agents: enrolment tokens found by hash from any tenant and revoked once
 //! (audited once), agents replaced by node id and found by session hash,
-//! desired module state replaced per module and listed in byte order.
+//! desired module state replaced per module and listed in byte order; a
+//! removed agent's node record goes with it.
 
 use hotswap_actors::domain::{
     AgentRecord, AuditActor, AuditCategory, AuditQuery, DesiredModule, EnrolmentToken, NewAuditEntry,
@@ -145,11 +146,24 @@ async fn a_removed_agent_takes_its_desired_state_and_session_with_it(store: Shar
     for a in [&retired, &kept] {
         store.save_agent(a, &audit(t, "AgentEnrolled")).await.unwrap();
         store.set_desired_module(&desired(t, a.node_id, "kmod-a", "1.0.0", false)).await.unwrap();
+        let host = NodeRecord { node_id: a.node_id, ..node(t, &a.hostname, a.environment) };
+        store.register_node(&host).await.unwrap();
     }
-    // Another tenant cannot remove it.
+    let simulated = store.register_node(&node(t, "prod-node-01", Environment::Production)).await.unwrap();
+    // Another tenant cannot remove it, nor does a simulated node's id remove anything.
     assert!(!store.remove_agent(other, retired.node_id, &audit(other, "AgentRemoved")).await.unwrap());
+    assert!(!store.remove_agent(t, simulated.node_id, &audit(t, "AgentRemoved")).await.unwrap());
+    assert!(store.get_node(t, retired.node_id).await.unwrap().is_some());
     assert!(store.remove_agent(t, retired.node_id, &audit(t, "AgentRemoved")).await.unwrap());
     assert_eq!(store.list_agents(t).await.unwrap(), vec![kept.clone()]);
+    // Its node goes with the versions it ran; the others' stay.
+    assert_eq!(store.get_node(t, retired.node_id).await.unwrap(), None);
+    let mut left: Vec<String> =
+        store.nodes_in(t, Environment::Production).await.unwrap().into_iter().map(|n| n.hostname).collect();
+    left.sort();
+    assert_eq!(left, vec!["new-01", "prod-node-01"]);
+    let holders = store.module_slots(t, &[kept.node_id, simulated.node_id], "netfilter-x").await.unwrap();
+    assert_eq!(holders, vec![slots("2.0.0"), slots("2.0.0")]);
     assert_eq!(store.find_agent_by_session(&"5".repeat(64)).await.unwrap(), None, "its session connects no more");
     assert!(store.desired_modules(t, retired.node_id).await.unwrap().is_empty());
     assert_eq!(store.desired_modules(t, kept.node_id).await.unwrap().len(), 1);

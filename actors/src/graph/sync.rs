@@ -533,7 +533,14 @@ impl AgentStore for GraphSyncStore {
         self.inner.list_agents(tenant).await
     }
     async fn remove_agent(&self, tenant: TenantId, node_id: Uuid, audit: &NewAuditEntry) -> StoreResult<bool> {
-        self.inner.remove_agent(tenant, node_id, audit).await
+        let removed = self.inner.remove_agent(tenant, node_id, audit).await?;
+        if removed {
+            // The host's node leaves the graph with its relationships (its
+            // cluster's, what it ran, the runs that touched it).
+            let change = GraphChange { delete_entities: vec![node_id], ..GraphChange::default() };
+            self.sync(tenant, change).await;
+        }
+        Ok(removed)
     }
     async fn set_desired_module(&self, desired: &DesiredModule) -> StoreResult<()> {
         self.inner.set_desired_module(desired).await

@@ -232,6 +232,23 @@ pub fn run_items_from(run: &RunRecord, first_change: usize) -> GraphChange {
     change
 }
 
+/// Takes out of `change` the nodes that `gone` names (a retired host's node,
+/// which a finished run still lists among its changes) and every
+/// relationship that ends at one of them.
+pub fn without_nodes(change: &mut GraphChange, gone: impl Fn(&Uuid) -> bool) {
+    let mut taken = std::collections::HashSet::new();
+    change.upsert_entities.retain(|e| {
+        let keep = e.entity_type != NODE || !gone(&e.id);
+        if !keep {
+            taken.insert(e.id);
+        }
+        keep
+    });
+    if !taken.is_empty() {
+        change.upsert_relationships.retain(|r| !taken.contains(&r.source_id) && !taken.contains(&r.target_id));
+    }
+}
+
 /// Keeps the last of each id, so that a change built from several records
 /// upserts each entity and relationship once.
 pub fn dedupe(mut change: GraphChange) -> GraphChange {

@@ -106,8 +106,8 @@ impl Orchestrator {
 
     /// A retired host leaves this process's clusters for good: its node
     /// actor stops. Answers whether this process held the node. Every
-    /// instance does this; the store's records are cleared once, by
-    /// [`Self::clear_node_versions`].
+    /// instance does this; the store's records went once, with the agent's
+    /// (`AgentStore::remove_agent`).
     pub fn remove_agent_node(&self, tenant: TenantId, node_id: Uuid) -> bool {
         let inner = &self.inner;
         let Some(entry) = inner.clusters.remove_node(tenant, node_id) else { return false };
@@ -116,19 +116,6 @@ impl Orchestrator {
             addr.do_send(StopNode);
         }
         true
-    }
-
-    /// The versions a retired host ran stop counting (for downgrades and the
-    /// knowledge graph): its module records are cleared; the node record
-    /// stays in the tenant's history.
-    pub async fn clear_node_versions(&self, tenant: TenantId, node_id: Uuid) -> Result<(), CoreError> {
-        let store = &self.inner.store;
-        if let Some(record) = store.get_node(tenant, node_id).await? {
-            for module in record.modules.keys() {
-                store.set_module_slots(tenant, node_id, module, &ModuleSlots::default()).await?;
-            }
-        }
-        Ok(())
     }
 
     /// The agent of `node_id` went away: the node stays, unreachable.

@@ -33,8 +33,10 @@ pub trait AgentStore: Send + Sync {
     /// By hostname.
     async fn list_agents(&self, tenant: TenantId) -> StoreResult<Vec<AgentRecord>>;
     /// Forgets a retired host: its agent record (so its session credential
-    /// no longer connects and the tenant's clusters no longer hold it) and
-    /// its desired state; audited with the removal. False when unknown.
+    /// no longer connects and the tenant's clusters no longer hold it), its
+    /// desired state and its node record with the versions it ran (so no
+    /// check counts what it ran, such as a module's dependencies); audited
+    /// with the removal. False when unknown (and then nothing is removed).
     async fn remove_agent(&self, tenant: TenantId, node_id: Uuid, audit: &NewAuditEntry) -> StoreResult<bool>;
 
     /// Records what a node should run for one module.

@@ -162,9 +162,14 @@ impl AgentStore for PgStore {
     }
 
     async fn remove_agent(&self, tenant: TenantId, node_id: Uuid, audit: &NewAuditEntry) -> StoreResult<bool> {
-        // One statement: the host's desired state goes with its record.
+        // One statement: the host's desired state and its node (with the
+        // node's module records, by cascade) go with its record. The node
+        // only when it is an agent's: a simulated node's id removes nothing.
+        // Every part sees the tables as they were before the statement.
         let statement = diesel::sql_query(
-            "WITH desired AS (DELETE FROM desired_modules WHERE tenant_id = $1 AND node_id = $2) \
+            "WITH desired AS (DELETE FROM desired_modules WHERE tenant_id = $1 AND node_id = $2), \
+             node AS (DELETE FROM nodes WHERE tenant_id = $1 AND node_id = $2 \
+                      AND EXISTS (SELECT 1 FROM agents WHERE tenant_id = $1 AND node_id = $2)) \
              DELETE FROM agents WHERE tenant_id = $1 AND node_id = $2",
         )
         .into_boxed()

@@ -118,8 +118,10 @@ impl GraphService {
         if let Some(t) = self.store.get_tenant(tenant).await? {
             desired.extend(system::tenant_items(&t));
         }
+        let mut known_nodes = std::collections::HashSet::new();
         for env in Environment::ALL {
             for node in self.store.nodes_in(tenant, env).await? {
+                known_nodes.insert(node.node_id);
                 desired.extend(system::node_items(&node));
             }
         }
@@ -139,6 +141,8 @@ impl GraphService {
             for summary in &runs.items {
                 if let Some(run) = self.store.get_run(tenant, summary.execution_id).await? {
                     let mut items = system::run_items(&run);
+                    // A retired host's node stays out, as its removal left it.
+                    system::without_nodes(&mut items, |id| !known_nodes.contains(id));
                     window.keep(&mut items);
                     history.keep(&mut items);
                     desired.extend(items);

@@ -81,6 +81,7 @@ impl AgentStore for MemoryStore {
             return Ok(false);
         }
         agents.desired.retain(|(t, n, _), _| !(*t == tenant && *n == node_id));
+        self.nodes.remove(tenant, node_id);
         drop(agents);
         self.push_audit(std::slice::from_ref(audit));
         Ok(true)

@@ -45,6 +45,11 @@ impl NodeShards {
         self.shard(node_id).read().get(&(tenant, node_id)).cloned()
     }
 
+    /// Takes the record out (a retired host's node), if the node is known.
+    pub(super) fn remove(&self, tenant: TenantId, node_id: Uuid) -> Option<NodeRecord> {
+        self.shard(node_id).write().remove(&(tenant, node_id))
+    }
+
     /// Every shard locked for writing, in one fixed order (so two callers
     /// cannot deadlock): for changes that must be all or nothing.
     pub(super) fn write_all(&self) -> AllShards<'_> {
