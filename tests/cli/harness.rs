@@ -140,6 +140,21 @@ impl Operator {
         Run::from(output)
     }
 
+    /// Runs the client with `input` on its standard input.
+    pub async fn run_with_input(&self, args: &[&str], input: &str) -> Run {
+        self.run_input(self.command(args), input).await
+    }
+
+    async fn run_input(&self, mut cmd: tokio::process::Command, input: &str) -> Run {
+        use tokio::io::AsyncWriteExt;
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(input.as_bytes()).await.unwrap();
+        drop(stdin);
+        Run::from(child.wait_with_output().await.unwrap())
+    }
+
     /// `hotswap login --password-stdin` as `user`.
     pub async fn login(&self, user: (&str, &str)) -> Run {
         self.login_with(user, &[], &[]).await
@@ -147,17 +162,11 @@ impl Operator {
 
     /// The same with more arguments and environment variables.
     pub async fn login_with(&self, (username, password): (&str, &str), more: &[&str], vars: &[(&str, &str)]) -> Run {
-        use tokio::io::AsyncWriteExt;
         let mut args = vec!["login", "--username", username, "--password-stdin"];
         args.extend_from_slice(more);
         let mut cmd = self.command(&args);
         cmd.envs(vars.iter().copied());
-        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(format!("{password}\n").as_bytes()).await.unwrap();
-        drop(stdin);
-        Run::from(child.wait_with_output().await.unwrap())
+        self.run_input(cmd, &format!("{password}\n")).await
     }
 
     pub async fn logged_in(server: &Server, user: (&str, &str)) -> Operator {

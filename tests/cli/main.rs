@@ -13,6 +13,7 @@ mod agents;
 mod approvals;
 mod deploy;
 mod keys;
+mod messaging;
 mod pty;
 mod session;
 mod standalone;

@@ -4,9 +4,10 @@
 //! (`hotswap agents`, the listing of hosts, is with the other listings).
 
 use awc::http::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::api::Api;
+use super::by_id::one_by_id;
 use super::listings::show;
 use super::output::{cell, say, when, Out};
 use super::{segment, Exit, Failure};
@@ -60,7 +61,7 @@ pub(super) async fn list(api: &Api, out: Out) -> Result<Exit, Failure> {
 /// Revokes the one token `which` names (its id, or at least 4 characters of its start).
 pub(super) async fn revoke(api: &Api, out: Out, which: &str) -> Result<Exit, Failure> {
     let tokens = api.get("/api/v1/agents/tokens").await?;
-    let id = token_id(&tokens, which)?;
+    let id = one_by_id(&tokens, "id", which, "enrolment token", "hotswap agents tokens")?;
     let revoked = api.post(&format!("/api/v1/agents/tokens/{}/revoke", segment(&id)), &json!({})).await?.body;
     if out.json() {
         out.print_json(&revoked);
@@ -90,33 +91,4 @@ pub(super) async fn remove(api: &Api, out: Out, hostname: &str) -> Result<Exit, 
         );
     }
     Ok(Exit::Ok)
-}
-
-fn token_id(tokens: &Value, which: &str) -> Result<String, Failure> {
-    let ids: Vec<String> =
-        tokens.as_array().into_iter().flatten().filter_map(|t| t["id"].as_str()).map(str::to_string).collect();
-    let wanted = which.to_ascii_lowercase();
-    let matches: Vec<&String> =
-        ids.iter().filter(|id| **id == wanted || (wanted.len() >= 4 && id.starts_with(&wanted))).collect();
-    match matches.as_slice() {
-        [one] => Ok((*one).clone()),
-        [] => Err(Failure::usage(format!(
-            "no enrolment token has the id '{which}' or an id starting so (at least 4 characters): see `hotswap agents tokens`"
-        ))),
-        several => Err(Failure::usage(format!("'{which}' starts {} token ids: give more of it", several.len()))),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_token_is_named_by_its_id_or_a_unique_start() {
-        let tokens = json!([{ "id": "8c1d2e3f-0000" }, { "id": "8c1d9999-0000" }, { "id": "ab12cd34-0000" }]);
-        assert_eq!(token_id(&tokens, "AB12").unwrap(), "ab12cd34-0000");
-        assert_eq!(token_id(&tokens, "8c1d2e3f-0000").unwrap(), "8c1d2e3f-0000");
-        assert!(token_id(&tokens, "8c1d").unwrap_err().message.contains("starts 2 token ids"));
-        assert!(token_id(&tokens, "8c1").unwrap_err().message.contains("no enrolment token"));
-    }
 }

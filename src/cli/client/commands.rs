@@ -167,6 +167,56 @@ pub enum ClientCommand {
         #[command(subcommand)]
         command: Option<KeysCommand>,
     },
+    /// The message bus's topics; `topics create NAME` makes one, `topics show NAME` adds its
+    /// counters, `topics dlq NAME` lists its dead letters.
+    Topics {
+        #[command(subcommand)]
+        command: Option<TopicsCommand>,
+    },
+    /// Subscriptions to topics (--topic T for one topic's); `subscriptions create TOPIC --group G`
+    /// makes one; pause, resume and delete take its id or the start of it.
+    Subscriptions {
+        /// Only the subscriptions to this topic.
+        #[arg(long)]
+        topic: Option<String>,
+        #[command(subcommand)]
+        command: Option<SubscriptionsCommand>,
+    },
+    /// Publish one message to a topic: PAYLOAD, or standard input when it is `-` or left out.
+    Publish {
+        topic: String,
+        payload: Option<String>,
+        /// A header the message carries (repeatable); subscription filters can match on them.
+        #[arg(long = "header", value_name = "KEY=VALUE")]
+        headers: Vec<String>,
+        /// Messages with the same key keep their order on an ordered topic.
+        #[arg(long = "key", value_name = "PARTITION_KEY")]
+        partition_key: Option<String>,
+        /// 0 (the default) to 9; higher leases first under the Priority strategy.
+        #[arg(long)]
+        priority: Option<u8>,
+        /// The message's id (a new UUID when left out); an ExactlyOnce topic stores one
+        /// message per id.
+        #[arg(long = "id", value_name = "MESSAGE_ID")]
+        message_id: Option<String>,
+    },
+    /// Take the messages waiting for a pull subscription; --ack acknowledges each once printed
+    /// (else they come back after the subscription's ack timeout).
+    Consume {
+        topic: String,
+        /// The pull subscription's id or the start of it.
+        #[arg(long, short = 's', value_name = "ID")]
+        subscription: String,
+        /// At most this many messages (1-100).
+        #[arg(long, default_value_t = 10)]
+        max: u32,
+        /// How long to wait for a first message, such as 5s (none: answer at once).
+        #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+        wait: Option<std::time::Duration>,
+        /// Acknowledge each message once it is printed.
+        #[arg(long)]
+        ack: bool,
+    },
     /// Print a shell completion script: hotswap completions bash > /etc/bash_completion.d/hotswap
     Completions {
         #[arg(value_enum)]
@@ -209,4 +259,80 @@ pub enum KeysCommand {
     },
     /// Revoke a key, named by its name, its fingerprint or the start of its fingerprint.
     Revoke { key: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TopicsCommand {
+    /// Create a topic (Deployers).
+    Create {
+        name: String,
+        /// PubSub (every subscription gets each message) or Queue (one of them does).
+        #[arg(long = "type", default_value = "PubSub", value_name = "TYPE")]
+        topic_type: String,
+        /// AtMostOnce, AtLeastOnce (the default) or ExactlyOnce.
+        #[arg(long)]
+        guarantee: Option<String>,
+        /// How long messages are kept, such as 7days or 12h.
+        #[arg(long)]
+        retention: Option<String>,
+        /// 1-16.
+        #[arg(long)]
+        partitions: Option<u8>,
+        /// Direct, FanOut, LoadBalanced, Priority or ContentBased (the type's default when left out).
+        #[arg(long)]
+        routing: Option<String>,
+        /// One message per partition key in flight at a time, in publishing order.
+        #[arg(long)]
+        ordered: bool,
+        /// The registered schema its messages must match.
+        #[arg(long, value_name = "SCHEMA_ID")]
+        schema: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// A topic with its counters and each subscription's backlog.
+    Show { name: String },
+    /// Delete a topic that no subscription uses (Admins).
+    Delete { name: String },
+    /// The messages that ran out of retries on a topic.
+    Dlq { name: String },
+    /// Deliver a dead letter again to its subscription (Deployers).
+    Replay {
+        name: String,
+        #[arg(value_name = "MESSAGE_ID")]
+        message_id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SubscriptionsCommand {
+    /// Subscribe a consumer group to a topic (Deployers): pulled with `hotswap consume`,
+    /// or pushed to --push URL.
+    Create {
+        topic: String,
+        /// The consumer group's name.
+        #[arg(long)]
+        group: String,
+        /// Deliver by POSTing each message to this http(s) URL instead of waiting to be pulled.
+        #[arg(long, value_name = "URL")]
+        push: Option<String>,
+        /// Deliveries after the first before a message goes to the dead letters (0-10).
+        #[arg(long)]
+        max_retries: Option<u32>,
+        /// How long a consumer has to acknowledge a message, such as 30s.
+        #[arg(long, value_name = "DURATION")]
+        ack_timeout: Option<String>,
+        /// Only messages with this header (repeatable), under the ContentBased strategy.
+        #[arg(long = "header", value_name = "KEY=VALUE")]
+        headers: Vec<String>,
+        /// Only messages whose JSON payload this JSONPath selects (`$.kind == "deploy"` compares).
+        #[arg(long = "query", value_name = "JSONPATH")]
+        payload_query: Option<String>,
+    },
+    /// Stop delivering (the backlog is kept).
+    Pause { id: String },
+    /// Deliver again, backlog first.
+    Resume { id: String },
+    /// Delete a subscription and its backlog (Admins).
+    Delete { id: String },
 }

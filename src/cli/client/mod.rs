@@ -4,8 +4,10 @@
 
 mod agent_admin;
 pub mod api;
+mod by_id;
 mod commands;
 mod listings;
+mod messaging;
 pub mod output;
 pub mod plan;
 pub mod session;
@@ -20,7 +22,9 @@ use clap::Args;
 use serde_json::{json, Value};
 
 use api::Api;
-pub use commands::{AgentsCommand, ClientCommand, DeployArgs, KeysCommand, RunsWhat};
+pub use commands::{
+    AgentsCommand, ClientCommand, DeployArgs, KeysCommand, RunsWhat, SubscriptionsCommand, TopicsCommand,
+};
 use listings::{actors, agents, approvals, clusters, events, nodes, runs, NodeFilter, RunFilter};
 use output::{cell, say, span, when, Out, OutputFormat};
 
@@ -192,6 +196,15 @@ async fn dispatch(global: &GlobalArgs, out: Out, command: ClientCommand) -> Resu
         }
         ClientCommand::Keys { command: Some(KeysCommand::Revoke { key }) } => {
             signing_keys::revoke(&api, out, &key).await
+        }
+        ClientCommand::Topics { command } => messaging::topics(&api, out, command).await,
+        ClientCommand::Subscriptions { topic, command } => messaging::subscriptions(&api, out, topic, command).await,
+        ClientCommand::Publish { topic, payload, headers, partition_key, priority, message_id } => {
+            let publication = messaging::Publication { topic, payload, headers, partition_key, priority, message_id };
+            messaging::publish(&api, out, publication).await
+        }
+        ClientCommand::Consume { topic, subscription, max, wait, ack } => {
+            messaging::consume(&api, out, messaging::Pull { topic, subscription, max, wait, ack }).await
         }
         ClientCommand::Completions { shell } => {
             let mut command = <crate::cli::Cli as clap::CommandFactory>::command();
