@@ -17,4 +17,5 @@ mod messaging;
 mod pty;
 mod session;
 mod standalone;
+mod tenants;
 mod tls;

@@ -18,10 +18,16 @@ pub struct Api {
     pub token: Option<String>,
     /// The CA file an https:// server is checked against (else the host's CAs).
     pub ca: Option<std::path::PathBuf>,
+    /// The tenant every request acts for (`X-Tenant-Id`), when a system
+    /// tenant's Admin asked for another one with `--tenant`.
+    pub tenant: Option<String>,
     /// TLS settings, for an https:// server only.
     tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     client: awc::Client,
 }
+
+/// The header with which an Admin of the system tenant acts for another tenant.
+pub const TENANT_HEADER: &str = "X-Tenant-Id";
 
 /// A successful answer: its status, its `X-Total-Count` and its JSON body.
 #[derive(Debug)]
@@ -41,7 +47,41 @@ impl Api {
             None
         };
         let client = http_client(tls.as_ref(), Duration::from_secs(60));
-        Ok(Api { server: target.server.clone(), token: target.token.clone(), ca: target.ca.clone(), tls, client })
+        Ok(Api {
+            server: target.server.clone(),
+            token: target.token.clone(),
+            ca: target.ca.clone(),
+            tenant: None,
+            tls,
+            client,
+        })
+    }
+
+    /// This client acting for `tenant`, named by its id or its subdomain.
+    pub async fn acting_for(mut self, tenant: Option<&str>) -> Result<Api, Failure> {
+        if let Some(tenant) = tenant {
+            self.tenant = Some(self.tenant_id(tenant).await?);
+        }
+        Ok(self)
+    }
+
+    /// The id of the tenant `which` names: an id as given, else the tenant
+    /// with that subdomain among those the caller may see.
+    pub async fn tenant_id(&self, which: &str) -> Result<String, Failure> {
+        if uuid::Uuid::parse_str(which).is_ok() {
+            return Ok(which.to_string());
+        }
+        let tenants = self.get("/api/tenants").await?;
+        let named = tenants
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|t| t["subdomain"].as_str().is_some_and(|s| s.eq_ignore_ascii_case(which)));
+        named.and_then(|t| t["tenantId"].as_str()).map(str::to_string).ok_or_else(|| {
+            Failure::usage(format!(
+                "no tenant has the subdomain '{which}' (give its id or subdomain): see `hotswap tenants`"
+            ))
+        })
     }
 
     /// Why `url` could not be reached, with what to do about a certificate the client does not trust.
@@ -79,6 +119,9 @@ impl Api {
         let mut request = self.client.request(method, &url);
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
+        }
+        if let Some(tenant) = &self.tenant {
+            request = request.insert_header((TENANT_HEADER, tenant.as_str()));
         }
         let sent = match body {
             Some(body) => request.send_json(body).await,

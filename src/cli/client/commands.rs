@@ -217,6 +217,15 @@ pub enum ClientCommand {
         #[arg(long)]
         ack: bool,
     },
+    /// The tenants (Admins of the system tenant; others see their own); `tenants create`,
+    /// `show` with use against each quota, `suspend`, `activate`, `tier` and `delete`.
+    Tenants {
+        /// Only tenants with this status: Provisioning, Active, Suspended, Deprovisioning or Deleted.
+        #[arg(long)]
+        status: Option<String>,
+        #[command(subcommand)]
+        command: Option<TenantsCommand>,
+    },
     /// Print a shell completion script: hotswap completions bash > /etc/bash_completion.d/hotswap
     Completions {
         #[arg(value_enum)]
@@ -335,4 +344,40 @@ pub enum SubscriptionsCommand {
     Resume { id: String },
     /// Delete a subscription and its backlog (Admins).
     Delete { id: String },
+}
+
+/// TENANT, in each of these, is the tenant's id or its subdomain.
+#[derive(Subcommand, Debug)]
+pub enum TenantsCommand {
+    /// Create a tenant with its own clusters (Admins of the system tenant).
+    Create {
+        /// Its display name, such as "Acme Corp".
+        name: String,
+        /// 1-63 letters, digits and '-', stored lowercased.
+        #[arg(long)]
+        subdomain: String,
+        /// Who to contact about it.
+        #[arg(long = "email", value_name = "EMAIL")]
+        contact_email: String,
+        /// Free (the default), Starter, Professional, Enterprise or Custom.
+        #[arg(long)]
+        tier: Option<String>,
+        /// A host name of its own, such as deploy.acme.example.
+        #[arg(long = "domain", value_name = "HOST")]
+        custom_domain: Option<String>,
+    },
+    /// A tenant with its use of each quota.
+    Show { tenant: String },
+    /// Suspend a tenant: its users may read, but start no runs and use no verbs.
+    Suspend {
+        tenant: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Make a suspended tenant active again.
+    Activate { tenant: String },
+    /// Change a tenant's tier; its quotas become the tier's.
+    Tier { tenant: String, tier: String },
+    /// Delete a tenant (refused while it has active runs); its record and history stay.
+    Delete { tenant: String },
 }

@@ -26,6 +26,17 @@ pub(super) fn show(
     Exit::Ok
 }
 
+/// What a verb that changed something prints: the server's answer `json`
+/// with `--output json`, else the sentence `line`.
+pub(super) fn done(out: Out, json: Value, line: &str) -> Result<Exit, Failure> {
+    if out.json() {
+        out.print_json(&json);
+    } else {
+        say!("{line}");
+    }
+    Ok(Exit::Ok)
+}
+
 fn health(healthy: &Value) -> String {
     if *healthy == Value::Bool(true) { "Healthy" } else { "Unhealthy" }.to_string()
 }

@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use super::api::Api;
 use super::by_id::one_by_id;
 use super::commands::{SubscriptionsCommand, TopicsCommand};
-use super::listings::show;
+use super::listings::{done, show};
 use super::output::{cell, say, when, Out};
 use super::{key_values, segment, Exit, Failure};
 
@@ -106,16 +106,6 @@ pub(super) async fn topics(api: &Api, out: Out, command: Option<TopicsCommand>) 
 
 fn topic_path(name: &str, rest: &str) -> String {
     format!("/api/v1/topics/{}{rest}", segment(name))
-}
-
-/// `--output json` prints `json`; a table prints `line`.
-fn done(out: Out, json: Value, line: &str) -> Result<Exit, Failure> {
-    if out.json() {
-        out.print_json(&json);
-    } else {
-        say!("{line}");
-    }
-    Ok(Exit::Ok)
 }
 
 async fn list_topics(api: &Api, out: Out) -> Result<Exit, Failure> {

@@ -12,6 +12,7 @@ pub mod output;
 pub mod plan;
 pub mod session;
 mod signing_keys;
+mod tenants;
 pub mod watch;
 
 use std::collections::BTreeMap;
@@ -23,7 +24,8 @@ use serde_json::{json, Value};
 
 use api::Api;
 pub use commands::{
-    AgentsCommand, ClientCommand, DeployArgs, KeysCommand, RunsWhat, SubscriptionsCommand, TopicsCommand,
+    AgentsCommand, ClientCommand, DeployArgs, KeysCommand, RunsWhat, SubscriptionsCommand, TenantsCommand,
+    TopicsCommand,
 };
 use listings::{actors, agents, approvals, clusters, events, nodes, runs, NodeFilter, RunFilter};
 use output::{cell, say, span, when, Out, OutputFormat};
@@ -40,6 +42,10 @@ pub struct GlobalArgs {
     /// No colours (NO_COLOR in the environment does the same).
     #[arg(long, global = true)]
     pub no_color: bool,
+    /// Act for another tenant (its id or subdomain), as an Admin of the system tenant may;
+    /// every request says so in X-Tenant-Id, and the server audits it (else HOTSWAP_TENANT).
+    #[arg(long, global = true, env = "HOTSWAP_TENANT", value_name = "TENANT")]
+    pub tenant: Option<String>,
     /// A PEM file with the CA that signed an https:// server's certificate, trusted
     /// instead of this host's CAs (else HOTSWAP_CA, then the one saved at login).
     #[arg(long, global = true, value_name = "FILE")]
@@ -145,6 +151,11 @@ fn api_for(global: &GlobalArgs) -> Result<Api, Failure> {
 
 async fn dispatch(global: &GlobalArgs, out: Out, command: ClientCommand) -> Result<Exit, Failure> {
     let api = api_for(global)?;
+    let api = match command {
+        // Signing in and out is the caller's own, in its own tenant.
+        ClientCommand::Login { .. } | ClientCommand::Logout | ClientCommand::Completions { .. } => api,
+        _ => api.acting_for(global.tenant.as_deref()).await?,
+    };
     match command {
         ClientCommand::Login { username, password_stdin } => login(&api, out, username, password_stdin).await,
         ClientCommand::Logout => logout(&api).await,
@@ -206,6 +217,7 @@ async fn dispatch(global: &GlobalArgs, out: Out, command: ClientCommand) -> Resu
         ClientCommand::Consume { topic, subscription, max, wait, ack } => {
             messaging::consume(&api, out, messaging::Pull { topic, subscription, max, wait, ack }).await
         }
+        ClientCommand::Tenants { status, command } => tenants::tenants(&api, out, status, command).await,
         ClientCommand::Completions { shell } => {
             let mut command = <crate::cli::Cli as clap::CommandFactory>::command();
             let mut script = Vec::new();

@@ -46,10 +46,11 @@ impl Live {
         let token = api.require_token()?;
         let url = ws_url(&api.server);
         let client = api.client(Duration::from_secs(30));
-        let (_, socket) = client
-            .ws(&url)
-            .bearer_auth(token)
-            .max_frame_size(16 << 20)
+        let mut request = client.ws(&url).bearer_auth(token).max_frame_size(16 << 20);
+        if let Some(tenant) = &api.tenant {
+            request = request.set_header(super::api::TENANT_HEADER, tenant.as_str());
+        }
+        let (_, socket) = request
             .connect()
             .await
             .map_err(|e| Failure::general(format!("cannot open the live connection {url}: {e}")))?;
