@@ -226,6 +226,18 @@ pub enum ClientCommand {
         #[command(subcommand)]
         command: Option<TenantsCommand>,
     },
+    /// The users of the tenant (Admins); `users create`, `disable`, `enable`, `roles` and
+    /// `password` manage them over the API (`hotswap user create` bootstraps the first Admin in the store).
+    Users {
+        #[command(subcommand)]
+        command: Option<UsersCommand>,
+    },
+    /// The schema registry's subjects; `schemas register ID FILE` adds a version (checked for
+    /// compatibility), `show`, `versions`, `approve`, `reject`, `deprecate` and `validate`.
+    Schemas {
+        #[command(subcommand)]
+        command: Option<SchemasCommand>,
+    },
     /// Print a shell completion script: hotswap completions bash > /etc/bash_completion.d/hotswap
     Completions {
         #[arg(value_enum)]
@@ -380,4 +392,87 @@ pub enum TenantsCommand {
     Tier { tenant: String, tier: String },
     /// Delete a tenant (refused while it has active runs); its record and history stay.
     Delete { tenant: String },
+}
+
+/// USER, in each of these, is the user's name or id.
+#[derive(Subcommand, Debug)]
+pub enum UsersCommand {
+    /// Create a user in the tenant (the one --tenant names, else the caller's); the password
+    /// is asked twice without echo, or read from standard input with --password-stdin.
+    Create {
+        username: String,
+        #[arg(long)]
+        email: String,
+        /// Admin, Deployer or Viewer (repeatable; each includes the ones below it).
+        #[arg(long = "role", value_name = "ROLE", required = true)]
+        roles: Vec<String>,
+        /// The person's full name.
+        #[arg(long = "name", value_name = "FULL_NAME")]
+        full_name: Option<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Disable a user: signing in is refused and the user's tokens stop working at once.
+    Disable { user: String },
+    /// Enable a disabled user again.
+    Enable { user: String },
+    /// Replace a user's roles (Admin, Deployer, Viewer); the user's tokens carry them at once.
+    Roles {
+        user: String,
+        #[arg(required = true, value_name = "ROLE")]
+        roles: Vec<String>,
+    },
+    /// Set a user's password (asked twice without echo, or --password-stdin).
+    Password {
+        user: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+/// FILE, in each of these, is a path or `-` for standard input.
+#[derive(Subcommand, Debug)]
+pub enum SchemasCommand {
+    /// Register FILE (a JSON Schema, draft 7 or 2020-12) as the subject's next version
+    /// (Deployers): approved at once when compatible with the approved versions, else a Draft.
+    Register {
+        id: String,
+        file: String,
+        /// None, Backward (the default), Forward, Full, or their Transitive forms.
+        #[arg(long)]
+        compatibility: Option<String>,
+    },
+    /// A subject's latest version (or --version N) with its definition.
+    Show {
+        id: String,
+        #[arg(long)]
+        version: Option<u32>,
+    },
+    /// Every version of a subject, oldest first, with who decided it and why.
+    Versions { id: String },
+    /// Approve a Draft version (Admins).
+    Approve {
+        id: String,
+        version: u32,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Reject a Draft version (Admins).
+    Reject {
+        id: String,
+        version: u32,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Deprecate a subject: no new versions or topic bindings (Admins).
+    Deprecate { id: String },
+    /// Check the JSON payload in FILE against the subject's latest approved version (or
+    /// --version N); exit code 1 when it does not match.
+    Validate {
+        id: String,
+        file: String,
+        #[arg(long)]
+        version: Option<u32>,
+    },
 }

@@ -10,9 +10,11 @@ mod listings;
 mod messaging;
 pub mod output;
 pub mod plan;
+mod schemas;
 pub mod session;
 mod signing_keys;
 mod tenants;
+mod users;
 pub mod watch;
 
 use std::collections::BTreeMap;
@@ -24,8 +26,8 @@ use serde_json::{json, Value};
 
 use api::Api;
 pub use commands::{
-    AgentsCommand, ClientCommand, DeployArgs, KeysCommand, RunsWhat, SubscriptionsCommand, TenantsCommand,
-    TopicsCommand,
+    AgentsCommand, ClientCommand, DeployArgs, KeysCommand, RunsWhat, SchemasCommand, SubscriptionsCommand,
+    TenantsCommand, TopicsCommand, UsersCommand,
 };
 use listings::{actors, agents, approvals, clusters, events, nodes, runs, NodeFilter, RunFilter};
 use output::{cell, say, span, when, Out, OutputFormat};
@@ -218,6 +220,8 @@ async fn dispatch(global: &GlobalArgs, out: Out, command: ClientCommand) -> Resu
             messaging::consume(&api, out, messaging::Pull { topic, subscription, max, wait, ack }).await
         }
         ClientCommand::Tenants { status, command } => tenants::tenants(&api, out, status, command).await,
+        ClientCommand::Users { command } => users::users(&api, out, command).await,
+        ClientCommand::Schemas { command } => schemas::schemas(&api, out, command).await,
         ClientCommand::Completions { shell } => {
             let mut command = <crate::cli::Cli as clap::CommandFactory>::command();
             let mut script = Vec::new();

@@ -1,0 +1,53 @@
+//! `hotswap users`: an Admin creates a user with a password from standard
+//! input, changes its roles, disables and enables it and sets its password;
+//! each change applies to the user's next request. A Deployer may not.
+
+use crate::harness::{Operator, Server, ADMIN, DEPLOYER};
+
+#[actix_web::test]
+async fn an_admin_manages_a_user_who_signs_in_with_what_was_set() {
+    let server = Server::start().await;
+    let admin = Operator::logged_in(&server, ADMIN).await;
+
+    let made = admin
+        .run_with_input(
+            &["users", "create", "jdoe", "--email", "jdoe@example.com", "--role", "Viewer", "--password-stdin"],
+            "first-password-1\n",
+        )
+        .await;
+    assert_eq!(made.code, 0, "{made:?}");
+    assert!(made.stdout.starts_with("created jdoe (Viewer): "), "{made:?}");
+    let listed = admin.run(&["users"]).await;
+    assert!(listed.stdout.lines().any(|l| l.starts_with("jdoe") && l.contains("active")), "{listed:?}");
+    // Without a terminal, a password is never asked for.
+    let no_tty = admin.run(&["users", "create", "kdoe", "--email", "k@example.com", "--role", "Viewer"]).await;
+    assert_eq!(no_tty.code, 2, "{no_tty:?}");
+    assert!(no_tty.stderr.contains("--password-stdin"), "{no_tty:?}");
+
+    let jdoe = Operator::logged_in(&server, ("jdoe", "first-password-1")).await;
+    let denied = jdoe.run(&["deploy", "netfilter-ext", "1.0.0", "--to", "Development"]).await;
+    assert_eq!(denied.code, 2, "a Viewer starts no run: {denied:?}");
+
+    let roles = admin.run(&["users", "roles", "jdoe", "Deployer"]).await;
+    assert_eq!(roles.stdout.trim(), "jdoe now has the roles Deployer", "{roles:?}");
+    let deployed = jdoe.run(&["deploy", "netfilter-ext", "1.0.0", "--to", "Development"]).await;
+    assert_eq!(deployed.code, 0, "the same token carries the new role: {deployed:?}");
+
+    assert_eq!(admin.run(&["users", "disable", "jdoe"]).await.code, 0);
+    let refused = jdoe.run(&["runs"]).await;
+    assert_eq!(refused.code, 2, "a disabled user's token stops working: {refused:?}");
+    assert!(admin.run(&["users"]).await.stdout.lines().any(|l| l.starts_with("jdoe") && l.contains("disabled")));
+    assert_eq!(admin.run(&["users", "enable", "jdoe"]).await.code, 0);
+
+    let set = admin.run_with_input(&["users", "password", "jdoe", "--password-stdin"], "second-password-2\n").await;
+    assert_eq!(set.stdout.trim(), "set the password of jdoe", "{set:?}");
+    let old = Operator::new(&server).login(("jdoe", "first-password-1")).await;
+    assert_ne!(old.code, 0, "the old password no longer signs in: {old:?}");
+    Operator::logged_in(&server, ("jdoe", "second-password-2")).await;
+
+    let unknown = admin.run(&["users", "disable", "nobody"]).await;
+    assert_eq!(unknown.code, 2, "{unknown:?}");
+    assert!(unknown.stderr.contains("no user is named 'nobody'"), "{unknown:?}");
+    let deployer = Operator::logged_in(&server, DEPLOYER).await;
+    assert_eq!(deployer.run(&["users"]).await.code, 2, "users are an Admin's");
+}
