@@ -12,6 +12,7 @@ mod harness;
 mod agents;
 mod approvals;
 mod deploy;
+mod inspect;
 mod keys;
 mod messaging;
 mod pty;

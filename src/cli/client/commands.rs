@@ -238,6 +238,45 @@ pub enum ClientCommand {
         #[command(subcommand)]
         command: Option<SchemasCommand>,
     },
+    /// The audit trail, newest first (Admins), filtered; a page at a time (--cursor).
+    Audit {
+        /// Deployment, Approval, Authentication, UserManagement, TenantManagement,
+        /// ModuleRegistry, Security or Administration.
+        #[arg(long)]
+        category: Option<String>,
+        /// The event type, such as LoginFailed or DeploymentCreated.
+        #[arg(long)]
+        event: Option<String>,
+        /// A user's name (any case) or id.
+        #[arg(long)]
+        actor: Option<String>,
+        /// Such as Deployment, Approval, User, Agent.
+        #[arg(long)]
+        resource_type: Option<String>,
+        #[arg(long)]
+        resource_id: Option<String>,
+        /// The trace id a request answered with (X-Trace-Id).
+        #[arg(long)]
+        trace: Option<String>,
+        /// Only entries of the last DURATION, such as 1h or 2days.
+        #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+        since: Option<std::time::Duration>,
+        /// Entries to a page (1-100).
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// The cursor the previous page ended with, for older entries.
+        #[arg(long)]
+        cursor: Option<i64>,
+    },
+    /// The module registry: every module, or one module's versions with their signatures,
+    /// digests, dependencies and where they run.
+    Modules { name: Option<String> },
+    /// The server's secrets (metadata only, never values); `secrets rotate ID` rotates one
+    /// (Admins of the system tenant).
+    Secrets {
+        #[command(subcommand)]
+        command: Option<SecretsCommand>,
+    },
     /// Print a shell completion script: hotswap completions bash > /etc/bash_completion.d/hotswap
     Completions {
         #[arg(value_enum)]
@@ -475,4 +514,10 @@ pub enum SchemasCommand {
         #[arg(long)]
         version: Option<u32>,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SecretsCommand {
+    /// Rotate a secret now: a new version, the previous one valid through its rotation window.
+    Rotate { id: String },
 }

@@ -4,13 +4,16 @@
 
 mod agent_admin;
 pub mod api;
+mod audit;
 mod by_id;
 mod commands;
 mod listings;
 mod messaging;
 pub mod output;
 pub mod plan;
+mod registry;
 mod schemas;
+mod secrets;
 pub mod session;
 mod signing_keys;
 mod tenants;
@@ -26,8 +29,8 @@ use serde_json::{json, Value};
 
 use api::Api;
 pub use commands::{
-    AgentsCommand, ClientCommand, DeployArgs, KeysCommand, RunsWhat, SchemasCommand, SubscriptionsCommand,
-    TenantsCommand, TopicsCommand, UsersCommand,
+    AgentsCommand, ClientCommand, DeployArgs, KeysCommand, RunsWhat, SchemasCommand, SecretsCommand,
+    SubscriptionsCommand, TenantsCommand, TopicsCommand, UsersCommand,
 };
 use listings::{actors, agents, approvals, clusters, events, nodes, runs, NodeFilter, RunFilter};
 use output::{cell, say, span, when, Out, OutputFormat};
@@ -222,6 +225,16 @@ async fn dispatch(global: &GlobalArgs, out: Out, command: ClientCommand) -> Resu
         ClientCommand::Tenants { status, command } => tenants::tenants(&api, out, status, command).await,
         ClientCommand::Users { command } => users::users(&api, out, command).await,
         ClientCommand::Schemas { command } => schemas::schemas(&api, out, command).await,
+        ClientCommand::Audit { category, event, actor, resource_type, resource_id, trace, since, limit, cursor } => {
+            let filter =
+                audit::AuditFilter { category, event, actor, resource_type, resource_id, trace, since, limit, cursor };
+            audit::audit(&api, out, filter).await
+        }
+        ClientCommand::Modules { name } => registry::modules(&api, out, name.as_deref()).await,
+        ClientCommand::Secrets { command } => {
+            let rotate = command.map(|SecretsCommand::Rotate { id }| id);
+            secrets::secrets(&api, out, rotate.as_deref()).await
+        }
         ClientCommand::Completions { shell } => {
             let mut command = <crate::cli::Cli as clap::CommandFactory>::command();
             let mut script = Vec::new();

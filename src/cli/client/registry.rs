@@ -1,0 +1,76 @@
+//! `hotswap modules`: what the module registry holds (`GET /api/v1/modules`)
+//! and, for one module, each version's signature, digest, size,
+//! dependencies and the nodes that run it.
+
+use serde_json::Value;
+
+use super::api::Api;
+use super::listings::show;
+use super::output::{cell, say, when, Out};
+use super::{segment, Exit, Failure};
+
+pub(super) async fn modules(api: &Api, out: Out, name: Option<&str>) -> Result<Exit, Failure> {
+    let Some(name) = name else {
+        let modules = api.get("/api/v1/modules").await?;
+        let headers = ["MODULE", "LATEST", "VERSIONS", "UPDATED", "DESCRIPTION"];
+        return Ok(show(out, &modules, &modules, &headers, None, |m| {
+            vec![
+                cell(&m["name"]),
+                cell(&m["latestVersion"]),
+                cell(&m["versionCount"]),
+                when(&m["updatedAt"]),
+                cell(&m["description"]),
+            ]
+        }));
+    };
+    let module = api.get(&format!("/api/v1/modules/{}", segment(name))).await?;
+    let headers = ["VERSION", "SIGNED BY", "SHA-256", "SIZE", "UPLOADED", "DEPENDS ON", "RUNS ON"];
+    let exit = show(out, &module, &module["versions"], &headers, None, |v| {
+        vec![
+            cell(&v["version"]),
+            signer(v),
+            v["sha256"].as_str().map(|d| d.chars().take(12).collect()).unwrap_or_else(|| "-".into()),
+            cell(&v["sizeBytes"]),
+            when(&v["uploadedAt"]),
+            dependencies(&v["dependencies"]),
+            placements(&v["deployedTo"]),
+        ]
+    });
+    if !out.json() {
+        say!("{}", out.dim("`-o json` shows whole digests, descriptors and every node"));
+    }
+    Ok(exit)
+}
+
+fn signer(version: &Value) -> String {
+    if version["signed"] != Value::Bool(true) {
+        return "unsigned".into();
+    }
+    version["signingKeyId"].as_str().map(|k| k.chars().take(19).collect()).unwrap_or_else(|| "signed".into())
+}
+
+/// "kmod-base ^1.0, libx >=2".
+fn dependencies(deps: &Value) -> String {
+    let named: Vec<String> =
+        deps.as_object().into_iter().flatten().map(|(name, req)| format!("{name} {}", cell(req))).collect();
+    if named.is_empty() {
+        "-".into()
+    } else {
+        named.join(", ")
+    }
+}
+
+/// "QA 5, Production 20": how many nodes of each environment run the version.
+fn placements(deployed: &Value) -> String {
+    let counted: Vec<String> = deployed
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|d| format!("{} {}", cell(&d["environment"]), d["nodes"].as_array().map_or(0, Vec::len)))
+        .collect();
+    if counted.is_empty() {
+        "-".into()
+    } else {
+        counted.join(", ")
+    }
+}
