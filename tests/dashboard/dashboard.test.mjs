@@ -376,6 +376,57 @@ test("an Admin enrols a host, retires it, and manages signing keys in the browse
   await admin.context().close();
 });
 
+test("the message bus shows its backlog and dead letters, and a Deployer replays one", async () => {
+  // Through the API: a topic whose one subscription gives up on a message after a single
+  // unacknowledged delivery, two messages that end as dead letters, and one left waiting.
+  const auth = { "Content-Type": "application/json", Authorization: `Bearer ${await token("Deployer")}` };
+  const call = async (method, path, body) => {
+    const answer = await fetch(BASE + path, { method, headers: auth, body: body && JSON.stringify(body) });
+    assert.ok(answer.ok, `${method} ${path}: ${answer.status} ${await answer.clone().text()}`);
+    return answer.status === 204 ? null : answer.json();
+  };
+  const topic = unique("orders");
+  await call("POST", "/api/v1/topics", { name: topic, type: "Queue" });
+  const sub = await call("POST", "/api/v1/subscriptions", { topicName: topic, consumerGroup: "billing", maxRetries: 0, ackTimeout: "1s" });
+  for (const n of [1, 2]) await call("POST", "/api/v1/messages", { topicName: topic, payload: JSON.stringify({ order: n }) });
+  const consume = `/api/v1/messages/consume/${topic}?subscriptionId=${sub.subscriptionId}&max=10`;
+  assert.equal((await call("GET", consume)).messages.length, 2);
+  for (let dead = 0; dead < 2;) {
+    await call("GET", consume);
+    dead = (await call("GET", `/api/v1/topics/${topic}/dlq`)).length;
+  }
+  await call("POST", "/api/v1/messages", { topicName: topic, payload: JSON.stringify({ order: 3 }) });
+
+  const deployer = await signIn("Deployer");
+  await deployer.getByRole("link", { name: "Messaging" }).click();
+  const row = deployer.locator(`tr[data-topic="${topic}"]`);
+  await row.waitFor(LONG);
+  assert.equal(await row.locator("td.published").innerText(), "3");
+  assert.equal(await row.locator("td.dead-lettered").innerText(), "2");
+  assert.equal(await row.locator("td.waiting").innerText(), "1");
+  await row.getByRole("link", { name: topic }).click();
+  await deployer.getByRole("heading", { name: `Topic ${topic}` }).waitFor(LONG);
+  const letters = deployer.locator("table.dead-letters tbody tr");
+  assert.equal(await letters.count(), 2);
+  assert.match(await letters.first().innerText(), /billing/);
+  await noSeriousViolations(deployer, "a topic");
+  await screenshot(deployer, "messaging");
+  const first = await letters.first().getAttribute("data-message");
+  await deployer.getByRole("button", { name: `Replay ${first}` }).click();
+  await deployer.locator(`tr[data-message="${first}"]`).waitFor({ state: "detached", ...LONG });
+  assert.equal(await deployer.locator('tr[data-subscription="billing"] td.waiting').innerText(), "2", "the replayed message waits again");
+  await deployer.getByRole("button", { name: "Pause billing" }).click();
+  await deployer.locator('tr[data-subscription="billing"]').filter({ hasText: "Paused" }).waitFor(LONG);
+  await deployer.getByRole("button", { name: "Resume billing" }).waitFor(LONG);
+
+  // A Viewer reads it all but changes nothing.
+  const viewer = await signIn("Viewer");
+  await viewer.goto(`${BASE}/#/messaging/${topic}`);
+  await viewer.getByRole("heading", { name: `Topic ${topic}` }).waitFor(LONG);
+  assert.equal(await viewer.getByRole("button").filter({ hasText: /Replay|Pause|Resume/ }).count(), 0);
+  for (const page of [deployer, viewer]) await page.context().close();
+});
+
 test("no page logged an error", () => {
   // The browser reports the deliberate actor crash nowhere; anything here is a defect.
   assert.deepEqual(problems.filter((problem) => !expectedProblems.some((expected) => expected.test(problem))), []);

@@ -739,6 +739,93 @@ function addKeyForm() {
   return form;
 }
 
+/** The message bus: each topic with its counters; one topic's subscriptions and dead letters. */
+async function messagingView(name) {
+  if (name) return topicView(name);
+  const body = h("tbody");
+  const empty = h("p", { class: "muted" });
+  const load = async () => {
+    const topics = await api("GET", "/api/v1/topics");
+    const metrics = await Promise.all(topics.map((t) => api("GET", `/api/v1/topics/${encodeURIComponent(t.name)}/metrics`)));
+    empty.textContent = topics.length ? "" : "No topic yet: `hotswap topics create NAME` makes one.";
+    body.replaceChildren(...topics.map((t, i) => {
+      const m = metrics[i];
+      return h("tr", { "data-topic": t.name },
+        h("td", {}, h("a", { href: `#/messaging/${encodeURIComponent(t.name)}` }, t.name)),
+        h("td", {}, t.type), h("td", {}, t.effectiveRoutingStrategy), h("td", {}, t.deliveryGuarantee),
+        h("td", { class: "published" }, m.published), h("td", { class: "waiting" }, waiting(m)),
+        h("td", { class: "dead-lettered" }, m.deadLettered), h("td", {}, age(m.oldestUnackedAgeMs)));
+    }));
+  };
+  show(h("h1", {}, "Messaging"),
+    h("table", { class: "topics" },
+      h("thead", {}, h("tr", {}, ["Topic", "Type", "Routing", "Guarantee", "Published", "Waiting", "Dead letters", "Oldest unacknowledged"]
+        .map((t) => h("th", { scope: "col" }, t)))),
+      body),
+    empty);
+  await load();
+  every(5000, load);
+}
+
+/** Messages queued or leased over every subscription of a topic. */
+function waiting(metrics) {
+  return Object.values(metrics.depth ?? {}).reduce((sum, n) => sum + n, 0);
+}
+
+function age(ms) {
+  if (ms === null || ms === undefined) return "—";
+  if (ms < 1000) return "under a second";
+  const seconds = Math.floor(ms / 1000);
+  return seconds < 120 ? `${seconds} s` : `${Math.floor(seconds / 60)} min`;
+}
+
+async function topicView(name) {
+  const path = `/api/v1/topics/${encodeURIComponent(name)}`;
+  const [topic, metrics, subscriptions, letters] = await Promise.all([
+    api("GET", path), api("GET", `${path}/metrics`),
+    api("GET", `/api/v1/subscriptions?topicName=${encodeURIComponent(name)}`), api("GET", `${path}/dlq`)]);
+  const deployer = hasRole("Deployer");
+  const act = (method, url, done) => async () => {
+    try {
+      await api(method, url, {});
+      notice(done);
+      await route();
+    } catch (e) { notice(e.message); }
+  };
+  const groups = Object.fromEntries(subscriptions.map((s) => [s.subscriptionId, s.consumerGroup]));
+  show(h("p", {}, h("a", { href: "#/messaging" }, "← Messaging")), h("h1", {}, `Topic ${topic.name}`),
+    h("p", {}, `${topic.type}, ${topic.deliveryGuarantee}, routed ${topic.effectiveRoutingStrategy}, ${topic.partitionCount} partition(s), kept ${topic.retentionPeriod}`,
+      topic.config?.ordered ? ", ordered" : "", topic.schemaId ? `; messages must match schema ${topic.schemaId}` : ""),
+    h("p", { class: "counters" }, ["published", "delivered", "acknowledged", "failed", "deadLettered", "unrouted"]
+      .map((c) => `${metrics[c]} ${c.replace(/[A-Z]/g, (l) => ` ${l.toLowerCase()}`)}`).join(", ")),
+    h("h2", {}, "Subscriptions"),
+    subscriptions.length ? h("table", { class: "subscriptions" },
+      h("thead", {}, h("tr", {}, ["Consumer group", "Type", "State", "Waiting", "Retries", "Ack timeout", "Endpoint", ...(deployer ? [""] : [])]
+        .map((t) => h("th", { scope: "col" }, t)))),
+      h("tbody", {}, subscriptions.map((s) => h("tr", { "data-subscription": s.consumerGroup },
+        h("td", {}, s.consumerGroup), h("td", {}, s.type), h("td", {}, badge(s.paused ? "Paused" : "Active")),
+        h("td", { class: "waiting" }, metrics.depth?.[s.subscriptionId] ?? 0), h("td", {}, s.maxRetries), h("td", {}, s.ackTimeout),
+        h("td", {}, s.consumerEndpoint || "—"),
+        deployer ? h("td", {}, h("button", {
+          type: "button", "aria-label": `${s.paused ? "Resume" : "Pause"} ${s.consumerGroup}`,
+          onclick: act("POST", `/api/v1/subscriptions/${s.subscriptionId}/${s.paused ? "resume" : "pause"}`, `${s.consumerGroup} ${s.paused ? "resumed" : "paused"}`),
+        }, s.paused ? "Resume" : "Pause")) : null))))
+      : h("p", { class: "muted" }, "No subscription: `hotswap subscriptions create` adds one."),
+    h("h2", {}, "Dead letters"),
+    letters.length ? h("table", { class: "dead-letters" },
+      h("thead", {}, h("tr", {}, ["Message", "Subscription", "Attempts", "Dead-lettered", "Reason", "Payload", ...(deployer ? [""] : [])]
+        .map((t) => h("th", { scope: "col" }, t)))),
+      h("tbody", {}, letters.map((d) => h("tr", { "data-message": d.messageId },
+        h("td", { class: "digest" }, d.messageId), h("td", {}, groups[d.subscriptionId] ?? d.subscriptionId), h("td", {}, d.deliveryAttempts),
+        h("td", {}, when(d.deadLetteredAt)), h("td", {}, d.reason),
+        h("td", { class: "payload", title: d.payload }, d.payload.length > 60 ? `${d.payload.slice(0, 60)}…` : d.payload),
+        deployer ? h("td", {}, h("button", {
+          type: "button", "aria-label": `Replay ${d.messageId}`,
+          onclick: act("POST", `${path}/dlq/${encodeURIComponent(d.messageId)}/replay`, `${d.messageId} delivered again`),
+        }, "Replay")) : null))))
+      : h("p", { class: "muted" }, "No dead letters."));
+}
+
 // ---------- routing ----------
 
 async function route() {
@@ -759,6 +846,7 @@ async function route() {
     else if (section === "clusters") await clustersView(parts[1]);
     else if (section === "hosts") await hostsView();
     else if (section === "modules") await modulesView(parts[1] && decodeURIComponent(parts[1]));
+    else if (section === "messaging") await messagingView(parts[1] && decodeURIComponent(parts[1]));
     else if (section === "actors" && hasRole("Admin")) await actorsView();
     else if (section === "audit" && hasRole("Admin")) await auditView();
     else show(h("h1", {}, "Not here"), h("p", {}, "This page does not exist or your role does not allow it."));
