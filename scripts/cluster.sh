@@ -67,6 +67,11 @@ up() {
   export HOTSWAP_ENV="${HOTSWAP_ENV:-development}"
   export HOTSWAP__STORE__BACKEND=postgres HOTSWAP__STORE__URL="$PG_URL"
   export HOTSWAP__REGISTRY__ARTIFACT_BACKEND=postgres
+  # The message bus in the database too: with the memory back-end each instance has its own topics.
+  export HOTSWAP__MESSAGING__BACKEND=postgres
+  # Both instances share the JWT signing key and its rotations, sealed in the database.
+  export HOTSWAP__SECRETS__BACKEND=postgres
+  export HOTSWAP__SECRETS__ENCRYPTION_KEY="${HOTSWAP__SECRETS__ENCRYPTION_KEY:-$(head -c 32 /dev/urandom | base64)}"
   export HOTSWAP__RATE_LIMIT__TRUSTED_PROXIES=127.0.0.1
   export HOTSWAP__REDIS__URL="${HOTSWAP__REDIS__URL:-redis://127.0.0.1:6379}"
   for i in 1 2; do

@@ -123,6 +123,7 @@ psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS $DATABASE" >/dev/null
 command -v podman-compose >/dev/null || pip install --quiet podman-compose >/dev/null 2>&1 || true
 command -v podman-compose >/dev/null || skip "compose: podman-compose is not installed"
 export HOTSWAP_JWT_SECRET="${HOTSWAP_JWT_SECRET:-$(head -c 48 /dev/urandom | base64 | tr -d "/+=")}"
+export HOTSWAP_SECRETS_KEY="${HOTSWAP_SECRETS_KEY:-$(head -c 32 /dev/urandom | base64)}"
 podman-compose -f docker-compose.yml config >/dev/null || fail "podman-compose cannot read docker-compose.yml"
 missing=()
 # The services built here (localhost/hotswap:compose) need the Dockerfile's builder image instead.

@@ -2,7 +2,7 @@
 //! allows, and the registry's and secrets' needs of the store. Each section's
 //! own checks live beside its settings type.
 
-use super::{ArtifactBackend, SecretsBackend, Settings, StoreBackend, MIN_SAFE_BCRYPT_COST};
+use super::{ArtifactBackend, MessagingBackend, SecretsBackend, Settings, StoreBackend, MIN_SAFE_BCRYPT_COST};
 
 impl Settings {
     /// Every problem that spans sections, each a sentence naming its keys.
@@ -10,6 +10,9 @@ impl Settings {
         let mut problems = Vec::new();
         if self.registry.artifact_backend == ArtifactBackend::Postgres && self.store.backend != StoreBackend::Postgres {
             problems.push("registry.artifact_backend = \"postgres\" needs store.backend = \"postgres\"".into());
+        }
+        if self.secrets.backend == SecretsBackend::Postgres && self.store.backend != StoreBackend::Postgres {
+            problems.push("secrets.backend = \"postgres\" needs store.backend = \"postgres\"".into());
         }
         if !self.server.insecure_dev_mode {
             problems.extend(self.dev_only_settings().into_iter().map(|unsafe_setting| {
@@ -69,7 +72,15 @@ impl Settings {
             if self.secrets.backend == SecretsBackend::Memory {
                 warnings.push(
                     "secrets.backend = \"memory\": rotated keys (the JWT signing key included) are lost at restart, \
-                     when the key from auth.jwt_secret comes back; use secrets.backend = \"vault\""
+                     when the key from auth.jwt_secret comes back, and each instance holds its own, so a key rotated \
+                     in one is refused by the others; use secrets.backend = \"postgres\" or \"vault\""
+                        .into(),
+                );
+            }
+            if self.messaging.backend == MessagingBackend::Memory {
+                warnings.push(
+                    "messaging.backend = \"memory\": topics, subscriptions and messages are lost at restart, and \
+                     each instance has its own; use messaging.backend = \"postgres\" or \"jetstream\""
                         .into(),
                 );
             }

@@ -162,6 +162,10 @@ fn a_memory_secrets_back_end_is_announced_outside_dev_mode() {
     let p = load("production", &[PROD_URL, PROD_SECRET]).unwrap();
     let warnings = p.safety_warnings().join("\n");
     assert!(warnings.contains("secrets.backend = \"memory\""), "{warnings}");
+    assert!(warnings.contains("messaging.backend = \"memory\""), "{warnings}");
+    let bus = ("HOTSWAP__MESSAGING__BACKEND", "postgres");
+    let warnings = load("production", &[PROD_URL, PROD_SECRET, bus]).unwrap().safety_warnings().join("\n");
+    assert!(!warnings.contains("messaging.backend"), "{warnings}");
 }
 
 #[test]
@@ -206,6 +210,24 @@ fn secrets_keys_are_checked() {
     assert!(e.to_string().contains("secrets.vault.address is not https"), "{e}");
     let e = load("test", &[("HOTSWAP__SECRETS__JWT_POLICY__ROTATION_WINDOW", "1000d")]).unwrap_err();
     assert!(e.to_string().contains("secrets.jwt_policy"), "{e}");
+}
+
+#[test]
+fn shared_secrets_need_postgres_and_a_32_byte_key() {
+    let postgres = ("HOTSWAP__SECRETS__BACKEND", "postgres");
+    let e = load("production", &[PROD_URL, PROD_SECRET, postgres]).unwrap_err();
+    assert!(e.to_string().contains("needs secrets.encryption_key"), "{e}");
+    let short = ("HOTSWAP__SECRETS__ENCRYPTION_KEY", "c2hvcnQ=");
+    let e = load("production", &[PROD_URL, PROD_SECRET, postgres, short]).unwrap_err();
+    assert!(e.to_string().contains("holds 5 bytes"), "{e}");
+    let key = ("HOTSWAP__SECRETS__ENCRYPTION_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=");
+    let e = load("test", &[postgres, key]).unwrap_err();
+    assert!(e.to_string().contains("secrets.backend = \"postgres\" needs store.backend = \"postgres\""), "{e}");
+    let ok = load("production", &[PROD_URL, PROD_SECRET, postgres, key]).unwrap();
+    assert_eq!(ok.secrets.backend, SecretsBackend::Postgres);
+    assert!(!format!("{ok:?}").contains("MDEyMzQ1Njc4"), "the key stays out of `hotswap config`");
+    let warnings = ok.safety_warnings().join("\n");
+    assert!(!warnings.contains("secrets.backend"), "{warnings}");
 }
 
 #[test]

@@ -23,6 +23,10 @@ pub struct SecretManager {
     /// For the audit trail; secrets belong to the system, so entries go to the default tenant.
     store: SharedStore,
     auth: web::Data<AuthState>,
+    /// The versions of `jwt-signing-key` the token service holds (current,
+    /// and previous while its window lasts): a reload that finds the same
+    /// leaves the service, and the tokens it verified, as they are.
+    installed: parking_lot::Mutex<Option<(u32, Option<u32>)>>,
 }
 
 /// Secret ids become path segments of the back-end (Vault's URLs): only
@@ -48,7 +52,7 @@ fn kid(version: u32) -> String {
 
 impl SecretManager {
     pub fn new(backend: Arc<dyn SecretBackend>, store: SharedStore, auth: web::Data<AuthState>) -> SecretManager {
-        SecretManager { backend, store, auth }
+        SecretManager { backend, store, auth, installed: parking_lot::Mutex::new(None) }
     }
 
     pub fn backend_name(&self) -> &'static str {
@@ -157,6 +161,11 @@ impl SecretManager {
     /// while the rotation window lasts, in the token service.
     pub async fn load_jwt_keys(&self) -> Result<(), SecretError> {
         let meta = self.metadata(JWT_SIGNING_KEY).await?;
+        let in_window = meta.previous_version.filter(|_| meta.in_rotation_window(Utc::now()));
+        let wanted = (meta.current_version, in_window);
+        if *self.installed.lock() == Some(wanted) {
+            return Ok(());
+        }
         let missing = |v: u32| SecretError::Unavailable(format!("version {v} of {JWT_SIGNING_KEY} cannot be read"));
         let current = self
             .backend
@@ -177,7 +186,9 @@ impl SecretManager {
                 .zip(previous_kid.as_ref())
                 .map(|((_, value, until), k)| (k.as_str(), value.expose().as_bytes(), *until)),
         };
-        self.auth.tokens.install(keys).map_err(SecretError::Invalid)
+        self.auth.tokens.install(keys).map_err(SecretError::Invalid)?;
+        *self.installed.lock() = Some(wanted);
+        Ok(())
     }
 }
 

@@ -1,10 +1,12 @@
 //! Secrets: versioned values behind one [`SecretBackend`] trait (in memory
-//! for development, HashiCorp Vault KV v2 for production), generated from
-//! the operating system's CSPRNG, rotated by policy.
+//! for development; in the PostgreSQL store, sealed, or HashiCorp Vault KV
+//! v2 for production), generated from the operating system's CSPRNG,
+//! rotated by policy.
 //!
 //! Files by job: `model` (values, policies, metadata), `memory` and
-//! `vault` (back-ends), `manager` (creation, rotation, the JWT key),
-//! `rotation` (the background actor).
+//! `vault` (back-ends; PostgreSQL's is `store::postgres::PgSecrets`),
+//! `sealing` (encryption at rest), `manager` (creation, rotation, the JWT
+//! key), `rotation` (the background actor).
 //!
 //! Everything lives in the root crate rather than the core: no core
 //! component reads a secret, and the Vault back-end speaks HTTP, which the
@@ -14,6 +16,7 @@ pub mod manager;
 pub mod memory;
 pub mod model;
 pub mod rotation;
+pub mod sealing;
 pub mod settings;
 pub mod vault;
 

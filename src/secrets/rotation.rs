@@ -1,6 +1,7 @@
 //! The background actor that rotates secrets when their policy says so and
 //! warns before a version expires. It also reloads the JWT key ring on every
-//! check, so that a rotation made by another replica reaches this one.
+//! check and every few seconds between, so that a rotation made by another
+//! instance reaches this one.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -13,11 +14,17 @@ use hotswap_actors::domain::{AuditActor, AuditCategory, AuditResult, NewAuditEnt
 use super::manager::JWT_SIGNING_KEY;
 use super::SecretManager;
 
+/// How soon a JWT key rotated by another instance is known here (tokens
+/// signed with it are refused here until then). A reload that finds the
+/// same versions reads the metadata only.
+const KEY_RELOAD_EVERY: Duration = Duration::from_secs(5);
+
 pub struct SecretRotator {
     manager: Arc<SecretManager>,
     store: hotswap_actors::store::SharedStore,
     interval: Duration,
     checking: bool,
+    reloading: bool,
     /// (secret, version) already warned about, so a warning is sent once.
     warned: HashSet<(String, u32)>,
     /// The cluster-wide lease of rotations and warnings (`None`: this
@@ -27,7 +34,15 @@ pub struct SecretRotator {
 
 impl SecretRotator {
     pub fn new(manager: Arc<SecretManager>, store: hotswap_actors::store::SharedStore, interval: Duration) -> Self {
-        SecretRotator { manager, store, interval, checking: false, warned: HashSet::new(), lease: None }
+        SecretRotator {
+            manager,
+            store,
+            interval,
+            checking: false,
+            reloading: false,
+            warned: HashSet::new(),
+            lease: None,
+        }
     }
 
     /// Rotates and warns only while this instance holds `lease`.
@@ -102,10 +117,31 @@ async fn rotate_due_and_warn(
     newly_warned
 }
 
+impl SecretRotator {
+    /// Reloads the JWT key ring between checks, so that a rotation made by
+    /// another instance reaches this one within [`KEY_RELOAD_EVERY`].
+    fn reload_keys(&mut self, ctx: &mut Context<Self>) {
+        if self.reloading || self.checking {
+            return;
+        }
+        self.reloading = true;
+        let manager = self.manager.clone();
+        let reload = async move {
+            if let Err(e) = manager.load_jwt_keys().await {
+                tracing::debug!(secret = JWT_SIGNING_KEY, error = %e, "cannot reload the JWT signing keys");
+            }
+        };
+        ctx.spawn(reload.into_actor(self).map(|(), act, _| act.reloading = false));
+    }
+}
+
 impl Actor for SecretRotator {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.run_interval(self.interval, |act, ctx| act.check(ctx));
+        if self.interval > KEY_RELOAD_EVERY {
+            ctx.run_interval(KEY_RELOAD_EVERY, |act, ctx| act.reload_keys(ctx));
+        }
     }
 }

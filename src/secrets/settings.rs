@@ -13,6 +13,9 @@ pub enum SecretsBackend {
     Memory,
     /// HashiCorp Vault's KV v2 engine.
     Vault,
+    /// The `[store]` database (which must be PostgreSQL), values sealed
+    /// with `encryption_key`: shared by every instance on that database.
+    Postgres,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -33,6 +36,9 @@ pub struct SecretsSettings {
     pub check_interval: Duration,
     /// The policy of the JWT signing key (`jwt-signing-key`).
     pub jwt_policy: super::RotationPolicy,
+    /// With `backend = "postgres"`: 32 bytes in base64 (`openssl rand -base64
+    /// 32`) that seal every value; the same on every instance.
+    pub encryption_key: Secret,
     pub vault: VaultSettings,
 }
 
@@ -67,6 +73,10 @@ impl SecretsSettings {
             return Err("secrets.check_interval must be above zero".into());
         }
         self.jwt_policy.validate("secrets.jwt_policy")?;
+        if self.backend == SecretsBackend::Postgres {
+            super::sealing::SealingKey::from_base64(self.encryption_key.expose())
+                .map_err(|e| format!("secrets.backend = \"postgres\" needs secrets.encryption_key: {e}"))?;
+        }
         if self.backend == SecretsBackend::Vault {
             let v = &self.vault;
             if !v.address.starts_with("https://") && !v.address.starts_with("http://") {

@@ -94,6 +94,15 @@ async fn open_secrets(
         SecretsBackend::Vault => {
             Arc::new(VaultSecrets::new(settings.secrets.vault.clone()).map_err(StartupError::Config)?)
         }
+        SecretsBackend::Postgres => {
+            let key = crate::secrets::sealing::SealingKey::from_base64(settings.secrets.encryption_key.expose())
+                .map_err(StartupError::Config)?;
+            // A small pool of its own: secrets are read at start and on each rotation check.
+            let pool = crate::store::postgres::PgPoolSettings { max_size: 2, ..settings.store.pool.clone() };
+            let pg =
+                PgStore::connect(&settings.store.url, &pool).await.map_err(|e| StartupError::Store(e.to_string()))?;
+            Arc::new(crate::store::postgres::PgSecrets::new(pg, key))
+        }
     };
     let manager = web::Data::new(SecretManager::new(backend, store.clone(), auth));
     let secret_error = |e: crate::secrets::SecretError| StartupError::Auth(format!("secret {JWT_SIGNING_KEY}: {e}"));

@@ -2,8 +2,9 @@
 //! behind a load balancer runs them: a run survives the loss of the instance
 //! that drives it, a stalled former owner is fenced off, a tenant's quota
 //! holds across instances, an approval or a verb sent to either instance
-//! reaches the run, each cluster-wide sweep runs on one instance, and each
-//! instance shows the node versions the other's runs installed.
+//! reaches the run, each cluster-wide sweep runs on one instance, each
+//! instance shows the node versions the other's runs installed, and a JWT
+//! key rotated through one instance is the other's too.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure with its message.
 
@@ -17,6 +18,7 @@ mod process;
 mod admission;
 mod failover;
 mod nodes;
+mod secrets;
 mod tasks;
 mod verbs;
 

@@ -29,6 +29,7 @@ mod run_changes;
 mod runs;
 pub mod schema;
 mod schema_registry;
+mod secrets;
 mod slot_batches;
 mod tenants;
 mod users;
@@ -43,6 +44,7 @@ pub use grouped_saves::GroupedSaves;
 pub use messaging::PgMessageStore;
 pub use pool::PgPoolSettings;
 use pool::{PgConn, PgPool};
+pub use secrets::PgSecrets;
 
 /// A store in PostgreSQL, sharing a pool of connections.
 #[derive(Clone)]

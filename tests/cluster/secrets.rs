@@ -1,0 +1,130 @@
+//! Secrets shared in PostgreSQL (`secrets.backend = "postgres"`): the JWT
+//! signing key rotated through one instance signs tokens the other accepts
+//! within seconds, the rotation outlives a restart, and the database holds
+//! the keys sealed, never in clear. With the memory back-end each instance
+//! held its own key, so after a rotation half of a load balancer's requests
+//! were refused.
+
+use base64::Engine;
+use diesel::sql_types::{Bytea, Integer};
+use diesel::QueryableByName;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+
+use super::*;
+
+#[derive(QueryableByName)]
+struct SealedRow {
+    #[diesel(sql_type = Integer)]
+    version: i32,
+    #[diesel(sql_type = Bytea)]
+    sealed: Vec<u8>,
+}
+
+fn shared_secrets(key: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("HOTSWAP__SECRETS__BACKEND", "postgres".to_string()),
+        ("HOTSWAP__SECRETS__ENCRYPTION_KEY", key.to_string()),
+        // Rotations here are the Admin's, not the policy's; the key ring is
+        // reloaded between checks.
+        ("HOTSWAP__SECRETS__ROTATION_ENABLED", "true".to_string()),
+        ("HOTSWAP__SECRETS__CHECK_INTERVAL", "1h".to_string()),
+    ]
+}
+
+async fn login(server: &Server) -> String {
+    let client = awc::Client::default();
+    let body = json!({ "username": "deployer", "password": "Deploy123!" });
+    let mut res =
+        client.post(format!("{}/api/v1/authentication/login", server.base)).send_json(&body).await.expect("login");
+    let reply: Value = res.json().await.expect("login reply");
+    assert_eq!(res.status(), StatusCode::OK, "{reply}");
+    reply["token"].as_str().unwrap().to_string()
+}
+
+/// The status `server` answers `token` with on an authenticated read.
+async fn status_with(server: &Server, token: &str) -> u16 {
+    let client = awc::Client::default();
+    let res = client.get(format!("{}/api/v1/authentication/me", server.base)).bearer_auth(token).send().await;
+    res.expect("request").status().as_u16()
+}
+
+fn kid(token: &str) -> String {
+    let header = token.split('.').next().unwrap();
+    let header: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+    header["kid"].as_str().unwrap_or_default().to_string()
+}
+
+#[actix_web::test]
+async fn a_key_rotated_on_one_instance_signs_tokens_the_other_accepts() {
+    let Some(db) = TestDb::create("a_key_rotated_on_one_instance_signs_tokens_the_other_accepts").await else {
+        return;
+    };
+    let logs = tempfile::tempdir().unwrap();
+    let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+    let a = instance(&db, "secrets-a", logs.path(), &shared_secrets(&key)).await;
+    let mut b = instance(&db, "secrets-b", logs.path(), &shared_secrets(&key)).await;
+
+    let before = login(&a).await;
+    assert_eq!(kid(&before), "v1");
+    let (status, rotated) = a.post("/api/v1/secrets/jwt-signing-key/rotate", &json!({})).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    assert_eq!(rotated["currentVersion"], 2, "{rotated}");
+
+    // A token A signs with the new key: B accepts it once it has reloaded
+    // its key ring (every few seconds), and both still accept the old one.
+    let after = login(&a).await;
+    assert_eq!(kid(&after), "v2");
+    eventually_ok(
+        Duration::from_secs(15),
+        "b accepts a token signed with the rotated key",
+        async || match status_with(&b, &after).await {
+            200 => Ok(()),
+            other => Err(format!("status {other}")),
+        },
+    )
+    .await;
+    assert_eq!(status_with(&b, &before).await, 200, "the previous key stays valid in its window");
+    assert_eq!(kid(&login(&b).await), "v2", "b signs with the rotated key too");
+
+    // Restarted, B still has the rotated key, not the one auth.jwt_secret seeds.
+    b.kill();
+    let b = instance(&db, "secrets-b2", logs.path(), &shared_secrets(&key)).await;
+    assert_eq!(status_with(&b, &after).await, 200);
+    assert_eq!(kid(&login(&b).await), "v2");
+
+    // At rest, the database holds each version sealed: neither the seed nor any text.
+    let mut conn = AsyncPgConnection::establish(&db.url).await.unwrap();
+    let rows: Vec<SealedRow> =
+        diesel::sql_query("SELECT version, sealed FROM secret_versions WHERE id = 'jwt-signing-key' ORDER BY version")
+            .load(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(rows.iter().map(|r| r.version).collect::<Vec<_>>(), vec![1, 2]);
+    let seed = b"hotswap-development-only-jwt-secret";
+    for row in &rows {
+        assert!(!row.sealed.windows(seed.len()).any(|w| w == seed), "version {} is sealed", row.version);
+        assert!(std::str::from_utf8(&row.sealed).is_err(), "version {} is not text", row.version);
+    }
+
+    // An instance with another key cannot read them, and says so at start.
+    let other = base64::engine::general_purpose::STANDARD.encode([8u8; 32]);
+    let port = free_port();
+    let mut vars = shared_secrets(&other);
+    vars.push(("HOTSWAP__STORE__BACKEND", "postgres".to_string()));
+    vars.push(("HOTSWAP__STORE__URL", db.url.clone()));
+    let log = logs.path().join("wrong-key.log");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_hotswap"))
+        .arg("serve")
+        .env("HOTSWAP_ENV", "test")
+        .env("HOTSWAP_CONFIG_DIR", std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config"))
+        .env("HOTSWAP__SERVER__BIND", format!("127.0.0.1:{port}"))
+        .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::fs::OpenOptions::new().append(true).open(&log).unwrap())
+        .status()
+        .unwrap();
+    assert!(!status.success(), "an instance with another key must not start");
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert!(said.contains("does not open with secrets.encryption_key"), "{said}");
+}
