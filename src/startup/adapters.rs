@@ -47,6 +47,7 @@ impl Adapters {
         let redis = crate::redis::Redis::start(&settings.redis).map_err(StartupError::Config)?;
         let mut auth = AuthState::new(&settings.auth, store.clone()).await.map_err(StartupError::Auth)?;
         if let Some(redis) = &redis {
+            super::graph_peers::connect(graph.clone(), redis.clone());
             auth.login_failures = crate::auth::login_failures::LoginFailures::shared(redis.clone());
             auth.cache = crate::auth::auth_cache::AuthCache::start(redis.clone());
             auth.signals = crate::auth::session_signals::SessionSignals::shared(redis.clone());

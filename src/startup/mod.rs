@@ -7,6 +7,7 @@
 
 mod adapters;
 mod background;
+mod graph_peers;
 mod http_server;
 mod wake_up;
 

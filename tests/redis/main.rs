@@ -17,6 +17,7 @@ mod process;
 
 mod auth_cache;
 mod cluster;
+mod graph;
 mod limits;
 mod live;
 mod outage;

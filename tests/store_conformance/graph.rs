@@ -80,6 +80,13 @@ async fn graph_round_trip_cascade_and_atomicity(store: SharedStore) {
     assert_eq!(rels.len(), 2);
     assert_eq!(store.graph_entity(t, a.id).await.unwrap(), Some(a.clone()));
     assert_eq!(store.graph_relationships(t, &[bc.id, Uuid::new_v4()]).await.unwrap(), vec![bc.clone()]);
+    let mut some = store.graph_entities(t, &[c.id, Uuid::new_v4(), a.id]).await.unwrap();
+    some.sort_by_key(|e| e.id);
+    let mut want_some = vec![a.clone(), c.clone()];
+    want_some.sort_by_key(|e| e.id);
+    assert_eq!(some, want_some, "the ids that exist, the others left out");
+    assert!(store.graph_entities(tenant(), &[a.id]).await.unwrap().is_empty(), "another tenant's ids find nothing");
+    assert!(store.graph_entities(t, &[]).await.unwrap().is_empty());
     let entries = store.list_audit(t, &AuditQuery { limit: 10, ..AuditQuery::default() }).await.unwrap();
     assert_eq!(entries.items.len(), 1, "the user's write is audited with it");
 

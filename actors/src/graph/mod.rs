@@ -19,6 +19,7 @@ mod adjacency;
 mod dijkstra;
 mod impact;
 pub mod index;
+pub mod peers;
 pub mod query;
 pub mod run_history;
 pub mod run_window;

@@ -462,6 +462,9 @@ impl GraphStore for GraphSyncStore {
     ) -> StoreResult<()> {
         self.inner.write_graph(tenant, change, audit).await
     }
+    async fn graph_entities(&self, tenant: TenantId, ids: &[Uuid]) -> StoreResult<Vec<GraphEntity>> {
+        self.inner.graph_entities(tenant, ids).await
+    }
     async fn graph_entity(&self, tenant: TenantId, id: Uuid) -> StoreResult<Option<GraphEntity>> {
         self.inner.graph_entity(tenant, id).await
     }

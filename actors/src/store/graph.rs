@@ -25,6 +25,8 @@ pub trait GraphStore: Send + Sync {
         audit: Option<&NewAuditEntry>,
     ) -> StoreResult<()>;
     async fn graph_entity(&self, tenant: TenantId, id: Uuid) -> StoreResult<Option<GraphEntity>>;
+    /// The entities among `ids` that exist, in no particular order.
+    async fn graph_entities(&self, tenant: TenantId, ids: &[Uuid]) -> StoreResult<Vec<GraphEntity>>;
     /// The relationships among `ids` that exist, in no particular order.
     async fn graph_relationships(&self, tenant: TenantId, ids: &[Uuid]) -> StoreResult<Vec<GraphRelationship>>;
     /// Everything the tenant's graph holds (to build the index).

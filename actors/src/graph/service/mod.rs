@@ -159,6 +159,8 @@ pub struct GraphService {
     finished_runs: usize,
     tenants: Mutex<HashMap<TenantId, Arc<TenantGraph>>>,
     loading: tokio::sync::Mutex<()>,
+    /// The other instances on the store, told of every commit (none alone).
+    peers: std::sync::OnceLock<Arc<dyn crate::graph::peers::GraphPeers>>,
 }
 
 fn is_system_type(t: &str) -> bool {
@@ -183,7 +185,65 @@ impl GraphService {
             finished_runs: settings.finished_runs,
             tenants: Mutex::new(HashMap::new()),
             loading: tokio::sync::Mutex::new(()),
+            peers: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Tells `peers` of every commit from now on (set once, at start-up).
+    pub fn tell_peers(&self, peers: Arc<dyn crate::graph::peers::GraphPeers>) {
+        if self.peers.set(peers).is_err() {
+            tracing::warn!("the graph's peers were set twice; the first stay");
+        }
+    }
+
+    /// Applies what another instance committed to this one's index, as the
+    /// store holds those records now (one missing there was deleted since).
+    /// A tenant this instance has not loaded is left alone: it will load
+    /// what the store holds when first used.
+    pub async fn apply_from_peer(&self, notice: crate::graph::peers::GraphCommitted) -> Result<(), GraphError> {
+        let Some(graph) = self.tenants.lock().get(&notice.tenant).cloned() else { return Ok(()) };
+        let tenant = notice.tenant;
+        let _writer = graph.writer.lock().await;
+        if notice.schema {
+            if let Some(schema) = self.store.graph_schema(tenant).await? {
+                *graph.schema.write() = schema;
+            }
+        }
+        let entities = self.store.graph_entities(tenant, &notice.entities).await?;
+        let relationships = self.store.graph_relationships(tenant, &notice.relationships).await?;
+        let found: std::collections::HashSet<Uuid> =
+            entities.iter().map(|e| e.id).chain(relationships.iter().map(|r| r.id)).collect();
+        let mut change = GraphChange {
+            upsert_entities: entities,
+            upsert_relationships: relationships,
+            delete_entities: notice.deleted_entities,
+            delete_relationships: notice.deleted_relationships,
+        };
+        change.delete_entities.extend(notice.entities.into_iter().filter(|id| !found.contains(id)));
+        change.delete_relationships.extend(notice.relationships.into_iter().filter(|id| !found.contains(id)));
+        let touched = {
+            let mut index = graph.index.write();
+            // A deletion of what this index does not hold is nothing to do.
+            change.delete_entities.retain(|id| index.nodes.contains_key(id));
+            change.delete_relationships.retain(|id| index.edges.contains_key(id));
+            // A relationship whose ends this index lacks cannot be placed:
+            // the store had them, so the index is older than that; reload it.
+            let placeable = change.upsert_relationships.iter().all(|r| {
+                let known =
+                    |id: &Uuid| index.nodes.contains_key(id) || change.upsert_entities.iter().any(|e| e.id == *id);
+                known(&r.source_id) && known(&r.target_id)
+            });
+            if !placeable {
+                drop(index);
+                self.forget(tenant);
+                return Ok(());
+            }
+            let touched = index.touched_types(&change);
+            index.apply(&change);
+            touched
+        };
+        graph.cache.lock().invalidate(&touched);
+        Ok(())
     }
 
     pub fn store(&self) -> &SharedStore {
@@ -238,6 +298,9 @@ impl GraphService {
             touched
         };
         graph.cache.lock().invalidate(&touched);
+        if let Some(peers) = self.peers.get() {
+            peers.committed(crate::graph::peers::GraphCommitted::of(tenant, change));
+        }
         Ok(())
     }
 
@@ -496,6 +559,9 @@ impl GraphService {
             .details(serde_json::json!({ "from": current, "forced": force, "violations": offending.len() }));
         self.store.save_graph_schema(&schema, &entry).await?;
         *graph.schema.write() = schema.clone();
+        if let Some(peers) = self.peers.get() {
+            peers.committed(crate::graph::peers::GraphCommitted { tenant, schema: true, ..Default::default() });
+        }
         Ok(schema)
     }
 

@@ -93,6 +93,12 @@ impl GraphStore for MemoryStore {
         Ok(self.graphs.read().tenants.get(&tenant).and_then(|g| g.entities.get(&id).cloned()))
     }
 
+    async fn graph_entities(&self, tenant: TenantId, ids: &[Uuid]) -> StoreResult<Vec<GraphEntity>> {
+        let graphs = self.graphs.read();
+        let Some(g) = graphs.tenants.get(&tenant) else { return Ok(Vec::new()) };
+        Ok(ids.iter().filter_map(|id| g.entities.get(id).cloned()).collect())
+    }
+
     async fn graph_relationships(&self, tenant: TenantId, ids: &[Uuid]) -> StoreResult<Vec<GraphRelationship>> {
         let graphs = self.graphs.read();
         let Some(g) = graphs.tenants.get(&tenant) else { return Ok(Vec::new()) };

@@ -444,6 +444,29 @@ impl GraphStore for PgStore {
         Ok(rows.into_iter().next().map(GraphEntity::from))
     }
 
+    async fn graph_entities(&self, tenant: TenantId, ids: &[Uuid]) -> StoreResult<Vec<GraphEntity>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn().await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(CHUNK * 4) {
+            let rows: Vec<EntityRow> = match diesel::sql_query(format!(
+                "SELECT {ENTITY_COLUMNS} FROM graph_entities WHERE tenant_id = $1 AND id = ANY($2)"
+            ))
+            .bind::<SqlUuid, _>(tenant)
+            .bind::<Array<SqlUuid>, _>(chunk)
+            .load(&mut *conn)
+            .await
+            {
+                Ok(rows) => rows,
+                Err(e) => return Err(self.db_error(&mut conn, e)),
+            };
+            out.extend(rows.into_iter().map(GraphEntity::from));
+        }
+        Ok(out)
+    }
+
     async fn graph_relationships(&self, tenant: TenantId, ids: &[Uuid]) -> StoreResult<Vec<GraphRelationship>> {
         if ids.is_empty() {
             return Ok(Vec::new());
