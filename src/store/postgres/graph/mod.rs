@@ -318,6 +318,41 @@ async fn delete_ids(conn: &mut AsyncPgConnection, table: &str, tenant: TenantId,
     Ok(())
 }
 
+impl PgStore {
+    /// The tenant's rows of `table` (read as `columns`) whose id is among
+    /// `ids`, a chunk of ids per query.
+    async fn graph_rows_by_id<Row>(
+        &self,
+        tenant: TenantId,
+        ids: &[Uuid],
+        columns: &str,
+        table: &str,
+    ) -> StoreResult<Vec<Row>>
+    where
+        Row: diesel::QueryableByName<diesel::pg::Pg> + Send + 'static,
+    {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn().await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(CHUNK * 4) {
+            let rows: Vec<Row> =
+                match diesel::sql_query(format!("SELECT {columns} FROM {table} WHERE tenant_id = $1 AND id = ANY($2)"))
+                    .bind::<SqlUuid, _>(tenant)
+                    .bind::<Array<SqlUuid>, _>(chunk)
+                    .load(&mut *conn)
+                    .await
+                {
+                    Ok(rows) => rows,
+                    Err(e) => return Err(self.db_error(&mut conn, e)),
+                };
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+}
+
 #[async_trait]
 impl GraphStore for PgStore {
     async fn graph_schema(&self, tenant: TenantId) -> StoreResult<Option<GraphSchema>> {
@@ -445,49 +480,14 @@ impl GraphStore for PgStore {
     }
 
     async fn graph_entities(&self, tenant: TenantId, ids: &[Uuid]) -> StoreResult<Vec<GraphEntity>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut conn = self.conn().await?;
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(CHUNK * 4) {
-            let rows: Vec<EntityRow> = match diesel::sql_query(format!(
-                "SELECT {ENTITY_COLUMNS} FROM graph_entities WHERE tenant_id = $1 AND id = ANY($2)"
-            ))
-            .bind::<SqlUuid, _>(tenant)
-            .bind::<Array<SqlUuid>, _>(chunk)
-            .load(&mut *conn)
-            .await
-            {
-                Ok(rows) => rows,
-                Err(e) => return Err(self.db_error(&mut conn, e)),
-            };
-            out.extend(rows.into_iter().map(GraphEntity::from));
-        }
-        Ok(out)
+        let rows: Vec<EntityRow> = self.graph_rows_by_id(tenant, ids, ENTITY_COLUMNS, "graph_entities").await?;
+        Ok(rows.into_iter().map(GraphEntity::from).collect())
     }
 
     async fn graph_relationships(&self, tenant: TenantId, ids: &[Uuid]) -> StoreResult<Vec<GraphRelationship>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut conn = self.conn().await?;
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(CHUNK * 4) {
-            let rows: Vec<RelationshipRow> = match diesel::sql_query(format!(
-                "SELECT {RELATIONSHIP_COLUMNS} FROM graph_relationships WHERE tenant_id = $1 AND id = ANY($2)"
-            ))
-            .bind::<SqlUuid, _>(tenant)
-            .bind::<Array<SqlUuid>, _>(chunk)
-            .load(&mut *conn)
-            .await
-            {
-                Ok(rows) => rows,
-                Err(e) => return Err(self.db_error(&mut conn, e)),
-            };
-            out.extend(rows.into_iter().map(GraphRelationship::from));
-        }
-        Ok(out)
+        let rows: Vec<RelationshipRow> =
+            self.graph_rows_by_id(tenant, ids, RELATIONSHIP_COLUMNS, "graph_relationships").await?;
+        Ok(rows.into_iter().map(GraphRelationship::from).collect())
     }
 
     async fn load_graph(&self, tenant: TenantId) -> StoreResult<GraphSnapshot> {
