@@ -228,11 +228,9 @@ impl GraphService {
             change.delete_relationships.retain(|id| index.edges.contains_key(id));
             // A relationship whose ends this index lacks cannot be placed:
             // the store had them, so the index is older than that; reload it.
-            let placeable = change.upsert_relationships.iter().all(|r| {
-                let known =
-                    |id: &Uuid| index.nodes.contains_key(id) || change.upsert_entities.iter().any(|e| e.id == *id);
-                known(&r.source_id) && known(&r.target_id)
-            });
+            let arriving: std::collections::HashSet<Uuid> = change.upsert_entities.iter().map(|e| e.id).collect();
+            let known = |id: &Uuid| index.nodes.contains_key(id) || arriving.contains(id);
+            let placeable = change.upsert_relationships.iter().all(|r| known(&r.source_id) && known(&r.target_id));
             if !placeable {
                 drop(index);
                 self.forget(tenant);
