@@ -33,6 +33,13 @@ async fn status_of(server: &Server, path: &str, token: &str) -> u16 {
     res.status().as_u16()
 }
 
+/// GET `path` with `token`: the status and the body, for a failure's message.
+async fn answer(server: &Server, path: &str, token: &str) -> (u16, String) {
+    let mut res = client().get(format!("{}{path}", server.base)).bearer_auth(token).send().await.unwrap();
+    let body = res.body().await.map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+    (res.status().as_u16(), body)
+}
+
 /// Whether the token is taken at all.
 async fn me(server: &Server, token: &str) -> u16 {
     status_of(server, "/api/v1/authentication/me", token).await
@@ -59,7 +66,9 @@ async fn changes_on_one_instance_end_what_the_other_cached_at_once() {
     // Role change: B served the user from its cache as an Admin, then sees
     // it is a Viewer now (the user list is for Admins).
     let token = login(a, PASSWORD).await;
-    assert_eq!(users_list(b, &token).await, 200);
+    // A refusal says why (the body) and what both instances logged.
+    let (status, body) = answer(b, "/api/v1/users", &token).await;
+    assert_eq!(status, 200, "{body}\n{}", cluster.logs());
     let (status, _) = a.put(&format!("/api/v1/users/{id}/roles"), &json!({ "roles": ["Viewer"] })).await.unwrap();
     assert!(status.is_success());
     eventually(PROPAGATION, "B sees the new roles", async || users_list(b, &token).await == 403).await;
