@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::api::Api;
 use super::by_id::one_by_id;
-use super::listings::show;
+use super::listings::{done, show};
 use super::output::{cell, say, when, Out};
 use super::{segment, Exit, Failure};
 
@@ -63,15 +63,11 @@ pub(super) async fn revoke(api: &Api, out: Out, which: &str) -> Result<Exit, Fai
     let tokens = api.get("/api/v1/agents/tokens").await?;
     let id = one_by_id(&tokens, "id", which, "enrolment token", "hotswap agents tokens")?;
     let revoked = api.post(&format!("/api/v1/agents/tokens/{}/revoke", segment(&id)), &json!({})).await?.body;
-    if out.json() {
-        out.print_json(&revoked);
-    } else {
-        say!(
-            "revoked enrolment token {id} ({}): it enrols no more hosts, and its agents' sessions end",
-            cell(&revoked["environment"])
-        );
-    }
-    Ok(Exit::Ok)
+    let line = format!(
+        "revoked enrolment token {id} ({}): it enrols no more hosts, and its agents' sessions end",
+        cell(&revoked["environment"])
+    );
+    done(out, revoked, &line)
 }
 
 /// Retires the host named `hostname`: its node leaves the cluster for good.
@@ -82,13 +78,9 @@ pub(super) async fn remove(api: &Api, out: Out, hostname: &str) -> Result<Exit, 
         host.ok_or_else(|| Failure::usage(format!("no agent host is named '{hostname}': see `hotswap agents`")))?;
     let node_id = cell(&host["nodeId"]);
     api.call(Method::DELETE, &format!("/api/v1/agents/{}", segment(&node_id)), None).await?;
-    if out.json() {
-        out.print_json(&json!({ "removed": host }));
-    } else {
-        say!(
-            "removed {hostname} ({}): its node left the cluster; enrolling it again needs a new token",
-            cell(&host["environment"])
-        );
-    }
-    Ok(Exit::Ok)
+    let line = format!(
+        "removed {hostname} ({}): its node left the cluster; enrolling it again needs a new token",
+        cell(&host["environment"])
+    );
+    done(out, json!({ "removed": host }), &line)
 }

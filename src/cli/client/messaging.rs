@@ -3,8 +3,6 @@
 //! messages. Each verb is one or two calls of the `/api/v1/topics`,
 //! `/api/v1/subscriptions` and `/api/v1/messages` routes (docs/MESSAGING.md).
 
-use std::io::Read;
-
 use awc::http::Method;
 use serde_json::{json, Map, Value};
 
@@ -13,7 +11,7 @@ use super::by_id::one_by_id;
 use super::commands::{SubscriptionsCommand, TopicsCommand};
 use super::listings::{done, show};
 use super::output::{cell, say, when, Out};
-use super::{key_values, segment, Exit, Failure};
+use super::{key_values, read_input, segment, Exit, Failure};
 
 /// What `hotswap publish` sends.
 pub(super) struct Publication {
@@ -295,17 +293,9 @@ pub(super) async fn publish(api: &Api, out: Out, publication: Publication) -> Re
 
 /// The payload piped in, without the line ending `echo` adds.
 fn standard_input() -> Result<String, Failure> {
-    let mut payload = String::new();
-    std::io::stdin()
-        .read_to_string(&mut payload)
-        .map_err(|e| Failure::usage(format!("cannot read the payload from standard input: {e}")))?;
-    if payload.ends_with('\n') {
-        payload.pop();
-        if payload.ends_with('\r') {
-            payload.pop();
-        }
-    }
-    Ok(payload)
+    let payload = read_input()?;
+    let payload = payload.strip_suffix('\n').map(|p| p.strip_suffix('\r').unwrap_or(p)).unwrap_or(&payload);
+    Ok(payload.to_string())
 }
 
 pub(super) async fn consume(api: &Api, out: Out, pull: Pull) -> Result<Exit, Failure> {

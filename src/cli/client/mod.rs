@@ -258,6 +258,14 @@ fn segment(raw: &str) -> String {
         .collect()
 }
 
+/// Everything piped in on standard input.
+fn read_input() -> Result<String, Failure> {
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+        .map_err(|e| Failure::usage(format!("cannot read standard input: {e}")))?;
+    Ok(text)
+}
+
 fn read_line(prompt: Option<&str>) -> Result<String, Failure> {
     if let Some(prompt) = prompt {
         eprint!("{prompt}");

@@ -2,15 +2,13 @@
 //! under `/api/v1/schemas`, docs/SCHEMA_REGISTRY.md). Schemas and payloads
 //! are read from files, or from standard input when the file is `-`.
 
-use std::io::Read;
-
 use serde_json::{json, Value};
 
 use super::api::Api;
 use super::commands::SchemasCommand;
 use super::listings::{done, show};
 use super::output::{cell, say, when, Out};
-use super::{segment, Exit, Failure};
+use super::{read_input, segment, Exit, Failure};
 
 pub(super) async fn schemas(api: &Api, out: Out, command: Option<SchemasCommand>) -> Result<Exit, Failure> {
     let Some(command) = command else { return list(api, out).await };
@@ -158,11 +156,7 @@ async fn decide(
 /// The JSON in `file`, or on standard input when it is `-`.
 fn json_file(file: &str) -> Result<Value, Failure> {
     let text = if file == "-" {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .map_err(|e| Failure::usage(format!("cannot read standard input: {e}")))?;
-        text
+        read_input()?
     } else {
         std::fs::read_to_string(file).map_err(|e| Failure::usage(format!("cannot read {file}: {e}")))?
     };

@@ -8,7 +8,7 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use super::api::Api;
-use super::listings::show;
+use super::listings::{done, show};
 use super::output::{cell, say, when, Out};
 use super::{segment, Exit, Failure};
 
@@ -72,12 +72,8 @@ pub(super) async fn revoke(api: &Api, out: Out, which: &str) -> Result<Exit, Fai
     let id = resolve(&keys, which)?;
     let path = format!("/api/v1/signing-keys/{}/revoke", segment(&id));
     let revoked = api.post(&path, &json!({})).await?.body;
-    if out.json() {
-        out.print_json(&revoked);
-    } else {
-        say!("revoked {} ({}): modules signed with it fail the Security Scan", cell(&revoked["name"]), id);
-    }
-    Ok(Exit::Ok)
+    let line = format!("revoked {} ({}): modules signed with it fail the Security Scan", cell(&revoked["name"]), id);
+    done(out, revoked, &line)
 }
 
 /// The fingerprint of the one key that `which` names: its whole fingerprint,
