@@ -7,14 +7,26 @@
 use base64::Engine;
 use hotswap::crypto::rsa_sig;
 use serde_json::{json, Value};
+use std::time::Duration;
 
 use crate::agents::{enrolment_token, key_pair, logging_hooks, publish, run_to_end, trusted_key, wait_joined, Agent};
 use crate::process::{free_port, Server};
+use crate::support::poll::eventually_ok;
 use crate::support::requests::deployment;
 
 fn keys_on_disk(agent: &Agent) -> usize {
     let state: Value = serde_json::from_slice(&std::fs::read(agent.dir.join("data/state.json")).unwrap()).unwrap();
     state["trustedKeys"].as_array().map_or(0, Vec::len)
+}
+
+/// The server lists the host as soon as it has welcomed it; the agent writes
+/// the welcome's keys to disk a moment later, so the test waits for that.
+async fn welcome_recorded(agent: &Agent) -> usize {
+    let recorded = async || match keys_on_disk(agent) {
+        0 => Err(format!("no trusted key on disk yet: {}", agent.log())),
+        keys => Ok(keys),
+    };
+    eventually_ok(Duration::from_secs(10), "the agent records its welcome", recorded).await
 }
 
 #[actix_web::test]
@@ -30,7 +42,7 @@ async fn a_key_added_or_revoked_during_the_session_reaches_the_agent_before_its_
     let token = enrolment_token(&server, "Development").await;
     let agent = Agent::start(&server, &token, "dev-keys-1", root.path());
     wait_joined(&server, "Development", "dev-keys-1").await;
-    assert_eq!(keys_on_disk(&agent), 1, "enrolled with the one key there was: {}", agent.log());
+    assert_eq!(welcome_recorded(&agent).await, 1, "enrolled with the one key there was: {}", agent.log());
 
     // A second key, added while the agent is connected, signs two versions.
     let (private, public) = key_pair().await;
