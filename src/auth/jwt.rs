@@ -69,6 +69,9 @@ pub enum TokenError {
     WrongIssuerOrAudience,
     #[error("the token's signature or algorithm is not accepted")]
     BadSignature,
+    /// Its `kid` names neither the current key nor the previous one.
+    #[error("the token names a signing key this service does not hold")]
+    UnknownKey,
     #[error("the token is malformed")]
     Malformed,
     #[error("the token's lifetime exceeds the configured maximum")]
@@ -152,6 +155,12 @@ struct KeyRing {
 }
 
 impl KeyRing {
+    /// Whether `kid` names a key of the ring, usable or not (the previous
+    /// key past its window still counts: reloading would not bring it back).
+    fn holds(&self, kid: Option<&str>) -> bool {
+        kid.is_none_or(|k| k == self.current.kid || self.previous.as_ref().is_some_and(|(p, _)| p.kid == k))
+    }
+
     /// The key that verifies a token naming `kid` (the current one when it
     /// names none: tokens from before key ids).
     fn decoding(&self, kid: Option<&str>, now_ms: i64) -> Option<&DecodingKey> {
@@ -294,7 +303,7 @@ impl TokenService {
         let (decoded, verified_by) = {
             let keys = self.keys.read();
             let Some(key) = keys.decoding(kid.as_deref(), Utc::now().timestamp_millis()) else {
-                return Err(TokenError::BadSignature);
+                return Err(if keys.holds(kid.as_deref()) { TokenError::BadSignature } else { TokenError::UnknownKey });
             };
             let verified_by = kid.clone().unwrap_or_else(|| keys.current.kid.clone());
             (jsonwebtoken::decode::<Claims>(token, key, &self.validation), verified_by)
@@ -431,6 +440,10 @@ mod tests {
         let other = TokenService::new(&settings("another-secret-of-thirty-two-bytes")).unwrap();
         other.install(SigningKeys { current: ("v2", b"a-different-secret-with-32-bytes!!"), previous: None }).unwrap();
         assert_eq!(service.verify(&other.issue(&user(), Utc::now()).unwrap().token), Err(TokenError::BadSignature));
+        // A key this service has not loaded yet (rotated on another instance) is told apart, for a reload.
+        let ahead = TokenService::new(&settings(SECRET)).unwrap();
+        ahead.install(SigningKeys { current: ("v3", b"third-rotated-secret-of-32-bytes!!"), previous: None }).unwrap();
+        assert_eq!(service.verify(&ahead.issue(&user(), Utc::now()).unwrap().token), Err(TokenError::UnknownKey));
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod client;
 pub mod extractors;
 pub mod headers;
 pub mod jwt;
+pub mod key_refresh;
 pub mod login_failures;
 pub mod middleware;
 pub mod password;
@@ -57,6 +58,8 @@ pub struct AuthState {
     pub cache: Option<std::sync::Arc<auth_cache::AuthCache>>,
     /// Tells open live sessions to check themselves when access changes.
     pub signals: session_signals::SessionSignals,
+    /// Reloads the key ring when a token names a key not loaded here yet.
+    pub key_refresh: key_refresh::KeyRefresh,
 }
 
 impl std::fmt::Debug for AuthState {
@@ -75,6 +78,7 @@ impl AuthState {
             login_failures: login_failures::LoginFailures::default(),
             cache: None,
             signals: Default::default(),
+            key_refresh: Default::default(),
         })
     }
 
@@ -110,7 +114,11 @@ impl AuthState {
     }
 
     async fn authenticate_with(&self, token: &str, cached: bool) -> Result<Principal, TokenError> {
-        let claims = self.tokens.verify(token)?;
+        let claims = match self.tokens.verify(token) {
+            // Rotated on another instance since this one last loaded the ring.
+            Err(TokenError::UnknownKey) if self.key_refresh.refresh().await => self.tokens.verify(token)?,
+            verified => verified?,
+        };
         let store_down = |e: StoreError| {
             tracing::warn!(error = %e, "cannot check a token against the store");
             TokenError::Unavailable

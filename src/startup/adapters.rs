@@ -105,7 +105,20 @@ async fn open_secrets(
             Arc::new(crate::store::postgres::PgSecrets::new(pg, key))
         }
     };
-    let manager = web::Data::new(SecretManager::new(backend, store.clone(), auth));
+    let manager = web::Data::new(SecretManager::new(backend, store.clone(), auth.clone()));
+    // A token signed with a key rotated on another instance reloads the ring
+    // here at once rather than at the next periodic reload. Weak: the manager
+    // holds the authentication state this closure lives in.
+    let reloads = std::sync::Arc::downgrade(&manager.clone().into_inner());
+    auth.key_refresh.install(Box::new(move || {
+        let manager = reloads.upgrade();
+        Box::pin(async move {
+            let Some(manager) = manager else { return };
+            if let Err(e) = manager.load_jwt_keys().await {
+                tracing::warn!(secret = JWT_SIGNING_KEY, error = %e, "cannot reload the JWT signing keys");
+            }
+        })
+    }));
     let secret_error = |e: crate::secrets::SecretError| StartupError::Auth(format!("secret {JWT_SIGNING_KEY}: {e}"));
     let seed = SecretValue::new(settings.auth.jwt_secret.expose());
     manager
