@@ -2,6 +2,12 @@
 //! backplane (`{prefix}:ch:graph`), and theirs applied to this instance's
 //! index (`GraphService::apply_from_peer`). Without Redis each instance's
 //! index shows its own writes only, until it loads the tenant again.
+//!
+//! Pub/sub keeps nothing for a listener that is away: the notices published
+//! while this instance's subscription was down, or dropped because it fell
+//! behind, are lost. Redis's health generation changes on each of those, and
+//! every index loaded here is then marked stale and loaded again from the
+//! store when next used.
 
 use std::sync::Arc;
 
@@ -18,6 +24,8 @@ const CHANNEL: &str = "graph";
 /// burst beyond this is dropped with a warning (the others stay stale for
 /// those records until they load the tenant again).
 const BACKLOG: usize = 4096;
+/// How often the health generation is looked at.
+const GENERATION_CHECK: std::time::Duration = std::time::Duration::from_millis(500);
 
 #[derive(Serialize, Deserialize)]
 struct Notice {
@@ -67,5 +75,29 @@ pub fn connect(graph: Arc<GraphService>, redis: Arc<Redis>) {
             }
         }
     });
+    reload_after_gaps(Arc::downgrade(&graph), redis.health().clone());
     graph.tell_peers(Arc::new(RedisGraphPeers { outgoing }));
+}
+
+/// Marks every loaded index stale whenever Redis's health generation moves:
+/// the subscription was lost or made again, or a listener dropped a message.
+/// Marked at the loss too (not only at the return), so that an index loaded
+/// during the outage, which hears nothing, is loaded again afterwards.
+fn reload_after_gaps(graph: std::sync::Weak<GraphService>, health: Arc<crate::redis::RedisHealth>) {
+    tokio::spawn(async move {
+        let mut seen = health.generation();
+        let mut tick = tokio::time::interval(GENERATION_CHECK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let now = health.generation();
+            if now == seen {
+                continue;
+            }
+            seen = now;
+            let Some(graph) = graph.upgrade() else { return };
+            tracing::info!("graph notices from other instances may have been missed; reloading the graph on next use");
+            graph.forget_all();
+        }
+    });
 }

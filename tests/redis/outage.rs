@@ -10,7 +10,7 @@ use crate::process::Server;
 use crate::redis_server::RedisServer;
 use crate::support::poll::eventually;
 
-async fn readiness(server: &Server) -> String {
+pub async fn readiness(server: &Server) -> String {
     match server.get("/health/ready").await {
         Ok((_, body)) => body["status"].as_str().unwrap_or_default().to_string(),
         Err(e) => format!("no answer: {e}"),

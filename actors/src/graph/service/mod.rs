@@ -4,6 +4,7 @@
 //! shows what is not durable.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -11,6 +12,7 @@ use chrono::Utc;
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
 
 mod queries;
@@ -147,7 +149,10 @@ impl QueryCache {
 
 struct TenantGraph {
     /// Serialises writes, so that the store and the index apply them in the same order.
-    writer: tokio::sync::Mutex<()>,
+    writer: Arc<tokio::sync::Mutex<()>>,
+    /// This index may miss what the store holds (another instance's notice
+    /// was lost, or could not be placed): the next use loads the tenant again.
+    stale: std::sync::atomic::AtomicBool,
     index: RwLock<TenantIndex>,
     schema: RwLock<GraphSchema>,
     cache: Mutex<QueryCache>,
@@ -204,6 +209,10 @@ impl GraphService {
         let Some(graph) = self.tenants.lock().get(&notice.tenant).cloned() else { return Ok(()) };
         let tenant = notice.tenant;
         let _writer = graph.writer.lock().await;
+        if graph.stale.load(Ordering::Acquire) {
+            // The reload that replaces it reads the store, this commit included.
+            return Ok(());
+        }
         if notice.schema {
             if let Some(schema) = self.store.graph_schema(tenant).await? {
                 *graph.schema.write() = schema;
@@ -248,18 +257,36 @@ impl GraphService {
         &self.store
     }
 
+    /// The tenant's index, loaded from the store when this instance has none
+    /// or the one it has went stale.
     async fn tenant(&self, tenant: TenantId) -> Result<Arc<TenantGraph>, GraphError> {
-        if let Some(t) = self.tenants.lock().get(&tenant) {
-            return Ok(t.clone());
-        }
+        let current = |graphs: &HashMap<TenantId, Arc<TenantGraph>>| {
+            graphs.get(&tenant).filter(|t| !t.stale.load(Ordering::Acquire)).cloned()
+        };
+        let stale = {
+            let graphs = self.tenants.lock();
+            if let Some(t) = current(&graphs) {
+                return Ok(t);
+            }
+            graphs.get(&tenant).cloned()
+        };
+        // A write under way on the stale index finishes first, so that what it
+        // commits is in the store read below; writers waiting behind it see
+        // the index is stale and start again on the new one (`writing`).
+        // Taken before `loading`, in the order writers take them.
+        let _stale_writer = match &stale {
+            Some(old) => Some(old.writer.clone().lock_owned().await),
+            None => None,
+        };
         let _loading = self.loading.lock().await;
-        if let Some(t) = self.tenants.lock().get(&tenant) {
-            return Ok(t.clone());
+        if let Some(t) = current(&self.tenants.lock()) {
+            return Ok(t);
         }
         let snapshot = self.store.load_graph(tenant).await?;
         let schema = self.store.graph_schema(tenant).await?.unwrap_or_else(|| builtin_schema(tenant));
         let graph = Arc::new(TenantGraph {
-            writer: tokio::sync::Mutex::new(()),
+            writer: Arc::default(),
+            stale: Default::default(),
             index: RwLock::new(TenantIndex::load(snapshot)),
             schema: RwLock::new(schema),
             cache: Mutex::new(QueryCache::default()),
@@ -316,8 +343,7 @@ impl GraphService {
         if entities.len() + relationships.len() > MAX_BULK {
             return Err(GraphError::Invalid(vec![format!("at most {MAX_BULK} entities and relationships at once")]));
         }
-        let graph = self.tenant(tenant).await?;
-        let _writer = graph.writer.lock().await;
+        let (graph, _writer) = self.writing(tenant).await?;
         let now = Utc::now();
         let author = actor.name.clone();
         let mut problems = Vec::new();
@@ -424,8 +450,7 @@ impl GraphService {
         properties: Map<String, Value>,
         expected_version: Option<u64>,
     ) -> Result<GraphEntity, GraphError> {
-        let graph = self.tenant(tenant).await?;
-        let _writer = graph.writer.lock().await;
+        let (graph, _writer) = self.writing(tenant).await?;
         let mut entity = graph.index.read().entities.get(&id).cloned().ok_or_else(|| not_found_entity(id))?;
         if entity.created_by == GRAPH_SYSTEM_AUTHOR {
             return Err(GraphError::Forbidden(format!("entity {id} is maintained by the actors")));
@@ -451,8 +476,7 @@ impl GraphService {
 
     /// Deletes a user's entity with its relationships.
     pub async fn delete_entity(&self, tenant: TenantId, actor: &AuditActor, id: Uuid) -> Result<(), GraphError> {
-        let graph = self.tenant(tenant).await?;
-        let _writer = graph.writer.lock().await;
+        let (graph, _writer) = self.writing(tenant).await?;
         let entity = graph.index.read().entities.get(&id).cloned().ok_or_else(|| not_found_entity(id))?;
         if entity.created_by == GRAPH_SYSTEM_AUTHOR {
             return Err(GraphError::Forbidden(format!("entity {id} is maintained by the actors")));
@@ -470,8 +494,7 @@ impl GraphService {
         weight: Option<f64>,
         properties: Option<Map<String, Value>>,
     ) -> Result<GraphRelationship, GraphError> {
-        let graph = self.tenant(tenant).await?;
-        let _writer = graph.writer.lock().await;
+        let (graph, _writer) = self.writing(tenant).await?;
         let mut rel = self.relationship_in(&graph, tenant, id).await?;
         if rel.created_by == GRAPH_SYSTEM_AUTHOR {
             return Err(GraphError::Forbidden(format!("relationship {id} is maintained by the actors")));
@@ -502,8 +525,7 @@ impl GraphService {
     }
 
     pub async fn delete_relationship(&self, tenant: TenantId, actor: &AuditActor, id: Uuid) -> Result<(), GraphError> {
-        let graph = self.tenant(tenant).await?;
-        let _writer = graph.writer.lock().await;
+        let (graph, _writer) = self.writing(tenant).await?;
         let rel = self.relationship_in(&graph, tenant, id).await?;
         if rel.created_by == GRAPH_SYSTEM_AUTHOR {
             return Err(GraphError::Forbidden(format!("relationship {id} is maintained by the actors")));
@@ -531,8 +553,7 @@ impl GraphService {
         schema.tenant_id = tenant;
         schema.updated_at = Utc::now();
         let mut problems = schema::check_schema(&schema);
-        let graph = self.tenant(tenant).await?;
-        let _writer = graph.writer.lock().await;
+        let (graph, _writer) = self.writing(tenant).await?;
         let current = graph.schema.read().version.clone();
         if let (Ok(new), Ok(old)) = (semver::Version::parse(&schema.version), semver::Version::parse(&current)) {
             if new <= old {
@@ -680,9 +701,31 @@ impl GraphService {
         Ok(stats)
     }
 
-    /// Forgets the tenant's index, so that the next use loads it from the store.
+    /// Marks the tenant's index stale, so that the next use loads it from the store.
     pub fn forget(&self, tenant: TenantId) {
-        self.tenants.lock().remove(&tenant);
+        if let Some(graph) = self.tenants.lock().get(&tenant) {
+            graph.stale.store(true, Ordering::Release);
+        }
+    }
+
+    /// Marks every loaded index stale: this instance may have missed other
+    /// instances' notices (its subscription to them was lost for a while).
+    pub fn forget_all(&self) {
+        for graph in self.tenants.lock().values() {
+            graph.stale.store(true, Ordering::Release);
+        }
+    }
+
+    /// The tenant's index with its writer lock held, on an index that is not
+    /// stale (a reload may replace the index while a writer waits for it).
+    async fn writing(&self, tenant: TenantId) -> Result<(Arc<TenantGraph>, OwnedMutexGuard<()>), GraphError> {
+        loop {
+            let graph = self.tenant(tenant).await?;
+            let writer = graph.writer.clone().lock_owned().await;
+            if !graph.stale.load(Ordering::Acquire) {
+                return Ok((graph, writer));
+            }
+        }
     }
 }
 

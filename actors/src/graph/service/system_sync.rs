@@ -12,8 +12,7 @@ impl GraphService {
     /// not apply: the actors' types are the built-in ones.
     pub async fn apply_system(&self, tenant: TenantId, change: GraphChange) -> Result<(), GraphError> {
         let change = system::dedupe(change);
-        let graph = self.tenant(tenant).await?;
-        let _writer = graph.writer.lock().await;
+        let (graph, _writer) = self.writing(tenant).await?;
         let mut change = self.normalise(&graph, tenant, change).await?;
         {
             // The window first: a run that leaves it takes its TOUCHED
@@ -75,8 +74,7 @@ impl GraphService {
     /// Makes the actors' part of the graph what `desired` says: writes what
     /// differs and deletes the actors' records it does not name.
     pub async fn rebuild_system(&self, tenant: TenantId, desired: GraphChange) -> Result<RebuildReport, GraphError> {
-        let graph = self.tenant(tenant).await?;
-        let _writer = graph.writer.lock().await;
+        let (graph, _writer) = self.writing(tenant).await?;
         let wanted_entities: BTreeSet<Uuid> = desired.upsert_entities.iter().map(|e| e.id).collect();
         let wanted_rels: BTreeSet<Uuid> = desired.upsert_relationships.iter().map(|r| r.id).collect();
         let mut change = self.normalise(&graph, tenant, desired).await?;
@@ -166,8 +164,7 @@ impl GraphService {
         name: &str,
         version: &str,
     ) -> Result<(), GraphError> {
-        let graph = self.tenant(tenant).await?;
-        let _writer = graph.writer.lock().await;
+        let (graph, _writer) = self.writing(tenant).await?;
         let id = system::module_version_id(tenant, name, version);
         let referenced = {
             let index = graph.index.read();
