@@ -16,6 +16,7 @@ mod inspect;
 mod keys;
 mod messaging;
 mod pty;
+mod release;
 mod schemas;
 mod session;
 mod standalone;

@@ -12,6 +12,7 @@ mod messaging;
 pub mod output;
 pub mod plan;
 mod registry;
+mod release;
 mod schemas;
 mod secrets;
 pub mod session;
@@ -231,6 +232,11 @@ async fn dispatch(global: &GlobalArgs, out: Out, command: ClientCommand) -> Resu
             audit::audit(&api, out, filter).await
         }
         ClientCommand::Modules { name } => registry::modules(&api, out, name.as_deref()).await,
+        ClientCommand::Impact { module, version } => release::impact(&api, out, &module, &version).await,
+        ClientCommand::Release { items, to, strategy, meta, requester, plan, wait } => {
+            release::release(&api, out, release::Release { items, to, strategy, meta, requester, plan, wait }).await
+        }
+        ClientCommand::Batch { id, wait } => release::batch(&api, out, &id, wait).await,
         ClientCommand::Secrets { command } => {
             let rotate = command.map(|SecretsCommand::Rotate { id }| id);
             secrets::secrets(&api, out, rotate.as_deref()).await

@@ -277,6 +277,40 @@ pub enum ClientCommand {
     /// The module registry: every module, or one module's versions with their signatures,
     /// digests, dependencies and where they run.
     Modules { name: Option<String> },
+    /// Who depends on MODULE, where they run, and what VERSION would break there (the
+    /// knowledge graph's impact analysis); exits 1 when it would break something.
+    Impact { module: String, version: String },
+    /// Roll several modules out in the order their dependencies need (a deployment batch:
+    /// each starts once those it depends on succeeded); --plan shows the order only.
+    Release {
+        /// The module versions as MODULE@VERSION, in any order.
+        #[arg(required = true, value_name = "MODULE@VERSION")]
+        items: Vec<String>,
+        /// The target environment of every run.
+        #[arg(long = "to", value_name = "ENV", required_unless_present = "plan")]
+        to: Option<String>,
+        /// Override the target environment's strategy: Direct, Rolling, BlueGreen, Canary.
+        #[arg(long)]
+        strategy: Option<String>,
+        /// Metadata every run carries, as KEY=VALUE; repeat for more.
+        #[arg(long = "meta", value_name = "KEY=VALUE")]
+        meta: Vec<String>,
+        /// The requester's email; defaults to the logged-in user's.
+        #[arg(long)]
+        requester: Option<String>,
+        /// Show the order (waves) and start nothing.
+        #[arg(long, conflicts_with_all = ["wait", "to"])]
+        plan: bool,
+        /// Follow the batch until it ends; exits 0 when every module succeeded, 1 otherwise.
+        #[arg(long, short = 'w')]
+        wait: bool,
+    },
+    /// A deployment batch's steps and their runs; --wait follows it until it ends.
+    Batch {
+        id: String,
+        #[arg(long, short = 'w')]
+        wait: bool,
+    },
     /// The server's secrets (metadata only, never values); `secrets rotate ID` rotates one
     /// (Admins of the system tenant).
     Secrets {
