@@ -17,6 +17,10 @@ use futures::future::LocalBoxFuture;
 
 /// The shortest time between two reloads asked for by tokens.
 const MIN_GAP: Duration = Duration::from_secs(1);
+/// How long a request waits for a reload (its own or the one under way)
+/// before its token is refused: a slow secrets back-end must not hold the
+/// requests naming unknown keys for as long as it takes.
+const WAIT_AT_MOST: Duration = Duration::from_secs(3);
 
 /// Reads the key ring from the secrets back-end and installs it. The
 /// back-ends' futures are not `Send`: a reload runs on the thread of the
@@ -25,6 +29,7 @@ pub type ReloadKeys = Box<dyn Fn() -> LocalBoxFuture<'static, ()> + Send + Sync>
 
 pub struct KeyRefresh {
     min_gap: Duration,
+    wait_at_most: Duration,
     /// Installed once the secrets manager exists (it is built after the
     /// authentication state it installs keys into).
     reload: OnceLock<ReloadKeys>,
@@ -35,13 +40,13 @@ pub struct KeyRefresh {
 
 impl Default for KeyRefresh {
     fn default() -> KeyRefresh {
-        KeyRefresh::with_gap(MIN_GAP)
+        KeyRefresh::with_limits(MIN_GAP, WAIT_AT_MOST)
     }
 }
 
 impl KeyRefresh {
-    fn with_gap(min_gap: Duration) -> KeyRefresh {
-        KeyRefresh { min_gap, reload: OnceLock::new(), last: tokio::sync::Mutex::new(None) }
+    fn with_limits(min_gap: Duration, wait_at_most: Duration) -> KeyRefresh {
+        KeyRefresh { min_gap, wait_at_most, reload: OnceLock::new(), last: tokio::sync::Mutex::new(None) }
     }
 
     pub fn install(&self, reload: ReloadKeys) {
@@ -52,17 +57,20 @@ impl KeyRefresh {
 
     /// Reloads the key ring unless a reload finished less than the minimum
     /// gap ago; answers whether the ring may have changed since the caller's
-    /// token was refused (false without a reload installed).
+    /// token was refused (false without a reload installed, or when the
+    /// reload took longer than a request may wait).
     pub async fn refresh(&self) -> bool {
         let Some(reload) = self.reload.get() else {
             return false;
         };
-        let mut last = self.last.lock().await;
-        if last.is_none_or(|at| at.elapsed() >= self.min_gap) {
-            reload().await;
-            *last = Some(Instant::now());
-        }
-        true
+        let reloaded = async {
+            let mut last = self.last.lock().await;
+            if last.is_none_or(|at| at.elapsed() >= self.min_gap) {
+                reload().await;
+                *last = Some(Instant::now());
+            }
+        };
+        tokio::time::timeout(self.wait_at_most, reloaded).await.is_ok()
     }
 }
 
@@ -72,14 +80,15 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
-    fn counting(min_gap: Duration) -> (KeyRefresh, Arc<AtomicUsize>) {
+    /// A refresh whose reloads count themselves when done, each taking `takes`.
+    fn counting(min_gap: Duration, takes: Duration, wait_at_most: Duration) -> (KeyRefresh, Arc<AtomicUsize>) {
         let reloads = Arc::new(AtomicUsize::new(0));
-        let refresh = KeyRefresh::with_gap(min_gap);
+        let refresh = KeyRefresh::with_limits(min_gap, wait_at_most);
         let counter = reloads.clone();
         refresh.install(Box::new(move || {
             let counter = counter.clone();
             Box::pin(async move {
-                tokio::task::yield_now().await;
+                tokio::time::sleep(takes).await;
                 counter.fetch_add(1, Ordering::SeqCst);
             })
         }));
@@ -93,7 +102,7 @@ mod tests {
 
     #[tokio::test]
     async fn requests_arriving_together_share_one_reload() {
-        let (refresh, reloads) = counting(MIN_GAP);
+        let (refresh, reloads) = counting(MIN_GAP, Duration::from_millis(10), WAIT_AT_MOST);
         let all = futures::future::join_all((0..20).map(|_| refresh.refresh())).await;
         assert!(all.into_iter().all(|retry| retry));
         assert_eq!(reloads.load(Ordering::SeqCst), 1);
@@ -102,12 +111,19 @@ mod tests {
     #[tokio::test]
     async fn reloads_are_spaced_by_the_minimum_gap() {
         let gap = Duration::from_millis(50);
-        let (refresh, reloads) = counting(gap);
+        let (refresh, reloads) = counting(gap, Duration::ZERO, WAIT_AT_MOST);
         refresh.refresh().await;
         refresh.refresh().await;
         assert_eq!(reloads.load(Ordering::SeqCst), 1, "within the gap");
         tokio::time::sleep(gap).await;
         refresh.refresh().await;
         assert_eq!(reloads.load(Ordering::SeqCst), 2, "after the gap");
+    }
+
+    #[tokio::test]
+    async fn a_reload_slower_than_a_request_may_wait_refuses_the_token() {
+        let (refresh, reloads) = counting(MIN_GAP, Duration::from_secs(60), Duration::from_millis(20));
+        assert!(!refresh.refresh().await, "given up when the wait ran out");
+        assert_eq!(reloads.load(Ordering::SeqCst), 0);
     }
 }
