@@ -427,6 +427,48 @@ test("the message bus shows its backlog and dead letters, and a Deployer replays
   for (const page of [deployer, viewer]) await page.context().close();
 });
 
+test("a module's page says who depends on it and what another version would break", async () => {
+  // Through the API: kbase and netx (which requires kbase ^1), released together to Development.
+  const auth = { "Content-Type": "application/json", Authorization: `Bearer ${await token("Deployer")}` };
+  const call = async (method, path, body) => {
+    const answer = await fetch(BASE + path, { method, headers: auth, body: body && JSON.stringify(body) });
+    assert.ok(answer.ok, `${method} ${path}: ${answer.status} ${await answer.clone().text()}`);
+    return answer.json();
+  };
+  const [base, ext] = [unique("kbase"), unique("netx")];
+  for (const [name, dependencies] of [[base, {}], [ext, { [base]: "^1" }]]) {
+    const descriptor = { name, version: "1.0.0", dependencies };
+    await call("POST", "/api/v1/modules", { descriptor, artifact: Buffer.from(`${name} bytes`).toString("base64") });
+  }
+  const batch = await call("POST", "/api/v1/deployments/batch", {
+    modules: [{ module: ext, version: "1.0.0" }, { module: base, version: "1.0.0" }],
+    targetEnvironment: "Development", requesterEmail: "deployer@example.com",
+  });
+  const deadline = Date.now() + LONG.timeout;
+  for (let status = batch.status; status !== "Succeeded";) {
+    assert.ok(status === "Running" && Date.now() < deadline, `the batch releases both modules: ${status}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    status = (await call("GET", `/api/v1/deployments/batch/${batch.batchId}`)).status;
+  }
+
+  const viewer = await signIn("Viewer");
+  await viewer.goto(`${BASE}/#/modules/${base}`);
+  await viewer.getByRole("heading", { name: "Impact of 1.0.0" }).waitFor(LONG);
+  const dependent = viewer.locator(`tr[data-dependent="${ext} 1.0.0"]`);
+  assert.match(await dependent.innerText(), new RegExp(`${base} \\^1\\s+1\\s+Yes`));
+  assert.match(await viewer.locator(".no-conflicts").innerText(), /would break/);
+  // A version nobody has built yet: the form asks about it.
+  await viewer.getByLabel("Check another version").fill("2.0.0");
+  await viewer.getByRole("button", { name: "Check" }).click();
+  await viewer.getByRole("heading", { name: "Impact of 2.0.0" }).waitFor(LONG);
+  const conflicts = await viewer.getByRole("alert").filter({ hasText: "would break" }).innerText();
+  assert.match(conflicts, new RegExp(`${ext} 1.0.0 requires ${base} \\^1, which 2.0.0 does not meet`));
+  assert.match(await dependent.innerText(), /No/);
+  await noSeriousViolations(viewer, "a module's impact");
+  await screenshot(viewer, "impact");
+  await viewer.context().close();
+});
+
 test("no page logged an error", () => {
   // The browser reports the deliberate actor crash nowhere; anything here is a defect.
   assert.deepEqual(problems.filter((problem) => !expectedProblems.some((expected) => expected.test(problem))), []);

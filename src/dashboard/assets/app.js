@@ -664,8 +664,8 @@ function enrolmentForm() {
 }
 
 /** The registry: modules and their versions, and the keys signatures are checked against. */
-async function modulesView(name) {
-  if (name) return moduleView(name);
+async function modulesView(name, version) {
+  if (name) return moduleView(name, version);
   const [modules, keys] = await Promise.all([api("GET", "/api/v1/modules"), api("GET", "/api/v1/signing-keys")]);
   show(h("h1", {}, "Modules"),
     modules.length ? h("table", { class: "modules" },
@@ -677,19 +677,65 @@ async function modulesView(name) {
     signingKeys(keys));
 }
 
-async function moduleView(name) {
+/** One module's versions, and the impact of releasing one of them (the latest unless chosen). */
+async function moduleView(name, version) {
   const module = await api("GET", `/api/v1/modules/${encodeURIComponent(name)}`);
+  const chosen = version ?? module.latestVersion;
+  const versionLink = (v) => h("a", { href: `#/modules/${encodeURIComponent(module.name)}/${encodeURIComponent(v)}`,
+    "aria-current": v === chosen ? "page" : false, title: `The impact of releasing ${v}` }, v);
   show(h("p", {}, h("a", { href: "#/modules" }, "← Modules")), h("h1", {}, `Module ${module.name}`),
     h("table", { class: "versions" },
       h("thead", {}, h("tr", {}, ["Version", "Signature", "SHA-256", "Size", "Uploaded", "Depends on", "Running on"].map((t) => h("th", { scope: "col" }, t)))),
       h("tbody", {}, module.versions.map((v) => h("tr", { "data-version": v.version },
-        h("td", {}, v.version),
+        h("td", {}, versionLink(v.version)),
         h("td", {}, v.signed ? badge("Signed") : badge("Unsigned"), v.signingKeyId ? h("span", { class: "muted", title: v.signingKeyId }, ` ${v.signingKeyId.slice(0, 19)}…`) : ""),
         h("td", { class: "digest", title: v.sha256 }, `${v.sha256.slice(0, 12)}…`),
         h("td", {}, `${v.sizeBytes.toLocaleString()} B`),
         h("td", {}, `${when(v.uploadedAt)}${v.uploadedBy ? ` by ${v.uploadedBy}` : ""}`),
         h("td", {}, Object.entries(v.dependencies ?? {}).map(([d, req]) => `${d} ${req}`).join(", ") || "—"),
-        h("td", {}, v.deployedTo.map((d) => `${d.environment}: ${d.nodes.length.toLocaleString()} (${someOf(d.nodes)})`).join("; ") || "—"))))));
+        h("td", {}, v.deployedTo.map((d) => `${d.environment}: ${d.nodes.length.toLocaleString()} (${someOf(d.nodes)})`).join("; ") || "—"))))),
+    await impactSection(module.name, chosen));
+}
+
+/**
+ * What the knowledge graph says about releasing `version` of a module: the modules that depend on it,
+ * whether this version meets each one's requirement, and what it would break on nodes running both.
+ * Any semantic version may be checked, uploaded or not, before anyone builds it.
+ */
+async function impactSection(name, version) {
+  const section = h("section", { class: "impact" }, h("h2", {}, `Impact of ${version}`));
+  const other = h("input", { id: "impact-version", required: true, maxlength: 64, placeholder: "2.0.0" });
+  const form = h("form", { class: "filters" },
+    h("label", { for: "impact-version" }, "Check another version", other), h("button", { type: "submit" }, "Check"));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    location.hash = `#/modules/${encodeURIComponent(name)}/${encodeURIComponent(other.value.trim())}`;
+  });
+  let report;
+  try {
+    report = await api("GET", `/api/v1/graph/impact?module=${encodeURIComponent(name)}&version=${encodeURIComponent(version)}`);
+  } catch (e) {
+    section.append(h("p", { class: "error" }, e.message), form);
+    return section;
+  }
+  const plural = (n, one) => `${n.toLocaleString()} ${one}${n === 1 ? "" : "s"}`;
+  section.append(h("p", {}, `${plural(report.dependents.length, "dependent")}, running on ${plural(report.nodes.length, "node")} `
+    + `in ${plural(report.clusters.length, "cluster")}.`));
+  if (report.dependents.length) {
+    const meets = (d) => d.satisfied === true ? "Yes" : d.satisfied === false ? h("strong", { class: "error" }, "No") : "—";
+    section.append(h("table", { class: "dependents" },
+      h("thead", {}, h("tr", {}, ["Dependent", "Version", "Requires", "Depth", "Meets it", "Nodes running it"].map((t) => h("th", { scope: "col" }, t)))),
+      h("tbody", {}, report.dependents.map((d) => h("tr", { "data-dependent": `${d.module} ${d.version}` },
+        h("td", {}, h("a", { href: `#/modules/${encodeURIComponent(d.module)}` }, d.module)), h("td", {}, d.version),
+        h("td", {}, `${d.dependsOn} ${d.requirement}`), h("td", {}, d.depth), h("td", {}, meets(d)),
+        h("td", {}, d.runningNodes.toLocaleString()))))));
+  }
+  section.append(report.conflicts.length
+    ? h("div", { class: "conflicts", role: "alert" }, h("p", { class: "error" }, `Releasing ${version} would break:`),
+      h("ul", {}, report.conflicts.map((c) => h("li", {}, c))))
+    : h("p", { class: "no-conflicts" }, `Nothing running depends on ${name} in a way ${version} would break.`));
+  section.append(form);
+  return section;
 }
 
 /** The trusted keys; Admins add and revoke them. */
@@ -845,7 +891,7 @@ async function route() {
     else if (section === "approvals") await approvalsView();
     else if (section === "clusters") await clustersView(parts[1]);
     else if (section === "hosts") await hostsView();
-    else if (section === "modules") await modulesView(parts[1] && decodeURIComponent(parts[1]));
+    else if (section === "modules") await modulesView(parts[1] && decodeURIComponent(parts[1]), parts[2] && decodeURIComponent(parts[2]));
     else if (section === "messaging") await messagingView(parts[1] && decodeURIComponent(parts[1]));
     else if (section === "actors" && hasRole("Admin")) await actorsView();
     else if (section === "audit" && hasRole("Admin")) await auditView();
