@@ -322,6 +322,8 @@ impl GraphService {
                     });
                 }
                 dependents.sort_by(|a, b| (a.depth, &a.module, &a.version).cmp(&(b.depth, &b.module, &b.version)));
+                // By dependent, then host name: the nodes were visited in id order.
+                conflicts.sort();
                 let mut clusters: BTreeMap<Uuid, usize> = BTreeMap::new();
                 for n in nodes.keys() {
                     let Some(&ix) = index.nodes.get(n) else { continue };

@@ -14,6 +14,9 @@ use super::listings::show;
 use super::output::{cell, say, Out};
 use super::{key_values, requester, segment, Exit, Failure};
 
+/// Conflicts printed before the rest are counted.
+const CONFLICTS_SHOWN: usize = 10;
+
 /// How often `--wait` asks for a batch's state. A batch's steps are whole
 /// runs, each taking seconds at least.
 const BATCH_POLL: Duration = Duration::from_secs(1);
@@ -29,15 +32,18 @@ pub(super) async fn impact(api: &Api, out: Out, module: &str, version: &str) -> 
         out.print_json(&report);
         return Ok(exit);
     }
-    let count = |field: &str| report[field].as_array().map_or(0, Vec::len);
+    let count = |field: &str, one: &str| {
+        let n = report[field].as_array().map_or(0, Vec::len);
+        format!("{n} {one}{}", if n == 1 { "" } else { "s" })
+    };
     say!(
-        "{} {module} {version}: {} dependents, running on {} nodes in {} clusters",
+        "{} {module} {version}: {}, running on {} in {}",
         out.bold("Impact of"),
-        count("dependents"),
-        count("nodes"),
-        count("clusters")
+        count("dependents", "dependent"),
+        count("nodes", "node"),
+        count("clusters", "cluster")
     );
-    if count("dependents") > 0 {
+    if report["dependents"].as_array().is_some_and(|d| !d.is_empty()) {
         let headers = ["DEPENDENT", "VERSION", "REQUIRES", "DEPTH", "MEETS IT", "NODES"];
         show(out, &report, &report["dependents"], &headers, None, |d| {
             let meets = match d["satisfied"].as_bool() {
@@ -59,8 +65,13 @@ pub(super) async fn impact(api: &Api, out: Out, module: &str, version: &str) -> 
         say!("Nothing running depends on {module} in a way {version} would break.");
     } else {
         say!("{}", out.status("Would break:"));
-        for conflict in conflicts {
+        // One line per dependent and node: a large cluster would scroll for pages.
+        for conflict in conflicts.iter().take(CONFLICTS_SHOWN) {
             say!("  {conflict}");
+        }
+        if conflicts.len() > CONFLICTS_SHOWN {
+            let more = conflicts.len() - CONFLICTS_SHOWN;
+            say!("  {}", out.dim(&format!("and {more} more (-o json lists every one)")));
         }
     }
     Ok(exit)

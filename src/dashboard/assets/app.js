@@ -680,7 +680,8 @@ async function modulesView(name, version) {
 /** One module's versions, and the impact of releasing one of them (the latest unless chosen). */
 async function moduleView(name, version) {
   const module = await api("GET", `/api/v1/modules/${encodeURIComponent(name)}`);
-  const chosen = version ?? module.latestVersion;
+  // The API lists versions newest first.
+  const chosen = version ?? module.versions[0]?.version;
   const versionLink = (v) => h("a", { href: `#/modules/${encodeURIComponent(module.name)}/${encodeURIComponent(v)}`,
     "aria-current": v === chosen ? "page" : false, title: `The impact of releasing ${v}` }, v);
   show(h("p", {}, h("a", { href: "#/modules" }, "← Modules")), h("h1", {}, `Module ${module.name}`),
@@ -694,7 +695,7 @@ async function moduleView(name, version) {
         h("td", {}, `${when(v.uploadedAt)}${v.uploadedBy ? ` by ${v.uploadedBy}` : ""}`),
         h("td", {}, Object.entries(v.dependencies ?? {}).map(([d, req]) => `${d} ${req}`).join(", ") || "—"),
         h("td", {}, v.deployedTo.map((d) => `${d.environment}: ${d.nodes.length.toLocaleString()} (${someOf(d.nodes)})`).join("; ") || "—"))))),
-    await impactSection(module.name, chosen));
+    ...(chosen ? [await impactSection(module.name, chosen)] : []));
 }
 
 /**
@@ -730,9 +731,12 @@ async function impactSection(name, version) {
         h("td", {}, `${d.dependsOn} ${d.requirement}`), h("td", {}, d.depth), h("td", {}, meets(d)),
         h("td", {}, d.runningNodes.toLocaleString()))))));
   }
+  // One conflict per dependent and node: a large cluster shows the first few and counts the rest.
+  const shown = report.conflicts.slice(0, 10);
+  const more = report.conflicts.length - shown.length;
   section.append(report.conflicts.length
     ? h("div", { class: "conflicts", role: "alert" }, h("p", { class: "error" }, `Releasing ${version} would break:`),
-      h("ul", {}, report.conflicts.map((c) => h("li", {}, c))))
+      h("ul", {}, shown.map((c) => h("li", {}, c)), more > 0 ? h("li", { class: "muted" }, `and ${more.toLocaleString()} more`) : null))
     : h("p", { class: "no-conflicts" }, `Nothing running depends on ${name} in a way ${version} would break.`));
   section.append(form);
   return section;
