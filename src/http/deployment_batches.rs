@@ -10,7 +10,7 @@ use hotswap_actors::domain::{
 };
 use hotswap_actors::graph::{GraphService, ReleaseItem};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::graph_dto::ReleaseModule;
@@ -21,6 +21,7 @@ use crate::web::{ApiError, AppState, ErrorBody};
 
 api_module! {
     create_deployment_batch => Access::Role(RequireRole::DEPLOYER),
+    list_deployment_batches => Access::Role(RequireRole::VIEWER),
     get_deployment_batch => Access::Role(RequireRole::VIEWER),
 }
 
@@ -201,6 +202,43 @@ pub async fn create_deployment_batch(
     state.orchestrator.store().save_batch(&batch, &audit).await?;
     let location = format!("/api/v1/deployments/batch/{}", batch.batch_id);
     Ok(HttpResponse::Accepted().insert_header(("Location", location)).json(BatchView::from(&batch)))
+}
+
+/// The most batches one answer lists.
+const MAX_LISTED: u32 = 100;
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BatchListQuery {
+    /// How many of the newest batches: 1 to 100; default 20.
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<u32>,
+}
+
+/// The tenant's deployment batches, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/deployments/batch",
+    tag = "deployments",
+    params(BatchListQuery),
+    responses(
+        Protected,
+        (status = 200, description = "The newest batches first", body = Vec<BatchView>),
+        (status = 400, description = "A limit outside 1 to 100, or an unknown parameter", body = ErrorBody),
+    )
+)]
+pub async fn list_deployment_batches(
+    state: web::Data<AppState>,
+    tenant: Tenant,
+    query: web::Query<BatchListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit.unwrap_or(20);
+    if !(1..=MAX_LISTED).contains(&limit) {
+        return Err(ApiError::validation(vec![format!("limit must be between 1 and {MAX_LISTED}, not {limit}")]));
+    }
+    let batches = state.orchestrator.store().recent_batches(tenant.0, limit as usize).await?;
+    Ok(HttpResponse::Ok().json(batches.iter().map(BatchView::from).collect::<Vec<_>>()))
 }
 
 /// A deployment batch: its status and each step's run.

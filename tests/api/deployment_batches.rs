@@ -84,6 +84,20 @@ async fn a_batch_deploys_each_module_after_the_ones_it_depends_on() {
     assert_eq!(app.get("/api/v1/deployments/batch/not-a-uuid").await.0, StatusCode::NOT_FOUND);
     let unknown = format!("/api/v1/deployments/batch/{}", uuid::Uuid::new_v4());
     assert_eq!(app.get(&unknown).await.0, StatusCode::NOT_FOUND);
+    // The list: newest first, cut at the limit, which must be 1 to 100.
+    let (status, again) = app.post("/api/v1/deployments/batch", &batch(json!({}))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{again}");
+    let (status, listed) = viewer.get("/api/v1/deployments/batch").await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let ids: Vec<&str> = listed.as_array().unwrap().iter().map(|b| b["batchId"].as_str().unwrap()).collect();
+    assert_eq!(ids, [again["batchId"].as_str().unwrap(), id.as_str()]);
+    let (_, newest) = viewer.get("/api/v1/deployments/batch?limit=1").await;
+    assert_eq!(newest.as_array().map(Vec::len), Some(1), "{newest}");
+    for bad in ["limit=0", "limit=101", "limit=many", "page=2"] {
+        let (status, reply) = viewer.get(&format!("/api/v1/deployments/batch?{bad}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {reply}");
+        assert!(reply["traceId"].is_string(), "{reply}");
+    }
 }
 
 #[actix_web::test]

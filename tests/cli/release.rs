@@ -52,6 +52,11 @@ async fn a_release_goes_out_in_dependency_order_and_impact_names_what_would_brea
         .map(|s| (s["module"].as_str().unwrap_or_default(), s["status"].as_str().unwrap_or_default()))
         .collect();
     assert_eq!(order, vec![("kbase", "Succeeded"), ("netx", "Succeeded")]);
+    // Listed, newest first, when the id was not kept.
+    let listed = admin.run(&["batch"]).await;
+    assert_eq!(listed.code, 0, "{listed:?}");
+    let row = listed.stdout.lines().find(|l| l.starts_with(&id)).unwrap_or_default().to_string();
+    assert!(row.contains("Succeeded") && row.contains("kbase@1.0.0 netx@1.0.0"), "{listed:?}");
 
     // netx 1.0.0 runs beside kbase 1.0.0 now: kbase 2.0.0 would break it, 1.1.0 would not.
     let breaking = admin.run(&["impact", "kbase", "2.0.0"]).await;

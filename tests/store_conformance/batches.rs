@@ -74,4 +74,20 @@ async fn batches_round_trip_replace_and_list_running(store: SharedStore) {
     assert_eq!(audit_count(&store, t2).await, 1);
 }
 
-conformance!(batches_round_trip_replace_and_list_running);
+/// A tenant's batches newest first, cut at the limit; none of another tenant's.
+async fn recent_batches_newest_first_per_tenant(store: SharedStore) {
+    let (mine, theirs) = (tenant(), tenant());
+    let made: Vec<BatchRecord> = [300, 100, 200].iter().map(|s| batch(mine, at(*s, 0))).collect();
+    for b in &made {
+        store.save_batch(b, &audit(mine, "DeploymentBatchCreated")).await.unwrap();
+    }
+    store.save_batch(&batch(theirs, at(400, 0)), &audit(theirs, "DeploymentBatchCreated")).await.unwrap();
+    let ids = |batches: Vec<BatchRecord>| batches.iter().map(|b| b.batch_id).collect::<Vec<_>>();
+    let newest_first = vec![made[0].batch_id, made[2].batch_id, made[1].batch_id];
+    assert_eq!(ids(store.recent_batches(mine, 10).await.unwrap()), newest_first);
+    assert_eq!(ids(store.recent_batches(mine, 2).await.unwrap()), newest_first[..2].to_vec());
+    assert_eq!(store.recent_batches(mine, 1).await.unwrap()[0], made[0], "whole records");
+    assert_eq!(store.recent_batches(tenant(), 10).await.unwrap(), vec![]);
+}
+
+conformance!(batches_round_trip_replace_and_list_running, recent_batches_newest_first_per_tenant);

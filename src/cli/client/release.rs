@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::api::Api;
 use super::listings::show;
-use super::output::{cell, say, Out};
+use super::output::{cell, say, when, Out};
 use super::{key_values, requester, segment, Exit, Failure};
 
 /// Conflicts printed before the rest are counted.
@@ -137,6 +137,28 @@ pub(super) async fn release(api: &Api, out: Out, release: Release) -> Result<Exi
         say!("{}", out.dim(&format!("hotswap batch {id} --wait follows it to its end")));
     }
     Ok(Exit::Ok)
+}
+
+/// `hotswap batch`: the newest batches, one line each.
+pub(super) async fn batches(api: &Api, out: Out, limit: u32) -> Result<Exit, Failure> {
+    let listed = api.get(&format!("/api/v1/deployments/batch?limit={}", limit.clamp(1, 100))).await?;
+    let headers = ["BATCH", "STATUS", "TO", "MODULES", "CREATED"];
+    let exit = show(out, &listed, &listed, &headers, Some(1), |b| {
+        let modules: Vec<String> = b["steps"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|s| format!("{}@{}", cell(&s["module"]), cell(&s["version"])))
+            .collect();
+        vec![
+            cell(&b["batchId"]),
+            cell(&b["status"]),
+            cell(&b["targetEnvironment"]),
+            modules.join(" "),
+            when(&b["createdAt"]),
+        ]
+    });
+    Ok(exit)
 }
 
 /// `hotswap batch ID [--wait]`.

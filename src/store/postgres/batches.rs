@@ -2,7 +2,7 @@
 //! as jsonb (see the deployment_batches migration).
 
 use async_trait::async_trait;
-use diesel::sql_types::{Jsonb, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{BigInt, Jsonb, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use hotswap_actors::domain::{BatchRecord, NewAuditEntry, TenantId};
 use hotswap_actors::store::{BatchStore, StoreError, StoreResult};
@@ -75,6 +75,17 @@ impl BatchStore for PgStore {
             .bind::<SqlUuid, _>(tenant)
             .bind::<SqlUuid, _>(batch_id);
         Ok(self.load_batches(query).await?.pop())
+    }
+
+    async fn recent_batches(&self, tenant: TenantId, limit: usize) -> StoreResult<Vec<BatchRecord>> {
+        let query = diesel::sql_query(
+            "SELECT record FROM deployment_batches WHERE tenant_id = $1 \
+             ORDER BY created_at DESC, batch_id DESC LIMIT $2",
+        )
+        .into_boxed()
+        .bind::<SqlUuid, _>(tenant)
+        .bind::<BigInt, _>(i64::try_from(limit).unwrap_or(i64::MAX));
+        self.load_batches(query).await
     }
 
     async fn batches_in_flight(&self) -> StoreResult<Vec<BatchRecord>> {

@@ -19,6 +19,14 @@ impl BatchStore for MemoryStore {
         Ok(self.batches.read().get(&(tenant, batch_id)).cloned())
     }
 
+    async fn recent_batches(&self, tenant: TenantId, limit: usize) -> StoreResult<Vec<BatchRecord>> {
+        let mut mine: Vec<BatchRecord> =
+            self.batches.read().values().filter(|b| b.tenant_id == tenant).cloned().collect();
+        mine.sort_by_key(|b| std::cmp::Reverse((b.created_at, b.batch_id)));
+        mine.truncate(limit);
+        Ok(mine)
+    }
+
     async fn batches_in_flight(&self) -> StoreResult<Vec<BatchRecord>> {
         let mut running: Vec<BatchRecord> =
             self.batches.read().values().filter(|b| b.status == BatchStatus::Running).cloned().collect();

@@ -305,11 +305,15 @@ pub enum ClientCommand {
         #[arg(long, short = 'w')]
         wait: bool,
     },
-    /// A deployment batch's steps and their runs; --wait follows it until it ends.
+    /// The tenant's deployment batches, newest first; with an id, one batch's steps and their
+    /// runs, and --wait follows it until it ends.
     Batch {
-        id: String,
-        #[arg(long, short = 'w')]
+        id: Option<String>,
+        #[arg(long, short = 'w', requires = "id")]
         wait: bool,
+        /// How many of the newest batches to list (1-100).
+        #[arg(long, default_value_t = 20, conflicts_with = "id")]
+        limit: u32,
     },
     /// The server's secrets (metadata only, never values); `secrets rotate ID` rotates one
     /// (Admins of the system tenant).
