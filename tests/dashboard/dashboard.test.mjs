@@ -452,6 +452,14 @@ test("a module's page says who depends on it and what another version would brea
   }
 
   const viewer = await signIn("Viewer");
+  // The release, in order, on the Releases page.
+  await viewer.getByRole("link", { name: "Releases" }).click();
+  const release = viewer.locator(`tr[data-batch="${batch.batchId}"]`);
+  await release.filter({ hasText: "Succeeded" }).waitFor(LONG);
+  const steps = await release.locator("li[data-step]").evaluateAll((items) => items.map((li) => li.dataset.step));
+  assert.deepEqual(steps, [base, ext], "each module after the one it depends on");
+  await noSeriousViolations(viewer, "the releases page");
+  await screenshot(viewer, "releases");
   await viewer.goto(`${BASE}/#/modules/${base}`);
   await viewer.getByRole("heading", { name: "Impact of 1.0.0" }).waitFor(LONG);
   const dependent = viewer.locator(`tr[data-dependent="${ext} 1.0.0"]`);

@@ -789,6 +789,37 @@ function addKeyForm() {
   return form;
 }
 
+/**
+ * Deployment batches (`hotswap release`): each module version of a batch with its step's status and run,
+ * newest batch first. Run events refresh the list, and a slow poll catches a step that starts between them.
+ */
+async function releasesView() {
+  const body = h("tbody");
+  const empty = h("p", { class: "muted" });
+  const load = async () => {
+    const batches = await api("GET", "/api/v1/deployments/batch?limit=50");
+    empty.textContent = batches.length ? "" : "No release yet: `hotswap release MODULE@VERSION… --to ENV` starts one.";
+    body.replaceChildren(...batches.map((b) => h("tr", { "data-batch": b.batchId },
+      h("td", { class: "digest", title: b.batchId }, b.batchId.slice(0, 8)),
+      h("td", {}, badge(b.status), b.message ? h("div", { class: "muted" }, b.message) : null),
+      h("td", {}, b.targetEnvironment),
+      h("td", {}, h("ol", { class: "steps" }, b.steps.map((s) => h("li", { "data-step": s.module },
+        `${s.module} ${s.version} `, badge(s.status),
+        s.executionId ? h("a", { href: `#/runs/${s.executionId}`, "aria-label": `Run of ${s.module} ${s.version}` }, " run") : null)))),
+      h("td", {}, when(b.createdAt)))));
+  };
+  show(h("h1", {}, "Releases"),
+    h("p", { class: "muted" }, "Module versions released together, each after the modules it depends on."),
+    h("table", { class: "releases" },
+      h("thead", {}, h("tr", {}, ["Batch", "Status", "To", "Module versions, in order", "Created"].map((t) => h("th", { scope: "col" }, t)))),
+      body),
+    empty);
+  const refresh = coalesce(300, load);
+  live.on((message) => { if (message.type === "DeploymentStatusChanged") refresh(); });
+  await load();
+  every(5000, load);
+}
+
 /** The message bus: each topic with its counters; one topic's subscriptions and dead letters. */
 async function messagingView(name) {
   if (name) return topicView(name);
@@ -896,6 +927,7 @@ async function route() {
     else if (section === "clusters") await clustersView(parts[1]);
     else if (section === "hosts") await hostsView();
     else if (section === "modules") await modulesView(parts[1] && decodeURIComponent(parts[1]), parts[2] && decodeURIComponent(parts[2]));
+    else if (section === "releases") await releasesView();
     else if (section === "messaging") await messagingView(parts[1] && decodeURIComponent(parts[1]));
     else if (section === "actors" && hasRole("Admin")) await actorsView();
     else if (section === "audit" && hasRole("Admin")) await auditView();
