@@ -25,6 +25,9 @@ api_module! {
     get_deployment_batch => Access::Role(RequireRole::VIEWER),
 }
 
+/// Creating and listing batches share it.
+const PATH_BATCHES: &str = "/api/v1/deployments/batch";
+
 /// Module versions one batch may hold.
 const MAX_BATCH: usize = 50;
 
@@ -135,7 +138,7 @@ fn check_body(body: &CreateBatchBody) -> Result<(Environment, Option<Strategy>),
 /// and restore what they changed). Answers at once; the batch runs on.
 #[utoipa::path(
     post,
-    path = "/api/v1/deployments/batch",
+    path = PATH_BATCHES,
     tag = "deployments",
     request_body = CreateBatchBody,
     responses(
@@ -219,7 +222,7 @@ pub struct BatchListQuery {
 /// The tenant's deployment batches, newest first.
 #[utoipa::path(
     get,
-    path = "/api/v1/deployments/batch",
+    path = PATH_BATCHES,
     tag = "deployments",
     params(BatchListQuery),
     responses(

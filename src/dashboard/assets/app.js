@@ -805,7 +805,7 @@ async function releasesView() {
       h("td", {}, b.targetEnvironment),
       h("td", {}, h("ol", { class: "steps" }, b.steps.map((s) => h("li", { "data-step": s.module },
         `${s.module} ${s.version} `, badge(s.status),
-        s.executionId ? h("a", { href: `#/runs/${s.executionId}`, "aria-label": `Run of ${s.module} ${s.version}` }, " run") : null)))),
+        s.executionId ? [" ", h("a", { href: `#/runs/${s.executionId}`, "aria-label": `Run of ${s.module} ${s.version}` }, "run")] : null)))),
       h("td", {}, when(b.createdAt)))));
   };
   show(h("h1", {}, "Releases"),
