@@ -41,6 +41,10 @@ pub struct RedisHealth {
     /// Counts the subscriber's (re)connections: whatever was learnt through
     /// an older one may have missed messages since.
     generation: AtomicU64,
+    /// Counts the subscription's losses and returns only, for listeners that
+    /// follow their own channel's drops (`listen_counting_drops`) rather than
+    /// every change `generation` counts.
+    subscription_changes: AtomicU64,
 }
 
 impl RedisHealth {
@@ -60,8 +64,14 @@ impl RedisHealth {
         self.generation.load(Ordering::Acquire)
     }
 
+    /// Changes each time the subscription is lost or made again.
+    pub fn subscription_changes(&self) -> u64 {
+        self.subscription_changes.load(Ordering::Acquire)
+    }
+
     fn set_subscribed(&self, up: bool) {
         if self.subscribed.swap(up, Ordering::AcqRel) != up {
+            self.subscription_changes.fetch_add(1, Ordering::AcqRel);
             self.generation.fetch_add(1, Ordering::AcqRel);
         }
     }
@@ -81,7 +91,14 @@ impl RedisHealth {
 /// How often Redis is pinged to tell whether it answers.
 const PROBE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
-type Listeners = Mutex<HashMap<String, Vec<mpsc::Sender<Vec<u8>>>>>;
+/// One listener of a channel: where its messages go, and how many it missed
+/// because it had fallen behind.
+struct Listener {
+    sender: mpsc::Sender<Vec<u8>>,
+    dropped: Arc<AtomicU64>,
+}
+
+type Listeners = Mutex<HashMap<String, Vec<Listener>>>;
 
 /// The connection to Redis every part of one instance shares.
 pub struct Redis {
@@ -201,9 +218,19 @@ impl Redis {
     /// subscribed. At most `capacity` wait; past that, messages are dropped
     /// and counted in the log (a listener must keep up).
     pub fn listen(&self, name: &str, capacity: usize) -> mpsc::Receiver<Vec<u8>> {
+        self.listen_counting_drops(name, capacity).0
+    }
+
+    /// As `listen`, with the count of this listener's dropped messages.
+    pub fn listen_counting_drops(&self, name: &str, capacity: usize) -> (mpsc::Receiver<Vec<u8>>, Arc<AtomicU64>) {
         let (sender, receiver) = mpsc::channel(capacity.max(1));
-        self.listeners.lock().entry(self.channel(name)).or_default().push(sender);
-        receiver
+        let dropped = Arc::new(AtomicU64::new(0));
+        self.listeners
+            .lock()
+            .entry(self.channel(name))
+            .or_default()
+            .push(Listener { sender, dropped: dropped.clone() });
+        (receiver, dropped)
     }
 }
 

@@ -65,19 +65,50 @@ fn timed_out() -> redis::RedisError {
     redis::RedisError::from(std::io::Error::new(std::io::ErrorKind::TimedOut, "connecting to redis timed out"))
 }
 
-/// Hands a message to its channel's listeners; `false` when one had to drop it.
+/// Hands a message to its channel's listeners; `false` when one had to drop
+/// it (and that listener's count of drops says so).
 fn deliver(listeners: &Listeners, channel: &str, payload: &[u8]) -> bool {
     let mut listeners = listeners.lock();
-    let Some(senders) = listeners.get_mut(channel) else { return true };
+    let Some(channel_listeners) = listeners.get_mut(channel) else { return true };
     let mut all = true;
-    senders.retain(|sender| match sender.try_send(payload.to_vec()) {
+    channel_listeners.retain(|listener| match listener.sender.try_send(payload.to_vec()) {
         Ok(()) => true,
         Err(TrySendError::Full(_)) => {
             tracing::warn!(channel, "a redis listener fell behind; dropped a message");
+            listener.dropped.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
             all = false;
             true
         }
         Err(TrySendError::Closed(_)) => false,
     });
     all
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    use tokio::sync::mpsc;
+
+    use super::super::{Listener, Listeners};
+
+    fn listener(listeners: &Listeners, channel: &str, capacity: usize) -> (mpsc::Receiver<Vec<u8>>, Arc<AtomicU64>) {
+        let (sender, receiver) = mpsc::channel(capacity);
+        let dropped = Arc::new(AtomicU64::new(0));
+        listeners.lock().entry(channel.into()).or_default().push(Listener { sender, dropped: dropped.clone() });
+        (receiver, dropped)
+    }
+
+    #[test]
+    fn a_listener_that_falls_behind_counts_its_own_drops_only() {
+        let listeners = Listeners::default();
+        let (_slow, slow_drops) = listener(&listeners, "p:ch:graph", 1);
+        let (mut other, other_drops) = listener(&listeners, "p:ch:run-events", 8);
+        assert!(super::deliver(&listeners, "p:ch:graph", b"one"));
+        assert!(!super::deliver(&listeners, "p:ch:graph", b"two"), "the second does not fit");
+        assert!(super::deliver(&listeners, "p:ch:run-events", b"event"));
+        assert_eq!((slow_drops.load(Ordering::Acquire), other_drops.load(Ordering::Acquire)), (1, 0));
+        assert_eq!(other.try_recv().unwrap(), b"event");
+    }
 }

@@ -4,10 +4,12 @@
 //! index shows its own writes only, until it loads the tenant again.
 //!
 //! Pub/sub keeps nothing for a listener that is away: the notices published
-//! while this instance's subscription was down, or dropped because it fell
-//! behind, are lost. Redis's health generation changes on each of those, and
-//! every index loaded here is then marked stale and loaded again from the
-//! store when next used.
+//! while this instance's subscription was down, or dropped because this
+//! listener fell behind, are lost. After either, every index loaded here is
+//! marked stale and loaded again from the store when next used. (Not after
+//! every change of Redis's health generation: another channel's listener
+//! falling behind, or a command timing out, loses no graph notice, and a
+//! reload of a large graph is not free.)
 
 use std::sync::Arc;
 
@@ -24,8 +26,8 @@ const CHANNEL: &str = "graph";
 /// burst beyond this is dropped with a warning (the others stay stale for
 /// those records until they load the tenant again).
 const BACKLOG: usize = 4096;
-/// How often the health generation is looked at.
-const GENERATION_CHECK: std::time::Duration = std::time::Duration::from_millis(500);
+/// How often the subscription and this listener are looked at for gaps.
+const GAP_CHECK: std::time::Duration = std::time::Duration::from_millis(500);
 
 #[derive(Serialize, Deserialize)]
 struct Notice {
@@ -61,7 +63,7 @@ pub fn connect(graph: Arc<GraphService>, redis: Arc<Redis>) {
             }
         }
     });
-    let mut heard = redis.listen(CHANNEL, BACKLOG);
+    let (mut heard, dropped) = redis.listen_counting_drops(CHANNEL, BACKLOG);
     // One task applies, in the order Redis delivers.
     let applier = graph.clone();
     tokio::spawn(async move {
@@ -75,22 +77,27 @@ pub fn connect(graph: Arc<GraphService>, redis: Arc<Redis>) {
             }
         }
     });
-    reload_after_gaps(Arc::downgrade(&graph), redis.health().clone());
+    reload_after_gaps(Arc::downgrade(&graph), redis.health().clone(), dropped);
     graph.tell_peers(Arc::new(RedisGraphPeers { outgoing }));
 }
 
-/// Marks every loaded index stale whenever Redis's health generation moves:
-/// the subscription was lost or made again, or a listener dropped a message.
-/// Marked at the loss too (not only at the return), so that an index loaded
-/// during the outage, which hears nothing, is loaded again afterwards.
-fn reload_after_gaps(graph: std::sync::Weak<GraphService>, health: Arc<crate::redis::RedisHealth>) {
+/// Marks every loaded index stale whenever the subscription was lost or made
+/// again, or this listener dropped a notice. Marked at the loss too (not only
+/// at the return), so that an index loaded during the outage, which hears
+/// nothing, is loaded again afterwards.
+fn reload_after_gaps(
+    graph: std::sync::Weak<GraphService>,
+    health: Arc<crate::redis::RedisHealth>,
+    dropped: Arc<std::sync::atomic::AtomicU64>,
+) {
+    let gaps = move || (health.subscription_changes(), dropped.load(std::sync::atomic::Ordering::Acquire));
     tokio::spawn(async move {
-        let mut seen = health.generation();
-        let mut tick = tokio::time::interval(GENERATION_CHECK);
+        let mut seen = gaps();
+        let mut tick = tokio::time::interval(GAP_CHECK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let now = health.generation();
+            let now = gaps();
             if now == seen {
                 continue;
             }
