@@ -459,7 +459,6 @@ test("a module's page says who depends on it and what another version would brea
   const steps = await release.locator("li[data-step]").evaluateAll((items) => items.map((li) => li.dataset.step));
   assert.deepEqual(steps, [base, ext], "each module after the one it depends on");
   await noSeriousViolations(viewer, "the releases page");
-  await screenshot(viewer, "releases");
   await viewer.goto(`${BASE}/#/modules/${base}`);
   await viewer.getByRole("heading", { name: "Impact of 1.0.0" }).waitFor(LONG);
   const dependent = viewer.locator(`tr[data-dependent="${ext} 1.0.0"]`);
@@ -475,6 +474,25 @@ test("a module's page says who depends on it and what another version would brea
   await noSeriousViolations(viewer, "a module's impact");
   await screenshot(viewer, "impact");
   await viewer.context().close();
+
+  // A Deployer releases from the page: an item without a version is refused there, then both go out again.
+  const deployer = await signIn("Deployer");
+  await deployer.getByRole("link", { name: "Releases" }).click();
+  const items = deployer.getByLabel("Module versions (MODULE@VERSION, any order)");
+  await items.fill(`${ext}@1.0.0 ${base}`);
+  await deployer.getByRole("button", { name: "Release" }).click();
+  await deployer.getByRole("alert").filter({ hasText: `'${base}' is not MODULE@VERSION` }).waitFor(LONG);
+  await items.fill(`${ext}@1.0.0, ${base}@1.0.0`);
+  await deployer.getByLabel("Target environment").selectOption("Development");
+  await deployer.getByRole("button", { name: "Release" }).click();
+  const newest = deployer.locator("tbody tr[data-batch]").first();
+  await deployer.locator('tbody tr[data-batch]:first-child[data-status="Succeeded"]').waitFor(LONG);
+  assert.notEqual(await newest.getAttribute("data-batch"), batch.batchId, "a second batch heads the list");
+  const order = await newest.locator("li[data-step]").evaluateAll((items) => items.map((li) => li.dataset.step));
+  assert.deepEqual(order, [base, ext], "the page's release went out in dependency order too");
+  await noSeriousViolations(deployer, "the releases page of a Deployer");
+  await screenshot(deployer, "releases");
+  await deployer.context().close();
 });
 
 test("no page logged an error", () => {

@@ -43,8 +43,9 @@ function s(tag, attrs = {}, ...children) {
 
 const main = () => document.getElementById("main");
 
+/** Replaces the page's content; a null, undefined or false part (left out by a role) is skipped. */
 function show(...nodes) {
-  main().replaceChildren(...nodes);
+  main().replaceChildren(...nodes.filter((n) => n !== null && n !== undefined && n !== false));
 }
 
 function notice(text) {
@@ -799,7 +800,7 @@ async function releasesView() {
   const load = async () => {
     const batches = await api("GET", "/api/v1/deployments/batch?limit=50");
     empty.textContent = batches.length ? "" : "No release yet: `hotswap release MODULE@VERSION… --to ENV` starts one.";
-    body.replaceChildren(...batches.map((b) => h("tr", { "data-batch": b.batchId },
+    body.replaceChildren(...batches.map((b) => h("tr", { "data-batch": b.batchId, "data-status": b.status },
       h("td", { class: "digest", title: b.batchId }, b.batchId.slice(0, 8)),
       h("td", {}, badge(b.status), b.message ? h("div", { class: "muted" }, b.message) : null),
       h("td", {}, b.targetEnvironment),
@@ -810,6 +811,7 @@ async function releasesView() {
   };
   show(h("h1", {}, "Releases"),
     h("p", { class: "muted" }, "Module versions released together, each after the modules it depends on."),
+    hasRole("Deployer") ? releaseForm(load) : null,
     h("table", { class: "releases" },
       h("thead", {}, h("tr", {}, ["Batch", "Status", "To", "Module versions, in order", "Created"].map((t) => h("th", { scope: "col" }, t)))),
       body),
@@ -818,6 +820,40 @@ async function releasesView() {
   live.on((message) => { if (message.type === "DeploymentStatusChanged") refresh(); });
   await load();
   every(5000, load);
+}
+
+/** Deployers start a release: MODULE@VERSION items in any order (the server orders them) and a target. */
+function releaseForm(reload) {
+  const items = h("input", { id: "release-items", required: true, placeholder: "kbase@1.2.0 netx@2.0.0" });
+  const target = h("select", { id: "release-target" }, ENVIRONMENTS.map((e) => h("option", { value: e }, e)));
+  const error = h("p", { class: "error", role: "alert" });
+  const form = h("form", { class: "filters release" },
+    h("label", { for: "release-items" }, "Module versions (MODULE@VERSION, any order)", items),
+    h("label", { for: "release-target" }, "Target environment", target),
+    h("button", { type: "submit" }, "Release"), error);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.textContent = "";
+    const modules = [];
+    for (const item of items.value.split(/[\s,]+/).filter(Boolean)) {
+      const at = item.lastIndexOf("@");
+      if (at <= 0 || at === item.length - 1) {
+        error.textContent = `'${item}' is not MODULE@VERSION`;
+        return;
+      }
+      modules.push({ module: item.slice(0, at), version: item.slice(at + 1) });
+    }
+    try {
+      const batch = await api("POST", "/api/v1/deployments/batch",
+        { modules, targetEnvironment: target.value, requesterEmail: session.user.email });
+      notice(`Release ${batch.batchId.slice(0, 8)} started: ${batch.steps.map((s) => s.module).join(" → ")}`);
+      items.value = "";
+      await reload();
+    } catch (e) {
+      error.textContent = e.message;
+    }
+  });
+  return form;
 }
 
 /** The message bus: each topic with its counters; one topic's subscriptions and dead letters. */
