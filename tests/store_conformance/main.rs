@@ -644,6 +644,7 @@ mod audit;
 mod batches;
 mod deltas;
 mod graph;
+mod graph_reload;
 mod grouped_saves;
 mod leases;
 mod module_registry;

@@ -4,7 +4,6 @@
 //! shows what is not durable.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -12,16 +11,16 @@ use chrono::Utc;
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
 
+mod indexes;
 mod queries;
 mod system_sync;
 
 use super::index::TenantIndex;
 use super::query::{self, MatchQuery, PathQuery, TraverseQuery};
 use super::run_window::GraphSettings;
-use super::schema::{self, builtin_schema};
+use super::schema;
 use super::system;
 use crate::domain::{
     AuditActor, AuditCategory, Environment, GraphChange, GraphEntity, GraphRelationship, GraphSchema, NewAuditEntry,
@@ -151,7 +150,8 @@ struct TenantGraph {
     /// Serialises writes, so that the store and the index apply them in the same order.
     writer: Arc<tokio::sync::Mutex<()>>,
     /// This index may miss what the store holds (another instance's notice
-    /// was lost, or could not be placed): the next use loads the tenant again.
+    /// was lost, or could not be placed): the next use loads the tenant again
+    /// (`indexes.rs`).
     stale: std::sync::atomic::AtomicBool,
     index: RwLock<TenantIndex>,
     schema: RwLock<GraphSchema>,
@@ -194,113 +194,8 @@ impl GraphService {
         })
     }
 
-    /// Tells `peers` of every commit from now on (set once, at start-up).
-    pub fn tell_peers(&self, peers: Arc<dyn crate::graph::peers::GraphPeers>) {
-        if self.peers.set(peers).is_err() {
-            tracing::warn!("the graph's peers were set twice; the first stay");
-        }
-    }
-
-    /// Applies what another instance committed to this one's index, as the
-    /// store holds those records now (one missing there was deleted since).
-    /// A tenant this instance has not loaded is left alone: it will load
-    /// what the store holds when first used.
-    pub async fn apply_from_peer(&self, notice: crate::graph::peers::GraphCommitted) -> Result<(), GraphError> {
-        let Some(graph) = self.tenants.lock().get(&notice.tenant).cloned() else { return Ok(()) };
-        let tenant = notice.tenant;
-        let _writer = graph.writer.lock().await;
-        if graph.stale.load(Ordering::Acquire) {
-            // The reload that replaces it reads the store, this commit included.
-            return Ok(());
-        }
-        if notice.schema {
-            if let Some(schema) = self.store.graph_schema(tenant).await? {
-                *graph.schema.write() = schema;
-            }
-        }
-        let entities = self.store.graph_entities(tenant, &notice.entities).await?;
-        let relationships = self.store.graph_relationships(tenant, &notice.relationships).await?;
-        let found: std::collections::HashSet<Uuid> =
-            entities.iter().map(|e| e.id).chain(relationships.iter().map(|r| r.id)).collect();
-        let mut change = GraphChange {
-            upsert_entities: entities,
-            upsert_relationships: relationships,
-            delete_entities: notice.deleted_entities,
-            delete_relationships: notice.deleted_relationships,
-        };
-        change.delete_entities.extend(notice.entities.into_iter().filter(|id| !found.contains(id)));
-        change.delete_relationships.extend(notice.relationships.into_iter().filter(|id| !found.contains(id)));
-        let touched = {
-            let mut index = graph.index.write();
-            // A deletion of what this index does not hold is nothing to do.
-            change.delete_entities.retain(|id| index.nodes.contains_key(id));
-            change.delete_relationships.retain(|id| index.edges.contains_key(id));
-            // A relationship whose ends this index lacks cannot be placed:
-            // the store had them, so the index is older than that; reload it.
-            let arriving: std::collections::HashSet<Uuid> = change.upsert_entities.iter().map(|e| e.id).collect();
-            let known = |id: &Uuid| index.nodes.contains_key(id) || arriving.contains(id);
-            let placeable = change.upsert_relationships.iter().all(|r| known(&r.source_id) && known(&r.target_id));
-            if !placeable {
-                drop(index);
-                self.forget(tenant);
-                return Ok(());
-            }
-            let touched = index.touched_types(&change);
-            index.apply(&change);
-            touched
-        };
-        graph.cache.lock().invalidate(&touched);
-        Ok(())
-    }
-
     pub fn store(&self) -> &SharedStore {
         &self.store
-    }
-
-    /// The tenant's index, loaded from the store when this instance has none
-    /// or the one it has went stale.
-    async fn tenant(&self, tenant: TenantId) -> Result<Arc<TenantGraph>, GraphError> {
-        let current = |graphs: &HashMap<TenantId, Arc<TenantGraph>>| {
-            graphs.get(&tenant).filter(|t| !t.stale.load(Ordering::Acquire)).cloned()
-        };
-        let stale = {
-            let graphs = self.tenants.lock();
-            if let Some(t) = current(&graphs) {
-                return Ok(t);
-            }
-            graphs.get(&tenant).cloned()
-        };
-        // A write under way on the stale index finishes first, so that what it
-        // commits is in the store read below; writers waiting behind it see
-        // the index is stale and start again on the new one (`writing`).
-        // Taken before `loading`, in the order writers take them.
-        let _stale_writer = match &stale {
-            Some(old) => Some(old.writer.clone().lock_owned().await),
-            None => None,
-        };
-        let _loading = self.loading.lock().await;
-        if let Some(t) = current(&self.tenants.lock()) {
-            return Ok(t);
-        }
-        let snapshot = self.store.load_graph(tenant).await?;
-        let schema = self.store.graph_schema(tenant).await?.unwrap_or_else(|| builtin_schema(tenant));
-        let graph = Arc::new(TenantGraph {
-            writer: Arc::default(),
-            stale: Default::default(),
-            index: RwLock::new(TenantIndex::load(snapshot)),
-            schema: RwLock::new(schema),
-            cache: Mutex::new(QueryCache::default()),
-        });
-        self.tenants.lock().insert(tenant, graph.clone());
-        Ok(graph)
-    }
-
-    /// Loads the index of each tenant now rather than on first use.
-    pub async fn preload(&self, tenants: &[TenantId]) -> Result<(), GraphError> {
-        for t in tenants {
-            self.tenant(*t).await?;
-        }
-        Ok(())
     }
 
     /// Writes `change` to the store and then to the index, and drops the cached
@@ -699,33 +594,6 @@ impl GraphService {
             cached_queries: graph.cache.lock().entries.len(),
         };
         Ok(stats)
-    }
-
-    /// Marks the tenant's index stale, so that the next use loads it from the store.
-    pub fn forget(&self, tenant: TenantId) {
-        if let Some(graph) = self.tenants.lock().get(&tenant) {
-            graph.stale.store(true, Ordering::Release);
-        }
-    }
-
-    /// Marks every loaded index stale: this instance may have missed other
-    /// instances' notices (its subscription to them was lost for a while).
-    pub fn forget_all(&self) {
-        for graph in self.tenants.lock().values() {
-            graph.stale.store(true, Ordering::Release);
-        }
-    }
-
-    /// The tenant's index with its writer lock held, on an index that is not
-    /// stale (a reload may replace the index while a writer waits for it).
-    async fn writing(&self, tenant: TenantId) -> Result<(Arc<TenantGraph>, OwnedMutexGuard<()>), GraphError> {
-        loop {
-            let graph = self.tenant(tenant).await?;
-            let writer = graph.writer.clone().lock_owned().await;
-            if !graph.stale.load(Ordering::Acquire) {
-                return Ok((graph, writer));
-            }
-        }
     }
 }
 
