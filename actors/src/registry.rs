@@ -113,6 +113,12 @@ impl DependentsChecked {
 }
 
 impl BrokenDependent {
+    /// The sentence for every node that runs both, whatever its environment
+    /// (what the impact analysis reports); `None` when no node does.
+    pub fn conflict(&self, module: &str, version: &str) -> Option<String> {
+        self.sentence(module, version, &Environment::ALL)
+    }
+
     /// "api 1.0.0 requires m ^1.0, which 2.0.0 does not meet, on 3 nodes (a, b, c)",
     /// for the nodes of `path`; `None` when none of them runs both.
     fn sentence(&self, module: &str, version: &str, path: &[Environment]) -> Option<String> {
@@ -193,6 +199,17 @@ mod tests {
         let to_dev = check.refusal("base", "2.0.0", &Development.path()).unwrap();
         assert!(to_dev.ends_with("on 3 nodes (development-00000, development-00001, development-00002)"), "{to_dev}");
         assert!(!to_dev.contains("web"), "{to_dev}");
+    }
+
+    #[test]
+    fn a_conflict_counts_the_nodes_of_every_environment() {
+        let api = broken("api 1.0.0", &[(Development, 2), (Production, 7)]);
+        assert_eq!(
+            api.conflict("base", "2.0.0").unwrap(),
+            "api 1.0.0 requires base ^1.0, which 2.0.0 does not meet, on 9 nodes \
+             (development-00000, development-00001, production-00000, production-00001, production-00002, and 4 more)"
+        );
+        assert_eq!(broken("web 2.0.0", &[]).conflict("base", "2.0.0"), None);
     }
 
     #[test]

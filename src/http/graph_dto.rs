@@ -241,7 +241,16 @@ pub struct ImpactParams {
     /// The version about to go out.
     #[param(example = "2.0.0", pattern = "^(0|[1-9][0-9]{0,8})\\.(0|[1-9][0-9]{0,8})\\.(0|[1-9][0-9]{0,8})$")]
     pub version: String,
+    /// How many affected nodes to list: 1 to 1000; default 100. `nodesTotal` counts them all.
+    #[param(minimum = 1, maximum = 1000)]
+    pub node_limit: Option<u32>,
 }
+
+/// The most affected nodes one impact report lists.
+pub const IMPACT_NODES_MAX: u32 = 1000;
+
+/// Affected nodes listed when the request does not say.
+pub const IMPACT_NODES_DEFAULT: u32 = 100;
 
 // ---------------------------------------------------------------- schema
 

@@ -8,7 +8,10 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::graph_dto::{into_core, ImpactParams, MatchBody, PathBody, QueryView, ReleasePlanBody, TraverseBody};
+use super::graph_dto::{
+    into_core, ImpactParams, MatchBody, PathBody, QueryView, ReleasePlanBody, TraverseBody, IMPACT_NODES_DEFAULT,
+    IMPACT_NODES_MAX,
+};
 use super::responses::{JsonBody, Protected};
 use super::route_table::{api_module, Access};
 use crate::auth::{RequireRole, Tenant};
@@ -162,10 +165,13 @@ struct ImpactView {
     module: String,
     version: String,
     dependents: Vec<DependentView>,
+    /// The first `nodeLimit` nodes running the module or a dependent, by environment and host name.
     nodes: Vec<AffectedNodeView>,
+    /// How many nodes run the module or a dependent in all.
+    nodes_total: usize,
     clusters: Vec<AffectedClusterView>,
     tenants: Vec<Uuid>,
-    /// Dependent and module pairs that would break, with the node where both run.
+    /// One per dependent version the release would break, naming a few of the nodes that run both and counting the rest.
     conflicts: Vec<String>,
 }
 
@@ -197,6 +203,7 @@ impl From<ImpactReport> for ImpactView {
                     modules: n.modules,
                 })
                 .collect(),
+            nodes_total: r.nodes_total,
             clusters: r
                 .clusters
                 .into_iter()
@@ -219,7 +226,7 @@ impl From<ImpactReport> for ImpactView {
     responses(
         Protected,
         (status = 200, description = "The impact", body = ImpactView),
-        (status = 400, description = "The version is not semver, or a parameter is missing", body = ErrorBody),
+        (status = 400, description = "The version is not semver, a parameter is missing, or nodeLimit is outside 1 to 1000", body = ErrorBody),
         (status = 404, description = "The module is not in the graph", body = ErrorBody),
     )
 )]
@@ -228,7 +235,13 @@ pub async fn analyse_graph_impact(
     tenant: Tenant,
     query: web::Query<ImpactParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let report = graph.impact(tenant.0, &query.module, &query.version).await?;
+    let node_limit = query.node_limit.unwrap_or(IMPACT_NODES_DEFAULT);
+    if !(1..=IMPACT_NODES_MAX).contains(&node_limit) {
+        return Err(ApiError::validation(vec![format!(
+            "nodeLimit must be between 1 and {IMPACT_NODES_MAX}, not {node_limit}"
+        )]));
+    }
+    let report = graph.impact(tenant.0, &query.module, &query.version, node_limit as usize).await?;
     Ok(HttpResponse::Ok().json(ImpactView::from(report)))
 }
 

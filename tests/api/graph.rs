@@ -443,9 +443,28 @@ async fn impact_and_release_order_come_from_declared_dependencies() {
     assert_eq!(deps[1]["module"], "gweb");
     assert_eq!(deps[1]["depth"], 2);
     assert_eq!(impact["nodes"].as_array().unwrap().len(), 3, "{impact}");
+    assert_eq!(impact["nodesTotal"], 3, "{impact}");
     assert_eq!(impact["clusters"][0]["environment"], "Development");
-    assert_eq!(impact["conflicts"].as_array().unwrap().len(), 3, "{impact}");
-    assert!(impact["conflicts"][0].as_str().unwrap().contains("gapi 1.0.0 requires gbase ^1.0"), "{impact}");
+    // One conflict per broken dependent version, naming its nodes.
+    assert_eq!(
+        impact["conflicts"],
+        json!(["gapi 1.0.0 requires gbase ^1.0, which 2.0.0 does not meet, \
+                on 3 nodes (development-node-01, development-node-02, development-node-03)"]),
+        "{impact}"
+    );
+    // The node list is cut at nodeLimit, by host name; the total still counts every node.
+    let (status, first) = app.get("/api/v1/graph/impact?module=gbase&version=2.0.0&nodeLimit=2").await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let hosts: Vec<&str> = first["nodes"].as_array().unwrap().iter().map(|n| n["hostname"].as_str().unwrap()).collect();
+    assert_eq!(hosts, ["development-node-01", "development-node-02"], "{first}");
+    assert_eq!(first["nodesTotal"], 3, "{first}");
+    for bad in ["0", "1001", "-1", "many"] {
+        let (status, body) = app.get(&format!("/api/v1/graph/impact?module=gbase&version=2.0.0&nodeLimit={bad}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "nodeLimit={bad}: {body}");
+        if bad == "0" || bad == "1001" {
+            assert_eq!(body["message"], format!("nodeLimit must be between 1 and 1000, not {bad}"), "{body}");
+        }
+    }
     let (_, ok) = app.get("/api/v1/graph/impact?module=gbase&version=1.5.0").await;
     assert_eq!(ok["conflicts"], json!([]), "{ok}");
     // A run's Security Scan refuses the same version, naming the pairs.

@@ -478,7 +478,7 @@ async fn graph_sync_follows_the_actors_and_rebuild_agrees(store: SharedStore) {
     let run_entity = service.entity(t, r.execution_id).await.unwrap();
     assert_eq!(run_entity.properties["status"], "Succeeded");
     assert_eq!(run_entity.version, 2, "the save changed the status");
-    let impact = service.impact(t, "base", "2.0.0").await.unwrap();
+    let impact = service.impact(t, "base", "2.0.0", 100).await.unwrap();
     assert_eq!(impact.dependents[0].module, "api");
     assert_eq!(impact.dependents[0].satisfied, Some(false));
 

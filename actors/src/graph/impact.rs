@@ -54,11 +54,14 @@ pub struct ImpactReport {
     pub module: String,
     pub version: String,
     pub dependents: Vec<DependentModule>,
+    /// The first nodes running the module or a dependent (see `nodes_total`).
     pub nodes: Vec<AffectedNode>,
+    /// How many nodes run the module or a dependent in all.
+    pub nodes_total: usize,
     pub clusters: Vec<AffectedCluster>,
     pub tenants: Vec<TenantId>,
-    /// Pairs that would break: a dependent whose requirement the version does
-    /// not meet, on nodes that run both.
+    /// One per dependent version whose requirement the version does not
+    /// meet, naming a few of the nodes that run both and counting the rest.
     pub conflicts: Vec<String>,
 }
 
@@ -139,29 +142,6 @@ fn satisfied(hop: &Hop, requirement: &str, version: &semver::Version) -> Option<
     (hop.depth == 1).then(|| semver::VersionReq::parse(requirement).map(|r| r.matches(version)).unwrap_or(false))
 }
 
-/// The conflicts of one hop whose requirement `version` does not meet: one
-/// per node that runs both the dependent version and the module.
-fn conflicts_of(
-    index: &TenantIndex,
-    hop: &Hop,
-    requirement: &str,
-    module: &str,
-    version: &str,
-    running: &[Uuid],
-    module_nodes: &BTreeSet<Uuid>,
-) -> Vec<String> {
-    let name = prop(index, hop.dependent_version, "name");
-    let ver = prop(index, hop.dependent_version, "version");
-    running
-        .iter()
-        .filter(|n| module_nodes.contains(n))
-        .map(|n| {
-            let host = prop(index, *n, "hostname");
-            format!("{name} {ver} requires {module} {requirement}, which {version} does not meet, on node {host}")
-        })
-        .collect()
-}
-
 /// A dependent version whose requirement is refused, with the nodes that run
 /// both it and the module, by environment, hostnames sorted.
 fn broken_dependent(
@@ -190,6 +170,50 @@ fn broken_dependent(
         requirement: requirement.to_string(),
         nodes,
     }
+}
+
+/// The clusters holding `nodes`, with how many of them each holds.
+fn clusters_of<'a>(index: &TenantIndex, nodes: impl Iterator<Item = &'a Uuid>) -> Vec<AffectedCluster> {
+    let mut clusters: BTreeMap<Uuid, usize> = BTreeMap::new();
+    for n in nodes {
+        let Some(&ix) = index.nodes.get(n) else { continue };
+        for e in index.graph.edges_directed(ix, PgDirection::Incoming) {
+            let c = index.graph[e.source()];
+            if index.entity_type(c) == Some(CLUSTER) {
+                *clusters.entry(c).or_default() += 1;
+            }
+        }
+    }
+    clusters
+        .into_iter()
+        .map(|(id, n)| AffectedCluster { cluster_id: id, environment: prop(index, id, "environment"), nodes: n })
+        .collect()
+}
+
+/// The first `limit` affected nodes in promotion order, then by host name;
+/// only those are turned into report rows.
+fn first_nodes(index: &TenantIndex, nodes: BTreeMap<Uuid, BTreeSet<String>>, limit: usize) -> Vec<AffectedNode> {
+    let mut keyed: Vec<((Option<Environment>, String), Uuid, BTreeSet<String>)> = nodes
+        .into_iter()
+        .map(|(id, modules)| {
+            let env = prop(index, id, "environment").parse::<Environment>().ok();
+            ((env, prop(index, id, "hostname")), id, modules)
+        })
+        .collect();
+    if keyed.len() > limit {
+        keyed.select_nth_unstable_by(limit, |a, b| a.0.cmp(&b.0));
+        keyed.truncate(limit);
+    }
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    keyed
+        .into_iter()
+        .map(|((_, hostname), id, modules)| AffectedNode {
+            node_id: id,
+            hostname,
+            environment: prop(index, id, "environment"),
+            modules: modules.into_iter().collect(),
+        })
+        .collect()
 }
 
 impl GraphService {
@@ -279,7 +303,17 @@ impl GraphService {
         Ok(DependentsChecked { direct, broken })
     }
 
-    pub async fn impact(&self, tenant: TenantId, module: &str, version: &str) -> Result<ImpactReport, GraphError> {
+    /// What releasing `version` of `module` touches. The affected nodes are
+    /// listed up to `node_limit` (by environment, then host name) and counted
+    /// in full; each conflict names a few of its nodes and counts the rest,
+    /// so the report does not grow with the cluster.
+    pub async fn impact(
+        &self,
+        tenant: TenantId,
+        module: &str,
+        version: &str,
+        node_limit: usize,
+    ) -> Result<ImpactReport, GraphError> {
         let new_version = parse_version(version)?;
         let (hops, requirements) = self.dependents_of(tenant, module).await?;
         let report = self
@@ -301,15 +335,8 @@ impl GraphService {
                     }
                     let meets = satisfied(h, &requirement, &new_version);
                     if meets == Some(false) {
-                        conflicts.extend(conflicts_of(
-                            index,
-                            h,
-                            &requirement,
-                            module,
-                            version,
-                            &running,
-                            &module_nodes,
-                        ));
+                        let broken = broken_dependent(index, h, &requirement, &module_nodes);
+                        conflicts.extend(broken.conflict(module, version));
                     }
                     dependents.push(DependentModule {
                         module: name,
@@ -322,39 +349,16 @@ impl GraphService {
                     });
                 }
                 dependents.sort_by(|a, b| (a.depth, &a.module, &a.version).cmp(&(b.depth, &b.module, &b.version)));
-                // By dependent, then host name: the nodes were visited in id order.
                 conflicts.sort();
-                let mut clusters: BTreeMap<Uuid, usize> = BTreeMap::new();
-                for n in nodes.keys() {
-                    let Some(&ix) = index.nodes.get(n) else { continue };
-                    for e in index.graph.edges_directed(ix, PgDirection::Incoming) {
-                        let c = index.graph[e.source()];
-                        if index.entity_type(c) == Some(CLUSTER) {
-                            *clusters.entry(c).or_default() += 1;
-                        }
-                    }
-                }
+                let clusters = clusters_of(index, nodes.keys());
+                let nodes_total = nodes.len();
                 ImpactReport {
                     module: module.to_string(),
                     version: version.to_string(),
                     dependents,
-                    nodes: nodes
-                        .into_iter()
-                        .map(|(id, modules)| AffectedNode {
-                            node_id: id,
-                            hostname: prop(index, id, "hostname"),
-                            environment: prop(index, id, "environment"),
-                            modules: modules.into_iter().collect(),
-                        })
-                        .collect(),
-                    clusters: clusters
-                        .into_iter()
-                        .map(|(id, n)| AffectedCluster {
-                            cluster_id: id,
-                            environment: prop(index, id, "environment"),
-                            nodes: n,
-                        })
-                        .collect(),
+                    nodes: first_nodes(index, nodes, node_limit),
+                    nodes_total,
+                    clusters,
                     tenants: vec![tenant],
                     conflicts,
                 }

@@ -32,16 +32,16 @@ pub(super) async fn impact(api: &Api, out: Out, module: &str, version: &str) -> 
         out.print_json(&report);
         return Ok(exit);
     }
-    let count = |field: &str, one: &str| {
-        let n = report[field].as_array().map_or(0, Vec::len);
-        format!("{n} {one}{}", if n == 1 { "" } else { "s" })
-    };
+    let counted = |n: u64, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
+    let listed = |field: &str| report[field].as_array().map_or(0, Vec::len) as u64;
+    // The report lists the first nodes only; nodesTotal counts them all.
+    let nodes = report["nodesTotal"].as_u64().unwrap_or_else(|| listed("nodes"));
     say!(
         "{} {module} {version}: {}, running on {} in {}",
         out.bold("Impact of"),
-        count("dependents", "dependent"),
-        count("nodes", "node"),
-        count("clusters", "cluster")
+        counted(listed("dependents"), "dependent"),
+        counted(nodes, "node"),
+        counted(listed("clusters"), "cluster")
     );
     if report["dependents"].as_array().is_some_and(|d| !d.is_empty()) {
         let headers = ["DEPENDENT", "VERSION", "REQUIRES", "DEPTH", "MEETS IT", "NODES"];
@@ -65,7 +65,7 @@ pub(super) async fn impact(api: &Api, out: Out, module: &str, version: &str) -> 
         say!("Nothing running depends on {module} in a way {version} would break.");
     } else {
         say!("{}", out.status("Would break:"));
-        // One line per dependent and node: a large cluster would scroll for pages.
+        // One line per broken dependent version; a registry with many would scroll for pages.
         for conflict in conflicts.iter().take(CONFLICTS_SHOWN) {
             say!("  {conflict}");
         }

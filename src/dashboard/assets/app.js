@@ -721,7 +721,7 @@ async function impactSection(name, version) {
     return section;
   }
   const plural = (n, one) => `${n.toLocaleString()} ${one}${n === 1 ? "" : "s"}`;
-  section.append(h("p", {}, `${plural(report.dependents.length, "dependent")}, running on ${plural(report.nodes.length, "node")} `
+  section.append(h("p", {}, `${plural(report.dependents.length, "dependent")}, running on ${plural(report.nodesTotal, "node")} `
     + `in ${plural(report.clusters.length, "cluster")}.`));
   if (report.dependents.length) {
     const meets = (d) => d.satisfied === true ? "Yes" : d.satisfied === false ? h("strong", { class: "error" }, "No") : "—";
@@ -732,7 +732,7 @@ async function impactSection(name, version) {
         h("td", {}, `${d.dependsOn} ${d.requirement}`), h("td", {}, d.depth), h("td", {}, meets(d)),
         h("td", {}, d.runningNodes.toLocaleString()))))));
   }
-  // One conflict per dependent and node: a large cluster shows the first few and counts the rest.
+  // One conflict per broken dependent version, each naming a few nodes; many versions show the first ten.
   const shown = report.conflicts.slice(0, 10);
   const more = report.conflicts.length - shown.length;
   section.append(report.conflicts.length
