@@ -217,9 +217,12 @@ pub struct BatchListQuery {
     /// How many of the newest batches: 1 to 100; default 20.
     #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
+    /// The next page: the batches created before this one (the last batch of the previous page).
+    before: Option<Uuid>,
 }
 
-/// The tenant's deployment batches, newest first.
+/// The tenant's deployment batches, newest first; `before` pages back from
+/// a batch of the previous page.
 #[utoipa::path(
     get,
     path = PATH_BATCHES,
@@ -228,7 +231,7 @@ pub struct BatchListQuery {
     responses(
         Protected,
         (status = 200, description = "The newest batches first", body = Vec<BatchView>),
-        (status = 400, description = "A limit outside 1 to 100, or an unknown parameter", body = ErrorBody),
+        (status = 400, description = "A limit outside 1 to 100, `before` naming no batch of the tenant, or an unknown parameter", body = ErrorBody),
     )
 )]
 pub async fn list_deployment_batches(
@@ -240,7 +243,15 @@ pub async fn list_deployment_batches(
     if !(1..=MAX_LISTED).contains(&limit) {
         return Err(ApiError::validation(vec![format!("limit must be between 1 and {MAX_LISTED}, not {limit}")]));
     }
-    let batches = state.orchestrator.store().recent_batches(tenant.0, limit as usize).await?;
+    let store = state.orchestrator.store();
+    let before = match query.before {
+        None => None,
+        Some(id) => match store.get_batch(tenant.0, id).await? {
+            Some(batch) => Some(batch.cursor()),
+            None => return Err(ApiError::validation(vec![format!("before: {id} is not a batch of this tenant")])),
+        },
+    };
+    let batches = store.recent_batches(tenant.0, limit as usize, before).await?;
     Ok(HttpResponse::Ok().json(batches.iter().map(BatchView::from).collect::<Vec<_>>()))
 }
 

@@ -93,7 +93,18 @@ async fn a_batch_deploys_each_module_after_the_ones_it_depends_on() {
     assert_eq!(ids, [again["batchId"].as_str().unwrap(), id.as_str()]);
     let (_, newest) = viewer.get("/api/v1/deployments/batch?limit=1").await;
     assert_eq!(newest.as_array().map(Vec::len), Some(1), "{newest}");
-    for bad in ["limit=0", "limit=101", "limit=many", "page=2"] {
+    // The next page starts after the last batch of this one.
+    let (status, older) = viewer.get(&format!("/api/v1/deployments/batch?limit=1&before={}", ids[0])).await;
+    assert_eq!(status, StatusCode::OK, "{older}");
+    assert_eq!(older[0]["batchId"], id.as_str(), "{older}");
+    assert_eq!(older.as_array().map(Vec::len), Some(1), "{older}");
+    let (_, none) = viewer.get(&format!("/api/v1/deployments/batch?before={id}")).await;
+    assert_eq!(none, json!([]), "nothing is older than the first batch");
+    let ghost = uuid::Uuid::new_v4();
+    let (status, reply) = viewer.get(&format!("/api/v1/deployments/batch?before={ghost}")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+    assert_eq!(reply["message"], format!("before: {ghost} is not a batch of this tenant"), "{reply}");
+    for bad in ["limit=0", "limit=101", "limit=many", "page=2", "before=yesterday"] {
         let (status, reply) = viewer.get(&format!("/api/v1/deployments/batch?{bad}")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {reply}");
         assert!(reply["traceId"].is_string(), "{reply}");

@@ -57,12 +57,20 @@ async fn a_release_goes_out_in_dependency_order_and_impact_names_what_would_brea
     assert_eq!(listed.code, 0, "{listed:?}");
     let row = listed.stdout.lines().find(|l| l.starts_with(&id)).unwrap_or_default().to_string();
     assert!(row.contains("Succeeded") && row.contains("kbase@1.0.0 netx@1.0.0"), "{listed:?}");
+    // The page after the only batch is empty; a limit out of range is the caller's mistake.
+    let older = admin.run(&["batch", "--before", &id, "-o", "json"]).await;
+    assert_eq!(older.code, 0, "{older:?}");
+    assert_eq!(older.json(), serde_json::json!([]), "{older:?}");
+    let too_many = admin.run(&["batch", "--limit", "500"]).await;
+    assert_eq!(too_many.code, 2, "{too_many:?}");
+    assert!(too_many.stderr.contains("500"), "{too_many:?}");
 
     // netx 1.0.0 runs beside kbase 1.0.0 now: kbase 2.0.0 would break it, 1.1.0 would not.
     let breaking = admin.run(&["impact", "kbase", "2.0.0"]).await;
     assert_eq!(breaking.code, 1, "{breaking:?}");
     assert!(breaking.stdout.contains("Would break:"), "{breaking:?}");
     assert!(breaking.stdout.contains("netx 1.0.0 requires kbase ^1, which 2.0.0 does not meet"), "{breaking:?}");
+    assert!(breaking.stdout.contains("running on 3 nodes"), "the count comes from nodesTotal: {breaking:?}");
     let dependent = breaking.stdout.lines().find(|l| l.starts_with("netx")).unwrap_or_default().to_string();
     assert!(dependent.contains("kbase ^1") && dependent.contains("NO"), "{breaking:?}");
     let compatible = admin.run(&["impact", "kbase", "1.1.0", "-o", "json"]).await;

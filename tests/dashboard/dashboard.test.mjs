@@ -492,6 +492,13 @@ test("a module's page says who depends on it and what another version would brea
   assert.deepEqual(order, [base, ext], "the page's release went out in dependency order too");
   await noSeriousViolations(deployer, "the releases page of a Deployer");
   await screenshot(deployer, "releases");
+  // Paging back from the newest release: the older one, and a link back to the newest.
+  const newestId = await newest.getAttribute("data-batch");
+  await deployer.goto(`${BASE}/#/releases?before=${newestId}`);
+  await deployer.locator(`tr[data-batch="${batch.batchId}"]`).waitFor(LONG);
+  assert.equal(await deployer.locator(`tr[data-batch="${newestId}"]`).count(), 0, "the page starts after the newest");
+  await deployer.getByRole("link", { name: "← Newest" }).click();
+  await deployer.locator(`tr[data-batch="${newestId}"]`).waitFor(LONG);
   await deployer.context().close();
 });
 

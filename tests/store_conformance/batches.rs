@@ -74,20 +74,36 @@ async fn batches_round_trip_replace_and_list_running(store: SharedStore) {
     assert_eq!(audit_count(&store, t2).await, 1);
 }
 
-/// A tenant's batches newest first, cut at the limit; none of another tenant's.
+/// A tenant's batches newest first, cut at the limit, paged from a batch;
+/// none of another tenant's.
 async fn recent_batches_newest_first_per_tenant(store: SharedStore) {
     let (mine, theirs) = (tenant(), tenant());
-    let made: Vec<BatchRecord> = [300, 100, 200].iter().map(|s| batch(mine, at(*s, 0))).collect();
+    let mut made: Vec<BatchRecord> = [300, 100, 200].iter().map(|s| batch(mine, at(*s, 0))).collect();
+    // Two created in the same instant are told apart (and paged) by their ids.
+    let mut twin = batch(mine, at(200, 0));
+    twin.batch_id = Uuid::from_u128(made[2].batch_id.as_u128() ^ 1);
+    made.push(twin);
     for b in &made {
         store.save_batch(b, &audit(mine, "DeploymentBatchCreated")).await.unwrap();
     }
     store.save_batch(&batch(theirs, at(400, 0)), &audit(theirs, "DeploymentBatchCreated")).await.unwrap();
     let ids = |batches: Vec<BatchRecord>| batches.iter().map(|b| b.batch_id).collect::<Vec<_>>();
-    let newest_first = vec![made[0].batch_id, made[2].batch_id, made[1].batch_id];
-    assert_eq!(ids(store.recent_batches(mine, 10).await.unwrap()), newest_first);
-    assert_eq!(ids(store.recent_batches(mine, 2).await.unwrap()), newest_first[..2].to_vec());
-    assert_eq!(store.recent_batches(mine, 1).await.unwrap()[0], made[0], "whole records");
-    assert_eq!(store.recent_batches(tenant(), 10).await.unwrap(), vec![]);
+    let (twin_a, twin_b) = (made[2].batch_id.max(made[3].batch_id), made[2].batch_id.min(made[3].batch_id));
+    let newest_first = vec![made[0].batch_id, twin_a, twin_b, made[1].batch_id];
+    assert_eq!(ids(store.recent_batches(mine, 10, None).await.unwrap()), newest_first);
+    assert_eq!(ids(store.recent_batches(mine, 2, None).await.unwrap()), newest_first[..2].to_vec());
+    assert_eq!(store.recent_batches(mine, 1, None).await.unwrap()[0], made[0], "whole records");
+    assert_eq!(store.recent_batches(tenant(), 10, None).await.unwrap(), vec![]);
+    // Paging: each page starts after the last batch of the one before, through the twins.
+    let mut paged = Vec::new();
+    let mut before = None;
+    loop {
+        let page = store.recent_batches(mine, 1, before).await.unwrap();
+        let Some(last) = page.last() else { break };
+        before = Some(last.cursor());
+        paged.extend(ids(page));
+    }
+    assert_eq!(paged, newest_first, "every batch once, in order");
 }
 
 conformance!(batches_round_trip_replace_and_list_running, recent_batches_newest_first_per_tenant);

@@ -74,7 +74,20 @@ pub struct BatchRecord {
     pub updated_at: DateTime<Utc>,
 }
 
+/// Where a page of a tenant's batches starts: the batches created before
+/// this one (by creation time, then id), as the newest-first list orders them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct BatchCursor {
+    pub created_at: DateTime<Utc>,
+    pub batch_id: Uuid,
+}
+
 impl BatchRecord {
+    /// The cursor of the page that follows this batch in the newest-first list.
+    pub fn cursor(&self) -> BatchCursor {
+        BatchCursor { created_at: self.created_at, batch_id: self.batch_id }
+    }
+
     /// The description each of the batch's runs carries, by which a restarted
     /// runner recognises a run it created before it could record it.
     pub fn run_description(&self, step: &BatchStep) -> String {

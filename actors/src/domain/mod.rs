@@ -28,7 +28,7 @@ pub use agent::{
 pub use analysis::{MetricQuery, ModuleAnalysis};
 pub use approval::{ApprovalDecision, ApprovalRecord, ApprovalStatus, DecisionOutcome};
 pub use audit::{AuditActor, AuditCategory, AuditEntry, AuditQuery, AuditResult, NewAuditEntry};
-pub use batch::{BatchRecord, BatchStatus, BatchStep, BatchStepStatus};
+pub use batch::{BatchCursor, BatchRecord, BatchStatus, BatchStep, BatchStepStatus};
 pub use checkpoint::{Checkpoint, DeployStep};
 pub use email::{is_email, is_host_name, EMAIL_PATTERN};
 pub use environment::{Environment, UnknownEnvironment};

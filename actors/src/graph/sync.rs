@@ -497,8 +497,13 @@ impl crate::store::BatchStore for GraphSyncStore {
     async fn get_batch(&self, tenant: TenantId, id: Uuid) -> StoreResult<Option<crate::domain::BatchRecord>> {
         self.inner.get_batch(tenant, id).await
     }
-    async fn recent_batches(&self, tenant: TenantId, limit: usize) -> StoreResult<Vec<crate::domain::BatchRecord>> {
-        self.inner.recent_batches(tenant, limit).await
+    async fn recent_batches(
+        &self,
+        tenant: TenantId,
+        limit: usize,
+        before: Option<crate::domain::BatchCursor>,
+    ) -> StoreResult<Vec<crate::domain::BatchRecord>> {
+        self.inner.recent_batches(tenant, limit, before).await
     }
     async fn batches_in_flight(&self) -> StoreResult<Vec<crate::domain::BatchRecord>> {
         self.inner.batches_in_flight().await

@@ -373,8 +373,14 @@ pub trait BatchStore: Send + Sync {
     /// Stores a new batch, or replaces the stored one of the same id.
     async fn save_batch(&self, batch: &crate::domain::BatchRecord, audit: &NewAuditEntry) -> StoreResult<()>;
     async fn get_batch(&self, tenant: TenantId, batch_id: Uuid) -> StoreResult<Option<crate::domain::BatchRecord>>;
-    /// The tenant's batches, newest first, at most `limit`.
-    async fn recent_batches(&self, tenant: TenantId, limit: usize) -> StoreResult<Vec<crate::domain::BatchRecord>>;
+    /// The tenant's batches, newest first, at most `limit`; with `before`,
+    /// only those that come after it in that order (the next page).
+    async fn recent_batches(
+        &self,
+        tenant: TenantId,
+        limit: usize,
+        before: Option<crate::domain::BatchCursor>,
+    ) -> StoreResult<Vec<crate::domain::BatchRecord>>;
     /// Running batches of every tenant, oldest first: the batch runner's work
     /// list, read on every tick (the one method here without a tenant).
     async fn batches_in_flight(&self) -> StoreResult<Vec<crate::domain::BatchRecord>>;

@@ -236,8 +236,10 @@ async fn dispatch(global: &GlobalArgs, out: Out, command: ClientCommand) -> Resu
         ClientCommand::Release { items, to, strategy, meta, requester, plan, wait } => {
             release::release(&api, out, release::Release { items, to, strategy, meta, requester, plan, wait }).await
         }
-        ClientCommand::Batch { id: Some(id), wait, limit: _ } => release::batch(&api, out, &id, wait).await,
-        ClientCommand::Batch { id: None, wait: _, limit } => release::batches(&api, out, limit).await,
+        ClientCommand::Batch { id: Some(id), wait, .. } => release::batch(&api, out, &id, wait).await,
+        ClientCommand::Batch { id: None, limit, before, .. } => {
+            release::batches(&api, out, limit, before.as_deref()).await
+        }
         ClientCommand::Secrets { command } => {
             let rotate = command.map(|SecretsCommand::Rotate { id }| id);
             secrets::secrets(&api, out, rotate.as_deref()).await

@@ -140,8 +140,13 @@ pub(super) async fn release(api: &Api, out: Out, release: Release) -> Result<Exi
 }
 
 /// `hotswap batch`: the newest batches, one line each.
-pub(super) async fn batches(api: &Api, out: Out, limit: u32) -> Result<Exit, Failure> {
-    let listed = api.get(&format!("/api/v1/deployments/batch?limit={}", limit.clamp(1, 100))).await?;
+/// `hotswap batch [--limit N] [--before ID]`: a page of the tenant's batches.
+pub(super) async fn batches(api: &Api, out: Out, limit: u32, before: Option<&str>) -> Result<Exit, Failure> {
+    let mut path = format!("/api/v1/deployments/batch?limit={limit}");
+    if let Some(before) = before {
+        path.push_str(&format!("&before={}", segment(before)));
+    }
+    let listed = api.get(&path).await?;
     let headers = ["BATCH", "STATUS", "TO", "MODULES", "CREATED"];
     let exit = show(out, &listed, &listed, &headers, Some(1), |b| {
         let modules: Vec<String> = b["steps"]

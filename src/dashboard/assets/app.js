@@ -790,16 +790,28 @@ function addKeyForm() {
   return form;
 }
 
+const RELEASES_PER_PAGE = 50;
+
 /**
  * Deployment batches (`hotswap release`): each module version of a batch with its step's status and run,
- * newest batch first. Run events refresh the list, and a slow poll catches a step that starts between them.
+ * newest batch first, a page at a time (`before` is the last batch of the newer page). Run events refresh
+ * the list, and a slow poll catches a step that starts between them.
  */
 async function releasesView() {
   const body = h("tbody");
   const empty = h("p", { class: "muted" });
+  const pages = h("nav", { class: "pager", "aria-label": "Pages of releases" });
+  const query = new URLSearchParams({ limit: String(RELEASES_PER_PAGE) });
+  const before = routeQuery().get("before");
+  if (/^[0-9a-f-]{36}$/i.test(before ?? "")) query.set("before", before);
   const load = async () => {
-    const batches = await api("GET", "/api/v1/deployments/batch?limit=50");
-    empty.textContent = batches.length ? "" : "No release yet: `hotswap release MODULE@VERSION… --to ENV` starts one.";
+    const batches = await api("GET", `/api/v1/deployments/batch?${query}`);
+    empty.textContent = batches.length ? ""
+      : query.has("before") ? "No older release." : "No release yet: `hotswap release MODULE@VERSION… --to ENV` starts one.";
+    const last = batches.length === RELEASES_PER_PAGE ? batches[batches.length - 1] : null;
+    pages.replaceChildren(
+      query.has("before") ? h("a", { href: sameViewWith({ before: null }), rel: "first" }, "← Newest") : null,
+      last ? h("a", { href: sameViewWith({ before: last.batchId }), rel: "next" }, "Older →") : null);
     body.replaceChildren(...batches.map((b) => h("tr", { "data-batch": b.batchId, "data-status": b.status },
       h("td", { class: "digest", title: b.batchId }, b.batchId.slice(0, 8)),
       h("td", {}, badge(b.status), b.message ? h("div", { class: "muted" }, b.message) : null),
@@ -815,7 +827,7 @@ async function releasesView() {
     h("table", { class: "releases" },
       h("thead", {}, h("tr", {}, ["Batch", "Status", "To", "Module versions, in order", "Created"].map((t) => h("th", { scope: "col" }, t)))),
       body),
-    empty);
+    empty, pages);
   const refresh = coalesce(300, load);
   live.on((message) => { if (message.type === "DeploymentStatusChanged") refresh(); });
   await load();

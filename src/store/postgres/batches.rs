@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use diesel::sql_types::{BigInt, Jsonb, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use hotswap_actors::domain::{BatchRecord, NewAuditEntry, TenantId};
+use hotswap_actors::domain::{BatchCursor, BatchRecord, NewAuditEntry, TenantId};
 use hotswap_actors::store::{BatchStore, StoreError, StoreResult};
 use serde_json::Value;
 use uuid::Uuid;
@@ -77,14 +77,32 @@ impl BatchStore for PgStore {
         Ok(self.load_batches(query).await?.pop())
     }
 
-    async fn recent_batches(&self, tenant: TenantId, limit: usize) -> StoreResult<Vec<BatchRecord>> {
-        let query = diesel::sql_query(
-            "SELECT record FROM deployment_batches WHERE tenant_id = $1 \
-             ORDER BY created_at DESC, batch_id DESC LIMIT $2",
-        )
-        .into_boxed()
-        .bind::<SqlUuid, _>(tenant)
-        .bind::<BigInt, _>(i64::try_from(limit).unwrap_or(i64::MAX));
+    async fn recent_batches(
+        &self,
+        tenant: TenantId,
+        limit: usize,
+        before: Option<BatchCursor>,
+    ) -> StoreResult<Vec<BatchRecord>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // Both forms read the index deployment_batches_recent in its order.
+        let query = match before {
+            None => diesel::sql_query(
+                "SELECT record FROM deployment_batches WHERE tenant_id = $1 \
+                 ORDER BY created_at DESC, batch_id DESC LIMIT $2",
+            )
+            .into_boxed()
+            .bind::<SqlUuid, _>(tenant)
+            .bind::<BigInt, _>(limit),
+            Some(cursor) => diesel::sql_query(
+                "SELECT record FROM deployment_batches WHERE tenant_id = $1 AND (created_at, batch_id) < ($3, $4) \
+                 ORDER BY created_at DESC, batch_id DESC LIMIT $2",
+            )
+            .into_boxed()
+            .bind::<SqlUuid, _>(tenant)
+            .bind::<BigInt, _>(limit)
+            .bind::<Timestamptz, _>(cursor.created_at)
+            .bind::<SqlUuid, _>(cursor.batch_id),
+        };
         self.load_batches(query).await
     }
 

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::MemoryStore;
-use crate::domain::{BatchRecord, BatchStatus, NewAuditEntry, TenantId};
+use crate::domain::{BatchCursor, BatchRecord, BatchStatus, NewAuditEntry, TenantId};
 use crate::store::{BatchStore, StoreResult};
 
 #[async_trait]
@@ -19,12 +19,20 @@ impl BatchStore for MemoryStore {
         Ok(self.batches.read().get(&(tenant, batch_id)).cloned())
     }
 
-    async fn recent_batches(&self, tenant: TenantId, limit: usize) -> StoreResult<Vec<BatchRecord>> {
-        let mut mine: Vec<BatchRecord> =
-            self.batches.read().values().filter(|b| b.tenant_id == tenant).cloned().collect();
-        mine.sort_by_key(|b| std::cmp::Reverse((b.created_at, b.batch_id)));
-        mine.truncate(limit);
-        Ok(mine)
+    async fn recent_batches(
+        &self,
+        tenant: TenantId,
+        limit: usize,
+        before: Option<BatchCursor>,
+    ) -> StoreResult<Vec<BatchRecord>> {
+        let batches = self.batches.read();
+        // Sorted by reference, and only the page cloned.
+        let mut mine: Vec<&BatchRecord> = batches
+            .values()
+            .filter(|b| b.tenant_id == tenant && before.is_none_or(|cursor| b.cursor() < cursor))
+            .collect();
+        mine.sort_by_key(|b| std::cmp::Reverse(b.cursor()));
+        Ok(mine.into_iter().take(limit).cloned().collect())
     }
 
     async fn batches_in_flight(&self) -> StoreResult<Vec<BatchRecord>> {

@@ -312,8 +312,11 @@ pub enum ClientCommand {
         #[arg(long, short = 'w', requires = "id")]
         wait: bool,
         /// How many of the newest batches to list (1-100).
-        #[arg(long, default_value_t = 20, conflicts_with = "id")]
+        #[arg(long, default_value_t = 20, conflicts_with = "id", value_parser = clap::value_parser!(u32).range(1..=100))]
         limit: u32,
+        /// The next page: batches created before this one (the last of the previous list).
+        #[arg(long, conflicts_with = "id", value_name = "BATCH_ID")]
+        before: Option<String>,
     },
     /// The server's secrets (metadata only, never values); `secrets rotate ID` rotates one
     /// (Admins of the system tenant).
