@@ -100,3 +100,58 @@ async fn a_deployer_publishes_consumes_and_replays_a_dead_letter() {
     }
     assert_eq!(admin.run(&["topics", "-o", "json"]).await.json(), serde_json::json!([]));
 }
+
+/// Messages taken without --ack are settled afterwards by id: `ack` keeps
+/// them from coming back, `nack` sends one back for another attempt, and
+/// `nack --dead-letter` moves one to the dead letters with the reason given.
+#[actix_web::test]
+async fn messages_taken_without_ack_are_acknowledged_or_refused_by_id() {
+    let server = Server::start().await;
+    let op = Operator::logged_in(&server, DEPLOYER).await;
+    assert_eq!(op.run(&["topics", "create", "jobs", "--type", "Queue"]).await.code, 0);
+    let subscribed = op.run(&["subscriptions", "create", "jobs", "--group", "workers", "-o", "json"]).await.json();
+    let id = subscribed["subscriptionId"].as_str().unwrap().to_string();
+    for n in 1..=3 {
+        assert_eq!(op.run(&["publish", "jobs", &format!(r#"{{"job":{n}}}"#)]).await.code, 0);
+    }
+    let taken = op.run(&["consume", "jobs", "-s", &id, "-o", "json"]).await.json();
+    let ids: Vec<String> =
+        taken["messages"].as_array().unwrap().iter().map(|m| m["messageId"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ids.len(), 3, "{taken}");
+
+    let acked = op.run(&["ack", &ids[0], "-s", &id[..8]]).await;
+    assert_eq!(acked.code, 0, "{acked:?}");
+    assert_eq!(acked.stdout.trim(), format!("acknowledged 1 message(s) for subscription {id}"));
+    let refused = op.run(&["nack", &ids[1], "-s", &id]).await;
+    assert_eq!(refused.code, 0, "{refused:?}");
+    let dead = op.run(&["nack", &ids[2], "-s", &id, "--dead-letter", "--reason", "malformed job", "-o", "json"]).await;
+    assert_eq!(dead.code, 0, "{dead:?}");
+    assert_eq!(dead.json(), serde_json::json!({ "dead-lettered": [ids[2]] }));
+
+    let dlq = op.run(&["topics", "dlq", "jobs", "-o", "json"]).await.json();
+    let letters = dlq.as_array().unwrap();
+    assert_eq!(letters.len(), 1, "{dlq}");
+    assert_eq!(letters[0]["messageId"], ids[2].as_str(), "{dlq}");
+    assert!(letters[0]["reason"].as_str().unwrap().contains("malformed job"), "{dlq}");
+    // The refused one comes back for a second attempt; the acknowledged one never does.
+    let mut seen = Vec::new();
+    eventually(Duration::from_secs(20), "the refused message delivered again", async || {
+        let again = op.run(&["consume", "jobs", "-s", &id, "--ack", "-o", "json"]).await.json();
+        seen.extend(
+            again["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| (m["messageId"].as_str().unwrap().to_string(), m["deliveryAttempts"].as_u64().unwrap())),
+        );
+        !seen.is_empty()
+    })
+    .await;
+    assert_eq!(seen, vec![(ids[1].clone(), 2)], "only the refused message, on its second attempt");
+
+    // A lease that is not there any more is the server's answer, naming the message.
+    let late = op.run(&["ack", &ids[1], "no-such-message", "-s", &id]).await;
+    assert_ne!(late.code, 0, "{late:?}");
+    assert!(late.stderr.contains("message no-such-message (the 1 before it were acknowledged)"), "{late:?}");
+    assert_eq!(op.run(&["nack", "-s", &id]).await.code, 2, "a message id is required");
+}

@@ -338,6 +338,45 @@ pub(super) async fn consume(api: &Api, out: Out, pull: Pull) -> Result<Exit, Fai
     Ok(Exit::Ok)
 }
 
+/// What `hotswap ack` and `hotswap nack` do with each message.
+pub(super) enum Settle {
+    Ack,
+    Nack { reason: Option<String>, requeue: bool },
+}
+
+/// Acknowledges or refuses each message of `messages` for the subscription,
+/// in order; the first the server refuses (an expired lease: 409) stops the
+/// rest, and the error says which one.
+pub(super) async fn settle(
+    api: &Api,
+    out: Out,
+    subscription: &str,
+    messages: &[String],
+    settle: Settle,
+) -> Result<Exit, Failure> {
+    let id = subscription_id(api, subscription).await?;
+    let (verb, body, done_word) = match &settle {
+        Settle::Ack => ("ack", json!({}), "acknowledged"),
+        Settle::Nack { reason, requeue } => {
+            let mut body = json!({ "requeue": requeue });
+            if let Some(reason) = reason {
+                body["reason"] = reason.clone().into();
+            }
+            ("nack", body, if *requeue { "refused" } else { "dead-lettered" })
+        }
+    };
+    for (i, message) in messages.iter().enumerate() {
+        let path = format!("/api/v1/messages/{}/{verb}?subscriptionId={}", segment(message), segment(&id));
+        let before = if i == 0 { String::new() } else { format!(" (the {i} before it were {done_word})") };
+        api.post(&path, &body).await.map_err(|failure| failure.context(&format!("message {message}{before}")))?;
+    }
+    let mut summary = Map::new();
+    summary.insert(done_word.to_string(), json!(messages));
+    let summary = Value::Object(summary);
+    let line = format!("{done_word} {} message(s) for subscription {id}", messages.len());
+    done(out, summary, &line)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -107,6 +107,11 @@ impl Failure {
     pub fn general(message: impl Into<String>) -> Failure {
         Failure { exit: Exit::Failed, message: message.into(), trace_id: None }
     }
+
+    /// The same failure, its message prefixed with what was being done.
+    pub fn context(self, what: &str) -> Failure {
+        Failure { message: format!("{what}: {}", self.message), ..self }
+    }
 }
 
 /// The exit code a run's state means.
@@ -222,6 +227,13 @@ async fn dispatch(global: &GlobalArgs, out: Out, command: ClientCommand) -> Resu
         }
         ClientCommand::Consume { topic, subscription, max, wait, ack } => {
             messaging::consume(&api, out, messaging::Pull { topic, subscription, max, wait, ack }).await
+        }
+        ClientCommand::Ack { messages, subscription } => {
+            messaging::settle(&api, out, &subscription, &messages, messaging::Settle::Ack).await
+        }
+        ClientCommand::Nack { messages, subscription, reason, dead_letter } => {
+            let refusal = messaging::Settle::Nack { reason, requeue: !dead_letter };
+            messaging::settle(&api, out, &subscription, &messages, refusal).await
         }
         ClientCommand::Tenants { status, command } => tenants::tenants(&api, out, status, command).await,
         ClientCommand::Users { command } => users::users(&api, out, command).await,

@@ -223,6 +223,28 @@ pub enum ClientCommand {
         #[arg(long)]
         ack: bool,
     },
+    /// Acknowledge messages taken with `consume` (before the subscription's ack timeout).
+    Ack {
+        /// The message ids `consume` printed.
+        #[arg(required = true, value_name = "MESSAGE_ID")]
+        messages: Vec<String>,
+        /// The pull subscription's id or the start of it.
+        #[arg(long, short = 's', value_name = "ID")]
+        subscription: String,
+    },
+    /// Refuse messages taken with `consume`: retried after the subscription's backoff while
+    /// attempts remain, else dead-lettered; --dead-letter sends them to the dead letters at once.
+    Nack {
+        #[arg(required = true, value_name = "MESSAGE_ID")]
+        messages: Vec<String>,
+        #[arg(long, short = 's', value_name = "ID")]
+        subscription: String,
+        /// Why, kept with a dead letter.
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long)]
+        dead_letter: bool,
+    },
     /// The tenants (Admins of the system tenant; others see their own); `tenants create`,
     /// `show` with use against each quota, `suspend`, `activate`, `tier` and `delete`.
     Tenants {
