@@ -190,28 +190,45 @@ fn clusters_of<'a>(index: &TenantIndex, nodes: impl Iterator<Item = &'a Uuid>) -
         .collect()
 }
 
+/// An affected node with what orders the report's list: its environment in
+/// promotion order, then its host name.
+struct Listed {
+    environment: Option<Environment>,
+    hostname: String,
+    id: Uuid,
+    modules: BTreeSet<String>,
+}
+
+impl Listed {
+    fn order(&self) -> (Option<Environment>, &str) {
+        (self.environment, &self.hostname)
+    }
+}
+
 /// The first `limit` affected nodes in promotion order, then by host name;
 /// only those are turned into report rows.
 fn first_nodes(index: &TenantIndex, nodes: BTreeMap<Uuid, BTreeSet<String>>, limit: usize) -> Vec<AffectedNode> {
-    let mut keyed: Vec<((Option<Environment>, String), Uuid, BTreeSet<String>)> = nodes
+    let mut listed: Vec<Listed> = nodes
         .into_iter()
-        .map(|(id, modules)| {
-            let env = prop(index, id, "environment").parse::<Environment>().ok();
-            ((env, prop(index, id, "hostname")), id, modules)
+        .map(|(id, modules)| Listed {
+            environment: prop(index, id, "environment").parse::<Environment>().ok(),
+            hostname: prop(index, id, "hostname"),
+            id,
+            modules,
         })
         .collect();
-    if keyed.len() > limit {
-        keyed.select_nth_unstable_by(limit, |a, b| a.0.cmp(&b.0));
-        keyed.truncate(limit);
+    if listed.len() > limit {
+        listed.select_nth_unstable_by(limit, |a, b| a.order().cmp(&b.order()));
+        listed.truncate(limit);
     }
-    keyed.sort_by(|a, b| a.0.cmp(&b.0));
-    keyed
+    listed.sort_by(|a, b| a.order().cmp(&b.order()));
+    listed
         .into_iter()
-        .map(|((_, hostname), id, modules)| AffectedNode {
-            node_id: id,
-            hostname,
-            environment: prop(index, id, "environment"),
-            modules: modules.into_iter().collect(),
+        .map(|node| AffectedNode {
+            node_id: node.id,
+            environment: prop(index, node.id, "environment"),
+            hostname: node.hostname,
+            modules: node.modules.into_iter().collect(),
         })
         .collect()
 }
