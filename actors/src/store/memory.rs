@@ -58,9 +58,9 @@ pub struct MemoryStore {
     tenants: RwLock<HashMap<TenantId, TenantRecord>>,
     registry: RwLock<module_registry::Registry>,
     graphs: RwLock<graph::Graphs>,
-    batches: RwLock<HashMap<(TenantId, Uuid), crate::domain::BatchRecord>>,
+    batches: RwLock<batches::Batches>,
     agents: RwLock<agents::Agents>,
-    /// Finished runs kept per tenant.
+    /// Finished runs kept per tenant (and finished deployment batches).
     finished_window: Window,
     /// How long a run or task lease lasts unless renewed.
     lease_ttl: LeaseTtl,
