@@ -231,7 +231,8 @@ pub struct BatchListQuery {
     responses(
         Protected,
         (status = 200, description = "The newest batches first", body = Vec<BatchView>),
-        (status = 400, description = "A limit outside 1 to 100, `before` naming no batch of the tenant, or an unknown parameter", body = ErrorBody),
+        (status = 400, description = "A limit outside 1 to 100, or an unknown parameter", body = ErrorBody),
+        (status = 404, description = "`before` names no batch of the tenant", body = ErrorBody),
     )
 )]
 pub async fn list_deployment_batches(
@@ -248,7 +249,7 @@ pub async fn list_deployment_batches(
         None => None,
         Some(id) => match store.get_batch(tenant.0, id).await? {
             Some(batch) => Some(batch.cursor()),
-            None => return Err(ApiError::validation(vec![format!("before: {id} is not a batch of this tenant")])),
+            None => return Err(ApiError::NotFound(format!("Deployment batch {id} not found (before)"))),
         },
     };
     let batches = store.recent_batches(tenant.0, limit as usize, before).await?;

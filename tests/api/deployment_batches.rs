@@ -102,8 +102,8 @@ async fn a_batch_deploys_each_module_after_the_ones_it_depends_on() {
     assert_eq!(none, json!([]), "nothing is older than the first batch");
     let ghost = uuid::Uuid::new_v4();
     let (status, reply) = viewer.get(&format!("/api/v1/deployments/batch?before={ghost}")).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
-    assert_eq!(reply["message"], format!("before: {ghost} is not a batch of this tenant"), "{reply}");
+    assert_eq!(status, StatusCode::NOT_FOUND, "{reply}");
+    assert_eq!(reply["message"], format!("Deployment batch {ghost} not found (before)"), "{reply}");
     for bad in ["limit=0", "limit=101", "limit=many", "page=2", "before=yesterday"] {
         let (status, reply) = viewer.get(&format!("/api/v1/deployments/batch?{bad}")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {reply}");
