@@ -35,6 +35,14 @@ async fn a_subscriber_to_all_sees_every_event_of_a_run_in_order() {
     assert_eq!(updates.len(), 4, "{kinds:?}");
     let nodes: Vec<_> = updates.iter().flat_map(|m| m["data"]["nodes"].as_array().unwrap()).collect();
     assert_eq!(nodes.len(), 8);
+    // A step of this size lists every node; the counts say how many there were in all.
+    for update in &updates {
+        let listed = update["data"]["nodes"].as_array().unwrap().len();
+        assert_eq!(
+            (update["data"]["nodeCount"].as_u64(), update["data"]["failedCount"].as_u64()),
+            (Some(listed as u64), Some(0))
+        );
+    }
     assert!(nodes.iter().all(|n| n["status"] == "Updated" && n["hostname"].is_string()), "{nodes:#?}");
     assert_eq!(updates[0]["data"]["environment"], "Development");
     // Each load names its wave and the stage's count of waves.

@@ -116,11 +116,18 @@ pub fn progress_event(run: &RunRecord, env: Environment, total: u32, updated: us
     )
 }
 
+/// Nodes one `NodeUpdated` event lists; `nodeCount` and `failedCount` count
+/// them all. A wave of 100,000 nodes listed in full was a 12 MB message,
+/// built on the coordinator's thread and sent to every live client.
+pub const NODES_LISTED_PER_UPDATE: usize = 100;
+
 /// One live-only `NodeUpdated` event for the nodes one step changed (or
 /// failed to change): each is `action` when its call succeeded (`Updated`,
 /// `StandbyLoaded`, `Switched`, `Restored`), else `Failed` with the error.
 /// `outcomes` holds each node's error, in node order. One event per step, not
-/// per node, keeps a wave of thousands of nodes to one message per client.
+/// per node, keeps a wave of thousands of nodes to one message per client;
+/// it lists at most [`NODES_LISTED_PER_UPDATE`] of them, failed ones first
+/// chosen, in node order.
 /// `wave` is the wave's index and the stage's count of waves, for a load
 /// (a client that missed earlier waves still numbers this one right).
 pub fn node_events(
@@ -134,15 +141,15 @@ pub fn node_events(
     if nodes.is_empty() {
         return Vec::new();
     }
-    let entries: Vec<_> = nodes
-        .iter()
-        .zip(outcomes)
+    let failed = outcomes.iter().filter(|o| o.is_some()).count();
+    let entries: Vec<_> = listed_nodes(outcomes, NODES_LISTED_PER_UPDATE)
+        .into_iter()
+        .filter_map(|i| nodes.get(i).zip(outcomes.get(i)))
         .map(|(node, error)| {
             let status = if error.is_some() { "Failed" } else { action };
             json!({ "nodeId": node.node_id, "hostname": node.hostname, "status": status, "error": error })
         })
         .collect();
-    let failed = outcomes.iter().filter(|o| o.is_some()).count();
     let message = format!("{} {env} nodes {action}, {failed} failed", nodes.len() - failed);
     let mut data = json!({
         "environment": env.as_str(),
@@ -150,10 +157,47 @@ pub fn node_events(
         "version": run.request.version,
         "action": action,
         "nodes": entries,
+        "nodeCount": nodes.len(),
+        "failedCount": failed,
     });
     if let (Some((index, count)), Some(map)) = (wave, data.as_object_mut()) {
         map.insert("wave".into(), json!(index));
         map.insert("waves".into(), json!(count));
     }
     vec![event(run, "NodeUpdated", message, data)]
+}
+
+/// The indexes of the nodes an update lists, in node order: every failed
+/// node up to `limit`, then the first others until `limit`.
+fn listed_nodes(outcomes: &[Option<String>], limit: usize) -> Vec<usize> {
+    if outcomes.len() <= limit {
+        return (0..outcomes.len()).collect();
+    }
+    let failed = outcomes.iter().enumerate().filter(|(_, o)| o.is_some()).map(|(i, _)| i);
+    let succeeded = outcomes.iter().enumerate().filter(|(_, o)| o.is_none()).map(|(i, _)| i);
+    let mut listed: Vec<usize> = failed.chain(succeeded).take(limit).collect();
+    listed.sort_unstable();
+    listed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::listed_nodes;
+
+    fn outcomes(n: usize, failed: &[usize]) -> Vec<Option<String>> {
+        (0..n).map(|i| failed.contains(&i).then(|| "hook failed".to_string())).collect()
+    }
+
+    #[test]
+    fn an_update_lists_every_node_of_a_small_step() {
+        assert_eq!(listed_nodes(&outcomes(3, &[1]), 100), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn a_large_step_lists_its_failed_nodes_first_chosen_then_the_first_others() {
+        let listed = listed_nodes(&outcomes(100_000, &[5, 99_998]), 4);
+        assert_eq!(listed, vec![0, 1, 5, 99_998], "both failures, then the first nodes, in node order");
+        let all_failed: Vec<usize> = (0..10).collect();
+        assert_eq!(listed_nodes(&outcomes(10, &all_failed), 3), vec![0, 1, 2]);
+    }
 }
