@@ -3,6 +3,9 @@
 
 use actix_web::{web, HttpResponse};
 use chrono::Utc;
+use hotswap_actors::messaging::LetterRange;
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::responses::{JsonBody, Protected};
 use super::route_table::{api_module, Access};
@@ -167,15 +170,34 @@ pub async fn get_topic_metrics(
     Ok(HttpResponse::Ok().json(TopicMetricsView::new(name, metrics)))
 }
 
-/// The topic's dead-letter queue.
+/// The most dead letters one answer lists.
+const MAX_LETTERS: u32 = 1000;
+
+/// Which dead letters to list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DeadLetterQuery {
+    /// How many: 1 to 1000; default 100.
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
+    /// How many of the oldest to skip; default 0.
+    #[param(minimum = 0)]
+    offset: Option<u32>,
+}
+
+/// The topic's dead-letter queue, oldest first, a page at a time.
 #[utoipa::path(
     get,
     path = "/api/v1/topics/{name}/dlq",
     tag = "messaging",
-    params(("name" = String, Path, description = "The topic's name")),
+    params(("name" = String, Path, description = "The topic's name"), DeadLetterQuery),
     responses(
         Protected,
-        (status = 200, description = "Dead letters, oldest first", body = Vec<DeadLetterView>),
+        (status = 200, description = "Dead letters, oldest first", body = Vec<DeadLetterView>, headers(
+            ("X-Total-Count" = u64, description = "Dead letters the topic holds in all"),
+        )),
+        (status = 400, description = "A limit outside 1 to 1000, or an unknown parameter", body = ErrorBody),
         (status = 404, description = "No such topic", body = ErrorBody),
     )
 )]
@@ -183,9 +205,17 @@ pub async fn list_dead_letters(
     bus: web::Data<MessageBus>,
     tenant: Tenant,
     name: web::Path<String>,
+    query: web::Query<DeadLetterQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let letters = bus.store.dead_letters(tenant.0, &name).await?;
-    Ok(HttpResponse::Ok().json(letters.into_iter().map(DeadLetterView::from).collect::<Vec<_>>()))
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=MAX_LETTERS).contains(&limit) {
+        return Err(ApiError::validation(vec![format!("limit must be between 1 and {MAX_LETTERS}, not {limit}")]));
+    }
+    let range = LetterRange { offset: query.offset.unwrap_or(0) as usize, limit: limit as usize };
+    let page = bus.store.dead_letters(tenant.0, &name, range).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("X-Total-Count", page.total.to_string()))
+        .json(page.letters.into_iter().map(DeadLetterView::from).collect::<Vec<_>>()))
 }
 
 /// Send a dead letter back to the subscription it died on, attempts reset;

@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hotswap_actors::domain::TenantId;
 use hotswap_actors::messaging::{
-    DeadLetter, Delivery, MemoryMessageStore, MessageStore, MessagingError, NackOptions, NewMessage, NewSubscription,
-    NewTopic, Published, SharedMessageStore, StoredMessage, Subscription, Topic, TopicMetrics,
+    DeadLetterPage, Delivery, LetterRange, MemoryMessageStore, MessageStore, MessagingError, NackOptions, NewMessage,
+    NewSubscription, NewTopic, Published, SharedMessageStore, StoredMessage, Subscription, Topic, TopicMetrics,
 };
 use uuid::Uuid;
 
@@ -119,8 +119,13 @@ impl MessageStore for Flaky {
     async fn delete_message(&self, t: TenantId, id: &str) -> Result<(), MessagingError> {
         self.inner.delete_message(t, id).await
     }
-    async fn dead_letters(&self, t: TenantId, topic: &str) -> Result<Vec<DeadLetter>, MessagingError> {
-        self.inner.dead_letters(t, topic).await
+    async fn dead_letters(
+        &self,
+        t: TenantId,
+        topic: &str,
+        range: LetterRange,
+    ) -> Result<DeadLetterPage, MessagingError> {
+        self.inner.dead_letters(t, topic, range).await
     }
     async fn replay_dead_letter(
         &self,

@@ -172,6 +172,14 @@ async fn nacks_retry_with_backoff_then_dead_letter_and_replay_moves_it_back() {
     assert_eq!(letters.len(), 1, "{dlq}");
     assert_eq!(letters[0]["headers"]["X-Original-Topic"], "work");
     assert_eq!(letters[0]["headers"]["X-Delivery-Attempts"], "2");
+    // Paged: the count of every letter rides along; the page size has limits.
+    let r = app.call(Method::GET, "/api/v1/topics/work/dlq?limit=1&offset=1", None).await;
+    assert_eq!((r.status, r.header("X-Total-Count")), (StatusCode::OK, Some("1")), "{}", r.text);
+    assert_eq!(r.body, json!([]), "past the only letter");
+    for bad in ["limit=0", "limit=1001", "offset=-1", "page=2"] {
+        let r = app.call(Method::GET, &format!("/api/v1/topics/work/dlq?{bad}"), None).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.text);
+    }
 
     let r = app.call(Method::POST, &format!("/api/v1/topics/work/dlq/{id}/replay"), None).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);

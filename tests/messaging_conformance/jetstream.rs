@@ -15,7 +15,7 @@ use chrono::Utc;
 use futures::TryStreamExt;
 use hotswap::messaging::jetstream::{JetStreamConfig, JetStreamMessageStore};
 use hotswap_actors::messaging::{
-    consume, MessageStatus, MessagingError, NackOptions, NewMessage, RetryPolicy, SharedMessageStore,
+    consume, LetterRange, MessageStatus, MessagingError, NackOptions, NewMessage, RetryPolicy, SharedMessageStore,
 };
 use uuid::Uuid;
 
@@ -167,7 +167,7 @@ async fn nacks_back_off_then_dead_letter_replay_and_purge() {
         }
         assert_eq!(attempts, [1, 2, 3]);
         assert!(gaps[0] >= Duration::from_millis(100) && gaps[1] >= Duration::from_millis(200), "backoff {gaps:?}");
-        let dlq = store.dead_letters(tn, "t").await.unwrap();
+        let dlq = store.dead_letters(tn, "t", LetterRange::first(100)).await.unwrap().letters;
         assert_eq!(dlq.len(), 1);
         let h = &dlq[0].message.headers;
         assert_eq!(h["X-Original-Topic"], "t");
@@ -180,13 +180,20 @@ async fn nacks_back_off_then_dead_letter_replay_and_purge() {
         assert!(consume(&*store, tn, s, 1, Duration::from_millis(700)).await.unwrap().is_empty(), "no 4th delivery");
 
         store.replay_dead_letter(tn, "t", &id, Utc::now()).await.unwrap();
-        assert!(store.dead_letters(tn, "t").await.unwrap().is_empty(), "replay leaves no copy");
+        assert!(
+            store.dead_letters(tn, "t", LetterRange::first(100)).await.unwrap().letters.is_empty(),
+            "replay leaves no copy"
+        );
         let d = next_delivery(&store, tn, s).await;
         assert_eq!(d.delivery_attempts, 1, "attempts reset");
         store.nack(tn, s, &id, NackOptions { reason: None, requeue: Some(false) }, Utc::now()).await.unwrap();
-        assert_eq!(store.dead_letters(tn, "t").await.unwrap().len(), 1, "requeue=false dead-letters at once");
+        assert_eq!(
+            store.dead_letters(tn, "t", LetterRange::first(100)).await.unwrap().letters.len(),
+            1,
+            "requeue=false dead-letters at once"
+        );
         store.purge_dead_letter(tn, "t", &id).await.unwrap();
-        assert!(store.dead_letters(tn, "t").await.unwrap().is_empty());
+        assert!(store.dead_letters(tn, "t", LetterRange::first(100)).await.unwrap().letters.is_empty());
         assert!(matches!(store.purge_dead_letter(tn, "t", &id).await, Err(MessagingError::MessageNotFound(_))));
     })
     .await;
@@ -204,7 +211,7 @@ async fn a_last_attempt_that_expires_is_dead_lettered() {
         // The lease ends at its deadline; the next look at the subscription notices.
         loop {
             store.lease(tn, s, 1, Utc::now()).await.unwrap();
-            let dlq = store.dead_letters(tn, "t").await.unwrap();
+            let dlq = store.dead_letters(tn, "t", LetterRange::first(100)).await.unwrap().letters;
             if let Some(letter) = dlq.first() {
                 assert_eq!(letter.message.headers["X-DLQ-Reason"], "ack deadline passed");
                 assert!(started.elapsed() < PATIENCE);

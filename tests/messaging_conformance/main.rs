@@ -11,9 +11,9 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use hotswap_actors::domain::TenantId;
 use hotswap_actors::messaging::{
-    consume, DeliveryGuarantee, MemoryMessageStore, MessageStatus, MessagingError, NackOptions, NewMessage,
-    NewSubscription, NewTopic, RetryPolicy, RoutingStrategy, SharedMessageStore, SubscriptionFilter, SubscriptionKind,
-    TopicType,
+    consume, DeliveryGuarantee, LetterRange, MemoryMessageStore, MessageStatus, MessagingError, NackOptions,
+    NewMessage, NewSubscription, NewTopic, RetryPolicy, RoutingStrategy, SharedMessageStore, SubscriptionFilter,
+    SubscriptionKind, TopicType,
 };
 use uuid::Uuid;
 
@@ -257,7 +257,7 @@ async fn retries_back_off_then_dead_letter(store: SharedMessageStore) {
     }
     assert_eq!(attempts, [1, 2, 3]);
     assert!(store.lease(tn, s, 1, after(10_000)).await.unwrap().is_empty());
-    let dlq = store.dead_letters(tn, "t").await.unwrap();
+    let dlq = store.dead_letters(tn, "t", LetterRange::first(100)).await.unwrap().letters;
     assert_eq!(dlq.len(), 1);
     let h = &dlq[0].message.headers;
     assert_eq!(h["X-Original-Topic"], "t");
@@ -269,14 +269,56 @@ async fn retries_back_off_then_dead_letter(store: SharedMessageStore) {
     assert_eq!((m.failed, m.dead_lettered), (3, 1));
 
     store.replay_dead_letter(tn, "t", &id, after(20_000)).await.unwrap();
-    assert!(store.dead_letters(tn, "t").await.unwrap().is_empty(), "replay leaves no copy");
+    assert!(
+        store.dead_letters(tn, "t", LetterRange::first(100)).await.unwrap().letters.is_empty(),
+        "replay leaves no copy"
+    );
     let d = store.lease(tn, s, 1, after(20_000)).await.unwrap();
     assert_eq!(d[0].delivery_attempts, 1, "attempts reset");
     store.nack(tn, s, &id, NackOptions { reason: None, requeue: Some(false) }, after(20_000)).await.unwrap();
-    assert_eq!(store.dead_letters(tn, "t").await.unwrap().len(), 1, "requeue=false dead-letters at once");
+    assert_eq!(
+        store.dead_letters(tn, "t", LetterRange::first(100)).await.unwrap().letters.len(),
+        1,
+        "requeue=false dead-letters at once"
+    );
     store.purge_dead_letter(tn, "t", &id).await.unwrap();
-    assert!(store.dead_letters(tn, "t").await.unwrap().is_empty());
+    assert!(store.dead_letters(tn, "t", LetterRange::first(100)).await.unwrap().letters.is_empty());
     assert!(matches!(store.purge_dead_letter(tn, "t", &id).await, Err(MessagingError::MessageNotFound(_))));
+}
+
+/// A topic's dead letters come oldest first, a page at a time, with how many
+/// there are in all; the pages cover every letter once.
+async fn dead_letters_are_paged_oldest_first(store: SharedMessageStore) {
+    let tn = Uuid::new_v4();
+    store.create_topic(tn, topic("t", None), t0()).await.unwrap();
+    let s = store.create_subscription(tn, sub_spec("t", 0), t0()).await.unwrap().subscription_id;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let id = publish(&store, tn, "t", &format!("m{i}")).await;
+        assert_eq!(store.lease(tn, s, 1, after(i)).await.unwrap().len(), 1);
+        let refusal = NackOptions { reason: Some(format!("bad {i}")), requeue: Some(false) };
+        store.nack(tn, s, &id, refusal, after(i)).await.unwrap();
+        ids.push(id);
+    }
+    let page = |offset, limit| {
+        let store = store.clone();
+        async move { store.dead_letters(tn, "t", LetterRange { offset, limit }).await.unwrap() }
+    };
+    let first = page(0, 2).await;
+    assert_eq!(first.total, 5);
+    let letter_ids = |p: &hotswap_actors::messaging::DeadLetterPage| {
+        p.letters.iter().map(|l| l.message.message_id.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(letter_ids(&first), ids[..2].to_vec(), "oldest first");
+    assert_eq!(letter_ids(&page(2, 2).await), ids[2..4].to_vec());
+    let last = page(4, 2).await;
+    assert_eq!((letter_ids(&last), last.total), (ids[4..].to_vec(), 5));
+    let past = page(10, 2).await;
+    assert_eq!((past.letters.len(), past.total), (0, 5), "a page past the end is empty and still counts");
+    assert!(matches!(
+        store.dead_letters(tn, "other", LetterRange::first(10)).await,
+        Err(MessagingError::TopicNotFound(_))
+    ));
 }
 
 async fn at_most_once_never_retries(store: SharedMessageStore) {
@@ -289,7 +331,7 @@ async fn at_most_once_never_retries(store: SharedMessageStore) {
     assert_eq!(payloads(&store, tn, s, t0()).await, ["m"]);
     store.nack(tn, s, &id, NackOptions::default(), t0()).await.unwrap();
     assert!(payloads(&store, tn, s, after(60_000)).await.is_empty());
-    assert!(store.dead_letters(tn, "t").await.unwrap().is_empty());
+    assert!(store.dead_letters(tn, "t", LetterRange::first(100)).await.unwrap().letters.is_empty());
 }
 
 async fn exactly_once_deduplicates_publish_and_ack(store: SharedMessageStore) {
@@ -522,6 +564,7 @@ conformance!(
     partition_keys_keep_order_one_in_flight,
     expired_lease_is_redelivered_once_with_attempts_plus_one,
     retries_back_off_then_dead_letter,
+    dead_letters_are_paged_oldest_first,
     at_most_once_never_retries,
     exactly_once_deduplicates_publish_and_ack,
     pause_holds_deliveries_until_resume,

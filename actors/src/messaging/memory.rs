@@ -19,8 +19,8 @@ use super::memory_records::Records;
 use super::memory_state::{add, bump, read, Catalog, Entry, HashMap, MessageId, Named, Record, SubState, TopicState};
 use super::model::RoutingStrategy;
 use super::model::{
-    DeadLetter, Delivery, DeliveryGuarantee, Message, MessageStatus, NackOptions, NewMessage, NewSubscription,
-    NewTopic, Published, RetryPolicy, StoredMessage, Subscription, Topic, TopicMetrics,
+    DeadLetter, DeadLetterPage, Delivery, DeliveryGuarantee, LetterRange, Message, MessageStatus, NackOptions,
+    NewMessage, NewSubscription, NewTopic, Published, RetryPolicy, StoredMessage, Subscription, Topic, TopicMetrics,
 };
 use super::store::MessageStore;
 use crate::domain::TenantId;
@@ -424,8 +424,13 @@ impl MessageStore for MemoryMessageStore {
         Ok(())
     }
 
-    async fn dead_letters(&self, tenant: TenantId, topic: &str) -> Result<Vec<DeadLetter>, MessagingError> {
-        Ok(self.catalog.read().topic(tenant, topic)?.dlq.lock().clone())
+    async fn dead_letters(
+        &self,
+        tenant: TenantId,
+        topic: &str,
+        range: LetterRange,
+    ) -> Result<DeadLetterPage, MessagingError> {
+        Ok(DeadLetterPage::of(&self.catalog.read().topic(tenant, topic)?.dlq.lock(), range))
     }
 
     async fn replay_dead_letter(

@@ -22,9 +22,9 @@ pub use consume::consume;
 pub use error::MessagingError;
 pub use memory::MemoryMessageStore;
 pub use model::{
-    DeadLetter, Delivery, DeliveryGuarantee, Message, MessageStatus, NackOptions, NewMessage, NewSubscription,
-    NewTopic, Published, RetryPolicy, RoutingStrategy, StoredMessage, Subscription, SubscriptionFilter,
-    SubscriptionKind, Topic, TopicMetrics, TopicType, MAX_PAYLOAD_BYTES, MAX_PRIORITY,
+    DeadLetter, DeadLetterPage, Delivery, DeliveryGuarantee, LetterRange, Message, MessageStatus, NackOptions,
+    NewMessage, NewSubscription, NewTopic, Published, RetryPolicy, RoutingStrategy, StoredMessage, Subscription,
+    SubscriptionFilter, SubscriptionKind, Topic, TopicMetrics, TopicType, MAX_PAYLOAD_BYTES, MAX_PRIORITY,
 };
 pub use push::{run_push_subscription, PushTransport};
 pub use routing::{filter_matches, route, RouteCandidate};

@@ -302,6 +302,37 @@ pub struct DeadLetter {
     pub dead_lettered_at: DateTime<Utc>,
 }
 
+/// Which of a topic's dead letters to list: oldest first, `limit` of them
+/// after the first `offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LetterRange {
+    pub offset: usize,
+    pub limit: usize,
+}
+
+impl LetterRange {
+    /// The first `limit` letters.
+    pub fn first(limit: usize) -> LetterRange {
+        LetterRange { offset: 0, limit }
+    }
+}
+
+/// A page of a topic's dead letters, and how many the topic holds in all.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DeadLetterPage {
+    pub letters: Vec<DeadLetter>,
+    pub total: usize,
+}
+
+impl DeadLetterPage {
+    /// The page `range` of `all`, which holds every letter, oldest first;
+    /// only the page is cloned.
+    pub fn of(all: &[DeadLetter], range: LetterRange) -> DeadLetterPage {
+        let letters = all.iter().skip(range.offset).take(range.limit).cloned().collect();
+        DeadLetterPage { letters, total: all.len() }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetryPolicy {
     #[serde(with = "humantime_serde")]

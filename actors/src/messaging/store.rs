@@ -7,8 +7,8 @@ use uuid::Uuid;
 
 use super::error::MessagingError;
 use super::model::{
-    DeadLetter, Delivery, NackOptions, NewMessage, NewSubscription, NewTopic, Published, StoredMessage, Subscription,
-    Topic, TopicMetrics,
+    DeadLetterPage, Delivery, LetterRange, NackOptions, NewMessage, NewSubscription, NewTopic, Published,
+    StoredMessage, Subscription, Topic, TopicMetrics,
 };
 use crate::domain::TenantId;
 
@@ -94,7 +94,13 @@ pub trait MessageStore: Send + Sync {
     async fn acknowledge_message(&self, tenant: TenantId, message_id: &str) -> Result<StoredMessage, MessagingError>;
     async fn delete_message(&self, tenant: TenantId, message_id: &str) -> Result<(), MessagingError>;
 
-    async fn dead_letters(&self, tenant: TenantId, topic: &str) -> Result<Vec<DeadLetter>, MessagingError>;
+    /// The topic's dead letters in `range`, oldest first, and their count.
+    async fn dead_letters(
+        &self,
+        tenant: TenantId,
+        topic: &str,
+        range: LetterRange,
+    ) -> Result<DeadLetterPage, MessagingError>;
     /// Re-enqueues to the subscription it died on, attempts reset, and
     /// removes it from the dead-letter queue.
     async fn replay_dead_letter(

@@ -81,7 +81,7 @@ fn count(items: &Value) -> usize {
 
 /// Under a table that is one page of more, which items it shows and how to
 /// see the next ones: "runs 21–40 of 312; --page 3 for the next".
-fn page_footer(out: Out, what: &str, page: u32, size: u32, shown: usize, total: Option<u64>) {
+pub(super) fn page_footer(out: Out, what: &str, page: u32, size: u32, shown: usize, total: Option<u64>) {
     let Some(total) = total else { return };
     if out.json() || (page <= 1 && shown as u64 >= total) {
         return;

@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 use super::api::Api;
 use super::by_id::one_by_id;
 use super::commands::{SubscriptionsCommand, TopicsCommand};
-use super::listings::{done, show};
+use super::listings::{done, page_footer, show};
 use super::output::{cell, say, when, Out};
 use super::{key_values, read_input, segment, Exit, Failure};
 
@@ -80,10 +80,14 @@ pub(super) async fn topics(api: &Api, out: Out, command: Option<TopicsCommand>) 
             api.call(Method::DELETE, &topic_path(&name, ""), None).await?;
             done(out, json!({ "deleted": name }), &format!("deleted topic {name}"))
         }
-        TopicsCommand::Dlq { name } => {
-            let letters = api.get(&topic_path(&name, "/dlq")).await?;
+        TopicsCommand::Dlq { name, page, page_size } => {
+            let offset = u64::from(page - 1) * u64::from(page_size);
+            let path = topic_path(&name, &format!("/dlq?limit={page_size}&offset={offset}"));
+            api.require_token()?;
+            let answer = api.call(Method::GET, &path, None).await?;
+            let letters = answer.body;
             let headers = ["MESSAGE ID", "SUBSCRIPTION", "ATTEMPTS", "DEAD-LETTERED", "REASON"];
-            Ok(show(out, &letters, &letters, &headers, None, |d| {
+            let exit = show(out, &letters, &letters, &headers, None, |d| {
                 vec![
                     cell(&d["messageId"]),
                     cell(&d["subscriptionId"]),
@@ -91,7 +95,10 @@ pub(super) async fn topics(api: &Api, out: Out, command: Option<TopicsCommand>) 
                     when(&d["deadLetteredAt"]),
                     cell(&d["reason"]),
                 ]
-            }))
+            });
+            let shown = letters.as_array().map_or(0, Vec::len);
+            page_footer(out, "dead letters", page, page_size, shown, answer.total);
+            Ok(exit)
         }
         TopicsCommand::Replay { name, message_id } => {
             let path = topic_path(&name, &format!("/dlq/{}/replay", segment(&message_id)));

@@ -908,11 +908,14 @@ function age(ms) {
   return seconds < 120 ? `${seconds} s` : `${Math.floor(seconds / 60)} min`;
 }
 
+const LETTERS_SHOWN = 100;
+
 async function topicView(name) {
   const path = `/api/v1/topics/${encodeURIComponent(name)}`;
-  const [topic, metrics, subscriptions, letters] = await Promise.all([
+  const [topic, metrics, subscriptions, { data: letters, headers: letterHeaders }] = await Promise.all([
     api("GET", path), api("GET", `${path}/metrics`),
-    api("GET", `/api/v1/subscriptions?topicName=${encodeURIComponent(name)}`), api("GET", `${path}/dlq`)]);
+    api("GET", `/api/v1/subscriptions?topicName=${encodeURIComponent(name)}`), request("GET", `${path}/dlq?limit=${LETTERS_SHOWN}`)]);
+  const lettersTotal = Number(letterHeaders.get("X-Total-Count") ?? letters.length);
   const deployer = hasRole("Deployer");
   const act = (method, url, done) => async () => {
     try {
@@ -952,7 +955,11 @@ async function topicView(name) {
           type: "button", "aria-label": `Replay ${d.messageId}`,
           onclick: act("POST", `${path}/dlq/${encodeURIComponent(d.messageId)}/replay`, `${d.messageId} delivered again`),
         }, "Replay")) : null))))
-      : h("p", { class: "muted" }, "No dead letters."));
+      : h("p", { class: "muted" }, "No dead letters."),
+    lettersTotal > letters.length
+      ? h("p", { class: "muted more-letters" }, `The oldest ${letters.length} of ${lettersTotal.toLocaleString()} dead letters; `
+        + "replaying them shows the next, and `hotswap topics dlq --page` lists any page.")
+      : null);
 }
 
 // ---------- routing ----------

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use hotswap_actors::domain::TenantId;
-use hotswap_actors::messaging::{DeadLetter, MessageStatus, MessagingError};
+use hotswap_actors::messaging::{DeadLetter, DeadLetterPage, LetterRange, MessageStatus, MessagingError};
 
 use super::error::nats_error;
 use super::names::keys;
@@ -14,11 +14,14 @@ use super::setup::JetStreamMessageStore;
 use super::streams;
 
 impl JetStreamMessageStore {
+    /// Every letter is read to order them (one subject per letter, each
+    /// letter its subject's last message), and only the page is answered.
     pub(super) async fn dead_letters_impl(
         &self,
         tenant: TenantId,
         topic: &str,
-    ) -> Result<Vec<DeadLetter>, MessagingError> {
+        range: LetterRange,
+    ) -> Result<DeadLetterPage, MessagingError> {
         self.meta.lock().topic(tenant, topic)?;
         let dlq = self.dlq().await?;
         let mut letters = Vec::new();
@@ -30,7 +33,7 @@ impl JetStreamMessageStore {
             }
         }
         letters.sort_by_key(|l| l.dead_lettered_at);
-        Ok(letters)
+        Ok(DeadLetterPage::of(&letters, range))
     }
 
     /// Sends the message again to the subscription it died on, as a new

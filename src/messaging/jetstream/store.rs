@@ -11,8 +11,8 @@ use uuid::Uuid;
 
 use hotswap_actors::domain::TenantId;
 use hotswap_actors::messaging::{
-    DeadLetter, Delivery, MessageStore, MessagingError, NackOptions, NewMessage, NewSubscription, NewTopic, Published,
-    StoredMessage, Subscription, Topic, TopicMetrics,
+    DeadLetterPage, Delivery, LetterRange, MessageStore, MessagingError, NackOptions, NewMessage, NewSubscription,
+    NewTopic, Published, StoredMessage, Subscription, Topic, TopicMetrics,
 };
 
 use super::setup::JetStreamMessageStore;
@@ -156,8 +156,13 @@ impl MessageStore for JetStreamMessageStore {
         self.delete_message_impl(tenant, message_id).await
     }
 
-    async fn dead_letters(&self, tenant: TenantId, topic: &str) -> Result<Vec<DeadLetter>, MessagingError> {
-        self.dead_letters_impl(tenant, topic).await
+    async fn dead_letters(
+        &self,
+        tenant: TenantId,
+        topic: &str,
+        range: LetterRange,
+    ) -> Result<DeadLetterPage, MessagingError> {
+        self.dead_letters_impl(tenant, topic, range).await
     }
 
     async fn replay_dead_letter(

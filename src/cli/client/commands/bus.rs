@@ -35,8 +35,16 @@ pub enum TopicsCommand {
     Show { name: String },
     /// Delete a topic that no subscription uses (Admins).
     Delete { name: String },
-    /// The messages that ran out of retries on a topic.
-    Dlq { name: String },
+    /// The messages that ran out of retries on a topic, oldest first, a page at a time.
+    Dlq {
+        name: String,
+        /// Which page (1 = the oldest letters).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        page: u32,
+        /// Letters per page (1-1000).
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        page_size: u32,
+    },
     /// Deliver a dead letter again to its subscription (Deployers).
     Replay {
         name: String,

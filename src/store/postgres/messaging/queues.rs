@@ -4,9 +4,11 @@ use chrono::{DateTime, Utc};
 use diesel::sql_types::{Array, BigInt, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use hotswap_actors::domain::TenantId;
-use hotswap_actors::messaging::{DeadLetter, Message, MessageStatus, MessagingError, StoredMessage};
+use hotswap_actors::messaging::{
+    DeadLetter, DeadLetterPage, LetterRange, Message, MessageStatus, MessagingError, StoredMessage,
+};
 
-use super::rows::{decode, DeadLetterRow, IdRow, MessageRow};
+use super::rows::{decode, CountRow, DeadLetterRow, IdRow, MessageRow};
 use super::topics::notify;
 use super::{Failure, PgMessageStore};
 
@@ -121,32 +123,48 @@ impl PgMessageStore {
         &self,
         tenant: TenantId,
         topic: &str,
-    ) -> Result<Vec<DeadLetter>, MessagingError> {
+        range: LetterRange,
+    ) -> Result<DeadLetterPage, MessagingError> {
         self.get_topic_row(tenant, topic).await?;
         let mut conn = self.conn().await?;
+        let bound = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
         let rows = diesel::sql_query(
             "SELECT message, subscription_id, reason, attempts, dead_lettered_at FROM msg_dead_letters \
-             WHERE tenant_id = $1 AND topic_name = $2 ORDER BY seq",
+             WHERE tenant_id = $1 AND topic_name = $2 ORDER BY seq OFFSET $3 LIMIT $4",
         )
         .bind::<SqlUuid, _>(tenant)
         .bind::<Text, _>(topic)
+        .bind::<BigInt, _>(bound(range.offset))
+        .bind::<BigInt, _>(bound(range.limit))
         .load::<DeadLetterRow>(&mut *conn)
         .await;
-        match rows {
-            Ok(rows) => rows
-                .into_iter()
-                .map(|r| {
-                    Ok(DeadLetter {
-                        message: decode::<Message>(r.message, "dead letter")?,
-                        subscription_id: r.subscription_id,
-                        reason: r.reason,
-                        delivery_attempts: u32::try_from(r.attempts).unwrap_or(0),
-                        dead_lettered_at: r.dead_lettered_at,
-                    })
+        let rows = match rows {
+            Ok(rows) => rows,
+            Err(e) => return Err(self.db_error(&mut conn, e)),
+        };
+        let total =
+            diesel::sql_query("SELECT count(*) AS n FROM msg_dead_letters WHERE tenant_id = $1 AND topic_name = $2")
+                .bind::<SqlUuid, _>(tenant)
+                .bind::<Text, _>(topic)
+                .get_result::<CountRow>(&mut *conn)
+                .await;
+        let total = match total {
+            Ok(row) => usize::try_from(row.n).unwrap_or(0),
+            Err(e) => return Err(self.db_error(&mut conn, e)),
+        };
+        let letters = rows
+            .into_iter()
+            .map(|r| {
+                Ok(DeadLetter {
+                    message: decode::<Message>(r.message, "dead letter")?,
+                    subscription_id: r.subscription_id,
+                    reason: r.reason,
+                    delivery_attempts: u32::try_from(r.attempts).unwrap_or(0),
+                    dead_lettered_at: r.dead_lettered_at,
                 })
-                .collect(),
-            Err(e) => Err(self.db_error(&mut conn, e)),
-        }
+            })
+            .collect::<Result<Vec<_>, MessagingError>>()?;
+        Ok(DeadLetterPage { letters, total })
     }
 
     /// Back on the subscriptions it died on, attempts reset, and out of the

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hotswap_actors::domain::TenantId;
 use hotswap_actors::messaging::{
-    DeadLetter, Delivery, MessageStore, MessagingError, NackOptions, NewMessage, NewSubscription, NewTopic, Published,
-    StoredMessage, Subscription, Topic, TopicMetrics,
+    DeadLetterPage, Delivery, LetterRange, MessageStore, MessagingError, NackOptions, NewMessage, NewSubscription,
+    NewTopic, Published, StoredMessage, Subscription, Topic, TopicMetrics,
 };
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -141,8 +141,13 @@ impl MessageStore for PgMessageStore {
         self.delete_message_row(tenant, message_id).await
     }
 
-    async fn dead_letters(&self, tenant: TenantId, topic: &str) -> Result<Vec<DeadLetter>, MessagingError> {
-        self.dead_letter_rows(tenant, topic).await
+    async fn dead_letters(
+        &self,
+        tenant: TenantId,
+        topic: &str,
+        range: LetterRange,
+    ) -> Result<DeadLetterPage, MessagingError> {
+        self.dead_letter_rows(tenant, topic, range).await
     }
 
     async fn replay_dead_letter(

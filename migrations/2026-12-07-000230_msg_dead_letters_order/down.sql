@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS msg_dead_letters_order;
