@@ -9,7 +9,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use hotswap_actors::domain::{ModuleDescriptor, ModuleVersion};
+use hotswap_actors::domain::{Environment, ModuleDescriptor, ModuleVersion};
 use semver::Version;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -70,13 +70,31 @@ pub struct MultipartUpload {
     signature: Option<Vec<u8>>,
 }
 
+/// Host names a version's placement lists per environment; `nodeCount`
+/// counts them all (a version on 100,000 nodes listed every name).
+const HOSTS_LISTED: usize = 20;
+
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Deployed {
     /// Development, QA, Staging or Production.
     environment: String,
-    /// Hostnames of the nodes serving this version.
+    /// The first host names (sorted) of the nodes serving this version, at most 20.
     nodes: Vec<String>,
+    /// How many nodes of the environment serve this version.
+    node_count: usize,
+}
+
+impl Deployed {
+    fn new(environment: Environment, mut hosts: Vec<String>) -> Deployed {
+        let node_count = hosts.len();
+        if hosts.len() > HOSTS_LISTED {
+            hosts.select_nth_unstable(HOSTS_LISTED);
+            hosts.truncate(HOSTS_LISTED);
+        }
+        hosts.sort();
+        Deployed { environment: environment.to_string(), nodes: hosts, node_count }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -108,10 +126,8 @@ pub struct ModuleVersionView {
 
 impl ModuleVersionView {
     fn new(v: ModuleVersion, placements: &[Placement]) -> Self {
-        let deployed_to = running(placements, v.version(), false)
-            .into_iter()
-            .map(|(env, nodes)| Deployed { environment: env.to_string(), nodes })
-            .collect();
+        let deployed_to =
+            running(placements, v.version(), false).into_iter().map(|(env, hosts)| Deployed::new(env, hosts)).collect();
         let d = v.descriptor;
         ModuleVersionView {
             name: d.name,
@@ -534,4 +550,20 @@ pub async fn probe_artifact(
 ) -> Result<HttpResponse, ApiError> {
     // actix answers HEAD with the GET response's headers and no body.
     download_artifact(req, registry, tenant, path).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Deployed, Environment, HOSTS_LISTED};
+
+    #[test]
+    fn a_placement_lists_the_first_host_names_and_counts_them_all() {
+        let hosts: Vec<String> = (0..25).rev().map(|i| format!("prod-{i:02}")).collect();
+        let placed = Deployed::new(Environment::Production, hosts);
+        assert_eq!(placed.node_count, 25);
+        let expected: Vec<String> = (0..HOSTS_LISTED).map(|i| format!("prod-{i:02}")).collect();
+        assert_eq!(placed.nodes, expected, "the first by name, sorted");
+        let few = Deployed::new(Environment::Qa, vec!["qa-2".into(), "qa-1".into()]);
+        assert_eq!((few.nodes, few.node_count), (vec!["qa-1".to_string(), "qa-2".to_string()], 2));
+    }
 }

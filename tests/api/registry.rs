@@ -136,7 +136,9 @@ async fn a_running_version_cannot_be_deleted() {
     let (status, module) = app.get("/api/v1/modules/kmod-busy/1.0.0").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(module["deployedTo"][0]["environment"], "Development", "{module}");
-    assert!(!module["deployedTo"][0]["nodes"].as_array().unwrap().is_empty());
+    let placed = &module["deployedTo"][0];
+    assert!(!placed["nodes"].as_array().unwrap().is_empty(), "{module}");
+    assert_eq!(placed["nodeCount"].as_u64(), Some(placed["nodes"].as_array().unwrap().len() as u64), "{module}");
     let r = app.call(Method::DELETE, "/api/v1/modules/kmod-busy/1.0.0", None).await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
     assert!(r.body["message"].as_str().unwrap().contains("loaded on"), "{}", r.body);

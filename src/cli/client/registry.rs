@@ -66,7 +66,10 @@ fn placements(deployed: &Value) -> String {
         .as_array()
         .into_iter()
         .flatten()
-        .map(|d| format!("{} {}", cell(&d["environment"]), d["nodes"].as_array().map_or(0, Vec::len)))
+        .map(|d| {
+            let listed = d["nodes"].as_array().map_or(0, Vec::len) as u64;
+            format!("{} {}", cell(&d["environment"]), d["nodeCount"].as_u64().unwrap_or(listed))
+        })
         .collect();
     if counted.is_empty() {
         "-".into()

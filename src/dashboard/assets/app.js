@@ -585,9 +585,11 @@ function deployView() {
 }
 
 /** "a, b, c and 7 more": a few names of a list that may be long. */
-function someOf(names, few = 3) {
-  if (names.length <= few) return names.join(", ");
-  return `${names.slice(0, few).join(", ")} and ${(names.length - few).toLocaleString()} more`;
+/** The first `few` names and how many more of `total` there are (the server may list only some). */
+function someOf(names, few = 3, total = names.length) {
+  const shown = names.slice(0, few);
+  if (total <= shown.length) return shown.join(", ");
+  return `${shown.join(", ")} and ${(total - shown.length).toLocaleString()} more`;
 }
 
 /** The hosts that run `hotswap agent`; Admins make enrolment tokens for new ones here. */
@@ -695,7 +697,7 @@ async function moduleView(name, version) {
         h("td", {}, `${v.sizeBytes.toLocaleString()} B`),
         h("td", {}, `${when(v.uploadedAt)}${v.uploadedBy ? ` by ${v.uploadedBy}` : ""}`),
         h("td", {}, Object.entries(v.dependencies ?? {}).map(([d, req]) => `${d} ${req}`).join(", ") || "—"),
-        h("td", {}, v.deployedTo.map((d) => `${d.environment}: ${d.nodes.length.toLocaleString()} (${someOf(d.nodes)})`).join("; ") || "—"))))),
+        h("td", {}, v.deployedTo.map((d) => `${d.environment}: ${d.nodeCount.toLocaleString()} (${someOf(d.nodes, 3, d.nodeCount)})`).join("; ") || "—"))))),
     ...(chosen ? [await impactSection(module.name, chosen)] : []));
 }
 
