@@ -173,6 +173,9 @@ pub async fn get_topic_metrics(
 /// The most dead letters one answer lists.
 const MAX_LETTERS: u32 = 1000;
 
+/// The largest offset into a dead-letter queue, as the document states it.
+const MAX_LETTER_OFFSET: u32 = 100_000_000;
+
 /// Which dead letters to list.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -181,8 +184,8 @@ pub struct DeadLetterQuery {
     /// How many: 1 to 1000; default 100.
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
-    /// How many of the oldest to skip; default 0.
-    #[param(minimum = 0)]
+    /// How many of the oldest to skip: 0 to 100,000,000; default 0.
+    #[param(minimum = 0, maximum = 100_000_000)]
     offset: Option<u32>,
 }
 
@@ -211,7 +214,11 @@ pub async fn list_dead_letters(
     if !(1..=MAX_LETTERS).contains(&limit) {
         return Err(ApiError::validation(vec![format!("limit must be between 1 and {MAX_LETTERS}, not {limit}")]));
     }
-    let range = LetterRange { offset: query.offset.unwrap_or(0) as usize, limit: limit as usize };
+    let offset = query.offset.unwrap_or(0);
+    if offset > MAX_LETTER_OFFSET {
+        return Err(ApiError::validation(vec![format!("offset must be at most {MAX_LETTER_OFFSET}, not {offset}")]));
+    }
+    let range = LetterRange { offset: offset as usize, limit: limit as usize };
     let page = bus.store.dead_letters(tenant.0, &name, range).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("X-Total-Count", page.total.to_string()))

@@ -176,7 +176,7 @@ async fn nacks_retry_with_backoff_then_dead_letter_and_replay_moves_it_back() {
     let r = app.call(Method::GET, "/api/v1/topics/work/dlq?limit=1&offset=1", None).await;
     assert_eq!((r.status, r.header("X-Total-Count")), (StatusCode::OK, Some("1")), "{}", r.text);
     assert_eq!(r.body, json!([]), "past the only letter");
-    for bad in ["limit=0", "limit=1001", "offset=-1", "page=2"] {
+    for bad in ["limit=0", "limit=1001", "offset=-1", "offset=100000001", "page=2"] {
         let r = app.call(Method::GET, &format!("/api/v1/topics/work/dlq?{bad}"), None).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.text);
     }
