@@ -12,6 +12,23 @@ fn types(msgs: &[Value]) -> Vec<&str> {
     msgs.iter().map(|m| m["type"].as_str().unwrap()).collect()
 }
 
+/// A step of more nodes than an update lists: the first 100 named, every one counted.
+#[actix_web::test]
+async fn a_large_wave_lists_a_hundred_nodes_and_counts_them_all() {
+    let app = spawn_app(&[("HOTSWAP__SIMULATION__NODES__DEVELOPMENT", "150")]).await;
+    let mut ws = WsClient::connect(&app, "/api/v1/ws").await;
+    ws.send(&json!({ "type": "subscribe", "all": true })).await;
+    assert_eq!(ws.json().await, json!({ "type": "subscribed", "all": true }));
+    app.deploy("kmod-wide", "1.0.0", "Development", json!({})).await;
+    let msgs = ws.until(|m| m["type"] == "DeploymentCompleted").await;
+    let update = msgs.iter().find(|m| m["type"] == "NodeUpdated").expect("a NodeUpdated event");
+    let data = &update["data"];
+    assert_eq!((data["nodeCount"].as_u64(), data["failedCount"].as_u64()), (Some(150), Some(0)), "{data}");
+    let listed = data["nodes"].as_array().unwrap();
+    assert_eq!(listed.len(), 100, "{data}");
+    ws.close().await;
+}
+
 #[actix_web::test]
 async fn a_subscriber_to_all_sees_every_event_of_a_run_in_order() {
     let app = spawn_app(&[]).await;
