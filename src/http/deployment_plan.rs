@@ -76,8 +76,10 @@ pub struct WavePlanView {
     pub number: usize,
     #[schema(example = "batch 1 of 3")]
     pub label: String,
-    /// Hostnames the wave adds, in the order they are taken.
+    /// The first hostnames the wave adds (at most 100), in the order they are taken.
     pub nodes: Vec<String>,
+    /// How many nodes the wave adds.
+    pub node_count: usize,
     /// Nodes on the version once this wave is in.
     pub nodes_after: usize,
     pub wait: Option<PlannedWaitView>,
@@ -89,6 +91,7 @@ impl From<&WavePlan> for WavePlanView {
             number: w.number,
             label: w.label.clone(),
             nodes: w.nodes.clone(),
+            node_count: w.node_count,
             nodes_after: w.nodes_after,
             wait: w.wait.as_ref().map(|w| PlannedWaitView { kind: w.kind.as_str(), duration: w.duration.into() }),
         }

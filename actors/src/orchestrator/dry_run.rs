@@ -90,14 +90,21 @@ pub struct PlannedWait {
     pub duration: Duration,
 }
 
+/// Hostnames a planned wave lists; `node_count` counts them all. A Direct
+/// wave to 100,000 nodes listed every name in the answer.
+pub const WAVE_NODES_LISTED: usize = 100;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct WavePlan {
     /// 1-based, as the run's messages count them.
     pub number: usize,
     /// "all nodes", "batch 2 of 3", "step 1 of 4 (10 %)".
     pub label: String,
-    /// The hostnames this wave adds, in the order the coordinator takes them.
+    /// The first hostnames this wave adds (at most [`WAVE_NODES_LISTED`]),
+    /// in the order the coordinator takes them.
     pub nodes: Vec<String>,
+    /// How many nodes this wave adds.
+    pub node_count: usize,
     /// Nodes on the version once the wave is in (this one and every earlier one).
     pub nodes_after: usize,
     pub wait: Option<PlannedWait>,
@@ -218,7 +225,8 @@ fn stage_plan(
             WavePlan {
                 number: i + 1,
                 label: wave_label(strategy, i + 1, count, percent),
-                nodes: c.hostnames[range.clone()].to_vec(),
+                nodes: c.hostnames[range.clone()].iter().take(WAVE_NODES_LISTED).cloned().collect(),
+                node_count: range.len(),
                 nodes_after: range.end,
                 wait,
             }
@@ -531,6 +539,16 @@ mod tests {
             unmet_dependencies: Some(Vec::new()),
             admission: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_large_wave_lists_its_first_nodes_and_counts_them_all() {
+        let req = request(Environment::Development);
+        let (pipeline, approvals) = (PipelineSettings::default(), ApprovalSettings::default());
+        let plan = plan_deployment(input(&req, &pipeline, &approvals, &[250]));
+        let wave = &plan.stages[0].waves[0];
+        assert_eq!((wave.nodes.len(), wave.node_count, wave.nodes_after), (WAVE_NODES_LISTED, 250, 250));
+        assert_eq!(wave.nodes[0], "development-node-01");
     }
 
     #[test]

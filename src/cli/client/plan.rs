@@ -50,7 +50,11 @@ pub fn print_plan(out: &Out, plan: &Value) {
         );
         for wave in stage["waves"].as_array().into_iter().flatten() {
             let nodes: Vec<String> = wave["nodes"].as_array().into_iter().flatten().map(cell).collect();
-            let shown = if nodes.len() > 8 {
+            // The server lists a large wave's first nodes and counts them all.
+            let count = wave["nodeCount"].as_u64().map_or(nodes.len(), |n| n as usize);
+            let shown = if count > nodes.len() && !nodes.is_empty() {
+                format!("{} … ({count} nodes)", nodes[..nodes.len().min(4)].join(", "))
+            } else if nodes.len() > 8 {
                 format!("{} … {} ({} nodes)", nodes[..4].join(", "), nodes[nodes.len() - 1], nodes.len())
             } else {
                 nodes.join(", ")
