@@ -37,7 +37,7 @@ pub(super) async fn modules(api: &Api, out: Out, name: Option<&str>) -> Result<E
         ]
     });
     if !out.json() {
-        say!("{}", out.dim("`-o json` shows whole digests, descriptors and every node"));
+        say!("{}", out.dim("`-o json` shows whole digests, descriptors and the first nodes of each environment"));
     }
     Ok(exit)
 }
