@@ -330,7 +330,8 @@ pub(super) async fn consume(api: &Api, out: Out, pull: Pull) -> Result<Exit, Fai
     if !pull.ack {
         if !out.json() && !messages.is_empty() {
             let hint =
-                "not acknowledged: they are delivered again after the subscription's ack timeout (--ack acknowledges)";
+                "not acknowledged: they are delivered again after the subscription's ack timeout \
+                 (--ack acknowledges; `hotswap ack`/`nack ID… -s SUBSCRIPTION` settles them later)";
             say!("{}", out.dim(hint));
         }
         return Ok(Exit::Ok);
@@ -374,8 +375,11 @@ pub(super) async fn settle(
     };
     for (i, message) in messages.iter().enumerate() {
         let path = format!("/api/v1/messages/{}/{verb}?subscriptionId={}", segment(message), segment(&id));
-        let before = if i == 0 { String::new() } else { format!(" (the {i} before it were {done_word})") };
-        api.post(&path, &body).await.map_err(|failure| failure.context(&format!("message {message}{before}")))?;
+        // The server's refusal names the message; the count says what was settled already.
+        api.post(&path, &body).await.map_err(|failure| match i {
+            0 => failure,
+            _ => failure.context(&format!("{i} {done_word}, then")),
+        })?;
     }
     let mut summary = Map::new();
     summary.insert(done_word.to_string(), json!(messages));
