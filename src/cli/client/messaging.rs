@@ -329,8 +329,7 @@ pub(super) async fn consume(api: &Api, out: Out, pull: Pull) -> Result<Exit, Fai
     }
     if !pull.ack {
         if !out.json() && !messages.is_empty() {
-            let hint =
-                "not acknowledged: they are delivered again after the subscription's ack timeout \
+            let hint = "not acknowledged: they are delivered again after the subscription's ack timeout \
                  (--ack acknowledges; `hotswap ack`/`nack ID… -s SUBSCRIPTION` settles them later)";
             say!("{}", out.dim(hint));
         }
