@@ -12,7 +12,7 @@ use actix::prelude::*;
 use super::actor::Coordinator;
 use super::stages::{finish_run, finish_stage, start_stage};
 use super::Checkpoint;
-use crate::domain::listing::{listed_with, thousands};
+use crate::domain::listing::{counted, listed_with, thousands};
 use crate::domain::{Environment, RunStatus, StageStatus, TenantId, SECURITY_SCAN_STAGE};
 use crate::node::{NodeEntry, NodeKind};
 use crate::registry::{PathAgent, ScanError, VerifiedModule};
@@ -43,7 +43,7 @@ impl Coordinator {
             } else if !unreachable.is_empty() {
                 problems.push(unreachable_nodes(env, &unreachable, nodes.len()));
             }
-            checked.push(format!("{env}: {} nodes", nodes.len()));
+            checked.push(format!("{env}: {}", counted(nodes.len(), "node", "nodes")));
             agents.extend(agents_among(&nodes));
         }
         if !problems.is_empty() {

@@ -13,6 +13,7 @@ use super::node_calls::{ask_all, ask_all_infallible, outcomes, per_thread};
 use super::plan::{canary_step_percent, waves};
 use super::stages::{event, finish_run, finish_stage, listed, node_events, progress_event, start_stage};
 use super::{Checkpoint, DeployStep};
+use crate::domain::listing::{counted, thousands};
 use crate::domain::{
     deploy_stage_name, Environment, NodeChange, RunStatus, StageStatus, Strategy, VersionSlot, VALIDATION_STAGE,
 };
@@ -591,7 +592,8 @@ impl Coordinator {
             stage.nodes_deployed = Some(nodes as u32);
             stage.nodes_failed.get_or_insert(0);
         }
-        let message = format!("Deployed to all {nodes} nodes with the {strategy} strategy");
+        let to = if nodes == 1 { "the 1 node".to_string() } else { format!("all {}", counted(nodes, "node", "nodes")) };
+        let message = format!("Deployed to {to} with the {strategy} strategy");
         events.extend(finish_stage(&mut self.run, &deploy_stage_name(env), StageStatus::Succeeded, message));
         let next = self.run.request.target_environment.path().into_iter().find(|e| *e > env);
         self.run.checkpoint = match next {
@@ -645,7 +647,10 @@ impl Coordinator {
                     .map(|n| format!("{} has no recent heartbeat", n.hostname)),
             );
             if problems.is_empty() {
-                let message = format!("All {} {env} nodes are healthy and run {version}", nodes.len());
+                let message = match nodes.len() {
+                    1 => format!("The 1 {env} node is healthy and runs {version}"),
+                    n => format!("All {} {env} nodes are healthy and run {version}", thousands(n)),
+                };
                 let done = finish_stage(&mut act.run, VALIDATION_STAGE, StageStatus::Succeeded, message);
                 let end = finish_run(&mut act.run, RunStatus::Succeeded, "Pipeline completed successfully");
                 act.run.checkpoint = Checkpoint::Done;

@@ -21,6 +21,15 @@ pub fn listed_with(items: &[String], separator: &str) -> String {
     out
 }
 
+/// "1 node", "9,995 nodes": a count with its noun in the right number.
+pub fn counted(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{} {many}", thousands(n))
+    }
+}
+
 /// 9995 → "9,995".
 pub fn thousands(n: usize) -> String {
     let digits = n.to_string();
@@ -36,7 +45,14 @@ pub fn thousands(n: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{listed, listed_with};
+    use super::{counted, listed, listed_with};
+
+    #[test]
+    fn a_count_of_one_is_singular() {
+        assert_eq!(counted(1, "node", "nodes"), "1 node");
+        assert_eq!(counted(0, "node", "nodes"), "0 nodes");
+        assert_eq!(counted(10_000, "node", "nodes"), "10,000 nodes");
+    }
 
     #[test]
     fn names_five_and_counts_the_rest() {

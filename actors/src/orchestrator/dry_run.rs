@@ -333,7 +333,7 @@ pub fn local_checks(request: &DeploymentRequest, clusters: &[(Environment, Clust
         } else if !c.unreachable.is_empty() {
             problems.push(crate::coordinator::unreachable_nodes(*env, &c.unreachable, c.hostnames.len()));
         }
-        seen.push(format!("{env}: {} nodes", c.hostnames.len()));
+        seen.push(format!("{env}: {}", crate::domain::listing::counted(c.hostnames.len(), "node", "nodes")));
     }
     let clusters = if problems.is_empty() {
         ScanCheck { name: "Clusters", outcome: CheckOutcome::Passed, message: seen.join(", ") }

@@ -41,11 +41,12 @@ pub fn print_plan(out: &Out, plan: &Value) {
     }
     for stage in plan["stages"].as_array().into_iter().flatten() {
         say!();
+        let nodes = stage["nodeCount"].as_u64().unwrap_or(0);
         say!(
-            "{} · {} · {} nodes · about {}",
+            "{} · {} · {nodes} node{} · about {}",
             out.bold(&cell(&stage["name"])),
             cell(&stage["strategy"]),
-            cell(&stage["nodeCount"]),
+            if nodes == 1 { "" } else { "s" },
             duration(&stage["estimatedDuration"])
         );
         for wave in stage["waves"].as_array().into_iter().flatten() {

@@ -339,7 +339,7 @@ impl View {
             header.push_str(&format!(" · {strategy}"));
         }
         if let Some(n) = size {
-            header.push_str(&format!(" · {n} nodes"));
+            header.push_str(&format!(" · {n} node{}", if n == 1 { "" } else { "s" }));
         }
         self.line(&header);
         if let (Some(env), Some(strategy)) = (&env, &strategy) {
