@@ -30,6 +30,7 @@ impl From<BusError> for ApiError {
         match e {
             BusError::Messaging(m) => m.into(),
             BusError::Schema(e) => e.into(),
+            BusError::AtLimit(message) => ApiError::Conflict { message, extra: Map::new() },
             BusError::SchemaMismatch { schema_id, version, errors } => {
                 let details: Vec<String> =
                     errors.into_iter().map(|e| format!("payload{}: {} ({})", e.path, e.message, e.kind)).collect();

@@ -42,7 +42,7 @@ const DEFAULT_LIST: usize = 100;
         (status = 200, description = "A repeat of an ExactlyOnce publish: the first message", body = MessageView),
         (status = 400, description = "No topic, a priority outside 0-9, or a payload that breaks the topic's schema", body = ErrorBody),
         (status = 404, description = "No such topic (with messaging.auto_create_topics off)", body = ErrorBody),
-        (status = 409, description = "A message with this id exists", body = ErrorBody),
+        (status = 409, description = "A message with this id exists, or its topic would be created past messaging.max_topics_per_tenant", body = ErrorBody),
     )
 )]
 pub async fn publish_original_message(

@@ -46,6 +46,7 @@ pub struct SubscriptionQuery {
         (status = 201, description = "Subscribed", body = SubscriptionView,
             headers(("Location" = String, description = "The subscription's URL"))),
         (status = 404, description = "No such topic", body = ErrorBody),
+        (status = 409, description = "The tenant has messaging.max_subscriptions_per_tenant subscriptions", body = ErrorBody),
     )
 )]
 pub async fn create_subscription(
@@ -54,8 +55,7 @@ pub async fn create_subscription(
     body: web::Json<SubscriptionBody>,
 ) -> Result<HttpResponse, ApiError> {
     let spec = body.into_inner().into_new_subscription().map_err(ApiError::validation)?;
-    let subscription = bus.store.create_subscription(tenant.0, spec, Utc::now()).await?;
-    bus.subscription_created(&subscription);
+    let subscription = bus.create_subscription(tenant.0, spec).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/subscriptions/{}", subscription.subscription_id)))
         .json(SubscriptionView::from(subscription)))

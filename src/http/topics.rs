@@ -42,7 +42,7 @@ const PATH_DEAD_LETTER: &str = "/api/v1/topics/{name}/dlq/{messageId}";
         Protected, JsonBody,
         (status = 201, description = "Created", body = TopicView,
             headers(("Location" = String, description = "The topic's URL"))),
-        (status = 409, description = "A topic of that name exists", body = ErrorBody),
+        (status = 409, description = "A topic of that name exists, or the tenant has messaging.max_topics_per_tenant topics", body = ErrorBody),
     )
 )]
 pub async fn create_topic(
@@ -52,7 +52,7 @@ pub async fn create_topic(
 ) -> Result<HttpResponse, ApiError> {
     let spec = body.into_inner().into_new_topic().map_err(ApiError::validation)?;
     bus.check_binding(tenant.0, &spec).await?;
-    let topic = bus.store.create_topic(tenant.0, spec, Utc::now()).await?;
+    let topic = bus.create_topic(tenant.0, spec).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/topics/{}", topic.spec.name)))
         .json(TopicView::from(topic)))

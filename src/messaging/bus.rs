@@ -7,7 +7,8 @@ use hotswap_actors::domain::TenantId;
 use std::sync::Arc;
 
 use hotswap_actors::messaging::{
-    MessagingError, NewMessage, NewTopic, Published, SharedMessageStore, Subscription, SubscriptionKind,
+    MessagingError, NewMessage, NewSubscription, NewTopic, Published, SharedMessageStore, Subscription,
+    SubscriptionKind, Topic,
 };
 use hotswap_actors::schemas::{MemorySchemaStore, PayloadError, SchemaError, SchemaRegistry};
 use uuid::Uuid;
@@ -25,6 +26,9 @@ pub enum BusError {
     /// The payload does not match the topic's schema; nothing was stored.
     #[error("the payload does not match schema '{schema_id}' version {version}")]
     SchemaMismatch { schema_id: String, version: u32, errors: Vec<PayloadError> },
+    /// The tenant has as many topics or subscriptions as the settings allow.
+    #[error("{0}")]
+    AtLimit(String),
 }
 
 pub struct MessageBus {
@@ -130,14 +134,41 @@ impl MessageBus {
     }
 
     /// A FanOut topic without a schema; a concurrent creator winning is fine.
-    async fn create_on_first_use(
-        &self,
-        tenant: TenantId,
-        name: &str,
-    ) -> Result<hotswap_actors::messaging::Topic, MessagingError> {
-        match self.store.create_topic(tenant, NewTopic::fan_out(name), Utc::now()).await {
-            Err(MessagingError::TopicExists(_)) => self.store.get_topic(tenant, name).await,
+    async fn create_on_first_use(&self, tenant: TenantId, name: &str) -> Result<Topic, BusError> {
+        match self.create_topic(tenant, NewTopic::fan_out(name)).await {
+            Err(BusError::Messaging(MessagingError::TopicExists(_))) => Ok(self.store.get_topic(tenant, name).await?),
             other => other,
         }
+    }
+
+    /// Creates a topic unless the tenant has as many as
+    /// `max_topics_per_tenant`. Requests racing past the count together may
+    /// pass it by as many as raced; the limit bounds growth, not an invoice.
+    pub async fn create_topic(&self, tenant: TenantId, spec: NewTopic) -> Result<Topic, BusError> {
+        let limit = self.settings.max_topics_per_tenant;
+        let held = self.store.list_topics(tenant).await?.len();
+        if held >= limit {
+            return Err(BusError::AtLimit(format!(
+                "the tenant has {held} topics, the most it may have (messaging.max_topics_per_tenant = {limit}); \
+                 delete one first"
+            )));
+        }
+        Ok(self.store.create_topic(tenant, spec, Utc::now()).await?)
+    }
+
+    /// Creates a subscription unless the tenant has as many as
+    /// `max_subscriptions_per_tenant`, as [`MessageBus::create_topic`] does.
+    pub async fn create_subscription(&self, tenant: TenantId, spec: NewSubscription) -> Result<Subscription, BusError> {
+        let limit = self.settings.max_subscriptions_per_tenant;
+        let held = self.store.list_subscriptions(tenant, None).await?.len();
+        if held >= limit {
+            return Err(BusError::AtLimit(format!(
+                "the tenant has {held} subscriptions, the most it may have \
+                 (messaging.max_subscriptions_per_tenant = {limit}); delete one first"
+            )));
+        }
+        let subscription = self.store.create_subscription(tenant, spec, Utc::now()).await?;
+        self.subscription_created(&subscription);
+        Ok(subscription)
     }
 }

@@ -56,6 +56,11 @@ pub struct MessagingSettings {
     /// (a killed one on the same host is taken over at once).
     #[serde(with = "humantime_serde")]
     pub nats_owner_lease: Duration,
+    /// Topics one tenant may have. The bus keeps state per topic, so without
+    /// a limit one tenant could grow it for everyone.
+    pub max_topics_per_tenant: usize,
+    /// Subscriptions one tenant may have, over all its topics.
+    pub max_subscriptions_per_tenant: usize,
 }
 
 impl Default for MessagingSettings {
@@ -75,6 +80,8 @@ impl Default for MessagingSettings {
             nats_url: "nats://127.0.0.1:4222".into(),
             nats_prefix: "HS".into(),
             nats_owner_lease: Duration::from_secs(15),
+            max_topics_per_tenant: 1_000,
+            max_subscriptions_per_tenant: 5_000,
         }
     }
 }
@@ -87,6 +94,9 @@ impl MessagingSettings {
     pub fn validate(&self) -> Result<(), String> {
         if self.retry_initial.is_zero() || self.retry_cap < self.retry_initial {
             return Err("messaging.retry_initial must be above zero and at most messaging.retry_cap".into());
+        }
+        if self.max_topics_per_tenant == 0 || self.max_subscriptions_per_tenant == 0 {
+            return Err("messaging.max_topics_per_tenant and max_subscriptions_per_tenant must be at least 1".into());
         }
         if self.retry_multiplier == 0 {
             return Err("messaging.retry_multiplier must be at least 1".into());

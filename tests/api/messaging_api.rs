@@ -269,3 +269,46 @@ async fn another_tenants_topics_subscriptions_and_messages_are_not_found() {
     topic(&other, json!({ "name": "mine" })).await;
     assert_eq!(app.get("/api/messages/topic/mine").await.1.as_array().unwrap().len(), 1);
 }
+
+/// A tenant may hold `messaging.max_topics_per_tenant` topics and
+/// `max_subscriptions_per_tenant` subscriptions; one more is 409 until one is
+/// deleted, and the original API's topic-on-first-publish obeys the same
+/// limit. Another tenant's count is its own.
+#[actix_web::test]
+async fn a_tenant_holds_at_most_the_configured_topics_and_subscriptions() {
+    let app = spawn_app(&[
+        ("HOTSWAP__MESSAGING__MAX_TOPICS_PER_TENANT", "2"),
+        ("HOTSWAP__MESSAGING__MAX_SUBSCRIPTIONS_PER_TENANT", "1"),
+    ])
+    .await;
+    topic(&app, json!({ "name": "first" })).await;
+    topic(&app, json!({ "name": "second" })).await;
+    let r = app.call(Method::POST, "/api/v1/topics", Some(json!({ "name": "third" }))).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(
+        r.body["message"],
+        "the tenant has 2 topics, the most it may have (messaging.max_topics_per_tenant = 2); delete one first"
+    );
+    let r =
+        app.call(Method::POST, "/api/messages/publish", Some(json!({ "topicName": "third", "payload": "a" }))).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "a publish does not create a topic past the limit: {}", r.body);
+    assert_eq!(app.get("/api/v1/topics/third").await.0, StatusCode::NOT_FOUND);
+    // A publish to a topic that exists is not a creation.
+    let r =
+        app.call(Method::POST, "/api/messages/publish", Some(json!({ "topicName": "first", "payload": "a" }))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+
+    subscribe(&app, "first", json!({})).await;
+    let body = json!({ "topicName": "second", "consumerGroup": "g", "consumerEndpoint": "pull" });
+    let (status, refused) = app.post("/api/v1/subscriptions", &body).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    assert!(refused["message"].as_str().unwrap().contains("max_subscriptions_per_tenant = 1"), "{refused}");
+
+    // Room again once one is deleted.
+    assert_eq!(app.call(Method::DELETE, "/api/v1/topics/second", None).await.status, StatusCode::NO_CONTENT);
+    topic(&app, json!({ "name": "third" })).await;
+    // Another tenant starts from nothing.
+    let other_tenant = provision(&app, "msg-limits", "Starter").await;
+    let other = app.new_user("msg-limits-admin", &["Admin"], Some(other_tenant)).await;
+    topic(&other, json!({ "name": "first" })).await;
+}
