@@ -2,7 +2,6 @@
 //! Viewers read, Deployers write, Admins delete.
 
 use actix_web::{web, HttpResponse};
-use chrono::Utc;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
