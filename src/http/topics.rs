@@ -3,9 +3,9 @@
 
 use actix_web::{web, HttpResponse};
 use chrono::Utc;
-use hotswap_actors::messaging::LetterRange;
+use hotswap_actors::messaging::{LetterRange, MessagingError};
 use serde::Deserialize;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 
 use super::responses::{JsonBody, Protected};
 use super::route_table::{api_module, Access};
@@ -58,16 +58,58 @@ pub async fn create_topic(
         .json(TopicView::from(topic)))
 }
 
+/// What the topic list may carry besides the topics.
+#[derive(Debug, Deserialize, ToSchema)]
+pub enum TopicInclude {
+    /// Each topic's counters, as `GET /api/v1/topics/{name}/metrics` answers them.
+    #[serde(rename = "metrics")]
+    Metrics,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TopicListQuery {
+    /// `metrics`: each topic with its counters, in one answer instead of a request per topic.
+    include: Option<TopicInclude>,
+}
+
 /// The tenant's topics, by name.
 #[utoipa::path(
     get,
     path = PATH_TOPICS,
     tag = "messaging",
-    responses(Protected, (status = 200, description = "Topics", body = Vec<TopicView>))
+    params(TopicListQuery),
+    responses(
+        Protected,
+        (status = 200, description = "Topics", body = Vec<TopicView>),
+        (status = 400, description = "An unknown include or parameter", body = ErrorBody),
+    )
 )]
-pub async fn list_topics(bus: web::Data<MessageBus>, tenant: Tenant) -> Result<HttpResponse, ApiError> {
+pub async fn list_topics(
+    bus: web::Data<MessageBus>,
+    tenant: Tenant,
+    query: web::Query<TopicListQuery>,
+) -> Result<HttpResponse, ApiError> {
     let topics = bus.store.list_topics(tenant.0).await?;
-    Ok(HttpResponse::Ok().json(topics.into_iter().map(TopicView::from).collect::<Vec<_>>()))
+    let now = Utc::now();
+    let mut views = Vec::with_capacity(topics.len());
+    for topic in topics {
+        let name = topic.spec.name.clone();
+        let view = TopicView::from(topic);
+        views.push(match query.include {
+            None => view,
+            // One at a time: a tenant's topics are bounded (messaging.max_topics_per_tenant),
+            // and the store's pool is shared with everything else.
+            Some(TopicInclude::Metrics) => match bus.store.metrics(tenant.0, &name, now).await {
+                Ok(metrics) => view.with_metrics(TopicMetricsView::new(name, metrics)),
+                // Deleted since it was listed: it leaves the list.
+                Err(MessagingError::TopicNotFound(_)) => continue,
+                Err(e) => return Err(e.into()),
+            },
+        });
+    }
+    Ok(HttpResponse::Ok().json(views))
 }
 
 /// One topic.

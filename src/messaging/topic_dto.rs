@@ -115,6 +115,17 @@ pub struct TopicView {
     #[schema(example = "FanOut")]
     effective_routing_strategy: String,
     created_at: DateTime<Utc>,
+    /// The topic's counters, when the list was asked for them (`?include=metrics`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metrics: Option<TopicMetricsView>,
+}
+
+impl TopicView {
+    /// The same view with the topic's counters.
+    pub fn with_metrics(mut self, metrics: TopicMetricsView) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
 }
 
 impl From<Topic> for TopicView {
@@ -132,6 +143,7 @@ impl From<Topic> for TopicView {
             config: TopicConfigBody { routing_strategy: s.routing_strategy.map(|r| r.to_string()), ordered: s.ordered },
             effective_routing_strategy: effective,
             created_at: t.created_at,
+            metrics: None,
         }
     }
 }

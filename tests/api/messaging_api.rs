@@ -56,6 +56,17 @@ async fn topics_are_created_read_updated_and_deleted_with_their_rules() {
     let (status, listed) = app.as_user(VIEWER).await.get("/api/v1/topics").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert!(listed[0].get("metrics").is_none(), "counters only when asked for: {listed}");
+    // With the counters, as the topic's own metrics route answers them.
+    publish(&app, "orders", "one").await;
+    let (status, with) = app.get("/api/v1/topics?include=metrics").await;
+    assert_eq!(status, StatusCode::OK, "{with}");
+    let (_, own) = app.get("/api/v1/topics/orders/metrics").await;
+    assert_eq!(with[0]["metrics"], own, "{with}");
+    assert_eq!(with[0]["metrics"]["published"], 1, "{with}");
+    for bad in ["include=everything", "page=2"] {
+        assert_eq!(app.get(&format!("/api/v1/topics?{bad}")).await.0, StatusCode::BAD_REQUEST, "{bad}");
+    }
 
     let update = json!({ "name": "orders", "description": "all orders", "retentionPeriod": "2h" });
     let (status, updated) = app.put("/api/v1/topics/orders", &update).await;
