@@ -134,7 +134,7 @@ async fn messages_taken_without_ack_are_acknowledged_or_refused_by_id() {
     assert_eq!(letters[0]["messageId"], ids[2].as_str(), "{dlq}");
     assert!(letters[0]["reason"].as_str().unwrap().contains("malformed job"), "{dlq}");
     let past = op.run(&["topics", "dlq", "jobs", "--page-size", "1", "--page", "2"]).await;
-    assert!(past.stdout.contains("page 2 is past the last: 1 dead letters in all"), "{past:?}");
+    assert!(past.stdout.contains("page 2 is past the last: 1 dead letter in all"), "{past:?}");
     assert_eq!(op.run(&["topics", "dlq", "jobs", "--page-size", "5000"]).await.code, 2, "1-1000 per page");
     // The refused one comes back for a second attempt; the acknowledged one never does.
     let mut seen = Vec::new();

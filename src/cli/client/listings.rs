@@ -88,7 +88,9 @@ pub(super) fn page_footer(out: Out, what: &str, page: u32, size: u32, shown: usi
     }
     if shown == 0 {
         if total > 0 {
-            say!("{}", out.dim(&format!("page {page} is past the last: {total} {what} in all")));
+            // "runs" → "1 run in all"; every `what` here makes its singular by dropping the s.
+            let noun = if total == 1 { what.strip_suffix('s').unwrap_or(what) } else { what };
+            say!("{}", out.dim(&format!("page {page} is past the last: {total} {noun} in all")));
         }
         return;
     }
