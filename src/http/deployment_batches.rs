@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use super::count_params::count_within;
 use super::graph_dto::ReleaseModule;
 use super::responses::{JsonBody, Protected};
 use super::route_table::{api_module, Access};
@@ -240,10 +241,7 @@ pub async fn list_deployment_batches(
     tenant: Tenant,
     query: web::Query<BatchListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = query.limit.unwrap_or(20);
-    if !(1..=MAX_LISTED).contains(&limit) {
-        return Err(ApiError::validation(vec![format!("limit must be between 1 and {MAX_LISTED}, not {limit}")]));
-    }
+    let limit = count_within("limit", query.limit, 20, MAX_LISTED)?;
     let store = state.orchestrator.store();
     let before = match query.before {
         None => None,
@@ -252,7 +250,7 @@ pub async fn list_deployment_batches(
             None => return Err(ApiError::NotFound(format!("Deployment batch {id} not found (before)"))),
         },
     };
-    let batches = store.recent_batches(tenant.0, limit as usize, before).await?;
+    let batches = store.recent_batches(tenant.0, limit, before).await?;
     Ok(HttpResponse::Ok().json(batches.iter().map(BatchView::from).collect::<Vec<_>>()))
 }
 

@@ -8,6 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::count_params::count_within;
 use super::graph_dto::{
     into_core, ImpactParams, MatchBody, PathBody, QueryView, ReleasePlanBody, TraverseBody, IMPACT_NODES_DEFAULT,
     IMPACT_NODES_MAX,
@@ -235,13 +236,8 @@ pub async fn analyse_graph_impact(
     tenant: Tenant,
     query: web::Query<ImpactParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let node_limit = query.node_limit.unwrap_or(IMPACT_NODES_DEFAULT);
-    if !(1..=IMPACT_NODES_MAX).contains(&node_limit) {
-        return Err(ApiError::validation(vec![format!(
-            "nodeLimit must be between 1 and {IMPACT_NODES_MAX}, not {node_limit}"
-        )]));
-    }
-    let report = graph.impact(tenant.0, &query.module, &query.version, node_limit as usize).await?;
+    let node_limit = count_within("nodeLimit", query.node_limit, IMPACT_NODES_DEFAULT, IMPACT_NODES_MAX)?;
+    let report = graph.impact(tenant.0, &query.module, &query.version, node_limit).await?;
     Ok(HttpResponse::Ok().json(ImpactView::from(report)))
 }
 

@@ -7,6 +7,7 @@ mod approvals;
 mod audit_logs;
 mod authentication;
 mod clusters;
+mod count_params;
 mod deployment_batches;
 mod deployment_dto;
 mod deployment_plan;

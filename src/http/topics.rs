@@ -7,6 +7,7 @@ use hotswap_actors::messaging::{LetterRange, MessagingError};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
+use super::count_params::count_within;
 use super::responses::{JsonBody, Protected};
 use super::route_table::{api_module, Access};
 use crate::auth::{RequireRole, Tenant};
@@ -92,22 +93,21 @@ pub async fn list_topics(
     query: web::Query<TopicListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let topics = bus.store.list_topics(tenant.0).await?;
+    let Some(TopicInclude::Metrics) = query.include else {
+        return Ok(HttpResponse::Ok().json(topics.into_iter().map(TopicView::from).collect::<Vec<_>>()));
+    };
     let now = Utc::now();
     let mut views = Vec::with_capacity(topics.len());
+    // One at a time: a tenant's topics are bounded (messaging.max_topics_per_tenant),
+    // and the store's pool is shared with everything else.
     for topic in topics {
         let name = topic.spec.name.clone();
-        let view = TopicView::from(topic);
-        views.push(match query.include {
-            None => view,
-            // One at a time: a tenant's topics are bounded (messaging.max_topics_per_tenant),
-            // and the store's pool is shared with everything else.
-            Some(TopicInclude::Metrics) => match bus.store.metrics(tenant.0, &name, now).await {
-                Ok(metrics) => view.with_metrics(TopicMetricsView::new(name, metrics)),
-                // Deleted since it was listed: it leaves the list.
-                Err(MessagingError::TopicNotFound(_)) => continue,
-                Err(e) => return Err(e.into()),
-            },
-        });
+        match bus.store.metrics(tenant.0, &name, now).await {
+            Ok(metrics) => views.push(TopicView::from(topic).with_metrics(TopicMetricsView::new(name, metrics))),
+            // Deleted since it was listed: it leaves the list.
+            Err(MessagingError::TopicNotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
     Ok(HttpResponse::Ok().json(views))
 }
@@ -252,15 +252,12 @@ pub async fn list_dead_letters(
     name: web::Path<String>,
     query: web::Query<DeadLetterQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=MAX_LETTERS).contains(&limit) {
-        return Err(ApiError::validation(vec![format!("limit must be between 1 and {MAX_LETTERS}, not {limit}")]));
-    }
+    let limit = count_within("limit", query.limit, 100, MAX_LETTERS)?;
     let offset = query.offset.unwrap_or(0);
     if offset > MAX_LETTER_OFFSET {
         return Err(ApiError::validation(vec![format!("offset must be at most {MAX_LETTER_OFFSET}, not {offset}")]));
     }
-    let range = LetterRange { offset: offset as usize, limit: limit as usize };
+    let range = LetterRange { offset: offset as usize, limit };
     let page = bus.store.dead_letters(tenant.0, &name, range).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("X-Total-Count", page.total.to_string()))

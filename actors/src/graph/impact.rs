@@ -143,15 +143,17 @@ fn satisfied(hop: &Hop, requirement: &str, version: &semver::Version) -> Option<
 }
 
 /// A dependent version whose requirement is refused, with the nodes that run
-/// both it and the module, by environment, hostnames sorted.
+/// both it and the module, by environment, hostnames sorted. `running` is
+/// the nodes running the dependent version ([`nodes_running`]).
 fn broken_dependent(
     index: &TenantIndex,
     hop: &Hop,
     requirement: &str,
+    running: &[Uuid],
     module_nodes: &BTreeSet<Uuid>,
 ) -> BrokenDependent {
     let mut nodes: BTreeMap<Environment, Vec<String>> = BTreeMap::new();
-    for n in nodes_running(index, hop.dependent_version).into_iter().filter(|n| module_nodes.contains(n)) {
+    for &n in running.iter().filter(|n| module_nodes.contains(n)) {
         // Nodes are written with the environment's own name; one that does not
         // parse cannot be on a run's path.
         if let Ok(env) = prop(index, n, "environment").parse::<Environment>() {
@@ -312,7 +314,10 @@ impl GraphService {
                 let module_nodes: BTreeSet<Uuid> = nodes_running_module(index, tenant, module).into_iter().collect();
                 refused
                     .iter()
-                    .map(|(hop, requirement)| broken_dependent(index, hop, requirement, &module_nodes))
+                    .map(|(hop, requirement)| {
+                        let running = nodes_running(index, hop.dependent_version);
+                        broken_dependent(index, hop, requirement, &running, &module_nodes)
+                    })
                     .filter(|b| !b.nodes.is_empty())
                     .collect()
             })
@@ -352,7 +357,7 @@ impl GraphService {
                     }
                     let meets = satisfied(h, &requirement, &new_version);
                     if meets == Some(false) {
-                        let broken = broken_dependent(index, h, &requirement, &module_nodes);
+                        let broken = broken_dependent(index, h, &requirement, &running, &module_nodes);
                         conflicts.extend(broken.conflict(module, version));
                     }
                     dependents.push(DependentModule {

@@ -20,6 +20,7 @@ mod signing_keys;
 mod tenants;
 mod users;
 pub mod watch;
+mod wave_nodes;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};

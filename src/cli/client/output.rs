@@ -129,6 +129,11 @@ impl Out {
     }
 }
 
+/// "1 node", "3 nodes": a count with its noun (plural by an added s).
+pub fn counted(n: u64, one: &str) -> String {
+    format!("{n} {one}{}", if n == 1 { "" } else { "s" })
+}
+
 /// A JSON value as a table cell: strings bare, null as "-".
 pub fn cell(v: &Value) -> String {
     match v {

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::output::{cell, say, Out};
+use super::output::{cell, counted, say, Out};
 use super::watch::human;
 
 /// A `DurationView` as people read it (sub-second waits of test setups too).
@@ -41,12 +41,11 @@ pub fn print_plan(out: &Out, plan: &Value) {
     }
     for stage in plan["stages"].as_array().into_iter().flatten() {
         say!();
-        let nodes = stage["nodeCount"].as_u64().unwrap_or(0);
         say!(
-            "{} · {} · {nodes} node{} · about {}",
+            "{} · {} · {} · about {}",
             out.bold(&cell(&stage["name"])),
             cell(&stage["strategy"]),
-            if nodes == 1 { "" } else { "s" },
+            counted(stage["nodeCount"].as_u64().unwrap_or(0), "node"),
             duration(&stage["estimatedDuration"])
         );
         for wave in stage["waves"].as_array().into_iter().flatten() {

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::api::Api;
 use super::listings::show;
-use super::output::{cell, say, when, Out};
+use super::output::{cell, counted, say, when, Out};
 use super::{key_values, requester, segment, Exit, Failure};
 
 /// Conflicts printed before the rest are counted.
@@ -32,7 +32,6 @@ pub(super) async fn impact(api: &Api, out: Out, module: &str, version: &str) -> 
         out.print_json(&report);
         return Ok(exit);
     }
-    let counted = |n: u64, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
     let listed = |field: &str| report[field].as_array().map_or(0, Vec::len) as u64;
     // The report lists the first nodes only; nodesTotal counts them all.
     let nodes = report["nodesTotal"].as_u64().unwrap_or_else(|| listed("nodes"));
