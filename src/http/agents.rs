@@ -10,7 +10,7 @@ use actix_web_actors::ws;
 use chrono::{DateTime, Utc};
 use hotswap_actors::domain::{EnrolmentToken, Environment, ModuleSlots};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::deployment_dto::EnvironmentName;
@@ -208,18 +208,83 @@ struct Connection {
     address: Option<String>,
 }
 
-/// The tenant's agents, connected or not.
+/// Agents per page of `GET /api/v1/agents` unless `pageSize` says otherwise.
+const DEFAULT_AGENT_PAGE: u32 = 100;
+const MAX_AGENT_PAGE: u32 = 1000;
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AgentListQuery {
+    /// 1-based; default 1.
+    #[param(minimum = 1, maximum = 2147483647)]
+    page: Option<u32>,
+    /// Agents per page: at most 1000; default 100.
+    #[param(minimum = 1, maximum = 1000)]
+    page_size: Option<u32>,
+    /// Only the agents of this environment.
+    #[param(value_type = Option<EnvironmentName>)]
+    environment: Option<String>,
+    /// Only the agent of this host name (exact).
+    hostname: Option<String>,
+    /// Only agents with a session open (true) or without one (false).
+    connected: Option<bool>,
+}
+
+/// The tenant's agents, connected or not, by host name, one page at a time.
 #[utoipa::path(
     get,
     path = "/api/v1/agents",
     tag = "agents",
-    responses(Protected, (status = 200, description = "By hostname", body = Vec<AgentView>))
+    params(AgentListQuery),
+    responses(
+        Protected,
+        (status = 200, description = "By hostname", body = Vec<AgentView>, headers(
+            ("X-Total-Count" = u64, description = "Agents that pass the filters"),
+            ("X-Page" = u32, description = "The page"),
+            ("X-Page-Size" = u32, description = "The page size"),
+        )),
+        (status = 400, description = "Invalid paging or filters", body = ErrorBody),
+    )
 )]
-pub async fn list_agents(hub: web::Data<AgentHub>, tenant: Tenant) -> Result<HttpResponse, ApiError> {
+pub async fn list_agents(
+    hub: web::Data<AgentHub>,
+    tenant: Tenant,
+    query: web::Query<AgentListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let page = q.page.unwrap_or(1);
+    let page_size = q.page_size.unwrap_or(DEFAULT_AGENT_PAGE);
+    let mut errors = Vec::new();
+    if page == 0 || page > super::deployment_dto::MAX_PAGE {
+        errors.push(format!("page must be between 1 and {}", super::deployment_dto::MAX_PAGE));
+    }
+    if page_size == 0 || page_size > MAX_AGENT_PAGE {
+        errors.push(format!("pageSize must be between 1 and {MAX_AGENT_PAGE}"));
+    }
+    let environment = match q.environment.as_deref().map(str::parse::<Environment>) {
+        Some(Err(e)) => {
+            errors.push(format!("environment: {e}"));
+            None
+        }
+        Some(Ok(env)) => Some(env),
+        None => None,
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+
     let store = hub.orchestrator.store();
     let live = hub.live_sessions(tenant.0);
-    let mut views = Vec::new();
+    // The filters and the connections are all in hand before any page is
+    // cut; only the page's agents without a report read their node record.
+    let mut matching = Vec::new();
     for agent in store.list_agents(tenant.0).await? {
+        if environment.is_some_and(|env| env != agent.environment)
+            || q.hostname.as_deref().is_some_and(|h| h != agent.hostname)
+        {
+            continue;
+        }
         // This instance's own session, else what another instance's notices said.
         let (connection, reported) = match live.get(&agent.node_id) {
             Some(session) => {
@@ -244,6 +309,16 @@ pub async fn list_agents(hub: web::Data<AgentHub>, tenant: Tenant) -> Result<Htt
                 None => (None, None),
             },
         };
+        if q.connected.is_some_and(|wanted| wanted != connection.is_some()) {
+            continue;
+        }
+        matching.push((agent, connection, reported));
+    }
+
+    let total = matching.len();
+    let skip = (page as usize - 1).saturating_mul(page_size as usize);
+    let mut views = Vec::new();
+    for (agent, connection, reported) in matching.into_iter().skip(skip).take(page_size as usize) {
         let modules = match reported {
             Some(report) => report.modules,
             None => store.get_node(tenant.0, agent.node_id).await?.map(|n| n.modules).unwrap_or_default(),
@@ -265,7 +340,11 @@ pub async fn list_agents(hub: web::Data<AgentHub>, tenant: Tenant) -> Result<Htt
             modules,
         });
     }
-    Ok(HttpResponse::Ok().json(views))
+    Ok(HttpResponse::Ok()
+        .insert_header(("X-Total-Count", total.to_string()))
+        .insert_header(("X-Page", page.to_string()))
+        .insert_header(("X-Page-Size", page_size.to_string()))
+        .json(views))
 }
 
 /// Retire a host: its node leaves the cluster on every instance, an open

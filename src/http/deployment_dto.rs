@@ -21,6 +21,10 @@ static MODULE_NAME: LazyLock<Regex> =
 const MAX_METADATA_ENTRIES: usize = 50;
 const MAX_METADATA_KEY: usize = 100;
 const MAX_METADATA_VALUE: usize = 500;
+/// Host names a run's view lists of the nodes it left on its version: a run
+/// over 100,000 nodes whose restores failed must not answer (and send to every
+/// live client) 100,000 names; `nodesLeftOnNewVersionCount` counts them all.
+pub const LEFT_NODES_LISTED: usize = 100;
 
 /// Every field is optional here so that missing ones are reported together
 /// with the invalid ones, in one 400.
@@ -270,8 +274,12 @@ pub struct DeploymentView {
     pub rollback: Option<RollbackView>,
     pub trace_id: String,
     /// Nodes whose restore kept failing: they may still run this version.
+    /// The first `LEFT_NODES_LISTED` host names; the count says how many in all.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub nodes_left_on_new_version: Vec<String>,
+    /// How many nodes were left on this version (absent when none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nodes_left_on_new_version_count: Option<usize>,
     /// The timer the run is waiting on now, if any: live clients count it down.
     pub current_wait: Option<CurrentWaitView>,
     /// The instance that drives the run (`cluster.instance_id`); null before any has claimed it.
@@ -340,7 +348,8 @@ impl From<&RunRecord> for DeploymentView {
                 message: rb.message.clone(),
             }),
             trace_id: r.trace_id.clone(),
-            nodes_left_on_new_version: r.nodes_left_on_new_version.clone(),
+            nodes_left_on_new_version: r.nodes_left_on_new_version.iter().take(LEFT_NODES_LISTED).cloned().collect(),
+            nodes_left_on_new_version_count: Some(r.nodes_left_on_new_version.len()).filter(|n| *n > 0),
             current_wait: current_wait(r),
             owner_instance: r.owner.as_ref().map(|o| o.instance.clone()),
         }
@@ -446,4 +455,30 @@ pub struct RunEventView {
     pub message: String,
     #[schema(value_type = Object)]
     pub data: serde_json::Value,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run whose restores failed on 10,000 nodes answers the first hundred
+    /// host names and the count, not all of them.
+    #[test]
+    fn a_run_view_lists_a_few_nodes_left_behind_and_counts_them_all() {
+        let request = serde_json::from_value(serde_json::json!({
+            "moduleName": "netx", "version": "2.0.0", "targetEnvironment": "Development",
+            "requesterEmail": "ops@example.com",
+        }))
+        .unwrap();
+        let mut run = RunRecord::admitted(Uuid::new_v4(), Uuid::new_v4(), request);
+        let clean = serde_json::to_value(DeploymentView::from(&run)).unwrap();
+        assert!(clean.get("nodesLeftOnNewVersion").is_none() && clean.get("nodesLeftOnNewVersionCount").is_none());
+
+        run.nodes_left_on_new_version = (0..10_000).map(|i| format!("development-{i:05}")).collect();
+        let view = serde_json::to_value(DeploymentView::from(&run)).unwrap();
+        let listed = view["nodesLeftOnNewVersion"].as_array().unwrap();
+        assert_eq!(listed.len(), LEFT_NODES_LISTED);
+        assert_eq!((listed[0].as_str(), listed[99].as_str()), (Some("development-00000"), Some("development-00099")));
+        assert_eq!(view["nodesLeftOnNewVersionCount"], 10_000);
+    }
 }

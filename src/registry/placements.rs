@@ -1,5 +1,6 @@
 //! Where versions run, and deleting one that none runs.
 
+use hotswap_actors::domain::listing::{counted, listed_with};
 use hotswap_actors::domain::{AuditActor, AuditCategory, Environment, ModuleSlots, NewAuditEntry, RunStatus, TenantId};
 use hotswap_actors::store::RunFilter;
 use uuid::Uuid;
@@ -23,9 +24,9 @@ impl Registry {
         if !running.is_empty() {
             let hosts: Vec<_> = running.iter().flat_map(|(_, hosts)| hosts.iter().cloned()).collect();
             return Err(RegistryError::Conflict(format!(
-                "{name} {version} is loaded on {} node(s) ({}); deploy another version first",
-                hosts.len(),
-                hosts.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+                "{name} {version} is loaded on {} ({}); deploy another version first",
+                counted(hosts.len(), "node", "nodes"),
+                listed_with(&hosts, ", ")
             )));
         }
         if let Some(run) = self.active_run_of(tenant, name, version).await? {

@@ -17,6 +17,7 @@ mod desired;
 mod download;
 mod partition;
 mod promotion;
+mod quarantine;
 mod removal;
 mod restart;
 mod routing;

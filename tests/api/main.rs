@@ -13,6 +13,7 @@ mod authz_matrix;
 mod security;
 
 mod admin;
+mod agents;
 mod approvals;
 mod audit;
 mod clusters;

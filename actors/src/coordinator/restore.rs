@@ -1,6 +1,7 @@
 //! Putting nodes back: after a failed stage, on abort or escalation, and for
 //! a finished run's rollback on request.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -11,6 +12,7 @@ use super::actor::Coordinator;
 use super::node_calls::restore_all;
 use super::stages::{event, finish_run, finish_stage, node_events};
 use super::Checkpoint;
+use crate::domain::listing::counted;
 use crate::domain::{deploy_stage_name, Environment, NodeChange, RollbackState, RunStatus, StageStatus};
 use crate::node::NodeEntry;
 
@@ -68,15 +70,19 @@ impl Coordinator {
             return None;
         }
         let left = &mut self.run.nodes_left_on_new_version;
+        // A set of the hosts already named, so that a wave of 100,000 failed
+        // restores is not a quadratic search of the list.
+        let mut named: HashSet<String> = left.iter().cloned().collect();
         for (host, _) in failures {
-            if !left.contains(host) {
+            if named.insert(host.clone()) {
                 left.push(host.clone());
             }
         }
+        let attempts = self.deps.pipeline.restore_attempts.max(1);
         let message = format!(
-            "{} node(s) could not be restored after {} attempts and may still run {}; quarantined: {}",
-            failures.len(),
-            self.deps.pipeline.restore_attempts.max(1),
+            "{} could not be restored after {} and may still run {}; quarantined: {}",
+            counted(failures.len(), "node", "nodes"),
+            counted(attempts as usize, "attempt", "attempts"),
             self.run.request.version,
             describe(failures)
         );

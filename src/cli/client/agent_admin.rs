@@ -72,7 +72,7 @@ pub(super) async fn revoke(api: &Api, out: Out, which: &str) -> Result<Exit, Fai
 
 /// Retires the host named `hostname`: its node leaves the cluster for good.
 pub(super) async fn remove(api: &Api, out: Out, hostname: &str) -> Result<Exit, Failure> {
-    let agents = api.get("/api/v1/agents").await?;
+    let agents = api.get(&format!("/api/v1/agents?hostname={}", segment(hostname))).await?;
     let host = agents.as_array().into_iter().flatten().find(|a| a["hostname"] == hostname).cloned();
     let host =
         host.ok_or_else(|| Failure::usage(format!("no agent host is named '{hostname}': see `hotswap agents`")))?;

@@ -170,11 +170,26 @@ pub(super) async fn nodes(
     Ok(exit)
 }
 
-/// The tenant's agents, connected or not, with the modules their hosts run.
-pub(super) async fn agents(api: &Api, out: Out) -> Result<Exit, Failure> {
-    let agents = api.get("/api/v1/agents").await?;
+/// Which agents `hotswap agents` asks for (the API's own filters).
+pub(super) struct AgentFilter {
+    pub environment: Option<String>,
+    pub disconnected: bool,
+}
+
+/// The tenant's agents, connected or not, with the modules their hosts run,
+/// a page at a time.
+pub(super) async fn agents(api: &Api, out: Out, filter: &AgentFilter, page: u32, size: u32) -> Result<Exit, Failure> {
+    let mut query = vec![format!("page={}", page.max(1)), format!("pageSize={size}")];
+    if let Some(env) = &filter.environment {
+        query.push(format!("environment={}", segment(env)));
+    }
+    if filter.disconnected {
+        query.push("connected=false".into());
+    }
+    let answer = api.call(Method::GET, &format!("/api/v1/agents?{}", query.join("&")), None).await?;
+    let agents = answer.body;
     let headers = ["HOSTNAME", "ENVIRONMENT", "CONNECTED", "INSTANCE", "LAST HEARTBEAT", "AGENT", "MODULES"];
-    Ok(show(out, &agents, &agents, &headers, None, |a| {
+    let exit = show(out, &agents, &agents, &headers, None, |a| {
         let modules: Vec<String> = a["modules"]
             .as_object()
             .into_iter()
@@ -190,7 +205,9 @@ pub(super) async fn agents(api: &Api, out: Out) -> Result<Exit, Failure> {
             cell(&a["agentVersion"]),
             if modules.is_empty() { "-".into() } else { modules.join(", ") },
         ]
-    }))
+    });
+    page_footer(out, "agents", page, size, count(&agents), answer.total);
+    Ok(exit)
 }
 
 pub(super) async fn actors(api: &Api, out: Out, tree: bool) -> Result<Exit, Failure> {

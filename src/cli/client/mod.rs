@@ -34,7 +34,7 @@ pub use commands::{
     AgentsCommand, ClientCommand, DeployArgs, KeysCommand, RunsWhat, SchemasCommand, SecretsCommand,
     SubscriptionsCommand, TenantsCommand, TopicsCommand, UsersCommand,
 };
-use listings::{actors, agents, approvals, clusters, events, nodes, runs, NodeFilter, RunFilter};
+use listings::{actors, agents, approvals, clusters, events, nodes, runs, AgentFilter, NodeFilter, RunFilter};
 use output::{cell, say, span, when, Out, OutputFormat};
 
 /// Flags every verb takes, before or after its name.
@@ -202,15 +202,17 @@ async fn dispatch(global: &GlobalArgs, out: Out, command: ClientCommand) -> Resu
         }
         ClientCommand::Actors { tree } => actors(&api, out, tree).await,
         ClientCommand::Events { id } => events(&api, out, &id).await,
-        ClientCommand::Agents { command: None } => agents(&api, out).await,
-        ClientCommand::Agents { command: Some(AgentsCommand::Token { environment, labels, expires_in }) } => {
+        ClientCommand::Agents { command: None, environment, disconnected, page, page_size } => {
+            agents(&api, out, &AgentFilter { environment, disconnected }, page, page_size).await
+        }
+        ClientCommand::Agents { command: Some(AgentsCommand::Token { environment, labels, expires_in }), .. } => {
             agent_admin::create(&api, out, &environment, &labels, expires_in).await
         }
-        ClientCommand::Agents { command: Some(AgentsCommand::Tokens) } => agent_admin::list(&api, out).await,
-        ClientCommand::Agents { command: Some(AgentsCommand::RevokeToken { id }) } => {
+        ClientCommand::Agents { command: Some(AgentsCommand::Tokens), .. } => agent_admin::list(&api, out).await,
+        ClientCommand::Agents { command: Some(AgentsCommand::RevokeToken { id }), .. } => {
             agent_admin::revoke(&api, out, &id).await
         }
-        ClientCommand::Agents { command: Some(AgentsCommand::Remove { hostname }) } => {
+        ClientCommand::Agents { command: Some(AgentsCommand::Remove { hostname }), .. } => {
             agent_admin::remove(&api, out, &hostname).await
         }
         ClientCommand::Keys { command: None } => signing_keys::list(&api, out).await,
@@ -529,7 +531,28 @@ async fn status(api: &Api, out: Out, id: &str) -> Result<Exit, Failure> {
         say!();
         say!("Waiting: {} until {}", cell(&wait["kind"]), when(&wait["until"]));
     }
+    if let Some(left) = left_on_new_version(&run) {
+        say!();
+        say!("{left}");
+    }
     Ok(run_exit(&run))
+}
+
+/// "Left on 2.0.0 (quarantined): 3 nodes: a, b, c" for a run whose restores
+/// failed; the server lists the first hundred names and counts the rest.
+fn left_on_new_version(run: &Value) -> Option<String> {
+    let total = run["nodesLeftOnNewVersionCount"].as_u64().filter(|n| *n > 0)?;
+    let hosts: Vec<&str> = run["nodesLeftOnNewVersion"].as_array()?.iter().filter_map(Value::as_str).collect();
+    let mut named = hosts.join(", ");
+    let unnamed = total.saturating_sub(hosts.len() as u64);
+    if unnamed > 0 {
+        named.push_str(&format!(" and {unnamed} more"));
+    }
+    Some(format!(
+        "Left on {} (quarantined, restore failed): {}: {named}",
+        cell(&run["version"]),
+        output::counted(total, "node")
+    ))
 }
 
 async fn steer(api: &Api, out: Out, id: &str, verb: &str) -> Result<Exit, Failure> {
@@ -570,6 +593,20 @@ async fn decide(api: &Api, out: Out, id: &str, verdict: &str, reason: Option<Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_that_left_nodes_behind_names_them_and_counts_the_rest() {
+        let run = json!({
+            "version": "2.0.0",
+            "nodesLeftOnNewVersion": ["dev-1", "dev-2"],
+            "nodesLeftOnNewVersionCount": 250,
+        });
+        assert_eq!(
+            left_on_new_version(&run).as_deref(),
+            Some("Left on 2.0.0 (quarantined, restore failed): 250 nodes: dev-1, dev-2 and 248 more")
+        );
+        assert_eq!(left_on_new_version(&json!({ "version": "2.0.0" })), None);
+    }
 
     #[test]
     fn run_states_map_to_exit_codes() {

@@ -11,6 +11,7 @@ const AUDIT_CATEGORIES = ["Deployment", "Approval", "Authentication", "UserManag
 /** Runs per page of the runs list, nodes per page of a cluster and in a run's node grid. */
 const RUNS_PER_PAGE = 50;
 const NODES_PER_PAGE = 100;
+const HOSTS_PER_PAGE = 100;
 
 // The session lives in this page's memory only: a reload signs out.
 const session = { token: null, user: null };
@@ -350,7 +351,8 @@ async function runView(id) {
     const clusters = await Promise.all(environments.map((env) => api("GET", `/api/v1/clusters/${env}?pageSize=${NODES_PER_PAGE}`)));
     header.replaceChildren(
       h("h1", {}, `${run.moduleName} ${run.version} → ${run.targetEnvironment}`),
-      h("p", {}, badge(run.status), " ", run.message ?? "", " ", h("span", { class: "muted" }, `trace ${run.traceId}`)));
+      h("p", {}, badge(run.status), " ", run.message ?? "", " ", h("span", { class: "muted" }, `trace ${run.traceId}`)),
+      leftBehind(run));
     header.dataset.status = run.status;
     const allowed = [];
     if (hasRole("Deployer")) {
@@ -373,6 +375,18 @@ async function runView(id) {
   const refresh = coalesce(250, load);
   live.on((message) => { if (message.executionId === id) refresh(); });
   await load();
+}
+
+// The nodes a run could not put back (their restore kept failing): the
+// server names the first hundred and counts them all.
+function leftBehind(run) {
+  const total = run.nodesLeftOnNewVersionCount ?? 0;
+  if (total === 0) return null;
+  const named = run.nodesLeftOnNewVersion ?? [];
+  const more = total - named.length;
+  return h("p", { class: "error left-behind", role: "alert" },
+    `Left on ${run.version} (restore failed, quarantined): ${total.toLocaleString()} ${total === 1 ? "node" : "nodes"}: `,
+    named.join(", "), more > 0 ? ` and ${more.toLocaleString()} more` : "");
 }
 
 function nodeGrid(cluster, moduleName) {
@@ -609,10 +623,20 @@ async function hostsView() {
       await load();
     } catch (e) { notice(e.message); }
   };
+  const { form: filters, query } = filterForm("hosts", "Filter hosts",
+    [["environment", "Environment ", ENVIRONMENTS], ["connected", "Connection ", [["true", "Connected"], ["false", "Disconnected"]]]]);
+  const page = routePage();
+  query.set("page", String(page));
+  query.set("pageSize", String(HOSTS_PER_PAGE));
+  const filtered = query.has("environment") || query.has("connected");
   const empty = h("p", { class: "muted" });
+  const pages = h("div");
   const load = async () => {
-    const agents = await api("GET", "/api/v1/agents");
-    empty.textContent = agents.length ? "" : "No host has enrolled yet: make a token, then start `hotswap agent` with it on the host.";
+    const { data: agents, headers } = await request("GET", `/api/v1/agents?${query}`);
+    const total = Number(headers.get("X-Total-Count") ?? agents.length);
+    pages.replaceChildren(pager("Hosts", { page, perPage: HOSTS_PER_PAGE, total, before: "Previous", after: "Next" }));
+    empty.textContent = agents.length || total ? "" : filtered ? "No host matches."
+      : "No host has enrolled yet: make a token, then start `hotswap agent` with it on the host.";
     body.replaceChildren(...agents.map((a) => h("tr", { "data-host": a.hostname },
       h("td", {}, a.hostname), h("td", {}, a.environment),
       h("td", {}, badge(a.connected ? "Connected" : "Disconnected"),
@@ -625,7 +649,7 @@ async function hostsView() {
       ].join("")).join(", ") || "—"),
       admin ? h("td", {}, h("button", { type: "button", class: "danger", "aria-label": `Remove ${a.hostname}`, onclick: remove(a) }, "Remove")) : null)));
   };
-  show(h("h1", {}, "Hosts"), hasRole("Admin") ? enrolmentForm() : "", table, empty);
+  show(h("h1", {}, "Hosts"), hasRole("Admin") ? enrolmentForm() : "", filters, table, empty, pages);
   await load();
   every(5000, load);
 }

@@ -164,6 +164,18 @@ pub enum ClientCommand {
     /// The hosts that run `hotswap agent`, connected or not, with their modules;
     /// `agents token --to ENV` makes an enrolment token for new ones (Admins).
     Agents {
+        /// Only the hosts of this environment.
+        #[arg(long, short = 'e')]
+        environment: Option<String>,
+        /// Only the hosts whose agent is not connected.
+        #[arg(long)]
+        disconnected: bool,
+        /// Which page of hosts (1 = the first).
+        #[arg(long, default_value_t = 1)]
+        page: u32,
+        /// Hosts per page (1-1000).
+        #[arg(long, default_value_t = 100)]
+        page_size: u32,
         #[command(subcommand)]
         command: Option<AgentsCommand>,
     },
