@@ -113,10 +113,17 @@ impl Coordinator {
                     message: "Aborted by operator; every node this run changed was restored".into(),
                 };
             } else {
+                // The run's own message says so too when nodes were left on
+                // its version: it is what lists and notifications show.
+                let left = if failures.is_empty() {
+                    String::new()
+                } else {
+                    format!(". Could not restore: {}", describe(&failures))
+                };
                 events.push(finish_run(
                     &mut act.run,
                     RunStatus::Failed,
-                    format!("Pipeline failed at {stage} stage: {message}"),
+                    format!("Pipeline failed at {stage} stage: {message}{left}"),
                 ));
                 act.run.checkpoint = Checkpoint::Done;
             }

@@ -44,6 +44,7 @@ async fn a_stage_whose_restore_keeps_failing_ends_failed_naming_the_nodes_left_b
     let stuck = on_new.iter().filter(|v| v.as_deref() == Some("1.0.0")).count();
     assert_eq!(stuck, 2, "{on_new:?}");
     assert_eq!(run.nodes_left_on_new_version.len(), 2, "{run:#?}");
+    assert!(run.message.contains("Could not restore"), "the run's own message says so: {}", run.message);
     let events = store.run_events(TENANT, run.execution_id).await.unwrap();
     let quarantined = events.iter().find(|e| e.kind == "NodesQuarantined").expect("a NodesQuarantined event");
     for host in &run.nodes_left_on_new_version {
