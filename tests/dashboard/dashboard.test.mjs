@@ -311,7 +311,7 @@ test("an Admin enrols a host, retires it, and manages signing keys in the browse
   assert.ok(HOTSWAP_BIN, "HOTSWAP_BIN names the hotswap binary");
   const admin = await signIn("Admin");
   await admin.goto(BASE + "/#/hosts");
-  await admin.getByLabel("Environment").selectOption("QA");
+  await admin.locator("form.enrol").getByLabel("Environment").selectOption("QA");
   await admin.getByLabel("Labels (key=value, comma separated)").fill("rack=r9, zone");
   await admin.getByRole("button", { name: "Make a token" }).click();
   await admin.getByRole("alert").filter({ hasText: '"zone" is not key=value' }).waitFor(LONG);
@@ -331,6 +331,17 @@ test("an Admin enrols a host, retires it, and manages signing keys in the browse
     assert.match(await row.innerText(), /rack=r9/);
     await noSeriousViolations(admin, "the hosts page");
     await screenshot(admin, "hosts");
+    // The filters: another environment has no such host, QA's connected hosts have it.
+    const filters = admin.getByRole("form", { name: "Filter hosts" });
+    await filters.getByLabel("Environment").selectOption("Production");
+    await filters.getByRole("button", { name: "Filter" }).click();
+    await admin.waitForURL(/#\/hosts\?environment=Production$/);
+    await row.waitFor({ state: "detached", ...LONG });
+    await filters.getByLabel("Environment").selectOption("QA");
+    await filters.getByLabel("Connection").selectOption("true");
+    await filters.getByRole("button", { name: "Filter" }).click();
+    await admin.waitForURL(/#\/hosts\?environment=QA&connected=true$/);
+    await row.filter({ hasText: "Connected" }).waitFor(LONG);
   } finally {
     agent.kill();
   }
