@@ -12,7 +12,7 @@ use super::actor::Coordinator;
 use super::node_calls::restore_all;
 use super::stages::{event, finish_run, finish_stage, node_events};
 use super::Checkpoint;
-use crate::domain::listing::counted;
+use crate::domain::listing::{counted, host_failure};
 use crate::domain::{deploy_stage_name, Environment, NodeChange, RollbackState, RunStatus, StageStatus};
 use crate::node::NodeEntry;
 
@@ -239,6 +239,6 @@ fn restored_events(
 }
 
 fn describe(failures: &[(String, String)]) -> String {
-    let named: Vec<String> = failures.iter().map(|(host, e)| format!("{host} ({e})")).collect();
+    let named: Vec<String> = failures.iter().map(|(host, e)| host_failure(host, e)).collect();
     super::stages::listed(&named)
 }

@@ -21,6 +21,17 @@ pub fn listed_with(items: &[String], separator: &str) -> String {
     out
 }
 
+/// "host (why)" for a node that failed; nodes' errors usually begin with
+/// the host's name already ("dev-7: activate hook exited with 1"), and then
+/// the error alone says it without naming the host twice.
+pub fn host_failure(host: &str, error: &str) -> String {
+    if error.starts_with(host) {
+        error.to_string()
+    } else {
+        format!("{host} ({error})")
+    }
+}
+
 /// "1 node", "9,995 nodes": a count with its noun in the right number.
 pub fn counted(n: usize, one: &str, many: &str) -> String {
     if n == 1 {
@@ -45,7 +56,13 @@ pub fn thousands(n: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{counted, listed, listed_with};
+    use super::{counted, host_failure, listed, listed_with};
+
+    #[test]
+    fn a_failure_names_its_host_once() {
+        assert_eq!(host_failure("dev-7", "dev-7: hook exited with 1"), "dev-7: hook exited with 1");
+        assert_eq!(host_failure("dev-7", "no longer in its cluster"), "dev-7 (no longer in its cluster)");
+    }
 
     #[test]
     fn a_count_of_one_is_singular() {

@@ -1,6 +1,7 @@
 //! One wave's nodes as a `NodeUpdated` event gives them, read for the watch's
 //! line: how many, how many failed, and a few host names.
 
+use hotswap_actors::domain::listing::host_failure;
 use serde_json::Value;
 
 /// What a `NodeUpdated` event says of its nodes, for one line of the watch.
@@ -23,7 +24,7 @@ impl WaveNodes {
         let mut failed: Vec<String> = nodes
             .iter()
             .filter(|n| n["status"] == "Failed")
-            .map(|n| format!("{} ({})", n["hostname"].as_str().unwrap_or("?"), n["error"].as_str().unwrap_or("failed")))
+            .map(|n| host_failure(n["hostname"].as_str().unwrap_or("?"), n["error"].as_str().unwrap_or("failed")))
             .collect();
         let failed_count = data["failedCount"].as_u64().unwrap_or(failed.len() as u64);
         if failed_count > failed.len() as u64 {
