@@ -97,6 +97,7 @@ shared_checks!(
     content_based_routes_by_headers_and_json_path,
     partition_keys_keep_order_one_in_flight,
     at_most_once_never_retries,
+    dead_letters_are_paged_oldest_first,
     exactly_once_deduplicates_publish_and_ack,
     pause_holds_deliveries_until_resume,
     expired_messages_are_never_delivered,
@@ -263,6 +264,51 @@ async fn a_restart_loses_no_acknowledged_publish_and_redelivers_unacked_ones() {
         seen.sort();
         assert_eq!(seen, [("m2".to_string(), 2), ("m3".to_string(), 1)], "m1 was acked; m2 comes again");
         assert!(consume(&*store, tn, s, 10, Duration::from_millis(1500)).await.unwrap().is_empty());
+    })
+    .await;
+}
+
+/// A page deep in a long dead-letter queue: the letters are read in batches
+/// up to the page's end (more than one batch here), oldest first, and the
+/// total counts them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_deep_in_many_dead_letters() {
+    with_store(|store, _, _| async move {
+        let tn = Uuid::new_v4();
+        let s = topic_and_sub(&store, tn, 0).await;
+        let mut ids = Vec::new();
+        for i in 0..600 {
+            ids.push(super::publish(&store, tn, "t", &format!("m{i}")).await);
+        }
+        let mut leased = Vec::new();
+        while leased.len() < ids.len() {
+            let got = consume(&*store, tn, s, 600, PATIENCE).await.unwrap();
+            assert!(!got.is_empty(), "every message is delivered");
+            leased.extend(got);
+        }
+        // Dead-lettered in the order published.
+        for id in &ids {
+            let refusal = NackOptions { reason: Some("bad".into()), requeue: Some(false) };
+            store.nack(tn, s, id, refusal, Utc::now()).await.unwrap();
+        }
+        let started = Instant::now();
+        let page = store.dead_letters(tn, "t", LetterRange { offset: 550, limit: 40 }).await.unwrap();
+        eprintln!("a page at offset 550 of 600 letters read in {:?}", started.elapsed());
+        let listed: Vec<String> = page.letters.iter().map(|l| l.message.message_id.clone()).collect();
+        assert_eq!((listed, page.total), (ids[550..590].to_vec(), 600));
+        let last = store.dead_letters(tn, "t", LetterRange { offset: 590, limit: 40 }).await.unwrap();
+        assert_eq!(last.letters.len(), 10);
+
+        // A replayed letter that dies again is one letter, now the newest.
+        store.replay_dead_letter(tn, "t", &ids[0], Utc::now()).await.unwrap();
+        let again = next_delivery(&store, tn, s).await;
+        assert_eq!(again.message.message_id, ids[0]);
+        let refusal = NackOptions { reason: Some("still bad".into()), requeue: Some(false) };
+        store.nack(tn, s, &ids[0], refusal, Utc::now()).await.unwrap();
+        let tail = store.dead_letters(tn, "t", LetterRange { offset: 595, limit: 10 }).await.unwrap();
+        let listed: Vec<&str> = tail.letters.iter().map(|l| l.message.message_id.as_str()).collect();
+        assert_eq!(tail.total, 600);
+        assert_eq!(listed.last().copied(), Some(ids[0].as_str()), "{listed:?}");
     })
     .await;
 }

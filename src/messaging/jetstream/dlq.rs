@@ -1,7 +1,11 @@
 //! Dead letters: one stream for all topics, one subject per message and
 //! subscription it died on.
 
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy, PullConsumer};
 use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
 
 use hotswap_actors::domain::TenantId;
 use hotswap_actors::messaging::{DeadLetter, DeadLetterPage, LetterRange, MessageStatus, MessagingError};
@@ -13,9 +17,39 @@ use super::records::{self, MessageRecord};
 use super::setup::JetStreamMessageStore;
 use super::streams;
 
+/// Letters fetched per request while reading up to a page's end.
+const LETTER_BATCH: usize = 500;
+
+/// Skips `range.offset` letters of `reader` and answers the next `range.limit`.
+async fn read_page(reader: &mut PullConsumer, range: LetterRange) -> Result<DeadLetterPage, MessagingError> {
+    let total = reader.cached_info().num_pending as usize;
+    let end = range.offset.saturating_add(range.limit).min(total);
+    let mut letters = Vec::with_capacity(end.saturating_sub(range.offset));
+    let mut seen = 0;
+    while seen < end {
+        let mut batch =
+            reader.fetch().max_messages((end - seen).min(LETTER_BATCH)).messages().await.map_err(nats_error)?;
+        let before = seen;
+        while let Some(m) = batch.try_next().await.map_err(nats_error)? {
+            if seen >= range.offset && seen < end {
+                letters.push(serde_json::from_slice(&m.payload).map_err(|e| MessagingError::Backend(e.to_string()))?);
+            }
+            seen += 1;
+        }
+        // Letters purged while reading: the page ends with what there is.
+        if seen == before {
+            break;
+        }
+    }
+    Ok(DeadLetterPage { letters, total })
+}
+
 impl JetStreamMessageStore {
-    /// Every letter is read to order them (one subject per letter, each
-    /// letter its subject's last message), and only the page is answered.
+    /// The page `range` of the topic's letters, oldest first. An ephemeral
+    /// consumer over the topic's letter subjects delivers the last message of
+    /// each subject (one subject per letter) in the order they arrived; its
+    /// pending count is how many letters there are. Only the letters up to
+    /// the page's end are read, in batches, instead of a request per letter.
     pub(super) async fn dead_letters_impl(
         &self,
         tenant: TenantId,
@@ -24,16 +58,23 @@ impl JetStreamMessageStore {
     ) -> Result<DeadLetterPage, MessagingError> {
         self.meta.lock().topic(tenant, topic)?;
         let dlq = self.dlq().await?;
-        let mut letters = Vec::new();
-        for subject in streams::subjects(&dlq, &self.names.dlq_topic_filter(tenant, topic)).await? {
-            if let Some(m) = streams::last_on(&dlq, &subject).await? {
-                let letter: DeadLetter =
-                    serde_json::from_slice(&m.payload).map_err(|e| MessagingError::Backend(e.to_string()))?;
-                letters.push(letter);
-            }
+        let mut reader = dlq
+            .create_consumer(pull::Config {
+                filter_subject: self.names.dlq_topic_filter(tenant, topic),
+                deliver_policy: DeliverPolicy::LastPerSubject,
+                ack_policy: AckPolicy::None,
+                // Removed by the server if this read is cut off before it deletes it.
+                inactive_threshold: Duration::from_secs(30),
+                ..Default::default()
+            })
+            .await
+            .map_err(nats_error)?;
+        let read = read_page(&mut reader, range).await;
+        let name = reader.cached_info().name.clone();
+        if let Err(e) = dlq.delete_consumer(&name).await {
+            tracing::debug!(error = %e, "the dead-letter reader is left to expire");
         }
-        letters.sort_by_key(|l| l.dead_lettered_at);
-        Ok(DeadLetterPage::of(&letters, range))
+        read
     }
 
     /// Sends the message again to the subscription it died on, as a new
