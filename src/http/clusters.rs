@@ -172,8 +172,9 @@ fn parse_environment(raw: &str) -> Result<Environment, ApiError> {
     raw.parse().map_err(|_| ApiError::NotFound(format!("Environment '{raw}' not found")))
 }
 
-/// Every environment's cluster, in promotion order. Clusters are simulated
-/// for the default tenant; another tenant sees empty ones.
+/// Every environment's cluster, in promotion order: the tenant's simulated
+/// nodes (`[simulation.nodes]`, at most its `nodesPerEnvironment` quota) and
+/// the hosts its agents enrolled.
 #[utoipa::path(
     get,
     path = "/api/v1/clusters",

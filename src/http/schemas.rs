@@ -1,6 +1,6 @@
 //! /api/v1/schemas: the schema registry. Viewers read and validate,
 //! Deployers register versions, Admins approve, reject and deprecate (each
-//! decision audited, the decider taken from the token).
+//! new version and each decision audited, the actor taken from the token).
 
 use actix_web::{web, HttpResponse};
 use chrono::Utc;
@@ -69,6 +69,7 @@ impl From<SchemaError> for ApiError {
     )
 )]
 pub async fn register_schema(
+    state: web::Data<AppState>,
     bus: web::Data<MessageBus>,
     tenant: Tenant,
     by: Audited,
@@ -80,6 +81,16 @@ pub async fn register_schema(
     if !registered.created {
         return Ok(HttpResponse::Ok().json(view));
     }
+    // A new version changes what publishes to the subject's topics must
+    // look like (at once when it is approved on registration).
+    let (id, n) = (&view.schema_id, view.version);
+    let entry = NewAuditEntry::new(tenant.0, by.0, AuditCategory::Administration, "SchemaVersionRegistered")
+        .resource("Schema", format!("{id}/{n}"))
+        .message(format!("schema '{id}' version {n} registered ({})", view.status))
+        .details(json!({
+            "schemaId": id, "version": n, "status": view.status, "breakingChanges": view.breaking_changes.len(),
+        }));
+    state.orchestrator.store().append_audit(&[entry]).await?;
     let location = format!("/api/v1/schemas/{}/versions/{}", view.schema_id, view.version);
     Ok(HttpResponse::Created().insert_header(("Location", location)).json(view))
 }

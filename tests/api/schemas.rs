@@ -103,6 +103,27 @@ async fn versions_are_drafts_until_approved_and_breaking_ones_list_their_changes
     assert!(changes.contains(&("$.lines[*].sku".into(), "ConstraintNarrowed".into())), "{changes:?}");
     assert!(v3["breakingChanges"][0]["detail"].as_str().unwrap().contains("version 2"), "{v3}");
 
+    // Each new version is audited with who registered it and how it stood;
+    // the same definition sent again made none.
+    let (_, page) = app.get("/api/v1/auditlogs?eventType=SchemaVersionRegistered&limit=10").await;
+    let registered: Vec<(&str, &str, &str)> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (e["resourceId"].as_str().unwrap(), e["actor"]["name"].as_str().unwrap(), e["message"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        registered,
+        [
+            ("orders/3", "deployer", "schema 'orders' version 3 registered (Draft)"),
+            ("orders/2", "deployer", "schema 'orders' version 2 registered (Approved)"),
+            ("orders/1", "deployer", "schema 'orders' version 1 registered (Draft)"),
+        ],
+        "{page}"
+    );
+
     let viewer = app.as_user(VIEWER).await;
     let (status, latest) = viewer.get("/api/v1/schemas/orders").await;
     assert_eq!((status, latest["version"].as_u64()), (StatusCode::OK, Some(3)));

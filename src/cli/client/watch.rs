@@ -430,8 +430,12 @@ impl View {
                 other => other.to_lowercase(),
             }
         };
-        let mut text =
-            format!("  {env} {label} {} {ok}/{total} nodes {}", static_bar(ok, total, 20), self.out.dim(&hosts));
+        let mut text = format!(
+            "  {env} {label} {} {ok}/{} {}",
+            static_bar(ok, total, 20),
+            counted(total, "node"),
+            self.out.dim(&hosts)
+        );
         if !failed.is_empty() {
             text.push_str(&format!(" {} {}", self.out.status("Failed"), failed.join("; ")));
         }
