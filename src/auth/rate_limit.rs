@@ -75,6 +75,12 @@ impl Group {
 }
 
 /// The group of a request, or `None` for paths that are never limited.
+///
+/// The deployments and approvals groups guard what changes things (runs
+/// created, verbs, decisions); reading runs and approvals counts in the
+/// global window, since a client following a run (the dashboard's run page,
+/// `hotswap deploy --watch`) reads it again after every step and would
+/// otherwise be refused after ten reads a minute.
 pub fn group_of(method: &Method, path: &str) -> Option<Group> {
     let under = |prefix: &str| path == prefix || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'));
     if path == "/health" || path == "/health/ready" {
@@ -83,11 +89,12 @@ pub fn group_of(method: &Method, path: &str) -> Option<Group> {
     if *method == Method::POST && path == "/api/v1/authentication/login" {
         return Some(Group::Login);
     }
-    Some(if under("/api/v1/deployments") {
+    let reads = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+    Some(if under("/api/v1/deployments") && !reads {
         Group::Deployments
     } else if under("/api/v1/clusters") {
         Group::Clusters
-    } else if under("/api/v1/approvals") {
+    } else if under("/api/v1/approvals") && !reads {
         Group::Approvals
     } else {
         Group::Global
@@ -332,11 +339,14 @@ mod tests {
         assert_eq!(group_of(&Method::GET, "/health"), None);
         assert_eq!(group_of(&Method::POST, "/api/v1/authentication/login"), Some(Group::Login));
         assert_eq!(group_of(&Method::GET, "/api/v1/authentication/me"), Some(Group::Global));
-        assert_eq!(group_of(&Method::GET, "/api/v1/deployments"), Some(Group::Deployments));
+        assert_eq!(group_of(&Method::POST, "/api/v1/deployments"), Some(Group::Deployments));
         assert_eq!(group_of(&Method::POST, "/api/v1/deployments/x/pause"), Some(Group::Deployments));
-        assert_eq!(group_of(&Method::GET, "/api/v1/deploymentsx"), Some(Group::Global));
+        assert_eq!(group_of(&Method::GET, "/api/v1/deployments"), Some(Group::Global), "reads count globally");
+        assert_eq!(group_of(&Method::GET, "/api/v1/deployments/x/events"), Some(Group::Global));
+        assert_eq!(group_of(&Method::POST, "/api/v1/deploymentsx"), Some(Group::Global));
         assert_eq!(group_of(&Method::GET, "/api/v1/clusters/QA"), Some(Group::Clusters));
-        assert_eq!(group_of(&Method::GET, "/api/v1/approvals"), Some(Group::Approvals));
+        assert_eq!(group_of(&Method::POST, "/api/v1/approvals/deployments/x/approve"), Some(Group::Approvals));
+        assert_eq!(group_of(&Method::GET, "/api/v1/approvals/pending"), Some(Group::Global));
     }
 
     #[test]

@@ -240,15 +240,45 @@ pub async fn run_view(
     Ok(HttpResponse::Ok().json(DeploymentView::from(&run)))
 }
 
-/// What happened to a run, in order.
+/// Events one answer holds at most: a long rolling run has thousands, and
+/// the run's page asks again on every live update.
+const MAX_EVENTS_PAGE: u32 = 1000;
+
+/// Which of a run's events to answer.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EventPageQuery {
+    /// How many events to skip, counted in `order`; default 0.
+    #[param(minimum = 0, maximum = 2147483647)]
+    offset: Option<u32>,
+    /// Events in the answer: 1 to 1000; default 1000.
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
+    /// `asc` (oldest first, the default) or `desc` (newest first).
+    order: Option<EventOrder>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EventOrder {
+    #[default]
+    Asc,
+    Desc,
+}
+
+/// What happened to a run, in order, a page at a time.
 #[utoipa::path(
     get,
     path = "/api/v1/deployments/{id}/events",
     tag = "deployments",
-    params(("id" = String, Path, description = "The run's executionId")),
+    params(("id" = String, Path, description = "The run's executionId"), EventPageQuery),
     responses(
         Protected,
-        (status = 200, description = "The run's events", body = Vec<RunEventView>),
+        (status = 200, description = "A page of the run's events", body = Vec<RunEventView>, headers(
+            ("X-Total-Count" = u64, description = "The run's events in all"),
+        )),
+        (status = 400, description = "Invalid paging", body = ErrorBody),
         (status = 404, description = "No such run in the caller's tenant", body = ErrorBody),
     )
 )]
@@ -257,15 +287,28 @@ pub async fn list_deployment_events(
     tenant: Tenant,
     caller: Caller,
     id: web::Path<String>,
+    query: web::Query<EventPageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut events = state.orchestrator.run_events(tenant.0, execution_id(&id)?).await?;
+    let q = query.into_inner();
+    let limit = super::count_params::count_within("limit", q.limit, MAX_EVENTS_PAGE, MAX_EVENTS_PAGE)?;
+    let offset = q.offset.unwrap_or(0);
+    if offset > MAX_PAGE {
+        return Err(ApiError::validation(vec![format!("offset must be at most {MAX_PAGE}, not {offset}")]));
+    }
+    let offset = offset as usize;
+    let all = state.orchestrator.run_events(tenant.0, execution_id(&id)?).await?;
+    let total = all.len();
+    let mut events: Vec<_> = match q.order.unwrap_or_default() {
+        EventOrder::Asc => all.into_iter().skip(offset).take(limit).collect(),
+        EventOrder::Desc => all.into_iter().rev().skip(offset).take(limit).collect(),
+    };
     // Who did what, from where, is the audit trail's, which is Admin-only.
     if !caller.0.has_role(Role::Admin) {
         for event in &mut events {
             crate::web::redact::actor_name_only(&mut event.data);
         }
     }
-    Ok(HttpResponse::Ok().json(events))
+    Ok(HttpResponse::Ok().insert_header(("X-Total-Count", total.to_string())).json(events))
 }
 
 async fn apply(

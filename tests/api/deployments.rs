@@ -1,8 +1,8 @@
 //! Request validation, listing and the JSON error shape of /api/v1/deployments.
 
 use crate::db::requests::{deployment, deployment_with};
-use awc::http::StatusCode;
-use serde_json::json;
+use awc::http::{Method, StatusCode};
+use serde_json::{json, Value};
 
 use crate::support::spawn_app;
 
@@ -133,7 +133,6 @@ async fn listing_is_newest_first_with_filters_and_pages() {
 /// 404. A verb that does not exist still names nothing.
 #[actix_web::test]
 async fn a_verbs_path_that_is_another_routes_answers_405_with_allow() {
-    use awc::http::Method;
     let app = spawn_app(&[]).await;
     let id = app.deploy("kmod-405", "1.0.0", "Development", json!({})).await;
     let r = app.call(Method::POST, &format!("/api/v1/deployments/{id}/events"), Some(json!({}))).await;
@@ -142,4 +141,41 @@ async fn a_verbs_path_that_is_another_routes_answers_405_with_allow() {
     assert_eq!(r.body["code"], "method_not_allowed");
     let r = app.call(Method::POST, &format!("/api/v1/deployments/{id}/explode"), Some(json!({}))).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+}
+
+/// A run's events come a page at a time, oldest or newest first, with how
+/// many there are in all; the pages hold every event once.
+#[actix_web::test]
+async fn a_run_s_events_are_paged_in_either_order() {
+    let app = spawn_app(&[]).await;
+    let id = app.deploy("kmod-events", "1.0.0", "QA", json!({})).await;
+    app.finished(&id).await;
+    let path = format!("/api/v1/deployments/{id}/events");
+    let all = app.call(Method::GET, &path, None).await;
+    assert_eq!(all.status, StatusCode::OK, "{}", all.text);
+    let kinds = |body: &Value| -> Vec<String> {
+        body.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap().to_string()).collect()
+    };
+    let every = kinds(&all.body);
+    let total = every.len();
+    assert!(total > 6, "a run to QA has more events than one page here: {every:?}");
+    assert_eq!(all.header("X-Total-Count"), Some(total.to_string().as_str()));
+    assert_eq!(every.last().map(String::as_str), Some("DeploymentCompleted"), "{every:?}");
+
+    let page = app.call(Method::GET, &format!("{path}?offset=2&limit=3"), None).await;
+    assert_eq!(
+        (kinds(&page.body), page.header("X-Total-Count")),
+        (every[2..5].to_vec(), Some(total.to_string().as_str()))
+    );
+    let newest = app.call(Method::GET, &format!("{path}?order=desc&limit=2"), None).await;
+    let mut expected: Vec<String> = every[total - 2..].to_vec();
+    expected.reverse();
+    assert_eq!(kinds(&newest.body), expected, "newest first");
+    let past = app.call(Method::GET, &format!("{path}?offset={total}"), None).await;
+    assert_eq!((past.status, past.body.clone()), (StatusCode::OK, json!([])));
+
+    for bad in ["limit=0", "limit=1001", "offset=-1", "offset=2147483648", "order=sideways", "page=2"] {
+        let reply = app.call(Method::GET, &format!("{path}?{bad}"), None).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{bad}: {}", reply.text);
+    }
 }

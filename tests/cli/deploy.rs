@@ -137,3 +137,33 @@ async fn a_downgrade_is_refused_with_the_flag_to_give_and_goes_through_with_it()
         op.run(&["deploy", "kmod-back", "1.0.0", "--to", "Development", "--allow-downgrade", "--watch"]).await;
     assert_eq!(allowed.code, 0, "{allowed:?}");
 }
+
+/// `hotswap events` reads every page of a run that has more events than the
+/// server answers at once (1,000): 600 QA nodes in batches of one.
+#[actix_web::test]
+async fn events_lists_every_event_of_a_long_run() {
+    let server = Server::start_with(&[
+        ("HOTSWAP__SIMULATION__NODES__QA", "600"),
+        ("HOTSWAP__PIPELINE__ROLLING_BATCH_SIZE", "1"),
+        ("HOTSWAP__PIPELINE__ROLLING_HEALTH_CHECK_DELAY", "1ms"),
+    ])
+    .await;
+    let op = Operator::logged_in(&server, DEPLOYER).await;
+    let started = std::time::Instant::now();
+    let run = op.run(&["deploy", "kmod-long", "1.0.0", "--to", "QA", "-o", "json"]).await;
+    let id = run.json()["executionId"].as_str().unwrap().to_string();
+    let watched = op.run(&["status", &id, "--watch"]).await;
+    assert_eq!(watched.code, 0, "{watched:?}\n{}", server.log());
+    eprintln!("the run of 600 waves took {:?}", started.elapsed());
+    let events = op.run(&["events", &id, "-o", "json"]).await;
+    let events = events.json();
+    let kinds: Vec<&str> = events.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert!(kinds.len() > 1000, "{} events", kinds.len());
+    // Each batch but the last is completed by a wave event (the last by
+    // its stage's end), each once, whatever page it came on.
+    assert_eq!(kinds.iter().filter(|k| **k == "WaveCompleted").count(), 599);
+    assert_eq!(
+        (kinds.first().copied(), kinds.last().copied()),
+        (Some("DeploymentCreated"), Some("DeploymentCompleted"))
+    );
+}

@@ -135,6 +135,10 @@ test("a run started in the browser is watched to Succeeded without a reload", as
   await page.locator('.run-header[data-status="Succeeded"]').waitFor(LONG);
   assert.equal(await page.evaluate(() => window.sameDocument), true, "the page was not reloaded");
   assert.match(await page.locator(".timeline").innerText(), /Deploy to QA/);
+  // Nothing missing is drawn as the word "null" (a run that left no node behind).
+  assert.doesNotMatch(await page.locator(".run-header").innerText(), /\bnull\b|Left on/);
+  // The events, newest first, all of them here (a short run).
+  assert.match(await page.locator("ol.events li").first().innerText(), /DeploymentCompleted/);
   await noSeriousViolations(page, "a run's page");
   await screenshot(page, "run");
 

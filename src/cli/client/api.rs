@@ -26,6 +26,25 @@ pub struct Api {
     client: awc::Client,
 }
 
+/// How many times a read refused for the rate limit is asked again, and the
+/// longest the client waits before asking (the server's `Retry-After` is at
+/// most a minute).
+const RATE_LIMIT_RETRIES: u32 = 5;
+const RATE_LIMIT_MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// A request that did not succeed, and for a 429 how long the server asked
+/// the client to wait.
+struct Refusal {
+    failure: Failure,
+    retry_after: Option<Duration>,
+}
+
+impl Refusal {
+    fn of(failure: Failure) -> Refusal {
+        Refusal { failure, retry_after: None }
+    }
+}
+
 /// The header with which an Admin of the system tenant acts for another tenant.
 pub const TENANT_HEADER: &str = "X-Tenant-Id";
 
@@ -114,7 +133,28 @@ impl Api {
         format!("{}{path}", self.server)
     }
 
+    /// One request. A read the server refused for its rate limit (429) is
+    /// asked again after the `Retry-After` it gave, a few times: a watch or a
+    /// listing of many pages should slow down, not fail. A change is never
+    /// sent twice by the client on its own.
     pub async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Answer, Failure> {
+        let read = method == Method::GET;
+        let mut waits = 0;
+        loop {
+            match self.call_once(method.clone(), path, body).await {
+                Err(Refusal { retry_after: Some(after), .. }) if read && waits < RATE_LIMIT_RETRIES => {
+                    waits += 1;
+                    let after = after.clamp(Duration::from_secs(1), RATE_LIMIT_MAX_WAIT);
+                    eprintln!("hotswap: the server's rate limit was reached; asking again in {}s", after.as_secs());
+                    actix_web::rt::time::sleep(after).await;
+                }
+                Err(refused) => return Err(refused.failure),
+                Ok(answer) => return Ok(answer),
+            }
+        }
+    }
+
+    async fn call_once(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Answer, Refusal> {
         let url = self.url(path);
         let mut request = self.client.request(method, &url);
         if let Some(token) = &self.token {
@@ -127,20 +167,24 @@ impl Api {
             Some(body) => request.send_json(body).await,
             None => request.send().await,
         };
-        let mut response = sent.map_err(|e| Failure::general(self.unreachable(&url, &e)))?;
+        let mut response = sent.map_err(|e| Refusal::of(Failure::general(self.unreachable(&url, &e))))?;
         let status = response.status();
-        let total = response.headers().get("X-Total-Count").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+        let header =
+            |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+        let total = header("X-Total-Count");
+        let retry_after =
+            (status == StatusCode::TOO_MANY_REQUESTS).then(|| Duration::from_secs(header("Retry-After").unwrap_or(1)));
         let bytes = response
             .body()
             .limit(BODY_LIMIT)
             .await
-            .map_err(|e| Failure::general(format!("cannot read the answer of {url}: {e}")))?;
+            .map_err(|e| Refusal::of(Failure::general(format!("cannot read the answer of {url}: {e}"))))?;
         let body: Value =
             if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
         if status.is_success() {
             return Ok(Answer { status, total, body });
         }
-        Err(refusal(status, &body, &bytes))
+        Err(Refusal { failure: refusal(status, &body, &bytes), retry_after })
     }
 
     pub async fn get(&self, path: &str) -> Result<Value, Failure> {

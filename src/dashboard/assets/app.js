@@ -12,6 +12,10 @@ const AUDIT_CATEGORIES = ["Deployment", "Approval", "Authentication", "UserManag
 const RUNS_PER_PAGE = 50;
 const NODES_PER_PAGE = 100;
 const HOSTS_PER_PAGE = 100;
+// The newest events a run's page shows.
+const EVENTS_SHOWN = 200;
+// How often a run's page reads its clusters' grids again while the run goes on.
+const GRID_REFRESH_MS = 5000;
 
 // The session lives in this page's memory only: a reload signs out.
 const session = { token: null, user: null };
@@ -327,7 +331,8 @@ async function runView(id) {
   const stages = h("ol", { class: "timeline", "aria-label": "Stages" });
   const grids = h("div", { class: "grids" });
   const events = h("ol", { class: "events", "aria-label": "Events" });
-  show(header, verbs, h("h2", {}, "Stages"), stages, h("h2", {}, "Nodes"), grids, h("h2", {}, "Events"), events);
+  const eventsNote = h("p", { class: "muted" });
+  show(header, verbs, h("h2", {}, "Stages"), stages, h("h2", {}, "Nodes"), grids, h("h2", {}, "Events"), events, eventsNote);
 
   const act = (label, path, needsReason) => h("button", {
     type: "button",
@@ -338,17 +343,30 @@ async function runView(id) {
     },
   }, label);
 
+  let clusters = [];
+  let gridsReadAt = 0;
+  let gridTimer = null;
   const load = async () => {
     // The run and its events are asked for together and the page is drawn
     // once everything has come, so that its stages, grids and events describe
     // one moment (drawn piece by piece, the stages could still say Pending
     // beside events of stages already finished).
-    const [run, history] = await Promise.all([
+    const [run, { data: history, headers: eventHeaders }] = await Promise.all([
       api("GET", `/api/v1/deployments/${id}`),
-      api("GET", `/api/v1/deployments/${id}/events`),
+      request("GET", `/api/v1/deployments/${id}/events?order=desc&limit=${EVENTS_SHOWN}`),
     ]);
+    const eventCount = Number(eventHeaders.get("X-Total-Count") ?? history.length);
     const environments = run.stages.map((stage) => stage.environment).filter(Boolean);
-    const clusters = await Promise.all(environments.map((env) => api("GET", `/api/v1/clusters/${env}?pageSize=${NODES_PER_PAGE}`)));
+    // The grids are read again at most every few seconds (and once the run
+    // has ended): a run's every step would otherwise re-read every cluster.
+    const now = Date.now();
+    if (!gridsReadAt || now - gridsReadAt >= GRID_REFRESH_MS || !ACTIVE.has(run.status)) {
+      gridsReadAt = now;
+      clusters = await Promise.all(environments.map((env) => api("GET", `/api/v1/clusters/${env}?pageSize=${NODES_PER_PAGE}`)));
+    } else if (!gridTimer) {
+      // Read once more when the interval is over, even if the run says nothing until then.
+      gridTimer = setTimeout(() => { gridTimer = null; refresh(); }, GRID_REFRESH_MS - (now - gridsReadAt));
+    }
     header.replaceChildren(
       h("h1", {}, `${run.moduleName} ${run.version} → ${run.targetEnvironment}`),
       h("p", {}, badge(run.status), " ", run.message ?? "", " ", h("span", { class: "muted" }, `trace ${run.traceId}`)),
@@ -368,11 +386,15 @@ async function runView(id) {
       stage.nodesDeployed !== null && stage.nodesDeployed !== undefined ? ` · ${stage.nodesDeployed} nodes deployed, ${stage.nodesFailed ?? 0} failed` : null,
       h("div", { class: "muted" }, stage.message || ""))));
     grids.replaceChildren(...clusters.map((cluster) => nodeGrid(cluster, run.moduleName)));
-    events.replaceChildren(...history.slice().reverse().map((e) => h("li", {},
+    events.replaceChildren(...history.map((e) => h("li", {},
       h("time", { datetime: e.at }, when(e.at)), " ", h("strong", {}, e.kind), " ", e.message)));
+    // A long run has thousands of events: the newest are shown, and the rest counted.
+    eventsNote.textContent = eventCount > history.length
+      ? `The newest ${history.length} of ${eventCount.toLocaleString()} events; \`hotswap events ${id}\` lists them all.` : "";
   };
-  // Listening starts before the first load, so that nothing said in between is missed.
-  const refresh = coalesce(250, load);
+  // Listening starts before the first load, so that nothing said in between
+  // is missed. A run's events come in bursts: one read a second follows them.
+  const refresh = coalesce(1000, load);
   live.on((message) => { if (message.executionId === id) refresh(); });
   await load();
 }
@@ -381,7 +403,7 @@ async function runView(id) {
 // server names the first hundred and counts them all.
 function leftBehind(run) {
   const total = run.nodesLeftOnNewVersionCount ?? 0;
-  if (total === 0) return null;
+  if (total === 0) return "";
   const named = run.nodesLeftOnNewVersion ?? [];
   const more = total - named.length;
   return h("p", { class: "error left-behind", role: "alert" },
