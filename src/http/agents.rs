@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use super::count_params::page_within;
 use super::deployment_dto::EnvironmentName;
 use super::responses::{JsonBody, Protected, Public};
 use super::route_table::{api_module, Access};
@@ -33,6 +34,10 @@ api_module! {
 }
 
 const PATH_TOKENS: &str = "/api/v1/agents/tokens";
+
+/// Agents (and enrolment tokens) per page unless `pageSize` says otherwise.
+const DEFAULT_AGENT_PAGE: u32 = 100;
+const MAX_AGENT_PAGE: u32 = 1000;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -139,16 +144,83 @@ pub async fn create_enrolment_token(
     Ok(HttpResponse::Created().json(CreatedToken { id: token.id, token: secret, expires_at: token.expires_at }))
 }
 
-/// The tenant's enrolment tokens (metadata only; never the secret).
+/// Which enrolment tokens to list: a page of them, of one state or all.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TokenListQuery {
+    /// 1-based; default 1.
+    #[param(minimum = 1, maximum = 2147483647)]
+    page: Option<u32>,
+    /// Tokens per page: at most 1000; default 100.
+    #[param(minimum = 1, maximum = 1000)]
+    page_size: Option<u32>,
+    /// Only the tokens that still enrol hosts (`usable`), or those past
+    /// their time (`expired`), or revoked (`revoked`).
+    state: Option<TokenState>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenState {
+    Usable,
+    Expired,
+    Revoked,
+}
+
+impl TokenState {
+    fn of(token: &EnrolmentToken, now: DateTime<Utc>) -> TokenState {
+        if token.revoked_at.is_some() {
+            TokenState::Revoked
+        } else if token.is_usable(now) {
+            TokenState::Usable
+        } else {
+            TokenState::Expired
+        }
+    }
+}
+
+/// The tenant's enrolment tokens (metadata only; never the secret), newest
+/// first, a page at a time: every token made is kept, so they add up.
 #[utoipa::path(
     get,
     path = PATH_TOKENS,
     tag = "agents",
-    responses(Protected, (status = 200, description = "Newest first", body = Vec<TokenView>))
+    params(TokenListQuery),
+    responses(
+        Protected,
+        (status = 200, description = "Newest first", body = Vec<TokenView>, headers(
+            ("X-Total-Count" = u64, description = "Tokens in that state (all when none is asked for)"),
+            ("X-Page" = u32, description = "The page"),
+            ("X-Page-Size" = u32, description = "The page size"),
+        )),
+        (status = 400, description = "Invalid paging or state", body = ErrorBody),
+    )
 )]
-pub async fn list_enrolment_tokens(hub: web::Data<AgentHub>, tenant: Tenant) -> Result<HttpResponse, ApiError> {
-    let tokens = hub.orchestrator.store().list_enrolment_tokens(tenant.0).await?;
-    Ok(HttpResponse::Ok().json(tokens.into_iter().map(TokenView::from).collect::<Vec<_>>()))
+pub async fn list_enrolment_tokens(
+    hub: web::Data<AgentHub>,
+    tenant: Tenant,
+    query: web::Query<TokenListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let asked = page_within(q.page, q.page_size, DEFAULT_AGENT_PAGE, MAX_AGENT_PAGE)?;
+    let now = Utc::now();
+    let tokens: Vec<EnrolmentToken> = hub
+        .orchestrator
+        .store()
+        .list_enrolment_tokens(tenant.0)
+        .await?
+        .into_iter()
+        .filter(|t| q.state.is_none_or(|state| TokenState::of(t, now) == state))
+        .collect();
+    let total = tokens.len();
+    let page: Vec<TokenView> =
+        tokens.into_iter().skip(asked.skip()).take(asked.size as usize).map(TokenView::from).collect();
+    let mut answer = HttpResponse::Ok();
+    for header in asked.headers(total) {
+        answer.insert_header(header);
+    }
+    Ok(answer.json(page))
 }
 
 /// Revoke a token: agents enrolled with it are disconnected and cannot reconnect.
@@ -208,10 +280,6 @@ struct Connection {
     address: Option<String>,
 }
 
-/// Agents per page of `GET /api/v1/agents` unless `pageSize` says otherwise.
-const DEFAULT_AGENT_PAGE: u32 = 100;
-const MAX_AGENT_PAGE: u32 = 1000;
-
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -253,26 +321,11 @@ pub async fn list_agents(
     query: web::Query<AgentListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    let page = q.page.unwrap_or(1);
-    let page_size = q.page_size.unwrap_or(DEFAULT_AGENT_PAGE);
-    let mut errors = Vec::new();
-    if page == 0 || page > super::deployment_dto::MAX_PAGE {
-        errors.push(format!("page must be between 1 and {}", super::deployment_dto::MAX_PAGE));
-    }
-    if page_size == 0 || page_size > MAX_AGENT_PAGE {
-        errors.push(format!("pageSize must be between 1 and {MAX_AGENT_PAGE}"));
-    }
-    let environment = match q.environment.as_deref().map(str::parse::<Environment>) {
-        Some(Err(e)) => {
-            errors.push(format!("environment: {e}"));
-            None
-        }
-        Some(Ok(env)) => Some(env),
-        None => None,
+    let asked = page_within(q.page, q.page_size, DEFAULT_AGENT_PAGE, MAX_AGENT_PAGE)?;
+    let environment = match q.environment.as_deref().map(str::parse::<Environment>).transpose() {
+        Ok(env) => env,
+        Err(e) => return Err(ApiError::validation(vec![format!("environment: {e}")])),
     };
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
 
     let store = hub.orchestrator.store();
     let live = hub.live_sessions(tenant.0);
@@ -316,9 +369,8 @@ pub async fn list_agents(
     }
 
     let total = matching.len();
-    let skip = (page as usize - 1).saturating_mul(page_size as usize);
     let mut views = Vec::new();
-    for (agent, connection, reported) in matching.into_iter().skip(skip).take(page_size as usize) {
+    for (agent, connection, reported) in matching.into_iter().skip(asked.skip()).take(asked.size as usize) {
         let modules = match reported {
             Some(report) => report.modules,
             None => store.get_node(tenant.0, agent.node_id).await?.map(|n| n.modules).unwrap_or_default(),
@@ -340,11 +392,11 @@ pub async fn list_agents(
             modules,
         });
     }
-    Ok(HttpResponse::Ok()
-        .insert_header(("X-Total-Count", total.to_string()))
-        .insert_header(("X-Page", page.to_string()))
-        .insert_header(("X-Page-Size", page_size.to_string()))
-        .json(views))
+    let mut answer = HttpResponse::Ok();
+    for header in asked.headers(total) {
+        answer.insert_header(header);
+    }
+    Ok(answer.json(views))
 }
 
 /// Retire a host: its node leaves the cluster on every instance, an open

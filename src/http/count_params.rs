@@ -1,7 +1,8 @@
-//! Count parameters of list answers (`limit`, `nodeLimit`): the value asked
-//! for, or the operation's default, refused with 400 outside 1 to the
-//! operation's most, in the same words wherever they are checked.
+//! Count parameters of list answers (`limit`, `nodeLimit`, `page` and
+//! `pageSize`): the value asked for, or the operation's default, refused
+//! with 400 outside its range, in the same words wherever they are checked.
 
+use super::deployment_dto::MAX_PAGE;
 use crate::web::ApiError;
 
 /// `asked`, or `default` when it was left out, if it is 1 to `most`.
@@ -14,9 +15,60 @@ pub fn count_within(name: &str, asked: Option<u32>, default: u32, most: u32) -> 
     }
 }
 
+/// A page asked for by `page` (1-based) and `pageSize`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PageAsked {
+    pub page: u32,
+    pub size: u32,
+}
+
+impl PageAsked {
+    /// Items before the page.
+    pub fn skip(&self) -> usize {
+        (self.page as usize - 1).saturating_mul(self.size as usize)
+    }
+
+    /// The `X-Total-Count`, `X-Page` and `X-Page-Size` headers of an answer
+    /// holding this page of `total` items.
+    pub fn headers(&self, total: usize) -> [(&'static str, String); 3] {
+        [
+            ("X-Total-Count", total.to_string()),
+            ("X-Page", self.page.to_string()),
+            ("X-Page-Size", self.size.to_string()),
+        ]
+    }
+}
+
+/// `page` (default 1, at most the document's 2^31 - 1) and `pageSize`
+/// (default `default`, 1 to `most`), each refused with 400 outside its range.
+pub fn page_within(page: Option<u32>, page_size: Option<u32>, default: u32, most: u32) -> Result<PageAsked, ApiError> {
+    let (page, size) = (page.unwrap_or(1), page_size.unwrap_or(default));
+    let mut errors = Vec::new();
+    if page == 0 || page > MAX_PAGE {
+        errors.push(format!("page must be between 1 and {MAX_PAGE}"));
+    }
+    if size == 0 || size > most {
+        errors.push(format!("pageSize must be between 1 and {most}"));
+    }
+    if errors.is_empty() {
+        Ok(PageAsked { page, size })
+    } else {
+        Err(ApiError::validation(errors))
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::count_within;
+    use super::{count_within, page_within, PageAsked};
+
+    #[test]
+    fn a_page_is_within_its_ranges() {
+        assert_eq!(page_within(None, None, 100, 1000).unwrap(), PageAsked { page: 1, size: 100 });
+        assert_eq!(page_within(Some(3), Some(10), 100, 1000).unwrap().skip(), 20);
+        for (page, size) in [(0, 10), (1, 0), (1, 1001), (u32::MAX, 10)] {
+            assert!(page_within(Some(page), Some(size), 100, 1000).is_err(), "{page} {size}");
+        }
+    }
 
     #[test]
     fn a_count_is_its_default_or_within_one_to_the_most() {

@@ -78,3 +78,41 @@ async fn the_agent_list_pages_by_host_name_and_filters() {
         assert!(reply.body["message"].is_string() && reply.body["traceId"].is_string(), "{bad}: {}", reply.text);
     }
 }
+
+#[actix_web::test]
+async fn enrolment_tokens_page_newest_first_and_filter_by_state() {
+    let app = spawn_app(&[]).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let (status, token) = app.post("/api/v1/agents/tokens", &json!({ "environment": "QA" })).await;
+        assert_eq!(status, StatusCode::CREATED, "{token}");
+        ids.push(token["id"].as_str().unwrap().to_string());
+    }
+    let (status, _) = app.post(&format!("/api/v1/agents/tokens/{}/revoke", ids[0]), &json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, short) = app.post("/api/v1/agents/tokens", &json!({ "environment": "QA", "expiresIn": 1 })).await;
+    let short = short["id"].as_str().unwrap().to_string();
+
+    let listed = |query: &'static str| {
+        let app = app.clone();
+        async move {
+            let reply = app.call(Method::GET, &format!("/api/v1/agents/tokens?{query}"), None).await;
+            assert_eq!(reply.status, StatusCode::OK, "{query}: {}", reply.text);
+            let ids: Vec<String> =
+                reply.body.as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap().to_string()).collect();
+            (ids, reply.header("X-Total-Count").map(str::to_string))
+        }
+    };
+    // The one-second token expires by itself; until then it is usable.
+    crate::db::poll::eventually(std::time::Duration::from_secs(10), "the short token expires", async || {
+        listed("state=expired").await.0 == [short.clone()]
+    })
+    .await;
+    assert_eq!(listed("state=revoked").await, (vec![ids[0].clone()], Some("1".into())));
+    assert_eq!(listed("state=usable").await, (vec![ids[2].clone(), ids[1].clone()], Some("2".into())));
+    assert_eq!(listed("pageSize=3&page=2").await, (vec![ids[0].clone()], Some("4".into())), "newest first");
+    for bad in ["state=lost", "pageSize=0", "page=0", "pageSize=1001"] {
+        let reply = app.call(Method::GET, &format!("/api/v1/agents/tokens?{bad}"), None).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{bad}: {}", reply.text);
+    }
+}

@@ -4,11 +4,11 @@
 //! (`hotswap agents`, the listing of hosts, is with the other listings).
 
 use awc::http::Method;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::api::Api;
 use super::by_id::one_by_id;
-use super::listings::{done, show};
+use super::listings::{done, page_footer, show};
 use super::output::{cell, say, when, Out};
 use super::{segment, Exit, Failure};
 
@@ -40,11 +40,17 @@ pub(super) async fn create(
     Ok(Exit::Ok)
 }
 
-/// The tenant's enrolment tokens, newest first, without their secrets.
-pub(super) async fn list(api: &Api, out: Out) -> Result<Exit, Failure> {
-    let tokens = api.get("/api/v1/agents/tokens").await?;
+/// The tenant's enrolment tokens, newest first, without their secrets, a
+/// page at a time (of one state when asked).
+pub(super) async fn list(api: &Api, out: Out, state: Option<&str>, page: u32, size: u32) -> Result<Exit, Failure> {
+    let mut path = format!("/api/v1/agents/tokens?page={}&pageSize={size}", page.max(1));
+    if let Some(state) = state {
+        path.push_str(&format!("&state={state}"));
+    }
+    let answer = api.call(Method::GET, &path, None).await?;
+    let tokens = answer.body;
     let headers = ["ID", "ENVIRONMENT", "LABELS", "CREATED", "EXPIRES", "REVOKED"];
-    Ok(show(out, &tokens, &tokens, &headers, None, |t| {
+    let exit = show(out, &tokens, &tokens, &headers, None, |t| {
         let labels: Vec<String> =
             t["labels"].as_object().into_iter().flatten().map(|(k, v)| format!("{k}={}", cell(v))).collect();
         vec![
@@ -55,13 +61,34 @@ pub(super) async fn list(api: &Api, out: Out) -> Result<Exit, Failure> {
             when(&t["expiresAt"]),
             if t["revokedAt"].is_null() { "-".into() } else { when(&t["revokedAt"]) },
         ]
-    }))
+    });
+    page_footer(out, "tokens", page, size, tokens.as_array().map_or(0, Vec::len), answer.total);
+    Ok(exit)
+}
+
+/// Every enrolment token of the tenant, read a page of 1,000 at a time, to
+/// find one by the start of its id (a revoked or expired one included: its
+/// agents may still be connected).
+async fn all_tokens(api: &Api) -> Result<Value, Failure> {
+    let mut all = Vec::new();
+    for page in 1.. {
+        let answer = api.call(Method::GET, &format!("/api/v1/agents/tokens?page={page}&pageSize=1000"), None).await?;
+        let tokens = answer.body.as_array().cloned().unwrap_or_default();
+        let short = tokens.len() < 1000;
+        all.extend(tokens);
+        if short || answer.total.is_some_and(|total| all.len() as u64 >= total) {
+            break;
+        }
+    }
+    Ok(Value::Array(all))
 }
 
 /// Revokes the one token `which` names (its id, or at least 4 characters of its start).
 pub(super) async fn revoke(api: &Api, out: Out, which: &str) -> Result<Exit, Failure> {
-    let tokens = api.get("/api/v1/agents/tokens").await?;
-    let id = one_by_id(&tokens, "id", which, "enrolment token", "hotswap agents tokens")?;
+    let id = match uuid::Uuid::parse_str(which) {
+        Ok(id) => id.to_string(),
+        Err(_) => one_by_id(&all_tokens(api).await?, "id", which, "enrolment token", "hotswap agents tokens")?,
+    };
     let revoked = api.post(&format!("/api/v1/agents/tokens/{}/revoke", segment(&id)), &json!({})).await?.body;
     let line = format!(
         "revoked enrolment token {id} ({}): it enrols no more hosts, and its agents' sessions end",

@@ -208,7 +208,9 @@ async fn dispatch(global: &GlobalArgs, out: Out, command: ClientCommand) -> Resu
         ClientCommand::Agents { command: Some(AgentsCommand::Token { environment, labels, expires_in }), .. } => {
             agent_admin::create(&api, out, &environment, &labels, expires_in).await
         }
-        ClientCommand::Agents { command: Some(AgentsCommand::Tokens), .. } => agent_admin::list(&api, out).await,
+        ClientCommand::Agents { command: Some(AgentsCommand::Tokens { state, page, page_size }), .. } => {
+            agent_admin::list(&api, out, state.as_deref(), page, page_size).await
+        }
         ClientCommand::Agents { command: Some(AgentsCommand::RevokeToken { id }), .. } => {
             agent_admin::revoke(&api, out, &id).await
         }

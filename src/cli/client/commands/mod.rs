@@ -379,8 +379,18 @@ pub enum AgentsCommand {
         #[arg(long, value_name = "SECONDS")]
         expires_in: Option<u64>,
     },
-    /// The enrolment tokens made so far (never their secrets), newest first (Admins).
-    Tokens,
+    /// The enrolment tokens made so far (never their secrets), newest first, a page at a time (Admins).
+    Tokens {
+        /// Only the tokens in this state: usable, expired or revoked.
+        #[arg(long, value_parser = ["usable", "expired", "revoked"])]
+        state: Option<String>,
+        /// Which page of tokens (1 = the first).
+        #[arg(long, default_value_t = 1)]
+        page: u32,
+        /// Tokens per page (1-1000).
+        #[arg(long, default_value_t = 100)]
+        page_size: u32,
+    },
     /// Revoke an enrolment token, named by its id or the start of it: no new host can enrol
     /// with it, and the sessions of the agents enrolled with it end (Admins).
     RevokeToken { id: String },
