@@ -77,6 +77,13 @@ async fn an_enrolment_token_from_the_cli_starts_an_agent_that_the_cli_lists() {
     .await;
     let tokens = op.run(&["agents", "tokens", "-o", "json"]).await.json();
     assert!(tokens[0]["revokedAt"].is_string(), "{tokens}");
+    // By state: it is revoked, so no longer among the usable ones.
+    let revoked = op.run(&["agents", "tokens", "--state", "revoked", "-o", "json"]).await.json();
+    assert_eq!(revoked[0]["id"], id.as_str(), "{revoked}");
+    let usable = op.run(&["agents", "tokens", "--state", "usable", "-o", "json"]).await.json();
+    assert!(usable.as_array().unwrap().iter().all(|t| t["id"] != id.as_str()), "{usable}");
+    let wrong = op.run(&["agents", "tokens", "--state", "lost"]).await;
+    assert_eq!(wrong.code, 2, "{wrong:?}");
     agent.kill().await.unwrap();
 
     // The host is retired: the Admin removes it, and it is listed no more.
