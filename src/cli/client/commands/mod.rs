@@ -90,8 +90,8 @@ pub enum ClientCommand {
         module: Option<String>,
         #[arg(long = "env", value_name = "ENV")]
         env: Option<String>,
-        /// At most this many (1-100).
-        #[arg(long, default_value_t = 20)]
+        /// At most this many (1-100); --page-size says the same, as for the other listings.
+        #[arg(long, visible_alias = "page-size", default_value_t = 20)]
         limit: u32,
         /// Which page of `limit` runs, newest first (1 = the newest).
         #[arg(long, default_value_t = 1)]
