@@ -1,6 +1,7 @@
 //! The HTTP API: routes, request limits and the JSON error shape.
 
 mod admin;
+mod agent_tokens;
 mod agents;
 mod analytics;
 mod approvals;
@@ -98,6 +99,7 @@ fn modules() -> Vec<route_table::ApiModule> {
         admin::api(),
         graph::api(),
         graph_queries::api(),
+        agent_tokens::api(),
         agents::api(),
         topics::api(),
         subscriptions::api(),
