@@ -13,6 +13,7 @@ mod link;
 pub mod routing;
 pub mod session;
 pub mod settings;
+pub mod token_retention;
 
 pub use hub::{AgentHub, Credential};
 pub use session::AgentSession;

@@ -27,6 +27,14 @@ pub struct AgentSettings {
     #[serde(with = "humantime_serde")]
     pub command_timeout: Duration,
     pub drift: DriftPolicy,
+    /// How long a revoked or expired enrolment token is kept (listed, and
+    /// found by its id) before the sweep forgets it, unless an agent
+    /// that joined with it is still known; zero keeps every token.
+    #[serde(with = "humantime_serde")]
+    pub token_retention: Duration,
+    /// How often that sweep runs (once per cluster of instances).
+    #[serde(with = "humantime_serde")]
+    pub token_sweep_interval: Duration,
 }
 
 impl Default for AgentSettings {
@@ -38,6 +46,8 @@ impl Default for AgentSettings {
             max_token_ttl: Duration::from_secs(30 * 24 * 3600),
             command_timeout: Duration::from_secs(60),
             drift: DriftPolicy::Reconcile,
+            token_retention: Duration::from_secs(30 * 24 * 3600),
+            token_sweep_interval: Duration::from_secs(3600),
         }
     }
 }
@@ -55,6 +65,11 @@ impl AgentSettings {
         }
         if self.command_timeout.is_zero() {
             return Err("agent.command_timeout must be positive".into());
+        }
+        if self.token_sweep_interval.is_zero() {
+            return Err(
+                "agent.token_sweep_interval must be positive (token_retention = \"0s\" keeps every token)".into()
+            );
         }
         Ok(())
     }

@@ -282,3 +282,14 @@ fn the_built_in_profiles_are_the_checkouts() {
         }
     }
 }
+
+#[test]
+fn enrolment_token_retention_is_a_setting_and_its_sweep_needs_an_interval() {
+    let d = load("development", &[]).unwrap();
+    assert_eq!(d.agent.token_retention, Duration::from_secs(30 * 24 * 3600));
+    assert_eq!(d.agent.token_sweep_interval, Duration::from_secs(3600));
+    let keep_all = load("development", &[("HOTSWAP__AGENT__TOKEN_RETENTION", "0s")]).unwrap();
+    assert!(keep_all.agent.token_retention.is_zero());
+    let e = load("development", &[("HOTSWAP__AGENT__TOKEN_SWEEP_INTERVAL", "0s")]).unwrap_err();
+    assert!(e.to_string().contains("agent.token_sweep_interval"), "{e}");
+}

@@ -1,6 +1,6 @@
 //! The periodic work that runs beside the API: rate-limit and revocation
 //! sweeps, audit retention, the artifact sweep, secret rotation, message
-//! retention. Each pass finishes before the next tick is taken, so a slow
+//! and enrolment-token retention. Each pass finishes before the next tick is taken, so a slow
 //! pass never overlaps the next.
 //!
 //! The sweeps of shared data run once per cluster of instances: each asks
@@ -31,6 +31,7 @@ pub const AUDIT_RETENTION_TASK: &str = "audit-retention";
 pub const ARTIFACT_SWEEP_TASK: &str = "artifact-sweep";
 pub const SECRET_ROTATION_TASK: &str = "secret-rotation";
 pub const MESSAGE_RETENTION_TASK: &str = "message-retention";
+pub const TOKEN_RETENTION_TASK: &str = "enrolment-token-retention";
 
 /// Starts every background task; those over shared data under a task lease
 /// of `orchestrator`'s.
@@ -55,6 +56,13 @@ pub fn start(
         let rotator = SecretRotator::new(manager, adapters.store.clone(), settings.secrets.check_interval);
         rotator.once_per_cluster(orchestrator.task_lease(SECRET_ROTATION_TASK)).start();
     }
+    crate::agents::token_retention::TokenRetention {
+        store: adapters.store.clone(),
+        keep: settings.agent.token_retention,
+        every: settings.agent.token_sweep_interval,
+        lease: lease(TOKEN_RETENTION_TASK),
+    }
+    .start();
     crate::messaging::RetentionSweep {
         store: adapters.bus.store.clone(),
         every: settings.messaging.retention_sweep_interval,

@@ -116,3 +116,21 @@ async fn enrolment_tokens_page_newest_first_and_filter_by_state() {
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{bad}: {}", reply.text);
     }
 }
+
+/// With a retention of a second, a token that expired is forgotten by the
+/// sweep; a usable one stays.
+#[actix_web::test]
+async fn an_expired_token_is_forgotten_after_its_retention() {
+    let app =
+        spawn_app(&[("HOTSWAP__AGENT__TOKEN_RETENTION", "1s"), ("HOTSWAP__AGENT__TOKEN_SWEEP_INTERVAL", "100ms")])
+            .await;
+    let (_, short) = app.post("/api/v1/agents/tokens", &json!({ "environment": "QA", "expiresIn": 1 })).await;
+    let (_, kept) = app.post("/api/v1/agents/tokens", &json!({ "environment": "QA" })).await;
+    crate::db::poll::eventually(std::time::Duration::from_secs(15), "the expired token is forgotten", async || {
+        let (_, tokens) = app.get("/api/v1/agents/tokens").await;
+        let ids: Vec<&str> = tokens.as_array().unwrap().iter().filter_map(|t| t["id"].as_str()).collect();
+        assert!(ids.contains(&kept["id"].as_str().unwrap()), "the usable token stays: {tokens}");
+        !ids.contains(&short["id"].as_str().unwrap())
+    })
+    .await;
+}

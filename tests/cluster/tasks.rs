@@ -11,7 +11,14 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use super::*;
 
 /// Every task under a lease, as its pass logs it.
-const TASKS: [&str; 5] = ["audit-retention", "artifact-sweep", "secret-rotation", "message-retention", "batch-runner"];
+const TASKS: [&str; 6] = [
+    "audit-retention",
+    "artifact-sweep",
+    "secret-rotation",
+    "message-retention",
+    "enrolment-token-retention",
+    "batch-runner",
+];
 
 /// Short sweep intervals, and the passes in the log.
 fn sweeping() -> Vec<(&'static str, String)> {
@@ -22,6 +29,7 @@ fn sweeping() -> Vec<(&'static str, String)> {
         ("HOTSWAP__SECRETS__ROTATION_ENABLED", "true".to_string()),
         ("HOTSWAP__SECRETS__CHECK_INTERVAL", "200ms".to_string()),
         ("HOTSWAP__MESSAGING__RETENTION_SWEEP_INTERVAL", "200ms".to_string()),
+        ("HOTSWAP__AGENT__TOKEN_SWEEP_INTERVAL", "200ms".to_string()),
         ("HOTSWAP__RECOVERY__RECONCILE_INTERVAL", "200ms".to_string()),
     ]
 }

@@ -172,7 +172,35 @@ async fn a_removed_agent_takes_its_desired_state_and_session_with_it(store: Shar
     assert_eq!(audited(&store, other, "AgentRemoved").await, 0);
 }
 
+/// Tokens dead (revoked or expired) before the cut-off go, of every tenant,
+/// unless an agent joined with them; the others stay.
+async fn dead_enrolment_tokens_are_pruned_unless_an_agent_joined_with_them(store: SharedStore) {
+    let (t, other) = (tenant(), tenant());
+    // Created at 1: expires at 3,601, unless revoked sooner.
+    let expired = enrolment(t, &"e".repeat(64), 1);
+    let revoked = enrolment(t, &"f".repeat(64), 5_000);
+    let joined = enrolment(t, &"9".repeat(64), 1);
+    let fresh = enrolment(t, &"8".repeat(64), 10_000);
+    let theirs = enrolment(other, &"7".repeat(64), 1);
+    for token in [&expired, &revoked, &joined, &fresh, &theirs] {
+        store.create_enrolment_token(token, &audit(token.tenant_id, "EnrolmentTokenCreated")).await.unwrap();
+    }
+    store.revoke_enrolment_token(t, revoked.id, at(5_001, 0), &audit(t, "Revoked")).await.unwrap();
+    let mut host = agent(t, "joined-host", &"6".repeat(64));
+    host.token_id = joined.id;
+    store.save_agent(&host, &audit(t, "AgentEnrolled")).await.unwrap();
+
+    // Dead before 6,000: expired (3,601), revoked (5,001), joined (3,601, but named by an agent), theirs.
+    assert_eq!(store.prune_enrolment_tokens(at(6_000, 0)).await.unwrap(), 3);
+    let left: Vec<Uuid> = store.list_enrolment_tokens(t).await.unwrap().iter().map(|k| k.id).collect();
+    assert_eq!(left, vec![fresh.id, joined.id]);
+    assert!(store.list_enrolment_tokens(other).await.unwrap().is_empty());
+    assert_eq!(store.find_enrolment_token(&"e".repeat(64)).await.unwrap(), None);
+    assert_eq!(store.prune_enrolment_tokens(at(6_000, 0)).await.unwrap(), 0, "nothing twice");
+}
+
 conformance!(
+    dead_enrolment_tokens_are_pruned_unless_an_agent_joined_with_them,
     enrolment_tokens_by_hash_and_revoked_once,
     agents_replaced_by_node_and_found_by_session,
     desired_modules_per_node_in_byte_order,

@@ -32,6 +32,12 @@ impl EnrolmentToken {
     pub fn is_usable(&self, now: DateTime<Utc>) -> bool {
         self.revoked_at.is_none() && now < self.expires_at
     }
+
+    /// When it stopped (or will stop) enrolling hosts: its revocation or
+    /// its expiry, whichever comes first.
+    pub fn unusable_from(&self) -> DateTime<Utc> {
+        self.revoked_at.map_or(self.expires_at, |revoked| revoked.min(self.expires_at))
+    }
 }
 
 /// A host that enrolled: the node it is in its tenant's cluster and the

@@ -534,6 +534,9 @@ impl AgentStore for GraphSyncStore {
     async fn find_enrolment_token(&self, token_hash: &str) -> StoreResult<Option<EnrolmentToken>> {
         self.inner.find_enrolment_token(token_hash).await
     }
+    async fn prune_enrolment_tokens(&self, dead_before: DateTime<Utc>) -> StoreResult<usize> {
+        self.inner.prune_enrolment_tokens(dead_before).await
+    }
     async fn save_agent(&self, agent: &AgentRecord, audit: &NewAuditEntry) -> StoreResult<()> {
         self.inner.save_agent(agent, audit).await
     }

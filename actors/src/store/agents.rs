@@ -25,6 +25,10 @@ pub trait AgentStore: Send + Sync {
     /// The token with this SHA-256, of whichever tenant: a connecting agent
     /// names no tenant, its token does.
     async fn find_enrolment_token(&self, token_hash: &str) -> StoreResult<Option<EnrolmentToken>>;
+    /// Forgets the tokens, of every tenant, that stopped enrolling hosts
+    /// (revoked or expired) before `dead_before` and that no agent record
+    /// names as the token it joined with; answers how many.
+    async fn prune_enrolment_tokens(&self, dead_before: DateTime<Utc>) -> StoreResult<usize>;
 
     /// Records an agent's enrolment or reconnection (insert or replace by node id).
     async fn save_agent(&self, agent: &AgentRecord, audit: &NewAuditEntry) -> StoreResult<()>;

@@ -130,6 +130,25 @@ impl AgentStore for PgStore {
         self.records(query).await?.into_iter().map(token).next().transpose()
     }
 
+    async fn prune_enrolment_tokens(&self, dead_before: DateTime<Utc>) -> StoreResult<usize> {
+        // Dead since its revocation or its expiry, whichever came first; kept
+        // while an agent record names it (revoking it must still end that
+        // agent's session).
+        let statement = diesel::sql_query(
+            "DELETE FROM enrolment_tokens t \
+             WHERE LEAST(COALESCE((t.record->>'revokedAt')::timestamptz, 'infinity'), \
+                         (t.record->>'expiresAt')::timestamptz) < $1 \
+               AND NOT EXISTS (SELECT 1 FROM agents a \
+                               WHERE a.tenant_id = t.tenant_id AND a.record->>'tokenId' = t.id::text)",
+        )
+        .bind::<Timestamptz, _>(dead_before);
+        let mut conn = self.conn().await?;
+        match statement.execute(&mut *conn).await {
+            Ok(n) => Ok(n),
+            Err(e) => Err(self.db_error(&mut conn, e)),
+        }
+    }
+
     async fn save_agent(&self, agent: &AgentRecord, audit: &NewAuditEntry) -> StoreResult<()> {
         let record = codec::to_json(agent, "agent")?;
         let statement = diesel::sql_query(

@@ -59,6 +59,15 @@ impl AgentStore for MemoryStore {
         Ok(self.agents.read().tokens.values().find(|t| t.token_hash == token_hash).cloned())
     }
 
+    async fn prune_enrolment_tokens(&self, dead_before: DateTime<Utc>) -> StoreResult<usize> {
+        let mut agents = self.agents.write();
+        let named: std::collections::HashSet<(TenantId, Uuid)> =
+            agents.agents.values().map(|a| (a.tenant_id, a.token_id)).collect();
+        let before = agents.tokens.len();
+        agents.tokens.retain(|key, token| token.unusable_from() >= dead_before || named.contains(key));
+        Ok(before - agents.tokens.len())
+    }
+
     async fn save_agent(&self, agent: &AgentRecord, audit: &NewAuditEntry) -> StoreResult<()> {
         self.agents.write().agents.insert((agent.tenant_id, agent.node_id), agent.clone());
         self.push_audit(std::slice::from_ref(audit));

@@ -1,0 +1,48 @@
+//! The periodic sweep of enrolment tokens: every token made is kept while it
+//! can enrol hosts and while an agent that joined with it is known (revoking
+//! it ends that agent's session); after that, `agent.token_retention` past
+//! its revocation or expiry, it is forgotten, so the tokens kept do not grow
+//! with every token ever made.
+
+use std::time::Duration;
+
+use hotswap_actors::store::SharedStore;
+use tokio::time::{interval, MissedTickBehavior};
+
+pub struct TokenRetention {
+    pub store: SharedStore,
+    /// How long a dead token is kept (zero: for ever, and the sweep never runs).
+    pub keep: Duration,
+    /// How often the sweep looks for tokens past their retention.
+    pub every: Duration,
+    /// The cluster-wide lease of the sweep (`None`: every pass runs).
+    pub lease: Option<hotswap_actors::cluster::TaskLease>,
+}
+
+impl TokenRetention {
+    /// Runs on the current actix runtime for the life of the process; each
+    /// pass is awaited before the next tick is taken, so passes never overlap.
+    pub fn start(self) {
+        if self.keep.is_zero() {
+            return;
+        }
+        actix_web::rt::spawn(async move {
+            let mut tick = interval(self.every);
+            tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                hotswap_actors::cluster::when_held(self.lease.as_ref(), self.pass()).await;
+            }
+        });
+    }
+
+    async fn pass(&self) {
+        let Ok(keep) = chrono::Duration::from_std(self.keep) else { return };
+        let dead_before = chrono::Utc::now() - keep;
+        match self.store.prune_enrolment_tokens(dead_before).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "enrolment tokens past their retention forgotten"),
+            Err(e) => tracing::warn!(error = %e, "the enrolment token sweep failed; it runs again at its next pass"),
+        }
+    }
+}
