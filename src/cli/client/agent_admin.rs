@@ -76,7 +76,8 @@ async fn all_tokens(api: &Api) -> Result<Value, Failure> {
         let tokens = answer.body.as_array().cloned().unwrap_or_default();
         let short = tokens.len() < 1000;
         all.extend(tokens);
-        if short || answer.total.is_some_and(|total| all.len() as u64 >= total) {
+        // A server that gives no count does not page: its one answer is all there is.
+        if short || answer.total.is_none_or(|total| all.len() as u64 >= total) {
             break;
         }
     }
