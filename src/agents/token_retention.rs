@@ -7,7 +7,6 @@
 use std::time::Duration;
 
 use hotswap_actors::store::SharedStore;
-use tokio::time::{interval, MissedTickBehavior};
 
 pub struct TokenRetention {
     pub store: SharedStore,
@@ -20,19 +19,18 @@ pub struct TokenRetention {
 }
 
 impl TokenRetention {
-    /// Runs on the current actix runtime for the life of the process; each
-    /// pass is awaited before the next tick is taken, so passes never overlap.
+    /// Runs every `every` for the life of the process (not at all when
+    /// tokens are kept for ever); passes never overlap
+    /// ([`hotswap_actors::cluster::run_every`]).
     pub fn start(self) {
         if self.keep.is_zero() {
             return;
         }
-        actix_web::rt::spawn(async move {
-            let mut tick = interval(self.every);
-            tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                hotswap_actors::cluster::when_held(self.lease.as_ref(), self.pass()).await;
-            }
+        let (every, lease) = (self.every, self.lease.clone());
+        let sweep = std::rc::Rc::new(self);
+        hotswap_actors::cluster::run_every(every, lease, move || {
+            let sweep = sweep.clone();
+            async move { sweep.pass().await }
         });
     }
 

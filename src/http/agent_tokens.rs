@@ -209,11 +209,7 @@ pub async fn list_enrolment_tokens(
     let total = tokens.len();
     let page: Vec<TokenView> =
         tokens.into_iter().skip(asked.skip()).take(asked.size as usize).map(TokenView::from).collect();
-    let mut answer = HttpResponse::Ok();
-    for header in asked.headers(total) {
-        answer.insert_header(header);
-    }
-    Ok(answer.json(page))
+    Ok(asked.answer(total).json(page))
 }
 
 /// Revoke a token: agents enrolled with it are disconnected and cannot reconnect.

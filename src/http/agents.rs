@@ -177,11 +177,7 @@ pub async fn list_agents(
             modules,
         });
     }
-    let mut answer = HttpResponse::Ok();
-    for header in asked.headers(total) {
-        answer.insert_header(header);
-    }
-    Ok(answer.json(views))
+    Ok(asked.answer(total).json(views))
 }
 
 /// Retire a host: its node leaves the cluster on every instance, an open

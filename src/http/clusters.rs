@@ -236,33 +236,18 @@ pub async fn get_cluster(
 ) -> Result<HttpResponse, ApiError> {
     let env = parse_environment(&env)?;
     let q = query.into_inner();
-    let page = q.page.unwrap_or(1);
-    let page_size = q.page_size.unwrap_or(DEFAULT_NODE_PAGE);
-    let mut errors = Vec::new();
-    if page == 0 || page > super::deployment_dto::MAX_PAGE {
-        errors.push(format!("page must be between 1 and {}", super::deployment_dto::MAX_PAGE));
-    }
-    if page_size == 0 || page_size > MAX_NODE_PAGE {
-        errors.push(format!("pageSize must be between 1 and {MAX_NODE_PAGE}"));
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
+    let asked = super::count_params::page_within(q.page, q.page_size, DEFAULT_NODE_PAGE, MAX_NODE_PAGE)?;
     let filter = NodeFilter { healthy: q.healthy, module: q.module, version: q.version };
-    let c = state.orchestrator.cluster_page(tenant.0, env, &filter, page as usize, page_size as usize).await;
-    Ok(HttpResponse::Ok()
-        .insert_header(("X-Total-Count", c.matching.to_string()))
-        .insert_header(("X-Page", page.to_string()))
-        .insert_header(("X-Page-Size", page_size.to_string()))
-        .json(ClusterView {
-            environment: env,
-            total_nodes: c.summary.total_nodes,
-            healthy_nodes: c.summary.healthy_nodes,
-            unhealthy_nodes: c.summary.total_nodes - c.summary.healthy_nodes,
-            is_healthy: c.summary.is_healthy,
-            metrics: c.metrics.into(),
-            nodes: c.nodes.into_iter().map(NodeItem::from).collect(),
-        }))
+    let c = state.orchestrator.cluster_page(tenant.0, env, &filter, asked.page as usize, asked.size as usize).await;
+    Ok(asked.answer(c.matching).json(ClusterView {
+        environment: env,
+        total_nodes: c.summary.total_nodes,
+        healthy_nodes: c.summary.healthy_nodes,
+        unhealthy_nodes: c.summary.total_nodes - c.summary.healthy_nodes,
+        is_healthy: c.summary.is_healthy,
+        metrics: c.metrics.into(),
+        nodes: c.nodes.into_iter().map(NodeItem::from).collect(),
+    }))
 }
 
 #[derive(Deserialize, IntoParams)]

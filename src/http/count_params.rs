@@ -2,6 +2,8 @@
 //! `pageSize`): the value asked for, or the operation's default, refused
 //! with 400 outside its range, in the same words wherever they are checked.
 
+use actix_web::{HttpResponse, HttpResponseBuilder};
+
 use super::deployment_dto::MAX_PAGE;
 use crate::web::ApiError;
 
@@ -28,33 +30,47 @@ impl PageAsked {
         (self.page as usize - 1).saturating_mul(self.size as usize)
     }
 
-    /// The `X-Total-Count`, `X-Page` and `X-Page-Size` headers of an answer
-    /// holding this page of `total` items.
-    pub fn headers(&self, total: usize) -> [(&'static str, String); 3] {
-        [
-            ("X-Total-Count", total.to_string()),
-            ("X-Page", self.page.to_string()),
-            ("X-Page-Size", self.size.to_string()),
-        ]
+    /// A 200 answer holding this page of `total` items: its `X-Total-Count`,
+    /// `X-Page` and `X-Page-Size` headers, the body still to give.
+    pub fn answer(&self, total: usize) -> HttpResponseBuilder {
+        let mut answer = HttpResponse::Ok();
+        answer
+            .insert_header(("X-Total-Count", total.to_string()))
+            .insert_header(("X-Page", self.page.to_string()))
+            .insert_header(("X-Page-Size", self.size.to_string()));
+        answer
     }
 }
 
 /// `page` (default 1, at most the document's 2^31 - 1) and `pageSize`
 /// (default `default`, 1 to `most`), each refused with 400 outside its range.
 pub fn page_within(page: Option<u32>, page_size: Option<u32>, default: u32, most: u32) -> Result<PageAsked, ApiError> {
+    let mut problems = Vec::new();
+    let asked = check_page(page, page_size, default, most, &mut problems);
+    if problems.is_empty() {
+        Ok(asked)
+    } else {
+        Err(ApiError::validation(problems))
+    }
+}
+
+/// The same check for a list with other parameters: what is wrong with the
+/// page goes into `problems`, to be refused with theirs in one answer.
+pub fn check_page(
+    page: Option<u32>,
+    page_size: Option<u32>,
+    default: u32,
+    most: u32,
+    problems: &mut Vec<String>,
+) -> PageAsked {
     let (page, size) = (page.unwrap_or(1), page_size.unwrap_or(default));
-    let mut errors = Vec::new();
     if page == 0 || page > MAX_PAGE {
-        errors.push(format!("page must be between 1 and {MAX_PAGE}"));
+        problems.push(format!("page must be between 1 and {MAX_PAGE}"));
     }
     if size == 0 || size > most {
-        errors.push(format!("pageSize must be between 1 and {most}"));
+        problems.push(format!("pageSize must be between 1 and {most}"));
     }
-    if errors.is_empty() {
-        Ok(PageAsked { page, size })
-    } else {
-        Err(ApiError::validation(errors))
-    }
+    PageAsked { page, size }
 }
 
 #[cfg(test)]

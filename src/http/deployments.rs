@@ -177,14 +177,7 @@ pub async fn list_deployments(
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
     let mut errors = Vec::new();
-    let page = q.page.unwrap_or(1);
-    let page_size = q.page_size.unwrap_or(50);
-    if page == 0 || page > MAX_PAGE {
-        errors.push(format!("page must be between 1 and {MAX_PAGE}"));
-    }
-    if page_size == 0 || page_size > MAX_PAGE_SIZE {
-        errors.push(format!("pageSize must be between 1 and {MAX_PAGE_SIZE}"));
-    }
+    let asked = super::count_params::check_page(q.page, q.page_size, 50, MAX_PAGE_SIZE, &mut errors);
     let status = match q.status.as_deref() {
         Some(s) => RunStatus::parse(s).or_else(|| {
             errors.push(format!("status '{s}' is not a deployment status"));
@@ -199,14 +192,10 @@ pub async fn list_deployments(
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-    let filter = RunFilter { status, module_name: q.module_name, environment, page, page_size };
+    let filter = RunFilter { status, module_name: q.module_name, environment, page: asked.page, page_size: asked.size };
     let found = state.orchestrator.list_runs(tenant.0, &filter).await?;
     let items: Vec<DeploymentSummaryView> = found.items.iter().map(DeploymentSummaryView::from).collect();
-    Ok(HttpResponse::Ok()
-        .insert_header(("X-Total-Count", found.total.to_string()))
-        .insert_header(("X-Page", page.to_string()))
-        .insert_header(("X-Page-Size", page_size.to_string()))
-        .json(items))
+    Ok(asked.answer(found.total as usize).json(items))
 }
 
 /// A run with its stages.

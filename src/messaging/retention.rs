@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use hotswap_actors::messaging::SharedMessageStore;
-use tokio::time::{interval, MissedTickBehavior};
 
 pub struct RetentionSweep {
     pub store: SharedMessageStore,
@@ -15,17 +14,14 @@ pub struct RetentionSweep {
 }
 
 impl RetentionSweep {
-    /// Runs on the current actix runtime for the life of the process. Each
-    /// pass is awaited before the next tick is taken, and ticks missed during
-    /// a slow pass are not made up, so passes never overlap or bunch up.
+    /// Runs every `every` for the life of the process; passes never overlap
+    /// ([`hotswap_actors::cluster::run_every`]).
     pub fn start(self) {
-        actix_web::rt::spawn(async move {
-            let mut tick = interval(self.every);
-            tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                hotswap_actors::cluster::when_held(self.lease.as_ref(), self.pass()).await;
-            }
+        let (every, lease) = (self.every, self.lease.clone());
+        let sweep = std::rc::Rc::new(self);
+        hotswap_actors::cluster::run_every(every, lease, move || {
+            let sweep = sweep.clone();
+            async move { sweep.pass().await }
         });
     }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-pub use tasks::{when_held, TaskLease, TaskLeases};
+pub use tasks::{run_every, when_held, TaskLease, TaskLeases};
 pub use wake::{OnWake, PollOnly, WakeUp};
 
 /// `[cluster]`: this instance's name and the length of the run leases.

@@ -107,6 +107,25 @@ pub async fn when_held<F: std::future::Future<Output = ()>>(lease: Option<&TaskL
     }
 }
 
+/// Runs `pass` every `every` for the life of the process, on the current
+/// actix runtime, only while `lease` (when there is one) is held here. Each
+/// pass is awaited before the next tick is taken, and ticks missed during a
+/// slow pass are not made up: passes never overlap or bunch up.
+pub fn run_every<F, Fut>(every: std::time::Duration, lease: Option<TaskLease>, mut pass: F)
+where
+    F: FnMut() -> Fut + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    actix::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            when_held(lease.as_ref(), pass()).await;
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,5 +150,32 @@ mod tests {
         when_held(Some(&on_a), async { ran += 10 }).await;
         when_held(None, async { ran += 100 }).await;
         assert_eq!(ran, 101);
+    }
+
+    /// A pass slower than the interval: the next starts only after it ended.
+    #[actix::test]
+    async fn passes_slower_than_their_interval_never_overlap() {
+        use std::cell::Cell;
+        use std::rc::Rc;
+        use std::time::Duration;
+        let (running, most, passes) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
+        let (r, m, p) = (running.clone(), most.clone(), passes.clone());
+        run_every(Duration::from_millis(5), None, move || {
+            let (r, m, p) = (r.clone(), m.clone(), p.clone());
+            async move {
+                r.set(r.get() + 1);
+                m.set(m.get().max(r.get()));
+                // The pass's own work, four intervals long.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                r.set(r.get() - 1);
+                p.set(p.get() + 1);
+            }
+        });
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while passes.get() < 4 {
+            assert!(tokio::time::Instant::now() < deadline, "only {} passes", passes.get());
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(most.get(), 1, "passes overlapped");
     }
 }

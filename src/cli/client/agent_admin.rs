@@ -70,17 +70,12 @@ pub(super) async fn list(api: &Api, out: Out, state: Option<&str>, page: u32, si
 /// find one by the start of its id (a revoked or expired one included: its
 /// agents may still be connected).
 async fn all_tokens(api: &Api) -> Result<Value, Failure> {
-    let mut all = Vec::new();
-    for page in 1.. {
-        let answer = api.call(Method::GET, &format!("/api/v1/agents/tokens?page={page}&pageSize=1000"), None).await?;
-        let tokens = answer.body.as_array().cloned().unwrap_or_default();
-        let short = tokens.len() < 1000;
-        all.extend(tokens);
-        // A server that gives no count does not page: its one answer is all there is.
-        if short || answer.total.is_none_or(|total| all.len() as u64 >= total) {
-            break;
-        }
-    }
+    const PER_REQUEST: usize = 1000;
+    let all = api
+        .every_page(PER_REQUEST, |read| {
+            format!("/api/v1/agents/tokens?page={}&pageSize={PER_REQUEST}", read / PER_REQUEST + 1)
+        })
+        .await?;
     Ok(Value::Array(all))
 }
 

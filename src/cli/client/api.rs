@@ -187,6 +187,24 @@ impl Api {
         Err(Refusal { failure: refusal(status, &body, &bytes), retry_after })
     }
 
+    /// Every item of a list the server answers a page of `per_request` at a
+    /// time: `path` gives the request for the items after the first `read`.
+    /// It stops at a short page, at the `X-Total-Count`, or after the first
+    /// answer from a server that gives no count (it does not page, and would
+    /// answer the same items again).
+    pub async fn every_page(&self, per_request: usize, path: impl Fn(usize) -> String) -> Result<Vec<Value>, Failure> {
+        let mut all = Vec::new();
+        loop {
+            let answer = self.call(Method::GET, &path(all.len()), None).await?;
+            let page = answer.body.as_array().cloned().unwrap_or_default();
+            let short = page.len() < per_request;
+            all.extend(page);
+            if short || answer.total.is_none_or(|total| all.len() as u64 >= total) {
+                return Ok(all);
+            }
+        }
+    }
+
     pub async fn get(&self, path: &str) -> Result<Value, Failure> {
         self.require_token()?;
         Ok(self.call(Method::GET, path, None).await?.body)

@@ -269,22 +269,13 @@ fn print_tree(out: Out, supervisors: &[&Value]) {
 /// Events asked for per request while listing a run's events.
 const EVENTS_PER_REQUEST: usize = 1000;
 
-/// Every event of a run, oldest first: the server answers them a page at a
-/// time, and the pages are read until the count it gives is reached.
+/// Every event of a run, oldest first, read a page at a time.
 pub(super) async fn events(api: &Api, out: Out, id: &str) -> Result<Exit, Failure> {
-    let mut all = Vec::new();
-    loop {
-        let path =
-            format!("/api/v1/deployments/{}/events?offset={}&limit={EVENTS_PER_REQUEST}", segment(id), all.len());
-        let answer = api.call(Method::GET, &path, None).await?;
-        let page = answer.body.as_array().cloned().unwrap_or_default();
-        let short = page.len() < EVENTS_PER_REQUEST;
-        all.extend(page);
-        // A server that gives no count does not page: its one answer is all there is.
-        if short || answer.total.is_none_or(|total| all.len() as u64 >= total) {
-            break;
-        }
-    }
+    let all = api
+        .every_page(EVENTS_PER_REQUEST, |read| {
+            format!("/api/v1/deployments/{}/events?offset={read}&limit={EVENTS_PER_REQUEST}", segment(id))
+        })
+        .await?;
     let list = Value::Array(all);
     Ok(show(out, &list, &list, &["AT", "EVENT", "MESSAGE"], None, |e| {
         vec![when(&e["at"]), cell(&e["kind"]), cell(&e["message"])]
