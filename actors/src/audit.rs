@@ -14,24 +14,16 @@ pub struct AuditRetention {
     pub lease: Option<crate::cluster::TaskLease>,
 }
 
-impl actix::Actor for AuditRetention {
-    type Context = actix::Context<Self>;
-
-    fn started(&mut self, ctx: &mut Self::Context) {
-        use actix::{AsyncContext, WrapFuture};
-        ctx.run_interval(self.settings.purge_interval, |act, ctx| {
-            let store = act.store.clone();
-            let settings = act.settings.clone();
-            let lease = act.lease.clone();
-            ctx.spawn(
-                async move {
-                    crate::cluster::when_held(lease.as_ref(), async {
-                        purge_old_entries(store, settings).await;
-                    })
-                    .await;
-                }
-                .into_actor(act),
-            );
+impl AuditRetention {
+    /// Purges every `purge_interval` for the life of the process; a slow
+    /// purge is finished before the next starts ([`crate::cluster::run_every`]).
+    pub fn start(self) {
+        let (every, lease) = (self.settings.purge_interval, self.lease.clone());
+        crate::cluster::run_every(every, lease, move || {
+            let (store, settings) = (self.store.clone(), self.settings.clone());
+            async move {
+                purge_old_entries(store, settings).await;
+            }
         });
     }
 }

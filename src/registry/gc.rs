@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use actix::prelude::*;
 use actix_web::web;
 
 use super::Registry;
@@ -17,21 +16,18 @@ pub struct ArtifactSweeper {
     pub lease: Option<hotswap_actors::cluster::TaskLease>,
 }
 
-impl Actor for ArtifactSweeper {
-    type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.run_interval(self.interval, |act, ctx| {
-            let (registry, grace, lease) = (act.registry.clone(), act.grace, act.lease.clone());
-            let sweep = async move {
-                hotswap_actors::cluster::when_held(lease.as_ref(), async {
-                    if let Err(e) = registry.artifacts.collect_garbage(registry.store.as_ref(), grace).await {
-                        tracing::warn!(error = %e, "artifact sweep stopped early; it runs again at the next interval");
-                    }
-                })
-                .await;
-            };
-            ctx.spawn(sweep.into_actor(act));
+impl ArtifactSweeper {
+    /// Sweeps every `interval` for the life of the process; a slow sweep is
+    /// finished before the next starts ([`hotswap_actors::cluster::run_every`]).
+    pub fn start(self) {
+        let (interval, lease) = (self.interval, self.lease.clone());
+        hotswap_actors::cluster::run_every(interval, lease, move || {
+            let (registry, grace) = (self.registry.clone(), self.grace);
+            async move {
+                if let Err(e) = registry.artifacts.collect_garbage(registry.store.as_ref(), grace).await {
+                    tracing::warn!(error = %e, "artifact sweep stopped early; it runs again at the next interval");
+                }
+            }
         });
     }
 }
