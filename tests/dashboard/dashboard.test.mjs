@@ -125,6 +125,14 @@ test("each role sees what it may use", async () => {
 
 test("a run started in the browser is watched to Succeeded without a reload", async () => {
   const page = await signIn("Deployer");
+  // Every read of a cluster's grid, by environment: the page reads one when
+  // its stage changes and every few seconds while it runs, not on every step.
+  const gridReads = {};
+  page.on("request", (r) => {
+    const environment = new URL(r.url()).pathname.match(/^\/api\/v1\/clusters\/(\w+)$/)?.[1];
+    if (environment) gridReads[environment] = (gridReads[environment] ?? 0) + 1;
+  });
+  const startedAt = Date.now();
   const id = await deploy(page, unique("dash"), "1.0.0", "QA");
   // Marks this document: a reload would lose the mark.
   await page.evaluate(() => { window.sameDocument = true; });
@@ -134,6 +142,17 @@ test("a run started in the browser is watched to Succeeded without a reload", as
   await screenshot(page, "run-running");
   await page.locator('.run-header[data-status="Succeeded"]').waitFor(LONG);
   assert.equal(await page.evaluate(() => window.sameDocument), true, "the page was not reloaded");
+  // Both grids were read again when their stages ended: every node drawn is on the new version.
+  for (const environment of ["Development", "QA"]) {
+    await page.locator(`.grid[aria-label="${environment} nodes"] .legend`).filter({ hasText: /^\s*1\.0\.0\s*$/ }).waitFor();
+  }
+  // At most one read per status a stage went through (Pending, Running,
+  // Succeeded) and one per five seconds it ran.
+  const bound = 3 + Math.ceil((Date.now() - startedAt) / 5000);
+  for (const environment of ["Development", "QA"]) {
+    assert.ok(gridReads[environment] >= 1 && gridReads[environment] <= bound,
+      `${environment} grid read ${gridReads[environment]} times, at most ${bound} expected`);
+  }
   assert.match(await page.locator(".timeline").innerText(), /Deploy to QA/);
   // Nothing missing is drawn as the word "null" (a run that left no node behind).
   assert.doesNotMatch(await page.locator(".run-header").innerText(), /\bnull\b|Left on/);

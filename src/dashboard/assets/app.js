@@ -343,9 +343,12 @@ async function runView(id) {
     },
   }, label);
 
-  let clusters = [];
-  let gridsReadAt = 0;
+  // Per environment: its grid as last read, when, and its stage's status then.
+  const gridReads = new Map();
   let gridTimer = null;
+  // Set when the page is left: its timer must not go on reading grids.
+  let left = false;
+  view.cleanups.push(() => { left = true; clearTimeout(gridTimer); });
   const load = async () => {
     // The run and its events are asked for together and the page is drawn
     // once everything has come, so that its stages, grids and events describe
@@ -356,17 +359,29 @@ async function runView(id) {
       request("GET", `/api/v1/deployments/${id}/events?order=desc&limit=${EVENTS_SHOWN}`),
     ]);
     const eventCount = Number(eventHeaders.get("X-Total-Count") ?? history.length);
-    const environments = run.stages.map((stage) => stage.environment).filter(Boolean);
-    // The grids are read again at most every few seconds (and once the run
-    // has ended): a run's every step would otherwise re-read every cluster.
+    // A grid is read when its stage's status changes (a stage that started,
+    // ended or was rolled back has moved nodes) and, while its stage is
+    // Running, again every few seconds. Re-reading every environment's grid
+    // on every step would spend the clusters' rate limit (60 a minute): a
+    // Production run has four, and two such pages open would exceed it.
     const now = Date.now();
-    if (!gridsReadAt || now - gridsReadAt >= GRID_REFRESH_MS || !ACTIVE.has(run.status)) {
-      gridsReadAt = now;
-      clusters = await Promise.all(environments.map((env) => api("GET", `/api/v1/clusters/${env}?pageSize=${NODES_PER_PAGE}`)));
-    } else if (!gridTimer) {
+    const deployStages = run.stages.filter((stage) => stage.environment);
+    const due = deployStages.filter((stage) => {
+      const last = gridReads.get(stage.environment);
+      if (!last || last.stageStatus !== stage.status) return true;
+      return stage.status === "Running" && now - last.readAt >= GRID_REFRESH_MS;
+    });
+    await Promise.all(due.map(async (stage) => {
+      const cluster = await api("GET", `/api/v1/clusters/${stage.environment}?pageSize=${NODES_PER_PAGE}`);
+      gridReads.set(stage.environment, { cluster, readAt: now, stageStatus: stage.status });
+    }));
+    const running = deployStages.filter((stage) => stage.status === "Running");
+    if (running.length && ACTIVE.has(run.status) && !gridTimer && !left) {
       // Read once more when the interval is over, even if the run says nothing until then.
-      gridTimer = setTimeout(() => { gridTimer = null; refresh(); }, GRID_REFRESH_MS - (now - gridsReadAt));
+      const oldest = Math.min(...running.map((stage) => gridReads.get(stage.environment).readAt));
+      gridTimer = setTimeout(() => { gridTimer = null; refresh(); }, Math.max(0, GRID_REFRESH_MS - (now - oldest)));
     }
+    const clusters = deployStages.map((stage) => gridReads.get(stage.environment).cluster);
     header.replaceChildren(
       h("h1", {}, `${run.moduleName} ${run.version} → ${run.targetEnvironment}`),
       h("p", {}, badge(run.status), " ", run.message ?? "", " ", h("span", { class: "muted" }, `trace ${run.traceId}`)),
