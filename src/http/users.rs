@@ -3,10 +3,11 @@
 
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::authentication::{RoleName, UserInfo};
+use super::count_params::page_within;
 use super::responses::{JsonBody, Protected};
 use super::route_table::{api_module, Access};
 use crate::auth::password::Password;
@@ -24,6 +25,10 @@ api_module! {
     set_user_roles => Access::Role(RequireRole::ADMIN),
     reset_user_password => Access::Role(RequireRole::ADMIN),
 }
+
+/// Users per page of the list when the request names no size, and the most it may name.
+const DEFAULT_USER_PAGE: u32 = 100;
+const MAX_USER_PAGE: u32 = 1000;
 
 /// Paths that more than one operation serves.
 const PATH_USERS: &str = "/api/v1/users";
@@ -121,19 +126,51 @@ pub async fn create_user(
         .json(UserInfo::from(&user)))
 }
 
-/// The users of the caller's tenant, by username.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UserListQuery {
+    /// 1-based; default 1.
+    #[param(minimum = 1, maximum = 2147483647)]
+    page: Option<u32>,
+    /// Users per page: at most 1000; default 100.
+    #[param(minimum = 1, maximum = 1000)]
+    page_size: Option<u32>,
+    /// Only the user of this username (any case).
+    username: Option<String>,
+}
+
+/// The users of the caller's tenant, by username, one page at a time.
 #[utoipa::path(
     get,
     path = PATH_USERS,
     tag = "users",
+    params(UserListQuery),
     responses(
         Protected,
-        (status = 200, description = "Users", body = Vec<UserInfo>),
+        (status = 200, description = "Users, by username", body = Vec<UserInfo>, headers(
+            ("X-Total-Count" = u64, description = "Users that pass the filter"),
+            ("X-Page" = u32, description = "The page"),
+            ("X-Page-Size" = u32, description = "The page size"),
+        )),
+        (status = 400, description = "Invalid paging", body = ErrorBody),
     )
 )]
-pub async fn list_users(auth: web::Data<AuthState>, tenant: Tenant) -> Result<HttpResponse, ApiError> {
-    let users = auth.list_users(tenant.0).await?;
-    Ok(HttpResponse::Ok().json(users.iter().map(UserInfo::from).collect::<Vec<_>>()))
+pub async fn list_users(
+    auth: web::Data<AuthState>,
+    tenant: Tenant,
+    query: web::Query<UserListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let asked = page_within(q.page, q.page_size, DEFAULT_USER_PAGE, MAX_USER_PAGE)?;
+    // A tenant's users are few beside its runs: the store reads them all
+    // (in username order) and the page is cut here, as for agents.
+    let mut users = auth.list_users(tenant.0).await?;
+    if let Some(name) = q.username.as_deref() {
+        users.retain(|u| u.username.eq_ignore_ascii_case(name));
+    }
+    let page: Vec<UserInfo> = users.iter().skip(asked.skip()).take(asked.size as usize).map(UserInfo::from).collect();
+    Ok(asked.answer(users.len()).json(page))
 }
 
 /// One user of the caller's tenant.

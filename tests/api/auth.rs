@@ -343,6 +343,39 @@ async fn admins_manage_users_and_changes_apply_at_once() {
     assert_eq!(deployer.get("/api/v1/users").await.0, StatusCode::FORBIDDEN);
 }
 
+/// The users list comes a page at a time, by username, with its total; a
+/// username finds its user in any case; paging outside its bounds is a 400.
+#[actix_web::test]
+async fn users_are_listed_a_page_at_a_time_and_found_by_name() {
+    let app = spawn_app(&[]).await;
+    for name in ["op-c", "op-a", "op-b"] {
+        let body = json!({ "username": name, "email": format!("{name}@example.com"), "password": "long enough pass 1", "roles": ["Viewer"] });
+        assert_eq!(app.post("/api/v1/users", &body).await.0, StatusCode::CREATED);
+    }
+    // admin, deployer, op-a, op-b, op-c, viewer.
+    let names = |reply: &crate::support::Reply| -> Vec<String> {
+        reply.body.as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap().to_string()).collect()
+    };
+    let first = app.call(Method::GET, "/api/v1/users?page=1&pageSize=4", None).await;
+    assert_eq!(names(&first), ["admin", "deployer", "op-a", "op-b"]);
+    assert_eq!((first.header("x-total-count"), first.header("x-page-size")), (Some("6"), Some("4")));
+    let second = app.call(Method::GET, "/api/v1/users?page=2&pageSize=4", None).await;
+    assert_eq!(names(&second), ["op-c", "viewer"]);
+    let past = app.call(Method::GET, "/api/v1/users?page=3&pageSize=4", None).await;
+    assert_eq!((past.status, names(&past).len(), past.header("x-total-count")), (StatusCode::OK, 0, Some("6")));
+
+    let found = app.call(Method::GET, "/api/v1/users?username=OP-B", None).await;
+    assert_eq!((names(&found), found.header("x-total-count")), (vec!["op-b".to_string()], Some("1")));
+    let none = app.call(Method::GET, "/api/v1/users?username=nobody", None).await;
+    assert_eq!((names(&none).len(), none.header("x-total-count")), (0, Some("0")));
+
+    for bad in ["page=0", "pageSize=0", "pageSize=1001", "page=x", "sort=name"] {
+        let (status, reply) = app.get(&format!("/api/v1/users?{bad}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {reply}");
+        assert!(reply["traceId"].is_string(), "{bad}: {reply}");
+    }
+}
+
 #[actix_web::test]
 async fn the_command_line_bootstraps_a_user_who_can_log_in() {
     let Some(db) = crate::db::TestDb::create("api::the_command_line_bootstraps_a_user_who_can_log_in").await else {

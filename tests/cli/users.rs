@@ -1,6 +1,7 @@
 //! `hotswap users`: an Admin creates a user with a password from standard
 //! input, changes its roles, disables and enables it and sets its password;
-//! each change applies to the user's next request. A Deployer may not.
+//! each change applies to the user's next request; the list comes a page at
+//! a time. A Deployer may not.
 
 use crate::harness::{Operator, Server, ADMIN, DEPLOYER};
 
@@ -44,6 +45,18 @@ async fn an_admin_manages_a_user_who_signs_in_with_what_was_set() {
     let old = Operator::new(&server).login(("jdoe", "first-password-1")).await;
     assert_ne!(old.code, 0, "the old password no longer signs in: {old:?}");
     Operator::logged_in(&server, ("jdoe", "second-password-2")).await;
+
+    // The second page of two of the four users, and a user named by its id.
+    let page = admin.run(&["users", "--page", "2", "--page-size", "2"]).await;
+    let rows: Vec<&str> = page.stdout.lines().filter(|l| !l.starts_with("USERNAME")).collect();
+    assert!(rows[0].starts_with("jdoe") && rows[1].starts_with("viewer"), "{page:?}");
+    assert!(page.stdout.contains("users 3–4 of 4"), "{page:?}");
+    let id = rows[0].split_whitespace().last().unwrap();
+    assert_eq!(
+        admin.run(&["users", "disable", id]).await.stdout.trim(),
+        "disabled jdoe: signing in is refused and its tokens stopped working"
+    );
+    assert_eq!(admin.run(&["users", "enable", "JDOE"]).await.code, 0, "a username in any case names its user");
 
     let unknown = admin.run(&["users", "disable", "nobody"]).await;
     assert_eq!(unknown.code, 2, "{unknown:?}");

@@ -241,7 +241,7 @@ async fn dispatch(global: &GlobalArgs, out: Out, command: ClientCommand) -> Resu
             messaging::settle(&api, out, &subscription, &messages, refusal).await
         }
         ClientCommand::Tenants { status, command } => tenants::tenants(&api, out, status, command).await,
-        ClientCommand::Users { command } => users::users(&api, out, command).await,
+        ClientCommand::Users { command, page, page_size } => users::users(&api, out, command, page, page_size).await,
         ClientCommand::Schemas { command } => schemas::schemas(&api, out, command).await,
         ClientCommand::Audit { category, event, actor, resource_type, resource_id, trace, since, limit, cursor } => {
             let filter =

@@ -7,15 +7,22 @@ use std::io::IsTerminal;
 
 use awc::http::Method;
 use serde_json::{json, Value};
+use uuid::Uuid;
 
 use super::api::Api;
 use super::commands::UsersCommand;
-use super::listings::{done, show};
+use super::listings::{done, page_footer, show};
 use super::output::{cell, when, Out};
 use super::{read_line, segment, Exit, Failure};
 
-pub(super) async fn users(api: &Api, out: Out, command: Option<UsersCommand>) -> Result<Exit, Failure> {
-    let Some(command) = command else { return list(api, out).await };
+pub(super) async fn users(
+    api: &Api,
+    out: Out,
+    command: Option<UsersCommand>,
+    page: u32,
+    size: u32,
+) -> Result<Exit, Failure> {
+    let Some(command) = command else { return list(api, out, page, size).await };
     match command {
         UsersCommand::Create { username, email, roles, full_name, password_stdin } => {
             let password = new_password(&username, password_stdin)?;
@@ -55,10 +62,11 @@ pub(super) async fn users(api: &Api, out: Out, command: Option<UsersCommand>) ->
     }
 }
 
-async fn list(api: &Api, out: Out) -> Result<Exit, Failure> {
-    let users = api.get("/api/v1/users").await?;
+async fn list(api: &Api, out: Out, page: u32, size: u32) -> Result<Exit, Failure> {
+    let answer = api.call(Method::GET, &format!("/api/v1/users?page={}&pageSize={size}", page.max(1)), None).await?;
+    let users = answer.body;
     let headers = ["USERNAME", "EMAIL", "ROLES", "STATE", "LAST LOGIN", "ID"];
-    Ok(show(out, &users, &users, &headers, None, |u| {
+    let exit = show(out, &users, &users, &headers, None, |u| {
         vec![
             cell(&u["username"]),
             cell(&u["email"]),
@@ -67,7 +75,9 @@ async fn list(api: &Api, out: Out) -> Result<Exit, Failure> {
             when(&u["lastLoginAt"]),
             cell(&u["id"]),
         ]
-    }))
+    });
+    page_footer(out, "users", page, size, users.as_array().map_or(0, Vec::len), answer.total);
+    Ok(exit)
 }
 
 fn roles_of(user: &Value) -> String {
@@ -75,10 +85,18 @@ fn roles_of(user: &Value) -> String {
     roles.join(", ")
 }
 
-/// The id and user name of the user `which` names (its name or its id).
+/// The id and user name of the user `which` names (its name or its id):
+/// asked by name, then, when no user has that name and it is an id, by id.
 async fn user_id(api: &Api, which: &str) -> Result<(String, String), Failure> {
-    let users = api.get("/api/v1/users").await?;
-    let found = users.as_array().into_iter().flatten().find(|u| u["username"] == which || u["id"] == which);
+    let named = api.get(&format!("/api/v1/users?username={}", segment(which))).await?;
+    // Matched here too: a server older than the `username` filter answers every user.
+    let same_name = |u: &&Value| u["username"].as_str().is_some_and(|name| name.eq_ignore_ascii_case(which));
+    let found = match named.as_array().and_then(|users| users.iter().find(same_name)) {
+        Some(user) => Some(user.clone()),
+        // The server's 404 says no user has that id.
+        None if Uuid::parse_str(which).is_ok() => Some(api.get(&format!("/api/v1/users/{}", segment(which))).await?),
+        None => None,
+    };
     let found = found.ok_or_else(|| Failure::usage(format!("no user is named '{which}': see `hotswap users`")))?;
     Ok((cell(&found["id"]), cell(&found["username"])))
 }

@@ -269,6 +269,12 @@ pub enum ClientCommand {
     /// The users of the tenant (Admins); `users create`, `disable`, `enable`, `roles` and
     /// `password` manage them over the API (`hotswap user create` bootstraps the first Admin in the store).
     Users {
+        /// Which page of users (1 = the first).
+        #[arg(long, default_value_t = 1)]
+        page: u32,
+        /// Users per page (1-1000).
+        #[arg(long, default_value_t = 100)]
+        page_size: u32,
         #[command(subcommand)]
         command: Option<UsersCommand>,
     },
