@@ -13,6 +13,7 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use super::count_params::page_within;
 use super::responses::{JsonBody, Protected};
 use super::route_table::{api_module, Access};
 use crate::auth::Audited;
@@ -217,7 +218,19 @@ pub struct ListQuery {
     /// Only tenants with this status.
     #[param(pattern = "^(Provisioning|Active|Suspended|Deprovisioning|Deleted)$")]
     status: Option<String>,
+    /// Only the tenant of this subdomain (any case).
+    subdomain: Option<String>,
+    /// 1-based; default 1.
+    #[param(minimum = 1, maximum = 2147483647)]
+    page: Option<u32>,
+    /// Tenants per page: at most 1000; default 100.
+    #[param(minimum = 1, maximum = 1000)]
+    page_size: Option<u32>,
 }
+
+/// Tenants per page of the list when the request names no size, and the most it may name.
+const DEFAULT_TENANT_PAGE: u32 = 100;
+const MAX_TENANT_PAGE: u32 = 1000;
 
 /// An id that does not parse cannot name a tenant: 404 like any unknown id.
 fn tenant_id(raw: &str) -> Result<TenantId, ApiError> {
@@ -291,7 +304,7 @@ pub async fn create_tenant(
         .json(TenantView::from(tenant)))
 }
 
-/// Tenants, oldest first.
+/// Tenants, oldest first, one page at a time.
 #[utoipa::path(
     get,
     path = PATH_TENANTS,
@@ -299,8 +312,12 @@ pub async fn create_tenant(
     params(ListQuery),
     responses(
         Protected,
-        (status = 200, description = "Every tenant (the caller's own only, outside the system tenant)", body = Vec<TenantView>),
-        (status = 400, description = "Unknown status", body = ErrorBody),
+        (status = 200, description = "The tenants (the caller's own only, outside the system tenant)", body = Vec<TenantView>, headers(
+            ("X-Total-Count" = u64, description = "Tenants that pass the filters"),
+            ("X-Page" = u32, description = "The page"),
+            ("X-Page-Size" = u32, description = "The page size"),
+        )),
+        (status = 400, description = "Unknown status, or invalid paging", body = ErrorBody),
     )
 )]
 pub async fn list_tenants(
@@ -308,6 +325,7 @@ pub async fn list_tenants(
     caller: Caller,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let asked = page_within(query.page, query.page_size, DEFAULT_TENANT_PAGE, MAX_TENANT_PAGE)?;
     let status = match query.status.as_deref() {
         Some(s) => Some(TenantStatus::parse(s).ok_or_else(|| {
             ApiError::validation(vec![format!(
@@ -320,7 +338,13 @@ pub async fn list_tenants(
     if !is_operator(&caller.0) {
         tenants.retain(|t| t.tenant_id == caller.0.tenant_id);
     }
-    Ok(HttpResponse::Ok().json(tenants.into_iter().map(TenantView::from).collect::<Vec<_>>()))
+    if let Some(subdomain) = query.subdomain.as_deref() {
+        tenants.retain(|t| t.subdomain.eq_ignore_ascii_case(subdomain));
+    }
+    let total = tenants.len();
+    let page: Vec<TenantView> =
+        tenants.into_iter().skip(asked.skip()).take(asked.size as usize).map(TenantView::from).collect();
+    Ok(asked.answer(total).json(page))
 }
 
 #[utoipa::path(

@@ -78,6 +78,16 @@ async fn create_read_list_update_and_bad_input() {
     assert_eq!(suspended, json!([]));
     let (status, body) = admin.get("/api/tenants?status=Sleeping").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // A page at a time, with the total; a subdomain in any case finds its tenant.
+    let second = admin.call(Method::GET, "/api/tenants?page=2&pageSize=1", None).await;
+    assert_eq!(second.body.as_array().unwrap().len(), 1, "{}", second.body);
+    assert_eq!((second.body[0]["subdomain"].as_str(), second.header("x-total-count")), (Some("acme-corp"), Some("2")));
+    let found = admin.call(Method::GET, "/api/tenants?subdomain=ACME-CORP", None).await;
+    assert_eq!((found.body[0]["tenantId"].as_str(), found.header("x-total-count")), (Some(id.as_str()), Some("1")));
+    for bad in ["page=0", "pageSize=0", "pageSize=1001"] {
+        let (status, body) = admin.get(&format!("/api/tenants?{bad}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+    }
 
     let (status, updated) = admin
         .put(&format!("/api/tenants/{id}"), &json!({ "name": "Acme Inc", "metadata": { "tier-note": "x" } }))

@@ -22,6 +22,10 @@ async fn the_system_admin_runs_a_tenant_s_lifecycle_and_acts_for_it() {
     );
     let active = admin.run(&["tenants", "--status", "Suspended", "-o", "json"]).await.json();
     assert_eq!(active, serde_json::json!([]));
+    // The second page of one: acme, after the system tenant.
+    let paged = admin.run(&["tenants", "--page", "2", "--page-size", "1"]).await;
+    assert!(paged.stdout.lines().nth(1).is_some_and(|l| l.starts_with(&id)), "{paged:?}");
+    assert!(paged.stdout.contains("tenants 2–2 of 2"), "{paged:?}");
 
     // Its quotas are the Free tier's, nothing used yet.
     let shown = admin.run(&["tenants", "show", "acme"]).await;

@@ -90,7 +90,8 @@ impl Api {
         if uuid::Uuid::parse_str(which).is_ok() {
             return Ok(which.to_string());
         }
-        let tenants = self.get("/api/tenants").await?;
+        // Matched here too: a server older than the `subdomain` filter answers every tenant.
+        let tenants = self.get(&format!("/api/tenants?subdomain={}", super::segment(which))).await?;
         let named = tenants
             .as_array()
             .into_iter()

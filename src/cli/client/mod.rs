@@ -240,7 +240,9 @@ async fn dispatch(global: &GlobalArgs, out: Out, command: ClientCommand) -> Resu
             let refusal = messaging::Settle::Nack { reason, requeue: !dead_letter };
             messaging::settle(&api, out, &subscription, &messages, refusal).await
         }
-        ClientCommand::Tenants { status, command } => tenants::tenants(&api, out, status, command).await,
+        ClientCommand::Tenants { status, command, page, page_size } => {
+            tenants::tenants(&api, out, status, command, page, page_size).await
+        }
         ClientCommand::Users { command, page, page_size } => users::users(&api, out, command, page, page_size).await,
         ClientCommand::Schemas { command } => schemas::schemas(&api, out, command).await,
         ClientCommand::Audit { category, event, actor, resource_type, resource_id, trace, since, limit, cursor } => {

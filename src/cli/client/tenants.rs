@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::api::Api;
 use super::commands::TenantsCommand;
-use super::listings::{done, show};
+use super::listings::{done, page_footer, show};
 use super::output::{cell, say, when, Out};
 use super::{segment, Exit, Failure};
 
@@ -16,8 +16,10 @@ pub(super) async fn tenants(
     out: Out,
     status: Option<String>,
     command: Option<TenantsCommand>,
+    page: u32,
+    size: u32,
 ) -> Result<Exit, Failure> {
-    let Some(command) = command else { return list(api, out, status.as_deref()).await };
+    let Some(command) = command else { return list(api, out, status.as_deref(), page, size).await };
     match command {
         TenantsCommand::Create { name, subdomain, contact_email, tier, custom_domain } => {
             let mut body = json!({ "name": name, "subdomain": subdomain, "contactEmail": contact_email });
@@ -51,14 +53,15 @@ pub(super) async fn tenants(
     }
 }
 
-async fn list(api: &Api, out: Out, status: Option<&str>) -> Result<Exit, Failure> {
-    let path = match status {
-        Some(status) => format!("/api/tenants?status={}", segment(status)),
-        None => "/api/tenants".to_string(),
-    };
-    let found = api.get(&path).await?;
+async fn list(api: &Api, out: Out, status: Option<&str>, page: u32, size: u32) -> Result<Exit, Failure> {
+    let mut path = format!("/api/tenants?page={}&pageSize={size}", page.max(1));
+    if let Some(status) = status {
+        path.push_str(&format!("&status={}", segment(status)));
+    }
+    let answer = api.call(Method::GET, &path, None).await?;
+    let found = answer.body;
     let headers = ["ID", "SUBDOMAIN", "NAME", "TIER", "STATUS", "CREATED"];
-    Ok(show(out, &found, &found, &headers, Some(4), |t| {
+    let exit = show(out, &found, &found, &headers, Some(4), |t| {
         vec![
             cell(&t["tenantId"]),
             cell(&t["subdomain"]),
@@ -67,7 +70,9 @@ async fn list(api: &Api, out: Out, status: Option<&str>) -> Result<Exit, Failure
             cell(&t["status"]),
             when(&t["createdAt"]),
         ]
-    }))
+    });
+    page_footer(out, "tenants", page, size, found.as_array().map_or(0, Vec::len), answer.total);
+    Ok(exit)
 }
 
 async fn show_one(api: &Api, out: Out, which: &str) -> Result<Exit, Failure> {

@@ -263,6 +263,12 @@ pub enum ClientCommand {
         /// Only tenants with this status: Provisioning, Active, Suspended, Deprovisioning or Deleted.
         #[arg(long)]
         status: Option<String>,
+        /// Which page of tenants (1 = the first).
+        #[arg(long, default_value_t = 1)]
+        page: u32,
+        /// Tenants per page (1-1000).
+        #[arg(long, default_value_t = 100)]
+        page_size: u32,
         #[command(subcommand)]
         command: Option<TenantsCommand>,
     },
