@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Map};
 use utoipa::IntoParams;
 
+use super::count_params::page_within;
 use super::responses::{JsonBody, Protected};
 use super::route_table::{api_module, Access};
 use super::schema_dto::{SchemaBody, SchemaDecisionBody, SchemaSummaryView, SchemaVersionView, ValidationView};
@@ -95,16 +96,49 @@ pub async fn register_schema(
     Ok(HttpResponse::Created().insert_header(("Location", location)).json(view))
 }
 
-/// The tenant's subjects, by id.
+/// Subjects per page of the list when the request names no size, and the most it may name.
+const DEFAULT_SCHEMA_PAGE: u32 = 100;
+const MAX_SCHEMA_PAGE: u32 = 1000;
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SchemaListQuery {
+    /// 1-based; default 1.
+    #[param(minimum = 1, maximum = 2147483647)]
+    page: Option<u32>,
+    /// Subjects per page: at most 1000; default 100.
+    #[param(minimum = 1, maximum = 1000)]
+    page_size: Option<u32>,
+}
+
+/// The tenant's subjects, by id, one page at a time.
 #[utoipa::path(
     get,
     path = PATH_SCHEMAS,
     tag = "schemas",
-    responses(Protected, (status = 200, description = "Subjects", body = Vec<SchemaSummaryView>))
+    params(SchemaListQuery),
+    responses(
+        Protected,
+        (status = 200, description = "Subjects, by id", body = Vec<SchemaSummaryView>, headers(
+            ("X-Total-Count" = u64, description = "Subjects in all"),
+            ("X-Page" = u32, description = "The page"),
+            ("X-Page-Size" = u32, description = "The page size"),
+        )),
+        (status = 400, description = "Invalid paging", body = ErrorBody),
+    )
 )]
-pub async fn list_schemas(bus: web::Data<MessageBus>, tenant: Tenant) -> Result<HttpResponse, ApiError> {
-    let subjects = bus.schemas.list(tenant.0).await?;
-    Ok(HttpResponse::Ok().json(subjects.iter().filter_map(SchemaSummaryView::new).collect::<Vec<_>>()))
+pub async fn list_schemas(
+    bus: web::Data<MessageBus>,
+    tenant: Tenant,
+    query: web::Query<SchemaListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let asked = page_within(query.page, query.page_size, DEFAULT_SCHEMA_PAGE, MAX_SCHEMA_PAGE)?;
+    let subjects: Vec<SchemaSummaryView> =
+        bus.schemas.list(tenant.0).await?.iter().filter_map(SchemaSummaryView::new).collect();
+    let total = subjects.len();
+    let page: Vec<SchemaSummaryView> = subjects.into_iter().skip(asked.skip()).take(asked.size as usize).collect();
+    Ok(asked.answer(total).json(page))
 }
 
 /// The subject's latest version.

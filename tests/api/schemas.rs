@@ -136,6 +136,14 @@ async fn versions_are_drafts_until_approved_and_breaking_ones_list_their_changes
     let (_, listed) = viewer.get("/api/v1/schemas").await;
     assert_eq!(listed[0]["latestVersion"], 3, "{listed}");
     assert_eq!(listed[0]["latestApprovedVersion"], 2, "{listed}");
+    // Subjects come a page at a time, by id, with their total.
+    assert_eq!(register(&app, "audit-trail", json!({ "type": "object" }), "Backward").await.0, StatusCode::CREATED);
+    let second = viewer.call(Method::GET, "/api/v1/schemas?page=2&pageSize=1", None).await;
+    assert_eq!((second.body[0]["schemaId"].as_str(), second.header("x-total-count")), (Some("orders"), Some("2")));
+    assert_eq!(second.body.as_array().unwrap().len(), 1, "{}", second.body);
+    for bad in ["page=0", "pageSize=1001", "order=id"] {
+        assert_eq!(viewer.get(&format!("/api/v1/schemas?{bad}")).await.0, StatusCode::BAD_REQUEST, "{bad}");
+    }
 
     // Rejected, then the subject deprecated: no more versions.
     let (status, v3) = app.post("/api/v1/schemas/orders/versions/3/reject", &json!({ "reason": "no" })).await;

@@ -59,6 +59,8 @@ async fn versions_are_registered_decided_and_used_to_validate_payloads() {
     assert!(lines[2].contains("Rejected") && lines[2].contains("customers come later"), "{versions:?}");
     let listed = op.run(&["schemas", "-o", "json"]).await.json();
     assert_eq!((&listed[0]["latestVersion"], &listed[0]["latestApprovedVersion"]), (&3.into(), &2.into()), "{listed}");
+    let past = op.run(&["schemas", "--page", "2"]).await;
+    assert!(past.stdout.contains("page 2 is past the last: 1 schema in all"), "{past:?}");
     let shown = op.run(&["schemas", "show", "orders", "--version", "2"]).await;
     assert!(shown.stdout.starts_with("orders version 2: Approved") && shown.stdout.contains("\"note\""), "{shown:?}");
 

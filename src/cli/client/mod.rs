@@ -244,7 +244,9 @@ async fn dispatch(global: &GlobalArgs, out: Out, command: ClientCommand) -> Resu
             tenants::tenants(&api, out, status, command, page, page_size).await
         }
         ClientCommand::Users { command, page, page_size } => users::users(&api, out, command, page, page_size).await,
-        ClientCommand::Schemas { command } => schemas::schemas(&api, out, command).await,
+        ClientCommand::Schemas { command, page, page_size } => {
+            schemas::schemas(&api, out, command, page, page_size).await
+        }
         ClientCommand::Audit { category, event, actor, resource_type, resource_id, trace, since, limit, cursor } => {
             let filter =
                 audit::AuditFilter { category, event, actor, resource_type, resource_id, trace, since, limit, cursor };

@@ -2,16 +2,23 @@
 //! under `/api/v1/schemas`, docs/SCHEMA_REGISTRY.md). Schemas and payloads
 //! are read from files, or from standard input when the file is `-`.
 
+use awc::http::Method;
 use serde_json::{json, Value};
 
 use super::api::Api;
 use super::commands::SchemasCommand;
-use super::listings::{done, show};
+use super::listings::{done, page_footer, show};
 use super::output::{cell, say, when, Out};
 use super::{read_input, segment, Exit, Failure};
 
-pub(super) async fn schemas(api: &Api, out: Out, command: Option<SchemasCommand>) -> Result<Exit, Failure> {
-    let Some(command) = command else { return list(api, out).await };
+pub(super) async fn schemas(
+    api: &Api,
+    out: Out,
+    command: Option<SchemasCommand>,
+    page: u32,
+    size: u32,
+) -> Result<Exit, Failure> {
+    let Some(command) = command else { return list(api, out, page, size).await };
     match command {
         SchemasCommand::Register { id, file, compatibility } => {
             let definition = json_file(&file)?;
@@ -109,10 +116,11 @@ fn subject_path(id: &str) -> String {
     format!("/api/v1/schemas/{}", segment(id))
 }
 
-async fn list(api: &Api, out: Out) -> Result<Exit, Failure> {
-    let subjects = api.get("/api/v1/schemas").await?;
+async fn list(api: &Api, out: Out, page: u32, size: u32) -> Result<Exit, Failure> {
+    let answer = api.call(Method::GET, &format!("/api/v1/schemas?page={}&pageSize={size}", page.max(1)), None).await?;
+    let subjects = answer.body;
     let headers = ["SCHEMA", "LATEST", "APPROVED", "STATUS", "COMPATIBILITY", "VERSIONS", "DEPRECATED"];
-    Ok(show(out, &subjects, &subjects, &headers, Some(3), |s| {
+    let exit = show(out, &subjects, &subjects, &headers, Some(3), |s| {
         vec![
             cell(&s["schemaId"]),
             cell(&s["latestVersion"]),
@@ -122,7 +130,9 @@ async fn list(api: &Api, out: Out) -> Result<Exit, Failure> {
             cell(&s["versionCount"]),
             if s["deprecated"] == Value::Bool(true) { when(&s["deprecatedAt"]) } else { "-".into() },
         ]
-    }))
+    });
+    page_footer(out, "schemas", page, size, subjects.as_array().map_or(0, Vec::len), answer.total);
+    Ok(exit)
 }
 
 /// Where a Draft breaks the versions it was compared with.

@@ -287,6 +287,12 @@ pub enum ClientCommand {
     /// The schema registry's subjects; `schemas register ID FILE` adds a version (checked for
     /// compatibility), `show`, `versions`, `approve`, `reject`, `deprecate` and `validate`.
     Schemas {
+        /// Which page of subjects (1 = the first).
+        #[arg(long, default_value_t = 1)]
+        page: u32,
+        /// Subjects per page (1-1000).
+        #[arg(long, default_value_t = 100)]
+        page_size: u32,
         #[command(subcommand)]
         command: Option<SchemasCommand>,
     },
