@@ -150,6 +150,7 @@ pub struct TokenListQuery {
     page_size: Option<u32>,
     /// Only the tokens that still enrol hosts (`usable`), or those past
     /// their time (`expired`), or revoked (`revoked`).
+    #[param(inline)]
     state: Option<TokenState>,
 }
 

@@ -245,6 +245,7 @@ pub struct EventPageQuery {
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     /// `asc` (oldest first, the default) or `desc` (newest first).
+    #[param(inline)]
     order: Option<EventOrder>,
 }
 

@@ -72,6 +72,7 @@ pub enum TopicInclude {
 #[into_params(parameter_in = Query)]
 pub struct TopicListQuery {
     /// `metrics`: each topic with its counters, in one answer instead of a request per topic.
+    #[param(inline)]
     include: Option<TopicInclude>,
 }
 
