@@ -178,8 +178,13 @@ async fn lifecycle_moves_that_make_no_sense_are_409() {
         let r = admin.call(method.clone(), &path(verb), body).await;
         assert_eq!(r.status, StatusCode::CONFLICT, "{method} {verb} on a deleted tenant: {}", r.text);
     }
-    for event in ["TenantSuspended", "TenantActivated", "TenantTierChanged", "TenantDeleted"] {
+    // Each change is in the tenant's own trail and in the platform's (the
+    // system tenant's), where its Admins find every tenant's lifecycle.
+    for event in ["TenantCreated", "TenantSuspended", "TenantActivated", "TenantTierChanged", "TenantDeleted"] {
         assert_eq!(audit_events(&admin, id, event).await.len(), 1, "{event} audited once");
+        let platform = audit_events(&admin, DEFAULT_TENANT, event).await;
+        let about_it = platform.iter().filter(|e| e.entry.resource_id == Some(id.to_string())).count();
+        assert_eq!(about_it, 1, "{event} in the system tenant's trail");
     }
 
     // The system tenant can be neither suspended nor deleted.

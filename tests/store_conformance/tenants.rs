@@ -51,8 +51,8 @@ async fn tenants_round_trip_and_list_by_status(store: SharedStore) {
     second.suspended_at = Some(micros(at(2, 5_000)));
     second.custom_domain = None;
     second.paused_runs.clear();
-    store.create_tenant(&second, &audit(&second, "TenantCreated")).await.unwrap();
-    store.create_tenant(&first, &audit(&first, "TenantCreated")).await.unwrap();
+    store.create_tenant(&second, &[audit(&second, "TenantCreated")]).await.unwrap();
+    store.create_tenant(&first, &[audit(&first, "TenantCreated")]).await.unwrap();
 
     assert_eq!(store.get_tenant(first.tenant_id).await.unwrap(), Some(first.clone()));
     assert_eq!(store.get_tenant(second.tenant_id).await.unwrap(), Some(second.clone()));
@@ -70,21 +70,21 @@ async fn tenants_round_trip_and_list_by_status(store: SharedStore) {
 async fn subdomains_are_unique_ignoring_case(store: SharedStore) {
     let name = sub("acme");
     let t = record(&name, at(0, 0));
-    store.create_tenant(&t, &audit(&t, "TenantCreated")).await.unwrap();
+    store.create_tenant(&t, &[audit(&t, "TenantCreated")]).await.unwrap();
     let dup = record(&name.to_uppercase(), at(1, 0));
-    match store.create_tenant(&dup, &audit(&dup, "TenantCreated")).await {
+    match store.create_tenant(&dup, &[audit(&dup, "TenantCreated")]).await {
         Err(StoreError::Conflict(m)) => assert!(m.contains("already taken"), "{m}"),
         other => panic!("expected Conflict, got {other:?}"),
     }
     assert_eq!(store.get_tenant(dup.tenant_id).await.unwrap(), None);
     assert!(trail(&store, &dup).await.is_empty(), "a refused create writes no audit entry");
     let same_id = TenantRecord { subdomain: sub("other"), ..t.clone() };
-    assert!(matches!(store.create_tenant(&same_id, &audit(&t, "X")).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(store.create_tenant(&same_id, &[audit(&t, "X")]).await, Err(StoreError::Conflict(_))));
 }
 
 async fn saves_are_compare_and_set_and_audited(store: SharedStore) {
     let t = record(&sub("cas"), at(0, 0));
-    store.create_tenant(&t, &audit(&t, "TenantCreated")).await.unwrap();
+    store.create_tenant(&t, &[audit(&t, "TenantCreated")]).await.unwrap();
     let mut next = t.clone();
     for status in [TenantStatus::Active, TenantStatus::Suspended, TenantStatus::Deprovisioning, TenantStatus::Deleted] {
         next.status = status;
@@ -93,24 +93,24 @@ async fn saves_are_compare_and_set_and_audited(store: SharedStore) {
         next.quota = Quota::UNLIMITED;
         next.deleted_at = (status == TenantStatus::Deleted).then(|| micros(at(9, 0)));
         next.updated_at = micros(at(next.revision as i64, 1_000));
-        store.save_tenant(&next, &audit(&next, status.as_str())).await.unwrap();
+        store.save_tenant(&next, &[audit(&next, status.as_str())]).await.unwrap();
         assert_eq!(store.get_tenant(t.tenant_id).await.unwrap(), Some(next.clone()));
     }
     let stale = TenantRecord { name: "stale".into(), ..next.clone() };
-    assert!(matches!(store.save_tenant(&stale, &audit(&t, "Stale")).await, Err(StoreError::Stale(_))));
+    assert!(matches!(store.save_tenant(&stale, &[audit(&t, "Stale")]).await, Err(StoreError::Stale(_))));
     assert_eq!(store.get_tenant(t.tenant_id).await.unwrap(), Some(next.clone()), "a stale save changes nothing");
     let unknown = record(&sub("ghost"), at(0, 0));
-    assert!(matches!(store.save_tenant(&unknown, &audit(&unknown, "X")).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(store.save_tenant(&unknown, &[audit(&unknown, "X")]).await, Err(StoreError::NotFound(_))));
     assert_eq!(trail(&store, &t).await, ["TenantCreated", "Active", "Suspended", "Deprovisioning", "Deleted"]);
 }
 
 async fn concurrent_saves_of_one_revision_have_one_winner(store: SharedStore) {
     let t = record(&sub("race"), at(0, 0));
-    store.create_tenant(&t, &audit(&t, "TenantCreated")).await.unwrap();
+    store.create_tenant(&t, &[audit(&t, "TenantCreated")]).await.unwrap();
     let contenders: Vec<TenantRecord> =
         (0..6).map(|i| TenantRecord { name: format!("writer {i}"), revision: 2, ..t.clone() }).collect();
     let audits: Vec<NewAuditEntry> = contenders.iter().map(|c| audit(c, "Saved")).collect();
-    let saves = contenders.iter().zip(&audits).map(|(c, a)| store.save_tenant(c, a));
+    let saves = contenders.iter().zip(&audits).map(|(c, a)| store.save_tenant(c, std::slice::from_ref(a)));
     let results = futures::future::join_all(saves).await;
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
     assert!(results.iter().filter(|r| r.is_err()).all(|r| matches!(r, Err(StoreError::Stale(_)))), "{results:?}");
@@ -170,10 +170,32 @@ async fn usage_counts_by_period(store: SharedStore) {
     assert_eq!(store.usage_counts(t, at(1000, 0), at(2000, 0)).await.unwrap(), Default::default());
 }
 
+/// One change may be written to several trails (the tenant's and the
+/// platform's): every entry is stored with the change, and none without it.
+async fn a_change_is_written_to_every_trail_it_names_or_to_none(store: SharedStore) {
+    let t = record(&sub("trails"), at(0, 0));
+    let platform = record(&sub("platform"), at(0, 0));
+    let in_both = |kind: &str, of: &TenantRecord| {
+        let own = audit(of, kind);
+        [own.clone(), NewAuditEntry { tenant_id: platform.tenant_id, ..own }]
+    };
+    store.create_tenant(&t, &in_both("TenantCreated", &t)).await.unwrap();
+    let next = TenantRecord { status: TenantStatus::Active, revision: 2, ..t.clone() };
+    store.save_tenant(&next, &in_both("TenantProvisioned", &next)).await.unwrap();
+    // Refused: a stale revision, and a subdomain already taken.
+    let stale = TenantRecord { name: "stale".into(), ..next.clone() };
+    assert!(store.save_tenant(&stale, &in_both("Stale", &stale)).await.is_err());
+    let taken = TenantRecord { tenant_id: Uuid::new_v4(), ..t.clone() };
+    assert!(store.create_tenant(&taken, &in_both("Taken", &taken)).await.is_err());
+    assert_eq!(trail(&store, &t).await, ["TenantCreated", "TenantProvisioned"]);
+    assert_eq!(trail(&store, &platform).await, ["TenantCreated", "TenantProvisioned"]);
+}
+
 conformance!(
     tenants_round_trip_and_list_by_status,
     subdomains_are_unique_ignoring_case,
     saves_are_compare_and_set_and_audited,
+    a_change_is_written_to_every_trail_it_names_or_to_none,
     concurrent_saves_of_one_revision_have_one_winner,
     run_counts_come_from_the_stored_runs,
     usage_counts_by_period,

@@ -311,7 +311,7 @@ impl ApprovalStore for GraphSyncStore {
 
 #[async_trait]
 impl TenantStore for GraphSyncStore {
-    async fn create_tenant(&self, tenant: &TenantRecord, audit: &NewAuditEntry) -> StoreResult<()> {
+    async fn create_tenant(&self, tenant: &TenantRecord, audit: &[NewAuditEntry]) -> StoreResult<()> {
         self.inner.create_tenant(tenant, audit).await?;
         self.sync(tenant.tenant_id, system::tenant_items(tenant)).await;
         Ok(())
@@ -322,7 +322,7 @@ impl TenantStore for GraphSyncStore {
     async fn list_tenants(&self, status: Option<TenantStatus>) -> StoreResult<Vec<TenantRecord>> {
         self.inner.list_tenants(status).await
     }
-    async fn save_tenant(&self, tenant: &TenantRecord, audit: &NewAuditEntry) -> StoreResult<()> {
+    async fn save_tenant(&self, tenant: &TenantRecord, audit: &[NewAuditEntry]) -> StoreResult<()> {
         self.inner.save_tenant(tenant, audit).await?;
         self.sync(tenant.tenant_id, system::tenant_items(tenant)).await;
         Ok(())

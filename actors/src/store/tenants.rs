@@ -55,15 +55,17 @@ pub struct UsageCounts {
 /// the system tenant's administrators and start-up.
 #[async_trait]
 pub trait TenantStore: Send + Sync {
-    /// Stores a new tenant with its audit entry; `Conflict` when the id or
-    /// the subdomain (ignoring case, deleted tenants included) is taken.
-    async fn create_tenant(&self, tenant: &TenantRecord, audit: &NewAuditEntry) -> StoreResult<()>;
+    /// Stores a new tenant with its audit entries, in one step; `Conflict`
+    /// when the id or the subdomain (ignoring case, deleted tenants
+    /// included) is taken.
+    async fn create_tenant(&self, tenant: &TenantRecord, audit: &[NewAuditEntry]) -> StoreResult<()>;
     async fn get_tenant(&self, tenant: TenantId) -> StoreResult<Option<TenantRecord>>;
     /// Oldest first, optionally only those with `status`.
     async fn list_tenants(&self, status: Option<TenantStatus>) -> StoreResult<Vec<TenantRecord>>;
-    /// Replaces the stored tenant with a newer revision, with its audit entry:
-    /// `NotFound`, or `Stale` when the stored revision is not older.
-    async fn save_tenant(&self, tenant: &TenantRecord, audit: &NewAuditEntry) -> StoreResult<()>;
+    /// Replaces the stored tenant with a newer revision, with its audit
+    /// entries, in one step: `NotFound`, or `Stale` when the stored revision
+    /// is not older.
+    async fn save_tenant(&self, tenant: &TenantRecord, audit: &[NewAuditEntry]) -> StoreResult<()>;
     /// Stores a new run as [`super::RunStore::create_run`] does, if `check`
     /// passes on the tenant's counts (`since` bounds `created_since`, for the
     /// run's module). Counting and inserting are one step serialised per

@@ -18,6 +18,7 @@ use super::{Clusters, OnSuspend, TenantSettings};
 use crate::coordinator::{RunDirectory, Steer, Verb};
 use crate::domain::{
     AuditActor, AuditCategory, AuditResult, NewAuditEntry, RunRecord, RunStatus, TenantId, TenantRecord, TenantStatus,
+    DEFAULT_TENANT,
 };
 use crate::error::CoreError;
 use crate::store::{Admission, RunCounts, RunEvent, RunFilter, SharedStore, StoreError};
@@ -142,9 +143,22 @@ fn entry(record: &TenantRecord, actor: &AuditActor, event_type: &str, message: S
         }))
 }
 
-/// Saves a record; a stale write means another replica changed the tenant.
-async fn save(store: &SharedStore, record: &TenantRecord, audit: &NewAuditEntry) -> Result<(), CoreError> {
-    store.save_tenant(record, audit).await.map_err(|e| match e {
+/// The trails a tenant-management entry is written to: the tenant's own,
+/// where its Admins read what was done to it, and, for every tenant but the
+/// system one, the system tenant's, where the platform's Admins who create,
+/// suspend and delete tenants read each tenant's lifecycle in one place.
+pub(super) fn in_both_trails(entry: NewAuditEntry) -> Vec<NewAuditEntry> {
+    if entry.tenant_id == DEFAULT_TENANT {
+        return vec![entry];
+    }
+    let platform = NewAuditEntry { tenant_id: DEFAULT_TENANT, ..entry.clone() };
+    vec![entry, platform]
+}
+
+/// Saves a record with its entry in both trails; a stale write means another
+/// replica changed the tenant.
+async fn save(store: &SharedStore, record: &TenantRecord, audit: NewAuditEntry) -> Result<(), CoreError> {
+    store.save_tenant(record, &in_both_trails(audit)).await.map_err(|e| match e {
         StoreError::Stale(_) => CoreError::Refused("the tenant changed while the request ran; try again".into()),
         other => other.into(),
     })
@@ -179,7 +193,7 @@ impl Actor for TenantActor {
                     if status == TenantStatus::Deleted {
                         audit = audit.result(AuditResult::Failure);
                     }
-                    save(&deps.store, &next, &audit).await.map(|()| next)
+                    save(&deps.store, &next, audit).await.map(|()| next)
                 }
                 TenantStatus::Deprovisioning => finish_deletion(&deps, &record).await,
                 TenantStatus::Active | TenantStatus::Suspended => provision(&deps, &record).await.map(|()| record),
@@ -215,7 +229,7 @@ async fn finish_deletion(deps: &TenantDeps, record: &TenantRecord) -> Result<Ten
     next.updated_at = super::now();
     next.revision += 1;
     let audit = entry(&next, &AuditActor::system(), "TenantDeprovisioned", "clusters removed".into());
-    save(&deps.store, &next, &audit).await?;
+    save(&deps.store, &next, audit).await?;
     Ok(next)
 }
 
@@ -410,7 +424,7 @@ impl Handler<ApplyCommand> for TenantActor {
                 _ => Vec::new(),
             };
             let audit = entry(&next, &msg.actor, msg.command.event_type(), message);
-            save(&deps.store, &next, &audit).await?;
+            save(&deps.store, &next, audit).await?;
             for id in resume {
                 if let Some(addr) = deps.runs.get(id) {
                     // A run that ended meanwhile, or was resumed by hand, refuses; that is fine.

@@ -133,7 +133,7 @@ impl Tenants {
             )
             .resource("Tenant", DEFAULT_TENANT)
             .message("system tenant seeded at start-up");
-            match store.create_tenant(&system, &audit).await {
+            match store.create_tenant(&system, std::slice::from_ref(&audit)).await {
                 // Another replica seeded it first.
                 Ok(()) | Err(StoreError::Conflict(_)) => {}
                 Err(e) => return Err(e.into()),
@@ -199,7 +199,7 @@ impl Tenants {
             .resource("Tenant", record.tenant_id)
             .message(format!("tenant '{}' ({}) created on tier {}", record.name, record.subdomain, record.tier))
             .details(serde_json::json!({ "subdomain": record.subdomain, "tier": record.tier.as_str() }));
-        self.deps.store.create_tenant(&record, &audit).await.map_err(|e| match e {
+        self.deps.store.create_tenant(&record, &super::actor::in_both_trails(audit)).await.map_err(|e| match e {
             StoreError::Conflict(m) => CoreError::Refused(m),
             other => other.into(),
         })?;

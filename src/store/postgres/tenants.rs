@@ -323,13 +323,13 @@ pub(super) async fn count_created(conn: &mut AsyncPgConnection, run: &RunRecord)
 
 #[async_trait]
 impl TenantStore for PgStore {
-    async fn create_tenant(&self, tenant: &TenantRecord, audit: &NewAuditEntry) -> StoreResult<()> {
+    async fn create_tenant(&self, tenant: &TenantRecord, audit: &[NewAuditEntry]) -> StoreResult<()> {
         let row = TenantRow::new(tenant)?;
         let mut pooled = self.conn().await?;
         let conn: &mut AsyncPgConnection = &mut pooled;
         conn.transaction::<_, Failure, _>(async |conn| {
             diesel::insert_into(tenants::table).values(&row).execute(conn).await.map_err(|e| taken(e, tenant))?;
-            insert_audit(conn, std::slice::from_ref(audit)).await?;
+            insert_audit(conn, audit).await?;
             Ok(())
         })
         .await
@@ -357,7 +357,7 @@ impl TenantStore for PgStore {
         }
     }
 
-    async fn save_tenant(&self, tenant: &TenantRecord, audit: &NewAuditEntry) -> StoreResult<()> {
+    async fn save_tenant(&self, tenant: &TenantRecord, audit: &[NewAuditEntry]) -> StoreResult<()> {
         let row = TenantRow::new(tenant)?;
         let mut pooled = self.conn().await?;
         let conn: &mut AsyncPgConnection = &mut pooled;
@@ -381,7 +381,7 @@ impl TenantStore for PgStore {
                 }
                 .into());
             }
-            insert_audit(conn, std::slice::from_ref(audit)).await?;
+            insert_audit(conn, audit).await?;
             Ok(())
         })
         .await

@@ -9,7 +9,7 @@ use crate::store::{AdmissionCheck, RunCounts, StoreError, StoreResult, TenantSto
 
 #[async_trait]
 impl TenantStore for MemoryStore {
-    async fn create_tenant(&self, tenant: &TenantRecord, audit: &NewAuditEntry) -> StoreResult<()> {
+    async fn create_tenant(&self, tenant: &TenantRecord, audit: &[NewAuditEntry]) -> StoreResult<()> {
         let mut tenants = self.tenants.write();
         if tenants.contains_key(&tenant.tenant_id) {
             return Err(StoreError::Conflict(format!("tenant {} exists", tenant.tenant_id)));
@@ -20,7 +20,7 @@ impl TenantStore for MemoryStore {
         }
         tenants.insert(tenant.tenant_id, tenant.clone());
         drop(tenants);
-        self.push_audit(std::slice::from_ref(audit));
+        self.push_audit(audit);
         Ok(())
     }
 
@@ -35,7 +35,7 @@ impl TenantStore for MemoryStore {
         Ok(found)
     }
 
-    async fn save_tenant(&self, tenant: &TenantRecord, audit: &NewAuditEntry) -> StoreResult<()> {
+    async fn save_tenant(&self, tenant: &TenantRecord, audit: &[NewAuditEntry]) -> StoreResult<()> {
         let mut tenants = self.tenants.write();
         let Some(stored) = tenants.get(&tenant.tenant_id) else {
             return Err(StoreError::NotFound(format!("Tenant {} not found", tenant.tenant_id)));
@@ -48,7 +48,7 @@ impl TenantStore for MemoryStore {
         }
         tenants.insert(tenant.tenant_id, tenant.clone());
         drop(tenants);
-        self.push_audit(std::slice::from_ref(audit));
+        self.push_audit(audit);
         Ok(())
     }
 
