@@ -281,8 +281,14 @@ fn registry_checks(answer: &Option<Result<VerifiedModule, ScanError>>) -> [ScanC
                 };
                 (if warned { CheckOutcome::Warning } else { CheckOutcome::Passed }, message)
             };
+            let unregistered = verified.notes.iter().any(|n| n.contains("not in the module registry"));
             let (reg_outcome, reg_message) = summarise(reg, "the registry vouched for the version");
-            let (sig_outcome, sig_message) = summarise(sig, "no signature check is configured");
+            let (sig_outcome, sig_message) = if unregistered {
+                // The registry's row says why; this one says only what it means for the signature.
+                (CheckOutcome::Warning, "not checked: the version is not in the module registry".to_string())
+            } else {
+                summarise(sig, "no signature check is configured")
+            };
             [check("Registry", reg_outcome, reg_message), check("Signature", sig_outcome, sig_message)]
         }
     }
@@ -648,6 +654,8 @@ mod tests {
         }));
         let [reg, sig] = registry_checks(&unregistered);
         assert_eq!((reg.outcome, sig.outcome), (CheckOutcome::Warning, CheckOutcome::Warning));
+        assert!(reg.message.contains("neither its digest nor its signature"), "{}", reg.message);
+        assert_eq!(sig.message, "not checked: the version is not in the module registry");
         let refused = Some(Err(ScanError::Refused("m 1.0.0 is not signed (security.strict_mode is on)".into())));
         let [reg, sig] = registry_checks(&refused);
         assert_eq!((reg.outcome, sig.outcome), (CheckOutcome::Passed, CheckOutcome::Failed));

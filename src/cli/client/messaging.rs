@@ -10,7 +10,7 @@ use super::api::Api;
 use super::by_id::one_by_id;
 use super::commands::{SubscriptionsCommand, TopicsCommand};
 use super::listings::{done, page_footer, show};
-use super::output::{cell, say, when, Out};
+use super::output::{cell, counted, say, when, Out};
 use super::{key_values, read_input, segment, Exit, Failure};
 
 /// What `hotswap publish` sends.
@@ -138,12 +138,12 @@ async fn show_topic(api: &Api, out: Out, name: &str) -> Result<Exit, Failure> {
         return Ok(Exit::Ok);
     }
     say!(
-        "{}: {}, {}, routed {}, {} partition(s), kept {}{}",
+        "{}: {}, {}, routed {}, {}, kept {}{}",
         cell(&topic["name"]),
         cell(&topic["type"]),
         cell(&topic["deliveryGuarantee"]),
         cell(&topic["effectiveRoutingStrategy"]),
-        cell(&topic["partitionCount"]),
+        counted(topic["partitionCount"].as_u64().unwrap_or(0), "partition"),
         cell(&topic["retentionPeriod"]),
         if topic["config"]["ordered"] == Value::Bool(true) { ", ordered" } else { "" }
     );
@@ -291,9 +291,10 @@ pub(super) async fn publish(api: &Api, out: Out, publication: Publication) -> Re
     let routed = message["routedTo"].as_array().map_or(0, Vec::len);
     let repeat = if answer.status.as_u16() == 200 { " (a repeat: the topic kept the first)" } else { "" };
     let line = format!(
-        "published {} to {}, routed to {routed} subscription(s){repeat}",
+        "published {} to {}, routed to {}{repeat}",
         cell(&message["messageId"]),
-        cell(&message["topicName"])
+        cell(&message["topicName"]),
+        counted(routed as u64, "subscription")
     );
     done(out, message, &line)
 }
@@ -383,7 +384,7 @@ pub(super) async fn settle(
     let mut summary = Map::new();
     summary.insert(done_word.to_string(), json!(messages));
     let summary = Value::Object(summary);
-    let line = format!("{done_word} {} message(s) for subscription {id}", messages.len());
+    let line = format!("{done_word} {} for subscription {id}", counted(messages.len() as u64, "message"));
     done(out, summary, &line)
 }
 

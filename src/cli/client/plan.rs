@@ -60,6 +60,8 @@ pub fn print_plan(out: &Out, plan: &Value) {
                 nodes.join(", ")
             };
             let wait = match wave["wait"].as_object() {
+                // A smoke test ends as soon as the standby is healthy: its figure is the most it may take.
+                Some(w) if w["kind"] == "SmokeTest" => format!(", then SmokeTest up to {}", duration(&w["duration"])),
                 Some(w) => format!(", then {} {}", cell(&w["kind"]), duration(&w["duration"])),
                 None => String::new(),
             };
