@@ -11,6 +11,7 @@ mod leases;
 mod memory_release;
 mod reconciler;
 mod relay;
+mod scan_checks;
 mod supervision;
 
 use clusters::MetricsSampler;
