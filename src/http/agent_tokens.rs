@@ -208,8 +208,7 @@ pub async fn list_enrolment_tokens(
         .filter(|t| q.state.is_none_or(|state| TokenState::of(t, now) == state))
         .collect();
     let total = tokens.len();
-    let page: Vec<TokenView> =
-        tokens.into_iter().skip(asked.skip()).take(asked.size as usize).map(TokenView::from).collect();
+    let page: Vec<TokenView> = asked.cut(tokens).map(TokenView::from).collect();
     Ok(asked.answer(total).json(page))
 }
 

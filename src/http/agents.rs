@@ -155,7 +155,7 @@ pub async fn list_agents(
 
     let total = matching.len();
     let mut views = Vec::new();
-    for (agent, connection, reported) in matching.into_iter().skip(asked.skip()).take(asked.size as usize) {
+    for (agent, connection, reported) in asked.cut(matching) {
         let modules = match reported {
             Some(report) => report.modules,
             None => store.get_node(tenant.0, agent.node_id).await?.map(|n| n.modules).unwrap_or_default(),

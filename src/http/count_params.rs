@@ -26,8 +26,13 @@ pub struct PageAsked {
 
 impl PageAsked {
     /// Items before the page.
-    pub fn skip(&self) -> usize {
+    fn skip(&self) -> usize {
         (self.page as usize - 1).saturating_mul(self.size as usize)
+    }
+
+    /// This page of `items`, a list in its answer's order.
+    pub fn cut<I: IntoIterator>(&self, items: I) -> std::iter::Take<std::iter::Skip<I::IntoIter>> {
+        items.into_iter().skip(self.skip()).take(self.size as usize)
     }
 
     /// A 200 answer holding this page of `total` items: its `X-Total-Count`,
@@ -81,6 +86,10 @@ mod tests {
     fn a_page_is_within_its_ranges() {
         assert_eq!(page_within(None, None, 100, 1000).unwrap(), PageAsked { page: 1, size: 100 });
         assert_eq!(page_within(Some(3), Some(10), 100, 1000).unwrap().skip(), 20);
+        let second = PageAsked { page: 2, size: 3 };
+        assert_eq!(second.cut(0..8).collect::<Vec<_>>(), [3, 4, 5]);
+        assert_eq!(PageAsked { page: 3, size: 3 }.cut(0..8).collect::<Vec<_>>(), [6, 7]);
+        assert_eq!(PageAsked { page: 4, size: 3 }.cut(0..8).count(), 0);
         for (page, size) in [(0, 10), (1, 0), (1, 1001), (u32::MAX, 10)] {
             assert!(page_within(Some(page), Some(size), 100, 1000).is_err(), "{page} {size}");
         }

@@ -137,7 +137,7 @@ pub async fn list_schemas(
     let subjects: Vec<SchemaSummaryView> =
         bus.schemas.list(tenant.0).await?.iter().filter_map(SchemaSummaryView::new).collect();
     let total = subjects.len();
-    let page: Vec<SchemaSummaryView> = subjects.into_iter().skip(asked.skip()).take(asked.size as usize).collect();
+    let page: Vec<SchemaSummaryView> = asked.cut(subjects).collect();
     Ok(asked.answer(total).json(page))
 }
 

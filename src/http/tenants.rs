@@ -342,8 +342,7 @@ pub async fn list_tenants(
         tenants.retain(|t| t.subdomain.eq_ignore_ascii_case(subdomain));
     }
     let total = tenants.len();
-    let page: Vec<TenantView> =
-        tenants.into_iter().skip(asked.skip()).take(asked.size as usize).map(TenantView::from).collect();
+    let page: Vec<TenantView> = asked.cut(tenants).map(TenantView::from).collect();
     Ok(asked.answer(total).json(page))
 }
 

@@ -169,7 +169,7 @@ pub async fn list_users(
     if let Some(name) = q.username.as_deref() {
         users.retain(|u| u.username.eq_ignore_ascii_case(name));
     }
-    let page: Vec<UserInfo> = users.iter().skip(asked.skip()).take(asked.size as usize).map(UserInfo::from).collect();
+    let page: Vec<UserInfo> = asked.cut(&users).map(UserInfo::from).collect();
     Ok(asked.answer(users.len()).json(page))
 }
 
