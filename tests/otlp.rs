@@ -61,7 +61,7 @@ async fn a_runs_spans_reach_the_collector_with_their_parents() {
     actix_web::rt::spawn(collector.run());
 
     let telemetry = TelemetrySettings {
-        otlp_endpoint: endpoint.clone(),
+        otlp_endpoint: endpoint.as_str().into(),
         service_name: "hotswap-otlp-test".into(),
         level: "info".into(),
         sample_ratio: 1.0,

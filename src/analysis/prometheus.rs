@@ -102,7 +102,7 @@ impl PrometheusProvider {
 #[async_trait]
 impl MetricsProvider for PrometheusProvider {
     fn describe(&self) -> String {
-        format!("Prometheus at {}", self.settings.url)
+        format!("Prometheus at {}", self.settings.url.shown())
     }
 
     fn patience(&self) -> Patience {

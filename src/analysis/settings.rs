@@ -5,6 +5,8 @@ use std::time::Duration;
 use hotswap_actors::domain::MetricQuery;
 use serde::Deserialize;
 
+use crate::crypto::ServiceUrl;
+
 /// The source of canary metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -21,7 +23,7 @@ pub enum AnalysisProvider {
 pub struct AnalysisSettings {
     pub provider: AnalysisProvider,
     /// The Prometheus server, such as http://prometheus:9090.
-    pub url: String,
+    pub url: ServiceUrl,
     /// How long a canary step keeps asking a Prometheus that does not answer
     /// before the step fails.
     #[serde(with = "humantime_serde")]
@@ -41,7 +43,7 @@ impl Default for AnalysisSettings {
     fn default() -> Self {
         AnalysisSettings {
             provider: AnalysisProvider::Nodes,
-            url: String::new(),
+            url: ServiceUrl::default(),
             timeout: Duration::from_secs(120),
             retry_interval: Duration::from_secs(5),
             request_timeout: Duration::from_secs(5),
@@ -58,7 +60,7 @@ impl AnalysisSettings {
                 Ok(url) if matches!(url.scheme(), "http" | "https") => {}
                 _ => problems.push(format!(
                     "analysis.url '{}' is not an http(s) URL such as http://prometheus:9090 (needed by provider = \"prometheus\")",
-                    self.url
+                    self.url.shown()
                 )),
             }
         }

@@ -261,6 +261,26 @@ fn webhook_urls_stay_out_of_hotswap_config() {
     assert!(!e.to_string().contains("secret-path"), "{e}");
 }
 
+#[test]
+fn credentials_in_service_addresses_stay_out_of_hotswap_config() {
+    let s = load(
+        "test",
+        &[
+            ("HOTSWAP__MESSAGING__NATS_URL", "nats://user:natspw123@127.0.0.1:4222"),
+            ("HOTSWAP__ANALYSIS__URL", "http://u:prompw789@127.0.0.1:9090"),
+            ("HOTSWAP__TELEMETRY__OTLP_ENDPOINT", "http://collector:otlppw456@127.0.0.1:4318"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(s.messaging.nats_url.as_str(), "nats://user:natspw123@127.0.0.1:4222", "connecting uses them");
+    let printed = format!("{s:#?}");
+    for password in ["natspw123", "prompw789", "otlppw456"] {
+        assert!(!printed.contains(password), "{password} in {printed}");
+    }
+    assert!(printed.contains("nats://<redacted>@127.0.0.1:4222"), "{printed}");
+    assert!(printed.contains("http://<redacted>@127.0.0.1:9090"), "{printed}");
+}
+
 /// A binary without a config directory loads the profiles built into it: the
 /// same settings, key for key, as the checkout's files give.
 #[test]

@@ -5,8 +5,10 @@
 pub mod random;
 pub mod rsa_sig;
 mod secret;
+mod service_url;
 
 pub use secret::Secret;
+pub use service_url::ServiceUrl;
 
 use sha2::{Digest, Sha256};
 

@@ -125,12 +125,30 @@ fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
         JsonPayloadError::Overflow { limit } | JsonPayloadError::OverflowKnownLength { limit, .. } => {
             ApiError::PayloadTooLarge(format!("the JSON body is larger than {limit} bytes"))
         }
-        JsonPayloadError::Deserialize(e) => {
-            ApiError::BadRequest(format!("the JSON body is malformed or has the wrong shape: {e}"))
-        }
+        JsonPayloadError::Deserialize(e) => ApiError::BadRequest(format!(
+            "the JSON body is malformed or has the wrong shape: {}",
+            without_values(&e.to_string())
+        )),
         other => ApiError::BadRequest(format!("the JSON body could not be read: {other}")),
     };
     api.into()
+}
+
+/// A serde message with the offending value left out: "invalid type:
+/// integer `918273645`, expected a string" becomes "invalid type: integer,
+/// expected a string". The message reaches the log, and the value may be a
+/// password or a secret sent in the wrong type. Field names stay.
+fn without_values(message: &str) -> String {
+    for marker in ["invalid type: ", "invalid value: "] {
+        let Some(start) = message.find(marker) else { continue };
+        let kind_start = start + marker.len();
+        let Some(expected) = message[kind_start..].rfind(", expected ") else { continue };
+        let unexpected = &message[kind_start..kind_start + expected];
+        // "integer `5`", "string \"abc\"", "floating point `1.5`": the kind is what precedes the value.
+        let kind = unexpected.split(['`', '"']).next().unwrap_or(unexpected).trim_end();
+        return format!("{}{kind}{}", &message[..kind_start], &message[kind_start + expected..]);
+    }
+    message.to_string()
 }
 
 fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
@@ -174,6 +192,27 @@ fn method_not_allowed(req: &HttpRequest, allow: &str) -> HttpResponse {
 #[cfg(test)]
 mod tests {
     use actix_web::http::Method;
+
+    use super::without_values;
+
+    #[test]
+    fn serde_messages_keep_the_kind_and_lose_the_value() {
+        assert_eq!(
+            without_values("invalid type: integer `918273645`, expected a string at line 1 column 40"),
+            "invalid type: integer, expected a string at line 1 column 40"
+        );
+        assert_eq!(
+            without_values("invalid type: string \"p, expected q\", expected u32 at line 1 column 9"),
+            "invalid type: string, expected u32 at line 1 column 9"
+        );
+        assert_eq!(
+            without_values("invalid value: floating point `1.5`, expected u8 at line 1 column 3"),
+            "invalid value: floating point, expected u8 at line 1 column 3"
+        );
+        assert_eq!(without_values("invalid type: map, expected a string"), "invalid type: map, expected a string");
+        let unknown = "unknown field `surprise`, expected `username` or `password` at line 1 column 12";
+        assert_eq!(without_values(unknown), unknown);
+    }
 
     #[test]
     fn the_route_table_and_the_document_agree() {

@@ -47,7 +47,7 @@ pub struct MessagingSettings {
     #[serde(with = "humantime_serde")]
     pub push_timeout: Duration,
     /// The NATS server of the `jetstream` back-end.
-    pub nats_url: String,
+    pub nats_url: crate::crypto::ServiceUrl,
     /// Starts every stream, subject and bucket name the `jetstream`
     /// back-end makes (letters, digits, `_`), so installations can share a server.
     pub nats_prefix: String,

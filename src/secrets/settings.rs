@@ -46,7 +46,7 @@ pub struct SecretsSettings {
 #[serde(deny_unknown_fields)]
 pub struct VaultSettings {
     /// https://vault.example.com:8200
-    pub address: String,
+    pub address: crate::crypto::ServiceUrl,
     /// The KV v2 engine's mount path.
     pub mount: String,
     /// Our secrets live under this path in the mount.

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use actix_web::web;
 use hotswap_actors::graph::{GraphService, GraphSyncStore};
 use hotswap_actors::store::{MemoryStore, SharedStore, StoreError};
+use uuid::Uuid;
 
 use super::StartupError;
 use crate::auth::AuthState;
@@ -39,12 +40,12 @@ impl Adapters {
     /// Opens the store, then identity (with the demo users seeded or retired
     /// as `auth.demo_users` says), the secrets and the registry over it.
     pub async fn open(settings: &Settings) -> Result<Adapters, StartupError> {
-        let (plain, pool) = open_store(settings).await?;
+        let OpenedStore { store: plain, pool, installation } = open_store(settings).await?;
         // Everything writes through the graph's sync decorator, so that the
         // graph follows each change from the start (seeding included).
         let graph = GraphService::with_settings(plain, &settings.graph);
         let store = GraphSyncStore::wrap(graph.clone());
-        let redis = crate::redis::Redis::start(&settings.redis).map_err(StartupError::Config)?;
+        let redis = crate::redis::Redis::start(&settings.redis, installation).map_err(StartupError::Config)?;
         let mut auth = AuthState::new(&settings.auth, store.clone()).await.map_err(StartupError::Auth)?;
         if let Some(redis) = &redis {
             super::graph_peers::connect(graph.clone(), redis.clone());
@@ -185,7 +186,7 @@ async fn open_message_bus(
         MessagingBackend::Jetstream => {
             use crate::messaging::jetstream::{JetStreamConfig, JetStreamMessageStore};
             let jetstream = JetStreamConfig {
-                url: config.nats_url.clone(),
+                url: config.nats_url.to_string(),
                 prefix: config.nats_prefix.clone(),
                 retry: config.retry_policy(),
                 idempotency_window: config.idempotency_window,
@@ -239,14 +240,25 @@ async fn open_postgres_messages(settings: &Settings) -> Result<crate::store::pos
 /// How long start-up waits for PostgreSQL to accept connections.
 const DATABASE_WAIT: Duration = Duration::from_secs(30);
 
+/// The configured store, opened.
+pub struct OpenedStore {
+    pub store: SharedStore,
+    /// How the PostgreSQL pool is used, for `/health/ready` and metrics.
+    pub pool: Option<PoolProbe>,
+    /// Shared by every instance of this store and by no other store: what
+    /// the instances' Redis keys and channels are named with.
+    pub installation: Uuid,
+}
+
 /// Opens the configured store. PostgreSQL is migrated before anything is
 /// served (or, for `hotswap user`, written); start-up waits a while for a database that is still starting.
-pub async fn open_store(settings: &Settings) -> Result<(SharedStore, Option<PoolProbe>), StartupError> {
+pub async fn open_store(settings: &Settings) -> Result<OpenedStore, StartupError> {
     match settings.store.backend {
         StoreBackend::Memory => {
             let store = MemoryStore::with_finished_window(settings.store.memory_finished_runs)
                 .with_lease_ttl(settings.cluster.lease_ttl);
-            Ok((Arc::new(store), None))
+            // A memory store is its own installation: no other process shares it.
+            Ok(OpenedStore { store: Arc::new(store), pool: None, installation: Uuid::new_v4() })
         }
         StoreBackend::Postgres => {
             let url = &settings.store.url;
@@ -272,13 +284,17 @@ pub async fn open_store(settings: &Settings) -> Result<(SharedStore, Option<Pool
                 .await
                 .map_err(|e| StartupError::Store(e.to_string()))?
                 .with_lease_ttl(settings.cluster.lease_ttl);
+            let installation = store
+                .installation_id()
+                .await
+                .map_err(|e| StartupError::Store(format!("reading the installation's id: {e}")))?;
             let probed = store.clone();
             let probe: PoolProbe = Arc::new(move || {
                 let (max, open, in_use) = probed.pool_use();
                 let saves = probed.grouped_saves();
                 PoolUse { max, open, in_use, run_saves: saves.saves, run_save_transactions: saves.transactions }
             });
-            Ok((Arc::new(store), Some(probe)))
+            Ok(OpenedStore { store: Arc::new(store), pool: Some(probe), installation })
         }
     }
 }

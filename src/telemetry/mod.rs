@@ -14,7 +14,10 @@ use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
+use tracing::Level;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::filter::{filter_fn, FilterExt};
+use tracing_subscriber::layer::Filter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
@@ -70,7 +73,43 @@ where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a> + Send + Sync,
 {
     let tracer = provider.tracer("hotswap");
-    tracing_opentelemetry::layer().with_tracer(tracer).with_filter(EnvFilter::new(&settings.level))
+    tracing_opentelemetry::layer().with_tracer(tracer).with_filter(quiet_dependencies(&settings.level))
+}
+
+/// Libraries whose debug and trace events carry what the process must not
+/// write down: the PostgreSQL driver logs every statement's parameters
+/// (password hashes, sealed secrets, whole artifacts), the WebSocket and HTTP
+/// layers log frames and headers (session credentials, tokens). They are held
+/// at `info` unless the filter names them itself, so `RUST_LOG=debug` debugs
+/// HotSwap without copying its data into the log.
+const DEPENDENCIES_HELD_AT_INFO: &[&str] = &[
+    "tokio_postgres",
+    "postgres_protocol",
+    "tungstenite",
+    "tokio_tungstenite",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "reqwest",
+];
+
+/// The log filter of the process: `RUST_LOG` when it is set, else the
+/// configured level, with the chatty dependencies held at `info`.
+pub fn log_filter<S: tracing::Subscriber>(configured_level: &str) -> impl Filter<S> + Send + Sync {
+    let text = std::env::var(EnvFilter::DEFAULT_ENV).unwrap_or_else(|_| configured_level.to_string());
+    quiet_dependencies(&text)
+}
+
+/// The filter of `directives`, where the dependencies of
+/// [`DEPENDENCIES_HELD_AT_INFO`] that the directives do not name let nothing
+/// finer than `info` through (and nothing the directives would not let through).
+pub fn quiet_dependencies<S: tracing::Subscriber>(directives: &str) -> impl Filter<S> + Send + Sync {
+    let held: Vec<&'static str> =
+        DEPENDENCIES_HELD_AT_INFO.iter().copied().filter(|target| !directives.contains(target)).collect();
+    let is_held = move |target: &str| {
+        held.iter().any(|h| target == *h || target.strip_prefix(h).is_some_and(|rest| rest.starts_with("::")))
+    };
+    EnvFilter::new(directives).and(filter_fn(move |meta| *meta.level() <= Level::INFO || !is_held(meta.target())))
 }
 
 /// Installs logging and tracing for the process. A second call (tests start
@@ -81,14 +120,14 @@ pub fn init(logging: &LoggingSettings, telemetry: &TelemetrySettings) -> Telemet
         Ok(p) => p,
         Err(e) => {
             eprintln!("hotswap: {e}; traces are not exported");
-            tracer_provider(&TelemetrySettings { otlp_endpoint: String::new(), ..telemetry.clone() })
+            tracer_provider(&TelemetrySettings { otlp_endpoint: Default::default(), ..telemetry.clone() })
                 .expect("a provider without exporter builds")
         }
     };
     opentelemetry::global::set_text_map_propagator(TextMapCompositePropagator::new(vec![Box::new(
         TraceContextPropagator::new(),
     )]));
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&logging.level));
+    let filter = || log_filter::<Registry>(&logging.level);
     let fmt: Box<dyn Layer<Registry> + Send + Sync> = match logging.format {
         // The span list already ends with the current span: writing that span
         // again on its own would double every request's line.
@@ -96,14 +135,14 @@ pub fn init(logging: &LoggingSettings, telemetry: &TelemetrySettings) -> Telemet
             .json()
             .flatten_event(true)
             .with_current_span(false)
-            .with_filter(filter)
+            .with_filter(filter())
             .boxed(),
         // Colours only for a terminal: a log redirected to a file or a
         // collector would otherwise be full of escape codes.
         LogFormat::Pretty => tracing_subscriber::fmt::layer()
             .compact()
             .with_ansi(std::io::stdout().is_terminal())
-            .with_filter(filter)
+            .with_filter(filter())
             .boxed(),
     };
     let installed = tracing_subscriber::registry().with(fmt).with(otel_layer(&provider, telemetry)).try_init();
@@ -147,11 +186,49 @@ mod tests {
 
     fn settings() -> TelemetrySettings {
         TelemetrySettings {
-            otlp_endpoint: String::new(),
+            otlp_endpoint: Default::default(),
             service_name: "hotswap-test".into(),
             level: "info".into(),
             sample_ratio: 1.0,
         }
+    }
+
+    /// The targets of the events a subscriber with `filter` lets through.
+    fn targets_let_through(filter: impl Filter<Registry> + Send + Sync + 'static) -> Vec<String> {
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone, Default)]
+        struct Targets(Arc<Mutex<Vec<String>>>);
+        impl<S: tracing::Subscriber> Layer<S> for Targets {
+            fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+                self.0.lock().unwrap().push(event.metadata().target().to_string());
+            }
+        }
+        let seen = Targets::default();
+        let subscriber = tracing_subscriber::registry().with(seen.clone().with_filter(filter));
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::debug!(target: "tokio_postgres::query", "executing statement with parameters");
+            tracing::trace!(target: "tungstenite::protocol", "received frame");
+            tracing::debug!(target: "hotswap::coordinator", "step");
+            tracing::info!(target: "tokio_postgres::connection", "connected");
+        });
+        let targets = seen.0.lock().unwrap().clone();
+        targets
+    }
+
+    #[test]
+    fn debug_logging_leaves_out_what_the_database_driver_and_websockets_carry() {
+        assert_eq!(
+            targets_let_through(quiet_dependencies("trace")),
+            ["hotswap::coordinator", "tokio_postgres::connection"],
+            "statement parameters and frames hold password hashes, sealed secrets and tokens"
+        );
+        // Named on purpose, a dependency logs at the level asked for.
+        assert_eq!(
+            targets_let_through(quiet_dependencies("info,tokio_postgres=debug")),
+            ["tokio_postgres::query", "tokio_postgres::connection"]
+        );
+        // A cap never lets through what the directives hold back.
+        assert!(targets_let_through(quiet_dependencies("warn")).is_empty());
     }
 
     #[test]

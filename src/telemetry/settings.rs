@@ -20,7 +20,7 @@ pub struct LoggingSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TelemetrySettings {
-    pub otlp_endpoint: String,
+    pub otlp_endpoint: crate::crypto::ServiceUrl,
     pub service_name: String,
     pub level: String,
     pub sample_ratio: f64,
@@ -34,7 +34,8 @@ impl TelemetrySettings {
         let endpoint = self.otlp_endpoint.trim();
         if !endpoint.is_empty() && !endpoint.starts_with("http://") && !endpoint.starts_with("https://") {
             return Err(format!(
-                "telemetry.otlp_endpoint '{endpoint}' must be an http:// or https:// URL such as http://127.0.0.1:4318"
+                "telemetry.otlp_endpoint '{}' must be an http:// or https:// URL such as http://127.0.0.1:4318",
+                self.otlp_endpoint.shown().trim()
             ));
         }
         Ok(())

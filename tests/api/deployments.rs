@@ -45,6 +45,42 @@ async fn every_validation_error_is_reported_in_one_400() {
 }
 
 #[actix_web::test]
+async fn a_version_or_environment_as_long_as_a_page_is_refused_without_being_repeated() {
+    let app = spawn_app(&[]).await;
+    // A version is repeated in every node's modules, run and live update that
+    // names it: one longer than 128 characters is refused, not stored.
+    let long_version = format!("1.0.0-{}", "a".repeat(100_000));
+    let (status, reply) = app.post("/api/v1/deployments", &deployment("kmod-a", &long_version, "QA")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+    assert!(reply["details"].to_string().contains("version may hold at most 128 characters"), "{reply}");
+    assert!(reply.to_string().len() < 2_000, "the error repeats the version back");
+    let longest = format!("1.0.0-{}", "a".repeat(122));
+    let (status, reply) = app.post("/api/v1/deployments", &deployment("kmod-a", &longest, "Development")).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
+
+    let long_environment = "x".repeat(100_000);
+    let (status, reply) = app.post("/api/v1/deployments", &deployment("kmod-b", "1.0.0", &long_environment)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(reply.to_string().len() < 2_000, "the error repeats the value back: {} bytes", reply.to_string().len());
+}
+
+#[actix_web::test]
+async fn a_value_of_the_wrong_type_is_not_repeated_in_the_error() {
+    let app = spawn_app(&[]).await;
+    // The message of a body of the wrong shape reaches the log: a password
+    // sent as a number must not.
+    let body = br#"{"username":"admin","password":918273645}"#.to_vec();
+    let (status, reply) = app.post_raw("/api/v1/authentication/login", "application/json", body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+    let message = reply["message"].as_str().unwrap();
+    assert!(!message.contains("918273645"), "{message}");
+    assert!(message.contains("invalid type: integer, expected a string"), "{message}");
+    let body = br#"{"username":"admin","password":"x","surprise":"sekrit-value"}"#.to_vec();
+    let (_, reply) = app.post_raw("/api/v1/authentication/login", "application/json", body).await;
+    assert!(!reply.to_string().contains("sekrit-value"), "{reply}");
+}
+
+#[actix_web::test]
 async fn pre_release_versions_and_case_insensitive_environments_are_accepted() {
     let app = spawn_app(&[]).await;
     let id = app.deploy("kmod-a", "1.0.0-beta.1", "development", json!({ "description": "first beta" })).await;

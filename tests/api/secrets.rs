@@ -147,7 +147,7 @@ async fn the_rotation_actor_warns_before_expiry() {
 
 fn vault_settings(address: &str, auth: VaultAuth) -> VaultSettings {
     VaultSettings {
-        address: address.to_string(),
+        address: address.into(),
         mount: "secret".into(),
         path_prefix: "hotswap".into(),
         auth,
