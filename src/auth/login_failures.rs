@@ -144,7 +144,7 @@ mod tests {
             key_prefix: format!("test-{}", uuid::Uuid::new_v4()),
             ..Default::default()
         };
-        let redis = Redis::start(&settings).unwrap().unwrap();
+        let redis = Redis::start(&settings, uuid::Uuid::nil()).unwrap().unwrap();
         [LoginFailures::default(), LoginFailures::shared(redis)]
     }
 
@@ -181,7 +181,7 @@ mod tests {
             command_timeout: Duration::from_millis(200),
             ..Default::default()
         };
-        let f = LoginFailures::shared(Redis::start(&settings).unwrap().unwrap());
+        let f = LoginFailures::shared(Redis::start(&settings, uuid::Uuid::nil()).unwrap().unwrap());
         assert!(f.is_locked("admin", None).await.is_err());
         assert!(f.failed("admin", None, 3, Duration::from_secs(1)).await.is_err());
     }

@@ -141,7 +141,10 @@ mod tests {
         use std::time::Duration;
         let prefix = format!("test-{}", Uuid::new_v4().simple());
         let settings = RedisSettings { url: "redis://127.0.0.1:6379".into(), key_prefix: prefix, ..Default::default() };
-        let (one, two) = (Redis::start(&settings).unwrap().unwrap(), Redis::start(&settings).unwrap().unwrap());
+        let (one, two) = (
+            Redis::start(&settings, uuid::Uuid::nil()).unwrap().unwrap(),
+            Redis::start(&settings, uuid::Uuid::nil()).unwrap().unwrap(),
+        );
         let (sender, receiver) = (SessionSignals::shared(one.clone()), SessionSignals::shared(two.clone()));
         let (mut here, mut there) = (sender.subscribe(), receiver.subscribe());
         for _ in 0..250 {

@@ -104,6 +104,8 @@ type Listeners = Mutex<HashMap<String, Vec<Listener>>>;
 pub struct Redis {
     manager: ConnectionManager,
     settings: RedisSettings,
+    /// `{key_prefix}:{installation}`: what every key and channel starts with.
+    namespace: String,
     /// This process's id on the channels: what it published comes back to it
     /// and is recognised by this.
     origin: Uuid,
@@ -121,7 +123,11 @@ impl Redis {
     /// Connects lazily (a Redis down at start-up does not stop the instance)
     /// and starts the subscriber; `None` when `[redis] url` is empty. Must
     /// run inside a Tokio runtime (the actix System).
-    pub fn start(settings: &RedisSettings) -> Result<Option<Arc<Redis>>, String> {
+    ///
+    /// `installation` names every key and channel beside `key_prefix`: the
+    /// instances of one store share it, and two installations that share a
+    /// Redis (and a prefix) never hear each other's runs, agents or sessions.
+    pub fn start(settings: &RedisSettings, installation: Uuid) -> Result<Option<Arc<Redis>>, String> {
         if !settings.enabled() {
             return Ok(None);
         }
@@ -135,6 +141,7 @@ impl Redis {
             .map_err(|e| format!("redis connection manager: {e}"))?;
         let redis = Arc::new(Redis {
             manager,
+            namespace: format!("{}:{}", settings.key_prefix, installation.simple()),
             settings: settings.clone(),
             origin: Uuid::new_v4(),
             health: Arc::default(),
@@ -167,9 +174,9 @@ impl Redis {
         &self.settings
     }
 
-    /// A key or channel name under the prefix: `{prefix}:{name}`.
+    /// A key or channel name of this installation: `{prefix}:{installation}:{name}`.
     pub fn key(&self, name: &str) -> String {
-        format!("{}:{name}", self.settings.key_prefix)
+        format!("{}:{name}", self.namespace)
     }
 
     fn channel(&self, name: &str) -> String {

@@ -72,8 +72,10 @@ mod tests {
     #[actix_web::test]
     async fn a_wake_up_reaches_every_instance_and_quiet_subscriptions_stay_up() {
         let prefix = format!("test-{}", Uuid::new_v4().simple());
-        let (one, two) =
-            (Redis::start(&settings(&prefix)).unwrap().unwrap(), Redis::start(&settings(&prefix)).unwrap().unwrap());
+        let (one, two) = (
+            Redis::start(&settings(&prefix), Uuid::nil()).unwrap().unwrap(),
+            Redis::start(&settings(&prefix), Uuid::nil()).unwrap().unwrap(),
+        );
         let (mut heard_one, mut heard_two) = (WakeUps::new(one.clone()).listen(4), WakeUps::new(two.clone()).listen(4));
         subscribed(&one).await;
         subscribed(&two).await;

@@ -111,13 +111,14 @@ pub fn serve_api(
         }
         // Outermost last: logging, trace id, path normalisation (which must
         // see the request before anything holds a copy of it), security
-        // headers, CORS, authentication, rate limits per user, then the
+        // headers, CORS (its refusals in the JSON error shape), authentication, rate limits per user, then the
         // /metrics role guard and the Prometheus middleware that serves it.
         app.wrap(Condition::new(serve_metrics, prometheus.clone()))
             .wrap(metrics_guard(&metrics_settings))
             .wrap(from_fn(rate_limit::limit))
             .wrap(from_fn(authenticate))
             .wrap(cors(&cors_settings))
+            .wrap(from_fn(crate::web::json_refusals::as_json))
             .wrap(from_fn(security_headers))
             .wrap(NormalizePath::new(TrailingSlash::Trim))
             .wrap(from_fn(assign_trace_id))

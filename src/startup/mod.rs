@@ -19,7 +19,7 @@ use hotswap_actors::hooks::{CoreHooks, NoNotifier, Notifier};
 use hotswap_actors::orchestrator::CoreSettings;
 use hotswap_actors::Orchestrator;
 
-pub use adapters::{open_store, Adapters};
+pub use adapters::{open_store, Adapters, OpenedStore};
 pub use http_server::cors;
 use http_server::RequestLayers;
 

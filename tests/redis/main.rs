@@ -18,6 +18,7 @@ mod process;
 mod auth_cache;
 mod cluster;
 mod graph;
+mod installations;
 mod limits;
 mod live;
 mod outage;

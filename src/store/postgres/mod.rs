@@ -18,6 +18,7 @@ pub mod deployment_outbox;
 mod errors;
 mod graph;
 mod grouped_saves;
+mod installation;
 mod leases;
 mod messaging;
 mod metrics;

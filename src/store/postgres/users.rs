@@ -8,12 +8,12 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DbError};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use hotswap_actors::domain::NewAuditEntry;
-use hotswap_actors::domain::{LockoutPolicy, Role, TenantId, UserRecord};
+use hotswap_actors::domain::{LockoutPolicy, Role, TenantId, TenantStatus, UserRecord};
 use hotswap_actors::store::{RevokedTokenStore, StoreError, StoreResult, TokenHolder, UserStore};
 use uuid::Uuid;
 
 use super::errors::Failure;
-use super::schema::{revoked_tokens, users};
+use super::schema::{revoked_tokens, tenants, users};
 use super::PgStore;
 
 diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
@@ -317,22 +317,28 @@ impl RevokedTokenStore for PgStore {
         let revoked = diesel::dsl::exists(
             revoked_tokens::table.filter(revoked_tokens::tenant_id.eq(tenant)).filter(revoked_tokens::jti.eq(jti)),
         );
-        // The user's row with the revocation beside it: one statement for
-        // what every authenticated request asks.
+        let tenant_status = tenants::table.filter(tenants::tenant_id.eq(tenant)).select(tenants::status).single_value();
+        // The user's row with the revocation and the tenant's status beside
+        // it: one statement for what every authenticated request asks.
         let found = users::table
             .filter(users::tenant_id.eq(tenant))
             .filter(users::id.eq(user_id))
-            .select((StoredUser::as_select(), revoked))
-            .first::<(StoredUser, bool)>(conn)
+            .select((StoredUser::as_select(), revoked, tenant_status))
+            .first::<(StoredUser, bool, Option<String>)>(conn)
             .await
             .optional();
         match found {
-            Ok(Some((user, revoked))) => Ok(TokenHolder { revoked, user: Some(user.decode()?) }),
+            Ok(Some((user, revoked, status))) => Ok(TokenHolder {
+                revoked,
+                user: Some(user.decode()?),
+                tenant_status: status.as_deref().and_then(TenantStatus::parse),
+            }),
             // No such user (rare: deleted, or a token of another database):
             // the revocation is still asked, as it decides the answer first.
             Ok(None) => {
                 drop(pooled);
-                Ok(TokenHolder { revoked: self.is_token_revoked(tenant, jti).await?, user: None })
+                let revoked = self.is_token_revoked(tenant, jti).await?;
+                Ok(TokenHolder { revoked, user: None, tenant_status: None })
             }
             Err(e) => Err(self.db_error(conn, e)),
         }
