@@ -34,10 +34,9 @@ async fn main() -> std::process::ExitCode {
             return exit_code(hotswap::cli::module_commands::keygen(&out, public_out.as_deref()));
         }
         Some(Command::Module { action }) => {
-            return exit_code(
-                hotswap::cli::module_commands::module(action, cli.global.server.as_deref(), cli.global.ca.as_deref())
-                    .await,
-            );
+            let module =
+                hotswap::cli::module_commands::module(action, cli.global.server.as_deref(), cli.global.ca.as_deref());
+            return std::process::ExitCode::from(module.await);
         }
         _ => {}
     }
@@ -56,7 +55,7 @@ async fn main() -> std::process::ExitCode {
             Ok(())
         }
         Command::Migrate { action } => migrations(&settings, action).await,
-        Command::User { action } => users(&settings, action).await,
+        Command::User { action } => users(&settings, action, cli.global.tenant.as_deref()).await,
         // Handled above, before the settings are loaded.
         Command::Client(_) | Command::Agent(_) | Command::Keygen { .. } | Command::Module { .. } => Ok(()),
         Command::Graph { action } => graph(&settings, action).await,
@@ -104,15 +103,24 @@ async fn migrations(settings: &Settings, action: MigrateAction) -> Result<(), Bo
     Ok(())
 }
 
-async fn users(settings: &Settings, action: UserAction) -> Result<(), Box<dyn std::error::Error>> {
-    let UserAction::Create { username, email, roles, tenant, full_name } = action;
+/// `tenant` is the global `--tenant` (or HOTSWAP_TENANT): an id or a subdomain.
+async fn users(
+    settings: &Settings,
+    action: UserAction,
+    tenant: Option<&str>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let UserAction::Create { username, email, roles, full_name } = action;
     if settings.store.backend == StoreBackend::Memory {
         return Err("store.backend is \"memory\": a user created here would vanish on exit; \
                     set HOTSWAP__STORE__BACKEND=postgres and HOTSWAP__STORE__URL"
             .into());
     }
     let password = read_password()?;
-    let (store, _pool) = hotswap::startup::open_store(settings).await?;
+    let store = hotswap::startup::open_store(settings).await?.store;
+    let tenant = match tenant {
+        Some(which) => Some(tenant_named(&store, which).await?),
+        None => None,
+    };
     let auth = AuthState::new(&settings.auth, store).await?;
     let new = NewUser { username, email, full_name, password, roles, tenant_id: tenant };
     let user = auth.create_user(None, new, &cli_actor()).await.map_err(|e| match e {
@@ -128,6 +136,22 @@ async fn users(settings: &Settings, action: UserAction) -> Result<(), Box<dyn st
         roles.join(", ")
     );
     Ok(())
+}
+
+/// The id of the tenant `which` names, by id or by subdomain (any case).
+async fn tenant_named(
+    store: &hotswap_actors::store::SharedStore,
+    which: &str,
+) -> Result<uuid::Uuid, Box<dyn std::error::Error>> {
+    if let Ok(id) = which.parse::<uuid::Uuid>() {
+        return Ok(id);
+    }
+    let tenants = store.list_tenants(None).await?;
+    tenants
+        .iter()
+        .find(|t| t.subdomain.eq_ignore_ascii_case(which))
+        .map(|t| t.tenant_id)
+        .ok_or_else(|| format!("no tenant has the id or subdomain '{which}'").into())
 }
 
 /// From a prompt (asked twice) on a terminal, else the first line of standard input.
@@ -154,7 +178,7 @@ async fn graph(
                     set HOTSWAP__STORE__BACKEND=postgres and HOTSWAP__STORE__URL"
             .into());
     }
-    let (store, _pool) = hotswap::startup::open_store(settings).await?;
+    let store = hotswap::startup::open_store(settings).await?.store;
     for line in hotswap::cli::graph_command::run(store, &settings.graph, action).await? {
         println!("{line}");
     }
@@ -180,14 +204,15 @@ fn cli_actor() -> hotswap_actors::domain::AuditActor {
 }
 
 async fn agent(args: hotswap::agent::AgentArgs) -> std::process::ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    let lines = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         // Colours only for a terminal, not for the journal or a log file.
         .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_filter(hotswap::telemetry::log_filter("info"));
+    tracing_subscriber::registry().with(lines).init();
     match hotswap::agent::run(args).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -16,7 +16,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use hotswap_actors::domain::{TenantId, UserRecord};
+use hotswap_actors::domain::{TenantId, TenantStatus, UserRecord};
 use hotswap_actors::store::{SharedStore, StoreResult};
 use moka::sync::Cache;
 use serde::{Deserialize, Serialize};
@@ -33,8 +33,18 @@ const QUEUE: usize = 1024;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 enum Invalidation {
-    User { tenant: TenantId, id: Uuid },
-    Token { tenant: TenantId, jti: String },
+    User {
+        tenant: TenantId,
+        id: Uuid,
+    },
+    Token {
+        tenant: TenantId,
+        jti: String,
+    },
+    /// The tenant was suspended, activated or deleted.
+    Tenant {
+        tenant: TenantId,
+    },
 }
 
 /// When an answer was read: the subscription's generation and how many
@@ -52,6 +62,8 @@ pub struct AuthCache {
     redis: Arc<Redis>,
     users: Cache<(TenantId, Uuid), CachedUser>,
     revoked: Cache<(TenantId, String), (Stamp, bool)>,
+    /// Each tenant's status (None: no such tenant stored).
+    tenants: Cache<TenantId, (Stamp, Option<TenantStatus>)>,
     heard: Arc<AtomicU64>,
 }
 
@@ -65,6 +77,7 @@ impl AuthCache {
         let cache = Arc::new(AuthCache {
             users: Cache::builder().max_capacity(capacity).time_to_live(ttl).build(),
             revoked: Cache::builder().max_capacity(capacity).time_to_live(ttl).build(),
+            tenants: Cache::builder().max_capacity(capacity).time_to_live(ttl).build(),
             heard: Arc::default(),
             redis: redis.clone(),
         });
@@ -111,6 +124,26 @@ impl AuthCache {
         Ok(user)
     }
 
+    /// The tenant's status, from the cache or the store.
+    pub async fn tenant_status(&self, store: &SharedStore, tenant: TenantId) -> StoreResult<Option<TenantStatus>> {
+        let before = self.stamp();
+        if let (Some(now), Some((at, status))) = (before, self.tenants.get(&tenant)) {
+            if at.generation == now.generation {
+                return Ok(status);
+            }
+        }
+        let status = store.get_tenant(tenant).await?.map(|t| t.status);
+        if let Some(before) = before.filter(|b| self.stamp() == Some(*b)) {
+            self.tenants.insert(tenant, (before, status));
+        }
+        Ok(status)
+    }
+
+    /// Forgets a tenant's status here and on every other instance.
+    pub async fn forget_tenant(&self, tenant: TenantId) {
+        self.announce(Invalidation::Tenant { tenant }).await;
+    }
+
     /// Forgets a user here and on every other instance.
     pub async fn forget_user(&self, tenant: TenantId, id: Uuid) {
         self.announce(Invalidation::User { tenant, id }).await;
@@ -140,6 +173,7 @@ impl AuthCache {
         match change {
             Invalidation::User { tenant, id } => self.users.invalidate(&(*tenant, *id)),
             Invalidation::Token { tenant, jti } => self.revoked.invalidate(&(*tenant, jti.clone())),
+            Invalidation::Tenant { tenant } => self.tenants.invalidate(tenant),
         }
     }
 }
@@ -156,6 +190,7 @@ async fn listen(cache: std::sync::Weak<AuthCache>, mut heard: tokio::sync::mpsc:
                 cache.heard.fetch_add(1, Ordering::AcqRel);
                 cache.users.invalidate_all();
                 cache.revoked.invalidate_all();
+                cache.tenants.invalidate_all();
             }
         }
     }

@@ -80,6 +80,8 @@ pub enum TokenError {
     Revoked,
     #[error("the token's user no longer exists or is disabled")]
     UnknownUser,
+    #[error("the token's tenant was deleted")]
+    TenantDeleted,
     /// The store could not say whether the token is still good (503, not 401).
     #[error("the store is unavailable")]
     Unavailable,

@@ -33,7 +33,7 @@ mod tenant_override;
 pub use tenant_override::{acting_tenant, OverrideUse};
 pub mod users;
 
-use hotswap_actors::domain::LockoutPolicy;
+use hotswap_actors::domain::{LockoutPolicy, TenantId, TenantStatus};
 use hotswap_actors::store::{SharedStore, StoreError};
 
 pub use audited::Audited;
@@ -100,6 +100,15 @@ impl AuthState {
         self.store.purge_expired_tokens(cutoff).await
     }
 
+    /// Tells every instance that a tenant's status changed: cached statuses
+    /// are forgotten and its open live sessions check themselves.
+    pub async fn tenant_changed(&self, tenant: TenantId) {
+        if let Some(cache) = &self.cache {
+            cache.forget_tenant(tenant).await;
+        }
+        self.signals.tenant_changed(tenant).await;
+    }
+
     /// A bearer token as the caller it names: signature, lifetime, issuer and
     /// audience, then not revoked, then a user that exists and is active.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, TokenError> {
@@ -123,14 +132,15 @@ impl AuthState {
             tracing::warn!(error = %e, "cannot check a token against the store");
             TokenError::Unavailable
         };
-        let (revoked, user) = match self.cache.as_ref().filter(|_| cached) {
+        let (revoked, user, tenant_status) = match self.cache.as_ref().filter(|_| cached) {
             Some(cache) => (
                 cache.is_token_revoked(&self.store, claims.tenant_id, &claims.jti).await,
                 cache.user(&self.store, claims.tenant_id, claims.sub).await,
+                cache.tenant_status(&self.store, claims.tenant_id).await,
             ),
             None => match self.store.token_holder(claims.tenant_id, claims.sub, &claims.jti).await {
-                Ok(holder) => (Ok(holder.revoked), Ok(holder.user.map(std::sync::Arc::new))),
-                Err(e) => (Err(e), Ok(None)),
+                Ok(holder) => (Ok(holder.revoked), Ok(holder.user.map(std::sync::Arc::new)), Ok(holder.tenant_status)),
+                Err(e) => (Err(e), Ok(None), Ok(None)),
             },
         };
         if revoked.map_err(store_down)? {
@@ -140,6 +150,12 @@ impl AuthState {
         let Some(user) = user.filter(|u| u.is_active) else {
             return Err(TokenError::UnknownUser);
         };
+        // A deleted tenant's users keep their records but no access: their
+        // tokens end with it, not when they expire.
+        let tenant_status = tenant_status.map_err(store_down)?;
+        if matches!(tenant_status, Some(TenantStatus::Deleted | TenantStatus::Deprovisioning)) {
+            return Err(TokenError::TenantDeleted);
+        }
         if claims.pwv != jwt::password_fingerprint(&user.password_hash) {
             return Err(TokenError::Revoked);
         }
@@ -151,6 +167,7 @@ impl AuthState {
             roles: user.roles.clone(),
             expires_at: claims.expires_at(),
             jti: claims.jti.clone(),
+            tenant_suspended: tenant_status == Some(TenantStatus::Suspended),
         })
     }
 }

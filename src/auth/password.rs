@@ -53,8 +53,16 @@ impl PasswordHasher {
 
     /// Whether `password` matches `hash`. A malformed stored hash matches nothing.
     pub async fn verify(&self, password: &Password, hash: &str) -> bool {
+        // bcrypt reads only the first 72 bytes, so a longer password would
+        // match the one that is its start. No password set here is longer
+        // (they are refused past 72 bytes): a longer one is a wrong one, and
+        // it is still checked, so that it takes as long as any other.
+        let too_long = password.expose().len() > BCRYPT_MAX_BYTES;
         let (password, hash) = (password.clone(), hash.to_string());
-        actix_web::web::block(move || bcrypt::verify(password.expose(), &hash).unwrap_or(false)).await.unwrap_or(false)
+        let matched = actix_web::web::block(move || bcrypt::verify(password.expose(), &hash).unwrap_or(false))
+            .await
+            .unwrap_or(false);
+        matched && !too_long
     }
 
     /// Spends the time a real check would, and always fails.
@@ -63,6 +71,9 @@ impl PasswordHasher {
         false
     }
 }
+
+/// The bytes of a password bcrypt reads.
+const BCRYPT_MAX_BYTES: usize = 72;
 
 async fn hash_with(cost: u32, password: Password) -> Result<String, HashError> {
     actix_web::web::block(move || bcrypt::hash(password.expose(), cost))
@@ -74,6 +85,15 @@ async fn hash_with(cost: u32, password: Password) -> Result<String, HashError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[actix_web::test]
+    async fn a_password_longer_than_bcrypt_reads_is_not_the_one_it_starts_with() {
+        let hasher = PasswordHasher::new(4).await.unwrap();
+        let set = "p".repeat(72);
+        let hash = hasher.hash(&Password::new(set.clone())).await.unwrap();
+        assert!(hasher.verify(&Password::new(set.clone()), &hash).await);
+        assert!(!hasher.verify(&Password::new(format!("{set}EXTRA")), &hash).await);
+    }
 
     #[actix_web::test]
     async fn hashes_verify_and_stay_secret() {

@@ -23,6 +23,8 @@ pub struct Principal {
     pub roles: Vec<Role>,
     pub jti: String,
     pub expires_at: DateTime<Utc>,
+    /// Its tenant is suspended: it may sign in and read, not change anything.
+    pub tenant_suspended: bool,
 }
 
 impl Principal {

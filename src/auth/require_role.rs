@@ -4,6 +4,7 @@ use std::future::{ready, Ready};
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::http::Method;
 use actix_web::{Error, HttpRequest};
 use futures::future::{Either, LocalBoxFuture};
 use hotswap_actors::domain::Role;
@@ -43,11 +44,18 @@ impl RequireRole {
             return Ok(());
         }
         let principal = principal_of(req)?;
-        if principal.has_role(self.role) {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden(format!("this needs the {} role", self.role)))
+        if !principal.has_role(self.role) {
+            return Err(ApiError::Forbidden(format!("this needs the {} role", self.role)));
         }
+        // A suspended tenant's users keep what a Viewer may do (reads, and
+        // the queries a Viewer may post); whatever needs more changes things.
+        let reads = matches!(*req.method(), Method::GET | Method::HEAD);
+        if principal.tenant_suspended && self.role != Role::Viewer && !reads {
+            return Err(ApiError::Forbidden(
+                "the tenant is Suspended: its users may sign in and read, not change anything".into(),
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -121,9 +121,9 @@ pub enum UserAction {
         /// Admin, Deployer or Viewer; repeat the flag or separate with commas.
         #[arg(long = "role", required = true, value_delimiter = ',')]
         roles: Vec<String>,
-        /// The tenant's id; the default tenant when left out.
-        #[arg(long)]
-        tenant: Option<uuid::Uuid>,
+        // The tenant is the global `--tenant` (an id or a subdomain; the
+        // system tenant when left out): a flag of the same name here would
+        // clash with it.
         #[arg(long)]
         full_name: Option<String>,
     },

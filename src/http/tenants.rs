@@ -451,7 +451,7 @@ pub async fn suspend_tenant(
     let reason = b.reason.map(|r| r.trim().chars().take(500).collect::<String>()).filter(|r| !r.is_empty());
     let tenant = command(&state, &caller, audited, &id, TenantCommand::Suspend { reason }).await?;
     // Its open live sessions close now, not at their next poll.
-    auth.signals.tenant_changed(tenant.tenant_id).await;
+    auth.tenant_changed(tenant.tenant_id).await;
     Ok(HttpResponse::Ok().json(TenantView::from(tenant)))
 }
 
@@ -470,11 +470,14 @@ pub async fn suspend_tenant(
 )]
 pub async fn activate_tenant(
     state: web::Data<AppState>,
+    auth: web::Data<AuthState>,
     caller: Caller,
     audited: Audited,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = command(&state, &caller, audited, &id, TenantCommand::Activate).await?;
+    // Instances that cached it suspended let its users change things again.
+    auth.tenant_changed(tenant.tenant_id).await;
     Ok(HttpResponse::Ok().json(TenantView::from(tenant)))
 }
 
@@ -529,7 +532,7 @@ pub async fn delete_tenant(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = command(&state, &caller, audited, &id, TenantCommand::Delete).await?;
-    auth.signals.tenant_changed(tenant.tenant_id).await;
+    auth.tenant_changed(tenant.tenant_id).await;
     Ok(HttpResponse::Ok().json(json!({
         "message": "Tenant deleted successfully",
         "tenantId": tenant.tenant_id,

@@ -382,13 +382,14 @@ async fn the_command_line_bootstraps_a_user_who_can_log_in() {
         return;
     };
     let url = db.url.clone();
-    let run = move |password: &'static str, username: &'static str| {
+    let run_with = move |password: &'static str, username: &'static str, extra: &'static [&'static str]| {
         let url = url.clone();
         actix_web::web::block(move || {
             use std::io::Write;
             let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hotswap"))
-                .args(["user", "create", "--username", username, "--email", "ops@example.com"])
+                .args(["user", "create", "--username", username, "--email", &format!("{username}@example.com")])
                 .args(["--role", "Admin,Viewer", "--full-name", "Ops Person"])
+                .args(extra)
                 .env("HOTSWAP_ENV", "test")
                 .env("HOTSWAP_CONFIG_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/config"))
                 .env("HOTSWAP__STORE__BACKEND", "postgres")
@@ -402,6 +403,7 @@ async fn the_command_line_bootstraps_a_user_who_can_log_in() {
             child.wait_with_output().unwrap()
         })
     };
+    let run = |password: &'static str, username: &'static str| run_with(password, username, &[]);
     let short = run("too-short", "ops-person").await.unwrap();
     assert!(!short.status.success());
     assert!(String::from_utf8_lossy(&short.stderr).contains("at least 12 characters"), "{short:?}");
@@ -410,6 +412,14 @@ async fn the_command_line_bootstraps_a_user_who_can_log_in() {
     assert!(String::from_utf8_lossy(&made.stdout).contains("created user ops-person"), "{made:?}");
     // The password never shows in what the command prints.
     assert!(!String::from_utf8_lossy(&made.stdout).contains("a-bootstrap-password"));
+    // The tenant is the global --tenant, by id or subdomain.
+    let system = &["--tenant", "00000000-0000-0000-0000-000000000001"];
+    let by_id = run_with("a-bootstrap-password", "ops-by-id", system).await.unwrap();
+    assert!(by_id.status.success(), "{by_id:?}");
+    assert!(String::from_utf8_lossy(&by_id.stdout).contains("in tenant 00000000-0000-0000-0000-000000000001"));
+    let unknown = run_with("a-bootstrap-password", "ops-nowhere", &["--tenant", "no-such-co"]).await.unwrap();
+    assert_eq!(unknown.status.code(), Some(1), "{unknown:?}");
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no tenant has the id or subdomain 'no-such-co'"));
 
     let overrides = [
         ("HOTSWAP__STORE__BACKEND", "postgres"),

@@ -325,6 +325,22 @@ async fn a_suspended_tenant_reads_but_cannot_start_or_steer_runs_until_activated
         let (status, body) = again.post(&format!("/api/v1/deployments/{running}/{verb}"), &json!({})).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{verb}: {body}");
     }
+    // Nor does anything else that changes the tenant: users, enrolment tokens, topics.
+    let user = json!({ "username": "late-joiner", "email": "late@example.com", "password": "a-long-enough-password",
+                       "roles": ["Viewer"] });
+    let writes = [
+        ("/api/v1/users", user),
+        ("/api/v1/agents/tokens", json!({ "environment": "Development" })),
+        ("/api/v1/topics", json!({ "name": "suspended.orders", "type": "Queue" })),
+    ];
+    for (path, body) in &writes {
+        let (status, reply) = again.post(path, body).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {reply}");
+        assert!(reply["message"].as_str().unwrap().contains("Suspended"), "{path}: {reply}");
+    }
+    // A Viewer's queries are reads.
+    let (status, reply) = again.post("/api/v1/graph/queries/match", &json!({ "entityType": "Run" })).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
 
     let (status, _) = admin.post(&format!("/api/tenants/{tenant}/activate"), &json!({})).await;
     assert_eq!(status, StatusCode::OK);
@@ -369,6 +385,13 @@ async fn deleting_is_refused_while_runs_are_active_and_ends_the_tenant() {
         )
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+    // Tokens issued before the deletion end with it, not when they expire.
+    for path in ["/api/v1/authentication/me", "/api/v1/users", "/api/v1/deployments"] {
+        let (status, body) = t.get(path).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}: {body}");
+    }
+    let (status, body) = t.post("/api/v1/agents/tokens", &json!({ "environment": "Development" })).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     let tid = tenant.to_string();
     let r = admin.request_with(Method::GET, "/api/v1/clusters", &[("X-Tenant-Id", &tid)], None).await;
     assert!(r.body.as_array().unwrap().iter().all(|c| c["totalNodes"] == 0), "{}", r.text);

@@ -6,7 +6,7 @@ use hotswap_actors::domain::{
     AuditActor, AuditCategory, AuditQuery, NewAuditEntry, Quota, TenantRecord, TenantStatus, Tier,
 };
 
-fn record(subdomain: &str, created: DateTime<Utc>) -> TenantRecord {
+pub(crate) fn record(subdomain: &str, created: DateTime<Utc>) -> TenantRecord {
     let mut metadata = BTreeMap::new();
     for (i, nasty) in NASTY.iter().enumerate() {
         metadata.insert(format!("k{i}"), nasty.to_string());
@@ -30,7 +30,7 @@ fn record(subdomain: &str, created: DateTime<Utc>) -> TenantRecord {
     }
 }
 
-fn audit(t: &TenantRecord, kind: &str) -> NewAuditEntry {
+pub(crate) fn audit(t: &TenantRecord, kind: &str) -> NewAuditEntry {
     NewAuditEntry::new(t.tenant_id, AuditActor::user("u-9", "operator"), AuditCategory::TenantManagement, kind)
         .resource("Tenant", t.tenant_id)
 }
@@ -40,7 +40,7 @@ async fn trail(store: &SharedStore, t: &TenantRecord) -> Vec<String> {
     page.items.into_iter().rev().map(|e| e.entry.event_type).collect()
 }
 
-fn sub(prefix: &str) -> String {
+pub(crate) fn sub(prefix: &str) -> String {
     format!("{prefix}-{}", &Uuid::new_v4().simple().to_string()[..8])
 }
 

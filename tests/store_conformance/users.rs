@@ -181,6 +181,22 @@ async fn a_token_holder_is_read_with_its_revocation(store: SharedStore) {
     let gone = store.token_holder(t1, Uuid::new_v4(), &jti).await.unwrap();
     assert!(gone.revoked);
     assert!(gone.user.is_none());
+    assert_eq!(holder.tenant_status, None, "a tenant that is not stored has no status");
+
+    // The tenant's status comes with the user: a deleted tenant's tokens end.
+    use super::tenants::{audit, record, sub};
+    use hotswap_actors::domain::TenantStatus;
+    let mut t3 = record(&sub("holder"), Utc::now());
+    store.create_tenant(&t3, &[audit(&t3, "TenantCreated")]).await.unwrap();
+    let member = user(t3.tenant_id, &name("member"));
+    store.create_user(&member, &noted(t3.tenant_id)).await.unwrap();
+    let read = store.token_holder(t3.tenant_id, member.id, &jti).await.unwrap();
+    assert_eq!(read.tenant_status, Some(TenantStatus::Provisioning));
+    t3.status = TenantStatus::Deleted;
+    t3.revision += 1;
+    store.save_tenant(&t3, &[audit(&t3, "TenantDeleted")]).await.unwrap();
+    let read = store.token_holder(t3.tenant_id, member.id, &jti).await.unwrap();
+    assert_eq!((read.tenant_status, read.user.map(|u| u.id)), (Some(TenantStatus::Deleted), Some(member.id)));
 }
 
 conformance!(

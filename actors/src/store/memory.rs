@@ -518,7 +518,8 @@ impl RevokedTokenStore for MemoryStore {
 
     async fn token_holder(&self, tenant: TenantId, user_id: Uuid, jti: &str) -> StoreResult<TokenHolder> {
         let revoked = self.is_token_revoked(tenant, jti).await?;
-        Ok(TokenHolder { revoked, user: self.users.read().get(&(tenant, user_id)).cloned() })
+        let tenant_status = self.tenants.read().get(&tenant).map(|t| t.status);
+        Ok(TokenHolder { revoked, user: self.users.read().get(&(tenant, user_id)).cloned(), tenant_status })
     }
 
     async fn purge_expired_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64> {

@@ -258,6 +258,8 @@ pub struct TokenHolder {
     pub revoked: bool,
     /// `None` when the tenant has no such user.
     pub user: Option<UserRecord>,
+    /// The status of the token's tenant; `None` when the tenant is not stored.
+    pub tenant_status: Option<crate::domain::TenantStatus>,
 }
 
 /// Tokens that were logged out before they expired, by their `jti`.
@@ -272,8 +274,9 @@ pub trait RevokedTokenStore: Send + Sync {
         audit: &NewAuditEntry,
     ) -> StoreResult<()>;
     async fn is_token_revoked(&self, tenant: TenantId, jti: &str) -> StoreResult<bool>;
-    /// Whether `jti` was revoked in `tenant`, and the user `user_id` as
-    /// stored: what authentication asks on every request, in one look-up.
+    /// Whether `jti` was revoked in `tenant`, the user `user_id` as stored
+    /// and the tenant's status: what authentication asks on every request,
+    /// in one look-up.
     async fn token_holder(&self, tenant: TenantId, user_id: Uuid, jti: &str) -> StoreResult<TokenHolder>;
     /// Forgets revocations of tokens that expired before `now`, in every
     /// tenant (an expired token is refused anyway); returns how many.
