@@ -17,6 +17,18 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::host::Host;
+
+/// What the agent says when the server closes its session: the server's
+/// words, not the WebSocket library's structure.
+fn closed_because(reason: Option<&awc::ws::CloseReason>) -> String {
+    match reason.and_then(|r| r.description.as_deref()).filter(|d| !d.trim().is_empty()) {
+        Some(description) => format!("the server closed the session: {description}"),
+        None => match reason {
+            Some(r) => format!("the server closed the session (code {})", u16::from(r.code)),
+            None => "the server closed the session".into(),
+        },
+    }
+}
 use super::settings::AgentConfig;
 
 /// Work for the host's worker, in order.
@@ -228,7 +240,7 @@ impl Session<'_> {
                             continue;
                         }
                         Some(Ok(Frame::Close(reason))) => {
-                            outcome.error = format!("the server closed the session: {reason:?}");
+                            outcome.error = closed_because(reason.as_ref());
                             return outcome;
                         }
                         Some(Ok(_)) => continue,
@@ -287,4 +299,19 @@ async fn send(
 ) -> Result<(), String> {
     let text = serde_json::to_string(frame).map_err(|e| e.to_string())?;
     framed.send(Message::Text(text.into())).await.map_err(|e| format!("cannot send to the server: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use awc::ws::{CloseCode, CloseReason};
+
+    #[test]
+    fn a_closed_session_is_told_in_the_servers_words() {
+        let removed = CloseReason { code: CloseCode::Policy, description: Some("the host was removed".into()) };
+        assert_eq!(closed_because(Some(&removed)), "the server closed the session: the host was removed");
+        let bare = CloseReason { code: CloseCode::Away, description: None };
+        assert_eq!(closed_because(Some(&bare)), "the server closed the session (code 1001)");
+        assert_eq!(closed_because(None), "the server closed the session");
+    }
 }

@@ -50,15 +50,20 @@ pub async fn run(call: HookCall<'_>, timeout: Duration) -> Result<String, String
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        // A hook past its timeout is killed when its future is dropped.
+        // Its own process group: a hook past its timeout is ended with every
+        // process it started, not only its shell (a subshell left running
+        // would go on activating a version the agent has reported as failed).
+        .process_group(0)
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("{} hook could not start: {e}", call.hook))?;
+    let group = child.id();
     let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
         Ok(Ok(output)) => output,
         Ok(Err(e)) => return Err(format!("{} hook failed: {e}", call.hook)),
         Err(_) => {
-            return Err(format!("{} hook of {} {} timed out after {timeout:?}", call.hook, call.module, call.version))
+            end_process_group(group);
+            return Err(format!("{} hook of {} {} timed out after {timeout:?}", call.hook, call.module, call.version));
         }
     };
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -71,6 +76,18 @@ pub async fn run(call: HookCall<'_>, timeout: Duration) -> Result<String, String
     let tail = lines[lines.len().saturating_sub(QUOTED_LINES)..].join(" | ");
     let code = output.status.code().map(|c| c.to_string()).unwrap_or_else(|| "a signal".into());
     Err(format!("{} hook of {} {} exited with {code}: {tail}", call.hook, call.module, call.version))
+}
+
+/// Kills every process of a timed-out hook's group (the shell was killed
+/// when its future was dropped; what it started was not).
+fn end_process_group(group: Option<u32>) {
+    #[cfg(target_os = "linux")]
+    if let Some(pid) = group.and_then(|id| rustix::process::Pid::from_raw(id as i32)) {
+        // The group may be gone already: nothing to do then.
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = group;
 }
 
 /// The figures a health hook printed, if it printed JSON.
@@ -96,6 +113,36 @@ mod tests {
             artifact: Path::new("/nonexistent/artifact"),
         };
         assert_eq!(run(call, Duration::from_secs(30)).await.unwrap(), "/bin/sh");
+    }
+
+    /// A hook past its timeout is ended with what it started: a background
+    /// process of the hook's shell does not outlive the timeout.
+    #[actix_web::test]
+    async fn a_timed_out_hook_ends_with_every_process_it_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
+        let command = format!("sleep 30 & echo $! > {}; wait", pid_file.display());
+        let call = HookCall {
+            hook: "activate",
+            command: Some(&command),
+            module: "kmod-test",
+            version: "2.0.0",
+            node: "node-1",
+            artifact: Path::new("/nonexistent/artifact"),
+        };
+        let error = run(call, Duration::from_millis(500)).await.unwrap_err();
+        assert!(error.contains("timed out after 500ms"), "{error}");
+        let pid = std::fs::read_to_string(&pid_file).unwrap().trim().to_string();
+        // Dead, or a zombie waiting for its new parent to reap it.
+        let alive = || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|stat| stat.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')))
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while alive() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(!alive(), "the hook's background sleep {pid} outlived its timeout");
     }
 
     /// A failing hook's error names the hook, its exit code and its last lines of output.

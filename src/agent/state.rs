@@ -13,6 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use hotswap_actors::domain::{ModuleHooks, ModuleSlots};
@@ -56,7 +57,13 @@ impl DataDir {
 
     /// The state kept, or a fresh one with a new node id (saved at once).
     pub fn load_or_create(&self) -> Result<AgentState, String> {
-        std::fs::create_dir_all(&self.0).map_err(|e| format!("cannot create {}: {e}", self.0.display()))?;
+        // Only the agent's user may look inside: the state holds the session
+        // credential, which downloads the tenant's artifacts.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.0)
+            .map_err(|e| format!("cannot create {}: {e}", self.0.display()))?;
         match std::fs::read(self.state_file()) {
             Ok(bytes) => {
                 serde_json::from_slice(&bytes).map_err(|e| format!("{} is damaged: {e}", self.state_file().display()))
@@ -179,7 +186,7 @@ pub fn write_all_atomically(dir: &Path, files: &[(PathBuf, bytes::Bytes)]) -> Re
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let mut written: Vec<(PathBuf, std::fs::File)> = Vec::new();
     for (path, bytes) in files {
-        match create_temporary(path, bytes) {
+        match create_temporary(path, bytes, Readers::Everyone) {
             Ok(temporary) => written.push(temporary),
             Err(e) => {
                 remove_temporaries(&written);
@@ -202,7 +209,7 @@ pub fn write_all_atomically(dir: &Path, files: &[(PathBuf, bytes::Bytes)]) -> Re
 
 /// Writes and fsyncs a temporary file beside `path`; answers its path.
 fn write_temporary(path: &Path, bytes: &[u8]) -> Result<PathBuf, String> {
-    let (temporary, file) = create_temporary(path, bytes)?;
+    let (temporary, file) = create_temporary(path, bytes, Readers::AgentOnly)?;
     file.sync_all().map_err(|e| {
         let _ = std::fs::remove_file(&temporary);
         format!("cannot write {}: {e}", path.display())
@@ -210,12 +217,25 @@ fn write_temporary(path: &Path, bytes: &[u8]) -> Result<PathBuf, String> {
     Ok(temporary)
 }
 
+/// Who may read a file the agent writes.
+#[derive(Clone, Copy)]
+enum Readers {
+    /// The state file, which holds the session credential (mode 0600).
+    AgentOnly,
+    /// Artifacts and their hooks, which hooks run as other users may read (the umask decides).
+    Everyone,
+}
+
 /// A temporary file beside `path` holding `bytes`, not synced yet.
-fn create_temporary(path: &Path, bytes: &[u8]) -> Result<(PathBuf, std::fs::File), String> {
+fn create_temporary(path: &Path, bytes: &[u8], readers: Readers) -> Result<(PathBuf, std::fs::File), String> {
     let dir = path.parent().ok_or_else(|| format!("{} has no directory", path.display()))?;
     let temporary = dir.join(format!(".tmp.{}", Uuid::new_v4().simple()));
+    let mode = match readers {
+        Readers::AgentOnly => 0o600,
+        Readers::Everyone => 0o666,
+    };
     let write = || -> std::io::Result<std::fs::File> {
-        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&temporary)?;
+        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&temporary)?;
         file.write_all(bytes)?;
         Ok(file)
     };
@@ -245,4 +265,23 @@ fn place(temporary: &Path, path: &Path) -> Result<(), String> {
 
 pub fn sync_dir(dir: &Path) -> Result<(), String> {
     std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| format!("cannot sync {}: {e}", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn only_the_agents_user_reads_the_state_and_its_credential() {
+        let root = tempfile::tempdir().unwrap();
+        let data = DataDir(root.path().join("agent"));
+        let mut state = data.load_or_create().unwrap();
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&root.path().join("agent")), 0o700);
+        assert_eq!(mode(&data.state_file()), 0o600);
+        state.session = Some("hss_credential".into());
+        data.save(&state).unwrap();
+        assert_eq!(mode(&data.state_file()), 0o600, "a later save keeps it private");
+    }
 }

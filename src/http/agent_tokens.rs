@@ -35,7 +35,9 @@ const MAX_TOKEN_PAGE: u32 = 1000;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateTokenBody {
+    /// Development, QA, Staging or Production, in any case.
     #[schema(value_type = EnvironmentName)]
+    #[serde(deserialize_with = "super::schema_limits::environment_any_case")]
     pub environment: Environment,
     /// Labels every agent enrolled with the token carries.
     #[serde(default)]

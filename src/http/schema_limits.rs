@@ -53,6 +53,16 @@ pub fn json_schema_value() -> utoipa::openapi::schema::Schema {
     )
 }
 
+/// An environment's name in any case, as `targetEnvironment` and the CLI
+/// take it ("qa", "PRODUCTION").
+pub fn environment_any_case<'de, D>(deserializer: D) -> Result<hotswap_actors::domain::Environment, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::Deserialize;
+    String::deserialize(deserializer)?.parse().map_err(serde::de::Error::custom)
+}
+
 /// An optional whole number that JSON may also write as `2.0`: the
 /// document's `integer` includes such numbers, serde's integers do not.
 pub fn whole_number<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
@@ -86,6 +96,21 @@ mod tests {
         assert_eq!(json["propertyNames"]["minLength"], 1);
         assert_eq!(json["additionalProperties"]["maxLength"], 20);
         assert_eq!(json["type"], serde_json::json!(["object", "null"]));
+    }
+
+    #[derive(serde::Deserialize)]
+    struct Target {
+        #[serde(deserialize_with = "environment_any_case")]
+        environment: hotswap_actors::domain::Environment,
+    }
+
+    #[test]
+    fn environments_are_read_in_any_case() {
+        let read = |text: &str| serde_json::from_str::<Target>(text).map(|t| t.environment.as_str());
+        assert_eq!(read(r#"{"environment": "development"}"#).unwrap(), "Development");
+        assert_eq!(read(r#"{"environment": "QA"}"#).unwrap(), "QA");
+        let error = read(r#"{"environment": "Mars"}"#).unwrap_err().to_string();
+        assert!(error.contains("unknown environment 'Mars'"), "{error}");
     }
 
     #[derive(serde::Deserialize)]

@@ -78,6 +78,9 @@ pub struct ModuleHooks {
     pub deactivate: Option<String>,
     /// Exit 0 = healthy; may print `{"errorRate": .., "latencyMs": ..}`.
     pub health: Option<String>,
+    /// Also read as `prepare_standby`, the name the hook has in
+    /// `HOTSWAP_HOOK` and the spelling agents' TOML files tend to use.
+    #[serde(alias = "prepare_standby")]
     pub prepare_standby: Option<String>,
 }
 
@@ -160,4 +163,18 @@ pub const BYTES_PER_GB: u64 = 1_000_000_000;
 pub fn stored_bytes(versions: &[ModuleVersion]) -> u64 {
     let mut seen = std::collections::HashSet::new();
     versions.iter().filter(|v| seen.insert(v.sha256.as_str())).map(|v| v.size_bytes).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_standby_hook_is_read_in_either_spelling_and_written_in_one() {
+        for key in ["prepareStandby", "prepare_standby"] {
+            let hooks: ModuleHooks = serde_json::from_value(serde_json::json!({ key: "touch standby" })).unwrap();
+            assert_eq!(hooks.prepare_standby.as_deref(), Some("touch standby"), "{key}");
+            assert_eq!(serde_json::to_value(&hooks).unwrap()["prepareStandby"], "touch standby");
+        }
+    }
 }
