@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use hotswap_actors::domain::SignatureAlgorithm;
 
+use super::client::api::refusal;
+use super::client::{report, Exit, Failure};
 use super::ModuleAction;
 use crate::crypto::rsa_sig;
 
@@ -54,37 +56,62 @@ pub fn algorithm(name: &str) -> Result<SignatureAlgorithm, String> {
 }
 
 /// `server` and `ca` are the global `--server` and `--ca`; push resolves them
-/// with the saved login as every client verb does.
-pub async fn module(action: ModuleAction, server: Option<&str>, ca: Option<&Path>) -> CliResult {
+/// with the saved login as every client verb does. Answers the exit code,
+/// having printed any failure as the client verbs do (2 for a refusal of the
+/// server's, with its code and trace id).
+pub async fn module(action: ModuleAction, server: Option<&str>, ca: Option<&Path>) -> u8 {
+    match module_action(action, server, ca).await {
+        Ok(()) => Exit::Ok.code(),
+        Err(failure) => {
+            report(&failure);
+            failure.exit.code()
+        }
+    }
+}
+
+async fn module_action(action: ModuleAction, server: Option<&str>, ca: Option<&Path>) -> Result<(), Failure> {
     match action {
         ModuleAction::Sign { key, algorithm: alg, out, descriptor, name, version, bare, file } => {
             let alg = algorithm(&alg)?;
             let pem = std::fs::read_to_string(&key).map_err(|e| format!("cannot read {}: {e}", key.display()))?;
-            let private = rsa_sig::parse_private_key(&pem)?;
+            let private = rsa_sig::parse_private_key(&pem).map_err(|e| e.to_string())?;
             let bytes = std::fs::read(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
             let digest = crate::crypto::sha256_hex(&bytes);
             let (signed, what) = if bare {
                 (bytes, "the file's bytes".to_string())
             } else {
-                let (name, version) = match (descriptor, name, version) {
-                    (Some(path), _, _) => name_and_version(&path)?,
+                let (name, version) = match (&descriptor, name, version) {
+                    (Some(path), _, _) => name_and_version(path)?,
                     (None, Some(name), Some(version)) => (name, version),
-                    _ => return Err("give --descriptor, or --name and --version, or --bare".into()),
+                    _ => return Err(Failure::usage("give --descriptor, or --name and --version, or --bare")),
                 };
                 let text = crate::registry::statement::statement(&name, &version, &digest);
                 (text.into_bytes(), format!("the statement for {name} {version}"))
             };
-            let signature = rsa_sig::sign(&private, alg, &signed)?;
+            let signature = rsa_sig::sign(&private, alg, &signed).map_err(|e| e.to_string())?;
             let out = out.unwrap_or_else(|| with_suffix(&file, ".sig"));
             std::fs::write(&out, signature).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
             println!("wrote {} signature {} of {what} (SHA-256 {digest})", alg.as_str(), out.display());
+            match descriptor {
+                // The registry and the agents verify with the algorithm the
+                // descriptor names (PKCS#1 v1.5 when it names none).
+                Some(path) => name_algorithm_in_descriptor(&path, alg)?,
+                None if alg != SignatureAlgorithm::default() => println!(
+                    "the module's descriptor must say \"signatureAlgorithm\": \"{}\" for this signature to verify",
+                    alg.as_str()
+                ),
+                None => {}
+            }
             Ok(())
         }
         ModuleAction::Push { token, descriptor, signature, file } => {
             let target = super::client::session::resolve(server, ca);
-            let api = super::client::api::Api::new(&target).map_err(|failure| failure.message)?;
+            let api = super::client::api::Api::new(&target)?;
             let token = token.or(target.token).ok_or_else(|| {
-                format!("not logged in to {}: run `hotswap login` or give --token / HOTSWAP_TOKEN", target.server)
+                Failure::usage(format!(
+                    "not logged in to {}: run `hotswap login` or give --token / HOTSWAP_TOKEN",
+                    target.server
+                ))
             })?;
             push(&api, &token, &descriptor, signature.as_deref(), &file).await
         }
@@ -97,7 +124,7 @@ async fn push(
     descriptor: &Path,
     signature: Option<&Path>,
     file: &Path,
-) -> CliResult {
+) -> Result<(), Failure> {
     let b64 = base64::engine::general_purpose::STANDARD;
     let descriptor: serde_json::Value = serde_json::from_slice(
         &std::fs::read(descriptor).map_err(|e| format!("cannot read {}: {e}", descriptor.display()))?,
@@ -119,10 +146,10 @@ async fn push(
     let mut response =
         client.post(&url).bearer_auth(token).send_json(&body).await.map_err(|e| api.unreachable(&url, &e))?;
     let status = response.status();
-    let reply: serde_json::Value = response.json().limit(1 << 20).await.unwrap_or_default();
+    let raw = response.body().limit(1 << 20).await.unwrap_or_default();
+    let reply: serde_json::Value = serde_json::from_slice(&raw).unwrap_or_default();
     if !status.is_success() {
-        let message = reply["message"].as_str().unwrap_or("no message");
-        return Err(format!("the server refused the module ({status}): {message}").into());
+        return Err(refusal(status, &reply, &raw).context("the server refused the module"));
     }
     let what = if status == awc::http::StatusCode::CREATED { "uploaded" } else { "already there, unchanged:" };
     println!(
@@ -134,6 +161,28 @@ async fn push(
     for warning in reply["warnings"].as_array().into_iter().flatten() {
         println!("warning: {}", warning.as_str().unwrap_or_default());
     }
+    Ok(())
+}
+
+/// Writes `signatureAlgorithm` into the descriptor file when it names
+/// another algorithm than the one just signed with (or none, for PSS), so
+/// that `module push` sends what verifies; says so when it does.
+fn name_algorithm_in_descriptor(path: &Path, alg: SignatureAlgorithm) -> Result<(), String> {
+    let text = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut descriptor: serde_json::Value =
+        serde_json::from_slice(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
+    let named = descriptor.get("signatureAlgorithm").and_then(|v| v.as_str()).map(algorithm).transpose()?;
+    if named.unwrap_or_default() == alg {
+        return Ok(());
+    }
+    let Some(fields) = descriptor.as_object_mut() else {
+        return Err(format!("{} is not a JSON object", path.display()));
+    };
+    fields.insert("signatureAlgorithm".into(), serde_json::Value::from(alg.as_str()));
+    let mut pretty = serde_json::to_vec_pretty(&descriptor).map_err(|e| e.to_string())?;
+    pretty.push(b'\n');
+    std::fs::write(path, pretty).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    println!("set \"signatureAlgorithm\": \"{}\" in {}", alg.as_str(), path.display());
     Ok(())
 }
 

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use validator::{Validate, ValidationError, ValidationErrors};
 
 use super::format::timespan;
+use crate::registry::upload::MAX_VERSION_CHARS;
 use crate::web::ApiError;
 
 #[allow(clippy::expect_used)] // A constant pattern, checked by the tests.
@@ -41,6 +42,7 @@ pub struct CreateDeploymentBody {
     #[validate(required(message = "version is required"), custom(function = "semantic_version"))]
     #[schema(
         required,
+        max_length = 128,
         pattern = "^(0|[1-9][0-9]{0,8})\\.(0|[1-9][0-9]{0,8})\\.(0|[1-9][0-9]{0,8})$",
         example = "1.4.0"
     )]
@@ -94,6 +96,9 @@ fn invalid(message: String) -> ValidationError {
 }
 
 fn semantic_version(v: &str) -> Result<(), ValidationError> {
+    if v.chars().count() > MAX_VERSION_CHARS {
+        return Err(invalid(format!("version may hold at most {MAX_VERSION_CHARS} characters")));
+    }
     semver::Version::parse(v)
         .map(|_| ())
         .map_err(|_| invalid(format!("version '{v}' is not a semantic version such as 1.2.3 or 1.0.0-beta.1")))

@@ -38,6 +38,11 @@ pub struct UploadOutcome {
     pub warnings: Vec<String>,
 }
 
+/// The longest version accepted, in a descriptor or a run: semantic versions
+/// have no limit of their own, and a version is repeated in every node's
+/// modules, every run and every live update that names it.
+pub const MAX_VERSION_CHARS: usize = 128;
+
 /// Every problem with a descriptor, so that a client can fix them at once.
 pub fn check_descriptor(d: &ModuleDescriptor) -> Vec<String> {
     let mut problems = Vec::new();
@@ -47,7 +52,9 @@ pub fn check_descriptor(d: &ModuleDescriptor) -> Vec<String> {
                 .into(),
         );
     }
-    if semver::Version::parse(&d.version).is_err() {
+    if d.version.chars().count() > MAX_VERSION_CHARS {
+        problems.push(format!("descriptor.version may hold at most {MAX_VERSION_CHARS} characters"));
+    } else if semver::Version::parse(&d.version).is_err() {
         problems.push(format!("descriptor.version '{}' is not a semantic version such as 1.2.3", d.version));
     }
     if [&d.description, &d.author].iter().any(|t| t.contains('\0')) || has_nul(&d.configuration) {

@@ -8,6 +8,7 @@ pub mod durations;
 pub mod error;
 #[cfg(test)]
 pub(crate) mod fuzz;
+pub mod json_refusals;
 pub mod path_template;
 pub mod query;
 pub mod redact;

@@ -272,7 +272,7 @@ async fn patterns_paths_and_traversals_follow_weights_and_directions() {
     let d = entity(&app, "Q", json!({ "name": "d", "tier": 1 })).await;
     let ab = relate(&app, "LINK", &a, &b, 1.0).await;
     let bd = relate(&app, "LINK", &b, &d, 1.0).await;
-    relate(&app, "LINK", &a, &d, 5.0).await;
+    let ad = relate(&app, "LINK", &a, &d, 5.0).await;
     let (status, cd) = app
         .post(
             "/api/v1/graph/relationships",
@@ -320,6 +320,23 @@ async fn patterns_paths_and_traversals_follow_weights_and_directions() {
     let (_, t) =
         app.post("/api/v1/graph/queries/traverse", &json!({ "startId": a, "maxDepth": 3, "entityTypes": ["Q"] })).await;
     assert_eq!(names(&t), ["d"]);
+    let relationship_ids = |t: &Value| -> Vec<String> {
+        let mut ids: Vec<String> =
+            t["relationships"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(relationship_ids(&t), vec![ad], "the way to d: {t}");
+    // A limit cuts the relationships with the entities: only those joining
+    // the listed entities to the start, while the count covers them all.
+    let body = json!({ "startId": a, "maxDepth": 3, "limit": 1 });
+    let (_, t) = app.post("/api/v1/graph/queries/traverse", &body).await;
+    assert_eq!((names(&t), t["totalCount"].as_u64()), (vec!["a".to_string()], Some(4)), "{t}");
+    assert!(relationship_ids(&t).is_empty(), "{t}");
+    let body = json!({ "startId": a, "maxDepth": 3, "limit": 2, "relationshipTypes": ["LINK"] });
+    let (_, t) = app.post("/api/v1/graph/queries/traverse", &body).await;
+    assert_eq!(t["entities"].as_array().unwrap().len(), 2, "{t}");
+    assert_eq!(t["relationships"].as_array().unwrap().len(), 1, "one relationship joins two entities: {t}");
 
     // Patterns: P with a LINK to a Q of tier 1 within two hops, weights bounded.
     let q = json!({ "entityType": "P", "relationships": [
@@ -414,6 +431,28 @@ async fn runs_keep_the_graph_in_step_and_a_rebuild_finds_nothing_to_repair() {
         report,
         json!({ "entitiesWritten": 0, "relationshipsWritten": 0, "entitiesDeleted": 0, "relationshipsDeleted": 0 })
     );
+}
+
+#[actix_web::test]
+async fn a_modules_last_version_deleted_leaves_no_module_behind() {
+    let app = spawn_app(&[]).await;
+    let key = KeyPair::generate();
+    trust(&app, "graph-key", &key).await;
+    let mut lone = descriptor("xlone", "1.0.0");
+    lone["dependencies"] = json!({ "ylone": "^1" });
+    publish(&app, &key, &lone).await;
+    let r = app.call(Method::DELETE, "/api/v1/modules/xlone/1.0.0", None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    // Neither the module nor the one only it depended on stays in the graph:
+    // a rebuild has nothing to repair.
+    let (status, report) = app.post("/api/v1/graph/rebuild", &json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(
+        report,
+        json!({ "entitiesWritten": 0, "relationshipsWritten": 0, "entitiesDeleted": 0, "relationshipsDeleted": 0 })
+    );
+    let q = json!({ "entityType": "Module", "filters": [{ "property": "name", "operator": "in", "value": ["xlone", "ylone"] }] });
+    assert_eq!(matches(&app, q).await["totalCount"], 0);
 }
 
 #[actix_web::test]

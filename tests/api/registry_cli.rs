@@ -80,10 +80,26 @@ async fn keygen_sign_and_push_from_the_command_line() {
         hotswap(args, vec![("HOTSWAP_URL".into(), app.base.clone()), ("HOTSWAP_TOKEN".into(), token)])
     };
     let refused = push("not-a-token".into()).await;
-    assert!(!refused.status.success());
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("401"), "{refused:?}");
+    // A refusal of the server's: exit 2, with its code and trace id, as every client verb.
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("401") && stderr.contains("trace id:"), "{refused:?}");
     let pushed = push(app.token.clone().unwrap()).await;
     assert!(pushed.status.success(), "{pushed:?}");
     assert!(String::from_utf8_lossy(&pushed.stdout).contains("uploaded kmod-cli 1.0.0"), "{pushed:?}");
     app.deploy_ok("kmod-cli", "1.0.0", "Development").await;
+
+    // Signed with PSS: the descriptor is told, so the push verifies in strict mode.
+    std::fs::write(&descriptor_file, descriptor("kmod-cli", "1.1.0").to_string()).unwrap();
+    let sign = ["module", "sign", "--key", &arg(&key), "--algorithm", "pss", "--descriptor", &arg(&descriptor_file)];
+    let mut sign: Vec<String> = sign.into_iter().map(String::from).collect();
+    sign.push(arg(&module));
+    let signed = hotswap(sign, vec![]).await;
+    assert!(signed.status.success(), "{signed:?}");
+    assert!(String::from_utf8_lossy(&signed.stdout).contains("set \"signatureAlgorithm\": \"RSA-PSS-SHA256\""));
+    let written: serde_json::Value = serde_json::from_slice(&std::fs::read(&descriptor_file).unwrap()).unwrap();
+    assert_eq!(written["signatureAlgorithm"], "RSA-PSS-SHA256");
+    let pushed = push(app.token.clone().unwrap()).await;
+    assert!(pushed.status.success(), "{pushed:?}");
+    assert!(String::from_utf8_lossy(&pushed.stdout).contains("uploaded kmod-cli 1.1.0"), "{pushed:?}");
 }

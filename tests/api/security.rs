@@ -219,6 +219,11 @@ async fn cors_allows_only_configured_origins() {
     assert_eq!(ok.header("access-control-allow-origin"), Some("https://ops.example.com"), "{:?}", ok.headers);
     let refused = preflight("https://evil.example.com").await;
     assert!(refused.header("access-control-allow-origin").is_none(), "{:?}", refused.headers);
+    // The refusal is an error like any other: JSON with a code and a trace id.
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.text);
+    assert_eq!(refused.body["code"], "bad_request", "{}", refused.text);
+    assert!(refused.body["message"].as_str().unwrap().contains("Origin is not allowed"), "{}", refused.text);
+    assert!(refused.body["traceId"].is_string(), "{}", refused.text);
     // Nothing is allowed by default.
     let default = spawn_anonymous(&[]).await;
     let r = default

@@ -71,13 +71,35 @@ impl FromStr for Environment {
         Self::ALL
             .into_iter()
             .find(|e| e.as_str().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| UnknownEnvironment(s.to_string()))
+            .ok_or_else(|| UnknownEnvironment(echoed(s)))
     }
+}
+
+/// The longest name an error repeats back: an environment names one of four
+/// words, so a longer value is shown by its start only (a 100 KB value would
+/// otherwise come back twice as large in the error).
+const ECHOED_CHARS: usize = 32;
+
+fn echoed(s: &str) -> String {
+    if s.chars().count() <= ECHOED_CHARS {
+        return s.to_string();
+    }
+    let start: String = s.chars().take(ECHOED_CHARS).collect();
+    format!("{start}…")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unknown_environment_is_repeated_back_by_its_start_only() {
+        let long = "x".repeat(100_000);
+        let message = long.parse::<Environment>().unwrap_err().to_string();
+        assert!(message.len() < 120, "{message}");
+        assert!(message.contains(&format!("'{}…'", "x".repeat(32))), "{message}");
+        assert!("Mars".parse::<Environment>().unwrap_err().to_string().contains("'Mars'"));
+    }
 
     #[test]
     fn parses_case_insensitively_and_orders_the_path() {

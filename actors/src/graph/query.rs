@@ -3,7 +3,7 @@
 //! They answer ids; the service turns them into records.
 
 use std::cmp::Ordering;
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use petgraph::stable_graph::{EdgeIndex, NodeIndex};
 use petgraph::visit::EdgeRef;
@@ -493,6 +493,11 @@ pub fn run_traverse(index: &TenantIndex, query: &TraverseQuery) -> Option<Found>
             || index.entities.get(id).is_some_and(|e| query.entity_types.iter().any(|t| t == &e.entity_type))
     };
     let mut seen = HashSet::from([start]);
+    // How each entity was reached (the start by nothing): an answer cut by
+    // `limit` holds the relationships that join the entities it lists to the
+    // start, not those of every entity the walk counted.
+    let mut reached_by: HashMap<NodeIndex, (NodeIndex, Uuid)> = HashMap::new();
+    let mut joined = HashSet::from([start]);
     let mut queue = VecDeque::from([(start, 0u32)]);
     while let Some((node, depth)) = match query.algorithm {
         Algorithm::Bfs => queue.pop_front(),
@@ -503,6 +508,15 @@ pub fn run_traverse(index: &TenantIndex, query: &TraverseQuery) -> Option<Found>
             found.total += 1;
             if found.entities.len() < limit {
                 found.entities.push(id);
+                // Up the way it was reached, until a part already given.
+                let mut at = node;
+                let mut way = Vec::new();
+                while joined.insert(at) {
+                    let Some(&(from, relationship)) = reached_by.get(&at) else { break };
+                    way.push(relationship);
+                    at = from;
+                }
+                found.relationships.extend(way.into_iter().rev());
             }
         }
         if depth >= max_depth {
@@ -510,7 +524,7 @@ pub fn run_traverse(index: &TenantIndex, query: &TraverseQuery) -> Option<Found>
         }
         for (_, edge, other) in steps(index, node, query.direction, &types) {
             if seen.insert(other) {
-                found.relationships.push(edge.id);
+                reached_by.insert(other, (node, edge.id));
                 queue.push_back((other, depth + 1));
             }
         }

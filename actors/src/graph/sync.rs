@@ -421,6 +421,11 @@ impl RegistryStore for GraphSyncStore {
             if let Err(e) = self.graph.drop_unreferenced_version(tenant, name, version).await {
                 tracing::warn!(%tenant, error = %e, "the knowledge graph kept a deleted version");
             }
+            let mut modules: Vec<&str> = v.descriptor.dependencies.keys().map(String::as_str).collect();
+            modules.push(name);
+            if let Err(e) = self.graph.drop_unreferenced_modules(tenant, &modules).await {
+                tracing::warn!(%tenant, error = %e, "the knowledge graph kept a module without versions");
+            }
         }
         Ok(deleted)
     }

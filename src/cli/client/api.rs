@@ -230,7 +230,7 @@ fn http_client(tls: Option<&std::sync::Arc<rustls::ClientConfig>>, timeout: Dura
     }
 }
 
-fn refusal(status: StatusCode, body: &Value, raw: &[u8]) -> Failure {
+pub(crate) fn refusal(status: StatusCode, body: &Value, raw: &[u8]) -> Failure {
     let message = body["message"]
         .as_str()
         .map(str::to_string)

@@ -100,6 +100,12 @@ pub struct Failure {
     pub trace_id: Option<String>,
 }
 
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure::general(message)
+    }
+}
+
 impl Failure {
     pub fn usage(message: impl Into<String>) -> Failure {
         Failure { exit: Exit::Usage, message: message.into(), trace_id: None }

@@ -92,11 +92,13 @@ impl Out {
         self.paint(style, text)
     }
 
-    /// Prints rows under headers, each column as wide as its widest cell.
-    /// `status_col` names a column to colour by [`Out::status`].
+    /// Prints rows under headers, each column as wide as its widest cell
+    /// (cells past [`MAX_CELL_CHARS`] are cut, with an ellipsis: `-o json`
+    /// has them whole). `status_col` names a column to colour by [`Out::status`].
     pub fn table(&self, headers: &[&str], rows: &[Vec<String>], status_col: Option<usize>) {
+        let rows: Vec<Vec<String>> = rows.iter().map(|row| row.iter().map(|c| cut_to_cell(c)).collect()).collect();
         let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-        for row in rows {
+        for row in &rows {
             for (i, cell) in row.iter().enumerate() {
                 if let Some(w) = widths.get_mut(i) {
                     *w = (*w).max(cell.chars().count());
@@ -104,15 +106,15 @@ impl Out {
             }
         }
         let line = |cells: Vec<String>| cells.join("  ").trim_end().to_string();
-        let head: Vec<String> = headers.iter().zip(&widths).map(|(h, w)| self.bold(&format!("{h:<w$}"))).collect();
+        let head: Vec<String> = headers.iter().zip(&widths).map(|(h, w)| self.bold(&padded(h, *w))).collect();
         say!("{}", line(head));
-        for row in rows {
+        for row in &rows {
             let cells = row
                 .iter()
                 .zip(&widths)
                 .enumerate()
                 .map(|(i, (cell, w))| {
-                    let padded = format!("{cell:<w$}");
+                    let padded = padded(cell, *w);
                     if Some(i) == status_col {
                         // Colour the word only, so the padding stays plain.
                         padded.replacen(cell.as_str(), &self.status(cell), 1)
@@ -127,6 +129,27 @@ impl Out {
             say!("{}", self.dim("(none)"));
         }
     }
+}
+
+/// The widest a table cell is shown: a version or a name as long as a page
+/// would push every other column off the screen.
+pub const MAX_CELL_CHARS: usize = 120;
+
+/// `cell`, cut to [`MAX_CELL_CHARS`] characters with an ellipsis when longer.
+fn cut_to_cell(cell: &str) -> String {
+    if cell.chars().count() <= MAX_CELL_CHARS {
+        return cell.to_string();
+    }
+    let mut cut: String = cell.chars().take(MAX_CELL_CHARS - 1).collect();
+    cut.push('…');
+    cut
+}
+
+/// `text` followed by spaces up to `width` characters. Not `format!("{:<w$}")`:
+/// the formatter refuses widths past 65,535 and would panic.
+fn padded(text: &str, width: usize) -> String {
+    let fill = width.saturating_sub(text.chars().count());
+    format!("{text}{}", " ".repeat(fill))
 }
 
 /// "1 node", "3 nodes": a count with its noun (plural by an added s).
@@ -158,5 +181,22 @@ pub fn span(v: &Value) -> String {
         Some((head, tail)) if tail.len() == 7 && !head.contains(':') => s,
         Some((head, _)) if head.contains(':') => head.to_string(),
         _ => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cell_longer_than_the_formatter_allows_is_cut_not_a_panic() {
+        let version = format!("1.0.0-{}", "a".repeat(100_000));
+        let shown = cut_to_cell(&version);
+        assert_eq!(shown.chars().count(), MAX_CELL_CHARS);
+        assert!(shown.starts_with("1.0.0-aaa") && shown.ends_with('…'), "{shown}");
+        assert_eq!(cut_to_cell("1.4.0"), "1.4.0");
+        // Padding itself takes any width.
+        assert_eq!(padded("ab", 70_000).len(), 70_000);
+        assert_eq!(padded("abc", 2), "abc");
     }
 }

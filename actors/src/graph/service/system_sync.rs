@@ -183,6 +183,30 @@ impl GraphService {
         self.commit(tenant, &graph, &change, None).await
     }
 
+    /// Deletes the Module entities of `names` that nothing points at or from
+    /// any more: a module whose last version was deleted, and the modules
+    /// only that version depended on (a rebuild would not make them again).
+    pub async fn drop_unreferenced_modules(&self, tenant: TenantId, names: &[&str]) -> Result<(), GraphError> {
+        let (graph, _writer) = self.writing(tenant).await?;
+        let unreferenced: Vec<Uuid> = {
+            let index = graph.index.read();
+            let alone = |ix| {
+                index.graph.edges_directed(ix, petgraph::Direction::Incoming).next().is_none()
+                    && index.graph.edges_directed(ix, petgraph::Direction::Outgoing).next().is_none()
+            };
+            names
+                .iter()
+                .map(|name| system::module_id(tenant, name))
+                .filter(|id| index.nodes.get(id).is_some_and(|&ix| alone(ix)))
+                .collect()
+        };
+        if unreferenced.is_empty() {
+            return Ok(());
+        }
+        let change = GraphChange { delete_entities: unreferenced, ..GraphChange::default() };
+        self.commit(tenant, &graph, &change, None).await
+    }
+
     /// Runs `f` on the tenant's index (impact analysis, release plans).
     pub(in crate::graph) async fn with_index<T>(
         &self,
