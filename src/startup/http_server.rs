@@ -125,7 +125,7 @@ pub fn serve_api(
             // The request span records the URI: it sees secrets in the query
             // string redacted, and everything inside it the real URI.
             .wrap(from_fn(crate::web::redact::restore_query_secrets))
-            .wrap(TracingLogger::default())
+            .wrap(TracingLogger::<crate::web::request_span::RequestSpan>::new())
             .wrap(from_fn(crate::web::redact::hide_query_secrets))
             // The Prometheus middleware answers this path itself, after the
             // route; a route of its own keeps it from counting as a 404.

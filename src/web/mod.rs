@@ -12,6 +12,7 @@ pub mod json_refusals;
 pub mod path_template;
 pub mod query;
 pub mod redact;
+pub mod request_span;
 mod state;
 pub mod trace;
 

@@ -15,6 +15,7 @@ mod outage;
 mod overload;
 mod plans;
 mod process;
+mod request_log;
 mod restart;
 mod signalr_reconnect;
 mod tenants;

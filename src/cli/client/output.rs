@@ -135,10 +135,13 @@ impl Out {
 /// would push every other column off the screen.
 pub const MAX_CELL_CHARS: usize = 120;
 
-/// `cell`, cut to [`MAX_CELL_CHARS`] characters with an ellipsis when longer.
+/// `cell` with its control characters escaped (a name that holds an escape
+/// sequence must not drive the terminal), cut to [`MAX_CELL_CHARS`]
+/// characters with an ellipsis when longer.
 fn cut_to_cell(cell: &str) -> String {
+    let cell = crate::web::request_span::escaped(cell);
     if cell.chars().count() <= MAX_CELL_CHARS {
-        return cell.to_string();
+        return cell;
     }
     let mut cut: String = cell.chars().take(MAX_CELL_CHARS - 1).collect();
     cut.push('…');
@@ -198,5 +201,6 @@ mod tests {
         // Padding itself takes any width.
         assert_eq!(padded("ab", 70_000).len(), 70_000);
         assert_eq!(padded("abc", 2), "abc");
+        assert_eq!(cut_to_cell("evil\u{1b}]0;owned\u{7}co"), "evil\\u{1b}]0;owned\\u{7}co");
     }
 }
