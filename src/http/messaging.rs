@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
-use hotswap_actors::messaging::{consume, NackOptions, Published};
+use hotswap_actors::messaging::{consume, NackOptions, Published, SubscriptionKind};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
@@ -123,7 +123,7 @@ pub struct ConsumeQuery {
     responses(
         Protected,
         (status = 200, description = "Leased deliveries (maybe none)", body = ConsumeView),
-        (status = 400, description = "max or waitMs out of range", body = ErrorBody),
+        (status = 400, description = "max or waitMs out of range, or a Push subscription", body = ErrorBody),
         (status = 404, description = "No such topic, or no such subscription on it", body = ErrorBody),
     )
 )]
@@ -149,6 +149,14 @@ pub async fn consume_messages(
     let subscription = bus.store.get_subscription(tenant.0, query.subscription_id).await?;
     if subscription.spec.topic_name != *topic {
         return Err(ApiError::NotFound(format!("subscription '{}' is not on topic '{topic}'", query.subscription_id)));
+    }
+    // As on the WebSocket: a Push subscription's loop leases its messages;
+    // a pull here would compete with it for them.
+    if subscription.spec.kind == SubscriptionKind::Push {
+        return Err(ApiError::BadRequest(format!(
+            "subscription '{}' is a Push subscription: it is delivered to its endpoint; consume a Pull one",
+            query.subscription_id
+        )));
     }
     let deliveries = consume(bus.store.as_ref(), tenant.0, query.subscription_id, max, wait).await?;
     Ok(HttpResponse::Ok().json(ConsumeView { messages: deliveries.into_iter().map(DeliveryView::from).collect() }))
@@ -197,6 +205,7 @@ pub async fn ack_message(
     responses(
         Protected, JsonBody,
         (status = 204, description = "Refused"),
+        (status = 400, description = "The reason holds a NUL character", body = ErrorBody),
         (status = 404, description = "No such subscription or message", body = ErrorBody),
         (status = 409, description = "The lease expired; the message is being redelivered", body = ErrorBody),
     )
@@ -210,6 +219,7 @@ pub async fn nack_message(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.map(web::Json::into_inner).unwrap_or_default();
     let options = NackOptions { reason: body.reason, requeue: body.requeue };
+    options.validate()?;
     bus.store.nack(tenant.0, query.subscription_id, &id, options, Utc::now()).await?;
     Ok(HttpResponse::NoContent().finish())
 }

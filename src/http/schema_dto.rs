@@ -18,8 +18,11 @@ pub struct SchemaBody {
     /// text holding one is taken too).
     #[schema(schema_with = super::schema_limits::json_schema_value)]
     pub schema_definition: Value,
-    /// None, Backward (default), Forward, Full, or their Transitive variants
-    /// (the server also takes them in any case, with '_' or '-').
+    /// None, Backward, Forward, Full, or their Transitive variants (the
+    /// server also takes them in any case, with '_' or '-'). Left out: the
+    /// subject's (Backward for a new subject). Only an Admin changes a
+    /// subject's mode: anyone else's version naming another mode is a Draft
+    /// for an Admin to approve.
     #[schema(
         example = "Backward",
         pattern = "^(None|Backward|BackwardTransitive|Forward|ForwardTransitive|Full|FullTransitive)$"
@@ -36,12 +39,13 @@ impl SchemaBody {
         if self.status.is_some() {
             problems.push("status: set by the registry (Draft, or Approved when compatible), not by the client".into());
         }
+        // Left out: the subject's mode stays (Backward for a new subject).
         let compatibility = match self.compatibility.as_deref().map(str::parse::<Compatibility>) {
-            None => Compatibility::default(),
-            Some(Ok(c)) => c,
+            None => None,
+            Some(Ok(c)) => Some(c),
             Some(Err(e)) => {
                 problems.push(format!("compatibility: {e}"));
-                Compatibility::default()
+                None
             }
         };
         let definition = match self.schema_definition {
@@ -137,6 +141,8 @@ pub struct SchemaSummaryView {
     pub latest_approved_version: Option<u32>,
     /// The latest version's status.
     pub status: String,
+    /// The subject's: its latest approved version's (a Draft naming another
+    /// mode does not change it until approved).
     pub compatibility: String,
     pub version_count: usize,
     pub deprecated: bool,
@@ -151,7 +157,7 @@ impl SchemaSummaryView {
             latest_version: latest.version,
             latest_approved_version: s.latest_approved().map(|v| v.version),
             status: latest.status.as_str().to_string(),
-            compatibility: latest.compatibility.as_str().to_string(),
+            compatibility: s.compatibility().as_str().to_string(),
             version_count: s.versions.len(),
             deprecated: s.deprecated.is_some(),
             deprecated_at: s.deprecated.as_ref().map(|d| d.at),

@@ -4,8 +4,8 @@
 
 use actix_web::{web, HttpResponse};
 use chrono::Utc;
-use hotswap_actors::domain::{AuditCategory, NewAuditEntry};
-use hotswap_actors::schemas::{SchemaDecision, SchemaError};
+use hotswap_actors::domain::{AuditCategory, NewAuditEntry, Role};
+use hotswap_actors::schemas::{Registrant, SchemaDecision, SchemaError};
 use serde::Deserialize;
 use serde_json::{json, Map};
 use utoipa::IntoParams;
@@ -14,7 +14,7 @@ use super::count_params::page_within;
 use super::responses::{JsonBody, Protected};
 use super::route_table::{api_module, Access};
 use super::schema_dto::{SchemaBody, SchemaDecisionBody, SchemaSummaryView, SchemaVersionView, ValidationView};
-use crate::auth::{Audited, RequireRole, Tenant};
+use crate::auth::{Audited, Caller, RequireRole, Tenant};
 use crate::messaging::MessageBus;
 use crate::web::{ApiError, AppState, ErrorBody};
 
@@ -53,9 +53,11 @@ impl From<SchemaError> for ApiError {
 
 /// Register a schema version: version 1 of a new subject is a Draft for an
 /// Admin to approve; a later version compatible with the approved ones (by
-/// its `compatibility`) is approved at once, a breaking one is a Draft that
-/// lists its `breakingChanges`. The same definition again answers the
-/// latest version with 200.
+/// the subject's `compatibility`) is approved at once, a breaking one is a
+/// Draft that lists its `breakingChanges`. Only an Admin's registration sets
+/// another `compatibility`; anyone else's naming another mode than the
+/// subject's is a Draft (`CompatibilityChanged`) until an Admin approves it.
+/// The same definition again answers the latest version with 200.
 #[utoipa::path(
     post,
     path = PATH_SCHEMAS,
@@ -73,11 +75,13 @@ pub async fn register_schema(
     state: web::Data<AppState>,
     bus: web::Data<MessageBus>,
     tenant: Tenant,
+    caller: Caller,
     by: Audited,
     body: web::Json<SchemaBody>,
 ) -> Result<HttpResponse, ApiError> {
     let spec = body.into_inner().into_new_schema().map_err(ApiError::validation)?;
-    let registered = bus.schemas.register(tenant.0, spec, &by.0.name, Utc::now()).await?;
+    let registrant = Registrant { name: &by.0.name, may_set_compatibility: caller.0.has_role(Role::Admin) };
+    let registered = bus.schemas.register(tenant.0, spec, registrant, Utc::now()).await?;
     let view = SchemaVersionView::new(registered.version, false);
     if !registered.created {
         return Ok(HttpResponse::Ok().json(view));

@@ -174,21 +174,23 @@ impl SocketConsumers {
     }
 
     /// Starts consuming; the task answers `subscribed` or an error itself.
+    /// A refusal here is an error code (`Forbidden` for the role, as a
+    /// refused settle is) and its message.
     pub fn subscribe(
         &mut self,
         subscription: Uuid,
         prefetch: usize,
         to: Recipient<ConsumerEvent>,
-    ) -> Result<(), String> {
+    ) -> Result<(), (&'static str, String)> {
         if !self.may_consume {
-            return Err("consuming needs the Deployer role".into());
+            return Err(("Forbidden", "consuming needs the Deployer role".into()));
         }
         if self.running.contains_key(&subscription) {
             to.do_send(ConsumerEvent::Subscribed(subscription));
             return Ok(());
         }
         if self.running.len() >= self.max_subscriptions {
-            return Err(format!("at most {} subscriptions per session", self.max_subscriptions));
+            return Err(("BadRequest", format!("at most {} subscriptions per session", self.max_subscriptions)));
         }
         let in_flight = Arc::new(InFlight::default());
         let task =
@@ -228,6 +230,8 @@ impl SocketConsumers {
                 }
                 ConsumerRequest::Nack { subscription, message_id, reason, requeue } => {
                     let options = NackOptions { reason, requeue };
+                    // Refused before the nack: the delivery stays held, to be settled again.
+                    options.validate().map_err(|e| (error_code(&e), e.to_string()))?;
                     let outcome = bus.store.nack(tenant, subscription, &message_id, options, now).await;
                     (subscription, message_id, outcome, "nacked")
                 }

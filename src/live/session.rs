@@ -88,8 +88,8 @@ impl LiveSession {
         };
         match request {
             ConsumerRequest::Subscribe { subscription, prefetch } => {
-                if let Err(why) = consumers.subscribe(subscription, prefetch, ctx.address().recipient()) {
-                    self.refuse(ctx, "BadRequest", why);
+                if let Err((code, why)) = consumers.subscribe(subscription, prefetch, ctx.address().recipient()) {
+                    self.refuse(ctx, code, why);
                 }
             }
             ConsumerRequest::Unsubscribe(subscription) => {

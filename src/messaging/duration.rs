@@ -28,7 +28,9 @@ fn parse_timespan(text: &str) -> Result<Duration, String> {
     if hours > 23 || minutes > 59 || !(0.0..60.0).contains(&seconds) {
         return Err(bad());
     }
-    let whole = ((days * 24 + hours) * 60 + minutes) * 60;
+    // Checked: a day count too large for seconds is refused, never wrapped.
+    let whole = days.checked_mul(24).and_then(|h| h.checked_add(hours)).and_then(|h| h.checked_mul(3600));
+    let whole = whole.and_then(|s| s.checked_add(minutes * 60)).ok_or_else(bad)?;
     Ok(Duration::from_secs(whole) + Duration::from_secs_f64(seconds))
 }
 
@@ -48,6 +50,7 @@ mod tests {
         assert_eq!(parse_duration("00:00:30"), Ok(Duration::from_secs(30)));
         assert_eq!(parse_duration("1.02:00:00"), Ok(Duration::from_secs(26 * 3600)));
         assert_eq!(parse_duration("00:00:00.5"), Ok(Duration::from_millis(500)));
+        assert!(parse_duration("999999999999999999.00:00:00").is_err(), "too many days is refused, not wrapped");
         assert!(parse_duration("00:61:00").is_err());
         assert!(parse_duration("soon").unwrap_err().contains("soon"));
         assert_eq!(format_duration(Duration::from_secs(30)), "30s");

@@ -34,7 +34,8 @@ pub struct TopicBody {
     pub topic_type: Option<TopicType>,
     #[schema(value_type = Option<String>, example = "AtLeastOnce")]
     pub delivery_guarantee: Option<DeliveryGuarantee>,
-    /// How long acknowledged messages are kept ("7days" by default; "30s" or "00:00:30").
+    /// How long acknowledged messages are kept ("7days" by default, at most
+    /// "3650days"; "30s" or "00:00:30").
     #[schema(example = "7days")]
     pub retention_period: Option<String>,
     /// 1 to 16 (1 by default).

@@ -8,8 +8,8 @@ use std::sync::LazyLock;
 use base64::Engine;
 use bytes::Bytes;
 use hotswap_actors::domain::{
-    AuditActor, AuditCategory, AuditResult, ModuleDescriptor, ModuleVersion, NewAuditEntry, QuotaExceeded, QuotaKind,
-    SignatureAlgorithm, SigningKey, TenantId,
+    holds_nul, json_holds_nul, AuditActor, AuditCategory, AuditResult, ModuleDescriptor, ModuleVersion, NewAuditEntry,
+    QuotaExceeded, QuotaKind, SignatureAlgorithm, SigningKey, TenantId,
 };
 use hotswap_actors::store::StoreError;
 use regex::Regex;
@@ -57,7 +57,7 @@ pub fn check_descriptor(d: &ModuleDescriptor) -> Vec<String> {
     } else if semver::Version::parse(&d.version).is_err() {
         problems.push(format!("descriptor.version '{}' is not a semantic version such as 1.2.3", d.version));
     }
-    if [&d.description, &d.author].iter().any(|t| t.contains('\0')) || has_nul(&d.configuration) {
+    if [&d.description, &d.author].iter().any(|t| holds_nul(t)) || json_holds_nul(&d.configuration) {
         problems.push("descriptor text may not contain NUL characters".into());
     }
     if d.description.chars().count() > MAX_TEXT || d.author.chars().count() > MAX_TEXT {
@@ -85,16 +85,6 @@ pub fn check_descriptor(d: &ModuleDescriptor) -> Vec<String> {
         problems.extend(query.problems(&format!("descriptor.analysis.queries[{i}]")));
     }
     problems
-}
-
-/// Whether any key or string in `v` holds a NUL, which PostgreSQL cannot store.
-fn has_nul(v: &serde_json::Value) -> bool {
-    match v {
-        serde_json::Value::String(s) => s.contains('\0'),
-        serde_json::Value::Array(items) => items.iter().any(has_nul),
-        serde_json::Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
-        _ => false,
-    }
 }
 
 /// Whether `name` and `version` could name a stored version at all; other

@@ -124,6 +124,82 @@ async fn bad_topics_and_messages_are_refused_with_the_reason() {
     assert_eq!(viewer.post("/api/v1/topics", &json!({ "name": "v" })).await.0, StatusCode::FORBIDDEN);
 }
 
+/// A retention past ten years made the JetStream sweep overflow: refused
+/// with 400 on every back-end; ten years is accepted.
+#[actix_web::test]
+async fn a_retention_beyond_ten_years_is_refused() {
+    let app = spawn_app(&[]).await;
+    for too_long in ["100000000days", "3651days", "3651.00:00:00", "99999999999999999.00:00:00"] {
+        let (status, err) = app.post("/api/v1/topics", &json!({ "name": "t", "retentionPeriod": too_long })).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{too_long}: {err}");
+    }
+    let (status, err) = app.post("/api/v1/topics", &json!({ "name": "t", "retentionPeriod": "100000000days" })).await;
+    assert!(err.to_string().contains("at most 3650 days"), "{status}: {err}");
+    assert_eq!(topic(&app, json!({ "name": "t", "retentionPeriod": "3650days" })).await["retentionPeriod"], "3650days");
+    let (status, err) = app.put("/api/v1/topics/t", &json!({ "name": "t", "retentionPeriod": "4000days" })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+}
+
+/// Every text field that reaches a store: NUL (`\u0000`) is refused with 400
+/// naming the field, whichever back-end serves the request.
+async fn nul_is_refused_in_every_text_field(app: &TestApp) {
+    let refused = |(status, err): (StatusCode, Value), field: &str| {
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{field}: {err}");
+        assert!(err.to_string().contains(&format!("{field} must not contain the NUL character")), "{field}: {err}");
+    };
+    refused(app.post("/api/v1/topics", &json!({ "name": "nul", "description": "a\u{0}b" })).await, "description");
+    topic(app, json!({ "name": "nul" })).await;
+    refused(app.put("/api/v1/topics/nul", &json!({ "name": "nul", "description": "\u{0}" })).await, "description");
+    let body = json!({ "topicName": "nul", "consumerGroup": "g\u{0}", "consumerEndpoint": "pull" });
+    refused(app.post("/api/v1/subscriptions", &body).await, "consumerGroup");
+    let sub = subscribe(app, "nul", json!({ "maxRetries": 0 })).await;
+    for (extra, field) in [
+        (json!({ "payload": "{\"a\":\"\u{0}\"}" }), "payload"),
+        (json!({ "headers": { "h": "v\u{0}" } }), "headers.h"),
+        (json!({ "messageId": "m\u{0}" }), "messageId"),
+        (json!({ "partitionKey": "\u{0}" }), "partitionKey"),
+    ] {
+        let mut body = json!({ "topicName": "nul", "payload": "ok" });
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        refused(app.post("/api/v1/messages", &body).await, field);
+        refused(app.post("/api/messages/publish", &body).await, field);
+    }
+    let schema = json!({ "schemaId": "nul", "schemaDefinition": { "properties": { "a\u{0}": {} } } });
+    refused(app.post("/api/v1/schemas", &schema).await, "schemaDefinition");
+    let schema = json!({ "schemaId": "nul", "schemaDefinition": { "const": "\u{0}" } });
+    refused(app.post("/api/v1/schemas", &schema).await, "schemaDefinition");
+
+    // A nack whose reason holds NUL is refused and the lease kept: the
+    // consumer nacks again with another reason and the message is dead-lettered.
+    let id = publish(app, "nul", "m").await["messageId"].as_str().unwrap().to_string();
+    let (status, leased) = app.get(&format!("/api/v1/messages/consume/nul?subscriptionId={sub}")).await;
+    assert_eq!((status, leased["messages"].as_array().map(Vec::len)), (StatusCode::OK, Some(1)), "{leased}");
+    let nack = format!("/api/v1/messages/{id}/nack?subscriptionId={sub}");
+    refused(app.post(&nack, &json!({ "reason": "bad\u{0}", "requeue": false })).await, "reason");
+    let (status, body) = app.post(&nack, &json!({ "reason": "bad", "requeue": false })).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (_, letters) = app.get("/api/v1/topics/nul/dlq").await;
+    assert_eq!(letters.as_array().map(Vec::len), Some(1), "{letters}");
+}
+
+#[actix_web::test]
+async fn nul_text_is_refused_on_the_memory_back_end() {
+    nul_is_refused_in_every_text_field(&spawn_app(&[]).await).await;
+}
+
+#[actix_web::test]
+async fn nul_text_is_refused_on_the_postgres_back_end() {
+    let Some(db) = crate::db::TestDb::create("api::nul_text_is_refused_on_the_postgres_back_end").await else {
+        return;
+    };
+    let overrides = [
+        ("HOTSWAP__STORE__BACKEND", "postgres"),
+        ("HOTSWAP__STORE__URL", db.url.as_str()),
+        ("HOTSWAP__MESSAGING__BACKEND", "postgres"),
+    ];
+    nul_is_refused_in_every_text_field(&spawn_app(&overrides).await).await;
+}
+
 #[actix_web::test]
 async fn pull_consumers_lease_ack_and_see_expired_leases_redelivered() {
     let app = spawn_app(&[]).await;

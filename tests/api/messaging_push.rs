@@ -77,3 +77,17 @@ async fn a_push_endpoint_that_always_fails_dead_letters_the_message() {
     let (status, _) = app.get(&format!("/api/v1/subscriptions/{sub}")).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+/// A REST consume of a Push subscription would compete with its delivery
+/// loop for the same messages: refused, as the WebSocket refuses it.
+#[actix_web::test]
+async fn a_push_subscription_cannot_be_consumed_over_rest() {
+    let app = spawn_app(&[]).await;
+    let receiver = Arc::new(Receiver { failures: 0, seen: Mutex::default(), calls: AtomicUsize::new(0) });
+    let url = start_receiver(receiver);
+    topic(&app, json!({ "name": "pushed-only" })).await;
+    let sub = subscribe(&app, "pushed-only", json!({ "type": "Push", "consumerEndpoint": url })).await;
+    let (status, err) = app.get(&format!("/api/v1/messages/consume/pushed-only?subscriptionId={sub}")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    assert!(err["message"].as_str().unwrap().contains("Push subscription"), "{err}");
+}

@@ -97,7 +97,8 @@ async fn only_deployers_of_the_subscriptions_tenant_consume() {
     let mut ws = WsClient::connect(&viewer, "/api/v1/ws").await;
     ws.send(&json!({ "type": "subscribe", "subscriptionId": sub })).await;
     let refused = ws.json().await;
-    assert_eq!(refused["type"], "error", "{refused}");
+    // A role refusal, as a refused settle is: Forbidden, not BadRequest.
+    assert_eq!((refused["type"].as_str(), refused["error"].as_str()), (Some("error"), Some("Forbidden")), "{refused}");
     assert!(refused["message"].as_str().unwrap().contains("Deployer"), "{refused}");
     ws.close().await;
 

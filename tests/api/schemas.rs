@@ -155,6 +155,42 @@ async fn versions_are_drafts_until_approved_and_breaking_ones_list_their_changes
     assert_eq!(status, StatusCode::CONFLICT, "{refused}");
 }
 
+/// The tester's case: a Deployer naming `None` (or leaving the mode out on a
+/// Forward subject) had a breaking version approved by the check.
+#[actix_web::test]
+async fn a_deployer_cannot_loosen_a_subjects_compatibility() {
+    let app = spawn_app(&[]).await;
+    let deployer = app.as_user(DEPLOYER).await;
+    approved(&app, "x.order", order_schema()).await;
+    let mut breaking = order_schema();
+    breaking["required"] = json!(["orderId", "customer"]);
+    let (status, v2) = register(&deployer, "x.order", breaking.clone(), "None").await;
+    assert_eq!(status, StatusCode::CREATED, "{v2}");
+    assert_eq!((v2["status"].as_str(), v2["compatibility"].as_str()), (Some("Draft"), Some("None")), "{v2}");
+    assert_eq!(v2["decidedBy"], Value::Null, "{v2}");
+    let changes: Vec<&str> =
+        v2["breakingChanges"].as_array().unwrap().iter().map(|c| c["change"].as_str().unwrap()).collect();
+    assert_eq!(changes, ["RequiredFieldAdded", "CompatibilityChanged"], "{v2}");
+    let (_, listed) = deployer.get("/api/v1/schemas").await;
+    assert_eq!(listed[0]["compatibility"], "Backward", "the Draft does not change the subject's mode: {listed}");
+
+    // An Admin sets Forward; a Deployer's version without a mode is then checked under Forward.
+    let mut narrower = order_schema();
+    narrower["properties"]["lines"]["items"]["properties"]["sku"]["maxLength"] = json!(8);
+    let (status, v3) = register(&app, "x.order", narrower, "Forward").await;
+    assert_eq!((status, v3["status"].as_str()), (StatusCode::CREATED, Some("Approved")), "{v3}");
+    let (status, v4) =
+        deployer.post("/api/v1/schemas", &json!({ "schemaId": "x.order", "schemaDefinition": order_schema() })).await;
+    assert_eq!(status, StatusCode::CREATED, "{v4}");
+    assert_eq!((v4["status"].as_str(), v4["compatibility"].as_str()), (Some("Draft"), Some("Forward")), "{v4}");
+    assert_eq!(v4["breakingChanges"][0]["change"], "ConstraintWidened", "{v4}");
+
+    // An Admin's own registration naming None is the Admin's decision: approved at once.
+    let (status, v5) = register(&app, "x.order", breaking, "None").await;
+    assert_eq!((status, v5["status"].as_str()), (StatusCode::CREATED, Some("Approved")), "{v5}");
+    assert_eq!(v5["decisionReason"], "compatible (None) with approved version 3", "{v5}");
+}
+
 #[actix_web::test]
 async fn the_validate_endpoint_answers_json_pointer_errors() {
     let app = spawn_app(&[]).await;
@@ -249,6 +285,12 @@ async fn a_bound_topic_validates_every_publish_against_the_named_approved_versio
     let (status, err) = publish(json!({ "orderId": 2 }), Some(2)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
     assert!(err.to_string().contains("Draft"), "{err}");
+    // A version the subject does not have is no approved version either: 400, naming it.
+    for missing in [0, 99] {
+        let (status, err) = publish(json!({ "orderId": 2 }), Some(missing)).await;
+        assert_eq!((status, err["code"].as_str()), (StatusCode::BAD_REQUEST, Some("validation_failed")), "{err}");
+        assert!(err["message"].as_str().unwrap().contains(&format!("no version {missing}")), "{err}");
+    }
     // The default is still the latest approved version (1).
     assert_eq!(publish(json!({ "orderId": 3 }), None).await.0, StatusCode::CREATED);
     assert_eq!(app.post("/api/v1/schemas/orders/versions/2/approve", &json!({})).await.0, StatusCode::OK);

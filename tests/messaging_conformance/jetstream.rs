@@ -106,6 +106,8 @@ shared_checks!(
     bad_input_is_refused,
     long_poll_wakes_on_publish_and_times_out,
     concurrent_publishers_and_consumers_lose_and_repeat_nothing,
+    retention_near_the_end_of_time_never_overflows,
+    text_with_nul_is_refused_naming_the_field,
 );
 
 const PATIENCE: Duration = Duration::from_secs(15);

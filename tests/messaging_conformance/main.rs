@@ -13,7 +13,7 @@ use hotswap_actors::domain::TenantId;
 use hotswap_actors::messaging::{
     consume, DeliveryGuarantee, LetterRange, MemoryMessageStore, MessageStatus, MessagingError, NackOptions,
     NewMessage, NewSubscription, NewTopic, RetryPolicy, RoutingStrategy, SharedMessageStore, SubscriptionFilter,
-    SubscriptionKind, TopicType,
+    SubscriptionKind, TopicType, MAX_RETENTION,
 };
 use uuid::Uuid;
 
@@ -433,6 +433,71 @@ async fn bad_input_is_refused(store: SharedMessageStore) {
     assert!(matches!(store.delete_topic(tn, "t").await, Err(MessagingError::Conflict(_))));
 }
 
+/// The tester's panic ("DateTime + TimeDelta overflowed" in the JetStream
+/// sweep): a retention or window added to a time near the end of chrono's
+/// range saturates on every back-end; the message is kept, nothing panics.
+async fn retention_near_the_end_of_time_never_overflows(store: SharedMessageStore) {
+    let tn = Uuid::new_v4();
+    let mut t = topic("t", None);
+    t.retention = MAX_RETENTION;
+    t.delivery_guarantee = DeliveryGuarantee::ExactlyOnce;
+    store.create_topic(tn, t, t0()).await.unwrap();
+    let s = sub(&store, tn, "t").await;
+    let far = DateTime::<Utc>::MAX_UTC - TimeDelta::days(1);
+    let mut m = NewMessage::new("t", "m");
+    m.idempotency_key = Some("k".into());
+    let id = store.publish(tn, m, far).await.unwrap().message.message_id.clone();
+    assert_eq!(store.lease(tn, s, 1, far).await.unwrap().len(), 1);
+    store.ack(tn, s, &id, far).await.unwrap();
+    assert_eq!(store.sweep(far, Duration::MAX).await.unwrap(), 0, "retention not over: kept");
+    assert_eq!(store.get_message(tn, &id).await.unwrap().status, MessageStatus::Acknowledged);
+    // A retention longer than ten years is refused by every back-end.
+    let mut long = topic("long", None);
+    long.retention = MAX_RETENTION + Duration::from_secs(1);
+    assert!(
+        matches!(store.create_topic(tn, long, t0()).await, Err(MessagingError::Invalid(m)) if m.contains("3650 days"))
+    );
+}
+
+/// PostgreSQL cannot store NUL; every back-end refuses it alike, naming the
+/// field, and stores nothing.
+async fn text_with_nul_is_refused_naming_the_field(store: SharedMessageStore) {
+    let tn = Uuid::new_v4();
+    let refused = |r: Result<_, MessagingError>, field: &str| match r {
+        Err(MessagingError::Invalid(m)) => assert!(m.starts_with(field) && m.contains("NUL"), "{field}: {m}"),
+        Err(e) => panic!("{field}: {e:?}"),
+        Ok(_) => panic!("{field}: accepted"),
+    };
+    let mut t = topic("t", None);
+    t.description = Some("a\0b".into());
+    refused(store.create_topic(tn, t, t0()).await.map(|_| ()), "description");
+    store.create_topic(tn, topic("t", None), t0()).await.unwrap();
+    let mut group = sub_spec("t", 3);
+    group.consumer_group = "g\0".into();
+    refused(store.create_subscription(tn, group, t0()).await.map(|_| ()), "consumerGroup");
+    let with = |change: fn(&mut NewMessage)| {
+        let mut m = NewMessage::new("t", "ok");
+        change(&mut m);
+        m
+    };
+    for (m, field) in [
+        (with(|m| m.payload = "{\"a\":\"\0\"}".into()), "payload"),
+        (with(|m| m.message_id = Some("id\0".into())), "messageId"),
+        (with(|m| m.partition_key = Some("\0".into())), "partitionKey"),
+        (with(|m| _ = m.headers.insert("h".into(), "v\0".into())), "headers.h"),
+        (with(|m| _ = m.headers.insert("h\0".into(), "v".into())), "headers"),
+    ] {
+        refused(store.publish(tn, m, t0()).await.map(|_| ()), field);
+    }
+    assert!(store.list_messages(tn, "t", 10).await.unwrap().is_empty(), "nothing stored");
+    let mut filter = sub_spec("t", 3);
+    filter.filter =
+        Some(SubscriptionFilter { header_matches: [("k".into(), "\0".into())].into(), payload_query: None });
+    refused(store.create_subscription(tn, filter, t0()).await.map(|_| ()), "filter.headerMatches");
+    // A nack's reason is checked before the nack (it becomes the dead letter's X-DLQ-Reason).
+    refused(NackOptions { reason: Some("bad\0".into()), requeue: Some(false) }.validate(), "reason");
+}
+
 async fn long_poll_wakes_on_publish_and_times_out(store: SharedMessageStore) {
     let tn = Uuid::new_v4();
     store.create_topic(tn, topic("t", None), Utc::now()).await.unwrap();
@@ -574,6 +639,8 @@ conformance!(
     bad_input_is_refused,
     long_poll_wakes_on_publish_and_times_out,
     concurrent_publishers_and_consumers_lose_and_repeat_nothing,
+    retention_near_the_end_of_time_never_overflows,
+    text_with_nul_is_refused_naming_the_field,
 );
 
 /// The default policy is the issue's: 2 s, ×2, capped at 32 s.

@@ -18,6 +18,7 @@ mod request;
 mod run;
 mod run_event;
 mod tenant;
+mod text;
 mod user;
 
 pub use actor_kind::ActorKind;
@@ -51,4 +52,5 @@ pub use tenant::{
     check_subdomain, Quota, QuotaExceeded, QuotaKind, TenantId, TenantRecord, TenantStatus, Tier, DEFAULT_TENANT,
     RESERVED_SUBDOMAINS, SYSTEM_SUBDOMAIN,
 };
+pub use text::{holds_nul, json_holds_nul, nul_refusal, refuse_nul};
 pub use user::{LockoutPolicy, Role, UnknownRole, UserRecord};

@@ -41,7 +41,8 @@ pub async fn consume(
         let mut wake = until;
         if let Some(due) = store.next_due(tenant, subscription).await? {
             let in_ = (due - Utc::now()).to_std().unwrap_or(Duration::ZERO).max(MIN_RECHECK);
-            wake = wake.min(now + in_);
+            // Checked: a due time centuries ahead must not overflow the clock.
+            wake = now.checked_add(in_).map_or(wake, |w| wake.min(w));
         }
         tokio::select! {
             _ = &mut notified => {}

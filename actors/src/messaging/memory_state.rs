@@ -232,7 +232,7 @@ pub(super) struct Catalog {
 }
 
 pub(super) fn add(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
-    chrono::Duration::from_std(d).ok().and_then(|d| now.checked_add_signed(d)).unwrap_or(DateTime::<Utc>::MAX_UTC)
+    super::clock::later_by(now, d)
 }
 
 /// A subscription with its topic, found once per call.

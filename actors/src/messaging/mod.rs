@@ -6,6 +6,7 @@
 //! Every operation takes the caller's `now` so that leases, backoff and
 //! expiry are decided by one clock the caller controls (tests step it).
 
+mod clock;
 mod consume;
 mod error;
 mod memory;
@@ -18,6 +19,7 @@ mod push;
 mod routing;
 mod store;
 
+pub use clock::later_by;
 pub use consume::consume;
 pub use error::MessagingError;
 pub use memory::MemoryMessageStore;
@@ -25,6 +27,7 @@ pub use model::{
     DeadLetter, DeadLetterPage, Delivery, DeliveryGuarantee, LetterRange, Message, MessageStatus, NackOptions,
     NewMessage, NewSubscription, NewTopic, Published, RetryPolicy, RoutingStrategy, StoredMessage, Subscription,
     SubscriptionFilter, SubscriptionKind, Topic, TopicMetrics, TopicType, MAX_PAYLOAD_BYTES, MAX_PRIORITY,
+    MAX_RETENTION,
 };
 pub use push::{run_push_subscription, PushTransport};
 pub use routing::{filter_matches, route, RouteCandidate};

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::error::MessagingError;
-use crate::domain::TenantId;
+use crate::domain::{holds_nul, nul_refusal, refuse_nul, TenantId};
 
 /// The largest payload the bus accepts (1 MiB).
 pub const MAX_PAYLOAD_BYTES: usize = 1024 * 1024;
@@ -63,6 +63,11 @@ impl fmt::Display for RoutingStrategy {
     }
 }
 
+/// The longest retention a topic may have: ten years (3650 days). Longer
+/// is no use to a message bus, and the bound keeps every back-end's
+/// arithmetic on published times far from overflowing.
+pub const MAX_RETENTION: Duration = Duration::from_secs(3650 * 24 * 3600);
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewTopic {
     pub name: String,
@@ -98,9 +103,14 @@ impl NewTopic {
         if !(1..=16).contains(&self.partition_count) {
             return Err(MessagingError::Invalid("partitionCount must be between 1 and 16".into()));
         }
-        if self.retention.is_zero() {
-            return Err(MessagingError::Invalid("retentionPeriod must be positive".into()));
+        if self.retention.is_zero() || self.retention > MAX_RETENTION {
+            return Err(MessagingError::Invalid(format!(
+                "retentionPeriod must be positive and at most {} days",
+                MAX_RETENTION.as_secs() / 86_400
+            )));
         }
+        refuse_nul_in("description", self.description.as_deref())?;
+        refuse_nul_in("schemaId", self.schema_id.as_deref())?;
         Ok(())
     }
 }
@@ -176,6 +186,15 @@ impl NewSubscription {
         if let Some(query) = self.filter.as_ref().and_then(|f| f.payload_query.as_deref()) {
             super::routing::parse_query(query)?;
         }
+        refuse_nul_in("consumerGroup", Some(&self.consumer_group))?;
+        refuse_nul_in("consumerEndpoint", Some(&self.consumer_endpoint))?;
+        if let Some(filter) = &self.filter {
+            refuse_nul_in("filter.payloadQuery", filter.payload_query.as_deref())?;
+            for (name, value) in &filter.header_matches {
+                refuse_nul_in("filter.headerMatches", Some(name))?;
+                refuse_nul_in("filter.headerMatches", Some(value))?;
+            }
+        }
         Ok(())
     }
 }
@@ -227,7 +246,18 @@ impl NewMessage {
         if self.priority > MAX_PRIORITY {
             return Err(MessagingError::Invalid(format!("priority {} is outside 0-9", self.priority)));
         }
-        validate_topic_name(&self.topic_name)
+        validate_topic_name(&self.topic_name)?;
+        refuse_nul_in("messageId", self.message_id.as_deref())?;
+        refuse_nul_in("payload", Some(&self.payload))?;
+        refuse_nul_in("partitionKey", self.partition_key.as_deref())?;
+        refuse_nul_in("Idempotency-Key", self.idempotency_key.as_deref())?;
+        for (name, value) in &self.headers {
+            refuse_nul_in("headers", Some(name))?;
+            if holds_nul(value) {
+                return Err(MessagingError::Invalid(nul_refusal(&format!("headers.{name}"))));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -288,6 +318,14 @@ pub struct NackOptions {
     pub reason: Option<String>,
     /// `Some(false)` dead-letters at once; otherwise the retry policy decides.
     pub requeue: Option<bool>,
+}
+
+impl NackOptions {
+    /// The reason becomes the dead letter's `X-DLQ-Reason`: refused before
+    /// the nack when a back-end could not store it.
+    pub fn validate(&self) -> Result<(), MessagingError> {
+        refuse_nul_in("reason", self.reason.as_deref())
+    }
 }
 
 /// A message that exhausted its retries on one subscription. Its headers
@@ -367,4 +405,10 @@ pub struct TopicMetrics {
     /// Queued plus leased, per subscription.
     pub depth: BTreeMap<Uuid, u64>,
     pub oldest_unacked_age_ms: Option<i64>,
+}
+
+/// Refuses `text` holding NUL, which PostgreSQL cannot store, on every
+/// back-end alike (see [`crate::domain::refuse_nul`]).
+fn refuse_nul_in(field: &str, text: Option<&str>) -> Result<(), MessagingError> {
+    text.map_or(Ok(()), |t| refuse_nul(field, t).map_err(MessagingError::Invalid))
 }

@@ -180,6 +180,14 @@ impl SchemaSubject {
         self.versions.iter().rev().find(|v| v.status == SchemaStatus::Approved)
     }
 
+    /// The subject's compatibility: its latest approved version's, so that
+    /// only what an Admin approved (or an Admin's own registration) sets it;
+    /// while nothing is approved, the latest version's (every version is a
+    /// Draft then, whatever the mode).
+    pub fn compatibility(&self) -> Compatibility {
+        self.latest_approved().or(self.latest()).map(|v| v.compatibility).unwrap_or_default()
+    }
+
     pub fn version(&self, n: u32) -> Result<&SchemaVersion, SchemaError> {
         self.versions
             .iter()
@@ -193,7 +201,31 @@ impl SchemaSubject {
 pub struct NewSchema {
     pub schema_id: String,
     pub definition: serde_json::Value,
-    pub compatibility: Compatibility,
+    /// `None`: the subject's compatibility (Backward for a new subject).
+    pub compatibility: Option<Compatibility>,
+}
+
+/// Who registers a version. Only an Admin may set a compatibility other
+/// than the subject's: anyone else's version naming another mode waits for
+/// an Admin as a Draft (approving it sets the subject's mode), so that a
+/// Deployer cannot loosen the check that decides which versions are
+/// approved without an Admin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Registrant<'a> {
+    pub name: &'a str,
+    pub may_set_compatibility: bool,
+}
+
+impl<'a> Registrant<'a> {
+    /// An Admin: the mode a registration names applies at once.
+    pub fn admin(name: &'a str) -> Self {
+        Registrant { name, may_set_compatibility: true }
+    }
+
+    /// A Deployer: registers versions under the subject's mode.
+    pub fn deployer(name: &'a str) -> Self {
+        Registrant { name, may_set_compatibility: false }
+    }
 }
 
 /// Longest subject name.

@@ -11,10 +11,13 @@ use parking_lot::Mutex;
 
 use super::compatibility::breaking_changes;
 use super::error::SchemaError;
-use super::model::{Deprecation, NewSchema, SchemaDecision, SchemaStatus, SchemaSubject, SchemaVersion};
+use super::model::{
+    BreakingChange, Compatibility, Deprecation, NewSchema, Registrant, SchemaDecision, SchemaStatus, SchemaSubject,
+    SchemaVersion,
+};
 use super::store::SharedSchemaStore;
 use super::validation::{CompiledSchema, PayloadError, INLINE_VALIDATION_BYTES};
-use crate::domain::TenantId;
+use crate::domain::{holds_nul, json_holds_nul, nul_refusal, TenantId};
 
 /// Compiled schemas kept; past that the cache starts over (versions never
 /// change, so anything cached stays right, it is only a matter of memory).
@@ -47,17 +50,21 @@ impl SchemaRegistry {
     }
 
     /// Registers `spec` as the subject's next version: Draft when it is the
-    /// first, when nothing is approved yet, or when it breaks an approved
-    /// version its compatibility names; Approved otherwise. An invalid
-    /// JSON Schema is refused with the reason.
+    /// first, when nothing is approved yet, when it breaks an approved
+    /// version under the subject's compatibility, or when someone other than
+    /// an Admin names another compatibility than the subject's; Approved
+    /// otherwise. An invalid JSON Schema is refused with the reason.
     pub async fn register(
         &self,
         tenant: TenantId,
         spec: NewSchema,
-        by: &str,
+        by: Registrant<'_>,
         now: DateTime<Utc>,
     ) -> Result<Registered, SchemaError> {
         NewSchema::validate_id(&spec.schema_id)?;
+        if json_holds_nul(&spec.definition) {
+            return Err(SchemaError::Invalid(nul_refusal("schemaDefinition")));
+        }
         let definition = spec.definition.clone();
         off_thread(move || CompiledSchema::compile(&definition)).await??;
         let mut attempt = 0;
@@ -72,8 +79,9 @@ impl SchemaRegistry {
                 if s.deprecated.is_some() {
                     return Err(SchemaError::Deprecated(spec.schema_id.clone()));
                 }
+                let asked = spec.compatibility.unwrap_or_else(|| s.compatibility());
                 if let Some(latest) = s.latest().filter(|v| v.definition == spec.definition) {
-                    if latest.status != SchemaStatus::Rejected && latest.compatibility == spec.compatibility {
+                    if latest.status != SchemaStatus::Rejected && latest.compatibility == asked {
                         return Ok(Registered { version: latest.clone(), created: false });
                     }
                 }
@@ -102,6 +110,9 @@ impl SchemaRegistry {
         version: u32,
         decision: SchemaDecision,
     ) -> Result<SchemaVersion, SchemaError> {
+        if decision.reason.as_deref().is_some_and(holds_nul) {
+            return Err(SchemaError::Invalid(nul_refusal("reason")));
+        }
         self.store.decide_schema_version(tenant, schema_id, version, &decision).await
     }
 
@@ -131,6 +142,13 @@ impl SchemaRegistry {
     ) -> Result<(SchemaVersion, Vec<PayloadError>), SchemaError> {
         let subject = self.store.get_schema(tenant, schema_id).await?;
         let chosen = match version {
+            // A publish naming a version the subject does not have names no
+            // approved version: refused as invalid input, as a Draft is.
+            Some(n) if approved_only => subject.version(n).map_err(|_| {
+                SchemaError::Invalid(format!(
+                    "schemaVersion: schema '{schema_id}' has no version {n}; only approved versions validate messages"
+                ))
+            })?,
             Some(n) => subject.version(n)?,
             None if approved_only => subject.latest_approved().ok_or_else(|| {
                 SchemaError::Invalid(format!("schema '{schema_id}' has no approved version to validate against"))
@@ -176,27 +194,52 @@ impl SchemaRegistry {
 /// compatibility check found nothing that breaks.
 pub const AUTO_APPROVER: &str = "compatibility check";
 
+/// The `change` of the entry that says why a version naming another
+/// compatibility than its subject's waits for an Admin.
+pub const COMPATIBILITY_CHANGED: &str = "CompatibilityChanged";
+
 /// The version a registration makes of `spec`, given the subject so far.
 fn next_version(
     tenant: TenantId,
     subject: Option<&SchemaSubject>,
     spec: &NewSchema,
-    by: &str,
+    by: Registrant<'_>,
     now: DateTime<Utc>,
 ) -> SchemaVersion {
     let number = subject.and_then(SchemaSubject::latest).map_or(1, |v| v.version + 1);
+    let current = subject.map(SchemaSubject::compatibility);
+    let asked = spec.compatibility.or(current).unwrap_or_default();
     let approved: Vec<&SchemaVersion> =
         subject.map(|s| s.versions.iter().filter(|v| v.status == SchemaStatus::Approved).collect()).unwrap_or_default();
     let (status, breaking, decision) = match approved.last() {
         // Nothing to be compatible with: an Admin approves the first.
         None => (SchemaStatus::Draft, Vec::new(), None),
+        // Another mode than the subject's, named by someone who may not set
+        // it: what breaks under either mode is listed, and an Admin decides
+        // (approving the version makes its mode the subject's).
+        Some(latest) if current.is_some_and(|c| c != asked) && !by.may_set_compatibility => {
+            let current = current.unwrap_or_default();
+            let mut changes = changes_under(current, &approved, spec);
+            for change in changes_under(asked, &approved, spec) {
+                if !changes.contains(&change) {
+                    changes.push(change);
+                }
+            }
+            changes.push(BreakingChange {
+                path: "$".into(),
+                change: COMPATIBILITY_CHANGED.into(),
+                detail: format!(
+                    "the subject's compatibility is {}; {} applies once an Admin approves this version",
+                    current.as_str(),
+                    asked.as_str()
+                ),
+                against_version: latest.version,
+            });
+            (SchemaStatus::Draft, changes, None)
+        }
         Some(latest) => {
-            let against: Vec<&SchemaVersion> =
-                if spec.compatibility.transitive() { approved.clone() } else { vec![*latest] };
-            let changes: Vec<_> = against
-                .iter()
-                .flat_map(|v| breaking_changes(&v.definition, v.version, &spec.definition, spec.compatibility))
-                .collect();
+            let against = compared_with(asked, &approved, latest);
+            let changes = changes_under(asked, &approved, spec);
             if changes.is_empty() {
                 // Approved by the check, and the version says so: who decided, when and against what.
                 let numbers: Vec<String> = against.iter().map(|v| v.version.to_string()).collect();
@@ -206,7 +249,7 @@ fn next_version(
                     at: now,
                     reason: Some(format!(
                         "compatible ({}) with approved version {}",
-                        spec.compatibility.as_str(),
+                        asked.as_str(),
                         numbers.join(", ")
                     )),
                 };
@@ -221,13 +264,36 @@ fn next_version(
         schema_id: spec.schema_id.clone(),
         version: number,
         definition: spec.definition.clone(),
-        compatibility: spec.compatibility,
+        compatibility: asked,
         status,
         breaking_changes: breaking,
-        created_by: by.to_string(),
+        created_by: by.name.to_string(),
         created_at: now,
         decision,
     }
+}
+
+/// The approved versions `mode` compares a new version with: every one for
+/// the Transitive modes, else the latest.
+fn compared_with<'a>(
+    mode: Compatibility,
+    approved: &[&'a SchemaVersion],
+    latest: &'a SchemaVersion,
+) -> Vec<&'a SchemaVersion> {
+    if mode.transitive() {
+        approved.to_vec()
+    } else {
+        vec![latest]
+    }
+}
+
+/// What `spec` breaks under `mode` (`approved` is never empty).
+fn changes_under(mode: Compatibility, approved: &[&SchemaVersion], spec: &NewSchema) -> Vec<BreakingChange> {
+    let Some(latest) = approved.last() else { return Vec::new() };
+    compared_with(mode, approved, latest)
+        .iter()
+        .flat_map(|v| breaking_changes(&v.definition, v.version, &spec.definition, mode))
+        .collect()
 }
 
 /// Runs CPU-bound work on a blocking thread.

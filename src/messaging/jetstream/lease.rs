@@ -29,7 +29,7 @@ const FETCH_EXPIRES: std::time::Duration = std::time::Duration::from_millis(500)
 const FETCH_BOUND: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn add(now: DateTime<Utc>, d: std::time::Duration) -> DateTime<Utc> {
-    chrono::Duration::from_std(d).ok().and_then(|d| now.checked_add_signed(d)).unwrap_or(DateTime::<Utc>::MAX_UTC)
+    hotswap_actors::messaging::later_by(now, d)
 }
 
 impl JetStreamMessageStore {

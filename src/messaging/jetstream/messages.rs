@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 
 use hotswap_actors::domain::TenantId;
-use hotswap_actors::messaging::{MessageStatus, MessagingError, StoredMessage};
+use hotswap_actors::messaging::{later_by, MessageStatus, MessagingError, StoredMessage};
 
 use super::error::nats_error;
 use super::names::keys;
@@ -137,31 +137,54 @@ impl JetStreamMessageStore {
     }
 
     /// Acknowledged and expired messages past their topic's retention, and
-    /// idempotency keys past the window.
+    /// idempotency keys past the window. A message or key that cannot be
+    /// swept is logged and left for the next pass: one bad record must not
+    /// keep the sweep from every other topic's.
     pub(super) async fn sweep_impl(&self, now: DateTime<Utc>, window: Duration) -> Result<usize, MessagingError> {
         let mut removed = 0;
         for (key, record) in self.records_under(keys::MESSAGES).await? {
-            let m = &record.message;
-            let retention = self.meta.lock().topic(m.tenant_id, &m.topic_name).map(|t| t.topic.spec.retention);
-            let keep_for = retention.ok().and_then(|r| chrono::Duration::from_std(r).ok()).unwrap_or_default();
-            if m.published_at + keep_for > now {
-                continue;
-            }
-            let expired = m.expires_at.is_some_and(|x| x <= now);
-            if expired || self.status_of(m.tenant_id, &record).await? == MessageStatus::Acknowledged {
-                self.remove_copies(m.tenant_id, &record).await?;
-                records::delete(&self.kv, &key).await?;
-                removed += 1;
+            match self.sweep_message(&key, &record, now).await {
+                Ok(gone) => removed += usize::from(gone),
+                Err(e) => tracing::warn!(
+                    message = %record.message.message_id, topic = %record.message.topic_name, error = %e,
+                    "the retention sweep skipped a message"
+                ),
             }
         }
-        let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
         for key in records::keys(&self.kv, &self.names.bucket(), keys::IDEMPOTENCY).await? {
-            if let Some((r, _)) = records::get::<IdempotencyRecord>(&self.kv, &key).await? {
-                if r.seen + window <= now {
-                    records::delete(&self.kv, &key).await?;
+            match records::get::<IdempotencyRecord>(&self.kv, &key).await {
+                Ok(Some((r, _))) if later_by(r.seen, window) <= now => {
+                    if let Err(e) = records::delete(&self.kv, &key).await {
+                        tracing::warn!(%key, error = %e, "the retention sweep skipped an idempotency key");
+                    }
                 }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(%key, error = %e, "the retention sweep skipped an idempotency key"),
             }
         }
         Ok(removed)
+    }
+
+    /// Removes one message when it is done (acknowledged or expired) and
+    /// past its topic's retention; whether it did.
+    async fn sweep_message(
+        &self,
+        key: &str,
+        record: &MessageRecord,
+        now: DateTime<Utc>,
+    ) -> Result<bool, MessagingError> {
+        let m = &record.message;
+        let retention = self.meta.lock().topic(m.tenant_id, &m.topic_name).map(|t| t.topic.spec.retention);
+        // Saturating: a retention too long to add keeps the message, never panics the sweep.
+        if later_by(m.published_at, retention.unwrap_or_default()) > now {
+            return Ok(false);
+        }
+        let expired = m.expires_at.is_some_and(|x| x <= now);
+        if expired || self.status_of(m.tenant_id, record).await? == MessageStatus::Acknowledged {
+            self.remove_copies(m.tenant_id, record).await?;
+            records::delete(&self.kv, key).await?;
+            return Ok(true);
+        }
+        Ok(false)
     }
 }

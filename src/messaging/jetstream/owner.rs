@@ -46,7 +46,7 @@ fn me(instance: Uuid) -> OwnerRecord {
 
 /// Whether the holder is known to be gone, or is this process.
 fn gone(holder: &OwnerRecord, lease: Duration, now: DateTime<Utc>) -> bool {
-    let stale = chrono::Duration::from_std(lease).is_ok_and(|l| holder.renewed_at + l < now);
+    let stale = hotswap_actors::messaging::later_by(holder.renewed_at, lease) < now;
     let local = holder.host == host();
     let this_process = local && holder.pid == std::process::id();
     let dead = local

@@ -120,7 +120,7 @@ impl JetStreamMessageStore {
             return Ok(None);
         }
         if let Some((seen, _)) = records::get::<IdempotencyRecord>(&self.kv, &kv_key).await? {
-            let live = chrono::Duration::from_std(self.idempotency_window).is_ok_and(|w| seen.seen + w > now);
+            let live = hotswap_actors::messaging::later_by(seen.seen, self.idempotency_window) > now;
             if live {
                 if let Some((first, _)) =
                     records::get::<MessageRecord>(&self.kv, &keys::message(tenant, &seen.message_id)).await?

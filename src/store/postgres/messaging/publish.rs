@@ -14,7 +14,7 @@ use hotswap_actors::messaging::{
 use std::sync::Arc;
 use uuid::Uuid;
 
-use super::rows::{decode, encode, millis, MessageRow, SubscriptionRow, SUBSCRIPTION_COLUMNS};
+use super::rows::{decode, encode, span_ms, MessageRow, SubscriptionRow, SUBSCRIPTION_COLUMNS};
 use super::topics::{lock_topic, notify};
 use super::{Failure, PgMessageStore};
 
@@ -32,7 +32,7 @@ impl PgMessageStore {
         now: DateTime<Utc>,
     ) -> Result<Published, MessagingError> {
         new.validate()?;
-        let window_ms = millis(self.idempotency_window);
+        let window_ms = span_ms(self.idempotency_window);
         let mut pooled = self.conn().await?;
         let conn: &mut AsyncPgConnection = &mut pooled;
         let published = conn

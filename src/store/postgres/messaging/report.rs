@@ -11,14 +11,14 @@ use hotswap_actors::domain::TenantId;
 use hotswap_actors::messaging::{MessagingError, TopicMetrics};
 use uuid::Uuid;
 
-use super::rows::millis;
+use super::rows::{span_ms, SQL_SPAN_CAP_MS};
 use super::PgMessageStore;
 
 /// Rows removed per statement, so that one sweep never holds many locks.
 const SWEEP_BATCH: i64 = 1000;
 
 pub(super) fn add(at: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
-    chrono::Duration::from_std(d).ok().and_then(|d| at.checked_add_signed(d)).unwrap_or(DateTime::<Utc>::MAX_UTC)
+    hotswap_actors::messaging::later_by(at, d)
 }
 
 #[derive(QueryableByName)]
@@ -136,11 +136,12 @@ impl PgMessageStore {
                      SELECT m.ctid FROM msg_messages m \
                      JOIN msg_topics t ON t.tenant_id = m.tenant_id AND t.name = m.topic_name \
                      WHERE (m.status = 'Acknowledged' OR m.expires_at <= $1) \
-                       AND m.published_at + t.retention_ms * interval '1 millisecond' <= $1 \
+                       AND m.published_at + LEAST(t.retention_ms, $3) * interval '1 millisecond' <= $1 \
                      LIMIT $2)",
             )
             .bind::<Timestamptz, _>(now)
             .bind::<BigInt, _>(SWEEP_BATCH)
+            .bind::<BigInt, _>(SQL_SPAN_CAP_MS)
             .execute(&mut *conn)
             .await;
             match done {
@@ -155,7 +156,7 @@ impl PgMessageStore {
         }
         let keys = diesel::sql_query("DELETE FROM msg_idempotency WHERE seen_at + $2 * interval '1 millisecond' <= $1")
             .bind::<Timestamptz, _>(now)
-            .bind::<BigInt, _>(millis(window))
+            .bind::<BigInt, _>(span_ms(window))
             .execute(&mut *conn)
             .await;
         match keys {

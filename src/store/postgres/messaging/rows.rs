@@ -35,6 +35,18 @@ pub(super) fn millis(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// The longest span SQL adds to a stored time, in milliseconds (a thousand
+/// years). `timestamptz + interval` past PostgreSQL's range is an error
+/// that would fail the whole statement; capped, a retention or window that
+/// long (a retention stored before the API bounded it, a huge configured
+/// window) simply keeps its rows.
+pub(super) const SQL_SPAN_CAP_MS: i64 = 1000 * 366 * 24 * 3600 * 1000;
+
+/// `d` in milliseconds for adding to a time in SQL: at most [`SQL_SPAN_CAP_MS`].
+pub(super) fn span_ms(d: std::time::Duration) -> i64 {
+    millis(d).min(SQL_SPAN_CAP_MS)
+}
+
 #[derive(QueryableByName)]
 pub(super) struct TopicRow {
     #[diesel(sql_type = Jsonb)]
