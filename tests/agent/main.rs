@@ -15,6 +15,7 @@ mod agents;
 mod away;
 mod desired;
 mod download;
+mod enrolment;
 mod partition;
 mod promotion;
 mod quarantine;
