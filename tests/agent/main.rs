@@ -23,5 +23,6 @@ mod removal;
 mod restart;
 mod routing;
 mod signing_keys;
+mod staged;
 mod start;
 mod suspension;
