@@ -72,8 +72,10 @@ impl Host {
                 let info = artifact.ok_or("the load command carries no artifact description")?;
                 self.load(&module, &version, digest.as_deref(), standby, &info, &hooks).await
             }
-            AgentCommand::SwitchToStandby { module, version } => self.switch(&module, &version).await,
-            AgentCommand::Restore { module, slots } => self.restore(&module, slots).await,
+            AgentCommand::SwitchToStandby { module, version } => {
+                self.switch(&module, &version, artifact.as_ref(), &hooks).await
+            }
+            AgentCommand::Restore { module, slots } => self.restore(&module, slots, artifact.as_ref(), &hooks).await,
             AgentCommand::Verify { module, version } => {
                 let slots = self.slots(&module);
                 if slots.active_version() != Some(version.as_str()) {
@@ -181,11 +183,21 @@ impl Host {
         hooks: &ModuleHooks,
     ) -> Result<PendingWrite, String> {
         let path = self.dir.artifact(module, version);
-        let on_disk = std::fs::read(&path).ok().map(bytes::Bytes::from);
+        // Read and hashed off the async thread: an artifact may be large.
+        let (staged, wanted) = (path.clone(), info.sha256.clone());
+        let on_disk = actix_web::rt::task::spawn_blocking(move || {
+            let bytes = bytes::Bytes::from(std::fs::read(staged).ok()?);
+            Some((crate::crypto::sha256_hex(&bytes).eq_ignore_ascii_case(&wanted), bytes))
+        })
+        .await
+        .map_err(|e| format!("reading the staged artifact did not finish: {e}"))?;
         let mut fresh = false;
         let bytes = match on_disk {
-            Some(bytes) if crate::crypto::sha256_hex(&bytes).eq_ignore_ascii_case(&info.sha256) => bytes,
-            _ => {
+            Some((true, bytes)) => bytes,
+            found => {
+                if found.is_some() {
+                    tracing::warn!(%module, %version, "the artifact on disk no longer has its SHA-256 (changed since it was staged); fetching it again");
+                }
                 fresh = true;
                 let session = self.state.session.clone().ok_or("the agent has no session credential yet")?;
                 let server = self.server.borrow().clone();
@@ -325,7 +337,35 @@ impl Host {
         }
     }
 
-    async fn switch(&mut self, module: &str, version: &str) -> Result<ModuleSlots, String> {
+    /// Before a version already on disk serves again (a restore, a
+    /// blue-green switch): its artifact is checked as a fresh download is
+    /// (the registry's SHA-256, a signature by a key this agent trusts), and
+    /// fetched again when the copy on disk no longer matches (it changed
+    /// since it was staged). Without the registry's description (the server
+    /// sent none: the version is no longer registered) it is not activated.
+    async fn recheck(
+        &mut self,
+        module: &str,
+        version: &str,
+        artifact: Option<&ArtifactInfo>,
+        hooks: &ModuleHooks,
+    ) -> Result<PendingWrite, String> {
+        let info = artifact.ok_or_else(|| {
+            format!(
+                "refused to activate {module} {version} unchecked: the server sent no SHA-256 for it \
+                 (is it still in the module registry?)"
+            )
+        })?;
+        self.stage(module, version, None, info, hooks).await
+    }
+
+    async fn switch(
+        &mut self,
+        module: &str,
+        version: &str,
+        artifact: Option<&ArtifactInfo>,
+        hooks: &ModuleHooks,
+    ) -> Result<ModuleSlots, String> {
         let current = self.slots(module);
         if current.active_version() == Some(version) {
             return Ok(current);
@@ -333,7 +373,9 @@ impl Host {
         if current.standby.as_ref().map(|s| s.version.as_str()) != Some(version) {
             return Err(format!("has no standby {module} {version} to switch to"));
         }
-        self.activate(Activation { module, old: current.active_version(), new: version }, None, None).await?;
+        let write = self.recheck(module, version, artifact, hooks).await?;
+        let activation = Activation { module, old: current.active_version(), new: version };
+        self.activate(activation, Some(write), None).await?;
         self.dir.set_link(module, "standby", current.active_version())?;
         let next = ModuleSlots {
             active: current.standby.clone(),
@@ -343,14 +385,21 @@ impl Host {
         self.save(module, next).await
     }
 
-    async fn restore(&mut self, module: &str, wanted: ModuleSlots) -> Result<ModuleSlots, String> {
+    async fn restore(
+        &mut self,
+        module: &str,
+        wanted: ModuleSlots,
+        artifact: Option<&ArtifactInfo>,
+        hooks: &ModuleHooks,
+    ) -> Result<ModuleSlots, String> {
         let current = self.slots(module);
         if current == wanted {
             return Ok(current);
         }
         match (current.active_version(), wanted.active_version()) {
             (old, Some(target)) if old != Some(target) => {
-                self.activate(Activation { module, old, new: target }, None, None).await?
+                let write = self.recheck(module, target, artifact, hooks).await?;
+                self.activate(Activation { module, old, new: target }, Some(write), None).await?
             }
             (Some(old), None) => {
                 self.run_hook("deactivate", module, old).await?;

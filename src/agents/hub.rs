@@ -247,6 +247,9 @@ impl AgentHub {
         if hello.hostname.trim().is_empty() || hello.hostname.len() > 253 {
             return Err("the hostname must be 1 to 253 characters".into());
         }
+        if let Credential::Enrolment(token) = credential {
+            self.may_enrol(token, &hello).await?;
+        }
         let event = if session.is_some() { "AgentEnrolled" } else { "AgentConnected" };
         let audit = NewAuditEntry::new(record.tenant_id, AuditActor::system(), AuditCategory::Administration, event)
             .resource("Agent", record.node_id.to_string())
@@ -273,6 +276,40 @@ impl AgentHub {
             accept_bare_signatures: self.accept_bare_signatures,
         };
         Ok((entry, welcome))
+    }
+
+    /// Refuses an enrolment the tenant's clusters must not take: a host an
+    /// Admin removed, back with the token it had joined with (a token enrols
+    /// any number of hosts until it expires, and a removed host's agent falls
+    /// back to it once its session credential is refused), or a hostname
+    /// another node of the tenant has. Hostnames are unique in the whole
+    /// tenant, not only in one environment: node actors are supervised, and
+    /// named in the CLI and the API, by hostname per tenant. The reasons are
+    /// what the agent prints.
+    async fn may_enrol(&self, token: &EnrolmentToken, hello: &Hello) -> Result<(), String> {
+        let store = self.orchestrator.store();
+        let (tenant, node_id) = (token.tenant_id, hello.node_id);
+        if store.was_removed(tenant, node_id, token.id).await.map_err(|e| format!("unavailable: {e}"))? {
+            tracing::warn!(%node_id, hostname = %hello.hostname, token = %token.id, "a removed host tried to enrol again with its old token");
+            return Err("an Admin removed this host; enrolling it again needs a new enrolment token (--token)".into());
+        }
+        let here = self.orchestrator.nodes_named(tenant, &hello.hostname);
+        let mut taken = here.iter().find(|n| n.node_id != node_id).map(|n| n.environment);
+        if taken.is_none() {
+            // Hosts this instance has not made nodes of (yet): enrolled through another one.
+            let agents = store.list_agents(tenant).await.map_err(|e| format!("unavailable: {e}"))?;
+            taken = agents.iter().find(|a| a.hostname == hello.hostname && a.node_id != node_id).map(|a| a.environment);
+        }
+        match taken {
+            Some(environment) => {
+                tracing::warn!(%node_id, hostname = %hello.hostname, %environment, "enrolment refused: the hostname is taken");
+                Err(format!(
+                    "the hostname {} is taken by another node ({environment}); start the agent with another --hostname",
+                    hello.hostname
+                ))
+            }
+            None => Ok(()),
+        }
     }
 
     pub fn session_started(

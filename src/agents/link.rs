@@ -21,30 +21,47 @@ pub struct WsAgentLink {
     pub(super) report: Arc<RwLock<Option<HostReport>>>,
 }
 
-/// What a load sends the agent besides the command.
-struct LoadInputs {
+/// What a command that installs or activates a version sends the agent
+/// besides the command.
+struct VersionInputs {
     artifact: ArtifactInfo,
     hooks: ModuleHooks,
     trusted_keys: Vec<String>,
 }
 
 impl WsAgentLink {
-    /// What the agent needs to check and install a version by itself: the
-    /// artifact's digest and signature, the hooks, and the tenant's signing
-    /// keys as they are now (a key added or revoked since the session opened
-    /// reaches the agent before this load does).
-    async fn load_inputs(&self, command: &AgentCommand) -> Result<Option<LoadInputs>, String> {
-        let AgentCommand::Load { module, version, .. } = command else {
-            return Ok(None);
+    /// What the agent needs to check a version by itself before it installs
+    /// it (a load) or makes a copy already on disk serve again (a restore's
+    /// or a blue-green switch's): the artifact's digest and signature, the
+    /// hooks, and the tenant's signing keys as they are now (a key added or
+    /// revoked since the session opened reaches the agent before the
+    /// command does). A load needs a registered version; a restore or
+    /// switch to a version the registry no longer holds goes without, and
+    /// the agent refuses it if it has to activate that version.
+    async fn version_inputs(&self, command: &AgentCommand) -> Result<Option<VersionInputs>, String> {
+        let (module, version, required) = match command {
+            AgentCommand::Load { module, version, .. } => (module, version.as_str(), true),
+            AgentCommand::SwitchToStandby { module, version } => (module, version.as_str(), false),
+            AgentCommand::Restore { module, slots } => match slots.active_version() {
+                Some(version) => (module, version, false),
+                None => return Ok(None),
+            },
+            AgentCommand::Verify { .. } => return Ok(None),
         };
         let stored = self
             .store
             .get_module_version(self.tenant, module, version)
             .await
-            .map_err(|e| format!("could not read {module} {version} from the registry: {e}"))?
-            .ok_or_else(|| {
-                format!("{module} {version} is not in the registry; an agent installs registered modules only")
-            })?;
+            .map_err(|e| format!("could not read {module} {version} from the registry: {e}"))?;
+        let stored = match stored {
+            Some(stored) => stored,
+            None if required => {
+                return Err(format!(
+                    "{module} {version} is not in the registry; an agent installs registered modules only"
+                ))
+            }
+            None => return Ok(None),
+        };
         let trusted_keys = trusted_keys(&self.store, self.tenant)
             .await
             .map_err(|e| format!("could not read the signing keys for {module} {version}: {e}"))?;
@@ -53,7 +70,7 @@ impl WsAgentLink {
             signature: stored.signature.clone(),
             algorithm: stored.descriptor.signature_algorithm,
         };
-        Ok(Some(LoadInputs { artifact, hooks: stored.descriptor.hooks.clone(), trusted_keys }))
+        Ok(Some(VersionInputs { artifact, hooks: stored.descriptor.hooks.clone(), trusted_keys }))
     }
 }
 
@@ -67,12 +84,12 @@ pub(super) async fn trusted_keys(store: &SharedStore, tenant: TenantId) -> Resul
 #[async_trait]
 impl AgentLink for WsAgentLink {
     async fn command(&self, command: AgentCommand) -> Result<ModuleSlots, String> {
-        let send = match self.load_inputs(&command).await? {
-            Some(load) => SendCommand {
+        let send = match self.version_inputs(&command).await? {
+            Some(inputs) => SendCommand {
                 command,
-                artifact: Some(load.artifact),
-                hooks: load.hooks,
-                trusted_keys: Some(load.trusted_keys),
+                artifact: Some(inputs.artifact),
+                hooks: inputs.hooks,
+                trusted_keys: Some(inputs.trusted_keys),
             },
             None => SendCommand { command, artifact: None, hooks: ModuleHooks::default(), trusted_keys: None },
         };

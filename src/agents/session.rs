@@ -60,7 +60,7 @@ impl AgentSession {
     }
 
     fn close(ctx: &mut ws::WebsocketContext<Self>, code: CloseCode, why: &str) {
-        ctx.close(Some(CloseReason { code, description: Some(why.to_string()) }));
+        ctx.close(Some(CloseReason { code, description: Some(close_reason(why)) }));
         ctx.stop();
     }
 
@@ -183,6 +183,24 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for AgentSession {
     }
 }
 
+/// The longest reason a close frame carries: a control frame holds 125
+/// bytes (RFC 6455 §5.5), two of them the code.
+const MAX_CLOSE_REASON: usize = 123;
+
+/// `why`, cut to fit a close frame: a longer reason makes the frame invalid,
+/// and the agent would see a broken session instead of the reason.
+fn close_reason(why: &str) -> String {
+    if why.len() <= MAX_CLOSE_REASON {
+        return why.to_string();
+    }
+    const MORE: &str = "…";
+    let mut end = MAX_CLOSE_REASON - MORE.len();
+    while !why.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{MORE}", &why[..end])
+}
+
 /// A command for the agent; answers the receiver of its reply.
 #[derive(Message)]
 #[rtype(result = "oneshot::Receiver<Answer>")]
@@ -190,7 +208,7 @@ pub struct SendCommand {
     pub command: AgentCommand,
     pub artifact: Option<ArtifactInfo>,
     pub hooks: ModuleHooks,
-    /// For a load: the tenant's signing keys now, sent ahead of the command
+    /// For a load, restore or switch: the tenant's signing keys now, sent ahead of the command
     /// when they differ from what the agent was last given.
     pub trusted_keys: Option<Vec<String>>,
 }
@@ -223,5 +241,19 @@ impl Handler<EndSession> for AgentSession {
 
     fn handle(&mut self, msg: EndSession, ctx: &mut Self::Context) {
         Self::close(ctx, CloseCode::Policy, &msg.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{close_reason, MAX_CLOSE_REASON};
+
+    #[test]
+    fn a_close_reason_is_cut_to_fit_a_control_frame_on_a_character_boundary() {
+        assert_eq!(close_reason("short"), "short");
+        let long = format!("the hostname {} is taken", "é".repeat(100));
+        let cut = close_reason(&long);
+        assert!(cut.len() <= MAX_CLOSE_REASON && cut.ends_with('…'), "{cut}");
+        assert!(long.starts_with(cut.trim_end_matches('…')));
     }
 }

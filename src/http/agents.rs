@@ -48,6 +48,8 @@ pub struct AgentView {
     /// The `cluster.instance_id` of the instance holding the session.
     instance: Option<String>,
     connected_since: Option<DateTime<Utc>>,
+    /// The last heartbeat heard from the host, kept while it is away (for a
+    /// host not heard since this instance started: when it last connected).
     last_heartbeat: Option<DateTime<Utc>>,
     address: Option<String>,
     enrolled_at: DateTime<Utc>,
@@ -162,6 +164,14 @@ pub async fn list_agents(
         };
         let connected = connection.is_some();
         let connection = connection.unwrap_or_default();
+        // A host that is away keeps the last heartbeat heard from it (its
+        // node stays in the cluster); one never heard by this instance (it
+        // restarted since) shows when it last connected.
+        let last_heartbeat = connection.last_heartbeat.or_else(|| {
+            let node = hub.orchestrator.nodes_named(tenant.0, &agent.hostname);
+            let heard = node.iter().find(|n| n.node_id == agent.node_id).and_then(|n| n.last_heartbeat());
+            Some(heard.unwrap_or(agent.last_seen_at))
+        });
         views.push(AgentView {
             node_id: agent.node_id,
             hostname: agent.hostname,
@@ -171,7 +181,7 @@ pub async fn list_agents(
             connected,
             instance: connection.instance,
             connected_since: connection.since,
-            last_heartbeat: connection.last_heartbeat,
+            last_heartbeat,
             address: connection.address.or(agent.address),
             enrolled_at: agent.enrolled_at,
             modules,

@@ -1,7 +1,8 @@
 //! Agents: enrolment tokens found by hash from any tenant and revoked once
 //! (audited once), agents replaced by node id and found by session hash,
 //! desired module state replaced per module and listed in byte order; a
-//! removed agent's node record goes with it.
+//! removed agent's node record goes with it, and its removal is remembered
+//! against the token it joined with until that token is pruned.
 
 use hotswap_actors::domain::{
     AgentRecord, AuditActor, AuditCategory, AuditQuery, DesiredModule, EnrolmentToken, NewAuditEntry,
@@ -154,7 +155,13 @@ async fn a_removed_agent_takes_its_desired_state_and_session_with_it(store: Shar
     assert!(!store.remove_agent(other, retired.node_id, &audit(other, "AgentRemoved")).await.unwrap());
     assert!(!store.remove_agent(t, simulated.node_id, &audit(t, "AgentRemoved")).await.unwrap());
     assert!(store.get_node(t, retired.node_id).await.unwrap().is_some());
+    assert!(!store.was_removed(t, retired.node_id, retired.token_id).await.unwrap());
     assert!(store.remove_agent(t, retired.node_id, &audit(t, "AgentRemoved")).await.unwrap());
+    // Remembered as removed with the token it joined with, for its tenant only.
+    assert!(store.was_removed(t, retired.node_id, retired.token_id).await.unwrap());
+    assert!(!store.was_removed(t, retired.node_id, Uuid::new_v4()).await.unwrap(), "a new token enrols it");
+    assert!(!store.was_removed(other, retired.node_id, retired.token_id).await.unwrap());
+    assert!(!store.was_removed(t, kept.node_id, kept.token_id).await.unwrap());
     assert_eq!(store.list_agents(t).await.unwrap(), vec![kept.clone()]);
     // Its node goes with the versions it ran; the others' stay.
     assert_eq!(store.get_node(t, retired.node_id).await.unwrap(), None);
@@ -189,11 +196,18 @@ async fn dead_enrolment_tokens_are_pruned_unless_an_agent_joined_with_them(store
     let mut host = agent(t, "joined-host", &"6".repeat(64));
     host.token_id = joined.id;
     store.save_agent(&host, &audit(t, "AgentEnrolled")).await.unwrap();
+    // A host that joined with `expired` and was removed: its removal goes with the token.
+    let mut retired = agent(t, "retired-host", &"5".repeat(64));
+    retired.token_id = expired.id;
+    store.save_agent(&retired, &audit(t, "AgentEnrolled")).await.unwrap();
+    assert!(store.remove_agent(t, retired.node_id, &audit(t, "AgentRemoved")).await.unwrap());
+    assert!(store.was_removed(t, retired.node_id, expired.id).await.unwrap());
 
     // Dead before 6,000: expired (3,601), revoked (5,001), joined (3,601, but named by an agent), theirs.
     assert_eq!(store.prune_enrolment_tokens(at(6_000, 0)).await.unwrap(), 3);
     let left: Vec<Uuid> = store.list_enrolment_tokens(t).await.unwrap().iter().map(|k| k.id).collect();
     assert_eq!(left, vec![fresh.id, joined.id]);
+    assert!(!store.was_removed(t, retired.node_id, expired.id).await.unwrap(), "forgotten with its token");
     assert!(store.list_enrolment_tokens(other).await.unwrap().is_empty());
     assert_eq!(store.find_enrolment_token(&"e".repeat(64)).await.unwrap(), None);
     assert_eq!(store.prune_enrolment_tokens(at(6_000, 0)).await.unwrap(), 0, "nothing twice");

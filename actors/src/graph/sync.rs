@@ -561,6 +561,9 @@ impl AgentStore for GraphSyncStore {
         }
         Ok(removed)
     }
+    async fn was_removed(&self, tenant: TenantId, node_id: Uuid, token_id: Uuid) -> StoreResult<bool> {
+        self.inner.was_removed(tenant, node_id, token_id).await
+    }
     async fn set_desired_module(&self, desired: &DesiredModule) -> StoreResult<()> {
         self.inner.set_desired_module(desired).await
     }

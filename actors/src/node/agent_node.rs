@@ -85,6 +85,9 @@ impl NodeActor {
             }
             _ => false,
         };
+        // Whether an earlier command for the module is still unanswered: a
+        // request that is never sent leaves that doubt as it found it.
+        let doubted_before = self.certainty.unconfirmed.contains(&module);
         if sets_desired {
             self.certainty.unconfirmed.insert(module.clone());
         }
@@ -102,11 +105,7 @@ impl NodeActor {
                 None if already_there => return Ok(None),
                 None => match wait_for_link(&entry, wait, &interrupt).await {
                     AwayWait::Connected(link) => link,
-                    AwayWait::TimedOut => {
-                        return Err(not_sent(format!(
-                            "{hostname} is not reachable: its agent did not connect within {wait:?}"
-                        )));
-                    }
+                    AwayWait::TimedOut => return Err(not_sent(not_connected(&hostname, wait))),
                     AwayWait::Interrupted => {
                         return Err(not_sent(format!(
                             "{hostname} is not reachable: the run was aborted while its agent was away"
@@ -120,8 +119,17 @@ impl NodeActor {
             }
         };
         Box::pin(ask.into_actor(self).then(move |answer, act, _ctx| {
-            // Answered or never sent: the host has what the record says.
-            if !matches!(answer, Err(Refusal { sent: true, .. })) {
+            // Answered: the host has what the record says. Never sent: it has
+            // what it had before this request, so an earlier command left
+            // unanswered (a load cut off when the agent was killed) still
+            // casts its doubt, and a restore retried after this one must
+            // still reach the host rather than count as already there.
+            let still_doubted = match &answer {
+                Err(Refusal { sent: true, .. }) => true,
+                Err(Refusal { sent: false, .. }) => doubted_before,
+                Ok(_) => false,
+            };
+            if !still_doubted {
                 act.certainty.unconfirmed.remove(&module);
             }
             match answer {
@@ -165,6 +173,16 @@ impl NodeActor {
             }
             .into_actor(act)
         }))
+    }
+}
+
+/// Why a request to an away host failed once its wait (`wait`, zero for a
+/// restore once a restart's grace is over) ended without the agent.
+fn not_connected(hostname: &str, wait: std::time::Duration) -> String {
+    if wait.is_zero() {
+        format!("{hostname} is not reachable: its agent is not connected")
+    } else {
+        format!("{hostname} is not reachable: its agent did not connect within {wait:?}")
     }
 }
 

@@ -367,10 +367,20 @@ impl Orchestrator {
     }
 
     pub fn node(&self, tenant: TenantId, hostname: &str) -> Option<Arc<NodeEntry>> {
-        Environment::ALL
-            .into_iter()
-            .flat_map(|e| self.inner.clusters.nodes(tenant, e).iter().cloned().collect::<Vec<_>>())
-            .find(|n| n.hostname == hostname)
+        self.nodes_named(tenant, hostname).into_iter().next()
+    }
+
+    /// The tenant's nodes named `hostname`, of every environment (one, or
+    /// none, unless an older enrolment let a name in twice). A cluster's
+    /// nodes are sorted by hostname: each is searched, not scanned.
+    pub fn nodes_named(&self, tenant: TenantId, hostname: &str) -> Vec<Arc<NodeEntry>> {
+        let mut found = Vec::new();
+        for env in Environment::ALL {
+            let nodes = self.inner.clusters.nodes(tenant, env);
+            let first = nodes.partition_point(|n| n.hostname.as_str() < hostname);
+            found.extend(nodes[first..].iter().take_while(|n| n.hostname == hostname).cloned());
+        }
+        found
     }
 }
 

@@ -27,7 +27,8 @@ pub trait AgentStore: Send + Sync {
     async fn find_enrolment_token(&self, token_hash: &str) -> StoreResult<Option<EnrolmentToken>>;
     /// Forgets the tokens, of every tenant, that stopped enrolling hosts
     /// (revoked or expired) before `dead_before` and that no agent record
-    /// names as the token it joined with; answers how many.
+    /// names as the token it joined with; answers how many. The removals
+    /// remembered against a token forgotten go with it (see [`Self::was_removed`]).
     async fn prune_enrolment_tokens(&self, dead_before: DateTime<Utc>) -> StoreResult<usize>;
 
     /// Records an agent's enrolment or reconnection (insert or replace by node id).
@@ -40,8 +41,15 @@ pub trait AgentStore: Send + Sync {
     /// no longer connects and the tenant's clusters no longer hold it), its
     /// desired state and its node record with the versions it ran (so no
     /// check counts what it ran, such as a module's dependencies); audited
-    /// with the removal. False when unknown (and then nothing is removed).
+    /// with the removal. The host is remembered as removed with the token it
+    /// had joined with ([`Self::was_removed`]). False when unknown (and then
+    /// nothing is removed).
     async fn remove_agent(&self, tenant: TenantId, node_id: Uuid, audit: &NewAuditEntry) -> StoreResult<bool>;
+    /// Whether an Admin removed the host `node_id` after it had joined with
+    /// the enrolment token `token_id`: that token enrols it no more (tokens
+    /// are multi-use, and its agent falls back to it once its session
+    /// credential is refused); a new token does.
+    async fn was_removed(&self, tenant: TenantId, node_id: Uuid, token_id: Uuid) -> StoreResult<bool>;
 
     /// Records what a node should run for one module.
     async fn set_desired_module(&self, desired: &DesiredModule) -> StoreResult<()>;

@@ -1,6 +1,7 @@
 //! The Admin's verbs on agents: `hotswap agents token --to ENV` makes an
 //! enrolment token for new hosts, `agents tokens` lists them, `agents
-//! revoke-token ID` revokes one, and `agents remove HOSTNAME` retires a host
+//! revoke-token ID` revokes one, and `agents remove HOST` retires a host (by
+//! hostname or node id)
 //! (`hotswap agents`, the listing of hosts, is with the other listings).
 
 use awc::http::Method;
@@ -93,17 +94,112 @@ pub(super) async fn revoke(api: &Api, out: Out, which: &str) -> Result<Exit, Fai
     done(out, revoked, &line)
 }
 
-/// Retires the host named `hostname`: its node leaves the cluster for good.
-pub(super) async fn remove(api: &Api, out: Out, hostname: &str) -> Result<Exit, Failure> {
-    let agents = api.get(&format!("/api/v1/agents?hostname={}", segment(hostname))).await?;
-    let host = agents.as_array().into_iter().flatten().find(|a| a["hostname"] == hostname).cloned();
-    let host =
-        host.ok_or_else(|| Failure::usage(format!("no agent host is named '{hostname}': see `hotswap agents`")))?;
+/// Retires the one host `which` names: its hostname, or its node id (whole or
+/// at least 4 characters of its start). A hostname several hosts share (left
+/// by enrolments older than the server's refusal of a taken name) is refused,
+/// naming their node ids: removing "one of them" would be a guess.
+pub(super) async fn remove(api: &Api, out: Out, which: &str) -> Result<Exit, Failure> {
+    let named = api.get(&format!("/api/v1/agents?hostname={}&pageSize=1000", segment(which))).await?;
+    let by_name = named.as_array().is_some_and(|a| a.iter().any(|h| h["hostname"] == which));
+    let host = if by_name { one_host(&named, which)? } else { one_host(&all_agents(api).await?, which)? };
     let node_id = cell(&host["nodeId"]);
     api.call(Method::DELETE, &format!("/api/v1/agents/{}", segment(&node_id)), None).await?;
     let line = format!(
-        "removed {hostname} ({}): its node left the cluster; enrolling it again needs a new token",
+        "removed {} ({}): its node {node_id} left the cluster; enrolling it again needs a new token",
+        cell(&host["hostname"]),
         cell(&host["environment"])
     );
     done(out, json!({ "removed": host }), &line)
+}
+
+/// Every agent host of the tenant, a page of 1,000 at a time.
+async fn all_agents(api: &Api) -> Result<Value, Failure> {
+    const PER_REQUEST: usize = 1000;
+    let all = api
+        .every_page(PER_REQUEST, |read| {
+            format!("/api/v1/agents?page={}&pageSize={PER_REQUEST}", read / PER_REQUEST + 1)
+        })
+        .await?;
+    Ok(Value::Array(all))
+}
+
+/// The one host of `hosts` (`GET /api/v1/agents` items) that `which` names:
+/// by node id, by hostname when only one host has it, or by the start of a
+/// node id (at least 4 characters) that only one has.
+fn one_host(hosts: &Value, which: &str) -> Result<Value, Failure> {
+    let hosts: Vec<&Value> = hosts.as_array().into_iter().flatten().collect();
+    let node_id = |h: &&Value| h["nodeId"].as_str().unwrap_or_default().to_ascii_lowercase();
+    let wanted = which.to_ascii_lowercase();
+    if let Some(exact) = hosts.iter().find(|h| node_id(h) == wanted) {
+        return Ok((*exact).clone());
+    }
+    let described = |several: &[&&Value]| -> String {
+        let each: Vec<String> = several
+            .iter()
+            .map(|h| format!("{} {} ({})", cell(&h["hostname"]), cell(&h["nodeId"]), cell(&h["environment"])))
+            .collect();
+        each.join("; ")
+    };
+    let named: Vec<&&Value> = hosts.iter().filter(|h| h["hostname"] == which).collect();
+    match named.as_slice() {
+        [one] => return Ok((**one).clone()),
+        [] => {}
+        several => {
+            return Err(Failure::usage(format!(
+                "'{which}' names {} hosts ({}): give the node id of the one to remove",
+                several.len(),
+                described(several)
+            )))
+        }
+    }
+    let started: Vec<&&Value> = hosts.iter().filter(|h| wanted.len() >= 4 && node_id(h).starts_with(&wanted)).collect();
+    match started.as_slice() {
+        [one] => Ok((**one).clone()),
+        [] => Err(Failure::usage(format!(
+            "no agent host is named '{which}' or has a node id starting so (at least 4 characters): see `hotswap agents -o json`"
+        ))),
+        several => Err(Failure::usage(format!(
+            "'{which}' starts {} node ids ({}): give more of it",
+            several.len(),
+            described(several)
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hosts() -> Value {
+        json!([
+            { "hostname": "dev-a2", "nodeId": "8c1d2e3f-0000-4000-8000-000000000001", "environment": "Development" },
+            { "hostname": "dev-a2", "nodeId": "8c1d9999-0000-4000-8000-000000000002", "environment": "Development" },
+            { "hostname": "web-01", "nodeId": "ab12cd34-0000-4000-8000-000000000003", "environment": "Production" },
+        ])
+    }
+
+    fn picked(which: &str) -> Result<String, String> {
+        one_host(&hosts(), which).map(|h| cell(&h["nodeId"])).map_err(|f| f.message)
+    }
+
+    #[test]
+    fn a_host_is_named_by_a_hostname_only_one_has_or_by_its_node_id() {
+        assert_eq!(picked("web-01").unwrap(), "ab12cd34-0000-4000-8000-000000000003");
+        assert_eq!(picked("8C1D2E3F-0000-4000-8000-000000000001").unwrap(), "8c1d2e3f-0000-4000-8000-000000000001");
+        assert_eq!(picked("8c1d99").unwrap(), "8c1d9999-0000-4000-8000-000000000002");
+    }
+
+    #[test]
+    fn a_hostname_several_hosts_share_or_an_unclear_id_is_refused() {
+        let shared = picked("dev-a2").unwrap_err();
+        assert!(shared.contains("'dev-a2' names 2 hosts"), "{shared}");
+        assert!(
+            shared.contains("8c1d2e3f-0000-4000-8000-000000000001") && shared.contains("give the node id"),
+            "{shared}"
+        );
+        assert!(picked("8c1d").unwrap_err().contains("starts 2 node ids"));
+        let unknown = picked("no-such-host").unwrap_err();
+        assert!(unknown.contains("no agent host is named 'no-such-host'"), "{unknown}");
+        assert!(picked("8c1").unwrap_err().contains("no agent host"), "too short a start");
+    }
 }

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use diesel::sql_types::{Jsonb, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{BigInt, Jsonb, Text, Timestamptz, Uuid as SqlUuid};
 use diesel::QueryableByName;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use hotswap_actors::domain::{AgentRecord, DesiredModule, EnrolmentToken, NewAuditEntry, TenantId};
@@ -22,6 +22,13 @@ struct RecordRow {
     record: serde_json::Value,
     #[diesel(sql_type = Text)]
     secret_hash: String,
+}
+
+/// A count of rows.
+#[derive(QueryableByName)]
+struct Counted {
+    #[diesel(sql_type = BigInt)]
+    count: i64,
 }
 
 fn token(row: RecordRow) -> StoreResult<EnrolmentToken> {
@@ -134,17 +141,23 @@ impl AgentStore for PgStore {
         // Dead since its revocation or its expiry, whichever came first; kept
         // while an agent record names it (revoking it must still end that
         // agent's session).
+        // The removals remembered against a token go with it: a token that
+        // no longer exists enrols nobody.
         let statement = diesel::sql_query(
-            "DELETE FROM enrolment_tokens t \
+            "WITH gone AS (DELETE FROM enrolment_tokens t \
              WHERE LEAST(COALESCE((t.record->>'revokedAt')::timestamptz, 'infinity'), \
                          (t.record->>'expiresAt')::timestamptz) < $1 \
                AND NOT EXISTS (SELECT 1 FROM agents a \
-                               WHERE a.tenant_id = t.tenant_id AND a.record->>'tokenId' = t.id::text)",
+                               WHERE a.tenant_id = t.tenant_id AND a.record->>'tokenId' = t.id::text) \
+             RETURNING t.tenant_id, t.id), \
+             forgotten AS (DELETE FROM removed_agents r USING gone \
+                           WHERE r.tenant_id = gone.tenant_id AND r.token_id = gone.id) \
+             SELECT count(*) AS count FROM gone",
         )
         .bind::<Timestamptz, _>(dead_before);
         let mut conn = self.conn().await?;
-        match statement.execute(&mut *conn).await {
-            Ok(n) => Ok(n),
+        match statement.get_result::<Counted>(&mut *conn).await {
+            Ok(n) => Ok(usize::try_from(n.count).unwrap_or_default()),
             Err(e) => Err(self.db_error(&mut conn, e)),
         }
     }
@@ -185,8 +198,13 @@ impl AgentStore for PgStore {
         // node's module records, by cascade) go with its record. The node
         // only when it is an agent's: a simulated node's id removes nothing.
         // Every part sees the tables as they were before the statement.
+        // The host is remembered as removed with the token it had joined
+        // with, so that the token does not enrol it again.
         let statement = diesel::sql_query(
             "WITH desired AS (DELETE FROM desired_modules WHERE tenant_id = $1 AND node_id = $2), \
+             removed AS (INSERT INTO removed_agents (tenant_id, node_id, token_id, removed_at) \
+                         SELECT tenant_id, node_id, (record->>'tokenId')::uuid, now() FROM agents \
+                         WHERE tenant_id = $1 AND node_id = $2 ON CONFLICT DO NOTHING), \
              node AS (DELETE FROM nodes WHERE tenant_id = $1 AND node_id = $2 \
                       AND EXISTS (SELECT 1 FROM agents WHERE tenant_id = $1 AND node_id = $2)) \
              DELETE FROM agents WHERE tenant_id = $1 AND node_id = $2",
@@ -195,6 +213,20 @@ impl AgentStore for PgStore {
         .bind::<SqlUuid, _>(tenant)
         .bind::<SqlUuid, _>(node_id);
         Ok(self.write_audited(statement, audit).await? > 0)
+    }
+
+    async fn was_removed(&self, tenant: TenantId, node_id: Uuid, token_id: Uuid) -> StoreResult<bool> {
+        let query = diesel::sql_query(
+            "SELECT count(*) AS count FROM removed_agents WHERE tenant_id = $1 AND node_id = $2 AND token_id = $3",
+        )
+        .bind::<SqlUuid, _>(tenant)
+        .bind::<SqlUuid, _>(node_id)
+        .bind::<SqlUuid, _>(token_id);
+        let mut conn = self.conn().await?;
+        match query.get_result::<Counted>(&mut *conn).await {
+            Ok(found) => Ok(found.count > 0),
+            Err(e) => Err(self.db_error(&mut conn, e)),
+        }
     }
 
     async fn set_desired_module(&self, desired: &DesiredModule) -> StoreResult<()> {

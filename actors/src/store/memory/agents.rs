@@ -1,6 +1,6 @@
 //! Enrolment tokens, agents and desired state in memory.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -15,6 +15,8 @@ pub(super) struct Agents {
     tokens: HashMap<(TenantId, Uuid), EnrolmentToken>,
     agents: HashMap<(TenantId, Uuid), AgentRecord>,
     desired: HashMap<(TenantId, Uuid, String), DesiredModule>,
+    /// Hosts an Admin removed: (tenant, node id, the token it had joined with).
+    removed: HashSet<(TenantId, Uuid, Uuid)>,
 }
 
 #[async_trait]
@@ -61,10 +63,11 @@ impl AgentStore for MemoryStore {
 
     async fn prune_enrolment_tokens(&self, dead_before: DateTime<Utc>) -> StoreResult<usize> {
         let mut agents = self.agents.write();
-        let named: std::collections::HashSet<(TenantId, Uuid)> =
-            agents.agents.values().map(|a| (a.tenant_id, a.token_id)).collect();
+        let named: HashSet<(TenantId, Uuid)> = agents.agents.values().map(|a| (a.tenant_id, a.token_id)).collect();
         let before = agents.tokens.len();
         agents.tokens.retain(|key, token| token.unusable_from() >= dead_before || named.contains(key));
+        let Agents { tokens, removed, .. } = &mut *agents;
+        removed.retain(|(tenant, _, token)| tokens.contains_key(&(*tenant, *token)));
         Ok(before - agents.tokens.len())
     }
 
@@ -86,14 +89,17 @@ impl AgentStore for MemoryStore {
 
     async fn remove_agent(&self, tenant: TenantId, node_id: Uuid, audit: &NewAuditEntry) -> StoreResult<bool> {
         let mut agents = self.agents.write();
-        if agents.agents.remove(&(tenant, node_id)).is_none() {
-            return Ok(false);
-        }
+        let Some(gone) = agents.agents.remove(&(tenant, node_id)) else { return Ok(false) };
+        agents.removed.insert((tenant, node_id, gone.token_id));
         agents.desired.retain(|(t, n, _), _| !(*t == tenant && *n == node_id));
         self.nodes.remove(tenant, node_id);
         drop(agents);
         self.push_audit(std::slice::from_ref(audit));
         Ok(true)
+    }
+
+    async fn was_removed(&self, tenant: TenantId, node_id: Uuid, token_id: Uuid) -> StoreResult<bool> {
+        Ok(self.agents.read().removed.contains(&(tenant, node_id, token_id)))
     }
 
     async fn set_desired_module(&self, desired: &DesiredModule) -> StoreResult<()> {

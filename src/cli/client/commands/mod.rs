@@ -412,9 +412,13 @@ pub enum AgentsCommand {
     /// Revoke an enrolment token, named by its id or the start of it: no new host can enrol
     /// with it, and the sessions of the agents enrolled with it end (Admins).
     RevokeToken { id: String },
-    /// Retire a host for good: its node leaves the cluster, and runs no longer wait for it
-    /// (refused while a run may still deploy to its environment; Admins).
-    Remove { hostname: String },
+    /// Retire a host for good, named by its hostname or its node id (or the start of it):
+    /// its node leaves the cluster, and runs no longer wait for it (refused while a run may
+    /// still deploy to its environment; Admins).
+    Remove {
+        #[arg(value_name = "HOST")]
+        hostname: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
