@@ -111,7 +111,8 @@ pub fn serve_api(
         }
         // Outermost last: logging, trace id, path normalisation (which must
         // see the request before anything holds a copy of it), security
-        // headers, CORS (its refusals in the JSON error shape), authentication, rate limits per user, then the
+        // headers, URLs holding NUL refused, CORS (its refusals in the JSON
+        // error shape), authentication, rate limits per user, then the
         // /metrics role guard and the Prometheus middleware that serves it.
         app.wrap(Condition::new(serve_metrics, prometheus.clone()))
             .wrap(metrics_guard(&metrics_settings))
@@ -119,6 +120,7 @@ pub fn serve_api(
             .wrap(from_fn(authenticate))
             .wrap(cors(&cors_settings))
             .wrap(from_fn(crate::web::json_refusals::as_json))
+            .wrap(from_fn(crate::web::nul_in_url::refuse))
             .wrap(from_fn(security_headers))
             .wrap(NormalizePath::new(TrailingSlash::Trim))
             .wrap(from_fn(assign_trace_id))

@@ -9,6 +9,7 @@ pub mod error;
 #[cfg(test)]
 pub(crate) mod fuzz;
 pub mod json_refusals;
+pub mod nul_in_url;
 pub mod path_template;
 pub mod query;
 pub mod redact;
