@@ -49,7 +49,19 @@ async fn main() -> std::process::ExitCode {
     };
     let telemetry = telemetry::init(&settings.logging, &settings.telemetry);
     let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(settings).await,
+        Command::Serve => match serve(settings).await {
+            // A start-up that failed (the address in use, the database
+            // unreachable) has acknowledged nothing and has nothing to shut
+            // down: the process ends here. Tearing the runtime down would
+            // poll actors built before the failure and never started, which
+            // then panic for want of a reactor.
+            Err(e) => {
+                eprintln!("hotswap: {e}");
+                drop(telemetry);
+                std::process::exit(1);
+            }
+            ok => ok,
+        },
         Command::Config => {
             println!("{settings:#?}");
             Ok(())

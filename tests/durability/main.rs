@@ -18,5 +18,6 @@ mod process;
 mod request_log;
 mod restart;
 mod signalr_reconnect;
+mod start_up;
 mod tenants;
 mod verbs;
