@@ -109,7 +109,10 @@ async fn downgrade_of(
         .map_err(|e| ApiError::from(crate::registry::RegistryError::from(e)))?;
     let highest = held.iter().filter_map(|version| semver::Version::parse(version).ok()).max();
     Ok(highest.filter(|h| requested < *h).map(|highest| {
-        format!("{} {requested} is lower than {highest}, which the tenant's nodes run", request.module_name)
+        format!(
+            "{} {requested} is lower than {highest}, which the tenant's nodes run or keep as their previous version",
+            request.module_name
+        )
     }))
 }
 

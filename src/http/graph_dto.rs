@@ -316,6 +316,11 @@ pub struct SchemaBody {
     /// Whether types left out may be written (true when left out).
     #[serde(default = "yes")]
     pub allow_undeclared_types: bool,
+    /// What `GET` answers beside the schema; ignored here, so that a schema
+    /// read can be sent back changed.
+    #[serde(default, skip_serializing, rename = "updatedAt")]
+    #[schema(read_only, value_type = Option<String>, format = DateTime)]
+    pub _updated_at: Option<Value>,
 }
 
 fn yes() -> bool {

@@ -340,12 +340,22 @@ pub async fn upload_module(
     };
     // A multipart body that ends inside a part leaves the parser waiting for
     // a boundary that never comes: the deadline answers it.
-    let upload = tokio::time::timeout(registry.upload_read_timeout, read).await.map_err(|_| {
-        ApiError::BadRequest(format!(
-            "the upload was not complete within {}s; a multipart body must end with its closing boundary",
-            registry.upload_read_timeout.as_secs_f64()
-        ))
-    })??;
+    let upload = match tokio::time::timeout(registry.upload_read_timeout, read).await {
+        Ok(Ok(upload)) => upload,
+        // Refused while reading, before the registry sees a descriptor: the
+        // refusal is audited as the registry's own size refusal is.
+        Ok(Err(ApiError::PayloadTooLarge(why))) => {
+            registry.record_refused_upload(tenant.0, &actor.0, &why).await?;
+            return Err(ApiError::PayloadTooLarge(why));
+        }
+        Ok(Err(other)) => return Err(other),
+        Err(_) => {
+            return Err(ApiError::BadRequest(format!(
+                "the upload was not complete within {}s; a multipart body must end with its closing boundary",
+                registry.upload_read_timeout.as_secs_f64()
+            )))
+        }
+    };
     let outcome = registry.upload(tenant.0, actor.0, upload).await?;
     let placements = registry.placements(tenant.0, outcome.version.name()).await?;
     let location = format!("/api/v1/modules/{}/{}", outcome.version.name(), outcome.version.version());
@@ -511,7 +521,8 @@ pub async fn download_artifact(
         .headers()
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+        // If-None-Match compares weakly (RFC 9110, 13.1.2): W/"x" names "x" too.
+        .is_some_and(|v| v.split(',').map(str::trim).any(|t| t.strip_prefix("W/").unwrap_or(t) == etag || t == "*"));
     if matches {
         return Ok(HttpResponse::NotModified().insert_header((header::ETAG, etag)).finish());
     }

@@ -109,6 +109,22 @@ pub fn verifying_key<'a>(
 }
 
 impl Registry {
+    /// Audits an upload refused before its descriptor was read (its body too
+    /// large), as `ModuleUploadRefused` with result Failure.
+    pub async fn record_refused_upload(
+        &self,
+        tenant: TenantId,
+        actor: &AuditActor,
+        why: &str,
+    ) -> Result<(), RegistryError> {
+        let entry = NewAuditEntry::new(tenant, actor.clone(), AuditCategory::ModuleRegistry, "ModuleUploadRefused")
+            .resource("Module", "unknown (the body was not read)")
+            .result(AuditResult::Failure)
+            .message(why.to_string());
+        self.store.append_audit(&[entry]).await?;
+        Ok(())
+    }
+
     pub async fn upload(
         &self,
         tenant: TenantId,

@@ -370,6 +370,12 @@ async fn schema_changes_are_versioned_checked_and_refused_when_data_would_break(
     assert_eq!(status, StatusCode::OK, "{reply}");
     let (status, reply) = app.put("/api/v1/graph/schema?force=true", &schema).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "the same version again: {reply}");
+    // A schema read can be sent back changed, its updatedAt and all.
+    let (_, mut read) = app.get("/api/v1/graph/schema").await;
+    assert!(read["updatedAt"].is_string(), "{read}");
+    read["version"] = json!("1.2.0");
+    let (status, reply) = app.put("/api/v1/graph/schema?force=true", &read).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
 
     let body = json!({ "type": "Team", "properties": { "name": "Bad Name", "size": 99 } });
     let (status, reply) = app.post("/api/v1/graph/entities", &body).await;

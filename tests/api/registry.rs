@@ -55,6 +55,12 @@ async fn upload_list_download_and_digest_checks() {
         .request_with(Method::GET, "/api/v1/modules/kmod-net/1.10.0/artifact", &[("If-None-Match", &etag)], None)
         .await;
     assert_eq!(cached.status, StatusCode::NOT_MODIFIED);
+    // If-None-Match compares weakly: a cache that weakened the tag still matches.
+    let weak = format!("\"other\", W/{etag}");
+    let cached = viewer
+        .request_with(Method::GET, "/api/v1/modules/kmod-net/1.10.0/artifact", &[("If-None-Match", &weak)], None)
+        .await;
+    assert_eq!(cached.status, StatusCode::NOT_MODIFIED);
 
     for missing in
         ["/api/v1/modules/kmod-none", "/api/v1/modules/kmod-net/2.0.0", "/api/v1/modules/kmod-net/2.0.0/artifact"]
@@ -185,6 +191,10 @@ async fn strict_mode_refuses_unsigned_and_badly_signed_uploads() {
     let big = vec![7u8; 5000];
     let (status, reply) = upload(&app, &d, &big, Some(&trusted.sign(&big))).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{reply}");
+    // Far larger: refused while the body is read, before the registry sees it; audited all the same.
+    let huge = vec![7u8; 100_000];
+    let (status, reply) = upload(&app, &d, &huge, None).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{reply}");
     let (status, reply) = app.post_raw("/api/v1/modules", "text/plain", b"hello".to_vec()).await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{reply}");
     let (status, reply) = app.post_raw("/api/v1/modules", "application/json", b"{not json".to_vec()).await;
@@ -202,7 +212,7 @@ async fn strict_mode_refuses_unsigned_and_badly_signed_uploads() {
         )
         .await
         .unwrap();
-    assert_eq!(denied.total, 5, "four refused signatures and one oversized artifact");
+    assert_eq!(denied.total, 6, "four refused signatures and two oversized artifacts");
 
     // The properly signed upload goes through, PSS too.
     let (status, reply) = upload(&app, &d, &artifact, Some(&trusted.sign(&artifact))).await;

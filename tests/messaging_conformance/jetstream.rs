@@ -15,7 +15,8 @@ use chrono::Utc;
 use futures::TryStreamExt;
 use hotswap::messaging::jetstream::{JetStreamConfig, JetStreamMessageStore};
 use hotswap_actors::messaging::{
-    consume, LetterRange, MessageStatus, MessagingError, NackOptions, NewMessage, RetryPolicy, SharedMessageStore,
+    consume, LetterRange, MessageStatus, MessagingError, NackOptions, NewMessage, NewSubscription, RetryPolicy,
+    SharedMessageStore,
 };
 use uuid::Uuid;
 
@@ -277,7 +278,11 @@ async fn a_restart_loses_no_acknowledged_publish_and_redelivers_unacked_ones() {
 async fn a_page_deep_in_many_dead_letters() {
     with_store(|store, _, _| async move {
         let tn = Uuid::new_v4();
-        let s = topic_and_sub(&store, tn, 0).await;
+        // Leases long enough for 600 nacks one by one on a busy machine (the
+        // shared one second ran out before the last of them in a CI run).
+        store.create_topic(tn, super::topic("t", None), Utc::now()).await.unwrap();
+        let spec = NewSubscription { ack_timeout: Duration::from_secs(120), ..super::sub_spec("t", 0) };
+        let s = store.create_subscription(tn, spec, Utc::now()).await.unwrap().subscription_id;
         let mut ids = Vec::new();
         for i in 0..600 {
             ids.push(super::publish(&store, tn, "t", &format!("m{i}")).await);

@@ -465,7 +465,8 @@ impl Actor for Coordinator {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        tracing::info!(run = %self.run.execution_id, checkpoint = ?self.run.checkpoint, "coordinator started");
+        // Without baselines and wave plans: a line per node of a large cluster.
+        tracing::info!(run = %self.run.execution_id, checkpoint = ?self.run.checkpoint.without_node_records(), "coordinator started");
         if self.pending_events.is_empty() {
             self.advance(ctx);
         } else {

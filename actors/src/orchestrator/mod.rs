@@ -286,7 +286,7 @@ impl Orchestrator {
                 self.inner.store.save_run(&run, &[]).await?;
             }
             self.adopt_stored_slots(run.tenant_id, &run.request.module_name).await?;
-            tracing::info!(run = %run.execution_id, checkpoint = ?run.checkpoint, ?policy, epoch = claim.epoch,
+            tracing::info!(run = %run.execution_id, checkpoint = ?run.checkpoint.without_node_records(), ?policy, epoch = claim.epoch,
                 "picking up run after restart or takeover");
             spawn_coordinator(self.inner.deps.clone(), run.tenant_id, run.execution_id);
         }

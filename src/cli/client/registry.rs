@@ -46,7 +46,9 @@ fn signer(version: &Value) -> String {
     if version["signed"] != Value::Bool(true) {
         return "unsigned".into();
     }
-    version["signingKeyId"].as_str().map(|k| k.chars().take(19).collect()).unwrap_or_else(|| "signed".into())
+    // Signed, but by no key the tenant trusted at upload (let in with
+    // security.strict_mode off): the signature vouches for nothing.
+    version["signingKeyId"].as_str().map(|k| k.chars().take(19).collect()).unwrap_or_else(|| "unverified".into())
 }
 
 /// "kmod-base ^1.0, libx >=2".
@@ -75,5 +77,21 @@ fn placements(deployed: &Value) -> String {
         "-".into()
     } else {
         counted.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_signature_no_trusted_key_verified_is_shown_as_unverified() {
+        assert_eq!(signer(&json!({ "signed": false })), "unsigned");
+        assert_eq!(signer(&json!({ "signed": true, "signingKeyId": null })), "unverified");
+        assert_eq!(
+            signer(&json!({ "signed": true, "signingKeyId": "sha256:0123456789abcdef0123" })),
+            "sha256:0123456789ab"
+        );
     }
 }
