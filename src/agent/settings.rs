@@ -95,11 +95,15 @@ impl AgentConfig {
         builder = set(builder, "data_dir", path(&args.data_dir)).map_err(|e| e.to_string())?;
         builder = set(builder, "hostname", args.hostname.clone()).map_err(|e| e.to_string())?;
         builder = set(builder, "ca", path(&args.ca)).map_err(|e| e.to_string())?;
-        let config: AgentConfig = builder
+        let mut config: AgentConfig = builder
             .build()
             .and_then(|c| c.try_deserialize())
             .map_err(|e| format!("agent settings: {e} (--server and --data-dir are required)"))?;
         config.validate()?;
+        // Hooks are given paths under it (HOTSWAP_ARTIFACT): absolute, so that
+        // a hook that changes directory still finds them.
+        config.data_dir = std::path::absolute(&config.data_dir)
+            .map_err(|e| format!("--data-dir {}: {e}", config.data_dir.display()))?;
         Ok(config)
     }
 
@@ -131,5 +135,22 @@ impl AgentConfig {
                 .map(|h| h.trim().to_string())
                 .unwrap_or_else(|_| "localhost".into())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_relative_data_directory_is_made_absolute_for_the_hooks() {
+        let args = AgentArgs {
+            server: Some("http://127.0.0.1:8080".into()),
+            data_dir: Some(PathBuf::from("agent-data")),
+            ..AgentArgs::default()
+        };
+        let config = AgentConfig::load(&args).unwrap();
+        assert!(config.data_dir.is_absolute(), "{}", config.data_dir.display());
+        assert!(config.data_dir.ends_with("agent-data"));
     }
 }

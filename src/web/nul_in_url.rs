@@ -1,5 +1,5 @@
 //! Requests whose URL holds a NUL character (`%00`) are refused before any
-//! handler: PostgreSQL cannot store or compare text holding NUL, so a path
+//! handler (404 in the path, 400 in the query): PostgreSQL cannot store or compare text holding NUL, so a path
 //! segment or a query filter carrying one would otherwise fail in the
 //! database (a 500) instead of being a bad request.
 
@@ -14,9 +14,15 @@ pub async fn refuse(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
-    if holds_nul(req.uri().path()) || req.uri().query().is_some_and(holds_nul) {
-        let error =
-            ApiError::BadRequest("the URL holds a NUL character (%00), which no name or filter may hold".into());
+    // No resource is named with NUL (404); no filter may hold it (400).
+    let refusal = if holds_nul(req.uri().path()) {
+        Some(ApiError::NotFound("no such resource: the path holds a NUL character (%00), which no name holds".into()))
+    } else if req.uri().query().is_some_and(holds_nul) {
+        Some(ApiError::BadRequest("the query holds a NUL character (%00), which no filter may hold".into()))
+    } else {
+        None
+    };
+    if let Some(error) = refusal {
         return Ok(req.into_response(error.error_response()));
     }
     next.call(req).await.map(ServiceResponse::map_into_boxed_body)
