@@ -192,6 +192,10 @@ pub async fn list_deployments(
         Some(e) => e.parse::<Environment>().map_err(|e| errors.push(e.to_string())).ok(),
         None => None,
     };
+    // PostgreSQL cannot compare text holding NUL.
+    if q.module_name.as_deref().is_some_and(|m| m.contains('\0')) {
+        errors.push("moduleName must not hold the NUL character".into());
+    }
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }

@@ -1,7 +1,7 @@
-//! Requests whose URL holds a NUL character (`%00`) are refused before any
-//! handler (404 in the path, 400 in the query): PostgreSQL cannot store or compare text holding NUL, so a path
-//! segment or a query filter carrying one would otherwise fail in the
-//! database (a 500) instead of being a bad request.
+//! Requests whose path holds a NUL character (`%00`) are answered 404 before
+//! any handler: PostgreSQL cannot store or compare text holding NUL, so a path
+//! segment carrying one would otherwise fail in the database (a 500) instead
+//! of naming no resource.
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -14,15 +14,12 @@ pub async fn refuse(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
-    // No resource is named with NUL (404); no filter may hold it (400).
-    let refusal = if holds_nul(req.uri().path()) {
-        Some(ApiError::NotFound("no such resource: the path holds a NUL character (%00), which no name holds".into()))
-    } else if req.uri().query().is_some_and(holds_nul) {
-        Some(ApiError::BadRequest("the query holds a NUL character (%00), which no filter may hold".into()))
-    } else {
-        None
-    };
-    if let Some(error) = refusal {
+    // No resource is named with NUL. (A query filter holding one is refused
+    // by the handlers whose filters reach the database, with their other
+    // validation errors.)
+    if holds_nul(req.uri().path()) {
+        let error =
+            ApiError::NotFound("no such resource: the path holds a NUL character (%00), which no name holds".into());
         return Ok(req.into_response(error.error_response()));
     }
     next.call(req).await.map(ServiceResponse::map_into_boxed_body)

@@ -130,7 +130,7 @@ async fn malformed_bodies_get_their_4xx_never_a_500() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = app.get("/api/v1/deployments/12345").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    // NUL, which PostgreSQL cannot compare, is refused in any URL before a handler reads it.
+    // NUL, which PostgreSQL cannot compare: no resource is named with it, no filter may hold it.
     let refused = [
         ("/api/v1/deployments?moduleName=a%00b", StatusCode::BAD_REQUEST),
         ("/api/v1/schemas/a%00b", StatusCode::NOT_FOUND),
