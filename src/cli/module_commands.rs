@@ -126,10 +126,7 @@ async fn push(
     file: &Path,
 ) -> Result<(), Failure> {
     let b64 = base64::engine::general_purpose::STANDARD;
-    let descriptor: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(descriptor).map_err(|e| format!("cannot read {}: {e}", descriptor.display()))?,
-    )
-    .map_err(|e| format!("{} is not JSON: {e}", descriptor.display()))?;
+    let descriptor = read_descriptor(descriptor)?;
     let artifact = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     let default_sig = with_suffix(file, ".sig");
     let signature = match signature {
@@ -168,9 +165,7 @@ async fn push(
 /// another algorithm than the one just signed with (or none, for PSS), so
 /// that `module push` sends what verifies; says so when it does.
 fn name_algorithm_in_descriptor(path: &Path, alg: SignatureAlgorithm) -> Result<(), String> {
-    let text = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let mut descriptor: serde_json::Value =
-        serde_json::from_slice(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
+    let mut descriptor = read_descriptor(path)?;
     let named = descriptor.get("signatureAlgorithm").and_then(|v| v.as_str()).map(algorithm).transpose()?;
     if named.unwrap_or_default() == alg {
         return Ok(());
@@ -186,11 +181,15 @@ fn name_algorithm_in_descriptor(path: &Path, alg: SignatureAlgorithm) -> Result<
     Ok(())
 }
 
+/// A descriptor file's JSON.
+fn read_descriptor(path: &Path) -> Result<serde_json::Value, String> {
+    let text = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_slice(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))
+}
+
 /// The name and version a descriptor file declares.
 fn name_and_version(path: &Path) -> Result<(String, String), String> {
-    let text = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let descriptor: serde_json::Value =
-        serde_json::from_slice(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
+    let descriptor = read_descriptor(path)?;
     let field = |key: &str| {
         descriptor[key]
             .as_str()

@@ -5,8 +5,8 @@ use super::route_table::{api_module, Access};
 use crate::auth::Audited;
 use actix_web::{web, HttpResponse};
 use hotswap_actors::coordinator::Verb;
+use hotswap_actors::domain::{refuse_nul, Environment, RunStatus};
 use hotswap_actors::domain::{AuditActor, Role};
-use hotswap_actors::domain::{Environment, RunStatus};
 use hotswap_actors::orchestrator::dry_run::{CheckOutcome, ScanCheck};
 use hotswap_actors::store::RunFilter;
 use uuid::Uuid;
@@ -193,8 +193,8 @@ pub async fn list_deployments(
         None => None,
     };
     // PostgreSQL cannot compare text holding NUL.
-    if q.module_name.as_deref().is_some_and(|m| m.contains('\0')) {
-        errors.push("moduleName must not hold the NUL character".into());
+    if let Some(Err(refused)) = q.module_name.as_deref().map(|m| refuse_nul("moduleName", m)) {
+        errors.push(refused);
     }
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use hotswap_actors::messaging::{MessagingError, SharedMessageStore};
+use hotswap_actors::supervision::panic_message;
 
 pub struct RetentionSweep {
     pub store: SharedMessageStore,
@@ -56,11 +57,7 @@ async fn guarded(pass: impl Future<Output = Result<usize, MessagingError>>) -> P
             PassOutcome::Failed
         }
         Err(panic) => {
-            let why = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown".into());
+            let why = panic_message(panic.as_ref()).unwrap_or_else(|| "unknown".into());
             tracing::error!(panic = %why, "messaging retention sweep panicked; the next pass runs as usual");
             PassOutcome::Panicked
         }

@@ -8,6 +8,8 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{Error, ResponseError};
 
+use hotswap_actors::domain::holds_nul;
+
 use super::ApiError;
 
 pub async fn refuse(
@@ -17,7 +19,7 @@ pub async fn refuse(
     // No resource is named with NUL. (A query filter holding one is refused
     // by the handlers whose filters reach the database, with their other
     // validation errors.)
-    if holds_nul(req.uri().path()) {
+    if path_holds_nul(req.uri().path()) {
         let error =
             ApiError::NotFound("no such resource: the path holds a NUL character (%00), which no name holds".into());
         return Ok(req.into_response(error.error_response()));
@@ -25,9 +27,9 @@ pub async fn refuse(
     next.call(req).await.map(ServiceResponse::map_into_boxed_body)
 }
 
-/// Whether percent-encoded `text` holds NUL, encoded or not.
-fn holds_nul(text: &str) -> bool {
-    text.contains('\0') || text.as_bytes().windows(3).any(|w| w == b"%00")
+/// Whether a percent-encoded path holds NUL, encoded or not.
+fn path_holds_nul(path: &str) -> bool {
+    path.contains("%00") || holds_nul(path)
 }
 
 #[cfg(test)]
@@ -36,10 +38,10 @@ mod tests {
 
     #[test]
     fn nul_is_found_encoded_or_not() {
-        assert!(holds_nul("/api/v1/schemas/a%00b"));
-        assert!(holds_nul("moduleName=a%00b"));
-        assert!(holds_nul("a\0b"));
-        assert!(!holds_nul("/api/v1/schemas/a%20b%0A"));
-        assert!(!holds_nul("page=100&pageSize=200"));
+        assert!(path_holds_nul("/api/v1/schemas/a%00b"));
+        assert!(path_holds_nul("moduleName=a%00b"));
+        assert!(path_holds_nul("a\0b"));
+        assert!(!path_holds_nul("/api/v1/schemas/a%20b%0A"));
+        assert!(!path_holds_nul("page=100&pageSize=200"));
     }
 }

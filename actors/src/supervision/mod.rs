@@ -13,7 +13,7 @@ mod supervisor;
 mod threads;
 
 pub use guard::ExitGuard;
-pub use panic_note::install_panic_hook;
+pub use panic_note::{install_panic_hook, panic_message};
 pub use supervisor::{
     ActorKind, ChildAction, ChildControl, ChildSnapshot, ChildSpec, ChildState, ControlChild, ControlError, GetChild,
     GetTree, GetTreePage, Settled, StartChild, StateCounts, StopChild, Supervisor, SupervisorPage, SupervisorSnapshot,
