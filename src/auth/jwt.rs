@@ -37,19 +37,25 @@ pub struct Claims {
     pub exp: i64,
     pub iss: String,
     pub aud: String,
-    /// A fingerprint of the user's password hash when the token was issued:
-    /// resetting the password changes the hash, and so refuses every token
-    /// issued before it. Tokens without one are refused.
+    /// A fingerprint of the user's password hash and token generation when
+    /// the token was issued: resetting the password or disabling the user
+    /// changes it, and so refuses every token issued before. Tokens without
+    /// one are refused.
     #[serde(default)]
     pub pwv: String,
 }
 
-/// What `pwv` holds for a password hash: a bcrypt hash is salted afresh at
-/// every reset, so this changes with every reset, even to the same password.
-/// 64 bits of a digest of a salted hash: nothing to guess passwords with.
-pub fn password_fingerprint(password_hash: &str) -> String {
-    let digest = crate::crypto::sha256_hex(format!("hotswap-token-password-binding:{password_hash}").as_bytes());
-    digest[..16].to_string()
+/// What `pwv` holds for a user: a bcrypt hash is salted afresh at every
+/// reset, so this changes with every reset, even to the same password, and
+/// with every disabling (`UserRecord::token_generation`). 64 bits of a digest
+/// of a salted hash: nothing to guess passwords with. Generation 0 digests
+/// the hash alone, as tokens issued before generations existed do.
+pub fn password_fingerprint(user: &UserRecord) -> String {
+    let bound = match user.token_generation {
+        0 => format!("hotswap-token-password-binding:{}", user.password_hash),
+        n => format!("hotswap-token-password-binding:{}:{n}", user.password_hash),
+    };
+    crate::crypto::sha256_hex(bound.as_bytes())[..16].to_string()
 }
 
 impl Claims {
@@ -270,7 +276,7 @@ impl TokenService {
             exp: (now + self.lifetime).timestamp(),
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
-            pwv: password_fingerprint(&user.password_hash),
+            pwv: password_fingerprint(user),
         };
         let token = self.sign(&claims)?;
         Ok(IssuedToken { token, claims })
@@ -367,6 +373,7 @@ mod tests {
             lockout_end: None,
             created_at: Utc::now(),
             last_login_at: None,
+            token_generation: 0,
         }
     }
 
@@ -475,14 +482,23 @@ mod tests {
     }
 
     #[test]
-    fn tokens_carry_a_fingerprint_of_the_password_hash() {
+    fn tokens_carry_a_fingerprint_of_the_password_hash_and_token_generation() {
         let service = TokenService::new(&settings(SECRET)).unwrap();
         let mut u = user();
         u.password_hash = "$2b$04$first".into();
         let before = service.issue(&u, Utc::now()).unwrap().claims.pwv;
-        assert_eq!(before, password_fingerprint("$2b$04$first"));
-        assert_ne!(before, password_fingerprint("$2b$04$second"));
+        assert_eq!(before, password_fingerprint(&u));
         assert!(!before.contains("first"));
+        // Generation 0 is the hash alone: tokens issued before generations
+        // existed stay valid.
+        let hash_alone = crate::crypto::sha256_hex(b"hotswap-token-password-binding:$2b$04$first");
+        assert_eq!(before, hash_alone[..16]);
+        let mut reset = u.clone();
+        reset.password_hash = "$2b$04$second".into();
+        assert_ne!(before, password_fingerprint(&reset));
+        let mut disabled_once = u.clone();
+        disabled_once.token_generation = 1;
+        assert_ne!(before, password_fingerprint(&disabled_once));
     }
 
     #[test]

@@ -156,7 +156,7 @@ impl AuthState {
         if matches!(tenant_status, Some(TenantStatus::Deleted | TenantStatus::Deprovisioning)) {
             return Err(TokenError::TenantDeleted);
         }
-        if claims.pwv != jwt::password_fingerprint(&user.password_hash) {
+        if claims.pwv != jwt::password_fingerprint(&user) {
             return Err(TokenError::Revoked);
         }
         Ok(Principal {

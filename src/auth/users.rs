@@ -270,6 +270,7 @@ impl AuthState {
                 lockout_end: None,
                 created_at: Utc::now(),
                 last_login_at: None,
+                token_generation: 0,
             };
             let entry = user_entry(&AuditActor::system(), &user, "UserCreated", "demo user seeded (auth.demo_users)");
             match self.store.create_user(&user, &entry).await {
@@ -361,6 +362,7 @@ impl AuthState {
             lockout_end: None,
             created_at: Utc::now(),
             last_login_at: None,
+            token_generation: 0,
         };
         let entry = user_entry(by, &user, "UserCreated", format!("user '{}' created", user.username));
         self.store.create_user(&user, &entry).await?;
@@ -421,7 +423,15 @@ impl AuthState {
         if !active && id == actor.user_id {
             return Err(UserError::Conflict("you cannot disable your own account".into()));
         }
-        self.change(actor, by, tenant, id, if active { "enabled" } else { "disabled" }, |u| u.is_active = active).await
+        self.change(actor, by, tenant, id, if active { "enabled" } else { "disabled" }, |u| {
+            // Only a change ends the tokens: disabling a disabled user again
+            // leaves the generation as it is.
+            if u.is_active && !active {
+                u.token_generation = u.token_generation.saturating_add(1);
+            }
+            u.is_active = active;
+        })
+        .await
     }
 
     pub async fn set_roles(

@@ -4,7 +4,9 @@
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use hotswap_actors::domain::QuotaExceeded;
+use chrono::{DateTime, TimeDelta, Utc};
+use hotswap_actors::domain::{QuotaExceeded, QuotaKind};
+use hotswap_actors::tenant::start_of_day;
 use hotswap_actors::CoreError;
 use serde_json::{json, Map, Value};
 
@@ -99,6 +101,21 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// For a refusal by the runs-per-day quota, the seconds until it frees
+    /// up: the day is counted in UTC (`start_of_day`). A refusal by
+    /// concurrent runs frees up when a run ends, which no one can say.
+    fn quota_retry_after(&self, now: DateTime<Utc>) -> Option<i64> {
+        match self {
+            ApiError::Quota(q) if q.quota == QuotaKind::RunsPerDay => {
+                let next_day = start_of_day(now) + TimeDelta::days(1);
+                Some((next_day - now).num_seconds().max(1))
+            }
+            _ => None,
+        }
+    }
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
@@ -147,6 +164,10 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
+        let quota_retry_after = self.quota_retry_after(Utc::now());
+        if let Some(seconds) = quota_retry_after {
+            body.insert("retryAfter".into(), json!(seconds));
+        }
         body.insert("traceId".into(), json!(current_trace_id()));
         let mut response = HttpResponse::build(self.status_code());
         match self {
@@ -163,6 +184,9 @@ impl ResponseError for ApiError {
                 }
             }
             _ => {}
+        }
+        if let Some(seconds) = quota_retry_after {
+            response.insert_header(("Retry-After", seconds.to_string()));
         }
         response.json(Value::Object(body))
     }
@@ -246,4 +270,25 @@ pub struct ErrorBody {
     /// With `quota`: the use when the request was checked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn quota(kind: QuotaKind) -> ApiError {
+        ApiError::Quota(QuotaExceeded { quota: kind, limit: 10, current: 10 })
+    }
+
+    #[test]
+    fn a_runs_per_day_refusal_says_when_the_utc_day_ends_and_concurrent_runs_do_not() {
+        let evening = Utc.with_ymd_and_hms(2026, 12, 7, 23, 59, 0).unwrap();
+        assert_eq!(quota(QuotaKind::RunsPerDay).quota_retry_after(evening), Some(60));
+        assert_eq!(quota(QuotaKind::ConcurrentRuns).quota_retry_after(evening), None);
+        let response = quota(QuotaKind::RunsPerDay).error_response();
+        let seconds: i64 = response.headers().get("Retry-After").unwrap().to_str().unwrap().parse().unwrap();
+        assert!((1..=86_400).contains(&seconds));
+        assert!(quota(QuotaKind::ConcurrentRuns).error_response().headers().get("Retry-After").is_none());
+    }
 }

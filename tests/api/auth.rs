@@ -314,6 +314,10 @@ async fn admins_manage_users_and_changes_apply_at_once() {
         login_reply(&app, json!({ "username": "jdoe", "password": "a-brand-new-password" })).await.0,
         StatusCode::OK
     );
+    // The token from before the reset no longer works; a new sign-in's does.
+    assert_eq!(jdoe.get("/api/v1/deployments").await.0, StatusCode::UNAUTHORIZED);
+    let jdoe = app.as_user(("jdoe", "a-brand-new-password")).await;
+    assert_eq!(jdoe.get("/api/v1/deployments").await.0, StatusCode::OK);
     // Disabling stops logins and the existing token.
     assert_eq!(app.post(&format!("/api/v1/users/{id}/disable"), &json!(null)).await.0, StatusCode::OK);
     assert_eq!(jdoe.get("/api/v1/deployments").await.0, StatusCode::UNAUTHORIZED);
@@ -321,11 +325,12 @@ async fn admins_manage_users_and_changes_apply_at_once() {
         login_reply(&app, json!({ "username": "jdoe", "password": "a-brand-new-password" })).await.0,
         StatusCode::UNAUTHORIZED
     );
+    // Enabling again lets the user sign in, but does not revive the tokens
+    // it had when it was disabled.
     assert_eq!(app.post(&format!("/api/v1/users/{id}/enable"), &json!(null)).await.0, StatusCode::OK);
-    assert_eq!(
-        login_reply(&app, json!({ "username": "jdoe", "password": "a-brand-new-password" })).await.0,
-        StatusCode::OK
-    );
+    assert_eq!(jdoe.get("/api/v1/deployments").await.0, StatusCode::UNAUTHORIZED);
+    let jdoe = app.as_user(("jdoe", "a-brand-new-password")).await;
+    assert_eq!(jdoe.get("/api/v1/deployments").await.0, StatusCode::OK);
 
     // Admins cannot lock themselves out.
     let (_, me) = app.get(ME).await;

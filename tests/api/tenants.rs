@@ -653,6 +653,9 @@ async fn runs_per_day_are_counted_from_the_stored_runs() {
         (body["quota"].as_str(), body["limit"].as_u64(), body["current"].as_u64()),
         (Some("runsPerDay"), Some(10), Some(10))
     );
+    // It frees up at the next UTC midnight, which the answer says.
+    let retry_after = body["retryAfter"].as_i64().unwrap_or(0);
+    assert!((1..=86_400).contains(&retry_after), "{body}");
     // A bigger tier lifts it at once.
     let tenant = t.get("/api/v1/authentication/me").await.1["tenantId"].as_str().unwrap().to_string();
     assert_eq!(

@@ -22,6 +22,7 @@ pub(crate) fn user(tenant: TenantId, username: &str) -> UserRecord {
         lockout_end: None,
         created_at: micros(at(0, 0)),
         last_login_at: None,
+        token_generation: 0,
     }
 }
 
@@ -44,6 +45,7 @@ async fn users_round_trip_and_lookups(store: SharedStore) {
     alice.roles = vec![Role::Admin];
     alice.lockout_end = Some(micros(at(5, 0)));
     alice.last_login_at = Some(micros(at(3, 0)));
+    alice.token_generation = 3;
     store.create_user(&alice, &noted(alice.tenant_id)).await.unwrap();
     assert_eq!(store.get_user(t, alice.id).await.unwrap(), Some(alice.clone()));
     // By name: any case, and without knowing the tenant.
@@ -64,6 +66,7 @@ async fn users_round_trip_and_lookups(store: SharedStore) {
     let mut changed = bob.clone();
     changed.roles = vec![Role::Viewer];
     changed.is_active = false;
+    changed.token_generation = 1;
     changed.password_hash = "$2b$04$another".into();
     store.update_user(&changed, &noted(changed.tenant_id)).await.unwrap();
     assert_eq!(store.get_user(t, bob.id).await.unwrap(), Some(changed.clone()));

@@ -71,6 +71,11 @@ pub struct UserRecord {
     pub lockout_end: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub last_login_at: Option<DateTime<Utc>>,
+    /// Raised each time the user is disabled: tokens carry the generation
+    /// they were issued in (within their password binding), so that
+    /// enabling the user again does not bring back the tokens it had before.
+    #[serde(default)]
+    pub token_generation: u32,
 }
 
 impl fmt::Debug for UserRecord {
@@ -152,6 +157,7 @@ mod tests {
             lockout_end: None,
             created_at: Utc::now(),
             last_login_at: None,
+            token_generation: 0,
         }
     }
 

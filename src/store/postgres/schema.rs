@@ -138,6 +138,7 @@ diesel::table! {
         lockout_end -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         last_login_at -> Nullable<Timestamptz>,
+        token_generation -> Int4,
     }
 }
 

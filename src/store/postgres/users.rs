@@ -33,6 +33,7 @@ struct UserRow<'a> {
     lockout_end: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     last_login_at: Option<DateTime<Utc>>,
+    token_generation: i32,
 }
 
 impl<'a> UserRow<'a> {
@@ -50,6 +51,7 @@ impl<'a> UserRow<'a> {
             lockout_end: u.lockout_end,
             created_at: u.created_at,
             last_login_at: u.last_login_at,
+            token_generation: i32::try_from(u.token_generation).unwrap_or(i32::MAX),
         }
     }
 }
@@ -69,6 +71,7 @@ struct StoredUser {
     lockout_end: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     last_login_at: Option<DateTime<Utc>>,
+    token_generation: i32,
 }
 
 impl StoredUser {
@@ -92,6 +95,7 @@ impl StoredUser {
             lockout_end: self.lockout_end,
             created_at: self.created_at,
             last_login_at: self.last_login_at,
+            token_generation: u32::try_from(self.token_generation).unwrap_or(0),
         })
     }
 }
