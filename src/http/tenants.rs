@@ -494,7 +494,7 @@ pub async fn activate_tenant(
         (status = 400, description = "Unknown tier", body = ErrorBody),
         (status = 403, description = "Not an Admin of the system tenant", body = ErrorBody),
         (status = 404, description = "No such tenant", body = ErrorBody),
-        (status = 409, description = "Deleted or being deleted", body = ErrorBody),
+        (status = 409, description = "Deleted or being deleted, or the system tenant (it keeps the Custom tier)", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
     )
 )]

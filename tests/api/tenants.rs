@@ -187,10 +187,13 @@ async fn lifecycle_moves_that_make_no_sense_are_409() {
         assert_eq!(about_it, 1, "{event} in the system tenant's trail");
     }
 
-    // The system tenant can be neither suspended nor deleted.
+    // The system tenant can be neither suspended nor deleted, and keeps its tier.
     let system = format!("/api/tenants/{DEFAULT_TENANT}");
     assert_eq!(admin.post(&format!("{system}/suspend"), &json!({})).await.0, StatusCode::CONFLICT);
     assert_eq!(admin.call(Method::DELETE, &system, None).await.status, StatusCode::CONFLICT);
+    let (status, body) = admin.put(&format!("{system}/subscription"), &json!({ "tier": "Free" })).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(admin.get(&system).await.1["tier"], "Custom");
 }
 
 #[actix_web::test]

@@ -95,6 +95,11 @@ pub fn apply(record: &TenantRecord, command: &TenantCommand, now: DateTime<Utc>)
             next.metadata.remove(SUSPENSION_REASON);
         }
         TenantCommand::ChangeTier(tier) => {
+            // The platform's own Admins act from it: a smaller tier would cap
+            // their runs and modules by a customer's quota.
+            if system {
+                return Err(CoreError::Refused("the system tenant keeps the Custom tier".into()));
+            }
             if !settled {
                 return Err(refuse(record, "given another tier"));
             }
@@ -127,6 +132,17 @@ mod tests {
         t.tenant_id = Uuid::new_v4();
         t.status = status;
         t
+    }
+
+    #[test]
+    fn the_system_tenant_is_not_suspended_deleted_or_given_another_tier() {
+        let system = TenantRecord::system(Utc::now());
+        for command in [TenantCommand::Suspend { reason: None }, TenantCommand::Delete, TenantCommand::ChangeTier(Tier::Free)]
+        {
+            assert!(matches!(apply(&system, &command, Utc::now()), Err(CoreError::Refused(_))), "{command:?}");
+        }
+        let renamed = TenantCommand::Update(TenantChanges { name: Some("Platform".into()), ..Default::default() });
+        assert_eq!(apply(&system, &renamed, Utc::now()).unwrap().name, "Platform");
     }
 
     #[test]
