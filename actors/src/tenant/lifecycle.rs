@@ -137,7 +137,8 @@ mod tests {
     #[test]
     fn the_system_tenant_is_not_suspended_deleted_or_given_another_tier() {
         let system = TenantRecord::system(Utc::now());
-        for command in [TenantCommand::Suspend { reason: None }, TenantCommand::Delete, TenantCommand::ChangeTier(Tier::Free)]
+        for command in
+            [TenantCommand::Suspend { reason: None }, TenantCommand::Delete, TenantCommand::ChangeTier(Tier::Free)]
         {
             assert!(matches!(apply(&system, &command, Utc::now()), Err(CoreError::Refused(_))), "{command:?}");
         }

@@ -91,10 +91,10 @@ pub enum ClientCommand {
         #[arg(long = "env", value_name = "ENV")]
         env: Option<String>,
         /// At most this many (1-100); --page-size says the same, as for the other listings.
-        #[arg(long, visible_alias = "page-size", default_value_t = 20)]
+        #[arg(long, visible_alias = "page-size", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100))]
         limit: u32,
         /// Which page of `limit` runs, newest first (1 = the newest).
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
         page: u32,
     },
     /// Show a run with its stages; --watch follows it live.
@@ -139,10 +139,10 @@ pub enum ClientCommand {
         /// Development, QA, Staging or Production.
         env: String,
         /// Which page of nodes (1 = the first).
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
         page: u32,
         /// Nodes per page (1-1000).
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
         page_size: u32,
         /// Only nodes that run this module (at --version when given).
         #[arg(long)]
@@ -171,10 +171,10 @@ pub enum ClientCommand {
         #[arg(long)]
         disconnected: bool,
         /// Which page of hosts (1 = the first).
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
         page: u32,
         /// Hosts per page (1-1000).
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
         page_size: u32,
         #[command(subcommand)]
         command: Option<AgentsCommand>,
@@ -264,10 +264,10 @@ pub enum ClientCommand {
         #[arg(long)]
         status: Option<String>,
         /// Which page of tenants (1 = the first).
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
         page: u32,
         /// Tenants per page (1-1000).
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
         page_size: u32,
         #[command(subcommand)]
         command: Option<TenantsCommand>,
@@ -276,10 +276,10 @@ pub enum ClientCommand {
     /// `password` manage them over the API (`hotswap user create` bootstraps the first Admin in the store).
     Users {
         /// Which page of users (1 = the first).
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
         page: u32,
         /// Users per page (1-1000).
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
         page_size: u32,
         #[command(subcommand)]
         command: Option<UsersCommand>,
@@ -288,10 +288,10 @@ pub enum ClientCommand {
     /// compatibility), `show`, `versions`, `approve`, `reject`, `deprecate` and `validate`.
     Schemas {
         /// Which page of subjects (1 = the first).
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
         page: u32,
         /// Subjects per page (1-1000).
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
         page_size: u32,
         #[command(subcommand)]
         command: Option<SchemasCommand>,
@@ -320,7 +320,7 @@ pub enum ClientCommand {
         #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
         since: Option<std::time::Duration>,
         /// Entries to a page (1-100).
-        #[arg(long, default_value_t = 50)]
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=100))]
         limit: u32,
         /// The cursor the previous page ended with, for older entries.
         #[arg(long)]
@@ -403,10 +403,10 @@ pub enum AgentsCommand {
         #[arg(long, value_parser = ["usable", "expired", "revoked"])]
         state: Option<String>,
         /// Which page of tokens (1 = the first).
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
         page: u32,
         /// Tokens per page (1-1000).
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
         page_size: u32,
     },
     /// Revoke an enrolment token, named by its id or the start of it: no new host can enrol
