@@ -85,6 +85,23 @@ async fn a_failing_canary_exits_3() {
 }
 
 #[actix_web::test]
+async fn a_blue_green_watch_shows_the_smoke_test_wait_and_a_failed_one_exits_3() {
+    let server = Server::start_with(&[("HOTSWAP__PIPELINE__BLUEGREEN_SMOKE_TEST_TIMEOUT", "1s")]).await;
+    let op = Operator::logged_in(&server, DEPLOYER).await;
+    let args = ["deploy", "kmod-cli", "2.0.0", "--to", "QA", "--strategy", "BlueGreen"];
+    let run = op.run(&[&args[..], &["--meta", "simulateErrorRate@QA=25", "--watch"]].concat()).await;
+    assert_eq!(run.code, 3, "{run:?}");
+    let wait = run.stdout.find("waiting: smoke test").unwrap_or_else(|| panic!("no smoke test wait:\n{}", run.stdout));
+    assert!(wait < run.stdout.find("Deploy to QA: RolledBack").unwrap(), "{}", run.stdout);
+    // The run's history keeps it too.
+    let runs = op.run(&["runs", "--output", "json"]).await.json();
+    let id = runs[0]["executionId"].as_str().unwrap().to_string();
+    let events = op.run(&["events", &id, "-o", "json"]).await.json();
+    let started = events.as_array().unwrap().iter().find(|e| e["kind"] == "SmokeTestStarted");
+    assert_eq!(started.map(|e| e["data"]["environment"].clone()), Some("QA".into()), "{events:#}");
+}
+
+#[actix_web::test]
 async fn plan_shows_the_waves_and_changes_nothing() {
     let server = Server::start().await;
     let op = Operator::logged_in(&server, DEPLOYER).await;

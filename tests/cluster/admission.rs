@@ -3,8 +3,6 @@
 
 use std::time::Duration;
 
-use hotswap_actors::domain::DEFAULT_TENANT;
-
 use super::*;
 
 #[actix_web::test]
@@ -13,13 +11,17 @@ async fn fifty_concurrent_creates_over_two_instances_admit_exactly_the_concurren
         return;
     };
     let logs = tempfile::tempdir().unwrap();
-    let a = instance(&db, "a", logs.path(), &[]).await;
-    // Starter: three concurrent runs. Set before b starts, so that both
-    // instances' tenant actors hold the new quota.
-    let system = format!("/api/tenants/{DEFAULT_TENANT}/subscription");
-    let (status, reply) = a.put(&system, &json!({ "tier": "Starter" })).await.unwrap();
-    assert_eq!(status, StatusCode::OK, "{reply}");
-    let b = instance(&db, "b", logs.path(), &[]).await;
+    let mut a = instance(&db, "a", logs.path(), &[]).await;
+    // Starter: three concurrent runs. Made before b starts, so that both
+    // instances' tenant actors hold its quota; the system admin acts for it.
+    let starter =
+        json!({ "name": "Burst", "subdomain": "burst", "tier": "Starter", "contactEmail": "ops@burst.example.com" });
+    let (status, reply) = a.post("/api/tenants", &starter).await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+    let tenant = reply["tenantId"].as_str().unwrap().to_string();
+    let mut b = instance(&db, "b", logs.path(), &[]).await;
+    a.act_for(Some(&tenant));
+    b.act_for(Some(&tenant));
 
     // Each run waits for approval (asked for, on the way to Staging), so that none ends and frees its slot meanwhile.
     let creates = (0..50).map(|i| {
@@ -53,7 +55,8 @@ async fn fifty_concurrent_creates_over_two_instances_admit_exactly_the_concurren
         })
         .await;
     }
-    let (_, usage) = b.get(&format!("/api/tenants/{DEFAULT_TENANT}/usage")).await.unwrap();
+    b.act_for(None);
+    let (_, usage) = b.get(&format!("/api/tenants/{tenant}/usage")).await.unwrap();
     let concurrent = usage["quotas"].as_array().unwrap().iter().find(|q| q["quota"] == "concurrentRuns").unwrap();
     assert_eq!(concurrent["used"], 3, "{usage}");
 }

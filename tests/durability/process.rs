@@ -20,6 +20,8 @@ pub struct Server {
     client: awc::Client,
     /// The demo admin's bearer token, sent with every request.
     token: String,
+    /// The tenant the admin acts for (`X-Tenant-Id`), if not its own.
+    acting_for: Option<String>,
 }
 
 impl Server {
@@ -44,6 +46,7 @@ impl Server {
             log,
             client: awc::Client::builder().timeout(Duration::from_secs(10)).finish(),
             token: String::new(),
+            acting_for: None,
         };
         let mut server = server;
         server.wait_ready().await;
@@ -99,6 +102,13 @@ impl Server {
         self.child.as_ref().expect("the process runs").id()
     }
 
+    /// Sends every later request for `tenant` (the system tenant's admin
+    /// acting for another tenant), or again for its own with `None`.
+    #[allow(dead_code)] // Used by the tenant tests; the other suites share this file.
+    pub fn act_for(&mut self, tenant: Option<&str>) {
+        self.acting_for = tenant.map(str::to_string);
+    }
+
     /// The demo admin's bearer token.
     pub fn token(&self) -> &str {
         &self.token
@@ -116,6 +126,7 @@ impl Server {
         self.request(awc::http::Method::POST, path, Some(body)).await
     }
 
+    #[allow(dead_code)] // Used by the cluster tests; the other suites share this file.
     pub async fn put(&self, path: &str, body: &Value) -> Result<(StatusCode, Value), String> {
         self.request(awc::http::Method::PUT, path, Some(body)).await
     }
@@ -132,7 +143,10 @@ impl Server {
         path: &str,
         body: Option<&Value>,
     ) -> Result<(StatusCode, Value), String> {
-        let req = self.client.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
+        let mut req = self.client.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
+        if let Some(tenant) = &self.acting_for {
+            req = req.insert_header(("X-Tenant-Id", tenant.as_str()));
+        }
         let sent = match body {
             Some(body) => req.send_json(body).await,
             None => req.send().await,

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use awc::http::StatusCode;
-use hotswap_actors::domain::DEFAULT_TENANT;
 use serde_json::{json, Value};
 
 use crate::process::{free_port, Server};
@@ -31,22 +30,21 @@ async fn tenants_their_clusters_and_quota_use_survive_a_killed_process() {
     let (status, tenant) = first.post("/api/tenants", &body).await.unwrap();
     assert_eq!(status, StatusCode::CREATED, "{tenant}");
     let kept = tenant["tenantId"].as_str().unwrap().to_string();
-    // The system tenant on one run at a time, with one run holding it.
-    let system = format!("/api/tenants/{DEFAULT_TENANT}/subscription");
-    assert_eq!(first.put(&system, &json!({ "tier": "Free" })).await.unwrap().0, StatusCode::OK);
+    // The Free tier allows one run at a time: one run holds it.
+    first.act_for(Some(&kept));
     let run = json!({ "moduleName": "kmod-kept", "version": "1.0.0", "targetEnvironment": "QA", "requesterEmail": "ops@example.com" });
     let (status, reply) = first.post("/api/v1/deployments", &run).await.unwrap();
     assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
     let id = reply["executionId"].as_str().unwrap().to_string();
     first.kill();
 
-    let second = Server::start(port, &vars, dir.path().join("second.log")).await;
+    let mut second = Server::start(port, &vars, dir.path().join("second.log")).await;
     let (_, tenant) = second.get(&format!("/api/tenants/{kept}")).await.unwrap();
     assert_eq!((tenant["status"].as_str(), tenant["tier"].as_str()), (Some("Active"), Some("Free")), "{tenant}");
     let (_, usage) = second.get(&format!("/api/tenants/{kept}/usage")).await.unwrap();
     assert_eq!(used(&usage, "nodesPerEnvironment"), 2, "its clusters are back: {usage}");
-    let (_, usage) = second.get(&format!("/api/tenants/{DEFAULT_TENANT}/usage")).await.unwrap();
     assert_eq!(used(&usage, "concurrentRuns"), 1, "{usage}");
+    second.act_for(Some(&kept));
     let other = json!({ "moduleName": "kmod-other", "version": "1.0.0", "targetEnvironment": "Development", "requesterEmail": "ops@example.com" });
     let (status, reply) = second.post("/api/v1/deployments", &other).await.unwrap();
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "the resumed run still holds the slot: {reply}");

@@ -475,9 +475,22 @@ impl Coordinator {
             };
             act.live(|run| node_events(run, env, &nodes, &outcomes, "StandbyLoaded", None));
             let failures: Vec<String> = outcomes.into_iter().flatten().collect();
+            let mut events = Vec::new();
             if failures.is_empty() {
                 let deadline = Utc::now() + chrono::Duration::from_std(smoke_timeout).unwrap_or_default();
                 act.set_step(DeployStep::SmokeTest { deadline });
+                // Stored with the step, so that the history shows the
+                // standby and a client hearing it finds the wait on the run.
+                let message = format!(
+                    "The standby slot holds the new version on all {} nodes of {env}; smoke test until {}",
+                    nodes.len(),
+                    deadline.format("%H:%M:%S UTC")
+                );
+                let data = json!({ "environment": env.as_str(), "nodes": nodes.len(), "deadline": deadline });
+                events.push(event(&act.run, "SmokeTestStarted", message, data));
+                // Live clients hear progress (no serving node changed yet) and
+                // find the smoke test's wait on the run.
+                events.push(act.progress_event(env, 0));
             } else {
                 if let Some(stage) = act.run.stage_mut(&deploy_stage_name(env)) {
                     stage.nodes_failed = Some(failures.len() as u32);
@@ -490,7 +503,7 @@ impl Coordinator {
                 );
                 act.run.checkpoint = Checkpoint::Restoring { environment: env, message };
             }
-            act.save_checkpoint([], ctx);
+            act.save_checkpoint(events, ctx);
         }));
     }
 

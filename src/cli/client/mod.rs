@@ -130,7 +130,9 @@ pub fn run_exit(run: &Value) -> Exit {
         "Cancelled" => Exit::Cancelled,
         "PendingApproval" => Exit::AwaitingApproval,
         _ => {
-            // Failed: rolled back when a stage was restored and no node was left behind.
+            // Failed: rolled back when the failing stage was restored and no
+            // node was left behind in it. Earlier stages that succeeded keep
+            // the version (a promotion's usual outcome; docs/CLI.md says so).
             let restored = stages.iter().any(|s| s["status"] == "RolledBack");
             let stuck = stages.iter().any(|s| s["status"] == "Failed" && !s["environment"].is_null());
             if restored && !stuck {

@@ -535,7 +535,10 @@ impl View {
     /// event) is still in it; a read that is already past it shows nothing.
     fn wait_after_wave(&mut self, wait: &Value, env: &str) {
         let seen = self.waves.get(env).copied().unwrap_or(0);
-        let same_wave = wait["environment"] == env && wait["wave"].as_u64().map(|w| w + 1) == Some(seen);
+        // A wait of the whole environment (a blue-green smoke test) follows
+        // its standby; one after a wave, that wave.
+        let same_wave =
+            wait["environment"] == env && wait["wave"].as_u64().map(|w| w + 1).is_none_or(|after| after == seen);
         if same_wave {
             self.show_wait(wait);
         }
