@@ -190,9 +190,48 @@ test("an Admin approves a waiting run and a Deployer aborts another", async () =
 
   await deployer.goto(`${BASE}/#/runs/${aborted}`);
   await deployer.locator('.run-header[data-status="PendingApproval"]').waitFor(LONG);
+  // Abort asks first; Cancel sends nothing.
+  const aborts = [];
+  deployer.on("request", (r) => { if (r.method() === "POST" && r.url().endsWith("/abort")) aborts.push(r.url()); });
+  const questions = [];
+  deployer.once("dialog", (dialog) => { questions.push(dialog.message()); dialog.dismiss(); });
+  await deployer.getByRole("button", { name: "Abort" }).click();
+  deployer.once("dialog", (dialog) => dialog.accept());
   await deployer.getByRole("button", { name: "Abort" }).click();
   await deployer.locator('.run-header[data-status="Cancelled"]').waitFor(LONG);
+  assert.match(questions[0] ?? "", /^Abort this run\?/);
+  assert.equal(aborts.length, 1, "only the confirmed abort was sent");
   for (const page of [deployer, admin]) await page.context().close();
+});
+
+test("a rollback dismissed at its question is not sent; one answered is, with the reason", async () => {
+  const page = await signIn("Deployer");
+  const id = await deploy(page, unique("back"), "1.0.0", "Development");
+  await page.locator('.run-header[data-status="Succeeded"]').waitFor(LONG);
+  const rollbacks = [];
+  page.on("request", (r) => { if (r.method() === "POST" && r.url().endsWith("/rollback")) rollbacks.push(r.postDataJSON()); });
+  page.once("dialog", (dialog) => dialog.dismiss());
+  await page.getByRole("button", { name: "Rollback" }).click();
+  page.once("dialog", (dialog) => dialog.accept("bad build"));
+  await page.getByRole("button", { name: "Rollback" }).click();
+  await page.locator('.run-header[data-status="RolledBack"]').waitFor(LONG);
+  assert.deepEqual(rollbacks, [{ reason: "bad build" }], `run ${id}: only the answered rollback was sent`);
+  await page.context().close();
+});
+
+test("a page whose session is ended elsewhere signs out instead of reconnecting", async () => {
+  const page = await signIn("Viewer");
+  // The page's own token, as its requests carry it, signed out by another client.
+  const sent = page.waitForRequest((r) => r.url().includes("/api/v1/") && r.headers().authorization);
+  await page.goto(BASE + "/#/clusters");
+  const authorization = (await sent).headers().authorization;
+  const logout = await fetch(`${BASE}/api/v1/authentication/logout`, { method: "POST", headers: { Authorization: authorization } });
+  assert.equal(logout.status, 204);
+  await page.getByRole("heading", { name: "Sign in to HotSwap" }).waitFor(LONG);
+  // The live socket heard it first (its close names why), not a later API call.
+  assert.match(await page.getByRole("alert").innerText(), /session has ended \(.*revoked.*\)/);
+  assert.equal(await page.locator("#nav").isHidden(), true);
+  await page.context().close();
 });
 
 test("a node that panics shows in the actor tree", async () => {
@@ -321,7 +360,8 @@ test("a downgrade is refused with the reason and goes through once allowed", asy
   await page.getByLabel("Target environment").selectOption("Development");
   expectedProblems.push(/^Deployer console: Failed to load resource: the server responded with a status of 422/);
   await page.getByRole("button", { name: "Deploy" }).click();
-  await page.getByRole("alert").filter({ hasText: /allowDowngrade/ }).waitFor(LONG);
+  // The refusal names the form's checkbox, not the API's field.
+  await page.getByRole("alert").filter({ hasText: /tick “Allow a downgrade”/ }).waitFor(LONG);
   assert.match(page.url(), /#\/deploy$/, "the refused run was not started");
   await page.getByLabel("Allow a downgrade (audited)").check();
   await page.getByRole("button", { name: "Deploy" }).click();

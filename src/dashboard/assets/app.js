@@ -156,7 +156,9 @@ class Live {
     const socket = new WebSocket(`${scheme}://${location.host}/api/v1/ws?access_token=${encodeURIComponent(session.token)}`);
     this.socket = socket;
     const reconnected = this.retry > 0;
+    let opened = false;
     socket.addEventListener("open", () => {
+      opened = true;
       socket.send(JSON.stringify({ type: "subscribe", all: true }));
       this.retry = 0;
       this.state("live");
@@ -167,8 +169,18 @@ class Live {
       try { message = JSON.parse(event.data); } catch { return; }
       for (const listener of this.listeners) listener(message);
     });
-    socket.addEventListener("close", () => {
+    socket.addEventListener("close", (event) => {
       if (this.socket !== socket || this.stopped) return;
+      // 1008: the server ended the session (sign-out elsewhere, a password
+      // reset, a disabled user, an expired token). Reconnecting with the same
+      // token cannot work, and the data on screen is no longer the user's.
+      if (event.code === 1008) {
+        signOut(`Your session has ended${event.reason ? ` (${event.reason})` : ""}; sign in again.`);
+        return;
+      }
+      // A refused handshake (401) closes before opening and says nothing
+      // more: an API call finds out, and its 401 signs out.
+      if (!opened) api("GET", "/api/v1/authentication/me").catch(() => {});
       this.state("reconnecting");
       const delay = Math.min(10000, 500 * 2 ** this.retry) * (0.75 + Math.random() / 2);
       this.retry += 1;
@@ -334,11 +346,20 @@ async function runView(id) {
   const eventsNote = h("p", { class: "muted" });
   show(header, verbs, h("h2", {}, "Stages"), stages, h("h2", {}, "Nodes"), grids, h("h2", {}, "Events"), events, eventsNote);
 
-  const act = (label, path, needsReason) => h("button", {
+  // A destructive verb asks first: `ask` is its question, and `reason` asks
+  // for the reason the server records with it. Cancel sends nothing.
+  const act = (label, path, { ask, reason } = {}) => h("button", {
     type: "button",
     "data-verb": label.toLowerCase(),
     onclick: async () => {
-      const body = needsReason ? { reason: prompt(`Why ${label.toLowerCase()}?`) ?? "" } : undefined;
+      let body;
+      if (reason) {
+        const given = prompt(`${ask} Why?`);
+        if (given === null) return;
+        body = { reason: given };
+      } else if (ask && !confirm(ask)) {
+        return;
+      }
       try { await api("POST", path, body); notice(`${label} accepted`); await load(); } catch (e) { notice(e.message); }
     },
   }, label);
@@ -391,8 +412,14 @@ async function runView(id) {
     if (hasRole("Deployer")) {
       if (run.status === "Running") allowed.push(act("Pause", `/api/v1/deployments/${id}/pause`), act("Promote", `/api/v1/deployments/${id}/promote`));
       if (run.status === "Paused") allowed.push(act("Resume", `/api/v1/deployments/${id}/resume`));
-      if (ACTIVE.has(run.status)) allowed.push(act("Abort", `/api/v1/deployments/${id}/abort`));
-      if (run.status === "Succeeded" || run.status === "Failed") allowed.push(act("Rollback", `/api/v1/deployments/${id}/rollback`, true));
+      if (ACTIVE.has(run.status)) {
+        allowed.push(act("Abort", `/api/v1/deployments/${id}/abort`,
+          { ask: "Abort this run? Nodes it changed in the stage under way are put back." }));
+      }
+      if (run.status === "Succeeded" || run.status === "Failed") {
+        allowed.push(act("Rollback", `/api/v1/deployments/${id}/rollback`,
+          { ask: "Roll back every node this run changed to its previous version?", reason: true }));
+      }
     }
     verbs.replaceChildren(...allowed);
     stages.replaceChildren(...run.stages.map((stage) => h("li", { class: `stage stage-${stage.status.toLowerCase()}` },
@@ -599,7 +626,11 @@ async function auditView() {
 
 function deployView() {
   const field = (label, input) => h("div", { class: "field" }, h("label", { for: input.id }, label), input);
-  const module = h("input", { id: "deploy-module", required: true, pattern: "[A-Za-z0-9._\\-]{1,100}" });
+  // The server's rule for module names, so that the browser says it first.
+  const module = h("input", {
+    id: "deploy-module", required: true, pattern: "[a-z0-9][a-z0-9\\-]{1,62}[a-z0-9]",
+    title: "3-64 lowercase letters, digits or hyphens, starting and ending with a letter or digit",
+  });
   const version = h("input", { id: "deploy-version", required: true, placeholder: "1.2.0" });
   const target = h("select", { id: "deploy-target" }, ENVIRONMENTS.map((e) => h("option", { value: e }, e)));
   const description = h("input", { id: "deploy-description" });
@@ -611,7 +642,7 @@ function deployView() {
     h("h1", {}, "Start a run"),
     field("Module", module), field("Version", version), field("Target environment", target),
     field("Description", description),
-    h("div", { class: "field checkbox" }, approval, h("label", { for: "deploy-approval" }, "Require approval")),
+    h("div", { class: "field checkbox" }, approval, h("label", { for: "deploy-approval" }, "Require approval (a run to Staging or Production waits for an Admin)")),
     h("div", { class: "field checkbox" }, downgrade, h("label", { for: "deploy-downgrade" }, "Allow a downgrade (audited)")),
     h("button", { type: "submit" }, "Deploy"), error);
   form.addEventListener("submit", async (event) => {
@@ -629,7 +660,10 @@ function deployView() {
       });
       location.hash = `#/runs/${answer.executionId}`;
     } catch (e) {
-      error.textContent = e.message;
+      // The API's refusal names its field; here it is the checkbox.
+      error.textContent = e.status === 422 && !downgrade.checked
+        ? e.message.replace("; send allowDowngrade: true to deploy it anyway", "; tick “Allow a downgrade” to deploy it anyway")
+        : e.message;
     }
   });
   show(form);
