@@ -220,3 +220,20 @@ async fn strategy_override_applies_to_the_target_environment() {
     assert_eq!(stage(&run, "Deploy to QA")["strategy"], "Canary");
     app.assert_all_active(Qa, M, Some("1.0.0")).await;
 }
+
+#[actix_web::test]
+async fn a_stage_shows_running_while_its_nodes_work_not_only_once_they_are_done() {
+    let app = spawn_app(&[]).await;
+    // Every node call takes 600 ms (the test profile waits 1 s for a node):
+    // the first wave and the validation both.
+    let id = app.deploy(M, "1.0.0", "Development", json!({ "metadata": { "simulateNodeDelayMs": "600" } })).await;
+    for name in ["Deploy to Development", "Validation"] {
+        crate::db::poll::eventually(std::time::Duration::from_secs(20), name, async || {
+            let run = app.get(&format!("/api/v1/deployments/{id}")).await.1;
+            stage(&run, name)["status"] == "Running"
+        })
+        .await;
+    }
+    let run = app.finished(&id).await;
+    assert_eq!(run["status"], "Succeeded", "{run:#}");
+}

@@ -143,10 +143,12 @@ impl Coordinator {
     // ---- Deploy stages ------------------------------------------------------
 
     fn deploy_step(&mut self, env: Environment, step: DeployStep, ctx: &mut Ctx) {
-        // A stage's start is saved with its first step's checkpoint: one write fewer,
-        // and a crash before it only means the stage starts again.
+        // A stage's start is saved before its first step: saved with that
+        // step's checkpoint, it reached clients only once the first wave was
+        // loaded (seconds on real hosts), the stage showing Pending meanwhile.
+        // `advance` comes back here with the stage started.
         if let Some(ev) = start_stage(&mut self.run, &deploy_stage_name(env)) {
-            self.note(ev);
+            return self.save_checkpoint([ev], ctx);
         }
         match step {
             DeployStep::CaptureBaseline => self.capture_baseline(env, ctx),
@@ -619,8 +621,10 @@ impl Coordinator {
     // ---- Validation ---------------------------------------------------------
 
     fn validate(&mut self, ctx: &mut Ctx) {
+        // Saved before the nodes are asked (as a deploy stage's start), so
+        // that clients see Validation running while it runs.
         if let Some(ev) = start_stage(&mut self.run, VALIDATION_STAGE) {
-            self.note(ev);
+            return self.save_checkpoint([ev], ctx);
         }
         let env = self.run.request.target_environment;
         let nodes = self.env_nodes(env);
