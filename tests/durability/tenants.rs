@@ -54,3 +54,36 @@ async fn tenants_their_clusters_and_quota_use_survive_a_killed_process() {
     let (status, reply) = second.post("/api/v1/deployments", &other).await.unwrap();
     assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
 }
+
+#[actix_web::test]
+async fn a_restart_with_fewer_simulated_nodes_forgets_the_others() {
+    let Some(db) = TestDb::create("durability::a_restart_with_fewer_simulated_nodes_forgets_the_others").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let vars = |development: usize| {
+        vec![
+            ("HOTSWAP__STORE__BACKEND", "postgres".to_string()),
+            ("HOTSWAP__STORE__URL", db.url.clone()),
+            ("HOTSWAP__SIMULATION__NODES__DEVELOPMENT", development.to_string()),
+        ]
+    };
+    let nodes_in_graph = async |server: &Server| {
+        let (_, stats) = server.get("/api/v1/graph/statistics").await.unwrap();
+        let by_type = stats["entitiesByType"].as_array().cloned().unwrap_or_default();
+        by_type.iter().find(|t| t["type"] == "Node").map(|t| t["count"].as_u64().unwrap_or(0)).unwrap_or(0)
+    };
+    let mut first = Server::start(port, &vars(12), dir.path().join("first.log")).await;
+    let run = json!({ "moduleName": "kmod-many", "version": "1.0.0", "targetEnvironment": "Development", "requesterEmail": "ops@example.com" });
+    let (status, reply) = first.post("/api/v1/deployments", &run).await.unwrap();
+    assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
+    first.finished(reply["executionId"].as_str().unwrap(), Duration::from_secs(30)).await;
+    let before = nodes_in_graph(&first).await;
+    first.kill();
+
+    // The same installation with 9 Development nodes fewer.
+    let second = Server::start(port, &vars(3), dir.path().join("second.log")).await;
+    assert!(before >= 12, "{before} nodes in the graph");
+    assert_eq!(nodes_in_graph(&second).await, before - 9, "{}", second.log_text());
+}

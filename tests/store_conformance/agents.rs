@@ -213,7 +213,22 @@ async fn dead_enrolment_tokens_are_pruned_unless_an_agent_joined_with_them(store
     assert_eq!(store.prune_enrolment_tokens(at(6_000, 0)).await.unwrap(), 0, "nothing twice");
 }
 
+async fn forgetting_nodes_keeps_an_agents_node(store: SharedStore) {
+    let t = tenant();
+    let host = agent(t, "agent-host", &"4".repeat(64));
+    store.save_agent(&host, &audit(t, "AgentEnrolled")).await.unwrap();
+    let mut its_node = node(t, "agent-host", Environment::Production);
+    its_node.node_id = host.node_id;
+    store.register_node(&its_node).await.unwrap();
+    let simulated = node(t, "production-node-09", Environment::Production);
+    store.register_node(&simulated).await.unwrap();
+    assert_eq!(store.forget_nodes(t, &[host.node_id, simulated.node_id]).await.unwrap(), 1);
+    let left: Vec<Uuid> = store.nodes_in(t, Environment::Production).await.unwrap().iter().map(|n| n.node_id).collect();
+    assert_eq!(left, vec![host.node_id]);
+}
+
 conformance!(
+    forgetting_nodes_keeps_an_agents_node,
     dead_enrolment_tokens_are_pruned_unless_an_agent_joined_with_them,
     enrolment_tokens_by_hash_and_revoked_once,
     agents_replaced_by_node_and_found_by_session,

@@ -88,6 +88,29 @@ async fn nodes_in_sorted_by_hostname(store: SharedStore) {
     assert!(store.nodes_in(t, Environment::Staging).await.unwrap().is_empty());
 }
 
+async fn forgotten_nodes_leave_with_their_slots_and_agents_nodes_stay(store: SharedStore) {
+    let t = tenant();
+    let kept = node(t, "node-01", Environment::Qa);
+    let former: Vec<NodeRecord> = (2..5).map(|i| node(t, &format!("node-{i:02}"), Environment::Qa)).collect();
+    for n in std::iter::once(&kept).chain(&former) {
+        store.register_node(n).await.unwrap();
+    }
+    let ids: Vec<Uuid> = former.iter().map(|n| n.node_id).collect();
+    // Another tenant's id is not this tenant's node; an unknown id is nothing.
+    assert_eq!(store.forget_nodes(tenant(), &ids).await.unwrap(), 0);
+    let with_unknown = [ids.clone(), vec![Uuid::new_v4()]].concat();
+    assert_eq!(store.forget_nodes(t, &with_unknown).await.unwrap(), 3);
+    let left = store.nodes_in(t, Environment::Qa).await.unwrap();
+    assert_eq!(left.iter().map(|n| n.hostname.as_str()).collect::<Vec<_>>(), ["node-01"]);
+    assert_eq!(store.get_node(t, ids[0]).await.unwrap(), None);
+    assert_eq!(store.module_slots(t, &ids[..1], "netfilter-x").await.unwrap(), vec![ModuleSlots::default()]);
+    // Registered again, a forgotten node starts bare.
+    let mut again = former[0].clone();
+    again.modules.clear();
+    assert_eq!(store.register_node(&again).await.unwrap(), again);
+    assert_eq!(store.forget_nodes(t, &[]).await.unwrap(), 0);
+}
+
 async fn samples_retention_and_range(store: SharedStore) {
     let t = tenant();
     let env = Environment::Staging;
@@ -161,5 +184,6 @@ conformance!(
     register_node_keeps_existing_state,
     module_slots_in_order_with_defaults,
     nodes_in_sorted_by_hostname,
+    forgotten_nodes_leave_with_their_slots_and_agents_nodes_stay,
     samples_retention_and_range,
 );

@@ -181,6 +181,13 @@ impl NodeStore for GraphSyncStore {
     async fn nodes_in(&self, tenant: TenantId, environment: Environment) -> StoreResult<Vec<NodeRecord>> {
         self.inner.nodes_in(tenant, environment).await
     }
+    async fn forget_nodes(&self, tenant: TenantId, node_ids: &[Uuid]) -> StoreResult<usize> {
+        let forgotten = self.inner.forget_nodes(tenant, node_ids).await?;
+        // The nodes leave the graph with their relationships, as a removed host's does.
+        let change = GraphChange { delete_entities: node_ids.to_vec(), ..GraphChange::default() };
+        self.sync(tenant, change).await;
+        Ok(forgotten)
+    }
     async fn module_placements(
         &self,
         tenant: TenantId,

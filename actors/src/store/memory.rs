@@ -354,6 +354,13 @@ impl NodeStore for MemoryStore {
         Ok(found)
     }
 
+    async fn forget_nodes(&self, tenant: TenantId, node_ids: &[Uuid]) -> StoreResult<usize> {
+        // An agent's node stays, even one enrolled since the caller looked.
+        let agents = self.agents.read();
+        let forgettable = node_ids.iter().filter(|id| !agents.has_agent(tenant, **id));
+        Ok(forgettable.filter(|id| self.nodes.shard(**id).write().remove(&(tenant, **id)).is_some()).count())
+    }
+
     async fn module_placements(
         &self,
         tenant: TenantId,

@@ -184,6 +184,13 @@ pub trait NodeStore: Send + Sync {
     /// The slots of `module` on each of `node_ids`, in the same order.
     async fn module_slots(&self, tenant: TenantId, node_ids: &[Uuid], module: &str) -> StoreResult<Vec<ModuleSlots>>;
     async fn nodes_in(&self, tenant: TenantId, environment: Environment) -> StoreResult<Vec<NodeRecord>>;
+    /// Removes the records of `node_ids` with their module slots, answering
+    /// how many there were: simulated nodes a cluster no longer has (a
+    /// smaller `[simulation.nodes]` or tier than when they were made). An
+    /// agent's node leaves with its agent (`AgentStore::remove_agent`)
+    /// instead: an id that is an agent's is kept, even one enrolled since
+    /// the caller listed the nodes.
+    async fn forget_nodes(&self, tenant: TenantId, node_ids: &[Uuid]) -> StoreResult<usize>;
     /// (environment, hostname, slots) of every node of the tenant that holds
     /// some version of `module`, environments in promotion order, then by
     /// hostname.

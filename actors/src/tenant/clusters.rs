@@ -36,6 +36,33 @@ impl Clusters {
     /// Creates the tenant's clusters unless it has some already. Node ids
     /// derive from tenant and hostname, so a restarted process finds the same
     /// nodes, with their module state, in the store.
+    /// Forgets the stored simulated nodes of `env` that are not among
+    /// `members` (its agents' nodes and the simulated ones it has now): a
+    /// process that made 2,000 nodes and restarts with 3 left the other
+    /// 1,997 in the store, where the Security Scan, the knowledge graph and
+    /// impact reports kept counting them as hosts lacking every module.
+    async fn forget_former_nodes(
+        &self,
+        tenant: TenantId,
+        env: Environment,
+        members: &[Arc<NodeEntry>],
+    ) -> Result<(), CoreError> {
+        let current: std::collections::HashSet<Uuid> = members.iter().map(|m| m.node_id).collect();
+        let former: Vec<Uuid> = self
+            .store
+            .nodes_in(tenant, env)
+            .await?
+            .iter()
+            .map(|n| n.node_id)
+            .filter(|id| !current.contains(id))
+            .collect();
+        if !former.is_empty() {
+            let forgotten = self.store.forget_nodes(tenant, &former).await?;
+            tracing::info!(%tenant, environment = %env, forgotten, "forgot simulated nodes the cluster no longer has");
+        }
+        Ok(())
+    }
+
     pub async fn provision(&self, tenant: TenantId, quota: &Quota) -> Result<(), CoreError> {
         if self.directory.has_tenant(tenant) {
             return Ok(());
@@ -63,6 +90,7 @@ impl Clusters {
                 self.store.register_node(&record).await?;
                 entries.push(Arc::new(NodeEntry::new(tenant, node_id, hostname, env)));
             }
+            self.forget_former_nodes(tenant, env, &entries).await?;
             for entry in &entries {
                 spawn_node(
                     &self.node_supervisor,

@@ -374,6 +374,22 @@ impl NodeStore for PgStore {
             Err(e) => Err(self.db_error(conn, e)),
         }
     }
+
+    async fn forget_nodes(&self, tenant: TenantId, node_ids: &[Uuid]) -> StoreResult<usize> {
+        let mut pooled = self.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut pooled;
+        // Their module slots go by cascade. An agent's node stays, even one
+        // enrolled (on any instance) since the caller listed the nodes.
+        let gone = diesel::sql_query(
+            "DELETE FROM nodes n WHERE n.tenant_id = $1 AND n.node_id = ANY($2) \
+             AND NOT EXISTS (SELECT 1 FROM agents a WHERE a.tenant_id = n.tenant_id AND a.node_id = n.node_id)",
+        )
+        .bind::<diesel::sql_types::Uuid, _>(tenant)
+        .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(node_ids)
+        .execute(conn)
+        .await;
+        gone.map_err(|e| self.db_error(conn, e))
+    }
 }
 
 #[cfg(test)]

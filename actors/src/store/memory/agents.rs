@@ -19,6 +19,13 @@ pub(super) struct Agents {
     removed: HashSet<(TenantId, Uuid, Uuid)>,
 }
 
+impl Agents {
+    /// Whether `node_id` is an enrolled agent's node.
+    pub(super) fn has_agent(&self, tenant: TenantId, node_id: Uuid) -> bool {
+        self.agents.contains_key(&(tenant, node_id))
+    }
+}
+
 #[async_trait]
 impl AgentStore for MemoryStore {
     async fn create_enrolment_token(&self, token: &EnrolmentToken, audit: &NewAuditEntry) -> StoreResult<()> {
