@@ -85,16 +85,22 @@ fn path_segment(text: &str) -> String {
 }
 
 /// 201 with Location for a new message, 200 for an ExactlyOnce repeat.
-pub(super) fn published_response(published: Published) -> HttpResponse {
-    // The id comes from the client and may hold anything: percent-encoded, a
-    // header value cannot be malformed.
-    let location = format!("/api/messages/{}", path_segment(&published.message.message_id));
+fn published_response(published: Published) -> HttpResponse {
+    let duplicate = published.duplicate;
+    let location = message_location(&published.message.message_id);
     let view = MessageView::published(published.message, published.routed_to);
-    if published.duplicate {
+    if duplicate {
         HttpResponse::Ok().json(view)
     } else {
         HttpResponse::Created().insert_header(("Location", location)).json(view)
     }
+}
+
+/// A message's URL in the original API.
+pub(super) fn message_location(message_id: &str) -> String {
+    // The id comes from the client and may hold anything: percent-encoded, a
+    // header value cannot be malformed.
+    format!("/api/messages/{}", path_segment(message_id))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

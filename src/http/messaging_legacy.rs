@@ -3,14 +3,16 @@
 //! `messaging.auto_create_topics` is off.
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::Utc;
+use hotswap_actors::messaging::{MessageStatus, MessagingError, Published, StoredMessage};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::messaging::{publish, published_response};
+use super::messaging::{message_location, publish};
 use super::responses::{JsonBody, Protected};
 use super::route_table::{api_module, Access};
 use crate::auth::{RequireRole, Tenant};
-use crate::messaging::message_dto::{MessageView, PublishBody};
+use crate::messaging::message_dto::{OriginalMessageView, PublishBody};
 use crate::messaging::{MessageBus, TopicCreation};
 use crate::web::{ApiError, ErrorBody};
 
@@ -37,10 +39,10 @@ const DEFAULT_LIST: usize = 100;
     params(("Idempotency-Key" = Option<String>, Header, description = "De-duplicates publishes on ExactlyOnce topics")),
     responses(
         Protected, JsonBody,
-        (status = 201, description = "Stored and routed", body = MessageView,
+        (status = 201, description = "Stored and routed", body = OriginalMessageView,
             headers(("Location" = String, description = "The message's URL"))),
-        (status = 200, description = "A repeat of an ExactlyOnce publish: the first message", body = MessageView),
-        (status = 400, description = "No topic, a priority outside 0-9, or a payload that breaks the topic's schema", body = ErrorBody),
+        (status = 200, description = "A repeat of an ExactlyOnce publish: the first message", body = OriginalMessageView),
+        (status = 400, description = "No topic, a priority outside 0-9, a schemaVersion naming no registry version, or a payload that breaks the topic's schema", body = ErrorBody),
         (status = 404, description = "No such topic (with messaging.auto_create_topics off)", body = ErrorBody),
         (status = 409, description = "A message with this id exists, or its topic would be created past messaging.max_topics_per_tenant", body = ErrorBody),
     )
@@ -51,8 +53,32 @@ pub async fn publish_original_message(
     req: HttpRequest,
     body: web::Json<PublishBody>,
 ) -> Result<HttpResponse, ApiError> {
+    let tenant_id = tenant.0;
     let published = publish(&bus, tenant, &req, body.into_inner(), TopicCreation::IfMissing).await?;
-    Ok(published_response(published))
+    let location = message_location(&published.message.message_id);
+    if published.duplicate {
+        // The first message may have moved on since (acknowledged): its
+        // stored state is the answer, unless it was deleted meanwhile.
+        let first = match bus.store.get_message(tenant_id, &published.message.message_id).await {
+            Ok(stored) => stored,
+            Err(MessagingError::MessageNotFound(_)) => pending(published),
+            Err(e) => return Err(e.into()),
+        };
+        return Ok(HttpResponse::Ok().json(OriginalMessageView::from(first)));
+    }
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", location))
+        .json(OriginalMessageView::from(pending(published))))
+}
+
+/// A message just published, as stored: Pending, acknowledged by nobody.
+fn pending(published: Published) -> StoredMessage {
+    StoredMessage {
+        message: std::sync::Arc::unwrap_or_clone(published.message),
+        status: MessageStatus::Pending,
+        routed_to: published.routed_to,
+        acknowledged_at: None,
+    }
 }
 
 /// One message with its status.
@@ -63,7 +89,7 @@ pub async fn publish_original_message(
     params(("id" = String, Path, description = "The message id")),
     responses(
         Protected,
-        (status = 200, description = "The message", body = MessageView),
+        (status = 200, description = "The message", body = OriginalMessageView),
         (status = 404, description = "No such message", body = ErrorBody),
     )
 )]
@@ -73,7 +99,7 @@ pub async fn get_message(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let message = bus.store.get_message(tenant.0, &id).await?;
-    Ok(HttpResponse::Ok().json(MessageView::from(message)))
+    Ok(HttpResponse::Ok().json(OriginalMessageView::from(message)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -92,7 +118,7 @@ pub struct ListQuery {
     params(("topic" = String, Path, description = "The topic's name"), ListQuery),
     responses(
         Protected,
-        (status = 200, description = "Messages, newest first", body = Vec<MessageView>),
+        (status = 200, description = "Messages, newest first", body = Vec<OriginalMessageView>),
         (status = 400, description = "limit is not a whole number from 0 to 2147483647", body = ErrorBody),
         (status = 404, description = "No such topic", body = ErrorBody),
     )
@@ -112,7 +138,7 @@ pub async fn list_topic_messages(
         Some(l) => (l as usize).min(MAX_LIST),
     };
     let messages = bus.store.list_messages(tenant.0, &topic, limit).await?;
-    Ok(HttpResponse::Ok().json(messages.into_iter().map(MessageView::from).collect::<Vec<_>>()))
+    Ok(HttpResponse::Ok().json(messages.into_iter().map(OriginalMessageView::from).collect::<Vec<_>>()))
 }
 
 /// Acknowledge a message for every subscription it was routed to.
@@ -123,7 +149,7 @@ pub async fn list_topic_messages(
     params(("id" = String, Path, description = "The message id")),
     responses(
         Protected,
-        (status = 200, description = "Acknowledged", body = MessageView),
+        (status = 200, description = "Acknowledged", body = OriginalMessageView),
         (status = 404, description = "No such message", body = ErrorBody),
     )
 )]
@@ -132,8 +158,8 @@ pub async fn acknowledge_message(
     tenant: Tenant,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let message = bus.store.acknowledge_message(tenant.0, &id).await?;
-    Ok(HttpResponse::Ok().json(MessageView::from(message)))
+    let message = bus.store.acknowledge_message(tenant.0, &id, Utc::now()).await?;
+    Ok(HttpResponse::Ok().json(OriginalMessageView::from(message)))
 }
 
 /// Delete a message: 204, then 404.

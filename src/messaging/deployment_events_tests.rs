@@ -113,8 +113,13 @@ impl MessageStore for Flaky {
     ) -> Result<Vec<StoredMessage>, MessagingError> {
         self.inner.list_messages(t, topic, limit).await
     }
-    async fn acknowledge_message(&self, t: TenantId, id: &str) -> Result<StoredMessage, MessagingError> {
-        self.inner.acknowledge_message(t, id).await
+    async fn acknowledge_message(
+        &self,
+        t: TenantId,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<StoredMessage, MessagingError> {
+        self.inner.acknowledge_message(t, id, now).await
     }
     async fn delete_message(&self, t: TenantId, id: &str) -> Result<(), MessagingError> {
         self.inner.delete_message(t, id).await

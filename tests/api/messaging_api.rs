@@ -158,6 +158,7 @@ async fn nul_is_refused_in_every_text_field(app: &TestApp) {
         (json!({ "headers": { "h": "v\u{0}" } }), "headers.h"),
         (json!({ "messageId": "m\u{0}" }), "messageId"),
         (json!({ "partitionKey": "\u{0}" }), "partitionKey"),
+        (json!({ "correlationId": "c\u{0}" }), "correlationId"),
     ] {
         let mut body = json!({ "topicName": "nul", "payload": "ok" });
         body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
@@ -328,6 +329,70 @@ async fn the_original_messages_api_keeps_its_statuses() {
     let off = spawn_app(&[("HOTSWAP__MESSAGING__AUTO_CREATE_TOPICS", "false")]).await;
     let r = off.call(Method::POST, "/api/messages/publish", Some(json!({ "topicName": "x", "payload": "a" }))).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+/// The body an original client sends (its whole Message model, with the
+/// string `schemaVersion` and integer enums) and the fields it reads back.
+#[actix_web::test]
+async fn the_original_clients_message_is_published_and_answered_with_its_fields() {
+    let app = spawn_app(&[]).await;
+    let original = json!({
+        "messageId": "", "topicName": "orders.v1", "payload": "{\"a\":1}", "schemaVersion": "1.0", "priority": 5,
+        "timestamp": "0001-01-01T00:00:00", "headers": {}, "correlationId": "conv-7", "expiresAt": null,
+        "deliveryAttempts": 0, "status": 0, "partitionKey": null, "partition": null, "deliveredAt": null,
+        "acknowledgedAt": null, "ackDeadline": null,
+    });
+    let (status, published) = app.post("/api/messages/publish", &original).await;
+    assert_eq!(status, StatusCode::CREATED, "{published}");
+    assert_eq!(published["schemaVersion"], "1.0", "{published}");
+    assert_eq!(published["correlationId"], "conv-7", "{published}");
+    assert_eq!(published["status"], "Pending", "{published}");
+    assert_eq!(published["acknowledgedAt"], Value::Null, "{published}");
+    assert_eq!(published["timestamp"], published["publishedAt"], "{published}");
+    assert_ne!(published["timestamp"], "0001-01-01T00:00:00", "the client's timestamp is replaced");
+    let id = published["messageId"].as_str().unwrap().to_string();
+    assert!(!id.is_empty(), "a blank id is given one");
+
+    let (status, read) = app.get(&format!("/api/messages/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "{read}");
+    for field in ["schemaVersion", "correlationId", "status", "timestamp", "priority", "acknowledgedAt"] {
+        assert_eq!(read[field], published[field], "{field}: {read}");
+    }
+    let (status, acked) = app.post(&format!("/api/messages/{id}/acknowledge"), &json!({})).await;
+    assert_eq!((status, acked["status"].as_str()), (StatusCode::OK, Some("Acknowledged")), "{acked}");
+    let at = acked["acknowledgedAt"].as_str().expect("acknowledgedAt once acknowledged").to_string();
+    let (_, again) = app.post(&format!("/api/messages/{id}/acknowledge"), &json!({})).await;
+    assert_eq!(again["acknowledgedAt"].as_str(), Some(at.as_str()), "the first acknowledgement's time stays");
+    let (_, listed) = app.get("/api/messages/topic/orders.v1").await;
+    assert_eq!(listed[0]["acknowledgedAt"].as_str(), Some(at.as_str()), "{listed}");
+
+    // "N", "N.0" and N name version N, and are answered as "N.0"; the v1
+    // route takes them too and keeps the correlation id.
+    for (given, answered) in [(json!("2"), "2.0"), (json!(3), "3.0"), (json!("0.0"), "0.0")] {
+        let body = json!({ "topicName": "orders.v1", "payload": "x", "schemaVersion": given });
+        let (status, m) = app.post("/api/messages/publish", &body).await;
+        assert_eq!((status, m["schemaVersion"].as_str()), (StatusCode::CREATED, Some(answered)), "{given}: {m}");
+    }
+    let body = json!({ "topicName": "orders.v1", "payload": "x", "schemaVersion": "4.0", "correlationId": "c" });
+    let (status, m) = app.post("/api/v1/messages", &body).await;
+    assert_eq!(
+        (status, m["schemaVersion"].as_u64(), m["correlationId"].as_str()),
+        (StatusCode::CREATED, Some(4), Some("c"))
+    );
+    let (_, read) = app.get(&format!("/api/messages/{}", m["messageId"].as_str().unwrap())).await;
+    assert_eq!((read["schemaVersion"].as_str(), read["correlationId"].as_str()), (Some("4.0"), Some("c")), "{read}");
+
+    // Any other text names no registry version: 400 saying what is taken.
+    for text in ["1.1", "v2", "", "01", "1.00", "1234567890", " 1"] {
+        let body = json!({ "topicName": "orders.v1", "payload": "x", "schemaVersion": text });
+        for path in ["/api/messages/publish", "/api/v1/messages"] {
+            let (status, err) = app.post(path, &body).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {text:?}: {err}");
+            assert!(err["message"].as_str().unwrap().contains(r#""N" or "N.0""#), "{path} {text:?}: {err}");
+        }
+    }
+    let body = json!({ "topicName": "orders.v1", "payload": "x", "schemaVersion": true });
+    assert_eq!(app.post("/api/messages/publish", &body).await.0, StatusCode::BAD_REQUEST);
 }
 
 #[actix_web::test]

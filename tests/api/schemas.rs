@@ -246,6 +246,52 @@ async fn bad_schemas_are_refused_naming_the_problem() {
     assert_eq!((status, v["compatibility"].as_str()), (StatusCode::CREATED, Some("FullTransitive")), "{v}");
 }
 
+/// The original's MessageSchema as its clients send it: `version` text,
+/// integer enums, a Draft status and the registry's own fields as null.
+#[actix_web::test]
+async fn the_original_clients_schema_registers_without_approving_itself() {
+    let app = spawn_app(&[]).await;
+    let original = |id: &str, compatibility: Value, status: Value| {
+        json!({
+            "schemaId": id, "schemaDefinition": "{\"type\":\"object\"}", "version": "1.0",
+            "compatibility": compatibility, "status": status, "approvedBy": null, "approvedAt": null,
+            "createdAt": "0001-01-01T00:00:00", "deprecatedAt": null, "deprecationReason": null, "migrationGuide": null,
+        })
+    };
+    let (status, v1) = app.post("/api/v1/schemas", &original("order-v1", json!(0), json!(0))).await;
+    assert_eq!(status, StatusCode::CREATED, "{v1}");
+    assert_eq!((v1["version"].as_u64(), v1["status"].as_str()), (Some(1), Some("Draft")), "{v1}");
+    assert_eq!(v1["compatibility"], "None", "{v1}");
+    // The original's positions, in its order; "Draft" by name too.
+    for (position, named) in [(1, "Backward"), (2, "Forward"), (3, "Full")] {
+        let id = format!("by-position-{position}");
+        let (status, v) = app.post("/api/v1/schemas", &original(&id, json!(position), json!("Draft"))).await;
+        assert_eq!((status, v["compatibility"].as_str()), (StatusCode::CREATED, Some(named)), "{v}");
+    }
+    let (status, err) = app.post("/api/v1/schemas", &original("too-far", json!(4), json!(0))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    assert!(err.to_string().contains("compatibility"), "{err}");
+
+    // Any other status is refused, saying that approval is a separate step;
+    // nothing is registered.
+    for claimed in [json!(2), json!("Approved"), json!(1), json!("PendingApproval"), json!(9)] {
+        let (status, err) = app.post("/api/v1/schemas", &original("self-approved", json!(0), claimed.clone())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{claimed}: {err}");
+        assert!(err.to_string().contains("approval is a separate step"), "{claimed}: {err}");
+    }
+    assert_eq!(app.get("/api/v1/schemas/self-approved").await.0, StatusCode::NOT_FOUND);
+    // The registry's decision fields are its own.
+    let mut approved_by = original("decided", json!(0), json!(0));
+    approved_by["approvedBy"] = json!("me");
+    let (status, err) = app.post("/api/v1/schemas", &approved_by).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    assert!(err.to_string().contains("approvedBy"), "{err}");
+    // A version of another type than text or a number is refused.
+    let mut odd_version = original("odd", json!(0), json!(0));
+    odd_version["version"] = json!({ "major": 1 });
+    assert_eq!(app.post("/api/v1/schemas", &odd_version).await.0, StatusCode::BAD_REQUEST);
+}
+
 #[actix_web::test]
 async fn a_bound_topic_validates_every_publish_against_the_named_approved_version() {
     let app = spawn_app(&[]).await;

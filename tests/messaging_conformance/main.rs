@@ -127,6 +127,23 @@ async fn a_message_is_acknowledged_once_every_subscription_acked(store: SharedMe
     assert!(payloads(&store, tn, a, after(5000)).await.is_empty(), "an acked copy is never offered again");
 }
 
+/// The last subscription's ack times the message's acknowledgement (not run
+/// on JetStream, whose records do not learn of consumers' acks).
+async fn the_last_ack_times_the_acknowledgement(store: SharedMessageStore) {
+    let tn = Uuid::new_v4();
+    store.create_topic(tn, topic("t", Some(RoutingStrategy::FanOut)), t0()).await.unwrap();
+    let (a, b) = (sub(&store, tn, "t").await, sub(&store, tn, "t").await);
+    let id = publish(&store, tn, "t", "m").await;
+    payloads(&store, tn, a, t0()).await;
+    payloads(&store, tn, b, t0()).await;
+    store.ack(tn, a, &id, after(1)).await.unwrap();
+    assert_eq!(store.get_message(tn, &id).await.unwrap().acknowledged_at, None, "b has not acked");
+    store.ack(tn, b, &id, after(2)).await.unwrap();
+    assert_eq!(store.get_message(tn, &id).await.unwrap().acknowledged_at, Some(after(2)));
+    let acked = store.acknowledge_message(tn, &id, after(3)).await.unwrap();
+    assert_eq!(acked.acknowledged_at, Some(after(2)), "already acknowledged");
+}
+
 async fn load_balanced_is_fair_as_subscriptions_come_and_go(store: SharedMessageStore) {
     let tn = Uuid::new_v4();
     let mut q = topic("q", None);
@@ -401,9 +418,20 @@ async fn original_api_operations(store: SharedMessageStore) {
     let listed: Vec<String> =
         store.list_messages(tn, "t", 10).await.unwrap().into_iter().map(|m| m.message.message_id).collect();
     assert_eq!(listed, [second.clone(), first.clone()], "newest first");
-    assert_eq!(store.acknowledge_message(tn, &first).await.unwrap().status, MessageStatus::Acknowledged);
-    assert_eq!(store.list_messages(tn, "t", 10).await.unwrap().len(), 2, "no duplicates after an ack");
-    assert_eq!(payloads(&store, tn, s, t0()).await, ["m2"], "an acknowledged message is not delivered");
+    let pending = store.get_message(tn, &first).await.unwrap();
+    assert_eq!((pending.status, pending.acknowledged_at), (MessageStatus::Pending, None));
+    let acked = store.acknowledge_message(tn, &first, after(5)).await.unwrap();
+    assert_eq!((acked.status, acked.acknowledged_at), (MessageStatus::Acknowledged, Some(after(5))));
+    let again = store.acknowledge_message(tn, &first, after(9)).await.unwrap();
+    assert_eq!(again.acknowledged_at, Some(after(5)), "the first acknowledgement's time stays");
+    assert_eq!(store.get_message(tn, &first).await.unwrap().acknowledged_at, Some(after(5)));
+    let mut correlated = NewMessage::new("t", "m3");
+    correlated.correlation_id = Some("conversation-1".into());
+    let third = store.publish(tn, correlated, t0()).await.unwrap().message.message_id.clone();
+    let read = store.get_message(tn, &third).await.unwrap();
+    assert_eq!(read.message.correlation_id.as_deref(), Some("conversation-1"));
+    assert_eq!(store.list_messages(tn, "t", 10).await.unwrap().len(), 3, "no duplicates after an ack");
+    assert_eq!(payloads(&store, tn, s, t0()).await, ["m2", "m3"], "an acknowledged message is not delivered");
     store.delete_message(tn, &second).await.unwrap();
     assert!(matches!(store.get_message(tn, &second).await, Err(MessagingError::MessageNotFound(_))));
 }
@@ -623,6 +651,7 @@ conformance!(
     direct_goes_to_the_first_subscription,
     direct_moves_on_when_the_first_subscription_is_deleted,
     a_message_is_acknowledged_once_every_subscription_acked,
+    the_last_ack_times_the_acknowledgement,
     load_balanced_is_fair_as_subscriptions_come_and_go,
     priority_delivers_higher_first_fifo_within,
     content_based_routes_by_headers_and_json_path,

@@ -216,6 +216,7 @@ impl MessageStore for MemoryMessageStore {
             priority: new.priority,
             partition_key: new.partition_key,
             schema_version: new.schema_version,
+            correlation_id: new.correlation_id,
             published_at: now,
             expires_at: new.expires_at,
         };
@@ -250,6 +251,7 @@ impl MessageStore for MemoryMessageStore {
                         status: MessageStatus::Pending,
                         routed_to: routed_to.clone(),
                         acked_by: Vec::new(),
+                        acknowledged_at: None,
                     },
                 );
                 routed_to
@@ -320,6 +322,7 @@ impl MessageStore for MemoryMessageStore {
             // Done once every subscription it went to that still exists acknowledged it.
             if r.routed_to.iter().all(|id| r.acked_by.contains(id) || !cat.subs.contains_key(&(tenant, *id))) {
                 r.status = MessageStatus::Acknowledged;
+                r.acknowledged_at.get_or_insert(now);
             }
         }
         Ok(())
@@ -394,7 +397,12 @@ impl MessageStore for MemoryMessageStore {
         Ok(found.into_iter().take(limit).map(|(_, m)| m).collect())
     }
 
-    async fn acknowledge_message(&self, tenant: TenantId, message_id: &str) -> Result<StoredMessage, MessagingError> {
+    async fn acknowledge_message(
+        &self,
+        tenant: TenantId,
+        message_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<StoredMessage, MessagingError> {
         let mut cat = self.catalog.write();
         let (stored, first) = {
             let mut shard = self.records.shard(tenant, message_id);
@@ -403,6 +411,7 @@ impl MessageStore for MemoryMessageStore {
                 .ok_or_else(|| MessagingError::MessageNotFound(message_id.to_owned()))?;
             let first = record.status != MessageStatus::Acknowledged;
             record.status = MessageStatus::Acknowledged;
+            record.acknowledged_at.get_or_insert(now);
             record.acked_by.clone_from(&record.routed_to);
             (record.stored(), first)
         };

@@ -214,11 +214,17 @@ pub(super) struct Record {
     /// first. Kept with the record (not a set of ids per subscription), so
     /// an ack stores no further copy of the message id.
     pub(super) acked_by: Vec<Uuid>,
+    pub(super) acknowledged_at: Option<DateTime<Utc>>,
 }
 
 impl Record {
     pub(super) fn stored(&self) -> StoredMessage {
-        StoredMessage { message: (*self.message).clone(), status: self.status, routed_to: self.routed_to.clone() }
+        StoredMessage {
+            message: (*self.message).clone(),
+            status: self.status,
+            routed_to: self.routed_to.clone(),
+            acknowledged_at: self.acknowledged_at,
+        }
     }
 }
 

@@ -219,6 +219,9 @@ pub struct NewMessage {
     pub priority: u8,
     pub partition_key: Option<String>,
     pub schema_version: Option<u32>,
+    /// Ties the message to others of one conversation; stored and answered
+    /// as given, never interpreted.
+    pub correlation_id: Option<String>,
     /// De-duplicates publishes on ExactlyOnce topics (else the message id does).
     pub idempotency_key: Option<String>,
     pub expires_at: Option<DateTime<Utc>>,
@@ -234,6 +237,7 @@ impl NewMessage {
             priority: 0,
             partition_key: None,
             schema_version: None,
+            correlation_id: None,
             idempotency_key: None,
             expires_at: None,
         }
@@ -250,6 +254,7 @@ impl NewMessage {
         refuse_nul_in("messageId", self.message_id.as_deref())?;
         refuse_nul_in("payload", Some(&self.payload))?;
         refuse_nul_in("partitionKey", self.partition_key.as_deref())?;
+        refuse_nul_in("correlationId", self.correlation_id.as_deref())?;
         refuse_nul_in("Idempotency-Key", self.idempotency_key.as_deref())?;
         for (name, value) in &self.headers {
             refuse_nul_in("headers", Some(name))?;
@@ -271,6 +276,9 @@ pub struct Message {
     pub priority: u8,
     pub partition_key: Option<String>,
     pub schema_version: Option<u32>,
+    /// Absent from messages stored before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
     pub published_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
 }
@@ -288,6 +296,9 @@ pub struct StoredMessage {
     pub status: MessageStatus,
     /// The subscriptions the message was routed to (empty = unrouted).
     pub routed_to: Vec<Uuid>,
+    /// When it became Acknowledged, where the back-end knows: JetStream's
+    /// records learn only of acknowledgements through the original API.
+    pub acknowledged_at: Option<DateTime<Utc>>,
 }
 
 /// The answer to a publish: the message, and whether it was already there

@@ -90,8 +90,14 @@ pub trait MessageStore: Send + Sync {
         topic: &str,
         limit: usize,
     ) -> Result<Vec<StoredMessage>, MessagingError>;
-    /// Acknowledges a message for every subscription (the original API).
-    async fn acknowledge_message(&self, tenant: TenantId, message_id: &str) -> Result<StoredMessage, MessagingError>;
+    /// Acknowledges a message for every subscription (the original API);
+    /// the first acknowledgement sets `acknowledged_at` to `now`.
+    async fn acknowledge_message(
+        &self,
+        tenant: TenantId,
+        message_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<StoredMessage, MessagingError>;
     async fn delete_message(&self, tenant: TenantId, message_id: &str) -> Result<(), MessagingError>;
 
     /// The topic's dead letters in `range`, oldest first, and their count.

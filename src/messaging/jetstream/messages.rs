@@ -40,7 +40,12 @@ impl JetStreamMessageStore {
 
     async fn stored(&self, tenant: TenantId, record: MessageRecord) -> Result<StoredMessage, MessagingError> {
         let status = self.status_of(tenant, &record).await?;
-        Ok(StoredMessage { message: record.message, status, routed_to: record.routed_to })
+        Ok(StoredMessage {
+            message: record.message,
+            status,
+            routed_to: record.routed_to,
+            acknowledged_at: record.acknowledged_at,
+        })
     }
 
     async fn record(&self, tenant: TenantId, message_id: &str) -> Result<MessageRecord, MessagingError> {
@@ -118,16 +123,23 @@ impl JetStreamMessageStore {
         &self,
         tenant: TenantId,
         message_id: &str,
+        now: DateTime<Utc>,
     ) -> Result<StoredMessage, MessagingError> {
         let mut record = self.record(tenant, message_id).await?;
         let first = self.status_of(tenant, &record).await? != MessageStatus::Acknowledged;
         record.status = MessageStatus::Acknowledged;
+        record.acknowledged_at.get_or_insert(now);
         records::put(&self.kv, &keys::message(tenant, message_id), &record).await?;
         self.remove_copies(tenant, &record).await?;
         if first {
             self.meta.lock().count(tenant, &record.message.topic_name, |c| c.acknowledged += 1);
         }
-        Ok(StoredMessage { message: record.message, status: MessageStatus::Acknowledged, routed_to: record.routed_to })
+        Ok(StoredMessage {
+            message: record.message,
+            status: MessageStatus::Acknowledged,
+            routed_to: record.routed_to,
+            acknowledged_at: record.acknowledged_at,
+        })
     }
 
     pub(super) async fn delete_message_impl(&self, tenant: TenantId, message_id: &str) -> Result<(), MessagingError> {

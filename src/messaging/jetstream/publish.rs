@@ -47,6 +47,7 @@ impl JetStreamMessageStore {
             priority: new.priority,
             partition_key: new.partition_key,
             schema_version: new.schema_version,
+            correlation_id: new.correlation_id,
             published_at: now,
             expires_at: new.expires_at,
         };
@@ -56,6 +57,7 @@ impl JetStreamMessageStore {
             routed_to: routed_to.clone(),
             seq: self.next_seq(),
             status: MessageStatus::Pending,
+            acknowledged_at: None,
         };
         // The record and the copies go out together (one round trip, not
         // two in sequence), and the publisher is answered only once the

@@ -37,6 +37,10 @@ pub struct MessageRecord {
     /// Publish order, for "newest first".
     pub seq: u64,
     pub status: MessageStatus,
+    /// Set by an acknowledgement through the original API; absent from
+    /// records written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -148,8 +148,13 @@ impl MessageStore for JetStreamMessageStore {
         self.list_messages_impl(tenant, topic, limit).await
     }
 
-    async fn acknowledge_message(&self, tenant: TenantId, message_id: &str) -> Result<StoredMessage, MessagingError> {
-        self.acknowledge_message_impl(tenant, message_id).await
+    async fn acknowledge_message(
+        &self,
+        tenant: TenantId,
+        message_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<StoredMessage, MessagingError> {
+        self.acknowledge_message_impl(tenant, message_id, now).await
     }
 
     async fn delete_message(&self, tenant: TenantId, message_id: &str) -> Result<(), MessagingError> {

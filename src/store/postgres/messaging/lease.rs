@@ -192,12 +192,14 @@ impl PgMessageStore {
                 .execute(conn)
                 .await?;
             diesel::sql_query(
-                "UPDATE msg_messages SET status = 'Acknowledged' WHERE tenant_id = $1 AND message_id = $2 \
+                "UPDATE msg_messages SET status = 'Acknowledged', acknowledged_at = COALESCE(acknowledged_at, $3) \
+                 WHERE tenant_id = $1 AND message_id = $2 \
                  AND NOT EXISTS (SELECT 1 FROM msg_deliveries WHERE tenant_id = $1 AND message_id = $2 \
                                  AND state <> 'acked')",
             )
             .bind::<SqlUuid, _>(tenant)
             .bind::<Text, _>(message_id)
+            .bind::<Timestamptz, _>(now)
             .execute(conn)
             .await?;
             Ok(())

@@ -62,6 +62,7 @@ impl PgMessageStore {
                     priority: new.priority,
                     partition_key: new.partition_key.clone(),
                     schema_version: new.schema_version,
+                    correlation_id: new.correlation_id.clone(),
                     published_at: now,
                     expires_at: new.expires_at,
                 };
@@ -118,7 +119,7 @@ async fn first_of_key(
     window_ms: i64,
 ) -> Result<Option<MessageRow>, Failure> {
     let mut rows = diesel::sql_query(
-        "SELECT m.message, m.status, m.routed_to FROM msg_idempotency i \
+        "SELECT m.message, m.status, m.routed_to, m.acknowledged_at FROM msg_idempotency i \
          JOIN msg_messages m ON m.tenant_id = i.tenant_id AND m.message_id = i.message_id \
          WHERE i.tenant_id = $1 AND i.topic_name = $2 AND i.key = $3 \
            AND i.seen_at + $5 * interval '1 millisecond' > $4",

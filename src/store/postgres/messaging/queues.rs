@@ -8,7 +8,7 @@ use hotswap_actors::messaging::{
     DeadLetter, DeadLetterPage, LetterRange, Message, MessageStatus, MessagingError, StoredMessage,
 };
 
-use super::rows::{decode, CountRow, DeadLetterRow, IdRow, MessageRow};
+use super::rows::{decode, CountRow, DeadLetterRow, IdRow, MessageRow, MESSAGE_COLUMNS};
 use super::topics::notify;
 use super::{Failure, PgMessageStore};
 
@@ -21,9 +21,9 @@ impl PgMessageStore {
         message_id: &str,
     ) -> Result<StoredMessage, MessagingError> {
         let mut conn = self.conn().await?;
-        let rows = diesel::sql_query(
-            "SELECT message, status, routed_to FROM msg_messages WHERE tenant_id = $1 AND message_id = $2",
-        )
+        let rows = diesel::sql_query(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM msg_messages WHERE tenant_id = $1 AND message_id = $2"
+        ))
         .bind::<SqlUuid, _>(tenant)
         .bind::<Text, _>(message_id)
         .load::<MessageRow>(&mut *conn)
@@ -46,10 +46,10 @@ impl PgMessageStore {
     ) -> Result<Vec<StoredMessage>, MessagingError> {
         let limit = i64::try_from(limit.min(MAX_LIST)).unwrap_or(0);
         let mut conn = self.conn().await?;
-        let rows = diesel::sql_query(
-            "SELECT message, status, routed_to FROM msg_messages WHERE tenant_id = $1 AND topic_name = $2 \
-             ORDER BY seq DESC LIMIT $3",
-        )
+        let rows = diesel::sql_query(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM msg_messages WHERE tenant_id = $1 AND topic_name = $2 \
+             ORDER BY seq DESC LIMIT $3"
+        ))
         .bind::<SqlUuid, _>(tenant)
         .bind::<Text, _>(topic)
         .bind::<BigInt, _>(limit)
@@ -67,6 +67,7 @@ impl PgMessageStore {
         &self,
         tenant: TenantId,
         message_id: &str,
+        now: DateTime<Utc>,
     ) -> Result<StoredMessage, MessagingError> {
         let mut pooled = self.conn().await?;
         let conn: &mut AsyncPgConnection = &mut pooled;
@@ -79,11 +80,13 @@ impl PgMessageStore {
                 .await?;
             let mut rows = diesel::sql_query(
                 "WITH before AS (SELECT status FROM msg_messages WHERE tenant_id = $1 AND message_id = $2 FOR UPDATE) \
-                 UPDATE msg_messages m SET status = 'Acknowledged' FROM before \
-                 WHERE m.tenant_id = $1 AND m.message_id = $2 RETURNING m.message, before.status, m.routed_to",
+                 UPDATE msg_messages m SET status = 'Acknowledged', acknowledged_at = COALESCE(m.acknowledged_at, $3) \
+                 FROM before WHERE m.tenant_id = $1 AND m.message_id = $2 \
+                 RETURNING m.message, before.status, m.routed_to, m.acknowledged_at",
             )
             .bind::<SqlUuid, _>(tenant)
             .bind::<Text, _>(message_id)
+            .bind::<Timestamptz, _>(now)
             .load::<MessageRow>(conn)
             .await?;
             let row = rows.pop().ok_or_else(|| MessagingError::MessageNotFound(message_id.to_owned()))?;

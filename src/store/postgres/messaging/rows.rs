@@ -97,7 +97,12 @@ pub(super) struct MessageRow {
     pub status: String,
     #[diesel(sql_type = Array<SqlUuid>)]
     pub routed_to: Vec<Uuid>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub acknowledged_at: Option<DateTime<Utc>>,
 }
+
+/// The columns a [`MessageRow`] is read from, in `msg_messages`.
+pub(super) const MESSAGE_COLUMNS: &str = "message, status, routed_to, acknowledged_at";
 
 impl MessageRow {
     pub fn into_stored(self) -> Result<StoredMessage, MessagingError> {
@@ -105,6 +110,7 @@ impl MessageRow {
             message: decode::<Message>(self.message, "message")?,
             status: status_of(&self.status)?,
             routed_to: self.routed_to,
+            acknowledged_at: self.acknowledged_at,
         })
     }
 }

@@ -133,8 +133,13 @@ impl MessageStore for PgMessageStore {
         self.list_message_rows(tenant, topic, limit).await
     }
 
-    async fn acknowledge_message(&self, tenant: TenantId, message_id: &str) -> Result<StoredMessage, MessagingError> {
-        self.acknowledge_message_row(tenant, message_id).await
+    async fn acknowledge_message(
+        &self,
+        tenant: TenantId,
+        message_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<StoredMessage, MessagingError> {
+        self.acknowledge_message_row(tenant, message_id, now).await
     }
 
     async fn delete_message(&self, tenant: TenantId, message_id: &str) -> Result<(), MessagingError> {

@@ -1,0 +1,1 @@
+ALTER TABLE msg_messages DROP COLUMN acknowledged_at;
