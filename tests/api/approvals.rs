@@ -212,7 +212,8 @@ async fn another_tenants_approvals_are_invisible() {
 async fn aborting_a_waiting_run_closes_its_approval() {
     let app = spawn_app(&[]).await;
     let id = pending_run(&app, "kmod-abort", "Staging").await;
-    assert_eq!(app.post(&format!("/api/v1/deployments/{id}/abort"), &json!({})).await.0, StatusCode::ACCEPTED);
+    let deployer = app.as_user(DEPLOYER).await;
+    assert_eq!(deployer.post(&format!("/api/v1/deployments/{id}/abort"), &json!({})).await.0, StatusCode::ACCEPTED);
     assert_eq!(app.finished(&id).await["status"], "Cancelled");
     let approval = eventually_ok(Duration::from_secs(10), "the approval closes", async || {
         let (_, approval) = app.get(&format!("/api/v1/approvals/deployments/{id}")).await;
@@ -223,7 +224,26 @@ async fn aborting_a_waiting_run_closes_its_approval() {
         }
     })
     .await;
-    assert_eq!(approval["responseReason"], "the deployment was aborted");
+    assert_eq!(approval["responseReason"], "the deployment was aborted by deployer");
+
+    // The trail says the abort closed it, and who aborted; nobody rejected it.
+    let (_, found) = app.get(&format!("/api/v1/auditlogs?resourceId={id}&category=Approval")).await;
+    let items = found["items"].as_array().unwrap();
+    let kinds: Vec<_> = items.iter().map(|e| e["eventType"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["ApprovalClosed", "ApprovalRequested"], "newest first: {found:#}");
+    let closed = &items[0];
+    assert_eq!(closed["actor"]["name"], "deployer", "{closed:#}");
+    assert_eq!(closed["resourceType"], "Deployment");
+    assert_eq!(closed["details"]["approvalId"], approval["approvalId"]);
+    assert!(closed["message"].as_str().unwrap().contains("aborted by deployer"), "{closed:#}");
+
+    // Nothing was rolled back, and the refusal of a rollback says why.
+    let (status, refused) = app.post(&format!("/api/v1/deployments/{id}/rollback"), &json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    assert_eq!(refused["currentStatus"], "Cancelled");
+    let message = refused["message"].as_str().unwrap();
+    assert!(message.contains("was cancelled") && message.contains("Succeeded or Failed"), "{refused}");
+    assert!(!message.contains("already been rolled back"), "{refused}");
 }
 
 #[actix_web::test]

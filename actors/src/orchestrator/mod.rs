@@ -517,8 +517,17 @@ impl Orchestrator {
         if run.rollback.as_ref().is_some_and(RollbackState::in_progress) {
             return refuse("A rollback of this deployment is already in progress", run.status);
         }
-        if matches!(run.status, RunStatus::RolledBack | RunStatus::Cancelled) {
-            return refuse("This deployment has already been rolled back", run.status);
+        match run.status {
+            RunStatus::RolledBack => return refuse("This deployment has already been rolled back", run.status),
+            // An abort restores what the run changed before it ends Cancelled
+            // (and one aborted while waiting for approval changed nothing).
+            RunStatus::Cancelled => {
+                return refuse(
+                    "This deployment was cancelled: its abort already restored every node it had changed, so there is nothing to roll back. Rollback applies to a deployment that Succeeded or Failed",
+                    run.status,
+                )
+            }
+            _ => {}
         }
         let ids: Vec<_> = run.changes.iter().map(|c| c.node_id).collect();
         let current = self.inner.store.module_slots(tenant, &ids, &run.request.module_name).await?;
