@@ -48,6 +48,7 @@ async fn a_gated_staging_run_waits_and_an_admin_approval_moves_it_on() {
     assert_eq!(mine[0]["targetEnvironment"], "Staging");
     assert_eq!(mine[0]["requesterEmail"], "dev@example.com");
     assert!(mine[0]["timeRemaining"].as_str().unwrap().ends_with('m'), "{}", mine[0]);
+    assert!(mine[0]["secondsRemaining"].as_i64().unwrap() > 60, "{}", mine[0]);
 
     let (status, approval) = app.get(&format!("/api/v1/approvals/deployments/{id}")).await;
     assert_eq!(status, StatusCode::OK);
@@ -206,6 +207,18 @@ async fn another_tenants_approvals_are_invisible() {
     assert_eq!(outsider.get("/api/v1/approvals/pending").await.1, json!([]));
     let (_, approval) = app.get(&format!("/api/v1/approvals/deployments/{id}")).await;
     assert_eq!(approval["status"], "Pending");
+}
+
+#[actix_web::test]
+async fn the_last_minute_of_a_pending_approval_is_counted_in_seconds() {
+    let app = spawn_app(&[("HOTSWAP__APPROVALS__TIMEOUT", "50s")]).await;
+    let id = pending_run(&app, "kmod-last-minute", "Staging").await;
+    let (_, pending) = app.get("/api/v1/approvals/pending").await;
+    let mine = pending.as_array().unwrap().iter().find(|p| p["deploymentExecutionId"] == id.as_str()).unwrap();
+    // The original's format has no seconds; the exact count is beside it.
+    assert_eq!(mine["timeRemaining"], "0m", "{mine}");
+    let seconds = mine["secondsRemaining"].as_i64().unwrap();
+    assert!((1..=50).contains(&seconds), "{mine}");
 }
 
 #[actix_web::test]
