@@ -376,6 +376,9 @@ impl Orchestrator {
             if let Err(e) = validate_canary_steps(steps) {
                 errors.push(format!("canarySteps {e}"));
             }
+            if !request.has_canary_stage() {
+                errors.push(canary_steps_unused(request));
+            }
         }
         if errors.is_empty() {
             Ok(())
@@ -615,5 +618,22 @@ impl Orchestrator {
                 dry_run::stage_estimate(strategy, waves, p)
             })
             .sum()
+    }
+}
+
+/// Why `canarySteps` would shape nothing in `request`: it was refused rather
+/// than ignored, since someone who sends steps expects a canary. With no
+/// strategy named, the target's own strategy decides (only Production's is
+/// Canary), and the message says how to ask for one.
+fn canary_steps_unused(request: &DeploymentRequest) -> String {
+    let target = request.target_environment;
+    match request.strategy {
+        Some(named) => format!(
+            "canarySteps applies only to the Canary strategy, not to the {named} strategy this request names; drop canarySteps or name the Canary strategy"
+        ),
+        None => format!(
+            "canarySteps applies only to the Canary strategy, and no stage of a run to {target} uses it ({target} deploys with {}); name the Canary strategy to deploy {target} as a canary, or drop canarySteps",
+            target.default_strategy()
+        ),
     }
 }
