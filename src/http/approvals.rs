@@ -38,8 +38,11 @@ pub struct PendingApproval {
     pub requester_email: String,
     pub requested_at: DateTime<Utc>,
     pub timeout_at: DateTime<Utc>,
-    /// "Expired", "{d}d {h}h", "{h}h {m}m" or "{m}m".
+    /// "Expired", "{d}d {h}h", "{h}h {m}m" or "{m}m", the original's formats
+    /// (so the last minute reads "0m"; `secondsRemaining` is exact).
     pub time_remaining: String,
+    /// Whole seconds left before the approval expires; 0 once it has.
+    pub seconds_remaining: i64,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -133,6 +136,7 @@ pub async fn list_pending_approvals(state: web::Data<AppState>, tenant: Tenant) 
             requester_email: a.requester_email,
             requested_at: a.requested_at,
             time_remaining: time_remaining(a.timeout_at, now),
+            seconds_remaining: (a.timeout_at - now).num_seconds().max(0),
             timeout_at: a.timeout_at,
         })
         .collect();

@@ -3,6 +3,7 @@
 
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
+use hotswap_actors::domain::audit_entries::RUN_RESOURCE;
 use hotswap_actors::domain::{AuditCategory, AuditEntry, AuditQuery};
 use hotswap_actors::store::Page;
 use serde::Deserialize;
@@ -19,6 +20,9 @@ const MAX_PAGE_SIZE: u32 = 100;
 const DEFAULT_PAGE_SIZE: u32 = 50;
 /// Entries returned by the unpaged lookups (by trace, run or approval).
 const LOOKUP_LIMIT: u32 = 1000;
+/// The resource type approval decisions were recorded under (with the
+/// approval's id) before they were recorded on their run.
+const LEGACY_APPROVAL_RESOURCE: &str = "Approval";
 
 api_module! {
     search_audit_logs => Access::Role(RequireRole::ADMIN),
@@ -155,13 +159,15 @@ pub async fn audit_logs_by_deployment(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = known_run(&state, tenant, &id).await?;
-    let query = about(None, "Deployment", id);
+    let query = about(None, RUN_RESOURCE, id);
     let page = state.orchestrator.store().list_audit(tenant.0, &query).await?;
     Ok(oldest_first(page))
 }
 
-/// The approval events of one run: its request (recorded on the run) and
-/// the decision or expiry (recorded on the approval).
+/// The approval events of one run: its request and what became of it
+/// (granted, rejected, expired, closed by an abort), all recorded on the run.
+/// Entries written before decisions were recorded on the run name the
+/// approval as their resource: those are read too.
 #[utoipa::path(
     get,
     path = "/api/v1/auditlogs/approvals/{id}",
@@ -182,9 +188,10 @@ pub async fn audit_logs_by_approval(
     let id = known_run(&state, tenant, &id).await?;
     let store = state.orchestrator.store();
     let approvals = Some(AuditCategory::Approval);
-    let mut items = store.list_audit(tenant.0, &about(approvals, "Deployment", id)).await?.items;
+    let mut items = store.list_audit(tenant.0, &about(approvals, RUN_RESOURCE, id)).await?.items;
     if let Some(approval) = store.approval_for_run(tenant.0, id).await? {
-        items.extend(store.list_audit(tenant.0, &about(approvals, "Approval", approval.approval_id)).await?.items);
+        let earlier = about(approvals, LEGACY_APPROVAL_RESOURCE, approval.approval_id);
+        items.extend(store.list_audit(tenant.0, &earlier).await?.items);
     }
     items.sort_by_key(|e| e.id);
     Ok(HttpResponse::Ok().json(items))
@@ -275,7 +282,7 @@ pub struct Search {
         ("actor" = Option<String>, Query, description = "A user id, or a name (any case)"),
         ("category" = Option<String>, Query, pattern = "^(Deployment|Approval|Authentication|UserManagement|TenantManagement|ModuleRegistry|Security|Administration)$", description = "An audit category"),
         ("eventType" = Option<String>, Query, description = "E.g. LoginFailed, DeploymentCreated"),
-        ("resourceType" = Option<String>, Query, description = "E.g. Deployment, Approval, User"),
+        ("resourceType" = Option<String>, Query, description = "E.g. Deployment (a run, and its approval), User"),
         ("resourceId" = Option<String>, Query, description = "The resource's id"),
         ("traceId" = Option<String>, Query, description = "A trace id"),
         ("cursor" = Option<i64>, Query, minimum = 1, description = "nextCursor of the previous page"),

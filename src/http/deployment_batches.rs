@@ -127,6 +127,7 @@ fn check_body(body: &CreateBatchBody) -> Result<(Environment, Option<Strategy>),
         Some((_, parsed)) => parsed,
         None => None,
     };
+    problems.extend(super::deployment_dto::metadata_problems(&body.metadata));
     match (env, problems.is_empty()) {
         (Some(env), true) => Ok((env, strategy)),
         _ => Err(ApiError::validation(problems)),

@@ -22,6 +22,10 @@ static MODULE_NAME: LazyLock<Regex> =
 const MAX_METADATA_ENTRIES: usize = 50;
 const MAX_METADATA_KEY: usize = 100;
 const MAX_METADATA_VALUE: usize = 500;
+/// Metadata problems a 400 names one by one; the rest are counted.
+const METADATA_PROBLEMS_NAMED: usize = 5;
+/// The characters of a key a metadata problem repeats.
+const KEY_CHARS_NAMED: usize = 20;
 /// Host names a run's view lists of the nodes it left on its version: a run
 /// over 100,000 nodes whose restores failed must not answer (and send to every
 /// live client) 100,000 names; `nodesLeftOnNewVersionCount` counts them all.
@@ -65,11 +69,13 @@ pub struct CreateDeploymentBody {
     #[validate(length(max = 1000, message = "description must be at most 1000 characters"))]
     pub description: Option<String>,
     pub require_approval: Option<bool>,
-    #[validate(custom(function = "metadata_rules"))]
+    // Checked by `metadata_problems`, which lists every problem (a validator
+    // rule reports one per field).
     pub metadata: Option<BTreeMap<String, String>>,
     #[validate(custom(function = "known_strategy"))]
     pub strategy: Option<String>,
-    /// Rising percentages ending at 100, such as [10, 50, 100].
+    /// Rising percentages ending at 100, such as [10, 50, 100], for a run
+    /// with a Canary stage.
     #[schema(schema_with = canary_steps_schema)]
     pub canary_steps: Option<Vec<u32>>,
     /// Deploy a version lower than the highest one the tenant's nodes run
@@ -77,8 +83,8 @@ pub struct CreateDeploymentBody {
     pub allow_downgrade: Option<bool>,
 }
 
-/// 1 to 10 percentages, each 1 to 100, or null (the rising order is checked
-/// by the server).
+/// 1 to 10 percentages, each 1 to 100, or null (the rising order, and that
+/// some stage of the run is a canary, are checked by the server).
 fn canary_steps_schema() -> utoipa::openapi::schema::Array {
     use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
     let percent = ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)).maximum(Some(100));
@@ -87,7 +93,9 @@ fn canary_steps_schema() -> utoipa::openapi::schema::Array {
         .items(percent)
         .min_items(Some(1))
         .max_items(Some(10))
-        .description(Some("Rising percentages ending at 100, such as [10, 50, 100]."))
+        .description(Some(
+            "Rising percentages ending at 100, such as [10, 50, 100]. Only for a run with a Canary stage: a target of Production with no other strategy named, or strategy Canary.",
+        ))
         .build()
 }
 
@@ -122,32 +130,50 @@ fn email_rule(email: &str) -> Result<(), ValidationError> {
     }
 }
 
-fn metadata_rules(m: &BTreeMap<String, String>) -> Result<(), ValidationError> {
+/// Every problem of a request's metadata, so that one 400 lists them all:
+/// too many entries, then each blank or too long key and each too long value,
+/// the first [`METADATA_PROBLEMS_NAMED`] by name and the rest counted.
+pub(super) fn metadata_problems(m: &BTreeMap<String, String>) -> Vec<String> {
+    let mut problems = Vec::new();
     if m.len() > MAX_METADATA_ENTRIES {
-        return Err(invalid(format!("metadata may hold at most {MAX_METADATA_ENTRIES} entries")));
+        problems.push(format!("metadata may hold at most {MAX_METADATA_ENTRIES} entries"));
+    }
+    let blank_keys = m.keys().filter(|k| k.trim().is_empty()).count();
+    let mut entries = Vec::new();
+    if blank_keys > 0 {
+        entries.push(match blank_keys {
+            1 => "metadata keys must not be blank".to_string(),
+            n => format!("metadata keys must not be blank ({n} are)"),
+        });
     }
     for (k, v) in m {
-        if k.trim().is_empty() {
-            return Err(invalid("metadata keys must not be blank".into()));
-        }
-        if k.chars().count() > MAX_METADATA_KEY {
-            return Err(invalid(format!(
-                "metadata key '{}…' is longer than {MAX_METADATA_KEY} characters",
-                truncate(k)
-            )));
+        let blank = k.trim().is_empty();
+        if !blank && k.chars().count() > MAX_METADATA_KEY {
+            entries.push(format!("metadata key {} is longer than {MAX_METADATA_KEY} characters", quoted_key(k)));
         }
         if v.chars().count() > MAX_METADATA_VALUE {
-            return Err(invalid(format!(
-                "metadata value of '{}' is longer than {MAX_METADATA_VALUE} characters",
-                truncate(k)
-            )));
+            let of = if blank { "a blank key".to_string() } else { quoted_key(k) };
+            entries.push(format!("metadata value of {of} is longer than {MAX_METADATA_VALUE} characters"));
         }
     }
-    Ok(())
+    if entries.len() > METADATA_PROBLEMS_NAMED {
+        let rest = entries.len() - METADATA_PROBLEMS_NAMED;
+        entries.truncate(METADATA_PROBLEMS_NAMED);
+        entries.push(format!("and {rest} more metadata {} like these", if rest == 1 { "problem" } else { "problems" }));
+    }
+    problems.extend(entries);
+    problems
 }
 
-fn truncate(s: &str) -> String {
-    s.chars().take(20).collect()
+/// A key as a message names it: quoted, and cut to its start when long
+/// (a 100 KB key must not come back in full).
+fn quoted_key(k: &str) -> String {
+    let start: String = k.chars().take(KEY_CHARS_NAMED).collect();
+    if start.len() < k.len() {
+        format!("'{start}…'")
+    } else {
+        format!("'{start}'")
+    }
 }
 
 /// Flattens validator's errors into messages, in field order.
@@ -166,7 +192,11 @@ fn messages(errors: &ValidationErrors) -> Vec<String> {
 
 impl CreateDeploymentBody {
     pub fn into_request(self) -> Result<DeploymentRequest, ApiError> {
-        self.validate().map_err(|e| ApiError::validation(messages(&e)))?;
+        let mut problems = self.validate().err().map(|e| messages(&e)).unwrap_or_default();
+        problems.extend(self.metadata.as_ref().map(metadata_problems).unwrap_or_default());
+        if !problems.is_empty() {
+            return Err(ApiError::validation(problems));
+        }
         // validate() guarantees every required field is present and parses.
         let (Some(module_name), Some(version), Some(env), Some(requester_email)) =
             (self.module_name, self.version, self.target_environment, self.requester_email)

@@ -48,6 +48,7 @@ async fn a_gated_staging_run_waits_and_an_admin_approval_moves_it_on() {
     assert_eq!(mine[0]["targetEnvironment"], "Staging");
     assert_eq!(mine[0]["requesterEmail"], "dev@example.com");
     assert!(mine[0]["timeRemaining"].as_str().unwrap().ends_with('m'), "{}", mine[0]);
+    assert!(mine[0]["secondsRemaining"].as_i64().unwrap() > 60, "{}", mine[0]);
 
     let (status, approval) = app.get(&format!("/api/v1/approvals/deployments/{id}")).await;
     assert_eq!(status, StatusCode::OK);
@@ -209,10 +210,23 @@ async fn another_tenants_approvals_are_invisible() {
 }
 
 #[actix_web::test]
+async fn the_last_minute_of_a_pending_approval_is_counted_in_seconds() {
+    let app = spawn_app(&[("HOTSWAP__APPROVALS__TIMEOUT", "50s")]).await;
+    let id = pending_run(&app, "kmod-last-minute", "Staging").await;
+    let (_, pending) = app.get("/api/v1/approvals/pending").await;
+    let mine = pending.as_array().unwrap().iter().find(|p| p["deploymentExecutionId"] == id.as_str()).unwrap();
+    // The original's format has no seconds; the exact count is beside it.
+    assert_eq!(mine["timeRemaining"], "0m", "{mine}");
+    let seconds = mine["secondsRemaining"].as_i64().unwrap();
+    assert!((1..=50).contains(&seconds), "{mine}");
+}
+
+#[actix_web::test]
 async fn aborting_a_waiting_run_closes_its_approval() {
     let app = spawn_app(&[]).await;
     let id = pending_run(&app, "kmod-abort", "Staging").await;
-    assert_eq!(app.post(&format!("/api/v1/deployments/{id}/abort"), &json!({})).await.0, StatusCode::ACCEPTED);
+    let deployer = app.as_user(DEPLOYER).await;
+    assert_eq!(deployer.post(&format!("/api/v1/deployments/{id}/abort"), &json!({})).await.0, StatusCode::ACCEPTED);
     assert_eq!(app.finished(&id).await["status"], "Cancelled");
     let approval = eventually_ok(Duration::from_secs(10), "the approval closes", async || {
         let (_, approval) = app.get(&format!("/api/v1/approvals/deployments/{id}")).await;
@@ -223,7 +237,26 @@ async fn aborting_a_waiting_run_closes_its_approval() {
         }
     })
     .await;
-    assert_eq!(approval["responseReason"], "the deployment was aborted");
+    assert_eq!(approval["responseReason"], "the deployment was aborted by deployer");
+
+    // The trail says the abort closed it, and who aborted; nobody rejected it.
+    let (_, found) = app.get(&format!("/api/v1/auditlogs?resourceId={id}&category=Approval")).await;
+    let items = found["items"].as_array().unwrap();
+    let kinds: Vec<_> = items.iter().map(|e| e["eventType"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["ApprovalClosed", "ApprovalRequested"], "newest first: {found:#}");
+    let closed = &items[0];
+    assert_eq!(closed["actor"]["name"], "deployer", "{closed:#}");
+    assert_eq!(closed["resourceType"], "Deployment");
+    assert_eq!(closed["details"]["approvalId"], approval["approvalId"]);
+    assert!(closed["message"].as_str().unwrap().contains("aborted by deployer"), "{closed:#}");
+
+    // Nothing was rolled back, and the refusal of a rollback says why.
+    let (status, refused) = app.post(&format!("/api/v1/deployments/{id}/rollback"), &json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    assert_eq!(refused["currentStatus"], "Cancelled");
+    let message = refused["message"].as_str().unwrap();
+    assert!(message.contains("was cancelled") && message.contains("Succeeded or Failed"), "{refused}");
+    assert!(!message.contains("already been rolled back"), "{refused}");
 }
 
 #[actix_web::test]

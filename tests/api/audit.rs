@@ -123,13 +123,19 @@ async fn runs_verbs_rollbacks_approvals_and_admin_actions_are_recorded() {
     let approval = app.get(&format!("/api/v1/approvals/deployments/{gated}")).await.1;
     let approval_id = approval["approvalId"].as_str().unwrap().to_string();
     app.post(&format!("/api/v1/approvals/deployments/{gated}/approve"), &json!({ "reason": "ok" })).await;
-    let granted = one(&app, "ApprovalGranted", &approval_id, "admin").await;
+    // The decision is about the run, as the request is: the run's id finds both.
+    let granted = one(&app, "ApprovalGranted", &gated, "admin").await;
     assert_eq!(granted["category"], "Approval");
-    assert_eq!(granted["details"]["executionId"], gated.as_str());
+    assert_eq!(granted["resourceType"], "Deployment");
+    assert_eq!(granted["details"]["approvalId"], approval_id.as_str());
+    assert_eq!(granted["details"]["reason"], "ok");
     one(&app, "ApprovalRequested", &gated, "system").await;
     let (_, trail) = app.get(&format!("/api/v1/auditlogs/approvals/{gated}")).await;
     let kinds: Vec<_> = trail.as_array().unwrap().iter().map(|e| e["eventType"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["ApprovalRequested", "ApprovalGranted"]);
+    let (_, found) = app.get(&format!("/api/v1/auditlogs?resourceId={gated}&category=Approval")).await;
+    let kinds: Vec<_> = found["items"].as_array().unwrap().iter().map(|e| e["eventType"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["ApprovalGranted", "ApprovalRequested"], "newest first: {found:#}");
     app.finished(&gated).await;
 
     // Operators acting on supervised actors.

@@ -143,5 +143,14 @@ async fn bad_batches_are_refused_before_anything_runs() {
     let bad_metadata = json!({ "metadata": { "simulateDeployFailure": "lots" } });
     let (status, reply) = app.post("/api/v1/deployments/batch", &batch(bad_metadata)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+    // The metadata every run carries follows a single run's rules.
+    let oversized = json!({ "metadata": { " ": "x", "note": "v".repeat(501) } });
+    let (status, reply) = app.post("/api/v1/deployments/batch", &batch(oversized)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+    assert_eq!(
+        reply["details"],
+        json!(["metadata keys must not be blank", "metadata value of 'note' is longer than 500 characters"]),
+        "{reply:#}"
+    );
     assert_eq!(audited(&app, "DeploymentBatchCreated").await, 0);
 }

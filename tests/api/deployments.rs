@@ -35,13 +35,42 @@ async fn every_validation_error_is_reported_in_one_400() {
     let knobs = deployment_with(
         "kmod-a",
         "1.0.0",
-        "QA",
+        "Production",
         json!({
         "metadata": { "simulateDeployFailure": "7", "simulateCpu@Nowhere": "5" }, "canarySteps": [50, 10] }),
     );
     let (status, reply) = app.post("/api/v1/deployments", &knobs).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
     assert_eq!(reply["details"].as_array().unwrap().len(), 3, "{reply:#}");
+}
+
+#[actix_web::test]
+async fn every_metadata_problem_is_reported() {
+    let app = spawn_app(&[]).await;
+    let long_key = "k".repeat(101);
+    let metadata = json!({ " ": "x", long_key.clone(): "y", "note": "v".repeat(501) });
+    let body = deployment_with("kmod-a", "1.0.0", "QA", json!({ "metadata": metadata }));
+    let (status, reply) = app.post("/api/v1/deployments", &body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+    assert_eq!(
+        reply["details"],
+        json!([
+            "metadata keys must not be blank",
+            format!("metadata key '{}…' is longer than 100 characters", &long_key[..20]),
+            "metadata value of 'note' is longer than 500 characters",
+        ]),
+        "{reply:#}"
+    );
+
+    // Many problems: the first few by name, the rest counted.
+    let many: serde_json::Map<String, serde_json::Value> =
+        (0..8).map(|i| (format!("key-{i}"), json!("v".repeat(501)))).collect();
+    let body = deployment_with("kmod-a", "1.0.0", "QA", json!({ "metadata": many }));
+    let (status, reply) = app.post("/api/v1/deployments", &body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+    let details = reply["details"].as_array().unwrap();
+    assert_eq!(details.len(), 6, "{reply:#}");
+    assert_eq!(details[5], "and 3 more metadata problems like these");
 }
 
 #[actix_web::test]

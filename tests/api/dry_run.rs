@@ -69,3 +69,39 @@ async fn a_dry_run_validates_like_a_run_and_dry_run_false_creates() {
     let (status, reply) = app.post("/api/v1/deployments?dryRun=false", &deployment("kmod-a", "1.0.0", "QA")).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
 }
+
+#[actix_web::test]
+async fn canary_steps_without_a_canary_stage_are_refused_not_ignored() {
+    let app = spawn_app(&[]).await;
+    let refused = [
+        // A named strategy other than Canary.
+        ("Production", json!({ "strategy": "Rolling", "canarySteps": [10, 100] }), "not to the Rolling strategy"),
+        // No strategy named, and no environment on the way to QA deploys as a canary.
+        ("QA", json!({ "canarySteps": [10, 100] }), "QA deploys with Rolling"),
+    ];
+    for (target, extra, why) in refused {
+        let body = deployment_with("kmod-steps", "1.0.0", target, extra.clone());
+        for path in ["/api/v1/deployments?dryRun=true", "/api/v1/deployments"] {
+            let (status, reply) = app.post(path, &body).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {extra}: {reply}");
+            assert_eq!(reply["code"], "validation_failed");
+            let details = reply["details"].to_string();
+            assert!(
+                details.contains("canarySteps applies only to the Canary strategy") && details.contains(why),
+                "{reply}"
+            );
+        }
+    }
+    // Where a stage is a canary, the steps shape it.
+    for (target, extra) in [
+        ("QA", json!({ "strategy": "Canary", "canarySteps": [40, 100] })),
+        ("Production", json!({ "canarySteps": [50, 100] })),
+    ] {
+        let body = deployment_with("kmod-steps", "1.0.0", target, extra.clone());
+        let (status, plan) = app.post("/api/v1/deployments?dryRun=true", &body).await;
+        assert_eq!(status, StatusCode::OK, "{extra}: {plan}");
+        let last = plan["stages"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(last["strategy"], "Canary", "{plan:#}");
+        assert_eq!(last["waves"].as_array().unwrap().len(), 2, "{last:#}");
+    }
+}

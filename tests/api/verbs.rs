@@ -3,7 +3,7 @@
 use crate::db::requests::deployment;
 use awc::http::StatusCode;
 use hotswap_actors::domain::Environment::*;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::support::{spawn_app, stage};
 
@@ -84,7 +84,8 @@ async fn manual_rollback_restores_every_environment_the_run_touched() {
     let app = spawn_app(&[]).await;
     app.deploy_ok(M, "1.0.0", "QA").await;
     let id = app.deploy(M, "2.0.0", "QA", json!({})).await;
-    assert_eq!(app.finished(&id).await["status"], "Succeeded");
+    let finished = app.finished(&id).await;
+    assert_eq!(finished["status"], "Succeeded");
     let (status, body) = app.post(&format!("/api/v1/deployments/{id}/rollback"), &json!({})).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert_eq!(body["status"], "InProgress");
@@ -93,6 +94,15 @@ async fn manual_rollback_restores_every_environment_the_run_touched() {
     let run = app.finished(&id).await;
     assert_eq!(run["status"], "RolledBack", "{run:#}");
     assert_eq!(run["rollback"]["status"], "Completed");
+    // The run keeps its own end and duration; the rollback's are its own.
+    assert_eq!(run["endTime"], finished["endTime"], "{run:#}");
+    assert_eq!(run["duration"], finished["duration"]);
+    let time = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap();
+    assert!(time(&run["rollback"]["finishedAt"]) > time(&finished["endTime"]), "{run:#}");
+    let (_, listed) = app.get(&format!("/api/v1/deployments?moduleName={M}&status=RolledBack")).await;
+    let listed = listed.as_array().unwrap().iter().find(|r| r["executionId"] == id.as_str()).cloned().unwrap();
+    assert_eq!(listed["endTime"], finished["endTime"], "{listed:#}");
+    assert_eq!(listed["duration"], finished["duration"]);
     app.assert_all_active(Development, M, Some("1.0.0")).await;
     app.assert_all_active(Qa, M, Some("1.0.0")).await;
     app.assert_all_active(Production, M, None).await;

@@ -8,9 +8,9 @@ use parking_lot::Mutex;
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::domain::audit_entries::approval_outcome_entry;
 use crate::domain::{
-    ApprovalDecision, ApprovalRecord, ApprovalStatus, AuditActor, AuditCategory, AuditResult, DecisionOutcome,
-    NewAuditEntry, TenantId,
+    ApprovalDecision, ApprovalRecord, ApprovalStatus, AuditActor, AuditResult, DecisionOutcome, NewAuditEntry, TenantId,
 };
 use crate::error::CoreError;
 use crate::store::{SharedStore, StoreError};
@@ -208,11 +208,16 @@ async fn expire(
         by_email: None,
         reason: Some(why.clone()),
     };
-    let audit = NewAuditEntry::new(tenant, AuditActor::system(), AuditCategory::Approval, "ApprovalExpired")
-        .resource("Approval", approval_id)
-        .result(AuditResult::Denied)
-        .message(format!("approval of deployment {execution_id} expired: {why}"))
-        .details(json!({ "executionId": execution_id }));
+    let audit = approval_outcome_entry(
+        tenant,
+        AuditActor::system(),
+        ApprovalStatus::Expired.event_type(),
+        execution_id,
+        approval_id,
+        json!({}),
+    )
+    .result(AuditResult::Denied)
+    .message(format!("approval of deployment {execution_id} expired: {why}"));
     deps.store.decide_approval(tenant, approval_id, &decision, &audit).await
 }
 

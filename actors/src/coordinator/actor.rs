@@ -578,6 +578,7 @@ impl Handler<Steer> for Coordinator {
                     return durable(saved, status, "abort already under way; nodes are being restored");
                 }
                 self.run.intent.abort = true;
+                self.run.intent.aborted_by = Some(actor.clone());
                 self.interrupt.interrupt();
                 let ev = event(&self.run, "VerbAccepted", "abort requested", json!({ "verb": "abort", ACTOR_KEY: by }));
                 if self.timer.is_some() {

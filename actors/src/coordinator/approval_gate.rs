@@ -13,10 +13,14 @@ use super::actor::Coordinator;
 use super::stages::{event, finish_run, finish_stage, start_stage};
 use super::Checkpoint;
 use crate::approval::{spawn_approval, ApprovalSettled};
+use crate::domain::audit_entries::approval_outcome_entry;
 use crate::domain::{
-    ApprovalDecision, ApprovalRecord, ApprovalStatus, AuditActor, AuditCategory, AuditResult, Environment,
-    NewAuditEntry, RunStatus, StageStatus, APPROVAL_STAGE,
+    ApprovalDecision, ApprovalRecord, ApprovalStatus, AuditActor, Environment, RunStatus, StageStatus, APPROVAL_STAGE,
 };
+
+/// The audit event of a pending approval closed because its run was aborted:
+/// nobody decided it, so it is neither a rejection nor an expiry.
+pub const APPROVAL_CLOSED: &str = "ApprovalClosed";
 
 type Ctx = Context<Coordinator>;
 
@@ -149,7 +153,10 @@ impl Coordinator {
     }
 
     /// An abort while the run waits: the pending approval is closed, so that
-    /// nobody is asked to decide on a run that no longer exists.
+    /// nobody is asked to decide on a run that no longer exists. The approval
+    /// keeps the original's statuses (it reads Rejected, with the abort as its
+    /// reason); its audit entry says what happened: `ApprovalClosed`, by
+    /// whoever aborted the run.
     pub(super) fn close_approval(&mut self, approval_id: Uuid, ctx: &mut Ctx) {
         if let Some(handle) = self.approval_poll.take() {
             ctx.cancel_future(handle);
@@ -158,19 +165,19 @@ impl Coordinator {
         let directory = self.deps.approvals.directory.clone();
         let tenant = self.run.tenant_id;
         let execution_id = self.run.execution_id;
+        let aborted_by = self.run.intent.aborted_by.clone().unwrap_or_else(AuditActor::system);
         let close = async move {
+            let reason = format!("the deployment was aborted by {}", aborted_by.name);
             let decision = ApprovalDecision {
                 status: ApprovalStatus::Rejected,
                 at: Utc::now(),
                 by_id: None,
                 by_email: None,
-                reason: Some("the deployment was aborted".into()),
+                reason: Some(reason.clone()),
             };
-            let audit = NewAuditEntry::new(tenant, AuditActor::system(), AuditCategory::Approval, "ApprovalRejected")
-                .resource("Approval", approval_id)
-                .result(AuditResult::Denied)
-                .message(format!("approval of deployment {execution_id} closed: the deployment was aborted"))
-                .details(json!({ "executionId": execution_id }));
+            let details = json!({ "reason": reason, "abortedBy": aborted_by.name });
+            let audit = approval_outcome_entry(tenant, aborted_by, APPROVAL_CLOSED, execution_id, approval_id, details)
+                .message(format!("approval of deployment {execution_id} closed: {reason}"));
             if let Err(e) = store.decide_approval(tenant, approval_id, &decision, &audit).await {
                 tracing::warn!(%approval_id, error = %e, "could not close the approval of an aborted run");
             }

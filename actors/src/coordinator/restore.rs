@@ -209,7 +209,9 @@ impl Coordinator {
             if failures.is_empty() {
                 act.run.status = RunStatus::RolledBack;
                 act.run.message = message.clone();
-                act.run.finished_at = Some(now);
+                // The run's end and duration stay those of the run; the
+                // rollback's own times are in `rollback`.
+                act.run.finished_at.get_or_insert(now);
                 events.push(event(&act.run, "DeploymentRolledBack", message, json!({ "status": "RolledBack" })));
             } else {
                 events.push(event(&act.run, "RollbackFailed", message, json!({})));

@@ -80,7 +80,7 @@ impl AuditResult {
 
 /// Who caused an entry and from where: a user through the API, or the system
 /// itself (a coordinator, a timer, a background actor).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditActor {
     /// The user's id; `None` for the system and for anonymous callers.

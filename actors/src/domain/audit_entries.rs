@@ -3,12 +3,16 @@
 //! audit entries are written together or not at all.
 
 use serde_json::{json, Value};
+use uuid::Uuid;
 
-use super::{AuditActor, AuditCategory, AuditResult, NewAuditEntry, RunEvent, RunRecord, UserRecord};
+use super::{AuditActor, AuditCategory, AuditResult, NewAuditEntry, RunEvent, RunRecord, TenantId, UserRecord};
 
 /// The key of a run event's data that names who caused it; absent means the
 /// system did (a coordinator step, a timer).
 pub const ACTOR_KEY: &str = "actor";
+
+/// The resource type of the entries about a run (its id is the execution id).
+pub const RUN_RESOURCE: &str = "Deployment";
 
 /// The audit entries for `events` of `run`. Progress and per-node events stay
 /// out: a stage's completion carries its node counts instead.
@@ -46,12 +50,35 @@ fn run_entry(run: &RunRecord, event: &RunEvent) -> Option<NewAuditEntry> {
         map.insert("targetEnvironment".into(), json!(run.request.target_environment.as_str()));
     }
     let mut entry = NewAuditEntry::new(run.tenant_id, actor, category, &event.kind)
-        .resource("Deployment", run.execution_id)
+        .resource(RUN_RESOURCE, run.execution_id)
         .result(result)
         .message(event.message.clone())
         .details(details);
     entry.at = event.at;
     Some(entry)
+}
+
+/// The entry recording what became of a run's pending approval: granted,
+/// rejected, expired or closed by an abort. Like the request's own entry (a
+/// run event), it is about the run, so that the run's id finds the approval's
+/// whole story; the approval's id is in its details, beside `details`.
+pub fn approval_outcome_entry(
+    tenant: TenantId,
+    actor: AuditActor,
+    event_type: &str,
+    execution_id: Uuid,
+    approval_id: Uuid,
+    details: Value,
+) -> NewAuditEntry {
+    let mut details = match details {
+        Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    };
+    details.insert("executionId".into(), json!(execution_id));
+    details.insert("approvalId".into(), json!(approval_id));
+    NewAuditEntry::new(tenant, actor, AuditCategory::Approval, event_type)
+        .resource(RUN_RESOURCE, execution_id)
+        .details(Value::Object(details))
 }
 
 /// The entry recording that the failed login `failed` locked `user` out.

@@ -66,4 +66,10 @@ impl DeploymentRequest {
             _ => env.default_strategy(),
         }
     }
+
+    /// Whether some stage of the run deploys as a canary, the one strategy
+    /// `canary_steps` shapes.
+    pub fn has_canary_stage(&self) -> bool {
+        self.target_environment.path().into_iter().any(|env| self.strategy_for(env) == Strategy::Canary)
+    }
 }

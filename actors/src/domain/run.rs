@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::Checkpoint;
-use super::{DeploymentRequest, Environment, ModuleSlots, Strategy, TenantId};
+use super::{AuditActor, DeploymentRequest, Environment, ModuleSlots, Strategy, TenantId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum RunStatus {
@@ -217,6 +217,11 @@ pub struct RunIntent {
     /// Skip the next bake or health-check wait.
     #[serde(default)]
     pub promote: bool,
+    /// Who asked for the abort, for the entries that carrying it out writes
+    /// (closing a pending approval); `None` for an abort saved before it was
+    /// kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aborted_by: Option<AuditActor>,
 }
 
 impl RunIntent {

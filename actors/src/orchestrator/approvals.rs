@@ -8,10 +8,8 @@ use uuid::Uuid;
 
 use super::Orchestrator;
 use crate::approval::{decide_directly, expire_overdue, Decide};
-use crate::domain::{
-    ApprovalDecision, ApprovalRecord, ApprovalStatus, AuditActor, AuditCategory, DecisionOutcome, NewAuditEntry,
-    TenantId,
-};
+use crate::domain::audit_entries::approval_outcome_entry;
+use crate::domain::{ApprovalDecision, ApprovalRecord, ApprovalStatus, AuditActor, DecisionOutcome, TenantId};
 use crate::error::CoreError;
 
 /// The user deciding, as their verified token says.
@@ -100,17 +98,22 @@ impl Orchestrator {
             by_email: Some(decider.email.clone()),
             reason: reason.clone(),
         };
-        let audit = NewAuditEntry::new(tenant, decider.actor.clone(), AuditCategory::Approval, status.event_type())
-            .resource("Approval", record.approval_id)
-            .message(format!(
-                "{} {} deployment {execution_id} ({} {} to {})",
-                decider.email,
-                if status == ApprovalStatus::Approved { "approved" } else { "rejected" },
-                record.module_name,
-                record.version,
-                record.target_environment
-            ))
-            .details(json!({ "executionId": execution_id, "reason": reason }));
+        let audit = approval_outcome_entry(
+            tenant,
+            decider.actor.clone(),
+            status.event_type(),
+            execution_id,
+            record.approval_id,
+            json!({ "reason": reason }),
+        )
+        .message(format!(
+            "{} {} deployment {execution_id} ({} {} to {})",
+            decider.email,
+            if status == ApprovalStatus::Approved { "approved" } else { "rejected" },
+            record.module_name,
+            record.version,
+            record.target_environment
+        ));
         let outcome = match deps.directory.get(record.approval_id) {
             Some(actor) => {
                 let sent = Decide { decision: decision.clone(), audit: audit.clone() };

@@ -376,6 +376,9 @@ impl Orchestrator {
             if let Err(e) = validate_canary_steps(steps) {
                 errors.push(format!("canarySteps {e}"));
             }
+            if !request.has_canary_stage() {
+                errors.push(canary_steps_unused(request));
+            }
         }
         if errors.is_empty() {
             Ok(())
@@ -517,8 +520,17 @@ impl Orchestrator {
         if run.rollback.as_ref().is_some_and(RollbackState::in_progress) {
             return refuse("A rollback of this deployment is already in progress", run.status);
         }
-        if matches!(run.status, RunStatus::RolledBack | RunStatus::Cancelled) {
-            return refuse("This deployment has already been rolled back", run.status);
+        match run.status {
+            RunStatus::RolledBack => return refuse("This deployment has already been rolled back", run.status),
+            // An abort restores what the run changed before it ends Cancelled
+            // (and one aborted while waiting for approval changed nothing).
+            RunStatus::Cancelled => {
+                return refuse(
+                    "This deployment was cancelled: its abort already restored every node it had changed, so there is nothing to roll back. Rollback applies to a deployment that Succeeded or Failed",
+                    run.status,
+                )
+            }
+            _ => {}
         }
         let ids: Vec<_> = run.changes.iter().map(|c| c.node_id).collect();
         let current = self.inner.store.module_slots(tenant, &ids, &run.request.module_name).await?;
@@ -606,5 +618,22 @@ impl Orchestrator {
                 dry_run::stage_estimate(strategy, waves, p)
             })
             .sum()
+    }
+}
+
+/// Why `canarySteps` would shape nothing in `request`: it was refused rather
+/// than ignored, since someone who sends steps expects a canary. With no
+/// strategy named, the target's own strategy decides (only Production's is
+/// Canary), and the message says how to ask for one.
+fn canary_steps_unused(request: &DeploymentRequest) -> String {
+    let target = request.target_environment;
+    match request.strategy {
+        Some(named) => format!(
+            "canarySteps applies only to the Canary strategy, not to the {named} strategy this request names; drop canarySteps or name the Canary strategy"
+        ),
+        None => format!(
+            "canarySteps applies only to the Canary strategy, and no stage of a run to {target} uses it ({target} deploys with {}); name the Canary strategy to deploy {target} as a canary, or drop canarySteps",
+            target.default_strategy()
+        ),
     }
 }

@@ -110,9 +110,20 @@ pub(super) async fn approvals(api: &Api, out: Out) -> Result<Exit, Failure> {
             cell(&a["targetEnvironment"]),
             cell(&a["requesterEmail"]),
             when(&a["requestedAt"]),
-            cell(&a["timeRemaining"]),
+            expires_in(a),
         ]
     }))
+}
+
+/// The EXPIRES IN cell of a pending approval: the API's `timeRemaining`,
+/// except in the last minute, which it reads as "0m" (the original's
+/// format): there the seconds left, from `secondsRemaining` (a server
+/// older than that field shows its "0m").
+fn expires_in(approval: &Value) -> String {
+    match approval["secondsRemaining"].as_i64() {
+        Some(seconds @ 1..=59) => format!("{seconds}s"),
+        _ => cell(&approval["timeRemaining"]),
+    }
 }
 
 pub(super) async fn clusters(api: &Api, out: Out) -> Result<Exit, Failure> {
@@ -280,4 +291,22 @@ pub(super) async fn events(api: &Api, out: Out, id: &str) -> Result<Exit, Failur
     Ok(show(out, &list, &list, &["AT", "EVENT", "MESSAGE"], None, |e| {
         vec![when(&e["at"]), cell(&e["kind"]), cell(&e["message"])]
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_last_minute_of_an_approval_shows_its_seconds() {
+        let pending =
+            |seconds: i64, remaining: &str| json!({ "secondsRemaining": seconds, "timeRemaining": remaining });
+        assert_eq!(expires_in(&pending(59, "0m")), "59s");
+        assert_eq!(expires_in(&pending(1, "0m")), "1s");
+        assert_eq!(expires_in(&pending(60, "1m")), "1m");
+        assert_eq!(expires_in(&pending(3 * 3600, "3h 0m")), "3h 0m");
+        assert_eq!(expires_in(&pending(0, "Expired")), "Expired");
+        assert_eq!(expires_in(&json!({ "timeRemaining": "0m" })), "0m", "a server without secondsRemaining");
+    }
 }
