@@ -227,7 +227,12 @@ async fn aborting_a_waiting_run_closes_its_approval() {
     let id = pending_run(&app, "kmod-abort", "Staging").await;
     let deployer = app.as_user(DEPLOYER).await;
     assert_eq!(deployer.post(&format!("/api/v1/deployments/{id}/abort"), &json!({})).await.0, StatusCode::ACCEPTED);
-    assert_eq!(app.finished(&id).await["status"], "Cancelled");
+    let run = app.finished(&id).await;
+    assert_eq!(run["status"], "Cancelled");
+    // Its Approval stage ended with the wait rather than waiting for ever.
+    let gate = crate::support::stage(&run, "Approval");
+    assert_eq!(gate["status"], "Skipped", "{run:#}");
+    assert!(!gate["endTime"].is_null() && gate["message"].as_str().unwrap().contains("aborted"), "{gate}");
     let approval = eventually_ok(Duration::from_secs(10), "the approval closes", async || {
         let (_, approval) = app.get(&format!("/api/v1/approvals/deployments/{id}")).await;
         if approval["status"] == "Rejected" {

@@ -15,7 +15,8 @@ use super::stages::{event, finish_run, finish_stage, listed, node_events, progre
 use super::{Checkpoint, DeployStep};
 use crate::domain::listing::{counted, thousands};
 use crate::domain::{
-    deploy_stage_name, Environment, NodeChange, RunStatus, StageStatus, Strategy, VersionSlot, VALIDATION_STAGE,
+    deploy_stage_name, Environment, NodeChange, RunStatus, StageStatus, Strategy, VersionSlot, APPROVAL_STAGE,
+    VALIDATION_STAGE,
 };
 use crate::node::{CheckHealth, LoadTarget, LoadVersion, SwitchToStandby, VerifyModule};
 use crate::node::{ClusterNodes, NodeEntry};
@@ -44,11 +45,19 @@ impl Coordinator {
             Checkpoint::ManualRollback => self.manual_rollback(ctx),
             Checkpoint::AwaitingApproval { approval_id, .. } if self.run.intent.abort => {
                 self.close_approval(approval_id, ctx);
+                // The stage ends with the wait: left WaitingForApproval, a
+                // Cancelled run showed it waiting (its duration growing) for ever.
+                let closed = finish_stage(
+                    &mut self.run,
+                    APPROVAL_STAGE,
+                    StageStatus::Skipped,
+                    "Closed without a decision: the run was aborted while waiting for approval",
+                );
                 self.run.checkpoint = Checkpoint::Unwinding {
                     status: RunStatus::Cancelled,
                     message: "Aborted by operator while waiting for approval; no node was changed".into(),
                 };
-                self.save_checkpoint([], ctx);
+                self.save_checkpoint(closed, ctx);
             }
             _ if self.run.intent.abort => {
                 self.run.checkpoint = Checkpoint::Unwinding {
