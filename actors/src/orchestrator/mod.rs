@@ -488,11 +488,11 @@ impl Orchestrator {
         let run = self.get_run(tenant, id).await?;
         self.inner.tenants.ensure_active(tenant)?;
         match self.inner.runs.get(id) {
-            Some(addr) => {
-                addr.send(Steer { verb, actor: actor.clone() }).timeout(Duration::from_secs(5)).await.map_err(|_| {
-                    CoreError::Unavailable("the deployment's coordinator is restarting; try again".into())
-                })?
-            }
+            Some(addr) => addr
+                .send(Steer { verb, actor: actor.clone() })
+                .timeout(relay::STEER_WAIT)
+                .await
+                .map_err(|e| CoreError::Unavailable(relay::unanswered(verb, &e)))?,
             // Driven by another instance, or by a coordinator of this one
             // that is restarting: the verb goes to the owner through the store.
             None if run.status.is_active() => self.relay_verb(&run, verb, actor).await,

@@ -21,9 +21,9 @@ use crate::domain::{AuditActor, RunRecord};
 use crate::error::CoreError;
 use crate::store::{RelayOutcome, RelayedAnswer, RelayedVerb};
 
-/// How long the owner's coordinator may take to save a verb, as on a single
-/// instance (the local `Steer` waits as long).
-const STEER_WAIT: Duration = Duration::from_secs(5);
+/// How long a coordinator may take to save a verb before the caller is
+/// answered 503, on one instance or through the relay.
+pub(super) const STEER_WAIT: Duration = Duration::from_secs(5);
 /// The longest pause between two looks for the answer.
 const ANSWER_POLL_MAX: Duration = Duration::from_millis(50);
 
@@ -106,7 +106,7 @@ impl Orchestrator {
                 },
                 Some(verb) => {
                     let steered = addr.send(Steer { verb, actor: request.actor.clone() }).timeout(STEER_WAIT).await;
-                    answer_of(steered)
+                    answer_of(verb, steered)
                 }
             };
             if let Err(e) = self.inner.store.answer_relayed_verb(request.request_id, &answer).await {
@@ -130,7 +130,22 @@ impl Orchestrator {
     }
 }
 
-fn answer_of(steered: Result<Result<VerbReply, CoreError>, MailboxError>) -> RelayedAnswer {
+/// Why a coordinator gave no answer to a verb. A timeout is not a refusal:
+/// the coordinator holds the verb and saves it when the store lets it (the
+/// store may be slow or down), so it may still take effect; the caller is
+/// told so, and to read the run before sending the verb again.
+pub(super) fn unanswered(verb: Verb, e: &MailboxError) -> String {
+    match e {
+        MailboxError::Timeout => format!(
+            "the store did not confirm the {} within {} s, so it is not acknowledged; it may still take effect once the store saves it: read the deployment before sending it again",
+            verb.as_str(),
+            STEER_WAIT.as_secs()
+        ),
+        MailboxError::Closed => "the deployment's coordinator is restarting; try again".into(),
+    }
+}
+
+fn answer_of(verb: Verb, steered: Result<Result<VerbReply, CoreError>, MailboxError>) -> RelayedAnswer {
     match steered {
         Ok(Ok(reply)) => {
             RelayedAnswer { outcome: RelayOutcome::Accepted, status: Some(reply.status), message: reply.message }
@@ -139,11 +154,7 @@ fn answer_of(steered: Result<Result<VerbReply, CoreError>, MailboxError>) -> Rel
             RelayedAnswer { outcome: RelayOutcome::Refused, status: Some(status), message }
         }
         Ok(Err(e)) => RelayedAnswer { outcome: RelayOutcome::Failed, status: None, message: e.to_string() },
-        Err(_) => RelayedAnswer {
-            outcome: RelayOutcome::Failed,
-            status: None,
-            message: "the deployment's coordinator is restarting; try again".into(),
-        },
+        Err(e) => RelayedAnswer { outcome: RelayOutcome::Failed, status: None, message: unanswered(verb, &e) },
     }
 }
 
