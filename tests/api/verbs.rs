@@ -167,3 +167,18 @@ async fn one_active_run_per_module() {
     // Once the first run has ended the module is free again.
     app.deploy(M, "1.0.1", "Development", json!({})).await;
 }
+
+#[actix_web::test]
+async fn a_rollback_of_a_run_that_left_no_node_on_its_version_is_refused_and_keeps_its_outcome() {
+    let app = spawn_app(&[]).await;
+    // Every Development node fails to load it: the stage restores them all.
+    let meta = json!({ "metadata": { "simulateFailNodes@Development": "development-node-01,development-node-02,development-node-03" } });
+    let id = app.deploy("kmod-nothing", "1.0.0", "Development", meta).await;
+    let run = app.finished(&id).await;
+    assert_eq!(run["status"], "Failed", "{run:#}");
+    let (status, refused) = app.post(&format!("/api/v1/deployments/{id}/rollback"), &json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    assert!(refused["message"].as_str().unwrap().contains("nothing to roll back"), "{refused}");
+    let after = app.get(&format!("/api/v1/deployments/{id}")).await.1;
+    assert_eq!((after["status"].clone(), after["message"].clone()), (run["status"].clone(), run["message"].clone()));
+}

@@ -536,6 +536,16 @@ impl Orchestrator {
         let current = self.inner.store.module_slots(tenant, &ids, &run.request.module_name).await?;
         let affected =
             current.iter().filter(|s| s.active_version() == Some(run.request.version.as_str())).count() as u32;
+        if affected == 0 {
+            // A rollback of nothing would still have ended the run RolledBack
+            // in place of its own outcome (a Security Scan's refusal, say).
+            let why = if run.changes.is_empty() {
+                "it changed no node"
+            } else {
+                "no node it changed still runs its version (its own restore or later runs replaced it)"
+            };
+            return refuse(&format!("There is nothing to roll back: {why}"), run.status);
+        }
         let rollback_id = Uuid::new_v4();
         run.rollback = Some(RollbackState {
             rollback_id,
