@@ -54,7 +54,7 @@ async fn deploy(orchestrator: &Orchestrator, version: &str, strategy: Strategy) 
         require_approval: false,
         metadata: Default::default(),
         strategy: Some(strategy),
-        canary_steps: Some(vec![50, 100]),
+        canary_steps: (strategy == Strategy::Canary).then(|| vec![50, 100]),
     };
     let actor = AuditActor::user(uuid::Uuid::new_v4(), "tester");
     orchestrator.create_deployment(DEFAULT_TENANT, request, &actor).await.unwrap().execution_id

@@ -335,6 +335,7 @@ impl Coordinator {
     /// then takes the next step.
     pub(super) fn save_checkpoint(&mut self, events: impl IntoIterator<Item = RunEvent>, ctx: &mut Context<Self>) {
         self.pending_events.extend(events);
+        self.enter_stage();
         if self.saving {
             self.dirty = true;
             return;
@@ -430,6 +431,26 @@ impl Coordinator {
                 }
             }
         }));
+    }
+
+    /// Starts the stage the checkpoint has moved into (a deploy stage or
+    /// Validation), in the save that moves it there: saved only with the
+    /// stage's first step, a stage showed Pending to every client while its
+    /// first wave or its verification ran (seconds on real hosts), and a
+    /// save of its own would cost every run a write per stage. A paused or
+    /// aborted run has not entered it.
+    fn enter_stage(&mut self) {
+        if self.run.status != RunStatus::Running || self.run.intent.abort {
+            return;
+        }
+        let entered = match &self.run.checkpoint {
+            Checkpoint::Deploy { environment, .. } => deploy_stage_name(*environment),
+            Checkpoint::Validation => VALIDATION_STAGE.to_string(),
+            _ => return,
+        };
+        if let Some(started) = super::stages::start_stage(&mut self.run, &entered) {
+            self.pending_events.push(started);
+        }
     }
 
     /// Saves the run with `events` and answers once the save is over: what a

@@ -152,12 +152,11 @@ impl Coordinator {
     // ---- Deploy stages ------------------------------------------------------
 
     fn deploy_step(&mut self, env: Environment, step: DeployStep, ctx: &mut Ctx) {
-        // A stage's start is saved before its first step: saved with that
-        // step's checkpoint, it reached clients only once the first wave was
-        // loaded (seconds on real hosts), the stage showing Pending meanwhile.
-        // `advance` comes back here with the stage started.
+        // Normally started by the save that entered the stage (see
+        // `enter_stage`); one entered without a save starts here, saved with
+        // its first step.
         if let Some(ev) = start_stage(&mut self.run, &deploy_stage_name(env)) {
-            return self.save_checkpoint([ev], ctx);
+            self.note(ev);
         }
         match step {
             DeployStep::CaptureBaseline => self.capture_baseline(env, ctx),
@@ -630,10 +629,9 @@ impl Coordinator {
     // ---- Validation ---------------------------------------------------------
 
     fn validate(&mut self, ctx: &mut Ctx) {
-        // Saved before the nodes are asked (as a deploy stage's start), so
-        // that clients see Validation running while it runs.
+        // Normally started by the save that entered it (`enter_stage`).
         if let Some(ev) = start_stage(&mut self.run, VALIDATION_STAGE) {
-            return self.save_checkpoint([ev], ctx);
+            self.note(ev);
         }
         let env = self.run.request.target_environment;
         let nodes = self.env_nodes(env);
