@@ -117,10 +117,11 @@ impl FaultHook for PanicOnSlots {
 async fn a_manual_rollback_that_keeps_crashing_ends_releases_its_module_and_spares_later_runs() {
     let hook = Arc::new(PanicOnSlots { panic_from: AtomicUsize::new(usize::MAX), ..Default::default() });
     let (core, store) = core_with(hook.clone()).await;
-    let first = core
-        .create_deployment(TENANT, request("kmod-rb", "1.0.0", Environment::Development, &[]), &operator())
-        .await
-        .unwrap();
+    // The first run reaches QA; the later one replaces it on Development
+    // only, so that the rollback has QA's nodes to restore and Development's
+    // to spare.
+    let first =
+        core.create_deployment(TENANT, request("kmod-rb", "1.0.0", Environment::Qa, &[]), &operator()).await.unwrap();
     assert_eq!(finished(&store, first.execution_id, Duration::from_secs(15)).await.status, RunStatus::Succeeded);
     let later = core
         .create_deployment(TENANT, request("kmod-rb", "2.0.0", Environment::Development, &[]), &operator())
