@@ -88,6 +88,9 @@ async fn the_hub_speaks_the_json_hub_protocol() {
     hub.send_text(invoke("2", "SubscribeToDeployment", json!([null]))).await;
     let refused = hub.raw_until(|f| f.contains("\"invocationId\":\"2\"")).await;
     assert!(refused.last().unwrap().contains("executionId is required"), "{refused:?}");
+    hub.send_text(invoke("9", "SubscribeToDeployment", json!([5]))).await;
+    let refused = hub.raw_until(|f| f.contains("\"invocationId\":\"9\"")).await;
+    assert!(refused.last().unwrap().contains("executionId must be a string"), "{refused:?}");
     hub.send_text(invoke("3", "SubscribeToDeployment", json!(["a", "b"]))).await;
     let refused = hub.raw_until(|f| f.contains("\"invocationId\":\"3\"")).await;
     assert!(refused.last().unwrap().contains("expects 1"), "{refused:?}");

@@ -66,6 +66,10 @@ async fn an_enrolment_token_from_the_cli_starts_an_agent_that_the_cli_lists() {
     let revoked = op.run(&["agents", "revoke-token", &id[..8]]).await;
     assert_eq!(revoked.code, 0, "{revoked:?}");
     assert!(revoked.stdout.contains(&id), "{revoked:?}");
+    // A second revocation changes nothing and says so.
+    let again = op.run(&["agents", "revoke-token", &id]).await;
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(again.stdout.contains("was already revoked") && !again.stdout.contains("sessions end"), "{again:?}");
     eventually_ok(Duration::from_secs(30), "the revoked token's host is disconnected", async || {
         let listed = op.run(&["agents", "-o", "json"]).await.json();
         let host = listed.as_array().and_then(|a| a.iter().find(|a| a["hostname"] == "qa-cli-host").cloned());

@@ -80,12 +80,21 @@ async fn all_tokens(api: &Api) -> Result<Value, Failure> {
     Ok(Value::Array(all))
 }
 
-/// Revokes the one token `which` names (its id, or at least 4 characters of its start).
+/// Revokes the one token `which` names (its id, or at least 4 characters of
+/// its start). One already revoked is left as it is, and said so: the server
+/// answers a second revocation as the first, which read as if sessions ended
+/// now.
 pub(super) async fn revoke(api: &Api, out: Out, which: &str) -> Result<Exit, Failure> {
+    let all = all_tokens(api).await?;
     let id = match uuid::Uuid::parse_str(which) {
         Ok(id) => id.to_string(),
-        Err(_) => one_by_id(&all_tokens(api).await?, "id", which, "enrolment token", "hotswap agents tokens")?,
+        Err(_) => one_by_id(&all, "id", which, "enrolment token", "hotswap agents tokens")?,
     };
+    let known = all.as_array().and_then(|tokens| tokens.iter().find(|t| t["id"].as_str() == Some(id.as_str())));
+    if let Some(token) = known.filter(|t| !t["revokedAt"].is_null()) {
+        let line = format!("enrolment token {id} was already revoked ({}); nothing changed", when(&token["revokedAt"]));
+        return done(out, token.clone(), &line);
+    }
     let revoked = api.post(&format!("/api/v1/agents/tokens/{}/revoke", segment(&id)), &json!({})).await?.body;
     let line = format!(
         "revoked enrolment token {id} ({}): it enrols no more hosts, and its agents' sessions end",

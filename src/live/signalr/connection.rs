@@ -151,7 +151,15 @@ impl HubConnection {
                 expect(1)?;
                 let id = match &args[0] {
                     Value::String(s) if !s.trim().is_empty() => s.trim(),
-                    _ => return Err(format!("An error occurred invoking '{target}': executionId is required.")),
+                    Value::String(_) | Value::Null => {
+                        return Err(format!("An error occurred invoking '{target}': executionId is required."))
+                    }
+                    other => {
+                        return Err(format!(
+                            "An error occurred invoking '{target}': executionId must be a string (the deployment's id), not {}.",
+                            json_kind(other)
+                        ))
+                    }
                 };
                 let id = Uuid::parse_str(id)
                     .map_err(|_| format!("An error occurred invoking '{target}': '{id}' is not a deployment id."))?;
@@ -195,5 +203,17 @@ impl HubConnection {
             .iter()
             .filter(move |(audience, _)| in_group || (self.all && *audience == Audience::RunAndAll))
             .map(|(_, frame)| frame)
+    }
+}
+
+/// What kind of JSON value a client sent, for a refusal that names it.
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
     }
 }
