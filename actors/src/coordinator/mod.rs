@@ -5,6 +5,7 @@
 
 mod actor;
 mod approval_gate;
+mod blue_green;
 mod canary;
 mod directory;
 mod give_up;

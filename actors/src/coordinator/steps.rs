@@ -18,7 +18,7 @@ use crate::domain::{
     deploy_stage_name, Environment, NodeChange, RunStatus, StageStatus, Strategy, VersionSlot, APPROVAL_STAGE,
     VALIDATION_STAGE,
 };
-use crate::node::{CheckHealth, LoadTarget, LoadVersion, SwitchToStandby, VerifyModule};
+use crate::node::{CheckHealth, LoadTarget, LoadVersion, VerifyModule};
 use crate::node::{ClusterNodes, NodeEntry};
 use crate::simulation::LoadFault;
 
@@ -171,7 +171,7 @@ impl Coordinator {
 
     /// Records the slots of `nodes` that this run has not changed yet, before
     /// any of them changes. Returns false when nothing was left to record.
-    fn record_changes(&mut self, env: Environment, nodes: &[Arc<NodeEntry>], ctx: &mut Ctx) -> bool {
+    pub(super) fn record_changes(&mut self, env: Environment, nodes: &[Arc<NodeEntry>], ctx: &mut Ctx) -> bool {
         let missing: Vec<_> = if self.run.changes.is_empty() {
             nodes.to_vec()
         } else {
@@ -247,7 +247,7 @@ impl Coordinator {
 
     /// Nodes could not record a change because the store is down: repeat the
     /// step (nodes treat a repeated request as done) after a growing pause.
-    fn wait_for_store(&mut self, errors: &[String], ctx: &mut Ctx) {
+    pub(super) fn wait_for_store(&mut self, errors: &[String], ctx: &mut Ctx) {
         self.store_backoff =
             (self.store_backoff * 2).clamp(std::time::Duration::from_millis(50), std::time::Duration::from_secs(5));
         tracing::warn!(run = %self.run.execution_id, nodes = errors.len(), backoff = ?self.store_backoff,
@@ -259,7 +259,7 @@ impl Coordinator {
         }));
     }
 
-    fn load_faults(&self, env: Environment, nodes: &[Arc<NodeEntry>]) -> (Vec<LoadFault>, VersionSlot) {
+    pub(super) fn load_faults(&self, env: Environment, nodes: &[Arc<NodeEntry>]) -> (Vec<LoadFault>, VersionSlot) {
         let env_faults = self.faults.for_env(env);
         let slot = VersionSlot { version: self.run.request.version.clone(), faults: env_faults.version.clone() };
         (env_faults.load_faults(nodes.iter().map(|n| n.hostname.as_str())), slot)
@@ -342,7 +342,7 @@ impl Coordinator {
     }
 
     /// Progress over the whole run, after `updated` more nodes of `env` took the version.
-    fn progress_event(&self, env: Environment, updated: usize) -> crate::store::RunEvent {
+    pub(super) fn progress_event(&self, env: Environment, updated: usize) -> crate::store::RunEvent {
         let total: u32 =
             self.run.request.target_environment.path().iter().map(|e| self.env_nodes(*e).len() as u32).sum();
         progress_event(&self.run, env, total, updated)
@@ -447,168 +447,16 @@ impl Coordinator {
         }
     }
 
-    fn load_standby(&mut self, env: Environment, ctx: &mut Ctx) {
-        let nodes = self.env_nodes(env);
-        if self.record_changes(env, &nodes, ctx) {
-            return;
-        }
-        let (faults, slot) = self.load_faults(env, &nodes);
-        let delay = self.faults.for_env(env).node_delay;
-        let module = self.module();
-        let by_id = PlannedFaults::new(&nodes, faults);
-        let digest = self.run.artifact_digest.clone();
-        let (fence, interrupt) = (self.fence(), self.interrupt.clone());
-        self.busy = true;
-        let span = self.step_span();
-        let calls = ask_all(
-            self.deps.threads.clone(),
-            nodes.to_vec(),
-            self.deps.pipeline.node_request_timeout,
-            span,
-            move |n| LoadVersion {
-                module: module.clone(),
-                slot: slot.clone(),
-                target: LoadTarget::Standby,
-                fault: by_id.of(n),
-                digest: digest.clone(),
-                delay,
-                fence,
-                interrupt: interrupt.clone(),
-            },
-        );
-        let smoke_timeout = self.deps.pipeline.bluegreen_smoke_test_timeout;
-        ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
-            act.busy = false;
-            let outcomes = match outcomes(results) {
-                Ok(outcomes) => outcomes,
-                Err(store_down) => return act.wait_for_store(&store_down, ctx),
-            };
-            act.live(|run| node_events(run, env, &nodes, &outcomes, "StandbyLoaded", None));
-            let failures: Vec<String> = outcomes.into_iter().flatten().collect();
-            let mut events = Vec::new();
-            if failures.is_empty() {
-                let deadline = Utc::now() + chrono::Duration::from_std(smoke_timeout).unwrap_or_default();
-                act.set_step(DeployStep::SmokeTest { deadline });
-                // Stored with the step, so that the history shows the
-                // standby and a client hearing it finds the wait on the run.
-                let message = format!(
-                    "The standby slot holds the new version on all {} nodes of {env}; smoke test until {}",
-                    nodes.len(),
-                    deadline.format("%H:%M:%S UTC")
-                );
-                let data = json!({ "environment": env.as_str(), "nodes": nodes.len(), "deadline": deadline });
-                events.push(event(&act.run, "SmokeTestStarted", message, data));
-                // Live clients hear progress (no serving node changed yet) and
-                // find the smoke test's wait on the run.
-                events.push(act.progress_event(env, 0));
-            } else {
-                if let Some(stage) = act.run.stage_mut(&deploy_stage_name(env)) {
-                    stage.nodes_failed = Some(failures.len() as u32);
-                }
-                let message = format!(
-                    "Loading the standby slot failed on {} of {} nodes; no serving version changed: {}",
-                    failures.len(),
-                    nodes.len(),
-                    listed(&failures)
-                );
-                act.run.checkpoint = Checkpoint::Restoring { environment: env, message };
-            }
-            act.save_checkpoint(events, ctx);
-        }));
-    }
-
-    fn smoke_test(&mut self, env: Environment, deadline: chrono::DateTime<Utc>, ctx: &mut Ctx) {
-        let nodes = self.env_nodes(env);
-        let module = self.module();
-        self.busy = true;
-        let span = self.step_span();
-        let calls = ask_all_infallible(
-            self.deps.threads.clone(),
-            nodes.to_vec(),
-            self.deps.pipeline.node_request_timeout,
-            span,
-            move |_| CheckHealth { standby_of: Some(module.clone()) },
-        );
-        let interval = self.deps.pipeline.bluegreen_smoke_test_interval;
-        ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
-            act.busy = false;
-            let problems: Vec<String> = nodes
-                .iter()
-                .zip(results)
-                .filter_map(|(n, r)| match r {
-                    Ok(h) if h.healthy => None,
-                    Ok(h) => Some(format!("{} unhealthy on standby: {}", n.hostname, h.reasons.join(", "))),
-                    Err(e) => Some(e.to_string()),
-                })
-                .collect();
-            if problems.is_empty() {
-                act.set_step(DeployStep::Switch);
-                act.save_checkpoint([], ctx);
-            } else if Utc::now() >= deadline {
-                let message = format!("Smoke test failed; traffic stays on the serving version: {}", listed(&problems));
-                act.run.checkpoint = Checkpoint::Restoring { environment: env, message };
-                act.save_checkpoint([], ctx);
-            } else {
-                act.timer = Some(ctx.run_later(interval, |act, ctx| {
-                    act.timer = None;
-                    act.advance(ctx);
-                }));
-            }
-        }));
-    }
-
-    fn switch(&mut self, env: Environment, ctx: &mut Ctx) {
-        let nodes = self.env_nodes(env);
-        let module = self.module();
-        let version = self.run.request.version.clone();
-        let (fence, interrupt) = (self.fence(), self.interrupt.clone());
-        self.busy = true;
-        let span = self.step_span();
-        let calls = ask_all(
-            self.deps.threads.clone(),
-            nodes.to_vec(),
-            self.deps.pipeline.node_request_timeout,
-            span,
-            move |_| SwitchToStandby {
-                module: module.clone(),
-                expected_version: version.clone(),
-                fence,
-                interrupt: interrupt.clone(),
-            },
-        );
-        ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
-            act.busy = false;
-            let outcomes = match outcomes(results) {
-                Ok(outcomes) => outcomes,
-                Err(store_down) => return act.wait_for_store(&store_down, ctx),
-            };
-            act.live(|run| node_events(run, env, &nodes, &outcomes, "Switched", None));
-            let failures: Vec<String> = outcomes.into_iter().flatten().collect();
-            if let Some(stage) = act.run.stage_mut(&deploy_stage_name(env)) {
-                stage.nodes_deployed = Some((nodes.len() - failures.len()) as u32);
-                stage.nodes_failed = Some(failures.len() as u32);
-            }
-            if failures.is_empty() {
-                let ev = act.progress_event(env, nodes.len());
-                act.stage_succeeded_with(env, vec![ev], ctx);
-            } else {
-                let message = format!(
-                    "Switching to the standby slot failed on {} of {} nodes; all nodes switched back: {}",
-                    failures.len(),
-                    nodes.len(),
-                    listed(&failures)
-                );
-                act.run.checkpoint = Checkpoint::Restoring { environment: env, message };
-                act.save_checkpoint([], ctx);
-            }
-        }));
-    }
-
     fn stage_succeeded(&mut self, env: Environment, ctx: &mut Ctx) {
         self.stage_succeeded_with(env, Vec::new(), ctx)
     }
 
-    fn stage_succeeded_with(&mut self, env: Environment, mut events: Vec<crate::store::RunEvent>, ctx: &mut Ctx) {
+    pub(super) fn stage_succeeded_with(
+        &mut self,
+        env: Environment,
+        mut events: Vec<crate::store::RunEvent>,
+        ctx: &mut Ctx,
+    ) {
         let nodes = self.env_nodes(env).len();
         let strategy = self.run.request.strategy_for(env);
         if let Some(stage) = self.run.stage_mut(&deploy_stage_name(env)) {
@@ -692,17 +540,17 @@ impl Coordinator {
 /// Each node's planned fault (the simulation's knobs), looked up by node id
 /// from the node calls. Without any fault planned, the usual case, no map of
 /// every node is built.
-struct PlannedFaults(Option<std::collections::HashMap<uuid::Uuid, LoadFault>>);
+pub(super) struct PlannedFaults(Option<std::collections::HashMap<uuid::Uuid, LoadFault>>);
 
 impl PlannedFaults {
-    fn new(nodes: &[Arc<NodeEntry>], faults: Vec<LoadFault>) -> PlannedFaults {
+    pub(super) fn new(nodes: &[Arc<NodeEntry>], faults: Vec<LoadFault>) -> PlannedFaults {
         if faults.iter().all(|f| *f == LoadFault::None) {
             return PlannedFaults(None);
         }
         PlannedFaults(Some(nodes.iter().zip(faults).map(|(n, f)| (n.node_id, f)).collect()))
     }
 
-    fn of(&self, node: &NodeEntry) -> LoadFault {
+    pub(super) fn of(&self, node: &NodeEntry) -> LoadFault {
         self.0.as_ref().and_then(|m| m.get(&node.node_id).copied()).unwrap_or(LoadFault::None)
     }
 }

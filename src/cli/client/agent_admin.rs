@@ -71,11 +71,14 @@ pub(super) async fn list(api: &Api, out: Out, state: Option<&str>, page: u32, si
 /// find one by the start of its id (a revoked or expired one included: its
 /// agents may still be connected).
 async fn all_tokens(api: &Api) -> Result<Value, Failure> {
+    every_item(api, "/api/v1/agents/tokens").await
+}
+
+/// Every item of the paged listing at `path`, a page of 1,000 at a time.
+async fn every_item(api: &Api, path: &str) -> Result<Value, Failure> {
     const PER_REQUEST: usize = 1000;
     let all = api
-        .every_page(PER_REQUEST, |read| {
-            format!("/api/v1/agents/tokens?page={}&pageSize={PER_REQUEST}", read / PER_REQUEST + 1)
-        })
+        .every_page(PER_REQUEST, |read| format!("{path}?page={}&pageSize={PER_REQUEST}", read / PER_REQUEST + 1))
         .await?;
     Ok(Value::Array(all))
 }
@@ -123,13 +126,7 @@ pub(super) async fn remove(api: &Api, out: Out, which: &str) -> Result<Exit, Fai
 
 /// Every agent host of the tenant, a page of 1,000 at a time.
 async fn all_agents(api: &Api) -> Result<Value, Failure> {
-    const PER_REQUEST: usize = 1000;
-    let all = api
-        .every_page(PER_REQUEST, |read| {
-            format!("/api/v1/agents?page={}&pageSize={PER_REQUEST}", read / PER_REQUEST + 1)
-        })
-        .await?;
-    Ok(Value::Array(all))
+    every_item(api, "/api/v1/agents").await
 }
 
 /// The one host of `hosts` (`GET /api/v1/agents` items) that `which` names:
