@@ -13,29 +13,16 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{web, Error, HttpMessage};
 
+use super::bearer::request_token;
 use super::principal::{unauthorized, Authn};
 use super::route_access::RouteAccess;
 use super::AuthState;
 use crate::web::ApiError;
 
-/// The token of an `Authorization: Bearer <token>` header; on the live
-/// endpoints also the `access_token` query parameter, since browsers cannot
-/// set headers on a WebSocket upgrade.
+/// The request's token (see [`super::bearer`]): on the live endpoints also
+/// from the token subprotocol or the `access_token` query parameter.
 fn bearer(req: &ServiceRequest, access: &RouteAccess) -> Option<String> {
-    let header = req
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim().to_string())
-        .filter(|t| !t.is_empty());
-    let live = access.takes_token_in_query(req.path());
-    header.or_else(|| {
-        live.then(|| crate::web::query::web_query_param(req.query_string(), "access_token"))
-            .flatten()
-            .filter(|t| !t.is_empty())
-    })
+    request_token(req.headers(), req.query_string(), access.takes_token_in_query(req.path()))
 }
 
 /// The authentication middleware (see the module documentation).

@@ -4,6 +4,7 @@
 //! - `jwt`: issuing and verifying HS256 tokens
 //! - `password`: bcrypt on the blocking pool, with a dummy hash for unknown users
 //! - `principal`: the caller of a request, as the middleware found it
+//! - `bearer`: where a request's token is read from (header, live subprotocol, query)
 //! - `middleware`: the authentication middleware (bearer token to `Principal`)
 //! - `extractors`: `Caller` and `Tenant`
 //! - `require_role`: the per-route role guard and the `/metrics` guard
@@ -14,6 +15,7 @@
 
 mod audited;
 pub mod auth_cache;
+pub mod bearer;
 pub mod client;
 pub mod extractors;
 pub mod headers;

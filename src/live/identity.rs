@@ -11,7 +11,6 @@ use chrono::{DateTime, Utc};
 use hotswap_actors::domain::TenantId;
 
 use crate::auth::OverrideUse;
-use crate::web::query::web_query_param;
 use crate::web::ApiError;
 
 #[derive(Debug, Clone)]
@@ -32,19 +31,11 @@ pub struct SessionIdentity {
     pub revalidation: Option<super::revalidation::Revalidation>,
 }
 
-/// The bearer token of an upgrade request: the `Authorization` header, or the
-/// `access_token` query parameter that browsers (and SignalR clients) use
-/// because they cannot set headers on a WebSocket.
+/// The bearer token of an upgrade request: the `Authorization` header, the
+/// token subprotocol the dashboard offers, or the `access_token` query
+/// parameter SignalR clients use (browsers cannot set headers on a WebSocket).
 pub fn bearer_token(req: &HttpRequest) -> Option<String> {
-    let header = req
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(|t| t.trim().to_string());
-    header
-        .filter(|t| !t.is_empty())
-        .or_else(|| web_query_param(req.query_string(), "access_token").filter(|t| !t.is_empty()))
+    crate::auth::bearer::request_token(req.headers(), req.query_string(), true)
 }
 
 /// The identity of a live connection, from the request's verified principal

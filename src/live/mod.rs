@@ -115,6 +115,9 @@ where
     let frame_limit = (live.settings.max_message_bytes * 16).max(64 << 10);
     ws::WsResponseBuilder::new(session, req, stream)
         .frame_size(frame_limit)
+        // A browser that offers protocols needs one selected back, or it
+        // drops the connection: the dashboard offers this one beside its token.
+        .protocols(&[crate::auth::bearer::LIVE_PROTOCOL])
         .start()
         .map_err(|e| ApiError::BadRequest(format!("the WebSocket handshake failed: {e}")))
 }

@@ -105,15 +105,26 @@ async fn runs_verbs_rollbacks_approvals_and_admin_actions_are_recorded() {
     // Verbs on a canary that bakes for a minute.
     let prod = deployer.deploy("kmod-steered", "1.0.0", "Production", json!({})).await;
     deployer.wait_for(&prod, |r| stage(r, "Deploy to Production")["status"] == "Running").await;
+    let mut verb_traces = std::collections::HashMap::new();
     for verb in ["pause", "resume", "abort"] {
-        let (status, body) = app.post(&format!("/api/v1/deployments/{prod}/{verb}"), &json!({})).await;
-        assert_eq!(status, StatusCode::ACCEPTED, "{verb}: {body}");
+        let reply = app.call(Method::POST, &format!("/api/v1/deployments/{prod}/{verb}"), Some(json!({}))).await;
+        assert_eq!(reply.status, StatusCode::ACCEPTED, "{verb}: {}", reply.text);
+        verb_traces.insert(verb, reply.header("x-trace-id").expect("every answer names its trace").to_string());
     }
-    assert_eq!(app.finished(&prod).await["status"], "Cancelled");
+    let finished = app.finished(&prod).await;
+    assert_eq!(finished["status"], "Cancelled");
     let paused = entries(&app, "DeploymentStatusChanged").await;
     let by_admin: Vec<_> = paused.iter().filter(|e| e["resourceId"] == prod.as_str()).collect();
     assert!(by_admin.iter().any(|e| e["details"]["verb"] == "pause" && e["actor"]["name"] == "admin"), "{by_admin:#?}");
     assert!(by_admin.iter().any(|e| e["details"]["verb"] == "resume" && e["actor"]["name"] == "admin"));
+    // Each verb's entry carries the trace its caller was given, and names the run's.
+    let (_, about_prod) = app.get(&format!("/api/v1/auditlogs?resourceId={prod}&limit=100")).await;
+    for (verb, trace) in &verb_traces {
+        let entry = about_prod["items"].as_array().unwrap().iter().find(|e| e["details"]["verb"] == *verb);
+        let entry = entry.unwrap_or_else(|| panic!("{verb}: {about_prod:#}"));
+        assert_eq!(entry["actor"]["traceId"], trace.as_str(), "{verb}: {entry}");
+        assert_eq!(entry["details"]["runTraceId"], finished["traceId"], "{verb}: {entry}");
+    }
     one(&app, "VerbAccepted", &prod, "admin").await;
     one(&app, "DeploymentCancelled", &prod, "system").await;
 

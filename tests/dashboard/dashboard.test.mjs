@@ -227,8 +227,11 @@ test("a page whose session is ended elsewhere signs out instead of reconnecting"
   const authorization = (await sent).headers().authorization;
   // Whichever hears it first signs the page out: the live socket's 1008
   // close, an API call's 401, or the refused handshake of a reconnection
-  // (which the browser logs, token and all: the page then stops trying).
+  // (which the browser logs with the socket's URL: the page then stops trying).
   expectedProblems.push(/^Viewer console: WebSocket connection to .* failed/);
+  const token = authorization.replace(/^Bearer /, "");
+  const logged = [];
+  page.on("console", (message) => logged.push(message.text()));
   expectedProblems.push(/^Viewer console: Failed to load resource: the server responded with a status of 401/);
   const sockets = [];
   page.on("websocket", (socket) => sockets.push(socket.url()));
@@ -238,6 +241,8 @@ test("a page whose session is ended elsewhere signs out instead of reconnecting"
   assert.match(await page.getByRole("alert").innerText(), /session has ended/);
   assert.equal(await page.locator("#nav").isHidden(), true);
   assert.ok(sockets.length <= 1, `no reconnection loop with the dead token: ${sockets.length} sockets opened`);
+  for (const url of sockets) assert.ok(!url.includes(token) && !url.includes("access_token"), `no token in the socket's URL: ${url}`);
+  assert.ok(!logged.some((text) => text.includes(token)), "the console never shows the token");
   await page.context().close();
 });
 

@@ -40,11 +40,17 @@ fn run_entry(run: &RunRecord, event: &RunEvent) -> Option<NewAuditEntry> {
         .get(ACTOR_KEY)
         .and_then(|a| serde_json::from_value::<AuditActor>(a.clone()).ok())
         .unwrap_or_else(AuditActor::system);
-    // The run's trace, which its API responses and live events name too.
-    actor.trace_id = Some(run.trace_id.clone());
+    // A user's verb carries the trace of the request that sent it (the
+    // `X-Trace-Id` its caller was given); the run's own steps carry the run's
+    // trace, which its API responses and live events name too.
+    let request_trace = actor.trace_id.take().filter(|t| *t != run.trace_id);
+    actor.trace_id = Some(request_trace.clone().unwrap_or_else(|| run.trace_id.clone()));
     let mut details = event.data.clone();
     if let Some(map) = details.as_object_mut() {
         map.remove(ACTOR_KEY);
+        if request_trace.is_some() {
+            map.insert("runTraceId".into(), json!(run.trace_id));
+        }
         map.insert("module".into(), json!(run.request.module_name));
         map.insert("version".into(), json!(run.request.version));
         map.insert("targetEnvironment".into(), json!(run.request.target_environment.as_str()));

@@ -419,7 +419,11 @@ impl Orchestrator {
             .hooks
             .spans
             .context_of(&span)
-            .unwrap_or_else(|| (execution_id.simple().to_string(), String::new()));
+            // Without tracing, the run continues its caller's trace id, so the
+            // request's `X-Trace-Id`, the run's `traceId` and their audit entries agree.
+            .unwrap_or_else(|| {
+                (actor.trace_id.clone().unwrap_or_else(|| execution_id.simple().to_string()), String::new())
+            });
         let mut run = RunRecord {
             trace_id,
             trace_parent,

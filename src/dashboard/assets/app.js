@@ -153,7 +153,9 @@ class Live {
   }
   connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const socket = new WebSocket(`${scheme}://${location.host}/api/v1/ws?access_token=${encodeURIComponent(session.token)}`);
+    // The token rides in a subprotocol, not the URL: browsers print a failed
+    // socket's URL in the console, and proxies log URLs.
+    const socket = new WebSocket(`${scheme}://${location.host}/api/v1/ws`, ["hotswap.v1", `hotswap.bearer.${session.token}`]);
     this.socket = socket;
     const reconnected = this.retry > 0;
     let opened = false;
