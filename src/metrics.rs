@@ -199,14 +199,16 @@ impl Metrics {
         self.registry.register(Box::new(gauges)).expect("unique gauges");
     }
 
-    /// The middleware that records HTTP metrics by route pattern and serves `path`.
-    pub fn http_middleware(&self, path: &str) -> PrometheusMetrics {
-        PrometheusMetricsBuilder::new(NAMESPACE)
-            .registry(self.registry.clone())
-            .endpoint(path)
-            .mask_unmatched_patterns("UNKNOWN")
-            .build()
-            .expect("HTTP metrics register once per registry")
+    /// The middleware that records HTTP metrics by route pattern and, given a
+    /// path, serves them there.
+    pub fn http_middleware(&self, serve_at: Option<&str>) -> PrometheusMetrics {
+        let builder = PrometheusMetricsBuilder::new(NAMESPACE).registry(self.registry.clone());
+        // Without a path it only counts: /metrics is then served elsewhere.
+        let builder = match serve_at {
+            Some(path) => builder.endpoint(path),
+            None => builder,
+        };
+        builder.mask_unmatched_patterns("UNKNOWN").build().expect("HTTP metrics register once per registry")
     }
 
     /// The text exposition of every series (what /metrics serves).

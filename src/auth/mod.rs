@@ -11,6 +11,7 @@
 //! - `users`: login, demo users and user management over the store
 //! - `rate_limit`: per-group windows keyed by user or client address
 //! - `client`: client addresses behind trusted proxies
+//! - `span_client`: the request span records that address, not a forwarded header's
 //! - `headers`: security headers on every response
 
 mod audited;
@@ -31,6 +32,7 @@ pub mod route_access;
 pub mod session_signals;
 pub mod settings;
 pub mod shared_windows;
+pub mod span_client;
 mod tenant_override;
 pub use tenant_override::{acting_tenant, OverrideUse};
 pub mod users;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use actix_cors::Cors;
 use actix_web::dev::Server;
-use actix_web::middleware::{from_fn, Condition, NormalizePath, TrailingSlash};
+use actix_web::middleware::{from_fn, NormalizePath, TrailingSlash};
 use actix_web::{web, App, HttpServer};
 use hotswap_actors::Orchestrator;
 use tracing_actix_web::TracingLogger;
@@ -81,7 +81,8 @@ pub fn serve_api(
     let live = web::Data::new(LiveState::new(settings.websocket.clone(), metrics.clone(), adapters.redis.clone()));
     let route_access =
         web::Data::new(crate::dashboard::public_routes(http::route_access(crate::live::token_in_query_paths())));
-    let prometheus = metrics.http_middleware(&settings.metrics.path);
+    // Requests are counted on the API address whether or not /metrics is served there.
+    let prometheus = metrics.http_middleware(serve_metrics.then_some(settings.metrics.path.as_str()));
     let metrics_path = settings.metrics.path.clone();
     let cors_settings = settings.cors.clone();
     let metrics_settings = settings.metrics.clone();
@@ -114,7 +115,7 @@ pub fn serve_api(
         // headers, URLs holding NUL refused, CORS (its refusals in the JSON
         // error shape), authentication, rate limits per user, then the
         // /metrics role guard and the Prometheus middleware that serves it.
-        app.wrap(Condition::new(serve_metrics, prometheus.clone()))
+        app.wrap(prometheus.clone())
             .wrap(metrics_guard(&metrics_settings))
             .wrap(from_fn(rate_limit::limit))
             .wrap(from_fn(authenticate))
@@ -127,7 +128,10 @@ pub fn serve_api(
             // The request span records the URI: it sees secrets in the query
             // string redacted, and everything inside it the real URI.
             .wrap(from_fn(crate::web::redact::restore_query_secrets))
+            .wrap(from_fn(crate::auth::span_client::restore_forwarding_headers))
             .wrap(TracingLogger::<crate::web::request_span::RequestSpan>::new())
+            // Its client address is the one the trusted proxies vouch for.
+            .wrap(from_fn(crate::auth::span_client::present_client_address))
             .wrap(from_fn(crate::web::redact::hide_query_secrets))
             // The Prometheus middleware answers this path itself, after the
             // route; a route of its own keeps it from counting as a 404.

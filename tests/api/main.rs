@@ -26,6 +26,7 @@ mod graph;
 mod isolation;
 mod live;
 mod live_revalidation;
+mod logged_client_address;
 mod messaging_api;
 mod messaging_push;
 mod messaging_ws;

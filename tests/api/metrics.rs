@@ -81,6 +81,14 @@ async fn metrics_bind_serves_metrics_on_their_own_address_without_a_token() {
     let token = res.json::<serde_json::Value>().await.unwrap()["token"].as_str().unwrap().to_string();
     let res = client.get(format!("http://{api}/metrics")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(res.status(), awc::http::StatusCode::NOT_FOUND);
+    // The API's requests are still counted, and served on the metrics address.
+    let mut res = client.get(format!("http://{metrics}/metrics")).send().await.unwrap();
+    let text = String::from_utf8(res.body().await.unwrap().to_vec()).unwrap();
+    assert!(
+        text.lines().any(|l| l.starts_with("hotswap_http_requests_total{")
+            && l.contains("endpoint=\"/api/v1/authentication/login\"")),
+        "{text}"
+    );
     // Stopping the API stops the metrics server with it.
     handle.stop(true).await;
     crate::db::poll::eventually(

@@ -21,3 +21,4 @@ mod signalr_reconnect;
 mod start_up;
 mod tenants;
 mod verbs;
+mod watch_reconnect;

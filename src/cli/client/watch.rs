@@ -21,8 +21,12 @@ use super::{run_exit, Exit, Failure};
 
 type Socket = actix_codec::Framed<awc::BoxedSocket, awc::ws::Codec>;
 
-/// How often a lost connection is tried again before the watch gives up.
-const RECONNECTS: u32 = 5;
+/// How long a watch keeps trying to reach the server again once it lost it:
+/// long enough for a restart, or for another instance to take the run over.
+const RECONNECT_FOR: Duration = Duration::from_secs(120);
+
+/// The longest pause between two tries.
+const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(5);
 
 /// An open live connection.
 pub struct Live {
@@ -134,7 +138,6 @@ pub async fn follow(api: &Api, out: Out, id: &str, live: Option<Live>, until_app
         }
     }
     let mut ticker = actix_web::rt::time::interval(Duration::from_millis(250));
-    let mut reconnects = 0;
     // One listener for the whole watch: a Ctrl-C that comes while a read of
     // the run is in flight is kept for the next turn, not lost.
     let ctrl_c = tokio::signal::ctrl_c();
@@ -148,70 +151,122 @@ pub async fn follow(api: &Api, out: Out, id: &str, live: Option<Live>, until_app
             }
             _ = ticker.tick() => { view.tick(); continue; }
         };
-        let message = match next {
-            Ok(Some(m)) => m,
-            Ok(None) | Err(_) if reconnects < RECONNECTS => {
-                reconnects += 1;
-                view.note(&format!("live connection lost; reconnecting ({reconnects}/{RECONNECTS})"));
-                actix_web::rt::time::sleep(Duration::from_millis(200 * u64::from(reconnects))).await;
-                if let Ok(mut again) = Live::connect(api).await {
-                    if again.subscribe(Some(id)).await.is_ok() {
-                        live = again;
+        let step = match next {
+            Ok(Some(message)) => handle(api, &mut view, id, &message, until_approval).await,
+            // A server that stops (a restart, a crash) ends the socket either way.
+            Ok(None) | Err(_) => Err(Failure::general("the live connection was lost")),
+        };
+        match step {
+            Ok(Some(exit)) => return Ok(exit),
+            Ok(None) => {}
+            // A refusal (4xx: the token expired, the run is not there) is final.
+            Err(refused) if refused.exit == Exit::Usage => return Err(refused),
+            // The server is gone for now: the run goes on without it.
+            Err(_) => {
+                let (again, run) = tokio::select! {
+                    reopened = reconnect(api, id, &view) => reopened?,
+                    _ = &mut ctrl_c => {
+                        view.interrupted();
+                        return Ok(Exit::Interrupted);
                     }
-                }
+                };
+                live = again;
                 // Catch up on what happened while disconnected.
-                let run = read_run(api, id).await?;
                 if let Some(exit) = view.sync(&run, until_approval) {
                     return Ok(view.finish(exit, &run));
                 }
-                continue;
             }
-            Ok(None) => return Err(Failure::general("the live connection closed and could not be opened again")),
-            Err(e) => return Err(e),
-        };
-        if message["executionId"].as_str() != Some(id) {
-            continue;
-        }
-        if out.json() {
-            say!("{message}");
-        }
-        let data = &message["data"];
-        match message["type"].as_str().unwrap_or_default() {
-            "NodeUpdated" => view.wave(data),
-            "StageStarted" => view.stage_event_started(data["stage"].as_str().unwrap_or_default()),
-            "StageCompleted" => {
-                // The event names the outcome; the stored stage has its own
-                // message (the event's is a summary) and its node counts.
-                let run = read_run(api, id).await?;
-                let name = data["stage"].as_str().unwrap_or_default();
-                let stored = run["stages"].as_array().into_iter().flatten().find(|s| s["name"] == name);
-                let mut stage = stored.cloned().unwrap_or_else(|| data.clone());
-                stage["status"] = data["status"].clone();
-                view.stage_event_completed(&stage);
-            }
-            "DeploymentProgress" => {
-                let run = read_run(api, id).await?;
-                view.wait_after_wave(&run["currentWait"], data["environment"].as_str().unwrap_or_default());
-            }
-            "ApprovalRequested" | "ApprovalDecided" => {
-                let run = read_run(api, id).await?;
-                view.show_wait(&run["currentWait"]);
-            }
-            "DeploymentStatusChanged" => {
-                let status = data["status"].as_str().unwrap_or_default();
-                let ends = !matches!(status, "Running" | "Paused" | "PendingApproval")
-                    || (status == "PendingApproval" && until_approval);
-                let run = read_run(api, id).await?;
-                if ends {
-                    // The run as stored: stages never reached show as Skipped.
-                    let exit = view.sync(&run, until_approval).unwrap_or_else(|| run_exit(&run));
-                    return Ok(view.finish(exit, &run));
-                }
-                view.run_status(status);
-            }
-            _ => {}
         }
     }
+}
+
+/// Opens the live connection again and reads the run, with back-off, while
+/// the server cannot be reached or answers 5xx; gives up after
+/// [`RECONNECT_FOR`], or at once on a refusal (4xx).
+async fn reconnect(api: &Api, id: &str, view: &View) -> Result<(Live, Value), Failure> {
+    let started = std::time::Instant::now();
+    let mut delay = Duration::from_millis(250);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        view.note(&format!(
+            "live connection lost; reconnecting (try {attempt}, for up to {}s)",
+            RECONNECT_FOR.as_secs()
+        ));
+        actix_web::rt::time::sleep(delay).await;
+        delay = (delay * 2).min(RECONNECT_MAX_DELAY);
+        let reopened = async {
+            let mut live = Live::connect(api).await?;
+            live.subscribe(Some(id)).await?;
+            let run = read_run(api, id).await?;
+            Ok::<_, Failure>((live, run))
+        };
+        match reopened.await {
+            Ok(reopened) => return Ok(reopened),
+            Err(refused) if refused.exit == Exit::Usage => return Err(refused),
+            Err(e) if started.elapsed() >= RECONNECT_FOR => {
+                return Err(e.context(&format!(
+                    "stopped watching after {}s without the server (the run goes on; `hotswap status {id} --watch` follows it again)",
+                    RECONNECT_FOR.as_secs()
+                )))
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// Shows what `message` says about run `id`; answers the exit code once the
+/// run has ended (or reached its approval gate with `until_approval`).
+async fn handle(
+    api: &Api,
+    view: &mut View,
+    id: &str,
+    message: &Value,
+    until_approval: bool,
+) -> Result<Option<Exit>, Failure> {
+    if message["executionId"].as_str() != Some(id) {
+        return Ok(None);
+    }
+    if view.out.json() {
+        say!("{message}");
+    }
+    let data = &message["data"];
+    match message["type"].as_str().unwrap_or_default() {
+        "NodeUpdated" => view.wave(data),
+        "StageStarted" => view.stage_event_started(data["stage"].as_str().unwrap_or_default()),
+        "StageCompleted" => {
+            // The event names the outcome; the stored stage has its own
+            // message (the event's is a summary) and its node counts.
+            let run = read_run(api, id).await?;
+            let name = data["stage"].as_str().unwrap_or_default();
+            let stored = run["stages"].as_array().into_iter().flatten().find(|s| s["name"] == name);
+            let mut stage = stored.cloned().unwrap_or_else(|| data.clone());
+            stage["status"] = data["status"].clone();
+            view.stage_event_completed(&stage);
+        }
+        "DeploymentProgress" => {
+            let run = read_run(api, id).await?;
+            view.wait_after_wave(&run["currentWait"], data["environment"].as_str().unwrap_or_default());
+        }
+        "ApprovalRequested" | "ApprovalDecided" => {
+            let run = read_run(api, id).await?;
+            view.show_wait(&run["currentWait"]);
+        }
+        "DeploymentStatusChanged" => {
+            let status = data["status"].as_str().unwrap_or_default();
+            let ends = !matches!(status, "Running" | "Paused" | "PendingApproval")
+                || (status == "PendingApproval" && until_approval);
+            let run = read_run(api, id).await?;
+            if ends {
+                // The run as stored: stages never reached show as Skipped.
+                let exit = view.sync(&run, until_approval).unwrap_or_else(|| run_exit(&run));
+                return Ok(Some(view.finish(exit, &run)));
+            }
+            view.run_status(status);
+        }
+        _ => {}
+    }
+    Ok(None)
 }
 
 async fn read_run(api: &Api, id: &str) -> Result<Value, Failure> {
