@@ -112,15 +112,16 @@ where
     // Entered, not blocked on: the harness picks this runtime up and blocks
     // on it itself, while its worker drives the connection.
     let _entered = runtime.enter();
-    let mut conn =
-        runtime.block_on(super::pool::establish(url, CONNECT_TIMEOUT)).map_err(|e| redactor.connection(&e))?;
+    let mut conn = runtime
+        .block_on(super::pool::establish(url, CONNECT_TIMEOUT))
+        .map_err(|e| redactor.connection(&e, super::errors::Detail::Operators))?;
     runtime
         .block_on(
             diesel::sql_query("SELECT pg_advisory_lock($1)")
                 .bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK)
                 .execute(&mut conn),
         )
-        .map_err(|e| redactor.db(e, false))?;
+        .map_err(|e| redactor.db(e, false, super::errors::Detail::Operators))?;
     let mut harness = AsyncMigrationHarness::new(conn);
     let outcome = job(&mut harness).map_err(|e| classify(&redactor, e));
     // Closing the connection releases the session lock.

@@ -40,7 +40,7 @@ use diesel_async::pooled_connection::PoolableConnection;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use hotswap_actors::store::{Store, StoreError, StoreResult};
 
-use errors::{Failure, Redactor};
+use errors::{Detail, Failure, Redactor};
 pub use grouped_saves::GroupedSaves;
 pub use messaging::PgMessageStore;
 pub use pool::PgPoolSettings;
@@ -92,13 +92,13 @@ impl PgStore {
     }
 
     async fn conn(&self) -> StoreResult<PgConn> {
-        self.pool.get().await.map_err(|e| self.redactor.pool(e))
+        self.pool.get().await.map_err(|e| self.redactor.pool(e, Detail::Public))
     }
 
     /// Maps a database error seen on `conn`.
     fn db_error(&self, conn: &mut AsyncPgConnection, e: diesel::result::Error) -> StoreError {
         let broken = conn.is_broken();
-        self.redactor.db(e, broken)
+        self.redactor.db(e, broken, Detail::Public)
     }
 
     fn failure(&self, conn: &mut AsyncPgConnection, f: Failure) -> StoreError {
@@ -109,11 +109,15 @@ impl PgStore {
 
 #[async_trait]
 impl Store for PgStore {
+    /// With the database's own words: `/health/ready` shows them to Admins.
     async fn ping(&self) -> StoreResult<()> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.pool.get().await.map_err(|e| self.redactor.pool(e, Detail::Operators))?;
         match diesel::sql_query("SELECT 1").execute(&mut *conn).await {
             Ok(_) => Ok(()),
-            Err(e) => Err(self.db_error(&mut conn, e)),
+            Err(e) => {
+                let broken = conn.is_broken();
+                Err(self.redactor.db(e, broken, Detail::Operators))
+            }
         }
     }
 

@@ -95,12 +95,15 @@ impl PgMessageStore {
     }
 
     async fn conn(&self) -> Result<PgConn, MessagingError> {
-        self.pool.get().await.map_err(|e| bus_error(self.redactor.pool(e)))
+        self.pool
+            .get()
+            .await
+            .map_err(|e| bus_error(self.redactor.pool(e, crate::store::postgres::errors::Detail::Public)))
     }
 
     fn db_error(&self, conn: &mut AsyncPgConnection, e: diesel::result::Error) -> MessagingError {
         let broken = conn.is_broken();
-        bus_error(self.redactor.db(e, broken))
+        bus_error(self.redactor.db(e, broken, crate::store::postgres::errors::Detail::Public))
     }
 
     fn failure(&self, conn: &mut AsyncPgConnection, f: Failure) -> MessagingError {
