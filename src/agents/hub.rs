@@ -420,10 +420,19 @@ impl AgentHub {
             .message("enrolment token revoked; its agents' sessions end".to_string());
         let revoked = self.orchestrator.store().revoke_enrolment_token(tenant, id, Utc::now(), &audit).await?;
         if revoked.is_some() {
-            for session in self.sessions.read().values().filter(|s| s.tenant == tenant && s.token_id == id) {
-                session.addr.do_send(EndSession("the enrolment token was revoked".into()));
+            self.end_sessions_of_token(tenant, id);
+            // Sessions held by other instances end there.
+            if let Some(routing) = self.routing.get().cloned() {
+                routing.token_revoked(tenant, id).await;
             }
         }
         Ok(revoked)
+    }
+
+    /// Ends this instance's sessions of hosts enrolled with a revoked token.
+    pub fn end_sessions_of_token(&self, tenant: TenantId, token_id: Uuid) {
+        for session in self.sessions.read().values().filter(|s| s.tenant == tenant && s.token_id == token_id) {
+            session.addr.do_send(EndSession("the enrolment token was revoked".into()));
+        }
     }
 }

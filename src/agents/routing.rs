@@ -62,6 +62,10 @@ enum Notice {
     /// An Admin retired the host: every instance takes its node out.
     #[serde(rename_all = "camelCase")]
     Removed { origin: Uuid, tenant: TenantId, node_id: Uuid },
+    /// An Admin revoked an enrolment token: every instance ends the sessions
+    /// of the hosts enrolled with it.
+    #[serde(rename_all = "camelCase")]
+    TokenRevoked { origin: Uuid, tenant: TenantId, token_id: Uuid },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -247,6 +251,12 @@ impl AgentRouting {
         self.notify(&Notice::Removed { origin: self.origin(), tenant, node_id }).await;
     }
 
+    /// An Admin revoked an enrolment token on this instance: the others end
+    /// the sessions they hold of hosts enrolled with it.
+    pub async fn token_revoked(&self, tenant: TenantId, token_id: Uuid) {
+        self.notify(&Notice::TokenRevoked { origin: self.origin(), tenant, token_id }).await;
+    }
+
     /// Forgets a removed host's remote session and ignores its holder's
     /// notices for a while (see `removed`).
     fn forget_remote(&self, node_id: Uuid) {
@@ -274,8 +284,12 @@ impl AgentRouting {
 
     async fn on_notice(self: &Arc<Self>, hub: &AgentHub, notice: Notice) {
         match notice {
-            Notice::Live { origin, .. } | Notice::Gone { origin, .. } | Notice::Removed { origin, .. }
+            Notice::Live { origin, .. }
+            | Notice::Gone { origin, .. }
+            | Notice::Removed { origin, .. }
+            | Notice::TokenRevoked { origin, .. }
                 if origin == self.origin() => {}
+            Notice::TokenRevoked { tenant, token_id, .. } => hub.end_sessions_of_token(tenant, token_id),
             Notice::Removed { tenant, node_id, .. } => {
                 self.forget_remote(node_id);
                 hub.forget_host(tenant, node_id);

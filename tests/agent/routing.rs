@@ -179,3 +179,40 @@ async fn the_other_instance_shows_a_host_s_new_version_without_waiting_for_a_hea
     }
     assert!(listed(&b, "qa-reported").await.is_err(), "b lists the removed host no more");
 }
+
+/// An enrolment token revoked through the instance that does not hold its
+/// host's session: the holder ends the session at once, and the agent is
+/// refused when it tries again (a session held elsewhere used to stay open
+/// until its holder restarted).
+#[actix_web::test]
+async fn a_token_revoked_on_another_instance_ends_the_session_its_holder_keeps() {
+    let Some(db) = TestDb::migrated("agent::routing_token_revoked").await else { return };
+    let root = tempfile::tempdir().unwrap();
+    let prefix = format!("t{}", uuid::Uuid::new_v4().simple());
+    let a = instance(&db, "a", root.path(), &prefix).await;
+    let b = instance(&db, "b", root.path(), &prefix).await;
+    let (status, created) = b.post("/api/v1/agents/tokens", &serde_json::json!({ "environment": "QA" })).await.unwrap();
+    assert_eq!(status.as_u16(), 201, "{created}");
+    let (token, token_id) = (created["token"].as_str().unwrap(), created["id"].as_str().unwrap());
+    let agent = Agent::start(&b, token, "qa-revoked", root.path());
+    eventually_ok(Duration::from_secs(60), "b holds the agent's session", async || {
+        held_by(&b, "qa-revoked", "b").await
+    })
+    .await;
+    let (status, body) =
+        a.post(&format!("/api/v1/agents/tokens/{token_id}/revoke"), &serde_json::json!({})).await.unwrap();
+    assert_eq!(status.as_u16(), 200, "{body}");
+    eventually_ok(Duration::from_secs(5), "b ends the session", async || {
+        let listed = listed(&b, "qa-revoked").await?;
+        match listed["connected"] {
+            Value::Bool(false) => Ok(()),
+            _ => Err(format!("{listed}")),
+        }
+    })
+    .await;
+    eventually_ok(Duration::from_secs(10), "the agent hears why", async || {
+        let log = agent.log();
+        log.contains("enrolment token was revoked").then_some(()).ok_or(log)
+    })
+    .await;
+}
