@@ -216,3 +216,47 @@ async fn a_token_revoked_on_another_instance_ends_the_session_its_holder_keeps()
     })
     .await;
 }
+
+/// An instance that cannot reach Redis cannot reach the hosts other
+/// instances hold either. A run it drives fails there, and restoring those
+/// hosts needs nothing from them: the run's change never left this instance.
+/// They are not reported as left on the new version (they were, wrongly:
+/// every one quarantined).
+#[actix_web::test]
+async fn hosts_a_run_never_reached_are_not_reported_left_on_its_version() {
+    let Some(db) = TestDb::migrated("agent::routing_never_reached").await else { return };
+    let root = tempfile::tempdir().unwrap();
+    let prefix = format!("t{}", uuid::Uuid::new_v4().simple());
+    let a = instance(&db, "a", root.path(), &prefix).await;
+    let key = trusted_key(&a).await;
+    let token = enrolment_token(&a, "QA").await;
+    let agent = Agent::start(&a, &token, "qa-elsewhere", root.path());
+    wait_joined(&a, "QA", "qa-elsewhere").await;
+    publish(&a, &key, M, "1.0.0", logging_hooks(false)).await;
+    let first = run(&a, "1.0.0").await;
+    assert_eq!(first["status"], "Succeeded", "{first:#}\n{}", agent.log());
+    publish(&a, &key, M, "2.0.0", logging_hooks(false)).await;
+
+    let vars = vec![
+        ("HOTSWAP__STORE__BACKEND", "postgres".to_string()),
+        ("HOTSWAP__STORE__URL", db.url.clone()),
+        ("HOTSWAP__CLUSTER__INSTANCE_ID", "cut-off".to_string()),
+        ("HOTSWAP__CLUSTER__LEASE_TTL", "3s".to_string()),
+        // Nothing listens there.
+        ("HOTSWAP__REDIS__URL", "redis://127.0.0.1:1".to_string()),
+        ("HOTSWAP__REDIS__KEY_PREFIX", prefix.clone()),
+        ("HOTSWAP__SIMULATION__NODES__QA", "0".to_string()),
+        ("HOTSWAP__PIPELINE__NODE_REQUEST_TIMEOUT", "2s".to_string()),
+        ("HOTSWAP__REGISTRY__ARTIFACT_DIR", root.path().join("artifacts").display().to_string()),
+    ];
+    let cut_off = Server::start_with_token(free_port(), &vars, root.path().join("cut-off.log"), a.token()).await;
+    let done = run(&cut_off, "2.0.0").await;
+    assert_ne!(done["status"], "Succeeded", "{done:#}");
+    let left = done["nodesLeftOnNewVersion"].as_array().cloned().unwrap_or_default();
+    assert!(left.is_empty(), "the host never got 2.0.0: {done:#}\n{}", cut_off.log_text());
+    let id = done["executionId"].as_str().unwrap();
+    let (_, events) = cut_off.get(&format!("/api/v1/deployments/{id}/events")).await.unwrap();
+    let kinds: Vec<_> = events.as_array().unwrap().iter().filter_map(|e| e["type"].as_str()).collect();
+    assert!(!kinds.contains(&"NodesQuarantined"), "{kinds:?}");
+    assert_eq!(agent.current(M).as_deref(), Some("1.0.0"), "{}", agent.log());
+}

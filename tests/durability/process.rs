@@ -26,6 +26,17 @@ pub struct Server {
 
 impl Server {
     pub async fn start(port: u16, vars: &[(&str, String)], log: PathBuf) -> Server {
+        Self::start_signed_in(port, vars, log, None).await
+    }
+
+    /// Started with `token` (another instance's) instead of a login of its
+    /// own: an instance that cannot reach Redis refuses logins.
+    #[allow(dead_code)] // Used by the agent tests, which share this file.
+    pub async fn start_with_token(port: u16, vars: &[(&str, String)], log: PathBuf, token: &str) -> Server {
+        Self::start_signed_in(port, vars, log, Some(token.to_string())).await
+    }
+
+    async fn start_signed_in(port: u16, vars: &[(&str, String)], log: PathBuf, token: Option<String>) -> Server {
         let log_file = std::fs::OpenOptions::new().create(true).append(true).open(&log).expect("log file");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_hotswap"));
         cmd.arg("serve")
@@ -50,7 +61,10 @@ impl Server {
         };
         let mut server = server;
         server.wait_ready().await;
-        server.token = server.login().await;
+        server.token = match token {
+            Some(token) => token,
+            None => server.login().await,
+        };
         server
     }
 

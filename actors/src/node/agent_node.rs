@@ -38,11 +38,23 @@ pub struct RecordCertainty {
     adopted: bool,
     /// Modules with a command sent and not answered yet (or never answered).
     unconfirmed: BTreeSet<String>,
+    /// Modules whose commands from this incarnation all failed before they
+    /// were sent (no route to the host: away, or held by an instance this one
+    /// cannot reach), with no doubt left from an earlier one: the host has
+    /// what the record said, as far as this incarnation is concerned.
+    never_reached: BTreeSet<String>,
 }
 
 impl RecordCertainty {
     fn certain(&self, module: &str) -> bool {
         self.adopted && !self.unconfirmed.contains(module)
+    }
+
+    /// Whether a restore to the record's own slots needs nothing from the
+    /// host: its record is certain, or this incarnation never got the run's
+    /// change to it.
+    fn nothing_to_restore(&self, module: &str) -> bool {
+        self.certain(module) || (self.never_reached.contains(module) && !self.unconfirmed.contains(module))
     }
 }
 
@@ -81,7 +93,8 @@ impl NodeActor {
         // done once it is recorded as pending; an away host is not waited for.
         let already_there = match &command {
             AgentCommand::Restore { slots, .. } => {
-                self.certainty.certain(&module) && self.modules.get(&module).cloned().unwrap_or_default() == *slots
+                self.certainty.nothing_to_restore(&module)
+                    && self.modules.get(&module).cloned().unwrap_or_default() == *slots
             }
             _ => false,
         };
@@ -131,6 +144,15 @@ impl NodeActor {
             };
             if !still_doubted {
                 act.certainty.unconfirmed.remove(&module);
+            }
+            match &answer {
+                Err(Refusal { sent: false, .. }) if !doubted_before => {
+                    act.certainty.never_reached.insert(module.clone());
+                }
+                Err(Refusal { sent: false, .. }) => {}
+                _ => {
+                    act.certainty.never_reached.remove(&module);
+                }
             }
             match answer {
                 // What the host now runs is recorded unfenced: it is the truth.
@@ -239,7 +261,7 @@ impl Handler<AdoptHostState> for NodeActor {
         let reported = self.entry.agent_link().and_then(|l| l.last_report()).map(|r| r.modules);
         let msg = AdoptHostState { modules: reported.unwrap_or(msg.modules) };
         // From here on the record is the host's own account.
-        self.certainty = RecordCertainty { adopted: true, unconfirmed: BTreeSet::new() };
+        self.certainty = RecordCertainty { adopted: true, ..RecordCertainty::default() };
         // Modules the store knows and the host does not are gone from it.
         let mut changes: Vec<(String, ModuleSlots)> = self
             .modules
