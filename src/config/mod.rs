@@ -250,6 +250,7 @@ impl Settings {
     fn validate(&self) -> Result<(), ConfigError> {
         let sections = [
             self.server.validate(),
+            self.logging.validate(),
             self.pipeline.validate(),
             self.simulation.validate(),
             self.cluster.validate(),

@@ -313,3 +313,20 @@ fn enrolment_token_retention_is_a_setting_and_its_sweep_needs_an_interval() {
     let e = load("development", &[("HOTSWAP__AGENT__TOKEN_SWEEP_INTERVAL", "0s")]).unwrap_err();
     assert!(e.to_string().contains("agent.token_sweep_interval"), "{e}");
 }
+
+/// A level that is not one (a typo) would be read as a target and turn all
+/// logging off: it stops start-up instead, naming its key.
+#[test]
+fn log_and_trace_levels_are_levels() {
+    for bad in ["loud", "warnn", "info,hotswap=loud", "=debug", "info,,warn", ""] {
+        let e = load("test", &[("HOTSWAP__LOGGING__LEVEL", bad)]).unwrap_err();
+        assert!(e.to_string().contains("logging.level"), "{bad}: {e}");
+        let e = load("test", &[("HOTSWAP__TELEMETRY__LEVEL", bad)]).unwrap_err();
+        assert!(e.to_string().contains("telemetry.level"), "{bad}: {e}");
+    }
+    for good in ["info", "WARN", "off", "warn,hotswap=debug", "hotswap::coordinator=trace", "error,tokio_postgres=off"] {
+        let s = load("test", &[("HOTSWAP__LOGGING__LEVEL", good), ("HOTSWAP__TELEMETRY__LEVEL", good)]).unwrap();
+        assert_eq!(s.logging.level, good);
+    }
+}
+
