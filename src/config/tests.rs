@@ -324,9 +324,42 @@ fn log_and_trace_levels_are_levels() {
         let e = load("test", &[("HOTSWAP__TELEMETRY__LEVEL", bad)]).unwrap_err();
         assert!(e.to_string().contains("telemetry.level"), "{bad}: {e}");
     }
-    for good in ["info", "WARN", "off", "warn,hotswap=debug", "hotswap::coordinator=trace", "error,tokio_postgres=off"] {
+    for good in ["info", "WARN", "off", "warn,hotswap=debug", "hotswap::coordinator=trace", "error,tokio_postgres=off"]
+    {
         let s = load("test", &[("HOTSWAP__LOGGING__LEVEL", good), ("HOTSWAP__TELEMETRY__LEVEL", good)]).unwrap();
         assert_eq!(s.logging.level, good);
     }
 }
 
+/// /metrics served on server.bind must not hide a route, and its own address
+/// must not be the API's.
+#[test]
+fn metrics_keep_out_of_the_apis_paths_and_address() {
+    for taken in [
+        "/",
+        "/health",
+        "/health/ready",
+        "/api",
+        "/api/v1/deployments",
+        "/hubs/deployment",
+        "/swagger-ui",
+        "/api-docs/openapi.json",
+        "/dashboard",
+        "/dashboard/app.js",
+        "/health/",
+    ] {
+        let e = load("test", &[("HOTSWAP__METRICS__PATH", taken)]).unwrap_err();
+        assert!(e.to_string().contains("metrics.path"), "{taken}: {e}");
+    }
+    for free in ["/metrics", "/internal/metrics", "/healthz", "/apis"] {
+        assert_eq!(load("test", &[("HOTSWAP__METRICS__PATH", free)]).unwrap().metrics.path, free);
+    }
+    let api = ("HOTSWAP__SERVER__BIND", "127.0.0.1:8080");
+    for same in ["127.0.0.1:8080", "0.0.0.0:8080"] {
+        let e = load("test", &[api, ("HOTSWAP__METRICS__BIND", same)]).unwrap_err();
+        assert!(e.to_string().contains("metrics.bind") && e.to_string().contains("server.bind"), "{same}: {e}");
+    }
+    assert!(load("test", &[api, ("HOTSWAP__METRICS__BIND", "127.0.0.1:9090")]).is_ok());
+    // Two ephemeral ports are two addresses.
+    assert!(load("test", &[("HOTSWAP__METRICS__BIND", "127.0.0.1:0")]).is_ok());
+}
