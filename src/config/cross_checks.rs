@@ -111,6 +111,14 @@ impl Settings {
             if !(self.security.strict_mode && self.security.require_registered_modules) {
                 warnings.push("security.strict_mode or require_registered_modules is off".into());
             }
+            if self.store.backend == StoreBackend::Memory {
+                warnings.push(
+                    "store.backend = \"memory\": runs, users, audit and every other record are lost at restart, \
+                     and each instance has its own; use store.backend = \"postgres\" (HOTSWAP__STORE__BACKEND, \
+                     HOTSWAP__STORE__URL)"
+                        .into(),
+                );
+            }
             if self.secrets.backend == SecretsBackend::Memory {
                 warnings.push(
                     "secrets.backend = \"memory\": rotated keys (the JWT signing key included) are lost at restart, \

@@ -199,9 +199,13 @@ impl Settings {
         if !default.exists() {
             return Err(ConfigError(format!("{} not found (set HOTSWAP_CONFIG_DIR)", default.display())));
         }
+        let overlay = dir.join(format!("{profile}.toml"));
+        if !overlay.exists() && embedded::profile(profile).is_none() {
+            return Err(unknown_profile(profile, &format!("no {} and none built in", overlay.display()), dir));
+        }
         let files = config::Config::builder()
             .add_source(config::File::from(default))
-            .add_source(config::File::from(dir.join(format!("{profile}.toml"))).required(false));
+            .add_source(config::File::from(overlay).required(false));
         Self::build(files, profile, vars)
     }
 
@@ -212,10 +216,10 @@ impl Settings {
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Settings, ConfigError> {
         let toml = |text: &str| config::File::from_str(text, config::FileFormat::Toml);
-        let mut files = config::Config::builder().add_source(toml(embedded::DEFAULT));
-        if let Some(text) = embedded::profile(profile) {
-            files = files.add_source(toml(text));
-        }
+        let Some(overlay) = embedded::profile(profile) else {
+            return Err(unknown_profile(profile, "no config directory and none built in", Path::new("")));
+        };
+        let files = config::Config::builder().add_source(toml(embedded::DEFAULT)).add_source(toml(overlay));
         Self::build(files, profile, vars)
     }
 
@@ -280,6 +284,25 @@ impl Settings {
             several => Err(ConfigError(format!("{} problems:\n  - {}", several.len(), several.join("\n  - ")))),
         }
     }
+}
+
+/// A misspelt HOTSWAP_ENV (`prodution`) would otherwise start on the bare
+/// defaults (the memory store, simulated clusters) under a name that looks
+/// right in the logs: refuse it, listing the profiles there are (the built-in
+/// ones and those with a file in `dir`).
+fn unknown_profile(profile: &str, why: &str, dir: &Path) -> ConfigError {
+    let mut known: Vec<String> = embedded::names().map(str::to_string).collect();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(profile) = name.strip_suffix(".toml").filter(|p| *p != "default") {
+                known.push(profile.to_string());
+            }
+        }
+    }
+    known.sort();
+    known.dedup();
+    ConfigError(format!("HOTSWAP_ENV '{profile}' names no profile ({why}); the profiles are {}", known.join(", ")))
 }
 
 /// ./config when run from the checkout, else the one beside the executable;

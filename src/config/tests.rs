@@ -121,9 +121,18 @@ fn every_configuration_problem_is_reported_at_once() {
 
 #[test]
 fn only_insecure_dev_mode_allows_the_published_secret_and_demo_users() {
-    // Safety follows the settings, not the profile's name: a profile without
-    // a file of its own (staging, prod, Production) gets the defaults.
-    for profile in ["staging", "prod", "Production", "production"] {
+    // Safety follows the settings, not the profile's name: a profile whose
+    // file sets nothing (staging here) gets the defaults.
+    let staging = tempfile::tempdir().unwrap();
+    std::fs::copy(dir().join("default.toml"), staging.path().join("default.toml")).unwrap();
+    std::fs::write(staging.path().join("staging.toml"), "# Only the defaults.\n").unwrap();
+    let load = |profile: &str, vars: &[(&str, &str)]| match profile {
+        "staging" => {
+            Settings::load_from(staging.path(), profile, vars.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+        }
+        _ => load(profile, vars),
+    };
+    for profile in ["staging", "production"] {
         let e = load(profile, &[PROD_URL]).unwrap_err();
         assert!(e.to_string().contains("auth.jwt_secret is a published default"), "{profile}: {e}");
         assert!(e.to_string().contains("server.insecure_dev_mode"), "{profile}: {e}");
@@ -286,7 +295,7 @@ fn credentials_in_service_addresses_stay_out_of_hotswap_config() {
 #[test]
 fn the_built_in_profiles_are_the_checkouts() {
     let vars = [PROD_URL, PROD_SECRET];
-    for profile in ["development", "test", "production", "staging"] {
+    for profile in ["development", "test", "production"] {
         let owned = || vars.iter().map(|(k, v)| (k.to_string(), v.to_string()));
         let from_dir = format!("{:?}", Settings::load_from(&dir(), profile, owned()).unwrap());
         let built_in = format!("{:?}", Settings::load_embedded(profile, owned()).unwrap());
@@ -362,4 +371,38 @@ fn metrics_keep_out_of_the_apis_paths_and_address() {
     assert!(load("test", &[api, ("HOTSWAP__METRICS__BIND", "127.0.0.1:9090")]).is_ok());
     // Two ephemeral ports are two addresses.
     assert!(load("test", &[("HOTSWAP__METRICS__BIND", "127.0.0.1:0")]).is_ok());
+}
+
+/// A misspelt HOTSWAP_ENV used to start on the bare defaults (memory store,
+/// simulated clusters) under the misspelt name.
+#[test]
+fn a_profile_without_a_file_or_a_built_in_one_is_refused() {
+    let owned = || [PROD_URL, PROD_SECRET].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
+    for profile in ["prodution", "Production", "staging"] {
+        for e in [Settings::load_from(&dir(), profile, owned()), Settings::load_embedded(profile, owned())] {
+            let e = e.unwrap_err().to_string();
+            assert!(e.contains(&format!("HOTSWAP_ENV '{profile}' names no profile")), "{e}");
+            assert!(e.contains("development, production, test"), "{e}");
+        }
+    }
+    // A profile of the operator's own, with its file in the config directory, is one.
+    let own = tempfile::tempdir().unwrap();
+    std::fs::copy(dir().join("default.toml"), own.path().join("default.toml")).unwrap();
+    std::fs::write(own.path().join("staging.toml"), "[logging]\nformat = \"json\"\n").unwrap();
+    let staging = Settings::load_from(own.path(), "staging", owned()).unwrap();
+    assert_eq!(staging.logging.format, LogFormat::Json);
+    let e = Settings::load_from(own.path(), "stagin", owned()).unwrap_err().to_string();
+    assert!(e.contains("development, production, staging, test"), "{e}");
+}
+
+#[test]
+fn a_memory_store_is_announced_outside_dev_mode() {
+    let memory = ("HOTSWAP__STORE__BACKEND", "memory");
+    let p = load("production", &[PROD_URL, PROD_SECRET, memory]).unwrap();
+    let warnings = p.safety_warnings().join("\n");
+    assert!(warnings.contains("store.backend = \"memory\""), "{warnings}");
+    let p = load("production", &[PROD_URL, PROD_SECRET]).unwrap();
+    assert!(!p.safety_warnings().join("\n").contains("store.backend"));
+    // Development and test use it on purpose.
+    assert!(!load("test", &[]).unwrap().safety_warnings().join("\n").contains("store.backend"));
 }
