@@ -20,6 +20,11 @@ impl Settings {
         if self.secrets.backend == SecretsBackend::Postgres && self.store.backend != StoreBackend::Postgres {
             problems.push("secrets.backend = \"postgres\" needs store.backend = \"postgres\"".into());
         }
+        // The bus opens store.url itself: without a PostgreSQL store it would
+        // fail at start-up on an empty URL, naming no key.
+        if self.messaging.backend == MessagingBackend::Postgres && self.store.backend != StoreBackend::Postgres {
+            problems.push("messaging.backend = \"postgres\" needs store.backend = \"postgres\"".into());
+        }
         problems.extend(self.metrics_clashes());
         if !self.server.insecure_dev_mode {
             problems.extend(self.dev_only_settings().into_iter().map(|unsafe_setting| {
@@ -30,6 +35,18 @@ impl Settings {
             }));
         }
         problems
+    }
+
+    /// secrets.backend = "postgres" (the production profile's) without its
+    /// sealing key, as a sentence naming the variable that sets it.
+    pub(super) fn missing_sealing_key(&self) -> Option<String> {
+        (self.secrets.backend == SecretsBackend::Postgres && self.secrets.encryption_key.expose().trim().is_empty())
+            .then(|| {
+                "secrets.encryption_key is not set: secrets.backend = \"postgres\" seals the stored secrets with it; \
+                 set HOTSWAP__SECRETS__ENCRYPTION_KEY to 32 random bytes in base64 (openssl rand -base64 32), \
+                 the same on every instance"
+                    .to_string()
+            })
     }
 
     /// Where /metrics would take a place the API already holds: served on

@@ -252,6 +252,9 @@ impl Settings {
     /// problem found is reported at once, so that an operator setting up a
     /// profile fixes them in one go rather than one start at a time.
     fn validate(&self) -> Result<(), ConfigError> {
+        // A missing sealing key is the production profile's usual first
+        // refusal: say which variable sets it rather than "0 bytes".
+        let secrets = self.missing_sealing_key().map_or_else(|| self.secrets.validate(), Err);
         let sections = [
             self.server.validate(),
             self.logging.validate(),
@@ -270,7 +273,7 @@ impl Settings {
             self.telemetry.validate(),
             self.registry.validate(),
             self.security.validate(),
-            self.secrets.validate(),
+            secrets,
             self.agent.validate(),
             self.messaging.validate(),
             self.redis.validate(),

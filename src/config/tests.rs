@@ -53,6 +53,7 @@ fn bad_values_name_their_key() {
 
 const PROD_SECRET: (&str, &str) = ("HOTSWAP__AUTH__JWT_SECRET", "a-production-secret-of-at-least-32-bytes!");
 const PROD_URL: (&str, &str) = ("HOTSWAP__STORE__URL", "postgres://u:secret@db/hotswap");
+const PROD_KEY: (&str, &str) = ("HOTSWAP__SECRETS__ENCRYPTION_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=");
 
 #[test]
 fn live_update_and_telemetry_keys_are_checked() {
@@ -76,7 +77,7 @@ fn live_update_and_telemetry_keys_are_checked() {
 fn production_requires_a_database_url() {
     let e = load("production", &[PROD_SECRET]).unwrap_err();
     assert!(e.to_string().contains("store.url"), "{e}");
-    let p = load("production", &[PROD_URL, PROD_SECRET]).unwrap();
+    let p = load("production", &[PROD_URL, PROD_SECRET, PROD_KEY]).unwrap();
     assert!(!p.simulation.enabled);
     assert!(!format!("{:?}", p.store).contains("secret"));
 }
@@ -89,9 +90,9 @@ fn production_refuses_weak_secrets_and_demo_users() {
         let e = load("production", &[PROD_URL, ("HOTSWAP__AUTH__JWT_SECRET", weak)]).unwrap_err();
         assert!(e.to_string().contains("auth.jwt_secret"), "{e}");
     }
-    let e = load("production", &[PROD_URL, PROD_SECRET, ("HOTSWAP__AUTH__DEMO_USERS", "true")]).unwrap_err();
+    let e = load("production", &[PROD_URL, PROD_SECRET, PROD_KEY, ("HOTSWAP__AUTH__DEMO_USERS", "true")]).unwrap_err();
     assert!(e.to_string().contains("auth.demo_users"), "{e}");
-    let p = load("production", &[PROD_URL, PROD_SECRET]).unwrap();
+    let p = load("production", &[PROD_URL, PROD_SECRET, PROD_KEY]).unwrap();
     assert!(!p.auth.demo_users);
     assert!(p.cors.allowed_origins.is_empty());
     assert!(!p.api_docs.swagger_ui);
@@ -110,12 +111,18 @@ fn every_configuration_problem_is_reported_at_once() {
     )
     .unwrap_err()
     .to_string();
-    assert!(e.contains("4 problems:\n  - "), "{e}");
-    for key in ["store.url", "auth.jwt_secret", "auth.demo_users", "approvals.allow_self_approval"] {
+    assert!(e.contains("5 problems:\n  - "), "{e}");
+    for key in [
+        "store.url",
+        "HOTSWAP__SECRETS__ENCRYPTION_KEY",
+        "auth.jwt_secret",
+        "auth.demo_users",
+        "approvals.allow_self_approval",
+    ] {
         assert!(e.contains(key), "{key} is not named: {e}");
     }
     // One problem reads as before: a sentence of its own.
-    let e = load("production", &[PROD_URL]).unwrap_err().to_string();
+    let e = load("production", &[PROD_URL, PROD_KEY]).unwrap_err().to_string();
     assert!(!e.contains("problems:") && e.contains("auth.jwt_secret"), "{e}");
 }
 
@@ -136,12 +143,12 @@ fn only_insecure_dev_mode_allows_the_published_secret_and_demo_users() {
         let e = load(profile, &[PROD_URL]).unwrap_err();
         assert!(e.to_string().contains("auth.jwt_secret is a published default"), "{profile}: {e}");
         assert!(e.to_string().contains("server.insecure_dev_mode"), "{profile}: {e}");
-        let e = load(profile, &[PROD_URL, PROD_SECRET, ("HOTSWAP__AUTH__DEMO_USERS", "true")]).unwrap_err();
+        let e = load(profile, &[PROD_URL, PROD_SECRET, PROD_KEY, ("HOTSWAP__AUTH__DEMO_USERS", "true")]).unwrap_err();
         assert!(e.to_string().contains("auth.demo_users"), "{profile}: {e}");
-        let e =
-            load(profile, &[PROD_URL, PROD_SECRET, ("HOTSWAP__APPROVALS__ALLOW_SELF_APPROVAL", "true")]).unwrap_err();
+        let e = load(profile, &[PROD_URL, PROD_SECRET, PROD_KEY, ("HOTSWAP__APPROVALS__ALLOW_SELF_APPROVAL", "true")])
+            .unwrap_err();
         assert!(e.to_string().contains("approvals.allow_self_approval"), "{profile}: {e}");
-        let ok = load(profile, &[PROD_URL, PROD_SECRET]).unwrap();
+        let ok = load(profile, &[PROD_URL, PROD_SECRET, PROD_KEY]).unwrap();
         assert!(!ok.server.insecure_dev_mode && !ok.auth.demo_users && !ok.approvals.allow_self_approval);
         assert!(ok.safety_warnings().iter().all(|w| !w.contains("insecure_dev_mode")));
     }
@@ -154,27 +161,46 @@ fn only_insecure_dev_mode_allows_the_published_secret_and_demo_users() {
     for profile in ["development", "test"] {
         assert!(load(profile, &[]).unwrap().server.insecure_dev_mode, "{profile}");
     }
-    assert!(!load("production", &[PROD_URL, PROD_SECRET]).unwrap().server.insecure_dev_mode);
+    assert!(!load("production", &[PROD_URL, PROD_SECRET, PROD_KEY]).unwrap().server.insecure_dev_mode);
 }
 
 #[test]
 fn cheap_password_hashes_need_insecure_dev_mode() {
-    let e = load("production", &[PROD_URL, PROD_SECRET, ("HOTSWAP__AUTH__BCRYPT_COST", "4")]).unwrap_err();
+    let e = load("production", &[PROD_URL, PROD_SECRET, PROD_KEY, ("HOTSWAP__AUTH__BCRYPT_COST", "4")]).unwrap_err();
     assert!(e.to_string().contains("auth.bcrypt_cost"), "{e}");
-    let ok = load("production", &[PROD_URL, PROD_SECRET, ("HOTSWAP__AUTH__BCRYPT_COST", "10")]).unwrap();
+    let ok = load("production", &[PROD_URL, PROD_SECRET, PROD_KEY, ("HOTSWAP__AUTH__BCRYPT_COST", "10")]).unwrap();
     assert_eq!(ok.auth.bcrypt_cost, 10);
     assert_eq!(load("test", &[]).unwrap().auth.bcrypt_cost, 4);
 }
 
 #[test]
 fn a_memory_secrets_back_end_is_announced_outside_dev_mode() {
-    let p = load("production", &[PROD_URL, PROD_SECRET]).unwrap();
+    let memory = [("HOTSWAP__SECRETS__BACKEND", "memory"), ("HOTSWAP__MESSAGING__BACKEND", "memory")];
+    let p = load("production", &[PROD_URL, PROD_SECRET, memory[0], memory[1]]).unwrap();
     let warnings = p.safety_warnings().join("\n");
     assert!(warnings.contains("secrets.backend = \"memory\""), "{warnings}");
     assert!(warnings.contains("messaging.backend = \"memory\""), "{warnings}");
-    let bus = ("HOTSWAP__MESSAGING__BACKEND", "postgres");
-    let warnings = load("production", &[PROD_URL, PROD_SECRET, bus]).unwrap().safety_warnings().join("\n");
-    assert!(!warnings.contains("messaging.backend"), "{warnings}");
+    let warnings = load("production", &[PROD_URL, PROD_SECRET, PROD_KEY]).unwrap().safety_warnings().join("\n");
+    assert!(!warnings.contains("messaging.backend") && !warnings.contains("secrets.backend"), "{warnings}");
+}
+
+/// The production profile keeps the message bus and the secrets in its
+/// database: in memory, acknowledged publishes and rotated keys were lost at
+/// restart. Their sealing key has no default, and its absence names the
+/// variable that sets it.
+#[test]
+fn production_keeps_messages_and_secrets_in_postgres() {
+    let p = load("production", &[PROD_URL, PROD_SECRET, PROD_KEY]).unwrap();
+    assert_eq!(p.store.backend, StoreBackend::Postgres);
+    assert_eq!(p.messaging.backend, MessagingBackend::Postgres);
+    assert_eq!(p.secrets.backend, SecretsBackend::Postgres);
+    assert!(p.safety_warnings().iter().all(|w| !w.contains("\"memory\"")), "{:?}", p.safety_warnings());
+    let e = load("production", &[PROD_URL, PROD_SECRET]).unwrap_err().to_string();
+    assert!(e.contains("secrets.encryption_key is not set") && e.contains("HOTSWAP__SECRETS__ENCRYPTION_KEY"), "{e}");
+    assert!(!e.contains("problems:"), "one problem, said once: {e}");
+    // The bus, like the secrets, lives in the store's database.
+    let e = load("test", &[("HOTSWAP__MESSAGING__BACKEND", "postgres")]).unwrap_err().to_string();
+    assert!(e.contains("messaging.backend = \"postgres\" needs store.backend = \"postgres\""), "{e}");
 }
 
 #[test]
@@ -187,7 +213,7 @@ fn ipv6_clients_are_keyed_by_a_configurable_prefix() {
 
 #[test]
 fn registry_and_security_keys_are_checked() {
-    let p = load("production", &[PROD_URL, PROD_SECRET]).unwrap();
+    let p = load("production", &[PROD_URL, PROD_SECRET, PROD_KEY]).unwrap();
     assert!(p.security.strict_mode && p.security.require_registered_modules);
     assert_eq!(p.registry.max_artifact_bytes, 64 * 1024 * 1024);
     let t = load("test", &[]).unwrap();
@@ -215,7 +241,7 @@ fn secrets_keys_are_checked() {
     let ok = load("development", &[vault, addr, token]).unwrap();
     assert!(!format!("{ok:?}").contains("s.vault-token-value"), "the token stays out of `hotswap config`");
     let plain = ("HOTSWAP__SECRETS__VAULT__ADDRESS", "http://vault:8200");
-    let e = load("production", &[PROD_URL, PROD_SECRET, vault, plain, token]).unwrap_err();
+    let e = load("production", &[PROD_URL, PROD_SECRET, PROD_KEY, vault, plain, token]).unwrap_err();
     assert!(e.to_string().contains("secrets.vault.address is not https"), "{e}");
     let e = load("test", &[("HOTSWAP__SECRETS__JWT_POLICY__ROTATION_WINDOW", "1000d")]).unwrap_err();
     assert!(e.to_string().contains("secrets.jwt_policy"), "{e}");
@@ -225,14 +251,14 @@ fn secrets_keys_are_checked() {
 fn shared_secrets_need_postgres_and_a_32_byte_key() {
     let postgres = ("HOTSWAP__SECRETS__BACKEND", "postgres");
     let e = load("production", &[PROD_URL, PROD_SECRET, postgres]).unwrap_err();
-    assert!(e.to_string().contains("needs secrets.encryption_key"), "{e}");
+    assert!(e.to_string().contains("secrets.encryption_key is not set"), "{e}");
     let short = ("HOTSWAP__SECRETS__ENCRYPTION_KEY", "c2hvcnQ=");
     let e = load("production", &[PROD_URL, PROD_SECRET, postgres, short]).unwrap_err();
     assert!(e.to_string().contains("holds 5 bytes"), "{e}");
     let key = ("HOTSWAP__SECRETS__ENCRYPTION_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=");
     let e = load("test", &[postgres, key]).unwrap_err();
     assert!(e.to_string().contains("secrets.backend = \"postgres\" needs store.backend = \"postgres\""), "{e}");
-    let ok = load("production", &[PROD_URL, PROD_SECRET, postgres, key]).unwrap();
+    let ok = load("production", &[PROD_URL, PROD_SECRET, PROD_KEY, postgres, key]).unwrap();
     assert_eq!(ok.secrets.backend, SecretsBackend::Postgres);
     assert!(!format!("{ok:?}").contains("MDEyMzQ1Njc4"), "the key stays out of `hotswap config`");
     let warnings = ok.safety_warnings().join("\n");
@@ -294,7 +320,7 @@ fn credentials_in_service_addresses_stay_out_of_hotswap_config() {
 /// same settings, key for key, as the checkout's files give.
 #[test]
 fn the_built_in_profiles_are_the_checkouts() {
-    let vars = [PROD_URL, PROD_SECRET];
+    let vars = [PROD_URL, PROD_SECRET, PROD_KEY];
     for profile in ["development", "test", "production"] {
         let owned = || vars.iter().map(|(k, v)| (k.to_string(), v.to_string()));
         let from_dir = format!("{:?}", Settings::load_from(&dir(), profile, owned()).unwrap());
@@ -377,7 +403,8 @@ fn metrics_keep_out_of_the_apis_paths_and_address() {
 /// simulated clusters) under the misspelt name.
 #[test]
 fn a_profile_without_a_file_or_a_built_in_one_is_refused() {
-    let owned = || [PROD_URL, PROD_SECRET].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
+    let owned =
+        || [PROD_URL, PROD_SECRET, PROD_KEY].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
     for profile in ["prodution", "Production", "staging"] {
         for e in [Settings::load_from(&dir(), profile, owned()), Settings::load_embedded(profile, owned())] {
             let e = e.unwrap_err().to_string();
@@ -397,11 +424,15 @@ fn a_profile_without_a_file_or_a_built_in_one_is_refused() {
 
 #[test]
 fn a_memory_store_is_announced_outside_dev_mode() {
-    let memory = ("HOTSWAP__STORE__BACKEND", "memory");
-    let p = load("production", &[PROD_URL, PROD_SECRET, memory]).unwrap();
+    let memory = [
+        ("HOTSWAP__STORE__BACKEND", "memory"),
+        ("HOTSWAP__SECRETS__BACKEND", "memory"),
+        ("HOTSWAP__MESSAGING__BACKEND", "memory"),
+    ];
+    let p = load("production", &[PROD_SECRET, memory[0], memory[1], memory[2]]).unwrap();
     let warnings = p.safety_warnings().join("\n");
     assert!(warnings.contains("store.backend = \"memory\""), "{warnings}");
-    let p = load("production", &[PROD_URL, PROD_SECRET]).unwrap();
+    let p = load("production", &[PROD_URL, PROD_SECRET, PROD_KEY]).unwrap();
     assert!(!p.safety_warnings().join("\n").contains("store.backend"));
     // Development and test use it on purpose.
     assert!(!load("test", &[]).unwrap().safety_warnings().join("\n").contains("store.backend"));
