@@ -63,7 +63,9 @@ async fn main() -> std::process::ExitCode {
             ok => ok,
         },
         Command::Config => {
-            println!("{settings:#?}");
+            // `hotswap config | head` closes the pipe early: exit 141 as the
+            // client verbs do, where println! would panic.
+            hotswap::cli::client::output::emit(format_args!("{settings:#?}"));
             Ok(())
         }
         Command::Migrate { action } => migrations(&settings, action).await,

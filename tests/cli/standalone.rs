@@ -73,6 +73,27 @@ fn an_explicit_config_dir_without_defaults_is_refused() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("default.toml not found"));
 }
 
+/// `hotswap config | head -2`: the reader goes away before the settings are
+/// written. The command used to panic (exit 101); it ends as the client verbs
+/// do, with 141 and nothing on stderr.
+#[test]
+fn config_to_a_closed_pipe_exits_141_without_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    // Closed before the command starts, so that its first write always fails.
+    drop(reader);
+    let output = hotswap_alone(dir.path())
+        .arg("config")
+        .env("HOTSWAP_ENV", "test")
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(output.status.code(), Some(141), "{stderr}");
+}
+
 #[test]
 fn keygen_needs_no_server_settings() {
     let dir = tempfile::tempdir().unwrap();
