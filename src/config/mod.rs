@@ -154,8 +154,38 @@ impl CorsSettings {
         if self.allow_credentials && self.allowed_origins.iter().any(|o| o == "*") {
             return Err("cors.allowed_origins may not hold \"*\" while cors.allow_credentials is true".into());
         }
+        // A browser sends its Origin as scheme://host[:port]; anything else
+        // (a TOML list pasted into the variable, a path) never matches and
+        // would silently allow no one.
+        let bad: Vec<&str> =
+            self.allowed_origins.iter().map(String::as_str).filter(|o| *o != "*" && !is_origin(o)).collect();
+        if !bad.is_empty() {
+            return Err(format!(
+                "cors.allowed_origins: '{}' is not an origin such as https://ops.example.com or \
+                 http://localhost:3000 (scheme://host[:port], no path; in HOTSWAP__CORS__ALLOWED_ORIGINS \
+                 separate them with commas, without brackets or quotes)",
+                bad.join("', '")
+            ));
+        }
         Ok(())
     }
+}
+
+/// `scheme://host[:port]` with nothing after it, as a browser's Origin header.
+fn is_origin(text: &str) -> bool {
+    let Some((scheme, rest)) = text.split_once("://") else { return false };
+    let scheme_ok = scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    // An IPv6 host is bracketed; the port, if any, follows the last ':' outside them.
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => (host, Some(port)),
+        _ => (rest, None),
+    };
+    let host_ok = !host.is_empty()
+        && host.chars().all(|c| c.is_ascii_alphanumeric() || "-.[]:".contains(c))
+        && (host.starts_with('[') == host.ends_with(']'));
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok());
+    scheme_ok && host_ok && port_ok
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -437,3 +437,18 @@ fn a_memory_store_is_announced_outside_dev_mode() {
     // Development and test use it on purpose.
     assert!(!load("test", &[]).unwrap().safety_warnings().join("\n").contains("store.backend"));
 }
+
+/// An origin that is not scheme://host[:port] never matches a browser's
+/// Origin header: it used to be accepted and silently allowed no one.
+#[test]
+fn cors_origins_are_origins() {
+    for bad in ["[\"https://a.example\"]", "notanorigin", "https://a.example/app", "https://a.example:port", "https://"]
+    {
+        let e = load("test", &[("HOTSWAP__CORS__ALLOWED_ORIGINS", bad)]).unwrap_err();
+        assert!(e.to_string().contains("cors.allowed_origins"), "{bad}: {e}");
+    }
+    let good = "https://a.example,http://localhost:3000,http://[::1]:8080,*";
+    let s = load("test", &[("HOTSWAP__CORS__ALLOWED_ORIGINS", good)]).unwrap();
+    assert_eq!(s.cors.allowed_origins.len(), 4);
+    assert_eq!(load("development", &[]).unwrap().cors.allowed_origins.len(), 2);
+}
