@@ -86,7 +86,8 @@ podman build -q "${RUNTIME[@]}" --network host --format docker -f Dockerfile \
 psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS $DATABASE" >/dev/null
 psql "$PG_ADMIN_URL" -qc "CREATE DATABASE $DATABASE" >/dev/null
 ENVS=(-e HOTSWAP_ENV=production -e "HOTSWAP__SERVER__BIND=127.0.0.1:${PORT}" -e "HOTSWAP__STORE__URL=${PG_URL}"
-  -e "HOTSWAP__AUTH__JWT_SECRET=$(head -c 48 /dev/urandom | base64 | tr -d '/+=')")
+  -e "HOTSWAP__AUTH__JWT_SECRET=$(head -c 48 /dev/urandom | base64 | tr -d '/+=')"
+  -e "HOTSWAP__SECRETS__ENCRYPTION_KEY=$(head -c 32 /dev/urandom | base64)")
 # [redis] exists once the cluster work lands; the configuration refuses unknown sections.
 if grep -q '^\[redis\]' config/default.toml; then ENVS+=(-e HOTSWAP__REDIS__URL=redis://127.0.0.1:6379); fi
 # stderr kept aside: without systemd podman cannot arm its periodic health-check timer and

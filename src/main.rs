@@ -47,7 +47,13 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let telemetry = telemetry::init(&settings.logging, &settings.telemetry);
+    // The server logs on stdout (its journal); a one-shot verb prints its
+    // result there, so its log lines go to stderr, apart from what a script reads.
+    let serving = matches!(cli.command, None | Some(Command::Serve));
+    let telemetry = serving.then(|| telemetry::init(&settings.logging, &settings.telemetry));
+    if !serving {
+        log_to_stderr(&settings.logging.level);
+    }
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => match serve(settings).await {
             // A start-up that failed (the address in use, the database
@@ -63,7 +69,9 @@ async fn main() -> std::process::ExitCode {
             ok => ok,
         },
         Command::Config => {
-            println!("{settings:#?}");
+            // `hotswap config | head` closes the pipe early: exit 141 as the
+            // client verbs do, where println! would panic.
+            hotswap::cli::client::output::emit(format_args!("{settings:#?}"));
             Ok(())
         }
         Command::Migrate { action } => migrations(&settings, action).await,
@@ -82,9 +90,38 @@ fn exit_code(result: Result<(), Box<dyn std::error::Error>>) -> std::process::Ex
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("hotswap: {e}");
-            std::process::ExitCode::FAILURE
+            // docs/CLI.md: 2 for a usage or input error (a conflict included), 1 for a failure.
+            match e.is::<InputError>() {
+                true => std::process::ExitCode::from(2),
+                false => std::process::ExitCode::FAILURE,
+            }
         }
     }
+}
+
+/// What the operator typed was refused (a short password, a taken
+/// username, an unknown tenant): exit code 2, as the client verbs use for a 4xx.
+#[derive(Debug)]
+struct InputError(String);
+
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InputError {}
+
+/// Readable log lines on stderr for the one-shot verbs (migrate, user, graph).
+fn log_to_stderr(level: &str) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    let lines = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_filter(hotswap::telemetry::log_filter(level));
+    let _ = tracing_subscriber::registry().with(lines).try_init();
 }
 
 async fn migrations(settings: &Settings, action: MigrateAction) -> Result<(), Box<dyn std::error::Error>> {
@@ -135,9 +172,14 @@ async fn users(
     };
     let auth = AuthState::new(&settings.auth, store).await?;
     let new = NewUser { username, email, full_name, password, roles, tenant_id: tenant };
-    let user = auth.create_user(None, new, &cli_actor()).await.map_err(|e| match e {
-        hotswap::auth::users::UserError::Validation(details) => details.join("; "),
-        other => other.to_string(),
+    let user = auth.create_user(None, new, &cli_actor()).await.map_err(|e| -> Box<dyn std::error::Error> {
+        use hotswap::auth::users::UserError;
+        match e {
+            UserError::Validation(details) => Box::new(InputError(details.join("; "))),
+            // The username or email is taken: CLI.md counts a 409 as an input error.
+            UserError::Conflict(m) | UserError::NotFound(m) | UserError::Forbidden(m) => Box::new(InputError(m)),
+            other => other.to_string().into(),
+        }
     })?;
     let roles: Vec<&str> = user.roles.iter().map(|r| r.as_str()).collect();
     println!(
@@ -163,7 +205,7 @@ async fn tenant_named(
         .iter()
         .find(|t| t.subdomain.eq_ignore_ascii_case(which))
         .map(|t| t.tenant_id)
-        .ok_or_else(|| format!("no tenant has the id or subdomain '{which}'").into())
+        .ok_or_else(|| InputError(format!("no tenant has the id or subdomain '{which}'")).into())
 }
 
 /// From a prompt (asked twice) on a terminal, else the first line of standard input.
@@ -172,7 +214,7 @@ fn read_password() -> Result<Password, Box<dyn std::error::Error>> {
         let first = rpassword::prompt_password("Password: ")?;
         let again = rpassword::prompt_password("Repeat the password: ")?;
         if first != again {
-            return Err("the passwords differ".into());
+            return Err(InputError("the passwords differ".into()).into());
         }
         return Ok(Password::new(first));
     }

@@ -2,7 +2,13 @@
 //! allows, and the registry's and secrets' needs of the store. Each section's
 //! own checks live beside its settings type.
 
+use crate::dashboard::ASSETS_PREFIX;
+
 use super::{ArtifactBackend, MessagingBackend, SecretsBackend, Settings, StoreBackend, MIN_SAFE_BCRYPT_COST};
+
+/// The paths the API, its documents, the live hubs and the dashboard serve,
+/// each with everything under it (the dashboard's page is `/` alone).
+const RESERVED_PATHS: [&str; 6] = ["/api", "/api-docs", "/health", "/hubs", "/swagger-ui", ASSETS_PREFIX];
 
 impl Settings {
     /// Every problem that spans sections, each a sentence naming its keys.
@@ -14,6 +20,12 @@ impl Settings {
         if self.secrets.backend == SecretsBackend::Postgres && self.store.backend != StoreBackend::Postgres {
             problems.push("secrets.backend = \"postgres\" needs store.backend = \"postgres\"".into());
         }
+        // The bus opens store.url itself: without a PostgreSQL store it would
+        // fail at start-up on an empty URL, naming no key.
+        if self.messaging.backend == MessagingBackend::Postgres && self.store.backend != StoreBackend::Postgres {
+            problems.push("messaging.backend = \"postgres\" needs store.backend = \"postgres\"".into());
+        }
+        problems.extend(self.metrics_clashes());
         if !self.server.insecure_dev_mode {
             problems.extend(self.dev_only_settings().into_iter().map(|unsafe_setting| {
                 format!(
@@ -21,6 +33,53 @@ impl Settings {
                      (development and test profiles)"
                 )
             }));
+        }
+        problems
+    }
+
+    /// secrets.backend = "postgres" (the production profile's) without its
+    /// sealing key, as a sentence naming the variable that sets it.
+    pub(super) fn missing_sealing_key(&self) -> Option<String> {
+        (self.secrets.backend == SecretsBackend::Postgres && self.secrets.encryption_key.expose().trim().is_empty())
+            .then(|| {
+                "secrets.encryption_key is not set: secrets.backend = \"postgres\" seals the stored secrets with it; \
+                 set HOTSWAP__SECRETS__ENCRYPTION_KEY to 32 random bytes in base64 (openssl rand -base64 32), \
+                 the same on every instance"
+                    .to_string()
+            })
+    }
+
+    /// Where /metrics would take a place the API already holds: served on
+    /// server.bind, the Prometheus middleware answers its path before any
+    /// route, so `/health` would stop answering the image's health check and
+    /// `/api/v1/deployments` would list metrics instead of runs. The same
+    /// address for both servers fails only at bind time, without naming a key.
+    fn metrics_clashes(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let path = self.metrics.path.trim_end_matches('/');
+        let taken = RESERVED_PATHS.iter().find(|reserved| {
+            path.is_empty() || path == **reserved || path.strip_prefix(**reserved).is_some_and(|r| r.starts_with('/'))
+        });
+        if let Some(reserved) = taken {
+            let what = if path.is_empty() { "is the dashboard's page /".to_string() } else { format!("is {reserved}") };
+            problems.push(format!(
+                "metrics.path '{}' {what} or under it, a path the API or the dashboard serves; \
+                 choose another such as /metrics (paths under {} are taken)",
+                self.metrics.path,
+                RESERVED_PATHS.join(", ")
+            ));
+        }
+        if let (Ok(api), Ok(metrics)) =
+            (self.server.bind.parse::<std::net::SocketAddr>(), self.metrics.bind.trim().parse::<std::net::SocketAddr>())
+        {
+            let same_ip = api.ip() == metrics.ip() || api.ip().is_unspecified() || metrics.ip().is_unspecified();
+            if api.port() != 0 && api.port() == metrics.port() && same_ip {
+                problems.push(format!(
+                    "metrics.bind '{}' is the address of server.bind '{}': give /metrics a port of its own, \
+                     or leave metrics.bind empty to serve it on server.bind",
+                    self.metrics.bind, self.server.bind
+                ));
+            }
         }
         problems
     }
@@ -68,6 +127,14 @@ impl Settings {
         } else {
             if !(self.security.strict_mode && self.security.require_registered_modules) {
                 warnings.push("security.strict_mode or require_registered_modules is off".into());
+            }
+            if self.store.backend == StoreBackend::Memory {
+                warnings.push(
+                    "store.backend = \"memory\": runs, users, audit and every other record are lost at restart, \
+                     and each instance has its own; use store.backend = \"postgres\" (HOTSWAP__STORE__BACKEND, \
+                     HOTSWAP__STORE__URL)"
+                        .into(),
+                );
             }
             if self.secrets.backend == SecretsBackend::Memory {
                 warnings.push(

@@ -10,8 +10,13 @@ const PROFILES: [(&str, &str); 3] = [
     ("production", include_str!("../../config/production.toml")),
 ];
 
-/// The built-in overlay of `profile`; another name has none, as a missing
-/// `config/{profile}.toml` has none.
+/// The built-in overlay of `profile`; another name has none (and, without a
+/// `config/{profile}.toml` either, is refused).
 pub fn profile(name: &str) -> Option<&'static str> {
     PROFILES.iter().find(|(profile, _)| *profile == name).map(|(_, text)| *text)
+}
+
+/// The names of the built-in profiles.
+pub fn names() -> impl Iterator<Item = &'static str> {
+    PROFILES.iter().map(|(name, _)| *name)
 }

@@ -154,8 +154,38 @@ impl CorsSettings {
         if self.allow_credentials && self.allowed_origins.iter().any(|o| o == "*") {
             return Err("cors.allowed_origins may not hold \"*\" while cors.allow_credentials is true".into());
         }
+        // A browser sends its Origin as scheme://host[:port]; anything else
+        // (a TOML list pasted into the variable, a path) never matches and
+        // would silently allow no one.
+        let bad: Vec<&str> =
+            self.allowed_origins.iter().map(String::as_str).filter(|o| *o != "*" && !is_origin(o)).collect();
+        if !bad.is_empty() {
+            return Err(format!(
+                "cors.allowed_origins: '{}' is not an origin such as https://ops.example.com or \
+                 http://localhost:3000 (scheme://host[:port], no path; in HOTSWAP__CORS__ALLOWED_ORIGINS \
+                 separate them with commas, without brackets or quotes)",
+                bad.join("', '")
+            ));
+        }
         Ok(())
     }
+}
+
+/// `scheme://host[:port]` with nothing after it, as a browser's Origin header.
+fn is_origin(text: &str) -> bool {
+    let Some((scheme, rest)) = text.split_once("://") else { return false };
+    let scheme_ok = scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    // An IPv6 host is bracketed; the port, if any, follows the last ':' outside them.
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => (host, Some(port)),
+        _ => (rest, None),
+    };
+    let host_ok = !host.is_empty()
+        && host.chars().all(|c| c.is_ascii_alphanumeric() || "-.[]:".contains(c))
+        && (host.starts_with('[') == host.ends_with(']'));
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok());
+    scheme_ok && host_ok && port_ok
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -199,9 +229,13 @@ impl Settings {
         if !default.exists() {
             return Err(ConfigError(format!("{} not found (set HOTSWAP_CONFIG_DIR)", default.display())));
         }
+        let overlay = dir.join(format!("{profile}.toml"));
+        if !overlay.exists() && embedded::profile(profile).is_none() {
+            return Err(unknown_profile(profile, &format!("no {} and none built in", overlay.display()), dir));
+        }
         let files = config::Config::builder()
             .add_source(config::File::from(default))
-            .add_source(config::File::from(dir.join(format!("{profile}.toml"))).required(false));
+            .add_source(config::File::from(overlay).required(false));
         Self::build(files, profile, vars)
     }
 
@@ -212,10 +246,10 @@ impl Settings {
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Settings, ConfigError> {
         let toml = |text: &str| config::File::from_str(text, config::FileFormat::Toml);
-        let mut files = config::Config::builder().add_source(toml(embedded::DEFAULT));
-        if let Some(text) = embedded::profile(profile) {
-            files = files.add_source(toml(text));
-        }
+        let Some(overlay) = embedded::profile(profile) else {
+            return Err(unknown_profile(profile, "no config directory and none built in", Path::new("")));
+        };
+        let files = config::Config::builder().add_source(toml(embedded::DEFAULT)).add_source(toml(overlay));
         Self::build(files, profile, vars)
     }
 
@@ -248,8 +282,12 @@ impl Settings {
     /// problem found is reported at once, so that an operator setting up a
     /// profile fixes them in one go rather than one start at a time.
     fn validate(&self) -> Result<(), ConfigError> {
+        // A missing sealing key is the production profile's usual first
+        // refusal: say which variable sets it rather than "0 bytes".
+        let secrets = self.missing_sealing_key().map_or_else(|| self.secrets.validate(), Err);
         let sections = [
             self.server.validate(),
+            self.logging.validate(),
             self.pipeline.validate(),
             self.simulation.validate(),
             self.cluster.validate(),
@@ -265,7 +303,7 @@ impl Settings {
             self.telemetry.validate(),
             self.registry.validate(),
             self.security.validate(),
-            self.secrets.validate(),
+            secrets,
             self.agent.validate(),
             self.messaging.validate(),
             self.redis.validate(),
@@ -279,6 +317,25 @@ impl Settings {
             several => Err(ConfigError(format!("{} problems:\n  - {}", several.len(), several.join("\n  - ")))),
         }
     }
+}
+
+/// A misspelt HOTSWAP_ENV (`prodution`) would otherwise start on the bare
+/// defaults (the memory store, simulated clusters) under a name that looks
+/// right in the logs: refuse it, listing the profiles there are (the built-in
+/// ones and those with a file in `dir`).
+fn unknown_profile(profile: &str, why: &str, dir: &Path) -> ConfigError {
+    let mut known: Vec<String> = embedded::names().map(str::to_string).collect();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(profile) = name.strip_suffix(".toml").filter(|p| *p != "default") {
+                known.push(profile.to_string());
+            }
+        }
+    }
+    known.sort();
+    known.dedup();
+    ConfigError(format!("HOTSWAP_ENV '{profile}' names no profile ({why}); the profiles are {}", known.join(", ")))
 }
 
 /// ./config when run from the checkout, else the one beside the executable;

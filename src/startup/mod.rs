@@ -66,7 +66,16 @@ impl Application {
         background::start(&settings, &adapters, layers.limits.clone(), &orchestrator);
         metrics.watch(orchestrator.clone(), adapters.pool.clone());
         // Drives stored deployment batches, those of a previous process included.
-        hotswap_actors::batch::BatchRunner::start(orchestrator.clone(), settings.recovery.reconcile_interval);
+        // A zero interval turns it off, as it does the reconciler: a runner
+        // ticking every 0s would spin a core on an idle server.
+        if settings.recovery.reconcile_interval.is_zero() {
+            tracing::warn!(
+                "recovery.reconcile_interval = 0s: this instance neither reconciles runs nor drives deployment \
+                 batches; another instance with an interval must"
+            );
+        } else {
+            hotswap_actors::batch::BatchRunner::start(orchestrator.clone(), settings.recovery.reconcile_interval);
+        }
         if let Some(redis) = &adapters.redis {
             crate::live::backplane::start(redis.clone(), orchestrator.bus().clone());
         }

@@ -399,6 +399,8 @@ async fn the_command_line_bootstraps_a_user_who_can_log_in() {
                 .env("HOTSWAP_CONFIG_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/config"))
                 .env("HOTSWAP__STORE__BACKEND", "postgres")
                 .env("HOTSWAP__STORE__URL", &url)
+                // The user's creation is logged at info: that line belongs on stderr.
+                .env("HOTSWAP__LOGGING__LEVEL", "info")
                 .stdin(std::process::Stdio::piped())
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
@@ -409,12 +411,20 @@ async fn the_command_line_bootstraps_a_user_who_can_log_in() {
         })
     };
     let run = |password: &'static str, username: &'static str| run_with(password, username, &[]);
+    // Input the server refuses is a usage or input error (docs/CLI.md): exit code 2.
     let short = run("too-short", "ops-person").await.unwrap();
-    assert!(!short.status.success());
+    assert_eq!(short.status.code(), Some(2), "{short:?}");
     assert!(String::from_utf8_lossy(&short.stderr).contains("at least 12 characters"), "{short:?}");
+    let root = run_with("a-bootstrap-password", "ops-root", &["--role", "Root"]).await.unwrap();
+    assert_eq!(root.status.code(), Some(2), "{root:?}");
     let made = run("a-bootstrap-password", "ops-person").await.unwrap();
     assert!(made.status.success(), "{made:?}");
-    assert!(String::from_utf8_lossy(&made.stdout).contains("created user ops-person"), "{made:?}");
+    // Standard output holds the result alone: log lines go to stderr.
+    let printed = String::from_utf8_lossy(&made.stdout);
+    assert_eq!(printed.lines().count(), 1, "{made:?}");
+    assert!(printed.starts_with("created user ops-person"), "{made:?}");
+    let taken = run("a-bootstrap-password", "ops-person").await.unwrap();
+    assert_eq!(taken.status.code(), Some(2), "a taken username is a conflict (409): {taken:?}");
     // The password never shows in what the command prints.
     assert!(!String::from_utf8_lossy(&made.stdout).contains("a-bootstrap-password"));
     // The tenant is the global --tenant, by id or subdomain.
@@ -423,7 +433,7 @@ async fn the_command_line_bootstraps_a_user_who_can_log_in() {
     assert!(by_id.status.success(), "{by_id:?}");
     assert!(String::from_utf8_lossy(&by_id.stdout).contains("in tenant 00000000-0000-0000-0000-000000000001"));
     let unknown = run_with("a-bootstrap-password", "ops-nowhere", &["--tenant", "no-such-co"]).await.unwrap();
-    assert_eq!(unknown.status.code(), Some(1), "{unknown:?}");
+    assert_eq!(unknown.status.code(), Some(2), "{unknown:?}");
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no tenant has the id or subdomain 'no-such-co'"));
 
     let overrides = [

@@ -73,6 +73,56 @@ fn an_explicit_config_dir_without_defaults_is_refused() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("default.toml not found"));
 }
 
+/// The process's CPU time so far (user and system), from /proc/PID/stat.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // USER_HZ is 100 on every Linux the project runs on.
+    Duration::from_millis(ticks * 10)
+}
+
+/// recovery.reconcile_interval = "0s" turns the reconciler off; the batch
+/// runner, ticking on the same interval, used to loop without a wait and
+/// keep an idle server at about 80 % of a core.
+#[actix_web::test]
+async fn a_zero_reconcile_interval_leaves_an_idle_server_idle() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, _, log_path) = serve_alone(dir.path(), &[("HOTSWAP__RECOVERY__RECONCILE_INTERVAL", "0s")]).await;
+    let before = cpu_time(server.id());
+    // A measurement over a wall-clock window, not a wait for something to happen.
+    let window = Duration::from_secs(2);
+    actix_web::rt::time::sleep(window).await;
+    let used = cpu_time(server.id()) - before;
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(used < window / 4, "an idle server used {used:?} of CPU in {window:?}");
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("reconcile_interval = 0s"), "the start says what is off: {log}");
+}
+
+/// `hotswap config | head -2`: the reader goes away before the settings are
+/// written. The command used to panic (exit 101); it ends as the client verbs
+/// do, with 141 and nothing on stderr.
+#[test]
+fn config_to_a_closed_pipe_exits_141_without_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    // Closed before the command starts, so that its first write always fails.
+    drop(reader);
+    let output = hotswap_alone(dir.path())
+        .arg("config")
+        .env("HOTSWAP_ENV", "test")
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(output.status.code(), Some(141), "{stderr}");
+}
+
 #[test]
 fn keygen_needs_no_server_settings() {
     let dir = tempfile::tempdir().unwrap();
