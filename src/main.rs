@@ -31,11 +31,16 @@ async fn main() -> std::process::ExitCode {
     // no server settings.
     match cli.command {
         Some(Command::Keygen { out, public_out }) => {
-            return exit_code(hotswap::cli::module_commands::keygen(&out, public_out.as_deref()));
+            return std::process::ExitCode::from(hotswap::cli::module_commands::keygen(&out, public_out.as_deref()));
         }
         Some(Command::Module { action }) => {
-            let module =
-                hotswap::cli::module_commands::module(action, cli.global.server.as_deref(), cli.global.ca.as_deref());
+            let global = &cli.global;
+            let module = hotswap::cli::module_commands::module(
+                action,
+                global.server.as_deref(),
+                global.ca.as_deref(),
+                global.tenant.as_deref(),
+            );
             return std::process::ExitCode::from(module.await);
         }
         _ => {}

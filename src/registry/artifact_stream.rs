@@ -4,10 +4,12 @@
 //!
 //! The promise kept: bytes that no longer match their digest never reach a
 //! client whole. A file whose length differs from the recorded one is refused
-//! before the first byte; otherwise the last chunk is held back until the
-//! digest over everything before it matches, and the stream ends in an error
-//! when it does not, so the client sees a body cut short of its
-//! `Content-Length` rather than a complete, altered artifact.
+//! before the first byte, and so is an altered one of up to
+//! `artifacts::CHECKED_WHOLE_BYTES` (1 MiB), which is read and checked whole
+//! first. A larger one streams: the last chunk is held back until the digest
+//! over everything before it matches, and the stream ends in an error when it
+//! does not, so the client sees a body cut short of its `Content-Length`
+//! rather than a complete, altered artifact.
 
 use std::io::Read;
 
@@ -162,15 +164,18 @@ mod tests {
         (got, false)
     }
 
-    fn three_chunks_and_a_bit() -> Vec<u8> {
-        (0..CHUNK_BYTES * 3 + 100).map(|i| (i % 251) as u8).collect()
+    /// Larger than `CHECKED_WHOLE_BYTES`: streamed, not read whole first.
+    fn five_chunks_and_a_bit() -> Vec<u8> {
+        let bytes: Vec<u8> = (0..CHUNK_BYTES * 5 + 100).map(|i| (i % 251) as u8).collect();
+        assert!(bytes.len() as u64 > crate::registry::artifacts::CHECKED_WHOLE_BYTES);
+        bytes
     }
 
     #[actix_web::test]
     async fn intact_bytes_stream_whole_in_chunks() {
         let dir = tempfile::tempdir().unwrap();
         let artifacts = Artifacts::new(Arc::new(DirectoryArtifacts::new(dir.path())));
-        let bytes = three_chunks_and_a_bit();
+        let bytes = five_chunks_and_a_bit();
         let digest = sha256_hex(&bytes);
         artifacts.put(&digest, Bytes::from(bytes.clone())).await.unwrap();
         let opened = artifacts.open(&digest, bytes.len() as u64).await.unwrap();
@@ -190,7 +195,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let backend = Arc::new(DirectoryArtifacts::new(dir.path()));
         let artifacts = Artifacts::new(backend.clone());
-        let bytes = three_chunks_and_a_bit();
+        let bytes = five_chunks_and_a_bit();
         let digest = sha256_hex(&bytes);
         artifacts.put(&digest, Bytes::from(bytes.clone())).await.unwrap();
         // The same length, one byte changed: first in the first chunk, then in the last.
@@ -206,6 +211,22 @@ mod tests {
         }
         // Another length is refused before a byte is sent.
         std::fs::write(backend.path_of(&digest), b"altered on disk").unwrap();
+        assert!(matches!(artifacts.open(&digest, bytes.len() as u64).await, Err(ArtifactError::Corrupt { .. })));
+    }
+
+    #[actix_web::test]
+    async fn small_artifacts_altered_in_place_are_refused_before_a_byte_is_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = Arc::new(DirectoryArtifacts::new(dir.path()));
+        let artifacts = Artifacts::new(backend.clone());
+        let bytes: Vec<u8> = (0..CHUNK_BYTES * 2 + 7).map(|i| (i % 253) as u8).collect();
+        let digest = sha256_hex(&bytes);
+        artifacts.put(&digest, Bytes::from(bytes.clone())).await.unwrap();
+        let (got, failed) = drain(artifacts.open(&digest, bytes.len() as u64).await.unwrap().chunks).await;
+        assert_eq!((got, failed), (bytes.clone(), false));
+        let mut altered = bytes.clone();
+        altered[CHUNK_BYTES + 1] ^= 0xff;
+        std::fs::write(backend.path_of(&digest), &altered).unwrap();
         assert!(matches!(artifacts.open(&digest, bytes.len() as u64).await, Err(ArtifactError::Corrupt { .. })));
     }
 }

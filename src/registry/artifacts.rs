@@ -12,6 +12,22 @@ use chrono::{DateTime, Utc};
 use super::artifact_stream::{checked, digest_of, file_chunks, ArtifactChunks, OpenedArtifact};
 use crate::crypto::{is_sha256_hex, sha256_hex};
 
+/// Artifacts up to this size are read whole and checked before a download
+/// sends its first byte (and before HEAD answers); larger ones stream with
+/// the check on the way (`artifact_stream`), so that a download of 64 MiB
+/// never holds the artifact in memory.
+pub const CHECKED_WHOLE_BYTES: u64 = 1024 * 1024;
+
+/// Every chunk of an artifact of `len` bytes, in one buffer.
+async fn read_all(mut chunks: ArtifactChunks, len: u64) -> Result<Bytes, ArtifactError> {
+    use futures::StreamExt;
+    let mut whole = bytes::BytesMut::with_capacity(usize::try_from(len).unwrap_or(0));
+    while let Some(chunk) = chunks.next().await {
+        whole.extend_from_slice(&chunk?);
+    }
+    Ok(whole.freeze())
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ArtifactError {
     #[error("no artifact with SHA-256 {0} is stored")]
@@ -101,6 +117,19 @@ impl Artifacts {
             return Err(ArtifactError::Corrupt { expected: digest.to_string(), actual });
         }
         let len = opened.len;
+        if len <= CHECKED_WHOLE_BYTES {
+            // Small enough to hold: read and checked before the first byte
+            // goes out, so that an altered one is answered with a 500 rather
+            // than a connection closed without an answer.
+            let bytes = read_all(opened.chunks, len).await?;
+            let actual = super::statement::sha256_off_worker(bytes.clone()).await;
+            let actual = crate::crypto::hex(&actual);
+            if actual != digest {
+                tracing::error!(expected = %digest, %actual, "stored artifact does not match its digest");
+                return Err(ArtifactError::Corrupt { expected: digest.to_string(), actual });
+            }
+            return Ok(OpenedArtifact::whole(bytes));
+        }
         Ok(OpenedArtifact { len, chunks: checked(opened, digest, len) })
     }
 

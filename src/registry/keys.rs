@@ -53,13 +53,23 @@ impl Registry {
             .resource("SigningKey", &key.key_id)
             .message(format!("trusted RSA-{} key '{}'", key.bits, key.name))
             .details(json!({ "name": key.name, "bits": key.bits }));
-        self.store.add_signing_key(&key, &audit).await.map_err(|e| match e {
-            hotswap_actors::store::StoreError::Conflict(_) => {
-                RegistryError::Conflict(format!("the key {} is trusted already", key.key_id))
+        match self.store.add_signing_key(&key, &audit).await {
+            Ok(()) => Ok(key),
+            Err(hotswap_actors::store::StoreError::Conflict(_)) => {
+                // Keys are never deleted: the one stored may be revoked, and stays so.
+                let stored = self.store.list_signing_keys(tenant).await?.into_iter().find(|k| k.key_id == key.key_id);
+                Err(RegistryError::Conflict(match stored.and_then(|k| k.revoked_at.map(|at| (k.name, at))) {
+                    Some((name, at)) => format!(
+                        "the key {} was trusted as '{name}' and revoked at {}; a revoked key is never trusted again: \
+                         make a new key pair (hotswap keygen)",
+                        key.key_id,
+                        at.to_rfc3339()
+                    ),
+                    None => format!("the key {} is trusted already", key.key_id),
+                }))
             }
-            other => other.into(),
-        })?;
-        Ok(key)
+            Err(other) => Err(other.into()),
+        }
     }
 
     pub async fn revoke_signing_key(

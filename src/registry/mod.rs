@@ -3,8 +3,8 @@
 //!
 //! Files by job: `artifacts` (bytes by SHA-256), `artifact_stream` (reading
 //! them in chunks, checked on the way), `upload_slots` (the cap on uploads at
-//! once), `upload` (descriptor checks
-//! and uploads), `placements` (where versions run; deletion), `keys` (trusted
+//! once), `quota_locks` (one upload at a time per tenant past the quota
+//! check), `upload` (descriptor checks and uploads), `placements` (where versions run; deletion), `keys` (trusted
 //! signing keys), `verifier` (the core's
 //! [`hotswap_actors::registry::ModuleVerifier`]), `cli` (keygen, sign, push).
 
@@ -13,6 +13,7 @@ pub mod artifacts;
 mod gc;
 pub mod keys;
 pub mod placements;
+pub mod quota_locks;
 pub mod settings;
 pub mod statement;
 pub mod upload;
@@ -24,6 +25,7 @@ use hotswap_actors::store::{SharedStore, StoreError};
 pub use artifact_stream::OpenedArtifact;
 pub use artifacts::{ArtifactBackend, ArtifactError, Artifacts, DirectoryArtifacts};
 pub use gc::ArtifactSweeper;
+pub use quota_locks::QuotaLocks;
 pub use upload::{Upload, UploadOutcome};
 pub use upload_slots::UploadSlots;
 pub use verifier::RegistryVerifier;
@@ -86,6 +88,8 @@ pub struct Registry {
     pub upload_read_timeout: std::time::Duration,
     /// The cap on uploads read at once (`registry.max_concurrent_uploads`).
     pub upload_slots: UploadSlots,
+    /// Serialises each tenant's quota check with the store it admits.
+    pub quota_locks: QuotaLocks,
 }
 
 /// Now, to the microsecond PostgreSQL keeps, so that both stores answer

@@ -1,7 +1,9 @@
 //! Where versions run, and deleting one that none runs.
 
 use hotswap_actors::domain::listing::{counted, listed_with};
-use hotswap_actors::domain::{AuditActor, AuditCategory, Environment, ModuleSlots, NewAuditEntry, RunStatus, TenantId};
+use hotswap_actors::domain::{
+    AuditActor, AuditCategory, BatchStepStatus, Environment, ModuleSlots, NewAuditEntry, RunStatus, TenantId,
+};
 use hotswap_actors::store::RunFilter;
 use uuid::Uuid;
 
@@ -34,6 +36,12 @@ impl Registry {
                 "{name} {version} is being deployed by run {run}; wait for it to end, or abort it, first"
             )));
         }
+        if let Some(batch) = self.running_batch_of(tenant, name, version).await? {
+            return Err(RegistryError::Conflict(format!(
+                "{name} {version} is a step of deployment batch {batch}, which is running; wait for the batch to \
+                 end first"
+            )));
+        }
         let audit = NewAuditEntry::new(tenant, actor, AuditCategory::ModuleRegistry, "ModuleDeleted")
             .resource("Module", format!("{name}@{version}"))
             .message(format!("{name} {version} deleted"));
@@ -62,6 +70,32 @@ impl Registry {
             }
         }
         Ok(None)
+    }
+
+    /// A running deployment batch of the tenant with a step for `version` of
+    /// `name` that has not ended: a step still Pending has no run yet, so
+    /// [`Self::active_run_of`] does not see it, and deleting its version
+    /// would fail the batch when the step's turn comes.
+    async fn running_batch_of(
+        &self,
+        tenant: TenantId,
+        name: &str,
+        version: &str,
+    ) -> Result<Option<Uuid>, RegistryError> {
+        // Running batches are few (the batch runner reads them on every tick);
+        // the store keeps them for every tenant in one list.
+        let running = self.store.batches_in_flight().await?;
+        let named = running.into_iter().filter(|b| b.tenant_id == tenant).find(|b| {
+            b.steps.iter().any(|s| {
+                s.module == name
+                    && s.version == version
+                    && matches!(
+                        s.status,
+                        BatchStepStatus::Pending | BatchStepStatus::Starting | BatchStepStatus::Running
+                    )
+            })
+        });
+        Ok(named.map(|b| b.batch_id))
     }
 
     /// The hostnames, by environment, whose nodes serve `version` of `name`

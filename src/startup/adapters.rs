@@ -168,6 +168,7 @@ async fn open_registry(settings: &Settings, store: SharedStore) -> Result<crate:
         max_artifact_bytes: settings.registry.max_artifact_bytes,
         upload_read_timeout: settings.registry.upload_read_timeout,
         upload_slots: crate::registry::UploadSlots::new(settings.registry.max_concurrent_uploads),
+        quota_locks: crate::registry::QuotaLocks::default(),
     })
 }
 

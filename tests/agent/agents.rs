@@ -8,7 +8,7 @@ use awc::http::StatusCode;
 use base64::Engine;
 use hotswap::crypto::rsa_sig;
 use hotswap::registry::statement::statement;
-use hotswap_actors::domain::SignatureAlgorithm;
+use hotswap_actors::domain::{ModuleHooks, SignatureAlgorithm};
 use serde_json::{json, Value};
 
 use crate::process::Server;
@@ -182,7 +182,12 @@ pub async fn publish_descriptor(server: &Server, key: &rsa::PrivateKey, descript
     let field = |name: &str| descriptor[name].as_str().unwrap_or_else(|| panic!("{name} in {descriptor}")).to_string();
     let (module, version) = (field("name"), field("version"));
     let digest = hotswap::crypto::sha256_hex(&artifact);
-    let signed = statement(&module, &version, &digest);
+    // The hooks the agents will run are signed with the rest.
+    let hooks: ModuleHooks = match descriptor.get("hooks") {
+        None | Some(Value::Null) => ModuleHooks::default(),
+        Some(hooks) => serde_json::from_value(hooks.clone()).unwrap(),
+    };
+    let signed = statement(&module, &version, &digest, &hooks);
     let signature = rsa_sig::sign(key, SignatureAlgorithm::RsaPkcs1v15Sha256, signed.as_bytes()).unwrap();
     let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
     let body = json!({

@@ -152,7 +152,7 @@ async fn signatures_bind_the_module_name_and_version() {
     trust(&app, "release", &key).await;
     let artifact = unique_artifact("kmod-bound");
     let digest = hotswap::crypto::sha256_hex(&artifact);
-    let signed = key.sign(statement("kmod-bound", "1.0.0", &digest).as_bytes());
+    let signed = key.sign(statement("kmod-bound", "1.0.0", &digest, &Default::default()).as_bytes());
     let (status, reply) = upload(&app, &descriptor("kmod-bound", "1.0.0"), &artifact, Some(&signed)).await;
     assert_eq!(status, StatusCode::CREATED, "{reply}");
     // The same bytes and signature as a newer version: refused.

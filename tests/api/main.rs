@@ -44,6 +44,7 @@ mod registry_core;
 mod registry_gc;
 mod registry_limits;
 mod registry_scan;
+mod registry_signatures;
 mod registry_support;
 mod schemas;
 mod secrets;

@@ -237,6 +237,7 @@ async fn signing_keys_are_checked_listed_and_revoked() {
     let (status, reply) =
         app.post("/api/v1/signing-keys", &json!({ "name": "again", "publicKeyPem": key.public_pem })).await;
     assert_eq!(status, StatusCode::CONFLICT, "{reply}");
+    assert!(reply["message"].as_str().unwrap().contains("is trusted already"), "{reply}");
 
     // PKCS#1 PEM is accepted too, and names the same key.
     let pkcs1 = {
@@ -271,6 +272,12 @@ async fn signing_keys_are_checked_listed_and_revoked() {
     assert_eq!(again["revokedAt"], revoked["revokedAt"], "the first revocation time stays");
     let (status, _) = app.post("/api/v1/signing-keys/sha256:nothing/revoke", &json!({})).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // Added again once revoked: refused, saying it is revoked (not that it is trusted).
+    let (status, reply) =
+        app.post("/api/v1/signing-keys", &json!({ "name": "again", "publicKeyPem": key.public_pem })).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{reply}");
+    let message = reply["message"].as_str().unwrap();
+    assert!(message.contains("revoked") && !message.contains("trusted already"), "{reply}");
 
     let security = app
         .orchestrator
@@ -419,10 +426,117 @@ async fn the_modules_quota_and_storage_use_come_from_the_registry() {
 
     let (_, usage) = admin.get(&format!("/api/tenants/{tenant}/usage")).await;
     let row = |q: &str| usage["quotas"].as_array().unwrap().iter().find(|x| x["quota"] == q).unwrap().clone();
-    assert_eq!(row("artifactStorageGb")["used"], 1, "a few bytes round up to 1 GB: {usage}");
+    // The registry's modules, as the upload just counted them (no run has used any).
+    assert_eq!((row("modules")["used"].clone(), row("modules")["limit"].clone()), (json!(3), json!(3)), "{usage}");
+    // A few KB do not read as the whole 1 GB: the GB are rounded, the bytes exact.
+    let storage = row("artifactStorageGb");
+    assert_eq!(storage["used"], 0, "{usage}");
+    assert_eq!(storage["limitBytes"], 1_000_000_000u64, "{usage}");
     let (_, report) = admin.get("/api/v1/analytics/usage").await;
     let stored = report["artifactStorageBytes"].as_u64().unwrap();
     assert!(stored > bytes as u64, "four artifacts, counted once each: {report}");
+    assert_eq!(storage["usedBytes"], stored, "{usage}");
+}
+
+#[actix_web::test]
+async fn concurrent_uploads_of_new_modules_never_exceed_the_modules_quota() {
+    let app = spawn_app(&[("HOTSWAP__REGISTRY__MAX_CONCURRENT_UPLOADS", "16")]).await;
+    // Free: three modules at most.
+    let tenant = crate::tenants::provision(&app, "quota-race", "Free").await;
+    let admin = app.new_user("quota-race-admin", &["Admin"], Some(tenant)).await;
+    let names: Vec<String> = (1..=7).map(|i| format!("kmod-race{i}")).collect();
+    let uploads = names.iter().map(|name| {
+        let admin = admin.clone();
+        async move { upload(&admin, &descriptor(name, "1.0.0"), &unique_artifact(name), None).await }
+    });
+    let answers = futures::future::join_all(uploads).await;
+    let created = answers.iter().filter(|(status, _)| *status == StatusCode::CREATED).count();
+    let refused =
+        answers.iter().filter(|(status, reply)| *status == StatusCode::FORBIDDEN && reply["quota"] == "modules");
+    assert_eq!((created, refused.count()), (3, 4), "{answers:#?}");
+    let (_, listed) = admin.get("/api/v1/modules").await;
+    assert_eq!(listed.as_array().unwrap().len(), 3, "{listed}");
+}
+
+#[actix_web::test]
+async fn nul_characters_in_hooks_are_refused_with_400() {
+    let app = spawn_app(&[]).await;
+    for hook in ["activate", "deactivate", "health", "prepareStandby"] {
+        let mut d = descriptor("kmod-nulhook", "1.0.0");
+        d["hooks"] = json!({ hook: "a\u{0}b" });
+        let (status, reply) = upload(&app, &d, &unique_artifact("nulhook"), None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{hook}: {reply}");
+        assert_eq!(reply["code"], "validation_failed", "{reply}");
+    }
+}
+
+#[actix_web::test]
+async fn the_same_bytes_with_another_descriptor_are_409_naming_what_differs() {
+    let app = spawn_app(&[]).await;
+    let key = KeyPair::generate();
+    trust(&app, "release", &key).await;
+    let d = descriptor("kmod-redesc", "1.0.0");
+    let artifact = publish(&app, &key, &d).await;
+    let sig = key.sign(&artifact);
+    // The same descriptor (its keys in another order): unchanged.
+    let reordered: serde_json::Value = serde_json::from_str(&d.to_string()).unwrap();
+    let (status, reply) = upload(&app, &reordered, &artifact, Some(&sig)).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    let mut changed = d.clone();
+    changed["dependencies"] = json!({ "kmod-base": "^1.0" });
+    changed["description"] = json!("another description");
+    changed["hooks"] = json!({ "activate": "true" });
+    let (status, reply) = upload(&app, &changed, &artifact, Some(&sig)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{reply}");
+    let message = reply["message"].as_str().unwrap();
+    for field in ["dependencies", "description", "hooks"] {
+        assert!(message.contains(field), "{field} in {message}");
+    }
+    let (_, stored) = app.get("/api/v1/modules/kmod-redesc/1.0.0").await;
+    assert_eq!(stored["dependencies"], json!({}), "the stored descriptor is unchanged: {stored}");
+}
+
+#[actix_web::test]
+async fn a_small_altered_artifact_is_answered_500_before_any_byte() {
+    let app = spawn_app(&[]).await;
+    let key = KeyPair::generate();
+    trust(&app, "release", &key).await;
+    let artifact = publish(&app, &key, &descriptor("kmod-altered", "1.0.0")).await;
+    let digest = sha256_hex(&artifact);
+    let file = app.settings.registry.artifact_dir.join("sha256").join(&digest[..2]).join(&digest);
+    let mut altered = artifact.clone();
+    altered[3] ^= 0xff;
+    std::fs::write(&file, &altered).unwrap();
+    let path = "/api/v1/modules/kmod-altered/1.0.0/artifact";
+    let r = app.call(Method::GET, path, None).await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", r.text);
+    assert!(r.body["traceId"].is_string(), "the JSON error shape: {}", r.text);
+    let head = app.call(Method::HEAD, path, None).await;
+    assert_eq!(head.status, StatusCode::INTERNAL_SERVER_ERROR, "HEAD checks as GET does");
+}
+
+#[actix_web::test]
+async fn a_version_a_running_batch_will_deploy_cannot_be_deleted() {
+    // QA runs stay active a long while: the batch's later steps stay Pending.
+    let app = spawn_app(&[("HOTSWAP__PIPELINE__ROLLING_HEALTH_CHECK_DELAY", "30s")]).await;
+    let key = KeyPair::generate();
+    trust(&app, "release", &key).await;
+    publish(&app, &key, &descriptor("kmod-bfirst", "1.0.0")).await;
+    let mut second = descriptor("kmod-bsecond", "1.0.0");
+    second["dependencies"] = json!({ "kmod-bfirst": "^1.0" });
+    publish(&app, &key, &second).await;
+    let body = json!({
+        "modules": [{ "module": "kmod-bfirst", "version": "1.0.0" }, { "module": "kmod-bsecond", "version": "1.0.0" }],
+        "targetEnvironment": "QA",
+        "requesterEmail": "ops@example.com",
+    });
+    let (status, batch) = app.post("/api/v1/deployments/batch", &body).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{batch}");
+    let id = batch["batchId"].as_str().unwrap();
+    let r = app.call(Method::DELETE, "/api/v1/modules/kmod-bsecond/1.0.0", None).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+    assert!(r.body["message"].as_str().unwrap().contains(id), "{}", r.body);
+    assert_eq!(app.get("/api/v1/modules/kmod-bsecond/1.0.0").await.0, StatusCode::OK, "still there");
 }
 
 #[actix_web::test]

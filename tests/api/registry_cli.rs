@@ -46,7 +46,8 @@ async fn keygen_sign_and_push_from_the_command_line() {
         assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
     }
     let again = hotswap(vec!["keygen".into(), "--out".into(), arg(&key)], vec![]).await;
-    assert!(!again.status.success(), "an existing key is never overwritten");
+    // An input error: exit 2, as docs/CLI.md says.
+    assert_eq!(again.status.code(), Some(2), "an existing key is never overwritten: {again:?}");
 
     let (status, trusted) = app.post("/api/v1/signing-keys", &json!({ "name": "cli", "publicKeyPem": public })).await;
     assert_eq!(status, StatusCode::CREATED, "{trusted}");
@@ -62,6 +63,11 @@ async fn keygen_sign_and_push_from_the_command_line() {
         .collect();
     let signed = hotswap(sign, vec![]).await;
     assert!(signed.status.success(), "{signed:?}");
+    // The public key given as --key: an input error.
+    let public_key = arg(&dir.path().join("release.pem.pub"));
+    let wrong = ["module", "sign", "--key", &public_key, "--descriptor", &arg(&descriptor_file), &arg(&module)];
+    let wrong = hotswap(wrong.into_iter().map(String::from).collect(), vec![]).await;
+    assert_eq!(wrong.status.code(), Some(2), "{wrong:?}");
     // openssl agrees that this is the key's signature of the statement that
     // binds name, version and the file's digest.
     let digest = openssl_stdout(&["dgst", "-sha256", "-r", &arg(&module)]);
@@ -102,4 +108,33 @@ async fn keygen_sign_and_push_from_the_command_line() {
     let pushed = push(app.token.clone().unwrap()).await;
     assert!(pushed.status.success(), "{pushed:?}");
     assert!(String::from_utf8_lossy(&pushed.stdout).contains("uploaded kmod-cli 1.1.0"), "{pushed:?}");
+}
+
+#[actix_web::test]
+async fn push_acts_for_the_tenant_named_by_dash_dash_tenant() {
+    let app = spawn_app(&[]).await;
+    let tenant = crate::tenants::provision(&app, "push-target", "Professional").await;
+    let dir = tempfile::tempdir().unwrap();
+    let module = dir.path().join("kmod-tpush.ko");
+    std::fs::write(&module, unique_artifact("tpush")).unwrap();
+    let descriptor_file = dir.path().join("descriptor.json");
+    std::fs::write(&descriptor_file, descriptor("kmod-tpush", "1.0.0").to_string()).unwrap();
+    let env = vec![("HOTSWAP_URL".into(), app.base.clone()), ("HOTSWAP_TOKEN".into(), app.token.clone().unwrap())];
+    // By subdomain with --tenant, then by id with HOTSWAP_TENANT.
+    let args = ["--tenant", "push-target", "module", "push", "--descriptor", &arg(&descriptor_file), &arg(&module)];
+    let pushed = hotswap(args.into_iter().map(String::from).collect(), env.clone()).await;
+    assert!(pushed.status.success(), "{pushed:?}");
+    std::fs::write(&descriptor_file, descriptor("kmod-tpush", "1.1.0").to_string()).unwrap();
+    let mut by_env = env.clone();
+    by_env.push(("HOTSWAP_TENANT".into(), tenant.to_string()));
+    let args = ["module", "push", "--descriptor", &arg(&descriptor_file), &arg(&module)];
+    let pushed = hotswap(args.into_iter().map(String::from).collect(), by_env).await;
+    assert!(pushed.status.success(), "{pushed:?}");
+
+    let acting = [("X-Tenant-Id", tenant.to_string())];
+    let acting: Vec<(&str, &str)> = acting.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let there = app.request_with(awc::http::Method::GET, "/api/v1/modules/kmod-tpush", &acting, None).await;
+    assert_eq!(there.status, StatusCode::OK, "{}", there.text);
+    assert_eq!(there.body["versions"].as_array().unwrap().len(), 2, "{}", there.text);
+    assert_eq!(app.get("/api/v1/modules/kmod-tpush").await.0, StatusCode::NOT_FOUND, "not in the caller's own tenant");
 }

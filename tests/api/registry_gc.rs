@@ -28,6 +28,7 @@ fn registry(store: SharedStore, backend: Arc<dyn ArtifactBackend>) -> Registry {
         max_artifact_bytes: 1 << 20,
         upload_read_timeout: std::time::Duration::from_secs(10),
         upload_slots: hotswap::registry::UploadSlots::new(1),
+        quota_locks: hotswap::registry::QuotaLocks::default(),
     }
 }
 

@@ -170,8 +170,8 @@ mod postgres_artifacts {
 
     /// A download from the database streams chunk rows, and keeps the
     /// filesystem back-end's promise: altered bytes never reach the client
-    /// whole (the last chunk is withheld), another length is refused before
-    /// the first byte.
+    /// whole (the last chunk is withheld), another length, or an altered
+    /// artifact of up to 1 MiB, is refused before the first byte.
     #[actix::test]
     async fn artifacts_in_postgres_stream_in_chunks_and_withhold_altered_bytes() {
         use hotswap::registry::artifact_stream::CHUNK_BYTES;
@@ -179,7 +179,9 @@ mod postgres_artifacts {
             return;
         };
         let artifacts = Artifacts::new(Arc::new(db.store().await));
-        let bytes: Vec<u8> = (0..CHUNK_BYTES * 3 + 100).map(|i| (i % 251) as u8).collect();
+        // Past CHECKED_WHOLE_BYTES: streamed rather than checked whole first.
+        let bytes: Vec<u8> = (0..CHUNK_BYTES * 5 + 100).map(|i| (i % 251) as u8).collect();
+        assert!(bytes.len() as u64 > hotswap::registry::artifacts::CHECKED_WHOLE_BYTES);
         let digest = sha256_hex(&bytes);
         let len = bytes.len() as u64;
         artifacts.put(&digest, bytes::Bytes::from(bytes.clone())).await.unwrap();
@@ -188,11 +190,11 @@ mod postgres_artifacts {
         let (got, pieces, failed) = drain(opened.chunks).await;
         assert!(!failed);
         assert_eq!(got, bytes);
-        assert_eq!(pieces, 4, "one piece per chunk row");
+        assert_eq!(pieces, 6, "one piece per chunk row");
         assert_eq!(hotswap::crypto::hex(&artifacts.verify(&digest).await.unwrap()), digest);
 
         // One byte altered in place, first in the second chunk, then in the last.
-        for seq in [1, 3] {
+        for seq in [1, 5] {
             artifacts.put(&digest, bytes::Bytes::from(bytes.clone())).await.unwrap();
             db.execute(&format!(
                 "UPDATE artifact_chunks SET bytes = set_byte(bytes, 7, get_byte(bytes, 7) # 255) \
@@ -210,5 +212,18 @@ mod postgres_artifacts {
         assert!(!drain(artifacts.open(&digest, len).await.unwrap().chunks).await.2);
         db.execute(&format!("UPDATE artifact_chunks SET bytes = '\\x00' WHERE sha256 = '{digest}' AND seq = 2")).await;
         assert!(matches!(artifacts.open(&digest, len).await, Err(ArtifactError::Corrupt { .. })));
+
+        // A small artifact altered in place (its length kept): refused before the first byte.
+        let small: Vec<u8> = (0..CHUNK_BYTES + 10).map(|i| (i % 241) as u8).collect();
+        let small_digest = sha256_hex(&small);
+        artifacts.put(&small_digest, bytes::Bytes::from(small.clone())).await.unwrap();
+        assert!(!drain(artifacts.open(&small_digest, small.len() as u64).await.unwrap().chunks).await.2);
+        db.execute(&format!(
+            "UPDATE artifact_chunks SET bytes = set_byte(bytes, 7, get_byte(bytes, 7) # 255) \
+             WHERE sha256 = '{small_digest}' AND seq = 0"
+        ))
+        .await;
+        let refused = artifacts.open(&small_digest, small.len() as u64).await;
+        assert!(matches!(refused, Err(ArtifactError::Corrupt { .. })));
     }
 }

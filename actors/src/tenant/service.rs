@@ -35,14 +35,20 @@ pub struct NewTenant {
 }
 
 /// One quota with its use now; `used` is `None` where the core does not
-/// measure it: live sessions are counted by the HTTP adapter that holds them,
-/// artifact storage by the module registry.
+/// measure it: live sessions are counted by the HTTP adapter that holds them.
+/// Artifact storage is limited in whole GB but used by the byte: its `used`
+/// is the GB rounded to the nearest (so a few KB read as 0, not as a full
+/// 1 GB quota), and `usedBytes` and `limitBytes` give it exactly.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct QuotaUse {
     pub quota: &'static str,
     pub limit: u32,
     pub used: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub used_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -310,19 +316,31 @@ impl Tenants {
             .map(|env| self.deps.clusters.directory.nodes(tenant, env).len() as u64)
             .max()
             .unwrap_or(0);
-        let stored = crate::domain::stored_bytes(&self.deps.store.all_module_versions(tenant).await?);
+        let versions = self.deps.store.all_module_versions(tenant).await?;
+        let stored = crate::domain::stored_bytes(&versions);
+        // The registry's modules, counted as its upload quota check counts
+        // them: distinct names with at least one stored version.
+        let modules = versions.iter().map(|v| v.name()).collect::<std::collections::BTreeSet<_>>().len() as u64;
         let q = &record.quota;
-        let row = |quota: QuotaKind, limit, used| QuotaUse { quota: quota.as_str(), limit, used };
+        let row = |quota: QuotaKind, limit, used| QuotaUse {
+            quota: quota.as_str(),
+            limit,
+            used,
+            used_bytes: None,
+            limit_bytes: None,
+        };
+        let gb = crate::domain::BYTES_PER_GB;
+        let storage = QuotaUse {
+            used_bytes: Some(stored),
+            limit_bytes: Some(u64::from(q.max_artifact_storage_gb).saturating_mul(gb)),
+            ..row(QuotaKind::ArtifactStorage, q.max_artifact_storage_gb, Some(stored.saturating_add(gb / 2) / gb))
+        };
         let quotas = vec![
             row(QuotaKind::ConcurrentRuns, q.max_concurrent_runs, Some(counts.active)),
             row(QuotaKind::RunsPerDay, q.max_runs_per_day, Some(counts.created_since)),
             row(QuotaKind::NodesPerEnvironment, q.max_nodes_per_environment, Some(nodes)),
-            row(QuotaKind::Modules, q.max_modules, Some(counts.modules)),
-            row(
-                QuotaKind::ArtifactStorage,
-                q.max_artifact_storage_gb,
-                Some(stored.div_ceil(crate::domain::BYTES_PER_GB)),
-            ),
+            row(QuotaKind::Modules, q.max_modules, Some(modules)),
+            storage,
             row(QuotaKind::WebsocketSessions, q.max_websocket_sessions, None),
         ];
         Ok(TenantUsage { tenant_id: tenant, tier: record.tier, status: record.status, quotas, measured_at: now })

@@ -43,8 +43,14 @@ pub(super) async fn modules(api: &Api, out: Out, name: Option<&str>) -> Result<E
 }
 
 fn signer(version: &Value) -> String {
-    if version["signed"] != Value::Bool(true) {
-        return "unsigned".into();
+    // The server says whether the signature verifies now against a trusted key.
+    match version["signatureStatus"].as_str() {
+        Some("none") => return "unsigned".into(),
+        Some("unverified") => return "unverified".into(),
+        Some(_) => {}
+        // A server older than signatureStatus: `signed` meant only that a signature was sent.
+        None if version["signed"] != Value::Bool(true) => return "unsigned".into(),
+        None => {}
     }
     // Signed, but by no key the tenant trusted at upload (let in with
     // security.strict_mode off): the signature vouches for nothing.
@@ -86,7 +92,22 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn a_signature_no_trusted_key_verified_is_shown_as_unverified() {
+    fn a_signature_no_trusted_key_verifies_is_shown_as_unverified() {
+        let key = "sha256:0123456789abcdef0123";
+        assert_eq!(signer(&json!({ "signed": false, "signatureStatus": "none" })), "unsigned");
+        // Verified at upload, its key revoked since.
+        assert_eq!(
+            signer(&json!({ "signed": false, "signatureStatus": "unverified", "signingKeyId": key })),
+            "unverified"
+        );
+        assert_eq!(
+            signer(&json!({ "signed": true, "signatureStatus": "verified", "signingKeyId": key })),
+            "sha256:0123456789ab"
+        );
+    }
+
+    #[test]
+    fn a_server_without_signature_status_is_read_as_before() {
         assert_eq!(signer(&json!({ "signed": false })), "unsigned");
         assert_eq!(signer(&json!({ "signed": true, "signingKeyId": null })), "unverified");
         assert_eq!(

@@ -65,14 +65,19 @@ fn default_name(file: &Path) -> Result<String, Failure> {
     Ok(stem.to_string())
 }
 
-/// Revokes the one key `which` names: modules signed with it fail the
-/// Security Scan from now on.
+/// Revokes the one key `which` names. What follows depends on the server's
+/// settings, which the client does not know, so the line says both cases.
 pub(super) async fn revoke(api: &Api, out: Out, which: &str) -> Result<Exit, Failure> {
     let keys = api.get("/api/v1/signing-keys").await?;
     let id = resolve(&keys, which)?;
     let path = format!("/api/v1/signing-keys/{}/revoke", segment(&id));
     let revoked = api.post(&path, &json!({})).await?.body;
-    let line = format!("revoked {} ({}): modules signed with it fail the Security Scan", cell(&revoked["name"]), id);
+    let line = format!(
+        "revoked {} ({}): agents no longer accept modules signed with it; the Security Scan refuses them where \
+         security.strict_mode is on and passes them with a warning where it is off",
+        cell(&revoked["name"]),
+        id
+    );
     done(out, revoked, &line)
 }
 

@@ -99,10 +99,29 @@ async fn show_one(api: &Api, out: Out, which: &str) -> Result<Exit, Failure> {
         .as_array()
         .into_iter()
         .flatten()
-        .map(|q| vec![cell(&q["quota"]), cell(&q["limit"]), cell(&q["used"])])
+        .map(|q| vec![cell(&q["quota"]), cell(&q["limit"]), used(q)])
         .collect();
     out.table(&["QUOTA", "LIMIT", "USED"], &rows, None);
     Ok(Exit::Ok)
+}
+
+/// A quota's use; artifact storage (limited in GB, used by the byte) in the
+/// unit that reads best, so that a few kB do not read as a full 1 GB. Units
+/// of 1000, as the quota counts a GB.
+fn used(quota: &Value) -> String {
+    let Some(bytes) = quota["usedBytes"].as_u64() else { return cell(&quota["used"]) };
+    const UNITS: [&str; 4] = ["B", "kB", "MB", "GB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }
 
 /// One lifecycle call on the tenant `which` names; prints where it is now.
@@ -125,4 +144,17 @@ async fn lifecycle(
         _ => format!("deleted {which}: its record and history stay"),
     };
     done(out, answer, &line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn artifact_storage_use_is_shown_in_bytes() {
+        let q = |v: Value| used(&v);
+        assert_eq!(q(serde_json::json!({ "used": 0, "usedBytes": 1100 })), "1.1 kB");
+        assert_eq!(q(serde_json::json!({ "used": 0, "usedBytes": 12 })), "12 B");
+        assert_eq!(q(serde_json::json!({ "used": 3 })), "3");
+    }
 }

@@ -846,7 +846,7 @@ async function impactSection(name, version) {
 function signingKeys(keys) {
   const section = h("section", { class: "signing-keys" }, h("h2", {}, "Signing keys"));
   const revoke = (key) => async () => {
-    if (!confirm(`Revoke ${key.name}? Modules signed with it fail the Security Scan from now on.`)) return;
+    if (!confirm(`Revoke ${key.name}? Agents no longer accept modules signed with it, and the Security Scan refuses them in strict mode (with strict mode off they pass with a warning).`)) return;
     try {
       await api("POST", `/api/v1/signing-keys/${encodeURIComponent(key.id)}/revoke`, {});
       notice(`${key.name} revoked`);
