@@ -3,6 +3,8 @@
 //! change, so the others must take the tenant's status and quota from the
 //! store, not from what their actor saw last.
 
+use std::time::Duration;
+
 use super::*;
 
 /// Creates a run of `module` (held at its approval gate, so that it stays
@@ -37,6 +39,12 @@ async fn a_tenant_created_suspended_or_moved_to_another_tier_on_one_instance_is_
     let (status, reply) = try_create(&b, "kmod-ha-1").await;
     assert_eq!(status, StatusCode::ACCEPTED, "a run of a tenant created on a, created on b: {reply}");
     let held = reply["executionId"].as_str().unwrap().to_string();
+    // The list, like the run's own view, names b as the instance driving it.
+    owned_by(&b, &held, "b", Duration::from_secs(20)).await;
+    let (status, listed) = b.get("/api/v1/deployments").await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(listed[0]["executionId"], held.as_str(), "{listed}");
+    assert_eq!(listed[0]["ownerInstance"], "b", "{listed}");
 
     // Free: one concurrent run; Starter (set on a): three, at once on b.
     let (status, reply) = try_create(&b, "kmod-ha-2").await;
