@@ -403,6 +403,8 @@ pub struct DeploymentSummaryView {
     pub start_time: DateTime<Utc>,
     pub end_time: Option<DateTime<Utc>>,
     pub duration: String,
+    /// The instance that drives the run (`cluster.instance_id`); null before any has claimed it.
+    pub owner_instance: Option<String>,
 }
 
 impl From<&RunSummary> for DeploymentSummaryView {
@@ -416,6 +418,7 @@ impl From<&RunSummary> for DeploymentSummaryView {
             start_time: s.created_at,
             end_time: s.finished_at,
             duration: timespan(s.finished_at.unwrap_or_else(Utc::now) - s.created_at),
+            owner_instance: s.owner_instance.clone(),
         }
     }
 }

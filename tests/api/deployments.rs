@@ -205,6 +205,23 @@ async fn listing_is_newest_first_with_filters_and_pages() {
     assert_eq!(reply["details"].as_array().unwrap().len(), 2);
 }
 
+/// The list names the instance that drives each run, as the run's own view does.
+#[actix_web::test]
+async fn the_list_shows_the_instance_that_drives_each_run() {
+    let app = spawn_app(&[]).await;
+    let id = app.deploy("kmod-owned", "1.0.0", "Staging", json!({ "requireApproval": true })).await;
+    let owner =
+        crate::db::poll::eventually_ok(std::time::Duration::from_secs(20), "an instance drives the run", async || {
+            let (_, run) = app.get(&format!("/api/v1/deployments/{id}")).await;
+            run["ownerInstance"].as_str().map(str::to_string).ok_or_else(|| format!("{run}"))
+        })
+        .await;
+    let (status, all) = app.get("/api/v1/deployments").await;
+    assert_eq!(status, StatusCode::OK, "{all}");
+    let listed = all.as_array().unwrap().iter().find(|r| r["executionId"] == id.as_str()).expect("the run is listed");
+    assert_eq!(listed["ownerInstance"], owner.as_str(), "{listed}");
+}
+
 /// `POST /deployments/{id}/events` reaches the verbs' route (`{verb}` does not
 /// parse as `events`), but its path is the events route's: 405 with Allow, not
 /// 404. A verb that does not exist still names nothing.

@@ -20,6 +20,7 @@ mod failover;
 mod nodes;
 mod secrets;
 mod tasks;
+mod tenants;
 mod verbs;
 
 use std::path::Path;

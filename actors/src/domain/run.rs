@@ -274,6 +274,7 @@ impl RunRecord {
             status: self.status,
             created_at: self.created_at,
             finished_at: self.finished_at,
+            owner_instance: self.owner.as_ref().map(|o| o.instance.clone()),
         }
     }
 
@@ -306,4 +307,9 @@ pub struct RunSummary {
     pub status: RunStatus,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// The instance that drives the run (its lease's owner), as the run's own
+    /// view shows it; `None` before any has claimed it. The deployment
+    /// outbox does not read it (no event message carries it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_instance: Option<String>,
 }

@@ -251,6 +251,8 @@ impl Orchestrator {
         with_stored_slots: bool,
     ) -> ClusterPage {
         let timeout = self.inner.settings.simulation.heartbeat_timeout;
+        // A tenant created on another instance gets its clusters here first.
+        self.inner.tenants.here(tenant).await;
         let mut snapshots = self.snapshots(tenant, env).await;
         if with_stored_slots {
             let deadline = self.inner.settings.pipeline.node_request_timeout.min(Duration::from_secs(2));

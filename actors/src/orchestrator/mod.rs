@@ -490,7 +490,7 @@ impl Orchestrator {
         actor: &AuditActor,
     ) -> Result<VerbReply, CoreError> {
         let run = self.get_run(tenant, id).await?;
-        self.inner.tenants.ensure_active(tenant)?;
+        self.inner.tenants.ensure_active_stored(tenant).await?;
         match self.inner.runs.get(id) {
             Some(addr) => addr
                 .send(Steer { verb, actor: actor.clone() })
@@ -516,7 +516,7 @@ impl Orchestrator {
         actor: &AuditActor,
     ) -> Result<RollbackAccepted, CoreError> {
         let mut run = self.get_run(tenant, id).await?;
-        self.inner.tenants.ensure_active(tenant)?;
+        self.inner.tenants.ensure_active_stored(tenant).await?;
         let refuse = |message: &str, status| Err(CoreError::WrongState { message: message.into(), status });
         if run.status.is_active() {
             return refuse("Cannot rollback a deployment that is still in progress", run.status);

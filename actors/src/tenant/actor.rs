@@ -49,6 +49,12 @@ impl TenantDirectory {
         self.live.read().get(&tenant).filter(|a| a.connected()).cloned()
     }
 
+    /// Whether an actor of the tenant was started on this instance, running
+    /// or not (restarting, or stopped once the tenant was deleted).
+    pub fn known(&self, tenant: TenantId) -> bool {
+        self.live.read().contains_key(&tenant)
+    }
+
     /// The tenant's status as its actor last saved it.
     pub fn status(&self, tenant: TenantId) -> Option<TenantStatus> {
         self.records.read().get(&tenant).map(|t| t.status)
@@ -242,6 +248,19 @@ impl TenantActor {
         self.deps.directory.publish(&record);
         self.record = record;
     }
+
+    /// Takes a newer record another instance stored; a tenant deleted there
+    /// loses its clusters and its actor here too.
+    fn follow(&mut self, record: TenantRecord, ctx: &mut Context<Self>) {
+        if record.revision <= self.record.revision {
+            return;
+        }
+        self.adopt(record);
+        if self.record.status == TenantStatus::Deleted {
+            self.deps.clusters.deprovision(self.record.tenant_id);
+            ctx.stop();
+        }
+    }
 }
 
 /// The tenant as its actor holds it (settled: provisioning is over).
@@ -322,8 +341,37 @@ impl Handler<FlushAdmissions> for TenantActor {
         }
         let record = self.record.clone();
         let store = self.deps.store.clone();
-        AtomicResponse::new(Box::pin(admit_batch(store, record, batch).into_actor(self)))
+        let work = async move {
+            // Admitted against the tenant as stored, not as this actor last
+            // saw it: another instance may have suspended it or changed its tier.
+            let record = match stored(&store, record).await {
+                Ok(record) => record,
+                Err(e) => {
+                    for w in batch {
+                        let _ = w.answer.send(Err(e.clone().into()));
+                    }
+                    return None;
+                }
+            };
+            admit_batch(store, record.clone(), batch).await;
+            Some(record)
+        };
+        AtomicResponse::new(Box::pin(work.into_actor(self).map(|record, act, ctx| {
+            if let Some(record) = record {
+                act.follow(record, ctx);
+            }
+        })))
     }
+}
+
+/// The tenant as stored now, or `known` where the store holds no newer
+/// revision. Each instance has an actor for the tenant and only one of them
+/// applies a change, so the others learn of it here, from the store.
+async fn stored(store: &SharedStore, known: TenantRecord) -> Result<TenantRecord, StoreError> {
+    Ok(match store.get_tenant(known.tenant_id).await? {
+        Some(stored) if stored.revision > known.revision => stored,
+        _ => known,
+    })
 }
 
 /// Stores a batch of one tenant's new runs and answers each.
@@ -395,9 +443,13 @@ impl Handler<ApplyCommand> for TenantActor {
     type Result = AtomicResponse<Self, Result<TenantRecord, CoreError>>;
 
     fn handle(&mut self, msg: ApplyCommand, _ctx: &mut Self::Context) -> Self::Result {
-        let current = self.record.clone();
+        let known = self.record.clone();
         let deps = self.deps.clone();
         let work = async move {
+            // From the stored record: another instance may have changed the
+            // tenant since this actor last saw it (its write would be refused
+            // as stale, and the lifecycle checked against a former status).
+            let current = stored(&deps.store, known).await?;
             let mut next = apply(&current, &msg.command, super::now())?;
             let tenant = current.tenant_id;
             match &msg.command {

@@ -79,6 +79,9 @@ pub struct UsageReport {
 #[derive(Clone)]
 pub struct Tenants {
     deps: Arc<TenantDeps>,
+    /// Held while an actor is started for a tenant another instance
+    /// created, so that two requests do not start two.
+    adopting: Arc<tokio::sync::Mutex<()>>,
 }
 
 fn check_metadata(metadata: &BTreeMap<String, String>, errors: &mut Vec<String>) {
@@ -122,7 +125,7 @@ fn check_changes(changes: &mut TenantChanges, errors: &mut Vec<String>) {
 
 impl Tenants {
     pub(crate) fn new(deps: TenantDeps) -> Tenants {
-        Tenants { deps: Arc::new(deps) }
+        Tenants { deps: Arc::new(deps), adopting: Default::default() }
     }
 
     /// Seeds the system tenant on a fresh store and starts an actor for
@@ -257,10 +260,52 @@ impl Tenants {
             return Ok(addr);
         }
         let record = self.get(tenant).await?;
-        Err(match record.status {
-            TenantStatus::Deleted => CoreError::Refused(format!("Tenant {tenant} is Deleted")),
-            _ => CoreError::Unavailable(format!("tenant {tenant} is restarting; try again")),
-        })
+        match record.status {
+            TenantStatus::Deleted => Err(CoreError::Refused(format!("Tenant {tenant} is Deleted"))),
+            _ => self.adopt(record).await,
+        }
+    }
+
+    /// Starts the actor (and the simulated clusters) of a tenant this
+    /// instance has none for: one created on another instance since this one
+    /// started. It settles as at start-up; node ids derive from the tenant and
+    /// the host name, so instances provisioning the same tenant share its
+    /// stored nodes. A tenant whose actor is restarting here, or that another
+    /// instance is still provisioning or deleting, is not adopted: 503.
+    async fn adopt(&self, record: TenantRecord) -> Result<Addr<super::TenantActor>, CoreError> {
+        let tenant = record.tenant_id;
+        let unavailable = || CoreError::Unavailable(format!("tenant {tenant} is restarting; try again"));
+        if !matches!(record.status, TenantStatus::Active | TenantStatus::Suspended) {
+            return Err(unavailable());
+        }
+        let _one = self.adopting.lock().await;
+        if let Some(addr) = self.deps.directory.get(tenant) {
+            return Ok(addr);
+        }
+        if self.deps.directory.known(tenant) {
+            return Err(unavailable());
+        }
+        tracing::info!(%tenant, status = %record.status, "tenant created on another instance; starting its actor here");
+        spawn_tenant(self.deps.clone(), record);
+        self.settled([tenant]).await?;
+        self.deps.directory.get(tenant).ok_or_else(unavailable)
+    }
+
+    /// Makes sure this instance has the tenant's actor and clusters, if the
+    /// tenant is live; for views (the clusters) that read the local ones.
+    pub async fn here(&self, tenant: TenantId) {
+        if self.deps.directory.known(tenant) {
+            return;
+        }
+        match self.deps.store.get_tenant(tenant).await {
+            Ok(Some(record)) => {
+                if let Err(e) = self.adopt(record).await {
+                    tracing::debug!(%tenant, error = %e, "tenant not started here");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::debug!(%tenant, error = %e, "cannot look the tenant up"),
+        }
     }
 
     /// Stores a new run through its tenant's actor, which refuses it when the
@@ -275,15 +320,14 @@ impl Tenants {
         let tenant = run.tenant_id;
         let addr = match self.deps.directory.get(tenant) {
             Some(addr) => addr,
-            None => {
-                return Err(match self.deps.store.get_tenant(tenant).await? {
-                    None => CoreError::Forbidden(format!("Tenant {tenant} does not exist; runs cannot start")),
-                    Some(t) if !t.status.is_live() => {
-                        CoreError::Forbidden(format!("Tenant {tenant} is {}; runs cannot start", t.status))
-                    }
-                    Some(_) => CoreError::Unavailable(format!("tenant {tenant} is restarting; try again")),
-                })
-            }
+            None => match self.deps.store.get_tenant(tenant).await? {
+                None => return Err(CoreError::Forbidden(format!("Tenant {tenant} does not exist; runs cannot start"))),
+                Some(t) if t.status != TenantStatus::Active => {
+                    return Err(CoreError::Forbidden(format!("Tenant {tenant} is {}; runs cannot start", t.status)))
+                }
+                // Created on another instance: its actor starts here.
+                Some(t) => self.adopt(t).await?,
+            },
         };
         addr.send(AdmitRun { run, events, actor, span })
             .timeout(ACTOR_TIMEOUT)
@@ -291,7 +335,19 @@ impl Tenants {
             .map_err(|_| CoreError::Unavailable(format!("tenant {tenant} is restarting; try again")))?
     }
 
-    /// Refuses steering a run (verbs, rollback) of a tenant that is not active.
+    /// Refuses steering a run (verbs, rollback) of a tenant that is not
+    /// active as stored: another instance may have suspended it.
+    pub async fn ensure_active_stored(&self, tenant: TenantId) -> Result<(), CoreError> {
+        match self.deps.store.get_tenant(tenant).await? {
+            Some(t) if t.status != TenantStatus::Active => {
+                Err(CoreError::Forbidden(format!("Tenant {tenant} is {}; its runs cannot be steered", t.status)))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Refuses steering a run of a tenant that is not active as this
+    /// instance's actor last saw it (no store read; for agent sessions).
     pub fn ensure_active(&self, tenant: TenantId) -> Result<(), CoreError> {
         match self.deps.directory.status(tenant) {
             Some(status) if status != TenantStatus::Active => {

@@ -153,8 +153,17 @@ impl StoredSummary {
             status: codec::status(&self.status)?,
             created_at: join_time(self.created_at, self.created_at_nanos),
             finished_at: self.finished_at.map(|f| join_time(f, self.finished_at_nanos.unwrap_or(0))),
+            // The list reads it beside the summary; the outbox has no use for it.
+            owner_instance: None,
         })
     }
+}
+
+/// The instance that drives a run: the generated column `owner_instance`
+/// (read from `record`'s owner). Not in `schema.rs`, whose `runs` has the 16
+/// columns diesel's default build takes; read by name for the list.
+fn owner_instance() -> diesel::expression::SqlLiteral<diesel::sql_types::Nullable<diesel::sql_types::Text>> {
+    diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::Text>>("runs.owner_instance")
 }
 
 /// The stored record with its node changes put back.
@@ -613,8 +622,8 @@ impl RunStore for PgStore {
                 } else {
                     runs_created(conn, tenant).await?
                 };
-                let rows: Vec<StoredSummary> = filtered(tenant, filter)
-                    .select(StoredSummary::as_select())
+                let rows: Vec<(StoredSummary, Option<String>)> = filtered(tenant, filter)
+                    .select((StoredSummary::as_select(), owner_instance()))
                     .order((runs::created_at.desc(), runs::created_at_nanos.desc(), runs::execution_id.desc()))
                     .limit(page_size)
                     .offset(offset)
@@ -624,7 +633,10 @@ impl RunStore for PgStore {
             })
             .await;
         let (total, rows) = result.map_err(|e| self.db_error(conn, e))?;
-        let items = rows.into_iter().map(StoredSummary::decode).collect::<StoreResult<_>>()?;
+        let items = rows
+            .into_iter()
+            .map(|(summary, owner)| Ok(RunSummary { owner_instance: owner, ..summary.decode()? }))
+            .collect::<StoreResult<_>>()?;
         Ok(Page { items, total: total as u64 })
     }
 
