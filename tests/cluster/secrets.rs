@@ -152,18 +152,25 @@ async fn a_published_key_held_by_the_back_end_refuses_to_start_outside_dev_mode(
         ("HOTSWAP__AUTH__JWT_SECRET", mine.to_string()),
     ]);
     let log = logs.path().join("refused.log");
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_hotswap"))
-        .arg("serve")
-        .env("HOTSWAP_ENV", "test")
-        .env("HOTSWAP_CONFIG_DIR", std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config"))
-        .env("HOTSWAP__SERVER__BIND", format!("127.0.0.1:{port}"))
-        .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(std::fs::OpenOptions::new().append(true).open(&log).unwrap())
-        .status()
-        .unwrap();
+    let mut child = KillOnDrop(
+        std::process::Command::new(env!("CARGO_BIN_EXE_hotswap"))
+            .arg("serve")
+            .env("HOTSWAP_ENV", "test")
+            .env("HOTSWAP_CONFIG_DIR", std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config"))
+            .env("HOTSWAP__SERVER__BIND", format!("127.0.0.1:{port}"))
+            .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::fs::OpenOptions::new().append(true).open(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    // A server that starts anyway fails the test (and is killed), not hangs it.
+    let exited = eventually_ok(Duration::from_secs(60), "the refused server exits", async || {
+        child.0.try_wait().unwrap().ok_or_else(|| "still running, so it started".to_string())
+    })
+    .await;
     let said = std::fs::read_to_string(&log).unwrap();
-    assert!(!status.success(), "it must not start: {said}");
+    assert!(!exited.success(), "it must not start: {said}");
     assert!(said.contains("holds jwt-signing-key with a published default as its current version (v1)"), "{said}");
     assert!(said.contains("hotswap secrets rotate jwt-signing-key"), "{said}");
     assert!(!said.contains(published) && !said.contains(mine), "no value is logged: {said}");
@@ -176,4 +183,14 @@ async fn a_published_key_held_by_the_back_end_refuses_to_start_outside_dev_mode(
     let said = std::fs::read_to_string(logs.path().join("dev.log")).unwrap();
     assert!(said.contains("auth.jwt_secret differs from jwt-signing-key v1"), "{said}");
     assert!(!said.contains(published) && !said.contains(mine), "no value is logged: {said}");
+}
+
+/// A child process killed when the test ends, passed or not.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
