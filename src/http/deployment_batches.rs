@@ -8,12 +8,15 @@ use chrono::{DateTime, Utc};
 use hotswap_actors::domain::{
     AuditCategory, BatchRecord, BatchStatus, BatchStep, BatchStepStatus, Environment, NewAuditEntry, Strategy,
 };
+use hotswap_actors::error::CoreError;
 use hotswap_actors::graph::{GraphService, ReleaseItem};
+use hotswap_actors::orchestrator::downgrade;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::count_params::count_within;
+use super::deployment_dto::{CreateDeploymentBody, ITEM_FIELDS};
 use super::graph_dto::ReleaseModule;
 use super::responses::{JsonBody, Protected};
 use super::route_table::{api_module, Access};
@@ -47,6 +50,12 @@ pub struct CreateBatchBody {
     /// Metadata every run carries.
     #[serde(default)]
     pub metadata: std::collections::BTreeMap<String, String>,
+    /// Deploy versions lower than the highest one the tenant's nodes run, as
+    /// `allowDowngrade` does for one run: without it such an item is refused
+    /// (422), and a step that has become one by the time it starts fails the
+    /// batch. Each downgrade is audited as `DowngradeAllowed`.
+    #[serde(default)]
+    pub allow_downgrade: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -112,24 +121,58 @@ impl From<&BatchRecord> for BatchView {
     }
 }
 
-/// Every problem with the body's own fields, before the plan is made.
+/// The create body of one item's run: what `POST /deployments` would get.
+fn item_body(body: &CreateBatchBody, item: Option<&ReleaseModule>) -> CreateDeploymentBody {
+    CreateDeploymentBody {
+        module_name: item.map(|i| i.module.clone()),
+        version: item.map(|i| i.version.clone()),
+        target_environment: Some(body.target_environment.clone()),
+        requester_email: Some(body.requester_email.clone()),
+        description: None,
+        require_approval: None,
+        metadata: Some(body.metadata.clone()),
+        strategy: body.strategy.clone(),
+        canary_steps: None,
+        allow_downgrade: None,
+    }
+}
+
+/// Characters of an item's module or version a problem repeats: the item
+/// has not been checked yet and may be anything.
+const ITEM_CHARS_NAMED: usize = 64;
+
+/// How a problem names an item: `module version`, each cut when long.
+fn item_label(module: &str, version: &str) -> String {
+    let cut = |s: &str| {
+        let start: String = s.chars().take(ITEM_CHARS_NAMED).collect();
+        if start.len() < s.len() {
+            format!("{start}…")
+        } else {
+            start
+        }
+    };
+    format!("{} {}", cut(module), cut(version))
+}
+
+/// Every problem with the body's own fields, before the plan is made. Each
+/// item is checked as `POST /deployments` checks its body (the same code):
+/// a problem with a field the runs share is said once, one with an item's
+/// module or version names the item.
 fn check_body(body: &CreateBatchBody) -> Result<(Environment, Option<Strategy>), ApiError> {
     let mut problems = Vec::new();
     if body.modules.is_empty() || body.modules.len() > MAX_BATCH {
         problems.push(format!("modules must hold 1 to {MAX_BATCH} module versions"));
     }
-    let env = body.target_environment.parse::<Environment>().map_err(|e| problems.push(e.to_string())).ok();
-    let strategy = match body.strategy.as_deref().map(|s| (s, Strategy::parse(s))) {
-        Some((s, None)) => {
-            problems.push(format!("strategy '{s}' is not Direct, Rolling, BlueGreen or Canary"));
-            None
-        }
-        Some((_, parsed)) => parsed,
-        None => None,
-    };
-    problems.extend(super::deployment_dto::metadata_problems(&body.metadata));
+    let is_item_field = |field: &str| ITEM_FIELDS.contains(&field);
+    problems.extend(item_body(body, None).problems().into_iter().filter(|(f, _)| !is_item_field(f)).map(|(_, m)| m));
+    for item in body.modules.iter().take(MAX_BATCH) {
+        let label = item_label(&item.module, &item.version);
+        let own = item_body(body, Some(item)).problems().into_iter().filter(|(f, _)| is_item_field(f));
+        problems.extend(own.map(|(_, m)| format!("{label}: {m}")));
+    }
+    let env = body.target_environment.parse::<Environment>().ok();
     match (env, problems.is_empty()) {
-        (Some(env), true) => Ok((env, strategy)),
+        (Some(env), true) => Ok((env, body.strategy.as_deref().and_then(Strategy::parse))),
         _ => Err(ApiError::validation(problems)),
     }
 }
@@ -149,6 +192,7 @@ fn check_body(body: &CreateBatchBody) -> Result<(Environment, Option<Strategy>),
             headers(("Location" = String, description = "The batch's URL"))),
         (status = 400, description = "Invalid fields, an unknown or repeated module, or a run the request would make invalid", body = ErrorBody),
         (status = 409, description = "A dependency cycle among the modules (named)", body = ErrorBody),
+        (status = 422, description = "An item below the highest version the tenant's nodes run, without allowDowngrade (each named)", body = ErrorBody),
     )
 )]
 pub async fn create_deployment_batch(
@@ -171,6 +215,7 @@ pub async fn create_deployment_batch(
         strategy,
         requester_email: body.requester_email,
         metadata: body.metadata,
+        allow_downgrade: body.allow_downgrade,
         created_by: audited.0.clone(),
         status: BatchStatus::Running,
         message: format!("{} module versions in {} waves", plan.len(), plan.iter().map(|s| s.wave).max().unwrap_or(0)),
@@ -184,27 +229,62 @@ pub async fn create_deployment_batch(
                 status: BatchStepStatus::Pending,
                 execution_id: None,
                 message: String::new(),
+                downgrade_audited: false,
             })
             .collect(),
         created_at: now,
         updated_at: now,
     };
-    // Each run must be one the API would accept on its own.
+    // Each run must be one the API would accept on its own: the core's checks,
+    // then the downgrade rule, as `POST /deployments` applies them.
     let mut problems = Vec::new();
     for step in &batch.steps {
         let request = batch.run_request(step);
-        if let Err(e) = state.orchestrator.check_request(&request) {
-            problems.push(format!("{} {}: {e}", step.module, step.version));
+        match state.orchestrator.check_request(&request) {
+            Ok(()) => {}
+            Err(CoreError::Validation(found)) => {
+                problems.extend(found.into_iter().map(|p| format!("{} {}: {p}", step.module, step.version)))
+            }
+            Err(e) => return Err(e.into()),
         }
     }
     if !problems.is_empty() {
         return Err(ApiError::validation(problems));
     }
+    let store = state.orchestrator.store();
+    let mut downgrades = Vec::new();
+    for (i, step) in batch.steps.iter().enumerate() {
+        let request = batch.run_request(step);
+        if let Some(what) = downgrade::downgrade_of(store.as_ref(), tenant.0, &request).await? {
+            downgrades.push((i, request, what));
+        }
+    }
+    if !downgrades.is_empty() && !body.allow_downgrade {
+        let whats: Vec<&str> = downgrades.iter().map(|(_, _, what)| what.as_str()).collect();
+        let them = if whats.len() == 1 { "it" } else { "them" };
+        return Err(ApiError::Unprocessable(format!(
+            "{}; send allowDowngrade: true to deploy {them} anyway",
+            whats.join("; ")
+        )));
+    }
+    let how = format!("allowDowngrade (deployment batch {})", batch.batch_id);
+    let entries: Vec<NewAuditEntry> = downgrades
+        .iter()
+        .map(|(_, request, what)| downgrade::downgrade_allowed_entry(tenant.0, &audited.0, request, what, &how))
+        .collect();
+    if !entries.is_empty() {
+        // Written first, as a single create writes its entry before the run:
+        // a downgrade is never deployed unaudited.
+        store.append_audit(&entries).await?;
+    }
+    for (i, _, _) in downgrades {
+        batch.steps[i].downgrade_audited = true;
+    }
     batch.updated_at = Utc::now();
     let audit = NewAuditEntry::new(tenant.0, audited.0, AuditCategory::Deployment, "DeploymentBatchCreated")
         .resource("DeploymentBatch", batch.batch_id)
         .message(batch.message.clone());
-    state.orchestrator.store().save_batch(&batch, &audit).await?;
+    store.save_batch(&batch, &audit).await?;
     let location = format!("/api/v1/deployments/batch/{}", batch.batch_id);
     Ok(HttpResponse::Accepted().insert_header(("Location", location)).json(BatchView::from(&batch)))
 }

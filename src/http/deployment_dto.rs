@@ -133,7 +133,7 @@ fn email_rule(email: &str) -> Result<(), ValidationError> {
 /// Every problem of a request's metadata, so that one 400 lists them all:
 /// too many entries, then each blank or too long key and each too long value,
 /// the first [`METADATA_PROBLEMS_NAMED`] by name and the rest counted.
-pub(super) fn metadata_problems(m: &BTreeMap<String, String>) -> Vec<String> {
+fn metadata_problems(m: &BTreeMap<String, String>) -> Vec<String> {
     let mut problems = Vec::new();
     if m.len() > MAX_METADATA_ENTRIES {
         problems.push(format!("metadata may hold at most {MAX_METADATA_ENTRIES} entries"));
@@ -176,24 +176,40 @@ fn quoted_key(k: &str) -> String {
     }
 }
 
-/// Flattens validator's errors into messages, in field order.
-fn messages(errors: &ValidationErrors) -> Vec<String> {
+/// Flattens validator's errors into (field, message), in field order.
+fn messages(errors: &ValidationErrors) -> Vec<(String, String)> {
     let mut fields: Vec<_> = errors.field_errors().into_iter().collect();
     fields.sort_by(|a, b| a.0.cmp(&b.0));
     fields
         .into_iter()
         .flat_map(|(field, errs)| {
             errs.iter().map(move |e| {
-                e.message.as_ref().map(|m| m.to_string()).unwrap_or_else(|| format!("{field} is invalid"))
+                let message =
+                    e.message.as_ref().map(|m| m.to_string()).unwrap_or_else(|| format!("{field} is invalid"));
+                (field.to_string(), message)
             })
         })
         .collect()
 }
 
+/// The fields of a create that name the module version; a batch gives them
+/// per item, every other field once for all its runs.
+pub(super) const ITEM_FIELDS: [&str; 2] = ["module_name", "version"];
+
 impl CreateDeploymentBody {
-    pub fn into_request(self) -> Result<DeploymentRequest, ApiError> {
+    /// Every problem of the body, each with the field it concerns (the
+    /// struct's field name), in the order a 400 lists them. The one check of
+    /// a create's fields: `POST /deployments` and each item of a batch both
+    /// use it, so the two cannot drift.
+    pub(super) fn problems(&self) -> Vec<(String, String)> {
         let mut problems = self.validate().err().map(|e| messages(&e)).unwrap_or_default();
-        problems.extend(self.metadata.as_ref().map(metadata_problems).unwrap_or_default());
+        let metadata = self.metadata.as_ref().map(metadata_problems).unwrap_or_default();
+        problems.extend(metadata.into_iter().map(|m| ("metadata".to_string(), m)));
+        problems
+    }
+
+    pub fn into_request(self) -> Result<DeploymentRequest, ApiError> {
+        let problems: Vec<String> = self.problems().into_iter().map(|(_, message)| message).collect();
         if !problems.is_empty() {
             return Err(ApiError::validation(problems));
         }

@@ -7,6 +7,7 @@ use actix_web::{web, HttpResponse};
 use hotswap_actors::coordinator::Verb;
 use hotswap_actors::domain::{refuse_nul, Environment, RunStatus};
 use hotswap_actors::domain::{AuditActor, Role};
+use hotswap_actors::orchestrator::downgrade;
 use hotswap_actors::orchestrator::dry_run::{CheckOutcome, ScanCheck};
 use hotswap_actors::store::RunFilter;
 use uuid::Uuid;
@@ -92,28 +93,14 @@ pub async fn create_deployment(
     }))
 }
 
-/// Whether `request` is a downgrade: a version below the highest one the
-/// tenant's nodes run (active or previous), said in a sentence. Going back to
-/// an old release is how a known hole comes back, so such a run needs
-/// `allowDowngrade`, and is audited.
+/// Whether `request` is a downgrade (the core's rule, which a batch applies
+/// to each of its items too), said in a sentence.
 async fn downgrade_of(
     registry: &Registry,
     tenant: hotswap_actors::domain::TenantId,
     request: &hotswap_actors::domain::DeploymentRequest,
 ) -> Result<Option<String>, ApiError> {
-    let Ok(requested) = semver::Version::parse(&request.version) else { return Ok(None) };
-    let held = registry
-        .store
-        .versions_held(tenant, &request.module_name)
-        .await
-        .map_err(|e| ApiError::from(crate::registry::RegistryError::from(e)))?;
-    let highest = held.iter().filter_map(|version| semver::Version::parse(version).ok()).max();
-    Ok(highest.filter(|h| requested < *h).map(|highest| {
-        format!(
-            "{} {requested} is lower than {highest}, which the tenant's nodes run or keep as their previous version",
-            request.module_name
-        )
-    }))
+    Ok(downgrade::downgrade_of(registry.store.as_ref(), tenant, request).await?)
 }
 
 /// A dry run's first check when the request is a downgrade.
@@ -145,15 +132,8 @@ async fn allow_or_refuse_downgrade(
     if !allowed {
         return Err(ApiError::Unprocessable(format!("{what}; send allowDowngrade: true to deploy it anyway")));
     }
-    let entry = hotswap_actors::domain::NewAuditEntry::new(
-        tenant,
-        actor.clone(),
-        hotswap_actors::domain::AuditCategory::Deployment,
-        "DowngradeAllowed",
-    )
-    .resource("Module", format!("{}@{}", request.module_name, request.version))
-    .message(format!("{what}; deployed with allowDowngrade"));
-    registry.store.append_audit(&[entry]).await.map_err(|e| ApiError::from(crate::registry::RegistryError::from(e)))?;
+    let entry = downgrade::downgrade_allowed_entry(tenant, actor, request, &what, "allowDowngrade");
+    registry.store.append_audit(&[entry]).await?;
     Ok(())
 }
 

@@ -192,8 +192,120 @@ impl SecretManager {
     }
 }
 
+/// The versions of `jwt-signing-key` that verify tokens now, by version.
+struct LiveJwtKeys {
+    current: (u32, SecretValue),
+    previous: Option<(u32, SecretValue)>,
+}
+
+/// What start-up makes of the JWT key the back-end holds (`keys`) beside
+/// `auth.jwt_secret` (`configured`), which only seeds an empty back-end:
+/// `Err` (refuse to start) when a key still accepted is a published default
+/// outside `insecure_dev_mode`; `Ok(Some(warning))` when the configured secret
+/// is not the key in use. The sentences name versions, never values.
+fn judge_jwt_keys(
+    backend: &str,
+    configured: &str,
+    current: (u32, &str),
+    previous: Option<(u32, &str)>,
+    insecure_dev_mode: bool,
+) -> Result<Option<String>, String> {
+    let published = |value: &str| crate::auth::settings::KNOWN_DEFAULT_SECRETS.contains(&value);
+    let rotate = format!(
+        "rotate it (POST /api/v1/secrets/{JWT_SIGNING_KEY}/rotate as an Admin of the system tenant, or \
+         `hotswap secrets rotate {JWT_SIGNING_KEY}`)"
+    );
+    if !insecure_dev_mode {
+        let which = match (published(current.1), previous.filter(|(_, v)| published(v))) {
+            (true, _) => Some(format!("its current version (v{})", current.0)),
+            (false, Some((v, _))) => {
+                Some(format!("its previous version (v{v}), still accepted in the rotation window"))
+            }
+            (false, None) => None,
+        };
+        if let Some(which) = which {
+            return Err(format!(
+                "the {backend} secrets back-end holds {JWT_SIGNING_KEY} with a published default as {which}: \
+                 anyone can sign an Admin token with it, whatever auth.jwt_secret says (that only seeds an empty \
+                 back-end). Start once with server.insecure_dev_mode = true on a trusted network, {rotate} (twice, \
+                 or wait out the rotation window, when the previous version is the published one), then start \
+                 again"
+            ));
+        }
+    }
+    if configured != current.1 {
+        return Ok(Some(format!(
+            "auth.jwt_secret differs from {JWT_SIGNING_KEY} v{} that the {backend} secrets back-end holds: tokens \
+             are signed and checked with the back-end's key, and auth.jwt_secret only seeds an empty back-end; to \
+             replace the key, {rotate}",
+            current.0
+        )));
+    }
+    Ok(None)
+}
+
+impl SecretManager {
+    /// The start-up check of the JWT key in use against `auth.jwt_secret`
+    /// (see [`judge_jwt_keys`]): `Err` refuses to start, a warning is logged.
+    pub async fn check_jwt_key_at_start(&self, configured: &str, insecure_dev_mode: bool) -> Result<(), String> {
+        let keys = self.live_jwt_keys().await.map_err(|e| format!("secret {JWT_SIGNING_KEY}: {e}"))?;
+        let previous = keys.previous.as_ref().map(|(v, value)| (*v, value.expose()));
+        let current = (keys.current.0, keys.current.1.expose());
+        if let Some(warning) = judge_jwt_keys(self.backend.name(), configured, current, previous, insecure_dev_mode)? {
+            tracing::warn!(secret = JWT_SIGNING_KEY, version = keys.current.0, "{warning}");
+        }
+        Ok(())
+    }
+
+    async fn live_jwt_keys(&self) -> Result<LiveJwtKeys, SecretError> {
+        let meta = self.metadata(JWT_SIGNING_KEY).await?;
+        let missing = |v: u32| SecretError::Unavailable(format!("version {v} of {JWT_SIGNING_KEY} cannot be read"));
+        let current = self
+            .backend
+            .value(JWT_SIGNING_KEY, meta.current_version)
+            .await?
+            .ok_or_else(|| missing(meta.current_version))?;
+        let previous = match meta.previous_version {
+            Some(v) if meta.in_rotation_window(Utc::now()) => {
+                Some((v, self.backend.value(JWT_SIGNING_KEY, v).await?.ok_or_else(|| missing(v))?))
+            }
+            _ => None,
+        };
+        Ok(LiveJwtKeys { current: (meta.current_version, current), previous })
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::judge_jwt_keys;
+
+    const PUBLISHED: &str = "hotswap-development-only-jwt-secret-change-me-0123456789";
+    const MINE: &str = "a-long-enough-secret-of-the-operators-own-choosing";
+    const ROTATED: &str = "a-generated-value-the-back-end-rotated-to-000000";
+
+    #[test]
+    fn a_published_key_in_the_back_end_refuses_to_start_outside_dev_mode_whatever_is_configured() {
+        let refused = judge_jwt_keys("postgres", MINE, (1, PUBLISHED), None, false).unwrap_err();
+        assert!(refused.contains("published default as its current version (v1)"), "{refused}");
+        assert!(refused.contains("hotswap secrets rotate jwt-signing-key"), "{refused}");
+        assert!(!refused.contains(PUBLISHED) && !refused.contains(MINE), "no value is named: {refused}");
+        // The previous version is still accepted while its window lasts.
+        let refused = judge_jwt_keys("postgres", MINE, (2, ROTATED), Some((1, PUBLISHED)), false).unwrap_err();
+        assert!(refused.contains("previous version (v1)"), "{refused}");
+        // insecure_dev_mode allows it (the configuration's own checks said so already).
+        let warned = judge_jwt_keys("postgres", MINE, (1, PUBLISHED), None, true).unwrap().unwrap();
+        assert!(warned.contains("auth.jwt_secret differs from jwt-signing-key v1"), "{warned}");
+    }
+
+    #[test]
+    fn a_configured_secret_the_back_end_does_not_use_is_a_warning() {
+        assert_eq!(judge_jwt_keys("postgres", MINE, (1, MINE), None, false), Ok(None));
+        let warned = judge_jwt_keys("vault", MINE, (3, ROTATED), Some((2, MINE)), false).unwrap().unwrap();
+        assert!(warned.contains("the vault secrets back-end holds"), "{warned}");
+        assert!(warned.contains("to replace the key, rotate it"), "{warned}");
+        assert!(!warned.contains(MINE) && !warned.contains(ROTATED), "no value is named: {warned}");
+    }
+
     #[test]
     fn only_plain_ids_are_secret_ids() {
         for ok in ["jwt-signing-key", "db_password", "a1"] {

@@ -37,8 +37,8 @@ pub struct Adapters {
 }
 
 impl Adapters {
-    /// Opens the store, then identity (with the demo users seeded or retired
-    /// as `auth.demo_users` says), the secrets and the registry over it.
+    /// Opens the store, then identity, the secrets, the demo users (seeded or
+    /// retired as `auth.demo_users` says) and the registry over it.
     pub async fn open(settings: &Settings) -> Result<Adapters, StartupError> {
         let OpenedStore { store: plain, pool, installation } = open_store(settings).await?;
         // Everything writes through the graph's sync decorator, so that the
@@ -53,13 +53,15 @@ impl Adapters {
             auth.cache = crate::auth::auth_cache::AuthCache::start(redis.clone());
             auth.signals = crate::auth::session_signals::SessionSignals::shared(redis.clone());
         }
+        let auth = web::Data::new(auth);
+        // Before the demo users are seeded or retired: a start the secrets
+        // refuse (a published JWT key outside insecure_dev_mode) changes nothing.
+        let secrets = open_secrets(settings, store.clone(), auth.clone()).await?;
         if settings.auth.demo_users {
             auth.seed_demo_users().await.map_err(|e| StartupError::Auth(format!("seeding demo users: {e}")))?;
         } else {
             auth.retire_demo_users().await.map_err(|e| StartupError::Auth(format!("retiring demo users: {e}")))?;
         }
-        let auth = web::Data::new(auth);
-        let secrets = open_secrets(settings, store.clone(), auth.clone()).await?;
         let registry = web::Data::new(open_registry(settings, store.clone()).await?);
         let tenants: Vec<_> =
             store.list_tenants(None).await.map(|ts| ts.into_iter().map(|t| t.tenant_id).collect()).unwrap_or_default();
@@ -126,6 +128,12 @@ async fn open_secrets(
         .ensure(JWT_SIGNING_KEY, Some(settings.secrets.jwt_policy.clone()), Some(seed))
         .await
         .map_err(secret_error)?;
+    // The back-end's key wins over auth.jwt_secret once it holds one: the
+    // configuration's check of a published secret must look there too.
+    manager
+        .check_jwt_key_at_start(settings.auth.jwt_secret.expose(), settings.server.insecure_dev_mode)
+        .await
+        .map_err(StartupError::Auth)?;
     manager.load_jwt_keys().await.map_err(secret_error)?;
     Ok(manager)
 }

@@ -154,3 +154,119 @@ async fn bad_batches_are_refused_before_anything_runs() {
     );
     assert_eq!(audited(&app, "DeploymentBatchCreated").await, 0);
 }
+
+/// Trusts a key and publishes each (module, version) with no dependencies.
+async fn published(app: &TestApp, versions: &[(&str, &str)]) {
+    let key = KeyPair::generate();
+    trust(app, "batch-key", &key).await;
+    for (module, version) in versions {
+        publish(app, &key, &descriptor(module, version)).await;
+    }
+}
+
+/// A batch applies the downgrade rule of POST /deployments to every item:
+/// refused (422, naming it) without allowDowngrade, audited once per item with it.
+#[actix_web::test]
+async fn a_batch_downgrade_needs_allow_downgrade_and_is_audited() {
+    let app = spawn_app(&[]).await;
+    published(&app, &[("dbase", "1.0.0"), ("dbase", "1.1.0"), ("dother", "1.0.0")]).await;
+    app.deploy_ok("dbase", "1.1.0", "Development").await;
+    let modules = json!({ "modules": [
+        { "module": "dbase", "version": "1.0.0" },
+        { "module": "dother", "version": "1.0.0" },
+    ] });
+    let (status, reply) = app.post("/api/v1/deployments/batch", &batch(modules.clone())).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{reply}");
+    assert_eq!(reply["code"], "unprocessable", "{reply}");
+    let message = reply["message"].as_str().unwrap();
+    assert!(message.starts_with("dbase 1.0.0 is lower than 1.1.0"), "{reply}");
+    assert!(message.contains("allowDowngrade"), "{reply}");
+    assert!(reply["traceId"].is_string(), "{reply}");
+    assert_eq!(audited(&app, "DeploymentBatchCreated").await, 0);
+    assert_eq!(audited(&app, "DowngradeAllowed").await, 0);
+
+    let mut allowed = modules;
+    allowed["allowDowngrade"] = json!(true);
+    let (status, created) = app.post("/api/v1/deployments/batch", &batch(allowed)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{created}");
+    let done = ended(&app, created["batchId"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "Succeeded", "{done:#}");
+    // One entry, for the item that is a downgrade, not again when its step started.
+    let (_, page) = app.get("/api/v1/auditlogs?eventType=DowngradeAllowed&limit=10").await;
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{page:#}");
+    assert_eq!(items[0]["resourceId"], "dbase@1.0.0", "{page:#}");
+    app.assert_all_active(hotswap_actors::domain::Environment::Development, "dbase", Some("1.0.0")).await;
+}
+
+/// A step whose version has become a downgrade by the time it starts (another
+/// run went higher meanwhile) fails the batch, saying why, and changes nothing.
+#[actix_web::test]
+async fn a_step_that_became_a_downgrade_fails_the_batch_when_it_starts() {
+    let app = spawn_app(&[]).await;
+    published(&app, &[("dlate", "1.0.0"), ("dlate", "1.1.0")]).await;
+    // 1.1.0 holds the module, waiting for an approval, and has changed no node yet.
+    let higher = app.deploy("dlate", "1.1.0", "Staging", json!({ "requireApproval": true })).await;
+    app.wait_for(&higher, |r| r["status"] == "PendingApproval").await;
+    let (status, created) = app
+        .post("/api/v1/deployments/batch", &batch(json!({ "modules": [{ "module": "dlate", "version": "1.0.0" }] })))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "no node runs dlate yet: {created}");
+    let id = created["batchId"].as_str().unwrap().to_string();
+    // The step has tried to start and met the busy module.
+    crate::db::poll::eventually(std::time::Duration::from_secs(30), "the step tried to start", async || {
+        audited(&app, "DeploymentBatchStepStarting").await > 0
+    })
+    .await;
+    let (status, reply) =
+        app.post(&format!("/api/v1/approvals/deployments/{higher}/approve"), &json!({ "reason": "go" })).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert_eq!(app.finished(&higher).await["status"], "Succeeded");
+
+    let done = ended(&app, &id).await;
+    assert_eq!(done["status"], "Failed", "{done:#}");
+    let step = &done["steps"][0];
+    assert_eq!(step["status"], "Failed", "{done:#}");
+    assert_eq!(step["executionId"], Value::Null, "no run was created: {done:#}");
+    let message = step["message"].as_str().unwrap();
+    assert!(message.starts_with("dlate 1.0.0 is lower than 1.1.0"), "{done:#}");
+    assert!(message.ends_with("the batch was created without allowDowngrade"), "{done:#}");
+    app.assert_all_active(hotswap_actors::domain::Environment::Development, "dlate", Some("1.1.0")).await;
+}
+
+/// A batch checks its fields as POST /deployments checks a run's (the same
+/// code): the same messages, each item's own problems named with the item.
+#[actix_web::test]
+async fn a_batch_names_each_problem_as_a_single_create_would() {
+    let app = spawn_app(&[]).await;
+    three_dependent_modules(&app).await;
+    let details = async |extra: Value| {
+        let (status, reply) = app.post("/api/v1/deployments/batch", &batch(extra)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+        assert_eq!(reply["code"], "validation_failed", "{reply}");
+        reply["details"].clone()
+    };
+    let single =
+        crate::db::requests::deployment_with("bbase", "1.0.0", "Development", json!({ "requesterEmail": "nope" }));
+    let (_, alone) = app.post("/api/v1/deployments", &single).await;
+    assert_eq!(alone["details"], json!(["requesterEmail must be a valid email address"]), "{alone}");
+    assert_eq!(details(json!({ "requesterEmail": "nope" })).await, alone["details"]);
+    // The core's check of the metadata, with its reason, per item.
+    let only_base = json!({ "modules": [{ "module": "bbase", "version": "1.0.0" }], "metadata": { "simulateDeployFailure": "abc" } });
+    assert_eq!(
+        details(only_base).await,
+        json!(["bbase 1.0.0: metadata 'simulateDeployFailure': must be a fraction between 0 and 1"])
+    );
+    // An item's own module and version, named with the item; shared fields once.
+    let items = json!({
+        "modules": [{ "module": "Bad_Name", "version": "1.0.0" }, { "module": "bbase", "version": "one" }],
+        "requesterEmail": "nope",
+    });
+    let listed = details(items).await;
+    let listed: Vec<&str> = listed.as_array().unwrap().iter().map(|d| d.as_str().unwrap()).collect();
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    assert_eq!(listed[0], "requesterEmail must be a valid email address");
+    assert!(listed[1].starts_with("Bad_Name 1.0.0: moduleName must be"), "{listed:?}");
+    assert!(listed[2].starts_with("bbase one: version 'one' is not a semantic version"), "{listed:?}");
+    assert_eq!(audited(&app, "DeploymentBatchCreated").await, 0);
+}

@@ -617,3 +617,53 @@ async fn on_postgres_the_graph_survives_a_restart_and_the_command_line_repairs_d
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("3 relationships written"), "{stdout}");
 }
+
+/// NUL cannot be stored or compared by PostgreSQL: every string of a write's
+/// properties (nested too) and of a match's filters is refused with a 400
+/// naming it, on either store, and nothing is written.
+async fn nul_is_refused(app: TestApp) {
+    let refused = async |method: Method, path: &str, body: Value, named: &str| {
+        let crate::support::Reply { status, body: reply, .. } = app.call(method, path, Some(body.clone())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {body} -> {reply}");
+        assert_eq!(reply["code"], "validation_failed", "{reply}");
+        assert!(reply["traceId"].is_string(), "{reply}");
+        let details = reply["details"].to_string();
+        assert!(details.contains(named) && details.contains("NUL"), "{path} {body} -> {reply}");
+    };
+    let post = || Method::POST;
+    let create = "/api/v1/graph/entities";
+    refused(post(), create, json!({ "type": "Service", "properties": { "name": "a\u{0}b" } }), "property 'name'").await;
+    let nested = json!({ "type": "Service", "properties": { "owner": { "team": ["ok", "x\u{0}"] } } });
+    refused(post(), create, nested, "property 'owner'").await;
+    refused(post(), create, json!({ "type": "Service", "properties": { "k\u{0}": 1 } }), "property 'k\\\\u0000'").await;
+    let team = entity(&app, "Service", json!({ "name": "clean" })).await;
+    let update = json!({ "properties": { "name": "a\u{0}" }, "version": 1 });
+    refused(Method::PUT, &format!("/api/v1/graph/entities/{team}"), update, "property 'name'").await;
+    let rel = json!({ "type": "USES", "sourceId": team, "targetId": team, "properties": { "why": "\u{0}" } });
+    refused(post(), "/api/v1/graph/relationships", rel, "property 'why'").await;
+    let query = "/api/v1/graph/queries/match";
+    let eq =
+        json!({ "entityType": "Service", "filters": [{ "property": "name", "operator": "eq", "value": "a\u{0}b" }] });
+    refused(post(), query, eq, "filters[0].value").await;
+    let key = json!({ "filters": [{ "property": "n\u{0}", "operator": "eq", "value": "x" }] });
+    refused(post(), query, key, "filters[0].property").await;
+    let deep = json!({ "relationships": [{ "filters": [{ "property": "a", "operator": "in", "value": ["\u{0}"] }] }] });
+    refused(post(), query, deep, "relationships[0].filters[0].value").await;
+    refused(post(), query, json!({ "entityType": "Ser\u{0}vice" }), "entityType").await;
+    let (_, all) = app.post(query, &json!({ "entityType": "Service" })).await;
+    assert_eq!(all["totalCount"], 1, "only the clean entity was stored: {all}");
+}
+
+#[actix_web::test]
+async fn nul_in_graph_properties_and_filters_is_refused() {
+    nul_is_refused(spawn_app(&[]).await).await;
+}
+
+#[actix_web::test]
+async fn on_postgres_nul_in_graph_properties_and_filters_is_refused() {
+    let Some(db) = crate::db::TestDb::create("api::graph_nul_on_postgres").await else {
+        return;
+    };
+    let app = spawn_app(&[("HOTSWAP__STORE__BACKEND", "postgres"), ("HOTSWAP__STORE__URL", db.url.as_str())]).await;
+    nul_is_refused(app).await;
+}

@@ -52,6 +52,14 @@ async fn a_release_goes_out_in_dependency_order_and_impact_names_what_would_brea
         .map(|s| (s["module"].as_str().unwrap_or_default(), s["status"].as_str().unwrap_or_default()))
         .collect();
     assert_eq!(order, vec![("kbase", "Succeeded"), ("netx", "Succeeded")]);
+    // The table's RUN column holds ids that the run commands take.
+    let table = admin.run(&["batch", &id]).await;
+    assert_eq!(table.code, 0, "{table:?}");
+    let kbase_run = batch["steps"][0]["executionId"].as_str().unwrap();
+    let row = table.stdout.lines().find(|l| l.contains("kbase")).unwrap_or_default().to_string();
+    assert!(row.split_whitespace().any(|cell| cell == kbase_run), "{table:?}");
+    let status = admin.run(&["status", kbase_run]).await;
+    assert_eq!(status.code, 0, "{status:?}");
     // Listed, newest first, when the id was not kept.
     let listed = admin.run(&["batch"]).await;
     assert_eq!(listed.code, 0, "{listed:?}");
@@ -87,4 +95,16 @@ async fn a_release_goes_out_in_dependency_order_and_impact_names_what_would_brea
     assert_eq!(unknown.code, 2, "{unknown:?}");
     assert!(unknown.stderr.contains("9.9.9"), "{unknown:?}");
     assert_eq!(admin.run(&["batch", "not-an-id"]).await.code, 2);
+
+    // A release below what the nodes run needs --allow-downgrade, as deploy does.
+    publish(&admin, dir.path(), "kalone", "1.0.0", serde_json::json!({})).await;
+    publish(&admin, dir.path(), "kalone", "1.1.0", serde_json::json!({})).await;
+    let up = admin.run(&["release", "kalone@1.1.0", "--to", "Development", "--wait"]).await;
+    assert_eq!(up.code, 0, "{up:?}");
+    let down = admin.run(&["release", "kalone@1.0.0", "--to", "Development", "--wait"]).await;
+    assert_eq!(down.code, 2, "{down:?}");
+    assert!(down.stderr.contains("kalone 1.0.0 is lower than 1.1.0"), "{down:?}");
+    assert!(down.stderr.contains("give --allow-downgrade"), "{down:?}");
+    let allowed = admin.run(&["release", "kalone@1.0.0", "--to", "Development", "--allow-downgrade", "--wait"]).await;
+    assert_eq!(allowed.code, 0, "{allowed:?}");
 }

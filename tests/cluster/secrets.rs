@@ -121,3 +121,76 @@ async fn a_key_rotated_on_one_instance_signs_tokens_the_other_accepts() {
     let said = std::fs::read_to_string(&log).unwrap();
     assert!(said.contains("does not open with secrets.encryption_key"), "{said}");
 }
+
+/// auth.jwt_secret only seeds an empty back-end: once PostgreSQL holds the
+/// published development key, a server started outside insecure_dev_mode
+/// with another secret refuses to start (that key would still sign and verify
+/// tokens), saying how to rotate it; a configured secret that differs from
+/// the key in use is a warning. Neither names a value.
+#[actix_web::test]
+async fn a_published_key_held_by_the_back_end_refuses_to_start_outside_dev_mode() {
+    let Some(db) = TestDb::create("a_published_key_held_by_the_back_end_refuses_to_start").await else {
+        return;
+    };
+    let logs = tempfile::tempdir().unwrap();
+    let key = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
+    let published = "hotswap-development-only-jwt-secret-change-me-0123456789";
+    let mine = "the-operators-own-jwt-secret-0123456789abcdef";
+    // The test profile seeds jwt-signing-key v1 with the published secret.
+    let mut seeded = instance(&db, "seed", logs.path(), &shared_secrets(&key)).await;
+    seeded.kill();
+
+    let port = free_port();
+    let mut vars = shared_secrets(&key);
+    vars.extend([
+        ("HOTSWAP__STORE__BACKEND", "postgres".to_string()),
+        ("HOTSWAP__STORE__URL", db.url.clone()),
+        ("HOTSWAP__SERVER__INSECURE_DEV_MODE", "false".to_string()),
+        ("HOTSWAP__AUTH__DEMO_USERS", "false".to_string()),
+        ("HOTSWAP__AUTH__BCRYPT_COST", "10".to_string()),
+        ("HOTSWAP__APPROVALS__ALLOW_SELF_APPROVAL", "false".to_string()),
+        ("HOTSWAP__AUTH__JWT_SECRET", mine.to_string()),
+    ]);
+    let log = logs.path().join("refused.log");
+    let mut child = KillOnDrop(
+        std::process::Command::new(env!("CARGO_BIN_EXE_hotswap"))
+            .arg("serve")
+            .env("HOTSWAP_ENV", "test")
+            .env("HOTSWAP_CONFIG_DIR", std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config"))
+            .env("HOTSWAP__SERVER__BIND", format!("127.0.0.1:{port}"))
+            .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::fs::OpenOptions::new().append(true).open(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    // A server that starts anyway fails the test (and is killed), not hangs it.
+    let exited = eventually_ok(Duration::from_secs(60), "the refused server exits", async || {
+        child.0.try_wait().unwrap().ok_or_else(|| "still running, so it started".to_string())
+    })
+    .await;
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert!(!exited.success(), "it must not start: {said}");
+    assert!(said.contains("holds jwt-signing-key with a published default as its current version (v1)"), "{said}");
+    assert!(said.contains("hotswap secrets rotate jwt-signing-key"), "{said}");
+    assert!(!said.contains(published) && !said.contains(mine), "no value is logged: {said}");
+
+    // In dev mode it starts, and says the configured secret is not the one in use.
+    let mut mine_configured = shared_secrets(&key);
+    mine_configured.push(("HOTSWAP__AUTH__JWT_SECRET", mine.to_string()));
+    let mut dev = instance(&db, "dev", logs.path(), &mine_configured).await;
+    dev.kill();
+    let said = std::fs::read_to_string(logs.path().join("dev.log")).unwrap();
+    assert!(said.contains("auth.jwt_secret differs from jwt-signing-key v1"), "{said}");
+    assert!(!said.contains(published) && !said.contains(mine), "no value is logged: {said}");
+}
+
+/// A child process killed when the test ends, passed or not.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -15,6 +15,7 @@ fn batch(tenant: TenantId, created: DateTime<Utc>) -> BatchRecord {
         strategy: Some(Strategy::Rolling),
         requester_email: NASTY[4].into(),
         metadata: NASTY.iter().enumerate().map(|(i, n)| (format!("k{i}"), n.to_string())).collect(),
+        allow_downgrade: true,
         created_by: AuditActor::user(Uuid::new_v4(), NASTY[0]),
         status: BatchStatus::Running,
         message: NASTY[5].into(),
@@ -27,6 +28,7 @@ fn batch(tenant: TenantId, created: DateTime<Utc>) -> BatchRecord {
                 status: BatchStepStatus::Running,
                 execution_id: Some(Uuid::new_v4()),
                 message: NASTY[6].into(),
+                downgrade_audited: true,
             },
             BatchStep {
                 module: "kmod-api".into(),
@@ -36,6 +38,7 @@ fn batch(tenant: TenantId, created: DateTime<Utc>) -> BatchRecord {
                 status: BatchStepStatus::Pending,
                 execution_id: None,
                 message: String::new(),
+                downgrade_audited: false,
             },
         ],
         created_at: micros(created),

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use crate::coordinator::Verb;
 use crate::domain::{AuditCategory, AuditResult, BatchRecord, BatchStatus, BatchStepStatus, NewAuditEntry, RunStatus};
 use crate::error::CoreError;
+use crate::orchestrator::downgrade::{downgrade_allowed_entry, downgrade_of};
 use crate::store::{RunFilter, StoreError};
 use crate::Orchestrator;
 
@@ -139,6 +140,25 @@ pub async fn drive_batch(orchestrator: &Orchestrator, mut batch: BatchRecord) ->
             continue;
         }
         let request = batch.run_request(step);
+        // The nodes may have moved on since the batch was accepted (another
+        // run went higher): the version is checked again as it starts.
+        if let Some(what) = downgrade_of(orchestrator.store().as_ref(), batch.tenant_id, &request).await? {
+            if !batch.allow_downgrade {
+                let step = &mut batch.steps[i];
+                step.status = BatchStepStatus::Failed;
+                step.message = format!("{what}; the batch was created without allowDowngrade");
+                let why = format!("{} {} could not start: {}", step.module, step.version, step.message);
+                return stop(orchestrator, &mut batch, why).await;
+            }
+            if !batch.steps[i].downgrade_audited {
+                let how = format!("allowDowngrade (deployment batch {})", batch.batch_id);
+                let entry = downgrade_allowed_entry(batch.tenant_id, &batch.created_by, &request, &what, &how);
+                orchestrator.store().append_audit(&[entry]).await?;
+                // Saved with the Starting step just below.
+                batch.steps[i].downgrade_audited = true;
+            }
+        }
+        let step = &batch.steps[i];
         let note = format!("starting {} {}", step.module, step.version);
         // Recorded before the run is created: a restart in between finds the run by its description.
         batch.steps[i].status = BatchStepStatus::Starting;

@@ -52,6 +52,11 @@ pub struct BatchStep {
     pub status: BatchStepStatus,
     pub execution_id: Option<Uuid>,
     pub message: String,
+    /// A `DowngradeAllowed` entry was written for this step's version (at
+    /// creation, or when it became a downgrade by the time it started), so
+    /// that each downgrade is audited once.
+    #[serde(default)]
+    pub downgrade_audited: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,6 +70,11 @@ pub struct BatchRecord {
     /// Metadata every run of the batch carries.
     #[serde(default)]
     pub metadata: std::collections::BTreeMap<String, String>,
+    /// The request allowed versions below the highest the tenant's nodes run
+    /// (`allowDowngrade`); without it such a step is refused, at creation or
+    /// when it starts. Absent from batches stored before it existed: false.
+    #[serde(default)]
+    pub allow_downgrade: bool,
     /// Who asked for it: the runs are created on their behalf.
     pub created_by: super::AuditActor,
     pub status: BatchStatus,

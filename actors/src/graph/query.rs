@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::index::{Edge, TenantIndex};
+use crate::domain::{holds_nul, json_holds_nul, nul_refusal};
 
 /// Deepest relationship pattern a match may ask for.
 pub const MAX_PATTERN_DEPTH: u32 = 5;
@@ -144,6 +145,36 @@ pub struct CompiledFilter {
 
 fn is_comparable(v: &Value) -> bool {
     v.is_number() || v.is_string()
+}
+
+/// Every text of a match that holds a NUL character, named: the store's
+/// index compares them in SQL, where PostgreSQL refuses NUL with an error.
+/// Checked before anything reads, so both stores answer the same 400.
+pub fn match_nul_problems(q: &MatchQuery) -> Vec<String> {
+    fn text(problems: &mut Vec<String>, at: &str, t: Option<&str>) {
+        if t.is_some_and(holds_nul) {
+            problems.push(nul_refusal(at));
+        }
+    }
+    fn filters(problems: &mut Vec<String>, label: &str, filters: &[Filter]) {
+        for (i, f) in filters.iter().enumerate() {
+            text(problems, &format!("{label}filters[{i}].property"), Some(&f.property));
+            if json_holds_nul(&f.value) {
+                problems.push(nul_refusal(&format!("{label}filters[{i}].value")));
+            }
+        }
+    }
+    let mut problems = Vec::new();
+    text(&mut problems, "entityType", q.entity_type.as_deref());
+    text(&mut problems, "cursor", q.cursor.as_deref());
+    filters(&mut problems, "", &q.filters);
+    for (i, p) in q.relationships.iter().enumerate() {
+        let label = format!("relationships[{i}].");
+        text(&mut problems, &format!("{label}type"), p.relationship_type.as_deref());
+        text(&mut problems, &format!("{label}targetType"), p.target_type.as_deref());
+        filters(&mut problems, &label, &p.filters);
+    }
+    problems
 }
 
 /// Compiles `filters`, adding every problem to `problems` under `label`.

@@ -7,8 +7,8 @@ use chrono::Utc;
 use serde_json::{Map, Value};
 
 use crate::domain::{
-    EntityTypeDefinition, GraphEntity, GraphRelationship, GraphSchema, PropertyDefinition, PropertyKind,
-    RelationshipTypeDefinition, TenantId,
+    holds_nul, json_holds_nul, nul_refusal, EntityTypeDefinition, GraphEntity, GraphRelationship, GraphSchema,
+    PropertyDefinition, PropertyKind, RelationshipTypeDefinition, TenantId,
 };
 
 /// The version of the schema every tenant starts with.
@@ -87,6 +87,10 @@ pub fn builtin_schema(tenant: TenantId) -> GraphSchema {
 /// Problems with a schema itself: names, patterns, bounds.
 pub fn check_schema(schema: &GraphSchema) -> Vec<String> {
     let mut problems = Vec::new();
+    // Stored as jsonb too, which cannot hold NUL.
+    if serde_json::to_value(schema).is_ok_and(|v| json_holds_nul(&v)) {
+        problems.push(nul_refusal("the schema"));
+    }
     if semver::Version::parse(&schema.version).is_err() {
         problems.push(format!("version '{}' is not a semantic version such as 1.2.0", schema.version));
     }
@@ -146,6 +150,14 @@ fn check_properties(
     properties: &Map<String, Value>,
     problems: &mut Vec<String>,
 ) {
+    // PostgreSQL's jsonb cannot hold NUL (it answers an error, not a row):
+    // refused here, on either store, with the property named.
+    for (name, value) in properties {
+        if holds_nul(name) || json_holds_nul(value) {
+            let shown = name.replace('\0', "\\u0000");
+            problems.push(format!("{owner}: {}", nul_refusal(&format!("property '{shown}'"))));
+        }
+    }
     for (name, def) in defs {
         let Some(value) = properties.get(name).filter(|v| !v.is_null()) else {
             if def.required {

@@ -6,6 +6,7 @@ mod agents;
 mod approvals;
 mod clusters;
 mod desired_state;
+pub mod downgrade;
 pub mod dry_run;
 mod leases;
 mod memory_release;

@@ -262,8 +262,9 @@ async fn dispatch(global: &GlobalArgs, out: Out, command: ClientCommand) -> Resu
         }
         ClientCommand::Modules { name } => registry::modules(&api, out, name.as_deref()).await,
         ClientCommand::Impact { module, version } => release::impact(&api, out, &module, &version).await,
-        ClientCommand::Release { items, to, strategy, meta, requester, plan, wait } => {
-            release::release(&api, out, release::Release { items, to, strategy, meta, requester, plan, wait }).await
+        ClientCommand::Release { items, to, strategy, meta, requester, allow_downgrade, plan, wait } => {
+            let release = release::Release { items, to, strategy, meta, requester, allow_downgrade, plan, wait };
+            release::release(&api, out, release).await
         }
         ClientCommand::Batch { id: Some(id), wait, .. } => release::batch(&api, out, &id, wait).await,
         ClientCommand::Batch { id: None, limit, before, .. } => {
@@ -433,7 +434,7 @@ async fn request_body(api: &Api, args: &DeployArgs) -> Result<Value, Failure> {
 }
 
 /// A refused downgrade names the API's field; the operator needs the flag.
-fn with_downgrade_hint(mut failure: Failure) -> Failure {
+pub(super) fn with_downgrade_hint(mut failure: Failure) -> Failure {
     if failure.message.contains("allowDowngrade") {
         failure.message.push_str("\n  give --allow-downgrade to deploy it anyway (the server audits it)");
     }

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use super::api::Api;
 use super::listings::show;
 use super::output::{cell, counted, say, when, Out};
-use super::{key_values, requester, segment, Exit, Failure};
+use super::{key_values, requester, segment, with_downgrade_hint, Exit, Failure};
 
 /// Conflicts printed before the rest are counted.
 const CONFLICTS_SHOWN: usize = 10;
@@ -83,6 +83,7 @@ pub(super) struct Release {
     pub strategy: Option<String>,
     pub meta: Vec<String>,
     pub requester: Option<String>,
+    pub allow_downgrade: bool,
     pub plan: bool,
     pub wait: bool,
 }
@@ -123,7 +124,10 @@ pub(super) async fn release(api: &Api, out: Out, release: Release) -> Result<Exi
     if let (Some(strategy), Some(map)) = (&release.strategy, body.as_object_mut()) {
         map.insert("strategy".into(), json!(strategy));
     }
-    let batch = api.post("/api/v1/deployments/batch", &body).await?.body;
+    if let (true, Some(map)) = (release.allow_downgrade, body.as_object_mut()) {
+        map.insert("allowDowngrade".into(), json!(true));
+    }
+    let batch = api.post("/api/v1/deployments/batch", &body).await.map_err(with_downgrade_hint)?.body;
     let id = cell(&batch["batchId"]);
     if release.wait {
         if !out.json() {
@@ -184,8 +188,10 @@ fn after(depends_on: &Value) -> String {
     }
 }
 
-fn short_run(step: &Value) -> String {
-    step["executionId"].as_str().map(|id| id.chars().take(8).collect()).unwrap_or_else(|| "-".into())
+/// The step's run id in full: what `hotswap status` and the other run
+/// commands take (a shortened id named no run).
+fn run_id(step: &Value) -> String {
+    step["executionId"].as_str().map(str::to_string).unwrap_or_else(|| "-".into())
 }
 
 fn print_batch(out: Out, batch: &Value) {
@@ -205,7 +211,7 @@ fn print_batch(out: Out, batch: &Value) {
             cell(&s["module"]),
             cell(&s["version"]),
             cell(&s["status"]),
-            short_run(s),
+            run_id(s),
             after(&s["dependsOn"]),
         ]
     });
@@ -228,7 +234,7 @@ async fn follow(api: &Api, out: Out, id: &str) -> Result<Exit, Failure> {
                         "  {module} {}: {}{}{}",
                         cell(&step["version"]),
                         out.status(&status),
-                        step["executionId"].as_str().map(|_| format!(" (run {})", short_run(step))).unwrap_or_default(),
+                        step["executionId"].as_str().map(|_| format!(" (run {})", run_id(step))).unwrap_or_default(),
                         message.map(|m| format!(": {m}")).unwrap_or_default()
                     );
                     seen.insert(module, status);

@@ -61,6 +61,10 @@ impl GraphService {
     }
 
     pub async fn match_entities(&self, tenant: TenantId, q: MatchQuery) -> Result<QueryAnswer, GraphError> {
+        let refused = query::match_nul_problems(&q);
+        if !refused.is_empty() {
+            return Err(GraphError::Invalid(refused));
+        }
         let key = format!("match:{}", serde_json::to_string(&q).unwrap_or_default());
         // Depends on the entity type and on every relationship and target type
         // named; a pattern without a type or without a target type may reach anything.

@@ -90,6 +90,7 @@ mod tests {
             strategy: None,
             requester_email: "ops@example.com".into(),
             metadata: Default::default(),
+            allow_downgrade: false,
             created_by: AuditActor::system(),
             status,
             message: String::new(),

@@ -350,6 +350,10 @@ pub enum ClientCommand {
         /// The requester's email; defaults to the logged-in user's.
         #[arg(long)]
         requester: Option<String>,
+        /// Deploy versions lower than ones the tenant's nodes run (refused
+        /// otherwise; the server audits each).
+        #[arg(long, conflicts_with = "plan")]
+        allow_downgrade: bool,
         /// Show the order (waves) and start nothing.
         #[arg(long, conflicts_with_all = ["wait", "to"])]
         plan: bool,
