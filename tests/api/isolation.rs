@@ -232,7 +232,14 @@ async fn requests(app: &TestApp, a: &TenantA) -> Vec<(Method, String, String, Op
 
 #[actix_web::test]
 async fn a_token_of_tenant_b_never_sees_or_changes_anything_of_tenant_a() {
-    let system = spawn_app(&[("HOTSWAP__PIPELINE__ROLLING_HEALTH_CHECK_DELAY", "30s")]).await;
+    let system = spawn_app(&[
+        ("HOTSWAP__PIPELINE__ROLLING_HEALTH_CHECK_DELAY", "30s"),
+        // The live check below reads nothing (and answers no ping) while it
+        // runs A's deployment to its end: the test profile's 400 ms would
+        // close the socket (1001) whenever that took longer, as it once did in CI.
+        ("HOTSWAP__WEBSOCKET__CLIENT_TIMEOUT", "30s"),
+    ])
+    .await;
     let (a, a_admin) = set_up_a(&system).await;
     let b_tenant = provision(&system, "bravo", "Starter").await;
     let b = system.new_user("bravo-admin", &["Admin"], Some(b_tenant)).await;
