@@ -8,6 +8,7 @@ mod audit;
 mod by_id;
 mod commands;
 mod listings;
+mod live_socket;
 mod messaging;
 pub mod output;
 pub mod plan;

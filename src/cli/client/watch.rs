@@ -3,23 +3,20 @@
 //! run, so what is shown is the server's own record (nothing is polled on a
 //! timer). On a terminal: a progress bar for the stage in progress, a bar per
 //! finished wave and a countdown of the current wait; elsewhere: plain lines.
-//! Ctrl-C stops watching; the run goes on.
+//! Ctrl-C stops watching; the run goes on. The connection itself: `live_socket`.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use awc::ws::{Frame, Message};
 use chrono::{DateTime, Utc};
-use futures::{SinkExt, StreamExt};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{json, Value};
 
 use super::api::Api;
+pub use super::live_socket::Live;
 use super::output::{counted, say, Out};
 use super::wave_nodes::WaveNodes;
 use super::{run_exit, Exit, Failure};
-
-type Socket = actix_codec::Framed<awc::BoxedSocket, awc::ws::Codec>;
 
 /// How long a watch keeps trying to reach the server again once it lost it:
 /// long enough for a restart, or for another instance to take the run over.
@@ -27,91 +24,6 @@ const RECONNECT_FOR: Duration = Duration::from_secs(120);
 
 /// The longest pause between two tries.
 const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(5);
-
-/// An open live connection.
-pub struct Live {
-    socket: Socket,
-    /// Events read while waiting for an acknowledgement.
-    early: VecDeque<Value>,
-}
-
-fn ws_url(server: &str) -> String {
-    let base = if let Some(rest) = server.strip_prefix("https://") {
-        format!("wss://{rest}")
-    } else if let Some(rest) = server.strip_prefix("http://") {
-        format!("ws://{rest}")
-    } else {
-        server.to_string()
-    };
-    format!("{base}/api/v1/ws")
-}
-
-impl Live {
-    pub async fn connect(api: &Api) -> Result<Live, Failure> {
-        let token = api.require_token()?;
-        let url = ws_url(&api.server);
-        let client = api.client(Duration::from_secs(30));
-        let mut request = client.ws(&url).bearer_auth(token).max_frame_size(16 << 20);
-        if let Some(tenant) = &api.tenant {
-            request = request.set_header(super::api::TENANT_HEADER, tenant.as_str());
-        }
-        let (_, socket) = request
-            .connect()
-            .await
-            .map_err(|e| Failure::general(format!("cannot open the live connection {url}: {e}")))?;
-        Ok(Live { socket, early: VecDeque::new() })
-    }
-
-    /// Subscribes to one run (`Some`) or to every run of the tenant, and waits
-    /// for the server to acknowledge it, so no later event can be missed.
-    pub async fn subscribe(&mut self, id: Option<&str>) -> Result<(), Failure> {
-        let message = match id {
-            Some(id) => json!({ "type": "subscribe", "executionId": id }),
-            None => json!({ "type": "subscribe", "all": true }),
-        };
-        self.send(message).await?;
-        loop {
-            match self.next().await? {
-                Some(v) if v["type"] == "subscribed" => return Ok(()),
-                Some(v) if v["type"] == "error" => {
-                    return Err(Failure::general(format!("the live connection refused: {}", v["message"])))
-                }
-                Some(v) => self.early.push_back(v),
-                None => return Err(Failure::general("the live connection closed while subscribing")),
-            }
-        }
-    }
-
-    async fn send(&mut self, message: Value) -> Result<(), Failure> {
-        self.socket
-            .send(Message::Text(message.to_string().into()))
-            .await
-            .map_err(|e| Failure::general(format!("the live connection failed: {e}")))
-    }
-
-    /// The next JSON message, answering pings on the way; `None` once closed.
-    pub async fn next(&mut self) -> Result<Option<Value>, Failure> {
-        if let Some(v) = self.early.pop_front() {
-            return Ok(Some(v));
-        }
-        loop {
-            match self.socket.next().await {
-                None => return Ok(None),
-                Some(Err(e)) => return Err(Failure::general(format!("the live connection failed: {e}"))),
-                Some(Ok(Frame::Text(bytes))) => {
-                    if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
-                        return Ok(Some(v));
-                    }
-                }
-                Some(Ok(Frame::Ping(payload))) => {
-                    let _ = self.socket.send(Message::Pong(payload)).await;
-                }
-                Some(Ok(Frame::Close(_))) => return Ok(None),
-                Some(Ok(_)) => {}
-            }
-        }
-    }
-}
 
 /// Follows run `id` to its end (or to its approval gate with
 /// `until_approval`) and answers the exit code its outcome means. `live`,
@@ -711,10 +623,8 @@ mod tests {
     }
 
     #[test]
-    fn bars_and_urls() {
+    fn bars() {
         assert_eq!(static_bar(1, 2, 4), "[██░░]");
         assert_eq!(static_bar(0, 0, 2), "[██]");
-        assert_eq!(ws_url("https://h:1"), "wss://h:1/api/v1/ws");
-        assert_eq!(ws_url("http://h"), "ws://h/api/v1/ws");
     }
 }
