@@ -166,18 +166,7 @@ impl SecretManager {
         if *self.installed.lock() == Some(wanted) {
             return Ok(());
         }
-        let missing = |v: u32| SecretError::Unavailable(format!("version {v} of {JWT_SIGNING_KEY} cannot be read"));
-        let current = self
-            .backend
-            .value(JWT_SIGNING_KEY, meta.current_version)
-            .await?
-            .ok_or_else(|| missing(meta.current_version))?;
-        let previous = match (meta.previous_version, meta.previous_valid_until) {
-            (Some(v), Some(until)) if meta.in_rotation_window(Utc::now()) => {
-                Some((v, self.backend.value(JWT_SIGNING_KEY, v).await?.ok_or_else(|| missing(v))?, until))
-            }
-            _ => None,
-        };
+        let LiveJwtKeys { current: (_, current), previous } = self.live_jwt_keys(&meta).await?;
         let (current_kid, previous_kid) = (kid(meta.current_version), previous.as_ref().map(|(v, _, _)| kid(*v)));
         let keys = SigningKeys {
             current: (&current_kid, current.expose().as_bytes()),
@@ -192,10 +181,11 @@ impl SecretManager {
     }
 }
 
-/// The versions of `jwt-signing-key` that verify tokens now, by version.
+/// The versions of `jwt-signing-key` that verify tokens now, by version
+/// (the previous one with the end of its rotation window).
 struct LiveJwtKeys {
     current: (u32, SecretValue),
-    previous: Option<(u32, SecretValue)>,
+    previous: Option<(u32, SecretValue, DateTime<Utc>)>,
 }
 
 /// What start-up makes of the JWT key the back-end holds (`keys`) beside
@@ -248,8 +238,9 @@ impl SecretManager {
     /// The start-up check of the JWT key in use against `auth.jwt_secret`
     /// (see [`judge_jwt_keys`]): `Err` refuses to start, a warning is logged.
     pub async fn check_jwt_key_at_start(&self, configured: &str, insecure_dev_mode: bool) -> Result<(), String> {
-        let keys = self.live_jwt_keys().await.map_err(|e| format!("secret {JWT_SIGNING_KEY}: {e}"))?;
-        let previous = keys.previous.as_ref().map(|(v, value)| (*v, value.expose()));
+        let read = async { self.live_jwt_keys(&self.metadata(JWT_SIGNING_KEY).await?).await };
+        let keys = read.await.map_err(|e| format!("secret {JWT_SIGNING_KEY}: {e}"))?;
+        let previous = keys.previous.as_ref().map(|(v, value, _)| (*v, value.expose()));
         let current = (keys.current.0, keys.current.1.expose());
         if let Some(warning) = judge_jwt_keys(self.backend.name(), configured, current, previous, insecure_dev_mode)? {
             tracing::warn!(secret = JWT_SIGNING_KEY, version = keys.current.0, "{warning}");
@@ -257,17 +248,17 @@ impl SecretManager {
         Ok(())
     }
 
-    async fn live_jwt_keys(&self) -> Result<LiveJwtKeys, SecretError> {
-        let meta = self.metadata(JWT_SIGNING_KEY).await?;
+    /// Reads the versions `meta` says verify tokens now.
+    async fn live_jwt_keys(&self, meta: &SecretMetadata) -> Result<LiveJwtKeys, SecretError> {
         let missing = |v: u32| SecretError::Unavailable(format!("version {v} of {JWT_SIGNING_KEY} cannot be read"));
         let current = self
             .backend
             .value(JWT_SIGNING_KEY, meta.current_version)
             .await?
             .ok_or_else(|| missing(meta.current_version))?;
-        let previous = match meta.previous_version {
-            Some(v) if meta.in_rotation_window(Utc::now()) => {
-                Some((v, self.backend.value(JWT_SIGNING_KEY, v).await?.ok_or_else(|| missing(v))?))
+        let previous = match (meta.previous_version, meta.previous_valid_until) {
+            (Some(v), Some(until)) if meta.in_rotation_window(Utc::now()) => {
+                Some((v, self.backend.value(JWT_SIGNING_KEY, v).await?.ok_or_else(|| missing(v))?, until))
             }
             _ => None,
         };
