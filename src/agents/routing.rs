@@ -13,6 +13,12 @@
 //! - `agents:req:{origin}` and `agents:reply:{origin}`: a command for the
 //!   host and its answer, matched by id, waited for `agent.command_timeout`
 //!   plus the time Redis may take on each leg.
+//! - A call whose holder is lost meanwhile does not wait for that timeout:
+//!   when the agent reconnects to another instance (or to this one) the
+//!   command is sent again to where its session is now (every agent command
+//!   names the state it wants, so a host that did it already answers at
+//!   once); when the holder falls silent and the agent has not reappeared,
+//!   the call fails, naming the instance it lost.
 //!
 //! Without Redis none of this exists: an instance knows its own sessions only.
 
@@ -109,13 +115,30 @@ pub struct RemoteSession {
     pub report: Option<HostReport>,
 }
 
+/// A call sent to the instance holding a host's session, waiting for its answer.
+struct PendingCall {
+    node_id: Uuid,
+    /// The Redis origin of the instance the request went to.
+    holder: Uuid,
+    done: oneshot::Sender<Waited>,
+}
+
+/// How the wait for an answer from the session's holder ended.
+enum Waited {
+    Answered(Box<Reply>),
+    /// The agent's session is now held by this origin: ask there.
+    Moved(Uuid),
+    /// The holder fell silent and the agent did not reappear anywhere.
+    Lost(String),
+}
+
 pub struct AgentRouting {
     redis: Arc<Redis>,
     /// How long the registry keeps a session no heartbeat refreshed.
     ttl: Duration,
     command_timeout: Duration,
     next_id: AtomicU64,
-    pending: Mutex<HashMap<u64, oneshot::Sender<Reply>>>,
+    pending: Mutex<HashMap<u64, PendingCall>>,
     remote: Mutex<HashMap<Uuid, RemoteHost>>,
     /// Hosts an Admin removed, and when: a notice that the host is live,
     /// sent by its holder just before the removal reached it, must not make
@@ -168,8 +191,8 @@ impl AgentRouting {
             while let Some(payload) = replies.recv().await {
                 match serde_json::from_slice::<Reply>(&payload) {
                     Ok(reply) => {
-                        if let Some(waiting) = me.pending.lock().remove(&reply.id) {
-                            let _ = waiting.send(reply);
+                        if let Some(call) = me.pending.lock().remove(&reply.id) {
+                            let _ = call.done.send(Waited::Answered(Box::new(reply)));
                         }
                     }
                     Err(e) => tracing::warn!(error = %e, "ignoring an agent reply this instance does not understand"),
@@ -296,6 +319,7 @@ impl AgentRouting {
             }
             Notice::Live { node_id, .. } if self.recently_removed(node_id) => {}
             Notice::Live { origin, tenant, environment, node_id, hostname, report, instance, connected_since } => {
+                self.end_calls(node_id, |holder| holder != origin, || Waited::Moved(origin));
                 let holder = Holder { instance, connected_since };
                 if hub.holds(node_id) {
                     // This instance holds a session too: its own link wins
@@ -357,7 +381,29 @@ impl AgentRouting {
         };
         for host in silent {
             tracing::warn!(node = %host.entry.hostname, instance = %host.origin, "no news of a host of another instance within the heartbeat timeout");
+            let instance = host.holder.instance.clone().unwrap_or_else(|| host.origin.to_string());
+            let why = format!(
+                "no news within {:?} of instance {instance}, which held the agent's session, and the agent has not reconnected",
+                self.ttl
+            );
+            self.end_calls(host.entry.node_id, |holder| holder == host.origin, || Waited::Lost(why.clone()));
             self.detach(hub, &host);
+        }
+    }
+
+    /// Ends the calls waiting on `node_id`'s holder that `which` picks.
+    fn end_calls(&self, node_id: Uuid, which: impl Fn(Uuid) -> bool, outcome: impl Fn() -> Waited) {
+        let ended: Vec<PendingCall> = {
+            let mut pending = self.pending.lock();
+            let ids: Vec<u64> = pending
+                .iter()
+                .filter(|(_, call)| call.node_id == node_id && which(call.holder))
+                .map(|(id, _)| *id)
+                .collect();
+            ids.iter().filter_map(|id| pending.remove(id)).collect()
+        };
+        for call in ended {
+            let _ = call.done.send(outcome());
         }
     }
 
@@ -375,9 +421,12 @@ impl AgentRouting {
         Some(RemoteSession { holder: host.holder.clone(), entry: host.entry.clone(), report })
     }
 
-    /// This instance holds the session now: the host is no longer remote.
+    /// This instance holds the session now: the host is no longer remote,
+    /// and calls still waiting on its former holder are sent again, here.
     pub fn local_now(&self, node_id: Uuid) {
         self.remote.lock().remove(&node_id);
+        let here = self.origin();
+        self.end_calls(node_id, |holder| holder != here, || Waited::Moved(here));
     }
 
     /// Does a request from another instance on the session this one holds.
@@ -407,20 +456,48 @@ impl AgentRouting {
     }
 
     /// Sends `command` to the instance holding the host's session and waits
-    /// for its answer.
+    /// for its answer, following the session if it moves meanwhile.
     async fn call(&self, tenant: TenantId, node_id: Uuid, command: AgentCommand) -> Result<Reply, String> {
+        let deadline = tokio::time::Instant::now() + self.command_timeout;
+        let mut holder = self.holder_of(node_id).await?;
+        loop {
+            match self.ask(holder, tenant, node_id, command.clone(), deadline).await? {
+                Waited::Answered(reply) => return Ok(*reply),
+                Waited::Moved(next) => {
+                    tracing::info!(%node_id, from = %holder, to = %next, "the agent's session moved while a request was on its way; asking where it is now");
+                    holder = next;
+                }
+                Waited::Lost(why) => return Err(why),
+            }
+        }
+    }
+
+    /// The Redis origin of the instance holding the host's session.
+    async fn holder_of(&self, node_id: Uuid) -> Result<Uuid, String> {
         let key = self.session_key(node_id);
         let holder = self
             .redis
             .run(|mut c| async move { redis::cmd("GET").arg(key).query_async::<Option<String>>(&mut c).await })
             .await
             .map_err(|e| format!("cannot find the instance holding the agent's session: {e}"))?;
-        let holder = holder
+        holder
             .and_then(|h| Uuid::parse_str(&h).ok())
-            .ok_or_else(|| "the agent is not connected to any instance".to_string())?;
+            .ok_or_else(|| "the agent is not connected to any instance".to_string())
+    }
+
+    /// One request to `holder`, waited for until `deadline` or until the
+    /// session moves or its holder is lost.
+    async fn ask(
+        &self,
+        holder: Uuid,
+        tenant: TenantId,
+        node_id: Uuid,
+        command: AgentCommand,
+        deadline: tokio::time::Instant,
+    ) -> Result<Waited, String> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = oneshot::channel();
-        self.pending.lock().insert(id, tx);
+        let (done, rx) = oneshot::channel();
+        self.pending.lock().insert(id, PendingCall { node_id, holder, done });
         let request = Request { id, reply_to: self.origin(), tenant, node_id, command };
         let sent = match serde_json::to_vec(&request) {
             Ok(payload) => {
@@ -432,10 +509,10 @@ impl AgentRouting {
             self.pending.lock().remove(&id);
             return Err(format!("could not reach the instance holding the agent's session: {e}"));
         }
-        let answer = tokio::time::timeout(self.command_timeout, rx).await;
+        let waited = tokio::time::timeout_at(deadline, rx).await;
         self.pending.lock().remove(&id);
-        match answer {
-            Ok(Ok(reply)) => Ok(reply),
+        match waited {
+            Ok(Ok(waited)) => Ok(waited),
             Ok(Err(_)) => Err("the request to the agent's instance was dropped".into()),
             Err(_) => Err(format!("the agent's instance did not answer within {:?}", self.command_timeout)),
         }

@@ -19,15 +19,35 @@ async fn instance(db: &TestDb, name: &str, root: &std::path::Path, prefix: &str)
     instance_beating(db, name, root, prefix, ("1s", "4s")).await
 }
 
+/// An instance whose steps wait for a host far longer than a routed call
+/// may take (`agent.command_timeout`, 10 s in the test profile, plus Redis's
+/// legs): a step fails only if the call does.
+async fn patient_instance(db: &TestDb, name: &str, root: &std::path::Path, prefix: &str) -> Server {
+    let vars = instance_vars(db, name, root, prefix, ("1s", "4s"), "120s");
+    Server::start(free_port(), &vars, root.join(format!("{name}.log"))).await
+}
+
 /// An instance whose agents send a heartbeat every `interval` and are lost after `timeout`.
 async fn instance_beating(
     db: &TestDb,
     name: &str,
     root: &std::path::Path,
     prefix: &str,
-    (interval, timeout): (&str, &str),
+    beats: (&str, &str),
 ) -> Server {
-    let vars = vec![
+    let vars = instance_vars(db, name, root, prefix, beats, "20s");
+    Server::start(free_port(), &vars, root.join(format!("{name}.log"))).await
+}
+
+fn instance_vars(
+    db: &TestDb,
+    name: &str,
+    root: &std::path::Path,
+    prefix: &str,
+    (interval, timeout): (&str, &str),
+    node_request_timeout: &str,
+) -> Vec<(&'static str, String)> {
+    vec![
         ("HOTSWAP__STORE__BACKEND", "postgres".to_string()),
         ("HOTSWAP__STORE__URL", db.url.clone()),
         ("HOTSWAP__CLUSTER__INSTANCE_ID", name.to_string()),
@@ -35,13 +55,12 @@ async fn instance_beating(
         ("HOTSWAP__REDIS__URL", "redis://127.0.0.1:6379".to_string()),
         ("HOTSWAP__REDIS__KEY_PREFIX", prefix.to_string()),
         ("HOTSWAP__SIMULATION__NODES__QA", "0".to_string()),
-        ("HOTSWAP__PIPELINE__NODE_REQUEST_TIMEOUT", "20s".to_string()),
+        ("HOTSWAP__PIPELINE__NODE_REQUEST_TIMEOUT", node_request_timeout.to_string()),
         ("HOTSWAP__AGENT__HEARTBEAT_INTERVAL", interval.to_string()),
         ("HOTSWAP__AGENT__HEARTBEAT_TIMEOUT", timeout.to_string()),
         // One artifact directory for both, as a shared volume would be.
         ("HOTSWAP__REGISTRY__ARTIFACT_DIR", root.join("artifacts").display().to_string()),
-    ];
-    Server::start(free_port(), &vars, root.join(format!("{name}.log"))).await
+    ]
 }
 
 /// Runs `version` to QA on `server`; the finished run.
@@ -126,6 +145,87 @@ async fn a_run_on_one_instance_reaches_an_agent_connected_to_another_and_follows
     assert_eq!(agent.current(M).as_deref(), Some("2.0.0"), "{}", agent.log());
     let hooks = agent.hook_log();
     assert_eq!(hooks.matches(&format!("activate {M} 2.0.0")).count(), 1, "activated once: {hooks}");
+}
+
+/// Instance `a` drives a run to a host whose session `b` holds, and `b` is
+/// SIGKILLed while the host runs the version's `activate` hook (3 s long).
+struct HolderKilledMidCall {
+    a: Server,
+    agent: Agent,
+    run_id: String,
+    killed_at: std::time::Instant,
+    _db: TestDb,
+    _root: tempfile::TempDir,
+}
+
+/// The agent is given `b`'s URL, then `a`'s too if `may_move`.
+async fn holder_killed_mid_call(db_name: &str, hostname: &str, may_move: bool) -> Option<HolderKilledMidCall> {
+    let db = TestDb::migrated(db_name).await?;
+    let root = tempfile::tempdir().unwrap();
+    let prefix = format!("t{}", uuid::Uuid::new_v4().simple());
+    let a = patient_instance(&db, "a", root.path(), &prefix).await;
+    let mut b = patient_instance(&db, "b", root.path(), &prefix).await;
+    let key = trusted_key(&a).await;
+    let token = enrolment_token(&a, "QA").await;
+    let servers = if may_move { format!("{},{}", b.base, a.base) } else { b.base.clone() };
+    let agent = Agent::start_via(&servers, &[], &token, hostname, root.path());
+    wait_joined(&a, "QA", hostname).await;
+    eventually_ok(Duration::from_secs(10), "a lists the agent as b's", async || held_by(&a, hostname, "b").await).await;
+    let mut hooks = logging_hooks(false);
+    hooks["activate"] = serde_json::json!(
+        r#"echo "activate-start $HOTSWAP_VERSION" >> "$HOOK_LOG"; sleep 3; echo "activate $HOTSWAP_MODULE $HOTSWAP_VERSION $HOTSWAP_NODE" >> "$HOOK_LOG""#
+    );
+    publish(&a, &key, M, "1.0.0", hooks).await;
+    let (status, run) = a.post("/api/v1/deployments", &deployment(M, "1.0.0", "QA")).await.unwrap();
+    assert_eq!(status.as_u16(), 202, "{run}");
+    eventually_ok(Duration::from_secs(60), "the host starts activating", async || {
+        let hooks = agent.hook_log();
+        hooks.contains("activate-start 1.0.0").then_some(()).ok_or(hooks)
+    })
+    .await;
+    b.kill();
+    let (run_id, killed_at) = (run["executionId"].as_str().unwrap().to_string(), std::time::Instant::now());
+    Some(HolderKilledMidCall { a, agent, run_id, killed_at, _db: db, _root: root })
+}
+
+/// The agent reconnects to `a`, which sends the command again there rather
+/// than waiting out `agent.command_timeout` for an answer the dead instance
+/// will never give and failing the step (it did: "the agent's instance did
+/// not answer within 11s", and the run rolled back); the host, which
+/// finished the first request on its own, answers the second at once. The
+/// run succeeds, and the version was activated once.
+#[actix_web::test]
+async fn a_call_whose_session_holder_dies_follows_the_agent_to_its_new_instance() {
+    // Bound by name, not `..`: the database and the directory must outlive the test.
+    let Some(HolderKilledMidCall { a, agent, run_id, killed_at, _db, _root }) =
+        holder_killed_mid_call("agent::routing_holder_killed_mid_call", "qa-moved", true).await
+    else {
+        return;
+    };
+    let done = a.finished(&run_id, Duration::from_secs(120)).await;
+    let took = killed_at.elapsed();
+    assert_eq!(done["status"], "Succeeded", "{done:#}\n{}\n{}", a.log_text(), agent.log());
+    assert!(took < Duration::from_secs(40), "the run waited {took:?} after b died\n{}", a.log_text());
+    assert_eq!(agent.current(M).as_deref(), Some("1.0.0"), "{}", agent.log());
+    let hooks = agent.hook_log();
+    assert_eq!(hooks.matches("activate-start 1.0.0").count(), 1, "activated once: {hooks}");
+}
+
+/// The agent knows only the instance that died: it cannot reconnect. The
+/// call fails once the holder has been silent for the heartbeat timeout (4 s
+/// here), naming the instance it lost, instead of when
+/// `agent.command_timeout` runs out with a message that says nothing of why.
+#[actix_web::test]
+async fn a_call_whose_session_holder_dies_fails_naming_it_when_the_agent_does_not_come_back() {
+    let Some(HolderKilledMidCall { a, run_id, _db, _root, .. }) =
+        holder_killed_mid_call("agent::routing_holder_killed_agent_stranded", "qa-stranded", false).await
+    else {
+        return;
+    };
+    let done = a.finished(&run_id, Duration::from_secs(120)).await;
+    assert_ne!(done["status"], "Succeeded", "{done:#}");
+    let message = done["message"].as_str().unwrap_or_default();
+    assert!(message.contains("of instance b, which held the agent's session"), "{done:#}\n{}", a.log_text());
 }
 
 /// With heartbeats far apart, an instance that does not hold the session
