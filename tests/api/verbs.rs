@@ -43,8 +43,11 @@ async fn pause_resume_and_promote_steer_a_canary() {
         if run["status"] != "Running" || promotes > 50 {
             break run;
         }
-        let (status, _) = app.post(&verb("promote"), &json!({})).await;
-        assert_eq!(status, StatusCode::ACCEPTED);
+        let (status, body) = app.post(&verb("promote"), &json!({})).await;
+        // Past the last bake (Validation) there is no wait left to skip.
+        let nothing_to_skip = status == StatusCode::CONFLICT
+            && body["message"].as_str().is_some_and(|m| m.contains("no stage under way has a wait to skip"));
+        assert!(status == StatusCode::ACCEPTED || nothing_to_skip, "{status} {body}");
         promotes += 1;
         app.wait_for(&id, |r| r["status"] != "Running" || stage(r, "Deploy to Production")["status"] == "Running")
             .await;
@@ -56,6 +59,28 @@ async fn pause_resume_and_promote_steer_a_canary() {
     let (status, body) = app.post(&verb("pause"), &json!({})).await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(body["currentStatus"], "Succeeded");
+}
+
+/// A promote skips a wait of the stage under way. Sent while Staging's
+/// blue-green stage was loading (nothing there to skip), it was answered
+/// "noted: the next wait will be skipped" and then skipped Production's first
+/// canary bake: a 10 % canary judged on metrics read right after its load.
+/// It is refused now, and the canary bakes.
+#[actix_web::test]
+async fn a_promote_with_no_wait_to_skip_in_the_stage_under_way_is_refused() {
+    let app = spawn_app(&LONG_BAKE).await;
+    let slow_staging = json!({ "metadata": { "simulateNodeDelayMs@Staging": "600" } });
+    let id = app.deploy(M, "1.0.0", "Production", slow_staging).await;
+    app.wait_for(&id, |r| stage(r, "Deploy to Staging")["status"] == "Running").await;
+    let (status, body) = app.post(&format!("/api/v1/deployments/{id}/promote"), &json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["currentStatus"], "Running", "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(message.contains("no stage under way has a wait to skip"), "{body}");
+    // The first canary step waits out its bake (60 s here) rather than passing at once.
+    let run = app.wait_for(&id, baking).await;
+    let production = stage(&run, "Deploy to Production");
+    assert_eq!(production["nodesDeployed"], 2, "{run:#}");
 }
 
 #[actix_web::test]

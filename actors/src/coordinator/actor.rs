@@ -642,6 +642,14 @@ impl Handler<Steer> for Coordinator {
             },
             Verb::Promote => match status {
                 RunStatus::Running => {
+                    // A promote skips a wait of the stage under way only: one
+                    // noted during a load in Staging must not skip the first
+                    // canary bake in Production (it did).
+                    let Some(stage_env) = self.stage_with_waits() else {
+                        return refuse(
+                            "no stage under way has a wait to skip (promote skips a rolling health-check delay or a canary bake)",
+                        );
+                    };
                     let ev = event(
                         &self.run,
                         "VerbAccepted",
@@ -654,7 +662,11 @@ impl Handler<Steer> for Coordinator {
                     } else {
                         self.run.intent.promote = true;
                         let saved = self.save_checkpoint_durably([ev], ctx);
-                        durable(saved, status, "promote noted: the next wait will be skipped")
+                        let noted = format!(
+                            "promote noted: the next wait of {} will be skipped (a promote does not carry into the next stage)",
+                            deploy_stage_name(stage_env)
+                        );
+                        durable(saved, status, &noted)
                     }
                 }
                 RunStatus::Paused => refuse("pause takes precedence over promote; resume first"),

@@ -87,6 +87,19 @@ impl Coordinator {
         true
     }
 
+    /// The environment of the deploy stage under way when its strategy has
+    /// waits a promote can skip (rolling health-check delays, canary bakes).
+    pub(super) fn stage_with_waits(&self) -> Option<Environment> {
+        match &self.run.checkpoint {
+            Checkpoint::Deploy { environment, .. }
+                if matches!(self.run.request.strategy_for(*environment), Strategy::Rolling | Strategy::Canary) =>
+            {
+                Some(*environment)
+            }
+            _ => None,
+        }
+    }
+
     pub(super) fn set_step(&mut self, next: DeployStep) {
         if let Checkpoint::Deploy { step, .. } = &mut self.run.checkpoint {
             *step = next;
@@ -459,6 +472,8 @@ impl Coordinator {
     ) {
         let nodes = self.env_nodes(env).len();
         let strategy = self.run.request.strategy_for(env);
+        // A promote noted in this stage and never used ends with it.
+        self.run.intent.promote = false;
         if let Some(stage) = self.run.stage_mut(&deploy_stage_name(env)) {
             stage.nodes_deployed = Some(nodes as u32);
             stage.nodes_failed.get_or_insert(0);
