@@ -4,6 +4,8 @@
 //! decision, or when its own poll of the store finds one taken by another
 //! instance.
 
+use std::time::Duration;
+
 use actix::prelude::*;
 use chrono::{SubsecRound, Utc};
 use serde_json::json;
@@ -140,7 +142,11 @@ impl Coordinator {
                 let message = if record.status == ApprovalStatus::Rejected {
                     format!("Rejected by {by}{}", if reason.is_empty() { String::new() } else { format!(": {reason}") })
                 } else {
-                    let waited = humantime::format_duration(self.deps.approval_settings.timeout);
+                    // The approval's own deadline: the configured timeout may
+                    // have changed since it was requested (a restart with
+                    // other settings).
+                    let allowed = (record.timeout_at - record.requested_at).to_std().unwrap_or_default();
+                    let waited = humantime::format_duration(Duration::from_millis(allowed.as_millis() as u64));
                     format!("Approval request expired after {waited} without a decision")
                 };
                 events.extend(finish_stage(&mut self.run, APPROVAL_STAGE, StageStatus::Failed, message.clone()));
