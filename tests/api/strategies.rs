@@ -27,6 +27,23 @@ async fn direct_deploys_every_development_node() {
     }
 }
 
+/// Nodes that took the version but turn out unhealthy fail the Validation
+/// stage: the target environment is restored, and the run names Validation
+/// as the stage it failed at (it named the deploy stage, shown RolledBack).
+#[actix_web::test]
+async fn a_failed_validation_restores_the_target_and_is_named_as_where_the_run_failed() {
+    let app = spawn_app(&[]).await;
+    app.deploy_ok(M, "1.0.0", "Development").await;
+    let id = app.deploy(M, "2.0.0", "Development", json!({ "metadata": { "simulateUnhealthy": "true" } })).await;
+    let run = app.finished(&id).await;
+    assert_eq!(run["status"], "Failed", "{run:#}");
+    assert_eq!(stage(&run, "Validation")["status"], "Failed", "{run:#}");
+    assert_eq!(stage(&run, "Deploy to Development")["status"], "RolledBack", "{run:#}");
+    let message = run["message"].as_str().unwrap();
+    assert!(message.starts_with("Pipeline failed at Validation stage: Validation failed: "), "{message}");
+    app.assert_all_active(Development, M, Some("1.0.0")).await;
+}
+
 #[actix_web::test]
 async fn direct_failure_restores_every_node_that_took_the_version() {
     let app = spawn_app(&[]).await;

@@ -13,7 +13,9 @@ use super::node_calls::restore_all;
 use super::stages::{event, finish_run, finish_stage, node_events};
 use super::Checkpoint;
 use crate::domain::listing::{counted, host_failure};
-use crate::domain::{deploy_stage_name, Environment, NodeChange, RollbackState, RunStatus, StageStatus};
+use crate::domain::{
+    deploy_stage_name, Environment, NodeChange, RollbackState, RunStatus, StageStatus, VALIDATION_STAGE,
+};
 use crate::node::NodeEntry;
 
 type Ctx = Context<Coordinator>;
@@ -120,10 +122,15 @@ impl Coordinator {
                 } else {
                     format!(". Could not restore: {}", describe(&failures))
                 };
+                // The stage that failed: the environment's deploy stage, or
+                // the Validation that found its nodes wrong after it.
+                let validation_failed =
+                    act.run.stages.iter().any(|s| s.name == VALIDATION_STAGE && s.status == StageStatus::Failed);
+                let failed_at = if validation_failed { VALIDATION_STAGE } else { stage.as_str() };
                 events.push(finish_run(
                     &mut act.run,
                     RunStatus::Failed,
-                    format!("Pipeline failed at {stage} stage: {message}{left}"),
+                    format!("Pipeline failed at {failed_at} stage: {message}{left}"),
                 ));
                 act.run.checkpoint = Checkpoint::Done;
             }
