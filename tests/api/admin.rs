@@ -166,6 +166,24 @@ async fn a_coordinator_crashed_through_the_api_resumes_its_run() {
     .await;
 }
 
+/// Stopping a run's coordinator by hand left the run Running for ever with
+/// nothing driving it (the reconciler leaves what an operator stopped), its
+/// module held and its verbs answering 503 after 5 s. It is refused, naming
+/// the verbs that steer a run; the run goes on.
+#[actix_web::test]
+async fn a_run_s_coordinator_is_not_stopped_by_hand() {
+    let app = spawn_app(&[("HOTSWAP__PIPELINE__CANARY_BAKE_TIME", "500ms")]).await;
+    let id = app.deploy(M, "1.0.0", "Production", json!({})).await;
+    app.wait_for(&id, |r| stage(r, "Deploy to Production")["status"] == "Running").await;
+    let child_id = format!("run:{id}");
+    let (status, body) = app.post(&format!("/api/v1/admin/actors/{child_id}/stop"), &json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(message.contains(&format!("POST /api/v1/deployments/{id}/pause or /abort")), "{body}");
+    let run = app.finished(&id).await;
+    assert_eq!(run["status"], "Succeeded", "{run:#}");
+}
+
 #[actix_web::test]
 async fn a_node_can_be_stopped_and_restarted_by_hand() {
     let app = spawn_app(&[]).await;

@@ -67,6 +67,17 @@ impl Orchestrator {
         let Some(child) = self.supervised(tenant, child_id).await else {
             return Err(CoreError::NotFound(format!("no supervised actor {child_id}")));
         };
+        if child.kind == ActorKind::Coordinator && matches!(action, ChildAction::Stop) {
+            // A stopped coordinator left its run Running with nothing driving
+            // it, holding its module, its verbs answering 503 until someone
+            // restarted it: a run is steered by its own verbs.
+            let run = child_id.strip_prefix("run:").unwrap_or(child_id).trim_end_matches(":unwind");
+            return Err(CoreError::Refused(format!(
+                "{child_id} drives a run and is not stopped by hand: that would leave the run Running with nothing \
+                 driving it; pause or abort the run (POST /api/v1/deployments/{run}/pause or /abort), or restart \
+                 its coordinator"
+            )));
+        }
         let supervisor = match child.kind {
             ActorKind::Node => &self.inner.node_supervisor,
             ActorKind::Coordinator => &self.inner.run_supervisor,
