@@ -64,8 +64,16 @@ pub fn server_events(e: &BusEvent) -> Vec<(ServerEvent, Value)> {
         "DeploymentStatusChanged" => vec![status_changed(ev.data["status"].as_str().unwrap_or_default())],
         // A stage change is a change of the run's state too: SignalR clients
         // of the original follow runs through DeploymentStatusChanged alone.
-        "StageStarted" => vec![(StageStarted, data), status_changed(run_status(e))],
-        "StageCompleted" => vec![(StageCompleted, data), status_changed(run_status(e))],
+        // Not when the same save ended the run: its terminal event below
+        // announces the end once (it was announced twice).
+        "StageStarted" | "StageCompleted" => {
+            let kind = if ev.kind == "StageStarted" { StageStarted } else { StageCompleted };
+            let mut out = vec![(kind, data)];
+            if e.run.status.is_active() {
+                out.push(status_changed(run_status(e)));
+            }
+            out
+        }
         "DeploymentProgress" => vec![(DeploymentProgress, data)],
         "NodeUpdated" => vec![(NodeUpdated, data)],
         "ApprovalRequested" => vec![status_changed("PendingApproval"), (ApprovalRequested, data)],

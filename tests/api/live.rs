@@ -47,6 +47,9 @@ async fn a_subscriber_to_all_sees_every_event_of_a_run_in_order() {
     assert_eq!(msgs[1]["data"]["stage"], "Security Scan");
     assert_eq!(kinds[kinds.len() - 2], "DeploymentStatusChanged");
     assert_eq!(msgs[kinds.len() - 2]["data"]["status"], "Succeeded");
+    // Announced once: Validation's completion, saved with the run's end, does not say it again.
+    let ends = msgs.iter().filter(|m| m["type"] == "DeploymentStatusChanged" && m["data"]["status"] == "Succeeded");
+    assert_eq!(ends.count(), 1, "{kinds:?}");
     // 3 Development nodes and 5 QA nodes (in batches of 2), each updated once.
     let updates: Vec<_> = msgs.iter().filter(|m| m["type"] == "NodeUpdated").collect();
     assert_eq!(updates.len(), 4, "{kinds:?}");

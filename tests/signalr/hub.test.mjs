@@ -92,6 +92,16 @@ for (const transport of Object.keys(TRANSPORTS)) {
     for (const p of mine) {
       assert.ok(Number.isInteger(p.progress) && p.progress >= 0 && p.progress <= 100, JSON.stringify(p));
     }
+    // Each progress names the stage it was made in: Development's 3 nodes are
+    // the first 38 % of the 8 on the path (they were labelled "Deploy to QA",
+    // the stage the same save started).
+    for (const p of mine.filter((p) => p.progress < 100)) {
+      const expected = p.progress <= 38 ? "Deploy to Development" : "Deploy to QA";
+      assert.equal(p.stage, expected, JSON.stringify(mine));
+    }
+    // The end is announced once (it was twice: for Validation's completion and for the run's).
+    const ends = status.filter((e) => e.executionId === id && e.status === "Succeeded");
+    assert.equal(ends.length, 1, JSON.stringify(ends.map((e) => e.details.currentStage)));
 
     // A blank id is a hub error, as in the original.
     await assert.rejects(conn.invoke("SubscribeToDeployment", ""), /executionId is required/);

@@ -52,9 +52,15 @@ pub fn encoded(e: &BusEvent) -> &[(Audience, ByteString)] {
 }
 
 fn progress(e: &BusEvent, percent: u64) -> ByteString {
+    // The stage the progress was made in: the run's snapshot is taken after
+    // the whole save, which may already have started the next stage.
+    let stage = match e.event.data["environment"].as_str() {
+        Some(env) => format!("Deploy to {env}"),
+        None => current_stage(e).unwrap_or_default(),
+    };
     let arg = json!({
         "executionId": e.event.execution_id,
-        "stage": current_stage(e).unwrap_or_default(),
+        "stage": stage,
         "progress": percent,
         "timestamp": e.event.at,
     });
