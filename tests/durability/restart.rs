@@ -73,6 +73,14 @@ async fn a_killed_process_resumes_its_canary_and_finishes_it() {
         assert!(versions.iter().all(|v| v.as_deref() == Some("2.0.0")), "{env}: {versions:?}");
     }
     assert!(server.log_text().contains("picking up run after restart"), "{}", server.log_text());
+    // The run's own history says so too, naming where it was: not only the server's log.
+    let id = run["executionId"].as_str().unwrap();
+    let (_, events) = server.get(&format!("/api/v1/deployments/{id}/events")).await.unwrap();
+    let resumed: Vec<_> = events.as_array().unwrap().iter().filter(|e| e["kind"] == "RunResumed").collect();
+    assert_eq!(resumed.len(), 1, "{events:#}");
+    let message = resumed[0]["message"].as_str().unwrap();
+    assert!(message.starts_with("Picked up by instance "), "{message}");
+    assert!(message.ends_with("(lease epoch 2) during Deploy to Production"), "{message}");
     // The second process saved the resumed run: its saves and the
     // transactions that wrote them are counted (several saves may share one).
     let metrics = server.text("/metrics").await;

@@ -27,4 +27,5 @@ pub use directory::{RunDirectory, SaveTrouble};
 pub use node_calls::NODE_SPANS_UP_TO;
 pub(crate) use report::observe;
 pub(crate) use scan::{agents_among, unmet_dependencies, unreachable_nodes, unregistered_on_agents};
+pub(crate) use stages::event;
 pub use stages::planned_stages;

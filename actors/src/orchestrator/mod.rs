@@ -277,15 +277,19 @@ impl Orchestrator {
             let policy = self.inner.settings.recovery.in_flight;
             // A run at its approval gate has changed no node: it waits on.
             let gated = matches!(run.checkpoint, Checkpoint::RequestApproval | Checkpoint::AwaitingApproval { .. });
+            // The run's history says it was interrupted and by whom it was
+            // picked up: a gap in its events (a canary judged right after a
+            // restart) is explained there, not only in a server's log.
+            let resumed = resumed_event(&run, &self.inner.instance_id, claim.epoch);
             if policy == InFlightPolicy::Rollback && !run.checkpoint.is_restoring() && !gated {
                 run.checkpoint = Checkpoint::Unwinding {
                     status: RunStatus::Failed,
                     message: "Interrupted by a restart; every node the run changed was restored (recovery.in_flight = rollback)"
                         .into(),
                 };
-                run.revision += 1;
-                self.inner.store.save_run(&run, &[]).await?;
             }
+            run.revision += 1;
+            self.inner.store.save_run(&run, &[resumed]).await?;
             self.adopt_stored_slots(run.tenant_id, &run.request.module_name).await?;
             tracing::info!(run = %run.execution_id, checkpoint = ?run.checkpoint.without_node_records(), ?policy, epoch = claim.epoch,
                 "picking up run after restart or takeover");
@@ -651,4 +655,22 @@ fn canary_steps_unused(request: &DeploymentRequest) -> String {
             target.default_strategy()
         ),
     }
+}
+
+/// The event recording that `instance` picked `run` up under lease `epoch`
+/// (after a restart, or from an instance whose lease expired).
+fn resumed_event(run: &RunRecord, instance: &str, epoch: u64) -> crate::store::RunEvent {
+    let at = match &run.checkpoint {
+        Checkpoint::RequestApproval | Checkpoint::AwaitingApproval { .. } => " waiting for approval".to_string(),
+        _ => match run.stages.iter().find(|s| s.status == crate::domain::StageStatus::Running) {
+            Some(stage) => format!(" during {}", stage.name),
+            None => String::new(),
+        },
+    };
+    crate::coordinator::event(
+        run,
+        "RunResumed",
+        format!("Picked up by instance {instance} after a restart or takeover (lease epoch {epoch}){at}"),
+        serde_json::json!({ "instance": instance, "epoch": epoch }),
+    )
 }
