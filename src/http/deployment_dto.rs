@@ -352,6 +352,14 @@ pub struct CurrentWaitView {
 }
 
 fn current_wait(r: &RunRecord) -> Option<CurrentWaitView> {
+    let view = deploy_or_approval_wait(r)?;
+    // A deploy wait whose end has passed is not waited on any more: a run
+    // paused in one and restarted kept showing it (its timer, which would
+    // have moved the checkpoint on, died with the process).
+    (view.kind == "Approval" || view.until > Utc::now()).then_some(view)
+}
+
+fn deploy_or_approval_wait(r: &RunRecord) -> Option<CurrentWaitView> {
     use hotswap_actors::domain::{Checkpoint, DeployStep};
     match &r.checkpoint {
         Checkpoint::AwaitingApproval { timeout_at, .. } => {

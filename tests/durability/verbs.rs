@@ -93,3 +93,45 @@ async fn a_pause_acknowledged_before_sigkill_holds_after_restart() {
     let versions = second.versions("QA", "kmod-pause-kill").await;
     assert!(versions.iter().all(|v| v.as_deref() == Some("1.0.0")), "{versions:?}");
 }
+
+/// A run paused during a rolling health-check delay, SIGKILLed, and started
+/// again after that delay's end: it holds, and shows no wait (it kept
+/// showing the delay that had ended, which a client counts down from).
+#[actix_web::test]
+async fn a_run_paused_in_a_wait_and_restarted_after_its_end_shows_no_wait() {
+    let Some(db) = TestDb::create("a_run_paused_in_a_wait_and_restarted_after_its_end_shows_no_wait").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let mut vars = vars(&db);
+    vars.push(("HOTSWAP__PIPELINE__ROLLING_HEALTH_CHECK_DELAY", "3s".to_string()));
+    let mut first = Server::start(port, &vars, dir.path().join("first.log")).await;
+    let body = json!({ "moduleName": "kmod-pause-wait", "version": "1.0.0", "targetEnvironment": "QA", "requesterEmail": "ops@example.com" });
+    let (status, reply) = first.post("/api/v1/deployments", &body).await.expect("create");
+    assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
+    let id = reply["executionId"].as_str().unwrap().to_string();
+    let mut until = None;
+    eventually(Duration::from_secs(30), "the run waits out a health-check delay", async || {
+        let Ok((_, run)) = first.get(&format!("/api/v1/deployments/{id}")).await else { return false };
+        until = run["currentWait"]["until"].as_str().and_then(|u| u.parse::<chrono::DateTime<chrono::Utc>>().ok());
+        run["currentWait"]["kind"] == "HealthCheckDelay"
+    })
+    .await;
+    let (status, reply) = first.post(&format!("/api/v1/deployments/{id}/pause"), &json!({})).await.expect("pause");
+    assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
+    first.kill();
+    // Down until the delay has ended.
+    let until = until.expect("the wait's end");
+    while chrono::Utc::now() < until + chrono::Duration::milliseconds(200) {
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    let second = Server::start(port, &vars, dir.path().join("second.log")).await;
+    eventually(Duration::from_secs(15), "the restarted coordinator has the run", async || {
+        second.log_text().contains("coordinator started")
+    })
+    .await;
+    let (_, run) = second.get(&format!("/api/v1/deployments/{id}")).await.expect("read");
+    assert_eq!(run["status"], "Paused", "{run:#}");
+    assert_eq!(run["currentWait"], Value::Null, "{run:#}");
+}
