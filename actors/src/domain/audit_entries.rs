@@ -55,7 +55,15 @@ fn run_entry(run: &RunRecord, event: &RunEvent) -> Option<NewAuditEntry> {
         map.insert("version".into(), json!(run.request.version));
         map.insert("targetEnvironment".into(), json!(run.request.target_environment.as_str()));
     }
-    let mut entry = NewAuditEntry::new(run.tenant_id, actor, category, &event.kind)
+    // Every operator's verb is audited under one type: pause and resume are
+    // status changes in the run's history (live clients follow them as
+    // such), but an auditor filtering VerbAccepted must find them beside
+    // promote and abort.
+    let event_type = match event.kind.as_str() {
+        "DeploymentStatusChanged" if event.data.get("verb").is_some() => "VerbAccepted",
+        kind => kind,
+    };
+    let mut entry = NewAuditEntry::new(run.tenant_id, actor, category, event_type)
         .resource(RUN_RESOURCE, run.execution_id)
         .result(result)
         .message(event.message.clone())
