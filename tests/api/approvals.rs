@@ -280,6 +280,17 @@ async fn live_clients_see_the_request_and_the_decision() {
     assert_eq!(after.last().unwrap()["data"]["status"], "Approved");
     assert_eq!(after.last().unwrap()["data"]["decidedBy"], "admin@example.com");
     ws.until(|m| m["type"] == "DeploymentCompleted").await;
+
+    // An abort at the gate ends the approval too: live clients hear it as
+    // they hear a decision (they heard nothing, and kept it as waiting).
+    let aborted = pending_run(&app, "kmod-live-gate-abort", "Staging").await;
+    ws.until(|m| m["type"] == "ApprovalRequested" && m["executionId"] == aborted.as_str()).await;
+    app.post(&format!("/api/v1/deployments/{aborted}/abort"), &json!({})).await;
+    let after = ws.until(|m| m["type"] == "DeploymentStatusChanged" && m["data"]["status"] == "Cancelled").await;
+    let decided = after.iter().find(|m| m["type"] == "ApprovalDecided" && m["executionId"] == aborted.as_str());
+    let decided = decided.unwrap_or_else(|| panic!("no ApprovalDecided: {after:#?}"));
+    assert_eq!(decided["data"]["status"], "Rejected", "{decided}");
+    assert_eq!(decided["data"]["reason"], "the deployment was aborted by admin", "{decided}");
 }
 
 /// A webhook receiver that fails its first `failures` requests with 500.

@@ -53,11 +53,28 @@ impl Coordinator {
                     StageStatus::Skipped,
                     "Closed without a decision: the run was aborted while waiting for approval",
                 );
+                // Live clients keeping a list of waiting approvals hear that
+                // this one ended, as they do for a decision or an expiry.
+                let by = self.run.intent.aborted_by.as_ref().map_or("the system", |a| a.name.as_str());
+                let reason = format!("the deployment was aborted by {by}");
+                let decided = event(
+                    &self.run,
+                    "ApprovalDecided",
+                    "approval closed: the run was aborted",
+                    json!({
+                        "approvalId": approval_id,
+                        "status": crate::domain::ApprovalStatus::Rejected.as_str(),
+                        "decidedBy": null,
+                        "decidedAt": Utc::now(),
+                        "reason": reason,
+                        "closedBy": by,
+                    }),
+                );
                 self.run.checkpoint = Checkpoint::Unwinding {
                     status: RunStatus::Cancelled,
                     message: "Aborted by operator while waiting for approval; no node was changed".into(),
                 };
-                self.save_checkpoint(closed, ctx);
+                self.save_checkpoint(closed.into_iter().chain([decided]), ctx);
             }
             _ if self.run.intent.abort => {
                 self.run.checkpoint = Checkpoint::Unwinding {
