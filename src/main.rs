@@ -4,6 +4,7 @@ use std::io::{BufRead, IsTerminal};
 use hotswap::auth::password::Password;
 use hotswap::auth::users::NewUser;
 use hotswap::auth::AuthState;
+use hotswap::cli::client::output::emit_err;
 use hotswap::cli::{Cli, Command, MigrateAction, UserAction};
 use hotswap::config::Settings;
 use hotswap::config::StoreBackend;
@@ -48,7 +49,7 @@ async fn main() -> std::process::ExitCode {
     let settings = match Settings::load() {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("hotswap: {e}");
+            emit_err(format_args!("hotswap: {e}"));
             return std::process::ExitCode::from(2);
         }
     };
@@ -67,7 +68,7 @@ async fn main() -> std::process::ExitCode {
             // poll actors built before the failure and never started, which
             // then panic for want of a reactor.
             Err(e) => {
-                eprintln!("hotswap: {e}");
+                emit_err(format_args!("hotswap: {e}"));
                 drop(telemetry);
                 std::process::exit(1);
             }
@@ -94,7 +95,7 @@ fn exit_code(result: Result<(), Box<dyn std::error::Error>>) -> std::process::Ex
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("hotswap: {e}");
+            emit_err(format_args!("hotswap: {e}"));
             // docs/CLI.md: 2 for a usage or input error (a conflict included), 1 for a failure.
             match e.is::<InputError>() {
                 true => std::process::ExitCode::from(2),
@@ -275,7 +276,7 @@ async fn agent(args: hotswap::agent::AgentArgs) -> std::process::ExitCode {
     match hotswap::agent::run(args).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("hotswap agent: {e}");
+            emit_err(format_args!("hotswap agent: {e}"));
             std::process::ExitCode::from(2)
         }
     }

@@ -11,9 +11,12 @@ mod harness;
 
 mod agents;
 mod approvals;
+mod credentials;
 mod deploy;
+mod exit_codes;
 mod inspect;
 mod keys;
+mod logout;
 mod messaging;
 mod pty;
 mod release;

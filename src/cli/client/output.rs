@@ -23,6 +23,21 @@ pub fn emit(line: std::fmt::Arguments<'_>) {
     }
 }
 
+/// Writes one line on standard error. A reader that went away
+/// (`hotswap … 2>&1 | head -1`) loses the line, and the command keeps its own
+/// exit code, where `eprintln!` would panic (exit 101).
+pub fn emit_err(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_fmt(line).and_then(|()| err.write_all(b"\n"));
+}
+
+/// `eprintln!` for the client verbs, through [`emit_err`].
+macro_rules! complain {
+    ($($arg:tt)*) => { $crate::cli::client::output::emit_err(format_args!($($arg)*)) };
+}
+pub(crate) use complain;
+
 /// `println!` for the client verbs, through [`emit`].
 macro_rules! say {
     () => { $crate::cli::client::output::emit(format_args!("")) };
@@ -169,21 +184,57 @@ pub fn cell(v: &Value) -> String {
     }
 }
 
-/// A timestamp shortened to the second, in UTC.
+/// A timestamp shortened to the second, in UTC, marked as such: whoever reads
+/// it in another zone must not take it for local time.
 pub fn when(v: &Value) -> String {
     match v.as_str().and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok()) {
-        Some(t) => t.with_timezone(&chrono::Utc).format("%Y-%m-%d %H:%M:%S").to_string(),
+        Some(t) => t.with_timezone(&chrono::Utc).format("%Y-%m-%d %H:%M:%S UTC").to_string(),
         None => cell(v),
     }
 }
 
-/// The .NET-style `hh:mm:ss.fffffff` duration without its fraction.
+/// A duration the API answers, as .NET's `[d.]hh:mm:ss.fffffff` or ISO 8601's
+/// `PT1H2M3S`, in the one form tables and messages use ([`human`]); anything
+/// else as it came.
 pub fn span(v: &Value) -> String {
-    let s = cell(v);
-    match s.split_once('.') {
-        Some((head, tail)) if tail.len() == 7 && !head.contains(':') => s,
-        Some((head, _)) if head.contains(':') => head.to_string(),
-        _ => s,
+    let text = cell(v);
+    let parsed = match text.strip_prefix("PT") {
+        Some(iso) => iso_time(iso),
+        None if text.contains(':') => crate::messaging::duration::parse_duration(&text).ok(),
+        None => None,
+    };
+    match parsed.and_then(|d| chrono::Duration::from_std(d).ok()) {
+        Some(d) => human(d),
+        None => text,
+    }
+}
+
+/// The time part of an ISO 8601 duration (after `PT`): `1H2M3.5S`.
+fn iso_time(mut text: &str) -> Option<std::time::Duration> {
+    let mut total = 0.0;
+    while !text.is_empty() {
+        let unit_at = text.find(['H', 'M', 'S'])?;
+        let amount: f64 = text[..unit_at].parse().ok()?;
+        total += amount
+            * match &text[unit_at..=unit_at] {
+                "H" => 3600.0,
+                "M" => 60.0,
+                _ => 1.0,
+            };
+        text = &text[unit_at + 1..];
+    }
+    std::time::Duration::try_from_secs_f64(total).ok()
+}
+
+/// A duration as people read it: 0.4s, 12s, 3m 05s, 2h 10m.
+pub fn human(d: chrono::Duration) -> String {
+    let ms = d.num_milliseconds().max(0);
+    let s = ms / 1000;
+    match s {
+        0..=9 => format!("{:.1}s", ms as f64 / 1000.0),
+        10..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m {:02}s", s / 60, s % 60),
+        _ => format!("{}h {:02}m", s / 3600, s / 60 % 60),
     }
 }
 
@@ -202,5 +253,17 @@ mod tests {
         assert_eq!(padded("ab", 70_000).len(), 70_000);
         assert_eq!(padded("abc", 2), "abc");
         assert_eq!(cut_to_cell("evil\u{1b}]0;owned\u{7}co"), "evil\\u{1b}]0;owned\\u{7}co");
+    }
+
+    #[test]
+    fn times_say_their_zone_and_durations_read_alike_in_every_form() {
+        assert_eq!(when(&Value::from("2026-12-08T09:42:00+09:00")), "2026-12-08 00:42:00 UTC");
+        assert_eq!(span(&Value::from("00:00:06.1234567")), "6.1s");
+        assert_eq!(span(&Value::from("1.02:03:00.0000000")), "26h 03m");
+        assert_eq!(span(&Value::from("PT7S")), "7.0s");
+        assert_eq!(span(&Value::from("PT1H15M")), "1h 15m");
+        assert_eq!(span(&Value::Null), "-");
+        assert_eq!(span(&Value::from("soon")), "soon");
+        assert_eq!(human(chrono::Duration::seconds(185)), "3m 05s");
     }
 }
