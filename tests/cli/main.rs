@@ -11,6 +11,7 @@ mod harness;
 
 mod agents;
 mod approvals;
+mod choices;
 mod credentials;
 mod deploy;
 mod exit_codes;

@@ -391,6 +391,14 @@ fn key_values(flag: &str, pairs: &[String]) -> Result<BTreeMap<String, String>, 
 }
 
 async fn request_body(api: &Api, args: &DeployArgs) -> Result<Value, Failure> {
+    // The server takes the flag and plans no gate for these (its API is kept
+    // as it is); an operator who asked for a gate must not get none unawares.
+    if args.require_approval && !approval_applies(&args.to) {
+        return Err(Failure::usage(format!(
+            "--require-approval applies to runs to Staging and Production: a run to {} has no approval gate",
+            args.to
+        )));
+    }
     let metadata = key_values("--meta", &args.meta)?;
     let mut body = json!({
         "moduleName": args.module,
@@ -415,6 +423,12 @@ async fn request_body(api: &Api, args: &DeployArgs) -> Result<Value, Failure> {
         }
     }
     Ok(body)
+}
+
+/// Whether a run to `target` stops at an approval gate when asked to.
+fn approval_applies(target: &str) -> bool {
+    use hotswap_actors::domain::Environment;
+    target.parse::<Environment>().map_or(true, |env| matches!(env, Environment::Staging | Environment::Production))
 }
 
 /// A refused downgrade names the API's field; the operator needs the flag.
