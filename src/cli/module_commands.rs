@@ -153,17 +153,12 @@ async fn module_action(
             }
             Ok(())
         }
-        ModuleAction::Push { token, descriptor, signature, file } => {
+        // The token comes from HOTSWAP_TOKEN or the saved login only, as for
+        // every verb: one on the command line would show in `ps` and the shell's history.
+        ModuleAction::Push { descriptor, signature, file } => {
             let target = super::client::session::resolve(server, ca);
             let api = super::client::api::Api::new(&target)?;
-            let token = token.or(target.token).ok_or_else(|| {
-                Failure::usage(format!(
-                    "not logged in to {}: run `hotswap login` or give --token / HOTSWAP_TOKEN",
-                    target.server
-                ))
-            })?;
-            let mut api = api;
-            api.token = Some(token.clone());
+            let token = api.require_token()?.to_string();
             // The tenant named by id or subdomain, as the other client verbs resolve it.
             let api = api.acting_for(tenant).await?;
             push(&api, &token, &descriptor, signature.as_deref(), &file).await

@@ -27,6 +27,19 @@ async fn a_missing_input_file_is_an_input_error_for_every_verb() {
     }
 }
 
+/// A bearer token is never an argument (it would show in `ps` and the shell's
+/// history): `module push` takes it from HOTSWAP_TOKEN or the saved login only.
+#[test]
+fn module_push_takes_no_token_argument() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hotswap"))
+        .args(["module", "push", "--descriptor", "d.json", "m.ko", "--token", "secret"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unexpected argument '--token'"));
+}
+
 /// `hotswap … 2>&1 | head -1`: the reader of standard error goes away. The
 /// client used to panic writing its error (exit 101).
 #[test]

@@ -50,3 +50,30 @@ async fn a_terminal_gets_progress_bars_and_colours() {
     assert_eq!(plain.code, 0, "{plain:?}");
     assert!(plain.stdout.contains("Succeeded") && !plain.stdout.contains("\u{1b}[32m"), "NO_COLOR: {plain:?}");
 }
+
+/// On a terminal a table's last free-text column (here the stages' MESSAGE)
+/// is cut to what the terminal's width leaves, so each row stays one line;
+/// piped, the rows keep their whole text.
+#[actix_web::test]
+async fn a_table_on_a_terminal_fits_its_width() {
+    if !script_available() {
+        eprintln!("skipped: the `script` command (util-linux) is not installed, so no pseudo-terminal can be made");
+        return;
+    }
+    let server = Server::start().await;
+    let op = Operator::logged_in(&server, DEPLOYER).await;
+    let run = op.run(&["deploy", "kmod-tty", "1.0.0", "--to", "QA", "--watch"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let id = op.run(&["runs", "-o", "json"]).await.json()[0]["executionId"].as_str().unwrap().to_string();
+    let piped = op.run(&["status", &id]).await;
+    assert!(piped.stdout.lines().any(|l| l.chars().count() > 100), "piped lines are whole: {piped:?}");
+
+    let bin = env!("CARGO_BIN_EXE_hotswap");
+    let narrow = on_a_terminal(&op, &format!("stty rows 40 cols 100; {bin} status {id}"), false).await;
+    assert_eq!(narrow.code, 0, "{narrow:?}");
+    let shown = console::strip_ansi_codes(&narrow.stdout).to_string();
+    for line in shown.lines() {
+        assert!(line.trim_end_matches('\r').chars().count() <= 100, "wider than the terminal: {line:?}\n{shown}");
+    }
+    assert!(shown.lines().any(|l| l.starts_with("Security Scan") && l.trim_end().ends_with('…')), "{shown}");
+}
