@@ -1,4 +1,4 @@
-use clap::Parser;
+use clap::FromArgMatches;
 use std::io::{BufRead, IsTerminal};
 
 use hotswap::auth::password::Password;
@@ -19,7 +19,13 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[actix_web::main]
 async fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let matches = hotswap::cli::client_options::command().get_matches();
+    // Before the matches are read: a stand-in's value is not what the global option holds.
+    if let Some(refusal) = hotswap::cli::client_options::unused_option(&matches) {
+        emit_err(format_args!("hotswap: {refusal}"));
+        return std::process::ExitCode::from(2);
+    }
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     // The client verbs talk to a server: they need none of its settings.
     if let Some(Command::Client(command)) = cli.command {
         return std::process::ExitCode::from(hotswap::cli::client::run(cli.global, command).await);

@@ -5,6 +5,7 @@
 use clap::{Parser, Subcommand};
 
 pub mod client;
+pub mod client_options;
 pub mod graph_command;
 pub mod module_commands;
 

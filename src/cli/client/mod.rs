@@ -277,7 +277,7 @@ async fn dispatch(global: &GlobalArgs, out: Out, command: ClientCommand) -> Resu
             secrets::secrets(&api, out, rotate.as_deref()).await
         }
         ClientCommand::Completions { shell } => {
-            let mut command = <crate::cli::Cli as clap::CommandFactory>::command();
+            let mut command = crate::cli::client_options::command();
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut command, "hotswap", &mut script);
             say!("{}", String::from_utf8_lossy(&script).trim_end());
