@@ -18,6 +18,8 @@ fn used_by(path: &[&str]) -> &'static [&'static str] {
         ["module", "push"] => &["server", "ca", "tenant"],
         // The store's tenant of the new user.
         ["user", ..] => &["tenant"],
+        // Its own --server and --ca (the agent's server, the CA it trusts).
+        ["agent"] => &["server", "ca"],
         _ => &[],
     }
 }
@@ -52,7 +54,6 @@ fn without_unused(mut verb: Command, path: Vec<String>) -> Command {
     if children.is_empty() {
         let path: Vec<&str> = path.iter().map(String::as_str).collect();
         for id in CLIENT_OPTIONS {
-            // The agent has --server and --ca of its own.
             if !used_by(&path).contains(&id) && verb.get_arguments().all(|a| a.get_id() != id) {
                 verb = verb.arg(stand_in(id));
             }

@@ -27,14 +27,23 @@ async fn on_a_terminal(op: &Operator, line: &str, no_color: bool) -> crate::harn
     op.run_cmd(cmd).await
 }
 
-#[actix_web::test]
-async fn a_terminal_gets_progress_bars_and_colours() {
+/// A server and a logged-in deployer, when `script` can make a terminal;
+/// `None`, having said why the test is skipped, when it cannot.
+async fn a_deployer_with_a_terminal() -> Option<(Server, Operator)> {
     if !script_available() {
         eprintln!("skipped: the `script` command (util-linux) is not installed, so no pseudo-terminal can be made");
-        return;
+        return None;
     }
     let server = Server::start().await;
     let op = Operator::logged_in(&server, DEPLOYER).await;
+    Some((server, op))
+}
+
+#[actix_web::test]
+async fn a_terminal_gets_progress_bars_and_colours() {
+    let Some((_server, op)) = a_deployer_with_a_terminal().await else {
+        return;
+    };
     let bin = env!("CARGO_BIN_EXE_hotswap");
     let run = on_a_terminal(&op, &format!("{bin} deploy kmod-tty 1.0.0 --to QA --watch"), false).await;
     assert_eq!(run.code, 0, "{run:?}");
@@ -56,12 +65,9 @@ async fn a_terminal_gets_progress_bars_and_colours() {
 /// piped, the rows keep their whole text.
 #[actix_web::test]
 async fn a_table_on_a_terminal_fits_its_width() {
-    if !script_available() {
-        eprintln!("skipped: the `script` command (util-linux) is not installed, so no pseudo-terminal can be made");
+    let Some((_server, op)) = a_deployer_with_a_terminal().await else {
         return;
-    }
-    let server = Server::start().await;
-    let op = Operator::logged_in(&server, DEPLOYER).await;
+    };
     let run = op.run(&["deploy", "kmod-tty", "1.0.0", "--to", "QA", "--watch"]).await;
     assert_eq!(run.code, 0, "{run:?}");
     let id = op.run(&["runs", "-o", "json"]).await.json()[0]["executionId"].as_str().unwrap().to_string();

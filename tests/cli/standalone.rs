@@ -211,3 +211,14 @@ fn server_and_offline_verbs_refuse_the_client_options_they_ignore() {
     assert!(stderr.contains("`hotswap keygen` does not use --"), "{stderr}");
     assert!(!dir.path().join("k.pem").exists(), "nothing was done");
 }
+
+#[test]
+fn the_agent_keeps_its_own_server_and_ca_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = hotswap_alone(dir.path())
+        .args(["agent", "--server", "http://127.0.0.1:9", "--ca", "nosuch.pem", "--data-dir", "."])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("is an option of the client verbs"), "{stderr}");
+}
