@@ -1,9 +1,10 @@
-use clap::Parser;
+use clap::FromArgMatches;
 use std::io::{BufRead, IsTerminal};
 
 use hotswap::auth::password::Password;
 use hotswap::auth::users::NewUser;
 use hotswap::auth::AuthState;
+use hotswap::cli::client::output::emit_err;
 use hotswap::cli::{Cli, Command, MigrateAction, UserAction};
 use hotswap::config::Settings;
 use hotswap::config::StoreBackend;
@@ -18,7 +19,13 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[actix_web::main]
 async fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let matches = hotswap::cli::client_options::command().get_matches();
+    // Before the matches are read: a stand-in's value is not what the global option holds.
+    if let Some(refusal) = hotswap::cli::client_options::unused_option(&matches) {
+        emit_err(format_args!("hotswap: {refusal}"));
+        return std::process::ExitCode::from(2);
+    }
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     // The client verbs talk to a server: they need none of its settings.
     if let Some(Command::Client(command)) = cli.command {
         return std::process::ExitCode::from(hotswap::cli::client::run(cli.global, command).await);
@@ -48,7 +55,7 @@ async fn main() -> std::process::ExitCode {
     let settings = match Settings::load() {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("hotswap: {e}");
+            emit_err(format_args!("hotswap: {e}"));
             return std::process::ExitCode::from(2);
         }
     };
@@ -67,7 +74,7 @@ async fn main() -> std::process::ExitCode {
             // poll actors built before the failure and never started, which
             // then panic for want of a reactor.
             Err(e) => {
-                eprintln!("hotswap: {e}");
+                emit_err(format_args!("hotswap: {e}"));
                 drop(telemetry);
                 std::process::exit(1);
             }
@@ -94,7 +101,7 @@ fn exit_code(result: Result<(), Box<dyn std::error::Error>>) -> std::process::Ex
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("hotswap: {e}");
+            emit_err(format_args!("hotswap: {e}"));
             // docs/CLI.md: 2 for a usage or input error (a conflict included), 1 for a failure.
             match e.is::<InputError>() {
                 true => std::process::ExitCode::from(2),
@@ -275,7 +282,7 @@ async fn agent(args: hotswap::agent::AgentArgs) -> std::process::ExitCode {
     match hotswap::agent::run(args).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("hotswap agent: {e}");
+            emit_err(format_args!("hotswap agent: {e}"));
             std::process::ExitCode::from(2)
         }
     }

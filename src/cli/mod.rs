@@ -5,6 +5,7 @@
 use clap::{Parser, Subcommand};
 
 pub mod client;
+pub mod client_options;
 pub mod graph_command;
 pub mod module_commands;
 
@@ -97,11 +98,9 @@ pub enum ModuleAction {
         file: std::path::PathBuf,
     },
     /// Upload FILE with its descriptor and signature to a HotSwap server
-    /// (the one `hotswap login` signed in to, unless told otherwise).
+    /// (the one `hotswap login` signed in to, unless told otherwise), with
+    /// HOTSWAP_TOKEN or the saved login's token.
     Push {
-        /// A Deployer's bearer token; defaults to HOTSWAP_TOKEN, then the saved login.
-        #[arg(long, hide_env_values = true)]
-        token: Option<String>,
         /// The descriptor, JSON: {name, version, description, author, dependencies, ...}.
         #[arg(long)]
         descriptor: std::path::PathBuf,

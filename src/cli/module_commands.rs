@@ -10,6 +10,22 @@ use super::client::{report, Exit, Failure};
 use super::ModuleAction;
 use crate::crypto::rsa_sig;
 
+/// A file the operator named, read; one that cannot be read is an input error
+/// (exit 2), as for `keys add` and `schemas register`, not a failure of the command.
+fn read_given(path: &Path) -> Result<Vec<u8>, Failure> {
+    std::fs::read(path).map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))
+}
+
+/// Why `path` could not be written: a directory that does not exist is the
+/// operator's input (exit 2), anything else a failure.
+fn unwritable(path: &Path, e: &std::io::Error) -> Failure {
+    let message = format!("cannot write {}: {e}", path.display());
+    match e.kind() {
+        std::io::ErrorKind::NotFound => Failure::usage(message),
+        _ => Failure::general(message),
+    }
+}
+
 fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(suffix);
@@ -52,9 +68,9 @@ fn make_key_pair(out: &Path, public_out: Option<&Path>) -> Result<(), Failure> {
         std::io::ErrorKind::AlreadyExists => {
             Failure::usage(format!("{} exists already; a key is never overwritten", out.display()))
         }
-        _ => Failure::general(format!("cannot write {}: {e}", out.display())),
+        _ => unwritable(out, &e),
     })?;
-    std::fs::write(&public_path, &public).map_err(|e| format!("cannot write {}: {e}", public_path.display()))?;
+    std::fs::write(&public_path, &public).map_err(|e| unwritable(&public_path, &e))?;
     let fingerprint = rsa_sig::parse_public_key(&public, rsa_sig::MIN_KEY_BITS).map_err(|e| e.to_string())?.fingerprint;
     println!(
         "wrote RSA-{} private key {} and public key {}",
@@ -99,12 +115,12 @@ async fn module_action(
     match action {
         ModuleAction::Sign { key, algorithm: alg, out, descriptor, name, version, bare, file } => {
             let alg = algorithm(&alg).map_err(Failure::usage)?;
-            let pem = std::fs::read_to_string(&key).map_err(|e| format!("cannot read {}: {e}", key.display()))?;
+            let pem = String::from_utf8_lossy(&read_given(&key)?).into_owned();
             // A public key (or any other PEM) given as --key is an input error.
             let private = rsa_sig::parse_private_key(&pem).map_err(|e| {
                 Failure::usage(format!("{} is not a private key (PEM, PKCS#8 or PKCS#1): {e}", key.display()))
             })?;
-            let bytes = std::fs::read(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let bytes = read_given(&file)?;
             let digest = crate::crypto::sha256_hex(&bytes);
             let (signed, what) = if bare {
                 (bytes, "the file's bytes".to_string())
@@ -113,7 +129,7 @@ async fn module_action(
                 // too, as push will send them; --name and --version sign a
                 // module without hooks.
                 let (name, version, hooks) = match (&descriptor, name, version) {
-                    (Some(path), _, _) => name_version_and_hooks(path).map_err(Failure::usage)?,
+                    (Some(path), _, _) => name_version_and_hooks(path)?,
                     (None, Some(name), Some(version)) => (name, version, ModuleHooks::default()),
                     _ => return Err(Failure::usage("give --descriptor, or --name and --version, or --bare")),
                 };
@@ -123,7 +139,7 @@ async fn module_action(
             };
             let signature = rsa_sig::sign(&private, alg, &signed).map_err(|e| e.to_string())?;
             let out = out.unwrap_or_else(|| with_suffix(&file, ".sig"));
-            std::fs::write(&out, signature).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+            std::fs::write(&out, signature).map_err(|e| unwritable(&out, &e))?;
             println!("wrote {} signature {} of {what} (SHA-256 {digest})", alg.as_str(), out.display());
             match descriptor {
                 // The registry and the agents verify with the algorithm the
@@ -137,17 +153,12 @@ async fn module_action(
             }
             Ok(())
         }
-        ModuleAction::Push { token, descriptor, signature, file } => {
+        // The token comes from HOTSWAP_TOKEN or the saved login only, as for
+        // every verb: one on the command line would show in `ps` and the shell's history.
+        ModuleAction::Push { descriptor, signature, file } => {
             let target = super::client::session::resolve(server, ca);
             let api = super::client::api::Api::new(&target)?;
-            let token = token.or(target.token).ok_or_else(|| {
-                Failure::usage(format!(
-                    "not logged in to {}: run `hotswap login` or give --token / HOTSWAP_TOKEN",
-                    target.server
-                ))
-            })?;
-            let mut api = api;
-            api.token = Some(token.clone());
+            let token = api.require_token()?.to_string();
             // The tenant named by id or subdomain, as the other client verbs resolve it.
             let api = api.acting_for(tenant).await?;
             push(&api, &token, &descriptor, signature.as_deref(), &file).await
@@ -164,10 +175,10 @@ async fn push(
 ) -> Result<(), Failure> {
     let b64 = base64::engine::general_purpose::STANDARD;
     let descriptor = read_descriptor(descriptor)?;
-    let artifact = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let artifact = read_given(file)?;
     let default_sig = with_suffix(file, ".sig");
     let signature = match signature {
-        Some(path) => Some(std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?),
+        Some(path) => Some(read_given(path)?),
         None => std::fs::read(&default_sig).ok(),
     };
     let body = serde_json::json!({
@@ -204,42 +215,48 @@ async fn push(
 /// Writes `signatureAlgorithm` into the descriptor file when it names
 /// another algorithm than the one just signed with (or none, for PSS), so
 /// that `module push` sends what verifies; says so when it does.
-fn name_algorithm_in_descriptor(path: &Path, alg: SignatureAlgorithm) -> Result<(), String> {
+fn name_algorithm_in_descriptor(path: &Path, alg: SignatureAlgorithm) -> Result<(), Failure> {
     let mut descriptor = read_descriptor(path)?;
-    let named = descriptor.get("signatureAlgorithm").and_then(|v| v.as_str()).map(algorithm).transpose()?;
+    let named = descriptor
+        .get("signatureAlgorithm")
+        .and_then(|v| v.as_str())
+        .map(algorithm)
+        .transpose()
+        .map_err(Failure::usage)?;
     if named.unwrap_or_default() == alg {
         return Ok(());
     }
     let Some(fields) = descriptor.as_object_mut() else {
-        return Err(format!("{} is not a JSON object", path.display()));
+        return Err(Failure::usage(format!("{} is not a JSON object", path.display())));
     };
     fields.insert("signatureAlgorithm".into(), serde_json::Value::from(alg.as_str()));
     let mut pretty = serde_json::to_vec_pretty(&descriptor).map_err(|e| e.to_string())?;
     pretty.push(b'\n');
-    std::fs::write(path, pretty).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    std::fs::write(path, pretty).map_err(|e| unwritable(path, &e))?;
     println!("set \"signatureAlgorithm\": \"{}\" in {}", alg.as_str(), path.display());
     Ok(())
 }
 
 /// A descriptor file's JSON.
-fn read_descriptor(path: &Path) -> Result<serde_json::Value, String> {
-    let text = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    serde_json::from_slice(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))
+fn read_descriptor(path: &Path) -> Result<serde_json::Value, Failure> {
+    let text = read_given(path)?;
+    serde_json::from_slice(&text).map_err(|e| Failure::usage(format!("{} is not JSON: {e}", path.display())))
 }
 
 /// The name, version and hooks a descriptor file declares.
-fn name_version_and_hooks(path: &Path) -> Result<(String, String, ModuleHooks), String> {
+fn name_version_and_hooks(path: &Path) -> Result<(String, String, ModuleHooks), Failure> {
     let descriptor = read_descriptor(path)?;
     let field = |key: &str| {
         descriptor[key]
             .as_str()
             .map(str::to_string)
-            .ok_or_else(|| format!("{} has no string \"{key}\"", path.display()))
+            .ok_or_else(|| Failure::usage(format!("{} has no string \"{key}\"", path.display())))
     };
     let hooks = match descriptor.get("hooks") {
         None | Some(serde_json::Value::Null) => ModuleHooks::default(),
-        Some(hooks) => serde_json::from_value(hooks.clone())
-            .map_err(|e| format!("{}: \"hooks\" is not what the registry accepts: {e}", path.display()))?,
+        Some(hooks) => serde_json::from_value(hooks.clone()).map_err(|e| {
+            Failure::usage(format!("{}: \"hooks\" is not what the registry accepts: {e}", path.display()))
+        })?,
     };
     Ok((field("name")?, field("version")?, hooks))
 }

@@ -46,4 +46,14 @@ async fn an_admin_trusts_a_generated_key_and_revokes_it_by_name() {
     let listed = op.run(&["keys", "-o", "json"]).await.json();
     let release = listed.as_array().unwrap().iter().find(|k| k["name"] == "release").cloned().unwrap();
     assert_eq!(release["revoked"], true, "{listed}");
+
+    // A second revocation changes nothing, and says so.
+    let again = op.run(&["keys", "revoke", "release"]).await;
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(again.stdout.contains("was already revoked") && again.stdout.contains("nothing changed"), "{again:?}");
+    // Three hex digits are too few to name a key, though a fingerprint starts so.
+    let hex = release["fingerprint"].as_str().unwrap().trim_start_matches("sha256:");
+    let short = op.run(&["keys", "revoke", &hex[..3]]).await;
+    assert_eq!(short.code, 2, "{short:?}");
+    assert!(short.stderr.contains("is too short") && short.stderr.contains("at least 4 hex digits"), "{short:?}");
 }

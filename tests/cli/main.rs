@@ -11,9 +11,13 @@ mod harness;
 
 mod agents;
 mod approvals;
+mod choices;
+mod credentials;
 mod deploy;
+mod exit_codes;
 mod inspect;
 mod keys;
+mod logout;
 mod messaging;
 mod pty;
 mod release;

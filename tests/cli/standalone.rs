@@ -180,3 +180,45 @@ async fn eventually_line(path: &std::path::Path, text: &str) -> String {
     .await;
     found
 }
+
+/// The client options (`--server`, `-o`, `--no-color`, `--tenant`, `--ca`) are
+/// not shown by the verbs that ignore them, and giving one to such a verb is
+/// refused instead of silently ignored.
+#[test]
+fn server_and_offline_verbs_refuse_the_client_options_they_ignore() {
+    let dir = tempfile::tempdir().unwrap();
+    let help = |args: &[&str]| {
+        let output = hotswap_alone(dir.path()).args(args).output().unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    for verb in [&["keygen", "--help"][..], &["serve", "--help"], &["module", "sign", "--help"]] {
+        let text = help(verb);
+        assert!(
+            !text.contains("--server") && !text.contains("--tenant") && !text.contains("--output"),
+            "{verb:?}: {text}"
+        );
+    }
+    // A verb that uses them still shows them.
+    assert!(help(&["module", "push", "--help"]).contains("--server <URL>"));
+    assert!(help(&["runs", "--help"]).contains("--output"));
+
+    let output = hotswap_alone(dir.path())
+        .args(["keygen", "--out", "k.pem", "--tenant", "nosuch", "--server", "http://nowhere.invalid"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("`hotswap keygen` does not use --"), "{stderr}");
+    assert!(!dir.path().join("k.pem").exists(), "nothing was done");
+}
+
+#[test]
+fn the_agent_keeps_its_own_server_and_ca_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = hotswap_alone(dir.path())
+        .args(["agent", "--server", "http://127.0.0.1:9", "--ca", "nosuch.pem", "--data-dir", "."])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("is an option of the client verbs"), "{stderr}");
+}

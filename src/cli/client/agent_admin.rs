@@ -33,7 +33,7 @@ pub(super) async fn create(
         return Ok(Exit::Ok);
     }
     let token = cell(&created["token"]);
-    say!("Enrolment token for {environment} (shown this once; it can be used until {}):", cell(&created["expiresAt"]));
+    say!("Enrolment token for {environment} (shown this once; it can be used until {}):", when(&created["expiresAt"]));
     say!("  {token}");
     let ca = api.ca.as_ref().map(|ca| format!(" --ca {}", ca.display())).unwrap_or_default();
     say!("On each host:");

@@ -21,6 +21,9 @@ pub struct Api {
     /// The tenant every request acts for (`X-Tenant-Id`), when a system
     /// tenant's Admin asked for another one with `--tenant`.
     pub tenant: Option<String>,
+    /// Said when the server wants a token this client did not send: the saved
+    /// login is for another server, or its file cannot be used.
+    login_hint: Option<String>,
     /// TLS settings, for an https:// server only.
     tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     client: awc::Client,
@@ -60,6 +63,7 @@ impl Api {
     /// A client of `target`; a CA file that cannot be read is refused here,
     /// before any request.
     pub fn new(target: &Target) -> Result<Api, Failure> {
+        super::session::check_server(&target.server)?;
         let tls = if crate::tls_client::is_tls(&target.server) {
             Some(crate::tls_client::client_config(target.ca.as_deref()).map_err(Failure::usage)?)
         } else {
@@ -71,6 +75,7 @@ impl Api {
             token: target.token.clone(),
             ca: target.ca.clone(),
             tenant: None,
+            login_hint: target.login_hint(),
             tls,
             client,
         })
@@ -122,11 +127,12 @@ impl Api {
 
     /// Refuses early, with what to do, when no token is known.
     pub fn require_token(&self) -> Result<&str, Failure> {
-        self.token.as_deref().ok_or_else(|| {
-            Failure::usage(format!(
+        self.token.as_deref().ok_or_else(|| match &self.login_hint {
+            Some(hint) => Failure::usage(format!("not logged in to {}: {hint}", self.server)),
+            None => Failure::usage(format!(
                 "not logged in to {}: run `hotswap login --server {}` or set HOTSWAP_TOKEN",
                 self.server, self.server
-            ))
+            )),
         })
     }
 
@@ -146,7 +152,10 @@ impl Api {
                 Err(Refusal { retry_after: Some(after), .. }) if read && waits < RATE_LIMIT_RETRIES => {
                     waits += 1;
                     let after = after.clamp(Duration::from_secs(1), RATE_LIMIT_MAX_WAIT);
-                    eprintln!("hotswap: the server's rate limit was reached; asking again in {}s", after.as_secs());
+                    super::output::complain!(
+                        "hotswap: the server's rate limit was reached; asking again in {}s",
+                        after.as_secs()
+                    );
                     actix_web::rt::time::sleep(after).await;
                 }
                 Err(refused) => return Err(refused.failure),
@@ -185,7 +194,13 @@ impl Api {
         if status.is_success() {
             return Ok(Answer { status, total, body });
         }
-        Err(Refusal { failure: refusal(status, &body, &bytes), retry_after })
+        let mut failure = refusal(status, &body, &bytes);
+        if let Some(hint) =
+            self.login_hint.as_ref().filter(|_| status == StatusCode::UNAUTHORIZED && self.token.is_none())
+        {
+            failure.message.push_str(&format!("\n  {hint}"));
+        }
+        Err(Refusal { failure, retry_after })
     }
 
     /// Every item of a list the server answers a page of `per_request` at a

@@ -18,6 +18,9 @@ pub(super) fn one_by_id(items: &Value, field: &str, which: &str, what: &str, lis
         ids.iter().filter(|id| wanted.len() >= 4 && id.to_ascii_lowercase().starts_with(&wanted)).collect();
     match matches.as_slice() {
         [one] => Ok(one.to_string()),
+        [] if wanted.len() < 4 => Err(Failure::usage(format!(
+            "no {what} has the id '{which}', and '{which}' is too short for an id's start: give at least 4 characters (see `{listing}`)"
+        ))),
         [] => Err(Failure::usage(format!(
             "no {what} has the id '{which}' or an id starting so (at least 4 characters): see `{listing}`"
         ))),
@@ -38,7 +41,9 @@ mod tests {
         assert_eq!(pick("AB12").unwrap(), "ab12cd34-0000");
         assert_eq!(pick("8c1d2e3f-0000").unwrap(), "8c1d2e3f-0000");
         assert!(pick("8c1d").unwrap_err().message.contains("starts 2 enrolment token ids"));
-        let unknown = pick("8c1").unwrap_err().message;
+        let short = pick("8c1").unwrap_err().message;
+        assert!(short.contains("'8c1' is too short") && short.contains("at least 4 characters"), "{short}");
+        let unknown = pick("ffff").unwrap_err().message;
         assert!(unknown.contains("no enrolment token") && unknown.contains("`hotswap agents tokens`"), "{unknown}");
     }
 }

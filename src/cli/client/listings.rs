@@ -5,7 +5,7 @@ use awc::http::Method;
 use serde_json::Value;
 
 use super::api::Api;
-use super::output::{cell, say, span, when, Out};
+use super::output::{cell, human, say, span, when, Out};
 use super::{segment, Exit, Failure};
 
 /// Prints `whole` as JSON, or `items` as a table with one row per element.
@@ -115,13 +115,13 @@ pub(super) async fn approvals(api: &Api, out: Out) -> Result<Exit, Failure> {
     }))
 }
 
-/// The EXPIRES IN cell of a pending approval: the API's `timeRemaining`,
-/// except in the last minute, which it reads as "0m" (the original's
-/// format): there the seconds left, from `secondsRemaining` (a server
-/// older than that field shows its "0m").
+/// The EXPIRES IN cell of a pending approval: `secondsRemaining` in the
+/// one duration form tables use (the API's `timeRemaining`, the original's
+/// "3h 0m", reads the last minute as "0m"); a server older than that field,
+/// or an approval past its time, shows `timeRemaining` as it is.
 fn expires_in(approval: &Value) -> String {
     match approval["secondsRemaining"].as_i64() {
-        Some(seconds @ 1..=59) => format!("{seconds}s"),
+        Some(seconds) if seconds > 0 => human(chrono::Duration::seconds(seconds)),
         _ => cell(&approval["timeRemaining"]),
     }
 }
@@ -303,9 +303,9 @@ mod tests {
         let pending =
             |seconds: i64, remaining: &str| json!({ "secondsRemaining": seconds, "timeRemaining": remaining });
         assert_eq!(expires_in(&pending(59, "0m")), "59s");
-        assert_eq!(expires_in(&pending(1, "0m")), "1s");
-        assert_eq!(expires_in(&pending(60, "1m")), "1m");
-        assert_eq!(expires_in(&pending(3 * 3600, "3h 0m")), "3h 0m");
+        assert_eq!(expires_in(&pending(1, "0m")), "1.0s");
+        assert_eq!(expires_in(&pending(60, "1m")), "1m 00s");
+        assert_eq!(expires_in(&pending(3 * 3600, "3h 0m")), "3h 00m");
         assert_eq!(expires_in(&pending(0, "Expired")), "Expired");
         assert_eq!(expires_in(&json!({ "timeRemaining": "0m" })), "0m", "a server without secondsRemaining");
     }

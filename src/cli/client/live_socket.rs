@@ -8,6 +8,9 @@ use awc::ws::{Frame, Message};
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 
+use awc::error::WsClientError;
+use awc::http::StatusCode;
+
 use super::api::Api;
 use super::Failure;
 
@@ -28,8 +31,11 @@ fn ws_url(server: &str) -> String {
     } else {
         server.to_string()
     };
-    format!("{base}/api/v1/ws")
+    format!("{base}{LIVE_PATH}")
 }
+
+/// The live connection's path on the server.
+const LIVE_PATH: &str = "/api/v1/ws";
 
 impl Live {
     pub async fn connect(api: &Api) -> Result<Live, Failure> {
@@ -40,10 +46,17 @@ impl Live {
         if let Some(tenant) = &api.tenant {
             request = request.set_header(super::api::TENANT_HEADER, tenant.as_str());
         }
-        let (_, socket) = request
-            .connect()
-            .await
-            .map_err(|e| Failure::general(format!("cannot open the live connection {url}: {e}")))?;
+        let (_, socket) = match request.connect().await {
+            Ok(connected) => connected,
+            // A refusal (an expired token, a tenant the caller may not act
+            // for) is final, as for any request; a 429 passes once the limit does.
+            Err(WsClientError::InvalidResponseStatus(status))
+                if status.is_client_error() && status != StatusCode::TOO_MANY_REQUESTS =>
+            {
+                return Err(why_refused(api, token, &url, status).await)
+            }
+            Err(e) => return Err(Failure::general(format!("cannot open the live connection {url}: {e}"))),
+        };
         Ok(Live { socket, early: VecDeque::new() })
     }
 
@@ -58,8 +71,11 @@ impl Live {
         loop {
             match self.next().await? {
                 Some(v) if v["type"] == "subscribed" => return Ok(()),
+                // The server refused what was asked (a run id that is not one):
+                // the caller's input, as a 4xx would be.
                 Some(v) if v["type"] == "error" => {
-                    return Err(Failure::general(format!("the live connection refused: {}", v["message"])))
+                    let why = v["message"].as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+                    return Err(Failure::usage(format!("the server refused to follow it: {why}")));
                 }
                 Some(v) => self.early.push_back(v),
                 None => return Err(Failure::general("the live connection closed while subscribing")),
@@ -96,6 +112,32 @@ impl Live {
             }
         }
     }
+}
+
+/// Why the server refused the handshake with `status`: the same request
+/// without the upgrade is answered with the server's JSON error (the token
+/// and the tenant are checked before the upgrade), which the handshake's
+/// answer does not carry to the client.
+async fn why_refused(api: &Api, token: &str, url: &str, status: StatusCode) -> Failure {
+    let fallback = Failure::usage(format!(
+        "the server refused the live connection {url} ({} {})",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or_default()
+    ));
+    let http_url = api.url(LIVE_PATH);
+    let mut request = api.client(Duration::from_secs(30)).get(&http_url).bearer_auth(token);
+    if let Some(tenant) = &api.tenant {
+        request = request.insert_header((super::api::TENANT_HEADER, tenant.as_str()));
+    }
+    let Ok(mut response) = request.send().await else {
+        return fallback;
+    };
+    if response.status() != status {
+        return fallback;
+    }
+    let raw = response.body().limit(1 << 20).await.unwrap_or_default();
+    let body: Value = serde_json::from_slice(&raw).unwrap_or_default();
+    super::api::refusal(status, &body, &raw).context("the server refused the live connection")
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ mod by_id;
 mod commands;
 mod listings;
 mod live_socket;
+mod logout;
 mod messaging;
 pub mod output;
 pub mod plan;
@@ -36,7 +37,7 @@ pub use commands::{
     SubscriptionsCommand, TenantsCommand, TopicsCommand, UsersCommand,
 };
 use listings::{actors, agents, approvals, clusters, events, nodes, runs, AgentFilter, NodeFilter, RunFilter};
-use output::{cell, say, span, when, Out, OutputFormat};
+use output::{cell, complain, say, span, when, Out, OutputFormat};
 
 /// Flags every verb takes, before or after its name.
 #[derive(Debug, Args, Clone, Default)]
@@ -160,9 +161,9 @@ pub async fn run(global: GlobalArgs, command: ClientCommand) -> u8 {
 
 /// Prints a failure on standard error.
 pub fn report(failure: &Failure) {
-    eprintln!("hotswap: {}", failure.message);
+    complain!("hotswap: {}", failure.message);
     if let Some(trace) = &failure.trace_id {
-        eprintln!("  trace id: {trace}");
+        complain!("  trace id: {trace}");
     }
 }
 
@@ -179,7 +180,7 @@ async fn dispatch(global: &GlobalArgs, out: Out, command: ClientCommand) -> Resu
     };
     match command {
         ClientCommand::Login { username, password_stdin } => login(&api, out, username, password_stdin).await,
-        ClientCommand::Logout => logout(&api).await,
+        ClientCommand::Logout => logout::logout(&api).await,
         ClientCommand::Deploy { args, watch, plan, until_approval } => {
             if plan {
                 return show_plan(&api, out, &args).await;
@@ -276,7 +277,7 @@ async fn dispatch(global: &GlobalArgs, out: Out, command: ClientCommand) -> Resu
             secrets::secrets(&api, out, rotate.as_deref()).await
         }
         ClientCommand::Completions { shell } => {
-            let mut command = <crate::cli::Cli as clap::CommandFactory>::command();
+            let mut command = crate::cli::client_options::command();
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut command, "hotswap", &mut script);
             say!("{}", String::from_utf8_lossy(&script).trim_end());
@@ -308,8 +309,8 @@ fn read_input() -> Result<String, Failure> {
 
 fn read_line(prompt: Option<&str>) -> Result<String, Failure> {
     if let Some(prompt) = prompt {
-        eprint!("{prompt}");
-        let _ = std::io::stderr().flush();
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(prompt.as_bytes()).and_then(|()| err.flush());
     }
     let mut line = String::new();
     std::io::stdin()
@@ -362,24 +363,6 @@ async fn login(api: &Api, out: Out, username: Option<String>, password_stdin: bo
     Ok(Exit::Ok)
 }
 
-async fn logout(api: &Api) -> Result<Exit, Failure> {
-    let revoked = match api.token {
-        Some(_) => api.call(Method::POST, "/api/v1/authentication/logout", None).await.map(|_| ()),
-        None => Err(Failure::usage("not logged in")),
-    };
-    let forgot = session::forget()?;
-    match (revoked, forgot) {
-        (Ok(()), _) => {
-            say!("Logged out of {}: the token is revoked{}.", api.server, if forgot { " and forgotten" } else { "" })
-        }
-        (Err(e), true) => {
-            say!("Forgot the saved token ({}; the server did not revoke it: {}).", api.server, e.message)
-        }
-        (Err(e), false) => return Err(e),
-    }
-    Ok(Exit::Ok)
-}
-
 /// The requester's email: the flag, the saved login's, or the token's user.
 async fn requester(api: &Api, flag: Option<&str>) -> Result<String, Failure> {
     if let Some(email) = flag {
@@ -408,6 +391,14 @@ fn key_values(flag: &str, pairs: &[String]) -> Result<BTreeMap<String, String>, 
 }
 
 async fn request_body(api: &Api, args: &DeployArgs) -> Result<Value, Failure> {
+    // The server takes the flag and plans no gate for these (its API is kept
+    // as it is); an operator who asked for a gate must not get none unawares.
+    if args.require_approval && !approval_applies(&args.to) {
+        return Err(Failure::usage(format!(
+            "--require-approval applies to runs to Staging and Production: a run to {} has no approval gate",
+            args.to
+        )));
+    }
     let metadata = key_values("--meta", &args.meta)?;
     let mut body = json!({
         "moduleName": args.module,
@@ -432,6 +423,12 @@ async fn request_body(api: &Api, args: &DeployArgs) -> Result<Value, Failure> {
         }
     }
     Ok(body)
+}
+
+/// Whether a run to `target` stops at an approval gate when asked to.
+fn approval_applies(target: &str) -> bool {
+    use hotswap_actors::domain::Environment;
+    target.parse::<Environment>().map_or(true, |env| matches!(env, Environment::Staging | Environment::Production))
 }
 
 /// A refused downgrade names the API's field; the operator needs the flag.
@@ -482,7 +479,7 @@ async fn deploy(api: &Api, out: Out, args: &DeployArgs, watch: bool, until_appro
             args.module,
             args.version,
             args.to,
-            cell(&accepted["estimatedDuration"]),
+            span(&accepted["estimatedDuration"]),
             cell(&accepted["traceId"])
         );
     }

@@ -2,8 +2,7 @@
 
 use serde_json::Value;
 
-use super::output::{cell, counted, say, Out};
-use super::watch::human;
+use super::output::{cell, counted, human, say, Out};
 
 /// A `DurationView` as people read it (sub-second waits of test setups too).
 fn duration(v: &Value) -> String {

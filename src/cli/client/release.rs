@@ -35,12 +35,13 @@ pub(super) async fn impact(api: &Api, out: Out, module: &str, version: &str) -> 
     let listed = |field: &str| report[field].as_array().map_or(0, Vec::len) as u64;
     // The report lists the first nodes only; nodesTotal counts them all.
     let nodes = report["nodesTotal"].as_u64().unwrap_or_else(|| listed("nodes"));
+    // The nodes and clusters are the module's own; each dependent's nodes are in its row.
     say!(
-        "{} {module} {version}: {}, running on {} in {}",
+        "{} {module} {version}: {module} runs on {} in {}; {}",
         out.bold("Impact of"),
-        counted(listed("dependents"), "dependent"),
         counted(nodes, "node"),
-        counted(listed("clusters"), "cluster")
+        counted(listed("clusters"), "cluster"),
+        counted(listed("dependents"), "dependent")
     );
     if report["dependents"].as_array().is_some_and(|d| !d.is_empty()) {
         let headers = ["DEPENDENT", "VERSION", "REQUIRES", "DEPTH", "MEETS IT", "NODES"];

@@ -46,9 +46,52 @@ pub fn credentials_path() -> Result<PathBuf, Failure> {
 /// The saved login, if any. A file that does not parse counts as none, so
 /// that `hotswap login` can always replace it.
 pub fn load() -> Option<Credentials> {
-    let path = credentials_path().ok()?;
-    let text = std::fs::read_to_string(path).ok()?;
-    serde_json::from_str(&text).ok()
+    match read_saved() {
+        Saved::Login(credentials) => Some(credentials),
+        Saved::Nothing | Saved::Unusable(_) => None,
+    }
+}
+
+/// What the credentials file holds, as read.
+pub enum Saved {
+    Nothing,
+    Login(Credentials),
+    /// The file is there but cannot be used: why, to say when a request is refused for want of a token.
+    Unusable(String),
+}
+
+pub fn read_saved() -> Saved {
+    let Ok(path) = credentials_path() else {
+        return Saved::Nothing;
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Saved::Nothing,
+        Err(e) => return Saved::Unusable(format!("the saved login {} cannot be read: {e}", path.display())),
+    };
+    match serde_json::from_str::<Credentials>(&text) {
+        Ok(credentials) => Saved::Login(credentials),
+        Err(e) => Saved::Unusable(format!("the saved login {} is not a login hotswap wrote ({e})", path.display())),
+    }
+}
+
+/// A warning when the credentials file has become readable by others (a
+/// copy, a `chmod`): it holds a bearer token, which anyone who reads it can use.
+pub fn exposure_warning() -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let path = credentials_path().ok()?;
+        let mode = std::fs::metadata(&path).ok()?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Some(format!(
+                "warning: {} is readable by other users (mode {mode:03o}) and holds a bearer token: run `chmod 600 {}`",
+                path.display(),
+                path.display()
+            ));
+        }
+    }
+    None
 }
 
 /// Writes the file with mode 0600 from its creation on, so the token is never
@@ -99,18 +142,50 @@ pub struct Target {
     pub token: Option<String>,
     pub ca: Option<PathBuf>,
     pub saved: Option<Credentials>,
+    /// Why the credentials file, which is there, was not used.
+    pub saved_problem: Option<String>,
 }
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
 }
 
+/// A server URL as compared and used: without a trailing slash, its scheme
+/// and host in lower case (`HTTP://Host:8080/` is `http://host:8080`).
 pub fn normalise(server: &str) -> String {
-    server.trim().trim_end_matches('/').to_string()
+    let server = server.trim().trim_end_matches('/');
+    match server.split_once("://") {
+        Some((scheme, rest)) => {
+            let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            format!("{}://{}{path}", scheme.to_ascii_lowercase(), host.to_ascii_lowercase())
+        }
+        None => server.to_string(),
+    }
+}
+
+/// Refuses a server URL the client cannot use, saying what it needs; the
+/// usual slip is `--server host:port` without its scheme.
+pub fn check_server(server: &str) -> Result<(), Failure> {
+    let host = server.strip_prefix("http://").or_else(|| server.strip_prefix("https://"));
+    match host {
+        Some(host) if !host.is_empty() && !host.starts_with('/') => Ok(()),
+        Some(_) => Err(Failure::usage(format!("the server URL '{server}' names no host"))),
+        None => Err(Failure::usage(format!(
+            "the server URL '{server}' must start with http:// or https:// (as in http://127.0.0.1:8080)"
+        ))),
+    }
 }
 
 pub fn resolve(server_flag: Option<&str>, ca_flag: Option<&std::path::Path>) -> Target {
-    let saved = load();
+    // Said once per command: every command that may send the token resolves its target once.
+    if let Some(warning) = exposure_warning() {
+        super::output::complain!("hotswap: {warning}");
+    }
+    let (saved, saved_problem) = match read_saved() {
+        Saved::Login(credentials) => (Some(credentials), None),
+        Saved::Unusable(why) => (None, Some(why)),
+        Saved::Nothing => (None, None),
+    };
     let server = server_flag
         .map(str::to_string)
         .or_else(|| env("HOTSWAP_SERVER"))
@@ -127,5 +202,35 @@ pub fn resolve(server_flag: Option<&str>, ca_flag: Option<&std::path::Path>) -> 
         .or_else(|| env("HOTSWAP_CA").map(PathBuf::from))
         .map(|ca| std::path::absolute(&ca).unwrap_or(ca))
         .or_else(|| same_server.and_then(|c| c.ca.clone()).map(PathBuf::from));
-    Target { server, token, ca, saved }
+    Target { server, token, ca, saved, saved_problem }
+}
+
+impl Target {
+    /// Why no saved token was sent, when the saved login could have been
+    /// meant: it is for another server, or the file cannot be used.
+    pub fn login_hint(&self) -> Option<String> {
+        if let Some(why) = &self.saved_problem {
+            return Some(format!("{why}; sign in again with `hotswap login`"));
+        }
+        let saved = self.saved.as_ref().filter(|c| normalise(&c.server) != self.server)?;
+        Some(format!(
+            "the saved login is for {}, not {}: give --server {} to use it, or sign in with `hotswap login --server {}`",
+            saved.server, self.server, saved.server, self.server
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_urls_are_compared_without_case_in_scheme_and_host() {
+        assert_eq!(normalise("HTTP://Example.COM:8080/"), "http://example.com:8080");
+        assert_eq!(normalise("https://h/Base/"), "https://h/Base");
+        assert!(check_server("http://h:1").is_ok());
+        assert!(check_server("127.0.0.1:8080").unwrap_err().message.contains("must start with http://"));
+        assert!(check_server("ftp://x").is_err());
+        assert!(check_server("http://").is_err());
+    }
 }

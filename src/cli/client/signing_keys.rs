@@ -67,9 +67,17 @@ fn default_name(file: &Path) -> Result<String, Failure> {
 
 /// Revokes the one key `which` names. What follows depends on the server's
 /// settings, which the client does not know, so the line says both cases.
+/// A key already revoked is left as it is, and said so: the server answers a
+/// second revocation as the first, which read as if it had just happened.
 pub(super) async fn revoke(api: &Api, out: Out, which: &str) -> Result<Exit, Failure> {
     let keys = api.get("/api/v1/signing-keys").await?;
     let id = resolve(&keys, which)?;
+    let known = keys.as_array().and_then(|keys| keys.iter().find(|k| k["fingerprint"].as_str() == Some(id.as_str())));
+    if let Some(key) = known.filter(|k| k["revoked"] == Value::Bool(true)) {
+        let line =
+            format!("{} ({id}) was already revoked ({}); nothing changed", cell(&key["name"]), when(&key["revokedAt"]));
+        return done(out, key.clone(), &line);
+    }
     let path = format!("/api/v1/signing-keys/{}/revoke", segment(&id));
     let revoked = api.post(&path, &json!({})).await?.body;
     let line = format!(
@@ -98,6 +106,9 @@ fn resolve(keys: &Value, which: &str) -> Result<String, Failure> {
         .collect();
     match matches.as_slice() {
         [one] => Ok(fingerprint(one)),
+        [] if hex.len() < 4 => Err(Failure::usage(format!(
+            "no trusted key is named '{which}', and '{which}' is too short for a fingerprint's start: give at least 4 hex digits (see `hotswap keys`)"
+        ))),
         [] => Err(Failure::usage(format!(
             "no trusted key is named '{which}' or has a fingerprint starting so (at least 4 hex digits): see `hotswap keys`"
         ))),
@@ -139,7 +150,11 @@ mod tests {
         let several = resolve(&keys(), "ab12").unwrap_err();
         assert!(several.message.contains("names 3 keys"), "{}", several.message);
         let short = resolve(&keys(), "ab1").unwrap_err();
-        assert!(short.message.contains("no trusted key"), "{}", short.message);
+        assert!(
+            short.message.contains("'ab1' is too short") && short.message.contains("at least 4"),
+            "{}",
+            short.message
+        );
         assert!(matches!(resolve(&keys(), "nope").unwrap_err().exit, Exit::Usage));
     }
 

