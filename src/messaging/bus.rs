@@ -90,14 +90,13 @@ impl MessageBus {
     }
 
     /// Restarts delivery for the push subscriptions a durable back-end kept
-    /// across a restart of the process.
-    pub async fn resume_push_deliveries(&self, tenants: &[TenantId]) -> Result<(), MessagingError> {
-        for tenant in tenants {
-            for subscription in self.store.list_subscriptions(*tenant, None).await? {
-                self.subscription_created(&subscription);
-            }
+    /// across a restart of the process, whichever tenants they belong to.
+    pub async fn resume_push_deliveries(&self) -> Result<usize, MessagingError> {
+        let subscriptions = self.store.list_push_subscriptions().await?;
+        for subscription in &subscriptions {
+            self.subscription_created(subscription);
         }
-        Ok(())
+        Ok(subscriptions.len())
     }
 
     /// Checks, routes and stores a message. Nothing is stored when any check fails.
