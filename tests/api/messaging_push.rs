@@ -91,3 +91,68 @@ async fn a_push_subscription_cannot_be_consumed_over_rest() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
     assert!(err["message"].as_str().unwrap().contains("Push subscription"), "{err}");
 }
+
+/// The rule of `messaging.push_allowed_networks` (here without loopback): a
+/// literal loopback or metadata address is refused at creation, and a name
+/// resolving to loopback fails at delivery, dead-lettered with the reason,
+/// without a request reaching the endpoint.
+#[actix_web::test]
+async fn a_push_endpoint_on_a_refused_address_is_refused_at_creation_and_at_delivery() {
+    let app = spawn_app(&[("HOTSWAP__MESSAGING__PUSH_ALLOWED_NETWORKS", "192.0.2.0/24")]).await;
+    let receiver = Arc::new(Receiver { failures: 0, seen: Mutex::default(), calls: AtomicUsize::new(0) });
+    let url = start_receiver(receiver.clone());
+    topic(&app, json!({ "name": "guarded" })).await;
+    for endpoint in [url.clone(), "http://169.254.169.254/latest/meta-data".into(), "http://[::1]:9/hook".into()] {
+        let body =
+            json!({ "topicName": "guarded", "consumerGroup": "g", "type": "Push", "consumerEndpoint": endpoint });
+        let (status, err) = app.post("/api/v1/subscriptions", &body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{endpoint}: {err}");
+        assert!(err.to_string().contains("push_allowed_networks"), "{endpoint}: {err}");
+    }
+    let by_name = url.replace("127.0.0.1", "localhost");
+    subscribe(&app, "guarded", json!({ "type": "Push", "consumerEndpoint": by_name, "maxRetries": 0 })).await;
+    publish(&app, "guarded", "secret-probe").await;
+    eventually(Duration::from_secs(10), "the refused delivery is dead-lettered", async || {
+        app.get("/api/v1/topics/guarded/dlq").await.1.as_array().is_some_and(|l| l.len() == 1)
+    })
+    .await;
+    let (_, letters) = app.get("/api/v1/topics/guarded/dlq").await;
+    assert!(letters[0]["reason"].as_str().unwrap().contains("push_allowed_networks"), "{letters}");
+    assert_eq!(receiver.calls.load(Ordering::SeqCst), 0, "nothing reached the loopback endpoint");
+}
+
+/// Answers every push with a redirect to `/redirected`, and counts what
+/// reaches that target.
+async fn redirect(_: web::Json<Value>) -> HttpResponse {
+    HttpResponse::TemporaryRedirect().insert_header(("Location", "/redirected")).finish()
+}
+
+/// A redirect's target was never checked against the address rule: it is
+/// not followed, and the delivery counts as failed.
+#[actix_web::test]
+async fn a_push_endpoints_redirect_is_not_followed() {
+    let app = spawn_app(&[]).await;
+    let receiver = Arc::new(Receiver { failures: 0, seen: Mutex::default(), calls: AtomicUsize::new(0) });
+    let data = web::Data::from(receiver.clone());
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .route("/hook", web::post().to(redirect))
+            .route("/redirected", web::post().to(receive))
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let url = format!("http://{}/hook", server.addrs()[0]);
+    actix_web::rt::spawn(server.run());
+    topic(&app, json!({ "name": "redirected" })).await;
+    subscribe(&app, "redirected", json!({ "type": "Push", "consumerEndpoint": url, "maxRetries": 0 })).await;
+    publish(&app, "redirected", "x").await;
+    eventually(Duration::from_secs(10), "the redirected delivery is dead-lettered", async || {
+        app.get("/api/v1/topics/redirected/dlq").await.1.as_array().is_some_and(|l| l.len() == 1)
+    })
+    .await;
+    let (_, letters) = app.get("/api/v1/topics/redirected/dlq").await;
+    assert!(letters[0]["reason"].as_str().unwrap().contains("307"), "{letters}");
+    assert_eq!(receiver.calls.load(Ordering::SeqCst), 0, "the redirect target got nothing");
+}
