@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use super::message_dto::DeliveryView;
 use super::push_policy::{PolicyResolver, PushAddressPolicy};
+use crate::error_chain::error_chain;
 
 /// Restarts of one loop after panics before it is given up (logged).
 const MAX_RESTARTS: u32 = 5;
@@ -58,25 +59,14 @@ impl PushTransport for HttpPushTransport {
             .json(&DeliveryView::from(delivery.clone()))
             .send()
             .await
-            .map_err(|e| format!("push to the endpoint failed: {}", with_causes(&e)))?;
+            // With its causes: the dead-letter reason should name the
+            // address rule when it refused the resolved address.
+            .map_err(|e| format!("push to the endpoint failed: {}", error_chain(&e)))?;
         match response.status() {
             s if s.is_success() => Ok(()),
             s => Err(format!("the endpoint answered {s}")),
         }
     }
-}
-
-/// An error and its causes, outermost first: reqwest's own text leaves out
-/// the cause (such as the address rule refusing the resolved address),
-/// which the dead-letter reason should name.
-fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(&format!(": {c}"));
-        cause = c.source();
-    }
-    text
 }
 
 /// One supervised delivery loop per push subscription.

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use crate::db::poll::eventually;
 use crate::messaging_api::{publish, subscribe, topic};
-use crate::support::spawn_app;
+use crate::support::{spawn_app, TestApp};
 
 /// Answers 500 to the first `failures` requests and 200 after; keeps the bodies.
 struct Receiver {
@@ -42,6 +42,17 @@ fn start_receiver(receiver: Arc<Receiver>) -> String {
     format!("http://{addr}/hook")
 }
 
+/// Waits until the topic's dead-letter queue holds one letter; answers it.
+async fn the_dead_letter(app: &TestApp, topic: &str) -> Value {
+    let path = format!("/api/v1/topics/{topic}/dlq");
+    let what = format!("a message of '{topic}' reaches the dead-letter queue");
+    eventually(Duration::from_secs(10), &what, async || {
+        app.get(&path).await.1.as_array().is_some_and(|l| l.len() == 1)
+    })
+    .await;
+    app.get(&path).await.1[0].clone()
+}
+
 #[actix_web::test]
 async fn a_push_subscription_retries_until_its_endpoint_accepts() {
     let app = spawn_app(&[]).await;
@@ -69,10 +80,7 @@ async fn a_push_endpoint_that_always_fails_dead_letters_the_message() {
     topic(&app, json!({ "name": "doomed" })).await;
     let sub = subscribe(&app, "doomed", json!({ "type": "Push", "consumerEndpoint": url, "maxRetries": 1 })).await;
     publish(&app, "doomed", "x").await;
-    eventually(Duration::from_secs(10), "the message reaches the dead-letter queue", async || {
-        app.get("/api/v1/topics/doomed/dlq").await.1.as_array().is_some_and(|l| l.len() == 1)
-    })
-    .await;
+    the_dead_letter(&app, "doomed").await;
     assert_eq!(receiver.calls.load(Ordering::SeqCst), 2, "one delivery and one retry");
     let (status, _) = app.get(&format!("/api/v1/subscriptions/{sub}")).await;
     assert_eq!(status, StatusCode::OK);
@@ -112,12 +120,8 @@ async fn a_push_endpoint_on_a_refused_address_is_refused_at_creation_and_at_deli
     let by_name = url.replace("127.0.0.1", "localhost");
     subscribe(&app, "guarded", json!({ "type": "Push", "consumerEndpoint": by_name, "maxRetries": 0 })).await;
     publish(&app, "guarded", "secret-probe").await;
-    eventually(Duration::from_secs(10), "the refused delivery is dead-lettered", async || {
-        app.get("/api/v1/topics/guarded/dlq").await.1.as_array().is_some_and(|l| l.len() == 1)
-    })
-    .await;
-    let (_, letters) = app.get("/api/v1/topics/guarded/dlq").await;
-    assert!(letters[0]["reason"].as_str().unwrap().contains("push_allowed_networks"), "{letters}");
+    let letter = the_dead_letter(&app, "guarded").await;
+    assert!(letter["reason"].as_str().unwrap().contains("push_allowed_networks"), "{letter}");
     assert_eq!(receiver.calls.load(Ordering::SeqCst), 0, "nothing reached the loopback endpoint");
 }
 
@@ -148,11 +152,7 @@ async fn a_push_endpoints_redirect_is_not_followed() {
     topic(&app, json!({ "name": "redirected" })).await;
     subscribe(&app, "redirected", json!({ "type": "Push", "consumerEndpoint": url, "maxRetries": 0 })).await;
     publish(&app, "redirected", "x").await;
-    eventually(Duration::from_secs(10), "the redirected delivery is dead-lettered", async || {
-        app.get("/api/v1/topics/redirected/dlq").await.1.as_array().is_some_and(|l| l.len() == 1)
-    })
-    .await;
-    let (_, letters) = app.get("/api/v1/topics/redirected/dlq").await;
-    assert!(letters[0]["reason"].as_str().unwrap().contains("307"), "{letters}");
+    let letter = the_dead_letter(&app, "redirected").await;
+    assert!(letter["reason"].as_str().unwrap().contains("307"), "{letter}");
     assert_eq!(receiver.calls.load(Ordering::SeqCst), 0, "the redirect target got nothing");
 }
