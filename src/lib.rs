@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod dashboard;
+pub mod error_chain;
 pub mod http;
 pub mod huge_pages;
 pub mod live;

@@ -12,6 +12,7 @@ use hotswap_actors::store::SharedStore;
 use serde::Deserialize;
 
 use super::settings::AnalysisSettings;
+use crate::error_chain::error_chain;
 
 /// Queries in flight at once for one measurement: enough to measure a few
 /// dozen nodes within a bake, few enough not to flood Prometheus.
@@ -139,16 +140,6 @@ impl MetricsProvider for PrometheusProvider {
 pub fn fill_placeholders(query: &str, node: &str, module: &str, version: &str) -> String {
     let escape = |v: &str| v.replace('\\', "\\\\").replace('"', "\\\"");
     query.replace("$node", &escape(node)).replace("$module", &escape(module)).replace("$version", &escape(version))
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(&format!(": {s}"));
-        source = s.source();
-    }
-    out
 }
 
 /// The instant-query answer: `{status, data: {resultType, result}, errorType?, error?}`.

@@ -193,7 +193,7 @@ fn is_origin(text: &str) -> bool {
 pub struct ConfigError(pub String);
 
 /// Keys whose environment-variable form is a comma-separated list.
-const LIST_KEYS: [&str; 7] = [
+const LIST_KEYS: [&str; 8] = [
     "pipeline.canary_steps",
     "approvals.required_environments",
     "notifications.webhooks",
@@ -201,6 +201,7 @@ const LIST_KEYS: [&str; 7] = [
     "cors.allowed_origins",
     "cors.allowed_methods",
     "cors.allowed_headers",
+    "messaging.push_allowed_networks",
 ];
 
 impl Settings {

@@ -3,10 +3,12 @@
 //! and always answered as an object.
 
 use chrono::{DateTime, Utc};
-use hotswap_actors::schemas::{BreakingChange, Compatibility, NewSchema, PayloadError, SchemaSubject, SchemaVersion};
+use hotswap_actors::schemas::{
+    BreakingChange, Compatibility, Deprecation, NewSchema, PayloadError, SchemaSubject, SchemaVersion,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 /// A registration. Besides this API's fields it takes the original's
 /// MessageSchema as its clients send it: `version` (ignored: the registry
@@ -283,10 +285,12 @@ pub struct SchemaVersionView {
     pub decision_reason: Option<String>,
     /// The subject is deprecated.
     pub deprecated: bool,
+    /// Why the subject was deprecated, when a reason was given.
+    pub deprecation_reason: Option<String>,
 }
 
 impl SchemaVersionView {
-    pub fn new(v: SchemaVersion, deprecated: bool) -> Self {
+    pub fn new(v: SchemaVersion, deprecated: Option<&Deprecation>) -> Self {
         let decision = v.decision;
         SchemaVersionView {
             schema_id: v.schema_id,
@@ -300,13 +304,14 @@ impl SchemaVersionView {
             decided_by: decision.as_ref().map(|d| d.by.clone()),
             decided_at: decision.as_ref().map(|d| d.at),
             decision_reason: decision.and_then(|d| d.reason),
-            deprecated,
+            deprecated: deprecated.is_some(),
+            deprecation_reason: deprecated.and_then(|d| d.reason.clone()),
         }
     }
 
     pub fn all(subject: SchemaSubject) -> Vec<Self> {
-        let deprecated = subject.deprecated.is_some();
-        subject.versions.into_iter().map(|v| SchemaVersionView::new(v, deprecated)).collect()
+        let deprecated = subject.deprecated;
+        subject.versions.into_iter().map(|v| SchemaVersionView::new(v, deprecated.as_ref())).collect()
     }
 }
 
@@ -326,6 +331,8 @@ pub struct SchemaSummaryView {
     pub version_count: usize,
     pub deprecated: bool,
     pub deprecated_at: Option<DateTime<Utc>>,
+    /// Why it was deprecated, when a reason was given.
+    pub deprecation_reason: Option<String>,
 }
 
 impl SchemaSummaryView {
@@ -340,15 +347,29 @@ impl SchemaSummaryView {
             version_count: s.versions.len(),
             deprecated: s.deprecated.is_some(),
             deprecated_at: s.deprecated.as_ref().map(|d| d.at),
+            deprecation_reason: s.deprecated.as_ref().and_then(|d| d.reason.clone()),
         })
     }
 }
 
-/// An optional reason given with an approval or rejection.
+/// An optional reason given with an approval, a rejection or a deprecation.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SchemaDecisionBody {
     pub reason: Option<String>,
+}
+
+/// The original's form of a deprecation: `?deprecatedBy=&reason=`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DeprecateQuery {
+    /// Why, as the body's `reason` may say instead (not both).
+    pub reason: Option<String>,
+    /// Taken from the original's clients and ignored: the deprecation is
+    /// recorded as the token's user's.
+    #[allow(dead_code)] // Declared so that the original's query is not refused.
+    pub deprecated_by: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

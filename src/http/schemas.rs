@@ -13,7 +13,9 @@ use utoipa::IntoParams;
 use super::count_params::page_within;
 use super::responses::{JsonBody, Protected};
 use super::route_table::{api_module, Access};
-use super::schema_dto::{SchemaBody, SchemaDecisionBody, SchemaSummaryView, SchemaVersionView, ValidationView};
+use super::schema_dto::{
+    DeprecateQuery, SchemaBody, SchemaDecisionBody, SchemaSummaryView, SchemaVersionView, ValidationView,
+};
 use crate::auth::{Audited, Caller, RequireRole, Tenant};
 use crate::messaging::MessageBus;
 use crate::web::{ApiError, AppState, ErrorBody};
@@ -82,7 +84,7 @@ pub async fn register_schema(
     let spec = body.into_inner().into_new_schema().map_err(ApiError::validation)?;
     let registrant = Registrant { name: &by.0.name, may_set_compatibility: caller.0.has_role(Role::Admin) };
     let registered = bus.schemas.register(tenant.0, spec, registrant, Utc::now()).await?;
-    let view = SchemaVersionView::new(registered.version, false);
+    let view = SchemaVersionView::new(registered.version, None);
     if !registered.created {
         return Ok(HttpResponse::Ok().json(view));
     }
@@ -210,7 +212,7 @@ pub async fn get_schema_version(
     let (id, n) = path.into_inner();
     let subject = bus.schemas.get(tenant.0, &id).await?;
     let version = subject.version(n)?.clone();
-    Ok(HttpResponse::Ok().json(SchemaVersionView::new(version, subject.deprecated.is_some())))
+    Ok(HttpResponse::Ok().json(SchemaVersionView::new(version, subject.deprecated.as_ref())))
 }
 
 /// Approve a Draft version: publishes may name it, and it becomes the
@@ -281,16 +283,7 @@ async fn decide(
     body: web::Bytes,
     approve: bool,
 ) -> Result<HttpResponse, ApiError> {
-    // The body is optional (empty or `null`); when sent it must have the
-    // documented shape, not be dropped for having another.
-    let reason = if body.iter().all(u8::is_ascii_whitespace) {
-        None
-    } else {
-        serde_json::from_slice::<Option<SchemaDecisionBody>>(&body)
-            .map_err(|e| ApiError::BadRequest(format!("the JSON body is malformed or has the wrong shape: {e}")))?
-            .unwrap_or_default()
-            .reason
-    };
+    let reason = optional_reason(&body)?;
     let decision = SchemaDecision { approve, by: by.0.name.clone(), at: Utc::now(), reason: reason.clone() };
     let decided = bus.schemas.decide(tenant.0, &id, n, decision).await?;
     let event = if approve { "SchemaVersionApproved" } else { "SchemaVersionRejected" };
@@ -299,19 +292,34 @@ async fn decide(
         .message(format!("schema '{id}' version {n} {}", if approve { "approved" } else { "rejected" }))
         .details(json!({ "schemaId": id, "version": n, "reason": reason }));
     state.orchestrator.store().append_audit(&[entry]).await?;
-    let deprecated = bus.schemas.get(tenant.0, &id).await?.deprecated.is_some();
-    Ok(HttpResponse::Ok().json(SchemaVersionView::new(decided, deprecated)))
+    let deprecated = bus.schemas.get(tenant.0, &id).await?.deprecated;
+    Ok(HttpResponse::Ok().json(SchemaVersionView::new(decided, deprecated.as_ref())))
+}
+
+/// The reason of an optional `{reason}` body (empty or `null`: none); when
+/// sent it must have the documented shape, not be dropped for having another.
+fn optional_reason(body: &[u8]) -> Result<Option<String>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    Ok(serde_json::from_slice::<Option<SchemaDecisionBody>>(body)
+        .map_err(|e| ApiError::BadRequest(format!("the JSON body is malformed or has the wrong shape: {e}")))?
+        .unwrap_or_default()
+        .reason)
 }
 
 /// Deprecate a subject: no new versions, and no new topics may bind to it;
-/// topics bound already keep validating.
+/// topics bound already keep validating. The reason comes in the body or,
+/// as the original's clients send it, in `?reason=`; a subject deprecated
+/// already keeps its first deprecation.
 #[utoipa::path(
     post,
     path = "/api/v1/schemas/{id}/deprecate",
     tag = "schemas",
-    params(("id" = String, Path, description = "The schemaId")),
+    params(("id" = String, Path, description = "The schemaId"), DeprecateQuery),
+    request_body(content = Option<SchemaDecisionBody>, description = "An optional reason"),
     responses(
-        Protected,
+        Protected, JsonBody,
         (status = 200, description = "Deprecated (the latest version)", body = SchemaVersionView),
         (status = 404, description = "No such schema", body = ErrorBody),
     )
@@ -322,11 +330,21 @@ pub async fn deprecate_schema(
     tenant: Tenant,
     by: Audited,
     id: web::Path<String>,
+    query: web::Query<DeprecateQuery>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let subject = bus.schemas.deprecate(tenant.0, &id, &by.0.name, Utc::now()).await?;
+    let reason = match (optional_reason(&body)?, query.into_inner().reason) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::BadRequest("reason: give it in the body or in the query, not both".into()))
+        }
+        (from_body, from_query) => from_body.or(from_query),
+    };
+    let subject = bus.schemas.deprecate(tenant.0, &id, &by.0.name, reason, Utc::now()).await?;
+    let kept = subject.deprecated.as_ref().and_then(|d| d.reason.clone());
     let entry = NewAuditEntry::new(tenant.0, by.0, AuditCategory::Approval, "SchemaDeprecated")
         .resource("Schema", id.as_str())
-        .message(format!("schema '{id}' deprecated"));
+        .message(format!("schema '{id}' deprecated"))
+        .details(json!({ "schemaId": id.as_str(), "reason": kept }));
     state.orchestrator.store().append_audit(&[entry]).await?;
     let latest = SchemaVersionView::all(subject).pop();
     Ok(HttpResponse::Ok().json(latest))
@@ -335,12 +353,15 @@ pub async fn deprecate_schema(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ValidateQuery {
-    /// The version to check against: the latest approved one by default
-    /// (the latest one while none is approved).
+    /// The version to check against (any status): the latest approved one
+    /// by default, as a publish is checked (400 while none is approved).
     version: Option<u32>,
 }
 
 /// Check a JSON payload (the request body) against the subject.
+///
+/// Without `version`, against the latest approved version, as a publish is
+/// checked: 400 while the subject has none approved.
 #[utoipa::path(
     post,
     path = "/api/v1/schemas/{id}/validate",

@@ -14,6 +14,7 @@ use hotswap_actors::schemas::{MemorySchemaStore, PayloadError, SchemaError, Sche
 use uuid::Uuid;
 
 use super::push::{HttpPushTransport, PushDeliveries};
+use super::push_policy::PushAddressPolicy;
 use super::settings::MessagingSettings;
 
 /// What a publish can be refused for beyond the core's own errors.
@@ -36,6 +37,8 @@ pub struct MessageBus {
     pub settings: MessagingSettings,
     /// The delivery loops of push subscriptions.
     pub push: PushDeliveries,
+    /// Where push endpoints may point (`messaging.push_allowed_networks`).
+    pub push_policy: PushAddressPolicy,
     /// The schema registry topics bind to (in memory unless replaced by
     /// [`MessageBus::with_schemas`]).
     pub schemas: Arc<SchemaRegistry>,
@@ -49,12 +52,14 @@ pub enum TopicCreation {
 }
 
 impl MessageBus {
-    /// The bus over a store; push deliveries go over HTTP.
+    /// The bus over a store; push deliveries go over HTTP, to the addresses
+    /// `push_allowed_networks` permits.
     pub fn new(store: SharedMessageStore, settings: MessagingSettings) -> Result<Self, String> {
-        let transport = Arc::new(HttpPushTransport::new(settings.push_timeout)?);
+        let policy = PushAddressPolicy::new(&settings.push_allowed_networks)?;
+        let transport = Arc::new(HttpPushTransport::new(settings.push_timeout, policy.clone())?);
         let push = PushDeliveries::new(store.clone(), transport);
         let schemas = Arc::new(SchemaRegistry::new(Arc::new(MemorySchemaStore::new())));
-        Ok(MessageBus { store, settings, push, schemas })
+        Ok(MessageBus { store, settings, push, push_policy: policy, schemas })
     }
 
     /// The same bus with its schemas kept in `registry`'s store.
@@ -90,14 +95,13 @@ impl MessageBus {
     }
 
     /// Restarts delivery for the push subscriptions a durable back-end kept
-    /// across a restart of the process.
-    pub async fn resume_push_deliveries(&self, tenants: &[TenantId]) -> Result<(), MessagingError> {
-        for tenant in tenants {
-            for subscription in self.store.list_subscriptions(*tenant, None).await? {
-                self.subscription_created(&subscription);
-            }
+    /// across a restart of the process, whichever tenants they belong to.
+    pub async fn resume_push_deliveries(&self) -> Result<usize, MessagingError> {
+        let subscriptions = self.store.list_push_subscriptions().await?;
+        for subscription in &subscriptions {
+            self.subscription_created(subscription);
         }
-        Ok(())
+        Ok(subscriptions.len())
     }
 
     /// Checks, routes and stores a message. Nothing is stored when any check fails.
@@ -166,6 +170,9 @@ impl MessageBus {
                 "the tenant has {held} subscriptions, the most it may have \
                  (messaging.max_subscriptions_per_tenant = {limit}); delete one first"
             )));
+        }
+        if spec.kind == SubscriptionKind::Push {
+            self.push_policy.check_endpoint(&spec.consumer_endpoint).map_err(MessagingError::Invalid)?;
         }
         let subscription = self.store.create_subscription(tenant, spec, Utc::now()).await?;
         self.subscription_created(&subscription);

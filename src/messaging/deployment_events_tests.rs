@@ -58,6 +58,9 @@ impl MessageStore for Flaky {
     async fn list_subscriptions(&self, t: TenantId, topic: Option<&str>) -> Result<Vec<Subscription>, MessagingError> {
         self.inner.list_subscriptions(t, topic).await
     }
+    async fn list_push_subscriptions(&self) -> Result<Vec<Subscription>, MessagingError> {
+        self.inner.list_push_subscriptions().await
+    }
     async fn delete_subscription(&self, t: TenantId, id: Uuid) -> Result<(), MessagingError> {
         self.inner.delete_subscription(t, id).await
     }

@@ -9,6 +9,7 @@ pub mod duration;
 pub mod jetstream;
 pub mod message_dto;
 pub mod push;
+pub mod push_policy;
 mod retention;
 pub mod settings;
 pub mod topic_dto;

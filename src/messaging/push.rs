@@ -14,32 +14,43 @@ use parking_lot::Mutex;
 use uuid::Uuid;
 
 use super::message_dto::DeliveryView;
+use super::push_policy::{PolicyResolver, PushAddressPolicy};
+use crate::error_chain::error_chain;
 
 /// Restarts of one loop after panics before it is given up (logged).
 const MAX_RESTARTS: u32 = 5;
 const RESTART_BACKOFF: Duration = Duration::from_millis(200);
 
 /// POSTs each delivery as JSON (the consume answer's shape) with its id and
-/// attempt in headers.
+/// attempt in headers, only to addresses the policy permits.
 pub struct HttpPushTransport {
     client: reqwest::Client,
+    policy: PushAddressPolicy,
 }
 
 impl HttpPushTransport {
-    pub fn new(timeout: Duration) -> Result<Self, String> {
+    /// Names are resolved through the policy; redirects are not followed
+    /// (a 3xx is a failed delivery), since their target was never checked;
+    /// no proxy is used, so the address checked is the one connected to.
+    pub fn new(timeout: Duration, policy: PushAddressPolicy) -> Result<Self, String> {
         crate::notify::install_crypto_provider();
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .user_agent(concat!("hotswap/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(PolicyResolver { policy: policy.clone() })
             .build()
             .map_err(|e| format!("cannot build the push delivery client: {e}"))?;
-        Ok(HttpPushTransport { client })
+        Ok(HttpPushTransport { client, policy })
     }
 }
 
 #[async_trait]
 impl PushTransport for HttpPushTransport {
     async fn send(&self, endpoint: &str, delivery: &Delivery) -> Result<(), String> {
+        // A literal address never reaches the resolver.
+        self.policy.check_endpoint(endpoint)?;
         let response = self
             .client
             .post(endpoint)
@@ -48,7 +59,9 @@ impl PushTransport for HttpPushTransport {
             .json(&DeliveryView::from(delivery.clone()))
             .send()
             .await
-            .map_err(|e| format!("push to the endpoint failed: {e}"))?;
+            // With its causes: the dead-letter reason should name the
+            // address rule when it refused the resolved address.
+            .map_err(|e| format!("push to the endpoint failed: {}", error_chain(&e)))?;
         match response.status() {
             s if s.is_success() => Ok(()),
             s => Err(format!("the endpoint answered {s}")),

@@ -46,6 +46,10 @@ pub struct MessagingSettings {
     /// How long a push subscription's endpoint may take to answer a delivery.
     #[serde(with = "humantime_serde")]
     pub push_timeout: Duration,
+    /// Addresses or networks push endpoints may reach beyond public
+    /// addresses (loopback, link-local, private... are refused otherwise;
+    /// `push_policy`).
+    pub push_allowed_networks: Vec<String>,
     /// The NATS server of the `jetstream` back-end.
     pub nats_url: crate::crypto::ServiceUrl,
     /// Starts every stream, subject and bucket name the `jetstream`
@@ -77,6 +81,7 @@ impl Default for MessagingSettings {
             retention_sweep_interval: Duration::from_secs(60),
             max_consume_wait: Duration::from_secs(30),
             push_timeout: Duration::from_secs(10),
+            push_allowed_networks: Vec::new(),
             nats_url: "nats://127.0.0.1:4222".into(),
             nats_prefix: "HS".into(),
             nats_owner_lease: Duration::from_secs(15),
@@ -98,6 +103,7 @@ impl MessagingSettings {
         if self.max_topics_per_tenant == 0 || self.max_subscriptions_per_tenant == 0 {
             return Err("messaging.max_topics_per_tenant and max_subscriptions_per_tenant must be at least 1".into());
         }
+        super::push_policy::PushAddressPolicy::new(&self.push_allowed_networks)?;
         if self.retry_multiplier == 0 {
             return Err("messaging.retry_multiplier must be at least 1".into());
         }
@@ -135,5 +141,7 @@ mod tests {
         assert!(bad.validate().unwrap_err().contains("retry_multiplier"));
         let big = MessagingSettings { max_payload_bytes: MAX_PAYLOAD_BYTES + 1, ..Default::default() };
         assert!(big.validate().is_err());
+        let net = MessagingSettings { push_allowed_networks: vec!["10.0.0.0/33".into()], ..Default::default() };
+        assert!(net.validate().unwrap_err().contains("push_allowed_networks"));
     }
 }

@@ -66,7 +66,7 @@ impl Adapters {
         let tenants: Vec<_> =
             store.list_tenants(None).await.map(|ts| ts.into_iter().map(|t| t.tenant_id).collect()).unwrap_or_default();
         graph.preload(&tenants).await.map_err(|e| StartupError::Store(format!("loading the knowledge graph: {e}")))?;
-        let bus = web::Data::new(open_message_bus(settings, &tenants).await?);
+        let bus = web::Data::new(open_message_bus(settings).await?);
         let deployment_outbox = open_deployment_outbox(settings).await?;
         Ok(Adapters {
             store,
@@ -182,10 +182,7 @@ async fn open_registry(settings: &Settings, store: SharedStore) -> Result<crate:
 
 /// The message bus on the back-end `[messaging] backend` names, with the
 /// push deliveries of the subscriptions it kept restarted.
-async fn open_message_bus(
-    settings: &Settings,
-    tenants: &[hotswap_actors::domain::TenantId],
-) -> Result<crate::messaging::MessageBus, StartupError> {
+async fn open_message_bus(settings: &Settings) -> Result<crate::messaging::MessageBus, StartupError> {
     use crate::config::MessagingBackend;
     use hotswap_actors::messaging::{MemoryMessageStore, SharedMessageStore};
     let config = &settings.messaging;
@@ -209,9 +206,13 @@ async fn open_message_bus(
     };
     let bus = crate::messaging::MessageBus::new(store, config.clone()).map_err(StartupError::Config)?;
     let bus = bus.with_schemas(open_schema_registry(settings).await?);
-    bus.resume_push_deliveries(tenants)
+    let resumed = bus
+        .resume_push_deliveries()
         .await
         .map_err(|e| StartupError::Store(format!("restarting push deliveries: {e}")))?;
+    if resumed > 0 {
+        tracing::info!(subscriptions = resumed, "push deliveries resumed");
+    }
     Ok(bus)
 }
 

@@ -222,6 +222,60 @@ async fn the_validate_endpoint_answers_json_pointer_errors() {
     assert_eq!(viewer.post("/api/v1/schemas/nope/validate", &json!({})).await.0, StatusCode::NOT_FOUND);
 }
 
+/// The reason of a deprecation, from the body or the original's query, is
+/// kept on the subject and in the audit entry; a body of another shape is
+/// refused rather than dropped.
+#[actix_web::test]
+async fn a_deprecation_keeps_its_reason_from_the_body_or_the_original_query() {
+    let app = spawn_app(&[]).await;
+    approved(&app, "old", order_schema()).await;
+    approved(&app, "older", order_schema()).await;
+    let (status, err) = app.post("/api/v1/schemas/old/deprecate", &json!({ "bogus": 1 })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    let (status, err) = app.post("/api/v1/schemas/old/deprecate?reason=a", &json!({ "reason": "b" })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    let (status, old) = app.post("/api/v1/schemas/old/deprecate", &json!({ "reason": "replaced by new" })).await;
+    assert_eq!((status, old["deprecationReason"].as_str()), (StatusCode::OK, Some("replaced by new")), "{old}");
+    let (status, older) =
+        app.post("/api/v1/schemas/older/deprecate?deprecatedBy=someone&reason=too%20old", &Value::Null).await;
+    assert_eq!((status, older["deprecationReason"].as_str()), (StatusCode::OK, Some("too old")), "{older}");
+    let (_, latest) = app.get("/api/v1/schemas/old").await;
+    assert_eq!(latest["deprecationReason"], "replaced by new", "{latest}");
+    let (_, list) = app.get("/api/v1/schemas").await;
+    let reasons: Vec<(&str, &str)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["schemaId"].as_str().unwrap(), s["deprecationReason"].as_str().unwrap_or_default()))
+        .collect();
+    assert_eq!(reasons, [("old", "replaced by new"), ("older", "too old")], "{list}");
+    let (_, audit) = app.get("/api/v1/auditlogs?eventType=SchemaDeprecated").await;
+    let mut audited: Vec<String> = audit["items"]
+        .as_array()
+        .or(audit.as_array())
+        .unwrap()
+        .iter()
+        .map(|e| e["details"]["reason"].as_str().unwrap_or_default().to_string())
+        .collect();
+    audited.sort();
+    assert_eq!(audited, ["replaced by new", "too old"], "{audit}");
+}
+
+/// "Would this publish pass?": with no approved version a publish is
+/// refused, so validate says so rather than checking a Draft; a version
+/// named explicitly may still be any version.
+#[actix_web::test]
+async fn validate_without_an_approved_version_answers_as_publish_does() {
+    let app = spawn_app(&[]).await;
+    let (status, v1) = register(&app, "drafty", order_schema(), "Backward").await;
+    assert_eq!((status, v1["status"].as_str()), (StatusCode::CREATED, Some("Draft")), "{v1}");
+    let (status, err) = app.post("/api/v1/schemas/drafty/validate", &json!({ "orderId": 7 })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    assert!(err["message"].as_str().unwrap().contains("no approved version"), "{err}");
+    let (status, named) = app.post("/api/v1/schemas/drafty/validate?version=1", &json!({ "orderId": 7 })).await;
+    assert_eq!((status, named["isValid"].as_bool(), named["version"].as_u64()), (StatusCode::OK, Some(true), Some(1)));
+}
+
 #[actix_web::test]
 async fn bad_schemas_are_refused_naming_the_problem() {
     let app = spawn_app(&[]).await;

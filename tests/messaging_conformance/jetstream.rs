@@ -103,6 +103,7 @@ shared_checks!(
     pause_holds_deliveries_until_resume,
     expired_messages_are_never_delivered,
     tenants_are_isolated,
+    push_subscriptions_are_listed_across_tenants,
     original_api_operations,
     bad_input_is_refused,
     long_poll_wakes_on_publish_and_times_out,

@@ -28,6 +28,8 @@ mod postgres_support;
 #[path = "../durability/process.rs"]
 #[allow(dead_code)] // Shared with the durability tests, which use more of it.
 mod process;
+/// Push deliveries resumed by a restarted binary.
+mod push_restart;
 mod restart_scenario;
 
 fn t0() -> DateTime<Utc> {
@@ -409,6 +411,34 @@ async fn tenants_are_isolated(store: SharedMessageStore) {
     assert!(store.list_messages(b, "t", 10).await.unwrap().is_empty());
 }
 
+/// What a starting process resumes: every tenant's push subscriptions, and
+/// no pull subscription or deleted one.
+async fn push_subscriptions_are_listed_across_tenants(store: SharedMessageStore) {
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    let push = |topic: &str| NewSubscription {
+        consumer_endpoint: "http://hooks.example/in".into(),
+        kind: SubscriptionKind::Push,
+        ..sub_spec(topic, 3)
+    };
+    let mut expected = Vec::new();
+    for tenant in [a, b] {
+        store.create_topic(tenant, topic("t", None), t0()).await.unwrap();
+        sub(&store, tenant, "t").await;
+        expected.push((tenant, store.create_subscription(tenant, push("t"), t0()).await.unwrap().subscription_id));
+    }
+    let gone = store.create_subscription(a, push("t"), t0()).await.unwrap().subscription_id;
+    store.delete_subscription(a, gone).await.unwrap();
+    let listed: Vec<(TenantId, Uuid)> = store
+        .list_push_subscriptions()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.tenant_id == a || s.tenant_id == b)
+        .map(|s| (s.tenant_id, s.subscription_id))
+        .collect();
+    assert_eq!(listed, expected);
+}
+
 async fn original_api_operations(store: SharedMessageStore) {
     let tn = Uuid::new_v4();
     store.create_topic(tn, topic("t", None), t0()).await.unwrap();
@@ -664,6 +694,7 @@ conformance!(
     pause_holds_deliveries_until_resume,
     expired_messages_are_never_delivered,
     tenants_are_isolated,
+    push_subscriptions_are_listed_across_tenants,
     original_api_operations,
     bad_input_is_refused,
     long_poll_wakes_on_publish_and_times_out,

@@ -186,14 +186,16 @@ async fn deprecation_stops_new_versions_and_keeps_the_first_stamp(store: SharedS
         .register(t, spec("old", person(&[]), Compatibility::Backward), Registrant::admin("a"), at(0))
         .await
         .unwrap();
-    let first = registry.deprecate(t, "old", "root", at(1)).await.unwrap();
-    assert_eq!(first.deprecated.as_ref().map(|d| (d.by.as_str(), d.at)), Some(("root", at(1))));
-    let second = registry.deprecate(t, "old", "other", at(2)).await.unwrap();
+    let first = registry.deprecate(t, "old", "root", Some("replaced by new".into()), at(1)).await.unwrap();
+    let stamp = first.deprecated.as_ref().map(|d| (d.by.as_str(), d.at, d.reason.as_deref()));
+    assert_eq!(stamp, Some(("root", at(1), Some("replaced by new"))));
+    assert_eq!(registry.get(t, "old").await.unwrap().deprecated, first.deprecated, "the reason is stored");
+    let second = registry.deprecate(t, "old", "other", None, at(2)).await.unwrap();
     assert_eq!(second.deprecated, first.deprecated);
     let refused =
         registry.register(t, spec("old", json!({}), Compatibility::None), Registrant::admin("a"), at(3)).await;
     assert!(matches!(refused, Err(SchemaError::Deprecated(_))), "{refused:?}");
-    assert!(matches!(registry.deprecate(t, "nope", "root", at(1)).await, Err(SchemaError::NotFound(_))));
+    assert!(matches!(registry.deprecate(t, "nope", "root", None, at(1)).await, Err(SchemaError::NotFound(_))));
 }
 
 async fn validation_uses_approved_versions(store: SharedSchemaStore) {
@@ -205,8 +207,11 @@ async fn validation_uses_approved_versions(store: SharedSchemaStore) {
         .unwrap();
     let none = registry.validate(t, "v", None, r#"{"name":"x"}"#.into(), true).await;
     assert!(matches!(none, Err(SchemaError::Invalid(ref m)) if m.contains("no approved version")), "{none:?}");
-    // The validate endpoint's mode may try the draft.
-    let (version, errors) = registry.validate(t, "v", None, "{}".into(), false).await.unwrap();
+    // The validate endpoint's mode answers as a publish would without a
+    // version, and may try the draft when it names it.
+    let none = registry.validate(t, "v", None, "{}".into(), false).await;
+    assert!(matches!(none, Err(SchemaError::Invalid(ref m)) if m.contains("no approved version")), "{none:?}");
+    let (version, errors) = registry.validate(t, "v", Some(1), "{}".into(), false).await.unwrap();
     assert_eq!((version.version, errors.len()), (1, 1));
     assert_eq!(errors[0].kind, "required");
     registry.decide(t, "v", 1, decision(true, "root")).await.unwrap();
@@ -319,7 +324,7 @@ async fn another_tenants_schema_is_not_found(store: SharedSchemaStore) {
         registry.decide(b, "mine", 1, decision(true, "b")).await,
         Err(SchemaError::NotFound(_) | SchemaError::VersionNotFound { .. })
     ));
-    assert!(matches!(registry.deprecate(b, "mine", "b", at(1)).await, Err(SchemaError::NotFound(_))));
+    assert!(matches!(registry.deprecate(b, "mine", "b", None, at(1)).await, Err(SchemaError::NotFound(_))));
     assert!(matches!(registry.validate(b, "mine", None, "{}".into(), false).await, Err(SchemaError::NotFound(_))));
     // B's subject of the same name is its own.
     let theirs = registry

@@ -20,7 +20,8 @@ use super::memory_state::{add, bump, read, Catalog, Entry, HashMap, MessageId, N
 use super::model::RoutingStrategy;
 use super::model::{
     DeadLetter, DeadLetterPage, Delivery, DeliveryGuarantee, LetterRange, Message, MessageStatus, NackOptions,
-    NewMessage, NewSubscription, NewTopic, Published, RetryPolicy, StoredMessage, Subscription, Topic, TopicMetrics,
+    NewMessage, NewSubscription, NewTopic, Published, RetryPolicy, StoredMessage, Subscription, SubscriptionKind,
+    Topic, TopicMetrics,
 };
 use super::store::MessageStore;
 use crate::domain::TenantId;
@@ -172,6 +173,14 @@ impl MessageStore for MemoryMessageStore {
             .values()
             .filter(|s| s.sub.tenant_id == tenant && topic.is_none_or(|t| s.sub.spec.topic_name == t))
             .collect();
+        subs.sort_by_key(|s| s.created_seq);
+        Ok(subs.into_iter().map(|s| s.sub.clone()).collect())
+    }
+
+    async fn list_push_subscriptions(&self) -> Result<Vec<Subscription>, MessagingError> {
+        let cat = self.catalog.read();
+        let mut subs: Vec<&SubState> =
+            cat.subs.values().filter(|s| s.sub.spec.kind == SubscriptionKind::Push).collect();
         subs.sort_by_key(|s| s.created_seq);
         Ok(subs.into_iter().map(|s| s.sub.clone()).collect())
     }

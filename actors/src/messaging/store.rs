@@ -37,6 +37,11 @@ pub trait MessageStore: Send + Sync {
         tenant: TenantId,
         topic: Option<&str>,
     ) -> Result<Vec<Subscription>, MessagingError>;
+    /// Every tenant's push subscriptions, oldest first: the delivery loops a
+    /// starting process resumes. Across tenants because the bus may keep
+    /// subscriptions of tenants HotSwap's own store does not list (a memory
+    /// store beside a durable bus starts empty).
+    async fn list_push_subscriptions(&self) -> Result<Vec<Subscription>, MessagingError>;
     async fn delete_subscription(&self, tenant: TenantId, id: Uuid) -> Result<(), MessagingError>;
     async fn set_paused(&self, tenant: TenantId, id: Uuid, paused: bool) -> Result<Subscription, MessagingError>;
 

@@ -159,6 +159,10 @@ pub struct SchemaVersion {
 pub struct Deprecation {
     pub by: String,
     pub at: DateTime<Utc>,
+    /// Why, as the Admin gave it (the original's `deprecationReason`).
+    /// Absent from deprecations stored before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// A subject with its versions, oldest first (never empty).

@@ -116,22 +116,29 @@ impl SchemaRegistry {
         self.store.decide_schema_version(tenant, schema_id, version, &decision).await
     }
 
+    /// Deprecates a subject; a subject deprecated already keeps its first
+    /// deprecation (who, when and why).
     pub async fn deprecate(
         &self,
         tenant: TenantId,
         schema_id: &str,
         by: &str,
+        reason: Option<String>,
         now: DateTime<Utc>,
     ) -> Result<SchemaSubject, SchemaError> {
-        self.store.deprecate_schema(tenant, schema_id, &Deprecation { by: by.to_string(), at: now }).await
+        if reason.as_deref().is_some_and(holds_nul) {
+            return Err(SchemaError::Invalid(nul_refusal("reason")));
+        }
+        let deprecation = Deprecation { by: by.to_string(), at: now, reason };
+        self.store.deprecate_schema(tenant, schema_id, &deprecation).await
     }
 
     /// Checks `payload` (JSON text) against a version of the subject:
     /// `version` when given, else the latest approved one. With
     /// `approved_only`, as publishes are, a version that is not approved is
     /// refused; without it (the validate endpoint, for trying drafts) any
-    /// version may be named, and a subject with nothing approved is checked
-    /// against its latest version.
+    /// version may be named. With no version named and none approved it is
+    /// refused either way, as a publish would be.
     pub async fn validate(
         &self,
         tenant: TenantId,
@@ -150,12 +157,11 @@ impl SchemaRegistry {
                 ))
             })?,
             Some(n) => subject.version(n)?,
-            None if approved_only => subject.latest_approved().ok_or_else(|| {
+            // Without a version, validate answers what a publish would: with
+            // none approved there is nothing a publish is checked against.
+            None => subject.latest_approved().ok_or_else(|| {
                 SchemaError::Invalid(format!("schema '{schema_id}' has no approved version to validate against"))
             })?,
-            None => {
-                subject.latest_approved().or(subject.latest()).ok_or_else(|| SchemaError::NotFound(schema_id.into()))?
-            }
         };
         if approved_only && chosen.status != SchemaStatus::Approved {
             return Err(SchemaError::Invalid(format!(

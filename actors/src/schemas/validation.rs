@@ -35,7 +35,7 @@ pub struct CompiledSchema {
 impl CompiledSchema {
     /// Compiles `definition`, refusing drafts other than 7 and 2020-12 (by
     /// `$schema`; 2020-12 without one) and anything the draft's
-    /// meta-schema refuses, with the reason.
+    /// meta-schema refuses, with the reason. Known `format`s are asserted.
     pub fn compile(definition: &Value) -> Result<CompiledSchema, SchemaError> {
         if !definition.is_object() && !definition.is_boolean() {
             return Err(SchemaError::Invalid("schemaDefinition must be a JSON Schema: an object or a boolean".into()));
@@ -47,8 +47,12 @@ impl CompiledSchema {
                 "schemaDefinition: $schema '{named}' is not supported; use draft 7 or 2020-12"
             )));
         }
+        // `format` is asserted on both drafts: 2020-12 makes it an annotation
+        // by default, and a topic bound to `"format": "email"` would then take
+        // any string. Formats the crate does not know stay annotations.
         let validator = jsonschema::options()
             .with_draft(draft)
+            .should_validate_formats(true)
             .build(definition)
             .map_err(|e| SchemaError::Invalid(format!("schemaDefinition is not a valid JSON Schema: {e}")))?;
         Ok(CompiledSchema { validator })
@@ -111,6 +115,25 @@ mod tests {
         assert_eq!(found.len(), 2);
         assert!(schema.check(&json!({"id": 1})).is_empty());
         assert_eq!(schema.check_text("{not json")[0].kind, "json");
+    }
+
+    /// A registry guarding publishes asserts `format` on every draft it takes,
+    /// though 2020-12 makes it an annotation by default.
+    #[test]
+    fn formats_are_asserted_on_both_drafts() {
+        for draft in ["http://json-schema.org/draft-07/schema#", "https://json-schema.org/draft/2020-12/schema"] {
+            let schema = CompiledSchema::compile(&json!({
+                "$schema": draft,
+                "properties": {"e": {"type": "string", "format": "email"}, "ref": {"format": "order-ref"}}
+            }))
+            .unwrap();
+            let errors = schema.check(&json!({"e": "not-an-email", "ref": "x"}));
+            assert_eq!(errors.len(), 1, "{draft}: {errors:?}");
+            assert_eq!((errors[0].path.as_str(), errors[0].kind.as_str()), ("/e", "format"), "{draft}");
+            assert!(schema.check(&json!({"e": "a@example.com"})).is_empty(), "{draft}");
+        }
+        let no_schema = CompiledSchema::compile(&json!({"format": "date"})).unwrap();
+        assert_eq!(no_schema.check(&json!("yesterday")).len(), 1, "2020-12 is the default draft");
     }
 
     #[test]

@@ -80,8 +80,9 @@ pub(super) async fn schemas(
         }
         SchemasCommand::Approve { id, version, reason } => decide(api, out, &id, version, "approve", reason).await,
         SchemasCommand::Reject { id, version, reason } => decide(api, out, &id, version, "reject", Some(reason)).await,
-        SchemasCommand::Deprecate { id } => {
-            let answer = api.post(&format!("{}/deprecate", subject_path(&id)), &json!({})).await?.body;
+        SchemasCommand::Deprecate { id, reason } => {
+            let body = json!({ "reason": reason });
+            let answer = api.post(&format!("{}/deprecate", subject_path(&id)), &body).await?.body;
             done(
                 out,
                 answer,

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use hotswap_actors::domain::TenantId;
 use hotswap_actors::messaging::{
     DeadLetterPage, Delivery, LetterRange, MessageStore, MessagingError, NackOptions, NewMessage, NewSubscription,
-    NewTopic, Published, StoredMessage, Subscription, Topic, TopicMetrics,
+    NewTopic, Published, StoredMessage, Subscription, SubscriptionKind, Topic, TopicMetrics,
 };
 
 use super::setup::JetStreamMessageStore;
@@ -75,6 +75,14 @@ impl MessageStore for JetStreamMessageStore {
                 sub.tenant_id == tenant && topic.is_none_or(|t| sub.spec.topic_name == t)
             })
             .collect();
+        subs.sort_by_key(|s| s.record.created_seq);
+        Ok(subs.into_iter().map(|s| s.record.subscription.clone()).collect())
+    }
+
+    async fn list_push_subscriptions(&self) -> Result<Vec<Subscription>, MessagingError> {
+        let meta = self.meta.lock();
+        let mut subs: Vec<_> =
+            meta.subs.values().filter(|s| s.record.subscription.spec.kind == SubscriptionKind::Push).collect();
         subs.sort_by_key(|s| s.record.created_seq);
         Ok(subs.into_iter().map(|s| s.record.subscription.clone()).collect())
     }

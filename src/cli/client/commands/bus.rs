@@ -121,7 +121,12 @@ pub enum SchemasCommand {
         reason: String,
     },
     /// Deprecate a subject: no new versions or topic bindings (Admins).
-    Deprecate { id: String },
+    Deprecate {
+        id: String,
+        /// Why; kept on the subject and in the audit entry.
+        #[arg(long)]
+        reason: Option<String>,
+    },
     /// Check the JSON payload in FILE against the subject's latest approved version (or
     /// --version N); exit code 1 when it does not match.
     Validate {

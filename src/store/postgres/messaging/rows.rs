@@ -87,6 +87,15 @@ impl SubscriptionRow {
     }
 }
 
+/// A subscription row with its tenant, for listings across tenants.
+#[derive(QueryableByName)]
+pub(super) struct TenantSubscriptionRow {
+    #[diesel(sql_type = SqlUuid)]
+    pub tenant_id: Uuid,
+    #[diesel(embed)]
+    pub row: SubscriptionRow,
+}
+
 pub(super) const SUBSCRIPTION_COLUMNS: &str = "subscription_id, spec, paused, created_at, last_assigned";
 
 #[derive(QueryableByName)]

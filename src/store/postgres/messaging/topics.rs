@@ -7,7 +7,7 @@ use hotswap_actors::domain::TenantId;
 use hotswap_actors::messaging::{MessagingError, NewSubscription, NewTopic, Subscription, Topic};
 use uuid::Uuid;
 
-use super::rows::{encode, millis, CountRow, SubscriptionRow, TopicRow, SUBSCRIPTION_COLUMNS};
+use super::rows::{encode, millis, CountRow, SubscriptionRow, TenantSubscriptionRow, TopicRow, SUBSCRIPTION_COLUMNS};
 use super::{Failure, PgMessageStore, CHANNEL};
 
 impl PgMessageStore {
@@ -197,6 +197,20 @@ impl PgMessageStore {
         .await;
         match rows {
             Ok(rows) => rows.into_iter().map(|r| r.into_subscription(tenant)).collect(),
+            Err(e) => Err(self.db_error(&mut conn, e)),
+        }
+    }
+
+    pub(super) async fn list_push_subscription_rows(&self) -> Result<Vec<Subscription>, MessagingError> {
+        let mut conn = self.conn().await?;
+        let rows = diesel::sql_query(format!(
+            "SELECT tenant_id, {SUBSCRIPTION_COLUMNS} FROM msg_subscriptions \
+             WHERE spec->>'kind' = 'Push' ORDER BY created_seq"
+        ))
+        .load::<TenantSubscriptionRow>(&mut *conn)
+        .await;
+        match rows {
+            Ok(rows) => rows.into_iter().map(|r| r.row.into_subscription(r.tenant_id)).collect(),
             Err(e) => Err(self.db_error(&mut conn, e)),
         }
     }

@@ -64,6 +64,10 @@ impl MessageStore for PgMessageStore {
         self.list_subscription_rows(tenant, topic).await
     }
 
+    async fn list_push_subscriptions(&self) -> Result<Vec<Subscription>, MessagingError> {
+        self.list_push_subscription_rows().await
+    }
+
     async fn delete_subscription(&self, tenant: TenantId, id: Uuid) -> Result<(), MessagingError> {
         self.delete_subscription_row(tenant, id).await
     }
