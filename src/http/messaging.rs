@@ -14,6 +14,7 @@ use super::route_table::{api_module, Access};
 use crate::auth::{RequireRole, Tenant};
 use crate::messaging::message_dto::{ConsumeView, DeliveryView, MessageView, NackBody, PublishBody};
 use crate::messaging::{MessageBus, TopicCreation};
+use crate::web::optional_json::OptionalJson;
 use crate::web::{ApiError, ErrorBody};
 
 api_module! {
@@ -211,7 +212,7 @@ pub async fn ack_message(
     responses(
         Protected, JsonBody,
         (status = 204, description = "Refused"),
-        (status = 400, description = "The reason holds a NUL character", body = ErrorBody),
+        (status = 400, description = "The body does not parse (an absent or empty body means the defaults), or the reason holds a NUL character", body = ErrorBody),
         (status = 404, description = "No such subscription or message", body = ErrorBody),
         (status = 409, description = "The lease expired; the message is being redelivered", body = ErrorBody),
     )
@@ -221,9 +222,9 @@ pub async fn nack_message(
     tenant: Tenant,
     id: web::Path<String>,
     query: web::Query<LeaseQuery>,
-    body: Option<web::Json<NackBody>>,
+    body: OptionalJson<NackBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.map(web::Json::into_inner).unwrap_or_default();
+    let body = body.into_inner().unwrap_or_default();
     let options = NackOptions { reason: body.reason, requeue: body.requeue };
     options.validate()?;
     bus.store.nack(tenant.0, query.subscription_id, &id, options, Utc::now()).await?;

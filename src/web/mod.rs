@@ -10,6 +10,7 @@ pub mod error;
 pub(crate) mod fuzz;
 pub mod json_refusals;
 pub mod nul_in_url;
+pub mod optional_json;
 pub mod path_template;
 pub mod query;
 pub mod redact;
