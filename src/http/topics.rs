@@ -266,7 +266,8 @@ pub async fn list_dead_letters(
 }
 
 /// Send a dead letter back to the subscription it died on, attempts reset;
-/// it leaves the dead-letter queue.
+/// it leaves the dead-letter queue. When that subscription was deleted the
+/// replay is refused (409) and the letter kept.
 #[utoipa::path(
     post,
     path = "/api/v1/topics/{name}/dlq/{messageId}/replay",
@@ -279,6 +280,7 @@ pub async fn list_dead_letters(
         Protected,
         (status = 204, description = "Re-queued"),
         (status = 404, description = "No such topic or dead letter", body = ErrorBody),
+        (status = 409, description = "The subscription it died on was deleted; the letter is kept", body = ErrorBody),
     )
 )]
 pub async fn replay_dead_letter(
