@@ -134,7 +134,10 @@ pub async fn get_topic(
     Ok(HttpResponse::Ok().json(TopicView::from(topic)))
 }
 
-/// Change a topic; the body's name must be the URL's.
+/// Change a topic; the body's name must be the URL's. Fields left out keep
+/// the topic's values (`null` clears description, schemaId and
+/// config.routingStrategy); a type or guarantee sent changes it for the
+/// subscriptions the topic has.
 #[utoipa::path(
     put,
     path = PATH_TOPIC,
@@ -159,10 +162,12 @@ pub async fn update_topic(
             body.name, name
         )]));
     }
-    let spec = body.into_inner().into_new_topic().map_err(ApiError::validation)?;
+    let current = bus.store.get_topic(tenant.0, &name).await?.spec;
+    let kept_binding = current.schema_id.clone();
+    let spec = body.into_inner().applied_to(current).map_err(ApiError::validation)?;
     // A topic keeps a binding it has (its schema may be deprecated since);
     // a new binding must name a live schema.
-    if bus.store.get_topic(tenant.0, &name).await?.spec.schema_id != spec.schema_id {
+    if kept_binding != spec.schema_id {
         bus.check_binding(tenant.0, &spec).await?;
     }
     let topic = bus.store.update_topic(tenant.0, spec).await?;

@@ -1,0 +1,77 @@
+//! What the message bus's API keeps and refuses beyond the basics: a PUT
+//! changes only what it names, enum fields in the original's forms, the
+//! server's own topic, payloads at their limit, publishes dead on arrival,
+//! filters that would never apply, a suspended tenant's consumers, query
+//! values that do not parse, and a socket consumer whose subscription goes.
+
+use awc::http::StatusCode;
+use serde_json::{json, Value};
+
+use crate::messaging_api::topic;
+use crate::support::spawn_app;
+
+fn refused(reply: (StatusCode, Value), status: StatusCode, words: &[&str]) -> Value {
+    let (got, body) = reply;
+    assert_eq!(got, status, "{body}");
+    let text = body.to_string();
+    for w in words {
+        assert!(text.contains(w), "'{w}' missing from {body}");
+    }
+    body
+}
+
+#[actix_web::test]
+async fn a_topic_put_changes_only_the_fields_it_names() {
+    let app = spawn_app(&[]).await;
+    topic(
+        &app,
+        json!({ "name": "once", "type": "Queue", "deliveryGuarantee": "ExactlyOnce", "retentionPeriod": "1h",
+                        "partitionCount": 4, "config": { "ordered": true } }),
+    )
+    .await;
+    let (status, put) =
+        app.put("/api/v1/topics/once", &json!({ "name": "once", "description": "just a description" })).await;
+    assert_eq!(status, StatusCode::OK, "{put}");
+    assert_eq!(
+        (&put["description"], &put["type"], &put["deliveryGuarantee"], &put["retentionPeriod"], &put["partitionCount"]),
+        (&json!("just a description"), &json!("Queue"), &json!("ExactlyOnce"), &json!("1h"), &json!(4)),
+        "{put}"
+    );
+    assert_eq!((&put["config"]["ordered"], &put["effectiveRoutingStrategy"]), (&json!(true), &json!("LoadBalanced")));
+
+    // Named fields change; null clears the optional ones.
+    let body = json!({ "name": "once", "description": null, "config": { "routingStrategy": "FanOut" } });
+    let (status, put) = app.put("/api/v1/topics/once", &body).await;
+    assert_eq!(status, StatusCode::OK, "{put}");
+    assert_eq!((&put["description"], &put["effectiveRoutingStrategy"]), (&Value::Null, &json!("FanOut")), "{put}");
+    assert_eq!((&put["config"]["ordered"], &put["deliveryGuarantee"]), (&json!(true), &json!("ExactlyOnce")));
+    let body = json!({ "name": "once", "config": { "routingStrategy": null } });
+    let (_, put) = app.put("/api/v1/topics/once", &body).await;
+    assert_eq!(put["effectiveRoutingStrategy"], "LoadBalanced", "back to the type's default: {put}");
+
+    // The de-duplication the guarantee gives survives a description edit.
+    let body = json!({ "topicName": "once", "payload": "x" });
+    let key = [("Idempotency-Key", "k1")];
+    let first = app.request_with(awc::http::Method::POST, "/api/v1/messages", &key, Some(body.clone())).await;
+    let again = app.request_with(awc::http::Method::POST, "/api/v1/messages", &key, Some(body)).await;
+    assert_eq!((first.status, again.status), (StatusCode::CREATED, StatusCode::OK), "{}", again.text);
+}
+
+#[actix_web::test]
+async fn topic_enums_take_any_case_and_the_originals_positions_and_config_keys_are_checked() {
+    let app = spawn_app(&[]).await;
+    let created = topic(&app, json!({ "name": "o1", "type": "queue", "deliveryGuarantee": "exactly_once" })).await;
+    assert_eq!((&created["type"], &created["deliveryGuarantee"]), (&json!("Queue"), &json!("ExactlyOnce")));
+    // The original's positions: TopicType { Queue, PubSub }, DeliveryGuarantee { AtMostOnce, AtLeastOnce, ExactlyOnce }.
+    let created = topic(&app, json!({ "name": "o2", "type": 1, "deliveryGuarantee": 0 })).await;
+    assert_eq!((&created["type"], &created["deliveryGuarantee"]), (&json!("PubSub"), &json!("AtMostOnce")));
+
+    let reply = app.post("/api/v1/topics", &json!({ "name": "o3", "type": "stream" })).await;
+    let body = refused(reply, StatusCode::BAD_REQUEST, &["type: ", "Queue, PubSub", "0 Queue, 1 PubSub"]);
+    assert_eq!(body["code"], "validation_failed");
+    let reply = app.post("/api/v1/topics", &json!({ "name": "o3", "deliveryGuarantee": 3 })).await;
+    refused(reply, StatusCode::BAD_REQUEST, &["deliveryGuarantee: 3", "AtMostOnce, AtLeastOnce, ExactlyOnce"]);
+    let reply = app.post("/api/v1/topics", &json!({ "name": "o3", "config": { "foo": "bar" } })).await;
+    refused(reply, StatusCode::BAD_REQUEST, &["unknown field `foo`"]);
+    assert_eq!(app.get("/api/v1/topics/o3").await.0, StatusCode::NOT_FOUND);
+}
