@@ -9,6 +9,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
+use super::publish_json::PublishJson;
 use super::responses::{JsonBody, Protected};
 use super::route_table::{api_module, Access};
 use crate::auth::{RequireRole, Tenant};
@@ -44,7 +45,9 @@ pub(super) const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
         (status = 201, description = "Stored and routed", body = MessageView,
             headers(("Location" = String, description = "The message's URL"))),
         (status = 200, description = "A repeat of an ExactlyOnce publish: the first message", body = MessageView),
-        (status = 400, description = "Invalid message, or the payload does not match the topic's schema", body = ErrorBody),
+        (status = 400, description = "Invalid message, an expiresAt already past, or the payload does not match the topic's schema", body = ErrorBody),
+        (status = 403, description = "Not a Deployer, the tenant is suspended, or reserved_topic: hotswap.deployments, where only the server publishes", body = ErrorBody),
+        (status = 413, description = "The payload is over messaging.max_payload_bytes, or the body over six times that (JSON escaping) plus server.json_limit", body = ErrorBody),
         (status = 404, description = "No such topic", body = ErrorBody),
         (status = 409, description = "A message with this id exists", body = ErrorBody),
     )
@@ -53,9 +56,9 @@ pub async fn publish_message(
     bus: web::Data<MessageBus>,
     tenant: Tenant,
     req: HttpRequest,
-    body: web::Json<PublishBody>,
+    body: PublishJson,
 ) -> Result<HttpResponse, ApiError> {
-    let published = publish(&bus, tenant, &req, body.into_inner(), TopicCreation::Never).await?;
+    let published = publish(&bus, tenant, &req, body.0, TopicCreation::Never).await?;
     Ok(published_response(published))
 }
 

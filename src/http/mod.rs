@@ -24,6 +24,7 @@ mod messaging_errors;
 mod messaging_legacy;
 mod modules;
 pub mod openapi;
+mod publish_json;
 mod responses;
 pub mod route_table;
 mod schema_dto;
@@ -70,6 +71,7 @@ pub struct RouteOptions {
 pub fn configure(options: RouteOptions) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.app_data(web::JsonConfig::default().limit(options.json_limit).error_handler(json_error))
+            .app_data(publish_json::EnvelopeLimit(options.json_limit))
             .app_data(web::QueryConfig::default().error_handler(query_error))
             .app_data(web::PathConfig::default().error_handler(path_error))
             .configure(|cfg| openapi::TABLE.register(cfg));

@@ -44,6 +44,7 @@ pub struct SubscriptionQuery {
         Protected, JsonBody,
         (status = 201, description = "Subscribed", body = SubscriptionView,
             headers(("Location" = String, description = "The subscription's URL"))),
+        (status = 400, description = "Invalid fields, or a filter on a topic whose routing is not ContentBased", body = ErrorBody),
         (status = 404, description = "No such topic", body = ErrorBody),
         (status = 409, description = "The tenant has messaging.max_subscriptions_per_tenant subscriptions", body = ErrorBody),
     )

@@ -7,7 +7,7 @@
 use awc::http::StatusCode;
 use serde_json::{json, Value};
 
-use crate::messaging_api::topic;
+use crate::messaging_api::{publish, subscribe, topic};
 use crate::support::spawn_app;
 
 fn refused(reply: (StatusCode, Value), status: StatusCode, words: &[&str]) -> Value {
@@ -74,4 +74,77 @@ async fn topic_enums_take_any_case_and_the_originals_positions_and_config_keys_a
     let reply = app.post("/api/v1/topics", &json!({ "name": "o3", "config": { "foo": "bar" } })).await;
     refused(reply, StatusCode::BAD_REQUEST, &["unknown field `foo`"]);
     assert_eq!(app.get("/api/v1/topics/o3").await.0, StatusCode::NOT_FOUND);
+}
+
+#[actix_web::test]
+async fn hotswap_deployments_is_the_servers_to_publish_and_no_schema_binds_it() {
+    let app = spawn_app(&[]).await;
+    topic(&app, json!({ "name": "hotswap.deployments" })).await;
+    let forged = json!({ "topicName": "hotswap.deployments", "payload": "{\"event\":\"RunFinished\"}",
+                         "headers": { "hotswap-event": "RunFinished" } });
+    for path in ["/api/v1/messages", "/api/messages/publish"] {
+        let body = refused(app.post(path, &forged).await, StatusCode::FORBIDDEN, &["hotswap.deployments", "reserved"]);
+        assert_eq!(body["code"], "reserved_topic", "{path}");
+    }
+    let (_, metrics) = app.get("/api/v1/topics/hotswap.deployments/metrics").await;
+    assert_eq!(metrics["published"], 0, "{metrics}");
+
+    let schema = json!({ "schemaId": "strict", "schemaDefinition": { "type": "object", "required": ["nope"] } });
+    let (status, registered) = app.post("/api/v1/schemas", &schema).await;
+    assert_eq!(status, StatusCode::CREATED, "{registered}");
+    let bind = json!({ "name": "hotswap.deployments", "schemaId": "strict" });
+    refused(app.put("/api/v1/topics/hotswap.deployments", &bind).await, StatusCode::BAD_REQUEST, &["run events"]);
+    assert_eq!(app.get("/api/v1/topics/hotswap.deployments").await.1["schemaId"], Value::Null);
+}
+
+#[actix_web::test]
+async fn a_payload_at_max_payload_bytes_is_published_and_one_over_names_the_setting() {
+    let app = spawn_app(&[]).await;
+    topic(&app, json!({ "name": "big" })).await;
+    const MAX: usize = 1 << 20;
+    // Escaped, a payload of quotes is twice its size in the body; control characters six times.
+    for filler in ["a", "\"", "\u{1}"] {
+        let (status, reply) =
+            app.post("/api/v1/messages", &json!({ "topicName": "big", "payload": filler.repeat(MAX) })).await;
+        assert_eq!(status, StatusCode::CREATED, "{filler:?}: {reply}");
+    }
+    let (status, reply) =
+        app.post("/api/messages/publish", &json!({ "topicName": "big", "payload": "\"".repeat(MAX) })).await;
+    assert_eq!(status, StatusCode::CREATED, "the original's route: {reply}");
+    let over = json!({ "topicName": "big", "payload": "a".repeat(MAX + 1) });
+    refused(app.post("/api/v1/messages", &over).await, StatusCode::PAYLOAD_TOO_LARGE, &["messaging.max_payload_bytes"]);
+}
+
+#[actix_web::test]
+async fn a_publish_already_expired_is_refused() {
+    let app = spawn_app(&[]).await;
+    topic(&app, json!({ "name": "events" })).await;
+    subscribe(&app, "events", json!({})).await;
+    let body = json!({ "topicName": "events", "payload": "late", "expiresAt": "2020-01-01T00:00:00Z" });
+    for path in ["/api/v1/messages", "/api/messages/publish"] {
+        refused(app.post(path, &body).await, StatusCode::BAD_REQUEST, &["expiresAt", "already past"]);
+    }
+    assert_eq!(app.get("/api/v1/topics/events/metrics").await.1["published"], 0);
+    let later = (chrono::Utc::now() + chrono::TimeDelta::hours(1)).to_rfc3339();
+    let (status, reply) =
+        app.post("/api/v1/messages", &json!({ "topicName": "events", "payload": "on time", "expiresAt": later })).await;
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+}
+
+#[actix_web::test]
+async fn a_filter_on_a_topic_that_does_not_route_by_content_is_refused() {
+    let app = spawn_app(&[]).await;
+    topic(&app, json!({ "name": "fan" })).await;
+    topic(&app, json!({ "name": "content", "config": { "routingStrategy": "ContentBased" } })).await;
+    let only_eu = |topic: &str| json!({ "topicName": topic, "consumerGroup": "only-eu", "filter": { "headerMatches": { "region": "eu" } } });
+    let body = refused(
+        app.post("/api/v1/subscriptions", &only_eu("fan")).await,
+        StatusCode::BAD_REQUEST,
+        &["filter", "FanOut", "ContentBased"],
+    );
+    assert_eq!(body["code"], "validation_failed");
+    assert_eq!(app.get("/api/v1/subscriptions?topicName=fan").await.1, json!([]));
+    let (status, sub) = app.post("/api/v1/subscriptions", &only_eu("content")).await;
+    assert_eq!(status, StatusCode::CREATED, "{sub}");
+    subscribe(&app, "fan", json!({ "filter": null })).await;
 }
