@@ -20,7 +20,7 @@ use crate::web::{ApiError, ErrorBody};
 
 api_module! {
     publish_message => Access::Role(RequireRole::DEPLOYER),
-    consume_messages => Access::Role(RequireRole::DEPLOYER),
+    consume_messages => Access::Role(RequireRole::DEPLOYER.changing_state()),
     ack_message => Access::Role(RequireRole::DEPLOYER),
     nack_message => Access::Role(RequireRole::DEPLOYER),
 }

@@ -4,11 +4,15 @@
 //! filters that would never apply, a suspended tenant's consumers, query
 //! values that do not parse, and a socket consumer whose subscription goes.
 
+use std::time::Duration;
+
 use awc::http::StatusCode;
 use serde_json::{json, Value};
 
 use crate::messaging_api::{publish, subscribe, topic};
-use crate::support::spawn_app;
+use crate::support::{spawn_app, TestApp};
+use crate::tenants::provision;
+use crate::ws_support::WsClient;
 
 fn refused(reply: (StatusCode, Value), status: StatusCode, words: &[&str]) -> Value {
     let (got, body) = reply;
@@ -147,4 +151,93 @@ async fn a_filter_on_a_topic_that_does_not_route_by_content_is_refused() {
     let (status, sub) = app.post("/api/v1/subscriptions", &only_eu("content")).await;
     assert_eq!(status, StatusCode::CREATED, "{sub}");
     subscribe(&app, "fan", json!({ "filter": null })).await;
+}
+
+#[actix_web::test]
+async fn a_suspended_tenants_consumers_lease_nothing() {
+    let admin = spawn_app(&[]).await;
+    let tenant = provision(&admin, "bus-suspended", "Starter").await;
+    let deployer = admin.new_user("bus-suspended-dep", &["Deployer"], Some(tenant)).await;
+    topic(&deployer, json!({ "name": "jobs" })).await;
+    let sub = subscribe(&deployer, "jobs", json!({ "maxRetries": 1 })).await;
+    publish(&deployer, "jobs", "backlog").await;
+    let (status, _) = admin.post(&format!("/api/tenants/{tenant}/suspend"), &json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let deployer = deployer.as_user(("bus-suspended-dep", "a-long-enough-password")).await;
+    let consume = format!("/api/v1/messages/consume/jobs?subscriptionId={sub}");
+    for _ in 0..3 {
+        refused(deployer.get(&consume).await, StatusCode::FORBIDDEN, &["Suspended"]);
+    }
+    // The socket: refused as the REST consume is (the session itself ends soon after).
+    let mut ws = WsClient::connect(&deployer, "/api/v1/ws").await;
+    ws.send(&json!({ "type": "subscribe", "subscriptionId": sub })).await;
+    let (_, frames) = ws.raw_until_closed(Duration::from_secs(10)).await;
+    let kinds: Vec<Value> = frames.iter().map(|f| serde_json::from_str::<Value>(f).unwrap()["type"].clone()).collect();
+    assert!(!kinds.iter().any(|k| k == "subscribed" || k == "message"), "{frames:#?}");
+
+    let (status, _) = admin.post(&format!("/api/tenants/{tenant}/activate"), &json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let deployer = deployer.as_user(("bus-suspended-dep", "a-long-enough-password")).await;
+    let (status, got) = deployer.get(&consume).await;
+    assert_eq!(status, StatusCode::OK, "{got}");
+    assert_eq!(got["messages"][0]["deliveryAttempts"], 1, "no attempt was spent while suspended: {got}");
+}
+
+/// A socket consumer whose subscription is deleted ends with the same words
+/// on every back-end.
+async fn a_deleted_subscription_ends_the_socket_consumer_plainly(app: &TestApp) {
+    topic(app, json!({ "name": "ws.gone" })).await;
+    let sub = subscribe(app, "ws.gone", json!({})).await;
+    let mut ws = WsClient::connect(app, "/api/v1/ws").await;
+    ws.send(&json!({ "type": "subscribe", "subscriptionId": sub })).await;
+    assert_eq!(ws.json().await["type"], "subscribed");
+    publish(app, "ws.gone", "one").await;
+    assert_eq!(ws.json().await["type"], "message");
+    let r = app.call(awc::http::Method::DELETE, &format!("/api/v1/subscriptions/{sub}"), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    let ended = ws.until(|f| f["type"] == "error").await.pop().unwrap();
+    assert_eq!(ended["error"], "SubscriptionEnded", "{ended}");
+    assert_eq!(ended["message"], format!("subscription '{sub}' not found (deleted, or not this tenant's)"), "{ended}");
+    ws.close().await;
+}
+
+#[actix_web::test]
+async fn a_deleted_subscription_ends_the_socket_consumer_plainly_on_memory() {
+    a_deleted_subscription_ends_the_socket_consumer_plainly(&spawn_app(&[]).await).await;
+}
+
+#[actix_web::test]
+async fn a_deleted_subscription_ends_the_socket_consumer_plainly_on_jetstream() {
+    let Ok(url) = std::env::var("HOTSWAP_TEST_NATS_URL") else {
+        eprintln!("skipped: HOTSWAP_TEST_NATS_URL is not set");
+        return;
+    };
+    let prefix = format!("A{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let overrides = [
+        ("HOTSWAP__MESSAGING__BACKEND", "jetstream"),
+        ("HOTSWAP__MESSAGING__NATS_URL", url.as_str()),
+        ("HOTSWAP__MESSAGING__NATS_PREFIX", prefix.as_str()),
+    ];
+    let app = spawn_app(&overrides).await;
+    let outcome =
+        tokio::time::timeout(Duration::from_secs(60), a_deleted_subscription_ends_the_socket_consumer_plainly(&app));
+    let finished = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(outcome)).await;
+    remove_streams(&url, &prefix).await;
+    match finished {
+        Ok(done) => done.expect("finished within a minute"),
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// The streams and bucket a JetStream test made under its prefix.
+async fn remove_streams(url: &str, prefix: &str) {
+    use futures::TryStreamExt;
+    let js = async_nats::jetstream::new(async_nats::connect(url).await.unwrap());
+    let names: Vec<String> = js.stream_names().try_collect().await.unwrap();
+    for name in
+        names.into_iter().filter(|n| n.starts_with(&format!("{prefix}_")) || *n == format!("KV_{prefix}_MESSAGING"))
+    {
+        js.delete_stream(&name).await.unwrap();
+    }
 }
