@@ -16,6 +16,7 @@ use crate::auth::{RequireRole, Tenant};
 use crate::messaging::message_dto::{ConsumeView, DeliveryView, MessageView, NackBody, PublishBody};
 use crate::messaging::{MessageBus, TopicCreation};
 use crate::web::optional_json::OptionalJson;
+use crate::web::query_params::Query;
 use crate::web::{ApiError, ErrorBody};
 
 api_module! {
@@ -141,7 +142,7 @@ pub async fn consume_messages(
     bus: web::Data<MessageBus>,
     tenant: Tenant,
     topic: web::Path<String>,
-    query: web::Query<ConsumeQuery>,
+    query: Query<ConsumeQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let max = query.max.unwrap_or(DEFAULT_MAX_DELIVERIES);
     let wait = Duration::from_millis(query.wait_ms.unwrap_or(0));
@@ -198,7 +199,7 @@ pub async fn ack_message(
     bus: web::Data<MessageBus>,
     tenant: Tenant,
     id: web::Path<String>,
-    query: web::Query<LeaseQuery>,
+    query: Query<LeaseQuery>,
 ) -> Result<HttpResponse, ApiError> {
     bus.store.ack(tenant.0, query.subscription_id, &id, Utc::now()).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -224,7 +225,7 @@ pub async fn nack_message(
     bus: web::Data<MessageBus>,
     tenant: Tenant,
     id: web::Path<String>,
-    query: web::Query<LeaseQuery>,
+    query: Query<LeaseQuery>,
     body: OptionalJson<NackBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner().unwrap_or_default();

@@ -15,6 +15,7 @@ use super::route_table::{api_module, Access};
 use crate::auth::{RequireRole, Tenant};
 use crate::messaging::message_dto::{OriginalMessageView, PublishBody};
 use crate::messaging::{MessageBus, TopicCreation};
+use crate::web::query_params::Query;
 use crate::web::{ApiError, ErrorBody};
 
 api_module! {
@@ -130,7 +131,7 @@ pub async fn list_topic_messages(
     bus: web::Data<MessageBus>,
     tenant: Tenant,
     topic: web::Path<String>,
-    query: web::Query<ListQuery>,
+    query: Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = match query.limit {
         None => DEFAULT_LIST,

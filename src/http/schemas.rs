@@ -16,6 +16,7 @@ use super::route_table::{api_module, Access};
 use super::schema_dto::{SchemaBody, SchemaDecisionBody, SchemaSummaryView, SchemaVersionView, ValidationView};
 use crate::auth::{Audited, Caller, RequireRole, Tenant};
 use crate::messaging::MessageBus;
+use crate::web::query_params::Query;
 use crate::web::{ApiError, AppState, ErrorBody};
 
 api_module! {
@@ -135,7 +136,7 @@ pub struct SchemaListQuery {
 pub async fn list_schemas(
     bus: web::Data<MessageBus>,
     tenant: Tenant,
-    query: web::Query<SchemaListQuery>,
+    query: Query<SchemaListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let asked = page_within(query.page, query.page_size, DEFAULT_SCHEMA_PAGE, MAX_SCHEMA_PAGE)?;
     let subjects: Vec<SchemaSummaryView> =
@@ -357,7 +358,7 @@ pub async fn validate_payload(
     bus: web::Data<MessageBus>,
     tenant: Tenant,
     id: web::Path<String>,
-    query: web::Query<ValidateQuery>,
+    query: Query<ValidateQuery>,
     body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
     let payload = body.into_inner().to_string();

@@ -14,6 +14,7 @@ use crate::auth::{RequireRole, Tenant};
 use crate::messaging::message_dto::DeadLetterView;
 use crate::messaging::topic_dto::{TopicBody, TopicMetricsView, TopicView};
 use crate::messaging::MessageBus;
+use crate::web::query_params::Query;
 use crate::web::{ApiError, ErrorBody};
 
 api_module! {
@@ -91,7 +92,7 @@ pub struct TopicListQuery {
 pub async fn list_topics(
     bus: web::Data<MessageBus>,
     tenant: Tenant,
-    query: web::Query<TopicListQuery>,
+    query: Query<TopicListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let topics = bus.store.list_topics(tenant.0).await?;
     let Some(TopicInclude::Metrics) = query.include else {
@@ -256,7 +257,7 @@ pub async fn list_dead_letters(
     bus: web::Data<MessageBus>,
     tenant: Tenant,
     name: web::Path<String>,
-    query: web::Query<DeadLetterQuery>,
+    query: Query<DeadLetterQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = count_within("limit", query.limit, 100, MAX_LETTERS)?;
     let offset = query.offset.unwrap_or(0);

@@ -13,6 +13,7 @@ pub mod nul_in_url;
 pub mod optional_json;
 pub mod path_template;
 pub mod query;
+pub mod query_params;
 pub mod redact;
 pub mod request_span;
 mod state;

@@ -154,6 +154,28 @@ async fn a_filter_on_a_topic_that_does_not_route_by_content_is_refused() {
 }
 
 #[actix_web::test]
+async fn query_values_that_do_not_parse_name_their_parameter() {
+    let app = spawn_app(&[]).await;
+    topic(&app, json!({ "name": "q" })).await;
+    let sub = subscribe(&app, "q", json!({})).await;
+    for (query, name) in [
+        (format!("/api/v1/messages/consume/q?subscriptionId={sub}&max=-1"), "max"),
+        (format!("/api/v1/messages/consume/q?subscriptionId={sub}&waitMs=-5"), "waitMs"),
+        (format!("/api/v1/messages/consume/q?subscriptionId={sub}&max=abc"), "max"),
+        ("/api/v1/topics/q/dlq?offset=-1".to_string(), "offset"),
+        ("/api/messages/topic/q?limit=-1".to_string(), "limit"),
+    ] {
+        let (status, body) = app.get(&query).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("validation_failed")),
+            "{query}: {body}"
+        );
+        assert!(body["details"][0].as_str().unwrap().starts_with(&format!("{name}: ")), "{query}: {body}");
+    }
+}
+
+#[actix_web::test]
 async fn a_suspended_tenants_consumers_lease_nothing() {
     let admin = spawn_app(&[]).await;
     let tenant = provision(&admin, "bus-suspended", "Starter").await;
