@@ -12,6 +12,9 @@ use hotswap_actors::domain::Role;
 use super::principal::principal_of;
 use crate::web::ApiError;
 
+/// Why a suspended tenant's user is refused what would change something.
+pub const SUSPENDED: &str = "the tenant is Suspended: its users may sign in and read, not change anything";
+
 /// Route middleware: 401 without a valid token, 403 when its user lacks the
 /// role. Declared beside each route: `web::get().to(handler).wrap(RequireRole::VIEWER)`.
 /// [`RequireRole::on_path`] limits it to one path, for app-wide use.
@@ -19,6 +22,9 @@ use crate::web::ApiError;
 pub struct RequireRole {
     role: Role,
     only_path: Option<&'static str>,
+    /// A GET that changes state (a consume leases messages and counts
+    /// attempts): refused for a suspended tenant like a write.
+    reads_change_state: bool,
 }
 
 impl RequireRole {
@@ -27,12 +33,18 @@ impl RequireRole {
     pub const ADMIN: RequireRole = RequireRole::new(Role::Admin);
 
     pub const fn new(role: Role) -> RequireRole {
-        RequireRole { role, only_path: None }
+        RequireRole { role, only_path: None, reads_change_state: false }
     }
 
     /// Checks requests to `path` only and lets every other request through.
     pub const fn on_path(path: &'static str, role: Role) -> RequireRole {
-        RequireRole { role, only_path: Some(path) }
+        RequireRole { role, only_path: Some(path), reads_change_state: false }
+    }
+
+    /// The same guard for a GET that changes state: a suspended tenant's
+    /// users may not make it, as they may not write.
+    pub const fn changing_state(self) -> RequireRole {
+        RequireRole { reads_change_state: true, ..self }
     }
 
     pub fn role(&self) -> Role {
@@ -49,11 +61,9 @@ impl RequireRole {
         }
         // A suspended tenant's users keep what a Viewer may do (reads, and
         // the queries a Viewer may post); whatever needs more changes things.
-        let reads = matches!(*req.method(), Method::GET | Method::HEAD);
+        let reads = matches!(*req.method(), Method::GET | Method::HEAD) && !self.reads_change_state;
         if principal.tenant_suspended && self.role != Role::Viewer && !reads {
-            return Err(ApiError::Forbidden(
-                "the tenant is Suspended: its users may sign in and read, not change anything".into(),
-            ));
+            return Err(ApiError::Forbidden(SUSPENDED.into()));
         }
         Ok(())
     }

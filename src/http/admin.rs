@@ -12,6 +12,7 @@ use super::responses::Protected;
 use super::route_table::{api_module, Access};
 use crate::auth::Audited;
 use crate::auth::{RequireRole, Tenant};
+use crate::web::query_params::Query;
 use crate::web::AppState;
 use crate::web::{ApiError, ErrorBody};
 use hotswap_actors::domain::{AuditCategory, NewAuditEntry};
@@ -60,7 +61,7 @@ pub struct ActorTreeQuery {
 pub async fn get_actor_tree(
     state: web::Data<AppState>,
     tenant: Tenant,
-    query: web::Query<ActorTreeQuery>,
+    query: Query<ActorTreeQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = query.limit.unwrap_or(DEFAULT_CHILDREN);
     let offset = query.offset.unwrap_or(0);

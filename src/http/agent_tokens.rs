@@ -18,6 +18,7 @@ use super::route_table::{api_module, Access};
 use super::schema_limits::{blank, longer_than};
 use crate::agents::AgentHub;
 use crate::auth::{Audited, RequireRole, Tenant};
+use crate::web::query_params::Query;
 use crate::web::{ApiError, ErrorBody};
 
 api_module! {
@@ -196,7 +197,7 @@ impl TokenState {
 pub async fn list_enrolment_tokens(
     hub: web::Data<AgentHub>,
     tenant: Tenant,
-    query: web::Query<TokenListQuery>,
+    query: Query<TokenListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
     let asked = page_within(q.page, q.page_size, DEFAULT_TOKEN_PAGE, MAX_TOKEN_PAGE)?;

@@ -21,6 +21,7 @@ use super::route_table::{api_module, Access};
 use crate::agents::{bearer, AgentHub, AgentSession, Credential};
 use crate::auth::{Audited, RequireRole, Tenant};
 use crate::registry::{Registry, RegistryError};
+use crate::web::query_params::Query;
 use crate::web::{ApiError, ErrorBody};
 
 /// Agents per page unless `pageSize` says otherwise, and at most.
@@ -105,7 +106,7 @@ pub struct AgentListQuery {
 pub async fn list_agents(
     hub: web::Data<AgentHub>,
     tenant: Tenant,
-    query: web::Query<AgentListQuery>,
+    query: Query<AgentListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
     let asked = page_within(q.page, q.page_size, DEFAULT_AGENT_PAGE, MAX_AGENT_PAGE)?;

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::responses::Protected;
 use super::route_table::{api_module, Access};
 use crate::auth::{RequireRole, Tenant};
+use crate::web::query_params::Query;
 use crate::web::AppState;
 use crate::web::{ApiError, ErrorBody};
 
@@ -77,7 +78,7 @@ fn instant(name: &str, raw: &str, errors: &mut Vec<String>) -> Option<DateTime<U
 pub async fn get_usage_analytics(
     state: web::Data<AppState>,
     tenant: Tenant,
-    query: web::Query<UsageQuery>,
+    query: Query<UsageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let mut errors = Vec::new();
     let to = query.to.as_deref().map_or(Some(Utc::now()), |t| instant("to", t, &mut errors));

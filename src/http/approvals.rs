@@ -13,6 +13,7 @@ use super::responses::{JsonBody, Protected};
 use super::route_table::{api_module, Access};
 use crate::auth::Audited;
 use crate::auth::{Caller, RequireRole, Tenant};
+use crate::web::optional_json::OptionalJson;
 use crate::web::AppState;
 use crate::web::{ApiError, ErrorBody};
 
@@ -169,11 +170,11 @@ async fn decide(
     tenant: Tenant,
     audited: Audited,
     id: &str,
-    body: Option<web::Json<DecisionBody>>,
+    body: OptionalJson<DecisionBody>,
     verdict: Verdict,
 ) -> Result<HttpResponse, ApiError> {
     let id = execution_id(id)?;
-    let body = body.map(web::Json::into_inner).unwrap_or_default();
+    let body = body.into_inner().unwrap_or_default();
     let principal = &caller.0;
     if let Some(email) = body.approver_email.as_deref() {
         if !email.trim().eq_ignore_ascii_case(&principal.email) {
@@ -201,7 +202,7 @@ async fn decide(
     responses(
         Protected, JsonBody,
         (status = 200, description = "Approved; the run moves on", body = ApprovalResponse),
-        (status = 400, description = "approverEmail is not the caller's, or the reason is too long", body = ErrorBody),
+        (status = 400, description = "The body does not parse (an absent or empty body is no reason), approverEmail is not the caller's, or the reason is too long", body = ErrorBody),
         (status = 403, description = "Not an Admin, or self-approval is not allowed", body = ErrorBody),
         (status = 404, description = "No approval for that run in the caller's tenant", body = ErrorBody),
         (status = 409, description = "Already decided or expired (currentStatus)", body = ErrorBody),
@@ -213,7 +214,7 @@ pub async fn approve_deployment(
     tenant: Tenant,
     audited: Audited,
     id: web::Path<String>,
-    body: Option<web::Json<DecisionBody>>,
+    body: OptionalJson<DecisionBody>,
 ) -> Result<HttpResponse, ApiError> {
     decide(state, caller, tenant, audited, &id, body, Verdict::Approve).await
 }
@@ -227,7 +228,7 @@ pub async fn approve_deployment(
     responses(
         Protected, JsonBody,
         (status = 200, description = "Rejected; the run ends Failed", body = ApprovalResponse),
-        (status = 400, description = "approverEmail is not the caller's, or the reason is too long", body = ErrorBody),
+        (status = 400, description = "The body does not parse (an absent or empty body is no reason), approverEmail is not the caller's, or the reason is too long", body = ErrorBody),
         (status = 403, description = "Not an Admin, or self-approval is not allowed", body = ErrorBody),
         (status = 404, description = "No approval for that run in the caller's tenant", body = ErrorBody),
         (status = 409, description = "Already decided or expired (currentStatus)", body = ErrorBody),
@@ -239,7 +240,7 @@ pub async fn reject_deployment(
     tenant: Tenant,
     audited: Audited,
     id: web::Path<String>,
-    body: Option<web::Json<DecisionBody>>,
+    body: OptionalJson<DecisionBody>,
 ) -> Result<HttpResponse, ApiError> {
     decide(state, caller, tenant, audited, &id, body, Verdict::Reject).await
 }

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::responses::Protected;
 use super::route_table::{api_module, Access};
 use crate::auth::{RequireRole, Tenant};
+use crate::web::query_params::Query;
 use crate::web::AppState;
 use crate::web::{ApiError, ErrorBody};
 
@@ -101,7 +102,7 @@ pub async fn audit_logs_by_category(
     state: web::Data<AppState>,
     tenant: Tenant,
     category: web::Path<String>,
-    paging: web::Query<Paging>,
+    paging: Query<Paging>,
 ) -> Result<HttpResponse, ApiError> {
     let Some(category) = AuditCategory::parse(&category) else {
         let known: Vec<_> = AuditCategory::ALL.iter().map(|c| c.as_str()).collect();
@@ -228,7 +229,7 @@ pub async fn audit_logs_by_username(
     state: web::Data<AppState>,
     tenant: Tenant,
     username: web::Path<String>,
-    range: web::Query<DateRange>,
+    range: Query<DateRange>,
 ) -> Result<HttpResponse, ApiError> {
     if let (Some(start), Some(end)) = (range.start_date, range.end_date) {
         if start > end {
@@ -297,7 +298,7 @@ pub struct Search {
 pub async fn search_audit_logs(
     state: web::Data<AppState>,
     tenant: Tenant,
-    q: web::Query<Search>,
+    q: Query<Search>,
 ) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
     let mut errors = Vec::new();

@@ -15,6 +15,7 @@ use super::deployment_dto::EnvironmentName;
 use super::responses::Protected;
 use super::route_table::{api_module, Access};
 use crate::auth::{RequireRole, Tenant};
+use crate::web::query_params::Query;
 use crate::web::AppState;
 use crate::web::{ApiError, ErrorBody};
 
@@ -232,7 +233,7 @@ pub async fn get_cluster(
     state: web::Data<AppState>,
     tenant: Tenant,
     env: web::Path<String>,
-    query: web::Query<NodeListQuery>,
+    query: Query<NodeListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let env = parse_environment(&env)?;
     let q = query.into_inner();
@@ -306,7 +307,7 @@ pub async fn get_cluster_metrics(
     state: web::Data<AppState>,
     tenant: Tenant,
     env: web::Path<String>,
-    query: web::Query<MetricsQuery>,
+    query: Query<MetricsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     // The original answered 400 here, unlike the cluster detail's 404; kept.
     let env: Environment =

@@ -21,6 +21,7 @@ use super::graph_dto::ReleaseModule;
 use super::responses::{JsonBody, Protected};
 use super::route_table::{api_module, Access};
 use crate::auth::{Audited, RequireRole, Tenant};
+use crate::web::query_params::Query;
 use crate::web::{ApiError, AppState, ErrorBody};
 
 api_module! {
@@ -320,7 +321,7 @@ pub struct BatchListQuery {
 pub async fn list_deployment_batches(
     state: web::Data<AppState>,
     tenant: Tenant,
-    query: web::Query<BatchListQuery>,
+    query: Query<BatchListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = count_within("limit", query.limit, 20, MAX_LISTED)?;
     let store = state.orchestrator.store();

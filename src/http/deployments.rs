@@ -3,6 +3,7 @@
 use super::responses::{JsonBody, Protected};
 use super::route_table::{api_module, Access};
 use crate::auth::Audited;
+use crate::web::query_params::Query;
 use actix_web::{web, HttpResponse};
 use hotswap_actors::coordinator::Verb;
 use hotswap_actors::domain::{refuse_nul, Environment, RunStatus};
@@ -62,7 +63,7 @@ fn execution_id(raw: &str) -> Result<Uuid, ApiError> {
 pub async fn create_deployment(
     state: web::Data<AppState>,
     tenant: Tenant,
-    query: web::Query<CreateQuery>,
+    query: Query<CreateQuery>,
     body: web::Json<CreateDeploymentBody>,
     audited: Audited,
     registry: web::Data<Registry>,
@@ -156,7 +157,7 @@ async fn allow_or_refuse_downgrade(
 pub async fn list_deployments(
     state: web::Data<AppState>,
     tenant: Tenant,
-    query: web::Query<ListQuery>,
+    query: Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
     let mut errors = Vec::new();
@@ -264,7 +265,7 @@ pub async fn list_deployment_events(
     tenant: Tenant,
     caller: Caller,
     id: web::Path<String>,
-    query: web::Query<EventPageQuery>,
+    query: Query<EventPageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
     let limit = super::count_params::count_within("limit", q.limit, MAX_EVENTS_PAGE, MAX_EVENTS_PAGE)?;

@@ -16,6 +16,7 @@ use super::graph_dto::{
 use super::responses::{JsonBody, Protected};
 use super::route_table::{api_module, Access};
 use crate::auth::{Audited, RequireRole, Tenant};
+use crate::web::query_params::Query;
 use crate::web::{ApiError, ErrorBody};
 
 api_module! {
@@ -152,7 +153,7 @@ pub async fn list_graph_entity_relationships(
     graph: web::Data<GraphService>,
     tenant: Tenant,
     path: web::Path<Uuid>,
-    query: web::Query<RelationshipsParams>,
+    query: Query<RelationshipsParams>,
 ) -> Result<HttpResponse, ApiError> {
     let direction = match query.direction.as_deref().map(str::to_ascii_lowercase).as_deref() {
         None | Some("both") => RelationshipDirection::Both,
@@ -366,7 +367,7 @@ pub async fn replace_graph_schema(
     graph: web::Data<GraphService>,
     tenant: Tenant,
     actor: Audited,
-    query: web::Query<SchemaParams>,
+    query: Query<SchemaParams>,
     body: web::Json<SchemaBody>,
 ) -> Result<HttpResponse, ApiError> {
     let schema = body.into_inner().into_schema(tenant.0)?;

@@ -16,6 +16,7 @@ use super::graph_dto::{
 use super::responses::{JsonBody, Protected};
 use super::route_table::{api_module, Access};
 use crate::auth::{RequireRole, Tenant};
+use crate::web::query_params::Query;
 use crate::web::{ApiError, ErrorBody};
 
 api_module! {
@@ -234,7 +235,7 @@ impl From<ImpactReport> for ImpactView {
 pub async fn analyse_graph_impact(
     graph: web::Data<GraphService>,
     tenant: Tenant,
-    query: web::Query<ImpactParams>,
+    query: Query<ImpactParams>,
 ) -> Result<HttpResponse, ApiError> {
     let node_limit = count_within("nodeLimit", query.node_limit, IMPACT_NODES_DEFAULT, IMPACT_NODES_MAX)?;
     let report = graph.impact(tenant.0, &query.module, &query.version, node_limit).await?;

@@ -9,16 +9,19 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
+use super::publish_json::PublishJson;
 use super::responses::{JsonBody, Protected};
 use super::route_table::{api_module, Access};
 use crate::auth::{RequireRole, Tenant};
 use crate::messaging::message_dto::{ConsumeView, DeliveryView, MessageView, NackBody, PublishBody};
 use crate::messaging::{MessageBus, TopicCreation};
+use crate::web::optional_json::OptionalJson;
+use crate::web::query_params::Query;
 use crate::web::{ApiError, ErrorBody};
 
 api_module! {
     publish_message => Access::Role(RequireRole::DEPLOYER),
-    consume_messages => Access::Role(RequireRole::DEPLOYER),
+    consume_messages => Access::Role(RequireRole::DEPLOYER.changing_state()),
     ack_message => Access::Role(RequireRole::DEPLOYER),
     nack_message => Access::Role(RequireRole::DEPLOYER),
 }
@@ -43,7 +46,9 @@ pub(super) const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
         (status = 201, description = "Stored and routed", body = MessageView,
             headers(("Location" = String, description = "The message's URL"))),
         (status = 200, description = "A repeat of an ExactlyOnce publish: the first message", body = MessageView),
-        (status = 400, description = "Invalid message, or the payload does not match the topic's schema", body = ErrorBody),
+        (status = 400, description = "Invalid message, an expiresAt already past, or the payload does not match the topic's schema", body = ErrorBody),
+        (status = 403, description = "Not a Deployer, the tenant is suspended, or reserved_topic: hotswap.deployments, where only the server publishes", body = ErrorBody),
+        (status = 413, description = "The payload is over messaging.max_payload_bytes, or the body over six times that (JSON escaping) plus server.json_limit", body = ErrorBody),
         (status = 404, description = "No such topic", body = ErrorBody),
         (status = 409, description = "A message with this id exists", body = ErrorBody),
     )
@@ -52,9 +57,9 @@ pub async fn publish_message(
     bus: web::Data<MessageBus>,
     tenant: Tenant,
     req: HttpRequest,
-    body: web::Json<PublishBody>,
+    body: PublishJson,
 ) -> Result<HttpResponse, ApiError> {
-    let published = publish(&bus, tenant, &req, body.into_inner(), TopicCreation::Never).await?;
+    let published = publish(&bus, tenant, &req, body.0, TopicCreation::Never).await?;
     Ok(published_response(published))
 }
 
@@ -137,7 +142,7 @@ pub async fn consume_messages(
     bus: web::Data<MessageBus>,
     tenant: Tenant,
     topic: web::Path<String>,
-    query: web::Query<ConsumeQuery>,
+    query: Query<ConsumeQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let max = query.max.unwrap_or(DEFAULT_MAX_DELIVERIES);
     let wait = Duration::from_millis(query.wait_ms.unwrap_or(0));
@@ -194,7 +199,7 @@ pub async fn ack_message(
     bus: web::Data<MessageBus>,
     tenant: Tenant,
     id: web::Path<String>,
-    query: web::Query<LeaseQuery>,
+    query: Query<LeaseQuery>,
 ) -> Result<HttpResponse, ApiError> {
     bus.store.ack(tenant.0, query.subscription_id, &id, Utc::now()).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -211,7 +216,7 @@ pub async fn ack_message(
     responses(
         Protected, JsonBody,
         (status = 204, description = "Refused"),
-        (status = 400, description = "The reason holds a NUL character", body = ErrorBody),
+        (status = 400, description = "The body does not parse (an absent or empty body means the defaults), or the reason holds a NUL character", body = ErrorBody),
         (status = 404, description = "No such subscription or message", body = ErrorBody),
         (status = 409, description = "The lease expired; the message is being redelivered", body = ErrorBody),
     )
@@ -220,10 +225,10 @@ pub async fn nack_message(
     bus: web::Data<MessageBus>,
     tenant: Tenant,
     id: web::Path<String>,
-    query: web::Query<LeaseQuery>,
-    body: Option<web::Json<NackBody>>,
+    query: Query<LeaseQuery>,
+    body: OptionalJson<NackBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.map(web::Json::into_inner).unwrap_or_default();
+    let body = body.into_inner().unwrap_or_default();
     let options = NackOptions { reason: body.reason, requeue: body.requeue };
     options.validate()?;
     bus.store.nack(tenant.0, query.subscription_id, &id, options, Utc::now()).await?;

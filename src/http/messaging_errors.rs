@@ -31,6 +31,8 @@ impl From<BusError> for ApiError {
             BusError::Messaging(m) => m.into(),
             BusError::Schema(e) => e.into(),
             BusError::AtLimit(message) => ApiError::Conflict { message, extra: Map::new() },
+            e @ BusError::PayloadTooLarge { .. } => ApiError::PayloadTooLarge(e.to_string()),
+            BusError::Reserved(message) => ApiError::Reserved(message),
             BusError::SchemaMismatch { schema_id, version, errors } => {
                 let details: Vec<String> =
                     errors.into_iter().map(|e| format!("payload{}: {} ({})", e.path, e.message, e.kind)).collect();

@@ -9,11 +9,13 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::messaging::{message_location, publish};
+use super::publish_json::PublishJson;
 use super::responses::{JsonBody, Protected};
 use super::route_table::{api_module, Access};
 use crate::auth::{RequireRole, Tenant};
 use crate::messaging::message_dto::{OriginalMessageView, PublishBody};
 use crate::messaging::{MessageBus, TopicCreation};
+use crate::web::query_params::Query;
 use crate::web::{ApiError, ErrorBody};
 
 api_module! {
@@ -42,7 +44,9 @@ const DEFAULT_LIST: usize = 100;
         (status = 201, description = "Stored and routed", body = OriginalMessageView,
             headers(("Location" = String, description = "The message's URL"))),
         (status = 200, description = "A repeat of an ExactlyOnce publish: the first message", body = OriginalMessageView),
-        (status = 400, description = "No topic, a priority outside 0-9, a schemaVersion naming no registry version, or a payload that breaks the topic's schema", body = ErrorBody),
+        (status = 400, description = "No topic, a priority outside 0-9, an expiresAt already past, a schemaVersion naming no registry version, or a payload that breaks the topic's schema", body = ErrorBody),
+        (status = 403, description = "Not a Deployer, the tenant is suspended, or reserved_topic: hotswap.deployments, where only the server publishes", body = ErrorBody),
+        (status = 413, description = "The payload is over messaging.max_payload_bytes, or the body over six times that (JSON escaping) plus server.json_limit", body = ErrorBody),
         (status = 404, description = "No such topic (with messaging.auto_create_topics off)", body = ErrorBody),
         (status = 409, description = "A message with this id exists, or its topic would be created past messaging.max_topics_per_tenant", body = ErrorBody),
     )
@@ -51,10 +55,10 @@ pub async fn publish_original_message(
     bus: web::Data<MessageBus>,
     tenant: Tenant,
     req: HttpRequest,
-    body: web::Json<PublishBody>,
+    body: PublishJson,
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = tenant.0;
-    let published = publish(&bus, tenant, &req, body.into_inner(), TopicCreation::IfMissing).await?;
+    let published = publish(&bus, tenant, &req, body.0, TopicCreation::IfMissing).await?;
     let location = message_location(&published.message.message_id);
     if published.duplicate {
         // The first message may have moved on since (acknowledged): its
@@ -127,7 +131,7 @@ pub async fn list_topic_messages(
     bus: web::Data<MessageBus>,
     tenant: Tenant,
     topic: web::Path<String>,
-    query: web::Query<ListQuery>,
+    query: Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = match query.limit {
         None => DEFAULT_LIST,

@@ -24,6 +24,7 @@ mod messaging_errors;
 mod messaging_legacy;
 mod modules;
 pub mod openapi;
+mod publish_json;
 mod responses;
 pub mod route_table;
 mod schema_dto;
@@ -36,7 +37,7 @@ pub mod tenants;
 mod topics;
 mod users;
 
-use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::error::{JsonPayloadError, PathError};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
@@ -70,7 +71,7 @@ pub struct RouteOptions {
 pub fn configure(options: RouteOptions) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.app_data(web::JsonConfig::default().limit(options.json_limit).error_handler(json_error))
-            .app_data(web::QueryConfig::default().error_handler(query_error))
+            .app_data(publish_json::EnvelopeLimit(options.json_limit))
             .app_data(web::PathConfig::default().error_handler(path_error))
             .configure(|cfg| openapi::TABLE.register(cfg));
         if options.api_docs {
@@ -149,10 +150,6 @@ fn without_values(message: &str) -> String {
         return format!("{}{kind}{}", &message[..kind_start], &message[kind_start + expected..]);
     }
     message.to_string()
-}
-
-fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
-    ApiError::BadRequest(format!("invalid query string: {err}")).into()
 }
 
 /// A path segment that does not parse names no resource (404), unless the

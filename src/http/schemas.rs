@@ -18,6 +18,7 @@ use super::schema_dto::{
 };
 use crate::auth::{Audited, Caller, RequireRole, Tenant};
 use crate::messaging::MessageBus;
+use crate::web::query_params::Query;
 use crate::web::{ApiError, AppState, ErrorBody};
 
 api_module! {
@@ -137,7 +138,7 @@ pub struct SchemaListQuery {
 pub async fn list_schemas(
     bus: web::Data<MessageBus>,
     tenant: Tenant,
-    query: web::Query<SchemaListQuery>,
+    query: Query<SchemaListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let asked = page_within(query.page, query.page_size, DEFAULT_SCHEMA_PAGE, MAX_SCHEMA_PAGE)?;
     let subjects: Vec<SchemaSummaryView> =
@@ -378,7 +379,7 @@ pub async fn validate_payload(
     bus: web::Data<MessageBus>,
     tenant: Tenant,
     id: web::Path<String>,
-    query: web::Query<ValidateQuery>,
+    query: Query<ValidateQuery>,
     body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
     let payload = body.into_inner().to_string();

@@ -11,6 +11,7 @@ use super::route_table::{api_module, Access};
 use crate::auth::{RequireRole, Tenant};
 use crate::messaging::topic_dto::{SubscriptionBody, SubscriptionView};
 use crate::messaging::MessageBus;
+use crate::web::query_params::Query;
 use crate::web::{ApiError, ErrorBody};
 
 api_module! {
@@ -44,6 +45,7 @@ pub struct SubscriptionQuery {
         Protected, JsonBody,
         (status = 201, description = "Subscribed", body = SubscriptionView,
             headers(("Location" = String, description = "The subscription's URL"))),
+        (status = 400, description = "Invalid fields, or a filter on a topic whose routing is not ContentBased", body = ErrorBody),
         (status = 404, description = "No such topic", body = ErrorBody),
         (status = 409, description = "The tenant has messaging.max_subscriptions_per_tenant subscriptions", body = ErrorBody),
     )
@@ -71,7 +73,7 @@ pub async fn create_subscription(
 pub async fn list_subscriptions(
     bus: web::Data<MessageBus>,
     tenant: Tenant,
-    query: web::Query<SubscriptionQuery>,
+    query: Query<SubscriptionQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let found = bus.store.list_subscriptions(tenant.0, query.topic_name.as_deref()).await?;
     Ok(HttpResponse::Ok().json(found.into_iter().map(SubscriptionView::from).collect::<Vec<_>>()))

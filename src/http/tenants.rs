@@ -18,6 +18,7 @@ use super::responses::{JsonBody, Protected};
 use super::route_table::{api_module, Access};
 use crate::auth::Audited;
 use crate::auth::{AuthState, Caller, Principal, RequireRole};
+use crate::web::query_params::Query;
 use crate::web::AppState;
 use crate::web::{ApiError, ErrorBody};
 
@@ -323,7 +324,7 @@ pub async fn create_tenant(
 pub async fn list_tenants(
     state: web::Data<AppState>,
     caller: Caller,
-    query: web::Query<ListQuery>,
+    query: Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let asked = page_within(query.page, query.page_size, DEFAULT_TENANT_PAGE, MAX_TENANT_PAGE)?;
     let status = match query.status.as_deref() {

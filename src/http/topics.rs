@@ -14,6 +14,7 @@ use crate::auth::{RequireRole, Tenant};
 use crate::messaging::message_dto::DeadLetterView;
 use crate::messaging::topic_dto::{TopicBody, TopicMetricsView, TopicView};
 use crate::messaging::MessageBus;
+use crate::web::query_params::Query;
 use crate::web::{ApiError, ErrorBody};
 
 api_module! {
@@ -91,7 +92,7 @@ pub struct TopicListQuery {
 pub async fn list_topics(
     bus: web::Data<MessageBus>,
     tenant: Tenant,
-    query: web::Query<TopicListQuery>,
+    query: Query<TopicListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let topics = bus.store.list_topics(tenant.0).await?;
     let Some(TopicInclude::Metrics) = query.include else {
@@ -134,7 +135,10 @@ pub async fn get_topic(
     Ok(HttpResponse::Ok().json(TopicView::from(topic)))
 }
 
-/// Change a topic; the body's name must be the URL's.
+/// Change a topic; the body's name must be the URL's. Fields left out keep
+/// the topic's values (`null` clears description, schemaId and
+/// config.routingStrategy); a type or guarantee sent changes it for the
+/// subscriptions the topic has.
 #[utoipa::path(
     put,
     path = PATH_TOPIC,
@@ -159,10 +163,12 @@ pub async fn update_topic(
             body.name, name
         )]));
     }
-    let spec = body.into_inner().into_new_topic().map_err(ApiError::validation)?;
+    let current = bus.store.get_topic(tenant.0, &name).await?.spec;
+    let kept_binding = current.schema_id.clone();
+    let spec = body.into_inner().applied_to(current).map_err(ApiError::validation)?;
     // A topic keeps a binding it has (its schema may be deprecated since);
     // a new binding must name a live schema.
-    if bus.store.get_topic(tenant.0, &name).await?.spec.schema_id != spec.schema_id {
+    if kept_binding != spec.schema_id {
         bus.check_binding(tenant.0, &spec).await?;
     }
     let topic = bus.store.update_topic(tenant.0, spec).await?;
@@ -251,7 +257,7 @@ pub async fn list_dead_letters(
     bus: web::Data<MessageBus>,
     tenant: Tenant,
     name: web::Path<String>,
-    query: web::Query<DeadLetterQuery>,
+    query: Query<DeadLetterQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = count_within("limit", query.limit, 100, MAX_LETTERS)?;
     let offset = query.offset.unwrap_or(0);
@@ -266,7 +272,8 @@ pub async fn list_dead_letters(
 }
 
 /// Send a dead letter back to the subscription it died on, attempts reset;
-/// it leaves the dead-letter queue.
+/// it leaves the dead-letter queue. When that subscription was deleted the
+/// replay is refused (409) and the letter kept.
 #[utoipa::path(
     post,
     path = "/api/v1/topics/{name}/dlq/{messageId}/replay",
@@ -279,6 +286,7 @@ pub async fn list_dead_letters(
         Protected,
         (status = 204, description = "Re-queued"),
         (status = 404, description = "No such topic or dead letter", body = ErrorBody),
+        (status = 409, description = "The subscription it died on was deleted; the letter is kept", body = ErrorBody),
     )
 )]
 pub async fn replay_dead_letter(

@@ -14,6 +14,7 @@ use crate::auth::password::Password;
 use crate::auth::users::NewUser;
 use crate::auth::Audited;
 use crate::auth::{AuthState, Caller, RequireRole, Tenant};
+use crate::web::query_params::Query;
 use crate::web::{ApiError, ErrorBody};
 
 api_module! {
@@ -159,7 +160,7 @@ pub struct UserListQuery {
 pub async fn list_users(
     auth: web::Data<AuthState>,
     tenant: Tenant,
-    query: web::Query<UserListQuery>,
+    query: Query<UserListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
     let asked = page_within(q.page, q.page_size, DEFAULT_USER_PAGE, MAX_USER_PAGE)?;

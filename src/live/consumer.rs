@@ -99,6 +99,8 @@ fn parse_settlement(kind: &str, obj: &Map<String, Value>) -> Result<ConsumerRequ
     Ok(ConsumerRequest::Nack { subscription, message_id, reason, requeue })
 }
 
+const NEEDS_DEPLOYER: &str = "consuming needs the Deployer role";
+
 /// What a subscription's task tells its session.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -162,15 +164,33 @@ struct Running {
 pub struct SocketConsumers {
     bus: web::Data<MessageBus>,
     tenant: TenantId,
-    /// Consuming needs the Deployer role, as the REST consume does.
-    may_consume: bool,
+    /// Why this socket may not consume (the REST consume's refusals: not a
+    /// Deployer, or a suspended tenant); `None`: it may.
+    refusal: Option<&'static str>,
     running: HashMap<Uuid, Running>,
     max_subscriptions: usize,
 }
 
 impl SocketConsumers {
-    pub fn new(bus: web::Data<MessageBus>, tenant: TenantId, may_consume: bool, max_subscriptions: usize) -> Self {
-        SocketConsumers { bus, tenant, may_consume, running: HashMap::new(), max_subscriptions }
+    pub fn new(
+        bus: web::Data<MessageBus>,
+        tenant: TenantId,
+        refusal: Option<&'static str>,
+        max_subscriptions: usize,
+    ) -> Self {
+        SocketConsumers { bus, tenant, refusal, running: HashMap::new(), max_subscriptions }
+    }
+
+    /// Why a socket of this principal may not consume, as the REST consume
+    /// would refuse it: `None` when it may.
+    pub fn refusal_for(principal: Option<&crate::auth::Principal>) -> Option<&'static str> {
+        match principal {
+            Some(p) if !p.has_role(hotswap_actors::domain::Role::Deployer) => Some(NEEDS_DEPLOYER),
+            // Leasing changes state (attempts, leases it could not settle).
+            Some(p) if p.tenant_suspended => Some(crate::auth::require_role::SUSPENDED),
+            Some(_) => None,
+            None => Some(NEEDS_DEPLOYER),
+        }
     }
 
     /// Starts consuming; the task answers `subscribed` or an error itself.
@@ -182,8 +202,8 @@ impl SocketConsumers {
         prefetch: usize,
         to: Recipient<ConsumerEvent>,
     ) -> Result<(), (&'static str, String)> {
-        if !self.may_consume {
-            return Err(("Forbidden", "consuming needs the Deployer role".into()));
+        if let Some(why) = self.refusal {
+            return Err(("Forbidden", why.into()));
         }
         if self.running.contains_key(&subscription) {
             to.do_send(ConsumerEvent::Subscribed(subscription));
@@ -210,7 +230,7 @@ impl SocketConsumers {
     ) -> impl std::future::Future<Output = Result<String, (&'static str, String)>> + 'static {
         let bus = self.bus.clone();
         let tenant = self.tenant;
-        let may_consume = self.may_consume;
+        let refusal = self.refusal;
         let in_flight = |id: &Uuid| self.running.get(id).map(|r| r.in_flight.clone());
         let held = match &request {
             ConsumerRequest::Ack { subscription, .. } | ConsumerRequest::Nack { subscription, .. } => {
@@ -219,8 +239,8 @@ impl SocketConsumers {
             _ => None,
         };
         async move {
-            if !may_consume {
-                return Err(("Forbidden", "settling deliveries needs the Deployer role".to_string()));
+            if let Some(why) = refusal {
+                return Err(("Forbidden", why.to_string()));
             }
             let now = Utc::now();
             let (subscription, message_id, outcome, kind) = match request {
@@ -285,7 +305,9 @@ async fn run(
             return to.do_send(ConsumerEvent::Ended(subscription, why));
         }
         Ok(_) => to.do_send(ConsumerEvent::Subscribed(subscription)),
-        Err(e) => return to.do_send(ConsumerEvent::Ended(subscription, e.to_string())),
+        Err(e) => {
+            return to.do_send(ConsumerEvent::Ended(subscription, ended_because(&bus, tenant, subscription, e).await))
+        }
     }
     loop {
         let (free, next_deadline) = in_flight.free(window, Utc::now());
@@ -313,8 +335,38 @@ async fn run(
                 tracing::warn!(error = %e, %subscription, "the message store is unavailable; socket consumer retries");
                 tokio::time::sleep(RETRY_AFTER_FAILURE).await;
             }
-            Err(e) => return to.do_send(ConsumerEvent::Ended(subscription, e.to_string())),
+            Err(e) => {
+                return to
+                    .do_send(ConsumerEvent::Ended(subscription, ended_because(&bus, tenant, subscription, e).await))
+            }
         }
+    }
+}
+
+/// The client's words for why a subscription's consumer ended, the same on
+/// every back-end: a deleted subscription surfaces as "not found" on memory
+/// and PostgreSQL but as a NATS consumer error on JetStream, whose text
+/// (and any other back-end's failure) stays in the log.
+async fn ended_because(bus: &MessageBus, tenant: TenantId, subscription: Uuid, error: MessagingError) -> String {
+    let gone = match &error {
+        MessagingError::SubscriptionNotFound(_) => true,
+        MessagingError::Backend(_) => {
+            matches!(
+                bus.store.get_subscription(tenant, subscription).await,
+                Err(MessagingError::SubscriptionNotFound(_))
+            )
+        }
+        _ => false,
+    };
+    if gone {
+        return format!("subscription '{subscription}' not found (deleted, or not this tenant's)");
+    }
+    match error {
+        MessagingError::Backend(cause) => {
+            tracing::warn!(error = %cause, %subscription, "a socket consumer ended on a message store failure");
+            "the message store failed; subscribe again".to_string()
+        }
+        other => other.to_string(),
     }
 }
 

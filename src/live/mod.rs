@@ -89,10 +89,9 @@ async fn websocket(
     let mut session =
         LiveSession::new(identity, orchestrator.bus().clone(), feed, live.settings.clone(), live.metrics.clone());
     if let Some(bus) = req.app_data::<web::Data<crate::messaging::MessageBus>>() {
-        let may_consume =
-            crate::auth::principal_of(&req).is_ok_and(|p| p.has_role(hotswap_actors::domain::Role::Deployer));
-        let consumers =
-            consumer::SocketConsumers::new(bus.clone(), tenant, may_consume, live.settings.max_subscriptions);
+        let principal = crate::auth::principal_of(&req).ok();
+        let refusal = consumer::SocketConsumers::refusal_for(principal.as_deref());
+        let consumers = consumer::SocketConsumers::new(bus.clone(), tenant, refusal, live.settings.max_subscriptions);
         session = session.with_consumers(consumers);
     }
     upgrade(session, &req, stream, &live)

@@ -7,12 +7,13 @@ use hotswap_actors::domain::TenantId;
 use std::sync::Arc;
 
 use hotswap_actors::messaging::{
-    MessagingError, NewMessage, NewSubscription, NewTopic, Published, SharedMessageStore, Subscription,
-    SubscriptionKind, Topic,
+    MessagingError, NewMessage, NewSubscription, NewTopic, Published, RoutingStrategy, SharedMessageStore,
+    Subscription, SubscriptionKind, Topic,
 };
 use hotswap_actors::schemas::{MemorySchemaStore, PayloadError, SchemaError, SchemaRegistry};
 use uuid::Uuid;
 
+use super::deployment_events::DEPLOYMENTS_TOPIC;
 use super::push::{HttpPushTransport, PushDeliveries};
 use super::push_policy::PushAddressPolicy;
 use super::settings::MessagingSettings;
@@ -30,6 +31,12 @@ pub enum BusError {
     /// The tenant has as many topics or subscriptions as the settings allow.
     #[error("{0}")]
     AtLimit(String),
+    /// The payload is larger than `messaging.max_payload_bytes`.
+    #[error("the payload is {size} bytes, over messaging.max_payload_bytes ({limit} bytes)")]
+    PayloadTooLarge { size: usize, limit: usize },
+    /// A topic only the server publishes to (`hotswap.deployments`).
+    #[error("{0}")]
+    Reserved(String),
 }
 
 pub struct MessageBus {
@@ -71,6 +78,15 @@ impl MessageBus {
     /// Refuses a topic bound to a schema that does not exist or is deprecated.
     pub async fn check_binding(&self, tenant: TenantId, topic: &NewTopic) -> Result<(), BusError> {
         let Some(id) = &topic.schema_id else { return Ok(()) };
+        if topic.name == DEPLOYMENTS_TOPIC {
+            // The server's run events are not checked against a schema, so a
+            // binding would promise consumers what the topic does not keep.
+            return Err(SchemaError::Invalid(format!(
+                "schemaId: topic '{DEPLOYMENTS_TOPIC}' carries the server's run events, which no schema checks; \
+                 it cannot be bound to one"
+            ))
+            .into());
+        }
         match self.schemas.get(tenant, id).await {
             Ok(subject) if subject.deprecated.is_some() => {
                 Err(SchemaError::Invalid(format!("schemaId: schema '{id}' is deprecated")).into())
@@ -111,8 +127,27 @@ impl MessageBus {
         message: NewMessage,
         creation: TopicCreation,
     ) -> Result<Published, BusError> {
-        if message.payload.len() > self.settings.max_payload_bytes {
-            return Err(MessagingError::PayloadTooLarge(message.payload.len()).into());
+        if message.topic_name == DEPLOYMENTS_TOPIC {
+            // Consumers act on its run events (RunFinished, Succeeded): a
+            // user's publish would be indistinguishable from the server's.
+            return Err(BusError::Reserved(format!(
+                "topic '{DEPLOYMENTS_TOPIC}' is reserved: only the server publishes its run events there"
+            )));
+        }
+        let limit = self.settings.max_payload_bytes;
+        if message.payload.len() > limit {
+            return Err(BusError::PayloadTooLarge { size: message.payload.len(), limit });
+        }
+        let now = Utc::now();
+        if let Some(expires_at) = message.expires_at.filter(|at| *at <= now) {
+            // Stored, it would be routed and then never delivered: a clock or
+            // time-zone mistake would lose every message behind a 201.
+            return Err(MessagingError::Invalid(format!(
+                "expiresAt: {} is already past (the server's time is {}); the message would never be delivered",
+                expires_at.to_rfc3339(),
+                now.to_rfc3339()
+            ))
+            .into());
         }
         message.validate()?;
         let topic = match self.store.get_topic(tenant, &message.topic_name).await {
@@ -173,6 +208,18 @@ impl MessageBus {
         }
         if spec.kind == SubscriptionKind::Push {
             self.push_policy.check_endpoint(&spec.consumer_endpoint).map_err(MessagingError::Invalid)?;
+        }
+        let topic = self.store.get_topic(tenant, &spec.topic_name).await?;
+        let strategy = topic.effective_strategy();
+        let filtering = spec.filter.as_ref().is_some_and(|f| !f.header_matches.is_empty() || f.payload_query.is_some());
+        if filtering && strategy != RoutingStrategy::ContentBased {
+            // Stored, it would be answered back and never applied.
+            return Err(MessagingError::Invalid(format!(
+                "filter: topic '{}' routes {strategy}, and filters apply to ContentBased topics only; \
+                 leave the filter out or make the topic's routing ContentBased",
+                spec.topic_name
+            ))
+            .into());
         }
         let subscription = self.store.create_subscription(tenant, spec, Utc::now()).await?;
         self.subscription_created(&subscription);

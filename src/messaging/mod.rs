@@ -13,6 +13,7 @@ pub mod push_policy;
 mod retention;
 pub mod settings;
 pub mod topic_dto;
+mod topic_enums;
 
 pub use bus::{BusError, MessageBus, TopicCreation};
 pub use retention::RetentionSweep;

@@ -10,30 +10,40 @@ use hotswap_actors::messaging::{
     Topic, TopicMetrics, TopicType,
 };
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::duration::{format_duration, parse_duration};
+use super::topic_enums;
 
 const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 const DEFAULT_ACK_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_MAX_RETRIES: u32 = 3;
 
+/// A topic as POST creates it and PUT changes it. On PUT a field left out
+/// keeps the topic's value (a body that only edits the description changes
+/// nothing else); `null` clears the optional ones (description, schemaId,
+/// config.routingStrategy).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TopicBody {
     /// Letters, digits, '.', '_' and '-'.
     #[schema(example = "orders.created", pattern = "^[A-Za-z0-9._-]{1,249}$")]
     pub name: String,
-    pub description: Option<String>,
-    /// A subject of the schema registry: every publish is validated against it.
-    pub schema_id: Option<String>,
-    /// PubSub (default) or Queue.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+    /// A subject of the schema registry: every publish is validated against it
+    /// (`null` or "" binds none).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub schema_id: Option<Option<String>>,
     #[serde(rename = "type")]
-    #[schema(value_type = Option<String>, example = "PubSub")]
-    pub topic_type: Option<TopicType>,
-    #[schema(value_type = Option<String>, example = "AtLeastOnce")]
-    pub delivery_guarantee: Option<DeliveryGuarantee>,
+    #[schema(schema_with = topic_enums::topic_type_document)]
+    pub topic_type: Option<Value>,
+    #[schema(schema_with = topic_enums::guarantee_document)]
+    pub delivery_guarantee: Option<Value>,
     /// How long acknowledged messages are kept ("7days" by default, at most
     /// "3650days"; "30s" or "00:00:30").
     #[schema(example = "7days")]
@@ -44,47 +54,89 @@ pub struct TopicBody {
     pub config: Option<TopicConfigBody>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+/// A topic's `config` as sent; keys it does not know are refused, as the
+/// topic's own are.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TopicConfigBody {
     /// Direct, FanOut, LoadBalanced, Priority or ContentBased (any case).
     /// Without it PubSub topics fan out and Queue topics load-balance.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, example = "FanOut")]
+    pub routing_strategy: Option<Option<String>>,
+    /// One delivery in flight per partition key and subscription (false by default).
+    pub ordered: Option<bool>,
+}
+
+/// A topic's `config` as answered.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TopicConfigView {
+    /// The configured strategy; none: the type's default.
     #[schema(example = "FanOut")]
     pub routing_strategy: Option<String>,
-    /// One delivery in flight per partition key and subscription.
-    #[serde(default)]
     pub ordered: bool,
+}
+
+/// The outcome's value, or `kept` with the problem noted.
+fn or_kept<T>(problems: &mut Vec<String>, outcome: Result<T, String>, kept: T) -> T {
+    outcome.unwrap_or_else(|e| {
+        problems.push(e);
+        kept
+    })
+}
+
+/// A field that is there, `null` included, as `Some`: left out stays `None`.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }
 
 impl TopicBody {
     /// The topic it asks for, or every problem with it.
     pub fn into_new_topic(self) -> Result<NewTopic, Vec<String>> {
+        let defaults =
+            NewTopic { retention: DEFAULT_RETENTION, routing_strategy: None, ..NewTopic::fan_out(&self.name) };
+        self.applied_to(defaults)
+    }
+
+    /// `current` with the fields this body names changed (PUT), or every
+    /// problem with them.
+    pub fn applied_to(self, current: NewTopic) -> Result<NewTopic, Vec<String>> {
         let mut problems = Vec::new();
-        let retention = match self.retention_period.as_deref().map(parse_duration).transpose() {
-            Ok(r) => r.unwrap_or(DEFAULT_RETENTION),
-            Err(e) => {
-                problems.push(format!("retentionPeriod: {e}"));
-                DEFAULT_RETENTION
+        let retention = match self.retention_period.as_deref().map(parse_duration) {
+            None => current.retention,
+            Some(parsed) => {
+                or_kept(&mut problems, parsed.map_err(|e| format!("retentionPeriod: {e}")), current.retention)
             }
         };
+        let topic_type = match self.topic_type.filter(|v| !v.is_null()) {
+            None => current.topic_type,
+            Some(given) => or_kept(&mut problems, topic_enums::topic_type(&given), current.topic_type),
+        };
+        let delivery_guarantee = match self.delivery_guarantee.filter(|v| !v.is_null()) {
+            None => current.delivery_guarantee,
+            Some(given) => or_kept(&mut problems, topic_enums::delivery_guarantee(&given), current.delivery_guarantee),
+        };
         let config = self.config.unwrap_or_default();
-        let routing_strategy = match config.routing_strategy.as_deref().map(str::parse::<RoutingStrategy>) {
-            Some(Err(e)) => {
-                problems.push(format!("config.routingStrategy: {e}"));
-                None
-            }
-            other => other.and_then(Result::ok),
+        let routing_strategy = match config.routing_strategy {
+            None => current.routing_strategy,
+            Some(None) => None,
+            Some(Some(name)) => or_kept(
+                &mut problems,
+                name.parse::<RoutingStrategy>().map(Some).map_err(|e| format!("config.routingStrategy: {e}")),
+                current.routing_strategy,
+            ),
         };
         let topic = NewTopic {
             name: self.name,
-            description: self.description,
-            schema_id: self.schema_id.filter(|s| !s.trim().is_empty()),
-            topic_type: self.topic_type.unwrap_or(TopicType::PubSub),
-            delivery_guarantee: self.delivery_guarantee.unwrap_or(DeliveryGuarantee::AtLeastOnce),
+            description: self.description.unwrap_or(current.description),
+            schema_id: self.schema_id.unwrap_or(current.schema_id).filter(|s| !s.trim().is_empty()),
+            topic_type,
+            delivery_guarantee,
             retention,
-            partition_count: self.partition_count.unwrap_or(1),
+            partition_count: self.partition_count.unwrap_or(current.partition_count),
             routing_strategy,
-            ordered: config.ordered,
+            ordered: config.ordered.unwrap_or(current.ordered),
         };
         if let Err(e) = topic.validate() {
             problems.push(e.to_string());
@@ -111,7 +163,7 @@ pub struct TopicView {
     #[schema(example = "7days")]
     retention_period: String,
     partition_count: u8,
-    config: TopicConfigBody,
+    config: TopicConfigView,
     /// The strategy in force (the configured one, else the type's default).
     #[schema(example = "FanOut")]
     effective_routing_strategy: String,
@@ -141,7 +193,7 @@ impl From<Topic> for TopicView {
             delivery_guarantee: s.delivery_guarantee,
             retention_period: format_duration(s.retention),
             partition_count: s.partition_count,
-            config: TopicConfigBody { routing_strategy: s.routing_strategy.map(|r| r.to_string()), ordered: s.ordered },
+            config: TopicConfigView { routing_strategy: s.routing_strategy.map(|r| r.to_string()), ordered: s.ordered },
             effective_routing_strategy: effective,
             created_at: t.created_at,
             metrics: None,

@@ -24,6 +24,9 @@ pub enum ApiError {
     /// A valid token whose user lacks the role.
     #[error("{0}")]
     Forbidden(String),
+    /// A name the server keeps for itself (the `hotswap.deployments` topic).
+    #[error("{0}")]
+    Reserved(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -66,6 +69,7 @@ impl ApiError {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::Reserved(_) => "reserved_topic",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Conflict { extra, .. } if extra.contains_key("activeExecutionId") => "module_busy",
@@ -86,7 +90,7 @@ impl ApiError {
             ApiError::Validation { .. } => "Validation Failed",
             ApiError::BadRequest(_) => "Bad Request",
             ApiError::Unauthorized(_) => "Unauthorized",
-            ApiError::Forbidden(_) => "Forbidden",
+            ApiError::Forbidden(_) | ApiError::Reserved(_) => "Forbidden",
             ApiError::NotFound(_) => "Not Found",
             ApiError::MethodNotAllowed(_) => "Method Not Allowed",
             ApiError::Conflict { .. } => "Conflict",
@@ -121,7 +125,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::Validation { .. } | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::Reserved(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,

@@ -191,6 +191,21 @@ async fn the_decider_is_the_token_never_the_body() {
     assert_eq!(app.as_user(VIEWER).await.get("/api/v1/approvals/pending").await.0, StatusCode::OK);
 }
 
+/// A decision whose body does not parse is refused, not taken with no reason.
+#[actix_web::test]
+async fn a_decision_body_that_does_not_parse_is_refused() {
+    let app = spawn_app(&[]).await;
+    let id = pending_run(&app, "kmod-typo", "Staging").await;
+    for bad in [&br#"{"reason":5}"#[..], b"not json"] {
+        let (status, body) = app.post_raw(&reject_path(&id), "application/json", bad.to_vec()).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_request")), "{body}");
+    }
+    let (_, approval) = app.get(&format!("/api/v1/approvals/deployments/{id}")).await;
+    assert_eq!(approval["status"], "Pending", "{approval}");
+    let r = app.call(awc::http::Method::POST, &approve_path(&id), None).await;
+    assert_eq!((r.status, &r.body["status"]), (StatusCode::OK, &json!("Approved")), "no body is no reason: {}", r.text);
+}
+
 #[actix_web::test]
 async fn another_tenants_approvals_are_invisible() {
     let app = spawn_app(&[]).await;

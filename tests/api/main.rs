@@ -29,6 +29,7 @@ mod live_revalidation;
 mod logged_client_address;
 mod messaging_api;
 mod messaging_push;
+mod messaging_rules;
 mod messaging_ws;
 mod metrics;
 mod signalr;

@@ -284,6 +284,33 @@ async fn nacks_retry_with_backoff_then_dead_letter_and_replay_moves_it_back() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
+/// A nack body that does not parse is refused with the lease kept, not taken
+/// as no body: a mistyped `requeue: false` must not requeue a poison message.
+#[actix_web::test]
+async fn a_nack_body_that_does_not_parse_is_refused_and_no_body_means_the_defaults() {
+    let app = spawn_app(&[]).await;
+    topic(&app, json!({ "name": "poison" })).await;
+    let sub = subscribe(&app, "poison", json!({ "maxRetries": 3 })).await;
+    let id = publish(&app, "poison", "p").await["messageId"].as_str().unwrap().to_string();
+    assert_eq!(consume(&app, "poison", &sub, 0).await.len(), 1);
+    let path = format!("/api/v1/messages/{id}/nack?subscriptionId={sub}");
+    for bad in [&br#"{"requeue":"false","reason":"poison"}"#[..], b"this is not json", br#"{"requeu":false}"#] {
+        let (status, body) = app.post_raw(&path, "application/json", bad.to_vec()).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_request")), "{body}");
+    }
+    let (status, body) = app.post(&path, &json!({ "requeue": false, "reason": "poison" })).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "the lease was kept: {body}");
+    let (_, letters) = app.get("/api/v1/topics/poison/dlq").await;
+    assert_eq!(letters[0]["headers"]["X-DLQ-Reason"], "poison", "{letters}");
+
+    // No body at all: the retry policy decides (a retry here, not the DLQ).
+    let second = publish(&app, "poison", "q").await["messageId"].as_str().unwrap().to_string();
+    assert_eq!(consume(&app, "poison", &sub, 0).await.len(), 1);
+    let r = app.call(Method::POST, &format!("/api/v1/messages/{second}/nack?subscriptionId={sub}"), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    assert_eq!(app.get("/api/v1/topics/poison/dlq").await.1.as_array().map(Vec::len), Some(1));
+}
+
 #[actix_web::test]
 async fn paused_subscriptions_keep_their_backlog_and_exactly_once_publishes_dedupe() {
     let app = spawn_app(&[]).await;

@@ -99,6 +99,7 @@ shared_checks!(
     partition_keys_keep_order_one_in_flight,
     at_most_once_never_retries,
     dead_letters_are_paged_oldest_first,
+    a_replay_to_a_deleted_subscription_is_refused_and_keeps_the_letter,
     exactly_once_deduplicates_publish_and_ack,
     pause_holds_deliveries_until_resume,
     expired_messages_are_never_delivered,

@@ -340,6 +340,30 @@ async fn dead_letters_are_paged_oldest_first(store: SharedMessageStore) {
     ));
 }
 
+/// A dead letter whose subscription was deleted has nowhere to go back to:
+/// the replay is refused naming that subscription, and the letter (the
+/// message's only copy) stays to be purged or replayed once it can be.
+async fn a_replay_to_a_deleted_subscription_is_refused_and_keeps_the_letter(store: SharedMessageStore) {
+    let tn = Uuid::new_v4();
+    store.create_topic(tn, topic("t", None), t0()).await.unwrap();
+    let s = store.create_subscription(tn, sub_spec("t", 0), t0()).await.unwrap().subscription_id;
+    let other = sub(&store, tn, "t").await;
+    let id = publish(&store, tn, "t", "m").await;
+    assert_eq!(store.lease(tn, s, 1, t0()).await.unwrap().len(), 1);
+    store.nack(tn, s, &id, NackOptions { reason: None, requeue: Some(false) }, t0()).await.unwrap();
+    store.delete_subscription(tn, s).await.unwrap();
+
+    match store.replay_dead_letter(tn, "t", &id, after(10)).await {
+        Err(MessagingError::Conflict(why)) => assert!(why.contains(&s.to_string()), "names the subscription: {why}"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    let letters = store.dead_letters(tn, "t", LetterRange::first(10)).await.unwrap().letters;
+    assert_eq!(letters.len(), 1, "the letter is kept");
+    assert_eq!(store.get_message(tn, &id).await.unwrap().status, MessageStatus::DeadLettered);
+    assert_eq!(payloads(&store, tn, other, after(10)).await, ["m"], "the other subscription's copy is untouched");
+    store.purge_dead_letter(tn, "t", &id).await.unwrap();
+}
+
 async fn at_most_once_never_retries(store: SharedMessageStore) {
     let tn = Uuid::new_v4();
     let mut t = topic("t", None);
@@ -689,6 +713,7 @@ conformance!(
     expired_lease_is_redelivered_once_with_attempts_plus_one,
     retries_back_off_then_dead_letter,
     dead_letters_are_paged_oldest_first,
+    a_replay_to_a_deleted_subscription_is_refused_and_keeps_the_letter,
     at_most_once_never_retries,
     exactly_once_deduplicates_publish_and_ack,
     pause_holds_deliveries_until_resume,

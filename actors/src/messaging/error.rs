@@ -27,3 +27,15 @@ pub enum MessagingError {
     #[error("the message store failed: {0}")]
     Backend(String),
 }
+
+impl MessagingError {
+    /// A dead letter whose subscription was deleted has nowhere to be
+    /// replayed to; every back-end refuses it alike and keeps the letter,
+    /// its only copy.
+    pub fn replay_target_gone(message_id: &str, subscription: uuid::Uuid) -> Self {
+        MessagingError::Conflict(format!(
+            "dead letter '{message_id}' died on subscription '{subscription}', which was deleted: it cannot be \
+             replayed and stays in the dead-letter queue; purge it, or publish its payload again"
+        ))
+    }
+}

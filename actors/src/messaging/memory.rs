@@ -460,6 +460,16 @@ impl MessageStore for MemoryMessageStore {
     ) -> Result<(), MessagingError> {
         {
             let mut cat = self.catalog.write();
+            let gone = cat
+                .topic(tenant, topic)?
+                .dlq
+                .lock()
+                .iter()
+                .find(|d| d.message.message_id == message_id && !cat.subs.contains_key(&(tenant, d.subscription_id)))
+                .map(|d| d.subscription_id);
+            if let Some(subscription) = gone {
+                return Err(MessagingError::replay_target_gone(message_id, subscription));
+            }
             let dlq = cat.topic_mut(tenant, topic)?.dlq.get_mut();
             let (replayed, kept): (Vec<DeadLetter>, Vec<DeadLetter>) =
                 dlq.drain(..).partition(|d| d.message.message_id == message_id);

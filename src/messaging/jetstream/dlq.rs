@@ -78,7 +78,8 @@ impl JetStreamMessageStore {
     }
 
     /// Sends the message again to the subscription it died on, as a new
-    /// copy (attempts start over), then removes the dead letter.
+    /// copy (attempts start over), then removes the dead letter. Refused,
+    /// the letter kept, when that subscription was deleted.
     pub(super) async fn replay_dead_letter_impl(
         &self,
         tenant: TenantId,
@@ -96,12 +97,20 @@ impl JetStreamMessageStore {
         else {
             return Err(MessagingError::MessageNotFound(message_id.to_owned()));
         };
-        let replay_id = now.timestamp_nanos_opt().unwrap_or(0).unsigned_abs() ^ self.next_seq();
+        let mut letters = Vec::with_capacity(subjects.len());
         for subject in subjects {
             let Some(m) = streams::last_on(&dlq, &subject).await? else { continue };
             let letter: DeadLetter =
                 serde_json::from_slice(&m.payload).map_err(|e| MessagingError::Backend(e.to_string()))?;
-            self.send_copies(tenant, &record.message, &[letter.subscription_id], CopyId::Replay(replay_id)).await?;
+            letters.push((subject, letter.subscription_id));
+        }
+        // Every letter is checked before any is sent: a refusal leaves them all.
+        if let Some((_, gone)) = letters.iter().find(|(_, sub)| self.meta.lock().sub(tenant, *sub).is_err()) {
+            return Err(MessagingError::replay_target_gone(message_id, *gone));
+        }
+        let replay_id = now.timestamp_nanos_opt().unwrap_or(0).unsigned_abs() ^ self.next_seq();
+        for (subject, subscription) in letters {
+            self.send_copies(tenant, &record.message, &[subscription], CopyId::Replay(replay_id)).await?;
             dlq.purge().filter(subject).await.map_err(nats_error)?;
         }
         self.set_status(tenant, message_id, MessageStatus::Pending).await?;

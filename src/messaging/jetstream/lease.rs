@@ -14,7 +14,7 @@ use uuid::Uuid;
 use hotswap_actors::domain::TenantId;
 use hotswap_actors::messaging::{Delivery, Message, MessagingError};
 
-use super::error::nats_error;
+use super::error::{consumer_error, nats_error};
 use super::meta::SubView;
 use super::names::LANES;
 use super::runtime::{Fetched, InFlight};
@@ -74,12 +74,12 @@ impl JetStreamMessageStore {
                 .expires(FETCH_EXPIRES)
                 .messages()
                 .await
-                .map_err(nats_error)?;
+                .map_err(|e| consumer_error(e, sub))?;
             // The server answers a no-wait fetch at once; the bound is for
             // the odd one it leaves unanswered (2.9 after a terminated last
             // delivery), which would otherwise hang the lease.
             while let Ok(next) = tokio::time::timeout(FETCH_BOUND, batch.try_next()).await {
-                let Some(m) = next.map_err(nats_error)? else { break };
+                let Some(m) = next.map_err(|e| consumer_error(e, sub))? else { break };
                 let (stream_seq, attempts) = {
                     let info = m.info().map_err(nats_error)?;
                     (info.stream_sequence, u32::try_from(info.delivered).unwrap_or(u32::MAX))

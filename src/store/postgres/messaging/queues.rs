@@ -171,7 +171,8 @@ impl PgMessageStore {
     }
 
     /// Back on the subscriptions it died on, attempts reset, and out of the
-    /// dead-letter queue: no copy is left behind.
+    /// dead-letter queue: no copy is left behind. Refused, the letter kept,
+    /// when one of those subscriptions was deleted.
     pub(super) async fn replay_dead_letter_row(
         &self,
         tenant: TenantId,
@@ -183,6 +184,20 @@ impl PgMessageStore {
         let mut pooled = self.conn().await?;
         let conn: &mut AsyncPgConnection = &mut pooled;
         conn.transaction::<_, Failure, _>(async |conn| {
+            let gone: Vec<IdRow> = diesel::sql_query(
+                "SELECT d.subscription_id AS id FROM msg_dead_letters d \
+                 WHERE d.tenant_id = $1 AND d.topic_name = $2 AND d.message_id = $3 AND NOT EXISTS \
+                 (SELECT 1 FROM msg_subscriptions s WHERE s.tenant_id = d.tenant_id AND s.subscription_id = d.subscription_id) \
+                 LIMIT 1",
+            )
+            .bind::<SqlUuid, _>(tenant)
+            .bind::<Text, _>(topic)
+            .bind::<Text, _>(message_id)
+            .load(conn)
+            .await?;
+            if let Some(gone) = gone.into_iter().next() {
+                return Err(MessagingError::replay_target_gone(message_id, gone.id).into());
+            }
             let subs: Vec<IdRow> = diesel::sql_query(
                 "DELETE FROM msg_dead_letters WHERE tenant_id = $1 AND topic_name = $2 AND message_id = $3 \
                  RETURNING subscription_id AS id",
