@@ -334,8 +334,10 @@ pub async fn deprecate_schema(
     query: web::Query<DeprecateQuery>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let reason = match (optional_reason(&body)?, query.into_inner().reason) {
-        (Some(_), Some(_)) => {
+    // A blank reason is none; the same reason in both places is one.
+    let given = |reason: Option<String>| reason.filter(|r| !r.trim().is_empty());
+    let reason = match (given(optional_reason(&body)?), given(query.into_inner().reason)) {
+        (Some(a), Some(b)) if a != b => {
             return Err(ApiError::BadRequest("reason: give it in the body or in the query, not both".into()))
         }
         (from_body, from_query) => from_body.or(from_query),

@@ -51,7 +51,19 @@ pub struct TopicBody {
     /// 1 to 16 (1 by default).
     #[schema(minimum = 1, maximum = 16)]
     pub partition_count: Option<u8>,
+    #[serde(default, deserialize_with = "config_object")]
     pub config: Option<TopicConfigBody>,
+}
+
+/// `config` as a JSON object (or null for none): serde's derived reading of
+/// a struct also takes an array of its fields in order (`[null, null]` was
+/// accepted as a config), which the document does not allow.
+fn config_object<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<TopicConfigBody>, D::Error> {
+    match Value::deserialize(d)? {
+        Value::Null => Ok(None),
+        object @ Value::Object(_) => serde_json::from_value(object).map(Some).map_err(serde::de::Error::custom),
+        _ => Err(serde::de::Error::custom("config must be an object such as {\"routingStrategy\": \"FanOut\"}")),
+    }
 }
 
 /// A topic's `config` as sent; keys it does not know are refused, as the

@@ -77,6 +77,9 @@ async fn topic_enums_take_any_case_and_the_originals_positions_and_config_keys_a
     refused(reply, StatusCode::BAD_REQUEST, &["deliveryGuarantee: 3", "AtMostOnce, AtLeastOnce, ExactlyOnce"]);
     let reply = app.post("/api/v1/topics", &json!({ "name": "o3", "config": { "foo": "bar" } })).await;
     refused(reply, StatusCode::BAD_REQUEST, &["unknown field `foo`"]);
+    // An array is not a config (serde's struct reading took one, field by field).
+    let reply = app.post("/api/v1/topics", &json!({ "name": "o3", "config": [null, null] })).await;
+    refused(reply, StatusCode::BAD_REQUEST, &["config must be an object"]);
     assert_eq!(app.get("/api/v1/topics/o3").await.0, StatusCode::NOT_FOUND);
 }
 
