@@ -87,7 +87,8 @@ async fn websocket(
     let feed = open_feed(identity.tenant_id, live.settings.send_buffer, orchestrator.bus_stats().clone());
     let tenant = identity.tenant_id;
     let mut session =
-        LiveSession::new(identity, orchestrator.bus().clone(), feed, live.settings.clone(), live.metrics.clone());
+        LiveSession::new(identity, orchestrator.bus().clone(), feed, live.settings.clone(), live.metrics.clone())
+            .with_run_lookup(orchestrator.store().clone());
     if let Some(bus) = req.app_data::<web::Data<crate::messaging::MessageBus>>() {
         let principal = crate::auth::principal_of(&req).ok();
         let refusal = consumer::SocketConsumers::refusal_for(principal.as_deref());

@@ -46,6 +46,9 @@ pub struct LiveSession {
     /// The message-bus subscriptions this socket consumes, when the server
     /// runs a bus.
     consumers: Option<SocketConsumers>,
+    /// Where a subscription's run is looked up, to tell a client that names
+    /// a run it cannot read (see `check_run`).
+    store: Option<hotswap_actors::store::SharedStore>,
 }
 
 impl LiveSession {
@@ -73,7 +76,40 @@ impl LiveSession {
             held: Vec::new(),
             flush_armed: false,
             consumers: None,
+            store: None,
         }
+    }
+
+    /// The same session, telling a client that subscribes to a run it
+    /// cannot read that no such run is there.
+    pub fn with_run_lookup(mut self, store: hotswap_actors::store::SharedStore) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// A run subscribed to that is not the tenant's (unknown, mistyped, or
+    /// another tenant's: one answer for all, so nothing leaks) is unwatched
+    /// and the client told, rather than left waiting for events that never
+    /// come. A store that cannot answer keeps the subscription.
+    fn check_run(&self, id: uuid::Uuid, ctx: &mut ws::WebsocketContext<Self>) {
+        let Some(store) = self.store.clone() else { return };
+        let tenant = self.identity.tenant_id;
+        let lookup = async move { store.get_run(tenant, id).await };
+        ctx.spawn(actix::fut::wrap_future::<_, Self>(lookup).map(move |found, act, ctx| {
+            if !matches!(found, Ok(None)) || !act.runs.remove(&id) {
+                return;
+            }
+            act.bus.do_send(Unwatch(act.feed_id, topic(Target::Run(id))));
+            act.send_json(
+                ctx,
+                json!({
+                    "type": "error",
+                    "error": "NotFound",
+                    "executionId": id,
+                    "message": format!("no deployment {id} here: the subscription to it ends"),
+                }),
+            );
+        }));
     }
 
     /// The same session, able to consume the message bus's subscriptions.
@@ -156,6 +192,9 @@ impl LiveSession {
                 }
                 self.bus.do_send(Watch(self.feed_id, topic(target)));
                 self.send_json(ctx, ack("subscribed", target));
+                if let Target::Run(id) = target {
+                    self.check_run(id, ctx);
+                }
             }
             ClientMessage::Unsubscribe(target) => {
                 match target {

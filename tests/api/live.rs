@@ -108,6 +108,27 @@ async fn a_subscriber_to_one_run_sees_that_run_only_and_can_unsubscribe() {
     assert!(ws.recv_within(Duration::from_millis(200)).await.is_none());
 }
 
+/// A subscription to a run the tenant has not (a mistyped id, another
+/// tenant's run) was answered "subscribed" and then nothing, for ever; the
+/// client is now told, after the acknowledgement, and the run is unwatched.
+#[actix_web::test]
+async fn a_subscriber_to_a_run_that_is_not_there_is_told_so() {
+    let app = spawn_app(&[]).await;
+    let mut ws = WsClient::connect(&app, "/api/v1/ws").await;
+    let missing = uuid::Uuid::new_v4();
+    ws.send(&json!({ "type": "subscribe", "executionId": missing })).await;
+    assert_eq!(ws.json().await["type"], "subscribed");
+    let told = ws.json().await;
+    assert_eq!(told["type"], "error", "{told}");
+    assert_eq!(told["error"], "NotFound", "{told}");
+    assert_eq!(told["executionId"], missing.to_string(), "{told}");
+    // A run that is there is followed to its end, with no such error.
+    let id = app.deploy("kmod-there", "1.0.0", "QA", json!({})).await;
+    ws.send(&json!({ "type": "subscribe", "executionId": id })).await;
+    let msgs = ws.until(|m| m["type"] == "DeploymentCompleted").await;
+    assert!(msgs.iter().all(|m| m["type"] != "error"), "{msgs:#?}");
+}
+
 #[actix_web::test]
 async fn malformed_and_oversized_messages_get_errors_and_repeated_abuse_closes() {
     let app = spawn_app(&[("HOTSWAP__WEBSOCKET__MAX_MESSAGE_BYTES", "100")]).await;
