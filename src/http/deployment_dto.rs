@@ -351,30 +351,28 @@ pub struct CurrentWaitView {
     pub until: DateTime<Utc>,
 }
 
+/// The wait the run is in. A deploy wait whose end has passed is not waited
+/// on any more: a run paused in one and restarted kept showing it (its
+/// timer, which would have moved the checkpoint on, died with the process).
 fn current_wait(r: &RunRecord) -> Option<CurrentWaitView> {
-    let view = deploy_or_approval_wait(r)?;
-    // A deploy wait whose end has passed is not waited on any more: a run
-    // paused in one and restarted kept showing it (its timer, which would
-    // have moved the checkpoint on, died with the process).
-    (view.kind == "Approval" || view.until > Utc::now()).then_some(view)
-}
-
-fn deploy_or_approval_wait(r: &RunRecord) -> Option<CurrentWaitView> {
     use hotswap_actors::domain::{Checkpoint, DeployStep};
+    let now = Utc::now();
     match &r.checkpoint {
         Checkpoint::AwaitingApproval { timeout_at, .. } => {
             Some(CurrentWaitView { kind: "Approval", environment: None, wave: None, until: *timeout_at })
         }
-        Checkpoint::Deploy { environment, step: DeployStep::Wait { wave, until }, .. } => Some(CurrentWaitView {
-            kind: match r.request.strategy_for(*environment) {
-                Strategy::Canary => "CanaryBake",
-                _ => "HealthCheckDelay",
-            },
-            environment: Some(*environment),
-            wave: Some(*wave),
-            until: *until,
-        }),
-        Checkpoint::Deploy { environment, step: DeployStep::SmokeTest { deadline }, .. } => {
+        Checkpoint::Deploy { environment, step: DeployStep::Wait { wave, until }, .. } if *until > now => {
+            Some(CurrentWaitView {
+                kind: match r.request.strategy_for(*environment) {
+                    Strategy::Canary => "CanaryBake",
+                    _ => "HealthCheckDelay",
+                },
+                environment: Some(*environment),
+                wave: Some(*wave),
+                until: *until,
+            })
+        }
+        Checkpoint::Deploy { environment, step: DeployStep::SmokeTest { deadline }, .. } if *deadline > now => {
             Some(CurrentWaitView { kind: "SmokeTest", environment: Some(*environment), wave: None, until: *deadline })
         }
         _ => None,

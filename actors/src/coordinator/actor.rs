@@ -5,6 +5,7 @@ use actix::prelude::*;
 use serde_json::json;
 use uuid::Uuid;
 
+use super::control::StopCoordinator;
 use super::directory::RunDirectory;
 use super::report::report;
 use super::stages::event;
@@ -673,31 +674,5 @@ impl Handler<Steer> for Coordinator {
                 _ => refuse("only a running deployment can be promoted"),
             },
         }
-    }
-}
-
-/// Stops this incarnation without touching the run: it stays at its
-/// checkpoint until the supervisor (or the next process) starts another.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct StopCoordinator;
-
-impl Handler<StopCoordinator> for Coordinator {
-    type Result = ();
-    fn handle(&mut self, _: StopCoordinator, ctx: &mut Self::Context) {
-        tracing::warn!(run = %self.run.execution_id, "coordinator stopped on request");
-        ctx.stop();
-    }
-}
-
-/// Makes the coordinator panic; lets tests and operators see supervision at work.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct CrashCoordinator;
-
-impl Handler<CrashCoordinator> for Coordinator {
-    type Result = ();
-    fn handle(&mut self, _: CrashCoordinator, _ctx: &mut Self::Context) {
-        panic!("coordinator of run {} crashed on request", self.run.execution_id);
     }
 }

@@ -163,6 +163,14 @@ impl Coordinator {
     /// keeps the original's statuses (it reads Rejected, with the abort as its
     /// reason); its audit entry says what happened: `ApprovalClosed`, by
     /// whoever aborted the run.
+    /// Who aborted the run waiting at its gate, and the reason its closed
+    /// approval gives: the same in the store and in the live event.
+    pub(super) fn abort_closing(&self) -> (AuditActor, String) {
+        let by = self.run.intent.aborted_by.clone().unwrap_or_else(AuditActor::system);
+        let reason = format!("the deployment was aborted by {}", by.name);
+        (by, reason)
+    }
+
     pub(super) fn close_approval(&mut self, approval_id: Uuid, ctx: &mut Ctx) {
         if let Some(handle) = self.approval_poll.take() {
             ctx.cancel_future(handle);
@@ -171,9 +179,8 @@ impl Coordinator {
         let directory = self.deps.approvals.directory.clone();
         let tenant = self.run.tenant_id;
         let execution_id = self.run.execution_id;
-        let aborted_by = self.run.intent.aborted_by.clone().unwrap_or_else(AuditActor::system);
+        let (aborted_by, reason) = self.abort_closing();
         let close = async move {
-            let reason = format!("the deployment was aborted by {}", aborted_by.name);
             let decision = ApprovalDecision {
                 status: ApprovalStatus::Rejected,
                 at: Utc::now(),

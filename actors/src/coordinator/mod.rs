@@ -7,6 +7,7 @@ mod actor;
 mod approval_gate;
 mod blue_green;
 mod canary;
+mod control;
 mod directory;
 mod give_up;
 mod node_calls;
@@ -20,9 +21,9 @@ mod steps;
 pub use crate::approval::ApprovalSettled;
 pub use crate::domain::{Checkpoint, DeployStep};
 pub use actor::{
-    spawn_coordinator, spawn_coordinator_of_admitted, Coordinator, CoordinatorDeps, CrashCoordinator, GetRun, Steer,
-    StopCoordinator, Verb, VerbReply,
+    spawn_coordinator, spawn_coordinator_of_admitted, Coordinator, CoordinatorDeps, GetRun, Steer, Verb, VerbReply,
 };
+pub use control::{CrashCoordinator, StopCoordinator};
 pub use directory::{RunDirectory, SaveTrouble};
 pub use node_calls::NODE_SPANS_UP_TO;
 pub(crate) use report::observe;

@@ -55,8 +55,7 @@ impl Coordinator {
                 );
                 // Live clients keeping a list of waiting approvals hear that
                 // this one ended, as they do for a decision or an expiry.
-                let by = self.run.intent.aborted_by.as_ref().map_or("the system", |a| a.name.as_str());
-                let reason = format!("the deployment was aborted by {by}");
+                let (by, reason) = self.abort_closing();
                 let decided = event(
                     &self.run,
                     "ApprovalDecided",
@@ -67,7 +66,7 @@ impl Coordinator {
                         "decidedBy": null,
                         "decidedAt": Utc::now(),
                         "reason": reason,
-                        "closedBy": by,
+                        "closedBy": by.name,
                     }),
                 );
                 self.run.checkpoint = Checkpoint::Unwinding {
