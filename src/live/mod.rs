@@ -10,6 +10,7 @@ mod quota;
 pub mod revalidation;
 mod session;
 pub mod settings;
+pub mod shutdown;
 pub mod signalr;
 pub mod wire;
 
@@ -38,12 +39,20 @@ pub struct LiveState {
     pub polled: Arc<signalr::PolledConnections>,
     /// Open sessions per tenant (the websocketSessions quota).
     pub sessions: Arc<quota::SessionCounts>,
+    /// Announced when the server stops: every session closes then.
+    pub shutdown: shutdown::ShutdownNotice,
 }
 
 impl LiveState {
     /// With `redis`, SignalR's negotiated tokens are good on every instance.
-    pub fn new(settings: WebsocketSettings, metrics: Arc<Metrics>, redis: Option<Arc<crate::redis::Redis>>) -> Self {
+    pub fn new(
+        settings: WebsocketSettings,
+        metrics: Arc<Metrics>,
+        redis: Option<Arc<crate::redis::Redis>>,
+        shutdown: shutdown::ShutdownNotice,
+    ) -> Self {
         LiveState {
+            shutdown,
             settings: Arc::new(settings),
             metrics,
             negotiations: signalr::Negotiations::new(redis),
@@ -88,7 +97,8 @@ async fn websocket(
     let tenant = identity.tenant_id;
     let mut session =
         LiveSession::new(identity, orchestrator.bus().clone(), feed, live.settings.clone(), live.metrics.clone())
-            .with_run_lookup(orchestrator.store().clone());
+            .with_run_lookup(orchestrator.store().clone())
+            .closing_on(live.shutdown.clone());
     if let Some(bus) = req.app_data::<web::Data<crate::messaging::MessageBus>>() {
         let principal = crate::auth::principal_of(&req).ok();
         let refusal = consumer::SocketConsumers::refusal_for(principal.as_deref());

@@ -19,6 +19,7 @@ use serde_json::json;
 use super::consumer::{ConsumerEvent, ConsumerRequest, SocketConsumers};
 use super::identity::SessionIdentity;
 use super::settings::WebsocketSettings;
+use super::shutdown::{self, ShutdownNotice, SHUTTING_DOWN};
 use super::wire::{encoded, parse_client, ClientMessage, Target};
 use crate::metrics::Metrics;
 
@@ -49,6 +50,8 @@ pub struct LiveSession {
     /// Where a subscription's run is looked up, to tell a client that names
     /// a run it cannot read (see `check_run`).
     store: Option<hotswap_actors::store::SharedStore>,
+    /// The server's stop, on which the session closes with 1001.
+    shutdown: Option<ShutdownNotice>,
 }
 
 impl LiveSession {
@@ -77,7 +80,22 @@ impl LiveSession {
             flush_armed: false,
             consumers: None,
             store: None,
+            shutdown: None,
         }
+    }
+
+    /// The same session, closing with 1001 (going away) when the server
+    /// announces its stop, after the events it holds back.
+    pub fn closing_on(mut self, notice: ShutdownNotice) -> Self {
+        self.shutdown = Some(notice);
+        self
+    }
+
+    fn server_stopping(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        for frame in self.held.drain(..) {
+            ctx.text(frame);
+        }
+        self.close(ctx, CloseCode::Away, SHUTTING_DOWN);
     }
 
     /// The same session, telling a client that subscribes to a run it
@@ -248,6 +266,9 @@ impl Actor for LiveSession {
                 act.close(ctx, CloseCode::Policy, why)
             });
         }
+        if let Some(notice) = &self.shutdown {
+            shutdown::watch::<Self>(ctx, notice, Self::server_stopping);
+        }
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
@@ -330,7 +351,7 @@ impl StreamHandler<Arc<BusEvent>> for LiveSession {
         if self.feed.as_ref().is_some_and(FeedStatus::overflowed) {
             self.slow_client(ctx);
         } else {
-            self.close(ctx, CloseCode::Restart, "the server is restarting");
+            self.server_stopping(ctx);
         }
     }
 }

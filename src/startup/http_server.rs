@@ -59,6 +59,7 @@ pub fn serve_api(
     orchestrator: Orchestrator,
     metrics: Arc<Metrics>,
     serve_metrics: bool,
+    shutdown: crate::live::shutdown::ShutdownNotice,
 ) -> Result<(Server, SocketAddr), StartupError> {
     let bind_error = |source| StartupError::Bind { addr: settings.server.bind.clone(), source };
     let listener = TcpListener::bind(&settings.server.bind).map_err(bind_error)?;
@@ -78,7 +79,8 @@ pub fn serve_api(
         api_docs: settings.api_docs.enabled,
         swagger_ui: settings.api_docs.enabled && settings.api_docs.swagger_ui,
     };
-    let live = web::Data::new(LiveState::new(settings.websocket.clone(), metrics.clone(), adapters.redis.clone()));
+    let live =
+        web::Data::new(LiveState::new(settings.websocket.clone(), metrics.clone(), adapters.redis.clone(), shutdown));
     let route_access =
         web::Data::new(crate::dashboard::public_routes(http::route_access(crate::live::token_in_query_paths())));
     // Requests are counted on the API address whether or not /metrics is served there.
@@ -148,6 +150,9 @@ pub fn serve_api(
     // Live updates are many small writes: without this, Nagle's algorithm
     // meets the client's delayed ACKs and holds frames back up to 40 ms.
     .tcp_nodelay(true)
+    // Signals are handled by `Application::run`, which closes live sessions
+    // before the graceful stop.
+    .disable_signals()
     .shutdown_timeout(5);
     if settings.server.workers > 0 {
         server = server.workers(settings.server.workers);

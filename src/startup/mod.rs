@@ -52,6 +52,8 @@ pub struct Application {
     metrics_server: Option<(Server, SocketAddr)>,
     pub orchestrator: Orchestrator,
     pub metrics: Arc<Metrics>,
+    /// Told to live sessions when a signal stops the server.
+    shutdown: crate::live::shutdown::ShutdownNotice,
 }
 
 impl Application {
@@ -92,12 +94,20 @@ impl Application {
             bind => Some(http_server::serve_metrics_apart(bind, &settings.metrics.path, metrics.clone())?),
         };
         let serve_metrics = settings.metrics.enabled && metrics_server.is_none();
-        let (server, addr) =
-            http_server::serve_api(&settings, &adapters, layers, orchestrator.clone(), metrics.clone(), serve_metrics)?;
+        let shutdown = crate::live::shutdown::ShutdownNotice::default();
+        let (server, addr) = http_server::serve_api(
+            &settings,
+            &adapters,
+            layers,
+            orchestrator.clone(),
+            metrics.clone(),
+            serve_metrics,
+            shutdown.clone(),
+        )?;
         if let Some((_, metrics_addr)) = &metrics_server {
             tracing::info!(%metrics_addr, "serving /metrics on its own address, without a token");
         }
-        Ok(Application { server, addr, metrics_server, orchestrator, metrics })
+        Ok(Application { server, addr, metrics_server, orchestrator, metrics, shutdown })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -114,6 +124,7 @@ impl Application {
     }
 
     pub async fn run(self) -> std::io::Result<()> {
+        actix_web::rt::spawn(stop_on_signal(self.server.handle(), self.shutdown.clone()));
         let served = match self.metrics_server {
             None => self.server.await,
             Some((metrics, _)) => {
@@ -135,6 +146,24 @@ impl Application {
         }
         served
     }
+}
+
+/// SIGTERM or SIGINT (Ctrl-C) stops the server gracefully, live sessions
+/// first: they close as a stopping server's should (see `live::shutdown`),
+/// and the graceful stop then has no long-lived connection left to wait for.
+/// actix-web's own signal handling is off for this reason (`serve_api`).
+async fn stop_on_signal(server: actix_web::dev::ServerHandle, shutdown: crate::live::shutdown::ShutdownNotice) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut terminate) = signal(SignalKind::terminate()) else {
+        return tracing::error!("cannot listen for SIGTERM; stop the server with SIGKILL");
+    };
+    let signal = tokio::select! {
+        _ = terminate.recv() => "SIGTERM",
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+    };
+    tracing::info!(signal, "stopping: live sessions are closed, requests under way finish");
+    shutdown.announce();
+    server.stop(true).await;
 }
 
 /// The orchestration core with its hooks: metrics, spans, webhooks and the

@@ -17,6 +17,7 @@ mod plans;
 mod process;
 mod request_log;
 mod restart;
+mod shutdown;
 mod signalr_reconnect;
 mod start_up;
 mod tenants;

@@ -102,6 +102,14 @@ impl Server {
         }
     }
 
+    /// SIGTERM, then waits for the process to end: the clean stop.
+    #[allow(dead_code)] // Used by the live tests; the other suites share this file.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        self.signal("TERM");
+        let mut child = self.child.take().expect("the process runs");
+        child.wait().expect("child reaped")
+    }
+
     /// Sends `signal` (such as "STOP" or "CONT") to the process.
     #[allow(dead_code)] // Used by the cluster tests, which share this file.
     pub fn signal(&self, signal: &str) {

@@ -15,7 +15,17 @@ use crate::support::npm::npm_ci;
 /// The tests of this file run in parallel; one `npm ci` at a time.
 static INSTALL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-async fn reconnects_over(transport: &str) {
+/// How the server goes away while the client is connected.
+#[derive(Clone, Copy, PartialEq)]
+enum Stop {
+    /// SIGKILL: the connection just breaks.
+    Kill,
+    /// SIGTERM: the server sends the hub's close message allowing a reconnect
+    /// (the client checks it heard it), then stops.
+    Terminate,
+}
+
+async fn reconnects_over(transport: &str, stop: Stop) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/signalr");
     let installing = INSTALL.lock().await;
     if let Err(reason) = npm_ci(&dir, "@microsoft/signalr").await {
@@ -31,6 +41,7 @@ async fn reconnects_over(transport: &str) {
         .env("HOTSWAP_URL", &server.base)
         .env("HOTSWAP_TOKEN", server.token())
         .env("HOTSWAP_TRANSPORT", transport)
+        .env("HOTSWAP_EXPECT_SHUTDOWN_CLOSE", if stop == Stop::Terminate { "1" } else { "" })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -50,7 +61,13 @@ async fn reconnects_over(transport: &str) {
     })
     .await;
     assert!(matches!(waited, Ok(true)), "the client never connected:\n{output}");
-    server.kill();
+    match stop {
+        Stop::Kill => server.kill(),
+        Stop::Terminate => {
+            let ended = server.terminate();
+            assert!(ended.success(), "SIGTERM ended the server with {ended}; log:\n{}", server.log_text());
+        }
+    }
     let restarted = Server::start(port, &[], logs.path().join("second.log")).await;
     let finished = tokio::time::timeout(Duration::from_secs(120), async {
         while let Some(line) = lines.next_line().await.expect("node's output") {
@@ -75,10 +92,20 @@ async fn reconnects_over(transport: &str) {
 
 #[actix_web::test]
 async fn the_official_client_reconnects_over_websockets_across_a_restart() {
-    reconnects_over("WebSockets").await;
+    reconnects_over("WebSockets", Stop::Kill).await;
+}
+
+#[actix_web::test]
+async fn the_official_client_is_told_of_a_clean_stop_and_reconnects_over_websockets() {
+    reconnects_over("WebSockets", Stop::Terminate).await;
+}
+
+#[actix_web::test]
+async fn the_official_client_is_told_of_a_clean_stop_and_reconnects_over_long_polling() {
+    reconnects_over("LongPolling", Stop::Terminate).await;
 }
 
 #[actix_web::test]
 async fn the_official_client_reconnects_over_long_polling_across_a_restart() {
-    reconnects_over("LongPolling").await;
+    reconnects_over("LongPolling", Stop::Kill).await;
 }

@@ -14,6 +14,7 @@ use super::connection::{Ending, HubConnection, Reply};
 use super::protocol;
 use crate::live::identity::SessionIdentity;
 use crate::live::settings::WebsocketSettings;
+use crate::live::shutdown::{self, ShutdownNotice, SHUTTING_DOWN};
 use crate::metrics::Metrics;
 
 const PROTOCOL: &str = "signalr";
@@ -30,6 +31,7 @@ pub struct HubSession {
     last_heard: Instant,
     sent: prometheus::IntCounter,
     delivery: prometheus::Histogram,
+    shutdown: ShutdownNotice,
 }
 
 impl HubSession {
@@ -39,6 +41,7 @@ impl HubSession {
         subscription: (Subscribe, Feed),
         settings: Arc<WebsocketSettings>,
         metrics: Arc<Metrics>,
+        shutdown: ShutdownNotice,
     ) -> Self {
         let feed_id = subscription.1.id();
         HubSession {
@@ -53,7 +56,19 @@ impl HubSession {
             sent: metrics.ws_messages.with_label_values(&[PROTOCOL]),
             delivery: metrics.ws_delivery.with_label_values(&[PROTOCOL]),
             metrics,
+            shutdown,
         }
+    }
+
+    /// The server stops (or its event bus did): the client is told it may
+    /// reconnect, then the socket closes with 1001.
+    fn server_stopping(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        if ctx.state() != ActorState::Running {
+            return;
+        }
+        ctx.text(protocol::close_allowing_reconnect(SHUTTING_DOWN));
+        ctx.close(Some(CloseReason { code: CloseCode::Away, description: Some(SHUTTING_DOWN.into()) }));
+        ctx.stop();
     }
 
     /// Sends the hub's close message, then closes the socket.
@@ -119,6 +134,7 @@ impl Actor for HubSession {
                 act.close(ctx, CloseCode::Policy, Some(why))
             });
         }
+        shutdown::watch::<Self>(ctx, &self.shutdown, Self::server_stopping);
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
@@ -178,7 +194,7 @@ impl StreamHandler<Arc<BusEvent>> for HubSession {
         if self.feed.as_ref().is_some_and(FeedStatus::overflowed) {
             self.slow_client(ctx);
         } else {
-            self.close(ctx, CloseCode::Restart, Some("The server is shutting down."));
+            self.server_stopping(ctx);
         }
     }
 }

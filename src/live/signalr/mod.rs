@@ -90,8 +90,14 @@ async fn connect(
         Some(std::sync::Arc::new(super::quota::admit(&state, &live.sessions, identity.home_tenant_id).await?));
     let orchestrator = &state.orchestrator;
     let feed = open_feed(identity.tenant_id, live.settings.send_buffer, orchestrator.bus_stats().clone());
-    let session =
-        HubSession::new(identity, orchestrator.bus().clone(), feed, live.settings.clone(), live.metrics.clone());
+    let session = HubSession::new(
+        identity,
+        orchestrator.bus().clone(),
+        feed,
+        live.settings.clone(),
+        live.metrics.clone(),
+        live.shutdown.clone(),
+    );
     super::upgrade(session, &req, stream, &live)
 }
 
@@ -157,6 +163,7 @@ async fn connect_over_http(
         subscription: open_feed(identity.tenant_id, live.settings.send_buffer, orchestrator.bus_stats().clone()),
         settings: live.settings.clone(),
         metrics: live.metrics.clone(),
+        shutdown: live.shutdown.clone(),
     });
     if transport == Transport::LongPolling {
         // The first poll only confirms the connection; it answers at once.

@@ -20,6 +20,7 @@ use super::connection::{HubConnection, Reply};
 use super::protocol;
 use crate::live::identity::SessionIdentity;
 use crate::live::settings::WebsocketSettings;
+use crate::live::shutdown::{self, ShutdownNotice, SHUTTING_DOWN};
 use crate::metrics::Metrics;
 
 /// How long a Long Polling request waits for frames before it answers empty.
@@ -94,6 +95,7 @@ pub struct PolledConnection {
     /// Server-Sent Events: the open event stream.
     stream: Option<mpsc::Sender<ByteString>>,
     last_heard: Instant,
+    shutdown: ShutdownNotice,
 }
 
 /// What starting a connection needs.
@@ -106,6 +108,7 @@ pub struct NewConnection {
     pub subscription: (Subscribe, Feed),
     pub settings: Arc<WebsocketSettings>,
     pub metrics: Arc<Metrics>,
+    pub shutdown: ShutdownNotice,
 }
 
 impl PolledConnection {
@@ -130,6 +133,7 @@ impl PolledConnection {
             waiting: None,
             stream: None,
             last_heard: Instant::now(),
+            shutdown: new.shutdown,
         }
         .start();
         registry.insert(&token, &identity, addr.clone());
@@ -158,6 +162,16 @@ impl PolledConnection {
                 true
             }
         }
+    }
+
+    /// The server stops (or its event bus did): the close message lets the
+    /// client reconnect, and answers the waiting poll or ends the event stream.
+    fn server_stopping(&mut self, ctx: &mut Context<Self>) {
+        self.push(protocol::close_allowing_reconnect(SHUTTING_DOWN));
+        if let Some(poll) = self.waiting.take() {
+            let _ = poll.send(PollAnswer::Frames(self.queue.drain(..).collect()));
+        }
+        ctx.stop();
     }
 
     /// Ends the connection; `error` goes into the hub's close message.
@@ -228,6 +242,7 @@ impl Actor for PolledConnection {
                 act.end(ctx, Some(why))
             });
         }
+        shutdown::watch::<Self>(ctx, &self.shutdown, Self::server_stopping);
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
@@ -257,7 +272,7 @@ impl StreamHandler<Arc<BusEvent>> for PolledConnection {
         if self.feed.as_ref().is_some_and(FeedStatus::overflowed) {
             self.fell_behind(ctx);
         } else {
-            self.end(ctx, Some("The server is shutting down."));
+            self.server_stopping(ctx);
         }
     }
 }

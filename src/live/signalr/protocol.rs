@@ -108,6 +108,12 @@ pub fn close(error: Option<&str>) -> ByteString {
     }
 }
 
+/// The close message of a stopping server: clients with automatic reconnect
+/// reconnect after it (with `allowReconnect` false they would give up).
+pub fn close_allowing_reconnect(error: &str) -> ByteString {
+    record(json!({ "type": 7, "error": error, "allowReconnect": true }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
