@@ -44,13 +44,20 @@ pub fn bearer_token(req: &HttpRequest) -> Option<String> {
 pub async fn authenticate_upgrade(req: &HttpRequest, how: OverrideUse) -> Result<SessionIdentity, ApiError> {
     let principal = crate::auth::principal_of(req)?;
     let acting = crate::auth::acting_tenant(req, how).await?;
+    let revalidation = super::revalidation::Revalidation::of(req);
+    // A session opens only where it would be let stay: the check that closes
+    // a suspended tenant's sessions refuses new ones too (else a client that
+    // reconnects kept hearing the tenant's events until the next poll).
+    if let Some(check) = &revalidation {
+        check.check(false).await.map_err(ApiError::Forbidden)?;
+    }
     Ok(SessionIdentity {
         tenant_id: acting.0,
         home_tenant_id: principal.tenant_id,
         user: principal.username.clone(),
         expires_at: Some(principal.expires_at),
         slot: None,
-        revalidation: super::revalidation::Revalidation::of(req),
+        revalidation,
     })
 }
 

@@ -54,6 +54,13 @@ async fn logout_reset_disable_and_suspension_close_websocket_sessions_within_a_s
         admin.post(&format!("/api/tenants/{tenant}/suspend"), &json!({ "reason": "unpaid invoice" })).await;
     assert_eq!(status, StatusCode::OK, "{reply}");
     assert_eq!(ws.until_closed(WITHIN).await.0, Some(1008), "tenant suspended");
+    // Reconnecting with the same token is refused while the tenant is
+    // suspended, on the WebSocket and at the hub's negotiate alike.
+    let refused = crate::ws_support::WsClient::connect_with(&member, "/api/v1/ws", &[]).await.err();
+    assert_eq!(refused, Some(StatusCode::FORBIDDEN), "a new session of a suspended tenant");
+    let (status, body) = member.post("/hubs/deployment/negotiate?negotiateVersion=1", &json!(null)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body["message"].as_str().unwrap_or_default().contains("suspended"), "{body}");
 
     // Someone else's logout leaves a session alone.
     let stayer = admin.new_user("ws-stayer", &["Viewer"], None).await;
