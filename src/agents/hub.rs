@@ -187,7 +187,13 @@ impl AgentHub {
         } else {
             return Err(refused());
         };
-        self.orchestrator.tenants().ensure_active(credential.tenant()).map_err(|e| e.to_string())?;
+        // As stored: another instance may have suspended the tenant. The
+        // tenant's actor is then started here if it was not, so that the
+        // session's checks every second have this instance's view of the
+        // tenant to read, which signals and refreshes keep current.
+        let tenants = self.orchestrator.tenants();
+        tenants.ensure_active_stored(credential.tenant()).await.map_err(|e| e.to_string())?;
+        tenants.here(credential.tenant()).await;
         Ok(credential)
     }
 

@@ -42,6 +42,7 @@ pub fn start(
     orchestrator: &Orchestrator,
 ) {
     spawn_sweeps(adapters.auth.clone(), limits);
+    follow_tenant_signals(adapters.auth.clone(), orchestrator.clone());
     let lease = |name| Some(orchestrator.task_lease(name));
     AuditRetention {
         store: adapters.store.clone(),
@@ -70,6 +71,26 @@ pub fn start(
         lease: lease(MESSAGE_RETENTION_TASK),
     }
     .start();
+}
+
+/// A tenant changed through any instance (suspended, activated, deleted:
+/// the signal that makes its live sessions check themselves) is read again
+/// by this instance's tenant actor, so that the checks made without a store
+/// read (an agent session's, every second) see the change at once rather
+/// than at the next `tenants.refresh_interval`.
+fn follow_tenant_signals(auth: web::Data<AuthState>, orchestrator: Orchestrator) {
+    let mut signals = auth.signals.subscribe();
+    actix_web::rt::spawn(async move {
+        loop {
+            match signals.recv().await {
+                Ok(signal) if signal.user.is_none() => orchestrator.tenants().refresh(signal.tenant),
+                Ok(_) => {}
+                // Missed signals: the periodic refresh catches up.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
 }
 
 /// Background sweeps: idle rate-limit windows, expired token revocations.

@@ -177,6 +177,12 @@ impl Actor for TenantActor {
     /// provisioning or deletion finished) before any request is handled.
     fn started(&mut self, ctx: &mut Self::Context) {
         self.deps.directory.publish(&self.record);
+        // What another instance changed reaches this one with a signal
+        // (`Tenants::refresh`, over Redis); this is the net under it.
+        let every = self.deps.settings.refresh_interval;
+        if !every.is_zero() {
+            ctx.run_interval(every, |_act, ctx| ctx.notify(RefreshTenant));
+        }
         let deps = self.deps.clone();
         let record = self.record.clone();
         let settle = async move {
@@ -513,6 +519,28 @@ async fn pause_runs(deps: &TenantDeps, tenant: TenantId) -> Result<Vec<uuid::Uui
         }
     }
     Ok(paused)
+}
+
+/// Reads the tenant as stored and takes it if another instance changed it
+/// (a suspension, a tier change, a deletion): this instance's quick status
+/// checks (agent sessions, `Tenants::ensure_active`) then see it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RefreshTenant;
+
+impl Handler<RefreshTenant> for TenantActor {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, _: RefreshTenant, _ctx: &mut Self::Context) -> Self::Result {
+        let (store, known) = (self.deps.store.clone(), self.record.clone());
+        let tenant = known.tenant_id;
+        let read = async move { stored(&store, known).await };
+        AtomicResponse::new(Box::pin(read.into_actor(self).map(move |read, act, ctx| match read {
+            Ok(record) => act.follow(record, ctx),
+            // The next refresh, or the next admission, reads it again.
+            Err(e) => tracing::debug!(%tenant, error = %e, "cannot read the tenant to refresh it"),
+        })))
+    }
 }
 
 #[derive(Message)]

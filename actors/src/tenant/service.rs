@@ -346,6 +346,14 @@ impl Tenants {
         }
     }
 
+    /// Has this instance's actor of `tenant` read the tenant again from the
+    /// store, when told that another instance changed it. Answers at once.
+    pub fn refresh(&self, tenant: TenantId) {
+        if let Some(addr) = self.deps.directory.get(tenant) {
+            addr.do_send(super::actor::RefreshTenant);
+        }
+    }
+
     /// Refuses steering a run of a tenant that is not active as this
     /// instance's actor last saw it (no store read; for agent sessions).
     pub fn ensure_active(&self, tenant: TenantId) -> Result<(), CoreError> {
