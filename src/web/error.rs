@@ -52,6 +52,9 @@ pub enum ApiError {
     Internal(String),
 }
 
+/// Retry-After of a `concurrentRuns` refusal, in seconds.
+const CONCURRENT_RUNS_RETRY_SECS: i64 = 30;
+
 impl ApiError {
     pub fn validation(details: Vec<String>) -> Self {
         let message = match details.len() {
@@ -115,6 +118,10 @@ impl ApiError {
                 let next_day = start_of_day(now) + TimeDelta::days(1);
                 Some((next_day - now).num_seconds().max(1))
             }
+            // A place frees when one of the tenant's runs ends, which no one
+            // can tell in advance: a polling interval, so that clients that
+            // honour 429s back off rather than retry at once.
+            ApiError::Quota(q) if q.quota == QuotaKind::ConcurrentRuns => Some(CONCURRENT_RUNS_RETRY_SECS),
             _ => None,
         }
     }
@@ -286,13 +293,16 @@ mod tests {
     }
 
     #[test]
-    fn a_runs_per_day_refusal_says_when_the_utc_day_ends_and_concurrent_runs_do_not() {
+    fn a_runs_per_day_refusal_says_when_the_utc_day_ends_and_concurrent_runs_give_a_polling_interval() {
         let evening = Utc.with_ymd_and_hms(2026, 12, 7, 23, 59, 0).unwrap();
         assert_eq!(quota(QuotaKind::RunsPerDay).quota_retry_after(evening), Some(60));
-        assert_eq!(quota(QuotaKind::ConcurrentRuns).quota_retry_after(evening), None);
+        assert_eq!(quota(QuotaKind::ConcurrentRuns).quota_retry_after(evening), Some(CONCURRENT_RUNS_RETRY_SECS));
         let response = quota(QuotaKind::RunsPerDay).error_response();
         let seconds: i64 = response.headers().get("Retry-After").unwrap().to_str().unwrap().parse().unwrap();
         assert!((1..=86_400).contains(&seconds));
-        assert!(quota(QuotaKind::ConcurrentRuns).error_response().headers().get("Retry-After").is_none());
+        let response = quota(QuotaKind::ConcurrentRuns).error_response();
+        assert_eq!(response.headers().get("Retry-After").unwrap(), "30");
+        // Capacity quotas free up only when something is removed: no hint.
+        assert!(quota(QuotaKind::Modules).error_response().headers().get("Retry-After").is_none());
     }
 }
