@@ -15,7 +15,7 @@ use crate::auth::{RequireRole, Tenant};
 use crate::web::query_params::Query;
 use crate::web::AppState;
 use crate::web::{ApiError, ErrorBody};
-use hotswap_actors::domain::{AuditCategory, NewAuditEntry};
+use hotswap_actors::domain::{AuditCategory, NewAuditEntry, DEFAULT_TENANT};
 
 api_module! {
     get_actor_tree => Access::Role(RequireRole::ADMIN),
@@ -45,8 +45,8 @@ pub struct ActorTreeQuery {
 
 /// The supervision tree of the instance that answers (`instance`): every
 /// supervisor with a page of the tenant's children (`childCount` counts them
-/// all; unpaged, a cluster of 100,000 nodes made a 29 MB answer), and the
-/// event bus.
+/// all; unpaged, a cluster of 100,000 nodes made a 29 MB answer), and, for
+/// the system tenant's Admins, the event bus.
 #[utoipa::path(
     get,
     path = "/api/v1/admin/actors",
@@ -79,20 +79,26 @@ pub async fn get_actor_tree(
     // Each supervisor copies out only the page; children that need an
     // operator's eye (not running, or restarted) come first, then by id.
     let supervisors = state.orchestrator.supervision_page(tenant.0, offset as usize, limit as usize).await;
-    let stats = state.orchestrator.bus_stats();
-    Ok(HttpResponse::Ok().json(json!({
+    let mut tree = json!({
         // The instance that answers; each run names the one that drives it.
         "instance": state.orchestrator.instance_id(),
         "supervisors": supervisors,
-        "eventBus": {
+    });
+    // The event bus carries every tenant's events: its counters would let
+    // one tenant watch another's activity, so only the platform's Admins
+    // (the system tenant's) see them.
+    if tenant.0 == DEFAULT_TENANT {
+        let stats = state.orchestrator.bus_stats();
+        tree["eventBus"] = json!({
             "kind": "EventBus",
             "subscribers": stats.subscribers.load(Relaxed),
             "mailboxBacklog": stats.backlog(),
             "published": stats.published.load(Relaxed),
             "delivered": stats.delivered.load(Relaxed),
             "overflows": stats.overflows.load(Relaxed),
-        },
-    })))
+        });
+    }
+    Ok(HttpResponse::Ok().json(tree))
 }
 
 async fn find(state: &AppState, tenant: Tenant, id: &str) -> Result<ChildSnapshot, ApiError> {

@@ -45,6 +45,10 @@ pub struct RedisHealth {
     /// follow their own channel's drops (`listen_counting_drops`) rather than
     /// every change `generation` counts.
     subscription_changes: AtomicU64,
+    /// Whether a command's outcome has been seen yet: an instance that
+    /// cannot reach Redis from the start says so then, as one that loses it
+    /// later does.
+    probed: AtomicBool,
 }
 
 impl RedisHealth {
@@ -77,13 +81,20 @@ impl RedisHealth {
     }
 
     fn set_commands_ok(&self, ok: bool) {
-        if self.commands_ok.swap(ok, Ordering::AcqRel) != ok {
+        let first = !self.probed.swap(true, Ordering::AcqRel);
+        let changed = self.commands_ok.swap(ok, Ordering::AcqRel) != ok;
+        if changed {
             self.generation.fetch_add(1, Ordering::AcqRel);
-            if ok {
-                tracing::info!("redis answers again");
-            } else {
-                tracing::warn!("redis does not answer; falling back to this instance alone");
-            }
+        }
+        match (first, changed, ok) {
+            (true, _, true) => tracing::info!("redis answers"),
+            (_, _, false) if first || changed => tracing::warn!(
+                "redis does not answer; falling back to this instance alone: logins here are refused (503), \
+                 live updates and rate limits stay on this instance, and changes to users made here reach the \
+                 other instances' caches only after auth_cache_ttl (docs/SCALING.md)"
+            ),
+            (false, true, true) => tracing::info!("redis answers again"),
+            _ => {}
         }
     }
 }

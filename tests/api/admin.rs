@@ -64,6 +64,12 @@ async fn the_tree_lists_supervisors_and_their_children() {
     assert_eq!(node["mailboxBacklog"], 0);
     assert!(node["startedAt"].is_string() && node["lastFailure"].is_null());
     assert!(tree["eventBus"]["subscribers"].is_number());
+    // The bus counts every tenant's events: another tenant's Admin does not see it.
+    let tenant = crate::tenants::provision(&app, "tree-reader", "Free").await;
+    let other = app.new_user("tree-admin", &["Admin"], Some(tenant)).await;
+    let (status, theirs) = other.get("/api/v1/admin/actors").await;
+    assert_eq!(status, StatusCode::OK, "{theirs}");
+    assert!(theirs.get("eventBus").is_none(), "{theirs:#}");
 
     let (status, body) = app.get("/api/v1/admin/actors/node:nowhere").await;
     assert_eq!(status, StatusCode::NOT_FOUND);

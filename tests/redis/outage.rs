@@ -57,3 +57,22 @@ async fn redis_stopped_and_started_during_a_run_the_run_finishes_and_live_update
     assert_eq!(kinds(on_b.of_run(&second)), kinds(on_a.of_run(&second)), "live updates resumed whole and in order");
     assert_eq!(on_b.of_run(&second), on_a.of_run(&second));
 }
+
+/// An instance started while its Redis does not answer says so in its log
+/// at once (it said nothing until a request needed Redis).
+#[actix_web::test]
+async fn an_instance_that_cannot_reach_redis_at_start_up_says_so() {
+    let Some(mut redis) = RedisServer::start().await else { return };
+    let url = redis.url();
+    redis.stop();
+    let logs = tempfile::tempdir().unwrap();
+    let vars = [("HOTSWAP__REDIS__URL", url)];
+    // Logins are refused while Redis is down: no token is needed here.
+    let server =
+        Server::start_with_token(crate::process::free_port(), &vars, logs.path().join("alone.log"), "unused").await;
+    eventually(Duration::from_secs(10), "the log says Redis does not answer", async || {
+        server.log_text().contains("redis does not answer; falling back to this instance alone")
+    })
+    .await;
+    assert_eq!(readiness(&server).await, "Degraded");
+}
