@@ -72,3 +72,39 @@ async fn a_tenant_created_suspended_or_moved_to_another_tier_on_one_instance_is_
     let (status, reply) = try_create(&a, "kmod-ha-3").await;
     assert_eq!(status, StatusCode::ACCEPTED, "a run of a tenant activated on b, created on a: {reply}");
 }
+
+/// Deleted through b, the tenant that a provisioned loses its actor and
+/// simulated nodes on a too, without Redis (the periodic refresh): before, a
+/// kept them (and reported healthy nodes of a deleted tenant) until restarted,
+/// as only an admission would have made it read the tenant again.
+#[actix_web::test]
+async fn a_tenant_deleted_through_one_instance_loses_its_nodes_on_the_other() {
+    let Some(db) = TestDb::migrated("cluster::a_tenant_deleted_through_one_instance").await else { return };
+    let logs = tempfile::tempdir().unwrap();
+    let refresh = [("HOTSWAP__TENANTS__REFRESH_INTERVAL", "500ms".to_string())];
+    let mut a = instance(&db, "a", logs.path(), &refresh).await;
+    let b = instance(&db, "b", logs.path(), &refresh).await;
+    let body =
+        json!({ "name": "Gone Soon", "subdomain": "gonesoon", "tier": "Free", "contactEmail": "ops@gone.example.com" });
+    let (status, reply) = a.post("/api/tenants", &body).await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+    let tenant = reply["tenantId"].as_str().unwrap().to_string();
+    a.act_for(Some(&tenant));
+    let nodes_on_a = async || {
+        let (_, cluster) = a.get("/api/v1/clusters/Development").await?;
+        cluster["totalNodes"].as_u64().ok_or(format!("{cluster}"))
+    };
+    eventually_ok(Duration::from_secs(30), "a provisions the tenant's nodes", async || match nodes_on_a().await? {
+        0 => Err("no nodes yet".to_string()),
+        _ => Ok(()),
+    })
+    .await;
+
+    let (status, reply) = b.delete(&format!("/api/tenants/{tenant}")).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    eventually_ok(Duration::from_secs(10), "a drops the deleted tenant's nodes", async || match nodes_on_a().await? {
+        0 => Ok(()),
+        n => Err(format!("{n} nodes still")),
+    })
+    .await;
+}
