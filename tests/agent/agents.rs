@@ -113,6 +113,27 @@ impl Drop for Agent {
     }
 }
 
+/// A server with `vars` (its artifacts under `root`), a signing key it
+/// trusts, an enrolment token for `environment` and an agent per name in
+/// `hosts`, each joined to that environment's cluster.
+#[allow(dead_code)] // Not every test file of this binary starts its server so.
+pub async fn server_with_agents(
+    root: &Path,
+    mut vars: Vec<(&'static str, String)>,
+    environment: &str,
+    hosts: &[&str],
+) -> (Server, rsa::PrivateKey, String, Vec<Agent>) {
+    vars.push(("HOTSWAP__REGISTRY__ARTIFACT_DIR", root.join("artifacts").display().to_string()));
+    let server = Server::start(crate::process::free_port(), &vars, root.join("server.log")).await;
+    let key = trusted_key(&server).await;
+    let token = enrolment_token(&server, environment).await;
+    let agents: Vec<Agent> = hosts.iter().map(|host| Agent::start(&server, &token, host, root)).collect();
+    for host in hosts {
+        wait_joined(&server, environment, host).await;
+    }
+    (server, key, token, agents)
+}
+
 /// An enrolment token for `environment`.
 pub async fn enrolment_token(server: &Server, environment: &str) -> String {
     let (status, body) =

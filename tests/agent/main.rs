@@ -17,6 +17,7 @@ mod desired;
 mod download;
 mod enrolment;
 mod partition;
+mod pending_restore;
 mod promotion;
 mod quarantine;
 mod removal;

@@ -251,3 +251,38 @@ fn describe(failures: &[(String, String)]) -> String {
     let named: Vec<String> = failures.iter().map(|(host, e)| host_failure(host, e)).collect();
     super::stages::listed(&named)
 }
+
+impl Coordinator {
+    /// Once the run has ended (its module released), applies any restore it
+    /// left pending on an agent host that came back meanwhile: see
+    /// `HostReconciler::apply_pending_restores`. Detached: the coordinator
+    /// stops at once, and a host that is slow to apply it delays nothing.
+    pub(super) fn apply_pending_restores(&self) {
+        let tenant = self.run.tenant_id;
+        let environments: std::collections::BTreeSet<_> = self.run.changes.iter().map(|c| c.environment).collect();
+        let agents: std::collections::HashSet<uuid::Uuid> = environments
+            .into_iter()
+            .flat_map(|env| {
+                let nodes = self.deps.clusters.nodes(tenant, env);
+                nodes.iter().filter(|n| n.kind == crate::node::NodeKind::Agent).map(|n| n.node_id).collect::<Vec<_>>()
+            })
+            .collect();
+        let nodes: Vec<_> = self
+            .run
+            .changes
+            .iter()
+            .filter(|c| agents.contains(&c.node_id))
+            .map(|c| (c.environment, c.node_id))
+            .collect();
+        if nodes.is_empty() {
+            return;
+        }
+        let reconciler = crate::orchestrator::desired_state::HostReconciler {
+            store: self.deps.store.clone(),
+            clusters: self.deps.clusters.clone(),
+            step_timeout: self.deps.pipeline.node_request_timeout,
+        };
+        let module = self.run.request.module_name.clone();
+        actix::spawn(async move { reconciler.apply_pending_restores(tenant, &module, &nodes).await });
+    }
+}

@@ -39,7 +39,10 @@ impl Coordinator {
         let _entered = span.enter();
         let checkpoint = self.run.checkpoint.clone();
         match checkpoint {
-            Checkpoint::Done => ctx.stop(),
+            Checkpoint::Done => {
+                self.apply_pending_restores();
+                ctx.stop()
+            }
             Checkpoint::Restoring { environment, message } => self.restore_stage(environment, message, ctx),
             Checkpoint::Unwinding { status, message } => self.unwind(status, message, ctx),
             Checkpoint::ManualRollback => self.manual_rollback(ctx),

@@ -5,7 +5,7 @@
 mod agents;
 mod approvals;
 mod clusters;
-mod desired_state;
+pub(crate) mod desired_state;
 pub mod downgrade;
 pub mod dry_run;
 mod leases;
