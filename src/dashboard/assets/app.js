@@ -48,9 +48,15 @@ function s(tag, attrs = {}, ...children) {
 
 const main = () => document.getElementById("main");
 
-/** Replaces the page's content; a null, undefined or false part (left out by a role) is skipped. */
+/** Replaces what `parent` holds; a null, undefined or false part (left out by a role, a link with nowhere
+ *  to go) is skipped, where `replaceChildren` itself would write it as the word "null". */
+function fill(parent, ...nodes) {
+  parent.replaceChildren(...nodes.filter((n) => n !== null && n !== undefined && n !== false));
+}
+
+/** Replaces the page's content. */
 function show(...nodes) {
-  main().replaceChildren(...nodes.filter((n) => n !== null && n !== undefined && n !== false));
+  fill(main(), ...nodes);
 }
 
 function notice(text) {
@@ -908,7 +914,7 @@ async function releasesView() {
     empty.textContent = batches.length ? ""
       : query.has("before") ? "No older release." : "No release yet: `hotswap release MODULE@VERSION… --to ENV` starts one.";
     const last = batches.length === RELEASES_PER_PAGE ? batches[batches.length - 1] : null;
-    pages.replaceChildren(
+    fill(pages,
       query.has("before") ? h("a", { href: sameViewWith({ before: null }), rel: "first" }, "← Newest") : null,
       last ? h("a", { href: sameViewWith({ before: last.batchId }), rel: "next" }, "Older →") : null);
     body.replaceChildren(...batches.map((b) => h("tr", { "data-batch": b.batchId, "data-status": b.status },
