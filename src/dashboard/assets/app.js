@@ -372,7 +372,7 @@ async function runView(id) {
     },
   }, label);
 
-  // Per environment: its grid as last read, when, and its stage's status then.
+  // Per environment: its grid as last read, when, and its stage's and the run's state then.
   const gridReads = new Map();
   let gridTimer = null;
   // Set when the page is left: its timer must not go on reading grids.
@@ -389,20 +389,23 @@ async function runView(id) {
     ]);
     const eventCount = Number(eventHeaders.get("X-Total-Count") ?? history.length);
     // A grid is read when its stage's status changes (a stage that started,
-    // ended or was rolled back has moved nodes) and, while its stage is
-    // Running, again every few seconds. Re-reading every environment's grid
-    // on every step would spend the clusters' rate limit (60 a minute): a
-    // Production run has four, and two such pages open would exceed it.
+    // ended or was rolled back has moved nodes), when the run's status or its
+    // rollback's changes (a rollback on request puts nodes back but leaves
+    // every stage Succeeded) and, while its stage is Running, again every few
+    // seconds. Re-reading every environment's grid on every step would spend
+    // the clusters' rate limit (60 a minute): a Production run has four, and
+    // two such pages open would exceed it.
     const now = Date.now();
+    const runState = `${run.status} ${run.rollback?.status ?? ""}`;
     const deployStages = run.stages.filter((stage) => stage.environment);
     const due = deployStages.filter((stage) => {
       const last = gridReads.get(stage.environment);
-      if (!last || last.stageStatus !== stage.status) return true;
+      if (!last || last.stageStatus !== stage.status || last.runState !== runState) return true;
       return stage.status === "Running" && now - last.readAt >= GRID_REFRESH_MS;
     });
     await Promise.all(due.map(async (stage) => {
       const cluster = await api("GET", `/api/v1/clusters/${stage.environment}?pageSize=${NODES_PER_PAGE}`);
-      gridReads.set(stage.environment, { cluster, readAt: now, stageStatus: stage.status });
+      gridReads.set(stage.environment, { cluster, readAt: now, stageStatus: stage.status, runState });
     }));
     const running = deployStages.filter((stage) => stage.status === "Running");
     if (running.length && ACTIVE.has(run.status) && !gridTimer && !left) {
