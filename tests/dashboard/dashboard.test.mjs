@@ -43,15 +43,21 @@ after(async () => {
   await browser?.close();
 });
 
-/** A fresh page signed in as `role`; console errors and page errors are collected. */
-async function signIn(role) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+/** A fresh page at the sign-in form; console errors and page errors are collected under `who`. */
+async function openPage(who, viewport = { width: 1280, height: 900 }) {
+  const context = await browser.newContext({ viewport });
   const page = await context.newPage();
   page.on("console", (message) => {
-    if (message.type() === "error") problems.push(`${role} console: ${message.text()}`);
+    if (message.type() === "error") problems.push(`${who} console: ${message.text()}`);
   });
-  page.on("pageerror", (error) => problems.push(`${role} page error: ${error.message}`));
+  page.on("pageerror", (error) => problems.push(`${who} page error: ${error.message}`));
   await page.goto(BASE + "/");
+  return page;
+}
+
+/** A fresh page signed in as `role`. */
+async function signIn(role, viewport) {
+  const page = await openPage(role, viewport);
   const [username, password] = USERS[role];
   await page.getByLabel("Username").fill(username);
   await page.getByLabel("Password").fill(password);
@@ -607,6 +613,39 @@ test("a module's page says who depends on it and what another version would brea
   await deployer.getByRole("link", { name: "← Newest" }).click();
   await deployer.locator(`tr[data-batch="${newestId}"]`).waitFor(LONG);
   await deployer.context().close();
+});
+
+test("a locked-out user is told that failed sign-ins lock sign-in, not whether the password was right", async () => {
+  const username = unique("locky");
+  const password = "LockyPassword1!";
+  const created = await fetch(`${BASE}/api/v1/users`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${await token("Admin")}` },
+    body: JSON.stringify({ username, email: `${username}@example.com`, password, roles: ["Viewer"] }),
+  });
+  assert.equal(created.status, 201, await created.text());
+  const login = async (attempt) => {
+    const answer = await fetch(`${BASE}/api/v1/authentication/login`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ username, password: attempt }),
+    });
+    return { status: answer.status, message: (await answer.json()).message };
+  };
+  // auth.max_failed_logins (5) wrong passwords from this address lock the account for it.
+  for (let i = 0; i < 5; i += 1) assert.equal((await login("wrong-password")).status, 401);
+  const page = await openPage("Locked out");
+  expectedProblems.push(/^Locked out console: Failed to load resource: the server responded with a status of 401/);
+  await page.getByLabel("Username").fill(username);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  const refusal = page.getByRole("alert").filter({ hasText: "Invalid username or password" });
+  await refusal.waitFor(LONG);
+  // The page says why the right password may be refused, as it would to a wrong one.
+  assert.match(await refusal.innerText(), /failed sign-ins in a row lock sign-in .* for a while/);
+  // The API answers the right password as it answers a wrong one: a guesser learns nothing from it.
+  assert.deepEqual(await login(password), await login("another-wrong-password"));
+  await page.context().close();
 });
 
 test("no page logged an error", () => {

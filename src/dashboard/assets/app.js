@@ -232,6 +232,9 @@ function coalesce(ms, task) {
   };
 }
 
+// What a refused sign-in adds: the server does not say whether an account is locked, nor publish for how long.
+const LOCKOUT_HINT = "Several failed sign-ins in a row lock sign-in to an account for a while; until the lock ends, even the right password gets this answer.";
+
 function signInView(message) {
   const error = h("p", { class: "error", role: "alert" }, message ?? "");
   const username = h("input", { id: "username", name: "username", autocomplete: "username", required: true });
@@ -251,7 +254,9 @@ function signInView(message) {
       session.user = answer.user;
       startSession();
     } catch (e) {
-      error.textContent = e.message;
+      // The server answers a locked account as it answers a wrong password, the right password included
+      // (else a guesser would learn when a guess was right): the page says a lock may be why.
+      error.replaceChildren(e.message, ...(e.status === 401 ? [h("br"), h("span", { class: "muted" }, LOCKOUT_HINT)] : []));
     }
   });
   show(form);
