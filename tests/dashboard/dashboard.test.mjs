@@ -43,6 +43,9 @@ after(async () => {
   await browser?.close();
 });
 
+/** A phone's screen (an iPhone 12-15's, in CSS pixels). */
+const PHONE = { width: 390, height: 844 };
+
 /** A fresh page at the sign-in form; console errors and page errors are collected under `who`. */
 async function openPage(who, viewport = { width: 1280, height: 900 }) {
   const context = await browser.newContext({ viewport });
@@ -646,6 +649,65 @@ test("a locked-out user is told that failed sign-ins lock sign-in, not whether t
   // The API answers the right password as it answers a wrong one: a guesser learns nothing from it.
   assert.deepEqual(await login(password), await login("another-wrong-password"));
   await page.context().close();
+});
+
+test("at a phone's width every section and Sign out are in reach, and no page scrolls sideways", async () => {
+  const auth = { "Content-Type": "application/json", Authorization: `Bearer ${await token("Deployer")}` };
+  const started = await fetch(`${BASE}/api/v1/deployments`, {
+    method: "POST",
+    headers: auth,
+    body: JSON.stringify({ moduleName: unique("phone"), version: "1.0.0", targetEnvironment: "Development", requesterEmail: "deployer@example.com" }),
+  });
+  assert.equal(started.status, 202, await started.clone().text());
+  const run = (await started.json()).executionId;
+  const module = unique("pocket");
+  const uploaded = await fetch(`${BASE}/api/v1/modules`, {
+    method: "POST",
+    headers: auth,
+    body: JSON.stringify({ descriptor: { name: module, version: "1.0.0", description: "read on a phone" }, artifact: Buffer.from("bytes").toString("base64") }),
+  });
+  assert.equal(uploaded.status, 201, await uploaded.text());
+
+  const admin = await signIn("Admin", PHONE);
+  // Each view with what shows that its data has come (a table may scroll inside itself, the page may not).
+  const views = {
+    runs: "tr[data-run]",
+    [`runs/${run}`]: ".grid .node",
+    deploy: "form.deploy",
+    approvals: ".approvals > *",
+    clusters: "table tbody tr",
+    "clusters/Development": "table.cluster-nodes tbody tr",
+    hosts: "table.hosts",
+    modules: "tr[data-module]",
+    [`modules/${module}`]: ".impact form",
+    releases: "table.releases",
+    messaging: "table.topics",
+    actors: "tr[data-actor]",
+    audit: "table.audit tbody tr",
+  };
+  for (const [view, loaded] of Object.entries(views)) {
+    await admin.goto(`${BASE}/#/${view}`);
+    await admin.locator(loaded).first().waitFor(LONG);
+    const { scrollWidth, clientWidth } = await admin.evaluate(() => {
+      const { scrollWidth, clientWidth } = document.documentElement;
+      return { scrollWidth, clientWidth };
+    });
+    assert.ok(scrollWidth <= clientWidth, `#/${view} is ${scrollWidth} px wide on a ${clientWidth} px screen`);
+    // Every section's link, the live state and Sign out are on the screen, none under another.
+    for (const target of [...await admin.locator("#nav a").all(), admin.locator("#live-state"), admin.getByRole("button", { name: "Sign out" })]) {
+      const box = await target.boundingBox();
+      const name = await target.innerText();
+      assert.ok(box && box.x >= 0 && box.x + box.width <= clientWidth, `${name} on #/${view}: ${JSON.stringify(box)}`);
+      const hit = await target.evaluate((element) => {
+        const { x, y, width, height } = element.getBoundingClientRect();
+        return element.contains(document.elementFromPoint(x + width / 2, y + height / 2));
+      });
+      assert.ok(hit, `${name} on #/${view} is not covered`);
+    }
+  }
+  await admin.getByRole("button", { name: "Sign out" }).click();
+  await admin.getByRole("heading", { name: "Sign in to HotSwap" }).waitFor(LONG);
+  await admin.context().close();
 });
 
 test("no page logged an error", () => {
