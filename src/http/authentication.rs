@@ -103,8 +103,9 @@ pub struct DemoCredentials {
 /// Log in with a username and password.
 ///
 /// Every failure answers 401 with the same message, whether the user exists or
-/// not. Five bad passwords in a row lock the account for 15 minutes
-/// (configurable); during the lockout the answer is the same 401.
+/// not. Five bad passwords in a row from one address lock the account for that
+/// address for 15 minutes (configurable); during the lockout the answer is the
+/// same 401, even to the right password.
 #[utoipa::path(
     post,
     path = "/api/v1/authentication/login",

@@ -43,15 +43,24 @@ after(async () => {
   await browser?.close();
 });
 
-/** A fresh page signed in as `role`; console errors and page errors are collected. */
-async function signIn(role) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+/** A phone's screen (an iPhone 12-15's, in CSS pixels). */
+const PHONE = { width: 390, height: 844 };
+
+/** A fresh page at the sign-in form; console errors and page errors are collected under `who`. */
+async function openPage(who, viewport = { width: 1280, height: 900 }) {
+  const context = await browser.newContext({ viewport });
   const page = await context.newPage();
   page.on("console", (message) => {
-    if (message.type() === "error") problems.push(`${role} console: ${message.text()}`);
+    if (message.type() === "error") problems.push(`${who} console: ${message.text()}`);
   });
-  page.on("pageerror", (error) => problems.push(`${role} page error: ${error.message}`));
+  page.on("pageerror", (error) => problems.push(`${who} page error: ${error.message}`));
   await page.goto(BASE + "/");
+  return page;
+}
+
+/** A fresh page signed in as `role`. */
+async function signIn(role, viewport) {
+  const page = await openPage(role, viewport);
   const [username, password] = USERS[role];
   await page.getByLabel("Username").fill(username);
   await page.getByLabel("Password").fill(password);
@@ -149,8 +158,9 @@ test("a run started in the browser is watched to Succeeded without a reload", as
     await page.locator(`.grid[aria-label="${environment} nodes"] .legend`).filter({ hasText: /^\s*1\.0\.0\s*$/ }).waitFor();
   }
   // At most one read per status a stage went through (Pending, Running,
-  // Succeeded) and one per five seconds it ran.
-  const bound = 3 + Math.ceil((Date.now() - startedAt) / 5000);
+  // Succeeded), one per status the run went through (Running, Succeeded) and
+  // one per five seconds it ran.
+  const bound = 3 + 2 + Math.ceil((Date.now() - startedAt) / 5000);
   for (const environment of ["Development", "QA"]) {
     assert.ok(gridReads[environment] >= 1 && gridReads[environment] <= bound,
       `${environment} grid read ${gridReads[environment]} times, at most ${bound} expected`);
@@ -210,6 +220,8 @@ test("a rollback dismissed at its question is not sent; one answered is, with th
   const page = await signIn("Deployer");
   const id = await deploy(page, unique("back"), "1.0.0", "Development");
   await page.locator('.run-header[data-status="Succeeded"]').waitFor(LONG);
+  const legend = page.locator('.grid[aria-label="Development nodes"] .legend');
+  await legend.filter({ hasText: /^\s*1\.0\.0\s*$/ }).waitFor(LONG);
   const rollbacks = [];
   page.on("request", (r) => { if (r.method() === "POST" && r.url().endsWith("/rollback")) rollbacks.push(r.postDataJSON()); });
   page.once("dialog", (dialog) => dialog.dismiss());
@@ -218,6 +230,9 @@ test("a rollback dismissed at its question is not sent; one answered is, with th
   await page.getByRole("button", { name: "Rollback" }).click();
   await page.locator('.run-header[data-status="RolledBack"]').waitFor(LONG);
   assert.deepEqual(rollbacks, [{ reason: "bad build" }], `run ${id}: only the answered rollback was sent`);
+  // The grid is read again: its nodes run what they ran before (a new module: nothing), though every stage
+  // still says Succeeded.
+  await legend.filter({ hasText: /^\s*none\s*$/ }).waitFor(LONG);
   await page.context().close();
 });
 
@@ -555,6 +570,8 @@ test("a module's page says who depends on it and what another version would brea
   await viewer.getByRole("link", { name: "Releases" }).click();
   const release = viewer.locator(`tr[data-batch="${batch.batchId}"]`);
   await release.filter({ hasText: "Succeeded" }).waitFor(LONG);
+  // Fewer releases than a page holds: the pager links to nothing and says nothing (it once said "nullnull").
+  assert.equal((await viewer.getByRole("navigation", { name: "Pages of releases" }).innerText()).trim(), "");
   const steps = await release.locator("li[data-step]").evaluateAll((items) => items.map((li) => li.dataset.step));
   assert.deepEqual(steps, [base, ext], "each module after the one it depends on");
   await noSeriousViolations(viewer, "the releases page");
@@ -599,6 +616,98 @@ test("a module's page says who depends on it and what another version would brea
   await deployer.getByRole("link", { name: "← Newest" }).click();
   await deployer.locator(`tr[data-batch="${newestId}"]`).waitFor(LONG);
   await deployer.context().close();
+});
+
+test("a locked-out user is told that failed sign-ins lock sign-in, not whether the password was right", async () => {
+  const username = unique("locky");
+  const password = "LockyPassword1!";
+  const created = await fetch(`${BASE}/api/v1/users`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${await token("Admin")}` },
+    body: JSON.stringify({ username, email: `${username}@example.com`, password, roles: ["Viewer"] }),
+  });
+  assert.equal(created.status, 201, await created.text());
+  const login = async (attempt) => {
+    const answer = await fetch(`${BASE}/api/v1/authentication/login`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ username, password: attempt }),
+    });
+    return { status: answer.status, message: (await answer.json()).message };
+  };
+  // auth.max_failed_logins (5) wrong passwords from this address lock the account for it.
+  for (let i = 0; i < 5; i += 1) assert.equal((await login("wrong-password")).status, 401);
+  const page = await openPage("Locked out");
+  expectedProblems.push(/^Locked out console: Failed to load resource: the server responded with a status of 401/);
+  await page.getByLabel("Username").fill(username);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  const refusal = page.getByRole("alert").filter({ hasText: "Invalid username or password" });
+  await refusal.waitFor(LONG);
+  // The page says why the right password may be refused, as it would to a wrong one.
+  assert.match(await refusal.innerText(), /failed sign-ins in a row lock sign-in .* for a while/);
+  // The API answers the right password as it answers a wrong one: a guesser learns nothing from it.
+  assert.deepEqual(await login(password), await login("another-wrong-password"));
+  await page.context().close();
+});
+
+test("at a phone's width every section and Sign out are in reach, and no page scrolls sideways", async () => {
+  const auth = { "Content-Type": "application/json", Authorization: `Bearer ${await token("Deployer")}` };
+  const started = await fetch(`${BASE}/api/v1/deployments`, {
+    method: "POST",
+    headers: auth,
+    body: JSON.stringify({ moduleName: unique("phone"), version: "1.0.0", targetEnvironment: "Development", requesterEmail: "deployer@example.com" }),
+  });
+  assert.equal(started.status, 202, await started.clone().text());
+  const run = (await started.json()).executionId;
+  const module = unique("pocket");
+  const uploaded = await fetch(`${BASE}/api/v1/modules`, {
+    method: "POST",
+    headers: auth,
+    body: JSON.stringify({ descriptor: { name: module, version: "1.0.0", description: "read on a phone" }, artifact: Buffer.from("bytes").toString("base64") }),
+  });
+  assert.equal(uploaded.status, 201, await uploaded.text());
+
+  const admin = await signIn("Admin", PHONE);
+  // Each view with what shows that its data has come (a table may scroll inside itself, the page may not).
+  const views = {
+    runs: "tr[data-run]",
+    [`runs/${run}`]: ".grid .node",
+    deploy: "form.deploy",
+    approvals: ".approvals > *",
+    clusters: "table tbody tr",
+    "clusters/Development": "table.cluster-nodes tbody tr",
+    hosts: "table.hosts",
+    modules: "tr[data-module]",
+    [`modules/${module}`]: ".impact form",
+    releases: "table.releases",
+    messaging: "table.topics",
+    actors: "tr[data-actor]",
+    audit: "table.audit tbody tr",
+  };
+  for (const [view, loaded] of Object.entries(views)) {
+    await admin.goto(`${BASE}/#/${view}`);
+    await admin.locator(loaded).first().waitFor(LONG);
+    const { scrollWidth, clientWidth } = await admin.evaluate(() => {
+      const { scrollWidth, clientWidth } = document.documentElement;
+      return { scrollWidth, clientWidth };
+    });
+    assert.ok(scrollWidth <= clientWidth, `#/${view} is ${scrollWidth} px wide on a ${clientWidth} px screen`);
+    // Every section's link, the live state and Sign out are on the screen, none under another.
+    for (const target of [...await admin.locator("#nav a").all(), admin.locator("#live-state"), admin.getByRole("button", { name: "Sign out" })]) {
+      const box = await target.boundingBox();
+      const name = await target.innerText();
+      assert.ok(box && box.x >= 0 && box.x + box.width <= clientWidth, `${name} on #/${view}: ${JSON.stringify(box)}`);
+      const hit = await target.evaluate((element) => {
+        const { x, y, width, height } = element.getBoundingClientRect();
+        return element.contains(document.elementFromPoint(x + width / 2, y + height / 2));
+      });
+      assert.ok(hit, `${name} on #/${view} is not covered`);
+    }
+  }
+  await admin.getByRole("button", { name: "Sign out" }).click();
+  await admin.getByRole("heading", { name: "Sign in to HotSwap" }).waitFor(LONG);
+  await admin.context().close();
 });
 
 test("no page logged an error", () => {

@@ -48,9 +48,15 @@ function s(tag, attrs = {}, ...children) {
 
 const main = () => document.getElementById("main");
 
-/** Replaces the page's content; a null, undefined or false part (left out by a role) is skipped. */
+/** Replaces what `parent` holds; a null, undefined or false part (left out by a role, a link with nowhere
+ *  to go) is skipped, where `replaceChildren` itself would write it as the word "null". */
+function fill(parent, ...nodes) {
+  parent.replaceChildren(...nodes.filter((n) => n !== null && n !== undefined && n !== false));
+}
+
+/** Replaces the page's content. */
 function show(...nodes) {
-  main().replaceChildren(...nodes.filter((n) => n !== null && n !== undefined && n !== false));
+  fill(main(), ...nodes);
 }
 
 function notice(text) {
@@ -226,6 +232,9 @@ function coalesce(ms, task) {
   };
 }
 
+// What a refused sign-in adds: the server does not say whether an account is locked, nor publish for how long.
+const LOCKOUT_HINT = "Several failed sign-ins in a row lock sign-in to an account for a while; until the lock ends, even the right password gets this answer.";
+
 function signInView(message) {
   const error = h("p", { class: "error", role: "alert" }, message ?? "");
   const username = h("input", { id: "username", name: "username", autocomplete: "username", required: true });
@@ -245,7 +254,9 @@ function signInView(message) {
       session.user = answer.user;
       startSession();
     } catch (e) {
-      error.textContent = e.message;
+      // The server answers a locked account as it answers a wrong password, the right password included
+      // (else a guesser would learn when a guess was right): the page says a lock may be why.
+      error.replaceChildren(e.message, ...(e.status === 401 ? [h("br"), h("span", { class: "muted" }, LOCKOUT_HINT)] : []));
     }
   });
   show(form);
@@ -366,7 +377,7 @@ async function runView(id) {
     },
   }, label);
 
-  // Per environment: its grid as last read, when, and its stage's status then.
+  // Per environment: its grid as last read, when, and its stage's and the run's state then.
   const gridReads = new Map();
   let gridTimer = null;
   // Set when the page is left: its timer must not go on reading grids.
@@ -383,20 +394,23 @@ async function runView(id) {
     ]);
     const eventCount = Number(eventHeaders.get("X-Total-Count") ?? history.length);
     // A grid is read when its stage's status changes (a stage that started,
-    // ended or was rolled back has moved nodes) and, while its stage is
-    // Running, again every few seconds. Re-reading every environment's grid
-    // on every step would spend the clusters' rate limit (60 a minute): a
-    // Production run has four, and two such pages open would exceed it.
+    // ended or was rolled back has moved nodes), when the run's status or its
+    // rollback's changes (a rollback on request puts nodes back but leaves
+    // every stage Succeeded) and, while its stage is Running, again every few
+    // seconds. Re-reading every environment's grid on every step would spend
+    // the clusters' rate limit (60 a minute): a Production run has four, and
+    // two such pages open would exceed it.
     const now = Date.now();
+    const runState = `${run.status} ${run.rollback?.status ?? ""}`;
     const deployStages = run.stages.filter((stage) => stage.environment);
     const due = deployStages.filter((stage) => {
       const last = gridReads.get(stage.environment);
-      if (!last || last.stageStatus !== stage.status) return true;
+      if (!last || last.stageStatus !== stage.status || last.runState !== runState) return true;
       return stage.status === "Running" && now - last.readAt >= GRID_REFRESH_MS;
     });
     await Promise.all(due.map(async (stage) => {
       const cluster = await api("GET", `/api/v1/clusters/${stage.environment}?pageSize=${NODES_PER_PAGE}`);
-      gridReads.set(stage.environment, { cluster, readAt: now, stageStatus: stage.status });
+      gridReads.set(stage.environment, { cluster, readAt: now, stageStatus: stage.status, runState });
     }));
     const running = deployStages.filter((stage) => stage.status === "Running");
     if (running.length && ACTIVE.has(run.status) && !gridTimer && !left) {
@@ -908,7 +922,7 @@ async function releasesView() {
     empty.textContent = batches.length ? ""
       : query.has("before") ? "No older release." : "No release yet: `hotswap release MODULE@VERSION… --to ENV` starts one.";
     const last = batches.length === RELEASES_PER_PAGE ? batches[batches.length - 1] : null;
-    pages.replaceChildren(
+    fill(pages,
       query.has("before") ? h("a", { href: sameViewWith({ before: null }), rel: "first" }, "← Newest") : null,
       last ? h("a", { href: sameViewWith({ before: last.batchId }), rel: "next" }, "Older →") : null);
     body.replaceChildren(...batches.map((b) => h("tr", { "data-batch": b.batchId, "data-status": b.status },
