@@ -72,4 +72,7 @@ async fn the_system_admin_runs_a_tenant_s_lifecycle_and_acts_for_it() {
     assert_eq!(deleted.code, 0, "{deleted:?}");
     let gone = admin.run(&["tenants", "--status", "Deleted", "-o", "json"]).await.json();
     assert_eq!(gone[0]["tenantId"], id.as_str(), "{gone}");
+    // Its deletion, not the suspension it had before.
+    let shown = admin.run(&["tenants", "show", &id]).await;
+    assert!(shown.stdout.contains("deleted at ") && !shown.stdout.contains("unpaid invoice"), "{shown:?}");
 }

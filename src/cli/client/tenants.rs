@@ -92,8 +92,15 @@ async fn show_one(api: &Api, out: Out, which: &str) -> Result<Exit, Failure> {
         cell(&tenant["contactEmail"])
     );
     say!("id {}, created {}", cell(&tenant["tenantId"]), when(&tenant["createdAt"]));
-    if let Some(reason) = tenant["metadata"]["suspension_reason"].as_str() {
-        say!("suspended at {}: {reason}", when(&tenant["suspendedAt"]));
+    // The reason of the last suspension stays in the metadata after an
+    // activation or a deletion: said only while the tenant is suspended.
+    match tenant["status"].as_str() {
+        Some("Suspended") => {
+            let reason = tenant["metadata"]["suspension_reason"].as_str().unwrap_or("no reason given");
+            say!("suspended at {}: {reason}", when(&tenant["suspendedAt"]));
+        }
+        Some("Deleted") => say!("deleted at {}", when(&tenant["deletedAt"])),
+        _ => {}
     }
     let rows: Vec<Vec<String>> = usage["quotas"]
         .as_array()
