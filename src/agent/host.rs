@@ -438,7 +438,7 @@ impl Host {
         let artifact = self.dir.artifact(module, version);
         let call =
             HookCall { hook, command: command.as_deref(), module, version, node: &self.node, artifact: &artifact };
-        let outcome = hooks::run(call, self.config.hook_timeout).await;
+        let outcome = hooks::run(call, self.config.hook_timeout, &self.dir.running_hook()).await;
         self.phases.end(hook);
         outcome
     }
