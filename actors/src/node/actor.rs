@@ -334,7 +334,7 @@ impl Handler<CheckHealth> for NodeActor {
 
     fn handle(&mut self, msg: CheckHealth, _ctx: &mut Self::Context) -> Self::Result {
         if self.entry.kind == NodeKind::Agent {
-            return host_health(self.entry.agent_link().and_then(|l| l.last_report()).as_ref());
+            return host_health(&self.entry);
         }
         let (metrics, unhealthy) = self.metrics(msg.standby_of.as_deref());
         NodeHealth::evaluate(metrics, unhealthy)
@@ -427,7 +427,7 @@ impl NodeActor {
     fn current_health(&self) -> (NodeMetrics, NodeHealth) {
         match self.entry.kind {
             NodeKind::Agent => {
-                let health = host_health(self.entry.agent_link().and_then(|l| l.last_report()).as_ref());
+                let health = host_health(&self.entry);
                 (health.metrics, health)
             }
             NodeKind::Simulated => {

@@ -5,7 +5,9 @@
 //! actor stays, so that a run sees an unreachable node, not a missing one.
 
 use async_trait::async_trait;
+use chrono::Utc;
 
+use super::NodeEntry;
 use crate::domain::{AgentCommand, HostReport, ModuleSlots, NodeHealth};
 
 /// Whether a node is simulated inside the server or a host running an agent.
@@ -36,20 +38,52 @@ pub trait AgentLink: Send + Sync {
     fn last_report(&self) -> Option<HostReport>;
 }
 
-/// The health of a host from its report: metrics against the usual limits,
-/// plus whatever its health hook said was wrong.
-pub fn host_health(report: Option<&HostReport>) -> NodeHealth {
-    match report {
+/// The health of a host: its latest report's metrics against the usual
+/// limits, plus whatever its health hook said was wrong; a host whose agent
+/// is not connected is unhealthy for that, with its last heartbeat.
+pub fn host_health(entry: &NodeEntry) -> NodeHealth {
+    let unhealthy = |reason: String| NodeHealth { healthy: false, reasons: vec![reason], metrics: Default::default() };
+    let Some(link) = entry.agent_link() else {
+        return unhealthy(match entry.last_heartbeat() {
+            Some(at) => {
+                let format =
+                    if at.date_naive() == Utc::now().date_naive() { "%H:%M:%S UTC" } else { "%Y-%m-%d %H:%M:%S UTC" };
+                format!("its agent is not connected (last heartbeat {})", at.format(format))
+            }
+            None => "its agent has not connected since this server started".into(),
+        });
+    };
+    match link.last_report() {
         Some(report) => {
             let mut health = NodeHealth::evaluate(report.metrics, false);
             health.reasons.extend(report.problems.iter().cloned());
             health.healthy = health.reasons.is_empty();
             health
         }
-        None => NodeHealth {
-            healthy: false,
-            reasons: vec!["the agent has not reported yet".into()],
-            metrics: Default::default(),
-        },
+        None => unhealthy("its agent has not reported yet".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::domain::{Environment, DEFAULT_TENANT};
+
+    fn host() -> NodeEntry {
+        NodeEntry::of_kind(DEFAULT_TENANT, Uuid::new_v4(), "web-01".into(), Environment::Production, NodeKind::Agent)
+    }
+
+    #[test]
+    fn a_host_whose_agent_went_away_is_unhealthy_for_that_with_its_last_heartbeat() {
+        let entry = host();
+        assert_eq!(host_health(&entry).reasons, ["its agent has not connected since this server started"]);
+        let at = Utc::now();
+        entry.beat_at(at.timestamp_millis());
+        let health = host_health(&entry);
+        assert!(!health.healthy);
+        let expected = format!("its agent is not connected (last heartbeat {})", at.format("%H:%M:%S UTC"));
+        assert_eq!(health.reasons, [expected]);
     }
 }
