@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 
 use super::NodeEntry;
-use crate::domain::{AgentCommand, HostReport, ModuleSlots, NodeHealth};
+use crate::domain::{AgentCommand, HealthLimits, HostReport, ModuleSlots, NodeHealth};
 
 /// Whether a node is simulated inside the server or a host running an agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -36,10 +36,14 @@ pub trait AgentLink: Send + Sync {
 
     /// The host's latest report (heartbeat or answer), if any came yet.
     fn last_report(&self) -> Option<HostReport>;
+
+    /// The limits the host's report is judged by (`[agent] host_cpu_limit`,
+    /// `host_memory_limit`).
+    fn health_limits(&self) -> HealthLimits;
 }
 
-/// The health of a host: its latest report's metrics against the usual
-/// limits, plus whatever its health hook said was wrong; a host whose agent
+/// The health of a host: its latest report's metrics against the limits of
+/// its link, plus whatever its health hook said was wrong; a host whose agent
 /// is not connected is unhealthy for that, with its last heartbeat.
 pub fn host_health(entry: &NodeEntry) -> NodeHealth {
     let unhealthy = |reason: String| NodeHealth { healthy: false, reasons: vec![reason], metrics: Default::default() };
@@ -55,7 +59,7 @@ pub fn host_health(entry: &NodeEntry) -> NodeHealth {
     };
     match link.last_report() {
         Some(report) => {
-            let mut health = NodeHealth::evaluate(report.metrics, false);
+            let mut health = NodeHealth::evaluate_within(report.metrics, false, &link.health_limits());
             health.reasons.extend(report.problems.iter().cloned());
             health.healthy = health.reasons.is_empty();
             health
@@ -66,10 +70,33 @@ pub fn host_health(entry: &NodeEntry) -> NodeHealth {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use uuid::Uuid;
 
     use super::*;
-    use crate::domain::{Environment, DEFAULT_TENANT};
+    use crate::domain::{Environment, NodeMetrics, DEFAULT_TENANT};
+
+    /// A connected host that reported `metrics`, judged by `limits`.
+    struct Reported {
+        metrics: NodeMetrics,
+        limits: HealthLimits,
+    }
+
+    #[async_trait]
+    impl AgentLink for Reported {
+        async fn command(&self, _: AgentCommand) -> Result<ModuleSlots, String> {
+            Err("not asked in these tests".into())
+        }
+
+        fn last_report(&self) -> Option<HostReport> {
+            Some(HostReport { metrics: self.metrics, ..HostReport::default() })
+        }
+
+        fn health_limits(&self) -> HealthLimits {
+            self.limits
+        }
+    }
 
     fn host() -> NodeEntry {
         NodeEntry::of_kind(DEFAULT_TENANT, Uuid::new_v4(), "web-01".into(), Environment::Production, NodeKind::Agent)
@@ -85,5 +112,16 @@ mod tests {
         assert!(!health.healthy);
         let expected = format!("its agent is not connected (last heartbeat {})", at.format("%H:%M:%S UTC"));
         assert_eq!(health.reasons, [expected]);
+    }
+
+    #[test]
+    fn a_host_is_judged_by_its_links_limits() {
+        let busy = NodeMetrics { cpu_usage: 95.0, memory_usage: 20.0, ..NodeMetrics::default() };
+        let entry = host();
+        entry.set_agent_link(Some(Arc::new(Reported { metrics: busy, limits: HealthLimits::default() })));
+        assert_eq!(host_health(&entry).reasons, ["CPU 95.0% above 90%"]);
+        let lenient = HealthLimits { cpu_percent: 99.0, ..HealthLimits::default() };
+        entry.set_agent_link(Some(Arc::new(Reported { metrics: busy, limits: lenient })));
+        assert!(host_health(&entry).healthy, "{:?}", host_health(&entry).reasons);
     }
 }
