@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::running_hook::RunningHook;
+
 /// Lines of a failing hook's output quoted in the error.
 const QUOTED_LINES: usize = 5;
 
@@ -36,8 +38,10 @@ pub struct HealthOutput {
     pub latency_ms: Option<f64>,
 }
 
-/// Runs the hook; no command is success. Answers its stdout.
-pub async fn run(call: HookCall<'_>, timeout: Duration) -> Result<String, String> {
+/// Runs the hook; no command is success. Answers its stdout. The hook is
+/// recorded in `running` while it runs, so that an agent started after this
+/// one was killed ends it (see [`RunningHook`]).
+pub async fn run(call: HookCall<'_>, timeout: Duration, running: &RunningHook) -> Result<String, String> {
     let Some(command) = call.command.filter(|c| !c.trim().is_empty()) else { return Ok(String::new()) };
     let child = tokio::process::Command::new(SHELL)
         .arg("-c")
@@ -58,11 +62,18 @@ pub async fn run(call: HookCall<'_>, timeout: Duration) -> Result<String, String
         .spawn()
         .map_err(|e| format!("{} hook could not start: {e}", call.hook))?;
     let group = child.id();
-    let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
+    if let Some(group) = group {
+        running.started(group);
+    }
+    let waited = tokio::time::timeout(timeout, child.wait_with_output()).await;
+    if waited.is_err() {
+        end_process_group(group);
+    }
+    running.ended();
+    let output = match waited {
         Ok(Ok(output)) => output,
         Ok(Err(e)) => return Err(format!("{} hook failed: {e}", call.hook)),
         Err(_) => {
-            end_process_group(group);
             return Err(format!("{} hook of {} {} timed out after {timeout:?}", call.hook, call.module, call.version));
         }
     };
@@ -99,6 +110,11 @@ pub fn health_output(stdout: &str) -> HealthOutput {
 mod tests {
     use super::*;
 
+    /// A record in a directory that does not exist: not written, and not needed.
+    fn nowhere() -> RunningHook {
+        RunningHook::in_dir(Path::new("/nonexistent/agent-data"))
+    }
+
     /// The hook's shell is the one at `/bin/sh`, started by that path: `$0`
     /// names the shell as it was started, so a shell found through `PATH`
     /// would say `sh`.
@@ -112,7 +128,7 @@ mod tests {
             node: "node-1",
             artifact: Path::new("/nonexistent/artifact"),
         };
-        assert_eq!(run(call, Duration::from_secs(30)).await.unwrap(), "/bin/sh");
+        assert_eq!(run(call, Duration::from_secs(30), &nowhere()).await.unwrap(), "/bin/sh");
     }
 
     /// A hook past its timeout is ended with what it started: a background
@@ -130,8 +146,9 @@ mod tests {
             node: "node-1",
             artifact: Path::new("/nonexistent/artifact"),
         };
-        let error = run(call, Duration::from_millis(500)).await.unwrap_err();
+        let error = run(call, Duration::from_millis(500), &RunningHook::in_dir(dir.path())).await.unwrap_err();
         assert!(error.contains("timed out after 500ms"), "{error}");
+        assert!(!dir.path().join("running-hook.json").exists(), "an ended hook is no longer recorded");
         let pid = std::fs::read_to_string(&pid_file).unwrap().trim().to_string();
         // Dead, or a zombie waiting for its new parent to reap it.
         let alive = || {
@@ -156,7 +173,7 @@ mod tests {
             node: "node-1",
             artifact: Path::new("/nonexistent/artifact"),
         };
-        let error = run(call, Duration::from_secs(30)).await.unwrap_err();
+        let error = run(call, Duration::from_secs(30), &nowhere()).await.unwrap_err();
         assert_eq!(error, "activate hook of kmod-test 1.0.0 exited with 3: one | two");
     }
 }

@@ -90,8 +90,9 @@ impl Host {
     /// Makes the state file agree with the `current` links. An agent killed
     /// mid-activation (after the link swap, before the state was saved)
     /// left the link on the new version while the file still names the old
-    /// one: the link is what serves, so it is what the host reports; the
-    /// server then restores or keeps it as the desired state says.
+    /// one, and so does someone who changed the link by hand: the link is
+    /// what serves, so it is what the host reports; the server then
+    /// restores or keeps it as the desired state says.
     pub fn settle(&mut self) -> Result<(), String> {
         let mut next = self.state.clone();
         let mut modules = self.dir.module_names();
@@ -104,7 +105,12 @@ impl Host {
             if linked.as_deref() == slots.active_version() {
                 continue;
             }
-            tracing::warn!(%module, recorded = ?slots.active_version(), serving = ?linked, "an activation was cut off; reporting the version the link serves");
+            // Which of the two happened cannot be told from here: say both.
+            let (recorded, serving) =
+                (slots.active_version().unwrap_or("nothing"), linked.as_deref().unwrap_or("nothing"));
+            tracing::warn!(%module, %recorded, %serving,
+                "the current link serves {serving} but the state file records {recorded} (changed by hand, or an \
+                 activation cut off); reporting the version the link serves");
             slots.previous = slots.active.take();
             slots.active = linked.map(VersionSlot::plain);
         }
@@ -438,7 +444,7 @@ impl Host {
         let artifact = self.dir.artifact(module, version);
         let call =
             HookCall { hook, command: command.as_deref(), module, version, node: &self.node, artifact: &artifact };
-        let outcome = hooks::run(call, self.config.hook_timeout).await;
+        let outcome = hooks::run(call, self.config.hook_timeout, &self.dir.running_hook()).await;
         self.phases.end(hook);
         outcome
     }

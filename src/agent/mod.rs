@@ -5,14 +5,17 @@
 //!
 //! Files by job: `settings` (flags, variables, file), `state` (the data
 //! directory, written atomically), `artifact` (download and checks),
-//! `hooks` (running them), `host` (each command on the host), `connection`
-//! (the session, reconnection, the worker).
+//! `hooks` (running them), `running_hook` (the one under way, recorded so
+//! that a killed agent's hook is ended by the next start), `host` (each
+//! command on the host), `connection` (the session, reconnection, the
+//! worker).
 
 mod artifact;
 mod connection;
 mod hooks;
 mod host;
 mod phases;
+mod running_hook;
 pub mod settings;
 pub mod state;
 
@@ -35,6 +38,9 @@ use state::DataDir;
 pub async fn run(args: AgentArgs) -> Result<(), String> {
     let config = Arc::new(AgentConfig::load(&args)?);
     let dir = DataDir(config.data_dir.clone());
+    // Before anything else: a hook the previous process was running when it
+    // was killed must not go on changing the host behind this one's back.
+    end_left_over_hook(&dir, "the agent's previous process was killed during it");
     let state = dir.load_or_create()?;
     // Nothing to connect with can only be fixed by whoever starts the agent:
     // say so now rather than retry for ever.
@@ -66,6 +72,7 @@ pub async fn run(args: AgentArgs) -> Result<(), String> {
     host.settle()?;
     let (jobs, queue) = mpsc::unbounded_channel();
     actix_web::rt::spawn(connection::worker(host, queue, published.clone()));
+    let stopping = DataDir(config.data_dir.clone());
     let connect = connection::connect_forever(config, client, node_id, hostname, jobs, published, server);
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
@@ -74,7 +81,17 @@ pub async fn run(args: AgentArgs) -> Result<(), String> {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate.recv() => {}
     }
+    // A hook under way is ended with the agent, as the next start would end it.
+    end_left_over_hook(&stopping, "the agent is stopping");
     Ok(())
+}
+
+/// Ends the hook recorded as running in `dir`, if its process group is
+/// still there; `why` says why it is ended, for the log.
+fn end_left_over_hook(dir: &DataDir, why: &str) {
+    if let Some(ended) = dir.running_hook().end_left_over() {
+        tracing::warn!(%ended, "killed a hook still running: {why}");
+    }
 }
 
 /// The HTTP and WebSocket client. Over HTTPS the server's certificate is

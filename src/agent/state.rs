@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! DIR/state.json                      node id, session credential, trusted keys, module slots
+//! DIR/running-hook.json               the hook running now (its process group), while it runs
 //! DIR/modules/{name}/{version}/artifact
 //! DIR/modules/{name}/{version}/hooks.json
 //! DIR/modules/{name}/current -> {version}
@@ -41,6 +42,11 @@ pub struct DataDir(pub PathBuf);
 impl DataDir {
     pub fn state_file(&self) -> PathBuf {
         self.0.join("state.json")
+    }
+
+    /// Where the hook running now is recorded (`running_hook`).
+    pub fn running_hook(&self) -> super::running_hook::RunningHook {
+        super::running_hook::RunningHook::in_dir(&self.0)
     }
 
     pub fn module_dir(&self, module: &str) -> PathBuf {

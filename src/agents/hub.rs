@@ -209,6 +209,7 @@ impl AgentHub {
             session,
             command_timeout: self.settings.command_timeout,
             report,
+            limits: self.settings.host_limits(),
         })
     }
 

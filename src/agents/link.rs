@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use actix::Addr;
 use async_trait::async_trait;
-use hotswap_actors::domain::{AgentCommand, ArtifactInfo, HostReport, ModuleHooks, ModuleSlots, TenantId};
+use hotswap_actors::domain::{
+    AgentCommand, ArtifactInfo, HealthLimits, HostReport, ModuleHooks, ModuleSlots, TenantId,
+};
 use hotswap_actors::node::AgentLink;
 use hotswap_actors::store::{SharedStore, StoreError};
 use parking_lot::RwLock;
@@ -19,6 +21,8 @@ pub struct WsAgentLink {
     pub(super) session: Addr<AgentSession>,
     pub(super) command_timeout: Duration,
     pub(super) report: Arc<RwLock<Option<HostReport>>>,
+    /// `[agent] host_cpu_limit` and `host_memory_limit`.
+    pub(super) limits: HealthLimits,
 }
 
 /// What a command that installs or activates a version sends the agent
@@ -103,5 +107,9 @@ impl AgentLink for WsAgentLink {
 
     fn last_report(&self) -> Option<HostReport> {
         self.report.read().clone()
+    }
+
+    fn health_limits(&self) -> HealthLimits {
+        self.limits
     }
 }

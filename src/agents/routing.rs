@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use hotswap_actors::domain::{AgentCommand, Environment, HostReport, ModuleSlots, TenantId};
+use hotswap_actors::domain::{AgentCommand, Environment, HealthLimits, HostReport, ModuleSlots, TenantId};
 use hotswap_actors::node::{AdoptModule, AgentLink, NodeEntry};
 use hotswap_actors::orchestrator::HostArrival;
 use parking_lot::{Mutex, RwLock};
@@ -137,6 +137,8 @@ pub struct AgentRouting {
     /// How long the registry keeps a session no heartbeat refreshed.
     ttl: Duration,
     command_timeout: Duration,
+    /// What remote hosts' reports are judged by, as local ones'.
+    limits: HealthLimits,
     next_id: AtomicU64,
     pending: Mutex<HashMap<u64, PendingCall>>,
     remote: Mutex<HashMap<Uuid, RemoteHost>>,
@@ -156,6 +158,7 @@ impl AgentRouting {
             // Each leg of a call over Redis may take up to its command timeout.
             command_timeout: hub.settings.command_timeout + 2 * redis.settings().command_timeout,
             redis: redis.clone(),
+            limits: hub.settings.host_limits(),
             next_id: AtomicU64::new(0),
             pending: Mutex::default(),
             remote: Mutex::default(),
@@ -539,5 +542,9 @@ impl AgentLink for RemoteLink {
 
     fn last_report(&self) -> Option<HostReport> {
         self.report.read().clone()
+    }
+
+    fn health_limits(&self) -> HealthLimits {
+        self.routing.limits
     }
 }

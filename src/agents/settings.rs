@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use hotswap_actors::domain::HealthLimits;
 use serde::Deserialize;
 
 /// What to do when a host reconnects with modules other than the desired ones.
@@ -35,6 +36,13 @@ pub struct AgentSettings {
     /// How often that sweep runs (once per cluster of instances).
     #[serde(with = "humantime_serde")]
     pub token_sweep_interval: Duration,
+    /// A host whose CPU use (the whole host's, as its agent reports it) is
+    /// above this, in percent, is unhealthy; 100 never.
+    #[serde(default = "AgentSettings::default_host_limit")]
+    pub host_cpu_limit: f64,
+    /// The same for the host's memory use.
+    #[serde(default = "AgentSettings::default_host_limit")]
+    pub host_memory_limit: f64,
 }
 
 impl Default for AgentSettings {
@@ -48,12 +56,33 @@ impl Default for AgentSettings {
             drift: DriftPolicy::Reconcile,
             token_retention: Duration::from_secs(30 * 24 * 3600),
             token_sweep_interval: Duration::from_secs(3600),
+            host_cpu_limit: Self::default_host_limit(),
+            host_memory_limit: Self::default_host_limit(),
         }
     }
 }
 
 impl AgentSettings {
+    fn default_host_limit() -> f64 {
+        90.0
+    }
+
+    /// What agent hosts' reports are judged by: the host limits, and the
+    /// error rate limit every node has.
+    pub fn host_limits(&self) -> HealthLimits {
+        HealthLimits {
+            cpu_percent: self.host_cpu_limit,
+            memory_percent: self.host_memory_limit,
+            ..HealthLimits::default()
+        }
+    }
+
     pub fn validate(&self) -> Result<(), String> {
+        for (name, limit) in [("host_cpu_limit", self.host_cpu_limit), ("host_memory_limit", self.host_memory_limit)] {
+            if !(limit > 0.0 && limit <= 100.0) {
+                return Err(format!("agent.{name} must be a percentage above 0 and at most 100 (100: never unhealthy for it), not {limit}"));
+            }
+        }
         if self.heartbeat_interval.is_zero() {
             return Err("agent.heartbeat_interval must be positive".into());
         }
@@ -72,5 +101,27 @@ impl AgentSettings {
             );
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_limits_are_percentages_above_zero_up_to_a_hundred() {
+        let limits = |cpu: f64, memory: f64| AgentSettings {
+            host_cpu_limit: cpu,
+            host_memory_limit: memory,
+            ..AgentSettings::default()
+        };
+        assert!(limits(90.0, 90.0).validate().is_ok());
+        assert!(limits(100.0, 50.5).validate().is_ok(), "100 never counts the host's use");
+        for (cpu, memory) in [(0.0, 90.0), (90.0, 100.5), (f64::NAN, 90.0), (-5.0, 90.0)] {
+            let refused = limits(cpu, memory).validate().unwrap_err();
+            assert!(refused.contains("must be a percentage above 0 and at most 100"), "{refused}");
+        }
+        let judged = limits(97.0, 95.0).host_limits();
+        assert_eq!((judged.cpu_percent, judged.memory_percent, judged.error_rate_percent), (97.0, 95.0, 5.0));
     }
 }

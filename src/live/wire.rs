@@ -22,6 +22,7 @@ pub enum ServerEvent {
     DeploymentCompleted,
     DeploymentFailed,
     DeploymentRolledBack,
+    SmokeTestWaiting,
 }
 
 impl ServerEvent {
@@ -37,6 +38,7 @@ impl ServerEvent {
             ServerEvent::DeploymentCompleted => "DeploymentCompleted",
             ServerEvent::DeploymentFailed => "DeploymentFailed",
             ServerEvent::DeploymentRolledBack => "DeploymentRolledBack",
+            ServerEvent::SmokeTestWaiting => "SmokeTestWaiting",
         }
     }
 }
@@ -87,6 +89,7 @@ pub fn server_events(e: &BusEvent) -> Vec<(ServerEvent, Value)> {
             vec![status_changed("RolledBack"), (DeploymentRolledBack, data)]
         }
         "DeploymentRolledBack" => vec![(DeploymentRolledBack, data)],
+        "SmokeTestWaiting" => vec![(SmokeTestWaiting, data)],
         _ => Vec::new(),
     }
 }

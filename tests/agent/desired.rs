@@ -162,6 +162,12 @@ async fn a_host_changed_by_hand_is_flagged_as_drifted_and_left_alone() {
     })
     .await;
     audited(&server, "AgentDriftDetected", "dev-drift kmod-flag: desired 2.0.0, the host runs 1.0.0").await;
+    // The agent says what it found, not that a crash it cannot know of happened.
+    let log = agent.log();
+    assert!(
+        log.contains("the current link serves 1.0.0 but the state file records 2.0.0 (changed by hand, or an activation cut off)"),
+        "{log}"
+    );
     assert_eq!(agent.current("kmod-flag").as_deref(), Some("1.0.0"), "flagged, not changed");
     assert_eq!(node_view(&server, "Development", "dev-drift").await["modules"]["kmod-flag"], "1.0.0");
 

@@ -16,6 +16,8 @@ mod away;
 mod desired;
 mod download;
 mod enrolment;
+mod health;
+mod left_over_hooks;
 mod partition;
 mod pending_restore;
 mod promotion;

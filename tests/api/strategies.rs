@@ -138,6 +138,48 @@ async fn blue_green_smoke_test_failure_keeps_traffic_on_the_serving_version() {
     assert_eq!(app.slots(Staging, M).await, before);
 }
 
+/// A smoke test that waits says for which nodes and why, in an event and
+/// in the stage's message, rather than wait in silence until its deadline.
+#[actix_web::test]
+async fn a_waiting_smoke_test_names_the_unhealthy_nodes_and_why() {
+    let app = spawn_app(&[]).await;
+    app.deploy_ok(M, "1.0.0", "Staging").await;
+    let id = app.deploy(M, "2.0.0", "Staging", json!({ "metadata": { "simulateErrorRate@Staging": "25" } })).await;
+    let run = app.finished(&id).await;
+    assert_eq!(stage(&run, "Deploy to Staging")["status"], "RolledBack", "{run:#}");
+    let events = app.get(&format!("/api/v1/deployments/{id}/events")).await.1;
+    let waiting: Vec<_> = events.as_array().unwrap().iter().filter(|e| e["kind"] == "SmokeTestWaiting").collect();
+    // Once: the nodes it waits for never changed.
+    assert_eq!(waiting.len(), 1, "{events:#}");
+    let message = waiting[0]["message"].as_str().unwrap();
+    assert!(message.starts_with("Smoke test in Staging waits for 10 of 10 nodes until "), "{message}");
+    assert!(message.contains("staging-node-01 unhealthy on standby: error rate 25.00% above 5%"), "{message}");
+    assert_eq!(waiting[0]["data"]["nodeCount"], 10);
+    assert_eq!(waiting[0]["data"]["nodes"][0], "staging-node-01");
+}
+
+/// A canary step that passes records what each node was judged on.
+#[actix_web::test]
+async fn a_passing_canary_step_records_the_readings_it_was_judged_on() {
+    let app = spawn_app(&[]).await;
+    let id = app.deploy(M, "3.1.4", "Production", json!({})).await;
+    let run = app.finished(&id).await;
+    assert_eq!(run["status"], "Succeeded", "{run:#}");
+    let events = app.get(&format!("/api/v1/deployments/{id}/events")).await.1;
+    let first = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "WaveCompleted" && e["data"]["environment"] == "Production")
+        .cloned()
+        .unwrap_or_else(|| panic!("a passed step: {events:#}"));
+    let message = first["message"].as_str().unwrap();
+    assert!(message.starts_with("step 1 of 4 passed; judged on production-node-01: error rate "), "{message}");
+    assert!(message.contains("% (from ") && message.contains("latency ") && message.contains("CPU "), "{message}");
+    let last = stage(&run, "Deploy to Production")["message"].as_str().unwrap().to_string();
+    assert!(last.starts_with("Deployed to all 20 nodes with the Canary strategy; judged on "), "{last}");
+}
+
 #[actix_web::test]
 async fn canary_reaches_every_production_node() {
     let app = spawn_app(&[]).await;

@@ -49,6 +49,35 @@ pub fn judge(
         .collect()
 }
 
+/// What each node was judged on, one line per node: every metric's value
+/// and, where there is one, its baseline ("node-1: error rate 0.10% (from
+/// 0.10%), latency 12.00 ms (from 11.00 ms)"), for the record of a step
+/// that passed.
+pub fn judged_on(
+    metrics: &[MetricQuery],
+    baseline: &[(Uuid, Readings)],
+    now: &[(Uuid, Readings)],
+    hostname: impl Fn(Uuid) -> String,
+) -> Vec<String> {
+    let before: HashMap<Uuid, &Readings> = baseline.iter().map(|(id, r)| (*id, r)).collect();
+    now.iter()
+        .map(|(id, current)| {
+            let readings: Vec<String> = metrics
+                .iter()
+                .filter_map(|m| {
+                    let (name, unit) = (&m.name, &m.unit);
+                    let value = current.get(name)?;
+                    Some(match before.get(id).and_then(|b| b.get(name)) {
+                        Some(base) => format!("{name} {value:.2}{unit} (from {base:.2}{unit})"),
+                        None => format!("{name} {value:.2}{unit}"),
+                    })
+                })
+                .collect();
+            format!("{}: {}", hostname(*id), readings.join(", "))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,6 +167,16 @@ mod tests {
         let now = [(a, readings(4.0)), (b, readings(4.0))];
         let problems = judge(&metrics, &baseline, &now, |id| if id == a { "a".into() } else { "b".into() });
         assert_eq!(problems, vec!["a: errors rose from 1.00 to 4.00 (+300.0%, limit +50%)".to_string()]);
+    }
+
+    #[test]
+    fn a_passing_step_records_each_nodes_readings_beside_its_baseline() {
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let metrics = [MetricQuery { unit: "%".into(), ..query(Some(50.0), None) }];
+        let baseline = [(a, readings(1.0))];
+        let now = [(a, readings(1.2)), (b, readings(0.5))];
+        let lines = judged_on(&metrics, &baseline, &now, |id| if id == a { "a".into() } else { "b".into() });
+        assert_eq!(lines, vec!["a: errors 1.20% (from 1.00%)".to_string(), "b: errors 0.50%".to_string()]);
     }
 
     #[test]

@@ -101,6 +101,9 @@ pub struct Coordinator {
     /// When the analysis provider first failed to answer in the current
     /// step; the step fails once `Patience::timeout` has passed since.
     pub(super) analysis_unanswered_since: Option<std::time::Instant>,
+    /// The nodes a blue-green smoke test last said it waits for (hostnames):
+    /// it says so again only when they change.
+    pub(super) smoke_waiting_for: Vec<String>,
     /// This incarnation's span of the run, a child of the span the run was created in.
     span: tracing::Span,
     /// The span of the stage (or rollback) in progress, with its name.
@@ -292,6 +295,7 @@ impl Coordinator {
             store_backoff: Duration::ZERO,
             check_retries: 0,
             analysis_unanswered_since: None,
+            smoke_waiting_for: Vec::new(),
             span,
             step_span: None,
             opening: None,

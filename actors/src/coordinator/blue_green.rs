@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::actor::Coordinator;
 use super::node_calls::{ask_all, ask_all_infallible, outcomes};
-use super::stages::{event, listed, node_events};
+use super::stages::{event, listed, node_events, NODES_LISTED_PER_UPDATE};
 use super::steps::PlannedFaults;
 use super::{Checkpoint, DeployStep};
 use crate::domain::{deploy_stage_name, Environment};
@@ -104,19 +104,24 @@ impl Coordinator {
         let interval = self.deps.pipeline.bluegreen_smoke_test_interval;
         ctx.spawn(calls.into_actor(self).map(move |results, act, ctx| {
             act.busy = false;
-            let problems: Vec<String> = nodes
+            let (waiting_for, problems): (Vec<String>, Vec<String>) = nodes
                 .iter()
                 .zip(results)
-                .filter_map(|(n, r)| match r {
-                    Ok(h) if h.healthy => None,
-                    Ok(h) => Some(format!("{} unhealthy on standby: {}", n.hostname, h.reasons.join(", "))),
-                    Err(e) => Some(e.to_string()),
+                .filter_map(|(n, r)| {
+                    match r {
+                        Ok(h) if h.healthy => None,
+                        Ok(h) => Some(format!("{} unhealthy on standby: {}", n.hostname, h.reasons.join(", "))),
+                        Err(e) => Some(e.to_string()),
+                    }
+                    .map(|problem| (n.hostname.clone(), problem))
                 })
-                .collect();
+                .unzip();
             if problems.is_empty() {
+                act.smoke_waiting_for.clear();
                 act.set_step(DeployStep::Switch);
                 act.save_checkpoint([], ctx);
             } else if Utc::now() >= deadline {
+                act.smoke_waiting_for.clear();
                 let message = format!("Smoke test failed; traffic stays on the serving version: {}", listed(&problems));
                 act.run.checkpoint = Checkpoint::Restoring { environment: env, message };
                 act.save_checkpoint([], ctx);
@@ -125,8 +130,44 @@ impl Coordinator {
                     act.timer = None;
                     act.advance(ctx);
                 }));
+                // A smoke test that waits says for what, once per change of
+                // the nodes it waits for: a wait of minutes said nothing.
+                if waiting_for != act.smoke_waiting_for {
+                    let waiting = act.smoke_waiting(env, nodes.len(), &waiting_for, &problems, deadline);
+                    act.smoke_waiting_for = waiting_for;
+                    act.save_checkpoint([waiting], ctx);
+                }
             }
         }));
+    }
+
+    /// The `SmokeTestWaiting` event, also kept as the stage's message while
+    /// it waits (`GET /api/v1/deployments/{id}`, `hotswap status`).
+    fn smoke_waiting(
+        &mut self,
+        env: Environment,
+        total: usize,
+        waiting_for: &[String],
+        problems: &[String],
+        deadline: chrono::DateTime<Utc>,
+    ) -> crate::store::RunEvent {
+        let message = format!(
+            "Smoke test in {env} waits for {} of {total} nodes until {}: {}",
+            waiting_for.len(),
+            deadline.format("%H:%M:%S UTC"),
+            listed(problems)
+        );
+        if let Some(stage) = self.run.stage_mut(&deploy_stage_name(env)) {
+            stage.message = message.clone();
+        }
+        let named: Vec<&String> = waiting_for.iter().take(NODES_LISTED_PER_UPDATE).collect();
+        let data = json!({
+            "environment": env.as_str(),
+            "nodes": named,
+            "nodeCount": waiting_for.len(),
+            "deadline": deadline,
+        });
+        event(&self.run, "SmokeTestWaiting", message, data)
     }
 
     pub(super) fn switch(&mut self, env: Environment, ctx: &mut Ctx) {

@@ -13,7 +13,9 @@ use super::actor::Coordinator;
 use super::node_calls::ask_all_infallible;
 use super::stages::listed;
 use super::{Checkpoint, DeployStep};
-use crate::analysis::{judge, AnalysedNode, AnalysisError, AnalysisScope, Measurement, NodeReported, Readings};
+use crate::analysis::{
+    judge, judged_on, AnalysedNode, AnalysisError, AnalysisScope, Measurement, NodeReported, Readings,
+};
 use crate::domain::{Environment, NodeMetrics};
 use crate::node::{CheckHealth, NodeEntry};
 
@@ -69,7 +71,7 @@ impl Coordinator {
 
     /// Measures the canary nodes checked so far and hands `conclude` the
     /// regressions found (empty when the step passes), each prefixed with the
-    /// step's percentage.
+    /// step's percentage, and what each node was judged on.
     pub(super) fn analyse_canary(
         &mut self,
         env: Environment,
@@ -77,22 +79,23 @@ impl Coordinator {
         reported: Vec<(Uuid, NodeMetrics)>,
         percent: u32,
         ctx: &mut Ctx,
-        conclude: impl FnOnce(&mut Coordinator, Vec<String>, &mut Ctx) + 'static,
+        conclude: impl FnOnce(&mut Coordinator, Vec<String>, Vec<String>, &mut Ctx) + 'static,
     ) {
         let scope = self.scope(env, checked, &reported);
         let hostnames: std::collections::HashMap<Uuid, String> =
             checked.iter().map(|n| (n.node_id, n.hostname.clone())).collect();
         self.measure(scope, ctx, move |act, measured, ctx| {
-            let problems = match measured {
-                Err(why) => vec![why],
+            let (problems, readings) = match measured {
+                Err(why) => (vec![why], Vec::new()),
                 Ok(now) => {
                     let baseline = act.stage_baseline();
                     let name = |id: Uuid| hostnames.get(&id).cloned().unwrap_or_else(|| id.to_string());
-                    judge(&now.metrics, &baseline, &now.readings, name)
+                    let problems = judge(&now.metrics, &baseline, &now.readings, name);
+                    (problems, judged_on(&now.metrics, &baseline, &now.readings, name))
                 }
             };
             let problems = problems.into_iter().map(|p| format!("canary analysis at {percent}% failed: {p}")).collect();
-            conclude(act, problems, ctx)
+            conclude(act, problems, readings, ctx)
         });
     }
 

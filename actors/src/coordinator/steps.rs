@@ -437,22 +437,24 @@ impl Coordinator {
             }
             if problems.is_empty() && strategy == Strategy::Canary {
                 let percent = canary_step_percent(nodes_in_stage, wave_end, &steps);
-                return act.analyse_canary(env, &checked, now, percent, ctx, move |act, problems, ctx| {
-                    act.conclude_check(env, wave, waves.len(), problems, ctx)
+                return act.analyse_canary(env, &checked, now, percent, ctx, move |act, problems, readings, ctx| {
+                    act.conclude_check(env, wave, waves.len(), problems, &readings, ctx)
                 });
             }
-            act.conclude_check(env, wave, waves.len(), problems, ctx);
+            act.conclude_check(env, wave, waves.len(), problems, &[], ctx);
         }));
     }
 
     /// Ends a wave's check: on to the next wave, or the stage's end, or its
-    /// restoration when `problems` names any.
+    /// restoration when `problems` names any. A canary step that passed
+    /// records the readings it was judged on (`judged_on`, one per node).
     pub(super) fn conclude_check(
         &mut self,
         env: Environment,
         wave: usize,
         waves: usize,
         problems: Vec<String>,
+        judged_on: &[String],
         ctx: &mut Ctx,
     ) {
         let strategy = self.run.request.strategy_for(env);
@@ -465,17 +467,21 @@ impl Coordinator {
             self.run.checkpoint = Checkpoint::Restoring { environment: env, message };
             return self.save_checkpoint([], ctx);
         }
+        let judged = match judged_on {
+            [] => String::new(),
+            lines => format!("; judged on {}", listed(lines)),
+        };
         if wave + 1 < waves {
             self.set_step(DeployStep::Load { wave: wave + 1 });
             let ev = event(
                 &self.run,
                 "WaveCompleted",
-                format!("{label} passed"),
+                format!("{label} passed{judged}"),
                 json!({ "environment": env.as_str(), "wave": wave }),
             );
             self.save_checkpoint([ev], ctx);
         } else {
-            self.stage_succeeded(env, ctx);
+            self.stage_succeeded_judged(env, &judged, ctx);
         }
     }
 
@@ -486,7 +492,23 @@ impl Coordinator {
     pub(super) fn stage_succeeded_with(
         &mut self,
         env: Environment,
+        events: Vec<crate::store::RunEvent>,
+        ctx: &mut Ctx,
+    ) {
+        self.stage_ends_succeeded(env, events, "", ctx)
+    }
+
+    /// The last canary step passed: its readings (`judged`, "; judged on
+    /// …" or nothing) end the stage's message.
+    fn stage_succeeded_judged(&mut self, env: Environment, judged: &str, ctx: &mut Ctx) {
+        self.stage_ends_succeeded(env, Vec::new(), judged, ctx)
+    }
+
+    fn stage_ends_succeeded(
+        &mut self,
+        env: Environment,
         mut events: Vec<crate::store::RunEvent>,
+        judged: &str,
         ctx: &mut Ctx,
     ) {
         let nodes = self.env_nodes(env).len();
@@ -498,7 +520,7 @@ impl Coordinator {
             stage.nodes_failed.get_or_insert(0);
         }
         let to = if nodes == 1 { "the 1 node".to_string() } else { format!("all {}", counted(nodes, "node", "nodes")) };
-        let message = format!("Deployed to {to} with the {strategy} strategy");
+        let message = format!("Deployed to {to} with the {strategy} strategy{judged}");
         events.extend(finish_stage(&mut self.run, &deploy_stage_name(env), StageStatus::Succeeded, message));
         let next = self.run.request.target_environment.path().into_iter().find(|e| *e > env);
         self.run.checkpoint = match next {

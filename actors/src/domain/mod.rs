@@ -41,7 +41,7 @@ pub use module_registry::{
     stored_bytes, ModuleDescriptor, ModuleHooks, ModuleVersion, ResourceRequirements, SignatureAlgorithm, SigningKey,
     BYTES_PER_GB,
 };
-pub use node::{ModuleSlots, NodeHealth, NodeMetrics, NodeRecord, VersionFaults, VersionSlot};
+pub use node::{HealthLimits, ModuleSlots, NodeHealth, NodeMetrics, NodeRecord, VersionFaults, VersionSlot};
 pub use request::{DeploymentRequest, Strategy};
 pub use run::{
     deploy_stage_name, NodeChange, RollbackState, RunIntent, RunOwner, RunRecord, RunStatus, RunSummary, Stage,

@@ -99,22 +99,40 @@ pub struct NodeHealth {
     pub metrics: NodeMetrics,
 }
 
-/// Thresholds above which a node counts as unhealthy.
-pub const CPU_LIMIT: f64 = 90.0;
-pub const MEMORY_LIMIT: f64 = 90.0;
-pub const ERROR_RATE_LIMIT: f64 = 5.0;
+/// The limits above which a node counts as unhealthy, in percent. Simulated
+/// nodes are judged by the defaults; agent hosts by `[agent]
+/// host_cpu_limit` and `host_memory_limit` (their CPU and memory are the
+/// whole host's, whatever else runs on it).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthLimits {
+    pub cpu_percent: f64,
+    pub memory_percent: f64,
+    pub error_rate_percent: f64,
+}
+
+impl Default for HealthLimits {
+    fn default() -> Self {
+        HealthLimits { cpu_percent: 90.0, memory_percent: 90.0, error_rate_percent: 5.0 }
+    }
+}
 
 impl NodeHealth {
+    /// Judged by the default limits.
     pub fn evaluate(metrics: NodeMetrics, forced_unhealthy: bool) -> NodeHealth {
+        Self::evaluate_within(metrics, forced_unhealthy, &HealthLimits::default())
+    }
+
+    pub fn evaluate_within(metrics: NodeMetrics, forced_unhealthy: bool, limits: &HealthLimits) -> NodeHealth {
         let mut reasons = Vec::new();
-        if metrics.cpu_usage > CPU_LIMIT {
-            reasons.push(format!("CPU {:.1}% above {CPU_LIMIT}%", metrics.cpu_usage));
+        if metrics.cpu_usage > limits.cpu_percent {
+            reasons.push(format!("CPU {:.1}% above {}%", metrics.cpu_usage, limits.cpu_percent));
         }
-        if metrics.memory_usage > MEMORY_LIMIT {
-            reasons.push(format!("memory {:.1}% above {MEMORY_LIMIT}%", metrics.memory_usage));
+        if metrics.memory_usage > limits.memory_percent {
+            reasons.push(format!("memory {:.1}% above {}%", metrics.memory_usage, limits.memory_percent));
         }
-        if metrics.error_rate > ERROR_RATE_LIMIT {
-            reasons.push(format!("error rate {:.2}% above {ERROR_RATE_LIMIT}%", metrics.error_rate));
+        if metrics.error_rate > limits.error_rate_percent {
+            reasons.push(format!("error rate {:.2}% above {}%", metrics.error_rate, limits.error_rate_percent));
         }
         if forced_unhealthy {
             reasons.push("health check failed (simulated)".to_string());

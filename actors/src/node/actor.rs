@@ -334,7 +334,7 @@ impl Handler<CheckHealth> for NodeActor {
 
     fn handle(&mut self, msg: CheckHealth, _ctx: &mut Self::Context) -> Self::Result {
         if self.entry.kind == NodeKind::Agent {
-            return host_health(self.entry.agent_link().and_then(|l| l.last_report()).as_ref());
+            return host_health(&self.entry);
         }
         let (metrics, unhealthy) = self.metrics(msg.standby_of.as_deref());
         NodeHealth::evaluate(metrics, unhealthy)
@@ -361,7 +361,19 @@ impl Handler<VerifyModule> for NodeActor {
 
     fn handle(&mut self, msg: VerifyModule, _ctx: &mut Self::Context) -> Self::Result {
         if self.entry.kind == NodeKind::Agent {
-            return self.ask_agent(AgentCommand::Verify { module: msg.module, version: msg.version }, msg.interrupt);
+            let verify =
+                self.ask_agent(AgentCommand::Verify { module: msg.module, version: msg.version }, msg.interrupt);
+            // The agent ran the health hook, which passed by its exit status;
+            // the figures it printed (and the host's CPU and memory) are judged
+            // here, as the cluster view and every health check judge them.
+            return Box::pin(verify.map(|verified, act, _ctx| {
+                verified?;
+                let health = host_health(&act.entry);
+                if health.healthy {
+                    return Ok(());
+                }
+                Err(NodeError::Failed(format!("{} unhealthy: {}", act.entry.hostname, health.reasons.join(", "))))
+            }));
         }
         // Without a simulated duration the check answers at once: a timer
         // of zero still waits for the timer wheel's next turn and costs an
@@ -427,7 +439,7 @@ impl NodeActor {
     fn current_health(&self) -> (NodeMetrics, NodeHealth) {
         match self.entry.kind {
             NodeKind::Agent => {
-                let health = host_health(self.entry.agent_link().and_then(|l| l.last_report()).as_ref());
+                let health = host_health(&self.entry);
                 (health.metrics, health)
             }
             NodeKind::Simulated => {

@@ -99,12 +99,10 @@ fn node_view(entry: &NodeEntry, snap: Option<&NodeSnapshot>, fresh: bool) -> Nod
         Some(s) => {
             let unreachable = entry.kind == NodeKind::Agent && entry.agent_link().is_none();
             let healthy = s.health.healthy && fresh && !unreachable;
+            // A host whose agent is away says so in its health, with its last heartbeat.
             let mut messages = s.health.reasons.clone();
             if !fresh {
                 messages.push("heartbeat is older than the timeout".into());
-            }
-            if unreachable {
-                messages.push("the host's agent is not connected".into());
             }
             NodeView {
                 node_id: s.node_id,

@@ -156,6 +156,8 @@ async fn handle(
             stage["status"] = data["status"].clone();
             view.stage_event_completed(&stage);
         }
+        // A smoke test that waits says for which nodes and why.
+        "SmokeTestWaiting" => view.line(&format!("  {}", data["message"].as_str().unwrap_or_default())),
         "DeploymentProgress" => {
             let run = read_run(api, id).await?;
             view.wait_after_wave(&run["currentWait"], data["environment"].as_str().unwrap_or_default());
