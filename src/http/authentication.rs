@@ -115,7 +115,7 @@ pub struct DemoCredentials {
         (status = 200, description = "Logged in", body = LoginResponse),
         (status = 400, description = "Username or password blank, or a malformed body", body = ErrorBody),
         (status = 401, description = "Invalid username or password", body = ErrorBody),
-        (status = 429, description = "Too many attempts from this address or for this username", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this address, or for this username from this address", body = ErrorBody),
     )
 )]
 pub async fn login(
@@ -131,7 +131,8 @@ pub async fn login(
     };
     if let Some(limits) = req.app_data::<web::Data<RateLimits>>() {
         let by_address = req.extensions().get::<Decision>().copied();
-        if let Some(decision) = limits.check_login_username(username, by_address).await? {
+        let from = limits.client_address(&req);
+        if let Some(decision) = limits.check_login_username(username, from, by_address).await? {
             if decision.retry_after.is_some() {
                 return Err(too_many(decision));
             }
