@@ -9,7 +9,7 @@ use base64::Engine;
 use bytes::Bytes;
 use hotswap_actors::domain::{
     holds_nul, json_holds_nul, AuditActor, AuditCategory, AuditResult, ModuleDescriptor, ModuleVersion, NewAuditEntry,
-    QuotaExceeded, QuotaKind, SignatureAlgorithm, SigningKey, TenantId,
+    Quota, QuotaExceeded, QuotaKind, SignatureAlgorithm, SigningKey, TenantId,
 };
 use hotswap_actors::store::StoreError;
 use regex::Regex;
@@ -203,10 +203,21 @@ impl Registry {
             warnings.push(format!("{problem} (accepted because security.strict_mode is off)"));
         }
 
-        // Checked and stored under the tenant's lock: two uploads that each
-        // read the count before the other stored would both fit the quota.
+        // Checked before the bytes are written, so that an upload past the
+        // quota stores nothing; checked again by the store as it inserts,
+        // under the tenant's admission lock, which every instance shares.
+        // The instance's own lock keeps its uploads of one tenant from
+        // waiting for that one on several connections.
         let _quota_lock = self.quota_locks.lock(tenant).await;
-        if let Err(over) = self.check_quotas(tenant, &d.name, &digest_hex, upload.artifact.len() as u64).await? {
+        let quota = self.store.get_tenant(tenant).await?.map(|t| t.quota);
+        let size = upload.artifact.len() as u64;
+        let check = |versions: &[ModuleVersion]| match &quota {
+            Some(quota) => fits_quotas(quota, versions, &d.name, &digest_hex, size),
+            // A tenant the store does not know (none in tests that use the
+            // core alone) has no quota to check.
+            None => Ok(()),
+        };
+        if let Err(over) = check(&self.store.all_module_versions(tenant).await?) {
             let why = over.to_string();
             self.store.append_audit(&[refused("ModuleUploadRefused", AuditResult::Denied, &why)]).await?;
             return Err(RegistryError::Quota(over));
@@ -215,7 +226,7 @@ impl Registry {
         let version = ModuleVersion {
             tenant_id: tenant,
             descriptor: upload.descriptor.clone(),
-            sha256: digest_hex,
+            sha256: digest_hex.clone(),
             size_bytes: upload.artifact.len() as u64,
             storage_uri: uri,
             signature: upload.signature.as_ref().map(|s| base64::engine::general_purpose::STANDARD.encode(s)),
@@ -227,8 +238,15 @@ impl Registry {
             .resource("Module", format!("{}@{}", d.name, d.version))
             .message(format!("{} {} uploaded ({} bytes)", d.name, d.version, version.size_bytes))
             .details(json!({ "sha256": version.sha256, "signingKeyId": version.signing_key_id, "warnings": warnings }));
-        match self.store.add_module_version(&version, &audit).await {
-            Ok(()) => Ok(UploadOutcome { version, created: true, warnings }),
+        match self.store.admit_module_version(&version, &audit, &check).await {
+            Ok(Ok(())) => Ok(UploadOutcome { version, created: true, warnings }),
+            // Another instance stored a module of the tenant meanwhile; the
+            // bytes written stay until the artifact sweep finds no version naming them.
+            Ok(Err(over)) => {
+                let why = over.to_string();
+                self.store.append_audit(&[refused("ModuleUploadRefused", AuditResult::Denied, &why)]).await?;
+                Err(RegistryError::Quota(over))
+            }
             // A concurrent upload of the same version won the race.
             Err(StoreError::Conflict(_)) => match self.store.get_module_version(tenant, &d.name, &d.version).await? {
                 Some(existing) => self.same_again(existing, d, &version.sha256, &refused).await,
@@ -236,44 +254,6 @@ impl Registry {
             },
             Err(e) => Err(e.into()),
         }
-    }
-
-    /// The tenant's modules and artifact storage quotas, with this upload
-    /// counted in. A tenant the store does not know (none in tests that use
-    /// the core alone) has no quota to check.
-    async fn check_quotas(
-        &self,
-        tenant: TenantId,
-        name: &str,
-        digest_hex: &str,
-        size: u64,
-    ) -> Result<Result<(), QuotaExceeded>, RegistryError> {
-        let Some(record) = self.store.get_tenant(tenant).await? else { return Ok(Ok(())) };
-        let versions = self.store.all_module_versions(tenant).await?;
-        let mut names: Vec<&str> = versions.iter().map(|v| v.name()).collect();
-        names.sort_unstable();
-        names.dedup();
-        if !names.contains(&name) && names.len() as u64 + 1 > u64::from(record.quota.max_modules) {
-            let over = QuotaExceeded {
-                quota: QuotaKind::Modules,
-                limit: record.quota.max_modules,
-                current: names.len() as u64,
-            };
-            return Ok(Err(over));
-        }
-        let used = hotswap_actors::domain::stored_bytes(&versions);
-        let adds = if versions.iter().any(|v| v.sha256 == digest_hex) { 0 } else { size };
-        let limit_bytes =
-            u64::from(record.quota.max_artifact_storage_gb).saturating_mul(hotswap_actors::domain::BYTES_PER_GB);
-        if used.saturating_add(adds) > limit_bytes {
-            let over = QuotaExceeded {
-                quota: QuotaKind::ArtifactStorage,
-                limit: record.quota.max_artifact_storage_gb,
-                current: used.div_ceil(hotswap_actors::domain::BYTES_PER_GB),
-            };
-            return Ok(Err(over));
-        }
-        Ok(Ok(()))
     }
 
     /// The answer to an upload of a version that is stored already: unchanged
@@ -312,6 +292,35 @@ impl Registry {
         self.store.append_audit(&[refused("ModuleUploadRefused", AuditResult::Failure, &why)]).await?;
         Err(RegistryError::Conflict(why))
     }
+}
+
+/// Whether a version of `name` with the artifact `digest_hex` of `size`
+/// bytes fits the tenant's modules and artifact storage quotas, beside the
+/// `versions` it stores.
+fn fits_quotas(
+    quota: &Quota,
+    versions: &[ModuleVersion],
+    name: &str,
+    digest_hex: &str,
+    size: u64,
+) -> Result<(), QuotaExceeded> {
+    let mut names: Vec<&str> = versions.iter().map(|v| v.name()).collect();
+    names.sort_unstable();
+    names.dedup();
+    if !names.contains(&name) && names.len() as u64 + 1 > u64::from(quota.max_modules) {
+        return Err(QuotaExceeded { quota: QuotaKind::Modules, limit: quota.max_modules, current: names.len() as u64 });
+    }
+    let used = hotswap_actors::domain::stored_bytes(versions);
+    let adds = if versions.iter().any(|v| v.sha256 == digest_hex) { 0 } else { size };
+    let limit_bytes = u64::from(quota.max_artifact_storage_gb).saturating_mul(hotswap_actors::domain::BYTES_PER_GB);
+    if used.saturating_add(adds) > limit_bytes {
+        return Err(QuotaExceeded {
+            quota: QuotaKind::ArtifactStorage,
+            limit: quota.max_artifact_storage_gb,
+            current: used.div_ceil(hotswap_actors::domain::BYTES_PER_GB),
+        });
+    }
+    Ok(())
 }
 
 /// The descriptor fields (as the API spells them) in which `new` differs
