@@ -16,7 +16,7 @@ use regex::Regex;
 use serde_json::json;
 
 use super::statement::{sha256_off_worker, signed_digests};
-use super::{Registry, RegistryError};
+use super::{ArtifactError, Registry, RegistryError};
 use crate::crypto::rsa_sig::{parse_public_key, verify_digest};
 
 #[allow(clippy::expect_used)] // A constant pattern, checked by the tests.
@@ -33,8 +33,11 @@ pub struct Upload {
 
 pub struct UploadOutcome {
     pub version: ModuleVersion,
-    /// False when the same bytes were uploaded before (nothing changed).
+    /// False when the same bytes were uploaded before.
     pub created: bool,
+    /// The version was there, but its stored bytes were missing or altered:
+    /// the upload's bytes, which have the recorded digest, replaced them.
+    pub repaired: bool,
     pub warnings: Vec<String>,
 }
 
@@ -158,7 +161,7 @@ impl Registry {
         let artifact_digest = sha256_off_worker(upload.artifact.clone()).await;
         let digest_hex = crate::crypto::hex(&artifact_digest);
         if let Some(existing) = self.store.get_module_version(tenant, &d.name, &d.version).await? {
-            return self.same_again(existing, d, &digest_hex, &refused).await;
+            return self.same_again(existing, d, &upload.artifact, &digest_hex, &actor).await;
         }
 
         // The signature, against the tenant's trusted keys.
@@ -239,7 +242,7 @@ impl Registry {
             .message(format!("{} {} uploaded ({} bytes)", d.name, d.version, version.size_bytes))
             .details(json!({ "sha256": version.sha256, "signingKeyId": version.signing_key_id, "warnings": warnings }));
         match self.store.admit_module_version(&version, &audit, &check).await {
-            Ok(Ok(())) => Ok(UploadOutcome { version, created: true, warnings }),
+            Ok(Ok(())) => Ok(UploadOutcome { version, created: true, repaired: false, warnings }),
             // Another instance stored a module of the tenant meanwhile; the
             // bytes written stay until the artifact sweep finds no version naming them.
             Ok(Err(over)) => {
@@ -249,28 +252,36 @@ impl Registry {
             }
             // A concurrent upload of the same version won the race.
             Err(StoreError::Conflict(_)) => match self.store.get_module_version(tenant, &d.name, &d.version).await? {
-                Some(existing) => self.same_again(existing, d, &version.sha256, &refused).await,
+                Some(existing) => self.same_again(existing, d, &upload.artifact, &version.sha256, &actor).await,
                 None => Err(RegistryError::Unavailable("the version changed during the upload; try again".into())),
             },
             Err(e) => Err(e.into()),
         }
     }
 
-    /// The answer to an upload of a version that is stored already: unchanged
-    /// (200) for the same bytes and descriptor, else 409 naming what differs.
-    /// A descriptor's changes are never dropped silently: new dependencies or
+    /// The answer to an upload of a version that is stored already: 200 for
+    /// the same bytes and descriptor, else 409 naming what differs. A
+    /// descriptor's changes are never dropped silently: new dependencies or
     /// hooks would otherwise read as accepted.
     async fn same_again(
         &self,
         existing: ModuleVersion,
         descriptor: &ModuleDescriptor,
+        artifact: &Bytes,
         digest_hex: &str,
-        refused: &impl Fn(&str, AuditResult, &str) -> NewAuditEntry,
+        actor: &AuditActor,
     ) -> Result<UploadOutcome, RegistryError> {
+        let refused = |why: &str| {
+            NewAuditEntry::new(existing.tenant_id, actor.clone(), AuditCategory::ModuleRegistry, "ModuleUploadRefused")
+                .resource("Module", format!("{}@{}", existing.name(), existing.version()))
+                .result(AuditResult::Failure)
+                .message(why.to_string())
+        };
         if existing.sha256 == digest_hex {
             let differs = descriptor_differences(&existing.descriptor, descriptor);
             if differs.is_empty() {
-                return Ok(UploadOutcome { version: existing, created: false, warnings: Vec::new() });
+                let repaired = self.repair_stored_bytes(&existing, artifact, actor).await?;
+                return Ok(UploadOutcome { version: existing, created: false, repaired, warnings: Vec::new() });
             }
             let why = format!(
                 "{} {} exists with the same bytes but another descriptor ({} differ{}); a stored version never \
@@ -280,7 +291,7 @@ impl Registry {
                 differs.join(", "),
                 if differs.len() == 1 { "s" } else { "" }
             );
-            self.store.append_audit(&[refused("ModuleUploadRefused", AuditResult::Failure, &why)]).await?;
+            self.store.append_audit(&[refused(&why)]).await?;
             return Err(RegistryError::Conflict(why));
         }
         let why = format!(
@@ -289,8 +300,44 @@ impl Registry {
             existing.version(),
             existing.sha256
         );
-        self.store.append_audit(&[refused("ModuleUploadRefused", AuditResult::Failure, &why)]).await?;
+        self.store.append_audit(&[refused(&why)]).await?;
         Err(RegistryError::Conflict(why))
+    }
+
+    /// Checks the stored bytes of `existing`, whose digest `artifact` has,
+    /// and writes `artifact` in their place when they are missing or were
+    /// altered (audited as `ModuleArtifactRepaired`); true when it did. An
+    /// upload of the right bytes is the one repair a damaged version has
+    /// short of deleting it, which a node running it may forbid.
+    async fn repair_stored_bytes(
+        &self,
+        existing: &ModuleVersion,
+        artifact: &Bytes,
+        actor: &AuditActor,
+    ) -> Result<bool, RegistryError> {
+        let damage = match self.artifacts.verify(&existing.sha256).await {
+            Ok(_) => return Ok(false),
+            Err(ArtifactError::Unavailable(m)) => return Err(RegistryError::Unavailable(m)),
+            Err(ArtifactError::NotFound(_)) => "missing".to_string(),
+            Err(ArtifactError::Corrupt { actual, .. }) => format!("altered (SHA-256 {actual})"),
+        };
+        self.artifacts.put(&existing.sha256, artifact.clone()).await?;
+        let (name, version) = (existing.name(), existing.version());
+        tracing::warn!(module = name, version, damage = %damage, "stored artifact rewritten from an upload of the same bytes");
+        let entry = NewAuditEntry::new(
+            existing.tenant_id,
+            actor.clone(),
+            AuditCategory::ModuleRegistry,
+            "ModuleArtifactRepaired",
+        )
+        .resource("Module", format!("{name}@{version}"))
+        .message(format!(
+            "the stored artifact of {name} {version} was {damage}; rewritten with the uploaded bytes (SHA-256 {})",
+            existing.sha256
+        ))
+        .details(json!({ "sha256": existing.sha256, "damage": damage }));
+        self.store.append_audit(&[entry]).await?;
+        Ok(true)
     }
 }
 

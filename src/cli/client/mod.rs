@@ -33,7 +33,7 @@ use serde_json::{json, Value};
 
 use api::Api;
 pub use commands::{
-    AgentsCommand, ClientCommand, DeployArgs, KeysCommand, RunsWhat, SchemasCommand, SecretsCommand,
+    AgentsCommand, ClientCommand, DeployArgs, KeysCommand, ModulesCommand, RunsWhat, SchemasCommand, SecretsCommand,
     SubscriptionsCommand, TenantsCommand, TopicsCommand, UsersCommand,
 };
 use listings::{actors, agents, approvals, clusters, events, nodes, runs, AgentFilter, NodeFilter, RunFilter};
@@ -262,7 +262,10 @@ async fn dispatch(global: &GlobalArgs, out: Out, command: ClientCommand) -> Resu
                 audit::AuditFilter { category, event, actor, resource_type, resource_id, trace, since, limit, cursor };
             audit::audit(&api, out, filter).await
         }
-        ClientCommand::Modules { name } => registry::modules(&api, out, name.as_deref()).await,
+        ClientCommand::Modules { command: Some(ModulesCommand::Delete { name, version }), .. } => {
+            registry::delete(&api, out, &name, &version).await
+        }
+        ClientCommand::Modules { name, command: None } => registry::modules(&api, out, name.as_deref()).await,
         ClientCommand::Impact { module, version } => release::impact(&api, out, &module, &version).await,
         ClientCommand::Release { items, to, strategy, meta, requester, allow_downgrade, plan, wait } => {
             let release = release::Release { items, to, strategy, meta, requester, allow_downgrade, plan, wait };
