@@ -90,7 +90,8 @@ pub fn group_of(method: &Method, path: &str) -> Option<Group> {
     if path == "/health" || path == "/health/ready" {
         return None;
     }
-    if *method == Method::POST && path == "/api/v1/authentication/login" {
+    // A password change checks the current password: it is limited as a login is.
+    if *method == Method::POST && matches!(path, "/api/v1/authentication/login" | "/api/v1/authentication/password") {
         return Some(Group::Login);
     }
     let reads = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
@@ -345,6 +346,7 @@ mod tests {
     fn paths_fall_into_their_groups() {
         assert_eq!(group_of(&Method::GET, "/health"), None);
         assert_eq!(group_of(&Method::POST, "/api/v1/authentication/login"), Some(Group::Login));
+        assert_eq!(group_of(&Method::POST, "/api/v1/authentication/password"), Some(Group::Login));
         assert_eq!(group_of(&Method::GET, "/api/v1/authentication/me"), Some(Group::Global));
         assert_eq!(group_of(&Method::POST, "/api/v1/deployments"), Some(Group::Deployments));
         assert_eq!(group_of(&Method::POST, "/api/v1/deployments/x/pause"), Some(Group::Deployments));

@@ -12,6 +12,7 @@ mod live_socket;
 mod logout;
 mod messaging;
 pub mod output;
+mod own_password;
 pub mod plan;
 mod registry;
 mod release;
@@ -175,12 +176,16 @@ async fn dispatch(global: &GlobalArgs, out: Out, command: ClientCommand) -> Resu
     let api = api_for(global)?;
     let api = match command {
         // Signing in and out is the caller's own, in its own tenant.
-        ClientCommand::Login { .. } | ClientCommand::Logout | ClientCommand::Completions { .. } => api,
+        ClientCommand::Login { .. }
+        | ClientCommand::Logout
+        | ClientCommand::Password { .. }
+        | ClientCommand::Completions { .. } => api,
         _ => api.acting_for(global.tenant.as_deref()).await?,
     };
     match command {
         ClientCommand::Login { username, password_stdin } => login(&api, out, username, password_stdin).await,
         ClientCommand::Logout => logout::logout(&api).await,
+        ClientCommand::Password { password_stdin } => own_password::change(&api, out, password_stdin).await,
         ClientCommand::Deploy { args, watch, plan, until_approval } => {
             if plan {
                 return show_plan(&api, out, &args).await;

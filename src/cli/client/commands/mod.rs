@@ -61,6 +61,13 @@ pub enum ClientCommand {
     },
     /// Revoke the saved token on the server and forget it.
     Logout,
+    /// Change your own password (asks for the current one and the new one); your other
+    /// sessions end, and the saved login gets the new token.
+    Password {
+        /// Read the current password and the new one from the first two lines of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
     /// Start a run of MODULE VERSION up to an environment; --watch follows it live.
     Deploy {
         #[command(flatten)]
