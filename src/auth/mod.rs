@@ -9,6 +9,7 @@
 //! - `extractors`: `Caller` and `Tenant`
 //! - `require_role`: the per-route role guard and the `/metrics` guard
 //! - `users`: login, demo users and user management over the store
+//! - `own_password`: a user changing its own password
 //! - `rate_limit`: per-group windows keyed by user or client address
 //! - `client`: client addresses behind trusted proxies
 //! - `span_client`: the request span records that address, not a forwarded header's
@@ -24,6 +25,7 @@ pub mod jwt;
 pub mod key_refresh;
 pub mod login_failures;
 pub mod middleware;
+mod own_password;
 pub mod password;
 pub mod principal;
 pub mod rate_limit;

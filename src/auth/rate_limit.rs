@@ -1,7 +1,11 @@
 //! Rate limits per endpoint group, after authentication: keyed by user when
 //! the request carries a valid token, by client address otherwise. Each
 //! group has its own window (GCRA from governor: a burst of N, refilled
-//! evenly over a minute). Logins are also counted per username.
+//! evenly over a minute). Logins are also counted per (username, address):
+//! a window per username alone, shared by every address, would let anyone
+//! keep a chosen user from signing in by sending a wrong password now and
+//! then. Guessing spread over many addresses is bounded by the per-account
+//! lockout instead (`auth.max_failed_logins_per_account`).
 //!
 //! With Redis (`[redis] url`), the windows are kept there and shared by every
 //! instance (`shared_windows`). When Redis does not answer, each instance
@@ -20,7 +24,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
-use actix_web::{web, Error, HttpMessage};
+use actix_web::{web, Error, HttpMessage, HttpRequest};
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
@@ -86,7 +90,8 @@ pub fn group_of(method: &Method, path: &str) -> Option<Group> {
     if path == "/health" || path == "/health/ready" {
         return None;
     }
-    if *method == Method::POST && path == "/api/v1/authentication/login" {
+    // A password change checks the current password: it is limited as a login is.
+    if *method == Method::POST && matches!(path, "/api/v1/authentication/login" | "/api/v1/authentication/password") {
         return Some(Group::Login);
     }
     let reads = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
@@ -181,7 +186,7 @@ impl Decision {
 pub struct RateLimits {
     global: Option<Window<ClientKey>>,
     login: Option<Window<ClientKey>>,
-    login_username: Option<Window<String>>,
+    login_username: Option<Window<(String, Option<IpAddr>)>>,
     deployments: Option<Window<ClientKey>>,
     clusters: Option<Window<ClientKey>>,
     approvals: Option<Window<ClientKey>>,
@@ -253,19 +258,26 @@ impl RateLimits {
         }
     }
 
-    /// The per-username login window, checked once the body names the user.
-    /// Combined with `by_address`, the decision of the middleware.
+    /// The client's address as the windows count it (a network for IPv6).
+    pub fn client_address(&self, req: &HttpRequest) -> Option<IpAddr> {
+        self.proxies.client_ip(req).map(|ip| network_key(ip, self.ipv6_prefix))
+    }
+
+    /// The per-(username, address) login window, checked once the body names
+    /// the user. Combined with `by_address`, the decision of the middleware.
     pub async fn check_login_username(
         &self,
         username: &str,
+        from: Option<IpAddr>,
         by_address: Option<Decision>,
     ) -> Result<Option<Decision>, ApiError> {
         let by_name = match &self.login_username {
             Some(w) => {
-                let name = username.to_lowercase();
+                let pair = (username.to_lowercase(), from);
+                let address = from.map(|ip| ip.to_string()).unwrap_or_default();
                 // Hashed: a username is whatever the body says, of any length.
-                let shared_key = crate::crypto::sha256_hex(name.as_bytes());
-                Some(self.shared_or_local("login-user", &shared_key, w.limit, true, || w.check(&name)).await?)
+                let shared_key = crate::crypto::sha256_hex(format!("{}\n{address}", pair.0).as_bytes());
+                Some(self.shared_or_local("login-user", &shared_key, w.limit, true, || w.check(&pair)).await?)
             }
             None => None,
         };
@@ -304,11 +316,7 @@ pub async fn limit(
     };
     let key = match principal_of(req.request()) {
         Ok(p) => ClientKey::User(p.user_id),
-        Err(_) => limits
-            .proxies
-            .client_ip(req.request())
-            .map(|ip| ClientKey::Address(network_key(ip, limits.ipv6_prefix)))
-            .unwrap_or(ClientKey::Unknown),
+        Err(_) => limits.client_address(req.request()).map(ClientKey::Address).unwrap_or(ClientKey::Unknown),
     };
     let decision = match limits.check(group, &key).await {
         Ok(Some(decision)) => decision,
@@ -318,7 +326,7 @@ pub async fn limit(
     if decision.retry_after.is_some() {
         return Ok(req.error_response(too_many(decision)).map_into_right_body());
     }
-    // The login handler tightens the decision with its per-username window.
+    // The login handler tightens the decision with its per-(username, address) window.
     req.extensions_mut().insert(decision);
     let mut res = next.call(req).await?;
     let decision = res.request().extensions().get::<Decision>().copied().unwrap_or(decision);
@@ -338,6 +346,7 @@ mod tests {
     fn paths_fall_into_their_groups() {
         assert_eq!(group_of(&Method::GET, "/health"), None);
         assert_eq!(group_of(&Method::POST, "/api/v1/authentication/login"), Some(Group::Login));
+        assert_eq!(group_of(&Method::POST, "/api/v1/authentication/password"), Some(Group::Login));
         assert_eq!(group_of(&Method::GET, "/api/v1/authentication/me"), Some(Group::Global));
         assert_eq!(group_of(&Method::POST, "/api/v1/deployments"), Some(Group::Deployments));
         assert_eq!(group_of(&Method::POST, "/api/v1/deployments/x/pause"), Some(Group::Deployments));

@@ -132,7 +132,7 @@ fn parse_roles(raw: &[String], errors: &mut Vec<String>) -> Vec<Role> {
 }
 
 impl AuthState {
-    fn check_password(&self, password: &Password, errors: &mut Vec<String>) {
+    pub(super) fn check_password(&self, password: &Password, errors: &mut Vec<String>) {
         let min = self.settings.min_password_length;
         let pw = password.expose();
         if pw.chars().count() < min {
@@ -384,7 +384,7 @@ impl AuthState {
 
     /// Changes user `id` of `tenant` (the caller's own, or the one a system
     /// Admin acts for) on behalf of `actor`.
-    async fn change(
+    pub(super) async fn change(
         &self,
         actor: &Principal,
         by: &AuditActor,
@@ -399,6 +399,7 @@ impl AuthState {
             "enabled" => "UserEnabled",
             "disabled" => "UserDisabled",
             "roles" => "UserRolesChanged",
+            "own password" => "UserPasswordChanged",
             _ => "UserPasswordReset",
         };
         let entry = user_entry(by, &user, event, format!("user '{}': {what} changed", user.username));
@@ -481,7 +482,7 @@ impl AuthState {
 }
 
 /// The shared lockout cannot be read: logins fail closed.
-fn lockout_unreachable(e: crate::redis::RedisDown) -> UserError {
+pub(super) fn lockout_unreachable(e: crate::redis::RedisDown) -> UserError {
     tracing::warn!(error = %e, "refusing a login: the shared lockout cannot be checked");
     UserError::Unavailable("logins are paused while the shared lockout cannot be checked".into())
 }

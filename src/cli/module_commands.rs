@@ -199,7 +199,13 @@ async fn push(
     if !status.is_success() {
         return Err(refusal(status, &reply, &raw).context("the server refused the module"));
     }
-    let what = if status == awc::http::StatusCode::CREATED { "uploaded" } else { "already there, unchanged:" };
+    let what = if status == awc::http::StatusCode::CREATED {
+        "uploaded"
+    } else if reply["artifactRepaired"] == serde_json::Value::Bool(true) {
+        "already there, its stored bytes missing or altered and now rewritten with these:"
+    } else {
+        "already there, unchanged:"
+    };
     println!(
         "{what} {} {} (SHA-256 {})",
         reply["name"].as_str().unwrap_or("?"),

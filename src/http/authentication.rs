@@ -20,6 +20,7 @@ api_module! {
     login => Access::Public,
     current_user => Access::Role(RequireRole::VIEWER),
     logout => Access::Role(RequireRole::VIEWER),
+    change_own_password => Access::Role(RequireRole::VIEWER),
     demo_credentials => Access::Public,
 }
 
@@ -83,6 +84,17 @@ pub struct LoginResponse {
     pub user: UserInfo,
 }
 
+/// The caller's current password and the one to replace it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChangePasswordBody {
+    #[schema(value_type = String, format = Password, example = "the-password-i-have-now", min_length = 1)]
+    pub current_password: Password,
+    /// At least 12 characters (auth.min_password_length), at most 72 bytes.
+    #[schema(value_type = String, format = Password, example = "a-new-long-password", min_length = 12, max_length = 72, pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$")]
+    pub new_password: Password,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DemoCredential {
@@ -116,7 +128,7 @@ pub struct DemoCredentials {
         (status = 200, description = "Logged in", body = LoginResponse),
         (status = 400, description = "Username or password blank, or a malformed body", body = ErrorBody),
         (status = 401, description = "Invalid username or password", body = ErrorBody),
-        (status = 429, description = "Too many attempts from this address or for this username", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this address, or for this username from this address", body = ErrorBody),
     )
 )]
 pub async fn login(
@@ -132,7 +144,8 @@ pub async fn login(
     };
     if let Some(limits) = req.app_data::<web::Data<RateLimits>>() {
         let by_address = req.extensions().get::<Decision>().copied();
-        if let Some(decision) = limits.check_login_username(username, by_address).await? {
+        let from = limits.client_address(&req);
+        if let Some(decision) = limits.check_login_username(username, from, by_address).await? {
             if decision.retry_after.is_some() {
                 return Err(too_many(decision));
             }
@@ -179,6 +192,42 @@ pub async fn current_user(auth: web::Data<AuthState>, caller: Caller) -> Result<
 pub async fn logout(auth: web::Data<AuthState>, caller: Caller, audited: Audited) -> Result<HttpResponse, ApiError> {
     auth.logout(&caller.0, &audited.0).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Change the caller's own password, giving the current one.
+///
+/// Every token of the user stops working, as after an Admin's reset (other
+/// sessions and live connections end); the answer carries a new token, so
+/// that the caller stays signed in. A wrong current password counts as a
+/// failed login from the caller's address, and the route shares the login
+/// rate limit. Audited as `UserPasswordChanged` (`PasswordChangeRefused` when
+/// the current password is wrong).
+#[utoipa::path(
+    post,
+    path = "/api/v1/authentication/password",
+    tag = "authentication",
+    request_body = ChangePasswordBody,
+    responses(
+        Protected, JsonBody,
+        (status = 200, description = "Changed: a new token for the caller; the user's other tokens are refused from now on", body = LoginResponse),
+        (status = 400, description = "The current password is wrong, or the new one breaks the password rules", body = ErrorBody),
+        (status = 429, description = "Too many attempts", body = ErrorBody),
+    )
+)]
+pub async fn change_own_password(
+    auth: web::Data<AuthState>,
+    caller: Caller,
+    audited: Audited,
+    body: web::Json<ChangePasswordBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let (user, issued) =
+        auth.change_own_password(&caller.0, &audited.0, &body.current_password, &body.new_password, Utc::now()).await?;
+    Ok(HttpResponse::Ok().json(LoginResponse {
+        token: issued.token,
+        expires_at: issued.claims.expires_at(),
+        user: UserInfo::from(&user),
+    }))
 }
 
 /// The demo users and their passwords, where demo users are enabled

@@ -7,7 +7,7 @@ use crate::web::query_params::Query;
 use actix_web::{web, HttpResponse};
 use hotswap_actors::coordinator::Verb;
 use hotswap_actors::domain::{refuse_nul, Environment, RunStatus};
-use hotswap_actors::domain::{AuditActor, Role};
+use hotswap_actors::domain::{AuditActor, Role, DEFAULT_TENANT};
 use hotswap_actors::orchestrator::downgrade;
 use hotswap_actors::orchestrator::dry_run::{CheckOutcome, ScanCheck};
 use hotswap_actors::store::RunFilter;
@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::deployment_dto::*;
 use super::deployment_plan::{CreateQuery, DeploymentPlanView};
 use super::format::iso8601;
-use crate::auth::{Caller, RequireRole, Tenant};
+use crate::auth::{Caller, Principal, RequireRole, Tenant};
 use crate::registry::Registry;
 use crate::web::AppState;
 use crate::web::{ApiError, ErrorBody};
@@ -292,12 +292,20 @@ pub async fn list_deployment_events(
 async fn apply(
     state: web::Data<AppState>,
     tenant: Tenant,
+    caller: &Principal,
     id: &str,
     verb: Verb,
     actor: AuditActor,
 ) -> Result<HttpResponse, ApiError> {
     let id = execution_id(id)?;
-    let reply = state.orchestrator.apply_verb(tenant.0, id, verb, &actor).await?;
+    // An Admin of the system tenant acting for another (X-Tenant-Id, audited)
+    // may abort its runs while it is suspended, to offboard it.
+    let for_platform = caller.tenant_id == DEFAULT_TENANT && caller.has_role(Role::Admin) && tenant.0 != DEFAULT_TENANT;
+    let reply = if verb == Verb::Abort && for_platform {
+        state.orchestrator.abort_for_platform(tenant.0, id, &actor).await?
+    } else {
+        state.orchestrator.apply_verb(tenant.0, id, verb, &actor).await?
+    };
     Ok(HttpResponse::Accepted().json(VerbResponse {
         execution_id: id,
         status: reply.status.as_str(),
@@ -333,6 +341,8 @@ impl From<VerbName> for Verb {
 /// Steer a run: `pause` it at its next step, `resume` it, `promote` it past
 /// the current wait (bake time, health-check delay), or `abort` it and put
 /// back every node it changed. Abort wins over pause, pause over promote.
+/// A suspended tenant's runs are steered by nobody but an Admin of the system
+/// tenant acting for it (`X-Tenant-Id`), who may abort them.
 #[utoipa::path(
     post,
     path = "/api/v1/deployments/{id}/{verb}",
@@ -351,11 +361,12 @@ impl From<VerbName> for Verb {
 pub async fn steer_deployment(
     state: web::Data<AppState>,
     tenant: Tenant,
+    caller: Caller,
     path: web::Path<(String, VerbName)>,
     audited: Audited,
 ) -> Result<HttpResponse, ApiError> {
     let (id, verb) = path.into_inner();
-    apply(state, tenant, &id, verb.into(), audited.0).await
+    apply(state, tenant, &caller.0, &id, verb.into(), audited.0).await
 }
 
 /// Roll a finished run back: restore every node it changed that still runs its version.

@@ -140,6 +140,11 @@ pub struct ModuleVersionView {
     /// Why an upload was accepted despite a problem (strict mode off).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     warnings: Vec<String>,
+    /// Set (true) on the answer to an upload of a stored version whose stored
+    /// bytes were missing or altered: the uploaded bytes, which have the
+    /// recorded digest, replaced them.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    artifact_repaired: bool,
 }
 
 impl ModuleVersionView {
@@ -171,6 +176,7 @@ impl ModuleVersionView {
             uploaded_at: v.uploaded_at,
             deployed_to,
             warnings: Vec::new(),
+            artifact_repaired: false,
         }
     }
 }
@@ -323,7 +329,7 @@ fn decode_upload(body: &[u8]) -> Result<Upload, ApiError> {
         Protected,
         JsonBody,
         (status = 201, description = "Stored", body = ModuleVersionView),
-        (status = 200, description = "The same bytes and descriptor were uploaded before; nothing changed", body = ModuleVersionView),
+        (status = 200, description = "The same bytes and descriptor were uploaded before: nothing changed, or, with `artifactRepaired`, the stored bytes were missing or altered and the uploaded ones replaced them", body = ModuleVersionView),
         (status = 400, description = "Malformed body or descriptor", body = ErrorBody),
         (status = 415, description = "Neither JSON nor multipart/form-data", body = ErrorBody),
         (status = 409, description = "That version exists with other bytes, or with the same bytes and another descriptor (the message names the fields that differ)", body = ErrorBody),
@@ -387,6 +393,7 @@ pub async fn upload_module(
     let location = format!("/api/v1/modules/{}/{}", outcome.version.name(), outcome.version.version());
     let mut view = ModuleVersionView::new(&registry, &keys, outcome.version, &placements);
     view.warnings = outcome.warnings;
+    view.artifact_repaired = outcome.repaired;
     let mut response = if outcome.created { HttpResponse::Created() } else { HttpResponse::Ok() };
     Ok(response.insert_header((header::LOCATION, location)).json(view))
 }

@@ -3,9 +3,11 @@
 //! arrive together each read the count before any of them stored, and all
 //! fit a quota only one of them fits.
 //!
-//! The locks are this process's own: with several instances behind one
-//! store, two instances may still each admit one upload past the quota at
-//! the same moment (docs/REGISTRY_AND_SECRETS.md says so).
+//! The locks are this process's own. Across instances the store checks the
+//! quota again as it inserts, under the tenant's admission lock
+//! (`RegistryStore::admit_module_version`); this lock still serves the
+//! in-memory store and keeps one instance's uploads of a tenant from waiting
+//! for that one on several database connections.
 
 use std::sync::Arc;
 

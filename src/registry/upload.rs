@@ -9,14 +9,14 @@ use base64::Engine;
 use bytes::Bytes;
 use hotswap_actors::domain::{
     holds_nul, json_holds_nul, AuditActor, AuditCategory, AuditResult, ModuleDescriptor, ModuleVersion, NewAuditEntry,
-    QuotaExceeded, QuotaKind, SignatureAlgorithm, SigningKey, TenantId,
+    Quota, QuotaExceeded, QuotaKind, SignatureAlgorithm, SigningKey, TenantId,
 };
 use hotswap_actors::store::StoreError;
 use regex::Regex;
 use serde_json::json;
 
 use super::statement::{sha256_off_worker, signed_digests};
-use super::{Registry, RegistryError};
+use super::{ArtifactError, Registry, RegistryError};
 use crate::crypto::rsa_sig::{parse_public_key, verify_digest};
 
 #[allow(clippy::expect_used)] // A constant pattern, checked by the tests.
@@ -33,8 +33,11 @@ pub struct Upload {
 
 pub struct UploadOutcome {
     pub version: ModuleVersion,
-    /// False when the same bytes were uploaded before (nothing changed).
+    /// False when the same bytes were uploaded before.
     pub created: bool,
+    /// The version was there, but its stored bytes were missing or altered:
+    /// the upload's bytes, which have the recorded digest, replaced them.
+    pub repaired: bool,
     pub warnings: Vec<String>,
 }
 
@@ -158,7 +161,7 @@ impl Registry {
         let artifact_digest = sha256_off_worker(upload.artifact.clone()).await;
         let digest_hex = crate::crypto::hex(&artifact_digest);
         if let Some(existing) = self.store.get_module_version(tenant, &d.name, &d.version).await? {
-            return self.same_again(existing, d, &digest_hex, &refused).await;
+            return self.same_again(existing, d, &upload.artifact, &digest_hex, &actor).await;
         }
 
         // The signature, against the tenant's trusted keys.
@@ -203,10 +206,21 @@ impl Registry {
             warnings.push(format!("{problem} (accepted because security.strict_mode is off)"));
         }
 
-        // Checked and stored under the tenant's lock: two uploads that each
-        // read the count before the other stored would both fit the quota.
+        // Checked before the bytes are written, so that an upload past the
+        // quota stores nothing; checked again by the store as it inserts,
+        // under the tenant's admission lock, which every instance shares.
+        // The instance's own lock keeps its uploads of one tenant from
+        // waiting for that one on several connections.
         let _quota_lock = self.quota_locks.lock(tenant).await;
-        if let Err(over) = self.check_quotas(tenant, &d.name, &digest_hex, upload.artifact.len() as u64).await? {
+        let quota = self.store.get_tenant(tenant).await?.map(|t| t.quota);
+        let size = upload.artifact.len() as u64;
+        let check = |versions: &[ModuleVersion]| match &quota {
+            Some(quota) => fits_quotas(quota, versions, &d.name, &digest_hex, size),
+            // A tenant the store does not know (none in tests that use the
+            // core alone) has no quota to check.
+            None => Ok(()),
+        };
+        if let Err(over) = check(&self.store.all_module_versions(tenant).await?) {
             let why = over.to_string();
             self.store.append_audit(&[refused("ModuleUploadRefused", AuditResult::Denied, &why)]).await?;
             return Err(RegistryError::Quota(over));
@@ -215,7 +229,7 @@ impl Registry {
         let version = ModuleVersion {
             tenant_id: tenant,
             descriptor: upload.descriptor.clone(),
-            sha256: digest_hex,
+            sha256: digest_hex.clone(),
             size_bytes: upload.artifact.len() as u64,
             storage_uri: uri,
             signature: upload.signature.as_ref().map(|s| base64::engine::general_purpose::STANDARD.encode(s)),
@@ -227,70 +241,47 @@ impl Registry {
             .resource("Module", format!("{}@{}", d.name, d.version))
             .message(format!("{} {} uploaded ({} bytes)", d.name, d.version, version.size_bytes))
             .details(json!({ "sha256": version.sha256, "signingKeyId": version.signing_key_id, "warnings": warnings }));
-        match self.store.add_module_version(&version, &audit).await {
-            Ok(()) => Ok(UploadOutcome { version, created: true, warnings }),
+        match self.store.admit_module_version(&version, &audit, &check).await {
+            Ok(Ok(())) => Ok(UploadOutcome { version, created: true, repaired: false, warnings }),
+            // Another instance stored a module of the tenant meanwhile; the
+            // bytes written stay until the artifact sweep finds no version naming them.
+            Ok(Err(over)) => {
+                let why = over.to_string();
+                self.store.append_audit(&[refused("ModuleUploadRefused", AuditResult::Denied, &why)]).await?;
+                Err(RegistryError::Quota(over))
+            }
             // A concurrent upload of the same version won the race.
             Err(StoreError::Conflict(_)) => match self.store.get_module_version(tenant, &d.name, &d.version).await? {
-                Some(existing) => self.same_again(existing, d, &version.sha256, &refused).await,
+                Some(existing) => self.same_again(existing, d, &upload.artifact, &version.sha256, &actor).await,
                 None => Err(RegistryError::Unavailable("the version changed during the upload; try again".into())),
             },
             Err(e) => Err(e.into()),
         }
     }
 
-    /// The tenant's modules and artifact storage quotas, with this upload
-    /// counted in. A tenant the store does not know (none in tests that use
-    /// the core alone) has no quota to check.
-    async fn check_quotas(
-        &self,
-        tenant: TenantId,
-        name: &str,
-        digest_hex: &str,
-        size: u64,
-    ) -> Result<Result<(), QuotaExceeded>, RegistryError> {
-        let Some(record) = self.store.get_tenant(tenant).await? else { return Ok(Ok(())) };
-        let versions = self.store.all_module_versions(tenant).await?;
-        let mut names: Vec<&str> = versions.iter().map(|v| v.name()).collect();
-        names.sort_unstable();
-        names.dedup();
-        if !names.contains(&name) && names.len() as u64 + 1 > u64::from(record.quota.max_modules) {
-            let over = QuotaExceeded {
-                quota: QuotaKind::Modules,
-                limit: record.quota.max_modules,
-                current: names.len() as u64,
-            };
-            return Ok(Err(over));
-        }
-        let used = hotswap_actors::domain::stored_bytes(&versions);
-        let adds = if versions.iter().any(|v| v.sha256 == digest_hex) { 0 } else { size };
-        let limit_bytes =
-            u64::from(record.quota.max_artifact_storage_gb).saturating_mul(hotswap_actors::domain::BYTES_PER_GB);
-        if used.saturating_add(adds) > limit_bytes {
-            let over = QuotaExceeded {
-                quota: QuotaKind::ArtifactStorage,
-                limit: record.quota.max_artifact_storage_gb,
-                current: used.div_ceil(hotswap_actors::domain::BYTES_PER_GB),
-            };
-            return Ok(Err(over));
-        }
-        Ok(Ok(()))
-    }
-
-    /// The answer to an upload of a version that is stored already: unchanged
-    /// (200) for the same bytes and descriptor, else 409 naming what differs.
-    /// A descriptor's changes are never dropped silently: new dependencies or
+    /// The answer to an upload of a version that is stored already: 200 for
+    /// the same bytes and descriptor, else 409 naming what differs. A
+    /// descriptor's changes are never dropped silently: new dependencies or
     /// hooks would otherwise read as accepted.
     async fn same_again(
         &self,
         existing: ModuleVersion,
         descriptor: &ModuleDescriptor,
+        artifact: &Bytes,
         digest_hex: &str,
-        refused: &impl Fn(&str, AuditResult, &str) -> NewAuditEntry,
+        actor: &AuditActor,
     ) -> Result<UploadOutcome, RegistryError> {
+        let refused = |why: &str| {
+            NewAuditEntry::new(existing.tenant_id, actor.clone(), AuditCategory::ModuleRegistry, "ModuleUploadRefused")
+                .resource("Module", format!("{}@{}", existing.name(), existing.version()))
+                .result(AuditResult::Failure)
+                .message(why.to_string())
+        };
         if existing.sha256 == digest_hex {
             let differs = descriptor_differences(&existing.descriptor, descriptor);
             if differs.is_empty() {
-                return Ok(UploadOutcome { version: existing, created: false, warnings: Vec::new() });
+                let repaired = self.repair_stored_bytes(&existing, artifact, actor).await?;
+                return Ok(UploadOutcome { version: existing, created: false, repaired, warnings: Vec::new() });
             }
             let why = format!(
                 "{} {} exists with the same bytes but another descriptor ({} differ{}); a stored version never \
@@ -300,7 +291,7 @@ impl Registry {
                 differs.join(", "),
                 if differs.len() == 1 { "s" } else { "" }
             );
-            self.store.append_audit(&[refused("ModuleUploadRefused", AuditResult::Failure, &why)]).await?;
+            self.store.append_audit(&[refused(&why)]).await?;
             return Err(RegistryError::Conflict(why));
         }
         let why = format!(
@@ -309,9 +300,74 @@ impl Registry {
             existing.version(),
             existing.sha256
         );
-        self.store.append_audit(&[refused("ModuleUploadRefused", AuditResult::Failure, &why)]).await?;
+        self.store.append_audit(&[refused(&why)]).await?;
         Err(RegistryError::Conflict(why))
     }
+
+    /// Checks the stored bytes of `existing`, whose digest `artifact` has,
+    /// and writes `artifact` in their place when they are missing or were
+    /// altered (audited as `ModuleArtifactRepaired`); true when it did. An
+    /// upload of the right bytes is the one repair a damaged version has
+    /// short of deleting it, which a node running it may forbid.
+    async fn repair_stored_bytes(
+        &self,
+        existing: &ModuleVersion,
+        artifact: &Bytes,
+        actor: &AuditActor,
+    ) -> Result<bool, RegistryError> {
+        let damage = match self.artifacts.verify(&existing.sha256).await {
+            Ok(_) => return Ok(false),
+            Err(ArtifactError::Unavailable(m)) => return Err(RegistryError::Unavailable(m)),
+            Err(ArtifactError::NotFound(_)) => "missing".to_string(),
+            Err(ArtifactError::Corrupt { actual, .. }) => format!("altered (SHA-256 {actual})"),
+        };
+        self.artifacts.put(&existing.sha256, artifact.clone()).await?;
+        let (name, version) = (existing.name(), existing.version());
+        tracing::warn!(module = name, version, damage = %damage, "stored artifact rewritten from an upload of the same bytes");
+        let entry = NewAuditEntry::new(
+            existing.tenant_id,
+            actor.clone(),
+            AuditCategory::ModuleRegistry,
+            "ModuleArtifactRepaired",
+        )
+        .resource("Module", format!("{name}@{version}"))
+        .message(format!(
+            "the stored artifact of {name} {version} was {damage}; rewritten with the uploaded bytes (SHA-256 {})",
+            existing.sha256
+        ))
+        .details(json!({ "sha256": existing.sha256, "damage": damage }));
+        self.store.append_audit(&[entry]).await?;
+        Ok(true)
+    }
+}
+
+/// Whether a version of `name` with the artifact `digest_hex` of `size`
+/// bytes fits the tenant's modules and artifact storage quotas, beside the
+/// `versions` it stores.
+fn fits_quotas(
+    quota: &Quota,
+    versions: &[ModuleVersion],
+    name: &str,
+    digest_hex: &str,
+    size: u64,
+) -> Result<(), QuotaExceeded> {
+    let mut names: Vec<&str> = versions.iter().map(|v| v.name()).collect();
+    names.sort_unstable();
+    names.dedup();
+    if !names.contains(&name) && names.len() as u64 + 1 > u64::from(quota.max_modules) {
+        return Err(QuotaExceeded { quota: QuotaKind::Modules, limit: quota.max_modules, current: names.len() as u64 });
+    }
+    let used = hotswap_actors::domain::stored_bytes(versions);
+    let adds = if versions.iter().any(|v| v.sha256 == digest_hex) { 0 } else { size };
+    let limit_bytes = u64::from(quota.max_artifact_storage_gb).saturating_mul(hotswap_actors::domain::BYTES_PER_GB);
+    if used.saturating_add(adds) > limit_bytes {
+        return Err(QuotaExceeded {
+            quota: QuotaKind::ArtifactStorage,
+            limit: quota.max_artifact_storage_gb,
+            current: used.div_ceil(hotswap_actors::domain::BYTES_PER_GB),
+        });
+    }
+    Ok(())
 }
 
 /// The descriptor fields (as the API spells them) in which `new` differs

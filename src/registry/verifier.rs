@@ -74,7 +74,9 @@ impl ModuleVerifier for RegistryVerifier {
             Err(ArtifactError::Unavailable(e)) => return Err(ScanError::Unavailable(e)),
             Err(e @ (ArtifactError::Corrupt { .. } | ArtifactError::NotFound(_))) => {
                 return Err(ScanError::Refused(format!(
-                    "the stored artifact of {module} {version} cannot be trusted: {e}; delete the version and upload it again"
+                    "the stored artifact of {module} {version} cannot be trusted: {e}; upload the version's original file \
+                     again (hotswap module push), which rewrites the stored bytes, or delete the version \
+                     (hotswap modules delete {module} {version}) and upload it anew"
                 )))
             }
         };

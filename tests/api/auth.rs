@@ -350,6 +350,62 @@ async fn admins_manage_users_and_changes_apply_at_once() {
 
 /// The users list comes a page at a time, by username, with its total; a
 /// username finds its user in any case; paging outside its bounds is a 400.
+/// Walkthrough w2 #11: a user changes the password an Admin chose for it,
+/// giving the current one; its other tokens end as after a reset, the
+/// answer's token works, and wrong current passwords count as failed logins.
+#[actix_web::test]
+async fn users_change_their_own_password_with_the_current_one() {
+    const CHANGE: &str = "/api/v1/authentication/password";
+    let app = spawn_app(&[]).await;
+    let user = app.new_user("self-service", &["Viewer"], None).await;
+    let other_session = app.as_user(("self-service", "a-long-enough-password")).await;
+
+    let refused = |reply: &Value, field: &str| {
+        assert_eq!(reply["code"], "validation_failed", "{reply}");
+        assert!(reply["details"].to_string().contains(field), "{reply}");
+    };
+    let wrong = json!({ "currentPassword": "not-the-password", "newPassword": "my-very-own-password" });
+    let (status, reply) = user.post(CHANGE, &wrong).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+    refused(&reply, "currentPassword");
+    let short = json!({ "currentPassword": "a-long-enough-password", "newPassword": "short" });
+    let (status, reply) = user.post(CHANGE, &short).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+    refused(&reply, "newPassword must be at least 12 characters");
+    let same = json!({ "currentPassword": "a-long-enough-password", "newPassword": "a-long-enough-password" });
+    assert_eq!(user.post(CHANGE, &same).await.0, StatusCode::BAD_REQUEST);
+    let unknown = json!({ "currentPassword": "a-long-enough-password", "password": "my-very-own-password" });
+    assert_eq!(user.post(CHANGE, &unknown).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(app.anonymous().post(CHANGE, &wrong).await.0, StatusCode::UNAUTHORIZED);
+
+    let body = json!({ "currentPassword": "a-long-enough-password", "newPassword": "my-very-own-password" });
+    let (status, reply) = user.post(CHANGE, &body).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert_eq!(reply["user"]["username"], "self-service", "{reply}");
+    let renewed = app.with_token(reply["token"].as_str().unwrap());
+    assert_eq!(renewed.get(ME).await.0, StatusCode::OK, "the answer's token works");
+    assert_eq!(user.get(ME).await.0, StatusCode::UNAUTHORIZED, "the token used ends, as after a reset");
+    assert_eq!(other_session.get(ME).await.0, StatusCode::UNAUTHORIZED, "and every other one");
+    let (status, _) =
+        login_reply(&app, json!({ "username": "self-service", "password": "a-long-enough-password" })).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the old password is gone");
+    app.as_user(("self-service", "my-very-own-password")).await;
+    let (_, entries) = app.get("/api/v1/auditlogs?eventType=UserPasswordChanged&limit=10").await;
+    assert!(entries.to_string().contains("self-service"), "{entries}");
+
+    // Wrong current passwords lock the account for the guesser's address, as at login.
+    for _ in 0..5 {
+        let (status, _) =
+            renewed.post(CHANGE, &json!({ "currentPassword": "a-guess", "newPassword": "yet-another-password" })).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+    let right = json!({ "currentPassword": "my-very-own-password", "newPassword": "yet-another-password" });
+    assert_eq!(renewed.post(CHANGE, &right).await.0, StatusCode::BAD_REQUEST, "locked for this address");
+    let (status, _) =
+        login_reply(&app, json!({ "username": "self-service", "password": "my-very-own-password" })).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "and so is signing in from it");
+}
+
 #[actix_web::test]
 async fn users_are_listed_a_page_at_a_time_and_found_by_name() {
     let app = spawn_app(&[]).await;

@@ -140,6 +140,43 @@ async fn guessing_locks_the_guessers_address_not_the_owner() {
     assert!(text.contains("203.0.113.66") && text.contains("\"scope\":\"address\""), "{text}");
 }
 
+/// A stranger's wrong guesses, from other addresses, do not rate-limit the
+/// owner's sign-in: the login window per username is kept per (username,
+/// address), as the lockout is.
+#[actix_web::test]
+async fn strangers_guesses_do_not_rate_limit_the_owners_sign_in() {
+    let app = spawn_app(&[
+        ("HOTSWAP__RATE_LIMIT__ENABLED", "true"),
+        ("HOTSWAP__RATE_LIMIT__LOGIN", "3"),
+        ("HOTSWAP__RATE_LIMIT__TRUSTED_PROXIES", "127.0.0.1"),
+    ])
+    .await;
+    let login = |from: &'static str, password: &'static str| {
+        let app = app.anonymous();
+        async move {
+            let r = app
+                .call_with_body(
+                    awc::http::Method::POST,
+                    "/api/v1/authentication/login",
+                    &[("x-forwarded-for", from)],
+                    json!({ "username": "viewer", "password": password }),
+                )
+                .await;
+            (r.status, r.text)
+        }
+    };
+    // One guess from each of three addresses, then one more from the first.
+    for from in ["203.0.113.71", "203.0.113.72", "203.0.113.73"] {
+        assert_eq!(login(from, "a-wrong-guess").await.0, StatusCode::UNAUTHORIZED);
+    }
+    let (status, text) = login("198.51.100.11", "Viewer123!").await;
+    assert_eq!(status, StatusCode::OK, "the owner signs in from its own address: {text}");
+    // The guessers' own windows still hold: three tries from one address for one name.
+    assert_eq!(login("203.0.113.71", "a-wrong-guess").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(login("203.0.113.71", "a-wrong-guess").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(login("203.0.113.71", "a-wrong-guess").await.0, StatusCode::TOO_MANY_REQUESTS);
+}
+
 /// Finding 10: a signature binds name, version and digest; an old signed
 /// artifact cannot come back under a new version number.
 #[actix_web::test]

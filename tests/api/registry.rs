@@ -515,6 +515,47 @@ async fn a_small_altered_artifact_is_answered_500_before_any_byte() {
     assert_eq!(head.status, StatusCode::INTERNAL_SERVER_ERROR, "HEAD checks as GET does");
 }
 
+/// Walkthrough w3 F4: uploading a version again with its right bytes, when
+/// the stored ones were altered or lost, rewrites them (audited), instead of
+/// answering "unchanged" over bytes nothing can deploy.
+#[actix_web::test]
+async fn an_upload_of_the_right_bytes_repairs_an_altered_or_lost_stored_artifact() {
+    let app = spawn_app(&[]).await;
+    let key = KeyPair::generate();
+    trust(&app, "release", &key).await;
+    let d = descriptor("kmod-repaired", "1.0.0");
+    let artifact = publish(&app, &key, &d).await;
+    let digest = sha256_hex(&artifact);
+    let file = app.settings.registry.artifact_dir.join("sha256").join(&digest[..2]).join(&digest);
+    let path = "/api/v1/modules/kmod-repaired/1.0.0/artifact";
+
+    // Intact: the same upload again changes nothing and says nothing more.
+    let (status, reply) = upload(&app, &d, &artifact, Some(&key.sign(&artifact))).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert!(reply.get("artifactRepaired").is_none(), "{reply}");
+
+    for damage in ["altered", "lost"] {
+        if damage == "altered" {
+            let mut altered = artifact.clone();
+            altered[3] ^= 0xff;
+            std::fs::write(&file, &altered).unwrap();
+        } else {
+            std::fs::remove_file(&file).unwrap();
+        }
+        assert_ne!(app.call(Method::GET, path, None).await.status, StatusCode::OK, "{damage}: not served");
+        let (status, reply) = upload(&app, &d, &artifact, Some(&key.sign(&artifact))).await;
+        assert_eq!(status, StatusCode::OK, "{damage}: {reply}");
+        assert_eq!(reply["artifactRepaired"], true, "{damage}: {reply}");
+        assert_eq!(std::fs::read(&file).unwrap(), artifact, "{damage}: the right bytes are stored again");
+        let r = app.call(Method::GET, path, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{damage}: {}", r.text);
+    }
+    let (_, entries) = app.get("/api/v1/auditlogs?eventType=ModuleArtifactRepaired&limit=100").await;
+    let text = entries.to_string();
+    assert!(text.contains("was altered (SHA-256") && text.contains("was missing"), "{text}");
+    app.deploy_ok("kmod-repaired", "1.0.0", "Development").await;
+}
+
 #[actix_web::test]
 async fn a_version_a_running_batch_will_deploy_cannot_be_deleted() {
     // QA runs stay active a long while: the batch's later steps stay Pending.

@@ -138,3 +138,44 @@ async fn push_acts_for_the_tenant_named_by_dash_dash_tenant() {
     assert_eq!(there.body["versions"].as_array().unwrap().len(), 2, "{}", there.text);
     assert_eq!(app.get("/api/v1/modules/kmod-tpush").await.0, StatusCode::NOT_FOUND, "not in the caller's own tenant");
 }
+
+/// Walkthrough w3 F4: the two ways out of an altered stored artifact the scan
+/// names, from the command line: push the original file again (the stored
+/// bytes are rewritten, and the line says so), or delete the version.
+#[actix_web::test]
+async fn a_damaged_version_is_pushed_again_or_deleted_from_the_command_line() {
+    let app = spawn_app(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = unique_artifact("damaged");
+    let module = dir.path().join("kmod-damaged.ko");
+    std::fs::write(&module, &artifact).unwrap();
+    let descriptor_file = dir.path().join("descriptor.json");
+    std::fs::write(&descriptor_file, descriptor("kmod-damaged", "1.0.0").to_string()).unwrap();
+    let env = vec![("HOTSWAP_URL".into(), app.base.clone()), ("HOTSWAP_TOKEN".into(), app.token.clone().unwrap())];
+    let run = |args: &[&str]| hotswap(args.iter().map(|a| a.to_string()).collect(), env.clone());
+    let push = ["module", "push", "--descriptor", &arg(&descriptor_file), &arg(&module)];
+    assert!(run(&push).await.status.success());
+
+    let digest = hotswap::crypto::sha256_hex(&artifact);
+    let stored = app.settings.registry.artifact_dir.join("sha256").join(&digest[..2]).join(&digest);
+    std::fs::write(&stored, b"altered on disk").unwrap();
+    let pushed = run(&push).await;
+    let stdout = String::from_utf8_lossy(&pushed.stdout);
+    assert!(pushed.status.success(), "{pushed:?}");
+    assert!(stdout.contains("missing or altered and now rewritten"), "{stdout}");
+    assert_eq!(std::fs::read(&stored).unwrap(), artifact);
+    let pushed = run(&push).await;
+    assert!(String::from_utf8_lossy(&pushed.stdout).contains("already there, unchanged"), "{pushed:?}");
+
+    let deleted = run(&["modules", "delete", "kmod-damaged", "1.0.0"]).await;
+    assert!(deleted.status.success(), "{deleted:?}");
+    assert!(String::from_utf8_lossy(&deleted.stdout).contains("deleted kmod-damaged 1.0.0"), "{deleted:?}");
+    assert_eq!(app.get("/api/v1/modules/kmod-damaged/1.0.0").await.0, StatusCode::NOT_FOUND);
+    // Deleting it again is the server's 404: an input error, exit 2.
+    let again = run(&["modules", "delete", "kmod-damaged", "1.0.0"]).await;
+    assert_eq!(again.status.code(), Some(2), "{again:?}");
+    // `modules NAME` still lists one module's versions.
+    assert!(run(&push).await.status.success());
+    let listed = run(&["modules", "kmod-damaged"]).await;
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("1.0.0"), "{listed:?}");
+}

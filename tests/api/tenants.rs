@@ -351,6 +351,42 @@ async fn a_suspended_tenant_reads_but_cannot_start_or_steer_runs_until_activated
     again.deploy("kmod-new", "1.0.0", "Development", json!({})).await;
 }
 
+/// Walkthrough w2 #10: offboarding a suspended tenant whose run waits at its
+/// approval. Its own users may not steer the run; an Admin of the system
+/// tenant acting for it may abort it (audited), as the delete's 409 says.
+#[actix_web::test]
+async fn a_system_admin_aborts_a_suspended_tenants_run_so_that_it_can_be_deleted() {
+    let admin = spawn_app(&[]).await;
+    let (tenant, t) = tenant_with_admin(&admin, "offboarded", "Starter").await;
+    let id = t.deploy("kmod-gated", "1.0.0", "Staging", json!({ "requireApproval": true })).await;
+    t.wait_for(&id, |r| r["status"] == "PendingApproval").await;
+    let (status, _) = admin.post(&format!("/api/tenants/{tenant}/suspend"), &json!({ "reason": "offboarding" })).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let r = admin.call(Method::DELETE, &format!("/api/tenants/{tenant}"), None).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+    assert!(r.body["message"].as_str().unwrap().contains("X-Tenant-Id"), "says how to abort: {}", r.text);
+    let t = t.as_user(("offboarded-admin", "a-long-enough-password")).await;
+    assert_eq!(t.post(&format!("/api/v1/deployments/{id}/abort"), &json!({})).await.0, StatusCode::FORBIDDEN);
+    let tid = tenant.to_string();
+    let acting = [("X-Tenant-Id", tid.as_str())];
+    // Abort only: the platform does not drive a suspended tenant's runs on.
+    let pause = admin.request_with(Method::POST, &format!("/api/v1/deployments/{id}/pause"), &acting, None).await;
+    assert_eq!(pause.status, StatusCode::FORBIDDEN, "{}", pause.text);
+    let abort = admin.request_with(Method::POST, &format!("/api/v1/deployments/{id}/abort"), &acting, None).await;
+    assert_eq!(abort.status, StatusCode::ACCEPTED, "{}", abort.text);
+    let run = t.wait_for(&id, |r| r["status"] == "Cancelled").await;
+    assert_eq!(run["status"], "Cancelled");
+    let overrides = audit_events(&admin, tenant, "TenantOverrideUsed").await;
+    assert!(overrides.iter().any(|e| e.entry.message.contains(&format!("{id}/abort"))), "{overrides:#?}");
+
+    let r = admin.call(Method::DELETE, &format!("/api/tenants/{tenant}"), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    // A deleted tenant's runs are steered by nobody.
+    let abort = admin.request_with(Method::POST, &format!("/api/v1/deployments/{id}/abort"), &acting, None).await;
+    assert_eq!(abort.status, StatusCode::FORBIDDEN, "{}", abort.text);
+}
+
 #[actix_web::test]
 async fn with_on_suspend_pause_runs_pause_and_resume_with_the_tenant() {
     let admin = spawn_app(&[SLOW, ("HOTSWAP__TENANTS__ON_SUSPEND", "pause")]).await;

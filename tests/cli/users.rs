@@ -64,3 +64,38 @@ async fn an_admin_manages_a_user_who_signs_in_with_what_was_set() {
     let deployer = Operator::logged_in(&server, DEPLOYER).await;
     assert_eq!(deployer.run(&["users"]).await.code, 2, "users are an Admin's");
 }
+
+/// Walkthrough w2 #11: a user changes the password an Admin set for it; the
+/// saved login keeps working with the new token, other sessions end.
+#[actix_web::test]
+async fn a_user_changes_its_own_password_and_stays_signed_in() {
+    let server = Server::start().await;
+    let admin = Operator::logged_in(&server, ADMIN).await;
+    let input = "set-by-the-admin-1\n";
+    let made = admin
+        .run_with_input(
+            &["users", "create", "pdoe", "--email", "p@example.com", "--role", "Viewer", "--password-stdin"],
+            input,
+        )
+        .await;
+    assert_eq!(made.code, 0, "{made:?}");
+    let pdoe = Operator::logged_in(&server, ("pdoe", "set-by-the-admin-1")).await;
+    let elsewhere = Operator::logged_in(&server, ("pdoe", "set-by-the-admin-1")).await;
+
+    let wrong = pdoe.run_with_input(&["password", "--password-stdin"], "a-guess\nmy-own-password-2\n").await;
+    assert_eq!(wrong.code, 2, "{wrong:?}");
+    assert!(wrong.stderr.contains("currentPassword"), "{wrong:?}");
+    let no_tty = pdoe.run(&["password"]).await;
+    assert_eq!(no_tty.code, 2, "{no_tty:?}");
+    assert!(no_tty.stderr.contains("--password-stdin"), "{no_tty:?}");
+
+    let changed =
+        pdoe.run_with_input(&["password", "--password-stdin"], "set-by-the-admin-1\nmy-own-password-2\n").await;
+    assert_eq!(changed.code, 0, "{changed:?}");
+    assert!(changed.stdout.starts_with("changed the password of pdoe"), "{changed:?}");
+    assert_eq!(pdoe.run(&["runs"]).await.code, 0, "the saved login holds the new token");
+    assert_eq!(elsewhere.run(&["runs"]).await.code, 2, "another session's token has ended");
+    let old = Operator::new(&server).login(("pdoe", "set-by-the-admin-1")).await;
+    assert_ne!(old.code, 0, "the Admin's password no longer signs in: {old:?}");
+    Operator::logged_in(&server, ("pdoe", "my-own-password-2")).await;
+}

@@ -61,6 +61,50 @@ async fn fifty_concurrent_creates_over_two_instances_admit_exactly_the_concurren
     assert_eq!(concurrent["used"], 3, "{usage}");
 }
 
+#[actix_web::test]
+async fn concurrent_uploads_over_two_instances_store_exactly_the_modules_quota() {
+    use base64::Engine;
+
+    let Some(db) = TestDb::migrated("cluster::concurrent_uploads_store_exactly_the_modules_quota").await else {
+        return;
+    };
+    let logs = tempfile::tempdir().unwrap();
+    // Every upload is read at once (none is turned away for want of a slot).
+    let extra = [("HOTSWAP__REGISTRY__MAX_CONCURRENT_UPLOADS", "16".to_string())];
+    let mut a = instance(&db, "a", logs.path(), &extra).await;
+    // Free: three modules.
+    let free =
+        json!({ "name": "Uploads", "subdomain": "uploads", "tier": "Free", "contactEmail": "ops@uploads.example.com" });
+    let (status, reply) = a.post("/api/tenants", &free).await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+    let tenant = reply["tenantId"].as_str().unwrap().to_string();
+    let mut b = instance(&db, "b", logs.path(), &extra).await;
+    a.act_for(Some(&tenant));
+    b.act_for(Some(&tenant));
+
+    let uploads = (0..12).map(|i| {
+        let server = if i % 2 == 0 { &a } else { &b };
+        let artifact = format!("the artifact of kmod-upload-{i} {}", uuid::Uuid::new_v4());
+        let body = json!({
+            "descriptor": { "name": format!("kmod-upload-{i}"), "version": "1.0.0" },
+            "artifact": base64::engine::general_purpose::STANDARD.encode(artifact),
+        });
+        async move { server.post("/api/v1/modules", &body).await.expect("upload answered") }
+    });
+    let answers = futures::future::join_all(uploads).await;
+    let stored = answers.iter().filter(|(status, _)| *status == StatusCode::CREATED).count();
+    assert_eq!(stored, 3, "{answers:#?}");
+    for (status, reply) in answers.iter().filter(|(status, _)| *status != StatusCode::CREATED) {
+        assert_eq!(*status, StatusCode::FORBIDDEN, "{reply}");
+        assert_eq!((reply["code"].as_str(), reply["quota"].as_str()), (Some("quota_exceeded"), Some("modules")));
+        assert_eq!(reply["current"], 3, "{reply}");
+    }
+    b.act_for(None);
+    let (_, usage) = b.get(&format!("/api/tenants/{tenant}/usage")).await.unwrap();
+    let modules = usage["quotas"].as_array().unwrap().iter().find(|q| q["quota"] == "modules").unwrap();
+    assert_eq!(modules["used"], 3, "{usage}");
+}
+
 /// A run created on `a` waits for approval; `b` approves it; `a` must move
 /// the run on within `within` of the decision.
 async fn approve_on_the_other_instance(test: &str, extra: &[(&str, String)], within: Duration) {

@@ -125,7 +125,37 @@ async fn signing_keys_round_trip_and_revocation(store: SharedStore) {
     assert_eq!(store.get_signing_key(b, "sha256:aaa").await.unwrap().unwrap().revoked_at, None, "B's key is its own");
 }
 
-conformance!(module_versions_round_trip_conflict_and_isolation, signing_keys_round_trip_and_revocation);
+/// A version is admitted only when the registry's check passes on what the
+/// tenant stores; a refusal stores nothing and writes no audit entry.
+async fn versions_are_admitted_only_when_the_check_passes(store: SharedStore) {
+    use hotswap_actors::domain::{QuotaExceeded, QuotaKind};
+    let (a, b) = (tenant(), tenant());
+    store.add_module_version(&version(b, "kmod-other", "1.0.0", false), &audit(b, "upb")).await.unwrap();
+    let at_most_one = |stored: &[ModuleVersion]| match stored.len() {
+        0 => Ok(()),
+        n => Err(QuotaExceeded { quota: QuotaKind::Modules, limit: 1, current: n as u64 }),
+    };
+    let first = version(a, "kmod-net", "1.0.0", false);
+    assert_eq!(store.admit_module_version(&first, &audit(a, "up1"), &at_most_one).await.unwrap(), Ok(()));
+    assert_eq!(store.get_module_version(a, "kmod-net", "1.0.0").await.unwrap().as_ref(), Some(&first));
+    let second = version(a, "kmod-fs", "1.0.0", false);
+    let refused = store.admit_module_version(&second, &audit(a, "up2"), &at_most_one).await.unwrap();
+    assert_eq!(
+        refused,
+        Err(QuotaExceeded { quota: QuotaKind::Modules, limit: 1, current: 1 }),
+        "sees its own tenant's"
+    );
+    assert_eq!(store.get_module_version(a, "kmod-fs", "1.0.0").await.unwrap(), None, "nothing stored");
+    assert_eq!(audit_count(&store, a).await, 1, "a refusal writes no audit entry");
+    let again = store.admit_module_version(&first, &audit(a, "again"), &|_: &[ModuleVersion]| Ok(())).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+}
+
+conformance!(
+    module_versions_round_trip_conflict_and_isolation,
+    signing_keys_round_trip_and_revocation,
+    versions_are_admitted_only_when_the_check_passes
+);
 
 mod postgres_artifacts {
     use super::*;

@@ -24,7 +24,7 @@ use crate::store::AgentStore;
 use crate::store::{
     Admission, AdmissionCheck, ApprovalStore, AuditStore, ClaimedRun, ClusterSample, GraphStore, LeaseStore,
     MetricsStore, NodeStore, Page, RegistryStore, RevokedTokenStore, RunCounts, RunEvent, RunFilter, RunStore,
-    SharedStore, Store, StoreResult, TenantStore, TokenHolder, UsageCounts, UserStore,
+    SharedStore, Store, StoreResult, TenantStore, TokenHolder, UsageCounts, UserStore, VersionCheck,
 };
 
 pub struct GraphSyncStore {
@@ -385,6 +385,18 @@ impl RegistryStore for GraphSyncStore {
         self.inner.add_module_version(version, audit).await?;
         self.sync(version.tenant_id, system::version_items(version)).await;
         Ok(())
+    }
+    async fn admit_module_version(
+        &self,
+        version: &ModuleVersion,
+        audit: &NewAuditEntry,
+        check: VersionCheck<'_>,
+    ) -> StoreResult<Result<(), QuotaExceeded>> {
+        let admitted = self.inner.admit_module_version(version, audit, check).await?;
+        if admitted.is_ok() {
+            self.sync(version.tenant_id, system::version_items(version)).await;
+        }
+        Ok(admitted)
     }
     async fn get_module_version(
         &self,

@@ -496,6 +496,27 @@ impl Orchestrator {
     ) -> Result<VerbReply, CoreError> {
         let run = self.get_run(tenant, id).await?;
         self.inner.tenants.ensure_active_stored(tenant).await?;
+        self.steer(run, verb, actor).await
+    }
+
+    /// An Admin of the system tenant aborting a run of another tenant, which
+    /// may be suspended: offboarding a suspended tenant needs its active runs
+    /// ended before the tenant can be deleted, and its own users may not
+    /// steer them. A deleted or deprovisioning tenant's runs stay refused.
+    pub async fn abort_for_platform(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        actor: &AuditActor,
+    ) -> Result<VerbReply, CoreError> {
+        let run = self.get_run(tenant, id).await?;
+        self.inner.tenants.ensure_active_or_suspended_stored(tenant).await?;
+        self.steer(run, Verb::Abort, actor).await
+    }
+
+    /// Hands `verb` to the coordinator of `run`, here or on its owner.
+    async fn steer(&self, run: RunRecord, verb: Verb, actor: &AuditActor) -> Result<VerbReply, CoreError> {
+        let id = run.execution_id;
         match self.inner.runs.get(id) {
             Some(addr) => addr
                 .send(Steer { verb, actor: actor.clone() })

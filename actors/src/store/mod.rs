@@ -19,7 +19,7 @@ use crate::domain::{
     LockoutPolicy, ModuleSlots, NewAuditEntry, NodeMetrics, NodeRecord, RunRecord, RunStatus, RunSummary, TenantId,
     UserRecord,
 };
-use crate::domain::{ModuleVersion, SigningKey};
+use crate::domain::{ModuleVersion, QuotaExceeded, SigningKey};
 
 pub use agents::AgentStore;
 pub use graph::GraphStore;
@@ -330,6 +330,11 @@ pub trait ApprovalStore: Send + Sync {
     async fn pending_approvals(&self, tenant: TenantId) -> StoreResult<Vec<ApprovalRecord>>;
 }
 
+/// Whether one more version fits the tenant's quotas, given every version
+/// the tenant stores (the registry's quota check, handed to the store so
+/// that it runs inside the tenant's admission lock).
+pub type VersionCheck<'a> = &'a (dyn Fn(&[ModuleVersion]) -> Result<(), QuotaExceeded> + Send + Sync);
+
 /// The module registry's metadata: versions and trusted signing keys, by
 /// tenant. The artifacts' bytes live in an artifact store of their own.
 /// Every change writes its audit entry atomically with it.
@@ -338,6 +343,24 @@ pub trait RegistryStore: Send + Sync {
     /// Stores a new version; `Conflict` when the tenant has that name and
     /// version already.
     async fn add_module_version(&self, version: &ModuleVersion, audit: &NewAuditEntry) -> StoreResult<()>;
+    /// Stores a new version as [`Self::add_module_version`] does, if `check`
+    /// passes on every version the tenant stores. A store shared by several
+    /// processes checks and inserts as one step under the tenant's admission
+    /// lock (the one [`TenantStore::admit_run`] takes), so that uploads to
+    /// different instances never store more modules than the quota; the
+    /// default, for a store of one process, relies on the caller serialising
+    /// the tenant's uploads. `Ok(Err(_))` is a refusal: nothing was stored.
+    async fn admit_module_version(
+        &self,
+        version: &ModuleVersion,
+        audit: &NewAuditEntry,
+        check: VersionCheck<'_>,
+    ) -> StoreResult<Result<(), QuotaExceeded>> {
+        if let Err(over) = check(&self.all_module_versions(version.tenant_id).await?) {
+            return Ok(Err(over));
+        }
+        self.add_module_version(version, audit).await.map(Ok)
+    }
     async fn get_module_version(
         &self,
         tenant: TenantId,

@@ -463,7 +463,10 @@ impl Handler<ApplyCommand> for TenantActor {
                     let active = deps.store.run_counts(tenant, super::now(), "").await?.active;
                     if active > 0 {
                         return Err(CoreError::Refused(format!(
-                            "Tenant {tenant} has {active} active runs; abort them or let them finish before deleting it"
+                            "Tenant {tenant} has {active} active runs; abort them (as an Admin of the system tenant \
+                             acting for it, which works while it is suspended: POST /api/v1/deployments/{{id}}/abort \
+                             with X-Tenant-Id: {tenant}, or hotswap --tenant {tenant} abort ID) or let them finish \
+                             before deleting it"
                         )));
                     }
                 }

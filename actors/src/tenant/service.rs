@@ -346,6 +346,18 @@ impl Tenants {
         }
     }
 
+    /// Refuses steering a run of a tenant that is neither active nor
+    /// suspended as stored (for an Admin of the system tenant, who may abort
+    /// a suspended tenant's runs).
+    pub async fn ensure_active_or_suspended_stored(&self, tenant: TenantId) -> Result<(), CoreError> {
+        match self.deps.store.get_tenant(tenant).await? {
+            Some(t) if !matches!(t.status, TenantStatus::Active | TenantStatus::Suspended) => {
+                Err(CoreError::Forbidden(format!("Tenant {tenant} is {}; its runs cannot be steered", t.status)))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Has this instance's actor of `tenant` read the tenant again from the
     /// store, when told that another instance changed it. Answers at once.
     pub fn refresh(&self, tenant: TenantId) {

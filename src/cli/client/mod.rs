@@ -12,6 +12,7 @@ mod live_socket;
 mod logout;
 mod messaging;
 pub mod output;
+mod own_password;
 pub mod plan;
 mod registry;
 mod release;
@@ -33,7 +34,7 @@ use serde_json::{json, Value};
 
 use api::Api;
 pub use commands::{
-    AgentsCommand, ClientCommand, DeployArgs, KeysCommand, RunsWhat, SchemasCommand, SecretsCommand,
+    AgentsCommand, ClientCommand, DeployArgs, KeysCommand, ModulesCommand, RunsWhat, SchemasCommand, SecretsCommand,
     SubscriptionsCommand, TenantsCommand, TopicsCommand, UsersCommand,
 };
 use listings::{actors, agents, approvals, clusters, events, nodes, runs, AgentFilter, NodeFilter, RunFilter};
@@ -175,12 +176,16 @@ async fn dispatch(global: &GlobalArgs, out: Out, command: ClientCommand) -> Resu
     let api = api_for(global)?;
     let api = match command {
         // Signing in and out is the caller's own, in its own tenant.
-        ClientCommand::Login { .. } | ClientCommand::Logout | ClientCommand::Completions { .. } => api,
+        ClientCommand::Login { .. }
+        | ClientCommand::Logout
+        | ClientCommand::Password { .. }
+        | ClientCommand::Completions { .. } => api,
         _ => api.acting_for(global.tenant.as_deref()).await?,
     };
     match command {
         ClientCommand::Login { username, password_stdin } => login(&api, out, username, password_stdin).await,
         ClientCommand::Logout => logout::logout(&api).await,
+        ClientCommand::Password { password_stdin } => own_password::change(&api, out, password_stdin).await,
         ClientCommand::Deploy { args, watch, plan, until_approval } => {
             if plan {
                 return show_plan(&api, out, &args).await;
@@ -262,7 +267,10 @@ async fn dispatch(global: &GlobalArgs, out: Out, command: ClientCommand) -> Resu
                 audit::AuditFilter { category, event, actor, resource_type, resource_id, trace, since, limit, cursor };
             audit::audit(&api, out, filter).await
         }
-        ClientCommand::Modules { name } => registry::modules(&api, out, name.as_deref()).await,
+        ClientCommand::Modules { command: Some(ModulesCommand::Delete { name, version }), .. } => {
+            registry::delete(&api, out, &name, &version).await
+        }
+        ClientCommand::Modules { name, command: None } => registry::modules(&api, out, name.as_deref()).await,
         ClientCommand::Impact { module, version } => release::impact(&api, out, &module, &version).await,
         ClientCommand::Release { items, to, strategy, meta, requester, allow_downgrade, plan, wait } => {
             let release = release::Release { items, to, strategy, meta, requester, allow_downgrade, plan, wait };

@@ -1,11 +1,12 @@
 //! `hotswap modules`: what the module registry holds (`GET /api/v1/modules`)
 //! and, for one module, each version's signature, digest, size,
-//! dependencies and the nodes that run it.
+//! dependencies and the nodes that run it; `modules delete` removes a version.
 
-use serde_json::Value;
+use awc::http::Method;
+use serde_json::{json, Value};
 
 use super::api::Api;
-use super::listings::show;
+use super::listings::{done, show};
 use super::output::{cell, say, when, Out};
 use super::{segment, Exit, Failure};
 
@@ -40,6 +41,15 @@ pub(super) async fn modules(api: &Api, out: Out, name: Option<&str>) -> Result<E
         say!("{}", out.dim("`-o json` shows whole digests, descriptors and the first nodes of each environment"));
     }
     Ok(exit)
+}
+
+/// Deletes one version (`DELETE /api/v1/modules/{name}/{version}`): what the
+/// Security Scan advises for a version whose stored bytes were altered, before
+/// `module push` stores it again.
+pub(super) async fn delete(api: &Api, out: Out, name: &str, version: &str) -> Result<Exit, Failure> {
+    api.call(Method::DELETE, &format!("/api/v1/modules/{}/{}", segment(name), segment(version)), None).await?;
+    let line = format!("deleted {name} {version} from the registry; `hotswap module push` stores it again");
+    done(out, json!({ "deleted": { "name": name, "version": version } }), &line)
 }
 
 fn signer(version: &Value) -> String {

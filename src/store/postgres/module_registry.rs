@@ -10,14 +10,15 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DbError};
 use diesel::upsert::excluded;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use hotswap_actors::domain::{ModuleVersion, NewAuditEntry, SigningKey, TenantId};
-use hotswap_actors::store::{RegistryStore, StoreError, StoreResult};
+use hotswap_actors::domain::{ModuleVersion, NewAuditEntry, QuotaExceeded, SigningKey, TenantId};
+use hotswap_actors::store::{RegistryStore, StoreError, StoreResult, VersionCheck};
 use uuid::Uuid;
 
 use super::audit::insert_audit;
 use super::codec;
 use super::errors::Failure;
 use super::schema::{module_artifacts, modules, signing_keys};
+use super::tenants::admission_lock;
 use super::PgStore;
 
 #[derive(Insertable, Queryable, Selectable)]
@@ -113,7 +114,47 @@ fn unique_violation(e: &DbError) -> bool {
     matches!(e, DbError::DatabaseError(DatabaseErrorKind::UniqueViolation, _))
 }
 
+/// Inserts a version (and its module, when new) with its audit entry, on
+/// `conn` inside the caller's transaction.
+async fn insert_version(
+    conn: &mut AsyncPgConnection,
+    version: &ModuleVersion,
+    row: &VersionRow,
+    audit: &NewAuditEntry,
+) -> Result<(), Failure> {
+    diesel::insert_into(modules::table)
+        .values((
+            modules::tenant_id.eq(version.tenant_id),
+            modules::module_name.eq(version.name()),
+            modules::description.eq(&version.descriptor.description),
+            modules::updated_at.eq(version.uploaded_at),
+        ))
+        .on_conflict((modules::tenant_id, modules::module_name))
+        .do_update()
+        .set((
+            modules::description.eq(excluded(modules::description)),
+            modules::updated_at.eq(excluded(modules::updated_at)),
+        ))
+        .execute(conn)
+        .await?;
+    diesel::insert_into(module_artifacts::table).values(row).execute(conn).await?;
+    insert_audit(conn, std::slice::from_ref(audit)).await?;
+    Ok(())
+}
+
 impl PgStore {
+    /// A failed insert of `version`: `Conflict` when it exists already.
+    fn version_failure(&self, conn: &mut AsyncPgConnection, version: &ModuleVersion, f: Failure) -> StoreError {
+        match f {
+            Failure::Db(e) if unique_violation(&e) => StoreError::Conflict(format!(
+                "module '{}' version {} exists already",
+                version.name(),
+                version.version()
+            )),
+            f => self.failure(conn, f),
+        }
+    }
+
     async fn versions_where(
         &self,
         tenant: TenantId,
@@ -142,37 +183,40 @@ impl RegistryStore for PgStore {
         let row = VersionRow::new(version)?;
         let mut pooled = self.conn().await?;
         let conn: &mut AsyncPgConnection = &mut pooled;
+        let result =
+            conn.transaction::<_, Failure, _>(async |conn| insert_version(conn, version, &row, audit).await).await;
+        result.map_err(|f| self.version_failure(conn, version, f))
+    }
+
+    async fn admit_module_version(
+        &self,
+        version: &ModuleVersion,
+        audit: &NewAuditEntry,
+        check: VersionCheck<'_>,
+    ) -> StoreResult<Result<(), QuotaExceeded>> {
+        let row = VersionRow::new(version)?;
+        let mut pooled = self.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut pooled;
         let result = conn
             .transaction::<_, Failure, _>(async |conn| {
-                diesel::insert_into(modules::table)
-                    .values((
-                        modules::tenant_id.eq(version.tenant_id),
-                        modules::module_name.eq(version.name()),
-                        modules::description.eq(&version.descriptor.description),
-                        modules::updated_at.eq(version.uploaded_at),
-                    ))
-                    .on_conflict((modules::tenant_id, modules::module_name))
-                    .do_update()
-                    .set((
-                        modules::description.eq(excluded(modules::description)),
-                        modules::updated_at.eq(excluded(modules::updated_at)),
-                    ))
-                    .execute(conn)
-                    .await?;
-                diesel::insert_into(module_artifacts::table).values(&row).execute(conn).await?;
-                insert_audit(conn, std::slice::from_ref(audit)).await?;
-                Ok(())
+                // Every instance checks and stores the tenant's new versions
+                // (and admits its runs) one at a time, until COMMIT.
+                admission_lock(conn, version.tenant_id).await?;
+                let stored = module_artifacts::table
+                    .filter(module_artifacts::tenant_id.eq(version.tenant_id))
+                    .select(VersionRow::as_select())
+                    .load(conn)
+                    .await?
+                    .into_iter()
+                    .map(VersionRow::decode)
+                    .collect::<StoreResult<Vec<_>>>()?;
+                if let Err(over) = check(&stored) {
+                    return Ok(Err(over));
+                }
+                insert_version(conn, version, &row, audit).await.map(Ok)
             })
             .await;
-        match result {
-            Ok(()) => Ok(()),
-            Err(Failure::Db(e)) if unique_violation(&e) => Err(StoreError::Conflict(format!(
-                "module '{}' version {} exists already",
-                version.name(),
-                version.version()
-            ))),
-            Err(f) => Err(self.failure(conn, f)),
-        }
+        result.map_err(|f| self.version_failure(conn, version, f))
     }
 
     async fn get_module_version(

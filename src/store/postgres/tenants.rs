@@ -229,7 +229,7 @@ pub(super) async fn lock_and_count_batch(
     since: DateTime<Utc>,
     modules: &[&str],
 ) -> QueryResult<BatchCounts> {
-    lock(conn, tenant).await?;
+    admission_lock(conn, tenant).await?;
     let r: BatchCountsRow = CachedSql::new(BATCH_COUNTS)
         .bind::<SqlUuid, _>(tenant)
         .bind::<Timestamptz, _>(since)
@@ -296,12 +296,13 @@ pub(super) async fn lock_and_count(
     since: DateTime<Utc>,
     module: &str,
 ) -> QueryResult<RunCounts> {
-    lock(conn, tenant).await?;
+    admission_lock(conn, tenant).await?;
     counts_on(conn, tenant, since, module).await
 }
 
-/// The tenant's admission lock, held until the transaction ends.
-async fn lock(conn: &mut AsyncPgConnection, tenant: TenantId) -> QueryResult<()> {
+/// The tenant's admission lock, held until the transaction ends: its runs'
+/// admission and its new module versions' quota check take it.
+pub(super) async fn admission_lock(conn: &mut AsyncPgConnection, tenant: TenantId) -> QueryResult<()> {
     CachedSql::new("SELECT pg_advisory_xact_lock(hashtextextended($1::text, $2))")
         .bind::<SqlUuid, _>(tenant)
         .bind::<BigInt, _>(ADMISSION_LOCK_SEED)

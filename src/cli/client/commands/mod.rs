@@ -61,6 +61,13 @@ pub enum ClientCommand {
     },
     /// Revoke the saved token on the server and forget it.
     Logout,
+    /// Change your own password (asks for the current one and the new one); your other
+    /// sessions end, and the saved login gets the new token.
+    Password {
+        /// Read the current password and the new one from the first two lines of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
     /// Start a run of MODULE VERSION up to an environment; --watch follows it live.
     Deploy {
         #[command(flatten)]
@@ -329,8 +336,14 @@ pub enum ClientCommand {
         cursor: Option<i64>,
     },
     /// The module registry: every module, or one module's versions with their signatures,
-    /// digests, dependencies and where they run.
-    Modules { name: Option<String> },
+    /// digests, dependencies and where they run; `modules delete NAME VERSION` deletes a
+    /// version (Deployers).
+    #[command(args_conflicts_with_subcommands = true)]
+    Modules {
+        name: Option<String>,
+        #[command(subcommand)]
+        command: Option<ModulesCommand>,
+    },
     /// Who depends on MODULE, where they run, and what VERSION would break there (the
     /// knowledge graph's impact analysis); exits 1 when it would break something.
     Impact { module: String, version: String },
@@ -425,6 +438,13 @@ pub enum AgentsCommand {
         #[arg(value_name = "HOST")]
         hostname: String,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ModulesCommand {
+    /// Delete a version from the registry (refused while a node runs it or holds it in
+    /// standby, or a run or batch still deploys it); its bytes go at the next artifact sweep.
+    Delete { name: String, version: String },
 }
 
 #[derive(Subcommand, Debug)]
