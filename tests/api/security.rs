@@ -251,6 +251,7 @@ async fn the_openapi_document_covers_every_route_with_the_bearer_scheme() {
         "/api/v1/authentication/login",
         "/api/v1/authentication/me",
         "/api/v1/authentication/logout",
+        "/api/v1/authentication/password",
         "/api/v1/authentication/demo-credentials",
         "/api/v1/users",
         "/api/v1/users/{id}",
@@ -293,7 +294,7 @@ async fn the_openapi_document_covers_every_route_with_the_bearer_scheme() {
     ] {
         assert!(paths.contains_key(path), "{path} is documented");
     }
-    assert_eq!(paths.len(), 101);
+    assert_eq!(paths.len(), 102);
     // The four verbs share one operation whose path parameter names them.
     let steer = &doc["paths"]["/api/v1/deployments/{id}/{verb}"]["post"]["parameters"];
     let verb = steer.as_array().unwrap().iter().find(|p| p["name"] == "verb").expect("the verb parameter");

@@ -89,6 +89,10 @@ pub struct Coordinator {
     dirty: bool,
     /// Node requests are in flight.
     pub(super) busy: bool,
+    /// Agent hosts whose restore failed while their session ended or was
+    /// absent: the restores the run leaves pending on them are applied when
+    /// it ends, if they are back (see `apply_pending_restores`).
+    pub(super) unreached_restores: Vec<(crate::domain::Environment, uuid::Uuid)>,
     /// A wait (bake, health-check delay, smoke-test poll) is armed.
     pub(super) timer: Option<SpawnHandle>,
     /// Verbs waiting for the save that makes them durable before they are
@@ -290,6 +294,7 @@ impl Coordinator {
             saving: false,
             dirty: false,
             busy: false,
+            unreached_restores: Vec::new(),
             timer: None,
             acks: Vec::new(),
             store_backoff: Duration::ZERO,

@@ -43,6 +43,7 @@ impl Coordinator {
         let span = self.step_span();
         let p = &self.deps.pipeline;
         let nodes: Vec<_> = targets.iter().map(|(n, _)| n.clone()).collect();
+        let sessions_before: Vec<Option<usize>> = nodes.iter().map(|n| agent_session(n)).collect();
         let work = restore_all(
             self.deps.threads.clone(),
             targets,
@@ -55,6 +56,7 @@ impl Coordinator {
         );
         ctx.spawn(work.into_actor(self).map(move |mut failures, act, ctx| {
             act.busy = false;
+            act.note_unreached(&nodes, &sessions_before, &failures);
             act.live(|run| restored_events(run, &nodes, &failures));
             failures.extend(gone);
             // Saved with the step that `done` commits.
@@ -254,35 +256,49 @@ fn describe(failures: &[(String, String)]) -> String {
 
 impl Coordinator {
     /// Once the run has ended (its module released), applies any restore it
-    /// left pending on an agent host that came back meanwhile: see
+    /// left pending on an agent host that was away when it tried and has come
+    /// back meanwhile: see
     /// `HostReconciler::apply_pending_restores`. Detached: the coordinator
     /// stops at once, and a host that is slow to apply it delays nothing.
     pub(super) fn apply_pending_restores(&self) {
-        let tenant = self.run.tenant_id;
-        let environments: std::collections::BTreeSet<_> = self.run.changes.iter().map(|c| c.environment).collect();
-        let agents: std::collections::HashSet<uuid::Uuid> = environments
-            .into_iter()
-            .flat_map(|env| {
-                let nodes = self.deps.clusters.nodes(tenant, env);
-                nodes.iter().filter(|n| n.kind == crate::node::NodeKind::Agent).map(|n| n.node_id).collect::<Vec<_>>()
-            })
-            .collect();
-        let nodes: Vec<_> = self
-            .run
-            .changes
-            .iter()
-            .filter(|c| agents.contains(&c.node_id))
-            .map(|c| (c.environment, c.node_id))
-            .collect();
+        let nodes = self.unreached_restores.clone();
         if nodes.is_empty() {
             return;
         }
-        let reconciler = crate::orchestrator::desired_state::HostReconciler {
+        let reconciler = crate::node::HostReconciler {
             store: self.deps.store.clone(),
             clusters: self.deps.clusters.clone(),
             step_timeout: self.deps.pipeline.node_request_timeout,
         };
-        let module = self.run.request.module_name.clone();
+        let (tenant, module) = (self.run.tenant_id, self.run.request.module_name.clone());
         actix::spawn(async move { reconciler.apply_pending_restores(tenant, &module, &nodes).await });
     }
+}
+
+impl Coordinator {
+    /// Remembers the agent hosts among `failures` whose session ended or was
+    /// absent while their restore ran: they did not refuse it, they were not
+    /// there. A host that answered with a failure (its hook fails) is not
+    /// tried again when the run ends: it had its `restore_attempts`.
+    fn note_unreached(&mut self, nodes: &[Arc<NodeEntry>], before: &[Option<usize>], failures: &[(String, String)]) {
+        if failures.is_empty() {
+            return;
+        }
+        let failed: HashSet<&str> = failures.iter().map(|(host, _)| host.as_str()).collect();
+        for (node, session) in nodes.iter().zip(before) {
+            if node.kind != crate::node::NodeKind::Agent || !failed.contains(node.hostname.as_str()) {
+                continue;
+            }
+            let now = agent_session(node);
+            if session.is_none() || now != *session {
+                self.unreached_restores.push((node.environment, node.node_id));
+            }
+        }
+    }
+}
+
+/// Which session of its agent a host has now (`None`: not connected): the
+/// identity of its link, which a reconnection replaces.
+fn agent_session(node: &NodeEntry) -> Option<usize> {
+    node.agent_link().map(|link| Arc::as_ptr(&link) as *const () as usize)
 }

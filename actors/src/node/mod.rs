@@ -8,6 +8,7 @@ mod agent_node;
 mod directory;
 mod gather;
 mod heartbeat;
+mod host_reconciler;
 mod messages;
 mod slot_writes;
 mod step_interrupt;
@@ -18,6 +19,7 @@ pub use agent_node::AdoptHostState;
 pub use directory::{cluster_is_healthy, ClusterDirectory, ClusterNodes, NodeEntry};
 pub use gather::gather_until;
 pub use heartbeat::HeartbeatTicker;
+pub use host_reconciler::{DriftOutcome, HostReconciler, Scope as ReconcileScope};
 pub use messages::{
     AdoptModule, CheckHealth, Crash, LoadTarget, LoadVersion, MetricsReading, NodeError, NodeSnapshot, ReadMetrics,
     RestoreModule, Snapshot, StopNode, SwitchToStandby, Traced, VerifyModule,

@@ -5,7 +5,7 @@
 mod agents;
 mod approvals;
 mod clusters;
-pub(crate) mod desired_state;
+mod desired_state;
 pub mod downgrade;
 pub mod dry_run;
 mod leases;
@@ -18,10 +18,10 @@ mod supervision;
 use clusters::MetricsSampler;
 pub use clusters::SamplerStats;
 
+pub use crate::node::DriftOutcome;
 pub use agents::HostArrival;
 pub use approvals::{Decider, Verdict};
 pub use clusters::{ClusterDetail, ClusterPage, ClusterSummary, MetricsPoint, NodeFilter, NodeView};
-pub use desired_state::DriftOutcome;
 pub use dry_run::DeploymentPlan;
 
 use std::sync::Arc;
