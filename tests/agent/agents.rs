@@ -143,6 +143,17 @@ pub async fn server_with_agents(
     (server, key, token, agents)
 }
 
+/// A server whose Development cluster has agents only (no simulated node),
+/// each step waiting up to 20 s for a host, its registry under `root`.
+pub async fn agents_only_development(root: &Path) -> Server {
+    let vars = [
+        ("HOTSWAP__SIMULATION__NODES__DEVELOPMENT", "0".to_string()),
+        ("HOTSWAP__PIPELINE__NODE_REQUEST_TIMEOUT", "20s".to_string()),
+        ("HOTSWAP__REGISTRY__ARTIFACT_DIR", root.join("artifacts").display().to_string()),
+    ];
+    Server::start(crate::process::free_port(), &vars, root.join("server.log")).await
+}
+
 /// An enrolment token for `environment`.
 pub async fn enrolment_token(server: &Server, environment: &str) -> String {
     let (status, body) =

@@ -5,8 +5,9 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::agents::{enrolment_token, logging_hooks, publish, run_to_end, trusted_key, wait_joined, Agent};
-use crate::process::{free_port, Server};
+use crate::agents::{
+    agents_only_development, enrolment_token, logging_hooks, publish, run_to_end, trusted_key, wait_joined, Agent,
+};
 use crate::support::poll::eventually;
 use crate::support::requests::deployment;
 
@@ -30,12 +31,7 @@ fn versions(list: &[&str]) -> BTreeSet<String> {
 #[actix_web::test]
 async fn an_agent_deletes_the_versions_it_no_longer_needs() {
     let root = tempfile::tempdir().unwrap();
-    let vars = [
-        ("HOTSWAP__SIMULATION__NODES__DEVELOPMENT", "0".to_string()),
-        ("HOTSWAP__PIPELINE__NODE_REQUEST_TIMEOUT", "20s".to_string()),
-        ("HOTSWAP__REGISTRY__ARTIFACT_DIR", root.path().join("artifacts").display().to_string()),
-    ];
-    let server = Server::start(free_port(), &vars, root.path().join("server.log")).await;
+    let server = agents_only_development(root.path()).await;
     let key = trusted_key(&server).await;
     let token = enrolment_token(&server, "Development").await;
     let agent = Agent::start_with_settings(&server, &token, "dev-prune", root.path(), "keep_versions = 0");
