@@ -99,6 +99,7 @@ pub async fn worker(mut host: Host, mut jobs: mpsc::UnboundedReceiver<Job>, publ
                 host.state = next;
             }
             Job::Command { id, command, artifact, hooks, reply } => {
+                let module = command.module().to_string();
                 let outcome = host.apply(command, artifact, hooks).await;
                 let report = publish(&host, &mut system, &published);
                 let (slots, error) = match outcome {
@@ -107,6 +108,8 @@ pub async fn worker(mut host: Host, mut jobs: mpsc::UnboundedReceiver<Job>, publ
                 };
                 // The session may be gone; the next hello says where the host is.
                 let _ = reply.send(AgentFrame::Reply { id, slots, error, report });
+                // Once answered: the server does not wait for the disk to be tidied.
+                host.prune(&module).await;
             }
         }
     }

@@ -11,6 +11,7 @@ use hotswap_actors::domain::{AgentCommand, ArtifactInfo, ModuleHooks, ModuleSlot
 use super::artifact::{self, Expected};
 use super::hooks::{self, HealthOutput, HookCall};
 use super::phases::Phases;
+use super::prune;
 use super::settings::AgentConfig;
 use super::state::{sync_dir, write_all_atomically, AgentState, DataDir};
 
@@ -120,6 +121,36 @@ impl Host {
             self.state = next;
         }
         Ok(())
+    }
+
+    /// Deletes the versions of `module` this host no longer needs (the
+    /// serving, previous and standby ones stay, with `keep_versions` others:
+    /// see `prune`), off the async threads.
+    pub async fn prune(&mut self, module: &str) {
+        let (dir, name, slots, keep) =
+            (self.dir.clone(), module.to_string(), self.slots(module), self.config.keep_versions);
+        match actix_web::rt::task::spawn_blocking(move || prune::prune(&dir, &name, &slots, keep)).await {
+            Ok(outcome) => self.pruned(module, outcome),
+            Err(e) => tracing::warn!(%module, error = %e, "removing old versions did not finish"),
+        }
+    }
+
+    /// [`Self::prune`] for every module, at start-up.
+    pub fn prune_all(&mut self) {
+        for module in self.dir.module_names() {
+            let outcome = prune::prune(&self.dir, &module, &self.slots(&module), self.config.keep_versions);
+            self.pruned(&module, outcome);
+        }
+    }
+
+    fn pruned(&mut self, module: &str, (removed, failed): (Vec<String>, Vec<String>)) {
+        for version in removed {
+            tracing::info!(%module, %version, "removed a version this host no longer needs from disk");
+            self.known_hooks.remove(&(module.to_string(), version));
+        }
+        for failure in failed {
+            tracing::warn!(error = %failure, "could not remove an old version from disk");
+        }
     }
 
     pub fn slots(&self, module: &str) -> ModuleSlots {

@@ -7,14 +7,15 @@
 //! directory, written atomically), `artifact` (download and checks),
 //! `hooks` (running them), `running_hook` (the one under way, recorded so
 //! that a killed agent's hook is ended by the next start), `host` (each
-//! command on the host), `connection` (the session, reconnection, the
-//! worker).
+//! command on the host), `prune` (old versions off the disk),
+//! `connection` (the session, reconnection, the worker).
 
 mod artifact;
 mod connection;
 mod hooks;
 mod host;
 mod phases;
+mod prune;
 mod running_hook;
 pub mod settings;
 pub mod state;
@@ -70,6 +71,7 @@ pub async fn run(args: AgentArgs) -> Result<(), String> {
         known_hooks: Default::default(),
     };
     host.settle()?;
+    host.prune_all();
     let (jobs, queue) = mpsc::unbounded_channel();
     actix_web::rt::spawn(connection::worker(host, queue, published.clone()));
     let stopping = DataDir(config.data_dir.clone());

@@ -59,6 +59,10 @@ pub struct AgentConfig {
     /// Refuse modules that carry no signature.
     #[serde(default = "yes")]
     pub require_signatures: bool,
+    /// Versions of each module kept on disk besides the serving, previous
+    /// and standby ones (the most recently staged); older ones are deleted.
+    #[serde(default = "default_keep_versions")]
+    pub keep_versions: usize,
     /// Hooks that replace the module descriptor's, per module.
     #[serde(default)]
     pub hooks: BTreeMap<String, ModuleHooks>,
@@ -66,6 +70,10 @@ pub struct AgentConfig {
 
 fn default_hook_timeout() -> Duration {
     Duration::from_secs(60)
+}
+
+fn default_keep_versions() -> usize {
+    2
 }
 
 fn default_max_backoff() -> Duration {

@@ -47,12 +47,21 @@ impl Agent {
     /// An agent reaching the server at `server_url`, its command line run
     /// through `wrapper` (such as `ip netns exec NAME`).
     pub fn start_via(server_url: &str, wrapper: &[&str], token: &str, hostname: &str, root: &Path) -> Agent {
+        Agent::launch(server_url, wrapper, token, hostname, root, "")
+    }
+
+    /// An agent whose config file has `settings` (TOML lines) besides the usual ones.
+    pub fn start_with_settings(server: &Server, token: &str, hostname: &str, root: &Path, settings: &str) -> Agent {
+        Agent::launch(&server.base, &[], token, hostname, root, settings)
+    }
+
+    fn launch(server_url: &str, wrapper: &[&str], token: &str, hostname: &str, root: &Path, settings: &str) -> Agent {
         let dir = root.join(hostname);
         std::fs::create_dir_all(&dir).unwrap();
         // The health hook judges these hosts: the test machine's own load has
         // nothing to do with the module.
-        std::fs::write(dir.join("agent.toml"), "host_metrics = false\nhook_timeout = \"20s\"\nmax_backoff = \"1s\"\n")
-            .unwrap();
+        let usual = "host_metrics = false\nhook_timeout = \"20s\"\nmax_backoff = \"1s\"\n";
+        std::fs::write(dir.join("agent.toml"), format!("{usual}{settings}\n")).unwrap();
         let log = std::fs::File::create(dir.join("agent.log")).unwrap();
         let binary = env!("CARGO_BIN_EXE_hotswap");
         let mut command = match wrapper.split_first() {
@@ -132,6 +141,17 @@ pub async fn server_with_agents(
         wait_joined(&server, environment, host).await;
     }
     (server, key, token, agents)
+}
+
+/// A server whose Development cluster has agents only (no simulated node),
+/// each step waiting up to 20 s for a host, its registry under `root`.
+pub async fn agents_only_development(root: &Path) -> Server {
+    let vars = [
+        ("HOTSWAP__SIMULATION__NODES__DEVELOPMENT", "0".to_string()),
+        ("HOTSWAP__PIPELINE__NODE_REQUEST_TIMEOUT", "20s".to_string()),
+        ("HOTSWAP__REGISTRY__ARTIFACT_DIR", root.join("artifacts").display().to_string()),
+    ];
+    Server::start(crate::process::free_port(), &vars, root.join("server.log")).await
 }
 
 /// An enrolment token for `environment`.

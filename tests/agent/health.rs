@@ -7,25 +7,16 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::agents::{enrolment_token, logging_hooks, node_view, publish, run_to_end, trusted_key, wait_joined, Agent};
-use crate::process::{free_port, Server};
+use crate::agents::{
+    agents_only_development, enrolment_token, logging_hooks, node_view, publish, run_to_end, trusted_key, wait_joined,
+    Agent,
+};
 use crate::support::poll::eventually;
-
-/// Agents only in Development (no simulated node).
-async fn server(root: &std::path::Path) -> Server {
-    let vars = [
-        ("HOTSWAP__SIMULATION__NODES__DEVELOPMENT", "0".to_string()),
-        ("HOTSWAP__PIPELINE__NODE_REQUEST_TIMEOUT", "20s".to_string()),
-        ("HOTSWAP__AGENT__COMMAND_TIMEOUT", "60s".to_string()),
-        ("HOTSWAP__REGISTRY__ARTIFACT_DIR", root.join("artifacts").display().to_string()),
-    ];
-    Server::start(free_port(), &vars, root.join("server.log")).await
-}
 
 #[actix_web::test]
 async fn validation_fails_a_host_whose_health_hook_reports_too_many_errors() {
     let root = tempfile::tempdir().unwrap();
-    let server = server(root.path()).await;
+    let server = agents_only_development(root.path()).await;
     let key = trusted_key(&server).await;
     let token = enrolment_token(&server, "Development").await;
     let agent = Agent::start(&server, &token, "dev-sick", root.path());
@@ -52,7 +43,7 @@ async fn validation_fails_a_host_whose_health_hook_reports_too_many_errors() {
 #[actix_web::test]
 async fn a_host_whose_agent_died_is_not_connected_since_its_last_heartbeat() {
     let root = tempfile::tempdir().unwrap();
-    let server = server(root.path()).await;
+    let server = agents_only_development(root.path()).await;
     let token = enrolment_token(&server, "Development").await;
     let mut agent = Agent::start(&server, &token, "dev-gone", root.path());
     wait_joined(&server, "Development", "dev-gone").await;

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::agents::{enrolment_token, logging_hooks, publish, run_to_end, trusted_key, wait_joined, Agent};
-use crate::process::{free_port, Server};
+use crate::agents::{
+    agents_only_development, enrolment_token, logging_hooks, publish, run_to_end, trusted_key, wait_joined, Agent,
+};
 use crate::support::poll::eventually;
 
 /// Whether `pid` runs (a zombie waiting for its new parent to reap it does not).
@@ -20,13 +21,7 @@ fn alive(pid: &str) -> bool {
 #[actix_web::test]
 async fn a_hook_left_running_by_a_killed_agent_never_finishes_after_the_restore() {
     let root = tempfile::tempdir().unwrap();
-    let vars = [
-        ("HOTSWAP__SIMULATION__NODES__DEVELOPMENT", "0".to_string()),
-        ("HOTSWAP__PIPELINE__NODE_REQUEST_TIMEOUT", "20s".to_string()),
-        ("HOTSWAP__AGENT__COMMAND_TIMEOUT", "60s".to_string()),
-        ("HOTSWAP__REGISTRY__ARTIFACT_DIR", root.path().join("artifacts").display().to_string()),
-    ];
-    let server = Server::start(free_port(), &vars, root.path().join("server.log")).await;
+    let server = agents_only_development(root.path()).await;
     let key = trusted_key(&server).await;
     let token = enrolment_token(&server, "Development").await;
     let mut agent = Agent::start(&server, &token, "dev-left", root.path());

@@ -21,6 +21,7 @@ mod left_over_hooks;
 mod partition;
 mod pending_restore;
 mod promotion;
+mod prune;
 mod quarantine;
 mod removal;
 mod restart;

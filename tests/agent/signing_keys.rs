@@ -9,8 +9,10 @@ use hotswap::crypto::rsa_sig;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-use crate::agents::{enrolment_token, key_pair, logging_hooks, publish, run_to_end, trusted_key, wait_joined, Agent};
-use crate::process::{free_port, Server};
+use crate::agents::{
+    agents_only_development, enrolment_token, key_pair, logging_hooks, publish, run_to_end, trusted_key, wait_joined,
+    Agent,
+};
 use crate::support::poll::eventually_ok;
 use crate::support::requests::deployment;
 
@@ -32,12 +34,7 @@ async fn welcome_recorded(agent: &Agent) -> usize {
 #[actix_web::test]
 async fn a_key_added_or_revoked_during_the_session_reaches_the_agent_before_its_next_load() {
     let root = tempfile::tempdir().unwrap();
-    let vars = [
-        ("HOTSWAP__SIMULATION__NODES__DEVELOPMENT", "0".to_string()),
-        ("HOTSWAP__PIPELINE__NODE_REQUEST_TIMEOUT", "20s".to_string()),
-        ("HOTSWAP__REGISTRY__ARTIFACT_DIR", root.path().join("artifacts").display().to_string()),
-    ];
-    let server = Server::start(free_port(), &vars, root.path().join("server.log")).await;
+    let server = agents_only_development(root.path()).await;
     let first_key = trusted_key(&server).await;
     let token = enrolment_token(&server, "Development").await;
     let agent = Agent::start(&server, &token, "dev-keys-1", root.path());

@@ -27,53 +27,63 @@ fn verdict(metric: &MetricQuery, base: Option<f64>, now: Option<f64>) -> Option<
     (r > limit).then(|| format!("{name} rose from {base:.2}{unit} to {now:.2}{unit} (+{r:.1}%, limit +{limit:.0}%)"))
 }
 
-/// One problem per node that regressed, naming the node, the metric and
-/// both values; empty when every node stays within every limit. A node
-/// without a baseline (it joined after the baseline was taken) is judged by
-/// the absolute limits alone.
+/// The verdict on one step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    /// One problem per node that regressed, naming the node, the metric and
+    /// both values; empty when every node stays within every limit.
+    pub problems: Vec<String>,
+    /// What each node was judged on, one line per node: every metric's
+    /// value and, where there is one, its baseline ("node-1: error rate
+    /// 0.10% (from 0.10%), latency 12.00 ms (from 11.00 ms)"), for the
+    /// record of a step that passed.
+    pub judged_on: Vec<String>,
+}
+
+/// Judges each node of `now` against its own `baseline`. A node without a
+/// baseline (it joined after the baseline was taken) is judged by the
+/// absolute limits alone.
 pub fn judge(
     metrics: &[MetricQuery],
     baseline: &[(Uuid, Readings)],
     now: &[(Uuid, Readings)],
     hostname: impl Fn(Uuid) -> String,
+) -> Verdict {
+    let problems = per_node(baseline, now, &hostname, |base, current| {
+        metrics
+            .iter()
+            .find_map(|m| verdict(m, base.and_then(|b| b.get(&m.name)).copied(), current.get(&m.name).copied()))
+    });
+    let judged_on = per_node(baseline, now, &hostname, |base, current| {
+        let readings: Vec<String> = metrics
+            .iter()
+            .filter_map(|m| {
+                let (name, unit) = (&m.name, &m.unit);
+                let value = current.get(name)?;
+                Some(match base.and_then(|b| b.get(name)) {
+                    Some(base) => format!("{name} {value:.2}{unit} (from {base:.2}{unit})"),
+                    None => format!("{name} {value:.2}{unit}"),
+                })
+            })
+            .collect();
+        Some(readings.join(", "))
+    });
+    Verdict { problems, judged_on }
+}
+
+/// What `line` says of each node of `now`, given its baseline (if it has
+/// one) and its readings, after the node's hostname; a node it says nothing
+/// of is left out.
+fn per_node(
+    baseline: &[(Uuid, Readings)],
+    now: &[(Uuid, Readings)],
+    hostname: &impl Fn(Uuid) -> String,
+    line: impl Fn(Option<&Readings>, &Readings) -> Option<String>,
 ) -> Vec<String> {
     let before: HashMap<Uuid, &Readings> = baseline.iter().map(|(id, r)| (*id, r)).collect();
     now.iter()
         .filter_map(|(id, current)| {
-            let base = before.get(id);
-            metrics
-                .iter()
-                .find_map(|m| verdict(m, base.and_then(|b| b.get(&m.name)).copied(), current.get(&m.name).copied()))
-                .map(|problem| format!("{}: {problem}", hostname(*id)))
-        })
-        .collect()
-}
-
-/// What each node was judged on, one line per node: every metric's value
-/// and, where there is one, its baseline ("node-1: error rate 0.10% (from
-/// 0.10%), latency 12.00 ms (from 11.00 ms)"), for the record of a step
-/// that passed.
-pub fn judged_on(
-    metrics: &[MetricQuery],
-    baseline: &[(Uuid, Readings)],
-    now: &[(Uuid, Readings)],
-    hostname: impl Fn(Uuid) -> String,
-) -> Vec<String> {
-    let before: HashMap<Uuid, &Readings> = baseline.iter().map(|(id, r)| (*id, r)).collect();
-    now.iter()
-        .map(|(id, current)| {
-            let readings: Vec<String> = metrics
-                .iter()
-                .filter_map(|m| {
-                    let (name, unit) = (&m.name, &m.unit);
-                    let value = current.get(name)?;
-                    Some(match before.get(id).and_then(|b| b.get(name)) {
-                        Some(base) => format!("{name} {value:.2}{unit} (from {base:.2}{unit})"),
-                        None => format!("{name} {value:.2}{unit}"),
-                    })
-                })
-                .collect();
-            format!("{}: {}", hostname(*id), readings.join(", "))
+            line(before.get(id).copied(), current).map(|text| format!("{}: {text}", hostname(*id)))
         })
         .collect()
 }
@@ -105,7 +115,7 @@ mod tests {
         let id = Uuid::nil();
         let b = [(id, NodeReported::readings(base))];
         let n = [(id, NodeReported::readings(now))];
-        judge(metrics, &b, &n, |_| "node-1".into()).pop()
+        judge(metrics, &b, &n, |_| "node-1".into()).problems.pop()
     }
 
     #[test]
@@ -165,7 +175,7 @@ mod tests {
         let baseline = [(a, readings(1.0)), (b, readings(10.0))];
         // 1 -> 4 is +300% for a; 10 -> 4 is a fall for b. An average would hide a's rise.
         let now = [(a, readings(4.0)), (b, readings(4.0))];
-        let problems = judge(&metrics, &baseline, &now, |id| if id == a { "a".into() } else { "b".into() });
+        let problems = judge(&metrics, &baseline, &now, |id| if id == a { "a".into() } else { "b".into() }).problems;
         assert_eq!(problems, vec!["a: errors rose from 1.00 to 4.00 (+300.0%, limit +50%)".to_string()]);
     }
 
@@ -175,7 +185,7 @@ mod tests {
         let metrics = [MetricQuery { unit: "%".into(), ..query(Some(50.0), None) }];
         let baseline = [(a, readings(1.0))];
         let now = [(a, readings(1.2)), (b, readings(0.5))];
-        let lines = judged_on(&metrics, &baseline, &now, |id| if id == a { "a".into() } else { "b".into() });
+        let lines = judge(&metrics, &baseline, &now, |id| if id == a { "a".into() } else { "b".into() }).judged_on;
         assert_eq!(lines, vec!["a: errors 1.20% (from 1.00%)".to_string(), "b: errors 0.50%".to_string()]);
     }
 
@@ -183,13 +193,16 @@ mod tests {
     fn absolute_limits_apply_without_a_baseline_and_missing_readings_fail() {
         let id = Uuid::from_u128(1);
         let metrics = [query(None, Some(2.0))];
-        assert!(judge(&metrics, &[], &[(id, readings(1.9))], |_| "n".into()).is_empty());
+        assert!(judge(&metrics, &[], &[(id, readings(1.9))], |_| "n".into()).problems.is_empty());
         assert_eq!(
-            judge(&metrics, &[], &[(id, readings(2.5))], |_| "n".into()),
+            judge(&metrics, &[], &[(id, readings(2.5))], |_| "n".into()).problems,
             vec!["n: errors is 2.50, above the limit of 2.00".to_string()]
         );
-        assert_eq!(judge(&metrics, &[], &[(id, Readings::new())], |_| "n".into()), vec!["n: no errors reading"]);
+        assert_eq!(
+            judge(&metrics, &[], &[(id, Readings::new())], |_| "n".into()).problems,
+            vec!["n: no errors reading"]
+        );
         // A rise limit without a baseline judges nothing: the absolute limit still does.
-        assert!(judge(&[query(Some(10.0), None)], &[], &[(id, readings(100.0))], |_| "n".into()).is_empty());
+        assert!(judge(&[query(Some(10.0), None)], &[], &[(id, readings(100.0))], |_| "n".into()).problems.is_empty());
     }
 }

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::domain::{Environment, MetricQuery, NodeMetrics, TenantId};
 
-pub use judge::{judge, judged_on};
+pub use judge::{judge, Verdict};
 pub use node_reported::NodeReported;
 
 /// One node's value of each metric, by the metric's name.

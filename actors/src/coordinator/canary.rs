@@ -13,9 +13,7 @@ use super::actor::Coordinator;
 use super::node_calls::ask_all_infallible;
 use super::stages::listed;
 use super::{Checkpoint, DeployStep};
-use crate::analysis::{
-    judge, judged_on, AnalysedNode, AnalysisError, AnalysisScope, Measurement, NodeReported, Readings,
-};
+use crate::analysis::{judge, AnalysedNode, AnalysisError, AnalysisScope, Measurement, NodeReported, Readings};
 use crate::domain::{Environment, NodeMetrics};
 use crate::node::{CheckHealth, NodeEntry};
 
@@ -90,8 +88,8 @@ impl Coordinator {
                 Ok(now) => {
                     let baseline = act.stage_baseline();
                     let name = |id: Uuid| hostnames.get(&id).cloned().unwrap_or_else(|| id.to_string());
-                    let problems = judge(&now.metrics, &baseline, &now.readings, name);
-                    (problems, judged_on(&now.metrics, &baseline, &now.readings, name))
+                    let verdict = judge(&now.metrics, &baseline, &now.readings, name);
+                    (verdict.problems, verdict.judged_on)
                 }
             };
             let problems = problems.into_iter().map(|p| format!("canary analysis at {percent}% failed: {p}")).collect();
