@@ -208,15 +208,35 @@ impl Tenants {
             .resource("Tenant", record.tenant_id)
             .message(format!("tenant '{}' ({}) created on tier {}", record.name, record.subdomain, record.tier))
             .details(serde_json::json!({ "subdomain": record.subdomain, "tier": record.tier.as_str() }));
-        self.deps.store.create_tenant(&record, &super::actor::in_both_trails(audit)).await.map_err(|e| match e {
-            StoreError::Conflict(m) => CoreError::Refused(m),
-            other => other.into(),
-        })?;
+        match self.deps.store.create_tenant(&record, &super::actor::in_both_trails(audit)).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(m)) => {
+                return Err(CoreError::Refused(self.taken_by_deleted(&record.subdomain, m).await))
+            }
+            Err(other) => return Err(other.into()),
+        }
         tracing::info!(tenant = %record.tenant_id, subdomain = %record.subdomain, "tenant created; provisioning");
         let id = record.tenant_id;
         spawn_tenant(self.deps.clone(), record);
         self.settled([id]).await?;
         self.get(id).await
+    }
+
+    /// The refusal of a subdomain that is taken, saying so when a deleted
+    /// tenant holds it: a deletion is soft, and the tenant keeps its
+    /// subdomain, which otherwise reads as if someone were using it.
+    async fn taken_by_deleted(&self, subdomain: &str, refusal: String) -> String {
+        let deleted = self.deps.store.list_tenants(Some(TenantStatus::Deleted)).await.unwrap_or_default();
+        match deleted.iter().find(|t| t.subdomain.eq_ignore_ascii_case(subdomain)) {
+            Some(holder) => format!(
+                "Subdomain '{subdomain}' belongs to tenant {} ('{}'), deleted{}; a deleted tenant keeps its subdomain \
+                 (and its users' usernames) for good: choose another subdomain",
+                holder.tenant_id,
+                holder.name,
+                holder.deleted_at.map(|at| format!(" at {}", at.format("%Y-%m-%d %H:%M UTC"))).unwrap_or_default()
+            ),
+            None => refusal,
+        }
     }
 
     pub async fn get(&self, tenant: TenantId) -> Result<TenantRecord, CoreError> {
