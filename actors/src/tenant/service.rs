@@ -186,6 +186,7 @@ impl Tenants {
         if !errors.is_empty() {
             return Err(CoreError::Validation(errors));
         }
+        self.ensure_domain_free(TenantId::nil(), changes.custom_domain.as_deref()).await?;
         let now = super::now();
         let record = TenantRecord {
             tenant_id: Uuid::new_v4(),
@@ -220,6 +221,27 @@ impl Tenants {
         spawn_tenant(self.deps.clone(), record);
         self.settled([id]).await?;
         self.get(id).await
+    }
+
+    /// Refuses (409) a custom domain another tenant that is not deleted
+    /// claims (domains are kept lowercase): one host name for two tenants
+    /// would make it useless for routing. Checked, not locked: two tenants
+    /// claiming one domain at the same moment may both get it.
+    async fn ensure_domain_free(&self, tenant: TenantId, domain: Option<&str>) -> Result<(), CoreError> {
+        let Some(domain) = domain.filter(|d| !d.is_empty()) else { return Ok(()) };
+        let tenants = self.deps.store.list_tenants(None).await?;
+        let holder = tenants.iter().find(|t| {
+            t.tenant_id != tenant
+                && t.status.is_live()
+                && t.custom_domain.as_deref().is_some_and(|d| d.eq_ignore_ascii_case(domain))
+        });
+        match holder {
+            Some(t) => Err(CoreError::Refused(format!(
+                "customDomain '{domain}' is taken by tenant {} ({}); a host name names one tenant",
+                t.tenant_id, t.subdomain
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// The refusal of a subdomain that is taken, saying so when a deleted
@@ -266,6 +288,7 @@ impl Tenants {
             if !errors.is_empty() {
                 return Err(CoreError::Validation(errors));
             }
+            self.ensure_domain_free(tenant, changes.custom_domain.as_deref()).await?;
         }
         let addr = self.actor(tenant).await?;
         addr.send(ApplyCommand { command, actor })
