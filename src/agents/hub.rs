@@ -1,7 +1,7 @@
 //! The server's side of every agent: who may connect, registering a host as
 //! a node, the sessions open now, and enrolment tokens.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
 use actix::Addr;
@@ -315,8 +315,35 @@ impl AgentHub {
                     hello.hostname
                 ))
             }
-            None => Ok(()),
+            None => self.fits_node_quota(token, hello).await,
         }
+    }
+
+    /// Refuses a new host once the environment's cluster holds the tenant's
+    /// `nodesPerEnvironment` nodes (simulated ones and agents' hosts). A host
+    /// that is a node of it already (enrolling again) takes no new place.
+    /// Counted, not locked: two hosts enrolling at the same moment through
+    /// two instances may both join.
+    async fn fits_node_quota(&self, token: &EnrolmentToken, hello: &Hello) -> Result<(), String> {
+        let store = self.orchestrator.store();
+        let (tenant, environment) = (token.tenant_id, token.environment);
+        let Some(record) = store.get_tenant(tenant).await.map_err(|e| format!("unavailable: {e}"))? else {
+            return Ok(());
+        };
+        let limit = record.quota.max_nodes_per_environment;
+        let mut nodes: HashSet<Uuid> = self.orchestrator.node_ids(tenant, environment).into_iter().collect();
+        // Hosts enrolled through another instance, which this one may not have made nodes of yet.
+        let agents = store.list_agents(tenant).await.map_err(|e| format!("unavailable: {e}"))?;
+        nodes.extend(agents.iter().filter(|a| a.environment == environment).map(|a| a.node_id));
+        if nodes.contains(&hello.node_id) || nodes.len() < limit as usize {
+            return Ok(());
+        }
+        tracing::warn!(node_id = %hello.node_id, hostname = %hello.hostname, %environment, limit, "enrolment refused: nodesPerEnvironment quota");
+        // A close frame's reason holds 123 bytes: this is what the agent prints.
+        Err(format!(
+            "nodesPerEnvironment quota exceeded: {environment} has {} nodes, the tier's most; remove a host or raise the tier",
+            nodes.len()
+        ))
     }
 
     pub fn session_started(

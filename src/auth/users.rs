@@ -327,8 +327,17 @@ impl AuthState {
             (None, None) => DEFAULT_TENANT,
         };
         // Every user belongs to a tenant that exists (the system tenant is seeded at start-up).
-        if tenant != DEFAULT_TENANT && !self.tenant_is_live(tenant).await? {
-            return Err(UserError::Validation(vec![format!("tenantId {tenant} names no tenant")]));
+        if tenant != DEFAULT_TENANT {
+            match self.store.get_tenant(tenant).await? {
+                None => return Err(UserError::Validation(vec![format!("tenantId {tenant} names no tenant")])),
+                Some(t) if !t.status.is_live() => {
+                    return Err(UserError::Validation(vec![format!(
+                        "tenantId {tenant} names tenant '{}', which is deleted: a deleted tenant gets no new users",
+                        t.subdomain
+                    )]))
+                }
+                Some(_) => {}
+            }
         }
         let mut errors = Vec::new();
         let username = new.username;
@@ -365,9 +374,32 @@ impl AuthState {
             token_generation: 0,
         };
         let entry = user_entry(by, &user, "UserCreated", format!("user '{}' created", user.username));
-        self.store.create_user(&user, &entry).await?;
+        match self.store.create_user(&user, &entry).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(m)) => {
+                return Err(UserError::Conflict(self.taken_by_deleted(&user.username, m).await))
+            }
+            Err(e) => return Err(e.into()),
+        }
         tracing::info!(user = %user.id, tenant = %tenant, by = ?creator.map(|c| c.user_id), "user created");
         Ok(user)
+    }
+
+    /// The refusal of a username that is taken, saying so when its holder
+    /// belongs to a deleted tenant: usernames are unique across tenants and
+    /// a deleted tenant keeps its users, so the name stays taken for good.
+    async fn taken_by_deleted(&self, username: &str, refusal: String) -> String {
+        let Ok(Some(holder)) = self.store.find_user_by_username(username).await else { return refusal };
+        if !holder.username.eq_ignore_ascii_case(username)
+            || self.tenant_is_live(holder.tenant_id).await.unwrap_or(true)
+        {
+            return refusal;
+        }
+        format!(
+            "username '{username}' belongs to a user of tenant {}, which is deleted; a deleted tenant keeps its users, \
+             and usernames are unique across tenants: choose another username",
+            holder.tenant_id
+        )
     }
 
     async fn tenant_is_live(&self, tenant: TenantId) -> Result<bool, UserError> {

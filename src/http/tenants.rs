@@ -157,7 +157,8 @@ pub struct CreateTenantBody {
         pattern = "^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
     )]
     contact_email: String,
-    /// A host name with at least one dot ("" or absent: none).
+    /// A host name with at least one dot ("" or absent: none), kept lowercase;
+    /// one no other tenant (not deleted) has.
     #[schema(
         max_length = 253,
         pattern = "^$|^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
@@ -177,7 +178,8 @@ pub struct UpdateTenantBody {
         pattern = "^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
     )]
     contact_email: Option<String>,
-    /// A host name with at least one dot; "" clears it.
+    /// A host name with at least one dot, kept lowercase, that no other
+    /// tenant (not deleted) has; "" clears it.
     #[schema(
         max_length = 253,
         pattern = "^$|^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
@@ -275,7 +277,7 @@ fn may_manage(p: &Principal, tenant: Option<TenantId>) -> Result<(), ApiError> {
             headers(("Location" = String, description = "The tenant's URL"))),
         (status = 400, description = "Invalid fields, all reported together, or a malformed body", body = ErrorBody),
         (status = 403, description = "Not an Admin of the system tenant", body = ErrorBody),
-        (status = 409, description = "Subdomain already taken", body = ErrorBody),
+        (status = 409, description = "Subdomain already taken (by a deleted tenant too), or the custom domain another tenant's", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
     )
 )]
@@ -393,7 +395,7 @@ async fn command(
         (status = 400, description = "Invalid fields", body = ErrorBody),
         (status = 403, description = "Not an Admin of the system tenant", body = ErrorBody),
         (status = 404, description = "No such tenant", body = ErrorBody),
-        (status = 409, description = "Deleted or being deleted", body = ErrorBody),
+        (status = 409, description = "Deleted or being deleted, or the custom domain another tenant's", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
     )
 )]

@@ -137,7 +137,8 @@ pub struct UserListQuery {
     /// Users per page: at most 1000; default 100.
     #[param(minimum = 1, maximum = 1000)]
     page_size: Option<u32>,
-    /// Only the user of this username (any case).
+    /// Only the user of this username (any case); leave it out for every user.
+    #[param(min_length = 1)]
     username: Option<String>,
 }
 
@@ -154,7 +155,7 @@ pub struct UserListQuery {
             ("X-Page" = u32, description = "The page"),
             ("X-Page-Size" = u32, description = "The page size"),
         )),
-        (status = 400, description = "Invalid paging", body = ErrorBody),
+        (status = 400, description = "Invalid paging, or an empty username", body = ErrorBody),
     )
 )]
 pub async fn list_users(
@@ -164,6 +165,13 @@ pub async fn list_users(
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
     let asked = page_within(q.page, q.page_size, DEFAULT_USER_PAGE, MAX_USER_PAGE)?;
+    // An empty name matches nobody: more likely a client that left a
+    // variable unset than one asking for no user.
+    if q.username.as_deref() == Some("") {
+        return Err(ApiError::validation(vec![
+            "username must not be empty: leave it out to list every user".to_string()
+        ]));
+    }
     // A tenant's users are few beside its runs: the store reads them all
     // (in username order) and the page is cut here, as for agents.
     let mut users = auth.list_users(tenant.0).await?;

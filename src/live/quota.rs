@@ -62,9 +62,28 @@ impl Drop for SessionSlot {
 
 /// A place for a new live session of `tenant`, within its quota (403 beyond it).
 pub async fn admit(state: &AppState, counts: &Arc<SessionCounts>, tenant: TenantId) -> Result<SessionSlot, ApiError> {
+    counts.acquire(tenant, session_limit(state, tenant).await?).map_err(ApiError::Quota)
+}
+
+/// Refuses (403, as `admit` would) when `tenant` has no place left for a
+/// session now, taking none: SignalR's negotiate asks, so that every client
+/// hears of the quota, not only those whose transport shows an HTTP answer
+/// (a WebSocket refused at its upgrade reads, to the official client, as a
+/// connection "not found on the server"). The connection still takes its
+/// place when it opens, possibly on another instance.
+pub async fn ensure_room(state: &AppState, counts: &Arc<SessionCounts>, tenant: TenantId) -> Result<(), ApiError> {
+    let limit = session_limit(state, tenant).await?;
+    let current = counts.open(tenant);
+    if limit != u32::MAX && current >= u64::from(limit) {
+        return Err(ApiError::Quota(QuotaExceeded { quota: QuotaKind::WebsocketSessions, limit, current }));
+    }
+    Ok(())
+}
+
+async fn session_limit(state: &AppState, tenant: TenantId) -> Result<u32, ApiError> {
     let record = state.orchestrator.tenants().get(tenant).await.map_err(|e| match e {
         CoreError::NotFound(_) => ApiError::Forbidden(format!("Tenant {tenant} does not exist")),
         other => other.into(),
     })?;
-    counts.acquire(tenant, record.quota.max_websocket_sessions).map_err(ApiError::Quota)
+    Ok(record.quota.max_websocket_sessions)
 }

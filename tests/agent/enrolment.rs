@@ -97,3 +97,26 @@ async fn a_hostname_another_node_of_the_tenant_has_is_refused() {
     names.sort();
     assert_eq!(names, vec!["dev-twin", "development-node-01"], "{cluster:#}");
 }
+
+/// Walkthrough w2 #4: a new host past the tier's nodes per environment is
+/// refused with the quota named, and the cluster stays within it.
+#[actix_web::test]
+async fn a_host_past_the_tiers_nodes_per_environment_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let mut server = server(root.path()).await;
+    // Free: two nodes per environment; Development starts with one simulated node.
+    let free = serde_json::json!({ "name": "Small", "subdomain": "small", "tier": "Free", "contactEmail": "ops@small.example.com" });
+    let (status, tenant) = server.post("/api/tenants", &free).await.unwrap();
+    assert_eq!(status.as_u16(), 201, "{tenant}");
+    server.act_for(Some(tenant["tenantId"].as_str().unwrap()));
+    let token = enrolment_token(&server, "Development").await;
+    let _first = Agent::start(&server, &token, "small-dev-1", root.path());
+    wait_joined(&server, "Development", "small-dev-1").await;
+
+    let second = Agent::start(&server, &token, "small-dev-2", root.path());
+    says(&second, "nodesPerEnvironment quota exceeded: Development has 2 nodes").await;
+    let (_, cluster) = server.get("/api/v1/clusters/Development").await.unwrap();
+    assert_eq!(cluster["totalNodes"], 2, "{cluster:#}");
+    let listed = agents(&server).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+}

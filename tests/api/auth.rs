@@ -430,7 +430,8 @@ async fn users_are_listed_a_page_at_a_time_and_found_by_name() {
     let none = app.call(Method::GET, "/api/v1/users?username=nobody", None).await;
     assert_eq!((names(&none).len(), none.header("x-total-count")), (0, Some("0")));
 
-    for bad in ["page=0", "pageSize=0", "pageSize=1001", "page=x", "sort=name"] {
+    // An empty username (walkthrough w2 #13) is refused rather than matching nobody.
+    for bad in ["page=0", "pageSize=0", "pageSize=1001", "page=x", "sort=name", "username="] {
         let (status, reply) = app.get(&format!("/api/v1/users?{bad}")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {reply}");
         assert!(reply["traceId"].is_string(), "{bad}: {reply}");

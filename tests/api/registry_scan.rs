@@ -97,6 +97,31 @@ async fn revoked_and_short_keys_fail_the_scan() {
     scan_refuses(&app, "kmod-short", "1.0.0", "keys under 2048 bits are not trusted").await;
 }
 
+/// Walkthrough w3 F7: a version with hooks, signed over the right statement
+/// by a key revoked since, when the version does not name that key (signed
+/// with it before it was trusted), is refused naming the revoked key rather
+/// than with a guess about the statement.
+#[actix_web::test]
+async fn a_signature_only_a_revoked_key_verifies_is_refused_naming_that_key() {
+    use hotswap::registry::statement::statement;
+    let app = spawn_app(&STRICT).await;
+    let key = KeyPair::generate();
+    let id = trust(&app, "rogue", &key).await;
+    let mut d = descriptor("kmod-rogue", "1.0.0");
+    d["hooks"] = json!({ "activate": "true" });
+    let artifact = unique_artifact("kmod-rogue");
+    let hooks = hotswap_actors::domain::ModuleHooks { activate: Some("true".into()), ..Default::default() };
+    let signed = key.sign(statement("kmod-rogue", "1.0.0", &sha256_hex(&artifact), &hooks).as_bytes());
+    let (status, reply) = upload(&app, &d, &artifact, Some(&signed)).await;
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+    replace_signature(&app, "kmod-rogue", "1.0.0", &signed, None).await;
+    let (status, _) = app.post(&format!("/api/v1/signing-keys/{id}/revoke"), &json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let run = scan_refuses(&app, "kmod-rogue", "1.0.0", "was signed with key 'rogue'").await;
+    let message = stage(&run, "Security Scan")["message"].as_str().unwrap().to_string();
+    assert!(message.contains("which was revoked") && !message.contains("signature-v2"), "{message}");
+}
+
 /// A fresh trusted key for `app` (the one trusted before was revoked).
 async fn key_of_trusted(app: &TestApp) -> KeyPair {
     let key = KeyPair::generate();

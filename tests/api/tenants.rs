@@ -387,6 +387,67 @@ async fn a_system_admin_aborts_a_suspended_tenants_run_so_that_it_can_be_deleted
     assert_eq!(abort.status, StatusCode::FORBIDDEN, "{}", abort.text);
 }
 
+/// Walkthrough w2 #5: a deleted tenant keeps its subdomain and its users'
+/// names, and the refusals say so rather than read as if someone used them.
+#[actix_web::test]
+async fn a_deleted_tenants_subdomain_and_usernames_are_refused_saying_the_tenant_is_deleted() {
+    let admin = spawn_app(&[]).await;
+    let tenant = provision(&admin, "gone-co", "Free").await;
+    admin.new_user("gone-co-dep", &["Deployer"], Some(tenant)).await;
+    let r = admin.call(Method::DELETE, &format!("/api/tenants/{tenant}"), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+
+    let again =
+        json!({ "name": "Gone again", "subdomain": "Gone-Co", "tier": "Free", "contactEmail": "ops@gone.example.com" });
+    let (status, reply) = admin.post("/api/tenants", &again).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{reply}");
+    let message = reply["message"].as_str().unwrap();
+    assert!(message.contains(&tenant.to_string()) && message.contains("deleted"), "{reply}");
+
+    let user = |name: &str, tenant_id: Option<Uuid>| {
+        let mut body = json!({ "username": name, "email": format!("{name}@example.com"),
+                               "password": "a-long-enough-password", "roles": ["Viewer"] });
+        if let Some(t) = tenant_id {
+            body["tenantId"] = json!(t);
+        }
+        body
+    };
+    let (status, reply) = admin.post("/api/v1/users", &user("GONE-CO-DEP", None)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{reply}");
+    assert!(reply["message"].as_str().unwrap().contains("which is deleted"), "{reply}");
+    // A name taken in a live tenant is refused as before.
+    let (status, reply) = admin.post("/api/v1/users", &user("viewer", None)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{reply}");
+    assert!(!reply["message"].as_str().unwrap().contains("deleted"), "{reply}");
+
+    let (status, reply) = admin.post("/api/v1/users", &user("gone-co-late", Some(tenant))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+    assert!(reply["details"].to_string().contains("which is deleted"), "{reply}");
+    let (status, reply) = admin.post("/api/v1/users", &user("nowhere-late", Some(Uuid::new_v4()))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+    assert!(reply["details"].to_string().contains("names no tenant"), "{reply}");
+}
+
+/// Walkthrough w2 #13: a custom domain names one tenant (any case).
+#[actix_web::test]
+async fn a_custom_domain_another_tenant_claims_is_refused() {
+    let admin = spawn_app(&[]).await;
+    let (racer, hooli) = (provision(&admin, "racer", "Free").await, provision(&admin, "hooli", "Free").await);
+    let claim = json!({ "customDomain": "deploy.race.example" });
+    assert_eq!(admin.put(&format!("/api/tenants/{racer}"), &claim).await.0, StatusCode::OK);
+    assert_eq!(admin.put(&format!("/api/tenants/{racer}"), &claim).await.0, StatusCode::OK, "its own again");
+    let (status, reply) =
+        admin.put(&format!("/api/tenants/{hooli}"), &json!({ "customDomain": "DEPLOY.RACE.EXAMPLE" })).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{reply}");
+    assert!(reply["message"].as_str().unwrap().contains(&racer.to_string()), "{reply}");
+    let new = json!({ "name": "Third", "subdomain": "third", "tier": "Free", "contactEmail": "ops@third.example.com",
+                      "customDomain": "deploy.race.example" });
+    assert_eq!(admin.post("/api/tenants", &new).await.0, StatusCode::CONFLICT);
+    // Given up, it is free for another.
+    assert_eq!(admin.put(&format!("/api/tenants/{racer}"), &json!({ "customDomain": "" })).await.0, StatusCode::OK);
+    assert_eq!(admin.put(&format!("/api/tenants/{hooli}"), &claim).await.0, StatusCode::OK);
+}
+
 #[actix_web::test]
 async fn with_on_suspend_pause_runs_pause_and_resume_with_the_tenant() {
     let admin = spawn_app(&[SLOW, ("HOTSWAP__TENANTS__ON_SUSPEND", "pause")]).await;
@@ -664,6 +725,14 @@ async fn live_sessions_are_held_to_the_websocket_session_quota() {
     let r = t.request_with(Method::GET, "/api/v1/ws", &upgrade, None).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "a capacity quota: {}", r.text);
     assert_eq!(r.body["quota"], "websocketSessions");
+    // SignalR's negotiate says so too (walkthrough w2 #13), so that a client
+    // whose transport shows no HTTP answer hears the reason.
+    let r = t.call(Method::POST, "/hubs/deployment/negotiate?negotiateVersion=1", None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    assert_eq!(
+        (r.body["code"].as_str(), r.body["quota"].as_str()),
+        (Some("quota_exceeded"), Some("websocketSessions"))
+    );
     // Other tenants are not affected.
     let mine = crate::ws_support::WsClient::connect(&admin, "/api/v1/ws").await;
     mine.close().await;

@@ -43,6 +43,8 @@ async fn an_admin_trusts_a_generated_key_and_revokes_it_by_name() {
     let revoked = op.run(&["keys", "revoke", "release"]).await;
     assert_eq!(revoked.code, 0, "{revoked:?}");
     assert!(revoked.stdout.contains(release["fingerprint"].as_str().unwrap()), "{revoked:?}");
+    // The whole rule (walkthrough w3 F7): with an agent on the path the scan refuses, strict mode or not.
+    assert!(revoked.stdout.contains("refuses them for any run with an agent on its path"), "{revoked:?}");
     let listed = op.run(&["keys", "-o", "json"]).await.json();
     let release = listed.as_array().unwrap().iter().find(|k| k["name"] == "release").cloned().unwrap();
     assert_eq!(release["revoked"], true, "{listed}");

@@ -366,6 +366,11 @@ impl Orchestrator {
         Ok(())
     }
 
+    /// The ids of the tenant's nodes in `env`'s cluster, as this instance knows them.
+    pub fn node_ids(&self, tenant: TenantId, env: Environment) -> Vec<Uuid> {
+        self.inner.clusters.nodes(tenant, env).iter().map(|n| n.node_id).collect()
+    }
+
     pub fn node(&self, tenant: TenantId, hostname: &str) -> Option<Arc<NodeEntry>> {
         self.nodes_named(tenant, hostname).into_iter().next()
     }

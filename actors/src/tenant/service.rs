@@ -186,6 +186,7 @@ impl Tenants {
         if !errors.is_empty() {
             return Err(CoreError::Validation(errors));
         }
+        self.ensure_domain_free(TenantId::nil(), changes.custom_domain.as_deref()).await?;
         let now = super::now();
         let record = TenantRecord {
             tenant_id: Uuid::new_v4(),
@@ -208,15 +209,56 @@ impl Tenants {
             .resource("Tenant", record.tenant_id)
             .message(format!("tenant '{}' ({}) created on tier {}", record.name, record.subdomain, record.tier))
             .details(serde_json::json!({ "subdomain": record.subdomain, "tier": record.tier.as_str() }));
-        self.deps.store.create_tenant(&record, &super::actor::in_both_trails(audit)).await.map_err(|e| match e {
-            StoreError::Conflict(m) => CoreError::Refused(m),
-            other => other.into(),
-        })?;
+        match self.deps.store.create_tenant(&record, &super::actor::in_both_trails(audit)).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(m)) => {
+                return Err(CoreError::Refused(self.taken_by_deleted(&record.subdomain, m).await))
+            }
+            Err(other) => return Err(other.into()),
+        }
         tracing::info!(tenant = %record.tenant_id, subdomain = %record.subdomain, "tenant created; provisioning");
         let id = record.tenant_id;
         spawn_tenant(self.deps.clone(), record);
         self.settled([id]).await?;
         self.get(id).await
+    }
+
+    /// Refuses (409) a custom domain another tenant that is not deleted
+    /// claims (domains are kept lowercase): one host name for two tenants
+    /// would make it useless for routing. Checked, not locked: two tenants
+    /// claiming one domain at the same moment may both get it.
+    async fn ensure_domain_free(&self, tenant: TenantId, domain: Option<&str>) -> Result<(), CoreError> {
+        let Some(domain) = domain.filter(|d| !d.is_empty()) else { return Ok(()) };
+        let tenants = self.deps.store.list_tenants(None).await?;
+        let holder = tenants.iter().find(|t| {
+            t.tenant_id != tenant
+                && t.status.is_live()
+                && t.custom_domain.as_deref().is_some_and(|d| d.eq_ignore_ascii_case(domain))
+        });
+        match holder {
+            Some(t) => Err(CoreError::Refused(format!(
+                "customDomain '{domain}' is taken by tenant {} ({}); a host name names one tenant",
+                t.tenant_id, t.subdomain
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// The refusal of a subdomain that is taken, saying so when a deleted
+    /// tenant holds it: a deletion is soft, and the tenant keeps its
+    /// subdomain, which otherwise reads as if someone were using it.
+    async fn taken_by_deleted(&self, subdomain: &str, refusal: String) -> String {
+        let deleted = self.deps.store.list_tenants(Some(TenantStatus::Deleted)).await.unwrap_or_default();
+        match deleted.iter().find(|t| t.subdomain.eq_ignore_ascii_case(subdomain)) {
+            Some(holder) => format!(
+                "Subdomain '{subdomain}' belongs to tenant {} ('{}'), deleted{}; a deleted tenant keeps its subdomain \
+                 (and its users' usernames) for good: choose another subdomain",
+                holder.tenant_id,
+                holder.name,
+                holder.deleted_at.map(|at| format!(" at {}", at.format("%Y-%m-%d %H:%M UTC"))).unwrap_or_default()
+            ),
+            None => refusal,
+        }
     }
 
     pub async fn get(&self, tenant: TenantId) -> Result<TenantRecord, CoreError> {
@@ -246,6 +288,7 @@ impl Tenants {
             if !errors.is_empty() {
                 return Err(CoreError::Validation(errors));
             }
+            self.ensure_domain_free(tenant, changes.custom_domain.as_deref()).await?;
         }
         let addr = self.actor(tenant).await?;
         addr.send(ApplyCommand { command, actor })

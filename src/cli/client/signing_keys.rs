@@ -81,8 +81,9 @@ pub(super) async fn revoke(api: &Api, out: Out, which: &str) -> Result<Exit, Fai
     let path = format!("/api/v1/signing-keys/{}/revoke", segment(&id));
     let revoked = api.post(&path, &json!({})).await?.body;
     let line = format!(
-        "revoked {} ({}): agents no longer accept modules signed with it; the Security Scan refuses them where \
-         security.strict_mode is on and passes them with a warning where it is off",
+        "revoked {} ({}): agents no longer accept modules signed with it, and the Security Scan refuses them for \
+         any run with an agent on its path; on simulated nodes alone it refuses them where security.strict_mode is \
+         on and passes them with a warning where it is off",
         cell(&revoked["name"]),
         id
     );

@@ -40,9 +40,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
-async fn negotiate(req: HttpRequest, live: web::Data<LiveState>) -> Result<HttpResponse, ApiError> {
+async fn negotiate(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    live: web::Data<LiveState>,
+) -> Result<HttpResponse, ApiError> {
     // AUTH: live connection (SignalR negotiate sends the token as a bearer header).
     let identity = authenticate_upgrade(&req, OverrideUse::Audited).await?;
+    super::quota::ensure_room(&state, &live.sessions, identity.home_tenant_id).await?;
     let version = web_query_param(req.query_string(), "negotiateVersion").and_then(|v| v.parse::<u32>().ok());
     let token = live.negotiations.issue(Negotiated::from(&identity), live.settings.signalr_negotiate_ttl).await;
     let transports = json!([
