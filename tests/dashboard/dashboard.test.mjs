@@ -5,7 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { generateKeyPairSync } from "node:crypto";
+import { createHash, generateKeyPairSync, sign } from "node:crypto";
 import { mkdirSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -708,6 +708,57 @@ test("at a phone's width every section and Sign out are in reach, and no page sc
   await admin.getByRole("button", { name: "Sign out" }).click();
   await admin.getByRole("heading", { name: "Sign in to HotSwap" }).waitFor(LONG);
   await admin.context().close();
+});
+
+/** A call to the API as `role`, which must succeed; its JSON answer. */
+async function asRole(role, method, path, body, headers = {}) {
+  const answer = await fetch(BASE + path, {
+    method,
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${await token(role)}`, ...headers },
+    body: body && JSON.stringify(body),
+  });
+  const text = await answer.text();
+  assert.ok(answer.ok, `${method} ${path}: ${answer.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+test("a module's page tells a verified signature from an unverified one and from none", async () => {
+  const module = unique("sig");
+  const trusted = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const stranger = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const keyName = unique("team");
+  const key = await asRole("Admin", "POST", "/api/v1/signing-keys",
+    { name: keyName, publicKeyPem: trusted.publicKey.export({ type: "spki", format: "pem" }) });
+  // Each version signed as `hotswap module sign` does: the statement of its name, version and digest.
+  const upload = async (version, signer) => {
+    const artifact = Buffer.from(`${module} ${version} bytes`);
+    const digest = createHash("sha256").update(artifact).digest("hex");
+    const statement = `hotswap-module-signature-v1\nname=${module}\nversion=${version}\nsha256=${digest}\n`;
+    await asRole("Deployer", "POST", "/api/v1/modules", {
+      descriptor: { name: module, version },
+      artifact: artifact.toString("base64"),
+      signature: signer ? sign("sha256", Buffer.from(statement), signer.privateKey).toString("base64") : undefined,
+    });
+  };
+  await upload("1.0.0", trusted);
+  await upload("1.1.0", stranger);
+  await upload("1.2.0", null);
+  const viewer = await signIn("Viewer");
+  const cell = (version) => viewer.locator(`tr[data-version="${version}"] td.signature`);
+  await viewer.goto(`${BASE}/#/modules/${module}`);
+  await viewer.getByRole("heading", { name: `Module ${module}` }).waitFor(LONG);
+  assert.match(await cell("1.0.0").innerText(), new RegExp(`^Verified ${keyName}`));
+  assert.match(await cell("1.1.0").innerText(), /^Unverified signed by no trusted key/);
+  assert.equal((await cell("1.2.0").innerText()).trim(), "Unsigned");
+  await noSeriousViolations(viewer, "a module's signatures");
+  // Its key revoked, 1.0.0 no longer verifies, and the page says why.
+  await asRole("Admin", "POST", `/api/v1/signing-keys/${encodeURIComponent(key.id)}/revoke`, {});
+  await viewer.goto(`${BASE}/#/modules`);
+  await viewer.getByRole("heading", { name: "Signing keys" }).waitFor(LONG);
+  await viewer.goto(`${BASE}/#/modules/${module}`);
+  await cell("1.0.0").filter({ hasText: /^Unverified/ }).waitFor(LONG);
+  assert.match(await cell("1.0.0").innerText(), new RegExp(`^Unverified its key ${keyName} was revoked`));
+  await viewer.context().close();
 });
 
 test("no page logged an error", () => {

@@ -793,7 +793,7 @@ async function modulesView(name, version) {
 
 /** One module's versions, and the impact of releasing one of them (the latest unless chosen). */
 async function moduleView(name, version) {
-  const module = await api("GET", `/api/v1/modules/${encodeURIComponent(name)}`);
+  const [module, keys] = await Promise.all([api("GET", `/api/v1/modules/${encodeURIComponent(name)}`), api("GET", "/api/v1/signing-keys")]);
   // The API lists versions newest first.
   const chosen = version ?? module.versions[0]?.version;
   const versionLink = (v) => h("a", { href: `#/modules/${encodeURIComponent(module.name)}/${encodeURIComponent(v)}`,
@@ -803,13 +803,36 @@ async function moduleView(name, version) {
       h("thead", {}, h("tr", {}, ["Version", "Signature", "SHA-256", "Size", "Uploaded", "Depends on", "Running on"].map((t) => h("th", { scope: "col" }, t)))),
       h("tbody", {}, module.versions.map((v) => h("tr", { "data-version": v.version },
         h("td", {}, versionLink(v.version)),
-        h("td", {}, v.signed ? badge("Signed") : badge("Unsigned"), v.signingKeyId ? h("span", { class: "muted", title: v.signingKeyId }, ` ${v.signingKeyId.slice(0, 19)}…`) : ""),
+        h("td", { class: "signature" }, signature(v, keys)),
         h("td", { class: "digest", title: v.sha256 }, `${v.sha256.slice(0, 12)}…`),
         h("td", {}, `${v.sizeBytes.toLocaleString()} B`),
         h("td", {}, `${when(v.uploadedAt)}${v.uploadedBy ? ` by ${v.uploadedBy}` : ""}`),
         h("td", {}, Object.entries(v.dependencies ?? {}).map(([d, req]) => `${d} ${req}`).join(", ") || "—"),
         h("td", {}, v.deployedTo.map((d) => `${d.environment}: ${d.nodeCount.toLocaleString()} (${someOf(d.nodes, 3, d.nodeCount)})`).join("; ") || "—"))))),
     ...(chosen ? [await impactSection(module.name, chosen)] : []));
+}
+
+/**
+ * A version's signature as the server checks it now (`signatureStatus`, docs/REGISTRY_AND_SECRETS.md): Verified
+ * against a trusted key, Unverified (signed, but by no trusted key, or by one revoked since: possibly altered
+ * bytes or a rogue key, which must not look like no signature at all), or Unsigned; with the key and the reason.
+ */
+function signature(version, keys) {
+  const key = keys.find((k) => k.id === version.signingKeyId);
+  const keyName = (k) => h("span", { title: k.fingerprint }, k.name);
+  switch (version.signatureStatus) {
+    case "verified":
+      return [badge("Verified"), " ", key ? keyName(key) : h("span", { class: "digest", title: version.signingKeyId }, `${version.signingKeyId?.slice(0, 19)}…`)];
+    case "unverified": {
+      const why = !version.signingKeyId ? ["signed by no trusted key (let in with strict mode off)"]
+        : !key ? ["its key is no longer among the trusted keys"]
+          : key.revoked ? ["its key ", keyName(key), ` was revoked ${when(key.revokedAt)}`]
+            : ["it does not verify against its key ", keyName(key)];
+      return [badge("Unverified"), " ", h("span", { class: "muted why" }, ...why)];
+    }
+    default:
+      return badge("Unsigned");
+  }
 }
 
 /**
