@@ -211,7 +211,8 @@ test("an Admin approves a waiting run and a Deployer aborts another", async () =
   deployer.once("dialog", (dialog) => dialog.accept());
   await deployer.getByRole("button", { name: "Abort" }).click();
   await deployer.locator('.run-header[data-status="Cancelled"]').waitFor(LONG);
-  assert.match(questions[0] ?? "", /^Abort this run\?/);
+  // A waiting run has changed nothing yet: its abort closes the approval.
+  assert.match(questions[0] ?? "", /^Abort this run\? It has changed no node yet: .*approval request is closed/);
   assert.equal(aborts.length, 1, "only the confirmed abort was sent");
   for (const page of [deployer, admin]) await page.context().close();
 });
@@ -721,6 +722,27 @@ async function asRole(role, method, path, body, headers = {}) {
   assert.ok(answer.ok, `${method} ${path}: ${answer.status} ${text}`);
   return text ? JSON.parse(text) : null;
 }
+
+/** Starts a run through the API; its id. */
+async function startRun(module, version, target, metadata = {}) {
+  const run = await asRole("Deployer", "POST", "/api/v1/deployments",
+    { moduleName: module, version, targetEnvironment: target, requesterEmail: "deployer@example.com", metadata });
+  return run.executionId;
+}
+
+test("the Abort question says that every node the run changed is put back, in every environment", async () => {
+  // Slow loads in QA (each well within the time a node is given to answer): the run is still under way while the
+  // question is read.
+  const id = await startRun(unique("halt"), "1.0.0", "QA", { "simulateNodeDelayMs@QA": "800" });
+  const page = await signIn("Deployer");
+  await page.goto(`${BASE}/#/runs/${id}`);
+  await page.locator('.run-header[data-status="Running"]').waitFor(LONG);
+  const asked = new Promise((resolve) => page.once("dialog", (dialog) => { resolve(dialog.message()); dialog.dismiss(); }));
+  await page.getByRole("button", { name: "Abort" }).click();
+  const question = await asked;
+  assert.match(question, /every node it changed is put back .* in every environment, the stages already finished included/, question);
+  await page.context().close();
+});
 
 test("a module's page tells a verified signature from an unverified one and from none", async () => {
   const module = unique("sig");

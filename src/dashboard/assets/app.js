@@ -430,7 +430,7 @@ async function runView(id) {
       if (run.status === "Paused") allowed.push(act("Resume", `/api/v1/deployments/${id}/resume`));
       if (ACTIVE.has(run.status)) {
         allowed.push(act("Abort", `/api/v1/deployments/${id}/abort`,
-          { ask: "Abort this run? Nodes it changed in the stage under way are put back." }));
+          { ask: abortQuestion(run) }));
       }
       if (run.status === "Succeeded" || run.status === "Failed") {
         allowed.push(act("Rollback", `/api/v1/deployments/${id}/rollback`,
@@ -455,6 +455,15 @@ async function runView(id) {
   const refresh = coalesce(1000, load);
   live.on((message) => { if (message.executionId === id) refresh(); });
   await load();
+}
+
+/** What an abort does, as the server carries it out. */
+function abortQuestion(run) {
+  if (run.status === "PendingApproval") {
+    return "Abort this run? It has changed no node yet: it ends Cancelled, and its approval request is closed.";
+  }
+  return "Abort this run? It stops, and every node it changed is put back to the version it ran before, in every "
+    + "environment, the stages already finished included. It ends Cancelled.";
 }
 
 // The nodes a run could not put back (their restore kept failing): the
