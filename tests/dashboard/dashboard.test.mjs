@@ -730,6 +730,17 @@ async function startRun(module, version, target, metadata = {}) {
   return run.executionId;
 }
 
+/** Polls the API until the run has ended; its status. */
+async function runEnds(id) {
+  const deadline = Date.now() + LONG.timeout;
+  for (;;) {
+    const run = await asRole("Deployer", "GET", `/api/v1/deployments/${id}`);
+    if (!["Running", "PendingApproval", "Paused"].includes(run.status)) return run.status;
+    assert.ok(Date.now() < deadline, `run ${id} still ${run.status}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 test("the Abort question says that every node the run changed is put back, in every environment", async () => {
   // Slow loads in QA (each well within the time a node is given to answer): the run is still under way while the
   // question is read.
@@ -741,6 +752,44 @@ test("the Abort question says that every node the run changed is put back, in ev
   await page.getByRole("button", { name: "Abort" }).click();
   const question = await asked;
   assert.match(question, /every node it changed is put back .* in every environment, the stages already finished included/, question);
+  await page.context().close();
+});
+
+test("Promote is offered only in a stage with a wait to skip, and Rollback only where a node may still run the version", async () => {
+  // Development (Direct) loads slowly (tests/api/dashboard.rs gives nodes 10 s to answer), then QA (Rolling)
+  // waits after each batch.
+  const id = await startRun(unique("prom"), "1.0.0", "QA", { "simulateNodeDelayMs@Development": "4000", "simulateNodeDelayMs@QA": "500" });
+  const page = await signIn("Deployer");
+  await page.goto(`${BASE}/#/runs/${id}`);
+  await page.locator(".timeline .stage.stage-running", { hasText: "Deploy to Development" }).waitFor(LONG);
+  await page.getByRole("button", { name: "Pause" }).waitFor(LONG);
+  assert.equal(await page.getByRole("button", { name: "Promote" }).count(), 0, "a Direct stage has no wait to skip");
+  await page.locator(".timeline .stage.stage-running", { hasText: "Deploy to QA" }).waitFor(LONG);
+  await page.getByRole("button", { name: "Promote" }).click();
+  await page.locator("#notice").filter({ hasText: "Promote accepted" }).waitFor(LONG);
+
+  // A run whose own restore put every node back (Direct: one failure restores them all) offers no Rollback.
+  const failed = await startRun(unique("fail"), "1.0.0", "Development", { simulateFailNodes: "development-node-05" });
+  assert.equal(await runEnds(failed), "Failed");
+  await page.goto(`${BASE}/#/runs/${failed}`);
+  await page.locator('.run-header[data-status="Failed"]').waitFor(LONG);
+  assert.match(await page.locator(".verbs").innerText(), /Nothing to roll back: its own restore put back every node it changed/);
+  assert.equal(await page.getByRole("button", { name: "Rollback" }).count(), 0);
+
+  // A Succeeded run whose nodes a later run replaced: the page cannot see all 120 nodes, so it offers Rollback;
+  // the server's refusal stays in its place.
+  const module = unique("gone");
+  const first = await startRun(module, "1.0.0", "Development");
+  assert.equal(await runEnds(first), "Succeeded");
+  assert.equal(await runEnds(await startRun(module, "2.0.0", "Development")), "Succeeded");
+  expectedProblems.push(/^Deployer console: Failed to load resource: the server responded with a status of 409/);
+  await page.goto(`${BASE}/#/runs/${first}`);
+  await page.locator('.run-header[data-status="Succeeded"]').waitFor(LONG);
+  page.once("dialog", (dialog) => dialog.accept("replaced anyway"));
+  await page.getByRole("button", { name: "Rollback" }).click();
+  await page.locator(".verbs .refused").filter({ hasText: /Rollback refused: There is nothing to roll back: no node it changed still runs its version/ }).waitFor(LONG);
+  assert.equal(await page.getByRole("button", { name: "Rollback" }).count(), 0, "the refused button is gone");
+  await noSeriousViolations(page, "a run with nothing to roll back");
   await page.context().close();
 });
 

@@ -359,6 +359,10 @@ async function runView(id) {
   const eventsNote = h("p", { class: "muted" });
   show(header, verbs, h("h2", {}, "Stages"), stages, h("h2", {}, "Nodes"), grids, h("h2", {}, "Events"), events, eventsNote);
 
+  // A verb the server refused (409) for the run as it is now, with its answer: shown in the button's place
+  // until the run moves on (a notice fades, and the same click would only be refused again).
+  const refusals = new Map();
+  let moment = "";
   // A destructive verb asks first: `ask` is its question, and `reason` asks
   // for the reason the server records with it. Cancel sends nothing.
   const act = (label, path, { ask, reason } = {}) => h("button", {
@@ -373,7 +377,15 @@ async function runView(id) {
       } else if (ask && !confirm(ask)) {
         return;
       }
-      try { await api("POST", path, body); notice(`${label} accepted`); await load(); } catch (e) { notice(e.message); }
+      try {
+        await api("POST", path, body);
+        notice(`${label} accepted`);
+      } catch (e) {
+        notice(e.message);
+        if (e.status !== 409) return;
+        refusals.set(label, { message: e.body?.message ?? e.message, moment });
+      }
+      await load();
     },
   }, label);
 
@@ -424,17 +436,25 @@ async function runView(id) {
       h("p", {}, badge(run.status), " ", run.message ?? "", " ", h("span", { class: "muted" }, `trace ${run.traceId}`)),
       leftBehind(run));
     header.dataset.status = run.status;
+    // The verbs the server could accept now (README "Strategies"); one it refuses all the same says why.
+    moment = [runState, ...run.stages.map((stage) => stage.status)].join(" ");
+    for (const [label, refusal] of refusals) if (refusal.moment !== moment) refusals.delete(label);
     const allowed = [];
+    const offer = (label, path, options) => {
+      const refusal = refusals.get(label);
+      allowed.push(refusal ? h("p", { class: "error refused", "data-verb": label.toLowerCase() }, `${label} refused: ${refusal.message}`)
+        : act(label, path, options));
+    };
     if (hasRole("Deployer")) {
-      if (run.status === "Running") allowed.push(act("Pause", `/api/v1/deployments/${id}/pause`), act("Promote", `/api/v1/deployments/${id}/promote`));
-      if (run.status === "Paused") allowed.push(act("Resume", `/api/v1/deployments/${id}/resume`));
-      if (ACTIVE.has(run.status)) {
-        allowed.push(act("Abort", `/api/v1/deployments/${id}/abort`,
-          { ask: abortQuestion(run) }));
-      }
-      if (run.status === "Succeeded" || run.status === "Failed") {
-        allowed.push(act("Rollback", `/api/v1/deployments/${id}/rollback`,
-          { ask: "Roll back every node this run changed to its previous version?", reason: true }));
+      if (run.status === "Running") offer("Pause", `/api/v1/deployments/${id}/pause`);
+      if (run.status === "Running" && hasWaitToSkip(run)) offer("Promote", `/api/v1/deployments/${id}/promote`);
+      if (run.status === "Paused") offer("Resume", `/api/v1/deployments/${id}/resume`);
+      if (ACTIVE.has(run.status)) offer("Abort", `/api/v1/deployments/${id}/abort`, { ask: abortQuestion(run) });
+      const nothingBack = nothingToRollBack(run, clusters);
+      if (nothingBack) allowed.push(h("p", { class: "muted nothing-to-roll-back" }, `Nothing to roll back: ${nothingBack}.`));
+      else if (run.status === "Succeeded" || run.status === "Failed") {
+        offer("Rollback", `/api/v1/deployments/${id}/rollback`,
+          { ask: "Roll back every node this run changed that still runs its version, in every environment, to the version it ran before?", reason: true });
       }
     }
     verbs.replaceChildren(...allowed);
@@ -457,6 +477,13 @@ async function runView(id) {
   await load();
 }
 
+/** Whether the run is in a stage whose wait `promote` skips: a Rolling stage's health-check delay or a Canary
+ *  stage's bake, under way or next (the server answers 409 in any other stage: Direct, Blue-Green, the scan,
+ *  Validation). */
+function hasWaitToSkip(run) {
+  return run.stages.some((stage) => stage.environment && stage.status === "Running" && ["Rolling", "Canary"].includes(stage.strategy));
+}
+
 /** What an abort does, as the server carries it out. */
 function abortQuestion(run) {
   if (run.status === "PendingApproval") {
@@ -464,6 +491,32 @@ function abortQuestion(run) {
   }
   return "Abort this run? It stops, and every node it changed is put back to the version it ran before, in every "
     + "environment, the stages already finished included. It ends Cancelled.";
+}
+
+/**
+ * Why a rollback of this run would be refused (README "Strategies": one restores every node the run changed that
+ * still runs its version), or null where the server may accept one, or has nothing to say. From the run's status,
+ * its stages and the grids the page read: a deploy stage still Succeeded (or Failed, or Running, as a run that
+ * ended abruptly may leave it) may have left nodes on the version, and so may nodes its restore could not put
+ * back; a grid of every node (a cluster of 100 or fewer) shows whether any still runs it.
+ */
+function nothingToRollBack(run, clusters) {
+  if (run.status === "Cancelled") return "its abort put back every node it had changed";
+  if (run.status !== "Succeeded" && run.status !== "Failed") return null;
+  if (run.rollback?.status === "InProgress") return null;
+  const deployStages = run.stages.filter((stage) => stage.environment);
+  const mayHoldNodes = (stage) => ["Succeeded", "Failed", "Running"].includes(stage.status);
+  if (run.status === "Failed" && !deployStages.some(mayHoldNodes) && !(run.nodesLeftOnNewVersionCount > 0)) {
+    return deployStages.some((stage) => stage.status === "RolledBack")
+      ? "its own restore put back every node it changed" : "it changed no node";
+  }
+  const touched = new Set(deployStages.filter((stage) => !["Pending", "Skipped"].includes(stage.status)).map((stage) => stage.environment));
+  const seen = clusters.filter((cluster) => touched.has(cluster.environment));
+  const wholeGrids = seen.length === touched.size && seen.every((cluster) => cluster.nodes.length >= cluster.totalNodes);
+  if (wholeGrids && !seen.some((cluster) => cluster.nodes.some((node) => node.modules?.[run.moduleName] === run.version))) {
+    return `no node runs ${run.version} any more (a restore or a later run replaced it)`;
+  }
+  return null;
 }
 
 // The nodes a run could not put back (their restore kept failing): the
