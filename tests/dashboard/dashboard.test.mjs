@@ -175,6 +175,9 @@ test("a run started in the browser is watched to Succeeded without a reload", as
 
   await page.goto(BASE + "/#/runs");
   await page.locator(`tr[data-run="${id}"] .run-status`, { hasText: "Succeeded" }).waitFor();
+  // Durations read as people write them ("1.3 s"), not as the API's TimeSpan ("00:00:01.2896760").
+  const duration = (await page.locator(`tr[data-run="${id}"] td`).nth(6).innerText()).trim();
+  assert.match(duration, /^\d+(\.\d)? (ms|s)$|^\d+ (min|h|d)( \d+ (s|min|h))?$/, `the run's duration reads "${duration}"`);
   await screenshot(page, "runs");
   await page.context().close();
 });

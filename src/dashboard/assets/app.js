@@ -89,6 +89,25 @@ function versionClass(version) {
   return `version-${hash % 8}`;
 }
 
+/**
+ * A duration for people ("24 ms", "1.3 s", "13 s", "2 min 5 s", "1 h 3 min", "2 d 4 h") from the API's
+ * TimeSpan ("[d.]hh:mm:ss.fffffff", as the C# original writes it); anything else is shown as it came.
+ */
+function humanDuration(timespan) {
+  const parts = /^(?:(\d+)\.)?(\d+):(\d\d):(\d\d)(?:\.(\d+))?$/.exec(timespan ?? "");
+  if (!parts) return timespan ?? "—";
+  const [, days = "0", hours, minutes, seconds, fraction = "0"] = parts;
+  const whole = ((Number(days) * 24 + Number(hours)) * 60 + Number(minutes)) * 60 + Number(seconds);
+  const ms = whole * 1000 + Math.floor(Number(`0.${fraction}`) * 1000);
+  if (ms < 1000) return `${ms} ms`;
+  if (ms < 10_000) return `${Math.floor(ms / 100) / 10} s`;
+  const unit = (n, name) => (n ? ` ${n} ${name}` : "");
+  if (whole < 60) return `${whole} s`;
+  if (whole < 3600) return `${Math.floor(whole / 60)} min${unit(whole % 60, "s")}`;
+  if (whole < 86_400) return `${Math.floor(whole / 3600)} h${unit(Math.floor(whole / 60) % 60, "min")}`;
+  return `${Math.floor(whole / 86_400)} d${unit(Math.floor(whole / 3600) % 24, "h")}`;
+}
+
 function countdown(iso) {
   const left = Math.max(0, new Date(iso).getTime() - Date.now());
   const seconds = Math.floor(left / 1000);
@@ -342,7 +361,8 @@ async function runsView() {
     body.replaceChildren(...runs.map((run) => h("tr", { "data-run": run.executionId },
       h("td", {}, h("a", { href: `#/runs/${run.executionId}` }, run.executionId.slice(0, 8))),
       h("td", {}, run.moduleName), h("td", {}, run.version), h("td", {}, run.targetEnvironment),
-      h("td", { class: "run-status" }, badge(run.status)), h("td", {}, when(run.startTime)), h("td", {}, run.duration))));
+      h("td", { class: "run-status" }, badge(run.status)), h("td", {}, when(run.startTime)),
+      h("td", { class: "duration", title: run.duration }, humanDuration(run.duration)))));
     if (runs.length === 0) body.append(h("tr", {}, h("td", { colspan: 7 }, "No runs match.")));
   };
   const refresh = coalesce(300, load);
