@@ -796,6 +796,24 @@ test("Promote is offered only in a stage with a wait to skip, and Rollback only 
   await page.context().close();
 });
 
+test("a long module name and version wrap instead of widening the run's page", async () => {
+  const module = `${unique("long")}-${"x".repeat(52)}`;
+  const version = "1.0.0-alpha.very.long.prerelease.identifier.with.many.parts+build.metadata.20261208.abcdef0123456789";
+  const id = await startRun(module, version, "Development");
+  for (const viewport of [{ width: 1280, height: 900 }, PHONE]) {
+    const page = await signIn("Viewer", viewport);
+    await page.goto(`${BASE}/#/runs/${id}`);
+    await page.locator(".grid .node").first().waitFor(LONG);
+    const { scrollWidth, clientWidth } = await page.evaluate(() => {
+      const { scrollWidth, clientWidth } = document.documentElement;
+      return { scrollWidth, clientWidth };
+    });
+    assert.ok(scrollWidth <= clientWidth, `the run's page is ${scrollWidth} px wide in a ${clientWidth} px window`);
+    assert.match(await page.locator("h1").innerText(), new RegExp(version.replaceAll(".", "\\.").replace("+", "\\+")));
+    await page.context().close();
+  }
+});
+
 test("a module's page tells a verified signature from an unverified one and from none", async () => {
   const module = unique("sig");
   const trusted = generateKeyPairSync("rsa", { modulusLength: 2048 });
