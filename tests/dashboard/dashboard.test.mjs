@@ -814,6 +814,32 @@ test("a long module name and version wrap instead of widening the run's page", a
   }
 });
 
+test("pages that redraw every few seconds keep the keyboard's focus where it was", async () => {
+  const admin = await signIn("Admin");
+  // The actor tree is read every 2 s; a Crash button a few rows down.
+  await admin.goto(BASE + "/#/actors");
+  const button = admin.locator('tr[data-actor^="node:"]').nth(2).getByRole("button");
+  await button.waitFor(LONG);
+  const name = await button.getAttribute("aria-label");
+  await button.focus();
+  // A redraw of the table replaces the row marked before it.
+  const redrawn = async (row) => {
+    await admin.evaluate((selector) => { document.querySelector(selector).drawnBefore = true; }, row);
+    await admin.waitForFunction((selector) => !document.querySelector(selector)?.drawnBefore, row, LONG);
+  };
+  await redrawn(`tr[data-actor="${name.replace(/^Crash /, "")}"]`);
+  assert.equal(await admin.evaluate(() => document.activeElement?.getAttribute("aria-label")), name, "focus stays on the same Crash button");
+  // Messaging is read every 5 s.
+  await admin.goto(BASE + "/#/messaging");
+  const link = admin.locator("tr[data-topic] a").first();
+  await link.waitFor(LONG);
+  const topic = await link.innerText();
+  await link.focus();
+  await redrawn(`tr[data-topic="${topic}"]`);
+  assert.equal(await admin.evaluate(() => document.activeElement?.textContent), topic, "focus stays on the topic's link");
+  await admin.context().close();
+});
+
 test("a module's page tells a verified signature from an unverified one and from none", async () => {
   const module = unique("sig");
   const trusted = generateKeyPairSync("rsa", { modulusLength: 2048 });

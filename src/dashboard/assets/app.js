@@ -59,6 +59,48 @@ function show(...nodes) {
   fill(main(), ...nodes);
 }
 
+/**
+ * Replaces what `region` holds, as `fill` does, for a view that draws it again every few seconds or on every
+ * event: the keyboard's focus goes back to the same control in the new content, and text typed into a field
+ * stays. Replacing the elements alone threw the focus to the page on every redraw, so a keyboard user could not
+ * reach a button further down a table, and a reason half typed was lost.
+ */
+function refill(region, ...nodes) {
+  const focused = document.activeElement;
+  const focusKey = focused && focused !== region && region.contains(focused) ? controlKey(focused, region) : null;
+  const caret = focusKey && typeof focused.selectionStart === "number" ? [focused.selectionStart, focused.selectionEnd] : null;
+  const typed = [...region.querySelectorAll("input, textarea")]
+    .filter((field) => field.value !== field.defaultValue)
+    .map((field) => [controlKey(field, region), field.value]);
+  fill(region, ...nodes);
+  if (!focusKey && typed.length === 0) return;
+  const controls = [...region.querySelectorAll("a[href], button, input, select, textarea, [tabindex]")];
+  const find = (key) => controls.find((control) => controlKey(control, region) === key);
+  for (const [key, value] of typed) {
+    const field = find(key);
+    if (field && field.value === field.defaultValue) field.value = value;
+  }
+  const again = focusKey && find(focusKey);
+  if (!again) return;
+  again.focus({ preventScroll: true });
+  if (caret) {
+    try { again.setSelectionRange(...caret); } catch { /* a field without a caret (a number, a checkbox) */ }
+  }
+}
+
+/** What names a control from one redraw to the next: the data attributes of the rows around it (not their
+ *  status, which a redraw may change) and its own tag, label, name, link and text. */
+function controlKey(control, region) {
+  const parts = [];
+  for (let node = control.parentElement; node && node !== region; node = node.parentElement) {
+    const names = Object.entries(node.dataset).filter(([key]) => key !== "status");
+    if (names.length) parts.push(names.map(([key, value]) => `${key}=${value}`).join(","));
+  }
+  parts.push(control.tagName, control.getAttribute("aria-label") ?? "", control.getAttribute("name") ?? "",
+    control.getAttribute("href") ?? "", control.textContent.trim());
+  return parts.join("|");
+}
+
 function notice(text) {
   const box = document.getElementById("notice");
   box.textContent = text;
@@ -357,8 +399,8 @@ async function runsView() {
   const load = async () => {
     const { data: runs, headers } = await request("GET", `/api/v1/deployments?${query}`);
     const total = Number(headers.get("X-Total-Count") ?? runs.length);
-    pages.replaceChildren(pager("Runs", { page, perPage: RUNS_PER_PAGE, total, before: "Newer", after: "Older" }));
-    body.replaceChildren(...runs.map((run) => h("tr", { "data-run": run.executionId },
+    refill(pages, pager("Runs", { page, perPage: RUNS_PER_PAGE, total, before: "Newer", after: "Older" }));
+    refill(body, ...runs.map((run) => h("tr", { "data-run": run.executionId },
       h("td", {}, h("a", { href: `#/runs/${run.executionId}` }, run.executionId.slice(0, 8))),
       h("td", {}, run.moduleName), h("td", {}, run.version), h("td", {}, run.targetEnvironment),
       h("td", { class: "run-status" }, badge(run.status)), h("td", {}, when(run.startTime)),
@@ -451,7 +493,7 @@ async function runView(id) {
       gridTimer = setTimeout(() => { gridTimer = null; refresh(); }, Math.max(0, GRID_REFRESH_MS - (now - oldest)));
     }
     const clusters = deployStages.map((stage) => gridReads.get(stage.environment).cluster);
-    header.replaceChildren(
+    refill(header,
       h("h1", {}, `${run.moduleName} ${run.version} → ${run.targetEnvironment}`),
       h("p", {}, badge(run.status), " ", run.message ?? "", " ", h("span", { class: "muted" }, `trace ${run.traceId}`)),
       leftBehind(run));
@@ -477,14 +519,14 @@ async function runView(id) {
           { ask: "Roll back every node this run changed that still runs its version, in every environment, to the version it ran before?", reason: true });
       }
     }
-    verbs.replaceChildren(...allowed);
-    stages.replaceChildren(...run.stages.map((stage) => h("li", { class: `stage stage-${stage.status.toLowerCase()}` },
+    refill(verbs, ...allowed);
+    refill(stages, ...run.stages.map((stage) => h("li", { class: `stage stage-${stage.status.toLowerCase()}` },
       h("strong", {}, stage.name), " ", badge(stage.status),
       stage.strategy ? h("span", { class: "muted" }, ` ${stage.strategy}`) : null,
       stage.nodesDeployed !== null && stage.nodesDeployed !== undefined ? ` · ${stage.nodesDeployed} nodes deployed, ${stage.nodesFailed ?? 0} failed` : null,
       h("div", { class: "muted" }, stage.message || ""))));
-    grids.replaceChildren(...clusters.map((cluster) => nodeGrid(cluster, run.moduleName)));
-    events.replaceChildren(...history.map((e) => h("li", {},
+    refill(grids, ...clusters.map((cluster) => nodeGrid(cluster, run.moduleName)));
+    refill(events, ...history.map((e) => h("li", {},
       h("time", { datetime: e.at }, when(e.at)), " ", h("strong", {}, e.kind), " ", e.message)));
     // A long run has thousands of events: the newest are shown, and the rest counted.
     eventsNote.textContent = eventCount > history.length
@@ -578,7 +620,7 @@ async function approvalsView() {
   const load = async () => {
     const pending = await api("GET", "/api/v1/approvals/pending");
     timers.length = 0;
-    list.replaceChildren(...pending.map((approval) => {
+    refill(list, ...pending.map((approval) => {
       const left = h("span", { class: "countdown" }, countdown(approval.timeoutAt));
       timers.push(() => { left.textContent = countdown(approval.timeoutAt); });
       const reason = h("input", { "aria-label": `Reason for ${approval.moduleName} ${approval.version}`, placeholder: "reason" });
@@ -678,7 +720,7 @@ async function actorsView() {
   show(h("h1", {}, "Supervision tree"), tree);
   const load = async () => {
     const answer = await api("GET", "/api/v1/admin/actors");
-    tree.replaceChildren(...answer.supervisors.map((supervisor) => h("section", { class: "supervisor" },
+    refill(tree, ...answer.supervisors.map((supervisor) => h("section", { class: "supervisor" },
       h("h2", {}, `${supervisor.name} (${supervisor.childCount})`),
       supervisor.children.length < supervisor.childCount
         ? h("p", { class: "muted" }, `The first ${supervisor.children.length} of ${supervisor.childCount}: restarted or stopped actors first, then by id.`)
@@ -803,10 +845,10 @@ async function hostsView() {
   const load = async () => {
     const { data: agents, headers } = await request("GET", `/api/v1/agents?${query}`);
     const total = Number(headers.get("X-Total-Count") ?? agents.length);
-    pages.replaceChildren(pager("Hosts", { page, perPage: HOSTS_PER_PAGE, total, before: "Previous", after: "Next" }));
+    refill(pages, pager("Hosts", { page, perPage: HOSTS_PER_PAGE, total, before: "Previous", after: "Next" }));
     empty.textContent = agents.length || total ? "" : filtered ? "No host matches."
       : "No host has enrolled yet: make a token, then start `hotswap agent` with it on the host.";
-    body.replaceChildren(...agents.map((a) => h("tr", { "data-host": a.hostname },
+    refill(body, ...agents.map((a) => h("tr", { "data-host": a.hostname },
       h("td", {}, a.hostname), h("td", {}, a.environment),
       h("td", {}, badge(a.connected ? "Connected" : "Disconnected"),
         a.connected ? h("span", { class: "muted" }, ` since ${when(a.connectedSince)}${a.instance ? ` on ${a.instance}` : ""}`) : ""),
@@ -1027,10 +1069,10 @@ async function releasesView() {
     empty.textContent = batches.length ? ""
       : query.has("before") ? "No older release." : "No release yet: `hotswap release MODULE@VERSION… --to ENV` starts one.";
     const last = batches.length === RELEASES_PER_PAGE ? batches[batches.length - 1] : null;
-    fill(pages,
+    refill(pages,
       query.has("before") ? h("a", { href: sameViewWith({ before: null }), rel: "first" }, "← Newest") : null,
       last ? h("a", { href: sameViewWith({ before: last.batchId }), rel: "next" }, "Older →") : null);
-    body.replaceChildren(...batches.map((b) => h("tr", { "data-batch": b.batchId, "data-status": b.status },
+    refill(body, ...batches.map((b) => h("tr", { "data-batch": b.batchId, "data-status": b.status },
       h("td", { class: "digest", title: b.batchId }, b.batchId.slice(0, 8)),
       h("td", {}, badge(b.status), b.message ? h("div", { class: "muted" }, b.message) : null),
       h("td", {}, b.targetEnvironment),
@@ -1095,7 +1137,7 @@ async function messagingView(name) {
     // One request for every topic's counters, not one per topic every few seconds.
     const topics = await api("GET", "/api/v1/topics?include=metrics");
     empty.textContent = topics.length ? "" : "No topic yet: `hotswap topics create NAME` makes one.";
-    body.replaceChildren(...topics.map((t) => {
+    refill(body, ...topics.map((t) => {
       const m = t.metrics;
       return h("tr", { "data-topic": t.name },
         h("td", {}, h("a", { href: `#/messaging/${encodeURIComponent(t.name)}` }, t.name)),
