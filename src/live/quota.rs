@@ -40,12 +40,18 @@ impl SessionCounts {
     pub fn acquire(self: &Arc<Self>, tenant: TenantId, limit: u32) -> Result<SessionSlot, QuotaExceeded> {
         let mut open = self.open.lock();
         let current = open.entry(tenant).or_insert(0);
-        if limit != u32::MAX && *current >= u64::from(limit) {
-            return Err(QuotaExceeded { quota: QuotaKind::WebsocketSessions, limit, current: *current });
-        }
+        room(limit, *current)?;
         *current += 1;
         Ok(SessionSlot { counts: self.clone(), tenant })
     }
+}
+
+/// Whether one more session fits beside `current` under `limit` (u32::MAX: unlimited).
+fn room(limit: u32, current: u64) -> Result<(), QuotaExceeded> {
+    if limit != u32::MAX && current >= u64::from(limit) {
+        return Err(QuotaExceeded { quota: QuotaKind::WebsocketSessions, limit, current });
+    }
+    Ok(())
 }
 
 impl Drop for SessionSlot {
@@ -62,9 +68,19 @@ impl Drop for SessionSlot {
 
 /// A place for a new live session of `tenant`, within its quota (403 beyond it).
 pub async fn admit(state: &AppState, counts: &Arc<SessionCounts>, tenant: TenantId) -> Result<SessionSlot, ApiError> {
+    counts.acquire(tenant, session_limit(state, tenant).await?).map_err(ApiError::Quota)
+}
+
+/// The refusal `admit` would give now, without taking a place.
+pub async fn check(state: &AppState, counts: &SessionCounts, tenant: TenantId) -> Result<(), ApiError> {
+    room(session_limit(state, tenant).await?, counts.open(tenant)).map_err(ApiError::Quota)
+}
+
+/// The tenant's `websocketSessions` quota.
+async fn session_limit(state: &AppState, tenant: TenantId) -> Result<u32, ApiError> {
     let record = state.orchestrator.tenants().get(tenant).await.map_err(|e| match e {
         CoreError::NotFound(_) => ApiError::Forbidden(format!("Tenant {tenant} does not exist")),
         other => other.into(),
     })?;
-    counts.acquire(tenant, record.quota.max_websocket_sessions).map_err(ApiError::Quota)
+    Ok(record.quota.max_websocket_sessions)
 }

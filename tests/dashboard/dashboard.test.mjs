@@ -879,6 +879,48 @@ test("a module's page tells a verified signature from an unverified one and from
   await viewer.context().close();
 });
 
+test("over the tenant's live-session quota the page says so instead of reconnecting for ever", async () => {
+  // A Free tenant (5 live sessions) and a Viewer in it.
+  const tenant = await asRole("Admin", "POST", "/api/tenants",
+    { name: "Tiny Free", subdomain: unique("tiny"), contactEmail: "ops@tiny.example", tier: "Free" });
+  const username = unique("tinyview");
+  const password = "TinyViewer123!";
+  await asRole("Admin", "POST", "/api/v1/users", { username, email: `${username}@tiny.example`, password, roles: ["Viewer"] },
+    { "X-Tenant-Id": tenant.tenantId });
+  const login = await fetch(`${BASE}/api/v1/authentication/login`, {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ username, password }),
+  });
+  const bearer = (await login.json()).token;
+  // Five sessions of the tenant held open elsewhere.
+  const holder = await openPage("Quota holder");
+  const opened = await holder.evaluate((bearer) => Promise.all([1, 2, 3, 4, 5].map(() => new Promise((resolve, reject) => {
+    const socket = new WebSocket(`ws://${location.host}/api/v1/ws`, ["hotswap.v1", `hotswap.bearer.${bearer}`]);
+    (window.held ??= []).push(socket);
+    socket.onopen = () => resolve(true);
+    socket.onclose = () => reject(new Error("a held session closed"));
+  }))), bearer);
+  assert.equal(opened.length, 5);
+
+  expectedProblems.push(/^Quota console: WebSocket connection to .* failed/);
+  expectedProblems.push(/^Quota console: Failed to load resource: the server responded with a status of 403/);
+  const page = await openPage("Quota");
+  const sockets = [];
+  page.on("websocket", (socket) => sockets.push(socket));
+  await page.getByLabel("Username").fill(username);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  const banner = page.locator("#live-problem");
+  await banner.filter({ hasText: "Live updates are off" }).waitFor(LONG);
+  assert.match(await banner.innerText(), /live sessions are all in use \(5 of 5, its websocketSessions quota\)/);
+  assert.equal((await page.locator("#live-state").innerText()).trim(), "live off");
+  // It waits before trying again (a minute), rather than every few seconds.
+  assert.equal(sockets.length, 1, "one refused connection so far");
+  assert.equal(await holder.evaluate(() => window.held.filter((socket) => socket.readyState === WebSocket.OPEN).length), 5,
+    "the five sessions were held open throughout");
+  await noSeriousViolations(page, "a page whose live connection is refused");
+  for (const p of [page, holder]) await p.context().close();
+});
+
 test("no page logged an error", () => {
   // The browser reports the deliberate actor crash nowhere; anything here is a defect.
   assert.deepEqual(problems.filter((problem) => !expectedProblems.some((expected) => expected.test(problem))), []);

@@ -192,6 +192,10 @@ async function request(method, path, body) {
 
 // ---------- live updates ----------
 
+// How long a page whose live connection the server refused (a quota, a suspended tenant) waits before it tries
+// again: what refused it changes when someone acts, not within seconds.
+const LIVE_REFUSED_RETRY_MS = 60_000;
+
 /** The /api/v1/ws connection: subscribes to every run of the tenant, and
  *  reconnects with a growing delay; after a reconnect the current view
  *  reloads, which catches up on what happened while it was away. */
@@ -212,11 +216,19 @@ class Live {
     this.socket?.close(1000, "signed out");
     this.socket = null;
     this.state("offline");
+    this.refused(null);
   }
-  state(text) {
+  /** The label in the header: `text`, styled by `kind`. */
+  state(text, kind = text) {
     const label = document.getElementById("live-state");
     label.textContent = text;
-    label.className = `live-state live-${text}`;
+    label.className = `live-state live-${kind}`;
+  }
+  /** Says under the header why the server refuses live updates, or (null) takes that back. */
+  refused(why) {
+    const banner = document.getElementById("live-problem");
+    banner.textContent = why ?? "";
+    banner.hidden = !why;
   }
   connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
@@ -231,6 +243,7 @@ class Live {
       socket.send(JSON.stringify({ type: "subscribe", all: true }));
       this.retry = 0;
       this.state("live");
+      this.refused(null);
       if (reconnected) route();
     });
     socket.addEventListener("message", (event) => {
@@ -238,7 +251,7 @@ class Live {
       try { message = JSON.parse(event.data); } catch { return; }
       for (const listener of this.listeners) listener(message);
     });
-    socket.addEventListener("close", (event) => {
+    socket.addEventListener("close", async (event) => {
       if (this.socket !== socket || this.stopped) return;
       // 1008: the server ended the session (sign-out elsewhere, a password
       // reset, a disabled user, an expired token). Reconnecting with the same
@@ -247,20 +260,45 @@ class Live {
         signOut(`Your session has ended${event.reason ? ` (${event.reason})` : ""}; sign in again.`);
         return;
       }
-      // A refused handshake (401) closes before opening and says nothing
-      // more: an API call finds out, and its 401 signs out.
-      if (!opened) api("GET", "/api/v1/authentication/me").catch(() => {});
       this.state("reconnecting");
-      const delay = Math.min(10000, 500 * 2 ** this.retry) * (0.75 + Math.random() / 2);
+      // A handshake refused before opening tells the page nothing: it asks why.
+      const refusal = opened ? null : await this.whyRefused();
+      if (this.socket !== socket || this.stopped) return;
+      this.refused(refusal && liveRefusal(refusal));
+      if (refusal) this.state("live off", "refused");
+      const delay = refusal ? LIVE_REFUSED_RETRY_MS : Math.min(10000, 500 * 2 ** this.retry) * (0.75 + Math.random() / 2);
       this.retry += 1;
       this.timer = setTimeout(() => this.connect(), delay);
     });
+  }
+  /**
+   * The refusal a new live connection gets now (the error's body), or null when none does and the connection
+   * failed for another reason. The same request without the upgrade answers with it: a 401 (which signs the
+   * page out), a 403 for a suspended tenant or for the tenant's live-session quota.
+   */
+  async whyRefused() {
+    try {
+      await request("GET", "/api/v1/ws");
+      return null;
+    } catch (e) {
+      return e.status === 403 ? e.body ?? { message: e.message } : null;
+    }
   }
   /** Listens until the view changes. */
   on(listener) {
     this.listeners.add(listener);
     view.cleanups.push(() => this.listeners.delete(listener));
   }
+}
+
+/** What the page says when the server refuses its live connection (`body`, the API's 403). */
+function liveRefusal(body) {
+  const retry = "The page tries again every minute; until then, open a view again to see what changed.";
+  if (body.quota === "websocketSessions") {
+    return `Live updates are off: your tenant's live sessions are all in use (${body.current} of ${body.limit}, `
+      + `its websocketSessions quota). Close another dashboard tab, or ask an administrator for a larger tier. ${retry}`;
+  }
+  return `Live updates are off: ${body.message ?? "the server refused the live connection"}. ${retry}`;
 }
 
 const live = new Live();
