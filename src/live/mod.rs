@@ -87,7 +87,16 @@ async fn websocket(
     live: web::Data<LiveState>,
 ) -> Result<HttpResponse, ApiError> {
     if !is_websocket_upgrade(&req) {
-        return Err(ApiError::BadRequest(format!("GET {WEBSOCKET_PATH} must be a WebSocket upgrade")));
+        // A browser is not told why its handshake was refused: the same
+        // request without the upgrade answers with the refusal an upgrade
+        // would get now (a suspended tenant, the live-session quota), so that
+        // the dashboard can say why it is not live. It takes no place and
+        // starts no session (nor audits one).
+        let identity = authenticate_upgrade(&req, OverrideUse::WithinAuditedSession).await?;
+        quota::check(&state, &live.sessions, identity.home_tenant_id).await?;
+        return Err(ApiError::BadRequest(format!(
+            "GET {WEBSOCKET_PATH} must be a WebSocket upgrade (one would be admitted now)"
+        )));
     }
     // AUTH: live connection.
     let mut identity = authenticate_upgrade(&req, OverrideUse::Audited).await?;

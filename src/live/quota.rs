@@ -40,12 +40,18 @@ impl SessionCounts {
     pub fn acquire(self: &Arc<Self>, tenant: TenantId, limit: u32) -> Result<SessionSlot, QuotaExceeded> {
         let mut open = self.open.lock();
         let current = open.entry(tenant).or_insert(0);
-        if limit != u32::MAX && *current >= u64::from(limit) {
-            return Err(QuotaExceeded { quota: QuotaKind::WebsocketSessions, limit, current: *current });
-        }
+        room(limit, *current)?;
         *current += 1;
         Ok(SessionSlot { counts: self.clone(), tenant })
     }
+}
+
+/// Whether one more session fits beside `current` under `limit` (u32::MAX: unlimited).
+fn room(limit: u32, current: u64) -> Result<(), QuotaExceeded> {
+    if limit != u32::MAX && current >= u64::from(limit) {
+        return Err(QuotaExceeded { quota: QuotaKind::WebsocketSessions, limit, current });
+    }
+    Ok(())
 }
 
 impl Drop for SessionSlot {
@@ -65,21 +71,18 @@ pub async fn admit(state: &AppState, counts: &Arc<SessionCounts>, tenant: Tenant
     counts.acquire(tenant, session_limit(state, tenant).await?).map_err(ApiError::Quota)
 }
 
-/// Refuses (403, as `admit` would) when `tenant` has no place left for a
-/// session now, taking none: SignalR's negotiate asks, so that every client
-/// hears of the quota, not only those whose transport shows an HTTP answer
-/// (a WebSocket refused at its upgrade reads, to the official client, as a
-/// connection "not found on the server"). The connection still takes its
-/// place when it opens, possibly on another instance.
-pub async fn ensure_room(state: &AppState, counts: &Arc<SessionCounts>, tenant: TenantId) -> Result<(), ApiError> {
-    let limit = session_limit(state, tenant).await?;
-    let current = counts.open(tenant);
-    if limit != u32::MAX && current >= u64::from(limit) {
-        return Err(ApiError::Quota(QuotaExceeded { quota: QuotaKind::WebsocketSessions, limit, current }));
-    }
-    Ok(())
+/// The refusal `admit` would give now, without taking a place: SignalR's
+/// negotiate asks, so that every client hears of the quota, not only those
+/// whose transport shows an HTTP answer (a WebSocket refused at its upgrade
+/// reads, to the official client, as a connection "not found on the
+/// server"), and so does a plain GET of /api/v1/ws (the dashboard's "why am I
+/// not live"). The connection still takes its place when it opens, possibly
+/// on another instance.
+pub async fn check(state: &AppState, counts: &SessionCounts, tenant: TenantId) -> Result<(), ApiError> {
+    room(session_limit(state, tenant).await?, counts.open(tenant)).map_err(ApiError::Quota)
 }
 
+/// The tenant's `websocketSessions` quota.
 async fn session_limit(state: &AppState, tenant: TenantId) -> Result<u32, ApiError> {
     let record = state.orchestrator.tenants().get(tenant).await.map_err(|e| match e {
         CoreError::NotFound(_) => ApiError::Forbidden(format!("Tenant {tenant} does not exist")),

@@ -29,10 +29,16 @@ async fn the_dashboard_works_in_a_real_browser() {
         return skip(&reason);
     }
     // Rolling waves that wait a little, so that the browser sees a run move;
-    // more Development nodes than a page of a cluster holds (100).
+    // more Development nodes than a page of a cluster holds (100); nodes given
+    // time to answer a slowed load (`simulateNodeDelayMs`), so that a Direct
+    // stage lasts long enough to be looked at; live sessions kept while a busy
+    // browser is slow to answer pings (the test profile's 400 ms closed the
+    // sessions a test held open to fill a tenant's quota).
     let app = spawn_app(&[
         ("HOTSWAP__PIPELINE__ROLLING_HEALTH_CHECK_DELAY", "700ms"),
         ("HOTSWAP__SIMULATION__NODES__DEVELOPMENT", "120"),
+        ("HOTSWAP__PIPELINE__NODE_REQUEST_TIMEOUT", "10s"),
+        ("HOTSWAP__WEBSOCKET__CLIENT_TIMEOUT", "10s"),
     ])
     .await;
     let mut command = tokio::process::Command::new("node");

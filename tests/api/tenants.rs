@@ -715,6 +715,11 @@ async fn live_sessions_are_held_to_the_websocket_session_quota() {
         ("Sec-WebSocket-Version", "13"),
         ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
     ];
+    // The same GET without the upgrade says what an upgrade would get (a browser is not told why its handshake
+    // failed, so the dashboard asks so): here, that one would be admitted.
+    let (status, body) = t.get("/api/v1/ws").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["message"].as_str().unwrap_or_default().contains("would be admitted"), "{body}");
     let mut open = Vec::new();
     for _ in 0..5 {
         open.push(crate::ws_support::WsClient::connect(&t, "/api/v1/ws").await);
@@ -733,6 +738,15 @@ async fn live_sessions_are_held_to_the_websocket_session_quota() {
         (r.body["code"].as_str(), r.body["quota"].as_str()),
         (Some("quota_exceeded"), Some("websocketSessions"))
     );
+    // Asked without the upgrade: the same refusal, and asking takes no place.
+    for _ in 0..2 {
+        let (status, body) = t.get("/api/v1/ws").await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        assert_eq!(
+            (body["quota"].as_str(), body["limit"].as_u64(), body["current"].as_u64()),
+            (Some("websocketSessions"), Some(5), Some(5))
+        );
+    }
     // Other tenants are not affected.
     let mine = crate::ws_support::WsClient::connect(&admin, "/api/v1/ws").await;
     mine.close().await;

@@ -5,7 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { generateKeyPairSync } from "node:crypto";
+import { createHash, generateKeyPairSync, sign } from "node:crypto";
 import { mkdirSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -175,6 +175,9 @@ test("a run started in the browser is watched to Succeeded without a reload", as
 
   await page.goto(BASE + "/#/runs");
   await page.locator(`tr[data-run="${id}"] .run-status`, { hasText: "Succeeded" }).waitFor();
+  // Durations read as people write them ("1.3 s"), not as the API's TimeSpan ("00:00:01.2896760").
+  const duration = (await page.locator(`tr[data-run="${id}"] td`).nth(6).innerText()).trim();
+  assert.match(duration, /^\d+(\.\d)? (ms|s)$|^\d+ (min|h|d)( \d+ (s|min|h))?$/, `the run's duration reads "${duration}"`);
   await screenshot(page, "runs");
   await page.context().close();
 });
@@ -211,7 +214,8 @@ test("an Admin approves a waiting run and a Deployer aborts another", async () =
   deployer.once("dialog", (dialog) => dialog.accept());
   await deployer.getByRole("button", { name: "Abort" }).click();
   await deployer.locator('.run-header[data-status="Cancelled"]').waitFor(LONG);
-  assert.match(questions[0] ?? "", /^Abort this run\?/);
+  // A waiting run has changed nothing yet: its abort closes the approval.
+  assert.match(questions[0] ?? "", /^Abort this run\? It has changed no node yet: .*approval request is closed/);
   assert.equal(aborts.length, 1, "only the confirmed abort was sent");
   for (const page of [deployer, admin]) await page.context().close();
 });
@@ -708,6 +712,213 @@ test("at a phone's width every section and Sign out are in reach, and no page sc
   await admin.getByRole("button", { name: "Sign out" }).click();
   await admin.getByRole("heading", { name: "Sign in to HotSwap" }).waitFor(LONG);
   await admin.context().close();
+});
+
+/** A call to the API as `role`, which must succeed; its JSON answer. */
+async function asRole(role, method, path, body, headers = {}) {
+  const answer = await fetch(BASE + path, {
+    method,
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${await token(role)}`, ...headers },
+    body: body && JSON.stringify(body),
+  });
+  const text = await answer.text();
+  assert.ok(answer.ok, `${method} ${path}: ${answer.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+/** Starts a run through the API; its id. */
+async function startRun(module, version, target, metadata = {}) {
+  const run = await asRole("Deployer", "POST", "/api/v1/deployments",
+    { moduleName: module, version, targetEnvironment: target, requesterEmail: "deployer@example.com", metadata });
+  return run.executionId;
+}
+
+/** Polls the API until the run has ended; its status. */
+async function runEnds(id) {
+  const deadline = Date.now() + LONG.timeout;
+  for (;;) {
+    const run = await asRole("Deployer", "GET", `/api/v1/deployments/${id}`);
+    if (!["Running", "PendingApproval", "Paused"].includes(run.status)) return run.status;
+    assert.ok(Date.now() < deadline, `run ${id} still ${run.status}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+test("the Abort question says that every node the run changed is put back, in every environment", async () => {
+  // Slow loads in QA (each well within the time a node is given to answer): the run is still under way while the
+  // question is read.
+  const id = await startRun(unique("halt"), "1.0.0", "QA", { "simulateNodeDelayMs@QA": "800" });
+  const page = await signIn("Deployer");
+  await page.goto(`${BASE}/#/runs/${id}`);
+  await page.locator('.run-header[data-status="Running"]').waitFor(LONG);
+  const asked = new Promise((resolve) => page.once("dialog", (dialog) => { resolve(dialog.message()); dialog.dismiss(); }));
+  await page.getByRole("button", { name: "Abort" }).click();
+  const question = await asked;
+  assert.match(question, /every node it changed is put back .* in every environment, the stages already finished included/, question);
+  await page.context().close();
+});
+
+test("Promote is offered only in a stage with a wait to skip, and Rollback only where a node may still run the version", async () => {
+  // Development (Direct) loads slowly (tests/api/dashboard.rs gives nodes 10 s to answer), then QA (Rolling)
+  // waits after each batch.
+  const id = await startRun(unique("prom"), "1.0.0", "QA", { "simulateNodeDelayMs@Development": "4000", "simulateNodeDelayMs@QA": "500" });
+  const page = await signIn("Deployer");
+  await page.goto(`${BASE}/#/runs/${id}`);
+  await page.locator(".timeline .stage.stage-running", { hasText: "Deploy to Development" }).waitFor(LONG);
+  await page.getByRole("button", { name: "Pause" }).waitFor(LONG);
+  assert.equal(await page.getByRole("button", { name: "Promote" }).count(), 0, "a Direct stage has no wait to skip");
+  await page.locator(".timeline .stage.stage-running", { hasText: "Deploy to QA" }).waitFor(LONG);
+  await page.getByRole("button", { name: "Promote" }).click();
+  await page.locator("#notice").filter({ hasText: "Promote accepted" }).waitFor(LONG);
+
+  // A run whose own restore put every node back (Direct: one failure restores them all) offers no Rollback.
+  const failed = await startRun(unique("fail"), "1.0.0", "Development", { simulateFailNodes: "development-node-05" });
+  assert.equal(await runEnds(failed), "Failed");
+  await page.goto(`${BASE}/#/runs/${failed}`);
+  await page.locator('.run-header[data-status="Failed"]').waitFor(LONG);
+  assert.match(await page.locator(".verbs").innerText(), /Nothing to roll back: its own restore put back every node it changed/);
+  assert.equal(await page.getByRole("button", { name: "Rollback" }).count(), 0);
+
+  // A Succeeded run whose nodes a later run replaced: the page cannot see all 120 nodes, so it offers Rollback;
+  // the server's refusal stays in its place.
+  const module = unique("gone");
+  const first = await startRun(module, "1.0.0", "Development");
+  assert.equal(await runEnds(first), "Succeeded");
+  assert.equal(await runEnds(await startRun(module, "2.0.0", "Development")), "Succeeded");
+  expectedProblems.push(/^Deployer console: Failed to load resource: the server responded with a status of 409/);
+  await page.goto(`${BASE}/#/runs/${first}`);
+  await page.locator('.run-header[data-status="Succeeded"]').waitFor(LONG);
+  page.once("dialog", (dialog) => dialog.accept("replaced anyway"));
+  await page.getByRole("button", { name: "Rollback" }).click();
+  await page.locator(".verbs .refused").filter({ hasText: /Rollback refused: There is nothing to roll back: no node it changed still runs its version/ }).waitFor(LONG);
+  assert.equal(await page.getByRole("button", { name: "Rollback" }).count(), 0, "the refused button is gone");
+  await noSeriousViolations(page, "a run with nothing to roll back");
+  await page.context().close();
+});
+
+test("a long module name and version wrap instead of widening the run's page", async () => {
+  const module = `${unique("long")}-${"x".repeat(52)}`;
+  const version = "1.0.0-alpha.very.long.prerelease.identifier.with.many.parts+build.metadata.20261208.abcdef0123456789";
+  const id = await startRun(module, version, "Development");
+  for (const viewport of [{ width: 1280, height: 900 }, PHONE]) {
+    const page = await signIn("Viewer", viewport);
+    await page.goto(`${BASE}/#/runs/${id}`);
+    await page.locator(".grid .node").first().waitFor(LONG);
+    const { scrollWidth, clientWidth } = await page.evaluate(() => {
+      const { scrollWidth, clientWidth } = document.documentElement;
+      return { scrollWidth, clientWidth };
+    });
+    assert.ok(scrollWidth <= clientWidth, `the run's page is ${scrollWidth} px wide in a ${clientWidth} px window`);
+    assert.match(await page.locator("h1").innerText(), new RegExp(version.replaceAll(".", "\\.").replace("+", "\\+")));
+    await page.context().close();
+  }
+});
+
+test("pages that redraw every few seconds keep the keyboard's focus where it was", async () => {
+  const admin = await signIn("Admin");
+  // The actor tree is read every 2 s; a Crash button a few rows down.
+  await admin.goto(BASE + "/#/actors");
+  const button = admin.locator('tr[data-actor^="node:"]').nth(2).getByRole("button");
+  await button.waitFor(LONG);
+  const name = await button.getAttribute("aria-label");
+  await button.focus();
+  // A redraw of the table replaces the row marked before it.
+  const redrawn = async (row) => {
+    await admin.evaluate((selector) => { document.querySelector(selector).drawnBefore = true; }, row);
+    await admin.waitForFunction((selector) => !document.querySelector(selector)?.drawnBefore, row, LONG);
+  };
+  await redrawn(`tr[data-actor="${name.replace(/^Crash /, "")}"]`);
+  assert.equal(await admin.evaluate(() => document.activeElement?.getAttribute("aria-label")), name, "focus stays on the same Crash button");
+  // Messaging is read every 5 s.
+  await admin.goto(BASE + "/#/messaging");
+  const link = admin.locator("tr[data-topic] a").first();
+  await link.waitFor(LONG);
+  const topic = await link.innerText();
+  await link.focus();
+  await redrawn(`tr[data-topic="${topic}"]`);
+  assert.equal(await admin.evaluate(() => document.activeElement?.textContent), topic, "focus stays on the topic's link");
+  await admin.context().close();
+});
+
+test("a module's page tells a verified signature from an unverified one and from none", async () => {
+  const module = unique("sig");
+  const trusted = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const stranger = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const keyName = unique("team");
+  const key = await asRole("Admin", "POST", "/api/v1/signing-keys",
+    { name: keyName, publicKeyPem: trusted.publicKey.export({ type: "spki", format: "pem" }) });
+  // Each version signed as `hotswap module sign` does: the statement of its name, version and digest.
+  const upload = async (version, signer) => {
+    const artifact = Buffer.from(`${module} ${version} bytes`);
+    const digest = createHash("sha256").update(artifact).digest("hex");
+    const statement = `hotswap-module-signature-v1\nname=${module}\nversion=${version}\nsha256=${digest}\n`;
+    await asRole("Deployer", "POST", "/api/v1/modules", {
+      descriptor: { name: module, version },
+      artifact: artifact.toString("base64"),
+      signature: signer ? sign("sha256", Buffer.from(statement), signer.privateKey).toString("base64") : undefined,
+    });
+  };
+  await upload("1.0.0", trusted);
+  await upload("1.1.0", stranger);
+  await upload("1.2.0", null);
+  const viewer = await signIn("Viewer");
+  const cell = (version) => viewer.locator(`tr[data-version="${version}"] td.signature`);
+  await viewer.goto(`${BASE}/#/modules/${module}`);
+  await viewer.getByRole("heading", { name: `Module ${module}` }).waitFor(LONG);
+  assert.match(await cell("1.0.0").innerText(), new RegExp(`^Verified ${keyName}`));
+  assert.match(await cell("1.1.0").innerText(), /^Unverified signed by no trusted key/);
+  assert.equal((await cell("1.2.0").innerText()).trim(), "Unsigned");
+  await noSeriousViolations(viewer, "a module's signatures");
+  // Its key revoked, 1.0.0 no longer verifies, and the page says why.
+  await asRole("Admin", "POST", `/api/v1/signing-keys/${encodeURIComponent(key.id)}/revoke`, {});
+  await viewer.goto(`${BASE}/#/modules`);
+  await viewer.getByRole("heading", { name: "Signing keys" }).waitFor(LONG);
+  await viewer.goto(`${BASE}/#/modules/${module}`);
+  await cell("1.0.0").filter({ hasText: /^Unverified/ }).waitFor(LONG);
+  assert.match(await cell("1.0.0").innerText(), new RegExp(`^Unverified its key ${keyName} was revoked`));
+  await viewer.context().close();
+});
+
+test("over the tenant's live-session quota the page says so instead of reconnecting for ever", async () => {
+  // A Free tenant (5 live sessions) and a Viewer in it.
+  const tenant = await asRole("Admin", "POST", "/api/tenants",
+    { name: "Tiny Free", subdomain: unique("tiny"), contactEmail: "ops@tiny.example", tier: "Free" });
+  const username = unique("tinyview");
+  const password = "TinyViewer123!";
+  await asRole("Admin", "POST", "/api/v1/users", { username, email: `${username}@tiny.example`, password, roles: ["Viewer"] },
+    { "X-Tenant-Id": tenant.tenantId });
+  const login = await fetch(`${BASE}/api/v1/authentication/login`, {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ username, password }),
+  });
+  const bearer = (await login.json()).token;
+  // Five sessions of the tenant held open elsewhere.
+  const holder = await openPage("Quota holder");
+  const opened = await holder.evaluate((bearer) => Promise.all([1, 2, 3, 4, 5].map(() => new Promise((resolve, reject) => {
+    const socket = new WebSocket(`ws://${location.host}/api/v1/ws`, ["hotswap.v1", `hotswap.bearer.${bearer}`]);
+    (window.held ??= []).push(socket);
+    socket.onopen = () => resolve(true);
+    socket.onclose = () => reject(new Error("a held session closed"));
+  }))), bearer);
+  assert.equal(opened.length, 5);
+
+  expectedProblems.push(/^Quota console: WebSocket connection to .* failed/);
+  expectedProblems.push(/^Quota console: Failed to load resource: the server responded with a status of 403/);
+  const page = await openPage("Quota");
+  const sockets = [];
+  page.on("websocket", (socket) => sockets.push(socket));
+  await page.getByLabel("Username").fill(username);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  const banner = page.locator("#live-problem");
+  await banner.filter({ hasText: "Live updates are off" }).waitFor(LONG);
+  assert.match(await banner.innerText(), /live sessions are all in use \(5 of 5, its websocketSessions quota\)/);
+  assert.equal((await page.locator("#live-state").innerText()).trim(), "live off");
+  // It waits before trying again (a minute), rather than every few seconds.
+  assert.equal(sockets.length, 1, "one refused connection so far");
+  assert.equal(await holder.evaluate(() => window.held.filter((socket) => socket.readyState === WebSocket.OPEN).length), 5,
+    "the five sessions were held open throughout");
+  await noSeriousViolations(page, "a page whose live connection is refused");
+  for (const p of [page, holder]) await p.context().close();
 });
 
 test("no page logged an error", () => {

@@ -59,6 +59,48 @@ function show(...nodes) {
   fill(main(), ...nodes);
 }
 
+/**
+ * Replaces what `region` holds, as `fill` does, for a view that draws it again every few seconds or on every
+ * event: the keyboard's focus goes back to the same control in the new content, and text typed into a field
+ * stays. Replacing the elements alone threw the focus to the page on every redraw, so a keyboard user could not
+ * reach a button further down a table, and a reason half typed was lost.
+ */
+function refill(region, ...nodes) {
+  const focused = document.activeElement;
+  const focusKey = focused && focused !== region && region.contains(focused) ? controlKey(focused, region) : null;
+  const caret = focusKey && typeof focused.selectionStart === "number" ? [focused.selectionStart, focused.selectionEnd] : null;
+  const typed = [...region.querySelectorAll("input, textarea")]
+    .filter((field) => field.value !== field.defaultValue)
+    .map((field) => [controlKey(field, region), field.value]);
+  fill(region, ...nodes);
+  if (!focusKey && typed.length === 0) return;
+  const controls = [...region.querySelectorAll("a[href], button, input, select, textarea, [tabindex]")];
+  const find = (key) => controls.find((control) => controlKey(control, region) === key);
+  for (const [key, value] of typed) {
+    const field = find(key);
+    if (field && field.value === field.defaultValue) field.value = value;
+  }
+  const again = focusKey && find(focusKey);
+  if (!again) return;
+  again.focus({ preventScroll: true });
+  if (caret) {
+    try { again.setSelectionRange(...caret); } catch { /* a field without a caret (a number, a checkbox) */ }
+  }
+}
+
+/** What names a control from one redraw to the next: the data attributes of the rows around it (not their
+ *  status, which a redraw may change) and its own tag, label, name, link and text. */
+function controlKey(control, region) {
+  const parts = [];
+  for (let node = control.parentElement; node && node !== region; node = node.parentElement) {
+    const names = Object.entries(node.dataset).filter(([key]) => key !== "status");
+    if (names.length) parts.push(names.map(([key, value]) => `${key}=${value}`).join(","));
+  }
+  parts.push(control.tagName, control.getAttribute("aria-label") ?? "", control.getAttribute("name") ?? "",
+    control.getAttribute("href") ?? "", control.textContent.trim());
+  return parts.join("|");
+}
+
 function notice(text) {
   const box = document.getElementById("notice");
   box.textContent = text;
@@ -87,6 +129,25 @@ function versionClass(version) {
   let hash = 0;
   for (const ch of version) hash = (hash * 31 + ch.charCodeAt(0)) >>> 0;
   return `version-${hash % 8}`;
+}
+
+/**
+ * A duration for people ("24 ms", "1.3 s", "13 s", "2 min 5 s", "1 h 3 min", "2 d 4 h") from the API's
+ * TimeSpan ("[d.]hh:mm:ss.fffffff", as the C# original writes it); anything else is shown as it came.
+ */
+function humanDuration(timespan) {
+  const parts = /^(?:(\d+)\.)?(\d+):(\d\d):(\d\d)(?:\.(\d+))?$/.exec(timespan ?? "");
+  if (!parts) return timespan ?? "—";
+  const [, days = "0", hours, minutes, seconds, fraction = "0"] = parts;
+  const whole = ((Number(days) * 24 + Number(hours)) * 60 + Number(minutes)) * 60 + Number(seconds);
+  const ms = whole * 1000 + Math.floor(Number(`0.${fraction}`) * 1000);
+  if (ms < 1000) return `${ms} ms`;
+  if (ms < 10_000) return `${Math.floor(ms / 100) / 10} s`;
+  const unit = (n, name) => (n ? ` ${n} ${name}` : "");
+  if (whole < 60) return `${whole} s`;
+  if (whole < 3600) return `${Math.floor(whole / 60)} min${unit(whole % 60, "s")}`;
+  if (whole < 86_400) return `${Math.floor(whole / 3600)} h${unit(Math.floor(whole / 60) % 60, "min")}`;
+  return `${Math.floor(whole / 86_400)} d${unit(Math.floor(whole / 3600) % 24, "h")}`;
 }
 
 function countdown(iso) {
@@ -131,6 +192,10 @@ async function request(method, path, body) {
 
 // ---------- live updates ----------
 
+// How long a page whose live connection the server refused (a quota, a suspended tenant) waits before it tries
+// again: what refused it changes when someone acts, not within seconds.
+const LIVE_REFUSED_RETRY_MS = 60_000;
+
 /** The /api/v1/ws connection: subscribes to every run of the tenant, and
  *  reconnects with a growing delay; after a reconnect the current view
  *  reloads, which catches up on what happened while it was away. */
@@ -151,11 +216,19 @@ class Live {
     this.socket?.close(1000, "signed out");
     this.socket = null;
     this.state("offline");
+    this.refused(null);
   }
-  state(text) {
+  /** The label in the header: `text`, styled by `kind`. */
+  state(text, kind = text) {
     const label = document.getElementById("live-state");
     label.textContent = text;
-    label.className = `live-state live-${text}`;
+    label.className = `live-state live-${kind}`;
+  }
+  /** Says under the header why the server refuses live updates, or (null) takes that back. */
+  refused(why) {
+    const banner = document.getElementById("live-problem");
+    banner.textContent = why ?? "";
+    banner.hidden = !why;
   }
   connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
@@ -170,6 +243,7 @@ class Live {
       socket.send(JSON.stringify({ type: "subscribe", all: true }));
       this.retry = 0;
       this.state("live");
+      this.refused(null);
       if (reconnected) route();
     });
     socket.addEventListener("message", (event) => {
@@ -177,7 +251,7 @@ class Live {
       try { message = JSON.parse(event.data); } catch { return; }
       for (const listener of this.listeners) listener(message);
     });
-    socket.addEventListener("close", (event) => {
+    socket.addEventListener("close", async (event) => {
       if (this.socket !== socket || this.stopped) return;
       // 1008: the server ended the session (sign-out elsewhere, a password
       // reset, a disabled user, an expired token). Reconnecting with the same
@@ -186,20 +260,45 @@ class Live {
         signOut(`Your session has ended${event.reason ? ` (${event.reason})` : ""}; sign in again.`);
         return;
       }
-      // A refused handshake (401) closes before opening and says nothing
-      // more: an API call finds out, and its 401 signs out.
-      if (!opened) api("GET", "/api/v1/authentication/me").catch(() => {});
       this.state("reconnecting");
-      const delay = Math.min(10000, 500 * 2 ** this.retry) * (0.75 + Math.random() / 2);
+      // A handshake refused before opening tells the page nothing: it asks why.
+      const refusal = opened ? null : await this.whyRefused();
+      if (this.socket !== socket || this.stopped) return;
+      this.refused(refusal && liveRefusal(refusal));
+      if (refusal) this.state("live off", "refused");
+      const delay = refusal ? LIVE_REFUSED_RETRY_MS : Math.min(10000, 500 * 2 ** this.retry) * (0.75 + Math.random() / 2);
       this.retry += 1;
       this.timer = setTimeout(() => this.connect(), delay);
     });
+  }
+  /**
+   * The refusal a new live connection gets now (the error's body), or null when none does and the connection
+   * failed for another reason. The same request without the upgrade answers with it: a 401 (which signs the
+   * page out), a 403 for a suspended tenant or for the tenant's live-session quota.
+   */
+  async whyRefused() {
+    try {
+      await request("GET", "/api/v1/ws");
+      return null;
+    } catch (e) {
+      return e.status === 403 ? e.body ?? { message: e.message } : null;
+    }
   }
   /** Listens until the view changes. */
   on(listener) {
     this.listeners.add(listener);
     view.cleanups.push(() => this.listeners.delete(listener));
   }
+}
+
+/** What the page says when the server refuses its live connection (`body`, the API's 403). */
+function liveRefusal(body) {
+  const retry = "The page tries again every minute; until then, open a view again to see what changed.";
+  if (body.quota === "websocketSessions") {
+    return `Live updates are off: your tenant's live sessions are all in use (${body.current} of ${body.limit}, `
+      + `its websocketSessions quota). Close another dashboard tab, or ask an administrator for a larger tier. ${retry}`;
+  }
+  return `Live updates are off: ${body.message ?? "the server refused the live connection"}. ${retry}`;
 }
 
 const live = new Live();
@@ -338,11 +437,12 @@ async function runsView() {
   const load = async () => {
     const { data: runs, headers } = await request("GET", `/api/v1/deployments?${query}`);
     const total = Number(headers.get("X-Total-Count") ?? runs.length);
-    pages.replaceChildren(pager("Runs", { page, perPage: RUNS_PER_PAGE, total, before: "Newer", after: "Older" }));
-    body.replaceChildren(...runs.map((run) => h("tr", { "data-run": run.executionId },
+    refill(pages, pager("Runs", { page, perPage: RUNS_PER_PAGE, total, before: "Newer", after: "Older" }));
+    refill(body, ...runs.map((run) => h("tr", { "data-run": run.executionId },
       h("td", {}, h("a", { href: `#/runs/${run.executionId}` }, run.executionId.slice(0, 8))),
       h("td", {}, run.moduleName), h("td", {}, run.version), h("td", {}, run.targetEnvironment),
-      h("td", { class: "run-status" }, badge(run.status)), h("td", {}, when(run.startTime)), h("td", {}, run.duration))));
+      h("td", { class: "run-status" }, badge(run.status)), h("td", {}, when(run.startTime)),
+      h("td", { class: "duration", title: run.duration }, humanDuration(run.duration)))));
     if (runs.length === 0) body.append(h("tr", {}, h("td", { colspan: 7 }, "No runs match.")));
   };
   const refresh = coalesce(300, load);
@@ -359,6 +459,10 @@ async function runView(id) {
   const eventsNote = h("p", { class: "muted" });
   show(header, verbs, h("h2", {}, "Stages"), stages, h("h2", {}, "Nodes"), grids, h("h2", {}, "Events"), events, eventsNote);
 
+  // A verb the server refused (409) for the run as it is now, with its answer: shown in the button's place
+  // until the run moves on (a notice fades, and the same click would only be refused again).
+  const refusals = new Map();
+  let moment = "";
   // A destructive verb asks first: `ask` is its question, and `reason` asks
   // for the reason the server records with it. Cancel sends nothing.
   const act = (label, path, { ask, reason } = {}) => h("button", {
@@ -373,7 +477,15 @@ async function runView(id) {
       } else if (ask && !confirm(ask)) {
         return;
       }
-      try { await api("POST", path, body); notice(`${label} accepted`); await load(); } catch (e) { notice(e.message); }
+      try {
+        await api("POST", path, body);
+        notice(`${label} accepted`);
+      } catch (e) {
+        notice(e.message);
+        if (e.status !== 409) return;
+        refusals.set(label, { message: e.body?.message ?? e.message, moment });
+      }
+      await load();
     },
   }, label);
 
@@ -419,32 +531,40 @@ async function runView(id) {
       gridTimer = setTimeout(() => { gridTimer = null; refresh(); }, Math.max(0, GRID_REFRESH_MS - (now - oldest)));
     }
     const clusters = deployStages.map((stage) => gridReads.get(stage.environment).cluster);
-    header.replaceChildren(
+    refill(header,
       h("h1", {}, `${run.moduleName} ${run.version} → ${run.targetEnvironment}`),
       h("p", {}, badge(run.status), " ", run.message ?? "", " ", h("span", { class: "muted" }, `trace ${run.traceId}`)),
       leftBehind(run));
     header.dataset.status = run.status;
+    // The verbs the server could accept now (README "Strategies"); one it refuses all the same says why.
+    moment = [runState, ...run.stages.map((stage) => stage.status)].join(" ");
+    for (const [label, refusal] of refusals) if (refusal.moment !== moment) refusals.delete(label);
     const allowed = [];
+    const offer = (label, path, options) => {
+      const refusal = refusals.get(label);
+      allowed.push(refusal ? h("p", { class: "error refused", "data-verb": label.toLowerCase() }, `${label} refused: ${refusal.message}`)
+        : act(label, path, options));
+    };
     if (hasRole("Deployer")) {
-      if (run.status === "Running") allowed.push(act("Pause", `/api/v1/deployments/${id}/pause`), act("Promote", `/api/v1/deployments/${id}/promote`));
-      if (run.status === "Paused") allowed.push(act("Resume", `/api/v1/deployments/${id}/resume`));
-      if (ACTIVE.has(run.status)) {
-        allowed.push(act("Abort", `/api/v1/deployments/${id}/abort`,
-          { ask: "Abort this run? Nodes it changed in the stage under way are put back." }));
-      }
-      if (run.status === "Succeeded" || run.status === "Failed") {
-        allowed.push(act("Rollback", `/api/v1/deployments/${id}/rollback`,
-          { ask: "Roll back every node this run changed to its previous version?", reason: true }));
+      if (run.status === "Running") offer("Pause", `/api/v1/deployments/${id}/pause`);
+      if (run.status === "Running" && hasWaitToSkip(run)) offer("Promote", `/api/v1/deployments/${id}/promote`);
+      if (run.status === "Paused") offer("Resume", `/api/v1/deployments/${id}/resume`);
+      if (ACTIVE.has(run.status)) offer("Abort", `/api/v1/deployments/${id}/abort`, { ask: abortQuestion(run) });
+      const nothingBack = nothingToRollBack(run, clusters);
+      if (nothingBack) allowed.push(h("p", { class: "muted nothing-to-roll-back" }, `Nothing to roll back: ${nothingBack}.`));
+      else if (run.status === "Succeeded" || run.status === "Failed") {
+        offer("Rollback", `/api/v1/deployments/${id}/rollback`,
+          { ask: "Roll back every node this run changed that still runs its version, in every environment, to the version it ran before?", reason: true });
       }
     }
-    verbs.replaceChildren(...allowed);
-    stages.replaceChildren(...run.stages.map((stage) => h("li", { class: `stage stage-${stage.status.toLowerCase()}` },
+    refill(verbs, ...allowed);
+    refill(stages, ...run.stages.map((stage) => h("li", { class: `stage stage-${stage.status.toLowerCase()}` },
       h("strong", {}, stage.name), " ", badge(stage.status),
       stage.strategy ? h("span", { class: "muted" }, ` ${stage.strategy}`) : null,
       stage.nodesDeployed !== null && stage.nodesDeployed !== undefined ? ` · ${stage.nodesDeployed} nodes deployed, ${stage.nodesFailed ?? 0} failed` : null,
       h("div", { class: "muted" }, stage.message || ""))));
-    grids.replaceChildren(...clusters.map((cluster) => nodeGrid(cluster, run.moduleName)));
-    events.replaceChildren(...history.map((e) => h("li", {},
+    refill(grids, ...clusters.map((cluster) => nodeGrid(cluster, run.moduleName)));
+    refill(events, ...history.map((e) => h("li", {},
       h("time", { datetime: e.at }, when(e.at)), " ", h("strong", {}, e.kind), " ", e.message)));
     // A long run has thousands of events: the newest are shown, and the rest counted.
     eventsNote.textContent = eventCount > history.length
@@ -455,6 +575,48 @@ async function runView(id) {
   const refresh = coalesce(1000, load);
   live.on((message) => { if (message.executionId === id) refresh(); });
   await load();
+}
+
+/** Whether the run is in a stage whose wait `promote` skips: a Rolling stage's health-check delay or a Canary
+ *  stage's bake, under way or next (the server answers 409 in any other stage: Direct, Blue-Green, the scan,
+ *  Validation). */
+function hasWaitToSkip(run) {
+  return run.stages.some((stage) => stage.environment && stage.status === "Running" && ["Rolling", "Canary"].includes(stage.strategy));
+}
+
+/** What an abort does, as the server carries it out. */
+function abortQuestion(run) {
+  if (run.status === "PendingApproval") {
+    return "Abort this run? It has changed no node yet: it ends Cancelled, and its approval request is closed.";
+  }
+  return "Abort this run? It stops, and every node it changed is put back to the version it ran before, in every "
+    + "environment, the stages already finished included. It ends Cancelled.";
+}
+
+/**
+ * Why a rollback of this run would be refused (README "Strategies": one restores every node the run changed that
+ * still runs its version), or null where the server may accept one, or has nothing to say. From the run's status,
+ * its stages and the grids the page read: a deploy stage still Succeeded (or Failed, or Running, as a run that
+ * ended abruptly may leave it) may have left nodes on the version, and so may nodes its restore could not put
+ * back; a grid of every node (a cluster of 100 or fewer) shows whether any still runs it.
+ */
+function nothingToRollBack(run, clusters) {
+  if (run.status === "Cancelled") return "its abort put back every node it had changed";
+  if (run.status !== "Succeeded" && run.status !== "Failed") return null;
+  if (run.rollback?.status === "InProgress") return null;
+  const deployStages = run.stages.filter((stage) => stage.environment);
+  const mayHoldNodes = (stage) => ["Succeeded", "Failed", "Running"].includes(stage.status);
+  if (run.status === "Failed" && !deployStages.some(mayHoldNodes) && !(run.nodesLeftOnNewVersionCount > 0)) {
+    return deployStages.some((stage) => stage.status === "RolledBack")
+      ? "its own restore put back every node it changed" : "it changed no node";
+  }
+  const touched = new Set(deployStages.filter((stage) => !["Pending", "Skipped"].includes(stage.status)).map((stage) => stage.environment));
+  const seen = clusters.filter((cluster) => touched.has(cluster.environment));
+  const wholeGrids = seen.length === touched.size && seen.every((cluster) => cluster.nodes.length >= cluster.totalNodes);
+  if (wholeGrids && !seen.some((cluster) => cluster.nodes.some((node) => node.modules?.[run.moduleName] === run.version))) {
+    return `no node runs ${run.version} any more (a restore or a later run replaced it)`;
+  }
+  return null;
 }
 
 // The nodes a run could not put back (their restore kept failing): the
@@ -496,7 +658,7 @@ async function approvalsView() {
   const load = async () => {
     const pending = await api("GET", "/api/v1/approvals/pending");
     timers.length = 0;
-    list.replaceChildren(...pending.map((approval) => {
+    refill(list, ...pending.map((approval) => {
       const left = h("span", { class: "countdown" }, countdown(approval.timeoutAt));
       timers.push(() => { left.textContent = countdown(approval.timeoutAt); });
       const reason = h("input", { "aria-label": `Reason for ${approval.moduleName} ${approval.version}`, placeholder: "reason" });
@@ -596,7 +758,7 @@ async function actorsView() {
   show(h("h1", {}, "Supervision tree"), tree);
   const load = async () => {
     const answer = await api("GET", "/api/v1/admin/actors");
-    tree.replaceChildren(...answer.supervisors.map((supervisor) => h("section", { class: "supervisor" },
+    refill(tree, ...answer.supervisors.map((supervisor) => h("section", { class: "supervisor" },
       h("h2", {}, `${supervisor.name} (${supervisor.childCount})`),
       supervisor.children.length < supervisor.childCount
         ? h("p", { class: "muted" }, `The first ${supervisor.children.length} of ${supervisor.childCount}: restarted or stopped actors first, then by id.`)
@@ -721,10 +883,10 @@ async function hostsView() {
   const load = async () => {
     const { data: agents, headers } = await request("GET", `/api/v1/agents?${query}`);
     const total = Number(headers.get("X-Total-Count") ?? agents.length);
-    pages.replaceChildren(pager("Hosts", { page, perPage: HOSTS_PER_PAGE, total, before: "Previous", after: "Next" }));
+    refill(pages, pager("Hosts", { page, perPage: HOSTS_PER_PAGE, total, before: "Previous", after: "Next" }));
     empty.textContent = agents.length || total ? "" : filtered ? "No host matches."
       : "No host has enrolled yet: make a token, then start `hotswap agent` with it on the host.";
-    body.replaceChildren(...agents.map((a) => h("tr", { "data-host": a.hostname },
+    refill(body, ...agents.map((a) => h("tr", { "data-host": a.hostname },
       h("td", {}, a.hostname), h("td", {}, a.environment),
       h("td", {}, badge(a.connected ? "Connected" : "Disconnected"),
         a.connected ? h("span", { class: "muted" }, ` since ${when(a.connectedSince)}${a.instance ? ` on ${a.instance}` : ""}`) : ""),
@@ -793,7 +955,7 @@ async function modulesView(name, version) {
 
 /** One module's versions, and the impact of releasing one of them (the latest unless chosen). */
 async function moduleView(name, version) {
-  const module = await api("GET", `/api/v1/modules/${encodeURIComponent(name)}`);
+  const [module, keys] = await Promise.all([api("GET", `/api/v1/modules/${encodeURIComponent(name)}`), api("GET", "/api/v1/signing-keys")]);
   // The API lists versions newest first.
   const chosen = version ?? module.versions[0]?.version;
   const versionLink = (v) => h("a", { href: `#/modules/${encodeURIComponent(module.name)}/${encodeURIComponent(v)}`,
@@ -803,13 +965,36 @@ async function moduleView(name, version) {
       h("thead", {}, h("tr", {}, ["Version", "Signature", "SHA-256", "Size", "Uploaded", "Depends on", "Running on"].map((t) => h("th", { scope: "col" }, t)))),
       h("tbody", {}, module.versions.map((v) => h("tr", { "data-version": v.version },
         h("td", {}, versionLink(v.version)),
-        h("td", {}, v.signed ? badge("Signed") : badge("Unsigned"), v.signingKeyId ? h("span", { class: "muted", title: v.signingKeyId }, ` ${v.signingKeyId.slice(0, 19)}…`) : ""),
+        h("td", { class: "signature" }, signature(v, keys)),
         h("td", { class: "digest", title: v.sha256 }, `${v.sha256.slice(0, 12)}…`),
         h("td", {}, `${v.sizeBytes.toLocaleString()} B`),
         h("td", {}, `${when(v.uploadedAt)}${v.uploadedBy ? ` by ${v.uploadedBy}` : ""}`),
         h("td", {}, Object.entries(v.dependencies ?? {}).map(([d, req]) => `${d} ${req}`).join(", ") || "—"),
         h("td", {}, v.deployedTo.map((d) => `${d.environment}: ${d.nodeCount.toLocaleString()} (${someOf(d.nodes, 3, d.nodeCount)})`).join("; ") || "—"))))),
     ...(chosen ? [await impactSection(module.name, chosen)] : []));
+}
+
+/**
+ * A version's signature as the server checks it now (`signatureStatus`, docs/REGISTRY_AND_SECRETS.md): Verified
+ * against a trusted key, Unverified (signed, but by no trusted key, or by one revoked since: possibly altered
+ * bytes or a rogue key, which must not look like no signature at all), or Unsigned; with the key and the reason.
+ */
+function signature(version, keys) {
+  const key = keys.find((k) => k.id === version.signingKeyId);
+  const keyName = (k) => h("span", { title: k.fingerprint }, k.name);
+  switch (version.signatureStatus) {
+    case "verified":
+      return [badge("Verified"), " ", key ? keyName(key) : h("span", { class: "digest", title: version.signingKeyId }, `${version.signingKeyId?.slice(0, 19)}…`)];
+    case "unverified": {
+      const why = !version.signingKeyId ? ["signed by no trusted key (let in with strict mode off)"]
+        : !key ? ["its key is no longer among the trusted keys"]
+          : key.revoked ? ["its key ", keyName(key), ` was revoked ${when(key.revokedAt)}`]
+            : ["it does not verify against its key ", keyName(key)];
+      return [badge("Unverified"), " ", h("span", { class: "muted why" }, ...why)];
+    }
+    default:
+      return badge("Unsigned");
+  }
 }
 
 /**
@@ -922,10 +1107,10 @@ async function releasesView() {
     empty.textContent = batches.length ? ""
       : query.has("before") ? "No older release." : "No release yet: `hotswap release MODULE@VERSION… --to ENV` starts one.";
     const last = batches.length === RELEASES_PER_PAGE ? batches[batches.length - 1] : null;
-    fill(pages,
+    refill(pages,
       query.has("before") ? h("a", { href: sameViewWith({ before: null }), rel: "first" }, "← Newest") : null,
       last ? h("a", { href: sameViewWith({ before: last.batchId }), rel: "next" }, "Older →") : null);
-    body.replaceChildren(...batches.map((b) => h("tr", { "data-batch": b.batchId, "data-status": b.status },
+    refill(body, ...batches.map((b) => h("tr", { "data-batch": b.batchId, "data-status": b.status },
       h("td", { class: "digest", title: b.batchId }, b.batchId.slice(0, 8)),
       h("td", {}, badge(b.status), b.message ? h("div", { class: "muted" }, b.message) : null),
       h("td", {}, b.targetEnvironment),
@@ -990,7 +1175,7 @@ async function messagingView(name) {
     // One request for every topic's counters, not one per topic every few seconds.
     const topics = await api("GET", "/api/v1/topics?include=metrics");
     empty.textContent = topics.length ? "" : "No topic yet: `hotswap topics create NAME` makes one.";
-    body.replaceChildren(...topics.map((t) => {
+    refill(body, ...topics.map((t) => {
       const m = t.metrics;
       return h("tr", { "data-topic": t.name },
         h("td", {}, h("a", { href: `#/messaging/${encodeURIComponent(t.name)}` }, t.name)),

@@ -47,7 +47,7 @@ async fn negotiate(
 ) -> Result<HttpResponse, ApiError> {
     // AUTH: live connection (SignalR negotiate sends the token as a bearer header).
     let identity = authenticate_upgrade(&req, OverrideUse::Audited).await?;
-    super::quota::ensure_room(&state, &live.sessions, identity.home_tenant_id).await?;
+    super::quota::check(&state, &live.sessions, identity.home_tenant_id).await?;
     let version = web_query_param(req.query_string(), "negotiateVersion").and_then(|v| v.parse::<u32>().ok());
     let token = live.negotiations.issue(Negotiated::from(&identity), live.settings.signalr_negotiate_ttl).await;
     let transports = json!([
