@@ -105,3 +105,24 @@ async fn canary_steps_without_a_canary_stage_are_refused_not_ignored() {
         assert_eq!(last["waves"].as_array().unwrap().len(), 2, "{last:#}");
     }
 }
+
+/// Walkthrough w3 F1: an environment without nodes on the path stops the run,
+/// and the scan (and the plan) say what gives it nodes.
+#[actix_web::test]
+async fn an_empty_environment_on_the_path_is_refused_saying_how_to_give_it_nodes() {
+    let app = spawn_app(&[("HOTSWAP__SIMULATION__NODES__STAGING", "0")]).await;
+    let body = deployment("kmod-empty-env", "1.0.0", "Production");
+    let (status, plan) = app.post("/api/v1/deployments?dryRun=true", &body).await;
+    assert_eq!(status, StatusCode::OK, "{plan}");
+    let text = plan.to_string();
+    assert!(text.contains("no nodes available in the Staging cluster"), "{text}");
+    assert!(
+        text.contains("hotswap agents token --to Staging") && text.contains("[simulation.nodes] staging"),
+        "{text}"
+    );
+    let id = app.deploy("kmod-empty-env", "1.0.0", "Production", json!({})).await;
+    let run = app.finished(&id).await;
+    assert_eq!(run["status"], "Failed", "{run:#}");
+    let scan = crate::support::stage(&run, "Security Scan");
+    assert!(scan["message"].as_str().unwrap().contains("hotswap agents token --to Staging"), "{scan:#}");
+}

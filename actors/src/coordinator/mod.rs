@@ -27,6 +27,6 @@ pub use control::{CrashCoordinator, StopCoordinator};
 pub use directory::{RunDirectory, SaveTrouble};
 pub use node_calls::NODE_SPANS_UP_TO;
 pub(crate) use report::observe;
-pub(crate) use scan::{agents_among, unmet_dependencies, unreachable_nodes, unregistered_on_agents};
+pub(crate) use scan::{agents_among, empty_cluster, unmet_dependencies, unreachable_nodes, unregistered_on_agents};
 pub(crate) use stages::event;
 pub use stages::planned_stages;

@@ -39,7 +39,7 @@ impl Coordinator {
             let nodes = self.env_nodes(env);
             let unreachable: Vec<_> = nodes.iter().filter(|n| !n.reachable()).map(|n| n.hostname.clone()).collect();
             if nodes.is_empty() {
-                problems.push(format!("no nodes available in the {env} cluster"));
+                problems.push(empty_cluster(env));
             } else if !unreachable.is_empty() {
                 problems.push(unreachable_nodes(env, &unreachable, nodes.len()));
             }
@@ -104,6 +104,18 @@ impl Coordinator {
         self.run.checkpoint = Checkpoint::Done;
         self.save_checkpoint(done.into_iter().chain([end]), ctx);
     }
+}
+
+/// Why a run cannot pass an environment without nodes, and what gives it
+/// some: a run deploys to every environment on its path up to its target,
+/// so an agents-only environment with no host enrolled yet stops them all.
+pub(crate) fn empty_cluster(env: Environment) -> String {
+    format!(
+        "no nodes available in the {env} cluster, which every run to {env} or beyond deploys to first: enrol a host \
+         there (hotswap agents token --to {env}, then hotswap agent on the host) or give it simulated nodes \
+         ([simulation.nodes] {})",
+        env.as_str().to_lowercase()
+    )
 }
 
 /// "QA nodes not reachable (2 of 5): qa-node-01, qa-node-04", naming a few.

@@ -222,7 +222,7 @@ pub fn local_checks(request: &DeploymentRequest, clusters: &[(Environment, Clust
     let mut seen = Vec::new();
     for (env, c) in clusters {
         if c.hostnames.is_empty() {
-            problems.push(format!("no nodes available in the {env} cluster"));
+            problems.push(crate::coordinator::empty_cluster(*env));
         } else if !c.unreachable.is_empty() {
             problems.push(crate::coordinator::unreachable_nodes(*env, &c.unreachable, c.hostnames.len()));
         }
