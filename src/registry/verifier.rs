@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use base64::Engine;
-use hotswap_actors::domain::{ModuleVersion, SignatureAlgorithm, SigningKey, TenantId};
+use hotswap_actors::domain::{ModuleVersion, SigningKey, TenantId};
 use hotswap_actors::registry::{ModuleVerifier, ScanError, UnverifiedSignature, VerifiedModule};
 use hotswap_actors::store::StoreError;
 
@@ -108,12 +108,18 @@ impl ModuleVerifier for RegistryVerifier {
                     }
                     None => {
                         // Say why, naming the key it was verified with at upload,
-                        // or else a revoked key that verifies it now.
+                        // or else a revoked key that verifies it now: the reason
+                        // is then known, not guessed.
+                        let min_bits = registry.security.min_key_bits;
+                        let verified_by = |k: &SigningKey| {
+                            let as_trusted = SigningKey { revoked_at: None, ..k.clone() };
+                            verifying_key(std::slice::from_ref(&as_trusted), min_bits, algorithm, &digests, &sig)
+                                .is_some()
+                        };
                         let named = stored.signing_key_id.as_ref().and_then(|id| keys.iter().find(|k| &k.key_id == id));
-                        let named =
-                            named.filter(|k| k.is_revoked() || k.bits < registry.security.min_key_bits).or_else(|| {
-                                revoked_verifying_key(&keys, registry.security.min_key_bits, algorithm, &digests, &sig)
-                            });
+                        let named = named
+                            .filter(|k| k.is_revoked() || k.bits < min_bits)
+                            .or_else(|| keys.iter().filter(|k| k.is_revoked()).find(|k| verified_by(k)));
                         Some(match named {
                             Some(k) if k.bits < registry.security.min_key_bits => format!(
                                 "{module} {version} was signed with key '{}' ({}), which has {} bits; keys under {} bits are not trusted",
@@ -152,19 +158,4 @@ impl ModuleVerifier for RegistryVerifier {
             dependents: None,
         })
     }
-}
-
-/// The revoked key among `keys` that verifies `signature`, if one does: the
-/// reason a signature no trusted key verifies is then known, not guessed.
-fn revoked_verifying_key<'a>(
-    keys: &'a [SigningKey],
-    min_bits: u32,
-    algorithm: SignatureAlgorithm,
-    digests: &[[u8; 32]],
-    signature: &[u8],
-) -> Option<&'a SigningKey> {
-    keys.iter().filter(|k| k.is_revoked()).find(|k| {
-        let as_trusted = SigningKey { revoked_at: None, ..(*k).clone() };
-        verifying_key(std::slice::from_ref(&as_trusted), min_bits, algorithm, digests, signature).is_some()
-    })
 }
