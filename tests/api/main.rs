@@ -35,6 +35,7 @@ mod metrics;
 mod signalr;
 mod strategies;
 mod supervision;
+mod tenant_live_sessions;
 mod tenants;
 mod verbs;
 
